@@ -1,0 +1,130 @@
+//! Domain-separation labels: every signed, encrypted, hashed or derived value in Sotto starts
+//! with one of these, so bytes made for one purpose are never accepted for another (a key
+//! distribution fed in as a message, a group change signed as a certificate, a message key used
+//! as a chain key). The full table is in `docs/protocol.md` §2.
+
+/// The protocol version every v1 structure carries right after its label.
+pub const PROTOCOL_VERSION: u8 = 0x01;
+
+/// One domain: a label plus the version of the structure it introduces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Domain {
+    /// A device certificate signed by the account master key.
+    DeviceCertificate,
+    /// A device revocation signed by the account master key.
+    Revocation,
+    /// An exchange-key certificate signed by the device signing key.
+    ExchangeKeyCertificate,
+    /// A signed change to a conversation's group state.
+    GroupChange,
+    /// The hash that chains group changes together.
+    GroupHash,
+    /// The signed header of a key-distribution message.
+    KeyDistribution,
+    /// The RSA-OAEP plaintext inside a key-distribution message.
+    KeyDistributionPayload,
+    /// The OAEP label of a key-distribution message (a hash of its header).
+    KeyDistributionLabel,
+    /// The signed header of a message envelope (also its AES-GCM associated data).
+    Envelope,
+    /// The padded plaintext inside an envelope.
+    MessageBody,
+    /// A device's request that a sender re-sends a chain's distribution.
+    KeyRequest,
+    /// A login challenge signed by a device's auth key.
+    AuthChallenge,
+    /// The derivation of typed identifiers from public keys.
+    Identifier,
+    /// Safety-number fingerprints.
+    SafetyNumber,
+    /// The QR payload that carries a safety number.
+    SafetyQr,
+    /// Ratchet step: chain key to message key.
+    ChainMessageKey,
+    /// Ratchet step: chain key to next chain key.
+    ChainNextKey,
+    /// HKDF expansion of a message key into an AES key and nonce.
+    MessageAead,
+    /// HKDF expansion of an attachment secret.
+    Attachment,
+    /// Key commitment of an attachment key.
+    AttachmentCommitment,
+}
+
+impl Domain {
+    /// The ASCII label, written length-prefixed.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::DeviceCertificate => "sotto/device-cert",
+            Self::Revocation => "sotto/revocation",
+            Self::ExchangeKeyCertificate => "sotto/xkey-cert",
+            Self::GroupChange => "sotto/group-change",
+            Self::GroupHash => "sotto/group-hash",
+            Self::KeyDistribution => "sotto/kdm",
+            Self::KeyDistributionPayload => "sotto/kdm-payload",
+            Self::KeyDistributionLabel => "sotto/kdm-label",
+            Self::Envelope => "sotto/msg",
+            Self::MessageBody => "sotto/body",
+            Self::KeyRequest => "sotto/key-request",
+            Self::AuthChallenge => "sotto/auth-challenge",
+            Self::Identifier => "sotto/id",
+            Self::SafetyNumber => "sotto/safety-number",
+            Self::SafetyQr => "sotto/safety-qr",
+            Self::ChainMessageKey => "sotto/chain/message-key",
+            Self::ChainNextKey => "sotto/chain/next",
+            Self::MessageAead => "sotto/msg-aead",
+            Self::Attachment => "sotto/attachment",
+            Self::AttachmentCommitment => "sotto/attachment-commit",
+        }
+    }
+
+    /// The structure version; v1 everywhere today.
+    pub const fn version(self) -> u8 {
+        PROTOCOL_VERSION
+    }
+
+    /// The label and version as they are written: `len ‖ label ‖ version`.
+    pub fn encoded(self) -> Vec<u8> {
+        let mut writer = crate::codec::Writer::default();
+        writer.domain(self);
+        writer.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique_and_none_is_a_prefix_of_another_encoding() {
+        let all = [
+            Domain::DeviceCertificate,
+            Domain::Revocation,
+            Domain::ExchangeKeyCertificate,
+            Domain::GroupChange,
+            Domain::GroupHash,
+            Domain::KeyDistribution,
+            Domain::KeyDistributionPayload,
+            Domain::KeyDistributionLabel,
+            Domain::Envelope,
+            Domain::MessageBody,
+            Domain::KeyRequest,
+            Domain::AuthChallenge,
+            Domain::Identifier,
+            Domain::SafetyNumber,
+            Domain::SafetyQr,
+            Domain::ChainMessageKey,
+            Domain::ChainNextKey,
+            Domain::MessageAead,
+            Domain::Attachment,
+            Domain::AttachmentCommitment,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                let (ea, eb) = (a.encoded(), b.encoded());
+                assert!(!ea.starts_with(&eb) && !eb.starts_with(&ea), "{a:?} vs {b:?}");
+            }
+        }
+    }
+}

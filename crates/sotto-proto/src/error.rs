@@ -1,0 +1,314 @@
+//! The crate's error type, [`Error`], with narrow enums for the places callers branch on: a
+//! malformed encoding ([`DecodeError`]), an unacceptable key ([`KeyRejection`]), a group change
+//! that must raise an alarm ([`GroupError`]) and a message or distribution a client refuses to
+//! show ([`ReceiveError`]). Every variant is a distinct, displayable reason.
+
+use crate::ids::{ChainId, ConversationId, DeviceId};
+
+/// Anything that can go wrong in the protocol core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes are not a well-formed encoding of the expected structure.
+    #[error("malformed input: {0}")]
+    Decode(#[from] DecodeError),
+    /// A public or private key is not acceptable.
+    #[error("key rejected: {0}")]
+    KeyRejected(#[from] KeyRejection),
+    /// A signature does not verify under the expected key.
+    #[error("signature on {what} does not verify")]
+    BadSignature {
+        /// The structure whose signature failed.
+        what: &'static str,
+    },
+    /// Decryption failed. One uniform error for every cause (tag, key, padding, OAEP), so a
+    /// failure reveals nothing about which check tripped.
+    #[error("decryption failed")]
+    DecryptionFailed,
+    /// A primitive failed to run (key generation, random source): not caused by input.
+    #[error("cryptographic operation failed: {operation}")]
+    Crypto {
+        /// The operation that failed.
+        operation: &'static str,
+    },
+    /// A certificate, revocation or device does not chain to the expected account master key.
+    #[error("{what} is not signed by this account's master key")]
+    WrongAccount {
+        /// The structure that names another account.
+        what: &'static str,
+    },
+    /// An identifier inside a structure does not match the key it claims to identify.
+    #[error("{what} does not match its key")]
+    IdMismatch {
+        /// The identifier that was wrong.
+        what: &'static str,
+    },
+    /// The device was revoked by its account's master key.
+    #[error("device {device} has been revoked")]
+    DeviceRevoked {
+        /// The revoked device.
+        device: DeviceId,
+    },
+    /// An exchange-key certificate is outside its validity period.
+    #[error("exchange key is not valid at this time")]
+    ExchangeKeyNotValidNow,
+    /// An exchange-key certificate has a lower serial than one already seen for the device.
+    #[error("exchange key serial {got} is older than serial {seen} already seen")]
+    ExchangeKeyRollback {
+        /// The highest serial seen before.
+        seen: u64,
+        /// The serial offered now.
+        got: u64,
+    },
+    /// A group change was refused.
+    #[error("group change refused: {0}")]
+    Group(#[from] GroupError),
+    /// A received message or key distribution was refused.
+    #[error("refused: {0}")]
+    Receive(#[from] ReceiveError),
+    /// The sending chain has used all its indexes or outlived its lifetime: start a new chain.
+    #[error("sending chain must be rotated")]
+    ChainNeedsRotation,
+    /// A value given to an encoder is out of the protocol's bounds.
+    #[error("{field} is out of bounds: {reason}")]
+    InvalidInput {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+}
+
+/// Why an encoding was refused. The decoder returns these before allocating anything large.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended in the middle of a value.
+    #[error("input is truncated")]
+    Truncated,
+    /// Bytes were left after the structure ended.
+    #[error("{count} trailing bytes")]
+    TrailingBytes {
+        /// How many bytes were left.
+        count: usize,
+    },
+    /// A length prefix exceeds the field's bound.
+    #[error("{field} is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// A count prefix exceeds the list's bound.
+    #[error("{field} has more than {max} items")]
+    TooMany {
+        /// The list.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// Text is not valid UTF-8.
+    #[error("{field} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field.
+        field: &'static str,
+    },
+    /// A value is outside the set the field allows (non-canonical bool, zero where forbidden…).
+    #[error("{field} has an invalid value")]
+    InvalidValue {
+        /// The field.
+        field: &'static str,
+    },
+    /// An enumeration tag is unknown.
+    #[error("unknown {field} tag {tag:#04x}")]
+    UnknownTag {
+        /// The enumeration.
+        field: &'static str,
+        /// The tag found.
+        tag: u8,
+    },
+    /// The structure begins with another structure's label: bytes made for one purpose offered
+    /// for another.
+    #[error("not a {expected} structure")]
+    WrongDomain {
+        /// The label that was expected.
+        expected: &'static str,
+    },
+    /// The label is right but the version is not one this implementation speaks. No fallback.
+    #[error("unsupported version {got} of {domain}")]
+    UnsupportedVersion {
+        /// The structure.
+        domain: &'static str,
+        /// The version found.
+        got: u8,
+    },
+}
+
+/// Why a public or private key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyRejection {
+    /// Not a parsable RSA key.
+    #[error("not a valid RSA key")]
+    Malformed,
+    /// A valid RSA key, but not in canonical SubjectPublicKeyInfo DER.
+    #[error("public key is not canonical SPKI DER")]
+    NotCanonicalSpki,
+    /// The modulus is smaller than 3072 bits.
+    #[error("RSA modulus of {bits} bits is below the 3072-bit minimum")]
+    TooSmall {
+        /// The modulus size found.
+        bits: usize,
+    },
+    /// The modulus is larger than 4096 bits.
+    #[error("RSA modulus of {bits} bits is above the 4096-bit maximum")]
+    TooLarge {
+        /// The modulus size found.
+        bits: usize,
+    },
+    /// The public exponent is not 65537.
+    #[error("RSA public exponent is not 65537")]
+    BadExponent,
+}
+
+/// Why a group change was refused. Clients show these as an alarm: a refused change is either an
+/// attack by the server or a broken peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The change belongs to another conversation.
+    #[error("change belongs to another conversation")]
+    WrongConversation {
+        /// The conversation the state is for.
+        expected: ConversationId,
+    },
+    /// The first change of a log is not a creation, or a creation appears later.
+    #[error("a log starts with exactly one creation")]
+    NotGenesis,
+    /// The change is for an epoch already applied, with the same hash: a replay.
+    #[error("epoch {epoch} was already applied (replay)")]
+    Replayed {
+        /// The epoch of the replayed change.
+        epoch: u64,
+    },
+    /// The change is for an epoch already applied but differs from the applied one: a fork.
+    #[error("epoch {epoch} was already applied with different content (fork)")]
+    Fork {
+        /// The forked epoch.
+        epoch: u64,
+    },
+    /// The change skips epochs: something between was withheld or reordered.
+    #[error("expected epoch {expected}, got {got}")]
+    EpochGap {
+        /// The next epoch.
+        expected: u64,
+        /// The epoch in the change.
+        got: u64,
+    },
+    /// The change does not name the hash of the current head.
+    #[error("change does not extend the current head (fork)")]
+    PreviousHashMismatch,
+    /// The signer's account is not a member at the change's epoch.
+    #[error("signer is not a member")]
+    SignerNotMember,
+    /// The signer's account is not an admin at the change's epoch.
+    #[error("signer is not an admin")]
+    SignerNotAdmin,
+    /// The signer device presented is not the device named in the change.
+    #[error("change is not signed by the device it names")]
+    SignerMismatch,
+    /// The account to add is already a member.
+    #[error("account is already a member")]
+    AlreadyMember,
+    /// The account to change is not a member.
+    #[error("account is not a member")]
+    NotMember,
+    /// The change would leave the group without an admin.
+    #[error("a group keeps at least one admin")]
+    LastAdmin,
+    /// The change would exceed the member bound.
+    #[error("a group has at most {max} members")]
+    TooManyMembers {
+        /// The bound.
+        max: usize,
+    },
+    /// The change does nothing (promote an admin, rename to the same name).
+    #[error("change has no effect")]
+    NoOp,
+    /// A name or username is empty, too long or has control characters.
+    #[error("invalid {field}")]
+    InvalidText {
+        /// The field.
+        field: &'static str,
+    },
+}
+
+/// Why a message or key distribution was refused. Each is a distinct reason a client can show;
+/// none of them ever yields plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// This (chain, index) was already received: a replay.
+    #[error("message {index} of chain {chain} was already received (replay)")]
+    Replay {
+        /// The chain.
+        chain: ChainId,
+        /// The index.
+        index: u32,
+    },
+    /// The chain was never introduced by a verified key distribution (the message is held).
+    #[error("no verified key distribution for chain {chain} yet")]
+    UnknownChain {
+        /// The chain.
+        chain: ChainId,
+    },
+    /// The message claims a chain that belongs to another sender device.
+    #[error("chain {chain} belongs to another device")]
+    ChainOwnerMismatch {
+        /// The chain.
+        chain: ChainId,
+    },
+    /// The message or distribution names an epoch other than its chain's.
+    #[error("epoch does not match the chain's epoch")]
+    EpochMismatch,
+    /// The group state at that epoch is not known yet (the message is held until it is).
+    #[error("group epoch {epoch} is not known yet")]
+    UnknownEpoch {
+        /// The epoch named.
+        epoch: u64,
+    },
+    /// The sender's account is not a member of the conversation.
+    #[error("sender is not a member of the conversation")]
+    SenderNotMember,
+    /// The sender device presented is not the device named in the header.
+    #[error("sender device does not match the header")]
+    SenderMismatch,
+    /// The structure is for another conversation.
+    #[error("structure belongs to another conversation")]
+    WrongConversation,
+    /// The key distribution is addressed to another device or exchange key.
+    #[error("key distribution is addressed to another device or key")]
+    WrongRecipient,
+    /// The index is at or beyond the chain length bound.
+    #[error("index {index} is beyond the chain bound")]
+    IndexOutOfBounds {
+        /// The index.
+        index: u32,
+    },
+    /// The message key for this index was evicted (too old or too many skipped).
+    #[error("message key for index {index} is no longer kept")]
+    KeyEvicted {
+        /// The index.
+        index: u32,
+    },
+    /// The timestamp is further in the future than the allowed clock skew.
+    #[error("timestamp is too far in the future")]
+    FarFuture,
+    /// A distribution for a known chain carries a different chain key.
+    #[error("chain {chain} was already introduced with another key")]
+    ChainKeyConflict {
+        /// The chain.
+        chain: ChainId,
+    },
+}

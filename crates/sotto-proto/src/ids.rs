@@ -1,0 +1,205 @@
+//! Typed identifiers. Key-derived ids hash the public key's SPKI together with the id's type, so
+//! the same key yields unrelated ids of different types, and the text form carries a type prefix
+//! (`acct:`, `dev:`, `xkey:`, `auth:`, `conv:`, `chain:`, `msg:`), so one kind of id can never be
+//! read as another. Random ids (conversations, chains, messages) come from the caller's
+//! [`crate::env::Rng`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::codec::{Reader, Writer};
+use crate::crypto::sha256_parts;
+use crate::domain::Domain;
+use crate::error::DecodeError;
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $len:expr, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name([u8; $len]);
+
+        impl $name {
+            /// Bytes in the binary form.
+            pub const LEN: usize = $len;
+            /// The text form's type prefix.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Wraps raw bytes read from a trusted encoding.
+            pub const fn from_bytes(bytes: [u8; $len]) -> Self {
+                Self(bytes)
+            }
+
+            /// The raw bytes.
+            pub const fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+
+            /// Writes the binary form.
+            pub fn encode(&self, writer: &mut Writer) {
+                writer.fixed(&self.0);
+            }
+
+            /// Reads the binary form.
+            pub fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                reader.array().map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($prefix)?;
+                for byte in &self.0 {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = DecodeError;
+
+            /// Parses the text form; a missing or different type prefix is refused.
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                let invalid = DecodeError::InvalidValue { field: stringify!($name) };
+                let hex = text.strip_prefix($prefix).ok_or(invalid.clone())?;
+                if hex.len() != 2 * $len {
+                    return Err(invalid);
+                }
+                let mut out = [0u8; $len];
+                for (slot, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+                    let pair = std::str::from_utf8(pair).map_err(|_| invalid.clone())?;
+                    // Only lower-case hex is canonical, so each id has one text form.
+                    if pair.bytes().any(|b| b.is_ascii_uppercase()) {
+                        return Err(invalid);
+                    }
+                    *slot = u8::from_str_radix(pair, 16).map_err(|_| invalid.clone())?;
+                }
+                Ok(Self(out))
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// An account, identified by its master signing key.
+    AccountId, 32, "acct:"
+);
+typed_id!(
+    /// A device, identified by its device signing key.
+    DeviceId, 32, "dev:"
+);
+typed_id!(
+    /// A device exchange (RSA-OAEP) key.
+    ExchangeKeyId, 32, "xkey:"
+);
+typed_id!(
+    /// A device auth key, used only to answer server login challenges.
+    AuthKeyId, 32, "auth:"
+);
+typed_id!(
+    /// A conversation (1:1 or group), chosen at random by its creator.
+    ConversationId, 16, "conv:"
+);
+typed_id!(
+    /// A sender chain, chosen at random by its owner.
+    ChainId, 16, "chain:"
+);
+typed_id!(
+    /// A message, chosen at random by its sender; the relay's de-duplication key.
+    MessageId, 16, "msg:"
+);
+
+/// The type tag hashed into a key-derived id.
+#[derive(Clone, Copy)]
+enum KeyIdKind {
+    Account,
+    Device,
+    Exchange,
+    Auth,
+}
+
+impl KeyIdKind {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Account => b"acct",
+            Self::Device => b"dev",
+            Self::Exchange => b"xkey",
+            Self::Auth => b"auth",
+        }
+    }
+}
+
+/// `SHA-256(domain("sotto/id") ‖ u8 len ‖ kind ‖ u32 len ‖ spki)`.
+fn key_id(kind: KeyIdKind, spki: &[u8]) -> [u8; 32] {
+    let mut writer = Writer::default();
+    writer.domain(Domain::Identifier);
+    let tag = kind.tag();
+    writer.u8(tag.len() as u8);
+    writer.fixed(tag);
+    writer.bytes(spki);
+    sha256_parts(&[&writer.finish()])
+}
+
+impl AccountId {
+    /// The id of the account whose master key has this SPKI.
+    pub fn from_master_spki(spki: &[u8]) -> Self {
+        Self(key_id(KeyIdKind::Account, spki))
+    }
+}
+
+impl DeviceId {
+    /// The id of the device whose signing key has this SPKI.
+    pub fn from_signing_spki(spki: &[u8]) -> Self {
+        Self(key_id(KeyIdKind::Device, spki))
+    }
+}
+
+impl ExchangeKeyId {
+    /// The id of this exchange key.
+    pub fn from_spki(spki: &[u8]) -> Self {
+        Self(key_id(KeyIdKind::Exchange, spki))
+    }
+}
+
+impl AuthKeyId {
+    /// The id of this auth key.
+    pub fn from_spki(spki: &[u8]) -> Self {
+        Self(key_id(KeyIdKind::Auth, spki))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_key_gives_unrelated_ids_per_type() {
+        let spki = b"pretend spki";
+        let a = AccountId::from_master_spki(spki);
+        let d = DeviceId::from_signing_spki(spki);
+        let x = ExchangeKeyId::from_spki(spki);
+        assert_ne!(a.as_bytes(), d.as_bytes());
+        assert_ne!(d.as_bytes(), x.as_bytes());
+        assert_ne!(x.as_bytes(), AuthKeyId::from_spki(spki).as_bytes());
+    }
+
+    #[test]
+    fn text_form_round_trips_and_checks_the_prefix() {
+        let d = DeviceId::from_signing_spki(b"k");
+        let text = d.to_string();
+        assert!(text.starts_with("dev:"));
+        assert_eq!(text.parse::<DeviceId>().unwrap(), d);
+        let as_account = text.replacen("dev:", "acct:", 1);
+        assert!(as_account.parse::<DeviceId>().is_err());
+        assert!(as_account.parse::<AccountId>().is_ok());
+        assert!(text.to_uppercase().parse::<DeviceId>().is_err());
+        assert!("dev:zz".parse::<DeviceId>().is_err());
+        assert!("dev:é".parse::<DeviceId>().is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! # sotto-proto
+//!
+//! Sotto's end-to-end protocol core, sans I/O: bytes and events in, bytes and events out. It
+//! opens no socket, file or database and runs no async runtime; the time and randomness every
+//! operation needs come in through [`env::Env`], so tests and test vectors are deterministic.
+//! `docs/protocol.md` is the normative description of everything here.
+//!
+//! # Layout
+//! - [`codec`], [`domain`], [`signed`]: the one canonical, bounded, domain-separated encoding.
+//! - [`crypto`]: every primitive, through aws-lc-rs (RSA-PSS, RSA-OAEP, AES-256-GCM, HKDF, HMAC).
+//! - [`ids`]: typed identifiers derived from keys or chosen at random.
+//! - [`identity`]: master and device keys, certificates, revocations, the chain verifier.
+//! - [`auth`]: the login challenge a device signs with its auth key.
+//! - [`safety`]: safety numbers and their QR payload.
+//! - [`group`]: the signed, hash-chained group state log.
+//! - [`chain`]: sender chains (ratchet, sending and receiving state).
+//! - [`distribution`]: key-distribution messages carrying chain keys under RSA-OAEP.
+//! - [`envelope`] and [`body`]: the signed, encrypted, padded message.
+//! - [`attachment`]: client-side encryption of attachment blobs.
+//! - [`limits`]: every numeric bound, in one place.
+
+pub mod attachment;
+pub mod auth;
+pub mod body;
+pub mod chain;
+pub mod codec;
+pub mod crypto;
+pub mod distribution;
+pub mod domain;
+pub mod envelope;
+pub mod env;
+pub mod error;
+pub mod group;
+pub mod identity;
+pub mod ids;
+pub mod limits;
+pub mod safety;
+pub mod signed;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use env::{Env, Rng, SystemRng, Timestamp};
+pub use error::{DecodeError, Error, GroupError, KeyRejection, ReceiveError};

@@ -1,0 +1,44 @@
+//! The protocol's numeric bounds in one place. Each one is normative (`docs/protocol.md` §9): a
+//! second implementation must use the same values to accept and refuse the same inputs.
+
+use crate::env::Timestamp;
+
+/// A timestamp may be at most this far ahead of the receiver's clock. Covers clients whose clocks
+/// are an hour or two off in either direction; anything further is refused as far future.
+pub const MAX_CLOCK_SKEW_MS: u64 = 3 * Timestamp::HOUR;
+
+/// Messages a sender chain carries before it must be replaced (indexes `0..100`).
+pub const MAX_CHAIN_MESSAGES: u32 = 100;
+
+/// How long a sender chain may be used before it must be replaced.
+pub const MAX_CHAIN_AGE_MS: u64 = 7 * Timestamp::DAY;
+
+/// Skipped message keys a receiver keeps across all chains; beyond it the oldest are evicted.
+pub const MAX_SKIPPED_KEYS: usize = 2_000;
+
+/// How long a receiver keeps a skipped message key waiting for its message.
+pub const MAX_SKIPPED_KEY_AGE_MS: u64 = 30 * Timestamp::DAY;
+
+/// Members in one conversation.
+pub const MAX_MEMBERS: usize = 1_000;
+
+/// Bytes of a conversation name.
+pub const MAX_GROUP_NAME_LEN: usize = 128;
+
+/// Bytes of a username as carried in group state.
+pub const MAX_USERNAME_LEN: usize = 64;
+
+/// Bytes of a message body before padding (the text, or an attachment reference and caption).
+pub const MAX_BODY_LEN: usize = 64 * 1024;
+
+/// Bytes of the largest padded plaintext (the largest padding bucket).
+pub const MAX_PADDED_LEN: usize = 128 * 1024;
+
+/// Bytes of the largest encoded envelope (header, padded ciphertext, tag, signature, prefixes).
+pub const MAX_ENVELOPE_LEN: usize = MAX_PADDED_LEN + 4 * 1024;
+
+/// Bytes of the largest encoded group change (a genesis with every member).
+pub const MAX_GROUP_CHANGE_LEN: usize = 256 * 1024;
+
+/// Bytes of the largest encoded identity structure (certificates, revocations).
+pub const MAX_CERTIFICATE_LEN: usize = 4 * 1024;
