@@ -44,6 +44,8 @@ pub enum Domain {
     ChainMessageKey,
     /// Ratchet step: chain key to next chain key.
     ChainNextKey,
+    /// One-way fingerprint of a chain key (tells a re-sent distribution from a conflicting one).
+    ChainFingerprint,
     /// HKDF expansion of a message key into an AES key and nonce.
     MessageAead,
     /// HKDF expansion of an attachment secret.
@@ -73,6 +75,7 @@ impl Domain {
             Self::SafetyQr => "sotto/safety-qr",
             Self::ChainMessageKey => "sotto/chain/message-key",
             Self::ChainNextKey => "sotto/chain/next",
+            Self::ChainFingerprint => "sotto/chain/fingerprint",
             Self::MessageAead => "sotto/msg-aead",
             Self::Attachment => "sotto/attachment",
             Self::AttachmentCommitment => "sotto/attachment-commit",
@@ -116,6 +119,7 @@ mod tests {
             Domain::SafetyQr,
             Domain::ChainMessageKey,
             Domain::ChainNextKey,
+            Domain::ChainFingerprint,
             Domain::MessageAead,
             Domain::Attachment,
             Domain::AttachmentCommitment,

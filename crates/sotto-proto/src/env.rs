@@ -110,7 +110,9 @@ impl Rng for DangerSeededRng {
         for chunk in out.chunks_mut(32) {
             let block = crate::crypto::hmac_sha256(&self.seed, &self.counter.to_be_bytes());
             self.counter += 1;
-            chunk.copy_from_slice(block.get(..chunk.len()).unwrap_or_default());
+            for (dst, src) in chunk.iter_mut().zip(block.iter()) {
+                *dst = *src;
+            }
         }
         Ok(())
     }

@@ -60,6 +60,9 @@ pub enum Error {
         /// The serial offered now.
         got: u64,
     },
+    /// A key distribution was requested for an account that is not a member.
+    #[error("recipient is not a member of the conversation")]
+    RecipientNotMember,
     /// A group change was refused.
     #[error("group change refused: {0}")]
     Group(#[from] GroupError),

@@ -1,5 +1,5 @@
 //! Fixed keys for tests and vectors. RSA key generation is slow and not deterministic, so tests
-//! load the committed keys in `testdata/keys.txt` (16 RSA-3072 PKCS#8 keys, never used for real).
+//! load the committed keys in `testdata/keys.txt` (24 RSA-3072 PKCS#8 keys, never used for real).
 
 #![allow(clippy::expect_used, clippy::panic)]
 
@@ -7,7 +7,7 @@ use crate::crypto::rsa::{ExchangeKeyPair, SigningKeyPair};
 
 const KEYS: &str = include_str!("../testdata/keys.txt");
 
-/// The PKCS#8 DER of fixed key `index` (0..16).
+/// The PKCS#8 DER of fixed key `index` (0..24).
 pub fn fixed_pkcs8(index: usize) -> Vec<u8> {
     let line = KEYS
         .lines()
@@ -29,4 +29,108 @@ pub fn fixed_signing_key(index: usize) -> SigningKeyPair {
 /// Fixed key `index` as an exchange key.
 pub fn fixed_exchange_key(index: usize) -> ExchangeKeyPair {
     ExchangeKeyPair::from_pkcs8(&fixed_pkcs8(index)).expect("fixed exchange key")
+}
+
+use crate::env::Timestamp;
+use crate::group::Member;
+use crate::identity::{
+    AccountIdentity, DeviceKeys, MasterKey, VerifiedDevice, VerifiedExchangeKey,
+};
+use crate::signed::Signed;
+
+/// The fixed "now" of tests and vectors: 2027-01-15T08:00:00Z.
+pub const T0: Timestamp = Timestamp(1_800_000_000_000);
+
+/// One device of a test account: its private keys, certificates and verified public view.
+pub struct TestDevice {
+    /// Signing and auth keys.
+    pub keys: DeviceKeys,
+    /// The current exchange key pair.
+    pub exchange: ExchangeKeyPair,
+    /// The master-signed device certificate.
+    pub certificate: Signed,
+    /// The device-signed exchange-key certificate (serial 1, valid `T0 - 1 day .. T0 + 29 days`).
+    pub exchange_certificate: Signed,
+    /// The device as a peer verifies it.
+    pub verified: VerifiedDevice,
+    /// The exchange key as a peer verifies it.
+    pub verified_exchange: VerifiedExchangeKey,
+}
+
+/// A test account built from fixed keys: slot `n` uses keys `4n..4n+4` (master, device signing,
+/// auth, exchange), so slots 0..6 are available.
+pub struct TestAccount {
+    /// The username.
+    pub name: String,
+    /// The master key.
+    pub master: MasterKey,
+    /// The pinned public identity.
+    pub identity: AccountIdentity,
+    /// The first device.
+    pub device: TestDevice,
+}
+
+impl TestAccount {
+    /// Builds account `slot` named `name`.
+    pub fn new(slot: usize, name: &str) -> Self {
+        let master = MasterKey::from_key(fixed_signing_key(4 * slot));
+        let identity = AccountIdentity::from_key(master.verifying_key().clone());
+        let device = Self::device_for(&master, &identity, 4 * slot + 1, "first device");
+        Self {
+            name: name.to_owned(),
+            master,
+            identity,
+            device,
+        }
+    }
+
+    /// Builds another device for this account from keys `first..first + 3`.
+    pub fn device_for(
+        master: &MasterKey,
+        identity: &AccountIdentity,
+        first: usize,
+        name: &str,
+    ) -> TestDevice {
+        let keys = DeviceKeys::from_keys(fixed_signing_key(first), fixed_signing_key(first + 1))
+            .expect("device keys");
+        let exchange = fixed_exchange_key(first + 2);
+        let certificate = master
+            .certify_device(
+                keys.signing().verifying_key(),
+                keys.auth().verifying_key(),
+                name,
+                T0.minus(Timestamp::DAY),
+            )
+            .expect("certify device");
+        let exchange_certificate = keys
+            .certify_exchange_key(
+                master.account(),
+                exchange.encrypting_key(),
+                1,
+                T0.minus(Timestamp::DAY),
+                T0.plus(29 * Timestamp::DAY),
+            )
+            .expect("certify exchange key");
+        let verified = identity.verify_device(&certificate, &[]).expect("verify device");
+        let verified_exchange = verified
+            .verify_exchange_key(&exchange_certificate, T0, None)
+            .expect("verify exchange key");
+        TestDevice {
+            keys,
+            exchange,
+            certificate,
+            exchange_certificate,
+            verified,
+            verified_exchange,
+        }
+    }
+
+    /// This account as a group member.
+    pub fn member(&self, admin: bool) -> Member {
+        Member {
+            account: self.master.account(),
+            username: self.name.clone(),
+            admin,
+        }
+    }
 }

@@ -1,1 +1,14 @@
-//! x
+//! Sender chains: the ratchet, the sending side and the receiving side.
+//!
+//! # Layout
+//! - [`ratchet`]: chain key → message key, next chain key, AES key and nonce.
+//! - [`sender`]: a chain this device sends on; two-step reserve-then-seal.
+//! - [`receiver`]: every chain this device receives on; distributions, messages, replay, gaps.
+
+pub mod ratchet;
+pub mod receiver;
+pub mod sender;
+
+pub use ratchet::{ChainKey, MessageKey};
+pub use receiver::{DistributionAccepted, LocalDevice, OpenedMessage, ReceivedMessage, ReceiverChain, ReceiverState};
+pub use sender::{ReservedMessage, SenderChain};

@@ -1,0 +1,459 @@
+//! The receiving side of chains (`docs/protocol.md` §7.5 and §8.2).
+//!
+//! A chain exists here only once a key distribution from its owner was verified
+//! ([`ReceiverState::accept_distribution`]). A message is checked in a fixed order — sender device
+//! bound to the header, signature, conversation, membership, epoch, timestamp, chain, index,
+//! replay — before its key is derived and it is decrypted ([`ReceiverState::open`]), which changes
+//! nothing; only [`ReceiverState::commit`] records it. So a refused message never changes state,
+//! and a replay of any accepted (chain, index) is refused for as long as the chain is kept
+//! (chains are kept, without keys, for good).
+
+use std::collections::BTreeMap;
+
+use crate::body::{unpad, MessageBody};
+use crate::chain::ratchet::{ChainKey, MessageKey};
+use crate::crypto::{ct_eq, sha256_parts};
+use crate::domain::Domain;
+use crate::crypto::rsa::ExchangeKeyPair;
+use crate::distribution::{decode_payload, DistributionHeader, KeyDistribution};
+use crate::env::Timestamp;
+use crate::envelope::{Envelope, EnvelopeHeader};
+use crate::error::{Error, ReceiveError};
+use crate::group::GroupState;
+use crate::identity::VerifiedDevice;
+use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId};
+use crate::limits::{MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS};
+
+/// This device, as the recipient of distributions.
+#[derive(Debug)]
+pub struct LocalDevice<'a> {
+    /// This device's account.
+    pub account: AccountId,
+    /// This device.
+    pub device: DeviceId,
+    /// The exchange key pairs this device still holds (current and not yet retired).
+    pub exchange_keys: &'a [ExchangeKeyPair],
+}
+
+/// A message key kept for an index that was skipped.
+#[derive(Debug)]
+struct SkippedKey {
+    key: MessageKey,
+    since: Timestamp,
+}
+
+/// What a receiver knows about one chain.
+#[derive(Debug)]
+pub struct ReceiverChain {
+    conversation: ConversationId,
+    epoch: u64,
+    sender_account: AccountId,
+    sender_device: DeviceId,
+    start_index: u32,
+    /// A hash of the key at `start_index`: tells a repeated distribution from a conflicting one
+    /// after the key itself has been ratcheted away.
+    start_key_hash: [u8; 32],
+    /// The key for `next_index`; `None` once the chain is used up.
+    next_key: Option<ChainKey>,
+    next_index: u32,
+    /// Bit `i` set: index `i` was received. 128 bits cover the 100-message bound.
+    consumed: u128,
+    skipped: BTreeMap<u32, SkippedKey>,
+    /// The last index the owner says it sent, once its next chain announced it.
+    final_index: Option<Option<u32>>,
+}
+
+impl ReceiverChain {
+    fn is_consumed(&self, index: u32) -> bool {
+        index < 128 && self.consumed & (1u128 << index) != 0
+    }
+
+    /// Indexes that should have arrived but have not: every index from the chain's start up to
+    /// the highest seen (or the announced final index) that was never received.
+    pub fn missing(&self) -> Vec<u32> {
+        let upper = match self.final_index {
+            Some(Some(last)) => last.saturating_add(1),
+            Some(None) => 0,
+            None => self.next_index,
+        };
+        (self.start_index..upper.max(self.start_index))
+            .filter(|&i| !self.is_consumed(i))
+            .collect()
+    }
+
+    /// The sender device that owns the chain.
+    pub fn sender_device(&self) -> DeviceId {
+        self.sender_device
+    }
+
+    /// The sender's account.
+    pub fn sender_account(&self) -> AccountId {
+        self.sender_account
+    }
+
+    /// The conversation.
+    pub fn conversation(&self) -> ConversationId {
+        self.conversation
+    }
+
+    /// The chain's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+}
+
+/// The outcome of accepting a distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionAccepted {
+    /// The chain introduced.
+    pub chain: ChainId,
+    /// The chain was already known with the same key (a harmless re-send).
+    pub duplicate: bool,
+    /// Indexes of the previous chain that never arrived, now that its end is known (truncation).
+    pub missing_in_previous: Vec<u32>,
+    /// The distribution names a previous chain this device never received at all.
+    pub previous_unknown: bool,
+}
+
+/// A verified, decrypted message not yet recorded; see [`ReceiverState::commit`].
+#[derive(Debug)]
+pub struct OpenedMessage {
+    header: EnvelopeHeader,
+    body: MessageBody,
+    expected_next_index: u32,
+    advance: Option<Advance>,
+}
+
+#[derive(Debug)]
+struct Advance {
+    next_key: Option<ChainKey>,
+    next_index: u32,
+    skipped: Vec<(u32, MessageKey)>,
+}
+
+impl OpenedMessage {
+    /// The verified header.
+    pub fn header(&self) -> &EnvelopeHeader {
+        &self.header
+    }
+
+    /// The decrypted content.
+    pub fn body(&self) -> &MessageBody {
+        &self.body
+    }
+}
+
+/// A message after it was recorded.
+#[derive(Debug)]
+pub struct ReceivedMessage {
+    /// The verified header.
+    pub header: EnvelopeHeader,
+    /// The decrypted content.
+    pub body: MessageBody,
+    /// Indexes of this chain skipped by this message (a gap to show until they arrive).
+    pub gap: Vec<u32>,
+}
+
+/// Every chain this device receives on, across conversations.
+#[derive(Debug, Default)]
+pub struct ReceiverState {
+    chains: BTreeMap<ChainId, ReceiverChain>,
+}
+
+impl ReceiverState {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Verifies a key distribution from `sender` to this device and introduces its chain.
+    pub fn accept_distribution(
+        &mut self,
+        kdm: &KeyDistribution,
+        sender: &VerifiedDevice,
+        me: &LocalDevice<'_>,
+        group: &GroupState,
+        now: Timestamp,
+    ) -> Result<DistributionAccepted, Error> {
+        let h = kdm.header();
+        if sender.device() != h.sender_device || sender.account() != h.sender_account {
+            return Err(ReceiveError::SenderMismatch.into());
+        }
+        kdm.sealed().verify("key distribution", sender.signing_key())?;
+        if h.recipient_account != me.account || h.recipient_device != me.device {
+            return Err(ReceiveError::WrongRecipient.into());
+        }
+        let exchange = me
+            .exchange_keys
+            .iter()
+            .find(|k| ExchangeKeyId::from_spki(k.encrypting_key().spki()) == h.recipient_key)
+            .ok_or(ReceiveError::WrongRecipient)?;
+        check_membership(group, h.conversation, h.epoch, &h.sender_account)?;
+        if h.created_at > now.plus(MAX_CLOCK_SKEW_MS) {
+            return Err(ReceiveError::FarFuture.into());
+        }
+        if h.start_index >= MAX_CHAIN_MESSAGES {
+            return Err(ReceiveError::IndexOutOfBounds { index: h.start_index }.into());
+        }
+        let label = DistributionHeader::oaep_label(kdm.sealed().header());
+        let payload = exchange.decrypt(kdm.sealed().ciphertext(), &label)?;
+        let (chain, start, key) = decode_payload(&payload)?;
+        if chain != h.chain || start != h.start_index {
+            return Err(Error::DecryptionFailed);
+        }
+        let duplicate = match self.chains.get(&chain) {
+            Some(known) if known.sender_device != h.sender_device => {
+                return Err(ReceiveError::ChainOwnerMismatch { chain }.into());
+            }
+            Some(known) if known.epoch != h.epoch || known.conversation != h.conversation => {
+                return Err(ReceiveError::ChainKeyConflict { chain }.into());
+            }
+            Some(known) => {
+                if known.start_index != start || !ct_eq(&known.start_key_hash, &key_hash(&key)) {
+                    return Err(ReceiveError::ChainKeyConflict { chain }.into());
+                }
+                true
+            }
+            None => false,
+        };
+        let (missing_in_previous, previous_unknown) = match h.previous {
+            Some(end) => match self.chains.get_mut(&end.chain) {
+                Some(prev) if prev.sender_device == h.sender_device => {
+                    prev.final_index = Some(end.final_index);
+                    (prev.missing(), false)
+                }
+                _ => (Vec::new(), true),
+            },
+            None => (Vec::new(), false),
+        };
+        if !duplicate {
+            self.chains.insert(
+                chain,
+                ReceiverChain {
+                    conversation: h.conversation,
+                    epoch: h.epoch,
+                    sender_account: h.sender_account,
+                    sender_device: h.sender_device,
+                    start_index: start,
+                    start_key_hash: key_hash(&key),
+                    next_key: Some(key),
+                    next_index: start,
+                    consumed: 0,
+                    skipped: BTreeMap::new(),
+                    final_index: None,
+                },
+            );
+        }
+        Ok(DistributionAccepted {
+            chain,
+            duplicate,
+            missing_in_previous,
+            previous_unknown,
+        })
+    }
+
+    /// Verifies and decrypts `envelope` from `sender`, changing nothing.
+    pub fn open(
+        &self,
+        envelope: &Envelope,
+        sender: &VerifiedDevice,
+        group: &GroupState,
+        now: Timestamp,
+    ) -> Result<OpenedMessage, Error> {
+        let h = envelope.header();
+        if sender.device() != h.sender_device || sender.account() != h.sender_account {
+            return Err(ReceiveError::SenderMismatch.into());
+        }
+        envelope.sealed().verify("message", sender.signing_key())?;
+        check_membership(group, h.conversation, h.epoch, &h.sender_account)?;
+        if h.sent_at > now.plus(MAX_CLOCK_SKEW_MS) {
+            return Err(ReceiveError::FarFuture.into());
+        }
+        let chain = self
+            .chains
+            .get(&h.chain)
+            .ok_or(ReceiveError::UnknownChain { chain: h.chain })?;
+        if chain.sender_device != h.sender_device || chain.conversation != h.conversation {
+            return Err(ReceiveError::ChainOwnerMismatch { chain: h.chain }.into());
+        }
+        if chain.epoch != h.epoch {
+            return Err(ReceiveError::EpochMismatch.into());
+        }
+        let beyond_end = matches!(chain.final_index, Some(end) if end.is_none_or(|last| h.index > last));
+        if h.index >= MAX_CHAIN_MESSAGES || beyond_end {
+            return Err(ReceiveError::IndexOutOfBounds { index: h.index }.into());
+        }
+        if chain.is_consumed(h.index) {
+            return Err(ReceiveError::Replay {
+                chain: h.chain,
+                index: h.index,
+            }
+            .into());
+        }
+        let (key, advance) = derive_key(chain, h.index)?;
+        let padded = key
+            .aead_key(h.chain, h.index)?
+            .open(envelope.sealed().header(), envelope.sealed().ciphertext())?;
+        let body = MessageBody::decode(unpad(&padded)?).map_err(|_| Error::DecryptionFailed)?;
+        Ok(OpenedMessage {
+            header: h.clone(),
+            body,
+            expected_next_index: chain.next_index,
+            advance,
+        })
+    }
+
+    /// Records an opened message: marks its index received, deletes its key, keeps the keys of
+    /// any indexes it skipped. Refuses if the chain moved since it was opened in a way that makes
+    /// the message a replay.
+    pub fn commit(&mut self, opened: OpenedMessage, now: Timestamp) -> Result<ReceivedMessage, Error> {
+        let OpenedMessage {
+            header,
+            body,
+            expected_next_index,
+            advance,
+        } = opened;
+        let chain = self
+            .chains
+            .get_mut(&header.chain)
+            .ok_or(ReceiveError::UnknownChain { chain: header.chain })?;
+        if chain.next_index != expected_next_index || chain.is_consumed(header.index) {
+            return Err(ReceiveError::Replay {
+                chain: header.chain,
+                index: header.index,
+            }
+            .into());
+        }
+        let mut gap = Vec::new();
+        match advance {
+            Some(advance) => {
+                for (index, key) in advance.skipped {
+                    gap.push(index);
+                    chain.skipped.insert(index, SkippedKey { key, since: now });
+                }
+                chain.next_key = advance.next_key;
+                chain.next_index = advance.next_index;
+            }
+            None => {
+                chain.skipped.remove(&header.index);
+            }
+        }
+        if header.index < 128 {
+            chain.consumed |= 1u128 << header.index;
+        }
+        self.prune(now);
+        Ok(ReceivedMessage { header, body, gap })
+    }
+
+    /// [`open`](Self::open) then [`commit`](Self::commit).
+    pub fn receive(
+        &mut self,
+        envelope: &Envelope,
+        sender: &VerifiedDevice,
+        group: &GroupState,
+        now: Timestamp,
+    ) -> Result<ReceivedMessage, Error> {
+        let opened = self.open(envelope, sender, group, now)?;
+        self.commit(opened, now)
+    }
+
+    /// Drops skipped keys older than [`MAX_SKIPPED_KEY_AGE_MS`], then the oldest beyond
+    /// [`MAX_SKIPPED_KEYS`]. Their messages, if they come, are refused as evicted.
+    pub fn prune(&mut self, now: Timestamp) {
+        let cutoff = now.minus(MAX_SKIPPED_KEY_AGE_MS);
+        for chain in self.chains.values_mut() {
+            chain.skipped.retain(|_, k| k.since >= cutoff);
+        }
+        let total: usize = self.chains.values().map(|c| c.skipped.len()).sum();
+        if total <= MAX_SKIPPED_KEYS {
+            return;
+        }
+        let mut all: Vec<(Timestamp, ChainId, u32)> = self
+            .chains
+            .iter()
+            .flat_map(|(id, c)| c.skipped.iter().map(move |(i, k)| (k.since, *id, *i)))
+            .collect();
+        all.sort();
+        for (_, id, index) in all.into_iter().take(total - MAX_SKIPPED_KEYS) {
+            if let Some(chain) = self.chains.get_mut(&id) {
+                chain.skipped.remove(&index);
+            }
+        }
+    }
+
+    /// A chain this device knows.
+    pub fn chain(&self, id: &ChainId) -> Option<&ReceiverChain> {
+        self.chains.get(id)
+    }
+
+    /// Missing indexes of a chain (see [`ReceiverChain::missing`]).
+    pub fn missing(&self, id: &ChainId) -> Vec<u32> {
+        self.chains.get(id).map(ReceiverChain::missing).unwrap_or_default()
+    }
+
+    /// How many skipped message keys are kept, across chains.
+    pub fn skipped_key_count(&self) -> usize {
+        self.chains.values().map(|c| c.skipped.len()).sum()
+    }
+}
+
+/// `SHA-256(domain("sotto/chain/fingerprint") ‖ chain key)`: a one-way fingerprint of a chain key.
+fn key_hash(key: &ChainKey) -> [u8; 32] {
+    sha256_parts(&[&Domain::ChainFingerprint.encoded(), key.danger_bytes()])
+}
+
+/// The sender must be a member of the conversation now, and the epoch must be known. A chain of
+/// an older epoch stays readable only while its owner is still a member, so a removed member's
+/// old chain is refused (attack A16).
+fn check_membership(
+    group: &GroupState,
+    conversation: ConversationId,
+    epoch: u64,
+    sender: &AccountId,
+) -> Result<(), ReceiveError> {
+    if conversation != group.conversation() {
+        return Err(ReceiveError::WrongConversation);
+    }
+    if epoch > group.epoch() {
+        return Err(ReceiveError::UnknownEpoch { epoch });
+    }
+    if !group.is_member(sender) {
+        return Err(ReceiveError::SenderNotMember);
+    }
+    Ok(())
+}
+
+/// The message key for `index`, and how the chain advances if the message is committed.
+fn derive_key(chain: &ReceiverChain, index: u32) -> Result<(MessageKey, Option<Advance>), Error> {
+    if index < chain.next_index {
+        let kept = chain
+            .skipped
+            .get(&index)
+            .ok_or(ReceiveError::KeyEvicted { index })?;
+        return Ok((MessageKey::from_bytes(*kept.key.danger_bytes()), None));
+    }
+    if index < chain.start_index {
+        return Err(ReceiveError::KeyEvicted { index }.into());
+    }
+    let mut key = chain
+        .next_key
+        .as_ref()
+        .ok_or(ReceiveError::IndexOutOfBounds { index })?
+        .danger_duplicate();
+    let mut skipped = Vec::new();
+    for skipped_index in chain.next_index..index {
+        skipped.push((skipped_index, key.message_key()));
+        key = key.next();
+    }
+    let message_key = key.message_key();
+    let next_index = index + 1;
+    let next_key = (next_index < MAX_CHAIN_MESSAGES).then(|| key.next());
+    Ok((
+        message_key,
+        Some(Advance {
+            next_key,
+            next_index,
+            skipped,
+        }),
+    ))
+}

@@ -1,0 +1,287 @@
+//! The sending side of a chain (`docs/protocol.md` §7.4).
+//!
+//! One [`SenderChain`] per (conversation, epoch, sending device) at a time, replaced on every
+//! membership or device change, after [`MAX_CHAIN_MESSAGES`] messages and after
+//! [`MAX_CHAIN_AGE_MS`]. Sending is two steps so an index can never be used twice, even across a
+//! crash: [`SenderChain::reserve`] advances the chain and hands out the index's key; the caller
+//! persists the advanced chain, then [`ReservedMessage::seal`] produces the envelope.
+
+use std::collections::BTreeSet;
+
+use crate::body::{pad, MessageBody};
+use crate::chain::ratchet::{ChainKey, MessageKey};
+use crate::crypto::aead::TAG_LEN;
+use crate::distribution::{encode_payload, ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
+use crate::env::{Env, Timestamp};
+use crate::envelope::{Envelope, EnvelopeHeader};
+use crate::error::{Error, ReceiveError};
+use crate::group::GroupState;
+use crate::identity::{DeviceKeys, VerifiedDevice, VerifiedExchangeKey};
+use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, MessageId};
+use crate::limits::{MAX_CHAIN_AGE_MS, MAX_CHAIN_MESSAGES};
+use crate::signed::{Signed, SignedSealed};
+
+/// A chain this device sends on. Not `Clone`: two copies could hand out one index twice.
+#[derive(Debug)]
+pub struct SenderChain {
+    conversation: ConversationId,
+    epoch: u64,
+    chain: ChainId,
+    account: AccountId,
+    device: DeviceId,
+    /// The key at index 0, kept while the chain lives so a device that missed the distribution
+    /// can be sent it again.
+    initial: ChainKey,
+    /// The key at `next_index`.
+    current: ChainKey,
+    next_index: u32,
+    created_at: Timestamp,
+    previous: Option<ChainEnd>,
+    /// The devices the chain key was distributed to; a change in the set means a new chain.
+    recipients: BTreeSet<DeviceId>,
+}
+
+impl SenderChain {
+    /// Starts a chain with a fresh random key and id.
+    pub fn start(
+        conversation: ConversationId,
+        epoch: u64,
+        account: AccountId,
+        device: DeviceId,
+        previous: Option<ChainEnd>,
+        env: &mut Env<'_>,
+    ) -> Result<Self, Error> {
+        let chain = ChainId::from_bytes(env.random()?);
+        let key = env.random::<32>()?;
+        Ok(Self {
+            conversation,
+            epoch,
+            chain,
+            account,
+            device,
+            initial: ChainKey::from_bytes(key),
+            current: ChainKey::from_bytes(key),
+            next_index: 0,
+            created_at: env.now,
+            previous,
+            recipients: BTreeSet::new(),
+        })
+    }
+
+    /// Starts the chain that replaces this one, at `epoch`, announcing this one's end.
+    pub fn successor(&self, epoch: u64, env: &mut Env<'_>) -> Result<Self, Error> {
+        Self::start(self.conversation, epoch, self.account, self.device, Some(self.end()), env)
+    }
+
+    /// This chain's id and last used index.
+    pub fn end(&self) -> ChainEnd {
+        ChainEnd {
+            chain: self.chain,
+            final_index: self.next_index.checked_sub(1),
+        }
+    }
+
+    /// Whether the chain must be replaced before the next message: the epoch moved, the set of
+    /// recipient devices changed, or it is exhausted or too old.
+    pub fn needs_rotation(&self, now: Timestamp, epoch: u64, devices: &BTreeSet<DeviceId>) -> bool {
+        epoch != self.epoch
+            || *devices != self.recipients
+            || self.next_index >= MAX_CHAIN_MESSAGES
+            || now >= self.created_at.plus(MAX_CHAIN_AGE_MS)
+    }
+
+    /// Takes the next index and its key, advancing the chain. Persist the chain before sealing.
+    pub fn reserve(&mut self, now: Timestamp) -> Result<ReservedMessage, Error> {
+        if self.next_index >= MAX_CHAIN_MESSAGES || now >= self.created_at.plus(MAX_CHAIN_AGE_MS) {
+            return Err(Error::ChainNeedsRotation);
+        }
+        let key = self.current.message_key();
+        self.current = self.current.next();
+        let index = self.next_index;
+        self.next_index += 1;
+        Ok(ReservedMessage {
+            conversation: self.conversation,
+            epoch: self.epoch,
+            account: self.account,
+            device: self.device,
+            chain: self.chain,
+            index,
+            key,
+        })
+    }
+
+    /// The exchange keys a distribution goes to: certified devices of accounts that are members
+    /// of `group` now, other than this device. Anything else the caller holds is ignored.
+    pub fn recipients_in<'k>(
+        &self,
+        group: &GroupState,
+        keys: &'k [VerifiedExchangeKey],
+    ) -> Vec<&'k VerifiedExchangeKey> {
+        keys.iter()
+            .filter(|k| group.is_member(&k.account()) && k.device() != self.device)
+            .collect()
+    }
+
+    /// Makes the distribution of this chain's key for one recipient device and records the
+    /// device as a recipient. Refuses a key that is not valid at `now` or is not a member's.
+    pub fn distribute(
+        &mut self,
+        group: &GroupState,
+        recipient: &VerifiedExchangeKey,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<KeyDistribution, Error> {
+        if group.conversation() != self.conversation || group.epoch() != self.epoch {
+            return Err(Error::ChainNeedsRotation);
+        }
+        if !group.is_member(&recipient.account()) {
+            return Err(Error::RecipientNotMember);
+        }
+        if now < recipient.not_before().minus(crate::limits::MAX_CLOCK_SKEW_MS) || now >= recipient.not_after() {
+            return Err(Error::ExchangeKeyNotValidNow);
+        }
+        if signer.device() != self.device {
+            return Err(Error::InvalidInput {
+                field: "signer",
+                reason: "only the chain's owner distributes its key",
+            });
+        }
+        let header = DistributionHeader {
+            conversation: self.conversation,
+            epoch: self.epoch,
+            chain: self.chain,
+            sender_account: self.account,
+            sender_device: self.device,
+            recipient_account: recipient.account(),
+            recipient_device: recipient.device(),
+            recipient_key: recipient.key_id(),
+            created_at: now,
+            start_index: 0,
+            previous: self.previous,
+        }
+        .encode();
+        let payload = encode_payload(self.chain, 0, &self.initial);
+        let label = DistributionHeader::oaep_label(&header);
+        let ciphertext = recipient.key().encrypt(&payload, &label)?;
+        let sealed = SignedSealed::sign(header, ciphertext, signer.signing())?;
+        self.recipients.insert(recipient.device());
+        KeyDistribution::from_sealed(sealed)
+    }
+
+    /// Answers a signed [`KeyRequest`] with a fresh distribution of this chain's key. Only a
+    /// certified device (`requester`) of a current member that was among the chain's recipients
+    /// gets one, encrypted to the exchange key it named; anything else is refused.
+    pub fn answer_key_request(
+        &mut self,
+        request: &Signed,
+        requester: &VerifiedDevice,
+        requester_key: &VerifiedExchangeKey,
+        group: &GroupState,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<KeyDistribution, Error> {
+        let body = KeyRequest::decode(request.unverified_body())?;
+        if body.requester_device != requester.device() || body.requester_account != requester.account() {
+            return Err(ReceiveError::SenderMismatch.into());
+        }
+        request.verify("key request", requester.signing_key())?;
+        if body.conversation != self.conversation || body.chain != self.chain || body.epoch != self.epoch {
+            return Err(ReceiveError::UnknownChain { chain: body.chain }.into());
+        }
+        if body.owner_device != self.device {
+            return Err(ReceiveError::ChainOwnerMismatch { chain: body.chain }.into());
+        }
+        if body.requested_at > now.plus(crate::limits::MAX_CLOCK_SKEW_MS) {
+            return Err(ReceiveError::FarFuture.into());
+        }
+        if requester_key.device() != requester.device() || requester_key.key_id() != body.requester_key {
+            return Err(ReceiveError::WrongRecipient.into());
+        }
+        if !self.recipients.contains(&requester.device()) {
+            // A device that was not meant to read this chain (added later) gets the next one.
+            return Err(ReceiveError::WrongRecipient.into());
+        }
+        self.distribute(group, requester_key, signer, now)
+    }
+
+    /// The chain id.
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    /// The epoch the chain belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The conversation.
+    pub fn conversation(&self) -> ConversationId {
+        self.conversation
+    }
+
+    /// The next index to be used.
+    pub fn next_index(&self) -> u32 {
+        self.next_index
+    }
+
+    /// The devices the key was distributed to.
+    pub fn recipients(&self) -> &BTreeSet<DeviceId> {
+        &self.recipients
+    }
+}
+
+/// One reserved index of a chain and its message key. Not `Clone`; consumed by sealing, so a key
+/// encrypts one message.
+#[derive(Debug)]
+pub struct ReservedMessage {
+    conversation: ConversationId,
+    epoch: u64,
+    account: AccountId,
+    device: DeviceId,
+    chain: ChainId,
+    index: u32,
+    key: MessageKey,
+}
+
+impl ReservedMessage {
+    /// The reserved index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Encrypts and signs `body` as message `message_id`.
+    pub fn seal(
+        self,
+        body: &MessageBody,
+        message_id: MessageId,
+        sent_at: Timestamp,
+        signer: &DeviceKeys,
+    ) -> Result<Envelope, Error> {
+        if signer.device() != self.device {
+            return Err(Error::InvalidInput {
+                field: "signer",
+                reason: "only the chain's owner signs its messages",
+            });
+        }
+        let padded = pad(&body.encode()?)?;
+        let header = EnvelopeHeader {
+            conversation: self.conversation,
+            epoch: self.epoch,
+            sender_account: self.account,
+            sender_device: self.device,
+            chain: self.chain,
+            index: self.index,
+            sent_at,
+            message_id,
+            padded_len: u32::try_from(padded.len()).map_err(|_| Error::InvalidInput {
+                field: "message body",
+                reason: "too long",
+            })?,
+        }
+        .encode();
+        let ciphertext = self.key.aead_key(self.chain, self.index)?.seal(&header, &padded)?;
+        debug_assert_eq!(ciphertext.len(), padded.len() + TAG_LEN);
+        let sealed = SignedSealed::sign(header, ciphertext, signer.signing())?;
+        Envelope::from_sealed(sealed)
+    }
+}

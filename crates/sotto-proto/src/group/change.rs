@@ -1,0 +1,186 @@
+//! The group-change structure, byte for byte (`docs/protocol.md` §6).
+//!
+//! A change names its conversation, the epoch it creates, the hash of the change it follows, the
+//! account and device that sign it, and one operation. Epoch 0 is the genesis (`Create`); every
+//! later change extends the head by exactly one epoch.
+
+use crate::codec::{Reader, Writer};
+use crate::domain::Domain;
+use crate::env::Timestamp;
+use crate::error::DecodeError;
+use crate::ids::{AccountId, ConversationId, DeviceId};
+use crate::limits::{MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN};
+
+/// One member as the group state records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The member's account (the hash of its master key: the state pins identities).
+    pub account: AccountId,
+    /// The account's username on the server, for display and routing.
+    pub username: String,
+    /// Whether the member may sign changes.
+    pub admin: bool,
+}
+
+impl Member {
+    fn encode(&self, w: &mut Writer) {
+        self.account.encode(w);
+        w.text(&self.username);
+        w.bool(self.admin);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            account: AccountId::decode(r)?,
+            username: r.display_text("username", MAX_USERNAME_LEN)?.to_owned(),
+            admin: r.bool()?,
+        })
+    }
+}
+
+/// What a change does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupOp {
+    /// Genesis: the name and the first members (the signer among them, as an admin).
+    Create {
+        /// The conversation's name.
+        name: String,
+        /// The first members.
+        members: Vec<Member>,
+    },
+    /// Adds a member.
+    AddMember(Member),
+    /// Removes a member (an admin removing anyone, or a member leaving).
+    RemoveMember {
+        /// The account removed.
+        account: AccountId,
+    },
+    /// Promotes (`admin: true`) or demotes a member.
+    SetAdmin {
+        /// The member.
+        account: AccountId,
+        /// The new right.
+        admin: bool,
+    },
+    /// Renames the conversation.
+    Rename {
+        /// The new name.
+        name: String,
+    },
+}
+
+impl GroupOp {
+    const CREATE: u8 = 0x01;
+    const ADD: u8 = 0x02;
+    const REMOVE: u8 = 0x03;
+    const SET_ADMIN: u8 = 0x04;
+    const RENAME: u8 = 0x05;
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Self::Create { name, members } => {
+                w.u8(Self::CREATE);
+                w.text(name);
+                w.count(members.len());
+                for member in members {
+                    member.encode(w);
+                }
+            }
+            Self::AddMember(member) => {
+                w.u8(Self::ADD);
+                member.encode(w);
+            }
+            Self::RemoveMember { account } => {
+                w.u8(Self::REMOVE);
+                account.encode(w);
+            }
+            Self::SetAdmin { account, admin } => {
+                w.u8(Self::SET_ADMIN);
+                account.encode(w);
+                w.bool(*admin);
+            }
+            Self::Rename { name } => {
+                w.u8(Self::RENAME);
+                w.text(name);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8()? {
+            Self::CREATE => {
+                let name = r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned();
+                let count = r.count("members", MAX_MEMBERS)?;
+                let members = (0..count)
+                    .map(|_| Member::decode(r))
+                    .collect::<Result<_, _>>()?;
+                Ok(Self::Create { name, members })
+            }
+            Self::ADD => Ok(Self::AddMember(Member::decode(r)?)),
+            Self::REMOVE => Ok(Self::RemoveMember {
+                account: AccountId::decode(r)?,
+            }),
+            Self::SET_ADMIN => Ok(Self::SetAdmin {
+                account: AccountId::decode(r)?,
+                admin: r.bool()?,
+            }),
+            Self::RENAME => Ok(Self::Rename {
+                name: r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned(),
+            }),
+            tag => Err(DecodeError::UnknownTag {
+                field: "group operation",
+                tag,
+            }),
+        }
+    }
+}
+
+/// A group change body, signed by a device of an admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The epoch this change creates (0 for the genesis).
+    pub epoch: u64,
+    /// The hash of the change this one follows (all zero for the genesis).
+    pub previous: [u8; 32],
+    /// The signer's account.
+    pub signer_account: AccountId,
+    /// The signer's device.
+    pub signer_device: DeviceId,
+    /// When the signer made it (display only).
+    pub issued_at: Timestamp,
+    /// What it does.
+    pub op: GroupOp,
+}
+
+impl GroupChange {
+    /// The canonical encoding (what the signer signs).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::for_domain(Domain::GroupChange);
+        self.conversation.encode(&mut w);
+        w.u64(self.epoch);
+        w.fixed(&self.previous);
+        self.signer_account.encode(&mut w);
+        self.signer_device.encode(&mut w);
+        w.u64(self.issued_at.millis());
+        self.op.encode(&mut w);
+        w.finish()
+    }
+
+    /// Decodes a body.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::for_domain(bytes, Domain::GroupChange)?;
+        let change = Self {
+            conversation: ConversationId::decode(&mut r)?,
+            epoch: r.u64()?,
+            previous: r.array()?,
+            signer_account: AccountId::decode(&mut r)?,
+            signer_device: DeviceId::decode(&mut r)?,
+            issued_at: Timestamp(r.u64()?),
+            op: GroupOp::decode(&mut r)?,
+        };
+        r.finish()?;
+        Ok(change)
+    }
+}

@@ -1,0 +1,313 @@
+//! The verified group state and the rules for moving it forward (`docs/protocol.md` §6).
+//!
+//! [`GroupState::apply`] never mutates: it returns the next state or a [`GroupError`], so a refused
+//! change leaves nothing half-applied. The checks, in order: the change decodes; it is for this
+//! conversation; the device presented is the one the change names; its signature verifies; its
+//! epoch is exactly the next one (an applied epoch with the same hash is a replay, with another
+//! hash a fork; a later one is a gap); it names the current head's hash; the signer's account is a
+//! member and, except for leaving, an admin *before* the change; the operation makes sense.
+
+use std::collections::BTreeMap;
+
+use crate::codec::{is_display_text, Writer};
+use crate::crypto::sha256;
+use crate::domain::Domain;
+use crate::env::Timestamp;
+use crate::error::{Error, GroupError};
+use crate::group::change::{GroupChange, GroupOp, Member};
+use crate::identity::{DeviceKeys, VerifiedDevice};
+use crate::ids::{AccountId, ConversationId};
+use crate::limits::{MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN};
+use crate::signed::Signed;
+
+/// The hash that identifies an applied change: `SHA-256(domain("sotto/group-hash") ‖ wire form)`.
+pub fn change_hash(signed: &Signed) -> [u8; 32] {
+    let mut w = Writer::for_domain(Domain::GroupHash);
+    signed.encode_into(&mut w);
+    sha256(&w.finish())
+}
+
+/// Decodes a signed change from its wire form, within the size bound.
+pub fn decode_signed_change(bytes: &[u8]) -> Result<Signed, Error> {
+    Ok(Signed::decode(bytes, MAX_GROUP_CHANGE_LEN)?)
+}
+
+/// What a member looks like in the state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberState {
+    /// The username the group recorded for this account.
+    pub username: String,
+    /// Whether the member may sign changes.
+    pub admin: bool,
+    /// The epoch at which the member joined.
+    pub since_epoch: u64,
+}
+
+/// A conversation's state after a verified log of changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupState {
+    conversation: ConversationId,
+    name: String,
+    members: BTreeMap<AccountId, MemberState>,
+    /// The hash of each applied change, indexed by epoch: the head is the last one, and earlier
+    /// ones tell a replay from a fork.
+    hashes: Vec<[u8; 32]>,
+}
+
+impl GroupState {
+    /// Verifies a genesis change signed by `signer` and returns epoch 0.
+    pub fn genesis(signed: &Signed, signer: &VerifiedDevice) -> Result<Self, Error> {
+        let change = GroupChange::decode(signed.unverified_body())?;
+        check_signer(&change, signed, signer)?;
+        let GroupOp::Create { name, members } = &change.op else {
+            return Err(GroupError::NotGenesis.into());
+        };
+        if change.epoch != 0 || change.previous != [0u8; 32] {
+            return Err(GroupError::NotGenesis.into());
+        }
+        check_name(name)?;
+        if members.len() > MAX_MEMBERS {
+            return Err(GroupError::TooManyMembers { max: MAX_MEMBERS }.into());
+        }
+        let mut state = BTreeMap::new();
+        for member in members {
+            check_username(&member.username)?;
+            let entry = MemberState {
+                username: member.username.clone(),
+                admin: member.admin,
+                since_epoch: 0,
+            };
+            if state.insert(member.account, entry).is_some() {
+                return Err(GroupError::AlreadyMember.into());
+            }
+        }
+        match state.get(&change.signer_account) {
+            None => return Err(GroupError::SignerNotMember.into()),
+            Some(m) if !m.admin => return Err(GroupError::SignerNotAdmin.into()),
+            Some(_) => {}
+        }
+        Ok(Self {
+            conversation: change.conversation,
+            name: name.clone(),
+            members: state,
+            hashes: vec![change_hash(signed)],
+        })
+    }
+
+    /// Verifies `signed`, made by `signer`, against this state and returns the next state.
+    pub fn apply(&self, signed: &Signed, signer: &VerifiedDevice) -> Result<Self, Error> {
+        let change = GroupChange::decode(signed.unverified_body())?;
+        if change.conversation != self.conversation {
+            return Err(GroupError::WrongConversation {
+                expected: self.conversation,
+            }
+            .into());
+        }
+        check_signer(&change, signed, signer)?;
+        self.check_position(&change, signed)?;
+        let actor = self
+            .members
+            .get(&change.signer_account)
+            .ok_or(GroupError::SignerNotMember)?;
+        let leaving = matches!(change.op, GroupOp::RemoveMember { account } if account == change.signer_account);
+        if !actor.admin && !leaving {
+            return Err(GroupError::SignerNotAdmin.into());
+        }
+        let mut next = self.clone();
+        next.apply_op(&change.op, change.epoch)?;
+        next.hashes.push(change_hash(signed));
+        Ok(next)
+    }
+
+    fn check_position(&self, change: &GroupChange, signed: &Signed) -> Result<(), GroupError> {
+        let epoch = self.epoch();
+        if change.epoch <= epoch {
+            let applied = usize::try_from(change.epoch)
+                .ok()
+                .and_then(|i| self.hashes.get(i));
+            return Err(if applied == Some(&change_hash(signed)) {
+                GroupError::Replayed { epoch: change.epoch }
+            } else {
+                GroupError::Fork { epoch: change.epoch }
+            });
+        }
+        if change.epoch != epoch + 1 {
+            return Err(GroupError::EpochGap {
+                expected: epoch + 1,
+                got: change.epoch,
+            });
+        }
+        if change.previous != self.head() {
+            return Err(GroupError::PreviousHashMismatch);
+        }
+        Ok(())
+    }
+
+    fn apply_op(&mut self, op: &GroupOp, epoch: u64) -> Result<(), GroupError> {
+        match op {
+            GroupOp::Create { .. } => return Err(GroupError::NotGenesis),
+            GroupOp::AddMember(Member {
+                account,
+                username,
+                admin,
+            }) => {
+                check_username(username)?;
+                if self.members.contains_key(account) {
+                    return Err(GroupError::AlreadyMember);
+                }
+                if self.members.len() >= MAX_MEMBERS {
+                    return Err(GroupError::TooManyMembers { max: MAX_MEMBERS });
+                }
+                self.members.insert(
+                    *account,
+                    MemberState {
+                        username: username.clone(),
+                        admin: *admin,
+                        since_epoch: epoch,
+                    },
+                );
+            }
+            GroupOp::RemoveMember { account } => {
+                self.members.remove(account).ok_or(GroupError::NotMember)?;
+                self.check_admin_left()?;
+            }
+            GroupOp::SetAdmin { account, admin } => {
+                let member = self.members.get_mut(account).ok_or(GroupError::NotMember)?;
+                if member.admin == *admin {
+                    return Err(GroupError::NoOp);
+                }
+                member.admin = *admin;
+                self.check_admin_left()?;
+            }
+            GroupOp::Rename { name } => {
+                check_name(name)?;
+                if *name == self.name {
+                    return Err(GroupError::NoOp);
+                }
+                self.name = name.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// A group with members keeps at least one admin; an empty group (everyone left) is final.
+    fn check_admin_left(&self) -> Result<(), GroupError> {
+        if !self.members.is_empty() && !self.members.values().any(|m| m.admin) {
+            return Err(GroupError::LastAdmin);
+        }
+        Ok(())
+    }
+
+    /// Builds and signs the genesis of a new conversation. The signer must be among `members`
+    /// as an admin; the caller applies the result with [`GroupState::genesis`].
+    pub fn create(
+        conversation: ConversationId,
+        name: &str,
+        members: Vec<Member>,
+        signer_account: AccountId,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<Signed, Error> {
+        let change = GroupChange {
+            conversation,
+            epoch: 0,
+            previous: [0u8; 32],
+            signer_account,
+            signer_device: signer.device(),
+            issued_at: now,
+            op: GroupOp::Create {
+                name: name.to_owned(),
+                members,
+            },
+        };
+        Signed::sign(change.encode(), signer.signing())
+    }
+
+    /// Builds and signs the change that moves this state forward by `op`. The caller applies
+    /// the result with [`GroupState::apply`] before publishing it.
+    pub fn propose(
+        &self,
+        op: GroupOp,
+        signer_account: AccountId,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<Signed, Error> {
+        let change = GroupChange {
+            conversation: self.conversation,
+            epoch: self.epoch() + 1,
+            previous: self.head(),
+            signer_account,
+            signer_device: signer.device(),
+            issued_at: now,
+            op,
+        };
+        Signed::sign(change.encode(), signer.signing())
+    }
+
+    /// The conversation.
+    pub fn conversation(&self) -> ConversationId {
+        self.conversation
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        // `hashes` holds one entry per applied change and never starts empty.
+        self.hashes.len().saturating_sub(1) as u64
+    }
+
+    /// The hash of the last applied change.
+    pub fn head(&self) -> [u8; 32] {
+        self.hashes.last().copied().unwrap_or([0u8; 32])
+    }
+
+    /// The hash applied at `epoch`, if it has been.
+    pub fn hash_at(&self, epoch: u64) -> Option<[u8; 32]> {
+        usize::try_from(epoch).ok().and_then(|i| self.hashes.get(i)).copied()
+    }
+
+    /// The conversation's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The members, by account.
+    pub fn members(&self) -> &BTreeMap<AccountId, MemberState> {
+        &self.members
+    }
+
+    /// Whether `account` is a member now.
+    pub fn is_member(&self, account: &AccountId) -> bool {
+        self.members.contains_key(account)
+    }
+
+    /// Whether `account` is an admin now.
+    pub fn is_admin(&self, account: &AccountId) -> bool {
+        self.members.get(account).is_some_and(|m| m.admin)
+    }
+}
+
+/// The device presented must be the one named, of the account named, and its signature must
+/// verify over exactly the received body.
+fn check_signer(change: &GroupChange, signed: &Signed, signer: &VerifiedDevice) -> Result<(), Error> {
+    if signer.device() != change.signer_device || signer.account() != change.signer_account {
+        return Err(GroupError::SignerMismatch.into());
+    }
+    signed.verify("group change", signer.signing_key())?;
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<(), GroupError> {
+    if is_display_text(name) && name.len() <= MAX_GROUP_NAME_LEN {
+        Ok(())
+    } else {
+        Err(GroupError::InvalidText { field: "group name" })
+    }
+}
+
+fn check_username(name: &str) -> Result<(), GroupError> {
+    if is_display_text(name) && name.len() <= MAX_USERNAME_LEN {
+        Ok(())
+    } else {
+        Err(GroupError::InvalidText { field: "username" })
+    }
+}
