@@ -54,7 +54,10 @@ fn derive(secret: &[u8; 32]) -> Result<AttachmentKeys, Error> {
 }
 
 /// Encrypts a file under a fresh secret.
-pub fn encrypt_attachment(plaintext: &[u8], env: &mut Env<'_>) -> Result<EncryptedAttachment, Error> {
+pub fn encrypt_attachment(
+    plaintext: &[u8],
+    env: &mut Env<'_>,
+) -> Result<EncryptedAttachment, Error> {
     let secret = Zeroizing::new(env.random::<32>()?);
     let keys = derive(&secret)?;
     let aad = Domain::AttachmentCommitment.encoded();
@@ -88,7 +91,8 @@ pub fn decrypt_attachment(
     if !ct_eq(commitment, &keys.commitment) {
         return Err(Error::DecryptionFailed);
     }
-    keys.aead.open(&Domain::AttachmentCommitment.encoded(), sealed)
+    keys.aead
+        .open(&Domain::AttachmentCommitment.encoded(), sealed)
 }
 
 #[cfg(test)]

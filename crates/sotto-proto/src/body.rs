@@ -88,7 +88,9 @@ impl std::fmt::Debug for MessageBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Text(text) => write!(f, "Text(<{} bytes>)", text.len()),
-            Self::Attachment { attachment, .. } => f.debug_tuple("Attachment").field(attachment).finish(),
+            Self::Attachment { attachment, .. } => {
+                f.debug_tuple("Attachment").field(attachment).finish()
+            }
             Self::Receipt { kind, messages } => f
                 .debug_struct("Receipt")
                 .field("kind", kind)
@@ -172,7 +174,12 @@ impl MessageBody {
                 let kind = match r.u8()? {
                     1 => ReceiptKind::Delivered,
                     2 => ReceiptKind::Read,
-                    tag => return Err(DecodeError::UnknownTag { field: "receipt kind", tag }),
+                    tag => {
+                        return Err(DecodeError::UnknownTag {
+                            field: "receipt kind",
+                            tag,
+                        })
+                    }
                 };
                 let count = r.count("receipt ids", MAX_RECEIPT_IDS)?;
                 let messages = (0..count)
@@ -180,7 +187,12 @@ impl MessageBody {
                     .collect::<Result<_, _>>()?;
                 Self::Receipt { kind, messages }
             }
-            tag => return Err(DecodeError::UnknownTag { field: "body kind", tag }),
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "body kind",
+                    tag,
+                })
+            }
         };
         r.finish()?;
         Ok(body)
@@ -214,7 +226,10 @@ pub fn pad(body: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// Removes the padding, checking it is exactly what [`pad`] produces.
 pub fn unpad(padded: &[u8]) -> Result<&[u8], Error> {
-    let mark = padded.iter().rposition(|&b| b != 0).ok_or(Error::DecryptionFailed)?;
+    let mark = padded
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(Error::DecryptionFailed)?;
     let (body, rest) = padded.split_at(mark);
     if rest.first() != Some(&PAD_MARK) || padded.len() != padded_len(body.len()) {
         return Err(Error::DecryptionFailed);

@@ -196,7 +196,11 @@ impl<'a> Reader<'a> {
 
     /// Reads display text (a name): UTF-8, 1 to `max` bytes, no control characters, no leading or
     /// trailing whitespace. Names reach other users' screens, so they are checked where decoded.
-    pub fn display_text(&mut self, field: &'static str, max: usize) -> Result<&'a str, DecodeError> {
+    pub fn display_text(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<&'a str, DecodeError> {
         let text = self.text(field, max)?;
         if is_display_text(text) {
             Ok(text)
@@ -301,6 +305,9 @@ mod tests {
         assert!(Reader::new(&[2]).bool().is_err());
         let mut r = Reader::new(&[1, 2]);
         r.u8().unwrap();
-        assert!(matches!(r.finish(), Err(DecodeError::TrailingBytes { count: 1 })));
+        assert!(matches!(
+            r.finish(),
+            Err(DecodeError::TrailingBytes { count: 1 })
+        ));
     }
 }

@@ -118,7 +118,12 @@ impl DistributionHeader {
                     };
                     Some(ChainEnd { chain, final_index })
                 }
-                tag => return Err(DecodeError::UnknownTag { field: "previous chain", tag }),
+                tag => {
+                    return Err(DecodeError::UnknownTag {
+                        field: "previous chain",
+                        tag,
+                    })
+                }
             },
         };
         r.finish()?;
@@ -134,7 +139,11 @@ impl DistributionHeader {
 }
 
 /// The OAEP plaintext: the chain key and where it starts.
-pub(crate) fn encode_payload(chain: ChainId, start_index: u32, key: &ChainKey) -> Zeroizing<Vec<u8>> {
+pub(crate) fn encode_payload(
+    chain: ChainId,
+    start_index: u32,
+    key: &ChainKey,
+) -> Zeroizing<Vec<u8>> {
     let mut w = Writer::for_domain(Domain::KeyDistributionPayload);
     chain.encode(&mut w);
     w.u32(start_index);

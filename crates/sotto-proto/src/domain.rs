@@ -127,7 +127,10 @@ mod tests {
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 let (ea, eb) = (a.encoded(), b.encoded());
-                assert!(!ea.starts_with(&eb) && !eb.starts_with(&ea), "{a:?} vs {b:?}");
+                assert!(
+                    !ea.starts_with(&eb) && !eb.starts_with(&ea),
+                    "{a:?} vs {b:?}"
+                );
             }
         }
     }

@@ -53,9 +53,9 @@ impl SystemRng {
 
 impl Rng for SystemRng {
     fn fill(&mut self, out: &mut [u8]) -> Result<(), Error> {
-        self.0
-            .fill(out)
-            .map_err(|_| Error::Crypto { operation: "random" })
+        self.0.fill(out).map_err(|_| Error::Crypto {
+            operation: "random",
+        })
     }
 }
 
@@ -83,7 +83,9 @@ impl<'a> Env<'a> {
 
 impl std::fmt::Debug for Env<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env").field("now", &self.now).finish_non_exhaustive()
+        f.debug_struct("Env")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
     }
 }
 

@@ -82,7 +82,9 @@ impl EnvelopeHeader {
         let len = usize::try_from(header.padded_len).unwrap_or(usize::MAX);
         // Only bucket sizes are valid, so the length itself leaks no more than the bucket.
         if len > MAX_PADDED_LEN || len == 0 || padded_len(len - 1) != len {
-            return Err(DecodeError::InvalidValue { field: "padded length" });
+            return Err(DecodeError::InvalidValue {
+                field: "padded length",
+            });
         }
         Ok(header)
     }
@@ -114,7 +116,10 @@ impl Envelope {
         let header = EnvelopeHeader::decode(sealed.header())?;
         let expected = usize::try_from(header.padded_len).unwrap_or(usize::MAX) + TAG_LEN;
         if sealed.ciphertext().len() != expected {
-            return Err(DecodeError::InvalidValue { field: "ciphertext length" }.into());
+            return Err(DecodeError::InvalidValue {
+                field: "ciphertext length",
+            }
+            .into());
         }
         Ok(Self { header, sealed })
     }

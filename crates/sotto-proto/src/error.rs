@@ -315,3 +315,101 @@ pub enum ReceiveError {
         chain: ChainId,
     },
 }
+
+impl Error {
+    /// A stable, machine-readable code for this error: what test vectors name as the expected
+    /// outcome and what clients map to messages. Codes never change meaning between versions.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Decode(e) => e.code(),
+            Self::KeyRejected(e) => e.code(),
+            Self::BadSignature { .. } => "bad-signature",
+            Self::DecryptionFailed => "decryption-failed",
+            Self::Crypto { .. } => "crypto-failure",
+            Self::WrongAccount { .. } => "wrong-account",
+            Self::IdMismatch { .. } => "id-mismatch",
+            Self::DeviceRevoked { .. } => "device-revoked",
+            Self::ExchangeKeyNotValidNow => "exchange-key-not-valid-now",
+            Self::ExchangeKeyRollback { .. } => "exchange-key-rollback",
+            Self::RecipientNotMember => "recipient-not-member",
+            Self::Group(e) => e.code(),
+            Self::Receive(e) => e.code(),
+            Self::ChainNeedsRotation => "chain-needs-rotation",
+            Self::InvalidInput { .. } => "invalid-input",
+        }
+    }
+}
+
+impl DecodeError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Truncated => "decode/truncated",
+            Self::TrailingBytes { .. } => "decode/trailing-bytes",
+            Self::TooLong { .. } => "decode/too-long",
+            Self::TooMany { .. } => "decode/too-many",
+            Self::InvalidUtf8 { .. } => "decode/invalid-utf8",
+            Self::InvalidValue { .. } => "decode/invalid-value",
+            Self::UnknownTag { .. } => "decode/unknown-tag",
+            Self::WrongDomain { .. } => "decode/wrong-domain",
+            Self::UnsupportedVersion { .. } => "decode/unsupported-version",
+        }
+    }
+}
+
+impl KeyRejection {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "key/malformed",
+            Self::NotCanonicalSpki => "key/not-canonical-spki",
+            Self::TooSmall { .. } => "key/too-small",
+            Self::TooLarge { .. } => "key/too-large",
+            Self::BadExponent => "key/bad-exponent",
+        }
+    }
+}
+
+impl GroupError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongConversation { .. } => "group/wrong-conversation",
+            Self::NotGenesis => "group/not-genesis",
+            Self::Replayed { .. } => "group/replayed",
+            Self::Fork { .. } => "group/fork",
+            Self::EpochGap { .. } => "group/epoch-gap",
+            Self::PreviousHashMismatch => "group/previous-hash-mismatch",
+            Self::SignerNotMember => "group/signer-not-member",
+            Self::SignerNotAdmin => "group/signer-not-admin",
+            Self::SignerMismatch => "group/signer-mismatch",
+            Self::AlreadyMember => "group/already-member",
+            Self::NotMember => "group/not-member",
+            Self::LastAdmin => "group/last-admin",
+            Self::TooManyMembers { .. } => "group/too-many-members",
+            Self::NoOp => "group/no-op",
+            Self::InvalidText { .. } => "group/invalid-text",
+        }
+    }
+}
+
+impl ReceiveError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Replay { .. } => "receive/replay",
+            Self::UnknownChain { .. } => "receive/unknown-chain",
+            Self::ChainOwnerMismatch { .. } => "receive/chain-owner-mismatch",
+            Self::EpochMismatch => "receive/epoch-mismatch",
+            Self::UnknownEpoch { .. } => "receive/unknown-epoch",
+            Self::SenderNotMember => "receive/sender-not-member",
+            Self::SenderMismatch => "receive/sender-mismatch",
+            Self::WrongConversation => "receive/wrong-conversation",
+            Self::WrongRecipient => "receive/wrong-recipient",
+            Self::IndexOutOfBounds { .. } => "receive/index-out-of-bounds",
+            Self::KeyEvicted { .. } => "receive/key-evicted",
+            Self::FarFuture => "receive/far-future",
+            Self::ChainKeyConflict { .. } => "receive/chain-key-conflict",
+        }
+    }
+}

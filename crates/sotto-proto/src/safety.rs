@@ -95,7 +95,11 @@ mod tests {
         let a = fixed_signing_key(0);
         let b = fixed_signing_key(4);
         let c = fixed_signing_key(8);
-        let (a, b, c) = (a.verifying_key().spki(), b.verifying_key().spki(), c.verifying_key().spki());
+        let (a, b, c) = (
+            a.verifying_key().spki(),
+            b.verifying_key().spki(),
+            c.verifying_key().spki(),
+        );
         let ab = SafetyNumber::new(a, b);
         assert_eq!(ab, SafetyNumber::new(b, a));
         assert_eq!(ab.digits().len(), 60);

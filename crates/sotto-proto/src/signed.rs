@@ -112,7 +112,11 @@ impl SignedSealed {
     }
 
     /// Decodes the wire form within the given bounds.
-    pub fn decode(bytes: &[u8], max_header: usize, max_ciphertext: usize) -> Result<Self, DecodeError> {
+    pub fn decode(
+        bytes: &[u8],
+        max_header: usize,
+        max_ciphertext: usize,
+    ) -> Result<Self, DecodeError> {
         let mut reader = Reader::new(bytes);
         let sealed = Self {
             header: reader.bytes("header", max_header)?.to_vec(),
@@ -134,7 +138,11 @@ impl SignedSealed {
 
     /// Checks the signature over header and ciphertext.
     pub fn verify(&self, what: &'static str, key: &VerifyingKey) -> Result<(), Error> {
-        key.verify(what, &Self::signing_input(&self.header, &self.ciphertext), &self.signature)
+        key.verify(
+            what,
+            &Self::signing_input(&self.header, &self.ciphertext),
+            &self.signature,
+        )
     }
 
     /// The header bytes exactly as received.

@@ -111,7 +111,9 @@ impl TestAccount {
                 T0.plus(29 * Timestamp::DAY),
             )
             .expect("certify exchange key");
-        let verified = identity.verify_device(&certificate, &[]).expect("verify device");
+        let verified = identity
+            .verify_device(&certificate, &[])
+            .expect("verify device");
         let verified_exchange = verified
             .verify_exchange_key(&exchange_certificate, T0, None)
             .expect("verify exchange key");

@@ -1,6 +1,8 @@
 //! End-to-end protocol behaviour between clients, and the attacks of pentest checklist section A
 //! that target messages and key distributions (A6–A17), each asserting the safe outcome.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod support;
 
 use sotto_proto::chain::ReceiverState;
@@ -24,7 +26,9 @@ fn alice_sends_bob_reads_in_order() {
         let env = send(&mut chain, &w.alice, text, i as u8);
         let wire = env.encode();
         let decoded = Envelope::decode(&wire).unwrap();
-        let msg = bob.receive(&decoded, &w.alice.device.verified, &w.group, T0).unwrap();
+        let msg = bob
+            .receive(&decoded, &w.alice.device.verified, &w.group, T0)
+            .unwrap();
         assert_eq!(received_text(&msg), *text);
         assert_eq!(msg.header.index, i as u32);
         assert!(msg.gap.is_empty());
@@ -54,7 +58,9 @@ fn a9_any_flipped_bit_in_header_ciphertext_or_signature_is_refused_before_decryp
         let mut bad = wire.clone();
         bad[i] ^= 0x01;
         // Length prefixes, label and version bytes fail to decode at all; count the rest.
-        let Ok(decoded) = Envelope::decode(&bad) else { continue };
+        let Ok(decoded) = Envelope::decode(&bad) else {
+            continue;
+        };
         checked += 1;
         let err = refused(bob.open(&decoded, &w.alice.device.verified, &w.group, T0));
         assert!(
@@ -65,9 +71,14 @@ fn a9_any_flipped_bit_in_header_ciphertext_or_signature_is_refused_before_decryp
             "byte {i}: {err:?}"
         );
     }
-    assert!(checked > wire.len() * 9 / 10, "only {checked} of {} positions reached the verifier", wire.len());
+    assert!(
+        checked > wire.len() * 9 / 10,
+        "only {checked} of {} positions reached the verifier",
+        wire.len()
+    );
     // And state is untouched: the genuine message still opens.
-    bob.open(&env, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.open(&env, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
 }
 
 #[test]
@@ -77,7 +88,12 @@ fn a9_a_signed_but_tampered_ciphertext_fails_uniformly() {
     let env = send(&mut chain, &w.alice, "hello", 1);
     let mut ct = env.sealed().ciphertext().to_vec();
     ct[3] ^= 0x80;
-    let resigned = SignedSealed::sign(env.sealed().header().to_vec(), ct, w.alice.device.keys.signing()).unwrap();
+    let resigned = SignedSealed::sign(
+        env.sealed().header().to_vec(),
+        ct,
+        w.alice.device.keys.signing(),
+    )
+    .unwrap();
     let env = Envelope::from_sealed(resigned).unwrap();
     let err = refused(bob.open(&env, &w.alice.device.verified, &w.group, T0));
     assert!(matches!(err, Error::DecryptionFailed), "{err:?}");
@@ -110,13 +126,28 @@ fn a6_a_member_cannot_send_on_someone_elses_chain() {
     // Carol knows nothing of Alice's key, but builds a chain with Alice's chain id.
     let mut carol_chain = w.start_chain(Who::Carol);
     let kdm = distribute(&mut carol_chain, &w.group, &w.carol, &w.bob);
-    bob.accept_distribution(&kdm, &w.carol.device.verified, &local(&w.bob), &w.group, T0).unwrap();
+    bob.accept_distribution(&kdm, &w.carol.device.verified, &local(&w.bob), &w.group, T0)
+        .unwrap();
     let carol_msg = send(&mut carol_chain, &w.carol, "from carol", 2);
-    let mut header = sotto_proto::envelope::EnvelopeHeader::decode(carol_msg.sealed().header()).unwrap();
+    let mut header =
+        sotto_proto::envelope::EnvelopeHeader::decode(carol_msg.sealed().header()).unwrap();
     header.chain = chain.chain();
-    let forged = SignedSealed::sign(header.encode(), carol_msg.sealed().ciphertext().to_vec(), w.carol.device.keys.signing()).unwrap();
-    let err = refused(bob.receive(&Envelope::from_sealed(forged).unwrap(), &w.carol.device.verified, &w.group, T0));
-    assert!(matches!(err, Error::Receive(ReceiveError::ChainOwnerMismatch { .. })), "{err:?}");
+    let forged = SignedSealed::sign(
+        header.encode(),
+        carol_msg.sealed().ciphertext().to_vec(),
+        w.carol.device.keys.signing(),
+    )
+    .unwrap();
+    let err = refused(bob.receive(
+        &Envelope::from_sealed(forged).unwrap(),
+        &w.carol.device.verified,
+        &w.group,
+        T0,
+    ));
+    assert!(
+        matches!(err, Error::Receive(ReceiveError::ChainOwnerMismatch { .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -132,11 +163,23 @@ fn a7_unsolicited_distribution_signed_by_someone_else_is_refused() {
     .unwrap();
     let forged = KeyDistribution::from_sealed(forged).unwrap();
     let mut carol = ReceiverState::new();
-    let err = refused(carol.accept_distribution(&forged, &w.alice.device.verified, &local(&w.carol), &w.group, T0));
+    let err = refused(carol.accept_distribution(
+        &forged,
+        &w.alice.device.verified,
+        &local(&w.carol),
+        &w.group,
+        T0,
+    ));
     assert!(matches!(err, Error::BadSignature { .. }));
     // A distribution addressed to Carol, delivered to Bob (wrong path).
     let mut bob = ReceiverState::new();
-    let err = refused(bob.accept_distribution(&kdm, &w.alice.device.verified, &local(&w.bob), &w.group, T0));
+    let err = refused(bob.accept_distribution(
+        &kdm,
+        &w.alice.device.verified,
+        &local(&w.bob),
+        &w.group,
+        T0,
+    ));
     assert!(matches!(err, Error::Receive(ReceiveError::WrongRecipient)));
 }
 
@@ -149,15 +192,29 @@ fn a8_retargeted_distribution_to_another_device_or_conversation_is_refused() {
     header.recipient_account = w.carol.master.account();
     header.recipient_device = w.carol.device.keys.device();
     header.recipient_key = w.carol.device.verified_exchange.key_id();
-    let moved = SignedSealed::from_parts(header.encode(), kdm.sealed().ciphertext().to_vec(), kdm.sealed().signature().to_vec());
+    let moved = SignedSealed::from_parts(
+        header.encode(),
+        kdm.sealed().ciphertext().to_vec(),
+        kdm.sealed().signature().to_vec(),
+    );
     let moved = KeyDistribution::from_sealed(moved).unwrap();
     let mut carol = ReceiverState::new();
-    let err = refused(carol.accept_distribution(&moved, &w.alice.device.verified, &local(&w.carol), &w.group, T0));
+    let err = refused(carol.accept_distribution(
+        &moved,
+        &w.alice.device.verified,
+        &local(&w.carol),
+        &w.group,
+        T0,
+    ));
     assert!(matches!(err, Error::BadSignature { .. }));
     // Into another conversation: Dave's group, same signature.
     let mut header = kdm.header().clone();
     header.conversation = sotto_proto::ids::ConversationId::from_bytes([0x99; 16]);
-    let moved = SignedSealed::from_parts(header.encode(), kdm.sealed().ciphertext().to_vec(), kdm.sealed().signature().to_vec());
+    let moved = SignedSealed::from_parts(
+        header.encode(),
+        kdm.sealed().ciphertext().to_vec(),
+        kdm.sealed().signature().to_vec(),
+    );
     let err = refused(ReceiverState::new().accept_distribution(
         &KeyDistribution::from_sealed(moved).unwrap(),
         &w.alice.device.verified,
@@ -170,7 +227,12 @@ fn a8_retargeted_distribution_to_another_device_or_conversation_is_refused() {
     // re-signs a changed header around the old ciphertext.
     let mut header = kdm.header().clone();
     header.created_at = T0.plus(1);
-    let resigned = SignedSealed::sign(header.encode(), kdm.sealed().ciphertext().to_vec(), w.alice.device.keys.signing()).unwrap();
+    let resigned = SignedSealed::sign(
+        header.encode(),
+        kdm.sealed().ciphertext().to_vec(),
+        w.alice.device.keys.signing(),
+    )
+    .unwrap();
     let err = refused(ReceiverState::new().accept_distribution(
         &KeyDistribution::from_sealed(resigned).unwrap(),
         &w.alice.device.verified,
@@ -185,20 +247,42 @@ fn a8_retargeted_distribution_to_another_device_or_conversation_is_refused() {
 fn a10_replay_is_refused_at_once_and_later() {
     let (w, mut chain, mut bob) = setup();
     let env = send(&mut chain, &w.alice, "once", 1);
-    bob.receive(&env, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.receive(&env, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     let err = refused(bob.receive(&env, &w.alice.device.verified, &w.group, T0));
-    assert!(matches!(err, Error::Receive(ReceiveError::Replay { index: 0, .. })));
+    assert!(matches!(
+        err,
+        Error::Receive(ReceiveError::Replay { index: 0, .. })
+    ));
     // An hour later, after more traffic.
     let next = send(&mut chain, &w.alice, "twice", 2);
-    bob.receive(&next, &w.alice.device.verified, &w.group, T0.plus(Timestamp::HOUR)).unwrap();
-    let err = refused(bob.receive(&env, &w.alice.device.verified, &w.group, T0.plus(Timestamp::HOUR)));
+    bob.receive(
+        &next,
+        &w.alice.device.verified,
+        &w.group,
+        T0.plus(Timestamp::HOUR),
+    )
+    .unwrap();
+    let err = refused(bob.receive(
+        &env,
+        &w.alice.device.verified,
+        &w.group,
+        T0.plus(Timestamp::HOUR),
+    ));
     assert!(matches!(err, Error::Receive(ReceiveError::Replay { .. })));
     // Opening twice and committing twice: the second commit is refused.
     let third = send(&mut chain, &w.alice, "three", 3);
-    let a = bob.open(&third, &w.alice.device.verified, &w.group, T0).unwrap();
-    let b = bob.open(&third, &w.alice.device.verified, &w.group, T0).unwrap();
+    let a = bob
+        .open(&third, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    let b = bob
+        .open(&third, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     bob.commit(a, T0).unwrap();
-    assert!(matches!(refused(bob.commit(b, T0)), Error::Receive(ReceiveError::Replay { .. })));
+    assert!(matches!(
+        refused(bob.commit(b, T0)),
+        Error::Receive(ReceiveError::Replay { .. })
+    ));
 }
 
 #[test]
@@ -208,10 +292,23 @@ fn a11_index_jump_beyond_the_chain_bound_is_refused_cheaply() {
     let mut header = sotto_proto::envelope::EnvelopeHeader::decode(env.sealed().header()).unwrap();
     for index in [MAX_CHAIN_MESSAGES, 1 << 31, u32::MAX] {
         header.index = index;
-        let forged = SignedSealed::sign(header.encode(), env.sealed().ciphertext().to_vec(), w.alice.device.keys.signing()).unwrap();
+        let forged = SignedSealed::sign(
+            header.encode(),
+            env.sealed().ciphertext().to_vec(),
+            w.alice.device.keys.signing(),
+        )
+        .unwrap();
         let start = std::time::Instant::now();
-        let err = refused(bob.open(&Envelope::from_sealed(forged).unwrap(), &w.alice.device.verified, &w.group, T0));
-        assert!(matches!(err, Error::Receive(ReceiveError::IndexOutOfBounds { .. })), "{err:?}");
+        let err = refused(bob.open(
+            &Envelope::from_sealed(forged).unwrap(),
+            &w.alice.device.verified,
+            &w.group,
+            T0,
+        ));
+        assert!(
+            matches!(err, Error::Receive(ReceiveError::IndexOutOfBounds { .. })),
+            "{err:?}"
+        );
         // No ratcheting towards the index happened (generous bound: one RSA verification).
         assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
@@ -223,11 +320,16 @@ fn a12_withheld_message_shows_a_gap_and_is_accepted_later() {
     let m0 = send(&mut chain, &w.alice, "zero", 0);
     let m1 = send(&mut chain, &w.alice, "one", 1);
     let m2 = send(&mut chain, &w.alice, "two", 2);
-    bob.receive(&m0, &w.alice.device.verified, &w.group, T0).unwrap();
-    let got2 = bob.receive(&m2, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.receive(&m0, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    let got2 = bob
+        .receive(&m2, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     assert_eq!(got2.gap, vec![1]);
     assert_eq!(bob.missing(&chain.chain()), vec![1]);
-    let got1 = bob.receive(&m1, &w.alice.device.verified, &w.group, T0).unwrap();
+    let got1 = bob
+        .receive(&m1, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     assert_eq!(received_text(&got1), "one");
     assert!(bob.missing(&chain.chain()).is_empty());
     assert_eq!(bob.skipped_key_count(), 0, "used skipped keys are deleted");
@@ -239,7 +341,8 @@ fn a13_truncated_chain_tail_shows_through_the_next_distribution() {
     let m0 = send(&mut chain, &w.alice, "zero", 0);
     let _m1 = send(&mut chain, &w.alice, "one (withheld)", 1);
     let _m2 = send(&mut chain, &w.alice, "two (withheld)", 2);
-    bob.receive(&m0, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.receive(&m0, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     let mut env = w.env(T0);
     let mut next = chain.successor(0, &mut env).unwrap();
     let kdm = distribute(&mut next, &w.group, &w.alice, &w.bob);
@@ -250,7 +353,10 @@ fn a13_truncated_chain_tail_shows_through_the_next_distribution() {
     // And nothing past the announced end is accepted on the old chain.
     let m3 = send(&mut chain, &w.alice, "after the end", 3);
     let err = refused(bob.receive(&m3, &w.alice.device.verified, &w.group, T0));
-    assert!(matches!(err, Error::Receive(ReceiveError::IndexOutOfBounds { index: 3 })));
+    assert!(matches!(
+        err,
+        Error::Receive(ReceiveError::IndexOutOfBounds { index: 3 })
+    ));
 }
 
 #[test]
@@ -258,10 +364,20 @@ fn a14_distribution_fed_as_message_and_the_reverse_are_refused_by_label() {
     let (w, mut chain, _) = setup();
     let kdm = distribute(&mut chain, &w.group, &w.alice, &w.bob);
     let err = refused(Envelope::decode(&kdm.encode()));
-    assert!(matches!(err, Error::Decode(DecodeError::WrongDomain { expected: "sotto/msg" })));
+    assert!(matches!(
+        err,
+        Error::Decode(DecodeError::WrongDomain {
+            expected: "sotto/msg"
+        })
+    ));
     let env = send(&mut chain, &w.alice, "x", 1);
     let err = refused(KeyDistribution::decode(&env.encode()));
-    assert!(matches!(err, Error::Decode(DecodeError::WrongDomain { expected: "sotto/kdm" })));
+    assert!(matches!(
+        err,
+        Error::Decode(DecodeError::WrongDomain {
+            expected: "sotto/kdm"
+        })
+    ));
 }
 
 #[test]
@@ -273,7 +389,12 @@ fn a15_version_zero_or_unknown_is_refused() {
     for version in [0u8, 2, 0xff] {
         let mut h = header.to_vec();
         h[version_at] = version;
-        let resigned = SignedSealed::sign(h, env.sealed().ciphertext().to_vec(), w.alice.device.keys.signing()).unwrap();
+        let resigned = SignedSealed::sign(
+            h,
+            env.sealed().ciphertext().to_vec(),
+            w.alice.device.keys.signing(),
+        )
+        .unwrap();
         let err = refused(Envelope::decode(&resigned.encode()));
         assert!(
             matches!(err, Error::Decode(DecodeError::UnsupportedVersion { got, .. }) if got == version),
@@ -289,8 +410,11 @@ fn a16_removed_member_sending_on_an_old_chain_is_not_displayed() {
     let kdm = distribute(&mut carol_chain, &w.group, &w.carol, &w.bob);
     let mut bob = receiver_with(&w, &kdm, &w.carol, &w.bob);
     let before = send(&mut carol_chain, &w.carol, "still a member", 1);
-    bob.receive(&before, &w.carol.device.verified, &w.group, T0).unwrap();
-    w.alice_changes(GroupOp::RemoveMember { account: w.carol.master.account() });
+    bob.receive(&before, &w.carol.device.verified, &w.group, T0)
+        .unwrap();
+    w.alice_changes(GroupOp::RemoveMember {
+        account: w.carol.master.account(),
+    });
     let after = send(&mut carol_chain, &w.carol, "removed but talking", 2);
     let err = refused(bob.receive(&after, &w.carol.device.verified, &w.group, T0));
     assert!(matches!(err, Error::Receive(ReceiveError::SenderNotMember)));
@@ -301,15 +425,32 @@ fn a17_timestamps_within_the_skew_bound_pass_and_far_future_is_refused() {
     let (w, mut chain, mut bob) = setup();
     let reserve = |chain: &mut sotto_proto::chain::SenderChain| chain.reserve(T0).unwrap();
     let past = reserve(&mut chain)
-        .seal(&text("ten days old"), MessageId::from_bytes([1; 16]), T0.minus(10 * Timestamp::DAY), &w.alice.device.keys)
+        .seal(
+            &text("ten days old"),
+            MessageId::from_bytes([1; 16]),
+            T0.minus(10 * Timestamp::DAY),
+            &w.alice.device.keys,
+        )
         .unwrap();
-    bob.receive(&past, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.receive(&past, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     let near = reserve(&mut chain)
-        .seal(&text("clock ahead"), MessageId::from_bytes([2; 16]), T0.plus(MAX_CLOCK_SKEW_MS), &w.alice.device.keys)
+        .seal(
+            &text("clock ahead"),
+            MessageId::from_bytes([2; 16]),
+            T0.plus(MAX_CLOCK_SKEW_MS),
+            &w.alice.device.keys,
+        )
         .unwrap();
-    bob.receive(&near, &w.alice.device.verified, &w.group, T0).unwrap();
+    bob.receive(&near, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     let far = reserve(&mut chain)
-        .seal(&text("from the future"), MessageId::from_bytes([3; 16]), T0.plus(10 * Timestamp::DAY), &w.alice.device.keys)
+        .seal(
+            &text("from the future"),
+            MessageId::from_bytes([3; 16]),
+            T0.plus(10 * Timestamp::DAY),
+            &w.alice.device.keys,
+        )
         .unwrap();
     let err = refused(bob.receive(&far, &w.alice.device.verified, &w.group, T0));
     assert!(matches!(err, Error::Receive(ReceiveError::FarFuture)));
@@ -323,27 +464,50 @@ fn message_on_an_unknown_chain_is_refused_until_its_distribution_arrives() {
     let env = send(&mut chain, &w.alice, "early", 1);
     let mut bob = ReceiverState::new();
     let err = refused(bob.receive(&env, &w.alice.device.verified, &w.group, T0));
-    assert!(matches!(err, Error::Receive(ReceiveError::UnknownChain { .. })));
-    bob.accept_distribution(&kdm, &w.alice.device.verified, &local(&w.bob), &w.group, T0).unwrap();
-    let msg = bob.receive(&env, &w.alice.device.verified, &w.group, T0).unwrap();
+    assert!(matches!(
+        err,
+        Error::Receive(ReceiveError::UnknownChain { .. })
+    ));
+    bob.accept_distribution(&kdm, &w.alice.device.verified, &local(&w.bob), &w.group, T0)
+        .unwrap();
+    let msg = bob
+        .receive(&env, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
     assert_eq!(received_text(&msg), "early");
 }
 
 #[test]
 fn non_members_get_no_distribution_and_conflicting_keys_are_refused() {
     let (w, mut chain, mut bob) = setup();
-    let err = refused(chain.distribute(&w.group, &w.dave.device.verified_exchange, &w.alice.device.keys, T0));
+    let err = refused(chain.distribute(
+        &w.group,
+        &w.dave.device.verified_exchange,
+        &w.alice.device.keys,
+        T0,
+    ));
     assert!(matches!(err, Error::RecipientNotMember));
     let keys = [
         w.bob.device.verified_exchange.clone(),
         w.dave.device.verified_exchange.clone(),
         w.alice.device.verified_exchange.clone(),
     ];
-    let to: Vec<_> = chain.recipients_in(&w.group, &keys).iter().map(|k| k.device()).collect();
+    let to: Vec<_> = chain
+        .recipients_in(&w.group, &keys)
+        .iter()
+        .map(|k| k.device())
+        .collect();
     assert_eq!(to, vec![w.bob.device.keys.device()]);
     // A repeated distribution is harmless; one for the same chain with another key is refused.
     let again = distribute(&mut chain, &w.group, &w.alice, &w.bob);
-    let ok = bob.accept_distribution(&again, &w.alice.device.verified, &local(&w.bob), &w.group, T0).unwrap();
+    let ok = bob
+        .accept_distribution(
+            &again,
+            &w.alice.device.verified,
+            &local(&w.bob),
+            &w.group,
+            T0,
+        )
+        .unwrap();
     assert!(ok.duplicate);
 }
 
@@ -383,16 +547,47 @@ fn key_request_gets_a_resent_distribution_only_for_intended_recipients() {
     };
     let bob_request = request(&w.bob);
     let kdm = chain
-        .answer_key_request(&bob_request, &w.bob.device.verified, &w.bob.device.verified_exchange, &w.group, &w.alice.device.keys, T0)
+        .answer_key_request(
+            &bob_request,
+            &w.bob.device.verified,
+            &w.bob.device.verified_exchange,
+            &w.group,
+            &w.alice.device.keys,
+            T0,
+        )
         .unwrap();
     let mut bob = ReceiverState::new();
-    bob.accept_distribution(&kdm, &w.alice.device.verified, &local(&w.bob), &w.group, T0).unwrap();
-    assert_eq!(received_text(&bob.receive(&env, &w.alice.device.verified, &w.group, T0).unwrap()), "you missed the key");
+    bob.accept_distribution(&kdm, &w.alice.device.verified, &local(&w.bob), &w.group, T0)
+        .unwrap();
+    assert_eq!(
+        received_text(
+            &bob.receive(&env, &w.alice.device.verified, &w.group, T0)
+                .unwrap()
+        ),
+        "you missed the key"
+    );
     // Carol is a member but was not a recipient of this chain: no re-send.
-    let err = refused(chain.answer_key_request(&request(&w.carol), &w.carol.device.verified, &w.carol.device.verified_exchange, &w.group, &w.alice.device.keys, T0));
+    let err = refused(chain.answer_key_request(
+        &request(&w.carol),
+        &w.carol.device.verified,
+        &w.carol.device.verified_exchange,
+        &w.group,
+        &w.alice.device.keys,
+        T0,
+    ));
     assert!(matches!(err, Error::Receive(ReceiveError::WrongRecipient)));
     // A request presented as Bob's but signed by Carol.
-    let forged = Signed::from_parts(bob_request.unverified_body().to_vec(), request(&w.carol).signature().to_vec());
-    let err = refused(chain.answer_key_request(&forged, &w.bob.device.verified, &w.bob.device.verified_exchange, &w.group, &w.alice.device.keys, T0));
+    let forged = Signed::from_parts(
+        bob_request.unverified_body().to_vec(),
+        request(&w.carol).signature().to_vec(),
+    );
+    let err = refused(chain.answer_key_request(
+        &forged,
+        &w.bob.device.verified,
+        &w.bob.device.verified_exchange,
+        &w.group,
+        &w.alice.device.keys,
+        T0,
+    ));
     assert!(matches!(err, Error::BadSignature { .. }));
 }

@@ -10,5 +10,7 @@ pub mod receiver;
 pub mod sender;
 
 pub use ratchet::{ChainKey, MessageKey};
-pub use receiver::{DistributionAccepted, LocalDevice, OpenedMessage, ReceivedMessage, ReceiverChain, ReceiverState};
+pub use receiver::{
+    DistributionAccepted, LocalDevice, OpenedMessage, ReceivedMessage, ReceiverChain, ReceiverState,
+};
 pub use sender::{ReservedMessage, SenderChain};

@@ -35,12 +35,18 @@ impl ChainKey {
 
     /// The key of the message at this index.
     pub fn message_key(&self) -> MessageKey {
-        MessageKey(hmac_sha256(self.0.as_ref(), &Domain::ChainMessageKey.encoded()))
+        MessageKey(hmac_sha256(
+            self.0.as_ref(),
+            &Domain::ChainMessageKey.encoded(),
+        ))
     }
 
     /// The chain key at the next index.
     pub fn next(&self) -> ChainKey {
-        ChainKey(hmac_sha256(self.0.as_ref(), &Domain::ChainNextKey.encoded()))
+        ChainKey(hmac_sha256(
+            self.0.as_ref(),
+            &Domain::ChainNextKey.encoded(),
+        ))
     }
 
     /// Constant-time equality, to tell a repeated distribution from a conflicting one.

@@ -12,17 +12,19 @@ use std::collections::BTreeMap;
 
 use crate::body::{unpad, MessageBody};
 use crate::chain::ratchet::{ChainKey, MessageKey};
-use crate::crypto::{ct_eq, sha256_parts};
-use crate::domain::Domain;
 use crate::crypto::rsa::ExchangeKeyPair;
+use crate::crypto::{ct_eq, sha256_parts};
 use crate::distribution::{decode_payload, DistributionHeader, KeyDistribution};
+use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::envelope::{Envelope, EnvelopeHeader};
 use crate::error::{Error, ReceiveError};
 use crate::group::GroupState;
 use crate::identity::VerifiedDevice;
 use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId};
-use crate::limits::{MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS};
+use crate::limits::{
+    MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS,
+};
 
 /// This device, as the recipient of distributions.
 #[derive(Debug)]
@@ -179,7 +181,8 @@ impl ReceiverState {
         if sender.device() != h.sender_device || sender.account() != h.sender_account {
             return Err(ReceiveError::SenderMismatch.into());
         }
-        kdm.sealed().verify("key distribution", sender.signing_key())?;
+        kdm.sealed()
+            .verify("key distribution", sender.signing_key())?;
         if h.recipient_account != me.account || h.recipient_device != me.device {
             return Err(ReceiveError::WrongRecipient.into());
         }
@@ -193,7 +196,10 @@ impl ReceiverState {
             return Err(ReceiveError::FarFuture.into());
         }
         if h.start_index >= MAX_CHAIN_MESSAGES {
-            return Err(ReceiveError::IndexOutOfBounds { index: h.start_index }.into());
+            return Err(ReceiveError::IndexOutOfBounds {
+                index: h.start_index,
+            }
+            .into());
         }
         let label = DistributionHeader::oaep_label(kdm.sealed().header());
         let payload = exchange.decrypt(kdm.sealed().ciphertext(), &label)?;
@@ -279,7 +285,8 @@ impl ReceiverState {
         if chain.epoch != h.epoch {
             return Err(ReceiveError::EpochMismatch.into());
         }
-        let beyond_end = matches!(chain.final_index, Some(end) if end.is_none_or(|last| h.index > last));
+        let beyond_end =
+            matches!(chain.final_index, Some(end) if end.is_none_or(|last| h.index > last));
         if h.index >= MAX_CHAIN_MESSAGES || beyond_end {
             return Err(ReceiveError::IndexOutOfBounds { index: h.index }.into());
         }
@@ -306,7 +313,11 @@ impl ReceiverState {
     /// Records an opened message: marks its index received, deletes its key, keeps the keys of
     /// any indexes it skipped. Refuses if the chain moved since it was opened in a way that makes
     /// the message a replay.
-    pub fn commit(&mut self, opened: OpenedMessage, now: Timestamp) -> Result<ReceivedMessage, Error> {
+    pub fn commit(
+        &mut self,
+        opened: OpenedMessage,
+        now: Timestamp,
+    ) -> Result<ReceivedMessage, Error> {
         let OpenedMessage {
             header,
             body,
@@ -316,7 +327,9 @@ impl ReceiverState {
         let chain = self
             .chains
             .get_mut(&header.chain)
-            .ok_or(ReceiveError::UnknownChain { chain: header.chain })?;
+            .ok_or(ReceiveError::UnknownChain {
+                chain: header.chain,
+            })?;
         if chain.next_index != expected_next_index || chain.is_consumed(header.index) {
             return Err(ReceiveError::Replay {
                 chain: header.chain,
@@ -388,7 +401,10 @@ impl ReceiverState {
 
     /// Missing indexes of a chain (see [`ReceiverChain::missing`]).
     pub fn missing(&self, id: &ChainId) -> Vec<u32> {
-        self.chains.get(id).map(ReceiverChain::missing).unwrap_or_default()
+        self.chains
+            .get(id)
+            .map(ReceiverChain::missing)
+            .unwrap_or_default()
     }
 
     /// How many skipped message keys are kept, across chains.

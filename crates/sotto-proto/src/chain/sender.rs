@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use crate::body::{pad, MessageBody};
 use crate::chain::ratchet::{ChainKey, MessageKey};
 use crate::crypto::aead::TAG_LEN;
-use crate::distribution::{encode_payload, ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
+use crate::distribution::{
+    encode_payload, ChainEnd, DistributionHeader, KeyDistribution, KeyRequest,
+};
 use crate::env::{Env, Timestamp};
 use crate::envelope::{Envelope, EnvelopeHeader};
 use crate::error::{Error, ReceiveError};
@@ -70,7 +72,14 @@ impl SenderChain {
 
     /// Starts the chain that replaces this one, at `epoch`, announcing this one's end.
     pub fn successor(&self, epoch: u64, env: &mut Env<'_>) -> Result<Self, Error> {
-        Self::start(self.conversation, epoch, self.account, self.device, Some(self.end()), env)
+        Self::start(
+            self.conversation,
+            epoch,
+            self.account,
+            self.device,
+            Some(self.end()),
+            env,
+        )
     }
 
     /// This chain's id and last used index.
@@ -137,7 +146,12 @@ impl SenderChain {
         if !group.is_member(&recipient.account()) {
             return Err(Error::RecipientNotMember);
         }
-        if now < recipient.not_before().minus(crate::limits::MAX_CLOCK_SKEW_MS) || now >= recipient.not_after() {
+        if now
+            < recipient
+                .not_before()
+                .minus(crate::limits::MAX_CLOCK_SKEW_MS)
+            || now >= recipient.not_after()
+        {
             return Err(Error::ExchangeKeyNotValidNow);
         }
         if signer.device() != self.device {
@@ -181,11 +195,16 @@ impl SenderChain {
         now: Timestamp,
     ) -> Result<KeyDistribution, Error> {
         let body = KeyRequest::decode(request.unverified_body())?;
-        if body.requester_device != requester.device() || body.requester_account != requester.account() {
+        if body.requester_device != requester.device()
+            || body.requester_account != requester.account()
+        {
             return Err(ReceiveError::SenderMismatch.into());
         }
         request.verify("key request", requester.signing_key())?;
-        if body.conversation != self.conversation || body.chain != self.chain || body.epoch != self.epoch {
+        if body.conversation != self.conversation
+            || body.chain != self.chain
+            || body.epoch != self.epoch
+        {
             return Err(ReceiveError::UnknownChain { chain: body.chain }.into());
         }
         if body.owner_device != self.device {
@@ -194,7 +213,9 @@ impl SenderChain {
         if body.requested_at > now.plus(crate::limits::MAX_CLOCK_SKEW_MS) {
             return Err(ReceiveError::FarFuture.into());
         }
-        if requester_key.device() != requester.device() || requester_key.key_id() != body.requester_key {
+        if requester_key.device() != requester.device()
+            || requester_key.key_id() != body.requester_key
+        {
             return Err(ReceiveError::WrongRecipient.into());
         }
         if !self.recipients.contains(&requester.device()) {
@@ -279,7 +300,10 @@ impl ReservedMessage {
             })?,
         }
         .encode();
-        let ciphertext = self.key.aead_key(self.chain, self.index)?.seal(&header, &padded)?;
+        let ciphertext = self
+            .key
+            .aead_key(self.chain, self.index)?
+            .seal(&header, &padded)?;
         debug_assert_eq!(ciphertext.len(), padded.len() + TAG_LEN);
         let sealed = SignedSealed::sign(header, ciphertext, signer.signing())?;
         Envelope::from_sealed(sealed)

@@ -29,7 +29,9 @@ impl AeadKey {
     fn less_safe(&self) -> Result<LessSafeKey, Error> {
         UnboundKey::new(&AES_256_GCM, self.key.as_ref())
             .map(LessSafeKey::new)
-            .map_err(|_| Error::Crypto { operation: "aes-gcm key" })
+            .map_err(|_| Error::Crypto {
+                operation: "aes-gcm key",
+            })
     }
 
     /// Encrypts `plaintext` with `aad` authenticated; returns ciphertext ‖ tag.
@@ -42,7 +44,9 @@ impl AeadKey {
             Aad::from(aad),
             &mut buf,
         )
-        .map_err(|_| Error::Crypto { operation: "aes-gcm seal" })?;
+        .map_err(|_| Error::Crypto {
+            operation: "aes-gcm seal",
+        })?;
         Ok(buf)
     }
 
@@ -83,12 +87,21 @@ mod tests {
         let sealed = key().seal(b"ad", b"hello").unwrap();
         assert_eq!(sealed.len(), 5 + TAG_LEN);
         assert_eq!(key().open(b"ad", &sealed).unwrap().as_slice(), b"hello");
-        assert!(matches!(key().open(b"ae", &sealed), Err(Error::DecryptionFailed)));
+        assert!(matches!(
+            key().open(b"ae", &sealed),
+            Err(Error::DecryptionFailed)
+        ));
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
-            assert!(matches!(key().open(b"ad", &bad), Err(Error::DecryptionFailed)));
+            assert!(matches!(
+                key().open(b"ad", &bad),
+                Err(Error::DecryptionFailed)
+            ));
         }
-        assert!(matches!(key().open(b"ad", &sealed[..3]), Err(Error::DecryptionFailed)));
+        assert!(matches!(
+            key().open(b"ad", &sealed[..3]),
+            Err(Error::DecryptionFailed)
+        ));
     }
 }

@@ -105,16 +105,17 @@ impl RsaPublicKey {
 impl std::fmt::Debug for RsaPublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let fp = super::sha256(&self.spki);
-        write!(f, "RsaPublicKey({} bits, sha256:{})", self.bits, hex_prefix(&fp))
+        write!(
+            f,
+            "RsaPublicKey({} bits, sha256:{})",
+            self.bits,
+            hex_prefix(&fp)
+        )
     }
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A public key that verifies RSA-PSS-SHA-256 signatures, and nothing else.
@@ -134,7 +135,12 @@ impl VerifyingKey {
     }
 
     /// Verifies `signature` over exactly `message`. `what` names the structure in the error.
-    pub fn verify(&self, what: &'static str, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+    pub fn verify(
+        &self,
+        what: &'static str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Error> {
         self.parsed
             .verify_sig(message, signature)
             .map_err(|_| Error::BadSignature { what })
@@ -182,12 +188,16 @@ impl EncryptingKey {
 
     /// Encrypts a short `plaintext` under this key with OAEP `label`.
     pub fn encrypt(&self, plaintext: &[u8], label: &[u8]) -> Result<Vec<u8>, Error> {
-        let oaep = OaepPublicEncryptingKey::new(self.public.clone())
-            .map_err(|_| Error::Crypto { operation: "oaep key" })?;
+        let oaep =
+            OaepPublicEncryptingKey::new(self.public.clone()).map_err(|_| Error::Crypto {
+                operation: "oaep key",
+            })?;
         let mut out = vec![0u8; oaep.ciphertext_size()];
         let len = oaep
             .encrypt(&OAEP_SHA256_MGF1SHA256, plaintext, &mut out, Some(label))
-            .map_err(|_| Error::Crypto { operation: "rsa-oaep encrypt" })?
+            .map_err(|_| Error::Crypto {
+                operation: "rsa-oaep encrypt",
+            })?
             .len();
         out.truncate(len);
         Ok(out)
@@ -218,9 +228,13 @@ impl std::fmt::Debug for EncryptingKey {
     }
 }
 
-fn pkcs8_bytes(der: Result<Pkcs8V1Der<'static>, aws_lc_rs::error::Unspecified>) -> Result<Zeroizing<Vec<u8>>, Error> {
+fn pkcs8_bytes(
+    der: Result<Pkcs8V1Der<'static>, aws_lc_rs::error::Unspecified>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     der.map(|der| Zeroizing::new(der.as_ref().to_vec()))
-        .map_err(|_| Error::Crypto { operation: "pkcs8 export" })
+        .map_err(|_| Error::Crypto {
+            operation: "pkcs8 export",
+        })
 }
 
 /// An RSA-PSS signing key pair. Not `Clone`: a private key has one owner.
@@ -232,8 +246,9 @@ pub struct SigningKeyPair {
 impl SigningKeyPair {
     /// Generates a fresh key pair.
     pub fn generate(bits: RsaBits) -> Result<Self, Error> {
-        let pair = KeyPair::generate(bits.key_size())
-            .map_err(|_| Error::Crypto { operation: "rsa keygen" })?;
+        let pair = KeyPair::generate(bits.key_size()).map_err(|_| Error::Crypto {
+            operation: "rsa keygen",
+        })?;
         Self::from_pair(pair)
     }
 
@@ -248,10 +263,9 @@ impl SigningKeyPair {
 
     fn from_pair(pair: KeyPair) -> Result<Self, Error> {
         use aws_lc_rs::signature::KeyPair as _;
-        let spki = pair
-            .public_key()
-            .as_der()
-            .map_err(|_| Error::Crypto { operation: "spki export" })?;
+        let spki = pair.public_key().as_der().map_err(|_| Error::Crypto {
+            operation: "spki export",
+        })?;
         let public = VerifyingKey::from_spki(spki.as_ref())?;
         Ok(Self { pair, public })
     }
@@ -271,13 +285,19 @@ impl SigningKeyPair {
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(&RSA_PSS_SHA256, &SystemRandom::new(), message, &mut sig)
-            .map_err(|_| Error::Crypto { operation: "rsa-pss sign" })?;
+            .map_err(|_| Error::Crypto {
+                operation: "rsa-pss sign",
+            })?;
         Ok(sig)
     }
 
     /// Signs with another PSS salt length. Only for negative test vectors: verifiers must refuse it.
     #[cfg(any(test, feature = "test-util"))]
-    pub fn danger_sign_with_salt_len(&self, message: &[u8], salt_len: u32) -> Result<Vec<u8>, Error> {
+    pub fn danger_sign_with_salt_len(
+        &self,
+        message: &[u8],
+        salt_len: u32,
+    ) -> Result<Vec<u8>, Error> {
         use aws_lc_rs::signature::{RsaPssSaltLength, RsaSignatureEncoding};
         static ENCODINGS: [RsaSignatureEncoding; 3] = [
             RSA_PSS_SHA256.with_pss_salt_length(RsaPssSaltLength::Custom(0)),
@@ -288,12 +308,18 @@ impl SigningKeyPair {
             0 => &ENCODINGS[0],
             20 => &ENCODINGS[1],
             64 => &ENCODINGS[2],
-            _ => return Err(Error::Crypto { operation: "unsupported test salt length" }),
+            _ => {
+                return Err(Error::Crypto {
+                    operation: "unsupported test salt length",
+                })
+            }
         };
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(encoding, &SystemRandom::new(), message, &mut sig)
-            .map_err(|_| Error::Crypto { operation: "rsa-pss sign" })?;
+            .map_err(|_| Error::Crypto {
+                operation: "rsa-pss sign",
+            })?;
         Ok(sig)
     }
 }
@@ -316,8 +342,10 @@ pub struct ExchangeKeyPair {
 impl ExchangeKeyPair {
     /// Generates a fresh key pair.
     pub fn generate(bits: RsaBits) -> Result<Self, Error> {
-        let private = PrivateDecryptingKey::generate(bits.key_size())
-            .map_err(|_| Error::Crypto { operation: "rsa keygen" })?;
+        let private =
+            PrivateDecryptingKey::generate(bits.key_size()).map_err(|_| Error::Crypto {
+                operation: "rsa keygen",
+            })?;
         Self::from_private(private)
     }
 
@@ -326,19 +354,20 @@ impl ExchangeKeyPair {
         if pkcs8.len() > MAX_PKCS8_LEN {
             return Err(KeyRejection::Malformed.into());
         }
-        let private = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| KeyRejection::Malformed)?;
+        let private =
+            PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| KeyRejection::Malformed)?;
         Self::from_private(private)
     }
 
     fn from_private(private: PrivateDecryptingKey) -> Result<Self, Error> {
-        let spki = private
-            .public_key()
-            .as_der()
-            .map_err(|_| Error::Crypto { operation: "spki export" })?;
+        let spki = private.public_key().as_der().map_err(|_| Error::Crypto {
+            operation: "spki export",
+        })?;
         let public = EncryptingKey::from_spki(spki.as_ref())?;
         let pkcs8 = pkcs8_bytes(private.as_der())?;
-        let private = OaepPrivateDecryptingKey::new(private)
-            .map_err(|_| Error::Crypto { operation: "oaep key" })?;
+        let private = OaepPrivateDecryptingKey::new(private).map_err(|_| Error::Crypto {
+            operation: "oaep key",
+        })?;
         Ok(Self {
             private,
             pkcs8,
@@ -396,7 +425,10 @@ mod tests {
         for salt in [0, 20, 64] {
             let other = pair.danger_sign_with_salt_len(b"message", salt).unwrap();
             assert!(
-                matches!(public.verify("test", b"message", &other), Err(Error::BadSignature { .. })),
+                matches!(
+                    public.verify("test", b"message", &other),
+                    Err(Error::BadSignature { .. })
+                ),
                 "salt {salt} accepted"
             );
         }
@@ -405,10 +437,19 @@ mod tests {
     #[test]
     fn oaep_round_trip_binds_label() {
         let pair = fixed_exchange_key(0);
-        let ct = pair.encrypting_key().encrypt(b"secret", b"label-a").unwrap();
+        let ct = pair
+            .encrypting_key()
+            .encrypt(b"secret", b"label-a")
+            .unwrap();
         assert_eq!(pair.decrypt(&ct, b"label-a").unwrap().as_slice(), b"secret");
-        assert!(matches!(pair.decrypt(&ct, b"label-b"), Err(Error::DecryptionFailed)));
-        assert!(matches!(pair.decrypt(&ct[1..], b"label-a"), Err(Error::DecryptionFailed)));
+        assert!(matches!(
+            pair.decrypt(&ct, b"label-b"),
+            Err(Error::DecryptionFailed)
+        ));
+        assert!(matches!(
+            pair.decrypt(&ct[1..], b"label-a"),
+            Err(Error::DecryptionFailed)
+        ));
     }
 
     #[test]

@@ -126,9 +126,13 @@ impl GroupState {
                 .ok()
                 .and_then(|i| self.hashes.get(i));
             return Err(if applied == Some(&change_hash(signed)) {
-                GroupError::Replayed { epoch: change.epoch }
+                GroupError::Replayed {
+                    epoch: change.epoch,
+                }
             } else {
-                GroupError::Fork { epoch: change.epoch }
+                GroupError::Fork {
+                    epoch: change.epoch,
+                }
             });
         }
         if change.epoch != epoch + 1 {
@@ -262,7 +266,10 @@ impl GroupState {
 
     /// The hash applied at `epoch`, if it has been.
     pub fn hash_at(&self, epoch: u64) -> Option<[u8; 32]> {
-        usize::try_from(epoch).ok().and_then(|i| self.hashes.get(i)).copied()
+        usize::try_from(epoch)
+            .ok()
+            .and_then(|i| self.hashes.get(i))
+            .copied()
     }
 
     /// The conversation's name.
@@ -288,7 +295,11 @@ impl GroupState {
 
 /// The device presented must be the one named, of the account named, and its signature must
 /// verify over exactly the received body.
-fn check_signer(change: &GroupChange, signed: &Signed, signer: &VerifiedDevice) -> Result<(), Error> {
+fn check_signer(
+    change: &GroupChange,
+    signed: &Signed,
+    signer: &VerifiedDevice,
+) -> Result<(), Error> {
     if signer.device() != change.signer_device || signer.account() != change.signer_account {
         return Err(GroupError::SignerMismatch.into());
     }
@@ -300,7 +311,9 @@ fn check_name(name: &str) -> Result<(), GroupError> {
     if is_display_text(name) && name.len() <= MAX_GROUP_NAME_LEN {
         Ok(())
     } else {
-        Err(GroupError::InvalidText { field: "group name" })
+        Err(GroupError::InvalidText {
+            field: "group name",
+        })
     }
 }
 

@@ -53,7 +53,9 @@ impl DeviceCertificate {
             signing_key: r.bytes("signing key", MAX_SPKI_LEN)?.to_vec(),
             auth_key: r.bytes("auth key", MAX_SPKI_LEN)?.to_vec(),
             issued_at: Timestamp(r.u64()?),
-            name: r.display_text("device name", MAX_DEVICE_NAME_LEN)?.to_owned(),
+            name: r
+                .display_text("device name", MAX_DEVICE_NAME_LEN)?
+                .to_owned(),
         };
         r.finish()?;
         Ok(cert)

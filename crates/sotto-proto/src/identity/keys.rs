@@ -83,7 +83,12 @@ impl MasterKey {
     }
 
     /// Revokes a device. `serial` must exceed every serial this account issued before.
-    pub fn revoke(&self, device: DeviceId, serial: u64, revoked_at: Timestamp) -> Result<Signed, Error> {
+    pub fn revoke(
+        &self,
+        device: DeviceId,
+        serial: u64,
+        revoked_at: Timestamp,
+    ) -> Result<Signed, Error> {
         let body = Revocation {
             account: self.account,
             device,
@@ -105,7 +110,10 @@ pub struct DeviceKeys {
 impl DeviceKeys {
     /// Generates the keys of a new device.
     pub fn generate(bits: RsaBits) -> Result<Self, Error> {
-        Self::from_keys(SigningKeyPair::generate(bits)?, SigningKeyPair::generate(bits)?)
+        Self::from_keys(
+            SigningKeyPair::generate(bits)?,
+            SigningKeyPair::generate(bits)?,
+        )
     }
 
     /// Wraps existing key pairs; the two must differ.
@@ -161,14 +169,19 @@ impl DeviceKeys {
     }
 
     /// Signs a server login challenge with the auth key (see [`crate::auth`]).
-    pub fn sign_auth_challenge(&self, challenge: &crate::auth::AuthChallenge) -> Result<Vec<u8>, Error> {
+    pub fn sign_auth_challenge(
+        &self,
+        challenge: &crate::auth::AuthChallenge,
+    ) -> Result<Vec<u8>, Error> {
         self.auth.sign(&challenge.encode())
     }
 }
 
 /// Validity must be a non-empty interval no longer than [`MAX_EXCHANGE_KEY_VALIDITY_MS`].
 pub(crate) fn check_validity(not_before: Timestamp, not_after: Timestamp) -> Result<(), Error> {
-    if not_after <= not_before || not_after.millis() - not_before.millis() > MAX_EXCHANGE_KEY_VALIDITY_MS {
+    if not_after <= not_before
+        || not_after.millis() - not_before.millis() > MAX_EXCHANGE_KEY_VALIDITY_MS
+    {
         return Err(Error::InvalidInput {
             field: "exchange key validity",
             reason: "must be a non-empty period of at most 30 days",

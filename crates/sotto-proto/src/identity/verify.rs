@@ -63,7 +63,9 @@ impl AccountIdentity {
     ) -> Result<VerifiedDevice, Error> {
         let body = DeviceCertificate::decode(signed.unverified_body())?;
         if body.account != self.account {
-            return Err(Error::WrongAccount { what: "device certificate" });
+            return Err(Error::WrongAccount {
+                what: "device certificate",
+            });
         }
         signed.verify("device certificate", &self.master)?;
         if DeviceId::from_signing_spki(&body.signing_key) != body.device {
@@ -81,7 +83,9 @@ impl AccountIdentity {
             .iter()
             .any(|r| r.0.account == self.account && r.0.device == body.device)
         {
-            return Err(Error::DeviceRevoked { device: body.device });
+            return Err(Error::DeviceRevoked {
+                device: body.device,
+            });
         }
         Ok(VerifiedDevice {
             account: self.account,
@@ -165,7 +169,9 @@ impl VerifiedDevice {
     ) -> Result<VerifiedExchangeKey, Error> {
         let body = ExchangeKeyCertificate::decode(signed.unverified_body())?;
         if body.account != self.account || body.device != self.device {
-            return Err(Error::WrongAccount { what: "exchange-key certificate" });
+            return Err(Error::WrongAccount {
+                what: "exchange-key certificate",
+            });
         }
         signed.verify("exchange-key certificate", &self.signing_key)?;
         check_validity(body.not_before, body.not_after)?;
@@ -174,10 +180,14 @@ impl VerifiedDevice {
         }
         if let Some(seen) = highest_serial_seen {
             if body.serial < seen {
-                return Err(Error::ExchangeKeyRollback { seen, got: body.serial });
+                return Err(Error::ExchangeKeyRollback {
+                    seen,
+                    got: body.serial,
+                });
             }
         }
-        if body.exchange_key == self.signing_key.spki() || body.exchange_key == self.auth_key.spki() {
+        if body.exchange_key == self.signing_key.spki() || body.exchange_key == self.auth_key.spki()
+        {
             return Err(Error::InvalidInput {
                 field: "exchange key",
                 reason: "must differ from the device's signing and auth keys",

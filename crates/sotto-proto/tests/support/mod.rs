@@ -72,7 +72,10 @@ impl World {
             .group
             .propose(op, self.alice.master.account(), &self.alice.device.keys, T0)
             .unwrap();
-        self.group = self.group.apply(&change, &self.alice.device.verified).unwrap();
+        self.group = self
+            .group
+            .apply(&change, &self.alice.device.verified)
+            .unwrap();
         self.log.push(change.clone());
         change
     }
@@ -92,15 +95,7 @@ impl World {
         let account = self.account(who).master.account();
         let device = self.account(who).device.keys.device();
         let mut env = Env::new(T0, &mut self.rng);
-        SenderChain::start(
-            conversation,
-            epoch,
-            account,
-            device,
-            None,
-            &mut env,
-        )
-        .unwrap()
+        SenderChain::start(conversation, epoch, account, device, None, &mut env).unwrap()
     }
 }
 
@@ -130,7 +125,12 @@ pub fn text(s: &str) -> MessageBody {
 pub fn send(chain: &mut SenderChain, from: &TestAccount, body: &str, id: u8) -> Envelope {
     let reserved = chain.reserve(T0).unwrap();
     reserved
-        .seal(&text(body), MessageId::from_bytes([id; 16]), T0, &from.device.keys)
+        .seal(
+            &text(body),
+            MessageId::from_bytes([id; 16]),
+            T0,
+            &from.device.keys,
+        )
         .unwrap()
 }
 
