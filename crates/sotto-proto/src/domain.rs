@@ -52,6 +52,12 @@ pub enum Domain {
     Attachment,
     /// Key commitment of an attachment key.
     AttachmentCommitment,
+    /// A sender chain in a device's encrypted local store.
+    LocalSenderChain,
+    /// A receiver state in a device's encrypted local store.
+    LocalReceiverState,
+    /// A verified group state in a device's local store.
+    LocalGroupState,
 }
 
 impl Domain {
@@ -79,6 +85,9 @@ impl Domain {
             Self::MessageAead => "sotto/msg-aead",
             Self::Attachment => "sotto/attachment",
             Self::AttachmentCommitment => "sotto/attachment-commit",
+            Self::LocalSenderChain => "sotto/local/sender-chain",
+            Self::LocalReceiverState => "sotto/local/receiver-state",
+            Self::LocalGroupState => "sotto/local/group-state",
         }
     }
 
@@ -123,6 +132,9 @@ mod tests {
             Domain::MessageAead,
             Domain::Attachment,
             Domain::AttachmentCommitment,
+            Domain::LocalSenderChain,
+            Domain::LocalReceiverState,
+            Domain::LocalGroupState,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

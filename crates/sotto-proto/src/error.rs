@@ -308,6 +308,9 @@ pub enum ReceiveError {
     /// The timestamp is further in the future than the allowed clock skew.
     #[error("timestamp is too far in the future")]
     FarFuture,
+    /// The distribution is older than the protocol accepts (a replay of a forgotten chain's).
+    #[error("key distribution is too old")]
+    StaleDistribution,
     /// A distribution for a known chain carries a different chain key.
     #[error("chain {chain} was already introduced with another key")]
     ChainKeyConflict {
@@ -409,6 +412,7 @@ impl ReceiveError {
             Self::IndexOutOfBounds { .. } => "receive/index-out-of-bounds",
             Self::KeyEvicted { .. } => "receive/key-evicted",
             Self::FarFuture => "receive/far-future",
+            Self::StaleDistribution => "receive/stale-distribution",
             Self::ChainKeyConflict { .. } => "receive/chain-key-conflict",
         }
     }

@@ -19,6 +19,17 @@ pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// How long a receiver keeps a skipped message key waiting for its message.
 pub const MAX_SKIPPED_KEY_AGE_MS: u64 = 30 * Timestamp::DAY;
 
+/// A receiver forgets a chain (its received-index record) this long after its distribution was
+/// made.
+pub const CHAIN_RETENTION_MS: u64 = 180 * Timestamp::DAY;
+
+/// A distribution older than this is refused, so a replayed one cannot revive a forgotten chain.
+/// Leaves 60 days between the two for offline devices and delayed messages.
+pub const MAX_DISTRIBUTION_AGE_MS: u64 = 120 * Timestamp::DAY;
+
+/// Chains a receiver keeps in its local state.
+pub const MAX_KEPT_CHAINS: usize = 1_000_000;
+
 /// Members in one conversation.
 pub const MAX_MEMBERS: usize = 1_000;
 

@@ -1,7 +1,12 @@
 //! End-to-end protocol behaviour between clients, and the attacks of pentest checklist section A
 //! that target messages and key distributions (A6–A17), each asserting the safe outcome.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -590,4 +595,65 @@ fn key_request_gets_a_resent_distribution_only_for_intended_recipients() {
         T0,
     ));
     assert!(matches!(err, Error::BadSignature { .. }));
+}
+
+#[test]
+fn local_state_survives_a_restart_and_still_refuses_replays() {
+    let (w, mut chain, mut bob) = setup();
+    let m0 = send(&mut chain, &w.alice, "before restart", 0);
+    let _withheld = send(&mut chain, &w.alice, "withheld", 1);
+    let m2 = send(&mut chain, &w.alice, "after gap", 2);
+    bob.receive(&m0, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    bob.receive(&m2, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    // Both sides restart from their local stores.
+    let mut bob = ReceiverState::decode_local(&bob.encode_local()).unwrap();
+    let mut chain = sotto_proto::chain::SenderChain::decode_local(&chain.encode_local()).unwrap();
+    let group = sotto_proto::group::GroupState::decode_local(&w.group.encode_local()).unwrap();
+    assert_eq!(group, w.group);
+    // Replays are still refused, the gap is still known, and the chain continues at index 3.
+    let err = refused(bob.receive(&m0, &w.alice.device.verified, &group, T0));
+    assert!(matches!(err, Error::Receive(ReceiveError::Replay { .. })));
+    assert_eq!(bob.missing(&chain.chain()), vec![1]);
+    let m3 = send(&mut chain, &w.alice, "after restart", 3);
+    assert_eq!(m3.header().index, 3);
+    assert_eq!(
+        received_text(
+            &bob.receive(&m3, &w.alice.device.verified, &group, T0)
+                .unwrap()
+        ),
+        "after restart"
+    );
+    // A corrupted store is an error, not a panic.
+    let mut bytes = bob.encode_local().to_vec();
+    bytes.truncate(bytes.len() - 1);
+    assert!(ReceiverState::decode_local(&bytes).is_err());
+}
+
+#[test]
+fn old_distributions_are_refused_and_old_chains_forgotten() {
+    let (w, mut chain, mut bob) = setup();
+    let m0 = send(&mut chain, &w.alice, "old", 0);
+    let kdm = distribute(&mut chain, &w.group, &w.alice, &w.bob);
+    let later = T0.plus(sotto_proto::limits::CHAIN_RETENTION_MS + Timestamp::DAY);
+    bob.prune(later);
+    assert!(bob.chain(&chain.chain()).is_none());
+    // Replaying the distribution does not revive the chain, so the old message stays refused.
+    let err = refused(bob.accept_distribution(
+        &kdm,
+        &w.alice.device.verified,
+        &local(&w.bob),
+        &w.group,
+        later,
+    ));
+    assert!(matches!(
+        err,
+        Error::Receive(ReceiveError::StaleDistribution)
+    ));
+    let err = refused(bob.receive(&m0, &w.alice.device.verified, &w.group, later));
+    assert!(matches!(
+        err,
+        Error::Receive(ReceiveError::UnknownChain { .. })
+    ));
 }

@@ -5,6 +5,7 @@
 //! - [`sender`]: a chain this device sends on; two-step reserve-then-seal.
 //! - [`receiver`]: every chain this device receives on; distributions, messages, replay, gaps.
 
+pub mod persist;
 pub mod ratchet;
 pub mod receiver;
 pub mod sender;

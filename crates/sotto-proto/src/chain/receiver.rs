@@ -5,8 +5,9 @@
 //! bound to the header, signature, conversation, membership, epoch, timestamp, chain, index,
 //! replay — before its key is derived and it is decrypted ([`ReceiverState::open`]), which changes
 //! nothing; only [`ReceiverState::commit`] records it. So a refused message never changes state,
-//! and a replay of any accepted (chain, index) is refused for as long as the chain is kept
-//! (chains are kept, without keys, for good).
+//! and a replay of any accepted (chain, index) is refused: chains are kept for
+//! [`CHAIN_RETENTION_MS`], and a distribution older than [`MAX_DISTRIBUTION_AGE_MS`] cannot bring
+//! a forgotten chain back.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,8 @@ use crate::group::GroupState;
 use crate::identity::VerifiedDevice;
 use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId};
 use crate::limits::{
-    MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS,
+    CHAIN_RETENTION_MS, MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_DISTRIBUTION_AGE_MS,
+    MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS,
 };
 
 /// This device, as the recipient of distributions.
@@ -39,30 +41,33 @@ pub struct LocalDevice<'a> {
 
 /// A message key kept for an index that was skipped.
 #[derive(Debug)]
-struct SkippedKey {
-    key: MessageKey,
-    since: Timestamp,
+pub(super) struct SkippedKey {
+    pub(super) key: MessageKey,
+    pub(super) since: Timestamp,
 }
 
 /// What a receiver knows about one chain.
 #[derive(Debug)]
 pub struct ReceiverChain {
-    conversation: ConversationId,
-    epoch: u64,
-    sender_account: AccountId,
-    sender_device: DeviceId,
-    start_index: u32,
+    pub(super) conversation: ConversationId,
+    pub(super) epoch: u64,
+    pub(super) sender_account: AccountId,
+    pub(super) sender_device: DeviceId,
+    /// When the owner made the distribution that introduced the chain; the chain is forgotten
+    /// [`CHAIN_RETENTION_MS`] later.
+    pub(super) created_at: Timestamp,
+    pub(super) start_index: u32,
     /// A hash of the key at `start_index`: tells a repeated distribution from a conflicting one
     /// after the key itself has been ratcheted away.
-    start_key_hash: [u8; 32],
+    pub(super) start_key_hash: [u8; 32],
     /// The key for `next_index`; `None` once the chain is used up.
-    next_key: Option<ChainKey>,
-    next_index: u32,
+    pub(super) next_key: Option<ChainKey>,
+    pub(super) next_index: u32,
     /// Bit `i` set: index `i` was received. 128 bits cover the 100-message bound.
-    consumed: u128,
-    skipped: BTreeMap<u32, SkippedKey>,
+    pub(super) consumed: u128,
+    pub(super) skipped: BTreeMap<u32, SkippedKey>,
     /// The last index the owner says it sent, once its next chain announced it.
-    final_index: Option<Option<u32>>,
+    pub(super) final_index: Option<Option<u32>>,
 }
 
 impl ReceiverChain {
@@ -159,7 +164,7 @@ pub struct ReceivedMessage {
 /// Every chain this device receives on, across conversations.
 #[derive(Debug, Default)]
 pub struct ReceiverState {
-    chains: BTreeMap<ChainId, ReceiverChain>,
+    pub(super) chains: BTreeMap<ChainId, ReceiverChain>,
 }
 
 impl ReceiverState {
@@ -194,6 +199,11 @@ impl ReceiverState {
         check_membership(group, h.conversation, h.epoch, &h.sender_account)?;
         if h.created_at > now.plus(MAX_CLOCK_SKEW_MS) {
             return Err(ReceiveError::FarFuture.into());
+        }
+        if h.created_at < now.minus(MAX_DISTRIBUTION_AGE_MS) {
+            // Chains are forgotten after `CHAIN_RETENTION_MS`; refusing old distributions means a
+            // replayed one can never bring a forgotten chain (and its old messages) back.
+            return Err(ReceiveError::StaleDistribution.into());
         }
         if h.start_index >= MAX_CHAIN_MESSAGES {
             return Err(ReceiveError::IndexOutOfBounds {
@@ -240,6 +250,7 @@ impl ReceiverState {
                     epoch: h.epoch,
                     sender_account: h.sender_account,
                     sender_device: h.sender_device,
+                    created_at: h.created_at,
                     start_index: start,
                     start_key_hash: key_hash(&key),
                     next_key: Some(key),
@@ -370,9 +381,11 @@ impl ReceiverState {
         self.commit(opened, now)
     }
 
-    /// Drops skipped keys older than [`MAX_SKIPPED_KEY_AGE_MS`], then the oldest beyond
+    /// Forgets chains introduced more than [`CHAIN_RETENTION_MS`] ago, drops skipped keys older than [`MAX_SKIPPED_KEY_AGE_MS`], then the oldest beyond
     /// [`MAX_SKIPPED_KEYS`]. Their messages, if they come, are refused as evicted.
     pub fn prune(&mut self, now: Timestamp) {
+        let forget_before = now.minus(CHAIN_RETENTION_MS);
+        self.chains.retain(|_, c| c.created_at >= forget_before);
         let cutoff = now.minus(MAX_SKIPPED_KEY_AGE_MS);
         for chain in self.chains.values_mut() {
             chain.skipped.retain(|_, k| k.since >= cutoff);

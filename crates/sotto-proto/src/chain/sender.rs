@@ -26,21 +26,21 @@ use crate::signed::{Signed, SignedSealed};
 /// A chain this device sends on. Not `Clone`: two copies could hand out one index twice.
 #[derive(Debug)]
 pub struct SenderChain {
-    conversation: ConversationId,
-    epoch: u64,
-    chain: ChainId,
-    account: AccountId,
-    device: DeviceId,
+    pub(super) conversation: ConversationId,
+    pub(super) epoch: u64,
+    pub(super) chain: ChainId,
+    pub(super) account: AccountId,
+    pub(super) device: DeviceId,
     /// The key at index 0, kept while the chain lives so a device that missed the distribution
     /// can be sent it again.
-    initial: ChainKey,
+    pub(super) initial: ChainKey,
     /// The key at `next_index`.
-    current: ChainKey,
-    next_index: u32,
-    created_at: Timestamp,
-    previous: Option<ChainEnd>,
+    pub(super) current: ChainKey,
+    pub(super) next_index: u32,
+    pub(super) created_at: Timestamp,
+    pub(super) previous: Option<ChainEnd>,
     /// The devices the chain key was distributed to; a change in the set means a new chain.
-    recipients: BTreeSet<DeviceId>,
+    pub(super) recipients: BTreeSet<DeviceId>,
 }
 
 impl SenderChain {

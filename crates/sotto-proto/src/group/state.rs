@@ -9,16 +9,19 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{is_display_text, Writer};
+use crate::codec::{is_display_text, Reader, Writer};
 use crate::crypto::sha256;
 use crate::domain::Domain;
 use crate::env::Timestamp;
-use crate::error::{Error, GroupError};
+use crate::error::{DecodeError, Error, GroupError};
 use crate::group::change::{GroupChange, GroupOp, Member};
 use crate::identity::{DeviceKeys, VerifiedDevice};
 use crate::ids::{AccountId, ConversationId};
 use crate::limits::{MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN};
 use crate::signed::Signed;
+
+/// Epochs a locally stored state may record.
+const MAX_LOCAL_EPOCHS: usize = 10_000_000;
 
 /// The hash that identifies an applied change: `SHA-256(domain("sotto/group-hash") ‖ wire form)`.
 pub fn change_hash(signed: &Signed) -> [u8; 32] {
@@ -246,6 +249,58 @@ impl GroupState {
             op,
         };
         Signed::sign(change.encode(), signer.signing())
+    }
+
+    /// The verified state for the device's local store (it holds no secret, but only the device
+    /// that verified it should trust it: keep it in the store, never accept it from the network).
+    pub fn encode_local(&self) -> Vec<u8> {
+        let mut w = Writer::for_domain(Domain::LocalGroupState);
+        self.conversation.encode(&mut w);
+        w.text(&self.name);
+        w.count(self.members.len());
+        for (account, member) in &self.members {
+            account.encode(&mut w);
+            w.text(&member.username);
+            w.bool(member.admin);
+            w.u64(member.since_epoch);
+        }
+        w.u32(u32::try_from(self.hashes.len()).unwrap_or(u32::MAX));
+        for hash in &self.hashes {
+            w.fixed(hash);
+        }
+        w.finish()
+    }
+
+    /// Reads a state written by [`encode_local`](Self::encode_local).
+    pub fn decode_local(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader::for_domain(bytes, Domain::LocalGroupState)?;
+        let conversation = ConversationId::decode(&mut r)?;
+        let name = r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned();
+        let count = r.count("members", MAX_MEMBERS)?;
+        let mut members = BTreeMap::new();
+        for _ in 0..count {
+            let account = AccountId::decode(&mut r)?;
+            let member = MemberState {
+                username: r.display_text("username", MAX_USERNAME_LEN)?.to_owned(),
+                admin: r.bool()?,
+                since_epoch: r.u64()?,
+            };
+            members.insert(account, member);
+        }
+        let epochs = r.u32()? as usize;
+        if epochs == 0 || epochs > MAX_LOCAL_EPOCHS {
+            return Err(DecodeError::InvalidValue { field: "epochs" }.into());
+        }
+        let hashes = (0..epochs)
+            .map(|_| r.array())
+            .collect::<Result<Vec<_>, _>>()?;
+        r.finish()?;
+        Ok(Self {
+            conversation,
+            name,
+            members,
+            hashes,
+        })
     }
 
     /// The conversation.
