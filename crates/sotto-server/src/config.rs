@@ -1,0 +1,381 @@
+//! Configuration: built-in defaults, then an optional TOML file (`--config FILE`), then `SOTTO_*`
+//! environment variables, then command-line flags, each layer overriding the one before.
+//!
+//! With no configuration at all the server listens on `127.0.0.1:8443`, keeps its SQLite
+//! database and self-signed certificate in `./data`, and uses production-strength Argon2id
+//! parameters. Every numeric limit lives in [`Limits`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Everything the server needs to start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on (HTTPS and WSS share it).
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database and the generated certificate.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; unset means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PEM certificate chain; unset means a self-signed certificate in `data_dir/tls/`.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Extra DNS names for the generated self-signed certificate.
+    pub tls_hostnames: Vec<String>,
+    /// The origin clients reach the server at (`https://chat.example.com`); it is signed into
+    /// every login challenge and allowed as a browser `Origin`. Unset means
+    /// `https://localhost:PORT`.
+    pub public_origin: Option<String>,
+    /// Further browser origins allowed to call the API and open WebSockets.
+    pub allowed_origins: Vec<String>,
+    /// Folder with the web client's built files, served at `/` when it exists.
+    pub web_dir: Option<PathBuf>,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax.
+    pub log: String,
+    /// Password hashing parameters.
+    pub argon2: Argon2Config,
+    /// Sizes, caps and timeouts.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_hostnames: Vec::new(),
+            public_origin: None,
+            allowed_origins: Vec::new(),
+            web_dir: None,
+            log: "info".to_owned(),
+            argon2: Argon2Config::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Argon2id parameters (RFC 9106). The defaults — 64 MiB, 3 passes, 1 lane — follow the RFC's
+/// memory-constrained recommendation and take roughly 100–200 ms per hash on one core.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    /// Memory cost in KiB.
+    pub memory_kib: u32,
+    /// Number of passes.
+    pub iterations: u32,
+    /// Degree of parallelism (lanes).
+    pub parallelism: u32,
+    /// Hashes that may run at once (each holds `memory_kib` of memory); further logins wait.
+    pub max_concurrent: usize,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+            max_concurrent: 4,
+        }
+    }
+}
+
+/// Every size cap, count cap and timeout the server enforces.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest JSON request body, in bytes.
+    pub max_json_body: usize,
+    /// Largest WebSocket message, in bytes (checked before the frame is buffered).
+    pub max_ws_message: usize,
+    /// Largest attachment, in bytes.
+    pub max_attachment: usize,
+    /// Envelopes queued for one device before further ones are refused for it.
+    pub max_queue_per_device: i64,
+    /// WebSocket connections one account may hold at once.
+    pub max_connections_per_account: usize,
+    /// TCP connections one address may hold at once.
+    pub max_connections_per_ip: usize,
+    /// TCP connections the server holds at once.
+    pub max_connections: usize,
+    /// Frames per second a socket may send on average (burst: twice that).
+    pub ws_frames_per_second: u32,
+    /// Envelopes a real-time delivery queue of one socket holds before it falls back to the store.
+    pub ws_queue: usize,
+    /// Seconds to finish the TLS handshake.
+    pub handshake_timeout_secs: u64,
+    /// Seconds to send the request headers.
+    pub header_timeout_secs: u64,
+    /// Seconds to send the WebSocket ticket after the upgrade.
+    pub ws_auth_timeout_secs: u64,
+    /// Seconds without any frame before a socket is closed (the server pings at a third of it).
+    pub ws_idle_timeout_secs: u64,
+    /// Seconds a single write to a socket may take before the client counts as too slow.
+    pub ws_send_timeout_secs: u64,
+    /// Lifetime of an access token, in seconds.
+    pub access_token_secs: u64,
+    /// Lifetime of a refresh token (and so of a device session without use), in seconds.
+    pub refresh_token_secs: u64,
+    /// Lifetime of the login token a password login returns, in seconds.
+    pub login_token_secs: u64,
+    /// Lifetime of a login challenge, in seconds.
+    pub challenge_secs: u64,
+    /// Lifetime of a WebSocket ticket, in seconds.
+    pub ticket_secs: u64,
+    /// Envelopes written in one database transaction at most (group commit).
+    pub max_batch: usize,
+    /// Seconds allowed for in-flight work when shutting down.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_json_body: 512 * 1024,
+            max_ws_message: 256 * 1024,
+            max_attachment: 25 * 1024 * 1024,
+            max_queue_per_device: 10_000,
+            max_connections_per_account: 32,
+            max_connections_per_ip: 256,
+            max_connections: 20_000,
+            ws_frames_per_second: 500,
+            ws_queue: 1024,
+            handshake_timeout_secs: 10,
+            header_timeout_secs: 10,
+            ws_auth_timeout_secs: 10,
+            ws_idle_timeout_secs: 90,
+            ws_send_timeout_secs: 15,
+            access_token_secs: 15 * 60,
+            refresh_token_secs: 30 * 24 * 3600,
+            login_token_secs: 10 * 60,
+            challenge_secs: 60,
+            ticket_secs: 30,
+            max_batch: 2048,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// A field in seconds as a [`Duration`].
+    pub fn secs(value: u64) -> Duration {
+        Duration::from_secs(value)
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--data-dir DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen ADDR`.
+    pub listen: Option<SocketAddr>,
+    /// `--help`.
+    pub help: bool,
+}
+
+/// Usage text for `--help`.
+pub const USAGE: &str = "\
+usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
+
+Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
+Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
+SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG override the config file; flags override both.";
+
+impl Args {
+    /// Parses `std::env::args()`-style arguments (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self> {
+        let mut out = Self::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = |name: &str| -> Result<String> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| Error::Config {
+                        reason: format!("{name} needs a value"),
+                    })
+            };
+            match flag.as_str() {
+                "--config" => out.config = Some(PathBuf::from(value("--config")?)),
+                "--data-dir" => out.data_dir = Some(PathBuf::from(value("--data-dir")?)),
+                "--listen" => out.listen = Some(parse_addr("--listen", &value("--listen")?)?),
+                "-h" | "--help" => out.help = true,
+                other => {
+                    return Err(Error::Config {
+                        reason: format!("unknown argument {other:?}\n{USAGE}"),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_addr(what: &str, text: &str) -> Result<SocketAddr> {
+    text.parse().map_err(|_| Error::Config {
+        reason: format!("{what}: {text:?} is not an address like 127.0.0.1:8443"),
+    })
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the file named by `args`, the environment
+    /// (`lookup` is `std::env::var` in production) and the flags.
+    pub fn load(args: &Args, lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_env(lookup)?;
+        if let Some(dir) = &args.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            what: "reading the config file",
+            source,
+        })?;
+        Ok(toml::from_str(&text)?)
+    }
+
+    fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = lookup("SOTTO_LISTEN") {
+            self.listen = parse_addr("SOTTO_LISTEN", &v)?;
+        }
+        if let Some(v) = lookup("SOTTO_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = lookup("SOTTO_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = lookup("SOTTO_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = lookup("SOTTO_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = lookup("SOTTO_PUBLIC_ORIGIN") {
+            self.public_origin = Some(v);
+        }
+        if let Some(v) = lookup("SOTTO_WEB_DIR") {
+            self.web_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = lookup("SOTTO_LOG") {
+            self.log = v;
+        }
+        Ok(())
+    }
+
+    /// Refuses combinations that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config {
+                reason: "tls_cert and tls_key must be set together".to_owned(),
+            });
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+            {
+                return Err(Error::Config {
+                    reason: "database_url must start with postgres:// or sqlite:".to_owned(),
+                });
+            }
+        }
+        if let Some(origin) = &self.public_origin {
+            if !origin.starts_with("https://") || origin.ends_with('/') {
+                return Err(Error::Config {
+                    reason: "public_origin looks like https://host[:port], without a path"
+                        .to_owned(),
+                });
+            }
+        }
+        let a = &self.argon2;
+        if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
+            return Err(Error::Config {
+                reason: "argon2 needs iterations >= 1, parallelism >= 1, memory >= 8 KiB/lane"
+                    .to_owned(),
+            });
+        }
+        if self.limits.max_batch == 0 || self.limits.ws_queue == 0 {
+            return Err(Error::Config {
+                reason: "limits.max_batch and limits.ws_queue must be positive".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The origin to sign into challenges, once the real port is known.
+    pub fn origin_for(&self, bound: SocketAddr) -> String {
+        match &self.public_origin {
+            Some(origin) => origin.clone(),
+            None => format!("https://localhost:{}", bound.port()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::parse(list.iter().map(|s| s.to_string())).unwrap()
+    }
+
+    #[test]
+    fn defaults_then_env_then_flags() {
+        let c = Config::load(&args(&[]), |_| None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        let env = |k: &str| match k {
+            "SOTTO_LISTEN" => Some("127.0.0.1:9000".to_owned()),
+            "SOTTO_DATA_DIR" => Some("/tmp/env".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(&args(&["--data-dir", "/tmp/flag"]), env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/flag"));
+        let c = Config::load(&args(&["--listen=127.0.0.1:1"]), env).unwrap();
+        assert_eq!(c.listen.port(), 1);
+    }
+
+    #[test]
+    fn bad_input_is_refused_clearly() {
+        assert!(Args::parse(["--nope".to_owned()]).is_err());
+        assert!(Args::parse(["--listen".to_owned()]).is_err());
+        assert!(Args::parse(["--listen".to_owned(), "x".to_owned()]).is_err());
+        assert!(toml::from_str::<Config>("unknown = 1").is_err());
+        let c: Config = toml::from_str("listen = \"0.0.0.0:1\"\n[limits]\nmax_batch = 7").unwrap();
+        assert_eq!(c.limits.max_batch, 7);
+        let c = Config {
+            tls_cert: Some(PathBuf::from("a")),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

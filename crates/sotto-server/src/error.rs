@@ -1,0 +1,311 @@
+//! The crate's one error type, [`Error`], and its HTTP face, [`ApiError`].
+//!
+//! Every failure a handler, a service or the store can produce is a typed variant here. The
+//! mapping from a variant to an HTTP status and a stable machine-readable `code` lives in one
+//! place ([`Error::status_and_code`]); internal causes (database, I/O, TLS) are logged on the
+//! server and answered with a generic 500 that leaks nothing about them.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A username rule that an input broke; shown to the user as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UsernameRule {
+    /// Shorter than the minimum.
+    TooShort,
+    /// Longer than the maximum.
+    TooLong,
+    /// Contains a character outside `a-z 0-9 . _ -` (after folding ASCII upper case).
+    BadCharacter,
+    /// Does not start with a letter or digit.
+    BadStart,
+}
+
+impl std::fmt::Display for UsernameRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TooShort => "usernames have at least 3 characters",
+            Self::TooLong => "usernames have at most 32 characters",
+            Self::BadCharacter => "usernames use only a-z, 0-9, '.', '_' and '-'",
+            Self::BadStart => "usernames start with a letter or a digit",
+        })
+    }
+}
+
+/// Anything that can go wrong in the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A username does not follow the rules.
+    #[error("invalid username: {rule}")]
+    InvalidUsername {
+        /// The rule broken.
+        rule: UsernameRule,
+    },
+    /// A password is too short or too long.
+    #[error("passwords have {min} to {max} bytes")]
+    InvalidPassword {
+        /// Minimum length in bytes.
+        min: usize,
+        /// Maximum length in bytes.
+        max: usize,
+    },
+    /// A request field is malformed (bad base64, bad id, out of range).
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The JSON field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The request body is not the JSON this endpoint expects.
+    #[error("malformed request body")]
+    MalformedBody {
+        /// The parser's complaint (kept for the log; the client gets a generic message).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The request body is not JSON at all (wrong or missing content type).
+    #[error("expected a JSON body with content type application/json")]
+    NotJson,
+    /// A body, frame or field is larger than its cap.
+    #[error("{what} is larger than {max} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// The cap in bytes.
+        max: usize,
+    },
+    /// A public structure (key, certificate, group change, revocation) was refused by the
+    /// protocol verifier.
+    #[error("{what} rejected: {source}")]
+    Rejected {
+        /// What was refused.
+        what: &'static str,
+        /// The verifier's reason.
+        #[source]
+        source: sotto_proto::Error,
+    },
+    /// Missing, unknown, expired or revoked credentials.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Wrong username or password (one error for both, so nobody learns who exists).
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// The credentials are valid but do not allow this action.
+    #[error("not allowed: {reason}")]
+    Forbidden {
+        /// Why.
+        reason: &'static str,
+    },
+    /// The cross-origin request was refused.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    /// Nothing of that kind exists (or the caller may not know that it does).
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked up.
+        what: &'static str,
+    },
+    /// The request conflicts with the current state (already exists, stale epoch).
+    #[error("conflict: {what}")]
+    Conflict {
+        /// What conflicts.
+        what: &'static str,
+    },
+    /// Too many attempts; retry later.
+    #[error("too many attempts; retry in {} s", retry_after.as_secs().max(1))]
+    Throttled {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// A per-device or per-account capacity is exhausted.
+    #[error("capacity exhausted: {what}")]
+    Capacity {
+        /// Which cap.
+        what: &'static str,
+    },
+    /// The server is shutting down or overloaded.
+    #[error("service unavailable")]
+    Unavailable,
+    /// The database failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// A file or socket operation failed.
+    #[error("i/o error on {what}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS configuration could not be built.
+    #[error("tls configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A certificate could not be generated.
+    #[error("certificate generation: {0}")]
+    CertGen(#[from] rcgen::Error),
+    /// A PEM file could not be read.
+    #[error("pem file {path}: {source}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The configuration is invalid.
+    #[error("configuration: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The configuration file could not be parsed.
+    #[error("configuration file: {0}")]
+    ConfigFile(#[from] toml::de::Error),
+    /// Password hashing failed (not caused by input).
+    #[error("password hashing failed")]
+    PasswordHash,
+    /// A protocol primitive failed for a reason not caused by input (randomness).
+    #[error("internal cryptographic failure: {0}")]
+    Crypto(#[source] sotto_proto::Error),
+    /// The database holds a value this server cannot read back (corruption or a newer schema).
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// The value.
+        what: &'static str,
+    },
+    /// A background task is gone (only during shutdown).
+    #[error("internal task stopped")]
+    TaskGone,
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The HTTP status and stable error code of this error; the one mapping in the crate.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::InvalidUsername { .. } => (StatusCode::BAD_REQUEST, "invalid_username"),
+            Self::InvalidPassword { .. } => (StatusCode::BAD_REQUEST, "invalid_password"),
+            Self::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
+            Self::MalformedBody { .. } => (StatusCode::BAD_REQUEST, "malformed_body"),
+            Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            Self::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, "capacity"),
+            Self::Unavailable | Self::TaskGone => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Database(_)
+            | Self::Io { .. }
+            | Self::Tls(_)
+            | Self::CertGen(_)
+            | Self::Pem { .. }
+            | Self::Config { .. }
+            | Self::ConfigFile(_)
+            | Self::PasswordHash
+            | Self::Crypto(_)
+            | Self::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+
+    /// Whether this error is the server's fault (logged at error level, detail hidden).
+    pub fn is_internal(&self) -> bool {
+        self.status_and_code().0.is_server_error()
+    }
+
+    /// The message safe to show a client: the error's own text for client errors, a generic
+    /// sentence for internal ones.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::MalformedBody { .. } => "malformed request body".to_owned(),
+            e if e.is_internal() => "internal server error".to_owned(),
+            e => e.to_string(),
+        }
+    }
+
+    /// Maps a protocol error on client-supplied input: crypto failures are internal, anything
+    /// else means the input was refused.
+    pub fn rejected(what: &'static str, source: sotto_proto::Error) -> Self {
+        match source {
+            sotto_proto::Error::Crypto { .. } => Self::Crypto(source),
+            source => Self::Rejected { what, source },
+        }
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code (`invalid_username`, `unauthorized`, …).
+    pub error: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// An [`Error`] on its way out of a handler.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self(Error::Database(error))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.0.status_and_code();
+        if self.0.is_internal() {
+            tracing::error!(error = ?self.0, "request failed");
+        } else {
+            tracing::debug!(code, "request refused");
+        }
+        let body = ErrorBody {
+            error: code,
+            message: self.0.public_message(),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Error::Throttled { retry_after } = &self.0 {
+            let secs = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&secs) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = Error::Corrupt { what: "device" };
+        assert_eq!(e.status_and_code().0, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.public_message(), "internal server error");
+        let e = Error::InvalidUsername {
+            rule: UsernameRule::TooShort,
+        };
+        assert!(e.public_message().contains("at least 3"));
+    }
+}

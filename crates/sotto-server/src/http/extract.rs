@@ -1,0 +1,145 @@
+//! Request extractors with the server's error shape: a strict JSON body (content type checked,
+//! size capped before reading, unknown fields refused), the bearer-authenticated caller, the
+//! client address, and base64/id field decoding.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, Error};
+use crate::service::sessions::{self, Authed};
+use crate::state::AppState;
+
+/// The peer address, inserted by the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The caller's IP address (unspecified when the router runs without a socket, as in tests).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ClientAddr>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.0.ip()),
+        ))
+    }
+}
+
+/// A JSON request body of type `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime.eq_ignore_ascii_case("application/json")
+            });
+        if !is_json {
+            return Err(Error::NotJson.into());
+        }
+        let max = state.settings.limits.max_json_body;
+        let bytes = read_body(req, max, "request body").await?;
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(|source| Error::MalformedBody { source }.into())
+    }
+}
+
+/// Reads a body of at most `max` bytes (refused with 413 before more is buffered).
+pub async fn read_body(
+    req: Request,
+    max: usize,
+    what: &'static str,
+) -> Result<axum::body::Bytes, ApiError> {
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > max as u64 {
+            return Err(Error::TooLarge { what, max }.into());
+        }
+    }
+    axum::body::to_bytes(req.into_body(), max)
+        .await
+        .map_err(|_| Error::TooLarge { what, max }.into())
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(Error::Unauthorized)?;
+        Ok(sessions::authenticate(state, token.trim()).await?)
+    }
+}
+
+/// Decodes a standard, padded base64 field.
+pub fn b64(field: &'static str, text: &str) -> Result<Vec<u8>, Error> {
+    STANDARD.decode(text).map_err(|_| Error::InvalidField {
+        field,
+        reason: "not valid base64 (standard alphabet, padded)",
+    })
+}
+
+/// Decodes a base64 field that must be exactly `N` bytes.
+pub fn b64_fixed<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], Error> {
+    b64(field, text)?
+        .try_into()
+        .map_err(|_| Error::InvalidField {
+            field,
+            reason: "wrong length",
+        })
+}
+
+/// Encodes bytes as standard, padded base64.
+pub fn to_b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Parses a typed id (`dev:…`, `conv:…`, …).
+pub fn id<T: std::str::FromStr>(field: &'static str, text: &str) -> Result<T, Error> {
+    text.parse().map_err(|_| Error::InvalidField {
+        field,
+        reason: "not a valid id of this type",
+    })
+}
+
+/// A secret request field (password, token): zeroized on drop, never printed.
+pub struct SecretField(pub zeroize::Zeroizing<String>);
+
+impl<'de> serde::Deserialize<'de> for SecretField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Self(zeroize::Zeroizing::new(s)))
+    }
+}
+
+impl std::fmt::Debug for SecretField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretField(<redacted>)")
+    }
+}

@@ -1,0 +1,167 @@
+//! The HTTP face: the router, the Origin allow-list, security headers and the operational
+//! endpoints. Handlers parse and shape; the work is in [`crate::service`].
+//!
+//! # Layout
+//! - [`extract`]: strict JSON bodies, bearer authentication, base64 and id fields.
+//! - [`accounts`], [`devices`], [`conversations`]: the `/v1` API (see `docs/api.md`).
+//! - this module: routing, middleware, `/healthz`, `/metrics`, the web client's files.
+
+pub mod accounts;
+pub mod conversations;
+pub mod devices;
+pub mod extract;
+
+use std::path::Path;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::{ApiError, Error};
+use crate::state::AppState;
+
+/// The Content-Security-Policy on every response: same-origin scripts only, no inline script,
+/// no framing (the web client is served from here, so this is what keeps a stored message
+/// from running as code).
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// Builds the router: the API, the operational endpoints and, when `web_dir` exists, the web
+/// client's files.
+pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
+    let api = Router::new()
+        .route("/v1/accounts", post(accounts::register))
+        .route("/v1/auth/login", post(accounts::login))
+        .route("/v1/auth/challenge", post(accounts::challenge))
+        .route("/v1/auth/device", post(accounts::device_login))
+        .route("/v1/auth/refresh", post(accounts::refresh))
+        .route("/v1/auth/logout", post(accounts::logout))
+        .route("/v1/account/password", post(accounts::change_password))
+        .route("/v1/account/master-key", put(devices::set_master_key))
+        .route("/v1/sessions", get(accounts::list_sessions))
+        .route("/v1/sessions/{session}", delete(accounts::revoke_session))
+        .route("/v1/devices", get(devices::list).post(devices::certify))
+        .route("/v1/devices/pending", post(devices::add_pending))
+        .route("/v1/devices/revoke", post(devices::revoke))
+        .route(
+            "/v1/devices/current/exchange-key",
+            put(devices::set_exchange_key),
+        )
+        .route("/v1/directory/{who}", get(devices::directory))
+        .route(
+            "/v1/conversations",
+            get(conversations::list).post(conversations::create),
+        )
+        .route(
+            "/v1/conversations/{conversation}",
+            get(conversations::fetch),
+        )
+        .route(
+            "/v1/conversations/{conversation}/changes",
+            post(conversations::append),
+        )
+        .route(
+            "/v1/conversations/{conversation}/messages",
+            post(conversations::send),
+        )
+        .route(
+            "/v1/conversations/{conversation}/attachments",
+            post(conversations::upload_attachment),
+        )
+        .route(
+            "/v1/attachments/{attachment}",
+            get(conversations::download_attachment),
+        )
+        .route("/v1/ws/ticket", post(accounts::ws_ticket))
+        .route("/v1/ws", get(crate::ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), origin_guard))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state);
+    let router = match web_dir.filter(|d| d.is_dir()) {
+        Some(dir) => {
+            let index = ServeFile::new(dir.join("index.html"));
+            api.fallback_service(ServeDir::new(dir).fallback(index))
+        }
+        None => api.fallback(not_found),
+    };
+    router
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
+/// Refuses requests whose `Origin` (sent by browsers) is not allowed: a page on another site
+/// can neither call the API with a victim's credentials nor open a WebSocket with the ticket
+/// cookie. Requests without `Origin` (native clients) pass; they carry no ambient credentials.
+/// State-changing endpoints also need a JSON (or octet-stream) body and a bearer token, which a
+/// cross-site form cannot produce.
+async fn origin_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .is_ok_and(|o| state.settings.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return ApiError(Error::OriginNotAllowed).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// # `GET /healthz`
+async fn healthz(State(state): State<AppState>) -> Response {
+    if *state.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+/// # `GET /metrics`
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.connections.store(
+        i64::try_from(state.hub.connections()).unwrap_or(i64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError(Error::NotFound { what: "route" })
+}
+
+async fn method_not_allowed() -> Response {
+    let body = crate::error::ErrorBody {
+        error: "method_not_allowed",
+        message: "method not allowed on this route".to_owned(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}

@@ -1,0 +1,251 @@
+//! # sotto-server
+//!
+//! The relay teams run: accounts, devices, the key directory, conversations and real-time
+//! delivery over TLS. It stores and forwards ciphertext and public, signed structures only; it
+//! never decrypts anything, and it verifies the public signatures it can as a second line of
+//! defence (clients verify everything again against keys they pinned).
+//!
+//! `main.rs` reads the configuration and calls [`run`]; tests call [`start`] on port 0 or drive
+//! [`app`] without a socket.
+//!
+//! # Layout
+//! - [`config`]: defaults, TOML file, `SOTTO_*` variables, flags.
+//! - [`tls`]: certificate (configured or self-signed on first start) and rustls settings.
+//! - [`serve`]: the TLS accept loop, connection caps, graceful shutdown.
+//! - [`http`]: the router, the Origin allow-list, the `/v1` handlers, `/healthz`, `/metrics`.
+//! - [`ws`]: the WebSocket endpoint and its frames.
+//! - [`service`]: the use cases between handlers and the store.
+//! - [`auth`]: usernames, Argon2id, login throttling, tokens.
+//! - [`relay`]: group commit for envelopes and acknowledgements.
+//! - [`hub`]: in-process fan-out to connected devices.
+//! - [`store`]: the storage trait and its SQLite and PostgreSQL backends.
+//! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod relay;
+pub mod serve;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth::password::Passwords;
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::hub::{CloseReason, Hub};
+use crate::metrics::Metrics;
+use crate::relay::{Relay, Writer};
+use crate::state::{AppState, Settings, Shared};
+use crate::store::Store;
+use crate::tls::ServerCert;
+
+/// The HTTP application (API, WebSocket, operational endpoints, web client files).
+pub fn app(state: AppState, web_dir: Option<&Path>) -> Router {
+    http::router(state, web_dir)
+}
+
+/// Opens the configured store: PostgreSQL for a `postgres://` URL, SQLite otherwise.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    Ok(match config.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => {
+            Arc::new(store::postgres::PostgresStore::connect(url).await?)
+        }
+        Some(url) => Arc::new(store::sqlite::SqliteStore::open_url(url).await?),
+        None => {
+            Arc::new(store::sqlite::SqliteStore::open(&config.data_dir.join("sotto.db")).await?)
+        }
+    })
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    /// `https://…` origin clients use (signed into login challenges).
+    pub origin: String,
+    /// The certificate and its fingerprint.
+    pub cert: ServerCert,
+    /// The shared state (tests inspect the store through it).
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Begins a graceful shutdown.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> Result<()> {
+        self.task.await.map_err(|_| Error::TaskGone)
+    }
+
+    /// Shuts down and waits.
+    pub async fn stop(self) -> Result<()> {
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+/// Starts serving in the background with `config`; returns once the port is bound.
+pub async fn start(config: Config) -> Result<Server> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
+        what: "creating the data folder",
+        source,
+    })?;
+    let (tls_config, cert) = tls::load_or_create(&config)?;
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Io {
+            what: "binding the listen address",
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| Error::Io {
+        what: "reading the bound address",
+        source,
+    })?;
+    let origin = config.origin_for(local_addr);
+    let mut allowed_origins = vec![origin.clone()];
+    allowed_origins.extend(config.allowed_origins.iter().cloned());
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let (stop_writer, stop_writer_rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let hub = Arc::new(Hub::default());
+    let limits = config.limits.clone();
+    let (relay, writer_task) = Relay::start(
+        Writer {
+            store: store.clone(),
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            max_batch: limits.max_batch,
+            queue_cap: limits.max_queue_per_device,
+        },
+        stop_writer_rx,
+    );
+    let state = AppState(Arc::new(Shared {
+        store: store.clone(),
+        hub: hub.clone(),
+        relay,
+        settings: Settings {
+            origin: origin.clone(),
+            allowed_origins,
+            limits: limits.clone(),
+        },
+        passwords: Passwords::new(&config.argon2).await?,
+        throttle: Throttle::default(),
+        metrics,
+        shutdown: shutdown_rx.clone(),
+    }));
+    let router = app(state.clone(), config.web_dir.as_deref());
+    let purge = tokio::spawn(purge_loop(store.clone(), shutdown_rx.clone()));
+    let acceptor = TlsAcceptor::from(tls_config);
+    let task = tokio::spawn(async move {
+        let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);
+        accept.await;
+        // Sockets close themselves on the shutdown signal; nudge and wait for them.
+        hub.close_all(CloseReason::Shutdown);
+        let grace = Duration::from_secs(limits.shutdown_grace_secs);
+        let _ = tokio::time::timeout(grace, async {
+            while hub.connections() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        stop_writer.send_replace(true);
+        let _ = writer_task.await;
+        purge.abort();
+        store.close().await;
+        tracing::info!("server stopped");
+    });
+    tracing::info!(%local_addr, backend = state.store.backend(), "listening");
+    Ok(Server {
+        local_addr,
+        origin,
+        cert,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+async fn purge_loop(store: Arc<dyn Store>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(error) = store.purge_expired(clock::now_ms()).await {
+                    tracing::warn!(?error, "purging expired sessions failed");
+                }
+            }
+            _ = crate::clock::until_true(&mut shutdown) => return,
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, printing the URL and certificate fingerprint.
+pub async fn run(config: Config) -> Result<()> {
+    let server = start(config).await?;
+    println!(
+        "Sotto is listening on {} ({})",
+        server.origin, server.local_addr
+    );
+    println!(
+        "TLS certificate {}{}",
+        server.cert.cert_path.display(),
+        if server.cert.generated {
+            " (generated now, self-signed)"
+        } else {
+            ""
+        }
+    );
+    println!("SHA-256 fingerprint {}", server.cert.fingerprint);
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.stop().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

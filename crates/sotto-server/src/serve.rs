@@ -1,0 +1,163 @@
+//! Serving: the TLS accept loop, per-connection HTTP, caps, and graceful shutdown.
+//!
+//! Every TCP connection must finish its TLS handshake within `handshake_timeout` and send its
+//! request headers within `header_timeout`; the server holds at most `max_connections` at once
+//! and `max_connections_per_ip` per address (further ones are dropped at accept). There is no
+//! plain-HTTP listener at all.
+//!
+//! Shutdown (SIGTERM, Ctrl-C or [`Server::stop`]): stop accepting; tell every connection and
+//! socket to finish (HTTP/1 and HTTP/2 graceful shutdown, WebSocket close frames); wait up to
+//! `shutdown_grace`; then let the relay writer drain every submitted write and close the store.
+//! An envelope is acknowledged only after its commit, so no acknowledged message is lost.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::config::Limits;
+use crate::http::extract::ClientAddr;
+
+/// Open TCP connections per address.
+#[derive(Debug, Default)]
+struct PerIp(Mutex<HashMap<IpAddr, usize>>);
+
+/// Releases one slot of an address on drop.
+struct IpSlot {
+    table: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = table.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                table.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl PerIp {
+    fn acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = table.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// Accepts connections until `shutdown` turns true, then waits for them (up to the grace
+/// period).
+pub async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let global = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = Arc::new(PerIp::default());
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = crate::clock::until_true(&mut shutdown) => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = global.clone().try_acquire_owned() else {
+            continue;
+        };
+        let Some(slot) = per_ip.acquire(peer.ip(), limits.max_connections_per_ip) else {
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let task = serve_connection(
+            tcp,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            limits.clone(),
+            shutdown.clone(),
+        );
+        connections.spawn(async move {
+            task.await;
+            drop((permit, slot));
+        });
+    }
+    let grace = Duration::from_secs(limits.shutdown_grace_secs);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+    }
+}
+
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    limits: Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let handshake = Duration::from_secs(limits.handshake_timeout_secs);
+    let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        _ => return,
+    };
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let app = app.clone();
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(ClientAddr(peer));
+        app.oneshot(req)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(128)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = crate::clock::until_true(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let grace = Duration::from_secs(limits.shutdown_grace_secs);
+            let _ = tokio::time::timeout(grace, conn).await;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Accounts: registration, password login (which yields a short-lived login token, not yet a
+//! device session), logout and password change.
+
+use std::net::IpAddr;
+
+use zeroize::Zeroizing;
+
+use crate::auth::password::Passwords;
+use crate::auth::tokens::{self, Secret, TokenKind};
+use crate::auth::username;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::hub::CloseReason;
+use crate::metrics::Metrics;
+use crate::service::sessions::Authed;
+use crate::state::AppState;
+use crate::store::{SessionId, SessionRecord};
+
+/// What a password login returns.
+#[derive(Debug)]
+pub struct LoginGrant {
+    /// The login token (proves the password; usable only to manage devices and log a device in).
+    pub token: Secret,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// The normalised username.
+    pub username: String,
+}
+
+/// Registers a new account; returns the normalised username.
+pub async fn register(
+    state: &AppState,
+    username: &str,
+    password: Zeroizing<String>,
+) -> Result<String> {
+    let name = username::normalize(username)?;
+    Passwords::check_rules(&password)?;
+    let hash = state.passwords.hash(password).await?;
+    state
+        .store
+        .create_user(&name, &hash, clock::now_ms())
+        .await?;
+    tracing::info!(username = %name, "account registered");
+    Ok(name)
+}
+
+/// Checks a password, throttled per account and address. Unknown users cost the same as known
+/// ones (dummy hash) and fail the same way.
+async fn check_password(
+    state: &AppState,
+    name: &str,
+    password: Zeroizing<String>,
+    ip: IpAddr,
+) -> Result<crate::store::UserRecord> {
+    if let Some(wait) = state.throttle.check(name, ip) {
+        Metrics::add(&state.metrics.login_throttled, 1);
+        return Err(Error::Throttled { retry_after: wait });
+    }
+    let user = state.store.user_by_name(name).await?;
+    let ok = state
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
+    match user {
+        Some(user) if ok => {
+            state.throttle.success(name, ip);
+            Ok(user)
+        }
+        _ => {
+            state.throttle.failure(name, ip);
+            Metrics::add(&state.metrics.login_failures, 1);
+            Err(Error::BadCredentials)
+        }
+    }
+}
+
+/// Password login: a new login session (any token presented before is irrelevant: a fresh one
+/// is always issued, so a fixated token gains nothing).
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: Zeroizing<String>,
+    ip: IpAddr,
+) -> Result<LoginGrant> {
+    let name = username::normalize(username).map_err(|_| Error::BadCredentials)?;
+    if password.len() > crate::auth::password::MAX_PASSWORD {
+        return Err(Error::BadCredentials);
+    }
+    let user = check_password(state, &name, password, ip).await?;
+    let (token, hash) = tokens::issue(TokenKind::Login)?;
+    let secs = state.settings.limits.login_token_secs;
+    let now = clock::now_ms();
+    let expires = clock::in_secs(secs);
+    state
+        .store
+        .insert_session(&SessionRecord {
+            id: SessionId(tokens::random()?),
+            user: user.id,
+            device: None,
+            access_hash: hash,
+            access_expires: expires,
+            refresh_hash: None,
+            refresh_expires: expires,
+            created_at: now,
+        })
+        .await?;
+    Metrics::add(&state.metrics.logins, 1);
+    tracing::info!(username = %name, "password login");
+    Ok(LoginGrant {
+        token,
+        expires_in: secs,
+        username: name,
+    })
+}
+
+/// Ends the caller's session and closes its sockets.
+pub async fn logout(state: &AppState, authed: &Authed) -> Result<()> {
+    state.store.delete_session(&authed.session.id).await?;
+    state
+        .hub
+        .close_sessions(&[authed.session.id], CloseReason::SessionEnded);
+    Ok(())
+}
+
+/// Changes the password after checking the current one; optionally ends every other session
+/// (and closes their sockets).
+pub async fn change_password(
+    state: &AppState,
+    authed: &Authed,
+    current: Zeroizing<String>,
+    new: Zeroizing<String>,
+    end_other_sessions: bool,
+    ip: IpAddr,
+) -> Result<u64> {
+    Passwords::check_rules(&new)?;
+    let user = check_password(state, &authed.user.username, current, ip).await?;
+    let hash = state.passwords.hash(new).await?;
+    state.store.set_password_hash(user.id, &hash).await?;
+    let mut ended = 0;
+    if end_other_sessions {
+        let gone = state
+            .store
+            .delete_sessions_except(user.id, Some(&authed.session.id))
+            .await?;
+        state.hub.close_sessions(&gone, CloseReason::SessionEnded);
+        ended = gone.len() as u64;
+    }
+    tracing::info!(username = %user.username, ended, "password changed");
+    Ok(ended)
+}

@@ -1,0 +1,276 @@
+//! Conversations: the signed group-state log and the membership the server routes by, plus the
+//! envelopes and attachments posted to them. A non-member can neither read nor post; to a
+//! non-member, a conversation and its attachments look exactly like ones that do not exist.
+
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sotto_proto::limits::MAX_ENVELOPE_LEN;
+
+use crate::auth::tokens;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::service::devices::verified_device;
+use crate::service::group::check_change;
+use crate::service::sessions::Authed;
+use crate::state::AppState;
+use crate::store::{ChangeRecord, NewEnvelope, UserId, WriteOp, WriteOutcome};
+
+/// A conversation as a member sees it.
+#[derive(Clone, Debug)]
+pub struct ConversationView {
+    /// Current members.
+    pub members: Vec<AccountId>,
+    /// Log entries from the requested epoch on.
+    pub changes: Vec<ChangeRecord>,
+}
+
+/// Maps member accounts to users; every one must exist, and the caller must be among them.
+async fn member_users(
+    state: &AppState,
+    authed: &Authed,
+    members: &[AccountId],
+) -> Result<Vec<UserId>> {
+    if members.is_empty() || members.len() > sotto_proto::limits::MAX_MEMBERS {
+        return Err(Error::InvalidField {
+            field: "members",
+            reason: "1 to 1000 accounts",
+        });
+    }
+    let mut users = Vec::with_capacity(members.len());
+    for account in members {
+        let user = state
+            .store
+            .user_by_account(account)
+            .await?
+            .ok_or(Error::NotFound {
+                what: "member account",
+            })?;
+        users.push(user.id);
+    }
+    if !users.contains(&authed.user.id) {
+        return Err(Error::InvalidField {
+            field: "members",
+            reason: "must include the caller",
+        });
+    }
+    users.sort_unstable();
+    users.dedup();
+    Ok(users)
+}
+
+/// `NotFound` unless `user` is a current member.
+pub async fn require_member(
+    state: &AppState,
+    conversation: &ConversationId,
+    user: UserId,
+) -> Result<()> {
+    if state.store.is_member(conversation, user).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound {
+            what: "conversation",
+        })
+    }
+}
+
+/// Creates a conversation from its signed genesis.
+pub async fn create(
+    state: &AppState,
+    authed: &Authed,
+    conversation: ConversationId,
+    genesis: &[u8],
+    members: &[AccountId],
+) -> Result<()> {
+    let device = authed.device()?;
+    let (author, _) = verified_device(state, &device).await?;
+    check_change(genesis, &author)?;
+    let users = member_users(state, authed, members).await?;
+    let record = ChangeRecord {
+        epoch: 0,
+        change: genesis.to_vec(),
+        author: device,
+        created_at: clock::now_ms(),
+    };
+    state
+        .store
+        .create_conversation(&conversation, &record, &users)
+        .await
+}
+
+/// Appends the change for `epoch` (the next one) and replaces the member list.
+pub async fn append(
+    state: &AppState,
+    authed: &Authed,
+    conversation: ConversationId,
+    epoch: u64,
+    change: &[u8],
+    members: &[AccountId],
+) -> Result<()> {
+    let device = authed.device()?;
+    require_member(state, &conversation, authed.user.id).await?;
+    let (author, _) = verified_device(state, &device).await?;
+    check_change(change, &author)?;
+    if epoch == 0 {
+        return Err(Error::Conflict {
+            what: "epoch 0 is the genesis",
+        });
+    }
+    let users = member_users_allow_leaving(state, authed, members).await?;
+    let record = ChangeRecord {
+        epoch,
+        change: change.to_vec(),
+        author: device,
+        created_at: clock::now_ms(),
+    };
+    state
+        .store
+        .append_change(&conversation, &record, &users)
+        .await
+}
+
+/// Like [`member_users`], but the caller may be leaving (absent from the new list).
+async fn member_users_allow_leaving(
+    state: &AppState,
+    authed: &Authed,
+    members: &[AccountId],
+) -> Result<Vec<UserId>> {
+    let mut with_caller = members.to_vec();
+    let caller = authed.user.account.ok_or(Error::Conflict {
+        what: "the account has no master key yet",
+    })?;
+    let leaving = !members.contains(&caller);
+    if leaving {
+        with_caller.push(caller);
+    }
+    let mut users = member_users(state, authed, &with_caller).await?;
+    if leaving {
+        users.retain(|u| *u != authed.user.id);
+    }
+    Ok(users)
+}
+
+/// The log from `since` and the current members.
+pub async fn fetch(
+    state: &AppState,
+    authed: &Authed,
+    conversation: ConversationId,
+    since: u64,
+) -> Result<ConversationView> {
+    require_member(state, &conversation, authed.user.id).await?;
+    let changes = state.store.changes(&conversation, since).await?;
+    let mut members = Vec::new();
+    for user in state.store.members(&conversation).await? {
+        if let Some(account) = state.store.user_by_id(user).await?.and_then(|u| u.account) {
+            members.push(account);
+        }
+    }
+    Ok(ConversationView { members, changes })
+}
+
+/// The caller's conversations.
+pub async fn list(state: &AppState, authed: &Authed) -> Result<Vec<ConversationId>> {
+    state.store.conversations_of(authed.user.id).await
+}
+
+/// Queues an envelope (group commit); returns once it is durable.
+pub async fn send(
+    state: &AppState,
+    authed: &Authed,
+    conversation: ConversationId,
+    message: MessageId,
+    to: Option<DeviceId>,
+    body: Vec<u8>,
+) -> Result<WriteOutcome> {
+    let device = authed.device()?;
+    if body.is_empty() || body.len() > MAX_ENVELOPE_LEN {
+        return Err(Error::TooLarge {
+            what: "envelope",
+            max: MAX_ENVELOPE_LEN,
+        });
+    }
+    let account = authed.user.account.ok_or(Error::Conflict {
+        what: "the account has no master key yet",
+    })?;
+    let op = WriteOp::Enqueue(NewEnvelope {
+        message,
+        conversation,
+        sender_user: authed.user.id,
+        sender_account: account,
+        sender_device: device,
+        received_at: clock::now_ms(),
+        to,
+        body,
+    });
+    match state.relay.submit(op).await? {
+        WriteOutcome::NotMember => Err(Error::NotFound {
+            what: "conversation",
+        }),
+        WriteOutcome::Duplicate => Err(Error::Conflict {
+            what: "duplicate message id",
+        }),
+        outcome => Ok(outcome),
+    }
+}
+
+/// Acknowledges envelopes: their copies for this device are deleted.
+pub async fn ack(state: &AppState, device: DeviceId, messages: Vec<MessageId>) -> Result<u64> {
+    match state
+        .relay
+        .submit(WriteOp::Ack { device, messages })
+        .await?
+    {
+        WriteOutcome::Acked(n) => Ok(n),
+        _ => Err(Error::TaskGone),
+    }
+}
+
+/// Stores an attachment for members of `conversation`; returns its random id.
+pub async fn upload_attachment(
+    state: &AppState,
+    authed: &Authed,
+    conversation: ConversationId,
+    body: &[u8],
+) -> Result<[u8; 16]> {
+    require_member(state, &conversation, authed.user.id).await?;
+    let max = state.settings.limits.max_attachment;
+    if body.is_empty() || body.len() > max {
+        return Err(Error::TooLarge {
+            what: "attachment",
+            max,
+        });
+    }
+    let id = tokens::random::<16>()?;
+    state
+        .store
+        .put_attachment(&id, &conversation, authed.user.id, body, clock::now_ms())
+        .await?;
+    Ok(id)
+}
+
+/// An attachment, for members of the conversation it was posted to only.
+pub async fn download_attachment(
+    state: &AppState,
+    authed: &Authed,
+    id: &[u8; 16],
+) -> Result<Vec<u8>> {
+    let (conversation, body) = state
+        .store
+        .attachment(id)
+        .await?
+        .ok_or(Error::NotFound { what: "attachment" })?;
+    if !state.store.is_member(&conversation, authed.user.id).await? {
+        return Err(Error::NotFound { what: "attachment" });
+    }
+    Ok(body)
+}
+
+/// The devices a signal (typing, receipt) from `device` goes to: every other active device of
+/// the conversation's members. The caller must be a member.
+pub async fn signal_targets(
+    state: &AppState,
+    authed: &Authed,
+    device: DeviceId,
+    conversation: ConversationId,
+) -> Result<Vec<DeviceId>> {
+    require_member(state, &conversation, authed.user.id).await?;
+    state.store.member_devices(&conversation, &device).await
+}

@@ -1,0 +1,16 @@
+//! The server's use cases, between the HTTP/WebSocket handlers and the store: each function
+//! checks permissions and input, calls the store, and tells the hub whom to notify or
+//! disconnect. No SQL here and no HTTP types.
+//!
+//! # Layout
+//! - [`accounts`]: registration, password login, logout, password change.
+//! - [`sessions`]: bearer authentication, device challenges, tokens, tickets, session lists.
+//! - [`devices`]: master keys, device certificates, revocations, exchange keys, the directory.
+//! - [`conversations`]: the group-state log, membership, envelopes, attachments.
+//! - [`group`]: the server's check of group changes before it stores them.
+
+pub mod accounts;
+pub mod conversations;
+pub mod devices;
+pub mod group;
+pub mod sessions;

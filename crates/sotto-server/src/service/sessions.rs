@@ -1,0 +1,306 @@
+//! Sessions: bearer authentication, the device proof, token rotation, WebSocket tickets.
+//!
+//! A password login yields a *login session*. To become a *device session* the device answers a
+//! fresh, single-use [`AuthChallenge`] with its certified auth key; the login token is then
+//! void and the device gets a short-lived access token and a rotating refresh token. Reusing a
+//! spent refresh token deletes the whole session (the token family) and closes its sockets.
+//! Each WebSocket needs a single-use ticket, which again needs a fresh challenge signed by the
+//! device, so a stolen access token alone never opens a socket.
+
+use sotto_proto::auth::AuthChallenge;
+use sotto_proto::crypto::rsa::VerifyingKey;
+use sotto_proto::ids::DeviceId;
+use sotto_proto::Timestamp;
+
+use crate::auth::tokens::{self, Secret, TokenKind};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::hub::CloseReason;
+use crate::state::AppState;
+use crate::store::{
+    ChallengeRecord, DeviceState, RefreshOutcome, SessionId, SessionRecord, UserRecord,
+};
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    /// The session the token belongs to.
+    pub session: SessionRecord,
+    /// Its user.
+    pub user: UserRecord,
+}
+
+impl Authed {
+    /// The session's device; `Forbidden` for a login session.
+    pub fn device(&self) -> Result<DeviceId> {
+        self.session.device.ok_or(Error::Forbidden {
+            reason: "this needs a device session (log the device in first)",
+        })
+    }
+}
+
+/// Tokens for a device session.
+#[derive(Debug)]
+pub struct DeviceTokens {
+    /// The session's public id.
+    pub session: SessionId,
+    /// Short-lived bearer token.
+    pub access_token: Secret,
+    /// Its lifetime in seconds.
+    pub expires_in: u64,
+    /// Single-use token that obtains the next pair.
+    pub refresh_token: Secret,
+}
+
+/// Resolves a bearer token (login or access) to its session and user.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Authed> {
+    if !tokens::has_kind(token, TokenKind::Access) && !tokens::has_kind(token, TokenKind::Login) {
+        return Err(Error::Unauthorized);
+    }
+    let session = state
+        .store
+        .session_by_access(&tokens::hash(token))
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if session.access_expires <= clock::now_ms() {
+        return Err(Error::Unauthorized);
+    }
+    let user = state
+        .store
+        .user_by_id(session.user)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok(Authed { session, user })
+}
+
+/// The auth key of one of the user's active devices.
+async fn auth_key(state: &AppState, authed: &Authed, device: &DeviceId) -> Result<VerifyingKey> {
+    let record = state
+        .store
+        .device(device)
+        .await?
+        .filter(|d| d.user == authed.user.id && d.state == DeviceState::Active)
+        .ok_or(Error::Forbidden {
+            reason: "the device is not an approved device of this account",
+        })?;
+    VerifyingKey::from_spki(&record.auth_key).map_err(|e| Error::rejected("auth key", e))
+}
+
+/// Issues a challenge for `device` (a login session may name any of its active devices; a
+/// device session only its own). Returns the encoded [`AuthChallenge`] to sign.
+pub async fn challenge(state: &AppState, authed: &Authed, device: DeviceId) -> Result<Vec<u8>> {
+    if authed.session.device.is_some_and(|own| own != device) {
+        return Err(Error::Forbidden {
+            reason: "a device session can only ask for its own challenge",
+        });
+    }
+    auth_key(state, authed, &device).await?;
+    let nonce = tokens::random::<32>()?;
+    let issued_at = clock::now_ms();
+    state
+        .store
+        .insert_challenge(&ChallengeRecord {
+            nonce,
+            session: authed.session.id,
+            device,
+            issued_at,
+        })
+        .await?;
+    Ok(build_challenge(state, authed, device, nonce, issued_at).encode())
+}
+
+fn build_challenge(
+    state: &AppState,
+    authed: &Authed,
+    device: DeviceId,
+    nonce: [u8; 32],
+    issued_at: i64,
+) -> AuthChallenge {
+    AuthChallenge {
+        origin: state.settings.origin.clone(),
+        username: authed.user.username.clone(),
+        device,
+        nonce,
+        issued_at: Timestamp(u64::try_from(issued_at).unwrap_or(0)),
+    }
+}
+
+/// Consumes the challenge with `nonce` (whatever the outcome) and checks the answer; returns
+/// the device that proved itself.
+async fn answer(
+    state: &AppState,
+    authed: &Authed,
+    nonce: [u8; 32],
+    signature: &[u8],
+) -> Result<DeviceId> {
+    let record = state
+        .store
+        .take_challenge(&nonce)
+        .await?
+        .filter(|c| c.session == authed.session.id)
+        .ok_or(Error::Forbidden {
+            reason: "unknown or already used challenge",
+        })?;
+    let lifetime = i64::try_from(state.settings.limits.challenge_secs.saturating_mul(1000))
+        .unwrap_or(i64::MAX);
+    if record.issued_at.saturating_add(lifetime) <= clock::now_ms() {
+        return Err(Error::Forbidden {
+            reason: "challenge expired",
+        });
+    }
+    let key = auth_key(state, authed, &record.device).await?;
+    build_challenge(state, authed, record.device, nonce, record.issued_at)
+        .verify(&key, signature)
+        .map_err(|_| Error::Forbidden {
+            reason: "the challenge signature does not verify",
+        })?;
+    Ok(record.device)
+}
+
+/// Turns a login session into a device session once the device answered its challenge.
+pub async fn device_login(
+    state: &AppState,
+    authed: &Authed,
+    nonce: [u8; 32],
+    signature: &[u8],
+) -> Result<DeviceTokens> {
+    if authed.session.device.is_some() {
+        return Err(Error::Forbidden {
+            reason: "already a device session",
+        });
+    }
+    let device = answer(state, authed, nonce, signature).await?;
+    state.store.delete_session(&authed.session.id).await?;
+    let limits = &state.settings.limits;
+    let (access_token, access_hash) = tokens::issue(TokenKind::Access)?;
+    let (refresh_token, refresh_hash) = tokens::issue(TokenKind::Refresh)?;
+    let session = SessionId(tokens::random()?);
+    state
+        .store
+        .insert_session(&SessionRecord {
+            id: session,
+            user: authed.user.id,
+            device: Some(device),
+            access_hash,
+            access_expires: clock::in_secs(limits.access_token_secs),
+            refresh_hash: Some(refresh_hash),
+            refresh_expires: clock::in_secs(limits.refresh_token_secs),
+            created_at: clock::now_ms(),
+        })
+        .await?;
+    tracing::info!(username = %authed.user.username, %device, "device logged in");
+    Ok(DeviceTokens {
+        session,
+        access_token,
+        expires_in: limits.access_token_secs,
+        refresh_token,
+    })
+}
+
+/// Rotates a refresh token. A spent one revokes its whole session and closes its sockets.
+pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<DeviceTokens> {
+    if !tokens::has_kind(refresh_token, TokenKind::Refresh) {
+        return Err(Error::Unauthorized);
+    }
+    let limits = &state.settings.limits;
+    let (access_token, access_hash) = tokens::issue(TokenKind::Access)?;
+    let (new_refresh, new_refresh_hash) = tokens::issue(TokenKind::Refresh)?;
+    let outcome = state
+        .store
+        .refresh_session(
+            &tokens::hash(refresh_token),
+            &access_hash,
+            clock::in_secs(limits.access_token_secs),
+            &new_refresh_hash,
+            clock::in_secs(limits.refresh_token_secs),
+            clock::now_ms(),
+        )
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(session) => Ok(DeviceTokens {
+            session: session.id,
+            access_token,
+            expires_in: limits.access_token_secs,
+            refresh_token: new_refresh,
+        }),
+        RefreshOutcome::Reused { session } => {
+            tracing::warn!(%session, "spent refresh token reused; session revoked");
+            state
+                .hub
+                .close_sessions(&[session], CloseReason::SessionEnded);
+            Err(Error::Unauthorized)
+        }
+        RefreshOutcome::Unknown => Err(Error::Unauthorized),
+    }
+}
+
+/// Issues a single-use WebSocket ticket after the session's device answered a fresh challenge.
+pub async fn ws_ticket(
+    state: &AppState,
+    authed: &Authed,
+    nonce: [u8; 32],
+    signature: &[u8],
+) -> Result<(Secret, u64)> {
+    let own = authed.device()?;
+    let device = answer(state, authed, nonce, signature).await?;
+    if device != own {
+        return Err(Error::Forbidden {
+            reason: "the challenge was for another device",
+        });
+    }
+    let (ticket, hash) = tokens::issue(TokenKind::Ticket)?;
+    let secs = state.settings.limits.ticket_secs;
+    state
+        .store
+        .insert_ticket(&hash, &authed.session.id, clock::in_secs(secs))
+        .await?;
+    Ok((ticket, secs))
+}
+
+/// Redeems a ticket (single use) for the session and user it was issued to.
+pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<(Authed, DeviceId)> {
+    if !tokens::has_kind(ticket, TokenKind::Ticket) {
+        return Err(Error::Unauthorized);
+    }
+    let (session_id, expires) = state
+        .store
+        .take_ticket(&tokens::hash(ticket))
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    if expires <= clock::now_ms() {
+        return Err(Error::Unauthorized);
+    }
+    let session = state
+        .store
+        .session(&session_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let device = session.device.ok_or(Error::Unauthorized)?;
+    let user = state
+        .store
+        .user_by_id(session.user)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    Ok((Authed { session, user }, device))
+}
+
+/// The caller's sessions.
+pub async fn list(state: &AppState, authed: &Authed) -> Result<Vec<SessionRecord>> {
+    state.store.sessions_of(authed.user.id).await
+}
+
+/// Revokes one of the caller's sessions and closes its sockets.
+pub async fn revoke(state: &AppState, authed: &Authed, session: SessionId) -> Result<()> {
+    let owned = state
+        .store
+        .session(&session)
+        .await?
+        .is_some_and(|s| s.user == authed.user.id);
+    if !owned || !state.store.delete_session(&session).await? {
+        return Err(Error::NotFound { what: "session" });
+    }
+    state
+        .hub
+        .close_sessions(&[session], CloseReason::SessionEnded);
+    Ok(())
+}

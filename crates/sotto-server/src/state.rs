@@ -1,0 +1,64 @@
+//! The application state every handler and socket task shares: a few handles, cheap to clone.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::auth::password::Passwords;
+use crate::auth::throttle::Throttle;
+use crate::config::Limits;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::relay::Relay;
+use crate::store::Store;
+
+/// What the running server knows about itself once it has bound its port.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The origin signed into login challenges (`https://host:port`).
+    pub origin: String,
+    /// Browser origins allowed to call the API and open sockets (`origin` included).
+    pub allowed_origins: Vec<String>,
+    /// Sizes, caps and timeouts.
+    pub limits: Limits,
+}
+
+/// The shared handles.
+#[derive(Debug)]
+pub struct Shared {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Connected sockets on this node.
+    pub hub: Arc<Hub>,
+    /// The group-commit write path.
+    pub relay: Relay,
+    /// Origin, allowed origins, limits.
+    pub settings: Settings,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Login throttling.
+    pub throttle: Throttle,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Turns true when the server begins shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// A cheap handle on [`Shared`].
+#[derive(Clone, Debug)]
+pub struct AppState(pub Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.backend())
+    }
+}

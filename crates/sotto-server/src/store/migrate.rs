@@ -1,0 +1,84 @@
+//! Versioned schema migrations. Each backend has an ordered list of `(version, name, sql)`; a
+//! `schema_migrations` table records what ran. Every pending migration runs in its own
+//! transaction together with its bookkeeping row, so a failed upgrade leaves the previous
+//! version intact. Migrations are append-only: a released one is never edited.
+
+/// One schema step.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    /// Increasing version number.
+    pub version: i64,
+    /// Short description.
+    pub name: &'static str,
+    /// The statements.
+    pub sql: &'static str,
+}
+
+/// SQLite's migrations.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
+
+/// PostgreSQL's migrations (the same steps, in its dialect).
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// The bookkeeping table, valid in both dialects.
+pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT PRIMARY KEY,
+    name       TEXT   NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// Runs every migration in `list` that `pool` has not run yet; returns how many ran.
+macro_rules! run_migrations {
+    ($pool:expr, $list:expr) => {{
+        async {
+            let pool = $pool;
+            sqlx::raw_sql($crate::store::migrate::CREATE_TABLE)
+                .execute(pool)
+                .await?;
+            let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+                .fetch_all(pool)
+                .await?;
+            let mut ran = 0usize;
+            for m in $list.iter().filter(|m| !done.contains(&m.version)) {
+                let mut tx = pool.begin().await?;
+                sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                )
+                .bind(m.version)
+                .bind(m.name)
+                .bind($crate::clock::now_ms())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                tracing::info!(version = m.version, name = m.name, "applied migration");
+                ran += 1;
+            }
+            Ok::<usize, $crate::error::Error>(ran)
+        }
+        .await
+    }};
+}
+pub(crate) use run_migrations;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_increase_and_backends_match() {
+        for list in [SQLITE, POSTGRES] {
+            assert!(list.windows(2).all(|w| w[0].version < w[1].version));
+        }
+        let names = |l: &[Migration]| l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
+        assert_eq!(names(SQLITE), names(POSTGRES));
+    }
+}

@@ -1,0 +1,406 @@
+//! Persistence behind one trait, [`Store`], with two backends that run the same SQL:
+//! [`sqlite::SqliteStore`] (the embedded default) and [`postgres::PostgresStore`] (several nodes).
+//!
+//! The store holds only what a relay needs: password hashes (Argon2id), public keys and
+//! certificates, hashes of tokens, conversation logs as opaque signed bytes, and envelopes and
+//! attachments as opaque ciphertext. Nothing here can decrypt anything. SQL lives only in this
+//! folder; services call the trait.
+//!
+//! # Layout
+//! - this module: the trait and the records it speaks in.
+//! - [`sql`]: the one implementation of the trait, written once in SQL both databases accept
+//!   (`$N` placeholders, `ON CONFLICT`, `RETURNING`) and instantiated for each pool type.
+//! - [`migrate`]: versioned schema migrations, one list per backend.
+//! - [`sqlite`], [`postgres`]: connecting, pragmas, and the schema files.
+
+pub mod migrate;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+
+use crate::error::{Error, Result};
+
+/// The server's own number for a user row (never shown to clients; they see usernames and
+/// account ids derived from master keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+/// A session's public identifier (random, 16 bytes); not a secret, unlike its tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(pub [u8; 16]);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sess:{}", hex::encode(self.0))
+    }
+}
+
+impl std::str::FromStr for SessionId {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let invalid = Error::InvalidField {
+            field: "session",
+            reason: "expected sess: and 32 hex digits",
+        };
+        let hex_part = text.strip_prefix("sess:").ok_or(Error::InvalidField {
+            field: "session",
+            reason: "expected sess: and 32 hex digits",
+        })?;
+        let bytes = hex::decode(hex_part).map_err(|_| Error::InvalidField {
+            field: "session",
+            reason: "expected sess: and 32 hex digits",
+        })?;
+        bytes.try_into().map(Self).map_err(|_| invalid)
+    }
+}
+
+/// A registered user.
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    /// Row id.
+    pub id: UserId,
+    /// Normalised username.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// The account's master public key (SPKI DER), once uploaded.
+    pub master_key: Option<Vec<u8>>,
+    /// The account id derived from the master key, once uploaded.
+    pub account: Option<AccountId>,
+}
+
+/// Where a device stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceState {
+    /// Announced, waiting for a master-key certificate from an existing device.
+    Pending,
+    /// Certified by the account master key.
+    Active,
+    /// Revoked by a master-signed revocation.
+    Revoked,
+}
+
+impl DeviceState {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self> {
+        match text {
+            "pending" => Ok(Self::Pending),
+            "active" => Ok(Self::Active),
+            "revoked" => Ok(Self::Revoked),
+            _ => Err(Error::Corrupt {
+                what: "device state",
+            }),
+        }
+    }
+}
+
+/// A device of a user.
+#[derive(Clone, Debug)]
+pub struct DeviceRecord {
+    /// The device id (derived from its signing key).
+    pub device: DeviceId,
+    /// Its owner.
+    pub user: UserId,
+    /// Pending, active or revoked.
+    pub state: DeviceState,
+    /// Signing key, SPKI DER.
+    pub signing_key: Vec<u8>,
+    /// Auth key, SPKI DER.
+    pub auth_key: Vec<u8>,
+    /// Display name.
+    pub name: String,
+    /// The master-signed certificate (`Signed` wire form), once active.
+    pub certificate: Option<Vec<u8>>,
+    /// The current exchange-key certificate (`Signed` wire form).
+    pub exchange_cert: Option<Vec<u8>>,
+    /// Its serial.
+    pub exchange_serial: Option<u64>,
+    /// When the device was first announced (ms).
+    pub created_at: i64,
+}
+
+/// A session: a password login waiting for its device proof, or a device session.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    /// Public id.
+    pub id: SessionId,
+    /// Owner.
+    pub user: UserId,
+    /// The device, for device sessions; `None` for a login session.
+    pub device: Option<DeviceId>,
+    /// SHA-256 of the current access (or login) token.
+    pub access_hash: [u8; 32],
+    /// When the access token expires (ms).
+    pub access_expires: i64,
+    /// SHA-256 of the current refresh token (device sessions only).
+    pub refresh_hash: Option<[u8; 32]>,
+    /// When the refresh token expires (ms).
+    pub refresh_expires: i64,
+    /// When the session began (ms).
+    pub created_at: i64,
+}
+
+/// What happened to a refresh token.
+#[derive(Clone, Debug)]
+pub enum RefreshOutcome {
+    /// It was current; the session now holds the new tokens.
+    Rotated(SessionRecord),
+    /// It was already used: the whole session (token family) was deleted.
+    Reused {
+        /// The session that was revoked.
+        session: SessionId,
+    },
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// A login challenge waiting for its answer.
+#[derive(Clone, Debug)]
+pub struct ChallengeRecord {
+    /// The nonce (primary key).
+    pub nonce: [u8; 32],
+    /// The session that asked for it.
+    pub session: SessionId,
+    /// The device it was issued to.
+    pub device: DeviceId,
+    /// When it was issued (ms).
+    pub issued_at: i64,
+}
+
+/// One entry of a conversation's group-state log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// Position in the log, from 0 (the genesis).
+    pub epoch: u64,
+    /// The signed change, opaque wire bytes.
+    pub change: Vec<u8>,
+    /// The device that uploaded it.
+    pub author: DeviceId,
+    /// When it was stored (ms).
+    pub created_at: i64,
+}
+
+/// An envelope to queue.
+#[derive(Clone, Debug)]
+pub struct NewEnvelope {
+    /// De-duplication key.
+    pub message: MessageId,
+    /// The conversation it is posted to.
+    pub conversation: ConversationId,
+    /// The sender's user row (must be a member).
+    pub sender_user: UserId,
+    /// The sender's account id.
+    pub sender_account: AccountId,
+    /// The sending device (gets no copy).
+    pub sender_device: DeviceId,
+    /// Server receive time (ms).
+    pub received_at: i64,
+    /// Only this device gets a copy (a key distribution); `None` means every other active
+    /// device of every member.
+    pub to: Option<DeviceId>,
+    /// Opaque ciphertext.
+    pub body: Vec<u8>,
+}
+
+/// One write in a group-commit batch.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    /// Queue an envelope for every other active device of the conversation's members.
+    Enqueue(NewEnvelope),
+    /// A device acknowledges envelopes: delete its copies.
+    Ack {
+        /// The acknowledging device.
+        device: DeviceId,
+        /// The messages.
+        messages: Vec<MessageId>,
+    },
+}
+
+/// What one [`WriteOp`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Queued; `recipients` got a copy (with its per-device sequence number), `full` did not
+    /// because their queues are at the cap.
+    Stored {
+        /// Devices that got a copy, with the copy's sequence number.
+        recipients: Vec<(DeviceId, i64)>,
+        /// Devices whose queue was full.
+        full: Vec<DeviceId>,
+    },
+    /// The message id was seen before; nothing stored.
+    Duplicate,
+    /// The sender is not a member; nothing stored.
+    NotMember,
+    /// Acknowledged; this many copies were deleted.
+    Acked(u64),
+}
+
+/// A queued envelope as delivered to its recipient device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Per-queue sequence number (increasing).
+    pub seq: i64,
+    /// The message id.
+    pub message: MessageId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The sender's account.
+    pub sender_account: AccountId,
+    /// The sender's device.
+    pub sender_device: DeviceId,
+    /// Server receive time (ms).
+    pub received_at: i64,
+    /// The ciphertext.
+    pub body: Vec<u8>,
+}
+
+/// Persistence for everything the server keeps. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    fn backend(&self) -> &'static str;
+
+    /// Creates a user; `Conflict` if the username is taken.
+    async fn create_user(&self, username: &str, password_hash: &str, now: i64) -> Result<UserId>;
+    /// Looks a user up by normalised username.
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    /// Looks a user up by row id.
+    async fn user_by_id(&self, user: UserId) -> Result<Option<UserRecord>>;
+    /// Looks a user up by account id.
+    async fn user_by_account(&self, account: &AccountId) -> Result<Option<UserRecord>>;
+    /// Replaces a password hash.
+    async fn set_password_hash(&self, user: UserId, hash: &str) -> Result<()>;
+    /// Sets the master key once; `Conflict` if another one is set or the account id is taken.
+    async fn set_master_key(&self, user: UserId, account: &AccountId, spki: &[u8]) -> Result<()>;
+
+    /// Announces a pending device; `Conflict` if the id belongs to another user or is not
+    /// pending.
+    async fn add_pending_device(&self, device: &DeviceRecord) -> Result<()>;
+    /// Stores a verified certificate and makes the device active; `Conflict` if the device
+    /// belongs to another user or was revoked.
+    async fn activate_device(&self, device: &DeviceRecord) -> Result<()>;
+    /// One device.
+    async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>>;
+    /// A user's devices, oldest first.
+    async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceRecord>>;
+    /// Revokes a device: stores the revocation, ends its sessions and drops its queue.
+    async fn revoke_device(
+        &self,
+        user: UserId,
+        device: &DeviceId,
+        serial: u64,
+        revocation: &[u8],
+    ) -> Result<()>;
+    /// A user's revocations (`Signed` wire forms).
+    async fn revocations_of(&self, user: UserId) -> Result<Vec<Vec<u8>>>;
+    /// Replaces a device's exchange-key certificate if `serial` is at least the stored one;
+    /// `Conflict` otherwise.
+    async fn set_exchange_key(&self, device: &DeviceId, cert: &[u8], serial: u64) -> Result<()>;
+
+    /// Stores a new session.
+    async fn insert_session(&self, session: &SessionRecord) -> Result<()>;
+    /// The session whose access (or login) token has this hash.
+    async fn session_by_access(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
+    /// A session by id.
+    async fn session(&self, session: &SessionId) -> Result<Option<SessionRecord>>;
+    /// Rotates a refresh token (see [`RefreshOutcome`]).
+    async fn refresh_session(
+        &self,
+        refresh_hash: &[u8; 32],
+        new_access: &[u8; 32],
+        access_expires: i64,
+        new_refresh: &[u8; 32],
+        refresh_expires: i64,
+        now: i64,
+    ) -> Result<RefreshOutcome>;
+    /// Deletes a session; returns whether it existed.
+    async fn delete_session(&self, session: &SessionId) -> Result<bool>;
+    /// Deletes all of a user's sessions except `keep`; returns the ids deleted.
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>>;
+    /// A user's sessions.
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>>;
+
+    /// Stores a login challenge.
+    async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<()>;
+    /// Removes and returns a challenge (single use).
+    async fn take_challenge(&self, nonce: &[u8; 32]) -> Result<Option<ChallengeRecord>>;
+    /// Stores a WebSocket ticket hash.
+    async fn insert_ticket(&self, hash: &[u8; 32], session: &SessionId, expires: i64)
+        -> Result<()>;
+    /// Removes and returns a ticket's session and expiry (single use).
+    async fn take_ticket(&self, hash: &[u8; 32]) -> Result<Option<(SessionId, i64)>>;
+    /// Deletes expired sessions, challenges and tickets; returns rows removed.
+    async fn purge_expired(&self, now: i64) -> Result<u64>;
+
+    /// Creates a conversation with its genesis and members; `Conflict` if the id exists.
+    async fn create_conversation(
+        &self,
+        conversation: &ConversationId,
+        genesis: &ChangeRecord,
+        members: &[UserId],
+    ) -> Result<()>;
+    /// Appends a change at `change.epoch` (must be the next one; `Conflict` otherwise) and
+    /// replaces the member list.
+    async fn append_change(
+        &self,
+        conversation: &ConversationId,
+        change: &ChangeRecord,
+        members: &[UserId],
+    ) -> Result<()>;
+    /// Log entries from `since` (inclusive), in order.
+    async fn changes(&self, conversation: &ConversationId, since: u64)
+        -> Result<Vec<ChangeRecord>>;
+    /// Current members (empty if the conversation does not exist).
+    async fn members(&self, conversation: &ConversationId) -> Result<Vec<UserId>>;
+    /// Whether `user` is a current member.
+    async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool>;
+    /// Conversations `user` is a member of.
+    async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>>;
+    /// Active devices of all current members, except `except`.
+    async fn member_devices(
+        &self,
+        conversation: &ConversationId,
+        except: &DeviceId,
+    ) -> Result<Vec<DeviceId>>;
+
+    /// Runs a group-commit batch in one transaction; one outcome per op, in order.
+    async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
+    /// Envelopes queued for `device` with a sequence number above `after`, oldest first.
+    async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>>;
+
+    /// Stores an attachment blob.
+    async fn put_attachment(
+        &self,
+        id: &[u8; 16],
+        conversation: &ConversationId,
+        uploader: UserId,
+        body: &[u8],
+        now: i64,
+    ) -> Result<()>;
+    /// An attachment's conversation and bytes.
+    async fn attachment(&self, id: &[u8; 16]) -> Result<Option<(ConversationId, Vec<u8>)>>;
+
+    /// Flushes and closes the pool (graceful shutdown).
+    async fn close(&self);
+}
+
+/// Converts a stored byte string to a fixed-size array.
+pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
+    bytes.try_into().map_err(|_| Error::Corrupt { what })
+}

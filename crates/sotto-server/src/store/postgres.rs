@@ -1,0 +1,83 @@
+//! The PostgreSQL backend, for running several nodes on one database
+//! (`SOTTO_DATABASE_URL=postgres://…`). An optional schema name confines every table to one
+//! schema (the contract tests give each test its own).
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::store::migrate::{run_migrations, POSTGRES};
+
+/// The PostgreSQL store.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` and migrates the database.
+    pub async fn connect(url: &str) -> crate::error::Result<Self> {
+        Self::connect_in_schema(url, None).await
+    }
+
+    /// Connects with every table in `schema` (created if missing), then migrates it.
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> crate::error::Result<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            if !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(crate::error::Error::Config {
+                    reason: "schema names use a-z, 0-9 and _".to_owned(),
+                });
+            }
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+                .execute(&admin)
+                .await?;
+            admin.close().await;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        run_migrations!(&pool, POSTGRES)?;
+        Ok(Self { pool })
+    }
+
+    /// Drops a schema and everything in it (test clean-up).
+    pub async fn drop_schema(url: &str, schema: &str) -> crate::error::Result<()> {
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(crate::error::Error::Config {
+                reason: "schema names use a-z, 0-9 and _".to_owned(),
+            });
+        }
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(PgConnectOptions::from_str(url)?)
+            .await?;
+        let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        Ok(())
+    }
+}
+
+crate::store::sql::impl_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    "postgres"
+);

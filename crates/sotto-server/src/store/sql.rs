@@ -1,0 +1,908 @@
+//! The one implementation of [`crate::store::Store`], written in SQL that SQLite and PostgreSQL
+//! both accept (`$N` placeholders, `ON CONFLICT`, `RETURNING`, integer milliseconds, byte
+//! strings) and instantiated for each backend's pool type by [`impl_store!`], so the two
+//! backends cannot drift apart. Every statement is a static string with bound parameters.
+
+/// Implements `Store` for `$ty`, a struct with a `pool` field of type `sqlx::Pool<$db>` whose
+/// rows are `$row`.
+macro_rules! impl_store {
+    ($ty:ty, $db:ty, $row:ty, $backend:literal) => {
+        use async_trait::async_trait;
+        use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+        use sqlx::Row;
+
+        use crate::error::{Error, Result};
+        use crate::store::{
+            fixed, ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, DeviceState,
+            RefreshOutcome, SessionId, SessionRecord, Store, UserId, UserRecord, WriteOp,
+            WriteOutcome,
+        };
+
+        const USER_COLUMNS: &str = "id, username, password_hash, master_key, account_id";
+        const _: &str = USER_COLUMNS;
+
+        fn user_row(row: &$row) -> Result<UserRecord> {
+            let account: Option<Vec<u8>> = row.try_get("account_id")?;
+            Ok(UserRecord {
+                id: UserId(row.try_get("id")?),
+                username: row.try_get("username")?,
+                password_hash: row.try_get("password_hash")?,
+                master_key: row.try_get("master_key")?,
+                account: account
+                    .map(|a| fixed(a, "account id").map(AccountId::from_bytes))
+                    .transpose()?,
+            })
+        }
+
+        fn device_row(row: &$row) -> Result<DeviceRecord> {
+            let serial: Option<i64> = row.try_get("exchange_serial")?;
+            let state: String = row.try_get("state")?;
+            Ok(DeviceRecord {
+                device: DeviceId::from_bytes(fixed(row.try_get("id")?, "device id")?),
+                user: UserId(row.try_get("user_id")?),
+                state: DeviceState::parse(&state)?,
+                signing_key: row.try_get("signing_key")?,
+                auth_key: row.try_get("auth_key")?,
+                name: row.try_get("name")?,
+                certificate: row.try_get("certificate")?,
+                exchange_cert: row.try_get("exchange_cert")?,
+                exchange_serial: serial
+                    .map(|s| u64::try_from(s).map_err(|_| Error::Corrupt { what: "serial" }))
+                    .transpose()?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn session_row(row: &$row) -> Result<SessionRecord> {
+            let device: Option<Vec<u8>> = row.try_get("device")?;
+            let refresh: Option<Vec<u8>> = row.try_get("refresh_hash")?;
+            Ok(SessionRecord {
+                id: SessionId(fixed(row.try_get("id")?, "session id")?),
+                user: UserId(row.try_get("user_id")?),
+                device: device
+                    .map(|d| fixed(d, "device id").map(DeviceId::from_bytes))
+                    .transpose()?,
+                access_hash: fixed(row.try_get("access_hash")?, "token hash")?,
+                access_expires: row.try_get("access_expires")?,
+                refresh_hash: refresh.map(|r| fixed(r, "token hash")).transpose()?,
+                refresh_expires: row.try_get("refresh_expires")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn change_row(row: &$row) -> Result<ChangeRecord> {
+            let epoch: i64 = row.try_get("epoch")?;
+            Ok(ChangeRecord {
+                epoch: u64::try_from(epoch).map_err(|_| Error::Corrupt { what: "epoch" })?,
+                change: row.try_get("change")?,
+                author: DeviceId::from_bytes(fixed(row.try_get("author")?, "device id")?),
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn to_i64(value: u64, field: &'static str) -> Result<i64> {
+            i64::try_from(value).map_err(|_| Error::InvalidField {
+                field,
+                reason: "must be below 2^63",
+            })
+        }
+
+        fn unique_violation(e: &sqlx::Error) -> bool {
+            matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+        }
+
+        const SESSION_COLUMNS: &str = "id, user_id, device, access_hash, access_expires, \
+             refresh_hash, refresh_expires, created_at";
+        const _: &str = SESSION_COLUMNS;
+
+        #[async_trait]
+        impl Store for $ty {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn create_user(&self, username: &str, hash: &str, now: i64) -> Result<UserId> {
+                let row = sqlx::query(
+                    "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (username) DO NOTHING RETURNING id",
+                )
+                .bind(username)
+                .bind(hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                match row {
+                    Some(row) => Ok(UserId(row.try_get("id")?)),
+                    None => Err(Error::Conflict { what: "username is taken" }),
+                }
+            }
+
+            async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+                sqlx::query(
+                    "SELECT id, username, password_hash, master_key, account_id FROM users \
+                     WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(user_row)
+                .transpose()
+            }
+
+            async fn user_by_id(&self, user: UserId) -> Result<Option<UserRecord>> {
+                sqlx::query(
+                    "SELECT id, username, password_hash, master_key, account_id FROM users \
+                     WHERE id = $1",
+                )
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(user_row)
+                .transpose()
+            }
+
+            async fn user_by_account(&self, account: &AccountId) -> Result<Option<UserRecord>> {
+                sqlx::query(
+                    "SELECT id, username, password_hash, master_key, account_id FROM users \
+                     WHERE account_id = $1",
+                )
+                .bind(account.as_bytes().as_slice())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(user_row)
+                .transpose()
+            }
+
+            async fn set_password_hash(&self, user: UserId, hash: &str) -> Result<()> {
+                sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                    .bind(hash)
+                    .bind(user.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn set_master_key(
+                &self,
+                user: UserId,
+                account: &AccountId,
+                spki: &[u8],
+            ) -> Result<()> {
+                let result = sqlx::query(
+                    "UPDATE users SET master_key = $1, account_id = $2 \
+                     WHERE id = $3 AND (master_key IS NULL OR master_key = $1)",
+                )
+                .bind(spki)
+                .bind(account.as_bytes().as_slice())
+                .bind(user.0)
+                .execute(&self.pool)
+                .await;
+                match result {
+                    Ok(r) if r.rows_affected() == 1 => Ok(()),
+                    Ok(_) => Err(Error::Conflict { what: "a different master key is set" }),
+                    Err(e) if unique_violation(&e) => {
+                        Err(Error::Conflict { what: "master key belongs to another account" })
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+
+            async fn add_pending_device(&self, d: &DeviceRecord) -> Result<()> {
+                let row = sqlx::query(
+                    "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
+                     created_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6) \
+                     ON CONFLICT (id) DO UPDATE SET auth_key = $4, name = $5 \
+                     WHERE devices.user_id = $2 AND devices.state = 'pending' RETURNING id",
+                )
+                .bind(d.device.as_bytes().as_slice())
+                .bind(d.user.0)
+                .bind(&d.signing_key)
+                .bind(&d.auth_key)
+                .bind(&d.name)
+                .bind(d.created_at)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|_| ()).ok_or(Error::Conflict { what: "device already registered" })
+            }
+
+            async fn activate_device(&self, d: &DeviceRecord) -> Result<()> {
+                let row = sqlx::query(
+                    "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
+                     certificate, created_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7) \
+                     ON CONFLICT (id) DO UPDATE SET state = 'active', signing_key = $3, \
+                     auth_key = $4, name = $5, certificate = $6 \
+                     WHERE devices.user_id = $2 AND devices.state <> 'revoked' RETURNING id",
+                )
+                .bind(d.device.as_bytes().as_slice())
+                .bind(d.user.0)
+                .bind(&d.signing_key)
+                .bind(&d.auth_key)
+                .bind(&d.name)
+                .bind(&d.certificate)
+                .bind(d.created_at)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|_| ()).ok_or(Error::Conflict { what: "device is revoked or not yours" })
+            }
+
+            async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>> {
+                sqlx::query("SELECT * FROM devices WHERE id = $1")
+                    .bind(device.as_bytes().as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(device_row)
+                    .transpose()
+            }
+
+            async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceRecord>> {
+                sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at, id")
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(device_row)
+                    .collect()
+            }
+
+            async fn revoke_device(
+                &self,
+                user: UserId,
+                device: &DeviceId,
+                serial: u64,
+                revocation: &[u8],
+            ) -> Result<()> {
+                let id = device.as_bytes().as_slice();
+                let mut tx = self.pool.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE devices SET state = 'revoked', queued = 0, exchange_cert = NULL \
+                     WHERE id = $1 AND user_id = $2",
+                )
+                .bind(id)
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    return Err(Error::NotFound { what: "device" });
+                }
+                sqlx::query(
+                    "INSERT INTO revocations (user_id, device, serial, body) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (user_id, device) DO NOTHING",
+                )
+                .bind(user.0)
+                .bind(id)
+                .bind(to_i64(serial, "serial")?)
+                .bind(revocation)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE device = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM deliveries WHERE device = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE messages SET body = NULL WHERE body IS NOT NULL AND NOT EXISTS \
+                     (SELECT 1 FROM deliveries WHERE deliveries.message = messages.id)",
+                )
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revocations_of(&self, user: UserId) -> Result<Vec<Vec<u8>>> {
+                let rows = sqlx::query("SELECT body FROM revocations WHERE user_id = $1 ORDER BY serial")
+                    .bind(user.0)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get("body")?)).collect()
+            }
+
+            async fn set_exchange_key(&self, device: &DeviceId, cert: &[u8], serial: u64) -> Result<()> {
+                let updated = sqlx::query(
+                    "UPDATE devices SET exchange_cert = $1, exchange_serial = $2 WHERE id = $3 \
+                     AND state = 'active' AND (exchange_serial IS NULL OR exchange_serial <= $2)",
+                )
+                .bind(cert)
+                .bind(to_i64(serial, "serial")?)
+                .bind(device.as_bytes().as_slice())
+                .execute(&self.pool)
+                .await?;
+                if updated.rows_affected() == 1 {
+                    Ok(())
+                } else {
+                    Err(Error::Conflict { what: "exchange key serial is older than the stored one" })
+                }
+            }
+
+            async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, device, access_hash, access_expires, \
+                     refresh_hash, refresh_expires, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(s.id.0.as_slice())
+                .bind(s.user.0)
+                .bind(s.device.map(|d| d.as_bytes().to_vec()))
+                .bind(s.access_hash.as_slice())
+                .bind(s.access_expires)
+                .bind(s.refresh_hash.map(|h| h.to_vec()))
+                .bind(s.refresh_expires)
+                .bind(s.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_by_access(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+                sqlx::query(
+                    "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+                     refresh_expires, created_at FROM sessions WHERE access_hash = $1",
+                )
+                .bind(hash.as_slice())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(session_row)
+                .transpose()
+            }
+
+            async fn session(&self, session: &SessionId) -> Result<Option<SessionRecord>> {
+                sqlx::query(
+                    "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+                     refresh_expires, created_at FROM sessions WHERE id = $1",
+                )
+                .bind(session.0.as_slice())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(session_row)
+                .transpose()
+            }
+
+            async fn refresh_session(
+                &self,
+                refresh_hash: &[u8; 32],
+                new_access: &[u8; 32],
+                access_expires: i64,
+                new_refresh: &[u8; 32],
+                refresh_expires: i64,
+                now: i64,
+            ) -> Result<RefreshOutcome> {
+                let mut tx = self.pool.begin().await?;
+                let current = sqlx::query(
+                    "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+                     refresh_expires, created_at FROM sessions WHERE refresh_hash = $1",
+                )
+                .bind(refresh_hash.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = current {
+                    let mut session = session_row(&row)?;
+                    if session.refresh_expires <= now {
+                        return Ok(RefreshOutcome::Unknown);
+                    }
+                    sqlx::query("INSERT INTO refresh_spent (hash, session_id) VALUES ($1, $2)")
+                        .bind(refresh_hash.as_slice())
+                        .bind(session.id.0.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE sessions SET access_hash = $1, access_expires = $2, \
+                         refresh_hash = $3, refresh_expires = $4 WHERE id = $5",
+                    )
+                    .bind(new_access.as_slice())
+                    .bind(access_expires)
+                    .bind(new_refresh.as_slice())
+                    .bind(refresh_expires)
+                    .bind(session.id.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    session.access_hash = *new_access;
+                    session.access_expires = access_expires;
+                    session.refresh_hash = Some(*new_refresh);
+                    session.refresh_expires = refresh_expires;
+                    return Ok(RefreshOutcome::Rotated(session));
+                }
+                let spent = sqlx::query("SELECT session_id FROM refresh_spent WHERE hash = $1")
+                    .bind(refresh_hash.as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = spent else {
+                    return Ok(RefreshOutcome::Unknown);
+                };
+                let session = SessionId(fixed(row.try_get("session_id")?, "session id")?);
+                sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(session.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(RefreshOutcome::Reused { session })
+            }
+
+            async fn delete_session(&self, session: &SessionId) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM sessions WHERE id = $1")
+                    .bind(session.0.as_slice())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() > 0)
+            }
+
+            async fn delete_sessions_except(
+                &self,
+                user: UserId,
+                keep: Option<&SessionId>,
+            ) -> Result<Vec<SessionId>> {
+                let keep = keep.map(|k| k.0.to_vec()).unwrap_or_default();
+                let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+                    .bind(user.0)
+                    .bind(keep)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(SessionId(fixed(r.try_get("id")?, "session id")?)))
+                    .collect()
+            }
+
+            async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+                sqlx::query(
+                    "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+                     refresh_expires, created_at FROM sessions WHERE user_id = $1 ORDER BY created_at",
+                )
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(session_row)
+                .collect()
+            }
+
+            async fn insert_challenge(&self, c: &ChallengeRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO challenges (nonce, session_id, device, issued_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(c.nonce.as_slice())
+                .bind(c.session.0.as_slice())
+                .bind(c.device.as_bytes().as_slice())
+                .bind(c.issued_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn take_challenge(&self, nonce: &[u8; 32]) -> Result<Option<ChallengeRecord>> {
+                let row = sqlx::query(
+                    "DELETE FROM challenges WHERE nonce = $1 RETURNING nonce, session_id, device, issued_at",
+                )
+                .bind(nonce.as_slice())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| {
+                    Ok(ChallengeRecord {
+                        nonce: fixed(r.try_get("nonce")?, "nonce")?,
+                        session: SessionId(fixed(r.try_get("session_id")?, "session id")?),
+                        device: DeviceId::from_bytes(fixed(r.try_get("device")?, "device id")?),
+                        issued_at: r.try_get("issued_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn insert_ticket(&self, hash: &[u8; 32], session: &SessionId, expires: i64) -> Result<()> {
+                sqlx::query("INSERT INTO tickets (hash, session_id, expires) VALUES ($1, $2, $3)")
+                    .bind(hash.as_slice())
+                    .bind(session.0.as_slice())
+                    .bind(expires)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn take_ticket(&self, hash: &[u8; 32]) -> Result<Option<(SessionId, i64)>> {
+                let row = sqlx::query("DELETE FROM tickets WHERE hash = $1 RETURNING session_id, expires")
+                    .bind(hash.as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok((
+                        SessionId(fixed(r.try_get("session_id")?, "session id")?),
+                        r.try_get("expires")?,
+                    ))
+                })
+                .transpose()
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64> {
+                let mut tx = self.pool.begin().await?;
+                let mut n = 0;
+                n += sqlx::query("DELETE FROM sessions WHERE access_expires < $1 AND refresh_expires < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                n += sqlx::query("DELETE FROM challenges WHERE issued_at < $1")
+                    .bind(now.saturating_sub(600_000))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                n += sqlx::query("DELETE FROM tickets WHERE expires < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn create_conversation(
+                &self,
+                conversation: &ConversationId,
+                genesis: &ChangeRecord,
+                members: &[UserId],
+            ) -> Result<()> {
+                let id = conversation.as_bytes().as_slice();
+                let mut tx = self.pool.begin().await?;
+                let created = sqlx::query(
+                    "INSERT INTO conversations (id, created_at) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                )
+                .bind(id)
+                .bind(genesis.created_at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if created.is_none() {
+                    return Err(Error::Conflict { what: "conversation exists" });
+                }
+                insert_change(&mut tx, id, genesis).await?;
+                replace_members(&mut tx, id, members).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn append_change(
+                &self,
+                conversation: &ConversationId,
+                change: &ChangeRecord,
+                members: &[UserId],
+            ) -> Result<()> {
+                let id = conversation.as_bytes().as_slice();
+                let mut tx = self.pool.begin().await?;
+                let next: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(epoch) + 1 FROM group_changes WHERE conversation = $1",
+                )
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if next != Some(to_i64(change.epoch, "epoch")?) {
+                    return Err(Error::Conflict { what: "epoch is not the next one" });
+                }
+                if let Err(e) = insert_change(&mut tx, id, change).await {
+                    return Err(match e {
+                        Error::Database(db) if unique_violation(&db) => {
+                            Error::Conflict { what: "epoch is not the next one" }
+                        }
+                        other => other,
+                    });
+                }
+                replace_members(&mut tx, id, members).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn changes(&self, conversation: &ConversationId, since: u64) -> Result<Vec<ChangeRecord>> {
+                sqlx::query(
+                    "SELECT epoch, change, author, created_at FROM group_changes \
+                     WHERE conversation = $1 AND epoch >= $2 ORDER BY epoch",
+                )
+                .bind(conversation.as_bytes().as_slice())
+                .bind(to_i64(since, "since")?)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(change_row)
+                .collect()
+            }
+
+            async fn members(&self, conversation: &ConversationId) -> Result<Vec<UserId>> {
+                let rows: Vec<i64> = sqlx::query_scalar(
+                    "SELECT user_id FROM members WHERE conversation = $1 ORDER BY user_id",
+                )
+                .bind(conversation.as_bytes().as_slice())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(UserId).collect())
+            }
+
+            async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool> {
+                let row = sqlx::query("SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2")
+                    .bind(conversation.as_bytes().as_slice())
+                    .bind(user.0)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>> {
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT conversation FROM members WHERE user_id = $1 ORDER BY conversation",
+                )
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|c| fixed(c, "conversation id").map(ConversationId::from_bytes))
+                    .collect()
+            }
+
+            async fn member_devices(
+                &self,
+                conversation: &ConversationId,
+                except: &DeviceId,
+            ) -> Result<Vec<DeviceId>> {
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT d.id FROM members m JOIN devices d ON d.user_id = m.user_id \
+                     WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2",
+                )
+                .bind(conversation.as_bytes().as_slice())
+                .bind(except.as_bytes().as_slice())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|d| fixed(d, "device id").map(DeviceId::from_bytes))
+                    .collect()
+            }
+
+            async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+                let mut tx = self.pool.begin().await?;
+                let mut outcomes = Vec::with_capacity(ops.len());
+                for op in ops {
+                    outcomes.push(match op {
+                        WriteOp::Enqueue(env) => enqueue(&mut tx, env, queue_cap).await?,
+                        WriteOp::Ack { device, messages } => ack(&mut tx, device, messages).await?,
+                    });
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
+                let rows = sqlx::query(
+                    "SELECT d.seq, m.id, m.conversation, m.sender_account, m.sender_device, \
+                     m.received_at, m.body FROM deliveries d JOIN messages m ON m.id = d.message \
+                     WHERE d.device = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
+                )
+                .bind(device.as_bytes().as_slice())
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let body: Option<Vec<u8>> = r.try_get("body")?;
+                        Ok(Delivery {
+                            seq: r.try_get("seq")?,
+                            message: MessageId::from_bytes(fixed(r.try_get("id")?, "message id")?),
+                            conversation: ConversationId::from_bytes(fixed(
+                                r.try_get("conversation")?,
+                                "conversation id",
+                            )?),
+                            sender_account: AccountId::from_bytes(fixed(
+                                r.try_get("sender_account")?,
+                                "account id",
+                            )?),
+                            sender_device: DeviceId::from_bytes(fixed(
+                                r.try_get("sender_device")?,
+                                "device id",
+                            )?),
+                            received_at: r.try_get("received_at")?,
+                            body: body.ok_or(Error::Corrupt { what: "queued envelope" })?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_attachment(
+                &self,
+                id: &[u8; 16],
+                conversation: &ConversationId,
+                uploader: UserId,
+                body: &[u8],
+                now: i64,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO attachments (id, conversation, uploader, size, body, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.as_slice())
+                .bind(conversation.as_bytes().as_slice())
+                .bind(uploader.0)
+                .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+                .bind(body)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn attachment(&self, id: &[u8; 16]) -> Result<Option<(ConversationId, Vec<u8>)>> {
+                let row = sqlx::query("SELECT conversation, body FROM attachments WHERE id = $1")
+                    .bind(id.as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| {
+                    Ok((
+                        ConversationId::from_bytes(fixed(r.try_get("conversation")?, "conversation id")?),
+                        r.try_get("body")?,
+                    ))
+                })
+                .transpose()
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+
+        type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+        async fn insert_change(tx: &mut Tx<'_>, id: &[u8], change: &ChangeRecord) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO group_changes (conversation, epoch, change, author, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(to_i64(change.epoch, "epoch")?)
+            .bind(&change.change)
+            .bind(change.author.as_bytes().as_slice())
+            .bind(change.created_at)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn replace_members(tx: &mut Tx<'_>, id: &[u8], members: &[UserId]) -> Result<()> {
+            sqlx::query("DELETE FROM members WHERE conversation = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            for user in members {
+                sqlx::query(
+                    "INSERT INTO members (conversation, user_id) VALUES ($1, $2) \
+                     ON CONFLICT (conversation, user_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(user.0)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
+        }
+
+        async fn enqueue(
+            tx: &mut Tx<'_>,
+            env: &crate::store::NewEnvelope,
+            queue_cap: i64,
+        ) -> Result<WriteOutcome> {
+            let conv = env.conversation.as_bytes().as_slice();
+            let member = sqlx::query("SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2")
+                .bind(conv)
+                .bind(env.sender_user.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if member.is_none() {
+                return Ok(WriteOutcome::NotMember);
+            }
+            let message = env.message.as_bytes().as_slice();
+            let inserted = sqlx::query(
+                "INSERT INTO messages (id, conversation, sender_account, sender_device, \
+                 received_at, body) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+            )
+            .bind(message)
+            .bind(conv)
+            .bind(env.sender_account.as_bytes().as_slice())
+            .bind(env.sender_device.as_bytes().as_slice())
+            .bind(env.received_at)
+            .bind(&env.body)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if inserted.is_none() {
+                return Ok(WriteOutcome::Duplicate);
+            }
+            let sender = env.sender_device.as_bytes().as_slice();
+            let rows = sqlx::query(
+                "INSERT INTO deliveries (device, message) SELECT d.id, $1 FROM members m \
+                 JOIN devices d ON d.user_id = m.user_id WHERE m.conversation = $2 \
+                 AND d.state = 'active' AND d.id <> $3 AND d.queued < $4 \
+                 AND ($5 IS NULL OR d.id = $5) RETURNING seq, device",
+            )
+            .bind(message)
+            .bind(conv)
+            .bind(sender)
+            .bind(queue_cap)
+            .bind(env.to.map(|d| d.as_bytes().to_vec()))
+            .fetch_all(&mut **tx)
+            .await?;
+            let mut recipients = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let device = DeviceId::from_bytes(fixed(row.try_get("device")?, "device id")?);
+                recipients.push((device, row.try_get("seq")?));
+            }
+            if recipients.is_empty() {
+                sqlx::query("UPDATE messages SET body = NULL WHERE id = $1")
+                    .bind(message)
+                    .execute(&mut **tx)
+                    .await?;
+            } else {
+                sqlx::query(
+                    "UPDATE devices SET queued = queued + 1 WHERE id IN \
+                     (SELECT device FROM deliveries WHERE message = $1)",
+                )
+                .bind(message)
+                .execute(&mut **tx)
+                .await?;
+            }
+            let full: Vec<Vec<u8>> = sqlx::query_scalar(
+                "SELECT d.id FROM members m JOIN devices d ON d.user_id = m.user_id \
+                 WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2 \
+                 AND d.queued >= $3 AND ($5 IS NULL OR d.id = $5) AND NOT EXISTS \
+                 (SELECT 1 FROM deliveries x WHERE x.device = d.id AND x.message = $4)",
+            )
+            .bind(conv)
+            .bind(sender)
+            .bind(queue_cap)
+            .bind(message)
+            .bind(env.to.map(|d| d.as_bytes().to_vec()))
+            .fetch_all(&mut **tx)
+            .await?;
+            let full = full
+                .into_iter()
+                .map(|d| fixed(d, "device id").map(DeviceId::from_bytes))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(WriteOutcome::Stored { recipients, full })
+        }
+
+        async fn ack(tx: &mut Tx<'_>, device: &DeviceId, messages: &[MessageId]) -> Result<WriteOutcome> {
+            let dev = device.as_bytes().as_slice();
+            let mut deleted = 0u64;
+            for message in messages {
+                let m = message.as_bytes().as_slice();
+                let n = sqlx::query("DELETE FROM deliveries WHERE device = $1 AND message = $2")
+                    .bind(dev)
+                    .bind(m)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    continue;
+                }
+                deleted += n;
+                sqlx::query(
+                    "UPDATE messages SET body = NULL WHERE id = $1 AND NOT EXISTS \
+                     (SELECT 1 FROM deliveries WHERE message = $1)",
+                )
+                .bind(m)
+                .execute(&mut **tx)
+                .await?;
+            }
+            if deleted > 0 {
+                sqlx::query("UPDATE devices SET queued = CASE WHEN queued > $1 THEN queued - $1 ELSE 0 END \
+                     WHERE id = $2")
+                    .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
+                    .bind(dev)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(WriteOutcome::Acked(deleted))
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,531 @@
+//! One WebSocket connection, from its ticket to its close, over any `Sink`/`Stream` of
+//! messages (so tests can drive it with channels).
+//!
+//! Order of events: the ticket (cookie or first frame, within `ws_auth_timeout`) or a close
+//! before any data; registration in the hub (per-account cap); `ready`; every queued envelope
+//! from the store; then a loop over pushes from the hub, client frames, replies of in-flight
+//! sends, pings and close requests. A push whose sequence number is not above what was already
+//! sent is skipped, so the store read and live pushes never duplicate. Writes have a timeout
+//! (slow clients are dropped), reads an idle timeout, frames a rate limit, and in-flight sends a
+//! cap. No lock is held across any of it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::http::extract::{b64, id};
+use crate::hub::{OutEnvelope, Push, Registration};
+use crate::metrics::Metrics;
+use crate::service::conversations;
+use crate::service::sessions::{self, Authed};
+use crate::state::AppState;
+use crate::store::WriteOutcome;
+use crate::ws::frames::{ClientFrame, ServerFrame, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
+
+/// Sends awaiting their commit on one socket at most.
+const MAX_IN_FLIGHT: usize = 256;
+/// Envelopes read from the store per query when catching up.
+const PAGE: i64 = 256;
+
+type Reply = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
+
+/// Close codes (RFC 6455 and the private range).
+mod code {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TRY_LATER: u16 = 1013;
+    pub const UNAUTHORIZED: u16 = 4001;
+}
+
+/// Serves one socket until it closes.
+pub async fn serve<S>(state: AppState, socket: S, cookie_ticket: Option<String>)
+where
+    S: Stream<Item = Result<Message, axum::Error>>
+        + Sink<Message, Error = axum::Error>
+        + Send
+        + Unpin,
+{
+    let (mut sink, mut stream) = socket.split();
+    let limits = state.settings.limits.clone();
+    let ticket = match cookie_ticket {
+        Some(ticket) => Some(ticket),
+        None => {
+            first_frame_ticket(
+                &mut stream,
+                Duration::from_secs(limits.ws_auth_timeout_secs),
+            )
+            .await
+        }
+    };
+    let Some(ticket) = ticket else {
+        close(&mut sink, code::UNAUTHORIZED, "authentication required").await;
+        return;
+    };
+    let (authed, device) = match sessions::redeem_ticket(&state, &ticket).await {
+        Ok(found) => found,
+        Err(_) => {
+            close(&mut sink, code::UNAUTHORIZED, "invalid or used ticket").await;
+            return;
+        }
+    };
+    let registration = match state.hub.register(
+        authed.user.id,
+        device,
+        authed.session.id,
+        limits.ws_queue,
+        limits.max_connections_per_account,
+    ) {
+        Ok(r) => r,
+        Err(_) => {
+            close(
+                &mut sink,
+                code::TRY_LATER,
+                "too many connections for this account",
+            )
+            .await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("ws", username = %authed.user.username, %device);
+    let conn = Conn {
+        bucket: Bucket::new(limits.ws_frames_per_second),
+        send_timeout: Duration::from_secs(limits.ws_send_timeout_secs),
+        idle: Duration::from_secs(limits.ws_idle_timeout_secs.max(3)),
+        state,
+        authed,
+        device,
+        sink,
+        registration,
+        cursor: 0,
+    };
+    state_gauge(&conn.state, 1);
+    let state = conn.state.clone();
+    conn.run(stream).instrument(span).await;
+    state_gauge(&state, -1);
+}
+
+fn state_gauge(state: &AppState, delta: i64) {
+    state
+        .metrics
+        .connections
+        .fetch_add(delta, Ordering::Relaxed);
+}
+
+/// Waits for `{"type":"auth","ticket":…}`; anything else (or nothing in time) is `None`.
+async fn first_frame_ticket<R>(stream: &mut R, wait: Duration) -> Option<String>
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let first = tokio::time::timeout(wait, stream.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(text) = first else {
+        return None;
+    };
+    match serde_json::from_str::<ClientFrame>(text.as_str()) {
+        Ok(ClientFrame::Auth { ticket }) => Some(ticket),
+        _ => None,
+    }
+}
+
+async fn close<K>(sink: &mut K, code: u16, reason: &'static str)
+where
+    K: Sink<Message, Error = axum::Error> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+/// A token bucket: `rate` frames per second on average, bursts of twice that.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        Self {
+            rate,
+            tokens: 2.0 * rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Why the loop stopped.
+struct Stop;
+
+struct Conn<K> {
+    state: AppState,
+    authed: Authed,
+    device: sotto_proto::ids::DeviceId,
+    sink: K,
+    registration: Registration,
+    /// Highest sequence number written to the socket.
+    cursor: i64,
+    bucket: Bucket,
+    send_timeout: Duration,
+    idle: Duration,
+}
+
+fn error_frame(id: Option<u64>, error: &Error) -> String {
+    ServerFrame::Error {
+        id,
+        error: error.status_and_code().1,
+        message: error.public_message(),
+    }
+    .to_json()
+}
+
+impl<K> Conn<K>
+where
+    K: Sink<Message, Error = axum::Error> + Unpin + Send,
+{
+    async fn run<R>(mut self, mut stream: R)
+    where
+        R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
+    {
+        let ready = ServerFrame::Ready {
+            account: self.authed.user.account.map(|a| a.to_string()),
+            device: self.device.to_string(),
+            session: self.authed.session.id.to_string(),
+        };
+        if self.feed(ready.to_json()).await.is_err() || self.catch_up().await.is_err() {
+            return;
+        }
+        let mut in_flight: FuturesUnordered<Reply> = FuturesUnordered::new();
+        let mut shutdown = self.state.shutdown.clone();
+        let mut ping = tokio::time::interval(self.idle / 3);
+        ping.tick().await;
+        let mut deadline = Instant::now() + self.idle;
+        let outcome: Result<(), Stop> = loop {
+            let step = tokio::select! {
+                biased;
+                _ = self.registration.close.changed() => {
+                    let reason = self.registration.close.borrow().map_or("closed", |r| r.as_str());
+                    close(&mut self.sink, code::POLICY, reason).await;
+                    break Ok(());
+                }
+                _ = crate::clock::until_true(&mut shutdown) => {
+                    close(&mut self.sink, code::GOING_AWAY, "server shutting down").await;
+                    break Ok(());
+                }
+                Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
+                    Some(text) => self.send(text).await,
+                    None => Ok(()),
+                },
+                push = self.registration.rx.recv() => match push {
+                    Some(push) => self.deliver(push).await,
+                    None => Err(Stop),
+                },
+                message = tokio::time::timeout_at(deadline.into(), stream.next()) => match message {
+                    Err(_) => {
+                        close(&mut self.sink, code::NORMAL, "idle timeout").await;
+                        Err(Stop)
+                    }
+                    Ok(None) | Ok(Some(Err(_))) => Err(Stop),
+                    Ok(Some(Ok(message))) => {
+                        deadline = Instant::now() + self.idle;
+                        self.incoming(message, &mut in_flight).await
+                    }
+                },
+                _ = ping.tick() => self.send_message(Message::Ping(Default::default())).await,
+            };
+            if step.is_err() {
+                break Err(Stop);
+            }
+            if self.registration.lagged.swap(false, Ordering::AcqRel)
+                && self.catch_up().await.is_err()
+            {
+                break Err(Stop);
+            }
+        };
+        let _ = outcome;
+        // Sends still in flight complete in the writer regardless; their replies are dropped.
+        tracing::debug!("socket closed");
+    }
+
+    async fn send_message(&mut self, message: Message) -> Result<(), Stop> {
+        match tokio::time::timeout(self.send_timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop),
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), Stop> {
+        self.send_message(Message::Text(text.into())).await
+    }
+
+    /// Queues a frame without flushing (the caller flushes once per burst).
+    async fn feed(&mut self, text: String) -> Result<(), Stop> {
+        match tokio::time::timeout(
+            self.send_timeout,
+            self.sink.feed(Message::Text(text.into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop),
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), Stop> {
+        match tokio::time::timeout(self.send_timeout, self.sink.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(Stop),
+        }
+    }
+
+    fn envelope_frame(seq: i64, e: &OutEnvelope) -> String {
+        ServerFrame::Envelope {
+            seq,
+            conversation: e.conversation.to_string(),
+            message_id: e.message.to_string(),
+            sender_account: e.sender_account.to_string(),
+            sender_device: e.sender_device.to_string(),
+            received_at: e.received_at,
+            envelope: &e.body_b64,
+        }
+        .to_json()
+    }
+
+    /// Writes one push and whatever else is already waiting, then flushes once.
+    async fn deliver(&mut self, first: Push) -> Result<(), Stop> {
+        let mut next = Some(first);
+        let mut written = 0u64;
+        while let Some(push) = next.take() {
+            match push {
+                Push::Envelope { seq, envelope } if seq > self.cursor => {
+                    self.feed(Self::envelope_frame(seq, &envelope)).await?;
+                    self.cursor = seq;
+                    written += 1;
+                }
+                Push::Envelope { .. } => {}
+                Push::Frame(text) => self.feed(text.to_string()).await?,
+            }
+            if written < 512 {
+                next = self.registration.rx.try_recv().ok();
+            }
+        }
+        Metrics::add(&self.state.metrics.copies_delivered, written);
+        self.flush().await
+    }
+
+    /// Writes every queued envelope above the cursor, from the store.
+    async fn catch_up(&mut self) -> Result<(), Stop> {
+        loop {
+            let page = match self
+                .state
+                .store
+                .pending(&self.device, self.cursor, PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(?error, "reading the queue failed");
+                    return Err(Stop);
+                }
+            };
+            let n = page.len();
+            for delivery in page {
+                let envelope = OutEnvelope::from_delivery(&delivery);
+                self.feed(Self::envelope_frame(delivery.seq, &envelope))
+                    .await?;
+                self.cursor = delivery.seq;
+            }
+            Metrics::add(&self.state.metrics.copies_delivered, n as u64);
+            self.flush().await?;
+            if (n as i64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn incoming(
+        &mut self,
+        message: Message,
+        in_flight: &mut FuturesUnordered<Reply>,
+    ) -> Result<(), Stop> {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                let e = Error::InvalidField {
+                    field: "frame",
+                    reason: "binary frames are not used; send JSON text frames",
+                };
+                return self.send(error_frame(None, &e)).await;
+            }
+            Message::Ping(_) | Message::Pong(_) => return Ok(()),
+            Message::Close(_) => return Err(Stop),
+        };
+        if !self.bucket.take() {
+            close(&mut self.sink, code::POLICY, "rate limit exceeded").await;
+            return Err(Stop);
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+            Ok(frame) => frame,
+            Err(source) => {
+                let e = Error::MalformedBody { source };
+                return self.send(error_frame(None, &e)).await;
+            }
+        };
+        match self.handle(frame) {
+            Ok(Some(reply)) if in_flight.len() < MAX_IN_FLIGHT => {
+                in_flight.push(reply);
+                Ok(())
+            }
+            Ok(Some(_)) => {
+                let e = Error::Capacity {
+                    what: "requests in flight on this socket",
+                };
+                self.send(error_frame(None, &e)).await
+            }
+            Ok(None) => self.send(ServerFrame::Pong.to_json()).await,
+            Err((id, e)) => self.send(error_frame(id, &e)).await,
+        }
+    }
+
+    /// Turns a frame into the future that produces its reply (`None` for `ping`).
+    fn handle(&self, frame: ClientFrame) -> Result<Option<Reply>, (Option<u64>, Error)> {
+        let state = self.state.clone();
+        let authed = self.authed.clone();
+        match frame {
+            ClientFrame::Ping {} => Ok(None),
+            ClientFrame::Auth { .. } => Err((
+                None,
+                Error::Conflict {
+                    what: "already authenticated",
+                },
+            )),
+            ClientFrame::Send {
+                id: req,
+                conversation,
+                message_id,
+                envelope,
+                to,
+            } => {
+                let parsed = (|| {
+                    let conversation = id("conversation", &conversation)?;
+                    let message = id("message_id", &message_id)?;
+                    let to = to.as_deref().map(|t| id("to", t)).transpose()?;
+                    let body = b64("envelope", &envelope)?;
+                    Ok::<_, Error>((conversation, message, to, body))
+                })();
+                let (conversation, message, to, body) = parsed.map_err(|e| (Some(req), e))?;
+                Ok(Some(Box::pin(async move {
+                    let result =
+                        conversations::send(&state, &authed, conversation, message, to, body).await;
+                    Some(match result {
+                        Ok(WriteOutcome::Stored { recipients, full }) => ServerFrame::Sent {
+                            id: req,
+                            message_id: message.to_string(),
+                            recipients: recipients.len(),
+                            queue_full: full.iter().map(ToString::to_string).collect(),
+                        }
+                        .to_json(),
+                        Ok(_) => error_frame(Some(req), &Error::TaskGone),
+                        Err(e) => error_frame(Some(req), &e),
+                    })
+                })))
+            }
+            ClientFrame::Ack { message_ids } => {
+                if message_ids.len() > MAX_ACK_IDS {
+                    return Err((
+                        None,
+                        Error::TooLarge {
+                            what: "ack list",
+                            max: MAX_ACK_IDS,
+                        },
+                    ));
+                }
+                let ids = message_ids
+                    .iter()
+                    .map(|m| id("message_ids", m))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| (None, e))?;
+                let device = self.device;
+                Ok(Some(Box::pin(async move {
+                    Some(match conversations::ack(&state, device, ids).await {
+                        Ok(count) => ServerFrame::Acked { count }.to_json(),
+                        Err(e) => error_frame(None, &e),
+                    })
+                })))
+            }
+            ClientFrame::Signal {
+                conversation,
+                kind,
+                payload,
+            } => {
+                let conversation = id("conversation", &conversation).map_err(|e| (None, e))?;
+                if let Some(p) = &payload {
+                    let bytes = b64("payload", p).map_err(|e| (None, e))?;
+                    if bytes.len() > MAX_SIGNAL_PAYLOAD {
+                        return Err((
+                            None,
+                            Error::TooLarge {
+                                what: "signal payload",
+                                max: MAX_SIGNAL_PAYLOAD,
+                            },
+                        ));
+                    }
+                }
+                let device = self.device;
+                Ok(Some(Box::pin(async move {
+                    let targets =
+                        conversations::signal_targets(&state, &authed, device, conversation).await;
+                    let targets = match targets {
+                        Ok(targets) => targets,
+                        Err(e) => return Some(error_frame(None, &e)),
+                    };
+                    let frame = ServerFrame::Signal {
+                        conversation: conversation.to_string(),
+                        kind,
+                        from_account: authed
+                            .user
+                            .account
+                            .map(|a| a.to_string())
+                            .unwrap_or_default(),
+                        from_device: device.to_string(),
+                        payload,
+                    };
+                    let push = Push::Frame(frame.to_json().into());
+                    for target in &targets {
+                        state.hub.push(target, &push);
+                    }
+                    None
+                })))
+            }
+        }
+    }
+}

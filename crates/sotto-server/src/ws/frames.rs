@@ -1,0 +1,182 @@
+//! WebSocket frames: JSON text frames with a `type` tag; binary payloads are standard padded
+//! base64. Client frames are parsed strictly (unknown fields and types refused, integers
+//! bounded, a size cap enforced by the transport before parsing). `docs/api.md` lists them all.
+
+use serde::{Deserialize, Serialize};
+
+/// Message ids one `ack` frame may carry.
+pub const MAX_ACK_IDS: usize = 512;
+/// Bytes of a signal payload (receipts, typing) before base64.
+pub const MAX_SIGNAL_PAYLOAD: usize = 1024;
+
+/// What a client may send.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// The first frame, unless the ticket came as a cookie.
+    Auth {
+        /// A ticket from `POST /v1/ws/ticket`.
+        ticket: String,
+    },
+    /// An envelope for a conversation.
+    Send {
+        /// Client-chosen correlation number, echoed in `sent` or `error`.
+        id: u64,
+        /// `conv:…`.
+        conversation: String,
+        /// `msg:…`, the de-duplication key.
+        message_id: String,
+        /// The envelope, base64.
+        envelope: String,
+        /// `dev:…`: deliver to this member device only (key distributions).
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// Envelopes processed: delete their copies.
+    Ack {
+        /// `msg:…` ids (at most 512).
+        message_ids: Vec<String>,
+    },
+    /// A small real-time notice to the conversation's online devices.
+    Signal {
+        /// `conv:…`.
+        conversation: String,
+        /// What kind of notice.
+        kind: SignalKind,
+        /// Optional base64 payload (encrypted by the client when it has content), ≤ 1 KiB.
+        #[serde(default)]
+        payload: Option<String>,
+    },
+    /// Keep-alive; answered with `pong`.
+    Ping {},
+}
+
+/// Kinds of signal.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// The sender is typing.
+    Typing,
+    /// The sender stopped typing.
+    Stopped,
+    /// Delivery receipt (payload: encrypted message ids).
+    Delivered,
+    /// Read receipt (payload: encrypted message ids).
+    Read,
+}
+
+/// What the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    /// Authenticated; the queue follows.
+    Ready {
+        /// `acct:…` (absent before a master key is set).
+        account: Option<String>,
+        /// `dev:…`.
+        device: String,
+        /// `sess:…`.
+        session: String,
+    },
+    /// A queued envelope.
+    Envelope {
+        /// Increasing sequence number in this device's queue.
+        seq: i64,
+        /// `conv:…`.
+        conversation: String,
+        /// `msg:…`.
+        message_id: String,
+        /// `acct:…` of the sender.
+        sender_account: String,
+        /// `dev:…` of the sender.
+        sender_device: String,
+        /// Server receive time, ms since the epoch.
+        received_at: i64,
+        /// The envelope, base64.
+        envelope: &'a str,
+    },
+    /// A `send` is durable.
+    Sent {
+        /// The client's correlation number.
+        id: u64,
+        /// `msg:…`.
+        message_id: String,
+        /// Devices that got a copy.
+        recipients: usize,
+        /// Devices whose queue is full (they got no copy).
+        queue_full: Vec<String>,
+    },
+    /// An `ack` was applied.
+    Acked {
+        /// Copies deleted.
+        count: u64,
+    },
+    /// A signal from another device.
+    Signal {
+        /// `conv:…`.
+        conversation: String,
+        /// The kind.
+        kind: SignalKind,
+        /// `acct:…` of the sender.
+        from_account: String,
+        /// `dev:…` of the sender.
+        from_device: String,
+        /// Payload, base64.
+        payload: Option<String>,
+    },
+    /// Answer to `ping`.
+    Pong,
+    /// A frame was refused.
+    Error {
+        /// The `id` of the refused `send`, if any.
+        id: Option<u64>,
+        /// Stable code (as in HTTP error bodies).
+        error: &'static str,
+        /// Explanation.
+        message: String,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail; fall back to a fixed error frame.
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"error","id":null,"error":"internal","message":"encoding failed"}"#
+                .to_owned()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ClientFrame, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    #[test]
+    fn strict_parsing() {
+        assert_eq!(parse(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping {});
+        assert!(parse(r#"{"type":"ack","message_ids":[],"x":1}"#).is_err());
+        assert!(parse(r#"{"type":"ping","x":1}"#).is_err());
+        assert!(parse(r#"{"type":"nope"}"#).is_err());
+        assert!(parse(r#"{"type":"auth"}"#).is_err());
+        assert!(parse(r#"{"type":"auth","ticket":"a","ticket":"b"}"#).is_err());
+        assert!(parse(r#"{"type":"send","id":18446744073709551616,"conversation":"c","message_id":"m","envelope":""}"#).is_err());
+        assert!(parse(
+            r#"{"type":"send","id":-1,"conversation":"c","message_id":"m","envelope":""}"#
+        )
+        .is_err());
+        assert!(parse(r#"{"type":"ack","message_ids":"x"}"#).is_err());
+        assert!(parse(&format!("{}{}", "[".repeat(200), "]".repeat(200))).is_err());
+        let send = parse(
+            r#"{"type":"send","id":1,"conversation":"c","message_id":"m","envelope":"AA=="}"#,
+        )
+        .unwrap();
+        assert!(matches!(send, ClientFrame::Send { to: None, .. }));
+        assert!(parse(r#"{"type":"signal","conversation":"c","kind":"typing"}"#).is_ok());
+        assert!(parse(r#"{"type":"signal","conversation":"c","kind":"shout"}"#).is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! The WebSocket endpoint: one socket per connected device, for real-time delivery, sending,
+//! acknowledgements, receipts and typing notices.
+//!
+//! # Layout
+//! - this module: the upgrade (`GET /v1/ws`) with its size caps; the Origin allow-list is the
+//!   router's middleware.
+//! - [`conn`]: a connection's life, written over any `Sink`/`Stream` of messages.
+//! - [`frames`]: the JSON frames.
+
+pub mod conn;
+pub mod frames;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::{ApiError, Error};
+use crate::http::accounts::TICKET_COOKIE;
+use crate::state::AppState;
+
+/// # `GET /v1/ws`
+///
+/// Upgrades to a WebSocket. The ticket comes in the `__Host-sotto-ticket` cookie or as the first
+/// frame; frames and messages above `limits.max_ws_message` close the socket before they are
+/// buffered.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(ws) = ws else {
+        return ApiError(Error::InvalidField {
+            field: "upgrade",
+            reason: "expected a WebSocket upgrade request",
+        })
+        .into_response();
+    };
+    if *state.shutdown.borrow() {
+        return ApiError(Error::Unavailable).into_response();
+    }
+    let cookie_ticket = ticket_cookie(&headers);
+    let max = state.settings.limits.max_ws_message;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| conn::serve(state, socket, cookie_ticket))
+        .into_response()
+}
+
+/// The ticket from the `Cookie` header, if any.
+fn ticket_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == TICKET_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
