@@ -1,0 +1,74 @@
+/**
+ * Domain-separation labels (`docs/protocol.md` §2.2): every signed, encrypted, hashed or derived
+ * value starts with, or is keyed by, `domain(label) = u8 len ‖ ascii(label) ‖ u8 version`, so
+ * bytes made for one purpose are never accepted for another.
+ */
+
+import type { Bytes } from "./bytes";
+
+/** The version every v1 structure carries after its label. */
+export const PROTOCOL_VERSION = 0x01;
+
+/** Every v1 label, by the structure it introduces. */
+export const Domain = {
+  /** Device certificate body (§4.3). */
+  DeviceCertificate: "sotto/device-cert",
+  /** Revocation body (§4.4). */
+  Revocation: "sotto/revocation",
+  /** Exchange-key certificate body (§4.5). */
+  ExchangeKeyCertificate: "sotto/xkey-cert",
+  /** Group change body (§6.1). */
+  GroupChange: "sotto/group-change",
+  /** Group change hash (§6.2). */
+  GroupHash: "sotto/group-hash",
+  /** Key-distribution header (§7.3). */
+  KeyDistribution: "sotto/kdm",
+  /** Key-distribution plaintext (§7.3). */
+  KeyDistributionPayload: "sotto/kdm-payload",
+  /** Key-distribution OAEP label (§7.3). */
+  KeyDistributionLabel: "sotto/kdm-label",
+  /** Envelope header (§8.1). */
+  Envelope: "sotto/msg",
+  /** Message body (§8.2). */
+  MessageBody: "sotto/body",
+  /** Key request (§7.6). */
+  KeyRequest: "sotto/key-request",
+  /** Login challenge (§4.7). */
+  AuthChallenge: "sotto/auth-challenge",
+  /** Key-derived identifiers (§4.2). */
+  Identifier: "sotto/id",
+  /** Safety-number fingerprint (§5). */
+  SafetyNumber: "sotto/safety-number",
+  /** Safety-number QR payload (§5). */
+  SafetyQr: "sotto/safety-qr",
+  /** Ratchet: message key (§7.1). */
+  ChainMessageKey: "sotto/chain/message-key",
+  /** Ratchet: next chain key (§7.1). */
+  ChainNextKey: "sotto/chain/next",
+  /** Receiver's chain-key fingerprint (§9.1). */
+  ChainFingerprint: "sotto/chain/fingerprint",
+  /** Message AES key and nonce (§7.1). */
+  MessageAead: "sotto/msg-aead",
+  /** Attachment key derivation (§10). */
+  Attachment: "sotto/attachment",
+  /** Attachment AES-GCM associated data (§10). */
+  AttachmentCommitment: "sotto/attachment-commit",
+  /** Local store: sender chain (§9.5, implementation-defined). */
+  LocalSenderChain: "sotto/local/sender-chain",
+  /** Local store: receiver state (§9.5, implementation-defined). */
+  LocalReceiverState: "sotto/local/receiver-state",
+  /** Local store: verified group state (§9.5, implementation-defined). */
+  LocalGroupState: "sotto/local/group-state",
+} as const;
+
+/** One label. */
+export type Domain = (typeof Domain)[keyof typeof Domain];
+
+/** `domain(label)`: the bytes a structure of this domain starts with. */
+export function encodeDomain(domain: Domain): Bytes {
+  const out = new Uint8Array(domain.length + 2);
+  out[0] = domain.length;
+  for (let i = 0; i < domain.length; i++) out[i + 1] = domain.charCodeAt(i);
+  out[domain.length + 1] = PROTOCOL_VERSION;
+  return out;
+}
