@@ -23,6 +23,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL; unset means SQLite in `data_dir`.
     pub database_url: Option<String>,
+    /// PostgreSQL schema to keep the tables in (created if missing); unset means the
+    /// connection's default search path.
+    pub database_schema: Option<String>,
     /// PEM certificate chain; unset means a self-signed certificate in `data_dir/tls/`.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
@@ -51,6 +54,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_schema: None,
             tls_cert: None,
             tls_key: None,
             tls_hostnames: Vec::new(),
@@ -191,7 +195,7 @@ pub const USAGE: &str = "\
 usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
 
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
-Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
+Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
 SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG override the config file; flags override both.";
 
 impl Args {
@@ -271,6 +275,9 @@ impl Config {
         }
         if let Some(v) = lookup("SOTTO_DATABASE_URL") {
             self.database_url = Some(v);
+        }
+        if let Some(v) = lookup("SOTTO_DATABASE_SCHEMA") {
+            self.database_schema = Some(v);
         }
         if let Some(v) = lookup("SOTTO_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));

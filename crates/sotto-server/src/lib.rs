@@ -157,6 +157,7 @@ pub async fn start(config: Config) -> Result<Server> {
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),
+        groups: Default::default(),
         metrics,
         shutdown: shutdown_rx.clone(),
     }));

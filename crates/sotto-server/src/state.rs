@@ -11,6 +11,7 @@ use crate::config::Limits;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
+use crate::service::group::GroupCache;
 use crate::store::Store;
 
 /// What the running server knows about itself once it has bound its port.
@@ -39,6 +40,8 @@ pub struct Shared {
     pub passwords: Passwords,
     /// Login throttling.
     pub throttle: Throttle,
+    /// Verified group states.
+    pub groups: GroupCache,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Turns true when the server begins shutting down.

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use sotto_proto::ids::{AccountId, ConversationId};
+use sotto_proto::ids::ConversationId;
 
 use crate::error::{ApiError, Error};
 use crate::http::extract::{b64, id, read_body, to_b64, Json};
@@ -18,13 +18,14 @@ use crate::store::WriteOutcome;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
-    conversation: String,
     genesis: String,
-    members: Vec<String>,
 }
 
-fn accounts(members: &[String]) -> Result<Vec<AccountId>, Error> {
-    members.iter().map(|m| id("members", m)).collect()
+/// A stored change's position.
+#[derive(Serialize)]
+pub struct ChangeStored {
+    conversation: String,
+    epoch: u64,
 }
 
 /// # `POST /v1/conversations`
@@ -32,12 +33,16 @@ pub async fn create(
     State(state): State<AppState>,
     authed: Authed,
     Json(body): Json<CreateRequest>,
-) -> Result<StatusCode, ApiError> {
-    let conversation: ConversationId = id("conversation", &body.conversation)?;
+) -> Result<(StatusCode, axum::Json<ChangeStored>), ApiError> {
     let genesis = b64("genesis", &body.genesis)?;
-    let members = accounts(&body.members)?;
-    conversations::create(&state, &authed, conversation, &genesis, &members).await?;
-    Ok(StatusCode::CREATED)
+    let conversation = conversations::create(&state, &authed, &genesis).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ChangeStored {
+            conversation: conversation.to_string(),
+            epoch: 0,
+        }),
+    ))
 }
 
 /// # `GET /v1/conversations`
@@ -107,9 +112,7 @@ pub async fn fetch(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppendRequest {
-    epoch: u64,
     change: String,
-    members: Vec<String>,
 }
 
 /// # `POST /v1/conversations/{conversation}/changes`
@@ -118,12 +121,17 @@ pub async fn append(
     authed: Authed,
     Path(conversation): Path<String>,
     Json(body): Json<AppendRequest>,
-) -> Result<StatusCode, ApiError> {
-    let conv = id("conversation", &conversation)?;
+) -> Result<(StatusCode, axum::Json<ChangeStored>), ApiError> {
+    let conv: ConversationId = id("conversation", &conversation)?;
     let change = b64("change", &body.change)?;
-    let members = accounts(&body.members)?;
-    conversations::append(&state, &authed, conv, body.epoch, &change, &members).await?;
-    Ok(StatusCode::CREATED)
+    let epoch = conversations::append(&state, &authed, conv, &change).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ChangeStored {
+            conversation: conv.to_string(),
+            epoch,
+        }),
+    ))
 }
 
 /// An envelope sent over HTTP.

@@ -2,6 +2,7 @@
 //! envelopes and attachments posted to them. A non-member can neither read nor post; to a
 //! non-member, a conversation and its attachments look exactly like ones that do not exist.
 
+use sotto_proto::group::GroupState;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_proto::limits::MAX_ENVELOPE_LEN;
 
@@ -9,8 +10,8 @@ use crate::auth::tokens;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::service::devices::verified_device;
-use crate::service::group::check_change;
 use crate::service::sessions::Authed;
+use crate::service::{group, payload};
 use crate::state::AppState;
 use crate::store::{ChangeRecord, NewEnvelope, UserId, WriteOp, WriteOutcome};
 
@@ -23,34 +24,19 @@ pub struct ConversationView {
     pub changes: Vec<ChangeRecord>,
 }
 
-/// Maps member accounts to users; every one must exist, and the caller must be among them.
-async fn member_users(
-    state: &AppState,
-    authed: &Authed,
-    members: &[AccountId],
-) -> Result<Vec<UserId>> {
-    if members.is_empty() || members.len() > sotto_proto::limits::MAX_MEMBERS {
-        return Err(Error::InvalidField {
-            field: "members",
-            reason: "1 to 1000 accounts",
-        });
-    }
-    let mut users = Vec::with_capacity(members.len());
-    for account in members {
+/// Maps the verified state's members to users; each must be registered here.
+async fn member_users(state: &AppState, group: &GroupState) -> Result<Vec<UserId>> {
+    let mut users = Vec::with_capacity(group.members().len());
+    for account in group.members().keys() {
         let user = state
             .store
             .user_by_account(account)
             .await?
-            .ok_or(Error::NotFound {
-                what: "member account",
+            .ok_or(Error::InvalidField {
+                field: "members",
+                reason: "every member must be an account registered on this server",
             })?;
         users.push(user.id);
-    }
-    if !users.contains(&authed.user.id) {
-        return Err(Error::InvalidField {
-            field: "members",
-            reason: "must include the caller",
-        });
     }
     users.sort_unstable();
     users.dedup();
@@ -72,51 +58,48 @@ pub async fn require_member(
     }
 }
 
-/// Creates a conversation from its signed genesis.
-pub async fn create(
-    state: &AppState,
-    authed: &Authed,
-    conversation: ConversationId,
-    genesis: &[u8],
-    members: &[AccountId],
-) -> Result<()> {
+/// Creates a conversation from its signed genesis, verified under the uploading device;
+/// returns the conversation id the genesis names.
+pub async fn create(state: &AppState, authed: &Authed, genesis: &[u8]) -> Result<ConversationId> {
     let device = authed.device()?;
     let (author, _) = verified_device(state, &device).await?;
-    check_change(genesis, &author)?;
-    let users = member_users(state, authed, members).await?;
+    let group = group::verify_genesis(genesis, &author)?;
+    let users = member_users(state, &group).await?;
     let record = ChangeRecord {
         epoch: 0,
         change: genesis.to_vec(),
         author: device,
         created_at: clock::now_ms(),
     };
+    let conversation = group.conversation();
     state
         .store
         .create_conversation(&conversation, &record, &users)
-        .await
+        .await?;
+    state.groups.put(group);
+    Ok(conversation)
 }
 
-/// Appends the change for `epoch` (the next one) and replaces the member list.
+/// Appends the next change after verifying it against the current state; returns its epoch.
+/// Members are routed by the resulting state.
 pub async fn append(
     state: &AppState,
     authed: &Authed,
     conversation: ConversationId,
-    epoch: u64,
     change: &[u8],
-    members: &[AccountId],
-) -> Result<()> {
+) -> Result<u64> {
     let device = authed.device()?;
     require_member(state, &conversation, authed.user.id).await?;
+    let current = group::current(state, &conversation)
+        .await?
+        .ok_or(Error::NotFound {
+            what: "conversation",
+        })?;
     let (author, _) = verified_device(state, &device).await?;
-    check_change(change, &author)?;
-    if epoch == 0 {
-        return Err(Error::Conflict {
-            what: "epoch 0 is the genesis",
-        });
-    }
-    let users = member_users_allow_leaving(state, authed, members).await?;
+    let next = group::verify_next(&current, change, &author)?;
+    let users = member_users(state, &next).await?;
     let record = ChangeRecord {
-        epoch,
+        epoch: next.epoch(),
         change: change.to_vec(),
         author: device,
         created_at: clock::now_ms(),
@@ -124,28 +107,10 @@ pub async fn append(
     state
         .store
         .append_change(&conversation, &record, &users)
-        .await
-}
-
-/// Like [`member_users`], but the caller may be leaving (absent from the new list).
-async fn member_users_allow_leaving(
-    state: &AppState,
-    authed: &Authed,
-    members: &[AccountId],
-) -> Result<Vec<UserId>> {
-    let mut with_caller = members.to_vec();
-    let caller = authed.user.account.ok_or(Error::Conflict {
-        what: "the account has no master key yet",
-    })?;
-    let leaving = !members.contains(&caller);
-    if leaving {
-        with_caller.push(caller);
-    }
-    let mut users = member_users(state, authed, &with_caller).await?;
-    if leaving {
-        users.retain(|u| *u != authed.user.id);
-    }
-    Ok(users)
+        .await?;
+    let epoch = next.epoch();
+    state.groups.put(next);
+    Ok(epoch)
 }
 
 /// The log from `since` and the current members.
@@ -190,6 +155,14 @@ pub async fn send(
     let account = authed.user.account.ok_or(Error::Conflict {
         what: "the account has no master key yet",
     })?;
+    let claim = payload::Claim {
+        conversation,
+        message,
+        account,
+        device,
+        to,
+    };
+    let to = payload::check(&body, &claim)?;
     let op = WriteOp::Enqueue(NewEnvelope {
         message,
         conversation,

@@ -1,35 +1,126 @@
-//! The server's check of a group change before it stores it, as a second line of defence
-//! (clients verify the whole log themselves and alarm on forks and rollbacks).
+//! The server's own verification of the group-state log, with `sotto_proto::group::GroupState`:
+//! a second line of defence (clients verify the log themselves and alarm on forks and
+//! rollbacks), and the source of the membership the server routes by.
 //!
-//! What is checked today: the change is a well-formed `Signed` structure within
-//! `MAX_GROUP_CHANGE_LEN`, its body carries the `sotto/group-change` domain label, and its
-//! signature verifies under the certified signing key of the device that uploads it. A change
-//! forged by anyone who does not hold that device's key is therefore refused. The full rules
-//! (admin rights, hash chain, epochs) are `sotto_proto::group::GroupState`'s; the server adopts
-//! them once that module is released, replaying the stored log.
+//! A genesis must verify under the certified, unrevoked device that uploads it; each later
+//! change must be the exact next epoch, name the current head's hash and be signed by a device
+//! of a current admin (or a member leaving). Stored changes are replayed to rebuild the state;
+//! a replay checks each author's certificate without today's revocations (a change signed by a
+//! device that was valid then stays valid), while a new change needs a device valid now. The
+//! verified state of each conversation is cached and brought up to date from the store before
+//! use, so several nodes sharing one database stay consistent.
 
-use sotto_proto::domain::Domain;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sotto_proto::group::{decode_signed_change, GroupState};
 use sotto_proto::identity::VerifiedDevice;
-use sotto_proto::limits::MAX_GROUP_CHANGE_LEN;
-use sotto_proto::signed::Signed;
+use sotto_proto::ids::{ConversationId, DeviceId};
 
 use crate::error::{Error, Result};
+use crate::service::devices::identity;
+use crate::state::AppState;
 
-/// Checks one change uploaded by `author`.
-pub fn check_change(bytes: &[u8], author: &VerifiedDevice) -> Result<()> {
-    let signed = Signed::decode(bytes, MAX_GROUP_CHANGE_LEN)
-        .map_err(|e| Error::rejected("group change", e.into()))?;
-    if !signed
-        .unverified_body()
-        .starts_with(&Domain::GroupChange.encoded())
-    {
-        return Err(Error::InvalidField {
-            field: "change",
-            reason: "not a group change",
-        });
+/// Conversations whose state is cached at most (the cache is cleared when it grows past this).
+const MAX_CACHED: usize = 10_000;
+
+/// Verified group states by conversation.
+#[derive(Debug, Default)]
+pub struct GroupCache(Mutex<HashMap<ConversationId, GroupState>>);
+
+impl GroupCache {
+    fn get(&self, conversation: &ConversationId) -> Option<GroupState> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(conversation)
+            .cloned()
     }
-    signed
-        .verify("group change", author.signing_key())
-        .map_err(|e| Error::rejected("group change", e))?;
-    Ok(())
+
+    /// Remembers `state` unless a later epoch is already cached.
+    pub fn put(&self, state: GroupState) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        match map.get(&state.conversation()) {
+            Some(cached) if cached.epoch() >= state.epoch() => {}
+            _ => {
+                map.insert(state.conversation(), state);
+            }
+        }
+    }
+}
+
+/// The author of a stored change, verified against its account's master key as it was
+/// certified (revocations since then do not invalidate history).
+async fn historical_author(state: &AppState, device: &DeviceId) -> Result<VerifiedDevice> {
+    let record = state.store.device(device).await?.ok_or(Error::Corrupt {
+        what: "group change author",
+    })?;
+    let user = state
+        .store
+        .user_by_id(record.user)
+        .await?
+        .ok_or(Error::Corrupt {
+            what: "group change author",
+        })?;
+    let cert = record.certificate.as_deref().ok_or(Error::Corrupt {
+        what: "group change author",
+    })?;
+    let signed =
+        sotto_proto::signed::Signed::decode(cert, sotto_proto::limits::MAX_CERTIFICATE_LEN)
+            .map_err(|_| Error::Corrupt {
+                what: "certificate",
+            })?;
+    identity(&user)?
+        .verify_device(&signed, &[])
+        .map_err(|_| Error::Corrupt {
+            what: "certificate",
+        })
+}
+
+/// The verified current state of a conversation, or `None` if it does not exist.
+pub async fn current(
+    state: &AppState,
+    conversation: &ConversationId,
+) -> Result<Option<GroupState>> {
+    let mut group = state.groups.get(conversation);
+    let from = group.as_ref().map_or(0, |g| g.epoch() + 1);
+    let changes = state.store.changes(conversation, from).await?;
+    if changes.is_empty() {
+        return Ok(group);
+    }
+    for change in changes {
+        let signed = decode_signed_change(&change.change)
+            .map_err(|_| Error::Corrupt { what: "group log" })?;
+        let author = historical_author(state, &change.author).await?;
+        let next = match &group {
+            None => GroupState::genesis(&signed, &author),
+            Some(g) => g.apply(&signed, &author),
+        };
+        group = Some(next.map_err(|_| Error::Corrupt { what: "group log" })?);
+    }
+    if let Some(g) = &group {
+        state.groups.put(g.clone());
+    }
+    Ok(group)
+}
+
+/// Verifies a genesis uploaded by `author`.
+pub fn verify_genesis(bytes: &[u8], author: &VerifiedDevice) -> Result<GroupState> {
+    let signed = decode_signed_change(bytes).map_err(|e| Error::rejected("group change", e))?;
+    GroupState::genesis(&signed, author).map_err(|e| Error::rejected("group change", e))
+}
+
+/// Verifies the next change uploaded by `author` against `current`.
+pub fn verify_next(
+    current: &GroupState,
+    bytes: &[u8],
+    author: &VerifiedDevice,
+) -> Result<GroupState> {
+    let signed = decode_signed_change(bytes).map_err(|e| Error::rejected("group change", e))?;
+    current
+        .apply(&signed, author)
+        .map_err(|e| Error::rejected("group change", e))
 }

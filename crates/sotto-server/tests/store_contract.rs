@@ -1,0 +1,413 @@
+//! One contract every `Store` backend passes: SQLite always, PostgreSQL when
+//! `SOTTO_TEST_DATABASE_URL` is set (each run in a fresh schema, dropped afterwards).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::sync::Arc;
+
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sotto_server::store::{
+    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, RefreshOutcome,
+    SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
+};
+
+fn device(i: u8, user: UserId, state: DeviceState) -> DeviceRecord {
+    DeviceRecord {
+        device: DeviceId::from_bytes([i; 32]),
+        user,
+        state,
+        signing_key: vec![i; 8],
+        auth_key: vec![i + 100; 8],
+        name: format!("device {i}"),
+        certificate: (state == DeviceState::Active).then(|| vec![1, 2, 3]),
+        exchange_cert: None,
+        exchange_serial: None,
+        created_at: i64::from(i),
+    }
+}
+
+fn session(i: u8, user: UserId, device: Option<DeviceId>) -> SessionRecord {
+    SessionRecord {
+        id: SessionId([i; 16]),
+        user,
+        device,
+        access_hash: [i; 32],
+        access_expires: 10_000,
+        refresh_hash: device.map(|_| [i + 100; 32]),
+        refresh_expires: 20_000,
+        created_at: 1,
+    }
+}
+
+fn envelope(m: u8, conv: ConversationId, user: UserId, dev: DeviceId) -> NewEnvelope {
+    NewEnvelope {
+        message: MessageId::from_bytes([m; 16]),
+        conversation: conv,
+        sender_user: user,
+        sender_account: AccountId::from_bytes([7; 32]),
+        sender_device: dev,
+        received_at: 5,
+        to: None,
+        body: vec![m; 10],
+    }
+}
+
+async fn contract(store: Arc<dyn Store>) {
+    // Users.
+    let alice = store.create_user("alice", "hash-a", 1).await.unwrap();
+    let bob = store.create_user("bob", "hash-b", 1).await.unwrap();
+    let carol = store.create_user("carol", "hash-c", 1).await.unwrap();
+    assert!(
+        store.create_user("alice", "x", 1).await.is_err(),
+        "username unique"
+    );
+    assert_eq!(
+        store.user_by_name("alice").await.unwrap().unwrap().id,
+        alice
+    );
+    assert!(store.user_by_name("nobody").await.unwrap().is_none());
+    store.set_password_hash(alice, "hash-a2").await.unwrap();
+    assert_eq!(
+        store
+            .user_by_id(alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "hash-a2"
+    );
+    let acct_a = AccountId::from_bytes([1; 32]);
+    store
+        .set_master_key(alice, &acct_a, b"spki-a")
+        .await
+        .unwrap();
+    store
+        .set_master_key(alice, &acct_a, b"spki-a")
+        .await
+        .unwrap();
+    assert!(store
+        .set_master_key(alice, &acct_a, b"other")
+        .await
+        .is_err());
+    assert!(
+        store.set_master_key(bob, &acct_a, b"spki-b").await.is_err(),
+        "account id unique"
+    );
+    store
+        .set_master_key(bob, &AccountId::from_bytes([2; 32]), b"spki-b")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_account(&acct_a).await.unwrap().unwrap().id,
+        alice
+    );
+
+    // Devices.
+    let a1 = device(1, alice, DeviceState::Active);
+    let b1 = device(2, bob, DeviceState::Active);
+    let b2 = device(3, bob, DeviceState::Pending);
+    store.activate_device(&a1).await.unwrap();
+    store.activate_device(&b1).await.unwrap();
+    store.add_pending_device(&b2).await.unwrap();
+    assert!(store
+        .add_pending_device(&device(2, bob, DeviceState::Pending))
+        .await
+        .is_err());
+    assert!(
+        store
+            .activate_device(&device(2, alice, DeviceState::Active))
+            .await
+            .is_err(),
+        "not hers"
+    );
+    assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
+    store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
+    store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
+    assert!(
+        store.set_exchange_key(&a1.device, b"x0", 1).await.is_err(),
+        "no rollback"
+    );
+    let stored = store.device(&a1.device).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.exchange_serial, stored.exchange_cert),
+        (Some(2), Some(b"x1".to_vec()))
+    );
+
+    // Sessions, rotation and reuse.
+    store
+        .insert_session(&session(1, alice, Some(a1.device)))
+        .await
+        .unwrap();
+    store
+        .insert_session(&session(2, alice, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_by_access(&[1; 32]).await.unwrap().unwrap().id,
+        SessionId([1; 16])
+    );
+    let rotated = store
+        .refresh_session(&[101; 32], &[50; 32], 30_000, &[51; 32], 40_000, 100)
+        .await
+        .unwrap();
+    assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.access_hash == [50; 32]));
+    assert!(
+        store.session_by_access(&[1; 32]).await.unwrap().is_none(),
+        "old access void"
+    );
+    let reused = store
+        .refresh_session(&[101; 32], &[60; 32], 30_000, &[61; 32], 40_000, 100)
+        .await
+        .unwrap();
+    assert!(matches!(reused, RefreshOutcome::Reused { session } if session == SessionId([1; 16])));
+    assert!(
+        store.session(&SessionId([1; 16])).await.unwrap().is_none(),
+        "family revoked"
+    );
+    let unknown = store
+        .refresh_session(&[99; 32], &[60; 32], 1, &[61; 32], 1, 100)
+        .await
+        .unwrap();
+    assert!(matches!(unknown, RefreshOutcome::Unknown));
+    store
+        .insert_session(&session(3, alice, Some(a1.device)))
+        .await
+        .unwrap();
+    let gone = store
+        .delete_sessions_except(alice, Some(&SessionId([3; 16])))
+        .await
+        .unwrap();
+    assert_eq!(gone, vec![SessionId([2; 16])]);
+    assert_eq!(store.sessions_of(alice).await.unwrap().len(), 1);
+
+    // Challenges and tickets are single use.
+    let c = ChallengeRecord {
+        nonce: [9; 32],
+        session: SessionId([3; 16]),
+        device: a1.device,
+        issued_at: 5,
+    };
+    store.insert_challenge(&c).await.unwrap();
+    assert_eq!(
+        store
+            .take_challenge(&[9; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .device,
+        a1.device
+    );
+    assert!(store.take_challenge(&[9; 32]).await.unwrap().is_none());
+    store
+        .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_ticket(&[8; 32]).await.unwrap(),
+        Some((SessionId([3; 16]), 500))
+    );
+    assert!(store.take_ticket(&[8; 32]).await.unwrap().is_none());
+
+    // Conversations.
+    let conv = ConversationId::from_bytes([4; 16]);
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"genesis".to_vec(),
+        author: a1.device,
+        created_at: 1,
+    };
+    store
+        .create_conversation(&conv, &genesis, &[alice, bob])
+        .await
+        .unwrap();
+    assert!(store
+        .create_conversation(&conv, &genesis, &[alice])
+        .await
+        .is_err());
+    assert!(store.is_member(&conv, bob).await.unwrap());
+    assert!(!store.is_member(&conv, carol).await.unwrap());
+    let stale = ChangeRecord {
+        epoch: 2,
+        ..genesis.clone()
+    };
+    assert!(
+        store.append_change(&conv, &stale, &[alice]).await.is_err(),
+        "epoch gap"
+    );
+    let next = ChangeRecord {
+        epoch: 1,
+        change: b"one".to_vec(),
+        ..genesis.clone()
+    };
+    store
+        .append_change(&conv, &next, &[alice, bob])
+        .await
+        .unwrap();
+    assert!(
+        store.append_change(&conv, &next, &[alice]).await.is_err(),
+        "epoch taken"
+    );
+    assert_eq!(store.changes(&conv, 0).await.unwrap().len(), 2);
+    assert_eq!(store.changes(&conv, 1).await.unwrap(), vec![next]);
+    assert_eq!(store.conversations_of(bob).await.unwrap(), vec![conv]);
+    assert_eq!(
+        store.member_devices(&conv, &a1.device).await.unwrap(),
+        vec![b1.device]
+    );
+
+    // Group commit: enqueue, duplicate, non-member, ack, queue cap.
+    let ops = vec![
+        WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
+        WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
+        WriteOp::Enqueue(envelope(2, conv, carol, a1.device)),
+        WriteOp::Enqueue(envelope(3, conv, alice, a1.device)),
+    ];
+    let out = store.write_batch(&ops, 2).await.unwrap();
+    let WriteOutcome::Stored { recipients, full } = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (recipients.len(), recipients[0].0, full.len()),
+        (1, b1.device, 0)
+    );
+    assert_eq!(out[1], WriteOutcome::Duplicate);
+    assert_eq!(out[2], WriteOutcome::NotMember);
+    let pending = store.pending(&b1.device, 0, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(pending[0].seq < pending[1].seq);
+    assert_eq!(pending[0].body, vec![1; 10]);
+    assert!(
+        store.pending(&a1.device, 0, 10).await.unwrap().is_empty(),
+        "sender gets no copy"
+    );
+    let out = store
+        .write_batch(&[WriteOp::Enqueue(envelope(5, conv, alice, a1.device))], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        out[0],
+        WriteOutcome::Stored {
+            recipients: vec![],
+            full: vec![b1.device]
+        }
+    );
+    let ack = WriteOp::Ack {
+        device: b1.device,
+        messages: vec![
+            MessageId::from_bytes([1; 16]),
+            MessageId::from_bytes([42; 16]),
+        ],
+    };
+    assert_eq!(
+        store
+            .write_batch(std::slice::from_ref(&ack), 2)
+            .await
+            .unwrap(),
+        vec![WriteOutcome::Acked(1)]
+    );
+    assert_eq!(
+        store.write_batch(&[ack], 2).await.unwrap(),
+        vec![WriteOutcome::Acked(0)]
+    );
+    assert_eq!(store.pending(&b1.device, 0, 10).await.unwrap().len(), 1);
+    let replay = store
+        .write_batch(&[WriteOp::Enqueue(envelope(1, conv, alice, a1.device))], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        replay,
+        vec![WriteOutcome::Duplicate],
+        "ids stay spent after delivery"
+    );
+    let mut direct = envelope(6, conv, alice, a1.device);
+    direct.to = Some(b1.device);
+    let out = store
+        .write_batch(&[WriteOp::Enqueue(direct)], 10)
+        .await
+        .unwrap();
+    assert!(matches!(&out[0], WriteOutcome::Stored { recipients, .. } if recipients.len() == 1));
+
+    // Revocation drops the device's queue and sessions.
+    store
+        .insert_session(&session(4, bob, Some(b1.device)))
+        .await
+        .unwrap();
+    store
+        .revoke_device(bob, &b1.device, 1, b"revocation")
+        .await
+        .unwrap();
+    assert!(store.pending(&b1.device, 0, 10).await.unwrap().is_empty());
+    assert!(store.session(&SessionId([4; 16])).await.unwrap().is_none());
+    assert_eq!(
+        store.revocations_of(bob).await.unwrap(),
+        vec![b"revocation".to_vec()]
+    );
+    assert!(
+        store.activate_device(&b1).await.is_err(),
+        "revoked stays revoked"
+    );
+    assert!(
+        store
+            .revoke_device(alice, &b1.device, 2, b"r")
+            .await
+            .is_err(),
+        "not hers"
+    );
+
+    // Attachments.
+    store
+        .put_attachment(&[5; 16], &conv, alice, b"blob", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.attachment(&[5; 16]).await.unwrap(),
+        Some((conv, b"blob".to_vec()))
+    );
+    assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
+
+    // Expiry.
+    assert!(store.purge_expired(1_000_000).await.unwrap() >= 1);
+    assert!(store.sessions_of(alice).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sotto_server::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn sqlite_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let first = sotto_server::store::sqlite::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    first.create_user("alice", "h", 1).await.unwrap();
+    first.close().await;
+    let again = sotto_server::store::sqlite::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    assert!(again.user_by_name("alice").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn postgres_passes_the_contract() {
+    let Some(pg) = support::pg::Schema::fresh().await else {
+        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL contract run");
+        return;
+    };
+    let store = pg.store().await;
+    contract(Arc::new(store)).await;
+    pg.drop().await;
+}
