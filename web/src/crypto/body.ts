@@ -1,0 +1,186 @@
+/**
+ * The plaintext inside an envelope and the padding that hides its length (`docs/protocol.md`
+ * §8.2, §8.3).
+ *
+ * ```text
+ * body = domain("sotto/body") ‖ kind
+ * kind = 0x01 ‖ bytes(utf8 text)
+ *      | 0x02 ‖ text(blob id) ‖ text(file name) ‖ text(media type) ‖ u64 size ‖ secret [32]
+ *             ‖ blob sha256 [32] ‖ bytes(utf8 caption)
+ *      | 0x03 ‖ u8 receipt kind ‖ list(message id [16])
+ * pad(body) = body ‖ 0x80 ‖ 0x00 × (bucket(len) − len − 1),  bucket(n) = max(256, 2^⌈log2(n+1)⌉)
+ * ```
+ */
+
+import { type Bytes, utf8Decode, utf8Encode } from "./bytes";
+import { Reader, Writer, isDisplayText, utf8Length } from "./codec";
+import { Domain } from "./domains";
+import { ProtocolError, unreachable } from "./errors";
+import { type MessageId as MessageIdT, MessageId } from "./ids";
+import {
+  MAX_BLOB_ID_LEN,
+  MAX_BODY_LEN,
+  MAX_FILE_NAME_LEN,
+  MAX_MEDIA_TYPE_LEN,
+  MAX_PADDED_LEN,
+  MAX_RECEIPT_IDS,
+  MIN_PADDED_LEN,
+} from "./limits";
+
+/** Everything a recipient needs to fetch and decrypt an attachment blob (§10). */
+export interface AttachmentRef {
+  /** The server's id for the blob, ≤ 64 bytes. */
+  readonly blobId: string;
+  /** Display text, ≤ 255 bytes. */
+  readonly fileName: string;
+  /** ≤ 127 bytes. */
+  readonly mediaType: string;
+  /** Plaintext size in bytes. */
+  readonly size: bigint;
+  /** The attachment secret (32 bytes). */
+  readonly secret: Bytes;
+  /** SHA-256 of the blob (32 bytes). */
+  readonly blobSha256: Bytes;
+}
+
+/** What a receipt reports. */
+export type ReceiptKind = "delivered" | "read";
+
+/** The content of a message. */
+export type MessageBody =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "attachment"; readonly attachment: AttachmentRef; readonly caption: string }
+  | { readonly type: "receipt"; readonly kind: ReceiptKind; readonly messages: readonly MessageIdT[] };
+
+const KIND_TEXT = 0x01;
+const KIND_ATTACHMENT = 0x02;
+const KIND_RECEIPT = 0x03;
+const RECEIPT_DELIVERED = 1;
+const RECEIPT_READ = 2;
+const PAD_MARK = 0x80;
+
+export const MessageBody = {
+  /** The canonical encoding (before padding); out-of-bounds content is `invalid-input`. */
+  encode(body: MessageBody): Bytes {
+    const w = Writer.forDomain(Domain.MessageBody);
+    switch (body.type) {
+      case "text":
+        w.u8(KIND_TEXT);
+        w.bytes(utf8Encode(body.text));
+        break;
+      case "attachment": {
+        const a = body.attachment;
+        if (utf8Length(a.blobId) > MAX_BLOB_ID_LEN) throw new ProtocolError("invalid-input", "blob id too long");
+        if (!isDisplayText(a.fileName) || utf8Length(a.fileName) > MAX_FILE_NAME_LEN) {
+          throw new ProtocolError("invalid-input", "file name: 1 to 255 bytes of display text");
+        }
+        if (utf8Length(a.mediaType) > MAX_MEDIA_TYPE_LEN) throw new ProtocolError("invalid-input", "media type too long");
+        if (a.secret.length !== 32 || a.blobSha256.length !== 32) {
+          throw new ProtocolError("invalid-input", "attachment secret and hash are 32 bytes");
+        }
+        w.u8(KIND_ATTACHMENT);
+        w.text(a.blobId, "blob id");
+        w.text(a.fileName, "file name");
+        w.text(a.mediaType, "media type");
+        w.u64(a.size);
+        w.fixed(a.secret);
+        w.fixed(a.blobSha256);
+        w.bytes(utf8Encode(body.caption, "caption"));
+        break;
+      }
+      case "receipt":
+        if (body.messages.length > MAX_RECEIPT_IDS) throw new ProtocolError("invalid-input", "receipt names too many messages");
+        w.u8(KIND_RECEIPT);
+        w.u8(receiptTag(body.kind));
+        w.count(body.messages.length);
+        for (const id of body.messages) MessageId.encode(w, id);
+        break;
+      default:
+        unreachable(body);
+    }
+    const bytes = w.finish();
+    if (bytes.length > MAX_BODY_LEN) throw new ProtocolError("invalid-input", "message body longer than 64 KiB");
+    return bytes;
+  },
+
+  /** Decodes a body. */
+  decode(bytes: Bytes): MessageBody {
+    const r = Reader.forDomain(bytes, Domain.MessageBody);
+    let body: MessageBody;
+    const kind = r.u8();
+    switch (kind) {
+      case KIND_TEXT:
+        body = { type: "text", text: utf8Decode(r.bytes("text", MAX_BODY_LEN), "text") };
+        break;
+      case KIND_ATTACHMENT: {
+        const attachment: AttachmentRef = {
+          blobId: r.text("blob id", MAX_BLOB_ID_LEN),
+          fileName: r.displayText("file name", MAX_FILE_NAME_LEN),
+          mediaType: r.text("media type", MAX_MEDIA_TYPE_LEN),
+          size: r.u64(),
+          secret: r.array(32),
+          blobSha256: r.array(32),
+        };
+        body = { type: "attachment", attachment, caption: utf8Decode(r.bytes("caption", MAX_BODY_LEN), "caption") };
+        break;
+      }
+      case KIND_RECEIPT: {
+        const tag = r.u8();
+        let receipt: ReceiptKind;
+        if (tag === RECEIPT_DELIVERED) receipt = "delivered";
+        else if (tag === RECEIPT_READ) receipt = "read";
+        else throw new ProtocolError("decode/unknown-tag", `receipt kind ${tag}`);
+        const count = r.count("receipt ids", MAX_RECEIPT_IDS);
+        const messages: MessageIdT[] = [];
+        for (let i = 0; i < count; i++) messages.push(MessageId.decode(r));
+        body = { type: "receipt", kind: receipt, messages };
+        break;
+      }
+      default:
+        throw new ProtocolError("decode/unknown-tag", `body kind ${kind}`);
+    }
+    r.finish();
+    return body;
+  },
+};
+
+function receiptTag(kind: ReceiptKind): number {
+  switch (kind) {
+    case "delivered":
+      return RECEIPT_DELIVERED;
+    case "read":
+      return RECEIPT_READ;
+    default:
+      return unreachable(kind);
+  }
+}
+
+/** `bucket(n)`: the padded length of a body of `n` bytes. */
+export function paddedLength(n: number): number {
+  let bucket = MIN_PADDED_LEN;
+  while (bucket < n + 1) bucket *= 2;
+  return bucket;
+}
+
+/** Pads an encoded body to its bucket; a bucket above 128 KiB is `invalid-input`. */
+export function pad(body: Uint8Array): Bytes {
+  const target = paddedLength(body.length);
+  if (target > MAX_PADDED_LEN) throw new ProtocolError("invalid-input", "message body too long to pad");
+  const out = new Uint8Array(target);
+  out.set(body);
+  out[body.length] = PAD_MARK;
+  return out;
+}
+
+/**
+ * Strips the padding, checking it is exactly what {@link pad} makes. Any violation is
+ * `decryption-failed`, the same error as a bad tag.
+ */
+export function unpad(padded: Bytes): Bytes {
+  let mark = padded.length - 1;
+  while (mark >= 0 && padded[mark] === 0) mark--;
+  if (mark < 0 || padded[mark] !== PAD_MARK || padded.length !== paddedLength(mark)) {
+    throw new ProtocolError("decryption-failed");
+  }
+  return padded.subarray(0, mark);
+}

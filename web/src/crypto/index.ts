@@ -1,0 +1,39 @@
+/**
+ * Sotto's end-to-end protocol in TypeScript, on WebCrypto only (`docs/protocol.md` is normative;
+ * the Rust core `crates/sotto-proto` implements the same document, and both pass every vector in
+ * `test-vectors/`). No UI, no I/O: bytes, keys, time and randomness in; bytes and verified values
+ * out. Every refusal is a {@link ProtocolError} with a stable `code`.
+ *
+ * # Layout
+ * - `errors`, `bytes`, `codec`, `domains`, `limits`, `signed`: the one canonical, bounded,
+ *   domain-separated encoding and its error codes.
+ * - `der`, `primitives`, `env`: WebCrypto primitives, RSA key checks, time and randomness.
+ * - `ids`: branded identifiers and their text forms.
+ * - `identity`, `auth`, `safety`: certificates and the verifier, login challenges, safety numbers.
+ * - `group`: the signed, hash-chained group state log.
+ * - `ratchet`, `distribution`, `sender`, `receiver`: sender chains, key distributions, key
+ *   requests, and the receiver's ordered checks.
+ * - `envelope`, `body`: the signed, encrypted, padded message.
+ * - `attachment`: client-side encryption of attachment blobs.
+ */
+
+export * from "./errors";
+export * from "./bytes";
+export * from "./codec";
+export * from "./domains";
+export * from "./limits";
+export * from "./ids";
+export * from "./primitives";
+export * from "./env";
+export * from "./signed";
+export * from "./identity";
+export * from "./auth";
+export * from "./safety";
+export * from "./group";
+export * from "./ratchet";
+export * from "./distribution";
+export * from "./envelope";
+export * from "./body";
+export * from "./receiver";
+export * from "./sender";
+export * from "./attachment";

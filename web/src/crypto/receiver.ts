@@ -1,0 +1,398 @@
+/**
+ * The receiving side of sender chains (`docs/protocol.md` §7.5, §9).
+ *
+ * A chain exists here only once a verified distribution from its owner introduced it
+ * ({@link ReceiverState.acceptDistribution}). A message is checked in the fixed order of §9.2
+ * before its key is derived and it is decrypted ({@link ReceiverState.open}), which changes
+ * nothing; only {@link ReceiverState.commit}, which the client runs atomically with storing the
+ * message, records it. A refused message therefore never changes state, and a replay of an
+ * accepted (chain, index) is refused for as long as the chain is kept.
+ *
+ * Every mutation happens in a synchronous block after the last `await`, so two interleaved calls
+ * cannot half-apply each other's changes; callers still serialise calls per state.
+ */
+
+import { type Bytes, bytesEqual, compareBytes, constantTimeEqual } from "./bytes";
+import { MessageBody, unpad } from "./body";
+import { DistributionHeader, type KeyDistribution, decodePayload } from "./distribution";
+import type { Envelope, EnvelopeHeader } from "./envelope";
+import { ProtocolError } from "./errors";
+import type { GroupState } from "./group";
+import type { VerifiedDevice } from "./identity";
+import {
+  type AccountId as AccountIdT,
+  type ChainId as ChainIdT,
+  type ConversationId as ConversationIdT,
+  type DeviceId as DeviceIdT,
+  type ExchangeKeyId as ExchangeKeyIdT,
+  ChainId,
+  exchangeKeyIdOf,
+  idKey,
+} from "./ids";
+import {
+  CHAIN_RETENTION_MS,
+  MAX_CHAIN_MESSAGES,
+  MAX_CLOCK_SKEW_MS,
+  MAX_DISTRIBUTION_AGE_MS,
+  MAX_SKIPPED_KEYS,
+  MAX_SKIPPED_KEY_AGE_MS,
+} from "./limits";
+import type { ExchangeKeyPair } from "./primitives";
+import { type ChainKey, MessageKey } from "./ratchet";
+
+/** One of this device's exchange key pairs, with its id. */
+export interface LocalExchangeKey {
+  readonly keyId: ExchangeKeyIdT;
+  readonly pair: ExchangeKeyPair;
+}
+
+/** This device, as the recipient of distributions. */
+export interface LocalDevice {
+  readonly account: AccountIdT;
+  readonly device: DeviceIdT;
+  /** The exchange key pairs this device still holds (current and not yet retired). */
+  readonly exchangeKeys: readonly LocalExchangeKey[];
+}
+
+/** Builds a {@link LocalDevice}, computing the ids of its exchange keys. */
+export async function localDevice(
+  account: AccountIdT,
+  device: DeviceIdT,
+  pairs: readonly ExchangeKeyPair[],
+): Promise<LocalDevice> {
+  const exchangeKeys = await Promise.all(pairs.map(async (pair) => ({ keyId: await exchangeKeyIdOf(pair.spki), pair })));
+  return { account, device, exchangeKeys };
+}
+
+/** A message key kept for a skipped index. */
+interface SkippedKey {
+  readonly key: MessageKey;
+  readonly since: bigint;
+}
+
+/** What a receiver knows about one chain (§9.1). */
+export interface ReceiverChain {
+  readonly chain: ChainIdT;
+  readonly conversation: ConversationIdT;
+  readonly epoch: bigint;
+  readonly senderAccount: AccountIdT;
+  readonly senderDevice: DeviceIdT;
+  /** The introducing distribution's `created_at`; the chain is forgotten 180 days later. */
+  readonly createdAt: bigint;
+  readonly startIndex: number;
+  /** Fingerprint of the key at `startIndex` (tells a re-send from a conflict). */
+  readonly startKeyFingerprint: Bytes;
+  /** The key at `nextIndex`; `undefined` once the chain is used up. */
+  nextKey: ChainKey | undefined;
+  nextIndex: number;
+  /** Bit `i` set: index `i` was received (128 bits cover the 100-message bound). */
+  consumed: bigint;
+  /** Keys of skipped indexes. */
+  readonly skipped: Map<number, SkippedKey>;
+  /**
+   * The last index the owner says it sent, once its next chain announced it: `undefined` not
+   * announced yet, `null` announced with no message sent, else the index.
+   */
+  finalIndex: number | null | undefined;
+}
+
+function isConsumed(chain: ReceiverChain, index: number): boolean {
+  return index < 128 && (chain.consumed & (1n << BigInt(index))) !== 0n;
+}
+
+/** Indexes that should have arrived but have not, up to the highest seen or the announced end. */
+function missingIn(chain: ReceiverChain): number[] {
+  let upper: number;
+  if (chain.finalIndex === undefined) upper = chain.nextIndex;
+  else if (chain.finalIndex === null) upper = 0;
+  else upper = chain.finalIndex + 1;
+  const out: number[] = [];
+  for (let i = chain.startIndex; i < Math.max(upper, chain.startIndex); i++) {
+    if (!isConsumed(chain, i)) out.push(i);
+  }
+  return out;
+}
+
+/** The outcome of accepting a distribution. */
+export interface DistributionAccepted {
+  readonly chain: ChainIdT;
+  /** Already known with the same key: a harmless re-send. */
+  readonly duplicate: boolean;
+  /** Indexes of the previous chain that never arrived, now that its end is known (A13). */
+  readonly missingInPrevious: readonly number[];
+  /** The distribution names a previous chain this device never received. */
+  readonly previousUnknown: boolean;
+}
+
+interface Advance {
+  readonly nextKey: ChainKey | undefined;
+  readonly nextIndex: number;
+  readonly skipped: readonly (readonly [number, MessageKey])[];
+}
+
+const OPENED: unique symbol = Symbol("sotto/opened");
+
+/** A verified, decrypted message not yet recorded; see {@link ReceiverState.commit}. */
+export class OpenedMessage {
+  constructor(
+    token: typeof OPENED,
+    readonly header: EnvelopeHeader,
+    readonly body: MessageBody,
+    /** @internal The chain position the open was computed against. */
+    readonly expectedNextIndex: number,
+    /** @internal How the chain advances on commit (`undefined`: a skipped index). */
+    readonly advance: Advance | undefined,
+  ) {
+    if (token !== OPENED) throw new ProtocolError("invalid-input", "OpenedMessage is made by ReceiverState.open");
+  }
+}
+
+/** A message after it was recorded. */
+export interface ReceivedMessage {
+  readonly header: EnvelopeHeader;
+  readonly body: MessageBody;
+  /** Indexes of this chain the message skipped (a gap to show until they arrive). */
+  readonly gap: readonly number[];
+}
+
+/**
+ * Conversation, epoch and membership (§7.5 step 4, §9.2 checks 3–5). The sender must be a
+ * member now; a removed member's old chain is refused (A16).
+ */
+function checkMembership(group: GroupState, conversation: ConversationIdT, epoch: bigint, sender: AccountIdT): void {
+  if (!bytesEqual(conversation, group.conversation)) throw new ProtocolError("receive/wrong-conversation");
+  if (epoch > group.epoch) throw new ProtocolError("receive/unknown-epoch", `epoch ${epoch}`);
+  if (!group.isMember(sender)) throw new ProtocolError("receive/sender-not-member");
+}
+
+/** Every chain this device receives on, across conversations. */
+export class ReceiverState {
+  private readonly chains = new Map<string, ReceiverChain>();
+
+  /**
+   * Verifies a distribution from `sender` to this device and introduces its chain, in the order
+   * of §7.5: sender bound to the header; signature; recipient; conversation, epoch, membership;
+   * timestamps and start index; OAEP decryption and payload (`decryption-failed`); a known chain
+   * (`receive/chain-owner-mismatch`, `receive/chain-key-conflict`, or a duplicate); the previous
+   * chain's end.
+   */
+  async acceptDistribution(
+    kdm: KeyDistribution,
+    sender: VerifiedDevice,
+    me: LocalDevice,
+    group: GroupState,
+    now: bigint,
+  ): Promise<DistributionAccepted> {
+    const h = kdm.header;
+    if (!bytesEqual(sender.device, h.senderDevice) || !bytesEqual(sender.account, h.senderAccount)) {
+      throw new ProtocolError("receive/sender-mismatch");
+    }
+    await kdm.sealed.verify("key distribution", sender.signingKey);
+    if (!bytesEqual(h.recipientAccount, me.account) || !bytesEqual(h.recipientDevice, me.device)) {
+      throw new ProtocolError("receive/wrong-recipient");
+    }
+    const exchange = me.exchangeKeys.find((k) => bytesEqual(k.keyId, h.recipientKey));
+    if (exchange === undefined) throw new ProtocolError("receive/wrong-recipient", "unknown exchange key");
+    checkMembership(group, h.conversation, h.epoch, h.senderAccount);
+    if (h.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    if (h.createdAt < now - MAX_DISTRIBUTION_AGE_MS) throw new ProtocolError("receive/stale-distribution");
+    if (h.startIndex >= MAX_CHAIN_MESSAGES) throw new ProtocolError("receive/index-out-of-bounds", `index ${h.startIndex}`);
+    const label = await DistributionHeader.oaepLabel(kdm.sealed.header);
+    const payload = decodePayload(await exchange.pair.decrypt(kdm.sealed.ciphertext, label));
+    if (!bytesEqual(payload.chain, h.chain) || payload.startIndex !== h.startIndex) {
+      throw new ProtocolError("decryption-failed");
+    }
+    const fingerprint = await payload.key.fingerprint();
+
+    // No await below this line: the checks and the change happen together.
+    const chainKey = idKey(h.chain);
+    const known = this.chains.get(chainKey);
+    let duplicate = false;
+    if (known !== undefined) {
+      if (!bytesEqual(known.senderDevice, h.senderDevice)) {
+        throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
+      }
+      if (known.epoch !== h.epoch || !bytesEqual(known.conversation, h.conversation)) {
+        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
+      }
+      if (known.startIndex !== payload.startIndex || !constantTimeEqual(known.startKeyFingerprint, fingerprint)) {
+        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
+      }
+      duplicate = true;
+    }
+    let missingInPrevious: number[] = [];
+    let previousUnknown = false;
+    if (h.previous !== undefined) {
+      const previous = this.chains.get(idKey(h.previous.chain));
+      if (previous !== undefined && bytesEqual(previous.senderDevice, h.senderDevice)) {
+        previous.finalIndex = h.previous.finalIndex ?? null;
+        missingInPrevious = missingIn(previous);
+      } else {
+        previousUnknown = true;
+      }
+    }
+    if (!duplicate) {
+      this.chains.set(chainKey, {
+        chain: h.chain,
+        conversation: h.conversation,
+        epoch: h.epoch,
+        senderAccount: h.senderAccount,
+        senderDevice: h.senderDevice,
+        createdAt: h.createdAt,
+        startIndex: payload.startIndex,
+        startKeyFingerprint: fingerprint,
+        nextKey: payload.key,
+        nextIndex: payload.startIndex,
+        consumed: 0n,
+        skipped: new Map(),
+        finalIndex: undefined,
+      });
+    }
+    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown };
+  }
+
+  /**
+   * Verifies and decrypts `envelope` from `sender`, changing nothing. Checks in the order of
+   * §9.2: sender bound to the header; signature; conversation; epoch; membership; far future;
+   * known chain; chain owner and conversation; chain epoch; index bound and announced end;
+   * replay; key available; then AES-GCM, padding and body decode (`decryption-failed`).
+   */
+  async open(envelope: Envelope, sender: VerifiedDevice, group: GroupState, now: bigint): Promise<OpenedMessage> {
+    const h = envelope.header;
+    if (!bytesEqual(sender.device, h.senderDevice) || !bytesEqual(sender.account, h.senderAccount)) {
+      throw new ProtocolError("receive/sender-mismatch");
+    }
+    await envelope.sealed.verify("message", sender.signingKey);
+    checkMembership(group, h.conversation, h.epoch, h.senderAccount);
+    if (h.sentAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    const chain = this.chains.get(idKey(h.chain));
+    if (chain === undefined) throw new ProtocolError("receive/unknown-chain", ChainId.toText(h.chain));
+    if (!bytesEqual(chain.senderDevice, h.senderDevice) || !bytesEqual(chain.conversation, h.conversation)) {
+      throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
+    }
+    if (chain.epoch !== h.epoch) throw new ProtocolError("receive/epoch-mismatch");
+    const beyondEnd = chain.finalIndex === null || (chain.finalIndex !== undefined && h.index > chain.finalIndex);
+    if (h.index >= MAX_CHAIN_MESSAGES || beyondEnd) {
+      throw new ProtocolError("receive/index-out-of-bounds", `index ${h.index}`);
+    }
+    if (isConsumed(chain, h.index)) throw new ProtocolError("receive/replay", `${ChainId.toText(h.chain)} #${h.index}`);
+    const expectedNextIndex = chain.nextIndex;
+    const { key, advance } = await deriveKey(chain, h.index);
+    const aead = await key.aeadKey(h.chain, h.index);
+    const padded = await aead.open(envelope.sealed.header, envelope.sealed.ciphertext);
+    let body: MessageBody;
+    try {
+      body = MessageBody.decode(unpad(padded).slice());
+    } catch (error) {
+      throw new ProtocolError("decryption-failed", undefined, { cause: error });
+    }
+    return new OpenedMessage(OPENED, h, body, expectedNextIndex, advance);
+  }
+
+  /**
+   * Records an opened message: marks its index received, deletes its key, keeps the keys of the
+   * indexes it skipped, advances the chain. If the chain moved since the open, or the index was
+   * recorded meanwhile, it is `receive/replay` (two opens of one message commit once).
+   */
+  commit(opened: OpenedMessage, now: bigint): ReceivedMessage {
+    const { header, body, expectedNextIndex, advance } = opened;
+    const chain = this.chains.get(idKey(header.chain));
+    if (chain === undefined) throw new ProtocolError("receive/unknown-chain", ChainId.toText(header.chain));
+    if (chain.nextIndex !== expectedNextIndex || isConsumed(chain, header.index)) {
+      throw new ProtocolError("receive/replay", `${ChainId.toText(header.chain)} #${header.index}`);
+    }
+    const gap: number[] = [];
+    if (advance !== undefined) {
+      for (const [index, key] of advance.skipped) {
+        gap.push(index);
+        chain.skipped.set(index, { key, since: now });
+      }
+      chain.nextKey = advance.nextKey;
+      chain.nextIndex = advance.nextIndex;
+    } else {
+      chain.skipped.delete(header.index);
+    }
+    if (header.index < 128) chain.consumed |= 1n << BigInt(header.index);
+    this.prune(now);
+    return { header, body, gap };
+  }
+
+  /** {@link open} then {@link commit}. */
+  async receive(envelope: Envelope, sender: VerifiedDevice, group: GroupState, now: bigint): Promise<ReceivedMessage> {
+    return this.commit(await this.open(envelope, sender, group, now), now);
+  }
+
+  /**
+   * Forgets chains introduced more than 180 days ago, drops skipped keys older than 30 days, then
+   * the oldest beyond 2000 (§9.3). Their messages, if they come, are `receive/key-evicted`.
+   */
+  prune(now: bigint): void {
+    for (const [id, chain] of this.chains) {
+      if (chain.createdAt < now - CHAIN_RETENTION_MS) this.chains.delete(id);
+    }
+    const cutoff = now - MAX_SKIPPED_KEY_AGE_MS;
+    let total = 0;
+    for (const chain of this.chains.values()) {
+      for (const [index, kept] of chain.skipped) {
+        if (kept.since < cutoff) chain.skipped.delete(index);
+      }
+      total += chain.skipped.size;
+    }
+    if (total <= MAX_SKIPPED_KEYS) return;
+    const all: { since: bigint; chain: ReceiverChain; index: number }[] = [];
+    for (const chain of this.chains.values()) {
+      for (const [index, kept] of chain.skipped) all.push({ since: kept.since, chain, index });
+    }
+    // Oldest first; ties broken by chain id then index, like the Rust core.
+    all.sort((a, b) => {
+      if (a.since !== b.since) return a.since < b.since ? -1 : 1;
+      const byChain = compareBytes(a.chain.chain, b.chain.chain);
+      return byChain !== 0 ? byChain : a.index - b.index;
+    });
+    for (const entry of all.slice(0, total - MAX_SKIPPED_KEYS)) entry.chain.skipped.delete(entry.index);
+  }
+
+  /** A chain this device knows (read-only view). */
+  chain(id: ChainIdT): Readonly<ReceiverChain> | undefined {
+    return this.chains.get(idKey(id));
+  }
+
+  /** Missing indexes of a chain. */
+  missing(id: ChainIdT): number[] {
+    const chain = this.chains.get(idKey(id));
+    return chain === undefined ? [] : missingIn(chain);
+  }
+
+  /** Skipped message keys kept, across chains. */
+  skippedKeyCount(): number {
+    let total = 0;
+    for (const chain of this.chains.values()) total += chain.skipped.size;
+    return total;
+  }
+
+  /** How many chains are kept. */
+  get size(): number {
+    return this.chains.size;
+  }
+}
+
+/** The message key for `index`, and how the chain advances if the message is committed. */
+async function deriveKey(chain: ReceiverChain, index: number): Promise<{ key: MessageKey; advance: Advance | undefined }> {
+  if (index < chain.nextIndex) {
+    const kept = chain.skipped.get(index);
+    if (kept === undefined) throw new ProtocolError("receive/key-evicted", `index ${index}`);
+    return { key: MessageKey.fromBytes(kept.key.dangerBytes()), advance: undefined };
+  }
+  if (index < chain.startIndex) throw new ProtocolError("receive/key-evicted", `index ${index}`);
+  let key = chain.nextKey;
+  if (key === undefined) throw new ProtocolError("receive/index-out-of-bounds", `index ${index}`);
+  const skipped: (readonly [number, MessageKey])[] = [];
+  for (let i = chain.nextIndex; i < index; i++) {
+    skipped.push([i, await key.messageKey()]);
+    key = await key.next();
+  }
+  const messageKey = await key.messageKey();
+  const nextIndex = index + 1;
+  const nextKey = nextIndex < MAX_CHAIN_MESSAGES ? await key.next() : undefined;
+  return { key: messageKey, advance: { nextKey, nextIndex, skipped } };
+}

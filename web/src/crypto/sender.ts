@@ -1,0 +1,235 @@
+/**
+ * The sending side of a chain (`docs/protocol.md` §7.2–§7.4, §7.6).
+ *
+ * One {@link SenderChain} per (conversation, epoch, sending device) at a time, replaced on every
+ * membership or device change, after 100 messages and after 7 days. Sending is two steps so an
+ * index is never used twice, even across a crash: {@link SenderChain.reserve} advances the chain
+ * and hands out the index's key; the caller persists the advanced chain, then
+ * {@link ReservedMessage.seal} makes the envelope. Reserves on one chain are serialised inside
+ * the object; across tabs the client holds a Web Lock per chain.
+ */
+
+import { type Bytes, bytesEqual } from "./bytes";
+import { type MessageBody as MessageBodyT, MessageBody, pad } from "./body";
+import { type ChainEnd, DistributionHeader, KeyDistribution, KeyRequest, encodePayload } from "./distribution";
+import type { Env } from "./env";
+import { Envelope, EnvelopeHeader } from "./envelope";
+import { ProtocolError } from "./errors";
+import type { GroupState } from "./group";
+import type { DeviceKeys, VerifiedDevice, VerifiedExchangeKey } from "./identity";
+import {
+  type AccountId as AccountIdT,
+  type ChainId as ChainIdT,
+  type ConversationId as ConversationIdT,
+  type DeviceId as DeviceIdT,
+  type MessageId as MessageIdT,
+  ChainId,
+  idKey,
+} from "./ids";
+import { MAX_CHAIN_AGE_MS, MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS } from "./limits";
+import { ChainKey, type MessageKey } from "./ratchet";
+import { type Signed, SignedSealed } from "./signed";
+
+/** A chain this device sends on. */
+export class SenderChain {
+  /** The key at `nextIndex`. */
+  private current: ChainKey;
+  private index = 0;
+  /** Devices (by `idKey`) the chain key was distributed to; a change in the set means a new chain. */
+  private readonly recipientSet = new Set<string>();
+  /** Serialises reserves: each waits for the previous one's ratchet step. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly conversation: ConversationIdT,
+    readonly epoch: bigint,
+    readonly chain: ChainIdT,
+    readonly account: AccountIdT,
+    readonly device: DeviceIdT,
+    /** The key at index 0, kept while the chain lives so a device that missed it can be sent it again. */
+    private readonly initial: ChainKey,
+    readonly createdAt: bigint,
+    readonly previous: ChainEnd | undefined,
+  ) {
+    this.current = initial;
+  }
+
+  /** Starts a chain with a fresh random id and key (id first, then key, like the Rust core). */
+  static async start(
+    conversation: ConversationIdT,
+    epoch: bigint,
+    account: AccountIdT,
+    device: DeviceIdT,
+    previous: ChainEnd | undefined,
+    env: Env,
+  ): Promise<SenderChain> {
+    const chain = ChainId.fromBytes(await env.rng.random(ChainId.LEN));
+    const key = ChainKey.fromBytes(await env.rng.random(32));
+    return new SenderChain(conversation, epoch, chain, account, device, key, env.now, previous);
+  }
+
+  /** Starts the chain that replaces this one at `epoch`, announcing this one's end. */
+  successor(epoch: bigint, env: Env): Promise<SenderChain> {
+    return SenderChain.start(this.conversation, epoch, this.account, this.device, this.end(), env);
+  }
+
+  /** This chain's id and last used index. */
+  end(): ChainEnd {
+    return { chain: this.chain, finalIndex: this.index === 0 ? undefined : this.index - 1 };
+  }
+
+  /** The next index to be used. */
+  get nextIndex(): number {
+    return this.index;
+  }
+
+  /** The devices the key was distributed to (as `idKey` strings). */
+  get recipients(): ReadonlySet<string> {
+    return this.recipientSet;
+  }
+
+  /**
+   * Whether the chain must be replaced before the next message: the epoch moved, the set of
+   * recipient devices changed, or it is exhausted or too old (§7.2).
+   */
+  needsRotation(now: bigint, epoch: bigint, devices: readonly DeviceIdT[]): boolean {
+    const wanted = new Set(devices.map(idKey));
+    const sameDevices = wanted.size === this.recipientSet.size && [...wanted].every((d) => this.recipientSet.has(d));
+    return epoch !== this.epoch || !sameDevices || this.exhaustedAt(now);
+  }
+
+  private exhaustedAt(now: bigint): boolean {
+    return this.index >= MAX_CHAIN_MESSAGES || now >= this.createdAt + MAX_CHAIN_AGE_MS;
+  }
+
+  /**
+   * Takes the next index and its key, advancing the chain (`chain-needs-rotation` when exhausted
+   * or expired). Persist the chain before sealing.
+   */
+  reserve(now: bigint): Promise<ReservedMessage> {
+    const step = this.tail.then(async () => {
+      if (this.exhaustedAt(now)) throw new ProtocolError("chain-needs-rotation");
+      const key = await this.current.messageKey();
+      const next = await this.current.next();
+      // Synchronous from here: claim the index and move the chain together.
+      const index = this.index;
+      this.current = next;
+      this.index += 1;
+      return new ReservedMessage(RESERVE, this, index, key);
+    });
+    this.tail = step.catch(() => undefined);
+    return step;
+  }
+
+  /** The exchange keys a distribution goes to: members' devices other than this one. */
+  recipientsIn(group: GroupState, keys: readonly VerifiedExchangeKey[]): VerifiedExchangeKey[] {
+    return keys.filter((k) => group.isMember(k.account) && !bytesEqual(k.device, this.device));
+  }
+
+  /**
+   * Makes this chain's distribution for one recipient device and records it as a recipient.
+   * Refuses another conversation or epoch (`chain-needs-rotation`), a non-member
+   * (`recipient-not-member`), a key not valid at `now` (`exchange-key-not-valid-now`) and a
+   * signer other than the owner (`invalid-input`).
+   */
+  async distribute(group: GroupState, recipient: VerifiedExchangeKey, signer: DeviceKeys, now: bigint): Promise<KeyDistribution> {
+    if (!bytesEqual(group.conversation, this.conversation) || group.epoch !== this.epoch) {
+      throw new ProtocolError("chain-needs-rotation");
+    }
+    if (!group.isMember(recipient.account)) throw new ProtocolError("recipient-not-member");
+    if (now < recipient.notBefore - MAX_CLOCK_SKEW_MS || now >= recipient.notAfter) {
+      throw new ProtocolError("exchange-key-not-valid-now");
+    }
+    if (!bytesEqual(signer.device, this.device)) throw new ProtocolError("invalid-input", "only the chain's owner distributes its key");
+    const header = DistributionHeader.encode({
+      conversation: this.conversation,
+      epoch: this.epoch,
+      chain: this.chain,
+      senderAccount: this.account,
+      senderDevice: this.device,
+      recipientAccount: recipient.account,
+      recipientDevice: recipient.device,
+      recipientKey: recipient.keyId,
+      createdAt: now,
+      startIndex: 0,
+      previous: this.previous,
+    });
+    const label = await DistributionHeader.oaepLabel(header);
+    const ciphertext = await recipient.key.encrypt(encodePayload(this.chain, 0, this.initial), label);
+    const sealed = await SignedSealed.sign(header, ciphertext, signer.signing);
+    this.recipientSet.add(idKey(recipient.device));
+    return KeyDistribution.fromSealed(sealed);
+  }
+
+  /**
+   * Answers a signed key request (§7.6) with a fresh distribution, only for a verified device of
+   * a current member that was among the chain's recipients, to the exchange key it named.
+   */
+  async answerKeyRequest(
+    request: Signed,
+    requester: VerifiedDevice,
+    requesterKey: VerifiedExchangeKey,
+    group: GroupState,
+    signer: DeviceKeys,
+    now: bigint,
+  ): Promise<KeyDistribution> {
+    const body = KeyRequest.decode(request.body);
+    if (!bytesEqual(body.requesterDevice, requester.device) || !bytesEqual(body.requesterAccount, requester.account)) {
+      throw new ProtocolError("receive/sender-mismatch");
+    }
+    await request.verify("key request", requester.signingKey);
+    if (!bytesEqual(body.conversation, this.conversation) || !bytesEqual(body.chain, this.chain) || body.epoch !== this.epoch) {
+      throw new ProtocolError("receive/unknown-chain", ChainId.toText(body.chain));
+    }
+    if (!bytesEqual(body.ownerDevice, this.device)) throw new ProtocolError("receive/chain-owner-mismatch");
+    if (body.requestedAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    if (!bytesEqual(requesterKey.device, requester.device) || !bytesEqual(requesterKey.keyId, body.requesterKey)) {
+      throw new ProtocolError("receive/wrong-recipient");
+    }
+    // A device that was not meant to read this chain (added later) waits for the next one.
+    if (!this.recipientSet.has(idKey(requester.device))) throw new ProtocolError("receive/wrong-recipient");
+    return this.distribute(group, requesterKey, signer, now);
+  }
+}
+
+const RESERVE: unique symbol = Symbol("sotto/reserve");
+
+/** One reserved index and its message key; sealing consumes it, so a key encrypts one message. */
+export class ReservedMessage {
+  private key: MessageKey | undefined;
+
+  constructor(
+    token: typeof RESERVE,
+    private readonly chain: SenderChain,
+    /** The reserved index. */
+    readonly index: number,
+    key: MessageKey,
+  ) {
+    if (token !== RESERVE) throw new ProtocolError("invalid-input", "ReservedMessage is made by SenderChain.reserve");
+    this.key = key;
+  }
+
+  /** Encrypts and signs `body` as message `messageId`. A second seal is `invalid-input`. */
+  async seal(body: MessageBodyT, messageId: MessageIdT, sentAt: bigint, signer: DeviceKeys): Promise<Envelope> {
+    const key = this.key;
+    if (key === undefined) throw new ProtocolError("invalid-input", "a reserved index seals one message");
+    if (!bytesEqual(signer.device, this.chain.device)) {
+      throw new ProtocolError("invalid-input", "only the chain's owner signs its messages");
+    }
+    this.key = undefined;
+    const padded = pad(MessageBody.encode(body));
+    const header: Bytes = EnvelopeHeader.encode({
+      conversation: this.chain.conversation,
+      epoch: this.chain.epoch,
+      senderAccount: this.chain.account,
+      senderDevice: this.chain.device,
+      chain: this.chain.chain,
+      index: this.index,
+      sentAt,
+      messageId,
+      paddedLen: padded.length,
+    });
+    const ciphertext = await (await key.aeadKey(this.chain.chain, this.index)).seal(header, padded);
+    return Envelope.fromSealed(await SignedSealed.sign(header, ciphertext, signer.signing));
+  }
+}
