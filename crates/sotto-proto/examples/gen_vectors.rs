@@ -1,0 +1,2755 @@
+//! Generates the shared, cross-language test vectors in `test-vectors/` (documented in
+//! `test-vectors/README.md`).
+//!
+//! Run from the workspace root:
+//!
+//! ```text
+//! cargo run -p sotto-proto --features test-util --example gen_vectors -- test-vectors
+//! ```
+//!
+//! Inputs are the fixed keys of `testdata/keys.txt` and a [`DangerSeededRng`] seeded per file, so
+//! every deterministic value (ids, derivations, encodings, AES-GCM ciphertexts, safety numbers) is
+//! the same on every run. RSA-PSS signatures and RSA-OAEP ciphertexts are randomised by aws-lc:
+//! they change on every run, and the vectors give the keys to check them by verifying or
+//! decrypting. Values that embed a signature (a signed wire form, a group change hash and the
+//! `previous` field of the next change) change with them.
+//!
+//! Before writing anything the generator re-checks its own output through the public API (every
+//! positive vector is accepted, every negative one is refused with its expected code), so a
+//! vector file never disagrees with the implementation that wrote it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::KeyPair as _;
+use serde_json::{json, Value};
+use sotto_proto::auth::AuthChallenge;
+use sotto_proto::body::{pad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
+use sotto_proto::codec::Writer;
+use sotto_proto::crypto::aead::AeadKey;
+use sotto_proto::crypto::{hkdf_sha256, sha256};
+use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution};
+use sotto_proto::domain::{Domain, PROTOCOL_VERSION};
+use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
+use sotto_proto::envelope::{Envelope, EnvelopeHeader};
+use sotto_proto::group::{change_hash, GroupChange, GroupOp, GroupState, Member};
+use sotto_proto::identity::{AccountIdentity, DeviceCertificate, DeviceKeys, MasterKey};
+use sotto_proto::ids::{
+    AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
+};
+use sotto_proto::limits::{MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS};
+use sotto_proto::safety::{fingerprint, SafetyNumber};
+use sotto_proto::signed::{Signed, SignedSealed};
+use sotto_proto::testing::{fixed_exchange_key, fixed_pkcs8, fixed_signing_key, TestAccount, T0};
+use sotto_proto::Error;
+
+fn main() {
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "test-vectors".to_owned()),
+    );
+    fs::create_dir_all(&dir).expect("create output directory");
+    let p = People::new();
+    let files: Vec<(&str, Value)> = vec![
+        ("keys.json", keys_file(&p)),
+        ("ids.json", ids_file(&p)),
+        ("chain.json", chain_file()),
+        ("body.json", body_file()),
+        ("envelope.json", envelope_file(&p)),
+        ("distribution.json", distribution_file(&p)),
+        ("identity.json", identity_file(&p)),
+        ("group.json", group_file(&p)),
+        ("safety.json", safety_file(&p)),
+        ("auth.json", auth_file(&p)),
+    ];
+    for (name, value) in files {
+        write(&dir, name, &value);
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Shared helpers
+// ----------------------------------------------------------------------------------------------
+
+fn write(dir: &Path, name: &str, value: &Value) {
+    let vectors = value["vectors"].as_array().expect("vectors");
+    assert!(!vectors.is_empty(), "{name}: no vectors");
+    let mut names = std::collections::BTreeSet::new();
+    for v in vectors {
+        let n = v["name"].as_str().expect("name");
+        assert!(
+            names.insert(n.to_owned()),
+            "{name}: duplicate vector name {n}"
+        );
+        assert!(!v["description"].as_str().expect("description").is_empty());
+    }
+    let negatives = vectors
+        .iter()
+        .filter(|v| v.get("expected_error").is_some())
+        .count();
+    let mut text = serde_json::to_string_pretty(value).expect("serialise");
+    text.push('\n');
+    fs::write(dir.join(name), text).expect("write vector file");
+    println!(
+        "{name}: {} vectors ({} positive, {negatives} negative)",
+        vectors.len(),
+        vectors.len() - negatives
+    );
+}
+
+fn file(description: &str, vectors: Vec<Value>) -> Value {
+    json!({
+        "description": description,
+        "protocol_version": PROTOCOL_VERSION,
+        "vectors": vectors,
+    })
+}
+
+fn hx(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(bytes)
+}
+
+/// A deterministic generator per vector file, so adding vectors to one file never changes
+/// another.
+fn rng_for(file: &str) -> DangerSeededRng {
+    DangerSeededRng::new(sha256(format!("sotto/test-vectors/{file}").as_bytes()))
+}
+
+fn random<const N: usize>(rng: &mut DangerSeededRng) -> [u8; N] {
+    Env::new(T0, rng).random().expect("seeded random")
+}
+
+/// Adds `expected_error` to a vector, after checking that the result really is that error.
+fn negative(mut vector: Value, result: Result<(), Error>, code: &str) -> Value {
+    match result {
+        Ok(()) => panic!("{}: expected {code}, but it was accepted", vector["name"]),
+        Err(e) => assert_eq!(e.code(), code, "{}: {e:?}", vector["name"]),
+    }
+    vector["expected_error"] = json!(code);
+    vector
+}
+
+/// The four test accounts every file uses (fixed keys, so the same ids everywhere).
+struct People {
+    alice: TestAccount,
+    bob: TestAccount,
+    carol: TestAccount,
+    dave: TestAccount,
+}
+
+impl People {
+    fn new() -> Self {
+        Self {
+            alice: TestAccount::new(0, "alice"),
+            bob: TestAccount::new(1, "bob"),
+            carol: TestAccount::new(2, "carol"),
+            dave: TestAccount::new(3, "dave"),
+        }
+    }
+
+    fn all(&self) -> [&TestAccount; 4] {
+        [&self.alice, &self.bob, &self.carol, &self.dave]
+    }
+}
+
+/// An account as a vector's `devices` entry: the pinned master key and the device certificate.
+fn device_json(a: &TestAccount) -> Value {
+    json!({
+        "name": a.name,
+        "master_spki": hx(a.master.verifying_key().spki()),
+        "account_id": a.master.account().to_string(),
+        "device_id": a.device.keys.device().to_string(),
+        "device_certificate": hx(a.device.certificate.encode()),
+    })
+}
+
+fn devices_json(accounts: &[&TestAccount]) -> Value {
+    Value::Array(accounts.iter().map(|a| device_json(a)).collect())
+}
+
+/// The receiving device of a vector: its ids and its exchange private key.
+fn recipient_json(a: &TestAccount) -> Value {
+    json!({
+        "name": a.name,
+        "account_id": a.master.account().to_string(),
+        "device_id": a.device.keys.device().to_string(),
+        "exchange_key_id": a.device.verified_exchange.key_id().to_string(),
+        "exchange_pkcs8": hx(a.device.exchange.to_pkcs8().as_slice()),
+    })
+}
+
+fn local(a: &TestAccount) -> LocalDevice<'_> {
+    LocalDevice {
+        account: a.master.account(),
+        device: a.device.keys.device(),
+        exchange_keys: std::slice::from_ref(&a.device.exchange),
+    }
+}
+
+fn member_json(m: &Member) -> Value {
+    json!({"account": m.account.to_string(), "username": m.username, "admin": m.admin})
+}
+
+fn op_json(op: &GroupOp) -> Value {
+    match op {
+        GroupOp::Create { name, members } => json!({
+            "type": "create",
+            "name": name,
+            "members": members.iter().map(member_json).collect::<Vec<_>>(),
+        }),
+        GroupOp::AddMember(m) => json!({"type": "add_member", "member": member_json(m)}),
+        GroupOp::RemoveMember { account } => {
+            json!({"type": "remove_member", "account": account.to_string()})
+        }
+        GroupOp::SetAdmin { account, admin } => {
+            json!({"type": "set_admin", "account": account.to_string(), "admin": admin})
+        }
+        GroupOp::Rename { name } => json!({"type": "rename", "name": name}),
+    }
+}
+
+fn change_fields_json(c: &GroupChange) -> Value {
+    json!({
+        "conversation": c.conversation.to_string(),
+        "epoch": c.epoch,
+        "previous": hx(c.previous),
+        "signer_account": c.signer_account.to_string(),
+        "signer_device": c.signer_device.to_string(),
+        "issued_at": c.issued_at.millis(),
+        "op": op_json(&c.op),
+    })
+}
+
+fn state_json(s: &GroupState) -> Value {
+    json!({
+        "conversation": s.conversation().to_string(),
+        "epoch": s.epoch(),
+        "head_hash": hx(s.head()),
+        "name": s.name(),
+        "members": s.members().iter().map(|(account, m)| json!({
+            "account": account.to_string(),
+            "username": m.username,
+            "admin": m.admin,
+            "since_epoch": m.since_epoch,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn body_json(body: &MessageBody) -> Value {
+    match body {
+        MessageBody::Text(t) => json!({"type": "text", "text": t}),
+        MessageBody::Attachment {
+            attachment,
+            caption,
+        } => json!({
+            "type": "attachment",
+            "blob_id": attachment.blob_id,
+            "file_name": attachment.file_name,
+            "media_type": attachment.media_type,
+            "size": attachment.size,
+            "secret": hx(attachment.secret.as_ref()),
+            "ciphertext_sha256": hx(attachment.ciphertext_sha256),
+            "caption": caption,
+        }),
+        MessageBody::Receipt { kind, messages } => json!({
+            "type": "receipt",
+            "kind": match kind {
+                ReceiptKind::Delivered => "delivered",
+                ReceiptKind::Read => "read",
+            },
+            "messages": messages.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        }),
+        other => panic!("unknown body kind {other:?}"),
+    }
+}
+
+fn envelope_header_json(h: &EnvelopeHeader) -> Value {
+    json!({
+        "conversation": h.conversation.to_string(),
+        "epoch": h.epoch,
+        "sender_account": h.sender_account.to_string(),
+        "sender_device": h.sender_device.to_string(),
+        "chain": h.chain.to_string(),
+        "index": h.index,
+        "sent_at": h.sent_at.millis(),
+        "message_id": h.message_id.to_string(),
+        "padded_len": h.padded_len,
+    })
+}
+
+fn distribution_header_json(h: &DistributionHeader) -> Value {
+    json!({
+        "conversation": h.conversation.to_string(),
+        "epoch": h.epoch,
+        "chain": h.chain.to_string(),
+        "sender_account": h.sender_account.to_string(),
+        "sender_device": h.sender_device.to_string(),
+        "recipient_account": h.recipient_account.to_string(),
+        "recipient_device": h.recipient_device.to_string(),
+        "recipient_key": h.recipient_key.to_string(),
+        "created_at": h.created_at.millis(),
+        "start_index": h.start_index,
+        "previous": h.previous.map(|end| json!({
+            "chain": end.chain.to_string(),
+            "final_index": end.final_index,
+        })),
+    })
+}
+
+fn text(s: &str) -> MessageBody {
+    MessageBody::Text(s.to_owned())
+}
+
+/// The AES key, nonce and HKDF info of message `index` of `chain`, computed from the message key
+/// exactly as `docs/protocol.md` §7.1 writes it (not through `MessageKey::aead_key`).
+fn aead_parts(message_key: &[u8; 32], chain: ChainId, index: u32) -> ([u8; 32], [u8; 12], Vec<u8>) {
+    let mut info = Domain::MessageAead.encoded();
+    info.extend_from_slice(chain.as_bytes());
+    info.extend_from_slice(&index.to_be_bytes());
+    let mut okm = [0u8; 44];
+    hkdf_sha256(&[], message_key, &info, &mut okm).unwrap();
+    let mut key = [0u8; 32];
+    let mut nonce = [0u8; 12];
+    key.copy_from_slice(&okm[..32]);
+    nonce.copy_from_slice(&okm[32..]);
+    (key, nonce, info)
+}
+
+/// The chain key at `index`, ratcheted from the key at index 0.
+fn chain_key_at(initial: &[u8; 32], index: u32) -> ChainKey {
+    let mut key = ChainKey::from_bytes(*initial);
+    for _ in 0..index {
+        key = key.next();
+    }
+    key
+}
+
+/// The chain key a distribution carries, read back by decrypting it as its recipient would.
+fn distributed_key(kdm: &KeyDistribution, to: &TestAccount) -> [u8; 32] {
+    let label = DistributionHeader::oaep_label(kdm.sealed().header());
+    let payload = to
+        .device
+        .exchange
+        .decrypt(kdm.sealed().ciphertext(), &label)
+        .unwrap();
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&payload[payload.len() - 32..]);
+    key
+}
+
+fn start_chain(
+    group: &GroupState,
+    who: &TestAccount,
+    previous: Option<ChainEnd>,
+    rng: &mut DangerSeededRng,
+) -> SenderChain {
+    let mut env = Env::new(T0, rng);
+    SenderChain::start(
+        group.conversation(),
+        group.epoch(),
+        who.master.account(),
+        who.device.keys.device(),
+        previous,
+        &mut env,
+    )
+    .unwrap()
+}
+
+fn send(
+    chain: &mut SenderChain,
+    from: &TestAccount,
+    body: &MessageBody,
+    sent_at: Timestamp,
+    rng: &mut DangerSeededRng,
+) -> Envelope {
+    let id = MessageId::from_bytes(random(rng));
+    chain
+        .reserve(T0)
+        .unwrap()
+        .seal(body, id, sent_at, &from.device.keys)
+        .unwrap()
+}
+
+/// Everything needed to check one genuine envelope byte for byte.
+fn message_detail(
+    env: &Envelope,
+    initial_chain_key: &[u8; 32],
+    body: &MessageBody,
+    sender: &TestAccount,
+) -> Value {
+    let h = env.header();
+    let ck = chain_key_at(initial_chain_key, h.index);
+    let mk = ck.message_key();
+    let (key, nonce, info) = aead_parts(mk.danger_bytes(), h.chain, h.index);
+    let encoded = body.encode().unwrap();
+    let padded = pad(&encoded).unwrap();
+    let sealed = env.sealed();
+    // Self-check: the documented derivation reproduces the implementation's ciphertext.
+    let ct = AeadKey::new(zeroize::Zeroizing::new(key), nonce)
+        .seal(sealed.header(), &padded)
+        .unwrap();
+    assert_eq!(
+        ct,
+        sealed.ciphertext(),
+        "ciphertext is not the documented one"
+    );
+    json!({
+        "sender": sender.name,
+        "sender_signing_spki": hx(sender.device.keys.signing().verifying_key().spki()),
+        "chain_key": hx(initial_chain_key),
+        "chain_key_at_index": hx(ck.danger_bytes()),
+        "message_key": hx(mk.danger_bytes()),
+        "aead_info": hx(&info),
+        "aes_key": hx(key),
+        "nonce": hx(nonce),
+        "header": envelope_header_json(h),
+        "header_hex": hx(sealed.header()),
+        "body": body_json(body),
+        "body_hex": hx(encoded.as_slice()),
+        "padded_hex": hx(padded.as_slice()),
+        "ciphertext": hx(sealed.ciphertext()),
+        "signature": hx(sealed.signature()),
+        "wire": hx(env.encode()),
+    })
+}
+
+/// Everything needed to check one genuine distribution (decrypt, verify, recompute).
+fn distribution_detail(kdm: &KeyDistribution, sender: &TestAccount, to: &TestAccount) -> Value {
+    let sealed = kdm.sealed();
+    let label = DistributionHeader::oaep_label(sealed.header());
+    let payload = to
+        .device
+        .exchange
+        .decrypt(sealed.ciphertext(), &label)
+        .unwrap();
+    let key = distributed_key(kdm, to);
+    let mut label_input = Domain::KeyDistributionLabel.encoded();
+    label_input.extend_from_slice(sealed.header());
+    assert_eq!(sha256(&label_input), label);
+    json!({
+        "sender": sender.name,
+        "sender_signing_spki": hx(sender.device.keys.signing().verifying_key().spki()),
+        "recipient": to.name,
+        "recipient_exchange_pkcs8": hx(to.device.exchange.to_pkcs8().as_slice()),
+        "header": distribution_header_json(kdm.header()),
+        "header_hex": hx(sealed.header()),
+        "oaep_label": hx(label),
+        "payload": {
+            "chain": kdm.header().chain.to_string(),
+            "start_index": kdm.header().start_index,
+            "chain_key": hx(key),
+        },
+        "payload_hex": hx(payload.as_slice()),
+        "ciphertext": hx(sealed.ciphertext()),
+        "signature": hx(sealed.signature()),
+        "wire": hx(kdm.encode()),
+    })
+}
+
+// ----------------------------------------------------------------------------------------------
+// Scripted vectors (envelope.json, distribution.json): steps replayed against a fresh receiver
+// ----------------------------------------------------------------------------------------------
+
+/// One step of a scripted vector, kept both as JSON and as what it does, so the generator can
+/// run its own script before writing it.
+enum Step {
+    GroupChange(Signed),
+    Accept {
+        wire: Vec<u8>,
+        expect: Option<Value>,
+    },
+    Receive {
+        wire: Vec<u8>,
+        expect: Option<Value>,
+    },
+}
+
+fn step_json(step: &Step) -> Value {
+    match step {
+        Step::GroupChange(signed) => json!({"op": "group_change", "change": hx(signed.encode())}),
+        Step::Accept { wire, expect } => {
+            let mut v = json!({"op": "accept_distribution", "distribution": hx(wire)});
+            if let Some(e) = expect {
+                v["expect"] = e.clone();
+            }
+            v
+        }
+        Step::Receive { wire, expect } => {
+            let mut v = json!({"op": "receive", "envelope": hx(wire)});
+            if let Some(e) = expect {
+                v["expect"] = e.clone();
+            }
+            v
+        }
+    }
+}
+
+fn accepted(chain: ChainId, duplicate: bool, missing: &[u32], previous_unknown: bool) -> Value {
+    json!({
+        "chain": chain.to_string(),
+        "duplicate": duplicate,
+        "missing_in_previous": missing,
+        "previous_unknown": previous_unknown,
+    })
+}
+
+fn received(index: u32, body: &MessageBody, gap: &[u32]) -> Value {
+    json!({"index": index, "body": body_json(body), "gap": gap})
+}
+
+/// Runs a script as a receiver would; returns the result of the last step. Every earlier step
+/// must succeed and meet its expectation.
+fn run_script(p: &People, recipient: &TestAccount, steps: &[Step]) -> Result<(), Error> {
+    let find = |device: DeviceId| {
+        p.all()
+            .into_iter()
+            .find(|a| a.device.keys.device() == device)
+            .map(|a| &a.device.verified)
+            .expect("script names an unknown device")
+    };
+    let mut group: Option<GroupState> = None;
+    let mut state = ReceiverState::new();
+    let mut last = Ok(());
+    for (i, step) in steps.iter().enumerate() {
+        assert!(last.is_ok(), "step {} failed before the last", i - 1);
+        last = (|| -> Result<(), Error> {
+            match step {
+                Step::GroupChange(signed) => {
+                    let change = GroupChange::decode(signed.unverified_body())?;
+                    let signer = find(change.signer_device);
+                    group = Some(match &group {
+                        None => GroupState::genesis(signed, signer)?,
+                        Some(g) => g.apply(signed, signer)?,
+                    });
+                }
+                Step::Accept { wire, expect } => {
+                    let kdm = KeyDistribution::decode(wire)?;
+                    let sender = find(kdm.header().sender_device);
+                    let got = state.accept_distribution(
+                        &kdm,
+                        sender,
+                        &local(recipient),
+                        group.as_ref().expect("group"),
+                        T0,
+                    )?;
+                    if let Some(e) = expect {
+                        assert_eq!(
+                            &accepted(
+                                got.chain,
+                                got.duplicate,
+                                &got.missing_in_previous,
+                                got.previous_unknown
+                            ),
+                            e
+                        );
+                    }
+                }
+                Step::Receive { wire, expect } => {
+                    let env = Envelope::decode(wire)?;
+                    let sender = find(env.header().sender_device);
+                    let got = state.receive(&env, sender, group.as_ref().expect("group"), T0)?;
+                    if let Some(e) = expect {
+                        assert_eq!(&received(got.header.index, &got.body, &got.gap), e);
+                    }
+                }
+            }
+            Ok(())
+        })();
+    }
+    last
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scripted(
+    p: &People,
+    name: &str,
+    description: &str,
+    devices: &[&TestAccount],
+    recipient: &TestAccount,
+    detail_key: &str,
+    details: Vec<Value>,
+    steps: Vec<Step>,
+    expected_error: Option<&str>,
+) -> Value {
+    let mut vector = json!({
+        "name": name,
+        "description": description,
+        "now": T0.millis(),
+        "devices": devices_json(devices),
+        "recipient": recipient_json(recipient),
+        "steps": steps.iter().map(step_json).collect::<Vec<_>>(),
+    });
+    vector[detail_key] = Value::Array(details);
+    let result = run_script(p, recipient, &steps);
+    match expected_error {
+        None => {
+            result.unwrap_or_else(|e| panic!("{name}: refused: {e:?}"));
+            vector
+        }
+        Some(code) => negative(vector, result, code),
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// keys.json and ids.json
+// ----------------------------------------------------------------------------------------------
+
+/// Every fixed key the vectors use, with the role it plays.
+fn fixed_keys() -> Vec<(usize, String, &'static str)> {
+    let mut keys = Vec::new();
+    for (slot, name) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+        keys.push((4 * slot, format!("{name} master"), "account"));
+        keys.push((4 * slot + 1, format!("{name} device signing"), "device"));
+        keys.push((4 * slot + 2, format!("{name} device auth"), "auth"));
+        keys.push((4 * slot + 3, format!("{name} device exchange"), "exchange"));
+    }
+    keys.push((
+        20,
+        "server-forged master (not an account)".into(),
+        "account",
+    ));
+    keys.push((21, "server-injected device signing".into(), "device"));
+    keys.push((22, "server-injected device auth".into(), "auth"));
+    keys
+}
+
+fn spki_of(index: usize) -> Vec<u8> {
+    fixed_signing_key(index).verifying_key().spki().to_vec()
+}
+
+fn id_for(kind: &str, spki: &[u8]) -> String {
+    match kind {
+        "account" => AccountId::from_master_spki(spki).to_string(),
+        "device" => DeviceId::from_signing_spki(spki).to_string(),
+        "exchange" => ExchangeKeyId::from_spki(spki).to_string(),
+        "auth" => AuthKeyId::from_spki(spki).to_string(),
+        _ => unreachable!(),
+    }
+}
+
+fn keys_file(p: &People) -> Value {
+    let vectors = fixed_keys()
+        .into_iter()
+        .map(|(index, role, kind)| {
+            let spki = spki_of(index);
+            let exchange_spki = fixed_exchange_key(index).encrypting_key().spki().to_vec();
+            assert_eq!(spki, exchange_spki);
+            json!({
+                "name": format!("key-{index:02}"),
+                "description": format!(
+                    "Fixed RSA-3072 test key {index} ({role}): PKCS#8 private key, its SPKI public \
+                     key and the {kind} id derived from it."
+                ),
+                "index": index,
+                "role": role,
+                "id_type": kind,
+                "bits": 3072,
+                "pkcs8": hx(fixed_pkcs8(index)),
+                "spki": hx(&spki),
+                "id": id_for(kind, &spki),
+            })
+        })
+        .collect::<Vec<_>>();
+    // The accounts every other file uses must be these keys.
+    for a in p.all() {
+        assert!(vectors
+            .iter()
+            .any(|v| v["id"] == json!(a.master.account().to_string())));
+    }
+    file(
+        "The fixed RSA-3072 keys all other vector files are built from (crates/sotto-proto/\
+         testdata/keys.txt). Test keys only: never use them for anything real.",
+        vectors,
+    )
+}
+
+fn id_preimage(tag: &str, spki: &[u8]) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.domain(Domain::Identifier);
+    w.u8(tag.len() as u8);
+    w.fixed(tag.as_bytes());
+    w.bytes(spki);
+    w.finish()
+}
+
+fn ids_file(_p: &People) -> Value {
+    let mut vectors = Vec::new();
+    for (index, role, _) in fixed_keys() {
+        let spki = spki_of(index);
+        let mut ids = serde_json::Map::new();
+        for (kind, tag) in [
+            ("account", "acct"),
+            ("device", "dev"),
+            ("exchange", "xkey"),
+            ("auth", "auth"),
+        ] {
+            let pre = id_preimage(tag, &spki);
+            let id = id_for(kind, &spki);
+            assert_eq!(&id[id.len() - 64..], hx(sha256(&pre)));
+            ids.insert(kind.to_owned(), json!({"id": id, "preimage": hx(&pre)}));
+        }
+        vectors.push(json!({
+            "name": format!("derive-key-{index:02}"),
+            "description": format!(
+                "Every key-derived id type of the SPKI of fixed key {index} ({role}): the same key \
+                 gives unrelated ids per type."
+            ),
+            "operation": "derive",
+            "spki": hx(&spki),
+            "ids": ids,
+        }));
+    }
+    let dev = DeviceId::from_signing_spki(&spki_of(1)).to_string();
+    let acct = AccountId::from_master_spki(&spki_of(0)).to_string();
+    let mut rng = rng_for("ids");
+    let conv = ConversationId::from_bytes(random(&mut rng)).to_string();
+    let chain = ChainId::from_bytes(random(&mut rng)).to_string();
+    let msg = MessageId::from_bytes(random(&mut rng)).to_string();
+    let parses: Vec<(&str, &str, String, Option<&str>)> =
+        vec![
+        (
+            "parse-device",
+            "A device id in text form parses to its 32 bytes.",
+            dev.clone(),
+            None,
+        ),
+        (
+            "parse-account",
+            "An account id in text form.",
+            acct.clone(),
+            None,
+        ),
+        ("parse-conversation", "A conversation id (16 bytes).", conv.clone(), None),
+        ("parse-chain", "A chain id (16 bytes).", chain, None),
+        ("parse-message", "A message id (16 bytes).", msg, None),
+        (
+            "parse-device-as-account",
+            "A device id read where an account id is expected: the type prefix differs, refused.",
+            dev.clone(),
+            Some("account"),
+        ),
+        (
+            "parse-uppercase-hex",
+            "Upper-case hex is not the canonical text form, refused.",
+            format!("dev:{}", dev["dev:".len()..].to_uppercase()),
+            Some("device"),
+        ),
+        (
+            "parse-missing-prefix",
+            "Bare hex without the type prefix, refused.",
+            dev["dev:".len()..].to_owned(),
+            Some("device"),
+        ),
+        (
+            "parse-short",
+            "One hex digit pair short, refused.",
+            dev[..dev.len() - 2].to_owned(),
+            Some("device"),
+        ),
+        (
+            "parse-conversation-too-long",
+            "A 16-byte id with an extra byte, refused.",
+            format!("{conv}00"),
+            Some("conversation"),
+        ),
+    ];
+    for (name, description, text, wrong_type) in parses {
+        let id_type = wrong_type.unwrap_or_else(|| {
+            text.split(':')
+                .next()
+                .map(|prefix| match prefix {
+                    "dev" => "device",
+                    "acct" => "account",
+                    "conv" => "conversation",
+                    "chain" => "chain",
+                    "msg" => "message",
+                    _ => unreachable!(),
+                })
+                .unwrap()
+        });
+        let parsed: Result<Vec<u8>, Error> = match id_type {
+            "device" => text.parse::<DeviceId>().map(|i| i.as_bytes().to_vec()),
+            "account" => text.parse::<AccountId>().map(|i| i.as_bytes().to_vec()),
+            "conversation" => text
+                .parse::<ConversationId>()
+                .map(|i| i.as_bytes().to_vec()),
+            "chain" => text.parse::<ChainId>().map(|i| i.as_bytes().to_vec()),
+            "message" => text.parse::<MessageId>().map(|i| i.as_bytes().to_vec()),
+            _ => unreachable!(),
+        }
+        .map_err(Error::from);
+        let mut v = json!({
+            "name": name,
+            "description": description,
+            "operation": "parse",
+            "id_type": id_type,
+            "text": text,
+        });
+        match wrong_type {
+            None => {
+                v["bytes"] = json!(hx(parsed.unwrap()));
+                vectors.push(v);
+            }
+            Some(_) => {
+                vectors.push(negative(v, parsed.map(|_| ()), "decode/invalid-value"));
+            }
+        }
+    }
+    file(
+        "Typed identifiers (docs/protocol.md §4.2): key-derived ids of every type for each fixed \
+         key's SPKI, with the exact hash input, and text-form parsing.",
+        vectors,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// chain.json
+// ----------------------------------------------------------------------------------------------
+
+fn chain_file() -> Value {
+    let mut rng = rng_for("chain");
+    let seeded_key: [u8; 32] = random(&mut rng);
+    let seeded_chain = ChainId::from_bytes(random(&mut rng));
+    let mut counting = [0u8; 32];
+    for (i, b) in counting.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    let cases = [
+        (
+            "seeded-chain",
+            "A chain key and chain id drawn from the seeded generator, as a sender would start one.",
+            seeded_key,
+            seeded_chain,
+        ),
+        (
+            "zero-chain-key",
+            "An all-zero chain key (HMAC and HKDF accept any key): checks the labels alone.",
+            [0u8; 32],
+            ChainId::from_bytes([0u8; 16]),
+        ),
+        (
+            "counting-chain-key",
+            "Chain key 00 01 … 1f and chain id ff … ff.",
+            counting,
+            ChainId::from_bytes([0xff; 16]),
+        ),
+    ];
+    let vectors = cases
+        .into_iter()
+        .map(|(name, description, key, chain)| {
+            let mut ck = ChainKey::from_bytes(key);
+            let steps = (0..6u32)
+                .map(|i| {
+                    let mk = ck.message_key();
+                    let next = ck.next();
+                    let (aes, nonce, info) = aead_parts(mk.danger_bytes(), chain, i);
+                    // Self-check against the implementation's own derivation.
+                    let probe = mk
+                        .aead_key(chain, i)
+                        .unwrap()
+                        .seal(b"aad", b"probe")
+                        .unwrap();
+                    let mine = AeadKey::new(zeroize::Zeroizing::new(aes), nonce)
+                        .seal(b"aad", b"probe")
+                        .unwrap();
+                    assert_eq!(probe, mine);
+                    let step = json!({
+                        "index": i,
+                        "chain_key": hx(ck.danger_bytes()),
+                        "message_key": hx(mk.danger_bytes()),
+                        "next_chain_key": hx(next.danger_bytes()),
+                        "aead_info": hx(&info),
+                        "aes_key": hx(aes),
+                        "nonce": hx(nonce),
+                    });
+                    ck = next;
+                    step
+                })
+                .collect::<Vec<_>>();
+            json!({
+                "name": name,
+                "description": description,
+                "chain_key": hx(key),
+                "chain": chain.to_string(),
+                "message_key_label": hx(Domain::ChainMessageKey.encoded()),
+                "next_key_label": hx(Domain::ChainNextKey.encoded()),
+                "steps": steps,
+            })
+        })
+        .collect();
+    file(
+        "Sender-chain ratchet (docs/protocol.md §7.1): from a chain key at index 0, for indexes 0 to \
+         5, the message key, the next chain key, the HKDF info and the AES-256-GCM key and nonce.",
+        vectors,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// body.json
+// ----------------------------------------------------------------------------------------------
+
+fn sample_attachment() -> MessageBody {
+    MessageBody::Attachment {
+        attachment: AttachmentRef {
+            blob_id: "b-7f3a9c".into(),
+            file_name: "engagement-letter.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 48_213,
+            secret: zeroize::Zeroizing::new(sha256(b"attachment secret")),
+            ciphertext_sha256: sha256(b"attachment blob"),
+        },
+        caption: "Signed copy attached.".into(),
+    }
+}
+
+fn body_file() -> Value {
+    let header_len = Domain::MessageBody.encoded().len() + 1 + 4;
+    let mut vectors = Vec::new();
+    let bodies: Vec<(&str, &str, MessageBody)> = vec![
+        ("text-empty", "An empty text message: the smallest body, padded to 256 bytes.", text("")),
+        ("text-short", "A short ASCII text.", text("Privileged and confidential.")),
+        (
+            "text-unicode",
+            "Text is carried as UTF-8 bytes, unnormalised (Cyrillic, accents, an emoji).",
+            text("Привет, café 👋"),
+        ),
+        (
+            "text-fills-first-bucket",
+            "An encoded body of 255 bytes: with the 0x80 mark it fills the 256-byte bucket exactly.",
+            text(&"a".repeat(255 - header_len)),
+        ),
+        (
+            "text-spills-to-second-bucket",
+            "An encoded body of 256 bytes: the mark no longer fits, so it pads to 512.",
+            text(&"a".repeat(256 - header_len)),
+        ),
+        (
+            "receipt-delivered",
+            "A delivery receipt naming two messages.",
+            MessageBody::Receipt {
+                kind: ReceiptKind::Delivered,
+                messages: vec![
+                    MessageId::from_bytes([0x01; 16]),
+                    MessageId::from_bytes([0x02; 16]),
+                ],
+            },
+        ),
+        (
+            "receipt-read",
+            "A read receipt naming one message.",
+            MessageBody::Receipt {
+                kind: ReceiptKind::Read,
+                messages: vec![MessageId::from_bytes([0xab; 16])],
+            },
+        ),
+        (
+            "attachment",
+            "An attachment reference (blob id, name, type, size, secret, blob hash) with a caption.",
+            sample_attachment(),
+        ),
+    ];
+    for (name, description, body) in bodies {
+        let encoded = body.encode().unwrap();
+        let padded = pad(&encoded).unwrap();
+        vectors.push(json!({
+            "name": name,
+            "description": description,
+            "operation": "encode",
+            "body": body_json(&body),
+            "body_hex": hx(encoded.as_slice()),
+            "padded_len": padded.len(),
+            "padded_hex": hx(padded.as_slice()),
+        }));
+    }
+    let good = pad(&text("hi").encode().unwrap()).unwrap().to_vec();
+    let mut last_nonzero = good.clone();
+    *last_nonzero.last_mut().unwrap() = 0x01;
+    let mut wrong_mark = good.clone();
+    let mark = good.iter().rposition(|&b| b != 0).unwrap();
+    wrong_mark[mark] = 0x81;
+    let unpads: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "unpad-all-zero",
+            "256 zero bytes: no 0x80 mark at all.",
+            vec![0u8; 256],
+        ),
+        (
+            "unpad-nonzero-tail",
+            "A padded body whose last byte is 0x01: the last non-zero byte must be the 0x80 mark.",
+            last_nonzero,
+        ),
+        (
+            "unpad-wrong-mark",
+            "The mark is 0x81 instead of 0x80.",
+            wrong_mark,
+        ),
+        (
+            "unpad-wrong-bucket",
+            "A correctly marked body cut to 128 bytes: not the bucket size of its length.",
+            good[..128].to_vec(),
+        ),
+        (
+            "unpad-oversized-bucket",
+            "A short body padded to 512 bytes: the bucket must be the smallest one that fits.",
+            {
+                let mut v = good.clone();
+                v.resize(512, 0);
+                v
+            },
+        ),
+    ];
+    for (name, description, padded) in unpads {
+        let v = json!({
+            "name": name,
+            "description": description,
+            "operation": "unpad",
+            "padded_hex": hx(&padded),
+        });
+        let result = sotto_proto::body::unpad(&padded).map(|_| ());
+        vectors.push(negative(v, result, "decryption-failed"));
+    }
+    let text_hi = text("hi").encode().unwrap().to_vec();
+    let tag_at = Domain::MessageBody.encoded().len();
+    let mut unknown_kind = text_hi.clone();
+    unknown_kind[tag_at] = 0x09;
+    let mut trailing = text_hi.clone();
+    trailing.push(0);
+    let mut version2 = text_hi.clone();
+    version2[tag_at - 1] = 2;
+    let mut bad_utf8 = Domain::MessageBody.encoded();
+    bad_utf8.extend_from_slice(&[0x01, 0, 0, 0, 2, 0xc3, 0x28]);
+    let mut receipt_kind = Domain::MessageBody.encoded();
+    receipt_kind.extend_from_slice(&[0x03, 0x03, 0x00, 0x00]);
+    let mut too_long = Domain::MessageBody.encoded();
+    too_long.extend_from_slice(&[0x01, 0x00, 0x01, 0x00, 0x01]);
+    let mut truncated = text_hi.clone();
+    truncated.pop();
+    let decodes: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "decode-unknown-kind",
+            "Body kind tag 0x09 is not defined.",
+            unknown_kind,
+            "decode/unknown-tag",
+        ),
+        (
+            "decode-trailing-bytes",
+            "A text body followed by one extra byte.",
+            trailing,
+            "decode/trailing-bytes",
+        ),
+        (
+            "decode-version-2",
+            "The body domain with version 2: refused, no fallback.",
+            version2,
+            "decode/unsupported-version",
+        ),
+        (
+            "decode-envelope-domain",
+            "Bytes that start with the envelope header's domain, not the body's.",
+            {
+                let mut v = Domain::Envelope.encoded();
+                v.extend_from_slice(&[0x01, 0, 0, 0, 0]);
+                v
+            },
+            "decode/wrong-domain",
+        ),
+        (
+            "decode-invalid-utf8",
+            "Text bytes c3 28 are not UTF-8.",
+            bad_utf8,
+            "decode/invalid-utf8",
+        ),
+        (
+            "decode-unknown-receipt-kind",
+            "Receipt kind 3 is not defined (1 delivered, 2 read).",
+            receipt_kind,
+            "decode/unknown-tag",
+        ),
+        (
+            "decode-text-too-long",
+            "A text length prefix of 65537 bytes, above the 65536-byte bound, refused before reading.",
+            too_long,
+            "decode/too-long",
+        ),
+        (
+            "decode-truncated",
+            "A text body missing its last byte.",
+            truncated,
+            "decode/truncated",
+        ),
+    ];
+    for (name, description, bytes, code) in decodes {
+        let v = json!({
+            "name": name,
+            "description": description,
+            "operation": "decode",
+            "body_hex": hx(&bytes),
+        });
+        let result = MessageBody::decode(&bytes).map(|_| ()).map_err(Error::from);
+        vectors.push(negative(v, result, code));
+    }
+    file(
+        "Message bodies and padding (docs/protocol.md §8.2, §8.3): each body's canonical encoding \
+         and padded form; malformed padding; malformed bodies with the decoder's error. (Inside a \
+         received envelope, every padding or body failure surfaces as decryption-failed, §9.)",
+        vectors,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// envelope.json
+// ----------------------------------------------------------------------------------------------
+
+fn envelope_file(p: &People) -> Value {
+    let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
+    let mut rng = rng_for("envelope");
+    let conversation = ConversationId::from_bytes(random(&mut rng));
+    let genesis = GroupState::create(
+        conversation,
+        "Case 2026-114",
+        vec![alice.member(true), bob.member(false), carol.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let group = GroupState::genesis(&genesis, &alice.device.verified).unwrap();
+    let g = || Step::GroupChange(genesis.clone());
+
+    // Chain A: Alice to Bob, four messages of every body kind, then a far-future one.
+    let mut chain_a = start_chain(&group, alice, None, &mut rng);
+    let kdm_a = chain_a
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let key_a = distributed_key(&kdm_a, bob);
+    let bodies_a = [
+        text("The hearing moved to 9:30. Privileged and confidential."),
+        sample_attachment(),
+        MessageBody::Receipt {
+            kind: ReceiptKind::Read,
+            messages: vec![MessageId::from_bytes([0x5a; 16])],
+        },
+        text(&"Long draft paragraph. ".repeat(14)),
+    ];
+    let msgs_a: Vec<Envelope> = bodies_a
+        .iter()
+        .map(|b| send(&mut chain_a, alice, b, T0, &mut rng))
+        .collect();
+    let detail_a: Vec<Value> = msgs_a
+        .iter()
+        .zip(&bodies_a)
+        .map(|(m, b)| message_detail(m, &key_a, b, alice))
+        .collect();
+    let far_body = text("Sent from a clock ten days fast.");
+    let far = send(
+        &mut chain_a,
+        alice,
+        &far_body,
+        T0.plus(10 * Timestamp::DAY),
+        &mut rng,
+    );
+    let accept_a = || Step::Accept {
+        wire: kdm_a.encode(),
+        expect: Some(accepted(chain_a.chain(), false, &[], false)),
+    };
+    let m0 = &msgs_a[0];
+    let m0_wire = m0.encode();
+    let (m0_header, m0_ct, m0_sig) = (
+        m0.sealed().header().to_vec(),
+        m0.sealed().ciphertext().to_vec(),
+        m0.sealed().signature().to_vec(),
+    );
+    let receive_m0_ok = || Step::Receive {
+        wire: m0_wire.clone(),
+        expect: Some(received(0, &bodies_a[0], &[])),
+    };
+    let last = |wire: Vec<u8>| Step::Receive { wire, expect: None };
+
+    // Chain B: Alice to Bob, delivered out of order.
+    let mut chain_b = start_chain(&group, alice, None, &mut rng);
+    let kdm_b = chain_b
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let key_b = distributed_key(&kdm_b, bob);
+    let bodies_b = [text("one"), text("two"), text("three")];
+    let msgs_b: Vec<Envelope> = bodies_b
+        .iter()
+        .map(|b| send(&mut chain_b, alice, b, T0, &mut rng))
+        .collect();
+
+    // Chain C: Carol to Bob; Carol is then removed.
+    let mut chain_c = start_chain(&group, carol, None, &mut rng);
+    let kdm_c = chain_c
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &carol.device.keys,
+            T0,
+        )
+        .unwrap();
+    let key_c = distributed_key(&kdm_c, bob);
+    let bodies_c = [text("still a member"), text("removed, but still talking")];
+    let msgs_c: Vec<Envelope> = bodies_c
+        .iter()
+        .map(|b| send(&mut chain_c, carol, b, T0, &mut rng))
+        .collect();
+    let removal = group
+        .propose(
+            GroupOp::RemoveMember {
+                account: carol.master.account(),
+            },
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+
+    // Chain D: Dave, never a member, sends into the conversation.
+    let mut chain_d = start_chain(&group, dave, None, &mut rng);
+    let dave_msg = send(&mut chain_d, dave, &text("let me in"), T0, &mut rng);
+
+    // Index 100 on chain A, built by hand (a sender cannot reserve it) and signed by Alice.
+    let beyond = {
+        let body = text("index 100");
+        let padded = pad(&body.encode().unwrap()).unwrap();
+        let header = EnvelopeHeader {
+            conversation,
+            epoch: 0,
+            sender_account: alice.master.account(),
+            sender_device: alice.device.keys.device(),
+            chain: chain_a.chain(),
+            index: MAX_CHAIN_MESSAGES,
+            sent_at: T0,
+            message_id: MessageId::from_bytes(random(&mut rng)),
+            padded_len: padded.len() as u32,
+        }
+        .encode();
+        let ct = chain_key_at(&key_a, MAX_CHAIN_MESSAGES)
+            .message_key()
+            .aead_key(chain_a.chain(), MAX_CHAIN_MESSAGES)
+            .unwrap()
+            .seal(&header, &padded)
+            .unwrap();
+        let env = Envelope::from_sealed(
+            SignedSealed::sign(header, ct, alice.device.keys.signing()).unwrap(),
+        )
+        .unwrap();
+        let detail = message_detail(&env, &key_a, &body, alice);
+        (env, detail)
+    };
+
+    let mut flipped_id = m0.header().clone();
+    let mut id = *flipped_id.message_id.as_bytes();
+    id[0] ^= 0x01;
+    flipped_id.message_id = MessageId::from_bytes(id);
+    let mut bad_ct = m0_ct.clone();
+    bad_ct[0] ^= 0x01;
+    let mut bad_sig = m0_sig.clone();
+    bad_sig[10] ^= 0x01;
+    let version_at = Domain::Envelope.encoded().len() - 1;
+    let with_version = |v: u8| {
+        let mut h = m0_header.clone();
+        h[version_at] = v;
+        SignedSealed::sign(h, m0_ct.clone(), alice.device.keys.signing())
+            .unwrap()
+            .encode()
+    };
+    let owner_forgery = {
+        let c0 = &msgs_c[0];
+        let mut h = c0.header().clone();
+        h.chain = chain_a.chain();
+        SignedSealed::sign(
+            h.encode(),
+            c0.sealed().ciphertext().to_vec(),
+            carol.device.keys.signing(),
+        )
+        .unwrap()
+        .encode()
+    };
+
+    let ad = [alice];
+    let adc = [alice, carol];
+    let add = [alice, dave];
+    let one_a = || vec![detail_a[0].clone()];
+    let v = vec![
+        scripted(
+            p,
+            "in-order-every-body-kind",
+            "Alice's chain key reaches Bob in a distribution; Bob then receives messages 0 to 3 \
+             (text, attachment, read receipt, a text long enough for the 512-byte bucket) in order.",
+            &ad,
+            bob,
+            "messages",
+            detail_a.clone(),
+            vec![
+                g(),
+                accept_a(),
+                receive_m0_ok(),
+                Step::Receive {
+                    wire: msgs_a[1].encode(),
+                    expect: Some(received(1, &bodies_a[1], &[])),
+                },
+                Step::Receive {
+                    wire: msgs_a[2].encode(),
+                    expect: Some(received(2, &bodies_a[2], &[])),
+                },
+                Step::Receive {
+                    wire: msgs_a[3].encode(),
+                    expect: Some(received(3, &bodies_a[3], &[])),
+                },
+            ],
+            None,
+        ),
+        scripted(
+            p,
+            "out-of-order-with-gap",
+            "Messages 2, 0, 1 of a chain arrive in that order: message 2 reports the gap [0, 1], \
+             whose keys are kept and then used for 0 and 1.",
+            &ad,
+            bob,
+            "messages",
+            msgs_b
+                .iter()
+                .zip(&bodies_b)
+                .map(|(m, b)| message_detail(m, &key_b, b, alice))
+                .collect(),
+            vec![
+                g(),
+                Step::Accept {
+                    wire: kdm_b.encode(),
+                    expect: Some(accepted(chain_b.chain(), false, &[], false)),
+                },
+                Step::Receive {
+                    wire: msgs_b[2].encode(),
+                    expect: Some(received(2, &bodies_b[2], &[0, 1])),
+                },
+                Step::Receive {
+                    wire: msgs_b[0].encode(),
+                    expect: Some(received(0, &bodies_b[0], &[])),
+                },
+                Step::Receive {
+                    wire: msgs_b[1].encode(),
+                    expect: Some(received(1, &bodies_b[1], &[])),
+                },
+            ],
+            None,
+        ),
+        scripted(
+            p,
+            "tampered-ciphertext",
+            "One bit of the ciphertext flipped, Alice's signature kept: the signature check, which \
+             comes before decryption, refuses it.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![
+                g(),
+                accept_a(),
+                last(SignedSealed::from_parts(m0_header.clone(), bad_ct.clone(), m0_sig.clone()).encode()),
+            ],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "tampered-ciphertext-resigned",
+            "The sender herself signs a ciphertext with one bit flipped: the signature verifies, \
+             AES-GCM authentication fails, one uniform error.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![
+                g(),
+                accept_a(),
+                last(
+                    SignedSealed::sign(m0_header.clone(), bad_ct, alice.device.keys.signing())
+                        .unwrap()
+                        .encode(),
+                ),
+            ],
+            Some("decryption-failed"),
+        ),
+        scripted(
+            p,
+            "tampered-header",
+            "One bit of the header's message id flipped, signature kept.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![
+                g(),
+                accept_a(),
+                last(SignedSealed::from_parts(flipped_id.encode(), m0_ct.clone(), m0_sig.clone()).encode()),
+            ],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "tampered-signature",
+            "One bit of the signature flipped.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![
+                g(),
+                accept_a(),
+                last(SignedSealed::from_parts(m0_header.clone(), m0_ct.clone(), bad_sig).encode()),
+            ],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "wrong-signer",
+            "Carol re-signs Alice's header and ciphertext with her own device key; the header still \
+             names Alice's device, whose key does not verify it.",
+            &adc,
+            bob,
+            "messages",
+            one_a(),
+            vec![
+                g(),
+                accept_a(),
+                last(
+                    SignedSealed::sign(m0_header.clone(), m0_ct.clone(), carol.device.keys.signing())
+                        .unwrap()
+                        .encode(),
+                ),
+            ],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "replay",
+            "The same envelope delivered twice: accepted once, then refused as a replay.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![g(), accept_a(), receive_m0_ok(), last(m0_wire.clone())],
+            Some("receive/replay"),
+        ),
+        scripted(
+            p,
+            "unknown-version-0",
+            "The header's version byte set to 0 (and re-signed by Alice): refused when decoding.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![g(), accept_a(), last(with_version(0))],
+            Some("decode/unsupported-version"),
+        ),
+        scripted(
+            p,
+            "unknown-version-2",
+            "The header's version byte set to 2 (and re-signed by Alice): no fallback to v1.",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![g(), accept_a(), last(with_version(2))],
+            Some("decode/unsupported-version"),
+        ),
+        scripted(
+            p,
+            "distribution-fed-as-message",
+            "A genuine key distribution offered as a message: its header domain is sotto/kdm, not \
+             sotto/msg.",
+            &ad,
+            bob,
+            "messages",
+            vec![],
+            vec![g(), accept_a(), last(kdm_a.encode())],
+            Some("decode/wrong-domain"),
+        ),
+        scripted(
+            p,
+            "far-future-timestamp",
+            "A message whose sent_at is ten days after the receiver's now (more than the 3-hour \
+             skew allowed).",
+            &ad,
+            bob,
+            "messages",
+            vec![message_detail(&far, &key_a, &far_body, alice)],
+            vec![g(), accept_a(), last(far.encode())],
+            Some("receive/far-future"),
+        ),
+        scripted(
+            p,
+            "removed-member",
+            "Carol's chain is accepted while she is a member and her first message is read; Alice \
+             removes her (epoch 1); her next message on the old chain is refused.",
+            &adc,
+            bob,
+            "messages",
+            msgs_c
+                .iter()
+                .zip(&bodies_c)
+                .map(|(m, b)| message_detail(m, &key_c, b, carol))
+                .collect(),
+            vec![
+                g(),
+                Step::Accept {
+                    wire: kdm_c.encode(),
+                    expect: Some(accepted(chain_c.chain(), false, &[], false)),
+                },
+                Step::Receive {
+                    wire: msgs_c[0].encode(),
+                    expect: Some(received(0, &bodies_c[0], &[])),
+                },
+                Step::GroupChange(removal),
+                last(msgs_c[1].encode()),
+            ],
+            Some("receive/sender-not-member"),
+        ),
+        scripted(
+            p,
+            "index-beyond-bound",
+            "A message at index 100, correctly encrypted and signed by the chain's owner: chains end \
+             at index 99.",
+            &ad,
+            bob,
+            "messages",
+            vec![beyond.1],
+            vec![g(), accept_a(), last(beyond.0.encode())],
+            Some("receive/index-out-of-bounds"),
+        ),
+        scripted(
+            p,
+            "unknown-chain",
+            "A genuine message whose chain was never introduced by a distribution (held until one \
+             arrives).",
+            &ad,
+            bob,
+            "messages",
+            one_a(),
+            vec![g(), last(m0_wire.clone())],
+            Some("receive/unknown-chain"),
+        ),
+        scripted(
+            p,
+            "non-member-sender",
+            "Dave, a certified device of an account that is not a member, sends into the \
+             conversation.",
+            &add,
+            bob,
+            "messages",
+            vec![],
+            vec![g(), last(dave_msg.encode())],
+            Some("receive/sender-not-member"),
+        ),
+        scripted(
+            p,
+            "chain-owner-mismatch",
+            "Carol signs a message of her own but names Alice's chain in its header.",
+            &adc,
+            bob,
+            "messages",
+            vec![],
+            vec![g(), accept_a(), last(owner_forgery)],
+            Some("receive/chain-owner-mismatch"),
+        ),
+    ];
+    file(
+        "Message envelopes (docs/protocol.md §8) and the receiver's checks (§9). Each vector is a \
+         script replayed by a fresh receiver (the recipient device) at `now`: group changes, key \
+         distributions and envelopes, in order. `messages` holds every value needed to check the \
+         genuine envelopes byte for byte.",
+        v,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// distribution.json
+// ----------------------------------------------------------------------------------------------
+
+fn distribution_file(p: &People) -> Value {
+    let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
+    let mut rng = rng_for("distribution");
+    let conversation = ConversationId::from_bytes(random(&mut rng));
+    let genesis = GroupState::create(
+        conversation,
+        "Board minutes",
+        vec![alice.member(true), bob.member(false), carol.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let group = GroupState::genesis(&genesis, &alice.device.verified).unwrap();
+    let g = || Step::GroupChange(genesis.clone());
+
+    let mut chain_p = start_chain(&group, alice, None, &mut rng);
+    let to_bob = chain_p
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let to_carol = chain_p
+        .distribute(
+            &group,
+            &carol.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let to_bob_again = chain_p
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let bodies = [text("minute 1"), text("minute 2"), text("minute 3")];
+    let msgs: Vec<Envelope> = bodies
+        .iter()
+        .map(|b| send(&mut chain_p, alice, b, T0, &mut rng))
+        .collect();
+    let mut env = Env::new(T0, &mut rng);
+    let mut chain_q = chain_p.successor(0, &mut env).unwrap();
+    let successor = chain_q
+        .distribute(
+            &group,
+            &bob.device.verified_exchange,
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let mut chain_d = start_chain(&group, dave, None, &mut rng);
+    let from_dave = chain_d
+        .distribute(&group, &bob.device.verified_exchange, &dave.device.keys, T0)
+        .unwrap();
+
+    let sealed = to_bob.sealed();
+    let keep_sig = |header: &DistributionHeader| {
+        SignedSealed::from_parts(
+            header.encode(),
+            sealed.ciphertext().to_vec(),
+            sealed.signature().to_vec(),
+        )
+        .encode()
+    };
+    let mut to_carol_header = to_bob.header().clone();
+    to_carol_header.recipient_account = carol.master.account();
+    to_carol_header.recipient_device = carol.device.keys.device();
+    to_carol_header.recipient_key = carol.device.verified_exchange.key_id();
+    let mut other_conv = to_bob.header().clone();
+    other_conv.conversation = ConversationId::from_bytes(random(&mut rng));
+    let mut later = to_bob.header().clone();
+    later.created_at = T0.plus(1);
+    let relabelled = SignedSealed::sign(
+        later.encode(),
+        sealed.ciphertext().to_vec(),
+        alice.device.keys.signing(),
+    )
+    .unwrap()
+    .encode();
+    let carol_signed = SignedSealed::sign(
+        sealed.header().to_vec(),
+        sealed.ciphertext().to_vec(),
+        carol.device.keys.signing(),
+    )
+    .unwrap()
+    .encode();
+    let version2 = {
+        let mut h = sealed.header().to_vec();
+        h[Domain::KeyDistribution.encoded().len() - 1] = 2;
+        SignedSealed::sign(h, sealed.ciphertext().to_vec(), alice.device.keys.signing())
+            .unwrap()
+            .encode()
+    };
+    // Same chain id, another chain key: built by hand as a malicious Alice would.
+    let conflicting = {
+        let header = to_bob.header().encode();
+        let mut payload = Writer::for_domain(Domain::KeyDistributionPayload);
+        chain_p.chain().encode(&mut payload);
+        payload.u32(0);
+        payload.fixed(&sha256(b"another chain key"));
+        let ct = bob
+            .device
+            .verified_exchange
+            .key()
+            .encrypt(&payload.finish(), &DistributionHeader::oaep_label(&header))
+            .unwrap();
+        SignedSealed::sign(header, ct, alice.device.keys.signing())
+            .unwrap()
+            .encode()
+    };
+
+    let accept_ok = |kdm: &KeyDistribution, exp: Value| Step::Accept {
+        wire: kdm.encode(),
+        expect: Some(exp),
+    };
+    let last = |wire: Vec<u8>| Step::Accept { wire, expect: None };
+    let pc = chain_p.chain();
+    let d_bob = || vec![distribution_detail(&to_bob, alice, bob)];
+    let ad = [alice];
+    let adc = [alice, carol];
+    let v = vec![
+        scripted(
+            p,
+            "alice-to-bob",
+            "Alice's new chain key, distributed to Bob's device under his exchange key.",
+            &ad,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![g(), accept_ok(&to_bob, accepted(pc, false, &[], false))],
+            None,
+        ),
+        scripted(
+            p,
+            "alice-to-carol",
+            "The same chain key distributed to Carol: another recipient, another header and label.",
+            &ad,
+            carol,
+            "distributions",
+            vec![distribution_detail(&to_carol, alice, carol)],
+            vec![g(), accept_ok(&to_carol, accepted(pc, false, &[], false))],
+            None,
+        ),
+        scripted(
+            p,
+            "repeated-distribution",
+            "A second, separately encrypted distribution of the same chain key: a harmless \
+             duplicate.",
+            &ad,
+            bob,
+            "distributions",
+            vec![
+                distribution_detail(&to_bob, alice, bob),
+                distribution_detail(&to_bob_again, alice, bob),
+            ],
+            vec![
+                g(),
+                accept_ok(&to_bob, accepted(pc, false, &[], false)),
+                accept_ok(&to_bob_again, accepted(pc, true, &[], false)),
+            ],
+            None,
+        ),
+        scripted(
+            p,
+            "successor-reveals-truncation",
+            "Alice sends messages 0, 1, 2; Bob receives only 0. Her next chain's distribution \
+             names the previous chain's final index 2, so Bob learns 1 and 2 are missing.",
+            &ad,
+            bob,
+            "distributions",
+            vec![
+                distribution_detail(&to_bob, alice, bob),
+                distribution_detail(&successor, alice, bob),
+            ],
+            vec![
+                g(),
+                accept_ok(&to_bob, accepted(pc, false, &[], false)),
+                Step::Receive {
+                    wire: msgs[0].encode(),
+                    expect: Some(received(0, &bodies[0], &[])),
+                },
+                accept_ok(&successor, accepted(chain_q.chain(), false, &[1, 2], false)),
+            ],
+            None,
+        ),
+        scripted(
+            p,
+            "successor-of-unknown-chain",
+            "A distribution naming a previous chain this device never received: accepted, and the \
+             previous chain is reported unknown.",
+            &ad,
+            bob,
+            "distributions",
+            vec![distribution_detail(&successor, alice, bob)],
+            vec![g(), accept_ok(&successor, accepted(chain_q.chain(), false, &[], true))],
+            None,
+        ),
+        scripted(
+            p,
+            "retargeted-to-another-device",
+            "Bob's distribution re-addressed to Carol's device and exchange key, Alice's signature \
+             kept, delivered to Carol.",
+            &ad,
+            carol,
+            "distributions",
+            d_bob(),
+            vec![g(), last(keep_sig(&to_carol_header))],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "retargeted-to-another-conversation",
+            "Bob's distribution with another conversation id, Alice's signature kept.",
+            &ad,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![g(), last(keep_sig(&other_conv))],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "signed-by-another-member",
+            "Carol re-signs Alice's distribution header and ciphertext with her own key; the header \
+             still names Alice's device.",
+            &adc,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![g(), last(carol_signed)],
+            Some("bad-signature"),
+        ),
+        scripted(
+            p,
+            "wrong-recipient",
+            "A genuine distribution addressed to Carol, delivered to Bob.",
+            &ad,
+            bob,
+            "distributions",
+            vec![distribution_detail(&to_carol, alice, carol)],
+            vec![g(), last(to_carol.encode())],
+            Some("receive/wrong-recipient"),
+        ),
+        scripted(
+            p,
+            "header-changed-and-resigned",
+            "Alice re-signs a header with another created_at around the old ciphertext: the \
+             signature verifies but the OAEP label no longer matches.",
+            &ad,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![g(), last(relabelled)],
+            Some("decryption-failed"),
+        ),
+        scripted(
+            p,
+            "conflicting-chain-key",
+            "After a genuine distribution, another one for the same chain id carrying another \
+             chain key.",
+            &ad,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![
+                g(),
+                accept_ok(&to_bob, accepted(pc, false, &[], false)),
+                last(conflicting),
+            ],
+            Some("receive/chain-key-conflict"),
+        ),
+        scripted(
+            p,
+            "sender-not-member",
+            "Dave, certified but not a member, distributes a chain key to Bob.",
+            &[alice, dave],
+            bob,
+            "distributions",
+            vec![distribution_detail(&from_dave, dave, bob)],
+            vec![g(), last(from_dave.encode())],
+            Some("receive/sender-not-member"),
+        ),
+        scripted(
+            p,
+            "unknown-version-2",
+            "The distribution header's version byte set to 2 (re-signed): refused when decoding.",
+            &ad,
+            bob,
+            "distributions",
+            d_bob(),
+            vec![g(), last(version2)],
+            Some("decode/unsupported-version"),
+        ),
+        scripted(
+            p,
+            "message-fed-as-distribution",
+            "A genuine envelope offered as a key distribution.",
+            &ad,
+            bob,
+            "distributions",
+            vec![],
+            vec![g(), last(msgs[0].encode())],
+            Some("decode/wrong-domain"),
+        ),
+    ];
+    file(
+        "Key distributions (docs/protocol.md §7.3, §7.5). Each vector is a script replayed by a \
+         fresh receiver (the recipient device) at `now`. `distributions` holds every value needed \
+         to check the genuine distributions: header encoding, OAEP label and payload byte for \
+         byte, ciphertext by decrypting with the recipient's exchange key, signature by verifying.",
+        v,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// identity.json
+// ----------------------------------------------------------------------------------------------
+
+fn device_cert_detail(signed: &Signed) -> Value {
+    let c = DeviceCertificate::decode(signed.unverified_body()).unwrap();
+    json!({
+        "body": {
+            "account": c.account.to_string(),
+            "device": c.device.to_string(),
+            "signing_key": hx(&c.signing_key),
+            "auth_key": hx(&c.auth_key),
+            "issued_at": c.issued_at.millis(),
+            "name": c.name,
+        },
+        "body_hex": hx(signed.unverified_body()),
+        "signature": hx(signed.signature()),
+    })
+}
+
+fn identity_file(p: &People) -> Value {
+    let (alice, bob) = (&p.alice, &p.bob);
+    let mut v = Vec::new();
+    let master = |a: &TestAccount| hx(a.master.verifying_key().spki());
+
+    // Key pinning.
+    let small = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let small_spki = small.public_key().as_der().unwrap().as_ref().to_vec();
+    let parsed = aws_lc_rs::rsa::PublicKey::from_der(alice.master.verifying_key().spki()).unwrap();
+    let modulus = parsed.modulus().big_endian_without_leading_zero().to_vec();
+    let e3_spki = PublicKeyComponents {
+        n: modulus.as_slice(),
+        e: &[3u8][..],
+    }
+    .as_der()
+    .unwrap()
+    .as_ref()
+    .to_vec();
+    let pkcs1 = RsaKeyPair::from_pkcs8(&fixed_pkcs8(0))
+        .unwrap()
+        .public_key()
+        .as_ref()
+        .to_vec();
+    let pin = |name: &str, description: &str, spki: &[u8], code: Option<&str>| {
+        let vector = json!({
+            "name": name,
+            "description": description,
+            "operation": "pin_master_key",
+            "master_spki": hx(spki),
+        });
+        let result = AccountIdentity::from_master_spki(spki);
+        match code {
+            None => {
+                let mut vector = vector;
+                vector["expected"] = json!({"account_id": result.unwrap().account().to_string()});
+                vector
+            }
+            Some(code) => negative(vector, result.map(|_| ()), code),
+        }
+    };
+    v.push(pin(
+        "pin-master-key",
+        "Alice's RSA-3072 master key pins and gives her account id.",
+        alice.master.verifying_key().spki(),
+        None,
+    ));
+    v.push(pin(
+        "undersized-master-key",
+        "A 2048-bit RSA key (generated when the vectors were made): below the 3072-bit minimum.",
+        &small_spki,
+        Some("key/too-small"),
+    ));
+    v.push(pin(
+        "exponent-3-master-key",
+        "Alice's master modulus with public exponent 3: only 65537 is accepted.",
+        &e3_spki,
+        Some("key/bad-exponent"),
+    ));
+    v.push(pin(
+        "pkcs1-master-key",
+        "Alice's master key as a bare PKCS#1 RSAPublicKey instead of SPKI: one key, one encoding.",
+        &pkcs1,
+        Some("key/not-canonical-spki"),
+    ));
+    v.push(pin(
+        "garbage-master-key",
+        "Bytes that are not a key at all.",
+        b"not a key",
+        Some("key/malformed"),
+    ));
+
+    // Device certificates.
+    let verify_device = |name: &str,
+                         description: &str,
+                         owner: &TestAccount,
+                         cert: &Signed,
+                         revocations: &[Signed],
+                         code: Option<&str>| {
+        let mut vector = json!({
+            "name": name,
+            "description": description,
+            "operation": "verify_device",
+            "master_spki": master(owner),
+            "device_certificate": hx(cert.encode()),
+            "revocations": revocations.iter().map(|r| hx(r.encode())).collect::<Vec<_>>(),
+        });
+        let verified: Vec<_> = revocations
+            .iter()
+            .map(|r| owner.identity.verify_revocation(r).unwrap())
+            .collect();
+        let result = owner.identity.verify_device(cert, &verified);
+        match code {
+            None => {
+                let d = result.unwrap();
+                vector["certificate"] = device_cert_detail(cert);
+                vector["expected"] = json!({
+                    "account_id": d.account().to_string(),
+                    "device_id": d.device().to_string(),
+                    "auth_key_id": d.auth_key_id().to_string(),
+                    "signing_key": hx(d.signing_key().spki()),
+                    "auth_key": hx(d.auth_key().spki()),
+                    "name": d.name(),
+                    "issued_at": d.issued_at().millis(),
+                });
+                vector
+            }
+            Some(code) => negative(vector, result.map(|_| ()), code),
+        }
+    };
+    for a in p.all() {
+        v.push(verify_device(
+            &format!("device-certificate-{}", a.name),
+            &format!(
+                "{}'s first device, certified by {}'s master key.",
+                a.name, a.name
+            ),
+            a,
+            &a.device.certificate,
+            &[],
+            None,
+        ));
+    }
+    let server = MasterKey::from_key(fixed_signing_key(20));
+    let injected = DeviceKeys::from_keys(fixed_signing_key(21), fixed_signing_key(22)).unwrap();
+    let foreign = server
+        .certify_device(
+            injected.signing().verifying_key(),
+            injected.auth().verifying_key(),
+            "bob's phone",
+            T0,
+        )
+        .unwrap();
+    let mut claim = DeviceCertificate::decode(foreign.unverified_body()).unwrap();
+    claim.account = bob.master.account();
+    let claiming = Signed::sign(claim.encode(), server.key_pair()).unwrap();
+    v.push(verify_device(
+        "uncertified-device-foreign-account",
+        "The server mints a device and certifies it with a master key of its own; presented as \
+         Bob's, the certificate names another account.",
+        bob,
+        &foreign,
+        &[],
+        Some("wrong-account"),
+    ));
+    v.push(verify_device(
+        "uncertified-device-claims-account",
+        "The same injected device, its certificate claiming Bob's account but signed by the \
+         server's key, not Bob's pinned master key.",
+        bob,
+        &claiming,
+        &[],
+        Some("bad-signature"),
+    ));
+    let mut mismatch =
+        DeviceCertificate::decode(alice.device.certificate.unverified_body()).unwrap();
+    mismatch.device = DeviceId::from_bytes([7; 32]);
+    let mismatch = Signed::sign(mismatch.encode(), alice.master.key_pair()).unwrap();
+    v.push(verify_device(
+        "device-id-mismatch",
+        "A certificate signed by Alice's master key whose device id is not the id of the signing \
+         key it carries.",
+        alice,
+        &mismatch,
+        &[],
+        Some("id-mismatch"),
+    ));
+    let revocation = alice
+        .master
+        .revoke(alice.device.keys.device(), 1, T0)
+        .unwrap();
+    v.push(verify_device(
+        "revoked-device",
+        "Alice's device certificate, checked together with Alice's revocation of that device.",
+        alice,
+        &alice.device.certificate,
+        std::slice::from_ref(&revocation),
+        Some("device-revoked"),
+    ));
+    let with_device_key = |spki: &[u8]| {
+        let body = DeviceCertificate {
+            account: alice.master.account(),
+            device: DeviceId::from_signing_spki(spki),
+            signing_key: spki.to_vec(),
+            auth_key: alice.device.keys.auth().verifying_key().spki().to_vec(),
+            issued_at: T0,
+            name: "weak device".into(),
+        };
+        Signed::sign(body.encode(), alice.master.key_pair()).unwrap()
+    };
+    v.push(verify_device(
+        "undersized-device-key",
+        "A certificate, validly signed by Alice's master key, for a 2048-bit device signing key.",
+        alice,
+        &with_device_key(&small_spki),
+        &[],
+        Some("key/too-small"),
+    ));
+    v.push(verify_device(
+        "exponent-3-device-key",
+        "A certificate, validly signed by Alice's master key, for a device key with exponent 3.",
+        alice,
+        &with_device_key(&e3_spki),
+        &[],
+        Some("key/bad-exponent"),
+    ));
+    let body = alice.device.certificate.unverified_body().to_vec();
+    for salt in [20u32, 0, 64] {
+        let sig = alice
+            .master
+            .key_pair()
+            .danger_sign_with_salt_len(&body, salt)
+            .unwrap();
+        v.push(verify_device(
+            &format!("pss-salt-{salt}"),
+            &format!(
+                "Alice's device certificate signed by her master key with an RSA-PSS salt of \
+                 {salt} bytes instead of 32: verifiers fix the salt length."
+            ),
+            alice,
+            &Signed::from_parts(body.clone(), sig),
+            &[],
+            Some("bad-signature"),
+        ));
+    }
+    let mut trailing = alice.device.certificate.unverified_body().to_vec();
+    trailing.push(0);
+    v.push(verify_device(
+        "certificate-trailing-byte",
+        "A device certificate body with one extra byte, re-signed by Alice's master key.",
+        alice,
+        &Signed::sign(trailing, alice.master.key_pair()).unwrap(),
+        &[],
+        Some("decode/trailing-bytes"),
+    ));
+
+    // Revocations.
+    let verify_revocation =
+        |name: &str, description: &str, owner: &TestAccount, r: &Signed, code: Option<&str>| {
+            let mut vector = json!({
+                "name": name,
+                "description": description,
+                "operation": "verify_revocation",
+                "master_spki": master(owner),
+                "revocation": hx(r.encode()),
+            });
+            let result = owner.identity.verify_revocation(r);
+            match code {
+                None => {
+                    let b = result.unwrap().body().clone();
+                    vector["body_hex"] = json!(hx(r.unverified_body()));
+                    vector["signature"] = json!(hx(r.signature()));
+                    vector["expected"] = json!({
+                        "account": b.account.to_string(),
+                        "device": b.device.to_string(),
+                        "serial": b.serial,
+                        "revoked_at": b.revoked_at.millis(),
+                    });
+                    vector
+                }
+                Some(code) => negative(vector, result.map(|_| ()), code),
+            }
+        };
+    v.push(verify_revocation(
+        "revocation",
+        "Alice's master key revokes her first device, serial 1.",
+        alice,
+        &revocation,
+        None,
+    ));
+    v.push(verify_revocation(
+        "revocation-other-account",
+        "Alice's revocation checked against Bob's pinned master key.",
+        bob,
+        &revocation,
+        Some("wrong-account"),
+    ));
+    let mut forged_rev =
+        sotto_proto::identity::Revocation::decode(revocation.unverified_body()).unwrap();
+    forged_rev.account = bob.master.account();
+    forged_rev.device = bob.device.keys.device();
+    v.push(verify_revocation(
+        "revocation-forged",
+        "A revocation of Bob's device signed by Alice's master key.",
+        bob,
+        &Signed::sign(forged_rev.encode(), alice.master.key_pair()).unwrap(),
+        Some("bad-signature"),
+    ));
+
+    // Exchange-key certificates.
+    let verify_xkey = |name: &str,
+                       description: &str,
+                       owner: &TestAccount,
+                       cert: &Signed,
+                       now: Timestamp,
+                       highest: Option<u64>,
+                       code: Option<&str>| {
+        let mut vector = json!({
+            "name": name,
+            "description": description,
+            "operation": "verify_exchange_key",
+            "master_spki": master(owner),
+            "device_certificate": hx(owner.device.certificate.encode()),
+            "exchange_key_certificate": hx(cert.encode()),
+            "now": now.millis(),
+            "highest_serial_seen": highest,
+        });
+        let result = owner
+            .device
+            .verified
+            .verify_exchange_key(cert, now, highest);
+        match code {
+            None => {
+                let k = result.unwrap();
+                let body =
+                    sotto_proto::identity::ExchangeKeyCertificate::decode(cert.unverified_body())
+                        .unwrap();
+                vector["certificate"] = json!({
+                    "body": {
+                        "account": body.account.to_string(),
+                        "device": body.device.to_string(),
+                        "exchange_key": hx(&body.exchange_key),
+                        "serial": body.serial,
+                        "not_before": body.not_before.millis(),
+                        "not_after": body.not_after.millis(),
+                    },
+                    "body_hex": hx(cert.unverified_body()),
+                    "signature": hx(cert.signature()),
+                });
+                vector["expected"] = json!({
+                    "account_id": k.account().to_string(),
+                    "device_id": k.device().to_string(),
+                    "exchange_key_id": k.key_id().to_string(),
+                    "serial": k.serial(),
+                    "not_before": k.not_before().millis(),
+                    "not_after": k.not_after().millis(),
+                });
+                vector
+            }
+            Some(code) => negative(vector, result.map(|_| ()), code),
+        }
+    };
+    for a in p.all() {
+        v.push(verify_xkey(
+            &format!("exchange-key-{}", a.name),
+            &format!(
+                "{}'s exchange key, certified by her device (serial 1, valid from T0 - 1 day to \
+                 T0 + 29 days), checked at T0.",
+                a.name
+            ),
+            a,
+            &a.device.exchange_certificate,
+            T0,
+            None,
+            None,
+        ));
+    }
+    let xcert = &alice.device.exchange_certificate;
+    let not_after = T0.plus(29 * Timestamp::DAY);
+    v.push(verify_xkey(
+        "exchange-key-last-millisecond",
+        "Alice's exchange key checked one millisecond before not_after, with serial 1 seen before.",
+        alice,
+        xcert,
+        not_after.minus(1),
+        Some(1),
+        None,
+    ));
+    v.push(verify_xkey(
+        "exchange-key-expired",
+        "Alice's exchange key checked at its not_after (the end is exclusive).",
+        alice,
+        xcert,
+        not_after,
+        None,
+        Some("exchange-key-not-valid-now"),
+    ));
+    let future = alice
+        .device
+        .keys
+        .certify_exchange_key(
+            alice.master.account(),
+            alice.device.exchange.encrypting_key(),
+            2,
+            T0.plus(MAX_CLOCK_SKEW_MS + Timestamp::HOUR),
+            T0.plus(20 * Timestamp::DAY),
+        )
+        .unwrap();
+    v.push(verify_xkey(
+        "exchange-key-not-yet-valid",
+        "An exchange-key certificate whose not_before is four hours after now (more than the \
+         3-hour skew).",
+        alice,
+        &future,
+        T0,
+        None,
+        Some("exchange-key-not-valid-now"),
+    ));
+    v.push(verify_xkey(
+        "exchange-key-rolled-back",
+        "Alice's serial-1 exchange key offered after serial 2 was seen: a rollback.",
+        alice,
+        xcert,
+        T0,
+        Some(2),
+        Some("exchange-key-rollback"),
+    ));
+    // Bob's device presented with Alice's certificate.
+    v.push(verify_xkey(
+        "exchange-key-other-device",
+        "Alice's exchange-key certificate checked against Bob's verified device.",
+        bob,
+        xcert,
+        T0,
+        None,
+        Some("wrong-account"),
+    ));
+    file(
+        "Identities (docs/protocol.md §4): pinning master keys, device certificates, revocations \
+         and exchange-key certificates, each with the verification result (the verified values, or \
+         the error code).",
+        v,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// group.json
+// ----------------------------------------------------------------------------------------------
+
+fn group_file(p: &People) -> Value {
+    let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
+    let mut rng = rng_for("group");
+    let conversation = ConversationId::from_bytes(random(&mut rng));
+    let genesis = GroupState::create(
+        conversation,
+        "Case 2026-114",
+        vec![alice.member(true), bob.member(false), carol.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let s0 = GroupState::genesis(&genesis, &alice.device.verified).unwrap();
+    let propose = |s: &GroupState, op: GroupOp, by: &TestAccount, at: u64| {
+        s.propose(
+            op,
+            by.master.account(),
+            &by.device.keys,
+            T0.plus(at * Timestamp::HOUR),
+        )
+        .unwrap()
+    };
+    let c1 = propose(&s0, GroupOp::AddMember(dave.member(false)), alice, 1);
+    let s1 = s0.apply(&c1, &alice.device.verified).unwrap();
+    let c2 = propose(
+        &s1,
+        GroupOp::SetAdmin {
+            account: bob.master.account(),
+            admin: true,
+        },
+        alice,
+        2,
+    );
+    let s2 = s1.apply(&c2, &alice.device.verified).unwrap();
+    let c3 = propose(
+        &s2,
+        GroupOp::Rename {
+            name: "Case 2026-114 (appeal)".into(),
+        },
+        bob,
+        3,
+    );
+    let s3 = s2.apply(&c3, &bob.device.verified).unwrap();
+    let c4 = propose(
+        &s3,
+        GroupOp::RemoveMember {
+            account: carol.master.account(),
+        },
+        alice,
+        4,
+    );
+    let s4 = s3.apply(&c4, &alice.device.verified).unwrap();
+
+    let signer_of = |signed: &Signed| {
+        let device = GroupChange::decode(signed.unverified_body())
+            .unwrap()
+            .signer_device;
+        p.all()
+            .into_iter()
+            .find(|a| a.device.keys.device() == device)
+            .unwrap()
+    };
+    let detailed = |signed: &Signed, state: &GroupState| {
+        let change = GroupChange::decode(signed.unverified_body()).unwrap();
+        assert_eq!(state.head(), change_hash(signed));
+        json!({
+            "change": hx(signed.encode()),
+            "signer": signer_of(signed).name,
+            "body_hex": hx(signed.unverified_body()),
+            "signature": hx(signed.signature()),
+            "fields": change_fields_json(&change),
+            "hash": hx(change_hash(signed)),
+            "expected_state": state_json(state),
+        })
+    };
+    let bare =
+        |signed: &Signed| json!({"change": hx(signed.encode()), "signer": signer_of(signed).name});
+    // The devices of the accounts that sign `changes`, in a fixed order.
+    let signers = |changes: &[&Signed]| {
+        let used: Vec<&TestAccount> = p
+            .all()
+            .into_iter()
+            .filter(|a| changes.iter().any(|c| signer_of(c).name == a.name))
+            .collect();
+        devices_json(&used)
+    };
+    let run = |changes: &[&Signed]| -> Result<(), Error> {
+        let mut state: Option<GroupState> = None;
+        for (i, c) in changes.iter().enumerate() {
+            let signer = &signer_of(c).device.verified;
+            let next = match &state {
+                None => GroupState::genesis(c, signer),
+                Some(s) => s.apply(c, signer),
+            };
+            match next {
+                Ok(s) => state = Some(s),
+                Err(e) if i + 1 == changes.len() => return Err(e),
+                Err(e) => panic!("change {i} refused: {e:?}"),
+            }
+        }
+        Ok(())
+    };
+    let neg = |name: &str,
+               description: &str,
+               prefix: &[(&Signed, &GroupState)],
+               bad: &Signed,
+               code: &str| {
+        let mut changes: Vec<Value> = prefix.iter().map(|(c, s)| detailed(c, s)).collect();
+        changes.push(bare(bad));
+        let mut all: Vec<&Signed> = prefix.iter().map(|(c, _)| *c).collect();
+        all.push(bad);
+        let vector = json!({
+            "name": name,
+            "description": description,
+            "devices": signers(&all),
+            "changes": changes,
+        });
+        negative(vector, run(&all), code)
+    };
+
+    let mut v = vec![json!({
+        "name": "log",
+        "description": "Alice creates the group (Alice admin, Bob, Carol), adds Dave, promotes Bob; \
+                        Bob, now an admin, renames it; Alice removes Carol. Each change with the \
+                        state after it.",
+        "devices": signers(&[&genesis, &c1, &c2, &c3, &c4]),
+        "changes": [
+            detailed(&genesis, &s0),
+            detailed(&c1, &s1),
+            detailed(&c2, &s2),
+            detailed(&c3, &s3),
+            detailed(&c4, &s4),
+        ],
+    })];
+    run(&[&genesis, &c1, &c2, &c3, &c4]).unwrap();
+    let leave = propose(
+        &s0,
+        GroupOp::RemoveMember {
+            account: carol.master.account(),
+        },
+        carol,
+        1,
+    );
+    let s_leave = s0.apply(&leave, &carol.device.verified).unwrap();
+    v.push(json!({
+        "name": "member-leaves",
+        "description": "Carol, not an admin, removes herself: leaving needs no admin right.",
+        "devices": signers(&[&genesis, &leave]),
+        "changes": [detailed(&genesis, &s0), detailed(&leave, &s_leave)],
+    }));
+    run(&[&genesis, &leave]).unwrap();
+
+    let mut forged_sig = c1.signature().to_vec();
+    forged_sig[5] ^= 0x01;
+    let forged = Signed::from_parts(c1.unverified_body().to_vec(), forged_sig);
+    v.push(neg(
+        "forged-signature",
+        "Alice's add-Dave change with one bit of its signature flipped.",
+        &[(&genesis, &s0)],
+        &forged,
+        "bad-signature",
+    ));
+    let by_bob = propose(&s0, GroupOp::AddMember(dave.member(false)), bob, 1);
+    v.push(neg(
+        "non-admin-signer",
+        "Bob, a member but not an admin at epoch 0, adds Dave.",
+        &[(&genesis, &s0)],
+        &by_bob,
+        "group/signer-not-admin",
+    ));
+    let by_dave = propose(&s0, GroupOp::AddMember(dave.member(true)), dave, 1);
+    v.push(neg(
+        "non-member-signer",
+        "Dave, not a member, adds himself as an admin.",
+        &[(&genesis, &s0)],
+        &by_dave,
+        "group/signer-not-member",
+    ));
+    v.push(neg(
+        "replayed",
+        "The add-Dave change delivered a second time.",
+        &[(&genesis, &s0), (&c1, &s1)],
+        &c1,
+        "group/replayed",
+    ));
+    let fork = propose(
+        &s0,
+        GroupOp::Rename {
+            name: "Another history".into(),
+        },
+        alice,
+        1,
+    );
+    v.push(neg(
+        "forked",
+        "After add-Dave (epoch 1), another epoch-1 change signed by Alice: a second history.",
+        &[(&genesis, &s0), (&c1, &s1)],
+        &fork,
+        "group/fork",
+    ));
+    v.push(neg(
+        "reordered",
+        "The epoch-2 change (promote Bob) delivered right after the genesis, before epoch 1.",
+        &[(&genesis, &s0)],
+        &c2,
+        "group/epoch-gap",
+    ));
+    let manual = |epoch: u64, previous: [u8; 32], conv: ConversationId, op: GroupOp| {
+        let change = GroupChange {
+            conversation: conv,
+            epoch,
+            previous,
+            signer_account: alice.master.account(),
+            signer_device: alice.device.keys.device(),
+            issued_at: T0,
+            op,
+        };
+        Signed::sign(change.encode(), alice.device.keys.signing()).unwrap()
+    };
+    let rename = || GroupOp::Rename {
+        name: "Renamed".into(),
+    };
+    v.push(neg(
+        "previous-hash-mismatch",
+        "An epoch-1 change signed by Alice whose previous hash is not the genesis hash.",
+        &[(&genesis, &s0)],
+        &manual(1, [0xab; 32], conversation, rename()),
+        "group/previous-hash-mismatch",
+    ));
+    v.push(neg(
+        "wrong-conversation",
+        "An epoch-1 change signed by Alice for another conversation.",
+        &[(&genesis, &s0)],
+        &manual(
+            1,
+            s0.head(),
+            ConversationId::from_bytes(random(&mut rng)),
+            rename(),
+        ),
+        "group/wrong-conversation",
+    ));
+    v.push(neg(
+        "genesis-not-create",
+        "A log whose first change is a rename at epoch 0.",
+        &[],
+        &manual(0, [0u8; 32], conversation, rename()),
+        "group/not-genesis",
+    ));
+    v.push(neg(
+        "last-admin",
+        "Alice, the only admin, demotes herself.",
+        &[(&genesis, &s0)],
+        &propose(
+            &s0,
+            GroupOp::SetAdmin {
+                account: alice.master.account(),
+                admin: false,
+            },
+            alice,
+            1,
+        ),
+        "group/last-admin",
+    ));
+    v.push(neg(
+        "already-member",
+        "Alice adds Bob, who is already a member.",
+        &[(&genesis, &s0)],
+        &propose(&s0, GroupOp::AddMember(bob.member(false)), alice, 1),
+        "group/already-member",
+    ));
+    file(
+        "The group state log (docs/protocol.md §6). Each vector applies `changes` in order from an \
+         empty state: the first is the genesis, each later one must extend the state left by the \
+         previous; every change but the last of a negative vector must apply. Signers are looked \
+         up by the device the change names, among `devices` (verified through their master keys).",
+        v,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// safety.json and auth.json
+// ----------------------------------------------------------------------------------------------
+
+fn safety_file(p: &People) -> Value {
+    let pairs = [
+        (&p.alice, &p.bob),
+        (&p.alice, &p.carol),
+        (&p.bob, &p.dave),
+        (&p.carol, &p.dave),
+    ];
+    let vectors = pairs
+        .iter()
+        .map(|(a, b)| {
+            let (ka, kb) = (
+                a.master.verifying_key().spki(),
+                b.master.verifying_key().spki(),
+            );
+            let n = SafetyNumber::new(ka, kb);
+            assert_eq!(n, SafetyNumber::new(kb, ka));
+            json!({
+                "name": format!("{}-{}", a.name, b.name),
+                "description": format!(
+                    "Safety number of {} and {} from their master keys; the same in either order.",
+                    a.name, b.name
+                ),
+                "master_spki_a": hx(ka),
+                "master_spki_b": hx(kb),
+                "fingerprint_a": hx(fingerprint(ka)),
+                "fingerprint_b": hx(fingerprint(kb)),
+                "digits": n.digits(),
+                "groups": n.groups(),
+                "qr_payload": hx(n.qr_payload()),
+            })
+        })
+        .collect();
+    file(
+        "Safety numbers (docs/protocol.md §5): the iterated fingerprint of each master key, the 60 \
+         digits in 12 groups of 5, and the QR payload. Both orders of the two keys give the same \
+         number and payload.",
+        vectors,
+    )
+}
+
+fn auth_file(p: &People) -> Value {
+    let alice = &p.alice;
+    let mut rng = rng_for("auth");
+    let challenge = AuthChallenge {
+        origin: "https://sotto.example:8443".into(),
+        username: "alice".into(),
+        device: alice.device.keys.device(),
+        nonce: random(&mut rng),
+        issued_at: T0,
+    };
+    let fields = |c: &AuthChallenge| {
+        json!({
+            "origin": c.origin,
+            "username": c.username,
+            "device": c.device.to_string(),
+            "nonce": hx(c.nonce),
+            "issued_at": c.issued_at.millis(),
+        })
+    };
+    let signature = alice.device.keys.sign_auth_challenge(&challenge).unwrap();
+    let base = |name: &str, description: &str, c: &AuthChallenge, sig: &[u8]| {
+        json!({
+            "name": name,
+            "description": description,
+            "master_spki": hx(alice.master.verifying_key().spki()),
+            "device_certificate": hx(alice.device.certificate.encode()),
+            "challenge": fields(c),
+            "challenge_hex": hx(c.encode()),
+            "signature": hx(sig),
+        })
+    };
+    let check = |c: &AuthChallenge, sig: &[u8]| c.verify(alice.device.verified.auth_key(), sig);
+    check(&challenge, &signature).unwrap();
+    let mut v = vec![base(
+        "login-challenge",
+        "A server login challenge signed by Alice's device auth key; verified with the auth key \
+         of her verified device certificate.",
+        &challenge,
+        &signature,
+    )];
+    let wrong_key = alice
+        .device
+        .keys
+        .signing()
+        .sign(&challenge.encode())
+        .unwrap();
+    v.push(negative(
+        base(
+            "signed-with-device-signing-key",
+            "The same challenge signed with the device signing key instead of the auth key.",
+            &challenge,
+            &wrong_key,
+        ),
+        check(&challenge, &wrong_key),
+        "bad-signature",
+    ));
+    let mut other = challenge.clone();
+    other.origin = "https://evil.example".into();
+    v.push(negative(
+        base(
+            "other-origin",
+            "Alice's signature presented for a challenge naming another server origin.",
+            &other,
+            &signature,
+        ),
+        check(&other, &signature),
+        "bad-signature",
+    ));
+    file(
+        "Login challenges (docs/protocol.md §4.7): the challenge encoding and the device auth \
+         key's signature over it.",
+        v,
+    )
+}
