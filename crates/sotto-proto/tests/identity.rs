@@ -1,7 +1,12 @@
 //! Identity chain checks: pentest checklist A1 (server-injected device), A4 (expired or rolled-back
 //! exchange key), A5 (swapped master key) and B3 (other PSS salt lengths), plus key-size rules.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -163,4 +168,30 @@ fn b3_pss_signatures_with_another_salt_length_fail() {
             "salt {salt}"
         );
     }
+}
+
+#[test]
+fn a_device_may_not_reuse_the_master_key_as_signing_or_auth_key() {
+    let alice = TestAccount::new(0, "alice");
+    let master = alice.master.verifying_key();
+    let signing = alice.device.keys.signing().verifying_key();
+    assert!(matches!(
+        alice.master.certify_device(signing, master, "laptop", T0),
+        Err(Error::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        alice.master.certify_device(master, signing, "laptop", T0),
+        Err(Error::InvalidInput { .. })
+    ));
+    // A certificate built by hand with the master key as auth key is refused by the verifier.
+    let mut body = sotto_proto::identity::DeviceCertificate::decode(
+        alice.device.certificate.unverified_body(),
+    )
+    .unwrap();
+    body.auth_key = master.spki().to_vec();
+    let signed = sotto_proto::signed::Signed::sign(body.encode(), alice.master.key_pair()).unwrap();
+    assert!(matches!(
+        alice.identity.verify_device(&signed, &[]),
+        Err(Error::InvalidInput { .. })
+    ));
 }

@@ -57,10 +57,14 @@ impl MasterKey {
         name: &str,
         issued_at: Timestamp,
     ) -> Result<Signed, Error> {
-        if signing_key.spki() == auth_key.spki() {
+        let master = self.key.verifying_key().spki();
+        if signing_key.spki() == auth_key.spki()
+            || signing_key.spki() == master
+            || auth_key.spki() == master
+        {
             return Err(Error::InvalidInput {
-                field: "auth key",
-                reason: "must differ from the signing key",
+                field: "device keys",
+                reason: "signing, auth and master keys must all differ",
             });
         }
         if !crate::codec::is_display_text(name)

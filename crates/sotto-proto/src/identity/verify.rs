@@ -71,7 +71,11 @@ impl AccountIdentity {
         if DeviceId::from_signing_spki(&body.signing_key) != body.device {
             return Err(Error::IdMismatch { what: "device id" });
         }
-        if body.signing_key == body.auth_key || body.signing_key == self.master.spki() {
+        let master = self.master.spki();
+        if body.signing_key == body.auth_key
+            || body.signing_key == master
+            || body.auth_key == master
+        {
             return Err(Error::InvalidInput {
                 field: "device keys",
                 reason: "signing, auth and master keys must all differ",
