@@ -1,7 +1,12 @@
 //! The group state log: pentest checklist A2 (member added without an admin's signature) and A3
 //! (replayed, forked, reordered changes), plus the membership rules.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
