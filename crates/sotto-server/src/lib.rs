@@ -66,7 +66,8 @@ pub fn app(state: AppState, web_dir: Option<&Path>) -> Router {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(match config.database_url.as_deref() {
         Some(url) if url.starts_with("postgres") => {
-            Arc::new(store::postgres::PostgresStore::connect(url).await?)
+            let schema = config.database_schema.as_deref();
+            Arc::new(store::postgres::PostgresStore::connect_in_schema(url, schema).await?)
         }
         Some(url) => Arc::new(store::sqlite::SqliteStore::open_url(url).await?),
         None => {

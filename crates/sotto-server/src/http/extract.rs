@@ -57,6 +57,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         }
         let max = state.settings.limits.max_json_body;
         let bytes = read_body(req, max, "request body").await?;
+        // Every request body is a JSON object; serde would also take a struct as an array.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::InvalidField {
+                field: "body",
+                reason: "expected a JSON object",
+            }
+            .into());
+        }
         serde_json::from_slice(&bytes)
             .map(Json)
             .map_err(|source| Error::MalformedBody { source }.into())
