@@ -48,7 +48,8 @@ export class Writer {
   /** One byte. */
   u8(value: number): void {
     checkUint(value, 0xff, "u8");
-    this.buf[this.reserve(1)] = value;
+    const at = this.reserve(1);
+    this.buf[at] = value;
   }
 
   /** Big-endian `u16`. */
@@ -80,7 +81,9 @@ export class Writer {
 
   /** Raw bytes whose length the structure fixes. */
   fixed(bytes: Uint8Array): void {
-    this.buf.set(bytes, this.reserve(bytes.length));
+    // Reserve first: it may replace `this.buf`.
+    const at = this.reserve(bytes.length);
+    this.buf.set(bytes, at);
   }
 
   /** `bytes(x) = u32 len ‖ x`. */

@@ -96,13 +96,21 @@ export const ChainId = idKind<ChainId>("ChainId", 16, "chain:");
 /** Message ids: `msg:` + 32 hex. */
 export const MessageId = idKind<MessageId>("MessageId", 16, "msg:");
 
-/** `id(kind, spki) = SHA-256(domain("sotto/id") ‖ u8 len(kind) ‖ ascii(kind) ‖ bytes(spki))`. */
-async function keyId(kind: "acct" | "dev" | "xkey" | "auth", spki: Uint8Array): Promise<Bytes> {
+/** The kind tag hashed into a key-derived id. */
+export type KeyIdKind = "acct" | "dev" | "xkey" | "auth";
+
+/** The SHA-256 input of a key-derived id: `domain("sotto/id") ‖ u8 len(kind) ‖ ascii(kind) ‖ bytes(spki)`. */
+export function keyIdPreimage(kind: KeyIdKind, spki: Uint8Array): Bytes {
   const w = Writer.forDomain(Domain.Identifier);
   w.u8(kind.length);
   for (let i = 0; i < kind.length; i++) w.u8(kind.charCodeAt(i));
   w.bytes(spki);
-  return sha256(w.finish());
+  return w.finish();
+}
+
+/** `id(kind, spki) = SHA-256(keyIdPreimage(kind, spki))`. */
+async function keyId(kind: KeyIdKind, spki: Uint8Array): Promise<Bytes> {
+  return sha256(keyIdPreimage(kind, spki));
 }
 
 /** The id of the account whose master key has this SPKI. */

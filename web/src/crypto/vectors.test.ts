@@ -1,0 +1,642 @@
+/**
+ * The shared cross-language vectors (`test-vectors/*.json`, described in `test-vectors/README.md`).
+ * Every file found must have a handler, and every vector in it is checked: deterministic values
+ * byte for byte, signatures by verifying, OAEP ciphertexts by decrypting; a negative vector must
+ * fail with exactly its `expected_error`.
+ */
+
+import { describe, expect, it } from "vitest";
+
+import { AuthChallenge } from "./auth";
+import { type MessageBody as MessageBodyT, MessageBody, pad, paddedLength, unpad } from "./body";
+import { type Bytes, toHex } from "./bytes";
+import { DistributionHeader, KeyDistribution, encodePayload } from "./distribution";
+import { Domain, encodeDomain } from "./domains";
+import { Envelope, EnvelopeHeader } from "./envelope";
+import type { ErrorCode } from "./errors";
+import { type GroupOp, type Member, GroupChange, GroupState, decodeSignedChange } from "./group";
+import {
+  AccountIdentity,
+  DeviceCertificate,
+  ExchangeKeyCertificate,
+  Revocation,
+  type VerifiedDevice,
+  type VerifiedRevocation,
+  decodeSignedIdentity,
+} from "./identity";
+import {
+  AccountId,
+  AuthKeyId,
+  ChainId,
+  ConversationId,
+  DeviceId,
+  ExchangeKeyId,
+  type IdKind,
+  type KeyIdKind,
+  MessageId,
+  accountIdOf,
+  authKeyIdOf,
+  deviceIdOf,
+  exchangeKeyIdOf,
+  idKey,
+  keyIdPreimage,
+} from "./ids";
+import { AeadKey, ExchangeKeyPair, SigningKeyPair, VerifyingKey, sha256 } from "./primitives";
+import { ChainKey, messageAeadInfo } from "./ratchet";
+import { ReceiverState, localDevice } from "./receiver";
+import { SafetyNumber, safetyFingerprint } from "./safety";
+import { SignedSealed } from "./signed";
+import { J, expectCode, vectorFiles } from "./test-support";
+
+const hex = (bytes: Uint8Array): string => toHex(bytes);
+
+/** Runs a positive vector's check, or checks a negative vector fails with its code. */
+async function outcome(vector: J, run: () => Promise<void>): Promise<void> {
+  const code = vector.expectedError();
+  if (code === undefined) await run();
+  else await expectCode(run, code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON → protocol values
+// ---------------------------------------------------------------------------------------------
+
+function bodyFromJson(j: J): MessageBodyT {
+  const type = j.get("type").str();
+  switch (type) {
+    case "text":
+      return { type: "text", text: j.get("text").str() };
+    case "receipt": {
+      const kind = j.get("kind").str();
+      if (kind !== "delivered" && kind !== "read") throw new Error(`${j.path}: receipt kind ${kind}`);
+      return { type: "receipt", kind, messages: j.get("messages").arr().map((m) => MessageId.parse(m.str())) };
+    }
+    case "attachment":
+      return {
+        type: "attachment",
+        attachment: {
+          blobId: j.get("blob_id").str(),
+          fileName: j.get("file_name").str(),
+          mediaType: j.get("media_type").str(),
+          size: j.get("size").big(),
+          secret: j.get("secret").hex(),
+          blobSha256: j.get("ciphertext_sha256").hex(),
+        },
+        caption: j.get("caption").str(),
+      };
+    default:
+      throw new Error(`${j.path}: unknown body type ${type}`);
+  }
+}
+
+function memberFromJson(j: J): Member {
+  return { account: AccountId.parse(j.get("account").str()), username: j.get("username").str(), admin: j.get("admin").bool() };
+}
+
+function opFromJson(j: J): GroupOp {
+  const type = j.get("type").str();
+  switch (type) {
+    case "create":
+      return { type: "create", name: j.get("name").str(), members: j.get("members").arr().map(memberFromJson) };
+    case "add_member":
+      return { type: "add-member", member: memberFromJson(j.get("member")) };
+    case "remove_member":
+      return { type: "remove-member", account: AccountId.parse(j.get("account").str()) };
+    case "set_admin":
+      return { type: "set-admin", account: AccountId.parse(j.get("account").str()), admin: j.get("admin").bool() };
+    case "rename":
+      return { type: "rename", name: j.get("name").str() };
+    default:
+      throw new Error(`${j.path}: unknown op ${type}`);
+  }
+}
+
+/** Pins each device's master key and verifies its certificate (README, "Common format"). */
+async function verifiedDevices(vector: J): Promise<Map<string, VerifiedDevice>> {
+  const out = new Map<string, VerifiedDevice>();
+  for (const d of vector.get("devices").arr()) {
+    const identity = await AccountIdentity.fromMasterSpki(d.get("master_spki").hex());
+    expect(AccountId.toText(identity.account)).toBe(d.get("account_id").str());
+    const device = await identity.verifyDevice(decodeSignedIdentity(d.get("device_certificate").hex()), []);
+    expect(DeviceId.toText(device.device)).toBe(d.get("device_id").str());
+    out.set(idKey(device.device), device);
+  }
+  return out;
+}
+
+function lookup(devices: Map<string, VerifiedDevice>, device: Bytes): VerifiedDevice {
+  const found = devices.get(idKey(device));
+  if (found === undefined) throw new Error(`vector names unknown device ${toHex(device)}`);
+  return found;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers, one per file
+// ---------------------------------------------------------------------------------------------
+
+type Handler = (vector: J) => Promise<void>;
+
+const KEY_ID_KINDS: Record<string, { kind: KeyIdKind; of: (spki: Uint8Array) => Promise<Bytes>; text: (id: Bytes) => string }> = {
+  account: { kind: "acct", of: accountIdOf, text: (id) => AccountId.PREFIX + hex(id) },
+  device: { kind: "dev", of: deviceIdOf, text: (id) => DeviceId.PREFIX + hex(id) },
+  exchange: { kind: "xkey", of: exchangeKeyIdOf, text: (id) => ExchangeKeyId.PREFIX + hex(id) },
+  auth: { kind: "auth", of: authKeyIdOf, text: (id) => AuthKeyId.PREFIX + hex(id) },
+};
+
+function keyIdKind(name: string): (typeof KEY_ID_KINDS)[string] {
+  const kind = KEY_ID_KINDS[name];
+  if (kind === undefined) throw new Error(`unknown id type ${name}`);
+  return kind;
+}
+
+const ID_KINDS: Record<string, IdKind<Bytes>> = {
+  account: AccountId,
+  device: DeviceId,
+  exchange: ExchangeKeyId,
+  auth: AuthKeyId,
+  conversation: ConversationId,
+  chain: ChainId,
+  message: MessageId,
+};
+
+const keys: Handler = async (v) => {
+  const spki = v.get("spki").hex();
+  const pair = await SigningKeyPair.fromPkcs8(v.get("pkcs8").hex());
+  expect(hex(pair.spki)).toBe(hex(spki));
+  expect(pair.verifyingKey.bits).toBe(v.get("bits").num());
+  const kind = keyIdKind(v.get("id_type").str());
+  expect(kind.text(await kind.of(spki))).toBe(v.get("id").str());
+  const message = new TextEncoder().encode(v.get("name").str());
+  await (await VerifyingKey.fromSpki(spki)).verify("vector key", message, await pair.sign(message));
+  if (v.get("id_type").str() === "exchange") {
+    const exchange = await ExchangeKeyPair.fromPkcs8(v.get("pkcs8").hex());
+    const label = Uint8Array.of(1, 2, 3);
+    expect(hex(await exchange.decrypt(await exchange.encryptingKey.encrypt(message, label), label))).toBe(hex(message));
+  }
+};
+
+const ids: Handler = async (v) => {
+  const op = v.get("operation").str();
+  if (op === "derive") {
+    const spki = v.get("spki").hex();
+    const entries = v.get("ids");
+    expect(entries.keys().sort()).toEqual(["account", "auth", "device", "exchange"]);
+    for (const name of entries.keys()) {
+      const kind = keyIdKind(name);
+      const entry = entries.get(name);
+      const preimage = keyIdPreimage(kind.kind, spki);
+      expect(hex(preimage)).toBe(entry.get("preimage").str());
+      expect(hex(await sha256(preimage))).toBe(hex(await kind.of(spki)));
+      expect(kind.text(await kind.of(spki))).toBe(entry.get("id").str());
+    }
+    return;
+  }
+  if (op !== "parse") throw new Error(`unknown ids operation ${op}`);
+  const kind = ID_KINDS[v.get("id_type").str()];
+  if (kind === undefined) throw new Error(`unknown id type ${v.get("id_type").str()}`);
+  await outcome(v, () => {
+    const id = kind.parse(v.get("text").str());
+    expect(hex(id)).toBe(v.get("bytes").str());
+    expect(kind.toText(id)).toBe(v.get("text").str());
+    return Promise.resolve();
+  });
+};
+
+const chain: Handler = async (v) => {
+  expect(hex(encodeDomain(Domain.ChainMessageKey))).toBe(v.get("message_key_label").str());
+  expect(hex(encodeDomain(Domain.ChainNextKey))).toBe(v.get("next_key_label").str());
+  const chainId = ChainId.parse(v.get("chain").str());
+  let key = ChainKey.fromBytes(v.get("chain_key").hex());
+  const steps = v.get("steps").arr();
+  expect(steps.length).toBeGreaterThan(0);
+  for (const [i, step] of steps.entries()) {
+    expect(step.get("index").num()).toBe(i);
+    expect(hex(key.dangerBytes())).toBe(step.get("chain_key").str());
+    const mk = await key.messageKey();
+    expect(hex(mk.dangerBytes())).toBe(step.get("message_key").str());
+    expect(hex(messageAeadInfo(chainId, i))).toBe(step.get("aead_info").str());
+    const { key: aes, nonce } = await mk.derive(chainId, i);
+    expect(hex(aes)).toBe(step.get("aes_key").str());
+    expect(hex(nonce)).toBe(step.get("nonce").str());
+    key = await key.next();
+    expect(hex(key.dangerBytes())).toBe(step.get("next_chain_key").str());
+  }
+};
+
+const body: Handler = async (v) => {
+  const op = v.get("operation").str();
+  switch (op) {
+    case "encode": {
+      const value = bodyFromJson(v.get("body"));
+      const encoded = MessageBody.encode(value);
+      expect(hex(encoded)).toBe(v.get("body_hex").str());
+      expect(MessageBody.decode(v.get("body_hex").hex())).toEqual(value);
+      const padded = pad(encoded);
+      expect(padded.length).toBe(v.get("padded_len").num());
+      expect(paddedLength(encoded.length)).toBe(padded.length);
+      expect(hex(padded)).toBe(v.get("padded_hex").str());
+      expect(hex(unpad(v.get("padded_hex").hex()))).toBe(v.get("body_hex").str());
+      return;
+    }
+    case "unpad":
+      await outcome(v, () => {
+        unpad(v.get("padded_hex").hex());
+        return Promise.resolve();
+      });
+      return;
+    case "decode":
+      await outcome(v, () => {
+        MessageBody.decode(v.get("body_hex").hex());
+        return Promise.resolve();
+      });
+      return;
+    default:
+      throw new Error(`unknown body operation ${op}`);
+  }
+};
+
+const safety: Handler = async (v) => {
+  const a = v.get("master_spki_a").hex();
+  const b = v.get("master_spki_b").hex();
+  expect(hex(await safetyFingerprint(a))).toBe(v.get("fingerprint_a").str());
+  expect(hex(await safetyFingerprint(b))).toBe(v.get("fingerprint_b").str());
+  const ab = await SafetyNumber.compute(a, b);
+  const ba = await SafetyNumber.compute(b, a);
+  for (const n of [ab, ba]) {
+    expect(n.digits).toBe(v.get("digits").str());
+    expect(n.groups()).toEqual(v.get("groups").arr().map((g) => g.str()));
+    expect(hex(n.qrPayload)).toBe(v.get("qr_payload").str());
+    expect(n.matchesQr(v.get("qr_payload").hex())).toBe(true);
+  }
+};
+
+const auth: Handler = async (v) => {
+  const identity = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
+  const device = await identity.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), []);
+  const c = v.get("challenge");
+  const challenge: AuthChallenge = {
+    origin: c.get("origin").str(),
+    username: c.get("username").str(),
+    device: DeviceId.parse(c.get("device").str()),
+    nonce: c.get("nonce").hex(),
+    issuedAt: c.get("issued_at").big(),
+  };
+  expect(hex(AuthChallenge.encode(challenge))).toBe(v.get("challenge_hex").str());
+  expect(AuthChallenge.decode(v.get("challenge_hex").hex())).toEqual(challenge);
+  await outcome(v, () => AuthChallenge.verify(challenge, device.authKey, v.get("signature").hex()));
+};
+
+async function checkDeviceExpectation(v: J, device: VerifiedDevice, masterKey: VerifyingKey): Promise<void> {
+  const e = v.get("expected");
+  expect(AccountId.toText(device.account)).toBe(e.get("account_id").str());
+  expect(DeviceId.toText(device.device)).toBe(e.get("device_id").str());
+  expect(AuthKeyId.toText(device.authKeyId)).toBe(e.get("auth_key_id").str());
+  expect(hex(device.signingKey.spki)).toBe(e.get("signing_key").str());
+  expect(hex(device.authKey.spki)).toBe(e.get("auth_key").str());
+  expect(device.name).toBe(e.get("name").str());
+  expect(device.issuedAt).toBe(e.get("issued_at").big());
+  const cert = v.get("certificate");
+  const b = cert.get("body");
+  const body: DeviceCertificate = {
+    account: AccountId.parse(b.get("account").str()),
+    device: DeviceId.parse(b.get("device").str()),
+    signingKey: b.get("signing_key").hex(),
+    authKey: b.get("auth_key").hex(),
+    issuedAt: b.get("issued_at").big(),
+    name: b.get("name").str(),
+  };
+  expect(hex(DeviceCertificate.encode(body))).toBe(cert.get("body_hex").str());
+  expect(DeviceCertificate.decode(cert.get("body_hex").hex())).toEqual(body);
+  const signed = decodeSignedIdentity(v.get("device_certificate").hex());
+  expect(hex(signed.body)).toBe(cert.get("body_hex").str());
+  expect(hex(signed.signature)).toBe(cert.get("signature").str());
+  await masterKey.verify("device certificate", cert.get("body_hex").hex(), cert.get("signature").hex());
+}
+
+const identity: Handler = async (v) => {
+  const op = v.get("operation").str();
+  switch (op) {
+    case "pin_master_key":
+      await outcome(v, async () => {
+        const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
+        expect(AccountId.toText(pinned.account)).toBe(v.get("expected").get("account_id").str());
+      });
+      return;
+    case "verify_device": {
+      const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
+      const revocations: VerifiedRevocation[] = [];
+      for (const r of v.get("revocations").arr()) revocations.push(await pinned.verifyRevocation(decodeSignedIdentity(r.hex())));
+      await outcome(v, async () => {
+        const device = await pinned.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), revocations);
+        await checkDeviceExpectation(v, device, pinned.masterKey);
+      });
+      return;
+    }
+    case "verify_revocation": {
+      const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
+      await outcome(v, async () => {
+        const revocation = await pinned.verifyRevocation(decodeSignedIdentity(v.get("revocation").hex()));
+        const e = v.get("expected");
+        const expected: Revocation = {
+          account: AccountId.parse(e.get("account").str()),
+          device: DeviceId.parse(e.get("device").str()),
+          serial: e.get("serial").big(),
+          revokedAt: e.get("revoked_at").big(),
+        };
+        expect(revocation.body).toEqual(expected);
+        expect(hex(Revocation.encode(expected))).toBe(v.get("body_hex").str());
+        const signed = decodeSignedIdentity(v.get("revocation").hex());
+        expect(hex(signed.body)).toBe(v.get("body_hex").str());
+        expect(hex(signed.signature)).toBe(v.get("signature").str());
+        await pinned.masterKey.verify("revocation", v.get("body_hex").hex(), v.get("signature").hex());
+      });
+      return;
+    }
+    case "verify_exchange_key": {
+      const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
+      const device = await pinned.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), []);
+      const seen = v.get("highest_serial_seen");
+      await outcome(v, async () => {
+        const key = await device.verifyExchangeKey(
+          decodeSignedIdentity(v.get("exchange_key_certificate").hex()),
+          v.get("now").big(),
+          seen.isNull() ? undefined : seen.big(),
+        );
+        const e = v.get("expected");
+        expect(AccountId.toText(key.account)).toBe(e.get("account_id").str());
+        expect(DeviceId.toText(key.device)).toBe(e.get("device_id").str());
+        expect(ExchangeKeyId.toText(key.keyId)).toBe(e.get("exchange_key_id").str());
+        expect(key.serial).toBe(e.get("serial").big());
+        expect(key.notBefore).toBe(e.get("not_before").big());
+        expect(key.notAfter).toBe(e.get("not_after").big());
+        const cert = v.get("certificate");
+        const b = cert.get("body");
+        const body: ExchangeKeyCertificate = {
+          account: AccountId.parse(b.get("account").str()),
+          device: DeviceId.parse(b.get("device").str()),
+          exchangeKey: b.get("exchange_key").hex(),
+          serial: b.get("serial").big(),
+          notBefore: b.get("not_before").big(),
+          notAfter: b.get("not_after").big(),
+        };
+        expect(hex(ExchangeKeyCertificate.encode(body))).toBe(cert.get("body_hex").str());
+        expect(ExchangeKeyCertificate.decode(cert.get("body_hex").hex())).toEqual(body);
+        await device.signingKey.verify("exchange-key certificate", cert.get("body_hex").hex(), cert.get("signature").hex());
+      });
+      return;
+    }
+    default:
+      throw new Error(`unknown identity operation ${op}`);
+  }
+};
+
+function checkState(state: GroupState, e: J): void {
+  expect(ConversationId.toText(state.conversation)).toBe(e.get("conversation").str());
+  expect(state.epoch).toBe(e.get("epoch").big());
+  expect(hex(state.head)).toBe(e.get("head_hash").str());
+  expect(state.name).toBe(e.get("name").str());
+  expect(
+    state.members().map((m) => ({
+      account: AccountId.toText(m.account),
+      username: m.username,
+      admin: m.admin,
+      since_epoch: Number(m.sinceEpoch),
+    })),
+  ).toEqual(
+    e
+      .get("members")
+      .arr()
+      .map((m) => ({
+        account: m.get("account").str(),
+        username: m.get("username").str(),
+        admin: m.get("admin").bool(),
+        since_epoch: m.get("since_epoch").num(),
+      })),
+  );
+}
+
+/** Applies one signed change to `state` (the genesis when there is none yet). */
+async function applyChange(state: GroupState | undefined, wire: Bytes, devices: Map<string, VerifiedDevice>): Promise<GroupState> {
+  const signed = decodeSignedChange(wire);
+  const change = GroupChange.decode(signed.body);
+  const signer = lookup(devices, change.signerDevice);
+  return state === undefined ? GroupState.genesis(signed, signer) : state.apply(signed, signer);
+}
+
+const group: Handler = async (v) => {
+  const devices = await verifiedDevices(v);
+  const changes = v.get("changes").arr();
+  const code = v.expectedError();
+  let state: GroupState | undefined;
+  for (const [i, c] of changes.entries()) {
+    const last = i === changes.length - 1;
+    if (last && code !== undefined) {
+      const before = state;
+      await expectCode(() => applyChange(before, c.get("change").hex(), devices), code);
+      return;
+    }
+    state = await applyChange(state, c.get("change").hex(), devices);
+    const signed = decodeSignedChange(c.get("change").hex());
+    if (c.has("body_hex")) {
+      expect(hex(signed.body)).toBe(c.get("body_hex").str());
+      expect(hex(signed.signature)).toBe(c.get("signature").str());
+      const f = c.get("fields");
+      const fields: GroupChange = {
+        conversation: ConversationId.parse(f.get("conversation").str()),
+        epoch: f.get("epoch").big(),
+        previous: f.get("previous").hex(),
+        signerAccount: AccountId.parse(f.get("signer_account").str()),
+        signerDevice: DeviceId.parse(f.get("signer_device").str()),
+        issuedAt: f.get("issued_at").big(),
+        op: opFromJson(f.get("op")),
+      };
+      expect(hex(GroupChange.encode(fields))).toBe(c.get("body_hex").str());
+      expect(GroupChange.decode(signed.body)).toEqual(fields);
+      expect(c.get("signer").str()).toBeTruthy();
+    }
+    if (c.has("hash")) expect(hex(state.head)).toBe(c.get("hash").str());
+    if (c.has("expected_state")) checkState(state, c.get("expected_state"));
+  }
+  expect(code).toBeUndefined();
+};
+
+/** The byte-level details of a genuine envelope (README, "Message details"). */
+async function checkMessageDetails(m: J, devices: Map<string, VerifiedDevice>): Promise<void> {
+  const h = m.get("header");
+  const header: EnvelopeHeader = {
+    conversation: ConversationId.parse(h.get("conversation").str()),
+    epoch: h.get("epoch").big(),
+    senderAccount: AccountId.parse(h.get("sender_account").str()),
+    senderDevice: DeviceId.parse(h.get("sender_device").str()),
+    chain: ChainId.parse(h.get("chain").str()),
+    index: h.get("index").num(),
+    sentAt: h.get("sent_at").big(),
+    messageId: MessageId.parse(h.get("message_id").str()),
+    paddedLen: h.get("padded_len").num(),
+  };
+  const headerBytes = EnvelopeHeader.encode(header);
+  expect(hex(headerBytes)).toBe(m.get("header_hex").str());
+  expect(EnvelopeHeader.decode(headerBytes)).toEqual(header);
+  expect(hex(lookup(devices, header.senderDevice).signingKey.spki)).toBe(m.get("sender_signing_spki").str());
+  let key = ChainKey.fromBytes(m.get("chain_key").hex());
+  for (let i = 0; i < header.index; i++) key = await key.next();
+  expect(hex(key.dangerBytes())).toBe(m.get("chain_key_at_index").str());
+  const mk = await key.messageKey();
+  expect(hex(mk.dangerBytes())).toBe(m.get("message_key").str());
+  expect(hex(messageAeadInfo(header.chain, header.index))).toBe(m.get("aead_info").str());
+  const { key: aes, nonce } = await mk.derive(header.chain, header.index);
+  expect(hex(aes)).toBe(m.get("aes_key").str());
+  expect(hex(nonce)).toBe(m.get("nonce").str());
+  const body = bodyFromJson(m.get("body"));
+  expect(hex(MessageBody.encode(body))).toBe(m.get("body_hex").str());
+  const padded = pad(MessageBody.encode(body));
+  expect(hex(padded)).toBe(m.get("padded_hex").str());
+  const ciphertext = await new AeadKey(aes, nonce).seal(headerBytes, padded);
+  expect(hex(ciphertext)).toBe(m.get("ciphertext").str());
+  const signingKey = await VerifyingKey.fromSpki(m.get("sender_signing_spki").hex());
+  await signingKey.verify("message", SignedSealed.signingInput(headerBytes, ciphertext), m.get("signature").hex());
+  expect(hex(SignedSealed.fromParts(headerBytes, ciphertext, m.get("signature").hex()).encode())).toBe(m.get("wire").str());
+  const envelope = Envelope.decode(m.get("wire").hex());
+  expect(envelope.header).toEqual(header);
+}
+
+/** The byte-level details of a genuine distribution (README, "Distribution details"). */
+async function checkDistributionDetails(d: J): Promise<void> {
+  const h = d.get("header");
+  const previous = h.get("previous");
+  const header: DistributionHeader = {
+    conversation: ConversationId.parse(h.get("conversation").str()),
+    epoch: h.get("epoch").big(),
+    chain: ChainId.parse(h.get("chain").str()),
+    senderAccount: AccountId.parse(h.get("sender_account").str()),
+    senderDevice: DeviceId.parse(h.get("sender_device").str()),
+    recipientAccount: AccountId.parse(h.get("recipient_account").str()),
+    recipientDevice: DeviceId.parse(h.get("recipient_device").str()),
+    recipientKey: ExchangeKeyId.parse(h.get("recipient_key").str()),
+    createdAt: h.get("created_at").big(),
+    startIndex: h.get("start_index").num(),
+    previous: previous.isNull()
+      ? undefined
+      : {
+          chain: ChainId.parse(previous.get("chain").str()),
+          finalIndex: previous.get("final_index").isNull() ? undefined : previous.get("final_index").num(),
+        },
+  };
+  const headerBytes = DistributionHeader.encode(header);
+  expect(hex(headerBytes)).toBe(d.get("header_hex").str());
+  expect(DistributionHeader.decode(headerBytes)).toEqual(header);
+  const label = await DistributionHeader.oaepLabel(headerBytes);
+  expect(hex(label)).toBe(d.get("oaep_label").str());
+  const p = d.get("payload");
+  const payload = encodePayload(ChainId.parse(p.get("chain").str()), p.get("start_index").num(), ChainKey.fromBytes(p.get("chain_key").hex()));
+  expect(hex(payload)).toBe(d.get("payload_hex").str());
+  const recipient = await ExchangeKeyPair.fromPkcs8(d.get("recipient_exchange_pkcs8").hex());
+  expect(hex(await recipient.decrypt(d.get("ciphertext").hex(), label))).toBe(d.get("payload_hex").str());
+  const signingKey = await VerifyingKey.fromSpki(d.get("sender_signing_spki").hex());
+  const ciphertext = d.get("ciphertext").hex();
+  await signingKey.verify("key distribution", SignedSealed.signingInput(headerBytes, ciphertext), d.get("signature").hex());
+  expect(hex(SignedSealed.fromParts(headerBytes, ciphertext, d.get("signature").hex()).encode())).toBe(d.get("wire").str());
+  expect(KeyDistribution.decode(d.get("wire").hex()).header).toEqual(header);
+}
+
+/** Replays a script (README, "envelope.json and distribution.json: scripts"). */
+const script: Handler = async (v) => {
+  const devices = await verifiedDevices(v);
+  for (const m of v.opt("messages")?.arr() ?? []) await checkMessageDetails(m, devices);
+  for (const d of v.opt("distributions")?.arr() ?? []) await checkDistributionDetails(d);
+
+  const now = v.get("now").big();
+  const r = v.get("recipient");
+  const exchange = await ExchangeKeyPair.fromPkcs8(r.get("exchange_pkcs8").hex());
+  const me = await localDevice(AccountId.parse(r.get("account_id").str()), DeviceId.parse(r.get("device_id").str()), [exchange]);
+  expect(ExchangeKeyId.toText(me.exchangeKeys[0]?.keyId ?? ExchangeKeyId.fromBytes(new Uint8Array(32)))).toBe(
+    r.get("exchange_key_id").str(),
+  );
+  const receiver = new ReceiverState();
+  let state: GroupState | undefined;
+  const currentState = (): GroupState => {
+    if (state === undefined) throw new Error("script step before the genesis");
+    return state;
+  };
+
+  const steps = v.get("steps").arr();
+  const code: ErrorCode | undefined = v.expectedError();
+  for (const [i, step] of steps.entries()) {
+    const run = async (): Promise<void> => {
+      const op = step.get("op").str();
+      switch (op) {
+        case "group_change":
+          state = await applyChange(state, step.get("change").hex(), devices);
+          return;
+        case "accept_distribution": {
+          const kdm = KeyDistribution.decode(step.get("distribution").hex());
+          const accepted = await receiver.acceptDistribution(kdm, lookup(devices, kdm.header.senderDevice), me, currentState(), now);
+          const expected = step.opt("expect");
+          if (expected !== undefined) {
+            expect(ChainId.toText(accepted.chain)).toBe(expected.get("chain").str());
+            expect(accepted.duplicate).toBe(expected.get("duplicate").bool());
+            expect(accepted.missingInPrevious).toEqual(expected.get("missing_in_previous").arr().map((x) => x.num()));
+            expect(accepted.previousUnknown).toBe(expected.get("previous_unknown").bool());
+          }
+          return;
+        }
+        case "receive": {
+          const envelope = Envelope.decode(step.get("envelope").hex());
+          const received = await receiver.receive(envelope, lookup(devices, envelope.header.senderDevice), currentState(), now);
+          const expected = step.opt("expect");
+          if (expected !== undefined) {
+            expect(received.header.index).toBe(expected.get("index").num());
+            expect(received.body).toEqual(bodyFromJson(expected.get("body")));
+            expect(received.gap).toEqual(expected.get("gap").arr().map((x) => x.num()));
+          }
+          return;
+        }
+        default:
+          throw new Error(`unknown script op ${op}`);
+      }
+    };
+    if (i === steps.length - 1 && code !== undefined) await expectCode(run, code);
+    else await run();
+  }
+};
+
+const HANDLERS: Record<string, Handler> = {
+  "auth.json": auth,
+  "body.json": body,
+  "chain.json": chain,
+  "distribution.json": script,
+  "envelope.json": script,
+  "group.json": group,
+  "identity.json": identity,
+  "ids.json": ids,
+  "keys.json": keys,
+  "safety.json": safety,
+};
+
+const files = vectorFiles();
+
+describe("test vectors", () => {
+  it("exist", () => {
+    expect(files.length).toBeGreaterThan(0);
+  });
+
+  for (const file of files) {
+    describe(file, () => {
+      const root = J.file(file);
+      const handler = HANDLERS[file];
+      it("has a handler and the common format", () => {
+        expect(handler, `no handler for ${file}`).toBeDefined();
+        expect(root.get("protocol_version").num()).toBe(1);
+        const names = root.get("vectors").arr().map((x) => x.get("name").str());
+        expect(new Set(names).size).toBe(names.length);
+      });
+      if (handler === undefined) return;
+      for (const vector of root.get("vectors").arr()) {
+        const name = vector.get("name").str();
+        const code = vector.expectedError();
+        it(`${name}${code === undefined ? "" : ` → ${code}`}`, () => handler(vector));
+      }
+    });
+  }
+});
+
