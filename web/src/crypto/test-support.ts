@@ -10,6 +10,11 @@ import { expect } from "vitest";
 
 import { type Bytes, fromHex } from "./bytes";
 import { type ErrorCode, ProtocolError, isErrorCode } from "./errors";
+import type { Member } from "./group";
+import { AccountIdentity, DeviceKeys, MasterKey, type VerifiedDevice, type VerifiedExchangeKey } from "./identity";
+import { DAY } from "./limits";
+import { ExchangeKeyPair, SigningKeyPair } from "./primitives";
+import type { Signed } from "./signed";
 
 /** `test-vectors/` at the repository root. */
 export const VECTOR_DIR = resolve(import.meta.dirname, "../../../test-vectors");
@@ -119,4 +124,75 @@ export async function expectCode(run: () => unknown, code: ErrorCode): Promise<v
   if (thrown === undefined) throw new Error(`expected ${code}, but it succeeded`);
   if (!(thrown instanceof ProtocolError)) throw new Error(`expected ProtocolError ${code}, got ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : typeof thrown}`);
   expect(thrown.code).toBe(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed test accounts, from the fixed keys of `test-vectors/keys.json`
+// ---------------------------------------------------------------------------------------------
+
+
+/** The fixed "now" of tests and vectors: 2027-01-15T08:00:00Z. */
+export const T0 = 1_800_000_000_000n;
+
+let fixedKeys: Map<number, Bytes> | undefined;
+
+/** The PKCS#8 of fixed key `index` (0..15, 20..22). */
+export function fixedPkcs8(index: number): Bytes {
+  fixedKeys ??= new Map(
+    J.file("keys.json")
+      .get("vectors")
+      .arr()
+      .map((v) => [v.get("index").num(), v.get("pkcs8").hex()] as const),
+  );
+  const key = fixedKeys.get(index);
+  if (key === undefined) throw new Error(`no fixed key ${index}`);
+  return key;
+}
+
+/** One device of a test account. */
+export interface TestDevice {
+  readonly keys: DeviceKeys;
+  readonly exchange: ExchangeKeyPair;
+  readonly certificate: Signed;
+  /** Serial 1, valid `T0 - 1 day .. T0 + 29 days`. */
+  readonly exchangeCertificate: Signed;
+  readonly verified: VerifiedDevice;
+  readonly verifiedExchange: VerifiedExchangeKey;
+}
+
+/** A test account: slot `n` uses fixed keys `4n..4n+3` (master, signing, auth, exchange), like the Rust core's. */
+export interface TestAccount {
+  readonly name: string;
+  readonly master: MasterKey;
+  readonly identity: AccountIdentity;
+  readonly device: TestDevice;
+  member(admin: boolean): Member;
+}
+
+export async function testAccount(slot: number, name: string): Promise<TestAccount> {
+  const master = await MasterKey.fromKey(await SigningKeyPair.fromPkcs8(fixedPkcs8(4 * slot)));
+  const identity = await AccountIdentity.fromKey(master.verifyingKey);
+  const keys = await DeviceKeys.fromKeys(
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(4 * slot + 1)),
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(4 * slot + 2)),
+  );
+  const exchange = await ExchangeKeyPair.fromPkcs8(fixedPkcs8(4 * slot + 3));
+  const certificate = await master.certifyDevice(keys.signing.verifyingKey, keys.auth.verifyingKey, "first device", T0 - DAY);
+  const exchangeCertificate = await keys.certifyExchangeKey(master.account, exchange.encryptingKey, 1n, T0 - DAY, T0 + 29n * DAY);
+  const verified = await identity.verifyDevice(certificate, []);
+  const verifiedExchange = await verified.verifyExchangeKey(exchangeCertificate, T0);
+  return {
+    name,
+    master,
+    identity,
+    device: { keys, exchange, certificate, exchangeCertificate, verified, verifiedExchange },
+    member: (admin) => ({ account: master.account, username: name, admin }),
+  };
+}
+
+/** A copy of `bytes` with bit 0 of byte `index` flipped. */
+export function flipped(bytes: Uint8Array, index: number): Bytes {
+  const out = Uint8Array.from(bytes);
+  out[index] = (out[index] ?? 0) ^ 1;
+  return out;
 }
