@@ -11,7 +11,7 @@ import { ProtocolError } from "./errors";
 import { GroupChange } from "./group";
 import { DeviceCertificate, ExchangeKeyCertificate, Revocation } from "./identity";
 import { Signed, SignedSealed } from "./signed";
-import { expectCode } from "./test-support";
+import { J, expectCode } from "./test-support";
 
 describe("Writer and Reader", () => {
   it("round-trip every primitive", () => {
@@ -191,6 +191,52 @@ describe("decoders on hostile input", () => {
       } catch (error) {
         expect(error).toBeInstanceOf(ProtocolError);
         expect((error as ProtocolError).code).toMatch(/^decode\//);
+      }
+    }
+  });
+});
+
+describe("decoders on mutated real encodings", () => {
+  /** Real wire forms from the vectors, with the decoder that reads each. */
+  function samples(): [string, Bytes, (bytes: Bytes) => unknown][] {
+    const out: [string, Bytes, (bytes: Bytes) => unknown][] = [];
+    for (const v of J.file("envelope.json").get("vectors").arr()) {
+      for (const m of v.get("messages").arr()) {
+        out.push(["envelope", m.get("wire").hex(), (b) => Envelope.decode(b)]);
+        out.push(["body", m.get("body_hex").hex(), (b) => MessageBody.decode(b)]);
+      }
+    }
+    for (const v of J.file("distribution.json").get("vectors").arr()) {
+      for (const d of v.get("distributions").arr()) out.push(["distribution", d.get("wire").hex(), (b) => KeyDistribution.decode(b)]);
+    }
+    for (const v of J.file("group.json").get("vectors").arr()) {
+      for (const c of v.get("changes").arr()) {
+        out.push(["group change", Signed.decode(c.get("change").hex(), 262_144).body, (b) => GroupChange.decode(b)]);
+      }
+    }
+    const device = J.file("auth.json").get("vectors").arr()[0]?.get("device_certificate").hex();
+    if (device !== undefined) out.push(["device certificate", Signed.decode(device, 4096).body, (b) => DeviceCertificate.decode(b)]);
+    return out.slice(0, 40);
+  }
+
+  it("truncations and bit flips yield a value or a decode/* ProtocolError, nothing else", () => {
+    const next = prng(0xc0de);
+    for (const [, bytes, decode] of samples()) {
+      const mutants: Bytes[] = [];
+      for (let cut = 0; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 64))) mutants.push(bytes.subarray(0, cut));
+      for (let i = 0; i < 64; i++) {
+        const m = bytes.slice();
+        const at = (next() * 256 + next()) % m.length;
+        m[at] = (m[at] ?? 0) ^ (1 << (next() % 8));
+        mutants.push(m);
+      }
+      for (const m of mutants) {
+        try {
+          decode(m);
+        } catch (error) {
+          expect(error).toBeInstanceOf(ProtocolError);
+          expect((error as ProtocolError).code).toMatch(/^decode\//);
+        }
       }
     }
   });
