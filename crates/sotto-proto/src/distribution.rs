@@ -27,6 +27,7 @@ use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::error::{DecodeError, Error};
 use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId};
+use crate::limits::MAX_CHAIN_MESSAGES;
 use crate::signed::SignedSealed;
 
 /// The largest distribution header.
@@ -114,7 +115,12 @@ impl DistributionHeader {
                     let chain = ChainId::decode(&mut r)?;
                     let final_index = match r.u32()? {
                         u32::MAX => None,
-                        index => Some(index),
+                        index if index < MAX_CHAIN_MESSAGES => Some(index),
+                        _ => {
+                            return Err(DecodeError::InvalidValue {
+                                field: "previous final index",
+                            })
+                        }
                     };
                     Some(ChainEnd { chain, final_index })
                 }

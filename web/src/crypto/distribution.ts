@@ -31,7 +31,13 @@ import {
   DeviceId,
   ExchangeKeyId,
 } from "./ids";
-import { MAX_CERTIFICATE_LEN, MAX_KDM_HEADER_LEN, MAX_RSA_OUTPUT_LEN, U32_MAX } from "./limits";
+import {
+  MAX_CERTIFICATE_LEN,
+  MAX_CHAIN_MESSAGES,
+  MAX_KDM_HEADER_LEN,
+  MAX_RSA_OUTPUT_LEN,
+  U32_MAX,
+} from "./limits";
 import { sha256 } from "./primitives";
 import { ChainKey } from "./ratchet";
 import { Signed, SignedSealed } from "./signed";
@@ -100,6 +106,9 @@ export const DistributionHeader = {
     if (tag === 1) {
       const previousChain = ChainId.decode(r);
       const final = r.u32();
+      if (final !== U32_MAX && final >= MAX_CHAIN_MESSAGES) {
+        throw new ProtocolError("decode/invalid-value", "previous final index");
+      }
       previous = { chain: previousChain, finalIndex: final === U32_MAX ? undefined : final };
     } else if (tag !== 0) {
       throw new ProtocolError("decode/unknown-tag", `previous chain ${tag}`);

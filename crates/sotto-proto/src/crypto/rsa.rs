@@ -76,9 +76,10 @@ impl RsaPublicKey {
         if exponent.big_endian_without_leading_zero() != &PUBLIC_EXPONENT.to_be_bytes()[1..] {
             return Err(KeyRejection::BadExponent.into());
         }
-        let bits = PublicEncryptingKey::from_der(spki)
-            .map_err(|_| KeyRejection::Malformed)?
-            .key_size_bits();
+        // Counted from the modulus itself: aws-lc's encryption key type refuses < 2048 bits on its
+        // own, which would turn "too small" into "malformed".
+        let modulus = parsed.modulus();
+        let bits = modulus_bits(modulus.big_endian_without_leading_zero());
         if bits < MIN_RSA_BITS {
             return Err(KeyRejection::TooSmall { bits }.into());
         }
@@ -99,6 +100,14 @@ impl RsaPublicKey {
     /// The modulus size in bits.
     pub fn bits(&self) -> usize {
         self.bits
+    }
+}
+
+/// The bit length of a big-endian modulus without leading zero bytes.
+fn modulus_bits(modulus: &[u8]) -> usize {
+    match modulus.first() {
+        None => 0,
+        Some(&first) => (modulus.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
     }
 }
 
@@ -479,6 +488,12 @@ mod tests {
         assert!(matches!(
             RsaPublicKey::from_spki(&pkcs1),
             Err(Error::KeyRejected(KeyRejection::NotCanonicalSpki))
+        ));
+        // A 1024-bit key (openssl-generated SPKI) is "too small", not "malformed".
+        let spki_1024 = hex::decode("30819f300d06092a864886f70d010101050003818d0030818902818100d54dd043d732bee150de292e78654209819fc2e9f76a1bde19c55378b8ed9c3cc0d300026191bc5f7b1f9b6e0caf56dfbe3c0c576c5a0dd3354e0d4165319b8d554d1079199176d829c5481e90f0dcfc35c4e562ed2a34b4378863a87e55cdeb9ebe01dfd475690e3d75d5f96e73ac12299d86ba8b0f352f96d4e3bc466b75130203010001").unwrap();
+        assert!(matches!(
+            RsaPublicKey::from_spki(&spki_1024),
+            Err(Error::KeyRejected(KeyRejection::TooSmall { bits: 1024 }))
         ));
         assert!(RsaPublicKey::from_spki(b"not a key").is_err());
         assert!(RsaPublicKey::from_spki(&[0u8; 4096]).is_err());
