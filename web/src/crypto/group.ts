@@ -194,6 +194,14 @@ async function checkSigner(change: GroupChange, signed: Signed, signer: Verified
   await signed.verify("group change", signer.signingKey);
 }
 
+/** A {@link GroupState}'s persisted form. */
+export interface GroupStateSnapshot {
+  readonly conversation: ConversationIdT;
+  readonly name: string;
+  readonly members: readonly MemberState[];
+  readonly hashes: readonly Bytes[];
+}
+
 /** A conversation's state after a verified log of changes. */
 export class GroupState {
   private constructor(
@@ -338,6 +346,17 @@ export class GroupState {
       op,
     });
     return Signed.sign(body, signer.signing);
+  }
+
+  /** The verified state's persisted form (§9.5; implementation-defined, local only). */
+  snapshot(): GroupStateSnapshot {
+    return { conversation: this.conversation, name: this.name, members: this.members(), hashes: [...this.hashes] };
+  }
+
+  /** Rebuilds a state persisted by {@link snapshot} from this device's own encrypted store. */
+  static restore(s: GroupStateSnapshot): GroupState {
+    if (s.hashes.length === 0) throw new ProtocolError("invalid-input", "a group state has at least its genesis");
+    return new GroupState(s.conversation, s.name, new Map(s.members.map((m) => [idKey(m.account), m])), [...s.hashes]);
   }
 
   /** The current epoch. */

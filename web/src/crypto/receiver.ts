@@ -38,7 +38,26 @@ import {
   MAX_SKIPPED_KEY_AGE_MS,
 } from "./limits";
 import type { ExchangeKeyPair } from "./primitives";
-import { type ChainKey, MessageKey } from "./ratchet";
+import { ChainKey, MessageKey } from "./ratchet";
+
+/** A {@link ReceiverState}'s persisted form. */
+export interface ReceiverStateSnapshot {
+  readonly chains: readonly {
+    readonly chain: ChainIdT;
+    readonly conversation: ConversationIdT;
+    readonly epoch: bigint;
+    readonly senderAccount: AccountIdT;
+    readonly senderDevice: DeviceIdT;
+    readonly createdAt: bigint;
+    readonly startIndex: number;
+    readonly startKeyFingerprint: Bytes;
+    readonly nextKey: Bytes | undefined;
+    readonly nextIndex: number;
+    readonly consumed: bigint;
+    readonly skipped: readonly { readonly index: number; readonly key: Bytes; readonly since: bigint }[];
+    readonly finalIndex: number | null | undefined;
+  }[];
+}
 
 /** One of this device's exchange key pairs, with its id. */
 export interface LocalExchangeKey {
@@ -350,6 +369,50 @@ export class ReceiverState {
       return byChain !== 0 ? byChain : a.index - b.index;
     });
     for (const entry of all.slice(0, total - MAX_SKIPPED_KEYS)) entry.chain.skipped.delete(entry.index);
+  }
+
+  /** The state's persisted form (§9.5; implementation-defined). */
+  snapshot(): ReceiverStateSnapshot {
+    return {
+      chains: [...this.chains.values()].map((c) => ({
+        chain: c.chain,
+        conversation: c.conversation,
+        epoch: c.epoch,
+        senderAccount: c.senderAccount,
+        senderDevice: c.senderDevice,
+        createdAt: c.createdAt,
+        startIndex: c.startIndex,
+        startKeyFingerprint: c.startKeyFingerprint,
+        nextKey: c.nextKey?.dangerBytes(),
+        nextIndex: c.nextIndex,
+        consumed: c.consumed,
+        skipped: [...c.skipped].map(([index, k]) => ({ index, key: k.key.dangerBytes(), since: k.since })),
+        finalIndex: c.finalIndex,
+      })),
+    };
+  }
+
+  /** Rebuilds a state persisted by {@link snapshot}. */
+  static restore(s: ReceiverStateSnapshot): ReceiverState {
+    const state = new ReceiverState();
+    for (const c of s.chains) {
+      state.chains.set(idKey(c.chain), {
+        chain: c.chain,
+        conversation: c.conversation,
+        epoch: c.epoch,
+        senderAccount: c.senderAccount,
+        senderDevice: c.senderDevice,
+        createdAt: c.createdAt,
+        startIndex: c.startIndex,
+        startKeyFingerprint: c.startKeyFingerprint,
+        nextKey: c.nextKey === undefined ? undefined : ChainKey.fromBytes(c.nextKey),
+        nextIndex: c.nextIndex,
+        consumed: c.consumed,
+        skipped: new Map(c.skipped.map((k) => [k.index, { key: MessageKey.fromBytes(k.key), since: k.since }])),
+        finalIndex: c.finalIndex,
+      });
+    }
+    return state;
   }
 
   /** A chain this device knows (read-only view). */

@@ -73,6 +73,45 @@ export class SenderChain {
     return SenderChain.start(this.conversation, epoch, this.account, this.device, this.end(), env);
   }
 
+  /**
+   * The chain's local state (§9.5; implementation-defined): persist it after every
+   * {@link reserve} and before sealing. Restoring copies nothing new: a restored chain continues
+   * at the persisted index, never below it.
+   */
+  snapshot(): SenderChainSnapshot {
+    return {
+      conversation: this.conversation,
+      epoch: this.epoch,
+      chain: this.chain,
+      account: this.account,
+      device: this.device,
+      initial: this.initial.dangerBytes(),
+      current: this.current.dangerBytes(),
+      index: this.index,
+      recipients: [...this.recipientSet],
+      createdAt: this.createdAt,
+      previous: this.previous === undefined ? undefined : { chain: this.previous.chain, finalIndex: this.previous.finalIndex },
+    };
+  }
+
+  /** Rebuilds a chain persisted by {@link snapshot} (on this device only; never a copy). */
+  static restore(s: SenderChainSnapshot): SenderChain {
+    const chain = new SenderChain(
+      s.conversation,
+      s.epoch,
+      s.chain,
+      s.account,
+      s.device,
+      ChainKey.fromBytes(s.initial),
+      s.createdAt,
+      s.previous,
+    );
+    chain.current = ChainKey.fromBytes(s.current);
+    chain.index = s.index;
+    for (const r of s.recipients) chain.recipientSet.add(r);
+    return chain;
+  }
+
   /** This chain's id and last used index. */
   end(): ChainEnd {
     return { chain: this.chain, finalIndex: this.index === 0 ? undefined : this.index - 1 };
@@ -190,6 +229,21 @@ export class SenderChain {
     if (!this.recipientSet.has(idKey(requester.device))) throw new ProtocolError("receive/wrong-recipient");
     return this.distribute(group, requesterKey, signer, now);
   }
+}
+
+/** A {@link SenderChain}'s persisted form. */
+export interface SenderChainSnapshot {
+  readonly conversation: ConversationIdT;
+  readonly epoch: bigint;
+  readonly chain: ChainIdT;
+  readonly account: AccountIdT;
+  readonly device: DeviceIdT;
+  readonly initial: Bytes;
+  readonly current: Bytes;
+  readonly index: number;
+  readonly recipients: readonly string[];
+  readonly createdAt: bigint;
+  readonly previous: ChainEnd | undefined;
 }
 
 const RESERVE: unique symbol = Symbol("sotto/reserve");

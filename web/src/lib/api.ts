@@ -1,0 +1,220 @@
+/**
+ * The server's HTTP API (`docs/api.md`). Every response body is validated by a schema in
+ * `schemas.ts`; failures are {@link ApiError}s with the server's stable `code`, never its text.
+ */
+
+import type { z } from "zod";
+
+import * as S from "./schemas";
+
+export type ApiErrorCode =
+  | "invalid_username"
+  | "invalid_password"
+  | "invalid_field"
+  | "malformed_body"
+  | "unauthorized"
+  | "bad_credentials"
+  | "forbidden"
+  | "origin_not_allowed"
+  | "not_found"
+  | "method_not_allowed"
+  | "conflict"
+  | "too_large"
+  | "not_json"
+  | "rejected"
+  | "throttled"
+  | "capacity"
+  | "unavailable"
+  | "internal"
+  | "network"
+  | "bad_response";
+
+const KNOWN: readonly string[] = [
+  "invalid_username", "invalid_password", "invalid_field", "malformed_body", "unauthorized", "bad_credentials",
+  "forbidden", "origin_not_allowed", "not_found", "method_not_allowed", "conflict", "too_large", "not_json",
+  "rejected", "throttled", "capacity", "unavailable", "internal",
+];
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: ApiErrorCode,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export function isApiError(e: unknown, code?: ApiErrorCode): e is ApiError {
+  return e instanceof ApiError && (code === undefined || e.code === code);
+}
+
+/** Where tokens live; the session layer persists them. */
+export interface TokenSource {
+  /** The bearer for this request (access token, or a login token during setup). */
+  bearer(): string | undefined;
+  /** Called once on a 401 with an access token: renew it; `false` if that is impossible. */
+  renew(): Promise<boolean>;
+}
+
+type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+export class ApiClient {
+  constructor(
+    private readonly base: string,
+    private readonly tokens: TokenSource,
+  ) {}
+
+  private async raw(method: Method, path: string, body: unknown, bearer: string | undefined, retry: boolean): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined && !(body instanceof Uint8Array)) headers["Content-Type"] = "application/json";
+    if (body instanceof Uint8Array) headers["Content-Type"] = "application/octet-stream";
+    const token = bearer ?? this.tokens.bearer();
+    if (token !== undefined) headers["Authorization"] = `Bearer ${token}`;
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers,
+        credentials: "same-origin",
+        body: body === undefined ? null : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError("network", 0, e instanceof Error ? e.message : "network error");
+    }
+    if (res.status === 401 && retry && bearer === undefined && (await this.tokens.renew())) {
+      return this.raw(method, path, body, bearer, false);
+    }
+    if (!res.ok) {
+      let code: ApiErrorCode = "bad_response";
+      let message = `HTTP ${res.status}`;
+      try {
+        const parsed = S.ErrorBody.safeParse(await res.json());
+        if (parsed.success) {
+          message = parsed.data.message;
+          if (KNOWN.includes(parsed.data.error)) code = parsed.data.error as ApiErrorCode;
+        }
+      } catch {
+        // not JSON: keep bad_response
+      }
+      throw new ApiError(code, res.status, message);
+    }
+    return res;
+  }
+
+  private async json<T extends z.ZodType>(schema: T, method: Method, path: string, body?: unknown, bearer?: string): Promise<z.infer<T>> {
+    const res = await this.raw(method, path, body, bearer, true);
+    let data: unknown;
+    try {
+      data = await res.json();
+    } catch {
+      throw new ApiError("bad_response", res.status, "response is not JSON");
+    }
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw new ApiError("bad_response", res.status, `unexpected response for ${path}`);
+    return parsed.data;
+  }
+
+  private async empty(method: Method, path: string, body?: unknown, bearer?: string): Promise<void> {
+    await this.raw(method, path, body, bearer, true);
+  }
+
+  register(username: string, password: string) {
+    return this.json(S.Registered, "POST", "/v1/accounts", { username, password });
+  }
+  login(username: string, password: string) {
+    return this.json(S.LoginTokenView, "POST", "/v1/auth/login", { username, password });
+  }
+  challenge(device: string, bearer?: string) {
+    return this.json(S.Challenge, "POST", "/v1/auth/challenge", { device }, bearer);
+  }
+  deviceLogin(nonce: string, signature: string, loginToken: string) {
+    return this.json(S.SessionTokens, "POST", "/v1/auth/device", { nonce, signature }, loginToken);
+  }
+  refresh(refreshToken: string) {
+    return this.json(S.SessionTokens, "POST", "/v1/auth/refresh", { refresh_token: refreshToken }, "");
+  }
+  logout() {
+    return this.empty("POST", "/v1/auth/logout");
+  }
+  setMasterKey(masterKey: string, bearer?: string) {
+    return this.json(S.AccountView, "PUT", "/v1/account/master-key", { master_key: masterKey }, bearer);
+  }
+  addPending(signingKey: string, authKey: string, name: string, bearer?: string) {
+    return this.json(S.DeviceIdView, "POST", "/v1/devices/pending", { signing_key: signingKey, auth_key: authKey, name }, bearer);
+  }
+  certifyDevice(certificate: string, bearer?: string) {
+    return this.json(S.DeviceIdView, "POST", "/v1/devices", { certificate }, bearer);
+  }
+  devices(bearer?: string) {
+    return this.json(S.DeviceList, "GET", "/v1/devices", undefined, bearer);
+  }
+  revokeDevice(revocation: string) {
+    return this.json(S.DeviceIdView, "POST", "/v1/devices/revoke", { revocation });
+  }
+  setExchangeKey(certificate: string) {
+    return this.json(S.SerialView, "PUT", "/v1/devices/current/exchange-key", { certificate });
+  }
+  directory(who: string) {
+    return this.json(S.DirectoryView, "GET", `/v1/directory/${encodeURIComponent(who)}`);
+  }
+  createConversation(genesis: string) {
+    return this.json(S.ConversationCreated, "POST", "/v1/conversations", { genesis });
+  }
+  conversations() {
+    return this.json(S.ConversationList, "GET", "/v1/conversations");
+  }
+  conversation(conv: string, since: number) {
+    return this.json(S.ConversationLog, "GET", `/v1/conversations/${conv}?since=${since}`);
+  }
+  appendChange(conv: string, change: string) {
+    return this.json(S.ConversationCreated, "POST", `/v1/conversations/${conv}/changes`, { change });
+  }
+  sendMessage(conv: string, messageId: string, envelope: string, to?: string) {
+    const body = to === undefined ? { message_id: messageId, envelope } : { message_id: messageId, envelope, to };
+    return this.json(S.MessageSent, "POST", `/v1/conversations/${conv}/messages`, body);
+  }
+  wsTicket(nonce: string, signature: string) {
+    return this.json(S.Ticket, "POST", "/v1/ws/ticket", { nonce, signature });
+  }
+  async downloadAttachment(id: string): Promise<Uint8Array<ArrayBuffer>> {
+    const res = await this.raw("GET", `/v1/attachments/${id}`, undefined, undefined, true);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** Uploads an encrypted blob with progress (XMLHttpRequest: fetch reports no upload progress). */
+  uploadAttachment(conv: string, blob: Uint8Array, onProgress: (fraction: number) => void): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${this.base}/v1/conversations/${conv}/attachments`);
+      const token = this.tokens.bearer();
+      if (token !== undefined) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) onProgress(e.loaded / e.total);
+      };
+      xhr.onerror = () => {
+        reject(new ApiError("network", 0, "upload failed"));
+      };
+      xhr.onload = () => {
+        let data: unknown = null;
+        try {
+          data = JSON.parse(xhr.responseText);
+        } catch {
+          // handled below
+        }
+        if (xhr.status !== 201) {
+          const e = S.ErrorBody.safeParse(data);
+          const code = e.success && KNOWN.includes(e.data.error) ? (e.data.error as ApiErrorCode) : "bad_response";
+          reject(new ApiError(code, xhr.status, e.success ? e.data.message : `HTTP ${xhr.status}`));
+          return;
+        }
+        const parsed = S.AttachmentCreated.safeParse(data);
+        if (parsed.success) resolve(parsed.data.attachment);
+        else reject(new ApiError("bad_response", xhr.status, "unexpected upload response"));
+      };
+      xhr.send(new Blob([new Uint8Array(blob)]));
+    });
+  }
+}

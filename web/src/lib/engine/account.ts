@@ -1,0 +1,162 @@
+/**
+ * Account and device set-up: registration (a new master key and a first device), a new device
+ * waiting for approval, approving and revoking devices, exchange-key rotation.
+ */
+
+import {
+  AccountId,
+  DAY,
+  DeviceId,
+  DeviceKeys,
+  ExchangeKeyPair,
+  MasterKey,
+  VerifyingKey,
+  DeviceCertificate,
+} from "../../crypto";
+import { ApiClient } from "../api";
+import { fromB64, toB64 } from "../b64";
+import type { Database } from "../../storage/db";
+import type { SealedStore } from "../../storage/sealed";
+import { type IdentityRecord, type LoadedKeys, type StoredExchangeKey, loadKeys, saveKeys } from "./keystore";
+import type { Session } from "./session";
+import { approvalCode } from "./model";
+
+/** Exchange keys are valid for a week and replaced after a day (§4.5: rotated daily, ≤ 30 days). */
+const XKEY_VALIDITY = 7n * DAY;
+const XKEY_ROTATE_AFTER = DAY;
+
+export interface Deps {
+  readonly db: Database;
+  readonly store: SealedStore;
+  readonly api: ApiClient;
+  readonly session: Session;
+  readonly now: () => bigint;
+}
+
+function xkeyName(serial: bigint): string {
+  return `xkey-${serial}`;
+}
+
+async function publishExchangeKey(deps: Deps, account: AccountId, device: DeviceKeys, serial: bigint): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
+  const pair = await ExchangeKeyPair.generate();
+  const now = deps.now();
+  const cert = await device.certifyExchangeKey(account, pair.encryptingKey, serial, now, now + XKEY_VALIDITY);
+  await deps.api.setExchangeKey(toB64(cert.encode()));
+  return { meta: { name: xkeyName(serial), spki: pair.spki, serial, notBefore: now, notAfter: now + XKEY_VALIDITY }, pair };
+}
+
+/** Registers `username`, creates the master key and this first device, and logs it in. */
+export async function register(deps: Deps, username: string, password: string, deviceName: string): Promise<LoadedKeys> {
+  const { api, session } = deps;
+  const registered = await api.register(username, password);
+  const lt = (await api.login(registered.username, password)).login_token;
+  const [master, device] = await Promise.all([MasterKey.generate(), DeviceKeys.generate()]);
+  const account = (await api.setMasterKey(toB64(master.verifyingKey.spki), lt)).account;
+  if (account !== AccountId.toText(master.account)) throw new Error("server returned another account id");
+  const cert = await master.certifyDevice(device.signing.verifyingKey, device.auth.verifyingKey, deviceName, deps.now());
+  await api.certifyDevice(toB64(cert.encode()), lt);
+  await session.deviceLogin(device, registered.username, lt);
+  const x = await publishExchangeKey(deps, master.account, device, 1n);
+  const record: IdentityRecord = {
+    username: registered.username,
+    account,
+    masterSpki: master.verifyingKey.spki,
+    hasMaster: true,
+    deviceName,
+    signingSpki: device.signing.spki,
+    authSpki: device.auth.spki,
+    exchange: [x.meta],
+    revocationSerial: 0n,
+  };
+  await saveKeys(deps.db, deps.store, record, { master, device, exchange: [{ name: x.meta.name, pair: x.pair }] });
+  const loaded = await loadKeys(deps.db, deps.store);
+  if (loaded === undefined) throw new Error("keys were not stored");
+  return loaded;
+}
+
+/** Password login on a browser that already holds this account's device keys. */
+export async function loginExisting(deps: Deps, keys: LoadedKeys, password: string): Promise<void> {
+  const lt = (await deps.api.login(keys.record.username, password)).login_token;
+  await deps.session.deviceLogin(keys.device, keys.record.username, lt);
+}
+
+export interface PendingDevice {
+  readonly username: string;
+  readonly loginToken: string;
+  readonly device: DeviceKeys;
+  readonly code: string;
+  readonly deviceText: string;
+}
+
+/** Password login on a new browser: announce a new device that an existing one must approve. */
+export async function startNewDevice(deps: Deps, username: string, password: string, deviceName: string): Promise<PendingDevice> {
+  const login = await deps.api.login(username, password);
+  const device = await DeviceKeys.generate();
+  const created = await deps.api.addPending(toB64(device.signing.spki), toB64(device.auth.spki), deviceName, login.login_token);
+  if (created.device !== DeviceId.toText(device.device)) throw new Error("server returned another device id");
+  return { username: login.username, loginToken: login.login_token, device, code: approvalCode(created.device), deviceText: created.device };
+}
+
+/** Polls once: when the pending device is approved, logs it in and stores its keys. */
+export async function completeNewDevice(deps: Deps, pending: PendingDevice, deviceName: string): Promise<LoadedKeys | undefined> {
+  const list = await deps.api.devices(pending.loginToken);
+  const me = list.find((d) => d.device === pending.deviceText);
+  if (me?.state !== "active") return undefined;
+  if (me.certificate === null) return undefined;
+  await deps.session.deviceLogin(pending.device, pending.username, pending.loginToken);
+  const dir = await deps.api.directory(pending.username);
+  const masterSpki = fromB64(dir.master_key);
+  const account = AccountId.parse(dir.account);
+  const x = await publishExchangeKey(deps, account, pending.device, 1n);
+  const record: IdentityRecord = {
+    username: pending.username,
+    account: dir.account,
+    masterSpki,
+    hasMaster: false,
+    deviceName,
+    signingSpki: pending.device.signing.spki,
+    authSpki: pending.device.auth.spki,
+    exchange: [x.meta],
+    revocationSerial: 0n,
+  };
+  await saveKeys(deps.db, deps.store, record, { device: pending.device, exchange: [{ name: x.meta.name, pair: x.pair }] });
+  return loadKeys(deps.db, deps.store);
+}
+
+/** Approves a pending device of this account after the user typed the code it shows. */
+export async function approveDevice(deps: Deps, keys: LoadedKeys, deviceText: string, typedCode: string): Promise<void> {
+  if (keys.master === undefined) throw new Error("only a device holding the master key can approve");
+  if (approvalCode(deviceText) !== typedCode.trim()) throw new Error("the code does not match that device");
+  const pending = (await deps.api.devices()).find((d) => d.device === deviceText && d.state === "pending");
+  if (pending === undefined) throw new Error("no such pending device");
+  const signing = await VerifyingKey.fromSpki(fromB64(pending.signing_key));
+  const auth = await VerifyingKey.fromSpki(fromB64(pending.auth_key));
+  const cert = await keys.master.certifyDevice(signing, auth, pending.name, deps.now());
+  if (DeviceId.toText(DeviceCertificate.decode(cert.body).device) !== deviceText) throw new Error("certificate names another device");
+  await deps.api.certifyDevice(toB64(cert.encode()));
+}
+
+/** Revokes one of this account's devices with the next revocation serial. */
+export async function revokeDevice(deps: Deps, keys: LoadedKeys, deviceText: string, highestSeen: bigint): Promise<IdentityRecord> {
+  if (keys.master === undefined) throw new Error("only a device holding the master key can revoke");
+  const serial = (keys.record.revocationSerial > highestSeen ? keys.record.revocationSerial : highestSeen) + 1n;
+  const revocation = await keys.master.revoke(DeviceId.parse(deviceText), serial, deps.now());
+  await deps.api.revokeDevice(toB64(revocation.encode()));
+  const record = { ...keys.record, revocationSerial: serial };
+  await deps.store.put([["identity", record]]);
+  return record;
+}
+
+/** Publishes a new exchange key when the current one is a day old; keeps older private keys. */
+export async function rotateExchangeKeyIfDue(deps: Deps, keys: LoadedKeys): Promise<boolean> {
+  const latest = keys.record.exchange.reduce<StoredExchangeKey | undefined>((a, b) => (a === undefined || b.serial > a.serial ? b : a), undefined);
+  if (latest !== undefined && deps.now() < latest.notBefore + XKEY_ROTATE_AFTER) return false;
+  const serial = (latest?.serial ?? 0n) + 1n;
+  const x = await publishExchangeKey(deps, keys.account, keys.device, serial);
+  const now = deps.now();
+  // Keep expired keys a while: distributions made under them may still be queued.
+  const kept = keys.record.exchange.filter((e) => e.notAfter + 30n * DAY > now);
+  const record = { ...keys.record, exchange: [...kept, x.meta] };
+  await saveKeys(deps.db, deps.store, record, { exchange: [{ name: x.meta.name, pair: x.pair }] });
+  return true;
+}

@@ -1,0 +1,566 @@
+/**
+ * The Sotto client: wires the API, the socket, the sealed store, the directory, conversations
+ * and messaging together, and exposes an immutable {@link AppView} plus actions to the UI. It
+ * holds no UI state; the UI subscribes with `useSyncExternalStore`.
+ */
+
+import {
+  AccountId,
+  ConversationId,
+  DeviceId,
+  type Member,
+  SafetyNumber,
+  AccountIdentity,
+  decodeSignedIdentity,
+  decryptAttachment,
+  encryptAttachment,
+  systemEnv,
+  systemRandom,
+  type VerifiedDevice,
+} from "../../crypto";
+import { ApiClient } from "../api";
+import { fromB64 } from "../b64";
+import type { DeviceView, ServerFrame } from "../schemas";
+import { type ConnectionState, SocketClient } from "../ws";
+import { Database } from "../../storage/db";
+import { SealedStore } from "../../storage/sealed";
+import {
+  type Deps,
+  type PendingDevice,
+  approveDevice,
+  completeNewDevice,
+  loginExisting,
+  register,
+  revokeDevice,
+  rotateExchangeKeyIfDue,
+  startNewDevice,
+} from "./account";
+import { Conversations } from "./conversations";
+import { Directory } from "./directory";
+import { type LoadedKeys, loadKeys } from "./keystore";
+import { BlockedError, Messaging } from "./messaging";
+import type { AppView, ConversationView, IdentityAlert, MemberView, Phase } from "./model";
+import { Session } from "./session";
+
+const TYPING_MS = 6000;
+
+export class SottoClient {
+  private phase: Phase = { kind: "loading" };
+  private connection: ConnectionState = { kind: "idle" };
+  private secondaryTab = false;
+  private keys_: LoadedKeys | undefined;
+  private self: VerifiedDevice | undefined;
+  private socket: SocketClient | undefined;
+  private pending: PendingDevice | undefined;
+  private pendingName = "";
+  private typing = new Map<string, Map<string, number>>();
+  private alerts: IdentityAlert[] = [];
+  private error: string | undefined;
+  private view: AppView | undefined;
+  private listeners = new Set<() => void>();
+  private visible: string | undefined;
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private releaseLeader: (() => void) | undefined;
+
+  readonly api: ApiClient;
+  private readonly session: Session;
+  private readonly directory: Directory;
+  private readonly convs: Conversations;
+  private readonly messaging: Messaging;
+
+  private constructor(
+    private readonly db: Database,
+    private readonly store: SealedStore,
+    private readonly origin: string,
+  ) {
+    this.session = new Session(store, origin);
+    this.api = new ApiClient(origin, this.session);
+    this.session.api = this.api;
+    this.session.onEnded = () => {
+      this.stopSocket();
+      this.setPhase({ kind: "signed-out", ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}) });
+    };
+    this.directory = new Directory(this.api, store, () => BigInt(Date.now()));
+    this.directory.onChange = () => {
+      void this.refreshAlerts();
+    };
+    this.convs = new Conversations(this.api, store, this.directory);
+    this.messaging = new Messaging(this.api, store, this.directory, this.convs, {
+      keys: () => this.keys(),
+      selfDevice: () => this.selfDevice(),
+      changed: () => {
+        this.changed();
+      },
+      ack: (ids) => {
+        this.socket?.ack(ids);
+      },
+      isVisible: (conv) => this.visible === conv && typeof document !== "undefined" && document.visibilityState === "visible",
+    });
+  }
+
+  static async start(origin: string): Promise<SottoClient> {
+    const db = await Database.open();
+    const store = await SealedStore.open(db);
+    const client = new SottoClient(db, store, origin);
+    await client.boot();
+    return client;
+  }
+
+  // ------------------------------------------------------------------ view & subscription
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getView = (): AppView => {
+    this.view ??= this.buildView();
+    return this.view;
+  };
+
+  private changed(): void {
+    this.view = undefined;
+    for (const l of this.listeners) l();
+  }
+
+  private setPhase(p: Phase): void {
+    this.phase = p;
+    this.changed();
+  }
+
+  private fail(e: unknown): never {
+    this.error = e instanceof Error ? e.message : String(e);
+    this.changed();
+    throw e instanceof Error ? e : new Error(String(e));
+  }
+
+  clearError(): void {
+    this.error = undefined;
+    this.changed();
+  }
+
+  private buildView(): AppView {
+    const k = this.keys_;
+    const now = Date.now();
+    const conversations: ConversationView[] = [];
+    for (const rec of this.convs.records.values()) {
+      const state = this.convs.state(rec.id);
+      if (state === undefined) continue;
+      const members: MemberView[] = state.members().map((m) => {
+        const acct = AccountId.toText(m.account);
+        const alert = this.alerts.find((a) => a.account === acct);
+        return { account: acct, username: m.username, admin: m.admin, trust: alert ? "changed" : this.trustOf(acct) };
+      });
+      const others = members.filter((m) => m.account !== k?.record.account);
+      const direct = members.length === 2;
+      const typingMap = this.typing.get(rec.id);
+      const typing = typingMap ? [...typingMap].filter(([, until]) => until > now).map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct) : [];
+      conversations.push({
+        id: rec.id,
+        name: direct ? (others[0]?.username ?? state.name) : state.name,
+        direct,
+        members,
+        epoch: Number(state.epoch),
+        messages: rec.messages,
+        unread: rec.unread,
+        typing,
+        ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),
+        blockedBy: members.filter((m) => m.trust === "changed").map((m) => m.username),
+        amAdmin: k !== undefined && members.some((m) => m.account === k.record.account && m.admin),
+      });
+    }
+    const last = (c: ConversationView): number => c.messages[c.messages.length - 1]?.sentAt ?? 0;
+    conversations.sort((a, b) => last(b) - last(a));
+    return {
+      phase: this.phase,
+      connection: this.connection,
+      secondaryTab: this.secondaryTab,
+      ...(k ? { me: { username: k.record.username, account: k.record.account, device: DeviceId.toText(k.device.device), hasMaster: k.master !== undefined } } : {}),
+      conversations,
+      undecryptable: this.messaging.undecryptable,
+      held: this.messaging.held.length,
+      alerts: this.alerts,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+    };
+  }
+
+  private trustCache = new Map<string, "unverified" | "verified" | "changed">();
+  private trustOf(account: string): "unverified" | "verified" | "changed" {
+    return this.trustCache.get(account) ?? "unverified";
+  }
+
+  private async refreshAlerts(): Promise<void> {
+    const pins = await this.directory.pinsList();
+    this.trustCache = new Map(pins.map((p) => [p.account, p.pendingSpki !== undefined || p.replaces !== undefined ? "changed" : p.verified ? "verified" : "unverified"]));
+    this.alerts = pins
+      .filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)
+      .map((p) => ({ account: p.account, username: p.username, wasVerified: p.wasVerified === true }));
+    this.changed();
+  }
+
+  // ------------------------------------------------------------------ boot & session
+
+  private deps(): Deps {
+    return { db: this.db, store: this.store, api: this.api, session: this.session, now: () => BigInt(Date.now()) };
+  }
+
+  keys(): LoadedKeys {
+    if (this.keys_ === undefined) throw new Error("not signed in");
+    return this.keys_;
+  }
+
+  selfDevice(): VerifiedDevice {
+    if (this.self === undefined) throw new Error("not signed in");
+    return this.self;
+  }
+
+  private async boot(): Promise<void> {
+    try {
+      this.keys_ = await loadKeys(this.db, this.store);
+    } catch {
+      this.keys_ = undefined;
+    }
+    if (this.keys_ === undefined) {
+      this.setPhase({ kind: "signed-out" });
+      return;
+    }
+    if (await this.session.renew()) {
+      await this.enter();
+    } else {
+      this.setPhase({ kind: "signed-out", knownUsername: this.keys_.record.username });
+    }
+  }
+
+  /** After a device login: verify our own certificate, load state, connect. */
+  private async enter(): Promise<void> {
+    const k = this.keys();
+    await this.directory.pinSelf(k.record.account, k.record.username, k.record.masterSpki);
+    const identity = await AccountIdentity.fromMasterSpki(k.record.masterSpki);
+    const mine = (await this.api.devices()).find((d) => d.device === DeviceId.toText(k.device.device));
+    if (mine?.certificate === undefined || mine.certificate === null) throw new Error("this device is not certified");
+    this.self = await identity.verifyDevice(decodeSignedIdentity(fromB64(mine.certificate)), []);
+    if (await rotateExchangeKeyIfDue(this.deps(), k)) {
+      this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
+    }
+    await this.convs.load();
+    await this.messaging.load();
+    await this.refreshAlerts();
+    this.setPhase({ kind: "ready" });
+    this.startSocket();
+    void this.convs.syncAll().then(() => {
+      this.changed();
+    });
+    this.timers.push(
+      setInterval(() => {
+        void this.messaging.requestMissingKeys();
+        this.changed(); // typing indicators expire
+      }, 2000),
+      setInterval(() => {
+        void this.convs
+          .syncAll()
+          .then(() => this.messaging.retryHeld())
+          .then(() => {
+            this.changed();
+          })
+          .catch(() => undefined);
+      }, 15_000),
+    );
+  }
+
+  private startSocket(): void {
+    const k = this.keys();
+    const url = `${this.origin.replace(/^http/, "ws")}/v1/ws`;
+    this.socket = new SocketClient(url, {
+      ticket: () => this.session.ticket(k.device, k.record.username),
+      frame: (f) => {
+        this.onFrame(f);
+      },
+      state: (s) => {
+        this.connection = s;
+        if (s.kind === "open") this.messaging.kick();
+        this.changed();
+      },
+    });
+    // One socket per device: the first tab leads; others wait for it to close.
+    const locks = typeof navigator !== "undefined" && "locks" in navigator ? navigator.locks : undefined;
+    const socket = this.socket;
+    if (locks === undefined) {
+      socket.start();
+      return;
+    }
+    void locks.request("sotto:socket", { ifAvailable: true }, async (lock) => {
+      if (lock === null) {
+        this.secondaryTab = true;
+        this.changed();
+        await locks.request("sotto:socket", async () => {
+          this.secondaryTab = false;
+          await this.lead(socket);
+        });
+        return;
+      }
+      await this.lead(socket);
+    });
+  }
+
+  private lead(socket: SocketClient): Promise<void> {
+    socket.start();
+    this.changed();
+    return new Promise<void>((resolve) => {
+      this.releaseLeader = resolve;
+    });
+  }
+
+  private stopSocket(): void {
+    this.socket?.stop();
+    this.socket = undefined;
+    this.releaseLeader?.();
+    this.releaseLeader = undefined;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  retryConnection(): void {
+    this.socket?.retryNow();
+  }
+
+  private onFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case "envelope":
+        this.messaging.onFrame(f);
+        break;
+      case "signal": {
+        let m = this.typing.get(f.conversation);
+        if (m === undefined) {
+          m = new Map();
+          this.typing.set(f.conversation, m);
+        }
+        if (f.kind === "typing") m.set(f.from_account, Date.now() + TYPING_MS);
+        else if (f.kind === "stopped") m.delete(f.from_account);
+        this.changed();
+        break;
+      }
+      case "ready":
+      case "sent":
+      case "acked":
+      case "pong":
+      case "error":
+        break;
+      default: {
+        const unhandled: never = f;
+        throw new Error(`unhandled frame ${String(unhandled)}`);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ account actions
+
+  async register(username: string, password: string, deviceName: string): Promise<void> {
+    try {
+      this.error = undefined;
+      this.keys_ = await register(this.deps(), username, password, deviceName);
+      await this.enter();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Logs in: with this browser's stored keys if they are this account's, else as a new device. */
+  async login(username: string, password: string, deviceName: string): Promise<void> {
+    try {
+      this.error = undefined;
+      const k = this.keys_;
+      if (k?.record.username === username.toLowerCase()) {
+        await loginExisting(this.deps(), k, password);
+        await this.enter();
+        return;
+      }
+      if (k !== undefined) throw new Error(`this browser holds ${k.record.username}'s keys: log out with "wipe" first`);
+      this.pending = await startNewDevice(this.deps(), username, password, deviceName);
+      this.pendingName = deviceName;
+      this.setPhase({ kind: "awaiting-approval", code: this.pending.code, device: this.pending.deviceText });
+      void this.pollApproval();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async pollApproval(): Promise<void> {
+    while (this.pending !== undefined && this.phase.kind === "awaiting-approval") {
+      try {
+        const loaded = await completeNewDevice(this.deps(), this.pending, this.pendingName);
+        if (loaded !== undefined) {
+          this.pending = undefined;
+          this.keys_ = loaded;
+          await this.enter();
+          return;
+        }
+      } catch (e) {
+        this.error = e instanceof Error ? e.message : String(e);
+        this.changed();
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
+  cancelApproval(): void {
+    this.pending = undefined;
+    this.setPhase({ kind: "signed-out" });
+  }
+
+  async logout(wipe: boolean): Promise<void> {
+    this.stopSocket();
+    await this.session.logout();
+    if (wipe) {
+      this.db.close();
+      await Database.wipe();
+      location.reload();
+      return;
+    }
+    this.setPhase({ kind: "signed-out", ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}) });
+  }
+
+  async listDevices(): Promise<DeviceView[]> {
+    return this.api.devices();
+  }
+
+  async approve(device: string, code: string): Promise<void> {
+    await approveDevice(this.deps(), this.keys(), device, code);
+    this.directory.invalidate();
+  }
+
+  async revoke(device: string): Promise<void> {
+    const k = this.keys();
+    const contact = await this.directory.contact(k.record.account, true);
+    const record = await revokeDevice(this.deps(), k, device, contact.highestRevocationSerial);
+    this.keys_ = { ...k, record };
+    this.directory.invalidate();
+  }
+
+  // ------------------------------------------------------------------ verification
+
+  async safetyNumber(account: string): Promise<{ digits: string[]; qr: Uint8Array; username: string; verified: boolean; changed: boolean }> {
+    const k = this.keys();
+    const pin = await this.directory.pin(account);
+    if (pin === undefined) await this.directory.contact(account);
+    const p = await this.directory.pin(account);
+    if (p === undefined) throw new Error("unknown contact");
+    const spki = p.pendingSpki ?? p.masterSpki;
+    const n = await SafetyNumber.compute(k.record.masterSpki, spki);
+    return { digits: n.groups(), qr: n.qrPayload, username: p.username, verified: p.verified, changed: p.pendingSpki !== undefined || p.replaces !== undefined };
+  }
+
+  async markVerified(account: string, verified: boolean): Promise<void> {
+    if (verified) await this.directory.markVerified(account);
+    else await this.directory.unmarkVerified(account);
+    await this.refreshAlerts();
+  }
+
+  /** Accepts a contact's new identity (after the blocking warning). Unverified from then on. */
+  async acceptIdentity(account: string): Promise<void> {
+    await this.directory.acceptChange(account);
+    await this.refreshAlerts();
+    this.messaging.kick();
+  }
+
+  /** Looks a user up (pins their key on first use) and refreshes alerts. */
+  async lookup(username: string): Promise<{ account: string; username: string }> {
+    const c = await this.directory.contact(username.trim().toLowerCase(), true);
+    await this.refreshAlerts();
+    return { account: c.accountText, username: c.username };
+  }
+
+  // ------------------------------------------------------------------ conversations
+
+  private me(): { account: AccountId; keys: LoadedKeys["device"]; device: VerifiedDevice } {
+    const k = this.keys();
+    return { account: k.account, keys: k.device, device: this.selfDevice() };
+  }
+
+  async createConversation(name: string, usernames: readonly string[]): Promise<string> {
+    const k = this.keys();
+    const members: Member[] = [{ account: k.account, username: k.record.username, admin: true }];
+    for (const u of usernames) {
+      const c = await this.directory.contact(u.trim().toLowerCase(), true);
+      if (c.accountText === k.record.account || members.some((m) => AccountId.toText(m.account) === c.accountText)) continue;
+      members.push({ account: c.account, username: c.username, admin: false });
+    }
+    await this.refreshAlerts();
+    if (members.length < 2) throw new Error("add at least one other person");
+    const id = ConversationId.fromBytes(systemRandom(16));
+    const conv = await this.convs.create(name, members, this.me(), BigInt(Date.now()), id);
+    this.changed();
+    return conv;
+  }
+
+  /** A 1:1 conversation with `username` (an existing one if there is). */
+  async direct(username: string): Promise<string> {
+    const c = await this.lookup(username);
+    for (const rec of this.convs.records.values()) {
+      const state = this.convs.state(rec.id);
+      if (state?.members().length === 2 && state.isMember(AccountId.parse(c.account))) return rec.id;
+    }
+    return this.createConversation(`${this.keys().record.username} & ${c.username}`, [c.username]);
+  }
+
+  async addMember(conv: string, username: string): Promise<void> {
+    const c = await this.directory.contact(username.trim().toLowerCase(), true);
+    await this.convs.change(conv, { type: "add-member", member: { account: c.account, username: c.username, admin: false } }, this.me(), BigInt(Date.now()));
+    this.changed();
+  }
+
+  async removeMember(conv: string, account: string): Promise<void> {
+    await this.convs.change(conv, { type: "remove-member", account: AccountId.parse(account) }, this.me(), BigInt(Date.now()));
+    this.changed();
+  }
+
+  setVisible(conv: string | undefined): void {
+    this.visible = conv;
+    if (conv !== undefined) void this.messaging.markRead(conv);
+  }
+
+  async sendText(conv: string, text: string): Promise<void> {
+    try {
+      this.socket?.signal(conv, "stopped");
+      await this.messaging.send(conv, { type: "text", text });
+    } catch (e) {
+      if (e instanceof BlockedError) this.fail(new Error("a member's identity changed: review it before sending"));
+      this.fail(e);
+    }
+  }
+
+  async sendFile(conv: string, file: File, onProgress: (fraction: number) => void): Promise<void> {
+    const plain = new Uint8Array(await file.arrayBuffer());
+    const enc = await encryptAttachment(plain, systemEnv());
+    const blobId = await this.api.uploadAttachment(conv, enc.blob, onProgress);
+    await this.messaging.send(conv, {
+      type: "attachment",
+      caption: "",
+      attachment: {
+        blobId,
+        fileName: file.name.trim() === "" ? "file" : file.name.slice(0, 200),
+        mediaType: file.type === "" ? "application/octet-stream" : file.type.slice(0, 127),
+        size: plain.length,
+        secret: enc.secret,
+        blobSha256: enc.blobSha256,
+      },
+    });
+  }
+
+  /** Downloads and decrypts an attachment (hash and commitment checked first). */
+  async download(blobId: string, secret: Uint8Array, sha256: Uint8Array, mediaType: string): Promise<Blob> {
+    const blob = await this.api.downloadAttachment(blobId);
+    const plain = await decryptAttachment(blob, secret, sha256);
+    return new Blob([plain], { type: mediaType });
+  }
+
+  retry(conv: string, messageId: string): Promise<void> {
+    return this.messaging.retry(conv, messageId);
+  }
+
+  private lastTyping = 0;
+  typingNow(conv: string): void {
+    if (Date.now() - this.lastTyping < 3000) return;
+    this.lastTyping = Date.now();
+    this.socket?.signal(conv, "typing");
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Conversation records: the verified group state (never the server's member list), the message
+ * history, unread count and alarms, sealed in IndexedDB. Group logs are verified change by
+ * change; a fork, replay or rollback freezes the conversation with an alarm.
+ */
+
+import {
+  type ConversationId,
+  ConversationId as ConversationIdK,
+  GroupChange,
+  GroupState,
+  type GroupStateSnapshot,
+  type Member,
+  decodeSignedChange,
+  isProtocolError,
+  type VerifiedDevice,
+  bytesEqual,
+  AccountId,
+} from "../../crypto";
+import type { ApiClient } from "../api";
+import { fromB64, toB64 } from "../b64";
+import type { SealedStore } from "../../storage/sealed";
+import type { Directory } from "./directory";
+import type { ChatMessage } from "./model";
+
+export interface ConversationRecord {
+  readonly id: string;
+  group: GroupStateSnapshot;
+  messages: ChatMessage[];
+  unread: number;
+  alarm?: string;
+}
+
+export function convKey(id: string): string {
+  return `conv:${id}`;
+}
+
+export class Conversations {
+  readonly records = new Map<string, ConversationRecord>();
+  private readonly states = new Map<string, GroupState>();
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: SealedStore,
+    private readonly directory: Directory,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const key of await this.store.list("conv:")) {
+      const rec = await this.store.get<ConversationRecord>(key);
+      if (rec !== undefined) this.records.set(rec.id, rec);
+    }
+  }
+
+  state(id: string): GroupState | undefined {
+    let s = this.states.get(id);
+    if (s === undefined) {
+      const rec = this.records.get(id);
+      if (rec === undefined) return undefined;
+      s = GroupState.restore(rec.group);
+      this.states.set(id, s);
+    }
+    return s;
+  }
+
+  entry(id: string): readonly [string, ConversationRecord] {
+    const rec = this.records.get(id);
+    if (rec === undefined) throw new Error(`unknown conversation ${id}`);
+    return [convKey(id), rec];
+  }
+
+  async save(id: string): Promise<void> {
+    await this.store.put([this.entry(id)]);
+  }
+
+  private async signerDevice(change: GroupChange): Promise<VerifiedDevice> {
+    const contact = await this.directory.contact(AccountId.toText(change.signerAccount));
+    const device = contact.devices.find((d) => bytesEqual(d.device, change.signerDevice));
+    if (device !== undefined) return device;
+    const fresh = await this.directory.contact(AccountId.toText(change.signerAccount), true);
+    const again = fresh.devices.find((d) => bytesEqual(d.device, change.signerDevice));
+    if (again === undefined) throw new Error("group change signed by an unverified device");
+    return again;
+  }
+
+  /** Creates a conversation: signs the genesis, verifies it locally, uploads it. */
+  async create(name: string, members: readonly Member[], me: { account: AccountId; keys: import("../../crypto").DeviceKeys; device: VerifiedDevice }, now: bigint, id: ConversationId): Promise<string> {
+    const genesis = await GroupState.create(id, name, members, me.account, me.keys, now);
+    const state = await GroupState.genesis(genesis, me.device);
+    const created = await this.api.createConversation(toB64(genesis.encode()));
+    if (created.conversation !== ConversationIdK.toText(id)) throw new Error("server returned another conversation id");
+    const rec: ConversationRecord = { id: created.conversation, group: state.snapshot(), messages: [], unread: 0 };
+    this.records.set(rec.id, rec);
+    this.states.set(rec.id, state);
+    await this.save(rec.id);
+    return rec.id;
+  }
+
+  /** Proposes and uploads a change (add or remove a member, rename), then applies it. */
+  async change(id: string, op: import("../../crypto").GroupOp, me: { account: AccountId; keys: import("../../crypto").DeviceKeys; device: VerifiedDevice }, now: bigint): Promise<void> {
+    await this.sync(id);
+    const state = this.state(id);
+    const rec = this.records.get(id);
+    if (state === undefined || rec === undefined) throw new Error("unknown conversation");
+    const signed = await state.propose(op, me.account, me.keys, now);
+    const next = await state.apply(signed, me.device);
+    await this.api.appendChange(id, toB64(signed.encode()));
+    rec.group = next.snapshot();
+    this.states.set(id, next);
+    await this.save(id);
+  }
+
+  /** Fetches and verifies changes after the local epoch. Returns whether the state moved. */
+  async sync(id: string): Promise<boolean> {
+    const rec = this.records.get(id);
+    if (rec?.alarm !== undefined) return false;
+    let state = rec === undefined ? undefined : this.state(id);
+    const since = state === undefined ? 0 : Number(state.epoch) + 1;
+    const log = await this.api.conversation(id, since);
+    if (log.changes.length === 0) return false;
+    try {
+      for (const c of log.changes) {
+        const signed = decodeSignedChange(fromB64(c.change));
+        const change = GroupChange.decode(signed.body);
+        const signer = await this.signerDevice(change);
+        state = state === undefined ? await GroupState.genesis(signed, signer) : await state.apply(signed, signer);
+      }
+    } catch (e) {
+      const code = isProtocolError(e) ? e.code : "unverifiable group change";
+      if (rec !== undefined) {
+        rec.alarm = code;
+        await this.save(id);
+      }
+      throw e;
+    }
+    if (state === undefined) return false;
+    if (ConversationIdK.toText(state.conversation) !== id) throw new Error("group log names another conversation");
+    const next: ConversationRecord = rec ?? { id, group: state.snapshot(), messages: [], unread: 0 };
+    next.group = state.snapshot();
+    this.records.set(id, next);
+    this.states.set(id, state);
+    await this.save(id);
+    return true;
+  }
+
+  /** Syncs every conversation the server lists for this account. */
+  async syncAll(): Promise<string[]> {
+    const ids = await this.api.conversations();
+    const changed: string[] = [];
+    for (const id of ids) {
+      try {
+        if (await this.sync(id)) changed.push(id);
+      } catch {
+        // alarm recorded; keep the others going
+      }
+    }
+    return changed;
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Contacts: master keys pinned on first use, then every device certificate, revocation and
+ * exchange key verified against the pin. A changed master key is never silently accepted: the
+ * contact turns `changed` and nothing is sent to it until the user accepts (and, if it had been
+ * verified, verifies again).
+ */
+
+import {
+  type AccountId,
+  AccountIdentity,
+  AccountId as AccountIdK,
+  type Bytes,
+  bytesEqual,
+  DeviceId,
+  decodeSignedIdentity,
+  type VerifiedDevice,
+  type VerifiedExchangeKey,
+  type VerifiedRevocation,
+} from "../../crypto";
+import type { ApiClient } from "../api";
+import { fromB64 } from "../b64";
+import type { SealedStore } from "../../storage/sealed";
+
+export type TrustState = "unverified" | "verified" | "changed";
+
+export interface Pin {
+  readonly account: string;
+  readonly username: string;
+  readonly masterSpki: Bytes;
+  readonly verified: boolean;
+  /** A new master key the server now presents, not accepted yet. */
+  readonly pendingSpki?: Bytes;
+  readonly wasVerified?: boolean;
+  /** The account this username belonged to before (the server now maps it to another key). */
+  readonly replaces?: string;
+  readonly serials: Readonly<Record<string, string>>;
+}
+
+export interface Contact {
+  readonly account: AccountId;
+  readonly accountText: string;
+  readonly username: string;
+  readonly masterSpki: Bytes;
+  readonly trust: TrustState;
+  readonly devices: readonly VerifiedDevice[];
+  readonly exchangeKeys: readonly VerifiedExchangeKey[];
+  readonly revocations: readonly VerifiedRevocation[];
+  readonly highestRevocationSerial: bigint;
+}
+
+const CACHE_MS = 20_000;
+
+export class Directory {
+  private pins = new Map<string, Pin>();
+  private cache = new Map<string, { at: number; contact: Contact }>();
+  private loaded = false;
+  onChange: () => void = () => undefined;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: SealedStore,
+    private readonly now: () => bigint,
+  ) {}
+
+  private async load(): Promise<void> {
+    if (this.loaded) return;
+    const pins = (await this.store.get<Pin[]>("pins")) ?? [];
+    this.pins = new Map(pins.map((p) => [p.account, p]));
+    this.loaded = true;
+  }
+
+  private async savePins(): Promise<void> {
+    await this.store.put([["pins", [...this.pins.values()]]]);
+    this.onChange();
+  }
+
+  async pinsList(): Promise<Pin[]> {
+    await this.load();
+    return [...this.pins.values()];
+  }
+
+  async pin(account: string): Promise<Pin | undefined> {
+    await this.load();
+    return this.pins.get(account);
+  }
+
+  /** Pins this device's own account (set up locally, not from the directory). */
+  async pinSelf(account: string, username: string, masterSpki: Bytes): Promise<void> {
+    await this.load();
+    if (!this.pins.has(account)) {
+      this.pins.set(account, { account, username, masterSpki, verified: true, serials: {} });
+      await this.savePins();
+    }
+  }
+
+  invalidate(account?: string): void {
+    if (account === undefined) this.cache.clear();
+    else this.cache.delete(account);
+  }
+
+  /** Looks up `who` (username or `acct:` id), verifying everything against the pin. */
+  async contact(who: string, fresh = false): Promise<Contact> {
+    await this.load();
+    const cached = this.cache.get(who);
+    if (!fresh && cached !== undefined && Date.now() - cached.at < CACHE_MS) return cached.contact;
+    const d = await this.api.directory(who);
+    const masterSpki = fromB64(d.master_key);
+    const presented = await AccountIdentity.fromMasterSpki(masterSpki);
+    if (AccountIdK.toText(presented.account) !== d.account) throw new Error("directory: account id does not match its master key");
+    let pin = this.pins.get(d.account);
+    if (pin === undefined) {
+      const previous = [...this.pins.values()].find((p) => p.username === d.username && p.account !== d.account);
+      pin = { account: d.account, username: d.username, masterSpki, verified: false, serials: {} };
+      if (previous !== undefined) pin = { ...pin, replaces: previous.account, wasVerified: previous.verified };
+      this.pins.set(d.account, pin);
+      await this.savePins();
+    } else if (!bytesEqual(pin.masterSpki, masterSpki)) {
+      // Same account id from another key is impossible (ids hash the key), but a username can
+      // move to another account: the pin is per account, so this only happens for `acct:` lookups.
+      if (pin.pendingSpki === undefined || !bytesEqual(pin.pendingSpki, masterSpki)) {
+        pin = { ...pin, pendingSpki: masterSpki, wasVerified: pin.verified, verified: false };
+        this.pins.set(d.account, pin);
+        await this.savePins();
+      }
+    }
+    const identity = await AccountIdentity.fromMasterSpki(pin.masterSpki);
+    const revocations: VerifiedRevocation[] = [];
+    let highest = 0n;
+    for (const r of d.revocations) {
+      try {
+        const v = await identity.verifyRevocation(decodeSignedIdentity(fromB64(r)));
+        revocations.push(v);
+        if (v.body.serial > highest) highest = v.body.serial;
+      } catch {
+        // an unverifiable revocation is ignored; it cannot un-trust anything
+      }
+    }
+    const devices: VerifiedDevice[] = [];
+    const exchangeKeys: VerifiedExchangeKey[] = [];
+    const serials: Record<string, string> = { ...pin.serials };
+    const trust: TrustState = pin.pendingSpki !== undefined || pin.replaces !== undefined ? "changed" : pin.verified ? "verified" : "unverified";
+    if (trust !== "changed") {
+      for (const dv of d.devices) {
+        if (dv.state !== "active" || dv.certificate === null) continue;
+        let device: VerifiedDevice;
+        try {
+          device = await identity.verifyDevice(decodeSignedIdentity(fromB64(dv.certificate)), revocations);
+        } catch {
+          continue;
+        }
+        if (DeviceId.toText(device.device) !== dv.device) continue;
+        devices.push(device);
+        if (dv.exchange_key === null) continue;
+        const seen = serials[dv.device];
+        try {
+          const xk = await device.verifyExchangeKey(
+            decodeSignedIdentity(fromB64(dv.exchange_key)),
+            this.now(),
+            seen === undefined ? undefined : BigInt(seen),
+          );
+          exchangeKeys.push(xk);
+          serials[dv.device] = xk.serial.toString();
+        } catch {
+          // expired or rolled back: this device gets no keys until it publishes a valid one
+        }
+      }
+    }
+    if (JSON.stringify(serials) !== JSON.stringify(pin.serials)) {
+      pin = { ...pin, serials };
+      this.pins.set(d.account, pin);
+      await this.savePins();
+    }
+    const contact: Contact = {
+      account: identity.account,
+      accountText: d.account,
+      username: d.username,
+      masterSpki: pin.masterSpki,
+      trust,
+      devices,
+      exchangeKeys,
+      revocations,
+      highestRevocationSerial: highest,
+    };
+    this.cache.set(who, { at: Date.now(), contact });
+    this.cache.set(d.account, { at: Date.now(), contact });
+    return contact;
+  }
+
+  async markVerified(account: string): Promise<void> {
+    await this.load();
+    const pin = this.pins.get(account);
+    if (pin === undefined || pin.pendingSpki !== undefined || pin.replaces !== undefined) return;
+    this.pins.set(account, { ...pin, verified: true });
+    this.invalidate();
+    await this.savePins();
+  }
+
+  async unmarkVerified(account: string): Promise<void> {
+    await this.load();
+    const pin = this.pins.get(account);
+    if (pin === undefined) return;
+    this.pins.set(account, { ...pin, verified: false });
+    this.invalidate();
+    await this.savePins();
+  }
+
+  /** Accepts a changed identity: the new key becomes the pin, unverified. */
+  async acceptChange(account: string): Promise<void> {
+    await this.load();
+    const pin = this.pins.get(account);
+    if (pin === undefined) return;
+    if (pin.replaces !== undefined) this.pins.delete(pin.replaces);
+    this.pins.set(account, { account, username: pin.username, masterSpki: pin.pendingSpki ?? pin.masterSpki, verified: false, serials: {} });
+    this.invalidate();
+    await this.savePins();
+  }
+}

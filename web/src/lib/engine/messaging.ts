@@ -1,0 +1,724 @@
+/**
+ * Sending and receiving (`docs/protocol.md` §7–§9):
+ *
+ * - **Outbox**: a message is queued with its id, then prepared under a Web Lock on the
+ *   conversation's sending chain (rotate if needed and distribute, *reserve* → *persist the
+ *   chain* → *seal* → persist the sealed envelope), then sent; a retry sends the same bytes under
+ *   the same message id, so the server's de-duplication makes it idempotent.
+ * - **Inbox**: frames are processed one at a time. A message is committed together with the
+ *   receiver state in one IndexedDB transaction. Messages whose chain or epoch is unknown are
+ *   *held* and retried when the distribution or group change arrives; after a few seconds a key
+ *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
+ *   verified" (never as text) and counted.
+ */
+
+import {
+  AccountId,
+  type Bytes,
+  ChainId,
+  ConversationId,
+  DeviceId,
+  Envelope,
+  type ErrorCode,
+  ExchangeKeyId,
+  KeyDistribution,
+  KeyRequest,
+  MessageId,
+  type MessageBody,
+  ReceiverState,
+  type ReceiverStateSnapshot,
+  SenderChain,
+  type SenderChainSnapshot,
+  Signed,
+  bytesEqual,
+  isProtocolError,
+  systemEnv,
+  systemRandom,
+  type VerifiedDevice,
+  type VerifiedExchangeKey,
+} from "../../crypto";
+import { type ApiClient, isApiError } from "../api";
+import { fromB64, toB64 } from "../b64";
+import type { EnvelopeFrame } from "../schemas";
+import { withLock } from "../../storage/locks";
+import type { SealedStore } from "../../storage/sealed";
+import type { Conversations } from "./conversations";
+import type { Directory } from "./directory";
+import type { LoadedKeys } from "./keystore";
+import type { AttachmentInfo, ChatMessage, MessageStatus } from "./model";
+
+export interface OutboxItem {
+  readonly conv: string;
+  readonly messageId: string;
+  /** `message`: an envelope sealed on first attempt; `raw`: a distribution or key request. */
+  readonly kind: "message" | "raw";
+  readonly body?: StoredBody;
+  wire?: string;
+  readonly to?: string;
+  attempts: number;
+}
+
+/** A message body in a form the tagged-JSON store keeps. */
+export type StoredBody =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
+  | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly messages: readonly string[] };
+
+export interface HeldItem {
+  readonly conv: string;
+  readonly messageId: string;
+  readonly wire: string;
+  readonly senderAccount: string;
+  readonly senderDevice: string;
+  readonly receivedAt: number;
+  readonly since: number;
+  requested: boolean;
+}
+
+export class BlockedError extends Error {
+  constructor(readonly accounts: readonly string[]) {
+    super("a member's identity changed");
+  }
+}
+
+const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
+const KEY_REQUEST_AFTER_MS = 3000;
+
+function toBody(b: StoredBody): MessageBody {
+  switch (b.type) {
+    case "text":
+      return b;
+    case "attachment":
+      return {
+        type: "attachment",
+        caption: b.caption,
+        attachment: {
+          blobId: b.attachment.blobId,
+          fileName: b.attachment.fileName,
+          mediaType: b.attachment.mediaType,
+          size: BigInt(b.attachment.size),
+          secret: new Uint8Array(b.attachment.secret),
+          blobSha256: new Uint8Array(b.attachment.blobSha256),
+        },
+      };
+    case "receipt":
+      return { type: "receipt", kind: b.kind, messages: b.messages.map((m) => MessageId.parse(m)) };
+  }
+}
+
+/** Which structure a wire form holds, from the domain after its first length prefix. */
+export function wireKind(bytes: Uint8Array): "envelope" | "distribution" | "key-request" | "unknown" {
+  if (bytes.length < 6) return "unknown";
+  const len = bytes[4] ?? 0;
+  const label = String.fromCharCode(...bytes.subarray(5, 5 + len));
+  switch (label) {
+    case "sotto/msg":
+      return "envelope";
+    case "sotto/kdm":
+      return "distribution";
+    case "sotto/key-request":
+      return "key-request";
+    default:
+      return "unknown";
+  }
+}
+
+export interface MessagingHost {
+  keys(): LoadedKeys;
+  selfDevice(): VerifiedDevice;
+  changed(): void;
+  /** Acknowledge copies on the socket (after they are safely stored). */
+  ack(ids: readonly string[]): void;
+  isVisible(conv: string): boolean;
+}
+
+export class Messaging {
+  receiver = new ReceiverState();
+  outbox: OutboxItem[] = [];
+  held: HeldItem[] = [];
+  undecryptable = 0;
+  private rx: Promise<unknown> = Promise.resolve();
+  private sending: Promise<void> | undefined;
+  private again = false;
+  private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
+  private receiptTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: SealedStore,
+    private readonly directory: Directory,
+    private readonly convs: Conversations,
+    private readonly host: MessagingHost,
+  ) {}
+
+  async load(): Promise<void> {
+    const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
+    if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
+    this.outbox = (await this.store.get<OutboxItem[]>("outbox")) ?? [];
+    this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
+    this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
+  }
+
+  private now(): bigint {
+    return BigInt(Date.now());
+  }
+
+  private outboxEntry(): readonly [string, unknown] {
+    return ["outbox", this.outbox];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending
+  // -------------------------------------------------------------------------------------------
+
+  /** Queues a visible message (text or attachment) and starts sending. */
+  async send(conv: string, body: StoredBody): Promise<string> {
+    const [, rec] = this.convs.entry(conv);
+    const me = this.host.keys();
+    const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
+    if (body.type !== "receipt") {
+      const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
+      rec.messages.push({
+        id: messageId,
+        from: me.record.account,
+        fromUsername: me.record.username,
+        mine: true,
+        sentAt: Date.now(),
+        receivedAt: Date.now(),
+        content,
+        status: "sending",
+      });
+    }
+    this.outbox.push({ conv, messageId, kind: "message", body, attempts: 0 });
+    await this.store.put([this.convs.entry(conv), this.outboxEntry()]);
+    this.host.changed();
+    this.kick();
+    return messageId;
+  }
+
+  /** Sends whatever is queued (again). */
+  kick(): void {
+    if (this.sending !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.sending = this.drain().finally(() => {
+      this.sending = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  private setStatus(conv: string, id: string, status: MessageStatus): void {
+    const rec = this.convs.records.get(conv);
+    const msg = rec?.messages.find((m) => m.id === id && m.mine);
+    if (rec === undefined || msg === undefined) return;
+    const current = msg.status ?? "sent";
+    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current]) return;
+    rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
+  }
+
+  private async drain(): Promise<void> {
+    while (this.outbox.length > 0) {
+      const item = this.outbox[0];
+      if (item === undefined) break;
+      try {
+        if (item.wire === undefined) {
+          await this.prepare(item);
+          // Distributions were queued ahead of the message: they go first.
+          if (this.outbox[0] !== item) continue;
+        }
+        const wire = item.wire;
+        if (wire === undefined) throw new Error("not sealed");
+        try {
+          await this.api.sendMessage(item.conv, item.messageId, wire, item.to);
+        } catch (e) {
+          // A reused id is refused after the first copy was stored: the earlier attempt went through.
+          if (!isApiError(e, "conflict")) throw e;
+        }
+        this.outbox = this.outbox.filter((o) => o !== item);
+        this.setStatus(item.conv, item.messageId, "sent");
+        await this.store.put([this.outboxEntry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        this.host.changed();
+      } catch (e) {
+        item.attempts += 1;
+        const permanent =
+          e instanceof BlockedError ||
+          isProtocolError(e) ||
+          isApiError(e, "not_found") ||
+          isApiError(e, "rejected") ||
+          isApiError(e, "invalid_field") ||
+          isApiError(e, "malformed_body") ||
+          isApiError(e, "too_large");
+        this.setStatus(item.conv, item.messageId, "failed");
+        if (permanent || item.kind === "raw") {
+          // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
+          this.outbox = this.outbox.filter((o) => o !== item);
+          if (item.kind === "message") this.failed.set(item.messageId, item);
+        }
+        await this.store.put([this.outboxEntry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        this.host.changed();
+        if (!permanent) return; // network: keep order, try again on reconnect or retry
+      }
+    }
+  }
+
+  private readonly failed = new Map<string, OutboxItem>();
+
+  /** The user pressed "retry" on a failed message. */
+  async retry(conv: string, messageId: string): Promise<void> {
+    const dropped = this.failed.get(messageId);
+    if (dropped !== undefined) {
+      this.failed.delete(messageId);
+      this.outbox.push(dropped);
+    }
+    const rec = this.convs.records.get(conv);
+    if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
+    await this.store.put([this.outboxEntry(), this.convs.entry(conv)]);
+    this.host.changed();
+    this.kick();
+  }
+
+  /** Recipients: verified exchange keys of verified devices of current members, not this device. */
+  private async recipients(conv: string): Promise<VerifiedExchangeKey[]> {
+    const state = this.convs.state(conv);
+    if (state === undefined) throw new Error("unknown conversation");
+    const blocked: string[] = [];
+    const keys: VerifiedExchangeKey[] = [];
+    for (const m of state.members()) {
+      const contact = await this.directory.contact(AccountId.toText(m.account));
+      if (contact.trust === "changed") blocked.push(contact.accountText);
+      keys.push(...contact.exchangeKeys);
+    }
+    if (blocked.length > 0) throw new BlockedError(blocked);
+    const me = this.host.keys();
+    return keys.filter((k) => state.isMember(k.account) && !bytesEqual(k.device, me.device.device));
+  }
+
+  /** Chain rotation and distribution, then reserve → persist → seal → persist, under the chain's lock. */
+  private async prepare(item: OutboxItem): Promise<void> {
+    if (item.body === undefined) throw new Error("nothing to seal");
+    const body = item.body;
+    await withLock(`chain:${item.conv}`, async () => {
+      const me = this.host.keys();
+      const state = this.convs.state(item.conv);
+      if (state === undefined) throw new Error("unknown conversation");
+      const recipients = await this.recipients(item.conv);
+      const key = `chain:${item.conv}`;
+      const snap = await this.store.get<SenderChainSnapshot>(key);
+      let chain = snap === undefined ? undefined : SenderChain.restore(snap);
+      const env = systemEnv();
+      const extra: OutboxItem[] = [];
+      if (chain === undefined || chain.needsRotation(env.now, state.epoch, recipients.map((r) => r.device))) {
+        chain =
+          chain === undefined
+            ? await SenderChain.start(ConversationId.parse(item.conv), state.epoch, me.account, me.device.device, undefined, env)
+            : await chain.successor(state.epoch, env);
+        for (const r of recipients) {
+          const kdm = await chain.distribute(state, r, me.device, env.now);
+          extra.push({
+            conv: item.conv,
+            messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
+            kind: "raw",
+            wire: toB64(kdm.encode()),
+            to: DeviceId.toText(r.device),
+            attempts: 0,
+          });
+        }
+      }
+      const reserved = await chain.reserve(env.now);
+      // Distributions go out before the message that needs them.
+      const at = this.outbox.indexOf(item);
+      this.outbox.splice(at < 0 ? 0 : at, 0, ...extra);
+      await this.store.put([[key, chain.snapshot()], this.outboxEntry()]);
+      const envelope = await reserved.seal(toBody(body), MessageId.parse(item.messageId), env.now, me.device);
+      item.wire = toB64(envelope.encode());
+      await this.store.put([this.outboxEntry()]);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receipts
+  // -------------------------------------------------------------------------------------------
+
+  private queueReceipt(conv: string, kind: "delivered" | "read", id: string): void {
+    let r = this.receipts.get(conv);
+    if (r === undefined) {
+      r = { delivered: new Set(), read: new Set() };
+      this.receipts.set(conv, r);
+    }
+    r[kind].add(id);
+    if (kind === "read") r.delivered.delete(id);
+    this.receiptTimer ??= setTimeout(() => {
+      this.receiptTimer = undefined;
+      void this.flushReceipts();
+    }, 400);
+  }
+
+  private async flushReceipts(): Promise<void> {
+    const all = [...this.receipts];
+    this.receipts.clear();
+    for (const [conv, r] of all) {
+      for (const kind of ["read", "delivered"] as const) {
+        const ids = [...r[kind]].slice(0, 256);
+        if (ids.length > 0) await this.send(conv, { type: "receipt", kind, messages: ids });
+      }
+    }
+  }
+
+  /** The user looked at a conversation: read receipts for what others sent, unread to zero. */
+  async markRead(conv: string): Promise<void> {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) return;
+    let changed = rec.unread !== 0;
+    rec.unread = 0;
+    rec.messages = rec.messages.map((m) => {
+      if (m.mine || m.status === "read" || (m.content.type !== "text" && m.content.type !== "attachment")) return m;
+      changed = true;
+      this.queueReceipt(conv, "read", m.id);
+      return { ...m, status: "read" };
+    });
+    if (changed) {
+      await this.convs.save(conv);
+      this.host.changed();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Receiving
+  // -------------------------------------------------------------------------------------------
+
+  /** Processes one queued copy from the socket; frames are handled strictly one at a time. */
+  onFrame(frame: EnvelopeFrame): void {
+    this.rx = this.rx
+      .then(() => this.receive(frame))
+      .catch(() => undefined);
+  }
+
+  private async device(account: string, device: string): Promise<VerifiedDevice | undefined> {
+    let contact = await this.directory.contact(account);
+    let found = contact.devices.find((d) => DeviceId.toText(d.device) === device);
+    if (found === undefined) {
+      contact = await this.directory.contact(account, true);
+      found = contact.devices.find((d) => DeviceId.toText(d.device) === device);
+    }
+    return found;
+  }
+
+  private async receive(frame: EnvelopeFrame): Promise<void> {
+    let bytes: Bytes;
+    try {
+      bytes = fromB64(frame.envelope);
+    } catch {
+      this.host.ack([frame.message_id]);
+      return;
+    }
+    switch (wireKind(bytes)) {
+      case "envelope":
+        await this.receiveEnvelope(frame.conversation, frame.message_id, bytes, frame.sender_account, frame.sender_device, frame.received_at, false);
+        break;
+      case "distribution":
+        await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device);
+        break;
+      case "key-request":
+        await this.answerKeyRequest(frame.conversation, bytes, frame.sender_account, frame.sender_device);
+        break;
+      case "unknown":
+        break;
+    }
+    this.host.ack([frame.message_id]);
+  }
+
+  private async ensureConversation(conv: string): Promise<boolean> {
+    if (this.convs.records.has(conv)) return true;
+    try {
+      await this.convs.sync(conv);
+    } catch {
+      return false;
+    }
+    this.host.changed();
+    return this.convs.records.has(conv);
+  }
+
+  private async recordUnverified(conv: string, messageId: string, from: string, receivedAt: number, code: string): Promise<void> {
+    this.undecryptable += 1;
+    const rec = this.convs.records.get(conv);
+    const entries: (readonly [string, unknown])[] = [["stats", { undecryptable: this.undecryptable }]];
+    if (rec !== undefined && !rec.messages.some((m) => m.id === messageId)) {
+      const username = (await this.directory.pin(from))?.username ?? from.slice(0, 13);
+      rec.messages.push({ id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code }, });
+      rec.unread += 1;
+      entries.push(this.convs.entry(conv));
+    }
+    await this.store.put(entries);
+    this.host.changed();
+  }
+
+  private async hold(item: HeldItem): Promise<void> {
+    if (!this.held.some((h) => h.messageId === item.messageId)) this.held.push(item);
+    await this.store.put([["held", this.held]]);
+    this.host.changed();
+  }
+
+  /** Returns `true` when the message was settled (stored, refused or dropped as a replay). */
+  private async receiveEnvelope(
+    conv: string,
+    messageId: string,
+    bytes: Bytes,
+    senderAccount: string,
+    senderDevice: string,
+    receivedAt: number,
+    retrying: boolean,
+  ): Promise<boolean> {
+    const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now(), requested: false });
+    if (!(await this.ensureConversation(conv))) {
+      if (!retrying) await this.hold(holdItem());
+      return false;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = Envelope.decode(bytes);
+    } catch (e) {
+      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, isProtocolError(e) ? e.code : "malformed");
+      return true;
+    }
+    if (MessageId.toText(envelope.header.messageId) !== messageId) {
+      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "receive/sender-mismatch");
+      return true;
+    }
+    const sender = await this.device(senderAccount, senderDevice).catch(() => undefined);
+    if (sender === undefined) {
+      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
+      return true;
+    }
+    let state = this.convs.state(conv);
+    if (state === undefined) return false;
+    const now = this.now();
+    let code: ErrorCode | undefined;
+    try {
+      let opened;
+      try {
+        opened = await this.receiver.open(envelope, sender, state, now);
+      } catch (e) {
+        if (!isProtocolError(e, "receive/unknown-epoch")) throw e;
+        await this.convs.sync(conv);
+        state = this.convs.state(conv);
+        if (state === undefined) throw e;
+        opened = await this.receiver.open(envelope, sender, state, now);
+      }
+      const [, rec] = this.convs.entry(conv);
+      const received = this.receiver.commit(opened, now);
+      const from = senderAccount;
+      const username = (await this.directory.pin(from))?.username ?? from;
+      const sentAt = Number(received.header.sentAt);
+      this.applyGapFill(rec.messages, received.header.chain, received.header.index);
+      if (received.gap.length > 0) {
+        rec.messages.push({
+          id: `gap:${ChainId.toText(received.header.chain)}:${received.header.index}`,
+          from,
+          fromUsername: username,
+          mine: false,
+          sentAt,
+          receivedAt,
+          content: { type: "gap", count: received.gap.length, from: username, chain: ChainId.toText(received.header.chain), indices: received.gap },
+        });
+      }
+      const body = received.body;
+      switch (body.type) {
+        case "text":
+        case "attachment": {
+          const content: ChatMessage["content"] =
+            body.type === "text"
+              ? { type: "text", text: body.text }
+              : {
+                  type: "attachment",
+                  caption: body.caption,
+                  attachment: {
+                    blobId: body.attachment.blobId,
+                    fileName: body.attachment.fileName,
+                    mediaType: body.attachment.mediaType,
+                    size: Number(body.attachment.size),
+                    secret: body.attachment.secret,
+                    blobSha256: body.attachment.blobSha256,
+                  },
+                };
+          if (!rec.messages.some((m) => m.id === messageId)) {
+            rec.messages.push({ id: messageId, from, fromUsername: username, mine: false, sentAt, receivedAt, content });
+            if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
+            else {
+              rec.unread += 1;
+              this.queueReceipt(conv, "delivered", messageId);
+            }
+          }
+          break;
+        }
+        case "receipt":
+          for (const id of body.messages) this.setStatus(conv, MessageId.toText(id), body.kind);
+          break;
+      }
+      rec.messages.sort((a, b) => a.sentAt - b.sentAt);
+      // The message and the receiver state that records it, in one transaction.
+      await this.store.put([["receiver", this.receiver.snapshot()], this.convs.entry(conv)]);
+      this.host.changed();
+      return true;
+    } catch (e) {
+      code = isProtocolError(e) ? e.code : undefined;
+    }
+    if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
+      if (!retrying) await this.hold(holdItem());
+      return false;
+    }
+    if (code === "receive/replay") return true;
+    await this.recordUnverified(conv, messageId, senderAccount, receivedAt, code ?? "error");
+    return true;
+  }
+
+  private applyGapFill(messages: ChatMessage[], chain: Uint8Array, index: number): void {
+    const chainText = ChainId.toText(ChainId.fromBytes(chain));
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
+      if (m?.content.type !== "gap") continue;
+      const c = m.content;
+      if (c.chain !== chainText || c.indices?.includes(index) !== true) continue;
+      const indices = c.indices.filter((x) => x !== index);
+      if (indices.length === 0) messages.splice(i, 1);
+      else messages[i] = { ...m, content: { ...c, count: indices.length, indices } };
+      return;
+    }
+  }
+
+  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<void> {
+    if (!(await this.ensureConversation(conv))) return;
+    try {
+      const kdm = KeyDistribution.decode(bytes);
+      const sender = await this.device(senderAccount, senderDevice);
+      if (sender === undefined) return;
+      let state = this.convs.state(conv);
+      if (state === undefined) return;
+      if (kdm.header.epoch > state.epoch) {
+        await this.convs.sync(conv);
+        state = this.convs.state(conv);
+        if (state === undefined) return;
+      }
+      const accepted = await this.receiver.acceptDistribution(kdm, sender, this.host.keys().local, state, this.now());
+      const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
+      if (accepted.missingInPrevious.length > 0) {
+        const [, rec] = this.convs.entry(conv);
+        const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
+        rec.messages.push({
+          id: `gap:${ChainId.toText(accepted.chain)}:prev`,
+          from: senderAccount,
+          fromUsername: username,
+          mine: false,
+          sentAt: Number(kdm.header.createdAt),
+          receivedAt: Date.now(),
+          content: { type: "gap", count: accepted.missingInPrevious.length, from: username },
+        });
+        entries.push(this.convs.entry(conv));
+      }
+      await this.store.put(entries);
+      await this.retryHeld(ChainId.toText(accepted.chain));
+    } catch {
+      // A distribution that fails verification introduces nothing; the messages that needed it
+      // stay held and a key request asks the owner again.
+    }
+  }
+
+  /** Retries held messages (of one chain, or all). */
+  async retryHeld(chain?: string): Promise<void> {
+    const settled: string[] = [];
+    for (const h of [...this.held]) {
+      let bytes: Bytes;
+      try {
+        bytes = fromB64(h.wire);
+      } catch {
+        settled.push(h.messageId);
+        continue;
+      }
+      if (chain !== undefined) {
+        try {
+          if (ChainId.toText(Envelope.decode(bytes).header.chain) !== chain) continue;
+        } catch {
+          settled.push(h.messageId);
+          continue;
+        }
+      }
+      if (await this.receiveEnvelope(h.conv, h.messageId, bytes, h.senderAccount, h.senderDevice, h.receivedAt, true)) settled.push(h.messageId);
+    }
+    if (settled.length > 0) {
+      this.held = this.held.filter((h) => !settled.includes(h.messageId));
+      await this.store.put([["held", this.held]]);
+      this.host.changed();
+    }
+  }
+
+  /** Asks chain owners to re-send distributions for messages held for a while. */
+  async requestMissingKeys(): Promise<void> {
+    const me = this.host.keys();
+    const latest = me.exchange.reduce<(typeof me.exchange)[number] | undefined>((a, b) => (a === undefined || b.meta.serial > a.meta.serial ? b : a), undefined);
+    if (latest === undefined) return;
+    const keyId = me.local.exchangeKeys.find((k) => bytesEqual(k.pair.spki, latest.pair.spki))?.keyId;
+    if (keyId === undefined) return;
+    let changed = false;
+    for (const h of this.held) {
+      if (h.requested || Date.now() - h.since < KEY_REQUEST_AFTER_MS) continue;
+      try {
+        const env = Envelope.decode(fromB64(h.wire));
+        const body = KeyRequest.encode({
+          conversation: env.header.conversation,
+          epoch: env.header.epoch,
+          chain: env.header.chain,
+          ownerDevice: env.header.senderDevice,
+          requesterAccount: me.account,
+          requesterDevice: me.device.device,
+          requesterKey: ExchangeKeyId.fromBytes(keyId),
+          requestedAt: this.now(),
+        });
+        const signed = await Signed.sign(body, me.device.signing);
+        this.outbox.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+      } catch {
+        // undecodable: it will be counted when retried
+      }
+      h.requested = true;
+      changed = true;
+    }
+    if (changed) {
+      await this.store.put([["held", this.held], this.outboxEntry()]);
+      this.kick();
+    }
+  }
+
+  private async answerKeyRequest(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<void> {
+    try {
+      const signed = KeyRequest.decodeSigned(bytes);
+      const request = KeyRequest.decode(signed.body);
+      const me = this.host.keys();
+      const requester = await this.device(senderAccount, senderDevice);
+      const state = this.convs.state(conv);
+      if (requester === undefined || state === undefined) return;
+      const contact = await this.directory.contact(senderAccount);
+      const xkey = contact.exchangeKeys.find((k) => bytesEqual(k.device, requester.device) && bytesEqual(k.keyId, request.requesterKey));
+      if (xkey === undefined) return;
+      await withLock(`chain:${conv}`, async () => {
+        const snap = await this.store.get<SenderChainSnapshot>(`chain:${conv}`);
+        if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
+        const chain = SenderChain.restore(snap);
+        const kdm = await chain.answerKeyRequest(signed, requester, xkey, state, me.device, this.now());
+        this.outbox.unshift({
+          conv,
+          messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
+          kind: "raw",
+          wire: toB64(kdm.encode()),
+          to: DeviceId.toText(requester.device),
+          attempts: 0,
+        });
+        await this.store.put([this.outboxEntry()]);
+      });
+      this.kick();
+    } catch {
+      // refused requests get no answer
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/** The client's view model: plain, serialisable values the UI renders. */
+
+import type { ConnectionState } from "../ws";
+import type { TrustState } from "./directory";
+
+export type MessageStatus = "sending" | "sent" | "delivered" | "read" | "failed";
+
+export interface AttachmentInfo {
+  readonly blobId: string;
+  readonly fileName: string;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly secret: Uint8Array;
+  readonly blobSha256: Uint8Array;
+}
+
+export type MessageContent =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
+  /** A message whose signature, keys or ciphertext did not check out: never shown as text. */
+  | { readonly type: "unverified"; readonly code: string }
+  /** Messages that should have arrived and did not (a gap or a truncated chain). */
+  | { readonly type: "gap"; readonly count: number; readonly from: string; readonly chain?: string; readonly indices?: readonly number[] };
+
+export interface ChatMessage {
+  readonly id: string;
+  readonly from: string;
+  readonly fromUsername: string;
+  readonly mine: boolean;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly content: MessageContent;
+  readonly status?: MessageStatus;
+}
+
+export interface MemberView {
+  readonly account: string;
+  readonly username: string;
+  readonly admin: boolean;
+  readonly trust: TrustState;
+}
+
+export interface ConversationView {
+  readonly id: string;
+  readonly name: string;
+  readonly direct: boolean;
+  readonly members: readonly MemberView[];
+  readonly epoch: number;
+  readonly messages: readonly ChatMessage[];
+  readonly unread: number;
+  readonly typing: readonly string[];
+  /** A group-log problem (fork, rollback): the conversation is frozen. */
+  readonly alarm?: string;
+  /** Members whose identity changed: sending is blocked. */
+  readonly blockedBy: readonly string[];
+  readonly amAdmin: boolean;
+}
+
+export interface IdentityAlert {
+  readonly account: string;
+  readonly username: string;
+  readonly wasVerified: boolean;
+}
+
+export type Phase =
+  | { readonly kind: "loading" }
+  | { readonly kind: "signed-out"; readonly knownUsername?: string }
+  | { readonly kind: "awaiting-approval"; readonly code: string; readonly device: string }
+  | { readonly kind: "ready" };
+
+export interface AppView {
+  readonly phase: Phase;
+  readonly connection: ConnectionState;
+  readonly secondaryTab: boolean;
+  readonly me?: { readonly username: string; readonly account: string; readonly device: string; readonly hasMaster: boolean };
+  readonly conversations: readonly ConversationView[];
+  readonly undecryptable: number;
+  readonly held: number;
+  readonly alerts: readonly IdentityAlert[];
+  readonly error?: string;
+}
+
+/** The approval code shown on a new device and typed on the approving one. */
+export function approvalCode(deviceText: string): string {
+  const hex = deviceText.slice(4, 16);
+  const n = parseInt(hex, 16) % 1_000_000;
+  return n.toString().padStart(6, "0");
+}

@@ -1,0 +1,86 @@
+/** Every server payload is parsed here, at the edge, before anything else sees it. */
+
+import { z } from "zod";
+
+const b64 = z.string().regex(/^[A-Za-z0-9+/=]*$/, "base64");
+const devId = z.string().regex(/^dev:[0-9a-f]{64}$/);
+const acctId = z.string().regex(/^acct:[0-9a-f]{64}$/);
+const convId = z.string().regex(/^conv:[0-9a-f]{32}$/);
+const msgId = z.string().regex(/^msg:[0-9a-f]{32}$/);
+
+export const ErrorBody = z.object({ error: z.string(), message: z.string() });
+export const Registered = z.object({ username: z.string() });
+export const LoginTokenView = z.object({ username: z.string(), login_token: z.string(), expires_in: z.number() });
+export const Challenge = z.object({ challenge: b64, nonce: b64 });
+export const SessionTokens = z.object({
+  session: z.string(),
+  access_token: z.string(),
+  expires_in: z.number(),
+  refresh_token: z.string(),
+});
+export type SessionTokens = z.infer<typeof SessionTokens>;
+export const AccountView = z.object({ account: acctId });
+export const DeviceIdView = z.object({ device: devId });
+export const SerialView = z.object({ serial: z.number() });
+export const DeviceView = z.object({
+  device: devId,
+  state: z.enum(["pending", "active", "revoked"]),
+  name: z.string(),
+  signing_key: b64,
+  auth_key: b64,
+  certificate: b64.nullable(),
+  exchange_key: b64.nullable(),
+  created_at: z.number(),
+});
+export type DeviceView = z.infer<typeof DeviceView>;
+export const DeviceList = z.array(DeviceView);
+export const DirectoryView = z.object({
+  username: z.string(),
+  account: acctId,
+  master_key: b64,
+  devices: z.array(DeviceView),
+  revocations: z.array(b64),
+});
+export type DirectoryView = z.infer<typeof DirectoryView>;
+export const ConversationCreated = z.object({ conversation: convId, epoch: z.number() });
+export const ConversationList = z.array(convId);
+export const ConversationLog = z.object({
+  conversation: convId,
+  members: z.array(acctId),
+  changes: z.array(z.object({ epoch: z.number(), change: b64, author: devId, created_at: z.number() })),
+});
+export type ConversationLog = z.infer<typeof ConversationLog>;
+export const MessageSent = z.object({ message_id: msgId, recipients: z.number(), queue_full: z.array(devId) });
+export const AttachmentCreated = z.object({ attachment: z.string().regex(/^att:[0-9a-f]{32}$/) });
+export const Ticket = z.object({ ticket: z.string(), expires_in: z.number() });
+
+export const SignalKind = z.enum(["typing", "stopped", "delivered", "read"]);
+export type SignalKind = z.infer<typeof SignalKind>;
+
+export const ServerFrame = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("ready"), account: acctId.nullable(), device: devId, session: z.string() }),
+  z.object({
+    type: z.literal("envelope"),
+    seq: z.number(),
+    conversation: convId,
+    message_id: msgId,
+    sender_account: acctId,
+    sender_device: devId,
+    received_at: z.number(),
+    envelope: b64,
+  }),
+  z.object({ type: z.literal("sent"), id: z.number(), message_id: msgId, recipients: z.number(), queue_full: z.array(devId) }),
+  z.object({ type: z.literal("acked"), count: z.number() }),
+  z.object({
+    type: z.literal("signal"),
+    conversation: convId,
+    kind: SignalKind,
+    from_account: acctId,
+    from_device: devId,
+    payload: b64.nullable().optional(),
+  }),
+  z.object({ type: z.literal("pong") }),
+  z.object({ type: z.literal("error"), id: z.number().nullable(), error: z.string(), message: z.string() }),
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type EnvelopeFrame = Extract<ServerFrame, { type: "envelope" }>;

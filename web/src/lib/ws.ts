@@ -1,0 +1,140 @@
+/**
+ * The device's WebSocket (`docs/api.md` "WebSocket"): a fresh single-use ticket per connection
+ * sent as the first frame, frames validated on arrival, reconnect with exponential backoff and
+ * full jitter, and a connection state the UI can show. Transport only: no UI state here.
+ */
+
+import { ServerFrame, type SignalKind } from "./schemas";
+
+export type ConnectionState =
+  | { readonly kind: "idle" }
+  | { readonly kind: "connecting"; readonly attempt: number }
+  | { readonly kind: "open" }
+  | { readonly kind: "waiting"; readonly attempt: number; readonly retryAt: number }
+  | { readonly kind: "closed"; readonly reason: string };
+
+export interface SocketHandlers {
+  /** A fresh ticket (challenge signed with the auth key, then `/v1/ws/ticket`). */
+  ticket(): Promise<string>;
+  frame(frame: ServerFrame): void;
+  state(state: ConnectionState): void;
+  /** The server ended the session (close 1008 or 4001 after a good ticket): stop reconnecting? */
+  sessionEnded?(code: number): void;
+}
+
+export interface Backoff {
+  readonly baseMs: number;
+  readonly maxMs: number;
+}
+
+/** Full jitter: uniform in [0, min(max, base·2^attempt)], at least 250 ms. */
+export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
+  const cap = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 16));
+  return Math.max(250, Math.floor(random() * cap));
+}
+
+export class SocketClient {
+  private ws: WebSocket | undefined;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = true;
+  private current: ConnectionState = { kind: "idle" };
+
+  constructor(
+    private readonly url: string,
+    private readonly handlers: SocketHandlers,
+    private readonly backoff: Backoff = { baseMs: 1000, maxMs: 30_000 },
+  ) {}
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.ws?.close(1000);
+    this.ws = undefined;
+    this.setState({ kind: "closed", reason: "stopped" });
+  }
+
+  /** Reconnect now (the user pressed "retry", or the browser came back online). */
+  retryNow(): void {
+    if (this.stopped || this.current.kind !== "waiting") return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    void this.connect();
+  }
+
+  send(frame: Record<string, unknown>): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.current.kind !== "open") return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  ack(messageIds: readonly string[]): boolean {
+    return messageIds.length === 0 || this.send({ type: "ack", message_ids: messageIds });
+  }
+
+  signal(conversation: string, kind: SignalKind): boolean {
+    return this.send({ type: "signal", conversation, kind });
+  }
+
+  private setState(s: ConnectionState): void {
+    this.current = s;
+    this.handlers.state(s);
+  }
+
+  private async connect(): Promise<void> {
+    this.setState({ kind: "connecting", attempt: this.attempt });
+    let ticket: string;
+    try {
+      ticket = await this.handlers.ticket();
+    } catch {
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stopped) return;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.onopen = () => {
+      ws.send(JSON.stringify({ type: "auth", ticket }));
+    };
+    ws.onmessage = (event: MessageEvent) => {
+      if (typeof event.data !== "string") return;
+      let data: unknown;
+      try {
+        data = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      const parsed = ServerFrame.safeParse(data);
+      if (!parsed.success) return;
+      if (parsed.data.type === "ready") {
+        this.attempt = 0;
+        this.setState({ kind: "open" });
+      }
+      this.handlers.frame(parsed.data);
+    };
+    ws.onclose = (event: CloseEvent) => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      if (this.stopped) return;
+      if (event.code === 1008) this.handlers.sessionEnded?.(event.code);
+      this.scheduleRetry();
+    };
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    const delay = backoffDelay(this.attempt, this.backoff);
+    this.attempt += 1;
+    this.setState({ kind: "waiting", attempt: this.attempt, retryAt: Date.now() + delay });
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+}
