@@ -1,13 +1,27 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 
+import "./app/styles.css";
 import { App } from "./app/App";
+import { SottoClient } from "./lib/engine/client";
 
 const root = document.getElementById("root");
 if (root) {
-  createRoot(root).render(
-    <StrictMode>
-      <App />
-    </StrictMode>,
-  );
+  const theme = localStorage.getItem("sotto-theme");
+  if (theme === "light" || theme === "dark") document.documentElement.setAttribute("data-theme", theme);
+  const reactRoot = createRoot(root);
+  SottoClient.start(location.origin)
+    .then((client) => {
+      reactRoot.render(
+        <StrictMode>
+          <App client={client} />
+        </StrictMode>,
+      );
+    })
+    .catch((e: unknown) => {
+      const p = document.createElement("p");
+      p.setAttribute("role", "alert");
+      p.textContent = `Sotto could not start: ${e instanceof Error ? e.message : String(e)}`;
+      root.replaceChildren(p);
+    });
 }

@@ -1,10 +1,197 @@
-/** The application shell. Screens arrive with the web client's UI work (issue 5); for now it only
- * says what it is. */
-export function App() {
+/** The application shell: one client, one view; screens by simple state (no router). */
+
+import { useEffect, useState, useSyncExternalStore } from "react";
+
+import { ConnectionBadge, ErrorText } from "../components/ui";
+import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
+import { ConversationList } from "../features/conversations/ConversationList";
+import { NewConversation } from "../features/conversations/NewConversation";
+import { DevicesScreen } from "../features/devices/DevicesScreen";
+import { ChatView } from "../features/messages/ChatView";
+import { MembersPanel } from "../features/messages/MembersPanel";
+import { IdentityChangeWarning } from "../features/verification/IdentityChangeWarning";
+import { SafetyNumberScreen } from "../features/verification/SafetyNumber";
+import type { SottoClient } from "../lib/engine/client";
+import { ThemeToggle } from "./theme";
+
+type Screen =
+  | { readonly kind: "home" }
+  | { readonly kind: "chat"; readonly conv: string }
+  | { readonly kind: "members"; readonly conv: string }
+  | { readonly kind: "new" }
+  | { readonly kind: "devices" }
+  | { readonly kind: "safety"; readonly account: string; readonly back: Screen };
+
+export function App({ client }: { client: SottoClient }) {
+  const view = useSyncExternalStore(client.subscribe, client.getView);
+  const [screen, setScreen] = useState<Screen>({ kind: "home" });
+  const [, setTick] = useState(0);
+
+  useEffect(() => {
+    if (view.connection.kind !== "waiting") return;
+    const t = setInterval(() => {
+      setTick((x) => x + 1);
+    }, 1000);
+    return () => {
+      clearInterval(t);
+    };
+  }, [view.connection.kind]);
+
+  switch (view.phase.kind) {
+    case "loading":
+      return <main className="auth" aria-busy="true"><p>Opening Sotto…</p></main>;
+    case "signed-out":
+      return <AuthScreen client={client} knownUsername={view.phase.knownUsername} error={view.error} />;
+    case "awaiting-approval":
+      return <AwaitingApproval client={client} code={view.phase.code} device={view.phase.device} />;
+    case "ready":
+      break;
+  }
+
+  const selectedConv = screen.kind === "chat" || screen.kind === "members" ? view.conversations.find((c) => c.id === screen.conv) : undefined;
+  const reviewing = screen.kind === "safety" ? screen.account : undefined;
+  const alert = view.alerts.find((a) => a.account !== reviewing);
+  const verify = (account: string) => {
+    setScreen({ kind: "safety", account, back: screen });
+  };
+
+  let content;
+  switch (screen.kind) {
+    case "home":
+      content = <p className="page hint">Select a conversation, or start a new one.</p>;
+      break;
+    case "new":
+      content = (
+        <NewConversation
+          client={client}
+          onCreated={(conv) => {
+            setScreen({ kind: "chat", conv });
+          }}
+          onCancel={() => {
+            setScreen({ kind: "home" });
+          }}
+        />
+      );
+      break;
+    case "chat":
+      content =
+        selectedConv === undefined ? (
+          <p className="page">Loading conversation…</p>
+        ) : (
+          <ChatView
+            client={client}
+            conv={selectedConv}
+            onBack={() => {
+              setScreen({ kind: "home" });
+            }}
+            onMembers={() => {
+              setScreen({ kind: "members", conv: selectedConv.id });
+            }}
+            onVerify={verify}
+          />
+        );
+      break;
+    case "members":
+      content =
+        selectedConv === undefined ? null : (
+          <MembersPanel
+            client={client}
+            conv={selectedConv}
+            onClose={() => {
+              setScreen({ kind: "chat", conv: selectedConv.id });
+            }}
+            onVerify={verify}
+          />
+        );
+      break;
+    case "devices":
+      content = (
+        <DevicesScreen
+          client={client}
+          onClose={() => {
+            setScreen({ kind: "home" });
+          }}
+        />
+      );
+      break;
+    case "safety":
+      content = (
+        <SafetyNumberScreen
+          client={client}
+          account={screen.account}
+          onClose={() => {
+            setScreen(screen.back);
+          }}
+        />
+      );
+      break;
+  }
+
+  const inChat = screen.kind !== "home";
   return (
-    <main>
-      <h1>Sotto</h1>
-      <p>End-to-end encrypted chat. The web client is under construction.</p>
-    </main>
+    <>
+      <a href="#content" className="skip-link">
+        Skip to content
+      </a>
+      <div className="shell" id="app-shell">
+        <header className="topbar">
+          <h1>Sotto</h1>
+          <ConnectionBadge state={view.connection} secondary={view.secondaryTab} onRetry={() => { client.retryConnection(); }} />
+          {view.held > 0 && <span className="badge">{view.held} waiting for keys</span>}
+          <span className="hint" data-testid="me">
+            {view.me?.username}
+          </span>
+          <button type="button" className="primary" onClick={() => { setScreen({ kind: "new" }); }}>
+            New chat
+          </button>
+          <button type="button" onClick={() => { setScreen({ kind: "devices" }); }}>
+            Devices
+          </button>
+          <ThemeToggle />
+          <LogoutButton client={client} />
+        </header>
+        <div className={inChat ? "main has-chat" : "main"}>
+          <aside className="sidebar">
+            <ConversationList
+              conversations={view.conversations}
+              selected={selectedConv?.id}
+              onSelect={(conv) => {
+                setScreen({ kind: "chat", conv });
+              }}
+            />
+          </aside>
+          <main className="content" id="content" tabIndex={-1}>
+            <ErrorText error={view.error} />
+            {content}
+          </main>
+        </div>
+      </div>
+      {alert !== undefined && <IdentityChangeWarning client={client} alert={alert} onReview={verify} />}
+    </>
+  );
+}
+
+function LogoutButton({ client }: { client: SottoClient }) {
+  const [open, setOpen] = useState(false);
+  const [wipe, setWipe] = useState(false);
+  if (!open) {
+    return (
+      <button type="button" onClick={() => { setOpen(true); }}>
+        Log out
+      </button>
+    );
+  }
+  return (
+    <span role="group" aria-label="Log out">
+      <label className="hint">
+        <input type="checkbox" checked={wipe} onChange={(e) => { setWipe(e.target.checked); }} /> Wipe local secrets (keys and history)
+      </label>
+      <button type="button" className="danger" onClick={() => void client.logout(wipe)}>
+        Confirm log out
+      </button>
+      <button type="button" onClick={() => { setOpen(false); }}>
+        Cancel
+      </button>
+    </span>
   );
 }

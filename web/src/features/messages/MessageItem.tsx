@@ -1,0 +1,57 @@
+import { formatTime } from "../../components/ui";
+import type { SottoClient } from "../../lib/engine/client";
+import type { ChatMessage, MessageStatus } from "../../lib/engine/model";
+import { AttachmentView } from "./Attachment";
+
+const STATUS_TEXT: Record<MessageStatus, string> = {
+  sending: "Sending…",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+  failed: "Failed",
+};
+
+export function MessageItem({ client, conv, message: m, direct }: { client: SottoClient; conv: string; message: ChatMessage; direct: boolean }) {
+  const time = <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>;
+  switch (m.content.type) {
+    case "gap":
+      return (
+        <li className="msg notice" data-testid="gap-notice" role="note">
+          {m.content.count === 1 ? `1 message from ${m.content.from} is missing` : `${m.content.count} messages from ${m.content.from} are missing`}
+        </li>
+      );
+    case "unverified":
+      return (
+        <li className="msg unverified" data-testid="message-unverified" data-message-id={m.id}>
+          ⚠ A message from {m.fromUsername} could not be verified and is not shown.
+          <span className="meta">
+            {time} · <code>{m.content.code}</code>
+          </span>
+        </li>
+      );
+    case "text":
+    case "attachment":
+      return (
+        <li className={m.mine ? "msg mine" : "msg"} data-testid="message" data-message-id={m.id} data-status={m.status}>
+          {!m.mine && !direct && <strong>{m.fromUsername}: </strong>}
+          {m.content.type === "text" ? <span data-testid="message-text">{m.content.text}</span> : <AttachmentView client={client} attachment={m.content.attachment} />}
+          <span className="meta">
+            {time}
+            {m.mine && m.status !== undefined && (
+              <>
+                {" · "}
+                <span data-testid="message-status" className={m.status === "failed" ? "error" : undefined}>
+                  {STATUS_TEXT[m.status]}
+                </span>
+                {m.status === "failed" && (
+                  <button type="button" className="link" onClick={() => void client.retry(conv, m.id)}>
+                    Retry
+                  </button>
+                )}
+              </>
+            )}
+          </span>
+        </li>
+      );
+  }
+}
