@@ -79,5 +79,6 @@ crate::store::sql::impl_store!(
     PostgresStore,
     sqlx::Postgres,
     sqlx::postgres::PgRow,
-    "postgres"
+    "postgres",
+    "BEGIN"
 );

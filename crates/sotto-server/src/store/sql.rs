@@ -4,9 +4,11 @@
 //! backends cannot drift apart. Every statement is a static string with bound parameters.
 
 /// Implements `Store` for `$ty`, a struct with a `pool` field of type `sqlx::Pool<$db>` whose
-/// rows are `$row`.
+/// rows are `$row`. Write transactions start with `$begin`: SQLite needs `BEGIN IMMEDIATE`,
+/// because a deferred transaction that reads first and then writes fails with
+/// `SQLITE_BUSY_SNAPSHOT` (instead of waiting) when another connection committed in between.
 macro_rules! impl_store {
-    ($ty:ty, $db:ty, $row:ty, $backend:literal) => {
+    ($ty:ty, $db:ty, $row:ty, $backend:literal, $begin:literal) => {
         use async_trait::async_trait;
         use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
         use sqlx::Row;
@@ -182,7 +184,7 @@ macro_rules! impl_store {
                 revocation: &[u8],
             ) -> Result<()> {
                 let id = device.as_bytes().as_slice();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let updated = sqlx::query(
                     "UPDATE devices SET state = 'revoked', queued = 0, exchange_cert = NULL \
                      WHERE id = $1 AND user_id = $2",
@@ -301,7 +303,7 @@ macro_rules! impl_store {
                 refresh_expires: i64,
                 now: i64,
             ) -> Result<RefreshOutcome> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let current = sqlx::query(
                     "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
                      refresh_expires, created_at FROM sessions WHERE refresh_hash = $1",
@@ -446,7 +448,7 @@ macro_rules! impl_store {
             }
 
             async fn purge_expired(&self, now: i64) -> Result<u64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let mut n = 0;
                 n += sqlx::query("DELETE FROM sessions WHERE access_expires < $1 AND refresh_expires < $1")
                     .bind(now)
@@ -474,7 +476,7 @@ macro_rules! impl_store {
                 members: &[UserId],
             ) -> Result<()> {
                 let id = conversation.as_bytes().as_slice();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let created = sqlx::query(
                     "INSERT INTO conversations (id, created_at) VALUES ($1, $2) \
                      ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -499,7 +501,7 @@ macro_rules! impl_store {
                 members: &[UserId],
             ) -> Result<()> {
                 let id = conversation.as_bytes().as_slice();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let next: Option<i64> = sqlx::query_scalar(
                     "SELECT MAX(epoch) + 1 FROM group_changes WHERE conversation = $1",
                 )
@@ -586,7 +588,7 @@ macro_rules! impl_store {
             }
 
             async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.pool.begin_with($begin).await?;
                 let mut outcomes = Vec::with_capacity(ops.len());
                 for op in ops {
                     outcomes.push(match op {

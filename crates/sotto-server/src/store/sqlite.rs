@@ -48,4 +48,10 @@ impl SqliteStore {
     }
 }
 
-crate::store::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+crate::store::sql::impl_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    "sqlite",
+    "BEGIN IMMEDIATE"
+);
