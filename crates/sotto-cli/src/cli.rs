@@ -1,0 +1,156 @@
+//! The command-line grammar (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// End-to-end encrypted chat from a terminal.
+///
+/// Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong password or passphrase, 4 server unreachable,
+/// 5 certificate mismatch, 6 not found or not a member, 7 rate limited, 8 identity changed,
+/// 9 login or approval needed. Secrets: SOTTO_PASSPHRASE (profile) and SOTTO_PASSWORD (account)
+/// for scripts; otherwise they are asked for on the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "sotto", version)]
+pub struct Cli {
+    /// Server URL (default https://127.0.0.1:8443, or the one the profile remembers).
+    #[arg(long, global = true, env = "SOTTO_SERVER")]
+    pub server: Option<String>,
+    /// Profile folder (default: $XDG_DATA_HOME/sotto/default).
+    #[arg(long, global = true, env = "SOTTO_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// SHA-256 fingerprint of the server's certificate, for a self-signed server; remembered
+    /// in the profile.
+    #[arg(long = "tls-pin", global = true, value_name = "SHA256")]
+    pub tls_pin: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an account: master key, this device as its first device (password from
+    /// SOTTO_PASSWORD or a prompt).
+    Register {
+        /// The username (3–32 of a-z 0-9 . _ -).
+        username: String,
+        /// A name for this device.
+        #[arg(long, default_value = "sotto cli")]
+        device_name: String,
+    },
+    /// Log in: on a new profile, adds this device and waits for approval from another device.
+    Login {
+        /// The username.
+        username: String,
+        /// A name for this device.
+        #[arg(long, default_value = "sotto cli")]
+        device_name: String,
+        /// How long to wait for approval, in seconds.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
+    /// Manage this account's devices.
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+    /// Send a message (a username means the 1:1 conversation with them).
+    Send(SendArgs),
+    /// Groups.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Receive new messages as JSON lines, and acknowledge them.
+    Recv {
+        /// Keep receiving for this many seconds.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Where to save attachments (default: the profile's files/ folder).
+        #[arg(long)]
+        download_dir: Option<PathBuf>,
+    },
+    /// Show the safety number with a user.
+    Verify {
+        /// The username.
+        username: String,
+        /// Mark the identity as verified (after comparing the number).
+        #[arg(long)]
+        confirm: bool,
+        /// Accept a changed identity key.
+        #[arg(long)]
+        accept_new_identity: bool,
+    },
+    /// Show the profile's state.
+    Status,
+}
+
+/// `sotto send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// A username or a `conv:` id.
+    pub to: String,
+    /// The text (the caption with --file).
+    pub text: Option<String>,
+    /// Send this file as an encrypted attachment.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Accept a changed identity key of the recipient.
+    #[arg(long)]
+    pub accept_new_identity: bool,
+}
+
+/// `sotto devices …`.
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List the account's devices.
+    List,
+    /// Approve a new device by the code it printed.
+    Approve {
+        /// The approval code.
+        code: String,
+    },
+    /// Revoke a device.
+    Revoke {
+        /// The `dev:` id.
+        device: String,
+    },
+}
+
+/// `sotto group …`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with these members.
+    Create {
+        /// The group's name.
+        name: String,
+        /// Usernames to add.
+        #[arg(required = true)]
+        usernames: Vec<String>,
+        /// Accept changed identity keys.
+        #[arg(long)]
+        accept_new_identity: bool,
+    },
+    /// Add a member.
+    Add {
+        /// The `conv:` id.
+        conversation: String,
+        /// The username.
+        username: String,
+        /// Accept a changed identity key.
+        #[arg(long)]
+        accept_new_identity: bool,
+    },
+    /// Remove a member.
+    Remove {
+        /// The `conv:` id.
+        conversation: String,
+        /// The username.
+        username: String,
+    },
+    /// List conversations.
+    List,
+    /// List a conversation's members.
+    Members {
+        /// The `conv:` id.
+        conversation: String,
+    },
+}

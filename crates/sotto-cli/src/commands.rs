@@ -1,0 +1,303 @@
+//! Runs one command against an open profile.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+use sotto_client::sync::ReceiveOptions;
+use sotto_client::{Client, Error as ClientError, ProfileOptions};
+use sotto_proto::ids::ConversationId;
+use zeroize::Zeroizing;
+
+use crate::cli::{Cli, Command, DevicesCommand, GroupCommand, SendArgs};
+use crate::error::CliError;
+use crate::output::{self, note, Progress};
+
+/// Reads a secret from `variable`, or asks on the terminal.
+fn secret(
+    variable: &'static str,
+    what: &'static str,
+    prompt: &str,
+) -> Result<Zeroizing<String>, CliError> {
+    if let Ok(value) = std::env::var(variable) {
+        return Ok(Zeroizing::new(value));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::NoSecret { what, variable });
+    }
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|source| CliError::Prompt { what, source })
+}
+
+fn default_profile() -> Result<PathBuf, CliError> {
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(data).join("sotto").join("default"));
+    }
+    let home = std::env::var_os("HOME").ok_or(CliError::NoProfileDir)?;
+    Ok(PathBuf::from(home)
+        .join(".local")
+        .join("share")
+        .join("sotto")
+        .join("default"))
+}
+
+fn conversation(text: &str) -> Result<ConversationId, CliError> {
+    text.parse().map_err(|_| {
+        CliError::Client(ClientError::UnknownConversation {
+            what: text.to_owned(),
+        })
+    })
+}
+
+/// Opens the profile and runs the command.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let dir = match cli.profile.clone() {
+        Some(dir) => dir,
+        None => default_profile()?,
+    };
+    let passphrase = secret(
+        "SOTTO_PASSPHRASE",
+        "the profile passphrase",
+        "Profile passphrase: ",
+    )?;
+    let explicit_pin = cli.tls_pin.is_some();
+    let mut client = Client::open(ProfileOptions {
+        dir,
+        passphrase,
+        server: cli.server.clone(),
+        tls_pin: cli.tls_pin.clone(),
+    })?;
+    if explicit_pin {
+        client.save()?;
+    }
+    match cli.command {
+        Command::Register {
+            username,
+            device_name,
+        } => {
+            let password = secret("SOTTO_PASSWORD", "the account password", "Password: ")?;
+            let progress = Progress::start("generating keys and registering");
+            let result = client.register(&username, &password, &device_name).await;
+            progress.finish();
+            result?;
+            note(&format!(
+                "registered {} with device {}",
+                client.username().unwrap_or(&username),
+                client.device_id().unwrap_or("?")
+            ));
+        }
+        Command::Login {
+            username,
+            device_name,
+            wait,
+        } => login(&mut client, &username, &device_name, wait).await?,
+        Command::Devices(cmd) => devices(&mut client, cmd).await?,
+        Command::Send(args) => send(&mut client, args).await?,
+        Command::Group(cmd) => group(&mut client, cmd).await?,
+        Command::Recv { wait, download_dir } => {
+            let dir = download_dir.unwrap_or_else(|| client.dir().join("files"));
+            let mut options = ReceiveOptions::new(dir);
+            options.wait = Duration::from_secs(wait);
+            let summary = client.receive(&options, &mut output::event).await?;
+            if summary.failed > 0 {
+                note(&format!(
+                    "{} payload(s) refused; `sotto status` shows the undecryptable count",
+                    summary.failed
+                ));
+            }
+        }
+        Command::Verify {
+            username,
+            confirm,
+            accept_new_identity,
+        } => {
+            let safety = client
+                .safety_number(&username, confirm, accept_new_identity)
+                .await?;
+            output::text(&format!("Safety number with {}:", safety.username));
+            for row in safety.groups.chunks(4) {
+                output::text(&format!("  {}", row.join(" ")));
+            }
+            output::text(if safety.verified {
+                "Status: verified"
+            } else {
+                "Status: not verified (compare the number with them, then run with --confirm)"
+            });
+        }
+        Command::Status => {
+            output::text(&format!("server: {}", client.server()));
+            output::text(&format!(
+                "tls pin: {}",
+                client.tls_pin().unwrap_or("(system trust)")
+            ));
+            output::text(&format!("user: {}", client.username().unwrap_or("(none)")));
+            output::text(&format!(
+                "device: {}",
+                client.device_id().unwrap_or("(none)")
+            ));
+            output::text(&format!(
+                "device state: {}",
+                if client.device_id().is_none() {
+                    "none"
+                } else if client.device_active() {
+                    "active"
+                } else {
+                    "waiting for approval"
+                }
+            ));
+            output::text(&format!(
+                "master key on this device: {}",
+                client.holds_master_key()
+            ));
+            output::text(&format!("undecryptable: {}", client.undecryptable()));
+            output::text(&format!("held: {}", client.held()));
+            output::text(&format!("outbox: {}", client.outbox_len()));
+        }
+    }
+    Ok(())
+}
+
+async fn login(
+    client: &mut Client,
+    username: &str,
+    device_name: &str,
+    wait: u64,
+) -> Result<(), CliError> {
+    let password = secret("SOTTO_PASSWORD", "the account password", "Password: ")?;
+    let progress = Progress::start("logging in");
+    let started = client.login_start(username, &password, device_name).await;
+    progress.finish();
+    match started? {
+        sotto_client::account::LoginStart::Ready => {
+            note(&format!(
+                "logged in as {}",
+                client.username().unwrap_or(username)
+            ));
+        }
+        sotto_client::account::LoginStart::Pending { code, login_token } => {
+            output::text(&format!("approval code: {code}"));
+            note("on a device that holds your master key, run: sotto devices approve <code>");
+            let progress = Progress::start("waiting for approval");
+            let result = client
+                .login_wait(&login_token, Duration::from_secs(wait))
+                .await;
+            progress.finish();
+            result?;
+            note(&format!(
+                "device approved; logged in as {}",
+                client.username().unwrap_or(username)
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn devices(client: &mut Client, cmd: DevicesCommand) -> Result<(), CliError> {
+    match cmd {
+        DevicesCommand::List => {
+            for d in client.devices().await? {
+                output::line(&json!({
+                    "device": d.device,
+                    "state": d.state,
+                    "name": d.name,
+                    "current": d.current,
+                    "code": if d.state == "pending" { Some(d.code) } else { None },
+                }));
+            }
+        }
+        DevicesCommand::Approve { code } => {
+            let (device, name) = client.approve(&code).await?;
+            note(&format!("approved {name} ({device})"));
+            output::line(&json!({ "device": device }));
+        }
+        DevicesCommand::Revoke { device } => {
+            client.revoke(&device).await?;
+            note(&format!("revoked {device}"));
+        }
+    }
+    Ok(())
+}
+
+async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
+    let report = match (&args.file, &args.text) {
+        (Some(path), caption) => {
+            let progress = Progress::start("encrypting and uploading");
+            let result = client
+                .send_file(
+                    &args.to,
+                    path,
+                    caption.as_deref().unwrap_or(""),
+                    args.accept_new_identity,
+                )
+                .await;
+            progress.finish();
+            result?
+        }
+        (None, Some(text)) => {
+            client
+                .send_text(&args.to, text, args.accept_new_identity)
+                .await?
+        }
+        (None, None) => return Err(CliError::Usage("send needs a text or --file PATH")),
+    };
+    output::line(&json!({
+        "id": report.message_id,
+        "conversation": report.conversation,
+        "recipients": report.recipients,
+    }));
+    Ok(())
+}
+
+async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
+    match cmd {
+        GroupCommand::Create {
+            name,
+            usernames,
+            accept_new_identity,
+        } => {
+            let id = client
+                .create_group(&name, &usernames, accept_new_identity)
+                .await?;
+            output::line(&json!({ "conversation": id.to_string() }));
+        }
+        GroupCommand::Add {
+            conversation: conv,
+            username,
+            accept_new_identity,
+        } => {
+            let epoch = client
+                .add_member(conversation(&conv)?, &username, accept_new_identity)
+                .await?;
+            output::line(&json!({ "conversation": conv, "epoch": epoch }));
+        }
+        GroupCommand::Remove {
+            conversation: conv,
+            username,
+        } => {
+            let epoch = client
+                .remove_member(conversation(&conv)?, &username)
+                .await?;
+            output::line(&json!({ "conversation": conv, "epoch": epoch }));
+        }
+        GroupCommand::List => {
+            for c in client.conversations().await? {
+                let members: Vec<_> = c.members.iter().map(|m| m.0.clone()).collect();
+                output::line(&json!({
+                    "conversation": c.id,
+                    "name": c.name,
+                    "epoch": c.epoch,
+                    "members": members,
+                }));
+            }
+        }
+        GroupCommand::Members { conversation: conv } => {
+            let info = client.conversation(conversation(&conv)?).await?;
+            for (username, account, admin) in info.members {
+                output::line(&json!({ "username": username, "account": account, "admin": admin }));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! What the user sees: JSON lines on stdout for scripts, reports on stderr, and progress
+//! spinners only when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use serde_json::{json, Value};
+use sotto_client::store::state::Delivered;
+use sotto_client::sync::Event;
+
+/// A spinner on a terminal, nothing otherwise.
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    /// Starts a spinner with `message` (hidden when stderr is not a terminal).
+    pub fn start(message: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(message.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(bar)
+    }
+
+    /// Removes the spinner.
+    pub fn finish(self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Prints one JSON line on stdout and flushes it (so a reader sees it at once).
+pub fn line(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// Prints a plain line on stdout and flushes it.
+pub fn text(value: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// A note for the person, on stderr.
+pub fn note(value: &str) {
+    eprintln!("sotto: {value}");
+}
+
+/// The JSON line of a received message.
+pub fn message_json(m: &Delivered) -> Value {
+    let mut value = json!({
+        "id": m.id,
+        "conversation": m.conversation,
+        "from": m.from,
+        "device": m.device,
+        "sent_at": m.sent_at,
+        "text": m.text.as_str(),
+    });
+    if let (Some(a), Some(map)) = (&m.attachment, value.as_object_mut()) {
+        map.insert(
+            "attachment".to_owned(),
+            json!({
+                "name": a.file_name,
+                "media_type": a.media_type,
+                "size": a.size,
+                "path": a.path,
+            }),
+        );
+    }
+    value
+}
+
+/// Shows one receive event: messages on stdout, everything else on stderr.
+pub fn event(event: Event) {
+    match event {
+        Event::Message(m) => line(&message_json(&m)),
+        Event::Failure {
+            message_id,
+            from,
+            reason,
+        } => note(&format!(
+            "refused {message_id} from {}: {reason} (not shown)",
+            if from.is_empty() {
+                "unknown sender"
+            } else {
+                &from
+            }
+        )),
+        Event::Replay { message_id } => {
+            note(&format!("dropped {message_id}: already received (replay)"))
+        }
+        Event::Gap { from, missing } => note(&format!(
+            "{missing} message{} from {from} {} missing",
+            if missing == 1 { "" } else { "s" },
+            if missing == 1 { "is" } else { "are" }
+        )),
+        Event::Held { message_id } => note(&format!("{message_id} is waiting for its key")),
+        Event::KeyRequested { message_id } => note(&format!(
+            "asked the sender to resend the key for {message_id}"
+        )),
+        Event::AttachmentFailed { message_id, reason } => {
+            note(&format!("attachment of {message_id} not saved: {reason}"))
+        }
+        _ => {}
+    }
+}

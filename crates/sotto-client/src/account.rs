@@ -1,0 +1,413 @@
+//! Accounts and devices: registering (master key, first device, exchange key), logging a new
+//! device in and having it approved by a device that holds the master key, listing and revoking
+//! devices, and the daily exchange-key rotation.
+
+use std::time::Duration;
+
+use sotto_proto::crypto::rsa::{ExchangeKeyPair, RsaBits, VerifyingKey};
+use sotto_proto::crypto::sha256_parts;
+use sotto_proto::identity::{AccountIdentity, DeviceKeys, MasterKey};
+use sotto_proto::ids::DeviceId;
+use sotto_proto::limits::MAX_CERTIFICATE_LEN;
+use sotto_proto::signed::Signed;
+use sotto_proto::Timestamp;
+
+use crate::api::unb64;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::store::state::{AccountState, DeviceState, ExchangeKeyState, Peer, Secret};
+
+/// Exchange keys are replaced after a day (protocol §4.5: rotated daily).
+const EXCHANGE_KEY_ROTATE_MS: u64 = Timestamp::DAY;
+/// Exchange-key certificates start an hour early, to tolerate clock skew.
+const EXCHANGE_KEY_BACKDATE_MS: u64 = Timestamp::HOUR;
+/// Validity of an exchange-key certificate (the protocol's maximum).
+const EXCHANGE_KEY_VALIDITY_MS: u64 = 30 * Timestamp::DAY;
+/// Old exchange keys are kept this long after they expire, for distributions in flight.
+const EXCHANGE_KEY_KEEP_MS: u64 = 30 * Timestamp::DAY;
+
+/// The result of starting a login on a new device.
+#[derive(Debug)]
+pub enum LoginStart {
+    /// The device is approved and logged in.
+    Ready,
+    /// The device waits for approval; show the code on the other device.
+    Pending {
+        /// The approval code to type on an existing device.
+        code: String,
+        /// The login token to finish with (valid 10 minutes).
+        login_token: zeroize::Zeroizing<String>,
+    },
+}
+
+/// One device of the account.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// `dev:…`.
+    pub device: String,
+    /// `pending`, `active` or `revoked`.
+    pub state: String,
+    /// Display name.
+    pub name: String,
+    /// Whether it is this device.
+    pub current: bool,
+    /// The approval code (for pending devices).
+    pub code: String,
+}
+
+/// The approval code of a device's keys: what the person compares on both screens, so the
+/// server cannot substitute keys of its own for the device being approved.
+pub fn approval_code(signing_spki: &[u8], auth_spki: &[u8]) -> String {
+    let digest = sha256_parts(&[b"sotto approval code v1", signing_spki, auth_spki]);
+    let hex = hex::encode(digest.get(..10).unwrap_or_default());
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+fn new_device_state(keys: &DeviceKeys, name: &str, active: bool) -> Result<DeviceState> {
+    Ok(DeviceState {
+        device: keys.device().to_string(),
+        name: name.to_owned(),
+        signing_key: Secret::new(&keys.signing().to_pkcs8()?),
+        auth_key: Secret::new(&keys.auth().to_pkcs8()?),
+        active,
+        exchange_keys: Vec::new(),
+    })
+}
+
+impl Client {
+    /// Creates the account `username` on the server: a new master key, this device as its
+    /// first device, and an exchange key. Generates four RSA keys (slow).
+    pub async fn register(
+        &mut self,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<()> {
+        if let Some(account) = &self.state.account {
+            return Err(Error::AlreadyRegistered {
+                username: account.username.clone(),
+            });
+        }
+        let master = MasterKey::generate(RsaBits::Rsa3072)?;
+        let keys = DeviceKeys::generate(RsaBits::Rsa3072)?;
+        let now = self.now()?;
+        let certificate = master.certify_device(
+            keys.signing().verifying_key(),
+            keys.auth().verifying_key(),
+            device_name,
+            now,
+        )?;
+        self.api.register(username, password).await?;
+        let login = self.api.login(username, password).await?;
+        let token = login.login_token;
+        let account = self
+            .api
+            .set_master_key(&token, master.verifying_key().spki())
+            .await?;
+        if account.account != master.account().to_string() {
+            return Err(Error::BadResponse {
+                what: "the server derived another account id",
+            });
+        }
+        self.api
+            .upload_certificate(&token, &certificate.encode())
+            .await?;
+        let master_spki = crate::api::b64(master.verifying_key().spki());
+        self.state.account = Some(AccountState {
+            username: login.username.clone(),
+            account: master.account().to_string(),
+            master_spki: master_spki.clone(),
+            master_key: Some(Secret::new(&master.key_pair().to_pkcs8()?)),
+            revocation_serial: 0,
+        });
+        self.state.device = Some(new_device_state(&keys, device_name, true)?);
+        self.pin_self(&login.username, &master_spki, &master.account().to_string());
+        self.save()?;
+        self.device_login(&token).await?;
+        self.ensure_exchange_key().await
+    }
+
+    fn pin_self(&mut self, username: &str, master_spki: &str, account: &str) {
+        self.state.peers.insert(
+            account.to_owned(),
+            Peer {
+                username: username.to_owned(),
+                master_spki: master_spki.to_owned(),
+                verified: true,
+                ..Peer::default()
+            },
+        );
+        self.state
+            .names
+            .insert(username.to_owned(), account.to_owned());
+    }
+
+    /// Logs in as `username`: on a fresh profile, announces a new device that must be approved;
+    /// on a profile whose device exists, logs that device in again.
+    pub async fn login_start(
+        &mut self,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<LoginStart> {
+        if let Some(account) = &self.state.account {
+            if account.username != username.to_ascii_lowercase() {
+                return Err(Error::AlreadyRegistered {
+                    username: account.username.clone(),
+                });
+            }
+        }
+        let login = self.api.login(username, password).await?;
+        let token = login.login_token;
+        if self.state.device.is_none() {
+            let keys = DeviceKeys::generate(RsaBits::Rsa3072)?;
+            let entry = self
+                .api
+                .directory(&token, &login.username)
+                .await?
+                .ok_or_else(|| Error::UnknownUser {
+                    username: login.username.clone(),
+                })?;
+            let identity =
+                AccountIdentity::from_master_spki(&unb64(&entry.master_key, "master key")?)?;
+            let account = identity.account().to_string();
+            let announced = self
+                .api
+                .announce_device(
+                    &token,
+                    keys.signing().verifying_key().spki(),
+                    keys.auth().verifying_key().spki(),
+                    device_name,
+                )
+                .await?;
+            if announced.device != keys.device().to_string() {
+                return Err(Error::BadResponse {
+                    what: "the server derived another device id",
+                });
+            }
+            self.state.account = Some(AccountState {
+                username: login.username.clone(),
+                account: account.clone(),
+                master_spki: entry.master_key.clone(),
+                master_key: None,
+                revocation_serial: 0,
+            });
+            self.state.device = Some(new_device_state(&keys, device_name, false)?);
+            self.pin_self(&login.username, &entry.master_key, &account);
+            self.save()?;
+        }
+        if self.device_active() {
+            self.device_login(&token).await?;
+            self.ensure_exchange_key().await?;
+            return Ok(LoginStart::Ready);
+        }
+        let keys = self.device_keys()?;
+        Ok(LoginStart::Pending {
+            code: approval_code(
+                keys.signing().verifying_key().spki(),
+                keys.auth().verifying_key().spki(),
+            ),
+            login_token: token,
+        })
+    }
+
+    /// Waits (up to `timeout`) until another device approves this one, then logs it in.
+    pub async fn login_wait(&mut self, login_token: &str, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let me = self.device()?.to_string();
+        let identity = self.own_identity()?;
+        loop {
+            let devices = self.api.devices(login_token).await?;
+            if let Some(view) = devices
+                .iter()
+                .find(|d| d.device == me && d.state == "active")
+            {
+                let cert = view.certificate.as_deref().ok_or(Error::BadResponse {
+                    what: "an active device without a certificate",
+                })?;
+                let signed = Signed::decode(&unb64(cert, "certificate")?, MAX_CERTIFICATE_LEN)?;
+                identity.verify_device(&signed, &[])?;
+                if let Some(device) = self.state.device.as_mut() {
+                    device.active = true;
+                }
+                self.save()?;
+                self.device_login(login_token).await?;
+                return self.ensure_exchange_key().await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::TimedOut {
+                    what: "approval from another device",
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    pub(crate) fn own_identity(&self) -> Result<AccountIdentity> {
+        let spki = unb64(&self.account_state()?.master_spki, "master key")?;
+        Ok(AccountIdentity::from_master_spki(&spki)?)
+    }
+
+    /// The account's devices.
+    pub async fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
+        let token = self.access_token().await?;
+        let me = self.device()?.to_string();
+        let list = self.api.devices(&token).await?;
+        Ok(list
+            .into_iter()
+            .map(|d| {
+                let code = match (unb64(&d.signing_key, "key"), unb64(&d.auth_key, "key")) {
+                    (Ok(s), Ok(a)) => approval_code(&s, &a),
+                    _ => String::new(),
+                };
+                DeviceInfo {
+                    current: d.device == me,
+                    device: d.device,
+                    state: d.state,
+                    name: d.name,
+                    code,
+                }
+            })
+            .collect())
+    }
+
+    /// Approves the pending device whose approval code is `code`; returns its id and name.
+    pub async fn approve(&mut self, code: &str) -> Result<(String, String)> {
+        let master = self.master_key()?;
+        let token = self.access_token().await?;
+        let wanted = normalise_code(code);
+        for d in self.api.devices(&token).await? {
+            if d.state != "pending" {
+                continue;
+            }
+            let signing = unb64(&d.signing_key, "signing key")?;
+            let auth = unb64(&d.auth_key, "auth key")?;
+            if normalise_code(&approval_code(&signing, &auth)) != wanted {
+                continue;
+            }
+            let certificate = master.certify_device(
+                &VerifyingKey::from_spki(&signing)?,
+                &VerifyingKey::from_spki(&auth)?,
+                &d.name,
+                self.now()?,
+            )?;
+            let done = self
+                .api
+                .upload_certificate(&token, &certificate.encode())
+                .await?;
+            return Ok((done.device, d.name));
+        }
+        Err(Error::UnknownApprovalCode {
+            code: code.to_owned(),
+        })
+    }
+
+    /// Revokes one of the account's devices (master key needed).
+    pub async fn revoke(&mut self, device: &str) -> Result<()> {
+        let target: DeviceId = device.parse().map_err(|_| Error::UnknownDevice {
+            device: device.to_owned(),
+        })?;
+        let master = self.master_key()?;
+        let token = self.access_token().await?;
+        let username = self.account_state()?.username.clone();
+        let identity = self.own_identity()?;
+        let mut serial = self.account_state()?.revocation_serial;
+        if let Some(entry) = self.api.directory(&token, &username).await? {
+            for r in entry.revocations {
+                let signed = Signed::decode(&unb64(&r, "revocation")?, MAX_CERTIFICATE_LEN)?;
+                if let Ok(v) = identity.verify_revocation(&signed) {
+                    serial = serial.max(v.body().serial);
+                }
+            }
+        }
+        let serial = serial + 1;
+        let revocation = master.revoke(target, serial, self.now()?)?;
+        if let Some(account) = self.state.account.as_mut() {
+            account.revocation_serial = serial;
+        }
+        self.save()?;
+        self.api.revoke(&token, &revocation.encode()).await?;
+        Ok(())
+    }
+
+    /// Makes sure a current exchange key is published: a new one daily, old ones dropped a
+    /// month after they expire.
+    pub async fn ensure_exchange_key(&mut self) -> Result<()> {
+        let now = self.now()?.millis();
+        let account = self.account_id()?;
+        let keys = self.device_keys()?;
+        let device = self.state.device.as_mut().ok_or(Error::NoAccount)?;
+        device
+            .exchange_keys
+            .retain(|k| k.not_after.saturating_add(EXCHANGE_KEY_KEEP_MS) > now);
+        let fresh = device.exchange_keys.last().is_some_and(|k| {
+            k.not_before
+                .saturating_add(EXCHANGE_KEY_BACKDATE_MS + EXCHANGE_KEY_ROTATE_MS)
+                > now
+        });
+        if !fresh {
+            let pair = ExchangeKeyPair::generate(RsaBits::Rsa3072)?;
+            let serial = device.exchange_keys.last().map_or(1, |k| k.serial + 1);
+            let not_before = now.saturating_sub(EXCHANGE_KEY_BACKDATE_MS);
+            device.exchange_keys.push(ExchangeKeyState {
+                key: Secret::new(&pair.to_pkcs8()),
+                serial,
+                not_before,
+                not_after: not_before + EXCHANGE_KEY_VALIDITY_MS,
+                published: false,
+            });
+            self.save()?;
+        }
+        let Some(newest) = self.device_state()?.exchange_keys.last() else {
+            return Ok(());
+        };
+        if newest.published {
+            return Ok(());
+        }
+        let pair = ExchangeKeyPair::from_pkcs8(&newest.key.bytes()?)?;
+        let certificate = keys.certify_exchange_key(
+            account,
+            pair.encrypting_key(),
+            newest.serial,
+            Timestamp(newest.not_before),
+            Timestamp(newest.not_after),
+        )?;
+        let token = self.access_token().await?;
+        self.api
+            .set_exchange_key(&token, &certificate.encode())
+            .await?;
+        if let Some(last) = self
+            .state
+            .device
+            .as_mut()
+            .and_then(|d| d.exchange_keys.last_mut())
+        {
+            last.published = true;
+        }
+        self.save()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approval_codes_are_grouped_and_normalise() {
+        let code = approval_code(b"signing", b"auth");
+        assert_eq!(code.len(), 24);
+        assert_eq!(normalise_code(&code.to_uppercase()), normalise_code(&code));
+        assert_ne!(code, approval_code(b"signing", b"other"));
+    }
+}

@@ -1,0 +1,361 @@
+//! The HTTPS client for the server's API (`docs/api.md`): one typed method per endpoint, errors
+//! mapped to [`Error`] in one place. Tokens are passed per call and never logged.
+//!
+//! # Layout
+//! - this module: [`Api`], the request plumbing and the endpoints.
+//! - [`types`]: the JSON bodies.
+
+pub mod types;
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+
+use crate::error::{Error, Result};
+use crate::tls::Trust;
+pub use types::*;
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An API client for one server.
+#[derive(Clone, Debug)]
+pub struct Api {
+    http: reqwest::Client,
+    base: Url,
+    trust: Trust,
+}
+
+impl Api {
+    /// A client for `server` (`https://host:port`) with `trust`.
+    pub fn new(server: &str, trust: Trust) -> Result<Self> {
+        let bad = || Error::BadServerUrl {
+            url: server.to_owned(),
+        };
+        let base = Url::parse(server).map_err(|_| bad())?;
+        if base.scheme() != "https" || base.host_str().is_none() {
+            return Err(bad());
+        }
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(trust.config().clone())
+            .https_only(true)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|source| Error::Unreachable {
+                url: server.to_owned(),
+                source,
+            })?;
+        Ok(Self { http, base, trust })
+    }
+
+    /// The server URL.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// The TLS trust settings (shared with the WebSocket).
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    fn url(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(|_| Error::BadServerUrl {
+            url: self.base.to_string(),
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let response = request.send().await.map_err(|source| {
+            self.trust.explain().unwrap_or_else(|| Error::Unreachable {
+                url: self.base.to_string(),
+                source,
+            })
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body: Option<ErrorBody> = response.json().await.ok();
+        let (code, message) =
+            body.map_or_else(|| (String::new(), String::new()), |b| (b.error, b.message));
+        Err(match (status, code.as_str()) {
+            (StatusCode::UNAUTHORIZED, "bad_credentials") => Error::BadCredentials,
+            (StatusCode::TOO_MANY_REQUESTS, _) => Error::Throttled {
+                retry_after_secs: retry_after.unwrap_or(1),
+            },
+            _ => Error::Api {
+                status: status.as_u16(),
+                code,
+                message,
+            },
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<T> {
+        let mut request = self.http.request(method, self.url(path)?);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = self.send(request).await?;
+        response.json().await.map_err(|_| Error::BadResponse {
+            what: "a JSON body that does not match the API",
+        })
+    }
+
+    async fn call_empty(&self, path: &str, token: Option<&str>, body: Value) -> Result<()> {
+        let mut request = self.http.post(self.url(path)?).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await.map(|_| ())
+    }
+
+    /// `POST /v1/accounts`.
+    pub async fn register(&self, username: &str, password: &str) -> Result<()> {
+        let body = json!({ "username": username, "password": password });
+        self.call_empty("/v1/accounts", None, body).await
+    }
+
+    /// `POST /v1/auth/login`.
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginToken> {
+        let body = json!({ "username": username, "password": password });
+        self.call(Method::POST, "/v1/auth/login", None, Some(body))
+            .await
+    }
+
+    /// `POST /v1/auth/challenge`.
+    pub async fn challenge(&self, token: &str, device: DeviceId) -> Result<Challenge> {
+        let body = json!({ "device": device.to_string() });
+        self.call(Method::POST, "/v1/auth/challenge", Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/auth/device`.
+    pub async fn device_login(&self, token: &str, nonce: &str, signature: &[u8]) -> Result<Tokens> {
+        let body = json!({ "nonce": nonce, "signature": b64(signature) });
+        self.call(Method::POST, "/v1/auth/device", Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/auth/refresh`.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens> {
+        let body = json!({ "refresh_token": refresh_token });
+        self.call(Method::POST, "/v1/auth/refresh", None, Some(body))
+            .await
+    }
+
+    /// `POST /v1/ws/ticket`.
+    pub async fn ws_ticket(
+        &self,
+        token: &str,
+        nonce: &str,
+        signature: &[u8],
+    ) -> Result<TicketView> {
+        let body = json!({ "nonce": nonce, "signature": b64(signature) });
+        self.call(Method::POST, "/v1/ws/ticket", Some(token), Some(body))
+            .await
+    }
+
+    /// `PUT /v1/account/master-key`.
+    pub async fn set_master_key(&self, token: &str, spki: &[u8]) -> Result<AccountView> {
+        let body = json!({ "master_key": b64(spki) });
+        self.call(
+            Method::PUT,
+            "/v1/account/master-key",
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /v1/devices/pending`.
+    pub async fn announce_device(
+        &self,
+        token: &str,
+        signing_key: &[u8],
+        auth_key: &[u8],
+        name: &str,
+    ) -> Result<DeviceIdView> {
+        let body = json!({
+            "signing_key": b64(signing_key),
+            "auth_key": b64(auth_key),
+            "name": name,
+        });
+        self.call(Method::POST, "/v1/devices/pending", Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/devices`: a master-signed device certificate.
+    pub async fn upload_certificate(
+        &self,
+        token: &str,
+        certificate: &[u8],
+    ) -> Result<DeviceIdView> {
+        let body = json!({ "certificate": b64(certificate) });
+        self.call(Method::POST, "/v1/devices", Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/devices`.
+    pub async fn devices(&self, token: &str) -> Result<Vec<DeviceView>> {
+        self.call(Method::GET, "/v1/devices", Some(token), None)
+            .await
+    }
+
+    /// `POST /v1/devices/revoke`.
+    pub async fn revoke(&self, token: &str, revocation: &[u8]) -> Result<DeviceIdView> {
+        let body = json!({ "revocation": b64(revocation) });
+        self.call(Method::POST, "/v1/devices/revoke", Some(token), Some(body))
+            .await
+    }
+
+    /// `PUT /v1/devices/current/exchange-key`.
+    pub async fn set_exchange_key(&self, token: &str, certificate: &[u8]) -> Result<()> {
+        let body = json!({ "certificate": b64(certificate) });
+        let _: Value = self
+            .call(
+                Method::PUT,
+                "/v1/devices/current/exchange-key",
+                Some(token),
+                Some(body),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /v1/directory/{who}`; `None` if there is no such account.
+    pub async fn directory(&self, token: &str, who: &str) -> Result<Option<DirectoryView>> {
+        let mut url = self.url("/v1/directory/")?;
+        url.path_segments_mut()
+            .map_err(|_| Error::BadServerUrl {
+                url: self.base.to_string(),
+            })?
+            .pop_if_empty()
+            .push(who);
+        let request = self.http.get(url).bearer_auth(token);
+        match self.send(request).await {
+            Ok(response) => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|_| Error::BadResponse {
+                    what: "directory entry",
+                }),
+            Err(Error::Api { status: 404, .. }) => Ok(None),
+            Err(Error::Api { status: 400, .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// `POST /v1/conversations`.
+    pub async fn create_conversation(&self, token: &str, genesis: &[u8]) -> Result<ChangeStored> {
+        let body = json!({ "genesis": b64(genesis) });
+        self.call(Method::POST, "/v1/conversations", Some(token), Some(body))
+            .await
+    }
+
+    /// `GET /v1/conversations`.
+    pub async fn conversations(&self, token: &str) -> Result<Vec<String>> {
+        self.call(Method::GET, "/v1/conversations", Some(token), None)
+            .await
+    }
+
+    /// `GET /v1/conversations/{c}?since=EPOCH` (inclusive).
+    pub async fn conversation(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        since: u64,
+    ) -> Result<ConversationView> {
+        let path = format!("/v1/conversations/{conversation}?since={since}");
+        self.call(Method::GET, &path, Some(token), None).await
+    }
+
+    /// `POST /v1/conversations/{c}/changes`.
+    pub async fn append_change(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        change: &[u8],
+    ) -> Result<ChangeStored> {
+        let path = format!("/v1/conversations/{conversation}/changes");
+        let body = json!({ "change": b64(change) });
+        self.call(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/conversations/{c}/messages`: an envelope, distribution or key request.
+    pub async fn send_payload(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        message: MessageId,
+        payload: &[u8],
+        to: Option<DeviceId>,
+    ) -> Result<SentView> {
+        let path = format!("/v1/conversations/{conversation}/messages");
+        let mut body = json!({ "message_id": message.to_string(), "envelope": b64(payload) });
+        if let (Some(to), Some(map)) = (to, body.as_object_mut()) {
+            map.insert("to".to_owned(), Value::String(to.to_string()));
+        }
+        self.call(Method::POST, &path, Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /v1/conversations/{c}/attachments`.
+    pub async fn upload_attachment(
+        &self,
+        token: &str,
+        conversation: ConversationId,
+        blob: Vec<u8>,
+    ) -> Result<AttachmentView> {
+        let path = format!("/v1/conversations/{conversation}/attachments");
+        let request = self
+            .http
+            .post(self.url(&path)?)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(blob);
+        let response = self.send(request).await?;
+        response.json().await.map_err(|_| Error::BadResponse {
+            what: "attachment id",
+        })
+    }
+
+    /// `GET /v1/attachments/{a}`.
+    pub async fn download_attachment(&self, token: &str, attachment: &str) -> Result<Vec<u8>> {
+        if !attachment.starts_with("att:") || attachment.contains('/') {
+            return Err(Error::BadResponse {
+                what: "attachment id",
+            });
+        }
+        let path = format!("/v1/attachments/{attachment}");
+        let request = self.http.get(self.url(&path)?).bearer_auth(token);
+        let response = self.send(request).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| Error::Unreachable {
+                url: self.base.to_string(),
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+}

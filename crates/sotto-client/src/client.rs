@@ -1,0 +1,235 @@
+//! [`Client`]: one profile, its server, and the operations every command builds on (saving the
+//! snapshot, the clock, randomness, and this device's keys).
+
+use std::path::{Path, PathBuf};
+
+use sotto_proto::crypto::rsa::{ExchangeKeyPair, SigningKeyPair};
+use sotto_proto::identity::{DeviceKeys, MasterKey};
+use sotto_proto::ids::{AccountId, DeviceId};
+use sotto_proto::{Env, SystemRng, Timestamp};
+use zeroize::Zeroizing;
+
+use crate::api::Api;
+use crate::error::{Error, Result};
+use crate::store::file::FileVault;
+use crate::store::state::{AccountState, DeviceState, ProfileState};
+use crate::store::Vault;
+use crate::tls::{Fingerprint, Trust};
+
+/// The server used when none is given.
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:8443";
+
+/// How to open a profile.
+pub struct ProfileOptions {
+    /// The profile folder.
+    pub dir: PathBuf,
+    /// The passphrase that encrypts it.
+    pub passphrase: Zeroizing<String>,
+    /// `--server`, when given explicitly.
+    pub server: Option<String>,
+    /// `--tls-pin`, when given explicitly (remembered in the profile).
+    pub tls_pin: Option<String>,
+}
+
+impl std::fmt::Debug for ProfileOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileOptions")
+            .field("dir", &self.dir)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One device's client: its profile, held open (and locked) for the life of the value.
+pub struct Client {
+    pub(crate) dir: PathBuf,
+    vault: Box<dyn Vault>,
+    pub(crate) state: ProfileState,
+    pub(crate) api: Api,
+    pub(crate) rng: SystemRng,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens (or starts) the profile in `options.dir`.
+    pub fn open(options: ProfileOptions) -> Result<Self> {
+        let vault = FileVault::open(&options.dir, options.passphrase.as_bytes())?;
+        Self::with_vault(options, Box::new(vault))
+    }
+
+    /// Opens a profile kept in `vault`.
+    pub fn with_vault(options: ProfileOptions, vault: Box<dyn Vault>) -> Result<Self> {
+        let mut state = match vault.load()? {
+            Some(bytes) => ProfileState::from_bytes(&bytes)?,
+            None => ProfileState::default(),
+        };
+        if let Some(server) = &options.server {
+            state.server = server.trim_end_matches('/').to_owned();
+        }
+        if state.server.is_empty() {
+            state.server = DEFAULT_SERVER.to_owned();
+        }
+        if let Some(pin) = &options.tls_pin {
+            state.tls_pin = Some(Fingerprint::parse(pin)?.to_string());
+        }
+        let pin = state
+            .tls_pin
+            .as_deref()
+            .map(Fingerprint::parse)
+            .transpose()?;
+        let api = Api::new(&state.server, Trust::new(pin)?)?;
+        Ok(Self {
+            dir: options.dir,
+            vault,
+            state,
+            api,
+            rng: SystemRng::new(),
+        })
+    }
+
+    /// Writes the snapshot durably.
+    pub fn save(&self) -> Result<()> {
+        self.vault.save(&self.state.to_bytes()?)
+    }
+
+    /// The profile folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.state.server
+    }
+
+    /// The pinned certificate fingerprint, if any.
+    pub fn tls_pin(&self) -> Option<&str> {
+        self.state.tls_pin.as_deref()
+    }
+
+    /// The account's username, once known.
+    pub fn username(&self) -> Option<&str> {
+        self.state.account.as_ref().map(|a| a.username.as_str())
+    }
+
+    /// Messages this device could not decrypt in the end.
+    pub fn undecryptable(&self) -> u64 {
+        self.state.undecryptable
+    }
+
+    /// Envelopes held for a key or epoch that has not arrived yet.
+    pub fn held(&self) -> usize {
+        self.state.held.len()
+    }
+
+    /// Messages waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.state.outbox.len()
+    }
+
+    /// This device's id, once it has keys.
+    pub fn device_id(&self) -> Option<&str> {
+        self.state.device.as_ref().map(|d| d.device.as_str())
+    }
+
+    /// Whether this device has been approved.
+    pub fn device_active(&self) -> bool {
+        self.state.device.as_ref().is_some_and(|d| d.active)
+    }
+
+    /// Whether this device holds the master key.
+    pub fn holds_master_key(&self) -> bool {
+        self.state
+            .account
+            .as_ref()
+            .is_some_and(|a| a.master_key.is_some())
+    }
+
+    /// The wall clock.
+    pub fn now(&self) -> Result<Timestamp> {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| Error::Clock)?;
+        Ok(Timestamp(
+            u64::try_from(since.as_millis()).map_err(|_| Error::Clock)?,
+        ))
+    }
+
+    /// A protocol environment (time and randomness).
+    pub(crate) fn env(&mut self) -> Result<Env<'_>> {
+        let now = self.now()?;
+        Ok(Env::new(now, &mut self.rng))
+    }
+
+    /// Sixteen fresh random bytes.
+    pub(crate) fn random16(&mut self) -> Result<[u8; 16]> {
+        Ok(self.env()?.random::<16>()?)
+    }
+
+    pub(crate) fn account_state(&self) -> Result<&AccountState> {
+        self.state.account.as_ref().ok_or(Error::NoAccount)
+    }
+
+    pub(crate) fn account_id(&self) -> Result<AccountId> {
+        self.account_state()?
+            .account
+            .parse()
+            .map_err(|_| Error::CorruptStore {
+                reason: "stored account id",
+            })
+    }
+
+    pub(crate) fn device_state(&self) -> Result<&DeviceState> {
+        self.state.device.as_ref().ok_or(Error::NoAccount)
+    }
+
+    pub(crate) fn device(&self) -> Result<DeviceId> {
+        self.device_state()?
+            .device
+            .parse()
+            .map_err(|_| Error::CorruptStore {
+                reason: "stored device id",
+            })
+    }
+
+    /// This device's signing and auth keys.
+    pub(crate) fn device_keys(&self) -> Result<DeviceKeys> {
+        let d = self.device_state()?;
+        let signing = SigningKeyPair::from_pkcs8(&d.signing_key.bytes()?)?;
+        let auth = SigningKeyPair::from_pkcs8(&d.auth_key.bytes()?)?;
+        Ok(DeviceKeys::from_keys(signing, auth)?)
+    }
+
+    /// The master key, on the device that holds it.
+    pub(crate) fn master_key(&self) -> Result<MasterKey> {
+        let secret = self
+            .account_state()?
+            .master_key
+            .as_ref()
+            .ok_or(Error::NoMasterKey)?;
+        Ok(MasterKey::from_key(SigningKeyPair::from_pkcs8(
+            &secret.bytes()?,
+        )?))
+    }
+
+    /// Every exchange key pair this device still holds.
+    pub(crate) fn exchange_keys(&self) -> Result<Vec<ExchangeKeyPair>> {
+        self.device_state()?
+            .exchange_keys
+            .iter()
+            .map(|k| Ok(ExchangeKeyPair::from_pkcs8(&k.key.bytes()?)?))
+            .collect()
+    }
+
+    /// The API client.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+}

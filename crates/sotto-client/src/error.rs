@@ -1,0 +1,185 @@
+//! The one error type of the client library. Variants say what went wrong in terms a person (or
+//! the CLI's exit code) can act on: a wrong passphrase, an unreachable server, a certificate that
+//! does not match its pin, a changed identity, a refusal by the server with its stable code.
+
+use sotto_proto::ids::AccountId;
+
+/// Everything the client library can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A local file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The passphrase does not open the profile.
+    #[error("wrong passphrase for this profile (or the profile is damaged)")]
+    WrongPassphrase,
+    /// The profile's file is not a Sotto profile or is damaged.
+    #[error("the profile is damaged: {reason}")]
+    CorruptStore {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The profile's contents do not parse.
+    #[error("the profile is damaged: {0}")]
+    StoreFormat(#[source] serde_json::Error),
+    /// Another `sotto` process is using the profile.
+    #[error("the profile is in use by another sotto process")]
+    ProfileBusy,
+    /// The profile has no account yet.
+    #[error("this profile has no account: run `sotto register` or `sotto login` first")]
+    NoAccount,
+    /// The profile already holds an account.
+    #[error("this profile already holds the account {username}")]
+    AlreadyRegistered {
+        /// The account's username.
+        username: String,
+    },
+    /// This device is waiting for approval from another device.
+    #[error("this device is waiting for approval: run `sotto devices approve <code>` on another device, then `sotto login` again")]
+    DevicePending,
+    /// This device does not hold the account's master key, so it cannot certify devices.
+    #[error("this device does not hold the account's master key; approve or revoke from your first device")]
+    NoMasterKey,
+    /// The device session ended (revoked, logged out, or the refresh token was reused).
+    #[error("the session has ended: run `sotto login` again")]
+    SessionEnded,
+    /// The server could not be reached.
+    #[error("cannot reach the server at {url}: {source}")]
+    Unreachable {
+        /// The server URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server's certificate does not match the pinned fingerprint.
+    #[error("the server's certificate does not match the pinned fingerprint (expected {expected}, got {got}); someone may be intercepting the connection")]
+    PinMismatch {
+        /// The pinned fingerprint.
+        expected: String,
+        /// The fingerprint the server presented.
+        got: String,
+    },
+    /// No pin is set and the certificate is not trusted by the system.
+    #[error("the server's certificate is not trusted by this system (fingerprint {got}); if you run this server, check the fingerprint it printed and pass --tls-pin {got}")]
+    UntrustedCertificate {
+        /// The fingerprint the server presented.
+        got: String,
+    },
+    /// A `--tls-pin` value is not a SHA-256 fingerprint.
+    #[error("--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)")]
+    BadPin,
+    /// The server URL is not usable.
+    #[error("invalid server URL {url}: expected https://host:port")]
+    BadServerUrl {
+        /// The URL given.
+        url: String,
+    },
+    /// The server refused a request.
+    #[error("the server refused the request ({status} {code}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The server's stable error code (`docs/api.md`).
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// Wrong username or password.
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// Too many attempts; the server asks to wait.
+    #[error("rate limited by the server; try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after_secs: u64,
+    },
+    /// The server answered with something that is not what the API promises.
+    #[error("unexpected answer from the server: {what}")]
+    BadResponse {
+        /// What did not match.
+        what: &'static str,
+    },
+    /// The WebSocket failed.
+    #[error("WebSocket error: {0}")]
+    WebSocket(#[source] Box<tokio_tungstenite::tungstenite::Error>),
+    /// TLS setup failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(#[source] rustls::Error),
+    /// A protocol operation or check failed.
+    #[error("protocol error: {0} ({code})", code = .0.code())]
+    Protocol(#[from] sotto_proto::Error),
+    /// A protocol structure did not decode.
+    #[error("protocol error: {0}")]
+    Decode(#[from] sotto_proto::DecodeError),
+    /// No such user on the server.
+    #[error("no user named {username} on this server")]
+    UnknownUser {
+        /// The name looked up.
+        username: String,
+    },
+    /// A pinned identity changed and the change was not accepted.
+    #[error("the identity key of {username} ({account}) has CHANGED since it was pinned{verified}; check the new safety number with `sotto verify {username}`, then retry with --accept-new-identity", verified = if *.was_verified { " and verified" } else { "" })]
+    IdentityChanged {
+        /// The username.
+        username: String,
+        /// The old account id.
+        account: AccountId,
+        /// Whether the old identity was verified.
+        was_verified: bool,
+    },
+    /// No conversation matches.
+    #[error("unknown conversation {what}")]
+    UnknownConversation {
+        /// What was asked for.
+        what: String,
+    },
+    /// The caller is not (or no longer) a member of the conversation.
+    #[error("you are not a member of this conversation")]
+    NotMember,
+    /// An approval code matched no pending device.
+    #[error("no pending device has the approval code {code}")]
+    UnknownApprovalCode {
+        /// The code given.
+        code: String,
+    },
+    /// A device id matched no device of the account.
+    #[error("no device {device} on this account")]
+    UnknownDevice {
+        /// The device id given.
+        device: String,
+    },
+    /// Waiting for something took too long.
+    #[error("timed out waiting for {what}")]
+    TimedOut {
+        /// What was awaited.
+        what: &'static str,
+    },
+    /// A user-supplied value is not acceptable.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which value.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A clock before 1970.
+    #[error("the system clock is before 1970")]
+    Clock,
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
+        Self::WebSocket(Box::new(error))
+    }
+}
+
+/// Result with the client's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

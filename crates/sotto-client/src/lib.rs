@@ -1,0 +1,36 @@
+//! # sotto-client
+//!
+//! The client side of Sotto on top of `sotto-proto`: it talks to the server, keeps this device's
+//! keys and state in an encrypted profile, and turns the protocol's checks into a chat that
+//! never silently loses or shows an unverifiable message. The `sotto` command line is a thin
+//! layer over [`Client`].
+//!
+//! # Layout
+//! - [`client`]: [`Client`], one open profile and its server.
+//! - [`tls`]: certificate trust (system roots or a pinned fingerprint, nothing else).
+//! - [`api`], [`ws`]: the HTTPS API and the WebSocket.
+//! - [`store`]: the encrypted local store (the [`store::Vault`] seam and the snapshot).
+//! - [`session`]: device login challenges, token renewal, WebSocket tickets.
+//! - [`account`]: register, login and approval of new devices, revocation, exchange keys.
+//! - [`peers`]: pinned identities, directory verification, safety numbers.
+//! - [`groups`]: verified group logs, groups and 1:1 conversations.
+//! - [`outbox`]: sending (reserve → persist → seal → send) and sender chains.
+//! - [`receive`], [`sync`]: receiving payloads and the sync loop.
+//! - [`error`]: the crate's error type.
+
+pub mod account;
+pub mod api;
+pub mod client;
+pub mod error;
+pub mod groups;
+pub mod outbox;
+pub mod peers;
+mod receive;
+pub mod session;
+pub mod store;
+pub mod sync;
+pub mod tls;
+pub mod ws;
+
+pub use client::{Client, ProfileOptions, DEFAULT_SERVER};
+pub use error::{Error, Result};

@@ -1,0 +1,220 @@
+//! Pinned identities: master keys pinned on first use, checked on every later lookup, confirmed
+//! by safety number; and the devices and exchange keys of an account, verified against the
+//! pinned master key (a device the server adds on its own never verifies).
+
+use sotto_proto::identity::{AccountIdentity, VerifiedDevice, VerifiedExchangeKey};
+use sotto_proto::ids::{AccountId, DeviceId};
+use sotto_proto::limits::MAX_CERTIFICATE_LEN;
+use sotto_proto::safety::SafetyNumber;
+use sotto_proto::signed::Signed;
+
+use crate::api::{b64, unb64};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::store::state::Peer;
+
+/// Who to look up.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    /// By username: checked against the pin for that name.
+    Name(&'a str),
+    /// By account id (self-certifying: the id is the master key's hash).
+    Account(AccountId),
+}
+
+/// An account's verified identity, devices and exchange keys.
+#[derive(Debug)]
+pub struct PeerDevices {
+    /// The username.
+    pub username: String,
+    /// The pinned identity.
+    pub identity: AccountIdentity,
+    /// Devices whose certificates verify under the pinned master key.
+    pub devices: Vec<VerifiedDevice>,
+    /// Their currently valid exchange keys.
+    pub exchange: Vec<VerifiedExchangeKey>,
+}
+
+/// A safety number and whether it was confirmed.
+#[derive(Debug)]
+pub struct Safety {
+    /// The peer's username.
+    pub username: String,
+    /// 12 groups of 5 digits.
+    pub groups: Vec<String>,
+    /// Whether the identity is marked verified.
+    pub verified: bool,
+}
+
+impl Client {
+    /// Looks `who` up in the directory and verifies it against the pin (pinning on first use).
+    /// A username whose key changed is [`Error::IdentityChanged`] unless `accept_new`.
+    pub async fn lookup(&mut self, who: Who<'_>, accept_new: bool) -> Result<PeerDevices> {
+        let token = self.access_token().await?;
+        let key = match who {
+            Who::Name(name) => name.to_ascii_lowercase(),
+            Who::Account(account) => account.to_string(),
+        };
+        let entry = self
+            .api
+            .directory(&token, &key)
+            .await?
+            .ok_or_else(|| Error::UnknownUser {
+                username: key.clone(),
+            })?;
+        let spki = unb64(&entry.master_key, "master key")?;
+        let identity = AccountIdentity::from_master_spki(&spki)?;
+        let account = identity.account();
+        if entry.account != account.to_string() {
+            return Err(Error::BadResponse {
+                what: "a directory entry whose account id is not its key's",
+            });
+        }
+        match who {
+            Who::Account(wanted) if wanted != account => {
+                return Err(Error::BadResponse {
+                    what: "a directory entry for another account",
+                })
+            }
+            Who::Name(_) => {
+                if let Some(pinned) = self.state.names.get(&entry.username).cloned() {
+                    if pinned != account.to_string() {
+                        let was_verified =
+                            self.state.peers.get(&pinned).is_some_and(|p| p.verified);
+                        if !accept_new {
+                            return Err(Error::IdentityChanged {
+                                username: entry.username.clone(),
+                                account: pinned.parse().map_err(|_| Error::CorruptStore {
+                                    reason: "pinned account id",
+                                })?,
+                                was_verified,
+                            });
+                        }
+                        self.state.peers.remove(&pinned);
+                        self.state.names.remove(&entry.username);
+                    }
+                }
+            }
+            Who::Account(_) => {}
+        }
+        let account_text = account.to_string();
+        if !self.state.peers.contains_key(&account_text) {
+            self.state.peers.insert(
+                account_text.clone(),
+                Peer {
+                    username: entry.username.clone(),
+                    master_spki: b64(&spki),
+                    verified: false,
+                    ..Peer::default()
+                },
+            );
+        }
+        self.state
+            .names
+            .entry(entry.username.clone())
+            .or_insert_with(|| account_text.clone());
+        let revocations: Vec<_> = entry
+            .revocations
+            .iter()
+            .filter_map(|r| {
+                let bytes = unb64(r, "revocation").ok()?;
+                let signed = Signed::decode(&bytes, MAX_CERTIFICATE_LEN).ok()?;
+                identity.verify_revocation(&signed).ok()
+            })
+            .collect();
+        let now = self.now()?;
+        let mut devices = Vec::new();
+        let mut exchange = Vec::new();
+        for view in &entry.devices {
+            let Some(cert) = view.certificate.as_deref() else {
+                continue;
+            };
+            let Ok(bytes) = unb64(cert, "certificate") else {
+                continue;
+            };
+            let Ok(signed) = Signed::decode(&bytes, MAX_CERTIFICATE_LEN) else {
+                continue;
+            };
+            let Ok(device) = identity.verify_device(&signed, &revocations) else {
+                continue;
+            };
+            if let Some(xkey) = view.exchange_key.as_deref() {
+                let seen = self
+                    .state
+                    .peers
+                    .get(&account_text)
+                    .and_then(|p| p.serials.get(&device.device().to_string()).copied());
+                let verified = unb64(xkey, "exchange key")
+                    .ok()
+                    .and_then(|b| Signed::decode(&b, MAX_CERTIFICATE_LEN).ok())
+                    .and_then(|s| device.verify_exchange_key(&s, now, seen).ok());
+                if let Some(key) = verified {
+                    if let Some(peer) = self.state.peers.get_mut(&account_text) {
+                        peer.serials
+                            .insert(device.device().to_string(), key.serial());
+                    }
+                    exchange.push(key);
+                }
+            }
+            devices.push(device);
+        }
+        Ok(PeerDevices {
+            username: entry.username,
+            identity,
+            devices,
+            exchange,
+        })
+    }
+
+    /// One verified device of `account`.
+    pub(crate) async fn verified_device(
+        &mut self,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Result<(String, VerifiedDevice)> {
+        let peer = self.lookup(Who::Account(account), false).await?;
+        let username = peer.username;
+        peer.devices
+            .into_iter()
+            .find(|d| d.device() == device)
+            .map(|d| (username, d))
+            .ok_or(Error::UnknownDevice {
+                device: device.to_string(),
+            })
+    }
+
+    /// The pinned username of an account, if known.
+    pub(crate) fn username_of(&self, account: &str) -> Option<String> {
+        self.state.peers.get(account).map(|p| p.username.clone())
+    }
+
+    /// The safety number with `username`; with `confirm`, marks the identity verified.
+    pub async fn safety_number(
+        &mut self,
+        username: &str,
+        confirm: bool,
+        accept_new: bool,
+    ) -> Result<Safety> {
+        let peer = self.lookup(Who::Name(username), accept_new).await?;
+        let mine = unb64(&self.account_state()?.master_spki, "master key")?;
+        let number = SafetyNumber::new(&mine, peer.identity.master_key().spki());
+        let account = peer.identity.account().to_string();
+        let entry = self
+            .state
+            .peers
+            .get_mut(&account)
+            .ok_or(Error::CorruptStore {
+                reason: "pin missing after lookup",
+            })?;
+        if confirm {
+            entry.verified = true;
+        }
+        let verified = entry.verified;
+        self.save()?;
+        Ok(Safety {
+            username: peer.username,
+            groups: number.groups().into_iter().map(str::to_owned).collect(),
+            verified,
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! Receiving one payload: messages, key distributions and key requests, checked by
+//! `sotto-proto` against verified devices and the verified group state.
+//!
+//! A message is committed to the receiver state and stored in the inbox in one save, before it
+//! is shown or acknowledged. A message whose chain or epoch is unknown is *held*, not failed
+//! (protocol §9.4): it is retried when the distribution arrives, and after a delay the chain's
+//! owner is asked to send the distribution again. Everything that finally fails is counted.
+
+use sotto_proto::chain::{LocalDevice, ReceiverState};
+use sotto_proto::distribution::{KeyDistribution, KeyRequest};
+use sotto_proto::envelope::Envelope;
+use sotto_proto::group::GroupState;
+use sotto_proto::ids::{AccountId, ConversationId, MessageId};
+use sotto_proto::signed::Signed;
+use sotto_proto::{Error as ProtoError, ReceiveError};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::store::state::{Delivered, Held, IncomingAttachment, Secret};
+
+/// A payload relayed by the server.
+pub(crate) enum Payload {
+    Message(Envelope),
+    Distribution(KeyDistribution),
+    Request(Signed, KeyRequest),
+}
+
+impl Payload {
+    /// Tells the three apart by their domain.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        if let Ok(envelope) = Envelope::decode(bytes) {
+            return Some(Self::Message(envelope));
+        }
+        if let Ok(kdm) = KeyDistribution::decode(bytes) {
+            return Some(Self::Distribution(kdm));
+        }
+        let signed = Signed::decode(bytes, 1024).ok()?;
+        let request = KeyRequest::decode(signed.unverified_body()).ok()?;
+        Some(Self::Request(signed, request))
+    }
+}
+
+/// What became of a message.
+#[derive(Debug)]
+pub(crate) enum Opened {
+    /// Decrypted, committed and stored in the inbox; with the number of skipped indexes.
+    Delivered {
+        /// Skipped indexes before it (a gap).
+        gap: usize,
+    },
+    /// Waiting for a distribution or group change.
+    Hold,
+    /// Seen before: dropped.
+    Replay,
+    /// Refused (the protocol error code).
+    Failed(&'static str),
+}
+
+/// What accepting a distribution did.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub chain: sotto_proto::ids::ChainId,
+    pub from: String,
+    pub missing: usize,
+}
+
+impl Client {
+    pub(crate) fn receiver(&self) -> Result<ReceiverState> {
+        match &self.state.receiver {
+            Some(secret) => Ok(ReceiverState::decode_local(&secret.bytes()?)?),
+            None => Ok(ReceiverState::new()),
+        }
+    }
+
+    fn store_receiver(&mut self, receiver: &ReceiverState) {
+        self.state.receiver = Some(Secret::new(&receiver.encode_local()));
+    }
+
+    /// The group state, fetched when unknown or behind `epoch`.
+    async fn group_at(&mut self, conversation: ConversationId, epoch: u64) -> Result<GroupState> {
+        match self.load_group(&conversation)? {
+            Some(group) if group.epoch() >= epoch => Ok(group),
+            _ => self.sync_group(conversation).await,
+        }
+    }
+
+    /// Verifies, decrypts and commits one message.
+    pub(crate) async fn open_message(&mut self, envelope: &Envelope) -> Result<Opened> {
+        let h = envelope.header().clone();
+        let group = match self.group_at(h.conversation, h.epoch).await {
+            Ok(group) => group,
+            Err(Error::NotMember) => return Ok(Opened::Failed("not-a-member")),
+            Err(Error::Protocol(e)) => return Ok(Opened::Failed(e.code())),
+            Err(other) => return Err(other),
+        };
+        let (username, sender) = match self
+            .verified_device(h.sender_account, h.sender_device)
+            .await
+        {
+            Ok(found) => found,
+            Err(Error::UnknownDevice { .. }) | Err(Error::UnknownUser { .. }) => {
+                return Ok(Opened::Failed("unverified-sender-device"))
+            }
+            Err(other) => return Err(other),
+        };
+        let now = self.now()?;
+        let mut receiver = self.receiver()?;
+        let opened = match receiver.open(envelope, &sender, &group, now) {
+            Ok(opened) => opened,
+            Err(ProtoError::Receive(ReceiveError::UnknownChain { .. }))
+            | Err(ProtoError::Receive(ReceiveError::UnknownEpoch { .. })) => {
+                return Ok(Opened::Hold)
+            }
+            Err(ProtoError::Receive(ReceiveError::Replay { .. })) => return Ok(Opened::Replay),
+            Err(e) => return Ok(Opened::Failed(e.code())),
+        };
+        let received = match receiver.commit(opened, now) {
+            Ok(received) => received,
+            Err(ProtoError::Receive(ReceiveError::Replay { .. })) => return Ok(Opened::Replay),
+            Err(e) => return Ok(Opened::Failed(e.code())),
+        };
+        self.store_receiver(&receiver);
+        let (text, attachment) = match received.body {
+            sotto_proto::body::MessageBody::Text(text) => (text, None),
+            sotto_proto::body::MessageBody::Attachment {
+                attachment,
+                caption,
+            } => (
+                caption,
+                Some(IncomingAttachment {
+                    blob_id: attachment.blob_id.clone(),
+                    file_name: attachment.file_name.clone(),
+                    media_type: attachment.media_type.clone(),
+                    size: attachment.size,
+                    secret: Secret::new(attachment.secret.as_ref()),
+                    sha256: hex::encode(attachment.ciphertext_sha256),
+                    path: None,
+                }),
+            ),
+            // Receipts are not shown as messages.
+            _ => (String::new(), None),
+        };
+        let delivered = Delivered {
+            id: h.message_id.to_string(),
+            conversation: h.conversation.to_string(),
+            from: username,
+            device: h.sender_device.to_string(),
+            sent_at: h.sent_at.millis(),
+            text: zeroize::Zeroizing::new(text),
+            attachment,
+        };
+        self.state.inbox.push_back(delivered);
+        Ok(Opened::Delivered {
+            gap: received.gap.len(),
+        })
+    }
+
+    /// Verifies and accepts a key distribution addressed to this device.
+    pub(crate) async fn accept_distribution(
+        &mut self,
+        kdm: &KeyDistribution,
+    ) -> Result<std::result::Result<Accepted, &'static str>> {
+        let h = kdm.header().clone();
+        let group = match self.group_at(h.conversation, h.epoch).await {
+            Ok(group) => group,
+            Err(Error::NotMember) => return Ok(Err("not-a-member")),
+            Err(Error::Protocol(e)) => return Ok(Err(e.code())),
+            Err(other) => return Err(other),
+        };
+        let (username, sender) = match self
+            .verified_device(h.sender_account, h.sender_device)
+            .await
+        {
+            Ok(found) => found,
+            Err(Error::UnknownDevice { .. }) | Err(Error::UnknownUser { .. }) => {
+                return Ok(Err("unverified-sender-device"))
+            }
+            Err(other) => return Err(other),
+        };
+        let exchange_keys = self.exchange_keys()?;
+        let me = LocalDevice {
+            account: self.account_id()?,
+            device: self.device()?,
+            exchange_keys: &exchange_keys,
+        };
+        let mut receiver = self.receiver()?;
+        match receiver.accept_distribution(kdm, &sender, &me, &group, self.now()?) {
+            Ok(accepted) => {
+                self.store_receiver(&receiver);
+                Ok(Ok(Accepted {
+                    chain: accepted.chain,
+                    from: username,
+                    missing: accepted.missing_in_previous.len(),
+                }))
+            }
+            Err(e) => Ok(Err(e.code())),
+        }
+    }
+
+    /// Answers a key request for a chain this device owns (protocol §7.6).
+    pub(crate) async fn answer_request(
+        &mut self,
+        signed: &Signed,
+        request: &KeyRequest,
+    ) -> Result<std::result::Result<(), &'static str>> {
+        let Some(mut chain) = self.load_chain(&request.conversation)? else {
+            return Ok(Err("receive/unknown-chain"));
+        };
+        if chain.chain() != request.chain {
+            return Ok(Err("receive/unknown-chain"));
+        }
+        let group = self.sync_group(request.conversation).await?;
+        let peer = self
+            .lookup(crate::peers::Who::Account(request.requester_account), false)
+            .await?;
+        let Some(requester) = peer
+            .devices
+            .iter()
+            .find(|d| d.device() == request.requester_device)
+        else {
+            return Ok(Err("unverified-requester-device"));
+        };
+        let Some(key) = peer
+            .exchange
+            .iter()
+            .find(|k| k.key_id() == request.requester_key)
+        else {
+            return Ok(Err("receive/wrong-recipient"));
+        };
+        let keys = self.device_keys()?;
+        let kdm = match chain.answer_key_request(signed, requester, key, &group, &keys, self.now()?)
+        {
+            Ok(kdm) => kdm,
+            Err(e) => return Ok(Err(e.code())),
+        };
+        self.store_chain(&chain)?;
+        self.save()?;
+        let token = self.access_token().await?;
+        let id = MessageId::from_bytes(self.random16()?);
+        self.api
+            .send_payload(
+                &token,
+                request.conversation,
+                id,
+                &kdm.encode(),
+                Some(request.requester_device),
+            )
+            .await?;
+        Ok(Ok(()))
+    }
+
+    /// Asks the owner of a held message's chain to send its distribution again.
+    pub(crate) async fn request_key(&mut self, held: &Held) -> Result<()> {
+        let bytes = crate::api::unb64(&held.envelope, "held envelope")?;
+        let envelope = Envelope::decode(&bytes)?;
+        let h = envelope.header();
+        let keys = self.device_keys()?;
+        let exchange = self.exchange_keys()?;
+        let Some(newest) = exchange.last() else {
+            return Ok(());
+        };
+        let requester_account: AccountId = self.account_id()?;
+        let body = KeyRequest {
+            conversation: h.conversation,
+            epoch: h.epoch,
+            chain: h.chain,
+            owner_device: h.sender_device,
+            requester_account,
+            requester_device: keys.device(),
+            requester_key: sotto_proto::ids::ExchangeKeyId::from_spki(
+                newest.encrypting_key().spki(),
+            ),
+            requested_at: self.now()?,
+        };
+        let signed = Signed::sign(body.encode(), keys.signing())?;
+        let token = self.access_token().await?;
+        let id = MessageId::from_bytes(self.random16()?);
+        self.api
+            .send_payload(&token, h.conversation, id, &signed.encode(), None)
+            .await?;
+        Ok(())
+    }
+}

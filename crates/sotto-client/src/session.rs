@@ -1,0 +1,129 @@
+//! Device sessions: the challenge a device signs with its auth key, access tokens renewed with
+//! single-use refresh tokens (the new one is saved before it is used), and WebSocket tickets.
+
+use reqwest::Url;
+use sotto_proto::auth::AuthChallenge;
+use zeroize::Zeroizing;
+
+use crate::api::unb64;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::store::state::{SessionState, Token};
+
+/// An access token is renewed when it has less than this left.
+const RENEW_MARGIN_MS: u64 = 60_000;
+
+impl Client {
+    /// Answers the server's challenge for this device with `token`; returns `(nonce, signature)`.
+    pub(crate) async fn answer_challenge(&self, token: &str) -> Result<(String, Vec<u8>)> {
+        let device = self.device()?;
+        let challenge = self.api.challenge(token, device).await?;
+        let bytes = unb64(&challenge.challenge, "challenge")?;
+        let decoded = AuthChallenge::decode(&bytes)?;
+        let username = &self.account_state()?.username;
+        if decoded.device != device
+            || &decoded.username != username
+            || !same_origin(self.api.base(), &decoded.origin)
+        {
+            return Err(Error::BadResponse {
+                what: "a login challenge for another server, user or device",
+            });
+        }
+        let signature = self.device_keys()?.sign_auth_challenge(&decoded)?;
+        Ok((challenge.nonce, signature))
+    }
+
+    /// Logs this (approved) device in with a login token and stores the session.
+    pub(crate) async fn device_login(&mut self, login_token: &str) -> Result<()> {
+        let (nonce, signature) = self.answer_challenge(login_token).await?;
+        let tokens = self
+            .api
+            .device_login(login_token, &nonce, &signature)
+            .await?;
+        self.store_tokens(tokens)?;
+        self.save()
+    }
+
+    fn store_tokens(&mut self, tokens: crate::api::Tokens) -> Result<()> {
+        let now = self.now()?.millis();
+        self.state.session = Some(SessionState {
+            session: tokens.session,
+            access_token: Token(tokens.access_token),
+            access_expires_at: now.saturating_add(tokens.expires_in.saturating_mul(1000)),
+            refresh_token: Token(tokens.refresh_token),
+        });
+        Ok(())
+    }
+
+    /// A valid access token, renewing (and saving) the session when needed.
+    pub(crate) async fn access_token(&mut self) -> Result<Zeroizing<String>> {
+        let now = self.now()?.millis();
+        let session = self.state.session.clone().ok_or_else(|| {
+            if self.state.device.as_ref().is_some_and(|d| !d.active) {
+                Error::DevicePending
+            } else {
+                Error::SessionEnded
+            }
+        })?;
+        if session.access_expires_at > now.saturating_add(RENEW_MARGIN_MS) {
+            return Ok(session.access_token.0.clone());
+        }
+        match self.api.refresh(&session.refresh_token.0).await {
+            Ok(tokens) => {
+                let access = tokens.access_token.clone();
+                self.store_tokens(tokens)?;
+                self.save()?;
+                Ok(access)
+            }
+            Err(Error::Api { status: 401, .. }) => {
+                self.state.session = None;
+                self.save()?;
+                Err(Error::SessionEnded)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// A single-use WebSocket ticket.
+    pub(crate) async fn ws_ticket(&mut self) -> Result<Zeroizing<String>> {
+        let token = self.access_token().await?;
+        let (nonce, signature) = self.answer_challenge(&token).await?;
+        Ok(self.api.ws_ticket(&token, &nonce, &signature).await?.ticket)
+    }
+}
+
+/// Whether the origin signed into a challenge names the server we connect to. The server signs
+/// `https://localhost:PORT` unless configured otherwise, so loopback names are treated as one.
+fn same_origin(base: &Url, origin: &str) -> bool {
+    let Ok(origin) = Url::parse(origin) else {
+        return false;
+    };
+    let loopback = |host: Option<&str>| {
+        matches!(
+            host,
+            Some("localhost") | Some("127.0.0.1") | Some("[::1]") | Some("::1")
+        )
+    };
+    origin.scheme() == base.scheme()
+        && origin.port_or_known_default() == base.port_or_known_default()
+        && (origin.host_str() == base.host_str()
+            || (loopback(origin.host_str()) && loopback(base.host_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn origins_match_on_scheme_host_and_port_with_loopback_aliases() {
+        let base = Url::parse("https://127.0.0.1:8443").unwrap();
+        assert!(same_origin(&base, "https://localhost:8443"));
+        assert!(same_origin(&base, "https://127.0.0.1:8443"));
+        assert!(!same_origin(&base, "https://localhost:9443"));
+        assert!(!same_origin(&base, "https://evil.example:8443"));
+        let real = Url::parse("https://chat.example.com").unwrap();
+        assert!(same_origin(&real, "https://chat.example.com"));
+        assert!(!same_origin(&real, "https://localhost"));
+    }
+}

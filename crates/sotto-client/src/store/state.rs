@@ -1,0 +1,302 @@
+//! What the profile snapshot holds. Private keys, tokens and chain state are secrets kept in
+//! [`Secret`] (zeroized on drop, never printed); public keys and certificates are base64 text.
+//! The whole snapshot is encrypted at rest by the vault.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::api::{b64, unb64};
+use crate::error::{Error, Result};
+
+/// Message ids remembered to drop relayed duplicates.
+pub const MAX_SEEN: usize = 20_000;
+/// Delivered messages kept in the local history.
+pub const MAX_HISTORY: usize = 5_000;
+
+/// Secret bytes as base64 text, zeroized on drop, redacted in `Debug`.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(b64(bytes)))
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        unb64(&self.0, "stored secret")
+            .map(Zeroizing::new)
+            .map_err(|_| Error::CorruptStore {
+                reason: "a stored secret is not base64",
+            })
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A token, zeroized on drop.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Token(pub Zeroizing<String>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// The whole profile.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ProfileState {
+    /// The server URL this profile belongs to.
+    pub server: String,
+    /// The pinned certificate fingerprint, once given with `--tls-pin`.
+    pub tls_pin: Option<String>,
+    /// The account, once registered or logged in.
+    pub account: Option<AccountState>,
+    /// This device's keys.
+    pub device: Option<DeviceState>,
+    /// The device session.
+    pub session: Option<SessionState>,
+    /// Identities pinned on first use, by account id.
+    pub peers: BTreeMap<String, Peer>,
+    /// Username → account id, as pinned.
+    pub names: BTreeMap<String, String>,
+    /// Conversations this device knows, by id.
+    pub conversations: BTreeMap<String, Conversation>,
+    /// The receiver state (`sotto/local/receiver-state`).
+    pub receiver: Option<Secret>,
+    /// Messages reserved but not yet confirmed by the server.
+    pub outbox: Vec<OutboxItem>,
+    /// Relayed message ids already processed (newest last).
+    pub seen: VecDeque<String>,
+    /// Envelopes waiting for their chain or group epoch.
+    pub held: Vec<Held>,
+    /// Envelopes this device finally could not decrypt.
+    pub undecryptable: u64,
+    /// Decrypted messages not yet handed to the user (printed by `recv`).
+    pub inbox: VecDeque<Delivered>,
+    /// Delivered messages, newest last.
+    pub history: VecDeque<Delivered>,
+}
+
+/// The account this profile belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Normalised username.
+    pub username: String,
+    /// `acct:…`.
+    pub account: String,
+    /// Master public key SPKI, base64.
+    pub master_spki: String,
+    /// Master private key (PKCS#8), on the device that holds it.
+    pub master_key: Option<Secret>,
+    /// The highest revocation serial issued.
+    pub revocation_serial: u64,
+}
+
+/// This device.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// `dev:…`.
+    pub device: String,
+    /// Display name.
+    pub name: String,
+    /// Signing key (PKCS#8).
+    pub signing_key: Secret,
+    /// Auth key (PKCS#8).
+    pub auth_key: Secret,
+    /// Whether a master-signed certificate exists (approved).
+    pub active: bool,
+    /// Exchange keys, newest last.
+    pub exchange_keys: Vec<ExchangeKeyState>,
+}
+
+/// One exchange key of this device.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExchangeKeyState {
+    /// Private key (PKCS#8).
+    pub key: Secret,
+    /// Certificate serial.
+    pub serial: u64,
+    /// Validity start, ms.
+    pub not_before: u64,
+    /// Validity end, ms.
+    pub not_after: u64,
+    /// Whether the server accepted the certificate.
+    pub published: bool,
+}
+
+/// The device session's tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionState {
+    /// `sess:…`.
+    pub session: String,
+    /// Access token.
+    pub access_token: Token,
+    /// When the access token expires, ms.
+    pub access_expires_at: u64,
+    /// Single-use refresh token.
+    pub refresh_token: Token,
+}
+
+/// A pinned identity.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Peer {
+    /// The username it was pinned under.
+    pub username: String,
+    /// Master public key SPKI, base64.
+    pub master_spki: String,
+    /// Confirmed by safety number.
+    pub verified: bool,
+    /// Highest exchange-key serial accepted per device.
+    pub serials: BTreeMap<String, u64>,
+}
+
+/// A conversation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Conversation {
+    /// Verified group state (`sotto/local/group-state`), base64.
+    pub group: Option<String>,
+    /// This device's current sender chain (`sotto/local/sender-chain`).
+    pub chain: Option<Secret>,
+    /// False once the server says this account is no longer a member.
+    pub member: bool,
+}
+
+/// The content of an outgoing message, kept until the server confirms it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OutgoingBody {
+    /// Text.
+    Text(Zeroizing<String>),
+    /// An uploaded attachment.
+    Attachment {
+        /// `att:…`.
+        blob_id: String,
+        /// File name.
+        file_name: String,
+        /// Media type.
+        media_type: String,
+        /// Plaintext size.
+        size: u64,
+        /// Attachment secret.
+        secret: Secret,
+        /// SHA-256 of the blob, hex.
+        sha256: String,
+        /// Caption.
+        caption: Zeroizing<String>,
+    },
+}
+
+/// One outgoing message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// `msg:…`, reused on every retry.
+    pub message_id: String,
+    /// `conv:…`.
+    pub conversation: String,
+    /// What to send.
+    pub body: OutgoingBody,
+    /// The sealed envelope, once sealed (base64; ciphertext only).
+    pub envelope: Option<String>,
+}
+
+/// An envelope held until its key or epoch arrives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Held {
+    /// `msg:…`.
+    pub message_id: String,
+    /// `conv:…`.
+    pub conversation: String,
+    /// The envelope, base64.
+    pub envelope: String,
+    /// When it was first held, ms.
+    pub held_at: u64,
+    /// Whether a key request was sent.
+    pub requested: bool,
+}
+
+/// A decrypted message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivered {
+    /// `msg:…`.
+    pub id: String,
+    /// `conv:…`.
+    pub conversation: String,
+    /// Sender's username.
+    pub from: String,
+    /// Sender's device.
+    pub device: String,
+    /// Sender's timestamp, ms.
+    pub sent_at: u64,
+    /// Text or caption.
+    pub text: Zeroizing<String>,
+    /// An attachment, if any.
+    pub attachment: Option<IncomingAttachment>,
+}
+
+/// An attachment reference received in a message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IncomingAttachment {
+    /// `att:…`.
+    pub blob_id: String,
+    /// File name as sent.
+    pub file_name: String,
+    /// Media type.
+    pub media_type: String,
+    /// Plaintext size.
+    pub size: u64,
+    /// Attachment secret.
+    pub secret: Secret,
+    /// SHA-256 of the blob, hex.
+    pub sha256: String,
+    /// Where it was saved, once downloaded.
+    pub path: Option<String>,
+}
+
+impl ProfileState {
+    /// Remembers a processed message id; true if it was new.
+    pub fn remember(&mut self, message_id: &str) -> bool {
+        if self.seen.iter().any(|s| s == message_id) {
+            return false;
+        }
+        self.seen.push_back(message_id.to_owned());
+        while self.seen.len() > MAX_SEEN {
+            self.seen.pop_front();
+        }
+        true
+    }
+
+    /// Whether a message id was processed before.
+    pub fn has_seen(&self, message_id: &str) -> bool {
+        self.seen.iter().any(|s| s == message_id)
+    }
+
+    /// Moves a delivered message to the history.
+    pub fn archive(&mut self, message: Delivered) {
+        self.history.push_back(message);
+        while self.history.len() > MAX_HISTORY {
+            self.history.pop_front();
+        }
+    }
+
+    /// Serialises the snapshot (zeroized when dropped).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        serde_json::to_vec(self)
+            .map(Zeroizing::new)
+            .map_err(Error::StoreFormat)
+    }
+
+    /// Parses a snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(Error::StoreFormat)
+    }
+}

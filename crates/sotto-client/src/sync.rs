@@ -1,0 +1,437 @@
+//! The sync loop: connect the WebSocket, take every queued payload, handle it, store the result
+//! durably, and only then acknowledge it, so a crash never loses a message (it is delivered
+//! again and dropped as already seen). Also runs the outbox, the exchange-key rotation, the
+//! retry of held envelopes and the key requests for chains that never arrived.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sotto_proto::attachment::decrypt_attachment;
+use sotto_proto::envelope::Envelope;
+use sotto_proto::ids::ChainId;
+
+use crate::api::unb64;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::receive::{Opened, Payload};
+use crate::store::state::{Delivered, Held};
+use crate::ws::{ServerFrame, Socket};
+
+/// How often the loop wakes up to check timers when the socket is quiet.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Something the user should see.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    /// A decrypted message.
+    Message(Box<Delivered>),
+    /// A message or key that failed verification (never shown as text).
+    Failure {
+        /// `msg:…` as relayed.
+        message_id: String,
+        /// `acct:…` of the claimed sender.
+        from: String,
+        /// The stable reason code.
+        reason: &'static str,
+    },
+    /// A message seen before, dropped.
+    Replay {
+        /// `msg:…`.
+        message_id: String,
+    },
+    /// Messages missing from a sender's chain.
+    Gap {
+        /// The sender.
+        from: String,
+        /// How many.
+        missing: usize,
+    },
+    /// A message waiting for its key.
+    Held {
+        /// `msg:…`.
+        message_id: String,
+    },
+    /// The sender was asked to send a missing key again.
+    KeyRequested {
+        /// `msg:…` of the held message.
+        message_id: String,
+    },
+    /// An attachment could not be fetched or decrypted.
+    AttachmentFailed {
+        /// `msg:…`.
+        message_id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How long to receive and where to put files.
+#[derive(Debug, Clone)]
+pub struct ReceiveOptions {
+    /// Keep receiving until this much time has passed.
+    pub wait: Duration,
+    /// Stop once the socket has been quiet this long (after `wait`).
+    pub quiet: Duration,
+    /// Where attachments are saved.
+    pub download_dir: PathBuf,
+    /// Ask for a missing key after a message has been held this long.
+    pub key_request_after: Duration,
+    /// Count a held message as undecryptable after this long.
+    pub give_up_after: Duration,
+}
+
+impl ReceiveOptions {
+    /// Defaults for a one-shot receive into `download_dir`.
+    pub fn new(download_dir: PathBuf) -> Self {
+        Self {
+            wait: Duration::ZERO,
+            quiet: Duration::from_millis(1500),
+            download_dir,
+            key_request_after: Duration::from_secs(3),
+            give_up_after: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What a receive did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReceiveSummary {
+    /// Messages shown.
+    pub delivered: usize,
+    /// Payloads refused.
+    pub failed: usize,
+}
+
+impl Client {
+    /// Receives until `options.wait` has passed and the socket is quiet, reporting `Event`s.
+    pub async fn receive(
+        &mut self,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<ReceiveSummary> {
+        let mut summary = ReceiveSummary::default();
+        self.ensure_exchange_key().await?;
+        self.flush_outbox().await?;
+        self.drain_inbox(&options.download_dir, on_event, &mut summary)
+            .await?;
+        self.retry_held(None, options, on_event, &mut summary)
+            .await?;
+        let ticket = self.ws_ticket().await?;
+        let mut socket = Socket::connect(&self.api, &ticket).await?;
+        let start = tokio::time::Instant::now();
+        let deadline = start + options.wait;
+        let mut last_frame = start;
+        loop {
+            match socket.next(TICK).await? {
+                Some(ServerFrame::Envelope {
+                    message_id,
+                    sender_account,
+                    envelope,
+                    ..
+                }) => {
+                    last_frame = tokio::time::Instant::now();
+                    self.handle(
+                        &message_id,
+                        &sender_account,
+                        &envelope,
+                        options,
+                        on_event,
+                        &mut summary,
+                    )
+                    .await?;
+                    socket.ack(std::slice::from_ref(&message_id)).await?;
+                }
+                Some(ServerFrame::Error { error, .. }) if error == "unauthorized" => {
+                    return Err(Error::SessionEnded)
+                }
+                Some(_) => last_frame = tokio::time::Instant::now(),
+                None => {
+                    self.held_timers(options, on_event, &mut summary).await?;
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline && now.duration_since(last_frame) >= options.quiet {
+                        break;
+                    }
+                }
+            }
+        }
+        socket.close().await;
+        Ok(summary)
+    }
+
+    async fn handle(
+        &mut self,
+        message_id: &str,
+        sender: &str,
+        envelope: &str,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        let failure = |reason| Event::Failure {
+            message_id: message_id.to_owned(),
+            from: sender.to_owned(),
+            reason,
+        };
+        let Some(payload) = unb64(envelope, "payload")
+            .ok()
+            .and_then(|b| Payload::decode(&b))
+        else {
+            self.state.undecryptable += 1;
+            self.save()?;
+            summary.failed += 1;
+            on_event(failure("decode"));
+            return Ok(());
+        };
+        match payload {
+            Payload::Message(env) => {
+                // The header's id is authenticated; the relay's may not match it.
+                let id = env.header().message_id.to_string();
+                if self.state.has_seen(&id) {
+                    on_event(Event::Replay { message_id: id });
+                    return Ok(());
+                }
+                match self.open_message(&env).await? {
+                    Opened::Delivered { gap } => {
+                        self.state.remember(&id);
+                        self.save()?;
+                        if gap > 0 {
+                            let from = self
+                                .username_of(sender)
+                                .unwrap_or_else(|| sender.to_owned());
+                            on_event(Event::Gap { from, missing: gap });
+                        }
+                        self.drain_inbox(&options.download_dir, on_event, summary)
+                            .await?;
+                    }
+                    Opened::Hold => {
+                        let held_at = self.now()?.millis();
+                        self.state.held.push(Held {
+                            message_id: id.clone(),
+                            conversation: env.header().conversation.to_string(),
+                            envelope: envelope.to_owned(),
+                            held_at,
+                            requested: false,
+                        });
+                        self.state.remember(&id);
+                        self.save()?;
+                        on_event(Event::Held { message_id: id });
+                    }
+                    Opened::Replay => on_event(Event::Replay { message_id: id }),
+                    Opened::Failed(reason) => {
+                        self.state.undecryptable += 1;
+                        self.state.remember(&id);
+                        self.save()?;
+                        summary.failed += 1;
+                        on_event(failure(reason));
+                    }
+                }
+            }
+            Payload::Distribution(kdm) => match self.accept_distribution(&kdm).await? {
+                Ok(accepted) => {
+                    self.save()?;
+                    if accepted.missing > 0 {
+                        on_event(Event::Gap {
+                            from: accepted.from,
+                            missing: accepted.missing,
+                        });
+                    }
+                    self.retry_held(Some(accepted.chain), options, on_event, summary)
+                        .await?;
+                }
+                Err(reason) => {
+                    summary.failed += 1;
+                    on_event(failure(reason));
+                }
+            },
+            Payload::Request(signed, request) => {
+                if let Err(reason) = self.answer_request(&signed, &request).await? {
+                    on_event(failure(reason));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries held envelopes (of `chain`, or all).
+    async fn retry_held(
+        &mut self,
+        chain: Option<ChainId>,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        let held = self.state.held.clone();
+        for entry in held {
+            let Ok(env) = unb64(&entry.envelope, "held").and_then(|b| Ok(Envelope::decode(&b)?))
+            else {
+                self.state.held.retain(|h| h.message_id != entry.message_id);
+                continue;
+            };
+            if chain.is_some_and(|c| c != env.header().chain) {
+                continue;
+            }
+            let outcome = self.open_message(&env).await?;
+            if matches!(outcome, Opened::Hold) {
+                continue;
+            }
+            self.state.held.retain(|h| h.message_id != entry.message_id);
+            match outcome {
+                Opened::Failed(reason) => {
+                    self.state.undecryptable += 1;
+                    summary.failed += 1;
+                    on_event(Event::Failure {
+                        message_id: entry.message_id.clone(),
+                        from: env.header().sender_account.to_string(),
+                        reason,
+                    });
+                }
+                Opened::Replay => on_event(Event::Replay {
+                    message_id: entry.message_id.clone(),
+                }),
+                _ => {}
+            }
+            self.save()?;
+        }
+        self.drain_inbox(&options.download_dir, on_event, summary)
+            .await
+    }
+
+    /// Sends key requests for long-held envelopes; gives up on very old ones.
+    async fn held_timers(
+        &mut self,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        let now = self.now()?.millis();
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let held = self.state.held.clone();
+        for entry in held {
+            let age = now.saturating_sub(entry.held_at);
+            if age >= ms(options.give_up_after) {
+                self.state.held.retain(|h| h.message_id != entry.message_id);
+                self.state.undecryptable += 1;
+                self.save()?;
+                summary.failed += 1;
+                on_event(Event::Failure {
+                    message_id: entry.message_id.clone(),
+                    from: String::new(),
+                    reason: "no-key-arrived",
+                });
+            } else if !entry.requested && age >= ms(options.key_request_after) {
+                self.request_key(&entry).await?;
+                if let Some(h) = self
+                    .state
+                    .held
+                    .iter_mut()
+                    .find(|h| h.message_id == entry.message_id)
+                {
+                    h.requested = true;
+                }
+                self.save()?;
+                on_event(Event::KeyRequested {
+                    message_id: entry.message_id.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands every stored, not yet shown message to the user, then moves it to the history.
+    async fn drain_inbox(
+        &mut self,
+        dir: &Path,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        while let Some(mut message) = self.state.inbox.front().cloned() {
+            if let Some(attachment) = message.attachment.as_mut() {
+                if attachment.path.is_none() {
+                    match self.fetch_attachment(&message.id, attachment, dir).await {
+                        Ok(path) => attachment.path = Some(path),
+                        Err(error) => on_event(Event::AttachmentFailed {
+                            message_id: message.id.clone(),
+                            reason: error.to_string(),
+                        }),
+                    }
+                }
+            }
+            on_event(Event::Message(Box::new(message.clone())));
+            summary.delivered += 1;
+            self.state.inbox.pop_front();
+            self.state.archive(message);
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_attachment(
+        &mut self,
+        message_id: &str,
+        attachment: &crate::store::state::IncomingAttachment,
+        dir: &Path,
+    ) -> Result<String> {
+        let token = self.access_token().await?;
+        let blob = self
+            .api
+            .download_attachment(&token, &attachment.blob_id)
+            .await?;
+        let secret: [u8; 32] = attachment
+            .secret
+            .bytes()?
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptStore {
+                reason: "attachment secret",
+            })?;
+        let digest: [u8; 32] = hex::decode(&attachment.sha256)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or(Error::CorruptStore {
+                reason: "attachment hash",
+            })?;
+        let plain = decrypt_attachment(&blob, &secret, &digest)?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: "creating the download folder",
+            source,
+        })?;
+        let short = message_id.get(4..12).unwrap_or("file");
+        let path = dir.join(format!("{short}-{}", safe_file_name(&attachment.file_name)));
+        crate::store::file::write_atomically(&path, &plain)?;
+        Ok(path.display().to_string())
+    }
+}
+
+/// A file name that cannot leave the download folder or hide itself.
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "file".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_stay_in_the_folder() {
+        assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_file_name(".hidden"), "hidden");
+        assert_eq!(safe_file_name(""), "file");
+        assert_eq!(safe_file_name("report.pdf"), "report.pdf");
+    }
+}
