@@ -8,9 +8,9 @@ export function preview(m: ChatMessage | undefined): string {
     case "text":
       return who + m.content.text;
     case "attachment":
-      return `${who}📎 ${m.content.attachment.fileName}`;
+      return `${who}Attachment: ${m.content.attachment.fileName}`;
     case "unverified":
-      return "⚠ Message could not be verified";
+      return "Message could not be verified";
     case "gap":
       return `${m.content.count} missing`;
   }

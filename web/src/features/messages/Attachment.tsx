@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 
+import { PaperclipIcon } from "../../components/ui/icons";
 import type { SottoClient } from "../../lib/engine/client";
 import type { AttachmentInfo } from "../../lib/engine/model";
 
@@ -40,7 +41,7 @@ export function AttachmentView({ client, attachment }: { client: SottoClient; at
     <span data-testid="attachment">
       {previewable && url !== undefined && <img src={url} alt={`Preview of ${attachment.fileName}`} />}
       <span>
-        📎 {attachment.fileName} ({size(attachment.size)}){" "}
+        <PaperclipIcon /> {attachment.fileName} ({size(attachment.size)}){" "}
       </span>
       {url !== undefined ? (
         <a href={url} download={attachment.fileName}>

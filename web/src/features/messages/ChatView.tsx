@@ -1,6 +1,7 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 
 import { ErrorText } from "../../components/ui";
+import { PaperclipIcon } from "../../components/ui/icons";
 import type { SottoClient } from "../../lib/engine/client";
 import type { ConversationView } from "../../lib/engine/model";
 import { MessageItem } from "./MessageItem";
@@ -143,7 +144,7 @@ export function ChatView({
             }}
           />
           <button type="button" aria-label="Attach a file" disabled={blocked} onClick={() => fileInput.current?.click()}>
-            📎
+            <PaperclipIcon />
           </button>
           <label htmlFor="composer" className="visually-hidden">
             Message

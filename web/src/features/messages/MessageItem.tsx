@@ -23,7 +23,7 @@ export function MessageItem({ client, conv, message: m, direct }: { client: Sott
     case "unverified":
       return (
         <li className="msg unverified" data-testid="message-unverified" data-message-id={m.id}>
-          ⚠ A message from {m.fromUsername} could not be verified and is not shown.
+          A message from {m.fromUsername} could not be verified and is not shown.
           <span className="meta">
             {time} · <code>{m.content.code}</code>
           </span>

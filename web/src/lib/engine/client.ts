@@ -44,6 +44,12 @@ import { Session } from "./session";
 
 const TYPING_MS = 6000;
 
+/** A 1:1 conversation: two members, named "a & b" (the convention the `sotto` CLI uses too). */
+function isDirect(name: string, members: readonly { username: string }[]): boolean {
+  const [a, b] = members;
+  return members.length === 2 && a !== undefined && b !== undefined && (name === `${a.username} & ${b.username}` || name === `${b.username} & ${a.username}`);
+}
+
 export class SottoClient {
   private phase: Phase = { kind: "loading" };
   private connection: ConnectionState = { kind: "idle" };
@@ -152,7 +158,7 @@ export class SottoClient {
         return { account: acct, username: m.username, admin: m.admin, trust: alert ? "changed" : this.trustOf(acct) };
       });
       const others = members.filter((m) => m.account !== k?.record.account);
-      const direct = members.length === 2;
+      const direct = isDirect(state.name, members);
       const typingMap = this.typing.get(rec.id);
       const typing = typingMap ? [...typingMap].filter(([, until]) => until > now).map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct) : [];
       conversations.push({
@@ -497,7 +503,7 @@ export class SottoClient {
     const c = await this.lookup(username);
     for (const rec of this.convs.records.values()) {
       const state = this.convs.state(rec.id);
-      if (state?.members().length === 2 && state.isMember(AccountId.parse(c.account))) return rec.id;
+      if (state !== undefined && isDirect(state.name, state.members()) && state.isMember(AccountId.parse(c.account))) return rec.id;
     }
     return this.createConversation(`${this.keys().record.username} & ${c.username}`, [c.username]);
   }

@@ -354,7 +354,7 @@ export class Messaging {
     this.receiptTimer ??= setTimeout(() => {
       this.receiptTimer = undefined;
       void this.flushReceipts();
-    }, 400);
+    }, 50);
   }
 
   private async flushReceipts(): Promise<void> {
@@ -363,7 +363,17 @@ export class Messaging {
     for (const [conv, r] of all) {
       for (const kind of ["read", "delivered"] as const) {
         const ids = [...r[kind]].slice(0, 256);
-        if (ids.length > 0) await this.send(conv, { type: "receipt", kind, messages: ids });
+        if (ids.length === 0) continue;
+        await this.send(conv, { type: "receipt", kind, messages: ids });
+        // Only once the receipt is queued (persisted) is the message marked as receipted: a
+        // reload before that sends it again.
+        const rec = this.convs.records.get(conv);
+        if (rec !== undefined) {
+          rec.messages = rec.messages.map((m) =>
+            !m.mine && ids.includes(m.id) && m.status !== "read" ? { ...m, status: kind === "read" ? "read" : "delivered" } : m,
+          );
+          await this.convs.save(conv);
+        }
       }
     }
   }
@@ -372,15 +382,12 @@ export class Messaging {
   async markRead(conv: string): Promise<void> {
     const rec = this.convs.records.get(conv);
     if (rec === undefined) return;
-    let changed = rec.unread !== 0;
-    rec.unread = 0;
-    rec.messages = rec.messages.map((m) => {
-      if (m.mine || m.status === "read" || (m.content.type !== "text" && m.content.type !== "attachment")) return m;
-      changed = true;
+    for (const m of rec.messages) {
+      if (m.mine || m.status === "read" || (m.content.type !== "text" && m.content.type !== "attachment")) continue;
       this.queueReceipt(conv, "read", m.id);
-      return { ...m, status: "read" };
-    });
-    if (changed) {
+    }
+    if (rec.unread !== 0) {
+      rec.unread = 0;
       await this.convs.save(conv);
       this.host.changed();
     }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests of the web client: builds the server and the bundle, installs
+# Debian's Chromium if it is missing, runs web/e2e/run.mjs (playwright-core) against a real
+# sotto-server on a free loopback port, and exits non-zero on any failure. Screenshots go to
+# $E2E_OUT (default: a fresh temp folder, printed at the end).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+web="$(dirname "$here")"
+repo="$(dirname "$web")"
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "[e2e] installing chromium (apt-get)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+
+echo "[e2e] building sotto-server"
+(cd "$repo" && cargo build -q -p sotto-server)
+if [ -d "$repo/crates/sotto-cli" ] && [ "${E2E_SKIP_CLI_BUILD:-}" = "" ]; then
+  # The CLI interop test runs only if the `sotto` binary builds.
+  (cd "$repo" && cargo build -q -p sotto-cli 2>/dev/null) || echo "[e2e] sotto-cli does not build: CLI interop test will be skipped"
+fi
+
+cd "$web"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[e2e] npm ci"
+  npm ci --no-audit --no-fund
+fi
+echo "[e2e] building the web bundle"
+npx vite build --logLevel warn
+
+exec node e2e/run.mjs
