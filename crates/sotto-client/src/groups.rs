@@ -67,7 +67,7 @@ impl Client {
                     c.member = false;
                     self.save()?;
                 }
-                return state.ok_or(Error::NotMember);
+                return Err(Error::NotMember);
             }
             Err(other) => return Err(other),
         };
