@@ -111,6 +111,8 @@ impl Client {
         conversation: ConversationId,
         body: OutgoingBody,
     ) -> Result<SendReport> {
+        // Earlier messages first: anything left in the outbox by an interrupted run.
+        self.flush_outbox().await?;
         let message_id = MessageId::from_bytes(self.random16()?).to_string();
         self.state.outbox.push(OutboxItem {
             message_id: message_id.clone(),

@@ -147,11 +147,16 @@ impl Profile {
     /// The base command: this profile, the server URL, secrets in the environment. The pin is
     /// not passed: it is given once (`register`/`login`) and remembered by the profile.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.command_at(&self.url, args)
+    }
+
+    /// The base command against another server URL.
+    pub fn command_at(&self, url: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotto"));
         cmd.arg("--profile")
             .arg(self.dir.path())
             .arg("--server")
-            .arg(&self.url)
+            .arg(url)
             .args(args)
             .env("SOTTO_PASSPHRASE", format!("passphrase of {}", self.name))
             .env("SOTTO_PASSWORD", PASSWORD)
