@@ -100,7 +100,7 @@ async function startServer() {
           const cert = new X509Certificate(ca);
           const spki = cert.publicKey.export({ type: "spki", format: "der" });
           const pin = createHash("sha256").update(spki).digest("base64");
-          return { origin, ca, pin, dataDir, csp: r.headers["content-security-policy"] };
+          return { origin, ca, pin, dataDir, csp: r.headers["content-security-policy"], fingerprint: cert.fingerprint256 };
         }
       } catch {
         // not up yet
@@ -201,6 +201,105 @@ async function safetyDigits(p) {
   const digits = p.page.getByTestId("safety-digits");
   await digits.waitFor();
   return (await digits.innerText()).replace(/\s+/g, "");
+}
+
+function cli(srv, profile, args, timeoutMs = 120_000) {
+  return new Promise((res) => {
+    const child = spawn(cliBin, ["--server", srv.origin, "--tls-pin", srv.fingerprint, "--profile", profile, ...args], {
+      env: { ...process.env, SOTTO_PASSWORD: "cli password for interop 42", SOTTO_PASSPHRASE: "profile passphrase for interop" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      res({ code, stdout, stderr, lines: stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)) });
+    });
+  });
+}
+
+async function cliOk(srv, profile, args) {
+  const r = await cli(srv, profile, args);
+  if (r.code !== 0) throw new Error(`sotto ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r;
+}
+
+/** Receives with the CLI until `pred` matches a message line (or gives up). */
+const cliSeen = [];
+async function cliReceive(srv, profile, pred, extra = []) {
+  const seen = cliSeen;
+  const earlier = seen.find(pred);
+  if (earlier !== undefined) return earlier;
+  const notes = [];
+  for (let i = 0; i < 8; i++) {
+    const r = await cliOk(srv, profile, ["recv", "--wait", "3", ...extra]);
+    seen.push(...r.lines);
+    if (r.stderr.trim() !== "") notes.push(r.stderr.trim());
+    if (process.env.E2E_DEBUG) log(`recv: out=${r.stdout.trim()} err=${r.stderr.trim()}`);
+    const hit = seen.find(pred);
+    if (hit !== undefined) return hit;
+  }
+  const status = await cli(srv, profile, ["status"]);
+  throw new Error(`the CLI did not receive the expected message; got ${JSON.stringify(seen)}; CLI notes: ${notes.join(" | ")}; status: ${status.stdout}`);
+}
+
+async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
+  const profile = join(work, "cli-profile");
+  const carolName = `carol${suffix}`;
+  const groupName = `Interop ${suffix}`;
+  let conv;
+  await test("CLI user registers; creates a group with both web users; its message reaches the browsers", async () => {
+    await cliOk(srv, profile, ["register", carolName]);
+    const created = await cliOk(srv, profile, ["group", "create", groupName, aliceName, bobName]);
+    conv = created.lines.find((l) => typeof l.conversation === "string")?.conversation;
+    assert(typeof conv === "string" && conv.startsWith("conv:"), `group create printed a conversation: ${created.stdout}`);
+    await cliOk(srv, profile, ["send", conv, "hello from the cli"]);
+    for (const p of [alice, bob]) {
+      await p.page.getByRole("button", { name: "Back to conversations" }).click().catch(() => undefined);
+      await p.page.getByTestId("conversation-item").filter({ hasText: groupName }).waitFor({ timeout: 30_000 });
+      await openConversation(p, groupName);
+      await expectMessage(p, "hello from the cli");
+    }
+    await shot(bob.page, "12-cli-group");
+  });
+
+  await test("web messages in the CLI's group are read by the CLI", async () => {
+    await sendText(alice, "hello cli, from alice's browser");
+    await sendText(bob, "and from bob's browser");
+    await cliReceive(srv, profile, (l) => l.text === "hello cli, from alice's browser");
+    await cliReceive(srv, profile, (l) => l.text === "and from bob's browser");
+  });
+
+  await test("attachments between the CLI and the browser, both ways", async () => {
+    const file = join(work, "from-cli.txt");
+    writeFileSync(file, "attachment bytes from the cli\n");
+    await cliOk(srv, profile, ["send", conv, "a file", "--file", file]);
+    const att = alice.page.getByTestId("attachment").filter({ hasText: "from-cli.txt" });
+    await att.waitFor({ timeout: 30_000 });
+    await att.getByRole("button", { name: "Download" }).click();
+    const [download] = await Promise.all([alice.page.waitForEvent("download"), att.getByRole("link", { name: "Download" }).click()]);
+    const path = await download.path();
+    assert(readFileSync(path, "utf8") === "attachment bytes from the cli\n", "the browser decrypted the CLI's attachment");
+    await alice.page.locator("#attach").setInputFiles({ name: "from-web.txt", mimeType: "text/plain", buffer: Buffer.from("bytes from the browser") });
+    const dir = join(work, "cli-downloads");
+    mkdirSync(dir, { recursive: true });
+    const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", ["--download-dir", dir]);
+    assert(readFileSync(got.attachment.path, "utf8") === "bytes from the browser", "the CLI decrypted the browser's attachment");
+  });
+
+  await test("a 1:1 from the CLI shows in the browser and the reply reaches the CLI", async () => {
+    await cliOk(srv, profile, ["send", aliceName, "direct from the cli"]);
+    await alice.page.getByRole("button", { name: "Back to conversations" }).click().catch(() => undefined);
+    await alice.page.getByTestId("conversation-item").filter({ hasText: carolName }).waitFor({ timeout: 30_000 });
+    await openConversation(alice, carolName);
+    await expectMessage(alice, "direct from the cli");
+    await sendText(alice, "direct reply from the web");
+    await cliReceive(srv, profile, (l) => l.text === "direct reply from the web");
+    await shot(alice.page, "13-cli-direct");
+  });
 }
 
 async function main() {
@@ -386,9 +485,10 @@ async function main() {
   });
 
   if (existsSync(cliBin)) {
-    log(`CLI found at ${cliBin}, but the CLI interop test is not written yet`);
+    await cliInterop(srv, alice, bob, aliceName, bobName, suffix);
   } else {
     log(`CLI not found at ${cliBin}: CLI interop test skipped`);
+    results.push({ name: "CLI interop (skipped: no sotto binary)", ok: true });
   }
 
   const problems = [...alice.problems, ...bob.problems].filter((p) => !p.includes("favicon"));
