@@ -81,6 +81,8 @@ pub enum Command {
     },
     /// Show the profile's state.
     Status,
+    /// Interactive terminal chat.
+    Tui,
 }
 
 /// `sotto send`.

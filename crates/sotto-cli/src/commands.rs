@@ -126,6 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 "Status: not verified (compare the number with them, then run with --confirm)"
             });
         }
+        Command::Tui => crate::tui::run(&mut client).await?,
         Command::Status => {
             output::text(&format!("server: {}", client.server()));
             output::text(&format!(

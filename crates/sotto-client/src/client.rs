@@ -228,6 +228,11 @@ impl Client {
             .collect()
     }
 
+    /// Messages sent and received on this device, oldest first.
+    pub fn history(&self) -> impl Iterator<Item = &crate::store::state::Delivered> {
+        self.state.history.iter()
+    }
+
     /// The API client.
     pub fn api(&self) -> &Api {
         &self.api

@@ -75,12 +75,24 @@ impl Client {
             let signed =
                 Signed::decode(&unb64(&entry.change, "group change")?, MAX_GROUP_CHANGE_LEN)?;
             let body = GroupChange::decode(signed.unverified_body())?;
-            if state.as_ref().is_some_and(|s| body.epoch <= s.epoch()) {
-                continue;
-            }
             let (_, signer) = self
                 .verified_device(body.signer_account, body.signer_device)
                 .await?;
+            if let Some(current) = state.as_ref().filter(|s| body.epoch <= s.epoch()) {
+                // We asked for newer changes only: the same old change again is harmless, a
+                // different one at a known epoch is a fork (an alarm, never applied).
+                match current.apply(&signed, &signer) {
+                    Err(sotto_proto::Error::Group(sotto_proto::GroupError::Replayed {
+                        ..
+                    })) => continue,
+                    Err(other) => return Err(other.into()),
+                    Ok(_) => {
+                        return Err(Error::BadResponse {
+                            what: "an old group change that applies again",
+                        })
+                    }
+                }
+            }
             state = Some(match state {
                 None => GroupState::genesis(&signed, &signer)?,
                 Some(s) => s.apply(&signed, &signer)?,

@@ -22,7 +22,7 @@ use crate::api::{b64, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
-use crate::store::state::{OutboxItem, OutgoingBody, Secret};
+use crate::store::state::{Delivered, OutboxItem, OutgoingBody, Secret};
 
 /// What a send did.
 #[derive(Debug, Clone)]
@@ -192,7 +192,21 @@ impl Client {
             Err(Error::Api { status: 409, .. }) => 0,
             Err(other) => return Err(other),
         };
-        self.drop_outbox_item(message_id)?;
+        self.state.outbox.retain(|i| i.message_id != message_id);
+        let sent = Delivered {
+            id: item.message_id.clone(),
+            conversation: item.conversation.clone(),
+            from: self.account_state()?.username.clone(),
+            device: self.device()?.to_string(),
+            sent_at: self.now()?.millis(),
+            text: match &item.body {
+                OutgoingBody::Text(text) => text.clone(),
+                OutgoingBody::Attachment { caption, .. } => caption.clone(),
+            },
+            attachment: None,
+        };
+        self.state.archive(sent);
+        self.save()?;
         Ok(SendReport {
             message_id: item.message_id,
             conversation: item.conversation,
