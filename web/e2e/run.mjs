@@ -29,6 +29,8 @@ mkdirSync(out, { recursive: true });
 const results = [];
 let server;
 const browsers = [];
+/** Bob's socket filter (set up in the tamper test): tamper with or withhold frames. */
+const wsFilter = { tamper: false, dropDistribution: false, dropped: 0 };
 const pagesForFailure = [];
 
 function log(...args) {
@@ -263,7 +265,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       await openConversation(p, groupName);
       await expectMessage(p, "hello from the cli");
     }
-    await shot(bob.page, "12-cli-group");
+    await shot(bob.page, "14-cli-group");
   });
 
   await test("web messages in the CLI's group are read by the CLI", async () => {
@@ -298,7 +300,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
     await expectMessage(alice, "direct from the cli");
     await sendText(alice, "direct reply from the web");
     await cliReceive(srv, profile, (l) => l.text === "direct reply from the web");
-    await shot(alice.page, "13-cli-direct");
+    await shot(alice.page, "15-cli-direct");
   });
 }
 
@@ -410,13 +412,23 @@ async function main() {
   });
 
   await test("a tampered envelope shows as 'could not be verified', never as text", async () => {
-    let tamper = false;
     let tampered = 0;
     await bob.context.routeWebSocket(/\/v1\/ws$/, (ws) => {
       const upstream = ws.connectToServer();
       ws.onMessage((m) => upstream.send(m));
       upstream.onMessage((m) => {
-        if (tamper && typeof m === "string") {
+        if (typeof m === "string" && wsFilter.dropDistribution) {
+          const frame = JSON.parse(m);
+          if (frame.type === "envelope") {
+            const bytes = Buffer.from(frame.envelope, "base64");
+            if (bytes.subarray(5, 5 + bytes[4]).toString("latin1") === "sotto/kdm") {
+              wsFilter.dropDistribution = false;
+              wsFilter.dropped += 1;
+              return; // withheld: never reaches the page (and is never acknowledged)
+            }
+          }
+        }
+        if (wsFilter.tamper && typeof m === "string") {
           const frame = JSON.parse(m);
           if (frame.type === "envelope") {
             const bytes = Buffer.from(frame.envelope, "base64");
@@ -424,7 +436,7 @@ async function main() {
             if (label === "sotto/msg") {
               bytes[bytes.length - 40] ^= 0x01; // inside the signature
               frame.envelope = bytes.toString("base64");
-              tamper = false;
+              wsFilter.tamper = false;
               tampered += 1;
               ws.send(JSON.stringify(frame));
               return;
@@ -437,7 +449,7 @@ async function main() {
     await bob.page.reload();
     await bob.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
     await openConversation(bob, aliceName);
-    tamper = true;
+    wsFilter.tamper = true;
     await sendText(alice, "TAMPERED-SECRET-TEXT");
     await bob.page.getByTestId("message-unverified").first().waitFor({ timeout: 30_000 });
     assert(tampered === 1, "one envelope was tampered with");
@@ -447,6 +459,23 @@ async function main() {
     await sendText(alice, "next one is fine");
     await expectMessage(bob, "next one is fine");
     await shot(bob.page, "07-tampered");
+  });
+
+  await test("a message whose key distribution is withheld is held, its key re-requested, then shown", async () => {
+    wsFilter.dropDistribution = true;
+    await alice.page.getByRole("button", { name: "New chat" }).click();
+    await alice.page.getByRole("tab", { name: "Group" }).click();
+    await alice.page.getByLabel("Group name").fill("Held keys");
+    await alice.page.getByLabel("Members").fill(bobName);
+    await alice.page.getByRole("button", { name: "Start" }).click();
+    await alice.page.getByRole("heading", { name: "Held keys" }).waitFor();
+    await sendText(alice, "this one waits for its key");
+    await bob.page.getByTestId("conversation-item").filter({ hasText: "Held keys" }).waitFor({ timeout: 30_000 });
+    assert(wsFilter.dropped === 1, "the distribution was withheld");
+    await openConversation(bob, "Held keys");
+    await expectMessage(bob, "this one waits for its key", 30_000);
+    const text = await bob.page.getByTestId("messages").innerText();
+    assert(!text.includes("could not be verified"), "a held message is not counted as undecryptable");
   });
 
   await test("group: create, members panel, message reaches the member", async () => {
@@ -474,14 +503,46 @@ async function main() {
     await shot(bob.page, "09-devices");
   });
 
+  await test("a second device is approved with its code, then revoked", async () => {
+    const second = await launch("alice-2", srv.pin);
+    await second.page.goto(srv.origin);
+    await second.page.getByRole("tab", { name: "Log in" }).click();
+    await second.page.getByLabel("Username").fill(aliceName);
+    await second.page.getByLabel("Password", { exact: true }).fill(password);
+    await second.page.getByLabel("Device name").fill("Second browser");
+    await second.page.getByRole("button", { name: "Log in" }).click();
+    const code = (await second.page.getByTestId("approval-code").innerText()).trim();
+    assert(/^\d{6}$/.test(code), `approval code: ${code}`);
+    await shot(second.page, "10-new-device-code");
+    await alice.page.getByRole("button", { name: "Devices" }).click();
+    const row = alice.page.getByTestId("device-row").filter({ hasText: "Second browser" });
+    await row.getByLabel("Code shown on the new device").fill(code === "000000" ? "111111" : "000000");
+    await row.getByRole("button", { name: "Approve" }).click();
+    await alice.page.getByRole("alert").filter({ hasText: "does not match" }).waitFor();
+    await row.getByLabel("Code shown on the new device").fill(code);
+    await row.getByRole("button", { name: "Approve" }).click();
+    await alice.page.getByRole("status").filter({ hasText: "Device approved" }).waitFor();
+    await second.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 60_000 });
+    await row.filter({ hasText: "active" }).waitFor({ timeout: 15_000 });
+    await shot(alice.page, "11-devices-approved");
+    alice.page.once("dialog", (d) => void d.accept());
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await alice.page.getByRole("status").filter({ hasText: "Device revoked" }).waitFor();
+    await row.filter({ hasText: "revoked" }).waitFor({ timeout: 15_000 });
+    // The revoked device's session ends: it is back at the login screen.
+    await second.page.getByRole("tab", { name: "Log in" }).waitFor({ timeout: 60_000 });
+    await second.context.close();
+    await alice.page.getByRole("button", { name: "Back" }).click();
+  });
+
   await test("phone width and dark theme render", async () => {
     await alice.page.setViewportSize({ width: 390, height: 800 });
     await alice.page.getByLabel("Theme").selectOption("dark");
-    await alice.page.getByRole("button", { name: "Back to conversations" }).click();
-    await shot(alice.page, "10-phone-dark-list");
+    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await shot(alice.page, "12-phone-dark-list");
     await openConversation(alice, bobName);
     await expectMessage(alice, "next one is fine");
-    await shot(alice.page, "11-phone-dark-chat");
+    await shot(alice.page, "13-phone-dark-chat");
   });
 
   if (existsSync(cliBin)) {
