@@ -35,7 +35,7 @@ import {
   rotateExchangeKeyIfDue,
   startNewDevice,
 } from "./account";
-import { Conversations } from "./conversations";
+import { Conversations, type Signer } from "./conversations";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
@@ -477,7 +477,7 @@ export class SottoClient {
 
   // ------------------------------------------------------------------ conversations
 
-  private me(): { account: AccountId; keys: LoadedKeys["device"]; device: VerifiedDevice } {
+  private me(): Signer {
     const k = this.keys();
     return { account: k.account, keys: k.device, device: this.selfDevice() };
   }

@@ -16,7 +16,17 @@ import {
   type VerifiedDevice,
   bytesEqual,
   AccountId,
+  type AccountId as AccountIdT,
+  type DeviceKeys,
+  type GroupOp,
 } from "../../crypto";
+
+/** Who signs a change: this account, this device's keys and its verified certificate. */
+export interface Signer {
+  readonly account: AccountIdT;
+  readonly keys: DeviceKeys;
+  readonly device: VerifiedDevice;
+}
 import type { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { SealedStore } from "../../storage/sealed";
@@ -84,7 +94,7 @@ export class Conversations {
   }
 
   /** Creates a conversation: signs the genesis, verifies it locally, uploads it. */
-  async create(name: string, members: readonly Member[], me: { account: AccountId; keys: import("../../crypto").DeviceKeys; device: VerifiedDevice }, now: bigint, id: ConversationId): Promise<string> {
+  async create(name: string, members: readonly Member[], me: Signer, now: bigint, id: ConversationId): Promise<string> {
     const genesis = await GroupState.create(id, name, members, me.account, me.keys, now);
     const state = await GroupState.genesis(genesis, me.device);
     const created = await this.api.createConversation(toB64(genesis.encode()));
@@ -97,7 +107,7 @@ export class Conversations {
   }
 
   /** Proposes and uploads a change (add or remove a member, rename), then applies it. */
-  async change(id: string, op: import("../../crypto").GroupOp, me: { account: AccountId; keys: import("../../crypto").DeviceKeys; device: VerifiedDevice }, now: bigint): Promise<void> {
+  async change(id: string, op: GroupOp, me: Signer, now: bigint): Promise<void> {
     await this.sync(id);
     const state = this.state(id);
     const rec = this.records.get(id);

@@ -156,6 +156,7 @@ export class Messaging {
     if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
     this.outbox = (await this.store.get<OutboxItem[]>("outbox")) ?? [];
     this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
+    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
     this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
   }
 
@@ -258,7 +259,7 @@ export class Messaging {
           this.outbox = this.outbox.filter((o) => o !== item);
           if (item.kind === "message") this.failed.set(item.messageId, item);
         }
-        await this.store.put([this.outboxEntry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
         this.host.changed();
         if (!permanent) return; // network: keep order, try again on reconnect or retry
       }
@@ -276,7 +277,7 @@ export class Messaging {
     }
     const rec = this.convs.records.get(conv);
     if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
-    await this.store.put([this.outboxEntry(), this.convs.entry(conv)]);
+    await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], this.convs.entry(conv)]);
     this.host.changed();
     this.kick();
   }
