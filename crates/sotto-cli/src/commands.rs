@@ -100,7 +100,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let dir = download_dir.unwrap_or_else(|| client.dir().join("files"));
             let mut options = ReceiveOptions::new(dir);
             options.wait = Duration::from_secs(wait);
-            let summary = client.receive(&options, &mut output::event).await?;
+            let progress = Progress::start("receiving");
+            let result = client
+                .receive(&options, &mut |e| progress.suspend(|| output::event(e)))
+                .await;
+            progress.finish();
+            let summary = result?;
             if summary.failed > 0 {
                 note(&format!(
                     "{} payload(s) refused; `sotto status` shows the undecryptable count",

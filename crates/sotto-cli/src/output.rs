@@ -24,6 +24,11 @@ impl Progress {
         Self(bar)
     }
 
+    /// Runs `f` with the spinner hidden (for printing).
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.suspend(f)
+    }
+
     /// Removes the spinner.
     pub fn finish(self) {
         self.0.finish_and_clear();

@@ -160,7 +160,8 @@ fn direct_messages_verification_attachment_replay_and_no_plaintext_on_the_server
 #[test]
 fn groups_with_add_and_remove_and_a_second_device() {
     let started = Instant::now();
-    let server = TestServer::start();
+    // Access tokens that are always about to expire: every command renews its session.
+    let server = TestServer::start_with(|c| c.limits.access_token_secs = 5);
     let alice = server.profile("alice");
     let bob = server.profile("bob");
     let carol = server.profile("carol");
@@ -227,6 +228,18 @@ fn groups_with_add_and_remove_and_a_second_device() {
     for profile in [&alice, &bob, &laptop] {
         assert_eq!(profile.status("undecryptable"), "0");
     }
+
+    // The laptop is revoked: its session ends and it gets nothing more.
+    let laptop_device = laptop.status("device");
+    alice.ok(&["devices", "revoke", &laptop_device]);
+    let devices = alice.ok(&["devices", "list"]).json_lines();
+    assert!(devices
+        .iter()
+        .any(|d| d["device"] == laptop_device.as_str() && d["state"] == "revoked"));
+    let run = laptop.run(&["recv"]);
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    bob.ok(&["send", &group, "MARKER-G7 after the revocation"]);
+    assert_eq!(alice.recv_texts(), vec!["MARKER-G7 after the revocation"]);
     let data = server.data_bytes();
     for marker in [
         "MARKER-G1",

@@ -37,6 +37,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `127.0.0.1:0` with a temporary data folder and cheap Argon2.
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts a server with a configuration `tweak`.
+    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -51,6 +56,7 @@ impl TestServer {
         config.argon2.memory_kib = 64;
         config.argon2.iterations = 1;
         config.limits.shutdown_grace_secs = 1;
+        tweak(&mut config);
         let server = runtime.block_on(sotto_server::start(config)).unwrap();
         let url = format!("https://127.0.0.1:{}", server.local_addr.port());
         let pin = server.cert.fingerprint.clone();
