@@ -1,0 +1,916 @@
+//! The body of every `sotto-proto` fuzz target, shared by the cargo-fuzz binaries in
+//! `fuzz/fuzz_targets/` and by the corpus replay test `crates/sotto-proto/tests/fuzz_corpus.rs`
+//! (both include this file with `#[path]`), so a crash input found by libFuzzer is replayed by an
+//! ordinary `cargo test`.
+//!
+//! Each target feeds arbitrary bytes to one decoder and, when they decode, checks that the
+//! encoding is canonical (re-encoding gives the same bytes back) and pushes the value through the
+//! verification that follows decoding in real use (signature, chain and membership checks, against
+//! a fixed world built once from the committed test keys). Nothing here may panic on any input
+//! except through the assertions, which state protocol invariants.
+//!
+//! [`seeds`] produces real encodings for the seed corpus (`fuzz/corpus/<target>/seed-*`).
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fmt::Display;
+use std::str::FromStr;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use sotto_proto::auth::AuthChallenge;
+use sotto_proto::body::{pad, unpad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
+use sotto_proto::codec::Reader;
+use sotto_proto::crypto::rsa::{
+    EncryptingKey, ExchangeKeyPair, RsaPublicKey, SigningKeyPair, VerifyingKey, MAX_RSA_BITS,
+    MIN_RSA_BITS,
+};
+use sotto_proto::distribution::{DistributionHeader, KeyDistribution, KeyRequest};
+use sotto_proto::env::{DangerSeededRng, Env, Rng};
+use sotto_proto::envelope::{Envelope, EnvelopeHeader};
+use sotto_proto::group::{
+    change_hash, decode_signed_change, GroupChange, GroupOp, GroupState, Member,
+};
+use sotto_proto::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
+use sotto_proto::identity::{
+    AccountIdentity, DeviceKeys, VerifiedDevice, VerifiedExchangeKey, VerifiedRevocation,
+};
+use sotto_proto::ids::{
+    AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
+};
+use sotto_proto::limits::{MAX_CERTIFICATE_LEN, MAX_CHAIN_MESSAGES};
+use sotto_proto::signed::{Signed, SignedSealed};
+use sotto_proto::testing::{fixed_pkcs8, TestAccount, T0};
+
+/// The body of one target.
+pub type TargetFn = fn(&[u8]);
+
+/// Every target: its name (the directory under `fuzz/corpus/` and the cargo-fuzz binary) and body.
+pub const TARGETS: &[(&str, TargetFn)] = &[
+    ("envelope", envelope),
+    ("key_distribution", key_distribution),
+    ("group_change", group_change),
+    ("device_certificate", device_certificate),
+    ("message_body", message_body),
+    ("key_request", key_request),
+    ("auth_challenge", auth_challenge),
+    ("ids_text", ids_text),
+    ("spki", spki),
+    ("malicious_member", malicious_member),
+];
+
+/// A fixed world, built once per process from the committed test keys and a seeded generator, so
+/// every process (fuzzer, replay test, seed writer) builds the same chains and keys.
+pub struct Fixture {
+    /// Admin of the conversation; owns `alice_chain`.
+    pub alice: TestAccount,
+    /// Member; has accepted `alice_chain` in `bob_receiver`.
+    pub bob: TestAccount,
+    /// Member; was not sent `alice_chain`.
+    pub carol: TestAccount,
+    /// The genesis change (epoch 0).
+    pub genesis: Signed,
+    /// The group state after the genesis: Alice (admin), Bob, Carol.
+    pub group: GroupState,
+    /// Alice's sender chain at epoch 0, distributed to Bob (shared by the key-request target).
+    pub alice_chain: Mutex<SenderChain>,
+    /// The distribution of `alice_chain` to Bob.
+    pub kdm_to_bob: KeyDistribution,
+    /// `alice_chain`'s key at index 0, as its owner holds it (for the malicious-member target,
+    /// which encrypts what the input says).
+    pub alice_chain_key: [u8; 32],
+    /// Bob's receiving state, knowing `alice_chain`.
+    pub bob_receiver: ReceiverState,
+    /// A verified revocation by Alice's master key of a device that does not exist.
+    pub revocation: VerifiedRevocation,
+    /// The signed form of `revocation`.
+    pub revocation_signed: Signed,
+}
+
+impl Fixture {
+    fn build() -> Self {
+        let alice = TestAccount::new(0, "alice");
+        let bob = TestAccount::new(1, "bob");
+        let carol = TestAccount::new(2, "carol");
+        let genesis = GroupState::create(
+            ConversationId::from_bytes([0x11; 16]),
+            "fuzz room",
+            vec![alice.member(true), bob.member(false), carol.member(false)],
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .expect("genesis");
+        let group = GroupState::genesis(&genesis, &alice.device.verified).expect("apply genesis");
+        let mut rng = RecordingRng(DangerSeededRng::new([0x5a; 32]), Vec::new());
+        let mut env = Env::new(T0, &mut rng);
+        let mut chain = SenderChain::start(
+            group.conversation(),
+            group.epoch(),
+            alice.master.account(),
+            alice.device.keys.device(),
+            None,
+            &mut env,
+        )
+        .expect("start chain");
+        // SenderChain::start draws the chain id, then the chain key.
+        let alice_chain_key: [u8; 32] = rng
+            .1
+            .iter()
+            .find(|draw| draw.len() == 32)
+            .and_then(|draw| draw.as_slice().try_into().ok())
+            .expect("chain key draw");
+        let kdm_to_bob = chain
+            .distribute(
+                &group,
+                &bob.device.verified_exchange,
+                &alice.device.keys,
+                T0,
+            )
+            .expect("distribute");
+        let mut bob_receiver = ReceiverState::new();
+        bob_receiver
+            .accept_distribution(
+                &kdm_to_bob,
+                &alice.device.verified,
+                &local(&bob),
+                &group,
+                T0,
+            )
+            .expect("accept distribution");
+        let revocation_signed = alice
+            .master
+            .revoke(DeviceId::from_bytes([0xdd; 32]), 1, T0)
+            .expect("revoke");
+        let revocation = alice
+            .identity
+            .verify_revocation(&revocation_signed)
+            .expect("verify revocation");
+        Self {
+            alice,
+            bob,
+            carol,
+            genesis,
+            group,
+            alice_chain: Mutex::new(chain),
+            kdm_to_bob,
+            alice_chain_key,
+            bob_receiver,
+            revocation,
+            revocation_signed,
+        }
+    }
+
+    fn accounts(&self) -> [&TestAccount; 3] {
+        [&self.alice, &self.bob, &self.carol]
+    }
+
+    /// The verified device a structure names, or Alice's (which then fails the sender check).
+    pub fn device_named(&self, device: &DeviceId) -> &VerifiedDevice {
+        self.account_with_device(device)
+            .map_or(&self.alice.device.verified, |a| &a.device.verified)
+    }
+
+    /// The verified exchange key of the device a structure names, or Bob's.
+    pub fn exchange_key_of(&self, device: &DeviceId) -> &VerifiedExchangeKey {
+        self.account_with_device(device)
+            .map_or(&self.bob.device.verified_exchange, |a| {
+                &a.device.verified_exchange
+            })
+    }
+
+    /// The private keys of the device a structure names, or Alice's.
+    pub fn keys_named(&self, device: &DeviceId) -> &DeviceKeys {
+        self.account_with_device(device)
+            .map_or(&self.alice.device.keys, |a| &a.device.keys)
+    }
+
+    /// Bob's receiving state knowing `alice_chain`, built afresh (one RSA-OAEP decryption).
+    pub fn fresh_bob_receiver(&self) -> ReceiverState {
+        let mut state = ReceiverState::new();
+        state
+            .accept_distribution(
+                &self.kdm_to_bob,
+                &self.alice.device.verified,
+                &local(&self.bob),
+                &self.group,
+                T0,
+            )
+            .expect("fixture distribution");
+        state
+    }
+
+    fn account_with_device(&self, device: &DeviceId) -> Option<&TestAccount> {
+        self.accounts()
+            .into_iter()
+            .find(|a| a.device.keys.device() == *device)
+    }
+}
+
+/// A generator that remembers what it handed out, so the fixture knows its own chain key.
+struct RecordingRng(DangerSeededRng, Vec<Vec<u8>>);
+
+impl Rng for RecordingRng {
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), sotto_proto::Error> {
+        self.0.fill(out)?;
+        self.1.push(out.to_vec());
+        Ok(())
+    }
+}
+
+/// The process-wide fixture.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(Fixture::build)
+}
+
+/// An account's first device as the recipient of distributions.
+pub fn local(account: &TestAccount) -> LocalDevice<'_> {
+    LocalDevice {
+        account: account.master.account(),
+        device: account.device.keys.device(),
+        exchange_keys: std::slice::from_ref(&account.device.exchange),
+    }
+}
+
+/// `Envelope::decode` and `EnvelopeHeader::decode`, then `ReceiverState::open` as Bob.
+pub fn envelope(data: &[u8]) {
+    if let Ok(header) = EnvelopeHeader::decode(data) {
+        assert_eq!(
+            header.encode(),
+            data,
+            "envelope header encoding is canonical"
+        );
+    }
+    let Ok(envelope) = Envelope::decode(data) else {
+        return;
+    };
+    assert_eq!(envelope.encode(), data, "envelope encoding is canonical");
+    assert_eq!(
+        envelope.header().encode(),
+        envelope.sealed().header(),
+        "envelope header encoding is canonical"
+    );
+    let f = fixture();
+    let sender = f.device_named(&envelope.header().sender_device);
+    if let Ok(opened) = f.bob_receiver.open(&envelope, sender, &f.group, T0) {
+        // Only a genuine signature gets here: the opened header is the one that was signed.
+        assert_eq!(opened.header(), envelope.header());
+        assert_eq!(
+            envelope.header().sender_device,
+            f.alice.device.keys.device()
+        );
+    }
+}
+
+/// `KeyDistribution::decode` and `DistributionHeader::decode`, then `accept_distribution` as Bob.
+pub fn key_distribution(data: &[u8]) {
+    if let Ok(header) = DistributionHeader::decode(data) {
+        assert_eq!(
+            header.encode(),
+            data,
+            "distribution header encoding is canonical"
+        );
+    }
+    let Ok(kdm) = KeyDistribution::decode(data) else {
+        return;
+    };
+    assert_eq!(kdm.encode(), data, "distribution encoding is canonical");
+    assert_eq!(kdm.header().encode(), kdm.sealed().header());
+    let f = fixture();
+    let sender = f.device_named(&kdm.header().sender_device);
+    let mut state = ReceiverState::new();
+    if let Ok(accepted) = state.accept_distribution(&kdm, sender, &local(&f.bob), &f.group, T0) {
+        assert_eq!(accepted.chain, kdm.header().chain);
+        assert!(state.chain(&accepted.chain).is_some());
+    }
+}
+
+/// `decode_signed_change` and `GroupChange::decode`, then `GroupState::apply` (and `genesis`)
+/// against the fixed epoch-0 state.
+pub fn group_change(data: &[u8]) {
+    if let Ok(change) = GroupChange::decode(data) {
+        assert_eq!(change.encode(), data, "group change encoding is canonical");
+    }
+    let Ok(signed) = decode_signed_change(data) else {
+        return;
+    };
+    assert_eq!(signed.encode(), data, "signed encoding is canonical");
+    let _ = change_hash(&signed);
+    let f = fixture();
+    let signer =
+        GroupChange::decode(signed.unverified_body()).map_or(&f.alice.device.verified, |change| {
+            assert_eq!(change.encode(), signed.unverified_body());
+            f.device_named(&change.signer_device)
+        });
+    if let Ok(next) = f.group.apply(&signed, signer) {
+        assert_eq!(next.epoch(), f.group.epoch() + 1);
+        assert_eq!(next.hash_at(f.group.epoch()), Some(f.group.head()));
+    }
+    let _ = GroupState::genesis(&signed, signer);
+}
+
+/// `Signed::decode` and the three identity body decoders, then every verify path.
+pub fn device_certificate(data: &[u8]) {
+    if let Ok(cert) = DeviceCertificate::decode(data) {
+        assert_eq!(
+            cert.encode(),
+            data,
+            "device certificate encoding is canonical"
+        );
+    }
+    if let Ok(revocation) = Revocation::decode(data) {
+        assert_eq!(
+            revocation.encode(),
+            data,
+            "revocation encoding is canonical"
+        );
+    }
+    if let Ok(cert) = ExchangeKeyCertificate::decode(data) {
+        assert_eq!(
+            cert.encode(),
+            data,
+            "exchange-key certificate encoding is canonical"
+        );
+    }
+    let Ok(signed) = Signed::decode(data, MAX_CERTIFICATE_LEN) else {
+        return;
+    };
+    assert_eq!(signed.encode(), data, "signed encoding is canonical");
+    let f = fixture();
+    let identity = &f.alice.identity;
+    if let Ok(device) = identity.verify_device(&signed, &[]) {
+        assert_eq!(device.account(), identity.account());
+        let _ = identity.verify_device(&signed, std::slice::from_ref(&f.revocation));
+    }
+    if let Ok(revocation) = identity.verify_revocation(&signed) {
+        assert_eq!(revocation.body().account, identity.account());
+    }
+    let device = &f.alice.device.verified;
+    for highest in [None, Some(1), Some(u64::MAX)] {
+        if let Ok(key) = device.verify_exchange_key(&signed, T0, highest) {
+            assert_eq!(key.device(), device.device());
+            assert!(highest.is_none_or(|seen| key.serial() >= seen));
+        }
+    }
+}
+
+/// `MessageBody::decode`, `unpad` and `pad`.
+pub fn message_body(data: &[u8]) {
+    if let Ok(body) = MessageBody::decode(data) {
+        // The encoder refuses bodies over 64 KiB that the decoder may accept; compare otherwise.
+        if let Ok(encoded) = body.encode() {
+            assert_eq!(
+                encoded.as_slice(),
+                data,
+                "message body encoding is canonical"
+            );
+        }
+    }
+    if let Ok(inner) = unpad(data) {
+        if let Ok(padded) = pad(inner) {
+            assert_eq!(padded.as_slice(), data, "padding is canonical");
+        }
+        let _ = MessageBody::decode(inner);
+    }
+    if let Ok(padded) = pad(data) {
+        assert_eq!(unpad(&padded).ok(), Some(data), "unpad(pad(x)) == x");
+    }
+}
+
+/// `KeyRequest::decode`, then `SenderChain::answer_key_request` on Alice's chain.
+pub fn key_request(data: &[u8]) {
+    if let Ok(request) = KeyRequest::decode(data) {
+        assert_eq!(request.encode(), data, "key request encoding is canonical");
+    }
+    let Ok(signed) = Signed::decode(data, MAX_CERTIFICATE_LEN) else {
+        return;
+    };
+    let f = fixture();
+    let requester_device = KeyRequest::decode(signed.unverified_body())
+        .map_or(f.bob.device.keys.device(), |r| r.requester_device);
+    let requester = f.device_named(&requester_device);
+    let requester_key = f.exchange_key_of(&requester_device);
+    let mut chain = f.alice_chain.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Ok(kdm) = chain.answer_key_request(
+        &signed,
+        requester,
+        requester_key,
+        &f.group,
+        &f.alice.device.keys,
+        T0,
+    ) {
+        assert_eq!(kdm.header().recipient_device, requester.device());
+    }
+}
+
+/// `AuthChallenge::decode`, and verification of a signed challenge with Alice's auth key.
+pub fn auth_challenge(data: &[u8]) {
+    if let Ok(challenge) = AuthChallenge::decode(data) {
+        assert_eq!(
+            challenge.encode(),
+            data,
+            "auth challenge encoding is canonical"
+        );
+    }
+    let Ok(signed) = Signed::decode(data, MAX_CERTIFICATE_LEN) else {
+        return;
+    };
+    if let Ok(challenge) = AuthChallenge::decode(signed.unverified_body()) {
+        let f = fixture();
+        let _ = challenge.verify(f.alice.device.verified.auth_key(), signed.signature());
+    }
+}
+
+fn text_form<T: FromStr + Display>(text: &str) {
+    if let Ok(id) = text.parse::<T>() {
+        assert_eq!(id.to_string(), text, "an id has exactly one text form");
+    }
+}
+
+fn binary_form<T>(data: &[u8], decode: fn(&mut Reader<'_>) -> Result<T, sotto_proto::DecodeError>) {
+    let mut reader = Reader::new(data);
+    let _ = decode(&mut reader);
+}
+
+/// `FromStr` of every typed id (and the binary id decoders).
+pub fn ids_text(data: &[u8]) {
+    binary_form(data, AccountId::decode);
+    binary_form(data, ChainId::decode);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    text_form::<AccountId>(text);
+    text_form::<DeviceId>(text);
+    text_form::<ExchangeKeyId>(text);
+    text_form::<AuthKeyId>(text);
+    text_form::<ConversationId>(text);
+    text_form::<ChainId>(text);
+    text_form::<MessageId>(text);
+}
+
+/// `RsaPublicKey::from_spki` (and the typed key parsers), `SigningKeyPair::from_pkcs8`,
+/// `ExchangeKeyPair::from_pkcs8`.
+pub fn spki(data: &[u8]) {
+    if let Ok(key) = RsaPublicKey::from_spki(data) {
+        assert_eq!(key.spki(), data, "only canonical SPKI is accepted");
+        assert!((MIN_RSA_BITS..=MAX_RSA_BITS).contains(&key.bits()));
+    }
+    let _ = VerifyingKey::from_spki(data);
+    let _ = EncryptingKey::from_spki(data);
+    let _ = AccountIdentity::from_master_spki(data);
+    if let Ok(pair) = SigningKeyPair::from_pkcs8(data) {
+        let bits = pair.verifying_key().public_key().bits();
+        assert!((MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits));
+    }
+    if let Ok(pair) = ExchangeKeyPair::from_pkcs8(data) {
+        let bits = pair.encrypting_key().public_key().bits();
+        assert!((MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits));
+    }
+}
+
+/// A malicious (or compromised) member device: the harness signs, and encrypts, whatever the
+/// input says as the device its header names, so fuzzing reaches every receiver check that comes
+/// after the signature. Input: `mode ‖ u16 header len ‖ header ‖ rest`.
+/// - mode even: a key distribution to Bob with that header, `rest` the OAEP plaintext; accepted
+///   by a receiver that already knows Alice's first chain (so `previous` can name it).
+/// - mode odd: an envelope with that header, `rest` the padded plaintext (zero-extended or cut to
+///   the header's `padded_len`), encrypted under the key Alice's chain has at that index; opened
+///   by Bob, then committed.
+pub fn malicious_member(data: &[u8]) {
+    let _ = malicious_member_accepted(data);
+}
+
+/// [`malicious_member`], telling whether the receiver accepted the input (for the replay test).
+pub fn malicious_member_accepted(data: &[u8]) -> bool {
+    let Some((&mode, rest)) = data.split_first() else {
+        return false;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<2>() else {
+        return false;
+    };
+    let len = usize::from(u16::from_be_bytes(*len));
+    if len > rest.len() {
+        return false;
+    }
+    let (header, rest) = rest.split_at(len);
+    if mode % 2 == 0 {
+        member_distribution(header, rest)
+    } else {
+        member_envelope(header, rest)
+    }
+}
+
+fn member_distribution(header: &[u8], payload: &[u8]) -> bool {
+    let Ok(h) = DistributionHeader::decode(header) else {
+        return false;
+    };
+    let f = fixture();
+    let label = DistributionHeader::oaep_label(header);
+    let Ok(ciphertext) = f
+        .bob
+        .device
+        .verified_exchange
+        .key()
+        .encrypt(payload, &label)
+    else {
+        return false;
+    };
+    let signer = f.keys_named(&h.sender_device);
+    let sealed = SignedSealed::sign(header.to_vec(), ciphertext, signer.signing()).expect("sign");
+    let kdm = KeyDistribution::from_sealed(sealed).expect("header decoded above");
+    let mut state = f.fresh_bob_receiver();
+    let first = f.kdm_to_bob.header().chain;
+    let sender = f.device_named(&h.sender_device);
+    let Ok(accepted) = state.accept_distribution(&kdm, sender, &local(&f.bob), &f.group, T0) else {
+        return false;
+    };
+    let bound = MAX_CHAIN_MESSAGES as usize;
+    assert!(accepted.missing_in_previous.len() <= bound);
+    assert!(state.missing(&first).len() <= bound);
+    assert!(state.missing(&accepted.chain).len() <= bound);
+    assert_eq!(accepted.chain, h.chain);
+    true
+}
+
+fn member_envelope(header: &[u8], plaintext: &[u8]) -> bool {
+    let Ok(h) = EnvelopeHeader::decode(header) else {
+        return false;
+    };
+    let f = fixture();
+    // The chain key at `index`: what the owner of Alice's chain would use. Indexes past the
+    // chain bound are refused before any key is derived, so stepping is bounded.
+    let mut key = ChainKey::from_bytes(f.alice_chain_key);
+    for _ in 0..h.index.min(MAX_CHAIN_MESSAGES) {
+        key = key.next();
+    }
+    let mut padded = plaintext.to_vec();
+    padded.resize(usize::try_from(h.padded_len).unwrap_or(0), 0);
+    let ciphertext = key
+        .message_key()
+        .aead_key(h.chain, h.index)
+        .expect("aead key")
+        .seal(header, &padded)
+        .expect("seal");
+    let signer = f.keys_named(&h.sender_device);
+    let sealed = SignedSealed::sign(header.to_vec(), ciphertext, signer.signing()).expect("sign");
+    let envelope = Envelope::from_sealed(sealed).expect("header decoded above, length matches");
+    let sender = f.device_named(&h.sender_device);
+    let Ok(opened) = f.bob_receiver.open(&envelope, sender, &f.group, T0) else {
+        return false;
+    };
+    assert_eq!(opened.header(), &h);
+    assert_eq!(h.chain, f.kdm_to_bob.header().chain);
+    assert!(h.index < MAX_CHAIN_MESSAGES);
+    let mut state = f.fresh_bob_receiver();
+    let reopened = state
+        .open(&envelope, sender, &f.group, T0)
+        .expect("opens the same");
+    let received = state.commit(reopened, T0).expect("first commit");
+    assert_eq!(received.gap.len(), h.index as usize);
+    // The same message again is a replay.
+    assert!(state.receive(&envelope, sender, &f.group, T0).is_err());
+    true
+}
+
+/// One seed: the target it belongs to, a short label for its file name, and the bytes.
+pub struct Seed {
+    /// The target (directory under `fuzz/corpus/`).
+    pub target: &'static str,
+    /// Written as `seed-<label>`.
+    pub label: &'static str,
+    /// A real encoding.
+    pub bytes: Vec<u8>,
+}
+
+/// Real encodings for every target, made with the fixture's keys.
+pub fn seeds() -> Vec<Seed> {
+    let f = fixture();
+    let mut out = Vec::new();
+    let mut add = |target, label, bytes: Vec<u8>| {
+        out.push(Seed {
+            target,
+            label,
+            bytes,
+        })
+    };
+
+    // Envelopes on Alice's chain, which Bob's receiver knows.
+    let attachment = MessageBody::Attachment {
+        attachment: AttachmentRef {
+            blob_id: "blob-0001".into(),
+            file_name: "brief.pdf".into(),
+            media_type: "application/pdf".into(),
+            size: 12_345,
+            secret: [7u8; 32].into(),
+            ciphertext_sha256: [9u8; 32],
+        },
+        caption: "see page 3".into(),
+    };
+    let receipt = MessageBody::Receipt {
+        kind: ReceiptKind::Read,
+        messages: vec![
+            MessageId::from_bytes([1; 16]),
+            MessageId::from_bytes([2; 16]),
+        ],
+    };
+    let text = MessageBody::Text("hello bob".into());
+    let mut envelope_header = Vec::new();
+    let next_header: Vec<u8>;
+    {
+        let mut chain = f.alice_chain.lock().unwrap_or_else(PoisonError::into_inner);
+        for (label, body, id) in [
+            ("text", &text, 1u8),
+            ("attachment", &attachment, 2),
+            ("receipt", &receipt, 3),
+        ] {
+            let envelope = chain
+                .reserve(T0)
+                .expect("reserve")
+                .seal(
+                    body,
+                    MessageId::from_bytes([id; 16]),
+                    T0,
+                    &f.alice.device.keys,
+                )
+                .expect("seal");
+            add("envelope", label, envelope.encode());
+            if label == "text" {
+                envelope_header = envelope.sealed().header().to_vec();
+                add("envelope", "header", envelope_header.clone());
+            }
+        }
+        let kdm_carol = chain
+            .distribute(
+                &f.group,
+                &f.carol.device.verified_exchange,
+                &f.alice.device.keys,
+                T0,
+            )
+            .expect("distribute to carol");
+        add("key_distribution", "to-carol", kdm_carol.encode());
+        let mut rng = DangerSeededRng::new([0x77; 32]);
+        let mut env = Env::new(T0, &mut rng);
+        let mut next = chain
+            .successor(f.group.epoch(), &mut env)
+            .expect("successor");
+        let kdm_next = next
+            .distribute(
+                &f.group,
+                &f.bob.device.verified_exchange,
+                &f.alice.device.keys,
+                T0,
+            )
+            .expect("distribute successor");
+        add("key_distribution", "successor", kdm_next.encode());
+        next_header = kdm_next.sealed().header().to_vec();
+        add("key_distribution", "header", next_header.clone());
+    }
+    add("key_distribution", "to-bob", f.kdm_to_bob.encode());
+
+    // Group changes against the epoch-0 state.
+    add("group_change", "genesis", f.genesis.encode());
+    add(
+        "group_change",
+        "genesis-body",
+        f.genesis.unverified_body().to_vec(),
+    );
+    let alice_acct = f.alice.master.account();
+    let ops = [
+        (
+            "add",
+            GroupOp::AddMember(Member {
+                account: AccountId::from_bytes([0xaa; 32]),
+                username: "dave".into(),
+                admin: false,
+            }),
+        ),
+        (
+            "remove",
+            GroupOp::RemoveMember {
+                account: f.carol.master.account(),
+            },
+        ),
+        (
+            "set-admin",
+            GroupOp::SetAdmin {
+                account: f.bob.master.account(),
+                admin: true,
+            },
+        ),
+        (
+            "rename",
+            GroupOp::Rename {
+                name: "renamed room".into(),
+            },
+        ),
+    ];
+    for (label, op) in ops {
+        let signed = f
+            .group
+            .propose(op, alice_acct, &f.alice.device.keys, T0)
+            .expect("propose");
+        add("group_change", label, signed.encode());
+    }
+    let bob_leaves = f
+        .group
+        .propose(
+            GroupOp::RemoveMember {
+                account: f.bob.master.account(),
+            },
+            f.bob.master.account(),
+            &f.bob.device.keys,
+            T0,
+        )
+        .expect("propose leave");
+    add("group_change", "leave", bob_leaves.encode());
+
+    // Identity structures.
+    add(
+        "device_certificate",
+        "device-cert",
+        f.alice.device.certificate.encode(),
+    );
+    add(
+        "device_certificate",
+        "xkey-cert",
+        f.alice.device.exchange_certificate.encode(),
+    );
+    add(
+        "device_certificate",
+        "revocation",
+        f.revocation_signed.encode(),
+    );
+    add(
+        "device_certificate",
+        "other-account",
+        f.carol.device.certificate.encode(),
+    );
+    add(
+        "device_certificate",
+        "device-cert-body",
+        f.alice.device.certificate.unverified_body().to_vec(),
+    );
+    add(
+        "device_certificate",
+        "xkey-cert-body",
+        f.alice
+            .device
+            .exchange_certificate
+            .unverified_body()
+            .to_vec(),
+    );
+
+    // Message bodies, bare and padded.
+    for (label, body) in [
+        ("text", &text),
+        ("attachment", &attachment),
+        ("receipt", &receipt),
+    ] {
+        add(
+            "message_body",
+            label,
+            body.encode().expect("encode body").to_vec(),
+        );
+    }
+    add(
+        "message_body",
+        "padded-text",
+        pad(&text.encode().expect("encode body"))
+            .expect("pad")
+            .to_vec(),
+    );
+
+    // Key requests: Bob asks Alice again for her chain.
+    let chain_id = f
+        .alice_chain
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .chain();
+    let request = KeyRequest {
+        conversation: f.group.conversation(),
+        epoch: f.group.epoch(),
+        chain: chain_id,
+        owner_device: f.alice.device.keys.device(),
+        requester_account: f.bob.master.account(),
+        requester_device: f.bob.device.keys.device(),
+        requester_key: f.bob.device.verified_exchange.key_id(),
+        requested_at: T0,
+    };
+    let signed_request =
+        Signed::sign(request.encode(), f.bob.device.keys.signing()).expect("sign request");
+    add("key_request", "signed", signed_request.encode());
+    add("key_request", "body", request.encode());
+
+    // Auth challenges.
+    let challenge = AuthChallenge {
+        origin: "https://sotto.example:8443".into(),
+        username: "alice".into(),
+        device: f.alice.device.keys.device(),
+        nonce: [0x3c; 32],
+        issued_at: T0,
+    };
+    let answer = f
+        .alice
+        .device
+        .keys
+        .sign_auth_challenge(&challenge)
+        .expect("sign challenge");
+    add(
+        "auth_challenge",
+        "signed",
+        Signed::from_parts(challenge.encode(), answer).encode(),
+    );
+    add("auth_challenge", "body", challenge.encode());
+
+    // Ids in text form.
+    let alice_device = f.alice.device.keys.device();
+    add("ids_text", "account", alice_acct.to_string().into_bytes());
+    add("ids_text", "device", alice_device.to_string().into_bytes());
+    add(
+        "ids_text",
+        "xkey",
+        f.alice
+            .device
+            .verified_exchange
+            .key_id()
+            .to_string()
+            .into_bytes(),
+    );
+    add(
+        "ids_text",
+        "auth",
+        f.alice
+            .device
+            .verified
+            .auth_key_id()
+            .to_string()
+            .into_bytes(),
+    );
+    add(
+        "ids_text",
+        "conversation",
+        f.group.conversation().to_string().into_bytes(),
+    );
+    add("ids_text", "chain", chain_id.to_string().into_bytes());
+    add(
+        "ids_text",
+        "message",
+        MessageId::from_bytes([0xab; 16]).to_string().into_bytes(),
+    );
+
+    // A malicious member's inputs: a distribution header and payload, an envelope header and body.
+    let member_input = |mode: u8, header: &[u8], rest: &[u8]| {
+        let mut input = vec![mode];
+        input.extend_from_slice(&u16::try_from(header.len()).unwrap().to_be_bytes());
+        input.extend_from_slice(header);
+        input.extend_from_slice(rest);
+        input
+    };
+    let mut payload =
+        sotto_proto::codec::Writer::for_domain(sotto_proto::domain::Domain::KeyDistributionPayload);
+    let next_chain = DistributionHeader::decode(&next_header)
+        .expect("header")
+        .chain;
+    next_chain.encode(&mut payload);
+    payload.u32(0);
+    payload.fixed(&[0x24; 32]);
+    add(
+        "malicious_member",
+        "distribution",
+        member_input(0, &next_header, &payload.finish()),
+    );
+    let body = pad(&text.encode().expect("encode body")).expect("pad");
+    add(
+        "malicious_member",
+        "envelope",
+        member_input(1, &envelope_header, &body),
+    );
+    let mut far_header = EnvelopeHeader::decode(&envelope_header).expect("header");
+    far_header.index = 42;
+    add(
+        "malicious_member",
+        "envelope-index-42",
+        member_input(1, &far_header.encode(), &body),
+    );
+
+    // Keys.
+    add(
+        "spki",
+        "master-spki",
+        f.alice.identity.master_key().spki().to_vec(),
+    );
+    add(
+        "spki",
+        "exchange-spki",
+        f.alice.device.exchange.encrypting_key().spki().to_vec(),
+    );
+    add("spki", "pkcs8", fixed_pkcs8(0));
+    out
+}
