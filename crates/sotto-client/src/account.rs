@@ -108,7 +108,14 @@ impl Client {
             device_name,
             now,
         )?;
-        self.api.register(username, password).await?;
+        match self.api.register(username, password).await {
+            Err(Error::Api { status: 409, .. }) => {
+                return Err(Error::UsernameTaken {
+                    username: username.to_owned(),
+                })
+            }
+            other => other?,
+        }
         let login = self.api.login(username, password).await?;
         let token = login.login_token;
         let account = self

@@ -40,6 +40,18 @@ impl std::fmt::Debug for ProfileOptions {
     }
 }
 
+/// A hash of this machine's id and the profile's absolute path.
+fn home_of(dir: &Path) -> String {
+    let machine = std::fs::read("/etc/machine-id").unwrap_or_default();
+    let path = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let digest = sotto_proto::crypto::sha256_parts(&[
+        b"sotto profile home v1",
+        &machine,
+        path.as_os_str().as_encoded_bytes(),
+    ]);
+    hex::encode(digest)
+}
+
 /// One device's client: its profile, held open (and locked) for the life of the value.
 pub struct Client {
     pub(crate) dir: PathBuf,
@@ -78,6 +90,15 @@ impl Client {
         }
         if let Some(pin) = &options.tls_pin {
             state.tls_pin = Some(Fingerprint::parse(pin)?.to_string());
+        }
+        let home = home_of(&options.dir);
+        if state.home.as_deref() != Some(home.as_str()) {
+            // A new profile, or one copied from another machine or folder: never continue a
+            // sender chain that another copy may also continue.
+            for conversation in state.conversations.values_mut() {
+                conversation.chain = None;
+            }
+            state.home = Some(home);
         }
         let pin = state
             .tls_pin
@@ -236,5 +257,66 @@ impl Client {
     /// The API client.
     pub fn api(&self) -> &Api {
         &self.api
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::store::state::{Conversation, Secret};
+    use crate::store::MemoryVault;
+
+    fn options(dir: &Path) -> ProfileOptions {
+        ProfileOptions {
+            dir: dir.to_path_buf(),
+            passphrase: Zeroizing::new("unused".to_owned()),
+            server: None,
+            tls_pin: None,
+        }
+    }
+
+    #[test]
+    fn a_profile_found_in_another_place_starts_new_sender_chains() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = ProfileState::default();
+        state.conversations.insert(
+            "conv:00000000000000000000000000000001".to_owned(),
+            Conversation {
+                group: None,
+                chain: Some(Secret::new(b"chain state")),
+                member: true,
+            },
+        );
+        state.home = Some(home_of(dir.path()));
+        let vault = MemoryVault::default();
+        vault.save(&state.to_bytes().unwrap()).unwrap();
+        let here = Client::with_vault(options(dir.path()), Box::new(vault)).unwrap();
+        assert!(here.state.conversations.values().all(|c| c.chain.is_some()));
+        assert_eq!(here.server(), DEFAULT_SERVER);
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let vault = MemoryVault::default();
+        vault.save(&state.to_bytes().unwrap()).unwrap();
+        let copy = Client::with_vault(options(elsewhere.path()), Box::new(vault)).unwrap();
+        assert!(copy.state.conversations.values().all(|c| c.chain.is_none()));
+    }
+
+    #[test]
+    fn an_explicit_pin_is_remembered_and_a_bad_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options(dir.path());
+        opts.tls_pin = Some("ab".repeat(32));
+        let client = Client::with_vault(opts, Box::new(MemoryVault::default())).unwrap();
+        assert_eq!(
+            client.tls_pin(),
+            Some("AB:".repeat(31).as_str().to_owned() + "AB").as_deref()
+        );
+        let mut opts = options(dir.path());
+        opts.tls_pin = Some("nope".to_owned());
+        assert!(matches!(
+            Client::with_vault(opts, Box::new(MemoryVault::default())),
+            Err(Error::BadPin)
+        ));
     }
 }

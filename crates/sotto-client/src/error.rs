@@ -41,6 +41,12 @@ pub enum Error {
         /// The account's username.
         username: String,
     },
+    /// The username is taken on the server.
+    #[error("the username {username} is already taken on this server")]
+    UsernameTaken {
+        /// The name asked for.
+        username: String,
+    },
     /// This device is waiting for approval from another device.
     #[error("this device is waiting for approval: run `sotto devices approve <code>` on another device, then `sotto login` again")]
     DevicePending,

@@ -152,6 +152,14 @@ impl Client {
     }
 
     async fn change_group(&mut self, conversation: ConversationId, op: GroupOp) -> Result<u64> {
+        match self.try_change_group(conversation, op.clone()).await {
+            // Someone else changed the group at the same epoch: catch up and try once more.
+            Err(Error::Api { status: 409, .. }) => self.try_change_group(conversation, op).await,
+            other => other,
+        }
+    }
+
+    async fn try_change_group(&mut self, conversation: ConversationId, op: GroupOp) -> Result<u64> {
         let group = self.sync_group(conversation).await?;
         let me = self.account_id()?;
         if !group.is_member(&me) {

@@ -86,6 +86,10 @@ pub struct ProfileState {
     pub inbox: VecDeque<Delivered>,
     /// Delivered messages, newest last.
     pub history: VecDeque<Delivered>,
+    /// Where this snapshot lives (machine and folder, hashed): a snapshot found elsewhere is a
+    /// copy, which must start new sender chains before sending (protocol §9.5).
+    #[serde(default)]
+    pub home: Option<String>,
 }
 
 /// The account this profile belongs to.
