@@ -138,6 +138,9 @@ async function launch(name, pin) {
     if (m.type() === "error") problems.push(m.text());
   });
   page.on("pageerror", (e) => problems.push(String(e)));
+  page.on("response", (r) => {
+    if (r.status() >= 400) problems.push(`${name}: HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+  });
   page.on("request", (r) => {
     const u = r.url();
     if (!u.startsWith("https://127.0.0.1") && !u.startsWith("wss://127.0.0.1") && !u.startsWith("blob:") && !u.startsWith("data:")) {
