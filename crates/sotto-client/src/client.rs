@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, SigningKeyPair};
-use sotto_proto::identity::{DeviceKeys, MasterKey};
+use sotto_proto::identity::{DeviceKeys, MasterKey, VerifiedDevice};
 use sotto_proto::ids::{AccountId, DeviceId};
 use sotto_proto::{Env, SystemRng, Timestamp};
 use zeroize::Zeroizing;
@@ -59,6 +59,11 @@ pub struct Client {
     pub(crate) state: ProfileState,
     pub(crate) api: Api,
     pub(crate) rng: SystemRng,
+    /// Conversations whose group log was fetched during this run (membership is checked
+    /// against the current state, so each is brought up to date once per run).
+    pub(crate) fresh: std::collections::BTreeSet<String>,
+    /// Devices verified during this run, by device id (saves a directory fetch per message).
+    pub(crate) verified: std::collections::BTreeMap<String, (String, VerifiedDevice)>,
 }
 
 impl std::fmt::Debug for Client {
@@ -112,6 +117,8 @@ impl Client {
             state,
             api,
             rng: SystemRng::new(),
+            fresh: Default::default(),
+            verified: Default::default(),
         })
     }
 

@@ -101,6 +101,7 @@ impl Client {
         let state = state.ok_or(Error::UnknownConversation {
             what: conversation.to_string(),
         })?;
+        self.fresh.insert(conversation.to_string());
         self.store_group(&state)?;
         self.save()?;
         Ok(state)

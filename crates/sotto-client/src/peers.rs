@@ -172,7 +172,16 @@ impl Client {
         account: AccountId,
         device: DeviceId,
     ) -> Result<(String, VerifiedDevice)> {
+        if let Some((username, found)) = self.verified.get(&device.to_string()) {
+            if found.account() == account {
+                return Ok((username.clone(), found.clone()));
+            }
+        }
         let peer = self.lookup(Who::Account(account), false).await?;
+        for d in &peer.devices {
+            self.verified
+                .insert(d.device().to_string(), (peer.username.clone(), d.clone()));
+        }
         let username = peer.username;
         peer.devices
             .into_iter()

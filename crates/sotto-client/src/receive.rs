@@ -79,7 +79,11 @@ impl Client {
     /// The group state, fetched when unknown or behind `epoch`.
     async fn group_at(&mut self, conversation: ConversationId, epoch: u64) -> Result<GroupState> {
         match self.load_group(&conversation)? {
-            Some(group) if group.epoch() >= epoch => Ok(group),
+            Some(group)
+                if group.epoch() >= epoch && self.fresh.contains(&conversation.to_string()) =>
+            {
+                Ok(group)
+            }
             _ => self.sync_group(conversation).await,
         }
     }

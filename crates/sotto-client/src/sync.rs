@@ -111,6 +111,9 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
         let mut summary = ReceiveSummary::default();
+        // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
+        self.fresh.clear();
+        self.verified.clear();
         self.ensure_exchange_key().await?;
         self.flush_outbox().await?;
         self.drain_inbox(&options.download_dir, on_event, &mut summary)
