@@ -112,3 +112,47 @@ pub fn event(event: Event) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use sotto_client::store::state::{IncomingAttachment, Secret};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    #[test]
+    fn a_message_line_has_the_documented_fields() {
+        let mut m = Delivered {
+            id: "msg:01".to_owned(),
+            conversation: "conv:02".to_owned(),
+            from: "alice".to_owned(),
+            device: "dev:03".to_owned(),
+            sent_at: 1_800_000_000_000,
+            text: Zeroizing::new("hello".to_owned()),
+            attachment: None,
+        };
+        let line = message_json(&m);
+        let keys: Vec<_> = line.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            ["conversation", "device", "from", "id", "sent_at", "text"]
+        );
+        m.attachment = Some(IncomingAttachment {
+            blob_id: "att:04".to_owned(),
+            file_name: "a.pdf".to_owned(),
+            media_type: "application/pdf".to_owned(),
+            size: 3,
+            secret: Secret::new(&[0; 32]),
+            sha256: String::new(),
+            path: Some("/tmp/a.pdf".to_owned()),
+        });
+        let line = message_json(&m);
+        assert_eq!(line["attachment"]["name"], "a.pdf");
+        assert_eq!(line["attachment"]["path"], "/tmp/a.pdf");
+        assert!(
+            line["attachment"].get("secret").is_none(),
+            "no key material in the output"
+        );
+    }
+}
