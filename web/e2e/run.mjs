@@ -295,6 +295,29 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
     assert(readFileSync(got.attachment.path, "utf8") === "bytes from the browser", "the CLI decrypted the browser's attachment");
   });
 
+  await test("an admin adds the CLI user to a group and removes it again", async () => {
+    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await openConversation(alice, "Project Sotto");
+    await alice.page.getByRole("button", { name: /Members/ }).click();
+    await alice.page.getByLabel("Add a member (username)").fill(carolName);
+    await alice.page.getByRole("button", { name: "Add", exact: true }).click();
+    await alice.page.getByRole("cell", { name: carolName }).waitFor();
+    await alice.page.getByRole("button", { name: "Back to chat" }).click();
+    await sendText(alice, "welcome carol");
+    await cliReceive(srv, profile, (l) => l.text === "welcome carol");
+    await alice.page.getByRole("button", { name: /Members/ }).click();
+    await alice.page.getByRole("row", { name: new RegExp(carolName) }).getByRole("button", { name: "Remove" }).click();
+    await alice.page.getByRole("cell", { name: carolName }).waitFor({ state: "detached" });
+    await alice.page.getByRole("button", { name: "Back to chat" }).click();
+    await sendText(alice, "carol cannot read this");
+    await bob.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await openConversation(bob, "Project Sotto");
+    await expectMessage(bob, "carol cannot read this");
+    const r = await cliOk(srv, profile, ["recv", "--wait", "3"]);
+    cliSeen.push(...r.lines);
+    assert(!cliSeen.some((l) => l.text === "carol cannot read this"), "a removed member does not get new messages");
+  });
+
   await test("a 1:1 from the CLI shows in the browser and the reply reaches the CLI", async () => {
     await cliOk(srv, profile, ["send", aliceName, "direct from the cli"]);
     await alice.page.getByRole("button", { name: "Back to conversations" }).click().catch(() => undefined);
@@ -461,6 +484,8 @@ async function main() {
     assert(text.includes("could not be verified"), "shown as could not be verified");
     await sendText(alice, "next one is fine");
     await expectMessage(bob, "next one is fine");
+    // The refused message's index never arrived: shown as a gap, not silently skipped.
+    await bob.page.getByTestId("gap-notice").filter({ hasText: `1 message from ${aliceName} is missing` }).waitFor();
     await shot(bob.page, "07-tampered");
   });
 

@@ -270,7 +270,21 @@ export class SottoClient {
           })
           .catch(() => undefined);
       }, 15_000),
+      setInterval(() => {
+        void this.rotateKeys();
+      }, 3_600_000),
     );
+  }
+
+  /** Daily exchange-key rotation for tabs that stay open. */
+  private async rotateKeys(): Promise<void> {
+    const k = this.keys_;
+    if (k === undefined) return;
+    try {
+      if (await rotateExchangeKeyIfDue(this.deps(), k)) this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
+    } catch {
+      // next hour
+    }
   }
 
   private startSocket(): void {
