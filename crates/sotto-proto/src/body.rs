@@ -154,8 +154,14 @@ impl MessageBody {
         Ok(bytes)
     }
 
-    /// Decodes a body.
+    /// Decodes a body. A body longer than any honest sender can encode is refused.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_BODY_LEN {
+            return Err(DecodeError::TooLong {
+                field: "message body",
+                max: MAX_BODY_LEN,
+            });
+        }
         let mut r = Reader::for_domain(bytes, Domain::MessageBody)?;
         let body = match r.u8()? {
             Self::TEXT => Self::Text(utf8(r.bytes("text", MAX_BODY_LEN)?, "text")?),

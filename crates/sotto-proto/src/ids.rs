@@ -12,6 +12,15 @@ use crate::crypto::sha256_parts;
 use crate::domain::Domain;
 use crate::error::DecodeError;
 
+/// The value of one lower-case hex digit.
+const fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $len:expr, $prefix:literal) => {
         $(#[$doc])*
@@ -73,12 +82,15 @@ macro_rules! typed_id {
                 }
                 let mut out = [0u8; $len];
                 for (slot, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-                    let pair = std::str::from_utf8(pair).map_err(|_| invalid.clone())?;
-                    // Only lower-case hex is canonical, so each id has one text form.
-                    if pair.bytes().any(|b| b.is_ascii_uppercase()) {
-                        return Err(invalid);
-                    }
-                    *slot = u8::from_str_radix(pair, 16).map_err(|_| invalid.clone())?;
+                    // Only lower-case hex digits are canonical, so each id has one text form
+                    // (`from_str_radix` alone would also take `+f` and `F`).
+                    *slot = match pair {
+                        [high, low] => match (hex_digit(*high), hex_digit(*low)) {
+                            (Some(high), Some(low)) => high << 4 | low,
+                            _ => return Err(invalid),
+                        },
+                        _ => return Err(invalid),
+                    };
                 }
                 Ok(Self(out))
             }
