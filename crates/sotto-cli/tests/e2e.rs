@@ -57,6 +57,20 @@ fn direct_messages_verification_attachment_replay_and_no_plaintext_on_the_server
     );
     assert_eq!(alice.recv_texts(), vec!["MARKER-B1 received, thanks"]);
 
+    // Online recipient: bob is connected and gets alice's message as it is sent.
+    let listening = bob
+        .command(&["recv", "--wait", "6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    alice.ok(&["send", "bob", "MARKER-A0 live"]);
+    let output = listening.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let live = String::from_utf8_lossy(&output.stdout);
+    assert!(live.contains("MARKER-A0 live"), "{live}");
+
     // Offline recipient: two messages while bob is away, both on reconnect, in order.
     let a2 = alice.ok(&["send", "bob", "MARKER-A2 while you were away"]);
     let a2_id: MessageId = a2.json_lines()[0]["id"].as_str().unwrap().parse().unwrap();

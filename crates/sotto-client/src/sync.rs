@@ -19,6 +19,8 @@ use crate::ws::{ServerFrame, Socket};
 
 /// How often the loop wakes up to check timers when the socket is quiet.
 const TICK: Duration = Duration::from_millis(250);
+/// How often a quiet socket is pinged.
+const KEEPALIVE: Duration = Duration::from_secs(25);
 
 /// Something the user should see.
 #[derive(Debug)]
@@ -125,7 +127,12 @@ impl Client {
         let start = tokio::time::Instant::now();
         let deadline = start + options.wait;
         let mut last_frame = start;
+        let mut last_ping = start;
         loop {
+            if last_ping.elapsed() >= KEEPALIVE {
+                socket.ping().await?;
+                last_ping = tokio::time::Instant::now();
+            }
             match socket.next(TICK).await? {
                 Some(ServerFrame::Envelope {
                     message_id,

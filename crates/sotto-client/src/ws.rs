@@ -165,6 +165,11 @@ impl Socket {
         Ok(())
     }
 
+    /// Keeps the socket alive (the server closes sockets idle for 90 s).
+    pub async fn ping(&mut self) -> Result<()> {
+        self.send_json(&json!({ "type": "ping" })).await
+    }
+
     /// Closes the socket politely.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
