@@ -46,18 +46,13 @@ macro_rules! sql_tx {
             queue_cap: i64,
         ) -> Result<WriteOutcome> {
             let conv = env.conversation.as_bytes().as_slice();
-            let member = sqlx::query("SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2")
-                .bind(conv)
-                .bind(env.sender_user.0)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if member.is_none() {
-                return Ok(WriteOutcome::NotMember);
-            }
             let message = env.message.as_bytes().as_slice();
+            // One statement for the common case: stored only if the sender is a member and the
+            // id is new; the rare refusal is told apart afterwards.
             let inserted = sqlx::query(
                 "INSERT INTO messages (id, conversation, sender_account, sender_device, \
-                 received_at, body) VALUES ($1, $2, $3, $4, $5, $6) \
+                 received_at, body) SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+                 (SELECT 1 FROM members WHERE conversation = $2 AND user_id = $7) \
                  ON CONFLICT (id) DO NOTHING RETURNING id",
             )
             .bind(message)
@@ -66,10 +61,22 @@ macro_rules! sql_tx {
             .bind(env.sender_device.as_bytes().as_slice())
             .bind(env.received_at)
             .bind(&env.body)
+            .bind(env.sender_user.0)
             .fetch_optional(&mut **tx)
             .await?;
             if inserted.is_none() {
-                return Ok(WriteOutcome::Duplicate);
+                let member = sqlx::query(
+                    "SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2",
+                )
+                .bind(conv)
+                .bind(env.sender_user.0)
+                .fetch_optional(&mut **tx)
+                .await?;
+                return Ok(if member.is_none() {
+                    WriteOutcome::NotMember
+                } else {
+                    WriteOutcome::Duplicate
+                });
             }
             let sender = env.sender_device.as_bytes().as_slice();
             let rows = sqlx::query(
@@ -124,38 +131,53 @@ macro_rules! sql_tx {
             Ok(WriteOutcome::Stored { recipients, full })
         }
 
+        /// `$first, $first+1, …` for `n` parameters.
+        fn placeholders(first: usize, n: usize) -> String {
+            (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        }
+
         async fn ack(tx: &mut Tx<'_>, device: &DeviceId, messages: &[MessageId]) -> Result<WriteOutcome> {
+            if messages.is_empty() {
+                return Ok(WriteOutcome::Acked(0));
+            }
             let dev = device.as_bytes().as_slice();
-            let mut deleted = 0u64;
+            // The statements differ only in how many placeholders they list; every value is bound.
+            let sql = format!(
+                "DELETE FROM deliveries WHERE device = $1 AND message IN ({}) RETURNING message",
+                placeholders(2, messages.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dev);
             for message in messages {
-                let m = message.as_bytes().as_slice();
-                let n = sqlx::query("DELETE FROM deliveries WHERE device = $1 AND message = $2")
-                    .bind(dev)
-                    .bind(m)
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
-                if n == 0 {
-                    continue;
-                }
-                deleted += n;
-                sqlx::query(
-                    "UPDATE messages SET body = NULL WHERE id = $1 AND NOT EXISTS \
-                     (SELECT 1 FROM deliveries WHERE message = $1)",
-                )
-                .bind(m)
-                .execute(&mut **tx)
-                .await?;
+                query = query.bind(message.as_bytes().as_slice());
             }
-            if deleted > 0 {
-                sqlx::query("UPDATE devices SET queued = CASE WHEN queued > $1 THEN queued - $1 ELSE 0 END \
-                     WHERE id = $2")
-                    .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
-                    .bind(dev)
-                    .execute(&mut **tx)
-                    .await?;
+            let rows = query.fetch_all(&mut **tx).await?;
+            if rows.is_empty() {
+                return Ok(WriteOutcome::Acked(0));
             }
-            Ok(WriteOutcome::Acked(deleted))
+            let deleted = rows
+                .iter()
+                .map(|r| r.try_get::<Vec<u8>, _>("message"))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sql = format!(
+                "UPDATE messages SET body = NULL WHERE id IN ({}) AND NOT EXISTS \
+                 (SELECT 1 FROM deliveries WHERE deliveries.message = messages.id)",
+                placeholders(1, deleted.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for message in &deleted {
+                query = query.bind(message.as_slice());
+            }
+            query.execute(&mut **tx).await?;
+            let n = i64::try_from(deleted.len()).unwrap_or(i64::MAX);
+            sqlx::query(
+                "UPDATE devices SET queued = CASE WHEN queued > $1 THEN queued - $1 ELSE 0 END \
+                 WHERE id = $2",
+            )
+            .bind(n)
+            .bind(dev)
+            .execute(&mut **tx)
+            .await?;
+            Ok(WriteOutcome::Acked(deleted.len() as u64))
         }
     };
 }
