@@ -105,6 +105,18 @@ fn messages_before_their_key_are_held_and_missing_keys_are_requested() {
     assert_eq!(bob.recv_texts(), vec!["you missed the key"]);
     assert_eq!(bob.status("held"), "0");
     assert_eq!(bob.status("undecryptable"), "0");
+
+    // The server is unreachable while alice sends: the message waits in her outbox and goes
+    // out with her next command.
+    let run = alice
+        .command_at("https://127.0.0.1:9", &["send", &group, "from the outbox"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(4));
+    assert_eq!(alice.status("outbox"), "1");
+    alice.ok(&["recv"]);
+    assert_eq!(alice.status("outbox"), "0");
+    assert_eq!(bob.recv_texts(), vec!["from the outbox"]);
     eprintln!("held scenario: {:?}", started.elapsed());
 }
 
