@@ -10,13 +10,15 @@
 //! - this module: the trait and the records it speaks in.
 //! - [`sql`]: the one implementation of the trait, written once in SQL both databases accept
 //!   (`$N` placeholders, `ON CONFLICT`, `RETURNING`) and instantiated for each pool type.
-//! - `sql_rows`, `sql_tx`: the row decoders and in-transaction statements [`sql`] uses.
+//! - `sql_rows`, `sql_tx`, `sql_bulk`: row decoders, in-transaction statements and the bulk
+//!   group-commit write that [`sql`] uses.
 //! - [`migrate`]: versioned schema migrations, one list per backend.
 //! - [`sqlite`], [`postgres`]: connecting, pragmas, and the schema files.
 
 pub mod migrate;
 pub mod postgres;
 mod sql;
+mod sql_bulk;
 mod sql_rows;
 mod sql_tx;
 pub mod sqlite;

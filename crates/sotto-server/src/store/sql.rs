@@ -22,6 +22,7 @@ macro_rules! impl_store {
 
         crate::store::sql_rows::sql_rows!($row);
         crate::store::sql_tx::sql_tx!($db);
+        crate::store::sql_bulk::sql_bulk!($db);
 
         #[async_trait]
         impl Store for $ty {
@@ -590,11 +591,22 @@ macro_rules! impl_store {
             async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut outcomes = Vec::with_capacity(ops.len());
+                let mut run: Vec<&crate::store::NewEnvelope> = Vec::new();
                 for op in ops {
-                    outcomes.push(match op {
-                        WriteOp::Enqueue(env) => enqueue(&mut tx, env, queue_cap).await?,
-                        WriteOp::Ack { device, messages } => ack(&mut tx, device, messages).await?,
-                    });
+                    match op {
+                        WriteOp::Enqueue(env) => run.push(env),
+                        WriteOp::Ack { device, messages } => {
+                            // Envelopes before an ack are written before it.
+                            if !run.is_empty() {
+                                outcomes.extend(enqueue_many(&mut tx, &run, queue_cap).await?);
+                                run.clear();
+                            }
+                            outcomes.push(ack(&mut tx, device, messages).await?);
+                        }
+                    }
+                }
+                if !run.is_empty() {
+                    outcomes.extend(enqueue_many(&mut tx, &run, queue_cap).await?);
                 }
                 tx.commit().await?;
                 Ok(outcomes)

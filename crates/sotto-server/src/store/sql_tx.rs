@@ -1,6 +1,6 @@
 //! The statements that run inside a transaction: group-log appends, membership replacement and
-//! the group-commit operations (enqueue with fan-out in SQL, acknowledgement), generated per
-//! database by [`sql_tx!`].
+//! the acknowledgement of a group commit, generated per database by [`sql_tx!`]. (Envelopes are
+//! written in bulk by `sql_bulk`.)
 
 /// Generates the transaction helpers for database `$db`.
 macro_rules! sql_tx {
@@ -38,97 +38,6 @@ macro_rules! sql_tx {
                 .await?;
             }
             Ok(())
-        }
-
-        async fn enqueue(
-            tx: &mut Tx<'_>,
-            env: &crate::store::NewEnvelope,
-            queue_cap: i64,
-        ) -> Result<WriteOutcome> {
-            let conv = env.conversation.as_bytes().as_slice();
-            let message = env.message.as_bytes().as_slice();
-            // One statement for the common case: stored only if the sender is a member and the
-            // id is new; the rare refusal is told apart afterwards.
-            let inserted = sqlx::query(
-                "INSERT INTO messages (id, conversation, sender_account, sender_device, \
-                 received_at, body) SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-                 (SELECT 1 FROM members WHERE conversation = $2 AND user_id = $7) \
-                 ON CONFLICT (id) DO NOTHING RETURNING id",
-            )
-            .bind(message)
-            .bind(conv)
-            .bind(env.sender_account.as_bytes().as_slice())
-            .bind(env.sender_device.as_bytes().as_slice())
-            .bind(env.received_at)
-            .bind(&env.body)
-            .bind(env.sender_user.0)
-            .fetch_optional(&mut **tx)
-            .await?;
-            if inserted.is_none() {
-                let member = sqlx::query(
-                    "SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2",
-                )
-                .bind(conv)
-                .bind(env.sender_user.0)
-                .fetch_optional(&mut **tx)
-                .await?;
-                return Ok(if member.is_none() {
-                    WriteOutcome::NotMember
-                } else {
-                    WriteOutcome::Duplicate
-                });
-            }
-            let sender = env.sender_device.as_bytes().as_slice();
-            let rows = sqlx::query(
-                "INSERT INTO deliveries (device, message) SELECT d.id, $1 FROM members m \
-                 JOIN devices d ON d.user_id = m.user_id WHERE m.conversation = $2 \
-                 AND d.state = 'active' AND d.id <> $3 AND d.queued < $4 \
-                 AND ($5 IS NULL OR d.id = $5) RETURNING seq, device",
-            )
-            .bind(message)
-            .bind(conv)
-            .bind(sender)
-            .bind(queue_cap)
-            .bind(env.to.map(|d| d.as_bytes().to_vec()))
-            .fetch_all(&mut **tx)
-            .await?;
-            let mut recipients = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let device = DeviceId::from_bytes(fixed(row.try_get("device")?, "device id")?);
-                recipients.push((device, row.try_get("seq")?));
-            }
-            if recipients.is_empty() {
-                sqlx::query("UPDATE messages SET body = NULL WHERE id = $1")
-                    .bind(message)
-                    .execute(&mut **tx)
-                    .await?;
-            } else {
-                sqlx::query(
-                    "UPDATE devices SET queued = queued + 1 WHERE id IN \
-                     (SELECT device FROM deliveries WHERE message = $1)",
-                )
-                .bind(message)
-                .execute(&mut **tx)
-                .await?;
-            }
-            let full: Vec<Vec<u8>> = sqlx::query_scalar(
-                "SELECT d.id FROM members m JOIN devices d ON d.user_id = m.user_id \
-                 WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2 \
-                 AND d.queued >= $3 AND ($5 IS NULL OR d.id = $5) AND NOT EXISTS \
-                 (SELECT 1 FROM deliveries x WHERE x.device = d.id AND x.message = $4)",
-            )
-            .bind(conv)
-            .bind(sender)
-            .bind(queue_cap)
-            .bind(message)
-            .bind(env.to.map(|d| d.as_bytes().to_vec()))
-            .fetch_all(&mut **tx)
-            .await?;
-            let full = full
-                .into_iter()
-                .map(|d| fixed(d, "device id").map(DeviceId::from_bytes))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(WriteOutcome::Stored { recipients, full })
         }
 
         /// `$first, $first+1, …` for `n` parameters.
