@@ -135,6 +135,7 @@ async function launch(name, pin) {
   page.setDefaultTimeout(30_000);
   const problems = [];
   page.on("console", (m) => {
+    if (process.env.E2E_DEBUG && m.type() === "warning") log(`${name} console: ${m.text()}`);
     if (m.type() === "error") problems.push(m.text());
   });
   page.on("pageerror", (e) => problems.push(String(e)));
@@ -257,17 +258,27 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
   const groupName = `Interop ${suffix}`;
   let conv;
   await test("CLI user registers; creates a group with both web users; its message reaches the browsers", async () => {
+    let t = Date.now();
     await cliOk(srv, profile, ["register", carolName]);
+    log(`  sotto register: ${Date.now() - t} ms`);
+    t = Date.now();
     const created = await cliOk(srv, profile, ["group", "create", groupName, aliceName, bobName]);
     conv = created.lines.find((l) => typeof l.conversation === "string")?.conversation;
     assert(typeof conv === "string" && conv.startsWith("conv:"), `group create printed a conversation: ${created.stdout}`);
+    log(`  sotto group create: ${Date.now() - t} ms`);
+    t = Date.now();
     await cliOk(srv, profile, ["send", conv, "hello from the cli"]);
+    log(`  sotto send: ${Date.now() - t} ms`);
+    t = Date.now();
     for (const p of [alice, bob]) {
-      await p.page.getByRole("button", { name: "Back to conversations" }).click().catch(() => undefined);
+      await p.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
       await p.page.getByTestId("conversation-item").filter({ hasText: groupName }).waitFor({ timeout: 30_000 });
+      log(`  ${p.name} lists the group: ${Date.now() - t} ms`);
       await openConversation(p, groupName);
       await expectMessage(p, "hello from the cli");
+      log(`  ${p.name} shows the message: ${Date.now() - t} ms`);
     }
+    log(`  browsers show it: ${Date.now() - t} ms`);
     await shot(bob.page, "14-cli-group");
   });
 
@@ -320,7 +331,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
 
   await test("a 1:1 from the CLI shows in the browser and the reply reaches the CLI", async () => {
     await cliOk(srv, profile, ["send", aliceName, "direct from the cli"]);
-    await alice.page.getByRole("button", { name: "Back to conversations" }).click().catch(() => undefined);
+    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
     await alice.page.getByTestId("conversation-item").filter({ hasText: carolName }).waitFor({ timeout: 30_000 });
     await openConversation(alice, carolName);
     await expectMessage(alice, "direct from the cli");
@@ -579,6 +590,43 @@ async function main() {
     log(`CLI not found at ${cliBin}: CLI interop test skipped`);
     results.push({ name: "CLI interop (skipped: no sotto binary)", ok: true });
   }
+
+  await test("a second tab waits for the first one's socket and takes over when it closes", async () => {
+    const tab = await bob.context.newPage();
+    await tab.goto(srv.origin);
+    await tab.getByTestId("connection").filter({ hasText: "Open in another tab" }).waitFor({ timeout: 30_000 });
+    await shot(tab, "16-second-tab");
+    await bob.page.close();
+    await tab.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
+    bob.page = tab;
+  });
+
+  await test("log out with 'wipe local secrets' deletes keys and history", async () => {
+    await bob.page.getByRole("button", { name: "Log out" }).click();
+    await bob.page.getByLabel("Wipe local secrets (keys and history)").check();
+    await bob.page.getByRole("button", { name: "Confirm log out" }).click();
+    await bob.page.getByRole("tab", { name: "Create account" }).waitFor({ timeout: 30_000 });
+    // The app opens a fresh, empty database on the next start: no keys but a new store key, no state.
+    const left = await bob.page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open("sotto");
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const db = open.result;
+            if (!db.objectStoreNames.contains("keys")) return resolve({ keys: [], state: [] });
+            const tx = db.transaction(["keys", "state"], "readonly");
+            const keys = tx.objectStore("keys").getAllKeys();
+            const state = tx.objectStore("state").getAllKeys();
+            tx.oncomplete = () => resolve({ keys: keys.result, state: state.result });
+          };
+        }),
+    );
+    assert(left.state.length === 0, `no local state is left (${left.state.join(",")})`);
+    assert(left.keys.every((k) => k === "store-key"), `no private key is left (${left.keys.join(",")})`);
+    const username = await bob.page.getByLabel("Username").inputValue();
+    assert(username === "", "no username is remembered");
+  });
 
   const problems = [...alice.problems, ...bob.problems].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {

@@ -77,8 +77,9 @@ export class Database {
       r.onerror = () => {
         reject(r.error ?? new Error("could not delete the database"));
       };
+      // Blocked: another connection is still open; the deletion completes when it closes.
       r.onblocked = () => {
-        resolve();
+        setTimeout(resolve, 3000);
       };
     });
   }

@@ -443,7 +443,8 @@ export class Messaging {
     if (this.convs.records.has(conv)) return true;
     try {
       await this.convs.sync(conv);
-    } catch {
+    } catch (e) {
+      console.warn(`sotto: conversation ${conv} could not be verified: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
       return false;
     }
     this.host.changed();
@@ -628,9 +629,10 @@ export class Messaging {
       }
       await this.store.put(entries);
       await this.retryHeld(ChainId.toText(accepted.chain));
-    } catch {
+    } catch (e) {
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
+      console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
     }
   }
 
