@@ -396,10 +396,9 @@ async fn main() {
         peak_rss_mib()
     );
     let metrics = server.state.metrics.render();
-    for line in metrics
-        .lines()
-        .filter(|l| l.starts_with("sotto_group_commit"))
-    {
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("sotto_group_commit") || l.starts_with("sotto_envelope_commit_seconds")
+    }) {
         println!("{line}");
     }
     server.stop().await.unwrap();
