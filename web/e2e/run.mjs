@@ -448,6 +448,21 @@ async function main() {
     await expectMessage(bob, "after your reload");
   });
 
+  await test("offline: visible connection state, a failed message, retry after reconnecting", async () => {
+    await alice.context.setOffline(true);
+    await alice.page.getByTestId("connection").filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 30_000 });
+    await sendText(alice, "sent while offline");
+    const status = alice.page.getByTestId("message").filter({ hasText: "sent while offline" }).getByTestId("message-status");
+    await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
+    await shot(alice.page, "07-offline-failed");
+    await alice.context.setOffline(false);
+    await alice.page.getByRole("button", { name: "Retry now" }).click({ timeout: 5000 }).catch(() => undefined);
+    await alice.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 60_000 });
+    await alice.page.getByTestId("message").filter({ hasText: "sent while offline" }).getByRole("button", { name: "Retry" }).click({ timeout: 2000 }).catch(() => undefined);
+    await status.filter({ hasText: /Sent|Delivered|Read/ }).waitFor({ timeout: 30_000 });
+    await expectMessage(bob, "sent while offline");
+  });
+
   await test("a tampered envelope shows as 'could not be verified', never as text", async () => {
     let tampered = 0;
     await bob.context.routeWebSocket(/\/v1\/ws$/, (ws) => {

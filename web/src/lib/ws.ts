@@ -33,12 +33,23 @@ export function backoffDelay(attempt: number, b: Backoff, random: () => number =
   return Math.max(250, Math.floor(random() * cap));
 }
 
+const HEARTBEAT_MS = 25_000;
+const PONG_TIMEOUT_MS = 10_000;
+
 export class SocketClient {
   private ws: WebSocket | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = true;
   private current: ConnectionState = { kind: "idle" };
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private lastFrameAt = 0;
+  private readonly onOffline = (): void => {
+    this.drop();
+  };
+  private readonly onOnline = (): void => {
+    this.retryNow();
+  };
 
   constructor(
     private readonly url: string,
@@ -53,15 +64,41 @@ export class SocketClient {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    if (typeof window !== "undefined") {
+      window.addEventListener("offline", this.onOffline);
+      window.addEventListener("online", this.onOnline);
+    }
+    // A socket that stops answering (network gone, no close frame) is noticed within ~35 s.
+    this.heartbeat = setInterval(() => {
+      if (this.current.kind !== "open") return;
+      if (Date.now() - this.lastFrameAt > HEARTBEAT_MS + PONG_TIMEOUT_MS) this.drop();
+      else if (Date.now() - this.lastFrameAt > HEARTBEAT_MS) this.send({ type: "ping" });
+    }, 5000);
     void this.connect();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (typeof window !== "undefined") {
+      window.removeEventListener("offline", this.onOffline);
+      window.removeEventListener("online", this.onOnline);
+    }
     this.ws?.close(1000);
     this.ws = undefined;
     this.setState({ kind: "closed", reason: "stopped" });
+  }
+
+  /** Abandons the current socket (network lost) and reconnects with backoff. */
+  private drop(): void {
+    const ws = this.ws;
+    if (ws === undefined || this.stopped) return;
+    this.ws = undefined;
+    ws.onclose = null;
+    ws.onmessage = null;
+    ws.close();
+    this.scheduleRetry();
   }
 
   /** Reconnect now (the user pressed "retry", or the browser came back online). */
@@ -106,6 +143,7 @@ export class SocketClient {
       ws.send(JSON.stringify({ type: "auth", ticket }));
     };
     ws.onmessage = (event: MessageEvent) => {
+      this.lastFrameAt = Date.now();
       if (typeof event.data !== "string") return;
       let data: unknown;
       try {
