@@ -254,7 +254,7 @@ export class Messaging {
           isApiError(e, "malformed_body") ||
           isApiError(e, "too_large");
         this.setStatus(item.conv, item.messageId, "failed");
-        if (permanent || item.kind === "raw") {
+        if (permanent) {
           // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
           this.outbox = this.outbox.filter((o) => o !== item);
           if (item.kind === "message") this.failed.set(item.messageId, item);
@@ -553,9 +553,13 @@ export class Messaging {
                     blobSha256: body.attachment.blobSha256,
                   },
                 };
+          // A copy of what this account sent from another of its devices.
+          const mine = from === this.host.keys().record.account;
           if (!rec.messages.some((m) => m.id === messageId)) {
-            rec.messages.push({ id: messageId, from, fromUsername: username, mine: false, sentAt, receivedAt, content });
-            if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
+            rec.messages.push({ id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, ...(mine ? { status: "sent" as const } : {}) });
+            if (mine) {
+              // no receipt to ourselves, nothing unread
+            } else if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
             else {
               rec.unread += 1;
               this.queueReceipt(conv, "delivered", messageId);
@@ -564,6 +568,8 @@ export class Messaging {
           break;
         }
         case "receipt":
+          // Receipts from this account's other devices say nothing about the recipients.
+          if (from === this.host.keys().record.account) break;
           for (const id of body.messages) this.setStatus(conv, MessageId.toText(id), body.kind);
           break;
       }
