@@ -48,9 +48,9 @@ async function freePort() {
   });
 }
 
-function get(url, ca) {
+function get(url, ca, headers = {}) {
   return new Promise((res, rej) => {
-    const req = https.get(url, { ca }, (r) => {
+    const req = https.get(url, { ca, headers }, (r) => {
       let body = "";
       r.on("data", (c) => (body += c));
       r.on("end", () => res({ status: r.statusCode, body, headers: r.headers }));
@@ -641,6 +641,36 @@ async function main() {
     assert(left.keys.every((k) => k === "store-key"), `no private key is left (${left.keys.join(",")})`);
     const username = await bob.page.getByLabel("Username").inputValue();
     assert(username === "", "no username is remembered");
+  });
+
+  await test("a contact whose identity changes raises a blocking warning; nothing is started with it", async () => {
+    // A malicious server now maps bob's username to another account (mallory's keys).
+    const mallory = await launch("mallory", srv.pin);
+    const malloryName = `mallory${suffix}`;
+    await mallory.page.goto(srv.origin);
+    await register(mallory, malloryName, password);
+    await alice.context.route(`**/v1/directory/${bobName}`, async (route) => {
+      const auth = route.request().headers()["authorization"];
+      const real = await get(`${srv.origin}/v1/directory/${malloryName}`, srv.ca, { Authorization: auth });
+      const json = JSON.parse(real.body);
+      json.username = bobName;
+      await route.fulfill({ status: real.status, contentType: "application/json", body: JSON.stringify(json) });
+    });
+    await alice.page.setViewportSize({ width: 1100, height: 760 });
+    await alice.page.getByRole("button", { name: "New chat" }).click();
+    await alice.page.getByRole("tab", { name: "1:1" }).click();
+    await alice.page.getByLabel("Username").fill(bobName);
+    await alice.page.getByRole("button", { name: "Start" }).click();
+    const dialog = alice.page.getByRole("alertdialog", { name: `${bobName}'s identity changed` });
+    await dialog.waitFor({ timeout: 30_000 });
+    assert((await dialog.innerText()).includes(`You had verified ${bobName}`), "the warning says bob had been verified");
+    assert(await alice.page.locator("#app-shell[inert]").count() === 1, "the rest of the app is blocked while the warning shows");
+    await shot(alice.page, "17-identity-changed");
+    await dialog.getByRole("button", { name: "Accept the new identity" }).click();
+    await alice.page.getByRole("heading", { name: `Safety number with ${bobName}` }).waitFor();
+    await alice.page.getByTestId("verified-state").filter({ hasText: "Not verified" }).waitFor();
+    assert(await alice.page.locator("#app-shell[inert]").count() === 0, "the app is usable again");
+    await mallory.context.close();
   });
 
   const problems = [...alice.problems, ...bob.problems].filter((p) => !p.includes("favicon"));

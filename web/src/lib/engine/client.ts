@@ -501,6 +501,10 @@ export class SottoClient {
     const members: Member[] = [{ account: k.account, username: k.record.username, admin: true }];
     for (const u of usernames) {
       const c = await this.directory.contact(u.trim().toLowerCase(), true);
+      if (c.trust === "changed") {
+        await this.refreshAlerts();
+        throw new Error(`${c.username}'s identity changed: review the warning first`);
+      }
       if (c.accountText === k.record.account || members.some((m) => AccountId.toText(m.account) === c.accountText)) continue;
       members.push({ account: c.account, username: c.username, admin: false });
     }
@@ -515,6 +519,7 @@ export class SottoClient {
   /** A 1:1 conversation with `username` (an existing one if there is). */
   async direct(username: string): Promise<string> {
     const c = await this.lookup(username);
+    if (this.trustOf(c.account) === "changed") throw new Error(`${c.username}'s identity changed: review the warning first`);
     for (const rec of this.convs.records.values()) {
       const state = this.convs.state(rec.id);
       if (state !== undefined && isDirect(state.name, state.members()) && state.isMember(AccountId.parse(c.account))) return rec.id;
@@ -524,6 +529,10 @@ export class SottoClient {
 
   async addMember(conv: string, username: string): Promise<void> {
     const c = await this.directory.contact(username.trim().toLowerCase(), true);
+    if (c.trust === "changed") {
+      await this.refreshAlerts();
+      throw new Error(`${c.username}'s identity changed: review the warning first`);
+    }
     await this.convs.change(conv, { type: "add-member", member: { account: c.account, username: c.username, admin: false } }, this.me(), BigInt(Date.now()));
     this.changed();
   }
