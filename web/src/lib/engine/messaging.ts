@@ -72,7 +72,8 @@ export interface HeldItem {
   readonly senderDevice: string;
   readonly receivedAt: number;
   readonly since: number;
-  requested: boolean;
+  /** When a key request was last sent for it. */
+  requestedAt?: number;
 }
 
 export class BlockedError extends Error {
@@ -83,6 +84,9 @@ export class BlockedError extends Error {
 
 const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
 const KEY_REQUEST_AFTER_MS = 3000;
+const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
+/** A held message whose key never comes is finally counted as undecryptable (§9.4). */
+const GIVE_UP_MS = 60 * 60_000;
 
 function toBody(b: StoredBody): MessageBody {
   switch (b.type) {
@@ -481,7 +485,7 @@ export class Messaging {
     receivedAt: number,
     retrying: boolean,
   ): Promise<boolean> {
-    const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now(), requested: false });
+    const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() });
     if (!(await this.ensureConversation(conv))) {
       if (!retrying) await this.hold(holdItem());
       return false;
@@ -678,30 +682,45 @@ export class Messaging {
     const keyId = me.local.exchangeKeys.find((k) => bytesEqual(k.pair.spki, latest.pair.spki))?.keyId;
     if (keyId === undefined) return;
     let changed = false;
-    for (const h of this.held) {
-      if (h.requested || Date.now() - h.since < KEY_REQUEST_AFTER_MS) continue;
+    const now = Date.now();
+    const askedFor = new Set<string>();
+    for (const h of [...this.held]) {
+      if (now - h.since > GIVE_UP_MS) {
+        this.held = this.held.filter((x) => x !== h);
+        await this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, "no-key-arrived");
+        changed = true;
+        continue;
+      }
+      const due = h.requestedAt === undefined ? now - h.since >= KEY_REQUEST_AFTER_MS : now - h.requestedAt >= KEY_REQUEST_AGAIN_MS;
+      if (!due) continue;
       try {
         const env = Envelope.decode(fromB64(h.wire));
-        const body = KeyRequest.encode({
-          conversation: env.header.conversation,
-          epoch: env.header.epoch,
-          chain: env.header.chain,
-          ownerDevice: env.header.senderDevice,
-          requesterAccount: me.account,
-          requesterDevice: me.device.device,
-          requesterKey: ExchangeKeyId.fromBytes(keyId),
-          requestedAt: this.now(),
-        });
-        const signed = await Signed.sign(body, me.device.signing);
-        this.outbox.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+        const chainKey = ChainId.toText(env.header.chain);
+        // One request per chain, however many of its messages wait.
+        if (!askedFor.has(chainKey)) {
+          askedFor.add(chainKey);
+          const body = KeyRequest.encode({
+            conversation: env.header.conversation,
+            epoch: env.header.epoch,
+            chain: env.header.chain,
+            ownerDevice: env.header.senderDevice,
+            requesterAccount: me.account,
+            requesterDevice: me.device.device,
+            requesterKey: ExchangeKeyId.fromBytes(keyId),
+            requestedAt: this.now(),
+          });
+          const signed = await Signed.sign(body, me.device.signing);
+          this.outbox.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+        }
       } catch {
-        // undecodable: it will be counted when retried
+        // undecodable: counted when it is given up
       }
-      h.requested = true;
+      h.requestedAt = now;
       changed = true;
     }
     if (changed) {
       await this.store.put([["held", this.held], this.outboxEntry()]);
+      this.host.changed();
       this.kick();
     }
   }
