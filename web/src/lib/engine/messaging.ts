@@ -258,6 +258,9 @@ export class Messaging {
           isApiError(e, "malformed_body") ||
           isApiError(e, "too_large");
         this.setStatus(item.conv, item.messageId, "failed");
+        // Everything queued behind it waits too: show it as failed (Retry, or the next
+        // reconnect, sends the queue again in order).
+        if (!permanent) for (const o of this.outbox) if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
         if (permanent) {
           // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
           this.outbox = this.outbox.filter((o) => o !== item);

@@ -1,0 +1,333 @@
+/**
+ * The client's messaging engine between two devices over an in-memory relay: outbox (rotate,
+ * distribute, reserve → persist → seal → send), inbox (commit with the receiver state), receipts,
+ * held messages, replays, tampering, and a restart from the sealed store.
+ */
+
+import "fake-indexeddb/auto";
+
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+import {
+  AccountId,
+  ConversationId,
+  DeviceId,
+  GroupChange,
+  MessageId,
+  decodeSignedChange,
+  localDevice,
+  systemRandom,
+} from "../../crypto";
+import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
+import { Database } from "../../storage/db";
+import { SealedStore } from "../../storage/sealed";
+import { ApiError, type ApiClient } from "../api";
+import { fromB64, toB64 } from "../b64";
+import type { DirectoryView, EnvelopeFrame } from "../schemas";
+import { Conversations } from "./conversations";
+import { Directory } from "./directory";
+import type { LoadedKeys } from "./keystore";
+import { Messaging, wireKind } from "./messaging";
+
+interface Relay {
+  views: Map<string, DirectoryView>;
+  changes: { epoch: number; change: string; author: string; created_at: number }[];
+  inbox: Map<string, EnvelopeFrame[]>;
+  members: string[];
+  seen: Set<string>;
+  /** Fails the next sends as a lost connection would (after storing them, like a lost answer). */
+  failNext?: number;
+  /** Every wire form stored, by message id. */
+  stored: Map<string, string>;
+  /** Rewrites a payload in flight (a malicious relay). */
+  tamper?: (bytes: Uint8Array) => Uint8Array | undefined;
+}
+
+function directoryView(a: TestAccount): DirectoryView {
+  return {
+    username: a.name,
+    account: AccountId.toText(a.master.account),
+    master_key: toB64(a.master.verifyingKey.spki),
+    devices: [
+      {
+        device: DeviceId.toText(a.device.keys.device),
+        state: "active",
+        name: "first device",
+        signing_key: toB64(a.device.keys.signing.spki),
+        auth_key: toB64(a.device.keys.auth.spki),
+        certificate: toB64(a.device.certificate.encode()),
+        exchange_key: toB64(a.device.exchangeCertificate.encode()),
+        created_at: 1,
+      },
+    ],
+    revocations: [],
+  };
+}
+
+/** The part of the server API the engine uses, as one device sees it. */
+function fakeApi(relay: Relay, me: TestAccount): ApiClient {
+  let seq = 0;
+  const myDevice = DeviceId.toText(me.device.keys.device);
+  const api = {
+    directory: (who: string) => {
+      const v = relay.views.get(who);
+      return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
+    },
+    conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
+    conversation: (id: string, since: number) =>
+      Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
+    createConversation: (genesis: string) => {
+      const change = GroupChange.decode(decodeSignedChange(fromB64(genesis)).body);
+      relay.changes.push({ epoch: 0, change: genesis, author: myDevice, created_at: 1 });
+      return Promise.resolve({ conversation: ConversationId.toText(change.conversation), epoch: 0 });
+    },
+    sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
+      if (relay.seen.has(messageId)) {
+        if (relay.stored.get(messageId) !== envelope) throw new Error("a retry must send the same bytes");
+        return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
+      }
+      relay.seen.add(messageId);
+      relay.stored.set(messageId, envelope);
+      let bytes: Uint8Array = fromB64(envelope);
+      if (relay.tamper !== undefined) bytes = relay.tamper(bytes) ?? bytes;
+      let recipients = 0;
+      for (const [device, queue] of relay.inbox) {
+        if (device === myDevice || (to !== undefined && device !== to)) continue;
+        queue.push({
+          type: "envelope",
+          seq: ++seq,
+          conversation: conv,
+          message_id: messageId,
+          sender_account: AccountId.toText(me.master.account),
+          sender_device: myDevice,
+          received_at: Date.now(),
+          envelope: toB64(bytes),
+        });
+        recipients++;
+      }
+      if (relay.failNext !== undefined && relay.failNext > 0) {
+        relay.failNext--;
+        return Promise.reject(new ApiError("network", 0, "connection lost"));
+      }
+      return Promise.resolve({ message_id: messageId, recipients, queue_full: [] });
+    },
+  };
+  return api as unknown as ApiClient;
+}
+
+function conversationText(relay: Relay): string {
+  const first = relay.changes[0];
+  if (first === undefined) throw new Error("no conversation");
+  return ConversationId.toText(GroupChange.decode(decodeSignedChange(fromB64(first.change)).body).conversation);
+}
+
+interface Side {
+  account: TestAccount;
+  messaging: Messaging;
+  convs: Conversations;
+  store: SealedStore;
+  keys: LoadedKeys;
+  acked: string[];
+}
+
+async function side(relay: Relay, account: TestAccount, dbName: string, store?: SealedStore): Promise<Side> {
+  const api = fakeApi(relay, account);
+  const s = store ?? (await SealedStore.open(await Database.open(dbName)));
+  const directory = new Directory(api, s, () => BigInt(Date.now()));
+  const convs = new Conversations(api, s, directory);
+  const meta = { name: "xkey-1", spki: account.device.exchange.spki, serial: 1n, notBefore: T0, notAfter: T0 + 1n };
+  const keys: LoadedKeys = {
+    record: {
+      username: account.name,
+      account: AccountId.toText(account.master.account),
+      masterSpki: account.master.verifyingKey.spki,
+      hasMaster: true,
+      deviceName: "first device",
+      signingSpki: account.device.keys.signing.spki,
+      authSpki: account.device.keys.auth.spki,
+      exchange: [meta],
+      revocationSerial: 0n,
+    },
+    account: account.master.account,
+    master: account.master,
+    device: account.device.keys,
+    exchange: [{ meta, pair: account.device.exchange }],
+    local: await localDevice(account.master.account, account.device.keys.device, [account.device.exchange]),
+  };
+  const acked: string[] = [];
+  const messaging = new Messaging(api, s, directory, convs, {
+    keys: () => keys,
+    selfDevice: () => account.device.verified,
+    changed: () => undefined,
+    ack: (ids) => acked.push(...ids),
+    isVisible: () => false,
+  });
+  await convs.load();
+  await messaging.load();
+  return { account, messaging, convs, store: s, keys, acked };
+}
+
+/** Hands a device everything queued for it (optionally only some frames). */
+function deliver(relay: Relay, to: Side, pick: (f: EnvelopeFrame) => boolean = () => true): EnvelopeFrame[] {
+  const queue = relay.inbox.get(DeviceId.toText(to.account.device.keys.device)) ?? [];
+  const taken = queue.filter(pick);
+  relay.inbox.set(
+    DeviceId.toText(to.account.device.keys.device),
+    queue.filter((f) => !taken.includes(f)),
+  );
+  for (const f of taken) to.messaging.onFrame(f);
+  return taken;
+}
+
+function kind(f: EnvelopeFrame): string {
+  return wireKind(fromB64(f.envelope));
+}
+
+function texts(s: Side, conv: string): string[] {
+  return (s.convs.records.get(conv)?.messages ?? []).flatMap((m) => (m.content.type === "text" ? [m.content.text] : []));
+}
+
+async function settle(s: Side): Promise<void> {
+  // The inbox processes frames one at a time on a promise chain; the outbox drains in the background.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+  expect(s.messaging).toBeDefined();
+}
+
+let alice: TestAccount;
+let bob: TestAccount;
+
+beforeAll(async () => {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(Number(T0));
+  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
+});
+
+afterAll(() => {
+  vi.useRealTimers();
+});
+
+function newRelay(): Relay {
+  return {
+    views: new Map([
+      ["alice", directoryView(alice)],
+      [AccountId.toText(alice.master.account), directoryView(alice)],
+      ["bob", directoryView(bob)],
+      [AccountId.toText(bob.master.account), directoryView(bob)],
+    ]),
+    changes: [],
+    inbox: new Map([
+      [DeviceId.toText(alice.device.keys.device), []],
+      [DeviceId.toText(bob.device.keys.device), []],
+    ]),
+    members: [AccountId.toText(alice.master.account), AccountId.toText(bob.master.account)],
+    seen: new Set(),
+    stored: new Map(),
+  };
+}
+
+async function conversation(a: Side): Promise<string> {
+  return a.convs.create("alice & bob", [alice.member(true), bob.member(false)], { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified }, T0, ConversationId.fromBytes(systemRandom(16)));
+}
+
+describe("messaging engine", () => {
+  it("sends, receives, sends receipts back, and survives a restart without replays", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m1-alice");
+    const b = await side(relay, bob, "m1-bob");
+    const conv = await conversation(a);
+    const id = await a.messaging.send(conv, { type: "text", text: "hello bob" });
+    await settle(a);
+    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    const frames = deliver(relay, b);
+    expect(frames.map(kind)).toEqual(["distribution", "envelope"]);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["hello bob"]);
+    expect(b.convs.records.get(conv)?.unread).toBe(1);
+    expect(b.acked).toEqual(frames.map((f) => f.message_id));
+    // Bob's delivered receipt (after its own distribution) reaches Alice.
+    await vi.waitFor(async () => {
+      deliver(relay, a);
+      await settle(a);
+      expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("delivered");
+    });
+    // A replayed copy changes nothing.
+    const envelopeFrame = frames[1];
+    if (envelopeFrame === undefined) throw new Error("two frames");
+    b.messaging.onFrame({ ...envelopeFrame, seq: 99 });
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["hello bob"]);
+    // Restart from the sealed store: the receiver state comes back, the replay is still refused.
+    const b2 = await side(relay, bob, "m1-bob", b.store);
+    expect(texts(b2, conv)).toEqual(["hello bob"]);
+    b2.messaging.onFrame({ ...envelopeFrame, seq: 100 });
+    await settle(b2);
+    expect(texts(b2, conv)).toEqual(["hello bob"]);
+    expect(b2.messaging.undecryptable).toBe(0);
+    // And the restored sender chain continues: the next message is read.
+    await a.messaging.send(conv, { type: "text", text: "second" });
+    await settle(a);
+    deliver(relay, b2);
+    await settle(b2);
+    expect(texts(b2, conv)).toEqual(["hello bob", "second"]);
+  });
+
+  it("a failed send is retried with the same id and the same sealed bytes", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m4-alice");
+    const b = await side(relay, bob, "m4-bob");
+    const conv = await conversation(a);
+    relay.failNext = 2; // the distribution and the message were stored, but the answers were lost
+    const id = await a.messaging.send(conv, { type: "text", text: "once only" });
+    await settle(a);
+    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("failed");
+    await a.messaging.retry(conv, id);
+    await settle(a);
+    await a.messaging.retry(conv, id);
+    await settle(a);
+    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    expect(a.messaging.outbox).toHaveLength(0);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["once only"]);
+  });
+
+  it("holds a message that arrives before its distribution and opens it when the key comes", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m2-alice");
+    const b = await side(relay, bob, "m2-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "early" });
+    await settle(a);
+    deliver(relay, b, (f) => kind(f) === "envelope");
+    await settle(b);
+    expect(b.messaging.held).toHaveLength(1);
+    expect(texts(b, conv)).toEqual([]);
+    deliver(relay, b);
+    await settle(b);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(texts(b, conv)).toEqual(["early"]);
+    expect(b.messaging.undecryptable).toBe(0);
+  });
+
+  it("shows a tampered envelope as unverified, never as text, and counts it", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m3-alice");
+    const b = await side(relay, bob, "m3-bob");
+    const conv = await conversation(a);
+    relay.tamper = (bytes) => {
+      if (wireKind(bytes) !== "envelope") return undefined;
+      const out = Uint8Array.from(bytes);
+      out[out.length - 300] = (out[out.length - 300] ?? 0) ^ 1; // inside the ciphertext
+      return out;
+    };
+    await a.messaging.send(conv, { type: "text", text: "secret" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    const messages = b.convs.records.get(conv)?.messages ?? [];
+    expect(messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(JSON.stringify(messages)).not.toContain("secret");
+    expect(b.messaging.undecryptable).toBe(1);
+    expect(MessageId.parse(messages[0]?.id ?? "")).toBeDefined();
+  });
+});
