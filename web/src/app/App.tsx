@@ -37,6 +37,16 @@ export function App({ client }: { client: SottoClient }) {
     };
   }, [view.connection.kind]);
 
+  // Focus follows navigation: the new screen's heading (the chat view focuses its composer).
+  useEffect(() => {
+    if (screen.kind === "chat" || screen.kind === "home") return;
+    const heading = document.querySelector<HTMLElement>("#content h2");
+    if (heading !== null) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+  }, [screen]);
+
   switch (view.phase.kind) {
     case "loading":
       return <main className="auth" aria-busy="true"><p>Opening Sotto…</p></main>;
