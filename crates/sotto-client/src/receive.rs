@@ -141,8 +141,13 @@ impl Client {
                     path: None,
                 }),
             ),
-            // Receipts are not shown as messages.
-            _ => (String::new(), None),
+            // Receipts (and body kinds this version does not know) are recorded as received
+            // but are not messages: nothing goes to the inbox.
+            _ => {
+                return Ok(Opened::Delivered {
+                    gap: received.gap.len(),
+                })
+            }
         };
         let delivered = Delivered {
             id: h.message_id.to_string(),
