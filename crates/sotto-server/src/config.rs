@@ -46,6 +46,39 @@ pub struct Config {
     pub argon2: Argon2Config,
     /// Sizes, caps and timeouts.
     pub limits: Limits,
+    /// How events reach connected sockets: `local` (one node) or `nats` (several nodes on one
+    /// PostgreSQL database).
+    pub fanout: FanoutKind,
+    /// `nats://host:port` of the NATS server, for `fanout = "nats"`.
+    pub nats_url: Option<String>,
+    /// Prefix of every NATS subject; nodes of one deployment share it, deployments on one NATS
+    /// server need different ones.
+    pub nats_prefix: String,
+}
+
+/// The fan-out backend (see [`crate::fanout`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FanoutKind {
+    /// In-process: this node's sockets only.
+    #[default]
+    Local,
+    /// NATS subjects per device, for several nodes.
+    Nats,
+}
+
+impl std::str::FromStr for FanoutKind {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "local" => Ok(Self::Local),
+            "nats" => Ok(Self::Nats),
+            _ => Err(Error::Config {
+                reason: format!("fanout: {text:?} is not \"local\" or \"nats\""),
+            }),
+        }
+    }
 }
 
 impl Default for Config {
@@ -64,6 +97,9 @@ impl Default for Config {
             log: "info".to_owned(),
             argon2: Argon2Config::default(),
             limits: Limits::default(),
+            fanout: FanoutKind::Local,
+            nats_url: None,
+            nats_prefix: "sotto".to_owned(),
         }
     }
 }
@@ -196,7 +232,8 @@ usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
 
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
-SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG override the config file; flags override both.";
+SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX
+override the config file; flags override both.";
 
 impl Args {
     /// Parses `std::env::args()`-style arguments (without the program name).
@@ -294,6 +331,15 @@ impl Config {
         if let Some(v) = lookup("SOTTO_LOG") {
             self.log = v;
         }
+        if let Some(v) = lookup("SOTTO_FANOUT") {
+            self.fanout = v.parse()?;
+        }
+        if let Some(v) = lookup("SOTTO_NATS_URL") {
+            self.nats_url = Some(v);
+        }
+        if let Some(v) = lookup("SOTTO_NATS_PREFIX") {
+            self.nats_prefix = v;
+        }
         Ok(())
     }
 
@@ -321,6 +367,25 @@ impl Config {
                         .to_owned(),
                 });
             }
+        }
+        if self.fanout == FanoutKind::Nats {
+            if self.nats_url.is_none() {
+                return Err(Error::Config {
+                    reason: "fanout = \"nats\" needs nats_url (nats://host:port)".to_owned(),
+                });
+            }
+            let shared = self
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres"));
+            if !shared {
+                return Err(Error::Config {
+                    reason: "fanout = \"nats\" runs several nodes on one PostgreSQL database; \
+                             set database_url to postgres://…"
+                        .to_owned(),
+                });
+            }
+            crate::fanout::nats::check_prefix(&self.nats_prefix)?;
         }
         let a = &self.argon2;
         if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
@@ -384,5 +449,32 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn fanout_defaults_to_local_and_nats_needs_a_bus_and_postgres() {
+        let c = Config::load(&args(&[]), |_| None).unwrap();
+        assert_eq!(c.fanout, FanoutKind::Local);
+        assert_eq!(c.nats_prefix, "sotto");
+        let env = |k: &str| match k {
+            "SOTTO_FANOUT" => Some("nats".to_owned()),
+            "SOTTO_NATS_URL" => Some("nats://127.0.0.1:4222".to_owned()),
+            "SOTTO_NATS_PREFIX" => Some("acme".to_owned()),
+            "SOTTO_DATABASE_URL" => Some("postgres://db/sotto".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(&args(&[]), env).unwrap();
+        assert_eq!(c.fanout, FanoutKind::Nats);
+        assert_eq!(c.nats_url.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(c.nats_prefix, "acme");
+        let no_url = |k: &str| (k != "SOTTO_NATS_URL").then(|| env(k)).flatten();
+        assert!(Config::load(&args(&[]), no_url).is_err());
+        let sqlite = |k: &str| (k != "SOTTO_DATABASE_URL").then(|| env(k)).flatten();
+        assert!(Config::load(&args(&[]), sqlite).is_err());
+        assert!(Config::load(&args(&[]), |k| (k == "SOTTO_FANOUT")
+            .then(|| "redis".to_owned()))
+        .is_err());
+        let c: Config = toml::from_str("fanout = \"nats\"\nnats_url = \"nats://n:4222\"").unwrap();
+        assert_eq!(c.fanout, FanoutKind::Nats);
     }
 }

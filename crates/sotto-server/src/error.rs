@@ -183,6 +183,15 @@ pub enum Error {
     /// A background task is gone (only during shutdown).
     #[error("internal task stopped")]
     TaskGone,
+    /// The fan-out message bus could not be reached or subscribed to.
+    #[error("fan-out: {what}")]
+    Fanout {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: async_nats::Error,
+    },
 }
 
 /// Shorthand for results in this crate.
@@ -217,7 +226,8 @@ impl Error {
             | Self::ConfigFile(_)
             | Self::PasswordHash
             | Self::Crypto(_)
-            | Self::Corrupt { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            | Self::Corrupt { .. }
+            | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 

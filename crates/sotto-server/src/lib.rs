@@ -17,7 +17,8 @@
 //! - [`service`]: the use cases between handlers and the store.
 //! - [`auth`]: usernames, Argon2id, login throttling, tokens.
 //! - [`relay`]: group commit for envelopes and acknowledgements.
-//! - [`hub`]: in-process fan-out to connected devices.
+//! - [`hub`]: this node's connected sockets and the hub every push goes through.
+//! - [`fanout`]: how events reach sockets on this node (`local`) or on every node (`nats`).
 //! - [`store`]: the storage trait and its SQLite and PostgreSQL backends.
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod metrics;
@@ -50,7 +52,7 @@ use crate::auth::password::Passwords;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::hub::{CloseReason, Hub};
+use crate::hub::{CloseReason, Hub, Sockets};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, Writer};
 use crate::state::{AppState, Settings, Shared};
@@ -135,7 +137,9 @@ pub async fn start(config: Config) -> Result<Server> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (stop_writer, stop_writer_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::default());
-    let hub = Arc::new(Hub::default());
+    let sockets = Arc::new(Sockets::default());
+    let fanout = fanout::open(&config, sockets.clone()).await?;
+    let hub = Arc::new(Hub::new(sockets, fanout));
     let limits = config.limits.clone();
     let (relay, writer_task) = Relay::start(
         Writer {
@@ -179,11 +183,18 @@ pub async fn start(config: Config) -> Result<Server> {
         .await;
         stop_writer.send_replace(true);
         let _ = writer_task.await;
+        // Announcements of the last commits go out before the bus connection closes.
+        hub.fanout().stop().await;
         purge.abort();
         store.close().await;
         tracing::info!("server stopped");
     });
-    tracing::info!(%local_addr, backend = state.store.backend(), "listening");
+    tracing::info!(
+        %local_addr,
+        backend = state.store.backend(),
+        fanout = state.hub.fanout().backend(),
+        "listening"
+    );
     Ok(Server {
         local_addr,
         origin,

@@ -30,7 +30,7 @@ pub struct Settings {
 pub struct Shared {
     /// Persistence.
     pub store: Arc<dyn Store>,
-    /// Connected sockets on this node.
+    /// Connected sockets on this node, and the fan-out to the others'.
     pub hub: Arc<Hub>,
     /// The group-commit write path.
     pub relay: Relay,
