@@ -272,6 +272,20 @@ impl Sockets {
         self.lock().by_device.values().map(Vec::len).sum()
     }
 
+    /// The sessions with a socket on this node.
+    pub fn sessions(&self) -> Vec<SessionId> {
+        let table = self.lock();
+        let mut sessions: Vec<SessionId> = table
+            .by_device
+            .values()
+            .flatten()
+            .map(|c| c.session)
+            .collect();
+        sessions.sort_unstable_by_key(|s| s.0);
+        sessions.dedup();
+        sessions
+    }
+
     /// Closes every socket of this node (shutdown).
     pub fn close_all(&self, reason: CloseReason) -> usize {
         self.close_where(reason, |_, _| true)

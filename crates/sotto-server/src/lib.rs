@@ -138,7 +138,7 @@ pub async fn start(config: Config) -> Result<Server> {
     let (stop_writer, stop_writer_rx) = watch::channel(false);
     let metrics = Arc::new(Metrics::default());
     let sockets = Arc::new(Sockets::default());
-    let fanout = fanout::open(&config, sockets.clone()).await?;
+    let fanout = fanout::open(&config, sockets.clone(), store.clone()).await?;
     let hub = Arc::new(Hub::new(sockets, fanout));
     let limits = config.limits.clone();
     let (relay, writer_task) = Relay::start(

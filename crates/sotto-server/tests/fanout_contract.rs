@@ -159,7 +159,7 @@ async fn local_backend_passes_the_fanout_contract() {
 
 async fn nats_hub(url: &str, prefix: &str) -> Arc<Hub> {
     let sockets = Arc::new(Sockets::default());
-    let fanout = NatsFanout::connect(url, prefix, sockets.clone())
+    let fanout = NatsFanout::connect(url, prefix, sockets.clone(), None)
         .await
         .unwrap();
     Arc::new(Hub::new(sockets, Arc::new(fanout)))

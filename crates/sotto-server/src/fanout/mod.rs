@@ -23,7 +23,7 @@ use sotto_proto::ids::DeviceId;
 use crate::config::{Config, FanoutKind};
 use crate::error::{Error, Result};
 use crate::hub::{CloseReason, OutEnvelope, Sockets};
-use crate::store::{SessionId, UserId};
+use crate::store::{SessionId, Store, UserId};
 
 /// Something to deliver to connected sockets.
 #[derive(Clone, Debug)]
@@ -93,15 +93,22 @@ pub trait Fanout: Send + Sync + std::fmt::Debug {
     async fn stop(&self) {}
 }
 
-/// Opens the configured backend over this node's `sockets`.
-pub async fn open(config: &Config, sockets: Arc<Sockets>) -> Result<Arc<dyn Fanout>> {
+/// Opens the configured backend over this node's `sockets`; `store` re-checks sockets' sessions
+/// when close events may have been lost.
+pub async fn open(
+    config: &Config,
+    sockets: Arc<Sockets>,
+    store: Arc<dyn Store>,
+) -> Result<Arc<dyn Fanout>> {
     Ok(match config.fanout {
         FanoutKind::Local => Arc::new(local::LocalFanout::new(sockets)),
         FanoutKind::Nats => {
             let url = config.nats_url.as_deref().ok_or_else(|| Error::Config {
                 reason: "fanout = \"nats\" needs nats_url".to_owned(),
             })?;
-            Arc::new(nats::NatsFanout::connect(url, &config.nats_prefix, sockets).await?)
+            let fanout =
+                nats::NatsFanout::connect(url, &config.nats_prefix, sockets, Some(store)).await?;
+            Arc::new(fanout)
         }
     })
 }

@@ -16,10 +16,12 @@
 //! announcement that arrives late, out of order or never costs latency and not an envelope.
 //! The store read covers the gaps NATS can open: a node re-reads for a device once its
 //! subscription is live on the server (envelopes committed while it was being set up), and for
-//! every socket after a reconnect or a slow-consumer drop.
+//! every socket after a reconnect or a slow-consumer drop. After a reconnect the node also
+//! re-checks each socket's session in the store and closes those that ended meanwhile (a close
+//! published while it was disconnected never arrives).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::fanout::{Event, Fanout};
 use crate::hub::{CloseReason, Sockets};
-use crate::store::{SessionId, UserId};
+use crate::store::{SessionId, Store, UserId};
 
 /// Events waiting for the NATS client at most; beyond that they are dropped (and counted), and
 /// the sockets' next store read makes up for them.
@@ -95,15 +97,31 @@ pub struct NatsFanout {
 }
 
 impl NatsFanout {
-    /// Connects to `url` and subscribes to the control subject under `prefix`.
-    pub async fn connect(url: &str, prefix: &str, sockets: Arc<Sockets>) -> Result<Self> {
+    /// Connects to `url` and subscribes to the control subject under `prefix`; with a `store`,
+    /// sockets whose session ended are closed after a reconnect.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        sockets: Arc<Sockets>,
+        store: Option<Arc<dyn Store>>,
+    ) -> Result<Self> {
         check_prefix(prefix)?;
         let for_events = sockets.clone();
+        let was_disconnected = AtomicBool::new(false);
         let client = async_nats::ConnectOptions::new()
             .name("sotto-server")
             .no_echo()
             .event_callback(move |event| {
                 on_connection_event(&for_events, &event);
+                if matches!(event, async_nats::Event::Disconnected) {
+                    was_disconnected.store(true, Ordering::SeqCst);
+                }
+                let reconnected = matches!(event, async_nats::Event::Connected)
+                    && was_disconnected.swap(false, Ordering::SeqCst);
+                if let (true, Some(store)) = (reconnected, &store) {
+                    let (sockets, store) = (for_events.clone(), store.clone());
+                    tokio::spawn(async move { revalidate(&sockets, &*store).await });
+                }
                 std::future::ready(())
             })
             .connect(url)
@@ -316,6 +334,31 @@ fn on_connection_event(sockets: &Sockets, event: &async_nats::Event) {
     }
 }
 
+/// Closes this node's sockets whose session no longer exists in the store (logged out, revoked,
+/// ended by a password change or a device revocation); returns how many closed.
+pub async fn revalidate(sockets: &Sockets, store: &dyn Store) -> usize {
+    let mut gone = Vec::new();
+    for session in sockets.sessions() {
+        match store.session(&session).await {
+            Ok(Some(_)) => {}
+            Ok(None) => gone.push(session),
+            Err(error) => tracing::warn!(?error, "re-checking a socket's session failed"),
+        }
+    }
+    if gone.is_empty() {
+        return 0;
+    }
+    let closed = sockets.apply(&Event::CloseSessions {
+        sessions: gone,
+        reason: CloseReason::SessionEnded,
+    });
+    tracing::info!(
+        closed,
+        "closed sockets whose session ended while NATS was away"
+    );
+    closed
+}
+
 /// Returns once the server has processed everything this client sent before (a request nobody
 /// answers: the server's "no responders" reply comes after it), or after [`BARRIER`].
 async fn barrier(client: &async_nats::Client, prefix: &str) {
@@ -486,6 +529,27 @@ mod tests {
             Some(DeviceId::from_bytes([2; 32]))
         );
         assert_eq!(device_id(&hex::encode([2u8; 16])), None);
+    }
+
+    #[tokio::test]
+    async fn revalidation_closes_sockets_whose_session_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .unwrap();
+        let hub = Arc::new(crate::hub::Hub::default());
+        let reg = hub
+            .register(
+                UserId(1),
+                DeviceId::from_bytes([1; 32]),
+                SessionId([1; 16]),
+                4,
+                4,
+            )
+            .unwrap();
+        assert_eq!(hub.sockets().sessions(), vec![SessionId([1; 16])]);
+        assert_eq!(revalidate(hub.sockets(), &store).await, 1);
+        assert_eq!(*reg.close.borrow(), Some(CloseReason::SessionEnded));
     }
 
     #[test]
