@@ -75,6 +75,26 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    /// Group commits share the pool (PostgreSQL keeps one shared buffer cache).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Generated multi-row statements use numbered `$N` placeholders.
+const POSITIONAL: bool = false;
+
+/// PostgreSQL returns the sequence numbers of inserted deliveries (identity values of
+/// concurrent transactions interleave).
+fn assigned_seqs() -> bool {
+    false
+}
+
+fn last_rowid(_: &sqlx::postgres::PgQueryResult) -> i64 {
+    0
+}
+
 crate::store::sql::impl_store!(
     PostgresStore,
     sqlx::Postgres,

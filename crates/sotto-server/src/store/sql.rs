@@ -211,16 +211,19 @@ macro_rules! impl_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                // Its copies no longer count; bodies nobody else waits for are dropped.
+                sqlx::query(
+                    "UPDATE messages SET copies = copies - 1, \
+                     body = CASE WHEN copies <= 1 THEN NULL ELSE body END \
+                     WHERE id IN (SELECT message FROM deliveries WHERE device = $1)",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query("DELETE FROM deliveries WHERE device = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE messages SET body = NULL WHERE body IS NOT NULL AND NOT EXISTS \
-                     (SELECT 1 FROM deliveries WHERE deliveries.message = messages.id)",
-                )
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -589,27 +592,40 @@ macro_rules! impl_store {
             }
 
             async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                let mut outcomes = Vec::with_capacity(ops.len());
-                let mut run: Vec<&crate::store::NewEnvelope> = Vec::new();
+                // Every envelope of the batch first, then every acknowledgement: two bulk runs
+                // whatever the interleaving. (An ack can only name a copy its device has seen,
+                // which was committed by an earlier batch.)
+                let mut envs: Vec<&crate::store::NewEnvelope> = Vec::new();
+                let mut acks: Vec<(&DeviceId, &[MessageId])> = Vec::new();
                 for op in ops {
                     match op {
-                        WriteOp::Enqueue(env) => run.push(env),
-                        WriteOp::Ack { device, messages } => {
-                            // Envelopes before an ack are written before it.
-                            if !run.is_empty() {
-                                outcomes.extend(enqueue_many(&mut tx, &run, queue_cap).await?);
-                                run.clear();
-                            }
-                            outcomes.push(ack(&mut tx, device, messages).await?);
-                        }
+                        WriteOp::Enqueue(env) => envs.push(env),
+                        WriteOp::Ack { device, messages } => acks.push((device, messages)),
                     }
                 }
-                if !run.is_empty() {
-                    outcomes.extend(enqueue_many(&mut tx, &run, queue_cap).await?);
+                let mut tx = self.writer().begin_with($begin).await?;
+                let mut stored = if envs.is_empty() {
+                    Vec::new()
+                } else {
+                    enqueue_many(&mut tx, &envs, queue_cap).await?
                 }
+                .into_iter();
+                let mut acked = if acks.is_empty() {
+                    Vec::new()
+                } else {
+                    ack_many(&mut tx, &acks).await?
+                }
+                .into_iter();
                 tx.commit().await?;
-                Ok(outcomes)
+                ops.iter()
+                    .map(|op| {
+                        match op {
+                            WriteOp::Enqueue(_) => stored.next(),
+                            WriteOp::Ack { .. } => acked.next(),
+                        }
+                        .ok_or(Error::Corrupt { what: "batch outcome" })
+                    })
+                    .collect()
             }
 
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
@@ -686,6 +702,7 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
+                self.writer().close().await;
                 self.pool.close().await;
             }
         }

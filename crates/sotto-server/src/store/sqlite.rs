@@ -4,6 +4,10 @@
 //! acknowledge an envelope only once it would survive a power cut; group commit
 //! ([`crate::relay`]) amortises that fsync over every envelope in a batch. Foreign keys are on
 //! and a busy timeout lets the few writers queue instead of failing.
+//!
+//! Group commits run on a connection of their own (`writer`): its page cache stays valid from
+//! one batch to the next (in WAL mode a connection drops its cache whenever *another* connection
+//! has written), and it is given a larger cache. Everything else uses the pool.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,6 +22,33 @@ use crate::store::migrate::{run_migrations, SQLITE};
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
+}
+
+/// Page cache of the group-commit connection, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// How often a background task checkpoints the WAL into the database file (`PASSIVE`: it never
+/// blocks the writer). The group-commit connection does not checkpoint on its own commits below
+/// [`WAL_BACKSTOP_PAGES`], so a checkpoint (a copy of many pages plus an fsync of the database
+/// file) never sits in the path of an acknowledgement.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL size (pages) at which the background task forces the log back to the start
+/// (`RESTART`, which waits for the current writer), and at which the writer itself
+/// checkpoints if the background task cannot keep up.
+const WAL_BACKSTOP_PAGES: i64 = 65_536;
+
+/// Generated multi-row statements use anonymous `?` placeholders (see `sql_bulk`).
+const POSITIONAL: bool = true;
+
+/// SQLite numbers the rows of a multi-row insert consecutively under its write lock.
+fn assigned_seqs() -> bool {
+    true
+}
+
+fn last_rowid(result: &sqlx::sqlite::SqliteQueryResult) -> i64 {
+    result.last_insert_rowid()
 }
 
 impl SqliteStore {
@@ -41,10 +72,58 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         run_migrations!(&pool, SQLITE)?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                options
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                    .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string()),
+            )
+            .await?;
+        tokio::spawn(checkpoints(pool.clone()));
+        Ok(Self { pool, writer })
+    }
+
+    /// The group-commit connection.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the pool closes.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let passive: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await;
+        let result = match passive {
+            Ok((_, log, _)) if log >= WAL_BACKSTOP_PAGES => {
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+            }
+            other => other.map(|_| ()),
+        };
+        if let Err(error) = result {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(?error, "WAL checkpoint failed");
+        }
     }
 }
 
