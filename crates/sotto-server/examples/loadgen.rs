@@ -1,4 +1,5 @@
-//! Relay load generator: starts a server in this process on a loopback port (SQLite in a
+//! In-process relay load generator (for quick profiling; the figures quoted in `bench/README.md`
+//! come from `bench/loadgen`, which runs the server as a separate process): starts a server in this process on a loopback port (SQLite in a
 //! temporary folder, real TLS), logs in N devices over WSS and has them exchange M envelopes
 //! with random 1:1 recipients, then prints delivered messages/s, send-to-receive latency
 //! percentiles, and the process's CPU time and peak memory (server and clients together).
