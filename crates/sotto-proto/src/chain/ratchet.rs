@@ -81,6 +81,12 @@ impl MessageKey {
         &self.0
     }
 
+    /// An independent copy (both zeroized on drop), so a staged open never moves a kept key out
+    /// of the receiver state before the message is committed.
+    pub(crate) fn duplicate(&self) -> MessageKey {
+        MessageKey(self.0.clone())
+    }
+
     /// The AES-256-GCM key and nonce of message `index` of `chain`.
     pub fn aead_key(&self, chain: ChainId, index: u32) -> Result<AeadKey, Error> {
         let mut info = Writer::for_domain(Domain::MessageAead);

@@ -454,16 +454,16 @@ fn check_membership(
 
 /// The message key for `index`, and how the chain advances if the message is committed.
 fn derive_key(chain: &ReceiverChain, index: u32) -> Result<(MessageKey, Option<Advance>), Error> {
+    // Below `next_index` only a kept skipped key can open it (indexes before the chain's start
+    // were never held, evicted ones are gone).
     if index < chain.next_index {
         let kept = chain
             .skipped
             .get(&index)
             .ok_or(ReceiveError::KeyEvicted { index })?;
-        return Ok((MessageKey::from_bytes(*kept.key.danger_bytes()), None));
+        return Ok((kept.key.duplicate(), None));
     }
-    if index < chain.start_index {
-        return Err(ReceiveError::KeyEvicted { index }.into());
-    }
+    // Here `index >= next_index >= start_index`: ratchet forward from the next key.
     let mut key = chain
         .next_key
         .as_ref()
