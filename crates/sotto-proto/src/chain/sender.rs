@@ -54,15 +54,17 @@ impl SenderChain {
         env: &mut Env<'_>,
     ) -> Result<Self, Error> {
         let chain = ChainId::from_bytes(env.random()?);
-        let key = env.random::<32>()?;
+        // Held in `Zeroizing` so the fresh key's stack copy is wiped when it goes out of scope.
+        let key = zeroize::Zeroizing::new(env.random::<32>()?);
+        let initial = ChainKey::from_bytes(*key);
         Ok(Self {
             conversation,
             epoch,
             chain,
             account,
             device,
-            initial: ChainKey::from_bytes(key),
-            current: ChainKey::from_bytes(key),
+            current: initial.danger_duplicate(),
+            initial,
             next_index: 0,
             created_at: env.now,
             previous,
