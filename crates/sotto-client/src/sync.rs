@@ -229,8 +229,10 @@ impl Client {
                     }
                     Opened::Replay => on_event(Event::Replay { message_id: id }),
                     Opened::Failed(reason) => {
+                        // The id of a refused envelope is not authenticated: remembering it
+                        // would let a relay drop the genuine message by sending a tampered
+                        // copy first.
                         self.state.undecryptable += 1;
-                        self.state.remember(&id);
                         self.save()?;
                         summary.failed += 1;
                         on_event(failure(reason));
