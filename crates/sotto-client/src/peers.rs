@@ -2,12 +2,15 @@
 //! by safety number; and the devices and exchange keys of an account, verified against the
 //! pinned master key (a device the server adds on its own never verifies).
 
-use sotto_proto::identity::{AccountIdentity, VerifiedDevice, VerifiedExchangeKey};
+use sotto_proto::identity::{
+    AccountIdentity, VerifiedDevice, VerifiedExchangeKey, VerifiedRevocation,
+};
 use sotto_proto::ids::{AccountId, DeviceId};
 use sotto_proto::limits::MAX_CERTIFICATE_LEN;
 use sotto_proto::safety::SafetyNumber;
 use sotto_proto::signed::Signed;
 
+use crate::api::types::DeviceView;
 use crate::api::{b64, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -33,6 +36,30 @@ pub struct PeerDevices {
     pub devices: Vec<VerifiedDevice>,
     /// Their currently valid exchange keys.
     pub exchange: Vec<VerifiedExchangeKey>,
+    /// What the directory listed but this client refuses to use: a device without a valid
+    /// master-key certificate (one the server added on its own), or an exchange key that is
+    /// expired, not yet valid, badly signed or older than one already seen. Nothing is ever
+    /// encrypted to these; callers show them as a warning about the account.
+    pub rejected: Vec<Rejected>,
+}
+
+/// A directory entry refused during verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// A device whose certificate is missing or does not verify under the pinned master key.
+    Device {
+        /// `dev:…` as the directory listed it.
+        device: String,
+        /// The stable reason code (`no-certificate` or the protocol error's code).
+        reason: &'static str,
+    },
+    /// A certified device's exchange key that does not verify now.
+    ExchangeKey {
+        /// `dev:…` of the (verified) device.
+        device: String,
+        /// The stable reason code (`no-exchange-key` or the protocol error's code).
+        reason: &'static str,
+    },
 }
 
 /// A safety number and whether it was confirmed.
@@ -44,6 +71,35 @@ pub struct Safety {
     pub groups: Vec<String>,
     /// Whether the identity is marked verified.
     pub verified: bool,
+}
+
+/// The device a directory entry lists, if its certificate verifies under the pinned identity.
+fn verify_certificate(
+    identity: &AccountIdentity,
+    view: &DeviceView,
+    revocations: &[VerifiedRevocation],
+) -> std::result::Result<VerifiedDevice, &'static str> {
+    let cert = view.certificate.as_deref().ok_or("no-certificate")?;
+    let bytes = unb64(cert, "certificate").map_err(|_| "decode/base64")?;
+    let signed = Signed::decode(&bytes, MAX_CERTIFICATE_LEN).map_err(|e| e.code())?;
+    identity
+        .verify_device(&signed, revocations)
+        .map_err(|e| e.code())
+}
+
+/// A verified device's exchange key, if its certificate is valid now and not older than `seen`.
+fn verify_exchange_key(
+    device: &VerifiedDevice,
+    view: &DeviceView,
+    now: sotto_proto::Timestamp,
+    seen: Option<u64>,
+) -> std::result::Result<VerifiedExchangeKey, &'static str> {
+    let xkey = view.exchange_key.as_deref().ok_or("no-exchange-key")?;
+    let bytes = unb64(xkey, "exchange key").map_err(|_| "decode/base64")?;
+    let signed = Signed::decode(&bytes, MAX_CERTIFICATE_LEN).map_err(|e| e.code())?;
+    device
+        .verify_exchange_key(&signed, now, seen)
+        .map_err(|e| e.code())
 }
 
 impl Client {
@@ -125,36 +181,35 @@ impl Client {
         let now = self.now()?;
         let mut devices = Vec::new();
         let mut exchange = Vec::new();
+        let mut rejected = Vec::new();
         for view in &entry.devices {
-            let Some(cert) = view.certificate.as_deref() else {
-                continue;
+            let device = match verify_certificate(&identity, view, &revocations) {
+                Ok(device) => device,
+                Err(reason) => {
+                    rejected.push(Rejected::Device {
+                        device: view.device.clone(),
+                        reason,
+                    });
+                    continue;
+                }
             };
-            let Ok(bytes) = unb64(cert, "certificate") else {
-                continue;
-            };
-            let Ok(signed) = Signed::decode(&bytes, MAX_CERTIFICATE_LEN) else {
-                continue;
-            };
-            let Ok(device) = identity.verify_device(&signed, &revocations) else {
-                continue;
-            };
-            if let Some(xkey) = view.exchange_key.as_deref() {
-                let seen = self
-                    .state
-                    .peers
-                    .get(&account_text)
-                    .and_then(|p| p.serials.get(&device.device().to_string()).copied());
-                let verified = unb64(xkey, "exchange key")
-                    .ok()
-                    .and_then(|b| Signed::decode(&b, MAX_CERTIFICATE_LEN).ok())
-                    .and_then(|s| device.verify_exchange_key(&s, now, seen).ok());
-                if let Some(key) = verified {
+            let seen = self
+                .state
+                .peers
+                .get(&account_text)
+                .and_then(|p| p.serials.get(&device.device().to_string()).copied());
+            match verify_exchange_key(&device, view, now, seen) {
+                Ok(key) => {
                     if let Some(peer) = self.state.peers.get_mut(&account_text) {
                         peer.serials
                             .insert(device.device().to_string(), key.serial());
                     }
                     exchange.push(key);
                 }
+                Err(reason) => rejected.push(Rejected::ExchangeKey {
+                    device: device.device().to_string(),
+                    reason,
+                }),
             }
             devices.push(device);
         }
@@ -163,6 +218,7 @@ impl Client {
             identity,
             devices,
             exchange,
+            rejected,
         })
     }
 
