@@ -132,6 +132,12 @@ impl Client {
                     what: "a directory entry for another account",
                 })
             }
+            // Usernames are normalised by lowercasing only: another name is another person.
+            Who::Name(_) if entry.username != key => {
+                return Err(Error::BadResponse {
+                    what: "a directory entry for another username",
+                })
+            }
             Who::Name(_) => {
                 if let Some(pinned) = self.state.names.get(&entry.username).cloned() {
                     if pinned != account.to_string() {
@@ -155,6 +161,19 @@ impl Client {
         }
         let account_text = account.to_string();
         if !self.state.peers.contains_key(&account_text) {
+            // A new account under a name pinned to another key: the same warning as a lookup
+            // by that name (a message must never be shown under someone else's name).
+            if let Some(pinned) = self.state.names.get(&entry.username) {
+                if *pinned != account_text {
+                    return Err(Error::IdentityChanged {
+                        username: entry.username.clone(),
+                        account: pinned.parse().map_err(|_| Error::CorruptStore {
+                            reason: "pinned account id",
+                        })?,
+                        was_verified: self.state.peers.get(pinned).is_some_and(|p| p.verified),
+                    });
+                }
+            }
             self.state.peers.insert(
                 account_text.clone(),
                 Peer {
@@ -178,12 +197,36 @@ impl Client {
                 identity.verify_revocation(&signed).ok()
             })
             .collect();
+        // Revocations are remembered: a server that later drops one from the directory (and
+        // lists the device as active again) cannot bring a revoked device back.
+        let pinned_name = match self.state.peers.get_mut(&account_text) {
+            Some(peer) => {
+                for revocation in &revocations {
+                    peer.revoked.insert(revocation.body().device.to_string());
+                }
+                peer.username.clone()
+            }
+            None => entry.username.clone(),
+        };
+        let revoked = self
+            .state
+            .peers
+            .get(&account_text)
+            .map(|p| p.revoked.clone())
+            .unwrap_or_default();
         let now = self.now()?;
         let mut devices = Vec::new();
         let mut exchange = Vec::new();
         let mut rejected = Vec::new();
         for view in &entry.devices {
             let device = match verify_certificate(&identity, view, &revocations) {
+                Ok(device) if revoked.contains(&device.device().to_string()) => {
+                    rejected.push(Rejected::Device {
+                        device: view.device.clone(),
+                        reason: "device-revoked",
+                    });
+                    continue;
+                }
                 Ok(device) => device,
                 Err(reason) => {
                     rejected.push(Rejected::Device {
@@ -214,7 +257,8 @@ impl Client {
             devices.push(device);
         }
         Ok(PeerDevices {
-            username: entry.username,
+            // The name it was pinned under, not the one the directory gives now.
+            username: pinned_name,
             identity,
             devices,
             exchange,

@@ -163,6 +163,9 @@ pub struct Peer {
     pub verified: bool,
     /// Highest exchange-key serial accepted per device.
     pub serials: BTreeMap<String, u64>,
+    /// Devices seen revoked by a verified revocation (never trusted again).
+    #[serde(default)]
+    pub revoked: std::collections::BTreeSet<String>,
 }
 
 /// A conversation.
