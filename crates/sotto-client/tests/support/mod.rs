@@ -19,9 +19,12 @@
 )]
 
 pub mod forge;
+pub mod operator;
+
+pub use operator::*;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sotto_client::outbox::SendReport;
@@ -31,14 +34,10 @@ use sotto_client::store::Vault;
 use sotto_client::sync::{Event, ReceiveOptions, ReceiveSummary};
 use sotto_client::{Client, ProfileOptions};
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, SigningKeyPair};
-use sotto_proto::distribution::KeyDistribution;
-use sotto_proto::envelope::Envelope;
 use sotto_proto::identity::DeviceKeys;
-use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId};
 use sotto_server::config::Config;
-use sotto_server::store::{Delivery, NewEnvelope, Store, UserId, WriteOp, WriteOutcome};
 use sotto_server::Server;
-use sqlx::Connection;
 use zeroize::Zeroizing;
 
 /// Every test user's account password.
@@ -155,6 +154,7 @@ pub struct User {
     signing_pkcs8: Zeroizing<Vec<u8>>,
     auth_pkcs8: Zeroizing<Vec<u8>>,
     exchange_pkcs8: Zeroizing<Vec<u8>>,
+    master_pkcs8: Zeroizing<Vec<u8>>,
 }
 
 impl User {
@@ -180,6 +180,13 @@ impl User {
                 .last()
                 .unwrap()
                 .key
+                .bytes()
+                .unwrap(),
+            master_pkcs8: state
+                .account
+                .as_ref()
+                .and_then(|a| a.master_key.as_ref())
+                .unwrap()
                 .bytes()
                 .unwrap(),
             dir,
@@ -208,6 +215,13 @@ impl User {
         .unwrap()
     }
 
+    /// The account's master key (every test account's first device holds it).
+    pub fn master(&self) -> sotto_proto::identity::MasterKey {
+        sotto_proto::identity::MasterKey::from_key(
+            SigningKeyPair::from_pkcs8(&self.master_pkcs8).unwrap(),
+        )
+    }
+
     /// This device's newest exchange key pair.
     pub fn exchange(&self) -> ExchangeKeyPair {
         ExchangeKeyPair::from_pkcs8(&self.exchange_pkcs8).unwrap()
@@ -215,13 +229,16 @@ impl User {
 
     /// Receives until the socket is quiet, collecting the events a user would see.
     pub fn recv(&mut self, rt: &tokio::runtime::Runtime) -> Received {
+        self.try_recv(rt).unwrap()
+    }
+
+    /// [`User::recv`], which may fail.
+    pub fn try_recv(&mut self, rt: &tokio::runtime::Runtime) -> sotto_client::Result<Received> {
         let mut options = ReceiveOptions::new(self.dir.join("downloads"));
         options.quiet = Duration::from_millis(400);
         let mut events = Vec::new();
-        let summary = rt
-            .block_on(self.c().receive(&options, &mut |e| events.push(e)))
-            .unwrap();
-        Received { events, summary }
+        let summary = rt.block_on(self.c().receive(&options, &mut |e| events.push(e)))?;
+        Ok(Received { events, summary })
     }
 
     /// Sends `text` to `target` (a `conv:` id or a username).
@@ -272,6 +289,17 @@ impl Received {
             .iter()
             .filter_map(|e| match e {
                 Event::Message(m) => Some(m.text.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `(from, text)` of the messages shown.
+    pub fn messages(&self) -> Vec<(String, String)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Message(m) => Some((m.from.clone(), m.text.to_string())),
                 _ => None,
             })
             .collect()
@@ -366,189 +394,4 @@ impl World {
             dir,
         }
     }
-
-    /// The server's store (the operator's lever).
-    pub fn store(&self) -> Arc<dyn Store> {
-        self.server.as_ref().unwrap().state.0.store.clone()
-    }
-
-    /// The server's row id of `name`.
-    pub fn user_id(&self, name: &str) -> UserId {
-        self.rt
-            .block_on(self.store().user_by_name(name))
-            .unwrap()
-            .unwrap()
-            .id
-    }
-
-    /// Everything queued for `device`, oldest first.
-    pub fn queued(&self, device: DeviceId) -> Vec<Delivery> {
-        self.rt
-            .block_on(self.store().pending(&device, 0, 1000))
-            .unwrap()
-    }
-
-    /// Deletes `messages` from `device`'s queue (a relay that withholds them).
-    pub fn withhold(&self, device: DeviceId, messages: &[MessageId]) {
-        let ack = WriteOp::Ack {
-            device,
-            messages: messages.to_vec(),
-        };
-        self.rt
-            .block_on(self.store().write_batch(&[ack], 10_000))
-            .unwrap();
-    }
-
-    /// Queues `body` for `to` only, under a fresh relay id, as if `like` had sent it (the relay
-    /// metadata is the server's to invent; the client must trust only what is signed).
-    pub fn inject(&self, to: DeviceId, like: &Delivery, body: Vec<u8>) -> MessageId {
-        self.inject_at(to, like, body, like.received_at)
-    }
-
-    /// [`World::inject`] with a chosen server receive time.
-    pub fn inject_at(
-        &self,
-        to: DeviceId,
-        like: &Delivery,
-        body: Vec<u8>,
-        received_at: i64,
-    ) -> MessageId {
-        let message = MessageId::from_bytes(rand16());
-        // Any member row passes the store's membership check; alice is in every group here.
-        let op = WriteOp::Enqueue(NewEnvelope {
-            message,
-            conversation: like.conversation,
-            sender_user: self.user_id("alice"),
-            sender_account: like.sender_account,
-            sender_device: like.sender_device,
-            received_at,
-            to: Some(to),
-            body,
-        });
-        let outcome = self
-            .rt
-            .block_on(self.store().write_batch(&[op], 10_000))
-            .unwrap();
-        assert!(
-            matches!(outcome.as_slice(), [WriteOutcome::Stored { recipients, .. }] if recipients.len() == 1),
-            "injection not stored: {outcome:?}"
-        );
-        message
-    }
-
-    /// Queues a forged payload "from" `sender` (account, device) in `conversation` for `to`.
-    pub fn inject_raw(
-        &self,
-        to: DeviceId,
-        conversation: ConversationId,
-        sender: (AccountId, DeviceId),
-        body: Vec<u8>,
-    ) -> MessageId {
-        let like = Delivery {
-            seq: 0,
-            message: MessageId::from_bytes([0; 16]),
-            conversation,
-            sender_account: sender.0,
-            sender_device: sender.1,
-            received_at: now_ms(),
-            body: Vec::new(),
-        };
-        self.inject(to, &like, body)
-    }
-
-    /// Runs one SQL statement with blob/integer/text parameters on the server's database.
-    pub fn sql(&self, statement: &'static str, params: &[Param]) -> u64 {
-        let db = self.dir.path().join("data").join("sotto.db");
-        self.rt.block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            let mut query = sqlx::query(statement);
-            for p in params {
-                query = match p {
-                    Param::Blob(b) => query.bind(b.clone()),
-                    Param::Int(i) => query.bind(*i),
-                    Param::Text(t) => query.bind(t.clone()),
-                    Param::Null => query.bind(None::<Vec<u8>>),
-                };
-            }
-            let done = query.execute(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-            done.rows_affected()
-        })
-    }
-}
-
-impl World {
-    /// One integer read from the server's database.
-    pub fn sql_count(&self, statement: &'static str, params: &[Param]) -> i64 {
-        let db = self.dir.path().join("data").join("sotto.db");
-        self.rt.block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            let mut query = sqlx::query_scalar::<_, i64>(statement);
-            for p in params {
-                query = match p {
-                    Param::Blob(b) => query.bind(b.clone()),
-                    Param::Int(i) => query.bind(*i),
-                    Param::Text(t) => query.bind(t.clone()),
-                    Param::Null => query.bind(None::<Vec<u8>>),
-                };
-            }
-            let value = query.fetch_one(&mut conn).await.unwrap();
-            conn.close().await.unwrap();
-            value
-        })
-    }
-
-    /// The key distributions queued for `device`.
-    pub fn kdms_for(&self, device: DeviceId) -> Vec<(Delivery, KeyDistribution)> {
-        self.queued(device)
-            .into_iter()
-            .filter_map(|d| KeyDistribution::decode(&d.body).ok().map(|k| (d, k)))
-            .collect()
-    }
-
-    /// The chat messages (envelopes) queued for `device`.
-    pub fn envelopes_for(&self, device: DeviceId) -> Vec<(Delivery, Envelope)> {
-        self.queued(device)
-            .into_iter()
-            .filter_map(|d| Envelope::decode(&d.body).ok().map(|e| (d, e)))
-            .collect()
-    }
-
-    /// Copies of a payload sent by `device` that reached the server (any kind).
-    pub fn sent_by(&self, device: DeviceId) -> i64 {
-        self.sql_count(
-            "SELECT count(*) FROM messages WHERE sender_device = ?1",
-            &[Param::Blob(device.as_bytes().to_vec())],
-        )
-    }
-}
-
-/// A parameter of [`World::sql`].
-pub enum Param {
-    Blob(Vec<u8>),
-    Int(i64),
-    Text(String),
-    Null,
-}
-
-/// Sixteen random bytes (ids only; nothing secret).
-pub fn rand16() -> [u8; 16] {
-    let mut out = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut out).unwrap();
-    out
-}
-
-/// The wall clock in ms.
-pub fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
