@@ -218,10 +218,26 @@ impl Client {
         if chain.chain() != request.chain {
             return Ok(Err("receive/unknown-chain"));
         }
-        let group = self.sync_group(request.conversation).await?;
-        let peer = self
+        // The request is not verified yet: what it names must not abort the receive loop (it
+        // would never be acknowledged, and every later payload would wait behind it).
+        let group = match self.sync_group(request.conversation).await {
+            Ok(group) => group,
+            Err(Error::NotMember) => return Ok(Err("not-a-member")),
+            Err(Error::Protocol(e)) => return Ok(Err(e.code())),
+            Err(other) => return Err(other),
+        };
+        let peer = match self
             .lookup(crate::peers::Who::Account(request.requester_account), false)
-            .await?;
+            .await
+        {
+            Ok(peer) => peer,
+            Err(Error::UnknownUser { .. })
+            | Err(Error::IdentityChanged { .. })
+            | Err(Error::BadResponse { .. })
+            | Err(Error::Protocol(_))
+            | Err(Error::Decode(_)) => return Ok(Err("unverified-requester-device")),
+            Err(other) => return Err(other),
+        };
         let Some(requester) = peer
             .devices
             .iter()
