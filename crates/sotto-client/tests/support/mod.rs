@@ -20,6 +20,7 @@
 
 pub mod forge;
 pub mod operator;
+pub mod proxy;
 
 pub use operator::*;
 
@@ -201,6 +202,12 @@ impl User {
         self.client.as_mut().unwrap()
     }
 
+    /// Points this profile at another server URL (a proxy); takes effect from the next use.
+    pub fn use_server(&mut self, url: &str) {
+        self.restart();
+        self.url = url.to_owned();
+    }
+
     /// Closes the client, as when the program exits; the next use opens the profile again.
     pub fn restart(&mut self) {
         self.client = None;
@@ -368,6 +375,11 @@ impl Drop for World {
 }
 
 impl World {
+    /// The server's socket address.
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().unwrap().local_addr
+    }
+
     /// A fresh copy of the template with its own server.
     pub fn new() -> Self {
         let template = template();
