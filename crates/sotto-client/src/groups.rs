@@ -75,6 +75,13 @@ impl Client {
             let signed =
                 Signed::decode(&unb64(&entry.change, "group change")?, MAX_GROUP_CHANGE_LEN)?;
             let body = GroupChange::decode(signed.unverified_body())?;
+            if body.conversation != conversation {
+                // Another conversation's log served under this id: applied, it would replace
+                // that conversation's verified state and send this one's messages there.
+                return Err(Error::BadResponse {
+                    what: "a group change of another conversation",
+                });
+            }
             let (_, signer) = self
                 .verified_device(body.signer_account, body.signer_device)
                 .await?;
