@@ -242,7 +242,8 @@ impl User {
     /// [`User::recv`], which may fail.
     pub fn try_recv(&mut self, rt: &tokio::runtime::Runtime) -> sotto_client::Result<Received> {
         let mut options = ReceiveOptions::new(self.dir.join("downloads"));
-        options.quiet = Duration::from_millis(400);
+        // Long enough that a loaded machine handling one payload does not end the run early.
+        options.quiet = Duration::from_millis(800);
         let mut events = Vec::new();
         let summary = rt.block_on(self.c().receive(&options, &mut |e| events.push(e)))?;
         Ok(Received { events, summary })
