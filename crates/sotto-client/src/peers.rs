@@ -37,7 +37,8 @@ pub struct PeerDevices {
     /// Their currently valid exchange keys.
     pub exchange: Vec<VerifiedExchangeKey>,
     /// What the directory listed but this client refuses to use: a device without a valid
-    /// master-key certificate (one the server added on its own), or an exchange key that is
+    /// master-key certificate (one the server added on its own), a device revoked before (even
+    /// if the directory no longer lists the revocation), or an exchange key that is
     /// expired, not yet valid, badly signed or older than one already seen. Nothing is ever
     /// encrypted to these; callers show them as a warning about the account.
     pub rejected: Vec<Rejected>,
@@ -104,7 +105,9 @@ fn verify_exchange_key(
 
 impl Client {
     /// Looks `who` up in the directory and verifies it against the pin (pinning on first use).
-    /// A username whose key changed is [`Error::IdentityChanged`] unless `accept_new`.
+    /// A username whose key changed is [`Error::IdentityChanged`] unless `accept_new`; so is an
+    /// account never seen that the directory names with a username pinned to another key. The
+    /// username returned is the one the account was pinned under.
     pub async fn lookup(&mut self, who: Who<'_>, accept_new: bool) -> Result<PeerDevices> {
         let token = self.access_token().await?;
         let key = match who {
@@ -199,15 +202,19 @@ impl Client {
             .collect();
         // Revocations are remembered: a server that later drops one from the directory (and
         // lists the device as active again) cannot bring a revoked device back.
+        let mut learned = false;
         let pinned_name = match self.state.peers.get_mut(&account_text) {
             Some(peer) => {
                 for revocation in &revocations {
-                    peer.revoked.insert(revocation.body().device.to_string());
+                    learned |= peer.revoked.insert(revocation.body().device.to_string());
                 }
                 peer.username.clone()
             }
             None => entry.username.clone(),
         };
+        if learned {
+            self.save()?;
+        }
         let revoked = self
             .state
             .peers
