@@ -96,8 +96,17 @@ fn open_client(dir: &Path, name: &str, url: &str, pin: &str) -> Client {
 
 fn template() -> &'static Template {
     TEMPLATE.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("pentest-template-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // A static is never dropped: templates of test processes that are gone are removed here.
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("pentest-template-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let root = tmp.join(format!("pentest-template-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         let rt = runtime();
         let server = rt
