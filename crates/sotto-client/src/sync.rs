@@ -206,9 +206,9 @@ impl Client {
                         self.state.remember(&id);
                         self.save()?;
                         if gap > 0 {
-                            let from = self
-                                .username_of(sender)
-                                .unwrap_or_else(|| sender.to_owned());
+                            // The signed sender, not the relay's unauthenticated metadata.
+                            let signed = env.header().sender_account.to_string();
+                            let from = self.username_of(&signed).unwrap_or(signed);
                             on_event(Event::Gap { from, missing: gap });
                         }
                         self.drain_inbox(&options.download_dir, on_event, summary)
