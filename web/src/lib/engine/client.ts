@@ -297,7 +297,13 @@ export class SottoClient {
       },
       state: (s) => {
         this.connection = s;
-        if (s.kind === "open") this.messaging.kick();
+        if (s.kind === "open") {
+          // Back online: send what queued up, and retry what was held because the server could
+          // not be reached. Unacknowledged copies come again by themselves (the server replays
+          // the device's queue after `ready`), and replays are refused.
+          this.messaging.kick();
+          void this.messaging.retryHeld().catch(() => undefined);
+        }
         this.changed();
       },
     });
@@ -331,6 +337,7 @@ export class SottoClient {
   }
 
   private stopSocket(): void {
+    this.messaging.stop();
     this.socket?.stop();
     this.socket = undefined;
     this.releaseLeader?.();

@@ -41,7 +41,11 @@ interface Relay {
   stored: Map<string, string>;
   /** Rewrites a payload in flight (a malicious relay). */
   tamper?: (bytes: Uint8Array) => Uint8Array | undefined;
+  /** The server cannot be reached: every call fails as a dropped connection does. */
+  down?: boolean;
 }
+
+const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
 
 function directoryView(a: TestAccount): DirectoryView {
   return {
@@ -70,18 +74,22 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
   const myDevice = DeviceId.toText(me.device.keys.device);
   const api = {
     directory: (who: string) => {
+      if (relay.down === true) return unreachable();
       const v = relay.views.get(who);
       return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
     },
     conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
     conversation: (id: string, since: number) =>
-      Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
+      relay.down === true
+        ? unreachable()
+        : Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
     createConversation: (genesis: string) => {
       const change = GroupChange.decode(decodeSignedChange(fromB64(genesis)).body);
       relay.changes.push({ epoch: 0, change: genesis, author: myDevice, created_at: 1 });
       return Promise.resolve({ conversation: ConversationId.toText(change.conversation), epoch: 0 });
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
+      if (relay.down === true) return unreachable();
       if (relay.seen.has(messageId)) {
         if (relay.stored.get(messageId) !== envelope) throw new Error("a retry must send the same bytes");
         return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
@@ -329,5 +337,71 @@ describe("messaging engine", () => {
     expect(JSON.stringify(messages)).not.toContain("secret");
     expect(b.messaging.undecryptable).toBe(1);
     expect(MessageId.parse(messages[0]?.id ?? "")).toBeDefined();
+  });
+
+  it("keeps the outbox across a restart and sends each message exactly once, in order", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m5-alice");
+    const b = await side(relay, bob, "m5-bob");
+    const conv = await conversation(a);
+    relay.down = true;
+    const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
+    const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
+    await settle(a);
+    // Shown as failed (with Retry), and persisted: the tab is closed now.
+    const status = (s: Side, id: string) => s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    expect(status(a, first)).toBe("failed");
+    a.messaging.stop();
+    const a2 = await side(relay, alice, "m5-alice", a.store);
+    expect(texts(a2, conv)).toEqual(["queued 1", "queued 2"]);
+    expect(a2.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([first, second]);
+    // Back online, but the answer to the first send (the key distribution) is lost: stored by
+    // the server, failed for the client.
+    relay.down = false;
+    relay.failNext = 1;
+    a2.messaging.kick();
+    await settle(a2);
+    a2.messaging.stop();
+    // Another restart: what is left is sent again with the same ids and bytes ("conflict" = stored).
+    const a3 = await side(relay, alice, "m5-alice", a.store);
+    a3.messaging.kick();
+    await settle(a3);
+    expect(a3.messaging.outbox).toHaveLength(0);
+    expect([status(a3, first), status(a3, second)]).toEqual(["sent", "sent"]);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["queued 1", "queued 2"]);
+    expect(b.messaging.undecryptable).toBe(0);
+    a3.messaging.stop();
+  });
+
+  it("holds what arrives while the server is unreachable, never counts it undecryptable, and shows it once", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m6-alice");
+    const b = await side(relay, bob, "m6-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "while you were away" });
+    await settle(a);
+    // Bob gets the copies but cannot fetch the group log to check them.
+    relay.down = true;
+    const frames = deliver(relay, b);
+    await settle(b);
+    const [distribution, envelope] = frames;
+    if (distribution === undefined || envelope === undefined) throw new Error("two frames");
+    expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
+    expect(b.messaging.undecryptable).toBe(0);
+    // The distribution is not acknowledged: the server hands it over again on the next connection.
+    expect(b.acked).toEqual([envelope.message_id]);
+    expect(texts(b, conv)).toEqual([]);
+    // Reconnected: the queue is replayed (both copies again), the held message is retried too.
+    relay.down = false;
+    b.messaging.onFrame(distribution);
+    b.messaging.onFrame(envelope);
+    await b.messaging.retryHeld();
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["while you were away"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual([]);
   });
 });

@@ -45,7 +45,9 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import type { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
+import { isTransient, outboxRetryDelay } from "./delivery";
 import type { AttachmentInfo, ChatMessage, MessageStatus } from "./model";
+import { placeMessage } from "./timeline";
 
 export interface OutboxItem {
   readonly conv: string;
@@ -268,12 +270,32 @@ export class Messaging {
         }
         await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
         this.host.changed();
-        if (!permanent) return; // network: keep order, try again on reconnect or retry
+        if (!permanent) {
+          // Keep the order and try again: on reconnect, on "retry", or after a backoff (a
+          // throttle or a 503 does not drop the socket).
+          this.scheduleRetry(item.attempts);
+          return;
+        }
       }
     }
   }
 
   private readonly failed = new Map<string, OutboxItem>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  private scheduleRetry(attempts: number): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, outboxRetryDelay(attempts));
+  }
+
+  /** Stops background retries (logout, shutdown). */
+  stop(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
 
   /** The user pressed "retry" on a failed message. */
   async retry(conv: string, messageId: string): Promise<void> {
@@ -435,7 +457,9 @@ export class Messaging {
         await this.receiveEnvelope(frame.conversation, frame.message_id, bytes, frame.sender_account, frame.sender_device, frame.received_at, false);
         break;
       case "distribution":
-        await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device);
+        // Not acknowledged when the directory or the group log could not be fetched: the server
+        // delivers it again on the next connection (and a key request asks for it meanwhile).
+        if (!(await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device))) return;
         break;
       case "key-request":
         await this.answerKeyRequest(frame.conversation, bytes, frame.sender_account, frame.sender_device);
@@ -446,11 +470,13 @@ export class Messaging {
     this.host.ack([frame.message_id]);
   }
 
+  /** Whether the conversation is known and verified; throws when the server cannot be reached. */
   private async ensureConversation(conv: string): Promise<boolean> {
     if (this.convs.records.has(conv)) return true;
     try {
       await this.convs.sync(conv);
     } catch (e) {
+      if (isTransient(e)) throw e;
       console.warn(`sotto: conversation ${conv} could not be verified: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
       return false;
     }
@@ -489,7 +515,7 @@ export class Messaging {
     retrying: boolean,
   ): Promise<boolean> {
     const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() });
-    if (!(await this.ensureConversation(conv))) {
+    if (!(await this.ensureConversation(conv).catch(() => false))) {
       if (!retrying) await this.hold(holdItem());
       return false;
     }
@@ -504,7 +530,17 @@ export class Messaging {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "receive/sender-mismatch");
       return true;
     }
-    const sender = await this.device(senderAccount, senderDevice).catch(() => undefined);
+    let sender: VerifiedDevice | undefined;
+    try {
+      sender = await this.device(senderAccount, senderDevice);
+    } catch (e) {
+      // The directory could not be reached (server restarting, network gone): that says nothing
+      // about the message. Hold it and try again, never count it as undecryptable.
+      if (isTransient(e)) {
+        if (!retrying) await this.hold(holdItem());
+        return false;
+      }
+    }
     if (sender === undefined) {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
       return true;
@@ -513,6 +549,7 @@ export class Messaging {
     if (state === undefined) return false;
     const now = this.now();
     let code: ErrorCode | undefined;
+    let transient = false;
     try {
       let opened;
       try {
@@ -531,7 +568,7 @@ export class Messaging {
       const sentAt = Number(received.header.sentAt);
       this.applyGapFill(rec.messages, received.header.chain, received.header.index);
       if (received.gap.length > 0) {
-        rec.messages.push({
+        placeMessage(rec.messages, {
           id: `gap:${ChainId.toText(received.header.chain)}:${received.header.index}`,
           from,
           fromUsername: username,
@@ -562,8 +599,10 @@ export class Messaging {
                 };
           // A copy of what this account sent from another of its devices.
           const mine = from === this.host.keys().record.account;
-          if (!rec.messages.some((m) => m.id === messageId)) {
-            rec.messages.push({ id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, ...(mine ? { status: "sent" as const } : {}) });
+          const chain = ChainId.toText(received.header.chain);
+          const index = received.header.index;
+          const shown = { id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, chain, index, ...(mine ? { status: "sent" as const } : {}) };
+          if (placeMessage(rec.messages, shown)) {
             if (mine) {
               // no receipt to ourselves, nothing unread
             } else if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
@@ -580,15 +619,16 @@ export class Messaging {
           for (const id of body.messages) this.setStatus(conv, MessageId.toText(id), body.kind);
           break;
       }
-      rec.messages.sort((a, b) => a.sentAt - b.sentAt);
       // The message and the receiver state that records it, in one transaction.
       await this.store.put([["receiver", this.receiver.snapshot()], this.convs.entry(conv)]);
       this.host.changed();
       return true;
     } catch (e) {
       code = isProtocolError(e) ? e.code : undefined;
+      transient = isTransient(e);
     }
-    if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
+    // Unknown keys, or a group log that could not be fetched: held until they arrive.
+    if (transient || code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
       if (!retrying) await this.hold(holdItem());
       return false;
     }
@@ -611,25 +651,26 @@ export class Messaging {
     }
   }
 
-  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<void> {
-    if (!(await this.ensureConversation(conv))) return;
+  /** Returns `false` when it could not be settled for now (the server could not be reached). */
+  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<boolean> {
     try {
+      if (!(await this.ensureConversation(conv))) return true;
       const kdm = KeyDistribution.decode(bytes);
       const sender = await this.device(senderAccount, senderDevice);
-      if (sender === undefined) return;
+      if (sender === undefined) return true;
       let state = this.convs.state(conv);
-      if (state === undefined) return;
+      if (state === undefined) return true;
       if (kdm.header.epoch > state.epoch) {
         await this.convs.sync(conv);
         state = this.convs.state(conv);
-        if (state === undefined) return;
+        if (state === undefined) return true;
       }
       const accepted = await this.receiver.acceptDistribution(kdm, sender, this.host.keys().local, state, this.now());
       const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
-        rec.messages.push({
+        placeMessage(rec.messages, {
           id: `gap:${ChainId.toText(accepted.chain)}:prev`,
           from: senderAccount,
           fromUsername: username,
@@ -641,16 +682,26 @@ export class Messaging {
         entries.push(this.convs.entry(conv));
       }
       await this.store.put(entries);
-      await this.retryHeld(ChainId.toText(accepted.chain));
+      await this.releaseHeld(ChainId.toText(accepted.chain));
+      return true;
     } catch (e) {
+      if (isTransient(e)) return false;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
+      return true;
     }
   }
 
-  /** Retries held messages (of one chain, or all). */
-  async retryHeld(chain?: string): Promise<void> {
+  /** Retries every held message, in turn with the frames coming in (never two at once). */
+  retryHeld(): Promise<void> {
+    const run = this.rx.then(() => this.releaseHeld());
+    this.rx = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Retries held messages (of one chain, or all); runs on the inbox's chain. */
+  private async releaseHeld(chain?: string): Promise<void> {
     const settled: string[] = [];
     for (const h of [...this.held]) {
       let bytes: Bytes;
