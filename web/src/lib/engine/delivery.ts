@@ -19,10 +19,13 @@ export function isTransient(e: unknown): boolean {
   return e.code === "bad_response" && (e.status === 0 || e.status >= 500);
 }
 
-/** The outbox's own retry schedule, for failures the socket does not notice (a 503, a throttle). */
-export const OUTBOX_BACKOFF: Backoff = { baseMs: 1000, maxMs: 30_000 };
+/**
+ * The outbox's and the inbox's own retry schedule, for failures the socket does not notice (a
+ * 503, a throttle, a directory that cannot be reached while the socket stays up).
+ */
+export const RETRY_BACKOFF: Backoff = { baseMs: 1000, maxMs: 30_000 };
 
-/** Delay before the outbox tries again after `attempts` transient failures in a row (full jitter). */
-export function outboxRetryDelay(attempts: number, random: () => number = Math.random): number {
-  return backoffDelay(Math.max(0, attempts - 1), OUTBOX_BACKOFF, random);
+/** Delay before trying again after `attempts` transient failures in a row (full jitter). */
+export function retryDelay(attempts: number, random: () => number = Math.random): number {
+  return backoffDelay(Math.max(0, attempts - 1), RETRY_BACKOFF, random);
 }

@@ -390,11 +390,16 @@ describe("messaging engine", () => {
     if (distribution === undefined || envelope === undefined) throw new Error("two frames");
     expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
     expect(b.messaging.undecryptable).toBe(0);
-    // The distribution is not acknowledged: the server hands it over again on the next connection.
+    // The distribution is not acknowledged (the server would hand it over again after a reload).
     expect(b.acked).toEqual([envelope.message_id]);
     expect(texts(b, conv)).toEqual([]);
-    // Reconnected: the queue is replayed (both copies again), the held message is retried too.
+    // The server is back; the socket never dropped. Retried on the engine's own backoff.
     relay.down = false;
+    await vi.waitFor(() => {
+      expect(texts(b, conv)).toEqual(["while you were away"]);
+    }, 5000);
+    expect(b.acked).toEqual([envelope.message_id, distribution.message_id]);
+    // A reconnect replays copies whose acknowledgement was lost: nothing changes.
     b.messaging.onFrame(distribution);
     b.messaging.onFrame(envelope);
     await b.messaging.retryHeld();
@@ -403,5 +408,25 @@ describe("messaging engine", () => {
     expect(b.messaging.held).toHaveLength(0);
     expect(b.messaging.undecryptable).toBe(0);
     expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual([]);
+  });
+
+  it("retries a send on its own after a transient failure, without a reconnect", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m7-alice");
+    const b = await side(relay, bob, "m7-bob");
+    const conv = await conversation(a);
+    relay.down = true; // a 503 or a throttle: the socket stays up, so no reconnect will kick the outbox
+    const id = await a.messaging.send(conv, { type: "text", text: "eventually" });
+    await settle(a);
+    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    expect(status()).toBe("failed");
+    relay.down = false;
+    await vi.waitFor(() => {
+      expect(status()).toBe("sent");
+    }, 5000);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["eventually"]);
+    a.messaging.stop();
   });
 });

@@ -45,7 +45,7 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import type { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
-import { isTransient, outboxRetryDelay } from "./delivery";
+import { isTransient, retryDelay } from "./delivery";
 import type { AttachmentInfo, ChatMessage, MessageStatus } from "./model";
 import { placeMessage } from "./timeline";
 
@@ -144,6 +144,12 @@ export class Messaging {
   held: HeldItem[] = [];
   undecryptable = 0;
   private rx: Promise<unknown> = Promise.resolve();
+  /** Distributions received while the server could not be reached (not acknowledged yet). */
+  private deferred: EnvelopeFrame[] = [];
+  private inboxRetry: ReturnType<typeof setTimeout> | undefined;
+  private inboxAttempts = 0;
+  /** Transient failures while receiving, ever: a retry round without new ones resets the backoff. */
+  private transientFailures = 0;
   private sending: Promise<void> | undefined;
   private again = false;
   private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
@@ -160,7 +166,8 @@ export class Messaging {
   async load(): Promise<void> {
     const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
     if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
-    this.outbox = (await this.store.get<OutboxItem[]>("outbox")) ?? [];
+    // A fresh start retries at once: the backoff starts over.
+    this.outbox = ((await this.store.get<OutboxItem[]>("outbox")) ?? []).map((o) => ({ ...o, attempts: 0 }));
     this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
     for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
     this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
@@ -288,13 +295,15 @@ export class Messaging {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.kick();
-    }, outboxRetryDelay(attempts));
+    }, retryDelay(attempts));
   }
 
   /** Stops background retries (logout, shutdown). */
   stop(): void {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.inboxRetry !== undefined) clearTimeout(this.inboxRetry);
     this.retryTimer = undefined;
+    this.inboxRetry = undefined;
   }
 
   /** The user pressed "retry" on a failed message. */
@@ -457,9 +466,13 @@ export class Messaging {
         await this.receiveEnvelope(frame.conversation, frame.message_id, bytes, frame.sender_account, frame.sender_device, frame.received_at, false);
         break;
       case "distribution":
-        // Not acknowledged when the directory or the group log could not be fetched: the server
-        // delivers it again on the next connection (and a key request asks for it meanwhile).
-        if (!(await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device))) return;
+        // Not acknowledged when the directory or the group log could not be fetched: kept in
+        // memory and tried again shortly (and the server delivers it again after a reload).
+        if (!(await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device))) {
+          if (!this.deferred.some((f) => f.message_id === frame.message_id)) this.deferred.push(frame);
+          this.retrySoon();
+          return;
+        }
         break;
       case "key-request":
         await this.answerKeyRequest(frame.conversation, bytes, frame.sender_account, frame.sender_device);
@@ -515,7 +528,14 @@ export class Messaging {
     retrying: boolean,
   ): Promise<boolean> {
     const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() });
-    if (!(await this.ensureConversation(conv).catch(() => false))) {
+    let known: boolean;
+    try {
+      known = await this.ensureConversation(conv);
+    } catch {
+      known = false;
+      this.retrySoon();
+    }
+    if (!known) {
       if (!retrying) await this.hold(holdItem());
       return false;
     }
@@ -538,6 +558,7 @@ export class Messaging {
       // about the message. Hold it and try again, never count it as undecryptable.
       if (isTransient(e)) {
         if (!retrying) await this.hold(holdItem());
+        this.retrySoon();
         return false;
       }
     }
@@ -628,6 +649,7 @@ export class Messaging {
       transient = isTransient(e);
     }
     // Unknown keys, or a group log that could not be fetched: held until they arrive.
+    if (transient) this.retrySoon();
     if (transient || code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
       if (!retrying) await this.hold(holdItem());
       return false;
@@ -693,11 +715,35 @@ export class Messaging {
     }
   }
 
-  /** Retries every held message, in turn with the frames coming in (never two at once). */
+  /**
+   * Retries distributions that could not be checked and every held message, in turn with the
+   * frames coming in (never two at once).
+   */
   retryHeld(): Promise<void> {
-    const run = this.rx.then(() => this.releaseHeld());
+    const run = this.rx.then(async () => {
+      const failuresBefore = this.transientFailures;
+      const frames = this.deferred;
+      this.deferred = [];
+      for (const f of frames) await this.receive(f);
+      await this.releaseHeld();
+      if (this.transientFailures === failuresBefore) this.inboxAttempts = 0;
+    });
     this.rx = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * The server could not be reached while receiving: retry after a backoff rather than wait for
+   * the next reconnect (the socket may well stay up while HTTP fails) or the 15 s sweep.
+   */
+  private retrySoon(): void {
+    this.transientFailures += 1;
+    if (this.inboxRetry !== undefined) return;
+    this.inboxAttempts += 1;
+    this.inboxRetry = setTimeout(() => {
+      this.inboxRetry = undefined;
+      void this.retryHeld().catch(() => undefined);
+    }, retryDelay(this.inboxAttempts));
   }
 
   /** Retries held messages (of one chain, or all); runs on the inbox's chain. */

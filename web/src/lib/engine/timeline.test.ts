@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../api";
-import { isTransient, outboxRetryDelay } from "./delivery";
+import { isTransient, retryDelay } from "./delivery";
 import type { ChatMessage } from "./model";
 import { isDisplayed, placeMessage } from "./timeline";
 
@@ -61,9 +61,9 @@ describe("delivery", () => {
   });
 
   it("backs off with full jitter up to 30 s", () => {
-    expect(outboxRetryDelay(1, () => 0.999)).toBeLessThanOrEqual(1000);
-    expect(outboxRetryDelay(3, () => 0.999)).toBeGreaterThan(3000);
-    expect(outboxRetryDelay(50, () => 0.999)).toBeLessThanOrEqual(30_000);
-    expect(outboxRetryDelay(50, () => 0)).toBe(250);
+    expect(retryDelay(1, () => 0.999)).toBeLessThanOrEqual(1000);
+    expect(retryDelay(3, () => 0.999)).toBeGreaterThan(3000);
+    expect(retryDelay(50, () => 0.999)).toBeLessThanOrEqual(30_000);
+    expect(retryDelay(50, () => 0)).toBe(250);
   });
 });
