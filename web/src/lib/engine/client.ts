@@ -167,7 +167,8 @@ export class SottoClient {
         direct,
         members,
         epoch: Number(state.epoch),
-        messages: rec.messages,
+        // A copy (the record changes in place), without messages not yet in the sealed store.
+        messages: rec.messages.filter((m) => !this.messaging.unsaved.has(m.id)),
         unread: rec.unread,
         typing,
         ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),

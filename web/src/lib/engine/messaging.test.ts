@@ -196,9 +196,17 @@ function texts(s: Side, conv: string): string[] {
 }
 
 async function settle(s: Side): Promise<void> {
-  // The inbox processes frames one at a time on a promise chain; the outbox drains in the background.
-  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
-  expect(s.messaging).toBeDefined();
+  // The inbox processes frames one at a time on a promise chain; the outbox drains in the
+  // background; receipts go out after 50 ms. Wait for all of it, however slow the machine.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    await s.messaging.whenIdle();
+  }
+}
+
+/** Waits for background work (inbox chain, outbox, retry timers) to reach what `check` expects. */
+function until(check: () => void): Promise<void> {
+  return vi.waitFor(check, { timeout: 10_000, interval: 20 });
 }
 
 let alice: TestAccount;
@@ -286,17 +294,21 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     relay.failNext = 2; // the distribution and the message were stored, but the answers were lost
     const id = await a.messaging.send(conv, { type: "text", text: "once only" });
-    await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("failed");
+    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    await until(() => {
+      expect(status()).toBe("failed");
+    });
     await a.messaging.retry(conv, id);
     await settle(a);
     await a.messaging.retry(conv, id);
-    await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    await vi.waitFor(() => {
+      expect(status()).toBe("sent");
+    }, 5000);
     expect(a.messaging.outbox).toHaveLength(0);
     deliver(relay, b);
-    await settle(b);
-    expect(texts(b, conv)).toEqual(["once only"]);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["once only"]);
+    });
   });
 
   it("holds a message that arrives before its distribution and opens it when the key comes", async () => {
@@ -344,12 +356,14 @@ describe("messaging engine", () => {
     const a = await side(relay, alice, "m5-alice");
     const b = await side(relay, bob, "m5-bob");
     const conv = await conversation(a);
+    const status = (s: Side, id: string) => s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
     relay.down = true;
     const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
     const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
-    await settle(a);
+    await until(() => {
+      expect(status(a, second)).toBe("failed");
+    });
     // Shown as failed (with Retry), and persisted: the tab is closed now.
-    const status = (s: Side, id: string) => s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
     expect(status(a, first)).toBe("failed");
     a.messaging.stop();
     const a2 = await side(relay, alice, "m5-alice", a.store);
@@ -360,17 +374,21 @@ describe("messaging engine", () => {
     relay.down = false;
     relay.failNext = 1;
     a2.messaging.kick();
-    await settle(a2);
+    await until(() => {
+      expect(relay.failNext).toBe(0);
+    });
     a2.messaging.stop();
     // Another restart: what is left is sent again with the same ids and bytes ("conflict" = stored).
     const a3 = await side(relay, alice, "m5-alice", a.store);
     a3.messaging.kick();
-    await settle(a3);
-    expect(a3.messaging.outbox).toHaveLength(0);
+    await until(() => {
+      expect(a3.messaging.outbox).toHaveLength(0);
+    });
     expect([status(a3, first), status(a3, second)]).toEqual(["sent", "sent"]);
     deliver(relay, b);
-    await settle(b);
-    expect(texts(b, conv)).toEqual(["queued 1", "queued 2"]);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["queued 1", "queued 2"]);
+    });
     expect(b.messaging.undecryptable).toBe(0);
     a3.messaging.stop();
   });
@@ -381,29 +399,31 @@ describe("messaging engine", () => {
     const b = await side(relay, bob, "m6-bob");
     const conv = await conversation(a);
     await a.messaging.send(conv, { type: "text", text: "while you were away" });
-    await settle(a);
+    await until(() => {
+      expect(a.messaging.outbox).toHaveLength(0);
+    });
     // Bob gets the copies but cannot fetch the group log to check them.
     relay.down = true;
     const frames = deliver(relay, b);
-    await settle(b);
     const [distribution, envelope] = frames;
     if (distribution === undefined || envelope === undefined) throw new Error("two frames");
-    expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
+    await until(() => {
+      expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
+    });
     expect(b.messaging.undecryptable).toBe(0);
     // The distribution is not acknowledged (the server would hand it over again after a reload).
     expect(b.acked).toEqual([envelope.message_id]);
     expect(texts(b, conv)).toEqual([]);
     // The server is back; the socket never dropped. Retried on the engine's own backoff.
     relay.down = false;
-    await vi.waitFor(() => {
+    await until(() => {
       expect(texts(b, conv)).toEqual(["while you were away"]);
-    }, 5000);
+    });
     expect(b.acked).toEqual([envelope.message_id, distribution.message_id]);
     // A reconnect replays copies whose acknowledgement was lost: nothing changes.
     b.messaging.onFrame(distribution);
     b.messaging.onFrame(envelope);
-    await b.messaging.retryHeld();
-    await settle(b);
+    await b.messaging.retryHeld(); // runs after both copies on the inbox chain
     expect(texts(b, conv)).toEqual(["while you were away"]);
     expect(b.messaging.held).toHaveLength(0);
     expect(b.messaging.undecryptable).toBe(0);
@@ -417,16 +437,40 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     relay.down = true; // a 503 or a throttle: the socket stays up, so no reconnect will kick the outbox
     const id = await a.messaging.send(conv, { type: "text", text: "eventually" });
-    await settle(a);
     const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
-    expect(status()).toBe("failed");
+    await until(() => {
+      expect(status()).toBe("failed");
+    });
     relay.down = false;
-    await vi.waitFor(() => {
+    await until(() => {
       expect(status()).toBe("sent");
-    }, 5000);
+    });
     deliver(relay, b);
-    await settle(b);
-    expect(texts(b, conv)).toEqual(["eventually"]);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["eventually"]);
+    });
     a.messaging.stop();
+  });
+
+  it("leaves a queued message out of the view until it is stored, and drops it if it cannot be", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m8-alice");
+    const conv = await conversation(a);
+    relay.down = true;
+    const pending = a.messaging.send(conv, { type: "text", text: "stored first" });
+    expect(a.messaging.unsaved.size).toBe(1); // in the record, not yet in the store: not shown
+    const id = await pending;
+    expect(a.messaging.unsaved.size).toBe(0);
+    const restarted = await side(relay, alice, "m8-alice", a.store);
+    expect(restarted.convs.records.get(conv)?.messages.map((m) => m.id)).toEqual([id]);
+    // A store that refuses the write: the send fails, nothing is shown or queued.
+    const put = a.store.put.bind(a.store);
+    a.store.put = () => Promise.reject(new Error("quota exceeded"));
+    await expect(a.messaging.send(conv, { type: "text", text: "never stored" })).rejects.toThrow("quota exceeded");
+    a.store.put = put;
+    expect(texts(a, conv)).toEqual(["stored first"]);
+    expect(a.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([id]);
+    a.messaging.stop();
+    restarted.messaging.stop();
   });
 });

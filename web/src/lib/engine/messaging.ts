@@ -143,6 +143,11 @@ export class Messaging {
   outbox: OutboxItem[] = [];
   held: HeldItem[] = [];
   undecryptable = 0;
+  /**
+   * Messages queued but not yet written to the sealed store: the view leaves them out, so a
+   * message is never shown as pending unless a reload would show (and send) it too.
+   */
+  readonly unsaved = new Set<string>();
   private rx: Promise<unknown> = Promise.resolve();
   /** Distributions received while the server could not be reached (not acknowledged yet). */
   private deferred: EnvelopeFrame[] = [];
@@ -191,6 +196,8 @@ export class Messaging {
     const me = this.host.keys();
     const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
     if (body.type !== "receipt") {
+      // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
+      this.unsaved.add(messageId);
       const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
       rec.messages.push({
         id: messageId,
@@ -204,7 +211,16 @@ export class Messaging {
       });
     }
     this.outbox.push({ conv, messageId, kind: "message", body, attempts: 0 });
-    await this.store.put([this.convs.entry(conv), this.outboxEntry()]);
+    try {
+      await this.store.put([this.convs.entry(conv), this.outboxEntry()]);
+    } catch (e) {
+      // Not stored, so not queued either: the caller shows the error.
+      rec.messages = rec.messages.filter((m) => m.id !== messageId);
+      this.outbox = this.outbox.filter((o) => o.messageId !== messageId);
+      throw e;
+    } finally {
+      this.unsaved.delete(messageId);
+    }
     this.host.changed();
     this.kick();
     return messageId;
@@ -296,6 +312,17 @@ export class Messaging {
       this.retryTimer = undefined;
       this.kick();
     }, retryDelay(attempts));
+  }
+
+  /** Resolves once the inbox chain and the outbox have nothing in progress (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const rx = this.rx;
+      const sending = this.sending;
+      await rx;
+      await sending;
+      if (rx === this.rx && sending === this.sending) return;
+    }
   }
 
   /** Stops background retries (logout, shutdown). */
