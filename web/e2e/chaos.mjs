@@ -216,11 +216,12 @@ export async function chaos(h) {
 
   await test("chaos: a tab restart with messages in the outbox (one stored by the server, its answer lost)", async () => {
     let answered = 0;
+    let stored;
     const sends = "**/v1/conversations/*/messages";
     await a.page.route(sends, async (route) => {
       // The first send reaches the server and is stored, but the answer never comes back; the
       // rest fail before reaching it.
-      if (answered++ === 0) await forward(srv, route.request()).catch(() => undefined);
+      if (answered++ === 0) stored = await forward(srv, route.request()).catch((e) => String(e));
       await route.abort("connectionreset");
     });
     const queued = [];
@@ -237,9 +238,12 @@ export async function chaos(h) {
     await open(a);
     for (const t of queued) await status(t).filter({ hasText: /Failed|Sending/ }).waitFor({ timeout: 15_000 });
     // The network heals: the outbox drains on its own (same ids: the stored one answers 409).
+    const conflicts = () => a.problems.filter((x) => /HTTP 409 POST \/v1\/conversations\/[^/]+\/messages/.test(x)).length;
+    const conflictsBefore = conflicts();
     await a.page.unroute(sends);
     await audit("reload with outbox");
-    assert(answered >= 2, `the first message was sent before and after the reload (${answered} attempts)`);
+    assert(stored === 201, `the server stored the first message before its answer was lost (got ${stored})`);
+    assert(conflicts() > conflictsBefore, "its resend after the reload was answered 409 (already stored)");
   });
 
   await test("chaos: the server fails sends and lookups (503) for a while, the sockets stay up", async () => {

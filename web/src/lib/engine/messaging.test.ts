@@ -342,13 +342,20 @@ describe("messaging engine", () => {
     };
     await a.messaging.send(conv, { type: "text", text: "secret" });
     await settle(a);
-    deliver(relay, b);
+    const frames = deliver(relay, b);
     await settle(b);
     const messages = b.convs.records.get(conv)?.messages ?? [];
     expect(messages.map((m) => m.content.type)).toEqual(["unverified"]);
     expect(JSON.stringify(messages)).not.toContain("secret");
     expect(b.messaging.undecryptable).toBe(1);
     expect(MessageId.parse(messages[0]?.id ?? "")).toBeDefined();
+    // The same bad copy again (its acknowledgement was lost): still one, counted once.
+    const envelopeFrame = frames.find((f) => kind(f) === "envelope");
+    if (envelopeFrame === undefined) throw new Error("an envelope");
+    b.messaging.onFrame({ ...envelopeFrame, seq: 99 });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(b.messaging.undecryptable).toBe(1);
   });
 
   it("keeps the outbox across a restart and sends each message exactly once, in order", async () => {

@@ -525,12 +525,14 @@ export class Messaging {
   }
 
   private async recordUnverified(conv: string, messageId: string, from: string, receivedAt: number, code: string): Promise<void> {
-    this.undecryptable += 1;
     const rec = this.convs.records.get(conv);
+    // A copy that comes back (its acknowledgement was lost) is not a second bad message.
+    if (rec?.messages.some((m) => m.id === messageId) === true) return;
+    this.undecryptable += 1;
     const entries: (readonly [string, unknown])[] = [["stats", { undecryptable: this.undecryptable }]];
-    if (rec !== undefined && !rec.messages.some((m) => m.id === messageId)) {
+    if (rec !== undefined) {
       const username = (await this.directory.pin(from))?.username ?? from.slice(0, 13);
-      rec.messages.push({ id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code }, });
+      placeMessage(rec.messages, { id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code } });
       rec.unread += 1;
       entries.push(this.convs.entry(conv));
     }
