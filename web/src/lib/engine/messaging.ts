@@ -1,22 +1,19 @@
 /**
  * Sending and receiving (`docs/protocol.md` §7–§9):
  *
- * - **Outbox**: a message is queued with its id, then prepared under a Web Lock on the
- *   conversation's sending chain (rotate if needed and distribute, *reserve* → *persist the
- *   chain* → *seal* → persist the sealed envelope), then sent; a retry sends the same bytes under
- *   the same message id, so the server's de-duplication makes it idempotent.
+ * - **Outbox** (`outbox.ts`): queued with a fixed message id, sealed once, sent in order, retried
+ *   with the same bytes; the server's de-duplication makes it idempotent.
  * - **Inbox**: frames are processed one at a time. A message is committed together with the
  *   receiver state in one IndexedDB transaction. Messages whose chain or epoch is unknown are
  *   *held* and retried when the distribution or group change arrives; after a few seconds a key
  *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
- *   verified" (never as text) and counted.
+ *   verified" (never as text) and counted. A copy is acknowledged only once its outcome is stored;
+ *   what could not be checked because the server was unreachable is retried, never counted.
  */
 
 import {
-  AccountId,
   type Bytes,
   ChainId,
-  ConversationId,
   DeviceId,
   Envelope,
   type ErrorCode,
@@ -24,7 +21,6 @@ import {
   KeyDistribution,
   KeyRequest,
   MessageId,
-  type MessageBody,
   ReceiverState,
   type ReceiverStateSnapshot,
   SenderChain,
@@ -32,12 +28,10 @@ import {
   Signed,
   bytesEqual,
   isProtocolError,
-  systemEnv,
   systemRandom,
   type VerifiedDevice,
-  type VerifiedExchangeKey,
 } from "../../crypto";
-import { type ApiClient, isApiError } from "../api";
+import type { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { EnvelopeFrame } from "../schemas";
 import { withLock } from "../../storage/locks";
@@ -46,25 +40,11 @@ import type { Conversations } from "./conversations";
 import type { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
 import { isTransient, retryDelay } from "./delivery";
-import type { AttachmentInfo, ChatMessage, MessageStatus } from "./model";
+import type { ChatMessage } from "./model";
 import { placeMessage } from "./timeline";
+import { Outbox, type OutboxItem, type StoredBody } from "./outbox";
 
-export interface OutboxItem {
-  readonly conv: string;
-  readonly messageId: string;
-  /** `message`: an envelope sealed on first attempt; `raw`: a distribution or key request. */
-  readonly kind: "message" | "raw";
-  readonly body?: StoredBody;
-  wire?: string;
-  readonly to?: string;
-  attempts: number;
-}
-
-/** A message body in a form the tagged-JSON store keeps. */
-export type StoredBody =
-  | { readonly type: "text"; readonly text: string }
-  | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
-  | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly messages: readonly string[] };
+export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
 
 export interface HeldItem {
   readonly conv: string;
@@ -78,39 +58,10 @@ export interface HeldItem {
   requestedAt?: number;
 }
 
-export class BlockedError extends Error {
-  constructor(readonly accounts: readonly string[]) {
-    super("a member's identity changed");
-  }
-}
-
-const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
 const KEY_REQUEST_AFTER_MS = 3000;
 const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
 /** A held message whose key never comes is finally counted as undecryptable (§9.4). */
 const GIVE_UP_MS = 60 * 60_000;
-
-function toBody(b: StoredBody): MessageBody {
-  switch (b.type) {
-    case "text":
-      return b;
-    case "attachment":
-      return {
-        type: "attachment",
-        caption: b.caption,
-        attachment: {
-          blobId: b.attachment.blobId,
-          fileName: b.attachment.fileName,
-          mediaType: b.attachment.mediaType,
-          size: BigInt(b.attachment.size),
-          secret: new Uint8Array(b.attachment.secret),
-          blobSha256: new Uint8Array(b.attachment.blobSha256),
-        },
-      };
-    case "receipt":
-      return { type: "receipt", kind: b.kind, messages: b.messages.map((m) => MessageId.parse(m)) };
-  }
-}
 
 /** Which structure a wire form holds, from the domain after its first length prefix. */
 export function wireKind(bytes: Uint8Array): "envelope" | "distribution" | "key-request" | "unknown" {
@@ -140,14 +91,9 @@ export interface MessagingHost {
 
 export class Messaging {
   receiver = new ReceiverState();
-  outbox: OutboxItem[] = [];
   held: HeldItem[] = [];
   undecryptable = 0;
-  /**
-   * Messages queued but not yet written to the sealed store: the view leaves them out, so a
-   * message is never shown as pending unless a reload would show (and send) it too.
-   */
-  readonly unsaved = new Set<string>();
+  private readonly out: Outbox;
   private rx: Promise<unknown> = Promise.resolve();
   /** Distributions received while the server could not be reached (not acknowledged yet). */
   private deferred: EnvelopeFrame[] = [];
@@ -155,254 +101,71 @@ export class Messaging {
   private inboxAttempts = 0;
   /** Transient failures while receiving, ever: a retry round without new ones resets the backoff. */
   private transientFailures = 0;
-  private sending: Promise<void> | undefined;
-  private again = false;
   private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly api: ApiClient,
+    api: ApiClient,
     private readonly store: SealedStore,
     private readonly directory: Directory,
     private readonly convs: Conversations,
     private readonly host: MessagingHost,
-  ) {}
-
-  async load(): Promise<void> {
-    const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
-    if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
-    // A fresh start retries at once: the backoff starts over.
-    this.outbox = ((await this.store.get<OutboxItem[]>("outbox")) ?? []).map((o) => ({ ...o, attempts: 0 }));
-    this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
-    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
-    this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
+  ) {
+    this.out = new Outbox(api, store, directory, convs, host);
   }
 
-  private now(): bigint {
-    return BigInt(Date.now());
+  /** What is left to send, in order. */
+  get outbox(): readonly OutboxItem[] {
+    return this.out.items;
   }
 
-  private outboxEntry(): readonly [string, unknown] {
-    return ["outbox", this.outbox];
+  /** Queued messages not yet in the sealed store (not shown). */
+  get unsaved(): ReadonlySet<string> {
+    return this.out.unsaved;
   }
-
-  // -------------------------------------------------------------------------------------------
-  // Sending
-  // -------------------------------------------------------------------------------------------
 
   /** Queues a visible message (text or attachment) and starts sending. */
-  async send(conv: string, body: StoredBody): Promise<string> {
-    const [, rec] = this.convs.entry(conv);
-    const me = this.host.keys();
-    const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
-    if (body.type !== "receipt") {
-      // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
-      this.unsaved.add(messageId);
-      const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
-      rec.messages.push({
-        id: messageId,
-        from: me.record.account,
-        fromUsername: me.record.username,
-        mine: true,
-        sentAt: Date.now(),
-        receivedAt: Date.now(),
-        content,
-        status: "sending",
-      });
-    }
-    this.outbox.push({ conv, messageId, kind: "message", body, attempts: 0 });
-    try {
-      await this.store.put([this.convs.entry(conv), this.outboxEntry()]);
-    } catch (e) {
-      // Not stored, so not queued either: the caller shows the error.
-      rec.messages = rec.messages.filter((m) => m.id !== messageId);
-      this.outbox = this.outbox.filter((o) => o.messageId !== messageId);
-      throw e;
-    } finally {
-      this.unsaved.delete(messageId);
-    }
-    this.host.changed();
-    this.kick();
-    return messageId;
+  send(conv: string, body: StoredBody): Promise<string> {
+    return this.out.send(conv, body);
   }
 
   /** Sends whatever is queued (again). */
   kick(): void {
-    if (this.sending !== undefined) {
-      this.again = true;
-      return;
-    }
-    this.sending = this.drain().finally(() => {
-      this.sending = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.out.kick();
   }
 
-  private setStatus(conv: string, id: string, status: MessageStatus): void {
-    const rec = this.convs.records.get(conv);
-    const msg = rec?.messages.find((m) => m.id === id && m.mine);
-    if (rec === undefined || msg === undefined) return;
-    const current = msg.status ?? "sent";
-    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current]) return;
-    rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
-  }
-
-  private async drain(): Promise<void> {
-    while (this.outbox.length > 0) {
-      const item = this.outbox[0];
-      if (item === undefined) break;
-      try {
-        if (item.wire === undefined) {
-          await this.prepare(item);
-          // Distributions were queued ahead of the message: they go first.
-          if (this.outbox[0] !== item) continue;
-        }
-        const wire = item.wire;
-        if (wire === undefined) throw new Error("not sealed");
-        try {
-          await this.api.sendMessage(item.conv, item.messageId, wire, item.to);
-        } catch (e) {
-          // A reused id is refused after the first copy was stored: the earlier attempt went through.
-          if (!isApiError(e, "conflict")) throw e;
-        }
-        this.outbox = this.outbox.filter((o) => o !== item);
-        this.setStatus(item.conv, item.messageId, "sent");
-        await this.store.put([this.outboxEntry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
-        this.host.changed();
-      } catch (e) {
-        item.attempts += 1;
-        const permanent =
-          e instanceof BlockedError ||
-          isProtocolError(e) ||
-          isApiError(e, "not_found") ||
-          isApiError(e, "rejected") ||
-          isApiError(e, "invalid_field") ||
-          isApiError(e, "malformed_body") ||
-          isApiError(e, "too_large");
-        this.setStatus(item.conv, item.messageId, "failed");
-        // Everything queued behind it waits too: show it as failed (Retry, or the next
-        // reconnect, sends the queue again in order).
-        if (!permanent) for (const o of this.outbox) if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
-        if (permanent) {
-          // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
-          this.outbox = this.outbox.filter((o) => o !== item);
-          if (item.kind === "message") this.failed.set(item.messageId, item);
-        }
-        await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
-        this.host.changed();
-        if (!permanent) {
-          // Keep the order and try again: on reconnect, on "retry", or after a backoff (a
-          // throttle or a 503 does not drop the socket).
-          this.scheduleRetry(item.attempts);
-          return;
-        }
-      }
-    }
-  }
-
-  private readonly failed = new Map<string, OutboxItem>();
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-
-  private scheduleRetry(attempts: number): void {
-    if (this.retryTimer !== undefined) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, retryDelay(attempts));
+  /** The user pressed "retry" on a failed message. */
+  retry(conv: string, messageId: string): Promise<void> {
+    return this.out.retry(conv, messageId);
   }
 
   /** Resolves once the inbox chain and the outbox have nothing in progress (tests, shutdown). */
   async whenIdle(): Promise<void> {
     for (;;) {
       const rx = this.rx;
-      const sending = this.sending;
       await rx;
-      await sending;
-      if (rx === this.rx && sending === this.sending) return;
+      await this.out.whenIdle();
+      if (rx === this.rx) return;
     }
   }
 
   /** Stops background retries (logout, shutdown). */
   stop(): void {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.out.stop();
     if (this.inboxRetry !== undefined) clearTimeout(this.inboxRetry);
-    this.retryTimer = undefined;
     this.inboxRetry = undefined;
   }
 
-  /** The user pressed "retry" on a failed message. */
-  async retry(conv: string, messageId: string): Promise<void> {
-    const dropped = this.failed.get(messageId);
-    if (dropped !== undefined) {
-      this.failed.delete(messageId);
-      this.outbox.push(dropped);
-    }
-    const rec = this.convs.records.get(conv);
-    if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
-    await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], this.convs.entry(conv)]);
-    this.host.changed();
-    this.kick();
+  async load(): Promise<void> {
+    const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
+    if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
+    await this.out.load();
+    this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
+    this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
   }
 
-  /** Recipients: verified exchange keys of verified devices of current members, not this device. */
-  private async recipients(conv: string): Promise<VerifiedExchangeKey[]> {
-    const state = this.convs.state(conv);
-    if (state === undefined) throw new Error("unknown conversation");
-    const blocked: string[] = [];
-    const keys: VerifiedExchangeKey[] = [];
-    for (const m of state.members()) {
-      const contact = await this.directory.contact(AccountId.toText(m.account));
-      if (contact.trust === "changed") blocked.push(contact.accountText);
-      keys.push(...contact.exchangeKeys);
-    }
-    if (blocked.length > 0) throw new BlockedError(blocked);
-    const me = this.host.keys();
-    return keys.filter((k) => state.isMember(k.account) && !bytesEqual(k.device, me.device.device));
-  }
-
-  /** Chain rotation and distribution, then reserve → persist → seal → persist, under the chain's lock. */
-  private async prepare(item: OutboxItem): Promise<void> {
-    if (item.body === undefined) throw new Error("nothing to seal");
-    const body = item.body;
-    await withLock(`chain:${item.conv}`, async () => {
-      const me = this.host.keys();
-      const state = this.convs.state(item.conv);
-      if (state === undefined) throw new Error("unknown conversation");
-      const recipients = await this.recipients(item.conv);
-      const key = `chain:${item.conv}`;
-      const snap = await this.store.get<SenderChainSnapshot>(key);
-      let chain = snap === undefined ? undefined : SenderChain.restore(snap);
-      const env = systemEnv();
-      const extra: OutboxItem[] = [];
-      if (chain === undefined || chain.needsRotation(env.now, state.epoch, recipients.map((r) => r.device))) {
-        chain =
-          chain === undefined
-            ? await SenderChain.start(ConversationId.parse(item.conv), state.epoch, me.account, me.device.device, undefined, env)
-            : await chain.successor(state.epoch, env);
-        for (const r of recipients) {
-          const kdm = await chain.distribute(state, r, me.device, env.now);
-          extra.push({
-            conv: item.conv,
-            messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
-            kind: "raw",
-            wire: toB64(kdm.encode()),
-            to: DeviceId.toText(r.device),
-            attempts: 0,
-          });
-        }
-      }
-      const reserved = await chain.reserve(env.now);
-      // Distributions go out before the message that needs them.
-      const at = this.outbox.indexOf(item);
-      this.outbox.splice(at < 0 ? 0 : at, 0, ...extra);
-      await this.store.put([[key, chain.snapshot()], this.outboxEntry()]);
-      const envelope = await reserved.seal(toBody(body), MessageId.parse(item.messageId), env.now, me.device);
-      item.wire = toB64(envelope.encode());
-      await this.store.put([this.outboxEntry()]);
-    });
+  private now(): bigint {
+    return BigInt(Date.now());
   }
 
   // -------------------------------------------------------------------------------------------
@@ -666,7 +429,7 @@ export class Messaging {
         case "receipt":
           // Receipts from this account's other devices say nothing about the recipients.
           if (from === this.host.keys().record.account) break;
-          for (const id of body.messages) this.setStatus(conv, MessageId.toText(id), body.kind);
+          for (const id of body.messages) this.out.setStatus(conv, MessageId.toText(id), body.kind);
           break;
       }
       // The message and the receiver state that records it, in one transaction.
@@ -839,7 +602,7 @@ export class Messaging {
             requestedAt: this.now(),
           });
           const signed = await Signed.sign(body, me.device.signing);
-          this.outbox.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+          this.out.items.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
         }
       } catch {
         // undecodable: counted when it is given up
@@ -848,7 +611,7 @@ export class Messaging {
       changed = true;
     }
     if (changed) {
-      await this.store.put([["held", this.held], this.outboxEntry()]);
+      await this.store.put([["held", this.held], this.out.entry()]);
       this.host.changed();
       this.kick();
     }
@@ -870,7 +633,7 @@ export class Messaging {
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
         const chain = SenderChain.restore(snap);
         const kdm = await chain.answerKeyRequest(signed, requester, xkey, state, me.device, this.now());
-        this.outbox.unshift({
+        this.out.items.unshift({
           conv,
           messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
           kind: "raw",
@@ -878,7 +641,7 @@ export class Messaging {
           to: DeviceId.toText(requester.device),
           attempts: 0,
         });
-        await this.store.put([this.outboxEntry()]);
+        await this.store.put([this.out.entry()]);
       });
       this.kick();
     } catch {
