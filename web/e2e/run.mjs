@@ -722,7 +722,11 @@ try {
   failed = true;
 } finally {
   for (const b of browsers) await b.close().catch(() => undefined);
-  for (const proc of serverProcs) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+  // Wait (at most 10 s) for the servers to stop, so their logs are written (server*.log).
+  const running = serverProcs.filter((proc) => proc.exitCode === null && proc.signalCode === null);
+  const stopped = running.map((proc) => new Promise((r) => proc.once("exit", r)));
+  for (const proc of running) proc.kill("SIGTERM");
+  await Promise.race([Promise.all(stopped), new Promise((r) => setTimeout(r, 10_000))]);
   const passed = results.filter((r) => r.ok).length;
   log(`${passed} passed, ${results.length - passed} failed`);
   log(`screenshots: ${out}`);
