@@ -16,6 +16,8 @@ import https from "node:https";
 
 import { chromium } from "playwright-core";
 
+import { chaos } from "./chaos.mjs";
+
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
 const repo = resolve(web, "..");
@@ -27,7 +29,7 @@ const out = process.env.E2E_OUT ?? join(work, "screenshots");
 mkdirSync(out, { recursive: true });
 
 const results = [];
-let server;
+const serverProcs = [];
 const browsers = [];
 /** Bob's socket filter (set up in the tamper test): tamper with or withhold frames. */
 const wsFilter = { tamper: false, dropDistribution: false, dropped: 0 };
@@ -59,12 +61,16 @@ function get(url, ca, headers = {}) {
   });
 }
 
-async function startServer() {
+/**
+ * Starts a sotto-server with a fresh data folder (`data<name>`) on a free loopback port. The
+ * returned handle can be killed and started again on the same port and data (`spawnServer`).
+ */
+async function startServer(name = "") {
   const port = await freePort();
-  const dataDir = join(work, "data");
+  const dataDir = join(work, `data${name}`);
   mkdirSync(dataDir);
   const origin = `https://127.0.0.1:${port}`;
-  const config = join(work, "sotto.toml");
+  const config = join(work, `sotto${name}.toml`);
   writeFileSync(
     config,
     [
@@ -80,29 +86,36 @@ async function startServer() {
       "",
     ].join("\n"),
   );
-  const logFile = join(work, "server.log");
-  server = spawn(serverBin, ["--config", config], {
+  const srv = { origin, port, dataDir, config, logFile: join(work, `server${name}.log`), log: "", proc: undefined };
+  return spawnServer(srv);
+}
+
+/** (Re)starts the server process of `srv` and waits until it answers over TLS. */
+async function spawnServer(srv) {
+  const proc = spawn(serverBin, ["--config", srv.config], {
     env: { ...process.env, SOTTO_WEB_DIR: join(web, "dist") },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let serverLog = "";
-  server.stdout.on("data", (d) => (serverLog += d));
-  server.stderr.on("data", (d) => (serverLog += d));
-  server.on("exit", (code) => {
-    writeFileSync(logFile, serverLog);
-    if (code !== null && code !== 0) log(`server exited with ${code}; log in ${logFile}`);
+  srv.proc = proc;
+  serverProcs.push(proc);
+  proc.stdout.on("data", (d) => (srv.log += d));
+  proc.stderr.on("data", (d) => (srv.log += d));
+  proc.on("exit", (code) => {
+    writeFileSync(srv.logFile, srv.log);
+    if (code !== null && code !== 0) log(`server exited with ${code}; log in ${srv.logFile}`);
   });
-  const certPath = join(dataDir, "tls/cert.pem");
+  const certPath = join(srv.dataDir, "tls/cert.pem");
   for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) break;
     if (existsSync(certPath)) {
       try {
         const ca = readFileSync(certPath);
-        const r = await get(`${origin}/healthz`, ca);
+        const r = await get(`${srv.origin}/healthz`, ca);
         if (r.status === 200) {
           const cert = new X509Certificate(ca);
           const spki = cert.publicKey.export({ type: "spki", format: "der" });
           const pin = createHash("sha256").update(spki).digest("base64");
-          return { origin, ca, pin, dataDir, csp: r.headers["content-security-policy"], fingerprint: cert.fingerprint256 };
+          return Object.assign(srv, { ca, pin, csp: r.headers["content-security-policy"], fingerprint: cert.fingerprint256 });
         }
       } catch {
         // not up yet
@@ -110,7 +123,16 @@ async function startServer() {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`server did not start:\n${serverLog}`);
+  throw new Error(`server did not start:\n${srv.log}`);
+}
+
+/** Kills the server with SIGKILL (no graceful shutdown, nothing flushed) and waits until it is gone. */
+async function killServer(srv) {
+  const proc = srv.proc;
+  if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+  const gone = new Promise((r) => proc.once("exit", r));
+  proc.kill("SIGKILL");
+  await gone;
 }
 
 async function launch(name, pin) {
@@ -341,8 +363,19 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
   });
 }
 
+/** What the chaos scenarios (`chaos.mjs`) use from this harness. */
+const harness = { work, log, test, assert, shot, launch, register, openConversation, sendText, startServer, spawnServer, killServer };
+
 async function main() {
   log(`work dir ${work}`);
+  if (process.env.E2E_ONLY === "chaos") {
+    const problems = await chaos(harness);
+    await test("no external requests (chaos pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
   const srv = await startServer();
   log(`server at ${srv.origin}; CSP: ${srv.csp}`);
   const suffix = Math.random().toString(36).slice(2, 7);
@@ -450,7 +483,7 @@ async function main() {
 
   await test("offline: visible connection state, a failed message, retry after reconnecting", async () => {
     await alice.context.setOffline(true);
-    await alice.page.getByTestId("connection").filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 30_000 });
+    await alice.page.getByTestId("connection").filter({ hasText: "Offline" }).waitFor({ timeout: 30_000 });
     await sendText(alice, "sent while offline");
     const status = alice.page.getByTestId("message").filter({ hasText: "sent while offline" }).getByTestId("message-status");
     await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
@@ -673,7 +706,8 @@ async function main() {
     await mallory.context.close();
   });
 
-  const problems = [...alice.problems, ...bob.problems].filter((p) => !p.includes("favicon"));
+  const chaosProblems = await chaos(harness);
+  const problems = [...alice.problems, ...bob.problems, ...chaosProblems].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
     assert(external.length === 0, external.join("\n"));
@@ -688,12 +722,16 @@ try {
   failed = true;
 } finally {
   for (const b of browsers) await b.close().catch(() => undefined);
-  server?.kill("SIGTERM");
+  // Wait (at most 10 s) for the servers to stop, so their logs are written (server*.log).
+  const running = serverProcs.filter((proc) => proc.exitCode === null && proc.signalCode === null);
+  const stopped = running.map((proc) => new Promise((r) => proc.once("exit", r)));
+  for (const proc of running) proc.kill("SIGTERM");
+  await Promise.race([Promise.all(stopped), new Promise((r) => setTimeout(r, 10_000))]);
   const passed = results.filter((r) => r.ok).length;
   log(`${passed} passed, ${results.length - passed} failed`);
   log(`screenshots: ${out}`);
   if (!failed && process.env.E2E_KEEP === undefined) {
-    for (const p of ["data", "sotto.toml"]) rmSync(join(work, p), { recursive: true, force: true });
+    for (const p of ["data", "sotto.toml", "data-chaos", "sotto-chaos.toml"]) rmSync(join(work, p), { recursive: true, force: true });
   }
 }
 process.exit(failed ? 1 : 0);

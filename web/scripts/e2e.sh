@@ -18,11 +18,17 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-echo "[e2e] building sotto-server"
-(cd "$repo" && cargo build -q -p sotto-server)
 if [ -d "$repo/crates/sotto-cli" ] && [ "${E2E_SKIP_CLI_BUILD:-}" = "" ]; then
-  # The CLI interop test runs only if the `sotto` binary builds.
-  (cd "$repo" && cargo build -q -p sotto-cli 2>/dev/null) || echo "[e2e] sotto-cli does not build: CLI interop test will be skipped"
+  # One cargo invocation for both: built separately, each unifies dependency features differently
+  # and the dependencies are compiled twice. The CLI interop test runs only if `sotto` builds.
+  echo "[e2e] building sotto-server and sotto-cli"
+  if ! (cd "$repo" && cargo build -q -p sotto-server -p sotto-cli 2>/dev/null); then
+    echo "[e2e] sotto-cli does not build: CLI interop test will be skipped"
+    (cd "$repo" && cargo build -q -p sotto-server)
+  fi
+else
+  echo "[e2e] building sotto-server"
+  (cd "$repo" && cargo build -q -p sotto-server)
 fi
 
 cd "$web"

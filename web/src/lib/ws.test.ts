@@ -68,4 +68,49 @@ describe("socket client", () => {
     client.stop();
     expect(states).toEqual(["connecting", "open", "waiting", "connecting", "closed"]);
   });
+
+  it("shows offline while the browser has no network, and reconnects as soon as it is back", async () => {
+    vi.useFakeTimers();
+    vi.stubGlobal("WebSocket", FakeSocket);
+    const net = { onLine: true };
+    vi.stubGlobal("navigator", net);
+    const win = new EventTarget();
+    vi.stubGlobal("window", win);
+    const states: ConnectionState["kind"][] = [];
+    const client = new SocketClient("wss://x/v1/ws", {
+      ticket: () => Promise.resolve("sotto_wt_1"),
+      frame: () => undefined,
+      state: (s) => states.push(s.kind),
+    });
+    const ready = { type: "ready", account: null, device: `dev:${"a".repeat(64)}`, session: "sess:1" };
+    client.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const first = FakeSocket.last;
+    first?.open();
+    first?.receive(ready);
+    expect(client.state.kind).toBe("open");
+    // The network goes: the socket is abandoned at once (no close frame will come), state offline.
+    net.onLine = false;
+    win.dispatchEvent(new Event("offline"));
+    expect(first?.readyState).toBe(3);
+    expect(client.state.kind).toBe("offline");
+    expect(client.send({ type: "ping" })).toBe(false);
+    // Retries go on in the background (onLine can lie) and stay "offline" while they fail.
+    await vi.advanceTimersByTimeAsync(2_000);
+    const probe = FakeSocket.last;
+    expect(probe).not.toBe(first);
+    probe?.onclose?.({ code: 1006 });
+    expect(client.state.kind).toBe("offline");
+    // The network is back: reconnect now, not at the end of the backoff.
+    net.onLine = true;
+    win.dispatchEvent(new Event("online"));
+    await vi.advanceTimersByTimeAsync(0);
+    const back = FakeSocket.last;
+    expect(back).not.toBe(probe);
+    back?.open();
+    back?.receive(ready);
+    expect(client.state.kind).toBe("open");
+    client.stop();
+    expect(states).toEqual(["connecting", "open", "offline", "connecting", "offline", "connecting", "open", "closed"]);
+  });
 });

@@ -11,6 +11,8 @@ export type ConnectionState =
   | { readonly kind: "connecting"; readonly attempt: number }
   | { readonly kind: "open" }
   | { readonly kind: "waiting"; readonly attempt: number; readonly retryAt: number }
+  /** The browser reports no network: still retried (on `online`, or on the backoff schedule). */
+  | { readonly kind: "offline"; readonly attempt: number; readonly retryAt: number }
   | { readonly kind: "closed"; readonly reason: string };
 
 export interface SocketHandlers {
@@ -45,7 +47,8 @@ export class SocketClient {
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private lastFrameAt = 0;
   private readonly onOffline = (): void => {
-    this.drop();
+    if (this.ws !== undefined) this.drop();
+    else if (this.current.kind === "waiting") this.setState({ ...this.current, kind: "offline" });
   };
   private readonly onOnline = (): void => {
     this.retryNow();
@@ -103,7 +106,7 @@ export class SocketClient {
 
   /** Reconnect now (the user pressed "retry", or the browser came back online). */
   retryNow(): void {
-    if (this.stopped || this.current.kind !== "waiting") return;
+    if (this.stopped || (this.current.kind !== "waiting" && this.current.kind !== "offline")) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     void this.connect();
   }
@@ -172,7 +175,9 @@ export class SocketClient {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt, this.backoff);
     this.attempt += 1;
-    this.setState({ kind: "waiting", attempt: this.attempt, retryAt: Date.now() + delay });
+    // `navigator.onLine === false` is reliable (no network at all); `true` proves nothing.
+    const offline = typeof navigator !== "undefined" && !navigator.onLine;
+    this.setState({ kind: offline ? "offline" : "waiting", attempt: this.attempt, retryAt: Date.now() + delay });
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }

@@ -60,8 +60,10 @@ function describe(state: ConnectionState, now: number): { cls: string; text: str
       return { cls: "open", text: "Connected" };
     case "waiting":
       return { cls: "waiting", text: `Reconnecting in ${Math.max(0, Math.ceil((state.retryAt - now) / 1000))} s` };
-    case "closed":
+    case "offline":
       return { cls: "closed", text: "Offline" };
+    case "closed":
+      return { cls: "closed", text: "Disconnected" };
   }
 }
 
@@ -79,7 +81,7 @@ export function ConnectionBadge({ state, onRetry, secondary }: { state: Connecti
       <span className={`badge ${d.cls}`} data-testid="connection" data-state={state.kind}>
         {d.text}
       </span>
-      {state.kind === "waiting" && (
+      {(state.kind === "waiting" || state.kind === "offline") && (
         <button type="button" className="link" onClick={onRetry}>
           Retry now
         </button>

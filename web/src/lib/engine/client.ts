@@ -167,7 +167,8 @@ export class SottoClient {
         direct,
         members,
         epoch: Number(state.epoch),
-        messages: rec.messages,
+        // A copy (the record changes in place), without messages not yet in the sealed store.
+        messages: rec.messages.filter((m) => !this.messaging.unsaved.has(m.id)),
         unread: rec.unread,
         typing,
         ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),
@@ -297,7 +298,13 @@ export class SottoClient {
       },
       state: (s) => {
         this.connection = s;
-        if (s.kind === "open") this.messaging.kick();
+        if (s.kind === "open") {
+          // Back online: send what queued up, and retry what was held because the server could
+          // not be reached. Unacknowledged copies come again by themselves (the server replays
+          // the device's queue after `ready`), and replays are refused.
+          this.messaging.kick();
+          void this.messaging.retryHeld().catch(() => undefined);
+        }
         this.changed();
       },
     });
@@ -331,6 +338,7 @@ export class SottoClient {
   }
 
   private stopSocket(): void {
+    this.messaging.stop();
     this.socket?.stop();
     this.socket = undefined;
     this.releaseLeader?.();

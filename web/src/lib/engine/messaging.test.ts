@@ -41,7 +41,11 @@ interface Relay {
   stored: Map<string, string>;
   /** Rewrites a payload in flight (a malicious relay). */
   tamper?: (bytes: Uint8Array) => Uint8Array | undefined;
+  /** The server cannot be reached: every call fails as a dropped connection does. */
+  down?: boolean;
 }
+
+const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
 
 function directoryView(a: TestAccount): DirectoryView {
   return {
@@ -70,18 +74,22 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
   const myDevice = DeviceId.toText(me.device.keys.device);
   const api = {
     directory: (who: string) => {
+      if (relay.down === true) return unreachable();
       const v = relay.views.get(who);
       return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
     },
     conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
     conversation: (id: string, since: number) =>
-      Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
+      relay.down === true
+        ? unreachable()
+        : Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
     createConversation: (genesis: string) => {
       const change = GroupChange.decode(decodeSignedChange(fromB64(genesis)).body);
       relay.changes.push({ epoch: 0, change: genesis, author: myDevice, created_at: 1 });
       return Promise.resolve({ conversation: ConversationId.toText(change.conversation), epoch: 0 });
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
+      if (relay.down === true) return unreachable();
       if (relay.seen.has(messageId)) {
         if (relay.stored.get(messageId) !== envelope) throw new Error("a retry must send the same bytes");
         return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
@@ -188,9 +196,17 @@ function texts(s: Side, conv: string): string[] {
 }
 
 async function settle(s: Side): Promise<void> {
-  // The inbox processes frames one at a time on a promise chain; the outbox drains in the background.
-  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
-  expect(s.messaging).toBeDefined();
+  // The inbox processes frames one at a time on a promise chain; the outbox drains in the
+  // background; receipts go out after 50 ms. Wait for all of it, however slow the machine.
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    await s.messaging.whenIdle();
+  }
+}
+
+/** Waits for background work (inbox chain, outbox, retry timers) to reach what `check` expects. */
+function until(check: () => void): Promise<void> {
+  return vi.waitFor(check, { timeout: 10_000, interval: 20 });
 }
 
 let alice: TestAccount;
@@ -278,17 +294,26 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     relay.failNext = 2; // the distribution and the message were stored, but the answers were lost
     const id = await a.messaging.send(conv, { type: "text", text: "once only" });
-    await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("failed");
+    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    await until(() => {
+      expect(status()).toBe("failed");
+    });
     await a.messaging.retry(conv, id);
     await settle(a);
+    // The automatic retry (backoff) may get there before this "Retry": either way it ends sent,
+    // and "Retry" on a message already sent leaves it sent.
     await a.messaging.retry(conv, id);
-    await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    await until(() => {
+      expect(status()).toBe("sent");
+    });
     expect(a.messaging.outbox).toHaveLength(0);
+    await a.messaging.retry(conv, id);
+    await settle(a);
+    expect(status()).toBe("sent");
     deliver(relay, b);
-    await settle(b);
-    expect(texts(b, conv)).toEqual(["once only"]);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["once only"]);
+    });
   });
 
   it("holds a message that arrives before its distribution and opens it when the key comes", async () => {
@@ -322,12 +347,142 @@ describe("messaging engine", () => {
     };
     await a.messaging.send(conv, { type: "text", text: "secret" });
     await settle(a);
-    deliver(relay, b);
+    const frames = deliver(relay, b);
     await settle(b);
     const messages = b.convs.records.get(conv)?.messages ?? [];
     expect(messages.map((m) => m.content.type)).toEqual(["unverified"]);
     expect(JSON.stringify(messages)).not.toContain("secret");
     expect(b.messaging.undecryptable).toBe(1);
     expect(MessageId.parse(messages[0]?.id ?? "")).toBeDefined();
+    // The same bad copy again (its acknowledgement was lost): still one, counted once.
+    const envelopeFrame = frames.find((f) => kind(f) === "envelope");
+    if (envelopeFrame === undefined) throw new Error("an envelope");
+    b.messaging.onFrame({ ...envelopeFrame, seq: 99 });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(b.messaging.undecryptable).toBe(1);
+  });
+
+  it("keeps the outbox across a restart and sends each message exactly once, in order", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m5-alice");
+    const b = await side(relay, bob, "m5-bob");
+    const conv = await conversation(a);
+    const status = (s: Side, id: string) => s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    relay.down = true;
+    const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
+    const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
+    await until(() => {
+      expect(status(a, second)).toBe("failed");
+    });
+    // Shown as failed (with Retry), and persisted: the tab is closed now.
+    expect(status(a, first)).toBe("failed");
+    a.messaging.stop();
+    const a2 = await side(relay, alice, "m5-alice", a.store);
+    expect(texts(a2, conv)).toEqual(["queued 1", "queued 2"]);
+    expect(a2.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([first, second]);
+    // Back online, but the answer to the first send (the key distribution) is lost: stored by
+    // the server, failed for the client.
+    relay.down = false;
+    relay.failNext = 1;
+    a2.messaging.kick();
+    await until(() => {
+      expect(relay.failNext).toBe(0);
+    });
+    a2.messaging.stop();
+    // Another restart: what is left is sent again with the same ids and bytes ("conflict" = stored).
+    const a3 = await side(relay, alice, "m5-alice", a.store);
+    a3.messaging.kick();
+    await until(() => {
+      expect(a3.messaging.outbox).toHaveLength(0);
+    });
+    expect([status(a3, first), status(a3, second)]).toEqual(["sent", "sent"]);
+    deliver(relay, b);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["queued 1", "queued 2"]);
+    });
+    expect(b.messaging.undecryptable).toBe(0);
+    a3.messaging.stop();
+  });
+
+  it("holds what arrives while the server is unreachable, never counts it undecryptable, and shows it once", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m6-alice");
+    const b = await side(relay, bob, "m6-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "while you were away" });
+    await until(() => {
+      expect(a.messaging.outbox).toHaveLength(0);
+    });
+    // Bob gets the copies but cannot fetch the group log to check them.
+    relay.down = true;
+    const frames = deliver(relay, b);
+    const [distribution, envelope] = frames;
+    if (distribution === undefined || envelope === undefined) throw new Error("two frames");
+    await until(() => {
+      expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
+    });
+    expect(b.messaging.undecryptable).toBe(0);
+    // The distribution is not acknowledged (the server would hand it over again after a reload).
+    expect(b.acked).toEqual([envelope.message_id]);
+    expect(texts(b, conv)).toEqual([]);
+    // The server is back; the socket never dropped. Retried on the engine's own backoff.
+    relay.down = false;
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["while you were away"]);
+    });
+    expect(b.acked).toEqual([envelope.message_id, distribution.message_id]);
+    // A reconnect replays copies whose acknowledgement was lost: nothing changes.
+    b.messaging.onFrame(distribution);
+    b.messaging.onFrame(envelope);
+    await b.messaging.retryHeld(); // runs after both copies on the inbox chain
+    expect(texts(b, conv)).toEqual(["while you were away"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual([]);
+  });
+
+  it("retries a send on its own after a transient failure, without a reconnect", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m7-alice");
+    const b = await side(relay, bob, "m7-bob");
+    const conv = await conversation(a);
+    relay.down = true; // a 503 or a throttle: the socket stays up, so no reconnect will kick the outbox
+    const id = await a.messaging.send(conv, { type: "text", text: "eventually" });
+    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    await until(() => {
+      expect(status()).toBe("failed");
+    });
+    relay.down = false;
+    await until(() => {
+      expect(status()).toBe("sent");
+    });
+    deliver(relay, b);
+    await until(() => {
+      expect(texts(b, conv)).toEqual(["eventually"]);
+    });
+    a.messaging.stop();
+  });
+
+  it("leaves a queued message out of the view until it is stored, and drops it if it cannot be", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m8-alice");
+    const conv = await conversation(a);
+    relay.down = true;
+    const pending = a.messaging.send(conv, { type: "text", text: "stored first" });
+    expect(a.messaging.unsaved.size).toBe(1); // in the record, not yet in the store: not shown
+    const id = await pending;
+    expect(a.messaging.unsaved.size).toBe(0);
+    const restarted = await side(relay, alice, "m8-alice", a.store);
+    expect(restarted.convs.records.get(conv)?.messages.map((m) => m.id)).toEqual([id]);
+    // A store that refuses the write: the send fails, nothing is shown or queued.
+    const put = a.store.put.bind(a.store);
+    a.store.put = () => Promise.reject(new Error("quota exceeded"));
+    await expect(a.messaging.send(conv, { type: "text", text: "never stored" })).rejects.toThrow("quota exceeded");
+    a.store.put = put;
+    expect(texts(a, conv)).toEqual(["stored first"]);
+    expect(a.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([id]);
+    a.messaging.stop();
+    restarted.messaging.stop();
   });
 });

@@ -1,22 +1,19 @@
 /**
  * Sending and receiving (`docs/protocol.md` §7–§9):
  *
- * - **Outbox**: a message is queued with its id, then prepared under a Web Lock on the
- *   conversation's sending chain (rotate if needed and distribute, *reserve* → *persist the
- *   chain* → *seal* → persist the sealed envelope), then sent; a retry sends the same bytes under
- *   the same message id, so the server's de-duplication makes it idempotent.
+ * - **Outbox** (`outbox.ts`): queued with a fixed message id, sealed once, sent in order, retried
+ *   with the same bytes; the server's de-duplication makes it idempotent.
  * - **Inbox**: frames are processed one at a time. A message is committed together with the
  *   receiver state in one IndexedDB transaction. Messages whose chain or epoch is unknown are
  *   *held* and retried when the distribution or group change arrives; after a few seconds a key
  *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
- *   verified" (never as text) and counted.
+ *   verified" (never as text) and counted. A copy is acknowledged only once its outcome is stored;
+ *   what could not be checked because the server was unreachable is retried, never counted.
  */
 
 import {
-  AccountId,
   type Bytes,
   ChainId,
-  ConversationId,
   DeviceId,
   Envelope,
   type ErrorCode,
@@ -24,7 +21,6 @@ import {
   KeyDistribution,
   KeyRequest,
   MessageId,
-  type MessageBody,
   ReceiverState,
   type ReceiverStateSnapshot,
   SenderChain,
@@ -32,12 +28,10 @@ import {
   Signed,
   bytesEqual,
   isProtocolError,
-  systemEnv,
   systemRandom,
   type VerifiedDevice,
-  type VerifiedExchangeKey,
 } from "../../crypto";
-import { type ApiClient, isApiError } from "../api";
+import type { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { EnvelopeFrame } from "../schemas";
 import { withLock } from "../../storage/locks";
@@ -45,24 +39,12 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import type { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
-import type { AttachmentInfo, ChatMessage, MessageStatus } from "./model";
+import { isTransient, retryDelay } from "./delivery";
+import type { ChatMessage } from "./model";
+import { placeMessage } from "./timeline";
+import { Outbox, type OutboxItem, type StoredBody } from "./outbox";
 
-export interface OutboxItem {
-  readonly conv: string;
-  readonly messageId: string;
-  /** `message`: an envelope sealed on first attempt; `raw`: a distribution or key request. */
-  readonly kind: "message" | "raw";
-  readonly body?: StoredBody;
-  wire?: string;
-  readonly to?: string;
-  attempts: number;
-}
-
-/** A message body in a form the tagged-JSON store keeps. */
-export type StoredBody =
-  | { readonly type: "text"; readonly text: string }
-  | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
-  | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly messages: readonly string[] };
+export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
 
 export interface HeldItem {
   readonly conv: string;
@@ -76,39 +58,10 @@ export interface HeldItem {
   requestedAt?: number;
 }
 
-export class BlockedError extends Error {
-  constructor(readonly accounts: readonly string[]) {
-    super("a member's identity changed");
-  }
-}
-
-const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
 const KEY_REQUEST_AFTER_MS = 3000;
 const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
 /** A held message whose key never comes is finally counted as undecryptable (§9.4). */
 const GIVE_UP_MS = 60 * 60_000;
-
-function toBody(b: StoredBody): MessageBody {
-  switch (b.type) {
-    case "text":
-      return b;
-    case "attachment":
-      return {
-        type: "attachment",
-        caption: b.caption,
-        attachment: {
-          blobId: b.attachment.blobId,
-          fileName: b.attachment.fileName,
-          mediaType: b.attachment.mediaType,
-          size: BigInt(b.attachment.size),
-          secret: new Uint8Array(b.attachment.secret),
-          blobSha256: new Uint8Array(b.attachment.blobSha256),
-        },
-      };
-    case "receipt":
-      return { type: "receipt", kind: b.kind, messages: b.messages.map((m) => MessageId.parse(m)) };
-  }
-}
 
 /** Which structure a wire form holds, from the domain after its first length prefix. */
 export function wireKind(bytes: Uint8Array): "envelope" | "distribution" | "key-request" | "unknown" {
@@ -138,213 +91,81 @@ export interface MessagingHost {
 
 export class Messaging {
   receiver = new ReceiverState();
-  outbox: OutboxItem[] = [];
   held: HeldItem[] = [];
   undecryptable = 0;
+  private readonly out: Outbox;
   private rx: Promise<unknown> = Promise.resolve();
-  private sending: Promise<void> | undefined;
-  private again = false;
+  /** Distributions received while the server could not be reached (not acknowledged yet). */
+  private deferred: EnvelopeFrame[] = [];
+  private inboxRetry: ReturnType<typeof setTimeout> | undefined;
+  private inboxAttempts = 0;
+  /** Transient failures while receiving, ever: a retry round without new ones resets the backoff. */
+  private transientFailures = 0;
   private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly api: ApiClient,
+    api: ApiClient,
     private readonly store: SealedStore,
     private readonly directory: Directory,
     private readonly convs: Conversations,
     private readonly host: MessagingHost,
-  ) {}
+  ) {
+    this.out = new Outbox(api, store, directory, convs, host);
+  }
+
+  /** What is left to send, in order. */
+  get outbox(): readonly OutboxItem[] {
+    return this.out.items;
+  }
+
+  /** Queued messages not yet in the sealed store (not shown). */
+  get unsaved(): ReadonlySet<string> {
+    return this.out.unsaved;
+  }
+
+  /** Queues a visible message (text or attachment) and starts sending. */
+  send(conv: string, body: StoredBody): Promise<string> {
+    return this.out.send(conv, body);
+  }
+
+  /** Sends whatever is queued (again). */
+  kick(): void {
+    this.out.kick();
+  }
+
+  /** The user pressed "retry" on a failed message. */
+  retry(conv: string, messageId: string): Promise<void> {
+    return this.out.retry(conv, messageId);
+  }
+
+  /** Resolves once the inbox chain and the outbox have nothing in progress (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const rx = this.rx;
+      await rx;
+      await this.out.whenIdle();
+      if (rx === this.rx) return;
+    }
+  }
+
+  /** Stops background retries (logout, shutdown). */
+  stop(): void {
+    this.out.stop();
+    if (this.inboxRetry !== undefined) clearTimeout(this.inboxRetry);
+    this.inboxRetry = undefined;
+  }
 
   async load(): Promise<void> {
     const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
     if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
-    this.outbox = (await this.store.get<OutboxItem[]>("outbox")) ?? [];
+    await this.out.load();
     this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
-    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
     this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
   }
 
   private now(): bigint {
     return BigInt(Date.now());
-  }
-
-  private outboxEntry(): readonly [string, unknown] {
-    return ["outbox", this.outbox];
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Sending
-  // -------------------------------------------------------------------------------------------
-
-  /** Queues a visible message (text or attachment) and starts sending. */
-  async send(conv: string, body: StoredBody): Promise<string> {
-    const [, rec] = this.convs.entry(conv);
-    const me = this.host.keys();
-    const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
-    if (body.type !== "receipt") {
-      const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
-      rec.messages.push({
-        id: messageId,
-        from: me.record.account,
-        fromUsername: me.record.username,
-        mine: true,
-        sentAt: Date.now(),
-        receivedAt: Date.now(),
-        content,
-        status: "sending",
-      });
-    }
-    this.outbox.push({ conv, messageId, kind: "message", body, attempts: 0 });
-    await this.store.put([this.convs.entry(conv), this.outboxEntry()]);
-    this.host.changed();
-    this.kick();
-    return messageId;
-  }
-
-  /** Sends whatever is queued (again). */
-  kick(): void {
-    if (this.sending !== undefined) {
-      this.again = true;
-      return;
-    }
-    this.sending = this.drain().finally(() => {
-      this.sending = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
-  }
-
-  private setStatus(conv: string, id: string, status: MessageStatus): void {
-    const rec = this.convs.records.get(conv);
-    const msg = rec?.messages.find((m) => m.id === id && m.mine);
-    if (rec === undefined || msg === undefined) return;
-    const current = msg.status ?? "sent";
-    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current]) return;
-    rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
-  }
-
-  private async drain(): Promise<void> {
-    while (this.outbox.length > 0) {
-      const item = this.outbox[0];
-      if (item === undefined) break;
-      try {
-        if (item.wire === undefined) {
-          await this.prepare(item);
-          // Distributions were queued ahead of the message: they go first.
-          if (this.outbox[0] !== item) continue;
-        }
-        const wire = item.wire;
-        if (wire === undefined) throw new Error("not sealed");
-        try {
-          await this.api.sendMessage(item.conv, item.messageId, wire, item.to);
-        } catch (e) {
-          // A reused id is refused after the first copy was stored: the earlier attempt went through.
-          if (!isApiError(e, "conflict")) throw e;
-        }
-        this.outbox = this.outbox.filter((o) => o !== item);
-        this.setStatus(item.conv, item.messageId, "sent");
-        await this.store.put([this.outboxEntry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
-        this.host.changed();
-      } catch (e) {
-        item.attempts += 1;
-        const permanent =
-          e instanceof BlockedError ||
-          isProtocolError(e) ||
-          isApiError(e, "not_found") ||
-          isApiError(e, "rejected") ||
-          isApiError(e, "invalid_field") ||
-          isApiError(e, "malformed_body") ||
-          isApiError(e, "too_large");
-        this.setStatus(item.conv, item.messageId, "failed");
-        // Everything queued behind it waits too: show it as failed (Retry, or the next
-        // reconnect, sends the queue again in order).
-        if (!permanent) for (const o of this.outbox) if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
-        if (permanent) {
-          // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
-          this.outbox = this.outbox.filter((o) => o !== item);
-          if (item.kind === "message") this.failed.set(item.messageId, item);
-        }
-        await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
-        this.host.changed();
-        if (!permanent) return; // network: keep order, try again on reconnect or retry
-      }
-    }
-  }
-
-  private readonly failed = new Map<string, OutboxItem>();
-
-  /** The user pressed "retry" on a failed message. */
-  async retry(conv: string, messageId: string): Promise<void> {
-    const dropped = this.failed.get(messageId);
-    if (dropped !== undefined) {
-      this.failed.delete(messageId);
-      this.outbox.push(dropped);
-    }
-    const rec = this.convs.records.get(conv);
-    if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
-    await this.store.put([this.outboxEntry(), ["failed", [...this.failed.values()]], this.convs.entry(conv)]);
-    this.host.changed();
-    this.kick();
-  }
-
-  /** Recipients: verified exchange keys of verified devices of current members, not this device. */
-  private async recipients(conv: string): Promise<VerifiedExchangeKey[]> {
-    const state = this.convs.state(conv);
-    if (state === undefined) throw new Error("unknown conversation");
-    const blocked: string[] = [];
-    const keys: VerifiedExchangeKey[] = [];
-    for (const m of state.members()) {
-      const contact = await this.directory.contact(AccountId.toText(m.account));
-      if (contact.trust === "changed") blocked.push(contact.accountText);
-      keys.push(...contact.exchangeKeys);
-    }
-    if (blocked.length > 0) throw new BlockedError(blocked);
-    const me = this.host.keys();
-    return keys.filter((k) => state.isMember(k.account) && !bytesEqual(k.device, me.device.device));
-  }
-
-  /** Chain rotation and distribution, then reserve → persist → seal → persist, under the chain's lock. */
-  private async prepare(item: OutboxItem): Promise<void> {
-    if (item.body === undefined) throw new Error("nothing to seal");
-    const body = item.body;
-    await withLock(`chain:${item.conv}`, async () => {
-      const me = this.host.keys();
-      const state = this.convs.state(item.conv);
-      if (state === undefined) throw new Error("unknown conversation");
-      const recipients = await this.recipients(item.conv);
-      const key = `chain:${item.conv}`;
-      const snap = await this.store.get<SenderChainSnapshot>(key);
-      let chain = snap === undefined ? undefined : SenderChain.restore(snap);
-      const env = systemEnv();
-      const extra: OutboxItem[] = [];
-      if (chain === undefined || chain.needsRotation(env.now, state.epoch, recipients.map((r) => r.device))) {
-        chain =
-          chain === undefined
-            ? await SenderChain.start(ConversationId.parse(item.conv), state.epoch, me.account, me.device.device, undefined, env)
-            : await chain.successor(state.epoch, env);
-        for (const r of recipients) {
-          const kdm = await chain.distribute(state, r, me.device, env.now);
-          extra.push({
-            conv: item.conv,
-            messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
-            kind: "raw",
-            wire: toB64(kdm.encode()),
-            to: DeviceId.toText(r.device),
-            attempts: 0,
-          });
-        }
-      }
-      const reserved = await chain.reserve(env.now);
-      // Distributions go out before the message that needs them.
-      const at = this.outbox.indexOf(item);
-      this.outbox.splice(at < 0 ? 0 : at, 0, ...extra);
-      await this.store.put([[key, chain.snapshot()], this.outboxEntry()]);
-      const envelope = await reserved.seal(toBody(body), MessageId.parse(item.messageId), env.now, me.device);
-      item.wire = toB64(envelope.encode());
-      await this.store.put([this.outboxEntry()]);
-    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -435,7 +256,13 @@ export class Messaging {
         await this.receiveEnvelope(frame.conversation, frame.message_id, bytes, frame.sender_account, frame.sender_device, frame.received_at, false);
         break;
       case "distribution":
-        await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device);
+        // Not acknowledged when the directory or the group log could not be fetched: kept in
+        // memory and tried again shortly (and the server delivers it again after a reload).
+        if (!(await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device))) {
+          if (!this.deferred.some((f) => f.message_id === frame.message_id)) this.deferred.push(frame);
+          this.retrySoon();
+          return;
+        }
         break;
       case "key-request":
         await this.answerKeyRequest(frame.conversation, bytes, frame.sender_account, frame.sender_device);
@@ -446,11 +273,13 @@ export class Messaging {
     this.host.ack([frame.message_id]);
   }
 
+  /** Whether the conversation is known and verified; throws when the server cannot be reached. */
   private async ensureConversation(conv: string): Promise<boolean> {
     if (this.convs.records.has(conv)) return true;
     try {
       await this.convs.sync(conv);
     } catch (e) {
+      if (isTransient(e)) throw e;
       console.warn(`sotto: conversation ${conv} could not be verified: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
       return false;
     }
@@ -459,12 +288,14 @@ export class Messaging {
   }
 
   private async recordUnverified(conv: string, messageId: string, from: string, receivedAt: number, code: string): Promise<void> {
-    this.undecryptable += 1;
     const rec = this.convs.records.get(conv);
+    // A copy that comes back (its acknowledgement was lost) is not a second bad message.
+    if (rec?.messages.some((m) => m.id === messageId) === true) return;
+    this.undecryptable += 1;
     const entries: (readonly [string, unknown])[] = [["stats", { undecryptable: this.undecryptable }]];
-    if (rec !== undefined && !rec.messages.some((m) => m.id === messageId)) {
+    if (rec !== undefined) {
       const username = (await this.directory.pin(from))?.username ?? from.slice(0, 13);
-      rec.messages.push({ id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code }, });
+      placeMessage(rec.messages, { id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code } });
       rec.unread += 1;
       entries.push(this.convs.entry(conv));
     }
@@ -489,7 +320,14 @@ export class Messaging {
     retrying: boolean,
   ): Promise<boolean> {
     const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() });
-    if (!(await this.ensureConversation(conv))) {
+    let known: boolean;
+    try {
+      known = await this.ensureConversation(conv);
+    } catch {
+      known = false;
+      this.retrySoon();
+    }
+    if (!known) {
       if (!retrying) await this.hold(holdItem());
       return false;
     }
@@ -504,7 +342,18 @@ export class Messaging {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "receive/sender-mismatch");
       return true;
     }
-    const sender = await this.device(senderAccount, senderDevice).catch(() => undefined);
+    let sender: VerifiedDevice | undefined;
+    try {
+      sender = await this.device(senderAccount, senderDevice);
+    } catch (e) {
+      // The directory could not be reached (server restarting, network gone): that says nothing
+      // about the message. Hold it and try again, never count it as undecryptable.
+      if (isTransient(e)) {
+        if (!retrying) await this.hold(holdItem());
+        this.retrySoon();
+        return false;
+      }
+    }
     if (sender === undefined) {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
       return true;
@@ -513,6 +362,7 @@ export class Messaging {
     if (state === undefined) return false;
     const now = this.now();
     let code: ErrorCode | undefined;
+    let transient = false;
     try {
       let opened;
       try {
@@ -531,7 +381,7 @@ export class Messaging {
       const sentAt = Number(received.header.sentAt);
       this.applyGapFill(rec.messages, received.header.chain, received.header.index);
       if (received.gap.length > 0) {
-        rec.messages.push({
+        placeMessage(rec.messages, {
           id: `gap:${ChainId.toText(received.header.chain)}:${received.header.index}`,
           from,
           fromUsername: username,
@@ -562,8 +412,10 @@ export class Messaging {
                 };
           // A copy of what this account sent from another of its devices.
           const mine = from === this.host.keys().record.account;
-          if (!rec.messages.some((m) => m.id === messageId)) {
-            rec.messages.push({ id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, ...(mine ? { status: "sent" as const } : {}) });
+          const chain = ChainId.toText(received.header.chain);
+          const index = received.header.index;
+          const shown = { id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, chain, index, ...(mine ? { status: "sent" as const } : {}) };
+          if (placeMessage(rec.messages, shown)) {
             if (mine) {
               // no receipt to ourselves, nothing unread
             } else if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
@@ -577,18 +429,20 @@ export class Messaging {
         case "receipt":
           // Receipts from this account's other devices say nothing about the recipients.
           if (from === this.host.keys().record.account) break;
-          for (const id of body.messages) this.setStatus(conv, MessageId.toText(id), body.kind);
+          for (const id of body.messages) this.out.setStatus(conv, MessageId.toText(id), body.kind);
           break;
       }
-      rec.messages.sort((a, b) => a.sentAt - b.sentAt);
       // The message and the receiver state that records it, in one transaction.
       await this.store.put([["receiver", this.receiver.snapshot()], this.convs.entry(conv)]);
       this.host.changed();
       return true;
     } catch (e) {
       code = isProtocolError(e) ? e.code : undefined;
+      transient = isTransient(e);
     }
-    if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
+    // Unknown keys, or a group log that could not be fetched: held until they arrive.
+    if (transient) this.retrySoon();
+    if (transient || code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
       if (!retrying) await this.hold(holdItem());
       return false;
     }
@@ -611,25 +465,26 @@ export class Messaging {
     }
   }
 
-  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<void> {
-    if (!(await this.ensureConversation(conv))) return;
+  /** Returns `false` when it could not be settled for now (the server could not be reached). */
+  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<boolean> {
     try {
+      if (!(await this.ensureConversation(conv))) return true;
       const kdm = KeyDistribution.decode(bytes);
       const sender = await this.device(senderAccount, senderDevice);
-      if (sender === undefined) return;
+      if (sender === undefined) return true;
       let state = this.convs.state(conv);
-      if (state === undefined) return;
+      if (state === undefined) return true;
       if (kdm.header.epoch > state.epoch) {
         await this.convs.sync(conv);
         state = this.convs.state(conv);
-        if (state === undefined) return;
+        if (state === undefined) return true;
       }
       const accepted = await this.receiver.acceptDistribution(kdm, sender, this.host.keys().local, state, this.now());
       const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
-        rec.messages.push({
+        placeMessage(rec.messages, {
           id: `gap:${ChainId.toText(accepted.chain)}:prev`,
           from: senderAccount,
           fromUsername: username,
@@ -641,16 +496,50 @@ export class Messaging {
         entries.push(this.convs.entry(conv));
       }
       await this.store.put(entries);
-      await this.retryHeld(ChainId.toText(accepted.chain));
+      await this.releaseHeld(ChainId.toText(accepted.chain));
+      return true;
     } catch (e) {
+      if (isTransient(e)) return false;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
+      return true;
     }
   }
 
-  /** Retries held messages (of one chain, or all). */
-  async retryHeld(chain?: string): Promise<void> {
+  /**
+   * Retries distributions that could not be checked and every held message, in turn with the
+   * frames coming in (never two at once).
+   */
+  retryHeld(): Promise<void> {
+    const run = this.rx.then(async () => {
+      const failuresBefore = this.transientFailures;
+      const frames = this.deferred;
+      this.deferred = [];
+      for (const f of frames) await this.receive(f);
+      await this.releaseHeld();
+      if (this.transientFailures === failuresBefore) this.inboxAttempts = 0;
+    });
+    this.rx = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * The server could not be reached while receiving: retry after a backoff rather than wait for
+   * the next reconnect (the socket may well stay up while HTTP fails) or the 15 s sweep.
+   */
+  private retrySoon(): void {
+    this.transientFailures += 1;
+    if (this.inboxRetry !== undefined) return;
+    this.inboxAttempts += 1;
+    this.inboxRetry = setTimeout(() => {
+      this.inboxRetry = undefined;
+      void this.retryHeld().catch(() => undefined);
+    }, retryDelay(this.inboxAttempts));
+  }
+
+  /** Retries held messages (of one chain, or all); runs on the inbox's chain. */
+  private async releaseHeld(chain?: string): Promise<void> {
     const settled: string[] = [];
     for (const h of [...this.held]) {
       let bytes: Bytes;
@@ -713,7 +602,7 @@ export class Messaging {
             requestedAt: this.now(),
           });
           const signed = await Signed.sign(body, me.device.signing);
-          this.outbox.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+          this.out.items.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
         }
       } catch {
         // undecodable: counted when it is given up
@@ -722,7 +611,7 @@ export class Messaging {
       changed = true;
     }
     if (changed) {
-      await this.store.put([["held", this.held], this.outboxEntry()]);
+      await this.store.put([["held", this.held], this.out.entry()]);
       this.host.changed();
       this.kick();
     }
@@ -744,7 +633,7 @@ export class Messaging {
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
         const chain = SenderChain.restore(snap);
         const kdm = await chain.answerKeyRequest(signed, requester, xkey, state, me.device, this.now());
-        this.outbox.unshift({
+        this.out.items.unshift({
           conv,
           messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
           kind: "raw",
@@ -752,7 +641,7 @@ export class Messaging {
           to: DeviceId.toText(requester.device),
           attempts: 0,
         });
-        await this.store.put([this.outboxEntry()]);
+        await this.store.put([this.out.entry()]);
       });
       this.kick();
     } catch {

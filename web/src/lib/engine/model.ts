@@ -31,6 +31,9 @@ export interface ChatMessage {
   readonly receivedAt: number;
   readonly content: MessageContent;
   readonly status?: MessageStatus;
+  /** A received message's sending chain (`chain:…`) and index in it: its position for dedup and order. */
+  readonly chain?: string;
+  readonly index?: number;
 }
 
 export interface MemberView {

@@ -1,0 +1,31 @@
+/**
+ * Delivery under bad networks: which failures are worth retrying, and when.
+ *
+ * A failure is *transient* when it says nothing about the message or the key material: the
+ * server could not be reached, was restarting, was overloaded or throttled us. Such a message is
+ * retried (sending) or held and retried (receiving) — never dropped, never counted as
+ * undecryptable.
+ */
+
+import { isApiError } from "../api";
+import { type Backoff, backoffDelay } from "../ws";
+
+const TRANSIENT = ["network", "throttled", "capacity", "unavailable", "internal"] as const;
+
+export function isTransient(e: unknown): boolean {
+  if (!isApiError(e)) return false;
+  if ((TRANSIENT as readonly string[]).includes(e.code)) return true;
+  // An answer that is not the server's (a proxy's 502, a cut connection): try again.
+  return e.code === "bad_response" && (e.status === 0 || e.status >= 500);
+}
+
+/**
+ * The outbox's and the inbox's own retry schedule, for failures the socket does not notice (a
+ * 503, a throttle, a directory that cannot be reached while the socket stays up).
+ */
+export const RETRY_BACKOFF: Backoff = { baseMs: 1000, maxMs: 30_000 };
+
+/** Delay before trying again after `attempts` transient failures in a row (full jitter). */
+export function retryDelay(attempts: number, random: () => number = Math.random): number {
+  return backoffDelay(Math.max(0, attempts - 1), RETRY_BACKOFF, random);
+}

@@ -1,0 +1,321 @@
+/**
+ * The outbox (`docs/protocol.md` §7–§9): a message is queued with its id, then prepared under a
+ * Web Lock on the conversation's sending chain (rotate if needed and distribute, *reserve* →
+ * *persist the chain* → *seal* → persist the sealed envelope), then sent; a retry sends the same
+ * bytes under the same message id, so the server's de-duplication makes it idempotent. Strictly
+ * ordered; transient failures are retried on reconnect and after a backoff (see `delivery.ts`).
+ */
+
+import {
+  AccountId,
+  ConversationId,
+  DeviceId,
+  MessageId,
+  type MessageBody,
+  SenderChain,
+  type SenderChainSnapshot,
+  bytesEqual,
+  isProtocolError,
+  systemEnv,
+  systemRandom,
+  type VerifiedExchangeKey,
+} from "../../crypto";
+import { type ApiClient, isApiError } from "../api";
+import { toB64 } from "../b64";
+import { withLock } from "../../storage/locks";
+import type { SealedStore } from "../../storage/sealed";
+import type { Conversations } from "./conversations";
+import { retryDelay } from "./delivery";
+import type { Directory } from "./directory";
+import type { MessagingHost } from "./messaging";
+import type { AttachmentInfo, MessageStatus } from "./model";
+
+export interface OutboxItem {
+  readonly conv: string;
+  readonly messageId: string;
+  /** `message`: an envelope sealed on first attempt; `raw`: a distribution or key request. */
+  readonly kind: "message" | "raw";
+  readonly body?: StoredBody;
+  wire?: string;
+  readonly to?: string;
+  attempts: number;
+}
+
+/** A message body in a form the tagged-JSON store keeps. */
+export type StoredBody =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
+  | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly messages: readonly string[] };
+
+export class BlockedError extends Error {
+  constructor(readonly accounts: readonly string[]) {
+    super("a member's identity changed");
+  }
+}
+
+const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
+
+function toBody(b: StoredBody): MessageBody {
+  switch (b.type) {
+    case "text":
+      return b;
+    case "attachment":
+      return {
+        type: "attachment",
+        caption: b.caption,
+        attachment: {
+          blobId: b.attachment.blobId,
+          fileName: b.attachment.fileName,
+          mediaType: b.attachment.mediaType,
+          size: BigInt(b.attachment.size),
+          secret: new Uint8Array(b.attachment.secret),
+          blobSha256: new Uint8Array(b.attachment.blobSha256),
+        },
+      };
+    case "receipt":
+      return { type: "receipt", kind: b.kind, messages: b.messages.map((m) => MessageId.parse(m)) };
+  }
+}
+
+export class Outbox {
+  /** What is left to send, in order (persisted as `outbox`). */
+  items: OutboxItem[] = [];
+  /**
+   * Messages queued but not yet written to the sealed store: the view leaves them out, so a
+   * message is never shown as pending unless a reload would show (and send) it too.
+   */
+  readonly unsaved = new Set<string>();
+  /** Permanently refused messages, kept for "retry" (persisted as `failed`). */
+  private readonly failed = new Map<string, OutboxItem>();
+  private sending: Promise<void> | undefined;
+  private again = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly store: SealedStore,
+    private readonly directory: Directory,
+    private readonly convs: Conversations,
+    private readonly host: MessagingHost,
+  ) {}
+
+  async load(): Promise<void> {
+    // A fresh start retries at once: the backoff starts over.
+    this.items = ((await this.store.get<OutboxItem[]>("outbox")) ?? []).map((o) => ({ ...o, attempts: 0 }));
+    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
+  }
+
+  entry(): readonly [string, unknown] {
+    return ["outbox", this.items];
+  }
+
+  /** Queues a visible message (text or attachment) and starts sending. */
+  async send(conv: string, body: StoredBody): Promise<string> {
+    const [, rec] = this.convs.entry(conv);
+    const me = this.host.keys();
+    const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
+    if (body.type !== "receipt") {
+      // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
+      this.unsaved.add(messageId);
+      const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
+      rec.messages.push({
+        id: messageId,
+        from: me.record.account,
+        fromUsername: me.record.username,
+        mine: true,
+        sentAt: Date.now(),
+        receivedAt: Date.now(),
+        content,
+        status: "sending",
+      });
+    }
+    this.items.push({ conv, messageId, kind: "message", body, attempts: 0 });
+    try {
+      await this.store.put([this.convs.entry(conv), this.entry()]);
+    } catch (e) {
+      // Not stored, so not queued either: the caller shows the error.
+      rec.messages = rec.messages.filter((m) => m.id !== messageId);
+      this.items = this.items.filter((o) => o.messageId !== messageId);
+      throw e;
+    } finally {
+      this.unsaved.delete(messageId);
+    }
+    this.host.changed();
+    this.kick();
+    return messageId;
+  }
+
+  /** Sends whatever is queued (again). */
+  kick(): void {
+    if (this.sending !== undefined) {
+      this.again = true;
+      return;
+    }
+    this.sending = this.drain().finally(() => {
+      this.sending = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  setStatus(conv: string, id: string, status: MessageStatus): void {
+    const rec = this.convs.records.get(conv);
+    const msg = rec?.messages.find((m) => m.id === id && m.mine);
+    if (rec === undefined || msg === undefined) return;
+    const current = msg.status ?? "sent";
+    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current]) return;
+    rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
+  }
+
+  private async drain(): Promise<void> {
+    while (this.items.length > 0) {
+      const item = this.items[0];
+      if (item === undefined) break;
+      try {
+        if (item.wire === undefined) {
+          await this.prepare(item);
+          // Distributions were queued ahead of the message: they go first.
+          if (this.items[0] !== item) continue;
+        }
+        const wire = item.wire;
+        if (wire === undefined) throw new Error("not sealed");
+        try {
+          await this.api.sendMessage(item.conv, item.messageId, wire, item.to);
+        } catch (e) {
+          // A reused id is refused after the first copy was stored: the earlier attempt went through.
+          if (!isApiError(e, "conflict")) throw e;
+        }
+        this.items = this.items.filter((o) => o !== item);
+        this.setStatus(item.conv, item.messageId, "sent");
+        await this.store.put([this.entry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        this.host.changed();
+      } catch (e) {
+        item.attempts += 1;
+        const permanent =
+          e instanceof BlockedError ||
+          isProtocolError(e) ||
+          isApiError(e, "not_found") ||
+          isApiError(e, "rejected") ||
+          isApiError(e, "invalid_field") ||
+          isApiError(e, "malformed_body") ||
+          isApiError(e, "too_large");
+        this.setStatus(item.conv, item.messageId, "failed");
+        // Everything queued behind it waits too: show it as failed (Retry, or the next
+        // reconnect, sends the queue again in order).
+        if (!permanent) for (const o of this.items) if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
+        if (permanent) {
+          // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
+          this.items = this.items.filter((o) => o !== item);
+          if (item.kind === "message") this.failed.set(item.messageId, item);
+        }
+        await this.store.put([this.entry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        this.host.changed();
+        if (!permanent) {
+          // Keep the order and try again: on reconnect, on "retry", or after a backoff (a
+          // throttle or a 503 does not drop the socket).
+          this.scheduleRetry(item.attempts);
+          return;
+        }
+      }
+    }
+  }
+
+
+  private scheduleRetry(attempts: number): void {
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, retryDelay(attempts));
+  }
+
+  /** Resolves once nothing is being sent (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    while (this.sending !== undefined) await this.sending;
+  }
+
+  /** Stops background retries (logout, shutdown). */
+  stop(): void {
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** The user pressed "retry" on a failed message. */
+  async retry(conv: string, messageId: string): Promise<void> {
+    const dropped = this.failed.get(messageId);
+    if (dropped !== undefined) {
+      this.failed.delete(messageId);
+      this.items.push(dropped);
+    }
+    // Sent meanwhile (the automatic retry got there first): nothing to do, keep its status.
+    if (!this.items.some((o) => o.messageId === messageId)) {
+      this.kick();
+      return;
+    }
+    const rec = this.convs.records.get(conv);
+    if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
+    await this.store.put([this.entry(), ["failed", [...this.failed.values()]], this.convs.entry(conv)]);
+    this.host.changed();
+    this.kick();
+  }
+
+  /** Recipients: verified exchange keys of verified devices of current members, not this device. */
+  private async recipients(conv: string): Promise<VerifiedExchangeKey[]> {
+    const state = this.convs.state(conv);
+    if (state === undefined) throw new Error("unknown conversation");
+    const blocked: string[] = [];
+    const keys: VerifiedExchangeKey[] = [];
+    for (const m of state.members()) {
+      const contact = await this.directory.contact(AccountId.toText(m.account));
+      if (contact.trust === "changed") blocked.push(contact.accountText);
+      keys.push(...contact.exchangeKeys);
+    }
+    if (blocked.length > 0) throw new BlockedError(blocked);
+    const me = this.host.keys();
+    return keys.filter((k) => state.isMember(k.account) && !bytesEqual(k.device, me.device.device));
+  }
+
+  /** Chain rotation and distribution, then reserve → persist → seal → persist, under the chain's lock. */
+  private async prepare(item: OutboxItem): Promise<void> {
+    if (item.body === undefined) throw new Error("nothing to seal");
+    const body = item.body;
+    await withLock(`chain:${item.conv}`, async () => {
+      const me = this.host.keys();
+      const state = this.convs.state(item.conv);
+      if (state === undefined) throw new Error("unknown conversation");
+      const recipients = await this.recipients(item.conv);
+      const key = `chain:${item.conv}`;
+      const snap = await this.store.get<SenderChainSnapshot>(key);
+      let chain = snap === undefined ? undefined : SenderChain.restore(snap);
+      const env = systemEnv();
+      const extra: OutboxItem[] = [];
+      if (chain === undefined || chain.needsRotation(env.now, state.epoch, recipients.map((r) => r.device))) {
+        chain =
+          chain === undefined
+            ? await SenderChain.start(ConversationId.parse(item.conv), state.epoch, me.account, me.device.device, undefined, env)
+            : await chain.successor(state.epoch, env);
+        for (const r of recipients) {
+          const kdm = await chain.distribute(state, r, me.device, env.now);
+          extra.push({
+            conv: item.conv,
+            messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
+            kind: "raw",
+            wire: toB64(kdm.encode()),
+            to: DeviceId.toText(r.device),
+            attempts: 0,
+          });
+        }
+      }
+      const reserved = await chain.reserve(env.now);
+      // Distributions go out before the message that needs them.
+      const at = this.items.indexOf(item);
+      this.items.splice(at < 0 ? 0 : at, 0, ...extra);
+      await this.store.put([[key, chain.snapshot()], this.entry()]);
+      const envelope = await reserved.seal(toBody(body), MessageId.parse(item.messageId), env.now, me.device);
+      item.wire = toB64(envelope.encode());
+      await this.store.put([this.entry()]);
+    });
+  }
+}
