@@ -28,8 +28,13 @@ use tokio::sync::oneshot;
 use crate::error::{Error, Result};
 use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
 
-/// Prepared statements the connection keeps (the hot path uses six).
+/// Prepared statements the connection keeps (the hot path uses seven).
 const STATEMENT_CACHE: usize = 16;
+
+/// Conversations whose routes the writer remembers at most (then it starts over).
+const MAX_ROUTES: usize = 65_536;
+
+const DATA_VERSION: &str = "PRAGMA data_version";
 
 const MEMBERS: &str = "SELECT m.user_id, d.id, d.queued FROM members m \
      LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
@@ -96,6 +101,7 @@ impl BatchWriter {
         // Prepare the hot path now: a missing table (a database that is not this one, e.g. an
         // in-memory URL) fails here, at startup, instead of on the first envelope.
         for sql in [
+            DATA_VERSION,
             MEMBERS,
             INSERT_MESSAGE,
             INSERT_DELIVERY,
@@ -147,8 +153,12 @@ impl BatchWriter {
 }
 
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let mut cache = Cache::default();
     while let Ok(job) = jobs.recv() {
-        let result = write_batch(&mut conn, &job.ops, job.queue_cap);
+        let result = write_batch(&mut conn, &mut cache, &job.ops, job.queue_cap);
+        if result.is_err() {
+            cache.forget();
+        }
         // The submitter may have gone away; the batch is committed (or not) regardless.
         let _ = job.reply.send(result);
     }
@@ -157,8 +167,21 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
 /// One transaction: every envelope, then every acknowledgement (an ack can only name a copy
 /// its device has seen, which an earlier batch committed). Any error rolls the whole batch
 /// back; the relay then retries its operations one by one.
-fn write_batch(conn: &mut Connection, ops: &[WriteOp], cap: i64) -> Result<Vec<WriteOutcome>> {
+fn write_batch(
+    conn: &mut Connection,
+    cache: &mut Cache,
+    ops: &[WriteOp],
+    cap: i64,
+) -> Result<Vec<WriteOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Under the write lock the snapshot is the newest: if any other connection committed since
+    // our last batch (a membership change, a revocation, a new device), forget what we knew.
+    let version: i64 = tx
+        .prepare_cached(DATA_VERSION)?
+        .query_row([], |row| row.get(0))?;
+    if cache.version != Some(version) || cache.routes.len() > MAX_ROUTES {
+        cache.forget();
+    }
     let envs: Vec<&NewEnvelope> = ops
         .iter()
         .filter_map(|op| match op {
@@ -173,9 +196,11 @@ fn write_batch(conn: &mut Connection, ops: &[WriteOp], cap: i64) -> Result<Vec<W
             WriteOp::Enqueue(_) => None,
         })
         .collect();
-    let mut stored = enqueue(&tx, &envs, cap)?.into_iter();
-    let mut acked = ack(&tx, &acks)?.into_iter();
+    let mut stored = enqueue(&tx, cache, &envs, cap)?.into_iter();
+    let mut acked = ack(&tx, cache, &acks)?.into_iter();
     tx.commit()?;
+    // Our own commits do not change the version we see.
+    cache.version = Some(version);
     ops.iter()
         .map(|op| {
             match op {
@@ -196,7 +221,33 @@ struct Route {
     devices: Vec<DeviceId>,
 }
 
-fn enqueue(conn: &Connection, envs: &[&NewEnvelope], cap: i64) -> Result<Vec<WriteOutcome>> {
+/// What the writer read or wrote in earlier batches, valid while only the writer writes
+/// (checked with `PRAGMA data_version` at the start of every batch). A batch that fails drops
+/// it, since its transaction was rolled back.
+#[derive(Default)]
+struct Cache {
+    /// `data_version` seen after the last committed batch.
+    version: Option<i64>,
+    /// Routes by conversation.
+    routes: HashMap<ConversationId, Route>,
+    /// Queue lengths of the devices in `routes`, including what the batches added or removed.
+    queued: HashMap<DeviceId, i64>,
+}
+
+impl Cache {
+    fn forget(&mut self) {
+        self.version = None;
+        self.routes.clear();
+        self.queued.clear();
+    }
+}
+
+fn enqueue(
+    conn: &Connection,
+    cache: &mut Cache,
+    envs: &[&NewEnvelope],
+    cap: i64,
+) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(envs.len());
     if envs.is_empty() {
         return Ok(outcomes);
@@ -204,9 +255,7 @@ fn enqueue(conn: &Connection, envs: &[&NewEnvelope], cap: i64) -> Result<Vec<Wri
     let mut members = conn.prepare_cached(MEMBERS)?;
     let mut insert_message = conn.prepare_cached(INSERT_MESSAGE)?;
     let mut insert_delivery = conn.prepare_cached(INSERT_DELIVERY)?;
-    let mut routes: HashMap<ConversationId, Route> = HashMap::new();
-    // Queue lengths as of now, including what this batch added.
-    let mut queued: HashMap<DeviceId, i64> = HashMap::new();
+    let Cache { routes, queued, .. } = cache;
     let mut added: HashMap<DeviceId, i64> = HashMap::new();
     let mut targets: Vec<DeviceId> = Vec::new();
     for env in envs {
@@ -221,8 +270,8 @@ fn enqueue(conn: &Connection, envs: &[&NewEnvelope], cap: i64) -> Result<Vec<Wri
                     if let Some(device) = device {
                         let device = DeviceId::from_bytes(fixed(device, "device id")?);
                         let count: i64 = row.get(2)?;
-                        // A device seen in an earlier conversation of the batch keeps its
-                        // running count (the batch's additions are not written yet).
+                        // A device already known keeps its running count (this batch's
+                        // additions are not written yet).
                         queued.entry(device).or_insert(count);
                         route.devices.push(device);
                     }
@@ -275,7 +324,11 @@ fn enqueue(conn: &Connection, envs: &[&NewEnvelope], cap: i64) -> Result<Vec<Wri
     Ok(outcomes)
 }
 
-fn ack(conn: &Connection, acks: &[(&DeviceId, &[MessageId])]) -> Result<Vec<WriteOutcome>> {
+fn ack(
+    conn: &Connection,
+    cache: &mut Cache,
+    acks: &[(&DeviceId, &[MessageId])],
+) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(acks.len());
     if acks.is_empty() {
         return Ok(outcomes);
@@ -303,6 +356,12 @@ fn ack(conn: &Connection, acks: &[(&DeviceId, &[MessageId])]) -> Result<Vec<Writ
     for (message, n) in per_message {
         count_down.execute(params![message.as_bytes().as_slice(), n])?;
     }
+    for (device, delta) in &per_device {
+        if let Some(count) = cache.queued.get_mut(device) {
+            // The same floor as the statement.
+            *count = (*count + delta).max(0);
+        }
+    }
     bump_queued(conn, per_device)?;
     Ok(outcomes)
 }
@@ -317,4 +376,127 @@ fn bump_queued(conn: &Connection, deltas: HashMap<DeviceId, i64>) -> Result<()> 
         bump.execute(params![device.as_bytes().as_slice(), delta])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::ids::AccountId;
+
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{ChangeRecord, DeviceRecord, DeviceState, Store, UserId};
+
+    use super::*;
+
+    fn device(i: u8, user: UserId) -> DeviceRecord {
+        DeviceRecord {
+            device: DeviceId::from_bytes([i; 32]),
+            user,
+            state: DeviceState::Active,
+            signing_key: vec![i; 8],
+            auth_key: vec![i; 8],
+            name: format!("device {i}"),
+            certificate: Some(vec![1]),
+            exchange_cert: None,
+            exchange_serial: None,
+            created_at: 1,
+        }
+    }
+
+    fn send(m: u8, conv: ConversationId, user: UserId, dev: DeviceId) -> WriteOp {
+        WriteOp::Enqueue(NewEnvelope {
+            message: MessageId::from_bytes([m; 16]),
+            conversation: conv,
+            sender_user: user,
+            sender_account: AccountId::from_bytes([7; 32]),
+            sender_device: dev,
+            received_at: 5,
+            to: None,
+            body: vec![m; 10],
+        })
+    }
+
+    fn recipients(outcome: &WriteOutcome) -> Vec<DeviceId> {
+        match outcome {
+            WriteOutcome::Stored { recipients, .. } => recipients.iter().map(|r| r.0).collect(),
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+
+    /// The writer remembers routes between batches; a change committed through the pool
+    /// (membership, a new device, a revocation) must be seen by the very next batch.
+    #[tokio::test]
+    async fn routes_follow_changes_made_by_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let alice = store.create_user("alice", "h", 1).await.unwrap();
+        let bob = store.create_user("bob", "h", 1).await.unwrap();
+        let carol = store.create_user("carol", "h", 1).await.unwrap();
+        let (a1, b1, b2, c1) = (
+            device(1, alice),
+            device(2, bob),
+            device(3, bob),
+            device(4, carol),
+        );
+        for d in [&a1, &b1, &c1] {
+            store.activate_device(d).await.unwrap();
+        }
+        let conv = ConversationId::from_bytes([9; 16]);
+        let genesis = ChangeRecord {
+            epoch: 0,
+            change: b"genesis".to_vec(),
+            author: a1.device,
+            created_at: 1,
+        };
+        store
+            .create_conversation(&conv, &genesis, &[alice, bob])
+            .await
+            .unwrap();
+
+        let out = store
+            .write_batch(&[send(1, conv, alice, a1.device)], 10)
+            .await
+            .unwrap();
+        assert_eq!(recipients(&out[0]), vec![b1.device]);
+        let out = store
+            .write_batch(&[send(2, conv, carol, c1.device)], 10)
+            .await
+            .unwrap();
+        assert_eq!(out[0], WriteOutcome::NotMember);
+
+        // Carol joins and bob adds a device, both through the pool.
+        let next = ChangeRecord {
+            epoch: 1,
+            ..genesis.clone()
+        };
+        store
+            .append_change(&conv, &next, &[alice, bob, carol])
+            .await
+            .unwrap();
+        store.activate_device(&b2).await.unwrap();
+        let out = store
+            .write_batch(&[send(3, conv, carol, c1.device)], 10)
+            .await
+            .unwrap();
+        let mut got = recipients(&out[0]);
+        got.sort_by_key(|d| *d.as_bytes());
+        assert_eq!(got, vec![a1.device, b1.device, b2.device]);
+
+        // A revoked device gets nothing more.
+        store.revoke_device(bob, &b1.device, 1, b"r").await.unwrap();
+        let out = store
+            .write_batch(&[send(4, conv, alice, a1.device)], 10)
+            .await
+            .unwrap();
+        let mut got = recipients(&out[0]);
+        got.sort_by_key(|d| *d.as_bytes());
+        assert_eq!(got, vec![b2.device, c1.device]);
+
+        // The queue cap counts what earlier batches added: b2 holds 2 copies (3 and 4).
+        let out = store
+            .write_batch(&[send(5, conv, alice, a1.device)], 2)
+            .await
+            .unwrap();
+        assert!(matches!(&out[0], WriteOutcome::Stored { full, .. } if full == &vec![b2.device]));
+        store.close().await;
+    }
 }
