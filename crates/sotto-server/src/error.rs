@@ -135,6 +135,9 @@ pub enum Error {
     /// The database failed.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The SQLite group-commit connection failed (it runs on `rusqlite`, not sqlx).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     /// A file or socket operation failed.
     #[error("i/o error on {what}")]
     Io {
@@ -218,6 +221,7 @@ impl Error {
             Self::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, "capacity"),
             Self::Unavailable | Self::TaskGone => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Database(_)
+            | Self::Sqlite(_)
             | Self::Io { .. }
             | Self::Tls(_)
             | Self::CertGen(_)

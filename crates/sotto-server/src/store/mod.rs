@@ -10,8 +10,10 @@
 //! - this module: the trait and the records it speaks in.
 //! - [`sql`]: the one implementation of the trait, written once in SQL both databases accept
 //!   (`$N` placeholders, `ON CONFLICT`, `RETURNING`) and instantiated for each pool type.
-//! - `sql_rows`, `sql_tx`, `sql_bulk`: row decoders, in-transaction statements and the bulk
-//!   group-commit write that [`sql`] uses.
+//! - `sql_rows`, `sql_tx`: row decoders and in-transaction statements that [`sql`] uses.
+//! - `sql_bulk`: PostgreSQL's group-commit write, a handful of multi-row statements per batch.
+//! - `sqlite_writer`: SQLite's group-commit write, a thread of its own with a synchronous
+//!   connection and cached prepared statements.
 //! - [`migrate`]: versioned schema migrations, one list per backend.
 //! - [`sqlite`], [`postgres`]: connecting, pragmas, and the schema files.
 
@@ -22,6 +24,7 @@ mod sql_bulk;
 mod sql_rows;
 mod sql_tx;
 pub mod sqlite;
+mod sqlite_writer;
 
 use async_trait::async_trait;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};

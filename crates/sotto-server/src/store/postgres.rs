@@ -80,6 +80,53 @@ impl PostgresStore {
     fn writer(&self) -> &PgPool {
         &self.pool
     }
+
+    /// Nothing of its own to close: group commits use the pool.
+    async fn close_writer(&self) {}
+
+    /// Writes a batch in one transaction with the bulk statements of `sql_bulk`.
+    async fn group_commit(
+        &self,
+        ops: &[WriteOp],
+        queue_cap: i64,
+    ) -> crate::error::Result<Vec<WriteOutcome>> {
+        // Every envelope of the batch first, then every acknowledgement: two bulk runs
+        // whatever the interleaving. (An ack can only name a copy its device has seen, which
+        // was committed by an earlier batch.)
+        let mut envs: Vec<&crate::store::NewEnvelope> = Vec::new();
+        let mut acks: Vec<(&DeviceId, &[MessageId])> = Vec::new();
+        for op in ops {
+            match op {
+                WriteOp::Enqueue(env) => envs.push(env),
+                WriteOp::Ack { device, messages } => acks.push((device, messages)),
+            }
+        }
+        let mut tx = self.writer().begin().await?;
+        let mut stored = if envs.is_empty() {
+            Vec::new()
+        } else {
+            enqueue_many(&mut tx, &envs, queue_cap).await?
+        }
+        .into_iter();
+        let mut acked = if acks.is_empty() {
+            Vec::new()
+        } else {
+            ack_many(&mut tx, &acks).await?
+        }
+        .into_iter();
+        tx.commit().await?;
+        ops.iter()
+            .map(|op| {
+                match op {
+                    WriteOp::Enqueue(_) => stored.next(),
+                    WriteOp::Ack { .. } => acked.next(),
+                }
+                .ok_or(Error::Corrupt {
+                    what: "batch outcome",
+                })
+            })
+            .collect()
+    }
 }
 
 /// Generated multi-row statements use numbered `$N` placeholders.
@@ -102,3 +149,4 @@ crate::store::sql::impl_store!(
     "postgres",
     "BEGIN"
 );
+crate::store::sql_bulk::sql_bulk!(sqlx::Postgres);

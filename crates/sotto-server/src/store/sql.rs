@@ -22,7 +22,6 @@ macro_rules! impl_store {
 
         crate::store::sql_rows::sql_rows!($row);
         crate::store::sql_tx::sql_tx!($db);
-        crate::store::sql_bulk::sql_bulk!($db);
 
         #[async_trait]
         impl Store for $ty {
@@ -592,40 +591,8 @@ macro_rules! impl_store {
             }
 
             async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
-                // Every envelope of the batch first, then every acknowledgement: two bulk runs
-                // whatever the interleaving. (An ack can only name a copy its device has seen,
-                // which was committed by an earlier batch.)
-                let mut envs: Vec<&crate::store::NewEnvelope> = Vec::new();
-                let mut acks: Vec<(&DeviceId, &[MessageId])> = Vec::new();
-                for op in ops {
-                    match op {
-                        WriteOp::Enqueue(env) => envs.push(env),
-                        WriteOp::Ack { device, messages } => acks.push((device, messages)),
-                    }
-                }
-                let mut tx = self.writer().begin_with($begin).await?;
-                let mut stored = if envs.is_empty() {
-                    Vec::new()
-                } else {
-                    enqueue_many(&mut tx, &envs, queue_cap).await?
-                }
-                .into_iter();
-                let mut acked = if acks.is_empty() {
-                    Vec::new()
-                } else {
-                    ack_many(&mut tx, &acks).await?
-                }
-                .into_iter();
-                tx.commit().await?;
-                ops.iter()
-                    .map(|op| {
-                        match op {
-                            WriteOp::Enqueue(_) => stored.next(),
-                            WriteOp::Ack { .. } => acked.next(),
-                        }
-                        .ok_or(Error::Corrupt { what: "batch outcome" })
-                    })
-                    .collect()
+                // Each backend has its own group-commit path (see `group_commit` there).
+                self.group_commit(ops, queue_cap).await
             }
 
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
@@ -702,7 +669,7 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
-                self.writer().close().await;
+                self.close_writer().await;
                 self.pool.close().await;
             }
         }

@@ -5,25 +5,32 @@
 //! ([`crate::relay`]) amortises that fsync over every envelope in a batch. Foreign keys are on
 //! and a busy timeout lets the few writers queue instead of failing.
 //!
-//! Group commits run on a connection of their own (`writer`): its page cache stays valid from
-//! one batch to the next (in WAL mode a connection drops its cache whenever *another* connection
-//! has written), and it is given a larger cache. Everything else uses the pool.
+//! Group commits run on a connection of their own, owned by a dedicated thread
+//! ([`super::sqlite_writer`], `rusqlite` with cached prepared statements): a batch crosses a
+//! thread boundary once instead of twice per statement, its page cache stays valid from one
+//! batch to the next (in WAL mode a connection drops its cache whenever *another* connection
+//! has written), and it is given a larger cache. Everything else uses the sqlx pool.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use crate::store::migrate::{run_migrations, SQLITE};
+use crate::store::sqlite_writer::{BatchWriter, WriterSettings};
 
 /// The embedded store.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    writer: SqlitePool,
+    writer: Arc<BatchWriter>,
 }
+
+/// How long a connection waits for another one's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Page cache of the group-commit connection, in KiB (SQLite's negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
@@ -38,18 +45,6 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// (`RESTART`, which waits for the current writer), and at which the writer itself
 /// checkpoints if the background task cannot keep up.
 const WAL_BACKSTOP_PAGES: i64 = 65_536;
-
-/// Generated multi-row statements use anonymous `?` placeholders (see `sql_bulk`).
-const POSITIONAL: bool = true;
-
-/// SQLite numbers the rows of a multi-row insert consecutively under its write lock.
-fn assigned_seqs() -> bool {
-    true
-}
-
-fn last_rowid(result: &sqlx::sqlite::SqliteQueryResult) -> i64 {
-    result.last_insert_rowid()
-}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and migrates it.
@@ -69,30 +64,39 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.clone())
             .await?;
         run_migrations!(&pool, SQLITE)?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(
-                options
-                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-                    .pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string()),
-            )
-            .await?;
+        let writer = BatchWriter::start(
+            options.get_filename(),
+            WriterSettings {
+                cache_kib: WRITER_CACHE_KIB,
+                autocheckpoint_pages: WAL_BACKSTOP_PAGES,
+                busy_timeout: BUSY_TIMEOUT,
+            },
+        )?;
         tokio::spawn(checkpoints(pool.clone()));
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer: Arc::new(writer),
+        })
     }
 
-    /// The group-commit connection.
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// Writes a batch in one transaction on the writer thread.
+    async fn group_commit(
+        &self,
+        ops: &[crate::store::WriteOp],
+        queue_cap: i64,
+    ) -> crate::error::Result<Vec<crate::store::WriteOutcome>> {
+        self.writer.write(ops, queue_cap).await
+    }
+
+    /// Lets the writer thread finish its batches and stops it.
+    async fn close_writer(&self) {
+        self.writer.close().await;
     }
 }
 

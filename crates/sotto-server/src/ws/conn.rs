@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tracing::Instrument;
 
 use crate::error::Error;
@@ -27,7 +27,7 @@ use crate::service::conversations;
 use crate::service::sessions::{self, Authed};
 use crate::state::AppState;
 use crate::store::WriteOutcome;
-use crate::ws::frames::{ClientFrame, ServerFrame, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
+use crate::ws::frames::{self, ClientFrame, ServerFrame, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
 
 /// Sends awaiting their commit on one socket at most.
 const MAX_IN_FLIGHT: usize = 256;
@@ -105,6 +105,7 @@ where
         sink,
         registration,
         cursor: 0,
+        unflushed: false,
     };
     state_gauge(&conn.state, 1);
     let state = conn.state.clone();
@@ -194,6 +195,8 @@ struct Conn<K> {
     registration: Registration,
     /// Highest sequence number written to the socket.
     cursor: i64,
+    /// Frames were fed since the last flush.
+    unflushed: bool,
     bucket: Bucket,
     send_timeout: Duration,
     idle: Duration,
@@ -242,7 +245,7 @@ where
                     break Ok(());
                 }
                 Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
-                    Some(text) => self.send(text).await,
+                    Some(text) => self.feed(text).await,
                     None => Ok(()),
                 },
                 push = self.registration.rx.recv() => match push {
@@ -262,12 +265,17 @@ where
                 },
                 _ = ping.tick() => self.send_message(Message::Ping(Default::default())).await,
             };
-            if step.is_err() {
+            if step.is_err() || self.drain_ready(&mut in_flight).await.is_err() {
                 break Err(Stop);
             }
             if self.registration.lagged.swap(false, Ordering::AcqRel)
                 && self.catch_up().await.is_err()
             {
+                break Err(Stop);
+            }
+            // Everything fed in this turn (replies, envelopes, errors) goes out in one flush:
+            // one TLS record batch and one write instead of one per frame.
+            if self.unflushed && self.flush().await.is_err() {
                 break Err(Stop);
             }
         };
@@ -283,12 +291,9 @@ where
         }
     }
 
-    async fn send(&mut self, text: String) -> Result<(), Stop> {
-        self.send_message(Message::Text(text.into())).await
-    }
-
-    /// Queues a frame without flushing (the caller flushes once per burst).
+    /// Queues a frame without flushing (the loop flushes once per turn).
     async fn feed(&mut self, text: String) -> Result<(), Stop> {
+        self.unflushed = true;
         match tokio::time::timeout(
             self.send_timeout,
             self.sink.feed(Message::Text(text.into())),
@@ -301,26 +306,39 @@ where
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
+        self.unflushed = false;
         match tokio::time::timeout(self.send_timeout, self.sink.flush()).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(Stop),
         }
     }
 
-    fn envelope_frame(seq: i64, e: &OutEnvelope) -> String {
-        ServerFrame::Envelope {
-            seq,
-            conversation: e.conversation.to_string(),
-            message_id: e.message.to_string(),
-            sender_account: e.sender_account.to_string(),
-            sender_device: e.sender_device.to_string(),
-            received_at: e.received_at,
-            envelope: &e.body_b64,
+    /// Feeds every reply and push that is ready now, without waiting for more.
+    async fn drain_ready(&mut self, in_flight: &mut FuturesUnordered<Reply>) -> Result<(), Stop> {
+        loop {
+            let mut progressed = false;
+            // `Some(None)` is an empty set, `None` a set with nothing ready yet.
+            while let Some(Some(reply)) = in_flight.next().now_or_never() {
+                progressed = true;
+                if let Some(text) = reply {
+                    self.feed(text).await?;
+                }
+            }
+            if let Ok(push) = self.registration.rx.try_recv() {
+                progressed = true;
+                self.deliver(push).await?;
+            }
+            if !progressed {
+                return Ok(());
+            }
         }
-        .to_json()
     }
 
-    /// Writes one push and whatever else is already waiting, then flushes once.
+    fn envelope_frame(seq: i64, e: &OutEnvelope) -> String {
+        frames::envelope_json(seq, e)
+    }
+
+    /// Feeds one push and whatever else is already waiting (the loop flushes).
     async fn deliver(&mut self, first: Push) -> Result<(), Stop> {
         let mut next = Some(first);
         let mut written = 0u64;
@@ -339,7 +357,7 @@ where
             }
         }
         Metrics::add(&self.state.metrics.copies_delivered, written);
-        self.flush().await
+        Ok(())
     }
 
     /// Writes every queued envelope above the cursor, from the store.
@@ -384,7 +402,7 @@ where
                     field: "frame",
                     reason: "binary frames are not used; send JSON text frames",
                 };
-                return self.send(error_frame(None, &e)).await;
+                return self.feed(error_frame(None, &e)).await;
             }
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
             Message::Close(_) => return Err(Stop),
@@ -397,7 +415,7 @@ where
             Ok(frame) => frame,
             Err(source) => {
                 let e = Error::MalformedBody { source };
-                return self.send(error_frame(None, &e)).await;
+                return self.feed(error_frame(None, &e)).await;
             }
         };
         match self.handle(frame) {
@@ -409,10 +427,10 @@ where
                 let e = Error::Capacity {
                     what: "requests in flight on this socket",
                 };
-                self.send(error_frame(None, &e)).await
+                self.feed(error_frame(None, &e)).await
             }
-            Ok(None) => self.send(ServerFrame::Pong.to_json()).await,
-            Err((id, e)) => self.send(error_frame(id, &e)).await,
+            Ok(None) => self.feed(ServerFrame::Pong.to_json()).await,
+            Err((id, e)) => self.feed(error_frame(id, &e)).await,
         }
     }
 

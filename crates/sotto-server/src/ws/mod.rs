@@ -19,6 +19,11 @@ use crate::error::{ApiError, Error};
 use crate::http::accounts::TICKET_COOKIE;
 use crate::state::AppState;
 
+/// Bytes one socket read may fill. tungstenite zeroes this much of its buffer before every
+/// read, so its default (128 KiB) cost a 128 KiB `memset` per ~1 KiB frame; larger frames still
+/// arrive whole, over several reads.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// # `GET /v1/ws`
 ///
 /// Upgrades to a WebSocket. The ticket comes in the `__Host-sotto-ticket` cookie or as the first
@@ -43,6 +48,7 @@ pub async fn upgrade(
     let max = state.settings.limits.max_ws_message;
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| conn::serve(state, socket, cookie_ticket))
         .into_response()
 }

@@ -1,0 +1,502 @@
+//! SQLite group commits on a dedicated thread with a synchronous connection (`rusqlite`).
+//!
+//! sqlx runs every SQLite statement on the connection's worker thread and hands the result back
+//! through a channel: two context switches per statement, and the multi-row statements that
+//! amortised them had to be generated (and parsed by SQLite) anew for every batch size. Here a
+//! batch crosses a thread boundary **once**: the writer thread owns its connection, runs the
+//! whole transaction with cached prepared statements (one row per execution: no parsing, no
+//! generated SQL) and answers through a oneshot channel after `COMMIT` has returned.
+//!
+//! It is the same database file as the sqlx pool (same `libsqlite3-sys`, WAL mode,
+//! `synchronous = FULL`, foreign keys on, the same busy timeout), so readers on the pool see a
+//! batch exactly when it is committed, and other writers on the pool (revocations, the
+//! checkpoint task) queue on SQLite's write lock as before. The outcomes are the same as the
+//! bulk SQL of `sql_bulk` (which PostgreSQL keeps): envelopes before acknowledgements, a
+//! duplicate id (also within one batch) refused, the queue cap counted with what the batch
+//! itself adds, a body dropped when its last copy is acknowledged.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{mpsc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
+
+/// Prepared statements the connection keeps (the hot path uses seven).
+const STATEMENT_CACHE: usize = 16;
+
+/// Conversations whose routes the writer remembers at most (then it starts over).
+const MAX_ROUTES: usize = 65_536;
+
+const DATA_VERSION: &str = "PRAGMA data_version";
+
+const MEMBERS: &str = "SELECT m.user_id, d.id, d.queued FROM members m \
+     LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
+     WHERE m.conversation = ?1";
+// A message nobody gets keeps only its id (body NULL), to refuse replays.
+const INSERT_MESSAGE: &str = "INSERT INTO messages \
+     (id, conversation, sender_account, sender_device, received_at, body, copies) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (device, message) VALUES (?1, ?2)";
+const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE device = ?1 AND message = ?2";
+// Both right-hand sides see the old `copies`: the body goes with the last copy.
+const COUNT_DOWN: &str = "UPDATE messages SET \
+     copies = CASE WHEN copies > ?2 THEN copies - ?2 ELSE 0 END, \
+     body = CASE WHEN copies > ?2 THEN body ELSE NULL END WHERE id = ?1";
+const BUMP_QUEUED: &str = "UPDATE devices SET \
+     queued = CASE WHEN queued + ?2 > 0 THEN queued + ?2 ELSE 0 END WHERE id = ?1";
+
+/// Settings of the writer's connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WriterSettings {
+    /// Page cache in KiB.
+    pub cache_kib: i64,
+    /// WAL pages after which a commit checkpoints by itself (a backstop; a background task
+    /// checkpoints long before).
+    pub autocheckpoint_pages: i64,
+    /// How long to wait for the write lock held by another connection.
+    pub busy_timeout: Duration,
+}
+
+struct Job {
+    ops: Vec<WriteOp>,
+    queue_cap: i64,
+    reply: oneshot::Sender<Result<Vec<WriteOutcome>>>,
+}
+
+/// The handle to the writer thread.
+pub(crate) struct BatchWriter {
+    /// `None` once closed.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for BatchWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BatchWriter")
+    }
+}
+
+impl BatchWriter {
+    /// Opens a second connection to the (already migrated) database at `path` and starts the
+    /// thread that owns it.
+    pub(crate) fn start(path: &Path, settings: WriterSettings) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(settings.busy_timeout)?;
+        // The journal mode (WAL) is a property of the file, set when the pool created it.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", -settings.cache_kib)?;
+        conn.pragma_update(None, "wal_autocheckpoint", settings.autocheckpoint_pages)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Prepare the hot path now: a missing table (a database that is not this one, e.g. an
+        // in-memory URL) fails here, at startup, instead of on the first envelope.
+        for sql in [
+            DATA_VERSION,
+            MEMBERS,
+            INSERT_MESSAGE,
+            INSERT_DELIVERY,
+            DELETE_DELIVERY,
+            COUNT_DOWN,
+            BUMP_QUEUED,
+        ] {
+            conn.prepare_cached(sql)?;
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sotto-sqlite-writer".to_owned())
+            .spawn(move || run(conn, rx))
+            .map_err(|source| Error::Io {
+                what: "starting the SQLite writer thread",
+                source,
+            })?;
+        Ok(Self {
+            jobs: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Runs one batch in one transaction on the writer thread; returns after the commit.
+    pub(crate) async fn write(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            ops: ops.to_vec(),
+            queue_cap,
+            reply,
+        };
+        {
+            let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+            let sender = jobs.as_ref().ok_or(Error::Unavailable)?;
+            sender.send(job).map_err(|_| Error::Unavailable)?;
+        }
+        answer.await.map_err(|_| Error::TaskGone)?
+    }
+
+    /// Stops taking batches, lets the thread finish the ones it has, and waits for it.
+    pub(crate) async fn close(&self) {
+        drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
+            // The thread ends once its queue is empty; a panic there has already been reported.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let mut cache = Cache::default();
+    while let Ok(job) = jobs.recv() {
+        let result = write_batch(&mut conn, &mut cache, &job.ops, job.queue_cap);
+        if result.is_err() {
+            cache.forget();
+        }
+        // The submitter may have gone away; the batch is committed (or not) regardless.
+        let _ = job.reply.send(result);
+    }
+}
+
+/// One transaction: every envelope, then every acknowledgement (an ack can only name a copy
+/// its device has seen, which an earlier batch committed). Any error rolls the whole batch
+/// back; the relay then retries its operations one by one.
+fn write_batch(
+    conn: &mut Connection,
+    cache: &mut Cache,
+    ops: &[WriteOp],
+    cap: i64,
+) -> Result<Vec<WriteOutcome>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Under the write lock the snapshot is the newest: if any other connection committed since
+    // our last batch (a membership change, a revocation, a new device), forget what we knew.
+    let version: i64 = tx
+        .prepare_cached(DATA_VERSION)?
+        .query_row([], |row| row.get(0))?;
+    if cache.version != Some(version) || cache.routes.len() > MAX_ROUTES {
+        cache.forget();
+    }
+    let envs: Vec<&NewEnvelope> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Enqueue(env) => Some(env),
+            WriteOp::Ack { .. } => None,
+        })
+        .collect();
+    let acks: Vec<(&DeviceId, &[MessageId])> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Ack { device, messages } => Some((device, messages.as_slice())),
+            WriteOp::Enqueue(_) => None,
+        })
+        .collect();
+    let mut stored = enqueue(&tx, cache, &envs, cap)?.into_iter();
+    let mut acked = ack(&tx, cache, &acks)?.into_iter();
+    tx.commit()?;
+    // Our own commits do not change the version we see.
+    cache.version = Some(version);
+    ops.iter()
+        .map(|op| {
+            match op {
+                WriteOp::Enqueue(_) => stored.next(),
+                WriteOp::Ack { .. } => acked.next(),
+            }
+            .ok_or(Error::Corrupt {
+                what: "batch outcome",
+            })
+        })
+        .collect()
+}
+
+/// Who may post to a conversation and which devices get a copy.
+#[derive(Default)]
+struct Route {
+    members: HashSet<i64>,
+    devices: Vec<DeviceId>,
+}
+
+/// What the writer read or wrote in earlier batches, valid while only the writer writes
+/// (checked with `PRAGMA data_version` at the start of every batch). A batch that fails drops
+/// it, since its transaction was rolled back.
+#[derive(Default)]
+struct Cache {
+    /// `data_version` seen after the last committed batch.
+    version: Option<i64>,
+    /// Routes by conversation.
+    routes: HashMap<ConversationId, Route>,
+    /// Queue lengths of the devices in `routes`, including what the batches added or removed.
+    queued: HashMap<DeviceId, i64>,
+}
+
+impl Cache {
+    fn forget(&mut self) {
+        self.version = None;
+        self.routes.clear();
+        self.queued.clear();
+    }
+}
+
+fn enqueue(
+    conn: &Connection,
+    cache: &mut Cache,
+    envs: &[&NewEnvelope],
+    cap: i64,
+) -> Result<Vec<WriteOutcome>> {
+    let mut outcomes = Vec::with_capacity(envs.len());
+    if envs.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut members = conn.prepare_cached(MEMBERS)?;
+    let mut insert_message = conn.prepare_cached(INSERT_MESSAGE)?;
+    let mut insert_delivery = conn.prepare_cached(INSERT_DELIVERY)?;
+    let Cache { routes, queued, .. } = cache;
+    let mut added: HashMap<DeviceId, i64> = HashMap::new();
+    let mut targets: Vec<DeviceId> = Vec::new();
+    for env in envs {
+        let route = match routes.entry(env.conversation) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut route = Route::default();
+                let mut rows = members.query(params![env.conversation.as_bytes().as_slice()])?;
+                while let Some(row) = rows.next()? {
+                    route.members.insert(row.get(0)?);
+                    let device: Option<Vec<u8>> = row.get(1)?;
+                    if let Some(device) = device {
+                        let device = DeviceId::from_bytes(fixed(device, "device id")?);
+                        let count: i64 = row.get(2)?;
+                        // A device already known keeps its running count (this batch's
+                        // additions are not written yet).
+                        queued.entry(device).or_insert(count);
+                        route.devices.push(device);
+                    }
+                }
+                e.insert(route)
+            }
+        };
+        if !route.members.contains(&env.sender_user.0) {
+            outcomes.push(WriteOutcome::NotMember);
+            continue;
+        }
+        targets.clear();
+        let mut full = Vec::new();
+        for device in &route.devices {
+            if *device == env.sender_device || env.to.is_some_and(|to| to != *device) {
+                continue;
+            }
+            if queued.get(device).copied().unwrap_or(0) >= cap {
+                full.push(*device);
+            } else {
+                targets.push(*device);
+            }
+        }
+        let message = env.message.as_bytes().as_slice();
+        let copies = i64::try_from(targets.len()).unwrap_or(i64::MAX);
+        let inserted = insert_message.execute(params![
+            message,
+            env.conversation.as_bytes().as_slice(),
+            env.sender_account.as_bytes().as_slice(),
+            env.sender_device.as_bytes().as_slice(),
+            env.received_at,
+            (copies > 0).then_some(env.body.as_slice()),
+            copies,
+        ])?;
+        if inserted == 0 {
+            outcomes.push(WriteOutcome::Duplicate);
+            continue;
+        }
+        let mut recipients = Vec::with_capacity(targets.len());
+        for device in &targets {
+            insert_delivery.execute(params![device.as_bytes().as_slice(), message])?;
+            // The delivery's `seq` is its rowid.
+            recipients.push((*device, conn.last_insert_rowid()));
+            *queued.entry(*device).or_insert(0) += 1;
+            *added.entry(*device).or_insert(0) += 1;
+        }
+        outcomes.push(WriteOutcome::Stored { recipients, full });
+    }
+    bump_queued(conn, added)?;
+    Ok(outcomes)
+}
+
+fn ack(
+    conn: &Connection,
+    cache: &mut Cache,
+    acks: &[(&DeviceId, &[MessageId])],
+) -> Result<Vec<WriteOutcome>> {
+    let mut outcomes = Vec::with_capacity(acks.len());
+    if acks.is_empty() {
+        return Ok(outcomes);
+    }
+    let mut delete = conn.prepare_cached(DELETE_DELIVERY)?;
+    let mut per_message: HashMap<MessageId, i64> = HashMap::new();
+    let mut per_device: HashMap<DeviceId, i64> = HashMap::new();
+    for (device, messages) in acks {
+        let mut count = 0u64;
+        for message in messages.iter() {
+            // A copy listed twice is deleted (and counted) once.
+            let deleted = delete.execute(params![
+                device.as_bytes().as_slice(),
+                message.as_bytes().as_slice()
+            ])?;
+            if deleted > 0 {
+                count += 1;
+                *per_message.entry(*message).or_insert(0) += 1;
+                *per_device.entry(**device).or_insert(0) -= 1;
+            }
+        }
+        outcomes.push(WriteOutcome::Acked(count));
+    }
+    let mut count_down = conn.prepare_cached(COUNT_DOWN)?;
+    for (message, n) in per_message {
+        count_down.execute(params![message.as_bytes().as_slice(), n])?;
+    }
+    for (device, delta) in &per_device {
+        if let Some(count) = cache.queued.get_mut(device) {
+            // The same floor as the statement.
+            *count = (*count + delta).max(0);
+        }
+    }
+    bump_queued(conn, per_device)?;
+    Ok(outcomes)
+}
+
+/// Adds each delta to its device's queue counter (never below zero).
+fn bump_queued(conn: &Connection, deltas: HashMap<DeviceId, i64>) -> Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut bump = conn.prepare_cached(BUMP_QUEUED)?;
+    for (device, delta) in deltas {
+        bump.execute(params![device.as_bytes().as_slice(), delta])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::ids::AccountId;
+
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{ChangeRecord, DeviceRecord, DeviceState, Store, UserId};
+
+    use super::*;
+
+    fn device(i: u8, user: UserId) -> DeviceRecord {
+        DeviceRecord {
+            device: DeviceId::from_bytes([i; 32]),
+            user,
+            state: DeviceState::Active,
+            signing_key: vec![i; 8],
+            auth_key: vec![i; 8],
+            name: format!("device {i}"),
+            certificate: Some(vec![1]),
+            exchange_cert: None,
+            exchange_serial: None,
+            created_at: 1,
+        }
+    }
+
+    fn send(m: u8, conv: ConversationId, user: UserId, dev: DeviceId) -> WriteOp {
+        WriteOp::Enqueue(NewEnvelope {
+            message: MessageId::from_bytes([m; 16]),
+            conversation: conv,
+            sender_user: user,
+            sender_account: AccountId::from_bytes([7; 32]),
+            sender_device: dev,
+            received_at: 5,
+            to: None,
+            body: vec![m; 10],
+        })
+    }
+
+    fn recipients(outcome: &WriteOutcome) -> Vec<DeviceId> {
+        match outcome {
+            WriteOutcome::Stored { recipients, .. } => recipients.iter().map(|r| r.0).collect(),
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+
+    /// The writer remembers routes between batches; a change committed through the pool
+    /// (membership, a new device, a revocation) must be seen by the very next batch.
+    #[tokio::test]
+    async fn routes_follow_changes_made_by_other_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        let alice = store.create_user("alice", "h", 1).await.unwrap();
+        let bob = store.create_user("bob", "h", 1).await.unwrap();
+        let carol = store.create_user("carol", "h", 1).await.unwrap();
+        let (a1, b1, b2, c1) = (
+            device(1, alice),
+            device(2, bob),
+            device(3, bob),
+            device(4, carol),
+        );
+        for d in [&a1, &b1, &c1] {
+            store.activate_device(d).await.unwrap();
+        }
+        let conv = ConversationId::from_bytes([9; 16]);
+        let genesis = ChangeRecord {
+            epoch: 0,
+            change: b"genesis".to_vec(),
+            author: a1.device,
+            created_at: 1,
+        };
+        store
+            .create_conversation(&conv, &genesis, &[alice, bob])
+            .await
+            .unwrap();
+
+        let out = store
+            .write_batch(&[send(1, conv, alice, a1.device)], 10)
+            .await
+            .unwrap();
+        assert_eq!(recipients(&out[0]), vec![b1.device]);
+        let out = store
+            .write_batch(&[send(2, conv, carol, c1.device)], 10)
+            .await
+            .unwrap();
+        assert_eq!(out[0], WriteOutcome::NotMember);
+
+        // Carol joins and bob adds a device, both through the pool.
+        let next = ChangeRecord {
+            epoch: 1,
+            ..genesis.clone()
+        };
+        store
+            .append_change(&conv, &next, &[alice, bob, carol])
+            .await
+            .unwrap();
+        store.activate_device(&b2).await.unwrap();
+        let out = store
+            .write_batch(&[send(3, conv, carol, c1.device)], 10)
+            .await
+            .unwrap();
+        let mut got = recipients(&out[0]);
+        got.sort_by_key(|d| *d.as_bytes());
+        assert_eq!(got, vec![a1.device, b1.device, b2.device]);
+
+        // A revoked device gets nothing more.
+        store.revoke_device(bob, &b1.device, 1, b"r").await.unwrap();
+        let out = store
+            .write_batch(&[send(4, conv, alice, a1.device)], 10)
+            .await
+            .unwrap();
+        let mut got = recipients(&out[0]);
+        got.sort_by_key(|d| *d.as_bytes());
+        assert_eq!(got, vec![b2.device, c1.device]);
+
+        // The queue cap counts what earlier batches added: b2 holds 2 copies (3 and 4).
+        let out = store
+            .write_batch(&[send(5, conv, alice, a1.device)], 2)
+            .await
+            .unwrap();
+        assert!(matches!(&out[0], WriteOutcome::Stored { full, .. } if full == &vec![b2.device]));
+        store.close().await;
+    }
+}
