@@ -196,7 +196,7 @@ pub fn text(data: &[u8]) {
             "normalising is idempotent"
         );
     }
-    if let Ok(session) = text.parse::<sotto_server::store::SessionId>() {
+    if let Ok(session) = accounts::session_id(text) {
         assert_eq!(session.to_string(), text, "session ids round-trip");
     }
     if let Ok(id) = conversations::attachment_id(text) {
