@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every sotto-proto fuzz target for SECONDS each (default 30); exits non-zero if any crashed.
+# Runs every fuzz target (sotto-proto decoders and the server's parsers) for SECONDS each (default
+# 30); exits non-zero if any crashed.
 #
-#   bash fuzz/run-all.sh          # CI: about 5 minutes for the nine targets
+#   bash fuzz/run-all.sh          # about 7 minutes for the fourteen targets, after the build
 #   bash fuzz/run-all.sh 1800     # nightly: half an hour per target
 #
 # cargo-fuzz passes nightly-only flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the stable

@@ -140,6 +140,10 @@ pub struct Limits {
     pub max_ws_message: usize,
     /// Largest attachment, in bytes.
     pub max_attachment: usize,
+    /// Attachment uploads read at once (server-wide); one more is refused (`429 capacity`)
+    /// before its body is read, so buffered uploads never hold more than this times
+    /// `max_attachment`.
+    pub max_concurrent_uploads: usize,
     /// Envelopes queued for one device before further ones are refused for it.
     pub max_queue_per_device: i64,
     /// WebSocket connections one account may hold at once.
@@ -184,6 +188,7 @@ impl Default for Limits {
             max_json_body: 512 * 1024,
             max_ws_message: 256 * 1024,
             max_attachment: 25 * 1024 * 1024,
+            max_concurrent_uploads: 16,
             max_queue_per_device: 10_000,
             max_connections_per_account: 32,
             max_connections_per_ip: 256,
@@ -232,7 +237,8 @@ usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
 
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
-SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX
+SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
+SOTTO_LIMITS_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
 
 impl Args {
@@ -340,6 +346,64 @@ impl Config {
         if let Some(v) = lookup("SOTTO_NATS_PREFIX") {
             self.nats_prefix = v;
         }
+        self.apply_numeric_env(&lookup)?;
+        Ok(())
+    }
+
+    /// `SOTTO_LIMITS_<FIELD>` and `SOTTO_ARGON2_<FIELD>` for every numeric setting (e.g.
+    /// `SOTTO_LIMITS_MAX_CONNECTIONS_PER_IP=64`), so containers can tune caps without a file.
+    fn apply_numeric_env(&mut self, lookup: &impl Fn(&str) -> Option<String>) -> Result<()> {
+        fn set<T: std::str::FromStr>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            field: &mut T,
+        ) -> Result<()> {
+            if let Some(v) = lookup(name) {
+                *field = v.trim().parse().map_err(|_| Error::Config {
+                    reason: format!("{name}: {v:?} is not a non-negative number"),
+                })?;
+            }
+            Ok(())
+        }
+        macro_rules! env_fields {
+            ($prefix:literal, $target:expr, $($field:ident),* $(,)?) => {
+                $(set(lookup, &format!("{}{}", $prefix, stringify!($field).to_ascii_uppercase()), &mut $target.$field)?;)*
+            };
+        }
+        env_fields!(
+            "SOTTO_LIMITS_",
+            self.limits,
+            max_json_body,
+            max_ws_message,
+            max_attachment,
+            max_concurrent_uploads,
+            max_queue_per_device,
+            max_connections_per_account,
+            max_connections_per_ip,
+            max_connections,
+            ws_frames_per_second,
+            ws_queue,
+            handshake_timeout_secs,
+            header_timeout_secs,
+            ws_auth_timeout_secs,
+            ws_idle_timeout_secs,
+            ws_send_timeout_secs,
+            access_token_secs,
+            refresh_token_secs,
+            login_token_secs,
+            challenge_secs,
+            ticket_secs,
+            max_batch,
+            shutdown_grace_secs,
+        );
+        env_fields!(
+            "SOTTO_ARGON2_",
+            self.argon2,
+            memory_kib,
+            iterations,
+            parallelism,
+            max_concurrent,
+        );
         Ok(())
     }
 
@@ -394,9 +458,23 @@ impl Config {
                     .to_owned(),
             });
         }
-        if self.limits.max_batch == 0 || self.limits.ws_queue == 0 {
+        let l = &self.limits;
+        if l.max_batch == 0 || l.ws_queue == 0 {
             return Err(Error::Config {
                 reason: "limits.max_batch and limits.ws_queue must be positive".to_owned(),
+            });
+        }
+        // A zero cap would refuse everyone; a zero timeout would cut every connection at once.
+        if l.max_connections == 0
+            || l.max_connections_per_ip == 0
+            || l.max_concurrent_uploads == 0
+            || l.handshake_timeout_secs == 0
+            || l.header_timeout_secs == 0
+        {
+            return Err(Error::Config {
+                reason: "limits.max_connections, max_connections_per_ip, max_concurrent_uploads, \
+                         handshake_timeout_secs and header_timeout_secs must be positive"
+                    .to_owned(),
             });
         }
         Ok(())
@@ -449,6 +527,23 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn limits_and_argon2_come_from_the_environment_too() {
+        let env = |k: &str| match k {
+            "SOTTO_LIMITS_MAX_CONNECTIONS_PER_IP" => Some("64".to_owned()),
+            "SOTTO_LIMITS_HANDSHAKE_TIMEOUT_SECS" => Some(" 3 ".to_owned()),
+            "SOTTO_ARGON2_MAX_CONCURRENT" => Some("2".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(&args(&[]), env).unwrap();
+        assert_eq!(c.limits.max_connections_per_ip, 64);
+        assert_eq!(c.limits.handshake_timeout_secs, 3);
+        assert_eq!(c.argon2.max_concurrent, 2);
+        assert_eq!(c.limits.max_connections, Limits::default().max_connections);
+        let bad = |k: &str| (k == "SOTTO_LIMITS_MAX_BATCH").then(|| "-1".to_owned());
+        assert!(Config::load(&args(&[]), bad).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Serving: the TLS accept loop, per-connection HTTP, caps, and graceful shutdown.
 //!
 //! Every TCP connection must finish its TLS handshake within `handshake_timeout` and send its
-//! request headers within `header_timeout`; the server holds at most `max_connections` at once
+//! first request's headers within `header_timeout` of that (later HTTP/1 requests: each head
+//! within `header_timeout`); the server holds at most `max_connections` at once
 //! and `max_connections_per_ip` per address (further ones are dropped at accept). There is no
 //! plain-HTTP listener at all.
 //!
@@ -20,7 +21,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -134,7 +135,13 @@ async fn serve_connection(
         Ok(Ok(tls)) => tls,
         _ => return,
     };
+    // Set by the first request: hyper times the header of each HTTP/1 request, but neither the
+    // wait for the first byte (the HTTP/1-or-2 sniffing of `auto` has no timer) nor the HTTP/2
+    // preface; without this, a client that finishes TLS and then says nothing holds its slot.
+    let first_request = Arc::new(Notify::new());
+    let seen = first_request.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        seen.notify_one();
         let app = app.clone();
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(ClientAddr(peer));
@@ -152,6 +159,14 @@ async fn serve_connection(
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
     tokio::pin!(conn);
+    let header = Duration::from_secs(limits.header_timeout_secs);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = first_request.notified() => {}
+        // Dropping the connection closes it.
+        _ = tokio::time::sleep(header) => return,
+        _ = crate::clock::until_true(&mut shutdown) => return,
+    }
     tokio::select! {
         _ = conn.as_mut() => {}
         _ = crate::clock::until_true(&mut shutdown) => {

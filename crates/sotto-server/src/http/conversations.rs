@@ -184,7 +184,8 @@ pub struct AttachmentView {
     attachment: String,
 }
 
-fn attachment_id(text: &str) -> Result<[u8; 16], Error> {
+/// Parses `att:` and 32 lower-case hex digits; anything else is "not found" (never a path).
+pub fn attachment_id(text: &str) -> Result<[u8; 16], Error> {
     let invalid = || Error::NotFound { what: "attachment" };
     let hex_part = text.strip_prefix("att:").ok_or_else(invalid)?;
     if hex_part.len() != 32

@@ -57,18 +57,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         }
         let max = state.settings.limits.max_json_body;
         let bytes = read_body(req, max, "request body").await?;
-        // Every request body is a JSON object; serde would also take a struct as an array.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(Error::InvalidField {
-                field: "body",
-                reason: "expected a JSON object",
-            }
-            .into());
-        }
-        serde_json::from_slice(&bytes)
-            .map(Json)
-            .map_err(|source| Error::MalformedBody { source }.into())
+        Ok(Json(parse_json(&bytes)?))
     }
+}
+
+/// Parses a request body that must be one JSON object of type `T` (the [`Json`] extractor's
+/// rules, also what the fuzz target `http_body` feeds arbitrary bytes to).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    // Every request body is a JSON object; serde would also take a struct as an array.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::InvalidField {
+            field: "body",
+            reason: "expected a JSON object",
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|source| Error::MalformedBody { source })
 }
 
 /// Reads a body of at most `max` bytes (refused with 413 before more is buffered).

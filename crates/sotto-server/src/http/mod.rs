@@ -13,6 +13,7 @@ pub mod extract;
 
 use std::path::Path;
 
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -72,7 +73,16 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
         )
         .route(
             "/v1/conversations/{conversation}/attachments",
-            post(conversations::upload_attachment),
+            // At most `max_concurrent_uploads` bodies are read at once; one more is refused
+            // at once (429) rather than queued. Queuing is unsafe on HTTP/2: a waiting stream's
+            // unread body holds the connection's flow-control window and can stall the
+            // uploads that hold the slots.
+            post(conversations::upload_attachment).layer(
+                tower::ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(upload_refused))
+                    .load_shed()
+                    .concurrency_limit(state.settings.limits.max_concurrent_uploads.max(1)),
+            ),
         )
         .route(
             "/v1/attachments/{attachment}",
@@ -114,6 +124,13 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+}
+
+/// Answers an attachment upload beyond `limits.max_concurrent_uploads`.
+async fn upload_refused(_: tower::BoxError) -> ApiError {
+    ApiError(Error::Capacity {
+        what: "attachment uploads in progress; retry shortly",
+    })
 }
 
 /// Refuses requests whose `Origin` (sent by browsers) is not allowed: a page on another site

@@ -46,7 +46,7 @@ pub async fn register(
 
 /// Checks a password, throttled per account and address. Unknown users cost the same as known
 /// ones (dummy hash) and fail the same way.
-async fn check_password(
+pub(crate) async fn check_password(
     state: &AppState,
     name: &str,
     password: Zeroizing<String>,

@@ -7,10 +7,13 @@
 //! Each WebSocket needs a single-use ticket, which again needs a fresh challenge signed by the
 //! device, so a stolen access token alone never opens a socket.
 
+use std::net::IpAddr;
+
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::crypto::rsa::VerifyingKey;
 use sotto_proto::ids::DeviceId;
 use sotto_proto::Timestamp;
+use zeroize::Zeroizing;
 
 use crate::auth::tokens::{self, Secret, TokenKind};
 use crate::clock;
@@ -289,8 +292,23 @@ pub async fn list(state: &AppState, authed: &Authed) -> Result<Vec<SessionRecord
     state.store.sessions_of(authed.user.id).await
 }
 
-/// Revokes one of the caller's sessions and closes its sockets.
-pub async fn revoke(state: &AppState, authed: &Authed, session: SessionId) -> Result<()> {
+/// Revokes one of the caller's sessions and closes its sockets. Another session than the
+/// caller's own needs the account password (`password`, checked and throttled like a login):
+/// a bearer token alone — perhaps stolen — only ends itself.
+pub async fn revoke(
+    state: &AppState,
+    authed: &Authed,
+    session: SessionId,
+    password: Option<Zeroizing<String>>,
+    ip: IpAddr,
+) -> Result<()> {
+    if session != authed.session.id {
+        let password = password.ok_or(Error::Forbidden {
+            reason: "ending another session needs current_password",
+        })?;
+        crate::service::accounts::check_password(state, &authed.user.username, password, ip)
+            .await?;
+    }
     let owned = state
         .store
         .session(&session)
