@@ -50,19 +50,17 @@ impl std::str::FromStr for SessionId {
     type Err = Error;
 
     fn from_str(text: &str) -> Result<Self> {
-        let invalid = Error::InvalidField {
+        let invalid = || Error::InvalidField {
             field: "session",
-            reason: "expected sess: and 32 hex digits",
+            reason: "expected sess: and 32 lowercase hex digits",
         };
-        let hex_part = text.strip_prefix("sess:").ok_or(Error::InvalidField {
-            field: "session",
-            reason: "expected sess: and 32 hex digits",
-        })?;
-        let bytes = hex::decode(hex_part).map_err(|_| Error::InvalidField {
-            field: "session",
-            reason: "expected sess: and 32 hex digits",
-        })?;
-        bytes.try_into().map(Self).map_err(|_| invalid)
+        let hex_part = text.strip_prefix("sess:").ok_or_else(invalid)?;
+        // One text form per id: upper-case hex would name the same session a second way.
+        if hex_part.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(invalid());
+        }
+        let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
+        bytes.try_into().map(Self).map_err(|_| invalid())
     }
 }
 
@@ -411,4 +409,23 @@ pub trait Store: Send + Sync + 'static {
 /// Converts a stored byte string to a fixed-size array.
 pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| Error::Corrupt { what })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionId;
+
+    #[test]
+    fn a_session_id_has_one_text_form() {
+        let id = SessionId([0xab; 16]);
+        let text = id.to_string();
+        assert_eq!(text.parse::<SessionId>().unwrap(), id);
+        assert!(text
+            .to_uppercase()
+            .replace("SESS:", "sess:")
+            .parse::<SessionId>()
+            .is_err());
+        assert!("sess:abab".parse::<SessionId>().is_err());
+        assert!(text.replace("sess:", "").parse::<SessionId>().is_err());
+    }
 }
