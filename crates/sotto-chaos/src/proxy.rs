@@ -66,8 +66,10 @@ impl Faults {
             delay_ms += rng.random_range(low..=high.max(low));
         }
         let mut delay = Duration::from_millis(delay_ms);
-        if self.bandwidth > 0 {
-            let micros = (len as u64).saturating_mul(1_000_000) / self.bandwidth;
+        if let Some(micros) = (len as u64)
+            .saturating_mul(1_000_000)
+            .checked_div(self.bandwidth)
+        {
             delay += Duration::from_micros(micros);
         }
         let cut_at = chance(rng, self.cut).then(|| rng.random_range(0..len.max(1)));
