@@ -48,6 +48,8 @@ pub struct Tally {
     pub server_downs: usize,
     /// Times a client process was killed.
     pub client_kills: usize,
+    /// Times a device's session ended and it had to log in again (a user-visible failure).
+    pub relogins: u64,
     /// What the faults did, as text for the table.
     pub faults: String,
 }
@@ -78,6 +80,7 @@ impl Tally {
         self.held += other.held;
         self.outbox += other.outbox;
         self.unexpected += other.unexpected;
+        self.relogins += other.relogins;
         self.converge = match (self.converge, other.converge) {
             (Some(a), Some(b)) => Some(a.max(b)),
             _ => None,

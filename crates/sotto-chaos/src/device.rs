@@ -33,6 +33,8 @@ pub const EXIT_FILE: &str = "exit";
 /// Longest single client operation before it counts as failed (a half-open connection would
 /// otherwise hold it for the library's 60 s request timeout).
 const OP_TIMEOUT: Duration = Duration::from_secs(12);
+/// The password of every chaos account (test accounts only).
+pub const PASSWORD: &str = "correct horse battery staple";
 /// First and largest backoff after a failure.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 
@@ -90,7 +92,7 @@ fn outbox_text(body: &OutgoingBody) -> &str {
 }
 
 /// Where the plan's messages stand in the profile.
-fn status_of(client: &Client, plan: &Plan, connected: bool, errors: u64) -> Status {
+fn status_of(client: &Client, plan: &Plan, connected: bool, errors: u64, relogins: u64) -> Status {
     let me = client.device_id().unwrap_or_default().to_owned();
     let ours: BTreeSet<&str> = plan.sends.iter().map(|o| o.text.as_str()).collect();
     let expected: BTreeSet<&str> = plan.expect.iter().map(String::as_str).collect();
@@ -118,6 +120,7 @@ fn status_of(client: &Client, plan: &Plan, connected: bool, errors: u64) -> Stat
         undecryptable: client.undecryptable(),
         connected,
         errors,
+        relogins,
         converged: false,
     };
     Status {
@@ -145,6 +148,23 @@ fn unsent(client: &Client, plan: &Plan) -> VecDeque<Outgoing> {
         .collect()
 }
 
+/// What the user does when told the session ended: log in again (same device, same profile).
+/// The outbox is untouched, so nothing queued is lost; the harness counts these.
+async fn log_in_again(client: &mut Client, label: &str) -> bool {
+    let Some(username) = client.username().map(str::to_owned) else {
+        return false;
+    };
+    let again = tokio::time::timeout(OP_TIMEOUT, client.login_start(&username, PASSWORD, label));
+    match again.await {
+        Ok(Ok(_)) => true,
+        Ok(Err(error)) => {
+            eprintln!("{label}: login again: {error}");
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Runs the device whose profile is `profile` and whose plan is in `run_dir`.
 pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
     let plan: Plan = read_json(&run_dir.join(PLAN_FILE), "the plan")?;
@@ -159,12 +179,16 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
     options.quiet = Duration::from_millis(200);
     let mut backoff = Backoff::new();
     let mut errors = 0u64;
+    let mut relogins = read_json::<Status>(&run_dir.join(STATUS_FILE), "the status file")
+        .map(|s| s.relogins)
+        .unwrap_or(0);
     let mut connected;
     let mut next_send = Instant::now();
     let status_path = run_dir.join(STATUS_FILE);
     let mut last = Status::default();
     loop {
         let mut failed = false;
+        let mut ended = false;
         if let Some(next) = pending.front().cloned() {
             if Instant::now() >= next_send {
                 let sent = tokio::time::timeout(
@@ -184,6 +208,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
                     }
                     Ok(Err(error)) => {
                         eprintln!("{}: send: {error}", plan.label);
+                        ended |= matches!(error, sotto_client::Error::SessionEnded);
                         failed = true;
                     }
                     Err(_) => {
@@ -203,6 +228,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
             Ok(Ok(_)) => connected = true,
             Ok(Err(error)) => {
                 eprintln!("{}: receive: {error}", plan.label);
+                ended |= matches!(error, sotto_client::Error::SessionEnded);
                 connected = false;
                 failed = true;
             }
@@ -212,6 +238,9 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
                 failed = true;
             }
         }
+        if ended && log_in_again(&mut client, &plan.label).await {
+            relogins += 1;
+        }
         if failed {
             errors += 1;
             let pause = backoff.wait(&mut rng);
@@ -219,7 +248,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
         } else {
             backoff.reset();
         }
-        let status = status_of(&client, &plan, connected, errors);
+        let status = status_of(&client, &plan, connected, errors, relogins);
         if status != last {
             write_json(&status_path, &status, "the status file")?;
             last = status.clone();
@@ -229,7 +258,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
             options.wait = Duration::from_millis(500);
             options.quiet = Duration::from_millis(800);
             let _ = tokio::time::timeout(OP_TIMEOUT, client.receive(&options, &mut |_| {})).await;
-            let status = status_of(&client, &plan, connected, errors);
+            let status = status_of(&client, &plan, connected, errors, relogins);
             write_json(&status_path, &status, "the status file")?;
             return Ok(());
         }

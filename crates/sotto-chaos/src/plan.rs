@@ -55,6 +55,8 @@ pub struct Status {
     pub connected: bool,
     /// Failed operations so far in this process (each followed by a backoff).
     pub errors: u64,
+    /// Times the server ended this device's session and it logged in again (all processes).
+    pub relogins: u64,
     /// Everything sent, confirmed and displayed, nothing held.
     pub converged: bool,
 }

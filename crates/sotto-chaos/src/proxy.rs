@@ -50,11 +50,14 @@ pub struct Faults {
     pub cut: f64,
     /// Probability per chunk that the connection goes half-open from then on.
     pub stall: f64,
+    /// Probability per chunk from the server that the connection is cut inside it: the request
+    /// reached the server, the answer is lost (every retry must then be idempotent).
+    pub cut_answer: f64,
 }
 
 impl Faults {
     /// What happens to a chunk of `len` bytes.
-    fn plan(&self, rng: &mut ChaCha8Rng, len: usize) -> ChunkPlan {
+    fn plan(&self, rng: &mut ChaCha8Rng, len: usize, from_server: bool) -> ChunkPlan {
         let jitter = if self.jitter_ms > 0 {
             rng.random_range(0..=2 * self.jitter_ms)
         } else {
@@ -72,7 +75,8 @@ impl Faults {
         {
             delay += Duration::from_micros(micros);
         }
-        let cut_at = chance(rng, self.cut).then(|| rng.random_range(0..len.max(1)));
+        let cut = chance(rng, self.cut) || (from_server && chance(rng, self.cut_answer));
+        let cut_at = cut.then(|| rng.random_range(0..len.max(1)));
         ChunkPlan {
             delay,
             cut_at,
@@ -255,8 +259,8 @@ async fn connection(inner: Arc<Inner>, client: TcpStream, id: u64) {
         cmd,
     };
     tokio::join!(
-        link.pump(client_read, server_write),
-        link.pump(server_read, client_write)
+        link.pump(client_read, server_write, false),
+        link.pump(server_read, client_write, true)
     );
     if let Ok(mut conns) = inner.conns.lock() {
         conns.remove(&id);
@@ -285,14 +289,19 @@ impl Link {
     }
 
     /// Forwards `from` to `to` with the current faults, until either ends or a cut.
-    async fn pump(&self, from: OwnedReadHalf, to: OwnedWriteHalf) {
+    async fn pump(&self, from: OwnedReadHalf, to: OwnedWriteHalf, from_server: bool) {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::join!(self.read(from, tx), self.write(to, rx));
+        tokio::join!(self.read(from, tx, from_server), self.write(to, rx));
         // One direction ending ends the connection (neither HTTP nor WebSocket half-closes).
         self.cut();
     }
 
-    async fn read(&self, mut from: OwnedReadHalf, tx: mpsc::UnboundedSender<Chunk>) {
+    async fn read(
+        &self,
+        mut from: OwnedReadHalf,
+        tx: mpsc::UnboundedSender<Chunk>,
+        from_server: bool,
+    ) {
         let mut cmd = self.cmd.subscribe();
         let mut buf = vec![0u8; CHUNK];
         let mut ready = Instant::now();
@@ -306,7 +315,7 @@ impl Link {
             };
             let faults = self.inner.faults();
             let plan = match self.rng.lock() {
-                Ok(mut rng) => faults.plan(&mut rng, n),
+                Ok(mut rng) => faults.plan(&mut rng, n, from_server),
                 Err(_) => return,
             };
             if plan.stall && *self.cmd.borrow() == Cmd::Run {

@@ -308,17 +308,19 @@ pub async fn run_scenario(world: &mut World, name: &str, seed: u64, size: Size) 
     drop(clients);
     let pairs: Vec<_> = world.devices.iter().cloned().zip(plans).collect();
     let mut tally = audit(name, &pairs, &before)?;
+    tally.relogins = statuses(world).iter().flatten().map(|s| s.relogins).sum();
     tally.converge = converge;
     tally.cuts = proxy.cuts - proxy_before.cuts;
     tally.stalls = proxy.stalls - proxy_before.stalls;
     tally.server_downs = server_downs;
     tally.client_kills = client_kills;
     tally.faults = format!(
-        "conns={} cuts={} stalls={} refused={} server-downs={server_downs} client-kills={client_kills} crashes={crashes}",
+        "conns={} cuts={} stalls={} refused={} server-downs={server_downs} client-kills={client_kills} crashes={crashes} relogins={}",
         proxy.connections - proxy_before.connections,
         proxy.cuts - proxy_before.cuts,
         proxy.stalls - proxy_before.stalls,
         proxy.refused - proxy_before.refused,
+        tally.relogins,
     );
     if crashes > 0 {
         // A client that dies by itself is a finding, not a fault we injected.

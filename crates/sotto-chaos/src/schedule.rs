@@ -16,6 +16,7 @@ pub const SCENARIOS: &[&str] = &[
     "slow-link",
     "loss",
     "cuts",
+    "lost-answers",
     "half-open",
     "storm",
     "server-kill",
@@ -116,6 +117,15 @@ pub fn schedule(name: &str, seed: u64, window: Duration) -> Result<Schedule> {
                 ..Faults::default()
             }),
         ),
+        "lost-answers" => at(
+            0,
+            Action::Faults(Faults {
+                latency_ms: 10,
+                jitter_ms: 10,
+                cut_answer: rng.random_range(0.10..=0.20),
+                ..Faults::default()
+            }),
+        ),
         "half-open" => at(
             0,
             Action::Faults(Faults {
@@ -202,6 +212,7 @@ pub fn schedule(name: &str, seed: u64, window: Duration) -> Result<Schedule> {
                     bandwidth: 64 * 1024,
                     cut: 0.01,
                     stall: 0.003,
+                    cut_answer: 0.02,
                 }),
             );
             let kill = between(&mut rng, total / 4, total / 2);

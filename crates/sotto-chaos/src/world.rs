@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use sotto_client::account::LoginStart;
 
-use crate::device::open_profile;
+use crate::device::{open_profile, PASSWORD};
 use crate::error::{Error, Result};
 use crate::proxy::Proxy;
 use crate::server::{ServeArgs, ServerProcess};
 
-/// The password of every chaos account.
-const PASSWORD: &str = "correct horse battery staple";
 /// Access tokens live this long, so that renewals happen during the faults.
-const ACCESS_TOKEN_SECS: u64 = 90;
+const ACCESS_TOKEN_SECS: u64 = 63;
 
 /// One device of the cast.
 #[derive(Debug, Clone)]
