@@ -214,6 +214,22 @@ impl Proxy {
         conns.len()
     }
 
+    /// Turns every open connection half-open at once (new ones are not affected); returns how
+    /// many.
+    pub fn stall_all(&self) -> usize {
+        let Ok(conns) = self.inner.conns.lock() else {
+            return 0;
+        };
+        for cmd in conns.values() {
+            cmd.send_replace(Cmd::Stall);
+        }
+        self.inner
+            .counters
+            .stalls
+            .fetch_add(conns.len() as u64, Ordering::Relaxed);
+        conns.len()
+    }
+
     /// What the proxy did so far.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.inner.counters;
