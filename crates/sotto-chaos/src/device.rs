@@ -165,6 +165,13 @@ async fn log_in_again(client: &mut Client, label: &str) -> bool {
     }
 }
 
+/// After a timeout: the pooled connections are suspect (a half-open path), start afresh.
+fn reset(client: &mut Client, label: &str) {
+    if let Err(error) = client.reset_connections() {
+        eprintln!("{label}: reset connections: {error}");
+    }
+}
+
 /// Runs the device whose profile is `profile` and whose plan is in `run_dir`.
 pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
     let plan: Plan = read_json(&run_dir.join(PLAN_FILE), "the plan")?;
@@ -213,6 +220,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
                     }
                     Err(_) => {
                         eprintln!("{}: send timed out", plan.label);
+                        reset(&mut client, &plan.label);
                         failed = true;
                     }
                 }
@@ -234,6 +242,7 @@ pub async fn run(profile: PathBuf, run_dir: PathBuf) -> Result<()> {
             }
             Err(_) => {
                 eprintln!("{}: receive timed out", plan.label);
+                reset(&mut client, &plan.label);
                 connected = false;
                 failed = true;
             }

@@ -32,7 +32,7 @@ impl Size {
     /// The short run inside `cargo test`.
     pub const SHORT: Self = Self {
         messages: 3,
-        window: Duration::from_secs(5),
+        window: Duration::from_secs(4),
         converge_timeout: Duration::from_secs(60),
     };
     /// One round of a soak.
@@ -245,6 +245,9 @@ pub async fn run_scenario(world: &mut World, name: &str, seed: u64, size: Size) 
             Action::Faults(faults) => world.proxy.set(faults.clone()),
             Action::CutAll => {
                 world.proxy.cut_all();
+            }
+            Action::StallAll => {
+                world.proxy.stall_all();
             }
             Action::KillServer => {
                 world.server.kill().await?;

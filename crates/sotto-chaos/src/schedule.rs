@@ -33,6 +33,8 @@ pub enum Action {
     Faults(Faults),
     /// Cuts every connection at once (reconnect storm).
     CutAll,
+    /// Turns every open connection half-open at once.
+    StallAll,
     /// SIGKILLs the server.
     KillServer,
     /// Stops the server gracefully (it drains its connections).
@@ -126,15 +128,22 @@ pub fn schedule(name: &str, seed: u64, window: Duration) -> Result<Schedule> {
                 ..Faults::default()
             }),
         ),
-        "half-open" => at(
-            0,
-            Action::Faults(Faults {
-                latency_ms: 10,
-                jitter_ms: 5,
-                stall: rng.random_range(0.005..=0.015),
-                ..Faults::default()
-            }),
-        ),
+        "half-open" => {
+            at(
+                0,
+                Action::Faults(Faults {
+                    latency_ms: 10,
+                    jitter_ms: 5,
+                    stall: rng.random_range(0.005..=0.015),
+                    ..Faults::default()
+                }),
+            );
+            // And every open connection at once, so each device meets at least one.
+            at(
+                between(&mut rng, total / 4, total * 3 / 4),
+                Action::StallAll,
+            );
+        }
         "storm" => {
             at(
                 0,

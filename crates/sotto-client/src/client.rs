@@ -202,6 +202,14 @@ impl Client {
         self.clock_offset_ms = offset_ms;
     }
 
+    /// Drops every pooled connection to the server: after a dead (half-open) connection or a
+    /// timeout, the pooled ones most likely took the same dead path, and each would otherwise
+    /// hold a request for the whole request timeout.
+    pub fn reset_connections(&mut self) -> Result<()> {
+        self.api = Api::new(&self.state.server, self.api.trust().clone())?;
+        Ok(())
+    }
+
     /// Messages waiting in the outbox, oldest first.
     pub fn outbox(&self) -> impl Iterator<Item = &crate::store::state::OutboxItem> {
         self.state.outbox.iter()

@@ -152,7 +152,7 @@ impl Client {
                 // Writes still succeed on a half-open connection; only silence shows it. The
                 // pooled HTTP connections took the same dead path: start a fresh pool, or the
                 // next requests would each wait out the request timeout.
-                self.api = crate::api::Api::new(&self.state.server, self.api.trust().clone())?;
+                self.reset_connections()?;
                 return Err(Error::TimedOut {
                     what: "the server to answer a ping (the connection is dead)",
                 });
