@@ -123,6 +123,18 @@ impl Client {
         options: &ReceiveOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
+        let result = self.receive_inner(options, on_event).await;
+        if matches!(result, Err(Error::Api { status: 401, .. })) {
+            self.forget_access_token();
+        }
+        result
+    }
+
+    async fn receive_inner(
+        &mut self,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<ReceiveSummary> {
         let mut summary = ReceiveSummary::default();
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
