@@ -77,8 +77,8 @@ pub async fn suite(
     Ok(tallies)
 }
 
-/// Runs scenarios in a seeded random order until `duration` has passed, starting a new world
-/// every `rounds_per_world` scenarios (so histories stay well below their cap).
+/// Runs every scenario in turn, each cycle in a new seeded order, until `duration` has passed,
+/// starting a new world every `ROUNDS_PER_WORLD` scenarios (so histories stay below their cap).
 pub async fn soak(
     exe: &Path,
     root: &Path,
@@ -94,6 +94,7 @@ pub async fn soak(
     let started = std::time::Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut tallies = Vec::new();
+    let mut order: Vec<&str> = Vec::new();
     let mut n = 0;
     while started.elapsed() < duration {
         let mut world = new_world(exe, root, seed.wrapping_add(n as u64), n).await?;
@@ -101,9 +102,12 @@ pub async fn soak(
             if started.elapsed() >= duration {
                 break;
             }
-            let mut order: Vec<&str> = schedule::SCENARIOS.to_vec();
-            order.shuffle(&mut rng);
-            let Some(name) = order.first() else { break };
+            // Every scenario once per cycle, each cycle in a new seeded order.
+            if order.is_empty() {
+                order = schedule::SCENARIOS.to_vec();
+                order.shuffle(&mut rng);
+            }
+            let Some(name) = order.pop() else { break };
             let round_seed = seed.wrapping_add(tallies.len() as u64);
             let mut tally = runner::run_scenario(&mut world, name, round_seed, size).await?;
             tally.scenario = format!("{name}#{}", tallies.len());
