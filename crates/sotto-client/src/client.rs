@@ -64,6 +64,9 @@ pub struct Client {
     pub(crate) fresh: std::collections::BTreeSet<String>,
     /// Devices verified during this run, by device id (saves a directory fetch per message).
     pub(crate) verified: std::collections::BTreeMap<String, (String, VerifiedDevice)>,
+    /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
+    /// whose clocks are off by an hour to check the protocol's skew tolerance.
+    clock_offset_ms: i64,
 }
 
 impl std::fmt::Debug for Client {
@@ -119,6 +122,7 @@ impl Client {
             rng: SystemRng::new(),
             fresh: Default::default(),
             verified: Default::default(),
+            clock_offset_ms: 0,
         })
     }
 
@@ -180,14 +184,35 @@ impl Client {
             .is_some_and(|a| a.master_key.is_some())
     }
 
-    /// The wall clock.
+    /// The wall clock (plus the test offset, if one was set).
     pub fn now(&self) -> Result<Timestamp> {
         let since = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_err(|_| Error::Clock)?;
-        Ok(Timestamp(
-            u64::try_from(since.as_millis()).map_err(|_| Error::Clock)?,
-        ))
+        let millis = i64::try_from(since.as_millis()).map_err(|_| Error::Clock)?;
+        let skewed = millis
+            .checked_add(self.clock_offset_ms)
+            .ok_or(Error::Clock)?;
+        Ok(Timestamp(u64::try_from(skewed).map_err(|_| Error::Clock)?))
+    }
+
+    /// Test knob: makes this client's clock run `offset_ms` ahead (negative: behind) of the
+    /// machine's, as a device with a badly set clock would. Never set outside tests.
+    pub fn set_clock_offset_ms(&mut self, offset_ms: i64) {
+        self.clock_offset_ms = offset_ms;
+    }
+
+    /// Drops every pooled connection to the server: after a dead (half-open) connection or a
+    /// timeout, the pooled ones most likely took the same dead path, and each would otherwise
+    /// hold a request for the whole request timeout.
+    pub fn reset_connections(&mut self) -> Result<()> {
+        self.api = Api::new(&self.state.server, self.api.trust().clone())?;
+        Ok(())
+    }
+
+    /// Messages waiting in the outbox, oldest first.
+    pub fn outbox(&self) -> impl Iterator<Item = &crate::store::state::OutboxItem> {
+        self.state.outbox.iter()
     }
 
     /// A protocol environment (time and randomness).

@@ -57,12 +57,20 @@ impl Client {
         text: &str,
         accept_new: bool,
     ) -> Result<SendReport> {
-        let conversation = self.resolve_target(target, accept_new).await?;
-        self.queue(
-            conversation,
-            OutgoingBody::Text(Zeroizing::new(text.to_owned())),
-        )
-        .await
+        let result = async {
+            let conversation = self.resolve_target(target, accept_new).await?;
+            self.queue(
+                conversation,
+                OutgoingBody::Text(Zeroizing::new(text.to_owned())),
+            )
+            .await
+        }
+        .await;
+        if matches!(result, Err(Error::Api { status: 401, .. })) {
+            // The server refused the access token: renew it on the next request.
+            self.forget_access_token();
+        }
+        result
     }
 
     /// Encrypts and uploads the file at `path`, then sends it to `target` with `caption`.

@@ -50,6 +50,7 @@ impl Client {
             session: tokens.session,
             access_token: Token(tokens.access_token),
             access_expires_at: now.saturating_add(tokens.expires_in.saturating_mul(1000)),
+            access_issued_at: now,
             refresh_token: Token(tokens.refresh_token),
         });
         Ok(())
@@ -65,7 +66,7 @@ impl Client {
                 Error::SessionEnded
             }
         })?;
-        if session.access_expires_at > now.saturating_add(RENEW_MARGIN_MS) {
+        if usable(&session, now) {
             return Ok(session.access_token.0.clone());
         }
         match self.api.refresh(&session.refresh_token.0).await {
@@ -84,12 +85,29 @@ impl Client {
         }
     }
 
+    /// Forgets the access token (the server refused it), so the next request renews it; a
+    /// session the server ended then shows as [`Error::SessionEnded`] instead of endless 401s.
+    pub(crate) fn forget_access_token(&mut self) {
+        if let Some(session) = self.state.session.as_mut() {
+            session.access_expires_at = 0;
+        }
+    }
+
     /// A single-use WebSocket ticket.
     pub(crate) async fn ws_ticket(&mut self) -> Result<Zeroizing<String>> {
         let token = self.access_token().await?;
         let (nonce, signature) = self.answer_challenge(&token).await?;
         Ok(self.api.ws_ticket(&token, &nonce, &signature).await?.ticket)
     }
+}
+
+/// Whether the stored access token may still be used at `now` (client clock, ms). Its expiry
+/// was computed with this client's clock: if that clock has since been set back (a device whose
+/// clock ran an hour ahead, then corrected), the expiry lies too far ahead and the server would
+/// refuse the token for up to that long, so a clock earlier than the issue time means renew.
+fn usable(session: &SessionState, now: u64) -> bool {
+    now >= session.access_issued_at
+        && session.access_expires_at > now.saturating_add(RENEW_MARGIN_MS)
 }
 
 /// Whether the origin signed into a challenge names the server we connect to. The server signs
@@ -114,6 +132,33 @@ fn same_origin(base: &Url, origin: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_clock_set_back_after_the_token_was_issued_renews_it() {
+        let hour = 3_600_000;
+        let now = 1_800_000_000_000u64;
+        let session = SessionState {
+            session: "sess:1".to_owned(),
+            access_token: Token::default(),
+            access_issued_at: now,
+            access_expires_at: now + 15 * 60_000,
+            refresh_token: Token::default(),
+        };
+        assert!(usable(&session, now));
+        assert!(usable(&session, now + 10 * 60_000));
+        assert!(
+            !usable(&session, now + 14 * 60_000 + 1),
+            "renewed a minute early"
+        );
+        // Issued while the clock ran an hour ahead; the clock is then corrected.
+        assert!(!usable(&session, now - hour));
+        // Profiles from before the issue time was stored keep working.
+        let old = SessionState {
+            access_issued_at: 0,
+            ..session
+        };
+        assert!(usable(&old, now));
+    }
 
     #[test]
     fn origins_match_on_scheme_host_and_port_with_loopback_aliases() {

@@ -19,13 +19,17 @@ use crate::ws::{ServerFrame, Socket};
 
 /// How often the loop wakes up to check timers when the socket is quiet.
 const TICK: Duration = Duration::from_millis(250);
-/// How often a quiet socket is pinged.
+/// How often the socket is pinged.
 const KEEPALIVE: Duration = Duration::from_secs(25);
+/// How long a ping may go unanswered (no frame at all) before the socket counts as dead.
+const DEAD_AFTER: Duration = Duration::from_secs(10);
 
 /// Something the user should see.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {
+    /// The WebSocket is open and authenticated: the device is online (shown to the user).
+    Connected,
     /// A decrypted message.
     Message(Box<Delivered>),
     /// A message or key that failed verification (never shown as text).
@@ -81,6 +85,11 @@ pub struct ReceiveOptions {
     pub key_request_after: Duration,
     /// Count a held message as undecryptable after this long.
     pub give_up_after: Duration,
+    /// Ping the server this often.
+    pub keepalive: Duration,
+    /// A ping unanswered this long means a dead (half-open) connection: the receive fails so
+    /// the caller reconnects, instead of waiting on a socket that will never deliver again.
+    pub dead_after: Duration,
 }
 
 impl ReceiveOptions {
@@ -92,6 +101,8 @@ impl ReceiveOptions {
             download_dir,
             key_request_after: Duration::from_secs(3),
             give_up_after: Duration::from_secs(7 * 24 * 3600),
+            keepalive: KEEPALIVE,
+            dead_after: DEAD_AFTER,
         }
     }
 }
@@ -112,6 +123,18 @@ impl Client {
         options: &ReceiveOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
+        let result = self.receive_inner(options, on_event).await;
+        if matches!(result, Err(Error::Api { status: 401, .. })) {
+            self.forget_access_token();
+        }
+        result
+    }
+
+    async fn receive_inner(
+        &mut self,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<ReceiveSummary> {
         let mut summary = ReceiveSummary::default();
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
@@ -124,16 +147,33 @@ impl Client {
             .await?;
         let ticket = self.ws_ticket().await?;
         let mut socket = Socket::connect(&self.api, &ticket).await?;
+        on_event(Event::Connected);
         let start = tokio::time::Instant::now();
         let deadline = start + options.wait;
         let mut last_frame = start;
         let mut last_ping = start;
+        // When the oldest ping not followed by any frame was sent.
+        let mut unanswered: Option<tokio::time::Instant> = None;
         loop {
-            if last_ping.elapsed() >= KEEPALIVE {
+            if last_ping.elapsed() >= options.keepalive {
                 socket.ping().await?;
                 last_ping = tokio::time::Instant::now();
+                unanswered.get_or_insert(last_ping);
             }
-            match socket.next(TICK).await? {
+            if unanswered.is_some_and(|at| at.elapsed() >= options.dead_after) {
+                // Writes still succeed on a half-open connection; only silence shows it. The
+                // pooled HTTP connections took the same dead path: start a fresh pool, or the
+                // next requests would each wait out the request timeout.
+                self.reset_connections()?;
+                return Err(Error::TimedOut {
+                    what: "the server to answer a ping (the connection is dead)",
+                });
+            }
+            let frame = socket.next(TICK).await?;
+            if frame.is_some() {
+                unanswered = None;
+            }
+            match frame {
                 Some(ServerFrame::Envelope {
                     message_id,
                     sender_account,
@@ -155,7 +195,9 @@ impl Client {
                 Some(ServerFrame::Error { error, .. }) if error == "unauthorized" => {
                     return Err(Error::SessionEnded)
                 }
-                Some(_) => last_frame = tokio::time::Instant::now(),
+                // Pongs and signals prove the socket alive but are not traffic: counting them
+                // would keep a receive with a short keep-alive from ever going quiet.
+                Some(_) => {}
                 None => {
                     self.held_timers(options, on_event, &mut summary).await?;
                     let now = tokio::time::Instant::now();

@@ -148,6 +148,10 @@ pub struct SessionState {
     pub access_token: Token,
     /// When the access token expires, ms.
     pub access_expires_at: u64,
+    /// When it was issued, ms (a clock now earlier than this has been set back: the expiry
+    /// above cannot be trusted).
+    #[serde(default)]
+    pub access_issued_at: u64,
     /// Single-use refresh token.
     pub refresh_token: Token,
 }
