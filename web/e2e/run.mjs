@@ -452,6 +452,31 @@ async function main() {
     await shot(bob.page, "05-chat-bob");
   });
 
+  await test("F1: markup and script in a message body show as text and never run", async () => {
+    const payloads = [
+      `<img src=x onerror="window.__sottoPwned='img'">`,
+      `<script>window.__sottoPwned='script'</script>`,
+      `<a href="javascript:window.__sottoPwned='link'">click</a>`,
+    ];
+    for (const text of payloads) {
+      await sendText(alice, text);
+      await expectMessage(bob, text);
+    }
+    for (const p of [alice, bob]) {
+      for (const text of payloads) {
+        const shown = await p.page.getByTestId("message-text").filter({ hasText: text }).first().innerText();
+        assert(shown === text, `shown verbatim as text: ${shown}`);
+      }
+      await p.page.getByTestId("message-text").filter({ hasText: "click" }).first().click();
+      const found = await p.page.evaluate(() => ({
+        pwned: window.__sottoPwned ?? null,
+        markup: document.querySelectorAll('[data-testid="message-text"] img, [data-testid="message-text"] script, [data-testid="message-text"] a[href^="javascript"]').length,
+      }));
+      assert(found.pwned === null, `no payload ran (got ${found.pwned})`);
+      assert(found.markup === 0, `no element made from a message (got ${found.markup})`);
+    }
+  });
+
   await test("an attachment: upload with progress, image preview and download on the other side", async () => {
     const png = Buffer.from(
       "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAKUlEQVR4nGNgGAWjYBSMglEwCkbBKBgFo2AUjIJRMApGwSgYBaNgFIwCAFr/ABGjZCbVAAAAAElFTkSuQmCC",
