@@ -134,8 +134,22 @@ impl TestServer {
 
     /// An HTTPS client trusting exactly this server's certificate.
     pub fn api(&self) -> Api {
+        self.api_with(reqwest::Client::builder())
+    }
+
+    /// [`TestServer::api`] connecting from the loopback address `from` (per-address limits and
+    /// the login throttle count per address).
+    pub fn api_from(&self, from: std::net::IpAddr) -> Api {
+        self.api_with(
+            reqwest::Client::builder()
+                .local_address(from)
+                .resolve("localhost", self.server().local_addr),
+        )
+    }
+
+    fn api_with(&self, builder: reqwest::ClientBuilder) -> Api {
         let cert = reqwest::Certificate::from_der(&self.cert_der).unwrap();
-        let client = reqwest::Client::builder()
+        let client = builder
             .tls_certs_only([cert])
             .https_only(true)
             .timeout(Duration::from_secs(20))
@@ -415,6 +429,14 @@ pub async fn publish_exchange_key(
 
 /// Creates a conversation with `members` (the creator first, as admin); returns its id.
 pub async fn create_conversation(creator: &Person, others: &[&Person]) -> ConversationId {
+    create_conversation_with_state(creator, others).await.0
+}
+
+/// [`create_conversation`], also returning the creator's verified group state.
+pub async fn create_conversation_with_state(
+    creator: &Person,
+    others: &[&Person],
+) -> (ConversationId, GroupState) {
     let mut rng = SystemRng::new();
     let mut env = Env::new(now(), &mut rng);
     let conversation = ConversationId::from_bytes(env.random().unwrap());
@@ -438,7 +460,22 @@ pub async fn create_conversation(creator: &Person, others: &[&Person]) -> Conver
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["conversation"], conversation.to_string());
-    conversation
+    let group = GroupState::genesis(&genesis, &creator.device().verified).unwrap();
+    (conversation, group)
+}
+
+/// A healthy client still sends and receives: Alice sends over her socket, Bob's socket gets it.
+pub async fn healthy_round_trip(server: &TestServer, alice: &Person, bob: &Person, text: &str) {
+    let conversation = create_conversation(alice, &[bob]).await;
+    let mut a = connect(server, &alice.api, alice.keys()).await;
+    let mut b = connect(server, &bob.api, bob.keys()).await;
+    let (message, envelope) = seal(alice, conversation, text);
+    a.send(send_frame(1, conversation, message, &envelope))
+        .await;
+    assert_eq!(a.expect("sent").await["recipients"], 1);
+    let got = b.expect("envelope").await;
+    assert_eq!(got["message_id"], message.to_string());
+    assert_eq!(unb64(got["envelope"].as_str().unwrap()), envelope);
 }
 
 /// A real envelope from `person` (a fresh chain per message: the relay never sees keys).
