@@ -271,6 +271,8 @@ async fn setup(store: &dyn Store, devices: usize) -> Vec<Device> {
                 access_expires: i64::MAX,
                 refresh_hash: None,
                 refresh_expires: i64::MAX,
+                previous_refresh_hash: None,
+                pair_used_at: None,
                 created_at: 0,
             })
             .await

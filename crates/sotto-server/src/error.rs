@@ -93,6 +93,9 @@ pub enum Error {
     /// Missing, unknown, expired or revoked credentials.
     #[error("authentication required")]
     Unauthorized,
+    /// A spent refresh token that may be retried, presented without a device proof.
+    #[error("this refresh token was already used; retry it with a device proof")]
+    RefreshProofRequired,
     /// Wrong username or password (one error for both, so nobody learns who exists).
     #[error("wrong username or password")]
     BadCredentials,
@@ -213,6 +216,7 @@ impl Error {
             Self::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Self::RefreshProofRequired => (StatusCode::UNAUTHORIZED, "refresh_proof_required"),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),

@@ -13,8 +13,9 @@ mod support;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use sotto_proto::auth::AuthChallenge;
+use sotto_proto::identity::DeviceKeys;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -132,6 +133,123 @@ async fn c4_c6_c7_refresh_reuse_revokes_the_family_and_logout_closes_sockets() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(ws.ended().await, Ended::Closed(1008));
+    server.stop().await;
+}
+
+/// A refresh-retry challenge for `token` (which must be retryable).
+async fn refresh_challenge(api: &Api, token: &str) -> Value {
+    let (status, body) = api
+        .post(
+            "/v1/auth/refresh/challenge",
+            json!({ "refresh_token": token }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Signs the challenge `body` (an answer of `/v1/auth/refresh/challenge`) with `keys`.
+fn sign_refresh_challenge(body: &Value, keys: &DeviceKeys) -> Value {
+    let challenge = AuthChallenge::decode(&unb64(body["challenge"].as_str().unwrap())).unwrap();
+    let signature = keys.sign_auth_challenge(&challenge).unwrap();
+    json!({ "nonce": body["nonce"], "signature": b64(&signature) })
+}
+
+#[tokio::test]
+async fn c4_a_refresh_whose_answer_was_lost_is_retried_only_with_the_device_key() {
+    let server = TestServer::start().await;
+    let alice = onboard(&server, 0, "alice").await;
+    let mallory = onboard(&server, 1, "mallory").await;
+    let api = server.api();
+    let login = password_login(&api, "alice").await;
+    let (device_api, refresh, session) = device_login(&server, &login, alice.keys()).await;
+    let mut ws = connect(&server, &device_api, alice.keys()).await;
+
+    // The answer to this refresh is lost: the client still holds only the spent token.
+    let (status, lost) = api
+        .post("/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lost}");
+
+    // Re-presented alone, it is refused without ending the session: the pair issued for it
+    // was never used, so this may be the real client retrying.
+    let (status, body) = api
+        .post("/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_proof_required"))
+    );
+    // A retry challenge exists only for that spent token: not for the current one, nor for an
+    // unknown one.
+    for token in [
+        lost["refresh_token"].as_str().unwrap(),
+        "sotto_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let (status, _) = api
+            .post(
+                "/v1/auth/refresh/challenge",
+                json!({ "refresh_token": token }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let body = refresh_challenge(&api, &refresh).await;
+    let decoded = AuthChallenge::decode(&unb64(body["challenge"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        decoded.device,
+        alice.keys().device(),
+        "addressed to the session's device"
+    );
+    assert_eq!(decoded.username, "alice");
+
+    // Someone who holds the spent token but not the device key gains nothing and changes
+    // nothing: a proof by another device is refused, and the challenge is used up.
+    let forged = sign_refresh_challenge(&body, mallory.keys());
+    let attempt = json!({ "refresh_token": refresh, "proof": forged });
+    let (status, _) = api.post("/v1/auth/refresh", attempt.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = api.post("/v1/auth/refresh", attempt).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a challenge is single use");
+
+    // The real device proves itself and gets a new pair; the pair whose answer was lost is
+    // void, and its socket stays open.
+    let body = refresh_challenge(&api, &refresh).await;
+    let proof = sign_refresh_challenge(&body, alice.keys());
+    let (status, retried) = api
+        .post(
+            "/v1/auth/refresh",
+            json!({ "refresh_token": refresh, "proof": proof }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["session"], session.as_str(), "same session");
+    let void = api.with_token(lost["access_token"].as_str().unwrap());
+    assert_eq!(void.get("/v1/sessions").await.0, StatusCode::UNAUTHORIZED);
+    let fresh = api.with_token(retried["access_token"].as_str().unwrap());
+    assert_eq!(fresh.get("/v1/sessions").await.0, StatusCode::OK);
+    ws.send(json!({ "type": "ping" })).await;
+    ws.expect("pong").await;
+
+    // Once the new pair has been used, the spent token is plain reuse again (C4): refused,
+    // even with a valid proof, and the whole session ends.
+    let (status, _) = api
+        .post(
+            "/v1/auth/refresh/challenge",
+            json!({ "refresh_token": refresh }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no retry challenge once used"
+    );
+    let (status, _) = api
+        .post("/v1/auth/refresh", json!({ "refresh_token": refresh }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(fresh.get("/v1/sessions").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(ws.ended().await, Ended::Closed(1008), "its socket closes");
     server.stop().await;
 }
 

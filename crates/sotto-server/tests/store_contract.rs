@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_server::store::{
-    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, RefreshOutcome,
-    SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
+    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewTokenPair,
+    RefreshOutcome, SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
 };
 
 fn device(i: u8, user: UserId, state: DeviceState) -> DeviceRecord {
@@ -42,7 +42,18 @@ fn session(i: u8, user: UserId, device: Option<DeviceId>) -> SessionRecord {
         access_expires: 10_000,
         refresh_hash: device.map(|_| [i + 100; 32]),
         refresh_expires: 20_000,
+        previous_refresh_hash: None,
+        pair_used_at: None,
         created_at: 1,
+    }
+}
+
+fn pair(i: u8) -> NewTokenPair {
+    NewTokenPair {
+        access_hash: [i; 32],
+        access_expires: 30_000,
+        refresh_hash: [i + 1; 32],
+        refresh_expires: 40_000,
     }
 }
 
@@ -154,7 +165,7 @@ async fn contract(store: Arc<dyn Store>) {
         SessionId([1; 16])
     );
     let rotated = store
-        .refresh_session(&[101; 32], &[50; 32], 30_000, &[51; 32], 40_000, 100)
+        .refresh_session(&[101; 32], &pair(50), None, 100)
         .await
         .unwrap();
     assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.access_hash == [50; 32]));
@@ -162,17 +173,81 @@ async fn contract(store: Arc<dyn Store>) {
         store.session_by_access(&[1; 32]).await.unwrap().is_none(),
         "old access void"
     );
-    let reused = store
-        .refresh_session(&[101; 32], &[60; 32], 30_000, &[61; 32], 40_000, 100)
+    // The spent token while the new pair is unused: a retry, exchanged only with a proof from
+    // this session's device, and then the superseded pair is spent.
+    let me = SessionId([1; 16]);
+    let retry = store
+        .refresh_session(&[101; 32], &pair(60), None, 100)
         .await
         .unwrap();
-    assert!(matches!(reused, RefreshOutcome::Reused { session } if session == SessionId([1; 16])));
+    assert!(matches!(retry, RefreshOutcome::ProofRequired { ref session } if session.id == me));
+    let other = store
+        .refresh_session(&[101; 32], &pair(60), Some(&SessionId([2; 16])), 100)
+        .await
+        .unwrap();
     assert!(
-        store.session(&SessionId([1; 16])).await.unwrap().is_none(),
+        matches!(other, RefreshOutcome::ProofRequired { .. }),
+        "another session's proof"
+    );
+    assert_eq!(
+        store
+            .session_for_refresh_retry(&[101; 32], 100)
+            .await
+            .unwrap()
+            .map(|s| s.id),
+        Some(me)
+    );
+    assert!(store
+        .session_for_refresh_retry(&[51; 32], 100)
+        .await
+        .unwrap()
+        .is_none());
+    let retried = store
+        .refresh_session(&[101; 32], &pair(60), Some(&me), 100)
+        .await
+        .unwrap();
+    assert!(matches!(retried, RefreshOutcome::Rotated(ref s) if s.access_hash == [60; 32]));
+    assert!(store.session_by_access(&[50; 32]).await.unwrap().is_none());
+    // Once the pair is used, the spent token revokes the family.
+    store.mark_pair_used(&me, 200).await.unwrap();
+    store.mark_pair_used(&me, 300).await.unwrap();
+    let used = store.session(&me).await.unwrap().unwrap();
+    assert_eq!(used.pair_used_at, Some(200), "first use is kept");
+    assert!(store
+        .session_for_refresh_retry(&[101; 32], 400)
+        .await
+        .unwrap()
+        .is_none());
+    let reused = store
+        .refresh_session(&[101; 32], &pair(70), Some(&me), 400)
+        .await
+        .unwrap();
+    assert!(matches!(reused, RefreshOutcome::Reused { session } if session == me));
+    assert!(
+        store.session(&me).await.unwrap().is_none(),
         "family revoked"
     );
+    // The superseded pair's refresh token is spent too.
+    store
+        .insert_session(&session(4, alice, Some(a1.device)))
+        .await
+        .unwrap();
+    let four = SessionId([4; 16]);
+    store
+        .refresh_session(&[104; 32], &pair(80), None, 100)
+        .await
+        .unwrap();
+    store
+        .refresh_session(&[104; 32], &pair(90), Some(&four), 100)
+        .await
+        .unwrap();
+    let superseded = store
+        .refresh_session(&[81; 32], &pair(110), None, 100)
+        .await
+        .unwrap();
+    assert!(matches!(superseded, RefreshOutcome::Reused { session } if session == four));
     let unknown = store
-        .refresh_session(&[99; 32], &[60; 32], 1, &[61; 32], 1, 100)
+        .refresh_session(&[99; 32], &pair(120), None, 100)
         .await
         .unwrap();
     assert!(matches!(unknown, RefreshOutcome::Unknown));

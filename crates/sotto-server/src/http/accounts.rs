@@ -84,6 +84,10 @@ pub async fn challenge(
 ) -> Result<axum::Json<ChallengeResponse>, ApiError> {
     let device = id("device", &body.device)?;
     let encoded = sessions::challenge(&state, &authed, device).await?;
+    challenge_response(encoded)
+}
+
+fn challenge_response(encoded: Vec<u8>) -> Result<axum::Json<ChallengeResponse>, ApiError> {
     let decoded = sotto_proto::auth::AuthChallenge::decode(&encoded)
         .map_err(|e| crate::error::Error::Crypto(e.into()))?;
     Ok(axum::Json(ChallengeResponse {
@@ -132,11 +136,13 @@ pub async fn device_login(
     Ok(axum::Json(tokens.into()))
 }
 
-/// A refresh token.
+/// A refresh token, with a device proof when it retries a refresh whose answer was lost.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: SecretField,
+    #[serde(default)]
+    proof: Option<ChallengeAnswer>,
 }
 
 /// # `POST /v1/auth/refresh`
@@ -144,11 +150,34 @@ pub async fn refresh(
     State(state): State<AppState>,
     Json(body): Json<RefreshRequest>,
 ) -> Result<axum::Json<TokenResponse>, ApiError> {
+    let proof = match body.proof {
+        Some(answer) => Some(sessions::DeviceProof {
+            nonce: b64_fixed("nonce", &answer.nonce)?,
+            signature: b64("signature", &answer.signature)?,
+        }),
+        None => None,
+    };
     Ok(axum::Json(
-        sessions::refresh(&state, &body.refresh_token.0)
+        sessions::refresh(&state, &body.refresh_token.0, proof)
             .await?
             .into(),
     ))
+}
+
+/// A refresh token whose answer may have been lost.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshChallengeRequest {
+    refresh_token: SecretField,
+}
+
+/// # `POST /v1/auth/refresh/challenge`
+pub async fn refresh_challenge(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshChallengeRequest>,
+) -> Result<axum::Json<ChallengeResponse>, ApiError> {
+    let encoded = sessions::refresh_challenge(&state, &body.refresh_token.0).await?;
+    challenge_response(encoded)
 }
 
 /// # `POST /v1/auth/logout`

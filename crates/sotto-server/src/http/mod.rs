@@ -42,6 +42,10 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
         .route("/v1/auth/challenge", post(accounts::challenge))
         .route("/v1/auth/device", post(accounts::device_login))
         .route("/v1/auth/refresh", post(accounts::refresh))
+        .route(
+            "/v1/auth/refresh/challenge",
+            post(accounts::refresh_challenge),
+        )
         .route("/v1/auth/logout", post(accounts::logout))
         .route("/v1/account/password", post(accounts::change_password))
         .route("/v1/account/master-key", put(devices::set_master_key))

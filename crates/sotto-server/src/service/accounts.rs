@@ -101,6 +101,8 @@ pub async fn login(
             access_expires: expires,
             refresh_hash: None,
             refresh_expires: expires,
+            previous_refresh_hash: None,
+            pair_used_at: None,
             created_at: now,
         })
         .await?;

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::hub::CloseReason;
 use crate::state::AppState;
 use crate::store::{
-    ChallengeRecord, DeviceState, RefreshOutcome, SessionId, SessionRecord, UserRecord,
+    ChallengeRecord, DeviceState, NewTokenPair, RefreshOutcome, SessionId, SessionRecord,
+    UserRecord,
 };
 
 /// An authenticated caller.
@@ -65,7 +66,8 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Authed> {
         .session_by_access(&tokens::hash(token))
         .await?
         .ok_or(Error::Unauthorized)?;
-    if session.access_expires <= clock::now_ms() {
+    let now = clock::now_ms();
+    if session.access_expires <= now {
         return Err(Error::Unauthorized);
     }
     let user = state
@@ -73,16 +75,21 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Authed> {
         .user_by_id(session.user)
         .await?
         .ok_or(Error::Unauthorized)?;
+    if session.pair_used_at.is_none() {
+        // From now on the token the pair was issued for can no longer be retried: its holder
+        // evidently received the pair (see `refresh`).
+        state.store.mark_pair_used(&session.id, now).await?;
+    }
     Ok(Authed { session, user })
 }
 
 /// The auth key of one of the user's active devices.
-async fn auth_key(state: &AppState, authed: &Authed, device: &DeviceId) -> Result<VerifyingKey> {
+async fn auth_key(state: &AppState, user: &UserRecord, device: &DeviceId) -> Result<VerifyingKey> {
     let record = state
         .store
         .device(device)
         .await?
-        .filter(|d| d.user == authed.user.id && d.state == DeviceState::Active)
+        .filter(|d| d.user == user.id && d.state == DeviceState::Active)
         .ok_or(Error::Forbidden {
             reason: "the device is not an approved device of this account",
         })?;
@@ -97,31 +104,41 @@ pub async fn challenge(state: &AppState, authed: &Authed, device: DeviceId) -> R
             reason: "a device session can only ask for its own challenge",
         });
     }
-    auth_key(state, authed, &device).await?;
+    issue_challenge(state, &authed.session, &authed.user, device).await
+}
+
+/// Stores a fresh challenge for `device` on behalf of `session`; returns its encoded form.
+async fn issue_challenge(
+    state: &AppState,
+    session: &SessionRecord,
+    user: &UserRecord,
+    device: DeviceId,
+) -> Result<Vec<u8>> {
+    auth_key(state, user, &device).await?;
     let nonce = tokens::random::<32>()?;
     let issued_at = clock::now_ms();
     state
         .store
         .insert_challenge(&ChallengeRecord {
             nonce,
-            session: authed.session.id,
+            session: session.id,
             device,
             issued_at,
         })
         .await?;
-    Ok(build_challenge(state, authed, device, nonce, issued_at).encode())
+    Ok(build_challenge(state, user, device, nonce, issued_at).encode())
 }
 
 fn build_challenge(
     state: &AppState,
-    authed: &Authed,
+    user: &UserRecord,
     device: DeviceId,
     nonce: [u8; 32],
     issued_at: i64,
 ) -> AuthChallenge {
     AuthChallenge {
         origin: state.settings.origin.clone(),
-        username: authed.user.username.clone(),
+        username: user.username.clone(),
         device,
         nonce,
         issued_at: Timestamp(u64::try_from(issued_at).unwrap_or(0)),
@@ -136,28 +153,41 @@ async fn answer(
     nonce: [u8; 32],
     signature: &[u8],
 ) -> Result<DeviceId> {
-    let record = state
-        .store
-        .take_challenge(&nonce)
+    let record = take_challenge(state, nonce)
         .await?
         .filter(|c| c.session == authed.session.id)
         .ok_or(Error::Forbidden {
             reason: "unknown or already used challenge",
         })?;
+    check_answer(state, &authed.user, &record, signature).await?;
+    Ok(record.device)
+}
+
+/// Consumes the challenge with `nonce` if it exists and has not expired.
+async fn take_challenge(state: &AppState, nonce: [u8; 32]) -> Result<Option<ChallengeRecord>> {
     let lifetime = i64::try_from(state.settings.limits.challenge_secs.saturating_mul(1000))
         .unwrap_or(i64::MAX);
-    if record.issued_at.saturating_add(lifetime) <= clock::now_ms() {
-        return Err(Error::Forbidden {
-            reason: "challenge expired",
-        });
-    }
-    let key = auth_key(state, authed, &record.device).await?;
-    build_challenge(state, authed, record.device, nonce, record.issued_at)
+    let now = clock::now_ms();
+    Ok(state
+        .store
+        .take_challenge(&nonce)
+        .await?
+        .filter(|c| c.issued_at.saturating_add(lifetime) > now))
+}
+
+/// Checks `signature` over the challenge `record` describes, by its device's auth key.
+async fn check_answer(
+    state: &AppState,
+    user: &UserRecord,
+    record: &ChallengeRecord,
+    signature: &[u8],
+) -> Result<()> {
+    let key = auth_key(state, user, &record.device).await?;
+    build_challenge(state, user, record.device, record.nonce, record.issued_at)
         .verify(&key, signature)
         .map_err(|_| Error::Forbidden {
             reason: "the challenge signature does not verify",
-        })?;
-    Ok(record.device)
+        })
 }
 
 /// Turns a login session into a device session once the device answered its challenge.
@@ -188,6 +218,8 @@ pub async fn device_login(
             access_expires: clock::in_secs(limits.access_token_secs),
             refresh_hash: Some(refresh_hash),
             refresh_expires: clock::in_secs(limits.refresh_token_secs),
+            previous_refresh_hash: None,
+            pair_used_at: None,
             created_at: clock::now_ms(),
         })
         .await?;
@@ -200,32 +232,63 @@ pub async fn device_login(
     })
 }
 
-/// Rotates a refresh token. A spent one revokes its whole session and closes its sockets.
-pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<DeviceTokens> {
+/// A device's signature over a challenge it was given.
+#[derive(Debug)]
+pub struct DeviceProof {
+    /// The challenge's nonce.
+    pub nonce: [u8; 32],
+    /// The device's signature over the encoded challenge.
+    pub signature: Vec<u8>,
+}
+
+/// Rotates a refresh token. A spent one revokes its whole session and closes its sockets, with
+/// one exception: the token the session's current pair was issued for, while that pair has
+/// never been used, is the retry of a refresh whose answer was lost. It is exchanged again, once
+/// per proof, only with `proof` from the session's device (`RefreshProofRequired` without one;
+/// see [`refresh_challenge`]); the superseded pair is then spent.
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    proof: Option<DeviceProof>,
+) -> Result<DeviceTokens> {
     if !tokens::has_kind(refresh_token, TokenKind::Refresh) {
         return Err(Error::Unauthorized);
     }
+    let proven = match proof {
+        Some(proof) => Some(proven_session(state, &proof).await?),
+        None => None,
+    };
     let limits = &state.settings.limits;
     let (access_token, access_hash) = tokens::issue(TokenKind::Access)?;
-    let (new_refresh, new_refresh_hash) = tokens::issue(TokenKind::Refresh)?;
+    let (new_refresh, refresh_hash) = tokens::issue(TokenKind::Refresh)?;
+    let pair = NewTokenPair {
+        access_hash,
+        access_expires: clock::in_secs(limits.access_token_secs),
+        refresh_hash,
+        refresh_expires: clock::in_secs(limits.refresh_token_secs),
+    };
     let outcome = state
         .store
         .refresh_session(
             &tokens::hash(refresh_token),
-            &access_hash,
-            clock::in_secs(limits.access_token_secs),
-            &new_refresh_hash,
-            clock::in_secs(limits.refresh_token_secs),
+            &pair,
+            proven.as_ref(),
             clock::now_ms(),
         )
         .await?;
     match outcome {
-        RefreshOutcome::Rotated(session) => Ok(DeviceTokens {
-            session: session.id,
-            access_token,
-            expires_in: limits.access_token_secs,
-            refresh_token: new_refresh,
-        }),
+        RefreshOutcome::Rotated(session) => {
+            if proven.is_some_and(|p| p == session.id) {
+                tracing::info!(%session.id, "refresh retried with a device proof");
+            }
+            Ok(DeviceTokens {
+                session: session.id,
+                access_token,
+                expires_in: limits.access_token_secs,
+                refresh_token: new_refresh,
+            })
+        }
+        RefreshOutcome::ProofRequired { .. } => Err(Error::RefreshProofRequired),
         RefreshOutcome::Reused { session } => {
             tracing::warn!(%session, "spent refresh token reused; session revoked");
             state
@@ -235,6 +298,50 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<DeviceToke
         }
         RefreshOutcome::Unknown => Err(Error::Unauthorized),
     }
+}
+
+/// The session whose device produced `proof` (consuming its challenge).
+async fn proven_session(state: &AppState, proof: &DeviceProof) -> Result<SessionId> {
+    let unknown = || Error::Forbidden {
+        reason: "unknown or already used challenge",
+    };
+    let record = take_challenge(state, proof.nonce)
+        .await?
+        .ok_or_else(unknown)?;
+    let session = state
+        .store
+        .session(&record.session)
+        .await?
+        .filter(|s| s.device == Some(record.device))
+        .ok_or_else(unknown)?;
+    let user = state
+        .store
+        .user_by_id(session.user)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    check_answer(state, &user, &record, &proof.signature).await?;
+    Ok(session.id)
+}
+
+/// A challenge for retrying a refresh whose answer was lost: issued only for the session's
+/// retryable spent token (see [`refresh`]), to that session's device; `Unauthorized` for any
+/// other token. Changes nothing else.
+pub async fn refresh_challenge(state: &AppState, refresh_token: &str) -> Result<Vec<u8>> {
+    if !tokens::has_kind(refresh_token, TokenKind::Refresh) {
+        return Err(Error::Unauthorized);
+    }
+    let session = state
+        .store
+        .session_for_refresh_retry(&tokens::hash(refresh_token), clock::now_ms())
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let device = session.device.ok_or(Error::Unauthorized)?;
+    let user = state
+        .store
+        .user_by_id(session.user)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    issue_challenge(state, &session, &user, device).await
 }
 
 /// Issues a single-use WebSocket ticket after the session's device answered a fresh challenge.

@@ -26,6 +26,11 @@ pub const SQLITE: &[Migration] = &[
         name: "lean queue",
         sql: include_str!("../../migrations/sqlite/0002_lean_queue.sql"),
     },
+    Migration {
+        version: 3,
+        name: "refresh retry",
+        sql: include_str!("../../migrations/sqlite/0003_refresh_retry.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -39,6 +44,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "lean queue",
         sql: include_str!("../../migrations/postgres/0002_lean_queue.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "refresh retry",
+        sql: include_str!("../../migrations/postgres/0003_refresh_retry.sql"),
     },
 ];
 

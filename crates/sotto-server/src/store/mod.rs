@@ -154,15 +154,40 @@ pub struct SessionRecord {
     pub refresh_hash: Option<[u8; 32]>,
     /// When the refresh token expires (ms).
     pub refresh_expires: i64,
+    /// SHA-256 of the refresh token the current pair was issued for (`None` until the first
+    /// rotation): the one spent token that may be retried with a device proof.
+    pub previous_refresh_hash: Option<[u8; 32]>,
+    /// When the current access/refresh pair was first used (ms); `None` while unused.
+    pub pair_used_at: Option<i64>,
     /// When the session began (ms).
     pub created_at: i64,
+}
+
+/// The hashes and lifetimes of a freshly issued access/refresh pair.
+#[derive(Clone, Debug)]
+pub struct NewTokenPair {
+    /// SHA-256 of the new access token.
+    pub access_hash: [u8; 32],
+    /// When it expires (ms).
+    pub access_expires: i64,
+    /// SHA-256 of the new refresh token.
+    pub refresh_hash: [u8; 32],
+    /// When it expires (ms).
+    pub refresh_expires: i64,
 }
 
 /// What happened to a refresh token.
 #[derive(Clone, Debug)]
 pub enum RefreshOutcome {
-    /// It was current; the session now holds the new tokens.
+    /// It was current (or a proven retry); the session now holds the new tokens.
     Rotated(SessionRecord),
+    /// It was spent, but it is the token the session's still unused pair was issued for (the
+    /// answer to that refresh may have been lost): exchanged again only with a device proof.
+    /// Nothing changed.
+    ProofRequired {
+        /// The session it belongs to.
+        session: SessionRecord,
+    },
     /// It was already used: the whole session (token family) was deleted.
     Reused {
         /// The session that was revoked.
@@ -321,16 +346,25 @@ pub trait Store: Send + Sync + 'static {
     async fn session_by_access(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>>;
     /// A session by id.
     async fn session(&self, session: &SessionId) -> Result<Option<SessionRecord>>;
-    /// Rotates a refresh token (see [`RefreshOutcome`]).
+    /// Rotates a refresh token (see [`RefreshOutcome`]). `proven` names the session whose
+    /// device has just answered a challenge: only then is the retryable spent token (the one
+    /// the unused current pair was issued for) exchanged again.
     async fn refresh_session(
         &self,
         refresh_hash: &[u8; 32],
-        new_access: &[u8; 32],
-        access_expires: i64,
-        new_refresh: &[u8; 32],
-        refresh_expires: i64,
+        pair: &NewTokenPair,
+        proven: Option<&SessionId>,
         now: i64,
     ) -> Result<RefreshOutcome>;
+    /// The session whose retryable spent refresh token has this hash (see
+    /// [`SessionRecord::previous_refresh_hash`]), if its current pair is unused and unexpired.
+    async fn session_for_refresh_retry(
+        &self,
+        refresh_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<SessionRecord>>;
+    /// Records the first use of a session's current token pair (no-op once recorded).
+    async fn mark_pair_used(&self, session: &SessionId, now: i64) -> Result<()>;
     /// Deletes a session; returns whether it existed.
     async fn delete_session(&self, session: &SessionId) -> Result<bool>;
     /// Deletes all of a user's sessions except `keep`; returns the ids deleted.

@@ -16,7 +16,7 @@ macro_rules! impl_store {
         use crate::error::{Error, Result};
         use crate::store::{
             fixed, ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, DeviceState,
-            RefreshOutcome, SessionId, SessionRecord, Store, UserId, UserRecord, WriteOp,
+            NewTokenPair, RefreshOutcome, SessionId, SessionRecord, Store, UserId, UserRecord, WriteOp,
             WriteOutcome,
         };
 
@@ -255,8 +255,8 @@ macro_rules! impl_store {
             async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, device, access_hash, access_expires, \
-                     refresh_hash, refresh_expires, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     refresh_hash, refresh_expires, previous_refresh_hash, pair_used_at, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(s.id.0.as_slice())
                 .bind(s.user.0)
@@ -265,6 +265,8 @@ macro_rules! impl_store {
                 .bind(s.access_expires)
                 .bind(s.refresh_hash.map(|h| h.to_vec()))
                 .bind(s.refresh_expires)
+                .bind(s.previous_refresh_hash.map(|h| h.to_vec()))
+                .bind(s.pair_used_at)
                 .bind(s.created_at)
                 .execute(&self.pool)
                 .await?;
@@ -274,7 +276,7 @@ macro_rules! impl_store {
             async fn session_by_access(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
                 sqlx::query(
                     "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
-                     refresh_expires, created_at FROM sessions WHERE access_hash = $1",
+                     refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions WHERE access_hash = $1",
                 )
                 .bind(hash.as_slice())
                 .fetch_optional(&self.pool)
@@ -287,7 +289,7 @@ macro_rules! impl_store {
             async fn session(&self, session: &SessionId) -> Result<Option<SessionRecord>> {
                 sqlx::query(
                     "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
-                     refresh_expires, created_at FROM sessions WHERE id = $1",
+                     refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions WHERE id = $1",
                 )
                 .bind(session.0.as_slice())
                 .fetch_optional(&self.pool)
@@ -300,16 +302,15 @@ macro_rules! impl_store {
             async fn refresh_session(
                 &self,
                 refresh_hash: &[u8; 32],
-                new_access: &[u8; 32],
-                access_expires: i64,
-                new_refresh: &[u8; 32],
-                refresh_expires: i64,
+                pair: &NewTokenPair,
+                proven: Option<&SessionId>,
                 now: i64,
             ) -> Result<RefreshOutcome> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let current = sqlx::query(
                     "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
-                     refresh_expires, created_at FROM sessions WHERE refresh_hash = $1",
+                     refresh_expires, previous_refresh_hash, pair_used_at, created_at \
+                     FROM sessions WHERE refresh_hash = $1",
                 )
                 .bind(refresh_hash.as_slice())
                 .fetch_optional(&mut *tx)
@@ -326,21 +327,21 @@ macro_rules! impl_store {
                         .await?;
                     sqlx::query(
                         "UPDATE sessions SET access_hash = $1, access_expires = $2, \
-                         refresh_hash = $3, refresh_expires = $4 WHERE id = $5",
+                         refresh_hash = $3, refresh_expires = $4, previous_refresh_hash = $5, \
+                         pair_used_at = NULL WHERE id = $6",
                     )
-                    .bind(new_access.as_slice())
-                    .bind(access_expires)
-                    .bind(new_refresh.as_slice())
-                    .bind(refresh_expires)
+                    .bind(pair.access_hash.as_slice())
+                    .bind(pair.access_expires)
+                    .bind(pair.refresh_hash.as_slice())
+                    .bind(pair.refresh_expires)
+                    .bind(refresh_hash.as_slice())
                     .bind(session.id.0.as_slice())
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    session.access_hash = *new_access;
-                    session.access_expires = access_expires;
-                    session.refresh_hash = Some(*new_refresh);
-                    session.refresh_expires = refresh_expires;
-                    return Ok(RefreshOutcome::Rotated(session));
+                    session.previous_refresh_hash = Some(*refresh_hash);
+                    session.pair_used_at = None;
+                    return Ok(RefreshOutcome::Rotated(with_pair(session, pair)));
                 }
                 let spent = sqlx::query("SELECT session_id FROM refresh_spent WHERE hash = $1")
                     .bind(refresh_hash.as_slice())
@@ -349,13 +350,81 @@ macro_rules! impl_store {
                 let Some(row) = spent else {
                     return Ok(RefreshOutcome::Unknown);
                 };
-                let session = SessionId(fixed(row.try_get("session_id")?, "session id")?);
+                let id = SessionId(fixed(row.try_get("session_id")?, "session id")?);
+                let owner = sqlx::query(
+                    "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+                     refresh_expires, previous_refresh_hash, pair_used_at, created_at \
+                     FROM sessions WHERE id = $1",
+                )
+                .bind(id.0.as_slice())
+                .fetch_optional(&mut *tx)
+                .await?
+                .as_ref()
+                .map(session_row)
+                .transpose()?;
+                if let Some(session) = owner.filter(|s| retryable(s, refresh_hash, now)) {
+                    if proven != Some(&session.id) {
+                        return Ok(RefreshOutcome::ProofRequired { session });
+                    }
+                    // The unused pair is superseded: its refresh token counts as spent, so
+                    // whoever holds it ends the session by presenting it.
+                    if let Some(superseded) = session.refresh_hash {
+                        sqlx::query(
+                            "INSERT INTO refresh_spent (hash, session_id) VALUES ($1, $2)",
+                        )
+                        .bind(superseded.as_slice())
+                        .bind(session.id.0.as_slice())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query(
+                        "UPDATE sessions SET access_hash = $1, access_expires = $2, \
+                         refresh_hash = $3, refresh_expires = $4 WHERE id = $5",
+                    )
+                    .bind(pair.access_hash.as_slice())
+                    .bind(pair.access_expires)
+                    .bind(pair.refresh_hash.as_slice())
+                    .bind(pair.refresh_expires)
+                    .bind(session.id.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    return Ok(RefreshOutcome::Rotated(with_pair(session, pair)));
+                }
                 sqlx::query("DELETE FROM sessions WHERE id = $1")
-                    .bind(session.0.as_slice())
+                    .bind(id.0.as_slice())
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(RefreshOutcome::Reused { session })
+                Ok(RefreshOutcome::Reused { session: id })
+            }
+
+            async fn session_for_refresh_retry(
+                &self,
+                refresh_hash: &[u8; 32],
+                now: i64,
+            ) -> Result<Option<SessionRecord>> {
+                let spent = sqlx::query("SELECT session_id FROM refresh_spent WHERE hash = $1")
+                    .bind(refresh_hash.as_slice())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = spent else {
+                    return Ok(None);
+                };
+                let id = SessionId(fixed(row.try_get("session_id")?, "session id")?);
+                let session = self.session(&id).await?;
+                Ok(session.filter(|s| retryable(s, refresh_hash, now)))
+            }
+
+            async fn mark_pair_used(&self, session: &SessionId, now: i64) -> Result<()> {
+                sqlx::query(
+                    "UPDATE sessions SET pair_used_at = $1 WHERE id = $2 AND pair_used_at IS NULL",
+                )
+                .bind(now)
+                .bind(session.0.as_slice())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn delete_session(&self, session: &SessionId) -> Result<bool> {
@@ -385,7 +454,7 @@ macro_rules! impl_store {
             async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>> {
                 sqlx::query(
                     "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
-                     refresh_expires, created_at FROM sessions WHERE user_id = $1 ORDER BY created_at",
+                     refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions WHERE user_id = $1 ORDER BY created_at",
                 )
                 .bind(user.0)
                 .fetch_all(&self.pool)

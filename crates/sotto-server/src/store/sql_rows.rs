@@ -42,6 +42,7 @@ macro_rules! sql_rows {
         fn session_row(row: &$row) -> Result<SessionRecord> {
             let device: Option<Vec<u8>> = row.try_get("device")?;
             let refresh: Option<Vec<u8>> = row.try_get("refresh_hash")?;
+            let previous: Option<Vec<u8>> = row.try_get("previous_refresh_hash")?;
             Ok(SessionRecord {
                 id: SessionId(fixed(row.try_get("id")?, "session id")?),
                 user: UserId(row.try_get("user_id")?),
@@ -52,8 +53,29 @@ macro_rules! sql_rows {
                 access_expires: row.try_get("access_expires")?,
                 refresh_hash: refresh.map(|r| fixed(r, "token hash")).transpose()?,
                 refresh_expires: row.try_get("refresh_expires")?,
+                previous_refresh_hash: previous
+                    .map(|r| fixed(r, "token hash"))
+                    .transpose()?,
+                pair_used_at: row.try_get("pair_used_at")?,
                 created_at: row.try_get("created_at")?,
             })
+        }
+
+        /// `session` with a newly issued pair in place of its current one.
+        fn with_pair(mut session: SessionRecord, pair: &NewTokenPair) -> SessionRecord {
+            session.access_hash = pair.access_hash;
+            session.access_expires = pair.access_expires;
+            session.refresh_hash = Some(pair.refresh_hash);
+            session.refresh_expires = pair.refresh_expires;
+            session
+        }
+
+        /// Whether `spent` is the session's one retryable spent refresh token at `now`: the
+        /// token its current pair was issued for, while that pair is unused and unexpired.
+        fn retryable(session: &SessionRecord, spent: &[u8; 32], now: i64) -> bool {
+            session.previous_refresh_hash.as_ref() == Some(spent)
+                && session.pair_used_at.is_none()
+                && session.refresh_expires > now
         }
 
         fn change_row(row: &$row) -> Result<ChangeRecord> {
@@ -78,7 +100,7 @@ macro_rules! sql_rows {
         }
 
         const SESSION_COLUMNS: &str = "id, user_id, device, access_hash, access_expires, \
-             refresh_hash, refresh_expires, created_at";
+             refresh_hash, refresh_expires, previous_refresh_hash, pair_used_at, created_at";
         const _: &str = SESSION_COLUMNS;
 
     };
