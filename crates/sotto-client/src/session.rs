@@ -1,5 +1,6 @@
 //! Device sessions: the challenge a device signs with its auth key, access tokens renewed with
-//! single-use refresh tokens (the new one is saved before it is used), and WebSocket tickets.
+//! single-use refresh tokens (the new one is saved before it is used; a refresh whose answer was
+//! lost is retried with a device proof), and WebSocket tickets.
 
 use reqwest::Url;
 use sotto_proto::auth::AuthChallenge;
@@ -16,8 +17,14 @@ const RENEW_MARGIN_MS: u64 = 60_000;
 impl Client {
     /// Answers the server's challenge for this device with `token`; returns `(nonce, signature)`.
     pub(crate) async fn answer_challenge(&self, token: &str) -> Result<(String, Vec<u8>)> {
+        let challenge = self.api.challenge(token, self.device()?).await?;
+        self.sign_challenge(challenge)
+    }
+
+    /// Checks that a challenge names this server, user and device, and signs it with the
+    /// device's auth key; returns (nonce, signature).
+    fn sign_challenge(&self, challenge: crate::api::Challenge) -> Result<(String, Vec<u8>)> {
         let device = self.device()?;
-        let challenge = self.api.challenge(token, device).await?;
         let bytes = unb64(&challenge.challenge, "challenge")?;
         let decoded = AuthChallenge::decode(&bytes)?;
         let username = &self.account_state()?.username;
@@ -69,7 +76,15 @@ impl Client {
         if usable(&session, now) {
             return Ok(session.access_token.0.clone());
         }
-        match self.api.refresh(&session.refresh_token.0).await {
+        let refreshed = match self.api.refresh(&session.refresh_token.0, None).await {
+            Err(Error::Api {
+                status: 401, code, ..
+            }) if code == "refresh_proof_required" => {
+                self.retry_refresh(&session.refresh_token.0).await
+            }
+            other => other,
+        };
+        match refreshed {
             Ok(tokens) => {
                 let access = tokens.access_token.clone();
                 self.store_tokens(tokens)?;
@@ -83,6 +98,17 @@ impl Client {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Retries a refresh whose answer was lost (the server saw the token but this client never
+    /// got the pair): the server exchanges the spent token once more only for a signature of
+    /// this device over a fresh challenge (`docs/protocol.md` "Token refresh").
+    async fn retry_refresh(&self, refresh_token: &str) -> Result<crate::api::Tokens> {
+        let challenge = self.api.refresh_challenge(refresh_token).await?;
+        let (nonce, signature) = self.sign_challenge(challenge)?;
+        self.api
+            .refresh(refresh_token, Some((&nonce, &signature)))
+            .await
     }
 
     /// Forgets the access token (the server refused it), so the next request renews it; a

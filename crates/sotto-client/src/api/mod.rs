@@ -154,10 +154,28 @@ impl Api {
             .await
     }
 
-    /// `POST /v1/auth/refresh`.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<Tokens> {
-        let body = json!({ "refresh_token": refresh_token });
+    /// `POST /v1/auth/refresh`; `proof` (nonce, signature) answers a refresh challenge when the
+    /// token is retried after a lost answer.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        proof: Option<(&str, &[u8])>,
+    ) -> Result<Tokens> {
+        let body = match proof {
+            Some((nonce, signature)) => json!({
+                "refresh_token": refresh_token,
+                "proof": { "nonce": nonce, "signature": b64(signature) },
+            }),
+            None => json!({ "refresh_token": refresh_token }),
+        };
         self.call(Method::POST, "/v1/auth/refresh", None, Some(body))
+            .await
+    }
+
+    /// `POST /v1/auth/refresh/challenge`.
+    pub async fn refresh_challenge(&self, refresh_token: &str) -> Result<Challenge> {
+        let body = json!({ "refresh_token": refresh_token });
+        self.call(Method::POST, "/v1/auth/refresh/challenge", None, Some(body))
             .await
     }
 
