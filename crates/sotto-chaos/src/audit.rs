@@ -66,6 +66,7 @@ impl Tally {
             && self.held == 0
             && self.outbox == 0
             && self.unexpected == 0
+            && self.relogins == 0
     }
 
     /// Adds `other`'s counts to this one (for totals).
@@ -272,6 +273,10 @@ mod tests {
             },
             Tally {
                 delivered: 5,
+                ..good.clone()
+            },
+            Tally {
+                relogins: 1,
                 ..good.clone()
             },
         ] {
