@@ -246,6 +246,32 @@ export async function chaos(h) {
     assert(conflicts() > conflictsBefore, "its resend after the reload was answered 409 (already stored)");
   });
 
+  await test("chaos: a tab reload whose token refresh answer is lost stays signed in (no password asked)", async () => {
+    const refreshes = "**/v1/auth/refresh";
+    const forwarded = [];
+    await a.page.route(refreshes, async (route) => {
+      // The refresh reaches the server, which rotates the tokens; the answer never arrives.
+      forwarded.push(await forward(srv, route.request()).catch((e) => String(e)));
+      await route.abort("connectionreset");
+    });
+    await a.page.reload();
+    await a.page.getByTestId("boot-status").filter({ hasText: "Cannot reach the server" }).waitFor({ timeout: 15_000 });
+    assert((await a.page.locator('input[type="password"]').count()) === 0, "no password asked while the server cannot be reached");
+    await sleep(Math.floor(rand() * 1500));
+    // The retry presents the spent token: refused until the device signs a fresh challenge, then a new pair.
+    const proofRequired = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 401, { timeout: 40_000 });
+    const challenged = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh/challenge") && r.status() === 200, { timeout: 40_000 });
+    const renewed = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 200, { timeout: 40_000 });
+    await a.page.unroute(refreshes);
+    await Promise.all([proofRequired, challenged, renewed]);
+    await connected(a);
+    assert(forwarded[0] === 200, `the server rotated the tokens before the answer was lost (got ${forwarded.join(", ")})`);
+    await open(a);
+    await say(a, "after lost refresh");
+    await say(b, "reply after lost refresh");
+    await audit("lost refresh answer");
+  });
+
   await test("chaos: the server fails sends and lookups (503) for a while, the sockets stay up", async () => {
     const flaky = { sends: true, lookups: true };
     const unavailable = { status: 503, contentType: "application/json", body: JSON.stringify({ error: "unavailable", message: "flaky" }) };

@@ -49,7 +49,12 @@ export function App({ client }: { client: SottoClient }) {
 
   switch (view.phase.kind) {
     case "loading":
-      return <main className="auth" aria-busy="true"><p>Opening Sotto…</p></main>;
+      return (
+        <main className="auth" aria-busy="true">
+          <p>Opening Sotto…</p>
+          {view.error !== undefined && <p role="status" data-testid="boot-status">{view.error}</p>}
+        </main>
+      );
     case "signed-out":
       return <AuthScreen client={client} knownUsername={view.phase.knownUsername} error={view.error} />;
     case "awaiting-approval":

@@ -14,6 +14,7 @@ export type ApiErrorCode =
   | "malformed_body"
   | "unauthorized"
   | "bad_credentials"
+  | "refresh_proof_required"
   | "forbidden"
   | "origin_not_allowed"
   | "not_found"
@@ -31,6 +32,7 @@ export type ApiErrorCode =
 
 const KNOWN: readonly string[] = [
   "invalid_username", "invalid_password", "invalid_field", "malformed_body", "unauthorized", "bad_credentials",
+  "refresh_proof_required",
   "forbidden", "origin_not_allowed", "not_found", "method_not_allowed", "conflict", "too_large", "not_json",
   "rejected", "throttled", "capacity", "unavailable", "internal",
 ];
@@ -132,8 +134,13 @@ export class ApiClient {
   deviceLogin(nonce: string, signature: string, loginToken: string) {
     return this.json(S.SessionTokens, "POST", "/v1/auth/device", { nonce, signature }, loginToken);
   }
-  refresh(refreshToken: string) {
-    return this.json(S.SessionTokens, "POST", "/v1/auth/refresh", { refresh_token: refreshToken }, "");
+  /** `proof` answers a refresh challenge when a refresh whose answer was lost is retried. */
+  refresh(refreshToken: string, proof?: { nonce: string; signature: string }) {
+    const body = proof === undefined ? { refresh_token: refreshToken } : { refresh_token: refreshToken, proof };
+    return this.json(S.SessionTokens, "POST", "/v1/auth/refresh", body, "");
+  }
+  refreshChallenge(refreshToken: string) {
+    return this.json(S.Challenge, "POST", "/v1/auth/refresh/challenge", { refresh_token: refreshToken }, "");
   }
   logout() {
     return this.empty("POST", "/v1/auth/logout");

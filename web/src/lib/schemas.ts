@@ -12,6 +12,7 @@ export const ErrorBody = z.object({ error: z.string(), message: z.string() });
 export const Registered = z.object({ username: z.string() });
 export const LoginTokenView = z.object({ username: z.string(), login_token: z.string(), expires_in: z.number() });
 export const Challenge = z.object({ challenge: b64, nonce: b64 });
+export type Challenge = z.infer<typeof Challenge>;
 export const SessionTokens = z.object({
   session: z.string(),
   access_token: z.string(),

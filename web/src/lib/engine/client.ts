@@ -40,6 +40,7 @@ import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
 import type { AppView, ConversationView, IdentityAlert, MemberView, Phase } from "./model";
+import { retryDelay } from "./delivery";
 import { Session } from "./session";
 
 const TYPING_MS = 6000;
@@ -82,6 +83,7 @@ export class SottoClient {
     this.session = new Session(store, origin);
     this.api = new ApiClient(origin, this.session);
     this.session.api = this.api;
+    this.session.prover = () => (this.keys_ === undefined ? undefined : { keys: this.keys_.device, username: this.keys_.record.username });
     this.session.onEnded = () => {
       this.stopSocket();
       this.setPhase({ kind: "signed-out", ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}) });
@@ -108,7 +110,11 @@ export class SottoClient {
     const db = await Database.open();
     const store = await SealedStore.open(db);
     const client = new SottoClient(db, store, origin);
-    await client.boot();
+    // Not awaited: while the server cannot be reached the page shows that it keeps trying.
+    void client.boot().catch((e: unknown) => {
+      client.error = `Sotto could not start: ${e instanceof Error ? e.message : String(e)}`;
+      client.setPhase({ kind: "signed-out", ...(client.keys_ ? { knownUsername: client.keys_.record.username } : {}) });
+    });
     return client;
   }
 
@@ -231,11 +237,22 @@ export class SottoClient {
       this.setPhase({ kind: "signed-out" });
       return;
     }
-    if (await this.session.renew()) {
-      await this.enter();
-    } else {
-      this.setPhase({ kind: "signed-out", knownUsername: this.keys_.record.username });
+    // A server that cannot be reached right now (down, restarting, the network gone, an answer
+    // lost) says nothing about the session: keep trying instead of asking for the password.
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.session.resume();
+      if (outcome === "renewed") {
+        this.error = undefined;
+        await this.enter();
+        return;
+      }
+      if (outcome !== "unreachable") break;
+      this.error = "Cannot reach the server; trying again…";
+      this.changed();
+      await new Promise((r) => setTimeout(r, retryDelay(attempt)));
     }
+    this.error = undefined;
+    this.setPhase({ kind: "signed-out", knownUsername: this.keys_.record.username });
   }
 
   /** After a device login: verify our own certificate, load state, connect. */
