@@ -157,7 +157,7 @@ async fn answer(
         .await?
         .filter(|c| c.session == authed.session.id)
         .ok_or(Error::Forbidden {
-            reason: "unknown or already used challenge",
+            reason: "unknown, expired or already used challenge",
         })?;
     check_answer(state, &authed.user, &record, signature).await?;
     Ok(record.device)
@@ -303,7 +303,7 @@ pub async fn refresh(
 /// The session whose device produced `proof` (consuming its challenge).
 async fn proven_session(state: &AppState, proof: &DeviceProof) -> Result<SessionId> {
     let unknown = || Error::Forbidden {
-        reason: "unknown or already used challenge",
+        reason: "unknown, expired or already used challenge",
     };
     let record = take_challenge(state, proof.nonce)
         .await?
