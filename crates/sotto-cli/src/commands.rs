@@ -72,7 +72,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     if explicit_pin {
         client.save()?;
     }
-    match cli.command {
+    let result = command(&mut client, cli.command).await;
+    report_unsent(&mut client);
+    result
+}
+
+/// Tells the user about messages the server refused for good (taken out of the outbox by any
+/// command that sends or receives), once.
+fn report_unsent(client: &mut Client) {
+    let Ok(unsent) = client.take_unsent() else {
+        return;
+    };
+    for u in unsent {
+        note(&format!(
+            "NOT SENT: {} in {} was refused by the server ({}); it was removed from the outbox",
+            u.message_id, u.conversation, u.reason
+        ));
+    }
+}
+
+async fn command(client: &mut Client, command: Command) -> Result<(), CliError> {
+    match command {
         Command::Register {
             username,
             device_name,
@@ -92,10 +112,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             username,
             device_name,
             wait,
-        } => login(&mut client, &username, &device_name, wait).await?,
-        Command::Devices(cmd) => devices(&mut client, cmd).await?,
-        Command::Send(args) => send(&mut client, args).await?,
-        Command::Group(cmd) => group(&mut client, cmd).await?,
+        } => login(client, &username, &device_name, wait).await?,
+        Command::Devices(cmd) => devices(client, cmd).await?,
+        Command::Send(args) => send(client, args).await?,
+        Command::Group(cmd) => group(client, cmd).await?,
         Command::Recv { wait, download_dir } => {
             let dir = download_dir.unwrap_or_else(|| client.dir().join("files"));
             let mut options = ReceiveOptions::new(dir);
@@ -131,7 +151,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 "Status: not verified (compare the number with them, then run with --confirm)"
             });
         }
-        Command::Tui => crate::tui::run(&mut client).await?,
+        Command::Tui => crate::tui::run(client).await?,
         Command::Status => {
             output::text(&format!("server: {}", client.server()));
             output::text(&format!(
@@ -227,7 +247,40 @@ async fn devices(client: &mut Client, cmd: DevicesCommand) -> Result<(), CliErro
 }
 
 async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
-    let report = match (&args.file, &args.text) {
+    let queued_before: Vec<String> = client.outbox().map(|i| i.message_id.clone()).collect();
+    let sent = send_now(client, &args).await;
+    if let Err(error) = &sent {
+        // A message that reached the outbox before the failure is not lost: say so (with its
+        // id), so that nobody sends it a second time by hand.
+        let queued = client
+            .outbox()
+            .find(|i| !queued_before.contains(&i.message_id));
+        if let Some(item) = queued {
+            output::line(&json!({
+                "id": item.message_id,
+                "conversation": item.conversation,
+                "queued": true,
+            }));
+            note(&format!(
+                "not sent yet ({error}); it stays in the outbox and goes out with the next \
+                 `sotto send` or `sotto recv`"
+            ));
+        }
+    }
+    let report = sent?;
+    output::line(&json!({
+        "id": report.message_id,
+        "conversation": report.conversation,
+        "recipients": report.recipients,
+    }));
+    Ok(())
+}
+
+async fn send_now(
+    client: &mut Client,
+    args: &SendArgs,
+) -> Result<sotto_client::outbox::SendReport, CliError> {
+    Ok(match (&args.file, &args.text) {
         (Some(path), caption) => {
             let progress = Progress::start("encrypting and uploading");
             let result = client
@@ -247,13 +300,7 @@ async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
                 .await?
         }
         (None, None) => return Err(CliError::Usage("send needs a text or --file PATH")),
-    };
-    output::line(&json!({
-        "id": report.message_id,
-        "conversation": report.conversation,
-        "recipients": report.recipients,
-    }));
-    Ok(())
+    })
 }
 
 async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {

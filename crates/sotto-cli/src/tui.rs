@@ -1,6 +1,7 @@
 //! `sotto tui`: an interactive terminal chat (ratatui). A conversation list with unread counts,
-//! the selected conversation's messages, a composer, and a status line for warnings (changed
-//! safety numbers, refused messages, gaps). New messages are fetched every few seconds through
+//! the selected conversation's messages, a composer, and a status line with the connection state
+//! (online / offline, retrying / messages queued) and warnings (changed safety numbers, refused
+//! messages, gaps). New messages are fetched every few seconds through
 //! the same sync loop `sotto recv` uses.
 
 use std::collections::HashMap;
@@ -24,6 +25,8 @@ const POLL: Duration = Duration::from_secs(3);
 
 /// The screen's state.
 struct App {
+    /// Whether the last sync reached the server (`None` before the first).
+    online: Option<bool>,
     conversations: Vec<ConversationInfo>,
     list: ListState,
     input: String,
@@ -65,6 +68,7 @@ pub async fn run(client: &mut Client) -> Result<(), CliError> {
         return Err(CliError::Usage("sotto tui needs a terminal"));
     }
     let mut app = App {
+        online: None,
         conversations: client.conversations().await?,
         list: ListState::default(),
         input: String::new(),
@@ -136,13 +140,26 @@ async fn send(client: &mut Client, app: &mut App) {
     if text.is_empty() {
         return;
     }
+    let queued_before = client.outbox_len();
     match client.send_text(&target, &text, false).await {
         Ok(_) => {
             app.input.clear();
             app.inform("sent".to_owned());
         }
         Err(error @ ClientError::IdentityChanged { .. }) => app.warn(format!("WARNING: {error}")),
+        Err(error) if client.outbox_len() > queued_before => {
+            // In the outbox: the next sync sends it. Typing it again would send it twice.
+            app.input.clear();
+            app.online = Some(false);
+            app.warn(format!("queued, not sent yet: {error}"));
+        }
         Err(error) => app.warn(format!("not sent: {error}")),
+    }
+    for unsent in client.take_unsent().unwrap_or_default() {
+        app.warn(format!(
+            "NOT SENT (refused by the server): {}",
+            unsent.reason
+        ));
     }
 }
 
@@ -171,8 +188,23 @@ async fn poll(client: &mut Client, app: &mut App) {
             _ => {}
         }
     }
-    if let Err(error) = result {
-        app.warn(format!("sync failed: {error}"));
+    match result {
+        Ok(_) => {
+            if app.online == Some(false) && app.warning {
+                app.inform("back online".to_owned());
+            }
+            app.online = Some(true);
+        }
+        Err(error) => {
+            app.online = Some(false);
+            app.warn(format!("sync failed: {error}"));
+        }
+    }
+    for unsent in client.take_unsent().unwrap_or_default() {
+        app.warn(format!(
+            "NOT SENT (refused by the server): {}",
+            unsent.reason
+        ));
     }
     if new_conversation {
         if let Ok(list) = client.conversations().await {
@@ -257,8 +289,22 @@ fn draw(frame: &mut Frame<'_>, client: &Client, app: &mut App) {
     } else {
         Style::default().fg(Color::DarkGray)
     };
-    frame.render_widget(
-        Paragraph::new(app.status.as_str()).style(style),
-        status_area,
-    );
+    let queued = client.outbox_len();
+    let link = match app.online {
+        None => Span::styled("connecting… ", Style::default().fg(Color::Yellow)),
+        Some(true) => Span::styled("● online ", Style::default().fg(Color::Green)),
+        Some(false) => Span::styled(
+            "○ offline, retrying ",
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
+    };
+    let mut spans = vec![link];
+    if queued > 0 {
+        spans.push(Span::styled(
+            format!("({queued} queued) "),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    spans.push(Span::styled(app.status.as_str(), style));
+    frame.render_widget(Paragraph::new(Line::from(spans)), status_area);
 }

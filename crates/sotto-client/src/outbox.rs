@@ -22,7 +22,15 @@ use crate::api::{b64, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
-use crate::store::state::{Delivered, OutboxItem, OutgoingBody, Secret};
+use crate::store::state::{Delivered, OutboxItem, OutgoingBody, Secret, Unsent};
+
+/// Whether the server refused a message in a way that sending the same bytes again cannot fix
+/// (a `4xx` other than an expired token, a timeout, a conflict or a throttle). Network failures,
+/// `5xx`, `401`, `408`, `429` are worth retrying; `409` means it was stored before.
+pub fn refused_for_good(error: &Error) -> bool {
+    matches!(error, Error::Api { status, .. }
+        if (400..500).contains(status) && !matches!(status, 401 | 408 | 409 | 425 | 429))
+}
 
 /// What a send did.
 #[derive(Debug, Clone)]
@@ -144,11 +152,22 @@ impl Client {
         for id in ids {
             match self.deliver(&id).await {
                 Ok(_) => sent += 1,
-                Err(Error::NotMember) => {}
+                // Out of the outbox already (see `deliver`): the next ones may go.
+                Err(e) if matches!(e, Error::NotMember) || refused_for_good(&e) => {}
                 Err(other) => return Err(other),
             }
         }
         Ok(sent)
+    }
+
+    /// Messages the server refused for good since the last call (see [`refused_for_good`]);
+    /// they are no longer in the outbox.
+    pub fn take_unsent(&mut self) -> Result<Vec<Unsent>> {
+        let unsent = std::mem::take(&mut self.state.unsent);
+        if !unsent.is_empty() {
+            self.save()?;
+        }
+        Ok(unsent)
     }
 
     fn outbox_item(&self, message_id: &str) -> Result<OutboxItem> {
@@ -198,6 +217,19 @@ impl Client {
             Ok(sent) => sent.recipients,
             // The id was accepted before (a retry after a lost answer): it went out.
             Err(Error::Api { status: 409, .. }) => 0,
+            Err(refused) if refused_for_good(&refused) => {
+                // Sending the same bytes again cannot succeed; kept, it would block every
+                // message behind it. It is reported instead.
+                if let Error::Api { message, .. } = &refused {
+                    self.state.unsent.push(Unsent {
+                        message_id: item.message_id.clone(),
+                        conversation: item.conversation.clone(),
+                        reason: message.clone(),
+                    });
+                }
+                self.drop_outbox_item(message_id)?;
+                return Err(refused);
+            }
             Err(other) => return Err(other),
         };
         self.state.outbox.retain(|i| i.message_id != message_id);

@@ -76,6 +76,9 @@ pub struct ProfileState {
     pub receiver: Option<Secret>,
     /// Messages reserved but not yet confirmed by the server.
     pub outbox: Vec<OutboxItem>,
+    /// Outbox messages the server refused for good, not yet reported to the user.
+    #[serde(default)]
+    pub unsent: Vec<Unsent>,
     /// Relayed message ids already processed (newest last).
     pub seen: VecDeque<String>,
     /// Envelopes waiting for their chain or group epoch.
@@ -218,6 +221,18 @@ pub struct OutboxItem {
     pub body: OutgoingBody,
     /// The sealed envelope, once sealed (base64; ciphertext only).
     pub envelope: Option<String>,
+}
+
+/// A message the server refused for good (taken out of the outbox so that it does not block the
+/// messages after it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unsent {
+    /// `msg:…`.
+    pub message_id: String,
+    /// `conv:…`.
+    pub conversation: String,
+    /// The server's explanation.
+    pub reason: String,
 }
 
 /// An envelope held until its key or epoch arrives.
