@@ -74,6 +74,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     }
     let result = command(&mut client, cli.command).await;
     report_unsent(&mut client);
+    for warning in client.take_directory_warnings() {
+        note(&output::directory_warning(&warning));
+    }
     result
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
+use sotto_client::peers::{DirectoryWarning, Rejected};
 use sotto_client::store::state::Delivered;
 use sotto_client::sync::Event;
 
@@ -76,6 +77,22 @@ pub fn message_json(m: &Delivered) -> Value {
         );
     }
     value
+}
+
+/// What to tell the user about a directory entry their client refused.
+pub fn directory_warning(warning: &DirectoryWarning) -> String {
+    let user = &warning.username;
+    match &warning.rejected {
+        Rejected::Device { device, reason } => format!(
+            "WARNING: the server lists a device {device} for {user} that {user}'s key never \
+             approved ({reason}); it gets no message keys. If {user} did not add a device, \
+             the server is misbehaving"
+        ),
+        Rejected::ExchangeKey { device, reason } => format!(
+            "{user}'s device {device} has no usable exchange key ({reason}); it does not get new \
+             messages until it publishes one"
+        ),
+    }
 }
 
 /// Shows one receive event: messages on stdout, everything else on stderr.

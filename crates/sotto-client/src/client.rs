@@ -64,6 +64,10 @@ pub struct Client {
     pub(crate) fresh: std::collections::BTreeSet<String>,
     /// Devices verified during this run, by device id (saves a directory fetch per message).
     pub(crate) verified: std::collections::BTreeMap<String, (String, VerifiedDevice)>,
+    /// Directory entries refused during this run (see [`Client::take_directory_warnings`]), and
+    /// how many of them the caller has taken.
+    pub(crate) directory_warnings: Vec<crate::peers::DirectoryWarning>,
+    pub(crate) directory_warnings_taken: usize,
     /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
     /// whose clocks are off by an hour to check the protocol's skew tolerance.
     clock_offset_ms: i64,
@@ -122,6 +126,8 @@ impl Client {
             rng: SystemRng::new(),
             fresh: Default::default(),
             verified: Default::default(),
+            directory_warnings: Vec::new(),
+            directory_warnings_taken: 0,
             clock_offset_ms: 0,
         })
     }

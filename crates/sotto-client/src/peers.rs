@@ -63,6 +63,16 @@ pub enum Rejected {
     },
 }
 
+/// A refused directory entry and whose account listed it, for the user to see (the refusal
+/// itself already happened: nothing is encrypted to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryWarning {
+    /// The account's pinned username.
+    pub username: String,
+    /// What was refused.
+    pub rejected: Rejected,
+}
+
 /// A safety number and whether it was confirmed.
 #[derive(Debug)]
 pub struct Safety {
@@ -263,6 +273,15 @@ impl Client {
             }
             devices.push(device);
         }
+        for r in &rejected {
+            let warning = DirectoryWarning {
+                username: pinned_name.clone(),
+                rejected: r.clone(),
+            };
+            if !self.directory_warnings.contains(&warning) {
+                self.directory_warnings.push(warning);
+            }
+        }
         Ok(PeerDevices {
             // The name it was pinned under, not the one the directory gives now.
             username: pinned_name,
@@ -271,6 +290,20 @@ impl Client {
             exchange,
             rejected,
         })
+    }
+
+    /// Directory entries refused since the last call, each once per run: devices the server
+    /// lists without a valid certificate from the account's master key (or revoked before), and
+    /// devices without a usable exchange key (they receive nothing new). Sending and receiving
+    /// look accounts up on their own, so a caller that shows warnings asks after each command.
+    pub fn take_directory_warnings(&mut self) -> Vec<DirectoryWarning> {
+        let new = self
+            .directory_warnings
+            .get(self.directory_warnings_taken..)
+            .unwrap_or_default()
+            .to_vec();
+        self.directory_warnings_taken = self.directory_warnings.len();
+        new
     }
 
     /// One verified device of `account`.
