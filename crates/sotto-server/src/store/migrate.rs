@@ -26,6 +26,11 @@ pub const SQLITE: &[Migration] = &[
         name: "lean queue",
         sql: include_str!("../../migrations/sqlite/0002_lean_queue.sql"),
     },
+    Migration {
+        version: 4,
+        name: "single-copy bodies",
+        sql: include_str!("../../migrations/sqlite/0004_single_copy_bodies.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -39,6 +44,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "lean queue",
         sql: include_str!("../../migrations/postgres/0002_lean_queue.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "single-copy bodies",
+        sql: include_str!("../../migrations/postgres/0004_single_copy_bodies.sql"),
     },
 ];
 
