@@ -3,6 +3,7 @@
 //! bounded, a size cap enforced by the transport before parsing). `docs/api.md` lists them all.
 
 use serde::{Deserialize, Serialize};
+use sotto_proto::ids::{DeviceId, MessageId};
 
 use crate::hub::OutEnvelope;
 
@@ -142,11 +143,12 @@ pub enum ServerFrame<'a> {
 /// The `envelope` frame, written by hand: it is the one frame sent for every delivered copy,
 /// and serde's generic path formatted every id byte by byte and scanned the ~1 KiB of base64
 /// for characters to escape. Every value here is JSON-safe as is (`prefix:` and lowercase hex,
-/// integers, base64 the server produced), and a test checks the bytes equal
-/// [`ServerFrame::Envelope`]'s.
+/// integers, base64), the body is encoded straight into the frame, and a test checks the bytes
+/// equal [`ServerFrame::Envelope`]'s.
 pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
+    use base64::Engine;
     use std::fmt::Write;
-    let mut out = String::with_capacity(320 + e.body_b64.len());
+    let mut out = String::with_capacity(320 + e.body.len().div_ceil(3) * 4);
     out.push_str(r#"{"type":"envelope","seq":"#);
     let _ = write!(out, "{seq}");
     push_id(
@@ -168,8 +170,33 @@ pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
     out.push_str(r#"","received_at":"#);
     let _ = write!(out, "{}", e.received_at);
     out.push_str(r#","envelope":""#);
-    out.push_str(&e.body_b64);
+    base64::engine::general_purpose::STANDARD.encode_string(&e.body, &mut out);
     out.push_str(r#""}"#);
+    out
+}
+
+/// The `sent` frame, written by hand for the same reasons as [`envelope_json`] (one per
+/// envelope); a test checks it against [`ServerFrame::Sent`].
+pub fn sent_json(id: u64, message: &MessageId, recipients: usize, full: &[DeviceId]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(128 + full.len() * 72);
+    out.push_str(r#"{"type":"sent","id":"#);
+    let _ = write!(out, "{id}");
+    push_id(&mut out, r#","message_id":"msg:"#, message.as_bytes());
+    out.push_str(r#"","recipients":"#);
+    let _ = write!(out, "{recipients}");
+    out.push_str(r#","queue_full":["#);
+    for (i, device) in full.iter().enumerate() {
+        push_id(
+            &mut out,
+            if i == 0 { r#""dev:"# } else { r#"","dev:"# },
+            device.as_bytes(),
+        );
+    }
+    if !full.is_empty() {
+        out.push('"');
+    }
+    out.push_str("]}");
     out
 }
 
@@ -211,7 +238,7 @@ mod tests {
             sender_account: AccountId::from_bytes([0x0f; 32]),
             sender_device: DeviceId::from_bytes(std::array::from_fn(|i| 255 - i as u8)),
             received_at: 1_700_000_000_123,
-            body_b64: "AAEC/+8=".into(),
+            body: vec![0, 1, 2, 0xff, 0xef],
         };
         let serde = ServerFrame::Envelope {
             seq: 9_007_199_254_740_993,
@@ -220,10 +247,30 @@ mod tests {
             sender_account: e.sender_account.to_string(),
             sender_device: e.sender_device.to_string(),
             received_at: e.received_at,
-            envelope: &e.body_b64,
+            envelope: "AAEC/+8=",
         }
         .to_json();
         assert_eq!(envelope_json(9_007_199_254_740_993, &e), serde);
+    }
+
+    #[test]
+    fn the_hand_written_sent_frame_is_the_serde_one() {
+        let message = MessageId::from_bytes(std::array::from_fn(|i| 0xf0 ^ i as u8));
+        let devices: Vec<DeviceId> = (0..3u8)
+            .map(|k| DeviceId::from_bytes(std::array::from_fn(|i| k.wrapping_mul(37) ^ i as u8)))
+            .collect();
+        for full in [&devices[..0], &devices[..1], &devices[..]] {
+            for (id, recipients) in [(0, 0), (u64::MAX, 7)] {
+                let serde = ServerFrame::Sent {
+                    id,
+                    message_id: message.to_string(),
+                    recipients,
+                    queue_full: full.iter().map(ToString::to_string).collect(),
+                }
+                .to_json();
+                assert_eq!(sent_json(id, &message, recipients, full), serde);
+            }
+        }
     }
 
     #[test]
