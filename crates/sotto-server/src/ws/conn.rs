@@ -134,7 +134,7 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(text.as_str()) {
-        Ok(ClientFrame::Auth { ticket }) => Some(ticket),
+        Ok(ClientFrame::Auth { ticket }) => Some(ticket.into_owned()),
         _ => None,
     }
 }
@@ -516,6 +516,7 @@ where
                         ));
                     }
                 }
+                let payload = payload.map(std::borrow::Cow::into_owned);
                 let device = self.device;
                 Ok(Some(Box::pin(async move {
                     let targets =

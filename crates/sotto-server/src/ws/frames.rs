@@ -1,6 +1,9 @@
 //! WebSocket frames: JSON text frames with a `type` tag; binary payloads are standard padded
 //! base64. Client frames are parsed strictly (unknown fields and types refused, integers
-//! bounded, a size cap enforced by the transport before parsing). `docs/api.md` lists them all.
+//! bounded, a size cap enforced by the transport before parsing) and borrow their strings from
+//! the frame's text where JSON needs no unescaping. `docs/api.md` lists them all.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use sotto_proto::ids::{DeviceId, MessageId};
@@ -12,46 +15,66 @@ pub const MAX_ACK_IDS: usize = 512;
 /// Bytes of a signal payload (receipts, typing) before base64.
 pub const MAX_SIGNAL_PAYLOAD: usize = 1024;
 
-/// What a client may send.
+/// What a client may send (its strings borrowed from the frame's text when possible).
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientFrame {
+pub enum ClientFrame<'a> {
     /// The first frame, unless the ticket came as a cookie.
     Auth {
         /// A ticket from `POST /v1/ws/ticket`.
-        ticket: String,
+        #[serde(borrow)]
+        ticket: Cow<'a, str>,
     },
     /// An envelope for a conversation.
     Send {
         /// Client-chosen correlation number, echoed in `sent` or `error`.
         id: u64,
         /// `conv:…`.
-        conversation: String,
+        #[serde(borrow)]
+        conversation: Cow<'a, str>,
         /// `msg:…`, the de-duplication key.
-        message_id: String,
+        #[serde(borrow)]
+        message_id: Cow<'a, str>,
         /// The envelope, base64.
-        envelope: String,
+        #[serde(borrow)]
+        envelope: Cow<'a, str>,
         /// `dev:…`: deliver to this member device only (key distributions).
-        #[serde(default)]
-        to: Option<String>,
+        #[serde(default, borrow)]
+        to: Option<Cow<'a, str>>,
     },
     /// Envelopes processed: delete their copies.
     Ack {
         /// `msg:…` ids (at most 512).
-        message_ids: Vec<String>,
+        #[serde(borrow)]
+        message_ids: Vec<Text<'a>>,
     },
     /// A small real-time notice to the conversation's online devices.
     Signal {
         /// `conv:…`.
-        conversation: String,
+        #[serde(borrow)]
+        conversation: Cow<'a, str>,
         /// What kind of notice.
         kind: SignalKind,
         /// Optional base64 payload (encrypted by the client when it has content), ≤ 1 KiB.
-        #[serde(default)]
-        payload: Option<String>,
+        #[serde(default, borrow)]
+        payload: Option<Cow<'a, str>>,
     },
     /// Keep-alive; answered with `pong`.
     Ping {},
+}
+
+/// A string of a client frame inside a list, borrowed from the frame's text unless JSON
+/// escapes had to be undone (serde borrows a `Cow` field, but not the items of a `Vec<Cow>`).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Kinds of signal.
@@ -225,7 +248,7 @@ impl ServerFrame<'_> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<ClientFrame, serde_json::Error> {
+    fn parse(text: &str) -> Result<ClientFrame<'_>, serde_json::Error> {
         serde_json::from_str(text)
     }
 
@@ -295,5 +318,27 @@ mod tests {
         assert!(matches!(send, ClientFrame::Send { to: None, .. }));
         assert!(parse(r#"{"type":"signal","conversation":"c","kind":"typing"}"#).is_ok());
         assert!(parse(r#"{"type":"signal","conversation":"c","kind":"shout"}"#).is_err());
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let text = r#"{"type":"ack","message_ids":["msg:ab","msg:\u0061b"]}"#;
+        let Ok(ClientFrame::Ack { message_ids }) = parse(text) else {
+            panic!("not an ack")
+        };
+        assert!(matches!(message_ids[0].0, Cow::Borrowed("msg:ab")));
+        assert!(matches!(&message_ids[1].0, Cow::Owned(s) if s == "msg:ab"));
+        let text =
+            r#"{"type":"send","id":1,"conversation":"c","message_id":"m","envelope":"AA\/A"}"#;
+        let Ok(ClientFrame::Send {
+            envelope,
+            message_id,
+            ..
+        }) = parse(text)
+        else {
+            panic!("not a send")
+        };
+        assert!(matches!(message_id, Cow::Borrowed("m")));
+        assert_eq!(envelope, "AA/A");
     }
 }
