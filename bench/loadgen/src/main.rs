@@ -146,6 +146,15 @@ fn status_mib(pid: &str, field: &str) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Bytes a process caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`).
+fn write_bytes(pid: &str) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -456,6 +465,7 @@ async fn main() {
     }
 
     let server_cpu0 = cpu_seconds(&pid, hz);
+    let written0 = write_bytes(&pid);
     let own_cpu0 = cpu_seconds("self", hz);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -578,6 +588,7 @@ async fn main() {
     }
     let elapsed = start.elapsed();
     let server_cpu = cpu_seconds(&pid, hz) - server_cpu0;
+    let written = write_bytes(&pid).saturating_sub(written0);
     let own_cpu = cpu_seconds("self", hz) - own_cpu0;
     let load = load_average();
     // Let the last acknowledgements reach the server, then stop.
@@ -627,6 +638,11 @@ async fn main() {
         "server pid={pid} cpu={server_cpu:.1}s ({:.0}% of one core, {:.1} us/message) peak_rss={peak:.0} MiB rss_now={rss:.0} MiB",
         100.0 * server_cpu / elapsed.as_secs_f64(),
         1e6 * server_cpu / d.max(1) as f64
+    );
+    println!(
+        "server wrote {:.1} MB to storage, {:.1} KB/message",
+        written as f64 / 1e6,
+        written as f64 / 1e3 / d.max(1) as f64
     );
     println!(
         "loadgen cpu={own_cpu:.1}s ({:.0}% of one core); load average at end {load}",

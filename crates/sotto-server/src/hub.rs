@@ -39,7 +39,8 @@ use crate::store::{Delivery, SessionId, UserId};
 /// it only makes the task run its loop once, see the *lagged* flag and re-read the store.
 pub const WAKE_SEQ: i64 = 0;
 
-/// An envelope as pushed to sockets: shared by every recipient, body already base64.
+/// An envelope as pushed to sockets: shared by every recipient. Each socket task base64-encodes
+/// the body straight into its frame, off the relay's commit path.
 #[derive(Debug)]
 pub struct OutEnvelope {
     /// Message id.
@@ -52,23 +53,20 @@ pub struct OutEnvelope {
     pub sender_device: DeviceId,
     /// Server receive time (ms).
     pub received_at: i64,
-    /// The ciphertext, base64 (standard alphabet, padded).
-    pub body_b64: Arc<str>,
+    /// The ciphertext.
+    pub body: Vec<u8>,
 }
 
 impl OutEnvelope {
     /// Converts a stored delivery.
-    pub fn from_delivery(d: &Delivery) -> Self {
-        use base64::Engine;
+    pub fn from_delivery(d: Delivery) -> Self {
         Self {
             message: d.message,
             conversation: d.conversation,
             sender_account: d.sender_account,
             sender_device: d.sender_device,
             received_at: d.received_at,
-            body_b64: base64::engine::general_purpose::STANDARD
-                .encode(&d.body)
-                .into(),
+            body: d.body,
         }
     }
 
@@ -80,7 +78,7 @@ impl OutEnvelope {
             sender_account: AccountId::from_bytes([0; 32]),
             sender_device: DeviceId::from_bytes([0; 32]),
             received_at: 0,
-            body_b64: Arc::from(""),
+            body: Vec::new(),
         }
     }
 }

@@ -121,7 +121,7 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
         Ok(outcomes) => {
             Metrics::add(&writer.metrics.batches, 1);
             Metrics::add(&writer.metrics.batch_ops, ops.len() as u64);
-            for ((op, waiter), outcome) in ops.iter().zip(waiters).zip(outcomes) {
+            for ((op, waiter), outcome) in ops.into_iter().zip(waiters).zip(outcomes) {
                 finish(writer, op, waiter, Ok(outcome));
             }
         }
@@ -131,10 +131,10 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
                 ops = ops.len(),
                 "group commit failed; retrying one by one"
             );
-            for (op, waiter) in ops.iter().zip(waiters) {
+            for (op, waiter) in ops.into_iter().zip(waiters) {
                 let result = writer
                     .store
-                    .write_batch(std::slice::from_ref(op), writer.queue_cap)
+                    .write_batch(std::slice::from_ref(&op), writer.queue_cap)
                     .await
                     .and_then(|mut o| o.pop().ok_or(Error::TaskGone));
                 finish(writer, op, waiter, result);
@@ -142,7 +142,7 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
         }
         Err(error) => {
             tracing::error!(?error, "write failed");
-            for (op, waiter) in ops.iter().zip(waiters) {
+            for (op, waiter) in ops.into_iter().zip(waiters) {
                 finish(writer, op, waiter, Err(Error::Unavailable));
             }
         }
@@ -152,7 +152,9 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
 type Waiter = (Instant, oneshot::Sender<Result<WriteOutcome>>);
 
 /// Pushes a committed envelope to its recipients, records metrics and answers the submitter.
-fn finish(writer: &Writer, op: &WriteOp, waiter: Waiter, result: Result<WriteOutcome>) {
+/// The envelope's body moves into the push as it is: each recipient's socket task encodes it
+/// into its frame, so no base64 work sits on this (serial) commit path.
+fn finish(writer: &Writer, op: WriteOp, waiter: Waiter, result: Result<WriteOutcome>) {
     let (submitted, reply) = waiter;
     let m = &writer.metrics;
     match (op, &result) {
@@ -161,16 +163,13 @@ fn finish(writer: &Writer, op: &WriteOp, waiter: Waiter, result: Result<WriteOut
             Metrics::add(&m.envelopes_stored, 1);
             Metrics::add(&m.copies_queued, recipients.len() as u64);
             if !recipients.is_empty() {
-                use base64::Engine;
                 let out = Arc::new(OutEnvelope {
                     message: env.message,
                     conversation: env.conversation,
                     sender_account: env.sender_account,
                     sender_device: env.sender_device,
                     received_at: env.received_at,
-                    body_b64: base64::engine::general_purpose::STANDARD
-                        .encode(&env.body)
-                        .into(),
+                    body: env.body,
                 });
                 for (device, seq) in recipients {
                     let push = Push::Envelope {

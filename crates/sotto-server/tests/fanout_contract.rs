@@ -32,7 +32,7 @@ fn envelope() -> Arc<OutEnvelope> {
         sender_account: AccountId::from_bytes([7; 32]),
         sender_device: DeviceId::from_bytes([6; 32]),
         received_at: 1,
-        body_b64: Arc::from("AAAA"),
+        body: vec![0; 3],
     })
 }
 
@@ -89,7 +89,7 @@ async fn contract(subscriber: Arc<Hub>, publisher: Arc<Hub>) {
         },
     );
     match next(&mut alice, wait).await {
-        Some(Push::Envelope { seq: 7, envelope }) => assert_eq!(&*envelope.body_b64, "AAAA"),
+        Some(Push::Envelope { seq: 7, envelope }) => assert_eq!(envelope.body, vec![0; 3]),
         Some(Push::Envelope { seq: WAKE_SEQ, .. }) => {
             assert!(
                 alice.lagged.swap(false, Ordering::SeqCst),

@@ -486,3 +486,142 @@ async fn postgres_passes_the_contract() {
     contract(Arc::new(store)).await;
     pg.drop().await;
 }
+
+/// Copies and their bodies: a message for one device carries its body in its delivery, one for
+/// several devices shares a body that stays until its last copy is acknowledged or revoked.
+async fn queue_contract(store: Arc<dyn Store>) {
+    let alice = store.create_user("alice", "h", 1).await.unwrap();
+    let bob = store.create_user("bob", "h", 1).await.unwrap();
+    let carol = store.create_user("carol", "h", 1).await.unwrap();
+    let (a1, b1, b2, c1) = (
+        device(1, alice, DeviceState::Active),
+        device(2, bob, DeviceState::Active),
+        device(3, bob, DeviceState::Active),
+        device(4, carol, DeviceState::Active),
+    );
+    for d in [&a1, &b1, &b2, &c1] {
+        store.activate_device(d).await.unwrap();
+    }
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"genesis".to_vec(),
+        author: a1.device,
+        created_at: 1,
+    };
+    let (group, pair) = (
+        ConversationId::from_bytes([1; 16]),
+        ConversationId::from_bytes([2; 16]),
+    );
+    store
+        .create_conversation(&group, &genesis, &[alice, bob])
+        .await
+        .unwrap();
+    store
+        .create_conversation(&pair, &genesis, &[alice, carol])
+        .await
+        .unwrap();
+    let bodies = |store: Arc<dyn Store>, device: DeviceId| async move {
+        store
+            .pending(&device, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.message.as_bytes()[0], d.conversation, d.body))
+            .collect::<Vec<_>>()
+    };
+
+    let ops = [
+        WriteOp::Enqueue(envelope(10, group, alice, a1.device)),
+        WriteOp::Enqueue(envelope(11, pair, alice, a1.device)),
+        WriteOp::Enqueue(envelope(12, group, alice, a1.device)),
+    ];
+    let out = store.write_batch(&ops, 100).await.unwrap();
+    let copies: Vec<usize> = out
+        .iter()
+        .map(|o| match o {
+            WriteOutcome::Stored { recipients, .. } => recipients.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(copies, vec![2, 1, 2]);
+    let group_copies = vec![(10, group, vec![10; 10]), (12, group, vec![12; 10])];
+    assert_eq!(bodies(store.clone(), b1.device).await, group_copies);
+    assert_eq!(bodies(store.clone(), b2.device).await, group_copies);
+    assert_eq!(
+        bodies(store.clone(), c1.device).await,
+        vec![(11, pair, vec![11; 10])]
+    );
+
+    // One of two copies acknowledged: the other keeps its body.
+    let ack = |device: DeviceId, m: u8| WriteOp::Ack {
+        device,
+        messages: vec![MessageId::from_bytes([m; 16])],
+    };
+    let out = store
+        .write_batch(&[ack(b1.device, 10), ack(c1.device, 11)], 100)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(1)]);
+    assert_eq!(
+        bodies(store.clone(), b2.device).await,
+        group_copies,
+        "a shared body stays while a copy waits"
+    );
+    assert!(bodies(store.clone(), c1.device).await.is_empty());
+    let out = store
+        .write_batch(&[ack(b2.device, 10), ack(b2.device, 10)], 100)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(0)]);
+    assert_eq!(
+        bodies(store.clone(), b2.device).await,
+        vec![(12, group, vec![12; 10])]
+    );
+
+    // A revoked device's copy no longer holds the shared body back.
+    store
+        .revoke_device(bob, &b2.device, 1, b"revocation")
+        .await
+        .unwrap();
+    assert!(bodies(store.clone(), b2.device).await.is_empty());
+    assert_eq!(
+        bodies(store.clone(), b1.device).await,
+        vec![(12, group, vec![12; 10])]
+    );
+    let out = store.write_batch(&[ack(b1.device, 12)], 100).await.unwrap();
+    assert_eq!(out, vec![WriteOutcome::Acked(1)]);
+    assert!(bodies(store.clone(), b1.device).await.is_empty());
+
+    // Every id stays spent, whether its copies shared a body or not.
+    for m in [10, 11, 12] {
+        let conv = if m == 11 { pair } else { group };
+        let out = store
+            .write_batch(
+                &[WriteOp::Enqueue(envelope(m, conv, alice, a1.device))],
+                100,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out, vec![WriteOutcome::Duplicate], "message {m}");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_queue_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sotto_server::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
+        .await
+        .unwrap();
+    queue_contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn postgres_passes_the_queue_contract() {
+    let Some(pg) = support::pg::Schema::fresh().await else {
+        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL queue contract");
+        return;
+    };
+    let store = pg.store().await;
+    queue_contract(Arc::new(store)).await;
+    pg.drop().await;
+}

@@ -31,6 +31,11 @@ pub const SQLITE: &[Migration] = &[
         name: "refresh retry",
         sql: include_str!("../../migrations/sqlite/0003_refresh_retry.sql"),
     },
+    Migration {
+        version: 4,
+        name: "single-copy bodies",
+        sql: include_str!("../../migrations/sqlite/0004_single_copy_bodies.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -49,6 +54,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 3,
         name: "refresh retry",
         sql: include_str!("../../migrations/postgres/0003_refresh_retry.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "single-copy bodies",
+        sql: include_str!("../../migrations/postgres/0004_single_copy_bodies.sql"),
     },
 ];
 

@@ -210,11 +210,12 @@ macro_rules! impl_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                // Its copies no longer count; bodies nobody else waits for are dropped.
+                // Its copies no longer count; bodies nobody else waits for are dropped (a
+                // copy with a body of its own goes with its row).
                 sqlx::query(
                     "UPDATE messages SET copies = copies - 1, \
                      body = CASE WHEN copies <= 1 THEN NULL ELSE body END \
-                     WHERE id IN (SELECT message FROM deliveries WHERE device = $1)",
+                     WHERE id IN (SELECT message FROM deliveries WHERE device = $1 AND body IS NULL)",
                 )
                 .bind(id)
                 .execute(&mut *tx)
@@ -667,7 +668,8 @@ macro_rules! impl_store {
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
                 let rows = sqlx::query(
                     "SELECT d.seq, m.id, m.conversation, m.sender_account, m.sender_device, \
-                     m.received_at, m.body FROM deliveries d JOIN messages m ON m.id = d.message \
+                     m.received_at, COALESCE(d.body, m.body) AS body \
+                     FROM deliveries d JOIN messages m ON m.id = d.message \
                      WHERE d.device = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
                 )
                 .bind(device.as_bytes().as_slice())

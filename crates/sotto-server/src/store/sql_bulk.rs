@@ -9,8 +9,8 @@
 //! queues with running counts) are made in Rust; then the messages, the deliveries and the
 //! queue counters are written with multi-row statements. For the acknowledgements of a batch:
 //! one `DELETE` of every (device, message) pair, one statement counting down the copies
-//! of each message and dropping the bodies nobody waits for any more, one update of the queue
-//! counters. Placeholders are generated, every value is bound.
+//! of each shared message (a single copy carries its body in its delivery row and goes with
+//! it) and dropping the bodies nobody waits for any more, one update of the queue counters. Placeholders are generated, every value is bound.
 //!
 //! The statement count per batch is therefore constant (about seven, plus one per thousand
 //! rows), whatever the mix of envelopes and acknowledgements. The generator still takes two
@@ -164,7 +164,8 @@ macro_rules! sql_bulk {
                 outcomes.push(WriteOutcome::Stored { recipients: Vec::new(), full });
             }
 
-            // Messages (a message nobody gets keeps only its id).
+            // Messages: every accepted id gets its row (it refuses replays); the row holds the
+            // body only when several copies share it, a single copy carries it in its delivery.
             for chunk in accepted.chunks(CHUNK) {
                 let sql = format!(
                     "INSERT INTO messages (id, conversation, sender_account, sender_device, \
@@ -179,23 +180,32 @@ macro_rules! sql_bulk {
                         .bind(env.sender_account.as_bytes().as_slice())
                         .bind(env.sender_device.as_bytes().as_slice())
                         .bind(env.received_at)
-                        .bind((*copies > 0).then_some(env.body.as_slice()))
-                        .bind(*copies);
+                        .bind((*copies > 1).then_some(env.body.as_slice()))
+                        .bind(if *copies > 1 { *copies } else { 0 });
                 }
                 query.execute(&mut **tx).await?;
             }
 
-            // Deliveries, with their sequence numbers (in `copies` order).
+            // Deliveries, with their sequence numbers (in `copies` order); a single copy
+            // carries the body.
+            let single: HashMap<MessageId, &[u8]> = accepted
+                .iter()
+                .filter(|(_, copies)| *copies == 1)
+                .map(|(env, _)| (env.message, env.body.as_slice()))
+                .collect();
             let mut seqs: Vec<i64> = Vec::with_capacity(copies.len());
             for chunk in copies.chunks(CHUNK) {
-                let values = tuples(chunk.len(), 2);
-                let mut sql = format!("INSERT INTO deliveries (device, message) VALUES {values}");
+                let values = tuples(chunk.len(), 3);
+                let mut sql = format!("INSERT INTO deliveries (device, message, body) VALUES {values}");
                 if !assigned_seqs() {
                     sql.push_str(" RETURNING seq, device, message");
                 }
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (device, message) in chunk {
-                    query = query.bind(device.as_bytes().as_slice()).bind(message.as_bytes().as_slice());
+                    query = query
+                        .bind(device.as_bytes().as_slice())
+                        .bind(message.as_bytes().as_slice())
+                        .bind(single.get(message).copied());
                 }
                 if assigned_seqs() {
                     let last = last_rowid(&query.execute(&mut **tx).await?);
@@ -254,7 +264,7 @@ macro_rules! sql_bulk {
             for chunk in pairs.chunks(CHUNK) {
                 let sql = format!(
                     "DELETE FROM deliveries WHERE (device, message) IN (VALUES {}) \
-                     RETURNING device, message",
+                     RETURNING device, message, body IS NULL AS shared",
                     tuples(chunk.len(), 2)
                 );
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -270,7 +280,11 @@ macro_rules! sql_bulk {
                         }
                     }
                     *per_device.entry(device).or_insert(0) -= 1;
-                    deleted.push(message);
+                    // A copy with its own body leaves the message row as it is.
+                    let shared: bool = row.try_get("shared")?;
+                    if shared {
+                        deleted.push(message);
+                    }
                 }
             }
             // One copy fewer per deleted row; a body nobody waits for any more is dropped (the

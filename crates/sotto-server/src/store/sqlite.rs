@@ -138,3 +138,125 @@ crate::store::sql::impl_store!(
     "sqlite",
     "BEGIN IMMEDIATE"
 );
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+
+    use super::*;
+    use crate::store::migrate::run_migrations;
+    use crate::store::{NewEnvelope, Store, UserId, WriteOp, WriteOutcome};
+
+    /// A queue written by schema v2 (every body in its message row) is read, acknowledged and
+    /// replay-checked the same after the upgrade to v4 (bodies of single copies in deliveries).
+    #[tokio::test]
+    async fn a_version_2_queue_survives_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let (device, message, conv) = ([2u8; 32], [3u8; 16], [4u8; 16]);
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        run_migrations!(&pool, &SQLITE[..2]).unwrap();
+        for (sql, user) in [
+            (
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, 'h', 1)",
+                "alice",
+            ),
+            (
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, 'h', 1)",
+                "bob",
+            ),
+        ] {
+            let id = if user == "alice" { 1 } else { 2 };
+            sqlx::query(sql)
+                .bind(id)
+                .bind(user)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, queued, \
+             created_at) VALUES (?, 2, 'active', x'00', x'00', 'phone', 1, 1)",
+        )
+        .bind(device.as_slice())
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO conversations (id, created_at) VALUES (?, 1)")
+            .bind(conv.as_slice())
+            .execute(&pool)
+            .await
+            .unwrap();
+        for user in [1, 2] {
+            sqlx::query("INSERT INTO members (conversation, user_id) VALUES (?, ?)")
+                .bind(conv.as_slice())
+                .bind(user)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO messages (id, conversation, sender_account, sender_device, \
+             received_at, body, copies) VALUES (?, ?, ?, ?, 9, x'abcd', 1)",
+        )
+        .bind(message.as_slice())
+        .bind(conv.as_slice())
+        .bind([5u8; 32].as_slice())
+        .bind([6u8; 32].as_slice())
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO deliveries (device, message) VALUES (?, ?)")
+            .bind(device.as_slice())
+            .bind(message.as_slice())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let (device, message) = (DeviceId::from_bytes(device), MessageId::from_bytes(message));
+        let pending = store.pending(&device, 0, 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].message, pending[0].body.as_slice()),
+            (message, &[0xab, 0xcd][..])
+        );
+        let ack = WriteOp::Ack {
+            device,
+            messages: vec![message],
+        };
+        assert_eq!(
+            store.write_batch(&[ack], 10).await.unwrap(),
+            vec![WriteOutcome::Acked(1)]
+        );
+        let body: Option<Vec<u8>> = sqlx::query_scalar("SELECT body FROM messages WHERE id = ?")
+            .bind(message.as_bytes().as_slice())
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(body, None, "the body went with its last copy");
+        let replay = WriteOp::Enqueue(NewEnvelope {
+            message,
+            conversation: ConversationId::from_bytes(conv),
+            sender_user: UserId(1),
+            sender_account: AccountId::from_bytes([5; 32]),
+            sender_device: DeviceId::from_bytes([6; 32]),
+            received_at: 10,
+            to: None,
+            body: vec![1],
+        });
+        assert_eq!(
+            store.write_batch(&[replay], 10).await.unwrap(),
+            vec![WriteOutcome::Duplicate]
+        );
+        store.close().await;
+    }
+}

@@ -13,7 +13,8 @@
 //! checkpoint task) queue on SQLite's write lock as before. The outcomes are the same as the
 //! bulk SQL of `sql_bulk` (which PostgreSQL keeps): envelopes before acknowledgements, a
 //! duplicate id (also within one batch) refused, the queue cap counted with what the batch
-//! itself adds, a body dropped when its last copy is acknowledged.
+//! itself adds, a body dropped when its last copy is acknowledged (a single copy carries its
+//! body in its delivery row, so acknowledging it rewrites no message row).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -21,7 +22,7 @@ use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
 use tokio::sync::oneshot;
 
@@ -39,12 +40,16 @@ const DATA_VERSION: &str = "PRAGMA data_version";
 const MEMBERS: &str = "SELECT m.user_id, d.id, d.queued FROM members m \
      LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
      WHERE m.conversation = ?1";
-// A message nobody gets keeps only its id (body NULL), to refuse replays.
+// The message row is the message's record and refuses replays of its id. It holds the body
+// only when several devices share it; a single copy carries the body in its delivery row, so
+// acknowledging it deletes that row and rewrites nothing else.
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, conversation, sender_account, sender_device, received_at, body, copies) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries (device, message) VALUES (?1, ?2)";
-const DELETE_DELIVERY: &str = "DELETE FROM deliveries WHERE device = ?1 AND message = ?2";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (device, message, body) VALUES (?1, ?2, ?3)";
+// One row: whether the copy shared the message row's body (then the message counts down).
+const DELETE_DELIVERY: &str =
+    "DELETE FROM deliveries WHERE device = ?1 AND message = ?2 RETURNING body IS NULL";
 // Both right-hand sides see the old `copies`: the body goes with the last copy.
 const COUNT_DOWN: &str = "UPDATE messages SET \
      copies = CASE WHEN copies > ?2 THEN copies - ?2 ELSE 0 END, \
@@ -296,23 +301,30 @@ fn enqueue(
             }
         }
         let message = env.message.as_bytes().as_slice();
-        let copies = i64::try_from(targets.len()).unwrap_or(i64::MAX);
+        // Shared: the message row holds the body and counts the copies that refer to it.
+        let shared = targets.len() > 1;
+        let copies = if shared {
+            i64::try_from(targets.len()).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
         let inserted = insert_message.execute(params![
             message,
             env.conversation.as_bytes().as_slice(),
             env.sender_account.as_bytes().as_slice(),
             env.sender_device.as_bytes().as_slice(),
             env.received_at,
-            (copies > 0).then_some(env.body.as_slice()),
+            shared.then_some(env.body.as_slice()),
             copies,
         ])?;
         if inserted == 0 {
             outcomes.push(WriteOutcome::Duplicate);
             continue;
         }
+        let inline = (!shared).then_some(env.body.as_slice());
         let mut recipients = Vec::with_capacity(targets.len());
         for device in &targets {
-            insert_delivery.execute(params![device.as_bytes().as_slice(), message])?;
+            insert_delivery.execute(params![device.as_bytes().as_slice(), message, inline])?;
             // The delivery's `seq` is its rowid.
             recipients.push((*device, conn.last_insert_rowid()));
             *queued.entry(*device).or_insert(0) += 1;
@@ -340,13 +352,17 @@ fn ack(
         let mut count = 0u64;
         for message in messages.iter() {
             // A copy listed twice is deleted (and counted) once.
-            let deleted = delete.execute(params![
-                device.as_bytes().as_slice(),
-                message.as_bytes().as_slice()
-            ])?;
-            if deleted > 0 {
+            let deleted: Option<bool> = delete
+                .query_row(
+                    params![device.as_bytes().as_slice(), message.as_bytes().as_slice()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(shared) = deleted {
                 count += 1;
-                *per_message.entry(*message).or_insert(0) += 1;
+                if shared {
+                    *per_message.entry(*message).or_insert(0) += 1;
+                }
                 *per_device.entry(**device).or_insert(0) -= 1;
             }
         }

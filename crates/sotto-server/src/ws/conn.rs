@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message};
@@ -100,7 +101,7 @@ where
         send_timeout: Duration::from_secs(limits.ws_send_timeout_secs),
         idle: Duration::from_secs(limits.ws_idle_timeout_secs.max(3)),
         state,
-        authed,
+        authed: Arc::new(authed),
         device,
         sink,
         registration,
@@ -133,7 +134,7 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(text.as_str()) {
-        Ok(ClientFrame::Auth { ticket }) => Some(ticket),
+        Ok(ClientFrame::Auth { ticket }) => Some(ticket.into_owned()),
         _ => None,
     }
 }
@@ -189,7 +190,8 @@ struct Stop;
 
 struct Conn<K> {
     state: AppState,
-    authed: Authed,
+    /// Shared with every in-flight request of this socket (cloned per frame otherwise).
+    authed: Arc<Authed>,
     device: sotto_proto::ids::DeviceId,
     sink: K,
     registration: Registration,
@@ -377,10 +379,10 @@ where
             };
             let n = page.len();
             for delivery in page {
-                let envelope = OutEnvelope::from_delivery(&delivery);
-                self.feed(Self::envelope_frame(delivery.seq, &envelope))
-                    .await?;
-                self.cursor = delivery.seq;
+                let seq = delivery.seq;
+                let envelope = OutEnvelope::from_delivery(delivery);
+                self.feed(Self::envelope_frame(seq, &envelope)).await?;
+                self.cursor = seq;
             }
             Metrics::add(&self.state.metrics.copies_delivered, n as u64);
             self.flush().await?;
@@ -465,13 +467,9 @@ where
                     let result =
                         conversations::send(&state, &authed, conversation, message, to, body).await;
                     Some(match result {
-                        Ok(WriteOutcome::Stored { recipients, full }) => ServerFrame::Sent {
-                            id: req,
-                            message_id: message.to_string(),
-                            recipients: recipients.len(),
-                            queue_full: full.iter().map(ToString::to_string).collect(),
+                        Ok(WriteOutcome::Stored { recipients, full }) => {
+                            frames::sent_json(req, &message, recipients.len(), &full)
                         }
-                        .to_json(),
                         Ok(_) => error_frame(Some(req), &Error::TaskGone),
                         Err(e) => error_frame(Some(req), &e),
                     })
@@ -518,6 +516,7 @@ where
                         ));
                     }
                 }
+                let payload = payload.map(std::borrow::Cow::into_owned);
                 let device = self.device;
                 Ok(Some(Box::pin(async move {
                     let targets =

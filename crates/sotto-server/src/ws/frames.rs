@@ -1,8 +1,12 @@
 //! WebSocket frames: JSON text frames with a `type` tag; binary payloads are standard padded
 //! base64. Client frames are parsed strictly (unknown fields and types refused, integers
-//! bounded, a size cap enforced by the transport before parsing). `docs/api.md` lists them all.
+//! bounded, a size cap enforced by the transport before parsing) and borrow their strings from
+//! the frame's text where JSON needs no unescaping. `docs/api.md` lists them all.
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use sotto_proto::ids::{DeviceId, MessageId};
 
 use crate::hub::OutEnvelope;
 
@@ -11,46 +15,66 @@ pub const MAX_ACK_IDS: usize = 512;
 /// Bytes of a signal payload (receipts, typing) before base64.
 pub const MAX_SIGNAL_PAYLOAD: usize = 1024;
 
-/// What a client may send.
+/// What a client may send (its strings borrowed from the frame's text when possible).
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ClientFrame {
+pub enum ClientFrame<'a> {
     /// The first frame, unless the ticket came as a cookie.
     Auth {
         /// A ticket from `POST /v1/ws/ticket`.
-        ticket: String,
+        #[serde(borrow)]
+        ticket: Cow<'a, str>,
     },
     /// An envelope for a conversation.
     Send {
         /// Client-chosen correlation number, echoed in `sent` or `error`.
         id: u64,
         /// `conv:…`.
-        conversation: String,
+        #[serde(borrow)]
+        conversation: Cow<'a, str>,
         /// `msg:…`, the de-duplication key.
-        message_id: String,
+        #[serde(borrow)]
+        message_id: Cow<'a, str>,
         /// The envelope, base64.
-        envelope: String,
+        #[serde(borrow)]
+        envelope: Cow<'a, str>,
         /// `dev:…`: deliver to this member device only (key distributions).
-        #[serde(default)]
-        to: Option<String>,
+        #[serde(default, borrow)]
+        to: Option<Cow<'a, str>>,
     },
     /// Envelopes processed: delete their copies.
     Ack {
         /// `msg:…` ids (at most 512).
-        message_ids: Vec<String>,
+        #[serde(borrow)]
+        message_ids: Vec<Text<'a>>,
     },
     /// A small real-time notice to the conversation's online devices.
     Signal {
         /// `conv:…`.
-        conversation: String,
+        #[serde(borrow)]
+        conversation: Cow<'a, str>,
         /// What kind of notice.
         kind: SignalKind,
         /// Optional base64 payload (encrypted by the client when it has content), ≤ 1 KiB.
-        #[serde(default)]
-        payload: Option<String>,
+        #[serde(default, borrow)]
+        payload: Option<Cow<'a, str>>,
     },
     /// Keep-alive; answered with `pong`.
     Ping {},
+}
+
+/// A string of a client frame inside a list, borrowed from the frame's text unless JSON
+/// escapes had to be undone (serde borrows a `Cow` field, but not the items of a `Vec<Cow>`).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Kinds of signal.
@@ -142,11 +166,12 @@ pub enum ServerFrame<'a> {
 /// The `envelope` frame, written by hand: it is the one frame sent for every delivered copy,
 /// and serde's generic path formatted every id byte by byte and scanned the ~1 KiB of base64
 /// for characters to escape. Every value here is JSON-safe as is (`prefix:` and lowercase hex,
-/// integers, base64 the server produced), and a test checks the bytes equal
-/// [`ServerFrame::Envelope`]'s.
+/// integers, base64), the body is encoded straight into the frame, and a test checks the bytes
+/// equal [`ServerFrame::Envelope`]'s.
 pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
+    use base64::Engine;
     use std::fmt::Write;
-    let mut out = String::with_capacity(320 + e.body_b64.len());
+    let mut out = String::with_capacity(320 + e.body.len().div_ceil(3) * 4);
     out.push_str(r#"{"type":"envelope","seq":"#);
     let _ = write!(out, "{seq}");
     push_id(
@@ -168,8 +193,33 @@ pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
     out.push_str(r#"","received_at":"#);
     let _ = write!(out, "{}", e.received_at);
     out.push_str(r#","envelope":""#);
-    out.push_str(&e.body_b64);
+    base64::engine::general_purpose::STANDARD.encode_string(&e.body, &mut out);
     out.push_str(r#""}"#);
+    out
+}
+
+/// The `sent` frame, written by hand for the same reasons as [`envelope_json`] (one per
+/// envelope); a test checks it against [`ServerFrame::Sent`].
+pub fn sent_json(id: u64, message: &MessageId, recipients: usize, full: &[DeviceId]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(128 + full.len() * 72);
+    out.push_str(r#"{"type":"sent","id":"#);
+    let _ = write!(out, "{id}");
+    push_id(&mut out, r#","message_id":"msg:"#, message.as_bytes());
+    out.push_str(r#"","recipients":"#);
+    let _ = write!(out, "{recipients}");
+    out.push_str(r#","queue_full":["#);
+    for (i, device) in full.iter().enumerate() {
+        push_id(
+            &mut out,
+            if i == 0 { r#""dev:"# } else { r#"","dev:"# },
+            device.as_bytes(),
+        );
+    }
+    if !full.is_empty() {
+        out.push('"');
+    }
+    out.push_str("]}");
     out
 }
 
@@ -198,7 +248,7 @@ impl ServerFrame<'_> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<ClientFrame, serde_json::Error> {
+    fn parse(text: &str) -> Result<ClientFrame<'_>, serde_json::Error> {
         serde_json::from_str(text)
     }
 
@@ -211,7 +261,7 @@ mod tests {
             sender_account: AccountId::from_bytes([0x0f; 32]),
             sender_device: DeviceId::from_bytes(std::array::from_fn(|i| 255 - i as u8)),
             received_at: 1_700_000_000_123,
-            body_b64: "AAEC/+8=".into(),
+            body: vec![0, 1, 2, 0xff, 0xef],
         };
         let serde = ServerFrame::Envelope {
             seq: 9_007_199_254_740_993,
@@ -220,10 +270,30 @@ mod tests {
             sender_account: e.sender_account.to_string(),
             sender_device: e.sender_device.to_string(),
             received_at: e.received_at,
-            envelope: &e.body_b64,
+            envelope: "AAEC/+8=",
         }
         .to_json();
         assert_eq!(envelope_json(9_007_199_254_740_993, &e), serde);
+    }
+
+    #[test]
+    fn the_hand_written_sent_frame_is_the_serde_one() {
+        let message = MessageId::from_bytes(std::array::from_fn(|i| 0xf0 ^ i as u8));
+        let devices: Vec<DeviceId> = (0..3u8)
+            .map(|k| DeviceId::from_bytes(std::array::from_fn(|i| k.wrapping_mul(37) ^ i as u8)))
+            .collect();
+        for full in [&devices[..0], &devices[..1], &devices[..]] {
+            for (id, recipients) in [(0, 0), (u64::MAX, 7)] {
+                let serde = ServerFrame::Sent {
+                    id,
+                    message_id: message.to_string(),
+                    recipients,
+                    queue_full: full.iter().map(ToString::to_string).collect(),
+                }
+                .to_json();
+                assert_eq!(sent_json(id, &message, recipients, full), serde);
+            }
+        }
     }
 
     #[test]
@@ -248,5 +318,27 @@ mod tests {
         assert!(matches!(send, ClientFrame::Send { to: None, .. }));
         assert!(parse(r#"{"type":"signal","conversation":"c","kind":"typing"}"#).is_ok());
         assert!(parse(r#"{"type":"signal","conversation":"c","kind":"shout"}"#).is_err());
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped() {
+        let text = r#"{"type":"ack","message_ids":["msg:ab","msg:\u0061b"]}"#;
+        let Ok(ClientFrame::Ack { message_ids }) = parse(text) else {
+            panic!("not an ack")
+        };
+        assert!(matches!(message_ids[0].0, Cow::Borrowed("msg:ab")));
+        assert!(matches!(&message_ids[1].0, Cow::Owned(s) if s == "msg:ab"));
+        let text =
+            r#"{"type":"send","id":1,"conversation":"c","message_id":"m","envelope":"AA\/A"}"#;
+        let Ok(ClientFrame::Send {
+            envelope,
+            message_id,
+            ..
+        }) = parse(text)
+        else {
+            panic!("not a send")
+        };
+        assert!(matches!(message_id, Cow::Borrowed("m")));
+        assert_eq!(envelope, "AA/A");
     }
 }
