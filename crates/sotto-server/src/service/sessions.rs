@@ -335,13 +335,22 @@ pub async fn refresh_challenge(state: &AppState, refresh_token: &str) -> Result<
         .session_for_refresh_retry(&tokens::hash(refresh_token), clock::now_ms())
         .await?
         .ok_or(Error::Unauthorized)?;
+    let (device, user) = device_and_user(state, &session).await?;
+    issue_challenge(state, &session, &user, device).await
+}
+
+/// The device and user of a device session; `Unauthorized` for a login session or a user gone.
+async fn device_and_user(
+    state: &AppState,
+    session: &SessionRecord,
+) -> Result<(DeviceId, UserRecord)> {
     let device = session.device.ok_or(Error::Unauthorized)?;
     let user = state
         .store
         .user_by_id(session.user)
         .await?
         .ok_or(Error::Unauthorized)?;
-    issue_challenge(state, &session, &user, device).await
+    Ok((device, user))
 }
 
 /// Issues a single-use WebSocket ticket after the session's device answered a fresh challenge.
@@ -385,12 +394,7 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<(Authed, De
         .session(&session_id)
         .await?
         .ok_or(Error::Unauthorized)?;
-    let device = session.device.ok_or(Error::Unauthorized)?;
-    let user = state
-        .store
-        .user_by_id(session.user)
-        .await?
-        .ok_or(Error::Unauthorized)?;
+    let (device, user) = device_and_user(state, &session).await?;
     Ok((Authed { session, user }, device))
 }
 
