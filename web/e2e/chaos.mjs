@@ -214,6 +214,42 @@ export async function chaos(h) {
     await audit("offline");
   });
 
+  await test("chaos: alice's socket goes half-open (nothing passes, no close frame); she notices, reconnects and shows what came meanwhile", async () => {
+    // Every WebSocket of alice's page passes through this route; the ones open when the stall
+    // begins stop passing anything in either direction, as when a NAT forgets the connection.
+    let opened = 0;
+    let stallBelow = 0;
+    await a.page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+      const id = opened++;
+      const server = ws.connectToServer();
+      ws.onMessage((m) => {
+        if (id >= stallBelow) server.send(m);
+      });
+      server.onMessage((m) => {
+        if (id >= stallBelow) ws.send(m);
+      });
+    });
+    await a.page.reload();
+    await connected(a);
+    await open(a);
+    stallBelow = opened;
+    const stalledAt = Date.now();
+    for (let i = 0; i < 3; i++) {
+      await say(b, "while half-open");
+      await say(a, "from the half-open side");
+      await sleep(200 + Math.floor(rand() * 800));
+    }
+    // No close frame ever comes: the heartbeat (a ping after 25 s of silence, 10 s for an answer)
+    // must notice, and the next socket gets what the server kept.
+    const deadline = Date.now() + 60_000;
+    while (opened === stallBelow && Date.now() < deadline) await sleep(500);
+    assert(opened > stallBelow, "alice opened a new socket after the stall");
+    log(`  the half-open socket was replaced ${((Date.now() - stalledAt) / 1000).toFixed(1)} s after the stall began`);
+    await connected(a);
+    await audit("half-open");
+    await a.page.unrouteAll({ behavior: "ignoreErrors" });
+  });
+
   await test("chaos: a tab restart with messages in the outbox (one stored by the server, its answer lost)", async () => {
     let answered = 0;
     let stored;
