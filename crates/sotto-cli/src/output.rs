@@ -83,6 +83,13 @@ pub fn message_json(m: &Delivered) -> Value {
 pub fn directory_warning(warning: &DirectoryWarning) -> String {
     let user = &warning.username;
     match &warning.rejected {
+        Rejected::Device {
+            device,
+            reason: "device-revoked",
+        } => format!(
+            "WARNING: the server lists {user}'s revoked device {device} again; it stays revoked \
+             and gets no message keys"
+        ),
         Rejected::Device { device, reason } => format!(
             "WARNING: the server lists a device {device} for {user} that {user}'s key never \
              approved ({reason}); it gets no message keys. If {user} did not add a device, \
@@ -171,5 +178,32 @@ mod tests {
             line["attachment"].get("secret").is_none(),
             "no key material in the output"
         );
+    }
+
+    #[test]
+    fn directory_warnings_say_what_happened() {
+        let warn = |rejected| {
+            directory_warning(&DirectoryWarning {
+                username: "bob".to_owned(),
+                rejected,
+            })
+        };
+        let injected = warn(Rejected::Device {
+            device: "dev:aa".to_owned(),
+            reason: "no-certificate",
+        });
+        assert!(injected.starts_with("WARNING: the server lists a device dev:aa for bob"));
+        assert!(injected.contains("never approved (no-certificate)"));
+        let revoked = warn(Rejected::Device {
+            device: "dev:bb".to_owned(),
+            reason: "device-revoked",
+        });
+        assert!(revoked.contains("bob's revoked device dev:bb again; it stays revoked"));
+        let keyless = warn(Rejected::ExchangeKey {
+            device: "dev:cc".to_owned(),
+            reason: "no-exchange-key",
+        });
+        assert!(!keyless.starts_with("WARNING"), "not an attack: {keyless}");
+        assert!(keyless.contains("does not get new messages"));
     }
 }
