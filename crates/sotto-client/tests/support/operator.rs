@@ -165,6 +165,14 @@ impl World {
             .collect()
     }
 
+    /// The queued copy of the message `sent` for `device`, with its envelope.
+    pub fn queued_envelope(&self, device: DeviceId, sent: &SendReport) -> (Delivery, Envelope) {
+        self.envelopes_for(device)
+            .into_iter()
+            .find(|(d, _)| d.message == msg_id(sent))
+            .unwrap()
+    }
+
     /// Copies of a payload sent by `device` that reached the server (any kind).
     pub fn sent_by(&self, device: DeviceId) -> i64 {
         self.sql_count(
