@@ -17,24 +17,11 @@
 mod targets_common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
 
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
+#[path = "../../../fuzz/corpus_files.rs"]
+mod corpus_files;
 
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .collect();
-    files.sort();
-    files
-}
+use corpus_files::{files_in, fuzz_dir};
 
 /// Runs `name`'s body over its corpus and regressions; returns how many seed files it saw.
 fn replay(name: &str) -> usize {
