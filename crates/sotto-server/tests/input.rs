@@ -286,16 +286,9 @@ async fn e3_e4_e5_non_members_learn_nothing_and_attachments_are_capped() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let id = body["attachment"].as_str().unwrap().to_owned();
-    let got = bob
-        .api
-        .client
-        .get(format!("{}/v1/attachments/{id}", server.base))
-        .bearer_auth(bob.api.token.as_ref().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.status(), StatusCode::OK);
-    assert_eq!(got.bytes().await.unwrap().to_vec(), blob);
+    let (status, got) = bob.api.get_bytes(&format!("/v1/attachments/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got, blob);
     assert_eq!(
         carol.api.get(&format!("/v1/attachments/{id}")).await.0,
         StatusCode::NOT_FOUND

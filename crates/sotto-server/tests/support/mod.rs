@@ -254,6 +254,17 @@ impl Api {
         self.call(Method::GET, path, None).await
     }
 
+    /// A `GET` whose answer is raw bytes (an attachment).
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.bytes().await.unwrap().to_vec())
+    }
+
     /// Sends raw bytes with a content type.
     pub async fn raw(
         &self,
