@@ -140,6 +140,9 @@ pub struct Limits {
     pub max_ws_message: usize,
     /// Largest attachment, in bytes.
     pub max_attachment: usize,
+    /// Attachment bytes one account may have stored in all (attachments are kept for as long as
+    /// the conversation exists). An upload that would pass it is refused (`413 quota_exceeded`).
+    pub max_attachment_bytes_per_account: u64,
     /// Attachment uploads read at once (server-wide); one more is refused (`429 capacity`)
     /// before its body is read, so buffered uploads never hold more than this times
     /// `max_attachment`.
@@ -188,6 +191,7 @@ impl Default for Limits {
             max_json_body: 512 * 1024,
             max_ws_message: 256 * 1024,
             max_attachment: 25 * 1024 * 1024,
+            max_attachment_bytes_per_account: 1024 * 1024 * 1024,
             max_concurrent_uploads: 16,
             max_queue_per_device: 10_000,
             max_connections_per_account: 32,
@@ -376,6 +380,7 @@ impl Config {
             max_json_body,
             max_ws_message,
             max_attachment,
+            max_attachment_bytes_per_account,
             max_concurrent_uploads,
             max_queue_per_device,
             max_connections_per_account,
@@ -464,6 +469,13 @@ impl Config {
                 reason: "limits.max_batch and limits.ws_queue must be positive".to_owned(),
             });
         }
+        // A quota below one attachment would refuse the largest upload the server accepts.
+        if l.max_attachment_bytes_per_account < l.max_attachment as u64 {
+            return Err(Error::Config {
+                reason: "limits.max_attachment_bytes_per_account must be at least max_attachment"
+                    .to_owned(),
+            });
+        }
         // A zero cap would refuse everyone; a zero timeout would cut every connection at once.
         if l.max_connections == 0
             || l.max_connections_per_ip == 0
@@ -527,6 +539,9 @@ mod tests {
             ..Config::default()
         };
         assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.limits.max_attachment_bytes_per_account = c.limits.max_attachment as u64 - 1;
+        assert!(c.validate().is_err(), "a quota below one attachment");
     }
 
     #[test]

@@ -126,6 +126,14 @@ pub enum Error {
         /// How long to wait.
         retry_after: Duration,
     },
+    /// An account's storage quota would be exceeded.
+    #[error("{what} quota of {max} bytes per account would be exceeded")]
+    QuotaExceeded {
+        /// Which quota.
+        what: &'static str,
+        /// The quota.
+        max: u64,
+    },
     /// A per-device or per-account capacity is exhausted.
     #[error("capacity exhausted: {what}")]
     Capacity {
@@ -213,6 +221,7 @@ impl Error {
             Self::MalformedBody { .. } => (StatusCode::BAD_REQUEST, "malformed_body"),
             Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
             Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
             Self::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),

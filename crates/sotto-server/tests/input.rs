@@ -604,3 +604,47 @@ async fn healthz_metrics_csp_and_static_files() {
     assert!(text.contains("sotto_envelope_commit_seconds_bucket"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn e4_attachments_count_against_a_per_account_quota() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.limits.max_attachment = 64 * 1024;
+        c.limits.max_attachment_bytes_per_account = 100 * 1024;
+    })
+    .await
+    .unwrap();
+    let alice = onboard(&server, 0, "alice").await;
+    let bob = onboard(&server, 1, "bob").await;
+    let conv = create_conversation(&alice, &[&bob]).await;
+    let upload = |who: &'static str, size: usize| {
+        let api = if who == "alice" { &alice.api } else { &bob.api };
+        let path = format!("/v1/conversations/{conv}/attachments");
+        async move {
+            api.raw(
+                Method::POST,
+                &path,
+                "application/octet-stream",
+                vec![7; size],
+            )
+            .await
+        }
+    };
+
+    assert_eq!(upload("alice", 60 * 1024).await.0, StatusCode::CREATED);
+    // 60 + 50 KiB would pass 100 KiB: refused with a clear error, and nothing is counted.
+    let (status, body) = upload("alice", 50 * 1024).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"], "quota_exceeded");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("102400 bytes per account"),
+        "{body}"
+    );
+    assert_eq!(upload("alice", 40 * 1024).await.0, StatusCode::CREATED);
+    assert_eq!(upload("alice", 1).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // Another account's uploads are its own.
+    assert_eq!(upload("bob", 60 * 1024).await.0, StatusCode::CREATED);
+    server.stop().await;
+}

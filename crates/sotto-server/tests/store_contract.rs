@@ -13,6 +13,7 @@ mod support;
 use std::sync::Arc;
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sotto_server::error::Error;
 use sotto_server::store::{
     ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewTokenPair,
     RefreshOutcome, SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
@@ -436,9 +437,9 @@ async fn contract(store: Arc<dyn Store>) {
         "not hers"
     );
 
-    // Attachments.
+    // Attachments, counted against the uploader's quota (10 bytes here).
     store
-        .put_attachment(&[5; 16], &conv, alice, b"blob", 1)
+        .put_attachment(&[5; 16], &conv, alice, b"blob", 10, 1)
         .await
         .unwrap();
     assert_eq!(
@@ -446,6 +447,27 @@ async fn contract(store: Arc<dyn Store>) {
         Some((conv, b"blob".to_vec()))
     );
     assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
+    // 4 + 7 > 10: refused, nothing stored, nothing counted (so 6 more bytes still fit).
+    assert!(matches!(
+        store
+            .put_attachment(&[6; 16], &conv, alice, b"1234567", 10, 1)
+            .await,
+        Err(Error::QuotaExceeded { max: 10, .. })
+    ));
+    assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
+    store
+        .put_attachment(&[7; 16], &conv, alice, b"123456", 10, 1)
+        .await
+        .unwrap();
+    assert!(store
+        .put_attachment(&[8; 16], &conv, alice, b"1", 10, 1)
+        .await
+        .is_err());
+    // The quota is per account: bob's uploads are counted on their own.
+    store
+        .put_attachment(&[8; 16], &conv, bob, b"blob", 10, 1)
+        .await
+        .unwrap();
 
     // Expiry.
     assert!(store.purge_expired(1_000_000).await.unwrap() >= 1);

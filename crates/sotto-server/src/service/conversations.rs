@@ -214,7 +214,14 @@ pub async fn upload_attachment(
     let id = tokens::random::<16>()?;
     state
         .store
-        .put_attachment(&id, &conversation, authed.user.id, body, clock::now_ms())
+        .put_attachment(
+            &id,
+            &conversation,
+            authed.user.id,
+            body,
+            state.settings.limits.max_attachment_bytes_per_account,
+            clock::now_ms(),
+        )
         .await?;
     Ok(id)
 }

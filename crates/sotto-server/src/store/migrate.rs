@@ -36,6 +36,11 @@ pub const SQLITE: &[Migration] = &[
         name: "single-copy bodies",
         sql: include_str!("../../migrations/sqlite/0004_single_copy_bodies.sql"),
     },
+    Migration {
+        version: 5,
+        name: "attachment quota",
+        sql: include_str!("../../migrations/sqlite/0005_attachment_quota.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -59,6 +64,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 4,
         name: "single-copy bodies",
         sql: include_str!("../../migrations/postgres/0004_single_copy_bodies.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "attachment quota",
+        sql: include_str!("../../migrations/postgres/0005_attachment_quota.sql"),
     },
 ];
 

@@ -424,13 +424,15 @@ pub trait Store: Send + Sync + 'static {
     /// Envelopes queued for `device` with a sequence number above `after`, oldest first.
     async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>>;
 
-    /// Stores an attachment blob.
+    /// Stores an attachment blob and counts it against its uploader's `quota` (bytes); one that
+    /// would take the account past it is [`Error::QuotaExceeded`] and stores nothing.
     async fn put_attachment(
         &self,
         id: &[u8; 16],
         conversation: &ConversationId,
         uploader: UserId,
         body: &[u8],
+        quota: u64,
         now: i64,
     ) -> Result<()>;
     /// An attachment's conversation and bytes.

@@ -708,8 +708,26 @@ macro_rules! impl_store {
                 conversation: &ConversationId,
                 uploader: UserId,
                 body: &[u8],
+                quota: u64,
                 now: i64,
             ) -> Result<()> {
+                let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+                let mut tx = self.pool.begin_with($begin).await?;
+                // One conditional update checks and counts at once; concurrent uploads of one
+                // account queue on its row (PostgreSQL) or on the write lock (SQLite).
+                let counted = sqlx::query(
+                    "UPDATE users SET attachment_bytes = attachment_bytes + $1 \
+                     WHERE id = $2 AND attachment_bytes + $1 <= $3",
+                )
+                .bind(size)
+                .bind(uploader.0)
+                .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if counted == 0 {
+                    return Err(Error::QuotaExceeded { what: "attachment storage", max: quota });
+                }
                 sqlx::query(
                     "INSERT INTO attachments (id, conversation, uploader, size, body, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
@@ -717,11 +735,12 @@ macro_rules! impl_store {
                 .bind(id.as_slice())
                 .bind(conversation.as_bytes().as_slice())
                 .bind(uploader.0)
-                .bind(i64::try_from(body.len()).unwrap_or(i64::MAX))
+                .bind(size)
                 .bind(body)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

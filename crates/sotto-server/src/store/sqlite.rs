@@ -259,4 +259,62 @@ mod tests {
         );
         store.close().await;
     }
+
+    /// Attachments stored before schema v5 count against the quota after the upgrade.
+    #[tokio::test]
+    async fn attachments_stored_before_the_quota_count_against_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conv = [4u8; 16];
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        run_migrations!(&pool, &SQLITE[..4]).unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'alice', 'h', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO conversations (id, created_at) VALUES (?, 1)")
+            .bind(conv.as_slice())
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (id, size) in [(1u8, 30usize), (2, 50)] {
+            sqlx::query(
+                "INSERT INTO attachments (id, conversation, uploader, size, body, created_at) \
+                 VALUES (?, ?, 1, ?, ?, 1)",
+            )
+            .bind([id; 16].as_slice())
+            .bind(conv.as_slice())
+            .bind(i64::try_from(size).unwrap())
+            .bind(vec![0u8; size])
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = SqliteStore::open(&path).await.unwrap();
+        let conv = ConversationId::from_bytes(conv);
+        // 80 bytes already stored: 21 more pass a 100-byte quota, 20 do not.
+        let too_many = store
+            .put_attachment(&[3; 16], &conv, UserId(1), &[0; 21], 100, 2)
+            .await;
+        assert!(
+            matches!(too_many, Err(crate::error::Error::QuotaExceeded { .. })),
+            "{too_many:?}"
+        );
+        store
+            .put_attachment(&[3; 16], &conv, UserId(1), &[0; 20], 100, 2)
+            .await
+            .unwrap();
+        store.close().await;
+    }
 }
