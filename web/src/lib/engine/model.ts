@@ -63,6 +63,8 @@ export interface IdentityAlert {
   readonly account: string;
   readonly username: string;
   readonly wasVerified: boolean;
+  /** Payloads from this account held (not shown, not lost) until the user reviews the change. */
+  readonly held: number;
 }
 
 export type Phase =
