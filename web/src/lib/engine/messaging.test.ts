@@ -624,4 +624,55 @@ describe("a contact whose identity changed", () => {
     expect(b2.messaging.held).toHaveLength(0);
     expect(texts(b2, conv)).toEqual(["new key, same alice"]);
   });
+
+  it("keeps an identity hold while the server is unreachable; once accepted, a message still missing its key is an ordinary held message", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i3-alice");
+    const b = await side(relay, bob, "i3-bob");
+    const aliceId = AccountId.toText(alice.master.account);
+    lieToBob(relay, ["alice"]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await b.convs.create(
+      "alice & bob",
+      [bob.member(true), alice.member(false)],
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await a.convs.sync(conv);
+    const id = await a.messaging.send(conv, { type: "text", text: "its key comes later" });
+    await settle(a);
+    // Only the message (its distribution is withheld for now), from an identity under review.
+    deliver(relay, b, (f) => kind(f) === "envelope");
+    await settle(b);
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[id, aliceId]]);
+    // A retry that cannot reach the directory learns nothing: still held for the identity.
+    relay.down = true;
+    await b.messaging.retryHeld();
+    expect(b.messaging.held.map((h) => h.waitingFor)).toEqual([aliceId]);
+    relay.down = false;
+    vi.setSystemTime(Number(T0) + 60_000);
+    try {
+      await b.messaging.acceptIdentity(aliceId);
+      await settle(b);
+      // Accepted and verified, but its chain is unknown: held for its key like any other message,
+      // its clock starting now (not when it arrived).
+      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.since])).toEqual([[id, undefined, Number(T0) + 60_000]]);
+      expect(texts(b, conv)).toEqual([]);
+      vi.setSystemTime(Number(T0) + 70_000);
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      const toAlice = relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? [];
+      expect(toAlice.filter((f) => kind(f) === "key-request")).toHaveLength(1);
+      deliver(relay, b);
+      await settle(b);
+      expect(texts(b, conv)).toEqual(["its key comes later"]);
+      expect(b.messaging.held).toHaveLength(0);
+      expect(b.messaging.undecryptable).toBe(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+    b.messaging.stop();
+  });
 });

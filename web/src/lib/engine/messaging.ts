@@ -72,13 +72,18 @@ export interface HeldItem {
 
 /**
  * What became of a received payload: settled (stored, refused or dropped as a replay); held until
- * its key, its group change or the server comes back; or held until the user decides about
- * `account`'s changed identity.
+ * its key or group change comes; not checked because the server could not be reached; or held
+ * until the user decides about `account`'s changed identity.
  */
-type Outcome = { readonly kind: "settled" } | { readonly kind: "held" } | { readonly kind: "identity"; readonly account: string };
+type Outcome =
+  | { readonly kind: "settled" }
+  | { readonly kind: "held" }
+  | { readonly kind: "unreachable" }
+  | { readonly kind: "identity"; readonly account: string };
 
 const SETTLED: Outcome = { kind: "settled" };
 const HELD: Outcome = { kind: "held" };
+const UNREACHABLE: Outcome = { kind: "unreachable" };
 
 /** A sender's device as the directory shows it, checked against this device's pin. */
 type SenderLookup =
@@ -302,7 +307,7 @@ export class Messaging {
         outcome = await this.receiveDistribution(conv, bytes, senderAccount, senderDevice, false);
         // Not acknowledged when the directory or the group log could not be fetched: kept in
         // memory and tried again shortly (and the server delivers it again after a reload).
-        if (outcome.kind === "held") {
+        if (outcome.kind === "unreachable") {
           if (!this.deferred.some((f) => f.message_id === messageId)) this.deferred.push(frame);
           this.retrySoon();
           return;
@@ -376,8 +381,8 @@ export class Messaging {
     try {
       known = await this.ensureConversation(conv);
     } catch {
-      known = false;
       this.retrySoon();
+      return UNREACHABLE;
     }
     if (!known) return HELD;
     let envelope: Envelope;
@@ -399,7 +404,7 @@ export class Messaging {
       // about the message. Hold it and try again, never count it as undecryptable.
       if (isTransient(e)) {
         this.retrySoon();
-        return HELD;
+        return UNREACHABLE;
       }
       lookup = { kind: "unknown" };
     }
@@ -498,8 +503,11 @@ export class Messaging {
       transient = isTransient(e);
     }
     // Unknown keys, or a group log that could not be fetched: held until they arrive.
-    if (transient) this.retrySoon();
-    if (transient || code === "receive/unknown-chain" || code === "receive/unknown-epoch") return HELD;
+    if (transient) {
+      this.retrySoon();
+      return UNREACHABLE;
+    }
+    if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") return HELD;
     if (code === "receive/replay") return SETTLED;
     await this.recordUnverified(conv, messageId, senderAccount, receivedAt, code ?? "error");
     return SETTLED;
@@ -519,7 +527,7 @@ export class Messaging {
     }
   }
 
-  /** `held` when it could not be checked for now (the server could not be reached). */
+  /** `unreachable` when it could not be checked for now (the server could not be reached). */
   private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
     try {
       if (!(await this.ensureConversation(conv))) return SETTLED;
@@ -554,7 +562,7 @@ export class Messaging {
       await this.releaseHeld({ chain: ChainId.toText(accepted.chain) });
       return SETTLED;
     } catch (e) {
-      if (isTransient(e)) return HELD;
+      if (isTransient(e)) return UNREACHABLE;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
@@ -602,13 +610,11 @@ export class Messaging {
    * The user accepted `account`'s new identity: it becomes the pin, and what was held for it is
    * checked now, as if it had just arrived (in turn with the frames coming in).
    */
-  acceptIdentity(account: string): Promise<void> {
-    const run = this.rx.then(async () => {
-      await this.directory.acceptChange(account);
-      await this.releaseHeld({ waitingFor: account });
-    });
+  async acceptIdentity(account: string): Promise<void> {
+    await this.directory.acceptChange(account);
+    const run = this.rx.then(() => this.releaseHeld({ waitingFor: account }));
     this.rx = run.catch(() => undefined);
-    return run;
+    await run;
   }
 
   /**
@@ -671,13 +677,15 @@ export class Messaging {
           break;
         case "held":
           // Its sender verifies now but its key has not come: from here on an ordinary held
-          // message, whose clock (key request, giving up) starts now. A distribution or key
-          // request only waits for the server and stays as it is.
-          if (h.waitingFor !== undefined && kind === "envelope") {
+          // message, whose clock (key request, giving up) starts now.
+          if (h.waitingFor !== undefined) {
             delete h.waitingFor;
             h.since = Date.now();
             updated = true;
           }
+          break;
+        case "unreachable":
+          // Nothing learnt: it stays held as it was, and is tried again.
           break;
       }
     }
