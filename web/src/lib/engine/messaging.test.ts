@@ -675,4 +675,46 @@ describe("a contact whose identity changed", () => {
     }
     b.messaging.stop();
   });
+
+  it("holds a key request from a changed identity and answers it once the directory shows the pinned key again", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i4-alice");
+    const b = await side(relay, bob, "i4-bob");
+    const conv = await conversation(a);
+    await b.convs.sync(conv);
+    await b.messaging.send(conv, { type: "text", text: "for alice" });
+    await settle(b);
+    // Alice gets the message; the server drops its distribution; she asks bob for the key...
+    const aliceDevice = DeviceId.toText(alice.device.keys.device);
+    relay.inbox.set(aliceDevice, (relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) !== "distribution"));
+    deliver(relay, a);
+    await settle(a);
+    expect(a.messaging.held).toHaveLength(1);
+    vi.setSystemTime(Number(T0) + 5_000);
+    try {
+      await a.messaging.requestMissingKeys();
+      await settle(a);
+      // ...while the server shows bob another key for alice: the request is held, acknowledged,
+      // and not answered (an answer would hand the chain key to whoever the directory names).
+      lieToBob(relay, [AccountId.toText(alice.master.account), "alice"]);
+      b.directory.invalidate();
+      const requests = deliver(relay, b, (f) => kind(f) === "key-request");
+      expect(requests).toHaveLength(1);
+      await settle(b);
+      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[requests[0]?.message_id, AccountId.toText(impostor.master.account)]]);
+      expect(b.acked).toEqual(expect.arrayContaining(requests.map((f) => f.message_id)));
+      expect((relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) === "distribution")).toEqual([]);
+      // The directory shows alice's pinned key again: the retry sweep answers, and alice reads it.
+      delete relay.lies;
+      await b.messaging.retryHeld();
+      await settle(b);
+      expect(b.messaging.held).toHaveLength(0);
+      deliver(relay, a);
+      await settle(a);
+      expect(texts(a, conv)).toEqual(["for alice"]);
+      expect(a.messaging.held).toHaveLength(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+  });
 });
