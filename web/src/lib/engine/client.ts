@@ -192,7 +192,7 @@ export class SottoClient {
       ...(k ? { me: { username: k.record.username, account: k.record.account, device: DeviceId.toText(k.device.device), hasMaster: k.master !== undefined } } : {}),
       conversations,
       undecryptable: this.messaging.undecryptable,
-      held: this.messaging.held.length,
+      held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
       alerts: this.alerts.map((a) => ({ ...a, held: this.messaging.heldFor(a.account) })),
       ...(this.error !== undefined ? { error: this.error } : {}),
     };

@@ -80,6 +80,7 @@ export interface AppView {
   readonly me?: { readonly username: string; readonly account: string; readonly device: string; readonly hasMaster: boolean };
   readonly conversations: readonly ConversationView[];
   readonly undecryptable: number;
+  /** Messages waiting for their keys; those held for a changed identity count in its alert. */
   readonly held: number;
   readonly alerts: readonly IdentityAlert[];
   readonly error?: string;
