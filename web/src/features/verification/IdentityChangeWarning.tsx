@@ -13,7 +13,7 @@ export function IdentityChangeWarning({ client, alert, onReview }: { client: Sot
       {alert.wasVerified && <p><strong>You had verified {alert.username}.</strong> Messages to them are stopped until you verify the new safety number.</p>}
       <p>
         Nothing is sent to {alert.username} until you decide, and messages from {alert.username} are held — not shown, not lost —
-        until you review this change
+        until you review this change by comparing your safety number with {alert.username}
         {alert.held > 0 && (
           <>
             {" "}
