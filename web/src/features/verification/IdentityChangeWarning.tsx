@@ -11,7 +11,17 @@ export function IdentityChangeWarning({ client, alert, onReview }: { client: Sot
         reset their account — or when someone is trying to intercept your messages.
       </p>
       {alert.wasVerified && <p><strong>You had verified {alert.username}.</strong> Messages to them are stopped until you verify the new safety number.</p>}
-      <p>Nothing is sent to {alert.username} until you decide.</p>
+      <p>
+        Nothing is sent to {alert.username} until you decide, and messages from {alert.username} are held — not shown, not lost —
+        until you review this change by comparing your safety number with {alert.username}
+        {alert.held > 0 && (
+          <>
+            {" "}
+            (<span data-testid="identity-held">{alert.held === 1 ? "1 message" : `${alert.held} messages`}</span> held so far)
+          </>
+        )}
+        . Accepting the new identity releases them; messages from everyone else keep arriving.
+      </p>
       <div className="actions">
         <button type="button" onClick={() => { onReview(alert.account); }}>
           Review safety number

@@ -61,7 +61,8 @@ export class SottoClient {
   private pending: PendingDevice | undefined;
   private pendingName = "";
   private typing = new Map<string, Map<string, number>>();
-  private alerts: IdentityAlert[] = [];
+  /** One per account whose identity changed (from the pins); the held count is added per view. */
+  private alerts: Omit<IdentityAlert, "held">[] = [];
   private error: string | undefined;
   private view: AppView | undefined;
   private listeners = new Set<() => void>();
@@ -191,8 +192,8 @@ export class SottoClient {
       ...(k ? { me: { username: k.record.username, account: k.record.account, device: DeviceId.toText(k.device.device), hasMaster: k.master !== undefined } } : {}),
       conversations,
       undecryptable: this.messaging.undecryptable,
-      held: this.messaging.held.length,
-      alerts: this.alerts,
+      held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
+      alerts: this.alerts.map((a) => ({ ...a, held: this.messaging.heldFor(a.account) })),
       ...(this.error !== undefined ? { error: this.error } : {}),
     };
   }
@@ -500,9 +501,12 @@ export class SottoClient {
     await this.refreshAlerts();
   }
 
-  /** Accepts a contact's new identity (after the blocking warning). Unverified from then on. */
+  /**
+   * Accepts a contact's new identity (after the blocking warning). Unverified from then on; what
+   * was held from it is checked and shown now.
+   */
   async acceptIdentity(account: string): Promise<void> {
-    await this.directory.acceptChange(account);
+    await this.messaging.acceptIdentity(account);
     await this.refreshAlerts();
     this.messaging.kick();
   }

@@ -43,6 +43,8 @@ interface Relay {
   tamper?: (bytes: Uint8Array) => Uint8Array | undefined;
   /** The server cannot be reached: every call fails as a dropped connection does. */
   down?: boolean;
+  /** Directory answers a malicious server gives one device only (by device id, then lookup). */
+  lies?: Map<string, Map<string, DirectoryView>>;
 }
 
 const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
@@ -75,7 +77,7 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
   const api = {
     directory: (who: string) => {
       if (relay.down === true) return unreachable();
-      const v = relay.views.get(who);
+      const v = relay.lies?.get(myDevice)?.get(who) ?? relay.views.get(who);
       return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
     },
     conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
@@ -135,6 +137,7 @@ interface Side {
   convs: Conversations;
   store: SealedStore;
   keys: LoadedKeys;
+  directory: Directory;
   acked: string[];
 }
 
@@ -172,7 +175,7 @@ async function side(relay: Relay, account: TestAccount, dbName: string, store?: 
   });
   await convs.load();
   await messaging.load();
-  return { account, messaging, convs, store: s, keys, acked };
+  return { account, messaging, convs, store: s, keys, directory, acked };
 }
 
 /** Hands a device everything queued for it (optionally only some frames). */
@@ -484,5 +487,234 @@ describe("messaging engine", () => {
     expect(a.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([id]);
     a.messaging.stop();
     restarted.messaging.stop();
+  });
+});
+
+describe("a contact whose identity changed", () => {
+  let carol: TestAccount;
+  /** Another account under the username "alice" (what a malicious server shows instead of hers). */
+  let impostor: TestAccount;
+
+  beforeAll(async () => {
+    [carol, impostor] = await Promise.all([testAccount(2, "carol"), testAccount(3, "alice")]);
+  });
+
+  function groupRelay(): Relay {
+    const relay = newRelay();
+    relay.views.set("carol", directoryView(carol));
+    relay.views.set(AccountId.toText(carol.master.account), directoryView(carol));
+    relay.inbox.set(DeviceId.toText(carol.device.keys.device), []);
+    relay.members.push(AccountId.toText(carol.master.account));
+    return relay;
+  }
+
+  /** The server answers bob's directory lookups of `who` with the impostor's entry. */
+  function lieToBob(relay: Relay, who: readonly string[]): void {
+    relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map(who.map((w) => [w, directoryView(impostor)] as const))]]);
+  }
+
+  it("holds only that sender's payloads, acknowledges them, keeps the others flowing, and shows them once the directory shows the pinned key again", async () => {
+    const relay = groupRelay();
+    const a = await side(relay, alice, "i1-alice");
+    const b = await side(relay, bob, "i1-bob");
+    const c = await side(relay, carol, "i1-carol");
+    const conv = await a.convs.create(
+      "team",
+      [alice.member(true), bob.member(false), carol.member(false)],
+      { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await c.convs.sync(conv);
+    await a.messaging.send(conv, { type: "text", text: "before" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["before"]);
+    // A malicious server now shows bob (only bob) another key for alice.
+    const aliceId = AccountId.toText(alice.master.account);
+    const impostorId = AccountId.toText(impostor.master.account);
+    lieToBob(relay, [aliceId, "alice"]);
+    b.directory.invalidate(); // as when the 20 s cache expires
+    const heldId = await a.messaging.send(conv, { type: "text", text: "while changed" });
+    await settle(a);
+    await c.messaging.send(conv, { type: "text", text: "from carol" });
+    await settle(c);
+    const frames = deliver(relay, b);
+    expect(frames.map((f) => f.message_id)[0]).toBe(heldId); // alice's comes first: nothing may wait behind it
+    await settle(b);
+    // Carol's message is shown; alice's is held for the identity under review, not shown, not
+    // counted, not recorded, and acknowledged like everything else.
+    expect(texts(b, conv)).toEqual(["before", "from carol"]);
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[heldId, impostorId]]);
+    expect(b.messaging.heldFor(impostorId)).toBe(1);
+    expect(b.acked).toEqual(expect.arrayContaining(frames.map((f) => f.message_id)));
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.id)).not.toContain(heldId);
+    // The same copy again (its acknowledgement was lost) is held once.
+    const copy = frames.find((f) => f.message_id === heldId);
+    if (copy === undefined) throw new Error("alice's copy");
+    b.messaging.onFrame({ ...copy, seq: 99 });
+    await settle(b);
+    expect(b.messaging.held).toHaveLength(1);
+    // Hours later it is still held: never given up as undecryptable, and no key request goes out
+    // (no key can help with an identity nobody has accepted).
+    vi.setSystemTime(Number(T0) + 3 * 60 * 60_000);
+    try {
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      expect(b.messaging.held.map((h) => h.messageId)).toEqual([heldId]);
+      expect(b.messaging.undecryptable).toBe(0);
+      const toAlice = relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? [];
+      expect(toAlice.filter((f) => kind(f) === "key-request")).toEqual([]);
+      // The server shows alice's pinned key again: her next message brings the held one with it,
+      // verified and in her order.
+      delete relay.lies;
+      await a.messaging.send(conv, { type: "text", text: "after" });
+      await settle(a);
+      deliver(relay, b);
+      await settle(b);
+      expect(texts(b, conv)).toEqual(["before", "from carol", "while changed", "after"]);
+      expect(b.messaging.held).toHaveLength(0);
+      expect(b.messaging.undecryptable).toBe(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+  });
+
+  it("releases what was held for a changed identity when the user accepts it, as if it had just arrived", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i2-alice");
+    const b = await side(relay, bob, "i2-bob");
+    const aliceId = AccountId.toText(alice.master.account);
+    // Bob knew "alice" as another account: the account alice writes from is a changed identity.
+    lieToBob(relay, ["alice"]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await b.convs.create(
+      "alice & bob",
+      [bob.member(true), alice.member(false)],
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await a.convs.sync(conv);
+    await a.messaging.send(conv, { type: "text", text: "new key, same alice" });
+    await settle(a);
+    const frames = deliver(relay, b);
+    expect(frames.map(kind)).toEqual(["distribution", "envelope"]);
+    await settle(b);
+    // Both the distribution and the message wait for bob's decision, acknowledged.
+    expect(texts(b, conv)).toEqual([]);
+    expect(b.messaging.held.map((h) => h.waitingFor)).toEqual([aliceId, aliceId]);
+    expect(b.messaging.heldFor(aliceId)).toBe(2);
+    expect(b.acked).toEqual(frames.map((f) => f.message_id));
+    expect(b.messaging.undecryptable).toBe(0);
+    // A retry sweep while the change is not accepted changes nothing.
+    await b.messaging.retryHeld();
+    expect(b.messaging.held).toHaveLength(2);
+    expect(texts(b, conv)).toEqual([]);
+    await b.messaging.acceptIdentity(aliceId);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["new key, same alice"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(b.messaging.undecryptable).toBe(0);
+    // Held again after a restart? No: the release is persisted.
+    const b2 = await side(relay, bob, "i2-bob", b.store);
+    expect(b2.messaging.held).toHaveLength(0);
+    expect(texts(b2, conv)).toEqual(["new key, same alice"]);
+  });
+
+  it("keeps an identity hold while the server is unreachable; once accepted, a message still missing its key is an ordinary held message", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i3-alice");
+    const b = await side(relay, bob, "i3-bob");
+    const aliceId = AccountId.toText(alice.master.account);
+    lieToBob(relay, ["alice"]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await b.convs.create(
+      "alice & bob",
+      [bob.member(true), alice.member(false)],
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await a.convs.sync(conv);
+    const id = await a.messaging.send(conv, { type: "text", text: "its key comes later" });
+    await settle(a);
+    // Only the message (its distribution is withheld for now), from an identity under review.
+    deliver(relay, b, (f) => kind(f) === "envelope");
+    await settle(b);
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[id, aliceId]]);
+    // A retry that cannot reach the directory learns nothing: still held for the identity.
+    relay.down = true;
+    await b.messaging.retryHeld();
+    expect(b.messaging.held.map((h) => h.waitingFor)).toEqual([aliceId]);
+    relay.down = false;
+    vi.setSystemTime(Number(T0) + 60_000);
+    try {
+      await b.messaging.acceptIdentity(aliceId);
+      await settle(b);
+      // Accepted and verified, but its chain is unknown: held for its key like any other message,
+      // its clock starting now (not when it arrived).
+      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.since])).toEqual([[id, undefined, Number(T0) + 60_000]]);
+      expect(texts(b, conv)).toEqual([]);
+      vi.setSystemTime(Number(T0) + 70_000);
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      const toAlice = relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? [];
+      expect(toAlice.filter((f) => kind(f) === "key-request")).toHaveLength(1);
+      deliver(relay, b);
+      await settle(b);
+      expect(texts(b, conv)).toEqual(["its key comes later"]);
+      expect(b.messaging.held).toHaveLength(0);
+      expect(b.messaging.undecryptable).toBe(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+    b.messaging.stop();
+  });
+
+  it("holds a key request from a changed identity and answers it once the directory shows the pinned key again", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i4-alice");
+    const b = await side(relay, bob, "i4-bob");
+    const conv = await conversation(a);
+    await b.convs.sync(conv);
+    await b.messaging.send(conv, { type: "text", text: "for alice" });
+    await settle(b);
+    // Alice gets the message; the server drops its distribution; she asks bob for the key...
+    const aliceDevice = DeviceId.toText(alice.device.keys.device);
+    relay.inbox.set(aliceDevice, (relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) !== "distribution"));
+    deliver(relay, a);
+    await settle(a);
+    expect(a.messaging.held).toHaveLength(1);
+    vi.setSystemTime(Number(T0) + 5_000);
+    try {
+      await a.messaging.requestMissingKeys();
+      await settle(a);
+      // ...while the server shows bob another key for alice: the request is held, acknowledged,
+      // and not answered (an answer would hand the chain key to whoever the directory names).
+      lieToBob(relay, [AccountId.toText(alice.master.account), "alice"]);
+      b.directory.invalidate();
+      const requests = deliver(relay, b, (f) => kind(f) === "key-request");
+      expect(requests).toHaveLength(1);
+      await settle(b);
+      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[requests[0]?.message_id, AccountId.toText(impostor.master.account)]]);
+      expect(b.acked).toEqual(expect.arrayContaining(requests.map((f) => f.message_id)));
+      expect((relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) === "distribution")).toEqual([]);
+      // The directory shows alice's pinned key again: the retry sweep answers, and alice reads it.
+      delete relay.lies;
+      await b.messaging.retryHeld();
+      await settle(b);
+      expect(b.messaging.held).toHaveLength(0);
+      deliver(relay, a);
+      await settle(a);
+      expect(texts(a, conv)).toEqual(["for alice"]);
+      expect(a.messaging.held).toHaveLength(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
   });
 });

@@ -9,6 +9,11 @@
  *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
  *   verified" (never as text) and counted. A copy is acknowledged only once its outcome is stored;
  *   what could not be checked because the server was unreachable is retried, never counted.
+ * - **Identity holds**: a payload (message, distribution, key request) whose sender's identity
+ *   changed and awaits the user's decision is held *for that account only*, acknowledged, and the
+ *   inbox goes on: a server that swaps one contact's key cannot stall everyone else's messages.
+ *   Such payloads never expire and ask for no key; they are retried when the user accepts the new
+ *   identity, when that sender's traffic verifies again, and on every retry sweep.
  */
 
 import {
@@ -37,7 +42,7 @@ import type { EnvelopeFrame } from "../schemas";
 import { withLock } from "../../storage/locks";
 import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
-import type { Directory } from "./directory";
+import type { Contact, Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
 import { isTransient, retryDelay } from "./delivery";
 import type { ChatMessage } from "./model";
@@ -53,10 +58,39 @@ export interface HeldItem {
   readonly senderAccount: string;
   readonly senderDevice: string;
   readonly receivedAt: number;
-  readonly since: number;
+  /** Since when it waits for its key (restarted when an identity hold turns into a key wait). */
+  since: number;
   /** When a key request was last sent for it. */
   requestedAt?: number;
+  /**
+   * The account whose changed identity the user must review before this can be checked (the one
+   * the warning names). Such a payload never expires and asks for no key: no key can help, and
+   * counting it undecryptable would let a server destroy messages by swapping a key for an hour.
+   */
+  waitingFor?: string;
 }
+
+/**
+ * What became of a received payload: settled (stored, refused or dropped as a replay); held until
+ * its key or group change comes; not checked because the server could not be reached; or held
+ * until the user decides about `account`'s changed identity.
+ */
+type Outcome =
+  | { readonly kind: "settled" }
+  | { readonly kind: "held" }
+  | { readonly kind: "unreachable" }
+  | { readonly kind: "identity"; readonly account: string };
+
+const SETTLED: Outcome = { kind: "settled" };
+const HELD: Outcome = { kind: "held" };
+const UNREACHABLE: Outcome = { kind: "unreachable" };
+
+/** A sender's device as the directory shows it, checked against this device's pin. */
+type SenderLookup =
+  | { readonly kind: "verified"; readonly device: VerifiedDevice }
+  /** The account's identity changed and is not accepted: nothing it sent can be checked yet. */
+  | { readonly kind: "identity-changed"; readonly account: string }
+  | { readonly kind: "unknown" };
 
 const KEY_REQUEST_AFTER_MS = 3000;
 const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
@@ -233,14 +267,26 @@ export class Messaging {
       .catch(() => undefined);
   }
 
-  private async device(account: string, device: string): Promise<VerifiedDevice | undefined> {
+  /**
+   * The sender's device, verified against this device's pin (throws when the directory cannot be
+   * reached). A contact whose identity changed lists no devices: its payloads cannot be checked
+   * until the user decides, which holds that account's traffic only. Payloads of a sender that
+   * verifies again (accepted, or the directory shows the pinned key again) that were held for its
+   * identity are handled first, so its messages keep their order.
+   */
+  private async sender(account: string, device: string, retrying: boolean): Promise<SenderLookup> {
+    const find = (c: Contact) => (c.trust === "changed" ? undefined : c.devices.find((d) => DeviceId.toText(d.device) === device));
     let contact = await this.directory.contact(account);
-    let found = contact.devices.find((d) => DeviceId.toText(d.device) === device);
+    let found = find(contact);
     if (found === undefined) {
+      // Fresh: a new device, or a changed identity the directory may have set right since.
       contact = await this.directory.contact(account, true);
-      found = contact.devices.find((d) => DeviceId.toText(d.device) === device);
+      found = find(contact);
     }
-    return found;
+    if (contact.trust === "changed") return { kind: "identity-changed", account: contact.accountText };
+    if (found === undefined) return { kind: "unknown" };
+    if (!retrying && this.held.some((h) => h.waitingFor !== undefined && h.senderAccount === account)) await this.releaseHeld({ from: account });
+    return { kind: "verified", device: found };
   }
 
   private async receive(frame: EnvelopeFrame): Promise<void> {
@@ -251,26 +297,35 @@ export class Messaging {
       this.host.ack([frame.message_id]);
       return;
     }
+    const { conversation: conv, message_id: messageId, sender_account: senderAccount, sender_device: senderDevice, received_at: receivedAt } = frame;
+    let outcome: Outcome;
     switch (wireKind(bytes)) {
       case "envelope":
-        await this.receiveEnvelope(frame.conversation, frame.message_id, bytes, frame.sender_account, frame.sender_device, frame.received_at, false);
+        outcome = await this.receiveEnvelope(conv, messageId, bytes, senderAccount, senderDevice, receivedAt, false);
         break;
       case "distribution":
+        outcome = await this.receiveDistribution(conv, bytes, senderAccount, senderDevice, false);
         // Not acknowledged when the directory or the group log could not be fetched: kept in
         // memory and tried again shortly (and the server delivers it again after a reload).
-        if (!(await this.receiveDistribution(frame.conversation, bytes, frame.sender_account, frame.sender_device))) {
-          if (!this.deferred.some((f) => f.message_id === frame.message_id)) this.deferred.push(frame);
+        if (outcome.kind === "unreachable") {
+          if (!this.deferred.some((f) => f.message_id === messageId)) this.deferred.push(frame);
           this.retrySoon();
           return;
         }
         break;
       case "key-request":
-        await this.answerKeyRequest(frame.conversation, bytes, frame.sender_account, frame.sender_device);
+        outcome = await this.answerKeyRequest(conv, bytes, senderAccount, senderDevice, false);
         break;
       case "unknown":
+        outcome = SETTLED;
         break;
     }
-    this.host.ack([frame.message_id]);
+    if (outcome.kind !== "settled") {
+      const item: HeldItem = { conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() };
+      await this.hold(outcome.kind === "identity" ? { ...item, waitingFor: outcome.account } : item);
+    }
+    // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
+    this.host.ack([messageId]);
   }
 
   /** Whether the conversation is known and verified; throws when the server cannot be reached. */
@@ -304,12 +359,15 @@ export class Messaging {
   }
 
   private async hold(item: HeldItem): Promise<void> {
-    if (!this.held.some((h) => h.messageId === item.messageId)) this.held.push(item);
+    // The same copy again (its acknowledgement was lost) is held once. Another payload under the
+    // same id is held beside it: neither is authenticated yet, and a relay must not be able to
+    // drop the genuine one by sending a tampered copy first.
+    if (!this.held.some((h) => h.messageId === item.messageId && h.wire === item.wire)) this.held.push(item);
     await this.store.put([["held", this.held]]);
     this.host.changed();
   }
 
-  /** Returns `true` when the message was settled (stored, refused or dropped as a replay). */
+  /** Verifies, opens and stores one message; the caller holds what is not settled. */
   private async receiveEnvelope(
     conv: string,
     messageId: string,
@@ -318,48 +376,52 @@ export class Messaging {
     senderDevice: string,
     receivedAt: number,
     retrying: boolean,
-  ): Promise<boolean> {
-    const holdItem = (): HeldItem => ({ conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() });
+  ): Promise<Outcome> {
     let known: boolean;
     try {
       known = await this.ensureConversation(conv);
     } catch {
-      known = false;
       this.retrySoon();
+      return UNREACHABLE;
     }
-    if (!known) {
-      if (!retrying) await this.hold(holdItem());
-      return false;
-    }
+    if (!known) return HELD;
     let envelope: Envelope;
     try {
       envelope = Envelope.decode(bytes);
     } catch (e) {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, isProtocolError(e) ? e.code : "malformed");
-      return true;
+      return SETTLED;
     }
     if (MessageId.toText(envelope.header.messageId) !== messageId) {
       await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "receive/sender-mismatch");
-      return true;
+      return SETTLED;
     }
-    let sender: VerifiedDevice | undefined;
+    let lookup: SenderLookup;
     try {
-      sender = await this.device(senderAccount, senderDevice);
+      lookup = await this.sender(senderAccount, senderDevice, retrying);
     } catch (e) {
       // The directory could not be reached (server restarting, network gone): that says nothing
       // about the message. Hold it and try again, never count it as undecryptable.
       if (isTransient(e)) {
-        if (!retrying) await this.hold(holdItem());
         this.retrySoon();
-        return false;
+        return UNREACHABLE;
       }
+      lookup = { kind: "unknown" };
     }
-    if (sender === undefined) {
-      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
-      return true;
+    let sender: VerifiedDevice;
+    switch (lookup.kind) {
+      case "verified":
+        sender = lookup.device;
+        break;
+      case "identity-changed":
+        // Unchecked, so neither shown nor recorded (not even its id): it waits for the user.
+        return { kind: "identity", account: lookup.account };
+      case "unknown":
+        await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
+        return SETTLED;
     }
     let state = this.convs.state(conv);
-    if (state === undefined) return false;
+    if (state === undefined) return HELD;
     const now = this.now();
     let code: ErrorCode | undefined;
     let transient = false;
@@ -435,20 +497,20 @@ export class Messaging {
       // The message and the receiver state that records it, in one transaction.
       await this.store.put([["receiver", this.receiver.snapshot()], this.convs.entry(conv)]);
       this.host.changed();
-      return true;
+      return SETTLED;
     } catch (e) {
       code = isProtocolError(e) ? e.code : undefined;
       transient = isTransient(e);
     }
     // Unknown keys, or a group log that could not be fetched: held until they arrive.
-    if (transient) this.retrySoon();
-    if (transient || code === "receive/unknown-chain" || code === "receive/unknown-epoch") {
-      if (!retrying) await this.hold(holdItem());
-      return false;
+    if (transient) {
+      this.retrySoon();
+      return UNREACHABLE;
     }
-    if (code === "receive/replay") return true;
+    if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") return HELD;
+    if (code === "receive/replay") return SETTLED;
     await this.recordUnverified(conv, messageId, senderAccount, receivedAt, code ?? "error");
-    return true;
+    return SETTLED;
   }
 
   private applyGapFill(messages: ChatMessage[], chain: Uint8Array, index: number): void {
@@ -465,21 +527,22 @@ export class Messaging {
     }
   }
 
-  /** Returns `false` when it could not be settled for now (the server could not be reached). */
-  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<boolean> {
+  /** `unreachable` when it could not be checked for now (the server could not be reached). */
+  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
     try {
-      if (!(await this.ensureConversation(conv))) return true;
+      if (!(await this.ensureConversation(conv))) return SETTLED;
       const kdm = KeyDistribution.decode(bytes);
-      const sender = await this.device(senderAccount, senderDevice);
-      if (sender === undefined) return true;
+      const lookup = await this.sender(senderAccount, senderDevice, retrying);
+      if (lookup.kind === "identity-changed") return { kind: "identity", account: lookup.account };
+      if (lookup.kind === "unknown") return SETTLED;
       let state = this.convs.state(conv);
-      if (state === undefined) return true;
+      if (state === undefined) return SETTLED;
       if (kdm.header.epoch > state.epoch) {
         await this.convs.sync(conv);
         state = this.convs.state(conv);
-        if (state === undefined) return true;
+        if (state === undefined) return SETTLED;
       }
-      const accepted = await this.receiver.acceptDistribution(kdm, sender, this.host.keys().local, state, this.now());
+      const accepted = await this.receiver.acceptDistribution(kdm, lookup.device, this.host.keys().local, state, this.now());
       const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
@@ -496,14 +559,14 @@ export class Messaging {
         entries.push(this.convs.entry(conv));
       }
       await this.store.put(entries);
-      await this.releaseHeld(ChainId.toText(accepted.chain));
-      return true;
+      await this.releaseHeld({ chain: ChainId.toText(accepted.chain) });
+      return SETTLED;
     } catch (e) {
-      if (isTransient(e)) return false;
+      if (isTransient(e)) return UNREACHABLE;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
-      return true;
+      return SETTLED;
     }
   }
 
@@ -538,29 +601,96 @@ export class Messaging {
     }, retryDelay(this.inboxAttempts));
   }
 
-  /** Retries held messages (of one chain, or all); runs on the inbox's chain. */
-  private async releaseHeld(chain?: string): Promise<void> {
-    const settled: string[] = [];
+  /** How many payloads wait for the user's decision about `account`'s changed identity. */
+  heldFor(account: string): number {
+    return this.held.filter((h) => h.waitingFor === account).length;
+  }
+
+  /**
+   * The user accepted `account`'s new identity: it becomes the pin, and what was held for it is
+   * checked now, as if it had just arrived (in turn with the frames coming in).
+   */
+  async acceptIdentity(account: string): Promise<void> {
+    await this.directory.acceptChange(account);
+    const run = this.rx.then(() => this.releaseHeld({ waitingFor: account }));
+    this.rx = run.catch(() => undefined);
+    await run;
+  }
+
+  /**
+   * Retries held payloads (all, or those of one chain, or those held for the identity of one
+   * sender or of one account under review); runs on the inbox's chain.
+   */
+  private async releaseHeld(only: { readonly chain?: string; readonly from?: string; readonly waitingFor?: string } = {}): Promise<void> {
+    const settled = new Set<HeldItem>();
+    let updated = false;
+    // Senders found still changed in this pass: their other payloads need no second lookup.
+    const stillChanged = new Set<string>();
     for (const h of [...this.held]) {
+      // A distribution released earlier in this pass may have opened (and settled) it already.
+      if (!this.held.includes(h)) continue;
+      if (only.from !== undefined && (h.waitingFor === undefined || h.senderAccount !== only.from)) continue;
+      if (only.waitingFor !== undefined && h.waitingFor !== only.waitingFor) continue;
+      if (h.waitingFor !== undefined && stillChanged.has(h.senderAccount)) continue;
       let bytes: Bytes;
       try {
         bytes = fromB64(h.wire);
       } catch {
-        settled.push(h.messageId);
+        settled.add(h);
         continue;
       }
-      if (chain !== undefined) {
+      const kind = wireKind(bytes);
+      if (only.chain !== undefined) {
+        if (kind !== "envelope") continue;
         try {
-          if (ChainId.toText(Envelope.decode(bytes).header.chain) !== chain) continue;
+          if (ChainId.toText(Envelope.decode(bytes).header.chain) !== only.chain) continue;
         } catch {
-          settled.push(h.messageId);
+          settled.add(h);
           continue;
         }
       }
-      if (await this.receiveEnvelope(h.conv, h.messageId, bytes, h.senderAccount, h.senderDevice, h.receivedAt, true)) settled.push(h.messageId);
+      let outcome: Outcome;
+      switch (kind) {
+        case "envelope":
+          outcome = await this.receiveEnvelope(h.conv, h.messageId, bytes, h.senderAccount, h.senderDevice, h.receivedAt, true);
+          break;
+        case "distribution":
+          outcome = await this.receiveDistribution(h.conv, bytes, h.senderAccount, h.senderDevice, true);
+          break;
+        case "key-request":
+          outcome = await this.answerKeyRequest(h.conv, bytes, h.senderAccount, h.senderDevice, true);
+          break;
+        case "unknown":
+          outcome = SETTLED;
+          break;
+      }
+      switch (outcome.kind) {
+        case "settled":
+          settled.add(h);
+          break;
+        case "identity":
+          stillChanged.add(h.senderAccount);
+          if (h.waitingFor !== outcome.account) {
+            h.waitingFor = outcome.account;
+            updated = true;
+          }
+          break;
+        case "held":
+          // Its sender verifies now but its key has not come: from here on an ordinary held
+          // message, whose clock (key request, giving up) starts now.
+          if (h.waitingFor !== undefined) {
+            delete h.waitingFor;
+            h.since = Date.now();
+            updated = true;
+          }
+          break;
+        case "unreachable":
+          // Nothing learnt: it stays held as it was, and is tried again.
+          break;
+      }
     }
-    if (settled.length > 0) {
-      this.held = this.held.filter((h) => !settled.includes(h.messageId));
+    if (settled.size > 0 || updated) {
+      this.held = this.held.filter((h) => !settled.has(h));
       await this.store.put([["held", this.held]]);
       this.host.changed();
     }
@@ -577,6 +707,8 @@ export class Messaging {
     const now = Date.now();
     const askedFor = new Set<string>();
     for (const h of [...this.held]) {
+      // Held for a changed identity: no key helps, and it waits for the user however long.
+      if (h.waitingFor !== undefined) continue;
       if (now - h.since > GIVE_UP_MS) {
         this.held = this.held.filter((x) => x !== h);
         await this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, "no-key-arrived");
@@ -617,17 +749,19 @@ export class Messaging {
     }
   }
 
-  private async answerKeyRequest(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string): Promise<void> {
+  private async answerKeyRequest(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
     try {
       const signed = KeyRequest.decodeSigned(bytes);
       const request = KeyRequest.decode(signed.body);
       const me = this.host.keys();
-      const requester = await this.device(senderAccount, senderDevice);
+      const lookup = await this.sender(senderAccount, senderDevice, retrying);
+      if (lookup.kind === "identity-changed") return { kind: "identity", account: lookup.account };
       const state = this.convs.state(conv);
-      if (requester === undefined || state === undefined) return;
+      if (lookup.kind === "unknown" || state === undefined) return SETTLED;
+      const requester = lookup.device;
       const contact = await this.directory.contact(senderAccount);
       const xkey = contact.exchangeKeys.find((k) => bytesEqual(k.device, requester.device) && bytesEqual(k.keyId, request.requesterKey));
-      if (xkey === undefined) return;
+      if (xkey === undefined) return SETTLED;
       await withLock(`chain:${conv}`, async () => {
         const snap = await this.store.get<SenderChainSnapshot>(`chain:${conv}`);
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
@@ -647,5 +781,6 @@ export class Messaging {
     } catch {
       // refused requests get no answer
     }
+    return SETTLED;
   }
 }

@@ -63,6 +63,8 @@ export interface IdentityAlert {
   readonly account: string;
   readonly username: string;
   readonly wasVerified: boolean;
+  /** Payloads from this account held (not shown, not lost) until the user reviews the change. */
+  readonly held: number;
 }
 
 export type Phase =
@@ -78,6 +80,7 @@ export interface AppView {
   readonly me?: { readonly username: string; readonly account: string; readonly device: string; readonly hasMaster: boolean };
   readonly conversations: readonly ConversationView[];
   readonly undecryptable: number;
+  /** Messages waiting for their keys; those held for a changed identity count in its alert. */
   readonly held: number;
   readonly alerts: readonly IdentityAlert[];
   readonly error?: string;
