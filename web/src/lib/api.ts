@@ -21,6 +21,7 @@ export type ApiErrorCode =
   | "method_not_allowed"
   | "conflict"
   | "too_large"
+  | "quota_exceeded"
   | "not_json"
   | "rejected"
   | "throttled"
@@ -33,7 +34,7 @@ export type ApiErrorCode =
 const KNOWN: readonly string[] = [
   "invalid_username", "invalid_password", "invalid_field", "malformed_body", "unauthorized", "bad_credentials",
   "refresh_proof_required",
-  "forbidden", "origin_not_allowed", "not_found", "method_not_allowed", "conflict", "too_large", "not_json",
+  "forbidden", "origin_not_allowed", "not_found", "method_not_allowed", "conflict", "too_large", "quota_exceeded", "not_json",
   "rejected", "throttled", "capacity", "unavailable", "internal",
 ];
 
