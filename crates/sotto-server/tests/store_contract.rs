@@ -17,6 +17,7 @@ use sotto_server::error::Error;
 use sotto_server::store::{
     ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewTokenPair,
     RefreshOutcome, SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
+    OPEN_CHALLENGES_PER_SESSION,
 };
 
 fn device(i: u8, user: UserId, state: DeviceState) -> DeviceRecord {
@@ -281,6 +282,34 @@ async fn contract(store: Arc<dyn Store>) {
         a1.device
     );
     assert!(store.take_challenge(&[9; 32]).await.unwrap().is_none());
+    // A session keeps only its newest unanswered challenges; another session's are its own.
+    let open = OPEN_CHALLENGES_PER_SESSION as u8;
+    store
+        .insert_session(&session(6, alice, Some(a1.device)))
+        .await
+        .unwrap();
+    for i in 0..open + 2 {
+        for session in [3, 6] {
+            let c = ChallengeRecord {
+                nonce: [100 + i + session * 20; 32],
+                session: SessionId([session; 16]),
+                device: a1.device,
+                issued_at: 10 + i64::from(i),
+            };
+            store.insert_challenge(&c).await.unwrap();
+        }
+    }
+    for i in 0..open + 2 {
+        let kept = i >= 2;
+        for session in [3, 6] {
+            let taken = store.take_challenge(&[100 + i + session * 20; 32]).await;
+            assert_eq!(
+                taken.unwrap().is_some(),
+                kept,
+                "challenge {i} of session {session}"
+            );
+        }
+    }
     store
         .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
         .await

@@ -376,7 +376,8 @@ pub trait Store: Send + Sync + 'static {
     /// A user's sessions.
     async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>>;
 
-    /// Stores a login challenge.
+    /// Stores a login challenge; a session keeps its [`OPEN_CHALLENGES_PER_SESSION`] newest
+    /// unanswered challenges, older ones are dropped (answering one then fails as unknown).
     async fn insert_challenge(&self, challenge: &ChallengeRecord) -> Result<()>;
     /// Removes and returns a challenge (single use).
     async fn take_challenge(&self, nonce: &[u8; 32]) -> Result<Option<ChallengeRecord>>;
@@ -441,6 +442,11 @@ pub trait Store: Send + Sync + 'static {
     /// Flushes and closes the pool (graceful shutdown).
     async fn close(&self);
 }
+
+/// Unanswered challenges one session may hold. A client needs one or two at a time (a socket
+/// ticket, a token refresh retry); the cap bounds what a session can make the server store,
+/// whatever the rate of its requests.
+pub const OPEN_CHALLENGES_PER_SESSION: i64 = 8;
 
 /// Converts a stored byte string to a fixed-size array.
 pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, what: &'static str) -> Result<[u8; N]> {

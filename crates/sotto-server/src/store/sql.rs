@@ -466,6 +466,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_challenge(&self, c: &ChallengeRecord) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query(
                     "INSERT INTO challenges (nonce, session_id, device, issued_at) VALUES ($1, $2, $3, $4)",
                 )
@@ -473,8 +474,18 @@ macro_rules! impl_store {
                 .bind(c.session.0.as_slice())
                 .bind(c.device.as_bytes().as_slice())
                 .bind(c.issued_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "DELETE FROM challenges WHERE session_id = $1 AND nonce NOT IN \
+                     (SELECT nonce FROM challenges WHERE session_id = $1 \
+                      ORDER BY issued_at DESC, nonce DESC LIMIT $2)",
+                )
+                .bind(c.session.0.as_slice())
+                .bind(crate::store::OPEN_CHALLENGES_PER_SESSION)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
