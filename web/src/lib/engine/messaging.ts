@@ -305,16 +305,17 @@ export class Messaging {
         break;
       case "distribution":
         outcome = await this.receiveDistribution(conv, bytes, senderAccount, senderDevice, false);
-        // Not acknowledged when the directory or the group log could not be fetched: kept in
-        // memory and tried again shortly (and the server delivers it again after a reload).
         if (outcome.kind === "unreachable") {
-          if (!this.deferred.some((f) => f.message_id === messageId)) this.deferred.push(frame);
-          this.retrySoon();
+          this.defer(frame);
           return;
         }
         break;
       case "key-request":
         outcome = await this.answerKeyRequest(conv, bytes, senderAccount, senderDevice, false);
+        if (outcome.kind === "unreachable") {
+          this.defer(frame);
+          return;
+        }
         break;
       case "unknown":
         outcome = SETTLED;
@@ -326,6 +327,17 @@ export class Messaging {
     }
     // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
     this.host.ack([messageId]);
+  }
+
+  /**
+   * A distribution or key request that could not be checked because the directory or the group
+   * log could not be fetched (or answered wrongly) is not acknowledged: kept in memory and tried
+   * again shortly (and the server delivers it again after a reload). Neither is a message, so
+   * neither joins the held queue and its clock.
+   */
+  private defer(frame: EnvelopeFrame): void {
+    if (!this.deferred.some((f) => f.message_id === frame.message_id)) this.deferred.push(frame);
+    this.retrySoon();
   }
 
   /** Whether the conversation is known and verified; throws when the server cannot be reached. */
@@ -778,8 +790,10 @@ export class Messaging {
         await this.store.put([this.out.entry()]);
       });
       this.kick();
-    } catch {
-      // refused requests get no answer
+    } catch (e) {
+      // Who asks could not be checked for now: tried again, not dropped (the requester would
+      // otherwise wait five minutes to ask again). Refused requests get no answer.
+      if (isTransient(e)) return UNREACHABLE;
     }
     return SETTLED;
   }
