@@ -366,6 +366,41 @@ describe("messaging engine", () => {
     expect(b.messaging.undecryptable).toBe(1);
   });
 
+  it("shows the genuine message when it comes after a tampered copy under the same id", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m9-alice");
+    const b = await side(relay, bob, "m9-bob");
+    const conv = await conversation(a);
+    relay.tamper = (bytes) => {
+      if (wireKind(bytes) !== "envelope") return undefined;
+      const out = Uint8Array.from(bytes);
+      out[out.length - 300] = (out[out.length - 300] ?? 0) ^ 1; // inside the ciphertext
+      return out;
+    };
+    const id = await a.messaging.send(conv, { type: "text", text: "the real one" });
+    await settle(a);
+    const frames = deliver(relay, b);
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    // The genuine bytes come later under the same (unauthenticated) id: they verify and are shown,
+    // in place of the "could not be verified" entry; the bad copy stays counted.
+    const tampered = frames.find((f) => kind(f) === "envelope");
+    const genuine = relay.stored.get(id);
+    if (tampered === undefined || genuine === undefined) throw new Error("an envelope");
+    b.messaging.onFrame({ ...tampered, seq: 99, envelope: genuine });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(texts(b, conv)).toEqual(["the real one"]);
+    expect(b.messaging.undecryptable).toBe(1);
+    // Replay protection for the verified message is unchanged: neither the genuine copy nor the
+    // tampered one again changes anything.
+    b.messaging.onFrame({ ...tampered, seq: 100, envelope: genuine });
+    b.messaging.onFrame({ ...tampered, seq: 101 });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(b.messaging.undecryptable).toBe(1);
+  });
+
   it("keeps the outbox across a restart and sends each message exactly once, in order", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "m5-alice");

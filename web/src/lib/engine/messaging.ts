@@ -7,7 +7,8 @@
  *   receiver state in one IndexedDB transaction. Messages whose chain or epoch is unknown are
  *   *held* and retried when the distribution or group change arrives; after a few seconds a key
  *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
- *   verified" (never as text) and counted. A copy is acknowledged only once its outcome is stored;
+ *   verified" (never as text) and counted; its id is unauthenticated, so a copy under that id
+ *   that verifies later takes its place (`timeline.ts`) rather than being taken for a replay. A copy is acknowledged only once its outcome is stored;
  *   what could not be checked because the server was unreachable is retried, never counted.
  * - **Identity holds**: a payload (message, distribution, key request) whose sender's identity
  *   changed and awaits the user's decision is held *for that account only*, acknowledged, and the
