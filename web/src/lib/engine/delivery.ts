@@ -2,17 +2,22 @@
  * Delivery under bad networks: which failures are worth retrying, and when.
  *
  * A failure is *transient* when it says nothing about the message or the key material: the
- * server could not be reached, was restarting, was overloaded or throttled us. Such a message is
+ * server could not be reached, was restarting, was overloaded or throttled us, or answered another
+ * directory lookup than the one asked (`DirectoryMismatchError`). Such a message is
  * retried (sending) or held and retried (receiving) — never dropped, never counted as
  * undecryptable.
  */
 
 import { isApiError } from "../api";
 import { type Backoff, backoffDelay } from "../ws";
+import { DirectoryMismatchError } from "./directory";
 
 const TRANSIENT = ["network", "throttled", "capacity", "unavailable", "internal"] as const;
 
 export function isTransient(e: unknown): boolean {
+  // A wrong directory entry is a bad answer about the lookup (the Rust client refuses it as a bad
+  // response), not about the message: the right one may come next time.
+  if (e instanceof DirectoryMismatchError) return true;
   if (!isApiError(e)) return false;
   if ((TRANSIENT as readonly string[]).includes(e.code)) return true;
   // An answer that is not the server's (a proxy's 502, a cut connection): try again.

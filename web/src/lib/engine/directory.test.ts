@@ -9,6 +9,7 @@ import { SealedStore } from "../../storage/sealed";
 import type { ApiClient } from "../api";
 import { toB64 } from "../b64";
 import type { DirectoryView } from "../schemas";
+import { isTransient } from "./delivery";
 import { Directory } from "./directory";
 
 let alice: TestAccount;
@@ -99,5 +100,39 @@ describe("directory", () => {
     const c = await d.contact("alice", true);
     expect(c.devices).toHaveLength(1);
     expect(c.exchangeKeys).toHaveLength(0);
+  });
+
+  it("refuses an answer for another account than the one asked, without touching pins, until the right one comes", async () => {
+    const aliceId = AccountId.toText(alice.master.account);
+    const answers = new Map([[aliceId, view(alice, "alice")]]);
+    const d = await directoryWith(answers, "d5");
+    await d.markVerified((await d.contact(aliceId)).accountText);
+    // The server answers alice's account id with another account that calls itself alice.
+    answers.set(aliceId, view(mallory, "alice"));
+    const refused = await d.contact(aliceId, true).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeDefined();
+    // Retried like an unreachable server, never an identity change.
+    expect(isTransient(refused)).toBe(true);
+    expect(await d.pinsList()).toEqual([expect.objectContaining({ account: aliceId, verified: true })]);
+    expect((await d.pinsList())[0]?.replaces).toBeUndefined();
+    answers.set(aliceId, view(alice, "alice"));
+    const restored = await d.contact(aliceId, true);
+    expect(restored.trust).toBe("verified");
+    expect(restored.devices).toHaveLength(1);
+  });
+
+  it("refuses an answer for another username than the one asked", async () => {
+    const answers = new Map([["bob", view(alice, "alice")]]);
+    const d = await directoryWith(answers, "d6");
+    const refused = await d.contact("bob").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isTransient(refused)).toBe(true);
+    // Nobody is pinned as "bob" or as anything else.
+    expect(await d.pinsList()).toEqual([]);
   });
 });

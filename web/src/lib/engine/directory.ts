@@ -50,6 +50,30 @@ export interface Contact {
 
 const CACHE_MS = 20_000;
 
+/**
+ * The directory answered another question than the one asked: an entry for another account (a
+ * lookup by account id) or another username (a lookup by name). Nothing in it is believed — no
+ * pin is made or changed, no identity change raised — since a server could otherwise plant a
+ * lasting identity-change alert for a contact by answering their account id with another account
+ * under their name. It is a bad answer like a proxy's 502: transient, and retried.
+ */
+export class DirectoryMismatchError extends Error {
+  constructor(
+    /** What was looked up (`acct:…` or a username). */
+    readonly asked: string,
+    /** What the answer names instead (an account id or a username). */
+    readonly answered: string,
+  ) {
+    super(`directory: asked for ${asked}, answered for ${answered}`);
+    this.name = "DirectoryMismatchError";
+  }
+}
+
+/** Usernames are normalised by ASCII lowercasing only (as the server and the Rust client do). */
+function normaliseUsername(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
 export class Directory {
   private pins = new Map<string, Pin>();
   private cache = new Map<string, { at: number; contact: Contact }>();
@@ -104,6 +128,10 @@ export class Directory {
     const cached = this.cache.get(who);
     if (!fresh && cached !== undefined && Date.now() - cached.at < CACHE_MS) return cached.contact;
     const d = await this.api.directory(who);
+    // Checked before anything in the answer is used: another account's entry must not touch pins.
+    if (who.startsWith(AccountIdK.PREFIX)) {
+      if (d.account !== who) throw new DirectoryMismatchError(who, d.account);
+    } else if (d.username !== normaliseUsername(who)) throw new DirectoryMismatchError(who, d.username);
     const masterSpki = fromB64(d.master_key);
     const presented = await AccountIdentity.fromMasterSpki(masterSpki);
     if (AccountIdK.toText(presented.account) !== d.account) throw new Error("directory: account id does not match its master key");

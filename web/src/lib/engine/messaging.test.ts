@@ -366,6 +366,41 @@ describe("messaging engine", () => {
     expect(b.messaging.undecryptable).toBe(1);
   });
 
+  it("shows the genuine message when it comes after a tampered copy under the same id", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m9-alice");
+    const b = await side(relay, bob, "m9-bob");
+    const conv = await conversation(a);
+    relay.tamper = (bytes) => {
+      if (wireKind(bytes) !== "envelope") return undefined;
+      const out = Uint8Array.from(bytes);
+      out[out.length - 300] = (out[out.length - 300] ?? 0) ^ 1; // inside the ciphertext
+      return out;
+    };
+    const id = await a.messaging.send(conv, { type: "text", text: "the real one" });
+    await settle(a);
+    const frames = deliver(relay, b);
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    // The genuine bytes come later under the same (unauthenticated) id: they verify and are shown,
+    // in place of the "could not be verified" entry; the bad copy stays counted.
+    const tampered = frames.find((f) => kind(f) === "envelope");
+    const genuine = relay.stored.get(id);
+    if (tampered === undefined || genuine === undefined) throw new Error("an envelope");
+    b.messaging.onFrame({ ...tampered, seq: 99, envelope: genuine });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(texts(b, conv)).toEqual(["the real one"]);
+    expect(b.messaging.undecryptable).toBe(1);
+    // Replay protection for the verified message is unchanged: neither the genuine copy nor the
+    // tampered one again changes anything.
+    b.messaging.onFrame({ ...tampered, seq: 100, envelope: genuine });
+    b.messaging.onFrame({ ...tampered, seq: 101 });
+    await settle(b);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(b.messaging.undecryptable).toBe(1);
+  });
+
   it("keeps the outbox across a restart and sends each message exactly once, in order", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "m5-alice");
@@ -513,11 +548,81 @@ describe("a contact whose identity changed", () => {
     relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map(who.map((w) => [w, directoryView(impostor)] as const))]]);
   }
 
-  it("holds only that sender's payloads, acknowledges them, keeps the others flowing, and shows them once the directory shows the pinned key again", async () => {
+  it("holds only that sender's payloads, acknowledges them, keeps the others flowing, never expires them, and releases them in order when the user accepts", async () => {
     const relay = groupRelay();
     const a = await side(relay, alice, "i1-alice");
     const b = await side(relay, bob, "i1-bob");
     const c = await side(relay, carol, "i1-carol");
+    const aliceId = AccountId.toText(alice.master.account);
+    // Bob knew "alice" as another account: the account alice writes from is a changed identity.
+    lieToBob(relay, ["alice"]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await b.convs.create(
+      "team",
+      [bob.member(true), alice.member(false), carol.member(false)],
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await a.convs.sync(conv);
+    await c.convs.sync(conv);
+    const heldId = await a.messaging.send(conv, { type: "text", text: "while changed" });
+    await settle(a);
+    await c.messaging.send(conv, { type: "text", text: "from carol" });
+    await settle(c);
+    const frames = deliver(relay, b);
+    // alice's come first: nothing may wait behind them.
+    expect(frames.slice(0, 2).map((f) => [kind(f), f.sender_account])).toEqual([
+      ["distribution", aliceId],
+      ["envelope", aliceId],
+    ]);
+    expect(frames[1]?.message_id).toBe(heldId);
+    await settle(b);
+    // Carol's message is shown; alice's payloads are held for the identity under review, not
+    // shown, not counted, not recorded, and acknowledged like everything else.
+    expect(texts(b, conv)).toEqual(["from carol"]);
+    expect(b.messaging.held.map((h) => h.waitingFor)).toEqual([aliceId, aliceId]);
+    expect(b.messaging.heldFor(aliceId)).toBe(2);
+    expect(b.acked).toEqual(expect.arrayContaining(frames.map((f) => f.message_id)));
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages.map((m) => m.id)).not.toContain(heldId);
+    // The same copy again (its acknowledgement was lost) is held once.
+    const copy = frames.find((f) => f.message_id === heldId);
+    if (copy === undefined) throw new Error("alice's copy");
+    b.messaging.onFrame({ ...copy, seq: 99 });
+    await settle(b);
+    expect(b.messaging.held).toHaveLength(2);
+    // Hours later it is still held: never given up as undecryptable, and no key request goes out
+    // (no key can help with an identity nobody has accepted).
+    vi.setSystemTime(Number(T0) + 3 * 60 * 60_000);
+    try {
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      expect(b.messaging.held.map((h) => h.messageId)).toContain(heldId);
+      expect(b.messaging.held).toHaveLength(2);
+      expect(b.messaging.undecryptable).toBe(0);
+      const toAlice = relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? [];
+      expect(toAlice.filter((f) => kind(f) === "key-request")).toEqual([]);
+      // Bob accepts: what was held is shown, then her next message, in her order.
+      await b.messaging.acceptIdentity(aliceId);
+      await a.messaging.send(conv, { type: "text", text: "after" });
+      await settle(a);
+      deliver(relay, b);
+      await settle(b);
+      expect(texts(b, conv)).toEqual(["from carol", "while changed", "after"]);
+      expect(b.messaging.held).toHaveLength(0);
+      expect(b.messaging.undecryptable).toBe(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+  });
+
+  it("holds a sender's messages, with no identity warning, while the server answers its account id with another account under its name", async () => {
+    const relay = groupRelay();
+    const a = await side(relay, alice, "i5-alice");
+    const b = await side(relay, bob, "i5-bob");
+    const c = await side(relay, carol, "i5-carol");
     const conv = await a.convs.create(
       "team",
       [alice.member(true), bob.member(false), carol.member(false)],
@@ -531,55 +636,34 @@ describe("a contact whose identity changed", () => {
     deliver(relay, b);
     await settle(b);
     expect(texts(b, conv)).toEqual(["before"]);
-    // A malicious server now shows bob (only bob) another key for alice.
     const aliceId = AccountId.toText(alice.master.account);
     const impostorId = AccountId.toText(impostor.master.account);
+    // A malicious server answers bob's lookup of alice's account id with another "alice".
     lieToBob(relay, [aliceId, "alice"]);
     b.directory.invalidate(); // as when the 20 s cache expires
-    const heldId = await a.messaging.send(conv, { type: "text", text: "while changed" });
+    const heldId = await a.messaging.send(conv, { type: "text", text: "while lying" });
     await settle(a);
     await c.messaging.send(conv, { type: "text", text: "from carol" });
     await settle(c);
-    const frames = deliver(relay, b);
-    expect(frames.map((f) => f.message_id)[0]).toBe(heldId); // alice's comes first: nothing may wait behind it
+    deliver(relay, b);
     await settle(b);
-    // Carol's message is shown; alice's is held for the identity under review, not shown, not
-    // counted, not recorded, and acknowledged like everything else.
+    // A bad answer, like an unreachable server: alice's message waits (not for any identity),
+    // carol's is shown, and no pin or identity warning comes from the lie.
     expect(texts(b, conv)).toEqual(["before", "from carol"]);
-    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[heldId, impostorId]]);
-    expect(b.messaging.heldFor(impostorId)).toBe(1);
-    expect(b.acked).toEqual(expect.arrayContaining(frames.map((f) => f.message_id)));
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[heldId, undefined]]);
+    expect(b.messaging.heldFor(impostorId)).toBe(0);
+    const pins = await b.directory.pinsList();
+    expect(pins.map((p) => p.account)).not.toContain(impostorId);
+    expect(pins.filter((p) => p.replaces !== undefined || p.pendingSpki !== undefined)).toEqual([]);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.id)).not.toContain(heldId);
-    // The same copy again (its acknowledgement was lost) is held once.
-    const copy = frames.find((f) => f.message_id === heldId);
-    if (copy === undefined) throw new Error("alice's copy");
-    b.messaging.onFrame({ ...copy, seq: 99 });
+    // The server answers rightly again: the retry shows it, once, and nothing is left to review.
+    delete relay.lies;
+    await b.messaging.retryHeld();
     await settle(b);
-    expect(b.messaging.held).toHaveLength(1);
-    // Hours later it is still held: never given up as undecryptable, and no key request goes out
-    // (no key can help with an identity nobody has accepted).
-    vi.setSystemTime(Number(T0) + 3 * 60 * 60_000);
-    try {
-      await b.messaging.requestMissingKeys();
-      await settle(b);
-      expect(b.messaging.held.map((h) => h.messageId)).toEqual([heldId]);
-      expect(b.messaging.undecryptable).toBe(0);
-      const toAlice = relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? [];
-      expect(toAlice.filter((f) => kind(f) === "key-request")).toEqual([]);
-      // The server shows alice's pinned key again: her next message brings the held one with it,
-      // verified and in her order.
-      delete relay.lies;
-      await a.messaging.send(conv, { type: "text", text: "after" });
-      await settle(a);
-      deliver(relay, b);
-      await settle(b);
-      expect(texts(b, conv)).toEqual(["before", "from carol", "while changed", "after"]);
-      expect(b.messaging.held).toHaveLength(0);
-      expect(b.messaging.undecryptable).toBe(0);
-    } finally {
-      vi.setSystemTime(Number(T0));
-    }
+    expect(texts(b, conv)).toEqual(["before", "from carol", "while lying"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect((await b.directory.contact(aliceId, true)).trust).toBe("unverified");
+    b.messaging.stop();
   });
 
   it("releases what was held for a changed identity when the user accepts it, as if it had just arrived", async () => {
@@ -676,7 +760,7 @@ describe("a contact whose identity changed", () => {
     b.messaging.stop();
   });
 
-  it("holds a key request from a changed identity and answers it once the directory shows the pinned key again", async () => {
+  it("answers no key request while the server answers its sender's account id with another account, and answers it once the directory is right again", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "i4-alice");
     const b = await side(relay, bob, "i4-bob");
@@ -694,21 +778,24 @@ describe("a contact whose identity changed", () => {
     try {
       await a.messaging.requestMissingKeys();
       await settle(a);
-      // ...while the server shows bob another key for alice: the request is held, acknowledged,
-      // and not answered (an answer would hand the chain key to whoever the directory names).
+      // ...while the server shows bob another account for alice's id: the request is not
+      // answered (an answer would hand the chain key to whoever the directory names), nor
+      // acknowledged (tried again, like one that could not be checked), and nothing is pinned.
       lieToBob(relay, [AccountId.toText(alice.master.account), "alice"]);
       b.directory.invalidate();
       const requests = deliver(relay, b, (f) => kind(f) === "key-request");
       expect(requests).toHaveLength(1);
       await settle(b);
-      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[requests[0]?.message_id, AccountId.toText(impostor.master.account)]]);
-      expect(b.acked).toEqual(expect.arrayContaining(requests.map((f) => f.message_id)));
+      const requestId = requests[0]?.message_id ?? "";
+      expect(b.acked).not.toContain(requestId);
+      expect(b.messaging.held).toHaveLength(0);
+      expect((await b.directory.pinsList()).map((p) => p.account)).not.toContain(AccountId.toText(impostor.master.account));
       expect((relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) === "distribution")).toEqual([]);
-      // The directory shows alice's pinned key again: the retry sweep answers, and alice reads it.
+      // The directory shows alice's entry again: the retry answers, and alice reads it.
       delete relay.lies;
       await b.messaging.retryHeld();
       await settle(b);
-      expect(b.messaging.held).toHaveLength(0);
+      expect(b.acked).toContain(requestId);
       deliver(relay, a);
       await settle(a);
       expect(texts(a, conv)).toEqual(["for alice"]);
@@ -716,5 +803,6 @@ describe("a contact whose identity changed", () => {
     } finally {
       vi.setSystemTime(Number(T0));
     }
+    b.messaging.stop();
   });
 });

@@ -7,13 +7,14 @@
  *   receiver state in one IndexedDB transaction. Messages whose chain or epoch is unknown are
  *   *held* and retried when the distribution or group change arrives; after a few seconds a key
  *   request goes to the chain's owner. Anything that fails verification is kept as "could not be
- *   verified" (never as text) and counted. A copy is acknowledged only once its outcome is stored;
- *   what could not be checked because the server was unreachable is retried, never counted.
- * - **Identity holds**: a payload (message, distribution, key request) whose sender's identity
- *   changed and awaits the user's decision is held *for that account only*, acknowledged, and the
- *   inbox goes on: a server that swaps one contact's key cannot stall everyone else's messages.
- *   Such payloads never expire and ask for no key; they are retried when the user accepts the new
- *   identity, when that sender's traffic verifies again, and on every retry sweep.
+ *   verified" (never as text) and counted; its id is unauthenticated, so a copy under that id
+ *   that verifies later takes its place (`timeline.ts`) rather than being taken for a replay. A
+ *   copy is acknowledged only once its outcome is stored; what could not be checked because the
+ *   server was unreachable is retried, never counted.
+ * - **Held payloads** (`held.ts`): what waits for its key, for the server, or for the user's
+ *   decision about a sender's changed identity (held for that account only, acknowledged, so a
+ *   server that swaps one contact's key cannot stall everyone else's messages); this module checks
+ *   them when `held.ts` says so.
  */
 
 import {
@@ -22,7 +23,6 @@ import {
   DeviceId,
   Envelope,
   type ErrorCode,
-  ExchangeKeyId,
   KeyDistribution,
   KeyRequest,
   MessageId,
@@ -30,7 +30,6 @@ import {
   type ReceiverStateSnapshot,
   SenderChain,
   type SenderChainSnapshot,
-  Signed,
   bytesEqual,
   isProtocolError,
   systemRandom,
@@ -44,46 +43,16 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import type { Contact, Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
-import { isTransient, retryDelay } from "./delivery";
+import { isTransient } from "./delivery";
 import type { ChatMessage } from "./model";
+import { HELD, type HeldItem, HeldPayloads, type Outcome, SETTLED, UNREACHABLE } from "./held";
 import { placeMessage } from "./timeline";
 import { Outbox, type OutboxItem, type StoredBody } from "./outbox";
+import { type WireKind, wireKind } from "./wire";
 
 export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
-
-export interface HeldItem {
-  readonly conv: string;
-  readonly messageId: string;
-  readonly wire: string;
-  readonly senderAccount: string;
-  readonly senderDevice: string;
-  readonly receivedAt: number;
-  /** Since when it waits for its key (restarted when an identity hold turns into a key wait). */
-  since: number;
-  /** When a key request was last sent for it. */
-  requestedAt?: number;
-  /**
-   * The account whose changed identity the user must review before this can be checked (the one
-   * the warning names). Such a payload never expires and asks for no key: no key can help, and
-   * counting it undecryptable would let a server destroy messages by swapping a key for an hour.
-   */
-  waitingFor?: string;
-}
-
-/**
- * What became of a received payload: settled (stored, refused or dropped as a replay); held until
- * its key or group change comes; not checked because the server could not be reached; or held
- * until the user decides about `account`'s changed identity.
- */
-type Outcome =
-  | { readonly kind: "settled" }
-  | { readonly kind: "held" }
-  | { readonly kind: "unreachable" }
-  | { readonly kind: "identity"; readonly account: string };
-
-const SETTLED: Outcome = { kind: "settled" };
-const HELD: Outcome = { kind: "held" };
-const UNREACHABLE: Outcome = { kind: "unreachable" };
+export type { HeldItem } from "./held";
+export { wireKind } from "./wire";
 
 /** A sender's device as the directory shows it, checked against this device's pin. */
 type SenderLookup =
@@ -91,28 +60,6 @@ type SenderLookup =
   /** The account's identity changed and is not accepted: nothing it sent can be checked yet. */
   | { readonly kind: "identity-changed"; readonly account: string }
   | { readonly kind: "unknown" };
-
-const KEY_REQUEST_AFTER_MS = 3000;
-const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
-/** A held message whose key never comes is finally counted as undecryptable (§9.4). */
-const GIVE_UP_MS = 60 * 60_000;
-
-/** Which structure a wire form holds, from the domain after its first length prefix. */
-export function wireKind(bytes: Uint8Array): "envelope" | "distribution" | "key-request" | "unknown" {
-  if (bytes.length < 6) return "unknown";
-  const len = bytes[4] ?? 0;
-  const label = String.fromCharCode(...bytes.subarray(5, 5 + len));
-  switch (label) {
-    case "sotto/msg":
-      return "envelope";
-    case "sotto/kdm":
-      return "distribution";
-    case "sotto/key-request":
-      return "key-request";
-    default:
-      return "unknown";
-  }
-}
 
 export interface MessagingHost {
   keys(): LoadedKeys;
@@ -125,16 +72,11 @@ export interface MessagingHost {
 
 export class Messaging {
   receiver = new ReceiverState();
-  held: HeldItem[] = [];
   undecryptable = 0;
   private readonly out: Outbox;
+  /** What waits to be checked again, and when (`held.ts`). */
+  private readonly holds: HeldPayloads;
   private rx: Promise<unknown> = Promise.resolve();
-  /** Distributions received while the server could not be reached (not acknowledged yet). */
-  private deferred: EnvelopeFrame[] = [];
-  private inboxRetry: ReturnType<typeof setTimeout> | undefined;
-  private inboxAttempts = 0;
-  /** Transient failures while receiving, ever: a retry round without new ones resets the backoff. */
-  private transientFailures = 0;
   private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -146,6 +88,23 @@ export class Messaging {
     private readonly host: MessagingHost,
   ) {
     this.out = new Outbox(api, store, directory, convs, host);
+    this.holds = new HeldPayloads(store, this.out, {
+      keys: () => host.keys(),
+      changed: () => {
+        host.changed();
+      },
+      recheck: (h, bytes, kind) => this.check(kind, bytes, h, true),
+      receive: (frame) => this.receive(frame),
+      giveUp: (h, code) => this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, code),
+      retryOnInbox: () => {
+        void this.retryHeld().catch(() => undefined);
+      },
+    });
+  }
+
+  /** Payloads waiting to be checked (for a key, the server, or an identity decision), oldest first. */
+  get held(): readonly HeldItem[] {
+    return this.holds.items;
   }
 
   /** What is left to send, in order. */
@@ -186,15 +145,14 @@ export class Messaging {
   /** Stops background retries (logout, shutdown). */
   stop(): void {
     this.out.stop();
-    if (this.inboxRetry !== undefined) clearTimeout(this.inboxRetry);
-    this.inboxRetry = undefined;
+    this.holds.stop();
   }
 
   async load(): Promise<void> {
     const snap = await this.store.get<ReceiverStateSnapshot>("receiver");
     if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
     await this.out.load();
-    this.held = (await this.store.get<HeldItem[]>("held")) ?? [];
+    await this.holds.load();
     this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
   }
 
@@ -285,7 +243,7 @@ export class Messaging {
     }
     if (contact.trust === "changed") return { kind: "identity-changed", account: contact.accountText };
     if (found === undefined) return { kind: "unknown" };
-    if (!retrying && this.held.some((h) => h.waitingFor !== undefined && h.senderAccount === account)) await this.releaseHeld({ from: account });
+    if (!retrying && this.holds.hasIdentityHolds(account)) await this.holds.release({ from: account });
     return { kind: "verified", device: found };
   }
 
@@ -298,34 +256,35 @@ export class Messaging {
       return;
     }
     const { conversation: conv, message_id: messageId, sender_account: senderAccount, sender_device: senderDevice, received_at: receivedAt } = frame;
-    let outcome: Outcome;
-    switch (wireKind(bytes)) {
-      case "envelope":
-        outcome = await this.receiveEnvelope(conv, messageId, bytes, senderAccount, senderDevice, receivedAt, false);
-        break;
-      case "distribution":
-        outcome = await this.receiveDistribution(conv, bytes, senderAccount, senderDevice, false);
-        // Not acknowledged when the directory or the group log could not be fetched: kept in
-        // memory and tried again shortly (and the server delivers it again after a reload).
-        if (outcome.kind === "unreachable") {
-          if (!this.deferred.some((f) => f.message_id === messageId)) this.deferred.push(frame);
-          this.retrySoon();
-          return;
-        }
-        break;
-      case "key-request":
-        outcome = await this.answerKeyRequest(conv, bytes, senderAccount, senderDevice, false);
-        break;
-      case "unknown":
-        outcome = SETTLED;
-        break;
+    const kind = wireKind(bytes);
+    const outcome = await this.check(kind, bytes, { conv, messageId, senderAccount, senderDevice, receivedAt }, false);
+    if (outcome.kind === "unreachable" && kind !== "envelope") {
+      this.holds.defer(frame);
+      return;
     }
     if (outcome.kind !== "settled") {
       const item: HeldItem = { conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() };
-      await this.hold(outcome.kind === "identity" ? { ...item, waitingFor: outcome.account } : item);
+      await this.holds.hold(outcome.kind === "identity" ? { ...item, waitingFor: outcome.account } : item);
     }
     // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
     this.host.ack([messageId]);
+  }
+
+  /**
+   * Checks one payload by its kind. `retrying`: it was held, so checking it must not release its
+   * sender's identity holds again from inside a release.
+   */
+  private check(kind: WireKind, bytes: Bytes, meta: Pick<HeldItem, "conv" | "messageId" | "senderAccount" | "senderDevice" | "receivedAt">, retrying: boolean): Promise<Outcome> {
+    switch (kind) {
+      case "envelope":
+        return this.receiveEnvelope(meta.conv, meta.messageId, bytes, meta.senderAccount, meta.senderDevice, meta.receivedAt, retrying);
+      case "distribution":
+        return this.receiveDistribution(meta.conv, bytes, meta.senderAccount, meta.senderDevice, retrying);
+      case "key-request":
+        return this.answerKeyRequest(meta.conv, bytes, meta.senderAccount, meta.senderDevice, retrying);
+      case "unknown":
+        return Promise.resolve(SETTLED);
+    }
   }
 
   /** Whether the conversation is known and verified; throws when the server cannot be reached. */
@@ -358,15 +317,6 @@ export class Messaging {
     this.host.changed();
   }
 
-  private async hold(item: HeldItem): Promise<void> {
-    // The same copy again (its acknowledgement was lost) is held once. Another payload under the
-    // same id is held beside it: neither is authenticated yet, and a relay must not be able to
-    // drop the genuine one by sending a tampered copy first.
-    if (!this.held.some((h) => h.messageId === item.messageId && h.wire === item.wire)) this.held.push(item);
-    await this.store.put([["held", this.held]]);
-    this.host.changed();
-  }
-
   /** Verifies, opens and stores one message; the caller holds what is not settled. */
   private async receiveEnvelope(
     conv: string,
@@ -381,7 +331,7 @@ export class Messaging {
     try {
       known = await this.ensureConversation(conv);
     } catch {
-      this.retrySoon();
+      this.holds.retrySoon();
       return UNREACHABLE;
     }
     if (!known) return HELD;
@@ -403,7 +353,7 @@ export class Messaging {
       // The directory could not be reached (server restarting, network gone): that says nothing
       // about the message. Hold it and try again, never count it as undecryptable.
       if (isTransient(e)) {
-        this.retrySoon();
+        this.holds.retrySoon();
         return UNREACHABLE;
       }
       lookup = { kind: "unknown" };
@@ -504,7 +454,7 @@ export class Messaging {
     }
     // Unknown keys, or a group log that could not be fetched: held until they arrive.
     if (transient) {
-      this.retrySoon();
+      this.holds.retrySoon();
       return UNREACHABLE;
     }
     if (code === "receive/unknown-chain" || code === "receive/unknown-epoch") return HELD;
@@ -559,7 +509,7 @@ export class Messaging {
         entries.push(this.convs.entry(conv));
       }
       await this.store.put(entries);
-      await this.releaseHeld({ chain: ChainId.toText(accepted.chain) });
+      await this.holds.release({ chain: ChainId.toText(accepted.chain) });
       return SETTLED;
     } catch (e) {
       if (isTransient(e)) return UNREACHABLE;
@@ -571,39 +521,18 @@ export class Messaging {
   }
 
   /**
-   * Retries distributions that could not be checked and every held message, in turn with the
-   * frames coming in (never two at once).
+   * Retries distributions and key requests that could not be checked and every held payload, in
+   * turn with the frames coming in (never two at once).
    */
   retryHeld(): Promise<void> {
-    const run = this.rx.then(async () => {
-      const failuresBefore = this.transientFailures;
-      const frames = this.deferred;
-      this.deferred = [];
-      for (const f of frames) await this.receive(f);
-      await this.releaseHeld();
-      if (this.transientFailures === failuresBefore) this.inboxAttempts = 0;
-    });
+    const run = this.rx.then(() => this.holds.retry());
     this.rx = run.catch(() => undefined);
     return run;
   }
 
-  /**
-   * The server could not be reached while receiving: retry after a backoff rather than wait for
-   * the next reconnect (the socket may well stay up while HTTP fails) or the 15 s sweep.
-   */
-  private retrySoon(): void {
-    this.transientFailures += 1;
-    if (this.inboxRetry !== undefined) return;
-    this.inboxAttempts += 1;
-    this.inboxRetry = setTimeout(() => {
-      this.inboxRetry = undefined;
-      void this.retryHeld().catch(() => undefined);
-    }, retryDelay(this.inboxAttempts));
-  }
-
   /** How many payloads wait for the user's decision about `account`'s changed identity. */
   heldFor(account: string): number {
-    return this.held.filter((h) => h.waitingFor === account).length;
+    return this.holds.heldFor(account);
   }
 
   /**
@@ -612,141 +541,14 @@ export class Messaging {
    */
   async acceptIdentity(account: string): Promise<void> {
     await this.directory.acceptChange(account);
-    const run = this.rx.then(() => this.releaseHeld({ waitingFor: account }));
+    const run = this.rx.then(() => this.holds.release({ waitingFor: account }));
     this.rx = run.catch(() => undefined);
     await run;
   }
 
-  /**
-   * Retries held payloads (all, or those of one chain, or those held for the identity of one
-   * sender or of one account under review); runs on the inbox's chain.
-   */
-  private async releaseHeld(only: { readonly chain?: string; readonly from?: string; readonly waitingFor?: string } = {}): Promise<void> {
-    const settled = new Set<HeldItem>();
-    let updated = false;
-    // Senders found still changed in this pass: their other payloads need no second lookup.
-    const stillChanged = new Set<string>();
-    for (const h of [...this.held]) {
-      // A distribution released earlier in this pass may have opened (and settled) it already.
-      if (!this.held.includes(h)) continue;
-      if (only.from !== undefined && (h.waitingFor === undefined || h.senderAccount !== only.from)) continue;
-      if (only.waitingFor !== undefined && h.waitingFor !== only.waitingFor) continue;
-      if (h.waitingFor !== undefined && stillChanged.has(h.senderAccount)) continue;
-      let bytes: Bytes;
-      try {
-        bytes = fromB64(h.wire);
-      } catch {
-        settled.add(h);
-        continue;
-      }
-      const kind = wireKind(bytes);
-      if (only.chain !== undefined) {
-        if (kind !== "envelope") continue;
-        try {
-          if (ChainId.toText(Envelope.decode(bytes).header.chain) !== only.chain) continue;
-        } catch {
-          settled.add(h);
-          continue;
-        }
-      }
-      let outcome: Outcome;
-      switch (kind) {
-        case "envelope":
-          outcome = await this.receiveEnvelope(h.conv, h.messageId, bytes, h.senderAccount, h.senderDevice, h.receivedAt, true);
-          break;
-        case "distribution":
-          outcome = await this.receiveDistribution(h.conv, bytes, h.senderAccount, h.senderDevice, true);
-          break;
-        case "key-request":
-          outcome = await this.answerKeyRequest(h.conv, bytes, h.senderAccount, h.senderDevice, true);
-          break;
-        case "unknown":
-          outcome = SETTLED;
-          break;
-      }
-      switch (outcome.kind) {
-        case "settled":
-          settled.add(h);
-          break;
-        case "identity":
-          stillChanged.add(h.senderAccount);
-          if (h.waitingFor !== outcome.account) {
-            h.waitingFor = outcome.account;
-            updated = true;
-          }
-          break;
-        case "held":
-          // Its sender verifies now but its key has not come: from here on an ordinary held
-          // message, whose clock (key request, giving up) starts now.
-          if (h.waitingFor !== undefined) {
-            delete h.waitingFor;
-            h.since = Date.now();
-            updated = true;
-          }
-          break;
-        case "unreachable":
-          // Nothing learnt: it stays held as it was, and is tried again.
-          break;
-      }
-    }
-    if (settled.size > 0 || updated) {
-      this.held = this.held.filter((h) => !settled.has(h));
-      await this.store.put([["held", this.held]]);
-      this.host.changed();
-    }
-  }
-
-  /** Asks chain owners to re-send distributions for messages held for a while. */
-  async requestMissingKeys(): Promise<void> {
-    const me = this.host.keys();
-    const latest = me.exchange.reduce<(typeof me.exchange)[number] | undefined>((a, b) => (a === undefined || b.meta.serial > a.meta.serial ? b : a), undefined);
-    if (latest === undefined) return;
-    const keyId = me.local.exchangeKeys.find((k) => bytesEqual(k.pair.spki, latest.pair.spki))?.keyId;
-    if (keyId === undefined) return;
-    let changed = false;
-    const now = Date.now();
-    const askedFor = new Set<string>();
-    for (const h of [...this.held]) {
-      // Held for a changed identity: no key helps, and it waits for the user however long.
-      if (h.waitingFor !== undefined) continue;
-      if (now - h.since > GIVE_UP_MS) {
-        this.held = this.held.filter((x) => x !== h);
-        await this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, "no-key-arrived");
-        changed = true;
-        continue;
-      }
-      const due = h.requestedAt === undefined ? now - h.since >= KEY_REQUEST_AFTER_MS : now - h.requestedAt >= KEY_REQUEST_AGAIN_MS;
-      if (!due) continue;
-      try {
-        const env = Envelope.decode(fromB64(h.wire));
-        const chainKey = ChainId.toText(env.header.chain);
-        // One request per chain, however many of its messages wait.
-        if (!askedFor.has(chainKey)) {
-          askedFor.add(chainKey);
-          const body = KeyRequest.encode({
-            conversation: env.header.conversation,
-            epoch: env.header.epoch,
-            chain: env.header.chain,
-            ownerDevice: env.header.senderDevice,
-            requesterAccount: me.account,
-            requesterDevice: me.device.device,
-            requesterKey: ExchangeKeyId.fromBytes(keyId),
-            requestedAt: this.now(),
-          });
-          const signed = await Signed.sign(body, me.device.signing);
-          this.out.items.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
-        }
-      } catch {
-        // undecodable: counted when it is given up
-      }
-      h.requestedAt = now;
-      changed = true;
-    }
-    if (changed) {
-      await this.store.put([["held", this.held], this.out.entry()]);
-      this.host.changed();
-      this.kick();
-    }
+  /** Asks chain owners to re-send distributions for messages held for a while (`held.ts`). */
+  requestMissingKeys(): Promise<void> {
+    return this.holds.requestMissingKeys();
   }
 
   private async answerKeyRequest(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
@@ -778,8 +580,10 @@ export class Messaging {
         await this.store.put([this.out.entry()]);
       });
       this.kick();
-    } catch {
-      // refused requests get no answer
+    } catch (e) {
+      // Who asks could not be checked for now: tried again, not dropped (the requester would
+      // otherwise wait five minutes to ask again). Refused requests get no answer.
+      if (isTransient(e)) return UNREACHABLE;
     }
     return SETTLED;
   }

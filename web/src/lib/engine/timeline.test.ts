@@ -22,6 +22,18 @@ function msg(id: string, sentAt: number, chain?: string, index?: number): ChatMe
 const ids = (ms: readonly ChatMessage[]) => ms.map((m) => m.id);
 
 describe("displayed history", () => {
+  it("a verified message takes the place of a 'could not be verified' entry under its id, never the reverse", () => {
+    const bad: ChatMessage = { ...msg("msg:1", 5), content: { type: "unverified", code: "bad-signature" } };
+    const ms: ChatMessage[] = [bad];
+    expect(isDisplayed(ms, msg("msg:1", 10, "chain:x", 0))).toBe(false);
+    expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(true);
+    expect(ms.map((m) => [m.id, m.content.type])).toEqual([["msg:1", "text"]]);
+    // Once shown, neither another bad copy nor the message again is placed.
+    expect(placeMessage(ms, bad)).toBe(false);
+    expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(false);
+    expect(ms.map((m) => [m.id, m.content.type])).toEqual([["msg:1", "text"]]);
+  });
+
   it("shows a message once, whether it comes back under its id or its (chain, index)", () => {
     const ms: ChatMessage[] = [];
     expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(true);

@@ -5,6 +5,11 @@
  * (the copy was never acknowledged); the receiver state refuses them as replays, and this is the
  * second line: a message is never displayed twice, whether it comes back under the same message
  * id or — from a buggy or hostile sender — under another id with the same (chain, index).
+ *
+ * A "could not be verified" entry does not count as the message its id names: that id came with a
+ * payload that failed its checks, so it is unauthenticated, and a relay that sends a tampered copy
+ * first must not be able to hide the genuine one (the Rust client never remembers the id of a
+ * refused payload either). A verified copy under that id takes the entry's place.
  */
 
 import type { ChatMessage } from "./model";
@@ -14,10 +19,21 @@ function slot(m: ChatMessage): string | undefined {
   return m.chain === undefined || m.index === undefined ? undefined : `${m.chain}:${m.index}`;
 }
 
-/** Whether `m` is already displayed (same message id, or same chain and index). */
-export function isDisplayed(messages: readonly ChatMessage[], m: Pick<ChatMessage, "id" | "chain" | "index">): boolean {
+/** What `isDisplayed` asks about; without `content`, any entry under the id counts. */
+type Probe = Pick<ChatMessage, "id" | "chain" | "index"> & { readonly content?: ChatMessage["content"] };
+
+/** Whether `x` is only a "could not be verified" entry that `m`, a checked message, supersedes. */
+function supersedes(m: Probe, x: ChatMessage): boolean {
+  return x.id === m.id && x.content.type === "unverified" && m.content !== undefined && m.content.type !== "unverified";
+}
+
+/**
+ * Whether `m` is already displayed (same message id, or same chain and index). A checked message
+ * is not displayed by a "could not be verified" entry under its id (see the top of this file).
+ */
+export function isDisplayed(messages: readonly ChatMessage[], m: Probe): boolean {
   const key = m.chain === undefined || m.index === undefined ? undefined : `${m.chain}:${m.index}`;
-  return messages.some((x) => x.id === m.id || (key !== undefined && slot(x) === key));
+  return messages.some((x) => (x.id === m.id && !supersedes(m, x)) || (key !== undefined && slot(x) === key));
 }
 
 /**
@@ -33,9 +49,18 @@ export function compareMessages(a: ChatMessage, b: ChatMessage): number {
 /**
  * Adds `m` to `messages` in display order unless it is already displayed; returns whether it was
  * added. `messages` is changed in place.
+ *
+ * A checked message replaces a "could not be verified" entry under its id rather than sitting
+ * beside it: that entry was a copy of this very id that failed in transit, and showing both would
+ * read as a second message that was lost (and give two entries one id, which receipts and statuses
+ * address). The bad copy stays counted on the Devices screen.
  */
 export function placeMessage(messages: ChatMessage[], m: ChatMessage): boolean {
   if (isDisplayed(messages, m)) return false;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const x = messages[i];
+    if (x !== undefined && supersedes(m, x)) messages.splice(i, 1);
+  }
   // From the end: new messages usually belong there.
   let at = messages.length;
   while (at > 0) {
