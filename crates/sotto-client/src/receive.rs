@@ -106,21 +106,6 @@ pub(crate) struct Accepted {
     pub missing: usize,
 }
 
-/// The hold for a payload claiming `sender` when checking it met a changed identity (of the
-/// sender, or of the author of a group change it needed): a new key under a pinned name.
-fn changed_identity(sender: AccountId, error: &Error) -> Option<IdentityHold> {
-    match error {
-        Error::IdentityChanged {
-            username, account, ..
-        } => Some(IdentityHold {
-            sender: sender.to_string(),
-            pinned: account.to_string(),
-            username: username.clone(),
-        }),
-        _ => None,
-    }
-}
-
 impl Client {
     pub(crate) fn receiver(&self) -> Result<ReceiverState> {
         match &self.state.receiver {
@@ -152,7 +137,7 @@ impl Client {
             Ok(group) => group,
             Err(Error::NotMember) => return Ok(Opened::Failed("not-a-member")),
             Err(Error::Protocol(e)) => return Ok(Opened::Failed(e.code())),
-            Err(other) => match changed_identity(h.sender_account, &other) {
+            Err(other) => match self.changed_identity(h.sender_account, &other) {
                 Some(hold) => return Ok(Opened::Identity(hold)),
                 None => return Err(other),
             },
@@ -232,7 +217,7 @@ impl Client {
             Ok(group) => group,
             Err(Error::NotMember) => return Ok(Err(Refused::Failed("not-a-member"))),
             Err(Error::Protocol(e)) => return Ok(Err(Refused::Failed(e.code()))),
-            Err(other) => match changed_identity(h.sender_account, &other) {
+            Err(other) => match self.changed_identity(h.sender_account, &other) {
                 Some(hold) => return Ok(Err(Refused::Identity(hold))),
                 None => return Err(other),
             },
@@ -286,20 +271,40 @@ impl Client {
         }
     }
 
+    /// The hold for a payload claiming `sender` when checking it (its sender, or the author of
+    /// a group change it needed) met a changed identity: a new key under a pinned name, or a
+    /// pinned account the directory no longer lists (a server that swapped the key and the
+    /// account id together).
+    fn changed_identity(&self, sender: AccountId, error: &Error) -> Option<IdentityHold> {
+        let (pinned, username) = match error {
+            Error::IdentityChanged {
+                username, account, ..
+            } => (account.to_string(), username.clone()),
+            // A lookup by account names the account it looked for.
+            Error::UnknownUser { username: account } => {
+                let peer = self.state.peers.get(account)?;
+                (account.clone(), peer.username.clone())
+            }
+            _ => return None,
+        };
+        Some(IdentityHold {
+            sender: sender.to_string(),
+            pinned,
+            username,
+        })
+    }
+
     /// Whether a failed lookup of `sender` means the directory no longer shows the identity
-    /// pinned for it: a new key under a pinned name, or a pinned account that the directory
-    /// lists without its key or not at all (a server that swapped the key and the id together).
-    /// Both are what a malicious server does to one contact, so they hold that contact only.
+    /// pinned for it ([`Client::changed_identity`]), or answers for the pinned account with an
+    /// entry that is not its key's. All are what a malicious server does to one contact, so
+    /// they hold that contact only.
     fn identity_hold(&self, sender: AccountId, error: &Error) -> Option<IdentityHold> {
-        if let Some(hold) = changed_identity(sender, error) {
+        if let Some(hold) = self.changed_identity(sender, error) {
             return Some(hold);
         }
         let claimed = sender.to_string();
         match error {
-            Error::UnknownUser { .. }
-            | Error::BadResponse { .. }
-            | Error::Protocol(_)
-            | Error::Decode(_) => {
+            Error::BadResponse { .. } | Error::Protocol(_) | Error::Decode(_) => {
                 let username = self.state.peers.get(&claimed)?.username.clone();
                 Some(IdentityHold {
                     sender: claimed.clone(),
