@@ -141,9 +141,17 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             confirm,
             accept_new_identity,
         } => {
+            let held = client.held_for_identity();
             let safety = client
                 .safety_number(&username, confirm, accept_new_identity)
                 .await?;
+            if let Some(n) = held.get(&safety.username).filter(|_| accept_new_identity) {
+                note(&format!(
+                    "{n} payload(s) held for {}'s identity change are checked again (against \
+                     the identity now pinned) by the next `sotto recv`",
+                    safety.username
+                ));
+            }
             output::text(&format!("Safety number with {}:", safety.username));
             for row in safety.groups.chunks(4) {
                 output::text(&format!("  {}", row.join(" ")));
@@ -182,6 +190,11 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             ));
             output::text(&format!("undecryptable: {}", client.undecryptable()));
             output::text(&format!("held: {}", client.held()));
+            for (username, n) in client.held_for_identity() {
+                output::text(&format!(
+                    "held until you review {username}'s changed identity: {n}"
+                ));
+            }
             output::text(&format!("outbox: {}", client.outbox_len()));
         }
     }

@@ -102,6 +102,29 @@ pub fn directory_warning(warning: &DirectoryWarning) -> String {
     }
 }
 
+/// What to tell the user when payloads from one account wait for a decision about its changed
+/// identity (once per account, not per message).
+pub fn identity_hold_warning(
+    username: &str,
+    was_verified: bool,
+    messages: usize,
+    payloads: usize,
+) -> String {
+    let held = match messages {
+        0 => format!("{payloads} key(s) from {username} are held"),
+        1 => format!("1 message from {username} is held"),
+        n => format!("{n} messages from {username} are held"),
+    };
+    format!(
+        "WARNING: the identity key of {username} has CHANGED since it was pinned{}; {held} and \
+         not shown until you review the change: compare the safety number with `sotto verify \
+         {username}`, then accept it with `sotto verify {username} --accept-new-identity` (held \
+         messages are shown by the next `sotto recv`). If {username} did not change keys, the \
+         server may be misbehaving; messages from everyone else keep arriving",
+        if was_verified { " and verified" } else { "" }
+    )
+}
+
 /// Shows one receive event: messages on stdout, everything else on stderr.
 pub fn event(event: Event) {
     match event {
@@ -127,6 +150,17 @@ pub fn event(event: Event) {
             if missing == 1 { "is" } else { "are" }
         )),
         Event::Held { message_id } => note(&format!("{message_id} is waiting for its key")),
+        Event::IdentityHeld {
+            username,
+            was_verified,
+            messages,
+            payloads,
+        } => note(&identity_hold_warning(
+            &username,
+            was_verified,
+            messages,
+            payloads,
+        )),
         Event::KeyRequested { message_id } => note(&format!(
             "asked the sender to resend the key for {message_id}"
         )),
@@ -178,6 +212,21 @@ mod tests {
             line["attachment"].get("secret").is_none(),
             "no key material in the output"
         );
+    }
+
+    #[test]
+    fn an_identity_hold_names_the_contact_the_count_and_the_review() {
+        let two = identity_hold_warning("bob", true, 2, 3);
+        assert!(two.starts_with("WARNING: the identity key of bob has CHANGED"));
+        assert!(two.contains("pinned and verified"), "{two}");
+        assert!(two.contains("2 messages from bob are held"), "{two}");
+        assert!(two.contains("`sotto verify bob`"), "{two}");
+        assert!(two.contains("--accept-new-identity"), "{two}");
+        let one = identity_hold_warning("bob", false, 1, 1);
+        assert!(one.contains("1 message from bob is held"), "{one}");
+        assert!(!one.contains("verified;"), "{one}");
+        let keys = identity_hold_warning("bob", false, 0, 1);
+        assert!(keys.contains("1 key(s) from bob are held"), "{keys}");
     }
 
     #[test]

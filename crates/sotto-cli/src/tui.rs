@@ -33,6 +33,9 @@ struct App {
     status: String,
     warning: bool,
     unread: HashMap<String, usize>,
+    /// Payloads held per contact whose identity changed, as last shown: every sync reports
+    /// them, but the status line only changes when the count does.
+    identity_held: HashMap<String, usize>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ pub async fn run(client: &mut Client) -> Result<(), CliError> {
         status: "Up/Down: conversation · Enter: send · Esc: quit".to_owned(),
         warning: false,
         unread: HashMap::new(),
+        identity_held: HashMap::new(),
     };
     app.select(0);
     let mut terminal = ratatui::init();
@@ -171,6 +175,16 @@ async fn poll(client: &mut Client, app: &mut App) {
     let result = client.receive(&options, &mut |e| events.push(e)).await;
     let selected = app.selected().map(|c| c.id.clone());
     let mut new_conversation = false;
+    // Each receive reports every contact still held: one not reported any more was released.
+    let still_held: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IdentityHeld { username, .. } => Some(username.clone()),
+            _ => None,
+        })
+        .collect();
+    app.identity_held
+        .retain(|name, _| still_held.contains(name));
     for event in events {
         match event {
             Event::Message(m) => {
@@ -184,6 +198,15 @@ async fn poll(client: &mut Client, app: &mut App) {
             Event::Failure { reason, .. } => app.warn(format!("a message was refused: {reason}")),
             Event::Gap { from, missing } => {
                 app.warn(format!("{missing} message(s) from {from} missing"))
+            }
+            Event::IdentityHeld {
+                username, payloads, ..
+            } if app.identity_held.get(&username) != Some(&payloads) => {
+                app.warn(format!(
+                    "WARNING: {username}'s identity key changed: {payloads} held, not shown; \
+                     review with `sotto verify {username}`"
+                ));
+                app.identity_held.insert(username, payloads);
             }
             _ => {}
         }

@@ -1,5 +1,6 @@
 //! End to end: a server that swaps a user's identity key. The client notices the change, warns,
-//! refuses to go on until told to accept the new identity, and the new identity starts
+//! refuses to send until told to accept the new identity, holds what arrives from that user
+//! (telling the person once) while the receive itself succeeds, and the new identity starts
 //! unverified with a different safety number.
 
 #![allow(
@@ -25,6 +26,7 @@ fn a_changed_identity_key_is_announced_and_needs_acceptance() {
     bob.register();
     alice.ok(&["send", "bob", "pinning bob"]);
     let before = alice.safety_number("bob", &["--confirm"]);
+    bob.ok(&["send", "alice", "sent before the swap"]);
 
     // The server (or someone who broke into it) replaces bob's master key with its own.
     let forged = MasterKey::generate(RsaBits::Rsa3072).unwrap();
@@ -55,6 +57,29 @@ fn a_changed_identity_key_is_announced_and_needs_acceptance() {
     );
     let run = alice.run(&["verify", "bob"]);
     assert_eq!(run.code, 8, "{}", run.stderr);
+
+    // Receiving still works: bob's message is held (not shown), and alice is told once.
+    let (messages, run) = alice.recv();
+    assert!(messages.is_empty(), "{messages:?}");
+    assert_eq!(
+        run.stderr
+            .matches("WARNING: the identity key of bob")
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("has CHANGED since it was pinned and verified; 1 message from bob is held"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("`sotto verify bob`"), "{}", run.stderr);
+    assert_eq!(
+        alice.status("held until you review bob's changed identity"),
+        "2"
+    );
 
     let after = alice.safety_number("bob", &["--accept-new-identity"]);
     assert_ne!(before, after, "a new key has a new safety number");

@@ -162,7 +162,8 @@ impl Client {
         self.state.undecryptable
     }
 
-    /// Envelopes held for a key or epoch that has not arrived yet.
+    /// Payloads held: for a key or epoch that has not arrived yet, or for a decision about a
+    /// changed identity ([`Client::held_for_identity`]).
     pub fn held(&self) -> usize {
         self.state.held.len()
     }

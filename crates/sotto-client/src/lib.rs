@@ -16,6 +16,7 @@
 //! - [`groups`]: verified group logs, groups and 1:1 conversations.
 //! - [`outbox`]: sending (reserve → persist → seal → send) and sender chains.
 //! - [`receive`], [`sync`]: receiving payloads and the sync loop.
+//! - `identity_hold`: payloads waiting for the user's decision about a changed identity.
 //! - [`error`]: the crate's error type.
 
 pub mod account;
@@ -23,6 +24,7 @@ pub mod api;
 pub mod client;
 pub mod error;
 pub mod groups;
+mod identity_hold;
 pub mod outbox;
 pub mod peers;
 mod receive;

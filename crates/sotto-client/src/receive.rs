@@ -5,18 +5,23 @@
 //! is shown or acknowledged. A message whose chain or epoch is unknown is *held*, not failed
 //! (protocol §9.4): it is retried when the distribution arrives, and after a delay the chain's
 //! owner is asked to send the distribution again. Everything that finally fails is counted.
+//!
+//! A payload whose sender's identity no longer matches its pin in the directory is held too, for
+//! the user's decision about that one account (protocol §9.4): the receive goes on with every
+//! other sender instead of stopping at it.
 
 use sotto_proto::chain::{LocalDevice, ReceiverState};
 use sotto_proto::distribution::{KeyDistribution, KeyRequest};
 use sotto_proto::envelope::Envelope;
 use sotto_proto::group::GroupState;
-use sotto_proto::ids::{AccountId, ConversationId, MessageId};
+use sotto_proto::identity::VerifiedDevice;
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_proto::signed::Signed;
 use sotto_proto::{Error as ProtoError, ReceiveError};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::store::state::{Delivered, Held, IncomingAttachment, Secret};
+use crate::store::state::{Delivered, Held, IdentityHold, IncomingAttachment, Secret};
 
 /// A payload relayed by the server.
 pub(crate) enum Payload {
@@ -38,6 +43,32 @@ impl Payload {
         let request = KeyRequest::decode(signed.unverified_body()).ok()?;
         Some(Self::Request(signed, request))
     }
+
+    /// The account the payload claims to come from (not verified yet).
+    pub(crate) fn claimed_sender(&self) -> AccountId {
+        match self {
+            Self::Message(envelope) => envelope.header().sender_account,
+            Self::Distribution(kdm) => kdm.header().sender_account,
+            Self::Request(_, request) => request.requester_account,
+        }
+    }
+
+    /// The conversation it names.
+    pub(crate) fn conversation(&self) -> ConversationId {
+        match self {
+            Self::Message(envelope) => envelope.header().conversation,
+            Self::Distribution(kdm) => kdm.header().conversation,
+            Self::Request(_, request) => request.conversation,
+        }
+    }
+
+    /// Its id: a message's own (signed) id, else the one the relay gave it.
+    pub(crate) fn message_id(&self, relayed: &str) -> String {
+        match self {
+            Self::Message(envelope) => envelope.header().message_id.to_string(),
+            Self::Distribution(_) | Self::Request(..) => relayed.to_owned(),
+        }
+    }
 }
 
 /// What became of a message.
@@ -50,10 +81,21 @@ pub(crate) enum Opened {
     },
     /// Waiting for a distribution or group change.
     Hold,
+    /// Waiting for the user's decision about the sender's changed identity.
+    Identity(IdentityHold),
     /// Seen before: dropped.
     Replay,
     /// Refused (the protocol error code).
     Failed(&'static str),
+}
+
+/// Why a distribution or key request was not acted on.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Refused for good (the protocol error code).
+    Failed(&'static str),
+    /// Waiting for the user's decision about the sender's changed identity.
+    Identity(IdentityHold),
 }
 
 /// What accepting a distribution did.
@@ -95,17 +137,18 @@ impl Client {
             Ok(group) => group,
             Err(Error::NotMember) => return Ok(Opened::Failed("not-a-member")),
             Err(Error::Protocol(e)) => return Ok(Opened::Failed(e.code())),
-            Err(other) => return Err(other),
+            Err(other) => match self.changed_identity(h.sender_account, &other) {
+                Some(hold) => return Ok(Opened::Identity(hold)),
+                None => return Err(other),
+            },
         };
         let (username, sender) = match self
-            .verified_device(h.sender_account, h.sender_device)
-            .await
+            .sender_device(h.sender_account, h.sender_device)
+            .await?
         {
             Ok(found) => found,
-            Err(Error::UnknownDevice { .. }) | Err(Error::UnknownUser { .. }) => {
-                return Ok(Opened::Failed("unverified-sender-device"))
-            }
-            Err(other) => return Err(other),
+            Err(Refused::Failed(reason)) => return Ok(Opened::Failed(reason)),
+            Err(Refused::Identity(hold)) => return Ok(Opened::Identity(hold)),
         };
         let now = self.now()?;
         let mut receiver = self.receiver()?;
@@ -168,23 +211,23 @@ impl Client {
     pub(crate) async fn accept_distribution(
         &mut self,
         kdm: &KeyDistribution,
-    ) -> Result<std::result::Result<Accepted, &'static str>> {
+    ) -> Result<std::result::Result<Accepted, Refused>> {
         let h = kdm.header().clone();
         let group = match self.group_at(h.conversation, h.epoch).await {
             Ok(group) => group,
-            Err(Error::NotMember) => return Ok(Err("not-a-member")),
-            Err(Error::Protocol(e)) => return Ok(Err(e.code())),
-            Err(other) => return Err(other),
+            Err(Error::NotMember) => return Ok(Err(Refused::Failed("not-a-member"))),
+            Err(Error::Protocol(e)) => return Ok(Err(Refused::Failed(e.code()))),
+            Err(other) => match self.changed_identity(h.sender_account, &other) {
+                Some(hold) => return Ok(Err(Refused::Identity(hold))),
+                None => return Err(other),
+            },
         };
         let (username, sender) = match self
-            .verified_device(h.sender_account, h.sender_device)
-            .await
+            .sender_device(h.sender_account, h.sender_device)
+            .await?
         {
             Ok(found) => found,
-            Err(Error::UnknownDevice { .. }) | Err(Error::UnknownUser { .. }) => {
-                return Ok(Err("unverified-sender-device"))
-            }
-            Err(other) => return Err(other),
+            Err(refused) => return Ok(Err(refused)),
         };
         let exchange_keys = self.exchange_keys()?;
         let me = LocalDevice {
@@ -202,7 +245,74 @@ impl Client {
                     missing: accepted.missing_in_previous.len(),
                 }))
             }
-            Err(e) => Ok(Err(e.code())),
+            Err(e) => Ok(Err(Refused::Failed(e.code()))),
+        }
+    }
+
+    /// The verified device that signed a payload, or why it cannot be trusted now. Only
+    /// failures of the device (or of an account never pinned) are final; a pinned identity the
+    /// directory no longer shows is the user's decision, so the payload waits for it.
+    async fn sender_device(
+        &mut self,
+        account: AccountId,
+        device: DeviceId,
+    ) -> Result<std::result::Result<(String, VerifiedDevice), Refused>> {
+        match self.verified_device(account, device).await {
+            Ok(found) => Ok(Ok(found)),
+            Err(error) => match self.identity_hold(account, &error) {
+                Some(hold) => Ok(Err(Refused::Identity(hold))),
+                None => match error {
+                    Error::UnknownDevice { .. } | Error::UnknownUser { .. } => {
+                        Ok(Err(Refused::Failed("unverified-sender-device")))
+                    }
+                    other => Err(other),
+                },
+            },
+        }
+    }
+
+    /// The hold for a payload claiming `sender` when checking it (its sender, or the author of
+    /// a group change it needed) met a changed identity: a new key under a pinned name, or a
+    /// pinned account the directory no longer lists (a server that swapped the key and the
+    /// account id together).
+    fn changed_identity(&self, sender: AccountId, error: &Error) -> Option<IdentityHold> {
+        let (pinned, username) = match error {
+            Error::IdentityChanged {
+                username, account, ..
+            } => (account.to_string(), username.clone()),
+            // A lookup by account names the account it looked for.
+            Error::UnknownUser { username: account } => {
+                let peer = self.state.peers.get(account)?;
+                (account.clone(), peer.username.clone())
+            }
+            _ => return None,
+        };
+        Some(IdentityHold {
+            sender: sender.to_string(),
+            pinned,
+            username,
+        })
+    }
+
+    /// Whether a failed lookup of `sender` means the directory no longer shows the identity
+    /// pinned for it ([`Client::changed_identity`]), or answers for the pinned account with an
+    /// entry that is not its key's. All are what a malicious server does to one contact, so
+    /// they hold that contact only.
+    fn identity_hold(&self, sender: AccountId, error: &Error) -> Option<IdentityHold> {
+        if let Some(hold) = self.changed_identity(sender, error) {
+            return Some(hold);
+        }
+        let claimed = sender.to_string();
+        match error {
+            Error::BadResponse { .. } | Error::Protocol(_) | Error::Decode(_) => {
+                let username = self.state.peers.get(&claimed)?.username.clone();
+                Some(IdentityHold {
+                    sender: claimed.clone(),
+                    pinned: claimed,
+                    username,
+                })
+            }
+            _ => None,
         }
     }
 
@@ -211,52 +321,60 @@ impl Client {
         &mut self,
         signed: &Signed,
         request: &KeyRequest,
-    ) -> Result<std::result::Result<(), &'static str>> {
+    ) -> Result<std::result::Result<(), Refused>> {
+        let fail = |reason| Ok(Err(Refused::Failed(reason)));
         let Some(mut chain) = self.load_chain(&request.conversation)? else {
-            return Ok(Err("receive/unknown-chain"));
+            return fail("receive/unknown-chain");
         };
         if chain.chain() != request.chain {
-            return Ok(Err("receive/unknown-chain"));
+            return fail("receive/unknown-chain");
         }
         // The request is not verified yet: what it names must not abort the receive loop (it
         // would never be acknowledged, and every later payload would wait behind it).
         let group = match self.sync_group(request.conversation).await {
             Ok(group) => group,
-            Err(Error::NotMember) => return Ok(Err("not-a-member")),
-            Err(Error::Protocol(e)) => return Ok(Err(e.code())),
+            Err(Error::NotMember) => return fail("not-a-member"),
+            Err(Error::Protocol(e)) => return fail(e.code()),
             Err(other) => return Err(other),
         };
+        let requester_account = request.requester_account;
         let peer = match self
-            .lookup(crate::peers::Who::Account(request.requester_account), false)
+            .lookup(crate::peers::Who::Account(requester_account), false)
             .await
         {
             Ok(peer) => peer,
-            Err(Error::UnknownUser { .. })
-            | Err(Error::IdentityChanged { .. })
-            | Err(Error::BadResponse { .. })
-            | Err(Error::Protocol(_))
-            | Err(Error::Decode(_)) => return Ok(Err("unverified-requester-device")),
-            Err(other) => return Err(other),
+            Err(error) => {
+                if let Some(hold) = self.identity_hold(requester_account, &error) {
+                    return Ok(Err(Refused::Identity(hold)));
+                }
+                match error {
+                    Error::UnknownUser { .. }
+                    | Error::BadResponse { .. }
+                    | Error::Protocol(_)
+                    | Error::Decode(_) => return fail("unverified-requester-device"),
+                    other => return Err(other),
+                }
+            }
         };
         let Some(requester) = peer
             .devices
             .iter()
             .find(|d| d.device() == request.requester_device)
         else {
-            return Ok(Err("unverified-requester-device"));
+            return fail("unverified-requester-device");
         };
         let Some(key) = peer
             .exchange
             .iter()
             .find(|k| k.key_id() == request.requester_key)
         else {
-            return Ok(Err("receive/wrong-recipient"));
+            return fail("receive/wrong-recipient");
         };
         let keys = self.device_keys()?;
         let kdm = match chain.answer_key_request(signed, requester, key, &group, &keys, self.now()?)
         {
             Ok(kdm) => kdm,
-            Err(e) => return Ok(Err(e.code())),
+            Err(e) => return fail(e.code()),
         };
         self.store_chain(&chain)?;
         self.save()?;

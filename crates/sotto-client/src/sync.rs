@@ -1,8 +1,10 @@
 //! The sync loop: connect the WebSocket, take every queued payload, handle it, store the result
 //! durably, and only then acknowledge it, so a crash never loses a message (it is delivered
 //! again and dropped as already seen). Also runs the outbox, the exchange-key rotation, the
-//! retry of held envelopes and the key requests for chains that never arrived.
+//! retry of held envelopes and the key requests for chains that never arrived. Payloads whose
+//! sender's identity changed wait for the user in `identity_hold`; the loop goes on.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,8 +15,8 @@ use sotto_proto::ids::ChainId;
 use crate::api::unb64;
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::receive::{Opened, Payload};
-use crate::store::state::{Delivered, Held};
+use crate::receive::{Opened, Payload, Refused};
+use crate::store::state::{Delivered, Held, IdentityHold};
 use crate::ws::{ServerFrame, Socket};
 
 /// How often the loop wakes up to check timers when the socket is quiet.
@@ -57,6 +59,20 @@ pub enum Event {
     Held {
         /// `msg:…`.
         message_id: String,
+    },
+    /// Payloads claiming to come from one account are held, not shown, until the user reviews
+    /// that account's changed identity (by safety number) or the directory shows the pinned
+    /// key again. Reported once per account and receive (again only if more were held since),
+    /// never once per payload.
+    IdentityHeld {
+        /// The name the identity was pinned under.
+        username: String,
+        /// Whether the pinned identity had been confirmed by safety number.
+        was_verified: bool,
+        /// How many of the held payloads are messages (the others carry keys).
+        messages: usize,
+        /// How many payloads are held for this account in all.
+        payloads: usize,
     },
     /// The sender was asked to send a missing key again.
     KeyRequested {
@@ -143,8 +159,13 @@ impl Client {
         self.flush_outbox().await?;
         self.drain_inbox(&options.download_dir, on_event, &mut summary)
             .await?;
+        // Identity holds first: a released distribution may be what a key-held envelope needs.
+        self.retry_identity_held(None, options, on_event, &mut summary)
+            .await?;
         self.retry_held(None, options, on_event, &mut summary)
             .await?;
+        let mut told = BTreeMap::new();
+        self.report_identity_holds(&mut told, on_event);
         let ticket = self.ws_ticket().await?;
         let mut socket = Socket::connect(&self.api, &ticket).await?;
         on_event(Event::Connected);
@@ -200,6 +221,8 @@ impl Client {
                 Some(_) => {}
                 None => {
                     self.held_timers(options, on_event, &mut summary).await?;
+                    // Told when the socket goes quiet, so a burst of held payloads is one notice.
+                    self.report_identity_holds(&mut told, on_event);
                     let now = tokio::time::Instant::now();
                     if now >= deadline && now.duration_since(last_frame) >= options.quiet {
                         break;
@@ -220,11 +243,6 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
-        let failure = |reason| Event::Failure {
-            message_id: message_id.to_owned(),
-            from: sender.to_owned(),
-            reason,
-        };
         let Some(payload) = unb64(envelope, "payload")
             .ok()
             .and_then(|b| Payload::decode(&b))
@@ -232,8 +250,62 @@ impl Client {
             self.state.undecryptable += 1;
             self.save()?;
             summary.failed += 1;
-            on_event(failure("decode"));
+            on_event(Event::Failure {
+                message_id: message_id.to_owned(),
+                from: sender.to_owned(),
+                reason: "decode",
+            });
             return Ok(());
+        };
+        if self.is_identity_held(envelope) {
+            // The same bytes again: one copy waits. A copy that differs (a tampered one) is held
+            // on its own, and whichever verifies when retried is the one shown.
+            on_event(Event::Replay {
+                message_id: payload.message_id(message_id),
+            });
+            return Ok(());
+        }
+        let claimed = payload.claimed_sender().to_string();
+        let mut hold = None;
+        if self.identity_held_from(&claimed).is_some() {
+            // A sender's payloads stay in order: earlier ones waiting for an identity decision
+            // go first (the directory may show the pinned key again), and while they still wait
+            // a later one waits behind them.
+            self.retry_identity_held(Some(&claimed), options, on_event, summary)
+                .await?;
+            hold = self.identity_held_from(&claimed);
+        }
+        if hold.is_none() {
+            hold = self
+                .process(
+                    message_id, sender, envelope, &payload, options, on_event, summary,
+                )
+                .await?;
+        }
+        if let Some(hold) = hold {
+            self.hold_for_identity(message_id, envelope, &payload, hold, on_event, summary)?;
+        }
+        Ok(())
+    }
+
+    /// Processes one payload, as it arrives or as it is retried from an identity hold; stores
+    /// the result. Returns why it must wait for the user instead, if it must: the caller decides
+    /// where it waits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn process(
+        &mut self,
+        message_id: &str,
+        sender: &str,
+        envelope: &str,
+        payload: &Payload,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<Option<IdentityHold>> {
+        let failure = |reason| Event::Failure {
+            message_id: message_id.to_owned(),
+            from: sender.to_owned(),
+            reason,
         };
         match payload {
             Payload::Message(env) => {
@@ -241,9 +313,9 @@ impl Client {
                 let id = env.header().message_id.to_string();
                 if self.state.has_seen(&id) {
                     on_event(Event::Replay { message_id: id });
-                    return Ok(());
+                    return Ok(None);
                 }
-                match self.open_message(&env).await? {
+                match self.open_message(env).await? {
                     Opened::Delivered { gap } => {
                         self.state.remember(&id);
                         self.save()?;
@@ -264,11 +336,14 @@ impl Client {
                             envelope: envelope.to_owned(),
                             held_at,
                             requested: false,
+                            identity: None,
                         });
                         self.state.remember(&id);
                         self.save()?;
                         on_event(Event::Held { message_id: id });
                     }
+                    // Nothing of it was verified: its id is not remembered (see `Failed`).
+                    Opened::Identity(hold) => return Ok(Some(hold)),
                     Opened::Replay => on_event(Event::Replay { message_id: id }),
                     Opened::Failed(reason) => {
                         // The id of a refused envelope is not authenticated: remembering it
@@ -281,7 +356,7 @@ impl Client {
                     }
                 }
             }
-            Payload::Distribution(kdm) => match self.accept_distribution(&kdm).await? {
+            Payload::Distribution(kdm) => match self.accept_distribution(kdm).await? {
                 Ok(accepted) => {
                     self.save()?;
                     if accepted.missing > 0 {
@@ -293,21 +368,24 @@ impl Client {
                     self.retry_held(Some(accepted.chain), options, on_event, summary)
                         .await?;
                 }
-                Err(reason) => {
+                Err(Refused::Failed(reason)) => {
                     summary.failed += 1;
                     on_event(failure(reason));
                 }
+                Err(Refused::Identity(hold)) => return Ok(Some(hold)),
             },
             Payload::Request(signed, request) => {
-                if let Err(reason) = self.answer_request(&signed, &request).await? {
-                    on_event(failure(reason));
+                match self.answer_request(signed, request).await? {
+                    Ok(()) => {}
+                    Err(Refused::Failed(reason)) => on_event(failure(reason)),
+                    Err(Refused::Identity(hold)) => return Ok(Some(hold)),
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Retries held envelopes (of `chain`, or all).
+    /// Retries envelopes held for a key or epoch (of `chain`, or all).
     async fn retry_held(
         &mut self,
         chain: Option<ChainId>,
@@ -315,11 +393,11 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
-        let held = self.state.held.clone();
+        let held: Vec<Held> = self.waiting_for_key().cloned().collect();
         for entry in held {
             let Ok(env) = unb64(&entry.envelope, "held").and_then(|b| Ok(Envelope::decode(&b)?))
             else {
-                self.state.held.retain(|h| h.message_id != entry.message_id);
+                self.forget_key_held(&entry.message_id);
                 continue;
             };
             if chain.is_some_and(|c| c != env.header().chain) {
@@ -329,8 +407,20 @@ impl Client {
             if matches!(outcome, Opened::Hold) {
                 continue;
             }
-            self.state.held.retain(|h| h.message_id != entry.message_id);
+            self.forget_key_held(&entry.message_id);
             match outcome {
+                // Its sender verified when it was held; now the directory shows another key.
+                // It moves from the key wait to the identity wait, and its id is forgotten as
+                // for any payload held for an identity (it is checked again when retried).
+                Opened::Identity(hold) => {
+                    self.state.forget(&entry.message_id);
+                    if !self.is_identity_held(&entry.envelope) {
+                        self.state.held.push(Held {
+                            identity: Some(hold),
+                            ..entry.clone()
+                        });
+                    }
+                }
                 Opened::Failed(reason) => {
                     self.state.undecryptable += 1;
                     summary.failed += 1;
@@ -360,11 +450,13 @@ impl Client {
     ) -> Result<()> {
         let now = self.now()?.millis();
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let held = self.state.held.clone();
+        // Payloads waiting for an identity decision are not here: they wait for the user, who
+        // may take longer than any timer, and no key request would help them.
+        let held: Vec<Held> = self.waiting_for_key().cloned().collect();
         for entry in held {
             let age = now.saturating_sub(entry.held_at);
             if age >= ms(options.give_up_after) {
-                self.state.held.retain(|h| h.message_id != entry.message_id);
+                self.forget_key_held(&entry.message_id);
                 self.state.undecryptable += 1;
                 self.save()?;
                 summary.failed += 1;
@@ -379,7 +471,7 @@ impl Client {
                     .state
                     .held
                     .iter_mut()
-                    .find(|h| h.message_id == entry.message_id)
+                    .find(|h| h.identity.is_none() && h.message_id == entry.message_id)
                 {
                     h.requested = true;
                 }

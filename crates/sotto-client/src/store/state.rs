@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 pub const MAX_SEEN: usize = 20_000;
 /// Delivered messages kept in the local history.
 pub const MAX_HISTORY: usize = 5_000;
+/// Payloads held for an identity decision. They never expire, so without a bound a server that
+/// swapped a contact's key could fill the profile by relaying payloads in that contact's name.
+pub const MAX_IDENTITY_HELD: usize = 5_000;
 
 /// Secret bytes as base64 text, zeroized on drop, redacted in `Debug`.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -81,7 +84,8 @@ pub struct ProfileState {
     pub unsent: Vec<Unsent>,
     /// Relayed message ids already processed (newest last).
     pub seen: VecDeque<String>,
-    /// Envelopes waiting for their chain or group epoch.
+    /// Payloads waiting for their chain or group epoch, or for the user's decision about a
+    /// changed identity (oldest first).
     pub held: Vec<Held>,
     /// Envelopes this device finally could not decrypt.
     pub undecryptable: u64,
@@ -235,19 +239,36 @@ pub struct Unsent {
     pub reason: String,
 }
 
-/// An envelope held until its key or epoch arrives.
+/// A payload held until its key or epoch arrives, or until its sender's identity is settled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Held {
-    /// `msg:…`.
+    /// `msg:…` (the header's for a message; the relay's, unauthenticated, for other payloads).
     pub message_id: String,
     /// `conv:…`.
     pub conversation: String,
-    /// The envelope, base64.
+    /// The payload as relayed, base64 (an envelope unless `identity` is set).
     pub envelope: String,
     /// When it was first held, ms.
     pub held_at: u64,
     /// Whether a key request was sent.
     pub requested: bool,
+    /// Set while the payload waits for the user's decision about its sender's changed identity
+    /// (protocol §9.4): such a payload never expires and asks for no key. Absent in profiles
+    /// written before identity holds existed, which held only for keys.
+    #[serde(default)]
+    pub identity: Option<IdentityHold>,
+}
+
+/// Why a payload waits for the user: the directory no longer shows the identity pinned for its
+/// sender (a new key under a pinned name, or a pinned account listed without its key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityHold {
+    /// `acct:…` the payload claims to come from (unverified: nothing of it was checked yet).
+    pub sender: String,
+    /// `acct:…` of the pinned identity whose change the user must review.
+    pub pinned: String,
+    /// The name it was pinned under: what the user is told to review.
+    pub username: String,
 }
 
 /// A decrypted message.
@@ -301,6 +322,11 @@ impl ProfileState {
         true
     }
 
+    /// Forgets a remembered message id (an envelope that turned out to need another check).
+    pub fn forget(&mut self, message_id: &str) {
+        self.seen.retain(|s| s != message_id);
+    }
+
     /// Whether a message id was processed before.
     pub fn has_seen(&self, message_id: &str) -> bool {
         self.seen.iter().any(|s| s == message_id)
@@ -324,5 +350,29 @@ impl ProfileState {
     /// Parses a snapshot.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes).map_err(Error::StoreFormat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_held_entry_from_before_identity_holds_loads_as_waiting_for_its_key() {
+        let old = r#"{"message_id":"msg:01","conversation":"conv:02","envelope":"AA==",
+            "held_at":5,"requested":true}"#;
+        let held: Held = serde_json::from_str(old).unwrap();
+        assert!(held.identity.is_none());
+        assert!(held.requested);
+    }
+
+    #[test]
+    fn a_forgotten_id_is_new_again() {
+        let mut state = ProfileState::default();
+        assert!(state.remember("msg:01"));
+        state.forget("msg:01");
+        assert!(!state.has_seen("msg:01"));
+        assert!(state.remember("msg:01"));
     }
 }

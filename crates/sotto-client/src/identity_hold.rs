@@ -1,0 +1,216 @@
+//! Payloads held for the user's decision about one sender's changed identity (protocol §9.4,
+//! decision D23). When the directory no longer shows the identity pinned for a payload's sender,
+//! the payload is stored here, acknowledged, and the receive goes on: a server that swaps one
+//! contact's key stalls that contact, not the inbox. Nothing of a held payload is shown or
+//! remembered as seen. It is retried as if it had just arrived on every later receive (so once
+//! the user accepted the new identity, or once the directory shows the pinned key again), it
+//! never expires and it asks for no key. The user is told once per account, not per payload.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::api::unb64;
+use crate::client::Client;
+use crate::error::Result;
+use crate::receive::Payload;
+use crate::store::state::{Held, IdentityHold, MAX_IDENTITY_HELD};
+use crate::sync::{Event, ReceiveOptions, ReceiveSummary};
+
+impl Client {
+    /// Whether exactly these payload bytes already wait for an identity decision.
+    pub(crate) fn is_identity_held(&self, envelope: &str) -> bool {
+        self.state
+            .held
+            .iter()
+            .any(|h| h.identity.is_some() && h.envelope == envelope)
+    }
+
+    /// Why payloads claiming to come from `sender` wait, if any do.
+    pub(crate) fn identity_held_from(&self, sender: &str) -> Option<IdentityHold> {
+        self.state
+            .held
+            .iter()
+            .filter_map(|h| h.identity.as_ref())
+            .find(|i| i.sender == sender)
+            .cloned()
+    }
+
+    /// The held payloads waiting for a key or an epoch (not for the user).
+    pub(crate) fn waiting_for_key(&self) -> impl Iterator<Item = &Held> {
+        self.state.held.iter().filter(|h| h.identity.is_none())
+    }
+
+    /// Drops a payload from the key wait (an identity-held copy with the same id stays).
+    pub(crate) fn forget_key_held(&mut self, message_id: &str) {
+        self.state
+            .held
+            .retain(|h| h.identity.is_some() || h.message_id != message_id);
+    }
+
+    /// Stores a payload until its sender's identity is settled (after the others, in order).
+    pub(crate) fn hold_for_identity(
+        &mut self,
+        relayed_id: &str,
+        envelope: &str,
+        payload: &Payload,
+        hold: IdentityHold,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        let held = self
+            .state
+            .held
+            .iter()
+            .filter(|h| h.identity.is_some())
+            .count();
+        if held >= MAX_IDENTITY_HELD {
+            self.state.undecryptable += 1;
+            self.save()?;
+            summary.failed += 1;
+            on_event(Event::Failure {
+                message_id: payload.message_id(relayed_id),
+                from: hold.sender,
+                reason: "identity-hold-full",
+            });
+            return Ok(());
+        }
+        let held_at = self.now()?.millis();
+        self.state.held.push(Held {
+            message_id: payload.message_id(relayed_id),
+            conversation: payload.conversation().to_string(),
+            envelope: envelope.to_owned(),
+            held_at,
+            requested: false,
+            identity: Some(hold),
+        });
+        self.save()
+    }
+
+    /// Retries the payloads held for an identity decision (those claiming `only` as sender, or
+    /// all), oldest first, exactly as if they had just arrived. A sender whose identity is still
+    /// changed is looked up once per pass: all its payloads keep waiting, in their order.
+    pub(crate) async fn retry_identity_held(
+        &mut self,
+        only: Option<&str>,
+        options: &ReceiveOptions,
+        on_event: &mut dyn FnMut(Event),
+        summary: &mut ReceiveSummary,
+    ) -> Result<()> {
+        let held: Vec<Held> = self
+            .state
+            .held
+            .iter()
+            .filter(|h| {
+                h.identity
+                    .as_ref()
+                    .is_some_and(|i| only.is_none_or(|s| i.sender == s))
+            })
+            .cloned()
+            .collect();
+        let mut still_changed = BTreeSet::new();
+        for entry in held {
+            let Some(hold) = entry.identity.clone() else {
+                continue;
+            };
+            if still_changed.contains(&hold.sender) {
+                continue;
+            }
+            let Some(index) = self
+                .state
+                .held
+                .iter()
+                .position(|h| h.identity.is_some() && h.envelope == entry.envelope)
+            else {
+                continue;
+            };
+            // Out of the hold before processing: whatever the processing stores is saved
+            // together with the removal, so a crash never shows it twice nor loses it.
+            self.state.held.remove(index);
+            let payload = unb64(&entry.envelope, "held payload")
+                .ok()
+                .and_then(|b| Payload::decode(&b));
+            let Some(payload) = payload else {
+                // It decoded when it was held: a damaged entry, dropped and counted.
+                self.state.undecryptable += 1;
+                self.save()?;
+                continue;
+            };
+            let outcome = self
+                .process(
+                    &entry.message_id,
+                    &hold.sender,
+                    &entry.envelope,
+                    &payload,
+                    options,
+                    on_event,
+                    summary,
+                )
+                .await?;
+            if let Some(again) = outcome {
+                // Nothing was stored for it: back in its place (the pinned identity it waits
+                // for may be another one now).
+                let index = index.min(self.state.held.len());
+                self.state.held.insert(
+                    index,
+                    Held {
+                        identity: Some(again),
+                        ..entry
+                    },
+                );
+                still_changed.insert(hold.sender);
+                self.save()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the user which accounts' payloads wait for an identity decision: once per account
+    /// and receive (`told` is the receive's memory), again only if more were held since.
+    pub(crate) fn report_identity_holds(
+        &self,
+        told: &mut BTreeMap<String, usize>,
+        on_event: &mut dyn FnMut(Event),
+    ) {
+        let mut by_name: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
+        for h in &self.state.held {
+            if let Some(identity) = &h.identity {
+                by_name.entry(&identity.username).or_default().push(h);
+            }
+        }
+        told.retain(|name, _| by_name.contains_key(name.as_str()));
+        for (username, held) in by_name {
+            if told.get(username).is_some_and(|&n| n >= held.len()) {
+                continue;
+            }
+            told.insert(username.to_owned(), held.len());
+            let messages = held
+                .iter()
+                .filter(|h| {
+                    unb64(&h.envelope, "held payload")
+                        .ok()
+                        .and_then(|b| Payload::decode(&b))
+                        .is_some_and(|p| matches!(p, Payload::Message(_)))
+                })
+                .count();
+            let was_verified = held
+                .first()
+                .and_then(|h| h.identity.as_ref())
+                .and_then(|i| self.state.peers.get(&i.pinned))
+                .is_some_and(|p| p.verified);
+            on_event(Event::IdentityHeld {
+                username: username.to_owned(),
+                was_verified,
+                messages,
+                payloads: held.len(),
+            });
+        }
+    }
+
+    /// How many payloads wait for a decision about each pinned username's identity.
+    pub fn held_for_identity(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for identity in self.state.held.iter().filter_map(|h| h.identity.as_ref()) {
+            *counts.entry(identity.username.clone()).or_default() += 1;
+        }
+        counts
+    }
+}
