@@ -666,6 +666,34 @@ describe("a contact whose identity changed", () => {
     b.messaging.stop();
   });
 
+  it("holds a sender's message, never recording it unverified, while the server answers its account id over another master key", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i6-alice");
+    const b = await side(relay, bob, "i6-bob");
+    const conv = await conversation(a);
+    const aliceId = AccountId.toText(alice.master.account);
+    // Alice's id and name, the impostor's key and devices: an entry whose id is not its key's.
+    relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map([[aliceId, { ...directoryView(impostor), account: aliceId }]])]]);
+    const id = await a.messaging.send(conv, { type: "text", text: "despite the lie" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    // A bad answer: the message waits (for the server, not for an identity), nothing is counted,
+    // recorded or pinned.
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor])).toEqual([[id, undefined]]);
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+    const pins = await b.directory.pinsList();
+    expect(pins.filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)).toEqual([]);
+    delete relay.lies;
+    await b.messaging.retryHeld();
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["despite the lie"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(b.messaging.undecryptable).toBe(0);
+    b.messaging.stop();
+  });
+
   it("releases what was held for a changed identity when the user accepts it, as if it had just arrived", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "i2-alice");
