@@ -2,10 +2,10 @@
  * Delivery under bad networks: which failures are worth retrying, and when.
  *
  * A failure is *transient* when it says nothing about the message or the key material: the
- * server could not be reached, was restarting, was overloaded or throttled us, or answered another
- * directory lookup than the one asked (`DirectoryMismatchError`). Such a message is
- * retried (sending) or held and retried (receiving) — never dropped, never counted as
- * undecryptable.
+ * server could not be reached, was restarting, was overloaded or throttled us, or gave a directory
+ * entry that does not answer the lookup (another account or username, or an account id that is not
+ * its master key's: `DirectoryMismatchError`). Such a message is retried (sending) or held and
+ * retried (receiving) — never dropped, never counted as undecryptable.
  */
 
 import { isApiError } from "../api";

@@ -124,6 +124,28 @@ describe("directory", () => {
     expect(restored.devices).toHaveLength(1);
   });
 
+  it("refuses an entry whose account id is not its master key's as a bad answer, without touching pins, until the right one comes", async () => {
+    const aliceId = AccountId.toText(alice.master.account);
+    const answers = new Map([[aliceId, view(alice, "alice")]]);
+    const d = await directoryWith(answers, "d7");
+    await d.markVerified((await d.contact(aliceId)).accountText);
+    // The server answers with alice's id and name over another master key (and its devices).
+    answers.set(aliceId, { ...view(mallory, "alice"), account: aliceId });
+    const refused = await d.contact(aliceId, true).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeDefined();
+    // Retried like an unreachable server: never an identity change, never "could not be verified".
+    expect(isTransient(refused)).toBe(true);
+    expect(await d.pinsList()).toEqual([expect.objectContaining({ account: aliceId, verified: true })]);
+    expect((await d.pinsList())[0]?.pendingSpki).toBeUndefined();
+    answers.set(aliceId, view(alice, "alice"));
+    const restored = await d.contact(aliceId, true);
+    expect(restored.trust).toBe("verified");
+    expect(restored.devices).toHaveLength(1);
+  });
+
   it("refuses an answer for another username than the one asked", async () => {
     const answers = new Map([["bob", view(alice, "alice")]]);
     const d = await directoryWith(answers, "d6");

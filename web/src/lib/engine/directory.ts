@@ -52,16 +52,17 @@ const CACHE_MS = 20_000;
 
 /**
  * The directory answered another question than the one asked: an entry for another account (a
- * lookup by account id) or another username (a lookup by name). Nothing in it is believed — no
- * pin is made or changed, no identity change raised — since a server could otherwise plant a
- * lasting identity-change alert for a contact by answering their account id with another account
- * under their name. It is a bad answer like a proxy's 502: transient, and retried.
+ * lookup by account id), another username (a lookup by name), or an entry whose account id is not
+ * the one its master key hashes to. Nothing in it is believed — no pin is made or changed, no
+ * identity change raised — since a server could otherwise plant a lasting identity-change alert
+ * for a contact by answering their account id with another account under their name. It is a bad
+ * answer like a proxy's 502 (the Rust client's `BadResponse`): transient, and retried.
  */
 export class DirectoryMismatchError extends Error {
   constructor(
-    /** What was looked up (`acct:…` or a username). */
+    /** What was looked up (`acct:…` or a username), or the account id the entry claims. */
     readonly asked: string,
-    /** What the answer names instead (an account id or a username). */
+    /** What the answer names instead (an account id or a username), or the id its key hashes to. */
     readonly answered: string,
   ) {
     super(`directory: asked for ${asked}, answered for ${answered}`);
@@ -134,7 +135,9 @@ export class Directory {
     } else if (d.username !== normaliseUsername(who)) throw new DirectoryMismatchError(who, d.username);
     const masterSpki = fromB64(d.master_key);
     const presented = await AccountIdentity.fromMasterSpki(masterSpki);
-    if (AccountIdK.toText(presented.account) !== d.account) throw new Error("directory: account id does not match its master key");
+    // An entry whose id is not its key's is as wrong as an entry for another account: refused
+    // the same way (transient), or a server could make a contact's messages "unverified" for good.
+    if (AccountIdK.toText(presented.account) !== d.account) throw new DirectoryMismatchError(d.account, AccountIdK.toText(presented.account));
     let pin = this.pins.get(d.account);
     if (pin === undefined) {
       const previous = [...this.pins.values()].find((p) => p.username === d.username && p.account !== d.account);

@@ -1,11 +1,16 @@
 /**
  * Payloads that could not be checked yet, and when to check them again (`docs/protocol.md` §9.4).
  *
- * - **Held** (persisted as `held`, acknowledged): a message whose chain or epoch is unknown, or
- *   that arrived while the directory or group log could not be fetched. It is checked again when
- *   its distribution arrives, on every retry, and after 3 s a key request goes to the chain's
- *   owner (one per chain, again every 5 minutes); after an hour without its key it is counted as
- *   undecryptable (`no-key-arrived`).
+ * - **Held** (persisted as `held`, acknowledged), for one of two reasons (`reason`):
+ *   - *key*: its chain or epoch is unknown. It is checked again when its distribution arrives and
+ *     on every retry; after 3 s a key request goes to the chain's owner (one per chain, again
+ *     every 5 minutes); after an hour without its key it is counted as undecryptable
+ *     (`no-key-arrived`).
+ *   - *server*: the directory or group log could not be fetched, or answered another question
+ *     than the one asked, so it could not be checked at all. It is retried with a backoff, asks
+ *     for no key and never expires: a server that fails or lies for an hour must not be able to
+ *     make a message unreadable. Once checked, a message that misses its key becomes a key wait,
+ *     its clock starting then.
  * - **Identity holds**: a payload (message, distribution, key request) whose sender's identity
  *   changed and awaits the user's decision is held *for that account only* (`waitingFor`), so a
  *   server that swaps one contact's key cannot stall everyone else's messages. It never expires
@@ -29,6 +34,12 @@ import type { LoadedKeys } from "./keystore";
 import type { Outbox } from "./outbox";
 import { type WireKind, wireKind } from "./wire";
 
+/**
+ * Why an ordinary held message waits: for its chain key or epoch (`key`), or for a server that
+ * could not be reached or gave an answer that could not be checked (`server`).
+ */
+export type HeldReason = "key" | "server";
+
 export interface HeldItem {
   readonly conv: string;
   readonly messageId: string;
@@ -36,8 +47,17 @@ export interface HeldItem {
   readonly senderAccount: string;
   readonly senderDevice: string;
   readonly receivedAt: number;
-  /** Since when it waits for its key (restarted when an identity hold turns into a key wait). */
+  /**
+   * Since when it waits for its key (restarted when a server wait or an identity hold turns into a
+   * key wait).
+   */
   since: number;
+  /**
+   * Why it waits, which decides whether a key is requested and whether it may expire. Absent in
+   * items stored before it existed, which were all treated as key waits: they still are. Not
+   * used while `waitingFor` is set.
+   */
+  reason?: HeldReason;
   /** When a key request was last sent for it. */
   requestedAt?: number;
   /**
@@ -85,6 +105,14 @@ export interface HeldHost {
   giveUp(item: HeldItem, code: string): Promise<void>;
   /** Runs {@link HeldPayloads.retry} on the inbox's chain, in turn with the frames coming in. */
   retryOnInbox(): void;
+}
+
+/**
+ * Whether `h` waits for its key: the only wait that asks for a key and may expire. An item stored
+ * without a reason (before there were reasons) is a key wait, as it always was.
+ */
+export function waitsForKey(h: HeldItem): boolean {
+  return h.waitingFor === undefined && h.reason !== "server";
 }
 
 const KEY_REQUEST_AFTER_MS = 3000;
@@ -222,16 +250,19 @@ export class HeldPayloads {
           }
           break;
         case "held":
-          // Its sender verifies now but its key has not come: from here on an ordinary held
-          // message, whose clock (key request, giving up) starts now.
-          if (h.waitingFor !== undefined) {
+          // Checked now (its sender verifies, the server answered) but its key has not come: from
+          // here on a key wait, whose clock (key request, giving up) starts now.
+          if (!waitsForKey(h)) {
             delete h.waitingFor;
+            h.reason = "key";
             h.since = Date.now();
+            delete h.requestedAt;
             updated = true;
           }
           break;
         case "unreachable":
-          // Nothing learnt: it stays held as it was, and is tried again.
+          // Nothing learnt: it stays held as it was (a key wait keeps its clock), and is tried
+          // again after a backoff.
           break;
       }
     }
@@ -256,8 +287,10 @@ export class HeldPayloads {
     const now = Date.now();
     const askedFor = new Set<string>();
     for (const h of [...this.held]) {
-      // Held for a changed identity: no key helps, and it waits for the user however long.
-      if (h.waitingFor !== undefined) continue;
+      // Only a missing key may expire a message or be asked for. Held for a changed identity: no
+      // key helps, and it waits for the user however long. Held for the server: nothing says a
+      // key is missing, and a server failing (or lying) for an hour must not destroy it.
+      if (!waitsForKey(h)) continue;
       if (now - h.since > GIVE_UP_MS) {
         this.held = this.held.filter((x) => x !== h);
         await this.host.giveUp(h, "no-key-arrived");

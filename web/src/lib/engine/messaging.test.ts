@@ -480,6 +480,99 @@ describe("messaging engine", () => {
     expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual([]);
   });
 
+  it("never expires nor asks a key for a message held because the server could not be reached; once checked and missing its key, its key clock starts then", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m10-alice");
+    const b = await side(relay, bob, "m10-bob");
+    const conv = await conversation(a);
+    const id = await a.messaging.send(conv, { type: "text", text: "after the outage" });
+    await until(() => {
+      expect(a.messaging.outbox).toHaveLength(0);
+    });
+    // Bob gets the message (its distribution is withheld for now) while the server is down.
+    relay.down = true;
+    deliver(relay, b, (f) => kind(f) === "envelope");
+    await until(() => {
+      expect(b.messaging.held.map((h) => [h.messageId, h.reason])).toEqual([[id, "server"]]);
+    });
+    const outage = Number(T0) + 2 * 60 * 60_000;
+    vi.setSystemTime(outage);
+    try {
+      // Two hours of outage: nothing says its key is missing, so it is neither given up nor
+      // asked for.
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
+      expect(b.messaging.undecryptable).toBe(0);
+      expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+      expect(b.messaging.outbox.filter((o) => o.kind === "raw")).toEqual([]);
+      // The server is back: checked now, its chain is unknown, so it waits for its key from now.
+      relay.down = false;
+      await b.messaging.retryHeld();
+      await settle(b);
+      expect(b.messaging.held.map((h) => [h.messageId, h.reason, h.since])).toEqual([[id, "key", outage]]);
+      // Within the hour from then (though long after it arrived) it is not given up, and a key
+      // request goes to alice.
+      vi.setSystemTime(outage + 59 * 60_000);
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+      expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
+      expect(b.messaging.undecryptable).toBe(0);
+      const requests = (relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? []).filter((f) => kind(f) === "key-request");
+      expect(requests).toHaveLength(1);
+      deliver(relay, a);
+      await settle(a);
+      deliver(relay, b);
+      await until(() => {
+        expect(texts(b, conv)).toEqual(["after the outage"]);
+      });
+      expect(b.messaging.held).toHaveLength(0);
+      expect(b.messaging.undecryptable).toBe(0);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+    b.messaging.stop();
+  });
+
+  it("keeps loading held messages stored without a reason, as key waits", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "m11-alice");
+    const b = await side(relay, bob, "m11-bob");
+    const conv = await conversation(a);
+    const id = await a.messaging.send(conv, { type: "text", text: "stored long ago" });
+    await settle(a);
+    deliver(relay, b, (f) => kind(f) === "envelope");
+    await settle(b);
+    expect(b.messaging.held.map((h) => h.reason)).toEqual(["key"]);
+    // As a client before reasons existed stored it.
+    const stored = (await b.store.get<Record<string, unknown>[]>("held")) ?? [];
+    await b.store.put([
+      [
+        "held",
+        stored.map((h) => {
+          const old = { ...h };
+          delete old["reason"];
+          return old;
+        }),
+      ],
+    ]);
+    b.messaging.stop();
+    const b2 = await side(relay, bob, "m11-bob", b.store);
+    expect(b2.messaging.held.map((h) => [h.messageId, h.reason])).toEqual([[id, undefined]]);
+    // A key wait, as then: given up an hour after it arrived.
+    vi.setSystemTime(Number(T0) + 61 * 60_000);
+    try {
+      await b2.messaging.requestMissingKeys();
+      await settle(b2);
+      expect(b2.messaging.held).toHaveLength(0);
+      expect(b2.messaging.undecryptable).toBe(1);
+      expect(b2.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+    b2.messaging.stop();
+  });
+
   it("retries a send on its own after a transient failure, without a reconnect", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "m7-alice");
@@ -663,6 +756,46 @@ describe("a contact whose identity changed", () => {
     expect(texts(b, conv)).toEqual(["before", "from carol", "while lying"]);
     expect(b.messaging.held).toHaveLength(0);
     expect((await b.directory.contact(aliceId, true)).trust).toBe("unverified");
+    b.messaging.stop();
+  });
+
+  it("holds a sender's message, never recording it unverified, while the server answers its account id over another master key", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "i6-alice");
+    const b = await side(relay, bob, "i6-bob");
+    const conv = await conversation(a);
+    const aliceId = AccountId.toText(alice.master.account);
+    // Alice's id and name, the impostor's key and devices: an entry whose id is not its key's.
+    relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map([[aliceId, { ...directoryView(impostor), account: aliceId }]])]]);
+    const id = await a.messaging.send(conv, { type: "text", text: "despite the lie" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    // A bad answer: the message waits (for the server, not for an identity), nothing is counted,
+    // recorded or pinned.
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.reason])).toEqual([[id, undefined, "server"]]);
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+    const pins = await b.directory.pinsList();
+    expect(pins.filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)).toEqual([]);
+    // A server that lies for hours cannot make it "could not be verified", and no key is asked
+    // for it (nothing says one is missing).
+    vi.setSystemTime(Number(T0) + 2 * 60 * 60_000);
+    try {
+      await b.messaging.requestMissingKeys();
+      await settle(b);
+    } finally {
+      vi.setSystemTime(Number(T0));
+    }
+    expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
+    expect(b.messaging.undecryptable).toBe(0);
+    expect(b.messaging.outbox.filter((o) => o.kind === "raw")).toEqual([]);
+    delete relay.lies;
+    await b.messaging.retryHeld();
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["despite the lie"]);
+    expect(b.messaging.held).toHaveLength(0);
+    expect(b.messaging.undecryptable).toBe(0);
     b.messaging.stop();
   });
 

@@ -264,7 +264,18 @@ export class Messaging {
     }
     if (outcome.kind !== "settled") {
       const item: HeldItem = { conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() };
-      await this.holds.hold(outcome.kind === "identity" ? { ...item, waitingFor: outcome.account } : item);
+      // Why it waits decides whether a key is asked for and whether it may ever expire.
+      switch (outcome.kind) {
+        case "identity":
+          await this.holds.hold({ ...item, waitingFor: outcome.account });
+          break;
+        case "held":
+          await this.holds.hold({ ...item, reason: "key" });
+          break;
+        case "unreachable":
+          await this.holds.hold({ ...item, reason: "server" });
+          break;
+      }
     }
     // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
     this.host.ack([messageId]);
