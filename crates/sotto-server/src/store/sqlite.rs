@@ -147,6 +147,20 @@ mod tests {
     use crate::store::migrate::run_migrations;
     use crate::store::{NewEnvelope, Store, UserId, WriteOp, WriteOutcome};
 
+    /// A new database at `path` migrated to `version` only, as an older release left it.
+    async fn pool_at_version(path: &Path, version: usize) -> SqlitePool {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        run_migrations!(&pool, &SQLITE[..version]).unwrap();
+        pool
+    }
+
     /// A queue written by schema v2 (every body in its message row) is read, acknowledged and
     /// replay-checked the same after the upgrade to v4 (bodies of single copies in deliveries).
     #[tokio::test]
@@ -154,15 +168,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let (device, message, conv) = ([2u8; 32], [3u8; 16], [4u8; 16]);
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .connect_with(options)
-            .await
-            .unwrap();
-        run_migrations!(&pool, &SQLITE[..2]).unwrap();
+        let pool = pool_at_version(&path, 2).await;
         for (sql, user) in [
             (
                 "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, 'h', 1)",
@@ -266,15 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conv = [4u8; 16];
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal);
-        let pool = SqlitePoolOptions::new()
-            .connect_with(options)
-            .await
-            .unwrap();
-        run_migrations!(&pool, &SQLITE[..4]).unwrap();
+        let pool = pool_at_version(&path, 4).await;
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, created_at) VALUES (1, 'alice', 'h', 1)",
         )

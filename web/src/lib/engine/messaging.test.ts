@@ -641,25 +641,33 @@ describe("a contact whose identity changed", () => {
     relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map(who.map((w) => [w, directoryView(impostor)] as const))]]);
   }
 
+  /**
+   * A conversation bob creates with alice (and `others`) after he pinned another account as
+   * "alice": the account alice writes from is a changed identity on bob's side.
+   */
+  async function withAliceChanged(relay: Relay, a: Side, b: Side, name: string, others: readonly [TestAccount, Side][] = []): Promise<string> {
+    lieToBob(relay, ["alice"]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await b.convs.create(
+      name,
+      [bob.member(true), alice.member(false), ...others.map(([who]) => who.member(false))],
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      T0,
+      ConversationId.fromBytes(systemRandom(16)),
+    );
+    await a.convs.sync(conv);
+    for (const [, other] of others) await other.convs.sync(conv);
+    return conv;
+  }
+
   it("holds only that sender's payloads, acknowledges them, keeps the others flowing, never expires them, and releases them in order when the user accepts", async () => {
     const relay = groupRelay();
     const a = await side(relay, alice, "i1-alice");
     const b = await side(relay, bob, "i1-bob");
     const c = await side(relay, carol, "i1-carol");
     const aliceId = AccountId.toText(alice.master.account);
-    // Bob knew "alice" as another account: the account alice writes from is a changed identity.
-    lieToBob(relay, ["alice"]);
-    await b.directory.contact("alice");
-    delete relay.lies;
-    const conv = await b.convs.create(
-      "team",
-      [bob.member(true), alice.member(false), carol.member(false)],
-      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
-      T0,
-      ConversationId.fromBytes(systemRandom(16)),
-    );
-    await a.convs.sync(conv);
-    await c.convs.sync(conv);
+    const conv = await withAliceChanged(relay, a, b, "team", [[carol, c]]);
     const heldId = await a.messaging.send(conv, { type: "text", text: "while changed" });
     await settle(a);
     await c.messaging.send(conv, { type: "text", text: "from carol" });
@@ -804,18 +812,7 @@ describe("a contact whose identity changed", () => {
     const a = await side(relay, alice, "i2-alice");
     const b = await side(relay, bob, "i2-bob");
     const aliceId = AccountId.toText(alice.master.account);
-    // Bob knew "alice" as another account: the account alice writes from is a changed identity.
-    lieToBob(relay, ["alice"]);
-    await b.directory.contact("alice");
-    delete relay.lies;
-    const conv = await b.convs.create(
-      "alice & bob",
-      [bob.member(true), alice.member(false)],
-      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
-      T0,
-      ConversationId.fromBytes(systemRandom(16)),
-    );
-    await a.convs.sync(conv);
+    const conv = await withAliceChanged(relay, a, b, "alice & bob");
     await a.messaging.send(conv, { type: "text", text: "new key, same alice" });
     await settle(a);
     const frames = deliver(relay, b);
@@ -847,17 +844,7 @@ describe("a contact whose identity changed", () => {
     const a = await side(relay, alice, "i3-alice");
     const b = await side(relay, bob, "i3-bob");
     const aliceId = AccountId.toText(alice.master.account);
-    lieToBob(relay, ["alice"]);
-    await b.directory.contact("alice");
-    delete relay.lies;
-    const conv = await b.convs.create(
-      "alice & bob",
-      [bob.member(true), alice.member(false)],
-      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
-      T0,
-      ConversationId.fromBytes(systemRandom(16)),
-    );
-    await a.convs.sync(conv);
+    const conv = await withAliceChanged(relay, a, b, "alice & bob");
     const id = await a.messaging.send(conv, { type: "text", text: "its key comes later" });
     await settle(a);
     // Only the message (its distribution is withheld for now), from an identity under review.
