@@ -115,6 +115,13 @@ export function waitsForKey(h: HeldItem): boolean {
   return h.waitingFor === undefined && h.reason !== "server";
 }
 
+/**
+ * Held payloads that never expire (identity holds and server waits) at most. A server can make
+ * this device keep payloads it cannot check yet; a key wait ends within the hour, these do not,
+ * so their number is bounded (as in the Rust client) and one more is refused.
+ */
+export const MAX_UNEXPIRING_HELD = 5_000;
+
 const KEY_REQUEST_AFTER_MS = 3000;
 const KEY_REQUEST_AGAIN_MS = 5 * 60_000;
 /** A held message whose key never comes is finally counted as undecryptable (§9.4). */
@@ -160,14 +167,20 @@ export class HeldPayloads {
     return this.held.some((h) => h.waitingFor !== undefined && h.senderAccount === sender);
   }
 
-  /** Holds a payload (persisted; the caller acknowledges it then). */
-  async hold(item: HeldItem): Promise<void> {
+  /**
+   * Holds a payload (persisted; the caller acknowledges it then). `false`: it would never expire
+   * and {@link MAX_UNEXPIRING_HELD} such payloads are held already, so it was not kept.
+   */
+  async hold(item: HeldItem): Promise<boolean> {
     // The same copy again (its acknowledgement was lost) is held once. Another payload under the
     // same id is held beside it: neither is authenticated yet, and a relay must not be able to
     // drop the genuine one by sending a tampered copy first.
-    if (!this.held.some((h) => h.messageId === item.messageId && h.wire === item.wire)) this.held.push(item);
+    if (this.held.some((h) => h.messageId === item.messageId && h.wire === item.wire)) return true;
+    if (!waitsForKey(item) && this.held.filter((h) => !waitsForKey(h)).length >= MAX_UNEXPIRING_HELD) return false;
+    this.held.push(item);
     await this.store.put([["held", this.held]]);
     this.host.changed();
+    return true;
   }
 
   /**

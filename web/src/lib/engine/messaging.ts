@@ -265,17 +265,21 @@ export class Messaging {
     if (outcome.kind !== "settled") {
       const item: HeldItem = { conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() };
       // Why it waits decides whether a key is asked for and whether it may ever expire.
+      let kept: boolean;
       switch (outcome.kind) {
         case "identity":
-          await this.holds.hold({ ...item, waitingFor: outcome.account });
+          kept = await this.holds.hold({ ...item, waitingFor: outcome.account });
           break;
         case "held":
-          await this.holds.hold({ ...item, reason: "key" });
+          kept = await this.holds.hold({ ...item, reason: "key" });
           break;
         case "unreachable":
-          await this.holds.hold({ ...item, reason: "server" });
+          kept = await this.holds.hold({ ...item, reason: "server" });
           break;
       }
+      // The never-expiring holds are full (a server feeding this device payloads it cannot
+      // check): a message is shown as "could not be verified", anything else is dropped.
+      if (!kept && kind === "envelope") await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "hold-full");
     }
     // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
     this.host.ack([messageId]);
