@@ -260,14 +260,21 @@ impl Client {
     }
 
     /// Why a payload claiming `sender` cannot be checked when its group log could not be
-    /// brought up to `error`: the server says this device is not a member (final), the log needs
-    /// a changed identity (the user's decision), or the server answered with a log that does not
-    /// verify — a change by a device it cannot verify, another conversation's change, a fork, a
-    /// malformed entry — or refused: a later honest answer can settle it, so the payload waits.
-    /// A transport failure is returned as the error it is: the receive fails.
+    /// brought up to `error`: the server says this device is not a member (final); the log
+    /// fails the group rules themselves — a fork, a broken hash chain, a change its signer may
+    /// not make — which fails the payload with that rule's code, loudly, as evidence against the
+    /// server; the log needs a changed identity (the user's decision); or the server answered
+    /// with something that does not verify yet — a change by a device it cannot verify, another
+    /// conversation's change, a malformed entry — or refused: a later honest answer can settle
+    /// it, so the payload waits. A transport failure is returned as the error it is: the
+    /// receive fails.
     fn group_refused(&self, sender: AccountId, error: Error) -> Result<Refused> {
-        if let Error::NotMember = error {
-            return Ok(Refused::Failed("not-a-member"));
+        match error {
+            Error::NotMember => return Ok(Refused::Failed("not-a-member")),
+            Error::Protocol(e @ sotto_proto::Error::Group(_)) => {
+                return Ok(Refused::Failed(e.code()))
+            }
+            _ => {}
         }
         if let Some(hold) = self.changed_identity(sender, &error) {
             return Ok(Refused::Identity(hold));
