@@ -189,3 +189,28 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
 
 /// Result with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Whether the server answered, and what it answered does not verify or is not what the API
+    /// promises: a malformed, foreign or unverifiable directory entry or group log, or a refusal
+    /// (a `4xx` other than `401`, `408` and `429`). A receive holds or fails the one payload
+    /// whose check needed the answer and goes on (protocol §9.4). Everything else — the server
+    /// unreachable or timing out, a `5xx`, an ended session, a local failure — is not about one
+    /// payload: the receive fails, nothing more is acknowledged, and the caller reconnects.
+    pub(crate) fn is_refused_answer(&self) -> bool {
+        match self {
+            Self::BadResponse { .. }
+            | Self::Protocol(_)
+            | Self::Decode(_)
+            | Self::UnknownUser { .. }
+            | Self::UnknownDevice { .. }
+            | Self::UnknownConversation { .. }
+            | Self::IdentityChanged { .. }
+            | Self::NotMember => true,
+            Self::Api { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 401 | 408 | 429)
+            }
+            _ => false,
+        }
+    }
+}

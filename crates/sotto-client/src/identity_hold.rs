@@ -24,6 +24,11 @@ impl Client {
             .any(|h| h.identity.is_some() && h.envelope == envelope)
     }
 
+    /// Whether exactly these payload bytes already wait, for anything.
+    pub(crate) fn is_held(&self, envelope: &str) -> bool {
+        self.state.held.iter().any(|h| h.envelope == envelope)
+    }
+
     /// Why payloads claiming to come from `sender` wait, if any do.
     pub(crate) fn identity_held_from(&self, sender: &str) -> Option<IdentityHold> {
         self.state

@@ -9,6 +9,11 @@
 //! A payload whose sender's identity no longer matches its pin in the directory is held too, for
 //! the user's decision about that one account (protocol §9.4): the receive goes on with every
 //! other sender instead of stopping at it.
+//!
+//! A payload whose check needs a server answer that does not verify (a group log with a change
+//! by an unknown device or of another conversation, a broken directory entry for a sender never
+//! pinned, a refusal) *waits* like one missing its key: the server may answer honestly later.
+//! Only the transport failing (unreachable, `5xx`, timeout, an ended session) fails the receive.
 
 use sotto_proto::chain::{LocalDevice, ReceiverState};
 use sotto_proto::distribution::{KeyDistribution, KeyRequest};
@@ -81,6 +86,8 @@ pub(crate) enum Opened {
     },
     /// Waiting for a distribution or group change.
     Hold,
+    /// Waiting for a server answer that verifies (see [`Refused::Wait`]).
+    Wait,
     /// Waiting for the user's decision about the sender's changed identity.
     Identity(IdentityHold),
     /// Seen before: dropped.
@@ -96,6 +103,20 @@ pub(crate) enum Refused {
     Failed(&'static str),
     /// Waiting for the user's decision about the sender's changed identity.
     Identity(IdentityHold),
+    /// Waiting for a server answer that verifies: checking it needed a group log or a directory
+    /// entry the server answered with something that does not verify, or refused. Nothing of it
+    /// was verified; it waits like a payload missing its key and is retried on later receives.
+    Wait,
+}
+
+impl From<Refused> for Opened {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Failed(reason) => Self::Failed(reason),
+            Refused::Identity(hold) => Self::Identity(hold),
+            Refused::Wait => Self::Wait,
+        }
+    }
 }
 
 /// What accepting a distribution did.
@@ -135,20 +156,14 @@ impl Client {
         let h = envelope.header().clone();
         let group = match self.group_at(h.conversation, h.epoch).await {
             Ok(group) => group,
-            Err(Error::NotMember) => return Ok(Opened::Failed("not-a-member")),
-            Err(Error::Protocol(e)) => return Ok(Opened::Failed(e.code())),
-            Err(other) => match self.changed_identity(h.sender_account, &other) {
-                Some(hold) => return Ok(Opened::Identity(hold)),
-                None => return Err(other),
-            },
+            Err(error) => return Ok(self.group_refused(h.sender_account, error)?.into()),
         };
         let (username, sender) = match self
             .sender_device(h.sender_account, h.sender_device)
             .await?
         {
             Ok(found) => found,
-            Err(Refused::Failed(reason)) => return Ok(Opened::Failed(reason)),
-            Err(Refused::Identity(hold)) => return Ok(Opened::Identity(hold)),
+            Err(refused) => return Ok(refused.into()),
         };
         let now = self.now()?;
         let mut receiver = self.receiver()?;
@@ -215,12 +230,7 @@ impl Client {
         let h = kdm.header().clone();
         let group = match self.group_at(h.conversation, h.epoch).await {
             Ok(group) => group,
-            Err(Error::NotMember) => return Ok(Err(Refused::Failed("not-a-member"))),
-            Err(Error::Protocol(e)) => return Ok(Err(Refused::Failed(e.code()))),
-            Err(other) => match self.changed_identity(h.sender_account, &other) {
-                Some(hold) => return Ok(Err(Refused::Identity(hold))),
-                None => return Err(other),
-            },
+            Err(error) => return Ok(Err(self.group_refused(h.sender_account, error)?)),
         };
         let (username, sender) = match self
             .sender_device(h.sender_account, h.sender_device)
@@ -249,9 +259,38 @@ impl Client {
         }
     }
 
+    /// Why a payload claiming `sender` cannot be checked when its group log could not be
+    /// brought up to `error`: the server says this device is not a member (final); the log
+    /// fails the group rules themselves — a fork, a broken hash chain, a change its signer may
+    /// not make — which fails the payload with that rule's code, loudly, as evidence against the
+    /// server; the log needs a changed identity (the user's decision); or the server answered
+    /// with something that does not verify yet — a change by a device it cannot verify, another
+    /// conversation's change, a malformed entry — or refused: a later honest answer can settle
+    /// it, so the payload waits. A transport failure is returned as the error it is: the
+    /// receive fails.
+    fn group_refused(&self, sender: AccountId, error: Error) -> Result<Refused> {
+        match error {
+            Error::NotMember => return Ok(Refused::Failed("not-a-member")),
+            Error::Protocol(e @ sotto_proto::Error::Group(_)) => {
+                return Ok(Refused::Failed(e.code()))
+            }
+            _ => {}
+        }
+        if let Some(hold) = self.changed_identity(sender, &error) {
+            return Ok(Refused::Identity(hold));
+        }
+        if error.is_refused_answer() {
+            return Ok(Refused::Wait);
+        }
+        Err(error)
+    }
+
     /// The verified device that signed a payload, or why it cannot be trusted now. Only
-    /// failures of the device (or of an account never pinned) are final; a pinned identity the
-    /// directory no longer shows is the user's decision, so the payload waits for it.
+    /// failures of the device (or of an account the directory does not list and that was never
+    /// pinned) are final; a pinned identity the directory no longer shows is the user's
+    /// decision, so the payload waits for it; a directory answer that does not verify for an
+    /// account never pinned (another account's entry, a key that is not the account's, a
+    /// malformed entry, a refusal) waits for an honest answer.
     async fn sender_device(
         &mut self,
         account: AccountId,
@@ -265,6 +304,7 @@ impl Client {
                     Error::UnknownDevice { .. } | Error::UnknownUser { .. } => {
                         Ok(Err(Refused::Failed("unverified-sender-device")))
                     }
+                    other if other.is_refused_answer() => Ok(Err(Refused::Wait)),
                     other => Err(other),
                 },
             },
@@ -333,9 +373,7 @@ impl Client {
         // would never be acknowledged, and every later payload would wait behind it).
         let group = match self.sync_group(request.conversation).await {
             Ok(group) => group,
-            Err(Error::NotMember) => return fail("not-a-member"),
-            Err(Error::Protocol(e)) => return fail(e.code()),
-            Err(other) => return Err(other),
+            Err(error) => return Ok(Err(self.group_refused(request.requester_account, error)?)),
         };
         let requester_account = request.requester_account;
         let peer = match self
@@ -348,10 +386,8 @@ impl Client {
                     return Ok(Err(Refused::Identity(hold)));
                 }
                 match error {
-                    Error::UnknownUser { .. }
-                    | Error::BadResponse { .. }
-                    | Error::Protocol(_)
-                    | Error::Decode(_) => return fail("unverified-requester-device"),
+                    Error::UnknownUser { .. } => return fail("unverified-requester-device"),
+                    other if other.is_refused_answer() => return Ok(Err(Refused::Wait)),
                     other => return Err(other),
                 }
             }
@@ -380,7 +416,8 @@ impl Client {
         self.save()?;
         let token = self.access_token().await?;
         let id = MessageId::from_bytes(self.random16()?);
-        self.api
+        match self
+            .api
             .send_payload(
                 &token,
                 request.conversation,
@@ -388,8 +425,13 @@ impl Client {
                 &kdm.encode(),
                 Some(request.requester_device),
             )
-            .await?;
-        Ok(Ok(()))
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            // The server refused to relay the answer: the request waits to be answered again.
+            Err(error) if error.is_refused_answer() => Ok(Err(Refused::Wait)),
+            Err(error) => Err(error),
+        }
     }
 
     /// Asks the owner of a held message's chain to send its distribution again.

@@ -2,7 +2,9 @@
 //! durably, and only then acknowledge it, so a crash never loses a message (it is delivered
 //! again and dropped as already seen). Also runs the outbox, the exchange-key rotation, the
 //! retry of held envelopes and the key requests for chains that never arrived. Payloads whose
-//! sender's identity changed wait for the user in `identity_hold`; the loop goes on.
+//! sender's identity changed wait for the user in `identity_hold`; the loop goes on. Payloads
+//! whose check needed a server answer that does not verify wait with the key-held ones (retried,
+//! expired alike); only the transport failing stops the loop (protocol §9.4).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -257,7 +259,7 @@ impl Client {
             });
             return Ok(());
         };
-        if self.is_identity_held(envelope) {
+        if self.is_held(envelope) {
             // The same bytes again: one copy waits. A copy that differs (a tampered one) is held
             // on its own, and whichever verifies when retried is the one shown.
             on_event(Event::Replay {
@@ -342,6 +344,10 @@ impl Client {
                         self.save()?;
                         on_event(Event::Held { message_id: id });
                     }
+                    Opened::Wait => {
+                        self.hold_for_answer(message_id, envelope, payload)?;
+                        on_event(Event::Held { message_id: id });
+                    }
                     // Nothing of it was verified: its id is not remembered (see `Failed`).
                     Opened::Identity(hold) => return Ok(Some(hold)),
                     Opened::Replay => on_event(Event::Replay { message_id: id }),
@@ -373,19 +379,57 @@ impl Client {
                     on_event(failure(reason));
                 }
                 Err(Refused::Identity(hold)) => return Ok(Some(hold)),
+                Err(Refused::Wait) => {
+                    self.hold_for_answer(message_id, envelope, payload)?;
+                    on_event(Event::Held {
+                        message_id: payload.message_id(message_id),
+                    });
+                }
             },
             Payload::Request(signed, request) => {
                 match self.answer_request(signed, request).await? {
                     Ok(()) => {}
                     Err(Refused::Failed(reason)) => on_event(failure(reason)),
                     Err(Refused::Identity(hold)) => return Ok(Some(hold)),
+                    Err(Refused::Wait) => {
+                        self.hold_for_answer(message_id, envelope, payload)?;
+                        on_event(Event::Held {
+                            message_id: payload.message_id(message_id),
+                        });
+                    }
                 }
             }
         }
         Ok(None)
     }
 
-    /// Retries envelopes held for a key or epoch (of `chain`, or all).
+    /// Stores a payload that waits for a server answer that verifies ([`Opened::Wait`]) with the
+    /// key-held ones: retried on later receives, given up like them. Nothing of it was verified,
+    /// so its id is not remembered as seen (a tampered copy relayed first must not shadow the
+    /// genuine payload); the same bytes are not held twice.
+    fn hold_for_answer(
+        &mut self,
+        relayed_id: &str,
+        envelope: &str,
+        payload: &Payload,
+    ) -> Result<()> {
+        if !self.is_held(envelope) {
+            let held_at = self.now()?.millis();
+            self.state.held.push(Held {
+                message_id: payload.message_id(relayed_id),
+                conversation: payload.conversation().to_string(),
+                envelope: envelope.to_owned(),
+                held_at,
+                requested: false,
+                identity: None,
+            });
+        }
+        self.save()
+    }
+
+    /// Retries payloads held for a key, an epoch or a server answer: the envelopes of `chain`,
+    /// or (with `None`) everything, distributions and key requests before envelopes so that an
+    /// envelope finds the key a released distribution carries.
     async fn retry_held(
         &mut self,
         chain: Option<ChainId>,
@@ -393,22 +437,54 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
-        let held: Vec<Held> = self.waiting_for_key().cloned().collect();
-        for entry in held {
-            let Ok(env) = unb64(&entry.envelope, "held").and_then(|b| Ok(Envelope::decode(&b)?))
-            else {
-                self.forget_key_held(&entry.message_id);
-                continue;
-            };
-            if chain.is_some_and(|c| c != env.header().chain) {
-                continue;
+        let mut held: Vec<(Held, Payload)> = Vec::new();
+        for entry in self.waiting_for_key().cloned().collect::<Vec<_>>() {
+            match unb64(&entry.envelope, "held")
+                .ok()
+                .and_then(|b| Payload::decode(&b))
+            {
+                Some(payload) => held.push((entry, payload)),
+                None => self.forget_key_held(&entry.message_id),
             }
-            let outcome = self.open_message(&env).await?;
-            if matches!(outcome, Opened::Hold) {
+        }
+        held.sort_by_key(|(_, payload)| matches!(payload, Payload::Message(_)));
+        for (entry, payload) in held {
+            let from = payload.claimed_sender().to_string();
+            let outcome = match &payload {
+                Payload::Message(env) if chain.is_none_or(|c| c == env.header().chain) => {
+                    self.open_message(env).await?
+                }
+                Payload::Distribution(kdm) if chain.is_none() => {
+                    match self.accept_distribution(kdm).await? {
+                        Ok(accepted) => {
+                            if accepted.missing > 0 {
+                                on_event(Event::Gap {
+                                    from: accepted.from,
+                                    missing: accepted.missing,
+                                });
+                            }
+                            Opened::Delivered { gap: 0 }
+                        }
+                        Err(refused) => refused.into(),
+                    }
+                }
+                Payload::Request(signed, request) if chain.is_none() => {
+                    match self.answer_request(signed, request).await? {
+                        Ok(()) => Opened::Delivered { gap: 0 },
+                        Err(refused) => refused.into(),
+                    }
+                }
+                _ => continue,
+            };
+            if matches!(outcome, Opened::Hold | Opened::Wait) {
                 continue;
             }
             self.forget_key_held(&entry.message_id);
             match outcome {
+                // A message held for a server answer was not remembered as seen; now it is.
+                Opened::Delivered { .. } if matches!(payload, Payload::Message(_)) => {
+                    self.state.remember(&entry.message_id);
+                }
                 // Its sender verified when it was held; now the directory shows another key.
                 // It moves from the key wait to the identity wait, and its id is forgotten as
                 // for any payload held for an identity (it is checked again when retried).
@@ -422,11 +498,14 @@ impl Client {
                     }
                 }
                 Opened::Failed(reason) => {
-                    self.state.undecryptable += 1;
-                    summary.failed += 1;
+                    // As when it arrived: a refused key request is reported, not counted.
+                    if !matches!(payload, Payload::Request(..)) {
+                        self.state.undecryptable += 1;
+                        summary.failed += 1;
+                    }
                     on_event(Event::Failure {
                         message_id: entry.message_id.clone(),
-                        from: env.header().sender_account.to_string(),
+                        from,
                         reason,
                     });
                 }
@@ -466,7 +545,22 @@ impl Client {
                     reason: "no-key-arrived",
                 });
             } else if !entry.requested && age >= ms(options.key_request_after) {
-                self.request_key(&entry).await?;
+                // Only an envelope has a chain whose key can be asked for; a distribution or a
+                // key request waiting for a server answer just waits.
+                let is_envelope = unb64(&entry.envelope, "held")
+                    .ok()
+                    .is_some_and(|b| Envelope::decode(&b).is_ok());
+                let asked = if is_envelope {
+                    match self.request_key(&entry).await {
+                        Ok(()) => true,
+                        // A server that refuses to relay the request stalls this one message
+                        // (it is given up in time), not the receive.
+                        Err(error) if error.is_refused_answer() => false,
+                        Err(error) => return Err(error),
+                    }
+                } else {
+                    false
+                };
                 if let Some(h) = self
                     .state
                     .held
@@ -476,9 +570,11 @@ impl Client {
                     h.requested = true;
                 }
                 self.save()?;
-                on_event(Event::KeyRequested {
-                    message_id: entry.message_id.clone(),
-                });
+                if asked {
+                    on_event(Event::KeyRequested {
+                        message_id: entry.message_id.clone(),
+                    });
+                }
             }
         }
         Ok(())
