@@ -222,7 +222,11 @@ impl Client {
             .await
     }
 
-    /// Learns every conversation the server lists for this account.
+    /// Learns every conversation the server lists for this account. A conversation whose log
+    /// the server answers with something that does not verify is left at its last verified state
+    /// (unknown if it had none): one tampered log must not stop the user from reaching everyone
+    /// else. Using that conversation still fails with the reason (protocol §9.4, D23). A
+    /// transport failure fails the whole refresh.
     pub async fn refresh_conversations(&mut self) -> Result<()> {
         let token = self.access_token().await?;
         for id in self.api.conversations(&token).await? {
@@ -230,7 +234,8 @@ impl Client {
                 continue;
             };
             match self.sync_group(conversation).await {
-                Ok(_) | Err(Error::NotMember) => {}
+                Ok(_) => {}
+                Err(refused) if refused.is_refused_answer() => {}
                 Err(other) => return Err(other),
             }
         }
