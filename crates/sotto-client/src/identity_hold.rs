@@ -78,15 +78,8 @@ impl Client {
             });
             return Ok(());
         }
-        let held_at = self.now()?.millis();
-        self.state.held.push(Held {
-            message_id: payload.message_id(relayed_id),
-            conversation: payload.conversation().to_string(),
-            envelope: envelope.to_owned(),
-            held_at,
-            requested: false,
-            identity: Some(hold),
-        });
+        let entry = self.held_entry(relayed_id, envelope, payload, Some(hold))?;
+        self.state.held.push(entry);
         self.save()
     }
 

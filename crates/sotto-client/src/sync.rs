@@ -414,17 +414,29 @@ impl Client {
         payload: &Payload,
     ) -> Result<()> {
         if !self.is_held(envelope) {
-            let held_at = self.now()?.millis();
-            self.state.held.push(Held {
-                message_id: payload.message_id(relayed_id),
-                conversation: payload.conversation().to_string(),
-                envelope: envelope.to_owned(),
-                held_at,
-                requested: false,
-                identity: None,
-            });
+            let entry = self.held_entry(relayed_id, envelope, payload, None)?;
+            self.state.held.push(entry);
         }
         self.save()
+    }
+
+    /// A new held entry for `payload` (relayed as `relayed_id`, wire text `envelope`), held from
+    /// now, waiting for a decision about `identity` if given.
+    pub(crate) fn held_entry(
+        &self,
+        relayed_id: &str,
+        envelope: &str,
+        payload: &Payload,
+        identity: Option<IdentityHold>,
+    ) -> Result<Held> {
+        Ok(Held {
+            message_id: payload.message_id(relayed_id),
+            conversation: payload.conversation().to_string(),
+            envelope: envelope.to_owned(),
+            held_at: self.now()?.millis(),
+            requested: false,
+            identity,
+        })
     }
 
     /// Retries payloads held for a key, an epoch or a server answer: the envelopes of `chain`,
