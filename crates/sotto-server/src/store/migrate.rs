@@ -41,6 +41,11 @@ pub const SQLITE: &[Migration] = &[
         name: "attachment quota",
         sql: include_str!("../../migrations/sqlite/0005_attachment_quota.sql"),
     },
+    Migration {
+        version: 6,
+        name: "relay log",
+        sql: include_str!("../../migrations/sqlite/0006_relay_log.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -69,6 +74,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 5,
         name: "attachment quota",
         sql: include_str!("../../migrations/postgres/0005_attachment_quota.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "relay log",
+        sql: include_str!("../../migrations/postgres/0006_relay_log.sql"),
     },
 ];
 

@@ -17,13 +17,17 @@
 //! - [`migrate`]: versioned schema migrations, one list per backend.
 //! - [`sqlite`], [`postgres`]: connecting, pragmas, and the schema files.
 
+mod hot_queue;
 pub mod migrate;
 pub mod postgres;
+pub mod relay_log;
 mod sql;
 mod sql_bulk;
 mod sql_rows;
 mod sql_tx;
 pub mod sqlite;
+#[cfg(test)]
+mod sqlite_queue_tests;
 mod sqlite_writer;
 
 use async_trait::async_trait;
@@ -449,6 +453,22 @@ pub trait Store: Send + Sync + 'static {
 pub const OPEN_CHALLENGES_PER_SESSION: i64 = 8;
 
 /// Converts a stored byte string to a fixed-size array.
+/// One device's queue from its two tiers (SQLite: settled rows and the hot queue; PostgreSQL
+/// has no hot tier): by sequence number, a copy read from both kept once, at most `limit`.
+pub(crate) fn merge_queues(
+    mut cold: Vec<Delivery>,
+    hot: Vec<Delivery>,
+    limit: i64,
+) -> Vec<Delivery> {
+    if !hot.is_empty() {
+        cold.extend(hot);
+        cold.sort_by_key(|d| d.seq);
+        cold.dedup_by_key(|d| d.seq);
+    }
+    cold.truncate(usize::try_from(limit).unwrap_or(0));
+    cold
+}
+
 pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| Error::Corrupt { what })
 }

@@ -84,6 +84,14 @@ impl PostgresStore {
     /// Nothing of its own to close: group commits use the pool.
     async fn close_writer(&self) {}
 
+    /// No hot tier: every queued copy is a `deliveries` row.
+    fn hot_pending(&self, _: &DeviceId, _: i64, _: i64) -> Vec<crate::store::Delivery> {
+        Vec::new()
+    }
+
+    /// No hot tier.
+    fn forget_hot_copies(&self, _: &DeviceId) {}
+
     /// Writes a batch in one transaction with the bulk statements of `sql_bulk`.
     async fn group_commit(
         &self,

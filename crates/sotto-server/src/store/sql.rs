@@ -225,6 +225,9 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                // After the commit: a batch that was writing copies for it held the write lock
+                // until then, so its copies are in the hot queue now and go with the rest.
+                self.forget_hot_copies(device);
                 Ok(())
             }
 
@@ -677,6 +680,9 @@ macro_rules! impl_store {
             }
 
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
+                // The hot tier first: a copy settled in between is then read from both (and
+                // kept once), never from neither.
+                let hot = self.hot_pending(device, after, limit);
                 let rows = sqlx::query(
                     "SELECT d.seq, m.id, m.conversation, m.sender_account, m.sender_device, \
                      m.received_at, COALESCE(d.body, m.body) AS body \
@@ -710,7 +716,8 @@ macro_rules! impl_store {
                             body: body.ok_or(Error::Corrupt { what: "queued envelope" })?,
                         })
                     })
-                    .collect()
+                    .collect::<Result<Vec<Delivery>>>()
+                    .map(|cold| crate::store::merge_queues(cold, hot, limit))
             }
 
             async fn put_attachment(

@@ -19,6 +19,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use crate::store::hot_queue::SETTLE_AT;
 use crate::store::migrate::{run_migrations, SQLITE};
 use crate::store::sqlite_writer::{BatchWriter, WriterSettings};
 
@@ -58,7 +59,30 @@ impl SqliteStore {
         Self::with_options(SqliteConnectOptions::from_str(url)?).await
     }
 
+    /// Opens a database whose hot queue settles at `settle_at` envelopes (tests of settling).
+    #[cfg(test)]
+    pub(crate) async fn open_settling_at(
+        path: &Path,
+        settle_at: usize,
+    ) -> crate::error::Result<Self> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::with_settings(options, settle_at).await
+    }
+
+    /// The pool (tests that look at the tables).
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     async fn with_options(options: SqliteConnectOptions) -> crate::error::Result<Self> {
+        Self::with_settings(options, SETTLE_AT).await
+    }
+
+    async fn with_settings(
+        options: SqliteConnectOptions,
+        settle_at: usize,
+    ) -> crate::error::Result<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -76,6 +100,7 @@ impl SqliteStore {
                 cache_kib: WRITER_CACHE_KIB,
                 autocheckpoint_pages: WAL_BACKSTOP_PAGES,
                 busy_timeout: BUSY_TIMEOUT,
+                settle_at,
             },
         )?;
         tokio::spawn(checkpoints(pool.clone()));
@@ -97,6 +122,22 @@ impl SqliteStore {
     /// Lets the writer thread finish its batches and stops it.
     async fn close_writer(&self) {
         self.writer.close().await;
+    }
+
+    /// `device`'s committed copies in the hot queue above `after`.
+    fn hot_pending(
+        &self,
+        device: &sotto_proto::ids::DeviceId,
+        after: i64,
+        limit: i64,
+    ) -> Vec<crate::store::Delivery> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        crate::store::sqlite_writer::lock(self.writer.hot()).pending(device, after, limit)
+    }
+
+    /// Drops a revoked device's hot copies.
+    fn forget_hot_copies(&self, device: &sotto_proto::ids::DeviceId) {
+        crate::store::sqlite_writer::lock(self.writer.hot()).forget_device(device);
     }
 }
 

@@ -18,19 +18,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::store::hot_queue::{HotQueue, SettlePlan};
+use crate::store::relay_log::{self, LoggedEnvelope, Record};
 use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
 
-/// Prepared statements the connection keeps (the hot path uses seven).
-const STATEMENT_CACHE: usize = 16;
+/// Prepared statements the connection keeps (the hot path uses six, a settle step five more).
+const STATEMENT_CACHE: usize = 24;
 
 /// Conversations whose routes the writer remembers at most (then it starts over).
 const MAX_ROUTES: usize = 65_536;
@@ -40,13 +42,21 @@ const DATA_VERSION: &str = "PRAGMA data_version";
 const MEMBERS: &str = "SELECT m.user_id, d.id, d.queued FROM members m \
      LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
      WHERE m.conversation = ?1";
-// The message row is the message's record and refuses replays of its id. It holds the body
-// only when several devices share it; a single copy carries the body in its delivery row, so
-// acknowledging it deletes that row and rewrites nothing else.
+// Settled ids: the hot queue holds the others.
+const SPENT: &str = "SELECT 1 FROM spent WHERE id = ?1";
+const INSERT_SPENT: &str = "INSERT INTO spent (id) VALUES (?1) ON CONFLICT (id) DO NOTHING";
+const INSERT_LOG: &str = "INSERT INTO relay_log (id, data) VALUES (?1, ?2)";
+const DELETE_LOG: &str = "DELETE FROM relay_log WHERE id <= ?1";
+const DEVICE_ACTIVE: &str = "SELECT 1 FROM devices WHERE id = ?1 AND state = 'active'";
+// The message row is the message's record and refuses replays of its id for good. It holds the
+// body only when several devices share it; a single copy carries the body in its delivery row,
+// so acknowledging it deletes that row and rewrites nothing else.
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, conversation, sender_account, sender_device, received_at, body, copies) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries (device, message, body) VALUES (?1, ?2, ?3)";
+// A settled copy keeps the sequence number it was pushed with.
+const INSERT_DELIVERY: &str =
+    "INSERT INTO deliveries (seq, device, message, body) VALUES (?1, ?2, ?3, ?4)";
 // One row: whether the copy shared the message row's body (then the message counts down).
 const DELETE_DELIVERY: &str =
     "DELETE FROM deliveries WHERE device = ?1 AND message = ?2 RETURNING body IS NULL";
@@ -67,6 +77,8 @@ pub(crate) struct WriterSettings {
     pub autocheckpoint_pages: i64,
     /// How long to wait for the write lock held by another connection.
     pub busy_timeout: Duration,
+    /// Hot envelopes at which every commit also settles a slice of them.
+    pub settle_at: usize,
 }
 
 struct Job {
@@ -75,11 +87,21 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<WriteOutcome>>>,
 }
 
+/// The hot queue, shared by the writer thread and the store's readers.
+pub(crate) type SharedHot = Arc<Mutex<HotQueue>>;
+
+/// Locks the hot queue. A panic while it was held cannot leave it half-changed in a way that
+/// matters more than losing the process would, so a poisoned lock is used as it is.
+pub(crate) fn lock(hot: &SharedHot) -> MutexGuard<'_, HotQueue> {
+    hot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The handle to the writer thread.
 pub(crate) struct BatchWriter {
     /// `None` once closed.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    hot: SharedHot,
 }
 
 impl std::fmt::Debug for BatchWriter {
@@ -89,8 +111,8 @@ impl std::fmt::Debug for BatchWriter {
 }
 
 impl BatchWriter {
-    /// Opens a second connection to the (already migrated) database at `path` and starts the
-    /// thread that owns it.
+    /// Opens a second connection to the (already migrated) database at `path`, reads the
+    /// relay log back into the hot queue and starts the thread that owns the connection.
     pub(crate) fn start(path: &Path, settings: WriterSettings) -> Result<Self> {
         let conn = Connection::open_with_flags(
             path,
@@ -108,6 +130,11 @@ impl BatchWriter {
         for sql in [
             DATA_VERSION,
             MEMBERS,
+            SPENT,
+            INSERT_SPENT,
+            INSERT_LOG,
+            DELETE_LOG,
+            DEVICE_ACTIVE,
             INSERT_MESSAGE,
             INSERT_DELIVERY,
             DELETE_DELIVERY,
@@ -116,10 +143,18 @@ impl BatchWriter {
         ] {
             conn.prepare_cached(sql)?;
         }
+        let (hot, next_seq, next_row) = replay(&conn, HotQueue::new(settings.settle_at))?;
+        let hot: SharedHot = Arc::new(Mutex::new(hot));
+        let state = WriterState {
+            cache: Cache::default(),
+            hot: hot.clone(),
+            next_seq,
+            next_row,
+        };
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sotto-sqlite-writer".to_owned())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, state, rx))
             .map_err(|source| Error::Io {
                 what: "starting the SQLite writer thread",
                 source,
@@ -127,7 +162,13 @@ impl BatchWriter {
         Ok(Self {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            hot,
         })
+    }
+
+    /// The hot queue, for readers.
+    pub(crate) fn hot(&self) -> &SharedHot {
+        &self.hot
     }
 
     /// Runs one batch in one transaction on the writer thread; returns after the commit.
@@ -157,24 +198,102 @@ impl BatchWriter {
     }
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    let mut cache = Cache::default();
+/// Rebuilds the hot queue from the relay log: envelopes not settled yet, minus the copies the
+/// log records as acknowledged and those of devices revoked since. Returns it with the next
+/// free copy sequence number and log row id.
+fn replay(conn: &Connection, mut hot: HotQueue) -> Result<(HotQueue, i64, i64)> {
+    // Every settled copy's seq is at most the deliveries table's high-water mark.
+    let mut last_seq: i64 = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'deliveries'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let mut last_row = 0;
+    let mut spent = conn.prepare_cached(SPENT)?;
+    let mut rows = conn.prepare("SELECT id, data FROM relay_log ORDER BY id")?;
+    let mut rows = rows.query([])?;
+    let now = Instant::now();
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let data: Vec<u8> = row.get(1)?;
+        let mut unsettled = 0;
+        for record in relay_log::decode(&data)? {
+            match record {
+                Record::Envelope(envelope) => {
+                    for (_, seq) in &envelope.copies {
+                        last_seq = last_seq.max(*seq);
+                    }
+                    let message = envelope.message.as_bytes().as_slice();
+                    if spent.query_row([message], |_| Ok(())).optional()?.is_some() {
+                        // Settled after this row was written; its copies are in `deliveries`.
+                        continue;
+                    }
+                    hot.insert(envelope, id, true);
+                    unsettled += 1;
+                }
+                Record::Ack { device, seqs } => {
+                    for seq in seqs {
+                        hot.ack(&device, seq);
+                    }
+                }
+            }
+        }
+        hot.add_row(id, unsettled, now);
+        last_row = id;
+    }
+    let mut active = conn.prepare("SELECT id FROM devices WHERE state = 'active'")?;
+    let active = active
+        .query_map([], |row| row.get::<_, Vec<u8>>(0))?
+        .map(|id| Ok(DeviceId::from_bytes(fixed(id?, "device id")?)))
+        .collect::<Result<HashSet<_>>>()?;
+    hot.retain_devices(&active);
+    Ok((hot, last_seq.saturating_add(1), last_row.saturating_add(1)))
+}
+
+/// What the writer thread keeps between batches.
+struct WriterState {
+    cache: Cache,
+    hot: SharedHot,
+    /// The next copy sequence number (one counter for hot and settled copies, so a device's
+    /// queue reads in the order it was written).
+    next_seq: i64,
+    /// The id of the next relay log row.
+    next_row: i64,
+}
+
+fn run(mut conn: Connection, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
-        let result = write_batch(&mut conn, &mut cache, &job.ops, job.queue_cap);
+        let result = write_batch(&mut conn, &mut state, &job.ops, job.queue_cap);
         if result.is_err() {
-            cache.forget();
+            state.cache.forget();
         }
         // The submitter may have gone away; the batch is committed (or not) regardless.
         let _ = job.reply.send(result);
     }
 }
 
+/// What a batch staged before its commit, to apply to the hot queue after it.
+#[derive(Default)]
+struct Staged {
+    /// Envelopes inserted (uncommitted) into the hot queue.
+    inserted: Vec<MessageId>,
+    /// Hot copies acknowledged: removed after the commit.
+    acked: Vec<(DeviceId, i64)>,
+    /// Whether the log row was written.
+    row_written: bool,
+    settle: Option<SettlePlan>,
+}
+
 /// One transaction: every envelope, then every acknowledgement (an ack can only name a copy
-/// its device has seen, which an earlier batch committed). Any error rolls the whole batch
-/// back; the relay then retries its operations one by one.
+/// its device has seen, which an earlier batch committed), the batch's log row, and a settle
+/// step when one is due. Any error rolls the whole batch back; the relay then retries its
+/// operations one by one.
 fn write_batch(
     conn: &mut Connection,
-    cache: &mut Cache,
+    state: &mut WriterState,
     ops: &[WriteOp],
     cap: i64,
 ) -> Result<Vec<WriteOutcome>> {
@@ -184,9 +303,48 @@ fn write_batch(
     let version: i64 = tx
         .prepare_cached(DATA_VERSION)?
         .query_row([], |row| row.get(0))?;
-    if cache.version != Some(version) || cache.routes.len() > MAX_ROUTES {
-        cache.forget();
+    if state.cache.version != Some(version) || state.cache.routes.len() > MAX_ROUTES {
+        state.cache.forget();
     }
+    let mut staged = Staged::default();
+    let row = state.next_row;
+    let result = stage(&tx, state, ops, cap, &mut staged).and_then(|outcomes| {
+        tx.commit()?;
+        Ok(outcomes)
+    });
+    let mut hot = lock(&state.hot);
+    match result {
+        Ok(outcomes) => {
+            hot.commit(&staged.inserted);
+            for (device, seq) in &staged.acked {
+                hot.ack(device, *seq);
+            }
+            if let Some(plan) = &staged.settle {
+                hot.settled(plan);
+            }
+            drop(hot);
+            if staged.row_written {
+                state.next_row = row.saturating_add(1);
+            }
+            // Our own commits do not change the version we see.
+            state.cache.version = Some(version);
+            Ok(outcomes)
+        }
+        Err(error) => {
+            hot.roll_back(&staged.inserted, row);
+            Err(error)
+        }
+    }
+}
+
+/// Everything of a batch up to its commit.
+fn stage(
+    tx: &Connection,
+    state: &mut WriterState,
+    ops: &[WriteOp],
+    cap: i64,
+    staged: &mut Staged,
+) -> Result<Vec<WriteOutcome>> {
     let envs: Vec<&NewEnvelope> = ops
         .iter()
         .filter_map(|op| match op {
@@ -201,11 +359,23 @@ fn write_batch(
             WriteOp::Enqueue(_) => None,
         })
         .collect();
-    let mut stored = enqueue(&tx, cache, &envs, cap)?.into_iter();
-    let mut acked = ack(&tx, cache, &acks)?.into_iter();
-    tx.commit()?;
-    // Our own commits do not change the version we see.
-    cache.version = Some(version);
+    let row = state.next_row;
+    let mut data = Vec::new();
+    let mut stored = enqueue(tx, state, &envs, cap, &mut data, staged)?.into_iter();
+    let mut acked = ack(tx, state, &acks, &mut data, staged)?.into_iter();
+    let envelopes = staged.inserted.len();
+    if !data.is_empty() {
+        tx.prepare_cached(INSERT_LOG)?.execute(params![row, data])?;
+        lock(&state.hot).add_row(row, envelopes, Instant::now());
+        staged.row_written = true;
+    }
+    let due = lock(&state.hot).settle_due(Instant::now());
+    if due {
+        let acking: HashSet<(DeviceId, i64)> = staged.acked.iter().copied().collect();
+        let plan = lock(&state.hot).plan_settle(&acking);
+        settle(tx, &mut state.cache, &plan)?;
+        staged.settle = Some(plan);
+    }
     ops.iter()
         .map(|op| {
             match op {
@@ -235,7 +405,8 @@ struct Cache {
     version: Option<i64>,
     /// Routes by conversation.
     routes: HashMap<ConversationId, Route>,
-    /// Queue lengths of the devices in `routes`, including what the batches added or removed.
+    /// Settled (`deliveries`) queue lengths of the devices in `routes`; the hot queue counts
+    /// the rest.
     queued: HashMap<DeviceId, i64>,
 }
 
@@ -249,20 +420,26 @@ impl Cache {
 
 fn enqueue(
     conn: &Connection,
-    cache: &mut Cache,
+    state: &mut WriterState,
     envs: &[&NewEnvelope],
     cap: i64,
+    data: &mut Vec<u8>,
+    staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(envs.len());
     if envs.is_empty() {
         return Ok(outcomes);
     }
     let mut members = conn.prepare_cached(MEMBERS)?;
-    let mut insert_message = conn.prepare_cached(INSERT_MESSAGE)?;
-    let mut insert_delivery = conn.prepare_cached(INSERT_DELIVERY)?;
+    let mut spent = conn.prepare_cached(SPENT)?;
+    let row = state.next_row;
+    let WriterState {
+        cache,
+        hot,
+        next_seq,
+        ..
+    } = state;
     let Cache { routes, queued, .. } = cache;
-    let mut added: HashMap<DeviceId, i64> = HashMap::new();
-    let mut targets: Vec<DeviceId> = Vec::new();
     for env in envs {
         let route = match routes.entry(env.conversation) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -275,8 +452,6 @@ fn enqueue(
                     if let Some(device) = device {
                         let device = DeviceId::from_bytes(fixed(device, "device id")?);
                         let count: i64 = row.get(2)?;
-                        // A device already known keeps its running count (this batch's
-                        // additions are not written yet).
                         queued.entry(device).or_insert(count);
                         route.devices.push(device);
                     }
@@ -288,58 +463,55 @@ fn enqueue(
             outcomes.push(WriteOutcome::NotMember);
             continue;
         }
-        targets.clear();
-        let mut full = Vec::new();
-        for device in &route.devices {
-            if *device == env.sender_device || env.to.is_some_and(|to| to != *device) {
-                continue;
-            }
-            if queued.get(device).copied().unwrap_or(0) >= cap {
-                full.push(*device);
-            } else {
-                targets.push(*device);
-            }
-        }
         let message = env.message.as_bytes().as_slice();
-        // Shared: the message row holds the body and counts the copies that refer to it.
-        let shared = targets.len() > 1;
-        let copies = if shared {
-            i64::try_from(targets.len()).unwrap_or(i64::MAX)
-        } else {
-            0
-        };
-        let inserted = insert_message.execute(params![
-            message,
-            env.conversation.as_bytes().as_slice(),
-            env.sender_account.as_bytes().as_slice(),
-            env.sender_device.as_bytes().as_slice(),
-            env.received_at,
-            shared.then_some(env.body.as_slice()),
-            copies,
-        ])?;
-        if inserted == 0 {
+        // Hot ids (this batch's included) first: no statement for the common replay.
+        if lock(hot).contains(&env.message)
+            || spent.query_row([message], |_| Ok(())).optional()?.is_some()
+        {
             outcomes.push(WriteOutcome::Duplicate);
             continue;
         }
-        let inline = (!shared).then_some(env.body.as_slice());
-        let mut recipients = Vec::with_capacity(targets.len());
-        for device in &targets {
-            insert_delivery.execute(params![device.as_bytes().as_slice(), message, inline])?;
-            // The delivery's `seq` is its rowid.
-            recipients.push((*device, conn.last_insert_rowid()));
-            *queued.entry(*device).or_insert(0) += 1;
-            *added.entry(*device).or_insert(0) += 1;
+        let mut copies = Vec::new();
+        let mut full = Vec::new();
+        {
+            let hot = lock(hot);
+            for device in &route.devices {
+                if *device == env.sender_device || env.to.is_some_and(|to| to != *device) {
+                    continue;
+                }
+                let held = queued.get(device).copied().unwrap_or(0) + hot.live(device);
+                if held >= cap {
+                    full.push(*device);
+                } else {
+                    copies.push((*device, *next_seq));
+                    *next_seq = next_seq.saturating_add(1);
+                }
+            }
         }
+        let logged = LoggedEnvelope {
+            message: env.message,
+            conversation: env.conversation,
+            sender_account: env.sender_account,
+            sender_device: env.sender_device,
+            received_at: env.received_at,
+            copies,
+            body: env.body.clone(),
+        };
+        relay_log::put_envelope(data, &logged)?;
+        let recipients = logged.copies.clone();
+        lock(hot).insert(logged, row, false);
+        staged.inserted.push(env.message);
         outcomes.push(WriteOutcome::Stored { recipients, full });
     }
-    bump_queued(conn, added)?;
     Ok(outcomes)
 }
 
 fn ack(
     conn: &Connection,
-    cache: &mut Cache,
+    state: &mut WriterState,
     acks: &[(&DeviceId, &[MessageId])],
+    data: &mut Vec<u8>,
+    staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
     let mut outcomes = Vec::with_capacity(acks.len());
     if acks.is_empty() {
@@ -348,10 +520,20 @@ fn ack(
     let mut delete = conn.prepare_cached(DELETE_DELIVERY)?;
     let mut per_message: HashMap<MessageId, i64> = HashMap::new();
     let mut per_device: HashMap<DeviceId, i64> = HashMap::new();
+    let mut taken: HashSet<(DeviceId, i64)> = HashSet::new();
     for (device, messages) in acks {
         let mut count = 0u64;
+        let mut hot_seqs = Vec::new();
         for message in messages.iter() {
             // A copy listed twice is deleted (and counted) once.
+            let hot_copy = lock(&state.hot).copy_of(device, message);
+            if let Some(seq) = hot_copy {
+                if taken.insert((**device, seq)) {
+                    hot_seqs.push(seq);
+                    count += 1;
+                }
+                continue;
+            }
             let deleted: Option<bool> = delete
                 .query_row(
                     params![device.as_bytes().as_slice(), message.as_bytes().as_slice()],
@@ -366,6 +548,12 @@ fn ack(
                 *per_device.entry(**device).or_insert(0) -= 1;
             }
         }
+        if !hot_seqs.is_empty() {
+            relay_log::put_ack(data, device, &hot_seqs)?;
+            staged
+                .acked
+                .extend(hot_seqs.into_iter().map(|seq| (**device, seq)));
+        }
         outcomes.push(WriteOutcome::Acked(count));
     }
     let mut count_down = conn.prepare_cached(COUNT_DOWN)?;
@@ -373,13 +561,80 @@ fn ack(
         count_down.execute(params![message.as_bytes().as_slice(), n])?;
     }
     for (device, delta) in &per_device {
-        if let Some(count) = cache.queued.get_mut(device) {
+        if let Some(count) = state.cache.queued.get_mut(device) {
             // The same floor as the statement.
             *count = (*count + delta).max(0);
         }
     }
     bump_queued(conn, per_device)?;
     Ok(outcomes)
+}
+
+/// One settle step: the plan's ids go to `spent` (sorted, so the index takes them in order),
+/// envelopes with copies still queued for active devices get their `messages` and `deliveries`
+/// rows, and the wholly settled prefix of the log is deleted.
+fn settle(conn: &Connection, cache: &mut Cache, plan: &SettlePlan) -> Result<()> {
+    let mut insert_spent = conn.prepare_cached(INSERT_SPENT)?;
+    let mut insert_message = conn.prepare_cached(INSERT_MESSAGE)?;
+    let mut insert_delivery = conn.prepare_cached(INSERT_DELIVERY)?;
+    let mut device_active = conn.prepare_cached(DEVICE_ACTIVE)?;
+    let mut active: HashMap<DeviceId, bool> = HashMap::new();
+    let mut added: HashMap<DeviceId, i64> = HashMap::new();
+    for (envelope, live) in &plan.envelopes {
+        let mut copies = Vec::with_capacity(live.len());
+        for (device, seq) in live {
+            let is_active = match active.get(device) {
+                Some(known) => *known,
+                None => {
+                    let found = device_active
+                        .query_row([device.as_bytes().as_slice()], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                    active.insert(*device, found);
+                    found
+                }
+            };
+            if is_active {
+                copies.push((*device, *seq));
+            }
+        }
+        let message = envelope.message.as_bytes().as_slice();
+        insert_spent.execute([message])?;
+        if copies.is_empty() {
+            // Delivered while hot (the common case): the spent id is all that remains.
+            continue;
+        }
+        // Shared: the message row holds the body and counts the copies that refer to it.
+        let shared = copies.len() > 1;
+        let count = if shared {
+            i64::try_from(copies.len()).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        insert_message.execute(params![
+            message,
+            envelope.conversation.as_bytes().as_slice(),
+            envelope.sender_account.as_bytes().as_slice(),
+            envelope.sender_device.as_bytes().as_slice(),
+            envelope.received_at,
+            shared.then_some(envelope.body.as_slice()),
+            count,
+        ])?;
+        let inline = (!shared).then_some(envelope.body.as_slice());
+        for (device, seq) in &copies {
+            insert_delivery.execute(params![seq, device.as_bytes().as_slice(), message, inline])?;
+            *added.entry(*device).or_insert(0) += 1;
+        }
+    }
+    if let Some(through) = plan.delete_through {
+        conn.prepare_cached(DELETE_LOG)?.execute([through])?;
+    }
+    for (device, n) in &added {
+        if let Some(count) = cache.queued.get_mut(device) {
+            *count += n;
+        }
+    }
+    bump_queued(conn, added)
 }
 
 /// Adds each delta to its device's queue counter (never below zero).

@@ -1,0 +1,480 @@
+//! The hot tier of the SQLite relay queue: envelopes of the recent group commits, kept in memory
+//! and made durable as one `relay_log` row per commit (see [`super::relay_log`] and D25).
+//!
+//! An envelope enters here when it is stored; its copies leave when their devices acknowledge
+//! them, which for a connected device is milliseconds later. Every so often a *settle step*
+//! moves one slice of the id space (`1/SLICES` of it) to the cold tables: each envelope of the
+//! slice gets its `messages` row (its id is spent for good) and each copy still unacknowledged
+//! its `deliveries` row. Because a slice's ids are sorted and confined to one part of the
+//! `messages` id index, a step dirties few index pages however random the ids are — the cost that
+//! one insert per envelope at commit time could not avoid.
+//!
+//! `relay_log` rows are deleted only as a prefix: a row goes once every envelope in it and in
+//! every older row is settled, so an acknowledgement record always outlives the copy it
+//! acknowledges.
+//!
+//! State visible to readers (`pending`) is only what has been committed: the writer inserts an
+//! envelope before its commit (so a revocation, which waits for the write lock, always finds
+//! it) but marks it committed only after.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use sotto_proto::ids::{DeviceId, MessageId};
+
+use crate::store::relay_log::LoggedEnvelope;
+use crate::store::Delivery;
+
+/// Slices of the message-id space (by the top bits of the first byte) that settle steps cycle
+/// through.
+pub(crate) const SLICES: u8 = 64;
+
+/// Envelopes held at which every commit also settles one slice (the default).
+pub(crate) const SETTLE_AT: usize = 32_768;
+
+/// Age of the oldest unsettled log row at which every commit also settles one slice (so a quiet
+/// server's log does not wait for [`SETTLE_AT`] for ever).
+pub(crate) const SETTLE_AGE: Duration = Duration::from_secs(60);
+
+struct HotEnvelope {
+    envelope: LoggedEnvelope,
+    /// The log row that holds it.
+    row: i64,
+    /// Its copies still unacknowledged (a subset of `envelope.copies`).
+    live: Vec<(DeviceId, i64)>,
+    /// Readers see it only once its commit has returned.
+    committed: bool,
+}
+
+struct Row {
+    /// Envelopes in the row not yet settled.
+    unsettled: usize,
+    written: Instant,
+}
+
+/// What a settle step will write, planned before its transaction.
+pub(crate) struct SettlePlan {
+    /// The slice's envelopes, sorted by id, each with the copies still to deliver.
+    pub envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)>,
+    /// Log rows up to this id can be deleted in the same transaction.
+    pub delete_through: Option<i64>,
+}
+
+/// The in-memory hot queue (shared between the writer thread and readers behind a mutex).
+pub(crate) struct HotQueue {
+    envelopes: HashMap<MessageId, HotEnvelope>,
+    /// Live copies per device: seq → message.
+    devices: HashMap<DeviceId, BTreeMap<i64, MessageId>>,
+    rows: BTreeMap<i64, Row>,
+    /// Ids by slice, so a settle step reads only its own (unordered; may name envelopes
+    /// already rolled back, which are skipped).
+    slices: Vec<Vec<MessageId>>,
+    /// The next slice a settle step takes.
+    next_slice: u8,
+    /// Envelopes held at which every commit also settles a slice.
+    settle_at: usize,
+}
+
+impl Default for HotQueue {
+    fn default() -> Self {
+        Self::new(SETTLE_AT)
+    }
+}
+
+impl std::fmt::Debug for HotQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotQueue")
+            .field("envelopes", &self.envelopes.len())
+            .field("rows", &self.rows.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn slice_of(message: &MessageId) -> u8 {
+    message.as_bytes().first().copied().unwrap_or(0) / (u8::MAX / SLICES + 1)
+}
+
+impl HotQueue {
+    /// An empty queue that settles once it holds `settle_at` envelopes (or by age).
+    pub(crate) fn new(settle_at: usize) -> Self {
+        Self {
+            envelopes: HashMap::new(),
+            devices: HashMap::new(),
+            rows: BTreeMap::new(),
+            slices: (0..SLICES).map(|_| Vec::new()).collect(),
+            next_slice: 0,
+            settle_at,
+        }
+    }
+
+    /// Whether the id belongs to an envelope held here (committed or not).
+    pub(crate) fn contains(&self, message: &MessageId) -> bool {
+        self.envelopes.contains_key(message)
+    }
+
+    /// Envelopes held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.envelopes.len()
+    }
+
+    /// Unacknowledged hot copies for `device` (committed or not: the queue cap counts both).
+    pub(crate) fn live(&self, device: &DeviceId) -> i64 {
+        self.devices
+            .get(device)
+            .map_or(0, |copies| i64::try_from(copies.len()).unwrap_or(i64::MAX))
+    }
+
+    /// Registers log row `row`, written now with `envelopes` envelopes.
+    pub(crate) fn add_row(&mut self, row: i64, envelopes: usize, written: Instant) {
+        self.rows.insert(
+            row,
+            Row {
+                unsettled: envelopes,
+                written,
+            },
+        );
+    }
+
+    /// Adds an envelope of log row `row` with every copy live.
+    pub(crate) fn insert(&mut self, envelope: LoggedEnvelope, row: i64, committed: bool) {
+        for (device, seq) in &envelope.copies {
+            self.devices
+                .entry(*device)
+                .or_default()
+                .insert(*seq, envelope.message);
+        }
+        let live = envelope.copies.clone();
+        if let Some(ids) = self
+            .slices
+            .get_mut(usize::from(slice_of(&envelope.message)))
+        {
+            ids.push(envelope.message);
+        }
+        self.envelopes.insert(
+            envelope.message,
+            HotEnvelope {
+                envelope,
+                row,
+                live,
+                committed,
+            },
+        );
+    }
+
+    /// Marks what the writer inserted for its current batch as committed.
+    pub(crate) fn commit(&mut self, messages: &[MessageId]) {
+        for message in messages {
+            if let Some(hot) = self.envelopes.get_mut(message) {
+                hot.committed = true;
+            }
+        }
+    }
+
+    /// Undoes the inserts and the row of a batch whose transaction failed.
+    pub(crate) fn roll_back(&mut self, messages: &[MessageId], row: i64) {
+        for message in messages {
+            if let Some(hot) = self.envelopes.remove(message) {
+                for (device, seq) in &hot.live {
+                    self.drop_copy(device, *seq);
+                }
+            }
+        }
+        self.rows.remove(&row);
+    }
+
+    /// The sequence number of `device`'s live copy of `message`.
+    pub(crate) fn copy_of(&self, device: &DeviceId, message: &MessageId) -> Option<i64> {
+        self.envelopes
+            .get(message)?
+            .live
+            .iter()
+            .find(|(d, _)| d == device)
+            .map(|(_, seq)| *seq)
+    }
+
+    /// Removes `device`'s copy `seq`; whether there was one.
+    pub(crate) fn ack(&mut self, device: &DeviceId, seq: i64) -> bool {
+        let Some(message) = self.devices.get(device).and_then(|c| c.get(&seq)).copied() else {
+            return false;
+        };
+        self.drop_copy(device, seq);
+        if let Some(hot) = self.envelopes.get_mut(&message) {
+            hot.live.retain(|(d, s)| !(d == device && *s == seq));
+            if hot.live.is_empty() {
+                // Nobody waits for the body any more; the id and metadata stay until settled.
+                hot.envelope.body = Vec::new();
+            }
+        }
+        true
+    }
+
+    /// Drops every copy for `device` (revoked).
+    pub(crate) fn forget_device(&mut self, device: &DeviceId) {
+        let Some(copies) = self.devices.remove(device) else {
+            return;
+        };
+        for (seq, message) in copies {
+            if let Some(hot) = self.envelopes.get_mut(&message) {
+                hot.live.retain(|(d, s)| !(d == device && *s == seq));
+                if hot.live.is_empty() {
+                    hot.envelope.body = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Keeps only copies for devices in `active` (after a restart: revocations since).
+    pub(crate) fn retain_devices(&mut self, active: &HashSet<DeviceId>) {
+        let gone: Vec<DeviceId> = self
+            .devices
+            .keys()
+            .filter(|d| !active.contains(*d))
+            .copied()
+            .collect();
+        for device in gone {
+            self.forget_device(&device);
+        }
+    }
+
+    fn drop_copy(&mut self, device: &DeviceId, seq: i64) {
+        if let Some(copies) = self.devices.get_mut(device) {
+            copies.remove(&seq);
+            if copies.is_empty() {
+                self.devices.remove(device);
+            }
+        }
+    }
+
+    /// Committed copies for `device` above `after`, oldest first, at most `limit`.
+    pub(crate) fn pending(&self, device: &DeviceId, after: i64, limit: usize) -> Vec<Delivery> {
+        let Some(copies) = self.devices.get(device) else {
+            return Vec::new();
+        };
+        let Some(from) = after.checked_add(1) else {
+            return Vec::new();
+        };
+        copies
+            .range(from..)
+            .filter_map(|(seq, message)| {
+                let hot = self.envelopes.get(message).filter(|h| h.committed)?;
+                let e = &hot.envelope;
+                Some(Delivery {
+                    seq: *seq,
+                    message: e.message,
+                    conversation: e.conversation,
+                    sender_account: e.sender_account,
+                    sender_device: e.sender_device,
+                    received_at: e.received_at,
+                    body: e.body.clone(),
+                })
+            })
+            .take(limit)
+            .collect()
+    }
+
+    /// Whether a commit should also settle a slice.
+    pub(crate) fn settle_due(&self, now: Instant) -> bool {
+        self.envelopes.len() >= self.settle_at
+            || self
+                .rows
+                .values()
+                .next()
+                .is_some_and(|row| now.saturating_duration_since(row.written) >= SETTLE_AGE)
+    }
+
+    /// Plans the next settle step: the committed envelopes of the next slice (copies named in
+    /// `acking` are being acknowledged in the same transaction and count as gone), and the log
+    /// rows that will then be wholly settled, with every older one.
+    pub(crate) fn plan_settle(&mut self, acking: &HashSet<(DeviceId, i64)>) -> SettlePlan {
+        let slice = self.next_slice;
+        self.next_slice = (slice + 1) % SLICES;
+        let mut envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)> = Vec::new();
+        let mut settling: HashMap<i64, usize> = HashMap::new();
+        let ids = self
+            .slices
+            .get(usize::from(slice))
+            .map_or(&[][..], Vec::as_slice);
+        for id in ids {
+            let Some(hot) = self.envelopes.get(id).filter(|h| h.committed) else {
+                continue;
+            };
+            let live: Vec<(DeviceId, i64)> = hot
+                .live
+                .iter()
+                .filter(|copy| !acking.contains(copy))
+                .copied()
+                .collect();
+            *settling.entry(hot.row).or_insert(0) += 1;
+            envelopes.push((hot.envelope.clone(), live));
+        }
+        envelopes.sort_by(|a, b| a.0.message.as_bytes().cmp(b.0.message.as_bytes()));
+        let mut delete_through = None;
+        for (id, row) in &self.rows {
+            if row.unsettled > settling.get(id).copied().unwrap_or(0) {
+                break;
+            }
+            delete_through = Some(*id);
+        }
+        SettlePlan {
+            envelopes,
+            delete_through,
+        }
+    }
+
+    /// Applies a committed settle step.
+    pub(crate) fn settled(&mut self, plan: &SettlePlan) {
+        for (envelope, _) in &plan.envelopes {
+            if let Some(hot) = self.envelopes.remove(&envelope.message) {
+                for (device, seq) in &hot.live {
+                    self.drop_copy(device, *seq);
+                }
+                if let Some(row) = self.rows.get_mut(&hot.row) {
+                    row.unsettled = row.unsettled.saturating_sub(1);
+                }
+            }
+        }
+        if let Some(through) = plan.delete_through {
+            self.rows.retain(|id, _| *id > through);
+        }
+        if let Some((first, _)) = plan.envelopes.first() {
+            let envelopes = &self.envelopes;
+            if let Some(ids) = self.slices.get_mut(usize::from(slice_of(&first.message))) {
+                ids.retain(|id| envelopes.contains_key(id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::ids::{AccountId, ConversationId};
+
+    use super::*;
+
+    fn envelope(first: u8, copies: &[(u8, i64)]) -> LoggedEnvelope {
+        let mut id = [7u8; 16];
+        id[0] = first;
+        LoggedEnvelope {
+            message: MessageId::from_bytes(id),
+            conversation: ConversationId::from_bytes([1; 16]),
+            sender_account: AccountId::from_bytes([2; 32]),
+            sender_device: DeviceId::from_bytes([3; 32]),
+            received_at: 5,
+            copies: copies
+                .iter()
+                .map(|(d, s)| (DeviceId::from_bytes([*d; 32]), *s))
+                .collect(),
+            body: vec![first; 10],
+        }
+    }
+
+    fn dev(d: u8) -> DeviceId {
+        DeviceId::from_bytes([d; 32])
+    }
+
+    #[test]
+    fn readers_see_committed_copies_in_order_and_acks_remove_them() {
+        let mut hot = HotQueue::default();
+        hot.add_row(1, 2, Instant::now());
+        hot.insert(envelope(0, &[(9, 11), (8, 12)]), 1, false);
+        hot.insert(envelope(4, &[(9, 10)]), 1, false);
+        assert!(hot.pending(&dev(9), 0, 10).is_empty(), "not committed yet");
+        assert_eq!(hot.live(&dev(9)), 2, "the cap counts uncommitted copies");
+        hot.commit(&[envelope(0, &[]).message, envelope(4, &[]).message]);
+        let seqs: Vec<i64> = hot.pending(&dev(9), 0, 10).iter().map(|d| d.seq).collect();
+        assert_eq!(seqs, vec![10, 11]);
+        assert_eq!(hot.pending(&dev(9), 10, 10).len(), 1);
+        assert_eq!(hot.pending(&dev(9), 0, 1).len(), 1);
+        assert_eq!(hot.copy_of(&dev(9), &envelope(0, &[]).message), Some(11));
+        assert!(hot.ack(&dev(9), 11));
+        assert!(!hot.ack(&dev(9), 11), "a second ack finds nothing");
+        assert_eq!(hot.copy_of(&dev(9), &envelope(0, &[]).message), None);
+        assert_eq!(hot.pending(&dev(8), 0, 10)[0].body, vec![0; 10]);
+        assert!(
+            hot.contains(&envelope(0, &[]).message),
+            "the id stays spent"
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_nothing() {
+        let mut hot = HotQueue::default();
+        hot.add_row(3, 1, Instant::now());
+        hot.insert(envelope(0, &[(9, 1)]), 3, false);
+        hot.roll_back(&[envelope(0, &[]).message], 3);
+        assert_eq!(hot.len(), 0);
+        assert_eq!(hot.live(&dev(9)), 0);
+        assert!(hot.rows.is_empty());
+    }
+
+    #[test]
+    fn settling_cycles_through_slices_and_deletes_only_a_settled_prefix() {
+        let mut hot = HotQueue::default();
+        // Row 1 holds an envelope of slice 0 and one of slice 1; row 2 one of slice 0.
+        hot.add_row(1, 2, Instant::now());
+        hot.insert(envelope(0, &[(9, 1)]), 1, true);
+        hot.insert(envelope(4, &[(9, 2)]), 1, true);
+        hot.add_row(2, 1, Instant::now());
+        hot.insert(envelope(1, &[(9, 3), (8, 4)]), 2, true);
+        let acking: HashSet<(DeviceId, i64)> = [(dev(8), 4)].into_iter().collect();
+        let plan = hot.plan_settle(&acking);
+        let ids: Vec<u8> = plan
+            .envelopes
+            .iter()
+            .map(|e| e.0.message.as_bytes()[0])
+            .collect();
+        assert_eq!(ids, vec![0, 1], "slice 0, sorted by id");
+        assert_eq!(
+            plan.envelopes[1].1,
+            vec![(dev(9), 3)],
+            "the copy being acked is left out"
+        );
+        assert_eq!(plan.delete_through, None, "row 1 still holds slice 1");
+        hot.settled(&plan);
+        assert_eq!(hot.len(), 1);
+        assert_eq!(hot.live(&dev(9)), 1);
+
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.envelopes.len(), 1);
+        assert_eq!(
+            plan.delete_through,
+            Some(2),
+            "both rows are now wholly settled"
+        );
+        hot.settled(&plan);
+        assert!(hot.rows.is_empty());
+        assert_eq!(hot.len(), 0);
+    }
+
+    #[test]
+    fn uncommitted_envelopes_are_not_settled_and_keep_their_row() {
+        let mut hot = HotQueue::default();
+        hot.add_row(1, 1, Instant::now());
+        hot.insert(envelope(0, &[(9, 1)]), 1, false);
+        let plan = hot.plan_settle(&HashSet::new());
+        assert!(plan.envelopes.is_empty());
+        assert_eq!(plan.delete_through, None);
+    }
+
+    #[test]
+    fn a_revoked_device_loses_its_copies() {
+        let mut hot = HotQueue::default();
+        hot.add_row(1, 1, Instant::now());
+        hot.insert(envelope(0, &[(9, 1), (8, 2)]), 1, true);
+        hot.retain_devices(&[dev(8)].into_iter().collect());
+        assert_eq!(hot.live(&dev(9)), 0);
+        assert!(hot.pending(&dev(9), 0, 10).is_empty());
+        assert_eq!(hot.pending(&dev(8), 0, 10).len(), 1);
+    }
+
+    #[test]
+    fn settling_is_due_by_size_or_by_age() {
+        let mut hot = HotQueue::default();
+        let now = Instant::now();
+        assert!(!hot.settle_due(now));
+        hot.add_row(1, 0, now);
+        assert!(!hot.settle_due(now));
+        assert!(hot.settle_due(now + SETTLE_AGE));
+    }
+}
