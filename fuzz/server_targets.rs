@@ -11,6 +11,8 @@
 //!   distribution or key request, against claims that match the seeds and claims that do not.
 //! - `server_text`: identifiers and names from paths and fields: usernames, session ids,
 //!   attachment ids, typed protocol ids, token prefixes, base64 fields.
+//! - `server_relay_log`: a row of the SQLite relay log (read back at every start; a damaged file
+//!   or a restored backup must give an error, never a panic or a huge allocation).
 //!
 //! Nothing here may panic on any input except through the assertions, which state invariants.
 
@@ -40,6 +42,7 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("server_http_body", http_body),
     ("server_payload", payload_check),
     ("server_text", text),
+    ("server_relay_log", relay_log),
 ];
 
 /// A WebSocket text frame (binary frames are refused before parsing).
@@ -342,4 +345,20 @@ pub fn seeds(corpus_dir: &std::path::Path) -> Vec<Seed> {
         add("server_text", label, text.into_bytes());
     }
     out
+}
+
+/// A relay-log row: what decodes must encode back to the same bytes.
+pub fn relay_log(data: &[u8]) {
+    use sotto_server::store::relay_log::{decode, put_ack, put_envelope, Record};
+    let Ok(records) = decode(data) else {
+        return;
+    };
+    let mut again = Vec::new();
+    for record in &records {
+        match record {
+            Record::Envelope(envelope) => put_envelope(&mut again, envelope).unwrap(),
+            Record::Ack { device, seqs } => put_ack(&mut again, device, seqs).unwrap(),
+        }
+    }
+    assert_eq!(again, data, "a decoded row re-encodes to its own bytes");
 }
