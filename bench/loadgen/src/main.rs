@@ -168,11 +168,15 @@ struct Cell(u64);
 
 impl Cell {
     /// A cheap per-task pseudo-random stream (xorshift), seeded from the OS.
-    fn below(&mut self, n: usize) -> usize {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
     }
 }
 
@@ -503,21 +507,34 @@ async fn main() {
                         break p;
                     }
                 };
-                let message = MessageId::from_bytes(random().unwrap());
+                // Unique per run (sender, counter) and spread over the id space (the xorshift
+                // stream), without a system random call per message.
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&rng.next().to_le_bytes());
+                id[8..12].copy_from_slice(&(me as u32).to_le_bytes());
+                id[12..].copy_from_slice(&(next_id as u32).to_le_bytes());
+                let message = MessageId::from_bytes(id);
                 let conv = conv_id(me, peer);
                 let body = envelope(conv, &all[me], message);
                 clock.put(message, at);
                 next_id += 1;
-                let frame = format!(
-                    r#"{{"type":"send","id":{next_id},"conversation":"{conv}","message_id":"{message}","envelope":"{}"}}"#,
-                    STANDARD.encode(&body)
-                );
+                let mut frame = String::with_capacity(200 + body.len().div_ceil(3) * 4);
+                frame.push_str(r#"{"type":"send","id":"#);
+                frame.push_str(&next_id.to_string());
+                frame.push_str(r#","conversation":""#);
+                frame.push_str(&conv.to_string());
+                frame.push_str(r#"","message_id":""#);
+                frame.push_str(&message.to_string());
+                frame.push_str(r#"","envelope":""#);
+                STANDARD.encode_string(&body, &mut frame);
+                frame.push_str(r#""}"#);
                 let _ = tx.send(frame);
                 *issued += 1;
             };
             // Spread the open-loop senders' phases over one period.
             let first = start + period.mul_f64(me as f64 / all.len() as f64);
-            let mut tick = tokio::time::interval_at(first.into(), period.max(Duration::from_micros(1)));
+            let mut tick =
+                tokio::time::interval_at(first.into(), period.max(Duration::from_micros(1)));
             let mut acks: Vec<String> = Vec::new();
             let mut received = 0usize;
             loop {

@@ -21,6 +21,15 @@ const fn hex_digit(byte: u8) -> Option<u8> {
     }
 }
 
+/// The lower-case hex digit of a nibble (`0..16`).
+const fn hex_char(nibble: u8) -> u8 {
+    if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'a' + nibble - 10
+    }
+}
+
 macro_rules! typed_id {
     ($(#[$doc:meta])* $name:ident, $len:expr, $prefix:literal) => {
         $(#[$doc])*
@@ -56,11 +65,17 @@ macro_rules! typed_id {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str($prefix)?;
-                for byte in &self.0 {
-                    write!(f, "{byte:02x}")?;
+                // One write of the whole hex text instead of one formatted write per byte
+                // (ids are written into every relayed frame).
+                let mut text = [0u8; $len * 2];
+                for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
+                    if let [high, low] = pair {
+                        *high = hex_char(byte >> 4);
+                        *low = hex_char(byte & 0x0f);
+                    }
                 }
-                Ok(())
+                f.write_str($prefix)?;
+                f.write_str(core::str::from_utf8(&text).map_err(|_| fmt::Error)?)
             }
         }
 

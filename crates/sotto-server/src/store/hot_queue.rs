@@ -2,12 +2,13 @@
 //! and made durable as one `relay_log` row per commit (see [`super::relay_log`] and D25).
 //!
 //! An envelope enters here when it is stored; its copies leave when their devices acknowledge
-//! them, which for a connected device is milliseconds later. Every so often a *settle step*
-//! moves one slice of the id space (`1/SLICES` of it) to the cold tables: each envelope of the
-//! slice gets its `messages` row (its id is spent for good) and each copy still unacknowledged
-//! its `deliveries` row. Because a slice's ids are sorted and confined to one part of the
-//! `messages` id index, a step dirties few index pages however random the ids are — the cost that
-//! one insert per envelope at commit time could not avoid.
+//! them, which for a connected device is milliseconds later. Once enough envelopes are held,
+//! every commit also runs a *settle step* on one slice of the id space (`1/SLICES` of it, by
+//! the first byte): each envelope of the slice puts its id into `spent` (refused for good), and
+//! one whose copies are still unacknowledged also gets its `messages` and `deliveries` rows.
+//! Because a slice's ids are sorted and confined to one part of the `spent` index, a step
+//! dirties few index pages however random the ids are, where one insert per envelope at commit
+//! time dirtied about one page each.
 //!
 //! `relay_log` rows are deleted only as a prefix: a row goes once every envelope in it and in
 //! every older row is settled, so an acknowledgement record always outlives the copy it
@@ -25,9 +26,8 @@ use sotto_proto::ids::{DeviceId, MessageId};
 use crate::store::relay_log::LoggedEnvelope;
 use crate::store::Delivery;
 
-/// Slices of the message-id space (by the top bits of the first byte) that settle steps cycle
-/// through.
-pub(crate) const SLICES: u8 = 64;
+/// Slices of the message-id space (by the first byte) that settle steps cycle through.
+pub(crate) const SLICES: usize = 256;
 
 /// Envelopes held at which every commit also settles one slice (the default).
 pub(crate) const SETTLE_AT: usize = 32_768;
@@ -70,7 +70,7 @@ pub(crate) struct HotQueue {
     /// already rolled back, which are skipped).
     slices: Vec<Vec<MessageId>>,
     /// The next slice a settle step takes.
-    next_slice: u8,
+    next_slice: usize,
     /// Envelopes held at which every commit also settles a slice.
     settle_at: usize,
 }
@@ -90,8 +90,8 @@ impl std::fmt::Debug for HotQueue {
     }
 }
 
-fn slice_of(message: &MessageId) -> u8 {
-    message.as_bytes().first().copied().unwrap_or(0) / (u8::MAX / SLICES + 1)
+fn slice_of(message: &MessageId) -> usize {
+    usize::from(message.as_bytes().first().copied().unwrap_or(0)) * SLICES / 256
 }
 
 impl HotQueue {
@@ -145,10 +145,7 @@ impl HotQueue {
                 .insert(*seq, envelope.message);
         }
         let live = envelope.copies.clone();
-        if let Some(ids) = self
-            .slices
-            .get_mut(usize::from(slice_of(&envelope.message)))
-        {
+        if let Some(ids) = self.slices.get_mut(slice_of(&envelope.message)) {
             ids.push(envelope.message);
         }
         self.envelopes.insert(
@@ -291,10 +288,7 @@ impl HotQueue {
         self.next_slice = (slice + 1) % SLICES;
         let mut envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)> = Vec::new();
         let mut settling: HashMap<i64, usize> = HashMap::new();
-        let ids = self
-            .slices
-            .get(usize::from(slice))
-            .map_or(&[][..], Vec::as_slice);
+        let ids = self.slices.get(slice).map_or(&[][..], Vec::as_slice);
         for id in ids {
             let Some(hot) = self.envelopes.get(id).filter(|h| h.committed) else {
                 continue;
@@ -339,7 +333,7 @@ impl HotQueue {
         }
         if let Some((first, _)) = plan.envelopes.first() {
             let envelopes = &self.envelopes;
-            if let Some(ids) = self.slices.get_mut(usize::from(slice_of(&first.message))) {
+            if let Some(ids) = self.slices.get_mut(slice_of(&first.message)) {
                 ids.retain(|id| envelopes.contains_key(id));
             }
         }
@@ -352,9 +346,11 @@ mod tests {
 
     use super::*;
 
-    fn envelope(first: u8, copies: &[(u8, i64)]) -> LoggedEnvelope {
+    /// Envelope `n`: in slice `n / 4` (so 0–3 share slice 0).
+    fn envelope(n: u8, copies: &[(u8, i64)]) -> LoggedEnvelope {
         let mut id = [7u8; 16];
-        id[0] = first;
+        id[0] = n / 4;
+        id[1] = n;
         LoggedEnvelope {
             message: MessageId::from_bytes(id),
             conversation: ConversationId::from_bytes([1; 16]),
@@ -365,7 +361,7 @@ mod tests {
                 .iter()
                 .map(|(d, s)| (DeviceId::from_bytes([*d; 32]), *s))
                 .collect(),
-            body: vec![first; 10],
+            body: vec![n; 10],
         }
     }
 
@@ -422,7 +418,7 @@ mod tests {
         let ids: Vec<u8> = plan
             .envelopes
             .iter()
-            .map(|e| e.0.message.as_bytes()[0])
+            .map(|e| e.0.message.as_bytes()[1])
             .collect();
         assert_eq!(ids, vec![0, 1], "slice 0, sorted by id");
         assert_eq!(

@@ -34,7 +34,7 @@ pub struct SqliteStore {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Page cache of the group-commit connection, in KiB (SQLite's negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 /// How often a background task checkpoints the WAL into the database file (`PASSIVE`: it never
 /// blocks the writer). The group-commit connection does not checkpoint on its own commits below
