@@ -32,6 +32,9 @@ pub(crate) const SLICES: usize = 256;
 /// Envelopes held at which every commit also settles one slice (the default).
 pub(crate) const SETTLE_AT: usize = 32_768;
 
+/// Slices one settle step takes at most.
+const MAX_SLICES_PER_STEP: usize = 16;
+
 /// Age of the oldest unsettled log row at which every commit also settles one slice (so a quiet
 /// server's log does not wait for [`SETTLE_AT`] for ever).
 pub(crate) const SETTLE_AGE: Duration = Duration::from_secs(60);
@@ -54,6 +57,8 @@ struct Row {
 
 /// What a settle step will write, planned before its transaction.
 pub(crate) struct SettlePlan {
+    /// The slices it covers.
+    slices: Vec<usize>,
     /// The slice's envelopes, sorted by id, each with the copies still to deliver.
     pub envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)>,
     /// Log rows up to this id can be deleted in the same transaction.
@@ -280,27 +285,32 @@ impl HotQueue {
                 .is_some_and(|row| now.saturating_duration_since(row.written) >= SETTLE_AGE)
     }
 
-    /// Plans the next settle step: the committed envelopes of the next slice (copies named in
-    /// `acking` are being acknowledged in the same transaction and count as gone), and the log
-    /// rows that will then be wholly settled, with every older one.
+    /// Plans the next settle step: the committed envelopes of the next slice, or of the next
+    /// few when the queue holds several times [`SETTLE_AT`] (so that it shrinks back however
+    /// large the batches are), with the copies still to deliver (those named in `acking` are
+    /// acknowledged in the same transaction and count as gone), and the log rows that will
+    /// then be wholly settled, with every older one.
     pub(crate) fn plan_settle(&mut self, acking: &HashSet<(DeviceId, i64)>) -> SettlePlan {
-        let slice = self.next_slice;
-        self.next_slice = (slice + 1) % SLICES;
+        let count = (self.envelopes.len() / self.settle_at.max(1)).clamp(1, MAX_SLICES_PER_STEP);
+        let slices: Vec<usize> = (0..count).map(|i| (self.next_slice + i) % SLICES).collect();
+        self.next_slice = (self.next_slice + count) % SLICES;
         let mut envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)> = Vec::new();
         let mut settling: HashMap<i64, usize> = HashMap::new();
-        let ids = self.slices.get(slice).map_or(&[][..], Vec::as_slice);
-        for id in ids {
-            let Some(hot) = self.envelopes.get(id).filter(|h| h.committed) else {
-                continue;
-            };
-            let live: Vec<(DeviceId, i64)> = hot
-                .live
-                .iter()
-                .filter(|copy| !acking.contains(copy))
-                .copied()
-                .collect();
-            *settling.entry(hot.row).or_insert(0) += 1;
-            envelopes.push((hot.envelope.clone(), live));
+        for slice in &slices {
+            let ids = self.slices.get(*slice).map_or(&[][..], Vec::as_slice);
+            for id in ids {
+                let Some(hot) = self.envelopes.get(id).filter(|h| h.committed) else {
+                    continue;
+                };
+                let live: Vec<(DeviceId, i64)> = hot
+                    .live
+                    .iter()
+                    .filter(|copy| !acking.contains(copy))
+                    .copied()
+                    .collect();
+                *settling.entry(hot.row).or_insert(0) += 1;
+                envelopes.push((hot.envelope.clone(), live));
+            }
         }
         envelopes.sort_by(|a, b| a.0.message.as_bytes().cmp(b.0.message.as_bytes()));
         let mut delete_through = None;
@@ -311,6 +321,7 @@ impl HotQueue {
             delete_through = Some(*id);
         }
         SettlePlan {
+            slices,
             envelopes,
             delete_through,
         }
@@ -331,9 +342,10 @@ impl HotQueue {
         if let Some(through) = plan.delete_through {
             self.rows.retain(|id, _| *id > through);
         }
-        if let Some((first, _)) = plan.envelopes.first() {
-            let envelopes = &self.envelopes;
-            if let Some(ids) = self.slices.get_mut(slice_of(&first.message)) {
+        let envelopes = &self.envelopes;
+        for slice in &plan.slices {
+            if let Some(ids) = self.slices.get_mut(*slice) {
+                // Also forgets ids of envelopes rolled back since they were listed.
                 ids.retain(|id| envelopes.contains_key(id));
             }
         }
@@ -441,6 +453,31 @@ mod tests {
         hot.settled(&plan);
         assert!(hot.rows.is_empty());
         assert_eq!(hot.len(), 0);
+    }
+
+    #[test]
+    fn a_queue_several_times_the_threshold_settles_several_slices_per_step() {
+        let mut hot = HotQueue::new(2);
+        hot.add_row(1, 8, Instant::now());
+        // Eight envelopes in slices 0, 1, .., 7 (two per slice would also do).
+        for n in 0..8u8 {
+            hot.insert(envelope(n * 4, &[(9, i64::from(n))]), 1, true);
+        }
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.envelopes.len(), 4, "8 held / 2 = 4 slices");
+        hot.settled(&plan);
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.envelopes.len(), 2, "4 held / 2 = 2 slices");
+        assert_eq!(plan.delete_through, None);
+        hot.settled(&plan);
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.envelopes.len(), 1);
+        hot.settled(&plan);
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.delete_through, Some(1));
+        hot.settled(&plan);
+        assert_eq!(hot.len(), 0);
+        assert!(hot.slices.iter().all(Vec::is_empty));
     }
 
     #[test]

@@ -265,8 +265,8 @@ struct WriterState {
 }
 
 fn run(mut conn: Connection, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
-    while let Ok(job) = jobs.recv() {
-        let result = write_batch(&mut conn, &mut state, &job.ops, job.queue_cap);
+    while let Ok(mut job) = jobs.recv() {
+        let result = write_batch(&mut conn, &mut state, &mut job.ops, job.queue_cap);
         if result.is_err() {
             state.cache.forget();
         }
@@ -294,7 +294,7 @@ struct Staged {
 fn write_batch(
     conn: &mut Connection,
     state: &mut WriterState,
-    ops: &[WriteOp],
+    ops: &mut [WriteOp],
     cap: i64,
 ) -> Result<Vec<WriteOutcome>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -341,17 +341,21 @@ fn write_batch(
 fn stage(
     tx: &Connection,
     state: &mut WriterState,
-    ops: &[WriteOp],
+    ops: &mut [WriteOp],
     cap: i64,
     staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
-    let envs: Vec<&NewEnvelope> = ops
-        .iter()
+    // The thread owns its copy of the batch: bodies move into the hot queue.
+    let mut envs: Vec<&mut NewEnvelope> = ops
+        .iter_mut()
         .filter_map(|op| match op {
             WriteOp::Enqueue(env) => Some(env),
             WriteOp::Ack { .. } => None,
         })
         .collect();
+    let row = state.next_row;
+    let mut data = Vec::new();
+    let mut stored = enqueue(tx, state, &mut envs, cap, &mut data, staged)?.into_iter();
     let acks: Vec<(&DeviceId, &[MessageId])> = ops
         .iter()
         .filter_map(|op| match op {
@@ -359,9 +363,6 @@ fn stage(
             WriteOp::Enqueue(_) => None,
         })
         .collect();
-    let row = state.next_row;
-    let mut data = Vec::new();
-    let mut stored = enqueue(tx, state, &envs, cap, &mut data, staged)?.into_iter();
     let mut acked = ack(tx, state, &acks, &mut data, staged)?.into_iter();
     let envelopes = staged.inserted.len();
     if !data.is_empty() {
@@ -421,7 +422,7 @@ impl Cache {
 fn enqueue(
     conn: &Connection,
     state: &mut WriterState,
-    envs: &[&NewEnvelope],
+    envs: &mut [&mut NewEnvelope],
     cap: i64,
     data: &mut Vec<u8>,
     staged: &mut Staged,
@@ -495,7 +496,7 @@ fn enqueue(
             sender_device: env.sender_device,
             received_at: env.received_at,
             copies,
-            body: env.body.clone(),
+            body: std::mem::take(&mut env.body),
         };
         relay_log::put_envelope(data, &logged)?;
         let recipients = logged.copies.clone();
