@@ -173,12 +173,42 @@ impl World {
             .unwrap()
     }
 
-    /// Copies of a payload sent by `device` that reached the server (any kind).
+    /// Payloads sent by `device` that reached the server (any kind): the envelopes of the
+    /// SQLite relay log and the settled `messages` rows, by id. (A settled envelope that was
+    /// delivered before it settled keeps only its spent id; these tests stay far below the
+    /// settle threshold, D25.)
     pub fn sent_by(&self, device: DeviceId) -> i64 {
-        self.sql_count(
-            "SELECT count(*) FROM messages WHERE sender_device = ?1",
-            &[Param::Blob(device.as_bytes().to_vec())],
-        )
+        use sotto_server::store::relay_log::{decode, Record};
+        let db = self.dir.path().join("data").join("sotto.db");
+        let ids: std::collections::HashSet<Vec<u8>> = self.rt.block_on(async {
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            let mut ids: std::collections::HashSet<Vec<u8>> =
+                sqlx::query_scalar("SELECT id FROM messages WHERE sender_device = ?1")
+                    .bind(device.as_bytes().to_vec())
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+            let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT data FROM relay_log")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            for row in rows {
+                for record in decode(&row).unwrap() {
+                    if let Record::Envelope(e) = record {
+                        if e.sender_device == device {
+                            ids.insert(e.message.as_bytes().to_vec());
+                        }
+                    }
+                }
+            }
+            conn.close().await.unwrap();
+            ids
+        });
+        i64::try_from(ids.len()).unwrap()
     }
 }
 
