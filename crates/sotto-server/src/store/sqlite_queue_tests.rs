@@ -22,7 +22,8 @@ struct Setup {
     conv: ConversationId,
 }
 
-fn device(i: u8, user: UserId) -> DeviceRecord {
+/// An active device with placeholder keys.
+pub(crate) fn device(i: u8, user: UserId) -> DeviceRecord {
     DeviceRecord {
         device: DeviceId::from_bytes([i; 32]),
         user,

@@ -655,24 +655,10 @@ mod tests {
     use sotto_proto::ids::AccountId;
 
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{ChangeRecord, DeviceRecord, DeviceState, Store, UserId};
+    use crate::store::sqlite_queue_tests::device;
+    use crate::store::{ChangeRecord, Store, UserId};
 
     use super::*;
-
-    fn device(i: u8, user: UserId) -> DeviceRecord {
-        DeviceRecord {
-            device: DeviceId::from_bytes([i; 32]),
-            user,
-            state: DeviceState::Active,
-            signing_key: vec![i; 8],
-            auth_key: vec![i; 8],
-            name: format!("device {i}"),
-            certificate: Some(vec![1]),
-            exchange_cert: None,
-            exchange_serial: None,
-            created_at: 1,
-        }
-    }
 
     fn send(m: u8, conv: ConversationId, user: UserId, dev: DeviceId) -> WriteOp {
         WriteOp::Enqueue(NewEnvelope {
