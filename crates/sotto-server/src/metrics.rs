@@ -55,6 +55,8 @@ impl Histogram {
 pub struct Metrics {
     /// Open WebSocket connections.
     pub connections: AtomicI64,
+    /// Envelopes held in the SQLite hot queue (D25), read when `/metrics` is served.
+    pub hot_envelopes: AtomicI64,
     /// Envelopes stored for delivery.
     pub envelopes_stored: AtomicU64,
     /// Envelope copies queued (one per recipient device).
@@ -103,6 +105,12 @@ impl Metrics {
             "sotto_ws_connections",
             "Open WebSocket connections.",
             self.connections.load(Ordering::Relaxed),
+        );
+        gauge(
+            &mut out,
+            "sotto_relay_hot_envelopes",
+            "Envelopes in the SQLite hot queue, not yet settled (0 on PostgreSQL).",
+            self.hot_envelopes.load(Ordering::Relaxed),
         );
         counter(
             &mut out,

@@ -118,7 +118,6 @@ impl HotQueue {
     }
 
     /// Envelopes held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.envelopes.len()
     }

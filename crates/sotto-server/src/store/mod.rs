@@ -428,6 +428,10 @@ pub trait Store: Send + Sync + 'static {
     async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
     /// Envelopes queued for `device` with a sequence number above `after`, oldest first.
     async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>>;
+    /// Envelopes held in memory and not yet settled (SQLite's hot queue, D25; none elsewhere).
+    fn hot_envelopes(&self) -> usize {
+        0
+    }
 
     /// Stores an attachment blob and counts it against its uploader's `quota` (bytes); one that
     /// would take the account past it is [`Error::QuotaExceeded`] and stores nothing.

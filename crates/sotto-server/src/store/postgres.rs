@@ -92,6 +92,11 @@ impl PostgresStore {
     /// No hot tier.
     fn forget_hot_copies(&self, _: &DeviceId) {}
 
+    /// No hot tier.
+    fn hot_len(&self) -> usize {
+        0
+    }
+
     /// Writes a batch in one transaction with the bulk statements of `sql_bulk`.
     async fn group_commit(
         &self,

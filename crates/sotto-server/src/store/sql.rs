@@ -679,6 +679,10 @@ macro_rules! impl_store {
                 self.group_commit(ops, queue_cap).await
             }
 
+            fn hot_envelopes(&self) -> usize {
+                self.hot_len()
+            }
+
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
                 // The hot tier first: a copy settled in between is then read from both (and
                 // kept once), never from neither.

@@ -135,6 +135,11 @@ impl SqliteStore {
         crate::store::sqlite_writer::lock(self.writer.hot()).pending(device, after, limit)
     }
 
+    /// Envelopes in the hot queue.
+    fn hot_len(&self) -> usize {
+        crate::store::sqlite_writer::lock(self.writer.hot()).len()
+    }
+
     /// Drops a revoked device's hot copies.
     fn forget_hot_copies(&self, device: &sotto_proto::ids::DeviceId) {
         crate::store::sqlite_writer::lock(self.writer.hot()).forget_device(device);
