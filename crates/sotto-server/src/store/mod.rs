@@ -20,6 +20,7 @@
 mod hot_queue;
 pub mod migrate;
 pub mod postgres;
+mod queue_lock;
 pub mod relay_log;
 mod sql;
 mod sql_bulk;

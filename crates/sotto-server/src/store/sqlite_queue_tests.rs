@@ -291,3 +291,30 @@ async fn a_damaged_relay_log_stops_the_start_instead_of_losing_messages() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_second_store_on_the_same_file_writes_only_once_the_first_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let first = SqliteStore::open(&path).await.unwrap();
+    let s = setup(&first).await;
+    let one_seq = stored(&first, &s, 1).await;
+    let second = SqliteStore::open(&path).await.unwrap();
+    let two_seq = stored(&first, &s, 2).await;
+    assert!(
+        matches!(
+            second.write_batch(&[send(&s, 3)], CAP).await,
+            Err(crate::error::Error::Unavailable)
+        ),
+        "two hot queues for one file would diverge"
+    );
+    first.close().await;
+    // The second now owns the queue, with what the first wrote after the second opened.
+    assert_eq!(one(&second, send(&s, 2)).await, WriteOutcome::Duplicate);
+    let three_seq = stored(&second, &s, 3).await;
+    assert_eq!(
+        queue(&second, &s.b1).await,
+        vec![(one_seq, 1), (two_seq, 2), (three_seq, 3)]
+    );
+    second.close().await;
+}

@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::store::hot_queue::{HotQueue, SettlePlan};
+use crate::store::queue_lock::QueueLock;
 use crate::store::relay_log::{self, LoggedEnvelope, Record};
 use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
 
@@ -143,6 +144,9 @@ impl BatchWriter {
         ] {
             conn.prepare_cached(sql)?;
         }
+        // Taken now if this is the only writing process; otherwise before the first batch.
+        let mut queue_lock = QueueLock::beside(path);
+        queue_lock.try_take()?;
         let (hot, next_seq, next_row) = replay(&conn, HotQueue::new(settings.settle_at))?;
         let hot: SharedHot = Arc::new(Mutex::new(hot));
         let state = WriterState {
@@ -150,6 +154,8 @@ impl BatchWriter {
             hot: hot.clone(),
             next_seq,
             next_row,
+            queue_lock,
+            settle_at: settings.settle_at,
         };
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -262,6 +268,27 @@ struct WriterState {
     next_seq: i64,
     /// The id of the next relay log row.
     next_row: i64,
+    /// Whether this process owns the queue.
+    queue_lock: QueueLock,
+    settle_at: usize,
+}
+
+/// Makes sure this process owns the relay queue before it writes: if the lock was taken only
+/// now, another process may have written since our start, so the log is read again.
+fn own_the_queue(conn: &Connection, state: &mut WriterState) -> Result<()> {
+    if state.queue_lock.is_held() {
+        return Ok(());
+    }
+    if !state.queue_lock.try_take()? {
+        tracing::error!("another process writes envelopes to this database; refusing to write");
+        return Err(Error::Unavailable);
+    }
+    let (hot, next_seq, next_row) = replay(conn, HotQueue::new(state.settle_at))?;
+    *lock(&state.hot) = hot;
+    state.next_seq = next_seq;
+    state.next_row = next_row;
+    state.cache.forget();
+    Ok(())
 }
 
 fn run(mut conn: Connection, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
@@ -297,6 +324,7 @@ fn write_batch(
     ops: &mut [WriteOp],
     cap: i64,
 ) -> Result<Vec<WriteOutcome>> {
+    own_the_queue(conn, state)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Under the write lock the snapshot is the newest: if any other connection committed since
     // our last batch (a membership change, a revocation, a new device), forget what we knew.
