@@ -36,7 +36,7 @@ pub(crate) const SETTLE_AT: usize = 32_768;
 const MAX_SLICES_PER_STEP: usize = 16;
 
 /// Age of the oldest unsettled log row at which every commit also settles one slice (so a quiet
-/// server's log does not wait for [`SETTLE_AT`] for ever).
+/// server's log does not wait for [`SETTLE_AT`] forever).
 pub(crate) const SETTLE_AGE: Duration = Duration::from_secs(60);
 
 struct HotEnvelope {
@@ -59,7 +59,7 @@ struct Row {
 pub(crate) struct SettlePlan {
     /// The slices it covers.
     slices: Vec<usize>,
-    /// The slice's envelopes, sorted by id, each with the copies still to deliver.
+    /// The slices' envelopes, sorted by id, each with the copies still to deliver.
     pub envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)>,
     /// Log rows up to this id can be deleted in the same transaction.
     pub delete_through: Option<i64>,
