@@ -457,7 +457,6 @@ pub trait Store: Send + Sync + 'static {
 /// whatever the rate of its requests.
 pub const OPEN_CHALLENGES_PER_SESSION: i64 = 8;
 
-/// Converts a stored byte string to a fixed-size array.
 /// One device's queue from its two tiers (SQLite: settled rows and the hot queue; PostgreSQL
 /// has no hot tier): by sequence number, a copy read from both kept once, at most `limit`.
 pub(crate) fn merge_queues(
@@ -474,6 +473,7 @@ pub(crate) fn merge_queues(
     cold
 }
 
+/// Converts a stored byte string to a fixed-size array.
 pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>, what: &'static str) -> Result<[u8; N]> {
     bytes.try_into().map_err(|_| Error::Corrupt { what })
 }

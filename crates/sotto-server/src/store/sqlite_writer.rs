@@ -8,13 +8,14 @@
 //! generated SQL) and answers through a oneshot channel after `COMMIT` has returned.
 //!
 //! It is the same database file as the sqlx pool (same `libsqlite3-sys`, WAL mode,
-//! `synchronous = FULL`, foreign keys on, the same busy timeout), so readers on the pool see a
-//! batch exactly when it is committed, and other writers on the pool (revocations, the
-//! checkpoint task) queue on SQLite's write lock as before. The outcomes are the same as the
-//! bulk SQL of `sql_bulk` (which PostgreSQL keeps): envelopes before acknowledgements, a
-//! duplicate id (also within one batch) refused, the queue cap counted with what the batch
-//! itself adds, a body dropped when its last copy is acknowledged (a single copy carries its
-//! body in its delivery row, so acknowledging it rewrites no message row).
+//! `synchronous = FULL`, foreign keys on, the same busy timeout), and other writers on the pool
+//! (revocations, the checkpoint task) queue on SQLite's write lock as before. What a batch
+//! stores goes into the hot queue and one `relay_log` row, and every so often a slice of the hot
+//! queue settles into `spent`, `messages` and `deliveries` ([`super::hot_queue`], D25); readers
+//! see the hot queue's committed part and the tables. The outcomes are the same as the bulk SQL
+//! of `sql_bulk` (which PostgreSQL keeps): envelopes before acknowledgements, a duplicate id
+//! (also within one batch) refused, the queue cap counted with what the batch itself adds, a
+//! body dropped when its last copy is acknowledged.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -49,9 +50,9 @@ const INSERT_SPENT: &str = "INSERT INTO spent (id) VALUES (?1) ON CONFLICT (id) 
 const INSERT_LOG: &str = "INSERT INTO relay_log (id, data) VALUES (?1, ?2)";
 const DELETE_LOG: &str = "DELETE FROM relay_log WHERE id <= ?1";
 const DEVICE_ACTIVE: &str = "SELECT 1 FROM devices WHERE id = ?1 AND state = 'active'";
-// The message row is the message's record and refuses replays of its id for good. It holds the
-// body only when several devices share it; a single copy carries the body in its delivery row,
-// so acknowledging it deletes that row and rewrites nothing else.
+// The message row of an envelope settled with copies still queued (its metadata, for
+// `pending`). It holds the body only when several devices share it; a single copy carries the
+// body in its delivery row, so acknowledging it deletes that row and rewrites nothing else.
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, conversation, sender_account, sender_device, received_at, body, copies) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
