@@ -32,8 +32,13 @@ pub(crate) const SLICES: usize = 256;
 /// Envelopes held at which every commit also settles one slice (the default).
 pub(crate) const SETTLE_AT: usize = 32_768;
 
-/// Slices one settle step takes at most.
+/// Slices one settle step takes at most while only the envelope count is over its threshold.
 const MAX_SLICES_PER_STEP: usize = 16;
+
+/// Bytes of bodies the hot queue holds (copies not yet acknowledged, e.g. for offline devices)
+/// at which settling starts, and above which a step settles as many slices as it takes to get
+/// back under it: envelopes can be ~190 KB, so the envelope count alone would not bound memory.
+pub(crate) const SETTLE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Age of the oldest unsettled log row at which every commit also settles one slice (so a quiet
 /// server's log does not wait for [`SETTLE_AT`] forever).
@@ -78,11 +83,15 @@ pub(crate) struct HotQueue {
     next_slice: usize,
     /// Envelopes held at which every commit also settles a slice.
     settle_at: usize,
+    /// Bytes of bodies held (envelopes with a live copy).
+    body_bytes: usize,
+    /// Body bytes at which settling starts (see [`SETTLE_BYTES`]).
+    settle_bytes: usize,
 }
 
 impl Default for HotQueue {
     fn default() -> Self {
-        Self::new(SETTLE_AT)
+        Self::new(SETTLE_AT, SETTLE_BYTES)
     }
 }
 
@@ -100,8 +109,9 @@ fn slice_of(message: &MessageId) -> usize {
 }
 
 impl HotQueue {
-    /// An empty queue that settles once it holds `settle_at` envelopes (or by age).
-    pub(crate) fn new(settle_at: usize) -> Self {
+    /// An empty queue that settles once it holds `settle_at` envelopes or `settle_bytes` of
+    /// bodies (or by age).
+    pub(crate) fn new(settle_at: usize, settle_bytes: usize) -> Self {
         Self {
             envelopes: HashMap::new(),
             devices: HashMap::new(),
@@ -109,6 +119,8 @@ impl HotQueue {
             slices: (0..SLICES).map(|_| Vec::new()).collect(),
             next_slice: 0,
             settle_at,
+            body_bytes: 0,
+            settle_bytes,
         }
     }
 
@@ -140,8 +152,19 @@ impl HotQueue {
         );
     }
 
+    /// Bytes of bodies held.
+    #[cfg(test)]
+    pub(crate) fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
     /// Adds an envelope of log row `row` with every copy live.
-    pub(crate) fn insert(&mut self, envelope: LoggedEnvelope, row: i64, committed: bool) {
+    pub(crate) fn insert(&mut self, mut envelope: LoggedEnvelope, row: i64, committed: bool) {
+        if envelope.copies.is_empty() {
+            // No copy to deliver (every queue full): only the id and metadata are kept.
+            envelope.body = Vec::new();
+        }
+        self.body_bytes = self.body_bytes.saturating_add(envelope.body.len());
         for (device, seq) in &envelope.copies {
             self.devices
                 .entry(*device)
@@ -176,6 +199,7 @@ impl HotQueue {
     pub(crate) fn roll_back(&mut self, messages: &[MessageId], row: i64) {
         for message in messages {
             if let Some(hot) = self.envelopes.remove(message) {
+                self.body_bytes = self.body_bytes.saturating_sub(hot.envelope.body.len());
                 for (device, seq) in &hot.live {
                     self.drop_copy(device, *seq);
                 }
@@ -204,7 +228,8 @@ impl HotQueue {
             hot.live.retain(|(d, s)| !(d == device && *s == seq));
             if hot.live.is_empty() {
                 // Nobody waits for the body any more; the id and metadata stay until settled.
-                hot.envelope.body = Vec::new();
+                let body = std::mem::take(&mut hot.envelope.body);
+                self.body_bytes = self.body_bytes.saturating_sub(body.len());
             }
         }
         true
@@ -219,7 +244,8 @@ impl HotQueue {
             if let Some(hot) = self.envelopes.get_mut(&message) {
                 hot.live.retain(|(d, s)| !(d == device && *s == seq));
                 if hot.live.is_empty() {
-                    hot.envelope.body = Vec::new();
+                    let body = std::mem::take(&mut hot.envelope.body);
+                    self.body_bytes = self.body_bytes.saturating_sub(body.len());
                 }
             }
         }
@@ -277,6 +303,7 @@ impl HotQueue {
     /// Whether a commit should also settle a slice.
     pub(crate) fn settle_due(&self, now: Instant) -> bool {
         self.envelopes.len() >= self.settle_at
+            || self.body_bytes >= self.settle_bytes
             || self
                 .rows
                 .values()
@@ -286,11 +313,19 @@ impl HotQueue {
 
     /// Plans the next settle step: the committed envelopes of the next slice, or of the next
     /// few when the queue holds several times [`SETTLE_AT`] (so that it shrinks back however
-    /// large the batches are), with the copies still to deliver (those named in `acking` are
+    /// large the batches are), or of as many as it takes to bring the bodies held back under
+    /// [`SETTLE_BYTES`] (slices hold about equal shares), with the copies still to deliver (those named in `acking` are
     /// acknowledged in the same transaction and count as gone), and the log rows that will
     /// then be wholly settled, with every older one.
     pub(crate) fn plan_settle(&mut self, acking: &HashSet<(DeviceId, i64)>) -> SettlePlan {
-        let count = (self.envelopes.len() / self.settle_at.max(1)).clamp(1, MAX_SLICES_PER_STEP);
+        let by_count = (self.envelopes.len() / self.settle_at.max(1)).min(MAX_SLICES_PER_STEP);
+        let by_bytes = match self.body_bytes.checked_sub(self.settle_bytes) {
+            Some(excess) if excess > 0 => {
+                (excess.saturating_mul(SLICES)).div_ceil(self.body_bytes.max(1))
+            }
+            _ => 0,
+        };
+        let count = by_count.max(by_bytes).clamp(1, SLICES);
         let slices: Vec<usize> = (0..count).map(|i| (self.next_slice + i) % SLICES).collect();
         self.next_slice = (self.next_slice + count) % SLICES;
         let mut envelopes: Vec<(LoggedEnvelope, Vec<(DeviceId, i64)>)> = Vec::new();
@@ -330,6 +365,7 @@ impl HotQueue {
     pub(crate) fn settled(&mut self, plan: &SettlePlan) {
         for (envelope, _) in &plan.envelopes {
             if let Some(hot) = self.envelopes.remove(&envelope.message) {
+                self.body_bytes = self.body_bytes.saturating_sub(hot.envelope.body.len());
                 for (device, seq) in &hot.live {
                     self.drop_copy(device, *seq);
                 }
@@ -456,7 +492,7 @@ mod tests {
 
     #[test]
     fn a_queue_several_times_the_threshold_settles_several_slices_per_step() {
-        let mut hot = HotQueue::new(2);
+        let mut hot = HotQueue::new(2, SETTLE_BYTES);
         hot.add_row(1, 8, Instant::now());
         // Eight envelopes in slices 0, 1, .., 7 (two per slice would also do).
         for n in 0..8u8 {
@@ -477,6 +513,41 @@ mod tests {
         hot.settled(&plan);
         assert_eq!(hot.len(), 0);
         assert!(hot.slices.iter().all(Vec::is_empty));
+    }
+
+    #[test]
+    fn bodies_waiting_for_offline_devices_are_bounded_in_bytes() {
+        // An envelope of 10 body bytes whose id starts with `first` (slice `first`), seq `first`.
+        let spread = |first: u8| {
+            let mut e = envelope(0, &[(9, i64::from(first))]);
+            let mut id = *e.message.as_bytes();
+            id[0] = first;
+            id[1] = first;
+            e.message = MessageId::from_bytes(id);
+            e
+        };
+        // Budget 100 bytes; 40 envelopes over the id space hold 400.
+        let mut hot = HotQueue::new(usize::MAX, 100);
+        hot.add_row(1, 0, Instant::now());
+        for n in 0..40u8 {
+            hot.insert(spread(n * 6), 1, true);
+        }
+        assert_eq!(hot.body_bytes(), 400);
+        assert!(hot.settle_due(Instant::now()), "over the byte budget");
+        // 300 of 400 bytes over: 3/4 of the slices in one step (ids starting 0..=191).
+        let plan = hot.plan_settle(&HashSet::new());
+        assert_eq!(plan.slices.len(), SLICES * 3 / 4);
+        assert_eq!(plan.envelopes.len(), 32);
+        hot.settled(&plan);
+        assert_eq!(hot.body_bytes(), 80);
+        assert!(!hot.settle_due(Instant::now()));
+        // Acknowledged or revoked copies give their bytes back; with no copy, no body is kept.
+        assert!(hot.ack(&dev(9), 234));
+        assert_eq!(hot.body_bytes(), 70);
+        hot.forget_device(&dev(9));
+        assert_eq!(hot.body_bytes(), 0);
+        hot.insert(envelope(200, &[]), 1, true);
+        assert_eq!(hot.body_bytes(), 0);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
-use crate::store::hot_queue::{HotQueue, SettlePlan};
+use crate::store::hot_queue::{HotQueue, SettlePlan, SETTLE_BYTES};
 use crate::store::queue_lock::QueueLock;
 use crate::store::relay_log::{self, LoggedEnvelope, Record};
 use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
@@ -148,7 +148,8 @@ impl BatchWriter {
         // Taken now if this is the only writing process; otherwise before the first batch.
         let mut queue_lock = QueueLock::beside(path);
         queue_lock.try_take()?;
-        let (hot, next_seq, next_row) = replay(&conn, HotQueue::new(settings.settle_at))?;
+        let (hot, next_seq, next_row) =
+            replay(&conn, HotQueue::new(settings.settle_at, SETTLE_BYTES))?;
         let hot: SharedHot = Arc::new(Mutex::new(hot));
         let state = WriterState {
             cache: Cache::default(),
@@ -284,7 +285,7 @@ fn own_the_queue(conn: &Connection, state: &mut WriterState) -> Result<()> {
         tracing::error!("another process writes envelopes to this database; refusing to write");
         return Err(Error::Unavailable);
     }
-    let (hot, next_seq, next_row) = replay(conn, HotQueue::new(state.settle_at))?;
+    let (hot, next_seq, next_row) = replay(conn, HotQueue::new(state.settle_at, SETTLE_BYTES))?;
     *lock(&state.hot) = hot;
     state.next_seq = next_seq;
     state.next_row = next_row;
