@@ -103,13 +103,18 @@ impl World {
         self.inject(to, &like, body)
     }
 
+    /// A connection of its own to the server's SQLite database.
+    async fn connect_db(&self) -> sqlx::SqliteConnection {
+        let db = self.dir.path().join("data").join("sotto.db");
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap()
+    }
+
     /// Runs one SQL statement with blob/integer/text parameters on the server's database.
     pub fn sql(&self, statement: &'static str, params: &[Param]) -> u64 {
-        let db = self.dir.path().join("data").join("sotto.db");
         self.rt.block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
+            let mut conn = self.connect_db().await;
             let mut query = sqlx::query(statement);
             for p in params {
                 query = match p {
@@ -129,11 +134,8 @@ impl World {
 impl World {
     /// One integer read from the server's database.
     pub fn sql_count(&self, statement: &'static str, params: &[Param]) -> i64 {
-        let db = self.dir.path().join("data").join("sotto.db");
         self.rt.block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
+            let mut conn = self.connect_db().await;
             let mut query = sqlx::query_scalar::<_, i64>(statement);
             for p in params {
                 query = match p {
@@ -179,11 +181,8 @@ impl World {
     /// settle threshold, D25.)
     pub fn sent_by(&self, device: DeviceId) -> i64 {
         use sotto_server::store::relay_log::{decode, Record};
-        let db = self.dir.path().join("data").join("sotto.db");
         let ids: std::collections::HashSet<Vec<u8>> = self.rt.block_on(async {
-            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
+            let mut conn = self.connect_db().await;
             let mut ids: std::collections::HashSet<Vec<u8>> =
                 sqlx::query_scalar("SELECT id FROM messages WHERE sender_device = ?1")
                     .bind(device.as_bytes().to_vec())

@@ -44,17 +44,7 @@ async fn setup(store: &SqliteStore) -> Setup {
     let (a1, b1) = (device(1, alice), device(2, bob));
     store.activate_device(&a1).await.unwrap();
     store.activate_device(&b1).await.unwrap();
-    let conv = ConversationId::from_bytes([9; 16]);
-    let genesis = ChangeRecord {
-        epoch: 0,
-        change: b"genesis".to_vec(),
-        author: a1.device,
-        created_at: 1,
-    };
-    store
-        .create_conversation(&conv, &genesis, &[alice, bob])
-        .await
-        .unwrap();
+    let conv = conversation(store, a1.device, &[alice, bob]).await;
     Setup {
         alice,
         bob,
@@ -62,6 +52,26 @@ async fn setup(store: &SqliteStore) -> Setup {
         b1: b1.device,
         conv,
     }
+}
+
+/// Conversation `[9; 16]` created by `author` with `members`; returns its id.
+pub(crate) async fn conversation(
+    store: &SqliteStore,
+    author: DeviceId,
+    members: &[UserId],
+) -> ConversationId {
+    let conv = ConversationId::from_bytes([9; 16]);
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"genesis".to_vec(),
+        author,
+        created_at: 1,
+    };
+    store
+        .create_conversation(&conv, &genesis, members)
+        .await
+        .unwrap();
+    conv
 }
 
 /// Message `m`: its first byte spreads the ids over the settle slices.

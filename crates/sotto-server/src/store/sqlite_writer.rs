@@ -685,7 +685,7 @@ mod tests {
     use sotto_proto::ids::AccountId;
 
     use crate::store::sqlite::SqliteStore;
-    use crate::store::sqlite_queue_tests::device;
+    use crate::store::sqlite_queue_tests::{conversation, device};
     use crate::store::{ChangeRecord, Store, UserId};
 
     use super::*;
@@ -728,17 +728,7 @@ mod tests {
         for d in [&a1, &b1, &c1] {
             store.activate_device(d).await.unwrap();
         }
-        let conv = ConversationId::from_bytes([9; 16]);
-        let genesis = ChangeRecord {
-            epoch: 0,
-            change: b"genesis".to_vec(),
-            author: a1.device,
-            created_at: 1,
-        };
-        store
-            .create_conversation(&conv, &genesis, &[alice, bob])
-            .await
-            .unwrap();
+        let conv = conversation(&store, a1.device, &[alice, bob]).await;
 
         let out = store
             .write_batch(&[send(1, conv, alice, a1.device)], 10)
@@ -754,7 +744,9 @@ mod tests {
         // Carol joins and bob adds a device, both through the pool.
         let next = ChangeRecord {
             epoch: 1,
-            ..genesis.clone()
+            change: b"carol joins".to_vec(),
+            author: a1.device,
+            created_at: 1,
         };
         store
             .append_change(&conv, &next, &[alice, bob, carol])
