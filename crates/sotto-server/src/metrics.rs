@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::store::HotQueueFigures;
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -57,6 +59,10 @@ pub struct Metrics {
     pub connections: AtomicI64,
     /// Envelopes held in the SQLite hot queue (D25), read when `/metrics` is served.
     pub hot_envelopes: AtomicI64,
+    /// Settle steps of the SQLite hot queue so far, read when `/metrics` is served.
+    pub settle_steps: AtomicU64,
+    /// Envelopes those steps settled, read when `/metrics` is served.
+    pub settled_envelopes: AtomicU64,
     /// Envelopes stored for delivery.
     pub envelopes_stored: AtomicU64,
     /// Envelope copies queued (one per recipient device).
@@ -87,6 +93,16 @@ impl Metrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Takes the hot queue's figures (they live in the store; `/metrics` reads them).
+    pub fn set_hot_queue(&self, figures: HotQueueFigures) {
+        let envelopes = i64::try_from(figures.envelopes).unwrap_or(i64::MAX);
+        self.hot_envelopes.store(envelopes, Ordering::Relaxed);
+        self.settle_steps
+            .store(figures.settle_steps, Ordering::Relaxed);
+        self.settled_envelopes
+            .store(figures.settled_envelopes, Ordering::Relaxed);
+    }
+
     /// Renders the text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(2048);
@@ -111,6 +127,18 @@ impl Metrics {
             "sotto_relay_hot_envelopes",
             "Envelopes in the SQLite hot queue, not yet settled (0 on PostgreSQL).",
             self.hot_envelopes.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "sotto_relay_settle_steps_total",
+            "Settle steps of the SQLite hot queue (0 on PostgreSQL).",
+            &self.settle_steps,
+        );
+        counter(
+            &mut out,
+            "sotto_relay_settled_envelopes_total",
+            "Envelopes moved from the SQLite hot queue into its tables (0 on PostgreSQL).",
+            &self.settled_envelopes,
         );
         counter(
             &mut out,

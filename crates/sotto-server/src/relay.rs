@@ -24,6 +24,10 @@ use crate::store::{Store, WriteOp, WriteOutcome};
 
 /// Operations waiting for the writer at most (further submitters wait for room).
 const CHANNEL: usize = 16_384;
+/// Envelope bytes per batch at most (plus the one envelope that crosses it). 2,048 envelopes of
+/// the usual ~1 KB are 2 MB; the bound matters for large ones (up to ~190 KB each, which would
+/// otherwise make one ~390 MB batch).
+const BATCH_BODY_BYTES: usize = 8 << 20;
 
 struct Job {
     op: WriteOp,
@@ -86,28 +90,35 @@ async fn run(writer: Writer, mut rx: mpsc::Receiver<Job>, mut stop: watch::Recei
                 // Drain what was already submitted, then refuse the rest.
                 rx.close();
                 while let Some(job) = rx.recv().await {
-                    let mut jobs = vec![job];
-                    while jobs.len() < writer.max_batch {
-                        match rx.try_recv() {
-                            Ok(job) => jobs.push(job),
-                            Err(_) => break,
-                        }
-                    }
+                    let jobs = take_batch(job, &mut rx, writer.max_batch);
                     write(&writer, jobs).await;
                 }
                 return;
             }
         };
         let Some(first) = first else { return };
-        let mut jobs = vec![first];
-        while jobs.len() < writer.max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
+        let jobs = take_batch(first, &mut rx, writer.max_batch);
         write(&writer, jobs).await;
     }
+}
+
+/// `first` and whatever else is waiting, up to `max` operations or [`BATCH_BODY_BYTES`] of
+/// envelope bodies: a batch exists several times over while it is written (the jobs, the
+/// writer's copy, its log row, SQLite's copy of that), so its size is bounded in bytes as well
+/// as in count. The envelope that crosses the byte bound is the batch's last.
+fn take_batch(first: Job, rx: &mut mpsc::Receiver<Job>, max: usize) -> Vec<Job> {
+    let mut bytes = first.op.body_len();
+    let mut jobs = vec![first];
+    while jobs.len() < max && bytes < BATCH_BODY_BYTES {
+        match rx.try_recv() {
+            Ok(job) => {
+                bytes = bytes.saturating_add(job.op.body_len());
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
 }
 
 async fn write(writer: &Writer, jobs: Vec<Job>) {
@@ -186,4 +197,66 @@ fn finish(writer: &Writer, op: WriteOp, waiter: Waiter, result: Result<WriteOutc
     }
     // The submitter may have gone away (socket closed); the write stands regardless.
     let _ = reply.send(result);
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+
+    use super::*;
+    use crate::store::{NewEnvelope, UserId};
+
+    fn job(op: WriteOp) -> Job {
+        Job {
+            op,
+            submitted: Instant::now(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn envelope(body_len: usize) -> Job {
+        job(WriteOp::Enqueue(NewEnvelope {
+            message: MessageId::from_bytes([1; 16]),
+            conversation: ConversationId::from_bytes([2; 16]),
+            sender_user: UserId(1),
+            sender_account: AccountId::from_bytes([3; 32]),
+            sender_device: DeviceId::from_bytes([4; 32]),
+            received_at: 0,
+            to: None,
+            body: vec![0; body_len],
+        }))
+    }
+
+    fn ack() -> Job {
+        job(WriteOp::Ack {
+            device: DeviceId::from_bytes([4; 32]),
+            messages: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_batch_ends_with_the_envelope_that_crosses_the_byte_bound() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for _ in 0..5 {
+            tx.try_send(envelope(3 << 20)).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        // 3 + 3 + 3 MiB crosses 8 MiB with the third.
+        assert_eq!(take_batch(first, &mut rx, 2048).len(), 3);
+        let first = rx.try_recv().unwrap();
+        assert_eq!(take_batch(first, &mut rx, 2048).len(), 2);
+    }
+
+    #[test]
+    fn a_batch_of_small_operations_is_bounded_by_count() {
+        let (tx, mut rx) = mpsc::channel(64);
+        for i in 0..40 {
+            tx.try_send(if i % 2 == 0 { envelope(1000) } else { ack() })
+                .unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        assert_eq!(take_batch(first, &mut rx, 16).len(), 16);
+        let first = rx.try_recv().unwrap();
+        assert_eq!(take_batch(first, &mut rx, 64).len(), 24);
+    }
 }

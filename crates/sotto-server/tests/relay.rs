@@ -194,6 +194,10 @@ async fn relay_to_online_and_offline_devices_with_ack_and_reconnect() {
     // Both ids are still held in the hot queue (far below its settle threshold), bodies gone.
     assert!(text.contains("sotto_relay_hot_envelopes 2"), "{text}");
     assert!(
+        text.contains("sotto_relay_settled_envelopes_total 0"),
+        "{text}"
+    );
+    assert!(
         text.contains("sotto_envelope_copies_acked_total 4"),
         "{text}"
     );

@@ -168,10 +168,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         i64::try_from(state.hub.connections()).unwrap_or(i64::MAX),
         std::sync::atomic::Ordering::Relaxed,
     );
-    state.metrics.hot_envelopes.store(
-        i64::try_from(state.store.hot_envelopes()).unwrap_or(i64::MAX),
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    state.metrics.set_hot_queue(state.store.hot_queue());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -264,6 +264,27 @@ pub enum WriteOp {
     },
 }
 
+/// What `/metrics` shows of SQLite's hot queue (D25).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HotQueueFigures {
+    /// Envelopes held in memory and not yet settled.
+    pub envelopes: usize,
+    /// Settle steps committed since the server started.
+    pub settle_steps: u64,
+    /// Envelopes those steps settled.
+    pub settled_envelopes: u64,
+}
+
+impl WriteOp {
+    /// The envelope body's length (0 for an acknowledgement).
+    pub fn body_len(&self) -> usize {
+        match self {
+            Self::Enqueue(env) => env.body.len(),
+            Self::Ack { .. } => 0,
+        }
+    }
+}
+
 /// What one [`WriteOp`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
@@ -429,9 +450,9 @@ pub trait Store: Send + Sync + 'static {
     async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
     /// Envelopes queued for `device` with a sequence number above `after`, oldest first.
     async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>>;
-    /// Envelopes held in memory and not yet settled (SQLite's hot queue, D25; none elsewhere).
-    fn hot_envelopes(&self) -> usize {
-        0
+    /// The figures of SQLite's hot queue (D25); zero elsewhere.
+    fn hot_queue(&self) -> HotQueueFigures {
+        HotQueueFigures::default()
     }
 
     /// Stores an attachment blob and counts it against its uploader's `quota` (bytes); one that

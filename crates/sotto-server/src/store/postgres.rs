@@ -93,8 +93,8 @@ impl PostgresStore {
     fn forget_hot_copies(&self, _: &DeviceId) {}
 
     /// No hot tier.
-    fn hot_len(&self) -> usize {
-        0
+    fn hot_figures(&self) -> crate::store::HotQueueFigures {
+        crate::store::HotQueueFigures::default()
     }
 
     /// Writes a batch in one transaction with the bulk statements of `sql_bulk`.

@@ -679,8 +679,8 @@ macro_rules! impl_store {
                 self.group_commit(ops, queue_cap).await
             }
 
-            fn hot_envelopes(&self) -> usize {
-                self.hot_len()
+            fn hot_queue(&self) -> crate::store::HotQueueFigures {
+                self.hot_figures()
             }
 
             async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {

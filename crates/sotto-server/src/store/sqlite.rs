@@ -135,9 +135,15 @@ impl SqliteStore {
         crate::store::sqlite_writer::lock(self.writer.hot()).pending(device, after, limit)
     }
 
-    /// Envelopes in the hot queue.
-    fn hot_len(&self) -> usize {
-        crate::store::sqlite_writer::lock(self.writer.hot()).len()
+    /// The hot queue's size and the settle steps so far.
+    fn hot_figures(&self) -> crate::store::HotQueueFigures {
+        let envelopes = crate::store::sqlite_writer::lock(self.writer.hot()).len();
+        let (settle_steps, settled_envelopes) = self.writer.settled();
+        crate::store::HotQueueFigures {
+            envelopes,
+            settle_steps,
+            settled_envelopes,
+        }
     }
 
     /// Drops a revoked device's hot copies.

@@ -206,6 +206,10 @@ async fn settled_copies_are_read_counted_acknowledged_and_refused_like_hot_ones(
         WriteOutcome::Acked(2)
     );
     settle_everything(&store, &s).await;
+    let figures = store.hot_queue();
+    assert_eq!(figures.envelopes, 0);
+    assert_eq!(figures.settled_envelopes, 6, "{figures:?}");
+    assert!(figures.settle_steps >= 1, "{figures:?}");
 
     // Everything settled: no log left, every id spent, the four unacknowledged copies are rows.
     assert_eq!(count(&store, "SELECT count(*) FROM relay_log").await, 0);

@@ -19,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -98,12 +99,20 @@ pub(crate) fn lock(hot: &SharedHot) -> MutexGuard<'_, HotQueue> {
     hot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Settle steps committed and the envelopes they settled, for `/metrics`.
+#[derive(Default)]
+struct SettleCounts {
+    steps: AtomicU64,
+    envelopes: AtomicU64,
+}
+
 /// The handle to the writer thread.
 pub(crate) struct BatchWriter {
     /// `None` once closed.
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     hot: SharedHot,
+    settles: Arc<SettleCounts>,
 }
 
 impl std::fmt::Debug for BatchWriter {
@@ -151,9 +160,11 @@ impl BatchWriter {
         let (hot, next_seq, next_row) =
             replay(&conn, HotQueue::new(settings.settle_at, SETTLE_BYTES))?;
         let hot: SharedHot = Arc::new(Mutex::new(hot));
+        let settles = Arc::new(SettleCounts::default());
         let state = WriterState {
             cache: Cache::default(),
             hot: hot.clone(),
+            settles: settles.clone(),
             next_seq,
             next_row,
             queue_lock,
@@ -171,12 +182,21 @@ impl BatchWriter {
             jobs: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             hot,
+            settles,
         })
     }
 
     /// The hot queue, for readers.
     pub(crate) fn hot(&self) -> &SharedHot {
         &self.hot
+    }
+
+    /// Settle steps committed so far and the envelopes they settled.
+    pub(crate) fn settled(&self) -> (u64, u64) {
+        (
+            self.settles.steps.load(Ordering::Relaxed),
+            self.settles.envelopes.load(Ordering::Relaxed),
+        )
     }
 
     /// Runs one batch in one transaction on the writer thread; returns after the commit.
@@ -265,6 +285,7 @@ fn replay(conn: &Connection, mut hot: HotQueue) -> Result<(HotQueue, i64, i64)> 
 struct WriterState {
     cache: Cache,
     hot: SharedHot,
+    settles: Arc<SettleCounts>,
     /// The next copy sequence number (one counter for hot and settled copies, so a device's
     /// queue reads in the order it was written).
     next_seq: i64,
@@ -353,6 +374,14 @@ fn write_batch(
                 hot.settled(plan);
             }
             drop(hot);
+            if let Some(plan) = &staged.settle {
+                let settled = u64::try_from(plan.envelopes.len()).unwrap_or(u64::MAX);
+                state.settles.steps.fetch_add(1, Ordering::Relaxed);
+                state
+                    .settles
+                    .envelopes
+                    .fetch_add(settled, Ordering::Relaxed);
+            }
             if staged.row_written {
                 state.next_row = row.saturating_add(1);
             }
