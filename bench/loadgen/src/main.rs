@@ -552,8 +552,13 @@ async fn main() {
                     }
                     _ = tokio::time::sleep(Duration::from_secs(30)) => break,
                 };
-                let Some(Ok(Message::Text(text))) = frame else {
-                    break;
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    // The server pings every socket every 30 s (tungstenite answers). The
+                    // generator used to stop at the first ping, so a run longer than that
+                    // (a slow database, an open loop of 150,000 messages) never finished.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    _ => break,
                 };
                 let Ok(v) = serde_json::from_str::<Incoming<'_>>(text.as_str()) else {
                     eprintln!("unparsable frame: {text}");
