@@ -264,6 +264,16 @@ pub enum WriteOp {
     },
 }
 
+impl WriteOp {
+    /// The envelope body's length (0 for an acknowledgement).
+    pub fn body_len(&self) -> usize {
+        match self {
+            Self::Enqueue(env) => env.body.len(),
+            Self::Ack { .. } => 0,
+        }
+    }
+}
+
 /// What `/metrics` shows of SQLite's hot queue (D25).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HotQueueFigures {
@@ -273,16 +283,6 @@ pub struct HotQueueFigures {
     pub settle_steps: u64,
     /// Envelopes those steps settled.
     pub settled_envelopes: u64,
-}
-
-impl WriteOp {
-    /// The envelope body's length (0 for an acknowledgement).
-    pub fn body_len(&self) -> usize {
-        match self {
-            Self::Enqueue(env) => env.body.len(),
-            Self::Ack { .. } => 0,
-        }
-    }
 }
 
 /// What one [`WriteOp`] did.
