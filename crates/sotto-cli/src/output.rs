@@ -167,6 +167,12 @@ pub fn event(event: Event) {
         Event::AttachmentFailed { message_id, reason } => {
             note(&format!("attachment of {message_id} not saved: {reason}"))
         }
+        Event::NotSentYet { message_id, reason } => note(&format!(
+            "{message_id} (yours) is not sent yet: {reason}; it stays in the outbox"
+        )),
+        Event::ExchangeKeyNotPublished { reason } => note(&format!(
+            "your new exchange key is not published yet: {reason}"
+        )),
         _ => {}
     }
 }

@@ -196,6 +196,9 @@ async fn poll(client: &mut Client, app: &mut App) {
                 }
             }
             Event::Failure { reason, .. } => app.warn(format!("a message was refused: {reason}")),
+            Event::NotSentYet { reason, .. } => {
+                app.warn(format!("a message of yours is not sent yet: {reason}"))
+            }
             Event::Gap { from, missing } => {
                 app.warn(format!("{missing} message(s) from {from} missing"))
             }

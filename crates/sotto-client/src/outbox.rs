@@ -142,6 +142,14 @@ impl Client {
 
     /// Retries everything in the outbox; returns how many went out.
     pub async fn flush_outbox(&mut self) -> Result<usize> {
+        self.flush_outbox_items().await.map_err(|(_, error)| error)
+    }
+
+    /// [`Client::flush_outbox`], naming the message it stopped at (the ones after it wait, so
+    /// that messages arrive in the order they were written).
+    pub(crate) async fn flush_outbox_items(
+        &mut self,
+    ) -> std::result::Result<usize, (String, Error)> {
         let ids: Vec<String> = self
             .state
             .outbox
@@ -154,7 +162,7 @@ impl Client {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
                 Err(e) if matches!(e, Error::NotMember) || refused_for_good(&e) => {}
-                Err(other) => return Err(other),
+                Err(other) => return Err((id, other)),
             }
         }
         Ok(sent)

@@ -88,6 +88,21 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A message of this device's outbox could not be sent because of the server's answer (a
+    /// group log or directory entry that does not verify, a refusal that may pass): it stays in
+    /// the outbox, ahead of any later one, and is tried again by the next receive or send.
+    NotSentYet {
+        /// `msg:…`.
+        message_id: String,
+        /// Why.
+        reason: String,
+    },
+    /// This device's new exchange key could not be published because of the server's answer;
+    /// the next receive tries again (until then, new distributions use the previous key).
+    ExchangeKeyNotPublished {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How long to receive and where to put files.
@@ -157,8 +172,26 @@ impl Client {
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
         self.verified.clear();
-        self.ensure_exchange_key().await?;
-        self.flush_outbox().await?;
+        // What this device publishes and sends first must not keep it from reading: an answer
+        // that refuses it (anything but a transport failure, §9.4) is reported and left for
+        // the next receive.
+        if let Err(error) = self.ensure_exchange_key().await {
+            if !error.is_refused_answer() {
+                return Err(error);
+            }
+            on_event(Event::ExchangeKeyNotPublished {
+                reason: error.to_string(),
+            });
+        }
+        if let Err((message_id, error)) = self.flush_outbox_items().await {
+            if !error.is_refused_answer() {
+                return Err(error);
+            }
+            on_event(Event::NotSentYet {
+                message_id,
+                reason: error.to_string(),
+            });
+        }
         self.drain_inbox(&options.download_dir, on_event, &mut summary)
             .await?;
         // Identity holds first: a released distribution may be what a key-held envelope needs.

@@ -457,19 +457,24 @@ describe("messaging engine", () => {
     const frames = deliver(relay, b);
     const [distribution, envelope] = frames;
     if (distribution === undefined || envelope === undefined) throw new Error("two frames");
+    // A held payload is acknowledged just after it is stored: both are awaited.
     await until(() => {
       expect(b.messaging.held.map((h) => h.messageId)).toEqual([envelope.message_id]);
+      expect(b.acked).toEqual([envelope.message_id]);
     });
     expect(b.messaging.undecryptable).toBe(0);
     // The distribution is not acknowledged (the server would hand it over again after a reload).
+    await settle(b);
     expect(b.acked).toEqual([envelope.message_id]);
     expect(texts(b, conv)).toEqual([]);
     // The server is back; the socket never dropped. Retried on the engine's own backoff.
     relay.down = false;
+    // The distribution is acknowledged once it is stored, which may come just after the
+    // message it released is shown: both are awaited.
     await until(() => {
       expect(texts(b, conv)).toEqual(["while you were away"]);
+      expect(b.acked).toEqual([envelope.message_id, distribution.message_id]);
     });
-    expect(b.acked).toEqual([envelope.message_id, distribution.message_id]);
     // A reconnect replays copies whose acknowledgement was lost: nothing changes.
     b.messaging.onFrame(distribution);
     b.messaging.onFrame(envelope);
