@@ -20,6 +20,8 @@ pub use types::*;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Characters of a server's error code or message kept (they are shown to the user).
+const MAX_SERVER_TEXT: usize = 300;
 
 /// An API client for one server.
 #[derive(Clone, Debug)]
@@ -84,8 +86,10 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let body: Option<ErrorBody> = response.json().await.ok();
-        let (code, message) =
-            body.map_or_else(|| (String::new(), String::new()), |b| (b.error, b.message));
+        let (code, message) = body.map_or_else(
+            || (String::new(), String::new()),
+            |b| (printable(&b.error), printable(&b.message)),
+        );
         Err(match (status, code.as_str()) {
             (StatusCode::UNAUTHORIZED, "bad_credentials") => Error::BadCredentials,
             (StatusCode::TOO_MANY_REQUESTS, _) => Error::Throttled {
@@ -375,5 +379,33 @@ impl Api {
                 source,
             })?;
         Ok(bytes.to_vec())
+    }
+}
+
+/// A server's words as the user will see them (CLI notes, the TUI's status line, `Unsent`
+/// reasons): without control characters, so that a malicious server cannot send escape
+/// sequences to the user's terminal, and at most [`MAX_SERVER_TEXT`] characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SERVER_TEXT)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_servers_words_lose_control_characters_and_length() {
+        assert_eq!(
+            printable("bad\u{1b}[2J\u{1b}]0;owned\u{7}\r\nrequest\u{9b}31m"),
+            "bad[2J]0;ownedrequest31m"
+        );
+        assert_eq!(printable("ok, plain"), "ok, plain");
+        assert_eq!(
+            printable(&"é".repeat(1000)).chars().count(),
+            MAX_SERVER_TEXT
+        );
     }
 }
