@@ -43,16 +43,22 @@ pub fn line(value: &Value) {
     let _ = out.flush();
 }
 
-/// Prints a plain line on stdout and flushes it.
+/// Prints a plain line on stdout and flushes it (without control characters, as [`note`]).
 pub fn text(value: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
+    let _ = writeln!(out, "{}", printable(value));
     let _ = out.flush();
 }
 
-/// A note for the person, on stderr.
+/// A note for the person, on stderr. Notes quote what the server sent (message ids, sender
+/// ids, refusals), so control characters are dropped: a malicious server must not be able to
+/// send escape sequences to the user's terminal.
 pub fn note(value: &str) {
-    eprintln!("sotto: {value}");
+    eprintln!("sotto: {}", printable(value));
+}
+
+fn printable(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The JSON line of a received message.
@@ -184,6 +190,14 @@ mod tests {
     use zeroize::Zeroizing;
 
     use super::*;
+
+    #[test]
+    fn a_note_drops_what_could_drive_the_terminal() {
+        assert_eq!(
+            printable("refused msg:\u{1b}]0;pwned\u{7} from \u{9b}2Jacct:x\r\n: decode"),
+            "refused msg:]0;pwned from 2Jacct:x: decode"
+        );
+    }
 
     #[test]
     fn a_message_line_has_the_documented_fields() {
