@@ -1,6 +1,7 @@
 //! What the user sees: JSON lines on stdout for scripts, reports on stderr, and progress
 //! spinners only when stderr is a terminal.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ impl Progress {
 /// Prints one JSON line on stdout and flushes it (so a reader sees it at once).
 pub fn line(value: &Value) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{value}");
+    let _ = writeln!(out, "{}", json_line(value));
     let _ = out.flush();
 }
 
@@ -55,6 +56,21 @@ pub fn text(value: &str) {
 /// send escape sequences to the user's terminal.
 pub fn note(value: &str) {
     eprintln!("sotto: {}", printable(value));
+}
+
+/// `value` as JSON, with the C1 control characters escaped too: JSON escapes only U+0000 to
+/// U+001F, and some terminals act on U+0080 to U+009F (a message's text is the sender's).
+fn json_line(value: &Value) -> String {
+    let text = value.to_string();
+    let mut line = String::with_capacity(text.len());
+    for c in text.chars() {
+        if ('\u{80}'..='\u{9f}').contains(&c) {
+            let _ = write!(line, "\\u{:04x}", u32::from(c));
+        } else {
+            line.push(c);
+        }
+    }
+    line
 }
 
 fn printable(value: &str) -> String {
@@ -197,6 +213,14 @@ mod tests {
             printable("refused msg:\u{1b}]0;pwned\u{7} from \u{9b}2Jacct:x\r\n: decode"),
             "refused msg:]0;pwned from 2Jacct:x: decode"
         );
+    }
+
+    #[test]
+    fn a_json_line_escapes_c1_controls_and_means_the_same() {
+        let value = json!({ "text": "x\u{9b}2J\u{1b}[0m\u{85}é" });
+        let line = json_line(&value);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert_eq!(serde_json::from_str::<Value>(&line).unwrap(), value);
     }
 
     #[test]
