@@ -127,8 +127,16 @@ impl Client {
         conversation: ConversationId,
         body: OutgoingBody,
     ) -> Result<SendReport> {
-        // Earlier messages first: anything left in the outbox by an interrupted run.
-        self.flush_outbox().await?;
+        // Earlier messages first: anything left in the outbox by an interrupted run. One that
+        // the server's answers keep back holds back its own conversation only.
+        if let Err((_, error)) = self.flush_outbox_items().await {
+            let waiting = conversation.to_string();
+            if !error.is_refused_answer()
+                || self.state.outbox.iter().any(|i| i.conversation == waiting)
+            {
+                return Err(error);
+            }
+        }
         let message_id = MessageId::from_bytes(self.random16()?).to_string();
         self.state.outbox.push(OutboxItem {
             message_id: message_id.clone(),
@@ -145,27 +153,39 @@ impl Client {
         self.flush_outbox_items().await.map_err(|(_, error)| error)
     }
 
-    /// [`Client::flush_outbox`], naming the message it stopped at (the ones after it wait, so
-    /// that messages arrive in the order they were written).
+    /// [`Client::flush_outbox`], naming the first message that could not go. A transport
+    /// failure stops the whole outbox. A message that the server's answers keep back for now
+    /// (a refused answer, protocol §9.4: a log that does not verify, a changed identity) holds
+    /// back the later messages of its own conversation, so that they arrive in the order they
+    /// were written, and not those of the others.
     pub(crate) async fn flush_outbox_items(
         &mut self,
     ) -> std::result::Result<usize, (String, Error)> {
-        let ids: Vec<String> = self
+        let items: Vec<(String, String)> = self
             .state
             .outbox
             .iter()
-            .map(|i| i.message_id.clone())
+            .map(|i| (i.message_id.clone(), i.conversation.clone()))
             .collect();
         let mut sent = 0;
-        for id in ids {
+        let mut held_back: Vec<String> = Vec::new();
+        let mut first_refusal = None;
+        for (id, conversation) in items {
+            if held_back.contains(&conversation) {
+                continue;
+            }
             match self.deliver(&id).await {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
                 Err(e) if matches!(e, Error::NotMember) || refused_for_good(&e) => {}
+                Err(refused) if refused.is_refused_answer() => {
+                    held_back.push(conversation);
+                    first_refusal.get_or_insert((id, refused));
+                }
                 Err(other) => return Err((id, other)),
             }
         }
-        Ok(sent)
+        first_refusal.map_or(Ok(sent), Err)
     }
 
     /// Messages the server refused for good since the last call (see [`refused_for_good`]);
