@@ -90,7 +90,8 @@ pub enum Event {
     },
     /// A message of this device's outbox could not be sent because of the server's answer (a
     /// group log or directory entry that does not verify, a refusal that may pass): it stays in
-    /// the outbox, ahead of any later one, and is tried again by the next receive or send.
+    /// the outbox, ahead of its conversation's later messages, and is tried again by the next
+    /// receive or send.
     NotSentYet {
         /// `msg:…`.
         message_id: String,
