@@ -110,6 +110,32 @@ macro_rules! typed_id {
                 Ok(Self(out))
             }
         }
+
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            /// The text form, so JSON frames and stored state stay typed and readable.
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            /// Parses the text form; a wrong prefix or a non-canonical text is refused.
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl serde::de::Visitor<'_> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        write!(f, "a {} id ({}…)", stringify!($name), $prefix)
+                    }
+                    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<$name, E> {
+                        text.parse().map_err(|_| E::invalid_value(serde::de::Unexpected::Str(text), &self))
+                    }
+                }
+                deserializer.deserialize_str(Visit)
+            }
+        }
     };
 }
 
@@ -228,5 +254,18 @@ mod tests {
         assert!(text.to_uppercase().parse::<DeviceId>().is_err());
         assert!("dev:zz".parse::<DeviceId>().is_err());
         assert!("dev:é".parse::<DeviceId>().is_err());
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn json_carries_the_text_form_and_refuses_another_type() {
+        let d = DeviceId::from_signing_spki(b"k");
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{d}\""));
+        assert_eq!(serde_json::from_str::<DeviceId>(&json).unwrap(), d);
+        let as_account = json.replacen("dev:", "acct:", 1);
+        assert!(serde_json::from_str::<DeviceId>(&as_account).is_err());
+        assert!(serde_json::from_str::<DeviceId>(&json.to_uppercase()).is_err());
+        assert!(serde_json::from_str::<DeviceId>("7").is_err());
     }
 }
