@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -106,7 +107,7 @@ impl Default for Config {
 
 /// Argon2id parameters (RFC 9106). The defaults — 64 MiB, 3 passes, 1 lane — follow the RFC's
 /// memory-constrained recommendation and take roughly 100–200 ms per hash on one core.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Argon2Config {
     /// Memory cost in KiB.
@@ -131,7 +132,7 @@ impl Default for Argon2Config {
 }
 
 /// Every size cap, count cap and timeout the server enforces.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest JSON request body, in bytes.
@@ -220,6 +221,56 @@ impl Limits {
     pub fn secs(value: u64) -> Duration {
         Duration::from_secs(value)
     }
+}
+
+/// Overrides the fields of one configuration section from `<prefix><FIELD>` variables. The field
+/// names come from the section's own serde form, so a field added to [`Limits`] or
+/// [`Argon2Config`] can be set from the environment without being listed a second time; the
+/// value is checked by the field's own type (a number out of its range is refused, naming the
+/// variable).
+fn apply_section_env<T: Serialize + DeserializeOwned>(
+    prefix: &str,
+    section: &mut T,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let internal = |e: serde_json::Error| Error::Config {
+        reason: format!("{prefix}*: {e}"),
+    };
+    let serde_json::Value::Object(mut fields) =
+        serde_json::to_value(&*section).map_err(internal)?
+    else {
+        return Err(Error::Config {
+            reason: format!("{prefix}*: not a section of named settings"),
+        });
+    };
+    let keys: Vec<String> = fields.keys().cloned().collect();
+    for key in keys {
+        let name = format!("{prefix}{}", key.to_ascii_uppercase());
+        let Some(text) = lookup(&name) else { continue };
+        let refused = || Error::Config {
+            reason: format!("{name}: {text:?} is not a valid value"),
+        };
+        let value = match fields.get(&key) {
+            Some(serde_json::Value::Bool(_)) => {
+                serde_json::Value::Bool(text.trim().parse().map_err(|_| refused())?)
+            }
+            Some(serde_json::Value::String(_)) => serde_json::Value::String(text.clone()),
+            _ => {
+                serde_json::Value::from(text.trim().parse::<u64>().map_err(|_| Error::Config {
+                    reason: format!("{name}: {text:?} is not a non-negative number"),
+                })?)
+            }
+        };
+        fields.insert(key, value);
+        // Checked one variable at a time, so an out-of-range value names its variable.
+        *section =
+            serde_json::from_value(serde_json::Value::Object(fields.clone())).map_err(|_| {
+                Error::Config {
+                    reason: format!("{name}: {text:?} is out of range"),
+                }
+            })?;
+    }
+    Ok(())
 }
 
 /// What the command line asked for.
@@ -354,62 +405,12 @@ impl Config {
         Ok(())
     }
 
-    /// `SOTTO_LIMITS_<FIELD>` and `SOTTO_ARGON2_<FIELD>` for every numeric setting (e.g.
-    /// `SOTTO_LIMITS_MAX_CONNECTIONS_PER_IP=64`), so containers can tune caps without a file.
+    /// `SOTTO_LIMITS_<FIELD>` and `SOTTO_ARGON2_<FIELD>` for every setting of those sections
+    /// (e.g. `SOTTO_LIMITS_MAX_CONNECTIONS_PER_IP=64`), so containers can tune caps without a
+    /// file.
     fn apply_numeric_env(&mut self, lookup: &impl Fn(&str) -> Option<String>) -> Result<()> {
-        fn set<T: std::str::FromStr>(
-            lookup: &impl Fn(&str) -> Option<String>,
-            name: &str,
-            field: &mut T,
-        ) -> Result<()> {
-            if let Some(v) = lookup(name) {
-                *field = v.trim().parse().map_err(|_| Error::Config {
-                    reason: format!("{name}: {v:?} is not a non-negative number"),
-                })?;
-            }
-            Ok(())
-        }
-        macro_rules! env_fields {
-            ($prefix:literal, $target:expr, $($field:ident),* $(,)?) => {
-                $(set(lookup, &format!("{}{}", $prefix, stringify!($field).to_ascii_uppercase()), &mut $target.$field)?;)*
-            };
-        }
-        env_fields!(
-            "SOTTO_LIMITS_",
-            self.limits,
-            max_json_body,
-            max_ws_message,
-            max_attachment,
-            max_attachment_bytes_per_account,
-            max_concurrent_uploads,
-            max_queue_per_device,
-            max_connections_per_account,
-            max_connections_per_ip,
-            max_connections,
-            ws_frames_per_second,
-            ws_queue,
-            handshake_timeout_secs,
-            header_timeout_secs,
-            ws_auth_timeout_secs,
-            ws_idle_timeout_secs,
-            ws_send_timeout_secs,
-            access_token_secs,
-            refresh_token_secs,
-            login_token_secs,
-            challenge_secs,
-            ticket_secs,
-            max_batch,
-            shutdown_grace_secs,
-        );
-        env_fields!(
-            "SOTTO_ARGON2_",
-            self.argon2,
-            memory_kib,
-            iterations,
-            parallelism,
-            max_concurrent,
-        );
-        Ok(())
+        apply_section_env("SOTTO_LIMITS_", &mut self.limits, lookup)?;
+        apply_section_env("SOTTO_ARGON2_", &mut self.argon2, lookup)
     }
 
     /// Refuses combinations that cannot work.
@@ -559,6 +560,38 @@ mod tests {
         assert_eq!(c.limits.max_connections, Limits::default().max_connections);
         let bad = |k: &str| (k == "SOTTO_LIMITS_MAX_BATCH").then(|| "-1".to_owned());
         assert!(Config::load(&args(&[]), bad).is_err());
+        let too_big = |k: &str| (k == "SOTTO_ARGON2_ITERATIONS").then(|| "4294967296".to_owned());
+        let error = Config::load(&args(&[]), too_big).unwrap_err().to_string();
+        assert!(error.contains("SOTTO_ARGON2_ITERATIONS"), "{error}");
+    }
+
+    /// Every field of `[limits]` and `[argon2]` has its row in docs/configuration.md, with its
+    /// variable and its default, so a new limit cannot ship undocumented.
+    #[test]
+    fn every_limit_is_documented_with_its_variable_and_default() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let sections = [
+            (
+                "SOTTO_LIMITS_",
+                serde_json::to_value(Limits::default()).unwrap(),
+            ),
+            (
+                "SOTTO_ARGON2_",
+                serde_json::to_value(Argon2Config::default()).unwrap(),
+            ),
+        ];
+        for (prefix, fields) in sections {
+            for (key, default) in fields.as_object().unwrap() {
+                let row = format!(
+                    "| `{key}` | `{prefix}{}` | {default}",
+                    key.to_ascii_uppercase()
+                );
+                assert!(
+                    doc.lines().any(|line| line.starts_with(&row)),
+                    "docs/configuration.md has no row starting {row:?}"
+                );
+            }
+        }
     }
 
     #[test]
