@@ -19,7 +19,8 @@
 //! - [`relay`]: group commit for envelopes and acknowledgements.
 //! - [`hub`]: this node's connected sockets and the hub every push goes through.
 //! - [`fanout`]: how events reach sockets on this node (`local`) or on every node (`nats`).
-//! - [`store`]: the storage trait and its SQLite and PostgreSQL backends.
+//! - [`store`]: the storage trait, the SQL both backends share (`store/sql/`), and the
+//!   backends, each in its folder (`store/sqlite/`, `store/postgres/`).
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
 pub mod auth;

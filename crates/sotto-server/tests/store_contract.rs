@@ -1,5 +1,7 @@
-//! One contract every `Store` backend passes: SQLite always, PostgreSQL when
-//! `SOTTO_TEST_DATABASE_URL` is set (each run in a fresh schema, dropped afterwards).
+//! One contract every `Store` backend passes, case by case: each case is a plain function in
+//! [`contract`], run by its own test on SQLite (always) and on PostgreSQL (when
+//! `SOTTO_TEST_DATABASE_URL` is set, each run in a fresh schema, dropped afterwards), so a
+//! failure names both the case and the backend.
 
 #![allow(
     clippy::unwrap_used,
@@ -10,15 +12,44 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_server::error::Error;
+use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{
     ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewTokenPair,
     RefreshOutcome, SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
     OPEN_CHALLENGES_PER_SESSION,
 };
+
+/// Runs `case` on a new SQLite database.
+async fn on_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    case(Arc::new(store)).await;
+}
+
+/// Runs `case` in a new PostgreSQL schema, dropped afterwards; skipped (and says so) when
+/// `SOTTO_TEST_DATABASE_URL` is not set.
+async fn on_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(pg) = support::pg::Schema::fresh().await else {
+        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL run");
+        return;
+    };
+    let store = pg.store().await;
+    case(Arc::new(store)).await;
+    pg.drop().await;
+}
 
 fn device(i: u8, user: UserId, state: DeviceState) -> DeviceRecord {
     DeviceRecord {
@@ -72,607 +103,826 @@ fn envelope(m: u8, conv: ConversationId, user: UserId, dev: DeviceId) -> NewEnve
     }
 }
 
-async fn contract(store: Arc<dyn Store>) {
-    // Users.
+/// The users and devices most cases start from: alice (device a1), bob (active b1, pending
+/// b2) and carol (no device).
+struct People {
+    alice: UserId,
+    bob: UserId,
+    carol: UserId,
+    a1: DeviceRecord,
+    b1: DeviceRecord,
+}
+
+async fn people(store: &Arc<dyn Store>) -> People {
     let alice = store.create_user("alice", "hash-a", 1).await.unwrap();
     let bob = store.create_user("bob", "hash-b", 1).await.unwrap();
     let carol = store.create_user("carol", "hash-c", 1).await.unwrap();
-    assert!(
-        store.create_user("alice", "x", 1).await.is_err(),
-        "username unique"
-    );
-    assert_eq!(
-        store.user_by_name("alice").await.unwrap().unwrap().id,
-        alice
-    );
-    assert!(store.user_by_name("nobody").await.unwrap().is_none());
-    store.set_password_hash(alice, "hash-a2").await.unwrap();
-    assert_eq!(
-        store
-            .user_by_id(alice)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
-        "hash-a2"
-    );
-    let acct_a = AccountId::from_bytes([1; 32]);
-    store
-        .set_master_key(alice, &acct_a, b"spki-a")
-        .await
-        .unwrap();
-    store
-        .set_master_key(alice, &acct_a, b"spki-a")
-        .await
-        .unwrap();
-    assert!(store
-        .set_master_key(alice, &acct_a, b"other")
-        .await
-        .is_err());
-    assert!(
-        store.set_master_key(bob, &acct_a, b"spki-b").await.is_err(),
-        "account id unique"
-    );
-    store
-        .set_master_key(bob, &AccountId::from_bytes([2; 32]), b"spki-b")
-        .await
-        .unwrap();
-    assert_eq!(
-        store.user_by_account(&acct_a).await.unwrap().unwrap().id,
-        alice
-    );
-
-    // Devices.
     let a1 = device(1, alice, DeviceState::Active);
     let b1 = device(2, bob, DeviceState::Active);
     let b2 = device(3, bob, DeviceState::Pending);
     store.activate_device(&a1).await.unwrap();
     store.activate_device(&b1).await.unwrap();
     store.add_pending_device(&b2).await.unwrap();
-    assert!(store
-        .add_pending_device(&device(2, bob, DeviceState::Pending))
-        .await
-        .is_err());
-    assert!(
-        store
-            .activate_device(&device(2, alice, DeviceState::Active))
-            .await
-            .is_err(),
-        "not hers"
-    );
-    assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
-    store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
-    store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
-    assert!(
-        store.set_exchange_key(&a1.device, b"x0", 1).await.is_err(),
-        "no rollback"
-    );
-    let stored = store.device(&a1.device).await.unwrap().unwrap();
-    assert_eq!(
-        (stored.exchange_serial, stored.exchange_cert),
-        (Some(2), Some(b"x1".to_vec()))
-    );
-
-    // Sessions, rotation and reuse.
-    store
-        .insert_session(&session(1, alice, Some(a1.device)))
-        .await
-        .unwrap();
-    store
-        .insert_session(&session(2, alice, None))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.session_by_access(&[1; 32]).await.unwrap().unwrap().id,
-        SessionId([1; 16])
-    );
-    let rotated = store
-        .refresh_session(&[101; 32], &pair(50), None, 100)
-        .await
-        .unwrap();
-    assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.access_hash == [50; 32]));
-    assert!(
-        store.session_by_access(&[1; 32]).await.unwrap().is_none(),
-        "old access void"
-    );
-    // The spent token while the new pair is unused: a retry, exchanged only with a proof from
-    // this session's device, and then the superseded pair is spent.
-    let me = SessionId([1; 16]);
-    let retry = store
-        .refresh_session(&[101; 32], &pair(60), None, 100)
-        .await
-        .unwrap();
-    assert!(matches!(retry, RefreshOutcome::ProofRequired { ref session } if session.id == me));
-    let other = store
-        .refresh_session(&[101; 32], &pair(60), Some(&SessionId([2; 16])), 100)
-        .await
-        .unwrap();
-    assert!(
-        matches!(other, RefreshOutcome::ProofRequired { .. }),
-        "another session's proof"
-    );
-    assert_eq!(
-        store
-            .session_for_refresh_retry(&[101; 32], 100)
-            .await
-            .unwrap()
-            .map(|s| s.id),
-        Some(me)
-    );
-    assert!(store
-        .session_for_refresh_retry(&[51; 32], 100)
-        .await
-        .unwrap()
-        .is_none());
-    let retried = store
-        .refresh_session(&[101; 32], &pair(60), Some(&me), 100)
-        .await
-        .unwrap();
-    assert!(matches!(retried, RefreshOutcome::Rotated(ref s) if s.access_hash == [60; 32]));
-    assert!(store.session_by_access(&[50; 32]).await.unwrap().is_none());
-    // Once the pair is used, the spent token revokes the family.
-    store.mark_pair_used(&me, 200).await.unwrap();
-    store.mark_pair_used(&me, 300).await.unwrap();
-    let used = store.session(&me).await.unwrap().unwrap();
-    assert_eq!(used.pair_used_at, Some(200), "first use is kept");
-    assert!(store
-        .session_for_refresh_retry(&[101; 32], 400)
-        .await
-        .unwrap()
-        .is_none());
-    let reused = store
-        .refresh_session(&[101; 32], &pair(70), Some(&me), 400)
-        .await
-        .unwrap();
-    assert!(matches!(reused, RefreshOutcome::Reused { session } if session == me));
-    assert!(
-        store.session(&me).await.unwrap().is_none(),
-        "family revoked"
-    );
-    // The superseded pair's refresh token is spent too.
-    store
-        .insert_session(&session(4, alice, Some(a1.device)))
-        .await
-        .unwrap();
-    let four = SessionId([4; 16]);
-    store
-        .refresh_session(&[104; 32], &pair(80), None, 100)
-        .await
-        .unwrap();
-    store
-        .refresh_session(&[104; 32], &pair(90), Some(&four), 100)
-        .await
-        .unwrap();
-    let superseded = store
-        .refresh_session(&[81; 32], &pair(110), None, 100)
-        .await
-        .unwrap();
-    assert!(matches!(superseded, RefreshOutcome::Reused { session } if session == four));
-    let unknown = store
-        .refresh_session(&[99; 32], &pair(120), None, 100)
-        .await
-        .unwrap();
-    assert!(matches!(unknown, RefreshOutcome::Unknown));
-    store
-        .insert_session(&session(3, alice, Some(a1.device)))
-        .await
-        .unwrap();
-    let gone = store
-        .delete_sessions_except(alice, Some(&SessionId([3; 16])))
-        .await
-        .unwrap();
-    assert_eq!(gone, vec![SessionId([2; 16])]);
-    assert_eq!(store.sessions_of(alice).await.unwrap().len(), 1);
-
-    // Challenges and tickets are single use.
-    let c = ChallengeRecord {
-        nonce: [9; 32],
-        session: SessionId([3; 16]),
-        device: a1.device,
-        issued_at: 5,
-    };
-    store.insert_challenge(&c).await.unwrap();
-    assert_eq!(
-        store
-            .take_challenge(&[9; 32])
-            .await
-            .unwrap()
-            .unwrap()
-            .device,
-        a1.device
-    );
-    assert!(store.take_challenge(&[9; 32]).await.unwrap().is_none());
-    // A session keeps only its newest unanswered challenges; another session's are its own.
-    let open = OPEN_CHALLENGES_PER_SESSION as u8;
-    store
-        .insert_session(&session(6, alice, Some(a1.device)))
-        .await
-        .unwrap();
-    for i in 0..open + 2 {
-        for session in [3, 6] {
-            let c = ChallengeRecord {
-                nonce: [100 + i + session * 20; 32],
-                session: SessionId([session; 16]),
-                device: a1.device,
-                issued_at: 10 + i64::from(i),
-            };
-            store.insert_challenge(&c).await.unwrap();
-        }
+    People {
+        alice,
+        bob,
+        carol,
+        a1,
+        b1,
     }
-    for i in 0..open + 2 {
-        let kept = i >= 2;
-        for session in [3, 6] {
-            let taken = store.take_challenge(&[100 + i + session * 20; 32]).await;
-            assert_eq!(
-                taken.unwrap().is_some(),
-                kept,
-                "challenge {i} of session {session}"
-            );
-        }
-    }
-    store
-        .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.take_ticket(&[8; 32]).await.unwrap(),
-        Some((SessionId([3; 16]), 500))
-    );
-    assert!(store.take_ticket(&[8; 32]).await.unwrap().is_none());
+}
 
-    // Conversations.
+/// Conversation `[4; 16]`, started by `author` with `members`.
+async fn conversation(
+    store: &Arc<dyn Store>,
+    author: &DeviceRecord,
+    members: &[UserId],
+) -> ConversationId {
     let conv = ConversationId::from_bytes([4; 16]);
     let genesis = ChangeRecord {
         epoch: 0,
         change: b"genesis".to_vec(),
-        author: a1.device,
+        author: author.device,
         created_at: 1,
     };
     store
-        .create_conversation(&conv, &genesis, &[alice, bob])
+        .create_conversation(&conv, &genesis, members)
         .await
         .unwrap();
-    assert!(store
-        .create_conversation(&conv, &genesis, &[alice])
-        .await
-        .is_err());
-    assert!(store.is_member(&conv, bob).await.unwrap());
-    assert!(!store.is_member(&conv, carol).await.unwrap());
-    let stale = ChangeRecord {
-        epoch: 2,
-        ..genesis.clone()
-    };
-    assert!(
-        store.append_change(&conv, &stale, &[alice]).await.is_err(),
-        "epoch gap"
-    );
-    let next = ChangeRecord {
-        epoch: 1,
-        change: b"one".to_vec(),
-        ..genesis.clone()
-    };
-    store
-        .append_change(&conv, &next, &[alice, bob])
-        .await
-        .unwrap();
-    assert!(
-        store.append_change(&conv, &next, &[alice]).await.is_err(),
-        "epoch taken"
-    );
-    assert_eq!(store.changes(&conv, 0).await.unwrap().len(), 2);
-    assert_eq!(store.changes(&conv, 1).await.unwrap(), vec![next]);
-    assert_eq!(store.conversations_of(bob).await.unwrap(), vec![conv]);
-    assert_eq!(
-        store.member_devices(&conv, &a1.device).await.unwrap(),
-        vec![b1.device]
-    );
+    conv
+}
 
-    // Group commit: enqueue, duplicate, non-member, ack, queue cap.
-    let ops = vec![
-        WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
-        WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
-        WriteOp::Enqueue(envelope(2, conv, carol, a1.device)),
-        WriteOp::Enqueue(envelope(3, conv, alice, a1.device)),
-    ];
-    let out = store.write_batch(&ops, 2).await.unwrap();
-    let WriteOutcome::Stored { recipients, full } = &out[0] else {
-        panic!("{out:?}")
-    };
-    assert_eq!(
-        (recipients.len(), recipients[0].0, full.len()),
-        (1, b1.device, 0)
-    );
-    assert_eq!(out[1], WriteOutcome::Duplicate);
-    assert_eq!(out[2], WriteOutcome::NotMember);
-    let pending = store.pending(&b1.device, 0, 10).await.unwrap();
-    assert_eq!(pending.len(), 2);
-    assert!(pending[0].seq < pending[1].seq);
-    assert_eq!(pending[0].body, vec![1; 10]);
-    assert!(
-        store.pending(&a1.device, 0, 10).await.unwrap().is_empty(),
-        "sender gets no copy"
-    );
-    let out = store
-        .write_batch(&[WriteOp::Enqueue(envelope(5, conv, alice, a1.device))], 2)
-        .await
-        .unwrap();
-    assert_eq!(
-        out[0],
-        WriteOutcome::Stored {
-            recipients: vec![],
-            full: vec![b1.device]
+/// The cases, each a plain function of a fresh store.
+mod contract {
+    use super::*;
+
+    /// A username and an account id each belong to one user; a master key is set once.
+    pub async fn users_are_found_by_name_id_and_account(store: Arc<dyn Store>) {
+        // Users.
+        let alice = store.create_user("alice", "hash-a", 1).await.unwrap();
+        let bob = store.create_user("bob", "hash-b", 1).await.unwrap();
+        store.create_user("carol", "hash-c", 1).await.unwrap();
+        assert!(
+            store.create_user("alice", "x", 1).await.is_err(),
+            "username unique"
+        );
+        assert_eq!(
+            store.user_by_name("alice").await.unwrap().unwrap().id,
+            alice
+        );
+        assert!(store.user_by_name("nobody").await.unwrap().is_none());
+        store.set_password_hash(alice, "hash-a2").await.unwrap();
+        assert_eq!(
+            store
+                .user_by_id(alice)
+                .await
+                .unwrap()
+                .unwrap()
+                .password_hash,
+            "hash-a2"
+        );
+        let acct_a = AccountId::from_bytes([1; 32]);
+        store
+            .set_master_key(alice, &acct_a, b"spki-a")
+            .await
+            .unwrap();
+        store
+            .set_master_key(alice, &acct_a, b"spki-a")
+            .await
+            .unwrap();
+        assert!(store
+            .set_master_key(alice, &acct_a, b"other")
+            .await
+            .is_err());
+        assert!(
+            store.set_master_key(bob, &acct_a, b"spki-b").await.is_err(),
+            "account id unique"
+        );
+        store
+            .set_master_key(bob, &AccountId::from_bytes([2; 32]), b"spki-b")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.user_by_account(&acct_a).await.unwrap().unwrap().id,
+            alice
+        );
+    }
+
+    /// A device id belongs to one user, a pending device becomes active, an exchange key is only
+    /// replaced by one with a serial at least as high.
+    pub async fn devices_activate_once_and_exchange_keys_never_roll_back(store: Arc<dyn Store>) {
+        let alice = store.create_user("alice", "hash-a", 1).await.unwrap();
+        let bob = store.create_user("bob", "hash-b", 1).await.unwrap();
+
+        // Devices.
+        let a1 = device(1, alice, DeviceState::Active);
+        let b1 = device(2, bob, DeviceState::Active);
+        let b2 = device(3, bob, DeviceState::Pending);
+        store.activate_device(&a1).await.unwrap();
+        store.activate_device(&b1).await.unwrap();
+        store.add_pending_device(&b2).await.unwrap();
+        assert!(store
+            .add_pending_device(&device(2, bob, DeviceState::Pending))
+            .await
+            .is_err());
+        assert!(
+            store
+                .activate_device(&device(2, alice, DeviceState::Active))
+                .await
+                .is_err(),
+            "not hers"
+        );
+        assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
+        store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
+        store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
+        assert!(
+            store.set_exchange_key(&a1.device, b"x0", 1).await.is_err(),
+            "no rollback"
+        );
+        let stored = store.device(&a1.device).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.exchange_serial, stored.exchange_cert),
+            (Some(2), Some(b"x1".to_vec()))
+        );
+    }
+
+    /// Sessions, rotation and reuse: a spent refresh token is retried only with a device proof
+    /// while its new pair is unused, and otherwise ends the whole token family.
+    pub async fn refresh_tokens_rotate_retry_with_a_proof_and_revoke_on_reuse(
+        store: Arc<dyn Store>,
+    ) {
+        let People { alice, a1, .. } = people(&store).await;
+
+        // Sessions, rotation and reuse.
+        store
+            .insert_session(&session(1, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        store
+            .insert_session(&session(2, alice, None))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.session_by_access(&[1; 32]).await.unwrap().unwrap().id,
+            SessionId([1; 16])
+        );
+        let rotated = store
+            .refresh_session(&[101; 32], &pair(50), None, 100)
+            .await
+            .unwrap();
+        assert!(matches!(rotated, RefreshOutcome::Rotated(ref s) if s.access_hash == [50; 32]));
+        assert!(
+            store.session_by_access(&[1; 32]).await.unwrap().is_none(),
+            "old access void"
+        );
+        // The spent token while the new pair is unused: a retry, exchanged only with a proof from
+        // this session's device, and then the superseded pair is spent.
+        let me = SessionId([1; 16]);
+        let retry = store
+            .refresh_session(&[101; 32], &pair(60), None, 100)
+            .await
+            .unwrap();
+        assert!(matches!(retry, RefreshOutcome::ProofRequired { ref session } if session.id == me));
+        let other = store
+            .refresh_session(&[101; 32], &pair(60), Some(&SessionId([2; 16])), 100)
+            .await
+            .unwrap();
+        assert!(
+            matches!(other, RefreshOutcome::ProofRequired { .. }),
+            "another session's proof"
+        );
+        assert_eq!(
+            store
+                .session_for_refresh_retry(&[101; 32], 100)
+                .await
+                .unwrap()
+                .map(|s| s.id),
+            Some(me)
+        );
+        assert!(store
+            .session_for_refresh_retry(&[51; 32], 100)
+            .await
+            .unwrap()
+            .is_none());
+        let retried = store
+            .refresh_session(&[101; 32], &pair(60), Some(&me), 100)
+            .await
+            .unwrap();
+        assert!(matches!(retried, RefreshOutcome::Rotated(ref s) if s.access_hash == [60; 32]));
+        assert!(store.session_by_access(&[50; 32]).await.unwrap().is_none());
+        // Once the pair is used, the spent token revokes the family.
+        store.mark_pair_used(&me, 200).await.unwrap();
+        store.mark_pair_used(&me, 300).await.unwrap();
+        let used = store.session(&me).await.unwrap().unwrap();
+        assert_eq!(used.pair_used_at, Some(200), "first use is kept");
+        assert!(store
+            .session_for_refresh_retry(&[101; 32], 400)
+            .await
+            .unwrap()
+            .is_none());
+        let reused = store
+            .refresh_session(&[101; 32], &pair(70), Some(&me), 400)
+            .await
+            .unwrap();
+        assert!(matches!(reused, RefreshOutcome::Reused { session } if session == me));
+        assert!(
+            store.session(&me).await.unwrap().is_none(),
+            "family revoked"
+        );
+        // The superseded pair's refresh token is spent too.
+        store
+            .insert_session(&session(4, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        let four = SessionId([4; 16]);
+        store
+            .refresh_session(&[104; 32], &pair(80), None, 100)
+            .await
+            .unwrap();
+        store
+            .refresh_session(&[104; 32], &pair(90), Some(&four), 100)
+            .await
+            .unwrap();
+        let superseded = store
+            .refresh_session(&[81; 32], &pair(110), None, 100)
+            .await
+            .unwrap();
+        assert!(matches!(superseded, RefreshOutcome::Reused { session } if session == four));
+        let unknown = store
+            .refresh_session(&[99; 32], &pair(120), None, 100)
+            .await
+            .unwrap();
+        assert!(matches!(unknown, RefreshOutcome::Unknown));
+        store
+            .insert_session(&session(3, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        let gone = store
+            .delete_sessions_except(alice, Some(&SessionId([3; 16])))
+            .await
+            .unwrap();
+        assert_eq!(gone, vec![SessionId([2; 16])]);
+        assert_eq!(store.sessions_of(alice).await.unwrap().len(), 1);
+    }
+
+    /// A challenge and a socket ticket are each taken once.
+    pub async fn challenges_and_tickets_are_single_use(store: Arc<dyn Store>) {
+        let People { alice, a1, .. } = people(&store).await;
+        store
+            .insert_session(&session(3, alice, Some(a1.device)))
+            .await
+            .unwrap();
+
+        // Challenges and tickets are single use.
+        let c = ChallengeRecord {
+            nonce: [9; 32],
+            session: SessionId([3; 16]),
+            device: a1.device,
+            issued_at: 5,
+        };
+        store.insert_challenge(&c).await.unwrap();
+        assert_eq!(
+            store
+                .take_challenge(&[9; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .device,
+            a1.device
+        );
+        assert!(store.take_challenge(&[9; 32]).await.unwrap().is_none());
+        store
+            .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.take_ticket(&[8; 32]).await.unwrap(),
+            Some((SessionId([3; 16]), 500))
+        );
+        assert!(store.take_ticket(&[8; 32]).await.unwrap().is_none());
+    }
+
+    /// Unanswered challenges are capped per session, oldest dropped first.
+    pub async fn a_session_keeps_only_its_newest_challenges(store: Arc<dyn Store>) {
+        let People { alice, a1, .. } = people(&store).await;
+        store
+            .insert_session(&session(3, alice, Some(a1.device)))
+            .await
+            .unwrap();
+
+        // A session keeps only its newest unanswered challenges; another session's are its own.
+        let open = OPEN_CHALLENGES_PER_SESSION as u8;
+        store
+            .insert_session(&session(6, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        for i in 0..open + 2 {
+            for session in [3, 6] {
+                let c = ChallengeRecord {
+                    nonce: [100 + i + session * 20; 32],
+                    session: SessionId([session; 16]),
+                    device: a1.device,
+                    issued_at: 10 + i64::from(i),
+                };
+                store.insert_challenge(&c).await.unwrap();
+            }
         }
-    );
-    let ack = WriteOp::Ack {
-        device: b1.device,
-        messages: vec![
-            MessageId::from_bytes([1; 16]),
-            MessageId::from_bytes([42; 16]),
-        ],
-    };
-    assert_eq!(
+        for i in 0..open + 2 {
+            let kept = i >= 2;
+            for session in [3, 6] {
+                let taken = store.take_challenge(&[100 + i + session * 20; 32]).await;
+                assert_eq!(
+                    taken.unwrap().is_some(),
+                    kept,
+                    "challenge {i} of session {session}"
+                );
+            }
+        }
+    }
+
+    /// Conversations: created once, changes appended at the next epoch only, members and their
+    /// active devices as the last change left them.
+    pub async fn a_conversation_log_grows_one_epoch_at_a_time(store: Arc<dyn Store>) {
+        let People {
+            alice,
+            bob,
+            carol,
+            a1,
+            b1,
+            ..
+        } = people(&store).await;
+
+        // Conversations.
+        let conv = ConversationId::from_bytes([4; 16]);
+        let genesis = ChangeRecord {
+            epoch: 0,
+            change: b"genesis".to_vec(),
+            author: a1.device,
+            created_at: 1,
+        };
         store
-            .write_batch(std::slice::from_ref(&ack), 2)
+            .create_conversation(&conv, &genesis, &[alice, bob])
             .await
-            .unwrap(),
-        vec![WriteOutcome::Acked(1)]
-    );
-    assert_eq!(
-        store.write_batch(&[ack], 2).await.unwrap(),
-        vec![WriteOutcome::Acked(0)]
-    );
-    assert_eq!(store.pending(&b1.device, 0, 10).await.unwrap().len(), 1);
-    let replay = store
-        .write_batch(&[WriteOp::Enqueue(envelope(1, conv, alice, a1.device))], 2)
-        .await
-        .unwrap();
-    assert_eq!(
-        replay,
-        vec![WriteOutcome::Duplicate],
-        "ids stay spent after delivery"
-    );
-    let mut direct = envelope(6, conv, alice, a1.device);
-    direct.to = Some(b1.device);
-    let out = store
-        .write_batch(&[WriteOp::Enqueue(direct)], 10)
-        .await
-        .unwrap();
-    assert!(matches!(&out[0], WriteOutcome::Stored { recipients, .. } if recipients.len() == 1));
-
-    // Revocation drops the device's queue and sessions.
-    store
-        .insert_session(&session(4, bob, Some(b1.device)))
-        .await
-        .unwrap();
-    store
-        .revoke_device(bob, &b1.device, 1, b"revocation")
-        .await
-        .unwrap();
-    assert!(store.pending(&b1.device, 0, 10).await.unwrap().is_empty());
-    assert!(store.session(&SessionId([4; 16])).await.unwrap().is_none());
-    assert_eq!(
-        store.revocations_of(bob).await.unwrap(),
-        vec![b"revocation".to_vec()]
-    );
-    assert!(
-        store.activate_device(&b1).await.is_err(),
-        "revoked stays revoked"
-    );
-    assert!(
-        store
-            .revoke_device(alice, &b1.device, 2, b"r")
+            .unwrap();
+        assert!(store
+            .create_conversation(&conv, &genesis, &[alice])
             .await
-            .is_err(),
-        "not hers"
-    );
-
-    // Attachments, counted against the uploader's quota (10 bytes here).
-    store
-        .put_attachment(&[5; 16], &conv, alice, b"blob", 10, 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.attachment(&[5; 16]).await.unwrap(),
-        Some((conv, b"blob".to_vec()))
-    );
-    assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
-    // 4 + 7 > 10: refused, nothing stored, nothing counted (so 6 more bytes still fit).
-    assert!(matches!(
+            .is_err());
+        assert!(store.is_member(&conv, bob).await.unwrap());
+        assert!(!store.is_member(&conv, carol).await.unwrap());
+        let stale = ChangeRecord {
+            epoch: 2,
+            ..genesis.clone()
+        };
+        assert!(
+            store.append_change(&conv, &stale, &[alice]).await.is_err(),
+            "epoch gap"
+        );
+        let next = ChangeRecord {
+            epoch: 1,
+            change: b"one".to_vec(),
+            ..genesis.clone()
+        };
         store
-            .put_attachment(&[6; 16], &conv, alice, b"1234567", 10, 1)
-            .await,
-        Err(Error::QuotaExceeded { max: 10, .. })
-    ));
-    assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
-    store
-        .put_attachment(&[7; 16], &conv, alice, b"123456", 10, 1)
-        .await
-        .unwrap();
-    assert!(store
-        .put_attachment(&[8; 16], &conv, alice, b"1", 10, 1)
-        .await
-        .is_err());
-    // The quota is per account: bob's uploads are counted on their own.
-    store
-        .put_attachment(&[8; 16], &conv, bob, b"blob", 10, 1)
-        .await
-        .unwrap();
+            .append_change(&conv, &next, &[alice, bob])
+            .await
+            .unwrap();
+        assert!(
+            store.append_change(&conv, &next, &[alice]).await.is_err(),
+            "epoch taken"
+        );
+        assert_eq!(store.changes(&conv, 0).await.unwrap().len(), 2);
+        assert_eq!(store.changes(&conv, 1).await.unwrap(), vec![next]);
+        assert_eq!(store.conversations_of(bob).await.unwrap(), vec![conv]);
+        assert_eq!(
+            store.member_devices(&conv, &a1.device).await.unwrap(),
+            vec![b1.device]
+        );
+    }
 
-    // Expiry.
-    assert!(store.purge_expired(1_000_000).await.unwrap() >= 1);
-    assert!(store.sessions_of(alice).await.unwrap().is_empty());
+    /// Group commit: enqueue, duplicate, non-member, ack, queue cap.
+    pub async fn group_commit_refuses_duplicates_and_non_members_and_caps_queues(
+        store: Arc<dyn Store>,
+    ) {
+        let People {
+            alice,
+            bob,
+            carol,
+            a1,
+            b1,
+            ..
+        } = people(&store).await;
+        let conv = conversation(&store, &a1, &[alice, bob]).await;
+
+        // Group commit: enqueue, duplicate, non-member, ack, queue cap.
+        let ops = vec![
+            WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
+            WriteOp::Enqueue(envelope(1, conv, alice, a1.device)),
+            WriteOp::Enqueue(envelope(2, conv, carol, a1.device)),
+            WriteOp::Enqueue(envelope(3, conv, alice, a1.device)),
+        ];
+        let out = store.write_batch(&ops, 2).await.unwrap();
+        let WriteOutcome::Stored { recipients, full } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (recipients.len(), recipients[0].0, full.len()),
+            (1, b1.device, 0)
+        );
+        assert_eq!(out[1], WriteOutcome::Duplicate);
+        assert_eq!(out[2], WriteOutcome::NotMember);
+        let pending = store.pending(&b1.device, 0, 10).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(pending[0].seq < pending[1].seq);
+        assert_eq!(pending[0].body, vec![1; 10]);
+        assert!(
+            store.pending(&a1.device, 0, 10).await.unwrap().is_empty(),
+            "sender gets no copy"
+        );
+        let out = store
+            .write_batch(&[WriteOp::Enqueue(envelope(5, conv, alice, a1.device))], 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            out[0],
+            WriteOutcome::Stored {
+                recipients: vec![],
+                full: vec![b1.device]
+            }
+        );
+        let ack = WriteOp::Ack {
+            device: b1.device,
+            messages: vec![
+                MessageId::from_bytes([1; 16]),
+                MessageId::from_bytes([42; 16]),
+            ],
+        };
+        assert_eq!(
+            store
+                .write_batch(std::slice::from_ref(&ack), 2)
+                .await
+                .unwrap(),
+            vec![WriteOutcome::Acked(1)]
+        );
+        assert_eq!(
+            store.write_batch(&[ack], 2).await.unwrap(),
+            vec![WriteOutcome::Acked(0)]
+        );
+        assert_eq!(store.pending(&b1.device, 0, 10).await.unwrap().len(), 1);
+        let replay = store
+            .write_batch(&[WriteOp::Enqueue(envelope(1, conv, alice, a1.device))], 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            replay,
+            vec![WriteOutcome::Duplicate],
+            "ids stay spent after delivery"
+        );
+        let mut direct = envelope(6, conv, alice, a1.device);
+        direct.to = Some(b1.device);
+        let out = store
+            .write_batch(&[WriteOp::Enqueue(direct)], 10)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&out[0], WriteOutcome::Stored { recipients, .. } if recipients.len() == 1)
+        );
+    }
+
+    /// Revocation drops the device's queued copies and its sessions, and is final.
+    pub async fn revoking_a_device_drops_its_queue_and_sessions(store: Arc<dyn Store>) {
+        let People {
+            alice, bob, a1, b1, ..
+        } = people(&store).await;
+        let conv = conversation(&store, &a1, &[alice, bob]).await;
+        let mut direct = envelope(6, conv, alice, a1.device);
+        direct.to = Some(b1.device);
+        let ops = [
+            WriteOp::Enqueue(envelope(3, conv, alice, a1.device)),
+            WriteOp::Enqueue(direct),
+        ];
+        store.write_batch(&ops, 10).await.unwrap();
+        assert_eq!(store.pending(&b1.device, 0, 10).await.unwrap().len(), 2);
+
+        // Revocation drops the device's queue and sessions.
+        store
+            .insert_session(&session(4, bob, Some(b1.device)))
+            .await
+            .unwrap();
+        store
+            .revoke_device(bob, &b1.device, 1, b"revocation")
+            .await
+            .unwrap();
+        assert!(store.pending(&b1.device, 0, 10).await.unwrap().is_empty());
+        assert!(store.session(&SessionId([4; 16])).await.unwrap().is_none());
+        assert_eq!(
+            store.revocations_of(bob).await.unwrap(),
+            vec![b"revocation".to_vec()]
+        );
+        assert!(
+            store.activate_device(&b1).await.is_err(),
+            "revoked stays revoked"
+        );
+        assert!(
+            store
+                .revoke_device(alice, &b1.device, 2, b"r")
+                .await
+                .is_err(),
+            "not hers"
+        );
+    }
+
+    /// Attachments, counted against the uploader's quota.
+    pub async fn attachments_count_against_their_uploaders_quota(store: Arc<dyn Store>) {
+        let People { alice, bob, a1, .. } = people(&store).await;
+        let conv = conversation(&store, &a1, &[alice, bob]).await;
+
+        // Attachments, counted against the uploader's quota (10 bytes here).
+        store
+            .put_attachment(&[5; 16], &conv, alice, b"blob", 10, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.attachment(&[5; 16]).await.unwrap(),
+            Some((conv, b"blob".to_vec()))
+        );
+        assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
+        // 4 + 7 > 10: refused, nothing stored, nothing counted (so 6 more bytes still fit).
+        assert!(matches!(
+            store
+                .put_attachment(&[6; 16], &conv, alice, b"1234567", 10, 1)
+                .await,
+            Err(Error::QuotaExceeded { max: 10, .. })
+        ));
+        assert!(store.attachment(&[6; 16]).await.unwrap().is_none());
+        store
+            .put_attachment(&[7; 16], &conv, alice, b"123456", 10, 1)
+            .await
+            .unwrap();
+        assert!(store
+            .put_attachment(&[8; 16], &conv, alice, b"1", 10, 1)
+            .await
+            .is_err());
+        // The quota is per account: bob's uploads are counted on their own.
+        store
+            .put_attachment(&[8; 16], &conv, bob, b"blob", 10, 1)
+            .await
+            .unwrap();
+    }
+
+    /// Sessions whose access and refresh tokens have both expired are purged.
+    pub async fn expired_sessions_are_purged(store: Arc<dyn Store>) {
+        let People { alice, a1, .. } = people(&store).await;
+        for i in [3, 6] {
+            store
+                .insert_session(&session(i, alice, Some(a1.device)))
+                .await
+                .unwrap();
+        }
+
+        assert!(store.purge_expired(1_000_000).await.unwrap() >= 1);
+        assert!(store.sessions_of(alice).await.unwrap().is_empty());
+    }
+
+    /// Copies and their bodies: a message for one device carries its body in its delivery, one for
+    /// several devices shares a body that stays until its last copy is acknowledged or revoked.
+    pub async fn a_shared_body_stays_until_its_last_copy_is_acknowledged_or_revoked(
+        store: Arc<dyn Store>,
+    ) {
+        let alice = store.create_user("alice", "h", 1).await.unwrap();
+        let bob = store.create_user("bob", "h", 1).await.unwrap();
+        let carol = store.create_user("carol", "h", 1).await.unwrap();
+        let (a1, b1, b2, c1) = (
+            device(1, alice, DeviceState::Active),
+            device(2, bob, DeviceState::Active),
+            device(3, bob, DeviceState::Active),
+            device(4, carol, DeviceState::Active),
+        );
+        for d in [&a1, &b1, &b2, &c1] {
+            store.activate_device(d).await.unwrap();
+        }
+        let genesis = ChangeRecord {
+            epoch: 0,
+            change: b"genesis".to_vec(),
+            author: a1.device,
+            created_at: 1,
+        };
+        let (group, pair) = (
+            ConversationId::from_bytes([1; 16]),
+            ConversationId::from_bytes([2; 16]),
+        );
+        store
+            .create_conversation(&group, &genesis, &[alice, bob])
+            .await
+            .unwrap();
+        store
+            .create_conversation(&pair, &genesis, &[alice, carol])
+            .await
+            .unwrap();
+        let bodies = |store: Arc<dyn Store>, device: DeviceId| async move {
+            store
+                .pending(&device, 0, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.message.as_bytes()[0], d.conversation, d.body))
+                .collect::<Vec<_>>()
+        };
+
+        let ops = [
+            WriteOp::Enqueue(envelope(10, group, alice, a1.device)),
+            WriteOp::Enqueue(envelope(11, pair, alice, a1.device)),
+            WriteOp::Enqueue(envelope(12, group, alice, a1.device)),
+        ];
+        let out = store.write_batch(&ops, 100).await.unwrap();
+        let copies: Vec<usize> = out
+            .iter()
+            .map(|o| match o {
+                WriteOutcome::Stored { recipients, .. } => recipients.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(copies, vec![2, 1, 2]);
+        let group_copies = vec![(10, group, vec![10; 10]), (12, group, vec![12; 10])];
+        assert_eq!(bodies(store.clone(), b1.device).await, group_copies);
+        assert_eq!(bodies(store.clone(), b2.device).await, group_copies);
+        assert_eq!(
+            bodies(store.clone(), c1.device).await,
+            vec![(11, pair, vec![11; 10])]
+        );
+
+        // One of two copies acknowledged: the other keeps its body.
+        let ack = |device: DeviceId, m: u8| WriteOp::Ack {
+            device,
+            messages: vec![MessageId::from_bytes([m; 16])],
+        };
+        let out = store
+            .write_batch(&[ack(b1.device, 10), ack(c1.device, 11)], 100)
+            .await
+            .unwrap();
+        assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(1)]);
+        assert_eq!(
+            bodies(store.clone(), b2.device).await,
+            group_copies,
+            "a shared body stays while a copy waits"
+        );
+        assert!(bodies(store.clone(), c1.device).await.is_empty());
+        let out = store
+            .write_batch(&[ack(b2.device, 10), ack(b2.device, 10)], 100)
+            .await
+            .unwrap();
+        assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(0)]);
+        assert_eq!(
+            bodies(store.clone(), b2.device).await,
+            vec![(12, group, vec![12; 10])]
+        );
+
+        // A revoked device's copy no longer holds the shared body back.
+        store
+            .revoke_device(bob, &b2.device, 1, b"revocation")
+            .await
+            .unwrap();
+        assert!(bodies(store.clone(), b2.device).await.is_empty());
+        assert_eq!(
+            bodies(store.clone(), b1.device).await,
+            vec![(12, group, vec![12; 10])]
+        );
+        let out = store.write_batch(&[ack(b1.device, 12)], 100).await.unwrap();
+        assert_eq!(out, vec![WriteOutcome::Acked(1)]);
+        assert!(bodies(store.clone(), b1.device).await.is_empty());
+
+        // Every id stays spent, whether its copies shared a body or not.
+        for m in [10, 11, 12] {
+            let conv = if m == 11 { pair } else { group };
+            let out = store
+                .write_batch(
+                    &[WriteOp::Enqueue(envelope(m, conv, alice, a1.device))],
+                    100,
+                )
+                .await
+                .unwrap();
+            assert_eq!(out, vec![WriteOutcome::Duplicate], "message {m}");
+        }
+    }
 }
 
 #[tokio::test]
-async fn sqlite_passes_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sotto_server::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
-        .await
-        .unwrap();
-    contract(Arc::new(store)).await;
+async fn sqlite_users_are_found_by_name_id_and_account() {
+    on_sqlite(contract::users_are_found_by_name_id_and_account).await;
+}
+
+#[tokio::test]
+async fn postgres_users_are_found_by_name_id_and_account() {
+    on_postgres(contract::users_are_found_by_name_id_and_account).await;
+}
+
+#[tokio::test]
+async fn sqlite_devices_activate_once_and_exchange_keys_never_roll_back() {
+    on_sqlite(contract::devices_activate_once_and_exchange_keys_never_roll_back).await;
+}
+
+#[tokio::test]
+async fn postgres_devices_activate_once_and_exchange_keys_never_roll_back() {
+    on_postgres(contract::devices_activate_once_and_exchange_keys_never_roll_back).await;
+}
+
+#[tokio::test]
+async fn sqlite_refresh_tokens_rotate_retry_with_a_proof_and_revoke_on_reuse() {
+    on_sqlite(contract::refresh_tokens_rotate_retry_with_a_proof_and_revoke_on_reuse).await;
+}
+
+#[tokio::test]
+async fn postgres_refresh_tokens_rotate_retry_with_a_proof_and_revoke_on_reuse() {
+    on_postgres(contract::refresh_tokens_rotate_retry_with_a_proof_and_revoke_on_reuse).await;
+}
+
+#[tokio::test]
+async fn sqlite_challenges_and_tickets_are_single_use() {
+    on_sqlite(contract::challenges_and_tickets_are_single_use).await;
+}
+
+#[tokio::test]
+async fn postgres_challenges_and_tickets_are_single_use() {
+    on_postgres(contract::challenges_and_tickets_are_single_use).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_session_keeps_only_its_newest_challenges() {
+    on_sqlite(contract::a_session_keeps_only_its_newest_challenges).await;
+}
+
+#[tokio::test]
+async fn postgres_a_session_keeps_only_its_newest_challenges() {
+    on_postgres(contract::a_session_keeps_only_its_newest_challenges).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_conversation_log_grows_one_epoch_at_a_time() {
+    on_sqlite(contract::a_conversation_log_grows_one_epoch_at_a_time).await;
+}
+
+#[tokio::test]
+async fn postgres_a_conversation_log_grows_one_epoch_at_a_time() {
+    on_postgres(contract::a_conversation_log_grows_one_epoch_at_a_time).await;
+}
+
+#[tokio::test]
+async fn sqlite_group_commit_refuses_duplicates_and_non_members_and_caps_queues() {
+    on_sqlite(contract::group_commit_refuses_duplicates_and_non_members_and_caps_queues).await;
+}
+
+#[tokio::test]
+async fn postgres_group_commit_refuses_duplicates_and_non_members_and_caps_queues() {
+    on_postgres(contract::group_commit_refuses_duplicates_and_non_members_and_caps_queues).await;
+}
+
+#[tokio::test]
+async fn sqlite_revoking_a_device_drops_its_queue_and_sessions() {
+    on_sqlite(contract::revoking_a_device_drops_its_queue_and_sessions).await;
+}
+
+#[tokio::test]
+async fn postgres_revoking_a_device_drops_its_queue_and_sessions() {
+    on_postgres(contract::revoking_a_device_drops_its_queue_and_sessions).await;
+}
+
+#[tokio::test]
+async fn sqlite_attachments_count_against_their_uploaders_quota() {
+    on_sqlite(contract::attachments_count_against_their_uploaders_quota).await;
+}
+
+#[tokio::test]
+async fn postgres_attachments_count_against_their_uploaders_quota() {
+    on_postgres(contract::attachments_count_against_their_uploaders_quota).await;
+}
+
+#[tokio::test]
+async fn sqlite_expired_sessions_are_purged() {
+    on_sqlite(contract::expired_sessions_are_purged).await;
+}
+
+#[tokio::test]
+async fn postgres_expired_sessions_are_purged() {
+    on_postgres(contract::expired_sessions_are_purged).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_shared_body_stays_until_its_last_copy_is_acknowledged_or_revoked() {
+    on_sqlite(contract::a_shared_body_stays_until_its_last_copy_is_acknowledged_or_revoked).await;
+}
+
+#[tokio::test]
+async fn postgres_a_shared_body_stays_until_its_last_copy_is_acknowledged_or_revoked() {
+    on_postgres(contract::a_shared_body_stays_until_its_last_copy_is_acknowledged_or_revoked).await;
 }
 
 #[tokio::test]
 async fn sqlite_migrations_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let first = sotto_server::store::sqlite::SqliteStore::open(&path)
-        .await
-        .unwrap();
+    let first = SqliteStore::open(&path).await.unwrap();
     first.create_user("alice", "h", 1).await.unwrap();
     first.close().await;
-    let again = sotto_server::store::sqlite::SqliteStore::open(&path)
-        .await
-        .unwrap();
+    let again = SqliteStore::open(&path).await.unwrap();
     assert!(again.user_by_name("alice").await.unwrap().is_some());
-}
-
-#[tokio::test]
-async fn postgres_passes_the_contract() {
-    let Some(pg) = support::pg::Schema::fresh().await else {
-        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL contract run");
-        return;
-    };
-    let store = pg.store().await;
-    contract(Arc::new(store)).await;
-    pg.drop().await;
-}
-
-/// Copies and their bodies: a message for one device carries its body in its delivery, one for
-/// several devices shares a body that stays until its last copy is acknowledged or revoked.
-async fn queue_contract(store: Arc<dyn Store>) {
-    let alice = store.create_user("alice", "h", 1).await.unwrap();
-    let bob = store.create_user("bob", "h", 1).await.unwrap();
-    let carol = store.create_user("carol", "h", 1).await.unwrap();
-    let (a1, b1, b2, c1) = (
-        device(1, alice, DeviceState::Active),
-        device(2, bob, DeviceState::Active),
-        device(3, bob, DeviceState::Active),
-        device(4, carol, DeviceState::Active),
-    );
-    for d in [&a1, &b1, &b2, &c1] {
-        store.activate_device(d).await.unwrap();
-    }
-    let genesis = ChangeRecord {
-        epoch: 0,
-        change: b"genesis".to_vec(),
-        author: a1.device,
-        created_at: 1,
-    };
-    let (group, pair) = (
-        ConversationId::from_bytes([1; 16]),
-        ConversationId::from_bytes([2; 16]),
-    );
-    store
-        .create_conversation(&group, &genesis, &[alice, bob])
-        .await
-        .unwrap();
-    store
-        .create_conversation(&pair, &genesis, &[alice, carol])
-        .await
-        .unwrap();
-    let bodies = |store: Arc<dyn Store>, device: DeviceId| async move {
-        store
-            .pending(&device, 0, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| (d.message.as_bytes()[0], d.conversation, d.body))
-            .collect::<Vec<_>>()
-    };
-
-    let ops = [
-        WriteOp::Enqueue(envelope(10, group, alice, a1.device)),
-        WriteOp::Enqueue(envelope(11, pair, alice, a1.device)),
-        WriteOp::Enqueue(envelope(12, group, alice, a1.device)),
-    ];
-    let out = store.write_batch(&ops, 100).await.unwrap();
-    let copies: Vec<usize> = out
-        .iter()
-        .map(|o| match o {
-            WriteOutcome::Stored { recipients, .. } => recipients.len(),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(copies, vec![2, 1, 2]);
-    let group_copies = vec![(10, group, vec![10; 10]), (12, group, vec![12; 10])];
-    assert_eq!(bodies(store.clone(), b1.device).await, group_copies);
-    assert_eq!(bodies(store.clone(), b2.device).await, group_copies);
-    assert_eq!(
-        bodies(store.clone(), c1.device).await,
-        vec![(11, pair, vec![11; 10])]
-    );
-
-    // One of two copies acknowledged: the other keeps its body.
-    let ack = |device: DeviceId, m: u8| WriteOp::Ack {
-        device,
-        messages: vec![MessageId::from_bytes([m; 16])],
-    };
-    let out = store
-        .write_batch(&[ack(b1.device, 10), ack(c1.device, 11)], 100)
-        .await
-        .unwrap();
-    assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(1)]);
-    assert_eq!(
-        bodies(store.clone(), b2.device).await,
-        group_copies,
-        "a shared body stays while a copy waits"
-    );
-    assert!(bodies(store.clone(), c1.device).await.is_empty());
-    let out = store
-        .write_batch(&[ack(b2.device, 10), ack(b2.device, 10)], 100)
-        .await
-        .unwrap();
-    assert_eq!(out, vec![WriteOutcome::Acked(1), WriteOutcome::Acked(0)]);
-    assert_eq!(
-        bodies(store.clone(), b2.device).await,
-        vec![(12, group, vec![12; 10])]
-    );
-
-    // A revoked device's copy no longer holds the shared body back.
-    store
-        .revoke_device(bob, &b2.device, 1, b"revocation")
-        .await
-        .unwrap();
-    assert!(bodies(store.clone(), b2.device).await.is_empty());
-    assert_eq!(
-        bodies(store.clone(), b1.device).await,
-        vec![(12, group, vec![12; 10])]
-    );
-    let out = store.write_batch(&[ack(b1.device, 12)], 100).await.unwrap();
-    assert_eq!(out, vec![WriteOutcome::Acked(1)]);
-    assert!(bodies(store.clone(), b1.device).await.is_empty());
-
-    // Every id stays spent, whether its copies shared a body or not.
-    for m in [10, 11, 12] {
-        let conv = if m == 11 { pair } else { group };
-        let out = store
-            .write_batch(
-                &[WriteOp::Enqueue(envelope(m, conv, alice, a1.device))],
-                100,
-            )
-            .await
-            .unwrap();
-        assert_eq!(out, vec![WriteOutcome::Duplicate], "message {m}");
-    }
-}
-
-#[tokio::test]
-async fn sqlite_passes_the_queue_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sotto_server::store::sqlite::SqliteStore::open(&dir.path().join("t.db"))
-        .await
-        .unwrap();
-    queue_contract(Arc::new(store)).await;
-}
-
-#[tokio::test]
-async fn postgres_passes_the_queue_contract() {
-    let Some(pg) = support::pg::Schema::fresh().await else {
-        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL queue contract");
-        return;
-    };
-    let store = pg.store().await;
-    queue_contract(Arc::new(store)).await;
-    pg.drop().await;
 }

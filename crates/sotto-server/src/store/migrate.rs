@@ -3,6 +3,10 @@
 //! transaction together with its bookkeeping row, so a failed upgrade leaves the previous
 //! version intact. Migrations are append-only: a released one is never edited.
 
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+
+use crate::error::Result;
+
 /// One schema step.
 #[derive(Clone, Copy, Debug)]
 pub struct Migration {
@@ -90,38 +94,38 @@ pub(crate) const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrati
 )";
 
 /// Runs every migration in `list` that `pool` has not run yet; returns how many ran.
-macro_rules! run_migrations {
-    ($pool:expr, $list:expr) => {{
-        async {
-            let pool = $pool;
-            sqlx::raw_sql($crate::store::migrate::CREATE_TABLE)
-                .execute(pool)
-                .await?;
-            let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-                .fetch_all(pool)
-                .await?;
-            let mut ran = 0usize;
-            for m in $list.iter().filter(|m| !done.contains(&m.version)) {
-                let mut tx = pool.begin().await?;
-                sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
-                sqlx::query(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                )
-                .bind(m.version)
-                .bind(m.name)
-                .bind($crate::clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                tracing::info!(version = m.version, name = m.name, "applied migration");
-                ran += 1;
-            }
-            Ok::<usize, $crate::error::Error>(ran)
-        }
-        .await
-    }};
+pub(crate) async fn run<DB>(pool: &Pool<DB>, list: &[Migration]) -> Result<usize>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    sqlx::raw_sql(CREATE_TABLE).execute(pool).await?;
+    let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    let mut ran = 0usize;
+    for m in list.iter().filter(|m| !done.contains(&m.version)) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(m.sql).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(crate::clock::now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+        ran += 1;
+    }
+    Ok(ran)
 }
-pub(crate) use run_migrations;
 
 #[cfg(test)]
 mod tests {

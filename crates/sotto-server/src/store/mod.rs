@@ -1,35 +1,38 @@
-//! Persistence behind one trait, [`Store`], with two backends that run the same SQL:
-//! [`sqlite::SqliteStore`] (the embedded default) and [`postgres::PostgresStore`] (several nodes).
+//! Persistence behind one trait, [`Store`], with two backends: [`sqlite::SqliteStore`] (the
+//! embedded default) and [`postgres::PostgresStore`] (several nodes).
 //!
 //! The store holds only what a relay needs: password hashes (Argon2id), public keys and
 //! certificates, hashes of tokens, conversation logs as opaque signed bytes, and envelopes and
 //! attachments as opaque ciphertext. Nothing here can decrypt anything. SQL lives only in this
 //! folder; services call the trait.
 //!
+//! Both backends run the same SQL for everything but the relay queue's write path ([`sql`]);
+//! what each does its own way is the [`Backend`] trait. The contract every backend passes is
+//! `tests/store_contract.rs`, one test per case and backend.
+//!
 //! # Layout
 //! - this module: the trait and the records it speaks in.
-//! - [`sql`]: the one implementation of the trait, written once in SQL both databases accept
-//!   (`$N` placeholders, `ON CONFLICT`, `RETURNING`) and instantiated for each pool type.
-//! - `sql_rows`, `sql_tx`: row decoders and in-transaction statements that [`sql`] uses.
-//! - `sql_bulk`: PostgreSQL's group-commit write, a handful of multi-row statements per batch.
-//! - `sqlite_writer`: SQLite's group-commit write, a thread of its own with a synchronous
-//!   connection and cached prepared statements.
-//! - [`migrate`]: versioned schema migrations, one list per backend.
-//! - [`sqlite`], [`postgres`]: connecting, pragmas, and the schema files.
+//! - [`backend`]: the [`Backend`] trait, what a backend adds to the shared SQL (its pool, how
+//!   a writing transaction begins, its group-commit write and hot tier).
+//! - [`sql`]: `Store` for every [`Backend`], written once in SQL both databases accept, and
+//!   the row decoders.
+//! - [`migrate`]: versioned schema migrations, one list per backend (the files are in
+//!   `migrations/sqlite` and `migrations/postgres`).
+//! - [`sqlite`]: connecting, pragmas and WAL checkpoints; the group-commit writer thread
+//!   (`sqlite/writer.rs`), the hot queue (`sqlite/hot_queue.rs`), the relay log's row format
+//!   ([`sqlite::relay_log`]), the lock that says which process owns the queue
+//!   (`sqlite/queue_lock.rs`), and the tests of its two queue tiers.
+//! - [`postgres`]: connecting (optionally in one schema) and the bulk group commit
+//!   (`postgres/bulk.rs`).
 
-mod hot_queue;
+pub mod backend;
 pub mod migrate;
 pub mod postgres;
-mod queue_lock;
-pub mod relay_log;
-mod sql;
-mod sql_bulk;
-mod sql_rows;
-mod sql_tx;
+pub mod sql;
 pub mod sqlite;
-#[cfg(test)]
-mod sqlite_queue_tests;
-mod sqlite_writer;
+
+pub use self::backend::Backend;
+pub use self::sqlite::relay_log;
 
 use async_trait::async_trait;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use sotto_proto::ids::{DeviceId, MessageId};
 
-use crate::store::relay_log::LoggedEnvelope;
+use crate::store::sqlite::relay_log::LoggedEnvelope;
 use crate::store::Delivery;
 
 /// Slices of the message-id space (by the first byte) that settle steps cycle through.

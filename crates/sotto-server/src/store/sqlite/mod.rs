@@ -1,4 +1,6 @@
 //! The SQLite backend: one file in the data folder, WAL journal, `synchronous = FULL`.
+//! Everything but the relay queue's write path is the shared SQL of [`super::sql`]; this
+//! folder owns what only SQLite has.
 //!
 //! `FULL` makes every commit durable (the WAL is fsynced on commit), which is what lets the relay
 //! acknowledge an envelope only once it would survive a power cut; group commit
@@ -6,22 +8,41 @@
 //! and a busy timeout lets the few writers queue instead of failing.
 //!
 //! Group commits run on a connection of their own, owned by a dedicated thread
-//! ([`super::sqlite_writer`], `rusqlite` with cached prepared statements): a batch crosses a
+//! (`writer.rs`, `rusqlite` with cached prepared statements): a batch crosses a
 //! thread boundary once instead of twice per statement, its page cache stays valid from one
 //! batch to the next (in WAL mode a connection drops its cache whenever *another* connection
 //! has written), and it is given a larger cache. Everything else uses the sqlx pool.
+//!
+//! # Layout
+//! - this module: connecting, pragmas, WAL checkpoints, and [`Backend`] for [`SqliteStore`].
+//! - `writer.rs`: the group-commit writer thread and its prepared statements.
+//! - `hot_queue.rs`: the hot tier of the relay queue, held in memory (D25).
+//! - [`relay_log`]: the byte format of one `relay_log` row, the hot tier's durable form.
+//! - `queue_lock.rs`: which process owns a database's relay queue.
+//! - `queue_tests.rs`: the queue's two tiers and restarts, which only SQLite has.
+
+mod hot_queue;
+mod queue_lock;
+#[cfg(test)]
+mod queue_tests;
+pub mod relay_log;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use sotto_proto::ids::DeviceId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use crate::store::hot_queue::SETTLE_AT;
-use crate::store::migrate::{run_migrations, SQLITE};
-use crate::store::sqlite_writer::{BatchWriter, WriterSettings};
+use self::hot_queue::SETTLE_AT;
+use self::writer::{lock, BatchWriter, WriterSettings};
+use crate::store::migrate::{self, SQLITE};
+use crate::store::sql::RowsAffected;
+use crate::store::{Backend, Delivery, HotQueueFigures, WriteOp, WriteOutcome};
 
 /// The embedded store.
 #[derive(Clone, Debug)]
@@ -93,7 +114,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options.clone())
             .await?;
-        run_migrations!(&pool, SQLITE)?;
+        migrate::run(&pool, SQLITE).await?;
         let writer = BatchWriter::start(
             options.get_filename(),
             WriterSettings {
@@ -109,46 +130,12 @@ impl SqliteStore {
             writer: Arc::new(writer),
         })
     }
+}
 
-    /// Writes a batch in one transaction on the writer thread.
-    async fn group_commit(
-        &self,
-        ops: &[crate::store::WriteOp],
-        queue_cap: i64,
-    ) -> crate::error::Result<Vec<crate::store::WriteOutcome>> {
-        self.writer.write(ops, queue_cap).await
-    }
-
-    /// Lets the writer thread finish its batches and stops it.
-    async fn close_writer(&self) {
-        self.writer.close().await;
-    }
-
-    /// `device`'s committed copies in the hot queue above `after`.
-    fn hot_pending(
-        &self,
-        device: &sotto_proto::ids::DeviceId,
-        after: i64,
-        limit: i64,
-    ) -> Vec<crate::store::Delivery> {
-        let limit = usize::try_from(limit).unwrap_or(0);
-        crate::store::sqlite_writer::lock(self.writer.hot()).pending(device, after, limit)
-    }
-
-    /// The hot queue's size and the settle steps so far.
-    fn hot_figures(&self) -> crate::store::HotQueueFigures {
-        let envelopes = crate::store::sqlite_writer::lock(self.writer.hot()).len();
-        let (settle_steps, settled_envelopes) = self.writer.settled();
-        crate::store::HotQueueFigures {
-            envelopes,
-            settle_steps,
-            settled_envelopes,
-        }
-    }
-
-    /// Drops a revoked device's hot copies.
-    fn forget_hot_copies(&self, device: &sotto_proto::ids::DeviceId) {
-        crate::store::sqlite_writer::lock(self.writer.hot()).forget_device(device);
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        // The inherent method: the shared SQL reaches it through the trait.
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
     }
 }
 
@@ -183,20 +170,61 @@ async fn checkpoints(pool: SqlitePool) {
     }
 }
 
-crate::store::sql::impl_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    sqlx::sqlite::SqliteRow,
-    "sqlite",
-    "BEGIN IMMEDIATE"
-);
+#[async_trait]
+impl Backend for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    const NAME: &'static str = "sqlite";
+
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Writes a batch in one transaction on the writer thread.
+    async fn group_commit(
+        &self,
+        ops: &[WriteOp],
+        queue_cap: i64,
+    ) -> crate::error::Result<Vec<WriteOutcome>> {
+        self.writer.write(ops, queue_cap).await
+    }
+
+    /// `device`'s committed copies in the hot queue above `after`.
+    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> Vec<Delivery> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        lock(self.writer.hot()).pending(device, after, limit)
+    }
+
+    /// Drops a revoked device's hot copies.
+    fn forget_hot_copies(&self, device: &DeviceId) {
+        lock(self.writer.hot()).forget_device(device);
+    }
+
+    /// The hot queue's size and the settle steps so far.
+    fn hot_figures(&self) -> HotQueueFigures {
+        let envelopes = lock(self.writer.hot()).len();
+        let (settle_steps, settled_envelopes) = self.writer.settled();
+        HotQueueFigures {
+            envelopes,
+            settle_steps,
+            settled_envelopes,
+        }
+    }
+
+    /// Lets the writer thread finish its batches and stops it.
+    async fn close_writer(&self) {
+        self.writer.close().await;
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
     use super::*;
-    use crate::store::migrate::run_migrations;
+    use crate::store::migrate;
     use crate::store::{NewEnvelope, Store, UserId, WriteOp, WriteOutcome};
 
     /// A new database at `path` migrated to `version` only, as an older release left it.
@@ -209,7 +237,7 @@ mod tests {
             .connect_with(options)
             .await
             .unwrap();
-        run_migrations!(&pool, &SQLITE[..version]).unwrap();
+        migrate::run(&pool, &SQLITE[..version]).await.unwrap();
         pool
     }
 

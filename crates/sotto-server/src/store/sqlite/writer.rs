@@ -13,7 +13,7 @@
 //! stores goes into the hot queue and one `relay_log` row, and every so often a slice of the hot
 //! queue settles into `spent`, `messages` and `deliveries` ([`super::hot_queue`], D25); readers
 //! see the hot queue's committed part and the tables. The outcomes are the same as the bulk SQL
-//! of `sql_bulk` (which PostgreSQL keeps): envelopes before acknowledgements, a duplicate id
+//! of `postgres/bulk.rs`: envelopes before acknowledgements, a duplicate id
 //! (also within one batch) refused, the queue cap counted with what the batch itself adds, a
 //! body dropped when its last copy is acknowledged.
 
@@ -29,9 +29,9 @@ use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
-use crate::store::hot_queue::{HotQueue, SettlePlan, SETTLE_BYTES};
-use crate::store::queue_lock::QueueLock;
-use crate::store::relay_log::{self, LoggedEnvelope, Record};
+use crate::store::sqlite::hot_queue::{HotQueue, SettlePlan, SETTLE_BYTES};
+use crate::store::sqlite::queue_lock::QueueLock;
+use crate::store::sqlite::relay_log::{self, LoggedEnvelope, Record};
 use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
 
 /// Prepared statements the connection keeps (the hot path uses six, a settle step five more).
@@ -713,8 +713,8 @@ fn bump_queued(conn: &Connection, deltas: HashMap<DeviceId, i64>) -> Result<()> 
 mod tests {
     use sotto_proto::ids::AccountId;
 
+    use crate::store::sqlite::queue_tests::{conversation, device};
     use crate::store::sqlite::SqliteStore;
-    use crate::store::sqlite_queue_tests::{conversation, device};
     use crate::store::{ChangeRecord, Store, UserId};
 
     use super::*;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
-use crate::store::hot_queue::SLICES;
+use crate::store::sqlite::hot_queue::SLICES;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, Store, UserId, WriteOp, WriteOutcome,

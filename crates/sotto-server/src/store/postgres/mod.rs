@@ -1,13 +1,24 @@
 //! The PostgreSQL backend, for running several nodes on one database
 //! (`SOTTO_DATABASE_URL=postgres://…`). An optional schema name confines every table to one
-//! schema (the contract tests give each test its own).
+//! schema (the contract tests give each test its own). Everything but the relay queue's write
+//! path is the shared SQL of [`super::sql`].
+//!
+//! # Layout
+//! - this module: connecting, schemas, and [`Backend`] for [`PostgresStore`].
+//! - `bulk.rs`: the group commit, a handful of multi-row statements per batch.
+
+mod bulk;
 
 use std::str::FromStr;
 
+use async_trait::async_trait;
+use sotto_proto::ids::DeviceId;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::store::migrate::{run_migrations, POSTGRES};
+use crate::store::migrate::{self, POSTGRES};
+use crate::store::sql::RowsAffected;
+use crate::store::{Backend, Delivery, HotQueueFigures, WriteOp, WriteOutcome};
 
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
@@ -48,7 +59,7 @@ impl PostgresStore {
             .max_connections(16)
             .connect_with(options)
             .await?;
-        run_migrations!(&pool, POSTGRES)?;
+        migrate::run(&pool, POSTGRES).await?;
         Ok(Self { pool })
     }
 
@@ -75,17 +86,31 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
-    /// Group commits share the pool (PostgreSQL keeps one shared buffer cache).
-    fn writer(&self) -> &PgPool {
+#[async_trait]
+impl Backend for PostgresStore {
+    type Db = sqlx::Postgres;
+
+    const NAME: &'static str = "postgres";
+
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    /// Nothing of its own to close: group commits use the pool.
-    async fn close_writer(&self) {}
+    /// Writes a batch in one transaction with the bulk statements of `bulk.rs`, on the shared
+    /// pool (PostgreSQL keeps one shared buffer cache, so a connection of its own would not
+    /// help).
+    async fn group_commit(
+        &self,
+        ops: &[WriteOp],
+        queue_cap: i64,
+    ) -> crate::error::Result<Vec<WriteOutcome>> {
+        bulk::group_commit(&self.pool, ops, queue_cap).await
+    }
 
     /// No hot tier: every queued copy is a `deliveries` row.
-    fn hot_pending(&self, _: &DeviceId, _: i64, _: i64) -> Vec<crate::store::Delivery> {
+    fn hot_pending(&self, _: &DeviceId, _: i64, _: i64) -> Vec<Delivery> {
         Vec::new()
     }
 
@@ -93,73 +118,17 @@ impl PostgresStore {
     fn forget_hot_copies(&self, _: &DeviceId) {}
 
     /// No hot tier.
-    fn hot_figures(&self) -> crate::store::HotQueueFigures {
-        crate::store::HotQueueFigures::default()
+    fn hot_figures(&self) -> HotQueueFigures {
+        HotQueueFigures::default()
     }
 
-    /// Writes a batch in one transaction with the bulk statements of `sql_bulk`.
-    async fn group_commit(
-        &self,
-        ops: &[WriteOp],
-        queue_cap: i64,
-    ) -> crate::error::Result<Vec<WriteOutcome>> {
-        // Every envelope of the batch first, then every acknowledgement: two bulk runs
-        // whatever the interleaving. (An ack can only name a copy its device has seen, which
-        // was committed by an earlier batch.)
-        let mut envs: Vec<&crate::store::NewEnvelope> = Vec::new();
-        let mut acks: Vec<(&DeviceId, &[MessageId])> = Vec::new();
-        for op in ops {
-            match op {
-                WriteOp::Enqueue(env) => envs.push(env),
-                WriteOp::Ack { device, messages } => acks.push((device, messages)),
-            }
-        }
-        let mut tx = self.writer().begin().await?;
-        let mut stored = if envs.is_empty() {
-            Vec::new()
-        } else {
-            enqueue_many(&mut tx, &envs, queue_cap).await?
-        }
-        .into_iter();
-        let mut acked = if acks.is_empty() {
-            Vec::new()
-        } else {
-            ack_many(&mut tx, &acks).await?
-        }
-        .into_iter();
-        tx.commit().await?;
-        ops.iter()
-            .map(|op| {
-                match op {
-                    WriteOp::Enqueue(_) => stored.next(),
-                    WriteOp::Ack { .. } => acked.next(),
-                }
-                .ok_or(Error::Corrupt {
-                    what: "batch outcome",
-                })
-            })
-            .collect()
+    /// Nothing of its own to close: group commits use the pool.
+    async fn close_writer(&self) {}
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        // The inherent method: the shared SQL reaches it through the trait.
+        sqlx::postgres::PgQueryResult::rows_affected(self)
     }
 }
-
-/// Generated multi-row statements use numbered `$N` placeholders.
-const POSITIONAL: bool = false;
-
-/// PostgreSQL returns the sequence numbers of inserted deliveries (identity values of
-/// concurrent transactions interleave).
-fn assigned_seqs() -> bool {
-    false
-}
-
-fn last_rowid(_: &sqlx::postgres::PgQueryResult) -> i64 {
-    0
-}
-
-crate::store::sql::impl_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    sqlx::postgres::PgRow,
-    "postgres",
-    "BEGIN"
-);
-crate::store::sql_bulk::sql_bulk!(sqlx::Postgres);

@@ -1,0 +1,53 @@
+//! The seam between the SQL both backends share ([`super::sql`]) and what each does its own
+//! way: its pool, how a writing transaction begins, and the relay queue's write path. Every
+//! [`Backend`] is a [`super::Store`] through the shared SQL; the methods here are the whole of
+//! what a backend must add, each with the contract the shared code relies on.
+
+use async_trait::async_trait;
+use sotto_proto::ids::DeviceId;
+
+use crate::error::Result;
+use crate::store::{Delivery, HotQueueFigures, WriteOp, WriteOutcome};
+
+/// One SQL backend: SQLite ([`super::sqlite::SqliteStore`]) or PostgreSQL
+/// ([`super::postgres::PostgresStore`]).
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The sqlx database the shared statements run on.
+    type Db: sqlx::Database;
+
+    /// Which backend this is (`sqlite` or `postgres`), for logs and metrics.
+    const NAME: &'static str;
+
+    /// The statement that opens a transaction which writes. SQLite needs `BEGIN IMMEDIATE`: a
+    /// deferred transaction that reads first and then writes fails with `SQLITE_BUSY_SNAPSHOT`
+    /// (instead of waiting) when another connection committed in between.
+    const BEGIN_WRITE: &'static str;
+
+    /// The pool every shared statement runs on.
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+
+    /// Writes a group-commit batch in one transaction: one outcome per op, in order, as
+    /// [`super::Store::write_batch`] promises. Envelopes are decided before acknowledgements, a
+    /// message id seen before (also within the batch) is a duplicate, a queue's cap counts what
+    /// the batch itself adds, and a body goes with the last copy that waits for it.
+    async fn group_commit(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
+
+    /// `device`'s *committed* copies above `after` that live outside the shared tables (at most
+    /// `limit`, by sequence number); empty for a backend without such a tier. The shared
+    /// `pending` reads these before the tables, so a copy that moves from here into the tables
+    /// in between is read twice (and kept once), never missed.
+    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> Vec<Delivery>;
+
+    /// Drops a revoked device's copies outside the shared tables. Called after the revocation
+    /// has committed: a batch writing copies for the device held the write lock until then,
+    /// so they are all here by now.
+    fn forget_hot_copies(&self, device: &DeviceId);
+
+    /// The figures of the hot tier for `/metrics` (D25); zero for a backend without one.
+    fn hot_figures(&self) -> HotQueueFigures;
+
+    /// Lets the write path finish the batches it holds and stops it; called before the pool
+    /// closes.
+    async fn close_writer(&self);
+}

@@ -1,0 +1,894 @@
+//! The SQL both backends run: every [`Store`] method but the relay queue's write path, written
+//! once in statements SQLite and PostgreSQL both accept (`$N` placeholders, `ON CONFLICT`,
+//! `RETURNING`, integer milliseconds, byte strings) and implemented, generically over the sqlx
+//! database, for every [`Backend`]. One body per method is what keeps the two backends from
+//! drifting apart; what differs between them is named by the [`Backend`] trait, not found by
+//! convention. Every statement is a static string with bound parameters.
+//!
+//! # Layout
+//! - this module: `impl Store for B: Backend`, and the statements that run inside its
+//!   transactions.
+//! - `rows`: row decoders, through one small trait both backends' rows implement.
+
+pub(crate) mod rows;
+
+use async_trait::async_trait;
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+
+use self::rows::{
+    change_row, device_row, retryable, session_row, to_i64, unique_violation, user_row, with_pair,
+    Columns,
+};
+use crate::error::{Error, Result};
+use crate::store::backend::Backend;
+use crate::store::{
+    fixed, merge_queues, ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HotQueueFigures,
+    NewTokenPair, RefreshOutcome, SessionId, SessionRecord, Store, UserId, UserRecord, WriteOp,
+    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+};
+
+#[async_trait]
+impl<B> Store for B
+where
+    B: Backend,
+    // Statements run on the pool and on a transaction's connection.
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    // The parameter types bound: text, byte strings, integers, each possibly NULL.
+    for<'q> &'q str: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> &'q [u8]: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<&'q [u8]>: Encode<'q, B::Db>,
+    for<'q> i64: Encode<'q, B::Db> + Type<B::Db>,
+    for<'q> Option<i64>: Encode<'q, B::Db>,
+    // The column types read: whole rows through `Columns`, single values by position.
+    <B::Db as Database>::Row: Columns,
+    usize: ColumnIndex<<B::Db as Database>::Row>,
+    for<'r> i64: Decode<'r, B::Db>,
+    for<'r> Vec<u8>: Decode<'r, B::Db> + Type<B::Db>,
+    // What a write changed.
+    <B::Db as Database>::QueryResult: RowsAffected,
+{
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    async fn create_user(&self, username: &str, hash: &str, now: i64) -> Result<UserId> {
+        let row = sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (username) DO NOTHING RETURNING id",
+        )
+        .bind(username)
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => Ok(UserId(row.int("id")?)),
+            None => Err(Error::Conflict {
+                what: "username is taken",
+            }),
+        }
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
+        sqlx::query(
+            "SELECT id, username, password_hash, master_key, account_id FROM users \
+             WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
+    }
+
+    async fn user_by_id(&self, user: UserId) -> Result<Option<UserRecord>> {
+        sqlx::query(
+            "SELECT id, username, password_hash, master_key, account_id FROM users \
+             WHERE id = $1",
+        )
+        .bind(user.0)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
+    }
+
+    async fn user_by_account(&self, account: &AccountId) -> Result<Option<UserRecord>> {
+        sqlx::query(
+            "SELECT id, username, password_hash, master_key, account_id FROM users \
+             WHERE account_id = $1",
+        )
+        .bind(account.as_bytes().as_slice())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
+    }
+
+    async fn set_password_hash(&self, user: UserId, hash: &str) -> Result<()> {
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(hash)
+            .bind(user.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn set_master_key(&self, user: UserId, account: &AccountId, spki: &[u8]) -> Result<()> {
+        let result = sqlx::query(
+            "UPDATE users SET master_key = $1, account_id = $2 \
+             WHERE id = $3 AND (master_key IS NULL OR master_key = $1)",
+        )
+        .bind(spki)
+        .bind(account.as_bytes().as_slice())
+        .bind(user.0)
+        .execute(self.pool())
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() == 1 => Ok(()),
+            Ok(_) => Err(Error::Conflict {
+                what: "a different master key is set",
+            }),
+            Err(e) if unique_violation(&e) => Err(Error::Conflict {
+                what: "master key belongs to another account",
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn add_pending_device(&self, d: &DeviceRecord) -> Result<()> {
+        let row = sqlx::query(
+            "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
+             created_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET auth_key = $4, name = $5 \
+             WHERE devices.user_id = $2 AND devices.state = 'pending' RETURNING id",
+        )
+        .bind(d.device.as_bytes().as_slice())
+        .bind(d.user.0)
+        .bind(d.signing_key.as_slice())
+        .bind(d.auth_key.as_slice())
+        .bind(d.name.as_str())
+        .bind(d.created_at)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|_| ()).ok_or(Error::Conflict {
+            what: "device already registered",
+        })
+    }
+
+    async fn activate_device(&self, d: &DeviceRecord) -> Result<()> {
+        let row = sqlx::query(
+            "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
+             certificate, created_at) VALUES ($1, $2, 'active', $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET state = 'active', signing_key = $3, \
+             auth_key = $4, name = $5, certificate = $6 \
+             WHERE devices.user_id = $2 AND devices.state <> 'revoked' RETURNING id",
+        )
+        .bind(d.device.as_bytes().as_slice())
+        .bind(d.user.0)
+        .bind(d.signing_key.as_slice())
+        .bind(d.auth_key.as_slice())
+        .bind(d.name.as_str())
+        .bind(d.certificate.as_deref())
+        .bind(d.created_at)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|_| ()).ok_or(Error::Conflict {
+            what: "device is revoked or not yours",
+        })
+    }
+
+    async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>> {
+        sqlx::query("SELECT * FROM devices WHERE id = $1")
+            .bind(device.as_bytes().as_slice())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(device_row)
+            .transpose()
+    }
+
+    async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceRecord>> {
+        sqlx::query("SELECT * FROM devices WHERE user_id = $1 ORDER BY created_at, id")
+            .bind(user.0)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(device_row)
+            .collect()
+    }
+
+    async fn revoke_device(
+        &self,
+        user: UserId,
+        device: &DeviceId,
+        serial: u64,
+        revocation: &[u8],
+    ) -> Result<()> {
+        let id = device.as_bytes().as_slice();
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let updated = sqlx::query(
+            "UPDATE devices SET state = 'revoked', queued = 0, exchange_cert = NULL \
+             WHERE id = $1 AND user_id = $2",
+        )
+        .bind(id)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::NotFound { what: "device" });
+        }
+        sqlx::query(
+            "INSERT INTO revocations (user_id, device, serial, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, device) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(id)
+        .bind(to_i64(serial, "serial")?)
+        .bind(revocation)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sessions WHERE device = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Its copies no longer count; bodies nobody else waits for are dropped (a
+        // copy with a body of its own goes with its row).
+        sqlx::query(
+            "UPDATE messages SET copies = copies - 1, \
+             body = CASE WHEN copies <= 1 THEN NULL ELSE body END \
+             WHERE id IN (SELECT message FROM deliveries WHERE device = $1 AND body IS NULL)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deliveries WHERE device = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        // After the commit: a batch that was writing copies for it held the write lock
+        // until then, so its copies are in the hot queue now and go with the rest.
+        self.forget_hot_copies(device);
+        Ok(())
+    }
+
+    async fn revocations_of(&self, user: UserId) -> Result<Vec<Vec<u8>>> {
+        let rows = sqlx::query("SELECT body FROM revocations WHERE user_id = $1 ORDER BY serial")
+            .bind(user.0)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| r.bytes("body")).collect()
+    }
+
+    async fn set_exchange_key(&self, device: &DeviceId, cert: &[u8], serial: u64) -> Result<()> {
+        let updated = sqlx::query(
+            "UPDATE devices SET exchange_cert = $1, exchange_serial = $2 WHERE id = $3 \
+             AND state = 'active' AND (exchange_serial IS NULL OR exchange_serial <= $2)",
+        )
+        .bind(cert)
+        .bind(to_i64(serial, "serial")?)
+        .bind(device.as_bytes().as_slice())
+        .execute(self.pool())
+        .await?;
+        if updated.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(Error::Conflict {
+                what: "exchange key serial is older than the stored one",
+            })
+        }
+    }
+
+    async fn insert_session(&self, s: &SessionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, device, access_hash, access_expires, \
+             refresh_hash, refresh_expires, previous_refresh_hash, pair_used_at, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(s.id.0.as_slice())
+        .bind(s.user.0)
+        .bind(s.device.as_ref().map(|d| d.as_bytes().as_slice()))
+        .bind(s.access_hash.as_slice())
+        .bind(s.access_expires)
+        .bind(s.refresh_hash.as_ref().map(|h| h.as_slice()))
+        .bind(s.refresh_expires)
+        .bind(s.previous_refresh_hash.as_ref().map(|h| h.as_slice()))
+        .bind(s.pair_used_at)
+        .bind(s.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn session_by_access(&self, hash: &[u8; 32]) -> Result<Option<SessionRecord>> {
+        sqlx::query(
+            "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+             refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions \
+             WHERE access_hash = $1",
+        )
+        .bind(hash.as_slice())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(session_row)
+        .transpose()
+    }
+
+    async fn session(&self, session: &SessionId) -> Result<Option<SessionRecord>> {
+        sqlx::query(
+            "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+             refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions \
+             WHERE id = $1",
+        )
+        .bind(session.0.as_slice())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(session_row)
+        .transpose()
+    }
+
+    async fn refresh_session(
+        &self,
+        refresh_hash: &[u8; 32],
+        pair: &NewTokenPair,
+        proven: Option<&SessionId>,
+        now: i64,
+    ) -> Result<RefreshOutcome> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let current = sqlx::query(
+            "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+             refresh_expires, previous_refresh_hash, pair_used_at, created_at \
+             FROM sessions WHERE refresh_hash = $1",
+        )
+        .bind(refresh_hash.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = current {
+            let mut session = session_row(&row)?;
+            if session.refresh_expires <= now {
+                return Ok(RefreshOutcome::Unknown);
+            }
+            sqlx::query("INSERT INTO refresh_spent (hash, session_id) VALUES ($1, $2)")
+                .bind(refresh_hash.as_slice())
+                .bind(session.id.0.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE sessions SET access_hash = $1, access_expires = $2, \
+                 refresh_hash = $3, refresh_expires = $4, previous_refresh_hash = $5, \
+                 pair_used_at = NULL WHERE id = $6",
+            )
+            .bind(pair.access_hash.as_slice())
+            .bind(pair.access_expires)
+            .bind(pair.refresh_hash.as_slice())
+            .bind(pair.refresh_expires)
+            .bind(refresh_hash.as_slice())
+            .bind(session.id.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            session.previous_refresh_hash = Some(*refresh_hash);
+            session.pair_used_at = None;
+            return Ok(RefreshOutcome::Rotated(with_pair(session, pair)));
+        }
+        let spent = sqlx::query("SELECT session_id FROM refresh_spent WHERE hash = $1")
+            .bind(refresh_hash.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = spent else {
+            return Ok(RefreshOutcome::Unknown);
+        };
+        let id = SessionId(fixed(row.bytes("session_id")?, "session id")?);
+        let owner = sqlx::query(
+            "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+             refresh_expires, previous_refresh_hash, pair_used_at, created_at \
+             FROM sessions WHERE id = $1",
+        )
+        .bind(id.0.as_slice())
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(session_row)
+        .transpose()?;
+        if let Some(session) = owner.filter(|s| retryable(s, refresh_hash, now)) {
+            if proven != Some(&session.id) {
+                return Ok(RefreshOutcome::ProofRequired { session });
+            }
+            // The unused pair is superseded: its refresh token counts as spent, so
+            // whoever holds it ends the session by presenting it.
+            if let Some(superseded) = session.refresh_hash {
+                sqlx::query("INSERT INTO refresh_spent (hash, session_id) VALUES ($1, $2)")
+                    .bind(superseded.as_slice())
+                    .bind(session.id.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE sessions SET access_hash = $1, access_expires = $2, \
+                 refresh_hash = $3, refresh_expires = $4 WHERE id = $5",
+            )
+            .bind(pair.access_hash.as_slice())
+            .bind(pair.access_expires)
+            .bind(pair.refresh_hash.as_slice())
+            .bind(pair.refresh_expires)
+            .bind(session.id.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Rotated(with_pair(session, pair)));
+        }
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Reused { session: id })
+    }
+
+    async fn session_for_refresh_retry(
+        &self,
+        refresh_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<SessionRecord>> {
+        let spent = sqlx::query("SELECT session_id FROM refresh_spent WHERE hash = $1")
+            .bind(refresh_hash.as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = spent else {
+            return Ok(None);
+        };
+        let id = SessionId(fixed(row.bytes("session_id")?, "session id")?);
+        let session = self.session(&id).await?;
+        Ok(session.filter(|s| retryable(s, refresh_hash, now)))
+    }
+
+    async fn mark_pair_used(&self, session: &SessionId, now: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET pair_used_at = $1 WHERE id = $2 AND pair_used_at IS NULL")
+            .bind(now)
+            .bind(session.0.as_slice())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, session: &SessionId) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(session.0.as_slice())
+            .execute(self.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_sessions_except(
+        &self,
+        user: UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>> {
+        let keep = keep.map(|k| k.0.to_vec()).unwrap_or_default();
+        let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+            .bind(user.0)
+            .bind(keep.as_slice())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok(SessionId(fixed(r.bytes("id")?, "session id")?)))
+            .collect()
+    }
+
+    async fn sessions_of(&self, user: UserId) -> Result<Vec<SessionRecord>> {
+        sqlx::query(
+            "SELECT id, user_id, device, access_hash, access_expires, refresh_hash, \
+             refresh_expires, previous_refresh_hash, pair_used_at, created_at FROM sessions \
+             WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user.0)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(session_row)
+        .collect()
+    }
+
+    async fn insert_challenge(&self, c: &ChallengeRecord) -> Result<()> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO challenges (nonce, session_id, device, issued_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(c.nonce.as_slice())
+        .bind(c.session.0.as_slice())
+        .bind(c.device.as_bytes().as_slice())
+        .bind(c.issued_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM challenges WHERE session_id = $1 AND nonce NOT IN \
+             (SELECT nonce FROM challenges WHERE session_id = $1 \
+              ORDER BY issued_at DESC, nonce DESC LIMIT $2)",
+        )
+        .bind(c.session.0.as_slice())
+        .bind(OPEN_CHALLENGES_PER_SESSION)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn take_challenge(&self, nonce: &[u8; 32]) -> Result<Option<ChallengeRecord>> {
+        let row = sqlx::query(
+            "DELETE FROM challenges WHERE nonce = $1 \
+             RETURNING nonce, session_id, device, issued_at",
+        )
+        .bind(nonce.as_slice())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(ChallengeRecord {
+                nonce: fixed(r.bytes("nonce")?, "nonce")?,
+                session: SessionId(fixed(r.bytes("session_id")?, "session id")?),
+                device: DeviceId::from_bytes(fixed(r.bytes("device")?, "device id")?),
+                issued_at: r.int("issued_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_ticket(
+        &self,
+        hash: &[u8; 32],
+        session: &SessionId,
+        expires: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO tickets (hash, session_id, expires) VALUES ($1, $2, $3)")
+            .bind(hash.as_slice())
+            .bind(session.0.as_slice())
+            .bind(expires)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn take_ticket(&self, hash: &[u8; 32]) -> Result<Option<(SessionId, i64)>> {
+        let row = sqlx::query("DELETE FROM tickets WHERE hash = $1 RETURNING session_id, expires")
+            .bind(hash.as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok((
+                SessionId(fixed(r.bytes("session_id")?, "session id")?),
+                r.int("expires")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn purge_expired(&self, now: i64) -> Result<u64> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let mut n = 0;
+        n += sqlx::query("DELETE FROM sessions WHERE access_expires < $1 AND refresh_expires < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM challenges WHERE issued_at < $1")
+            .bind(now.saturating_sub(600_000))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM tickets WHERE expires < $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn create_conversation(
+        &self,
+        conversation: &ConversationId,
+        genesis: &ChangeRecord,
+        members: &[UserId],
+    ) -> Result<()> {
+        let id = conversation.as_bytes().as_slice();
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let created = sqlx::query(
+            "INSERT INTO conversations (id, created_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(id)
+        .bind(genesis.created_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if created.is_none() {
+            return Err(Error::Conflict {
+                what: "conversation exists",
+            });
+        }
+        insert_change::<B::Db>(&mut *tx, id, genesis).await?;
+        replace_members::<B::Db>(&mut *tx, id, members).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_change(
+        &self,
+        conversation: &ConversationId,
+        change: &ChangeRecord,
+        members: &[UserId],
+    ) -> Result<()> {
+        let id = conversation.as_bytes().as_slice();
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(epoch) + 1 FROM group_changes WHERE conversation = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if next != Some(to_i64(change.epoch, "epoch")?) {
+            return Err(Error::Conflict {
+                what: "epoch is not the next one",
+            });
+        }
+        if let Err(e) = insert_change::<B::Db>(&mut *tx, id, change).await {
+            return Err(match e {
+                Error::Database(db) if unique_violation(&db) => Error::Conflict {
+                    what: "epoch is not the next one",
+                },
+                other => other,
+            });
+        }
+        replace_members::<B::Db>(&mut *tx, id, members).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn changes(
+        &self,
+        conversation: &ConversationId,
+        since: u64,
+    ) -> Result<Vec<ChangeRecord>> {
+        sqlx::query(
+            "SELECT epoch, change, author, created_at FROM group_changes \
+             WHERE conversation = $1 AND epoch >= $2 ORDER BY epoch",
+        )
+        .bind(conversation.as_bytes().as_slice())
+        .bind(to_i64(since, "since")?)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(change_row)
+        .collect()
+    }
+
+    async fn members(&self, conversation: &ConversationId) -> Result<Vec<UserId>> {
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM members WHERE conversation = $1 ORDER BY user_id",
+        )
+        .bind(conversation.as_bytes().as_slice())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(UserId).collect())
+    }
+
+    async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 AS one FROM members WHERE conversation = $1 AND user_id = $2")
+                .bind(conversation.as_bytes().as_slice())
+                .bind(user.0)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT conversation FROM members WHERE user_id = $1 ORDER BY conversation",
+        )
+        .bind(user.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|c| fixed(c, "conversation id").map(ConversationId::from_bytes))
+            .collect()
+    }
+
+    async fn member_devices(
+        &self,
+        conversation: &ConversationId,
+        except: &DeviceId,
+    ) -> Result<Vec<DeviceId>> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT d.id FROM members m JOIN devices d ON d.user_id = m.user_id \
+             WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2",
+        )
+        .bind(conversation.as_bytes().as_slice())
+        .bind(except.as_bytes().as_slice())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|d| fixed(d, "device id").map(DeviceId::from_bytes))
+            .collect()
+    }
+
+    async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+        // Each backend has its own group-commit path (`Backend::group_commit`).
+        self.group_commit(ops, queue_cap).await
+    }
+
+    fn hot_queue(&self) -> HotQueueFigures {
+        self.hot_figures()
+    }
+
+    async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>> {
+        // The hot tier first: a copy settled in between is then read from both (and
+        // kept once), never from neither.
+        let hot = self.hot_pending(device, after, limit);
+        let rows = sqlx::query(
+            "SELECT d.seq, m.id, m.conversation, m.sender_account, m.sender_device, \
+             m.received_at, COALESCE(d.body, m.body) AS body \
+             FROM deliveries d JOIN messages m ON m.id = d.message \
+             WHERE d.device = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
+        )
+        .bind(device.as_bytes().as_slice())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let body = r.opt_bytes("body")?;
+                Ok(Delivery {
+                    seq: r.int("seq")?,
+                    message: MessageId::from_bytes(fixed(r.bytes("id")?, "message id")?),
+                    conversation: ConversationId::from_bytes(fixed(
+                        r.bytes("conversation")?,
+                        "conversation id",
+                    )?),
+                    sender_account: AccountId::from_bytes(fixed(
+                        r.bytes("sender_account")?,
+                        "account id",
+                    )?),
+                    sender_device: DeviceId::from_bytes(fixed(
+                        r.bytes("sender_device")?,
+                        "device id",
+                    )?),
+                    received_at: r.int("received_at")?,
+                    body: body.ok_or(Error::Corrupt {
+                        what: "queued envelope",
+                    })?,
+                })
+            })
+            .collect::<Result<Vec<Delivery>>>()
+            .map(|cold| merge_queues(cold, hot, limit))
+    }
+
+    async fn put_attachment(
+        &self,
+        id: &[u8; 16],
+        conversation: &ConversationId,
+        uploader: UserId,
+        body: &[u8],
+        quota: u64,
+        now: i64,
+    ) -> Result<()> {
+        let size = i64::try_from(body.len()).unwrap_or(i64::MAX);
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // One conditional update checks and counts at once; concurrent uploads of one
+        // account queue on its row (PostgreSQL) or on the write lock (SQLite).
+        let counted = sqlx::query(
+            "UPDATE users SET attachment_bytes = attachment_bytes + $1 \
+             WHERE id = $2 AND attachment_bytes + $1 <= $3",
+        )
+        .bind(size)
+        .bind(uploader.0)
+        .bind(i64::try_from(quota).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if counted == 0 {
+            return Err(Error::QuotaExceeded {
+                what: "attachment storage",
+                max: quota,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO attachments (id, conversation, uploader, size, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_slice())
+        .bind(conversation.as_bytes().as_slice())
+        .bind(uploader.0)
+        .bind(size)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attachment(&self, id: &[u8; 16]) -> Result<Option<(ConversationId, Vec<u8>)>> {
+        let row = sqlx::query("SELECT conversation, body FROM attachments WHERE id = $1")
+            .bind(id.as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| {
+            Ok((
+                ConversationId::from_bytes(fixed(r.bytes("conversation")?, "conversation id")?),
+                r.bytes("body")?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn close(&self) {
+        self.close_writer().await;
+        self.pool().close().await;
+    }
+}
+
+/// How many rows a statement changed. sqlx gives each backend's query result this as an
+/// inherent method rather than through a trait; each backend's folder implements this for it.
+pub(crate) trait RowsAffected {
+    /// The number of rows inserted, updated or deleted.
+    fn rows_affected(&self) -> u64;
+}
+
+/// Appends `change` to the log of conversation `id`, inside the caller's transaction.
+async fn insert_change<DB>(
+    conn: &mut DB::Connection,
+    id: &[u8],
+    change: &ChangeRecord,
+) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO group_changes (conversation, epoch, change, author, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(to_i64(change.epoch, "epoch")?)
+    .bind(change.change.as_slice())
+    .bind(change.author.as_bytes().as_slice())
+    .bind(change.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the member list of conversation `id`, inside the caller's transaction.
+async fn replace_members<DB>(conn: &mut DB::Connection, id: &[u8], members: &[UserId]) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query("DELETE FROM members WHERE conversation = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for user in members {
+        sqlx::query(
+            "INSERT INTO members (conversation, user_id) VALUES ($1, $2) \
+             ON CONFLICT (conversation, user_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(user.0)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
