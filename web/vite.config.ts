@@ -40,7 +40,7 @@ export default defineConfig({
   build: { target: "es2022", sourcemap: true },
   test: {
     environment: "node",
-    include: ["src/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
     // The machine is shared: one worker keeps a test run from taking both cores. RSA work runs on
     // Node's thread pool anyway.
     pool: "threads",

@@ -1,9 +1,15 @@
+/**
+ * The entry point: starts the `SottoClient` and mounts the app inside the one `SottoProvider`
+ * (`lib/sotto.tsx`), through which every screen reaches it. Only this file imports the app.
+ */
+
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 
 import "./app/styles.css";
 import { App } from "./app/App";
 import { SottoClient } from "./lib/engine/client";
+import { SottoProvider } from "./lib/sotto";
 
 const root = document.getElementById("root");
 if (root) {
@@ -14,7 +20,9 @@ if (root) {
     .then((client) => {
       reactRoot.render(
         <StrictMode>
-          <App client={client} />
+          <SottoProvider client={client}>
+            <App />
+          </SottoProvider>
         </StrictMode>,
       );
     })

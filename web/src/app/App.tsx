@@ -1,6 +1,9 @@
-/** The application shell: one client, one view; screens by simple state (no router). */
+/**
+ * The application shell: screens by simple state (no router). It reaches the engine through the
+ * hooks of `lib/sotto` like every feature; `main.tsx` mounts the one `SottoProvider` around it.
+ */
 
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useState } from "react";
 
 import { ConnectionBadge, ErrorText } from "../components/ui";
 import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
@@ -11,7 +14,7 @@ import { ChatView } from "../features/messages/ChatView";
 import { MembersPanel } from "../features/messages/MembersPanel";
 import { IdentityChangeWarning } from "../features/verification/IdentityChangeWarning";
 import { SafetyNumberScreen } from "../features/verification/SafetyNumber";
-import type { SottoClient } from "../lib/engine/client";
+import { useSotto, useSottoView } from "../lib/sotto";
 import { ThemeToggle } from "./theme";
 
 type Screen =
@@ -22,8 +25,9 @@ type Screen =
   | { readonly kind: "devices" }
   | { readonly kind: "safety"; readonly account: string; readonly back: Screen };
 
-export function App({ client }: { client: SottoClient }) {
-  const view = useSyncExternalStore(client.subscribe, client.getView);
+export function App() {
+  const client = useSotto();
+  const view = useSottoView();
   const [screen, setScreen] = useState<Screen>({ kind: "home" });
   const [, setTick] = useState(0);
 
@@ -56,9 +60,9 @@ export function App({ client }: { client: SottoClient }) {
         </main>
       );
     case "signed-out":
-      return <AuthScreen client={client} knownUsername={view.phase.knownUsername} error={view.error} />;
+      return <AuthScreen knownUsername={view.phase.knownUsername} error={view.error} />;
     case "awaiting-approval":
-      return <AwaitingApproval client={client} code={view.phase.code} device={view.phase.device} />;
+      return <AwaitingApproval code={view.phase.code} device={view.phase.device} />;
     case "ready":
       break;
   }
@@ -78,7 +82,6 @@ export function App({ client }: { client: SottoClient }) {
     case "new":
       content = (
         <NewConversation
-          client={client}
           onCreated={(conv) => {
             setScreen({ kind: "chat", conv });
           }}
@@ -94,8 +97,7 @@ export function App({ client }: { client: SottoClient }) {
           <p className="page">Loading conversation…</p>
         ) : (
           <ChatView
-            client={client}
-            conv={selectedConv}
+              conv={selectedConv}
             onBack={() => {
               setScreen({ kind: "home" });
             }}
@@ -110,8 +112,7 @@ export function App({ client }: { client: SottoClient }) {
       content =
         selectedConv === undefined ? null : (
           <MembersPanel
-            client={client}
-            conv={selectedConv}
+              conv={selectedConv}
             onClose={() => {
               setScreen({ kind: "chat", conv: selectedConv.id });
             }}
@@ -122,7 +123,6 @@ export function App({ client }: { client: SottoClient }) {
     case "devices":
       content = (
         <DevicesScreen
-          client={client}
           onClose={() => {
             setScreen({ kind: "home" });
           }}
@@ -132,7 +132,6 @@ export function App({ client }: { client: SottoClient }) {
     case "safety":
       content = (
         <SafetyNumberScreen
-          client={client}
           account={screen.account}
           onClose={() => {
             setScreen(screen.back);
@@ -163,7 +162,7 @@ export function App({ client }: { client: SottoClient }) {
             Devices
           </button>
           <ThemeToggle />
-          <LogoutButton client={client} />
+          <LogoutButton />
         </header>
         <div className={inChat ? "main has-chat" : "main"}>
           <aside className="sidebar">
@@ -181,12 +180,13 @@ export function App({ client }: { client: SottoClient }) {
           </main>
         </div>
       </div>
-      {alert !== undefined && <IdentityChangeWarning client={client} alert={alert} onReview={verify} />}
+      {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
     </>
   );
 }
 
-function LogoutButton({ client }: { client: SottoClient }) {
+function LogoutButton() {
+  const client = useSotto();
   const [open, setOpen] = useState(false);
   const [wipe, setWipe] = useState(false);
   if (!open) {

@@ -1,7 +1,7 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import { passwordStrength } from "./strength";
 
 function defaultDeviceName(): string {
@@ -10,7 +10,8 @@ function defaultDeviceName(): string {
   return `${browser} web`;
 }
 
-export function AuthScreen({ client, knownUsername, error }: { client: SottoClient; knownUsername?: string | undefined; error?: string | undefined }) {
+export function AuthScreen({ knownUsername, error }: { knownUsername?: string | undefined; error?: string | undefined }) {
+  const client = useSotto();
   const [mode, setMode] = useState<"login" | "register">(knownUsername === undefined ? "register" : "login");
   const [username, setUsername] = useState(knownUsername ?? "");
   const [password, setPassword] = useState("");
@@ -90,7 +91,8 @@ export function AuthScreen({ client, knownUsername, error }: { client: SottoClie
   );
 }
 
-export function AwaitingApproval({ client, code, device }: { client: SottoClient; code: string; device: string }) {
+export function AwaitingApproval({ code, device }: { code: string; device: string }) {
+  const client = useSotto();
   return (
     <main className="auth" id="main">
       <h1>Approve this device</h1>

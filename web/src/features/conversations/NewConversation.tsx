@@ -1,9 +1,10 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 
-export function NewConversation({ client, onCreated, onCancel }: { client: SottoClient; onCreated: (id: string) => void; onCancel: () => void }) {
+export function NewConversation({ onCreated, onCancel }: { onCreated: (id: string) => void; onCancel: () => void }) {
+  const client = useSotto();
   const [kind, setKind] = useState<"direct" | "group">("direct");
   const [username, setUsername] = useState("");
   const [name, setName] = useState("");

@@ -1,15 +1,16 @@
 import { useCallback, useEffect, useState } from "react";
 
 import { ErrorText, formatTime } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { DeviceView } from "../../lib/schemas";
 
-export function DevicesScreen({ client, onClose }: { client: SottoClient; onClose: () => void }) {
+export function DevicesScreen({ onClose }: { onClose: () => void }) {
+  const client = useSotto();
   const [devices, setDevices] = useState<DeviceView[]>();
   const [codes, setCodes] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
-  const view = client.getView();
+  const view = useSottoView();
   const me = view.me;
 
   const reload = useCallback(async () => {

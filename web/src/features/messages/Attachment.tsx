@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 
 import { PaperclipIcon } from "../../components/ui/icons";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import type { AttachmentInfo } from "../../lib/engine/model";
 
 function size(n: number): string {
@@ -13,7 +13,8 @@ function size(n: number): string {
 const PREVIEW_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 /** An attachment: image preview (decrypted locally into a blob: URL) and a download link. */
-export function AttachmentView({ client, attachment }: { client: SottoClient; attachment: AttachmentInfo }) {
+export function AttachmentView({ attachment }: { attachment: AttachmentInfo }) {
+  const client = useSotto();
   const [url, setUrl] = useState<string>();
   const [error, setError] = useState<string>();
   const previewable = PREVIEW_TYPES.includes(attachment.mediaType);

@@ -2,30 +2,29 @@ import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 
 import { ErrorText } from "../../components/ui";
 import { PaperclipIcon } from "../../components/ui/icons";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
 import { MessageItem } from "./MessageItem";
 
 export function ChatView({
-  client,
   conv,
   onBack,
   onMembers,
   onVerify,
 }: {
-  client: SottoClient;
   conv: ConversationView;
   onBack: () => void;
   onMembers: () => void;
   onVerify: (account: string) => void;
 }) {
+  const client = useSotto();
   const [text, setText] = useState("");
   const [progress, setProgress] = useState<number>();
   const [error, setError] = useState<string>();
   const list = useRef<HTMLOListElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
-  const me = client.getView().me?.account;
+  const me = useSottoView().me?.account;
   const other = conv.direct ? conv.members.find((m) => m.account !== me) : undefined;
 
   useEffect(() => {
@@ -108,7 +107,7 @@ export function ChatView({
       </div>
       <ol className="messages" ref={list} aria-label="Messages" aria-live="polite" data-testid="messages">
         {conv.messages.map((m) => (
-          <MessageItem key={m.id} client={client} conv={conv.id} message={m} direct={conv.direct} />
+          <MessageItem key={m.id} conv={conv.id} message={m} direct={conv.direct} />
         ))}
       </ol>
       <div>

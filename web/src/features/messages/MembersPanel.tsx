@@ -1,14 +1,15 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
 
-export function MembersPanel({ client, conv, onClose, onVerify }: { client: SottoClient; conv: ConversationView; onClose: () => void; onVerify: (account: string) => void }) {
+export function MembersPanel({ conv, onClose, onVerify }: { conv: ConversationView; onClose: () => void; onVerify: (account: string) => void }) {
+  const client = useSotto();
   const [username, setUsername] = useState("");
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
-  const me = client.getView().me?.account;
+  const me = useSottoView().me?.account;
 
   const run = async (f: () => Promise<void>) => {
     setBusy(true);

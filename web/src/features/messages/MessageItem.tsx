@@ -1,5 +1,5 @@
 import { formatTime } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import type { ChatMessage, MessageStatus } from "../../lib/engine/model";
 import { AttachmentView } from "./Attachment";
 
@@ -11,7 +11,8 @@ const STATUS_TEXT: Record<MessageStatus, string> = {
   failed: "Failed",
 };
 
-export function MessageItem({ client, conv, message: m, direct }: { client: SottoClient; conv: string; message: ChatMessage; direct: boolean }) {
+export function MessageItem({ conv, message: m, direct }: { conv: string; message: ChatMessage; direct: boolean }) {
+  const client = useSotto();
   const time = <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>;
   switch (m.content.type) {
     case "gap":
@@ -34,7 +35,7 @@ export function MessageItem({ client, conv, message: m, direct }: { client: Sott
       return (
         <li className={m.mine ? "msg mine" : "msg"} data-testid="message" data-message-id={m.id} data-status={m.status}>
           {!m.mine && !direct && <strong>{m.fromUsername}: </strong>}
-          {m.content.type === "text" ? <span data-testid="message-text">{m.content.text}</span> : <AttachmentView client={client} attachment={m.content.attachment} />}
+          {m.content.type === "text" ? <span data-testid="message-text">{m.content.text}</span> : <AttachmentView attachment={m.content.attachment} />}
           <span className="meta">
             {time}
             {m.mine && m.status !== undefined && (

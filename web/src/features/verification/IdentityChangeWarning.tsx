@@ -1,9 +1,10 @@
 import { Modal } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import type { IdentityAlert } from "../../lib/engine/model";
 
 /** Blocks the app until the user deals with a contact whose identity key changed. */
-export function IdentityChangeWarning({ client, alert, onReview }: { client: SottoClient; alert: IdentityAlert; onReview: (account: string) => void }) {
+export function IdentityChangeWarning({ alert, onReview }: { alert: IdentityAlert; onReview: (account: string) => void }) {
+  const client = useSotto();
   return (
     <Modal title={`${alert.username}'s identity changed`}>
       <p>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 
 import { ErrorText, QrCode } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 
 interface Loaded {
   digits: string[];
@@ -11,7 +11,8 @@ interface Loaded {
   changed: boolean;
 }
 
-export function SafetyNumberScreen({ client, account, onClose }: { client: SottoClient; account: string; onClose: () => void }) {
+export function SafetyNumberScreen({ account, onClose }: { account: string; onClose: () => void }) {
+  const client = useSotto();
   const [n, setN] = useState<Loaded>();
   const [error, setError] = useState<string>();
   const [tick, setTick] = useState(0);
