@@ -1,5 +1,10 @@
 // @ts-check
+// Lint for the web client: typescript-eslint's strict type-checked rules, the layer fences of
+// `eslint.layers.js` (shared → features → app), and what the protocol module and the engine may
+// not import. Formatting is prettier's (`npm run format:check`), not lint's.
 import tseslint from "typescript-eslint";
+
+import { layers } from "./eslint.layers.js";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/"] },
@@ -14,6 +19,18 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/restrict-template-expressions": ["error", { allowNumber: true }],
       eqeqeq: ["error", "always"],
+    },
+  },
+  ...layers,
+  {
+    // The engine (and the storage under it) is plain TypeScript: React reaches it through
+    // `src/lib/sotto.tsx`, so the same engine runs under Node in the unit tests.
+    files: ["src/lib/engine/**/*.ts", "src/storage/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["react", "react-dom", "react/*", "react-dom/*"], message: "The engine has no UI dependency: React code reaches it through src/lib/sotto.tsx." }] },
+      ],
     },
   },
   {
