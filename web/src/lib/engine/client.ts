@@ -36,6 +36,7 @@ import {
   startNewDevice,
 } from "./account";
 import { Conversations, type Signer } from "./conversations";
+import { directName, directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
@@ -44,12 +45,6 @@ import { retryDelay } from "./delivery";
 import { Session } from "./session";
 
 const TYPING_MS = 6000;
-
-/** A 1:1 conversation: two members, named "a & b" (the convention the `sotto` CLI uses too). */
-function isDirect(name: string, members: readonly { username: string }[]): boolean {
-  const [a, b] = members;
-  return members.length === 2 && a !== undefined && b !== undefined && (name === `${a.username} & ${b.username}` || name === `${b.username} & ${a.username}`);
-}
 
 export class SottoClient {
   private phase: Phase = { kind: "loading" };
@@ -165,7 +160,7 @@ export class SottoClient {
         return { account: acct, username: m.username, admin: m.admin, trust: alert ? "changed" : this.trustOf(acct) };
       });
       const others = members.filter((m) => m.account !== k?.record.account);
-      const direct = isDirect(state.name, members);
+      const direct = k !== undefined && directPeer(state, k.account) !== undefined;
       const typingMap = this.typing.get(rec.id);
       const typing = typingMap ? [...typingMap].filter(([, until]) => until > now).map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct) : [];
       conversations.push({
@@ -549,11 +544,13 @@ export class SottoClient {
   async direct(username: string): Promise<string> {
     const c = await this.lookup(username);
     if (this.trustOf(c.account) === "changed") throw new Error(`${c.username}'s identity changed: review the warning first`);
-    for (const rec of this.convs.records.values()) {
-      const state = this.convs.state(rec.id);
-      if (state !== undefined && isDirect(state.name, state.members()) && state.isMember(AccountId.parse(c.account))) return rec.id;
-    }
-    return this.createConversation(`${this.keys().record.username} & ${c.username}`, [c.username]);
+    const states = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined ? [] : [[id, state] as const];
+    });
+    const found = findDirect(states, this.keys().account, AccountId.parse(c.account));
+    if (found !== undefined) return found;
+    return this.createConversation(directName(this.keys().record.username, c.username), [c.username]);
   }
 
   async addMember(conv: string, username: string): Promise<void> {
