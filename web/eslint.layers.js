@@ -26,7 +26,8 @@ const features = readdirSync(join(root, "src/features"), { withFileTypes: true }
 
 const SHARED = ["./src/crypto", "./src/storage", "./src/lib", "./src/components"];
 
-/** @type {{ target: string | string[]; from: string | string[]; except?: string[]; message: string }[]} */
+/** @typedef {{ target: string | string[]; from: string | string[]; message: string }} Zone */
+/** @type {(Zone & { except?: string[] })[]} */
 const zones = [
   {
     target: SHARED,
@@ -51,7 +52,7 @@ const zones = [
   },
 ];
 
-/** The protocol module's own fence; its tests may use the client's helpers (as they may use Node). */
+/** The protocol module's own fence; its tests may use the client's helpers, as they use Node. */
 const cryptoZone = {
   target: "./src/crypto",
   from: ["./src/storage", "./src/lib", "./src/components"],

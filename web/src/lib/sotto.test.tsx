@@ -1,4 +1,4 @@
-/** The provider and its hooks: a component reaches the client the app mounted, and only inside it. */
+/** The provider and its hooks: a component reaches the client the app mounted, only inside it. */
 
 import { renderToString } from "react-dom/server";
 import { describe, expect, it } from "vitest";

@@ -16,7 +16,7 @@ export function SottoProvider({ client, children }: { client: SottoClient; child
   return <SottoContext value={client}>{children}</SottoContext>;
 }
 
-/** The engine's actions. Throws outside a `SottoProvider`: a component rendered without one is a bug. */
+/** The engine's actions. Throws outside a `SottoProvider`: a component rendered there is a bug. */
 export function useSotto(): SottoClient {
   const client = useContext(SottoContext);
   if (client === undefined) throw new Error("useSotto() is used outside a <SottoProvider>");

@@ -31,7 +31,7 @@ async function group(id: string, name: string, creator: TestAccount, members: Me
 }
 
 describe("the 1:1 rule", () => {
-  it("a conversation of exactly two accounts under the default name is their 1:1, from either side", async () => {
+  it("two accounts under the default name are their 1:1, from either side", async () => {
     const state = await group(convId(1), directName("alice", "carol"), alice, [alice.member(true), carol.member(false)]);
     expect(isDirectWith(state, alice.master.account, carol.master.account)).toBe(true);
     expect(isDirectWith(state, carol.master.account, alice.master.account)).toBe(true);
@@ -39,7 +39,7 @@ describe("the 1:1 rule", () => {
     expect(directPeer(state, bob.master.account)).toBeUndefined();
   });
 
-  it("a group named \"alice & carol\" is not the 1:1 with carol when carol is not its only other member", async () => {
+  it("a group named \"alice & carol\" is not the 1:1 with carol unless it is just them", async () => {
     const withBob = await group(convId(2), "alice & carol", alice, [alice.member(true), bob.member(false), carol.member(false)]);
     expect(isDirectWith(withBob, alice.master.account, carol.master.account)).toBe(false);
     expect(directPeer(withBob, alice.master.account)).toBeUndefined();
@@ -49,8 +49,8 @@ describe("the 1:1 rule", () => {
     expect(directPeer(onlyBob, alice.master.account)).toBeUndefined();
   });
 
-  it("a member listed under carol's username is not carol: the rule compares account ids", async () => {
-    // Mallory, the admin, writes her own entry with carol's username; the name reads right.
+  it("a member listed under carol's username is not carol: accounts compare by id", async () => {
+    // Mallory, the admin, lists herself under carol's username: the name reads right.
     const impostor = await group(convId(4), "alice & carol", mallory, [alice.member(false), { ...mallory.member(true), username: "carol" }]);
     expect(isDirectWith(impostor, alice.master.account, carol.master.account)).toBe(false);
     expect(findDirect([[convId(4), impostor]], alice.master.account, carol.master.account)).toBeUndefined();
@@ -69,7 +69,7 @@ describe("the 1:1 rule", () => {
     expect(isDirectWith(three, alice.master.account, carol.master.account)).toBe(false);
   });
 
-  it("of several 1:1s of the same two accounts, both sides pick the smallest conversation id", async () => {
+  it("of several 1:1s of two accounts, both sides pick the smallest conversation id", async () => {
     const later = await group(convId(0x20), directName("carol", "alice"), carol, [carol.member(true), alice.member(false)]);
     const earlier = await group(convId(0x10), directName("alice", "carol"), alice, [alice.member(true), carol.member(false)]);
     const named = await group(convId(0x01), "Project Sotto", alice, [alice.member(true), carol.member(false)]);
