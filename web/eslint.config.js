@@ -29,7 +29,15 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["react", "react-dom", "react/*", "react-dom/*"], message: "The engine has no UI dependency: React code reaches it through src/lib/sotto.tsx." }] },
+        {
+          patterns: [
+            {
+              group: ["react", "react-dom", "react/*", "react-dom/*"],
+              message:
+                "The engine has no UI dependency: React code reaches it through src/lib/sotto.tsx.",
+            },
+          ],
+        },
       ],
     },
   },
@@ -40,7 +48,15 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["react", "react-dom", "react/*", "node:*", "fs", "path", "crypto"], message: "src/crypto uses only WebCrypto (globalThis.crypto) and has no UI dependency." }] },
+        {
+          patterns: [
+            {
+              group: ["react", "react-dom", "react/*", "node:*", "fs", "path", "crypto"],
+              message:
+                "src/crypto uses only WebCrypto (globalThis.crypto) and has no UI dependency.",
+            },
+          ],
+        },
       ],
       "no-restricted-globals": ["error", "Buffer", "process", "require"],
     },

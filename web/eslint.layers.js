@@ -75,6 +75,8 @@ export const layers = [
   {
     files: ["src/crypto/**/*.ts"],
     ignores: ["src/crypto/**/*.test.ts", "src/crypto/test-support.ts"],
-    rules: { "import/no-restricted-paths": ["error", { basePath: root, zones: [...zones, cryptoZone] }] },
+    rules: {
+      "import/no-restricted-paths": ["error", { basePath: root, zones: [...zones, cryptoZone] }],
+    },
   },
 ];

@@ -26,7 +26,10 @@ function bundleHashes(): Plugin {
       walk(outDir);
       const lines = files
         .sort()
-        .map((f) => `${createHash("sha256").update(readFileSync(f)).digest("hex")}  ${relative(outDir, f)}`);
+        .map(
+          (f) =>
+            `${createHash("sha256").update(readFileSync(f)).digest("hex")}  ${relative(outDir, f)}`,
+        );
       writeFileSync(join(outDir, "SHA256SUMS"), lines.join("\n") + "\n");
     },
   };

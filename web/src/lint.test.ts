@@ -28,14 +28,19 @@ async function reported(path: string, code: string): Promise<(string | null)[]> 
 describe("import layers", () => {
   it("a feature importing another feature is reported", async () => {
     const code = 'import { ChatView } from "../messages/ChatView";\nexport const x = ChatView;\n';
-    expect(await reported("src/features/auth/Probe.tsx", code)).toEqual(["import/no-restricted-paths"]);
+    expect(await reported("src/features/auth/Probe.tsx", code)).toEqual([
+      "import/no-restricted-paths",
+    ]);
   });
 
   it("shared code importing a feature or the app is reported", async () => {
-    const feature = 'import { AuthScreen } from "../features/auth/AuthScreen";\nexport const x = AuthScreen;\n';
+    const feature =
+      'import { AuthScreen } from "../features/auth/AuthScreen";\nexport const x = AuthScreen;\n';
     expect(await reported("src/lib/probe.ts", feature)).toEqual(["import/no-restricted-paths"]);
     const app = 'import { App } from "../../app/App";\nexport const x = App;\n';
-    expect(await reported("src/components/ui/probe.tsx", app)).toEqual(["import/no-restricted-paths"]);
+    expect(await reported("src/components/ui/probe.tsx", app)).toEqual([
+      "import/no-restricted-paths",
+    ]);
   });
 
   it("the protocol module importing the rest of the client is reported", async () => {
@@ -45,7 +50,9 @@ describe("import layers", () => {
 
   it("a feature importing the app is reported", async () => {
     const code = 'import { App } from "../../app/App";\nexport const x = App;\n';
-    expect(await reported("src/features/messages/Probe.tsx", code)).toEqual(["import/no-restricted-paths"]);
+    expect(await reported("src/features/messages/Probe.tsx", code)).toEqual([
+      "import/no-restricted-paths",
+    ]);
   });
 
   it("the allowed direction is not reported", async () => {
@@ -57,7 +64,8 @@ describe("import layers", () => {
       "",
     ].join("\n");
     expect(await reported("src/features/auth/Probe.tsx", feature)).toEqual([]);
-    const app = 'import { ChatView } from "../features/messages/ChatView";\nexport const x = ChatView;\n';
+    const app =
+      'import { ChatView } from "../features/messages/ChatView";\nexport const x = ChatView;\n';
     expect(await reported("src/app/Probe.tsx", app)).toEqual([]);
   });
 

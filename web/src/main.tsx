@@ -14,7 +14,8 @@ import { SottoProvider } from "./lib/sotto";
 const root = document.getElementById("root");
 if (root) {
   const theme = localStorage.getItem("sotto-theme");
-  if (theme === "light" || theme === "dark") document.documentElement.setAttribute("data-theme", theme);
+  if (theme === "light" || theme === "dark")
+    document.documentElement.setAttribute("data-theme", theme);
   const reactRoot = createRoot(root);
   SottoClient.start(location.origin)
     .then((client) => {

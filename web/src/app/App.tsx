@@ -56,7 +56,11 @@ export function App() {
       return (
         <main className="auth" aria-busy="true">
           <p>Opening Sotto…</p>
-          {view.error !== undefined && <p role="status" data-testid="boot-status">{view.error}</p>}
+          {view.error !== undefined && (
+            <p role="status" data-testid="boot-status">
+              {view.error}
+            </p>
+          )}
         </main>
       );
     case "signed-out":
@@ -67,7 +71,10 @@ export function App() {
       break;
   }
 
-  const selectedConv = screen.kind === "chat" || screen.kind === "members" ? view.conversations.find((c) => c.id === screen.conv) : undefined;
+  const selectedConv =
+    screen.kind === "chat" || screen.kind === "members"
+      ? view.conversations.find((c) => c.id === screen.conv)
+      : undefined;
   const reviewing = screen.kind === "safety" ? screen.account : undefined;
   const alert = view.alerts.find((a) => a.account !== reviewing);
   const verify = (account: string) => {
@@ -97,7 +104,7 @@ export function App() {
           <p className="page">Loading conversation…</p>
         ) : (
           <ChatView
-              conv={selectedConv}
+            conv={selectedConv}
             onBack={() => {
               setScreen({ kind: "home" });
             }}
@@ -112,7 +119,7 @@ export function App() {
       content =
         selectedConv === undefined ? null : (
           <MembersPanel
-              conv={selectedConv}
+            conv={selectedConv}
             onClose={() => {
               setScreen({ kind: "chat", conv: selectedConv.id });
             }}
@@ -150,15 +157,32 @@ export function App() {
       <div className="shell" id="app-shell">
         <header className="topbar">
           <h1>Sotto</h1>
-          <ConnectionBadge state={view.connection} secondary={view.secondaryTab} onRetry={() => { client.retryConnection(); }} />
+          <ConnectionBadge
+            state={view.connection}
+            secondary={view.secondaryTab}
+            onRetry={() => {
+              client.retryConnection();
+            }}
+          />
           {view.held > 0 && <span className="badge">{view.held} waiting for keys</span>}
           <span className="hint" data-testid="me">
             {view.me?.username}
           </span>
-          <button type="button" className="primary" onClick={() => { setScreen({ kind: "new" }); }}>
+          <button
+            type="button"
+            className="primary"
+            onClick={() => {
+              setScreen({ kind: "new" });
+            }}
+          >
             New chat
           </button>
-          <button type="button" onClick={() => { setScreen({ kind: "devices" }); }}>
+          <button
+            type="button"
+            onClick={() => {
+              setScreen({ kind: "devices" });
+            }}
+          >
             Devices
           </button>
           <ThemeToggle />
@@ -191,7 +215,12 @@ function LogoutButton() {
   const [wipe, setWipe] = useState(false);
   if (!open) {
     return (
-      <button type="button" onClick={() => { setOpen(true); }}>
+      <button
+        type="button"
+        onClick={() => {
+          setOpen(true);
+        }}
+      >
         Log out
       </button>
     );
@@ -199,12 +228,24 @@ function LogoutButton() {
   return (
     <span role="group" aria-label="Log out">
       <label className="hint">
-        <input type="checkbox" checked={wipe} onChange={(e) => { setWipe(e.target.checked); }} /> Wipe local secrets (keys and history)
+        <input
+          type="checkbox"
+          checked={wipe}
+          onChange={(e) => {
+            setWipe(e.target.checked);
+          }}
+        />{" "}
+        Wipe local secrets (keys and history)
       </label>
       <button type="button" className="danger" onClick={() => void client.logout(wipe)}>
         Confirm log out
       </button>
-      <button type="button" onClick={() => { setOpen(false); }}>
+      <button
+        type="button"
+        onClick={() => {
+          setOpen(false);
+        }}
+      >
         Cancel
       </button>
     </span>

@@ -3,7 +3,13 @@ import { type SyntheticEvent, useState } from "react";
 import { ErrorText, Field } from "../../components/ui";
 import { useSotto } from "../../lib/sotto";
 
-export function NewConversation({ onCreated, onCancel }: { onCreated: (id: string) => void; onCancel: () => void }) {
+export function NewConversation({
+  onCreated,
+  onCancel,
+}: {
+  onCreated: (id: string) => void;
+  onCancel: () => void;
+}) {
   const client = useSotto();
   const [kind, setKind] = useState<"direct" | "group">("direct");
   const [username, setUsername] = useState("");
@@ -36,10 +42,24 @@ export function NewConversation({ onCreated, onCancel }: { onCreated: (id: strin
     <section className="page" aria-labelledby="new-conv-title">
       <h2 id="new-conv-title">New conversation</h2>
       <div className="tabs" role="tablist" aria-label="Conversation kind">
-        <button type="button" role="tab" aria-selected={kind === "direct"} onClick={() => { setKind("direct"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={kind === "direct"}
+          onClick={() => {
+            setKind("direct");
+          }}
+        >
           1:1
         </button>
-        <button type="button" role="tab" aria-selected={kind === "group"} onClick={() => { setKind("group"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={kind === "group"}
+          onClick={() => {
+            setKind("group");
+          }}
+        >
           Group
         </button>
       </div>
@@ -49,7 +69,14 @@ export function NewConversation({ onCreated, onCancel }: { onCreated: (id: strin
         ) : (
           <>
             <Field label="Group name" name="group-name" value={name} onChange={setName} required />
-            <Field label="Members" name="members" value={members} onChange={setMembers} hint="Usernames separated by spaces or commas." required />
+            <Field
+              label="Members"
+              name="members"
+              value={members}
+              onChange={setMembers}
+              hint="Usernames separated by spaces or commas."
+              required
+            />
           </>
         )}
         <ErrorText error={error} />

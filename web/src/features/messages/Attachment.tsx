@@ -21,7 +21,12 @@ export function AttachmentView({ attachment }: { attachment: AttachmentInfo }) {
 
   const load = async (): Promise<string | undefined> => {
     try {
-      const blob = await client.download(attachment.blobId, attachment.secret, attachment.blobSha256, attachment.mediaType);
+      const blob = await client.download(
+        attachment.blobId,
+        attachment.secret,
+        attachment.blobSha256,
+        attachment.mediaType,
+      );
       const u = URL.createObjectURL(blob);
       setUrl(u);
       return u;
@@ -34,13 +39,18 @@ export function AttachmentView({ attachment }: { attachment: AttachmentInfo }) {
   useEffect(() => {
     if (previewable && url === undefined) void load();
   }, []);
-  useEffect(() => () => {
-    if (url !== undefined) URL.revokeObjectURL(url);
-  }, [url]);
+  useEffect(
+    () => () => {
+      if (url !== undefined) URL.revokeObjectURL(url);
+    },
+    [url],
+  );
 
   return (
     <span data-testid="attachment">
-      {previewable && url !== undefined && <img src={url} alt={`Preview of ${attachment.fileName}`} />}
+      {previewable && url !== undefined && (
+        <img src={url} alt={`Preview of ${attachment.fileName}`} />
+      )}
       <span>
         <PaperclipIcon /> {attachment.fileName} ({size(attachment.size)}){" "}
       </span>

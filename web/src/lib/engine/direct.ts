@@ -6,7 +6,13 @@
  * another name stays a group. The Rust client (`sotto-client` `groups.rs`) applies the same rule.
  */
 
-import { type AccountId, type GroupState, bytesEqual, compareBytes, ConversationId } from "../../crypto";
+import {
+  type AccountId,
+  type GroupState,
+  bytesEqual,
+  compareBytes,
+  ConversationId,
+} from "../../crypto";
 
 /** What the rule reads from a verified {@link GroupState}. */
 type Group = Pick<GroupState, "name" | "members">;
@@ -21,7 +27,9 @@ export function directPeer(state: Group, me: AccountId): AccountId | undefined {
   const members = state.members();
   const [a, b] = members;
   if (members.length !== 2 || a === undefined || b === undefined) return undefined;
-  const named = state.name === directName(a.username, b.username) || state.name === directName(b.username, a.username);
+  const named =
+    state.name === directName(a.username, b.username) ||
+    state.name === directName(b.username, a.username);
   if (!named) return undefined;
   if (bytesEqual(a.account, me)) return b.account;
   if (bytesEqual(b.account, me)) return a.account;
@@ -39,7 +47,11 @@ export function isDirectWith(state: Group, me: AccountId, them: AccountId): bool
  * qualify (both sides created one at once), the smallest conversation id, bytewise, so both ends
  * settle on the same one.
  */
-export function findDirect(conversations: Iterable<readonly [string, Group]>, me: AccountId, them: AccountId): string | undefined {
+export function findDirect(
+  conversations: Iterable<readonly [string, Group]>,
+  me: AccountId,
+  them: AccountId,
+): string | undefined {
   let found: { id: string; bytes: Uint8Array } | undefined;
   for (const [id, state] of conversations) {
     if (!isDirectWith(state, me, them)) continue;
