@@ -26,7 +26,10 @@ function bundleHashes(): Plugin {
       walk(outDir);
       const lines = files
         .sort()
-        .map((f) => `${createHash("sha256").update(readFileSync(f)).digest("hex")}  ${relative(outDir, f)}`);
+        .map(
+          (f) =>
+            `${createHash("sha256").update(readFileSync(f)).digest("hex")}  ${relative(outDir, f)}`,
+        );
       writeFileSync(join(outDir, "SHA256SUMS"), lines.join("\n") + "\n");
     },
   };
@@ -40,7 +43,7 @@ export default defineConfig({
   build: { target: "es2022", sourcemap: true },
   test: {
     environment: "node",
-    include: ["src/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "src/**/*.test.tsx"],
     // The machine is shared: one worker keeps a test run from taking both cores. RSA work runs on
     // Node's thread pool anyway.
     pool: "threads",

@@ -77,7 +77,12 @@ function count(items, sent, me) {
     undecryptable: items.filter((i) => i.kind === "message-unverified").length,
     gaps: items.filter((i) => i.kind === "gap-notice").length,
     outOfOrder,
-    unsettled: items.filter((i) => i.kind === "message" && mine.has(i.text) && !["sent", "delivered", "read"].includes(i.status)).length,
+    unsettled: items.filter(
+      (i) =>
+        i.kind === "message" &&
+        mine.has(i.text) &&
+        !["sent", "delivered", "read"].includes(i.status),
+    ).length,
   };
 }
 
@@ -107,12 +112,16 @@ export async function chaos(h) {
     sentTo(conv).get(p.user).push(text);
     await sendText(p, text);
   }
-  const badge = (p, state, text) => p.page.locator(`[data-testid="connection"][data-state="${state}"]`).filter({ hasText: text });
+  const badge = (p, state, text) =>
+    p.page.locator(`[data-testid="connection"][data-state="${state}"]`).filter({ hasText: text });
   async function connected(p) {
     await badge(p, "open", "Connected").waitFor({ timeout: 60_000 });
   }
   async function open(p, conv = direct) {
-    await p.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 1000 }).catch(() => undefined);
+    await p.page
+      .getByRole("button", { name: "Back to conversations" })
+      .click({ timeout: 1000 })
+      .catch(() => undefined);
     // By its exact name: a message preview in another item may contain this name too.
     const name = conv === direct && p === b ? a.user : conv;
     const item = `[data-testid="conversation-item"]`;
@@ -142,8 +151,13 @@ export async function chaos(h) {
       );
     }
     for (const [p, f] of figures) {
-      const bad = Object.entries(f).filter(([k, v]) => !["sent", "displayed"].includes(k) && v !== 0);
-      assert(bad.length === 0 && f.displayed === f.sent, `${label}: ${p.name} shows everything exactly once, in order (${JSON.stringify(f)})`);
+      const bad = Object.entries(f).filter(
+        ([k, v]) => !["sent", "displayed"].includes(k) && v !== 0,
+      );
+      assert(
+        bad.length === 0 && f.displayed === f.sent,
+        `${label}: ${p.name} shows everything exactly once, in order (${JSON.stringify(f)})`,
+      );
     }
   }
 
@@ -155,7 +169,10 @@ export async function chaos(h) {
     await a.page.getByRole("button", { name: "Start" }).click();
     await a.page.getByRole("heading", { name: b.user }).waitFor();
     await say(a, "hello");
-    await b.page.getByTestId("conversation-item").filter({ hasText: a.user }).waitFor({ timeout: 30_000 });
+    await b.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: a.user })
+      .waitFor({ timeout: 30_000 });
     await open(b);
     await say(b, "hello back");
     await audit("start");
@@ -174,7 +191,8 @@ export async function chaos(h) {
           outage = (async () => {
             await h.killServer(srv);
             // The badge tells the truth while the server is gone (server down, network up).
-            for (const q of pages) await badge(q, "waiting", "Reconnecting in").waitFor({ timeout: 15_000 });
+            for (const q of pages)
+              await badge(q, "waiting", "Reconnecting in").waitFor({ timeout: 15_000 });
             await sleep(downMs);
             await h.spawnServer(srv);
           })().then(
@@ -244,7 +262,9 @@ export async function chaos(h) {
     const deadline = Date.now() + 60_000;
     while (opened === stallBelow && Date.now() < deadline) await sleep(500);
     assert(opened > stallBelow, "alice opened a new socket after the stall");
-    log(`  the half-open socket was replaced ${((Date.now() - stalledAt) / 1000).toFixed(1)} s after the stall began`);
+    log(
+      `  the half-open socket was replaced ${((Date.now() - stalledAt) / 1000).toFixed(1)} s after the stall began`,
+    );
     await connected(a);
     await audit("half-open");
     await a.page.unrouteAll({ behavior: "ignoreErrors" });
@@ -266,20 +286,32 @@ export async function chaos(h) {
       queued.push(sent.get(a.user).at(-1));
     }
     await say(b, "meanwhile");
-    const status = (text) => a.page.getByTestId("message").filter({ hasText: text }).getByTestId("message-status");
-    for (const t of queued) await status(t).filter({ hasText: "Failed" }).waitFor({ timeout: 15_000 });
+    const status = (text) =>
+      a.page.getByTestId("message").filter({ hasText: text }).getByTestId("message-status");
+    for (const t of queued)
+      await status(t).filter({ hasText: "Failed" }).waitFor({ timeout: 15_000 });
     // Tab restart while sends still fail: the queued messages are shown again, from the store.
     await a.page.reload();
     await connected(a);
     await open(a);
-    for (const t of queued) await status(t).filter({ hasText: /Failed|Sending/ }).waitFor({ timeout: 15_000 });
+    for (const t of queued)
+      await status(t)
+        .filter({ hasText: /Failed|Sending/ })
+        .waitFor({ timeout: 15_000 });
     // The network heals: the outbox drains on its own (same ids: the stored one answers 409).
-    const conflicts = () => a.problems.filter((x) => /HTTP 409 POST \/v1\/conversations\/[^/]+\/messages/.test(x)).length;
+    const conflicts = () =>
+      a.problems.filter((x) => /HTTP 409 POST \/v1\/conversations\/[^/]+\/messages/.test(x)).length;
     const conflictsBefore = conflicts();
     await a.page.unroute(sends);
     await audit("reload with outbox");
-    assert(stored === 201, `the server stored the first message before its answer was lost (got ${stored})`);
-    assert(conflicts() > conflictsBefore, "its resend after the reload was answered 409 (already stored)");
+    assert(
+      stored === 201,
+      `the server stored the first message before its answer was lost (got ${stored})`,
+    );
+    assert(
+      conflicts() > conflictsBefore,
+      "its resend after the reload was answered 409 (already stored)",
+    );
   });
 
   await test("chaos: a tab reload whose token refresh answer is lost stays signed in (no password asked)", async () => {
@@ -291,17 +323,35 @@ export async function chaos(h) {
       await route.abort("connectionreset");
     });
     await a.page.reload();
-    await a.page.getByTestId("boot-status").filter({ hasText: "Cannot reach the server" }).waitFor({ timeout: 15_000 });
-    assert((await a.page.locator('input[type="password"]').count()) === 0, "no password asked while the server cannot be reached");
+    await a.page
+      .getByTestId("boot-status")
+      .filter({ hasText: "Cannot reach the server" })
+      .waitFor({ timeout: 15_000 });
+    assert(
+      (await a.page.locator('input[type="password"]').count()) === 0,
+      "no password asked while the server cannot be reached",
+    );
     await sleep(Math.floor(rand() * 1500));
     // The retry presents the spent token: refused until the device signs a fresh challenge, then a new pair.
-    const proofRequired = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 401, { timeout: 40_000 });
-    const challenged = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh/challenge") && r.status() === 200, { timeout: 40_000 });
-    const renewed = a.page.waitForResponse((r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 200, { timeout: 40_000 });
+    const proofRequired = a.page.waitForResponse(
+      (r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 401,
+      { timeout: 40_000 },
+    );
+    const challenged = a.page.waitForResponse(
+      (r) => r.url().endsWith("/v1/auth/refresh/challenge") && r.status() === 200,
+      { timeout: 40_000 },
+    );
+    const renewed = a.page.waitForResponse(
+      (r) => r.url().endsWith("/v1/auth/refresh") && r.status() === 200,
+      { timeout: 40_000 },
+    );
     await a.page.unroute(refreshes);
     await Promise.all([proofRequired, challenged, renewed]);
     await connected(a);
-    assert(forwarded[0] === 200, `the server rotated the tokens before the answer was lost (got ${forwarded.join(", ")})`);
+    assert(
+      forwarded[0] === 200,
+      `the server rotated the tokens before the answer was lost (got ${forwarded.join(", ")})`,
+    );
     await open(a);
     await say(a, "after lost refresh");
     await say(b, "reply after lost refresh");
@@ -310,9 +360,18 @@ export async function chaos(h) {
 
   await test("chaos: the server fails sends and lookups (503) for a while, the sockets stay up", async () => {
     const flaky = { sends: true, lookups: true };
-    const unavailable = { status: 503, contentType: "application/json", body: JSON.stringify({ error: "unavailable", message: "flaky" }) };
-    await a.context.route("**/v1/conversations/*/messages", (route) => (flaky.sends ? route.fulfill(unavailable) : route.fallback()));
-    const lookup = (route) => (flaky.lookups && route.request().method() === "GET" ? route.fulfill(unavailable) : route.fallback());
+    const unavailable = {
+      status: 503,
+      contentType: "application/json",
+      body: JSON.stringify({ error: "unavailable", message: "flaky" }),
+    };
+    await a.context.route("**/v1/conversations/*/messages", (route) =>
+      flaky.sends ? route.fulfill(unavailable) : route.fallback(),
+    );
+    const lookup = (route) =>
+      flaky.lookups && route.request().method() === "GET"
+        ? route.fulfill(unavailable)
+        : route.fallback();
     await b.context.route("**/v1/directory/**", lookup);
     await b.context.route("**/v1/conversations**", lookup);
     const group = `Flaky ${suffix}`;
@@ -323,7 +382,11 @@ export async function chaos(h) {
     await a.page.getByRole("button", { name: "Start" }).click();
     await a.page.getByRole("heading", { name: group }).waitFor();
     for (let i = 0; i < 3; i++) await say(a, "flaky", group);
-    await a.page.getByTestId("message-status").filter({ hasText: "Failed" }).first().waitFor({ timeout: 15_000 });
+    await a.page
+      .getByTestId("message-status")
+      .filter({ hasText: "Failed" })
+      .first()
+      .waitFor({ timeout: 15_000 });
     // Sends work again: alice's outbox drains on its own (no reconnect, no Retry pressed).
     await sleep(500 + Math.floor(rand() * 1000));
     flaky.sends = false;
@@ -331,7 +394,10 @@ export async function chaos(h) {
     await b.page.getByText(/\d+ waiting for keys/).waitFor({ timeout: 30_000 });
     await sleep(Math.floor(rand() * 1500));
     flaky.lookups = false;
-    await b.page.getByTestId("conversation-item").filter({ hasText: group }).waitFor({ timeout: 30_000 });
+    await b.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: group })
+      .waitFor({ timeout: 30_000 });
     await open(b, group);
     await say(b, "flaky reply", group);
     await audit("flaky server", group);
@@ -352,7 +418,10 @@ export async function chaos(h) {
     for (const p of pages) {
       await p.page.getByRole("button", { name: "Devices" }).click();
       const undecryptable = await p.page.getByTestId("undecryptable").innerText();
-      assert(undecryptable === "0", `${p.name} counted no undecryptable message (got ${undecryptable})`);
+      assert(
+        undecryptable === "0",
+        `${p.name} counted no undecryptable message (got ${undecryptable})`,
+      );
       await p.page.getByRole("button", { name: "Back" }).click();
     }
   });

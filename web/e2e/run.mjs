@@ -86,7 +86,15 @@ async function startServer(name = "") {
       "",
     ].join("\n"),
   );
-  const srv = { origin, port, dataDir, config, logFile: join(work, `server${name}.log`), log: "", proc: undefined };
+  const srv = {
+    origin,
+    port,
+    dataDir,
+    config,
+    logFile: join(work, `server${name}.log`),
+    log: "",
+    proc: undefined,
+  };
   return spawnServer(srv);
 }
 
@@ -115,7 +123,12 @@ async function spawnServer(srv) {
           const cert = new X509Certificate(ca);
           const spki = cert.publicKey.export({ type: "spki", format: "der" });
           const pin = createHash("sha256").update(spki).digest("base64");
-          return Object.assign(srv, { ca, pin, csp: r.headers["content-security-policy"], fingerprint: cert.fingerprint256 });
+          return Object.assign(srv, {
+            ca,
+            pin,
+            csp: r.headers["content-security-policy"],
+            fingerprint: cert.fingerprint256,
+          });
         }
       } catch {
         // not up yet
@@ -162,11 +175,19 @@ async function launch(name, pin) {
   });
   page.on("pageerror", (e) => problems.push(String(e)));
   page.on("response", (r) => {
-    if (r.status() >= 400) problems.push(`${name}: HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+    if (r.status() >= 400)
+      problems.push(
+        `${name}: HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`,
+      );
   });
   page.on("request", (r) => {
     const u = r.url();
-    if (!u.startsWith("https://127.0.0.1") && !u.startsWith("wss://127.0.0.1") && !u.startsWith("blob:") && !u.startsWith("data:")) {
+    if (
+      !u.startsWith("https://127.0.0.1") &&
+      !u.startsWith("wss://127.0.0.1") &&
+      !u.startsWith("blob:") &&
+      !u.startsWith("data:")
+    ) {
       problems.push(`external request: ${u}`);
     }
   });
@@ -185,7 +206,10 @@ async function test(name, fn) {
     results.push({ name, ok: false, error: e });
     for (const p of pagesForFailure) {
       await p.page.screenshot({ path: join(out, `FAILED-${p.name}.png`) }).catch(() => undefined);
-      const alerts = await p.page.getByRole("alert").allInnerTexts().catch(() => []);
+      const alerts = await p.page
+        .getByRole("alert")
+        .allInnerTexts()
+        .catch(() => []);
       if (alerts.length > 0) log(`${p.name} shows: ${alerts.join(" | ")}`);
     }
     log(`FAIL ${name}: ${e?.stack ?? e}`);
@@ -207,7 +231,10 @@ async function register(p, username, password) {
   await p.page.getByLabel("Password", { exact: true }).fill(password);
   await p.page.getByLabel("Confirm password").fill(password);
   await p.page.getByRole("button", { name: "Create account" }).click();
-  await p.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 60_000 });
+  await p.page
+    .getByTestId("connection")
+    .filter({ hasText: "Connected" })
+    .waitFor({ timeout: 60_000 });
 }
 
 async function openConversation(p, name) {
@@ -233,10 +260,18 @@ async function safetyDigits(p) {
 
 function cli(srv, profile, args, timeoutMs = 120_000) {
   return new Promise((res) => {
-    const child = spawn(cliBin, ["--server", srv.origin, "--tls-pin", srv.fingerprint, "--profile", profile, ...args], {
-      env: { ...process.env, SOTTO_PASSWORD: "cli password for interop 42", SOTTO_PASSPHRASE: "profile passphrase for interop" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      cliBin,
+      ["--server", srv.origin, "--tls-pin", srv.fingerprint, "--profile", profile, ...args],
+      {
+        env: {
+          ...process.env,
+          SOTTO_PASSWORD: "cli password for interop 42",
+          SOTTO_PASSPHRASE: "profile passphrase for interop",
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -244,7 +279,15 @@ function cli(srv, profile, args, timeoutMs = 120_000) {
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("exit", (code) => {
       clearTimeout(timer);
-      res({ code, stdout, stderr, lines: stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)) });
+      res({
+        code,
+        stdout,
+        stderr,
+        lines: stdout
+          .split("\n")
+          .filter((l) => l.startsWith("{"))
+          .map((l) => JSON.parse(l)),
+      });
     });
   });
 }
@@ -271,7 +314,9 @@ async function cliReceive(srv, profile, pred, extra = []) {
     if (hit !== undefined) return hit;
   }
   const status = await cli(srv, profile, ["status"]);
-  throw new Error(`the CLI did not receive the expected message; got ${JSON.stringify(seen)}; CLI notes: ${notes.join(" | ")}; status: ${status.stdout}`);
+  throw new Error(
+    `the CLI did not receive the expected message; got ${JSON.stringify(seen)}; CLI notes: ${notes.join(" | ")}; status: ${status.stdout}`,
+  );
 }
 
 async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
@@ -286,15 +331,24 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
     t = Date.now();
     const created = await cliOk(srv, profile, ["group", "create", groupName, aliceName, bobName]);
     conv = created.lines.find((l) => typeof l.conversation === "string")?.conversation;
-    assert(typeof conv === "string" && conv.startsWith("conv:"), `group create printed a conversation: ${created.stdout}`);
+    assert(
+      typeof conv === "string" && conv.startsWith("conv:"),
+      `group create printed a conversation: ${created.stdout}`,
+    );
     log(`  sotto group create: ${Date.now() - t} ms`);
     t = Date.now();
     await cliOk(srv, profile, ["send", conv, "hello from the cli"]);
     log(`  sotto send: ${Date.now() - t} ms`);
     t = Date.now();
     for (const p of [alice, bob]) {
-      await p.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
-      await p.page.getByTestId("conversation-item").filter({ hasText: groupName }).waitFor({ timeout: 30_000 });
+      await p.page
+        .getByRole("button", { name: "Back to conversations" })
+        .click({ timeout: 2000 })
+        .catch(() => undefined);
+      await p.page
+        .getByTestId("conversation-item")
+        .filter({ hasText: groupName })
+        .waitFor({ timeout: 30_000 });
       log(`  ${p.name} lists the group: ${Date.now() - t} ms`);
       await openConversation(p, groupName);
       await expectMessage(p, "hello from the cli");
@@ -318,18 +372,37 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
     const att = alice.page.getByTestId("attachment").filter({ hasText: "from-cli.txt" });
     await att.waitFor({ timeout: 30_000 });
     await att.getByRole("button", { name: "Download" }).click();
-    const [download] = await Promise.all([alice.page.waitForEvent("download"), att.getByRole("link", { name: "Download" }).click()]);
+    const [download] = await Promise.all([
+      alice.page.waitForEvent("download"),
+      att.getByRole("link", { name: "Download" }).click(),
+    ]);
     const path = await download.path();
-    assert(readFileSync(path, "utf8") === "attachment bytes from the cli\n", "the browser decrypted the CLI's attachment");
-    await alice.page.locator("#attach").setInputFiles({ name: "from-web.txt", mimeType: "text/plain", buffer: Buffer.from("bytes from the browser") });
+    assert(
+      readFileSync(path, "utf8") === "attachment bytes from the cli\n",
+      "the browser decrypted the CLI's attachment",
+    );
+    await alice.page.locator("#attach").setInputFiles({
+      name: "from-web.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("bytes from the browser"),
+    });
     const dir = join(work, "cli-downloads");
     mkdirSync(dir, { recursive: true });
-    const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", ["--download-dir", dir]);
-    assert(readFileSync(got.attachment.path, "utf8") === "bytes from the browser", "the CLI decrypted the browser's attachment");
+    const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", [
+      "--download-dir",
+      dir,
+    ]);
+    assert(
+      readFileSync(got.attachment.path, "utf8") === "bytes from the browser",
+      "the CLI decrypted the browser's attachment",
+    );
   });
 
   await test("an admin adds the CLI user to a group and removes it again", async () => {
-    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await alice.page
+      .getByRole("button", { name: "Back to conversations" })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
     await openConversation(alice, "Project Sotto");
     await alice.page.getByRole("button", { name: /Members/ }).click();
     await alice.page.getByLabel("Add a member (username)").fill(carolName);
@@ -339,22 +412,37 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
     await sendText(alice, "welcome carol");
     await cliReceive(srv, profile, (l) => l.text === "welcome carol");
     await alice.page.getByRole("button", { name: /Members/ }).click();
-    await alice.page.getByRole("row", { name: new RegExp(carolName) }).getByRole("button", { name: "Remove" }).click();
+    await alice.page
+      .getByRole("row", { name: new RegExp(carolName) })
+      .getByRole("button", { name: "Remove" })
+      .click();
     await alice.page.getByRole("cell", { name: carolName }).waitFor({ state: "detached" });
     await alice.page.getByRole("button", { name: "Back to chat" }).click();
     await sendText(alice, "carol cannot read this");
-    await bob.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await bob.page
+      .getByRole("button", { name: "Back to conversations" })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
     await openConversation(bob, "Project Sotto");
     await expectMessage(bob, "carol cannot read this");
     const r = await cliOk(srv, profile, ["recv", "--wait", "3"]);
     cliSeen.push(...r.lines);
-    assert(!cliSeen.some((l) => l.text === "carol cannot read this"), "a removed member does not get new messages");
+    assert(
+      !cliSeen.some((l) => l.text === "carol cannot read this"),
+      "a removed member does not get new messages",
+    );
   });
 
   await test("a 1:1 from the CLI shows in the browser and the reply reaches the CLI", async () => {
     await cliOk(srv, profile, ["send", aliceName, "direct from the cli"]);
-    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
-    await alice.page.getByTestId("conversation-item").filter({ hasText: carolName }).waitFor({ timeout: 30_000 });
+    await alice.page
+      .getByRole("button", { name: "Back to conversations" })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
+    await alice.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: carolName })
+      .waitFor({ timeout: 30_000 });
     await openConversation(alice, carolName);
     await expectMessage(alice, "direct from the cli");
     await sendText(alice, "direct reply from the web");
@@ -364,7 +452,20 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
 }
 
 /** What the chaos scenarios (`chaos.mjs`) use from this harness. */
-const harness = { work, log, test, assert, shot, launch, register, openConversation, sendText, startServer, spawnServer, killServer };
+const harness = {
+  work,
+  log,
+  test,
+  assert,
+  shot,
+  launch,
+  register,
+  openConversation,
+  sendText,
+  startServer,
+  spawnServer,
+  killServer,
+};
 
 async function main() {
   log(`work dir ${work}`);
@@ -413,7 +514,10 @@ async function main() {
     await alice.page.getByRole("heading", { name: bobName }).waitFor();
     await sendText(alice, "hello bob, this is alice");
     await expectMessage(alice, "hello bob, this is alice");
-    await bob.page.getByTestId("conversation-item").filter({ hasText: aliceName }).waitFor({ timeout: 30_000 });
+    await bob.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: aliceName })
+      .waitFor({ timeout: 30_000 });
     const unread = await bob.page.getByTestId("unread").first().innerText();
     assert(unread === "1", `bob's unread count is 1 (got ${unread})`);
     await shot(bob.page, "03-conversation-list-unread");
@@ -438,14 +542,20 @@ async function main() {
 
   await test("messages both ways, typing indicator, and receipts", async () => {
     await bob.page.getByLabel("Message", { exact: true }).pressSequentially("typ", { delay: 30 });
-    await alice.page.getByTestId("typing").filter({ hasText: "typing" }).waitFor({ timeout: 15_000 });
+    await alice.page
+      .getByTestId("typing")
+      .filter({ hasText: "typing" })
+      .waitFor({ timeout: 15_000 });
     await bob.page.getByLabel("Message", { exact: true }).fill("");
     await sendText(bob, "hi alice, bob here");
     await expectMessage(alice, "hi alice, bob here");
     await sendText(alice, "how are you?");
     await expectMessage(bob, "how are you?");
     // bob has the chat open: alice's message shows a read receipt
-    const status = alice.page.getByTestId("message").filter({ hasText: "how are you?" }).getByTestId("message-status");
+    const status = alice.page
+      .getByTestId("message")
+      .filter({ hasText: "how are you?" })
+      .getByTestId("message-status");
     await status.filter({ hasText: /Delivered|Read/ }).waitFor({ timeout: 30_000 });
     await status.filter({ hasText: "Read" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "05-chat-receipts");
@@ -464,13 +574,19 @@ async function main() {
     }
     for (const p of [alice, bob]) {
       for (const text of payloads) {
-        const shown = await p.page.getByTestId("message-text").filter({ hasText: text }).first().innerText();
+        const shown = await p.page
+          .getByTestId("message-text")
+          .filter({ hasText: text })
+          .first()
+          .innerText();
         assert(shown === text, `shown verbatim as text: ${shown}`);
       }
       await p.page.getByTestId("message-text").filter({ hasText: "click" }).first().click();
       const found = await p.page.evaluate(() => ({
         pwned: window.__sottoPwned ?? null,
-        markup: document.querySelectorAll('[data-testid="message-text"] img, [data-testid="message-text"] script, [data-testid="message-text"] a[href^="javascript"]').length,
+        markup: document.querySelectorAll(
+          '[data-testid="message-text"] img, [data-testid="message-text"] script, [data-testid="message-text"] a[href^="javascript"]',
+        ).length,
       }));
       assert(found.pwned === null, `no payload ran (got ${found.pwned})`);
       assert(found.markup === 0, `no element made from a message (got ${found.markup})`);
@@ -482,7 +598,9 @@ async function main() {
       "iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAYAAAAf8/9hAAAAKUlEQVR4nGNgGAWjYBSMglEwCkbBKBgFo2AUjIJRMApGwSgYBaNgFIwCAFr/ABGjZCbVAAAAAElFTkSuQmCC",
       "base64",
     );
-    await alice.page.locator("#attach").setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
+    await alice.page
+      .locator("#attach")
+      .setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
     const att = bob.page.getByTestId("attachment").filter({ hasText: "square.png" });
     await att.waitFor({ timeout: 30_000 });
     const img = att.locator("img");
@@ -490,13 +608,20 @@ async function main() {
     const width = await img.evaluate((el) => el.naturalWidth);
     assert(width === 16, `decrypted image preview is 16 px wide (got ${width})`);
     await att.getByRole("link", { name: "Download" }).waitFor();
-    await alice.page.getByTestId("attachment").filter({ hasText: "square.png" }).locator("img").waitFor({ timeout: 15_000 });
+    await alice.page
+      .getByTestId("attachment")
+      .filter({ hasText: "square.png" })
+      .locator("img")
+      .waitFor({ timeout: 15_000 });
     await shot(bob.page, "06-attachment");
   });
 
   await test("a reload keeps the session and the history", async () => {
     await bob.page.reload();
-    await bob.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
+    await bob.page
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 30_000 });
     await openConversation(bob, aliceName);
     await expectMessage(bob, "hello bob, this is alice");
     await expectMessage(bob, "how are you?");
@@ -508,15 +633,32 @@ async function main() {
 
   await test("offline: visible connection state, a failed message, retry after reconnecting", async () => {
     await alice.context.setOffline(true);
-    await alice.page.getByTestId("connection").filter({ hasText: "Offline" }).waitFor({ timeout: 30_000 });
+    await alice.page
+      .getByTestId("connection")
+      .filter({ hasText: "Offline" })
+      .waitFor({ timeout: 30_000 });
     await sendText(alice, "sent while offline");
-    const status = alice.page.getByTestId("message").filter({ hasText: "sent while offline" }).getByTestId("message-status");
+    const status = alice.page
+      .getByTestId("message")
+      .filter({ hasText: "sent while offline" })
+      .getByTestId("message-status");
     await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "07-offline-failed");
     await alice.context.setOffline(false);
-    await alice.page.getByRole("button", { name: "Retry now" }).click({ timeout: 5000 }).catch(() => undefined);
-    await alice.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 60_000 });
-    await alice.page.getByTestId("message").filter({ hasText: "sent while offline" }).getByRole("button", { name: "Retry" }).click({ timeout: 2000 }).catch(() => undefined);
+    await alice.page
+      .getByRole("button", { name: "Retry now" })
+      .click({ timeout: 5000 })
+      .catch(() => undefined);
+    await alice.page
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 60_000 });
+    await alice.page
+      .getByTestId("message")
+      .filter({ hasText: "sent while offline" })
+      .getByRole("button", { name: "Retry" })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
     await status.filter({ hasText: /Sent|Delivered|Read/ }).waitFor({ timeout: 30_000 });
     await expectMessage(bob, "sent while offline");
   });
@@ -557,7 +699,10 @@ async function main() {
       });
     });
     await bob.page.reload();
-    await bob.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
+    await bob.page
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 30_000 });
     await openConversation(bob, aliceName);
     wsFilter.tamper = true;
     await sendText(alice, "TAMPERED-SECRET-TEXT");
@@ -569,7 +714,10 @@ async function main() {
     await sendText(alice, "next one is fine");
     await expectMessage(bob, "next one is fine");
     // The refused message's index never arrived: shown as a gap, not silently skipped.
-    await bob.page.getByTestId("gap-notice").filter({ hasText: `1 message from ${aliceName} is missing` }).waitFor();
+    await bob.page
+      .getByTestId("gap-notice")
+      .filter({ hasText: `1 message from ${aliceName} is missing` })
+      .waitFor();
     await shot(bob.page, "07-tampered");
   });
 
@@ -582,12 +730,18 @@ async function main() {
     await alice.page.getByRole("button", { name: "Start" }).click();
     await alice.page.getByRole("heading", { name: "Held keys" }).waitFor();
     await sendText(alice, "this one waits for its key");
-    await bob.page.getByTestId("conversation-item").filter({ hasText: "Held keys" }).waitFor({ timeout: 30_000 });
+    await bob.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: "Held keys" })
+      .waitFor({ timeout: 30_000 });
     assert(wsFilter.dropped === 1, "the distribution was withheld");
     await openConversation(bob, "Held keys");
     await expectMessage(bob, "this one waits for its key", 30_000);
     const text = await bob.page.getByTestId("messages").innerText();
-    assert(!text.includes("could not be verified"), "a held message is not counted as undecryptable");
+    assert(
+      !text.includes("could not be verified"),
+      "a held message is not counted as undecryptable",
+    );
   });
 
   await test("group: create, members panel, message reaches the member", async () => {
@@ -598,7 +752,10 @@ async function main() {
     await alice.page.getByRole("button", { name: "Start" }).click();
     await alice.page.getByRole("heading", { name: "Project Sotto" }).waitFor();
     await sendText(alice, "welcome to the group");
-    await bob.page.getByTestId("conversation-item").filter({ hasText: "Project Sotto" }).waitFor({ timeout: 30_000 });
+    await bob.page
+      .getByTestId("conversation-item")
+      .filter({ hasText: "Project Sotto" })
+      .waitFor({ timeout: 30_000 });
     await openConversation(bob, "Project Sotto");
     await expectMessage(bob, "welcome to the group");
     await alice.page.getByRole("button", { name: /Members/ }).click();
@@ -628,13 +785,18 @@ async function main() {
     await shot(second.page, "10-new-device-code");
     await alice.page.getByRole("button", { name: "Devices" }).click();
     const row = alice.page.getByTestId("device-row").filter({ hasText: "Second browser" });
-    await row.getByLabel("Code shown on the new device").fill(code === "000000" ? "111111" : "000000");
+    await row
+      .getByLabel("Code shown on the new device")
+      .fill(code === "000000" ? "111111" : "000000");
     await row.getByRole("button", { name: "Approve" }).click();
     await alice.page.getByRole("alert").filter({ hasText: "does not match" }).waitFor();
     await row.getByLabel("Code shown on the new device").fill(code);
     await row.getByRole("button", { name: "Approve" }).click();
     await alice.page.getByRole("status").filter({ hasText: "Device approved" }).waitFor();
-    await second.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 60_000 });
+    await second.page
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 60_000 });
     await row.filter({ hasText: "active" }).waitFor({ timeout: 15_000 });
     await shot(alice.page, "11-devices-approved");
     alice.page.once("dialog", (d) => void d.accept());
@@ -650,7 +812,10 @@ async function main() {
   await test("phone width and dark theme render", async () => {
     await alice.page.setViewportSize({ width: 390, height: 800 });
     await alice.page.getByLabel("Theme").selectOption("dark");
-    await alice.page.getByRole("button", { name: "Back to conversations" }).click({ timeout: 2000 }).catch(() => undefined);
+    await alice.page
+      .getByRole("button", { name: "Back to conversations" })
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
     await shot(alice.page, "12-phone-dark-list");
     await openConversation(alice, bobName);
     await expectMessage(alice, "next one is fine");
@@ -667,10 +832,16 @@ async function main() {
   await test("a second tab waits for the first one's socket and takes over when it closes", async () => {
     const tab = await bob.context.newPage();
     await tab.goto(srv.origin);
-    await tab.getByTestId("connection").filter({ hasText: "Open in another tab" }).waitFor({ timeout: 30_000 });
+    await tab
+      .getByTestId("connection")
+      .filter({ hasText: "Open in another tab" })
+      .waitFor({ timeout: 30_000 });
     await shot(tab, "16-second-tab");
     await bob.page.close();
-    await tab.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({ timeout: 30_000 });
+    await tab
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 30_000 });
     bob.page = tab;
   });
 
@@ -696,7 +867,10 @@ async function main() {
         }),
     );
     assert(left.state.length === 0, `no local state is left (${left.state.join(",")})`);
-    assert(left.keys.every((k) => k === "store-key"), `no private key is left (${left.keys.join(",")})`);
+    assert(
+      left.keys.every((k) => k === "store-key"),
+      `no private key is left (${left.keys.join(",")})`,
+    );
     const username = await bob.page.getByLabel("Username").inputValue();
     assert(username === "", "no username is remembered");
   });
@@ -709,10 +883,16 @@ async function main() {
     await register(mallory, malloryName, password);
     await alice.context.route(`**/v1/directory/${bobName}`, async (route) => {
       const auth = route.request().headers()["authorization"];
-      const real = await get(`${srv.origin}/v1/directory/${malloryName}`, srv.ca, { Authorization: auth });
+      const real = await get(`${srv.origin}/v1/directory/${malloryName}`, srv.ca, {
+        Authorization: auth,
+      });
       const json = JSON.parse(real.body);
       json.username = bobName;
-      await route.fulfill({ status: real.status, contentType: "application/json", body: JSON.stringify(json) });
+      await route.fulfill({
+        status: real.status,
+        contentType: "application/json",
+        body: JSON.stringify(json),
+      });
     });
     await alice.page.setViewportSize({ width: 1100, height: 760 });
     await alice.page.getByRole("button", { name: "New chat" }).click();
@@ -721,18 +901,29 @@ async function main() {
     await alice.page.getByRole("button", { name: "Start" }).click();
     const dialog = alice.page.getByRole("alertdialog", { name: `${bobName}'s identity changed` });
     await dialog.waitFor({ timeout: 30_000 });
-    assert((await dialog.innerText()).includes(`You had verified ${bobName}`), "the warning says bob had been verified");
-    assert(await alice.page.locator("#app-shell[inert]").count() === 1, "the rest of the app is blocked while the warning shows");
+    assert(
+      (await dialog.innerText()).includes(`You had verified ${bobName}`),
+      "the warning says bob had been verified",
+    );
+    assert(
+      (await alice.page.locator("#app-shell[inert]").count()) === 1,
+      "the rest of the app is blocked while the warning shows",
+    );
     await shot(alice.page, "17-identity-changed");
     await dialog.getByRole("button", { name: "Accept the new identity" }).click();
     await alice.page.getByRole("heading", { name: `Safety number with ${bobName}` }).waitFor();
     await alice.page.getByTestId("verified-state").filter({ hasText: "Not verified" }).waitFor();
-    assert(await alice.page.locator("#app-shell[inert]").count() === 0, "the app is usable again");
+    assert(
+      (await alice.page.locator("#app-shell[inert]").count()) === 0,
+      "the app is usable again",
+    );
     await mallory.context.close();
   });
 
   const chaosProblems = await chaos(harness);
-  const problems = [...alice.problems, ...bob.problems, ...chaosProblems].filter((p) => !p.includes("favicon"));
+  const problems = [...alice.problems, ...bob.problems, ...chaosProblems].filter(
+    (p) => !p.includes("favicon"),
+  );
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
     assert(external.length === 0, external.join("\n"));
@@ -756,7 +947,8 @@ try {
   log(`${passed} passed, ${results.length - passed} failed`);
   log(`screenshots: ${out}`);
   if (!failed && process.env.E2E_KEEP === undefined) {
-    for (const p of ["data", "sotto.toml", "data-chaos", "sotto-chaos.toml"]) rmSync(join(work, p), { recursive: true, force: true });
+    for (const p of ["data", "sotto.toml", "data-chaos", "sotto-chaos.toml"])
+      rmSync(join(work, p), { recursive: true, force: true });
   }
 }
 process.exit(failed ? 1 : 0);

@@ -284,10 +284,13 @@ impl Client {
             return Ok(found);
         }
         let me = self.account_state()?.username.clone();
-        let name = format!("{me} & {}", peer.username);
+        let name = direct_name(&me, &peer.username);
         self.create_group(&name, &[peer.username], accept_new).await
     }
 
+    /// The 1:1 with `them` this device holds (protocol §6.4). The map is ordered by id text,
+    /// `conv:` and fixed-length lowercase hex, so the first match is the smallest id bytewise:
+    /// the one both sides settle on when each created one.
     fn find_direct(&self, them: AccountId) -> Result<Option<ConversationId>> {
         let me = self.account_id()?;
         for (id, c) in &self.state.conversations {
@@ -298,14 +301,33 @@ impl Client {
                 continue;
             };
             if let Some(group) = self.load_group(&conversation)? {
-                let members = group.members();
-                if members.len() == 2 && members.contains_key(&me) && members.contains_key(&them) {
+                if is_direct_between(&group, me, them) {
                     return Ok(Some(conversation));
                 }
             }
         }
         Ok(None)
     }
+}
+
+/// The name a client gives the 1:1 it creates: `<own username> & <peer username>` (protocol §6.4).
+fn direct_name(own: &str, peer: &str) -> String {
+    format!("{own} & {peer}")
+}
+
+/// Whether the verified `group` is the 1:1 of `me` and `them` (protocol §6.4): exactly these two
+/// members, compared by account id, under the name made of the usernames the state lists for
+/// them, in either order. A group of the same two people under another name stays a group, and a
+/// name alone (any admin chooses it) makes nothing a 1:1.
+fn is_direct_between(group: &GroupState, me: AccountId, them: AccountId) -> bool {
+    let members = group.members();
+    let (Some(mine), Some(theirs)) = (members.get(&me), members.get(&them)) else {
+        return false;
+    };
+    me != them
+        && members.len() == 2
+        && (group.name() == direct_name(&mine.username, &theirs.username)
+            || group.name() == direct_name(&theirs.username, &mine.username))
 }
 
 fn info(group: &GroupState) -> ConversationInfo {
@@ -318,5 +340,74 @@ fn info(group: &GroupState) -> ConversationInfo {
             .iter()
             .map(|(a, m)| (m.username.clone(), a.to_string(), m.admin))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sotto_proto::testing::{TestAccount, T0};
+
+    use super::*;
+
+    fn group(name: &str, creator: &TestAccount, members: Vec<Member>) -> GroupState {
+        let conversation = ConversationId::from_bytes([7; 16]);
+        let signed = GroupState::create(
+            conversation,
+            name,
+            members,
+            creator.master.account(),
+            &creator.device.keys,
+            T0,
+        )
+        .unwrap();
+        GroupState::genesis(&signed, &creator.device.verified).unwrap()
+    }
+
+    #[test]
+    fn two_accounts_under_the_default_name_are_their_one_to_one_from_either_side() {
+        let (alice, carol) = (TestAccount::new(0, "alice"), TestAccount::new(2, "carol"));
+        let state = group(
+            &direct_name("alice", "carol"),
+            &alice,
+            vec![alice.member(true), carol.member(false)],
+        );
+        let (a, c) = (alice.master.account(), carol.master.account());
+        assert!(is_direct_between(&state, a, c));
+        assert!(is_direct_between(&state, c, a));
+    }
+
+    #[test]
+    fn a_group_of_the_same_two_people_under_another_name_is_not_their_one_to_one() {
+        let (alice, carol) = (TestAccount::new(0, "alice"), TestAccount::new(2, "carol"));
+        let state = group(
+            "Project Sotto",
+            &alice,
+            vec![alice.member(true), carol.member(false)],
+        );
+        assert!(!is_direct_between(
+            &state,
+            alice.master.account(),
+            carol.master.account()
+        ));
+    }
+
+    #[test]
+    fn a_group_named_alice_and_carol_is_not_the_one_to_one_with_carol_unless_it_is_just_them() {
+        let alice = TestAccount::new(0, "alice");
+        let bob = TestAccount::new(1, "bob");
+        let carol = TestAccount::new(2, "carol");
+        let (a, c) = (alice.master.account(), carol.master.account());
+        let three = group(
+            "alice & carol",
+            &alice,
+            vec![alice.member(true), bob.member(false), carol.member(false)],
+        );
+        assert!(!is_direct_between(&three, a, c));
+        // Bob, the admin, lists himself under carol's username: the name reads right, the
+        // account is not carol's.
+        let mut impostor = bob.member(true);
+        impostor.username = "carol".to_owned();
+        let posing = group("alice & carol", &bob, vec![alice.member(false), impostor]);
+        assert!(!is_direct_between(&posing, a, c));
     }
 }

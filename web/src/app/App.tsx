@@ -1,6 +1,9 @@
-/** The application shell: one client, one view; screens by simple state (no router). */
+/**
+ * The application shell: screens by simple state (no router). It reaches the engine through the
+ * hooks of `lib/sotto` like every feature; `main.tsx` mounts the one `SottoProvider` around it.
+ */
 
-import { useEffect, useState, useSyncExternalStore } from "react";
+import { useEffect, useState } from "react";
 
 import { ConnectionBadge, ErrorText } from "../components/ui";
 import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
@@ -11,7 +14,7 @@ import { ChatView } from "../features/messages/ChatView";
 import { MembersPanel } from "../features/messages/MembersPanel";
 import { IdentityChangeWarning } from "../features/verification/IdentityChangeWarning";
 import { SafetyNumberScreen } from "../features/verification/SafetyNumber";
-import type { SottoClient } from "../lib/engine/client";
+import { useSotto, useSottoView } from "../lib/sotto";
 import { ThemeToggle } from "./theme";
 
 type Screen =
@@ -22,8 +25,9 @@ type Screen =
   | { readonly kind: "devices" }
   | { readonly kind: "safety"; readonly account: string; readonly back: Screen };
 
-export function App({ client }: { client: SottoClient }) {
-  const view = useSyncExternalStore(client.subscribe, client.getView);
+export function App() {
+  const client = useSotto();
+  const view = useSottoView();
   const [screen, setScreen] = useState<Screen>({ kind: "home" });
   const [, setTick] = useState(0);
 
@@ -52,18 +56,25 @@ export function App({ client }: { client: SottoClient }) {
       return (
         <main className="auth" aria-busy="true">
           <p>Opening Sotto…</p>
-          {view.error !== undefined && <p role="status" data-testid="boot-status">{view.error}</p>}
+          {view.error !== undefined && (
+            <p role="status" data-testid="boot-status">
+              {view.error}
+            </p>
+          )}
         </main>
       );
     case "signed-out":
-      return <AuthScreen client={client} knownUsername={view.phase.knownUsername} error={view.error} />;
+      return <AuthScreen knownUsername={view.phase.knownUsername} error={view.error} />;
     case "awaiting-approval":
-      return <AwaitingApproval client={client} code={view.phase.code} device={view.phase.device} />;
+      return <AwaitingApproval code={view.phase.code} device={view.phase.device} />;
     case "ready":
       break;
   }
 
-  const selectedConv = screen.kind === "chat" || screen.kind === "members" ? view.conversations.find((c) => c.id === screen.conv) : undefined;
+  const selectedConv =
+    screen.kind === "chat" || screen.kind === "members"
+      ? view.conversations.find((c) => c.id === screen.conv)
+      : undefined;
   const reviewing = screen.kind === "safety" ? screen.account : undefined;
   const alert = view.alerts.find((a) => a.account !== reviewing);
   const verify = (account: string) => {
@@ -78,7 +89,6 @@ export function App({ client }: { client: SottoClient }) {
     case "new":
       content = (
         <NewConversation
-          client={client}
           onCreated={(conv) => {
             setScreen({ kind: "chat", conv });
           }}
@@ -94,7 +104,6 @@ export function App({ client }: { client: SottoClient }) {
           <p className="page">Loading conversation…</p>
         ) : (
           <ChatView
-            client={client}
             conv={selectedConv}
             onBack={() => {
               setScreen({ kind: "home" });
@@ -110,7 +119,6 @@ export function App({ client }: { client: SottoClient }) {
       content =
         selectedConv === undefined ? null : (
           <MembersPanel
-            client={client}
             conv={selectedConv}
             onClose={() => {
               setScreen({ kind: "chat", conv: selectedConv.id });
@@ -122,7 +130,6 @@ export function App({ client }: { client: SottoClient }) {
     case "devices":
       content = (
         <DevicesScreen
-          client={client}
           onClose={() => {
             setScreen({ kind: "home" });
           }}
@@ -132,7 +139,6 @@ export function App({ client }: { client: SottoClient }) {
     case "safety":
       content = (
         <SafetyNumberScreen
-          client={client}
           account={screen.account}
           onClose={() => {
             setScreen(screen.back);
@@ -151,19 +157,36 @@ export function App({ client }: { client: SottoClient }) {
       <div className="shell" id="app-shell">
         <header className="topbar">
           <h1>Sotto</h1>
-          <ConnectionBadge state={view.connection} secondary={view.secondaryTab} onRetry={() => { client.retryConnection(); }} />
+          <ConnectionBadge
+            state={view.connection}
+            secondary={view.secondaryTab}
+            onRetry={() => {
+              client.retryConnection();
+            }}
+          />
           {view.held > 0 && <span className="badge">{view.held} waiting for keys</span>}
           <span className="hint" data-testid="me">
             {view.me?.username}
           </span>
-          <button type="button" className="primary" onClick={() => { setScreen({ kind: "new" }); }}>
+          <button
+            type="button"
+            className="primary"
+            onClick={() => {
+              setScreen({ kind: "new" });
+            }}
+          >
             New chat
           </button>
-          <button type="button" onClick={() => { setScreen({ kind: "devices" }); }}>
+          <button
+            type="button"
+            onClick={() => {
+              setScreen({ kind: "devices" });
+            }}
+          >
             Devices
           </button>
           <ThemeToggle />
-          <LogoutButton client={client} />
+          <LogoutButton />
         </header>
         <div className={inChat ? "main has-chat" : "main"}>
           <aside className="sidebar">
@@ -181,17 +204,23 @@ export function App({ client }: { client: SottoClient }) {
           </main>
         </div>
       </div>
-      {alert !== undefined && <IdentityChangeWarning client={client} alert={alert} onReview={verify} />}
+      {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
     </>
   );
 }
 
-function LogoutButton({ client }: { client: SottoClient }) {
+function LogoutButton() {
+  const client = useSotto();
   const [open, setOpen] = useState(false);
   const [wipe, setWipe] = useState(false);
   if (!open) {
     return (
-      <button type="button" onClick={() => { setOpen(true); }}>
+      <button
+        type="button"
+        onClick={() => {
+          setOpen(true);
+        }}
+      >
         Log out
       </button>
     );
@@ -199,12 +228,24 @@ function LogoutButton({ client }: { client: SottoClient }) {
   return (
     <span role="group" aria-label="Log out">
       <label className="hint">
-        <input type="checkbox" checked={wipe} onChange={(e) => { setWipe(e.target.checked); }} /> Wipe local secrets (keys and history)
+        <input
+          type="checkbox"
+          checked={wipe}
+          onChange={(e) => {
+            setWipe(e.target.checked);
+          }}
+        />{" "}
+        Wipe local secrets (keys and history)
       </label>
       <button type="button" className="danger" onClick={() => void client.logout(wipe)}>
         Confirm log out
       </button>
-      <button type="button" onClick={() => { setOpen(false); }}>
+      <button
+        type="button"
+        onClick={() => {
+          setOpen(false);
+        }}
+      >
         Cancel
       </button>
     </span>

@@ -32,19 +32,33 @@ export interface EncryptedAttachment {
 }
 
 async function derive(secret: Uint8Array): Promise<{ aead: AeadKey; commitment: Bytes }> {
-  if (secret.length !== 32) throw new ProtocolError("invalid-input", "attachment secret must be 32 bytes");
-  const okm = await hkdfSha256(secret, encodeDomain(Domain.Attachment), AES_KEY_LEN + GCM_NONCE_LEN + COMMITMENT_LEN);
+  if (secret.length !== 32)
+    throw new ProtocolError("invalid-input", "attachment secret must be 32 bytes");
+  const okm = await hkdfSha256(
+    secret,
+    encodeDomain(Domain.Attachment),
+    AES_KEY_LEN + GCM_NONCE_LEN + COMMITMENT_LEN,
+  );
   return {
-    aead: new AeadKey(okm.subarray(0, AES_KEY_LEN), okm.subarray(AES_KEY_LEN, AES_KEY_LEN + GCM_NONCE_LEN)),
+    aead: new AeadKey(
+      okm.subarray(0, AES_KEY_LEN),
+      okm.subarray(AES_KEY_LEN, AES_KEY_LEN + GCM_NONCE_LEN),
+    ),
     commitment: okm.slice(AES_KEY_LEN + GCM_NONCE_LEN),
   };
 }
 
 /** Encrypts a file under a fresh secret from `env`. */
-export async function encryptAttachment(plaintext: Uint8Array, env: Env): Promise<EncryptedAttachment> {
+export async function encryptAttachment(
+  plaintext: Uint8Array,
+  env: Env,
+): Promise<EncryptedAttachment> {
   const secret = await env.rng.random(32);
   const { aead, commitment } = await derive(secret);
-  const blob = concatBytes(commitment, await aead.seal(encodeDomain(Domain.AttachmentCommitment), plaintext));
+  const blob = concatBytes(
+    commitment,
+    await aead.seal(encodeDomain(Domain.AttachmentCommitment), plaintext),
+  );
   return { blob, secret, blobSha256: await sha256(blob) };
 }
 
@@ -52,10 +66,16 @@ export async function encryptAttachment(plaintext: Uint8Array, env: Env): Promis
  * Checks a downloaded blob against its reference (hash, then commitment) and decrypts it. Every
  * failure is the uniform `decryption-failed`.
  */
-export async function decryptAttachment(blob: Bytes, secret: Uint8Array, expectedSha256: Uint8Array): Promise<Bytes> {
-  if (!constantTimeEqual(await sha256(blob), expectedSha256)) throw new ProtocolError("decryption-failed");
+export async function decryptAttachment(
+  blob: Bytes,
+  secret: Uint8Array,
+  expectedSha256: Uint8Array,
+): Promise<Bytes> {
+  if (!constantTimeEqual(await sha256(blob), expectedSha256))
+    throw new ProtocolError("decryption-failed");
   const { aead, commitment } = await derive(secret);
   if (blob.length < COMMITMENT_LEN) throw new ProtocolError("decryption-failed");
-  if (!constantTimeEqual(blob.subarray(0, COMMITMENT_LEN), commitment)) throw new ProtocolError("decryption-failed");
+  if (!constantTimeEqual(blob.subarray(0, COMMITMENT_LEN), commitment))
+    throw new ProtocolError("decryption-failed");
   return aead.open(encodeDomain(Domain.AttachmentCommitment), blob.subarray(COMMITMENT_LEN));
 }

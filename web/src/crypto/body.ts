@@ -50,7 +50,11 @@ export type ReceiptKind = "delivered" | "read";
 export type MessageBody =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "attachment"; readonly attachment: AttachmentRef; readonly caption: string }
-  | { readonly type: "receipt"; readonly kind: ReceiptKind; readonly messages: readonly MessageIdT[] };
+  | {
+      readonly type: "receipt";
+      readonly kind: ReceiptKind;
+      readonly messages: readonly MessageIdT[];
+    };
 
 const KIND_TEXT = 0x01;
 const KIND_ATTACHMENT = 0x02;
@@ -70,11 +74,13 @@ export const MessageBody = {
         break;
       case "attachment": {
         const a = body.attachment;
-        if (utf8Length(a.blobId) > MAX_BLOB_ID_LEN) throw new ProtocolError("invalid-input", "blob id too long");
+        if (utf8Length(a.blobId) > MAX_BLOB_ID_LEN)
+          throw new ProtocolError("invalid-input", "blob id too long");
         if (!isDisplayText(a.fileName) || utf8Length(a.fileName) > MAX_FILE_NAME_LEN) {
           throw new ProtocolError("invalid-input", "file name: 1 to 255 bytes of display text");
         }
-        if (utf8Length(a.mediaType) > MAX_MEDIA_TYPE_LEN) throw new ProtocolError("invalid-input", "media type too long");
+        if (utf8Length(a.mediaType) > MAX_MEDIA_TYPE_LEN)
+          throw new ProtocolError("invalid-input", "media type too long");
         if (a.secret.length !== 32 || a.blobSha256.length !== 32) {
           throw new ProtocolError("invalid-input", "attachment secret and hash are 32 bytes");
         }
@@ -89,7 +95,8 @@ export const MessageBody = {
         break;
       }
       case "receipt":
-        if (body.messages.length > MAX_RECEIPT_IDS) throw new ProtocolError("invalid-input", "receipt names too many messages");
+        if (body.messages.length > MAX_RECEIPT_IDS)
+          throw new ProtocolError("invalid-input", "receipt names too many messages");
         w.u8(KIND_RECEIPT);
         w.u8(receiptTag(body.kind));
         w.count(body.messages.length);
@@ -99,7 +106,8 @@ export const MessageBody = {
         unreachable(body);
     }
     const bytes = w.finish();
-    if (bytes.length > MAX_BODY_LEN) throw new ProtocolError("invalid-input", "message body longer than 64 KiB");
+    if (bytes.length > MAX_BODY_LEN)
+      throw new ProtocolError("invalid-input", "message body longer than 64 KiB");
     return bytes;
   },
 
@@ -121,7 +129,11 @@ export const MessageBody = {
           secret: r.array(32),
           blobSha256: r.array(32),
         };
-        body = { type: "attachment", attachment, caption: utf8Decode(r.bytes("caption", MAX_BODY_LEN), "caption") };
+        body = {
+          type: "attachment",
+          attachment,
+          caption: utf8Decode(r.bytes("caption", MAX_BODY_LEN), "caption"),
+        };
         break;
       }
       case KIND_RECEIPT: {
@@ -165,7 +177,8 @@ export function paddedLength(n: number): number {
 /** Pads an encoded body to its bucket; a bucket above 128 KiB is `invalid-input`. */
 export function pad(body: Uint8Array): Bytes {
   const target = paddedLength(body.length);
-  if (target > MAX_PADDED_LEN) throw new ProtocolError("invalid-input", "message body too long to pad");
+  if (target > MAX_PADDED_LEN)
+    throw new ProtocolError("invalid-input", "message body too long to pad");
   const out = new Uint8Array(target);
   out.set(body);
   out[body.length] = PAD_MARK;

@@ -113,7 +113,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** UTF-8 of `text`; a string with lone surrogates has no UTF-8 form and is `invalid-input`. */
 export function utf8Encode(text: string, field = "text"): Bytes {
-  if (!isWellFormed(text)) throw new ProtocolError("invalid-input", `${field} is not well-formed Unicode`);
+  if (!isWellFormed(text))
+    throw new ProtocolError("invalid-input", `${field} is not well-formed Unicode`);
   return encoder.encode(text);
 }
 

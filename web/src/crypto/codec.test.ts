@@ -45,9 +45,13 @@ describe("Writer and Reader", () => {
   });
 
   it("encodes the spec's domain table", () => {
-    expect(encodeDomain(Domain.DeviceCertificate)).toEqual(fromHex("11736f74746f2f6465766963652d6365727401"));
+    expect(encodeDomain(Domain.DeviceCertificate)).toEqual(
+      fromHex("11736f74746f2f6465766963652d6365727401"),
+    );
     expect(encodeDomain(Domain.Envelope)).toEqual(fromHex("09736f74746f2f6d736701"));
-    expect(encodeDomain(Domain.AttachmentCommitment)).toEqual(fromHex("17736f74746f2f6174746163686d656e742d636f6d6d697401"));
+    expect(encodeDomain(Domain.AttachmentCommitment)).toEqual(
+      fromHex("17736f74746f2f6174746163686d656e742d636f6d6d697401"),
+    );
   });
 
   it("no domain encoding is a prefix of another", () => {
@@ -66,7 +70,10 @@ describe("Writer and Reader", () => {
     const v2 = bytes.slice();
     v2[v2.length - 1] = 2;
     await expectCode(() => Reader.forDomain(v2, Domain.Envelope), "decode/unsupported-version");
-    await expectCode(() => Reader.forDomain(bytes.subarray(0, 4), Domain.Envelope), "decode/truncated");
+    await expectCode(
+      () => Reader.forDomain(bytes.subarray(0, 4), Domain.Envelope),
+      "decode/truncated",
+    );
   });
 
   it("checks a length bound before reading", async () => {
@@ -83,7 +90,10 @@ describe("Writer and Reader", () => {
 
   it("refuses truncation, trailing bytes, a non-canonical bool and bad UTF-8", async () => {
     await expectCode(() => new Reader(Uint8Array.of(0, 0, 0)).u32(), "decode/truncated");
-    await expectCode(() => new Reader(Uint8Array.of(0, 0, 0, 5, 1)).bytes("b", 10), "decode/truncated");
+    await expectCode(
+      () => new Reader(Uint8Array.of(0, 0, 0, 5, 1)).bytes("b", 10),
+      "decode/truncated",
+    );
     const r = new Reader(Uint8Array.of(1, 2));
     r.u8();
     await expectCode(() => {
@@ -207,15 +217,25 @@ describe("decoders on mutated real encodings", () => {
       }
     }
     for (const v of J.file("distribution.json").get("vectors").arr()) {
-      for (const d of v.get("distributions").arr()) out.push(["distribution", d.get("wire").hex(), (b) => KeyDistribution.decode(b)]);
+      for (const d of v.get("distributions").arr())
+        out.push(["distribution", d.get("wire").hex(), (b) => KeyDistribution.decode(b)]);
     }
     for (const v of J.file("group.json").get("vectors").arr()) {
       for (const c of v.get("changes").arr()) {
-        out.push(["group change", Signed.decode(c.get("change").hex(), 262_144).body, (b) => GroupChange.decode(b)]);
+        out.push([
+          "group change",
+          Signed.decode(c.get("change").hex(), 262_144).body,
+          (b) => GroupChange.decode(b),
+        ]);
       }
     }
     const device = J.file("auth.json").get("vectors").arr()[0]?.get("device_certificate").hex();
-    if (device !== undefined) out.push(["device certificate", Signed.decode(device, 4096).body, (b) => DeviceCertificate.decode(b)]);
+    if (device !== undefined)
+      out.push([
+        "device certificate",
+        Signed.decode(device, 4096).body,
+        (b) => DeviceCertificate.decode(b),
+      ]);
     return out.slice(0, 40);
   }
 
@@ -223,7 +243,8 @@ describe("decoders on mutated real encodings", () => {
     const next = prng(0xc0de);
     for (const [, bytes, decode] of samples()) {
       const mutants: Bytes[] = [];
-      for (let cut = 0; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 64))) mutants.push(bytes.subarray(0, cut));
+      for (let cut = 0; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 64)))
+        mutants.push(bytes.subarray(0, cut));
       for (let i = 0; i < 64; i++) {
         const m = bytes.slice();
         const at = (next() * 256 + next()) % m.length;

@@ -22,7 +22,17 @@ const TAG_SEQUENCE = 0x30;
 const MAX_LENGTH_BYTES = 4;
 
 /** `1.2.840.113549.1.1.1` rsaEncryption. */
-export const OID_RSA_ENCRYPTION: Bytes = Uint8Array.of(0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01);
+export const OID_RSA_ENCRYPTION: Bytes = Uint8Array.of(
+  0x2a,
+  0x86,
+  0x48,
+  0x86,
+  0xf7,
+  0x0d,
+  0x01,
+  0x01,
+  0x01,
+);
 /** `1.2.840.113549.1.1.10` id-RSASSA-PSS. */
 const OID_RSASSA_PSS: Bytes = Uint8Array.of(0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a);
 /** `1.2.840.113549.1.1.7` id-RSAES-OAEP. */
@@ -163,7 +173,8 @@ export function parsePkcs8RsaPublic(input: Bytes): RsaNumbers | undefined {
   const version = readUnsigned(fields);
   const algorithm = fields.expect(TAG_SEQUENCE);
   const privateKey = fields.expect(TAG_OCTET_STRING);
-  if (version === undefined || algorithm === undefined || privateKey === undefined) return undefined;
+  if (version === undefined || algorithm === undefined || privateKey === undefined)
+    return undefined;
   const alg = new DerCursor(algorithm);
   const oid = alg.expect(TAG_OID);
   if (oid === undefined || !equal(oid, OID_RSA_ENCRYPTION)) return undefined;

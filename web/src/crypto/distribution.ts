@@ -145,7 +145,11 @@ export function encodePayload(chain: ChainIdT, startIndex: number, key: ChainKey
 }
 
 /** Decodes the OAEP plaintext; any malformation is the uniform `decryption-failed`. */
-export function decodePayload(bytes: Bytes): { chain: ChainIdT; startIndex: number; key: ChainKey } {
+export function decodePayload(bytes: Bytes): {
+  chain: ChainIdT;
+  startIndex: number;
+  key: ChainKey;
+} {
   try {
     const r = Reader.forDomain(bytes, Domain.KeyDistributionPayload);
     const chain = ChainId.decode(r);
@@ -167,7 +171,9 @@ export class KeyDistribution {
 
   /** Decodes the wire form, checking structure and bounds only. */
   static decode(bytes: Bytes): KeyDistribution {
-    return KeyDistribution.fromSealed(SignedSealed.decode(bytes, MAX_KDM_HEADER_LEN, MAX_RSA_OUTPUT_LEN));
+    return KeyDistribution.fromSealed(
+      SignedSealed.decode(bytes, MAX_KDM_HEADER_LEN, MAX_RSA_OUTPUT_LEN),
+    );
   }
 
   /** Wraps signed parts, checking that the header decodes. */

@@ -99,7 +99,9 @@ export class Envelope {
   /** Decodes the wire form, checking structure and bounds only. */
   static decode(bytes: Bytes): Envelope {
     if (bytes.length > MAX_ENVELOPE_LEN) throw new ProtocolError("decode/too-long", "envelope");
-    return Envelope.fromSealed(SignedSealed.decode(bytes, MAX_ENVELOPE_HEADER_LEN, MAX_PADDED_LEN + GCM_TAG_LEN));
+    return Envelope.fromSealed(
+      SignedSealed.decode(bytes, MAX_ENVELOPE_HEADER_LEN, MAX_PADDED_LEN + GCM_TAG_LEN),
+    );
   }
 
   /** Wraps signed parts, checking the header decodes and matches the ciphertext length. */

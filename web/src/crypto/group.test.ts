@@ -1,7 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 
 import { bytesEqual } from "./bytes";
-import { GroupChange, type GroupOp, GroupState, type Member, changeHash, decodeSignedChange } from "./group";
+import {
+  GroupChange,
+  type GroupOp,
+  GroupState,
+  type Member,
+  changeHash,
+  decodeSignedChange,
+} from "./group";
 import { type ConversationId, AccountId, ConversationId as ConversationIds } from "./ids";
 import { HOUR } from "./limits";
 import { Signed } from "./signed";
@@ -44,7 +51,12 @@ describe("group log (§6)", () => {
   it("builds a log: add, promote, rename, remove", async () => {
     let s = await genesis();
     expect(s.epoch).toBe(0n);
-    expect(s.members().map((m) => m.username).sort()).toEqual(["alice", "bob", "carol"]);
+    expect(
+      s
+        .members()
+        .map((m) => m.username)
+        .sort(),
+    ).toEqual(["alice", "bob", "carol"]);
     s = await step(s, { type: "add-member", member: dave.member(false) }, alice);
     expect(s.member(dave.master.account)?.sinceEpoch).toBe(1n);
     s = await step(s, { type: "set-admin", account: bob.master.account, admin: true }, alice);
@@ -60,7 +72,12 @@ describe("group log (§6)", () => {
 
   it("chains hashes over the signed wire form", async () => {
     const s = await genesis();
-    const signed = await s.propose({ type: "rename", name: "Other" }, alice.master.account, alice.device.keys, T0);
+    const signed = await s.propose(
+      { type: "rename", name: "Other" },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
     const next = await s.apply(signed, alice.device.verified);
     expect(bytesEqual(next.head, await changeHash(signed))).toBe(true);
     expect(bytesEqual(GroupChange.decode(signed.body).previous, s.head)).toBe(true);
@@ -71,21 +88,51 @@ describe("group log (§6)", () => {
     const s = await genesis();
     const left = await step(s, { type: "remove-member", account: bob.master.account }, bob);
     expect(left.isMember(bob.master.account)).toBe(false);
-    await expectCode(() => step(s, { type: "remove-member", account: carol.master.account }, bob), "group/signer-not-admin");
-    await expectCode(() => step(s, { type: "rename", name: "Mine" }, bob), "group/signer-not-admin");
-    await expectCode(() => step(s, { type: "add-member", member: dave.member(false) }, dave), "group/signer-not-member");
+    await expectCode(
+      () => step(s, { type: "remove-member", account: carol.master.account }, bob),
+      "group/signer-not-admin",
+    );
+    await expectCode(
+      () => step(s, { type: "rename", name: "Mine" }, bob),
+      "group/signer-not-admin",
+    );
+    await expectCode(
+      () => step(s, { type: "add-member", member: dave.member(false) }, dave),
+      "group/signer-not-member",
+    );
   });
 
   it("refuses operations that make no sense", async () => {
     const s = await genesis();
-    await expectCode(() => step(s, { type: "add-member", member: bob.member(false) }, alice), "group/already-member");
-    await expectCode(() => step(s, { type: "remove-member", account: dave.master.account }, alice), "group/not-member");
-    await expectCode(() => step(s, { type: "set-admin", account: dave.master.account, admin: true }, alice), "group/not-member");
-    await expectCode(() => step(s, { type: "set-admin", account: alice.master.account, admin: true }, alice), "group/no-op");
+    await expectCode(
+      () => step(s, { type: "add-member", member: bob.member(false) }, alice),
+      "group/already-member",
+    );
+    await expectCode(
+      () => step(s, { type: "remove-member", account: dave.master.account }, alice),
+      "group/not-member",
+    );
+    await expectCode(
+      () => step(s, { type: "set-admin", account: dave.master.account, admin: true }, alice),
+      "group/not-member",
+    );
+    await expectCode(
+      () => step(s, { type: "set-admin", account: alice.master.account, admin: true }, alice),
+      "group/no-op",
+    );
     await expectCode(() => step(s, { type: "rename", name: "Case 1" }, alice), "group/no-op");
-    await expectCode(() => step(s, { type: "set-admin", account: alice.master.account, admin: false }, alice), "group/last-admin");
-    await expectCode(() => step(s, { type: "remove-member", account: alice.master.account }, alice), "group/last-admin");
-    await expectCode(() => step(s, { type: "create", name: "again", members: [alice.member(true)] }, alice), "group/not-genesis");
+    await expectCode(
+      () => step(s, { type: "set-admin", account: alice.master.account, admin: false }, alice),
+      "group/last-admin",
+    );
+    await expectCode(
+      () => step(s, { type: "remove-member", account: alice.master.account }, alice),
+      "group/last-admin",
+    );
+    await expectCode(
+      () => step(s, { type: "create", name: "again", members: [alice.member(true)] }, alice),
+      "group/not-genesis",
+    );
     // The last member may leave: an empty group is final.
     const solo = await genesis([alice.member(true)]);
     const empty = await step(solo, { type: "remove-member", account: alice.master.account }, alice);
@@ -94,54 +141,135 @@ describe("group log (§6)", () => {
 
   it("detects replays, forks, gaps and a wrong previous hash", async () => {
     const s0 = await genesis();
-    const c1 = await s0.propose({ type: "rename", name: "One" }, alice.master.account, alice.device.keys, T0);
-    const s1 = await s0.apply(c1, alice.device.verified);
-    await expectCode(() => s1.apply(c1, alice.device.verified), "group/replayed");
-    const other = await s0.propose({ type: "rename", name: "Uno" }, alice.master.account, alice.device.keys, T0);
-    await expectCode(() => s1.apply(other, alice.device.verified), "group/fork");
-    // A re-signed copy of the applied change is a different change: a fork, not a replay.
-    const resigned = await Signed.sign(c1.body, alice.device.keys.signing);
-    await expectCode(() => s1.apply(resigned, alice.device.verified), "group/fork");
-    const c2 = await s1.propose({ type: "rename", name: "Two" }, alice.master.account, alice.device.keys, T0);
-    const c3 = await (await s1.apply(c2, alice.device.verified)).propose(
-      { type: "rename", name: "Three" },
+    const c1 = await s0.propose(
+      { type: "rename", name: "One" },
       alice.master.account,
       alice.device.keys,
       T0,
     );
+    const s1 = await s0.apply(c1, alice.device.verified);
+    await expectCode(() => s1.apply(c1, alice.device.verified), "group/replayed");
+    const other = await s0.propose(
+      { type: "rename", name: "Uno" },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
+    await expectCode(() => s1.apply(other, alice.device.verified), "group/fork");
+    // A re-signed copy of the applied change is a different change: a fork, not a replay.
+    const resigned = await Signed.sign(c1.body, alice.device.keys.signing);
+    await expectCode(() => s1.apply(resigned, alice.device.verified), "group/fork");
+    const c2 = await s1.propose(
+      { type: "rename", name: "Two" },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
+    const c3 = await (
+      await s1.apply(c2, alice.device.verified)
+    ).propose({ type: "rename", name: "Three" }, alice.master.account, alice.device.keys, T0);
     await expectCode(() => s1.apply(c3, alice.device.verified), "group/epoch-gap");
-    const wrongPrevious = GroupChange.encode({ ...GroupChange.decode(c2.body), previous: new Uint8Array(32) });
-    await expectCode(async () => s1.apply(await Signed.sign(wrongPrevious, alice.device.keys.signing), alice.device.verified), "group/previous-hash-mismatch");
+    const wrongPrevious = GroupChange.encode({
+      ...GroupChange.decode(c2.body),
+      previous: new Uint8Array(32),
+    });
+    await expectCode(
+      async () =>
+        s1.apply(
+          await Signed.sign(wrongPrevious, alice.device.keys.signing),
+          alice.device.verified,
+        ),
+      "group/previous-hash-mismatch",
+    );
   });
 
   it("binds the signer device and signature", async () => {
     const s = await genesis();
-    const c = await s.propose({ type: "rename", name: "X" }, alice.master.account, alice.device.keys, T0);
+    const c = await s.propose(
+      { type: "rename", name: "X" },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
     await expectCode(() => s.apply(c, bob.device.verified), "group/signer-mismatch");
-    await expectCode(() => s.apply(Signed.fromParts(c.body, flipped(c.signature, 7)), alice.device.verified), "bad-signature");
+    await expectCode(
+      () => s.apply(Signed.fromParts(c.body, flipped(c.signature, 7)), alice.device.verified),
+      "bad-signature",
+    );
     // Alice's account named with Bob's device (signed by Bob): the device does not match the account.
-    const lying = GroupChange.encode({ ...GroupChange.decode(c.body), signerDevice: bob.device.keys.device });
-    await expectCode(async () => s.apply(await Signed.sign(lying, bob.device.keys.signing), bob.device.verified), "group/signer-mismatch");
-    const otherConversation = GroupChange.encode({ ...GroupChange.decode(c.body), conversation: ConversationIds.fromBytes(new Uint8Array(16)) });
-    await expectCode(async () => s.apply(await Signed.sign(otherConversation, alice.device.keys.signing), alice.device.verified), "group/wrong-conversation");
+    const lying = GroupChange.encode({
+      ...GroupChange.decode(c.body),
+      signerDevice: bob.device.keys.device,
+    });
+    await expectCode(
+      async () => s.apply(await Signed.sign(lying, bob.device.keys.signing), bob.device.verified),
+      "group/signer-mismatch",
+    );
+    const otherConversation = GroupChange.encode({
+      ...GroupChange.decode(c.body),
+      conversation: ConversationIds.fromBytes(new Uint8Array(16)),
+    });
+    await expectCode(
+      async () =>
+        s.apply(
+          await Signed.sign(otherConversation, alice.device.keys.signing),
+          alice.device.verified,
+        ),
+      "group/wrong-conversation",
+    );
   });
 
   it("checks the genesis in order", async () => {
     const make = (members: Member[], signerAccount = alice.master.account) =>
       GroupState.create(CONV, "G", members, signerAccount, alice.device.keys, T0);
-    await expectCode(async () => GroupState.genesis(await make([bob.member(true)]), alice.device.verified), "group/signer-not-member");
-    await expectCode(async () => GroupState.genesis(await make([alice.member(false)]), alice.device.verified), "group/signer-not-admin");
     await expectCode(
-      async () => GroupState.genesis(await make([alice.member(true), alice.member(false)]), alice.device.verified),
+      async () => GroupState.genesis(await make([bob.member(true)]), alice.device.verified),
+      "group/signer-not-member",
+    );
+    await expectCode(
+      async () => GroupState.genesis(await make([alice.member(false)]), alice.device.verified),
+      "group/signer-not-admin",
+    );
+    await expectCode(
+      async () =>
+        GroupState.genesis(
+          await make([alice.member(true), alice.member(false)]),
+          alice.device.verified,
+        ),
       "group/already-member",
     );
     const s = await genesis();
-    const notCreate = await s.propose({ type: "rename", name: "R" }, alice.master.account, alice.device.keys, T0);
-    await expectCode(() => GroupState.genesis(notCreate, alice.device.verified), "group/not-genesis");
-    const epoch1 = GroupChange.encode({ ...GroupChange.decode((await make([alice.member(true)])).body), epoch: 1n });
-    await expectCode(async () => GroupState.genesis(await Signed.sign(epoch1, alice.device.keys.signing), alice.device.verified), "group/not-genesis");
+    const notCreate = await s.propose(
+      { type: "rename", name: "R" },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
+    await expectCode(
+      () => GroupState.genesis(notCreate, alice.device.verified),
+      "group/not-genesis",
+    );
+    const epoch1 = GroupChange.encode({
+      ...GroupChange.decode((await make([alice.member(true)])).body),
+      epoch: 1n,
+    });
+    await expectCode(
+      async () =>
+        GroupState.genesis(
+          await Signed.sign(epoch1, alice.device.keys.signing),
+          alice.device.verified,
+        ),
+      "group/not-genesis",
+    );
     // Invalid names are refused by the decoder before any group rule.
-    await expectCode(async () => GroupState.genesis(await make([{ ...alice.member(true), username: "bad\n" }]), alice.device.verified), "decode/invalid-value");
+    await expectCode(
+      async () =>
+        GroupState.genesis(
+          await make([{ ...alice.member(true), username: "bad\n" }]),
+          alice.device.verified,
+        ),
+      "decode/invalid-value",
+    );
   });
 
   it("caps members at 1000", async () => {
@@ -153,13 +281,19 @@ describe("group log (§6)", () => {
     }
     const s = await genesis(members);
     expect(s.members()).toHaveLength(1000);
-    await expectCode(() => step(s, { type: "add-member", member: bob.member(false) }, alice), "group/too-many-members");
+    await expectCode(
+      () => step(s, { type: "add-member", member: bob.member(false) }, alice),
+      "group/too-many-members",
+    );
   });
 
   it("a refused change leaves the state as it was", async () => {
     const s = await genesis();
     const before = s.members();
-    await expectCode(() => step(s, { type: "remove-member", account: alice.master.account }, alice), "group/last-admin");
+    await expectCode(
+      () => step(s, { type: "remove-member", account: alice.master.account }, alice),
+      "group/last-admin",
+    );
     expect(s.members()).toEqual(before);
     expect(s.epoch).toBe(0n);
   });

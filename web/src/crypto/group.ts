@@ -132,7 +132,8 @@ function decodeOp(r: Reader): GroupOp {
 export const GroupChange = {
   /** The canonical encoding (what the signer signs). */
   encode(c: GroupChange): Bytes {
-    if (c.previous.length !== 32) throw new ProtocolError("invalid-input", "previous must be 32 bytes");
+    if (c.previous.length !== 32)
+      throw new ProtocolError("invalid-input", "previous must be 32 bytes");
     const w = Writer.forDomain(Domain.GroupChange);
     ConversationId.encode(w, c.conversation);
     w.u64(c.epoch);
@@ -187,8 +188,15 @@ function isValidName(name: string, max: number): boolean {
 }
 
 /** The device presented must be the one the change names, and its signature must verify. */
-async function checkSigner(change: GroupChange, signed: Signed, signer: VerifiedDevice): Promise<void> {
-  if (!bytesEqual(signer.device, change.signerDevice) || !bytesEqual(signer.account, change.signerAccount)) {
+async function checkSigner(
+  change: GroupChange,
+  signed: Signed,
+  signer: VerifiedDevice,
+): Promise<void> {
+  if (
+    !bytesEqual(signer.device, change.signerDevice) ||
+    !bytesEqual(signer.account, change.signerAccount)
+  ) {
     throw new ProtocolError("group/signer-mismatch");
   }
   await signed.verify("group change", signer.signingKey);
@@ -227,14 +235,21 @@ export class GroupState {
     if (op.type !== "create" || change.epoch !== 0n || !bytesEqual(change.previous, ZERO_HASH)) {
       throw new ProtocolError("group/not-genesis");
     }
-    if (!isValidName(op.name, MAX_GROUP_NAME_LEN)) throw new ProtocolError("group/invalid-text", "group name");
+    if (!isValidName(op.name, MAX_GROUP_NAME_LEN))
+      throw new ProtocolError("group/invalid-text", "group name");
     if (op.members.length > MAX_MEMBERS) throw new ProtocolError("group/too-many-members");
     const members = new Map<string, MemberState>();
     for (const m of op.members) {
-      if (!isValidName(m.username, MAX_USERNAME_LEN)) throw new ProtocolError("group/invalid-text", "username");
+      if (!isValidName(m.username, MAX_USERNAME_LEN))
+        throw new ProtocolError("group/invalid-text", "username");
       const key = idKey(m.account);
       if (members.has(key)) throw new ProtocolError("group/already-member");
-      members.set(key, { account: m.account, username: m.username, admin: m.admin, sinceEpoch: 0n });
+      members.set(key, {
+        account: m.account,
+        username: m.username,
+        admin: m.admin,
+        sinceEpoch: 0n,
+      });
     }
     const self = members.get(idKey(change.signerAccount));
     if (self === undefined) throw new ProtocolError("group/signer-not-member");
@@ -249,15 +264,20 @@ export class GroupState {
    */
   async apply(signed: Signed, signer: VerifiedDevice): Promise<GroupState> {
     const change = GroupChange.decode(signed.body);
-    if (!bytesEqual(change.conversation, this.conversation)) throw new ProtocolError("group/wrong-conversation");
+    if (!bytesEqual(change.conversation, this.conversation))
+      throw new ProtocolError("group/wrong-conversation");
     await checkSigner(change, signed, signer);
     await this.checkPosition(change, signed);
     const actor = this.memberMap.get(idKey(change.signerAccount));
     if (actor === undefined) throw new ProtocolError("group/signer-not-member");
-    const leaving = change.op.type === "remove-member" && bytesEqual(change.op.account, change.signerAccount);
+    const leaving =
+      change.op.type === "remove-member" && bytesEqual(change.op.account, change.signerAccount);
     if (!actor.admin && !leaving) throw new ProtocolError("group/signer-not-admin");
     const { name, members } = this.applyOp(change.op, change.epoch);
-    return new GroupState(this.conversation, name, members, [...this.hashes, await changeHash(signed)]);
+    return new GroupState(this.conversation, name, members, [
+      ...this.hashes,
+      await changeHash(signed),
+    ]);
   }
 
   private async checkPosition(change: GroupChange, signed: Signed): Promise<void> {
@@ -270,8 +290,10 @@ export class GroupState {
         `epoch ${change.epoch}`,
       );
     }
-    if (change.epoch !== epoch + 1n) throw new ProtocolError("group/epoch-gap", `expected ${epoch + 1n}, got ${change.epoch}`);
-    if (!bytesEqual(change.previous, this.head)) throw new ProtocolError("group/previous-hash-mismatch");
+    if (change.epoch !== epoch + 1n)
+      throw new ProtocolError("group/epoch-gap", `expected ${epoch + 1n}, got ${change.epoch}`);
+    if (!bytesEqual(change.previous, this.head))
+      throw new ProtocolError("group/previous-hash-mismatch");
   }
 
   private applyOp(op: GroupOp, epoch: bigint): { name: string; members: Map<string, MemberState> } {
@@ -282,11 +304,17 @@ export class GroupState {
         throw new ProtocolError("group/not-genesis");
       case "add-member": {
         const m = op.member;
-        if (!isValidName(m.username, MAX_USERNAME_LEN)) throw new ProtocolError("group/invalid-text", "username");
+        if (!isValidName(m.username, MAX_USERNAME_LEN))
+          throw new ProtocolError("group/invalid-text", "username");
         const key = idKey(m.account);
         if (members.has(key)) throw new ProtocolError("group/already-member");
         if (members.size >= MAX_MEMBERS) throw new ProtocolError("group/too-many-members");
-        members.set(key, { account: m.account, username: m.username, admin: m.admin, sinceEpoch: epoch });
+        members.set(key, {
+          account: m.account,
+          username: m.username,
+          admin: m.admin,
+          sinceEpoch: epoch,
+        });
         break;
       }
       case "remove-member":
@@ -303,7 +331,8 @@ export class GroupState {
         break;
       }
       case "rename":
-        if (!isValidName(op.name, MAX_GROUP_NAME_LEN)) throw new ProtocolError("group/invalid-text", "group name");
+        if (!isValidName(op.name, MAX_GROUP_NAME_LEN))
+          throw new ProtocolError("group/invalid-text", "group name");
         if (op.name === this.name) throw new ProtocolError("group/no-op");
         name = op.name;
         break;
@@ -335,7 +364,12 @@ export class GroupState {
   }
 
   /** Builds and signs the change that moves this state forward by `op`; apply it with {@link apply}. */
-  async propose(op: GroupOp, signerAccount: AccountIdT, signer: DeviceKeys, now: bigint): Promise<Signed> {
+  async propose(
+    op: GroupOp,
+    signerAccount: AccountIdT,
+    signer: DeviceKeys,
+    now: bigint,
+  ): Promise<Signed> {
     const body = GroupChange.encode({
       conversation: this.conversation,
       epoch: this.epoch + 1n,
@@ -350,13 +384,24 @@ export class GroupState {
 
   /** The verified state's persisted form (§9.5; implementation-defined, local only). */
   snapshot(): GroupStateSnapshot {
-    return { conversation: this.conversation, name: this.name, members: this.members(), hashes: [...this.hashes] };
+    return {
+      conversation: this.conversation,
+      name: this.name,
+      members: this.members(),
+      hashes: [...this.hashes],
+    };
   }
 
   /** Rebuilds a state persisted by {@link snapshot} from this device's own encrypted store. */
   static restore(s: GroupStateSnapshot): GroupState {
-    if (s.hashes.length === 0) throw new ProtocolError("invalid-input", "a group state has at least its genesis");
-    return new GroupState(s.conversation, s.name, new Map(s.members.map((m) => [idKey(m.account), m])), [...s.hashes]);
+    if (s.hashes.length === 0)
+      throw new ProtocolError("invalid-input", "a group state has at least its genesis");
+    return new GroupState(
+      s.conversation,
+      s.name,
+      new Map(s.members.map((m) => [idKey(m.account), m])),
+      [...s.hashes],
+    );
   }
 
   /** The current epoch. */
@@ -371,7 +416,9 @@ export class GroupState {
 
   /** The hash applied at `epoch`, if it was. */
   hashAt(epoch: bigint): Bytes | undefined {
-    return epoch >= 0n && epoch < BigInt(this.hashes.length) ? this.hashes[Number(epoch)] : undefined;
+    return epoch >= 0n && epoch < BigInt(this.hashes.length)
+      ? this.hashes[Number(epoch)]
+      : undefined;
   }
 
   /** The members, ordered by account bytes. */

@@ -154,7 +154,10 @@ export function decodeSignedIdentity(bytes: Bytes): Signed {
 /** Validity must be non-empty and at most 30 days (`invalid-input`). */
 function checkValidity(notBefore: bigint, notAfter: bigint): void {
   if (notAfter <= notBefore || notAfter - notBefore > MAX_EXCHANGE_KEY_VALIDITY_MS) {
-    throw new ProtocolError("invalid-input", "exchange key validity must be non-empty and at most 30 days");
+    throw new ProtocolError(
+      "invalid-input",
+      "exchange key validity must be non-empty and at most 30 days",
+    );
   }
 }
 
@@ -185,8 +188,14 @@ export class MasterKey {
   }
 
   /** Certifies a device's signing and auth keys (the approval of a new device). */
-  async certifyDevice(signingKey: VerifyingKey, authKey: VerifyingKey, name: string, issuedAt: bigint): Promise<Signed> {
-    if (signingKey.equals(authKey)) throw new ProtocolError("invalid-input", "auth key must differ from the signing key");
+  async certifyDevice(
+    signingKey: VerifyingKey,
+    authKey: VerifyingKey,
+    name: string,
+    issuedAt: bigint,
+  ): Promise<Signed> {
+    if (signingKey.equals(authKey))
+      throw new ProtocolError("invalid-input", "auth key must differ from the signing key");
     if (!isDisplayText(name) || utf8Length(name) > MAX_DEVICE_NAME_LEN) {
       throw new ProtocolError("invalid-input", "device name: 1 to 64 bytes of display text");
     }
@@ -203,7 +212,10 @@ export class MasterKey {
 
   /** Revokes a device; `serial` must exceed every serial this account issued before. */
   async revoke(device: DeviceIdT, serial: bigint, revokedAt: bigint): Promise<Signed> {
-    return Signed.sign(Revocation.encode({ account: this.account, device, serial, revokedAt }), this.keyPair);
+    return Signed.sign(
+      Revocation.encode({ account: this.account, device, serial, revokedAt }),
+      this.keyPair,
+    );
   }
 }
 
@@ -217,7 +229,10 @@ export class DeviceKeys {
 
   /** Generates the keys of a new device. */
   static async generate(bits: RsaBits = 3072): Promise<DeviceKeys> {
-    return DeviceKeys.fromKeys(await SigningKeyPair.generate(bits), await SigningKeyPair.generate(bits));
+    return DeviceKeys.fromKeys(
+      await SigningKeyPair.generate(bits),
+      await SigningKeyPair.generate(bits),
+    );
   }
 
   /** Wraps existing pairs; the two must differ. */
@@ -262,7 +277,8 @@ export class VerifiedRevocation {
     token: typeof MINT,
     readonly body: Revocation,
   ) {
-    if (token !== MINT) throw new ProtocolError("invalid-input", "VerifiedRevocation is minted by the verifier");
+    if (token !== MINT)
+      throw new ProtocolError("invalid-input", "VerifiedRevocation is minted by the verifier");
   }
 }
 
@@ -286,7 +302,8 @@ export class AccountIdentity {
   /** §4.6 step 1: decode; account (`wrong-account`); master signature (`bad-signature`). */
   async verifyRevocation(signed: Signed): Promise<VerifiedRevocation> {
     const body = Revocation.decode(signed.body);
-    if (!bytesEqual(body.account, this.account)) throw new ProtocolError("wrong-account", "revocation");
+    if (!bytesEqual(body.account, this.account))
+      throw new ProtocolError("wrong-account", "revocation");
     await signed.verify("revocation", this.masterKey);
     return new VerifiedRevocation(MINT, body);
   }
@@ -296,11 +313,16 @@ export class AccountIdentity {
    * (`id-mismatch`); signing, auth and master keys all differ (`invalid-input`); both keys pass §3
    * (`key/*`); not revoked (`device-revoked`).
    */
-  async verifyDevice(signed: Signed, revocations: readonly VerifiedRevocation[]): Promise<VerifiedDevice> {
+  async verifyDevice(
+    signed: Signed,
+    revocations: readonly VerifiedRevocation[],
+  ): Promise<VerifiedDevice> {
     const body = DeviceCertificate.decode(signed.body);
-    if (!bytesEqual(body.account, this.account)) throw new ProtocolError("wrong-account", "device certificate");
+    if (!bytesEqual(body.account, this.account))
+      throw new ProtocolError("wrong-account", "device certificate");
     await signed.verify("device certificate", this.masterKey);
-    if (!bytesEqual(await deviceIdOf(body.signingKey), body.device)) throw new ProtocolError("id-mismatch", "device id");
+    if (!bytesEqual(await deviceIdOf(body.signingKey), body.device))
+      throw new ProtocolError("id-mismatch", "device id");
     if (
       bytesEqual(body.signingKey, body.authKey) ||
       bytesEqual(body.signingKey, this.masterKey.spki) ||
@@ -310,7 +332,11 @@ export class AccountIdentity {
     }
     const signingKey = await VerifyingKey.fromSpki(body.signingKey);
     const authKey = await VerifyingKey.fromSpki(body.authKey);
-    if (revocations.some((r) => bytesEqual(r.body.account, this.account) && bytesEqual(r.body.device, body.device))) {
+    if (
+      revocations.some(
+        (r) => bytesEqual(r.body.account, this.account) && bytesEqual(r.body.device, body.device),
+      )
+    ) {
       throw new ProtocolError("device-revoked", DeviceId.toText(body.device));
     }
     return new VerifiedDevice(MINT, {
@@ -346,7 +372,8 @@ export class VerifiedDevice implements VerifiedDeviceFields {
   readonly issuedAt: bigint;
 
   constructor(token: typeof MINT, fields: VerifiedDeviceFields) {
-    if (token !== MINT) throw new ProtocolError("invalid-input", "VerifiedDevice is minted by the verifier");
+    if (token !== MINT)
+      throw new ProtocolError("invalid-input", "VerifiedDevice is minted by the verifier");
     ({
       account: this.account,
       device: this.device,
@@ -366,7 +393,11 @@ export class VerifiedDevice implements VerifiedDeviceFields {
    * (`exchange-key-rollback`); the key differs from the device's signing and auth keys
    * (`invalid-input`) and passes §3.
    */
-  async verifyExchangeKey(signed: Signed, now: bigint, highestSerialSeen?: bigint): Promise<VerifiedExchangeKey> {
+  async verifyExchangeKey(
+    signed: Signed,
+    now: bigint,
+    highestSerialSeen?: bigint,
+  ): Promise<VerifiedExchangeKey> {
     const body = ExchangeKeyCertificate.decode(signed.body);
     if (!bytesEqual(body.account, this.account) || !bytesEqual(body.device, this.device)) {
       throw new ProtocolError("wrong-account", "exchange-key certificate");
@@ -377,10 +408,19 @@ export class VerifiedDevice implements VerifiedDeviceFields {
       throw new ProtocolError("exchange-key-not-valid-now");
     }
     if (highestSerialSeen !== undefined && body.serial < highestSerialSeen) {
-      throw new ProtocolError("exchange-key-rollback", `serial ${body.serial} < ${highestSerialSeen}`);
+      throw new ProtocolError(
+        "exchange-key-rollback",
+        `serial ${body.serial} < ${highestSerialSeen}`,
+      );
     }
-    if (bytesEqual(body.exchangeKey, this.signingKey.spki) || bytesEqual(body.exchangeKey, this.authKey.spki)) {
-      throw new ProtocolError("invalid-input", "exchange key must differ from the device's signing and auth keys");
+    if (
+      bytesEqual(body.exchangeKey, this.signingKey.spki) ||
+      bytesEqual(body.exchangeKey, this.authKey.spki)
+    ) {
+      throw new ProtocolError(
+        "invalid-input",
+        "exchange key must differ from the device's signing and auth keys",
+      );
     }
     const key = await EncryptingKey.fromSpki(body.exchangeKey);
     return new VerifiedExchangeKey(MINT, {
@@ -416,7 +456,8 @@ export class VerifiedExchangeKey implements VerifiedExchangeKeyFields {
   readonly notAfter: bigint;
 
   constructor(token: typeof MINT, fields: VerifiedExchangeKeyFields) {
-    if (token !== MINT) throw new ProtocolError("invalid-input", "VerifiedExchangeKey is minted by the verifier");
+    if (token !== MINT)
+      throw new ProtocolError("invalid-input", "VerifiedExchangeKey is minted by the verifier");
     ({
       account: this.account,
       device: this.device,

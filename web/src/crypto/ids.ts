@@ -55,7 +55,8 @@ export interface IdKind<T extends Bytes> {
 
 function idKind<T extends Bytes>(name: string, len: number, prefix: string): IdKind<T> {
   const wrap = (bytes: Uint8Array): T => {
-    if (bytes.length !== len) throw new ProtocolError("invalid-input", `${name} must be ${len} bytes`);
+    if (bytes.length !== len)
+      throw new ProtocolError("invalid-input", `${name} must be ${len} bytes`);
     return copyBytes(bytes) as T;
   };
   return {

@@ -36,7 +36,11 @@ function msgId(n: number): MessageId {
 }
 
 beforeAll(async () => {
-  [alice, bob, carol] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob"), testAccount(2, "carol")]);
+  [alice, bob, carol] = await Promise.all([
+    testAccount(0, "alice"),
+    testAccount(1, "bob"),
+    testAccount(2, "carol"),
+  ]);
   const genesis = await GroupState.create(
     CONV,
     "Chat",
@@ -50,16 +54,42 @@ beforeAll(async () => {
 });
 
 /** Alice starts a chain and distributes it to Bob, who accepts it. */
-async function aliceChainToBob(now = T0, seed = 1): Promise<{ chain: SenderChain; receiver: ReceiverState; kdm: KeyDistribution }> {
-  const chain = await SenderChain.start(CONV, group.epoch, alice.master.account, alice.device.keys.device, undefined, env(now, seed));
+async function aliceChainToBob(
+  now = T0,
+  seed = 1,
+): Promise<{ chain: SenderChain; receiver: ReceiverState; kdm: KeyDistribution }> {
+  const chain = await SenderChain.start(
+    CONV,
+    group.epoch,
+    alice.master.account,
+    alice.device.keys.device,
+    undefined,
+    env(now, seed),
+  );
   const kdm = await chain.distribute(group, bob.device.verifiedExchange, alice.device.keys, now);
   const receiver = new ReceiverState();
-  const accepted = await receiver.acceptDistribution(KeyDistribution.decode(kdm.encode()), alice.device.verified, bobDevice, group, now);
-  expect(accepted).toEqual({ chain: chain.chain, duplicate: false, missingInPrevious: [], previousUnknown: false });
+  const accepted = await receiver.acceptDistribution(
+    KeyDistribution.decode(kdm.encode()),
+    alice.device.verified,
+    bobDevice,
+    group,
+    now,
+  );
+  expect(accepted).toEqual({
+    chain: chain.chain,
+    duplicate: false,
+    missingInPrevious: [],
+    previousUnknown: false,
+  });
   return { chain, receiver, kdm };
 }
 
-async function send(chain: SenderChain, body: MessageBodyT, n: number, now = T0): Promise<Envelope> {
+async function send(
+  chain: SenderChain,
+  body: MessageBodyT,
+  n: number,
+  now = T0,
+): Promise<Envelope> {
   const reserved = await chain.reserve(now);
   const envelope = await reserved.seal(body, msgId(n), now, alice.device.keys);
   return Envelope.decode(envelope.encode());
@@ -76,11 +106,16 @@ describe("sending and receiving (§7, §9)", () => {
     expect(r2.gap).toEqual([0, 1]);
     expect(receiver.missing(chain.chain)).toEqual([0, 1]);
     expect(receiver.skippedKeyCount()).toBe(2);
-    expect((await receiver.receive(e0, alice.device.verified, group, T0)).body).toEqual(text("zero"));
+    expect((await receiver.receive(e0, alice.device.verified, group, T0)).body).toEqual(
+      text("zero"),
+    );
     expect((await receiver.receive(e1, alice.device.verified, group, T0)).gap).toEqual([]);
     expect(receiver.missing(chain.chain)).toEqual([]);
     expect(receiver.skippedKeyCount()).toBe(0);
-    await expectCode(() => receiver.receive(e1, alice.device.verified, group, T0), "receive/replay");
+    await expectCode(
+      () => receiver.receive(e1, alice.device.verified, group, T0),
+      "receive/replay",
+    );
   });
 
   it("opens without changing anything; two opens commit once", async () => {
@@ -97,34 +132,98 @@ describe("sending and receiving (§7, §9)", () => {
     const { chain, receiver } = await aliceChainToBob();
     const e = await send(chain, text("secret"), 0);
     const s = e.sealed;
-    const tamperedCiphertext = Envelope.fromSealed(SignedSealed.fromParts(s.header, flipped(s.ciphertext, 3), s.signature));
-    await expectCode(() => receiver.open(tamperedCiphertext, alice.device.verified, group, T0), "bad-signature");
-    const resigned = Envelope.fromSealed(await SignedSealed.sign(s.header, flipped(s.ciphertext, 3), alice.device.keys.signing));
-    await expectCode(() => receiver.open(resigned, alice.device.verified, group, T0), "decryption-failed");
-    await expectCode(() => receiver.open(e, carol.device.verified, group, T0), "receive/sender-mismatch");
+    const tamperedCiphertext = Envelope.fromSealed(
+      SignedSealed.fromParts(s.header, flipped(s.ciphertext, 3), s.signature),
+    );
+    await expectCode(
+      () => receiver.open(tamperedCiphertext, alice.device.verified, group, T0),
+      "bad-signature",
+    );
+    const resigned = Envelope.fromSealed(
+      await SignedSealed.sign(s.header, flipped(s.ciphertext, 3), alice.device.keys.signing),
+    );
+    await expectCode(
+      () => receiver.open(resigned, alice.device.verified, group, T0),
+      "decryption-failed",
+    );
+    await expectCode(
+      () => receiver.open(e, carol.device.verified, group, T0),
+      "receive/sender-mismatch",
+    );
     // Nothing was recorded: the genuine message still opens.
-    expect((await receiver.receive(e, alice.device.verified, group, T0)).body).toEqual(text("secret"));
+    expect((await receiver.receive(e, alice.device.verified, group, T0)).body).toEqual(
+      text("secret"),
+    );
   });
 
   it("refuses the far future, unknown chains and epochs, and removed members", async () => {
     const { chain, receiver } = await aliceChainToBob();
-    const late = await (await chain.reserve(T0)).seal(text("x"), msgId(1), T0 + 3n * HOUR + 1n, alice.device.keys);
-    await expectCode(() => receiver.open(late, alice.device.verified, group, T0), "receive/far-future");
-    const edge = await (await chain.reserve(T0)).seal(text("x"), msgId(2), T0 + 3n * HOUR, alice.device.keys);
+    const late = await (
+      await chain.reserve(T0)
+    ).seal(text("x"), msgId(1), T0 + 3n * HOUR + 1n, alice.device.keys);
+    await expectCode(
+      () => receiver.open(late, alice.device.verified, group, T0),
+      "receive/far-future",
+    );
+    const edge = await (
+      await chain.reserve(T0)
+    ).seal(text("x"), msgId(2), T0 + 3n * HOUR, alice.device.keys);
     await receiver.receive(edge, alice.device.verified, group, T0);
-    const other = await SenderChain.start(CONV, group.epoch, alice.master.account, alice.device.keys.device, undefined, env(T0, 9));
-    await expectCode(async () => receiver.open(await send(other, text("?"), 3), alice.device.verified, group, T0), "receive/unknown-chain");
-    const ahead = await SenderChain.start(CONV, group.epoch + 1n, alice.master.account, alice.device.keys.device, undefined, env(T0, 8));
-    await expectCode(async () => receiver.open(await send(ahead, text("?"), 4), alice.device.verified, group, T0), "receive/unknown-epoch");
-    const carolChain = await SenderChain.start(CONV, group.epoch, carol.master.account, carol.device.keys.device, undefined, env(T0, 5));
-    const carolKdm = await carolChain.distribute(group, bob.device.verifiedExchange, carol.device.keys, T0);
+    const other = await SenderChain.start(
+      CONV,
+      group.epoch,
+      alice.master.account,
+      alice.device.keys.device,
+      undefined,
+      env(T0, 9),
+    );
+    await expectCode(
+      async () => receiver.open(await send(other, text("?"), 3), alice.device.verified, group, T0),
+      "receive/unknown-chain",
+    );
+    const ahead = await SenderChain.start(
+      CONV,
+      group.epoch + 1n,
+      alice.master.account,
+      alice.device.keys.device,
+      undefined,
+      env(T0, 8),
+    );
+    await expectCode(
+      async () => receiver.open(await send(ahead, text("?"), 4), alice.device.verified, group, T0),
+      "receive/unknown-epoch",
+    );
+    const carolChain = await SenderChain.start(
+      CONV,
+      group.epoch,
+      carol.master.account,
+      carol.device.keys.device,
+      undefined,
+      env(T0, 5),
+    );
+    const carolKdm = await carolChain.distribute(
+      group,
+      bob.device.verifiedExchange,
+      carol.device.keys,
+      T0,
+    );
     await receiver.acceptDistribution(carolKdm, carol.device.verified, bobDevice, group, T0);
     const withoutCarol = await group.apply(
-      await group.propose({ type: "remove-member", account: carol.master.account }, alice.master.account, alice.device.keys, T0),
+      await group.propose(
+        { type: "remove-member", account: carol.master.account },
+        alice.master.account,
+        alice.device.keys,
+        T0,
+      ),
       alice.device.verified,
     );
-    const fromCarol = await (await carolChain.reserve(T0)).seal(text("still here?"), msgId(5), T0, carol.device.keys);
-    await expectCode(() => receiver.open(fromCarol, carol.device.verified, withoutCarol, T0), "receive/sender-not-member");
+    const fromCarol = await (
+      await carolChain.reserve(T0)
+    ).seal(text("still here?"), msgId(5), T0, carol.device.keys);
+    await expectCode(
+      () => receiver.open(fromCarol, carol.device.verified, withoutCarol, T0),
+      "receive/sender-not-member",
+    );
     await receiver.receive(fromCarol, carol.device.verified, group, T0);
   });
 
@@ -133,7 +232,14 @@ describe("sending and receiving (§7, §9)", () => {
     for (let i = 0; i < 100; i++) await chain.reserve(T0);
     await expectCode(() => chain.reserve(T0), "chain-needs-rotation");
     expect(chain.end()).toEqual({ chain: chain.chain, finalIndex: 99 });
-    const fresh = await SenderChain.start(CONV, group.epoch, alice.master.account, alice.device.keys.device, undefined, env(T0, 3));
+    const fresh = await SenderChain.start(
+      CONV,
+      group.epoch,
+      alice.master.account,
+      alice.device.keys.device,
+      undefined,
+      env(T0, 3),
+    );
     await expectCode(() => fresh.reserve(T0 + 7n * DAY), "chain-needs-rotation");
     expect(fresh.needsRotation(T0, group.epoch, [])).toBe(false);
     expect(fresh.needsRotation(T0, group.epoch + 1n, [])).toBe(true);
@@ -149,12 +255,17 @@ describe("sending and receiving (§7, §9)", () => {
   it("hands out each index once, even to concurrent reserves", async () => {
     const { chain } = await aliceChainToBob();
     const reserved = await Promise.all(Array.from({ length: 10 }, () => chain.reserve(T0)));
-    expect(reserved.map((r) => r.index).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(reserved.map((r) => r.index).sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
     const one = reserved[0];
     if (one === undefined) throw new Error("reserve");
     await one.seal(text("a"), msgId(1), T0, alice.device.keys);
     await expectCode(() => one.seal(text("b"), msgId(2), T0, alice.device.keys), "invalid-input");
-    await expectCode(async () => (await chain.reserve(T0)).seal(text("c"), msgId(3), T0, bob.device.keys), "invalid-input");
+    await expectCode(
+      async () => (await chain.reserve(T0)).seal(text("c"), msgId(3), T0, bob.device.keys),
+      "invalid-input",
+    );
   });
 
   it("announces a chain's end so a truncated tail shows (A13)", async () => {
@@ -164,25 +275,77 @@ describe("sending and receiving (§7, §9)", () => {
     await send(chain, text("2"), 2); // withheld
     const next = await chain.successor(group.epoch, env(T0, 2));
     const kdm = await next.distribute(group, bob.device.verifiedExchange, alice.device.keys, T0);
-    const accepted = await receiver.acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0);
+    const accepted = await receiver.acceptDistribution(
+      kdm,
+      alice.device.verified,
+      bobDevice,
+      group,
+      T0,
+    );
     expect(accepted.missingInPrevious).toEqual([1, 2]);
     // Nothing beyond the announced end is accepted on the old chain.
     const beyond = await send(chain, text("3"), 3);
-    await expectCode(() => receiver.open(beyond, alice.device.verified, group, T0), "receive/index-out-of-bounds");
+    await expectCode(
+      () => receiver.open(beyond, alice.device.verified, group, T0),
+      "receive/index-out-of-bounds",
+    );
   });
 
   it("accepts a re-sent distribution as a duplicate and refuses conflicts", async () => {
     const { chain, receiver, kdm } = await aliceChainToBob();
-    expect((await receiver.acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0)).duplicate).toBe(true);
-    const again = await chain.distribute(group, bob.device.verifiedExchange, alice.device.keys, T0 + HOUR);
-    expect((await receiver.acceptDistribution(again, alice.device.verified, bobDevice, group, T0)).duplicate).toBe(true);
-    await expectCode(() => receiver.acceptDistribution(kdm, carol.device.verified, bobDevice, group, T0), "receive/sender-mismatch");
-    const carolDevice = await localDevice(carol.master.account, carol.device.keys.device, [carol.device.exchange]);
-    await expectCode(() => new ReceiverState().acceptDistribution(kdm, alice.device.verified, carolDevice, group, T0), "receive/wrong-recipient");
-    await expectCode(() => new ReceiverState().acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0 - 4n * HOUR), "receive/far-future");
-    await expectCode(() => new ReceiverState().acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0 + 120n * DAY + 1n), "receive/stale-distribution");
+    expect(
+      (await receiver.acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0))
+        .duplicate,
+    ).toBe(true);
+    const again = await chain.distribute(
+      group,
+      bob.device.verifiedExchange,
+      alice.device.keys,
+      T0 + HOUR,
+    );
+    expect(
+      (await receiver.acceptDistribution(again, alice.device.verified, bobDevice, group, T0))
+        .duplicate,
+    ).toBe(true);
+    await expectCode(
+      () => receiver.acceptDistribution(kdm, carol.device.verified, bobDevice, group, T0),
+      "receive/sender-mismatch",
+    );
+    const carolDevice = await localDevice(carol.master.account, carol.device.keys.device, [
+      carol.device.exchange,
+    ]);
+    await expectCode(
+      () =>
+        new ReceiverState().acceptDistribution(kdm, alice.device.verified, carolDevice, group, T0),
+      "receive/wrong-recipient",
+    );
+    await expectCode(
+      () =>
+        new ReceiverState().acceptDistribution(
+          kdm,
+          alice.device.verified,
+          bobDevice,
+          group,
+          T0 - 4n * HOUR,
+        ),
+      "receive/far-future",
+    );
+    await expectCode(
+      () =>
+        new ReceiverState().acceptDistribution(
+          kdm,
+          alice.device.verified,
+          bobDevice,
+          group,
+          T0 + 120n * DAY + 1n,
+        ),
+      "receive/stale-distribution",
+    );
     const noKeys = await localDevice(bob.master.account, bob.device.keys.device, []);
-    await expectCode(() => new ReceiverState().acceptDistribution(kdm, alice.device.verified, noKeys, group, T0), "receive/wrong-recipient");
+    await expectCode(
+      () => new ReceiverState().acceptDistribution(kdm, alice.device.verified, noKeys, group, T0),
+      "receive/wrong-recipient",
+    );
   });
 
   it("forgets chains after 180 days and refuses the replayed distribution", async () => {
@@ -190,8 +353,21 @@ describe("sending and receiving (§7, §9)", () => {
     const e0 = await send(chain, text("old"), 0);
     receiver.prune(T0 + 180n * DAY + 1n);
     expect(receiver.size).toBe(0);
-    await expectCode(() => receiver.open(e0, alice.device.verified, group, T0 + 180n * DAY + 1n), "receive/unknown-chain");
-    await expectCode(() => receiver.acceptDistribution(kdm, alice.device.verified, bobDevice, group, T0 + 180n * DAY + 1n), "receive/stale-distribution");
+    await expectCode(
+      () => receiver.open(e0, alice.device.verified, group, T0 + 180n * DAY + 1n),
+      "receive/unknown-chain",
+    );
+    await expectCode(
+      () =>
+        receiver.acceptDistribution(
+          kdm,
+          alice.device.verified,
+          bobDevice,
+          group,
+          T0 + 180n * DAY + 1n,
+        ),
+      "receive/stale-distribution",
+    );
   });
 
   it("evicts skipped keys after 30 days and beyond 2000", async () => {
@@ -199,21 +375,44 @@ describe("sending and receiving (§7, §9)", () => {
     const e0 = await send(chain, text("0"), 0);
     for (let i = 1; i < 5; i++) await chain.reserve(T0);
     const e5 = await send(chain, text("5"), 5);
-    expect((await receiver.receive(e5, alice.device.verified, group, T0)).gap).toEqual([0, 1, 2, 3, 4]);
+    expect((await receiver.receive(e5, alice.device.verified, group, T0)).gap).toEqual([
+      0, 1, 2, 3, 4,
+    ]);
     receiver.prune(T0 + 30n * DAY);
     expect(receiver.skippedKeyCount()).toBe(5);
     receiver.prune(T0 + 30n * DAY + 1n);
     expect(receiver.skippedKeyCount()).toBe(0);
-    await expectCode(() => receiver.open(e0, alice.device.verified, group, T0 + 30n * DAY + 1n), "receive/key-evicted");
+    await expectCode(
+      () => receiver.open(e0, alice.device.verified, group, T0 + 30n * DAY + 1n),
+      "receive/key-evicted",
+    );
     // 21 chains × 99 skipped keys > 2000: the oldest go first.
     const many = new ReceiverState();
     let now = T0;
     for (let c = 0; c < 21; c++) {
       now += 1n;
-      const sender = await SenderChain.start(CONV, group.epoch, alice.master.account, alice.device.keys.device, undefined, env(now, 100 + c));
-      await many.acceptDistribution(await sender.distribute(group, bob.device.verifiedExchange, alice.device.keys, now), alice.device.verified, bobDevice, group, now);
+      const sender = await SenderChain.start(
+        CONV,
+        group.epoch,
+        alice.master.account,
+        alice.device.keys.device,
+        undefined,
+        env(now, 100 + c),
+      );
+      await many.acceptDistribution(
+        await sender.distribute(group, bob.device.verifiedExchange, alice.device.keys, now),
+        alice.device.verified,
+        bobDevice,
+        group,
+        now,
+      );
       for (let i = 0; i < 99; i++) await sender.reserve(now);
-      await many.receive(await send(sender, text("end"), 99, now), alice.device.verified, group, now);
+      await many.receive(
+        await send(sender, text("end"), 99, now),
+        alice.device.verified,
+        group,
+        now,
+      );
       expect(many.skippedKeyCount()).toBe(Math.min(99 * (c + 1), MAX_SKIPPED_KEYS));
     }
   }, 120_000);
@@ -234,27 +433,111 @@ describe("sending and receiving (§7, §9)", () => {
         }),
         by.device.keys.signing,
       );
-    const answer = await chain.answerKeyRequest(await request(bob), bob.device.verified, bob.device.verifiedExchange, group, alice.device.keys, T0);
-    expect(bytesEqual(answer.header.recipientKey, await exchangeKeyIdOf(bob.device.exchange.spki))).toBe(true);
-    await expectCode(async () => chain.answerKeyRequest(await request(carol), carol.device.verified, carol.device.verifiedExchange, group, alice.device.keys, T0), "receive/wrong-recipient");
-    await expectCode(async () => chain.answerKeyRequest(await request(bob), carol.device.verified, carol.device.verifiedExchange, group, alice.device.keys, T0), "receive/sender-mismatch");
-    await expectCode(async () => chain.answerKeyRequest(await request(bob, carol.device.keys.device), bob.device.verified, bob.device.verifiedExchange, group, alice.device.keys, T0), "receive/chain-owner-mismatch");
-    await expectCode(async () => chain.answerKeyRequest(await request(bob), bob.device.verified, bob.device.verifiedExchange, group, alice.device.keys, T0 - 4n * HOUR), "receive/far-future");
+    const answer = await chain.answerKeyRequest(
+      await request(bob),
+      bob.device.verified,
+      bob.device.verifiedExchange,
+      group,
+      alice.device.keys,
+      T0,
+    );
+    expect(
+      bytesEqual(answer.header.recipientKey, await exchangeKeyIdOf(bob.device.exchange.spki)),
+    ).toBe(true);
+    await expectCode(
+      async () =>
+        chain.answerKeyRequest(
+          await request(carol),
+          carol.device.verified,
+          carol.device.verifiedExchange,
+          group,
+          alice.device.keys,
+          T0,
+        ),
+      "receive/wrong-recipient",
+    );
+    await expectCode(
+      async () =>
+        chain.answerKeyRequest(
+          await request(bob),
+          carol.device.verified,
+          carol.device.verifiedExchange,
+          group,
+          alice.device.keys,
+          T0,
+        ),
+      "receive/sender-mismatch",
+    );
+    await expectCode(
+      async () =>
+        chain.answerKeyRequest(
+          await request(bob, carol.device.keys.device),
+          bob.device.verified,
+          bob.device.verifiedExchange,
+          group,
+          alice.device.keys,
+          T0,
+        ),
+      "receive/chain-owner-mismatch",
+    );
+    await expectCode(
+      async () =>
+        chain.answerKeyRequest(
+          await request(bob),
+          bob.device.verified,
+          bob.device.verifiedExchange,
+          group,
+          alice.device.keys,
+          T0 - 4n * HOUR,
+        ),
+      "receive/far-future",
+    );
   });
 
   it("distributes only to members' valid exchange keys", async () => {
-    const chain = await SenderChain.start(CONV, group.epoch, alice.master.account, alice.device.keys.device, undefined, env(T0));
-    const keys = [alice.device.verifiedExchange, bob.device.verifiedExchange, carol.device.verifiedExchange];
-    expect(chain.recipientsIn(group, keys)).toEqual([bob.device.verifiedExchange, carol.device.verifiedExchange]);
-    await expectCode(() => chain.distribute(group, bob.device.verifiedExchange, alice.device.keys, T0 + 30n * DAY), "exchange-key-not-valid-now");
-    await expectCode(() => chain.distribute(group, bob.device.verifiedExchange, bob.device.keys, T0), "invalid-input");
+    const chain = await SenderChain.start(
+      CONV,
+      group.epoch,
+      alice.master.account,
+      alice.device.keys.device,
+      undefined,
+      env(T0),
+    );
+    const keys = [
+      alice.device.verifiedExchange,
+      bob.device.verifiedExchange,
+      carol.device.verifiedExchange,
+    ];
+    expect(chain.recipientsIn(group, keys)).toEqual([
+      bob.device.verifiedExchange,
+      carol.device.verifiedExchange,
+    ]);
+    await expectCode(
+      () => chain.distribute(group, bob.device.verifiedExchange, alice.device.keys, T0 + 30n * DAY),
+      "exchange-key-not-valid-now",
+    );
+    await expectCode(
+      () => chain.distribute(group, bob.device.verifiedExchange, bob.device.keys, T0),
+      "invalid-input",
+    );
     const withoutBob = await group.apply(
-      await group.propose({ type: "remove-member", account: bob.master.account }, alice.master.account, alice.device.keys, T0),
+      await group.propose(
+        { type: "remove-member", account: bob.master.account },
+        alice.master.account,
+        alice.device.keys,
+        T0,
+      ),
       alice.device.verified,
     );
-    await expectCode(() => chain.distribute(withoutBob, carol.device.verifiedExchange, alice.device.keys, T0), "chain-needs-rotation");
+    await expectCode(
+      () => chain.distribute(withoutBob, carol.device.verifiedExchange, alice.device.keys, T0),
+      "chain-needs-rotation",
+    );
     const next = await chain.successor(withoutBob.epoch, env(T0, 2));
-    await expectCode(() => next.distribute(withoutBob, bob.device.verifiedExchange, alice.device.keys, T0), "recipient-not-member");
+    await expectCode(
+      () => next.distribute(withoutBob, bob.device.verifiedExchange, alice.device.keys, T0),
+      "recipient-not-member",
+    );
   });
 });
 
@@ -276,13 +559,28 @@ describe("bodies and padding (§8.2, §8.3)", () => {
       { type: "receipt", kind: "read", messages: [msgId(3)] },
       {
         type: "attachment",
-        attachment: { blobId: "blob1", fileName: "a.png", mediaType: "image/png", size: 10n, secret: new Uint8Array(32).fill(1), blobSha256: new Uint8Array(32).fill(2) },
+        attachment: {
+          blobId: "blob1",
+          fileName: "a.png",
+          mediaType: "image/png",
+          size: 10n,
+          secret: new Uint8Array(32).fill(1),
+          blobSha256: new Uint8Array(32).fill(2),
+        },
         caption: "",
       },
     ];
     for (const b of bodies) expect(MessageBody.decode(MessageBody.encode(b))).toEqual(b);
     await expectCode(() => MessageBody.encode(text("x".repeat(65_536))), "invalid-input");
-    await expectCode(() => MessageBody.encode({ type: "receipt", kind: "delivered", messages: Array.from({ length: 257 }, () => msgId(1)) }), "invalid-input");
+    await expectCode(
+      () =>
+        MessageBody.encode({
+          type: "receipt",
+          kind: "delivered",
+          messages: Array.from({ length: 257 }, () => msgId(1)),
+        }),
+      "invalid-input",
+    );
   });
 });
 
@@ -291,13 +589,30 @@ describe("attachments (§10)", () => {
     const file = new TextEncoder().encode("%PDF-1.7 contract");
     const enc = await encryptAttachment(file, env(T0, 5));
     expect(bytesEqual(enc.blobSha256, await sha256(enc.blob))).toBe(true);
-    expect(bytesEqual(await decryptAttachment(enc.blob, enc.secret, enc.blobSha256), file)).toBe(true);
+    expect(bytesEqual(await decryptAttachment(enc.blob, enc.secret, enc.blobSha256), file)).toBe(
+      true,
+    );
     const tampered = flipped(enc.blob, 40);
-    await expectCode(() => decryptAttachment(tampered, enc.secret, enc.blobSha256), "decryption-failed");
-    await expectCode(async () => decryptAttachment(tampered, enc.secret, await sha256(tampered)), "decryption-failed");
+    await expectCode(
+      () => decryptAttachment(tampered, enc.secret, enc.blobSha256),
+      "decryption-failed",
+    );
+    await expectCode(
+      async () => decryptAttachment(tampered, enc.secret, await sha256(tampered)),
+      "decryption-failed",
+    );
     const badCommitment = flipped(enc.blob, 0);
-    await expectCode(async () => decryptAttachment(badCommitment, enc.secret, await sha256(badCommitment)), "decryption-failed");
-    await expectCode(() => decryptAttachment(enc.blob, new Uint8Array(32), enc.blobSha256), "decryption-failed");
-    await expectCode(async () => decryptAttachment(new Uint8Array(0), enc.secret, await sha256(new Uint8Array(0))), "decryption-failed");
+    await expectCode(
+      async () => decryptAttachment(badCommitment, enc.secret, await sha256(badCommitment)),
+      "decryption-failed",
+    );
+    await expectCode(
+      () => decryptAttachment(enc.blob, new Uint8Array(32), enc.blobSha256),
+      "decryption-failed",
+    );
+    await expectCode(
+      async () => decryptAttachment(new Uint8Array(0), enc.secret, await sha256(new Uint8Array(0))),
+      "decryption-failed",
+    );
   });
 });

@@ -2,13 +2,22 @@ import { describe, expect, it } from "vitest";
 
 import { type Bytes, concatBytes, fromHex, toHex } from "./bytes";
 import { encodeRsaPublicKey, encodeRsaSpki, parseSpki } from "./der";
-import { AeadKey, EncryptingKey, ExchangeKeyPair, SigningKeyPair, checkRsaPublicKey, hkdfSha256, hmacSha256, sha256 } from "./primitives";
+import {
+  AeadKey,
+  EncryptingKey,
+  ExchangeKeyPair,
+  SigningKeyPair,
+  checkRsaPublicKey,
+  hkdfSha256,
+  hmacSha256,
+  sha256,
+} from "./primitives";
 import { expectCode, fixedPkcs8, flipped } from "./test-support";
 
 /** An odd `bits`-bit "modulus" (structure is all the key checks look at). */
 function modulus(bits: number): Bytes {
   const n = new Uint8Array(Math.ceil(bits / 8)).fill(0xa5);
-  n[0] = 1 << ((bits - 1) % 8) | 1;
+  n[0] = (1 << ((bits - 1) % 8)) | 1;
   n[n.length - 1] = 0xa5 | 1;
   return n;
 }
@@ -18,7 +27,8 @@ const F4 = Uint8Array.of(1, 0, 1);
 /** DER TLV, for hand-made malformed keys. */
 function tlv(tag: number, content: Uint8Array): Bytes {
   const len = content.length;
-  const header = len < 0x80 ? [tag, len] : len < 0x100 ? [tag, 0x81, len] : [tag, 0x82, len >> 8, len & 0xff];
+  const header =
+    len < 0x80 ? [tag, len] : len < 0x100 ? [tag, 0x81, len] : [tag, 0x82, len >> 8, len & 0xff];
   return concatBytes(Uint8Array.from(header), content);
 }
 
@@ -29,19 +39,46 @@ describe("RSA public key checks (§3)", () => {
   });
 
   it("refuses small and large moduli, by bits", async () => {
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3071), e: F4 })), "key/too-small");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(2048), e: F4 })), "key/too-small");
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3071), e: F4 })),
+      "key/too-small",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(2048), e: F4 })),
+      "key/too-small",
+    );
     // The spec says too-small for any modulus below 3072 bits (see web/README.md on the Rust core).
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(1024), e: F4 })), "key/too-small");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(4097), e: F4 })), "key/too-large");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(6144), e: F4 })), "key/too-large");
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(1024), e: F4 })),
+      "key/too-small",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(4097), e: F4 })),
+      "key/too-large",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(6144), e: F4 })),
+      "key/too-large",
+    );
   });
 
   it("refuses other exponents: odd ones as bad-exponent, impossible ones as malformed", async () => {
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(3) })), "key/bad-exponent");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1, 0, 3) })), "key/bad-exponent");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1, 0, 0) })), "key/malformed");
-    await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1) })), "key/malformed");
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(3) })),
+      "key/bad-exponent",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1, 0, 3) })),
+      "key/bad-exponent",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1, 0, 0) })),
+      "key/malformed",
+    );
+    await expectCode(
+      () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(1) })),
+      "key/malformed",
+    );
     await expectCode(
       () => checkRsaPublicKey(encodeRsaSpki({ n: modulus(3072), e: Uint8Array.of(3, 0, 0, 0, 1) })),
       "key/malformed",
@@ -64,7 +101,10 @@ describe("RSA public key checks (§3)", () => {
   it("refuses malformed DER", async () => {
     const good = encodeRsaSpki({ n: modulus(3072), e: F4 });
     await expectCode(() => checkRsaPublicKey(new Uint8Array(0)), "key/malformed");
-    await expectCode(() => checkRsaPublicKey(new TextEncoder().encode("not a key")), "key/malformed");
+    await expectCode(
+      () => checkRsaPublicKey(new TextEncoder().encode("not a key")),
+      "key/malformed",
+    );
     await expectCode(() => checkRsaPublicKey(concatBytes(good, Uint8Array.of(0))), "key/malformed");
     await expectCode(() => checkRsaPublicKey(good.subarray(0, good.length - 1)), "key/malformed");
     await expectCode(() => checkRsaPublicKey(new Uint8Array(1025)), "key/malformed");
@@ -76,10 +116,17 @@ describe("RSA public key checks (§3)", () => {
     even[even.length - 1] = 0xa4;
     await expectCode(() => checkRsaPublicKey(encodeRsaSpki({ n: even, e: F4 })), "key/malformed");
     const ecOid = fromHex("06072a8648ce3d0201");
-    const ec = tlv(0x30, concatBytes(tlv(0x30, concatBytes(ecOid, fromHex("0500"))), tlv(0x03, concatBytes(Uint8Array.of(0), encodeRsaPublicKey({ n: modulus(3072), e: F4 })))));
+    const ec = tlv(
+      0x30,
+      concatBytes(
+        tlv(0x30, concatBytes(ecOid, fromHex("0500"))),
+        tlv(0x03, concatBytes(Uint8Array.of(0), encodeRsaPublicKey({ n: modulus(3072), e: F4 }))),
+      ),
+    );
     await expectCode(() => checkRsaPublicKey(ec), "key/malformed");
     // Every truncation of a good key is refused without any other kind of exception.
-    for (let i = 0; i < good.length; i += 7) await expectCode(() => checkRsaPublicKey(good.subarray(0, i)), "key/malformed");
+    for (let i = 0; i < good.length; i += 7)
+      await expectCode(() => checkRsaPublicKey(good.subarray(0, i)), "key/malformed");
   });
 
   it("matches what WebCrypto exports", async () => {
@@ -114,7 +161,11 @@ describe("RSA key pairs", () => {
     const x = await ExchangeKeyPair.fromPkcs8(fixedPkcs8(3));
     expect(x.privateKey.extractable).toBe(false);
     await expectCode(() => SigningKeyPair.fromStored(x.privateKey, x.spki), "invalid-input");
-    expect((await ExchangeKeyPair.fromStored(x.privateKey, x.spki)).encryptingKey.equals(x.encryptingKey)).toBe(true);
+    expect(
+      (await ExchangeKeyPair.fromStored(x.privateKey, x.spki)).encryptingKey.equals(
+        x.encryptingKey,
+      ),
+    ).toBe(true);
   });
 
   it("refuses unreadable PKCS#8", async () => {
@@ -129,17 +180,34 @@ describe("RSA key pairs", () => {
   it("verifies only RSA-PSS-SHA-256 with a 32-byte salt", async () => {
     const pkcs8 = fixedPkcs8(1);
     const pair = await SigningKeyPair.fromPkcs8(pkcs8);
-    const raw = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "RSA-PSS", hash: "SHA-256" }, false, ["sign"]);
+    const raw = await crypto.subtle.importKey(
+      "pkcs8",
+      pkcs8,
+      { name: "RSA-PSS", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
     const message = Uint8Array.of(9, 9, 9);
     for (const saltLength of [0, 20, 64]) {
-      const sig = new Uint8Array(await crypto.subtle.sign({ name: "RSA-PSS", saltLength }, raw, message));
+      const sig = new Uint8Array(
+        await crypto.subtle.sign({ name: "RSA-PSS", saltLength }, raw, message),
+      );
       await expectCode(() => pair.verifyingKey.verify("test", message, sig), "bad-signature");
     }
     const sig = await pair.sign(message);
     await pair.verifyingKey.verify("test", message, sig);
-    await expectCode(() => pair.verifyingKey.verify("test", Uint8Array.of(9, 9, 8), sig), "bad-signature");
-    await expectCode(() => pair.verifyingKey.verify("test", message, sig.subarray(1)), "bad-signature");
-    await expectCode(() => pair.verifyingKey.verify("test", message, new Uint8Array(0)), "bad-signature");
+    await expectCode(
+      () => pair.verifyingKey.verify("test", Uint8Array.of(9, 9, 8), sig),
+      "bad-signature",
+    );
+    await expectCode(
+      () => pair.verifyingKey.verify("test", message, sig.subarray(1)),
+      "bad-signature",
+    );
+    await expectCode(
+      () => pair.verifyingKey.verify("test", message, new Uint8Array(0)),
+      "bad-signature",
+    );
   });
 
   it("binds OAEP ciphertexts to their label; every failure is decryption-failed", async () => {
@@ -162,9 +230,9 @@ describe("symmetric primitives", () => {
       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
     );
     const enc = new TextEncoder();
-    expect(toHex(await hmacSha256(enc.encode("Jefe"), enc.encode("what do ya want for nothing?")))).toBe(
-      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
-    );
+    expect(
+      toHex(await hmacSha256(enc.encode("Jefe"), enc.encode("what do ya want for nothing?"))),
+    ).toBe("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   });
 
   it("HKDF-SHA-256 with an empty salt (RFC 5869 case 3)", async () => {

@@ -42,22 +42,31 @@ function subtle(): SubtleCrypto {
 
 /** SHA-256 of the concatenation of `parts`. */
 export async function sha256(...parts: readonly Uint8Array[]): Promise<Bytes> {
-  const data = parts.length === 1 && parts[0] !== undefined ? copyBytes(parts[0]) : concatBytes(...parts);
+  const data =
+    parts.length === 1 && parts[0] !== undefined ? copyBytes(parts[0]) : concatBytes(...parts);
   return cryptoOp("sha-256", async () => new Uint8Array(await subtle().digest("SHA-256", data)));
 }
 
 /** HMAC-SHA-256 of `data` under `key` (a non-empty key). */
 export async function hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Bytes> {
   return cryptoOp("hmac-sha-256", async () => {
-    const k = await subtle().importKey("raw", copyBytes(key), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-    ]);
+    const k = await subtle().importKey(
+      "raw",
+      copyBytes(key),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
     return new Uint8Array(await subtle().sign("HMAC", k, copyBytes(data)));
   });
 }
 
 /** HKDF-SHA-256 (RFC 5869) with an empty salt: `length` bytes from `ikm` and `info`. */
-export async function hkdfSha256(ikm: Uint8Array, info: Uint8Array, length: number): Promise<Bytes> {
+export async function hkdfSha256(
+  ikm: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Promise<Bytes> {
   return cryptoOp("hkdf-sha-256", async () => {
     const k = await subtle().importKey("raw", copyBytes(ikm), "HKDF", false, ["deriveBits"]);
     const bits = await subtle().deriveBits(
@@ -100,14 +109,21 @@ export class AeadKey {
   }
 
   private async cryptoKey(usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
-    return cryptoOp("aes-gcm key", () => subtle().importKey("raw", this.key, "AES-GCM", false, [usage]));
+    return cryptoOp("aes-gcm key", () =>
+      subtle().importKey("raw", this.key, "AES-GCM", false, [usage]),
+    );
   }
 
   /** `ciphertext ‖ tag` of `plaintext`, with `aad` authenticated. */
   async seal(aad: Uint8Array, plaintext: Uint8Array): Promise<Bytes> {
     const key = await this.cryptoKey("encrypt");
     return cryptoOp("aes-gcm seal", async () => {
-      const params = { name: "AES-GCM", iv: this.nonce, additionalData: copyBytes(aad), tagLength: GCM_TAG_LEN * 8 };
+      const params = {
+        name: "AES-GCM",
+        iv: this.nonce,
+        additionalData: copyBytes(aad),
+        tagLength: GCM_TAG_LEN * 8,
+      };
       return new Uint8Array(await subtle().encrypt(params, key, copyBytes(plaintext)));
     });
   }
@@ -117,7 +133,12 @@ export class AeadKey {
     const key = await this.cryptoKey("decrypt");
     if (sealed.length < GCM_TAG_LEN) throw new ProtocolError("decryption-failed");
     try {
-      const params = { name: "AES-GCM", iv: this.nonce, additionalData: copyBytes(aad), tagLength: GCM_TAG_LEN * 8 };
+      const params = {
+        name: "AES-GCM",
+        iv: this.nonce,
+        additionalData: copyBytes(aad),
+        tagLength: GCM_TAG_LEN * 8,
+      };
       return new Uint8Array(await subtle().decrypt(params, key, copyBytes(sealed)));
     } catch {
       // One uniform error for every cause: nothing tells a bad tag from a bad key.
@@ -152,7 +173,8 @@ function isPlausibleRsa(key: RsaNumbers): boolean {
  * (`key/too-small`, `key/too-large`).
  */
 export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
-  if (spki.length > MAX_SPKI_LEN) throw new ProtocolError("key/malformed", "longer than 1024 bytes");
+  if (spki.length > MAX_SPKI_LEN)
+    throw new ProtocolError("key/malformed", "longer than 1024 bytes");
   const input = copyBytes(spki);
   const parsed = parseSpki(input);
   if (parsed === undefined) {
@@ -165,7 +187,8 @@ export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
   if (!parsed.isRsa || parsed.key === undefined || !isPlausibleRsa(parsed.key)) {
     throw new ProtocolError("key/malformed");
   }
-  if (!bytesEqual(encodeRsaSpki(parsed.key), input)) throw new ProtocolError("key/not-canonical-spki");
+  if (!bytesEqual(encodeRsaSpki(parsed.key), input))
+    throw new ProtocolError("key/not-canonical-spki");
   // The exponent has at most 33 bits here, so it is exact as a number.
   if (parsed.key.e.reduce((acc, byte) => acc * 256 + byte, 0) !== RSA_PUBLIC_EXPONENT) {
     throw new ProtocolError("key/bad-exponent");
@@ -235,10 +258,16 @@ export class EncryptingKey {
 
   /** Encrypts a short `plaintext` with OAEP `label`. */
   async encrypt(plaintext: Uint8Array, label: Uint8Array): Promise<Bytes> {
-    return cryptoOp("rsa-oaep encrypt", async () =>
-      new Uint8Array(
-        await subtle().encrypt({ name: "RSA-OAEP", label: copyBytes(label) }, this.key, copyBytes(plaintext)),
-      ),
+    return cryptoOp(
+      "rsa-oaep encrypt",
+      async () =>
+        new Uint8Array(
+          await subtle().encrypt(
+            { name: "RSA-OAEP", label: copyBytes(label) },
+            this.key,
+            copyBytes(plaintext),
+          ),
+        ),
     );
   }
 
@@ -291,7 +320,8 @@ async function importPkcs8(
   algorithm: typeof PSS | typeof OAEP,
   usage: "sign" | "decrypt",
 ): Promise<{ privateKey: CryptoKey; spki: Bytes }> {
-  if (pkcs8.length > MAX_PKCS8_LEN) throw new ProtocolError("key/malformed", "PKCS#8 longer than 4096 bytes");
+  if (pkcs8.length > MAX_PKCS8_LEN)
+    throw new ProtocolError("key/malformed", "PKCS#8 longer than 4096 bytes");
   const input = copyBytes(pkcs8);
   const numbers = parsePkcs8RsaPublic(input);
   if (numbers === undefined) throw new ProtocolError("key/malformed", "not an RSA PKCS#8 key");
@@ -308,7 +338,12 @@ async function importPkcs8(
 
 function checkStored(key: CryptoKey, name: "RSA-PSS" | "RSA-OAEP", usage: KeyUsage): void {
   const algorithm = key.algorithm as Partial<RsaHashedKeyAlgorithm>;
-  if (key.type !== "private" || algorithm.name !== name || algorithm.hash?.name !== "SHA-256" || !key.usages.includes(usage)) {
+  if (
+    key.type !== "private" ||
+    algorithm.name !== name ||
+    algorithm.hash?.name !== "SHA-256" ||
+    !key.usages.includes(usage)
+  ) {
     throw new ProtocolError("invalid-input", `not an ${name} SHA-256 private key for ${usage}`);
   }
 }
@@ -325,7 +360,10 @@ export class SigningKeyPair {
   /** Generates a fresh pair (private half non-extractable). */
   static async generate(bits: RsaBits = 3072): Promise<SigningKeyPair> {
     const pair = await generatePair(PSS, bits, ["sign", "verify"]);
-    return new SigningKeyPair(pair.privateKey, await VerifyingKey.fromSpki(await exportSpki(pair.publicKey)));
+    return new SigningKeyPair(
+      pair.privateKey,
+      await VerifyingKey.fromSpki(await exportSpki(pair.publicKey)),
+    );
   }
 
   /** Imports a PKCS#8 DER private key (non-extractable), checking its public half. */
@@ -345,17 +383,25 @@ export class SigningKeyPair {
     try {
       await pair.verifyingKey.verify("stored key", probe, await pair.sign(probe));
     } catch (error) {
-      throw new ProtocolError("invalid-input", "stored private and public keys do not match", { cause: error });
+      throw new ProtocolError("invalid-input", "stored private and public keys do not match", {
+        cause: error,
+      });
     }
     return pair;
   }
 
   /** RSA-PSS-SHA-256 (salt 32) over exactly `message`. */
   async sign(message: Uint8Array): Promise<Bytes> {
-    return cryptoOp("rsa-pss sign", async () =>
-      new Uint8Array(
-        await subtle().sign({ name: "RSA-PSS", saltLength: PSS_SALT_LEN }, this.privateKey, copyBytes(message)),
-      ),
+    return cryptoOp(
+      "rsa-pss sign",
+      async () =>
+        new Uint8Array(
+          await subtle().sign(
+            { name: "RSA-PSS", saltLength: PSS_SALT_LEN },
+            this.privateKey,
+            copyBytes(message),
+          ),
+        ),
     );
   }
 
@@ -375,7 +421,10 @@ export class ExchangeKeyPair {
   /** Generates a fresh pair (private half non-extractable). */
   static async generate(bits: RsaBits = 3072): Promise<ExchangeKeyPair> {
     const pair = await generatePair(OAEP, bits, ["encrypt", "decrypt"]);
-    return new ExchangeKeyPair(pair.privateKey, await EncryptingKey.fromSpki(await exportSpki(pair.publicKey)));
+    return new ExchangeKeyPair(
+      pair.privateKey,
+      await EncryptingKey.fromSpki(await exportSpki(pair.publicKey)),
+    );
   }
 
   /** Imports a PKCS#8 DER private key (non-extractable), checking its public half. */
@@ -394,7 +443,9 @@ export class ExchangeKeyPair {
       const plain = await pair.decrypt(await pair.encryptingKey.encrypt(probe, label), label);
       if (!bytesEqual(plain, probe)) throw new ProtocolError("decryption-failed");
     } catch (error) {
-      throw new ProtocolError("invalid-input", "stored private and public keys do not match", { cause: error });
+      throw new ProtocolError("invalid-input", "stored private and public keys do not match", {
+        cause: error,
+      });
     }
     return pair;
   }
@@ -404,10 +455,15 @@ export class ExchangeKeyPair {
    * same `decryption-failed`.
    */
   async decrypt(ciphertext: Uint8Array, label: Uint8Array): Promise<Bytes> {
-    if (ciphertext.length !== Math.ceil(this.encryptingKey.bits / 8)) throw new ProtocolError("decryption-failed");
+    if (ciphertext.length !== Math.ceil(this.encryptingKey.bits / 8))
+      throw new ProtocolError("decryption-failed");
     try {
       return new Uint8Array(
-        await subtle().decrypt({ name: "RSA-OAEP", label: copyBytes(label) }, this.privateKey, copyBytes(ciphertext)),
+        await subtle().decrypt(
+          { name: "RSA-OAEP", label: copyBytes(label) },
+          this.privateKey,
+          copyBytes(ciphertext),
+        ),
       );
     } catch {
       throw new ProtocolError("decryption-failed");

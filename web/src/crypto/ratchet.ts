@@ -93,7 +93,11 @@ export class MessageKey {
 
   /** The raw `okm` (key ‖ nonce) of message `index` of `chain`. */
   async derive(chain: ChainIdT, index: number): Promise<{ key: Bytes; nonce: Bytes }> {
-    const okm = await hkdfSha256(this.bytes, messageAeadInfo(chain, index), AES_KEY_LEN + GCM_NONCE_LEN);
+    const okm = await hkdfSha256(
+      this.bytes,
+      messageAeadInfo(chain, index),
+      AES_KEY_LEN + GCM_NONCE_LEN,
+    );
     return { key: okm.slice(0, AES_KEY_LEN), nonce: okm.slice(AES_KEY_LEN) };
   }
 

@@ -54,7 +54,11 @@ export interface ReceiverStateSnapshot {
     readonly nextKey: Bytes | undefined;
     readonly nextIndex: number;
     readonly consumed: bigint;
-    readonly skipped: readonly { readonly index: number; readonly key: Bytes; readonly since: bigint }[];
+    readonly skipped: readonly {
+      readonly index: number;
+      readonly key: Bytes;
+      readonly since: bigint;
+    }[];
     readonly finalIndex: number | null | undefined;
   }[];
 }
@@ -79,7 +83,9 @@ export async function localDevice(
   device: DeviceIdT,
   pairs: readonly ExchangeKeyPair[],
 ): Promise<LocalDevice> {
-  const exchangeKeys = await Promise.all(pairs.map(async (pair) => ({ keyId: await exchangeKeyIdOf(pair.spki), pair })));
+  const exchangeKeys = await Promise.all(
+    pairs.map(async (pair) => ({ keyId: await exchangeKeyIdOf(pair.spki), pair })),
+  );
   return { account, device, exchangeKeys };
 }
 
@@ -162,7 +168,8 @@ export class OpenedMessage {
     /** @internal How the chain advances on commit (`undefined`: a skipped index). */
     readonly advance: Advance | undefined,
   ) {
-    if (token !== OPENED) throw new ProtocolError("invalid-input", "OpenedMessage is made by ReceiverState.open");
+    if (token !== OPENED)
+      throw new ProtocolError("invalid-input", "OpenedMessage is made by ReceiverState.open");
   }
 }
 
@@ -178,8 +185,14 @@ export interface ReceivedMessage {
  * Conversation, epoch and membership (§7.5 step 4, §9.2 checks 3–5). The sender must be a
  * member now; a removed member's old chain is refused (A16).
  */
-function checkMembership(group: GroupState, conversation: ConversationIdT, epoch: bigint, sender: AccountIdT): void {
-  if (!bytesEqual(conversation, group.conversation)) throw new ProtocolError("receive/wrong-conversation");
+function checkMembership(
+  group: GroupState,
+  conversation: ConversationIdT,
+  epoch: bigint,
+  sender: AccountIdT,
+): void {
+  if (!bytesEqual(conversation, group.conversation))
+    throw new ProtocolError("receive/wrong-conversation");
   if (epoch > group.epoch) throw new ProtocolError("receive/unknown-epoch", `epoch ${epoch}`);
   if (!group.isMember(sender)) throw new ProtocolError("receive/sender-not-member");
 }
@@ -203,7 +216,10 @@ export class ReceiverState {
     now: bigint,
   ): Promise<DistributionAccepted> {
     const h = kdm.header;
-    if (!bytesEqual(sender.device, h.senderDevice) || !bytesEqual(sender.account, h.senderAccount)) {
+    if (
+      !bytesEqual(sender.device, h.senderDevice) ||
+      !bytesEqual(sender.account, h.senderAccount)
+    ) {
       throw new ProtocolError("receive/sender-mismatch");
     }
     await kdm.sealed.verify("key distribution", sender.signingKey);
@@ -211,11 +227,14 @@ export class ReceiverState {
       throw new ProtocolError("receive/wrong-recipient");
     }
     const exchange = me.exchangeKeys.find((k) => bytesEqual(k.keyId, h.recipientKey));
-    if (exchange === undefined) throw new ProtocolError("receive/wrong-recipient", "unknown exchange key");
+    if (exchange === undefined)
+      throw new ProtocolError("receive/wrong-recipient", "unknown exchange key");
     checkMembership(group, h.conversation, h.epoch, h.senderAccount);
     if (h.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
-    if (h.createdAt < now - MAX_DISTRIBUTION_AGE_MS) throw new ProtocolError("receive/stale-distribution");
-    if (h.startIndex >= MAX_CHAIN_MESSAGES) throw new ProtocolError("receive/index-out-of-bounds", `index ${h.startIndex}`);
+    if (h.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
+      throw new ProtocolError("receive/stale-distribution");
+    if (h.startIndex >= MAX_CHAIN_MESSAGES)
+      throw new ProtocolError("receive/index-out-of-bounds", `index ${h.startIndex}`);
     const label = await DistributionHeader.oaepLabel(kdm.sealed.header);
     const payload = decodePayload(await exchange.pair.decrypt(kdm.sealed.ciphertext, label));
     if (!bytesEqual(payload.chain, h.chain) || payload.startIndex !== h.startIndex) {
@@ -234,7 +253,10 @@ export class ReceiverState {
       if (known.epoch !== h.epoch || !bytesEqual(known.conversation, h.conversation)) {
         throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
       }
-      if (known.startIndex !== payload.startIndex || !constantTimeEqual(known.startKeyFingerprint, fingerprint)) {
+      if (
+        known.startIndex !== payload.startIndex ||
+        !constantTimeEqual(known.startKeyFingerprint, fingerprint)
+      ) {
         throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
       }
       duplicate = true;
@@ -276,25 +298,39 @@ export class ReceiverState {
    * known chain; chain owner and conversation; chain epoch; index bound and announced end;
    * replay; key available; then AES-GCM, padding and body decode (`decryption-failed`).
    */
-  async open(envelope: Envelope, sender: VerifiedDevice, group: GroupState, now: bigint): Promise<OpenedMessage> {
+  async open(
+    envelope: Envelope,
+    sender: VerifiedDevice,
+    group: GroupState,
+    now: bigint,
+  ): Promise<OpenedMessage> {
     const h = envelope.header;
-    if (!bytesEqual(sender.device, h.senderDevice) || !bytesEqual(sender.account, h.senderAccount)) {
+    if (
+      !bytesEqual(sender.device, h.senderDevice) ||
+      !bytesEqual(sender.account, h.senderAccount)
+    ) {
       throw new ProtocolError("receive/sender-mismatch");
     }
     await envelope.sealed.verify("message", sender.signingKey);
     checkMembership(group, h.conversation, h.epoch, h.senderAccount);
     if (h.sentAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
     const chain = this.chains.get(idKey(h.chain));
-    if (chain === undefined) throw new ProtocolError("receive/unknown-chain", ChainId.toText(h.chain));
-    if (!bytesEqual(chain.senderDevice, h.senderDevice) || !bytesEqual(chain.conversation, h.conversation)) {
+    if (chain === undefined)
+      throw new ProtocolError("receive/unknown-chain", ChainId.toText(h.chain));
+    if (
+      !bytesEqual(chain.senderDevice, h.senderDevice) ||
+      !bytesEqual(chain.conversation, h.conversation)
+    ) {
       throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
     }
     if (chain.epoch !== h.epoch) throw new ProtocolError("receive/epoch-mismatch");
-    const beyondEnd = chain.finalIndex === null || (chain.finalIndex !== undefined && h.index > chain.finalIndex);
+    const beyondEnd =
+      chain.finalIndex === null || (chain.finalIndex !== undefined && h.index > chain.finalIndex);
     if (h.index >= MAX_CHAIN_MESSAGES || beyondEnd) {
       throw new ProtocolError("receive/index-out-of-bounds", `index ${h.index}`);
     }
-    if (isConsumed(chain, h.index)) throw new ProtocolError("receive/replay", `${ChainId.toText(h.chain)} #${h.index}`);
+    if (isConsumed(chain, h.index))
+      throw new ProtocolError("receive/replay", `${ChainId.toText(h.chain)} #${h.index}`);
     const expectedNextIndex = chain.nextIndex;
     const { key, advance } = await deriveKey(chain, h.index);
     const aead = await key.aeadKey(h.chain, h.index);
@@ -316,7 +352,8 @@ export class ReceiverState {
   commit(opened: OpenedMessage, now: bigint): ReceivedMessage {
     const { header, body, expectedNextIndex, advance } = opened;
     const chain = this.chains.get(idKey(header.chain));
-    if (chain === undefined) throw new ProtocolError("receive/unknown-chain", ChainId.toText(header.chain));
+    if (chain === undefined)
+      throw new ProtocolError("receive/unknown-chain", ChainId.toText(header.chain));
     if (chain.nextIndex !== expectedNextIndex || isConsumed(chain, header.index)) {
       throw new ProtocolError("receive/replay", `${ChainId.toText(header.chain)} #${header.index}`);
     }
@@ -337,7 +374,12 @@ export class ReceiverState {
   }
 
   /** {@link open} then {@link commit}. */
-  async receive(envelope: Envelope, sender: VerifiedDevice, group: GroupState, now: bigint): Promise<ReceivedMessage> {
+  async receive(
+    envelope: Envelope,
+    sender: VerifiedDevice,
+    group: GroupState,
+    now: bigint,
+  ): Promise<ReceivedMessage> {
     return this.commit(await this.open(envelope, sender, group, now), now);
   }
 
@@ -368,7 +410,8 @@ export class ReceiverState {
       const byChain = compareBytes(a.chain.chain, b.chain.chain);
       return byChain !== 0 ? byChain : a.index - b.index;
     });
-    for (const entry of all.slice(0, total - MAX_SKIPPED_KEYS)) entry.chain.skipped.delete(entry.index);
+    for (const entry of all.slice(0, total - MAX_SKIPPED_KEYS))
+      entry.chain.skipped.delete(entry.index);
   }
 
   /** The state's persisted form (§9.5; implementation-defined). */
@@ -386,7 +429,11 @@ export class ReceiverState {
         nextKey: c.nextKey?.dangerBytes(),
         nextIndex: c.nextIndex,
         consumed: c.consumed,
-        skipped: [...c.skipped].map(([index, k]) => ({ index, key: k.key.dangerBytes(), since: k.since })),
+        skipped: [...c.skipped].map(([index, k]) => ({
+          index,
+          key: k.key.dangerBytes(),
+          since: k.since,
+        })),
         finalIndex: c.finalIndex,
       })),
     };
@@ -408,7 +455,9 @@ export class ReceiverState {
         nextKey: c.nextKey === undefined ? undefined : ChainKey.fromBytes(c.nextKey),
         nextIndex: c.nextIndex,
         consumed: c.consumed,
-        skipped: new Map(c.skipped.map((k) => [k.index, { key: MessageKey.fromBytes(k.key), since: k.since }])),
+        skipped: new Map(
+          c.skipped.map((k) => [k.index, { key: MessageKey.fromBytes(k.key), since: k.since }]),
+        ),
         finalIndex: c.finalIndex,
       });
     }
@@ -440,7 +489,10 @@ export class ReceiverState {
 }
 
 /** The message key for `index`, and how the chain advances if the message is committed. */
-async function deriveKey(chain: ReceiverChain, index: number): Promise<{ key: MessageKey; advance: Advance | undefined }> {
+async function deriveKey(
+  chain: ReceiverChain,
+  index: number,
+): Promise<{ key: MessageKey; advance: Advance | undefined }> {
   if (index < chain.nextIndex) {
     const kept = chain.skipped.get(index);
     if (kept === undefined) throw new ProtocolError("receive/key-evicted", `index ${index}`);

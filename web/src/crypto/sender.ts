@@ -11,7 +11,13 @@
 
 import { type Bytes, bytesEqual } from "./bytes";
 import { type MessageBody as MessageBodyT, MessageBody, pad } from "./body";
-import { type ChainEnd, DistributionHeader, KeyDistribution, KeyRequest, encodePayload } from "./distribution";
+import {
+  type ChainEnd,
+  DistributionHeader,
+  KeyDistribution,
+  KeyRequest,
+  encodePayload,
+} from "./distribution";
 import type { Env } from "./env";
 import { Envelope, EnvelopeHeader } from "./envelope";
 import { ProtocolError } from "./errors";
@@ -90,7 +96,10 @@ export class SenderChain {
       index: this.index,
       recipients: [...this.recipientSet],
       createdAt: this.createdAt,
-      previous: this.previous === undefined ? undefined : { chain: this.previous.chain, finalIndex: this.previous.finalIndex },
+      previous:
+        this.previous === undefined
+          ? undefined
+          : { chain: this.previous.chain, finalIndex: this.previous.finalIndex },
     };
   }
 
@@ -133,7 +142,8 @@ export class SenderChain {
    */
   needsRotation(now: bigint, epoch: bigint, devices: readonly DeviceIdT[]): boolean {
     const wanted = new Set(devices.map(idKey));
-    const sameDevices = wanted.size === this.recipientSet.size && [...wanted].every((d) => this.recipientSet.has(d));
+    const sameDevices =
+      wanted.size === this.recipientSet.size && [...wanted].every((d) => this.recipientSet.has(d));
     return epoch !== this.epoch || !sameDevices || this.exhaustedAt(now);
   }
 
@@ -171,7 +181,12 @@ export class SenderChain {
    * (`recipient-not-member`), a key not valid at `now` (`exchange-key-not-valid-now`) and a
    * signer other than the owner (`invalid-input`).
    */
-  async distribute(group: GroupState, recipient: VerifiedExchangeKey, signer: DeviceKeys, now: bigint): Promise<KeyDistribution> {
+  async distribute(
+    group: GroupState,
+    recipient: VerifiedExchangeKey,
+    signer: DeviceKeys,
+    now: bigint,
+  ): Promise<KeyDistribution> {
     if (!bytesEqual(group.conversation, this.conversation) || group.epoch !== this.epoch) {
       throw new ProtocolError("chain-needs-rotation");
     }
@@ -179,7 +194,8 @@ export class SenderChain {
     if (now < recipient.notBefore - MAX_CLOCK_SKEW_MS || now >= recipient.notAfter) {
       throw new ProtocolError("exchange-key-not-valid-now");
     }
-    if (!bytesEqual(signer.device, this.device)) throw new ProtocolError("invalid-input", "only the chain's owner distributes its key");
+    if (!bytesEqual(signer.device, this.device))
+      throw new ProtocolError("invalid-input", "only the chain's owner distributes its key");
     const header = DistributionHeader.encode({
       conversation: this.conversation,
       epoch: this.epoch,
@@ -194,7 +210,10 @@ export class SenderChain {
       previous: this.previous,
     });
     const label = await DistributionHeader.oaepLabel(header);
-    const ciphertext = await recipient.key.encrypt(encodePayload(this.chain, 0, this.initial), label);
+    const ciphertext = await recipient.key.encrypt(
+      encodePayload(this.chain, 0, this.initial),
+      label,
+    );
     const sealed = await SignedSealed.sign(header, ciphertext, signer.signing);
     this.recipientSet.add(idKey(recipient.device));
     return KeyDistribution.fromSealed(sealed);
@@ -213,20 +232,32 @@ export class SenderChain {
     now: bigint,
   ): Promise<KeyDistribution> {
     const body = KeyRequest.decode(request.body);
-    if (!bytesEqual(body.requesterDevice, requester.device) || !bytesEqual(body.requesterAccount, requester.account)) {
+    if (
+      !bytesEqual(body.requesterDevice, requester.device) ||
+      !bytesEqual(body.requesterAccount, requester.account)
+    ) {
       throw new ProtocolError("receive/sender-mismatch");
     }
     await request.verify("key request", requester.signingKey);
-    if (!bytesEqual(body.conversation, this.conversation) || !bytesEqual(body.chain, this.chain) || body.epoch !== this.epoch) {
+    if (
+      !bytesEqual(body.conversation, this.conversation) ||
+      !bytesEqual(body.chain, this.chain) ||
+      body.epoch !== this.epoch
+    ) {
       throw new ProtocolError("receive/unknown-chain", ChainId.toText(body.chain));
     }
-    if (!bytesEqual(body.ownerDevice, this.device)) throw new ProtocolError("receive/chain-owner-mismatch");
+    if (!bytesEqual(body.ownerDevice, this.device))
+      throw new ProtocolError("receive/chain-owner-mismatch");
     if (body.requestedAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
-    if (!bytesEqual(requesterKey.device, requester.device) || !bytesEqual(requesterKey.keyId, body.requesterKey)) {
+    if (
+      !bytesEqual(requesterKey.device, requester.device) ||
+      !bytesEqual(requesterKey.keyId, body.requesterKey)
+    ) {
       throw new ProtocolError("receive/wrong-recipient");
     }
     // A device that was not meant to read this chain (added later) waits for the next one.
-    if (!this.recipientSet.has(idKey(requester.device))) throw new ProtocolError("receive/wrong-recipient");
+    if (!this.recipientSet.has(idKey(requester.device)))
+      throw new ProtocolError("receive/wrong-recipient");
     return this.distribute(group, requesterKey, signer, now);
   }
 }
@@ -259,14 +290,21 @@ export class ReservedMessage {
     readonly index: number,
     key: MessageKey,
   ) {
-    if (token !== RESERVE) throw new ProtocolError("invalid-input", "ReservedMessage is made by SenderChain.reserve");
+    if (token !== RESERVE)
+      throw new ProtocolError("invalid-input", "ReservedMessage is made by SenderChain.reserve");
     this.key = key;
   }
 
   /** Encrypts and signs `body` as message `messageId`. A second seal is `invalid-input`. */
-  async seal(body: MessageBodyT, messageId: MessageIdT, sentAt: bigint, signer: DeviceKeys): Promise<Envelope> {
+  async seal(
+    body: MessageBodyT,
+    messageId: MessageIdT,
+    sentAt: bigint,
+    signer: DeviceKeys,
+  ): Promise<Envelope> {
     const key = this.key;
-    if (key === undefined) throw new ProtocolError("invalid-input", "a reserved index seals one message");
+    if (key === undefined)
+      throw new ProtocolError("invalid-input", "a reserved index seals one message");
     if (!bytesEqual(signer.device, this.chain.device)) {
       throw new ProtocolError("invalid-input", "only the chain's owner signs its messages");
     }

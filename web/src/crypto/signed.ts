@@ -87,13 +87,21 @@ export class SignedSealed {
   }
 
   /** Signs a header and ciphertext. */
-  static async sign(header: Uint8Array, ciphertext: Uint8Array, key: SigningKeyPair): Promise<SignedSealed> {
+  static async sign(
+    header: Uint8Array,
+    ciphertext: Uint8Array,
+    key: SigningKeyPair,
+  ): Promise<SignedSealed> {
     const signature = await key.sign(SignedSealed.signingInput(header, ciphertext));
     return new SignedSealed(copyBytes(header), copyBytes(ciphertext), signature);
   }
 
   /** Reassembles parts (tests that tamper with one). */
-  static fromParts(header: Uint8Array, ciphertext: Uint8Array, signature: Uint8Array): SignedSealed {
+  static fromParts(
+    header: Uint8Array,
+    ciphertext: Uint8Array,
+    signature: Uint8Array,
+  ): SignedSealed {
     return new SignedSealed(copyBytes(header), copyBytes(ciphertext), copyBytes(signature));
   }
 

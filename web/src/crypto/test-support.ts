@@ -11,7 +11,13 @@ import { expect } from "vitest";
 import { type Bytes, fromHex } from "./bytes";
 import { type ErrorCode, ProtocolError, isErrorCode } from "./errors";
 import type { Member } from "./group";
-import { AccountIdentity, DeviceKeys, MasterKey, type VerifiedDevice, type VerifiedExchangeKey } from "./identity";
+import {
+  AccountIdentity,
+  DeviceKeys,
+  MasterKey,
+  type VerifiedDevice,
+  type VerifiedExchangeKey,
+} from "./identity";
 import { DAY } from "./limits";
 import { ExchangeKeyPair, SigningKeyPair } from "./primitives";
 import type { Signed } from "./signed";
@@ -51,7 +57,8 @@ export class J {
   }
 
   private record(): Record<string, unknown> {
-    if (typeof this.value !== "object" || this.value === null || Array.isArray(this.value)) this.fail("an object");
+    if (typeof this.value !== "object" || this.value === null || Array.isArray(this.value))
+      this.fail("an object");
     return this.value as Record<string, unknown>;
   }
 
@@ -82,7 +89,9 @@ export class J {
   }
 
   num(): number {
-    return typeof this.value === "number" && Number.isSafeInteger(this.value) ? this.value : this.fail("a safe integer");
+    return typeof this.value === "number" && Number.isSafeInteger(this.value)
+      ? this.value
+      : this.fail("a safe integer");
   }
 
   big(): bigint {
@@ -122,14 +131,16 @@ export async function expectCode(run: () => unknown, code: ErrorCode): Promise<v
     thrown = error;
   }
   if (thrown === undefined) throw new Error(`expected ${code}, but it succeeded`);
-  if (!(thrown instanceof ProtocolError)) throw new Error(`expected ProtocolError ${code}, got ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : typeof thrown}`);
+  if (!(thrown instanceof ProtocolError))
+    throw new Error(
+      `expected ProtocolError ${code}, got ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : typeof thrown}`,
+    );
   expect(thrown.code).toBe(code);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Fixed test accounts, from the fixed keys of `test-vectors/keys.json`
 // ---------------------------------------------------------------------------------------------
-
 
 /** The fixed "now" of tests and vectors: 2027-01-15T08:00:00Z. */
 export const T0 = 1_800_000_000_000n;
@@ -177,8 +188,19 @@ export async function testAccount(slot: number, name: string): Promise<TestAccou
     await SigningKeyPair.fromPkcs8(fixedPkcs8(4 * slot + 2)),
   );
   const exchange = await ExchangeKeyPair.fromPkcs8(fixedPkcs8(4 * slot + 3));
-  const certificate = await master.certifyDevice(keys.signing.verifyingKey, keys.auth.verifyingKey, "first device", T0 - DAY);
-  const exchangeCertificate = await keys.certifyExchangeKey(master.account, exchange.encryptingKey, 1n, T0 - DAY, T0 + 29n * DAY);
+  const certificate = await master.certifyDevice(
+    keys.signing.verifyingKey,
+    keys.auth.verifyingKey,
+    "first device",
+    T0 - DAY,
+  );
+  const exchangeCertificate = await keys.certifyExchangeKey(
+    master.account,
+    exchange.encryptingKey,
+    1n,
+    T0 - DAY,
+    T0 + 29n * DAY,
+  );
   const verified = await identity.verifyDevice(certificate, []);
   const verifiedExchange = await verified.verifyExchangeKey(exchangeCertificate, T0);
   return {

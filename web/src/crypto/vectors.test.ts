@@ -68,8 +68,16 @@ function bodyFromJson(j: J): MessageBodyT {
       return { type: "text", text: j.get("text").str() };
     case "receipt": {
       const kind = j.get("kind").str();
-      if (kind !== "delivered" && kind !== "read") throw new Error(`${j.path}: receipt kind ${kind}`);
-      return { type: "receipt", kind, messages: j.get("messages").arr().map((m) => MessageId.parse(m.str())) };
+      if (kind !== "delivered" && kind !== "read")
+        throw new Error(`${j.path}: receipt kind ${kind}`);
+      return {
+        type: "receipt",
+        kind,
+        messages: j
+          .get("messages")
+          .arr()
+          .map((m) => MessageId.parse(m.str())),
+      };
     }
     case "attachment":
       return {
@@ -90,20 +98,32 @@ function bodyFromJson(j: J): MessageBodyT {
 }
 
 function memberFromJson(j: J): Member {
-  return { account: AccountId.parse(j.get("account").str()), username: j.get("username").str(), admin: j.get("admin").bool() };
+  return {
+    account: AccountId.parse(j.get("account").str()),
+    username: j.get("username").str(),
+    admin: j.get("admin").bool(),
+  };
 }
 
 function opFromJson(j: J): GroupOp {
   const type = j.get("type").str();
   switch (type) {
     case "create":
-      return { type: "create", name: j.get("name").str(), members: j.get("members").arr().map(memberFromJson) };
+      return {
+        type: "create",
+        name: j.get("name").str(),
+        members: j.get("members").arr().map(memberFromJson),
+      };
     case "add_member":
       return { type: "add-member", member: memberFromJson(j.get("member")) };
     case "remove_member":
       return { type: "remove-member", account: AccountId.parse(j.get("account").str()) };
     case "set_admin":
-      return { type: "set-admin", account: AccountId.parse(j.get("account").str()), admin: j.get("admin").bool() };
+      return {
+        type: "set-admin",
+        account: AccountId.parse(j.get("account").str()),
+        admin: j.get("admin").bool(),
+      };
     case "rename":
       return { type: "rename", name: j.get("name").str() };
     default:
@@ -117,7 +137,10 @@ async function verifiedDevices(vector: J): Promise<Map<string, VerifiedDevice>> 
   for (const d of vector.get("devices").arr()) {
     const identity = await AccountIdentity.fromMasterSpki(d.get("master_spki").hex());
     expect(AccountId.toText(identity.account)).toBe(d.get("account_id").str());
-    const device = await identity.verifyDevice(decodeSignedIdentity(d.get("device_certificate").hex()), []);
+    const device = await identity.verifyDevice(
+      decodeSignedIdentity(d.get("device_certificate").hex()),
+      [],
+    );
     expect(DeviceId.toText(device.device)).toBe(d.get("device_id").str());
     out.set(idKey(device.device), device);
   }
@@ -136,7 +159,10 @@ function lookup(devices: Map<string, VerifiedDevice>, device: Bytes): VerifiedDe
 
 type Handler = (vector: J) => Promise<void>;
 
-const KEY_ID_KINDS: Record<string, { kind: KeyIdKind; of: (spki: Uint8Array) => Promise<Bytes>; text: (id: Bytes) => string }> = {
+const KEY_ID_KINDS: Record<
+  string,
+  { kind: KeyIdKind; of: (spki: Uint8Array) => Promise<Bytes>; text: (id: Bytes) => string }
+> = {
   account: { kind: "acct", of: accountIdOf, text: (id) => AccountId.PREFIX + hex(id) },
   device: { kind: "dev", of: deviceIdOf, text: (id) => DeviceId.PREFIX + hex(id) },
   exchange: { kind: "xkey", of: exchangeKeyIdOf, text: (id) => ExchangeKeyId.PREFIX + hex(id) },
@@ -171,7 +197,9 @@ const keys: Handler = async (v) => {
   if (v.get("id_type").str() === "exchange") {
     const exchange = await ExchangeKeyPair.fromPkcs8(v.get("pkcs8").hex());
     const label = Uint8Array.of(1, 2, 3);
-    expect(hex(await exchange.decrypt(await exchange.encryptingKey.encrypt(message, label), label))).toBe(hex(message));
+    expect(
+      hex(await exchange.decrypt(await exchange.encryptingKey.encrypt(message, label), label)),
+    ).toBe(hex(message));
   }
 };
 
@@ -264,7 +292,12 @@ const safety: Handler = async (v) => {
   const ba = await SafetyNumber.compute(b, a);
   for (const n of [ab, ba]) {
     expect(n.digits).toBe(v.get("digits").str());
-    expect(n.groups()).toEqual(v.get("groups").arr().map((g) => g.str()));
+    expect(n.groups()).toEqual(
+      v
+        .get("groups")
+        .arr()
+        .map((g) => g.str()),
+    );
     expect(hex(n.qrPayload)).toBe(v.get("qr_payload").str());
     expect(n.matchesQr(v.get("qr_payload").hex())).toBe(true);
   }
@@ -272,7 +305,10 @@ const safety: Handler = async (v) => {
 
 const auth: Handler = async (v) => {
   const identity = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
-  const device = await identity.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), []);
+  const device = await identity.verifyDevice(
+    decodeSignedIdentity(v.get("device_certificate").hex()),
+    [],
+  );
   const c = v.get("challenge");
   const challenge: AuthChallenge = {
     origin: c.get("origin").str(),
@@ -286,7 +322,11 @@ const auth: Handler = async (v) => {
   await outcome(v, () => AuthChallenge.verify(challenge, device.authKey, v.get("signature").hex()));
 };
 
-async function checkDeviceExpectation(v: J, device: VerifiedDevice, masterKey: VerifyingKey): Promise<void> {
+async function checkDeviceExpectation(
+  v: J,
+  device: VerifiedDevice,
+  masterKey: VerifyingKey,
+): Promise<void> {
   const e = v.get("expected");
   expect(AccountId.toText(device.account)).toBe(e.get("account_id").str());
   expect(DeviceId.toText(device.device)).toBe(e.get("device_id").str());
@@ -310,7 +350,11 @@ async function checkDeviceExpectation(v: J, device: VerifiedDevice, masterKey: V
   const signed = decodeSignedIdentity(v.get("device_certificate").hex());
   expect(hex(signed.body)).toBe(cert.get("body_hex").str());
   expect(hex(signed.signature)).toBe(cert.get("signature").str());
-  await masterKey.verify("device certificate", cert.get("body_hex").hex(), cert.get("signature").hex());
+  await masterKey.verify(
+    "device certificate",
+    cert.get("body_hex").hex(),
+    cert.get("signature").hex(),
+  );
 }
 
 const identity: Handler = async (v) => {
@@ -325,9 +369,13 @@ const identity: Handler = async (v) => {
     case "verify_device": {
       const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
       const revocations: VerifiedRevocation[] = [];
-      for (const r of v.get("revocations").arr()) revocations.push(await pinned.verifyRevocation(decodeSignedIdentity(r.hex())));
+      for (const r of v.get("revocations").arr())
+        revocations.push(await pinned.verifyRevocation(decodeSignedIdentity(r.hex())));
       await outcome(v, async () => {
-        const device = await pinned.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), revocations);
+        const device = await pinned.verifyDevice(
+          decodeSignedIdentity(v.get("device_certificate").hex()),
+          revocations,
+        );
         await checkDeviceExpectation(v, device, pinned.masterKey);
       });
       return;
@@ -335,7 +383,9 @@ const identity: Handler = async (v) => {
     case "verify_revocation": {
       const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
       await outcome(v, async () => {
-        const revocation = await pinned.verifyRevocation(decodeSignedIdentity(v.get("revocation").hex()));
+        const revocation = await pinned.verifyRevocation(
+          decodeSignedIdentity(v.get("revocation").hex()),
+        );
         const e = v.get("expected");
         const expected: Revocation = {
           account: AccountId.parse(e.get("account").str()),
@@ -348,13 +398,20 @@ const identity: Handler = async (v) => {
         const signed = decodeSignedIdentity(v.get("revocation").hex());
         expect(hex(signed.body)).toBe(v.get("body_hex").str());
         expect(hex(signed.signature)).toBe(v.get("signature").str());
-        await pinned.masterKey.verify("revocation", v.get("body_hex").hex(), v.get("signature").hex());
+        await pinned.masterKey.verify(
+          "revocation",
+          v.get("body_hex").hex(),
+          v.get("signature").hex(),
+        );
       });
       return;
     }
     case "verify_exchange_key": {
       const pinned = await AccountIdentity.fromMasterSpki(v.get("master_spki").hex());
-      const device = await pinned.verifyDevice(decodeSignedIdentity(v.get("device_certificate").hex()), []);
+      const device = await pinned.verifyDevice(
+        decodeSignedIdentity(v.get("device_certificate").hex()),
+        [],
+      );
       const seen = v.get("highest_serial_seen");
       await outcome(v, async () => {
         const key = await device.verifyExchangeKey(
@@ -381,7 +438,11 @@ const identity: Handler = async (v) => {
         };
         expect(hex(ExchangeKeyCertificate.encode(body))).toBe(cert.get("body_hex").str());
         expect(ExchangeKeyCertificate.decode(cert.get("body_hex").hex())).toEqual(body);
-        await device.signingKey.verify("exchange-key certificate", cert.get("body_hex").hex(), cert.get("signature").hex());
+        await device.signingKey.verify(
+          "exchange-key certificate",
+          cert.get("body_hex").hex(),
+          cert.get("signature").hex(),
+        );
       });
       return;
     }
@@ -416,7 +477,11 @@ function checkState(state: GroupState, e: J): void {
 }
 
 /** Applies one signed change to `state` (the genesis when there is none yet). */
-async function applyChange(state: GroupState | undefined, wire: Bytes, devices: Map<string, VerifiedDevice>): Promise<GroupState> {
+async function applyChange(
+  state: GroupState | undefined,
+  wire: Bytes,
+  devices: Map<string, VerifiedDevice>,
+): Promise<GroupState> {
   const signed = decodeSignedChange(wire);
   const change = GroupChange.decode(signed.body);
   const signer = lookup(devices, change.signerDevice);
@@ -477,7 +542,9 @@ async function checkMessageDetails(m: J, devices: Map<string, VerifiedDevice>): 
   const headerBytes = EnvelopeHeader.encode(header);
   expect(hex(headerBytes)).toBe(m.get("header_hex").str());
   expect(EnvelopeHeader.decode(headerBytes)).toEqual(header);
-  expect(hex(lookup(devices, header.senderDevice).signingKey.spki)).toBe(m.get("sender_signing_spki").str());
+  expect(hex(lookup(devices, header.senderDevice).signingKey.spki)).toBe(
+    m.get("sender_signing_spki").str(),
+  );
   let key = ChainKey.fromBytes(m.get("chain_key").hex());
   for (let i = 0; i < header.index; i++) key = await key.next();
   expect(hex(key.dangerBytes())).toBe(m.get("chain_key_at_index").str());
@@ -494,8 +561,14 @@ async function checkMessageDetails(m: J, devices: Map<string, VerifiedDevice>): 
   const ciphertext = await new AeadKey(aes, nonce).seal(headerBytes, padded);
   expect(hex(ciphertext)).toBe(m.get("ciphertext").str());
   const signingKey = await VerifyingKey.fromSpki(m.get("sender_signing_spki").hex());
-  await signingKey.verify("message", SignedSealed.signingInput(headerBytes, ciphertext), m.get("signature").hex());
-  expect(hex(SignedSealed.fromParts(headerBytes, ciphertext, m.get("signature").hex()).encode())).toBe(m.get("wire").str());
+  await signingKey.verify(
+    "message",
+    SignedSealed.signingInput(headerBytes, ciphertext),
+    m.get("signature").hex(),
+  );
+  expect(
+    hex(SignedSealed.fromParts(headerBytes, ciphertext, m.get("signature").hex()).encode()),
+  ).toBe(m.get("wire").str());
   const envelope = Envelope.decode(m.get("wire").hex());
   expect(envelope.header).toEqual(header);
 }
@@ -519,7 +592,9 @@ async function checkDistributionDetails(d: J): Promise<void> {
       ? undefined
       : {
           chain: ChainId.parse(previous.get("chain").str()),
-          finalIndex: previous.get("final_index").isNull() ? undefined : previous.get("final_index").num(),
+          finalIndex: previous.get("final_index").isNull()
+            ? undefined
+            : previous.get("final_index").num(),
         },
   };
   const headerBytes = DistributionHeader.encode(header);
@@ -528,14 +603,26 @@ async function checkDistributionDetails(d: J): Promise<void> {
   const label = await DistributionHeader.oaepLabel(headerBytes);
   expect(hex(label)).toBe(d.get("oaep_label").str());
   const p = d.get("payload");
-  const payload = encodePayload(ChainId.parse(p.get("chain").str()), p.get("start_index").num(), ChainKey.fromBytes(p.get("chain_key").hex()));
+  const payload = encodePayload(
+    ChainId.parse(p.get("chain").str()),
+    p.get("start_index").num(),
+    ChainKey.fromBytes(p.get("chain_key").hex()),
+  );
   expect(hex(payload)).toBe(d.get("payload_hex").str());
   const recipient = await ExchangeKeyPair.fromPkcs8(d.get("recipient_exchange_pkcs8").hex());
-  expect(hex(await recipient.decrypt(d.get("ciphertext").hex(), label))).toBe(d.get("payload_hex").str());
+  expect(hex(await recipient.decrypt(d.get("ciphertext").hex(), label))).toBe(
+    d.get("payload_hex").str(),
+  );
   const signingKey = await VerifyingKey.fromSpki(d.get("sender_signing_spki").hex());
   const ciphertext = d.get("ciphertext").hex();
-  await signingKey.verify("key distribution", SignedSealed.signingInput(headerBytes, ciphertext), d.get("signature").hex());
-  expect(hex(SignedSealed.fromParts(headerBytes, ciphertext, d.get("signature").hex()).encode())).toBe(d.get("wire").str());
+  await signingKey.verify(
+    "key distribution",
+    SignedSealed.signingInput(headerBytes, ciphertext),
+    d.get("signature").hex(),
+  );
+  expect(
+    hex(SignedSealed.fromParts(headerBytes, ciphertext, d.get("signature").hex()).encode()),
+  ).toBe(d.get("wire").str());
   expect(KeyDistribution.decode(d.get("wire").hex()).header).toEqual(header);
 }
 
@@ -548,10 +635,14 @@ const script: Handler = async (v) => {
   const now = v.get("now").big();
   const r = v.get("recipient");
   const exchange = await ExchangeKeyPair.fromPkcs8(r.get("exchange_pkcs8").hex());
-  const me = await localDevice(AccountId.parse(r.get("account_id").str()), DeviceId.parse(r.get("device_id").str()), [exchange]);
-  expect(ExchangeKeyId.toText(me.exchangeKeys[0]?.keyId ?? ExchangeKeyId.fromBytes(new Uint8Array(32)))).toBe(
-    r.get("exchange_key_id").str(),
+  const me = await localDevice(
+    AccountId.parse(r.get("account_id").str()),
+    DeviceId.parse(r.get("device_id").str()),
+    [exchange],
   );
+  expect(
+    ExchangeKeyId.toText(me.exchangeKeys[0]?.keyId ?? ExchangeKeyId.fromBytes(new Uint8Array(32))),
+  ).toBe(r.get("exchange_key_id").str());
   const receiver = new ReceiverState();
   let state: GroupState | undefined;
   const currentState = (): GroupState => {
@@ -570,24 +661,45 @@ const script: Handler = async (v) => {
           return;
         case "accept_distribution": {
           const kdm = KeyDistribution.decode(step.get("distribution").hex());
-          const accepted = await receiver.acceptDistribution(kdm, lookup(devices, kdm.header.senderDevice), me, currentState(), now);
+          const accepted = await receiver.acceptDistribution(
+            kdm,
+            lookup(devices, kdm.header.senderDevice),
+            me,
+            currentState(),
+            now,
+          );
           const expected = step.opt("expect");
           if (expected !== undefined) {
             expect(ChainId.toText(accepted.chain)).toBe(expected.get("chain").str());
             expect(accepted.duplicate).toBe(expected.get("duplicate").bool());
-            expect(accepted.missingInPrevious).toEqual(expected.get("missing_in_previous").arr().map((x) => x.num()));
+            expect(accepted.missingInPrevious).toEqual(
+              expected
+                .get("missing_in_previous")
+                .arr()
+                .map((x) => x.num()),
+            );
             expect(accepted.previousUnknown).toBe(expected.get("previous_unknown").bool());
           }
           return;
         }
         case "receive": {
           const envelope = Envelope.decode(step.get("envelope").hex());
-          const received = await receiver.receive(envelope, lookup(devices, envelope.header.senderDevice), currentState(), now);
+          const received = await receiver.receive(
+            envelope,
+            lookup(devices, envelope.header.senderDevice),
+            currentState(),
+            now,
+          );
           const expected = step.opt("expect");
           if (expected !== undefined) {
             expect(received.header.index).toBe(expected.get("index").num());
             expect(received.body).toEqual(bodyFromJson(expected.get("body")));
-            expect(received.gap).toEqual(expected.get("gap").arr().map((x) => x.num()));
+            expect(received.gap).toEqual(
+              expected
+                .get("gap")
+                .arr()
+                .map((x) => x.num()),
+            );
           }
           return;
         }
@@ -627,7 +739,10 @@ describe("test vectors", () => {
       it("has a handler and the common format", () => {
         expect(handler, `no handler for ${file}`).toBeDefined();
         expect(root.get("protocol_version").num()).toBe(1);
-        const names = root.get("vectors").arr().map((x) => x.get("name").str());
+        const names = root
+          .get("vectors")
+          .arr()
+          .map((x) => x.get("name").str());
         expect(new Set(names).size).toBe(names.length);
       });
       if (handler === undefined) return;
@@ -639,4 +754,3 @@ describe("test vectors", () => {
     });
   }
 });
-

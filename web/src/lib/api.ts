@@ -32,10 +32,26 @@ export type ApiErrorCode =
   | "bad_response";
 
 const KNOWN: readonly string[] = [
-  "invalid_username", "invalid_password", "invalid_field", "malformed_body", "unauthorized", "bad_credentials",
+  "invalid_username",
+  "invalid_password",
+  "invalid_field",
+  "malformed_body",
+  "unauthorized",
+  "bad_credentials",
   "refresh_proof_required",
-  "forbidden", "origin_not_allowed", "not_found", "method_not_allowed", "conflict", "too_large", "quota_exceeded", "not_json",
-  "rejected", "throttled", "capacity", "unavailable", "internal",
+  "forbidden",
+  "origin_not_allowed",
+  "not_found",
+  "method_not_allowed",
+  "conflict",
+  "too_large",
+  "quota_exceeded",
+  "not_json",
+  "rejected",
+  "throttled",
+  "capacity",
+  "unavailable",
+  "internal",
 ];
 
 export class ApiError extends Error {
@@ -69,9 +85,16 @@ export class ApiClient {
     private readonly tokens: TokenSource,
   ) {}
 
-  private async raw(method: Method, path: string, body: unknown, bearer: string | undefined, retry: boolean): Promise<Response> {
+  private async raw(
+    method: Method,
+    path: string,
+    body: unknown,
+    bearer: string | undefined,
+    retry: boolean,
+  ): Promise<Response> {
     const headers: Record<string, string> = {};
-    if (body !== undefined && !(body instanceof Uint8Array)) headers["Content-Type"] = "application/json";
+    if (body !== undefined && !(body instanceof Uint8Array))
+      headers["Content-Type"] = "application/json";
     if (body instanceof Uint8Array) headers["Content-Type"] = "application/octet-stream";
     const token = bearer ?? this.tokens.bearer();
     if (token !== undefined) headers["Authorization"] = `Bearer ${token}`;
@@ -81,7 +104,12 @@ export class ApiClient {
         method,
         headers,
         credentials: "same-origin",
-        body: body === undefined ? null : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body),
+        body:
+          body === undefined
+            ? null
+            : body instanceof Uint8Array
+              ? new Blob([new Uint8Array(body)])
+              : JSON.stringify(body),
       });
     } catch (e) {
       throw new ApiError("network", 0, e instanceof Error ? e.message : "network error");
@@ -106,7 +134,13 @@ export class ApiClient {
     return res;
   }
 
-  private async json<T extends z.ZodType>(schema: T, method: Method, path: string, body?: unknown, bearer?: string): Promise<z.infer<T>> {
+  private async json<T extends z.ZodType>(
+    schema: T,
+    method: Method,
+    path: string,
+    body?: unknown,
+    bearer?: string,
+  ): Promise<z.infer<T>> {
     const res = await this.raw(method, path, body, bearer, true);
     let data: unknown;
     try {
@@ -115,11 +149,17 @@ export class ApiClient {
       throw new ApiError("bad_response", res.status, "response is not JSON");
     }
     const parsed = schema.safeParse(data);
-    if (!parsed.success) throw new ApiError("bad_response", res.status, `unexpected response for ${path}`);
+    if (!parsed.success)
+      throw new ApiError("bad_response", res.status, `unexpected response for ${path}`);
     return parsed.data;
   }
 
-  private async empty(method: Method, path: string, body?: unknown, bearer?: string): Promise<void> {
+  private async empty(
+    method: Method,
+    path: string,
+    body?: unknown,
+    bearer?: string,
+  ): Promise<void> {
     await this.raw(method, path, body, bearer, true);
   }
 
@@ -137,20 +177,41 @@ export class ApiClient {
   }
   /** `proof` answers a refresh challenge when a refresh whose answer was lost is retried. */
   refresh(refreshToken: string, proof?: { nonce: string; signature: string }) {
-    const body = proof === undefined ? { refresh_token: refreshToken } : { refresh_token: refreshToken, proof };
+    const body =
+      proof === undefined
+        ? { refresh_token: refreshToken }
+        : { refresh_token: refreshToken, proof };
     return this.json(S.SessionTokens, "POST", "/v1/auth/refresh", body, "");
   }
   refreshChallenge(refreshToken: string) {
-    return this.json(S.Challenge, "POST", "/v1/auth/refresh/challenge", { refresh_token: refreshToken }, "");
+    return this.json(
+      S.Challenge,
+      "POST",
+      "/v1/auth/refresh/challenge",
+      { refresh_token: refreshToken },
+      "",
+    );
   }
   logout() {
     return this.empty("POST", "/v1/auth/logout");
   }
   setMasterKey(masterKey: string, bearer?: string) {
-    return this.json(S.AccountView, "PUT", "/v1/account/master-key", { master_key: masterKey }, bearer);
+    return this.json(
+      S.AccountView,
+      "PUT",
+      "/v1/account/master-key",
+      { master_key: masterKey },
+      bearer,
+    );
   }
   addPending(signingKey: string, authKey: string, name: string, bearer?: string) {
-    return this.json(S.DeviceIdView, "POST", "/v1/devices/pending", { signing_key: signingKey, auth_key: authKey, name }, bearer);
+    return this.json(
+      S.DeviceIdView,
+      "POST",
+      "/v1/devices/pending",
+      { signing_key: signingKey, auth_key: authKey, name },
+      bearer,
+    );
   }
   certifyDevice(certificate: string, bearer?: string) {
     return this.json(S.DeviceIdView, "POST", "/v1/devices", { certificate }, bearer);
@@ -177,10 +238,15 @@ export class ApiClient {
     return this.json(S.ConversationLog, "GET", `/v1/conversations/${conv}?since=${since}`);
   }
   appendChange(conv: string, change: string) {
-    return this.json(S.ConversationCreated, "POST", `/v1/conversations/${conv}/changes`, { change });
+    return this.json(S.ConversationCreated, "POST", `/v1/conversations/${conv}/changes`, {
+      change,
+    });
   }
   sendMessage(conv: string, messageId: string, envelope: string, to?: string) {
-    const body = to === undefined ? { message_id: messageId, envelope } : { message_id: messageId, envelope, to };
+    const body =
+      to === undefined
+        ? { message_id: messageId, envelope }
+        : { message_id: messageId, envelope, to };
     return this.json(S.MessageSent, "POST", `/v1/conversations/${conv}/messages`, body);
   }
   wsTicket(nonce: string, signature: string) {
@@ -192,7 +258,11 @@ export class ApiClient {
   }
 
   /** Uploads an encrypted blob with progress (XMLHttpRequest: fetch reports no upload progress). */
-  uploadAttachment(conv: string, blob: Uint8Array, onProgress: (fraction: number) => void): Promise<string> {
+  uploadAttachment(
+    conv: string,
+    blob: Uint8Array,
+    onProgress: (fraction: number) => void,
+  ): Promise<string> {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", `${this.base}/v1/conversations/${conv}/attachments`);
@@ -214,7 +284,10 @@ export class ApiClient {
         }
         if (xhr.status !== 201) {
           const e = S.ErrorBody.safeParse(data);
-          const code = e.success && KNOWN.includes(e.data.error) ? (e.data.error as ApiErrorCode) : "bad_response";
+          const code =
+            e.success && KNOWN.includes(e.data.error)
+              ? (e.data.error as ApiErrorCode)
+              : "bad_response";
           reject(new ApiError(code, xhr.status, e.success ? e.data.message : `HTTP ${xhr.status}`));
           return;
         }

@@ -22,9 +22,22 @@ describe("base64", () => {
 
 describe("tagged JSON", () => {
   it("keeps bigint and bytes, drops undefined fields", () => {
-    const value = { a: 1n << 64n, b: Uint8Array.of(1, 2, 3), c: [undefined, "x"], d: undefined, e: null, f: { g: 2 } };
+    const value = {
+      a: 1n << 64n,
+      b: Uint8Array.of(1, 2, 3),
+      c: [undefined, "x"],
+      d: undefined,
+      e: null,
+      f: { g: 2 },
+    };
     const back = decodeTagged(encodeTagged(value));
-    expect(back).toEqual({ a: 1n << 64n, b: Uint8Array.of(1, 2, 3), c: [null, "x"], e: null, f: { g: 2 } });
+    expect(back).toEqual({
+      a: 1n << 64n,
+      b: Uint8Array.of(1, 2, 3),
+      c: [null, "x"],
+      e: null,
+      f: { g: 2 },
+    });
   });
   it("refuses functions", () => {
     expect(() => encodeTagged({ f: () => 1 })).toThrow(TypeError);
@@ -48,17 +61,51 @@ describe("server frames", () => {
   const conv = `conv:${"c".repeat(32)}`;
   const msg = `msg:${"d".repeat(32)}`;
   it("parses the documented frames", () => {
-    expect(ServerFrame.safeParse({ type: "ready", account: acct, device: dev, session: "sess:1" }).success).toBe(true);
     expect(
-      ServerFrame.safeParse({ type: "envelope", seq: 1, conversation: conv, message_id: msg, sender_account: acct, sender_device: dev, received_at: 5, envelope: "AAAA" }).success,
+      ServerFrame.safeParse({ type: "ready", account: acct, device: dev, session: "sess:1" })
+        .success,
     ).toBe(true);
-    expect(ServerFrame.safeParse({ type: "signal", conversation: conv, kind: "typing", from_account: acct, from_device: dev, payload: null }).success).toBe(true);
-    expect(ServerFrame.safeParse({ type: "error", id: null, error: "conflict", message: "dup" }).success).toBe(true);
+    expect(
+      ServerFrame.safeParse({
+        type: "envelope",
+        seq: 1,
+        conversation: conv,
+        message_id: msg,
+        sender_account: acct,
+        sender_device: dev,
+        received_at: 5,
+        envelope: "AAAA",
+      }).success,
+    ).toBe(true);
+    expect(
+      ServerFrame.safeParse({
+        type: "signal",
+        conversation: conv,
+        kind: "typing",
+        from_account: acct,
+        from_device: dev,
+        payload: null,
+      }).success,
+    ).toBe(true);
+    expect(
+      ServerFrame.safeParse({ type: "error", id: null, error: "conflict", message: "dup" }).success,
+    ).toBe(true);
   });
   it("refuses unknown types, malformed ids and wrong types", () => {
     expect(ServerFrame.safeParse({ type: "surprise" }).success).toBe(false);
-    expect(ServerFrame.safeParse({ type: "ready", account: "acct:XYZ", device: dev, session: "s" }).success).toBe(false);
-    expect(ServerFrame.safeParse({ type: "signal", conversation: conv, kind: "shout", from_account: acct, from_device: dev }).success).toBe(false);
+    expect(
+      ServerFrame.safeParse({ type: "ready", account: "acct:XYZ", device: dev, session: "s" })
+        .success,
+    ).toBe(false);
+    expect(
+      ServerFrame.safeParse({
+        type: "signal",
+        conversation: conv,
+        kind: "shout",
+        from_account: acct,
+        from_device: dev,
+      }).success,
+    ).toBe(false);
     expect(ServerFrame.safeParse({ type: "acked", count: "1" }).success).toBe(false);
   });
 });
@@ -105,19 +152,29 @@ describe("locks", () => {
 
 describe("API client", () => {
   function respond(status: number, body: unknown): Response {
-    return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+    return new Response(JSON.stringify(body), {
+      status,
+      headers: { "Content-Type": "application/json" },
+    });
   }
 
   it("maps error bodies to stable codes and validates responses", async () => {
     const fetchMock = vi.fn<typeof fetch>();
     vi.stubGlobal("fetch", fetchMock);
-    const api = new ApiClient("https://x", { bearer: () => "t", renew: () => Promise.resolve(false) });
+    const api = new ApiClient("https://x", {
+      bearer: () => "t",
+      renew: () => Promise.resolve(false),
+    });
     fetchMock.mockResolvedValueOnce(respond(409, { error: "conflict", message: "taken" }));
     await expect(api.register("alice", "pw")).rejects.toSatisfy((e) => isApiError(e, "conflict"));
     fetchMock.mockResolvedValueOnce(respond(201, { user: "alice" }));
-    await expect(api.register("alice", "pw")).rejects.toSatisfy((e) => isApiError(e, "bad_response"));
+    await expect(api.register("alice", "pw")).rejects.toSatisfy((e) =>
+      isApiError(e, "bad_response"),
+    );
     fetchMock.mockResolvedValueOnce(respond(418, { error: "teapot", message: "?" }));
-    await expect(api.register("alice", "pw")).rejects.toSatisfy((e) => isApiError(e, "bad_response"));
+    await expect(api.register("alice", "pw")).rejects.toSatisfy((e) =>
+      isApiError(e, "bad_response"),
+    );
     fetchMock.mockResolvedValueOnce(respond(201, { username: "alice" }));
     await expect(api.register("Alice", "pw")).resolves.toEqual({ username: "alice" });
     const init = fetchMock.mock.calls.at(-1)?.[1];
@@ -138,7 +195,9 @@ describe("API client", () => {
     fetchMock.mockResolvedValueOnce(respond(200, [`conv:${"1".repeat(32)}`]));
     await expect(api.conversations()).resolves.toEqual([`conv:${"1".repeat(32)}`]);
     expect(renew).toHaveBeenCalledTimes(1);
-    expect(new Headers(fetchMock.mock.calls[1]?.[1]?.headers).get("Authorization")).toBe("Bearer new");
+    expect(new Headers(fetchMock.mock.calls[1]?.[1]?.headers).get("Authorization")).toBe(
+      "Bearer new",
+    );
     vi.unstubAllGlobals();
   });
 });

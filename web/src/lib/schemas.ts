@@ -10,7 +10,11 @@ const msgId = z.string().regex(/^msg:[0-9a-f]{32}$/);
 
 export const ErrorBody = z.object({ error: z.string(), message: z.string() });
 export const Registered = z.object({ username: z.string() });
-export const LoginTokenView = z.object({ username: z.string(), login_token: z.string(), expires_in: z.number() });
+export const LoginTokenView = z.object({
+  username: z.string(),
+  login_token: z.string(),
+  expires_in: z.number(),
+});
 export const Challenge = z.object({ challenge: b64, nonce: b64 });
 export type Challenge = z.infer<typeof Challenge>;
 export const SessionTokens = z.object({
@@ -48,10 +52,16 @@ export const ConversationList = z.array(convId);
 export const ConversationLog = z.object({
   conversation: convId,
   members: z.array(acctId),
-  changes: z.array(z.object({ epoch: z.number(), change: b64, author: devId, created_at: z.number() })),
+  changes: z.array(
+    z.object({ epoch: z.number(), change: b64, author: devId, created_at: z.number() }),
+  ),
 });
 export type ConversationLog = z.infer<typeof ConversationLog>;
-export const MessageSent = z.object({ message_id: msgId, recipients: z.number(), queue_full: z.array(devId) });
+export const MessageSent = z.object({
+  message_id: msgId,
+  recipients: z.number(),
+  queue_full: z.array(devId),
+});
 export const AttachmentCreated = z.object({ attachment: z.string().regex(/^att:[0-9a-f]{32}$/) });
 export const Ticket = z.object({ ticket: z.string(), expires_in: z.number() });
 
@@ -59,7 +69,12 @@ export const SignalKind = z.enum(["typing", "stopped", "delivered", "read"]);
 export type SignalKind = z.infer<typeof SignalKind>;
 
 export const ServerFrame = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("ready"), account: acctId.nullable(), device: devId, session: z.string() }),
+  z.object({
+    type: z.literal("ready"),
+    account: acctId.nullable(),
+    device: devId,
+    session: z.string(),
+  }),
   z.object({
     type: z.literal("envelope"),
     seq: z.number(),
@@ -70,7 +85,13 @@ export const ServerFrame = z.discriminatedUnion("type", [
     received_at: z.number(),
     envelope: b64,
   }),
-  z.object({ type: z.literal("sent"), id: z.number(), message_id: msgId, recipients: z.number(), queue_full: z.array(devId) }),
+  z.object({
+    type: z.literal("sent"),
+    id: z.number(),
+    message_id: msgId,
+    recipients: z.number(),
+    queue_full: z.array(devId),
+  }),
   z.object({ type: z.literal("acked"), count: z.number() }),
   z.object({
     type: z.literal("signal"),
@@ -81,7 +102,12 @@ export const ServerFrame = z.discriminatedUnion("type", [
     payload: b64.nullable().optional(),
   }),
   z.object({ type: z.literal("pong") }),
-  z.object({ type: z.literal("error"), id: z.number().nullable(), error: z.string(), message: z.string() }),
+  z.object({
+    type: z.literal("error"),
+    id: z.number().nullable(),
+    error: z.string(),
+    message: z.string(),
+  }),
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type EnvelopeFrame = Extract<ServerFrame, { type: "envelope" }>;

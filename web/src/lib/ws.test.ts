@@ -52,7 +52,12 @@ describe("socket client", () => {
     ws.open();
     expect(JSON.parse(ws.sent[0] ?? "")).toEqual({ type: "auth", ticket: "sotto_wt_1" });
     expect(client.send({ type: "ping" })).toBe(false); // not before ready
-    ws.receive({ type: "ready", account: null, device: `dev:${"a".repeat(64)}`, session: "sess:1" });
+    ws.receive({
+      type: "ready",
+      account: null,
+      device: `dev:${"a".repeat(64)}`,
+      session: "sess:1",
+    });
     expect(client.state.kind).toBe("open");
     ws.receive({ type: "nonsense" });
     ws.receive({ type: "acked", count: 2 });
@@ -82,7 +87,12 @@ describe("socket client", () => {
       frame: () => undefined,
       state: (s) => states.push(s.kind),
     });
-    const ready = { type: "ready", account: null, device: `dev:${"a".repeat(64)}`, session: "sess:1" };
+    const ready = {
+      type: "ready",
+      account: null,
+      device: `dev:${"a".repeat(64)}`,
+      session: "sess:1",
+    };
     client.start();
     await vi.advanceTimersByTimeAsync(0);
     const first = FakeSocket.last;
@@ -111,6 +121,15 @@ describe("socket client", () => {
     back?.receive(ready);
     expect(client.state.kind).toBe("open");
     client.stop();
-    expect(states).toEqual(["connecting", "open", "offline", "connecting", "offline", "connecting", "open", "closed"]);
+    expect(states).toEqual([
+      "connecting",
+      "open",
+      "offline",
+      "connecting",
+      "offline",
+      "connecting",
+      "open",
+      "closed",
+    ]);
   });
 });

@@ -30,7 +30,11 @@ export interface Backoff {
 }
 
 /** Full jitter: uniform in [0, min(max, base·2^attempt)], at least 250 ms. */
-export function backoffDelay(attempt: number, b: Backoff, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  b: Backoff,
+  random: () => number = Math.random,
+): number {
   const cap = Math.min(b.maxMs, b.baseMs * 2 ** Math.min(attempt, 16));
   return Math.max(250, Math.floor(random() * cap));
 }
@@ -106,7 +110,8 @@ export class SocketClient {
 
   /** Reconnect now (the user pressed "retry", or the browser came back online). */
   retryNow(): void {
-    if (this.stopped || (this.current.kind !== "waiting" && this.current.kind !== "offline")) return;
+    if (this.stopped || (this.current.kind !== "waiting" && this.current.kind !== "offline"))
+      return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     void this.connect();
   }
@@ -177,7 +182,11 @@ export class SocketClient {
     this.attempt += 1;
     // `navigator.onLine === false` is reliable (no network at all); `true` proves nothing.
     const offline = typeof navigator !== "undefined" && !navigator.onLine;
-    this.setState({ kind: offline ? "offline" : "waiting", attempt: this.attempt, retryAt: Date.now() + delay });
+    this.setState({
+      kind: offline ? "offline" : "waiting",
+      attempt: this.attempt,
+      retryAt: Date.now() + delay,
+    });
     this.timer = setTimeout(() => void this.connect(), delay);
   }
 }

@@ -45,7 +45,11 @@ export class Database {
   }
 
   /** Writes several records in one transaction: all or none. */
-  async putAll(store: StoreName, entries: readonly (readonly [string, unknown])[], deletes: readonly string[] = []): Promise<void> {
+  async putAll(
+    store: StoreName,
+    entries: readonly (readonly [string, unknown])[],
+    deletes: readonly string[] = [],
+  ): Promise<void> {
     const tx = this.db.transaction(store, "readwrite");
     const os = tx.objectStore(store);
     for (const [k, v] of entries) os.put(v, k);

@@ -19,7 +19,14 @@ interface SealedRecord {
 }
 
 function isSealed(v: unknown): v is SealedRecord {
-  return typeof v === "object" && v !== null && "iv" in v && "ct" in v && v.iv instanceof Uint8Array && v.ct instanceof ArrayBuffer;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    "iv" in v &&
+    "ct" in v &&
+    v.iv instanceof Uint8Array &&
+    v.ct instanceof ArrayBuffer
+  );
 }
 
 export class SealedStore {
@@ -31,7 +38,10 @@ export class SealedStore {
   static async open(db: Database): Promise<SealedStore> {
     let key = await db.get("keys", STORE_KEY);
     if (!isCryptoKey(key)) {
-      key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+      key = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
+        "encrypt",
+        "decrypt",
+      ]);
       await db.putAll("keys", [[STORE_KEY, key]]);
     }
     if (!isCryptoKey(key)) throw new Error("store key");
@@ -41,7 +51,11 @@ export class SealedStore {
   private async seal(name: string, value: unknown): Promise<SealedRecord> {
     const iv = crypto.getRandomValues(new Uint8Array(12));
     const pt = new TextEncoder().encode(encodeTagged(value));
-    const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: new TextEncoder().encode(name) }, this.key, pt);
+    const ct = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: new TextEncoder().encode(name) },
+      this.key,
+      pt,
+    );
     return { iv, ct };
   }
 
@@ -59,8 +73,13 @@ export class SealedStore {
   }
 
   /** Writes records atomically (one IndexedDB transaction). */
-  async put(entries: readonly (readonly [string, unknown])[], deletes: readonly string[] = []): Promise<void> {
-    const sealed = await Promise.all(entries.map(async ([k, v]) => [k, await this.seal(k, v)] as const));
+  async put(
+    entries: readonly (readonly [string, unknown])[],
+    deletes: readonly string[] = [],
+  ): Promise<void> {
+    const sealed = await Promise.all(
+      entries.map(async ([k, v]) => [k, await this.seal(k, v)] as const),
+    );
     await this.db.putAll("state", sealed, deletes);
   }
 

@@ -10,7 +10,11 @@ describe("sealed store", () => {
     const db = await Database.open("t1");
     const store = await SealedStore.open(db);
     await store.put([["identity", { username: "alice", serial: 5n, key: Uint8Array.of(1, 2, 3) }]]);
-    expect(await store.get("identity")).toEqual({ username: "alice", serial: 5n, key: Uint8Array.of(1, 2, 3) });
+    expect(await store.get("identity")).toEqual({
+      username: "alice",
+      serial: 5n,
+      key: Uint8Array.of(1, 2, 3),
+    });
     const raw = await db.get("state", "identity");
     expect(JSON.stringify(raw)).not.toContain("alice");
     const key = await db.get("keys", "store-key");
@@ -18,7 +22,11 @@ describe("sealed store", () => {
     expect((key as CryptoKey).extractable).toBe(false);
     // The same store key is found again on the next open.
     const again = await SealedStore.open(db);
-    expect(await again.get("identity")).toEqual({ username: "alice", serial: 5n, key: Uint8Array.of(1, 2, 3) });
+    expect(await again.get("identity")).toEqual({
+      username: "alice",
+      serial: 5n,
+      key: Uint8Array.of(1, 2, 3),
+    });
   });
 
   it("refuses a record moved under another name (the name is the associated data)", async () => {

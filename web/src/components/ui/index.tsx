@@ -59,7 +59,10 @@ function describe(state: ConnectionState, now: number): { cls: string; text: str
     case "open":
       return { cls: "open", text: "Connected" };
     case "waiting":
-      return { cls: "waiting", text: `Reconnecting in ${Math.max(0, Math.ceil((state.retryAt - now) / 1000))} s` };
+      return {
+        cls: "waiting",
+        text: `Reconnecting in ${Math.max(0, Math.ceil((state.retryAt - now) / 1000))} s`,
+      };
     case "offline":
       return { cls: "closed", text: "Offline" };
     case "closed":
@@ -67,7 +70,15 @@ function describe(state: ConnectionState, now: number): { cls: string; text: str
   }
 }
 
-export function ConnectionBadge({ state, onRetry, secondary }: { state: ConnectionState; onRetry: () => void; secondary: boolean }) {
+export function ConnectionBadge({
+  state,
+  onRetry,
+  secondary,
+}: {
+  state: ConnectionState;
+  onRetry: () => void;
+  secondary: boolean;
+}) {
   if (secondary) {
     return (
       <span className="badge waiting" role="status" data-testid="connection">
@@ -91,7 +102,15 @@ export function ConnectionBadge({ state, onRetry, secondary }: { state: Connecti
 }
 
 /** A blocking dialog: focus moves in, Tab stays in, the rest of the page is inert. */
-export function Modal({ title, children, labelledBy }: { title: string; children: ReactNode; labelledBy?: string }) {
+export function Modal({
+  title,
+  children,
+  labelledBy,
+}: {
+  title: string;
+  children: ReactNode;
+  labelledBy?: string;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   const id = useId();
   useEffect(() => {
@@ -107,7 +126,13 @@ export function Modal({ title, children, labelledBy }: { title: string; children
   }, []);
   return (
     <div className="modal-backdrop">
-      <div className="modal" role="alertdialog" aria-modal="true" aria-labelledby={labelledBy ?? id} ref={ref}>
+      <div
+        className="modal"
+        role="alertdialog"
+        aria-modal="true"
+        aria-labelledby={labelledBy ?? id}
+        ref={ref}
+      >
         <h2 id={id}>{title}</h2>
         {children}
       </div>
@@ -124,11 +149,20 @@ export function QrCode({ payload, label }: { payload: Uint8Array; label: string 
   const rects: ReactNode[] = [];
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {
-      if (qr.isDark(r, c)) rects.push(<rect key={`${r}-${c}`} className="dark" x={c} y={r} width={1.02} height={1.02} />);
+      if (qr.isDark(r, c))
+        rects.push(
+          <rect key={`${r}-${c}`} className="dark" x={c} y={r} width={1.02} height={1.02} />,
+        );
     }
   }
   return (
-    <svg className="qr" viewBox={`0 0 ${n} ${n}`} role="img" aria-label={label} data-testid="safety-qr">
+    <svg
+      className="qr"
+      viewBox={`0 0 ${n} ${n}`}
+      role="img"
+      aria-label={label}
+      data-testid="safety-qr"
+    >
       {rects}
     </svg>
   );

@@ -1,17 +1,32 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import { passwordStrength } from "./strength";
 
 function defaultDeviceName(): string {
   const ua = navigator.userAgent;
-  const browser = ua.includes("Firefox") ? "Firefox" : ua.includes("Chrom") ? "Chromium" : ua.includes("Safari") ? "Safari" : "Browser";
+  const browser = ua.includes("Firefox")
+    ? "Firefox"
+    : ua.includes("Chrom")
+      ? "Chromium"
+      : ua.includes("Safari")
+        ? "Safari"
+        : "Browser";
   return `${browser} web`;
 }
 
-export function AuthScreen({ client, knownUsername, error }: { client: SottoClient; knownUsername?: string | undefined; error?: string | undefined }) {
-  const [mode, setMode] = useState<"login" | "register">(knownUsername === undefined ? "register" : "login");
+export function AuthScreen({
+  knownUsername,
+  error,
+}: {
+  knownUsername?: string | undefined;
+  error?: string | undefined;
+}) {
+  const client = useSotto();
+  const [mode, setMode] = useState<"login" | "register">(
+    knownUsername === undefined ? "register" : "login",
+  );
   const [username, setUsername] = useState(knownUsername ?? "");
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
@@ -47,17 +62,41 @@ export function AuthScreen({ client, knownUsername, error }: { client: SottoClie
   return (
     <main className="auth" id="main">
       <h1>Sotto</h1>
-      <p className="hint">End-to-end encrypted chat. Your keys are made in this browser and never leave it.</p>
+      <p className="hint">
+        End-to-end encrypted chat. Your keys are made in this browser and never leave it.
+      </p>
       <div className="tabs" role="tablist" aria-label="Sign in or create an account">
-        <button type="button" role="tab" aria-selected={mode === "login"} onClick={() => { setMode("login"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={mode === "login"}
+          onClick={() => {
+            setMode("login");
+          }}
+        >
           Log in
         </button>
-        <button type="button" role="tab" aria-selected={mode === "register"} onClick={() => { setMode("register"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={mode === "register"}
+          onClick={() => {
+            setMode("register");
+          }}
+        >
           Create account
         </button>
       </div>
       <form onSubmit={(e) => void submit(e)} aria-busy={busy}>
-        <Field label="Username" name="username" value={username} onChange={setUsername} autoComplete="username" required hint="3–32 characters: a–z, 0–9, . _ -" />
+        <Field
+          label="Username"
+          name="username"
+          value={username}
+          onChange={setUsername}
+          autoComplete="username"
+          required
+          hint="3–32 characters: a–z, 0–9, . _ -"
+        />
         <Field
           label="Password"
           name="password"
@@ -77,12 +116,34 @@ export function AuthScreen({ client, knownUsername, error }: { client: SottoClie
             ) : undefined
           }
         />
-        {mode === "register" && <Field label="Confirm password" name="confirm" type="password" value={confirm} onChange={setConfirm} autoComplete="new-password" required />}
-        <Field label="Device name" name="device" value={deviceName} onChange={setDeviceName} hint="Shown in your device list." />
+        {mode === "register" && (
+          <Field
+            label="Confirm password"
+            name="confirm"
+            type="password"
+            value={confirm}
+            onChange={setConfirm}
+            autoComplete="new-password"
+            required
+          />
+        )}
+        <Field
+          label="Device name"
+          name="device"
+          value={deviceName}
+          onChange={setDeviceName}
+          hint="Shown in your device list."
+        />
         <ErrorText error={localError ?? error} />
         <div className="actions">
           <button type="submit" className="primary" disabled={busy}>
-            {busy ? (mode === "register" ? "Creating keys…" : "Logging in…") : mode === "register" ? "Create account" : "Log in"}
+            {busy
+              ? mode === "register"
+                ? "Creating keys…"
+                : "Logging in…"
+              : mode === "register"
+                ? "Create account"
+                : "Log in"}
           </button>
         </div>
       </form>
@@ -90,20 +151,31 @@ export function AuthScreen({ client, knownUsername, error }: { client: SottoClie
   );
 }
 
-export function AwaitingApproval({ client, code, device }: { client: SottoClient; code: string; device: string }) {
+export function AwaitingApproval({ code, device }: { code: string; device: string }) {
+  const client = useSotto();
   return (
     <main className="auth" id="main">
       <h1>Approve this device</h1>
       <p>
-        On a device where you are already logged in, open <strong>Devices</strong> and approve the new device with this code:
+        On a device where you are already logged in, open <strong>Devices</strong> and approve the
+        new device with this code:
       </p>
-      <p className="digits" data-testid="approval-code" aria-label={`Approval code ${code.split("").join(" ")}`}>
+      <p
+        className="digits"
+        data-testid="approval-code"
+        aria-label={`Approval code ${code.split("").join(" ")}`}
+      >
         {code}
       </p>
       <p className="hint">
         Device <code>{device.slice(0, 20)}…</code>. Waiting for approval…
       </p>
-      <button type="button" onClick={() => { client.cancelApproval(); }}>
+      <button
+        type="button"
+        onClick={() => {
+          client.cancelApproval();
+        }}
+      >
         Cancel
       </button>
     </main>

@@ -25,7 +25,8 @@ export function ConversationList({
   selected: string | undefined;
   onSelect: (id: string) => void;
 }) {
-  if (conversations.length === 0) return <p className="hint page">No conversations yet. Start one with “New chat”.</p>;
+  if (conversations.length === 0)
+    return <p className="hint page">No conversations yet. Start one with “New chat”.</p>;
   return (
     <nav aria-label="Conversations">
       <ul>

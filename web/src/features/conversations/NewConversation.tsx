@@ -1,9 +1,16 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 
-export function NewConversation({ client, onCreated, onCancel }: { client: SottoClient; onCreated: (id: string) => void; onCancel: () => void }) {
+export function NewConversation({
+  onCreated,
+  onCancel,
+}: {
+  onCreated: (id: string) => void;
+  onCancel: () => void;
+}) {
+  const client = useSotto();
   const [kind, setKind] = useState<"direct" | "group">("direct");
   const [username, setUsername] = useState("");
   const [name, setName] = useState("");
@@ -35,10 +42,24 @@ export function NewConversation({ client, onCreated, onCancel }: { client: Sotto
     <section className="page" aria-labelledby="new-conv-title">
       <h2 id="new-conv-title">New conversation</h2>
       <div className="tabs" role="tablist" aria-label="Conversation kind">
-        <button type="button" role="tab" aria-selected={kind === "direct"} onClick={() => { setKind("direct"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={kind === "direct"}
+          onClick={() => {
+            setKind("direct");
+          }}
+        >
           1:1
         </button>
-        <button type="button" role="tab" aria-selected={kind === "group"} onClick={() => { setKind("group"); }}>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={kind === "group"}
+          onClick={() => {
+            setKind("group");
+          }}
+        >
           Group
         </button>
       </div>
@@ -48,7 +69,14 @@ export function NewConversation({ client, onCreated, onCancel }: { client: Sotto
         ) : (
           <>
             <Field label="Group name" name="group-name" value={name} onChange={setName} required />
-            <Field label="Members" name="members" value={members} onChange={setMembers} hint="Usernames separated by spaces or commas." required />
+            <Field
+              label="Members"
+              name="members"
+              value={members}
+              onChange={setMembers}
+              hint="Usernames separated by spaces or commas."
+              required
+            />
           </>
         )}
         <ErrorText error={error} />

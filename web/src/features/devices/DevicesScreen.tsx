@@ -1,15 +1,16 @@
 import { useCallback, useEffect, useState } from "react";
 
 import { ErrorText, formatTime } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { DeviceView } from "../../lib/schemas";
 
-export function DevicesScreen({ client, onClose }: { client: SottoClient; onClose: () => void }) {
+export function DevicesScreen({ onClose }: { onClose: () => void }) {
+  const client = useSotto();
   const [devices, setDevices] = useState<DeviceView[]>();
   const [codes, setCodes] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
   const [notice, setNotice] = useState<string>();
-  const view = client.getView();
+  const view = useSottoView();
   const me = view.me;
 
   const reload = useCallback(async () => {
@@ -43,7 +44,12 @@ export function DevicesScreen({ client, onClose }: { client: SottoClient; onClos
   return (
     <section className="page" aria-labelledby="devices-title">
       <h2 id="devices-title">Devices</h2>
-      {me?.hasMaster !== true && <p className="hint">This device does not hold the account's master key: approve and revoke from your first device.</p>}
+      {me?.hasMaster !== true && (
+        <p className="hint">
+          This device does not hold the account's master key: approve and revoke from your first
+          device.
+        </p>
+      )}
       {devices === undefined ? (
         <p>Loading…</p>
       ) : (
@@ -74,7 +80,10 @@ export function DevicesScreen({ client, onClose }: { client: SottoClient; onClos
                     <form
                       onSubmit={(e) => {
                         e.preventDefault();
-                        void act(() => client.approve(d.device, codes[d.device] ?? ""), "Device approved.");
+                        void act(
+                          () => client.approve(d.device, codes[d.device] ?? ""),
+                          "Device approved.",
+                        );
                       }}
                     >
                       <label htmlFor={`code-${d.device}`}>Code shown on the new device</label>
@@ -97,7 +106,8 @@ export function DevicesScreen({ client, onClose }: { client: SottoClient; onClos
                       type="button"
                       className="danger"
                       onClick={() => {
-                        if (confirm(`Revoke ${d.name}? It will no longer receive messages.`)) void act(() => client.revoke(d.device), "Device revoked.");
+                        if (confirm(`Revoke ${d.name}? It will no longer receive messages.`))
+                          void act(() => client.revoke(d.device), "Device revoked.");
                       }}
                     >
                       Revoke
@@ -116,7 +126,9 @@ export function DevicesScreen({ client, onClose }: { client: SottoClient; onClos
       )}
       <ErrorText error={error} />
       <p className="hint">
-        Messages this device could not verify: <strong data-testid="undecryptable">{view.undecryptable}</strong>. Waiting for keys: {view.held}.
+        Messages this device could not verify:{" "}
+        <strong data-testid="undecryptable">{view.undecryptable}</strong>. Waiting for keys:{" "}
+        {view.held}.
       </p>
       <div className="actions">
         <button type="button" onClick={onClose}>

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 
 import { PaperclipIcon } from "../../components/ui/icons";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import type { AttachmentInfo } from "../../lib/engine/model";
 
 function size(n: number): string {
@@ -13,14 +13,20 @@ function size(n: number): string {
 const PREVIEW_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
 /** An attachment: image preview (decrypted locally into a blob: URL) and a download link. */
-export function AttachmentView({ client, attachment }: { client: SottoClient; attachment: AttachmentInfo }) {
+export function AttachmentView({ attachment }: { attachment: AttachmentInfo }) {
+  const client = useSotto();
   const [url, setUrl] = useState<string>();
   const [error, setError] = useState<string>();
   const previewable = PREVIEW_TYPES.includes(attachment.mediaType);
 
   const load = async (): Promise<string | undefined> => {
     try {
-      const blob = await client.download(attachment.blobId, attachment.secret, attachment.blobSha256, attachment.mediaType);
+      const blob = await client.download(
+        attachment.blobId,
+        attachment.secret,
+        attachment.blobSha256,
+        attachment.mediaType,
+      );
       const u = URL.createObjectURL(blob);
       setUrl(u);
       return u;
@@ -33,13 +39,18 @@ export function AttachmentView({ client, attachment }: { client: SottoClient; at
   useEffect(() => {
     if (previewable && url === undefined) void load();
   }, []);
-  useEffect(() => () => {
-    if (url !== undefined) URL.revokeObjectURL(url);
-  }, [url]);
+  useEffect(
+    () => () => {
+      if (url !== undefined) URL.revokeObjectURL(url);
+    },
+    [url],
+  );
 
   return (
     <span data-testid="attachment">
-      {previewable && url !== undefined && <img src={url} alt={`Preview of ${attachment.fileName}`} />}
+      {previewable && url !== undefined && (
+        <img src={url} alt={`Preview of ${attachment.fileName}`} />
+      )}
       <span>
         <PaperclipIcon /> {attachment.fileName} ({size(attachment.size)}){" "}
       </span>

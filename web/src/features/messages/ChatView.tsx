@@ -2,30 +2,29 @@ import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 
 import { ErrorText } from "../../components/ui";
 import { PaperclipIcon } from "../../components/ui/icons";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
 import { MessageItem } from "./MessageItem";
 
 export function ChatView({
-  client,
   conv,
   onBack,
   onMembers,
   onVerify,
 }: {
-  client: SottoClient;
   conv: ConversationView;
   onBack: () => void;
   onMembers: () => void;
   onVerify: (account: string) => void;
 }) {
+  const client = useSotto();
   const [text, setText] = useState("");
   const [progress, setProgress] = useState<number>();
   const [error, setError] = useState<string>();
   const list = useRef<HTMLOListElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
-  const me = client.getView().me?.account;
+  const me = useSottoView().me?.account;
   const other = conv.direct ? conv.members.find((m) => m.account !== me) : undefined;
 
   useEffect(() => {
@@ -82,12 +81,23 @@ export function ChatView({
     <section className="chat" aria-labelledby="chat-title">
       <div>
         <div className="chat-head">
-          <button type="button" className="link" onClick={onBack} aria-label="Back to conversations">
+          <button
+            type="button"
+            className="link"
+            onClick={onBack}
+            aria-label="Back to conversations"
+          >
             ←
           </button>
           <h2 id="chat-title">{conv.name}</h2>
           {other !== undefined && (
-            <button type="button" onClick={() => { onVerify(other.account); }} data-testid="open-safety">
+            <button
+              type="button"
+              onClick={() => {
+                onVerify(other.account);
+              }}
+              data-testid="open-safety"
+            >
               {other.trust === "verified" ? "✓ Verified" : "Verify safety number"}
             </button>
           )}
@@ -106,14 +116,22 @@ export function ChatView({
           </div>
         )}
       </div>
-      <ol className="messages" ref={list} aria-label="Messages" aria-live="polite" data-testid="messages">
+      <ol
+        className="messages"
+        ref={list}
+        aria-label="Messages"
+        aria-live="polite"
+        data-testid="messages"
+      >
         {conv.messages.map((m) => (
-          <MessageItem key={m.id} client={client} conv={conv.id} message={m} direct={conv.direct} />
+          <MessageItem key={m.id} conv={conv.id} message={m} direct={conv.direct} />
         ))}
       </ol>
       <div>
         <div className="typing" aria-live="polite" data-testid="typing">
-          {conv.typing.length > 0 ? `${conv.typing.join(", ")} ${conv.typing.length === 1 ? "is" : "are"} typing…` : ""}
+          {conv.typing.length > 0
+            ? `${conv.typing.join(", ")} ${conv.typing.length === 1 ? "is" : "are"} typing…`
+            : ""}
         </div>
         {progress !== undefined && (
           <div className="page">
@@ -143,7 +161,12 @@ export function ChatView({
               if (f !== undefined) void upload(f);
             }}
           />
-          <button type="button" aria-label="Attach a file" disabled={blocked} onClick={() => fileInput.current?.click()}>
+          <button
+            type="button"
+            aria-label="Attach a file"
+            disabled={blocked}
+            onClick={() => fileInput.current?.click()}
+          >
             <PaperclipIcon />
           </button>
           <label htmlFor="composer" className="visually-hidden">
@@ -154,7 +177,11 @@ export function ChatView({
             ref={input}
             rows={1}
             value={text}
-            placeholder={blocked ? "Sending is blocked" : "Write a message (Enter to send, Shift+Enter for a new line)"}
+            placeholder={
+              blocked
+                ? "Sending is blocked"
+                : "Write a message (Enter to send, Shift+Enter for a new line)"
+            }
             disabled={blocked}
             onChange={(e) => {
               setText(e.target.value);

@@ -1,14 +1,23 @@
 import { type SyntheticEvent, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
 
-export function MembersPanel({ client, conv, onClose, onVerify }: { client: SottoClient; conv: ConversationView; onClose: () => void; onVerify: (account: string) => void }) {
+export function MembersPanel({
+  conv,
+  onClose,
+  onVerify,
+}: {
+  conv: ConversationView;
+  onClose: () => void;
+  onVerify: (account: string) => void;
+}) {
+  const client = useSotto();
   const [username, setUsername] = useState("");
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
-  const me = client.getView().me?.account;
+  const me = useSottoView().me?.account;
 
   const run = async (f: () => Promise<void>) => {
     setBusy(true);
@@ -33,7 +42,9 @@ export function MembersPanel({ client, conv, onClose, onVerify }: { client: Sott
   return (
     <section className="page" aria-labelledby="members-title">
       <h2 id="members-title">Members of {conv.name}</h2>
-      <p className="hint">Epoch {conv.epoch}. Membership comes from the signed group log, verified on this device.</p>
+      <p className="hint">
+        Epoch {conv.epoch}. Membership comes from the signed group log, verified on this device.
+      </p>
       <table>
         <thead>
           <tr>
@@ -48,17 +59,37 @@ export function MembersPanel({ client, conv, onClose, onVerify }: { client: Sott
         <tbody>
           {conv.members.map((m) => (
             <tr key={m.account}>
-              <td>{m.username}{m.account === me ? " (you)" : ""}</td>
+              <td>
+                {m.username}
+                {m.account === me ? " (you)" : ""}
+              </td>
               <td>{m.admin ? "Admin" : "Member"}</td>
-              <td>{m.trust === "verified" ? "✓ Verified" : m.trust === "changed" ? "⚠ Changed" : "Not verified"}</td>
+              <td>
+                {m.trust === "verified"
+                  ? "✓ Verified"
+                  : m.trust === "changed"
+                    ? "⚠ Changed"
+                    : "Not verified"}
+              </td>
               <td>
                 {m.account !== me && (
-                  <button type="button" className="link" onClick={() => { onVerify(m.account); }}>
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => {
+                      onVerify(m.account);
+                    }}
+                  >
                     Safety number
                   </button>
                 )}
                 {conv.amAdmin && m.account !== me && (
-                  <button type="button" className="danger" disabled={busy} onClick={() => void run(() => client.removeMember(conv.id, m.account))}>
+                  <button
+                    type="button"
+                    className="danger"
+                    disabled={busy}
+                    onClick={() => void run(() => client.removeMember(conv.id, m.account))}
+                  >
                     Remove
                   </button>
                 )}
@@ -69,7 +100,13 @@ export function MembersPanel({ client, conv, onClose, onVerify }: { client: Sott
       </table>
       {conv.amAdmin && (
         <form onSubmit={add}>
-          <Field label="Add a member (username)" name="add-member" value={username} onChange={setUsername} required />
+          <Field
+            label="Add a member (username)"
+            name="add-member"
+            value={username}
+            onChange={setUsername}
+            required
+          />
           <div className="actions">
             <button type="submit" className="primary" disabled={busy}>
               Add

@@ -1,5 +1,5 @@
 import { formatTime } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 import type { ChatMessage, MessageStatus } from "../../lib/engine/model";
 import { AttachmentView } from "./Attachment";
 
@@ -11,13 +11,24 @@ const STATUS_TEXT: Record<MessageStatus, string> = {
   failed: "Failed",
 };
 
-export function MessageItem({ client, conv, message: m, direct }: { client: SottoClient; conv: string; message: ChatMessage; direct: boolean }) {
+export function MessageItem({
+  conv,
+  message: m,
+  direct,
+}: {
+  conv: string;
+  message: ChatMessage;
+  direct: boolean;
+}) {
+  const client = useSotto();
   const time = <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>;
   switch (m.content.type) {
     case "gap":
       return (
         <li className="msg notice" data-testid="gap-notice" role="note">
-          {m.content.count === 1 ? `1 message from ${m.content.from} is missing` : `${m.content.count} messages from ${m.content.from} are missing`}
+          {m.content.count === 1
+            ? `1 message from ${m.content.from} is missing`
+            : `${m.content.count} messages from ${m.content.from} are missing`}
         </li>
       );
     case "unverified":
@@ -32,19 +43,35 @@ export function MessageItem({ client, conv, message: m, direct }: { client: Sott
     case "text":
     case "attachment":
       return (
-        <li className={m.mine ? "msg mine" : "msg"} data-testid="message" data-message-id={m.id} data-status={m.status}>
+        <li
+          className={m.mine ? "msg mine" : "msg"}
+          data-testid="message"
+          data-message-id={m.id}
+          data-status={m.status}
+        >
           {!m.mine && !direct && <strong>{m.fromUsername}: </strong>}
-          {m.content.type === "text" ? <span data-testid="message-text">{m.content.text}</span> : <AttachmentView client={client} attachment={m.content.attachment} />}
+          {m.content.type === "text" ? (
+            <span data-testid="message-text">{m.content.text}</span>
+          ) : (
+            <AttachmentView attachment={m.content.attachment} />
+          )}
           <span className="meta">
             {time}
             {m.mine && m.status !== undefined && (
               <>
                 {" · "}
-                <span data-testid="message-status" className={m.status === "failed" ? "error" : undefined}>
+                <span
+                  data-testid="message-status"
+                  className={m.status === "failed" ? "error" : undefined}
+                >
                   {STATUS_TEXT[m.status]}
                 </span>
                 {m.status === "failed" && (
-                  <button type="button" className="link" onClick={() => void client.retry(conv, m.id)}>
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => void client.retry(conv, m.id)}
+                  >
                     Retry
                   </button>
                 )}

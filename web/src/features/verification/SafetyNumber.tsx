@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 
 import { ErrorText, QrCode } from "../../components/ui";
-import type { SottoClient } from "../../lib/engine/client";
+import { useSotto } from "../../lib/sotto";
 
 interface Loaded {
   digits: string[];
@@ -11,7 +11,8 @@ interface Loaded {
   changed: boolean;
 }
 
-export function SafetyNumberScreen({ client, account, onClose }: { client: SottoClient; account: string; onClose: () => void }) {
+export function SafetyNumberScreen({ account, onClose }: { account: string; onClose: () => void }) {
+  const client = useSotto();
   const [n, setN] = useState<Loaded>();
   const [error, setError] = useState<string>();
   const [tick, setTick] = useState(0);
@@ -30,12 +31,18 @@ export function SafetyNumberScreen({ client, account, onClose }: { client: Sotto
     setTick(tick + 1);
   };
 
-  if (n === undefined) return <section className="page">{error !== undefined ? <ErrorText error={error} /> : <p>Computing…</p>}</section>;
+  if (n === undefined)
+    return (
+      <section className="page">
+        {error !== undefined ? <ErrorText error={error} /> : <p>Computing…</p>}
+      </section>
+    );
   return (
     <section className="page" aria-labelledby="safety-title">
       <h2 id="safety-title">Safety number with {n.username}</h2>
       <p>
-        Compare these 60 digits with {n.username} in person or on a call, or scan the code. If they match, nobody is in the middle.
+        Compare these 60 digits with {n.username} in person or on a call, or scan the code. If they
+        match, nobody is in the middle.
       </p>
       <p className="digits" data-testid="safety-digits" aria-label="Safety number">
         {n.digits.map((g, i) => (
@@ -44,16 +51,18 @@ export function SafetyNumberScreen({ client, account, onClose }: { client: Sotto
       </p>
       <QrCode payload={n.qr} label={`QR code of the safety number with ${n.username}`} />
       <p role="status" data-testid="verified-state">
-        {n.changed ? "⚠ This identity changed and has not been accepted." : n.verified ? "✓ Verified" : "Not verified"}
+        {n.changed
+          ? "⚠ This identity changed and has not been accepted."
+          : n.verified
+            ? "✓ Verified"
+            : "Not verified"}
       </p>
       <div className="actions">
         {n.changed && (
           <button
             type="button"
             className="primary"
-            onClick={() =>
-              void client.acceptIdentity(account).then(() => mark(true))
-            }
+            onClick={() => void client.acceptIdentity(account).then(() => mark(true))}
           >
             Digits match: accept and mark verified
           </button>

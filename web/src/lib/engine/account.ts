@@ -17,7 +17,13 @@ import { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { Database } from "../../storage/db";
 import type { SealedStore } from "../../storage/sealed";
-import { type IdentityRecord, type LoadedKeys, type StoredExchangeKey, loadKeys, saveKeys } from "./keystore";
+import {
+  type IdentityRecord,
+  type LoadedKeys,
+  type StoredExchangeKey,
+  loadKeys,
+  saveKeys,
+} from "./keystore";
 import type { Session } from "./session";
 import { approvalCode } from "./model";
 
@@ -37,23 +43,54 @@ function xkeyName(serial: bigint): string {
   return `xkey-${serial}`;
 }
 
-async function publishExchangeKey(deps: Deps, account: AccountId, device: DeviceKeys, serial: bigint): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
+async function publishExchangeKey(
+  deps: Deps,
+  account: AccountId,
+  device: DeviceKeys,
+  serial: bigint,
+): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
   const pair = await ExchangeKeyPair.generate();
   const now = deps.now();
-  const cert = await device.certifyExchangeKey(account, pair.encryptingKey, serial, now, now + XKEY_VALIDITY);
+  const cert = await device.certifyExchangeKey(
+    account,
+    pair.encryptingKey,
+    serial,
+    now,
+    now + XKEY_VALIDITY,
+  );
   await deps.api.setExchangeKey(toB64(cert.encode()));
-  return { meta: { name: xkeyName(serial), spki: pair.spki, serial, notBefore: now, notAfter: now + XKEY_VALIDITY }, pair };
+  return {
+    meta: {
+      name: xkeyName(serial),
+      spki: pair.spki,
+      serial,
+      notBefore: now,
+      notAfter: now + XKEY_VALIDITY,
+    },
+    pair,
+  };
 }
 
 /** Registers `username`, creates the master key and this first device, and logs it in. */
-export async function register(deps: Deps, username: string, password: string, deviceName: string): Promise<LoadedKeys> {
+export async function register(
+  deps: Deps,
+  username: string,
+  password: string,
+  deviceName: string,
+): Promise<LoadedKeys> {
   const { api, session } = deps;
   const registered = await api.register(username, password);
   const lt = (await api.login(registered.username, password)).login_token;
   const [master, device] = await Promise.all([MasterKey.generate(), DeviceKeys.generate()]);
   const account = (await api.setMasterKey(toB64(master.verifyingKey.spki), lt)).account;
-  if (account !== AccountId.toText(master.account)) throw new Error("server returned another account id");
-  const cert = await master.certifyDevice(device.signing.verifyingKey, device.auth.verifyingKey, deviceName, deps.now());
+  if (account !== AccountId.toText(master.account))
+    throw new Error("server returned another account id");
+  const cert = await master.certifyDevice(
+    device.signing.verifyingKey,
+    device.auth.verifyingKey,
+    deviceName,
+    deps.now(),
+  );
   await api.certifyDevice(toB64(cert.encode()), lt);
   await session.deviceLogin(device, registered.username, lt);
   const x = await publishExchangeKey(deps, master.account, device, 1n);
@@ -68,7 +105,11 @@ export async function register(deps: Deps, username: string, password: string, d
     exchange: [x.meta],
     revocationSerial: 0n,
   };
-  await saveKeys(deps.db, deps.store, record, { master, device, exchange: [{ name: x.meta.name, pair: x.pair }] });
+  await saveKeys(deps.db, deps.store, record, {
+    master,
+    device,
+    exchange: [{ name: x.meta.name, pair: x.pair }],
+  });
   const loaded = await loadKeys(deps.db, deps.store);
   if (loaded === undefined) throw new Error("keys were not stored");
   return loaded;
@@ -89,16 +130,37 @@ export interface PendingDevice {
 }
 
 /** Password login on a new browser: announce a new device that an existing one must approve. */
-export async function startNewDevice(deps: Deps, username: string, password: string, deviceName: string): Promise<PendingDevice> {
+export async function startNewDevice(
+  deps: Deps,
+  username: string,
+  password: string,
+  deviceName: string,
+): Promise<PendingDevice> {
   const login = await deps.api.login(username, password);
   const device = await DeviceKeys.generate();
-  const created = await deps.api.addPending(toB64(device.signing.spki), toB64(device.auth.spki), deviceName, login.login_token);
-  if (created.device !== DeviceId.toText(device.device)) throw new Error("server returned another device id");
-  return { username: login.username, loginToken: login.login_token, device, code: approvalCode(created.device), deviceText: created.device };
+  const created = await deps.api.addPending(
+    toB64(device.signing.spki),
+    toB64(device.auth.spki),
+    deviceName,
+    login.login_token,
+  );
+  if (created.device !== DeviceId.toText(device.device))
+    throw new Error("server returned another device id");
+  return {
+    username: login.username,
+    loginToken: login.login_token,
+    device,
+    code: approvalCode(created.device),
+    deviceText: created.device,
+  };
 }
 
 /** Polls once: when the pending device is approved, logs it in and stores its keys. */
-export async function completeNewDevice(deps: Deps, pending: PendingDevice, deviceName: string): Promise<LoadedKeys | undefined> {
+export async function completeNewDevice(
+  deps: Deps,
+  pending: PendingDevice,
+  deviceName: string,
+): Promise<LoadedKeys | undefined> {
   const list = await deps.api.devices(pending.loginToken);
   const me = list.find((d) => d.device === pending.deviceText);
   if (me?.state !== "active") return undefined;
@@ -119,27 +181,46 @@ export async function completeNewDevice(deps: Deps, pending: PendingDevice, devi
     exchange: [x.meta],
     revocationSerial: 0n,
   };
-  await saveKeys(deps.db, deps.store, record, { device: pending.device, exchange: [{ name: x.meta.name, pair: x.pair }] });
+  await saveKeys(deps.db, deps.store, record, {
+    device: pending.device,
+    exchange: [{ name: x.meta.name, pair: x.pair }],
+  });
   return loadKeys(deps.db, deps.store);
 }
 
 /** Approves a pending device of this account after the user typed the code it shows. */
-export async function approveDevice(deps: Deps, keys: LoadedKeys, deviceText: string, typedCode: string): Promise<void> {
-  if (keys.master === undefined) throw new Error("only a device holding the master key can approve");
-  if (approvalCode(deviceText) !== typedCode.trim()) throw new Error("the code does not match that device");
-  const pending = (await deps.api.devices()).find((d) => d.device === deviceText && d.state === "pending");
+export async function approveDevice(
+  deps: Deps,
+  keys: LoadedKeys,
+  deviceText: string,
+  typedCode: string,
+): Promise<void> {
+  if (keys.master === undefined)
+    throw new Error("only a device holding the master key can approve");
+  if (approvalCode(deviceText) !== typedCode.trim())
+    throw new Error("the code does not match that device");
+  const pending = (await deps.api.devices()).find(
+    (d) => d.device === deviceText && d.state === "pending",
+  );
   if (pending === undefined) throw new Error("no such pending device");
   const signing = await VerifyingKey.fromSpki(fromB64(pending.signing_key));
   const auth = await VerifyingKey.fromSpki(fromB64(pending.auth_key));
   const cert = await keys.master.certifyDevice(signing, auth, pending.name, deps.now());
-  if (DeviceId.toText(DeviceCertificate.decode(cert.body).device) !== deviceText) throw new Error("certificate names another device");
+  if (DeviceId.toText(DeviceCertificate.decode(cert.body).device) !== deviceText)
+    throw new Error("certificate names another device");
   await deps.api.certifyDevice(toB64(cert.encode()));
 }
 
 /** Revokes one of this account's devices with the next revocation serial. */
-export async function revokeDevice(deps: Deps, keys: LoadedKeys, deviceText: string, highestSeen: bigint): Promise<IdentityRecord> {
+export async function revokeDevice(
+  deps: Deps,
+  keys: LoadedKeys,
+  deviceText: string,
+  highestSeen: bigint,
+): Promise<IdentityRecord> {
   if (keys.master === undefined) throw new Error("only a device holding the master key can revoke");
-  const serial = (keys.record.revocationSerial > highestSeen ? keys.record.revocationSerial : highestSeen) + 1n;
+  const serial =
+    (keys.record.revocationSerial > highestSeen ? keys.record.revocationSerial : highestSeen) + 1n;
   const revocation = await keys.master.revoke(DeviceId.parse(deviceText), serial, deps.now());
   await deps.api.revokeDevice(toB64(revocation.encode()));
   const record = { ...keys.record, revocationSerial: serial };
@@ -149,7 +230,10 @@ export async function revokeDevice(deps: Deps, keys: LoadedKeys, deviceText: str
 
 /** Publishes a new exchange key when the current one is a day old; keeps older private keys. */
 export async function rotateExchangeKeyIfDue(deps: Deps, keys: LoadedKeys): Promise<boolean> {
-  const latest = keys.record.exchange.reduce<StoredExchangeKey | undefined>((a, b) => (a === undefined || b.serial > a.serial ? b : a), undefined);
+  const latest = keys.record.exchange.reduce<StoredExchangeKey | undefined>(
+    (a, b) => (a === undefined || b.serial > a.serial ? b : a),
+    undefined,
+  );
   if (latest !== undefined && deps.now() < latest.notBefore + XKEY_ROTATE_AFTER) return false;
   const serial = (latest?.serial ?? 0n) + 1n;
   const x = await publishExchangeKey(deps, keys.account, keys.device, serial);

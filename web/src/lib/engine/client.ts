@@ -36,6 +36,7 @@ import {
   startNewDevice,
 } from "./account";
 import { Conversations, type Signer } from "./conversations";
+import { directName, directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
@@ -44,12 +45,6 @@ import { retryDelay } from "./delivery";
 import { Session } from "./session";
 
 const TYPING_MS = 6000;
-
-/** A 1:1 conversation: two members, named "a & b" (the convention the `sotto` CLI uses too). */
-function isDirect(name: string, members: readonly { username: string }[]): boolean {
-  const [a, b] = members;
-  return members.length === 2 && a !== undefined && b !== undefined && (name === `${a.username} & ${b.username}` || name === `${b.username} & ${a.username}`);
-}
 
 export class SottoClient {
   private phase: Phase = { kind: "loading" };
@@ -84,10 +79,16 @@ export class SottoClient {
     this.session = new Session(store, origin);
     this.api = new ApiClient(origin, this.session);
     this.session.api = this.api;
-    this.session.prover = () => (this.keys_ === undefined ? undefined : { keys: this.keys_.device, username: this.keys_.record.username });
+    this.session.prover = () =>
+      this.keys_ === undefined
+        ? undefined
+        : { keys: this.keys_.device, username: this.keys_.record.username };
     this.session.onEnded = () => {
       this.stopSocket();
-      this.setPhase({ kind: "signed-out", ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}) });
+      this.setPhase({
+        kind: "signed-out",
+        ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}),
+      });
     };
     this.directory = new Directory(this.api, store, () => BigInt(Date.now()));
     this.directory.onChange = () => {
@@ -103,7 +104,10 @@ export class SottoClient {
       ack: (ids) => {
         this.socket?.ack(ids);
       },
-      isVisible: (conv) => this.visible === conv && typeof document !== "undefined" && document.visibilityState === "visible",
+      isVisible: (conv) =>
+        this.visible === conv &&
+        typeof document !== "undefined" &&
+        document.visibilityState === "visible",
     });
   }
 
@@ -114,7 +118,10 @@ export class SottoClient {
     // Not awaited: while the server cannot be reached the page shows that it keeps trying.
     void client.boot().catch((e: unknown) => {
       client.error = `Sotto could not start: ${e instanceof Error ? e.message : String(e)}`;
-      client.setPhase({ kind: "signed-out", ...(client.keys_ ? { knownUsername: client.keys_.record.username } : {}) });
+      client.setPhase({
+        kind: "signed-out",
+        ...(client.keys_ ? { knownUsername: client.keys_.record.username } : {}),
+      });
     });
     return client;
   }
@@ -162,12 +169,21 @@ export class SottoClient {
       const members: MemberView[] = state.members().map((m) => {
         const acct = AccountId.toText(m.account);
         const alert = this.alerts.find((a) => a.account === acct);
-        return { account: acct, username: m.username, admin: m.admin, trust: alert ? "changed" : this.trustOf(acct) };
+        return {
+          account: acct,
+          username: m.username,
+          admin: m.admin,
+          trust: alert ? "changed" : this.trustOf(acct),
+        };
       });
       const others = members.filter((m) => m.account !== k?.record.account);
-      const direct = isDirect(state.name, members);
+      const direct = k !== undefined && directPeer(state, k.account) !== undefined;
       const typingMap = this.typing.get(rec.id);
-      const typing = typingMap ? [...typingMap].filter(([, until]) => until > now).map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct) : [];
+      const typing = typingMap
+        ? [...typingMap]
+            .filter(([, until]) => until > now)
+            .map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct)
+        : [];
       conversations.push({
         id: rec.id,
         name: direct ? (others[0]?.username ?? state.name) : state.name,
@@ -189,7 +205,16 @@ export class SottoClient {
       phase: this.phase,
       connection: this.connection,
       secondaryTab: this.secondaryTab,
-      ...(k ? { me: { username: k.record.username, account: k.record.account, device: DeviceId.toText(k.device.device), hasMaster: k.master !== undefined } } : {}),
+      ...(k
+        ? {
+            me: {
+              username: k.record.username,
+              account: k.record.account,
+              device: DeviceId.toText(k.device.device),
+              hasMaster: k.master !== undefined,
+            },
+          }
+        : {}),
       conversations,
       undecryptable: this.messaging.undecryptable,
       held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
@@ -205,17 +230,36 @@ export class SottoClient {
 
   private async refreshAlerts(): Promise<void> {
     const pins = await this.directory.pinsList();
-    this.trustCache = new Map(pins.map((p) => [p.account, p.pendingSpki !== undefined || p.replaces !== undefined ? "changed" : p.verified ? "verified" : "unverified"]));
+    this.trustCache = new Map(
+      pins.map((p) => [
+        p.account,
+        p.pendingSpki !== undefined || p.replaces !== undefined
+          ? "changed"
+          : p.verified
+            ? "verified"
+            : "unverified",
+      ]),
+    );
     this.alerts = pins
       .filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)
-      .map((p) => ({ account: p.account, username: p.username, wasVerified: p.wasVerified === true }));
+      .map((p) => ({
+        account: p.account,
+        username: p.username,
+        wasVerified: p.wasVerified === true,
+      }));
     this.changed();
   }
 
   // ------------------------------------------------------------------ boot & session
 
   private deps(): Deps {
-    return { db: this.db, store: this.store, api: this.api, session: this.session, now: () => BigInt(Date.now()) };
+    return {
+      db: this.db,
+      store: this.store,
+      api: this.api,
+      session: this.session,
+      now: () => BigInt(Date.now()),
+    };
   }
 
   keys(): LoadedKeys {
@@ -261,8 +305,11 @@ export class SottoClient {
     const k = this.keys();
     await this.directory.pinSelf(k.record.account, k.record.username, k.record.masterSpki);
     const identity = await AccountIdentity.fromMasterSpki(k.record.masterSpki);
-    const mine = (await this.api.devices()).find((d) => d.device === DeviceId.toText(k.device.device));
-    if (mine?.certificate === undefined || mine.certificate === null) throw new Error("this device is not certified");
+    const mine = (await this.api.devices()).find(
+      (d) => d.device === DeviceId.toText(k.device.device),
+    );
+    if (mine?.certificate === undefined || mine.certificate === null)
+      throw new Error("this device is not certified");
     this.self = await identity.verifyDevice(decodeSignedIdentity(fromB64(mine.certificate)), []);
     if (await rotateExchangeKeyIfDue(this.deps(), k)) {
       this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
@@ -300,7 +347,8 @@ export class SottoClient {
     const k = this.keys_;
     if (k === undefined) return;
     try {
-      if (await rotateExchangeKeyIfDue(this.deps(), k)) this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
+      if (await rotateExchangeKeyIfDue(this.deps(), k))
+        this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
     } catch {
       // next hour
     }
@@ -327,7 +375,8 @@ export class SottoClient {
       },
     });
     // One socket per device: the first tab leads; others wait for it to close.
-    const locks = typeof navigator !== "undefined" && "locks" in navigator ? navigator.locks : undefined;
+    const locks =
+      typeof navigator !== "undefined" && "locks" in navigator ? navigator.locks : undefined;
     const socket = this.socket;
     if (locks === undefined) {
       socket.start();
@@ -420,10 +469,17 @@ export class SottoClient {
         await this.enter();
         return;
       }
-      if (k !== undefined) throw new Error(`this browser holds ${k.record.username}'s keys: log out with "wipe" first`);
+      if (k !== undefined)
+        throw new Error(
+          `this browser holds ${k.record.username}'s keys: log out with "wipe" first`,
+        );
       this.pending = await startNewDevice(this.deps(), username, password, deviceName);
       this.pendingName = deviceName;
-      this.setPhase({ kind: "awaiting-approval", code: this.pending.code, device: this.pending.deviceText });
+      this.setPhase({
+        kind: "awaiting-approval",
+        code: this.pending.code,
+        device: this.pending.deviceText,
+      });
       void this.pollApproval();
     } catch (e) {
       this.fail(e);
@@ -462,7 +518,10 @@ export class SottoClient {
       location.reload();
       return;
     }
-    this.setPhase({ kind: "signed-out", ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}) });
+    this.setPhase({
+      kind: "signed-out",
+      ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}),
+    });
   }
 
   async listDevices(): Promise<DeviceView[]> {
@@ -484,7 +543,13 @@ export class SottoClient {
 
   // ------------------------------------------------------------------ verification
 
-  async safetyNumber(account: string): Promise<{ digits: string[]; qr: Uint8Array; username: string; verified: boolean; changed: boolean }> {
+  async safetyNumber(account: string): Promise<{
+    digits: string[];
+    qr: Uint8Array;
+    username: string;
+    verified: boolean;
+    changed: boolean;
+  }> {
     const k = this.keys();
     const pin = await this.directory.pin(account);
     if (pin === undefined) await this.directory.contact(account);
@@ -492,7 +557,13 @@ export class SottoClient {
     if (p === undefined) throw new Error("unknown contact");
     const spki = p.pendingSpki ?? p.masterSpki;
     const n = await SafetyNumber.compute(k.record.masterSpki, spki);
-    return { digits: n.groups(), qr: n.qrPayload, username: p.username, verified: p.verified, changed: p.pendingSpki !== undefined || p.replaces !== undefined };
+    return {
+      digits: n.groups(),
+      qr: n.qrPayload,
+      username: p.username,
+      verified: p.verified,
+      changed: p.pendingSpki !== undefined || p.replaces !== undefined,
+    };
   }
 
   async markVerified(account: string, verified: boolean): Promise<void> {
@@ -534,7 +605,11 @@ export class SottoClient {
         await this.refreshAlerts();
         throw new Error(`${c.username}'s identity changed: review the warning first`);
       }
-      if (c.accountText === k.record.account || members.some((m) => AccountId.toText(m.account) === c.accountText)) continue;
+      if (
+        c.accountText === k.record.account ||
+        members.some((m) => AccountId.toText(m.account) === c.accountText)
+      )
+        continue;
       members.push({ account: c.account, username: c.username, admin: false });
     }
     await this.refreshAlerts();
@@ -548,12 +623,17 @@ export class SottoClient {
   /** A 1:1 conversation with `username` (an existing one if there is). */
   async direct(username: string): Promise<string> {
     const c = await this.lookup(username);
-    if (this.trustOf(c.account) === "changed") throw new Error(`${c.username}'s identity changed: review the warning first`);
-    for (const rec of this.convs.records.values()) {
-      const state = this.convs.state(rec.id);
-      if (state !== undefined && isDirect(state.name, state.members()) && state.isMember(AccountId.parse(c.account))) return rec.id;
-    }
-    return this.createConversation(`${this.keys().record.username} & ${c.username}`, [c.username]);
+    if (this.trustOf(c.account) === "changed")
+      throw new Error(`${c.username}'s identity changed: review the warning first`);
+    const states = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined ? [] : [[id, state] as const];
+    });
+    const found = findDirect(states, this.keys().account, AccountId.parse(c.account));
+    if (found !== undefined) return found;
+    return this.createConversation(directName(this.keys().record.username, c.username), [
+      c.username,
+    ]);
   }
 
   async addMember(conv: string, username: string): Promise<void> {
@@ -562,12 +642,22 @@ export class SottoClient {
       await this.refreshAlerts();
       throw new Error(`${c.username}'s identity changed: review the warning first`);
     }
-    await this.convs.change(conv, { type: "add-member", member: { account: c.account, username: c.username, admin: false } }, this.me(), BigInt(Date.now()));
+    await this.convs.change(
+      conv,
+      { type: "add-member", member: { account: c.account, username: c.username, admin: false } },
+      this.me(),
+      BigInt(Date.now()),
+    );
     this.changed();
   }
 
   async removeMember(conv: string, account: string): Promise<void> {
-    await this.convs.change(conv, { type: "remove-member", account: AccountId.parse(account) }, this.me(), BigInt(Date.now()));
+    await this.convs.change(
+      conv,
+      { type: "remove-member", account: AccountId.parse(account) },
+      this.me(),
+      BigInt(Date.now()),
+    );
     this.changed();
   }
 
@@ -581,7 +671,8 @@ export class SottoClient {
       this.socket?.signal(conv, "stopped");
       await this.messaging.send(conv, { type: "text", text });
     } catch (e) {
-      if (e instanceof BlockedError) this.fail(new Error("a member's identity changed: review it before sending"));
+      if (e instanceof BlockedError)
+        this.fail(new Error("a member's identity changed: review it before sending"));
       this.fail(e);
     }
   }
@@ -605,7 +696,12 @@ export class SottoClient {
   }
 
   /** Downloads and decrypts an attachment (hash and commitment checked first). */
-  async download(blobId: string, secret: Uint8Array, sha256: Uint8Array, mediaType: string): Promise<Blob> {
+  async download(
+    blobId: string,
+    secret: Uint8Array,
+    sha256: Uint8Array,
+    mediaType: string,
+  ): Promise<Blob> {
     const blob = await this.api.downloadAttachment(blobId);
     const plain = await decryptAttachment(blob, secret, sha256);
     return new Blob([plain], { type: mediaType });

@@ -94,12 +94,24 @@ export class Conversations {
   }
 
   /** Creates a conversation: signs the genesis, verifies it locally, uploads it. */
-  async create(name: string, members: readonly Member[], me: Signer, now: bigint, id: ConversationId): Promise<string> {
+  async create(
+    name: string,
+    members: readonly Member[],
+    me: Signer,
+    now: bigint,
+    id: ConversationId,
+  ): Promise<string> {
     const genesis = await GroupState.create(id, name, members, me.account, me.keys, now);
     const state = await GroupState.genesis(genesis, me.device);
     const created = await this.api.createConversation(toB64(genesis.encode()));
-    if (created.conversation !== ConversationIdK.toText(id)) throw new Error("server returned another conversation id");
-    const rec: ConversationRecord = { id: created.conversation, group: state.snapshot(), messages: [], unread: 0 };
+    if (created.conversation !== ConversationIdK.toText(id))
+      throw new Error("server returned another conversation id");
+    const rec: ConversationRecord = {
+      id: created.conversation,
+      group: state.snapshot(),
+      messages: [],
+      unread: 0,
+    };
     this.records.set(rec.id, rec);
     this.states.set(rec.id, state);
     await this.save(rec.id);
@@ -133,7 +145,10 @@ export class Conversations {
         const signed = decodeSignedChange(fromB64(c.change));
         const change = GroupChange.decode(signed.body);
         const signer = await this.signerDevice(change);
-        state = state === undefined ? await GroupState.genesis(signed, signer) : await state.apply(signed, signer);
+        state =
+          state === undefined
+            ? await GroupState.genesis(signed, signer)
+            : await state.apply(signed, signer);
       }
     } catch (e) {
       const code = isProtocolError(e) ? e.code : "unverifiable group change";
@@ -144,8 +159,14 @@ export class Conversations {
       throw e;
     }
     if (state === undefined) return false;
-    if (ConversationIdK.toText(state.conversation) !== id) throw new Error("group log names another conversation");
-    const next: ConversationRecord = rec ?? { id, group: state.snapshot(), messages: [], unread: 0 };
+    if (ConversationIdK.toText(state.conversation) !== id)
+      throw new Error("group log names another conversation");
+    const next: ConversationRecord = rec ?? {
+      id,
+      group: state.snapshot(),
+      messages: [],
+      unread: 0,
+    };
     next.group = state.snapshot();
     this.records.set(id, next);
     this.states.set(id, state);

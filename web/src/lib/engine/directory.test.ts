@@ -15,7 +15,11 @@ import { Directory } from "./directory";
 let alice: TestAccount;
 let mallory: TestAccount;
 
-function view(account: TestAccount, username: string, extra: Partial<DirectoryView> = {}): DirectoryView {
+function view(
+  account: TestAccount,
+  username: string,
+  extra: Partial<DirectoryView> = {},
+): DirectoryView {
   return {
     username,
     account: AccountId.toText(account.master.account),
@@ -37,8 +41,13 @@ function view(account: TestAccount, username: string, extra: Partial<DirectoryVi
   };
 }
 
-async function directoryWith(answers: Map<string, DirectoryView>, name: string): Promise<Directory> {
-  const api = { directory: (who: string) => Promise.resolve(answers.get(who)) } as unknown as ApiClient;
+async function directoryWith(
+  answers: Map<string, DirectoryView>,
+  name: string,
+): Promise<Directory> {
+  const api = {
+    directory: (who: string) => Promise.resolve(answers.get(who)),
+  } as unknown as ApiClient;
   const store = await SealedStore.open(await Database.open(name));
   return new Directory(api, store, () => T0);
 }
@@ -61,9 +70,14 @@ describe("directory", () => {
   it("drops a device certified by another master key (a device the server added)", async () => {
     const forged = view(alice, "alice");
     const planted = view(mallory, "alice").devices;
-    const d = await directoryWith(new Map([["alice", { ...forged, devices: [...forged.devices, ...planted] }]]), "d2");
+    const d = await directoryWith(
+      new Map([["alice", { ...forged, devices: [...forged.devices, ...planted] }]]),
+      "d2",
+    );
     const c = await d.contact("alice");
-    expect(c.devices.map((x) => DeviceId.toText(x.device))).toEqual([DeviceId.toText(alice.device.keys.device)]);
+    expect(c.devices.map((x) => DeviceId.toText(x.device))).toEqual([
+      DeviceId.toText(alice.device.keys.device),
+    ]);
   });
 
   it("a username that now maps to another key is a blocking identity change until accepted", async () => {
@@ -92,7 +106,13 @@ describe("directory", () => {
     await d.contact("alice");
     const pin = await d.pin(AccountId.toText(alice.master.account));
     expect(pin?.serials[DeviceId.toText(alice.device.keys.device)]).toBe("1");
-    const older = await alice.device.keys.certifyExchangeKey(alice.master.account, alice.device.exchange.encryptingKey, 0n, T0 - 1000n, T0 + 1000n);
+    const older = await alice.device.keys.certifyExchangeKey(
+      alice.master.account,
+      alice.device.exchange.encryptingKey,
+      0n,
+      T0 - 1000n,
+      T0 + 1000n,
+    );
     const v = view(alice, "alice");
     const [dev] = v.devices;
     if (dev === undefined) throw new Error("one device");
@@ -116,7 +136,9 @@ describe("directory", () => {
     expect(refused).toBeDefined();
     // Retried like an unreachable server, never an identity change.
     expect(isTransient(refused)).toBe(true);
-    expect(await d.pinsList()).toEqual([expect.objectContaining({ account: aliceId, verified: true })]);
+    expect(await d.pinsList()).toEqual([
+      expect.objectContaining({ account: aliceId, verified: true }),
+    ]);
     expect((await d.pinsList())[0]?.replaces).toBeUndefined();
     answers.set(aliceId, view(alice, "alice"));
     const restored = await d.contact(aliceId, true);
@@ -138,7 +160,9 @@ describe("directory", () => {
     expect(refused).toBeDefined();
     // Retried like an unreachable server: never an identity change, never "could not be verified".
     expect(isTransient(refused)).toBe(true);
-    expect(await d.pinsList()).toEqual([expect.objectContaining({ account: aliceId, verified: true })]);
+    expect(await d.pinsList()).toEqual([
+      expect.objectContaining({ account: aliceId, verified: true }),
+    ]);
     expect((await d.pinsList())[0]?.pendingSpki).toBeUndefined();
     answers.set(aliceId, view(alice, "alice"));
     const restored = await d.contact(aliceId, true);

@@ -132,17 +132,22 @@ export class Directory {
     // Checked before anything in the answer is used: another account's entry must not touch pins.
     if (who.startsWith(AccountIdK.PREFIX)) {
       if (d.account !== who) throw new DirectoryMismatchError(who, d.account);
-    } else if (d.username !== normaliseUsername(who)) throw new DirectoryMismatchError(who, d.username);
+    } else if (d.username !== normaliseUsername(who))
+      throw new DirectoryMismatchError(who, d.username);
     const masterSpki = fromB64(d.master_key);
     const presented = await AccountIdentity.fromMasterSpki(masterSpki);
     // An entry whose id is not its key's is as wrong as an entry for another account: refused
     // the same way (transient), or a server could make a contact's messages "unverified" for good.
-    if (AccountIdK.toText(presented.account) !== d.account) throw new DirectoryMismatchError(d.account, AccountIdK.toText(presented.account));
+    if (AccountIdK.toText(presented.account) !== d.account)
+      throw new DirectoryMismatchError(d.account, AccountIdK.toText(presented.account));
     let pin = this.pins.get(d.account);
     if (pin === undefined) {
-      const previous = [...this.pins.values()].find((p) => p.username === d.username && p.account !== d.account);
+      const previous = [...this.pins.values()].find(
+        (p) => p.username === d.username && p.account !== d.account,
+      );
       pin = { account: d.account, username: d.username, masterSpki, verified: false, serials: {} };
-      if (previous !== undefined) pin = { ...pin, replaces: previous.account, wasVerified: previous.verified };
+      if (previous !== undefined)
+        pin = { ...pin, replaces: previous.account, wasVerified: previous.verified };
       this.pins.set(d.account, pin);
       await this.savePins();
     } else if (!bytesEqual(pin.masterSpki, masterSpki)) {
@@ -169,13 +174,21 @@ export class Directory {
     const devices: VerifiedDevice[] = [];
     const exchangeKeys: VerifiedExchangeKey[] = [];
     const serials: Record<string, string> = { ...pin.serials };
-    const trust: TrustState = pin.pendingSpki !== undefined || pin.replaces !== undefined ? "changed" : pin.verified ? "verified" : "unverified";
+    const trust: TrustState =
+      pin.pendingSpki !== undefined || pin.replaces !== undefined
+        ? "changed"
+        : pin.verified
+          ? "verified"
+          : "unverified";
     if (trust !== "changed") {
       for (const dv of d.devices) {
         if (dv.state !== "active" || dv.certificate === null) continue;
         let device: VerifiedDevice;
         try {
-          device = await identity.verifyDevice(decodeSignedIdentity(fromB64(dv.certificate)), revocations);
+          device = await identity.verifyDevice(
+            decodeSignedIdentity(fromB64(dv.certificate)),
+            revocations,
+          );
         } catch {
           continue;
         }
@@ -241,7 +254,13 @@ export class Directory {
     const pin = this.pins.get(account);
     if (pin === undefined) return;
     if (pin.replaces !== undefined) this.pins.delete(pin.replaces);
-    this.pins.set(account, { account, username: pin.username, masterSpki: pin.pendingSpki ?? pin.masterSpki, verified: false, serials: {} });
+    this.pins.set(account, {
+      account,
+      username: pin.username,
+      masterSpki: pin.pendingSpki ?? pin.masterSpki,
+      verified: false,
+      serials: {},
+    });
     this.invalidate();
     await this.savePins();
   }

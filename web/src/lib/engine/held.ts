@@ -25,7 +25,17 @@
  * to check again and when, and keeps the queue.
  */
 
-import { type Bytes, ChainId, Envelope, ExchangeKeyId, KeyRequest, MessageId, Signed, bytesEqual, systemRandom } from "../../crypto";
+import {
+  type Bytes,
+  ChainId,
+  Envelope,
+  ExchangeKeyId,
+  KeyRequest,
+  MessageId,
+  Signed,
+  bytesEqual,
+  systemRandom,
+} from "../../crypto";
 import { fromB64, toB64 } from "../b64";
 import type { EnvelopeFrame } from "../schemas";
 import type { SealedStore } from "../../storage/sealed";
@@ -176,7 +186,11 @@ export class HeldPayloads {
     // same id is held beside it: neither is authenticated yet, and a relay must not be able to
     // drop the genuine one by sending a tampered copy first.
     if (this.held.some((h) => h.messageId === item.messageId && h.wire === item.wire)) return true;
-    if (!waitsForKey(item) && this.held.filter((h) => !waitsForKey(h)).length >= MAX_UNEXPIRING_HELD) return false;
+    if (
+      !waitsForKey(item) &&
+      this.held.filter((h) => !waitsForKey(h)).length >= MAX_UNEXPIRING_HELD
+    )
+      return false;
     this.held.push(item);
     await this.store.put([["held", this.held]]);
     this.host.changed();
@@ -230,7 +244,8 @@ export class HeldPayloads {
     for (const h of [...this.held]) {
       // A distribution released earlier in this pass may have opened (and settled) it already.
       if (!this.held.includes(h)) continue;
-      if (only.from !== undefined && (h.waitingFor === undefined || h.senderAccount !== only.from)) continue;
+      if (only.from !== undefined && (h.waitingFor === undefined || h.senderAccount !== only.from))
+        continue;
       if (only.waitingFor !== undefined && h.waitingFor !== only.waitingFor) continue;
       if (h.waitingFor !== undefined && stillChanged.has(h.senderAccount)) continue;
       let bytes: Bytes;
@@ -292,9 +307,14 @@ export class HeldPayloads {
    */
   async requestMissingKeys(): Promise<void> {
     const me = this.host.keys();
-    const latest = me.exchange.reduce<(typeof me.exchange)[number] | undefined>((a, b) => (a === undefined || b.meta.serial > a.meta.serial ? b : a), undefined);
+    const latest = me.exchange.reduce<(typeof me.exchange)[number] | undefined>(
+      (a, b) => (a === undefined || b.meta.serial > a.meta.serial ? b : a),
+      undefined,
+    );
     if (latest === undefined) return;
-    const keyId = me.local.exchangeKeys.find((k) => bytesEqual(k.pair.spki, latest.pair.spki))?.keyId;
+    const keyId = me.local.exchangeKeys.find((k) =>
+      bytesEqual(k.pair.spki, latest.pair.spki),
+    )?.keyId;
     if (keyId === undefined) return;
     let changed = false;
     const now = Date.now();
@@ -310,7 +330,10 @@ export class HeldPayloads {
         changed = true;
         continue;
       }
-      const due = h.requestedAt === undefined ? now - h.since >= KEY_REQUEST_AFTER_MS : now - h.requestedAt >= KEY_REQUEST_AGAIN_MS;
+      const due =
+        h.requestedAt === undefined
+          ? now - h.since >= KEY_REQUEST_AFTER_MS
+          : now - h.requestedAt >= KEY_REQUEST_AGAIN_MS;
       if (!due) continue;
       try {
         const env = Envelope.decode(fromB64(h.wire));
@@ -329,7 +352,13 @@ export class HeldPayloads {
             requestedAt: BigInt(Date.now()),
           });
           const signed = await Signed.sign(body, me.device.signing);
-          this.out.items.push({ conv: h.conv, messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))), kind: "raw", wire: toB64(signed.encode()), attempts: 0 });
+          this.out.items.push({
+            conv: h.conv,
+            messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),
+            kind: "raw",
+            wire: toB64(signed.encode()),
+            attempts: 0,
+          });
         }
       } catch {
         // undecodable: counted when it is given up

@@ -43,7 +43,10 @@ export interface LoadedKeys {
   readonly account: AccountId;
   readonly master: MasterKey | undefined;
   readonly device: DeviceKeys;
-  readonly exchange: readonly { readonly meta: StoredExchangeKey; readonly pair: ExchangeKeyPair }[];
+  readonly exchange: readonly {
+    readonly meta: StoredExchangeKey;
+    readonly pair: ExchangeKeyPair;
+  }[];
   readonly local: LocalDevice;
 }
 
@@ -61,7 +64,11 @@ export async function saveKeys(
   db: Database,
   store: SealedStore,
   record: IdentityRecord,
-  keys: { master?: MasterKey; device?: DeviceKeys; exchange?: readonly { name: string; pair: ExchangeKeyPair }[] },
+  keys: {
+    master?: MasterKey;
+    device?: DeviceKeys;
+    exchange?: readonly { name: string; pair: ExchangeKeyPair }[];
+  },
 ): Promise<void> {
   const entries: [string, CryptoKey][] = [];
   if (keys.master) entries.push(["master", keys.master.keyPair.privateKey]);
@@ -79,15 +86,24 @@ export async function loadKeys(db: Database, store: SealedStore): Promise<Loaded
   if (record === undefined) return undefined;
   const account = AccountIdK.parse(record.account);
   const master = record.hasMaster
-    ? await MasterKey.fromKey(await SigningKeyPair.fromStored(await storedKey(db, "master"), record.masterSpki))
+    ? await MasterKey.fromKey(
+        await SigningKeyPair.fromStored(await storedKey(db, "master"), record.masterSpki),
+      )
     : undefined;
   const device = await DeviceKeys.fromKeys(
     await SigningKeyPair.fromStored(await storedKey(db, "device-signing"), record.signingSpki),
     await SigningKeyPair.fromStored(await storedKey(db, "device-auth"), record.authSpki),
   );
   const exchange = await Promise.all(
-    record.exchange.map(async (meta) => ({ meta, pair: await ExchangeKeyPair.fromStored(await storedKey(db, meta.name), meta.spki) })),
+    record.exchange.map(async (meta) => ({
+      meta,
+      pair: await ExchangeKeyPair.fromStored(await storedKey(db, meta.name), meta.spki),
+    })),
   );
-  const local = await localDevice(account, device.device, exchange.map((x) => x.pair));
+  const local = await localDevice(
+    account,
+    device.device,
+    exchange.map((x) => x.pair),
+  );
   return { record, account, master, device, exchange, local };
 }

@@ -84,16 +84,24 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
     conversation: (id: string, since: number) =>
       relay.down === true
         ? unreachable()
-        : Promise.resolve({ conversation: id, members: relay.members, changes: relay.changes.filter((c) => c.epoch >= since) }),
+        : Promise.resolve({
+            conversation: id,
+            members: relay.members,
+            changes: relay.changes.filter((c) => c.epoch >= since),
+          }),
     createConversation: (genesis: string) => {
       const change = GroupChange.decode(decodeSignedChange(fromB64(genesis)).body);
       relay.changes.push({ epoch: 0, change: genesis, author: myDevice, created_at: 1 });
-      return Promise.resolve({ conversation: ConversationId.toText(change.conversation), epoch: 0 });
+      return Promise.resolve({
+        conversation: ConversationId.toText(change.conversation),
+        epoch: 0,
+      });
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
       if (relay.down === true) return unreachable();
       if (relay.seen.has(messageId)) {
-        if (relay.stored.get(messageId) !== envelope) throw new Error("a retry must send the same bytes");
+        if (relay.stored.get(messageId) !== envelope)
+          throw new Error("a retry must send the same bytes");
         return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
       }
       relay.seen.add(messageId);
@@ -128,7 +136,9 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
 function conversationText(relay: Relay): string {
   const first = relay.changes[0];
   if (first === undefined) throw new Error("no conversation");
-  return ConversationId.toText(GroupChange.decode(decodeSignedChange(fromB64(first.change)).body).conversation);
+  return ConversationId.toText(
+    GroupChange.decode(decodeSignedChange(fromB64(first.change)).body).conversation,
+  );
 }
 
 interface Side {
@@ -141,12 +151,23 @@ interface Side {
   acked: string[];
 }
 
-async function side(relay: Relay, account: TestAccount, dbName: string, store?: SealedStore): Promise<Side> {
+async function side(
+  relay: Relay,
+  account: TestAccount,
+  dbName: string,
+  store?: SealedStore,
+): Promise<Side> {
   const api = fakeApi(relay, account);
   const s = store ?? (await SealedStore.open(await Database.open(dbName)));
   const directory = new Directory(api, s, () => BigInt(Date.now()));
   const convs = new Conversations(api, s, directory);
-  const meta = { name: "xkey-1", spki: account.device.exchange.spki, serial: 1n, notBefore: T0, notAfter: T0 + 1n };
+  const meta = {
+    name: "xkey-1",
+    spki: account.device.exchange.spki,
+    serial: 1n,
+    notBefore: T0,
+    notAfter: T0 + 1n,
+  };
   const keys: LoadedKeys = {
     record: {
       username: account.name,
@@ -163,7 +184,9 @@ async function side(relay: Relay, account: TestAccount, dbName: string, store?: 
     master: account.master,
     device: account.device.keys,
     exchange: [{ meta, pair: account.device.exchange }],
-    local: await localDevice(account.master.account, account.device.keys.device, [account.device.exchange]),
+    local: await localDevice(account.master.account, account.device.keys.device, [
+      account.device.exchange,
+    ]),
   };
   const acked: string[] = [];
   const messaging = new Messaging(api, s, directory, convs, {
@@ -179,7 +202,11 @@ async function side(relay: Relay, account: TestAccount, dbName: string, store?: 
 }
 
 /** Hands a device everything queued for it (optionally only some frames). */
-function deliver(relay: Relay, to: Side, pick: (f: EnvelopeFrame) => boolean = () => true): EnvelopeFrame[] {
+function deliver(
+  relay: Relay,
+  to: Side,
+  pick: (f: EnvelopeFrame) => boolean = () => true,
+): EnvelopeFrame[] {
   const queue = relay.inbox.get(DeviceId.toText(to.account.device.keys.device)) ?? [];
   const taken = queue.filter(pick);
   relay.inbox.set(
@@ -195,7 +222,9 @@ function kind(f: EnvelopeFrame): string {
 }
 
 function texts(s: Side, conv: string): string[] {
-  return (s.convs.records.get(conv)?.messages ?? []).flatMap((m) => (m.content.type === "text" ? [m.content.text] : []));
+  return (s.convs.records.get(conv)?.messages ?? []).flatMap((m) =>
+    m.content.type === "text" ? [m.content.text] : [],
+  );
 }
 
 async function settle(s: Side): Promise<void> {
@@ -245,7 +274,13 @@ function newRelay(): Relay {
 }
 
 async function conversation(a: Side): Promise<string> {
-  return a.convs.create("alice & bob", [alice.member(true), bob.member(false)], { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified }, T0, ConversationId.fromBytes(systemRandom(16)));
+  return a.convs.create(
+    "alice & bob",
+    [alice.member(true), bob.member(false)],
+    { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified },
+    T0,
+    ConversationId.fromBytes(systemRandom(16)),
+  );
 }
 
 describe("messaging engine", () => {
@@ -267,7 +302,9 @@ describe("messaging engine", () => {
     await vi.waitFor(async () => {
       deliver(relay, a);
       await settle(a);
-      expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("delivered");
+      expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe(
+        "delivered",
+      );
     });
     // A replayed copy changes nothing.
     const envelopeFrame = frames[1];
@@ -389,7 +426,9 @@ describe("messaging engine", () => {
     if (tampered === undefined || genuine === undefined) throw new Error("an envelope");
     b.messaging.onFrame({ ...tampered, seq: 99, envelope: genuine });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
+      [id, "text"],
+    ]);
     expect(texts(b, conv)).toEqual(["the real one"]);
     expect(b.messaging.undecryptable).toBe(1);
     // Replay protection for the verified message is unchanged: neither the genuine copy nor the
@@ -397,7 +436,9 @@ describe("messaging engine", () => {
     b.messaging.onFrame({ ...tampered, seq: 100, envelope: genuine });
     b.messaging.onFrame({ ...tampered, seq: 101 });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
+    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
+      [id, "text"],
+    ]);
     expect(b.messaging.undecryptable).toBe(1);
   });
 
@@ -406,7 +447,8 @@ describe("messaging engine", () => {
     const a = await side(relay, alice, "m5-alice");
     const b = await side(relay, bob, "m5-bob");
     const conv = await conversation(a);
-    const status = (s: Side, id: string) => s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = (s: Side, id: string) =>
+      s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
     relay.down = true;
     const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
     const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
@@ -418,7 +460,9 @@ describe("messaging engine", () => {
     a.messaging.stop();
     const a2 = await side(relay, alice, "m5-alice", a.store);
     expect(texts(a2, conv)).toEqual(["queued 1", "queued 2"]);
-    expect(a2.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([first, second]);
+    expect(a2.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual(
+      [first, second],
+    );
     // Back online, but the answer to the first send (the key distribution) is lost: stored by
     // the server, failed for the client.
     relay.down = false;
@@ -482,7 +526,9 @@ describe("messaging engine", () => {
     expect(texts(b, conv)).toEqual(["while you were away"]);
     expect(b.messaging.held).toHaveLength(0);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual([]);
+    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual(
+      [],
+    );
   });
 
   it("never expires nor asks a key for a message held because the server could not be reached; once checked and missing its key, its key clock starts then", async () => {
@@ -515,7 +561,9 @@ describe("messaging engine", () => {
       relay.down = false;
       await b.messaging.retryHeld();
       await settle(b);
-      expect(b.messaging.held.map((h) => [h.messageId, h.reason, h.since])).toEqual([[id, "key", outage]]);
+      expect(b.messaging.held.map((h) => [h.messageId, h.reason, h.since])).toEqual([
+        [id, "key", outage],
+      ]);
       // Within the hour from then (though long after it arrived) it is not given up, and a key
       // request goes to alice.
       vi.setSystemTime(outage + 59 * 60_000);
@@ -523,7 +571,9 @@ describe("messaging engine", () => {
       await settle(b);
       expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
       expect(b.messaging.undecryptable).toBe(0);
-      const requests = (relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? []).filter((f) => kind(f) === "key-request");
+      const requests = (relay.inbox.get(DeviceId.toText(alice.device.keys.device)) ?? []).filter(
+        (f) => kind(f) === "key-request",
+      );
       expect(requests).toHaveLength(1);
       deliver(relay, a);
       await settle(a);
@@ -571,7 +621,9 @@ describe("messaging engine", () => {
       await settle(b2);
       expect(b2.messaging.held).toHaveLength(0);
       expect(b2.messaging.undecryptable).toBe(1);
-      expect(b2.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+      expect(b2.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual([
+        "unverified",
+      ]);
     } finally {
       vi.setSystemTime(Number(T0));
     }
@@ -614,10 +666,14 @@ describe("messaging engine", () => {
     // A store that refuses the write: the send fails, nothing is shown or queued.
     const put = a.store.put.bind(a.store);
     a.store.put = () => Promise.reject(new Error("quota exceeded"));
-    await expect(a.messaging.send(conv, { type: "text", text: "never stored" })).rejects.toThrow("quota exceeded");
+    await expect(a.messaging.send(conv, { type: "text", text: "never stored" })).rejects.toThrow(
+      "quota exceeded",
+    );
     a.store.put = put;
     expect(texts(a, conv)).toEqual(["stored first"]);
-    expect(a.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([id]);
+    expect(a.messaging.outbox.filter((o) => o.kind === "message").map((o) => o.messageId)).toEqual([
+      id,
+    ]);
     a.messaging.stop();
     restarted.messaging.stop();
   });
@@ -643,14 +699,25 @@ describe("a contact whose identity changed", () => {
 
   /** The server answers bob's directory lookups of `who` with the impostor's entry. */
   function lieToBob(relay: Relay, who: readonly string[]): void {
-    relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map(who.map((w) => [w, directoryView(impostor)] as const))]]);
+    relay.lies = new Map([
+      [
+        DeviceId.toText(bob.device.keys.device),
+        new Map(who.map((w) => [w, directoryView(impostor)] as const)),
+      ],
+    ]);
   }
 
   /**
    * A conversation bob creates with alice (and `others`) after he pinned another account as
    * "alice": the account alice writes from is a changed identity on bob's side.
    */
-  async function withAliceChanged(relay: Relay, a: Side, b: Side, name: string, others: readonly [TestAccount, Side][] = []): Promise<string> {
+  async function withAliceChanged(
+    relay: Relay,
+    a: Side,
+    b: Side,
+    name: string,
+    others: readonly [TestAccount, Side][] = [],
+  ): Promise<string> {
     lieToBob(relay, ["alice"]);
     await b.directory.contact("alice");
     delete relay.lies;
@@ -779,14 +846,21 @@ describe("a contact whose identity changed", () => {
     const conv = await conversation(a);
     const aliceId = AccountId.toText(alice.master.account);
     // Alice's id and name, the impostor's key and devices: an entry whose id is not its key's.
-    relay.lies = new Map([[DeviceId.toText(bob.device.keys.device), new Map([[aliceId, { ...directoryView(impostor), account: aliceId }]])]]);
+    relay.lies = new Map([
+      [
+        DeviceId.toText(bob.device.keys.device),
+        new Map([[aliceId, { ...directoryView(impostor), account: aliceId }]]),
+      ],
+    ]);
     const id = await a.messaging.send(conv, { type: "text", text: "despite the lie" });
     await settle(a);
     deliver(relay, b);
     await settle(b);
     // A bad answer: the message waits (for the server, not for an identity), nothing is counted,
     // recorded or pinned.
-    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.reason])).toEqual([[id, undefined, "server"]]);
+    expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.reason])).toEqual([
+      [id, undefined, "server"],
+    ]);
     expect(b.messaging.undecryptable).toBe(0);
     expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
     const pins = await b.directory.pinsList();
@@ -867,7 +941,9 @@ describe("a contact whose identity changed", () => {
       await settle(b);
       // Accepted and verified, but its chain is unknown: held for its key like any other message,
       // its clock starting now (not when it arrived).
-      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.since])).toEqual([[id, undefined, Number(T0) + 60_000]]);
+      expect(b.messaging.held.map((h) => [h.messageId, h.waitingFor, h.since])).toEqual([
+        [id, undefined, Number(T0) + 60_000],
+      ]);
       expect(texts(b, conv)).toEqual([]);
       vi.setSystemTime(Number(T0) + 70_000);
       await b.messaging.requestMissingKeys();
@@ -895,7 +971,10 @@ describe("a contact whose identity changed", () => {
     await settle(b);
     // Alice gets the message; the server drops its distribution; she asks bob for the key...
     const aliceDevice = DeviceId.toText(alice.device.keys.device);
-    relay.inbox.set(aliceDevice, (relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) !== "distribution"));
+    relay.inbox.set(
+      aliceDevice,
+      (relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) !== "distribution"),
+    );
     deliver(relay, a);
     await settle(a);
     expect(a.messaging.held).toHaveLength(1);
@@ -914,8 +993,12 @@ describe("a contact whose identity changed", () => {
       const requestId = requests[0]?.message_id ?? "";
       expect(b.acked).not.toContain(requestId);
       expect(b.messaging.held).toHaveLength(0);
-      expect((await b.directory.pinsList()).map((p) => p.account)).not.toContain(AccountId.toText(impostor.master.account));
-      expect((relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) === "distribution")).toEqual([]);
+      expect((await b.directory.pinsList()).map((p) => p.account)).not.toContain(
+        AccountId.toText(impostor.master.account),
+      );
+      expect(
+        (relay.inbox.get(aliceDevice) ?? []).filter((f) => kind(f) === "distribution"),
+      ).toEqual([]);
       // The directory shows alice's entry again: the retry answers, and alice reads it.
       delete relay.lies;
       await b.messaging.retryHeld();

@@ -95,7 +95,8 @@ export class Messaging {
       },
       recheck: (h, bytes, kind) => this.check(kind, bytes, h, true),
       receive: (frame) => this.receive(frame),
-      giveUp: (h, code) => this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, code),
+      giveUp: (h, code) =>
+        this.recordUnverified(h.conv, h.messageId, h.senderAccount, h.receivedAt, code),
       retryOnInbox: () => {
         void this.retryHeld().catch(() => undefined);
       },
@@ -153,7 +154,8 @@ export class Messaging {
     if (snap !== undefined) this.receiver = ReceiverState.restore(snap);
     await this.out.load();
     await this.holds.load();
-    this.undecryptable = (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
+    this.undecryptable =
+      (await this.store.get<{ undecryptable: number }>("stats"))?.undecryptable ?? 0;
   }
 
   private now(): bigint {
@@ -191,7 +193,9 @@ export class Messaging {
         const rec = this.convs.records.get(conv);
         if (rec !== undefined) {
           rec.messages = rec.messages.map((m) =>
-            !m.mine && ids.includes(m.id) && m.status !== "read" ? { ...m, status: kind === "read" ? "read" : "delivered" } : m,
+            !m.mine && ids.includes(m.id) && m.status !== "read"
+              ? { ...m, status: kind === "read" ? "read" : "delivered" }
+              : m,
           );
           await this.convs.save(conv);
         }
@@ -204,7 +208,12 @@ export class Messaging {
     const rec = this.convs.records.get(conv);
     if (rec === undefined) return;
     for (const m of rec.messages) {
-      if (m.mine || m.status === "read" || (m.content.type !== "text" && m.content.type !== "attachment")) continue;
+      if (
+        m.mine ||
+        m.status === "read" ||
+        (m.content.type !== "text" && m.content.type !== "attachment")
+      )
+        continue;
       this.queueReceipt(conv, "read", m.id);
     }
     if (rec.unread !== 0) {
@@ -220,9 +229,7 @@ export class Messaging {
 
   /** Processes one queued copy from the socket; frames are handled strictly one at a time. */
   onFrame(frame: EnvelopeFrame): void {
-    this.rx = this.rx
-      .then(() => this.receive(frame))
-      .catch(() => undefined);
+    this.rx = this.rx.then(() => this.receive(frame)).catch(() => undefined);
   }
 
   /**
@@ -233,7 +240,10 @@ export class Messaging {
    * identity are handled first, so its messages keep their order.
    */
   private async sender(account: string, device: string, retrying: boolean): Promise<SenderLookup> {
-    const find = (c: Contact) => (c.trust === "changed" ? undefined : c.devices.find((d) => DeviceId.toText(d.device) === device));
+    const find = (c: Contact) =>
+      c.trust === "changed"
+        ? undefined
+        : c.devices.find((d) => DeviceId.toText(d.device) === device);
     let contact = await this.directory.contact(account);
     let found = find(contact);
     if (found === undefined) {
@@ -241,9 +251,11 @@ export class Messaging {
       contact = await this.directory.contact(account, true);
       found = find(contact);
     }
-    if (contact.trust === "changed") return { kind: "identity-changed", account: contact.accountText };
+    if (contact.trust === "changed")
+      return { kind: "identity-changed", account: contact.accountText };
     if (found === undefined) return { kind: "unknown" };
-    if (!retrying && this.holds.hasIdentityHolds(account)) await this.holds.release({ from: account });
+    if (!retrying && this.holds.hasIdentityHolds(account))
+      await this.holds.release({ from: account });
     return { kind: "verified", device: found };
   }
 
@@ -255,15 +267,34 @@ export class Messaging {
       this.host.ack([frame.message_id]);
       return;
     }
-    const { conversation: conv, message_id: messageId, sender_account: senderAccount, sender_device: senderDevice, received_at: receivedAt } = frame;
+    const {
+      conversation: conv,
+      message_id: messageId,
+      sender_account: senderAccount,
+      sender_device: senderDevice,
+      received_at: receivedAt,
+    } = frame;
     const kind = wireKind(bytes);
-    const outcome = await this.check(kind, bytes, { conv, messageId, senderAccount, senderDevice, receivedAt }, false);
+    const outcome = await this.check(
+      kind,
+      bytes,
+      { conv, messageId, senderAccount, senderDevice, receivedAt },
+      false,
+    );
     if (outcome.kind === "unreachable" && kind !== "envelope") {
       this.holds.defer(frame);
       return;
     }
     if (outcome.kind !== "settled") {
-      const item: HeldItem = { conv, messageId, wire: toB64(bytes), senderAccount, senderDevice, receivedAt, since: Date.now() };
+      const item: HeldItem = {
+        conv,
+        messageId,
+        wire: toB64(bytes),
+        senderAccount,
+        senderDevice,
+        receivedAt,
+        since: Date.now(),
+      };
       // Why it waits decides whether a key is asked for and whether it may ever expire.
       let kept: boolean;
       switch (outcome.kind) {
@@ -279,7 +310,8 @@ export class Messaging {
       }
       // The never-expiring holds are full (a server feeding this device payloads it cannot
       // check): a message is shown as "could not be verified", anything else is dropped.
-      if (!kept && kind === "envelope") await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "hold-full");
+      if (!kept && kind === "envelope")
+        await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "hold-full");
     }
     // Held payloads are acknowledged too: they are stored here, and the inbox goes on.
     this.host.ack([messageId]);
@@ -289,14 +321,39 @@ export class Messaging {
    * Checks one payload by its kind. `retrying`: it was held, so checking it must not release its
    * sender's identity holds again from inside a release.
    */
-  private check(kind: WireKind, bytes: Bytes, meta: Pick<HeldItem, "conv" | "messageId" | "senderAccount" | "senderDevice" | "receivedAt">, retrying: boolean): Promise<Outcome> {
+  private check(
+    kind: WireKind,
+    bytes: Bytes,
+    meta: Pick<HeldItem, "conv" | "messageId" | "senderAccount" | "senderDevice" | "receivedAt">,
+    retrying: boolean,
+  ): Promise<Outcome> {
     switch (kind) {
       case "envelope":
-        return this.receiveEnvelope(meta.conv, meta.messageId, bytes, meta.senderAccount, meta.senderDevice, meta.receivedAt, retrying);
+        return this.receiveEnvelope(
+          meta.conv,
+          meta.messageId,
+          bytes,
+          meta.senderAccount,
+          meta.senderDevice,
+          meta.receivedAt,
+          retrying,
+        );
       case "distribution":
-        return this.receiveDistribution(meta.conv, bytes, meta.senderAccount, meta.senderDevice, retrying);
+        return this.receiveDistribution(
+          meta.conv,
+          bytes,
+          meta.senderAccount,
+          meta.senderDevice,
+          retrying,
+        );
       case "key-request":
-        return this.answerKeyRequest(meta.conv, bytes, meta.senderAccount, meta.senderDevice, retrying);
+        return this.answerKeyRequest(
+          meta.conv,
+          bytes,
+          meta.senderAccount,
+          meta.senderDevice,
+          retrying,
+        );
       case "unknown":
         return Promise.resolve(SETTLED);
     }
@@ -309,22 +366,40 @@ export class Messaging {
       await this.convs.sync(conv);
     } catch (e) {
       if (isTransient(e)) throw e;
-      console.warn(`sotto: conversation ${conv} could not be verified: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
+      console.warn(
+        `sotto: conversation ${conv} could not be verified: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`,
+      );
       return false;
     }
     this.host.changed();
     return this.convs.records.has(conv);
   }
 
-  private async recordUnverified(conv: string, messageId: string, from: string, receivedAt: number, code: string): Promise<void> {
+  private async recordUnverified(
+    conv: string,
+    messageId: string,
+    from: string,
+    receivedAt: number,
+    code: string,
+  ): Promise<void> {
     const rec = this.convs.records.get(conv);
     // A copy that comes back (its acknowledgement was lost) is not a second bad message.
     if (rec?.messages.some((m) => m.id === messageId) === true) return;
     this.undecryptable += 1;
-    const entries: (readonly [string, unknown])[] = [["stats", { undecryptable: this.undecryptable }]];
+    const entries: (readonly [string, unknown])[] = [
+      ["stats", { undecryptable: this.undecryptable }],
+    ];
     if (rec !== undefined) {
       const username = (await this.directory.pin(from))?.username ?? from.slice(0, 13);
-      placeMessage(rec.messages, { id: messageId, from, fromUsername: username, mine: false, sentAt: receivedAt, receivedAt, content: { type: "unverified", code } });
+      placeMessage(rec.messages, {
+        id: messageId,
+        from,
+        fromUsername: username,
+        mine: false,
+        sentAt: receivedAt,
+        receivedAt,
+        content: { type: "unverified", code },
+      });
       rec.unread += 1;
       entries.push(this.convs.entry(conv));
     }
@@ -354,11 +429,23 @@ export class Messaging {
     try {
       envelope = Envelope.decode(bytes);
     } catch (e) {
-      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, isProtocolError(e) ? e.code : "malformed");
+      await this.recordUnverified(
+        conv,
+        messageId,
+        senderAccount,
+        receivedAt,
+        isProtocolError(e) ? e.code : "malformed",
+      );
       return SETTLED;
     }
     if (MessageId.toText(envelope.header.messageId) !== messageId) {
-      await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "receive/sender-mismatch");
+      await this.recordUnverified(
+        conv,
+        messageId,
+        senderAccount,
+        receivedAt,
+        "receive/sender-mismatch",
+      );
       return SETTLED;
     }
     let lookup: SenderLookup;
@@ -382,7 +469,13 @@ export class Messaging {
         // Unchecked, so neither shown nor recorded (not even its id): it waits for the user.
         return { kind: "identity", account: lookup.account };
       case "unknown":
-        await this.recordUnverified(conv, messageId, senderAccount, receivedAt, "unverified-device");
+        await this.recordUnverified(
+          conv,
+          messageId,
+          senderAccount,
+          receivedAt,
+          "unverified-device",
+        );
         return SETTLED;
     }
     let state = this.convs.state(conv);
@@ -415,7 +508,13 @@ export class Messaging {
           mine: false,
           sentAt,
           receivedAt,
-          content: { type: "gap", count: received.gap.length, from: username, chain: ChainId.toText(received.header.chain), indices: received.gap },
+          content: {
+            type: "gap",
+            count: received.gap.length,
+            from: username,
+            chain: ChainId.toText(received.header.chain),
+            indices: received.gap,
+          },
         });
       }
       const body = received.body;
@@ -441,7 +540,18 @@ export class Messaging {
           const mine = from === this.host.keys().record.account;
           const chain = ChainId.toText(received.header.chain);
           const index = received.header.index;
-          const shown = { id: messageId, from, fromUsername: username, mine, sentAt, receivedAt, content, chain, index, ...(mine ? { status: "sent" as const } : {}) };
+          const shown = {
+            id: messageId,
+            from,
+            fromUsername: username,
+            mine,
+            sentAt,
+            receivedAt,
+            content,
+            chain,
+            index,
+            ...(mine ? { status: "sent" as const } : {}),
+          };
           if (placeMessage(rec.messages, shown)) {
             if (mine) {
               // no receipt to ourselves, nothing unread
@@ -493,7 +603,13 @@ export class Messaging {
   }
 
   /** `unreachable` when it could not be checked for now (the server could not be reached). */
-  private async receiveDistribution(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
+  private async receiveDistribution(
+    conv: string,
+    bytes: Bytes,
+    senderAccount: string,
+    senderDevice: string,
+    retrying: boolean,
+  ): Promise<Outcome> {
     try {
       if (!(await this.ensureConversation(conv))) return SETTLED;
       const kdm = KeyDistribution.decode(bytes);
@@ -507,7 +623,13 @@ export class Messaging {
         state = this.convs.state(conv);
         if (state === undefined) return SETTLED;
       }
-      const accepted = await this.receiver.acceptDistribution(kdm, lookup.device, this.host.keys().local, state, this.now());
+      const accepted = await this.receiver.acceptDistribution(
+        kdm,
+        lookup.device,
+        this.host.keys().local,
+        state,
+        this.now(),
+      );
       const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
@@ -530,7 +652,9 @@ export class Messaging {
       if (isTransient(e)) return UNREACHABLE;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
-      console.warn(`sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`);
+      console.warn(
+        `sotto: key distribution refused: ${isProtocolError(e) ? e.code : e instanceof Error ? e.message : "error"}`,
+      );
       return SETTLED;
     }
   }
@@ -566,7 +690,13 @@ export class Messaging {
     return this.holds.requestMissingKeys();
   }
 
-  private async answerKeyRequest(conv: string, bytes: Bytes, senderAccount: string, senderDevice: string, retrying: boolean): Promise<Outcome> {
+  private async answerKeyRequest(
+    conv: string,
+    bytes: Bytes,
+    senderAccount: string,
+    senderDevice: string,
+    retrying: boolean,
+  ): Promise<Outcome> {
     try {
       const signed = KeyRequest.decodeSigned(bytes);
       const request = KeyRequest.decode(signed.body);
@@ -577,13 +707,22 @@ export class Messaging {
       if (lookup.kind === "unknown" || state === undefined) return SETTLED;
       const requester = lookup.device;
       const contact = await this.directory.contact(senderAccount);
-      const xkey = contact.exchangeKeys.find((k) => bytesEqual(k.device, requester.device) && bytesEqual(k.keyId, request.requesterKey));
+      const xkey = contact.exchangeKeys.find(
+        (k) => bytesEqual(k.device, requester.device) && bytesEqual(k.keyId, request.requesterKey),
+      );
       if (xkey === undefined) return SETTLED;
       await withLock(`chain:${conv}`, async () => {
         const snap = await this.store.get<SenderChainSnapshot>(`chain:${conv}`);
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
         const chain = SenderChain.restore(snap);
-        const kdm = await chain.answerKeyRequest(signed, requester, xkey, state, me.device, this.now());
+        const kdm = await chain.answerKeyRequest(
+          signed,
+          requester,
+          xkey,
+          state,
+          me.device,
+          this.now(),
+        );
         this.out.items.unshift({
           conv,
           messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),

@@ -20,7 +20,13 @@ export type MessageContent =
   /** A message whose signature, keys or ciphertext did not check out: never shown as text. */
   | { readonly type: "unverified"; readonly code: string }
   /** Messages that should have arrived and did not (a gap or a truncated chain). */
-  | { readonly type: "gap"; readonly count: number; readonly from: string; readonly chain?: string; readonly indices?: readonly number[] };
+  | {
+      readonly type: "gap";
+      readonly count: number;
+      readonly from: string;
+      readonly chain?: string;
+      readonly indices?: readonly number[];
+    };
 
 export interface ChatMessage {
   readonly id: string;
@@ -77,7 +83,12 @@ export interface AppView {
   readonly phase: Phase;
   readonly connection: ConnectionState;
   readonly secondaryTab: boolean;
-  readonly me?: { readonly username: string; readonly account: string; readonly device: string; readonly hasMaster: boolean };
+  readonly me?: {
+    readonly username: string;
+    readonly account: string;
+    readonly device: string;
+    readonly hasMaster: boolean;
+  };
   readonly conversations: readonly ConversationView[];
   readonly undecryptable: number;
   /** Messages waiting for their keys; those held for a changed identity count in its alert. */

@@ -45,7 +45,11 @@ export interface OutboxItem {
 export type StoredBody =
   | { readonly type: "text"; readonly text: string }
   | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
-  | { readonly type: "receipt"; readonly kind: "delivered" | "read"; readonly messages: readonly string[] };
+  | {
+      readonly type: "receipt";
+      readonly kind: "delivered" | "read";
+      readonly messages: readonly string[];
+    };
 
 export class BlockedError extends Error {
   constructor(readonly accounts: readonly string[]) {
@@ -53,7 +57,13 @@ export class BlockedError extends Error {
   }
 }
 
-const STATUS_RANK: Record<MessageStatus, number> = { failed: -1, sending: 0, sent: 1, delivered: 2, read: 3 };
+const STATUS_RANK: Record<MessageStatus, number> = {
+  failed: -1,
+  sending: 0,
+  sent: 1,
+  delivered: 2,
+  read: 3,
+};
 
 function toBody(b: StoredBody): MessageBody {
   switch (b.type) {
@@ -101,8 +111,12 @@ export class Outbox {
 
   async load(): Promise<void> {
     // A fresh start retries at once: the backoff starts over.
-    this.items = ((await this.store.get<OutboxItem[]>("outbox")) ?? []).map((o) => ({ ...o, attempts: 0 }));
-    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? []) this.failed.set(f.messageId, f);
+    this.items = ((await this.store.get<OutboxItem[]>("outbox")) ?? []).map((o) => ({
+      ...o,
+      attempts: 0,
+    }));
+    for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? [])
+      this.failed.set(f.messageId, f);
   }
 
   entry(): readonly [string, unknown] {
@@ -117,7 +131,10 @@ export class Outbox {
     if (body.type !== "receipt") {
       // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
       this.unsaved.add(messageId);
-      const content = body.type === "text" ? { type: "text" as const, text: body.text } : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
+      const content =
+        body.type === "text"
+          ? { type: "text" as const, text: body.text }
+          : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
       rec.messages.push({
         id: messageId,
         from: me.record.account,
@@ -165,7 +182,8 @@ export class Outbox {
     const msg = rec?.messages.find((m) => m.id === id && m.mine);
     if (rec === undefined || msg === undefined) return;
     const current = msg.status ?? "sent";
-    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current]) return;
+    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current])
+      return;
     rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
   }
 
@@ -189,7 +207,10 @@ export class Outbox {
         }
         this.items = this.items.filter((o) => o !== item);
         this.setStatus(item.conv, item.messageId, "sent");
-        await this.store.put([this.entry(), ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        await this.store.put([
+          this.entry(),
+          ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : []),
+        ]);
         this.host.changed();
       } catch (e) {
         item.attempts += 1;
@@ -204,13 +225,19 @@ export class Outbox {
         this.setStatus(item.conv, item.messageId, "failed");
         // Everything queued behind it waits too: show it as failed (Retry, or the next
         // reconnect, sends the queue again in order).
-        if (!permanent) for (const o of this.items) if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
+        if (!permanent)
+          for (const o of this.items)
+            if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
         if (permanent) {
           // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
           this.items = this.items.filter((o) => o !== item);
           if (item.kind === "message") this.failed.set(item.messageId, item);
         }
-        await this.store.put([this.entry(), ["failed", [...this.failed.values()]], ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : [])]);
+        await this.store.put([
+          this.entry(),
+          ["failed", [...this.failed.values()]],
+          ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : []),
+        ]);
         this.host.changed();
         if (!permanent) {
           // Keep the order and try again: on reconnect, on "retry", or after a backoff (a
@@ -221,7 +248,6 @@ export class Outbox {
       }
     }
   }
-
 
   private scheduleRetry(attempts: number): void {
     if (this.retryTimer !== undefined) return;
@@ -255,8 +281,15 @@ export class Outbox {
       return;
     }
     const rec = this.convs.records.get(conv);
-    if (rec !== undefined) rec.messages = rec.messages.map((m) => (m.id === messageId ? { ...m, status: "sending" } : m));
-    await this.store.put([this.entry(), ["failed", [...this.failed.values()]], this.convs.entry(conv)]);
+    if (rec !== undefined)
+      rec.messages = rec.messages.map((m) =>
+        m.id === messageId ? { ...m, status: "sending" } : m,
+      );
+    await this.store.put([
+      this.entry(),
+      ["failed", [...this.failed.values()]],
+      this.convs.entry(conv),
+    ]);
     this.host.changed();
     this.kick();
   }
@@ -291,10 +324,24 @@ export class Outbox {
       let chain = snap === undefined ? undefined : SenderChain.restore(snap);
       const env = systemEnv();
       const extra: OutboxItem[] = [];
-      if (chain === undefined || chain.needsRotation(env.now, state.epoch, recipients.map((r) => r.device))) {
+      if (
+        chain === undefined ||
+        chain.needsRotation(
+          env.now,
+          state.epoch,
+          recipients.map((r) => r.device),
+        )
+      ) {
         chain =
           chain === undefined
-            ? await SenderChain.start(ConversationId.parse(item.conv), state.epoch, me.account, me.device.device, undefined, env)
+            ? await SenderChain.start(
+                ConversationId.parse(item.conv),
+                state.epoch,
+                me.account,
+                me.device.device,
+                undefined,
+                env,
+              )
             : await chain.successor(state.epoch, env);
         for (const r of recipients) {
           const kdm = await chain.distribute(state, r, me.device, env.now);
@@ -313,7 +360,12 @@ export class Outbox {
       const at = this.items.indexOf(item);
       this.items.splice(at < 0 ? 0 : at, 0, ...extra);
       await this.store.put([[key, chain.snapshot()], this.entry()]);
-      const envelope = await reserved.seal(toBody(body), MessageId.parse(item.messageId), env.now, me.device);
+      const envelope = await reserved.seal(
+        toBody(body),
+        MessageId.parse(item.messageId),
+        env.now,
+        me.device,
+      );
       item.wire = toB64(envelope.encode());
       await this.store.put([this.entry()]);
     });

@@ -37,7 +37,12 @@ class FakeServer {
   private rotate(): SessionTokens {
     this.current = `rt-${String(++this.issued)}`;
     this.pairUsed = false;
-    return { session: "s1", access_token: `at-${String(this.issued)}`, expires_in: 900, refresh_token: this.current };
+    return {
+      session: "s1",
+      access_token: `at-${String(this.issued)}`,
+      expires_in: 900,
+      refresh_token: this.current,
+    };
   }
 
   refresh(token: string, proof?: { nonce: string; signature: string }): Promise<SessionTokens> {
@@ -52,11 +57,16 @@ class FakeServer {
         return tokens;
       }
       if (token === this.previous && !this.pairUsed) {
-        if (proof === undefined) throw new ApiError("refresh_proof_required", 401, "retry with a device proof");
+        if (proof === undefined)
+          throw new ApiError("refresh_proof_required", 401, "retry with a device proof");
         const challenge = this.challenges.get(proof.nonce);
         if (challenge === undefined) throw new ApiError("forbidden", 403, "unknown challenge");
         this.challenges.delete(proof.nonce);
-        await AuthChallenge.verify(challenge, this.account.device.keys.auth.verifyingKey, fromB64(proof.signature));
+        await AuthChallenge.verify(
+          challenge,
+          this.account.device.keys.auth.verifyingKey,
+          fromB64(proof.signature),
+        );
         this.proofsAccepted++;
         return this.rotate();
       }
@@ -68,7 +78,8 @@ class FakeServer {
 
   refreshChallenge(token: string): Promise<{ challenge: string; nonce: string }> {
     return this.answer(() => {
-      if (token !== this.previous || this.pairUsed) throw new ApiError("unauthorized", 401, "authentication required");
+      if (token !== this.previous || this.pairUsed)
+        throw new ApiError("unauthorized", 401, "authentication required");
       const challenge: AuthChallenge = {
         origin: ORIGIN,
         username: this.account.name,
@@ -77,7 +88,10 @@ class FakeServer {
         issuedAt: 1n,
       };
       this.challenges.set(toB64(challenge.nonce), challenge);
-      return Promise.resolve({ challenge: toB64(AuthChallenge.encode(challenge)), nonce: toB64(challenge.nonce) });
+      return Promise.resolve({
+        challenge: toB64(AuthChallenge.encode(challenge)),
+        nonce: toB64(challenge.nonce),
+      });
     });
   }
 
@@ -93,10 +107,14 @@ beforeAll(async () => {
   alice = await testAccount(0, "alice");
 });
 
-async function setup(withKeys = true): Promise<{ server: FakeServer; session: Session; store: SealedStore; ended: () => number }> {
+async function setup(
+  withKeys = true,
+): Promise<{ server: FakeServer; session: Session; store: SealedStore; ended: () => number }> {
   const server = new FakeServer(alice);
   const store = await SealedStore.open(await Database.open(`session-test-${String(++dbs)}`));
-  await store.put([["session", { session: "s1", refreshToken: server.current } satisfies StoredSession]]);
+  await store.put([
+    ["session", { session: "s1", refreshToken: server.current } satisfies StoredSession],
+  ]);
   const session = new Session(store, ORIGIN);
   session.api = server as unknown as ApiClient;
   if (withKeys) session.prover = () => ({ keys: alice.device.keys, username: alice.name });
@@ -107,7 +125,8 @@ async function setup(withKeys = true): Promise<{ server: FakeServer; session: Se
   return { server, session, store, ended: () => ended };
 }
 
-const storedToken = async (store: SealedStore) => (await store.get<StoredSession>("session"))?.refreshToken;
+const storedToken = async (store: SealedStore) =>
+  (await store.get<StoredSession>("session"))?.refreshToken;
 
 describe("session renewal", () => {
   it("retries a refresh whose answer was lost with the device's proof, in the same session", async () => {

@@ -50,7 +50,12 @@ export class Session implements TokenSource {
   private async adopt(tokens: SessionTokens): Promise<void> {
     this.access = tokens.access_token;
     this.loginToken = undefined;
-    await this.store.put([["session", { session: tokens.session, refreshToken: tokens.refresh_token } satisfies StoredSession]]);
+    await this.store.put([
+      [
+        "session",
+        { session: tokens.session, refreshToken: tokens.refresh_token } satisfies StoredSession,
+      ],
+    ]);
   }
 
   async renew(): Promise<boolean> {
@@ -101,15 +106,30 @@ export class Session implements TokenSource {
   }
 
   /** Signs the server's challenge with the auth key after checking it names us and this origin. */
-  async signChallenge(keys: DeviceKeys, username: string, bearer?: string): Promise<{ nonce: string; signature: string }> {
-    return this.checkAndSign(await this.api.challenge(DeviceId.toText(keys.device), bearer), keys, username);
+  async signChallenge(
+    keys: DeviceKeys,
+    username: string,
+    bearer?: string,
+  ): Promise<{ nonce: string; signature: string }> {
+    return this.checkAndSign(
+      await this.api.challenge(DeviceId.toText(keys.device), bearer),
+      keys,
+      username,
+    );
   }
 
-  private async checkAndSign(c: Challenge, keys: DeviceKeys, username: string): Promise<{ nonce: string; signature: string }> {
+  private async checkAndSign(
+    c: Challenge,
+    keys: DeviceKeys,
+    username: string,
+  ): Promise<{ nonce: string; signature: string }> {
     const challenge = AuthChallenge.decode(fromB64(c.challenge));
-    if (challenge.origin !== this.origin) throw new Error(`challenge names origin ${challenge.origin}, not ${this.origin}`);
-    if (challenge.username !== username.toLowerCase()) throw new Error("challenge names another account");
-    if (!DeviceId.equals(challenge.device, keys.device)) throw new Error("challenge names another device");
+    if (challenge.origin !== this.origin)
+      throw new Error(`challenge names origin ${challenge.origin}, not ${this.origin}`);
+    if (challenge.username !== username.toLowerCase())
+      throw new Error("challenge names another account");
+    if (!DeviceId.equals(challenge.device, keys.device))
+      throw new Error("challenge names another device");
     if (toB64(challenge.nonce) !== c.nonce) throw new Error("challenge nonce mismatch");
     return { nonce: c.nonce, signature: toB64(await AuthChallenge.sign(challenge, keys)) };
   }

@@ -23,7 +23,10 @@ const ids = (ms: readonly ChatMessage[]) => ms.map((m) => m.id);
 
 describe("displayed history", () => {
   it("a verified message takes the place of a 'could not be verified' entry under its id, never the reverse", () => {
-    const bad: ChatMessage = { ...msg("msg:1", 5), content: { type: "unverified", code: "bad-signature" } };
+    const bad: ChatMessage = {
+      ...msg("msg:1", 5),
+      content: { type: "unverified", code: "bad-signature" },
+    };
     const ms: ChatMessage[] = [bad];
     expect(isDisplayed(ms, msg("msg:1", 10, "chain:x", 0))).toBe(false);
     expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(true);

@@ -20,11 +20,18 @@ function slot(m: ChatMessage): string | undefined {
 }
 
 /** What `isDisplayed` asks about; without `content`, any entry under the id counts. */
-type Probe = Pick<ChatMessage, "id" | "chain" | "index"> & { readonly content?: ChatMessage["content"] };
+type Probe = Pick<ChatMessage, "id" | "chain" | "index"> & {
+  readonly content?: ChatMessage["content"];
+};
 
 /** Whether `x` is only a "could not be verified" entry that `m`, a checked message, supersedes. */
 function supersedes(m: Probe, x: ChatMessage): boolean {
-  return x.id === m.id && x.content.type === "unverified" && m.content !== undefined && m.content.type !== "unverified";
+  return (
+    x.id === m.id &&
+    x.content.type === "unverified" &&
+    m.content !== undefined &&
+    m.content.type !== "unverified"
+  );
 }
 
 /**
@@ -33,7 +40,9 @@ function supersedes(m: Probe, x: ChatMessage): boolean {
  */
 export function isDisplayed(messages: readonly ChatMessage[], m: Probe): boolean {
   const key = m.chain === undefined || m.index === undefined ? undefined : `${m.chain}:${m.index}`;
-  return messages.some((x) => (x.id === m.id && !supersedes(m, x)) || (key !== undefined && slot(x) === key));
+  return messages.some(
+    (x) => (x.id === m.id && !supersedes(m, x)) || (key !== undefined && slot(x) === key),
+  );
 }
 
 /**
@@ -42,7 +51,13 @@ export function isDisplayed(messages: readonly ChatMessage[], m: Probe): boolean
  * one, keep their sender's order); otherwise the order they arrived in (the sort is stable).
  */
 export function compareMessages(a: ChatMessage, b: ChatMessage): number {
-  if (a.chain !== undefined && a.chain === b.chain && a.index !== undefined && b.index !== undefined) return a.index - b.index;
+  if (
+    a.chain !== undefined &&
+    a.chain === b.chain &&
+    a.index !== undefined &&
+    b.index !== undefined
+  )
+    return a.index - b.index;
   return a.sentAt - b.sentAt;
 }
 

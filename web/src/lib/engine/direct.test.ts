@@ -1,0 +1,136 @@
+/** The 1:1 rule (protocol §6.4) over verified group states built and signed like real ones. */
+
+import { beforeAll, describe, expect, it } from "vitest";
+
+import { ConversationId, GroupState, HOUR, type Member } from "../../crypto";
+import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
+import { directName, directPeer, findDirect, isDirectWith } from "./direct";
+
+let alice: TestAccount;
+let bob: TestAccount;
+let carol: TestAccount;
+let mallory: TestAccount;
+
+beforeAll(async () => {
+  [alice, bob, carol, mallory] = await Promise.all([
+    testAccount(0, "alice"),
+    testAccount(1, "bob"),
+    testAccount(2, "carol"),
+    testAccount(3, "mallory"),
+  ]);
+});
+
+function convId(byte: number): string {
+  return ConversationId.toText(ConversationId.fromBytes(new Uint8Array(16).fill(byte)));
+}
+
+/** A verified genesis signed by `creator`'s device, with `members` as the creator wrote them. */
+async function group(
+  id: string,
+  name: string,
+  creator: TestAccount,
+  members: Member[],
+): Promise<GroupState> {
+  const signed = await GroupState.create(
+    ConversationId.parse(id),
+    name,
+    members,
+    creator.master.account,
+    creator.device.keys,
+    T0,
+  );
+  return GroupState.genesis(signed, creator.device.verified);
+}
+
+describe("the 1:1 rule", () => {
+  it("two accounts under the default name are their 1:1, from either side", async () => {
+    const state = await group(convId(1), directName("alice", "carol"), alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    expect(isDirectWith(state, alice.master.account, carol.master.account)).toBe(true);
+    expect(isDirectWith(state, carol.master.account, alice.master.account)).toBe(true);
+    expect(directPeer(state, alice.master.account)).toEqual(carol.master.account);
+    expect(directPeer(state, bob.master.account)).toBeUndefined();
+  });
+
+  it('a group named "alice & carol" is not the 1:1 with carol unless it is just them', async () => {
+    const withBob = await group(convId(2), "alice & carol", alice, [
+      alice.member(true),
+      bob.member(false),
+      carol.member(false),
+    ]);
+    expect(isDirectWith(withBob, alice.master.account, carol.master.account)).toBe(false);
+    expect(directPeer(withBob, alice.master.account)).toBeUndefined();
+
+    const onlyBob = await group(convId(3), "alice & carol", alice, [
+      alice.member(true),
+      bob.member(false),
+    ]);
+    expect(isDirectWith(onlyBob, alice.master.account, carol.master.account)).toBe(false);
+    expect(directPeer(onlyBob, alice.master.account)).toBeUndefined();
+  });
+
+  it("a member listed under carol's username is not carol: accounts compare by id", async () => {
+    // Mallory, the admin, lists herself under carol's username: the name reads right.
+    const impostor = await group(convId(4), "alice & carol", mallory, [
+      alice.member(false),
+      { ...mallory.member(true), username: "carol" },
+    ]);
+    expect(isDirectWith(impostor, alice.master.account, carol.master.account)).toBe(false);
+    expect(
+      findDirect([[convId(4), impostor]], alice.master.account, carol.master.account),
+    ).toBeUndefined();
+  });
+
+  it("a group of the same two people under another name stays a group", async () => {
+    const named = await group(convId(5), "Project Sotto", alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    expect(directPeer(named, alice.master.account)).toBeUndefined();
+    expect(
+      findDirect([[convId(5), named]], alice.master.account, carol.master.account),
+    ).toBeUndefined();
+  });
+
+  it("a 1:1 that gains a third member stops being one", async () => {
+    const direct = await group(convId(6), directName("alice", "carol"), alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    const add = await direct.propose(
+      { type: "add-member", member: bob.member(false) },
+      alice.master.account,
+      alice.device.keys,
+      T0 + HOUR,
+    );
+    const three = await direct.apply(add, alice.device.verified);
+    expect(isDirectWith(three, alice.master.account, carol.master.account)).toBe(false);
+  });
+
+  it("of several 1:1s of two accounts, both sides pick the smallest conversation id", async () => {
+    const later = await group(convId(0x20), directName("carol", "alice"), carol, [
+      carol.member(true),
+      alice.member(false),
+    ]);
+    const earlier = await group(convId(0x10), directName("alice", "carol"), alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    const named = await group(convId(0x01), "Project Sotto", alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    const all = [
+      [convId(0x20), later],
+      [convId(0x10), earlier],
+      [convId(0x01), named],
+    ] as const;
+    expect(findDirect(all, alice.master.account, carol.master.account)).toBe(convId(0x10));
+    expect(findDirect([...all].reverse(), carol.master.account, alice.master.account)).toBe(
+      convId(0x10),
+    );
+    expect(findDirect(all, alice.master.account, bob.master.account)).toBeUndefined();
+  });
+});
