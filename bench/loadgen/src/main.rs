@@ -43,7 +43,6 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use sotto_proto::envelope::EnvelopeHeader;
 use sotto_proto::ids::{AccountId, ChainId, ConversationId, DeviceId, MessageId};
 use sotto_proto::signed::SignedSealed;
@@ -51,6 +50,7 @@ use sotto_server::auth::tokens::{self, random};
 use sotto_server::store::{
     ChangeRecord, DeviceRecord, DeviceState, SessionId, SessionRecord, Store, UserId,
 };
+use sotto_wire::{ClientFrame, Secret, ServerFrame};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -180,12 +180,12 @@ impl Cell {
     }
 }
 
-#[derive(Deserialize)]
-struct Incoming<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(default)]
-    message_id: Option<&'a str>,
+/// An `ack` frame for the ids collected so far (and forgets them).
+fn ack_frame(acks: &mut Vec<MessageId>) -> String {
+    ClientFrame::Ack {
+        message_ids: std::mem::take(acks),
+    }
+    .to_json()
 }
 
 struct Options {
@@ -455,13 +455,16 @@ async fn main() {
             tokio_tungstenite::client_async_with_config(request, stream, Some(config))
                 .await
                 .unwrap();
-        let auth = serde_json::json!({ "type": "auth", "ticket": all[me].ticket }).to_string();
+        let auth = ClientFrame::Auth {
+            ticket: Secret::new(all[me].ticket.as_str()),
+        }
+        .to_json();
         ws.send(Message::Text(auth.into())).await.unwrap();
         loop {
             let Some(Ok(Message::Text(text))) = ws.next().await else {
                 panic!("no ready frame")
             };
-            if text.as_str().contains("\"ready\"") {
+            if let Ok(ServerFrame::Ready { .. }) = serde_json::from_str(text.as_str()) {
                 break;
             }
         }
@@ -535,7 +538,7 @@ async fn main() {
             let first = start + period.mul_f64(me as f64 / all.len() as f64);
             let mut tick =
                 tokio::time::interval_at(first.into(), period.max(Duration::from_micros(1)));
-            let mut acks: Vec<String> = Vec::new();
+            let mut acks: Vec<MessageId> = Vec::new();
             let mut received = 0usize;
             loop {
                 if !open {
@@ -560,30 +563,27 @@ async fn main() {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     _ => break,
                 };
-                let Ok(v) = serde_json::from_str::<Incoming<'_>>(text.as_str()) else {
+                let Ok(v) = serde_json::from_str::<ServerFrame<'_>>(text.as_str()) else {
                     eprintln!("unparsable frame: {text}");
                     continue;
                 };
-                match v.kind {
-                    "sent" => in_flight = in_flight.saturating_sub(1),
-                    "envelope" => {
-                        let text_id = v.message_id.unwrap_or_default();
-                        let id: MessageId = text_id.parse().unwrap();
-                        if let Some(at) = clock.take(&id) {
+                match v {
+                    ServerFrame::Sent { .. } => in_flight = in_flight.saturating_sub(1),
+                    ServerFrame::Envelope { message_id, .. } => {
+                        if let Some(at) = clock.take(&message_id) {
                             latencies.lock().unwrap().push(at.elapsed());
                         }
                         delivered.fetch_add(1, Ordering::Relaxed);
                         received += 1;
-                        acks.push(format!("\"{text_id}\""));
+                        acks.push(message_id);
                         if acks.len() >= 64 {
-                            let frame =
-                                format!(r#"{{"type":"ack","message_ids":[{}]}}"#, acks.join(","));
-                            let _ = tx.send(frame);
-                            acks.clear();
+                            let _ = tx.send(ack_frame(&mut acks));
                         }
                     }
-                    "acked" | "pong" | "ready" => {}
-                    _ => eprintln!("unexpected frame: {text}"),
+                    ServerFrame::Acked { .. } | ServerFrame::Pong | ServerFrame::Ready { .. } => {}
+                    ServerFrame::Signal { .. } | ServerFrame::Error { .. } => {
+                        eprintln!("unexpected frame: {text}")
+                    }
                 }
                 let _ = received;
                 if delivered.load(Ordering::Relaxed) as usize >= total
@@ -594,8 +594,7 @@ async fn main() {
                 }
             }
             if !acks.is_empty() {
-                let frame = format!(r#"{{"type":"ack","message_ids":[{}]}}"#, acks.join(","));
-                let _ = tx.send(frame);
+                let _ = tx.send(ack_frame(&mut acks));
             }
             drop(tx);
             let _ = writer.await;

@@ -75,9 +75,16 @@ impl CliError {
                 | ClientError::UnknownConversation { .. }
                 | ClientError::UnknownDevice { .. }
                 | ClientError::UnknownApprovalCode { .. } => code::NOT_FOUND,
-                ClientError::Api { status: 404, .. } => code::NOT_FOUND,
+                ClientError::Api {
+                    code: sotto_client::api::ErrorCode::NotFound,
+                    ..
+                } => code::NOT_FOUND,
                 ClientError::Throttled { .. } => code::RATE_LIMITED,
-                ClientError::Api { status: 429, .. } => code::RATE_LIMITED,
+                ClientError::Api {
+                    code:
+                        sotto_client::api::ErrorCode::Throttled | sotto_client::api::ErrorCode::Capacity,
+                    ..
+                } => code::RATE_LIMITED,
                 ClientError::IdentityChanged { .. } => code::IDENTITY_CHANGED,
                 ClientError::SessionEnded | ClientError::DevicePending | ClientError::NoAccount => {
                     code::LOGIN_NEEDED

@@ -12,7 +12,7 @@ use sotto_proto::limits::MAX_CERTIFICATE_LEN;
 use sotto_proto::signed::Signed;
 use sotto_proto::Timestamp;
 
-use crate::api::unb64;
+use crate::api::{self, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::store::state::{AccountState, DeviceState, ExchangeKeyState, Peer, Secret};
@@ -109,7 +109,10 @@ impl Client {
             now,
         )?;
         match self.api.register(username, password).await {
-            Err(Error::Api { status: 409, .. }) => {
+            Err(Error::Api {
+                code: crate::api::ErrorCode::Conflict,
+                ..
+            }) => {
                 return Err(Error::UsernameTaken {
                     username: username.to_owned(),
                 })
@@ -117,12 +120,12 @@ impl Client {
             other => other?,
         }
         let login = self.api.login(username, password).await?;
-        let token = login.login_token;
+        let token = login.login_token.into_inner();
         let account = self
             .api
             .set_master_key(&token, master.verifying_key().spki())
             .await?;
-        if account.account != master.account().to_string() {
+        if account.account != master.account() {
             return Err(Error::BadResponse {
                 what: "the server derived another account id",
             });
@@ -176,7 +179,7 @@ impl Client {
             }
         }
         let login = self.api.login(username, password).await?;
-        let token = login.login_token;
+        let token = login.login_token.into_inner();
         if self.state.device.is_none() {
             let keys = DeviceKeys::generate(RsaBits::Rsa3072)?;
             let entry = self
@@ -198,7 +201,7 @@ impl Client {
                     device_name,
                 )
                 .await?;
-            if announced.device != keys.device().to_string() {
+            if announced.device != keys.device() {
                 return Err(Error::BadResponse {
                     what: "the server derived another device id",
                 });
@@ -232,13 +235,13 @@ impl Client {
     /// Waits (up to `timeout`) until another device approves this one, then logs it in.
     pub async fn login_wait(&mut self, login_token: &str, timeout: Duration) -> Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let me = self.device()?.to_string();
+        let me = self.device()?;
         let identity = self.own_identity()?;
         loop {
             let devices = self.api.devices(login_token).await?;
             if let Some(view) = devices
                 .iter()
-                .find(|d| d.device == me && d.state == "active")
+                .find(|d| d.device == me && d.state == api::DeviceState::Active)
             {
                 let cert = view.certificate.as_deref().ok_or(Error::BadResponse {
                     what: "an active device without a certificate",
@@ -269,7 +272,7 @@ impl Client {
     /// The account's devices.
     pub async fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
         let token = self.access_token().await?;
-        let me = self.device()?.to_string();
+        let me = self.device()?;
         let list = self.api.devices(&token).await?;
         Ok(list
             .into_iter()
@@ -280,8 +283,8 @@ impl Client {
                 };
                 DeviceInfo {
                     current: d.device == me,
-                    device: d.device,
-                    state: d.state,
+                    device: d.device.to_string(),
+                    state: d.state.as_str().to_owned(),
                     name: d.name,
                     code,
                 }
@@ -295,7 +298,7 @@ impl Client {
         let token = self.access_token().await?;
         let wanted = normalise_code(code);
         for d in self.api.devices(&token).await? {
-            if d.state != "pending" {
+            if d.state != api::DeviceState::Pending {
                 continue;
             }
             let signing = unb64(&d.signing_key, "signing key")?;
@@ -313,7 +316,7 @@ impl Client {
                 .api
                 .upload_certificate(&token, &certificate.encode())
                 .await?;
-            return Ok((done.device, d.name));
+            return Ok((done.device.to_string(), d.name));
         }
         Err(Error::UnknownApprovalCode {
             code: code.to_owned(),

@@ -89,12 +89,13 @@ pub enum Error {
         url: String,
     },
     /// The server refused a request.
-    #[error("the server refused the request ({status} {code}): {message}")]
+    #[error("the server refused the request ({code}): {message}")]
     Api {
-        /// HTTP status.
-        status: u16,
-        /// The server's stable error code (`docs/api.md`).
-        code: String,
+        /// The server's stable error code (`docs/api.md`); for an answer that was not the
+        /// server's, the code its HTTP status means.
+        code: sotto_wire::ErrorCode,
+        /// The protocol's code of a `rejected` refusal (`group/not-admin`, …).
+        protocol_code: Option<String>,
         /// The server's explanation.
         message: String,
     },
@@ -193,7 +194,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Whether the server answered, and what it answered does not verify or is not what the API
     /// promises: a malformed, foreign or unverifiable directory entry or group log, or a refusal
-    /// (a `4xx` other than `401`, `408` and `429`). A receive holds or fails the one payload
+    /// (a code that is not [`sotto_wire::ErrorCode::is_retryable`]). A receive holds or fails the one payload
     /// whose check needed the answer and goes on (protocol §9.4). Everything else — the server
     /// unreachable or timing out, a `5xx`, an ended session, a local failure — is not about one
     /// payload: the receive fails, nothing more is acknowledged, and the caller reconnects.
@@ -207,9 +208,7 @@ impl Error {
             | Self::UnknownConversation { .. }
             | Self::IdentityChanged { .. }
             | Self::NotMember => true,
-            Self::Api { status, .. } => {
-                (400..500).contains(status) && !matches!(status, 401 | 408 | 429)
-            }
+            Self::Api { code, .. } => !code.is_retryable(),
             _ => false,
         }
     }

@@ -62,7 +62,10 @@ impl Client {
         let since = state.as_ref().map_or(0, |g| g.epoch() + 1);
         let view = match self.api.conversation(&token, conversation, since).await {
             Ok(view) => view,
-            Err(Error::Api { status: 404, .. }) => {
+            Err(Error::Api {
+                code: crate::api::ErrorCode::NotFound,
+                ..
+            }) => {
                 if let Some(c) = self.state.conversations.get_mut(&conversation.to_string()) {
                     c.member = false;
                     self.save()?;
@@ -162,7 +165,10 @@ impl Client {
     async fn change_group(&mut self, conversation: ConversationId, op: GroupOp) -> Result<u64> {
         match self.try_change_group(conversation, op.clone()).await {
             // Someone else changed the group at the same epoch: catch up and try once more.
-            Err(Error::Api { status: 409, .. }) => self.try_change_group(conversation, op).await,
+            Err(Error::Api {
+                code: crate::api::ErrorCode::Conflict,
+                ..
+            }) => self.try_change_group(conversation, op).await,
             other => other,
         }
     }
@@ -229,10 +235,7 @@ impl Client {
     /// transport failure fails the whole refresh.
     pub async fn refresh_conversations(&mut self) -> Result<()> {
         let token = self.access_token().await?;
-        for id in self.api.conversations(&token).await? {
-            let Ok(conversation) = id.parse::<ConversationId>() else {
-                continue;
-            };
+        for conversation in self.api.conversations(&token).await? {
             match self.sync_group(conversation).await {
                 Ok(_) => {}
                 Err(refused) if refused.is_refused_answer() => {}

@@ -8,7 +8,7 @@
 //! # Layout
 //! - [`client`]: [`Client`], one open profile and its server.
 //! - [`tls`]: certificate trust (system roots or a pinned fingerprint, nothing else).
-//! - [`api`], [`ws`]: the HTTPS API and the WebSocket.
+//! - [`api`], [`ws`]: the HTTPS API and the WebSocket (their JSON types are `sotto-wire`'s).
 //! - [`store`]: the encrypted local store (the [`store::Vault`] seam and the snapshot).
 //! - [`session`]: device login challenges, token renewal, WebSocket tickets.
 //! - [`account`]: register, login and approval of new devices, revocation, exchange keys.

@@ -18,18 +18,19 @@ use sotto_proto::identity::VerifiedExchangeKey;
 use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
 use zeroize::Zeroizing;
 
-use crate::api::{b64, unb64};
+use crate::api::{b64, unb64, ErrorCode};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
 use crate::store::state::{Delivered, OutboxItem, OutgoingBody, Secret, Unsent};
 
 /// Whether the server refused a message in a way that sending the same bytes again cannot fix
-/// (a `4xx` other than an expired token, a timeout, a conflict or a throttle). Network failures,
-/// `5xx`, `401`, `408`, `429` are worth retrying; `409` means it was stored before.
+/// (a code that is not retryable, other than a conflict). Network failures, an expired token,
+/// a throttle and an unavailable server are worth retrying; `conflict` means it was stored
+/// before.
 pub fn refused_for_good(error: &Error) -> bool {
-    matches!(error, Error::Api { status, .. }
-        if (400..500).contains(status) && !matches!(status, 401 | 408 | 409 | 425 | 429))
+    matches!(error, Error::Api { code, .. }
+        if !code.is_retryable() && *code != ErrorCode::Conflict)
 }
 
 /// What a send did.
@@ -74,7 +75,13 @@ impl Client {
             .await
         }
         .await;
-        if matches!(result, Err(Error::Api { status: 401, .. })) {
+        if matches!(
+            result,
+            Err(Error::Api {
+                code: ErrorCode::Unauthorized,
+                ..
+            })
+        ) {
             // The server refused the access token: renew it on the next request.
             self.forget_access_token();
         }
@@ -111,7 +118,7 @@ impl Client {
             .upload_attachment(&token, conversation, encrypted.blob)
             .await?;
         let body = OutgoingBody::Attachment {
-            blob_id: uploaded.attachment,
+            blob_id: uploaded.attachment.to_string(),
             file_name,
             media_type: "application/octet-stream".to_owned(),
             size: plain.len() as u64,
@@ -244,7 +251,10 @@ impl Client {
         {
             Ok(sent) => sent.recipients,
             // The id was accepted before (a retry after a lost answer): it went out.
-            Err(Error::Api { status: 409, .. }) => 0,
+            Err(Error::Api {
+                code: ErrorCode::Conflict,
+                ..
+            }) => 0,
             Err(refused) if refused_for_good(&refused) => {
                 // Sending the same bytes again cannot succeed; kept, it would block every
                 // message behind it. It is reported instead.

@@ -134,7 +134,7 @@ impl Client {
         let spki = unb64(&entry.master_key, "master key")?;
         let identity = AccountIdentity::from_master_spki(&spki)?;
         let account = identity.account();
-        if entry.account != account.to_string() {
+        if entry.account != account {
             return Err(Error::BadResponse {
                 what: "a directory entry whose account id is not its key's",
             });
@@ -239,7 +239,7 @@ impl Client {
             let device = match verify_certificate(&identity, view, &revocations) {
                 Ok(device) if revoked.contains(&device.device().to_string()) => {
                     rejected.push(Rejected::Device {
-                        device: view.device.clone(),
+                        device: view.device.to_string(),
                         reason: "device-revoked",
                     });
                     continue;
@@ -247,7 +247,7 @@ impl Client {
                 Ok(device) => device,
                 Err(reason) => {
                     rejected.push(Rejected::Device {
-                        device: view.device.clone(),
+                        device: view.device.to_string(),
                         reason,
                     });
                     continue;

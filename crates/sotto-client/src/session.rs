@@ -6,7 +6,7 @@ use reqwest::Url;
 use sotto_proto::auth::AuthChallenge;
 use zeroize::Zeroizing;
 
-use crate::api::unb64;
+use crate::api::{unb64, ErrorCode};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::store::state::{SessionState, Token};
@@ -23,7 +23,10 @@ impl Client {
 
     /// Checks that a challenge names this server, user and device, and signs it with the
     /// device's auth key; returns (nonce, signature).
-    fn sign_challenge(&self, challenge: crate::api::Challenge) -> Result<(String, Vec<u8>)> {
+    fn sign_challenge(
+        &self,
+        challenge: crate::api::ChallengeResponse,
+    ) -> Result<(String, Vec<u8>)> {
         let device = self.device()?;
         let bytes = unb64(&challenge.challenge, "challenge")?;
         let decoded = AuthChallenge::decode(&bytes)?;
@@ -51,14 +54,14 @@ impl Client {
         self.save()
     }
 
-    fn store_tokens(&mut self, tokens: crate::api::Tokens) -> Result<()> {
+    fn store_tokens(&mut self, tokens: crate::api::TokenResponse) -> Result<()> {
         let now = self.now()?.millis();
         self.state.session = Some(SessionState {
-            session: tokens.session,
-            access_token: Token(tokens.access_token),
+            session: tokens.session.to_string(),
+            access_token: Token(tokens.access_token.into_inner()),
             access_expires_at: now.saturating_add(tokens.expires_in.saturating_mul(1000)),
             access_issued_at: now,
-            refresh_token: Token(tokens.refresh_token),
+            refresh_token: Token(tokens.refresh_token.into_inner()),
         });
         Ok(())
     }
@@ -78,20 +81,22 @@ impl Client {
         }
         let refreshed = match self.api.refresh(&session.refresh_token.0, None).await {
             Err(Error::Api {
-                status: 401, code, ..
-            }) if code == "refresh_proof_required" => {
-                self.retry_refresh(&session.refresh_token.0).await
-            }
+                code: ErrorCode::RefreshProofRequired,
+                ..
+            }) => self.retry_refresh(&session.refresh_token.0).await,
             other => other,
         };
         match refreshed {
             Ok(tokens) => {
-                let access = tokens.access_token.clone();
+                let access = Zeroizing::new(tokens.access_token.expose().to_owned());
                 self.store_tokens(tokens)?;
                 self.save()?;
                 Ok(access)
             }
-            Err(Error::Api { status: 401, .. }) => {
+            Err(Error::Api {
+                code: ErrorCode::Unauthorized | ErrorCode::RefreshProofRequired,
+                ..
+            }) => {
                 self.state.session = None;
                 self.save()?;
                 Err(Error::SessionEnded)
@@ -103,7 +108,7 @@ impl Client {
     /// Retries a refresh whose answer was lost (the server saw the token but this client never
     /// got the pair): the server exchanges the spent token once more only for a signature of
     /// this device over a fresh challenge (`docs/protocol.md` "Token refresh").
-    async fn retry_refresh(&self, refresh_token: &str) -> Result<crate::api::Tokens> {
+    async fn retry_refresh(&self, refresh_token: &str) -> Result<crate::api::TokenResponse> {
         let challenge = self.api.refresh_challenge(refresh_token).await?;
         let (nonce, signature) = self.sign_challenge(challenge)?;
         self.api
@@ -123,7 +128,12 @@ impl Client {
     pub(crate) async fn ws_ticket(&mut self) -> Result<Zeroizing<String>> {
         let token = self.access_token().await?;
         let (nonce, signature) = self.answer_challenge(&token).await?;
-        Ok(self.api.ws_ticket(&token, &nonce, &signature).await?.ticket)
+        Ok(self
+            .api
+            .ws_ticket(&token, &nonce, &signature)
+            .await?
+            .ticket
+            .into_inner())
     }
 }
 

@@ -158,7 +158,13 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
         let result = self.receive_inner(options, on_event).await;
-        if matches!(result, Err(Error::Api { status: 401, .. })) {
+        if matches!(
+            result,
+            Err(Error::Api {
+                code: crate::api::ErrorCode::Unauthorized,
+                ..
+            })
+        ) {
             self.forget_access_token();
         }
         result
@@ -239,8 +245,8 @@ impl Client {
                 }) => {
                     last_frame = tokio::time::Instant::now();
                     self.handle(
-                        &message_id,
-                        &sender_account,
+                        &message_id.to_string(),
+                        &sender_account.to_string(),
                         &envelope,
                         options,
                         on_event,
@@ -249,9 +255,10 @@ impl Client {
                     .await?;
                     socket.ack(std::slice::from_ref(&message_id)).await?;
                 }
-                Some(ServerFrame::Error { error, .. }) if error == "unauthorized" => {
-                    return Err(Error::SessionEnded)
-                }
+                Some(ServerFrame::Error {
+                    error: crate::api::ErrorCode::Unauthorized,
+                    ..
+                }) => return Err(Error::SessionEnded),
                 // Pongs and signals prove the socket alive but are not traffic: counting them
                 // would keep a receive with a short keep-alive from ever going quiet.
                 Some(_) => {}

@@ -1,13 +1,15 @@
 //! The WebSocket to the server (`GET /v1/ws`), over the same TLS trust as the API. The socket is
-//! authorised by a single-use ticket sent as the first frame; frames are JSON text.
+//! authorised by a single-use ticket sent as the first frame; frames are JSON text, the
+//! `sotto-wire` frames the server uses. A frame of a type this client does not know (from a
+//! newer server) is skipped, not an error.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
-use serde::Deserialize;
-use serde_json::json;
+use sotto_proto::ids::MessageId;
+use sotto_wire::{ClientFrame, DecodeError, Secret};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -21,45 +23,12 @@ use crate::error::{Error, Result};
 /// How long connecting and the `ready` answer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A frame from the server (unknown kinds are kept as [`ServerFrame::Other`]).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame {
-    /// Authenticated.
-    Ready {
-        /// `dev:…`.
-        device: String,
-    },
-    /// A queued envelope, distribution or key request.
-    Envelope {
-        /// `conv:…`.
-        conversation: String,
-        /// `msg:…`.
-        message_id: String,
-        /// `acct:…`.
-        sender_account: String,
-        /// `dev:…`.
-        sender_device: String,
-        /// Base64 payload.
-        envelope: String,
-    },
-    /// An `ack` was applied.
-    Acked {
-        /// Copies deleted.
-        count: u64,
-    },
-    /// A refused frame.
-    Error {
-        /// Stable code.
-        error: String,
-        /// Explanation.
-        #[serde(default)]
-        message: String,
-    },
-    /// Anything else (signals, pongs).
-    #[serde(other)]
-    Other,
-}
+/// A frame from the server, owning its strings (the `sotto-wire` frame the server writes).
+pub type ServerFrame = sotto_wire::ServerFrame<'static>;
+
+/// Bytes of one server frame this client reads: an envelope's base64 with its header fields,
+/// with room to spare (the server refuses envelopes over its own, smaller, cap).
+const MAX_FRAME: usize = 4 * 1024 * 1024;
 
 /// An authenticated socket.
 #[derive(Debug)]
@@ -107,7 +76,9 @@ impl Socket {
         let (stream, _) = tokio_tungstenite::client_async(request, tls).await?;
         let mut socket = Self { stream };
         socket
-            .send_json(&json!({ "type": "auth", "ticket": ticket }))
+            .send_frame(&ClientFrame::Auth {
+                ticket: Secret::new(ticket),
+            })
             .await?;
         match socket.next(CONNECT_TIMEOUT).await? {
             Some(ServerFrame::Ready { .. }) => Ok(socket),
@@ -117,9 +88,9 @@ impl Socket {
         }
     }
 
-    async fn send_json(&mut self, value: &serde_json::Value) -> Result<()> {
+    async fn send_frame(&mut self, frame: &ClientFrame<'_>) -> Result<()> {
         self.stream
-            .send(Message::Text(value.to_string().into()))
+            .send(Message::Text(frame.to_json().into()))
             .await?;
         Ok(())
     }
@@ -140,11 +111,15 @@ impl Socket {
                 }
                 Some(Err(error)) => return Err(error.into()),
                 Some(Ok(Message::Text(text))) => {
-                    let frame =
-                        serde_json::from_str(text.as_str()).map_err(|_| Error::BadResponse {
-                            what: "a WebSocket frame that does not parse",
-                        })?;
-                    return Ok(Some(frame));
+                    match sotto_wire::from_json::<sotto_wire::ServerFrame<'_>>(&text, MAX_FRAME) {
+                        Ok(frame) => return Ok(Some(frame.into_owned())),
+                        Err(DecodeError::Malformed { .. }) if unknown_type(&text) => continue,
+                        Err(_) => {
+                            return Err(Error::BadResponse {
+                                what: "a WebSocket frame that does not parse",
+                            })
+                        }
+                    }
                 }
                 Some(Ok(Message::Close(_))) => {
                     return Err(Error::BadResponse {
@@ -157,21 +132,39 @@ impl Socket {
     }
 
     /// Acknowledges processed messages (their queued copies are deleted).
-    pub async fn ack(&mut self, message_ids: &[String]) -> Result<()> {
-        for chunk in message_ids.chunks(512) {
-            self.send_json(&json!({ "type": "ack", "message_ids": chunk }))
-                .await?;
+    pub async fn ack(&mut self, message_ids: &[MessageId]) -> Result<()> {
+        for chunk in message_ids.chunks(sotto_wire::MAX_ACK_IDS) {
+            let frame = ClientFrame::Ack {
+                message_ids: chunk.to_vec(),
+            };
+            self.send_frame(&frame).await?;
         }
         Ok(())
     }
 
     /// Keeps the socket alive (the server closes sockets idle for 90 s).
     pub async fn ping(&mut self) -> Result<()> {
-        self.send_json(&json!({ "type": "ping" })).await
+        self.send_frame(&ClientFrame::Ping {}).await
     }
 
     /// Closes the socket politely.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+}
+
+/// Whether a frame that did not parse is a JSON object of a type this client does not know (a
+/// newer server's frame, skipped); a known type that does not parse is a broken frame.
+fn unknown_type(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Tag<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Tag<'_>>(text).is_ok_and(|t| {
+        !matches!(
+            t.kind.as_ref(),
+            "ready" | "envelope" | "sent" | "acked" | "signal" | "pong" | "error"
+        )
+    })
 }

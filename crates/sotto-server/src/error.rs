@@ -1,15 +1,16 @@
 //! The crate's one error type, [`Error`], and its HTTP face, [`ApiError`].
 //!
 //! Every failure a handler, a service or the store can produce is a typed variant here. The
-//! mapping from a variant to an HTTP status and a stable machine-readable `code` lives in one
-//! place ([`Error::status_and_code`]); internal causes (database, I/O, TLS) are logged on the
-//! server and answered with a generic 500 that leaks nothing about them.
+//! mapping from a variant to an HTTP status and a stable machine-readable [`ErrorCode`] lives in
+//! one place ([`Error::status_and_code`]); a refusal by the protocol verifier also carries the
+//! protocol's own code ([`Error::protocol_code`]) to the client. Internal causes (database, I/O,
+//! TLS) are logged on the server and answered with a generic 500 that leaks nothing about them.
 
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use sotto_wire::{ErrorBody, ErrorCode};
 
 /// A username rule that an input broke; shown to the user as is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,26 +214,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The HTTP status and stable error code of this error; the one mapping in the crate.
-    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::InvalidUsername { .. } => (StatusCode::BAD_REQUEST, "invalid_username"),
-            Self::InvalidPassword { .. } => (StatusCode::BAD_REQUEST, "invalid_password"),
-            Self::InvalidField { .. } => (StatusCode::BAD_REQUEST, "invalid_field"),
-            Self::MalformedBody { .. } => (StatusCode::BAD_REQUEST, "malformed_body"),
-            Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
-            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded"),
-            Self::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
-            Self::RefreshProofRequired => (StatusCode::UNAUTHORIZED, "refresh_proof_required"),
-            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, "origin_not_allowed"),
-            Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            Self::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
-            Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
-            Self::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, "capacity"),
-            Self::Unavailable | Self::TaskGone => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::InvalidUsername { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidUsername),
+            Self::InvalidPassword { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidPassword),
+            Self::InvalidField { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidField),
+            Self::MalformedBody { .. } => (StatusCode::BAD_REQUEST, ErrorCode::MalformedBody),
+            Self::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::NotJson),
+            Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
+            Self::QuotaExceeded { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::QuotaExceeded),
+            Self::Rejected { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Rejected),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            Self::BadCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials),
+            Self::RefreshProofRequired => {
+                (StatusCode::UNAUTHORIZED, ErrorCode::RefreshProofRequired)
+            }
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
+            Self::NotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Throttled),
+            Self::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Capacity),
+            Self::Unavailable | Self::TaskGone => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+            }
             Self::Database(_)
             | Self::Sqlite(_)
             | Self::Io { .. }
@@ -244,7 +249,27 @@ impl Error {
             | Self::PasswordHash
             | Self::Crypto(_)
             | Self::Corrupt { .. }
-            | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+
+    /// The protocol's code of a refusal by its verifier (`group/not-admin`,
+    /// `decode/truncated`, …), sent beside `"error":"rejected"` so a client can tell why;
+    /// `None` for every other error.
+    pub fn protocol_code(&self) -> Option<&'static str> {
+        match self {
+            Self::Rejected { source, .. } => Some(source.code()),
+            _ => None,
+        }
+    }
+
+    /// The JSON error answer for this error (HTTP body; the WebSocket `error` frame has the
+    /// same fields).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.status_and_code().1,
+            message: self.public_message(),
+            code: self.protocol_code().map(str::to_owned),
         }
     }
 
@@ -273,15 +298,6 @@ impl Error {
     }
 }
 
-/// The JSON body of every error response.
-#[derive(Debug, Serialize)]
-pub struct ErrorBody {
-    /// Stable machine-readable code (`invalid_username`, `unauthorized`, …).
-    pub error: &'static str,
-    /// Human-readable explanation.
-    pub message: String,
-}
-
 /// An [`Error`] on its way out of a handler.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -304,12 +320,9 @@ impl IntoResponse for ApiError {
         if self.0.is_internal() {
             tracing::error!(error = ?self.0, "request failed");
         } else {
-            tracing::debug!(code, "request refused");
+            tracing::debug!(code = code.as_str(), "request refused");
         }
-        let body = ErrorBody {
-            error: code,
-            message: self.0.public_message(),
-        };
+        let body = self.0.body();
         let mut response = (status, axum::Json(body)).into_response();
         if let Error::Throttled { retry_after } = &self.0 {
             let secs = retry_after.as_secs().max(1).to_string();
@@ -334,5 +347,19 @@ mod tests {
             rule: UsernameRule::TooShort,
         };
         assert!(e.public_message().contains("at least 3"));
+    }
+
+    #[test]
+    fn a_rejected_answer_carries_the_protocols_code_and_no_other_does() {
+        let e = Error::rejected(
+            "group change",
+            sotto_proto::Error::Decode(sotto_proto::DecodeError::Truncated),
+        );
+        let body = serde_json::to_value(e.body()).unwrap();
+        assert_eq!(body["error"], "rejected");
+        assert_eq!(body["code"], "decode/truncated");
+        let body = serde_json::to_value(Error::NotFound { what: "device" }.body()).unwrap();
+        assert_eq!(body["error"], "not_found");
+        assert!(body.get("code").is_none());
     }
 }

@@ -34,11 +34,6 @@ use crate::fanout::local::LocalFanout;
 use crate::fanout::{Event, Fanout};
 use crate::store::{Delivery, SessionId, UserId};
 
-/// The sequence number of a wake-up push. Queue positions start at 1 and a socket task skips
-/// any envelope push not above what it already sent, so a push with this number writes nothing:
-/// it only makes the task run its loop once, see the *lagged* flag and re-read the store.
-pub const WAKE_SEQ: i64 = 0;
-
 /// An envelope as pushed to sockets: shared by every recipient. Each socket task base64-encodes
 /// the body straight into its frame, off the relay's commit path.
 #[derive(Debug)]
@@ -69,24 +64,16 @@ impl OutEnvelope {
             body: d.body,
         }
     }
-
-    /// The empty envelope carried by wake-up pushes (never written to a socket).
-    fn placeholder() -> Self {
-        Self {
-            message: MessageId::from_bytes([0; 16]),
-            conversation: ConversationId::from_bytes([0; 16]),
-            sender_account: AccountId::from_bytes([0; 32]),
-            sender_device: DeviceId::from_bytes([0; 32]),
-            received_at: 0,
-            body: Vec::new(),
-        }
-    }
 }
 
 /// What a socket task receives from the hub.
 #[derive(Clone, Debug)]
 pub enum Push {
-    /// A queued envelope with its per-device sequence number ([`WAKE_SEQ`]: re-read the store).
+    /// Something was committed for the device that this push does not carry: the task runs its
+    /// loop once, sees the *lagged* flag and re-reads its queue from the store. It writes
+    /// nothing by itself.
+    Wake,
+    /// A queued envelope with its per-device sequence number (positions start at 1).
     Envelope {
         /// Sequence number in the device's queue.
         seq: i64,
@@ -137,22 +124,10 @@ struct Table {
 }
 
 /// The sockets connected to this node, by device.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Sockets {
     table: Mutex<Table>,
     next_id: AtomicU64,
-    /// Shared by every wake-up push.
-    wake: Arc<OutEnvelope>,
-}
-
-impl Default for Sockets {
-    fn default() -> Self {
-        Self {
-            table: Mutex::default(),
-            next_id: AtomicU64::new(0),
-            wake: Arc::new(OutEnvelope::placeholder()),
-        }
-    }
 }
 
 impl Sockets {
@@ -218,7 +193,7 @@ impl Sockets {
         table
             .by_device
             .get(device)
-            .map_or(0, |conns| conns.iter().map(|c| self.wake_conn(c)).sum())
+            .map_or(0, |conns| conns.iter().map(Self::wake_conn).sum())
     }
 
     /// Tells every socket of this node to re-read its queue (after fan-out messages may have
@@ -229,20 +204,16 @@ impl Sockets {
             .by_device
             .values()
             .flatten()
-            .map(|c| self.wake_conn(c))
+            .map(Self::wake_conn)
             .sum()
     }
 
-    fn wake_conn(&self, conn: &Conn) -> usize {
+    fn wake_conn(conn: &Conn) -> usize {
         // Already lagged: a push (a wake-up or a full queue) is waiting, and the store read
         // that follows it starts after now.
         if !conn.lagged.swap(true, Ordering::SeqCst) {
-            let push = Push::Envelope {
-                seq: WAKE_SEQ,
-                envelope: self.wake.clone(),
-            };
             // A full queue wakes the task just as well.
-            let _ = conn.tx.try_send(push);
+            let _ = conn.tx.try_send(Push::Wake);
         }
         1
     }
@@ -423,6 +394,9 @@ impl Hub {
     /// this node it reached.
     pub fn push(&self, device: &DeviceId, push: &Push) -> usize {
         let event = match push {
+            // Only this node's sockets: every backend wakes its own when it hears of an
+            // envelope, so a wake-up never crosses nodes.
+            Push::Wake => return self.sockets.wake(device),
             Push::Envelope { seq, envelope } => Event::Envelope {
                 device: *device,
                 seq: *seq,
@@ -487,7 +461,14 @@ mod tests {
     }
 
     fn envelope() -> Arc<OutEnvelope> {
-        Arc::new(OutEnvelope::placeholder())
+        Arc::new(OutEnvelope {
+            message: MessageId::from_bytes([1; 16]),
+            conversation: ConversationId::from_bytes([2; 16]),
+            sender_account: AccountId::from_bytes([3; 32]),
+            sender_device: DeviceId::from_bytes([4; 32]),
+            received_at: 1,
+            body: Vec::new(),
+        })
     }
 
     #[tokio::test]
@@ -568,10 +549,7 @@ mod tests {
         assert_eq!(sockets.wake(&dev(1)), 1);
         assert_eq!(sockets.wake(&dev(1)), 1);
         assert!(reg.lagged.load(Ordering::SeqCst));
-        assert!(matches!(
-            reg.rx.try_recv(),
-            Ok(Push::Envelope { seq: WAKE_SEQ, .. })
-        ));
+        assert!(matches!(reg.rx.try_recv(), Ok(Push::Wake)));
         assert!(reg.rx.try_recv().is_err(), "one wake-up while lagged");
         assert_eq!(sockets.wake_all(), 1);
         assert_eq!(sockets.wake(&dev(2)), 0);

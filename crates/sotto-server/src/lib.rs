@@ -13,7 +13,8 @@
 //! - [`tls`]: certificate (configured or self-signed on first start) and rustls settings.
 //! - [`serve`]: the TLS accept loop, connection caps, graceful shutdown.
 //! - [`http`]: the router, the Origin allow-list, the `/v1` handlers, `/healthz`, `/metrics`.
-//! - [`ws`]: the WebSocket endpoint and its frames.
+//! - [`ws`]: the WebSocket endpoint, the hand-written hot-path frames and why a connection
+//!   ended (the frame types themselves are `sotto-wire`'s, as are the HTTP bodies).
 //! - [`service`]: the use cases between handlers and the store.
 //! - [`auth`]: usernames, Argon2id, login throttling, tokens.
 //! - [`relay`]: group commit for envelopes and acknowledgements.

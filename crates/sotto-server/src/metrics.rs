@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::store::HotQueueFigures;
+use crate::ws::stop::Stop;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -57,6 +58,9 @@ impl Histogram {
 pub struct Metrics {
     /// Open WebSocket connections.
     pub connections: AtomicI64,
+    /// WebSocket connections ended, one counter per [`Stop`] reason (indexed by
+    /// [`Stop::index`]).
+    pub ws_closed: [AtomicU64; Stop::ALL.len()],
     /// Envelopes held in the SQLite hot queue (D25), read when `/metrics` is served.
     pub hot_envelopes: AtomicI64,
     /// Settle steps of the SQLite hot queue so far, read when `/metrics` is served.
@@ -122,6 +126,19 @@ impl Metrics {
             "Open WebSocket connections.",
             self.connections.load(Ordering::Relaxed),
         );
+        let _ = writeln!(
+            out,
+            "# HELP sotto_ws_closed_total WebSocket connections ended, by reason.\n\
+             # TYPE sotto_ws_closed_total counter"
+        );
+        for (stop, count) in Stop::ALL.iter().zip(&self.ws_closed) {
+            let _ = writeln!(
+                out,
+                "sotto_ws_closed_total{{reason=\"{}\"}} {}",
+                stop.as_str(),
+                count.load(Ordering::Relaxed)
+            );
+        }
         gauge(
             &mut out,
             "sotto_relay_hot_envelopes",
@@ -219,8 +236,11 @@ mod tests {
         Metrics::add(&m.envelopes_stored, 3);
         m.commit_latency.observe(Duration::from_micros(300));
         m.commit_latency.observe(Duration::from_secs(10));
+        Metrics::add(&m.ws_closed[Stop::IdleTimeout.index()], 2);
         let text = m.render();
         assert!(text.contains("sotto_envelopes_stored_total 3"));
+        assert!(text.contains("sotto_ws_closed_total{reason=\"idle_timeout\"} 2"));
+        assert!(text.contains("sotto_ws_closed_total{reason=\"slow_reader\"} 0"));
         assert!(text.contains("sotto_envelope_commit_seconds_bucket{le=\"0.0005\"} 1"));
         assert!(text.contains("sotto_envelope_commit_seconds_bucket{le=\"+Inf\"} 2"));
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_server::fanout::nats::NatsFanout;
-use sotto_server::hub::{CloseReason, Hub, OutEnvelope, Push, Registration, Sockets, WAKE_SEQ};
+use sotto_server::hub::{CloseReason, Hub, OutEnvelope, Push, Registration, Sockets};
 use sotto_server::store::{SessionId, UserId};
 
 /// The variable naming the NATS server for tests.
@@ -90,7 +90,7 @@ async fn contract(subscriber: Arc<Hub>, publisher: Arc<Hub>) {
     );
     match next(&mut alice, wait).await {
         Some(Push::Envelope { seq: 7, envelope }) => assert_eq!(envelope.body, vec![0; 3]),
-        Some(Push::Envelope { seq: WAKE_SEQ, .. }) => {
+        Some(Push::Wake) => {
             assert!(
                 alice.lagged.swap(false, Ordering::SeqCst),
                 "a wake-up means re-read"
@@ -198,7 +198,7 @@ async fn nats_wakes_a_device_once_its_subscription_is_live_and_keeps_deployments
     // Envelopes committed while the subscription was being set up are read from the store.
     let mut reg = a.register(UserId(1), dev(1), session(1), 64, 8).unwrap();
     match next(&mut reg, Duration::from_secs(3)).await {
-        Some(Push::Envelope { seq: WAKE_SEQ, .. }) => {}
+        Some(Push::Wake) => {}
         other => panic!("expected a wake-up, got {other:?}"),
     }
     assert!(reg.lagged.swap(false, Ordering::SeqCst));
@@ -211,10 +211,7 @@ async fn nats_wakes_a_device_once_its_subscription_is_live_and_keeps_deployments
             envelope: envelope(),
         },
     );
-    assert!(matches!(
-        reg.rx.try_recv(),
-        Ok(Push::Envelope { seq: WAKE_SEQ, .. })
-    ));
+    assert!(matches!(reg.rx.try_recv(), Ok(Push::Wake)));
     assert!(reg.lagged.swap(false, Ordering::SeqCst));
     // Another deployment's prefix is another world.
     elsewhere.close_device(&dev(1), CloseReason::DeviceRevoked);

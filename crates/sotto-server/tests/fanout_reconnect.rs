@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sotto_proto::ids::DeviceId;
 use sotto_server::fanout::nats::NatsFanout;
-use sotto_server::hub::{CloseReason, Hub, Push, Registration, Sockets, WAKE_SEQ};
+use sotto_server::hub::{CloseReason, Hub, Push, Registration, Sockets};
 use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{SessionId, Store, UserId};
 
@@ -157,9 +157,7 @@ async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart()
     let mut woken = false;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while tokio::time::Instant::now() < deadline && !woken {
-        if let Some(Push::Envelope { seq: WAKE_SEQ, .. }) =
-            next(&mut reg, Duration::from_millis(100)).await
-        {
+        if let Some(Push::Wake) = next(&mut reg, Duration::from_millis(100)).await {
             woken = reg.lagged.load(Ordering::SeqCst);
         }
     }

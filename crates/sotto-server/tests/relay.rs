@@ -201,6 +201,25 @@ async fn relay_to_online_and_offline_devices_with_ack_and_reconnect() {
         text.contains("sotto_envelope_copies_acked_total 4"),
         "{text}"
     );
+    // The laptop's first socket went away without the server closing it: its end is counted
+    // under a client reason, and nothing was counted as a server-side failure.
+    let count = |prefix: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert!(
+        count("sotto_ws_closed_total{reason=\"client_") >= 1,
+        "{text}"
+    );
+    for reason in ["store_failed", "hub_gone", "send_failed", "slow_reader"] {
+        assert_eq!(
+            count(&format!("sotto_ws_closed_total{{reason=\"{reason}\"}}")),
+            0,
+            "{text}"
+        );
+    }
     server.stop().await;
 }
 

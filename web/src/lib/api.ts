@@ -1,6 +1,8 @@
 /**
  * The server's HTTP API (`docs/api.md`). Every response body is validated by a schema in
  * `schemas.ts`; failures are {@link ApiError}s with the server's stable `code`, never its text.
+ * Callers match codes, never HTTP status numbers: {@link apiError} is the one place a status is
+ * read, for answers that carry no code of the server's (a proxy's 502).
  */
 
 import type { z } from "zod";
@@ -59,6 +61,8 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     readonly status: number,
     message: string,
+    /** The protocol's code of a `rejected` refusal (`group/not-admin`, …). */
+    readonly detail?: string,
   ) {
     super(message);
     this.name = "ApiError";
@@ -67,6 +71,30 @@ export class ApiError extends Error {
 
 export function isApiError(e: unknown, code?: ApiErrorCode): e is ApiError {
   return e instanceof ApiError && (code === undefined || e.code === code);
+}
+
+/** The code an answer without one of the server's codes gets from its status alone. */
+function codeForStatus(status: number): ApiErrorCode {
+  if (status === 401) return "unauthorized";
+  if (status === 404) return "not_found";
+  if (status === 409) return "conflict";
+  if (status === 429) return "throttled";
+  // Request Timeout, Too Early and any 5xx: the same request may succeed later.
+  if (status === 408 || status === 425 || status >= 500) return "unavailable";
+  return "bad_response";
+}
+
+/**
+ * The error for a failed answer: the server's code from its JSON error body, or, for an answer
+ * that is not the server's (no such body, or a code this client does not know), the code its
+ * status means.
+ */
+export function apiError(status: number, body: unknown): ApiError {
+  const parsed = S.ErrorBody.safeParse(body);
+  if (!parsed.success) return new ApiError(codeForStatus(status), status, `HTTP ${status}`);
+  const { error, message, code } = parsed.data;
+  const known = KNOWN.includes(error) ? (error as ApiErrorCode) : codeForStatus(status);
+  return new ApiError(known, status, message, code);
 }
 
 /** Where tokens live; the session layer persists them. */
@@ -114,24 +142,23 @@ export class ApiClient {
     } catch (e) {
       throw new ApiError("network", 0, e instanceof Error ? e.message : "network error");
     }
-    if (res.status === 401 && retry && bearer === undefined && (await this.tokens.renew())) {
+    if (res.ok) return res;
+    let data: unknown = null;
+    try {
+      data = await res.json();
+    } catch {
+      // not JSON: the status alone says what happened
+    }
+    const error = apiError(res.status, data);
+    if (
+      error.code === "unauthorized" &&
+      retry &&
+      bearer === undefined &&
+      (await this.tokens.renew())
+    ) {
       return this.raw(method, path, body, bearer, false);
     }
-    if (!res.ok) {
-      let code: ApiErrorCode = "bad_response";
-      let message = `HTTP ${res.status}`;
-      try {
-        const parsed = S.ErrorBody.safeParse(await res.json());
-        if (parsed.success) {
-          message = parsed.data.message;
-          if (KNOWN.includes(parsed.data.error)) code = parsed.data.error as ApiErrorCode;
-        }
-      } catch {
-        // not JSON: keep bad_response
-      }
-      throw new ApiError(code, res.status, message);
-    }
-    return res;
+    throw error;
   }
 
   private async json<T extends z.ZodType>(
@@ -283,12 +310,7 @@ export class ApiClient {
           // handled below
         }
         if (xhr.status !== 201) {
-          const e = S.ErrorBody.safeParse(data);
-          const code =
-            e.success && KNOWN.includes(e.data.error)
-              ? (e.data.error as ApiErrorCode)
-              : "bad_response";
-          reject(new ApiError(code, xhr.status, e.success ? e.data.message : `HTTP ${xhr.status}`));
+          reject(apiError(xhr.status, data));
           return;
         }
         const parsed = S.AttachmentCreated.safeParse(data);

@@ -182,6 +182,30 @@ describe("API client", () => {
     vi.unstubAllGlobals();
   });
 
+  it("keeps a refusal's protocol code and gives a bare proxy answer the code its status means", async () => {
+    const fetchMock = vi.fn<typeof fetch>();
+    vi.stubGlobal("fetch", fetchMock);
+    const api = new ApiClient("https://x", {
+      bearer: () => "t",
+      renew: () => Promise.resolve(false),
+    });
+    fetchMock.mockResolvedValueOnce(
+      respond(422, {
+        error: "rejected",
+        message: "group change rejected",
+        code: "group/not-admin",
+      }),
+    );
+    await expect(api.register("alice", "pw")).rejects.toSatisfy(
+      (e) => isApiError(e, "rejected") && e.detail === "group/not-admin",
+    );
+    fetchMock.mockResolvedValueOnce(new Response("<html>Bad Gateway</html>", { status: 502 }));
+    await expect(api.register("alice", "pw")).rejects.toSatisfy((e) =>
+      isApiError(e, "unavailable"),
+    );
+    vi.unstubAllGlobals();
+  });
+
   it("renews once on 401 and retries", async () => {
     const fetchMock = vi.fn<typeof fetch>();
     vi.stubGlobal("fetch", fetchMock);

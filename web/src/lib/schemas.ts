@@ -8,7 +8,11 @@ const acctId = z.string().regex(/^acct:[0-9a-f]{64}$/);
 const convId = z.string().regex(/^conv:[0-9a-f]{32}$/);
 const msgId = z.string().regex(/^msg:[0-9a-f]{32}$/);
 
-export const ErrorBody = z.object({ error: z.string(), message: z.string() });
+export const ErrorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  code: z.string().optional(),
+});
 export const Registered = z.object({ username: z.string() });
 export const LoginTokenView = z.object({
   username: z.string(),

@@ -1,18 +1,23 @@
 //! The HTTPS client for the server's API (`docs/api.md`): one typed method per endpoint, errors
 //! mapped to [`Error`] in one place. Tokens are passed per call and never logged.
 //!
+//! A refusal becomes [`Error::Api`] with the server's [`ErrorCode`]; callers match codes, never
+//! HTTP status numbers. An answer without the server's JSON error body (a proxy's 502) is
+//! given a code from its status here, once ([`ErrorCode::from_status`]).
+//!
 //! # Layout
 //! - this module: [`Api`], the request plumbing and the endpoints.
-//! - [`types`]: the JSON bodies.
+//! - [`types`]: the JSON bodies (the `sotto-wire` types the server uses).
 
 pub mod types;
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde::Serialize;
 use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+use sotto_wire::Secret;
 
 use crate::error::{Error, Result};
 use crate::tls::Trust;
@@ -86,18 +91,28 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let body: Option<ErrorBody> = response.json().await.ok();
-        let (code, message) = body.map_or_else(
-            || (String::new(), String::new()),
-            |b| (printable(&b.error), printable(&b.message)),
-        );
-        Err(match (status, code.as_str()) {
-            (StatusCode::UNAUTHORIZED, "bad_credentials") => Error::BadCredentials,
-            (StatusCode::TOO_MANY_REQUESTS, _) => Error::Throttled {
+        let (code, message, protocol_code) = match body {
+            Some(b) => (
+                b.error,
+                printable(&b.message),
+                b.code.map(|c| printable(&c)),
+            ),
+            None => (ErrorCode::Unknown, String::new(), None),
+        };
+        // The one place a status number is read: an answer that is not the server's (no JSON
+        // body, or a code this client does not know) is given the code its status means.
+        let code = match code {
+            ErrorCode::Unknown => ErrorCode::from_status(status.as_u16()),
+            code => code,
+        };
+        Err(match code {
+            ErrorCode::BadCredentials => Error::BadCredentials,
+            ErrorCode::Throttled | ErrorCode::Capacity => Error::Throttled {
                 retry_after_secs: retry_after.unwrap_or(1),
             },
-            _ => Error::Api {
-                status: status.as_u16(),
+            code => Error::Api {
                 code,
+                protocol_code,
                 message,
             },
         })
@@ -108,14 +123,14 @@ impl Api {
         method: Method,
         path: &str,
         token: Option<&str>,
-        body: Option<Value>,
+        body: Option<&impl Serialize>,
     ) -> Result<T> {
         let mut request = self.http.request(method, self.url(path)?);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request.json(body);
         }
         let response = self.send(request).await?;
         response.json().await.map_err(|_| Error::BadResponse {
@@ -123,8 +138,13 @@ impl Api {
         })
     }
 
-    async fn call_empty(&self, path: &str, token: Option<&str>, body: Value) -> Result<()> {
-        let mut request = self.http.post(self.url(path)?).json(&body);
+    async fn call_empty(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &impl Serialize,
+    ) -> Result<()> {
+        let mut request = self.http.post(self.url(path)?).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -133,28 +153,33 @@ impl Api {
 
     /// `POST /v1/accounts`.
     pub async fn register(&self, username: &str, password: &str) -> Result<()> {
-        let body = json!({ "username": username, "password": password });
-        self.call_empty("/v1/accounts", None, body).await
+        let body = credentials(username, password);
+        self.call_empty("/v1/accounts", None, &body).await
     }
 
     /// `POST /v1/auth/login`.
-    pub async fn login(&self, username: &str, password: &str) -> Result<LoginToken> {
-        let body = json!({ "username": username, "password": password });
-        self.call(Method::POST, "/v1/auth/login", None, Some(body))
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse> {
+        let body = credentials(username, password);
+        self.call(Method::POST, "/v1/auth/login", None, Some(&body))
             .await
     }
 
     /// `POST /v1/auth/challenge`.
-    pub async fn challenge(&self, token: &str, device: DeviceId) -> Result<Challenge> {
-        let body = json!({ "device": device.to_string() });
-        self.call(Method::POST, "/v1/auth/challenge", Some(token), Some(body))
+    pub async fn challenge(&self, token: &str, device: DeviceId) -> Result<ChallengeResponse> {
+        let body = ChallengeRequest { device };
+        self.call(Method::POST, "/v1/auth/challenge", Some(token), Some(&body))
             .await
     }
 
     /// `POST /v1/auth/device`.
-    pub async fn device_login(&self, token: &str, nonce: &str, signature: &[u8]) -> Result<Tokens> {
-        let body = json!({ "nonce": nonce, "signature": b64(signature) });
-        self.call(Method::POST, "/v1/auth/device", Some(token), Some(body))
+    pub async fn device_login(
+        &self,
+        token: &str,
+        nonce: &str,
+        signature: &[u8],
+    ) -> Result<TokenResponse> {
+        let body = answer(nonce, signature);
+        self.call(Method::POST, "/v1/auth/device", Some(token), Some(&body))
             .await
     }
 
@@ -164,23 +189,27 @@ impl Api {
         &self,
         refresh_token: &str,
         proof: Option<(&str, &[u8])>,
-    ) -> Result<Tokens> {
-        let body = match proof {
-            Some((nonce, signature)) => json!({
-                "refresh_token": refresh_token,
-                "proof": { "nonce": nonce, "signature": b64(signature) },
-            }),
-            None => json!({ "refresh_token": refresh_token }),
+    ) -> Result<TokenResponse> {
+        let body = RefreshRequest {
+            refresh_token: Secret::new(refresh_token),
+            proof: proof.map(|(nonce, signature)| answer(nonce, signature)),
         };
-        self.call(Method::POST, "/v1/auth/refresh", None, Some(body))
+        self.call(Method::POST, "/v1/auth/refresh", None, Some(&body))
             .await
     }
 
     /// `POST /v1/auth/refresh/challenge`.
-    pub async fn refresh_challenge(&self, refresh_token: &str) -> Result<Challenge> {
-        let body = json!({ "refresh_token": refresh_token });
-        self.call(Method::POST, "/v1/auth/refresh/challenge", None, Some(body))
-            .await
+    pub async fn refresh_challenge(&self, refresh_token: &str) -> Result<ChallengeResponse> {
+        let body = RefreshChallengeRequest {
+            refresh_token: Secret::new(refresh_token),
+        };
+        self.call(
+            Method::POST,
+            "/v1/auth/refresh/challenge",
+            None,
+            Some(&body),
+        )
+        .await
     }
 
     /// `POST /v1/ws/ticket`.
@@ -189,20 +218,22 @@ impl Api {
         token: &str,
         nonce: &str,
         signature: &[u8],
-    ) -> Result<TicketView> {
-        let body = json!({ "nonce": nonce, "signature": b64(signature) });
-        self.call(Method::POST, "/v1/ws/ticket", Some(token), Some(body))
+    ) -> Result<TicketResponse> {
+        let body = answer(nonce, signature);
+        self.call(Method::POST, "/v1/ws/ticket", Some(token), Some(&body))
             .await
     }
 
     /// `PUT /v1/account/master-key`.
     pub async fn set_master_key(&self, token: &str, spki: &[u8]) -> Result<AccountView> {
-        let body = json!({ "master_key": b64(spki) });
+        let body = MasterKeyRequest {
+            master_key: b64(spki),
+        };
         self.call(
             Method::PUT,
             "/v1/account/master-key",
             Some(token),
-            Some(body),
+            Some(&body),
         )
         .await
     }
@@ -215,13 +246,18 @@ impl Api {
         auth_key: &[u8],
         name: &str,
     ) -> Result<DeviceIdView> {
-        let body = json!({
-            "signing_key": b64(signing_key),
-            "auth_key": b64(auth_key),
-            "name": name,
-        });
-        self.call(Method::POST, "/v1/devices/pending", Some(token), Some(body))
-            .await
+        let body = PendingRequest {
+            signing_key: b64(signing_key),
+            auth_key: b64(auth_key),
+            name: name.to_owned(),
+        };
+        self.call(
+            Method::POST,
+            "/v1/devices/pending",
+            Some(token),
+            Some(&body),
+        )
+        .await
     }
 
     /// `POST /v1/devices`: a master-signed device certificate.
@@ -230,33 +266,39 @@ impl Api {
         token: &str,
         certificate: &[u8],
     ) -> Result<DeviceIdView> {
-        let body = json!({ "certificate": b64(certificate) });
-        self.call(Method::POST, "/v1/devices", Some(token), Some(body))
+        let body = CertificateRequest {
+            certificate: b64(certificate),
+        };
+        self.call(Method::POST, "/v1/devices", Some(token), Some(&body))
             .await
     }
 
     /// `GET /v1/devices`.
     pub async fn devices(&self, token: &str) -> Result<Vec<DeviceView>> {
-        self.call(Method::GET, "/v1/devices", Some(token), None)
+        self.call(Method::GET, "/v1/devices", Some(token), None::<&()>)
             .await
     }
 
     /// `POST /v1/devices/revoke`.
     pub async fn revoke(&self, token: &str, revocation: &[u8]) -> Result<DeviceIdView> {
-        let body = json!({ "revocation": b64(revocation) });
-        self.call(Method::POST, "/v1/devices/revoke", Some(token), Some(body))
+        let body = RevocationRequest {
+            revocation: b64(revocation),
+        };
+        self.call(Method::POST, "/v1/devices/revoke", Some(token), Some(&body))
             .await
     }
 
     /// `PUT /v1/devices/current/exchange-key`.
     pub async fn set_exchange_key(&self, token: &str, certificate: &[u8]) -> Result<()> {
-        let body = json!({ "certificate": b64(certificate) });
-        let _: Value = self
+        let body = CertificateRequest {
+            certificate: b64(certificate),
+        };
+        let _: SerialView = self
             .call(
                 Method::PUT,
                 "/v1/devices/current/exchange-key",
                 Some(token),
-                Some(body),
+                Some(&body),
             )
             .await?;
         Ok(())
@@ -280,22 +322,27 @@ impl Api {
                 .map_err(|_| Error::BadResponse {
                     what: "directory entry",
                 }),
-            Err(Error::Api { status: 404, .. }) => Ok(None),
-            Err(Error::Api { status: 400, .. }) => Ok(None),
+            // No such account, or a name that cannot be one.
+            Err(Error::Api {
+                code: ErrorCode::NotFound | ErrorCode::InvalidField | ErrorCode::InvalidUsername,
+                ..
+            }) => Ok(None),
             Err(other) => Err(other),
         }
     }
 
     /// `POST /v1/conversations`.
     pub async fn create_conversation(&self, token: &str, genesis: &[u8]) -> Result<ChangeStored> {
-        let body = json!({ "genesis": b64(genesis) });
-        self.call(Method::POST, "/v1/conversations", Some(token), Some(body))
+        let body = CreateRequest {
+            genesis: b64(genesis),
+        };
+        self.call(Method::POST, "/v1/conversations", Some(token), Some(&body))
             .await
     }
 
     /// `GET /v1/conversations`.
-    pub async fn conversations(&self, token: &str) -> Result<Vec<String>> {
-        self.call(Method::GET, "/v1/conversations", Some(token), None)
+    pub async fn conversations(&self, token: &str) -> Result<Vec<ConversationId>> {
+        self.call(Method::GET, "/v1/conversations", Some(token), None::<&()>)
             .await
     }
 
@@ -307,7 +354,8 @@ impl Api {
         since: u64,
     ) -> Result<ConversationView> {
         let path = format!("/v1/conversations/{conversation}?since={since}");
-        self.call(Method::GET, &path, Some(token), None).await
+        self.call(Method::GET, &path, Some(token), None::<&()>)
+            .await
     }
 
     /// `POST /v1/conversations/{c}/changes`.
@@ -318,8 +366,10 @@ impl Api {
         change: &[u8],
     ) -> Result<ChangeStored> {
         let path = format!("/v1/conversations/{conversation}/changes");
-        let body = json!({ "change": b64(change) });
-        self.call(Method::POST, &path, Some(token), Some(body))
+        let body = AppendRequest {
+            change: b64(change),
+        };
+        self.call(Method::POST, &path, Some(token), Some(&body))
             .await
     }
 
@@ -333,11 +383,12 @@ impl Api {
         to: Option<DeviceId>,
     ) -> Result<SentView> {
         let path = format!("/v1/conversations/{conversation}/messages");
-        let mut body = json!({ "message_id": message.to_string(), "envelope": b64(payload) });
-        if let (Some(to), Some(map)) = (to, body.as_object_mut()) {
-            map.insert("to".to_owned(), Value::String(to.to_string()));
-        }
-        self.call(Method::POST, &path, Some(token), Some(body))
+        let body = SendRequest {
+            message_id: message,
+            envelope: b64(payload),
+            to,
+        };
+        self.call(Method::POST, &path, Some(token), Some(&body))
             .await
     }
 
@@ -363,11 +414,10 @@ impl Api {
 
     /// `GET /v1/attachments/{a}`.
     pub async fn download_attachment(&self, token: &str, attachment: &str) -> Result<Vec<u8>> {
-        if !attachment.starts_with("att:") || attachment.contains('/') {
-            return Err(Error::BadResponse {
-                what: "attachment id",
-            });
-        }
+        // Only the one spelling of an id goes into the path (never a `/` or `..`).
+        let attachment: AttachmentId = attachment.parse().map_err(|_| Error::BadResponse {
+            what: "attachment id",
+        })?;
         let path = format!("/v1/attachments/{attachment}");
         let request = self.http.get(self.url(&path)?).bearer_auth(token);
         let response = self.send(request).await?;
@@ -379,6 +429,22 @@ impl Api {
                 source,
             })?;
         Ok(bytes.to_vec())
+    }
+}
+
+/// `{"username", "password"}`.
+fn credentials(username: &str, password: &str) -> Credentials {
+    Credentials {
+        username: username.to_owned(),
+        password: Secret::new(password),
+    }
+}
+
+/// A signed challenge: `{"nonce", "signature"}`.
+fn answer(nonce: &str, signature: &[u8]) -> ChallengeAnswer {
+    ChallengeAnswer {
+        nonce: nonce.to_owned(),
+        signature: b64(signature),
     }
 }
 

@@ -1,14 +1,18 @@
-//! Handlers for accounts, password and device login, tokens, tickets and sessions.
+//! Handlers for accounts, password and device login, tokens, tickets and sessions. Their bodies
+//! are `sotto_wire::api` types.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use sotto_wire::api::{
+    AccountCreated, ChallengeAnswer, ChallengeRequest, ChallengeResponse, Credentials,
+    LoginResponse, PasswordChange, PasswordChanged, PasswordProof, RefreshChallengeRequest,
+    RefreshRequest, SessionKind, SessionView, TicketResponse, TokenResponse,
+};
+use sotto_wire::Secret;
 
 use crate::error::{ApiError, Error};
-use crate::http::extract::{
-    b64, b64_fixed, id, parse_json, read_body, to_b64, ClientIp, Json, SecretField,
-};
+use crate::http::extract::{b64, b64_fixed, parse_json, read_body, to_b64, ClientIp, Json};
 use crate::service::sessions::Authed;
 use crate::service::{accounts, sessions};
 use crate::state::AppState;
@@ -17,35 +21,13 @@ use crate::store::SessionId;
 /// The WebSocket ticket cookie (`__Host-`: Secure, no Domain, Path=/).
 pub const TICKET_COOKIE: &str = "__Host-sotto-ticket";
 
-/// Username and password.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    username: String,
-    password: SecretField,
-}
-
-/// `POST /v1/accounts` and `POST /v1/auth/login` answers.
-#[derive(Serialize)]
-pub struct AccountCreated {
-    username: String,
-}
-
 /// # `POST /v1/accounts`
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let username = accounts::register(&state, &body.username, body.password.0).await?;
+    let username = accounts::register(&state, &body.username, body.password.into_inner()).await?;
     Ok((StatusCode::CREATED, axum::Json(AccountCreated { username })))
-}
-
-/// A login token.
-#[derive(Serialize)]
-pub struct LoginResponse {
-    username: String,
-    login_token: String,
-    expires_in: u64,
 }
 
 /// # `POST /v1/auth/login`
@@ -54,26 +36,12 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(body): Json<Credentials>,
 ) -> Result<axum::Json<LoginResponse>, ApiError> {
-    let grant = accounts::login(&state, &body.username, body.password.0, ip).await?;
+    let grant = accounts::login(&state, &body.username, body.password.into_inner(), ip).await?;
     Ok(axum::Json(LoginResponse {
         username: grant.username,
-        login_token: grant.token.expose().to_owned(),
+        login_token: Secret::new(grant.token.expose()),
         expires_in: grant.expires_in,
     }))
-}
-
-/// Which device wants a challenge.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChallengeRequest {
-    device: String,
-}
-
-/// An encoded `AuthChallenge` and its nonce.
-#[derive(Serialize)]
-pub struct ChallengeResponse {
-    challenge: String,
-    nonce: String,
 }
 
 /// # `POST /v1/auth/challenge`
@@ -82,8 +50,7 @@ pub async fn challenge(
     authed: Authed,
     Json(body): Json<ChallengeRequest>,
 ) -> Result<axum::Json<ChallengeResponse>, ApiError> {
-    let device = id("device", &body.device)?;
-    let encoded = sessions::challenge(&state, &authed, device).await?;
+    let encoded = sessions::challenge(&state, &authed, body.device).await?;
     challenge_response(encoded)
 }
 
@@ -96,31 +63,12 @@ fn challenge_response(encoded: Vec<u8>) -> Result<axum::Json<ChallengeResponse>,
     }))
 }
 
-/// A signed challenge.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChallengeAnswer {
-    nonce: String,
-    signature: String,
-}
-
-/// Device session tokens.
-#[derive(Serialize)]
-pub struct TokenResponse {
-    session: String,
-    access_token: String,
-    expires_in: u64,
-    refresh_token: String,
-}
-
-impl From<sessions::DeviceTokens> for TokenResponse {
-    fn from(t: sessions::DeviceTokens) -> Self {
-        Self {
-            session: t.session.to_string(),
-            access_token: t.access_token.expose().to_owned(),
-            expires_in: t.expires_in,
-            refresh_token: t.refresh_token.expose().to_owned(),
-        }
+fn token_response(t: sessions::DeviceTokens) -> TokenResponse {
+    TokenResponse {
+        session: sotto_wire::SessionId(t.session.0),
+        access_token: Secret::new(t.access_token.expose()),
+        expires_in: t.expires_in,
+        refresh_token: Secret::new(t.refresh_token.expose()),
     }
 }
 
@@ -133,16 +81,7 @@ pub async fn device_login(
     let nonce = b64_fixed("nonce", &body.nonce)?;
     let signature = b64("signature", &body.signature)?;
     let tokens = sessions::device_login(&state, &authed, nonce, &signature).await?;
-    Ok(axum::Json(tokens.into()))
-}
-
-/// A refresh token, with a device proof when it retries a refresh whose answer was lost.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshRequest {
-    refresh_token: SecretField,
-    #[serde(default)]
-    proof: Option<ChallengeAnswer>,
+    Ok(axum::Json(token_response(tokens)))
 }
 
 /// # `POST /v1/auth/refresh`
@@ -157,18 +96,8 @@ pub async fn refresh(
         }),
         None => None,
     };
-    Ok(axum::Json(
-        sessions::refresh(&state, &body.refresh_token.0, proof)
-            .await?
-            .into(),
-    ))
-}
-
-/// A refresh token whose answer may have been lost.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RefreshChallengeRequest {
-    refresh_token: SecretField,
+    let tokens = sessions::refresh(&state, body.refresh_token.expose(), proof).await?;
+    Ok(axum::Json(token_response(tokens)))
 }
 
 /// # `POST /v1/auth/refresh/challenge`
@@ -176,7 +105,7 @@ pub async fn refresh_challenge(
     State(state): State<AppState>,
     Json(body): Json<RefreshChallengeRequest>,
 ) -> Result<axum::Json<ChallengeResponse>, ApiError> {
-    let encoded = sessions::refresh_challenge(&state, &body.refresh_token.0).await?;
+    let encoded = sessions::refresh_challenge(&state, body.refresh_token.expose()).await?;
     challenge_response(encoded)
 }
 
@@ -184,22 +113,6 @@ pub async fn refresh_challenge(
 pub async fn logout(State(state): State<AppState>, authed: Authed) -> Result<StatusCode, ApiError> {
     accounts::logout(&state, &authed).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A password change.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordChange {
-    current_password: SecretField,
-    new_password: SecretField,
-    #[serde(default)]
-    end_other_sessions: bool,
-}
-
-/// How many sessions a password change ended.
-#[derive(Serialize)]
-pub struct PasswordChanged {
-    sessions_ended: u64,
 }
 
 /// # `POST /v1/account/password`
@@ -212,8 +125,8 @@ pub async fn change_password(
     let ended = accounts::change_password(
         &state,
         &authed,
-        body.current_password.0,
-        body.new_password.0,
+        body.current_password.into_inner(),
+        body.new_password.into_inner(),
         body.end_other_sessions,
         ip,
     )
@@ -221,13 +134,6 @@ pub async fn change_password(
     Ok(axum::Json(PasswordChanged {
         sessions_ended: ended,
     }))
-}
-
-/// A WebSocket ticket.
-#[derive(Serialize)]
-pub struct TicketResponse {
-    ticket: String,
-    expires_in: u64,
 }
 
 /// # `POST /v1/ws/ticket`
@@ -246,7 +152,7 @@ pub async fn ws_ticket(
         ticket.expose()
     );
     let mut response = axum::Json(TicketResponse {
-        ticket: ticket.expose().to_owned(),
+        ticket: Secret::new(ticket.expose()),
         expires_in: secs,
     })
     .into_response();
@@ -254,16 +160,6 @@ pub async fn ws_ticket(
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     Ok(response)
-}
-
-/// One session in a listing.
-#[derive(Serialize)]
-pub struct SessionView {
-    session: String,
-    device: Option<String>,
-    kind: &'static str,
-    created_at: i64,
-    current: bool,
 }
 
 /// # `GET /v1/sessions`
@@ -276,12 +172,12 @@ pub async fn list_sessions(
         sessions
             .into_iter()
             .map(|s| SessionView {
-                session: s.id.to_string(),
-                device: s.device.map(|d| d.to_string()),
+                session: sotto_wire::SessionId(s.id.0),
+                device: s.device,
                 kind: if s.device.is_some() {
-                    "device"
+                    SessionKind::Device
                 } else {
-                    "login"
+                    SessionKind::Login
                 },
                 created_at: s.created_at,
                 current: s.id == authed.session.id,
@@ -306,13 +202,6 @@ pub fn session_id(text: &str) -> Result<SessionId, Error> {
         });
     }
     text.parse()
-}
-
-/// The proof a token thief lacks: the account password.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordProof {
-    current_password: SecretField,
 }
 
 /// # `DELETE /v1/sessions/{session}`
@@ -341,7 +230,11 @@ pub async fn revoke_session(
     let bytes = read_body(req, max, "request body").await?;
     let password = match (bytes.is_empty(), has_json) {
         (true, _) => None,
-        (false, true) => Some(parse_json::<PasswordProof>(&bytes)?.current_password.0),
+        (false, true) => Some(
+            parse_json::<PasswordProof>(&bytes)?
+                .current_password
+                .into_inner(),
+        ),
         (false, false) => return Err(Error::NotJson.into()),
     };
     sessions::revoke(&state, &authed, session, password, ip).await?;

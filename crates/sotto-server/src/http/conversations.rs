@@ -1,11 +1,16 @@
-//! Handlers for conversations, the HTTP send fallback and attachments.
+//! Handlers for conversations, the HTTP send fallback and attachments. Their bodies are
+//! `sotto_wire::api` types.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
 use sotto_proto::ids::ConversationId;
+use sotto_wire::api::{
+    AppendRequest, AttachmentView, ChangeStored, ChangeView, ConversationView, CreateRequest,
+    SendRequest, SentView, Since,
+};
+use sotto_wire::AttachmentId;
 
 use crate::error::{ApiError, Error};
 use crate::http::extract::{b64, id, read_body, to_b64, Json};
@@ -13,20 +18,6 @@ use crate::service::conversations;
 use crate::service::sessions::Authed;
 use crate::state::AppState;
 use crate::store::WriteOutcome;
-
-/// A new conversation.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequest {
-    genesis: String,
-}
-
-/// A stored change's position.
-#[derive(Serialize)]
-pub struct ChangeStored {
-    conversation: String,
-    epoch: u64,
-}
 
 /// # `POST /v1/conversations`
 pub async fn create(
@@ -39,7 +30,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         axum::Json(ChangeStored {
-            conversation: conversation.to_string(),
+            conversation,
             epoch: 0,
         }),
     ))
@@ -49,34 +40,8 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     authed: Authed,
-) -> Result<axum::Json<Vec<String>>, ApiError> {
-    let list = conversations::list(&state, &authed).await?;
-    Ok(axum::Json(list.iter().map(ToString::to_string).collect()))
-}
-
-/// `?since=EPOCH`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Since {
-    #[serde(default)]
-    since: u64,
-}
-
-/// One log entry.
-#[derive(Serialize)]
-pub struct ChangeView {
-    epoch: u64,
-    change: String,
-    author: String,
-    created_at: i64,
-}
-
-/// A conversation's log and members.
-#[derive(Serialize)]
-pub struct ConversationView {
-    conversation: String,
-    members: Vec<String>,
-    changes: Vec<ChangeView>,
+) -> Result<axum::Json<Vec<ConversationId>>, ApiError> {
+    Ok(axum::Json(conversations::list(&state, &authed).await?))
 }
 
 /// # `GET /v1/conversations/{conversation}?since=EPOCH`
@@ -93,26 +58,19 @@ pub async fn fetch(
     })?;
     let view = conversations::fetch(&state, &authed, conv, since.since).await?;
     Ok(axum::Json(ConversationView {
-        conversation: conv.to_string(),
-        members: view.members.iter().map(ToString::to_string).collect(),
+        conversation: conv,
+        members: view.members,
         changes: view
             .changes
             .into_iter()
             .map(|c| ChangeView {
                 epoch: c.epoch,
                 change: to_b64(&c.change),
-                author: c.author.to_string(),
+                author: c.author,
                 created_at: c.created_at,
             })
             .collect(),
     }))
-}
-
-/// A change to append.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppendRequest {
-    change: String,
 }
 
 /// # `POST /v1/conversations/{conversation}/changes`
@@ -128,28 +86,10 @@ pub async fn append(
     Ok((
         StatusCode::CREATED,
         axum::Json(ChangeStored {
-            conversation: conv.to_string(),
+            conversation: conv,
             epoch,
         }),
     ))
-}
-
-/// An envelope sent over HTTP.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendRequest {
-    message_id: String,
-    envelope: String,
-    #[serde(default)]
-    to: Option<String>,
-}
-
-/// Where an envelope went.
-#[derive(Serialize)]
-pub struct SentView {
-    message_id: String,
-    recipients: usize,
-    queue_full: Vec<String>,
 }
 
 /// # `POST /v1/conversations/{conversation}/messages`
@@ -160,10 +100,9 @@ pub async fn send(
     Json(body): Json<SendRequest>,
 ) -> Result<(StatusCode, axum::Json<SentView>), ApiError> {
     let conv = id("conversation", &conversation)?;
-    let message = id("message_id", &body.message_id)?;
-    let to = body.to.as_deref().map(|t| id("to", t)).transpose()?;
     let envelope = b64("envelope", &body.envelope)?;
-    let outcome = conversations::send(&state, &authed, conv, message, to, envelope).await?;
+    let outcome =
+        conversations::send(&state, &authed, conv, body.message_id, body.to, envelope).await?;
     let (recipients, full) = match outcome {
         WriteOutcome::Stored { recipients, full } => (recipients.len(), full),
         _ => (0, Vec::new()),
@@ -173,32 +112,16 @@ pub async fn send(
         axum::Json(SentView {
             message_id: body.message_id,
             recipients,
-            queue_full: full.iter().map(ToString::to_string).collect(),
+            queue_full: full,
         }),
     ))
 }
 
-/// An attachment id.
-#[derive(Serialize)]
-pub struct AttachmentView {
-    attachment: String,
-}
-
 /// Parses `att:` and 32 lower-case hex digits; anything else is "not found" (never a path).
 pub fn attachment_id(text: &str) -> Result<[u8; 16], Error> {
-    let invalid = || Error::NotFound { what: "attachment" };
-    let hex_part = text.strip_prefix("att:").ok_or_else(invalid)?;
-    if hex_part.len() != 32
-        || !hex_part
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(invalid());
-    }
-    hex::decode(hex_part)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(invalid)
+    text.parse::<AttachmentId>()
+        .map(|a| a.0)
+        .map_err(|_| Error::NotFound { what: "attachment" })
 }
 
 /// # `POST /v1/conversations/{conversation}/attachments`
@@ -217,7 +140,7 @@ pub async fn upload_attachment(
     Ok((
         StatusCode::CREATED,
         axum::Json(AttachmentView {
-            attachment: format!("att:{}", hex::encode(id)),
+            attachment: AttachmentId(id),
         }),
     ))
 }

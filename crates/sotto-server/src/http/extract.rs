@@ -139,18 +139,3 @@ pub fn id<T: std::str::FromStr>(field: &'static str, text: &str) -> Result<T, Er
         reason: "not a valid id of this type",
     })
 }
-
-/// A secret request field (password, token): zeroized on drop, never printed.
-pub struct SecretField(pub zeroize::Zeroizing<String>);
-
-impl<'de> serde::Deserialize<'de> for SecretField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| Self(zeroize::Zeroizing::new(s)))
-    }
-}
-
-impl std::fmt::Debug for SecretField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretField(<redacted>)")
-    }
-}

@@ -181,9 +181,10 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> Response {
-    let body = crate::error::ErrorBody {
-        error: "method_not_allowed",
+    let body = sotto_wire::ErrorBody {
+        error: sotto_wire::ErrorCode::MethodNotAllowed,
         message: "method not allowed on this route".to_owned(),
+        code: None,
     };
     (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

@@ -7,7 +7,8 @@
 //! sends, pings and close requests. A push whose sequence number is not above what was already
 //! sent is skipped, so the store read and live pushes never duplicate. Writes have a timeout
 //! (slow clients are dropped), reads an idle timeout, frames a rate limit, and in-flight sends a
-//! cap. No lock is held across any of it.
+//! cap. No lock is held across any of it. Every way out says why ([`Stop`]): the reason goes on
+//! the connection's span, in one debug line and in the metrics.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,9 +20,10 @@ use axum::extract::ws::{CloseFrame, Message};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tracing::Instrument;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
-use crate::http::extract::{b64, id};
+use crate::http::extract::b64;
 use crate::hub::{OutEnvelope, Push, Registration};
 use crate::metrics::Metrics;
 use crate::service::conversations;
@@ -29,6 +31,7 @@ use crate::service::sessions::{self, Authed};
 use crate::state::AppState;
 use crate::store::WriteOutcome;
 use crate::ws::frames::{self, ClientFrame, ServerFrame, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
+use crate::ws::stop::Stop;
 
 /// Sends awaiting their commit on one socket at most.
 const MAX_IN_FLIGHT: usize = 256;
@@ -57,7 +60,7 @@ where
     let (mut sink, mut stream) = socket.split();
     let limits = state.settings.limits.clone();
     let ticket = match cookie_ticket {
-        Some(ticket) => Some(ticket),
+        Some(ticket) => Some(Zeroizing::new(ticket)),
         None => {
             first_frame_ticket(
                 &mut stream,
@@ -68,13 +71,13 @@ where
     };
     let Some(ticket) = ticket else {
         close(&mut sink, code::UNAUTHORIZED, "authentication required").await;
-        return;
+        return ended(&state, Stop::NoTicket);
     };
     let (authed, device) = match sessions::redeem_ticket(&state, &ticket).await {
         Ok(found) => found,
         Err(_) => {
             close(&mut sink, code::UNAUTHORIZED, "invalid or used ticket").await;
-            return;
+            return ended(&state, Stop::BadTicket);
         }
     };
     let registration = match state.hub.register(
@@ -92,10 +95,15 @@ where
                 "too many connections for this account",
             )
             .await;
-            return;
+            return ended(&state, Stop::TooManyConnections);
         }
     };
-    let span = tracing::info_span!("ws", username = %authed.user.username, %device);
+    let span = tracing::info_span!(
+        "ws",
+        username = %authed.user.username,
+        %device,
+        stop = tracing::field::Empty
+    );
     let conn = Conn {
         bucket: Bucket::new(limits.ws_frames_per_second),
         send_timeout: Duration::from_secs(limits.ws_send_timeout_secs),
@@ -110,8 +118,20 @@ where
     };
     state_gauge(&conn.state, 1);
     let state = conn.state.clone();
-    conn.run(stream).instrument(span).await;
+    let stop = conn.run(stream).instrument(span.clone()).await;
     state_gauge(&state, -1);
+    span.record("stop", stop.as_str());
+    // Sends still in flight complete in the writer regardless; their replies are dropped.
+    span.in_scope(|| ended(&state, stop));
+}
+
+/// Logs and counts why a connection ended (no secrets: the span carries only the username and
+/// device).
+fn ended(state: &AppState, stop: Stop) {
+    tracing::debug!(stop = stop.as_str(), "socket closed");
+    if let Some(counter) = state.metrics.ws_closed.get(stop.index()) {
+        Metrics::add(counter, 1);
+    }
 }
 
 fn state_gauge(state: &AppState, delta: i64) {
@@ -122,7 +142,7 @@ fn state_gauge(state: &AppState, delta: i64) {
 }
 
 /// Waits for `{"type":"auth","ticket":…}`; anything else (or nothing in time) is `None`.
-async fn first_frame_ticket<R>(stream: &mut R, wait: Duration) -> Option<String>
+async fn first_frame_ticket<R>(stream: &mut R, wait: Duration) -> Option<Zeroizing<String>>
 where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
@@ -134,7 +154,7 @@ where
         return None;
     };
     match serde_json::from_str::<ClientFrame>(text.as_str()) {
-        Ok(ClientFrame::Auth { ticket }) => Some(ticket.into_owned()),
+        Ok(ClientFrame::Auth { ticket }) => Some(ticket.into_inner()),
         _ => None,
     }
 }
@@ -185,9 +205,6 @@ impl Bucket {
     }
 }
 
-/// Why the loop stopped.
-struct Stop;
-
 struct Conn<K> {
     state: AppState,
     /// Shared with every in-flight request of this socket (cloned per frame otherwise).
@@ -204,11 +221,25 @@ struct Conn<K> {
     idle: Duration,
 }
 
+/// A write's outcome: a timeout means the client reads too slowly, an error that the socket
+/// failed.
+fn written(
+    outcome: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>,
+) -> Result<(), Stop> {
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Stop::SendFailed),
+        Err(_) => Err(Stop::SlowReader),
+    }
+}
+
 fn error_frame(id: Option<u64>, error: &Error) -> String {
+    let body = error.body();
     ServerFrame::Error {
         id,
-        error: error.status_and_code().1,
-        message: error.public_message(),
+        error: body.error,
+        message: body.message,
+        code: body.code,
     }
     .to_json()
 }
@@ -217,34 +248,39 @@ impl<K> Conn<K>
 where
     K: Sink<Message, Error = axum::Error> + Unpin + Send,
 {
-    async fn run<R>(mut self, mut stream: R)
+    async fn run<R>(mut self, mut stream: R) -> Stop
     where
         R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
     {
         let ready = ServerFrame::Ready {
-            account: self.authed.user.account.map(|a| a.to_string()),
-            device: self.device.to_string(),
-            session: self.authed.session.id.to_string(),
+            account: self.authed.user.account,
+            device: self.device,
+            session: sotto_wire::SessionId(self.authed.session.id.0),
         };
-        if self.feed(ready.to_json()).await.is_err() || self.catch_up().await.is_err() {
-            return;
+        if let Err(stop) = self.feed(ready.to_json()).await {
+            return stop;
+        }
+        if let Err(stop) = self.catch_up().await {
+            return stop;
         }
         let mut in_flight: FuturesUnordered<Reply> = FuturesUnordered::new();
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval(self.idle / 3);
         ping.tick().await;
         let mut deadline = Instant::now() + self.idle;
-        let outcome: Result<(), Stop> = loop {
+        loop {
             let step = tokio::select! {
                 biased;
                 _ = self.registration.close.changed() => {
-                    let reason = self.registration.close.borrow().map_or("closed", |r| r.as_str());
-                    close(&mut self.sink, code::POLICY, reason).await;
-                    break Ok(());
+                    let reason = *self.registration.close.borrow();
+                    let text = reason.map_or("closed", |r| r.as_str());
+                    close(&mut self.sink, code::POLICY, text).await;
+                    // No reason: the hub dropped the sender, so nobody can close it any more.
+                    break reason.map_or(Stop::HubGone, Stop::from);
                 }
                 _ = crate::clock::until_true(&mut shutdown) => {
                     close(&mut self.sink, code::GOING_AWAY, "server shutting down").await;
-                    break Ok(());
+                    break Stop::Shutdown;
                 }
                 Some(reply) = in_flight.next(), if !in_flight.is_empty() => match reply {
                     Some(text) => self.feed(text).await,
@@ -252,14 +288,14 @@ where
                 },
                 push = self.registration.rx.recv() => match push {
                     Some(push) => self.deliver(push).await,
-                    None => Err(Stop),
+                    None => Err(Stop::HubGone),
                 },
                 message = tokio::time::timeout_at(deadline.into(), stream.next()) => match message {
                     Err(_) => {
                         close(&mut self.sink, code::NORMAL, "idle timeout").await;
-                        Err(Stop)
+                        Err(Stop::IdleTimeout)
                     }
-                    Ok(None) | Ok(Some(Err(_))) => Err(Stop),
+                    Ok(None) | Ok(Some(Err(_))) => Err(Stop::ClientGone),
                     Ok(Some(Ok(message))) => {
                         deadline = Instant::now() + self.idle;
                         self.incoming(message, &mut in_flight).await
@@ -267,52 +303,46 @@ where
                 },
                 _ = ping.tick() => self.send_message(Message::Ping(Default::default())).await,
             };
-            if step.is_err() || self.drain_ready(&mut in_flight).await.is_err() {
-                break Err(Stop);
+            if let Err(stop) = step {
+                break stop;
             }
-            if self.registration.lagged.swap(false, Ordering::AcqRel)
-                && self.catch_up().await.is_err()
-            {
-                break Err(Stop);
+            if let Err(stop) = self.drain_ready(&mut in_flight).await {
+                break stop;
+            }
+            if self.registration.lagged.swap(false, Ordering::AcqRel) {
+                if let Err(stop) = self.catch_up().await {
+                    break stop;
+                }
             }
             // Everything fed in this turn (replies, envelopes, errors) goes out in one flush:
             // one TLS record batch and one write instead of one per frame.
-            if self.unflushed && self.flush().await.is_err() {
-                break Err(Stop);
+            if self.unflushed {
+                if let Err(stop) = self.flush().await {
+                    break stop;
+                }
             }
-        };
-        let _ = outcome;
-        // Sends still in flight complete in the writer regardless; their replies are dropped.
-        tracing::debug!("socket closed");
+        }
     }
 
     async fn send_message(&mut self, message: Message) -> Result<(), Stop> {
-        match tokio::time::timeout(self.send_timeout, self.sink.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Stop),
-        }
+        written(tokio::time::timeout(self.send_timeout, self.sink.send(message)).await)
     }
 
     /// Queues a frame without flushing (the loop flushes once per turn).
     async fn feed(&mut self, text: String) -> Result<(), Stop> {
         self.unflushed = true;
-        match tokio::time::timeout(
-            self.send_timeout,
-            self.sink.feed(Message::Text(text.into())),
+        written(
+            tokio::time::timeout(
+                self.send_timeout,
+                self.sink.feed(Message::Text(text.into())),
+            )
+            .await,
         )
-        .await
-        {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Stop),
-        }
     }
 
     async fn flush(&mut self) -> Result<(), Stop> {
         self.unflushed = false;
-        match tokio::time::timeout(self.send_timeout, self.sink.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(Stop),
-        }
+        written(tokio::time::timeout(self.send_timeout, self.sink.flush()).await)
     }
 
     /// Feeds every reply and push that is ready now, without waiting for more.
@@ -346,6 +376,8 @@ where
         let mut written = 0u64;
         while let Some(push) = next.take() {
             match push {
+                // The loop sees the lagged flag after this turn and re-reads the store.
+                Push::Wake => {}
                 Push::Envelope { seq, envelope } if seq > self.cursor => {
                     self.feed(Self::envelope_frame(seq, &envelope)).await?;
                     self.cursor = seq;
@@ -374,7 +406,7 @@ where
                 Ok(page) => page,
                 Err(error) => {
                     tracing::error!(?error, "reading the queue failed");
-                    return Err(Stop);
+                    return Err(Stop::StoreFailed);
                 }
             };
             let n = page.len();
@@ -407,11 +439,11 @@ where
                 return self.feed(error_frame(None, &e)).await;
             }
             Message::Ping(_) | Message::Pong(_) => return Ok(()),
-            Message::Close(_) => return Err(Stop),
+            Message::Close(_) => return Err(Stop::ClientClosed),
         };
         if !self.bucket.take() {
             close(&mut self.sink, code::POLICY, "rate limit exceeded").await;
-            return Err(Stop);
+            return Err(Stop::FrameRate);
         }
         let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => frame,
@@ -455,14 +487,8 @@ where
                 envelope,
                 to,
             } => {
-                let parsed = (|| {
-                    let conversation = id("conversation", &conversation)?;
-                    let message = id("message_id", &message_id)?;
-                    let to = to.as_deref().map(|t| id("to", t)).transpose()?;
-                    let body = b64("envelope", &envelope)?;
-                    Ok::<_, Error>((conversation, message, to, body))
-                })();
-                let (conversation, message, to, body) = parsed.map_err(|e| (Some(req), e))?;
+                let message = message_id;
+                let body = b64("envelope", &envelope).map_err(|e| (Some(req), e))?;
                 Ok(Some(Box::pin(async move {
                     let result =
                         conversations::send(&state, &authed, conversation, message, to, body).await;
@@ -485,17 +511,14 @@ where
                         },
                     ));
                 }
-                let ids = message_ids
-                    .iter()
-                    .map(|m| id("message_ids", m))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| (None, e))?;
                 let device = self.device;
                 Ok(Some(Box::pin(async move {
-                    Some(match conversations::ack(&state, device, ids).await {
-                        Ok(count) => ServerFrame::Acked { count }.to_json(),
-                        Err(e) => error_frame(None, &e),
-                    })
+                    Some(
+                        match conversations::ack(&state, device, message_ids).await {
+                            Ok(count) => ServerFrame::Acked { count }.to_json(),
+                            Err(e) => error_frame(None, &e),
+                        },
+                    )
                 })))
             }
             ClientFrame::Signal {
@@ -503,7 +526,13 @@ where
                 kind,
                 payload,
             } => {
-                let conversation = id("conversation", &conversation).map_err(|e| (None, e))?;
+                // Only a device of an account has a socket; the check keeps the frame typed.
+                let from_account = self.authed.user.account.ok_or((
+                    None,
+                    Error::Forbidden {
+                        reason: "signals need an account",
+                    },
+                ))?;
                 if let Some(p) = &payload {
                     let bytes = b64("payload", p).map_err(|e| (None, e))?;
                     if bytes.len() > MAX_SIGNAL_PAYLOAD {
@@ -516,7 +545,7 @@ where
                         ));
                     }
                 }
-                let payload = payload.map(std::borrow::Cow::into_owned);
+                let payload = payload.map(|p| std::borrow::Cow::Owned(p.into_owned()));
                 let device = self.device;
                 Ok(Some(Box::pin(async move {
                     let targets =
@@ -526,14 +555,10 @@ where
                         Err(e) => return Some(error_frame(None, &e)),
                     };
                     let frame = ServerFrame::Signal {
-                        conversation: conversation.to_string(),
+                        conversation,
                         kind,
-                        from_account: authed
-                            .user
-                            .account
-                            .map(|a| a.to_string())
-                            .unwrap_or_default(),
-                        from_device: device.to_string(),
+                        from_account,
+                        from_device: device,
                         payload,
                     };
                     let push = Push::Frame(frame.to_json().into());

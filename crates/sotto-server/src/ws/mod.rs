@@ -6,9 +6,11 @@
 //!   router's middleware.
 //! - [`conn`]: a connection's life, written over any `Sink`/`Stream` of messages.
 //! - [`frames`]: the JSON frames.
+//! - [`stop`]: why a connection ended.
 
 pub mod conn;
 pub mod frames;
+pub mod stop;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};

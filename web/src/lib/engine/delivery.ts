@@ -18,10 +18,9 @@ export function isTransient(e: unknown): boolean {
   // A wrong directory entry is a bad answer about the lookup (the Rust client refuses it as a bad
   // response), not about the message: the right one may come next time.
   if (e instanceof DirectoryMismatchError) return true;
-  if (!isApiError(e)) return false;
-  if ((TRANSIENT as readonly string[]).includes(e.code)) return true;
-  // An answer that is not the server's (a proxy's 502, a cut connection): try again.
-  return e.code === "bad_response" && (e.status === 0 || e.status >= 500);
+  // An answer that is not the server's (a proxy's 502) reaches here as `unavailable`: the API
+  // edge gave it the code its status means (`apiError`).
+  return isApiError(e) && (TRANSIENT as readonly string[]).includes(e.code);
 }
 
 /**

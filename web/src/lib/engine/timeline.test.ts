@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { ApiError } from "../api";
+import { ApiError, apiError } from "../api";
 import { isTransient, retryDelay } from "./delivery";
 import type { ChatMessage } from "./model";
 import { isDisplayed, placeMessage } from "./timeline";
@@ -68,7 +68,9 @@ describe("delivery", () => {
     expect(isTransient(new ApiError("network", 0, "offline"))).toBe(true);
     expect(isTransient(new ApiError("unavailable", 503, "restarting"))).toBe(true);
     expect(isTransient(new ApiError("throttled", 429, "slow down"))).toBe(true);
-    expect(isTransient(new ApiError("bad_response", 502, "proxy"))).toBe(true);
+    expect(isTransient(apiError(502, "<html>Bad Gateway</html>"))).toBe(true);
+    expect(isTransient(apiError(503, null))).toBe(true);
+    expect(isTransient(apiError(400, null))).toBe(false);
     expect(isTransient(new ApiError("bad_response", 200, "odd json"))).toBe(false);
     expect(isTransient(new ApiError("not_found", 404, "not a member"))).toBe(false);
     expect(isTransient(new ApiError("conflict", 409, "duplicate"))).toBe(false);

@@ -1,0 +1,432 @@
+//! The HTTP API's JSON bodies (`docs/api.md`), one type per body, named after the endpoint's
+//! request or answer. Requests (what a client sends) refuse unknown fields, as the server parses
+//! them; answers (what the server sends) do not, so a client keeps working when a newer server
+//! adds a field. Binary fields are standard padded base64 text; ids are typed; secrets are
+//! [`Secret`]s.
+
+use serde::{Deserialize, Serialize};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+
+use crate::ids::{AttachmentId, SessionId};
+use crate::secret::Secret;
+
+// ---- accounts and sessions ----
+
+/// `POST /v1/accounts` and `POST /v1/auth/login`: a username and password.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// The username as typed (the server normalises it).
+    pub username: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// `POST /v1/accounts` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountCreated {
+    /// The normalised username.
+    pub username: String,
+}
+
+/// `POST /v1/auth/login` answer: a login token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// The normalised username.
+    pub username: String,
+    /// `sotto_lt_…`.
+    pub login_token: Secret,
+    /// Seconds the token lives.
+    pub expires_in: u64,
+}
+
+/// `POST /v1/auth/challenge`: which device wants a challenge.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The device that will sign.
+    pub device: DeviceId,
+}
+
+/// An encoded `AuthChallenge` and its nonce (`/v1/auth/challenge`, `/v1/auth/refresh/challenge`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// Encoded `AuthChallenge`, base64.
+    pub challenge: String,
+    /// Its nonce, base64, echoed back in the answer.
+    pub nonce: String,
+}
+
+/// A signed challenge (`/v1/auth/device`, `/v1/ws/ticket`, a refresh proof).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeAnswer {
+    /// The challenge's nonce, base64.
+    pub nonce: String,
+    /// The device's signature, base64.
+    pub signature: String,
+}
+
+/// `POST /v1/auth/device` and `POST /v1/auth/refresh` answer: device session tokens.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The session.
+    pub session: SessionId,
+    /// `sotto_at_…`.
+    pub access_token: Secret,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// `sotto_rt_…`, single use.
+    pub refresh_token: Secret,
+}
+
+/// `POST /v1/auth/refresh`: a refresh token, with a device proof when it retries a refresh whose
+/// answer was lost.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// `sotto_rt_…`.
+    pub refresh_token: Secret,
+    /// The answer to `POST /v1/auth/refresh/challenge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ChallengeAnswer>,
+}
+
+/// `POST /v1/auth/refresh/challenge`: a refresh token whose answer may have been lost.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshChallengeRequest {
+    /// `sotto_rt_…`.
+    pub refresh_token: Secret,
+}
+
+/// `POST /v1/account/password`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: Secret,
+    /// The new password.
+    pub new_password: Secret,
+    /// End every other session too.
+    #[serde(default)]
+    pub end_other_sessions: bool,
+}
+
+/// `POST /v1/account/password` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// Sessions the change ended.
+    pub sessions_ended: u64,
+}
+
+/// `POST /v1/ws/ticket` answer (also set as a cookie).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TicketResponse {
+    /// `sotto_wt_…`, single use.
+    pub ticket: Secret,
+    /// Seconds the ticket lives.
+    pub expires_in: u64,
+}
+
+/// What kind of session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A device session (access and refresh tokens).
+    Device,
+    /// A password login not yet bound to a device.
+    Login,
+}
+
+/// One session in `GET /v1/sessions`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The session.
+    pub session: SessionId,
+    /// Its device (device sessions only).
+    pub device: Option<DeviceId>,
+    /// Device or login.
+    pub kind: SessionKind,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+    /// Whether it is the caller's.
+    pub current: bool,
+}
+
+/// `DELETE /v1/sessions/{session}` of another session: the proof a token thief lacks.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordProof {
+    /// The account password.
+    pub current_password: Secret,
+}
+
+// ---- master key, devices, directory ----
+
+/// `PUT /v1/account/master-key`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterKeyRequest {
+    /// Master public key SPKI, base64.
+    pub master_key: String,
+}
+
+/// `PUT /v1/account/master-key` answer: the account id the key yields.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AccountView {
+    /// The account.
+    pub account: AccountId,
+}
+
+/// `POST /v1/devices/pending`: a device announcing itself.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    /// Signing key SPKI, base64.
+    pub signing_key: String,
+    /// Authentication key SPKI, base64.
+    pub auth_key: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// A device id (`/v1/devices/pending`, `/v1/devices`, `/v1/devices/revoke` answers).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeviceIdView {
+    /// The device.
+    pub device: DeviceId,
+}
+
+/// `POST /v1/devices` and `PUT /v1/devices/current/exchange-key`: a certificate.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateRequest {
+    /// Master-signed device certificate or device-signed exchange-key certificate, base64.
+    pub certificate: String,
+}
+
+/// A device's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Announced, not yet certified.
+    Pending,
+    /// Certified by the master key.
+    Active,
+    /// Revoked by the master key.
+    Revoked,
+}
+
+impl DeviceState {
+    /// The state's text, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
+/// One device as its owner (`GET /v1/devices`) or the directory sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// The device.
+    pub device: DeviceId,
+    /// Its state.
+    pub state: DeviceState,
+    /// Display name (unverified until the certificate is).
+    pub name: String,
+    /// Signing key SPKI, base64.
+    pub signing_key: String,
+    /// Authentication key SPKI, base64.
+    pub auth_key: String,
+    /// Master-signed certificate, base64 (absent while pending).
+    pub certificate: Option<String>,
+    /// Device-signed exchange-key certificate, base64.
+    pub exchange_key: Option<String>,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// `POST /v1/devices/revoke`: a master-signed revocation.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRequest {
+    /// The revocation, base64.
+    pub revocation: String,
+}
+
+/// `PUT /v1/devices/current/exchange-key` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SerialView {
+    /// The serial the exchange key was stored with.
+    pub serial: u64,
+}
+
+/// `GET /v1/directory/{who}` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DirectoryView {
+    /// Username.
+    pub username: String,
+    /// The account.
+    pub account: AccountId,
+    /// Master key SPKI, base64.
+    pub master_key: String,
+    /// Active devices.
+    pub devices: Vec<DeviceView>,
+    /// Master-signed revocations, base64.
+    pub revocations: Vec<String>,
+}
+
+// ---- conversations, messages, attachments ----
+
+/// `POST /v1/conversations`: a signed genesis.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// The genesis change, base64.
+    pub genesis: String,
+}
+
+/// A stored change's position (`POST /v1/conversations` and `/changes` answers).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChangeStored {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The new epoch.
+    pub epoch: u64,
+}
+
+/// `?since=EPOCH` of `GET /v1/conversations/{c}` (inclusive).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// The first epoch wanted.
+    #[serde(default)]
+    pub since: u64,
+}
+
+/// One entry of a group log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChangeView {
+    /// Epoch of the change.
+    pub epoch: u64,
+    /// Signed change, base64.
+    pub change: String,
+    /// The device that signed it.
+    pub author: DeviceId,
+    /// Milliseconds since the epoch.
+    pub created_at: i64,
+}
+
+/// `GET /v1/conversations/{c}` answer: the log from the requested epoch and the members.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Current members.
+    pub members: Vec<AccountId>,
+    /// The log.
+    pub changes: Vec<ChangeView>,
+}
+
+/// `POST /v1/conversations/{c}/changes`: a change to append.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppendRequest {
+    /// The signed change, base64.
+    pub change: String,
+}
+
+/// `POST /v1/conversations/{c}/messages`: an envelope sent over HTTP.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// The de-duplication key.
+    pub message_id: MessageId,
+    /// The envelope, base64.
+    pub envelope: String,
+    /// Deliver to this member device only (key distributions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<DeviceId>,
+}
+
+/// `POST /v1/conversations/{c}/messages` answer: where an envelope went.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SentView {
+    /// The message.
+    pub message_id: MessageId,
+    /// Devices that got a copy.
+    pub recipients: usize,
+    /// Devices whose queue was full.
+    #[serde(default)]
+    pub queue_full: Vec<DeviceId>,
+}
+
+/// `POST /v1/conversations/{c}/attachments` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AttachmentView {
+    /// The attachment.
+    pub attachment: AttachmentId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_refuse_unknown_fields_and_answers_tolerate_them() {
+        assert!(serde_json::from_str::<Credentials>(
+            r#"{"username":"a","password":"p","admin":true}"#
+        )
+        .is_err());
+        let answer = r#"{"username":"alice","login_token":"sotto_lt_x","expires_in":5,"new":1}"#;
+        let login: LoginResponse = serde_json::from_str(answer).unwrap();
+        assert_eq!(login.login_token.expose(), "sotto_lt_x");
+        assert!(!format!("{login:?}").contains("sotto_lt_x"));
+    }
+
+    #[test]
+    fn answers_keep_the_json_shape_of_docs_api() {
+        let device = DeviceId::from_bytes([9; 32]);
+        let view = DeviceView {
+            device,
+            state: DeviceState::Active,
+            name: "laptop".into(),
+            signing_key: "AA==".into(),
+            auth_key: "AQ==".into(),
+            certificate: None,
+            exchange_key: Some("Ag==".into()),
+            created_at: 5,
+        };
+        assert_eq!(
+            serde_json::to_string(&view).unwrap(),
+            format!(
+                r#"{{"device":"{device}","state":"active","name":"laptop","signing_key":"AA==","auth_key":"AQ==","certificate":null,"exchange_key":"Ag==","created_at":5}}"#
+            )
+        );
+        let sent = SendRequest {
+            message_id: MessageId::from_bytes([1; 16]),
+            envelope: "AA==".into(),
+            to: None,
+        };
+        let json = serde_json::to_string(&sent).unwrap();
+        assert!(!json.contains("\"to\""), "{json}");
+        let session = SessionView {
+            session: SessionId([0; 16]),
+            device: None,
+            kind: SessionKind::Login,
+            created_at: 1,
+            current: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&session).unwrap(),
+            format!(
+                r#"{{"session":"sess:{}","device":null,"kind":"login","created_at":1,"current":true}}"#,
+                "00".repeat(16)
+            )
+        );
+    }
+}
