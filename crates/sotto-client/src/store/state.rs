@@ -367,6 +367,22 @@ mod tests {
         assert!(held.requested);
     }
 
+    /// A profile snapshot as the client wrote it before its state was typed (every field set,
+    /// both outbox body kinds, both kinds of hold).
+    const SNAPSHOT: &str = include_str!("../../tests/data/profile_snapshot.json");
+
+    #[test]
+    fn an_existing_profile_loads_and_saves_back_as_the_same_json() {
+        let state = ProfileState::from_bytes(SNAPSHOT.as_bytes()).unwrap();
+        assert_eq!(state.outbox.len(), 2);
+        assert_eq!(state.held.len(), 2);
+        assert_eq!(state.peers.len(), 2);
+        let written: serde_json::Value =
+            serde_json::from_slice(&state.to_bytes().unwrap()).unwrap();
+        let original: serde_json::Value = serde_json::from_str(SNAPSHOT).unwrap();
+        assert_eq!(written, original);
+    }
+
     #[test]
     fn a_forgotten_id_is_new_again() {
         let mut state = ProfileState::default();
