@@ -22,6 +22,7 @@
 pub mod account;
 pub mod api;
 pub mod client;
+pub mod engine;
 pub mod error;
 pub mod groups;
 mod identity_hold;

@@ -319,16 +319,16 @@ impl Client {
         let (pinned, username) = match error {
             Error::IdentityChanged {
                 username, account, ..
-            } => (account.to_string(), username.clone()),
+            } => (*account, username.clone()),
             // A lookup by account names the account it looked for.
             Error::UnknownUser { username: account } => {
                 let peer = self.state.peers.get(account)?;
-                (account.clone(), peer.username.clone())
+                (account.parse().ok()?, peer.username.clone())
             }
             _ => return None,
         };
         Some(IdentityHold {
-            sender: sender.to_string(),
+            sender,
             pinned,
             username,
         })
@@ -347,8 +347,8 @@ impl Client {
             Error::BadResponse { .. } | Error::Protocol(_) | Error::Decode(_) => {
                 let username = self.state.peers.get(&claimed)?.username.clone();
                 Some(IdentityHold {
-                    sender: claimed.clone(),
-                    pinned: claimed,
+                    sender,
+                    pinned: sender,
                     username,
                 })
             }

@@ -16,6 +16,7 @@ use sotto_proto::ids::ChainId;
 
 use crate::api::unb64;
 use crate::client::Client;
+use crate::engine::held::Due;
 use crate::error::{Error, Result};
 use crate::receive::{Opened, Payload, Refused};
 use crate::store::state::{Delivered, Held, IdentityHold};
@@ -293,7 +294,7 @@ impl Client {
             });
             return Ok(());
         };
-        if self.is_held(envelope) {
+        if self.state.held.is_held(envelope) {
             // The same bytes again: one copy waits. A copy that differs (a tampered one) is held
             // on its own, and whichever verifies when retried is the one shown.
             on_event(Event::Replay {
@@ -301,15 +302,15 @@ impl Client {
             });
             return Ok(());
         }
-        let claimed = payload.claimed_sender().to_string();
+        let claimed = payload.claimed_sender();
         let mut hold = None;
-        if self.identity_held_from(&claimed).is_some() {
+        if self.state.held.identity_held_from(claimed).is_some() {
             // A sender's payloads stay in order: earlier ones waiting for an identity decision
             // go first (the directory may show the pinned key again), and while they still wait
             // a later one waits behind them.
-            self.retry_identity_held(Some(&claimed), options, on_event, summary)
+            self.retry_identity_held(Some(claimed), options, on_event, summary)
                 .await?;
-            hold = self.identity_held_from(&claimed);
+            hold = self.state.held.identity_held_from(claimed).cloned();
         }
         if hold.is_none() {
             hold = self
@@ -366,14 +367,13 @@ impl Client {
                     }
                     Opened::Hold => {
                         let held_at = self.now()?.millis();
-                        self.state.held.push(Held {
-                            message_id: id.clone(),
-                            conversation: env.header().conversation.to_string(),
-                            envelope: envelope.to_owned(),
+                        self.state.held.hold(Held::new(
+                            id.clone(),
+                            env.header().conversation,
+                            envelope.to_owned(),
                             held_at,
-                            requested: false,
-                            identity: None,
-                        });
+                            None,
+                        ));
                         self.state.remember(&id);
                         self.save()?;
                         on_event(Event::Held { message_id: id });
@@ -447,9 +447,9 @@ impl Client {
         envelope: &str,
         payload: &Payload,
     ) -> Result<()> {
-        if !self.is_held(envelope) {
+        if !self.state.held.is_held(envelope) {
             let entry = self.held_entry(relayed_id, envelope, payload, None)?;
-            self.state.held.push(entry);
+            self.state.held.hold_for_answer(entry);
         }
         self.save()
     }
@@ -463,14 +463,13 @@ impl Client {
         payload: &Payload,
         identity: Option<IdentityHold>,
     ) -> Result<Held> {
-        Ok(Held {
-            message_id: payload.message_id(relayed_id),
-            conversation: payload.conversation().to_string(),
-            envelope: envelope.to_owned(),
-            held_at: self.now()?.millis(),
-            requested: false,
+        Ok(Held::new(
+            payload.message_id(relayed_id),
+            payload.conversation(),
+            envelope.to_owned(),
+            self.now()?.millis(),
             identity,
-        })
+        ))
     }
 
     /// Retries payloads held for a key, an epoch or a server answer: the envelopes of `chain`,
@@ -484,13 +483,19 @@ impl Client {
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
         let mut held: Vec<(Held, Payload)> = Vec::new();
-        for entry in self.waiting_for_key().cloned().collect::<Vec<_>>() {
+        for entry in self
+            .state
+            .held
+            .waiting_for_key()
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             match unb64(&entry.envelope, "held")
                 .ok()
                 .and_then(|b| Payload::decode(&b))
             {
                 Some(payload) => held.push((entry, payload)),
-                None => self.forget_key_held(&entry.message_id),
+                None => self.state.held.forget_key_held(&entry.message_id),
             }
         }
         held.sort_by_key(|(_, payload)| matches!(payload, Payload::Message(_)));
@@ -525,7 +530,7 @@ impl Client {
             if matches!(outcome, Opened::Hold | Opened::Wait) {
                 continue;
             }
-            self.forget_key_held(&entry.message_id);
+            self.state.held.forget_key_held(&entry.message_id);
             match outcome {
                 // A message held for a server answer was not remembered as seen; now it is.
                 Opened::Delivered { .. } if matches!(payload, Payload::Message(_)) => {
@@ -536,12 +541,7 @@ impl Client {
                 // for any payload held for an identity (it is checked again when retried).
                 Opened::Identity(hold) => {
                     self.state.forget(&entry.message_id);
-                    if !self.is_identity_held(&entry.envelope) {
-                        self.state.held.push(Held {
-                            identity: Some(hold),
-                            ..entry.clone()
-                        });
-                    }
+                    self.state.held.move_to_identity_wait(entry.clone(), hold);
                 }
                 Opened::Failed(reason) => {
                     // As when it arrived: a refused key request is reported, not counted.
@@ -574,52 +574,47 @@ impl Client {
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
         let now = self.now()?.millis();
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        // Payloads waiting for an identity decision are not here: they wait for the user, who
-        // may take longer than any timer, and no key request would help them.
-        let held: Vec<Held> = self.waiting_for_key().cloned().collect();
-        for entry in held {
-            let age = now.saturating_sub(entry.held_at);
-            if age >= ms(options.give_up_after) {
-                self.forget_key_held(&entry.message_id);
-                self.state.undecryptable += 1;
-                self.save()?;
-                summary.failed += 1;
-                on_event(Event::Failure {
-                    message_id: entry.message_id.clone(),
-                    from: String::new(),
-                    reason: "no-key-arrived",
-                });
-            } else if !entry.requested && age >= ms(options.key_request_after) {
-                // Only an envelope has a chain whose key can be asked for; a distribution or a
-                // key request waiting for a server answer just waits.
-                let is_envelope = unb64(&entry.envelope, "held")
-                    .ok()
-                    .is_some_and(|b| Envelope::decode(&b).is_ok());
-                let asked = if is_envelope {
-                    match self.request_key(&entry).await {
-                        Ok(()) => true,
-                        // A server that refuses to relay the request stalls this one message
-                        // (it is given up in time), not the receive.
-                        Err(error) if error.is_refused_answer() => false,
-                        Err(error) => return Err(error),
-                    }
-                } else {
-                    false
-                };
-                if let Some(h) = self
-                    .state
-                    .held
-                    .iter_mut()
-                    .find(|h| h.identity.is_none() && h.message_id == entry.message_id)
-                {
-                    h.requested = true;
-                }
-                self.save()?;
-                if asked {
-                    on_event(Event::KeyRequested {
+        let due = self
+            .state
+            .held
+            .due(now, options.key_request_after, options.give_up_after);
+        for due in due {
+            match due {
+                Due::GiveUp(entry) => {
+                    self.state.held.forget_key_held(&entry.message_id);
+                    self.state.undecryptable += 1;
+                    self.save()?;
+                    summary.failed += 1;
+                    on_event(Event::Failure {
                         message_id: entry.message_id.clone(),
+                        from: String::new(),
+                        reason: "no-key-arrived",
                     });
+                }
+                Due::AskForKey(entry) => {
+                    // Only an envelope has a chain whose key can be asked for; a distribution
+                    // or a key request waiting for a server answer just waits.
+                    let is_envelope = unb64(&entry.envelope, "held")
+                        .ok()
+                        .is_some_and(|b| Envelope::decode(&b).is_ok());
+                    let asked = if is_envelope {
+                        match self.request_key(&entry).await {
+                            Ok(()) => true,
+                            // A server that refuses to relay the request stalls this one
+                            // message (it is given up in time), not the receive.
+                            Err(error) if error.is_refused_answer() => false,
+                            Err(error) => return Err(error),
+                        }
+                    } else {
+                        false
+                    };
+                    self.state.held.mark_requested(&entry.message_id);
+                    self.save()?;
+                    if asked {
+                        on_event(Event::KeyRequested {
+                            message_id: entry.message_id.clone(),
+                        });
+                    }
                 }
             }
         }
