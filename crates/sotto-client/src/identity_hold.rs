@@ -15,7 +15,7 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::receive::Payload;
 use crate::store::state::{Held, IdentityHold};
-use crate::sync::{Event, ReceiveOptions, ReceiveSummary};
+use crate::sync::{Event, Incoming, Pass, ReceiveOptions, ReceiveSummary};
 
 impl Client {
     /// Stores a payload until its sender's identity is settled (after the others, in order).
@@ -77,17 +77,19 @@ impl Client {
                 self.save()?;
                 continue;
             };
-            let outcome = self
-                .process(
-                    &entry.message_id,
-                    &hold.sender.to_string(),
-                    &entry.envelope,
-                    &payload,
-                    options,
-                    on_event,
-                    summary,
-                )
-                .await?;
+            let sender = hold.sender.to_string();
+            let incoming = Incoming {
+                message_id: &entry.message_id,
+                sender: &sender,
+                envelope: &entry.envelope,
+                payload: &payload,
+            };
+            let mut pass = Pass {
+                options,
+                on_event,
+                summary,
+            };
+            let outcome = self.process(incoming, &mut pass).await?;
             if let Some(again) = outcome {
                 // Nothing was stored for it: back in its place (the pinned identity it waits
                 // for may be another one now).
@@ -131,8 +133,7 @@ impl Client {
             let was_verified = held
                 .first()
                 .and_then(|h| h.identity.as_ref())
-                .and_then(|i| self.state.peers.get(&i.pinned.to_string()))
-                .is_some_and(|p| p.verified);
+                .is_some_and(|i| self.state.pins.is_verified(i.pinned));
             on_event(Event::IdentityHeld {
                 username: username.to_owned(),
                 was_verified,

@@ -322,8 +322,8 @@ impl Client {
             } => (*account, username.clone()),
             // A lookup by account names the account it looked for.
             Error::UnknownUser { username: account } => {
-                let peer = self.state.peers.get(account)?;
-                (account.parse().ok()?, peer.username.clone())
+                let account: AccountId = account.parse().ok()?;
+                (account, self.state.pins.username_of(account)?.to_owned())
             }
             _ => return None,
         };
@@ -342,10 +342,9 @@ impl Client {
         if let Some(hold) = self.changed_identity(sender, error) {
             return Some(hold);
         }
-        let claimed = sender.to_string();
         match error {
             Error::BadResponse { .. } | Error::Protocol(_) | Error::Decode(_) => {
-                let username = self.state.peers.get(&claimed)?.username.clone();
+                let username = self.state.pins.username_of(sender)?.to_owned();
                 Some(IdentityHold {
                     sender,
                     pinned: sender,

@@ -142,6 +142,31 @@ impl ReceiveOptions {
     }
 }
 
+/// One payload as relayed, or as taken back out of an identity hold: what
+/// [`Client::process`] works on.
+#[derive(Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    /// `msg:…` as the relay gave it (unauthenticated).
+    pub message_id: &'a str,
+    /// `acct:…` the relay says sent it (unauthenticated; for a held payload, the sender it
+    /// claims).
+    pub sender: &'a str,
+    /// The payload's wire text (base64), as stored when it is held.
+    pub envelope: &'a str,
+    /// The decoded payload.
+    pub payload: &'a Payload,
+}
+
+/// One receive in progress: its options, where its events go, its running totals.
+pub(crate) struct Pass<'a> {
+    /// How long to receive and where to put files.
+    pub options: &'a ReceiveOptions,
+    /// Where events for the user go.
+    pub on_event: &'a mut dyn FnMut(Event),
+    /// What the receive did so far.
+    pub summary: &'a mut ReceiveSummary,
+}
+
 /// What a receive did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReceiveSummary {
@@ -173,7 +198,7 @@ impl Client {
         let mut summary = ReceiveSummary::default();
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
-        self.verified.clear();
+        self.directory.forget_devices();
         // What this device publishes and sends first must not keep it from reading: an answer
         // that refuses it (anything but a transport failure, §9.4) is reported and left for
         // the next receive.
@@ -313,11 +338,18 @@ impl Client {
             hold = self.state.held.identity_held_from(claimed).cloned();
         }
         if hold.is_none() {
-            hold = self
-                .process(
-                    message_id, sender, envelope, &payload, options, on_event, summary,
-                )
-                .await?;
+            let incoming = Incoming {
+                message_id,
+                sender,
+                envelope,
+                payload: &payload,
+            };
+            let mut pass = Pass {
+                options,
+                on_event,
+                summary,
+            };
+            hold = self.process(incoming, &mut pass).await?;
         }
         if let Some(hold) = hold {
             self.hold_for_identity(message_id, envelope, &payload, hold, on_event, summary)?;
@@ -328,17 +360,20 @@ impl Client {
     /// Processes one payload, as it arrives or as it is retried from an identity hold; stores
     /// the result. Returns why it must wait for the user instead, if it must: the caller decides
     /// where it waits.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn process(
         &mut self,
-        message_id: &str,
-        sender: &str,
-        envelope: &str,
-        payload: &Payload,
-        options: &ReceiveOptions,
-        on_event: &mut dyn FnMut(Event),
-        summary: &mut ReceiveSummary,
+        incoming: Incoming<'_>,
+        pass: &mut Pass<'_>,
     ) -> Result<Option<IdentityHold>> {
+        let Incoming {
+            message_id,
+            sender,
+            envelope,
+            payload,
+        } = incoming;
+        let options = pass.options;
+        let on_event = &mut *pass.on_event;
+        let summary = &mut *pass.summary;
         let failure = |reason| Event::Failure {
             message_id: message_id.to_owned(),
             from: sender.to_owned(),
@@ -358,8 +393,8 @@ impl Client {
                         self.save()?;
                         if gap > 0 {
                             // The signed sender, not the relay's unauthenticated metadata.
-                            let signed = env.header().sender_account.to_string();
-                            let from = self.username_of(&signed).unwrap_or(signed);
+                            let signed = env.header().sender_account;
+                            let from = self.username_of(signed).unwrap_or(signed.to_string());
                             on_event(Event::Gap { from, missing: gap });
                         }
                         self.drain_inbox(&options.download_dir, on_event, summary)

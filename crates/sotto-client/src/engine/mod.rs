@@ -9,9 +9,17 @@
 //! - [`outbox`]: [`Outbox`], messages not yet confirmed by the server and which may go next.
 //! - [`held`]: [`HeldPayloads`], payloads waiting for a key, an answer or the user, and when to
 //!   retry, ask for or give up each.
+//! - [`pins`]: [`Pins`], master keys pinned on first use, confirmed by safety number, and when
+//!   the directory shows a changed identity.
+//! - [`directory`]: [`Directory`], devices verified during a run and the refused directory
+//!   entries to warn about.
 
+pub mod directory;
 pub mod held;
 pub mod outbox;
+pub mod pins;
 
+pub use directory::Directory;
 pub use held::HeldPayloads;
 pub use outbox::Outbox;
+pub use pins::Pins;

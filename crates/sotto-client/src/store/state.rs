@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
-use crate::engine::{HeldPayloads, Outbox};
+use crate::engine::{HeldPayloads, Outbox, Pins};
 use crate::error::{Error, Result};
 
 pub use crate::engine::held::{Held, IdentityHold, MAX_IDENTITY_HELD};
 pub use crate::engine::outbox::{OutboxItem, Unsent};
+pub use crate::engine::pins::Peer;
 
 /// Message ids remembered to drop relayed duplicates.
 pub const MAX_SEEN: usize = 20_000;
@@ -70,10 +71,10 @@ pub struct ProfileState {
     pub device: Option<DeviceState>,
     /// The device session.
     pub session: Option<SessionState>,
-    /// Identities pinned on first use, by account id.
-    pub peers: BTreeMap<String, Peer>,
-    /// Username → account id, as pinned.
-    pub names: BTreeMap<String, String>,
+    /// Identities pinned on first use (stored as `peers`, by account id, and `names`, username →
+    /// account id, as before the pins had a type of their own).
+    #[serde(flatten)]
+    pub pins: Pins,
     /// Conversations this device knows, by id.
     pub conversations: BTreeMap<String, Conversation>,
     /// The receiver state (`sotto/local/receiver-state`).
@@ -162,22 +163,6 @@ pub struct SessionState {
     pub access_issued_at: u64,
     /// Single-use refresh token.
     pub refresh_token: Token,
-}
-
-/// A pinned identity.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Peer {
-    /// The username it was pinned under.
-    pub username: String,
-    /// Master public key SPKI, base64.
-    pub master_spki: String,
-    /// Confirmed by safety number.
-    pub verified: bool,
-    /// Highest exchange-key serial accepted per device.
-    pub serials: BTreeMap<String, u64>,
-    /// Devices seen revoked by a verified revocation (never trusted again).
-    #[serde(default)]
-    pub revoked: std::collections::BTreeSet<String>,
 }
 
 /// A conversation.
@@ -320,7 +305,7 @@ mod tests {
         let state = ProfileState::from_bytes(SNAPSHOT.as_bytes()).unwrap();
         assert_eq!(state.outbox.len(), 2);
         assert_eq!(state.held.len(), 2);
-        assert_eq!(state.peers.len(), 2);
+        assert_eq!(state.pins.len(), 2);
         let written: serde_json::Value =
             serde_json::from_slice(&state.to_bytes().unwrap()).unwrap();
         let original: serde_json::Value = serde_json::from_str(SNAPSHOT).unwrap();
