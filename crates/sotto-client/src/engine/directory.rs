@@ -95,6 +95,7 @@ impl Directory {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
 
     fn injected(device: &str) -> Rejected {

@@ -256,7 +256,7 @@ impl HeldPayloads {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     const SEC: Duration = Duration::from_secs(1);
