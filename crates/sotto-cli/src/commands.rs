@@ -263,7 +263,7 @@ async fn devices(client: &mut Client, cmd: DevicesCommand) -> Result<(), CliErro
 }
 
 async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
-    let queued_before: Vec<String> = client.outbox().map(|i| i.message_id.clone()).collect();
+    let queued_before: Vec<_> = client.outbox().map(|i| i.message_id).collect();
     let sent = send_now(client, &args).await;
     if let Err(error) = &sent {
         // A message that reached the outbox before the failure is not lost: say so (with its

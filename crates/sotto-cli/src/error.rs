@@ -1,5 +1,7 @@
 //! The command line's error type and its exit codes: each failure a person can act on has its
-//! own code and a message that says what to do.
+//! own code and a message that says what to do. The client library says what happened; the
+//! advice (which command to run, which flag to pass) is added here, by [`advice`], because only
+//! the command line knows its commands and flags.
 
 use sotto_client::Error as ClientError;
 
@@ -29,8 +31,8 @@ pub mod code {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
-    /// The client library failed.
-    #[error(transparent)]
+    /// The client library failed: what happened, then what to do about it.
+    #[error("{}", explain(.0))]
     Client(#[from] ClientError),
     /// A secret was needed but there is no terminal to ask on.
     #[error("{what} is needed: set {variable} or run in a terminal")]
@@ -97,5 +99,71 @@ impl CliError {
             Self::NoSecret { .. } | Self::Usage(_) | Self::NoProfileDir => code::USAGE,
             Self::Prompt { .. } | Self::Runtime(_) => code::FAILURE,
         }
+    }
+}
+
+/// What to do about a library error, in terms of this command line's commands and flags (none
+/// where the message says all there is).
+pub fn advice(error: &ClientError) -> Option<String> {
+    Some(match error {
+        ClientError::NoAccount => "run `sotto register` or `sotto login` first".to_owned(),
+        ClientError::DevicePending => {
+            "run `sotto devices approve <code>` on another device, then `sotto login` again"
+                .to_owned()
+        }
+        ClientError::NoMasterKey => "approve or revoke from your first device".to_owned(),
+        ClientError::SessionEnded => "run `sotto login` again".to_owned(),
+        ClientError::UntrustedCertificate { got } => format!(
+            "if you run this server, check the fingerprint it printed and pass --tls-pin {got}"
+        ),
+        ClientError::BadPin => "check the value given to --tls-pin".to_owned(),
+        ClientError::IdentityChanged { username, .. } => format!(
+            "check the new safety number with `sotto verify {username}`, then retry with \
+             --accept-new-identity"
+        ),
+        _ => return None,
+    })
+}
+
+/// A library error as the command line shows it: what happened, then what to do.
+pub fn explain(error: &ClientError) -> String {
+    match advice(error) {
+        Some(advice) => format!("{error}; {advice}"),
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_session_says_to_log_in_again_and_keeps_its_exit_code() {
+        let error = CliError::Client(ClientError::SessionEnded);
+        assert_eq!(
+            error.to_string(),
+            "the session has ended; run `sotto login` again"
+        );
+        assert_eq!(error.exit_code(), code::LOGIN_NEEDED);
+    }
+
+    #[test]
+    fn an_untrusted_certificate_says_which_pin_to_pass() {
+        let error = CliError::Client(ClientError::UntrustedCertificate {
+            got: "AB:CD".to_owned(),
+        });
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("the server's certificate is not trusted"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("pass --tls-pin AB:CD"), "{shown}");
+        assert_eq!(error.exit_code(), code::CERTIFICATE);
+    }
+
+    #[test]
+    fn an_error_without_advice_is_shown_as_the_library_says_it() {
+        let error = ClientError::NotMember;
+        assert_eq!(explain(&error), error.to_string());
     }
 }

@@ -150,14 +150,19 @@ async fn send(client: &mut Client, app: &mut App) {
             app.input.clear();
             app.inform("sent".to_owned());
         }
-        Err(error @ ClientError::IdentityChanged { .. }) => app.warn(format!("WARNING: {error}")),
+        Err(error @ ClientError::IdentityChanged { .. }) => {
+            app.warn(format!("WARNING: {}", crate::error::explain(&error)));
+        }
         Err(error) if client.outbox_len() > queued_before => {
             // In the outbox: the next sync sends it. Typing it again would send it twice.
             app.input.clear();
             app.online = Some(false);
-            app.warn(format!("queued, not sent yet: {error}"));
+            app.warn(format!(
+                "queued, not sent yet: {}",
+                crate::error::explain(&error)
+            ));
         }
-        Err(error) => app.warn(format!("not sent: {error}")),
+        Err(error) => app.warn(format!("not sent: {}", crate::error::explain(&error))),
     }
     for unsent in client.take_unsent().unwrap_or_default() {
         app.warn(format!(
@@ -223,7 +228,7 @@ async fn poll(client: &mut Client, app: &mut App) {
         }
         Err(error) => {
             app.online = Some(false);
-            app.warn(format!("sync failed: {error}"));
+            app.warn(format!("sync failed: {}", crate::error::explain(&error)));
         }
     }
     for unsent in client.take_unsent().unwrap_or_default() {

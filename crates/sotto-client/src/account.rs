@@ -15,7 +15,7 @@ use sotto_proto::Timestamp;
 use crate::api::{self, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::store::state::{AccountState, DeviceState, ExchangeKeyState, Peer, Secret};
+use crate::store::state::{AccountState, DeviceState, ExchangeKeyState, Secret};
 
 /// Exchange keys are replaced after a day (protocol §4.5: rotated daily).
 const EXCHANGE_KEY_ROTATE_MS: u64 = Timestamp::DAY;
@@ -142,25 +142,12 @@ impl Client {
             revocation_serial: 0,
         });
         self.state.device = Some(new_device_state(&keys, device_name, true)?);
-        self.pin_self(&login.username, &master_spki, &master.account().to_string());
+        self.state
+            .pins
+            .pin_own(master.account(), &login.username, master_spki.clone());
         self.save()?;
         self.device_login(&token).await?;
         self.ensure_exchange_key().await
-    }
-
-    fn pin_self(&mut self, username: &str, master_spki: &str, account: &str) {
-        self.state.peers.insert(
-            account.to_owned(),
-            Peer {
-                username: username.to_owned(),
-                master_spki: master_spki.to_owned(),
-                verified: true,
-                ..Peer::default()
-            },
-        );
-        self.state
-            .names
-            .insert(username.to_owned(), account.to_owned());
     }
 
     /// Logs in as `username`: on a fresh profile, announces a new device that must be approved;
@@ -214,7 +201,11 @@ impl Client {
                 revocation_serial: 0,
             });
             self.state.device = Some(new_device_state(&keys, device_name, false)?);
-            self.pin_self(&login.username, &entry.master_key, &account);
+            self.state.pins.pin_own(
+                identity.account(),
+                &login.username,
+                entry.master_key.clone(),
+            );
             self.save()?;
         }
         if self.device_active() {

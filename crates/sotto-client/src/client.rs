@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, SigningKeyPair};
-use sotto_proto::identity::{DeviceKeys, MasterKey, VerifiedDevice};
+use sotto_proto::identity::{DeviceKeys, MasterKey};
 use sotto_proto::ids::{AccountId, DeviceId};
 use sotto_proto::{Env, SystemRng, Timestamp};
 use zeroize::Zeroizing;
@@ -62,12 +62,9 @@ pub struct Client {
     /// Conversations whose group log was fetched during this run (membership is checked
     /// against the current state, so each is brought up to date once per run).
     pub(crate) fresh: std::collections::BTreeSet<String>,
-    /// Devices verified during this run, by device id (saves a directory fetch per message).
-    pub(crate) verified: std::collections::BTreeMap<String, (String, VerifiedDevice)>,
-    /// Directory entries refused during this run (see [`Client::take_directory_warnings`]), and
-    /// how many of them the caller has taken.
-    pub(crate) directory_warnings: Vec<crate::peers::DirectoryWarning>,
-    pub(crate) directory_warnings_taken: usize,
+    /// Devices verified and directory entries refused during this run (see
+    /// [`Client::take_directory_warnings`]).
+    pub(crate) directory: crate::engine::Directory,
     /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
     /// whose clocks are off by an hour to check the protocol's skew tolerance.
     clock_offset_ms: i64,
@@ -125,9 +122,7 @@ impl Client {
             api,
             rng: SystemRng::new(),
             fresh: Default::default(),
-            verified: Default::default(),
-            directory_warnings: Vec::new(),
-            directory_warnings_taken: 0,
+            directory: Default::default(),
             clock_offset_ms: 0,
         })
     }

@@ -1,6 +1,8 @@
 //! The one error type of the client library. Variants say what went wrong in terms a person (or
 //! the CLI's exit code) can act on: a wrong passphrase, an unreachable server, a certificate that
 //! does not match its pin, a changed identity, a refusal by the server with its stable code.
+//! Messages say what happened, never what to type: what to do about it depends on the program
+//! in front of the library (`sotto-cli/src/error.rs` adds its commands and flags).
 
 use sotto_proto::ids::AccountId;
 
@@ -33,7 +35,7 @@ pub enum Error {
     #[error("the profile is in use by another sotto process")]
     ProfileBusy,
     /// The profile has no account yet.
-    #[error("this profile has no account: run `sotto register` or `sotto login` first")]
+    #[error("this profile has no account")]
     NoAccount,
     /// The profile already holds an account.
     #[error("this profile already holds the account {username}")]
@@ -48,13 +50,13 @@ pub enum Error {
         username: String,
     },
     /// This device is waiting for approval from another device.
-    #[error("this device is waiting for approval: run `sotto devices approve <code>` on another device, then `sotto login` again")]
+    #[error("this device is waiting for approval by a device that holds the account's master key")]
     DevicePending,
     /// This device does not hold the account's master key, so it cannot certify devices.
-    #[error("this device does not hold the account's master key; approve or revoke from your first device")]
+    #[error("this device does not hold the account's master key")]
     NoMasterKey,
     /// The device session ended (revoked, logged out, or the refresh token was reused).
-    #[error("the session has ended: run `sotto login` again")]
+    #[error("the session has ended")]
     SessionEnded,
     /// The server could not be reached.
     #[error("cannot reach the server at {url}: {source}")]
@@ -74,13 +76,13 @@ pub enum Error {
         got: String,
     },
     /// No pin is set and the certificate is not trusted by the system.
-    #[error("the server's certificate is not trusted by this system (fingerprint {got}); if you run this server, check the fingerprint it printed and pass --tls-pin {got}")]
+    #[error("the server's certificate is not trusted by this system (fingerprint {got})")]
     UntrustedCertificate {
         /// The fingerprint the server presented.
         got: String,
     },
-    /// A `--tls-pin` value is not a SHA-256 fingerprint.
-    #[error("--tls-pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)")]
+    /// A certificate pin is not a SHA-256 fingerprint.
+    #[error("a certificate pin must be a SHA-256 fingerprint (64 hex digits, colons allowed)")]
     BadPin,
     /// The server URL is not usable.
     #[error("invalid server URL {url}: expected https://host:port")]
@@ -133,7 +135,7 @@ pub enum Error {
         username: String,
     },
     /// A pinned identity changed and the change was not accepted.
-    #[error("the identity key of {username} ({account}) has CHANGED since it was pinned{verified}; check the new safety number with `sotto verify {username}`, then retry with --accept-new-identity", verified = if *.was_verified { " and verified" } else { "" })]
+    #[error("the identity key of {username} ({account}) has CHANGED since it was pinned{verified}", verified = if *.was_verified { " and verified" } else { "" })]
     IdentityChanged {
         /// The username.
         username: String,

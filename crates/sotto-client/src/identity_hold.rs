@@ -8,49 +8,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sotto_proto::ids::AccountId;
+
 use crate::api::unb64;
 use crate::client::Client;
 use crate::error::Result;
 use crate::receive::Payload;
-use crate::store::state::{Held, IdentityHold, MAX_IDENTITY_HELD};
-use crate::sync::{Event, ReceiveOptions, ReceiveSummary};
+use crate::store::state::{Held, IdentityHold};
+use crate::sync::{Event, Incoming, Pass, ReceiveOptions, ReceiveSummary};
 
 impl Client {
-    /// Whether exactly these payload bytes already wait for an identity decision.
-    pub(crate) fn is_identity_held(&self, envelope: &str) -> bool {
-        self.state
-            .held
-            .iter()
-            .any(|h| h.identity.is_some() && h.envelope == envelope)
-    }
-
-    /// Whether exactly these payload bytes already wait, for anything.
-    pub(crate) fn is_held(&self, envelope: &str) -> bool {
-        self.state.held.iter().any(|h| h.envelope == envelope)
-    }
-
-    /// Why payloads claiming to come from `sender` wait, if any do.
-    pub(crate) fn identity_held_from(&self, sender: &str) -> Option<IdentityHold> {
-        self.state
-            .held
-            .iter()
-            .filter_map(|h| h.identity.as_ref())
-            .find(|i| i.sender == sender)
-            .cloned()
-    }
-
-    /// The held payloads waiting for a key or an epoch (not for the user).
-    pub(crate) fn waiting_for_key(&self) -> impl Iterator<Item = &Held> {
-        self.state.held.iter().filter(|h| h.identity.is_none())
-    }
-
-    /// Drops a payload from the key wait (an identity-held copy with the same id stays).
-    pub(crate) fn forget_key_held(&mut self, message_id: &str) {
-        self.state
-            .held
-            .retain(|h| h.identity.is_some() || h.message_id != message_id);
-    }
-
     /// Stores a payload until its sender's identity is settled (after the others, in order).
     pub(crate) fn hold_for_identity(
         &mut self,
@@ -61,25 +28,19 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
-        let held = self
-            .state
-            .held
-            .iter()
-            .filter(|h| h.identity.is_some())
-            .count();
-        if held >= MAX_IDENTITY_HELD {
+        let sender = hold.sender;
+        let entry = self.held_entry(relayed_id, envelope, payload, Some(hold))?;
+        if self.state.held.hold_for_identity(entry).is_err() {
             self.state.undecryptable += 1;
             self.save()?;
             summary.failed += 1;
             on_event(Event::Failure {
                 message_id: payload.message_id(relayed_id),
-                from: hold.sender,
+                from: sender.to_string(),
                 reason: "identity-hold-full",
             });
             return Ok(());
         }
-        let entry = self.held_entry(relayed_id, envelope, payload, Some(hold))?;
-        self.state.held.push(entry);
         self.save()
     }
 
@@ -88,22 +49,12 @@ impl Client {
     /// changed is looked up once per pass: all its payloads keep waiting, in their order.
     pub(crate) async fn retry_identity_held(
         &mut self,
-        only: Option<&str>,
+        only: Option<AccountId>,
         options: &ReceiveOptions,
         on_event: &mut dyn FnMut(Event),
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
-        let held: Vec<Held> = self
-            .state
-            .held
-            .iter()
-            .filter(|h| {
-                h.identity
-                    .as_ref()
-                    .is_some_and(|i| only.is_none_or(|s| i.sender == s))
-            })
-            .cloned()
-            .collect();
+        let held = self.state.held.identity_held(only);
         let mut still_changed = BTreeSet::new();
         for entry in held {
             let Some(hold) = entry.identity.clone() else {
@@ -112,17 +63,11 @@ impl Client {
             if still_changed.contains(&hold.sender) {
                 continue;
             }
-            let Some(index) = self
-                .state
-                .held
-                .iter()
-                .position(|h| h.identity.is_some() && h.envelope == entry.envelope)
-            else {
-                continue;
-            };
             // Out of the hold before processing: whatever the processing stores is saved
             // together with the removal, so a crash never shows it twice nor loses it.
-            self.state.held.remove(index);
+            let Some((index, _)) = self.state.held.take_identity_held(&entry.envelope) else {
+                continue;
+            };
             let payload = unb64(&entry.envelope, "held payload")
                 .ok()
                 .and_then(|b| Payload::decode(&b));
@@ -132,22 +77,23 @@ impl Client {
                 self.save()?;
                 continue;
             };
-            let outcome = self
-                .process(
-                    &entry.message_id,
-                    &hold.sender,
-                    &entry.envelope,
-                    &payload,
-                    options,
-                    on_event,
-                    summary,
-                )
-                .await?;
+            let sender = hold.sender.to_string();
+            let incoming = Incoming {
+                message_id: &entry.message_id,
+                sender: &sender,
+                envelope: &entry.envelope,
+                payload: &payload,
+            };
+            let mut pass = Pass {
+                options,
+                on_event,
+                summary,
+            };
+            let outcome = self.process(incoming, &mut pass).await?;
             if let Some(again) = outcome {
                 // Nothing was stored for it: back in its place (the pinned identity it waits
                 // for may be another one now).
-                let index = index.min(self.state.held.len());
-                self.state.held.insert(
+                self.state.held.put_back(
                     index,
                     Held {
                         identity: Some(again),
@@ -168,12 +114,7 @@ impl Client {
         told: &mut BTreeMap<String, usize>,
         on_event: &mut dyn FnMut(Event),
     ) {
-        let mut by_name: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
-        for h in &self.state.held {
-            if let Some(identity) = &h.identity {
-                by_name.entry(&identity.username).or_default().push(h);
-            }
-        }
+        let by_name = self.state.held.identity_held_by_name();
         told.retain(|name, _| by_name.contains_key(name.as_str()));
         for (username, held) in by_name {
             if told.get(username).is_some_and(|&n| n >= held.len()) {
@@ -192,8 +133,7 @@ impl Client {
             let was_verified = held
                 .first()
                 .and_then(|h| h.identity.as_ref())
-                .and_then(|i| self.state.peers.get(&i.pinned))
-                .is_some_and(|p| p.verified);
+                .is_some_and(|i| self.state.pins.is_verified(i.pinned));
             on_event(Event::IdentityHeld {
                 username: username.to_owned(),
                 was_verified,
@@ -205,10 +145,6 @@ impl Client {
 
     /// How many payloads wait for a decision about each pinned username's identity.
     pub fn held_for_identity(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for identity in self.state.held.iter().filter_map(|h| h.identity.as_ref()) {
-            *counts.entry(identity.username.clone()).or_default() += 1;
-        }
-        counts
+        self.state.held.identity_counts()
     }
 }

@@ -5,23 +5,30 @@
 //! never silently loses or shows an unverifiable message. The `sotto` command line is a thin
 //! layer over [`Client`].
 //!
+//! The state this device keeps lives in [`engine`] as types with pure methods (no I/O, time
+//! passed in); the `impl Client` blocks in the other modules are the driver around them: fetch
+//! from the server, call a method of the state, persist the snapshot, send.
+//!
 //! # Layout
 //! - [`client`]: [`Client`], one open profile and its server.
+//! - [`engine`]: the state types: the outbox, held payloads, pins and the run's directory.
 //! - [`tls`]: certificate trust (system roots or a pinned fingerprint, nothing else).
 //! - [`api`], [`ws`]: the HTTPS API and the WebSocket (their JSON types are `sotto-wire`'s).
 //! - [`store`]: the encrypted local store (the [`store::Vault`] seam and the snapshot).
 //! - [`session`]: device login challenges, token renewal, WebSocket tickets.
 //! - [`account`]: register, login and approval of new devices, revocation, exchange keys.
-//! - [`peers`]: pinned identities, directory verification, safety numbers.
+//! - [`peers`]: directory lookups verified against the pins, safety numbers.
 //! - [`groups`]: verified group logs, groups and 1:1 conversations.
 //! - [`outbox`]: sending (reserve → persist → seal → send) and sender chains.
-//! - [`receive`], [`sync`]: receiving payloads and the sync loop.
-//! - `identity_hold`: payloads waiting for the user's decision about a changed identity.
+//! - `receive`, [`sync`]: receiving payloads and the sync loop.
+//! - `identity_hold`: retrying payloads that wait for the user's decision about a changed
+//!   identity.
 //! - [`error`]: the crate's error type.
 
 pub mod account;
 pub mod api;
 pub mod client;
+pub mod engine;
 pub mod error;
 pub mod groups;
 mod identity_hold;

@@ -137,22 +137,14 @@ impl Client {
         // Earlier messages first: anything left in the outbox by an interrupted run. One that
         // the server's answers keep back holds back its own conversation only.
         if let Err((_, error)) = self.flush_outbox_items().await {
-            let waiting = conversation.to_string();
-            if !error.is_refused_answer()
-                || self.state.outbox.iter().any(|i| i.conversation == waiting)
-            {
+            if !error.is_refused_answer() || self.state.outbox.holds(conversation) {
                 return Err(error);
             }
         }
-        let message_id = MessageId::from_bytes(self.random16()?).to_string();
-        self.state.outbox.push(OutboxItem {
-            message_id: message_id.clone(),
-            conversation: conversation.to_string(),
-            body,
-            envelope: None,
-        });
+        let message_id = MessageId::from_bytes(self.random16()?);
+        self.state.outbox.push(message_id, conversation, body);
         self.save()?;
-        self.deliver(&message_id).await
+        self.deliver(message_id).await
     }
 
     /// Retries everything in the outbox; returns how many went out.
@@ -168,28 +160,19 @@ impl Client {
     pub(crate) async fn flush_outbox_items(
         &mut self,
     ) -> std::result::Result<usize, (String, Error)> {
-        let items: Vec<(String, String)> = self
-            .state
-            .outbox
-            .iter()
-            .map(|i| (i.message_id.clone(), i.conversation.clone()))
-            .collect();
+        let mut pass = self.state.outbox.pass();
         let mut sent = 0;
-        let mut held_back: Vec<String> = Vec::new();
         let mut first_refusal = None;
-        for (id, conversation) in items {
-            if held_back.contains(&conversation) {
-                continue;
-            }
-            match self.deliver(&id).await {
+        while let Some((id, conversation)) = pass.next_item() {
+            match self.deliver(id).await {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
                 Err(e) if matches!(e, Error::NotMember) || refused_for_good(&e) => {}
                 Err(refused) if refused.is_refused_answer() => {
-                    held_back.push(conversation);
-                    first_refusal.get_or_insert((id, refused));
+                    pass.hold_back(conversation);
+                    first_refusal.get_or_insert((id.to_string(), refused));
                 }
-                Err(other) => return Err((id, other)),
+                Err(other) => return Err((id.to_string(), other)),
             }
         }
         first_refusal.map_or(Ok(sent), Err)
@@ -205,32 +188,26 @@ impl Client {
         Ok(unsent)
     }
 
-    fn outbox_item(&self, message_id: &str) -> Result<OutboxItem> {
+    fn outbox_item(&self, message_id: MessageId) -> Result<OutboxItem> {
         self.state
             .outbox
-            .iter()
-            .find(|i| i.message_id == message_id)
+            .get(message_id)
             .cloned()
             .ok_or(Error::CorruptStore {
                 reason: "outbox entry vanished",
             })
     }
 
-    fn drop_outbox_item(&mut self, message_id: &str) -> Result<()> {
-        self.state.outbox.retain(|i| i.message_id != message_id);
+    fn drop_outbox_item(&mut self, message_id: MessageId) -> Result<()> {
+        self.state.outbox.remove(message_id);
         self.save()
     }
 
     /// Seals (if not sealed yet) and sends one outbox entry.
-    async fn deliver(&mut self, message_id: &str) -> Result<SendReport> {
+    async fn deliver(&mut self, message_id: MessageId) -> Result<SendReport> {
         let item = self.outbox_item(message_id)?;
-        let conversation: ConversationId =
-            item.conversation.parse().map_err(|_| Error::CorruptStore {
-                reason: "outbox conversation id",
-            })?;
-        let id: MessageId = item.message_id.parse().map_err(|_| Error::CorruptStore {
-            reason: "outbox message id",
-        })?;
+        let conversation = item.conversation;
+        let id = item.message_id;
         let envelope = match &item.envelope {
             Some(sealed) => unb64(sealed, "outbox envelope")?,
             None => {
@@ -258,22 +235,22 @@ impl Client {
             Err(refused) if refused_for_good(&refused) => {
                 // Sending the same bytes again cannot succeed; kept, it would block every
                 // message behind it. It is reported instead.
-                if let Error::Api { message, .. } = &refused {
-                    self.state.unsent.push(Unsent {
-                        message_id: item.message_id.clone(),
-                        conversation: item.conversation.clone(),
-                        reason: message.clone(),
-                    });
+                match &refused {
+                    Error::Api { message, .. } => {
+                        let unsent = self.state.outbox.give_up(message_id, message.clone());
+                        self.state.unsent.extend(unsent);
+                    }
+                    _ => self.state.outbox.remove(message_id),
                 }
-                self.drop_outbox_item(message_id)?;
+                self.save()?;
                 return Err(refused);
             }
             Err(other) => return Err(other),
         };
-        self.state.outbox.retain(|i| i.message_id != message_id);
+        self.state.outbox.remove(message_id);
         let sent = Delivered {
-            id: item.message_id.clone(),
-            conversation: item.conversation.clone(),
+            id: item.message_id.to_string(),
+            conversation: item.conversation.to_string(),
             from: self.account_state()?.username.clone(),
             device: self.device()?.to_string(),
             sent_at: self.now()?.millis(),
@@ -286,8 +263,8 @@ impl Client {
         self.state.archive(sent);
         self.save()?;
         Ok(SendReport {
-            message_id: item.message_id,
-            conversation: item.conversation,
+            message_id: item.message_id.to_string(),
+            conversation: item.conversation.to_string(),
             recipients,
         })
     }
@@ -313,10 +290,7 @@ impl Client {
         self.save()?;
         let keys = self.device_keys()?;
         let envelope = reserved.seal(body, id, now, &keys)?.encode();
-        let text = id.to_string();
-        if let Some(entry) = self.state.outbox.iter_mut().find(|i| i.message_id == text) {
-            entry.envelope = Some(b64(&envelope));
-        }
+        self.state.outbox.set_envelope(id, b64(&envelope));
         self.save()?;
         Ok(envelope)
     }

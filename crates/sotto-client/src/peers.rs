@@ -13,8 +13,10 @@ use sotto_proto::signed::Signed;
 use crate::api::types::DeviceView;
 use crate::api::{b64, unb64};
 use crate::client::Client;
+use crate::engine::pins::Changed;
 use crate::error::{Error, Result};
-use crate::store::state::Peer;
+
+pub use crate::engine::directory::{DirectoryWarning, Rejected};
 
 /// Who to look up.
 #[derive(Debug, Clone, Copy)]
@@ -42,35 +44,6 @@ pub struct PeerDevices {
     /// expired, not yet valid, badly signed or older than one already seen. Nothing is ever
     /// encrypted to these; callers show them as a warning about the account.
     pub rejected: Vec<Rejected>,
-}
-
-/// A directory entry refused during verification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejected {
-    /// A device whose certificate is missing or does not verify under the pinned master key.
-    Device {
-        /// `dev:…` as the directory listed it.
-        device: String,
-        /// The stable reason code (`no-certificate` or the protocol error's code).
-        reason: &'static str,
-    },
-    /// A certified device's exchange key that does not verify now.
-    ExchangeKey {
-        /// `dev:…` of the (verified) device.
-        device: String,
-        /// The stable reason code (`no-exchange-key` or the protocol error's code).
-        reason: &'static str,
-    },
-}
-
-/// A refused directory entry and whose account listed it, for the user to see (the refusal
-/// itself already happened: nothing is encrypted to it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirectoryWarning {
-    /// The account's pinned username.
-    pub username: String,
-    /// What was refused.
-    pub rejected: Rejected,
 }
 
 /// A safety number and whether it was confirmed.
@@ -113,6 +86,15 @@ fn verify_exchange_key(
         .map_err(|e| e.code())
 }
 
+/// The refusal of a directory entry that gives a pinned name to another account.
+fn identity_changed(username: &str, change: Changed) -> Error {
+    Error::IdentityChanged {
+        username: username.to_owned(),
+        account: change.pinned,
+        was_verified: change.was_verified,
+    }
+}
+
 impl Client {
     /// Looks `who` up in the directory and verifies it against the pin (pinning on first use).
     /// A username whose key changed is [`Error::IdentityChanged`] unless `accept_new`; so is an
@@ -152,55 +134,21 @@ impl Client {
                 })
             }
             Who::Name(_) => {
-                if let Some(pinned) = self.state.names.get(&entry.username).cloned() {
-                    if pinned != account.to_string() {
-                        let was_verified =
-                            self.state.peers.get(&pinned).is_some_and(|p| p.verified);
-                        if !accept_new {
-                            return Err(Error::IdentityChanged {
-                                username: entry.username.clone(),
-                                account: pinned.parse().map_err(|_| Error::CorruptStore {
-                                    reason: "pinned account id",
-                                })?,
-                                was_verified,
-                            });
-                        }
-                        self.state.peers.remove(&pinned);
-                        self.state.names.remove(&entry.username);
+                if let Some(change) = self.state.pins.changed(&entry.username, account) {
+                    if !accept_new {
+                        return Err(identity_changed(&entry.username, change));
                     }
+                    self.state.pins.unpin(&entry.username);
                 }
             }
             Who::Account(_) => {}
         }
-        let account_text = account.to_string();
-        if !self.state.peers.contains_key(&account_text) {
-            // A new account under a name pinned to another key: the same warning as a lookup
-            // by that name (a message must never be shown under someone else's name).
-            if let Some(pinned) = self.state.names.get(&entry.username) {
-                if *pinned != account_text {
-                    return Err(Error::IdentityChanged {
-                        username: entry.username.clone(),
-                        account: pinned.parse().map_err(|_| Error::CorruptStore {
-                            reason: "pinned account id",
-                        })?,
-                        was_verified: self.state.peers.get(pinned).is_some_and(|p| p.verified),
-                    });
-                }
-            }
-            self.state.peers.insert(
-                account_text.clone(),
-                Peer {
-                    username: entry.username.clone(),
-                    master_spki: b64(&spki),
-                    verified: false,
-                    ..Peer::default()
-                },
-            );
-        }
+        // A new account under a name pinned to another key: the same warning as a lookup by
+        // that name (a message must never be shown under someone else's name).
         self.state
-            .names
-            .entry(entry.username.clone())
-            .or_insert_with(|| account_text.clone());
+            .pins
+            .pin_on_first_use(account, &entry.username, b64(&spki))
+            .map_err(|change| identity_changed(&entry.username, change))?;
         let revocations: Vec<_> = entry
             .revocations
             .iter()
@@ -212,32 +160,26 @@ impl Client {
             .collect();
         // Revocations are remembered: a server that later drops one from the directory (and
         // lists the device as active again) cannot bring a revoked device back.
-        let mut learned = false;
-        let pinned_name = match self.state.peers.get_mut(&account_text) {
-            Some(peer) => {
-                for revocation in &revocations {
-                    learned |= peer.revoked.insert(revocation.body().device.to_string());
-                }
-                peer.username.clone()
-            }
-            None => entry.username.clone(),
-        };
+        let learned = self
+            .state
+            .pins
+            .learn_revocations(account, revocations.iter().map(|r| r.body().device));
+        let pinned_name = self
+            .state
+            .pins
+            .username_of(account)
+            .map_or_else(|| entry.username.clone(), str::to_owned);
         if learned {
             self.save()?;
         }
-        let revoked = self
-            .state
-            .peers
-            .get(&account_text)
-            .map(|p| p.revoked.clone())
-            .unwrap_or_default();
+        let revoked = self.state.pins.revoked(account);
         let now = self.now()?;
         let mut devices = Vec::new();
         let mut exchange = Vec::new();
         let mut rejected = Vec::new();
         for view in &entry.devices {
             let device = match verify_certificate(&identity, view, &revocations) {
-                Ok(device) if revoked.contains(&device.device().to_string()) => {
+                Ok(device) if revoked.contains(&device.device()) => {
                     rejected.push(Rejected::Device {
                         device: view.device.to_string(),
                         reason: "device-revoked",
@@ -253,17 +195,12 @@ impl Client {
                     continue;
                 }
             };
-            let seen = self
-                .state
-                .peers
-                .get(&account_text)
-                .and_then(|p| p.serials.get(&device.device().to_string()).copied());
+            let seen = self.state.pins.seen_serial(account, device.device());
             match verify_exchange_key(&device, view, now, seen) {
                 Ok(key) => {
-                    if let Some(peer) = self.state.peers.get_mut(&account_text) {
-                        peer.serials
-                            .insert(device.device().to_string(), key.serial());
-                    }
+                    self.state
+                        .pins
+                        .accept_serial(account, device.device(), key.serial());
                     exchange.push(key);
                 }
                 Err(reason) => rejected.push(Rejected::ExchangeKey {
@@ -273,15 +210,7 @@ impl Client {
             }
             devices.push(device);
         }
-        for r in &rejected {
-            let warning = DirectoryWarning {
-                username: pinned_name.clone(),
-                rejected: r.clone(),
-            };
-            if !self.directory_warnings.contains(&warning) {
-                self.directory_warnings.push(warning);
-            }
-        }
+        self.directory.warn(&pinned_name, &rejected);
         Ok(PeerDevices {
             // The name it was pinned under, not the one the directory gives now.
             username: pinned_name,
@@ -297,13 +226,7 @@ impl Client {
     /// devices without a usable exchange key (they receive nothing new). Sending and receiving
     /// look accounts up on their own, so a caller that shows warnings asks after each command.
     pub fn take_directory_warnings(&mut self) -> Vec<DirectoryWarning> {
-        let new = self
-            .directory_warnings
-            .get(self.directory_warnings_taken..)
-            .unwrap_or_default()
-            .to_vec();
-        self.directory_warnings_taken = self.directory_warnings.len();
-        new
+        self.directory.take_warnings()
     }
 
     /// One verified device of `account`.
@@ -312,16 +235,11 @@ impl Client {
         account: AccountId,
         device: DeviceId,
     ) -> Result<(String, VerifiedDevice)> {
-        if let Some((username, found)) = self.verified.get(&device.to_string()) {
-            if found.account() == account {
-                return Ok((username.clone(), found.clone()));
-            }
+        if let Some(found) = self.directory.device(account, device) {
+            return Ok(found);
         }
         let peer = self.lookup(Who::Account(account), false).await?;
-        for d in &peer.devices {
-            self.verified
-                .insert(d.device().to_string(), (peer.username.clone(), d.clone()));
-        }
+        self.directory.remember(&peer.username, &peer.devices);
         let username = peer.username;
         peer.devices
             .into_iter()
@@ -333,8 +251,8 @@ impl Client {
     }
 
     /// The pinned username of an account, if known.
-    pub(crate) fn username_of(&self, account: &str) -> Option<String> {
-        self.state.peers.get(account).map(|p| p.username.clone())
+    pub(crate) fn username_of(&self, account: AccountId) -> Option<String> {
+        self.state.pins.username_of(account).map(str::to_owned)
     }
 
     /// The safety number with `username`; with `confirm`, marks the identity verified.
@@ -347,18 +265,16 @@ impl Client {
         let peer = self.lookup(Who::Name(username), accept_new).await?;
         let mine = unb64(&self.account_state()?.master_spki, "master key")?;
         let number = SafetyNumber::new(&mine, peer.identity.master_key().spki());
-        let account = peer.identity.account().to_string();
-        let entry = self
-            .state
-            .peers
-            .get_mut(&account)
-            .ok_or(Error::CorruptStore {
+        let account = peer.identity.account();
+        if self.state.pins.get(account).is_none() {
+            return Err(Error::CorruptStore {
                 reason: "pin missing after lookup",
-            })?;
-        if confirm {
-            entry.verified = true;
+            });
         }
-        let verified = entry.verified;
+        if confirm {
+            self.state.pins.confirm(account);
+        }
+        let verified = self.state.pins.is_verified(account);
         self.save()?;
         Ok(Safety {
             username: peer.username,

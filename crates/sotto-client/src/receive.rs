@@ -319,16 +319,16 @@ impl Client {
         let (pinned, username) = match error {
             Error::IdentityChanged {
                 username, account, ..
-            } => (account.to_string(), username.clone()),
+            } => (*account, username.clone()),
             // A lookup by account names the account it looked for.
             Error::UnknownUser { username: account } => {
-                let peer = self.state.peers.get(account)?;
-                (account.clone(), peer.username.clone())
+                let account: AccountId = account.parse().ok()?;
+                (account, self.state.pins.username_of(account)?.to_owned())
             }
             _ => return None,
         };
         Some(IdentityHold {
-            sender: sender.to_string(),
+            sender,
             pinned,
             username,
         })
@@ -342,13 +342,12 @@ impl Client {
         if let Some(hold) = self.changed_identity(sender, error) {
             return Some(hold);
         }
-        let claimed = sender.to_string();
         match error {
             Error::BadResponse { .. } | Error::Protocol(_) | Error::Decode(_) => {
-                let username = self.state.peers.get(&claimed)?.username.clone();
+                let username = self.state.pins.username_of(sender)?.to_owned();
                 Some(IdentityHold {
-                    sender: claimed.clone(),
-                    pinned: claimed,
+                    sender,
+                    pinned: sender,
                     username,
                 })
             }

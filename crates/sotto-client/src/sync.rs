@@ -16,6 +16,7 @@ use sotto_proto::ids::ChainId;
 
 use crate::api::unb64;
 use crate::client::Client;
+use crate::engine::held::Due;
 use crate::error::{Error, Result};
 use crate::receive::{Opened, Payload, Refused};
 use crate::store::state::{Delivered, Held, IdentityHold};
@@ -141,6 +142,31 @@ impl ReceiveOptions {
     }
 }
 
+/// One payload as relayed, or as taken back out of an identity hold: what
+/// [`Client::process`] works on.
+#[derive(Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    /// `msg:…` as the relay gave it (unauthenticated).
+    pub message_id: &'a str,
+    /// `acct:…` the relay says sent it (unauthenticated; for a held payload, the sender it
+    /// claims).
+    pub sender: &'a str,
+    /// The payload's wire text (base64), as stored when it is held.
+    pub envelope: &'a str,
+    /// The decoded payload.
+    pub payload: &'a Payload,
+}
+
+/// One receive in progress: its options, where its events go, its running totals.
+pub(crate) struct Pass<'a> {
+    /// How long to receive and where to put files.
+    pub options: &'a ReceiveOptions,
+    /// Where events for the user go.
+    pub on_event: &'a mut dyn FnMut(Event),
+    /// What the receive did so far.
+    pub summary: &'a mut ReceiveSummary,
+}
+
 /// What a receive did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReceiveSummary {
@@ -178,7 +204,7 @@ impl Client {
         let mut summary = ReceiveSummary::default();
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
-        self.verified.clear();
+        self.directory.forget_devices();
         // What this device publishes and sends first must not keep it from reading: an answer
         // that refuses it (anything but a transport failure, §9.4) is reported and left for
         // the next receive.
@@ -300,7 +326,7 @@ impl Client {
             });
             return Ok(());
         };
-        if self.is_held(envelope) {
+        if self.state.held.is_held(envelope) {
             // The same bytes again: one copy waits. A copy that differs (a tampered one) is held
             // on its own, and whichever verifies when retried is the one shown.
             on_event(Event::Replay {
@@ -308,22 +334,29 @@ impl Client {
             });
             return Ok(());
         }
-        let claimed = payload.claimed_sender().to_string();
+        let claimed = payload.claimed_sender();
         let mut hold = None;
-        if self.identity_held_from(&claimed).is_some() {
+        if self.state.held.identity_held_from(claimed).is_some() {
             // A sender's payloads stay in order: earlier ones waiting for an identity decision
             // go first (the directory may show the pinned key again), and while they still wait
             // a later one waits behind them.
-            self.retry_identity_held(Some(&claimed), options, on_event, summary)
+            self.retry_identity_held(Some(claimed), options, on_event, summary)
                 .await?;
-            hold = self.identity_held_from(&claimed);
+            hold = self.state.held.identity_held_from(claimed).cloned();
         }
         if hold.is_none() {
-            hold = self
-                .process(
-                    message_id, sender, envelope, &payload, options, on_event, summary,
-                )
-                .await?;
+            let incoming = Incoming {
+                message_id,
+                sender,
+                envelope,
+                payload: &payload,
+            };
+            let mut pass = Pass {
+                options,
+                on_event,
+                summary,
+            };
+            hold = self.process(incoming, &mut pass).await?;
         }
         if let Some(hold) = hold {
             self.hold_for_identity(message_id, envelope, &payload, hold, on_event, summary)?;
@@ -334,17 +367,20 @@ impl Client {
     /// Processes one payload, as it arrives or as it is retried from an identity hold; stores
     /// the result. Returns why it must wait for the user instead, if it must: the caller decides
     /// where it waits.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn process(
         &mut self,
-        message_id: &str,
-        sender: &str,
-        envelope: &str,
-        payload: &Payload,
-        options: &ReceiveOptions,
-        on_event: &mut dyn FnMut(Event),
-        summary: &mut ReceiveSummary,
+        incoming: Incoming<'_>,
+        pass: &mut Pass<'_>,
     ) -> Result<Option<IdentityHold>> {
+        let Incoming {
+            message_id,
+            sender,
+            envelope,
+            payload,
+        } = incoming;
+        let options = pass.options;
+        let on_event = &mut *pass.on_event;
+        let summary = &mut *pass.summary;
         let failure = |reason| Event::Failure {
             message_id: message_id.to_owned(),
             from: sender.to_owned(),
@@ -364,8 +400,8 @@ impl Client {
                         self.save()?;
                         if gap > 0 {
                             // The signed sender, not the relay's unauthenticated metadata.
-                            let signed = env.header().sender_account.to_string();
-                            let from = self.username_of(&signed).unwrap_or(signed);
+                            let signed = env.header().sender_account;
+                            let from = self.username_of(signed).unwrap_or(signed.to_string());
                             on_event(Event::Gap { from, missing: gap });
                         }
                         self.drain_inbox(&options.download_dir, on_event, summary)
@@ -373,14 +409,13 @@ impl Client {
                     }
                     Opened::Hold => {
                         let held_at = self.now()?.millis();
-                        self.state.held.push(Held {
-                            message_id: id.clone(),
-                            conversation: env.header().conversation.to_string(),
-                            envelope: envelope.to_owned(),
+                        self.state.held.hold(Held::new(
+                            id.clone(),
+                            env.header().conversation,
+                            envelope.to_owned(),
                             held_at,
-                            requested: false,
-                            identity: None,
-                        });
+                            None,
+                        ));
                         self.state.remember(&id);
                         self.save()?;
                         on_event(Event::Held { message_id: id });
@@ -454,9 +489,9 @@ impl Client {
         envelope: &str,
         payload: &Payload,
     ) -> Result<()> {
-        if !self.is_held(envelope) {
+        if !self.state.held.is_held(envelope) {
             let entry = self.held_entry(relayed_id, envelope, payload, None)?;
-            self.state.held.push(entry);
+            self.state.held.hold_for_answer(entry);
         }
         self.save()
     }
@@ -470,14 +505,13 @@ impl Client {
         payload: &Payload,
         identity: Option<IdentityHold>,
     ) -> Result<Held> {
-        Ok(Held {
-            message_id: payload.message_id(relayed_id),
-            conversation: payload.conversation().to_string(),
-            envelope: envelope.to_owned(),
-            held_at: self.now()?.millis(),
-            requested: false,
+        Ok(Held::new(
+            payload.message_id(relayed_id),
+            payload.conversation(),
+            envelope.to_owned(),
+            self.now()?.millis(),
             identity,
-        })
+        ))
     }
 
     /// Retries payloads held for a key, an epoch or a server answer: the envelopes of `chain`,
@@ -491,13 +525,19 @@ impl Client {
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
         let mut held: Vec<(Held, Payload)> = Vec::new();
-        for entry in self.waiting_for_key().cloned().collect::<Vec<_>>() {
+        for entry in self
+            .state
+            .held
+            .waiting_for_key()
+            .cloned()
+            .collect::<Vec<_>>()
+        {
             match unb64(&entry.envelope, "held")
                 .ok()
                 .and_then(|b| Payload::decode(&b))
             {
                 Some(payload) => held.push((entry, payload)),
-                None => self.forget_key_held(&entry.message_id),
+                None => self.state.held.forget_key_held(&entry.message_id),
             }
         }
         held.sort_by_key(|(_, payload)| matches!(payload, Payload::Message(_)));
@@ -532,7 +572,7 @@ impl Client {
             if matches!(outcome, Opened::Hold | Opened::Wait) {
                 continue;
             }
-            self.forget_key_held(&entry.message_id);
+            self.state.held.forget_key_held(&entry.message_id);
             match outcome {
                 // A message held for a server answer was not remembered as seen; now it is.
                 Opened::Delivered { .. } if matches!(payload, Payload::Message(_)) => {
@@ -543,12 +583,7 @@ impl Client {
                 // for any payload held for an identity (it is checked again when retried).
                 Opened::Identity(hold) => {
                     self.state.forget(&entry.message_id);
-                    if !self.is_identity_held(&entry.envelope) {
-                        self.state.held.push(Held {
-                            identity: Some(hold),
-                            ..entry.clone()
-                        });
-                    }
+                    self.state.held.move_to_identity_wait(entry.clone(), hold);
                 }
                 Opened::Failed(reason) => {
                     // As when it arrived: a refused key request is reported, not counted.
@@ -581,52 +616,47 @@ impl Client {
         summary: &mut ReceiveSummary,
     ) -> Result<()> {
         let now = self.now()?.millis();
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        // Payloads waiting for an identity decision are not here: they wait for the user, who
-        // may take longer than any timer, and no key request would help them.
-        let held: Vec<Held> = self.waiting_for_key().cloned().collect();
-        for entry in held {
-            let age = now.saturating_sub(entry.held_at);
-            if age >= ms(options.give_up_after) {
-                self.forget_key_held(&entry.message_id);
-                self.state.undecryptable += 1;
-                self.save()?;
-                summary.failed += 1;
-                on_event(Event::Failure {
-                    message_id: entry.message_id.clone(),
-                    from: String::new(),
-                    reason: "no-key-arrived",
-                });
-            } else if !entry.requested && age >= ms(options.key_request_after) {
-                // Only an envelope has a chain whose key can be asked for; a distribution or a
-                // key request waiting for a server answer just waits.
-                let is_envelope = unb64(&entry.envelope, "held")
-                    .ok()
-                    .is_some_and(|b| Envelope::decode(&b).is_ok());
-                let asked = if is_envelope {
-                    match self.request_key(&entry).await {
-                        Ok(()) => true,
-                        // A server that refuses to relay the request stalls this one message
-                        // (it is given up in time), not the receive.
-                        Err(error) if error.is_refused_answer() => false,
-                        Err(error) => return Err(error),
-                    }
-                } else {
-                    false
-                };
-                if let Some(h) = self
-                    .state
-                    .held
-                    .iter_mut()
-                    .find(|h| h.identity.is_none() && h.message_id == entry.message_id)
-                {
-                    h.requested = true;
-                }
-                self.save()?;
-                if asked {
-                    on_event(Event::KeyRequested {
+        let due = self
+            .state
+            .held
+            .due(now, options.key_request_after, options.give_up_after);
+        for due in due {
+            match due {
+                Due::GiveUp(entry) => {
+                    self.state.held.forget_key_held(&entry.message_id);
+                    self.state.undecryptable += 1;
+                    self.save()?;
+                    summary.failed += 1;
+                    on_event(Event::Failure {
                         message_id: entry.message_id.clone(),
+                        from: String::new(),
+                        reason: "no-key-arrived",
                     });
+                }
+                Due::AskForKey(entry) => {
+                    // Only an envelope has a chain whose key can be asked for; a distribution
+                    // or a key request waiting for a server answer just waits.
+                    let is_envelope = unb64(&entry.envelope, "held")
+                        .ok()
+                        .is_some_and(|b| Envelope::decode(&b).is_ok());
+                    let asked = if is_envelope {
+                        match self.request_key(&entry).await {
+                            Ok(()) => true,
+                            // A server that refuses to relay the request stalls this one
+                            // message (it is given up in time), not the receive.
+                            Err(error) if error.is_refused_answer() => false,
+                            Err(error) => return Err(error),
+                        }
+                    } else {
+                        false
+                    };
+                    self.state.held.mark_requested(&entry.message_id);
+                    self.save()?;
+                    if asked {
+                        on_event(Event::KeyRequested {
+                            message_id: entry.message_id.clone(),
+                        });
+                    }
                 }
             }
         }

@@ -48,7 +48,7 @@ fn a_message_refused_for_good_leaves_the_outbox_and_does_not_block_the_next_ones
     );
     let unsent = w.alice.c().take_unsent().unwrap();
     assert_eq!(unsent.len(), 1, "and it is reported once");
-    assert_eq!(unsent[0].conversation, to_bob.conversation);
+    assert_eq!(unsent[0].conversation.to_string(), to_bob.conversation);
     assert!(w.alice.c().take_unsent().unwrap().is_empty());
 
     // The next message, to someone else, goes out at once (before, the refused one stayed first

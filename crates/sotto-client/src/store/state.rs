@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
+use crate::engine::{HeldPayloads, Outbox, Pins};
 use crate::error::{Error, Result};
+
+pub use crate::engine::held::{Held, IdentityHold, MAX_IDENTITY_HELD};
+pub use crate::engine::outbox::{OutboxItem, Unsent};
+pub use crate::engine::pins::Peer;
 
 /// Message ids remembered to drop relayed duplicates.
 pub const MAX_SEEN: usize = 20_000;
 /// Delivered messages kept in the local history.
 pub const MAX_HISTORY: usize = 5_000;
-/// Payloads held for an identity decision. They never expire, so without a bound a server that
-/// swapped a contact's key could fill the profile by relaying payloads in that contact's name.
-pub const MAX_IDENTITY_HELD: usize = 5_000;
 
 /// Secret bytes as base64 text, zeroized on drop, redacted in `Debug`.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -69,16 +71,16 @@ pub struct ProfileState {
     pub device: Option<DeviceState>,
     /// The device session.
     pub session: Option<SessionState>,
-    /// Identities pinned on first use, by account id.
-    pub peers: BTreeMap<String, Peer>,
-    /// Username → account id, as pinned.
-    pub names: BTreeMap<String, String>,
+    /// Identities pinned on first use (stored as `peers`, by account id, and `names`, username →
+    /// account id, as before the pins had a type of their own).
+    #[serde(flatten)]
+    pub pins: Pins,
     /// Conversations this device knows, by id.
     pub conversations: BTreeMap<String, Conversation>,
     /// The receiver state (`sotto/local/receiver-state`).
     pub receiver: Option<Secret>,
     /// Messages reserved but not yet confirmed by the server.
-    pub outbox: Vec<OutboxItem>,
+    pub outbox: Outbox,
     /// Outbox messages the server refused for good, not yet reported to the user.
     #[serde(default)]
     pub unsent: Vec<Unsent>,
@@ -86,7 +88,7 @@ pub struct ProfileState {
     pub seen: VecDeque<String>,
     /// Payloads waiting for their chain or group epoch, or for the user's decision about a
     /// changed identity (oldest first).
-    pub held: Vec<Held>,
+    pub held: HeldPayloads,
     /// Envelopes this device finally could not decrypt.
     pub undecryptable: u64,
     /// Decrypted messages not yet handed to the user (printed by `recv`).
@@ -163,22 +165,6 @@ pub struct SessionState {
     pub refresh_token: Token,
 }
 
-/// A pinned identity.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Peer {
-    /// The username it was pinned under.
-    pub username: String,
-    /// Master public key SPKI, base64.
-    pub master_spki: String,
-    /// Confirmed by safety number.
-    pub verified: bool,
-    /// Highest exchange-key serial accepted per device.
-    pub serials: BTreeMap<String, u64>,
-    /// Devices seen revoked by a verified revocation (never trusted again).
-    #[serde(default)]
-    pub revoked: std::collections::BTreeSet<String>,
-}
-
 /// A conversation.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Conversation {
@@ -212,63 +198,6 @@ pub enum OutgoingBody {
         /// Caption.
         caption: Zeroizing<String>,
     },
-}
-
-/// One outgoing message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OutboxItem {
-    /// `msg:…`, reused on every retry.
-    pub message_id: String,
-    /// `conv:…`.
-    pub conversation: String,
-    /// What to send.
-    pub body: OutgoingBody,
-    /// The sealed envelope, once sealed (base64; ciphertext only).
-    pub envelope: Option<String>,
-}
-
-/// A message the server refused for good (taken out of the outbox so that it does not block the
-/// messages after it).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Unsent {
-    /// `msg:…`.
-    pub message_id: String,
-    /// `conv:…`.
-    pub conversation: String,
-    /// The server's explanation.
-    pub reason: String,
-}
-
-/// A payload held until its key or epoch arrives, or until its sender's identity is settled.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Held {
-    /// `msg:…` (the header's for a message; the relay's, unauthenticated, for other payloads).
-    pub message_id: String,
-    /// `conv:…`.
-    pub conversation: String,
-    /// The payload as relayed, base64 (an envelope unless `identity` is set).
-    pub envelope: String,
-    /// When it was first held, ms.
-    pub held_at: u64,
-    /// Whether a key request was sent.
-    pub requested: bool,
-    /// Set while the payload waits for the user's decision about its sender's changed identity
-    /// (protocol §9.4): such a payload never expires and asks for no key. Absent in profiles
-    /// written before identity holds existed, which held only for keys.
-    #[serde(default)]
-    pub identity: Option<IdentityHold>,
-}
-
-/// Why a payload waits for the user: the directory no longer shows the identity pinned for its
-/// sender (a new key under a pinned name, or a pinned account listed without its key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdentityHold {
-    /// `acct:…` the payload claims to come from (unverified: nothing of it was checked yet).
-    pub sender: String,
-    /// `acct:…` of the pinned identity whose change the user must review.
-    pub pinned: String,
-    /// The name it was pinned under: what the user is told to review.
-    pub username: String,
 }
 
 /// A decrypted message.
@@ -360,11 +289,27 @@ mod tests {
 
     #[test]
     fn a_held_entry_from_before_identity_holds_loads_as_waiting_for_its_key() {
-        let old = r#"{"message_id":"msg:01","conversation":"conv:02","envelope":"AA==",
+        let old = r#"{"message_id":"msg:01","conversation":"conv:00000000000000000000000000000002","envelope":"AA==",
             "held_at":5,"requested":true}"#;
         let held: Held = serde_json::from_str(old).unwrap();
         assert!(held.identity.is_none());
         assert!(held.requested);
+    }
+
+    /// A profile snapshot as the client wrote it before its state was typed (every field set,
+    /// both outbox body kinds, both kinds of hold).
+    const SNAPSHOT: &str = include_str!("../../tests/data/profile_snapshot.json");
+
+    #[test]
+    fn an_existing_profile_loads_and_saves_back_as_the_same_json() {
+        let state = ProfileState::from_bytes(SNAPSHOT.as_bytes()).unwrap();
+        assert_eq!(state.outbox.len(), 2);
+        assert_eq!(state.held.len(), 2);
+        assert_eq!(state.pins.len(), 2);
+        let written: serde_json::Value =
+            serde_json::from_slice(&state.to_bytes().unwrap()).unwrap();
+        let original: serde_json::Value = serde_json::from_str(SNAPSHOT).unwrap();
+        assert_eq!(written, original);
     }
 
     #[test]
