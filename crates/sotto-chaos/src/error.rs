@@ -1,7 +1,7 @@
 //! The crate's error type.
 
 /// What can go wrong running the chaos suite (the audit's findings are not errors: they are
-/// reported in the [`crate::audit::Report`]).
+/// counted in the [`crate::audit::Tally`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -2,7 +2,7 @@
 //!
 //! Integers are big-endian and fixed width; byte strings and text carry a length prefix; lists carry
 //! a count prefix. Every structure that is signed, encrypted or hashed begins with its context label
-//! and version (see [`crate::context`]), so two kinds of structure never share bytes. The decoder is
+//! and version (see [`crate::domain`]), so two kinds of structure never share bytes. The decoder is
 //! bounded: each variable-length field has a maximum checked *before* anything is allocated, there
 //! is no recursion (nesting depth is fixed by the structure definitions), and trailing bytes are an
 //! error. Nothing here panics on any input.

@@ -6,7 +6,7 @@
 //! and `max_connections_per_ip` per address (further ones are dropped at accept). There is no
 //! plain-HTTP listener at all.
 //!
-//! Shutdown (SIGTERM, Ctrl-C or [`Server::stop`]): stop accepting; tell every connection and
+//! Shutdown (SIGTERM, Ctrl-C or [`crate::Server::stop`]): stop accepting; tell every connection and
 //! socket to finish (HTTP/1 and HTTP/2 graceful shutdown, WebSocket close frames); wait up to
 //! `shutdown_grace`; then let the relay writer drain every submitted write and close the store.
 //! An envelope is acknowledged only after its commit, so no acknowledged message is lost.

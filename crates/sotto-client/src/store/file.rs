@@ -1,7 +1,7 @@
 //! The encrypted profile file.
 //!
-//! `state.sotto` = magic `SOTTO-P1` ‖ salt [16] ‖ u32 memory KiB ‖ u32 passes ‖ u32 lanes ‖
-//! nonce [12] ‖ AES-256-GCM(key, nonce, aad = everything before the ciphertext, snapshot).
+//! `state.sotto` = magic `SOTTO-P1` ‖ salt\[16\] ‖ u32 memory KiB ‖ u32 passes ‖ u32 lanes ‖
+//! nonce\[12\] ‖ AES-256-GCM(key, nonce, aad = everything before the ciphertext, snapshot).
 //! The key is Argon2id(passphrase, salt) with the stored parameters; it is derived once per
 //! process, kept zeroized-on-drop, and every save uses a fresh random nonce. Saves write a
 //! temporary file, fsync it, and rename it over the old one, then fsync the folder. An

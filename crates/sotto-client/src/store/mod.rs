@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - this module: the [`Vault`] trait and [`MemoryVault`].
-//! - [`file`]: the encrypted profile file, its lock and atomic replacement.
+//! - [`mod@file`]: the encrypted profile file, its lock and atomic replacement.
 //! - [`state`]: what the snapshot holds.
 
 pub mod file;
