@@ -24,7 +24,9 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use sotto_proto::auth::AuthChallenge;
-use sotto_proto::body::{pad, unpad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::body::{
+    pad, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Reader;
 use sotto_proto::crypto::rsa::{
@@ -45,6 +47,7 @@ use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
 };
 use sotto_proto::limits::{MAX_CERTIFICATE_LEN, MAX_CHAIN_MESSAGES};
+use sotto_proto::payload::{Payload, PayloadKind, MAX_KEY_REQUEST_BODY_LEN};
 use sotto_proto::signed::{Signed, SignedSealed};
 use sotto_proto::testing::{fixed_pkcs8, TestAccount, T0};
 
@@ -63,6 +66,7 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("ids_text", ids_text),
     ("spki", spki),
     ("malicious_member", malicious_member),
+    ("payload", payload),
 ];
 
 /// A fixed world, built once per process from the committed test keys and a seeded generator, so
@@ -364,14 +368,13 @@ pub fn device_certificate(data: &[u8]) {
 /// `MessageBody::decode`, `unpad` and `pad`.
 pub fn message_body(data: &[u8]) {
     if let Ok(body) = MessageBody::decode(data) {
-        // The encoder refuses bodies over 64 KiB that the decoder may accept; compare otherwise.
-        if let Ok(encoded) = body.encode() {
-            assert_eq!(
-                encoded.as_slice(),
-                data,
-                "message body encoding is canonical"
-            );
-        }
+        // What decodes, encodes (the field types hold the decoder's rules), to the same bytes.
+        let encoded = body.encode().expect("a decoded body encodes");
+        assert_eq!(
+            encoded.as_slice(),
+            data,
+            "message body encoding is canonical"
+        );
     }
     if let Ok(inner) = unpad(data) {
         if let Ok(padded) = pad(inner) {
@@ -382,6 +385,38 @@ pub fn message_body(data: &[u8]) {
     if let Ok(padded) = pad(data) {
         assert_eq!(unpad(&padded).ok(), Some(data), "unpad(pad(x)) == x");
     }
+}
+
+/// `PayloadKind::of` and `Payload::decode`: the kind read from the label is the kind decoded, a
+/// payload decodes exactly when the one decoder its label names accepts it, and a decoded
+/// payload re-encodes to its own bytes.
+pub fn payload(data: &[u8]) {
+    let kind = PayloadKind::of(data);
+    let decoded = Payload::decode(data);
+    match (&kind, &decoded) {
+        (Err(_), Ok(_)) => panic!("a payload decoded without a known label"),
+        (Ok(kind), Ok(payload)) => assert_eq!(payload.kind(), *kind, "decoded as its label"),
+        _ => {}
+    }
+    let alone = match kind {
+        Err(_) => return,
+        Ok(PayloadKind::Message) => Envelope::decode(data).is_ok(),
+        Ok(PayloadKind::Distribution) => KeyDistribution::decode(data).is_ok(),
+        Ok(PayloadKind::KeyRequest) => Signed::decode(data, MAX_KEY_REQUEST_BODY_LEN)
+            .is_ok_and(|s| KeyRequest::decode(s.unverified_body()).is_ok()),
+    };
+    assert_eq!(
+        decoded.is_ok(),
+        alone,
+        "the dispatcher agrees with the decoder it names"
+    );
+    let encoded = match decoded {
+        Ok(Payload::Message(envelope)) => envelope.encode(),
+        Ok(Payload::Distribution(kdm)) => kdm.encode(),
+        Ok(Payload::KeyRequest { signed, .. }) => signed.encode(),
+        Err(_) => return,
+    };
+    assert_eq!(encoded, data, "payload encoding is canonical");
 }
 
 /// `KeyRequest::decode`, then `SenderChain::answer_key_request` on Alice's chain.
@@ -604,9 +639,9 @@ pub fn seeds() -> Vec<Seed> {
     // Envelopes on Alice's chain, which Bob's receiver knows.
     let attachment = MessageBody::Attachment {
         attachment: AttachmentRef {
-            blob_id: "blob-0001".into(),
-            file_name: "brief.pdf".into(),
-            media_type: "application/pdf".into(),
+            blob_id: BlobId::new("blob-0001").unwrap(),
+            file_name: FileName::new("brief.pdf").unwrap(),
+            media_type: MediaType::new("application/pdf").unwrap(),
             size: 12_345,
             secret: [7u8; 32].into(),
             ciphertext_sha256: [9u8; 32],
@@ -641,6 +676,7 @@ pub fn seeds() -> Vec<Seed> {
                 )
                 .expect("seal");
             add("envelope", label, envelope.encode());
+            add("payload", label, envelope.encode());
             if label == "text" {
                 envelope_header = envelope.sealed().header().to_vec();
                 add("envelope", "header", envelope_header.clone());
@@ -655,6 +691,7 @@ pub fn seeds() -> Vec<Seed> {
             )
             .expect("distribute to carol");
         add("key_distribution", "to-carol", kdm_carol.encode());
+        add("payload", "distribution", kdm_carol.encode());
         let mut rng = DangerSeededRng::new([0x77; 32]);
         let mut env = Env::new(T0, &mut rng);
         let mut next = chain
@@ -806,6 +843,7 @@ pub fn seeds() -> Vec<Seed> {
     let signed_request =
         Signed::sign(request.encode(), f.bob.device.keys.signing()).expect("sign request");
     add("key_request", "signed", signed_request.encode());
+    add("payload", "key-request", signed_request.encode());
     add("key_request", "body", request.encode());
 
     // Auth challenges.

@@ -93,7 +93,8 @@ impl CliError {
                 }
                 ClientError::BadPin
                 | ClientError::BadServerUrl { .. }
-                | ClientError::InvalidInput { .. } => code::USAGE,
+                | ClientError::InvalidInput { .. }
+                | ClientError::InvalidField(_) => code::USAGE,
                 _ => code::FAILURE,
             },
             Self::NoSecret { .. } | Self::Usage(_) | Self::NoProfileDir => code::USAGE,

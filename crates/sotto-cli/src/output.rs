@@ -195,7 +195,8 @@ pub fn event(event: Event) {
         Event::ExchangeKeyNotPublished { reason } => note(&format!(
             "your new exchange key is not published yet: {reason}"
         )),
-        _ => {}
+        // `sotto recv` shows its progress while it waits; being connected adds nothing to it.
+        Event::Connected => {}
     }
 }
 

@@ -182,6 +182,10 @@ pub enum Error {
     /// A clock before 1970.
     #[error("the system clock is before 1970")]
     Clock,
+    /// A value cannot go into a message: no recipient would accept it (an attachment's file name
+    /// with a control character, or longer than 255 bytes). Nothing was uploaded or sent.
+    #[error("cannot send: {0}")]
+    InvalidField(#[from] sotto_proto::FieldError),
 }
 
 impl From<tokio_tungstenite::tungstenite::Error> for Error {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use sotto_proto::attachment::encrypt_attachment;
-use sotto_proto::body::{AttachmentRef, MessageBody};
+use sotto_proto::body::{AttachmentRef, BlobId, FileName, MediaType, MessageBody};
 use sotto_proto::chain::SenderChain;
 use sotto_proto::group::GroupState;
 use sotto_proto::identity::VerifiedExchangeKey;
@@ -89,6 +89,10 @@ impl Client {
     }
 
     /// Encrypts and uploads the file at `path`, then sends it to `target` with `caption`.
+    ///
+    /// A file whose name no recipient would accept (a control character such as a newline, more
+    /// than 255 bytes, surrounding whitespace: protocol §4.8) is refused with
+    /// [`Error::InvalidField`] before the file is read, uploaded or sent.
     pub async fn send_file(
         &mut self,
         target: &str,
@@ -96,6 +100,12 @@ impl Client {
         caption: &str,
         accept_new: bool,
     ) -> Result<SendReport> {
+        let file_name = FileName::new(
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or("file"),
+        )?;
         let conversation = self.resolve_target(target, accept_new).await?;
         let group = self.sync_group(conversation).await?;
         if !group.is_member(&self.account_id()?) {
@@ -105,12 +115,6 @@ impl Client {
             what: "reading the file to send",
             source,
         })?);
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or("file")
-            .to_owned();
         let encrypted = encrypt_attachment(&plain, &mut self.env()?)?;
         let token = self.access_token().await?;
         let uploaded = self
@@ -119,7 +123,7 @@ impl Client {
             .await?;
         let body = OutgoingBody::Attachment {
             blob_id: uploaded.attachment.to_string(),
-            file_name,
+            file_name: file_name.into_string(),
             media_type: "application/octet-stream".to_owned(),
             size: plain.len() as u64,
             secret: Secret::new(encrypted.secret.as_ref()),
@@ -167,7 +171,9 @@ impl Client {
             match self.deliver(id).await {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
-                Err(e) if matches!(e, Error::NotMember) || refused_for_good(&e) => {}
+                Err(e)
+                    if matches!(e, Error::NotMember | Error::InvalidField(_))
+                        || refused_for_good(&e) => {}
                 Err(refused) if refused.is_refused_answer() => {
                     pass.hold_back(conversation);
                     first_refusal.get_or_insert((id.to_string(), refused));
@@ -216,7 +222,21 @@ impl Client {
                     self.drop_outbox_item(message_id)?;
                     return Err(Error::NotMember);
                 }
-                let body = message_body(&item.body)?;
+                let body = match message_body(&item.body) {
+                    Ok(body) => body,
+                    // Queued before its fields were checked: no recipient could decode it, so it
+                    // is reported as unsent rather than retried in front of every later message.
+                    Err(unsendable @ Error::InvalidField(_)) => {
+                        let unsent = self
+                            .state
+                            .outbox
+                            .give_up(message_id, unsendable.to_string());
+                        self.state.unsent.extend(unsent);
+                        self.save()?;
+                        return Err(unsendable);
+                    }
+                    Err(other) => return Err(other),
+                };
                 self.seal(&group, id, &body).await?
             }
         };
@@ -410,9 +430,9 @@ fn message_body(body: &OutgoingBody) -> Result<MessageBody> {
                 })?;
             MessageBody::Attachment {
                 attachment: AttachmentRef {
-                    blob_id: blob_id.clone(),
-                    file_name: file_name.clone(),
-                    media_type: media_type.clone(),
+                    blob_id: BlobId::new(blob_id.as_str())?,
+                    file_name: FileName::new(file_name.as_str())?,
+                    media_type: MediaType::new(media_type.as_str())?,
                     size: *size,
                     secret: Zeroizing::new(secret),
                     ciphertext_sha256: digest,

@@ -29,9 +29,9 @@ const KEEPALIVE: Duration = Duration::from_secs(25);
 /// How long a ping may go unanswered (no frame at all) before the socket counts as dead.
 const DEAD_AFTER: Duration = Duration::from_secs(10);
 
-/// Something the user should see.
+/// Something the user should see. Exhaustive, so a new event is a compile error in every
+/// front end that must show it.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum Event {
     /// The WebSocket is open and authenticated: the device is online (shown to the user).
     Connected,

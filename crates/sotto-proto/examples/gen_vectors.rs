@@ -33,7 +33,9 @@ use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::KeyPair as _;
 use serde_json::{json, Value};
 use sotto_proto::auth::AuthChallenge;
-use sotto_proto::body::{pad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::body::{
+    pad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Writer;
 use sotto_proto::crypto::aead::AeadKey;
@@ -254,9 +256,9 @@ fn body_json(body: &MessageBody) -> Value {
             caption,
         } => json!({
             "type": "attachment",
-            "blob_id": attachment.blob_id,
-            "file_name": attachment.file_name,
-            "media_type": attachment.media_type,
+            "blob_id": attachment.blob_id.as_str(),
+            "file_name": attachment.file_name.as_str(),
+            "media_type": attachment.media_type.as_str(),
             "size": attachment.size,
             "secret": hx(attachment.secret.as_ref()),
             "ciphertext_sha256": hx(attachment.ciphertext_sha256),
@@ -270,7 +272,6 @@ fn body_json(body: &MessageBody) -> Value {
             },
             "messages": messages.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         }),
-        other => panic!("unknown body kind {other:?}"),
     }
 }
 
@@ -902,9 +903,9 @@ fn chain_file() -> Value {
 fn sample_attachment() -> MessageBody {
     MessageBody::Attachment {
         attachment: AttachmentRef {
-            blob_id: "b-7f3a9c".into(),
-            file_name: "engagement-letter.pdf".into(),
-            media_type: "application/pdf".into(),
+            blob_id: BlobId::new("b-7f3a9c").expect("blob id"),
+            file_name: FileName::new("engagement-letter.pdf").expect("file name"),
+            media_type: MediaType::new("application/pdf").expect("media type"),
             size: 48_213,
             secret: zeroize::Zeroizing::new(sha256(b"attachment secret")),
             ciphertext_sha256: sha256(b"attachment blob"),

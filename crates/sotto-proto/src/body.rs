@@ -4,6 +4,11 @@
 //! Padding: `body ‖ 0x80 ‖ 0x00…` up to the bucket size, the smallest power of two that is at least
 //! 256 and greater than the body's length. The receiver checks the padding after decryption; any
 //! malformation is the same uniform [`Error::DecryptionFailed`] as a failed tag.
+//!
+//! Every field with a rule of its own is a type whose constructor holds the rule ([`fields`]), so
+//! whatever [`MessageBody::encode`] accepts, [`MessageBody::decode`] accepts too.
+
+pub mod fields;
 
 use zeroize::Zeroizing;
 
@@ -13,18 +18,16 @@ use crate::error::{DecodeError, Error};
 use crate::ids::MessageId;
 use crate::limits::{MAX_BODY_LEN, MAX_PADDED_LEN};
 
+pub use fields::{
+    BlobId, FileName, MediaType, MAX_BLOB_ID_LEN, MAX_FILE_NAME_LEN, MAX_MEDIA_TYPE_LEN,
+};
+
 /// The smallest padding bucket.
 pub const MIN_PADDED_LEN: usize = 256;
 /// The padding delimiter.
 const PAD_MARK: u8 = 0x80;
 /// Message ids a receipt may name.
 pub const MAX_RECEIPT_IDS: usize = 256;
-/// Bytes of an attachment's file name.
-pub const MAX_FILE_NAME_LEN: usize = 255;
-/// Bytes of an attachment's media type.
-pub const MAX_MEDIA_TYPE_LEN: usize = 127;
-/// Bytes of an attachment's blob id on the server.
-pub const MAX_BLOB_ID_LEN: usize = 64;
 
 /// What a receipt reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,11 +42,11 @@ pub enum ReceiptKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct AttachmentRef {
     /// The server's id for the encrypted blob.
-    pub blob_id: String,
+    pub blob_id: BlobId,
     /// The file name to offer on download.
-    pub file_name: String,
+    pub file_name: FileName,
     /// The media type (for previews).
-    pub media_type: String,
+    pub media_type: MediaType,
     /// Plaintext size in bytes.
     pub size: u64,
     /// The attachment secret (see [`crate::attachment`]).
@@ -62,8 +65,10 @@ impl std::fmt::Debug for AttachmentRef {
 }
 
 /// The content of a message.
+///
+/// Exhaustive on purpose: a new kind is a compile error at every `match` that must handle it
+/// (the receiver's inbox, the sender's outbox, the debug output), never a silent fallback.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum MessageBody {
     /// A text message.
     Text(String),
@@ -118,9 +123,9 @@ impl MessageBody {
                 caption,
             } => {
                 w.u8(Self::ATTACHMENT);
-                w.text(&attachment.blob_id);
-                w.text(&attachment.file_name);
-                w.text(&attachment.media_type);
+                attachment.blob_id.encode(&mut w);
+                attachment.file_name.encode(&mut w);
+                attachment.media_type.encode(&mut w);
                 w.u64(attachment.size);
                 w.fixed(attachment.secret.as_ref());
                 w.fixed(&attachment.ciphertext_sha256);
@@ -167,9 +172,9 @@ impl MessageBody {
             Self::TEXT => Self::Text(utf8(r.bytes("text", MAX_BODY_LEN)?, "text")?),
             Self::ATTACHMENT => Self::Attachment {
                 attachment: AttachmentRef {
-                    blob_id: r.text("blob id", MAX_BLOB_ID_LEN)?.to_owned(),
-                    file_name: r.display_text("file name", MAX_FILE_NAME_LEN)?.to_owned(),
-                    media_type: r.text("media type", MAX_MEDIA_TYPE_LEN)?.to_owned(),
+                    blob_id: BlobId::decode(&mut r)?,
+                    file_name: FileName::decode(&mut r)?,
+                    media_type: MediaType::decode(&mut r)?,
                     size: r.u64()?,
                     secret: Zeroizing::new(r.array()?),
                     ciphertext_sha256: r.array()?,
@@ -281,9 +286,9 @@ mod tests {
             },
             MessageBody::Attachment {
                 attachment: AttachmentRef {
-                    blob_id: "blob1".into(),
-                    file_name: "a.png".into(),
-                    media_type: "image/png".into(),
+                    blob_id: BlobId::new("blob1").unwrap(),
+                    file_name: FileName::new("a.png").unwrap(),
+                    media_type: MediaType::new("image/png").unwrap(),
                     size: 10,
                     secret: Zeroizing::new([1; 32]),
                     ciphertext_sha256: [2; 32],
@@ -295,5 +300,33 @@ mod tests {
             let bytes = body.encode().unwrap();
             assert_eq!(MessageBody::decode(&bytes).unwrap(), body);
         }
+    }
+
+    /// The bytes an encoder without the field types wrote for a file name with a newline: the
+    /// attachment body exactly as before, with `name` in place of the file name.
+    fn attachment_bytes_named(name: &str) -> Vec<u8> {
+        let mut w = Writer::for_domain(Domain::MessageBody);
+        w.u8(MessageBody::ATTACHMENT);
+        w.text("blob1");
+        w.text(name);
+        w.text("text/plain");
+        w.u64(1);
+        w.fixed(&[1; 32]);
+        w.fixed(&[2; 32]);
+        w.bytes(b"");
+        w.finish()
+    }
+
+    #[test]
+    fn a_file_name_the_decoder_refuses_cannot_be_built_so_cannot_be_encoded() {
+        for name in ["a\nb.txt".to_owned(), "x".repeat(256), " a.txt".to_owned()] {
+            // What the receiver does with such a name on the wire...
+            assert!(MessageBody::decode(&attachment_bytes_named(&name)).is_err());
+            // ...is what the sender meets when it builds the field, before any encoding.
+            assert!(FileName::new(name).is_err());
+        }
+        let fine = attachment_bytes_named("a b.txt");
+        let body = MessageBody::decode(&fine).unwrap();
+        assert_eq!(body.encode().unwrap().as_slice(), fine.as_slice());
     }
 }

@@ -6,9 +6,9 @@
 /// The protocol version every v1 structure carries right after its label.
 pub const PROTOCOL_VERSION: u8 = 0x01;
 
-/// One domain: a label plus the version of the structure it introduces.
+/// One domain: a label plus the version of the structure it introduces. Exhaustive: a new domain
+/// is a compile error in [`Domain::label`] until it has its label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Domain {
     /// A device certificate signed by the account master key.
     DeviceCertificate,

@@ -1,5 +1,6 @@
 //! The crate's error type, [`Error`], with narrow enums for the places callers branch on: a
-//! malformed encoding ([`DecodeError`]), an unacceptable key ([`KeyRejection`]), a group change
+//! malformed encoding ([`DecodeError`]), a body field its constructor refuses ([`FieldError`]),
+//! an unacceptable key ([`KeyRejection`]), a group change
 //! that must raise an alarm ([`GroupError`]) and a message or distribution a client refuses to
 //! show ([`ReceiveError`]). Every variant is a distinct, displayable reason.
 
@@ -80,6 +81,42 @@ pub enum Error {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A body field (file name, media type, blob id) was refused by its constructor: the same
+    /// refusal as [`Error::InvalidInput`], with the rule that failed.
+    #[error(transparent)]
+    InvalidField(#[from] FieldError),
+}
+
+/// Why a value cannot be a body field (`docs/protocol.md` §8.2). The constructors of
+/// [`crate::body::FileName`], [`crate::body::MediaType`] and [`crate::body::BlobId`] return it,
+/// and the decoder reports it as the [`DecodeError`] with the same meaning, so a sender learns
+/// before sending exactly what a receiver would refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// The value is longer than the field's bound, in bytes of UTF-8.
+    #[error("{field} is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// The value is not display text (`docs/protocol.md` §4.8): empty, surrounded by whitespace,
+    /// or containing a control character or a bidirectional override.
+    #[error("{field} must be non-empty text without control characters, bidirectional overrides or surrounding whitespace")]
+    NotDisplayText {
+        /// The field.
+        field: &'static str,
+    },
+}
+
+impl From<FieldError> for DecodeError {
+    fn from(error: FieldError) -> Self {
+        match error {
+            FieldError::TooLong { field, max } => Self::TooLong { field, max },
+            FieldError::NotDisplayText { field } => Self::InvalidValue { field },
+        }
+    }
 }
 
 /// Why an encoding was refused. The decoder returns these before allocating anything large.
@@ -338,7 +375,7 @@ impl Error {
             Self::Group(e) => e.code(),
             Self::Receive(e) => e.code(),
             Self::ChainNeedsRotation => "chain-needs-rotation",
-            Self::InvalidInput { .. } => "invalid-input",
+            Self::InvalidInput { .. } | Self::InvalidField(_) => "invalid-input",
         }
     }
 }
@@ -357,6 +394,14 @@ impl DecodeError {
             Self::WrongDomain { .. } => "decode/wrong-domain",
             Self::UnsupportedVersion { .. } => "decode/unsupported-version",
         }
+    }
+}
+
+impl FieldError {
+    /// See [`Error::code`]: what an encoder reports for it. A decoder reports the
+    /// [`DecodeError`] it converts to.
+    pub fn code(&self) -> &'static str {
+        "invalid-input"
     }
 }
 

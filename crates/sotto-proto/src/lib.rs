@@ -15,7 +15,9 @@
 //! - [`group`]: the signed, hash-chained group state log.
 //! - [`chain`]: sender chains (ratchet, sending and receiving state).
 //! - [`distribution`]: key-distribution messages carrying chain keys under RSA-OAEP.
-//! - [`envelope`] and [`body`]: the signed, encrypted, padded message.
+//! - [`envelope`] and [`body`]: the signed, encrypted, padded message; [`body::fields`]: the
+//!   body's validated text fields.
+//! - [`payload`]: what devices relay to one another, told apart by its domain label.
 //! - [`attachment`]: client-side encryption of attachment blobs.
 //! - [`limits`]: every numeric bound, in one place.
 
@@ -34,10 +36,11 @@ pub mod group;
 pub mod identity;
 pub mod ids;
 pub mod limits;
+pub mod payload;
 pub mod safety;
 pub mod signed;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use env::{Env, Rng, SystemRng, Timestamp};
-pub use error::{DecodeError, Error, GroupError, KeyRejection, ReceiveError};
+pub use error::{DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError};

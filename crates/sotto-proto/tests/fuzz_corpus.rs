@@ -84,6 +84,7 @@ replay_tests!(
     ids_text,
     spki,
     malicious_member,
+    payload,
 );
 
 #[test]

@@ -1,5 +1,6 @@
 //! Property tests: every encodable structure round-trips (`decode(encode(x)) == x`, and the
-//! encoding is canonical), padding round-trips for every body length up to 64 KiB, any single
+//! encoding is canonical), a body field its constructor accepts encodes and decodes while one it
+//! refuses is refused by the decoder with the matching code, padding round-trips for every body length up to 64 KiB, any single
 //! changed byte anywhere in a real envelope, key distribution, group change or identity
 //! certificate is refused by decoding or verification (never accepted, never a panic), and
 //! arbitrary bytes never panic any decoder.
@@ -21,10 +22,13 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use sotto_proto::auth::AuthChallenge;
-use sotto_proto::body::{pad, padded_len, unpad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::body::{
+    pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
 use sotto_proto::chain::ReceiverState;
-use sotto_proto::codec::is_display_text;
+use sotto_proto::codec::{is_display_text, Writer};
 use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
+use sotto_proto::domain::Domain;
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{decode_signed_change, GroupChange, GroupOp, Member};
 use sotto_proto::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
@@ -34,7 +38,7 @@ use sotto_proto::ids::{
 use sotto_proto::limits::{MAX_BODY_LEN, MAX_CERTIFICATE_LEN, MAX_CHAIN_MESSAGES};
 use sotto_proto::signed::Signed;
 use sotto_proto::testing::T0;
-use sotto_proto::Timestamp;
+use sotto_proto::{DecodeError, Timestamp};
 use targets_common::{fixture, local, TARGETS};
 
 // ---------------------------------------------------------------- strategies
@@ -112,9 +116,9 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
             |(blob_id, file_name, media_type, size, secret, ciphertext_sha256, caption)| {
                 MessageBody::Attachment {
                     attachment: AttachmentRef {
-                        blob_id,
-                        file_name,
-                        media_type,
+                        blob_id: BlobId::new(blob_id).unwrap(),
+                        file_name: FileName::new(file_name).unwrap(),
+                        media_type: MediaType::new(media_type).unwrap(),
                         size,
                         secret: secret.into(),
                         ciphertext_sha256,
@@ -132,6 +136,50 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
         )
             .prop_map(|(kind, messages)| MessageBody::Receipt { kind, messages }),
     ]
+}
+
+/// Candidate values for a body's text fields: display text (sometimes over 255 bytes), any text,
+/// display text around one arbitrary character (a newline, an escape, a bidi override…), runs of
+/// one letter across every bound, and names with surrounding whitespace.
+fn field_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        display_text(80),
+        any_text(80),
+        (display_text(20), any::<char>(), display_text(20))
+            .prop_map(|(a, c, b)| format!("{a}{c}{b}")),
+        (0usize..300).prop_map(|n| "a".repeat(n)),
+        (
+            display_text(10),
+            prop_oneof![Just(" "), Just("\t"), Just("\n")],
+            any::<bool>()
+        )
+            .prop_map(|(s, space, before)| if before {
+                format!("{space}{s}")
+            } else {
+                format!("{s}{space}")
+            }),
+    ]
+}
+
+/// An attachment body written field by field, without the field types: what an encoder that does
+/// not check its fields would send.
+fn raw_attachment(
+    blob_id: &str,
+    file_name: &str,
+    media_type: &str,
+    size: u64,
+    caption: &str,
+) -> Vec<u8> {
+    let mut w = Writer::for_domain(Domain::MessageBody);
+    w.u8(0x02);
+    w.text(blob_id);
+    w.text(file_name);
+    w.text(media_type);
+    w.u64(size);
+    w.fixed(&[1; 32]);
+    w.fixed(&[2; 32]);
+    w.bytes(caption.as_bytes());
+    w.finish()
 }
 
 // ---------------------------------------------------------------- round trips
@@ -246,6 +294,34 @@ proptest! {
         // Through the padding too, as the receiver sees it.
         let padded = pad(&bytes).unwrap();
         prop_assert_eq!(MessageBody::decode(unpad(&padded).unwrap()).unwrap(), body);
+    }
+
+    #[test]
+    fn body_fields_the_constructors_accept_encode_and_decode_and_those_they_refuse_do_not_decode(
+        blob_id in field_text(), file_name in field_text(), media_type in field_text(),
+        size in any::<u64>(), caption in any_text(40),
+    ) {
+        let raw = raw_attachment(&blob_id, &file_name, &media_type, size, &caption);
+        match (BlobId::new(blob_id), FileName::new(file_name), MediaType::new(media_type)) {
+            (Ok(blob_id), Ok(file_name), Ok(media_type)) => {
+                let body = MessageBody::Attachment {
+                    attachment: AttachmentRef {
+                        blob_id, file_name, media_type, size,
+                        secret: [1; 32].into(),
+                        ciphertext_sha256: [2; 32],
+                    },
+                    caption,
+                };
+                let bytes = body.encode().unwrap();
+                prop_assert_eq!(bytes.as_slice(), raw.as_slice());
+                prop_assert_eq!(MessageBody::decode(&bytes).unwrap(), body);
+            }
+            (b, f, m) => {
+                // The decoder reads the fields in this order and stops at the first refusal.
+                let first = [b.err(), f.err(), m.err()].into_iter().flatten().next().unwrap();
+                prop_assert_eq!(MessageBody::decode(&raw).unwrap_err(), DecodeError::from(first));
+            }
+        }
     }
 
     #[test]

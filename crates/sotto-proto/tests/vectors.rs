@@ -22,7 +22,9 @@ use std::str::FromStr;
 
 use serde_json::Value;
 use sotto_proto::auth::AuthChallenge;
-use sotto_proto::body::{pad, padded_len, unpad, AttachmentRef, MessageBody, ReceiptKind};
+use sotto_proto::body::{
+    pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
 use sotto_proto::chain::{ChainKey, LocalDevice, MessageKey, ReceiverState};
 use sotto_proto::crypto::aead::AeadKey;
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, RsaPublicKey, SigningKeyPair, VerifyingKey};
@@ -288,9 +290,9 @@ fn body_from(v: &Value) -> MessageBody {
         "text" => MessageBody::Text(s(v, "text").to_owned()),
         "attachment" => MessageBody::Attachment {
             attachment: AttachmentRef {
-                blob_id: s(v, "blob_id").to_owned(),
-                file_name: s(v, "file_name").to_owned(),
-                media_type: s(v, "media_type").to_owned(),
+                blob_id: BlobId::new(s(v, "blob_id")).unwrap(),
+                file_name: FileName::new(s(v, "file_name")).unwrap(),
+                media_type: MediaType::new(s(v, "media_type")).unwrap(),
                 size: n(v, "size"),
                 secret: Zeroizing::new(arr_n(v, "secret")),
                 ciphertext_sha256: arr_n(v, "ciphertext_sha256"),

@@ -12,10 +12,8 @@
 //! Signatures are left to the receiving devices (they verify before decrypting or storing);
 //! checking them here would cost an RSA operation per envelope on the relay's hot path.
 
-use sotto_proto::distribution::{KeyDistribution, KeyRequest};
-use sotto_proto::envelope::Envelope;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
-use sotto_proto::signed::Signed;
+use sotto_proto::payload::Payload;
 
 use crate::error::{Error, Result};
 
@@ -44,37 +42,43 @@ fn mismatch(reason: &'static str) -> Error {
 /// Checks the payload's header against the claim; returns the single recipient device for
 /// distributions and key requests, `None` for envelopes (all member devices).
 pub fn check(bytes: &[u8], claim: &Claim) -> Result<Option<DeviceId>> {
-    if let Ok(envelope) = Envelope::decode(bytes) {
-        let h = envelope.header();
-        if h.conversation != claim.conversation {
-            return Err(mismatch("header names another conversation"));
+    // The kind is read from the payload's domain label, once (`sotto_proto::payload`).
+    let Ok(payload) = Payload::decode(bytes) else {
+        return Err(mismatch(
+            "not a Sotto envelope, key distribution or key request",
+        ));
+    };
+    match payload {
+        Payload::Message(envelope) => {
+            let h = envelope.header();
+            if h.conversation != claim.conversation {
+                return Err(mismatch("header names another conversation"));
+            }
+            if h.message_id != claim.message {
+                return Err(mismatch("header names another message id"));
+            }
+            if h.sender_account != claim.account || h.sender_device != claim.device {
+                return Err(mismatch("header names another sender"));
+            }
+            if claim.to.is_some() {
+                return Err(mismatch("messages go to every member device; omit `to`"));
+            }
+            Ok(None)
         }
-        if h.message_id != claim.message {
-            return Err(mismatch("header names another message id"));
+        Payload::Distribution(kdm) => {
+            let h = kdm.header();
+            if h.conversation != claim.conversation {
+                return Err(mismatch("header names another conversation"));
+            }
+            if h.sender_account != claim.account || h.sender_device != claim.device {
+                return Err(mismatch("header names another sender"));
+            }
+            if claim.to.is_some_and(|to| to != h.recipient_device) {
+                return Err(mismatch("`to` differs from the header's recipient"));
+            }
+            Ok(Some(h.recipient_device))
         }
-        if h.sender_account != claim.account || h.sender_device != claim.device {
-            return Err(mismatch("header names another sender"));
-        }
-        if claim.to.is_some() {
-            return Err(mismatch("messages go to every member device; omit `to`"));
-        }
-        return Ok(None);
-    }
-    if let Ok(kdm) = KeyDistribution::decode(bytes) {
-        let h = kdm.header();
-        if h.conversation != claim.conversation {
-            return Err(mismatch("header names another conversation"));
-        }
-        if h.sender_account != claim.account || h.sender_device != claim.device {
-            return Err(mismatch("header names another sender"));
-        }
-        if claim.to.is_some_and(|to| to != h.recipient_device) {
-            return Err(mismatch("`to` differs from the header's recipient"));
-        }
-        return Ok(Some(h.recipient_device));
-    }
-    if let Ok(signed) = Signed::decode(bytes, 1024) {
-        if let Ok(request) = KeyRequest::decode(signed.unverified_body()) {
+        Payload::KeyRequest { request, .. } => {
             if request.conversation != claim.conversation {
                 return Err(mismatch("request names another conversation"));
             }
@@ -86,10 +90,7 @@ pub fn check(bytes: &[u8], claim: &Claim) -> Result<Option<DeviceId>> {
             if claim.to.is_some_and(|to| to != request.owner_device) {
                 return Err(mismatch("`to` differs from the chain owner"));
             }
-            return Ok(Some(request.owner_device));
+            Ok(Some(request.owner_device))
         }
     }
-    Err(mismatch(
-        "not a Sotto envelope, key distribution or key request",
-    ))
 }
