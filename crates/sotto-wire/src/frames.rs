@@ -21,7 +21,7 @@ pub const MAX_ACK_IDS: usize = 512;
 pub const MAX_SIGNAL_PAYLOAD: usize = 1024;
 
 /// What a client may send (large strings borrowed from the frame's text when possible).
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame<'a> {
     /// The first frame, unless the ticket came as a cookie.
@@ -262,7 +262,10 @@ mod tests {
     #[test]
     fn client_frames_are_parsed_strictly() {
         let (c, m) = (conv(), msg());
-        assert_eq!(parse(r#"{"type":"ping"}"#).unwrap(), ClientFrame::Ping {});
+        assert!(matches!(
+            parse(r#"{"type":"ping"}"#).unwrap(),
+            ClientFrame::Ping {}
+        ));
         assert!(parse(r#"{"type":"ack","message_ids":[],"x":1}"#).is_err());
         assert!(parse(r#"{"type":"ping","x":1}"#).is_err());
         assert!(parse(r#"{"type":"nope"}"#).is_err());
@@ -315,12 +318,10 @@ mod tests {
         // An escaped id still reads as the id.
         let escaped = m.to_string().replacen("msg", r"\u006dsg", 1);
         let text = format!(r#"{{"type":"ack","message_ids":["{escaped}"]}}"#);
-        assert_eq!(
+        assert!(matches!(
             parse(&text).unwrap(),
-            ClientFrame::Ack {
-                message_ids: vec![m]
-            }
-        );
+            ClientFrame::Ack { message_ids } if message_ids == vec![m]
+        ));
     }
 
     #[test]
@@ -348,7 +349,8 @@ mod tests {
         ];
         for frame in frames {
             let json = frame.to_json();
-            assert_eq!(parse(&json).unwrap(), frame, "{json}");
+            // Frames are not `PartialEq` (a ticket is a secret): compared by what they write.
+            assert_eq!(parse(&json).unwrap().to_json(), json);
         }
     }
 

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
-/// A secret string field (serialized as the plain JSON string).
-#[derive(PartialEq, Eq)]
+/// A secret string field (serialized as the plain JSON string). Not `PartialEq`: whoever checks
+/// a secret compares it in constant time (the server compares token hashes).
 pub struct Secret(Zeroizing<String>);
 
 impl Secret {
