@@ -14,6 +14,9 @@
 //!   attachment ids, typed protocol ids, token prefixes, base64 fields.
 //! - `server_relay_log`: a row of the SQLite relay log (read back at every start; a damaged file
 //!   or a restored backup must give an error, never a panic or a huge allocation).
+//! - `client_server_answer`: the other direction, what a Rust client parses from a server that
+//!   may be malicious: a WebSocket text frame as `sotto_wire`'s `ServerFrame`, and an HTTP answer
+//!   as every `/v1` answer type and the error body.
 //!
 //! Nothing here may panic on any input except through the assertions, which state invariants.
 
@@ -45,6 +48,7 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("server_payload", payload_check),
     ("server_text", text),
     ("server_relay_log", relay_log),
+    ("client_server_answer", server_answer),
 ];
 
 /// A WebSocket text frame (binary frames are refused before parsing).
@@ -120,6 +124,42 @@ pub fn http_body(data: &[u8]) {
     body_as::<api::CreateRequest>(data);
     body_as::<api::AppendRequest>(data);
     body_as::<api::SendRequest>(data);
+}
+
+/// Whatever a client is handed must parse to a value or be refused, never panic.
+fn answer_as<T: serde::de::DeserializeOwned>(text: &str) {
+    let _ = sotto_wire::from_json::<T>(text, 1 << 20);
+}
+
+/// What a client reads from a server: a WebSocket frame, and an HTTP answer as every answer type.
+/// A frame that parses writes back JSON that reads as the same frame (one meaning per text).
+pub fn server_answer(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(frame) = sotto_wire::from_json::<sotto_wire::ServerFrame>(text, 1 << 20) {
+        let json = frame.to_json();
+        let again: sotto_wire::ServerFrame = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(again.to_json(), json);
+    }
+    answer_as::<sotto_wire::ErrorBody>(text);
+    answer_as::<api::AccountCreated>(text);
+    answer_as::<api::LoginResponse>(text);
+    answer_as::<api::ChallengeResponse>(text);
+    answer_as::<api::TokenResponse>(text);
+    answer_as::<api::PasswordChanged>(text);
+    answer_as::<api::TicketResponse>(text);
+    answer_as::<Vec<api::SessionView>>(text);
+    answer_as::<api::AccountView>(text);
+    answer_as::<api::DeviceIdView>(text);
+    answer_as::<Vec<api::DeviceView>>(text);
+    answer_as::<api::SerialView>(text);
+    answer_as::<api::DirectoryView>(text);
+    answer_as::<api::ChangeStored>(text);
+    answer_as::<Vec<api::ChangeView>>(text);
+    answer_as::<Vec<api::ConversationView>>(text);
+    answer_as::<api::SentView>(text);
+    answer_as::<api::AttachmentView>(text);
 }
 
 /// The ids the seeds are made with: the committed test keys of `alice` and `bob` (slots 0 and
@@ -299,6 +339,45 @@ pub fn seeds(corpus_dir: &std::path::Path) -> Vec<Seed> {
     ];
     for (label, frame) in frames {
         add("server_ws_frame", label, frame.into_bytes());
+    }
+    let answers = [
+        (
+            "ready",
+            format!(
+                r#"{{"type":"ready","account":"{}","device":"{}","session":"sess:{}"}}"#,
+                ids.alice,
+                ids.alice_device,
+                "00".repeat(16)
+            ),
+        ),
+        (
+            "envelope",
+            format!(
+                r#"{{"type":"envelope","seq":1,"conversation":"{conv}","message_id":"{msg}","sender_account":"{}","sender_device":"{}","received_at":1700000000000,"envelope":"AAECAw=="}}"#,
+                ids.bob, ids.bob_device
+            ),
+        ),
+        (
+            "sent",
+            format!(
+                r#"{{"type":"sent","id":7,"message_id":"{msg}","recipients":1,"queue_full":["{}"]}}"#,
+                ids.bob_device
+            ),
+        ),
+        ("acked", r#"{"type":"acked","count":3}"#.to_owned()),
+        ("pong", r#"{"type":"pong"}"#.to_owned()),
+        (
+            "error",
+            r#"{"type":"error","id":7,"error":"rejected","message":"no","code":"group/not-admin"}"#
+                .to_owned(),
+        ),
+        (
+            "error-body",
+            r#"{"error":"unauthorized","message":"the session has ended"}"#.to_owned(),
+        ),
+    ];
+    for (label, answer) in answers {
+        add("client_server_answer", label, answer.into_bytes());
     }
     let bodies = [
         (
