@@ -4,8 +4,8 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use sotto_wire::api::{
-    AccountView, CertificateRequest, DeviceIdView, DeviceState as WireState, DeviceView,
-    DirectoryView, MasterKeyRequest, PendingRequest, RevocationRequest, SerialView,
+    AccountView, CertificateRequest, DeviceIdView, DeviceView, DirectoryView, MasterKeyRequest,
+    PendingRequest, RevocationRequest, SerialView,
 };
 
 use crate::error::ApiError;
@@ -13,7 +13,7 @@ use crate::http::extract::{b64, to_b64, Json};
 use crate::service::devices;
 use crate::service::sessions::Authed;
 use crate::state::AppState;
-use crate::store::{DeviceRecord, DeviceState};
+use crate::store::DeviceRecord;
 
 /// # `PUT /v1/account/master-key`
 pub async fn set_master_key(
@@ -53,11 +53,7 @@ pub async fn certify(
 fn device_view(d: DeviceRecord) -> DeviceView {
     DeviceView {
         device: d.device,
-        state: match d.state {
-            DeviceState::Pending => WireState::Pending,
-            DeviceState::Active => WireState::Active,
-            DeviceState::Revoked => WireState::Revoked,
-        },
+        state: d.state,
         name: d.name,
         signing_key: to_b64(&d.signing_key),
         auth_key: to_b64(&d.auth_key),

@@ -44,33 +44,9 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub i64);
 
-/// A session's public identifier (random, 16 bytes); not a secret, unlike its tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SessionId(pub [u8; 16]);
-
-impl std::fmt::Display for SessionId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "sess:{}", hex::encode(self.0))
-    }
-}
-
-impl std::str::FromStr for SessionId {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        let invalid = || Error::InvalidField {
-            field: "session",
-            reason: "expected sess: and 32 lowercase hex digits",
-        };
-        let hex_part = text.strip_prefix("sess:").ok_or_else(invalid)?;
-        // One text form per id: upper-case hex would name the same session a second way.
-        if hex_part.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(invalid());
-        }
-        let bytes = hex::decode(hex_part).map_err(|_| invalid())?;
-        bytes.try_into().map(Self).map_err(|_| invalid())
-    }
-}
+/// A session's public identifier (random, 16 bytes; not a secret, unlike its tokens): the
+/// wire's type, so the id the API shows is the id the store keeps.
+pub use sotto_wire::SessionId;
 
 /// A registered user.
 #[derive(Clone, Debug)]
@@ -87,38 +63,8 @@ pub struct UserRecord {
     pub account: Option<AccountId>,
 }
 
-/// Where a device stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeviceState {
-    /// Announced, waiting for a master-key certificate from an existing device.
-    Pending,
-    /// Certified by the account master key.
-    Active,
-    /// Revoked by a master-signed revocation.
-    Revoked,
-}
-
-impl DeviceState {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self> {
-        match text {
-            "pending" => Ok(Self::Pending),
-            "active" => Ok(Self::Active),
-            "revoked" => Ok(Self::Revoked),
-            _ => Err(Error::Corrupt {
-                what: "device state",
-            }),
-        }
-    }
-}
+/// Where a device stands: the wire's type, stored as its text (`pending`, `active`, `revoked`).
+pub use sotto_wire::api::DeviceState;
 
 /// A device of a user.
 #[derive(Clone, Debug)]

@@ -76,7 +76,7 @@ pub(crate) fn device_row(row: &impl Columns) -> Result<DeviceRecord> {
     Ok(DeviceRecord {
         device: DeviceId::from_bytes(fixed(row.bytes("id")?, "device id")?),
         user: UserId(row.int("user_id")?),
-        state: DeviceState::parse(&row.text("state")?)?,
+        state: device_state(&row.text("state")?)?,
         signing_key: row.bytes("signing_key")?,
         auth_key: row.bytes("auth_key")?,
         name: row.text("name")?,
@@ -154,4 +154,16 @@ pub(crate) fn to_i64(value: u64, field: &'static str) -> Result<i64> {
 /// Whether a statement failed on a `UNIQUE` constraint.
 pub(crate) fn unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// A device's state from its column.
+fn device_state(text: &str) -> Result<DeviceState> {
+    match text {
+        "pending" => Ok(DeviceState::Pending),
+        "active" => Ok(DeviceState::Active),
+        "revoked" => Ok(DeviceState::Revoked),
+        _ => Err(Error::Corrupt {
+            what: "device state",
+        }),
+    }
 }
