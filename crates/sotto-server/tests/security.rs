@@ -450,6 +450,24 @@ async fn d3_d4_d5_plain_http_oversized_frames_and_floods_are_refused() {
             Ended::Closed(1009) | Ended::Dropped
         ));
     }
+    // The operator sees it as what it was, not as a lost connection.
+    let closed_too_large = "sotto_ws_closed_total{reason=\"too_large\"} 1";
+    let mut text = String::new();
+    for _ in 0..50 {
+        let metrics = server
+            .api()
+            .client
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap();
+        text = metrics.text().await.unwrap();
+        if text.contains(closed_too_large) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains(closed_too_large), "{text}");
     // D5: a flood is cut off.
     let mut ws = connect(&server, &alice.api, alice.keys()).await;
     for _ in 0..200 {

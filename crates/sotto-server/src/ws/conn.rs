@@ -295,7 +295,8 @@ where
                         close(&mut self.sink, code::NORMAL, "idle timeout").await;
                         Err(Stop::IdleTimeout)
                     }
-                    Ok(None) | Ok(Some(Err(_))) => Err(Stop::ClientGone),
+                    Ok(None) => Err(Stop::ClientGone),
+                    Ok(Some(Err(error))) => Err(Stop::from_stream_error(error)),
                     Ok(Some(Ok(message))) => {
                         deadline = Instant::now() + self.idle;
                         self.incoming(message, &mut in_flight).await

@@ -16,9 +16,12 @@ pub enum Stop {
     TooManyConnections,
     /// The client sent a close frame.
     ClientClosed,
-    /// The client's stream ended or failed without a close frame (network loss, a frame over
-    /// `max_ws_message`, a protocol error).
+    /// The client's stream ended or failed without a close frame (network loss, a protocol
+    /// error).
     ClientGone,
+    /// The client sent a frame or message over `max_ws_message` (refused before it was
+    /// buffered, close code 1009).
+    TooLarge,
     /// Nothing arrived from the client within the idle timeout.
     IdleTimeout,
     /// The client sent frames faster than its rate limit.
@@ -41,12 +44,13 @@ pub enum Stop {
 
 impl Stop {
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Stop; 14] = [
+    pub const ALL: [Stop; 15] = [
         Self::NoTicket,
         Self::BadTicket,
         Self::TooManyConnections,
         Self::ClientClosed,
         Self::ClientGone,
+        Self::TooLarge,
         Self::IdleTimeout,
         Self::FrameRate,
         Self::SlowReader,
@@ -66,6 +70,7 @@ impl Stop {
             Self::TooManyConnections => "too_many_connections",
             Self::ClientClosed => "client_closed",
             Self::ClientGone => "client_gone",
+            Self::TooLarge => "too_large",
             Self::IdleTimeout => "idle_timeout",
             Self::FrameRate => "frame_rate",
             Self::SlowReader => "slow_reader",
@@ -81,6 +86,17 @@ impl Stop {
     /// This reason's position in [`Stop::ALL`] (its counter in the metrics).
     pub fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl Stop {
+    /// Why the client's stream failed: a message over the cap is told apart (an attack on the
+    /// memory bound, pentest D4) from a lost or broken connection.
+    pub fn from_stream_error(error: axum::Error) -> Self {
+        match error.into_inner().downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => Self::TooLarge,
+            _ => Self::ClientGone,
+        }
     }
 }
 
