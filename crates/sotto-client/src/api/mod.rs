@@ -27,6 +27,12 @@ pub use types::*;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Characters of a server's error code or message kept (they are shown to the user).
 const MAX_SERVER_TEXT: usize = 300;
+/// Bytes of a JSON answer read: far above any honest one (a large group's whole change log is a
+/// few hundred kilobytes), far below what would hurt the device. A longer answer, from a server
+/// that is broken or hostile, is refused as it streams in, never buffered whole.
+const MAX_JSON_ANSWER: u64 = 16 * 1024 * 1024;
+/// Bytes of an error answer read (its message is cut to [`MAX_SERVER_TEXT`] characters anyway).
+const MAX_ERROR_ANSWER: u64 = 64 * 1024;
 
 /// An API client for one server.
 #[derive(Clone, Debug)]
@@ -90,7 +96,13 @@ impl Api {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let body: Option<ErrorBody> = response.json().await.ok();
+        let body: Option<ErrorBody> = match self
+            .read_capped(response, MAX_ERROR_ANSWER, "error answer")
+            .await
+        {
+            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+            Err(_) => None,
+        };
         let (code, message, protocol_code) = match body {
             Some(b) => (
                 b.error,
@@ -133,9 +145,45 @@ impl Api {
             request = request.json(body);
         }
         let response = self.send(request).await?;
-        response.json().await.map_err(|_| Error::BadResponse {
-            what: "a JSON body that does not match the API",
-        })
+        self.read_json(response, "a JSON body that does not match the API")
+            .await
+    }
+
+    /// Reads an answer's body, refusing one longer than `max` bytes before holding more of it.
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+        max: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>> {
+        if response.content_length().is_some_and(|len| len > max) {
+            return Err(Error::BadResponse { what });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|source| Error::Unreachable {
+                url: self.base.to_string(),
+                source,
+            })?
+        {
+            if (body.len() + chunk.len()) as u64 > max {
+                return Err(Error::BadResponse { what });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Reads a JSON answer of at most [`MAX_JSON_ANSWER`] bytes as a `T`.
+    async fn read_json<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        what: &'static str,
+    ) -> Result<T> {
+        let body = self.read_capped(response, MAX_JSON_ANSWER, what).await?;
+        serde_json::from_slice(&body).map_err(|_| Error::BadResponse { what })
     }
 
     async fn call_empty(
@@ -315,13 +363,7 @@ impl Api {
             .push(who);
         let request = self.http.get(url).bearer_auth(token);
         match self.send(request).await {
-            Ok(response) => response
-                .json()
-                .await
-                .map(Some)
-                .map_err(|_| Error::BadResponse {
-                    what: "directory entry",
-                }),
+            Ok(response) => self.read_json(response, "directory entry").await.map(Some),
             // No such account, or a name that cannot be one.
             Err(Error::Api {
                 code: ErrorCode::NotFound | ErrorCode::InvalidField | ErrorCode::InvalidUsername,
@@ -407,9 +449,7 @@ impl Api {
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(blob);
         let response = self.send(request).await?;
-        response.json().await.map_err(|_| Error::BadResponse {
-            what: "attachment id",
-        })
+        self.read_json(response, "attachment id").await
     }
 
     /// `GET /v1/attachments/{a}`.
