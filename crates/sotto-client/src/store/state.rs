@@ -316,6 +316,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_id_of_the_wrong_kind_fails_the_load() {
+        let account = "acct:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let conversation = "conv:44444444444444444444444444444444";
+        let seen = "\"seen\": [\"msg:88888888888888888888888888888888\"]";
+        for tampered in [
+            SNAPSHOT.replacen(
+                account,
+                "dev:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                1,
+            ),
+            SNAPSHOT.replacen(conversation, "msg:44444444444444444444444444444444", 1),
+            SNAPSHOT.replacen(seen, "\"seen\": [\"msg:8888\"]", 1),
+        ] {
+            assert_ne!(tampered, SNAPSHOT);
+            assert!(matches!(
+                ProfileState::from_bytes(tampered.as_bytes()),
+                Err(Error::StoreFormat(_))
+            ));
+        }
+    }
+
+    #[test]
     fn a_forgotten_id_is_new_again() {
         let mut state = ProfileState::default();
         let id = MessageId::from_bytes([1; MessageId::LEN]);
