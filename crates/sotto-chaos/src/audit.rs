@@ -117,18 +117,19 @@ pub fn audit(
     };
     // What each device shows, in order: (device id of the sender, message id, text).
     let mut shown = Vec::new();
-    let mut sender_ids: BTreeMap<String, String> = BTreeMap::new();
+    let mut sender_ids = BTreeMap::new();
     for (device, plan) in devices {
         let client = open_profile(&device.profile, &device.label, None)?;
-        let me = client.device_id().unwrap_or_default().to_owned();
-        let entries: Vec<(String, String, String)> = client
+        // No device yet: none of the history is this device's own.
+        let me = client.device_id();
+        let entries: Vec<_> = client
             .history()
             .filter(|m| m.text.starts_with(&prefix))
-            .map(|m| (m.device.clone(), m.id.clone(), m.text.to_string()))
+            .map(|m| (m.device, m.id, m.text.to_string()))
             .collect();
         for (from, id, text) in &entries {
-            if *from == me {
-                sender_ids.insert(text.clone(), id.clone());
+            if Some(*from) == me {
+                sender_ids.insert(text.clone(), *id);
             }
         }
         tally.undecryptable += client
@@ -145,7 +146,7 @@ pub fn audit(
         let mut got: BTreeMap<&str, usize> = BTreeMap::new();
         let mut last: BTreeMap<(String, String), usize> = BTreeMap::new();
         for (from, id, text) in entries {
-            if from == me {
+            if Some(*from) == *me {
                 *own.entry(text).or_default() += 1;
                 continue;
             }

@@ -93,16 +93,17 @@ fn outbox_text(body: &OutgoingBody) -> &str {
 
 /// Where the plan's messages stand in the profile.
 fn status_of(client: &Client, plan: &Plan, connected: bool, errors: u64, relogins: u64) -> Status {
-    let me = client.device_id().unwrap_or_default().to_owned();
+    // No device yet: none of the history is this device's own.
+    let me = client.device_id();
     let ours: BTreeSet<&str> = plan.sends.iter().map(|o| o.text.as_str()).collect();
     let expected: BTreeSet<&str> = plan.expect.iter().map(String::as_str).collect();
     let mut confirmed = BTreeSet::new();
     let mut displayed = BTreeSet::new();
     for message in client.history() {
         let text = message.text.as_str();
-        if message.device == me && ours.contains(text) {
+        if Some(message.device) == me && ours.contains(text) {
             confirmed.insert(text);
-        } else if message.device != me && expected.contains(text) {
+        } else if Some(message.device) != me && expected.contains(text) {
             displayed.insert(text);
         }
     }
@@ -134,10 +135,10 @@ fn status_of(client: &Client, plan: &Plan, connected: bool, errors: u64, relogin
 
 /// The messages of the plan not yet persisted (neither confirmed nor in the outbox).
 fn unsent(client: &Client, plan: &Plan) -> VecDeque<Outgoing> {
-    let me = client.device_id().unwrap_or_default();
+    let me = client.device_id();
     let mut persisted: BTreeSet<&str> = client
         .history()
-        .filter(|m| m.device == me)
+        .filter(|m| Some(m.device) == me)
         .map(|m| m.text.as_str())
         .collect();
     persisted.extend(client.outbox().map(|item| outbox_text(&item.body)));

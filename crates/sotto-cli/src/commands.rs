@@ -108,7 +108,9 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             note(&format!(
                 "registered {} with device {}",
                 client.username().unwrap_or(&username),
-                client.device_id().unwrap_or("?")
+                client
+                    .device_id()
+                    .map_or_else(|| "?".to_owned(), |d| d.to_string())
             ));
         }
         Command::Login {
@@ -172,7 +174,9 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             output::text(&format!("user: {}", client.username().unwrap_or("(none)")));
             output::text(&format!(
                 "device: {}",
-                client.device_id().unwrap_or("(none)")
+                client
+                    .device_id()
+                    .map_or_else(|| "(none)".to_owned(), |d| d.to_string())
             ));
             output::text(&format!(
                 "device state: {}",

@@ -204,6 +204,7 @@ pub fn event(event: Event) {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use sotto_client::store::state::{IncomingAttachment, Secret};
+    use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
     use zeroize::Zeroizing;
 
     use super::*;
@@ -227,10 +228,10 @@ mod tests {
     #[test]
     fn a_message_line_has_the_documented_fields() {
         let mut m = Delivered {
-            id: "msg:01".to_owned(),
-            conversation: "conv:02".to_owned(),
+            id: MessageId::from_bytes([1; MessageId::LEN]),
+            conversation: ConversationId::from_bytes([2; ConversationId::LEN]),
             from: "alice".to_owned(),
-            device: "dev:03".to_owned(),
+            device: DeviceId::from_bytes([3; DeviceId::LEN]),
             sent_at: 1_800_000_000_000,
             text: Zeroizing::new("hello".to_owned()),
             attachment: None,

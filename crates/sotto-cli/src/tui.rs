@@ -17,6 +17,7 @@ use ratatui::{DefaultTerminal, Frame};
 use sotto_client::groups::ConversationInfo;
 use sotto_client::sync::{Event, ReceiveOptions};
 use sotto_client::{Client, Error as ClientError};
+use sotto_proto::ids::ConversationId;
 
 use crate::error::CliError;
 
@@ -32,7 +33,7 @@ struct App {
     input: String,
     status: String,
     warning: bool,
-    unread: HashMap<String, usize>,
+    unread: HashMap<ConversationId, usize>,
     /// Payloads held per contact whose identity changed, as last shown: every sync reports
     /// them, but the status line only changes when the count does.
     identity_held: HashMap<String, usize>,
@@ -49,7 +50,7 @@ impl App {
         }
         let index = index.min(self.conversations.len() - 1);
         self.list.select(Some(index));
-        if let Some(id) = self.conversations.get(index).map(|c| c.id.clone()) {
+        if let Some(id) = self.conversations.get(index).map(|c| c.id) {
             self.unread.remove(&id);
         }
     }
@@ -138,7 +139,8 @@ async fn event_loop(
 
 async fn send(client: &mut Client, app: &mut App) {
     let text = app.input.trim().to_owned();
-    let Some(target) = app.selected().map(|c| c.id.clone()) else {
+    // The conversation's id as a send target (a target may also be a username).
+    let Some(target) = app.selected().map(|c| c.id.to_string()) else {
         return;
     };
     if text.is_empty() {
@@ -178,7 +180,7 @@ async fn poll(client: &mut Client, app: &mut App) {
     options.quiet = Duration::from_millis(300);
     let mut events = Vec::new();
     let result = client.receive(&options, &mut |e| events.push(e)).await;
-    let selected = app.selected().map(|c| c.id.clone());
+    let selected = app.selected().map(|c| c.id);
     let mut new_conversation = false;
     // Each receive reports every contact still held: one not reported any more was released.
     let still_held: Vec<String> = events
@@ -196,8 +198,8 @@ async fn poll(client: &mut Client, app: &mut App) {
                 if !app.conversations.iter().any(|c| c.id == m.conversation) {
                     new_conversation = true;
                 }
-                if selected.as_deref() != Some(m.conversation.as_str()) {
-                    *app.unread.entry(m.conversation.clone()).or_default() += 1;
+                if selected != Some(m.conversation) {
+                    *app.unread.entry(m.conversation).or_default() += 1;
                 }
             }
             Event::Failure { reason, .. } => app.warn(format!("a message was refused: {reason}")),
@@ -276,11 +278,11 @@ fn draw(frame: &mut Frame<'_>, client: &Client, app: &mut App) {
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     frame.render_stateful_widget(list, list_area, &mut app.list);
 
-    let selected = app.selected().map(|c| (c.id.clone(), c.name.clone()));
+    let selected = app.selected().map(|c| (c.id, c.name.clone()));
     let lines: Vec<Line<'_>> = match &selected {
         Some((id, _)) => client
             .history()
-            .filter(|m| &m.conversation == id)
+            .filter(|m| m.conversation == *id)
             .map(|m| {
                 let mut spans = vec![
                     Span::styled(format!("{}: ", m.from), Style::default().fg(Color::Cyan)),

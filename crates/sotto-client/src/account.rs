@@ -76,7 +76,7 @@ fn normalise_code(code: &str) -> String {
 
 fn new_device_state(keys: &DeviceKeys, name: &str, active: bool) -> Result<DeviceState> {
     Ok(DeviceState {
-        device: keys.device().to_string(),
+        device: keys.device(),
         name: name.to_owned(),
         signing_key: Secret::new(&keys.signing().to_pkcs8()?),
         auth_key: Secret::new(&keys.auth().to_pkcs8()?),
@@ -136,7 +136,7 @@ impl Client {
         let master_spki = crate::api::b64(master.verifying_key().spki());
         self.state.account = Some(AccountState {
             username: login.username.clone(),
-            account: master.account().to_string(),
+            account: master.account(),
             master_spki: master_spki.clone(),
             master_key: Some(Secret::new(&master.key_pair().to_pkcs8()?)),
             revocation_serial: 0,
@@ -178,7 +178,7 @@ impl Client {
                 })?;
             let identity =
                 AccountIdentity::from_master_spki(&unb64(&entry.master_key, "master key")?)?;
-            let account = identity.account().to_string();
+            let account = identity.account();
             let announced = self
                 .api
                 .announce_device(
@@ -195,7 +195,7 @@ impl Client {
             }
             self.state.account = Some(AccountState {
                 username: login.username.clone(),
-                account: account.clone(),
+                account,
                 master_spki: entry.master_key.clone(),
                 master_key: None,
                 revocation_serial: 0,

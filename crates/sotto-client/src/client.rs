@@ -169,8 +169,8 @@ impl Client {
     }
 
     /// This device's id, once it has keys.
-    pub fn device_id(&self) -> Option<&str> {
-        self.state.device.as_ref().map(|d| d.device.as_str())
+    pub fn device_id(&self) -> Option<DeviceId> {
+        self.state.device.as_ref().map(|d| d.device)
     }
 
     /// Whether this device has been approved.
@@ -233,12 +233,7 @@ impl Client {
     }
 
     pub(crate) fn account_id(&self) -> Result<AccountId> {
-        self.account_state()?
-            .account
-            .parse()
-            .map_err(|_| Error::CorruptStore {
-                reason: "stored account id",
-            })
+        Ok(self.account_state()?.account)
     }
 
     pub(crate) fn device_state(&self) -> Result<&DeviceState> {
@@ -246,12 +241,7 @@ impl Client {
     }
 
     pub(crate) fn device(&self) -> Result<DeviceId> {
-        self.device_state()?
-            .device
-            .parse()
-            .map_err(|_| Error::CorruptStore {
-                reason: "stored device id",
-            })
+        Ok(self.device_state()?.device)
     }
 
     /// This device's signing and auth keys.
@@ -300,6 +290,7 @@ mod tests {
     use super::*;
     use crate::store::state::{Conversation, Secret};
     use crate::store::MemoryVault;
+    use sotto_proto::ids::ConversationId;
 
     fn options(dir: &Path) -> ProfileOptions {
         ProfileOptions {
@@ -315,7 +306,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut state = ProfileState::default();
         state.conversations.insert(
-            "conv:00000000000000000000000000000001".to_owned(),
+            ConversationId::from_bytes([1; ConversationId::LEN]),
             Conversation {
                 group: None,
                 chain: Some(Secret::new(b"chain state")),

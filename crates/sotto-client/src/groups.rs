@@ -16,8 +16,8 @@ use crate::peers::Who;
 /// A conversation as shown to a person.
 #[derive(Debug, Clone)]
 pub struct ConversationInfo {
-    /// `conv:…`.
-    pub id: String,
+    /// The conversation's id.
+    pub id: ConversationId,
     /// Its name.
     pub name: String,
     /// Current epoch.
@@ -32,7 +32,7 @@ impl Client {
         let Some(stored) = self
             .state
             .conversations
-            .get(&conversation.to_string())
+            .get(conversation)
             .and_then(|c| c.group.as_deref())
         else {
             return Ok(None);
@@ -48,7 +48,7 @@ impl Client {
         let entry = self
             .state
             .conversations
-            .entry(group.conversation().to_string())
+            .entry(group.conversation())
             .or_default();
         entry.group = Some(b64(&group.encode_local()));
         entry.member = group.is_member(&me);
@@ -66,7 +66,7 @@ impl Client {
                 code: crate::api::ErrorCode::NotFound,
                 ..
             }) => {
-                if let Some(c) = self.state.conversations.get_mut(&conversation.to_string()) {
+                if let Some(c) = self.state.conversations.get_mut(&conversation) {
                     c.member = false;
                     self.save()?;
                 }
@@ -248,19 +248,17 @@ impl Client {
     /// Every conversation this device knows and still belongs to.
     pub async fn conversations(&mut self) -> Result<Vec<ConversationInfo>> {
         self.refresh_conversations().await?;
-        let ids: Vec<String> = self
+        let ids: Vec<ConversationId> = self
             .state
             .conversations
             .iter()
             .filter(|(_, c)| c.member)
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
-        for id in ids {
-            if let Ok(conversation) = id.parse::<ConversationId>() {
-                if let Some(group) = self.load_group(&conversation)? {
-                    out.push(info(&group));
-                }
+        for conversation in ids {
+            if let Some(group) = self.load_group(&conversation)? {
+                out.push(info(&group));
             }
         }
         Ok(out)
@@ -291,21 +289,18 @@ impl Client {
         self.create_group(&name, &[peer.username], accept_new).await
     }
 
-    /// The 1:1 with `them` this device holds (protocol §6.4). The map is ordered by id text,
-    /// `conv:` and fixed-length lowercase hex, so the first match is the smallest id bytewise:
-    /// the one both sides settle on when each created one.
+    /// The 1:1 with `them` this device holds (protocol §6.4). The map is ordered by id bytes
+    /// (the order of their fixed-length lowercase hex text too), so the first match is the
+    /// smallest id: the one both sides settle on when each created one.
     fn find_direct(&self, them: AccountId) -> Result<Option<ConversationId>> {
         let me = self.account_id()?;
-        for (id, c) in &self.state.conversations {
+        for (conversation, c) in &self.state.conversations {
             if !c.member {
                 continue;
             }
-            let Ok(conversation) = id.parse::<ConversationId>() else {
-                continue;
-            };
-            if let Some(group) = self.load_group(&conversation)? {
+            if let Some(group) = self.load_group(conversation)? {
                 if is_direct_between(&group, me, them) {
-                    return Ok(Some(conversation));
+                    return Ok(Some(*conversation));
                 }
             }
         }
@@ -335,7 +330,7 @@ fn is_direct_between(group: &GroupState, me: AccountId, them: AccountId) -> bool
 
 fn info(group: &GroupState) -> ConversationInfo {
     ConversationInfo {
-        id: group.conversation().to_string(),
+        id: group.conversation(),
         name: group.name().to_owned(),
         epoch: group.epoch(),
         members: group

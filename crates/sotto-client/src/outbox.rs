@@ -36,10 +36,10 @@ pub fn refused_for_good(error: &Error) -> bool {
 /// What a send did.
 #[derive(Debug, Clone)]
 pub struct SendReport {
-    /// `msg:…`.
-    pub message_id: String,
-    /// `conv:…`.
-    pub conversation: String,
+    /// The message's id.
+    pub message_id: MessageId,
+    /// The conversation it went to.
+    pub conversation: ConversationId,
     /// Devices that got a copy.
     pub recipients: usize,
 }
@@ -163,7 +163,7 @@ impl Client {
     /// were written, and not those of the others.
     pub(crate) async fn flush_outbox_items(
         &mut self,
-    ) -> std::result::Result<usize, (String, Error)> {
+    ) -> std::result::Result<usize, (MessageId, Error)> {
         let mut pass = self.state.outbox.pass();
         let mut sent = 0;
         let mut first_refusal = None;
@@ -176,9 +176,9 @@ impl Client {
                         || refused_for_good(&e) => {}
                 Err(refused) if refused.is_refused_answer() => {
                     pass.hold_back(conversation);
-                    first_refusal.get_or_insert((id.to_string(), refused));
+                    first_refusal.get_or_insert((id, refused));
                 }
-                Err(other) => return Err((id.to_string(), other)),
+                Err(other) => return Err((id, other)),
             }
         }
         first_refusal.map_or(Ok(sent), Err)
@@ -269,10 +269,10 @@ impl Client {
         };
         self.state.outbox.remove(message_id);
         let sent = Delivered {
-            id: item.message_id.to_string(),
-            conversation: item.conversation.to_string(),
+            id: item.message_id,
+            conversation: item.conversation,
             from: self.account_state()?.username.clone(),
-            device: self.device()?.to_string(),
+            device: self.device()?,
             sent_at: self.now()?.millis(),
             text: match &item.body {
                 OutgoingBody::Text(text) => text.clone(),
@@ -283,8 +283,8 @@ impl Client {
         self.state.archive(sent);
         self.save()?;
         Ok(SendReport {
-            message_id: item.message_id.to_string(),
-            conversation: item.conversation.to_string(),
+            message_id: item.message_id,
+            conversation: item.conversation,
             recipients,
         })
     }
@@ -319,7 +319,7 @@ impl Client {
         let Some(secret) = self
             .state
             .conversations
-            .get(&conversation.to_string())
+            .get(conversation)
             .and_then(|c| c.chain.as_ref())
         else {
             return Ok(None);
@@ -331,7 +331,7 @@ impl Client {
         let entry = self
             .state
             .conversations
-            .entry(chain.conversation().to_string())
+            .entry(chain.conversation())
             .or_default();
         entry.chain = Some(Secret::new(&chain.encode_local()));
         Ok(())

@@ -207,10 +207,10 @@ impl Client {
             }
         };
         let delivered = Delivered {
-            id: h.message_id.to_string(),
-            conversation: h.conversation.to_string(),
+            id: h.message_id,
+            conversation: h.conversation,
             from: username,
-            device: h.sender_device.to_string(),
+            device: h.sender_device,
             sent_at: h.sent_at.millis(),
             text: zeroize::Zeroizing::new(text),
             attachment,

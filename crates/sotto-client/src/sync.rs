@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::envelope::Envelope;
-use sotto_proto::ids::ChainId;
+use sotto_proto::ids::{ChainId, MessageId};
 
 use crate::api::unb64;
 use crate::client::Client;
@@ -221,7 +221,7 @@ impl Client {
                 return Err(error);
             }
             on_event(Event::NotSentYet {
-                message_id,
+                message_id: message_id.to_string(),
                 reason: error.to_string(),
             });
         }
@@ -389,14 +389,16 @@ impl Client {
         match payload {
             Payload::Message(env) => {
                 // The header's id is authenticated; the relay's may not match it.
-                let id = env.header().message_id.to_string();
-                if self.state.has_seen(&id) {
-                    on_event(Event::Replay { message_id: id });
+                let id = env.header().message_id;
+                if self.state.has_seen(id) {
+                    on_event(Event::Replay {
+                        message_id: id.to_string(),
+                    });
                     return Ok(None);
                 }
                 match self.open_message(env).await? {
                     Opened::Delivered { gap } => {
-                        self.state.remember(&id);
+                        self.state.remember(id);
                         self.save()?;
                         if gap > 0 {
                             // The signed sender, not the relay's unauthenticated metadata.
@@ -410,23 +412,29 @@ impl Client {
                     Opened::Hold => {
                         let held_at = self.now()?.millis();
                         self.state.held.hold(Held::new(
-                            id.clone(),
+                            id.to_string(),
                             env.header().conversation,
                             envelope.to_owned(),
                             held_at,
                             None,
                         ));
-                        self.state.remember(&id);
+                        self.state.remember(id);
                         self.save()?;
-                        on_event(Event::Held { message_id: id });
+                        on_event(Event::Held {
+                            message_id: id.to_string(),
+                        });
                     }
                     Opened::Wait => {
                         self.hold_for_answer(message_id, envelope, payload)?;
-                        on_event(Event::Held { message_id: id });
+                        on_event(Event::Held {
+                            message_id: id.to_string(),
+                        });
                     }
                     // Nothing of it was verified: its id is not remembered (see `Failed`).
                     Opened::Identity(hold) => return Ok(Some(hold)),
-                    Opened::Replay => on_event(Event::Replay { message_id: id }),
+                    Opened::Replay => on_event(Event::Replay {
+                        message_id: id.to_string(),
+                    }),
                     Opened::Failed(reason) => {
                         // The id of a refused envelope is not authenticated: remembering it
                         // would let a relay drop the genuine message by sending a tampered
@@ -575,14 +583,19 @@ impl Client {
             self.state.held.forget_key_held(&entry.message_id);
             match outcome {
                 // A message held for a server answer was not remembered as seen; now it is.
-                Opened::Delivered { .. } if matches!(payload, Payload::Message(_)) => {
-                    self.state.remember(&entry.message_id);
+                Opened::Delivered { .. } => {
+                    if let Payload::Message(env) = &payload {
+                        self.state.remember(env.header().message_id);
+                    }
                 }
                 // Its sender verified when it was held; now the directory shows another key.
                 // It moves from the key wait to the identity wait, and its id is forgotten as
                 // for any payload held for an identity (it is checked again when retried).
                 Opened::Identity(hold) => {
-                    self.state.forget(&entry.message_id);
+                    // Only a message's (signed) id is ever remembered.
+                    if let Payload::Message(env) = &payload {
+                        self.state.forget(env.header().message_id);
+                    }
                     self.state.held.move_to_identity_wait(entry.clone(), hold);
                 }
                 Opened::Failed(reason) => {
@@ -673,10 +686,10 @@ impl Client {
         while let Some(mut message) = self.state.inbox.front().cloned() {
             if let Some(attachment) = message.attachment.as_mut() {
                 if attachment.path.is_none() {
-                    match self.fetch_attachment(&message.id, attachment, dir).await {
+                    match self.fetch_attachment(message.id, attachment, dir).await {
                         Ok(path) => attachment.path = Some(path),
                         Err(error) => on_event(Event::AttachmentFailed {
-                            message_id: message.id.clone(),
+                            message_id: message.id.to_string(),
                             reason: error.to_string(),
                         }),
                     }
@@ -693,7 +706,7 @@ impl Client {
 
     async fn fetch_attachment(
         &mut self,
-        message_id: &str,
+        message_id: MessageId,
         attachment: &crate::store::state::IncomingAttachment,
         dir: &Path,
     ) -> Result<String> {
@@ -721,7 +734,11 @@ impl Client {
             what: "creating the download folder",
             source,
         })?;
-        let short = message_id.get(4..12).unwrap_or("file");
+        // The id's first four bytes: the 8 hex digits after `msg:`.
+        let short = message_id
+            .as_bytes()
+            .get(..4)
+            .map_or_else(|| "file".to_owned(), hex::encode);
         let path = dir.join(format!("{short}-{}", safe_file_name(&attachment.file_name)));
         crate::store::file::write_atomically(&path, &plain)?;
         Ok(path.display().to_string())

@@ -48,7 +48,7 @@ fn a_message_refused_for_good_leaves_the_outbox_and_does_not_block_the_next_ones
     );
     let unsent = w.alice.c().take_unsent().unwrap();
     assert_eq!(unsent.len(), 1, "and it is reported once");
-    assert_eq!(unsent[0].conversation.to_string(), to_bob.conversation);
+    assert_eq!(unsent[0].conversation, to_bob.conversation);
     assert!(w.alice.c().take_unsent().unwrap().is_empty());
 
     // The next message, to someone else, goes out at once (before, the refused one stayed first
@@ -58,10 +58,11 @@ fn a_message_refused_for_good_leaves_the_outbox_and_does_not_block_the_next_ones
     // A passing failure (the server cannot be reached) keeps the message, which goes out with
     // the next send once the server is back.
     w.alice.use_server("https://127.0.0.1:9");
-    match w
-        .alice
-        .send(&w.rt, &to_carol.conversation, "while unreachable")
-    {
+    match w.alice.send(
+        &w.rt,
+        &to_carol.conversation.to_string(),
+        "while unreachable",
+    ) {
         Err(Error::Unreachable { .. }) => assert_eq!(w.alice.c().outbox_len(), 1),
         other => panic!("expected the server to be unreachable: {other:?}"),
     }

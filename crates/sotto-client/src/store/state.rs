@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
@@ -76,7 +77,7 @@ pub struct ProfileState {
     #[serde(flatten)]
     pub pins: Pins,
     /// Conversations this device knows, by id.
-    pub conversations: BTreeMap<String, Conversation>,
+    pub conversations: BTreeMap<ConversationId, Conversation>,
     /// The receiver state (`sotto/local/receiver-state`).
     pub receiver: Option<Secret>,
     /// Messages reserved but not yet confirmed by the server.
@@ -84,8 +85,9 @@ pub struct ProfileState {
     /// Outbox messages the server refused for good, not yet reported to the user.
     #[serde(default)]
     pub unsent: Vec<Unsent>,
-    /// Relayed message ids already processed (newest last).
-    pub seen: VecDeque<String>,
+    /// Message ids already processed (newest last): each the signed header's id of a message,
+    /// never a relay's id for another payload, so every entry parses.
+    pub seen: VecDeque<MessageId>,
     /// Payloads waiting for their chain or group epoch, or for the user's decision about a
     /// changed identity (oldest first).
     pub held: HeldPayloads,
@@ -106,8 +108,8 @@ pub struct ProfileState {
 pub struct AccountState {
     /// Normalised username.
     pub username: String,
-    /// `acct:…`.
-    pub account: String,
+    /// The account's id.
+    pub account: AccountId,
     /// Master public key SPKI, base64.
     pub master_spki: String,
     /// Master private key (PKCS#8), on the device that holds it.
@@ -119,8 +121,8 @@ pub struct AccountState {
 /// This device.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DeviceState {
-    /// `dev:…`.
-    pub device: String,
+    /// This device's id.
+    pub device: DeviceId,
     /// Display name.
     pub name: String,
     /// Signing key (PKCS#8).
@@ -151,7 +153,8 @@ pub struct ExchangeKeyState {
 /// The device session's tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionState {
-    /// `sess:…`.
+    /// `sess:…`, as the server sent it. Kept as text: the client only shows it, never sends it
+    /// back or compares it, and a profile must load whatever spelling its server used.
     pub session: String,
     /// Access token.
     pub access_token: Token,
@@ -203,14 +206,14 @@ pub enum OutgoingBody {
 /// A decrypted message.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delivered {
-    /// `msg:…`.
-    pub id: String,
-    /// `conv:…`.
-    pub conversation: String,
+    /// The message's (signed) id.
+    pub id: MessageId,
+    /// The conversation it was sent in.
+    pub conversation: ConversationId,
     /// Sender's username.
     pub from: String,
     /// Sender's device.
-    pub device: String,
+    pub device: DeviceId,
     /// Sender's timestamp, ms.
     pub sent_at: u64,
     /// Text or caption.
@@ -240,11 +243,11 @@ pub struct IncomingAttachment {
 
 impl ProfileState {
     /// Remembers a processed message id; true if it was new.
-    pub fn remember(&mut self, message_id: &str) -> bool {
-        if self.seen.iter().any(|s| s == message_id) {
+    pub fn remember(&mut self, message_id: MessageId) -> bool {
+        if self.has_seen(message_id) {
             return false;
         }
-        self.seen.push_back(message_id.to_owned());
+        self.seen.push_back(message_id);
         while self.seen.len() > MAX_SEEN {
             self.seen.pop_front();
         }
@@ -252,13 +255,13 @@ impl ProfileState {
     }
 
     /// Forgets a remembered message id (an envelope that turned out to need another check).
-    pub fn forget(&mut self, message_id: &str) {
-        self.seen.retain(|s| s != message_id);
+    pub fn forget(&mut self, message_id: MessageId) {
+        self.seen.retain(|s| *s != message_id);
     }
 
     /// Whether a message id was processed before.
-    pub fn has_seen(&self, message_id: &str) -> bool {
-        self.seen.iter().any(|s| s == message_id)
+    pub fn has_seen(&self, message_id: MessageId) -> bool {
+        self.seen.contains(&message_id)
     }
 
     /// Moves a delivered message to the history.
@@ -313,11 +316,35 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_id_of_the_wrong_kind_fails_the_load() {
+        let account = "acct:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let conversation = "conv:44444444444444444444444444444444";
+        let seen = "\"seen\": [\"msg:88888888888888888888888888888888\"]";
+        for tampered in [
+            SNAPSHOT.replacen(
+                account,
+                "dev:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                1,
+            ),
+            SNAPSHOT.replacen(conversation, "msg:44444444444444444444444444444444", 1),
+            SNAPSHOT.replacen(seen, "\"seen\": [\"msg:8888\"]", 1),
+        ] {
+            assert_ne!(tampered, SNAPSHOT);
+            assert!(matches!(
+                ProfileState::from_bytes(tampered.as_bytes()),
+                Err(Error::StoreFormat(_))
+            ));
+        }
+    }
+
+    #[test]
     fn a_forgotten_id_is_new_again() {
         let mut state = ProfileState::default();
-        assert!(state.remember("msg:01"));
-        state.forget("msg:01");
-        assert!(!state.has_seen("msg:01"));
-        assert!(state.remember("msg:01"));
+        let id = MessageId::from_bytes([1; MessageId::LEN]);
+        assert!(state.remember(id));
+        assert!(!state.remember(id));
+        state.forget(id);
+        assert!(!state.has_seen(id));
+        assert!(state.remember(id));
     }
 }

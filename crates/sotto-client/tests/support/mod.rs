@@ -174,7 +174,7 @@ impl User {
                 .unwrap();
         let state = ProfileState::from_bytes(&vault.load().unwrap().unwrap()).unwrap();
         drop(vault);
-        let account = state.account.as_ref().unwrap().account.parse().unwrap();
+        let account = state.account.as_ref().unwrap().account;
         let device_state = state.device.as_ref().unwrap();
         Self {
             name,
@@ -182,7 +182,7 @@ impl User {
             pin: pin.to_owned(),
             client: None,
             account,
-            device: device_state.device.parse().unwrap(),
+            device: device_state.device,
             signing_pkcs8: device_state.signing_key.bytes().unwrap(),
             auth_pkcs8: device_state.auth_key.bytes().unwrap(),
             exchange_pkcs8: device_state
