@@ -713,7 +713,11 @@ impl Client {
         let token = self.access_token().await?;
         let blob = self
             .api
-            .download_attachment(&token, &attachment.blob_id)
+            .download_attachment(
+                &token,
+                &attachment.blob_id,
+                sotto_proto::attachment::blob_len(attachment.size),
+            )
             .await?;
         let secret: [u8; 32] = attachment
             .secret

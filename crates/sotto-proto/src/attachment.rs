@@ -8,7 +8,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::crypto::aead::{AeadKey, KEY_LEN, NONCE_LEN};
+use crate::crypto::aead::{AeadKey, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::crypto::{ct_eq, hkdf_sha256, sha256};
 use crate::domain::Domain;
 use crate::env::Env;
@@ -51,6 +51,12 @@ fn derive(secret: &[u8; 32]) -> Result<AttachmentKeys, Error> {
         aead: AeadKey::new(key, nonce),
         commitment,
     })
+}
+
+/// The length of the blob [`encrypt_attachment`] makes of a file of `plain_len` bytes: what a
+/// receiver, told the file's size in the signed message, may download at most.
+pub fn blob_len(plain_len: u64) -> u64 {
+    plain_len.saturating_add((COMMITMENT_LEN + TAG_LEN) as u64)
 }
 
 /// Encrypts a file under a fresh secret.
@@ -106,6 +112,7 @@ mod tests {
         let mut env = Env::new(Timestamp(0), &mut rng);
         let file = b"%PDF-1.7 contract".to_vec();
         let enc = encrypt_attachment(&file, &mut env).unwrap();
+        assert_eq!(blob_len(file.len() as u64), enc.blob.len() as u64);
         let out = decrypt_attachment(&enc.blob, &enc.secret, &enc.blob_sha256).unwrap();
         assert_eq!(out.as_slice(), file.as_slice());
         let mut tampered = enc.blob.clone();

@@ -452,8 +452,14 @@ impl Api {
         self.read_json(response, "attachment id").await
     }
 
-    /// `GET /v1/attachments/{a}`.
-    pub async fn download_attachment(&self, token: &str, attachment: &str) -> Result<Vec<u8>> {
+    /// `GET /v1/attachments/{a}`: at most `max_len` bytes (the blob of the file size the signed
+    /// message names); a longer answer is refused as it streams in.
+    pub async fn download_attachment(
+        &self,
+        token: &str,
+        attachment: &str,
+        max_len: u64,
+    ) -> Result<Vec<u8>> {
         // Only the one spelling of an id goes into the path (never a `/` or `..`).
         let attachment: AttachmentId = attachment.parse().map_err(|_| Error::BadResponse {
             what: "attachment id",
@@ -461,14 +467,8 @@ impl Api {
         let path = format!("/v1/attachments/{attachment}");
         let request = self.http.get(self.url(&path)?).bearer_auth(token);
         let response = self.send(request).await?;
-        let bytes = response
-            .bytes()
+        self.read_capped(response, max_len, "attachment larger than its message says")
             .await
-            .map_err(|source| Error::Unreachable {
-                url: self.base.to_string(),
-                source,
-            })?;
-        Ok(bytes.to_vec())
     }
 }
 
