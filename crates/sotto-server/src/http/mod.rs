@@ -99,6 +99,12 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), origin_guard))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        // API answers carry tokens, tickets, keys and ciphertext: no browser or proxy cache may
+        // keep them. The web client's files (the fallback below) are not covered.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .with_state(state);
     let router = match web_dir.filter(|d| d.is_dir()) {
         Some(dir) => {
