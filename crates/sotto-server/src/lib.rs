@@ -22,6 +22,7 @@
 //! - [`fanout`]: how events reach sockets on this node (`local`) or on every node (`nats`).
 //! - [`store`]: the storage trait, the SQL both backends share (`store/sql/`), and the
 //!   backends, each in its folder (`store/sqlite/`, `store/postgres/`).
+//! - [`private_files`]: the data folder and its files, private to the server's user.
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
 pub mod auth;
@@ -32,6 +33,7 @@ pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod private_files;
 pub mod relay;
 pub mod serve;
 pub mod service;
@@ -116,10 +118,7 @@ impl Server {
 /// Starts serving in the background with `config`; returns once the port is bound.
 pub async fn start(config: Config) -> Result<Server> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
-        what: "creating the data folder",
-        source,
-    })?;
+    private_files::dir(&config.data_dir)?;
     let (tls_config, cert) = tls::load_or_create(&config)?;
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

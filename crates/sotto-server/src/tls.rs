@@ -36,6 +36,9 @@ pub fn load_or_create(config: &Config) -> Result<(Arc<ServerConfig>, ServerCert)
             let cert = dir.join("cert.pem");
             let key = dir.join("key.pem");
             let generated = if cert.exists() && key.exists() {
+                // A key made before it was created private, or copied with a looser mode.
+                crate::private_files::tighten(&dir, 0o700)?;
+                crate::private_files::tighten(&key, 0o600)?;
                 false
             } else {
                 generate(&dir, &cert, &key, &config.tls_hostnames)?;
@@ -111,10 +114,7 @@ fn generate(dir: &Path, cert_path: &Path, key_path: &Path, extra: &[String]) -> 
     ];
     names.extend(extra.iter().cloned());
     let certified = rcgen::generate_simple_self_signed(names)?;
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-        what: "creating the tls folder",
-        source,
-    })?;
+    crate::private_files::dir(dir)?;
     write_private(key_path, certified.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(cert_path, certified.cert.pem()).map_err(|source| Error::Io {
         what: "writing the certificate",

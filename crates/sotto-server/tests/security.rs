@@ -549,3 +549,50 @@ async fn revoking_a_device_closes_its_socket_and_ends_its_sessions() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     server.stop().await;
 }
+
+/// The data folder, the database, its WAL, the relay lock and the TLS key are the server's user's
+/// alone; a data folder left readable by others (an older release, a careless restore) is
+/// tightened at the next start.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_files_are_private_and_loose_ones_are_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let server = TestServer::start().await;
+    let alice = onboard(&server, 0, "alice").await;
+    let bob = onboard(&server, 1, "bob").await;
+    healthy_round_trip(&server, &alice, &bob, "before the mode checks").await;
+    drop(bob);
+    let data = server.dir.path().to_path_buf();
+    let files = [
+        data.join("sotto.db"),
+        data.join("sotto.db-wal"),
+        data.join("sotto.db-relay.lock"),
+        data.join("tls/key.pem"),
+    ];
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tls")), 0o700);
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    // Loosened by hand, then restarted on the same data: tightened again, and still working.
+    for path in files.iter().chain([&data, &data.join("tls")]) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let server = server.restart().await;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("tls")), 0o700);
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    // The same session still works on the tightened files (the restarted server has a new
+    // port).
+    let token = alice.api.token.clone().unwrap();
+    let (status, _) = server
+        .api()
+        .with_token(&token)
+        .call(reqwest::Method::GET, "/v1/devices", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+}

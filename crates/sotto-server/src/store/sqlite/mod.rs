@@ -69,8 +69,16 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 const WAL_BACKSTOP_PAGES: i64 = 65_536;
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and migrates it.
+    /// Opens (creating if needed) the database file at `path` and migrates it. The file is
+    /// created private (`0600`; SQLite gives its WAL the same mode), and an existing WAL or
+    /// shared-memory file readable by others is tightened.
     pub async fn open(path: &Path) -> crate::error::Result<Self> {
+        crate::private_files::file(path)?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            crate::private_files::tighten(Path::new(&side), 0o600)?;
+        }
         let options = SqliteConnectOptions::new().filename(path);
         Self::with_options(options).await
     }

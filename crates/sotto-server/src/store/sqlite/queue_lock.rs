@@ -40,15 +40,15 @@ impl QueueLock {
         if self.held.is_some() {
             return Ok(true);
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.path)
-            .map_err(|source| Error::Io {
-                what: "opening the relay queue lock",
-                source,
-            })?;
+        crate::private_files::tighten(&self.path, 0o600)?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&self.path).map_err(|source| Error::Io {
+            what: "opening the relay queue lock",
+            source,
+        })?;
         match file.try_lock() {
             Ok(()) => {
                 self.held = Some(file);
