@@ -19,6 +19,14 @@ pub const MAX_MEDIA_TYPE_LEN: usize = 127;
 /// Bytes of an attachment's blob id on the server.
 pub const MAX_BLOB_ID_LEN: usize = 64;
 
+/// `text` if it is at most `max` bytes long: the bound every field has.
+fn within(text: String, field: &'static str, max: usize) -> Result<String, FieldError> {
+    if text.len() > max {
+        return Err(FieldError::TooLong { field, max });
+    }
+    Ok(text)
+}
+
 /// The file name a recipient is offered on download: display text (`docs/protocol.md` §4.8) of 1
 /// to 255 bytes. It reaches another user's screen and file system, so no control character
 /// (a newline, an escape sequence), no bidirectional override and no surrounding whitespace.
@@ -30,13 +38,7 @@ impl FileName {
 
     /// Checks `name` against the rule of §4.8 and the 255-byte bound.
     pub fn new(name: impl Into<String>) -> Result<Self, FieldError> {
-        let name = name.into();
-        if name.len() > MAX_FILE_NAME_LEN {
-            return Err(FieldError::TooLong {
-                field: Self::FIELD,
-                max: MAX_FILE_NAME_LEN,
-            });
-        }
+        let name = within(name.into(), Self::FIELD, MAX_FILE_NAME_LEN)?;
         if !is_display_text(&name) {
             return Err(FieldError::NotDisplayText { field: Self::FIELD });
         }
@@ -79,14 +81,7 @@ impl MediaType {
 
     /// Checks `media_type` against the 127-byte bound.
     pub fn new(media_type: impl Into<String>) -> Result<Self, FieldError> {
-        let media_type = media_type.into();
-        if media_type.len() > MAX_MEDIA_TYPE_LEN {
-            return Err(FieldError::TooLong {
-                field: Self::FIELD,
-                max: MAX_MEDIA_TYPE_LEN,
-            });
-        }
-        Ok(Self(media_type))
+        within(media_type.into(), Self::FIELD, MAX_MEDIA_TYPE_LEN).map(Self)
     }
 
     /// The media type.
@@ -125,14 +120,7 @@ impl BlobId {
 
     /// Checks `id` against the 64-byte bound.
     pub fn new(id: impl Into<String>) -> Result<Self, FieldError> {
-        let id = id.into();
-        if id.len() > MAX_BLOB_ID_LEN {
-            return Err(FieldError::TooLong {
-                field: Self::FIELD,
-                max: MAX_BLOB_ID_LEN,
-            });
-        }
-        Ok(Self(id))
+        within(id.into(), Self::FIELD, MAX_BLOB_ID_LEN).map(Self)
     }
 
     /// The id.
