@@ -360,7 +360,7 @@ pub fn seeds(corpus_dir: &std::path::Path) -> Vec<Seed> {
         (
             "sent",
             format!(
-                r#"{{"type":"sent","id":7,"message_id":"{msg}","recipients":1,"queue_full":["{}"]}}"#,
+                r#"{{"type":"sent","id":7,"message_id":"{msg}","recipients":1,"undelivered":[{{"device":"{}","reason":"queue_full"}}]}}"#,
                 ids.bob_device
             ),
         ),

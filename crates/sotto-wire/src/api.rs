@@ -358,11 +358,101 @@ pub struct SendRequest {
 pub struct SentView {
     /// The message.
     pub message_id: MessageId,
-    /// Devices that got a copy.
+    /// Devices that got a copy (by this post; a retry counts only the devices it reached).
     pub recipients: usize,
-    /// Devices whose queue was full.
+    /// Member devices that did not get a copy, each with the reason. A retry of the same
+    /// message id and bytes delivers to those that can take it by then.
     #[serde(default)]
-    pub queue_full: Vec<DeviceId>,
+    pub undelivered: Vec<Undelivered>,
+}
+
+/// A member device that did not get a copy of an envelope, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Undelivered {
+    /// The device.
+    pub device: DeviceId,
+    /// Why it got no copy.
+    pub reason: UndeliveredReason,
+}
+
+/// Why a member device got no copy of an envelope (`docs/api.md`, "Queue policy").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UndeliveredReason {
+    /// The device's queue is at `max_queue_per_device` and the sender already holds its share
+    /// (`queue_share_per_sender`) of it.
+    QueueFull,
+    /// The sender holds `max_queue_per_sender` copies in the device's queue.
+    SenderShareFull,
+    /// The recipient has not accepted the conversation yet and it has routed
+    /// `max_request_envelopes` envelopes to them.
+    RequestLimit,
+    /// The recipient blocked the sender.
+    Blocked,
+    /// The recipient declined the conversation.
+    Declined,
+}
+
+impl UndeliveredReason {
+    /// The reason's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QueueFull => "queue_full",
+            Self::SenderShareFull => "sender_share_full",
+            Self::RequestLimit => "request_limit",
+            Self::Blocked => "blocked",
+            Self::Declined => "declined",
+        }
+    }
+
+    /// Whether a later retry can succeed without the recipient doing anything (their device
+    /// draining its queue); the others wait for the recipient to accept or unblock.
+    pub fn clears_by_itself(self) -> bool {
+        matches!(self, Self::QueueFull | Self::SenderShareFull)
+    }
+}
+
+// ---- requests and blocks ----
+
+/// One conversation the caller was added to by someone who is not a contact yet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RequestView {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Who added the caller (the genesis signer or the author of the AddMember change).
+    pub from: AccountId,
+    /// Their username.
+    pub from_username: String,
+    /// Current members.
+    pub members: usize,
+    /// When the caller was added, ms since the epoch.
+    pub created_at: i64,
+    /// Envelopes routed to the caller so far under the request (`max_request_envelopes` at most).
+    pub queued: u64,
+}
+
+/// `GET /v1/requests` answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RequestList {
+    /// Pending requests, oldest first.
+    pub requests: Vec<RequestView>,
+}
+
+/// A blocked account.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BlockedView {
+    /// The account.
+    pub account: AccountId,
+    /// Its username.
+    pub username: String,
+}
+
+/// `GET /v1/blocks` answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct BlockList {
+    /// Blocked accounts, by username.
+    pub blocked: Vec<BlockedView>,
 }
 
 /// `POST /v1/conversations/{c}/attachments` answer.

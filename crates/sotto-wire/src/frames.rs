@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
+use crate::api::Undelivered;
 use crate::error::ErrorCode;
 use crate::ids::SessionId;
 use crate::secret::Secret;
@@ -117,8 +118,9 @@ pub enum ServerFrame<'a> {
         message_id: MessageId,
         /// Devices that got a copy.
         recipients: usize,
-        /// Devices whose queue is full (they got no copy).
-        queue_full: Vec<DeviceId>,
+        /// Member devices that got no copy, with the reason.
+        #[serde(default)]
+        undelivered: Vec<Undelivered>,
     },
     /// An `ack` was applied.
     Acked {
@@ -206,12 +208,12 @@ impl ServerFrame<'_> {
                 id,
                 message_id,
                 recipients,
-                queue_full,
+                undelivered,
             } => ServerFrame::Sent {
                 id,
                 message_id,
                 recipients,
-                queue_full,
+                undelivered,
             },
             Self::Acked { count } => ServerFrame::Acked { count },
             Self::Signal {

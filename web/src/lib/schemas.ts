@@ -61,10 +61,20 @@ export const ConversationLog = z.object({
   ),
 });
 export type ConversationLog = z.infer<typeof ConversationLog>;
+export const UndeliveredReason = z.enum([
+  "queue_full",
+  "sender_share_full",
+  "request_limit",
+  "blocked",
+  "declined",
+]);
+export type UndeliveredReason = z.infer<typeof UndeliveredReason>;
+export const Undelivered = z.object({ device: devId, reason: UndeliveredReason });
+export type Undelivered = z.infer<typeof Undelivered>;
 export const MessageSent = z.object({
   message_id: msgId,
   recipients: z.number(),
-  queue_full: z.array(devId),
+  undelivered: z.array(Undelivered).default([]),
 });
 export const AttachmentCreated = z.object({ attachment: z.string().regex(/^att:[0-9a-f]{32}$/) });
 export const Ticket = z.object({ ticket: z.string(), expires_in: z.number() });
@@ -94,7 +104,7 @@ export const ServerFrame = z.discriminatedUnion("type", [
     id: z.number(),
     message_id: msgId,
     recipients: z.number(),
-    queue_full: z.array(devId),
+    undelivered: z.array(Undelivered).default([]),
   }),
   z.object({ type: z.literal("acked"), count: z.number() }),
   z.object({

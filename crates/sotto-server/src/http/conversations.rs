@@ -5,10 +5,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use sotto_proto::ids::ConversationId;
+use sotto_proto::ids::{ConversationId, DeviceId};
 use sotto_wire::api::{
     AppendRequest, AttachmentView, ChangeStored, ChangeView, ConversationView, CreateRequest,
-    SendRequest, SentView, Since,
+    SendRequest, SentView, Since, Undelivered, UndeliveredReason,
 };
 use sotto_wire::AttachmentId;
 
@@ -103,8 +103,8 @@ pub async fn send(
     let envelope = b64("envelope", &body.envelope)?;
     let outcome =
         conversations::send(&state, &authed, conv, body.message_id, body.to, envelope).await?;
-    let (recipients, full) = match outcome {
-        WriteOutcome::Stored { recipients, full } => (recipients.len(), full),
+    let (recipients, undelivered) = match outcome {
+        WriteOutcome::Stored { recipients, full } => (recipients.len(), queue_full(&full)),
         _ => (0, Vec::new()),
     };
     Ok((
@@ -112,9 +112,20 @@ pub async fn send(
         axum::Json(SentView {
             message_id: body.message_id,
             recipients,
-            queue_full: full,
+            undelivered,
         }),
     ))
+}
+
+/// The devices a full queue kept from a copy, as the answer names them.
+pub fn queue_full(devices: &[DeviceId]) -> Vec<Undelivered> {
+    devices
+        .iter()
+        .map(|&device| Undelivered {
+            device,
+            reason: UndeliveredReason::QueueFull,
+        })
+        .collect()
 }
 
 /// Parses `att:` and 32 lower-case hex digits; anything else is "not found" (never a path).

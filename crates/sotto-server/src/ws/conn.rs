@@ -494,9 +494,12 @@ where
                     let result =
                         conversations::send(&state, &authed, conversation, message, to, body).await;
                     Some(match result {
-                        Ok(WriteOutcome::Stored { recipients, full }) => {
-                            frames::sent_json(req, &message, recipients.len(), &full)
-                        }
+                        Ok(WriteOutcome::Stored { recipients, full }) => frames::sent_json(
+                            req,
+                            &message,
+                            recipients.len(),
+                            &crate::http::conversations::queue_full(&full),
+                        ),
                         Ok(_) => error_frame(Some(req), &Error::TaskGone),
                         Err(e) => error_frame(Some(req), &e),
                     })

@@ -2,7 +2,8 @@
 //! `sotto-wire` (one home for server and clients); this module re-exports them and adds the two
 //! frames written by hand on the hot path, each with a test that its bytes equal the serde form.
 
-use sotto_proto::ids::{DeviceId, MessageId};
+use sotto_proto::ids::MessageId;
+pub use sotto_wire::api::{Undelivered, UndeliveredReason};
 pub use sotto_wire::frames::{
     ClientFrame, ServerFrame, SignalKind, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD,
 };
@@ -46,24 +47,33 @@ pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
 
 /// The `sent` frame, written by hand for the same reasons as [`envelope_json`] (one per
 /// envelope); a test checks it against [`ServerFrame::Sent`].
-pub fn sent_json(id: u64, message: &MessageId, recipients: usize, full: &[DeviceId]) -> String {
+pub fn sent_json(
+    id: u64,
+    message: &MessageId,
+    recipients: usize,
+    undelivered: &[Undelivered],
+) -> String {
     use std::fmt::Write;
-    let mut out = String::with_capacity(128 + full.len() * 72);
+    let mut out = String::with_capacity(128 + undelivered.len() * 100);
     out.push_str(r#"{"type":"sent","id":"#);
     let _ = write!(out, "{id}");
     push_id(&mut out, r#","message_id":"msg:"#, message.as_bytes());
     out.push_str(r#"","recipients":"#);
     let _ = write!(out, "{recipients}");
-    out.push_str(r#","queue_full":["#);
-    for (i, device) in full.iter().enumerate() {
+    out.push_str(r#","undelivered":["#);
+    for (i, u) in undelivered.iter().enumerate() {
         push_id(
             &mut out,
-            if i == 0 { r#""dev:"# } else { r#"","dev:"# },
-            device.as_bytes(),
+            if i == 0 {
+                r#"{"device":"dev:"#
+            } else {
+                r#",{"device":"dev:"#
+            },
+            u.device.as_bytes(),
         );
-    }
-    if !full.is_empty() {
-        out.push('"');
+        out.push_str(r#"","reason":""#);
+        out.push_str(u.reason.as_str());
+        out.push_str(r#""}"#);
     }
     out.push_str("]}");
     out
@@ -110,20 +120,33 @@ mod tests {
 
     #[test]
     fn the_hand_written_sent_frame_is_the_serde_one() {
+        use sotto_proto::ids::DeviceId;
         let message = MessageId::from_bytes(std::array::from_fn(|i| 0xf0 ^ i as u8));
         let devices: Vec<DeviceId> = (0..3u8)
             .map(|k| DeviceId::from_bytes(std::array::from_fn(|i| k.wrapping_mul(37) ^ i as u8)))
             .collect();
-        for full in [&devices[..0], &devices[..1], &devices[..]] {
+        let reasons = [
+            UndeliveredReason::QueueFull,
+            UndeliveredReason::SenderShareFull,
+            UndeliveredReason::RequestLimit,
+            UndeliveredReason::Blocked,
+            UndeliveredReason::Declined,
+        ];
+        let undelivered: Vec<Undelivered> = devices
+            .iter()
+            .zip(reasons.iter().cycle())
+            .map(|(&device, &reason)| Undelivered { device, reason })
+            .collect();
+        for some in [&undelivered[..0], &undelivered[..1], &undelivered[..]] {
             for (id, recipients) in [(0, 0), (u64::MAX, 7)] {
                 let serde = ServerFrame::Sent {
                     id,
                     message_id: message,
                     recipients,
-                    queue_full: full.to_vec(),
+                    undelivered: some.to_vec(),
                 }
                 .to_json();
-                assert_eq!(sent_json(id, &message, recipients, full), serde);
+                assert_eq!(sent_json(id, &message, recipients, some), serde);
             }
         }
     }

@@ -127,7 +127,7 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
         relay.failNext--;
         return Promise.reject(new ApiError("network", 0, "connection lost"));
       }
-      return Promise.resolve({ message_id: messageId, recipients, queue_full: [] });
+      return Promise.resolve({ message_id: messageId, recipients, undelivered: [] });
     },
   };
   return api as unknown as ApiClient;
