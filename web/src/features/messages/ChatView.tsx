@@ -108,9 +108,11 @@ export function ChatView({
               {other.trust === "verified" ? "✓ Verified" : "Verify safety number"}
             </button>
           )}
-          <button type="button" onClick={onMembers}>
-            Members ({conv.members.length})
-          </button>
+          {request === undefined && (
+            <button type="button" onClick={onMembers}>
+              Members ({conv.members.length})
+            </button>
+          )}
         </div>
         {conv.alarm !== undefined && (
           <div className="banner error" role="alert">
