@@ -184,7 +184,7 @@ export async function consent(h) {
     await alice.page.getByTestId("no-blocked").waitFor();
     await note.getByRole("button", { name: "Retry" }).click();
     await note.waitFor({ state: "detached", timeout: 30_000 });
-    await alice.page.getByRole("button", { name: "Back" }).click();
+    await alice.page.getByRole("button", { name: "Back", exact: true }).click();
     await alice.page.getByTestId("conversation-item").filter({ hasText: mallory.user }).click();
     await alice.page
       .getByTestId("message-text")
