@@ -1135,5 +1135,9 @@ describe("a message some member device did not get (never silent)", () => {
     await settle(a);
     expect(message(a, conv, id2)?.status).toBe("sent");
     expect(message(a, conv, id2)?.undelivered).toBeUndefined();
+    // Both stored as shown: after a restart the first keeps its note, the second is sent.
+    const a2 = await side(relay, alice, "u3-alice", a.store);
+    expect(message(a2, conv, id)?.undelivered?.kept).toBe(false);
+    expect(message(a2, conv, id2)?.status).toBe("sent");
   });
 });

@@ -229,7 +229,11 @@ export class Outbox {
         this.items = this.items.filter((o) => o !== item);
         this.setStatus(item.conv, item.messageId, "sent");
         const touched = await this.recordAnswer(item, missing);
-        await this.store.put([this.entry(), this.undeliveredEntry(), ...this.convEntries(touched)]);
+        await this.store.put([
+          this.entry(),
+          this.undeliveredEntry(),
+          ...this.convEntries([item.conv, ...touched]),
+        ]);
         this.host.changed();
         if (missing.length > 0) this.scheduleRedelivery();
       } catch (e) {
@@ -304,7 +308,9 @@ export class Outbox {
   }
 
   private convEntries(convs: readonly string[]): (readonly [string, unknown])[] {
-    return convs.filter((c) => this.convs.records.has(c)).map((c) => this.convs.entry(c));
+    return [...new Set(convs)]
+      .filter((c) => this.convs.records.has(c))
+      .map((c) => this.convs.entry(c));
   }
 
   /** Sets (or, with no device left, clears) a message's "Not delivered to …" note. */
