@@ -363,12 +363,13 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
         .catch(() => undefined);
       // carol is no contact of theirs yet: the group is a request until they accept it.
       await acceptRequest(p, carolName);
+      // Accepted, it opens as a conversation (the list is hidden beside a chat at phone width).
+      await p.page.getByRole("heading", { name: groupName }).waitFor();
       await p.page
         .getByTestId("conversation-item")
         .filter({ hasText: groupName })
-        .waitFor({ timeout: 30_000 });
+        .waitFor({ state: "attached" });
       log(`  ${p.name} accepts the group: ${Date.now() - t} ms`);
-      await p.page.getByRole("heading", { name: groupName }).waitFor();
       await expectMessage(p, "hello from the cli");
       log(`  ${p.name} shows the message: ${Date.now() - t} ms`);
     }
