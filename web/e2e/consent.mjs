@@ -1,10 +1,10 @@
-// Consent and never-silent delivery in the browser (docs/api.md, "Requests and blocks" and
-// "Never silent"), with real users on a server of their own whose request limit is low:
-// a stranger's conversation is a request, not a conversation; what it holds shows only when
-// opened, and opening sends no receipt; a message past the request limit says "Not delivered to
-// alice (waiting for them to accept)" and Retry after she accepts delivers it once; a block stops
-// a user (their UI says so) and an unblock lets a retry through; a declined request is listed
-// nowhere and its sender told; a block from a request declines it.
+// Consent and never-silent delivery in the browser (docs/api.md: requests, blocks and the send
+// answer's `undelivered`), with real users on a server of their own whose request limit is low: a
+// stranger's conversation is a request, not a conversation; what it holds shows only when opened,
+// and opening sends no receipt; a message past the request limit says "Not delivered to alice
+// (waiting for them to accept)" and Retry after she accepts delivers it once; a block stops a user
+// (their UI says so) and an unblock lets a retry through; a declined request is listed nowhere and
+// its sender told; a block from a request declines it.
 //
 // Called by run.mjs with its harness; `E2E_ONLY=consent node e2e/run.mjs` runs only this.
 

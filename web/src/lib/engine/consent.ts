@@ -1,11 +1,11 @@
 /**
- * Consent (`docs/api.md`, "Requests and blocks"): which conversations this account accepted and
- * which are requests from someone who is not a contact yet. The server decides (a member added by
- * a non-contact is a request until they accept); this type keeps its last two lists, so the app
- * shows the same split offline and after a reload. A conversation in neither list (it just
- * arrived, or was declined) is shown nowhere until the server says what it is: a stranger's
- * conversation never flashes up among the accepted ones. Pure state; the client fetches the lists
- * and persists `snapshot()` as `consent`.
+ * Consent (`docs/api.md`: requests, accept and decline, blocks): which conversations this account
+ * accepted and which are requests from someone who is not a contact yet. The server decides (a
+ * member added by a non-contact is a request until they accept); this type keeps its last two
+ * lists, so the app shows the same split offline and after a reload. A conversation in neither list
+ * (it just arrived, or was declined) is shown nowhere until the server says what it is: a
+ * stranger's conversation never flashes up among the accepted ones. Pure state; the client fetches
+ * the lists and persists `snapshot()` as `consent`.
  */
 
 import type { RequestView } from "../schemas";

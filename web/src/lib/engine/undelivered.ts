@@ -1,9 +1,10 @@
 /**
- * Sent items some member device did not get (`docs/api.md`, "Never silent"): the server stored
- * the envelope and answered which devices it refused, and why. They are kept here, in send order,
- * until a retry of the same id and bytes reaches every device still refused (the server answers
- * with none left, or `409` once it holds no undelivered record for the id), or the user dismisses
- * the message. Pure state; the outbox (`outbox.ts`) posts the retries and persists this list.
+ * Sent items some member device did not get (`docs/api.md`: the send answer's `undelivered`): the
+ * server stored the envelope and answered which devices it refused, and why. They are kept here, in
+ * send order, until a retry of the same id and bytes reaches every device still refused (the server
+ * answers with none left, or `409` once it holds no undelivered record for the id), or the user
+ * dismisses the message. Pure state; the outbox (`outbox.ts`) posts the retries and persists this
+ * list.
  *
  * Raw items (key distributions, key requests) are kept too, unseen: a message delivered late is
  * readable only with its chain's distribution, so a retry posts the conversation's kept
