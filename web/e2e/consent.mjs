@@ -22,10 +22,12 @@ export async function consent(h) {
   const alice = await launch("consent-alice", srv.pin);
   const mallory = await launch("consent-mallory", srv.pin);
   const eve = await launch("consent-eve", srv.pin);
+  const dan = await launch("consent-dan", srv.pin);
   alice.user = `alice${suffix}`;
   mallory.user = `mallory${suffix}`;
   eve.user = `eve${suffix}`;
-  const pages = [alice, mallory, eve];
+  dan.user = `dan${suffix}`;
+  const pages = [alice, mallory, eve, dan];
 
   const message = (p, text) => p.page.getByTestId("message").filter({ hasText: text });
   const shownCount = (p, text) =>
@@ -234,6 +236,30 @@ export async function consent(h) {
     await undelivered(eve, "still trying")
       .filter({ hasText: `Not delivered to ${alice.user} (blocked)` })
       .waitFor({ timeout: 30_000 });
+  });
+
+  await test("consent: starting a 1:1 with someone whose request is waiting accepts it", async () => {
+    await startDirect(dan, alice.user);
+    await sendText(dan, "hi from dan");
+    await alice.page.getByTestId("requests-count").filter({ hasText: "1" }).waitFor({
+      timeout: 30_000,
+    });
+    await startDirect(alice, dan.user);
+    await alice.page.getByTestId("message-text").filter({ hasText: "hi from dan" }).waitFor();
+    await alice.page.getByTestId("open-requests").waitFor({ state: "detached" });
+    // The same conversation, accepted: dan's message is read and alice's reply reaches him.
+    await message(dan, "hi from dan")
+      .getByTestId("message-status")
+      .filter({ hasText: "Read" })
+      .waitFor({ timeout: 30_000 });
+    await sendText(alice, "hi dan");
+    await dan.page.getByTestId("message-text").filter({ hasText: "hi dan" }).waitFor({
+      timeout: 30_000,
+    });
+    assert(
+      (await dan.page.getByTestId("conversation-item").count()) === 1,
+      "one conversation between them",
+    );
   });
 
   for (const p of pages) await p.context.close();
