@@ -22,6 +22,7 @@
 //! - [`fanout`]: how events reach sockets on this node (`local`) or on every node (`nats`).
 //! - [`store`]: the storage trait, the SQL both backends share (`store/sql/`), and the
 //!   backends, each in its folder (`store/sqlite/`, `store/postgres/`).
+//! - [`peer`]: the key a peer address counts under (IPv6 by /64) and per-peer slot tables.
 //! - [`private_files`]: the data folder and its files, private to the server's user.
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
@@ -33,6 +34,7 @@ pub mod fanout;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod peer;
 pub mod private_files;
 pub mod relay;
 pub mod serve;

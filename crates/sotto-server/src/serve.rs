@@ -11,9 +11,8 @@
 //! `shutdown_grace`; then let the relay writer drain every submitted write and close the store.
 //! An envelope is acknowledged only after its commit, so no acknowledged message is lost.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,43 +27,7 @@ use tower::ServiceExt;
 
 use crate::config::Limits;
 use crate::http::extract::ClientAddr;
-
-/// Open TCP connections per address.
-#[derive(Debug, Default)]
-struct PerIp(Mutex<HashMap<IpAddr, usize>>);
-
-/// Releases one slot of an address on drop.
-struct IpSlot {
-    table: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut table = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = table.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                table.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl PerIp {
-    fn acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
-        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = table.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
+use crate::peer::{peer_key, PerPeer};
 
 /// Accepts connections until `shutdown` turns true, then waits for them (up to the grace
 /// period).
@@ -76,7 +39,7 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let global = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_ip = Arc::new(PerIp::default());
+    let per_peer = Arc::new(PerPeer::default());
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -95,7 +58,9 @@ pub async fn accept_loop(
         let Ok(permit) = global.clone().try_acquire_owned() else {
             continue;
         };
-        let Some(slot) = per_ip.acquire(peer.ip(), limits.max_connections_per_ip) else {
+        // IPv6 peers count by /64 (`peer.rs`).
+        let Some(slot) = per_peer.acquire(peer_key(peer.ip()), limits.max_connections_per_ip)
+        else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
