@@ -106,7 +106,12 @@ impl JsonBodies {
     /// Tables for `limits.max_concurrent_json_bodies` and `…_per_ip`.
     pub fn new(limits: &Limits) -> Self {
         Self {
-            all: Arc::new(Semaphore::new(limits.max_concurrent_json_bodies.max(1))),
+            // A semaphore cannot hold more than `MAX_PERMITS`; any cap that high is no cap.
+            all: Arc::new(Semaphore::new(
+                limits
+                    .max_concurrent_json_bodies
+                    .clamp(1, Semaphore::MAX_PERMITS),
+            )),
             per_peer: Arc::new(PerPeer::default()),
             max_per_peer: limits.max_concurrent_json_bodies_per_ip.max(1),
         }
