@@ -177,6 +177,25 @@ pub struct Limits {
     pub handshake_timeout_secs: u64,
     /// Seconds to send the request headers.
     pub header_timeout_secs: u64,
+    /// Seconds a JSON request body may take to arrive in full (counted from its first read).
+    pub body_read_timeout_secs: u64,
+    /// Seconds an attachment upload's body may take to arrive in full.
+    pub upload_read_timeout_secs: u64,
+    /// Bytes per second a request body must average once its first
+    /// [`crate::http::body::RATE_GRACE`] have passed; a slower body is cut (`408`). Zero turns the
+    /// rate rule off (the total deadlines still hold).
+    pub body_min_bytes_per_sec: u64,
+    /// JSON request bodies read at once (server-wide); one more is refused (`503 unavailable`,
+    /// `Retry-After`) before its body is read.
+    pub max_concurrent_json_bodies: usize,
+    /// JSON request bodies one address (IPv6: one /64) may have being read at once.
+    pub max_concurrent_json_bodies_per_ip: usize,
+    /// Seconds an HTTP connection may stay open with no request in progress (HTTP/2 keep-alive
+    /// pings do not count as activity); then it is closed gracefully.
+    pub http_idle_timeout_secs: u64,
+    /// Requests (streams) one HTTP/2 connection may have open at once (its
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); a stream beyond it is refused (`REFUSED_STREAM`).
+    pub http2_max_concurrent_streams: u32,
     /// Seconds to send the WebSocket ticket after the upgrade.
     pub ws_auth_timeout_secs: u64,
     /// Seconds without any frame before a socket is closed (the server pings at a third of it).
@@ -220,6 +239,13 @@ impl Default for Limits {
             ws_queue: 1024,
             handshake_timeout_secs: 10,
             header_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            upload_read_timeout_secs: 600,
+            body_min_bytes_per_sec: 1024,
+            max_concurrent_json_bodies: 256,
+            max_concurrent_json_bodies_per_ip: 32,
+            http_idle_timeout_secs: 60,
+            http2_max_concurrent_streams: 64,
             ws_auth_timeout_secs: 10,
             ws_idle_timeout_secs: 90,
             ws_send_timeout_secs: 15,
@@ -505,6 +531,20 @@ impl Config {
             return Err(Error::Config {
                 reason: "limits.max_connections, max_connections_per_ip, max_concurrent_uploads, \
                          handshake_timeout_secs and header_timeout_secs must be positive"
+                    .to_owned(),
+            });
+        }
+        if l.body_read_timeout_secs == 0
+            || l.upload_read_timeout_secs == 0
+            || l.max_concurrent_json_bodies == 0
+            || l.max_concurrent_json_bodies_per_ip == 0
+            || l.http_idle_timeout_secs == 0
+            || l.http2_max_concurrent_streams == 0
+        {
+            return Err(Error::Config {
+                reason: "limits.body_read_timeout_secs, upload_read_timeout_secs, \
+                         max_concurrent_json_bodies, max_concurrent_json_bodies_per_ip, \
+                         http_idle_timeout_secs and http2_max_concurrent_streams must be positive"
                     .to_owned(),
             });
         }

@@ -141,6 +141,26 @@ pub enum Error {
         /// Which cap.
         what: &'static str,
     },
+    /// A request body did not arrive within its deadline or at the minimum rate
+    /// (`http::body`).
+    #[error(
+        "request body not received in time: it must arrive within {within_secs} s, \
+         at {min_rate} bytes/s or more after the first {grace_secs} s"
+    )]
+    BodyTooSlow {
+        /// The total deadline of this kind of body.
+        within_secs: u64,
+        /// The minimum average rate.
+        min_rate: u64,
+        /// Seconds before the rate counts.
+        grace_secs: u64,
+    },
+    /// A server-wide or per-address cap on work in progress is reached; retry in a second.
+    #[error("server busy: {what}; retry shortly")]
+    Busy {
+        /// Which cap.
+        what: &'static str,
+    },
     /// The server is shutting down or overloaded.
     #[error("service unavailable")]
     Unavailable,
@@ -235,7 +255,8 @@ impl Error {
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Throttled),
             Self::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Capacity),
-            Self::Unavailable | Self::TaskGone => {
+            Self::BodyTooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, ErrorCode::Unavailable),
+            Self::Unavailable | Self::TaskGone | Self::Busy { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
             }
             Self::Database(_)
@@ -324,7 +345,13 @@ impl IntoResponse for ApiError {
         }
         let body = self.0.body();
         let mut response = (status, axum::Json(body)).into_response();
-        if let Error::Throttled { retry_after } = &self.0 {
+        let retry_after = match &self.0 {
+            Error::Throttled { retry_after } => Some(*retry_after),
+            // Slots free as bodies finish, within seconds.
+            Error::Busy { .. } => Some(Duration::from_secs(1)),
+            _ => None,
+        };
+        if let Some(retry_after) = retry_after {
             let secs = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&secs) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

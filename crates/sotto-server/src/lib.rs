@@ -22,7 +22,9 @@
 //! - [`fanout`]: how events reach sockets on this node (`local`) or on every node (`nats`).
 //! - [`store`]: the storage trait, the SQL both backends share (`store/sql/`), and the
 //!   backends, each in its folder (`store/sqlite/`, `store/postgres/`).
+//! - [`peer`]: the key a peer address counts under (IPv6 by /64) and per-peer slot tables.
 //! - [`private_files`]: the data folder and its files, private to the server's user.
+//! - [`in_flight`]: the requests in progress on one HTTP connection and its idle timer.
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
 pub mod auth;
@@ -32,7 +34,9 @@ pub mod error;
 pub mod fanout;
 pub mod http;
 pub mod hub;
+pub mod in_flight;
 pub mod metrics;
+pub mod peer;
 pub mod private_files;
 pub mod relay;
 pub mod serve;
@@ -56,6 +60,7 @@ use crate::auth::password::Passwords;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::http::body::JsonBodies;
 use crate::hub::{CloseReason, Hub, Sockets};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, Writer};
@@ -163,6 +168,7 @@ pub async fn start(config: Config) -> Result<Server> {
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),
+        json_bodies: JsonBodies::new(&limits),
         groups: Default::default(),
         metrics,
         shutdown: shutdown_rx.clone(),

@@ -2,18 +2,25 @@
 //!
 //! Every TCP connection must finish its TLS handshake within `handshake_timeout` and send its
 //! first request's headers within `header_timeout` of that (later HTTP/1 requests: each head
-//! within `header_timeout`); the server holds at most `max_connections` at once
-//! and `max_connections_per_ip` per address (further ones are dropped at accept). There is no
-//! plain-HTTP listener at all.
+//! within `header_timeout`, which also ends an idle HTTP/1 keep-alive connection); once no
+//! request has been in progress for `http_idle_timeout` the connection is closed gracefully
+//! (HTTP/2: GOAWAY), whatever pings or other frames it exchanges ([`crate::in_flight`]). An
+//! HTTP/2 connection has at most `http2_max_concurrent_streams` requests open; hyper pings it
+//! every [`H2_PING_INTERVAL`] and drops it when a ping is not answered within
+//! [`H2_PING_TIMEOUT`]. Request bodies have their own deadlines (`http::body`). A WebSocket
+//! leaves all of this at its upgrade and follows its own timers (`ws/conn.rs`).
+//!
+//! The server holds at most `max_connections` at once and `max_connections_per_ip` per address
+//! (an IPv6 peer counts by /64, [`crate::peer`]); further ones are dropped at accept. There is
+//! no plain-HTTP listener at all.
 //!
 //! Shutdown (SIGTERM, Ctrl-C or [`crate::Server::stop`]): stop accepting; tell every connection and
 //! socket to finish (HTTP/1 and HTTP/2 graceful shutdown, WebSocket close frames); wait up to
 //! `shutdown_grace`; then let the relay writer drain every submitted write and close the store.
 //! An envelope is acknowledged only after its commit, so no acknowledged message is lost.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,43 +35,14 @@ use tower::ServiceExt;
 
 use crate::config::Limits;
 use crate::http::extract::ClientAddr;
+use crate::in_flight::{CountedBody, InFlight};
+use crate::peer::{peer_key, PerPeer};
 
-/// Open TCP connections per address.
-#[derive(Debug, Default)]
-struct PerIp(Mutex<HashMap<IpAddr, usize>>);
-
-/// Releases one slot of an address on drop.
-struct IpSlot {
-    table: Arc<PerIp>,
-    ip: IpAddr,
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut table = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = table.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                table.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl PerIp {
-    fn acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
-        let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = table.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
+/// How often hyper pings an HTTP/2 peer, to find one that is gone (a peer that answers is
+/// still closed by the idle timer when it has no request in progress).
+pub const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the HTTP/2 connection is dropped.
+pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Accepts connections until `shutdown` turns true, then waits for them (up to the grace
 /// period).
@@ -76,7 +54,7 @@ pub async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let global = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let per_ip = Arc::new(PerIp::default());
+    let per_peer = Arc::new(PerPeer::default());
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -95,7 +73,9 @@ pub async fn accept_loop(
         let Ok(permit) = global.clone().try_acquire_owned() else {
             continue;
         };
-        let Some(slot) = per_ip.acquire(peer.ip(), limits.max_connections_per_ip) else {
+        // IPv6 peers count by /64 (`peer.rs`).
+        let Some(slot) = per_peer.acquire(peer_key(peer.ip()), limits.max_connections_per_ip)
+        else {
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -140,12 +120,20 @@ async fn serve_connection(
     // preface; without this, a client that finishes TLS and then says nothing holds its slot.
     let first_request = Arc::new(Notify::new());
     let seen = first_request.clone();
+    let in_flight = Arc::new(InFlight::default());
+    let counting = in_flight.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         seen.notify_one();
+        let request = counting.begin();
         let app = app.clone();
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(ClientAddr(peer));
-        app.oneshot(req)
+        async move {
+            let response = app.oneshot(req).await?;
+            Ok::<_, std::convert::Infallible>(
+                response.map(|body| axum::body::Body::new(CountedBody::new(body, request))),
+            )
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -155,8 +143,9 @@ async fn serve_connection(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(128)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .keep_alive_interval(Some(H2_PING_INTERVAL))
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
     tokio::pin!(conn);
     let header = Duration::from_secs(limits.header_timeout_secs);
@@ -167,12 +156,15 @@ async fn serve_connection(
         _ = tokio::time::sleep(header) => return,
         _ = crate::clock::until_true(&mut shutdown) => return,
     }
+    let idle = Duration::from_secs(limits.http_idle_timeout_secs);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = crate::clock::until_true(&mut shutdown) => {
-            conn.as_mut().graceful_shutdown();
-            let grace = Duration::from_secs(limits.shutdown_grace_secs);
-            let _ = tokio::time::timeout(grace, conn).await;
-        }
+        _ = conn.as_mut() => return,
+        _ = in_flight.idle_for(idle) => {}
+        _ = crate::clock::until_true(&mut shutdown) => {}
     }
+    // Idle or shutting down: HTTP/1 closes after the request in progress, HTTP/2 sends GOAWAY
+    // and finishes the streams it has.
+    conn.as_mut().graceful_shutdown();
+    let grace = Duration::from_secs(limits.shutdown_grace_secs);
+    let _ = tokio::time::timeout(grace, conn).await;
 }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use crate::auth::password::Passwords;
 use crate::auth::throttle::Throttle;
 use crate::config::Limits;
+use crate::http::body::JsonBodies;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub passwords: Passwords,
     /// Login throttling.
     pub throttle: Throttle,
+    /// The JSON request bodies being read (`http::body`).
+    pub json_bodies: JsonBodies,
     /// Verified group states.
     pub groups: GroupCache,
     /// Counters.

@@ -5,7 +5,7 @@
 //!   stops one attacker guessing one password; the real user, on another address, is untouched.
 //! - **account**: 20 free failures, then 1 s doubling up to 60 s. This slows a distributed guess
 //!   at one account while keeping the real user's worst case at a one-minute wait.
-//! - **address** (IPv6 grouped by /64): 30 free failures, then 1 s doubling up to 15 min. This
+//! - **address** (an IPv6 peer counts by its /64, `crate::peer`): 30 free failures, then 1 s doubling up to 15 min. This
 //!   stops one address spraying many accounts.
 //!
 //! A success clears the account's keys. Counts are forgotten an hour after the last failure;
@@ -17,6 +17,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::peer::{peer_key, PeerKey};
+
 /// Entries kept before stale ones are pruned.
 const MAX_ENTRIES: usize = 100_000;
 /// A key is forgotten this long after its last failure.
@@ -24,9 +26,9 @@ const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
-    Pair(String, IpAddr),
+    Pair(String, PeerKey),
     Account(String),
-    Address(IpAddr),
+    Address(PeerKey),
 }
 
 impl Key {
@@ -53,22 +55,8 @@ pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
-/// Groups IPv6 addresses by /64, the usual allocation to one customer.
-fn bucket(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            for s in segments.iter_mut().skip(4) {
-                *s = 0;
-            }
-            IpAddr::V6(segments.into())
-        }
-    }
-}
-
 fn keys(account: &str, ip: IpAddr) -> [Key; 3] {
-    let ip = bucket(ip);
+    let ip = peer_key(ip);
     [
         Key::Pair(account.to_owned(), ip),
         Key::Account(account.to_owned()),

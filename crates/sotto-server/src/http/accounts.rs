@@ -12,7 +12,8 @@ use sotto_wire::api::{
 use sotto_wire::Secret;
 
 use crate::error::{ApiError, Error};
-use crate::http::extract::{b64, b64_fixed, parse_json, read_body, to_b64, ClientIp, Json};
+use crate::http::body::read_json;
+use crate::http::extract::{b64, b64_fixed, parse_json, to_b64, ClientIp, Json};
 use crate::service::sessions::Authed;
 use crate::service::{accounts, sessions};
 use crate::state::AppState;
@@ -209,7 +210,6 @@ pub async fn revoke_session(
     req: Request,
 ) -> Result<StatusCode, ApiError> {
     let session = session_id(&session)?;
-    let max = state.settings.limits.max_json_body;
     let has_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -219,7 +219,7 @@ pub async fn revoke_session(
                 .to_ascii_lowercase()
                 .starts_with("application/json")
         });
-    let bytes = read_body(req, max, "request body").await?;
+    let bytes = read_json(&state, req).await?;
     let password = match (bytes.is_empty(), has_json) {
         (true, _) => None,
         (false, true) => Some(

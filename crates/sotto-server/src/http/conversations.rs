@@ -13,7 +13,8 @@ use sotto_wire::api::{
 use sotto_wire::AttachmentId;
 
 use crate::error::{ApiError, Error};
-use crate::http::extract::{b64, id, read_body, to_b64, Json};
+use crate::http::body::read_upload;
+use crate::http::extract::{b64, id, to_b64, Json};
 use crate::service::sessions::Authed;
 use crate::service::{consent, conversations};
 use crate::state::AppState;
@@ -208,7 +209,7 @@ pub async fn upload_attachment(
 ) -> Result<(StatusCode, axum::Json<AttachmentView>), ApiError> {
     let conv = id("conversation", &conversation)?;
     conversations::require_member(&state, &conv, authed.user.id).await?;
-    let body = read_body(req, state.settings.limits.max_attachment, "attachment").await?;
+    let body = read_upload(&state, req).await?;
     let id = conversations::upload_attachment(&state, &authed, conv, &body).await?;
     Ok((
         StatusCode::CREATED,

@@ -1,5 +1,5 @@
 //! Request extractors with the server's error shape: a strict JSON body (content type checked,
-//! size capped before reading, unknown fields refused), the bearer-authenticated caller, the
+//! read by `http::body`'s rules, unknown fields refused), the bearer-authenticated caller, the
 //! client address, and base64/id field decoding.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -55,8 +55,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
         if !is_json {
             return Err(Error::NotJson.into());
         }
-        let max = state.settings.limits.max_json_body;
-        let bytes = read_body(req, max, "request body").await?;
+        let bytes = crate::http::body::read_json(state, req).await?;
         Ok(Json(parse_json(&bytes)?))
     }
 }
@@ -72,27 +71,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         });
     }
     serde_json::from_slice(bytes).map_err(|source| Error::MalformedBody { source })
-}
-
-/// Reads a body of at most `max` bytes (refused with 413 before more is buffered).
-pub async fn read_body(
-    req: Request,
-    max: usize,
-    what: &'static str,
-) -> Result<axum::body::Bytes, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > max as u64 {
-            return Err(Error::TooLarge { what, max }.into());
-        }
-    }
-    axum::body::to_bytes(req.into_body(), max)
-        .await
-        .map_err(|_| Error::TooLarge { what, max }.into())
 }
 
 impl FromRequestParts<AppState> for Authed {

@@ -2,11 +2,13 @@
 //! endpoints. Handlers parse and shape; the work is in [`crate::service`].
 //!
 //! # Layout
+//! - [`body`]: reading request bodies: size caps, deadlines, a minimum rate, bodies at once.
 //! - [`extract`]: strict JSON bodies, bearer authentication, base64 and id fields.
 //! - [`accounts`], [`devices`], [`conversations`]: the `/v1` API (see `docs/api.md`).
 //! - this module: routing, middleware, `/healthz`, `/metrics`, the web client's files.
 
 pub mod accounts;
+pub mod body;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
