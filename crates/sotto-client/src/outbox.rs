@@ -80,8 +80,15 @@ impl Client {
         target: &str,
         accept_new: bool,
     ) -> Result<ConversationId> {
-        let pending = self.learn_requests().await?;
-        let conversation = if target.starts_with(ConversationId::PREFIX) {
+        let by_id = target.starts_with(ConversationId::PREFIX);
+        let pending = match self.learn_requests().await {
+            Ok(pending) => pending,
+            // Offline: a message to a conversation named by id is still queued; the flush that
+            // sends it accepts the request then (see `deliver`).
+            Err(_) if by_id => Vec::new(),
+            Err(other) => return Err(other),
+        };
+        let conversation = if by_id {
             target.parse().map_err(|_| Error::UnknownConversation {
                 what: target.to_owned(),
             })?
@@ -396,6 +403,8 @@ impl Client {
         }
         let conversation = item.conversation;
         let id = item.message_id;
+        // Ours going into a pending request is consent (D33), whenever it goes out.
+        self.accept_if_request(conversation).await?;
         let envelope = match &item.envelope {
             Some(sealed) => unb64(sealed, "outbox envelope")?,
             None => {
