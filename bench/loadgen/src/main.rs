@@ -48,7 +48,7 @@ use sotto_proto::ids::{AccountId, ChainId, ConversationId, DeviceId, MessageId};
 use sotto_proto::signed::SignedSealed;
 use sotto_server::auth::tokens::{self, random};
 use sotto_server::store::{
-    ChangeRecord, DeviceRecord, DeviceState, SessionId, SessionRecord, Store, UserId,
+    ChangeRecord, DeviceRecord, DeviceState, NewMember, SessionId, SessionRecord, Store, UserId,
 };
 use sotto_wire::{ClientFrame, Secret, ServerFrame};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -310,8 +310,13 @@ async fn setup(store: &dyn Store, devices: usize) -> Vec<Device> {
                 author: all[a].device,
                 created_at: 0,
             };
+            // Set up as contacts: the closed loop measures the relay, not consent.
+            let members = [
+                NewMember::accepted(all[a].user),
+                NewMember::accepted(all[b].user),
+            ];
             store
-                .create_conversation(&conv_id(a, b), &genesis, &[all[a].user, all[b].user])
+                .create_conversation(&conv_id(a, b), &genesis, all[a].user, &members)
                 .await
                 .unwrap();
         }

@@ -148,8 +148,21 @@ pub struct Limits {
     /// before its body is read, so buffered uploads never hold more than this times
     /// `max_attachment`.
     pub max_concurrent_uploads: usize,
-    /// Envelopes queued for one device before further ones are refused for it.
+    /// Copies queued for one device past which a sender already holding its share
+    /// (`queue_share_per_sender`) is refused for it (`queue_full`).
     pub max_queue_per_device: i64,
+    /// Copies from one sender account that a device's queue always takes, however many others
+    /// have queued: a flood from one account cannot keep another's messages out.
+    pub queue_share_per_sender: i64,
+    /// Copies from one sender account a device's queue holds at most (`sender_share_full`).
+    pub max_queue_per_sender: i64,
+    /// Envelopes a conversation routes to a member who has not accepted it (a request);
+    /// further ones are refused for them (`request_limit`) until they accept.
+    pub max_request_envelopes: i64,
+    /// Conversations one account may create per rolling 24 hours (`429 throttled`).
+    pub max_conversations_per_day: i64,
+    /// Seconds a copy refused at send time stays retryable by its sender device.
+    pub undelivered_ttl_secs: u64,
     /// WebSocket connections one account may hold at once.
     pub max_connections_per_account: usize,
     /// TCP connections one address may hold at once.
@@ -195,6 +208,11 @@ impl Default for Limits {
             max_attachment_bytes_per_account: 1024 * 1024 * 1024,
             max_concurrent_uploads: 16,
             max_queue_per_device: 10_000,
+            queue_share_per_sender: 500,
+            max_queue_per_sender: 5_000,
+            max_request_envelopes: 20,
+            max_conversations_per_day: 200,
+            undelivered_ttl_secs: 7 * 24 * 3600,
             max_connections_per_account: 32,
             max_connections_per_ip: 256,
             max_connections: 20_000,

@@ -148,7 +148,7 @@ pub async fn start(config: Config) -> Result<Server> {
             hub: hub.clone(),
             metrics: metrics.clone(),
             max_batch: limits.max_batch,
-            queue_cap: limits.max_queue_per_device,
+            policy: crate::store::QueuePolicy::from_limits(&limits),
         },
         stop_writer_rx,
     );
@@ -168,7 +168,11 @@ pub async fn start(config: Config) -> Result<Server> {
         shutdown: shutdown_rx.clone(),
     }));
     let router = app(state.clone(), config.web_dir.as_deref());
-    let purge = tokio::spawn(purge_loop(store.clone(), shutdown_rx.clone()));
+    let purge = tokio::spawn(purge_loop(
+        store.clone(),
+        limits.undelivered_ttl_secs,
+        shutdown_rx.clone(),
+    ));
     let acceptor = TlsAcceptor::from(tls_config);
     let task = tokio::spawn(async move {
         let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);
@@ -206,13 +210,22 @@ pub async fn start(config: Config) -> Result<Server> {
     })
 }
 
-async fn purge_loop(store: Arc<dyn Store>, mut shutdown: watch::Receiver<bool>) {
+async fn purge_loop(
+    store: Arc<dyn Store>,
+    undelivered_ttl_secs: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let ttl_ms = i64::try_from(undelivered_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = store.purge_expired(clock::now_ms()).await {
+                let now = clock::now_ms();
+                if let Err(error) = store.purge_expired(now).await {
                     tracing::warn!(?error, "purging expired sessions failed");
+                }
+                if let Err(error) = store.purge_undelivered(now.saturating_sub(ttl_ms)).await {
+                    tracing::warn!(?error, "purging expired undelivered records failed");
                 }
             }
             _ = crate::clock::until_true(&mut shutdown) => return,

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, OutEnvelope, Push};
 use crate::metrics::Metrics;
-use crate::store::{Store, WriteOp, WriteOutcome};
+use crate::store::{QueuePolicy, Store, WriteOp, WriteOutcome};
 
 /// Operations waiting for the writer at most (further submitters wait for room).
 const CHANNEL: usize = 16_384;
@@ -57,8 +57,8 @@ pub struct Writer {
     pub metrics: Arc<Metrics>,
     /// Operations per transaction at most.
     pub max_batch: usize,
-    /// Per-device queue cap.
-    pub queue_cap: i64,
+    /// What a device's queue takes.
+    pub policy: QueuePolicy,
 }
 
 impl Relay {
@@ -128,7 +128,7 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
         ops.push(job.op);
         waiters.push((job.submitted, job.reply));
     }
-    match writer.store.write_batch(&ops, writer.queue_cap).await {
+    match writer.store.write_batch_with(&ops, &writer.policy).await {
         Ok(outcomes) => {
             Metrics::add(&writer.metrics.batches, 1);
             Metrics::add(&writer.metrics.batch_ops, ops.len() as u64);
@@ -145,7 +145,7 @@ async fn write(writer: &Writer, jobs: Vec<Job>) {
             for (op, waiter) in ops.into_iter().zip(waiters) {
                 let result = writer
                     .store
-                    .write_batch(std::slice::from_ref(&op), writer.queue_cap)
+                    .write_batch_with(std::slice::from_ref(&op), &writer.policy)
                     .await
                     .and_then(|mut o| o.pop().ok_or(Error::TaskGone));
                 finish(writer, op, waiter, result);

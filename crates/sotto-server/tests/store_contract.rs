@@ -19,9 +19,9 @@ use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_server::error::Error;
 use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{
-    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewTokenPair,
-    RefreshOutcome, SessionId, SessionRecord, Store, UserId, WriteOp, WriteOutcome,
-    OPEN_CHALLENGES_PER_SESSION,
+    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, MemberStatus, NewEnvelope, NewMember,
+    NewTokenPair, QueuePolicy, RefreshOutcome, SessionId, SessionRecord, Store, UndeliveredReason,
+    UserId, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 /// Runs `case` on a new SQLite database.
@@ -132,6 +132,11 @@ async fn people(store: &Arc<dyn Store>) -> People {
     }
 }
 
+/// `users` as members who accepted.
+fn accepted(users: &[UserId]) -> Vec<NewMember> {
+    users.iter().copied().map(NewMember::accepted).collect()
+}
+
 /// Conversation `[4; 16]`, started by `author` with `members`.
 async fn conversation(
     store: &Arc<dyn Store>,
@@ -146,7 +151,7 @@ async fn conversation(
         created_at: 1,
     };
     store
-        .create_conversation(&conv, &genesis, members)
+        .create_conversation(&conv, &genesis, members[0], &accepted(members))
         .await
         .unwrap();
     conv
@@ -461,11 +466,11 @@ mod contract {
             created_at: 1,
         };
         store
-            .create_conversation(&conv, &genesis, &[alice, bob])
+            .create_conversation(&conv, &genesis, alice, &accepted(&[alice, bob]))
             .await
             .unwrap();
         assert!(store
-            .create_conversation(&conv, &genesis, &[alice])
+            .create_conversation(&conv, &genesis, alice, &accepted(&[alice]))
             .await
             .is_err());
         assert!(store.is_member(&conv, bob).await.unwrap());
@@ -475,7 +480,10 @@ mod contract {
             ..genesis.clone()
         };
         assert!(
-            store.append_change(&conv, &stale, &[alice]).await.is_err(),
+            store
+                .append_change(&conv, &stale, &accepted(&[alice]))
+                .await
+                .is_err(),
             "epoch gap"
         );
         let next = ChangeRecord {
@@ -484,11 +492,14 @@ mod contract {
             ..genesis.clone()
         };
         store
-            .append_change(&conv, &next, &[alice, bob])
+            .append_change(&conv, &next, &accepted(&[alice, bob]))
             .await
             .unwrap();
         assert!(
-            store.append_change(&conv, &next, &[alice]).await.is_err(),
+            store
+                .append_change(&conv, &next, &accepted(&[alice]))
+                .await
+                .is_err(),
             "epoch taken"
         );
         assert_eq!(store.changes(&conv, 0).await.unwrap().len(), 2);
@@ -522,7 +533,11 @@ mod contract {
             WriteOp::Enqueue(envelope(3, conv, alice, a1.device)),
         ];
         let out = store.write_batch(&ops, 2).await.unwrap();
-        let WriteOutcome::Stored { recipients, full } = &out[0] else {
+        let WriteOutcome::Stored {
+            recipients,
+            undelivered: full,
+        } = &out[0]
+        else {
             panic!("{out:?}")
         };
         assert_eq!(
@@ -547,7 +562,7 @@ mod contract {
             out[0],
             WriteOutcome::Stored {
                 recipients: vec![],
-                full: vec![b1.device]
+                undelivered: vec![(b1.device, UndeliveredReason::QueueFull)]
             }
         );
         let ack = WriteOp::Ack {
@@ -712,11 +727,11 @@ mod contract {
             ConversationId::from_bytes([2; 16]),
         );
         store
-            .create_conversation(&group, &genesis, &[alice, bob])
+            .create_conversation(&group, &genesis, alice, &accepted(&[alice, bob]))
             .await
             .unwrap();
         store
-            .create_conversation(&pair, &genesis, &[alice, carol])
+            .create_conversation(&pair, &genesis, alice, &accepted(&[alice, carol]))
             .await
             .unwrap();
         let bodies = |store: Arc<dyn Store>, device: DeviceId| async move {

@@ -7,17 +7,17 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use sotto_proto::ids::{ConversationId, DeviceId};
 use sotto_wire::api::{
-    AppendRequest, AttachmentView, ChangeStored, ChangeView, ConversationView, CreateRequest,
-    SendRequest, SentView, Since, Undelivered, UndeliveredReason,
+    AppendRequest, AttachmentView, BlockList, ChangeStored, ChangeView, ConversationView,
+    CreateRequest, RequestList, SendRequest, SentView, Since, Undelivered, UndeliveredReason,
 };
 use sotto_wire::AttachmentId;
 
 use crate::error::{ApiError, Error};
 use crate::http::extract::{b64, id, read_body, to_b64, Json};
-use crate::service::conversations;
 use crate::service::sessions::Authed;
+use crate::service::{consent, conversations};
 use crate::state::AppState;
-use crate::store::WriteOutcome;
+use crate::store::{MemberStatus, WriteOutcome};
 
 /// # `POST /v1/conversations`
 pub async fn create(
@@ -104,7 +104,10 @@ pub async fn send(
     let outcome =
         conversations::send(&state, &authed, conv, body.message_id, body.to, envelope).await?;
     let (recipients, undelivered) = match outcome {
-        WriteOutcome::Stored { recipients, full } => (recipients.len(), queue_full(&full)),
+        WriteOutcome::Stored {
+            recipients,
+            undelivered: refused,
+        } => (recipients.len(), undelivered(&refused)),
         _ => (0, Vec::new()),
     };
     Ok((
@@ -117,15 +120,74 @@ pub async fn send(
     ))
 }
 
-/// The devices a full queue kept from a copy, as the answer names them.
-pub fn queue_full(devices: &[DeviceId]) -> Vec<Undelivered> {
-    devices
+/// The member devices that got no copy, and why, as the answer names them.
+pub fn undelivered(refused: &[(DeviceId, UndeliveredReason)]) -> Vec<Undelivered> {
+    refused
         .iter()
-        .map(|&device| Undelivered {
-            device,
-            reason: UndeliveredReason::QueueFull,
-        })
+        .map(|&(device, reason)| Undelivered { device, reason })
         .collect()
+}
+
+/// # `POST /v1/conversations/{conversation}/accept`
+pub async fn accept(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(conversation): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let conv = id("conversation", &conversation)?;
+    consent::set_status(&state, &authed, conv, MemberStatus::Accepted).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `POST /v1/conversations/{conversation}/decline`
+pub async fn decline(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(conversation): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let conv = id("conversation", &conversation)?;
+    consent::set_status(&state, &authed, conv, MemberStatus::Declined).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `GET /v1/requests`
+pub async fn requests(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<axum::Json<RequestList>, ApiError> {
+    Ok(axum::Json(RequestList {
+        requests: consent::requests(&state, &authed).await?,
+    }))
+}
+
+/// # `GET /v1/blocks`
+pub async fn blocks(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<axum::Json<BlockList>, ApiError> {
+    Ok(axum::Json(BlockList {
+        blocked: consent::blocks(&state, &authed).await?,
+    }))
+}
+
+/// # `PUT /v1/blocks/{username}`
+pub async fn block(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    consent::block(&state, &authed, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// # `DELETE /v1/blocks/{username}`
+pub async fn unblock(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    consent::unblock(&state, &authed, &username).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Parses `att:` and 32 lower-case hex digits; anything else is "not found" (never a path).

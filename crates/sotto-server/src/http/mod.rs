@@ -76,6 +76,20 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
             post(conversations::send),
         )
         .route(
+            "/v1/conversations/{conversation}/accept",
+            post(conversations::accept),
+        )
+        .route(
+            "/v1/conversations/{conversation}/decline",
+            post(conversations::decline),
+        )
+        .route("/v1/requests", get(conversations::requests))
+        .route("/v1/blocks", get(conversations::blocks))
+        .route(
+            "/v1/blocks/{username}",
+            put(conversations::block).delete(conversations::unblock),
+        )
+        .route(
             "/v1/conversations/{conversation}/attachments",
             // At most `max_concurrent_uploads` bodies are read at once; one more is refused
             // at once (429) rather than queued. Queuing is unsafe on HTTP/2: a waiting stream's

@@ -11,9 +11,9 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::service::devices::verified_device;
 use crate::service::sessions::Authed;
-use crate::service::{group, payload};
+use crate::service::{consent, group, payload};
 use crate::state::AppState;
-use crate::store::{ChangeRecord, NewEnvelope, UserId, WriteOp, WriteOutcome};
+use crate::store::{ChangeRecord, NewEnvelope, NewMember, UserId, WriteOp, WriteOutcome};
 
 /// A conversation as a member sees it.
 #[derive(Clone, Debug)]
@@ -62,9 +62,13 @@ pub async fn require_member(
 /// returns the conversation id the genesis names.
 pub async fn create(state: &AppState, authed: &Authed, genesis: &[u8]) -> Result<ConversationId> {
     let device = authed.device()?;
+    consent::check_creation_rate(state, authed.user.id).await?;
     let (author, _) = verified_device(state, &device).await?;
     let group = group::verify_genesis(genesis, &author)?;
-    let users = member_users(state, &group).await?;
+    let mut members = Vec::new();
+    for user in member_users(state, &group).await? {
+        members.push(consent::joining(state, authed.user.id, user).await?);
+    }
     let record = ChangeRecord {
         epoch: 0,
         change: genesis.to_vec(),
@@ -74,7 +78,7 @@ pub async fn create(state: &AppState, authed: &Authed, genesis: &[u8]) -> Result
     let conversation = group.conversation();
     state
         .store
-        .create_conversation(&conversation, &record, &users)
+        .create_conversation(&conversation, &record, authed.user.id, &members)
         .await?;
     state.groups.put(group);
     Ok(conversation)
@@ -97,7 +101,16 @@ pub async fn append(
         })?;
     let (author, _) = verified_device(state, &device).await?;
     let next = group::verify_next(&current, change, &author)?;
-    let users = member_users(state, &next).await?;
+    let before = state.store.members(&conversation).await?;
+    let mut members = Vec::new();
+    for user in member_users(state, &next).await? {
+        members.push(if before.contains(&user) {
+            // Stays as they are; the store keeps their status.
+            NewMember::accepted(user)
+        } else {
+            consent::joining(state, authed.user.id, user).await?
+        });
+    }
     let record = ChangeRecord {
         epoch: next.epoch(),
         change: change.to_vec(),
@@ -106,7 +119,7 @@ pub async fn append(
     };
     state
         .store
-        .append_change(&conversation, &record, &users)
+        .append_change(&conversation, &record, &members)
         .await?;
     let epoch = next.epoch();
     state.groups.put(next);
@@ -131,7 +144,7 @@ pub async fn fetch(
     Ok(ConversationView { members, changes })
 }
 
-/// The caller's conversations.
+/// The conversations the caller has accepted (requests are listed by [`consent::requests`]).
 pub async fn list(state: &AppState, authed: &Authed) -> Result<Vec<ConversationId>> {
     state.store.conversations_of(authed.user.id).await
 }

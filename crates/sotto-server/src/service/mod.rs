@@ -7,10 +7,12 @@
 //! - [`sessions`]: bearer authentication, device challenges, tokens, tickets, session lists.
 //! - [`devices`]: master keys, device certificates, revocations, exchange keys, the directory.
 //! - [`conversations`]: the group-state log, membership, envelopes, attachments.
+//! - [`consent`]: member statuses (requests, accept, decline), blocks, the creation rate.
 //! - [`group`]: the server's verification of the group-state log.
 //! - [`payload`]: the header checks on relayed envelopes, distributions and key requests.
 
 pub mod accounts;
+pub mod consent;
 pub mod conversations;
 pub mod devices;
 pub mod group;

@@ -4,10 +4,10 @@
 //! what a backend must add, each with the contract the shared code relies on.
 
 use async_trait::async_trait;
-use sotto_proto::ids::DeviceId;
+use sotto_proto::ids::{ConversationId, DeviceId};
 
 use crate::error::Result;
-use crate::store::{Delivery, HotQueueFigures, WriteOp, WriteOutcome};
+use crate::store::{Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
 
 /// One SQL backend: SQLite ([`super::sqlite::SqliteStore`]) or PostgreSQL
 /// ([`super::postgres::PostgresStore`]).
@@ -30,8 +30,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Writes a group-commit batch in one transaction: one outcome per op, in order, as
     /// [`super::Store::write_batch`] promises. Envelopes are decided before acknowledgements, a
     /// message id seen before (also within the batch) is a duplicate, a queue's cap counts what
-    /// the batch itself adds, and a body goes with the last copy that waits for it.
-    async fn group_commit(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
+    /// the batch itself adds, and a body goes with the last copy that waits for it. Each
+    /// member device gets a copy or a reason under `policy` (`super::policy`), refused copies
+    /// are recorded, and a duplicate id from the same sender device with the same bytes
+    /// retries the recorded ones.
+    async fn group_commit(
+        &self,
+        ops: &[WriteOp],
+        policy: &QueuePolicy,
+    ) -> Result<Vec<WriteOutcome>>;
 
     /// `device`'s *committed* copies above `after` that live outside the shared tables (at most
     /// `limit`, by sequence number); empty for a backend without such a tier. The shared
@@ -43,6 +50,10 @@ pub trait Backend: Send + Sync + 'static {
     /// has committed: a batch writing copies for the device held the write lock until then,
     /// so they are all here by now.
     fn forget_hot_copies(&self, device: &DeviceId);
+
+    /// Drops the copies of `conversation` outside the shared tables for `devices` (their owner
+    /// declined it). Called after the decline has committed, as for a revocation.
+    fn forget_hot_conversation(&self, devices: &[DeviceId], conversation: &ConversationId);
 
     /// The figures of the hot tier for `/metrics` (D25); zero for a backend without one.
     fn hot_figures(&self) -> HotQueueFigures;

@@ -50,6 +50,11 @@ pub const SQLITE: &[Migration] = &[
         name: "relay log",
         sql: include_str!("../../migrations/sqlite/0006_relay_log.sql"),
     },
+    Migration {
+        version: 7,
+        name: "consent",
+        sql: include_str!("../../migrations/sqlite/0007_consent.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -83,6 +88,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 6,
         name: "relay log",
         sql: include_str!("../../migrations/postgres/0006_relay_log.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "consent",
+        sql: include_str!("../../migrations/postgres/0007_consent.sql"),
     },
 ];
 

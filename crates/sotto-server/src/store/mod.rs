@@ -16,6 +16,7 @@
 //!   a writing transaction begins, its group-commit write and hot tier).
 //! - [`sql`]: `Store` for every [`Backend`], written once in SQL both databases accept, and
 //!   the row decoders.
+//! - `policy`: whether a member device takes a copy, and if not why (both backends).
 //! - [`migrate`]: versioned schema migrations, one list per backend (the files are in
 //!   `migrations/sqlite` and `migrations/postgres`).
 //! - [`sqlite`]: connecting, pragmas and WAL checkpoints; the group-commit writer thread
@@ -27,6 +28,7 @@
 
 pub mod backend;
 pub mod migrate;
+pub(crate) mod policy;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -36,6 +38,7 @@ pub use self::sqlite::relay_log;
 
 use async_trait::async_trait;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+pub use sotto_wire::api::UndeliveredReason;
 
 use crate::error::{Error, Result};
 
@@ -177,6 +180,119 @@ pub struct ChangeRecord {
     pub created_at: i64,
 }
 
+/// A member's say in a conversation (docs/api.md, "Requests and blocks"), stored as its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemberStatus {
+    /// Takes every copy (within the queue policy).
+    Accepted,
+    /// Added by someone who was not a contact: takes at most `max_request_envelopes`
+    /// envelopes of the conversation until they accept.
+    Request,
+    /// Takes no copy of the conversation; it is listed nowhere.
+    Declined,
+}
+
+impl MemberStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Request => "request",
+            Self::Declined => "declined",
+        }
+    }
+
+    /// Reads the stored text.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "accepted" => Ok(Self::Accepted),
+            "request" => Ok(Self::Request),
+            "declined" => Ok(Self::Declined),
+            _ => Err(Error::Corrupt {
+                what: "member status",
+            }),
+        }
+    }
+}
+
+/// A member as a conversation's genesis or a change names them. Members already in the
+/// conversation keep their stored status; `status` and `added_by` are for those who join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewMember {
+    /// The member.
+    pub user: UserId,
+    /// Their status if they join now.
+    pub status: MemberStatus,
+    /// Who added them (`None` for the creator).
+    pub added_by: Option<UserId>,
+}
+
+impl NewMember {
+    /// A member who takes every copy from the start (the creator, or a contact).
+    pub fn accepted(user: UserId) -> Self {
+        Self {
+            user,
+            status: MemberStatus::Accepted,
+            added_by: None,
+        }
+    }
+}
+
+/// A conversation the user was added to and has not accepted yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Who added the user.
+    pub from: Option<UserId>,
+    /// When (ms).
+    pub added_at: i64,
+    /// Current members.
+    pub members: i64,
+    /// Envelopes routed to the user under the request so far.
+    pub queued: i64,
+}
+
+/// What a device's queue takes (docs/api.md, "Queue policy"; the limits of the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePolicy {
+    /// The queue length past which a sender over its share is refused (`queue_full`).
+    pub max_queue_per_device: i64,
+    /// Copies of one sender account a queue always takes, however full.
+    pub queue_share_per_sender: i64,
+    /// Copies of one sender account a queue takes at all (`sender_share_full`).
+    pub max_queue_per_sender: i64,
+    /// Envelopes a conversation routes to a member who has not accepted it (`request_limit`).
+    pub max_request_envelopes: i64,
+    /// How long a refused copy stays retryable (ms).
+    pub undelivered_ttl_ms: i64,
+}
+
+impl QueuePolicy {
+    /// A plain cap: a device holding `cap` copies takes none from anyone (no reserved share,
+    /// no per-sender cap); consent and retries as by default.
+    pub fn with_cap(cap: i64) -> Self {
+        Self {
+            max_queue_per_device: cap,
+            queue_share_per_sender: 0,
+            max_queue_per_sender: i64::MAX,
+            ..Self::from_limits(&crate::config::Limits::default())
+        }
+    }
+
+    /// The policy the limits set.
+    pub fn from_limits(limits: &crate::config::Limits) -> Self {
+        Self {
+            max_queue_per_device: limits.max_queue_per_device,
+            queue_share_per_sender: limits.queue_share_per_sender,
+            max_queue_per_sender: limits.max_queue_per_sender,
+            max_request_envelopes: limits.max_request_envelopes,
+            undelivered_ttl_ms: i64::try_from(limits.undelivered_ttl_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+        }
+    }
+}
+
 /// An envelope to queue.
 #[derive(Clone, Debug)]
 pub struct NewEnvelope {
@@ -237,15 +353,17 @@ pub struct HotQueueFigures {
 /// What one [`WriteOp`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOutcome {
-    /// Queued; `recipients` got a copy (with its per-device sequence number), `full` did not
-    /// because their queues are at the cap.
+    /// Queued (or, for a retry of an envelope with undelivered copies, queued again):
+    /// `recipients` got a copy now (with its per-device sequence number), `undelivered` did not,
+    /// each for its reason; those are recorded for a retry.
     Stored {
         /// Devices that got a copy, with the copy's sequence number.
         recipients: Vec<(DeviceId, i64)>,
-        /// Devices whose queue was full.
-        full: Vec<DeviceId>,
+        /// Member devices that got none, and why.
+        undelivered: Vec<(DeviceId, UndeliveredReason)>,
     },
-    /// The message id was seen before; nothing stored.
+    /// The message id was seen before and no copy of it is waiting for a retry by this sender
+    /// device (or the bytes differ); nothing stored.
     Duplicate,
     /// The sender is not a member; nothing stored.
     NotMember,
@@ -364,21 +482,58 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes expired sessions, challenges and tickets; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 
-    /// Creates a conversation with its genesis and members; `Conflict` if the id exists.
+    /// Creates a conversation by `creator` with its genesis and members; `Conflict` if the id
+    /// exists.
     async fn create_conversation(
         &self,
         conversation: &ConversationId,
         genesis: &ChangeRecord,
-        members: &[UserId],
+        creator: UserId,
+        members: &[NewMember],
     ) -> Result<()>;
     /// Appends a change at `change.epoch` (must be the next one; `Conflict` otherwise) and
-    /// replaces the member list.
+    /// replaces the member list: members who stay keep their status, new ones get theirs.
     async fn append_change(
         &self,
         conversation: &ConversationId,
         change: &ChangeRecord,
-        members: &[UserId],
+        members: &[NewMember],
     ) -> Result<()>;
+    /// Conversations `creator` created since `since` (ms), and when the oldest of them was.
+    async fn conversations_created_since(
+        &self,
+        creator: UserId,
+        since: i64,
+    ) -> Result<(i64, Option<i64>)>;
+    /// `user`'s status in a conversation, `None` if not a member.
+    async fn member_status(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+    ) -> Result<Option<MemberStatus>>;
+    /// Sets a member's status (`NotFound` for a non-member). Declining also deletes the copies
+    /// of the conversation still queued for the member's devices.
+    async fn set_member_status(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+        status: MemberStatus,
+    ) -> Result<()>;
+    /// Whether `a` and `b` are contacts: both `accepted` members of some conversation.
+    async fn are_contacts(&self, a: UserId, b: UserId) -> Result<bool>;
+    /// The conversations `user` was added to and has not accepted or declined, oldest first.
+    async fn requests_of(&self, user: UserId) -> Result<Vec<RequestRecord>>;
+    /// `blocker` blocks `blocked`: every conversation `blocked` added `blocker` to and
+    /// `blocker` has not accepted becomes declined for `blocker` (its queued copies deleted).
+    async fn block(&self, blocker: UserId, blocked: UserId, now: i64) -> Result<()>;
+    /// Lifts a block (no-op without one).
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<()>;
+    /// Whether `blocker` blocks `blocked`.
+    async fn is_blocked(&self, blocker: UserId, blocked: UserId) -> Result<bool>;
+    /// The users `blocker` blocks, by username.
+    async fn blocked_by(&self, blocker: UserId) -> Result<Vec<UserRecord>>;
+    /// Deletes undelivered records older than `before` (ms); returns how many.
+    async fn purge_undelivered(&self, before: i64) -> Result<u64>;
     /// Log entries from `since` (inclusive), in order.
     async fn changes(&self, conversation: &ConversationId, since: u64)
         -> Result<Vec<ChangeRecord>>;
@@ -386,7 +541,7 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, conversation: &ConversationId) -> Result<Vec<UserId>>;
     /// Whether `user` is a current member.
     async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool>;
-    /// Conversations `user` is a member of.
+    /// Conversations `user` is an `accepted` member of.
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>>;
     /// Active devices of all current members, except `except`.
     async fn member_devices(
@@ -395,8 +550,18 @@ pub trait Store: Send + Sync + 'static {
         except: &DeviceId,
     ) -> Result<Vec<DeviceId>>;
 
-    /// Runs a group-commit batch in one transaction; one outcome per op, in order.
-    async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>>;
+    /// Runs a group-commit batch in one transaction under `policy`; one outcome per op, in
+    /// order.
+    async fn write_batch_with(
+        &self,
+        ops: &[WriteOp],
+        policy: &QueuePolicy,
+    ) -> Result<Vec<WriteOutcome>>;
+    /// [`Store::write_batch_with`] under [`QueuePolicy::with_cap`].
+    async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+        self.write_batch_with(ops, &QueuePolicy::with_cap(queue_cap))
+            .await
+    }
     /// Envelopes queued for `device` with a sequence number above `after`, oldest first.
     async fn pending(&self, device: &DeviceId, after: i64, limit: i64) -> Result<Vec<Delivery>>;
     /// The figures of SQLite's hot queue (D25); zero elsewhere.

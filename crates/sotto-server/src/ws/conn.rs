@@ -494,11 +494,14 @@ where
                     let result =
                         conversations::send(&state, &authed, conversation, message, to, body).await;
                     Some(match result {
-                        Ok(WriteOutcome::Stored { recipients, full }) => frames::sent_json(
+                        Ok(WriteOutcome::Stored {
+                            recipients,
+                            undelivered,
+                        }) => frames::sent_json(
                             req,
                             &message,
                             recipients.len(),
-                            &crate::http::conversations::queue_full(&full),
+                            &crate::http::conversations::undelivered(&undelivered),
                         ),
                         Ok(_) => error_frame(Some(req), &Error::TaskGone),
                         Err(e) => error_frame(Some(req), &e),

@@ -19,11 +19,14 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sqlx::{PgPool, Postgres, Row};
 
 use crate::error::{Error, Result};
-use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
+use crate::store::policy::{needs_sender_count, refusal, Consent};
+use crate::store::{
+    fixed, MemberStatus, NewEnvelope, QueuePolicy, UndeliveredReason, WriteOp, WriteOutcome,
+};
 
 /// Rows per multi-row statement (well under PostgreSQL's 65,535 parameters).
 const CHUNK: usize = 1000;
@@ -35,7 +38,7 @@ type PgTransaction = sqlx::Transaction<'static, Postgres>;
 pub(crate) async fn group_commit(
     pool: &PgPool,
     ops: &[WriteOp],
-    queue_cap: i64,
+    policy: &QueuePolicy,
 ) -> Result<Vec<WriteOutcome>> {
     // Every envelope of the batch first, then every acknowledgement: two bulk runs whatever
     // the interleaving. (An ack can only name a copy its device has seen, which was committed
@@ -52,7 +55,7 @@ pub(crate) async fn group_commit(
     let mut stored = if envs.is_empty() {
         Vec::new()
     } else {
-        enqueue_many(&mut tx, &envs, queue_cap).await?
+        enqueue_many(&mut tx, &envs, policy).await?
     }
     .into_iter();
     let mut acked = if acks.is_empty() {
@@ -120,25 +123,42 @@ async fn bump_queued(tx: &mut PgTransaction, deltas: &[(DeviceId, i64)]) -> Resu
     Ok(())
 }
 
-/// Writes a run of envelopes; one outcome per envelope, in order.
-async fn enqueue_many(
-    tx: &mut PgTransaction,
-    envs: &[&NewEnvelope],
-    queue_cap: i64,
-) -> Result<Vec<WriteOutcome>> {
-    use CHUNK;
+/// A conversation's members and devices as the batch routes by them.
+#[derive(Default)]
+struct Route {
+    /// Members by user row: status and envelopes routed to them while a request.
+    members: HashMap<i64, (MemberStatus, i64)>,
+    /// Active devices, with their owner.
+    devices: Vec<(DeviceId, i64)>,
+    /// (blocker, blocked) pairs among the members.
+    blocks: HashSet<(i64, i64)>,
+}
 
-    // Members and active devices of every conversation in the run.
-    let convs: Vec<ConversationId> = {
-        let set: HashSet<ConversationId> = envs.iter().map(|e| e.conversation).collect();
-        set.into_iter().collect()
-    };
-    let mut members: HashMap<ConversationId, HashSet<i64>> = HashMap::new();
-    let mut devices: HashMap<ConversationId, Vec<DeviceId>> = HashMap::new();
-    let mut queued: HashMap<DeviceId, i64> = HashMap::new();
+impl Route {
+    fn consent(&self, owner: i64, sender: i64) -> Result<Consent> {
+        let (status, requests) = self.members.get(&owner).copied().ok_or(Error::Corrupt {
+            what: "conversation route",
+        })?;
+        Ok(Consent {
+            status,
+            requests,
+            blocks_sender: self.blocks.contains(&(owner, sender)),
+        })
+    }
+}
+
+/// Members, statuses, active devices (with their queue lengths) and blocks of every
+/// conversation in `convs`.
+async fn read_routes(
+    tx: &mut PgTransaction,
+    convs: &[ConversationId],
+    queued: &mut HashMap<DeviceId, i64>,
+) -> Result<HashMap<ConversationId, Route>> {
+    let mut routes: HashMap<ConversationId, Route> = HashMap::new();
     for chunk in convs.chunks(CHUNK) {
         let sql = format!(
-            "SELECT m.conversation, m.user_id, d.id AS device, d.queued FROM members m \
+            "SELECT m.conversation, m.user_id, m.status, m.request_envelopes, d.id AS device, \
+             d.queued FROM members m \
              LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
              WHERE m.conversation IN ({})",
             params(1, chunk.len())
@@ -150,21 +170,281 @@ async fn enqueue_many(
         for row in query.fetch_all(&mut **tx).await? {
             let conv =
                 ConversationId::from_bytes(fixed(row.try_get("conversation")?, "conversation id")?);
-            members
-                .entry(conv)
-                .or_default()
-                .insert(row.try_get("user_id")?);
+            let route = routes.entry(conv).or_default();
+            let user: i64 = row.try_get("user_id")?;
+            let status: String = row.try_get("status")?;
+            route.members.insert(
+                user,
+                (
+                    MemberStatus::parse(&status)?,
+                    row.try_get("request_envelopes")?,
+                ),
+            );
             let device: Option<Vec<u8>> = row.try_get("device")?;
             if let Some(device) = device {
                 let device = DeviceId::from_bytes(fixed(device, "device id")?);
-                devices.entry(conv).or_default().push(device);
+                route.devices.push((device, user));
                 queued.insert(device, row.try_get("queued")?);
             }
         }
+        let sql = format!(
+            "SELECT m.conversation, b.blocker, b.blocked FROM members m \
+             JOIN blocks b ON b.blocker = m.user_id WHERE m.conversation IN ({})",
+            params(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for conv in chunk {
+            query = query.bind(conv.as_bytes().as_slice());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let conv =
+                ConversationId::from_bytes(fixed(row.try_get("conversation")?, "conversation id")?);
+            let blocked: i64 = row.try_get("blocked")?;
+            if let Some(route) = routes.get_mut(&conv) {
+                if route.members.contains_key(&blocked) {
+                    route.blocks.insert((row.try_get("blocker")?, blocked));
+                }
+            }
+        }
+    }
+    Ok(routes)
+}
+
+/// `device`'s queued copies per sender account (a long queue only).
+async fn sender_counts(
+    tx: &mut PgTransaction,
+    device: &DeviceId,
+) -> Result<HashMap<AccountId, i64>> {
+    let rows = sqlx::query(
+        "SELECT m.sender_account, COUNT(*) AS n FROM deliveries d \
+         JOIN messages m ON m.id = d.message WHERE d.device = $1 GROUP BY m.sender_account",
+    )
+    .bind(device.as_bytes().as_slice())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut counts = HashMap::new();
+    for row in rows {
+        let account = AccountId::from_bytes(fixed(row.try_get("sender_account")?, "account id")?);
+        counts.insert(account, row.try_get::<i64, _>("n")?);
+    }
+    Ok(counts)
+}
+
+/// What the queue policy reads and counts while a batch is decided.
+#[derive(Default)]
+struct Tally {
+    /// Queue lengths (stored plus added by the batch).
+    queued: HashMap<DeviceId, i64>,
+    /// Copies per sender in long queues (stored plus added by the batch).
+    senders: HashMap<DeviceId, HashMap<AccountId, i64>>,
+    /// Undelivered records per (device, sender account).
+    undelivered: HashMap<(DeviceId, AccountId), i64>,
+}
+
+impl Tally {
+    /// Why `device` does not take a copy from `env`'s sender, or `None`.
+    async fn refusal(
+        &mut self,
+        tx: &mut PgTransaction,
+        policy: &QueuePolicy,
+        consent: Consent,
+        device: &DeviceId,
+        env: &NewEnvelope,
+    ) -> Result<Option<UndeliveredReason>> {
+        let held = self.queued.get(device).copied().unwrap_or(0);
+        if needs_sender_count(policy, held) && !self.senders.contains_key(device) {
+            let counts = sender_counts(tx, device).await?;
+            self.senders.insert(*device, counts);
+        }
+        let senders = &self.senders;
+        refusal(policy, consent, held, || {
+            Ok(senders
+                .get(device)
+                .and_then(|c| c.get(&env.sender_account))
+                .copied()
+                .unwrap_or(0))
+        })
     }
 
-    // Message ids already spent.
-    let mut seen: HashSet<MessageId> = HashSet::new();
+    /// Counts a copy for `device` from `sender`.
+    fn add(&mut self, device: &DeviceId, sender: &AccountId) {
+        *self.queued.entry(*device).or_insert(0) += 1;
+        if let Some(counts) = self.senders.get_mut(device) {
+            *counts.entry(*sender).or_insert(0) += 1;
+        }
+    }
+}
+
+/// Records `env`'s refused copies for a retry, at most `max_queue_per_sender` per (device,
+/// sender account).
+async fn record_undelivered(
+    tx: &mut PgTransaction,
+    tally: &mut Tally,
+    policy: &QueuePolicy,
+    env: &NewEnvelope,
+    refused: &[(DeviceId, UndeliveredReason)],
+) -> Result<()> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let hash = sotto_proto::crypto::sha256(&env.body);
+    for (device, reason) in refused {
+        let key = (*device, env.sender_account);
+        let held = match tally.undelivered.get(&key) {
+            Some(n) => *n,
+            None => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM undelivered WHERE device = $1 AND sender_account = $2",
+                )
+                .bind(device.as_bytes().as_slice())
+                .bind(env.sender_account.as_bytes().as_slice())
+                .fetch_one(&mut **tx)
+                .await?;
+                n
+            }
+        };
+        if held >= policy.max_queue_per_sender {
+            tally.undelivered.insert(key, held);
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO undelivered \
+             (message, device, reason, sender_device, sender_account, body_hash, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (message, device) DO UPDATE SET reason = excluded.reason",
+        )
+        .bind(env.message.as_bytes().as_slice())
+        .bind(device.as_bytes().as_slice())
+        .bind(reason.as_str())
+        .bind(env.sender_device.as_bytes().as_slice())
+        .bind(env.sender_account.as_bytes().as_slice())
+        .bind(hash.as_slice())
+        .bind(env.received_at)
+        .execute(&mut **tx)
+        .await?;
+        tally.undelivered.insert(key, held.saturating_add(1));
+    }
+    Ok(())
+}
+
+/// A stored message id posted again: the recorded undelivered copies (same sender device, same
+/// bytes, not expired) go to the devices that are still member devices and take them now, each
+/// with its own body; the rest stay recorded. Without records it is a duplicate.
+async fn retry(
+    tx: &mut PgTransaction,
+    tally: &mut Tally,
+    route: &mut Route,
+    requests: &mut HashMap<(ConversationId, i64), i64>,
+    policy: &QueuePolicy,
+    env: &NewEnvelope,
+) -> Result<WriteOutcome> {
+    let message = env.message.as_bytes().as_slice();
+    let rows = sqlx::query(
+        "SELECT device, body_hash FROM undelivered \
+         WHERE message = $1 AND sender_device = $2 AND at >= $3",
+    )
+    .bind(message)
+    .bind(env.sender_device.as_bytes().as_slice())
+    .bind(env.received_at.saturating_sub(policy.undelivered_ttl_ms))
+    .fetch_all(&mut **tx)
+    .await?;
+    let hash = sotto_proto::crypto::sha256(&env.body);
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let stored: Vec<u8> = row.try_get("body_hash")?;
+        if stored.as_slice() != hash.as_slice() {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        records.push(DeviceId::from_bytes(fixed(
+            row.try_get("device")?,
+            "device id",
+        )?));
+    }
+    let mut recipients = Vec::new();
+    let mut refused = Vec::new();
+    for device in records {
+        let owner = route
+            .devices
+            .iter()
+            .find(|(d, _)| *d == device && device != env.sender_device)
+            .map(|(_, owner)| *owner);
+        let Some(owner) = owner else {
+            forget_undelivered(tx, &env.message, &device).await?;
+            continue;
+        };
+        let consent = route.consent(owner, env.sender_user.0)?;
+        if let Some(reason) = tally.refusal(tx, policy, consent, &device, env).await? {
+            sqlx::query("UPDATE undelivered SET reason = $1 WHERE message = $2 AND device = $3")
+                .bind(reason.as_str())
+                .bind(message)
+                .bind(device.as_bytes().as_slice())
+                .execute(&mut **tx)
+                .await?;
+            refused.push((device, reason));
+            continue;
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO deliveries (device, message, body) VALUES ($1, $2, $3) RETURNING seq",
+        )
+        .bind(device.as_bytes().as_slice())
+        .bind(message)
+        .bind(env.body.as_slice())
+        .fetch_one(&mut **tx)
+        .await?;
+        forget_undelivered(tx, &env.message, &device).await?;
+        if let Some(n) = tally.undelivered.get_mut(&(device, env.sender_account)) {
+            *n = (*n - 1).max(0);
+        }
+        tally.add(&device, &env.sender_account);
+        bump_queued(tx, &[(device, 1)]).await?;
+        if consent.status == MemberStatus::Request {
+            *requests.entry((env.conversation, owner)).or_insert(0) += 1;
+            if let Some(member) = route.members.get_mut(&owner) {
+                member.1 = member.1.saturating_add(1);
+            }
+        }
+        recipients.push((device, seq));
+    }
+    if recipients.is_empty() && refused.is_empty() {
+        return Ok(WriteOutcome::Duplicate);
+    }
+    Ok(WriteOutcome::Stored {
+        recipients,
+        undelivered: refused,
+    })
+}
+
+async fn forget_undelivered(
+    tx: &mut PgTransaction,
+    message: &MessageId,
+    device: &DeviceId,
+) -> Result<()> {
+    sqlx::query("DELETE FROM undelivered WHERE message = $1 AND device = $2")
+        .bind(message.as_bytes().as_slice())
+        .bind(device.as_bytes().as_slice())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes a run of envelopes; one outcome per envelope, in order.
+async fn enqueue_many(
+    tx: &mut PgTransaction,
+    envs: &[&NewEnvelope],
+    policy: &QueuePolicy,
+) -> Result<Vec<WriteOutcome>> {
+    use CHUNK;
+
+    // Members, statuses, active devices and blocks of every conversation in the run.
+    let convs: Vec<ConversationId> = {
+        let set: HashSet<ConversationId> = envs.iter().map(|e| e.conversation).collect();
+        set.into_iter().collect()
+    };
+    let mut tally = Tally::default();
+    let mut routes = read_routes(tx, &convs, &mut tally.queued).await?;
+
+    // Message ids already stored (a retry, or a replay).
+    let mut stored: HashSet<MessageId> = HashSet::new();
     let ids: Vec<MessageId> = envs.iter().map(|e| e.message).collect();
     for chunk in ids.chunks(CHUNK) {
         let sql = format!(
@@ -176,7 +456,7 @@ async fn enqueue_many(
             query = query.bind(id.as_bytes().as_slice());
         }
         for row in query.fetch_all(&mut **tx).await? {
-            seen.insert(MessageId::from_bytes(fixed(
+            stored.insert(MessageId::from_bytes(fixed(
                 row.try_get("id")?,
                 "message id",
             )?));
@@ -184,47 +464,86 @@ async fn enqueue_many(
     }
 
     // Decide, in submission order.
+    let mut seen: HashSet<MessageId> = HashSet::new();
     let mut outcomes = Vec::with_capacity(envs.len());
     let mut accepted: Vec<(&NewEnvelope, i64)> = Vec::new();
     let mut copies: Vec<(DeviceId, MessageId)> = Vec::new();
     let mut added: HashMap<DeviceId, i64> = HashMap::new();
+    let mut requests: HashMap<(ConversationId, i64), i64> = HashMap::new();
+    let mut refusals: Vec<(&NewEnvelope, Vec<(DeviceId, UndeliveredReason)>)> = Vec::new();
     for env in envs.iter().copied() {
-        let is_member = members
-            .get(&env.conversation)
-            .is_some_and(|m| m.contains(&env.sender_user.0));
-        if !is_member {
+        let Some(route) = routes
+            .get_mut(&env.conversation)
+            .filter(|r| r.members.contains_key(&env.sender_user.0))
+        else {
             outcomes.push(WriteOutcome::NotMember);
+            continue;
+        };
+        if stored.contains(&env.message) {
+            if !seen.insert(env.message) {
+                outcomes.push(WriteOutcome::Duplicate);
+                continue;
+            }
+            outcomes.push(retry(tx, &mut tally, route, &mut requests, policy, env).await?);
             continue;
         }
         if !seen.insert(env.message) {
             outcomes.push(WriteOutcome::Duplicate);
             continue;
         }
-        let mut full = Vec::new();
+        let mut refused = Vec::new();
+        let mut reached = Vec::new();
         let mut count = 0;
-        for device in devices
-            .get(&env.conversation)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-        {
-            if *device == env.sender_device || env.to.is_some_and(|to| to != *device) {
+        let targets: Vec<(DeviceId, i64)> = route
+            .devices
+            .iter()
+            .filter(|(d, _)| *d != env.sender_device && env.to.is_none_or(|to| to == *d))
+            .copied()
+            .collect();
+        for (device, owner) in targets {
+            let consent = route.consent(owner, env.sender_user.0)?;
+            if let Some(reason) = tally.refusal(tx, policy, consent, &device, env).await? {
+                refused.push((device, reason));
                 continue;
             }
-            let now =
-                queued.get(device).copied().unwrap_or(0) + added.get(device).copied().unwrap_or(0);
-            if now >= queue_cap {
-                full.push(*device);
-                continue;
-            }
-            *added.entry(*device).or_insert(0) += 1;
-            copies.push((*device, env.message));
+            tally.add(&device, &env.sender_account);
+            *added.entry(device).or_insert(0) += 1;
+            copies.push((device, env.message));
             count += 1;
+            if consent.status == MemberStatus::Request {
+                reached.push(owner);
+            }
+        }
+        reached.sort_unstable();
+        reached.dedup();
+        for owner in reached {
+            *requests.entry((env.conversation, owner)).or_insert(0) += 1;
+            if let Some(member) = route.members.get_mut(&owner) {
+                member.1 = member.1.saturating_add(1);
+            }
         }
         accepted.push((env, count));
         outcomes.push(WriteOutcome::Stored {
             recipients: Vec::new(),
-            full,
+            undelivered: refused.clone(),
         });
+        if !refused.is_empty() {
+            refusals.push((env, refused));
+        }
+    }
+    for (env, refused) in &refusals {
+        record_undelivered(tx, &mut tally, policy, env, refused).await?;
+    }
+    for ((conversation, user), n) in &requests {
+        sqlx::query(
+            "UPDATE members SET request_envelopes = request_envelopes + $1 \
+             WHERE conversation = $2 AND user_id = $3",
+        )
+        .bind(*n)
+        .bind(conversation.as_bytes().as_slice())
+        .bind(*user)
+        .execute(&mut **tx)
+        .await?;
     }
 
     // Messages: every accepted id gets its row (it refuses replays); the row holds the
@@ -300,7 +619,9 @@ async fn enqueue_many(
     }
     for (outcome, env) in outcomes.iter_mut().zip(envs) {
         if let WriteOutcome::Stored { recipients, .. } = outcome {
-            *recipients = per_message.remove(&env.message).unwrap_or_default();
+            if recipients.is_empty() {
+                *recipients = per_message.remove(&env.message).unwrap_or_default();
+            }
         }
     }
     Ok(outcomes)

@@ -12,13 +12,13 @@ mod bulk;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sotto_proto::ids::DeviceId;
+use sotto_proto::ids::{ConversationId, DeviceId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::store::migrate::{self, POSTGRES};
 use crate::store::sql::RowsAffected;
-use crate::store::{Backend, Delivery, HotQueueFigures, WriteOp, WriteOutcome};
+use crate::store::{Backend, Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
 
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
@@ -104,9 +104,9 @@ impl Backend for PostgresStore {
     async fn group_commit(
         &self,
         ops: &[WriteOp],
-        queue_cap: i64,
+        policy: &QueuePolicy,
     ) -> crate::error::Result<Vec<WriteOutcome>> {
-        bulk::group_commit(&self.pool, ops, queue_cap).await
+        bulk::group_commit(&self.pool, ops, policy).await
     }
 
     /// No hot tier: every queued copy is a `deliveries` row.
@@ -116,6 +116,9 @@ impl Backend for PostgresStore {
 
     /// No hot tier.
     fn forget_hot_copies(&self, _: &DeviceId) {}
+
+    /// No hot tier.
+    fn forget_hot_conversation(&self, _: &[DeviceId], _: &ConversationId) {}
 
     /// No hot tier.
     fn hot_figures(&self) -> HotQueueFigures {

@@ -24,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::store::backend::Backend;
 use crate::store::{
     fixed, merge_queues, ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HotQueueFigures,
-    NewTokenPair, RefreshOutcome, SessionId, SessionRecord, Store, UserId, UserRecord, WriteOp,
-    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    MemberStatus, NewMember, NewTokenPair, QueuePolicy, RefreshOutcome, RequestRecord, SessionId,
+    SessionRecord, Store, UserId, UserRecord, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -594,16 +594,18 @@ where
         &self,
         conversation: &ConversationId,
         genesis: &ChangeRecord,
-        members: &[UserId],
+        creator: UserId,
+        members: &[NewMember],
     ) -> Result<()> {
         let id = conversation.as_bytes().as_slice();
         let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
         let created = sqlx::query(
-            "INSERT INTO conversations (id, created_at) VALUES ($1, $2) \
+            "INSERT INTO conversations (id, created_at, created_by) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO NOTHING RETURNING id",
         )
         .bind(id)
         .bind(genesis.created_at)
+        .bind(creator.0)
         .fetch_optional(&mut *tx)
         .await?;
         if created.is_none() {
@@ -612,7 +614,7 @@ where
             });
         }
         insert_change::<B::Db>(&mut *tx, id, genesis).await?;
-        replace_members::<B::Db>(&mut *tx, id, members).await?;
+        replace_members::<B::Db>(&mut *tx, id, members, genesis.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -621,7 +623,7 @@ where
         &self,
         conversation: &ConversationId,
         change: &ChangeRecord,
-        members: &[UserId],
+        members: &[NewMember],
     ) -> Result<()> {
         let id = conversation.as_bytes().as_slice();
         let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
@@ -643,9 +645,183 @@ where
                 other => other,
             });
         }
-        replace_members::<B::Db>(&mut *tx, id, members).await?;
+        replace_members::<B::Db>(&mut *tx, id, members, change.created_at).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn conversations_created_since(
+        &self,
+        creator: UserId,
+        since: i64,
+    ) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM conversations \
+             WHERE created_by = $1 AND created_at >= $2",
+        )
+        .bind(creator.0)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((row.int("n")?, row.opt_int("oldest")?))
+    }
+
+    async fn member_status(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+    ) -> Result<Option<MemberStatus>> {
+        let row =
+            sqlx::query("SELECT status FROM members WHERE conversation = $1 AND user_id = $2")
+                .bind(conversation.as_bytes().as_slice())
+                .bind(user.0)
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| MemberStatus::parse(&r.text("status")?))
+            .transpose()
+    }
+
+    async fn set_member_status(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+        status: MemberStatus,
+    ) -> Result<()> {
+        let id = conversation.as_bytes().as_slice();
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let updated =
+            sqlx::query("UPDATE members SET status = $1 WHERE conversation = $2 AND user_id = $3")
+                .bind(status.as_str())
+                .bind(id)
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::NotFound {
+                what: "conversation",
+            });
+        }
+        let devices = if status == MemberStatus::Declined {
+            drop_queued_copies::<B::Db>(&mut *tx, user, id).await?
+        } else {
+            Vec::new()
+        };
+        tx.commit().await?;
+        // After the commit, as for a revocation: the writer's batches that queued copies for
+        // these devices have committed, and its next batch routes by the new status.
+        self.forget_hot_conversation(&devices, conversation);
+        Ok(())
+    }
+
+    async fn are_contacts(&self, a: UserId, b: UserId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM members x JOIN members y \
+             ON y.conversation = x.conversation AND y.user_id = $2 AND y.status = 'accepted' \
+             WHERE x.user_id = $1 AND x.status = 'accepted' LIMIT 1",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn requests_of(&self, user: UserId) -> Result<Vec<RequestRecord>> {
+        let rows = sqlx::query(
+            "SELECT m.conversation, m.added_by, m.added_at, m.request_envelopes, \
+             (SELECT COUNT(*) FROM members x WHERE x.conversation = m.conversation) AS members \
+             FROM members m WHERE m.user_id = $1 AND m.status = 'request' \
+             ORDER BY m.added_at, m.conversation",
+        )
+        .bind(user.0)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RequestRecord {
+                    conversation: ConversationId::from_bytes(fixed(
+                        r.bytes("conversation")?,
+                        "conversation id",
+                    )?),
+                    from: r.opt_int("added_by")?.map(UserId),
+                    added_at: r.int("added_at")?,
+                    members: r.int("members")?,
+                    queued: r.int("request_envelopes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn block(&self, blocker: UserId, blocked: UserId, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO blocks (blocker, blocked, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (blocker, blocked) DO NOTHING",
+        )
+        .bind(blocker.0)
+        .bind(blocked.0)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let declined: Vec<Vec<u8>> = sqlx::query_scalar(
+            "UPDATE members SET status = 'declined' \
+             WHERE user_id = $1 AND added_by = $2 AND status = 'request' RETURNING conversation",
+        )
+        .bind(blocker.0)
+        .bind(blocked.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut forget = Vec::with_capacity(declined.len());
+        for conversation in declined {
+            let devices = drop_queued_copies::<B::Db>(&mut *tx, blocker, &conversation).await?;
+            let conversation = ConversationId::from_bytes(fixed(conversation, "conversation id")?);
+            forget.push((conversation, devices));
+        }
+        tx.commit().await?;
+        for (conversation, devices) in &forget {
+            self.forget_hot_conversation(devices, conversation);
+        }
+        Ok(())
+    }
+
+    async fn unblock(&self, blocker: UserId, blocked: UserId) -> Result<()> {
+        sqlx::query("DELETE FROM blocks WHERE blocker = $1 AND blocked = $2")
+            .bind(blocker.0)
+            .bind(blocked.0)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn is_blocked(&self, blocker: UserId, blocked: UserId) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM blocks WHERE blocker = $1 AND blocked = $2")
+            .bind(blocker.0)
+            .bind(blocked.0)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn blocked_by(&self, blocker: UserId) -> Result<Vec<UserRecord>> {
+        sqlx::query(
+            "SELECT u.id, u.username, u.password_hash, u.master_key, u.account_id \
+             FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = $1 \
+             ORDER BY u.username",
+        )
+        .bind(blocker.0)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(user_row)
+        .collect()
+    }
+
+    async fn purge_undelivered(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM undelivered WHERE at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 
     async fn changes(
@@ -688,7 +864,8 @@ where
 
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>> {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT conversation FROM members WHERE user_id = $1 ORDER BY conversation",
+            "SELECT conversation FROM members WHERE user_id = $1 AND status = 'accepted' \
+             ORDER BY conversation",
         )
         .bind(user.0)
         .fetch_all(self.pool())
@@ -716,9 +893,13 @@ where
             .collect()
     }
 
-    async fn write_batch(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+    async fn write_batch_with(
+        &self,
+        ops: &[WriteOp],
+        policy: &QueuePolicy,
+    ) -> Result<Vec<WriteOutcome>> {
         // Each backend has its own group-commit path (`Backend::group_commit`).
-        self.group_commit(ops, queue_cap).await
+        self.group_commit(ops, policy).await
     }
 
     fn hot_queue(&self) -> HotQueueFigures {
@@ -867,28 +1048,115 @@ where
     Ok(())
 }
 
-/// Replaces the member list of conversation `id`, inside the caller's transaction.
-async fn replace_members<DB>(conn: &mut DB::Connection, id: &[u8], members: &[UserId]) -> Result<()>
+/// Replaces the member list of conversation `id`, inside the caller's transaction: members
+/// no longer listed go, members who stay keep their row (and status), new ones are added with
+/// their status, who added them and `now`.
+async fn replace_members<DB>(
+    conn: &mut DB::Connection,
+    id: &[u8],
+    members: &[NewMember],
+    now: i64,
+) -> Result<()>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'r> i64: Decode<'r, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    let current: Vec<i64> =
+        sqlx::query_scalar("SELECT user_id FROM members WHERE conversation = $1")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    for user in current {
+        if !members.iter().any(|m| m.user.0 == user) {
+            sqlx::query("DELETE FROM members WHERE conversation = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for member in members {
+        sqlx::query(
+            "INSERT INTO members (conversation, user_id, status, added_by, added_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation, user_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(member.user.0)
+        .bind(member.status.as_str())
+        .bind(member.added_by.map(|u| u.0))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the settled copies of conversation `conversation` queued for `user`'s devices,
+/// inside the caller's transaction (a declined conversation); returns the user's devices, whose
+/// hot copies the caller drops after the commit.
+async fn drop_queued_copies<DB>(
+    conn: &mut DB::Connection,
+    user: UserId,
+    conversation: &[u8],
+) -> Result<Vec<DeviceId>>
 where
     DB: Database,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,
     for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'r> Vec<u8>: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+    DB::QueryResult: RowsAffected,
 {
-    sqlx::query("DELETE FROM members WHERE conversation = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    for user in members {
+    let ids: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT id FROM devices WHERE user_id = $1 AND state = 'active'")
+            .bind(user.0)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut devices = Vec::with_capacity(ids.len());
+    for device in ids {
+        // As for a revocation: shared bodies count down, a copy with its own body goes with
+        // its row. Both statements start from the device's own (bounded) queue.
         sqlx::query(
-            "INSERT INTO members (conversation, user_id) VALUES ($1, $2) \
-             ON CONFLICT (conversation, user_id) DO NOTHING",
+            "UPDATE messages SET copies = copies - 1, \
+             body = CASE WHEN copies <= 1 THEN NULL ELSE body END \
+             WHERE id IN (SELECT d.message FROM deliveries d JOIN messages m \
+             ON m.id = d.message WHERE d.device = $1 AND d.body IS NULL \
+             AND m.conversation = $2)",
         )
-        .bind(id)
-        .bind(user.0)
+        .bind(device.as_slice())
+        .bind(conversation)
         .execute(&mut *conn)
         .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM deliveries WHERE device = $1 AND message IN \
+             (SELECT d.message FROM deliveries d JOIN messages m ON m.id = d.message \
+             WHERE d.device = $1 AND m.conversation = $2)",
+        )
+        .bind(device.as_slice())
+        .bind(conversation)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if deleted > 0 {
+            sqlx::query(
+                "UPDATE devices SET queued = CASE WHEN queued > $2 THEN queued - $2 ELSE 0 END \
+                 WHERE id = $1",
+            )
+            .bind(device.as_slice())
+            .bind(i64::try_from(deleted).unwrap_or(i64::MAX))
+            .execute(&mut *conn)
+            .await?;
+        }
+        devices.push(DeviceId::from_bytes(fixed(device, "device id")?));
     }
-    Ok(())
+    Ok(devices)
 }

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use sotto_proto::ids::{DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
 use crate::store::sqlite::relay_log::LoggedEnvelope;
 use crate::store::Delivery;
@@ -251,6 +251,49 @@ impl HotQueue {
         }
     }
 
+    /// Live copies for `device` (committed or not) by sender account: the per-sender part of
+    /// the queue policy, read only once the device's queue is long.
+    pub(crate) fn live_by_sender(&self, device: &DeviceId) -> HashMap<AccountId, i64> {
+        let mut counts: HashMap<AccountId, i64> = HashMap::new();
+        for message in self
+            .devices
+            .get(device)
+            .into_iter()
+            .flat_map(|c| c.values())
+        {
+            if let Some(hot) = self.envelopes.get(message) {
+                *counts.entry(hot.envelope.sender_account).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Drops `device`'s copies of `conversation` (declined).
+    pub(crate) fn forget_conversation(&mut self, device: &DeviceId, conversation: &ConversationId) {
+        let Some(copies) = self.devices.get(device) else {
+            return;
+        };
+        let gone: Vec<(i64, MessageId)> = copies
+            .iter()
+            .filter(|(_, m)| {
+                self.envelopes
+                    .get(*m)
+                    .is_some_and(|h| h.envelope.conversation == *conversation)
+            })
+            .map(|(seq, m)| (*seq, *m))
+            .collect();
+        for (seq, message) in gone {
+            self.drop_copy(device, seq);
+            if let Some(hot) = self.envelopes.get_mut(&message) {
+                hot.live.retain(|(d, s)| !(d == device && *s == seq));
+                if hot.live.is_empty() {
+                    let body = std::mem::take(&mut hot.envelope.body);
+                    self.body_bytes = self.body_bytes.saturating_sub(body.len());
+                }
+            }
+        }
+    }
+
     /// Keeps only copies for devices in `active` (after a restart: revocations since).
     pub(crate) fn retain_devices(&mut self, active: &HashSet<DeviceId>) {
         let gone: Vec<DeviceId> = self
@@ -389,7 +432,6 @@ impl HotQueue {
 
 #[cfg(test)]
 mod tests {
-    use sotto_proto::ids::{AccountId, ConversationId};
 
     use super::*;
 

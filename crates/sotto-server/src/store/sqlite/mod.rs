@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sotto_proto::ids::DeviceId;
+use sotto_proto::ids::{ConversationId, DeviceId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
@@ -42,7 +42,7 @@ use self::hot_queue::SETTLE_AT;
 use self::writer::{lock, BatchWriter, WriterSettings};
 use crate::store::migrate::{self, SQLITE};
 use crate::store::sql::RowsAffected;
-use crate::store::{Backend, Delivery, HotQueueFigures, WriteOp, WriteOutcome};
+use crate::store::{Backend, Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
 
 /// The embedded store.
 #[derive(Clone, Debug)]
@@ -194,9 +194,9 @@ impl Backend for SqliteStore {
     async fn group_commit(
         &self,
         ops: &[WriteOp],
-        queue_cap: i64,
+        policy: &QueuePolicy,
     ) -> crate::error::Result<Vec<WriteOutcome>> {
-        self.writer.write(ops, queue_cap).await
+        self.writer.write(ops, *policy).await
     }
 
     /// `device`'s committed copies in the hot queue above `after`.
@@ -208,6 +208,14 @@ impl Backend for SqliteStore {
     /// Drops a revoked device's hot copies.
     fn forget_hot_copies(&self, device: &DeviceId) {
         lock(self.writer.hot()).forget_device(device);
+    }
+
+    /// Drops a declined conversation's hot copies for the decliner's devices.
+    fn forget_hot_conversation(&self, devices: &[DeviceId], conversation: &ConversationId) {
+        let mut hot = lock(self.writer.hot());
+        for device in devices {
+            hot.forget_conversation(device, conversation);
+        }
     }
 
     /// The hot queue's size and the settle steps so far.

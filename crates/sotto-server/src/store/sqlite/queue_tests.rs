@@ -9,7 +9,8 @@ use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use crate::store::sqlite::hot_queue::SLICES;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
-    ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, Store, UserId, WriteOp, WriteOutcome,
+    ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewMember, Store, UndeliveredReason,
+    UserId, WriteOp, WriteOutcome,
 };
 
 const CAP: i64 = 100;
@@ -54,6 +55,11 @@ async fn setup(store: &SqliteStore) -> Setup {
     }
 }
 
+/// `users` as members who accepted.
+pub(crate) fn accepted(users: &[UserId]) -> Vec<NewMember> {
+    users.iter().copied().map(NewMember::accepted).collect()
+}
+
 /// Conversation `[9; 16]` created by `author` with `members`; returns its id.
 pub(crate) async fn conversation(
     store: &SqliteStore,
@@ -68,7 +74,7 @@ pub(crate) async fn conversation(
         created_at: 1,
     };
     store
-        .create_conversation(&conv, &genesis, members)
+        .create_conversation(&conv, &genesis, members[0], &accepted(members))
         .await
         .unwrap();
     conv
@@ -261,7 +267,7 @@ async fn the_queue_cap_counts_settled_and_hot_copies() {
     assert!(matches!(&second[0], WriteOutcome::Stored { recipients, .. } if recipients.len() == 1));
     let third = store.write_batch(&[send(&s, 3)], cap).await.unwrap();
     assert!(
-        matches!(&third[0], WriteOutcome::Stored { recipients, full } if recipients.is_empty() && full == &vec![s.b1]),
+        matches!(&third[0], WriteOutcome::Stored { recipients, undelivered } if recipients.is_empty() && undelivered == &vec![(s.b1, UndeliveredReason::QueueFull)]),
         "{third:?}"
     );
     store.close().await;

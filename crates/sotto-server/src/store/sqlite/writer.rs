@@ -25,26 +25,52 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
+use crate::store::policy::{refusal, Consent};
 use crate::store::sqlite::hot_queue::{HotQueue, SettlePlan, SETTLE_BYTES};
 use crate::store::sqlite::queue_lock::QueueLock;
 use crate::store::sqlite::relay_log::{self, LoggedEnvelope, Record};
-use crate::store::{fixed, NewEnvelope, WriteOp, WriteOutcome};
+use crate::store::{
+    fixed, MemberStatus, NewEnvelope, QueuePolicy, UndeliveredReason, WriteOp, WriteOutcome,
+};
 
-/// Prepared statements the connection keeps (the hot path uses six, a settle step five more).
-const STATEMENT_CACHE: usize = 24;
+/// Prepared statements the connection keeps (the hot path uses six, a settle step five more,
+/// the queue policy's rarer paths nine).
+const STATEMENT_CACHE: usize = 32;
 
 /// Conversations whose routes the writer remembers at most (then it starts over).
 const MAX_ROUTES: usize = 65_536;
 
 const DATA_VERSION: &str = "PRAGMA data_version";
 
-const MEMBERS: &str = "SELECT m.user_id, d.id, d.queued FROM members m \
-     LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
+const MEMBERS: &str = "SELECT m.user_id, m.status, m.request_envelopes, d.id, d.queued \
+     FROM members m LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
      WHERE m.conversation = ?1";
+// Blocks by members (those of non-members are dropped when read).
+const BLOCKS: &str = "SELECT b.blocker, b.blocked FROM members m \
+     JOIN blocks b ON b.blocker = m.user_id WHERE m.conversation = ?1";
+const COUNT_REQUEST: &str = "UPDATE members SET request_envelopes = request_envelopes + 1 \
+     WHERE conversation = ?1 AND user_id = ?2";
+// A long queue's settled copies per sender account (the hot queue counts the rest).
+const SENDER_COUNTS: &str = "SELECT m.sender_account, COUNT(*) FROM deliveries d \
+     JOIN messages m ON m.id = d.message WHERE d.device = ?1 GROUP BY m.sender_account";
+const UNDELIVERED_COUNT: &str =
+    "SELECT COUNT(*) FROM undelivered WHERE device = ?1 AND sender_account = ?2";
+const UNDELIVERED_PUT: &str = "INSERT INTO undelivered \
+     (message, device, reason, sender_device, sender_account, body_hash, at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+     ON CONFLICT (message, device) DO UPDATE SET reason = excluded.reason";
+const UNDELIVERED_FOR: &str = "SELECT device, body_hash FROM undelivered \
+     WHERE message = ?1 AND sender_device = ?2 AND at >= ?3";
+const UNDELIVERED_DELETE: &str = "DELETE FROM undelivered WHERE message = ?1 AND device = ?2";
+// The message row a retried copy refers to; the copy carries its own body. If the envelope
+// is still hot, settling it later adds its copies and body to this row (`INSERT_MESSAGE`).
+const RETRY_MESSAGE: &str = "INSERT INTO messages \
+     (id, conversation, sender_account, sender_device, received_at, body, copies) \
+     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0) ON CONFLICT (id) DO NOTHING";
 // Settled ids: the hot queue holds the others.
 const SPENT: &str = "SELECT 1 FROM spent WHERE id = ?1";
 const INSERT_SPENT: &str = "INSERT INTO spent (id) VALUES (?1) ON CONFLICT (id) DO NOTHING";
@@ -54,9 +80,11 @@ const DEVICE_ACTIVE: &str = "SELECT 1 FROM devices WHERE id = ?1 AND state = 'ac
 // The message row of an envelope settled with copies still queued (its metadata, for
 // `pending`). It holds the body only when several devices share it; a single copy carries the
 // body in its delivery row, so acknowledging it deletes that row and rewrites nothing else.
+// A row already there was written by a retry (`RETRY_MESSAGE`): its copies carry their bodies.
 const INSERT_MESSAGE: &str = "INSERT INTO messages \
      (id, conversation, sender_account, sender_device, received_at, body, copies) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET \
+     body = COALESCE(excluded.body, messages.body), copies = messages.copies + excluded.copies";
 // A settled copy keeps the sequence number it was pushed with.
 const INSERT_DELIVERY: &str =
     "INSERT INTO deliveries (seq, device, message, body) VALUES (?1, ?2, ?3, ?4)";
@@ -86,7 +114,7 @@ pub(crate) struct WriterSettings {
 
 struct Job {
     ops: Vec<WriteOp>,
-    queue_cap: i64,
+    policy: QueuePolicy,
     reply: oneshot::Sender<Result<Vec<WriteOutcome>>>,
 }
 
@@ -141,6 +169,14 @@ impl BatchWriter {
         for sql in [
             DATA_VERSION,
             MEMBERS,
+            BLOCKS,
+            COUNT_REQUEST,
+            SENDER_COUNTS,
+            UNDELIVERED_COUNT,
+            UNDELIVERED_PUT,
+            UNDELIVERED_FOR,
+            UNDELIVERED_DELETE,
+            RETRY_MESSAGE,
             SPENT,
             INSERT_SPENT,
             INSERT_LOG,
@@ -200,11 +236,15 @@ impl BatchWriter {
     }
 
     /// Runs one batch in one transaction on the writer thread; returns after the commit.
-    pub(crate) async fn write(&self, ops: &[WriteOp], queue_cap: i64) -> Result<Vec<WriteOutcome>> {
+    pub(crate) async fn write(
+        &self,
+        ops: &[WriteOp],
+        policy: QueuePolicy,
+    ) -> Result<Vec<WriteOutcome>> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             ops: ops.to_vec(),
-            queue_cap,
+            policy,
             reply,
         };
         {
@@ -278,6 +318,18 @@ fn replay(conn: &Connection, mut hot: HotQueue) -> Result<(HotQueue, i64, i64)> 
         .map(|id| Ok(DeviceId::from_bytes(fixed(id?, "device id")?)))
         .collect::<Result<HashSet<_>>>()?;
     hot.retain_devices(&active);
+    // Conversations declined since: their copies go, as at the decline.
+    let mut declined = conn.prepare(
+        "SELECT d.id, m.conversation FROM members m JOIN devices d \
+         ON d.user_id = m.user_id AND d.state = 'active' WHERE m.status = 'declined'",
+    )?;
+    let mut rows = declined.query([])?;
+    while let Some(row) = rows.next()? {
+        let device = DeviceId::from_bytes(fixed(row.get(0)?, "device id")?);
+        let conversation = ConversationId::from_bytes(fixed(row.get(1)?, "conversation id")?);
+        hot.forget_conversation(&device, &conversation);
+    }
+    drop(rows);
     Ok((hot, last_seq.saturating_add(1), last_row.saturating_add(1)))
 }
 
@@ -316,7 +368,7 @@ fn own_the_queue(conn: &Connection, state: &mut WriterState) -> Result<()> {
 
 fn run(mut conn: Connection, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
     while let Ok(mut job) = jobs.recv() {
-        let result = write_batch(&mut conn, &mut state, &mut job.ops, job.queue_cap);
+        let result = write_batch(&mut conn, &mut state, &mut job.ops, &job.policy);
         if result.is_err() {
             state.cache.forget();
         }
@@ -345,7 +397,7 @@ fn write_batch(
     conn: &mut Connection,
     state: &mut WriterState,
     ops: &mut [WriteOp],
-    cap: i64,
+    policy: &QueuePolicy,
 ) -> Result<Vec<WriteOutcome>> {
     own_the_queue(conn, state)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -359,7 +411,7 @@ fn write_batch(
     }
     let mut staged = Staged::default();
     let row = state.next_row;
-    let result = stage(&tx, state, ops, cap, &mut staged).and_then(|outcomes| {
+    let result = stage(&tx, state, ops, policy, &mut staged).and_then(|outcomes| {
         tx.commit()?;
         Ok(outcomes)
     });
@@ -401,7 +453,7 @@ fn stage(
     tx: &Connection,
     state: &mut WriterState,
     ops: &mut [WriteOp],
-    cap: i64,
+    policy: &QueuePolicy,
     staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
     // The thread owns its copy of the batch: bodies move into the hot queue.
@@ -414,7 +466,7 @@ fn stage(
         .collect();
     let row = state.next_row;
     let mut data = Vec::new();
-    let mut stored = enqueue(tx, state, &mut envs, cap, &mut data, staged)?.into_iter();
+    let mut stored = enqueue(tx, state, &mut envs, policy, &mut data, staged)?.into_iter();
     let acks: Vec<(&DeviceId, &[MessageId])> = ops
         .iter()
         .filter_map(|op| match op {
@@ -449,11 +501,21 @@ fn stage(
         .collect()
 }
 
-/// Who may post to a conversation and which devices get a copy.
+/// Who may post to a conversation, which devices may get a copy, and where their owners stand.
 #[derive(Default)]
 struct Route {
-    members: HashSet<i64>,
-    devices: Vec<DeviceId>,
+    /// Members by user row.
+    members: HashMap<i64, RouteMember>,
+    /// Active devices of the members, with their owner.
+    devices: Vec<(DeviceId, i64)>,
+    /// (blocker, blocked) pairs among the members.
+    blocks: HashSet<(i64, i64)>,
+}
+
+struct RouteMember {
+    status: MemberStatus,
+    /// Envelopes routed to them while a request (written through on every change).
+    requests: i64,
 }
 
 /// What the writer read or wrote in earlier batches, valid while only the writer writes
@@ -468,6 +530,11 @@ struct Cache {
     /// Settled (`deliveries`) queue lengths of the devices in `routes`; the hot queue counts
     /// the rest.
     queued: HashMap<DeviceId, i64>,
+    /// Copies per sender account in a long queue (both tiers), read when first needed and
+    /// kept up to date as copies are added; dropped when the device acknowledges.
+    senders: HashMap<DeviceId, HashMap<AccountId, i64>>,
+    /// Undelivered records per (device, sender account), read when first needed.
+    undelivered: HashMap<(DeviceId, AccountId), i64>,
 }
 
 impl Cache {
@@ -475,6 +542,8 @@ impl Cache {
         self.version = None;
         self.routes.clear();
         self.queued.clear();
+        self.senders.clear();
+        self.undelivered.clear();
     }
 }
 
@@ -482,7 +551,7 @@ fn enqueue(
     conn: &Connection,
     state: &mut WriterState,
     envs: &mut [&mut NewEnvelope],
-    cap: i64,
+    policy: &QueuePolicy,
     data: &mut Vec<u8>,
     staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
@@ -490,7 +559,6 @@ fn enqueue(
     if envs.is_empty() {
         return Ok(outcomes);
     }
-    let mut members = conn.prepare_cached(MEMBERS)?;
     let mut spent = conn.prepare_cached(SPENT)?;
     let row = state.next_row;
     let WriterState {
@@ -499,27 +567,21 @@ fn enqueue(
         next_seq,
         ..
     } = state;
-    let Cache { routes, queued, .. } = cache;
+    let Cache {
+        routes,
+        queued,
+        senders,
+        undelivered,
+        ..
+    } = cache;
     for env in envs {
         let route = match routes.entry(env.conversation) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let mut route = Route::default();
-                let mut rows = members.query(params![env.conversation.as_bytes().as_slice()])?;
-                while let Some(row) = rows.next()? {
-                    route.members.insert(row.get(0)?);
-                    let device: Option<Vec<u8>> = row.get(1)?;
-                    if let Some(device) = device {
-                        let device = DeviceId::from_bytes(fixed(device, "device id")?);
-                        let count: i64 = row.get(2)?;
-                        queued.entry(device).or_insert(count);
-                        route.devices.push(device);
-                    }
-                }
-                e.insert(route)
+                e.insert(read_route(conn, &env.conversation, queued)?)
             }
         };
-        if !route.members.contains(&env.sender_user.0) {
+        if !route.members.contains_key(&env.sender_user.0) {
             outcomes.push(WriteOutcome::NotMember);
             continue;
         }
@@ -528,26 +590,45 @@ fn enqueue(
         if lock(hot).contains(&env.message)
             || spent.query_row([message], |_| Ok(())).optional()?.is_some()
         {
-            outcomes.push(WriteOutcome::Duplicate);
+            let mut counts = Counts {
+                queued,
+                senders,
+                undelivered,
+                next_seq,
+            };
+            outcomes.push(retry(conn, hot, route, &mut counts, env, policy)?);
             continue;
         }
         let mut copies = Vec::new();
-        let mut full = Vec::new();
+        let mut refused = Vec::new();
+        let mut reached = Vec::new();
         {
             let hot = lock(hot);
-            for device in &route.devices {
+            for (device, owner) in &route.devices {
                 if *device == env.sender_device || env.to.is_some_and(|to| to != *device) {
                     continue;
                 }
                 let held = queued.get(device).copied().unwrap_or(0) + hot.live(device);
-                if held >= cap {
-                    full.push(*device);
-                } else {
-                    copies.push((*device, *next_seq));
-                    *next_seq = next_seq.saturating_add(1);
+                let consent = consent_of(route, *owner, env.sender_user.0)?;
+                let sender = &env.sender_account;
+                let reason = refusal(policy, consent, held, || {
+                    sender_held(conn, &hot, senders, device, sender)
+                })?;
+                match reason {
+                    Some(reason) => refused.push((*device, reason)),
+                    None => {
+                        copies.push((*device, *next_seq));
+                        *next_seq = next_seq.saturating_add(1);
+                        count_copy(senders, device, sender);
+                        if consent.status == MemberStatus::Request {
+                            reached.push(*owner);
+                        }
+                    }
                 }
             }
         }
+        count_requests(conn, route, &env.conversation, reached)?;
+        record_undelivered(conn, undelivered, env, &refused, policy)?;
         let logged = LoggedEnvelope {
             message: env.message,
             conversation: env.conversation,
@@ -561,9 +642,291 @@ fn enqueue(
         let recipients = logged.copies.clone();
         lock(hot).insert(logged, row, false);
         staged.inserted.push(env.message);
-        outcomes.push(WriteOutcome::Stored { recipients, full });
+        outcomes.push(WriteOutcome::Stored {
+            recipients,
+            undelivered: refused,
+        });
     }
     Ok(outcomes)
+}
+
+/// Reads a conversation's route: members with their status, their active devices (noting each
+/// device's settled queue length), and the blocks among them.
+fn read_route(
+    conn: &Connection,
+    conversation: &ConversationId,
+    queued: &mut HashMap<DeviceId, i64>,
+) -> Result<Route> {
+    let mut route = Route::default();
+    let id = conversation.as_bytes().as_slice();
+    let mut members = conn.prepare_cached(MEMBERS)?;
+    let mut rows = members.query(params![id])?;
+    while let Some(row) = rows.next()? {
+        let user: i64 = row.get(0)?;
+        let status: String = row.get(1)?;
+        route.members.insert(
+            user,
+            RouteMember {
+                status: MemberStatus::parse(&status)?,
+                requests: row.get(2)?,
+            },
+        );
+        let device: Option<Vec<u8>> = row.get(3)?;
+        if let Some(device) = device {
+            let device = DeviceId::from_bytes(fixed(device, "device id")?);
+            let count: i64 = row.get(4)?;
+            queued.entry(device).or_insert(count);
+            route.devices.push((device, user));
+        }
+    }
+    let mut blocks = conn.prepare_cached(BLOCKS)?;
+    let mut rows = blocks.query(params![id])?;
+    while let Some(row) = rows.next()? {
+        let pair: (i64, i64) = (row.get(0)?, row.get(1)?);
+        if route.members.contains_key(&pair.1) {
+            route.blocks.insert(pair);
+        }
+    }
+    Ok(route)
+}
+
+/// Where `owner` stands towards an envelope `sender` posts to the route's conversation.
+fn consent_of(route: &Route, owner: i64, sender: i64) -> Result<Consent> {
+    let member = route.members.get(&owner).ok_or(Error::Corrupt {
+        what: "conversation route",
+    })?;
+    Ok(Consent {
+        status: member.status,
+        requests: member.requests,
+        blocks_sender: !route.blocks.is_empty() && route.blocks.contains(&(owner, sender)),
+    })
+}
+
+/// The copies `sender` holds in `device`'s queue (both tiers), read once and then kept.
+fn sender_held(
+    conn: &Connection,
+    hot: &HotQueue,
+    senders: &mut HashMap<DeviceId, HashMap<AccountId, i64>>,
+    device: &DeviceId,
+    sender: &AccountId,
+) -> Result<i64> {
+    if let Some(counts) = senders.get(device) {
+        return Ok(counts.get(sender).copied().unwrap_or(0));
+    }
+    let mut counts = hot.live_by_sender(device);
+    let mut settled = conn.prepare_cached(SENDER_COUNTS)?;
+    let mut rows = settled.query([device.as_bytes().as_slice()])?;
+    while let Some(row) = rows.next()? {
+        let account = AccountId::from_bytes(fixed(row.get(0)?, "account id")?);
+        let n: i64 = row.get(1)?;
+        *counts.entry(account).or_insert(0) += n;
+    }
+    let mine = counts.get(sender).copied().unwrap_or(0);
+    senders.insert(*device, counts);
+    Ok(mine)
+}
+
+/// Counts a new copy from `sender` in `device`'s queue, if that queue's counts are kept.
+fn count_copy(
+    senders: &mut HashMap<DeviceId, HashMap<AccountId, i64>>,
+    device: &DeviceId,
+    sender: &AccountId,
+) {
+    if let Some(counts) = senders.get_mut(device) {
+        *counts.entry(*sender).or_insert(0) += 1;
+    }
+}
+
+/// One more envelope routed to each member in `reached` (requests), in the route and the table.
+fn count_requests(
+    conn: &Connection,
+    route: &mut Route,
+    conversation: &ConversationId,
+    mut reached: Vec<i64>,
+) -> Result<()> {
+    if reached.is_empty() {
+        return Ok(());
+    }
+    reached.sort_unstable();
+    reached.dedup();
+    let mut update = conn.prepare_cached(COUNT_REQUEST)?;
+    for user in reached {
+        if let Some(member) = route.members.get_mut(&user) {
+            member.requests = member.requests.saturating_add(1);
+        }
+        update.execute(params![conversation.as_bytes().as_slice(), user])?;
+    }
+    Ok(())
+}
+
+/// Records the copies of `env` refused now, so that the sender device's retry can deliver
+/// them; at most `max_queue_per_sender` records per (device, sender account), beyond which a
+/// refusal is answered but not kept.
+fn record_undelivered(
+    conn: &Connection,
+    counts: &mut HashMap<(DeviceId, AccountId), i64>,
+    env: &NewEnvelope,
+    refused: &[(DeviceId, UndeliveredReason)],
+    policy: &QueuePolicy,
+) -> Result<()> {
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let hash = sotto_proto::crypto::sha256(&env.body);
+    let mut count = conn.prepare_cached(UNDELIVERED_COUNT)?;
+    let mut put = conn.prepare_cached(UNDELIVERED_PUT)?;
+    for (device, reason) in refused {
+        let key = (*device, env.sender_account);
+        let held = match counts.get(&key) {
+            Some(n) => *n,
+            None => {
+                let n: i64 = count.query_row(
+                    params![
+                        device.as_bytes().as_slice(),
+                        env.sender_account.as_bytes().as_slice()
+                    ],
+                    |row| row.get(0),
+                )?;
+                counts.insert(key, n);
+                n
+            }
+        };
+        if held >= policy.max_queue_per_sender {
+            continue;
+        }
+        let added = put.execute(params![
+            env.message.as_bytes().as_slice(),
+            device.as_bytes().as_slice(),
+            reason.as_str(),
+            env.sender_device.as_bytes().as_slice(),
+            env.sender_account.as_bytes().as_slice(),
+            hash.as_slice(),
+            env.received_at,
+        ])?;
+        if added > 0 {
+            counts.insert(key, held.saturating_add(1));
+        }
+    }
+    Ok(())
+}
+
+/// The writer's counters a retry updates.
+struct Counts<'a> {
+    queued: &'a mut HashMap<DeviceId, i64>,
+    senders: &'a mut HashMap<DeviceId, HashMap<AccountId, i64>>,
+    undelivered: &'a mut HashMap<(DeviceId, AccountId), i64>,
+    next_seq: &'a mut i64,
+}
+
+/// A message id seen before: if its sender device posts the same bytes again and copies of it
+/// are recorded as undelivered (and not expired), each recorded device that is still a member
+/// device and takes it now gets a copy (settled at once, with its own body); the others stay
+/// recorded with their current reason. Without such records it is a duplicate.
+fn retry(
+    conn: &Connection,
+    hot: &SharedHot,
+    route: &mut Route,
+    counts: &mut Counts<'_>,
+    env: &NewEnvelope,
+    policy: &QueuePolicy,
+) -> Result<WriteOutcome> {
+    let message = env.message.as_bytes().as_slice();
+    let since = env.received_at.saturating_sub(policy.undelivered_ttl_ms);
+    let mut records: Vec<(DeviceId, Vec<u8>)> = Vec::new();
+    {
+        let mut select = conn.prepare_cached(UNDELIVERED_FOR)?;
+        let mut rows = select.query(params![
+            message,
+            env.sender_device.as_bytes().as_slice(),
+            since
+        ])?;
+        while let Some(row) = rows.next()? {
+            let device = DeviceId::from_bytes(fixed(row.get(0)?, "device id")?);
+            records.push((device, row.get(1)?));
+        }
+    }
+    let hash = sotto_proto::crypto::sha256(&env.body);
+    if records.is_empty() || records.iter().any(|(_, h)| h.as_slice() != hash.as_slice()) {
+        return Ok(WriteOutcome::Duplicate);
+    }
+    let mut delete = conn.prepare_cached(UNDELIVERED_DELETE)?;
+    let mut put = conn.prepare_cached(UNDELIVERED_PUT)?;
+    let mut recipients = Vec::new();
+    let mut refused = Vec::new();
+    let mut reached = Vec::new();
+    for (device, _) in records {
+        let owner = route
+            .devices
+            .iter()
+            .find(|(d, _)| *d == device)
+            .map(|(_, owner)| *owner);
+        // No longer an active member device: nothing to deliver, nothing to keep.
+        let Some(owner) = owner.filter(|_| device != env.sender_device) else {
+            delete.execute(params![message, device.as_bytes().as_slice()])?;
+            continue;
+        };
+        let consent = consent_of(route, owner, env.sender_user.0)?;
+        let reason = {
+            let hot = lock(hot);
+            let held = counts.queued.get(&device).copied().unwrap_or(0) + hot.live(&device);
+            refusal(policy, consent, held, || {
+                sender_held(conn, &hot, counts.senders, &device, &env.sender_account)
+            })?
+        };
+        if let Some(reason) = reason {
+            put.execute(params![
+                message,
+                device.as_bytes().as_slice(),
+                reason.as_str(),
+                env.sender_device.as_bytes().as_slice(),
+                env.sender_account.as_bytes().as_slice(),
+                hash.as_slice(),
+                env.received_at,
+            ])?;
+            refused.push((device, reason));
+            continue;
+        }
+        let seq = *counts.next_seq;
+        *counts.next_seq = seq.saturating_add(1);
+        conn.prepare_cached(RETRY_MESSAGE)?.execute(params![
+            message,
+            env.conversation.as_bytes().as_slice(),
+            env.sender_account.as_bytes().as_slice(),
+            env.sender_device.as_bytes().as_slice(),
+            env.received_at,
+        ])?;
+        conn.prepare_cached(INSERT_DELIVERY)?.execute(params![
+            seq,
+            device.as_bytes().as_slice(),
+            message,
+            env.body.as_slice()
+        ])?;
+        delete.execute(params![message, device.as_bytes().as_slice()])?;
+        if let Some(n) = counts.undelivered.get_mut(&(device, env.sender_account)) {
+            *n = (*n - 1).max(0);
+        }
+        if let Some(n) = counts.queued.get_mut(&device) {
+            *n += 1;
+        }
+        count_copy(counts.senders, &device, &env.sender_account);
+        if consent.status == MemberStatus::Request {
+            reached.push(owner);
+        }
+        recipients.push((device, seq));
+    }
+    count_requests(conn, route, &env.conversation, reached)?;
+    let mut bump = HashMap::new();
+    for (device, _) in &recipients {
+        bump.insert(*device, 1);
+    }
+    bump_queued(conn, bump)?;
+    if recipients.is_empty() && refused.is_empty() {
+        return Ok(WriteOutcome::Duplicate);
+    }
+    Ok(WriteOutcome::Stored {
+        recipients,
+        undelivered: refused,
+    })
 }
 
 fn ack(
@@ -619,6 +982,10 @@ fn ack(
     let mut count_down = conn.prepare_cached(COUNT_DOWN)?;
     for (message, n) in per_message {
         count_down.execute(params![message.as_bytes().as_slice(), n])?;
+    }
+    for (device, _) in acks {
+        // Recounted when next needed.
+        state.cache.senders.remove(*device);
     }
     for (device, delta) in &per_device {
         if let Some(count) = state.cache.queued.get_mut(device) {
@@ -713,7 +1080,7 @@ fn bump_queued(conn: &Connection, deltas: HashMap<DeviceId, i64>) -> Result<()> 
 mod tests {
     use sotto_proto::ids::AccountId;
 
-    use crate::store::sqlite::queue_tests::{conversation, device};
+    use crate::store::sqlite::queue_tests::{accepted, conversation, device};
     use crate::store::sqlite::SqliteStore;
     use crate::store::{ChangeRecord, Store, UserId};
 
@@ -778,7 +1145,7 @@ mod tests {
             created_at: 1,
         };
         store
-            .append_change(&conv, &next, &[alice, bob, carol])
+            .append_change(&conv, &next, &accepted(&[alice, bob, carol]))
             .await
             .unwrap();
         store.activate_device(&b2).await.unwrap();
@@ -805,7 +1172,8 @@ mod tests {
             .write_batch(&[send(5, conv, alice, a1.device)], 2)
             .await
             .unwrap();
-        assert!(matches!(&out[0], WriteOutcome::Stored { full, .. } if full == &vec![b2.device]));
+        assert!(matches!(&out[0], WriteOutcome::Stored { undelivered, .. }
+            if undelivered == &vec![(b2.device, UndeliveredReason::QueueFull)]));
         store.close().await;
     }
 }
