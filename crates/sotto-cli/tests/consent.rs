@@ -120,7 +120,7 @@ fn a_reply_to_a_request_accepts_it_in_the_same_conversation() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(reply["conversation"], conversation.as_str());
     assert!(alice.ok(&["requests"]).json_lines().is_empty());
-    assert_eq!(conversations(&alice), [conversation.clone()]);
+    assert_eq!(conversations(&alice), std::slice::from_ref(&conversation));
     assert_eq!(texts(&mallory.recv().0), ["who are you?"]);
     let (got, _) = alice.recv();
     assert_eq!(texts(&got), ["hello from a stranger"]);
