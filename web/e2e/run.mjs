@@ -17,6 +17,7 @@ import https from "node:https";
 import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
+import { consent } from "./consent.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -64,8 +65,9 @@ function get(url, ca, headers = {}) {
 /**
  * Starts a sotto-server with a fresh data folder (`data<name>`) on a free loopback port. The
  * returned handle can be killed and started again on the same port and data (`spawnServer`).
+ * `extra`: more lines for its config file (e.g. a `[limits]` table).
  */
-async function startServer(name = "") {
+async function startServer(name = "", extra = []) {
   const port = await freePort();
   const dataDir = join(work, `data${name}`);
   mkdirSync(dataDir);
@@ -83,6 +85,8 @@ async function startServer(name = "") {
       "memory_kib = 1024",
       "iterations = 1",
       "parallelism = 1",
+      "",
+      ...extra,
       "",
     ].join("\n"),
   );
@@ -298,6 +302,18 @@ async function cliOk(srv, profile, args) {
   return r;
 }
 
+/**
+ * `p` accepts the request from `from` (someone who was not a contact yet): it leaves the Requests
+ * list and opens as a conversation.
+ */
+async function acceptRequest(p, from) {
+  await p.page.getByTestId("open-requests").click({ timeout: 30_000 });
+  const item = p.page.getByTestId("request-item").filter({ hasText: from });
+  await item.waitFor({ timeout: 30_000 });
+  await item.getByRole("button", { name: "Accept" }).click();
+  await item.waitFor({ state: "detached" });
+}
+
 /** Receives with the CLI until `pred` matches a message line (or gives up). */
 const cliSeen = [];
 async function cliReceive(srv, profile, pred, extra = []) {
@@ -345,12 +361,15 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
         .getByRole("button", { name: "Back to conversations" })
         .click({ timeout: 2000 })
         .catch(() => undefined);
+      // carol is no contact of theirs yet: the group is a request until they accept it.
+      await acceptRequest(p, carolName);
+      // Accepted, it opens as a conversation (the list is hidden beside a chat at phone width).
+      await p.page.getByRole("heading", { name: groupName }).waitFor();
       await p.page
         .getByTestId("conversation-item")
         .filter({ hasText: groupName })
-        .waitFor({ timeout: 30_000 });
-      log(`  ${p.name} lists the group: ${Date.now() - t} ms`);
-      await openConversation(p, groupName);
+        .waitFor({ state: "attached" });
+      log(`  ${p.name} accepts the group: ${Date.now() - t} ms`);
       await expectMessage(p, "hello from the cli");
       log(`  ${p.name} shows the message: ${Date.now() - t} ms`);
     }
@@ -454,6 +473,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
 /** What the chaos scenarios (`chaos.mjs`) use from this harness. */
 const harness = {
   work,
+  acceptRequest,
   log,
   test,
   assert,
@@ -469,6 +489,14 @@ const harness = {
 
 async function main() {
   log(`work dir ${work}`);
+  if (process.env.E2E_ONLY === "consent") {
+    const problems = await consent(harness);
+    await test("no external requests (consent pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
   if (process.env.E2E_ONLY === "chaos") {
     const problems = await chaos(harness);
     await test("no external requests (chaos pages)", async () => {
@@ -514,14 +542,18 @@ async function main() {
     await alice.page.getByRole("heading", { name: bobName }).waitFor();
     await sendText(alice, "hello bob, this is alice");
     await expectMessage(alice, "hello bob, this is alice");
-    await bob.page
-      .getByTestId("conversation-item")
-      .filter({ hasText: aliceName })
-      .waitFor({ timeout: 30_000 });
-    const unread = await bob.page.getByTestId("unread").first().innerText();
-    assert(unread === "1", `bob's unread count is 1 (got ${unread})`);
-    await shot(bob.page, "03-conversation-list-unread");
-    await openConversation(bob, aliceName);
+    // alice is no contact of bob's yet: her 1:1 is a request, not a conversation, until he
+    // accepts it (e2e/consent.mjs covers requests in depth).
+    await bob.page.getByTestId("requests-count").filter({ hasText: "1" }).waitFor({
+      timeout: 30_000,
+    });
+    assert(
+      (await bob.page.getByTestId("conversation-item").count()) === 0,
+      "a stranger's 1:1 is not listed among bob's conversations",
+    );
+    await shot(bob.page, "03-request");
+    await acceptRequest(bob, aliceName);
+    await bob.page.getByRole("heading", { name: aliceName }).waitFor();
     await expectMessage(bob, "hello bob, this is alice");
   });
 
@@ -920,10 +952,14 @@ async function main() {
     await mallory.context.close();
   });
 
+  const consentProblems = await consent(harness);
   const chaosProblems = await chaos(harness);
-  const problems = [...alice.problems, ...bob.problems, ...chaosProblems].filter(
-    (p) => !p.includes("favicon"),
-  );
+  const problems = [
+    ...alice.problems,
+    ...bob.problems,
+    ...consentProblems,
+    ...chaosProblems,
+  ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
     assert(external.length === 0, external.join("\n"));
@@ -947,7 +983,14 @@ try {
   log(`${passed} passed, ${results.length - passed} failed`);
   log(`screenshots: ${out}`);
   if (!failed && process.env.E2E_KEEP === undefined) {
-    for (const p of ["data", "sotto.toml", "data-chaos", "sotto-chaos.toml"])
+    for (const p of [
+      "data",
+      "sotto.toml",
+      "data-chaos",
+      "sotto-chaos.toml",
+      "data-consent",
+      "sotto-consent.toml",
+    ])
       rmSync(join(work, p), { recursive: true, force: true });
   }
 }

@@ -137,3 +137,30 @@ fn a_message_kept_out_by_a_full_share_stays_in_the_outbox_and_arrives_once_after
     bob.ok(&["recv"]);
     assert!(alice.recv().0.is_empty(), "a dropped message never goes");
 }
+
+#[test]
+fn a_message_nobody_else_can_read_says_so_instead_of_looking_sent() {
+    let server = TestServer::start();
+    let alice = server.profile("alice");
+    let bob = server.profile("bob");
+    alice.register();
+    bob.register();
+    let created = alice.ok(&["group", "create", "notes", "bob"]).json_lines();
+    let group = created[0]["conversation"].as_str().unwrap().to_owned();
+    alice.ok(&["group", "remove", &group, "bob"]);
+
+    let (run, line) = send(&alice, &group, "to myself");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(line["recipients"], 0);
+    assert_eq!(line["undelivered"], serde_json::json!([]));
+    assert!(
+        run.stderr.contains("no other device is in this conversation"),
+        "{}",
+        run.stderr
+    );
+    // With bob in it, the same send reaches him and says nothing of the kind.
+    let (run, line) = send(&alice, "bob", "to bob");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(line["recipients"], 1);
+    assert!(!run.stderr.contains("no other device"), "{}", run.stderr);
+}

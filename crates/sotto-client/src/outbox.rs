@@ -74,7 +74,7 @@ impl Client {
     /// Resolves `target`: a `conv:` id, or a username (their 1:1 conversation: a pending
     /// request from them that is it, else the one this device knows or creates). Sending is
     /// consent: a conversation that is a pending request of this account is accepted here
-    /// (decision D33).
+    /// (decision D34).
     pub async fn resolve_target(
         &mut self,
         target: &str,
@@ -403,7 +403,7 @@ impl Client {
         }
         let conversation = item.conversation;
         let id = item.message_id;
-        // Ours going into a pending request is consent (D33), whenever it goes out.
+        // Ours going into a pending request is consent (D34), whenever it goes out.
         self.accept_if_request(conversation).await?;
         let envelope = match &item.envelope {
             Some(sealed) => unb64(sealed, "outbox envelope")?,

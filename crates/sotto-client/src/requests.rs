@@ -6,7 +6,7 @@
 //! The client keeps the set of pending requests it last heard of (refreshed at the start of
 //! every receive, when a conversation new to this device turns up, and before every send), so
 //! that a received message can say it came under a request and a send can accept first.
-//! Sending into a request accepts it (decision D33 in `docs/decisions.md`): writing back is the
+//! Sending into a request accepts it (decision D34 in `docs/decisions.md`): writing back is the
 //! clearest consent there is, and a reply that went out while the conversation stayed a request
 //! would leave the other side capped at `max_request_envelopes` for no reason the user could
 //! see.

@@ -132,6 +132,72 @@ async fn people(store: &Arc<dyn Store>) -> People {
     }
 }
 
+/// Envelope `m` from `user`'s account `account` (the queue policy counts per sender account).
+fn from(m: u8, conv: ConversationId, user: UserId, dev: DeviceId, account: u8) -> NewEnvelope {
+    NewEnvelope {
+        sender_account: AccountId::from_bytes([account; 32]),
+        ..envelope(m, conv, user, dev)
+    }
+}
+
+/// The default policy with small numbers.
+fn policy(cap: i64, share: i64, per_sender: i64, requests: i64) -> QueuePolicy {
+    QueuePolicy {
+        max_queue_per_device: cap,
+        queue_share_per_sender: share,
+        max_queue_per_sender: per_sender,
+        max_request_envelopes: requests,
+        undelivered_ttl_ms: 7 * 24 * 3600 * 1000,
+    }
+}
+
+/// Sends one envelope under `policy`; its outcome.
+async fn post(store: &Arc<dyn Store>, env: NewEnvelope, policy: &QueuePolicy) -> WriteOutcome {
+    let mut out = store
+        .write_batch_with(&[WriteOp::Enqueue(env)], policy)
+        .await
+        .unwrap();
+    out.pop().unwrap()
+}
+
+/// The devices that got a copy and those that did not, with why.
+fn split(outcome: &WriteOutcome) -> (Vec<DeviceId>, Vec<(DeviceId, UndeliveredReason)>) {
+    match outcome {
+        WriteOutcome::Stored {
+            recipients,
+            undelivered,
+        } => (
+            recipients.iter().map(|r| r.0).collect(),
+            undelivered.clone(),
+        ),
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
+/// Conversation `[5; 16]` by alice with bob added as a request (not a contact yet).
+async fn request_to_bob(store: &Arc<dyn Store>, p: &People) -> ConversationId {
+    let conv = ConversationId::from_bytes([5; 16]);
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"genesis".to_vec(),
+        author: p.a1.device,
+        created_at: 1,
+    };
+    let members = [
+        NewMember::accepted(p.alice),
+        NewMember {
+            user: p.bob,
+            status: MemberStatus::Request,
+            added_by: Some(p.alice),
+        },
+    ];
+    store
+        .create_conversation(&conv, &genesis, p.alice, &members)
+        .await
+        .unwrap();
+    conv
+}
+
 /// `users` as members who accepted.
 fn accepted(users: &[UserId]) -> Vec<NewMember> {
     users.iter().copied().map(NewMember::accepted).collect()
@@ -819,6 +885,278 @@ mod contract {
             assert_eq!(out, vec![WriteOutcome::Duplicate], "message {m}");
         }
     }
+
+    /// A member added by a stranger takes `max_request_envelopes` envelopes, then none
+    /// (`request_limit`) until they accept; the refused one is delivered by a retry then.
+    pub async fn a_request_takes_a_bounded_number_of_envelopes_until_accepted(
+        store: Arc<dyn Store>,
+    ) {
+        let p = people(&store).await;
+        let conv = request_to_bob(&store, &p).await;
+        let limits = policy(100, 10, 50, 3);
+        assert!(!store.are_contacts(p.alice, p.bob).await.unwrap());
+        for m in 1..=3 {
+            let out = post(&store, envelope(m, conv, p.alice, p.a1.device), &limits).await;
+            assert_eq!(split(&out), (vec![p.b1.device], vec![]), "envelope {m}");
+        }
+        let out = post(&store, envelope(4, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&out),
+            (vec![], vec![(p.b1.device, UndeliveredReason::RequestLimit)])
+        );
+        assert_eq!(store.pending(&p.b1.device, 0, 10).await.unwrap().len(), 3);
+        let requests = store.requests_of(p.bob).await.unwrap();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            (
+                requests[0].conversation,
+                requests[0].from,
+                requests[0].members
+            ),
+            (conv, Some(p.alice), 2)
+        );
+        assert_eq!(requests[0].queued, 3);
+        assert!(store.conversations_of(p.bob).await.unwrap().is_empty());
+        assert_eq!(store.conversations_of(p.alice).await.unwrap(), vec![conv]);
+
+        store
+            .set_member_status(&conv, p.bob, MemberStatus::Accepted)
+            .await
+            .unwrap();
+        assert!(store.are_contacts(p.alice, p.bob).await.unwrap());
+        assert!(store.requests_of(p.bob).await.unwrap().is_empty());
+        assert_eq!(store.conversations_of(p.bob).await.unwrap(), vec![conv]);
+        let retry = post(&store, envelope(4, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(split(&retry), (vec![p.b1.device], vec![]));
+        let queued = store.pending(&p.b1.device, 0, 10).await.unwrap();
+        assert_eq!(queued.len(), 4);
+        assert_eq!(queued[3].body, vec![4; 10]);
+        assert_eq!(
+            post(&store, envelope(4, conv, p.alice, p.a1.device), &limits).await,
+            WriteOutcome::Duplicate,
+            "delivered once"
+        );
+        assert!(matches!(
+            store
+                .set_member_status(&conv, p.carol, MemberStatus::Accepted)
+                .await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    /// Declining deletes the conversation's queued copies and refuses further ones; it leaves
+    /// every list.
+    pub async fn declining_drops_queued_copies_and_refuses_further_ones(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let conv = request_to_bob(&store, &p).await;
+        let limits = policy(100, 10, 50, 20);
+        for m in 1..=2 {
+            post(&store, envelope(m, conv, p.alice, p.a1.device), &limits).await;
+        }
+        assert_eq!(store.pending(&p.b1.device, 0, 10).await.unwrap().len(), 2);
+        store
+            .set_member_status(&conv, p.bob, MemberStatus::Declined)
+            .await
+            .unwrap();
+        assert!(store.pending(&p.b1.device, 0, 10).await.unwrap().is_empty());
+        let out = post(&store, envelope(3, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&out),
+            (vec![], vec![(p.b1.device, UndeliveredReason::Declined)])
+        );
+        assert!(store.requests_of(p.bob).await.unwrap().is_empty());
+        assert!(store.conversations_of(p.bob).await.unwrap().is_empty());
+        assert_eq!(
+            store.member_status(&conv, p.bob).await.unwrap(),
+            Some(MemberStatus::Declined)
+        );
+    }
+
+    /// A block stops every copy from the blocked account and declines its pending requests.
+    pub async fn a_blocked_sender_reaches_no_device_and_its_requests_are_declined(
+        store: Arc<dyn Store>,
+    ) {
+        let p = people(&store).await;
+        let request = request_to_bob(&store, &p).await;
+        let contacts = conversation(&store, &p.a1, &[p.alice, p.bob]).await;
+        let limits = policy(100, 10, 50, 20);
+        store.block(p.bob, p.alice, 9).await.unwrap();
+        assert!(store.is_blocked(p.bob, p.alice).await.unwrap());
+        assert!(!store.is_blocked(p.alice, p.bob).await.unwrap());
+        assert_eq!(
+            store.member_status(&request, p.bob).await.unwrap(),
+            Some(MemberStatus::Declined)
+        );
+        let blocked = store.blocked_by(p.bob).await.unwrap();
+        assert_eq!(
+            blocked.iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![p.alice]
+        );
+        let out = post(&store, envelope(1, contacts, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&out),
+            (vec![], vec![(p.b1.device, UndeliveredReason::Blocked)])
+        );
+        // Bob still reaches alice.
+        let out = post(&store, envelope(2, contacts, p.bob, p.b1.device), &limits).await;
+        assert_eq!(split(&out), (vec![p.a1.device], vec![]));
+        store.unblock(p.bob, p.alice).await.unwrap();
+        assert!(store.blocked_by(p.bob).await.unwrap().is_empty());
+        let retry = post(&store, envelope(1, contacts, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&retry),
+            (vec![p.b1.device], vec![]),
+            "retry after unblock"
+        );
+    }
+
+    /// A queue at `max_queue_per_device` refuses the sender that filled it (`queue_full`)
+    /// but still takes another sender's copies up to its share.
+    pub async fn a_full_queue_keeps_a_share_for_every_other_sender(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let c1 = device(4, p.carol, DeviceState::Active);
+        store.activate_device(&c1).await.unwrap();
+        let conv = conversation(&store, &p.a1, &[p.alice, p.bob, p.carol]).await;
+        let limits = policy(5, 2, 100, 20);
+        for m in 1..=5 {
+            post(&store, from(m, conv, p.alice, p.a1.device, 1), &limits).await;
+        }
+        let out = post(&store, from(6, conv, p.alice, p.a1.device, 1), &limits).await;
+        assert!(split(&out)
+            .1
+            .contains(&(p.b1.device, UndeliveredReason::QueueFull)));
+        for m in 7..=8 {
+            let out = post(&store, from(m, conv, p.carol, c1.device, 3), &limits).await;
+            assert!(split(&out).0.contains(&p.b1.device), "carol's share: {m}");
+        }
+        let out = post(&store, from(9, conv, p.carol, c1.device, 3), &limits).await;
+        assert!(split(&out)
+            .1
+            .contains(&(p.b1.device, UndeliveredReason::QueueFull)));
+        assert_eq!(store.pending(&p.b1.device, 0, 100).await.unwrap().len(), 7);
+    }
+
+    /// No sender account holds more than `max_queue_per_sender` copies in one queue.
+    pub async fn no_sender_holds_more_than_its_cap(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let c1 = device(4, p.carol, DeviceState::Active);
+        store.activate_device(&c1).await.unwrap();
+        let conv = conversation(&store, &p.a1, &[p.alice, p.bob, p.carol]).await;
+        let limits = policy(100, 50, 3, 20);
+        // In one batch: the cap counts what the batch itself adds.
+        let ops: Vec<WriteOp> = (1..=4)
+            .map(|m| WriteOp::Enqueue(from(m, conv, p.alice, p.a1.device, 1)))
+            .collect();
+        let out = store.write_batch_with(&ops, &limits).await.unwrap();
+        assert!(split(&out[2]).0.contains(&p.b1.device));
+        assert!(split(&out[3])
+            .1
+            .contains(&(p.b1.device, UndeliveredReason::SenderShareFull)));
+        let out = post(&store, from(5, conv, p.carol, c1.device, 3), &limits).await;
+        assert!(split(&out).0.contains(&p.b1.device));
+    }
+
+    /// A retry (same id, same bytes, same sender device) delivers the recorded undelivered
+    /// copies once the device takes them, exactly once; other bytes or another device are
+    /// duplicates.
+    pub async fn a_retry_delivers_undelivered_copies_exactly_once(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let conv = conversation(&store, &p.a1, &[p.alice, p.bob]).await;
+        let limits = policy(2, 1, 100, 20);
+        for m in 1..=2 {
+            post(&store, envelope(m, conv, p.alice, p.a1.device), &limits).await;
+        }
+        let out = post(&store, envelope(3, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&out),
+            (vec![], vec![(p.b1.device, UndeliveredReason::QueueFull)])
+        );
+        // Still full: still undelivered, still recorded.
+        let again = post(&store, envelope(3, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(split(&again), split(&out));
+        let mut other_bytes = envelope(3, conv, p.alice, p.a1.device);
+        other_bytes.body = vec![9; 10];
+        assert_eq!(
+            post(&store, other_bytes, &limits).await,
+            WriteOutcome::Duplicate
+        );
+        let mut other_device = envelope(3, conv, p.alice, p.a1.device);
+        other_device.sender_device = DeviceId::from_bytes([77; 32]);
+        assert_eq!(
+            post(&store, other_device, &limits).await,
+            WriteOutcome::Duplicate
+        );
+        let ack = WriteOp::Ack {
+            device: p.b1.device,
+            messages: vec![
+                MessageId::from_bytes([1; 16]),
+                MessageId::from_bytes([2; 16]),
+            ],
+        };
+        store.write_batch_with(&[ack], &limits).await.unwrap();
+        let retry = post(&store, envelope(3, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(split(&retry), (vec![p.b1.device], vec![]));
+        let queued = store.pending(&p.b1.device, 0, 10).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(
+            (queued[0].message, queued[0].body.clone()),
+            (MessageId::from_bytes([3; 16]), vec![3; 10])
+        );
+        assert_eq!(
+            post(&store, envelope(3, conv, p.alice, p.a1.device), &limits).await,
+            WriteOutcome::Duplicate
+        );
+        let ack = WriteOp::Ack {
+            device: p.b1.device,
+            messages: vec![MessageId::from_bytes([3; 16])],
+        };
+        assert_eq!(
+            store.write_batch_with(&[ack], &limits).await.unwrap(),
+            vec![WriteOutcome::Acked(1)]
+        );
+        assert!(store.pending(&p.b1.device, 0, 10).await.unwrap().is_empty());
+    }
+
+    /// Undelivered records expire: a retry after `undelivered_ttl` is a duplicate, and the
+    /// purge deletes them.
+    pub async fn undelivered_records_expire(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let conv = request_to_bob(&store, &p).await;
+        let mut limits = policy(100, 10, 50, 0);
+        limits.undelivered_ttl_ms = 1000;
+        let out = post(&store, envelope(1, conv, p.alice, p.a1.device), &limits).await;
+        assert_eq!(
+            split(&out).1,
+            vec![(p.b1.device, UndeliveredReason::RequestLimit)]
+        );
+        store
+            .set_member_status(&conv, p.bob, MemberStatus::Accepted)
+            .await
+            .unwrap();
+        let mut late = envelope(1, conv, p.alice, p.a1.device);
+        late.received_at += 1001;
+        assert_eq!(post(&store, late, &limits).await, WriteOutcome::Duplicate);
+        assert_eq!(store.purge_undelivered(5).await.unwrap(), 0);
+        assert_eq!(store.purge_undelivered(6).await.unwrap(), 1);
+    }
+
+    /// Conversations are counted per creator, for `max_conversations_per_day`.
+    pub async fn conversations_are_counted_per_creator(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        conversation(&store, &p.a1, &[p.alice, p.bob]).await;
+        assert_eq!(
+            store.conversations_created_since(p.alice, 0).await.unwrap(),
+            (1, Some(1))
+        );
+        assert_eq!(
+            store.conversations_created_since(p.alice, 2).await.unwrap(),
+            (0, None)
+        );
+        assert_eq!(
+            store.conversations_created_since(p.bob, 0).await.unwrap(),
+            (0, None)
+        );
+    }
 }
 
 #[tokio::test]
@@ -940,4 +1278,84 @@ async fn sqlite_migrations_are_idempotent() {
     first.close().await;
     let again = SqliteStore::open(&path).await.unwrap();
     assert!(again.user_by_name("alice").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_a_request_takes_a_bounded_number_of_envelopes_until_accepted() {
+    on_sqlite(contract::a_request_takes_a_bounded_number_of_envelopes_until_accepted).await;
+}
+
+#[tokio::test]
+async fn postgres_a_request_takes_a_bounded_number_of_envelopes_until_accepted() {
+    on_postgres(contract::a_request_takes_a_bounded_number_of_envelopes_until_accepted).await;
+}
+
+#[tokio::test]
+async fn sqlite_declining_drops_queued_copies_and_refuses_further_ones() {
+    on_sqlite(contract::declining_drops_queued_copies_and_refuses_further_ones).await;
+}
+
+#[tokio::test]
+async fn postgres_declining_drops_queued_copies_and_refuses_further_ones() {
+    on_postgres(contract::declining_drops_queued_copies_and_refuses_further_ones).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_blocked_sender_reaches_no_device_and_its_requests_are_declined() {
+    on_sqlite(contract::a_blocked_sender_reaches_no_device_and_its_requests_are_declined).await;
+}
+
+#[tokio::test]
+async fn postgres_a_blocked_sender_reaches_no_device_and_its_requests_are_declined() {
+    on_postgres(contract::a_blocked_sender_reaches_no_device_and_its_requests_are_declined).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_full_queue_keeps_a_share_for_every_other_sender() {
+    on_sqlite(contract::a_full_queue_keeps_a_share_for_every_other_sender).await;
+}
+
+#[tokio::test]
+async fn postgres_a_full_queue_keeps_a_share_for_every_other_sender() {
+    on_postgres(contract::a_full_queue_keeps_a_share_for_every_other_sender).await;
+}
+
+#[tokio::test]
+async fn sqlite_no_sender_holds_more_than_its_cap() {
+    on_sqlite(contract::no_sender_holds_more_than_its_cap).await;
+}
+
+#[tokio::test]
+async fn postgres_no_sender_holds_more_than_its_cap() {
+    on_postgres(contract::no_sender_holds_more_than_its_cap).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_retry_delivers_undelivered_copies_exactly_once() {
+    on_sqlite(contract::a_retry_delivers_undelivered_copies_exactly_once).await;
+}
+
+#[tokio::test]
+async fn postgres_a_retry_delivers_undelivered_copies_exactly_once() {
+    on_postgres(contract::a_retry_delivers_undelivered_copies_exactly_once).await;
+}
+
+#[tokio::test]
+async fn sqlite_undelivered_records_expire() {
+    on_sqlite(contract::undelivered_records_expire).await;
+}
+
+#[tokio::test]
+async fn postgres_undelivered_records_expire() {
+    on_postgres(contract::undelivered_records_expire).await;
+}
+
+#[tokio::test]
+async fn sqlite_conversations_are_counted_per_creator() {
+    on_sqlite(contract::conversations_are_counted_per_creator).await;
+}
+
+#[tokio::test]
+async fn postgres_conversations_are_counted_per_creator() {
+    on_postgres(contract::conversations_are_counted_per_creator).await;
 }

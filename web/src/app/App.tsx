@@ -12,6 +12,8 @@ import { NewConversation } from "../features/conversations/NewConversation";
 import { DevicesScreen } from "../features/devices/DevicesScreen";
 import { ChatView } from "../features/messages/ChatView";
 import { MembersPanel } from "../features/messages/MembersPanel";
+import { BlockedUsers } from "../features/requests/BlockedUsers";
+import { RequestList } from "../features/requests/RequestList";
 import { IdentityChangeWarning } from "../features/verification/IdentityChangeWarning";
 import { SafetyNumberScreen } from "../features/verification/SafetyNumber";
 import { useSotto, useSottoView } from "../lib/sotto";
@@ -23,6 +25,9 @@ type Screen =
   | { readonly kind: "members"; readonly conv: string }
   | { readonly kind: "new" }
   | { readonly kind: "devices" }
+  | { readonly kind: "requests" }
+  | { readonly kind: "request"; readonly conv: string }
+  | { readonly kind: "blocked" }
   | { readonly kind: "safety"; readonly account: string; readonly back: Screen };
 
 export function App() {
@@ -75,6 +80,10 @@ export function App() {
     screen.kind === "chat" || screen.kind === "members"
       ? view.conversations.find((c) => c.id === screen.conv)
       : undefined;
+  const openedRequest =
+    screen.kind === "request"
+      ? view.requests.find((r) => r.info.conversation === screen.conv)
+      : undefined;
   const reviewing = screen.kind === "safety" ? screen.account : undefined;
   const alert = view.alerts.find((a) => a.account !== reviewing);
   const verify = (account: string) => {
@@ -126,6 +135,54 @@ export function App() {
             onVerify={verify}
           />
         );
+      break;
+    case "requests":
+      content = (
+        <RequestList
+          requests={view.requests}
+          onOpen={(conv) => {
+            setScreen({ kind: "request", conv });
+          }}
+          onAccepted={(conv) => {
+            setScreen({ kind: "chat", conv });
+          }}
+        />
+      );
+      break;
+    case "request":
+      content =
+        openedRequest === undefined ? (
+          // Accepted elsewhere (another tab, or "New chat" with them): it is a conversation now.
+          view.conversations.some((c) => c.id === screen.conv) ? (
+            <p className="page">This request was accepted: open it from your conversations.</p>
+          ) : (
+            <p className="page">This request is no longer pending.</p>
+          )
+        ) : openedRequest.conversation === undefined ? (
+          <p className="page">Loading the request…</p>
+        ) : (
+          <ChatView
+            conv={openedRequest.conversation}
+            request={openedRequest.info}
+            onBack={() => {
+              setScreen({ kind: "requests" });
+            }}
+            onMembers={() => undefined}
+            onVerify={verify}
+            onAccepted={(conv) => {
+              setScreen({ kind: "chat", conv });
+            }}
+          />
+        );
+      break;
+    case "blocked":
+      content = (
+        <BlockedUsers
+          onClose={() => {
+            setScreen({ kind: "home" });
+          }}
+        />
+      );
       break;
     case "devices":
       content = (
@@ -185,11 +242,38 @@ export function App() {
           >
             Devices
           </button>
+          <button
+            type="button"
+            onClick={() => {
+              setScreen({ kind: "blocked" });
+            }}
+          >
+            Blocked users
+          </button>
           <ThemeToggle />
           <LogoutButton />
         </header>
         <div className={inChat ? "main has-chat" : "main"}>
           <aside className="sidebar">
+            {view.requests.length > 0 && (
+              <button
+                type="button"
+                className="conv-item requests-entry"
+                data-testid="open-requests"
+                aria-current={screen.kind === "requests" || screen.kind === "request"}
+                aria-label={`Requests, ${view.requests.length} waiting`}
+                onClick={() => {
+                  setScreen({ kind: "requests" });
+                }}
+              >
+                <strong>Requests</strong>
+                <span>
+                  <span className="count" data-testid="requests-count">
+                    {view.requests.length}
+                  </span>
+                </span>
+              </button>
+            )}
             <ConversationList
               conversations={view.conversations}
               selected={selectedConv?.id}

@@ -276,6 +276,25 @@ export class ApiClient {
         : { message_id: messageId, envelope, to };
     return this.json(S.MessageSent, "POST", `/v1/conversations/${conv}/messages`, body);
   }
+  /** Conversations this account was added to by someone who is not a contact yet. */
+  async requests() {
+    return (await this.json(S.RequestList, "GET", "/v1/requests")).requests;
+  }
+  acceptConversation(conv: string) {
+    return this.empty("POST", `/v1/conversations/${conv}/accept`);
+  }
+  declineConversation(conv: string) {
+    return this.empty("POST", `/v1/conversations/${conv}/decline`);
+  }
+  async blocks() {
+    return (await this.json(S.BlockList, "GET", "/v1/blocks")).blocked;
+  }
+  block(username: string) {
+    return this.empty("PUT", `/v1/blocks/${encodeURIComponent(username)}`);
+  }
+  unblock(username: string) {
+    return this.empty("DELETE", `/v1/blocks/${encodeURIComponent(username)}`);
+  }
   wsTicket(nonce: string, signature: string) {
     return this.json(S.Ticket, "POST", "/v1/ws/ticket", { nonce, signature });
   }

@@ -76,6 +76,21 @@ export const MessageSent = z.object({
   recipients: z.number(),
   undelivered: z.array(Undelivered).default([]),
 });
+/** `GET /v1/requests`: conversations the caller was added to by someone not yet a contact. */
+export const RequestView = z.object({
+  conversation: convId,
+  from: acctId,
+  from_username: z.string(),
+  members: z.number(),
+  created_at: z.number(),
+  queued: z.number(),
+});
+export type RequestView = z.infer<typeof RequestView>;
+export const RequestList = z.object({ requests: z.array(RequestView) });
+/** `GET /v1/blocks`. */
+export const BlockedView = z.object({ account: acctId, username: z.string() });
+export type BlockedView = z.infer<typeof BlockedView>;
+export const BlockList = z.object({ blocked: z.array(BlockedView) });
 export const AttachmentCreated = z.object({ attachment: z.string().regex(/^att:[0-9a-f]{32}$/) });
 export const Ticket = z.object({ ticket: z.string(), expires_in: z.number() });
 

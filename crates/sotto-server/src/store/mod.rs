@@ -543,7 +543,8 @@ pub trait Store: Send + Sync + 'static {
     async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool>;
     /// Conversations `user` is an `accepted` member of.
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>>;
-    /// Active devices of all current members, except `except`.
+    /// Active devices of the members who accepted the conversation and do not block the
+    /// owner of `except`, except `except` (where signals go).
     async fn member_devices(
         &self,
         conversation: &ConversationId,

@@ -443,8 +443,29 @@ pub async fn create_conversation(creator: &Person, others: &[&Person]) -> Conver
     create_conversation_with_state(creator, others).await.0
 }
 
-/// [`create_conversation`], also returning the creator's verified group state.
+/// [`create_conversation`], also returning the creator's verified group state. Every other
+/// member accepts it (until then it would be a request: docs/api.md, "Requests and blocks").
 pub async fn create_conversation_with_state(
+    creator: &Person,
+    others: &[&Person],
+) -> (ConversationId, GroupState) {
+    let (conversation, group) = create_request_with_state(creator, others).await;
+    for other in others {
+        let path = format!("/v1/conversations/{conversation}/accept");
+        let (status, body) = other.api.post(&path, json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    (conversation, group)
+}
+
+/// A conversation `creator` starts with `others`, none of whom has accepted it (a request for
+/// those who are not contacts of `creator` yet).
+pub async fn create_request(creator: &Person, others: &[&Person]) -> ConversationId {
+    create_request_with_state(creator, others).await.0
+}
+
+/// [`create_request`], also returning the creator's verified group state.
+pub async fn create_request_with_state(
     creator: &Person,
     others: &[&Person],
 ) -> (ConversationId, GroupState) {

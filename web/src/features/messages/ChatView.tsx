@@ -1,6 +1,8 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 
 import { ErrorText } from "../../components/ui";
+import { RequestActions } from "../../components/ui/RequestActions";
+import type { RequestInfo } from "../../lib/engine/consent";
 import { PaperclipIcon } from "../../components/ui/icons";
 import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
@@ -8,14 +10,19 @@ import { MessageItem } from "./MessageItem";
 
 export function ChatView({
   conv,
+  request,
   onBack,
   onMembers,
   onVerify,
+  onAccepted,
 }: {
   conv: ConversationView;
+  /** An opened request: read only, with Accept / Decline / Block instead of the composer. */
+  request?: RequestInfo;
   onBack: () => void;
   onMembers: () => void;
   onVerify: (account: string) => void;
+  onAccepted?: (conv: string) => void;
 }) {
   const client = useSotto();
   const [text, setText] = useState("");
@@ -101,13 +108,33 @@ export function ChatView({
               {other.trust === "verified" ? "✓ Verified" : "Verify safety number"}
             </button>
           )}
-          <button type="button" onClick={onMembers}>
-            Members ({conv.members.length})
-          </button>
+          {request === undefined && (
+            <button type="button" onClick={onMembers}>
+              Members ({conv.members.length})
+            </button>
+          )}
         </div>
         {conv.alarm !== undefined && (
           <div className="banner error" role="alert">
             This conversation's history did not verify ({conv.alarm}). Sending is stopped.
+          </div>
+        )}
+        {request !== undefined && (
+          <div className="banner" data-testid="request-banner">
+            <p>
+              {request.fromUsername} is not a contact yet
+              {request.members > 2
+                ? ` and added you to this group of ${request.members}.`
+                : " and wants to start a conversation with you."}{" "}
+              Reading this does not accept it, and they are not told you read it.
+            </p>
+            <RequestActions
+              info={request}
+              onAccepted={(c) => {
+                onAccepted?.(c);
+              }}
+              onGone={onBack}
+            />
           </div>
         )}
         {conv.blockedBy.length > 0 && (
@@ -140,59 +167,63 @@ export function ChatView({
           </div>
         )}
         <ErrorText error={error} />
-        <form
-          className="composer"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void send();
-          }}
-        >
-          <label htmlFor="attach" className="visually-hidden">
-            Attach a file
-          </label>
-          <input
-            id="attach"
-            ref={fileInput}
-            type="file"
-            className="visually-hidden"
-            disabled={blocked}
-            onChange={(e) => {
-              const f = e.target.files?.[0];
-              if (f !== undefined) void upload(f);
+        {request !== undefined ? (
+          <p className="hint page">Accept the request to reply.</p>
+        ) : (
+          <form
+            className="composer"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void send();
             }}
-          />
-          <button
-            type="button"
-            aria-label="Attach a file"
-            disabled={blocked}
-            onClick={() => fileInput.current?.click()}
           >
-            <PaperclipIcon />
-          </button>
-          <label htmlFor="composer" className="visually-hidden">
-            Message
-          </label>
-          <textarea
-            id="composer"
-            ref={input}
-            rows={1}
-            value={text}
-            placeholder={
-              blocked
-                ? "Sending is blocked"
-                : "Write a message (Enter to send, Shift+Enter for a new line)"
-            }
-            disabled={blocked}
-            onChange={(e) => {
-              setText(e.target.value);
-              if (e.target.value !== "") client.typingNow(conv.id);
-            }}
-            onKeyDown={onKey}
-          />
-          <button type="submit" className="primary" disabled={blocked || text.trim() === ""}>
-            Send
-          </button>
-        </form>
+            <label htmlFor="attach" className="visually-hidden">
+              Attach a file
+            </label>
+            <input
+              id="attach"
+              ref={fileInput}
+              type="file"
+              className="visually-hidden"
+              disabled={blocked}
+              onChange={(e) => {
+                const f = e.target.files?.[0];
+                if (f !== undefined) void upload(f);
+              }}
+            />
+            <button
+              type="button"
+              aria-label="Attach a file"
+              disabled={blocked}
+              onClick={() => fileInput.current?.click()}
+            >
+              <PaperclipIcon />
+            </button>
+            <label htmlFor="composer" className="visually-hidden">
+              Message
+            </label>
+            <textarea
+              id="composer"
+              ref={input}
+              rows={1}
+              value={text}
+              placeholder={
+                blocked
+                  ? "Sending is blocked"
+                  : "Write a message (Enter to send, Shift+Enter for a new line)"
+              }
+              disabled={blocked}
+              onChange={(e) => {
+                setText(e.target.value);
+                if (e.target.value !== "") client.typingNow(conv.id);
+              }}
+              onKeyDown={onKey}
+            />
+            <button type="submit" className="primary" disabled={blocked || text.trim() === ""}>
+              Send
+            </button>
+          </form>
+        )}
       </div>
     </section>
   );

@@ -1,6 +1,11 @@
 import { formatTime } from "../../components/ui";
 import { useSotto } from "../../lib/sotto";
-import type { ChatMessage, MessageStatus } from "../../lib/engine/model";
+import {
+  type ChatMessage,
+  type MessageStatus,
+  type UndeliveredState,
+  undeliveredLines,
+} from "../../lib/engine/model";
 import { AttachmentView } from "./Attachment";
 
 const STATUS_TEXT: Record<MessageStatus, string> = {
@@ -41,13 +46,17 @@ export function MessageItem({
         </li>
       );
     case "text":
-    case "attachment":
+    case "attachment": {
+      // Stored by the server but given to nobody: "Sent" would say more than happened.
+      const showStatus =
+        m.status !== undefined && !(m.status === "sent" && m.undelivered !== undefined);
       return (
         <li
           className={m.mine ? "msg mine" : "msg"}
           data-testid="message"
           data-message-id={m.id}
           data-status={m.status}
+          data-delivery={m.undelivered === undefined ? undefined : "partial"}
         >
           {!m.mine && !direct && <strong>{m.fromUsername}: </strong>}
           {m.content.type === "text" ? (
@@ -57,7 +66,7 @@ export function MessageItem({
           )}
           <span className="meta">
             {time}
-            {m.mine && m.status !== undefined && (
+            {m.mine && showStatus && (
               <>
                 {" · "}
                 <span
@@ -78,7 +87,42 @@ export function MessageItem({
               </>
             )}
           </span>
+          {m.mine && m.undelivered !== undefined && (
+            <Undelivered conv={conv} id={m.id} state={m.undelivered} />
+          )}
         </li>
       );
+    }
   }
+}
+
+/**
+ * Who did not get a sent message and why; while the outbox keeps it, Retry posts it again (same
+ * id and bytes: only the devices still missing get it) and Dismiss stops trying.
+ */
+function Undelivered({ conv, id, state }: { conv: string; id: string; state: UndeliveredState }) {
+  const client = useSotto();
+  return (
+    <span className="undelivered" data-testid="message-undelivered">
+      {undeliveredLines(state.missing).map((line) => (
+        <span key={line} className="error">
+          {line}
+        </span>
+      ))}
+      {state.kept && (
+        <span>
+          <button type="button" className="link" onClick={() => void client.retry(conv, id)}>
+            Retry
+          </button>
+          <button
+            type="button"
+            className="link"
+            onClick={() => void client.dismissUndelivered(conv, id)}
+          >
+            Dismiss
+          </button>
+        </span>
+      )}
+    </span>
+  );
 }

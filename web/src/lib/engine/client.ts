@@ -20,7 +20,7 @@ import {
 } from "../../crypto";
 import { ApiClient } from "../api";
 import { fromB64 } from "../b64";
-import type { DeviceView, ServerFrame } from "../schemas";
+import type { BlockedView, DeviceView, ServerFrame } from "../schemas";
 import { type ConnectionState, SocketClient } from "../ws";
 import { Database } from "../../storage/db";
 import { SealedStore } from "../../storage/sealed";
@@ -35,12 +35,20 @@ import {
   rotateExchangeKeyIfDue,
   startNewDevice,
 } from "./account";
+import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
 import { Conversations, type Signer } from "./conversations";
 import { directName, directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
-import type { AppView, ConversationView, IdentityAlert, MemberView, Phase } from "./model";
+import type {
+  AppView,
+  ConversationView,
+  IdentityAlert,
+  MemberView,
+  Phase,
+  RequestEntry,
+} from "./model";
 import { retryDelay } from "./delivery";
 import { Session } from "./session";
 
@@ -64,6 +72,10 @@ export class SottoClient {
   private visible: string | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
   private releaseLeader: (() => void) | undefined;
+  /** Accepted conversations and requests, as the server last listed them (`consent.ts`). */
+  private consent = new Consent();
+  /** Bumped by every local accept, decline or block: a list fetched before it is stale. */
+  private consentVersion = 0;
 
   readonly api: ApiClient;
   private readonly session: Session;
@@ -108,6 +120,12 @@ export class SottoClient {
         this.visible === conv &&
         typeof document !== "undefined" &&
         document.visibilityState === "visible",
+      isRequest: (conv) => this.consent.standing(conv) !== "accepted",
+      conversationAppeared: async (conv) => {
+        if (this.consent.standing(conv) !== "unknown") return;
+        // Not known yet whether it is a request: it stays hidden until the lists say.
+        await this.refreshConsent().catch(() => undefined);
+      },
     });
   }
 
@@ -163,6 +181,7 @@ export class SottoClient {
     const k = this.keys_;
     const now = Date.now();
     const conversations: ConversationView[] = [];
+    const byId = new Map<string, ConversationView>();
     for (const rec of this.convs.records.values()) {
       const state = this.convs.state(rec.id);
       if (state === undefined) continue;
@@ -184,7 +203,7 @@ export class SottoClient {
             .filter(([, until]) => until > now)
             .map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct)
         : [];
-      conversations.push({
+      const built: ConversationView = {
         id: rec.id,
         name: direct ? (others[0]?.username ?? state.name) : state.name,
         direct,
@@ -197,8 +216,15 @@ export class SottoClient {
         ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),
         blockedBy: members.filter((m) => m.trust === "changed").map((m) => m.username),
         amAdmin: k !== undefined && members.some((m) => m.account === k.record.account && m.admin),
-      });
+      };
+      byId.set(rec.id, built);
+      // Requests and conversations not known to be accepted are not listed with the others.
+      if (this.consent.standing(rec.id) === "accepted") conversations.push(built);
     }
+    const requests: RequestEntry[] = this.consent.requests().map((info) => {
+      const c = byId.get(info.conversation);
+      return c === undefined ? { info } : { info, conversation: c };
+    });
     const last = (c: ConversationView): number => c.messages[c.messages.length - 1]?.sentAt ?? 0;
     conversations.sort((a, b) => last(b) - last(a));
     return {
@@ -216,6 +242,7 @@ export class SottoClient {
           }
         : {}),
       conversations,
+      requests,
       undecryptable: this.messaging.undecryptable,
       held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
       alerts: this.alerts.map((a) => ({ ...a, held: this.messaging.heldFor(a.account) })),
@@ -316,20 +343,22 @@ export class SottoClient {
     }
     await this.convs.load();
     await this.messaging.load();
+    const consent = await this.store.get<ConsentSnapshot>("consent");
+    // Conversations stored before requests existed were all accepted ones.
+    this.consent = new Consent(
+      consent ?? { accepted: [...this.convs.records.keys()], requests: [] },
+    );
     await this.refreshAlerts();
     this.setPhase({ kind: "ready" });
     this.startSocket();
-    void this.convs.syncAll().then(() => {
-      this.changed();
-    });
+    void this.refreshConversations().catch(() => undefined);
     this.timers.push(
       setInterval(() => {
         void this.messaging.requestMissingKeys();
         this.changed(); // typing indicators expire
       }, 2000),
       setInterval(() => {
-        void this.convs
-          .syncAll()
+        void this.refreshConversations()
           .then(() => this.messaging.retryHeld())
           .then(() => {
             this.changed();
@@ -354,6 +383,35 @@ export class SottoClient {
     }
   }
 
+  /**
+   * Fetches which conversations are accepted and which are requests (a fetch that fails leaves
+   * its half as it was), unless a local accept, decline or block happened meanwhile.
+   */
+  private async refreshConsent(): Promise<void> {
+    const version = this.consentVersion;
+    const [accepted, requests] = await Promise.all([
+      this.api.conversations().catch(() => undefined),
+      this.api.requests().catch(() => undefined),
+    ]);
+    if (accepted === undefined && requests === undefined) throw new Error("server unreachable");
+    if (version !== this.consentVersion) return;
+    this.consent.update(accepted, requests?.map(requestInfo));
+    await this.saveConsent();
+    this.changed();
+  }
+
+  private async saveConsent(): Promise<void> {
+    await this.store.put([["consent", this.consent.snapshot()]]);
+  }
+
+  /** The lists, then every accepted conversation's and request's group log. */
+  private async refreshConversations(): Promise<void> {
+    await this.refreshConsent();
+    const { accepted, requests } = this.consent.snapshot();
+    await this.convs.syncEach([...accepted, ...requests.map((r) => r.conversation)]);
+    this.changed();
+  }
+
   private startSocket(): void {
     const k = this.keys();
     const url = `${this.origin.replace(/^http/, "ws")}/v1/ws`;
@@ -369,7 +427,9 @@ export class SottoClient {
           // not be reached. Unacknowledged copies come again by themselves (the server replays
           // the device's queue after `ready`), and replays are refused.
           this.messaging.kick();
+          this.messaging.redeliverNow();
           void this.messaging.retryHeld().catch(() => undefined);
+          void this.refreshConsent().catch(() => undefined);
         }
         this.changed();
       },
@@ -616,6 +676,8 @@ export class SottoClient {
     if (members.length < 2) throw new Error("add at least one other person");
     const id = ConversationId.fromBytes(systemRandom(16));
     const conv = await this.convs.create(name, members, this.me(), BigInt(Date.now()), id);
+    this.consent.created(conv);
+    await this.saveConsent();
     this.changed();
     return conv;
   }
@@ -625,11 +687,17 @@ export class SottoClient {
     const c = await this.lookup(username);
     if (this.trustOf(c.account) === "changed")
       throw new Error(`${c.username}'s identity changed: review the warning first`);
+    // Declined ones and those not known yet are left out; a pending request from them counts.
     const states = [...this.convs.records.keys()].flatMap((id) => {
       const state = this.convs.state(id);
-      return state === undefined ? [] : [[id, state] as const];
+      return state === undefined || this.consent.standing(id) === "unknown"
+        ? []
+        : [[id, state] as const];
     });
     const found = findDirect(states, this.keys().account, AccountId.parse(c.account));
+    // Starting a chat with someone whose request is waiting is answering it.
+    if (found !== undefined && this.consent.standing(found) === "request")
+      await this.acceptRequest(found);
     if (found !== undefined) return found;
     return this.createConversation(directName(this.keys().record.username, c.username), [
       c.username,
@@ -659,6 +727,54 @@ export class SottoClient {
       BigInt(Date.now()),
     );
     this.changed();
+  }
+
+  // ------------------------------------------------------------------ requests and blocks
+
+  /** Accepts a request: it becomes a conversation, and its sender a contact. */
+  async acceptRequest(conv: string): Promise<void> {
+    await this.api.acceptConversation(conv);
+    this.consentVersion += 1;
+    this.consent.accept(conv);
+    await this.saveConsent();
+    if (!this.convs.records.has(conv)) await this.convs.sync(conv).catch(() => false);
+    this.changed();
+    // Open now and accepted: what was read gets its receipts.
+    if (this.visible === conv) void this.messaging.markRead(conv);
+  }
+
+  /** Declines a request: no further copies reach this account; it is listed nowhere. */
+  async declineRequest(conv: string): Promise<void> {
+    await this.api.declineConversation(conv);
+    this.consentVersion += 1;
+    this.consent.decline(conv);
+    await this.saveConsent();
+    this.changed();
+  }
+
+  /** Blocks a user: nothing they send reaches this account, and their requests are declined. */
+  async block(username: string): Promise<void> {
+    const name = username.trim().toLowerCase();
+    await this.api.block(name);
+    this.consentVersion += 1;
+    const blocked = (await this.api.blocks()).find((b) => b.username === name);
+    if (blocked !== undefined) this.consent.blocked(blocked.account);
+    await this.saveConsent();
+    this.changed();
+  }
+
+  async unblock(username: string): Promise<void> {
+    await this.api.unblock(username);
+    this.changed();
+  }
+
+  blocks(): Promise<BlockedView[]> {
+    return this.api.blocks();
+  }
+
+  /** Stops retrying a message some member device did not get; its note stays. */
+  dismissUndelivered(conv: string, messageId: string): Promise<void> {
+    return this.messaging.dismissUndelivered(conv, messageId);
   }
 
   setVisible(conv: string | undefined): void {

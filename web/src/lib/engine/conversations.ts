@@ -174,9 +174,13 @@ export class Conversations {
     return true;
   }
 
-  /** Syncs every conversation the server lists for this account. */
+  /** Syncs every conversation the server lists as accepted by this account. */
   async syncAll(): Promise<string[]> {
-    const ids = await this.api.conversations();
+    return this.syncEach(await this.api.conversations());
+  }
+
+  /** Syncs each of `ids` (a group-log problem in one is recorded and the others go on). */
+  async syncEach(ids: readonly string[]): Promise<string[]> {
     const changed: string[] = [];
     for (const id of ids) {
       try {

@@ -23,7 +23,7 @@ import { Database } from "../../storage/db";
 import { SealedStore } from "../../storage/sealed";
 import { ApiError, type ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
-import type { DirectoryView, EnvelopeFrame } from "../schemas";
+import type { DirectoryView, EnvelopeFrame, Undelivered, UndeliveredReason } from "../schemas";
 import { Conversations } from "./conversations";
 import { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
@@ -45,6 +45,12 @@ interface Relay {
   down?: boolean;
   /** Directory answers a malicious server gives one device only (by device id, then lookup). */
   lies?: Map<string, Map<string, DirectoryView>>;
+  /** Devices the server gives no copy, and why (a queue policy, a request, a block). */
+  refuse?: Map<string, UndeliveredReason>;
+  /** Undelivered records by message id: the devices a retry of the same bytes may still reach. */
+  pending?: Map<string, Set<string>>;
+  /** Every post, by message id (retries included). */
+  posts?: string[];
 }
 
 const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
@@ -99,19 +105,24 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
       if (relay.down === true) return unreachable();
-      if (relay.seen.has(messageId)) {
-        if (relay.stored.get(messageId) !== envelope)
-          throw new Error("a retry must send the same bytes");
-        return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
-      }
-      relay.seen.add(messageId);
-      relay.stored.set(messageId, envelope);
+      relay.posts?.push(messageId);
+      const pending = (relay.pending ??= new Map());
       let bytes: Uint8Array = fromB64(envelope);
       if (relay.tamper !== undefined) bytes = relay.tamper(bytes) ?? bytes;
       let recipients = 0;
-      for (const [device, queue] of relay.inbox) {
-        if (device === myDevice || (to !== undefined && device !== to)) continue;
-        queue.push({
+      const undelivered: Undelivered[] = [];
+      // A copy for `device`, unless the server's policy refuses it (then recorded for a retry).
+      const offer = (device: string) => {
+        const reason = relay.refuse?.get(device);
+        const records = pending.get(messageId) ?? new Set<string>();
+        if (reason !== undefined) {
+          undelivered.push({ device, reason });
+          records.add(device);
+          pending.set(messageId, records);
+          return;
+        }
+        records.delete(device);
+        relay.inbox.get(device)?.push({
           type: "envelope",
           seq: ++seq,
           conversation: conv,
@@ -122,12 +133,28 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
           envelope: toB64(bytes),
         });
         recipients++;
+      };
+      if (relay.seen.has(messageId)) {
+        if (relay.stored.get(messageId) !== envelope)
+          throw new Error("a retry must send the same bytes");
+        const records = pending.get(messageId);
+        // No undelivered record left: the duplicate answer, as for any reused id.
+        if (records === undefined || records.size === 0)
+          return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
+        for (const device of [...records]) offer(device);
+        return Promise.resolve({ message_id: messageId, recipients, undelivered });
+      }
+      relay.seen.add(messageId);
+      relay.stored.set(messageId, envelope);
+      for (const device of relay.inbox.keys()) {
+        if (device === myDevice || (to !== undefined && device !== to)) continue;
+        offer(device);
       }
       if (relay.failNext !== undefined && relay.failNext > 0) {
         relay.failNext--;
         return Promise.reject(new ApiError("network", 0, "connection lost"));
       }
-      return Promise.resolve({ message_id: messageId, recipients, undelivered: [] });
+      return Promise.resolve({ message_id: messageId, recipients, undelivered });
     },
   };
   return api as unknown as ApiClient;
@@ -195,6 +222,8 @@ async function side(
     changed: () => undefined,
     ack: (ids) => acked.push(...ids),
     isVisible: () => false,
+    isRequest: () => false,
+    conversationAppeared: () => Promise.resolve(),
   });
   await convs.load();
   await messaging.load();
@@ -1012,5 +1041,103 @@ describe("a contact whose identity changed", () => {
       vi.setSystemTime(Number(T0));
     }
     b.messaging.stop();
+  });
+});
+
+describe("a message some member device did not get (never silent)", () => {
+  const bobDevice = () => DeviceId.toText(bob.device.keys.device);
+  const message = (s: Side, conv: string, id: string) =>
+    s.convs.records.get(conv)?.messages.find((m) => m.id === id);
+
+  it("shows who did not get it and why, keeps it without holding the queue, and a Retry once they accept delivers it once, in order", async () => {
+    const relay = newRelay();
+    relay.refuse = new Map([[bobDevice(), "request_limit"]]);
+    const a = await side(relay, alice, "u1-alice");
+    const b = await side(relay, bob, "u1-bob");
+    const conv = await conversation(a);
+    const first = await a.messaging.send(conv, { type: "text", text: "first" });
+    const second = await a.messaging.send(conv, { type: "text", text: "second" });
+    await settle(a);
+    // Stored by the server, so neither failed nor blocking what comes after it.
+    expect(a.messaging.outbox).toHaveLength(0);
+    for (const id of [first, second]) {
+      expect(message(a, conv, id)?.status).toBe("sent");
+      expect(message(a, conv, id)?.undelivered).toEqual({
+        missing: [{ device: bobDevice(), username: "bob", reason: "request_limit" }],
+        kept: true,
+      });
+    }
+    expect(deliver(relay, b)).toHaveLength(0);
+    // Kept across a restart of the tab.
+    const a2 = await side(relay, alice, "u1-alice", a.store);
+    expect(message(a2, conv, second)?.undelivered?.kept).toBe(true);
+    // Still refused: a Retry changes nothing but asks again.
+    relay.posts = [];
+    await a2.messaging.retry(conv, second);
+    expect(relay.posts.length).toBeGreaterThan(0);
+    expect(message(a2, conv, second)?.undelivered?.kept).toBe(true);
+    // Bob accepts; Retry on the last message posts the distribution and both messages again.
+    relay.refuse.clear();
+    await a2.messaging.retry(conv, second);
+    await settle(a2);
+    for (const id of [first, second]) expect(message(a2, conv, id)?.undelivered).toBeUndefined();
+    expect(deliver(relay, b).map(kind)).toEqual(["distribution", "envelope", "envelope"]);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["first", "second"]);
+    // Nothing left undelivered: a further Retry posts nothing and shows nothing twice.
+    relay.posts = [];
+    await a2.messaging.retry(conv, second);
+    await settle(a2);
+    expect(relay.posts).toEqual([]);
+    expect(deliver(relay, b)).toHaveLength(0);
+    expect(texts(b, conv)).toEqual(["first", "second"]);
+  });
+
+  it("retries by itself while the refusal may clear on its own (a full queue draining)", async () => {
+    const relay = newRelay();
+    relay.refuse = new Map([[bobDevice(), "queue_full"]]);
+    const a = await side(relay, alice, "u2-alice");
+    const b = await side(relay, bob, "u2-bob");
+    const conv = await conversation(a);
+    const id = await a.messaging.send(conv, { type: "text", text: "when there is room" });
+    await until(() => {
+      expect(message(a, conv, id)?.undelivered?.missing[0]?.reason).toBe("queue_full");
+    });
+    relay.refuse.clear();
+    await until(() => {
+      expect(message(a, conv, id)?.undelivered).toBeUndefined();
+    });
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["when there is room"]);
+    a.messaging.stop();
+  });
+
+  it("a dismissed message keeps its note, is no longer retried, and a message to nobody else is plain sent", async () => {
+    const relay = newRelay();
+    relay.refuse = new Map([[bobDevice(), "blocked"]]);
+    const a = await side(relay, alice, "u3-alice");
+    const conv = await conversation(a);
+    const id = await a.messaging.send(conv, { type: "text", text: "to a wall" });
+    await settle(a);
+    expect(message(a, conv, id)?.undelivered?.missing.map((n) => n.reason)).toEqual(["blocked"]);
+    await a.messaging.dismissUndelivered(conv, id);
+    expect(message(a, conv, id)?.undelivered?.kept).toBe(false);
+    relay.refuse.clear();
+    relay.posts = [];
+    await a.messaging.retry(conv, id);
+    a.messaging.redeliverNow();
+    await settle(a);
+    expect(relay.posts.filter((p) => p === id)).toEqual([]);
+    expect(message(a, conv, id)?.undelivered?.kept).toBe(false);
+    // A conversation whose only other device gets every copy: no note at all.
+    const id2 = await a.messaging.send(conv, { type: "text", text: "now through" });
+    await settle(a);
+    expect(message(a, conv, id2)?.status).toBe("sent");
+    expect(message(a, conv, id2)?.undelivered).toBeUndefined();
+    // Both stored as shown: after a restart the first keeps its note, the second is sent.
+    const a2 = await side(relay, alice, "u3-alice", a.store);
+    expect(message(a2, conv, id)?.undelivered?.kept).toBe(false);
+    expect(message(a2, conv, id2)?.status).toBe("sent");
   });
 });

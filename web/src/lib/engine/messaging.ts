@@ -68,6 +68,13 @@ export interface MessagingHost {
   /** Acknowledge copies on the socket (after they are safely stored). */
   ack(ids: readonly string[]): void;
   isVisible(conv: string): boolean;
+  /**
+   * Whether this account has not accepted the conversation (a request, or not known yet): no
+   * receipt goes out from it, so a stranger learns nothing about whether or when it was read.
+   */
+  isRequest(conv: string): boolean;
+  /** A conversation this device did not know arrived with a payload: find out whether it is a request. */
+  conversationAppeared(conv: string): Promise<void>;
 }
 
 export class Messaging {
@@ -128,9 +135,19 @@ export class Messaging {
     this.out.kick();
   }
 
-  /** The user pressed "retry" on a failed message. */
+  /** The user pressed "retry" on a failed or undelivered message. */
   retry(conv: string, messageId: string): Promise<void> {
     return this.out.retry(conv, messageId);
+  }
+
+  /** The user gave up delivering a message to the devices that did not get it. */
+  dismissUndelivered(conv: string, messageId: string): Promise<void> {
+    return this.out.dismiss(conv, messageId);
+  }
+
+  /** Back online, or a recipient may have accepted: retry what some device did not get. */
+  redeliverNow(): void {
+    this.out.redeliverNow();
   }
 
   /** Resolves once the inbox chain and the outbox have nothing in progress (tests, shutdown). */
@@ -167,6 +184,7 @@ export class Messaging {
   // -------------------------------------------------------------------------------------------
 
   private queueReceipt(conv: string, kind: "delivered" | "read", id: string): void {
+    if (this.host.isRequest(conv)) return;
     let r = this.receipts.get(conv);
     if (r === undefined) {
       r = { delivered: new Set(), read: new Set() };
@@ -371,6 +389,7 @@ export class Messaging {
       );
       return false;
     }
+    if (this.convs.records.has(conv)) await this.host.conversationAppeared(conv);
     this.host.changed();
     return this.convs.records.has(conv);
   }

@@ -1,6 +1,8 @@
 /** The client's view model: plain, serialisable values the UI renders. */
 
+import type { UndeliveredReason } from "../schemas";
 import type { ConnectionState } from "../ws";
+import type { RequestInfo } from "./consent";
 import type { TrustState } from "./directory";
 
 export type MessageStatus = "sending" | "sent" | "delivered" | "read" | "failed";
@@ -28,6 +30,44 @@ export type MessageContent =
       readonly indices?: readonly number[];
     };
 
+/** A member device the server did not give a copy of a sent message, named for the user. */
+export interface UndeliveredNote {
+  readonly device: string;
+  readonly username: string;
+  readonly reason: UndeliveredReason;
+}
+
+/**
+ * A sent message some member device did not get. `kept`: the outbox still holds it, so Retry
+ * (and the automatic retries) can deliver it; false once the user dismissed it.
+ */
+export interface UndeliveredState {
+  readonly missing: readonly UndeliveredNote[];
+  readonly kept: boolean;
+}
+
+/** Why a device did not get a message, in words. */
+export const REASON_TEXT: Record<UndeliveredReason, string> = {
+  queue_full: "queue full",
+  sender_share_full: "queue full",
+  request_limit: "waiting for them to accept",
+  blocked: "blocked",
+  declined: "declined",
+};
+
+/**
+ * One line per person and reason ("Not delivered to alice (blocked)"): a person's devices
+ * refused for the same reason are one line.
+ */
+export function undeliveredLines(missing: readonly UndeliveredNote[]): string[] {
+  const lines: string[] = [];
+  for (const n of missing) {
+    const line = `Not delivered to ${n.username} (${REASON_TEXT[n.reason]})`;
+    if (!lines.includes(line)) lines.push(line);
+  }
+  return lines;
+}
+
 export interface ChatMessage {
   readonly id: string;
   readonly from: string;
@@ -37,6 +77,8 @@ export interface ChatMessage {
   readonly receivedAt: number;
   readonly content: MessageContent;
   readonly status?: MessageStatus;
+  /** Mine, stored by the server, but not delivered to every member device. */
+  readonly undelivered?: UndeliveredState;
   /** A received message's sending chain (`chain:…`) and index in it: its position for dedup and order. */
   readonly chain?: string;
   readonly index?: number;
@@ -65,6 +107,16 @@ export interface ConversationView {
   readonly amAdmin: boolean;
 }
 
+/**
+ * A conversation this account was added to by someone who is not a contact yet. `conversation`:
+ * its verified state and what arrived so far, once its group log is here (shown only when the
+ * user opens the request; reading it does not accept it and sends no receipt).
+ */
+export interface RequestEntry {
+  readonly info: RequestInfo;
+  readonly conversation?: ConversationView;
+}
+
 export interface IdentityAlert {
   readonly account: string;
   readonly username: string;
@@ -89,7 +141,10 @@ export interface AppView {
     readonly device: string;
     readonly hasMaster: boolean;
   };
+  /** Accepted conversations only. */
   readonly conversations: readonly ConversationView[];
+  /** Pending requests, oldest first: apart from the conversations. */
+  readonly requests: readonly RequestEntry[];
   readonly undecryptable: number;
   /** Messages waiting for their keys; those held for a changed identity count in its alert. */
   readonly held: number;

@@ -4,6 +4,13 @@
  * *persist the chain* → *seal* → persist the sealed envelope), then sent; a retry sends the same
  * bytes under the same message id, so the server's de-duplication makes it idempotent. Strictly
  * ordered; transient failures are retried on reconnect and after a backoff (see `delivery.ts`).
+ *
+ * Never silent: the server's answer names each member device it gave no copy, with the reason.
+ * Such an item leaves the queue (it is stored; nothing behind it waits) and is kept in
+ * `undelivered.ts`; the message shows "Not delivered to …" until a retry of the same id and bytes
+ * reaches them, automatically (on reconnect; after a backoff while a queue drains; every few
+ * minutes while the recipient has to act) or when the user presses Retry, or until the user
+ * dismisses it.
  */
 
 import {
@@ -25,10 +32,15 @@ import { toB64 } from "../b64";
 import { withLock } from "../../storage/locks";
 import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
-import { retryDelay } from "./delivery";
+import { isTransient, retryDelay } from "./delivery";
 import type { Directory } from "./directory";
 import type { MessagingHost } from "./messaging";
-import type { AttachmentInfo, MessageStatus } from "./model";
+import type { AttachmentInfo, MessageStatus, UndeliveredNote } from "./model";
+import type { Undelivered } from "../schemas";
+import { type KeptItem, UndeliveredItems } from "./undelivered";
+
+/** Automatic retries of undelivered items that wait for the recipient (accept, unblock). */
+const RECIPIENT_RETRY_MS = 5 * 60_000;
 
 export interface OutboxItem {
   readonly conv: string;
@@ -97,6 +109,13 @@ export class Outbox {
   readonly unsaved = new Set<string>();
   /** Permanently refused messages, kept for "retry" (persisted as `failed`). */
   private readonly failed = new Map<string, OutboxItem>();
+  /** Sent, but refused to some member device: kept for a retry (persisted as `undelivered`). */
+  private undelivered = new UndeliveredItems();
+  /** Retries of undelivered items run one at a time, beside the queue. */
+  private redelivering: Promise<void> = Promise.resolve();
+  private redeliverTimer: ReturnType<typeof setTimeout> | undefined;
+  private redeliverAttempts = 0;
+  private redeliverDue = 0;
   private sending: Promise<void> | undefined;
   private again = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -117,6 +136,13 @@ export class Outbox {
     }));
     for (const f of (await this.store.get<OutboxItem[]>("failed")) ?? [])
       this.failed.set(f.messageId, f);
+    this.undelivered = new UndeliveredItems(
+      (await this.store.get<KeptItem[]>("undelivered")) ?? [],
+    );
+  }
+
+  private undeliveredEntry(): readonly [string, unknown] {
+    return ["undelivered", this.undelivered.list()];
   }
 
   entry(): readonly [string, unknown] {
@@ -199,19 +225,17 @@ export class Outbox {
         }
         const wire = item.wire;
         if (wire === undefined) throw new Error("not sealed");
-        try {
-          await this.api.sendMessage(item.conv, item.messageId, wire, item.to);
-        } catch (e) {
-          // A reused id is refused after the first copy was stored: the earlier attempt went through.
-          if (!isApiError(e, "conflict")) throw e;
-        }
+        const missing = await this.post(item, wire);
         this.items = this.items.filter((o) => o !== item);
         this.setStatus(item.conv, item.messageId, "sent");
+        const touched = await this.recordAnswer(item, missing);
         await this.store.put([
           this.entry(),
-          ...(this.convs.records.has(item.conv) ? [this.convs.entry(item.conv)] : []),
+          this.undeliveredEntry(),
+          ...this.convEntries([item.conv, ...touched]),
         ]);
         this.host.changed();
+        if (missing.length > 0) this.scheduleRedelivery();
       } catch (e) {
         item.attempts += 1;
         const permanent =
@@ -249,6 +273,179 @@ export class Outbox {
     }
   }
 
+  /**
+   * Posts an item's sealed bytes; returns the member devices that got no copy. A reused id is
+   * refused (`409`) once the server holds a copy and no undelivered record for it: the earlier
+   * attempt went through to every device that could take it.
+   */
+  private async post(item: OutboxItem, wire: string): Promise<readonly Undelivered[]> {
+    try {
+      return (await this.api.sendMessage(item.conv, item.messageId, wire, item.to)).undelivered;
+    } catch (e) {
+      if (!isApiError(e, "conflict")) throw e;
+      return [];
+    }
+  }
+
+  /**
+   * Records which devices an item did not reach: kept (with the message's note) while some did
+   * not, done otherwise. Returns the conversations whose records changed.
+   */
+  private async recordAnswer(item: OutboxItem, missing: readonly Undelivered[]): Promise<string[]> {
+    const wasKept = this.undelivered.get(item.messageId) !== undefined;
+    const evicted = this.undelivered.record(item, missing);
+    const touched = new Set<string>();
+    if (item.kind === "message" && (missing.length > 0 || wasKept)) {
+      const notes = missing.length === 0 ? [] : await this.names(item.conv, missing);
+      this.setUndelivered(item.conv, item.messageId, notes, true);
+      touched.add(item.conv);
+    }
+    for (const e of evicted) {
+      this.keepNote(e.conv, e.messageId, false);
+      touched.add(e.conv);
+    }
+    return [...touched];
+  }
+
+  private convEntries(convs: readonly string[]): (readonly [string, unknown])[] {
+    return [...new Set(convs)]
+      .filter((c) => this.convs.records.has(c))
+      .map((c) => this.convs.entry(c));
+  }
+
+  /** Sets (or, with no device left, clears) a message's "Not delivered to …" note. */
+  private setUndelivered(
+    conv: string,
+    id: string,
+    missing: readonly UndeliveredNote[],
+    kept: boolean,
+  ): void {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) return;
+    rec.messages = rec.messages.map((m) => {
+      if (m.id !== id || !m.mine) return m;
+      const rest = { ...m };
+      delete rest.undelivered;
+      return missing.length === 0 ? rest : { ...rest, undelivered: { missing, kept } };
+    });
+  }
+
+  /** Keeps the note but marks whether the outbox still retries it. */
+  private keepNote(conv: string, id: string, kept: boolean): void {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) return;
+    rec.messages = rec.messages.map((m) =>
+      m.id === id && m.undelivered !== undefined
+        ? { ...m, undelivered: { ...m.undelivered, kept } }
+        : m,
+    );
+  }
+
+  /** The member each refused device belongs to, from the verified directory. */
+  private async names(conv: string, missing: readonly Undelivered[]): Promise<UndeliveredNote[]> {
+    const members = this.convs.state(conv)?.members() ?? [];
+    const owners = new Map<string, string>();
+    for (const m of members) {
+      try {
+        const contact = await this.directory.contact(AccountId.toText(m.account));
+        for (const d of contact.devices) owners.set(DeviceId.toText(d.device), m.username);
+      } catch {
+        // not reachable now: the device is named without its owner
+      }
+    }
+    return missing.map((u) => ({
+      device: u.device,
+      username: owners.get(u.device) ?? `device ${u.device.slice(4, 12)}`,
+      reason: u.reason,
+    }));
+  }
+
+  /**
+   * Posts kept items again, in order. `stopAtRefusal`: an automatic round stops a conversation at
+   * its first item still refused (one post per conversation while nothing changes). Returns
+   * whether any device got a copy it had not.
+   */
+  private redeliver(items: readonly OutboxItem[], stopAtRefusal: boolean): Promise<boolean> {
+    const run = this.redelivering.then(async () => {
+      let progressed = false;
+      for (const item of items) {
+        const kept = this.undelivered.get(item.messageId);
+        if (kept === undefined || item.wire === undefined) continue;
+        let missing: readonly Undelivered[];
+        try {
+          missing = await this.post(item, item.wire);
+        } catch (e) {
+          if (isTransient(e)) return progressed;
+          // Refused for good (no longer a member, the conversation gone): nothing to retry.
+          const dropped = this.undelivered.drop(item.messageId);
+          if (dropped?.kind === "message") this.keepNote(dropped.conv, dropped.messageId, false);
+          await this.store.put([this.undeliveredEntry(), ...this.convEntries([item.conv])]);
+          this.host.changed();
+          continue;
+        }
+        if (missing.length < kept.missing.length) progressed = true;
+        const touched = await this.recordAnswer(item, missing);
+        await this.store.put([this.undeliveredEntry(), ...this.convEntries(touched)]);
+        this.host.changed();
+        if (stopAtRefusal && missing.length > 0) break;
+      }
+      return progressed;
+    });
+    this.redelivering = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** One automatic retry round over every kept item, then the next one scheduled. */
+  private async redeliverRound(): Promise<void> {
+    let progressed = false;
+    for (const items of this.undelivered.rounds())
+      if (await this.redeliver(items, true).catch(() => false)) progressed = true;
+    this.redeliverAttempts = progressed ? 0 : this.redeliverAttempts + 1;
+    this.scheduleRedelivery();
+  }
+
+  /**
+   * The next automatic round: soon (with a backoff) while a queue may drain by itself, every few
+   * minutes while every refusal waits for its recipient.
+   */
+  private scheduleRedelivery(): void {
+    if (this.undelivered.list().length === 0) return;
+    const delay = this.undelivered.anyClearsByItself()
+      ? retryDelay(this.redeliverAttempts + 1)
+      : RECIPIENT_RETRY_MS;
+    // A round already due sooner stands; one due later gives way (a queue_full after a block).
+    const due = Date.now() + delay;
+    if (this.redeliverTimer !== undefined) {
+      if (this.redeliverDue <= due) return;
+      clearTimeout(this.redeliverTimer);
+    }
+    this.redeliverDue = due;
+    this.redeliverTimer = setTimeout(() => {
+      this.redeliverTimer = undefined;
+      void this.redeliverRound();
+    }, delay);
+  }
+
+  /** Back online: every kept item gets a retry round now. */
+  redeliverNow(): void {
+    if (this.redeliverTimer !== undefined) clearTimeout(this.redeliverTimer);
+    this.redeliverTimer = undefined;
+    this.redeliverAttempts = 0;
+    void this.redeliverRound();
+  }
+
+  /** The user gave up on delivering a message to the devices that did not get it. */
+  async dismiss(conv: string, messageId: string): Promise<void> {
+    await this.redelivering;
+    if (this.undelivered.dismiss(messageId) === undefined) return;
+    this.keepNote(conv, messageId, false);
+    await this.store.put([this.undeliveredEntry(), ...this.convEntries([conv])]);
+    this.host.changed();
+  }
+
   private scheduleRetry(attempts: number): void {
     if (this.retryTimer !== undefined) return;
     this.retryTimer = setTimeout(() => {
@@ -260,16 +457,26 @@ export class Outbox {
   /** Resolves once nothing is being sent (tests, shutdown). */
   async whenIdle(): Promise<void> {
     while (this.sending !== undefined) await this.sending;
+    await this.redelivering;
   }
 
   /** Stops background retries (logout, shutdown). */
   stop(): void {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.redeliverTimer !== undefined) clearTimeout(this.redeliverTimer);
+    this.redeliverTimer = undefined;
   }
 
-  /** The user pressed "retry" on a failed message. */
+  /**
+   * The user pressed "retry": a failed message is queued again; a message some device did not get
+   * is posted again (with its conversation's earlier kept items), same id and bytes.
+   */
   async retry(conv: string, messageId: string): Promise<void> {
+    if (this.undelivered.get(messageId) !== undefined) {
+      await this.redeliver(this.undelivered.forRetry(messageId), false);
+      return;
+    }
     const dropped = this.failed.get(messageId);
     if (dropped !== undefined) {
       this.failed.delete(messageId);

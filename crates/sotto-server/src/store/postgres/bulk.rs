@@ -239,6 +239,9 @@ struct Tally {
     senders: HashMap<DeviceId, HashMap<AccountId, i64>>,
     /// Undelivered records per (device, sender account).
     undelivered: HashMap<(DeviceId, AccountId), i64>,
+    /// Copies per sender the batch adds but has not written yet (a count read from the
+    /// tables mid-batch misses them).
+    unwritten: HashMap<DeviceId, HashMap<AccountId, i64>>,
 }
 
 impl Tally {
@@ -253,7 +256,10 @@ impl Tally {
     ) -> Result<Option<UndeliveredReason>> {
         let held = self.queued.get(device).copied().unwrap_or(0);
         if needs_sender_count(policy, held) && !self.senders.contains_key(device) {
-            let counts = sender_counts(tx, device).await?;
+            let mut counts = sender_counts(tx, device).await?;
+            for (sender, n) in self.unwritten.get(device).into_iter().flatten() {
+                *counts.entry(*sender).or_insert(0) += n;
+            }
             self.senders.insert(*device, counts);
         }
         let senders = &self.senders;
@@ -266,8 +272,19 @@ impl Tally {
         })
     }
 
-    /// Counts a copy for `device` from `sender`.
+    /// Counts a copy for `device` from `sender` that the batch writes at its end.
     fn add(&mut self, device: &DeviceId, sender: &AccountId) {
+        *self
+            .unwritten
+            .entry(*device)
+            .or_default()
+            .entry(*sender)
+            .or_insert(0) += 1;
+        self.add_written(device, sender);
+    }
+
+    /// Counts a copy for `device` from `sender` already written (a retry's).
+    fn add_written(&mut self, device: &DeviceId, sender: &AccountId) {
         *self.queued.entry(*device).or_insert(0) += 1;
         if let Some(counts) = self.senders.get_mut(device) {
             *counts.entry(*sender).or_insert(0) += 1;
@@ -395,7 +412,7 @@ async fn retry(
         if let Some(n) = tally.undelivered.get_mut(&(device, env.sender_account)) {
             *n = (*n - 1).max(0);
         }
-        tally.add(&device, &env.sender_account);
+        tally.add_written(&device, &env.sender_account);
         bump_queued(tx, &[(device, 1)]).await?;
         if consent.status == MemberStatus::Request {
             *requests.entry((env.conversation, owner)).or_insert(0) += 1;

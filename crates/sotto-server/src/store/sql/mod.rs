@@ -882,7 +882,9 @@ where
     ) -> Result<Vec<DeviceId>> {
         let rows: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT d.id FROM members m JOIN devices d ON d.user_id = m.user_id \
-             WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2",
+             WHERE m.conversation = $1 AND d.state = 'active' AND d.id <> $2 \
+             AND m.status = 'accepted' AND NOT EXISTS (SELECT 1 FROM blocks b \
+             JOIN devices s ON s.user_id = b.blocked WHERE b.blocker = m.user_id AND s.id = $2)",
         )
         .bind(conversation.as_bytes().as_slice())
         .bind(except.as_bytes().as_slice())

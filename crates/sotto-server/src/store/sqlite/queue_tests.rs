@@ -338,3 +338,100 @@ async fn a_second_store_on_the_same_file_writes_only_once_the_first_is_gone() {
     );
     second.close().await;
 }
+
+/// A refused copy retried while its envelope is still hot is written as a settled copy with its
+/// own body; when the envelope settles later (here after a restart) its message row takes the
+/// shared body of the other copies, and every copy reads intact.
+#[tokio::test]
+async fn a_retried_copy_of_a_hot_envelope_survives_its_settling() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let s = setup(&store).await;
+    let carol = store.create_user("carol", "h", 1).await.unwrap();
+    let (c1, c2) = (device(3, carol), device(4, carol));
+    store.activate_device(&c1).await.unwrap();
+    store.activate_device(&c2).await.unwrap();
+    let group = ConversationId::from_bytes([8; 16]);
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"group".to_vec(),
+        author: s.a1,
+        created_at: 1,
+    };
+    store
+        .create_conversation(
+            &group,
+            &genesis,
+            s.alice,
+            &accepted(&[s.alice, s.bob, carol]),
+        )
+        .await
+        .unwrap();
+    // Bob's queue is full (cap 2) with two of alice's messages.
+    stored(&store, &s, 1).await;
+    stored(&store, &s, 2).await;
+    let in_group = |env: WriteOp| match env {
+        WriteOp::Enqueue(mut e) => {
+            e.conversation = group;
+            WriteOp::Enqueue(e)
+        }
+        other => other,
+    };
+    let cap = 2;
+    let out = store
+        .write_batch(&[in_group(send(&s, 3))], cap)
+        .await
+        .unwrap();
+    let WriteOutcome::Stored {
+        recipients,
+        undelivered,
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(recipients.len(), 2);
+    assert_eq!(undelivered, &vec![(s.b1, UndeliveredReason::QueueFull)]);
+    assert_eq!(
+        one(&store, ack(s.b1, &[1, 2])).await,
+        WriteOutcome::Acked(2)
+    );
+    let retry = store
+        .write_batch(&[in_group(send(&s, 3))], cap)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&retry[0], WriteOutcome::Stored { recipients, undelivered }
+            if recipients.len() == 1 && recipients[0].0 == s.b1 && undelivered.is_empty()),
+        "{retry:?}"
+    );
+
+    let store = reopen_settling_at_one(store, &path).await;
+    for _ in 0..SLICES {
+        one(&store, ack(s.b1, &[])).await;
+    }
+    assert_eq!(store.hot_queue().envelopes, 0, "everything settled");
+    for device in [s.b1, c1.device, c2.device] {
+        let got = queue(&store, &device).await;
+        assert_eq!(got.len(), 1, "{device:?}");
+        assert_eq!(got[0].1, 3);
+    }
+    // Each copy is acknowledged on its own; the shared body goes with the last shared copy.
+    for device in [s.b1, c1.device, c2.device] {
+        assert_eq!(one(&store, ack(device, &[3])).await, WriteOutcome::Acked(1));
+    }
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM messages WHERE body IS NOT NULL"
+        )
+        .await,
+        0
+    );
+    store.close().await;
+}
+
+async fn reopen_settling_at_one(store: SqliteStore, path: &Path) -> SqliteStore {
+    store.close().await;
+    SqliteStore::open_settling_at(path, 1).await.unwrap()
+}
