@@ -154,7 +154,8 @@ fn a_message_nobody_else_can_read_says_so_instead_of_looking_sent() {
     assert_eq!(line["recipients"], 0);
     assert_eq!(line["undelivered"], serde_json::json!([]));
     assert!(
-        run.stderr.contains("no other device is in this conversation"),
+        run.stderr
+            .contains("no other device is in this conversation"),
         "{}",
         run.stderr
     );
