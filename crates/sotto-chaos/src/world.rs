@@ -133,6 +133,17 @@ impl World {
             .await
             .map_err(Error::client("creating the 1:1"))?;
         drop(alice);
+        // Alice is nobody's contact yet: both conversations are requests for bob and carol,
+        // which the server caps until they accept (the honest cast accepts at once).
+        for (d, accepted) in [(&b, vec![group, direct]), (&c, vec![group])] {
+            let mut member = open_profile(&d.profile, &d.label, server_id)?;
+            for conversation in accepted {
+                member
+                    .accept(conversation)
+                    .await
+                    .map_err(Error::client("accepting the conversation"))?;
+            }
+        }
         let conversations = vec![
             Conversation {
                 label: "group".to_owned(),

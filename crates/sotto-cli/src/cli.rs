@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong password or passphrase, 4 server unreachable,
 /// 5 certificate mismatch, 6 not found or not a member, 7 rate limited, 8 identity changed,
-/// 9 login or approval needed. Secrets: SOTTO_PASSPHRASE (profile) and SOTTO_PASSWORD (account)
-/// for scripts; otherwise they are asked for on the terminal.
+/// 9 login or approval needed, 10 sent but not delivered to every member device (it stays in
+/// the outbox). Secrets: SOTTO_PASSPHRASE (profile) and SOTTO_PASSWORD (account) for scripts;
+/// otherwise they are asked for on the terminal.
 #[derive(Debug, Parser)]
 #[command(name = "sotto", version)]
 pub struct Cli {
@@ -79,6 +80,37 @@ pub enum Command {
         #[arg(long)]
         accept_new_identity: bool,
     },
+    /// List message requests: conversations you were added to by someone who is not a contact
+    /// yet (JSON lines). Sending into one accepts it.
+    Requests,
+    /// Accept a request: its messages flow in full from now on.
+    Accept {
+        /// The `conv:` id.
+        conversation: String,
+    },
+    /// Decline a request: no further messages of it reach you.
+    Decline {
+        /// The `conv:` id.
+        conversation: String,
+    },
+    /// Block a user: nothing they send reaches you, and their requests are declined.
+    Block {
+        /// The username.
+        username: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The username.
+        username: String,
+    },
+    /// List blocked users (JSON lines).
+    Blocks,
+    /// List messages waiting in the outbox (JSON lines), or drop one.
+    Outbox {
+        /// What to do (default: list).
+        #[command(subcommand)]
+        action: Option<OutboxCommand>,
+    },
     /// Show the profile's state.
     Status,
     /// Interactive terminal chat.
@@ -98,6 +130,19 @@ pub struct SendArgs {
     /// Accept a changed identity key of the recipient.
     #[arg(long)]
     pub accept_new_identity: bool,
+}
+
+/// `sotto outbox …`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List the waiting and partly delivered messages.
+    List,
+    /// Give up on a message: take it out of the outbox (the devices it did not reach never get
+    /// it).
+    Drop {
+        /// The `msg:` id.
+        message: String,
+    },
 }
 
 /// `sotto devices …`.

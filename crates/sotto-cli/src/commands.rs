@@ -10,7 +10,7 @@ use sotto_client::{Client, Error as ClientError, ProfileOptions};
 use sotto_proto::ids::ConversationId;
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Command, DevicesCommand, GroupCommand, SendArgs};
+use crate::cli::{Cli, Command, DevicesCommand, GroupCommand, OutboxCommand, SendArgs};
 use crate::error::CliError;
 use crate::output::{self, note, Progress};
 
@@ -164,6 +164,44 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
                 "Status: not verified (compare the number with them, then run with --confirm)"
             });
         }
+        Command::Requests => {
+            for r in client.requests().await? {
+                output::line(&json!({
+                    "conversation": r.conversation,
+                    "from": r.from,
+                    "from_username": r.from_username,
+                    "members": r.members,
+                    "created_at": r.created_at,
+                    "queued": r.queued,
+                }));
+            }
+        }
+        Command::Accept { conversation: conv } => {
+            client.accept(conversation(&conv)?).await?;
+            note(&format!("accepted {conv}"));
+        }
+        Command::Decline { conversation: conv } => {
+            client.decline(conversation(&conv)?).await?;
+            note(&format!(
+                "declined {conv}: no further messages of it reach you"
+            ));
+        }
+        Command::Block { username } => {
+            client.block(&username).await?;
+            note(&format!(
+                "blocked {username}: nothing they send reaches you"
+            ));
+        }
+        Command::Unblock { username } => {
+            client.unblock(&username).await?;
+            note(&format!("unblocked {username}"));
+        }
+        Command::Blocks => {
+            for b in client.blocks().await? {
+                output::line(&json!({ "account": b.account, "username": b.username }));
+            }
+        }
+        Command::Outbox { action } => outbox(client, action)?,
         Command::Tui => crate::tui::run(client).await?,
         Command::Status => {
             output::text(&format!("server: {}", client.server()));
@@ -200,6 +238,10 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
                 ));
             }
             output::text(&format!("outbox: {}", client.outbox_len()));
+            output::text(&format!(
+                "partly delivered: {}",
+                client.outbox().filter(|i| i.is_partly_delivered()).count()
+            ));
         }
     }
     Ok(())
@@ -292,7 +334,57 @@ async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
         "id": report.message_id,
         "conversation": report.conversation,
         "recipients": report.recipients,
+        "undelivered": output::undelivered_json(&report.undelivered),
     }));
+    for u in &report.undelivered {
+        note(&output::undelivered_note(u));
+    }
+    if !report.undelivered.is_empty() {
+        return Err(CliError::NotDelivered {
+            devices: report.undelivered.len(),
+            message: report.message_id.to_string(),
+        });
+    }
+    if report.recipients == 0 && !report.repeated {
+        note(
+            "no other device is in this conversation: the message is stored, but nobody else \
+             can read it until a member has a device",
+        );
+    }
+    Ok(())
+}
+
+/// `sotto outbox [list]` and `sotto outbox drop <msg>`.
+fn outbox(client: &mut Client, action: Option<OutboxCommand>) -> Result<(), CliError> {
+    match action.unwrap_or(OutboxCommand::List) {
+        OutboxCommand::List => {
+            for item in client.outbox() {
+                let undelivered: Vec<_> = item
+                    .undelivered
+                    .iter()
+                    .map(|u| json!({ "device": u.device, "reason": u.reason.as_str() }))
+                    .collect();
+                output::line(&json!({
+                    "id": item.message_id,
+                    "conversation": item.conversation,
+                    "state": if item.is_partly_delivered() { "partly_delivered" } else { "waiting" },
+                    "undelivered": undelivered,
+                }));
+            }
+        }
+        OutboxCommand::Drop { message } => {
+            let id = message.parse().map_err(|_| {
+                CliError::Client(ClientError::InvalidInput {
+                    field: "message id",
+                    reason: "expected msg: and 32 hex digits",
+                })
+            })?;
+            if !client.drop_outbox_item(id)? {
+                return Err(CliError::NotInOutbox { message });
+            }
+            note(&format!("dropped {message} from the outbox"));
+        }
+    }
     Ok(())
 }
 

@@ -25,6 +25,9 @@ pub mod code {
     pub const IDENTITY_CHANGED: u8 = 8;
     /// The device needs to log in (again) or to be approved.
     pub const LOGIN_NEEDED: u8 = 9;
+    /// The message was stored but some current member device did not get it (it stays in the
+    /// outbox). Not 5, which scripts already read as a certificate mismatch.
+    pub const NOT_DELIVERED: u8 = 10;
 }
 
 /// Everything a command can fail with.
@@ -60,6 +63,24 @@ pub enum CliError {
     /// No home folder to put the default profile in.
     #[error("no default profile folder (HOME is unset): pass --profile DIR")]
     NoProfileDir,
+    /// `outbox drop` of a message that is not in the outbox.
+    #[error("{message} is not in the outbox (`sotto outbox` lists what is)")]
+    NotInOutbox {
+        /// What was given.
+        message: String,
+    },
+    /// A message was sent but some member devices did not get it (each named on stderr).
+    #[error(
+        "the message did not reach {devices} device(s) yet; it stays in the outbox and goes to \
+         them with the next `sotto send` or `sotto recv` once they can take it (`sotto outbox` \
+         lists it, `sotto outbox drop {message}` gives up)"
+    )]
+    NotDelivered {
+        /// How many devices did not get it.
+        devices: usize,
+        /// `msg:…`.
+        message: String,
+    },
 }
 
 impl CliError {
@@ -99,6 +120,8 @@ impl CliError {
             },
             Self::NoSecret { .. } | Self::Usage(_) | Self::NoProfileDir => code::USAGE,
             Self::Prompt { .. } | Self::Runtime(_) => code::FAILURE,
+            Self::NotDelivered { .. } => code::NOT_DELIVERED,
+            Self::NotInOutbox { .. } => code::NOT_FOUND,
         }
     }
 }
@@ -166,5 +189,18 @@ mod tests {
     fn an_error_without_advice_is_shown_as_the_library_says_it() {
         let error = ClientError::NotMember;
         assert_eq!(explain(&error), error.to_string());
+    }
+
+    #[test]
+    fn a_message_that_did_not_reach_every_device_has_its_own_exit_code_and_says_what_next() {
+        let error = CliError::NotDelivered {
+            devices: 2,
+            message: "msg:01".to_owned(),
+        };
+        assert_eq!(error.exit_code(), code::NOT_DELIVERED);
+        assert_ne!(error.exit_code(), code::CERTIFICATE);
+        let shown = error.to_string();
+        assert!(shown.contains("did not reach 2 device(s)"), "{shown}");
+        assert!(shown.contains("`sotto outbox drop msg:01`"), "{shown}");
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
+use sotto_client::api::UndeliveredReason;
+use sotto_client::outbox::UndeliveredTo;
 use sotto_client::peers::{DirectoryWarning, Rejected};
 use sotto_client::store::state::Delivered;
 use sotto_client::sync::Event;
@@ -87,6 +89,10 @@ pub fn message_json(m: &Delivered) -> Value {
         "sent_at": m.sent_at,
         "text": m.text.as_str(),
     });
+    if let (true, Some(map)) = (m.request, value.as_object_mut()) {
+        // Only on messages of a request, so that every other line keeps its documented keys.
+        map.insert("request".to_owned(), Value::Bool(true));
+    }
     if let (Some(a), Some(map)) = (&m.attachment, value.as_object_mut()) {
         map.insert(
             "attachment".to_owned(),
@@ -99,6 +105,58 @@ pub fn message_json(m: &Delivered) -> Value {
         );
     }
     value
+}
+
+/// Why a device did not get a message, in words.
+pub fn undelivered_reason(reason: UndeliveredReason) -> &'static str {
+    match reason {
+        UndeliveredReason::QueueFull => {
+            "their device's queue is full (it has not collected its messages); it goes out once \
+             it does"
+        }
+        UndeliveredReason::SenderShareFull => {
+            "you have as many messages waiting on that device as the server allows one sender; \
+             it goes out once they collect them"
+        }
+        UndeliveredReason::RequestLimit => {
+            "they have not accepted the conversation yet and it already holds as many messages as \
+             a request may"
+        }
+        UndeliveredReason::Blocked => "they blocked you",
+        UndeliveredReason::Declined => "they declined this conversation",
+    }
+}
+
+/// The stderr line for one device a message did not reach.
+pub fn undelivered_note(u: &UndeliveredTo) -> String {
+    match &u.owner {
+        Some((_, username)) => format!(
+            "not delivered to {username} (device {}): {}",
+            u.device,
+            undelivered_reason(u.reason)
+        ),
+        None => format!(
+            "not delivered to device {}: {}",
+            u.device,
+            undelivered_reason(u.reason)
+        ),
+    }
+}
+
+/// The JSON of the devices a message did not reach (`"undelivered"` of `send` and `outbox`).
+pub fn undelivered_json(undelivered: &[UndeliveredTo]) -> Value {
+    Value::Array(
+        undelivered
+            .iter()
+            .map(|u| {
+                json!({
+                    "device": u.device,
+                    "username": u.owner.as_ref().map(|(_, name)| name),
+                    "reason": u.reason.as_str(),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// What to tell the user about a directory entry their client refused.
@@ -235,6 +293,7 @@ mod tests {
             sent_at: 1_800_000_000_000,
             text: Zeroizing::new("hello".to_owned()),
             attachment: None,
+            request: false,
         };
         let line = message_json(&m);
         let keys: Vec<_> = line.as_object().unwrap().keys().cloned().collect();
@@ -300,5 +359,48 @@ mod tests {
         });
         assert!(!keyless.starts_with("WARNING"), "not an attack: {keyless}");
         assert!(keyless.contains("does not get new messages"));
+    }
+
+    #[test]
+    fn an_undelivered_device_is_named_with_its_owner_and_the_reason_in_words() {
+        let device = DeviceId::from_bytes([4; DeviceId::LEN]);
+        let account = sotto_proto::ids::AccountId::from_bytes([5; 32]);
+        let named = UndeliveredTo {
+            device,
+            owner: Some((account, "carol".to_owned())),
+            reason: UndeliveredReason::SenderShareFull,
+        };
+        let line = undelivered_note(&named);
+        assert!(
+            line.starts_with(&format!("not delivered to carol (device {device}): ")),
+            "{line}"
+        );
+        let json = undelivered_json(std::slice::from_ref(&named));
+        assert_eq!(json[0]["username"], "carol");
+        assert_eq!(json[0]["reason"], "sender_share_full");
+        assert_eq!(json[0]["device"], device.to_string());
+        let unnamed = UndeliveredTo {
+            owner: None,
+            ..named
+        };
+        assert!(undelivered_note(&unnamed).starts_with("not delivered to device dev:"));
+        assert!(undelivered_json(&[unnamed])[0]["username"].is_null());
+    }
+
+    #[test]
+    fn only_a_message_of_a_request_carries_the_request_flag() {
+        let mut m = Delivered {
+            id: MessageId::from_bytes([1; MessageId::LEN]),
+            conversation: ConversationId::from_bytes([2; ConversationId::LEN]),
+            from: "mallory".to_owned(),
+            device: DeviceId::from_bytes([3; DeviceId::LEN]),
+            sent_at: 1,
+            text: Zeroizing::new("hi".to_owned()),
+            attachment: None,
+            request: false,
+        };
+        assert!(message_json(&m).get("request").is_none());
+        m.request = true;
+        assert_eq!(message_json(&m)["request"], true);
     }
 }

@@ -148,9 +148,16 @@ async fn send(client: &mut Client, app: &mut App) {
     }
     let queued_before = client.outbox_len();
     match client.send_text(&target, &text, false).await {
-        Ok(_) => {
+        Ok(report) if report.undelivered.is_empty() => {
             app.input.clear();
             app.inform("sent".to_owned());
+        }
+        Ok(report) => {
+            // Stored, but not on every device: the outbox keeps it for those (never silent).
+            app.input.clear();
+            for u in &report.undelivered {
+                app.warn(crate::output::undelivered_note(u));
+            }
         }
         Err(error @ ClientError::IdentityChanged { .. }) => {
             app.warn(format!("WARNING: {}", crate::error::explain(&error)));

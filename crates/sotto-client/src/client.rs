@@ -65,6 +65,9 @@ pub struct Client {
     /// Devices verified and directory entries refused during this run (see
     /// [`Client::take_directory_warnings`]).
     pub(crate) directory: crate::engine::Directory,
+    /// Conversations that were pending requests when the server was last asked (see
+    /// [`crate::requests`]).
+    pub(crate) requests: std::collections::BTreeSet<sotto_proto::ids::ConversationId>,
     /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
     /// whose clocks are off by an hour to check the protocol's skew tolerance.
     clock_offset_ms: i64,
@@ -123,6 +126,7 @@ impl Client {
             rng: SystemRng::new(),
             fresh: Default::default(),
             directory: Default::default(),
+            requests: Default::default(),
             clock_offset_ms: 0,
         })
     }

@@ -245,14 +245,16 @@ impl Client {
         Ok(())
     }
 
-    /// Every conversation this device knows and still belongs to.
+    /// Every conversation this device knows and still belongs to, requests not accepted yet
+    /// left out (`Client::requests` lists those).
     pub async fn conversations(&mut self) -> Result<Vec<ConversationInfo>> {
         self.refresh_conversations().await?;
+        self.learn_requests().await?;
         let ids: Vec<ConversationId> = self
             .state
             .conversations
             .iter()
-            .filter(|(_, c)| c.member)
+            .filter(|(id, c)| c.member && !self.requests.contains(id))
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
@@ -317,7 +319,7 @@ fn direct_name(own: &str, peer: &str) -> String {
 /// members, compared by account id, under the name made of the usernames the state lists for
 /// them, in either order. A group of the same two people under another name stays a group, and a
 /// name alone (any admin chooses it) makes nothing a 1:1.
-fn is_direct_between(group: &GroupState, me: AccountId, them: AccountId) -> bool {
+pub(crate) fn is_direct_between(group: &GroupState, me: AccountId, them: AccountId) -> bool {
     let members = group.members();
     let (Some(mine), Some(theirs)) = (members.get(&me), members.get(&them)) else {
         return false;

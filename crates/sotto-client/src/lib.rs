@@ -19,7 +19,9 @@
 //! - [`account`]: register, login and approval of new devices, revocation, exchange keys.
 //! - [`peers`]: directory lookups verified against the pins, safety numbers.
 //! - [`groups`]: verified group logs, groups and 1:1 conversations.
-//! - [`outbox`]: sending (reserve → persist → seal → send) and sender chains.
+//! - [`outbox`]: sending (reserve → persist → seal → send), sender chains, and retrying the
+//!   devices a message did not reach yet.
+//! - [`requests`]: message requests (accept, decline) and blocks.
 //! - `receive`, [`sync`]: receiving payloads and the sync loop.
 //! - `identity_hold`: retrying payloads that wait for the user's decision about a changed
 //!   identity.
@@ -35,6 +37,7 @@ mod identity_hold;
 pub mod outbox;
 pub mod peers;
 mod receive;
+pub mod requests;
 pub mod session;
 pub mod store;
 pub mod sync;

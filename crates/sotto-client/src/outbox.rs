@@ -6,8 +6,15 @@
 //! message interrupted anywhere is sent at most once and never under a reused index. A chain is
 //! replaced whenever the epoch or the set of recipient devices changes, after 100 messages and
 //! after 7 days; its key goes to every verified device of every current member first.
+//!
+//! Never silent: the server's answer names each member device that did not get a copy, with the
+//! reason (a full queue, a request not accepted yet, a block). The message then stays in the
+//! outbox, partly delivered, and each flush posts it again, same id and bytes, so that the
+//! server gives it to the devices that can take it by then; devices that are no longer member
+//! devices are dropped from the list, and the server's `conflict` (no undelivered record left)
+//! ends it. The user can drop it ([`Client::drop_outbox_item`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use sotto_proto::attachment::encrypt_attachment;
@@ -15,10 +22,10 @@ use sotto_proto::body::{AttachmentRef, BlobId, FileName, MediaType, MessageBody}
 use sotto_proto::chain::SenderChain;
 use sotto_proto::group::GroupState;
 use sotto_proto::identity::VerifiedExchangeKey;
-use sotto_proto::ids::{ConversationId, DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use zeroize::Zeroizing;
 
-use crate::api::{b64, unb64, ErrorCode};
+use crate::api::{b64, unb64, ErrorCode, Undelivered, UndeliveredReason};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
@@ -42,21 +49,60 @@ pub struct SendReport {
     pub conversation: ConversationId,
     /// Devices that got a copy.
     pub recipients: usize,
+    /// Member devices that did not get a copy (yet), with the server's reason: the message
+    /// stays in the outbox for them. Empty with `recipients == 0` (and not `repeated`) only
+    /// when the conversation has no other device at all.
+    pub undelivered: Vec<UndeliveredTo>,
+    /// The server had stored this message id before (a retry after a lost answer, or a partly
+    /// delivered message now given to every device it could): nothing new to count.
+    pub repeated: bool,
+}
+
+/// A member device a message did not reach, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UndeliveredTo {
+    /// The device.
+    pub device: DeviceId,
+    /// Its account and the username it was pinned under, when this device could verify whose
+    /// device it is.
+    pub owner: Option<(AccountId, String)>,
+    /// The server's reason.
+    pub reason: UndeliveredReason,
 }
 
 impl Client {
-    /// Resolves `target`: a `conv:` id, or a username (their 1:1 conversation).
+    /// Resolves `target`: a `conv:` id, or a username (their 1:1 conversation: a pending
+    /// request from them that is it, else the one this device knows or creates). Sending is
+    /// consent: a conversation that is a pending request of this account is accepted here
+    /// (decision D35).
     pub async fn resolve_target(
         &mut self,
         target: &str,
         accept_new: bool,
     ) -> Result<ConversationId> {
-        if target.starts_with(ConversationId::PREFIX) {
-            return target.parse().map_err(|_| Error::UnknownConversation {
+        let by_id = target.starts_with(ConversationId::PREFIX);
+        let pending = match self.learn_requests().await {
+            Ok(pending) => pending,
+            // Offline: a message to a conversation named by id is still queued; the flush that
+            // sends it accepts the request then (see `deliver`).
+            Err(_) if by_id => Vec::new(),
+            Err(other) => return Err(other),
+        };
+        let conversation = if by_id {
+            target.parse().map_err(|_| Error::UnknownConversation {
                 what: target.to_owned(),
-            });
-        }
-        self.direct_conversation(target, accept_new).await
+            })?
+        } else {
+            match self
+                .direct_request_from(target, &pending, accept_new)
+                .await?
+            {
+                Some(request) => request,
+                None => self.direct_conversation(target, accept_new).await?,
+            }
+        };
+        self.accept_if_request(conversation).await?;
+        Ok(conversation)
     }
 
     /// Sends `text` to `target`.
@@ -160,7 +206,9 @@ impl Client {
     /// failure stops the whole outbox. A message that the server's answers keep back for now
     /// (a refused answer, protocol §9.4: a log that does not verify, a changed identity) holds
     /// back the later messages of its own conversation, so that they arrive in the order they
-    /// were written, and not those of the others.
+    /// were written, and not those of the others. A partly delivered message is posted again
+    /// for the devices it did not reach; one that still cannot reach them holds back nothing
+    /// (the server has it) but spares the later partly delivered ones of its conversation.
     pub(crate) async fn flush_outbox_items(
         &mut self,
     ) -> std::result::Result<usize, (MessageId, Error)> {
@@ -168,6 +216,20 @@ impl Client {
         let mut sent = 0;
         let mut first_refusal = None;
         while let Some((id, conversation)) = pass.next_item() {
+            let retry = self
+                .state
+                .outbox
+                .get(id)
+                .is_some_and(OutboxItem::is_partly_delivered);
+            if retry {
+                match self.deliver(id).await {
+                    Ok(report) if report.undelivered.is_empty() => {}
+                    Ok(_) => pass.stall(conversation),
+                    Err(e) if e.is_refused_answer() => pass.stall(conversation),
+                    Err(other) => return Err((id, other)),
+                }
+                continue;
+            }
             match self.deliver(id).await {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
@@ -204,16 +266,145 @@ impl Client {
             })
     }
 
-    fn drop_outbox_item(&mut self, message_id: MessageId) -> Result<()> {
+    /// Takes a message out of the outbox: the user gives up on the devices it did not reach
+    /// (or on sending it at all). Returns whether it was there.
+    pub fn drop_outbox_item(&mut self, message_id: MessageId) -> Result<bool> {
+        let present = self.state.outbox.get(message_id).is_some();
         self.state.outbox.remove(message_id);
-        self.save()
+        self.save()?;
+        Ok(present)
     }
 
-    /// Seals (if not sealed yet) and sends one outbox entry.
-    async fn deliver(&mut self, message_id: MessageId) -> Result<SendReport> {
-        let item = self.outbox_item(message_id)?;
+    /// The devices of the current members of `conversation` (verified against their master
+    /// keys), each with its account and username; `None` when an answer needed for it does not
+    /// verify (nothing may be concluded from a partial list). This account's own other devices
+    /// are included.
+    async fn member_devices(
+        &mut self,
+        conversation: ConversationId,
+    ) -> Result<Option<BTreeMap<DeviceId, (AccountId, String)>>> {
+        let group = match self.sync_group(conversation).await {
+            Ok(group) => group,
+            Err(Error::NotMember) => return Err(Error::NotMember),
+            Err(refused) if refused.is_refused_answer() => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let accounts: Vec<AccountId> = group.members().keys().copied().collect();
+        let mut devices = BTreeMap::new();
+        for account in accounts {
+            let peer = match self.lookup(Who::Account(account), false).await {
+                Ok(peer) => peer,
+                Err(refused) if refused.is_refused_answer() => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            for device in &peer.devices {
+                devices.insert(device.device(), (account, peer.username.clone()));
+            }
+        }
+        Ok(Some(devices))
+    }
+
+    /// The server's undelivered list with the owner of each device, as far as this device can
+    /// verify it (a transport failure while looking owners up leaves them unnamed: the message
+    /// is stored either way, and the report must not be lost).
+    async fn name_undelivered(
+        &mut self,
+        conversation: ConversationId,
+        undelivered: &[Undelivered],
+    ) -> Vec<UndeliveredTo> {
+        if undelivered.is_empty() {
+            return Vec::new();
+        }
+        let owners = self
+            .member_devices(conversation)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        undelivered
+            .iter()
+            .map(|u| UndeliveredTo {
+                device: u.device,
+                owner: owners.get(&u.device).cloned(),
+                reason: u.reason,
+            })
+            .collect()
+    }
+
+    /// Posts a partly delivered message again, same id and bytes, for the devices it did not
+    /// reach: first forgetting those that are no longer member devices.
+    async fn redeliver(&mut self, item: OutboxItem) -> Result<SendReport> {
         let conversation = item.conversation;
         let id = item.message_id;
+        let report = |recipients, undelivered, repeated| SendReport {
+            message_id: id,
+            conversation,
+            recipients,
+            undelivered,
+            repeated,
+        };
+        match self.member_devices(conversation).await {
+            Ok(Some(current)) => {
+                let current: BTreeSet<DeviceId> = current.into_keys().collect();
+                if !self.state.outbox.keep_current_devices(id, &current) {
+                    self.save()?;
+                    return Ok(report(0, Vec::new(), true));
+                }
+            }
+            Ok(None) => {}
+            Err(Error::NotMember) => {
+                self.drop_outbox_item(id)?;
+                return Err(Error::NotMember);
+            }
+            Err(other) => return Err(other),
+        }
+        let envelope = unb64(
+            item.envelope.as_deref().ok_or(Error::CorruptStore {
+                reason: "a partly delivered message without its envelope",
+            })?,
+            "outbox envelope",
+        )?;
+        let token = self.access_token().await?;
+        let (recipients, undelivered) = match self
+            .api
+            .send_payload(&token, conversation, id, &envelope, None)
+            .await
+        {
+            Ok(sent) => (sent.recipients, sent.undelivered),
+            // No undelivered record left: every device that could be given it has it.
+            Err(Error::Api {
+                code: ErrorCode::Conflict,
+                ..
+            }) => {
+                self.drop_outbox_item(id)?;
+                return Ok(report(0, Vec::new(), true));
+            }
+            // Stored already; what is left can never be given (this account left, say).
+            Err(refused) if refused_for_good(&refused) => {
+                self.drop_outbox_item(id)?;
+                return Err(refused);
+            }
+            Err(other) => return Err(other),
+        };
+        self.state
+            .outbox
+            .record_undelivered(id, undelivered.clone());
+        self.save()?;
+        let undelivered = self.name_undelivered(conversation, &undelivered).await;
+        Ok(report(recipients, undelivered, false))
+    }
+
+    /// Seals (if not sealed yet) and sends one outbox entry; posts a partly delivered one
+    /// again.
+    async fn deliver(&mut self, message_id: MessageId) -> Result<SendReport> {
+        let item = self.outbox_item(message_id)?;
+        if item.is_partly_delivered() {
+            return self.redeliver(item).await;
+        }
+        let conversation = item.conversation;
+        let id = item.message_id;
+        // Ours going into a pending request is consent (D35), whenever it goes out.
+        self.accept_if_request(conversation).await?;
         let envelope = match &item.envelope {
             Some(sealed) => unb64(sealed, "outbox envelope")?,
             None => {
@@ -241,17 +432,17 @@ impl Client {
             }
         };
         let token = self.access_token().await?;
-        let recipients = match self
+        let (recipients, undelivered, repeated) = match self
             .api
             .send_payload(&token, conversation, id, &envelope, None)
             .await
         {
-            Ok(sent) => sent.recipients,
+            Ok(sent) => (sent.recipients, sent.undelivered, false),
             // The id was accepted before (a retry after a lost answer): it went out.
             Err(Error::Api {
                 code: ErrorCode::Conflict,
                 ..
-            }) => 0,
+            }) => (0, Vec::new(), true),
             Err(refused) if refused_for_good(&refused) => {
                 // Sending the same bytes again cannot succeed; kept, it would block every
                 // message behind it. It is reported instead.
@@ -267,7 +458,10 @@ impl Client {
             }
             Err(other) => return Err(other),
         };
-        self.state.outbox.remove(message_id);
+        // Stored by the server: sent. Devices it could not reach keep it in the outbox.
+        self.state
+            .outbox
+            .record_undelivered(message_id, undelivered.clone());
         let sent = Delivered {
             id: item.message_id,
             conversation: item.conversation,
@@ -279,13 +473,17 @@ impl Client {
                 OutgoingBody::Attachment { caption, .. } => caption.clone(),
             },
             attachment: None,
+            request: false,
         };
         self.state.archive(sent);
         self.save()?;
+        let undelivered = self.name_undelivered(conversation, &undelivered).await;
         Ok(SendReport {
             message_id: item.message_id,
             conversation: item.conversation,
             recipients,
+            undelivered,
+            repeated,
         })
     }
 

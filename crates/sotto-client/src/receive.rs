@@ -140,13 +140,20 @@ impl Client {
 
     /// The group state, fetched when unknown or behind `epoch`.
     async fn group_at(&mut self, conversation: ConversationId, epoch: u64) -> Result<GroupState> {
-        match self.load_group(&conversation)? {
+        let known = self.load_group(&conversation)?;
+        match known {
             Some(group)
                 if group.epoch() >= epoch && self.fresh.contains(&conversation.to_string()) =>
             {
                 Ok(group)
             }
-            _ => self.sync_group(conversation).await,
+            Some(_) => self.sync_group(conversation).await,
+            None => {
+                let group = self.sync_group(conversation).await?;
+                // A conversation new to this device may be a request (its messages say so).
+                self.learn_requests().await?;
+                Ok(group)
+            }
         }
     }
 
@@ -214,6 +221,7 @@ impl Client {
             sent_at: h.sent_at.millis(),
             text: zeroize::Zeroizing::new(text),
             attachment,
+            request: self.is_request(h.conversation),
         };
         self.state.inbox.push_back(delivered);
         Ok(Opened::Delivered {

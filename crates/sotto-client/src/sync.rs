@@ -205,6 +205,8 @@ impl Client {
         // Each run checks groups and devices afresh (a long-lived caller polls repeatedly).
         self.fresh.clear();
         self.directory.forget_devices();
+        // Which conversations are requests, so that their messages say so.
+        self.learn_requests().await?;
         // What this device publishes and sends first must not keep it from reading: an answer
         // that refuses it (anything but a transport failure, §9.4) is reported and left for
         // the next receive.

@@ -434,6 +434,68 @@ impl Api {
             .await
     }
 
+    /// `GET /v1/requests`: conversations this account was added to by someone not yet a
+    /// contact.
+    pub async fn requests(&self, token: &str) -> Result<RequestList> {
+        self.call(Method::GET, "/v1/requests", Some(token), None::<&()>)
+            .await
+    }
+
+    /// `POST /v1/conversations/{c}/accept`.
+    pub async fn accept(&self, token: &str, conversation: ConversationId) -> Result<()> {
+        let path = format!("/v1/conversations/{conversation}/accept");
+        self.no_content(Method::POST, &path, token).await
+    }
+
+    /// `POST /v1/conversations/{c}/decline`.
+    pub async fn decline(&self, token: &str, conversation: ConversationId) -> Result<()> {
+        let path = format!("/v1/conversations/{conversation}/decline");
+        self.no_content(Method::POST, &path, token).await
+    }
+
+    /// `PUT /v1/blocks/{username}`.
+    pub async fn block(&self, token: &str, username: &str) -> Result<()> {
+        let url = self.block_url(username)?;
+        self.send(self.http.put(url).bearer_auth(token))
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /v1/blocks/{username}`.
+    pub async fn unblock(&self, token: &str, username: &str) -> Result<()> {
+        let url = self.block_url(username)?;
+        self.send(self.http.delete(url).bearer_auth(token))
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/blocks`.
+    pub async fn blocks(&self, token: &str) -> Result<BlockList> {
+        self.call(Method::GET, "/v1/blocks", Some(token), None::<&()>)
+            .await
+    }
+
+    /// `/v1/blocks/{username}`, the name one escaped path segment (never a `/` or `..`).
+    fn block_url(&self, username: &str) -> Result<Url> {
+        let mut url = self.url("/v1/blocks/")?;
+        url.path_segments_mut()
+            .map_err(|_| Error::BadServerUrl {
+                url: self.base.to_string(),
+            })?
+            .pop_if_empty()
+            .push(username);
+        Ok(url)
+    }
+
+    /// A bodiless request answered with no content (`204`).
+    async fn no_content(&self, method: Method, path: &str, token: &str) -> Result<()> {
+        let request = self
+            .http
+            .request(method, self.url(path)?)
+            .bearer_auth(token);
+        self.send(request).await.map(|_| ())
+    }
+
     /// `POST /v1/conversations/{c}/attachments`.
     pub async fn upload_attachment(
         &self,

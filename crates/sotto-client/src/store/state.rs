@@ -220,6 +220,9 @@ pub struct Delivered {
     pub text: Zeroizing<String>,
     /// An attachment, if any.
     pub attachment: Option<IncomingAttachment>,
+    /// Received under a request: a conversation this account has not accepted (yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub request: bool,
 }
 
 /// An attachment reference received in a message.
@@ -300,7 +303,7 @@ mod tests {
     }
 
     /// A profile snapshot as the client wrote it before its state was typed (every field set,
-    /// both outbox body kinds, both kinds of hold).
+    /// both outbox body kinds, both kinds of hold), with a partly delivered outbox entry.
     const SNAPSHOT: &str = include_str!("../../tests/data/profile_snapshot.json");
 
     #[test]
@@ -313,6 +316,24 @@ mod tests {
             serde_json::from_slice(&state.to_bytes().unwrap()).unwrap();
         let original: serde_json::Value = serde_json::from_str(SNAPSHOT).unwrap();
         assert_eq!(written, original);
+    }
+
+    #[test]
+    fn a_profile_from_before_partly_delivered_messages_loads_with_none() {
+        let mut older: serde_json::Value = serde_json::from_str(SNAPSHOT).unwrap();
+        for item in older["outbox"].as_array_mut().unwrap() {
+            item.as_object_mut().unwrap().remove("undelivered");
+        }
+        let state = ProfileState::from_bytes(older.to_string().as_bytes()).unwrap();
+        assert_eq!(state.outbox.len(), 2);
+        assert_eq!(state.outbox.partly_delivered().count(), 0);
+        let current = ProfileState::from_bytes(SNAPSHOT.as_bytes()).unwrap();
+        let partly: Vec<_> = current.outbox.partly_delivered().collect();
+        assert_eq!(partly.len(), 1);
+        assert_eq!(
+            partly[0].undelivered[0].reason,
+            sotto_wire::api::UndeliveredReason::SenderShareFull
+        );
     }
 
     #[test]
