@@ -50,6 +50,8 @@ pub struct Tally {
     pub client_kills: usize,
     /// Times a device's session ended and it had to log in again (a user-visible failure).
     pub relogins: u64,
+    /// What mallory's flood did (the `flood` scenario).
+    pub flood: crate::flood::FloodTally,
     /// What the faults did, as text for the table.
     pub faults: String,
 }
@@ -67,6 +69,13 @@ impl Tally {
             && self.outbox == 0
             && self.unexpected == 0
             && self.relogins == 0
+            && self.flood_bit()
+    }
+
+    /// Whether a flood, if this scenario has one, filled its victim's queue: the server
+    /// refused mallory some copies. A flood that never reached the cap would show nothing.
+    fn flood_bit(&self) -> bool {
+        self.scenario != "flood" || self.flood.refused > 0
     }
 
     /// Adds `other`'s counts to this one (for totals).

@@ -47,6 +47,12 @@ pub enum Error {
         /// What.
         what: &'static str,
     },
+    /// A task of the harness panicked or was cancelled.
+    #[error("{what} stopped unexpectedly")]
+    TaskFailed {
+        /// Which task.
+        what: &'static str,
+    },
     /// An unknown scenario name.
     #[error("unknown scenario {name:?}")]
     UnknownScenario {

@@ -13,7 +13,8 @@
 //! - [`server`]: the server process (`serve`) and its handle (start, SIGKILL, graceful stop).
 //! - [`device`]: one client process (`client`): its send/receive loop with backoff.
 //! - [`plan`]: the plan and status files between the harness and a client.
-//! - [`world`]: the cast (three accounts, four devices, a group and a 1:1).
+//! - [`world`]: the cast (three accounts, four devices, a group and a 1:1; mallory).
+//! - [`flood`]: mallory, the hostile member of the `flood` scenario.
 //! - [`schedule`]: the named, seeded scenarios.
 //! - [`runner`]: plays a scenario and measures convergence.
 //! - [`audit`]: the exactly-once audit and its table.
@@ -22,6 +23,7 @@
 pub mod audit;
 pub mod device;
 pub mod error;
+pub mod flood;
 pub mod plan;
 pub mod proxy;
 pub mod runner;

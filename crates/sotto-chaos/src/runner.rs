@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::audit::{audit, message_text, Tally};
 use crate::device::{open_profile, EXIT_FILE, PLAN_FILE, STATUS_FILE};
 use crate::error::{Error, Result};
+use crate::flood::{Flood, FloodTally};
 use crate::plan::{read_json, write_json, Outgoing, Plan, Status};
 use crate::proxy::Faults;
 use crate::schedule::{schedule, Action, Schedule};
@@ -239,6 +240,8 @@ pub async fn run_scenario(world: &mut World, name: &str, seed: u64, size: Size) 
     }
     let started = Instant::now();
     let mut server_up = true;
+    let mut flood = None;
+    let mut flooded = FloodTally::default();
     for step in &schedule.steps {
         wait_supervising(&mut clients, started + step.at).await?;
         match &step.action {
@@ -265,9 +268,18 @@ pub async fn run_scenario(world: &mut World, name: &str, seed: u64, size: Size) 
             }
             Action::KillClient(label) => clients.kill(label).await?,
             Action::StartClient(label) => clients.start(label)?,
+            Action::Flood(true) => flood = Some(Flood::start(world.flooder.clone())),
+            Action::Flood(false) => {
+                if let Some(running) = flood.take() {
+                    flooded = running.stop().await?;
+                }
+            }
         }
     }
     wait_supervising(&mut clients, started + schedule.window).await?;
+    if let Some(running) = flood.take() {
+        flooded = running.stop().await?;
+    }
     // The network heals; anything still down comes back.
     world.proxy.set(Faults::default());
     if !server_up {
@@ -317,8 +329,17 @@ pub async fn run_scenario(world: &mut World, name: &str, seed: u64, size: Size) 
     tally.stalls = proxy.stalls - proxy_before.stalls;
     tally.server_downs = server_downs;
     tally.client_kills = client_kills;
+    tally.flood = flooded;
+    let flood_text = if flooded.posted > 0 {
+        format!(
+            " flood-posted={} flood-refused={}",
+            flooded.posted, flooded.refused
+        )
+    } else {
+        String::new()
+    };
     tally.faults = format!(
-        "conns={} cuts={} stalls={} refused={} server-downs={server_downs} client-kills={client_kills} crashes={crashes} relogins={}",
+        "conns={} cuts={} stalls={} refused={} server-downs={server_downs} client-kills={client_kills} crashes={crashes} relogins={}{flood_text}",
         proxy.connections - proxy_before.connections,
         proxy.cuts - proxy_before.cuts,
         proxy.stalls - proxy_before.stalls,

@@ -24,7 +24,11 @@ pub const SCENARIOS: &[&str] = &[
     "client-kill",
     "clock-skew",
     "mixed",
+    "flood",
 ];
+
+/// The shortest window of the `flood` scenario: mallory needs a few seconds to fill a queue.
+const FLOOD_MIN_WINDOW: Duration = Duration::from_secs(8);
 
 /// One thing the harness does to the world.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +49,8 @@ pub enum Action {
     KillClient(String),
     /// Starts a client process again from its profile.
     StartClient(String),
+    /// Mallory starts (`true`) or stops (`false`) flooding alice.
+    Flood(bool),
 }
 
 /// An action at a time since the scenario started.
@@ -86,6 +92,11 @@ pub fn schedule(name: &str, seed: u64, window: Duration) -> Result<Schedule> {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ salt);
+    let window = if name == "flood" {
+        window.max(FLOOD_MIN_WINDOW)
+    } else {
+        window
+    };
     let total = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
     let mut steps = Vec::new();
     let mut clock_offsets = Vec::new();
@@ -236,6 +247,29 @@ pub fn schedule(name: &str, seed: u64, window: Duration) -> Result<Schedule> {
             );
             clock_offsets.push(("bob".to_owned(), HOUR_MS));
         }
+        "flood" => {
+            // alice2 is offline while mallory floods, so its queue fills to the cap with her
+            // copies; the others' messages to alice2 must still get in (or their senders be
+            // told and retry), and alice1 must keep up with the flood while online.
+            at(
+                0,
+                Action::Faults(Faults {
+                    latency_ms: 10,
+                    jitter_ms: 5,
+                    ..Faults::default()
+                }),
+            );
+            at(0, Action::KillClient("alice2".to_owned()));
+            at(0, Action::Flood(true));
+            at(
+                between(&mut rng, total * 7 / 10, total * 8 / 10),
+                Action::Flood(false),
+            );
+            at(
+                between(&mut rng, total * 8 / 10, total * 9 / 10),
+                Action::StartClient("alice2".to_owned()),
+            );
+        }
         other => {
             return Err(Error::UnknownScenario {
                 name: other.to_owned(),
@@ -278,7 +312,13 @@ mod tests {
     #[test]
     fn every_kill_is_followed_by_a_start_inside_the_schedule() {
         for seed in 0..20 {
-            for name in ["server-kill", "client-kill", "mixed", "server-restart"] {
+            for name in [
+                "server-kill",
+                "client-kill",
+                "mixed",
+                "server-restart",
+                "flood",
+            ] {
                 let s = schedule(name, seed, Duration::from_secs(8)).unwrap();
                 let downs = s
                     .steps

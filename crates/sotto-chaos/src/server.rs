@@ -48,6 +48,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     config.argon2.iterations = 1;
     config.limits.shutdown_grace_secs = 2;
     config.limits.access_token_secs = args.access_token_secs;
+    // Small queues, so that the `flood` scenario's mallory fills one in a few seconds; every
+    // honest sender's copies to a device fit in its reserved share (see docs/chaos.md).
+    config.limits.max_queue_per_device = 30;
+    config.limits.queue_share_per_sender = 15;
     let server = sotto_server::start(config).await?;
     println!("ready {}", server.cert.fingerprint);
     // Stdin closing (the harness dropping it, or dying) is the graceful stop signal.

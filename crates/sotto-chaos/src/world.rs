@@ -1,5 +1,6 @@
 //! The cast of a chaos run: the server process, the proxy in front of it, three accounts (alice
-//! with two devices, bob, carol), a group of the three and a 1:1 between alice and bob.
+//! with two devices, bob, carol), a group of the three and a 1:1 between alice and bob; and
+//! mallory, who shares a conversation with alice and floods it in the `flood` scenario.
 //!
 //! Setup goes through the proxy with a clean network: the server's origin is the proxy's
 //! address, because that is the address clients sign into their login challenges.
@@ -12,6 +13,7 @@ use sotto_client::account::LoginStart;
 
 use crate::device::{open_profile, PASSWORD};
 use crate::error::{Error, Result};
+use crate::flood::Flooder;
 use crate::proxy::Proxy;
 use crate::server::{ServeArgs, ServerProcess};
 
@@ -55,6 +57,8 @@ pub struct World {
     pub devices: Vec<Device>,
     /// The conversations.
     pub conversations: Vec<Conversation>,
+    /// Mallory and the conversation alice shares with her (outside the audited ones).
+    pub flooder: Flooder,
     /// The `sotto-chaos` executable (for the server and client processes).
     pub exe: PathBuf,
 }
@@ -124,6 +128,18 @@ impl World {
                 .map_err(Error::client("waiting for approval"))?;
         }
         drop(second);
+        // Mallory: a member of a conversation alice started, so alice accepted it; the
+        // `flood` scenario has her fill alice's queues from there.
+        let mallory_profile = root.join("profiles").join("mallory");
+        std::fs::create_dir_all(&mallory_profile).map_err(Error::io("creating a device folder"))?;
+        open_profile(&mallory_profile, "mallory", server_id)?
+            .register("mallory", PASSWORD, "mallory")
+            .await
+            .map_err(Error::client("registering"))?;
+        let hostile = alice
+            .create_group("with mallory", &["mallory".to_owned()], true)
+            .await
+            .map_err(Error::client("creating mallory's conversation"))?;
         let group = alice
             .create_group("chaos", &["bob".to_owned(), "carol".to_owned()], true)
             .await
@@ -162,6 +178,11 @@ impl World {
             proxy,
             devices: vec![a1, a2, b, c],
             conversations,
+            flooder: Flooder {
+                profile: mallory_profile,
+                conversation: hostile.to_string(),
+                server: (url.clone(), pin.clone()),
+            },
             exe: exe.to_path_buf(),
         })
     }
