@@ -40,7 +40,11 @@ struct Flooded {
     good: Vec<String>,
 }
 
-fn flood(forged: usize, good: usize, tweak: impl FnOnce(&mut sotto_server::config::Config)) -> Flooded {
+fn flood(
+    forged: usize,
+    good: usize,
+    tweak: impl FnOnce(&mut sotto_server::config::Config),
+) -> Flooded {
     let server = TestServer::start_with(|c| {
         c.limits.max_queue_per_device = 100_000;
         tweak(c);

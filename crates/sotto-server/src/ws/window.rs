@@ -148,7 +148,10 @@ mod tests {
         w.acked(&[id(9), id(1), id(1)]);
         assert!(w.is_empty());
         w.sent(id(2), 900);
-        assert!(!w.fits(200), "the bytes of the first envelope were freed exactly once");
+        assert!(
+            !w.fits(200),
+            "the bytes of the first envelope were freed exactly once"
+        );
     }
 
     #[test]
