@@ -408,6 +408,7 @@ where
                         self.window.sent(envelope.message, envelope.body.len());
                         written += 1;
                     } else {
+                        self.window.blocked(envelope.body.len());
                         self.fall_behind();
                     }
                 }
@@ -460,6 +461,7 @@ where
             let mut full = false;
             for delivery in page {
                 if !self.window.fits(delivery.body.len()) {
+                    self.window.blocked(delivery.body.len());
                     full = true;
                     break;
                 }

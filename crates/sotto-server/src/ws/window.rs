@@ -20,6 +20,9 @@ pub struct Window {
     max_bytes: usize,
     outstanding: HashMap<MessageId, usize>,
     bytes: usize,
+    /// The body size of the envelope that did not fit last (1 when none did): the window counts
+    /// as full until that one fits, so that a store read is not tried for nothing.
+    waiting: usize,
 }
 
 impl Window {
@@ -31,6 +34,7 @@ impl Window {
             max_bytes,
             outstanding: HashMap::new(),
             bytes: 0,
+            waiting: 1,
         }
     }
 
@@ -47,16 +51,21 @@ impl Window {
         self.max_envelopes.saturating_sub(self.outstanding.len())
     }
 
-    /// Whether no envelope fits any more (nothing more is read from the store until an
-    /// acknowledgement makes room).
+    /// Whether the next envelope does not fit (nothing more is read from the store until an
+    /// acknowledgement makes room for it).
     pub fn is_full(&self) -> bool {
-        !self.outstanding.is_empty()
-            && (self.outstanding.len() >= self.max_envelopes || self.bytes >= self.max_bytes)
+        !self.fits(self.waiting)
+    }
+
+    /// Records that an envelope of `body_len` bytes did not fit.
+    pub fn blocked(&mut self, body_len: usize) {
+        self.waiting = body_len.max(1);
     }
 
     /// Records an envelope written to the socket. The same id twice (a copy sent again) counts
     /// once.
     pub fn sent(&mut self, message: MessageId, body_len: usize) {
+        self.waiting = 1;
         if let Some(old) = self.outstanding.insert(message, body_len) {
             self.bytes = self.bytes.saturating_sub(old);
         }
@@ -96,11 +105,6 @@ impl Window {
     pub fn is_empty(&self) -> bool {
         self.outstanding.is_empty()
     }
-
-    /// The most envelopes the window holds.
-    pub fn max_envelopes(&self) -> usize {
-        self.max_envelopes
-    }
 }
 
 #[cfg(test)]
@@ -137,6 +141,11 @@ mod tests {
         assert!(!w.is_full());
         assert!(!w.fits(500));
         assert!(w.fits(400));
+        assert!(!w.is_full());
+        w.blocked(500);
+        assert!(w.is_full(), "full for the envelope that waits");
+        w.acked(&[id(2)]);
+        assert!(!w.is_full());
     }
 
     #[test]
