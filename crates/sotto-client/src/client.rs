@@ -71,6 +71,9 @@ pub struct Client {
     /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
     /// whose clocks are off by an hour to check the protocol's skew tolerance.
     clock_offset_ms: i64,
+    /// The state changed in ways that must be written before the payloads that changed it are
+    /// acknowledged ([`Client::save_before_ack`]), and has not been written since.
+    unsaved: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -128,12 +131,33 @@ impl Client {
             directory: Default::default(),
             requests: Default::default(),
             clock_offset_ms: 0,
+            unsaved: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// Writes the snapshot durably.
     pub fn save(&self) -> Result<()> {
-        self.vault.save(&self.state.to_bytes()?)
+        self.vault.save(&self.state.to_bytes()?)?;
+        self.unsaved
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Marks the state as changed by a payload that is not acknowledged yet: a refusal counted,
+    /// a payload held. It is written once for a batch of payloads, by [`Client::save_pending`]
+    /// before their acknowledgement, instead of once per payload (a backlog of thousands of
+    /// forged envelopes would otherwise cost thousands of synced writes of the whole profile).
+    pub(crate) fn save_before_ack(&self) {
+        self.unsaved
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Writes the state if a payload changed it since the last write.
+    pub(crate) fn save_pending(&self) -> Result<()> {
+        if self.unsaved.load(std::sync::atomic::Ordering::Relaxed) {
+            self.save()?;
+        }
+        Ok(())
     }
 
     /// The profile folder.

@@ -32,7 +32,7 @@ impl Client {
         let entry = self.held_entry(relayed_id, envelope, payload, Some(hold))?;
         if self.state.held.hold_for_identity(entry).is_err() {
             self.state.undecryptable += 1;
-            self.save()?;
+            self.save_before_ack();
             summary.failed += 1;
             on_event(Event::Failure {
                 message_id: payload.message_id(relayed_id),
@@ -41,7 +41,8 @@ impl Client {
             });
             return Ok(());
         }
-        self.save()
+        self.save_before_ack();
+        Ok(())
     }
 
     /// Retries the payloads held for an identity decision (those claiming `only` as sender, or

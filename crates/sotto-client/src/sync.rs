@@ -28,6 +28,10 @@ const TICK: Duration = Duration::from_millis(250);
 const KEEPALIVE: Duration = Duration::from_secs(25);
 /// How long a ping may go unanswered (no frame at all) before the socket counts as dead.
 const DEAD_AFTER: Duration = Duration::from_secs(10);
+/// Payloads acknowledged in one frame at most while more are waiting; fewer when the socket has
+/// nothing more ready. Well below the server's delivery window (256 by default), so the server
+/// always has room to write the next ones while these are processed.
+const ACK_BATCH: usize = 64;
 
 /// Something the user should see. Exhaustive, so a new event is a compile error in every
 /// front end that must show it.
@@ -183,7 +187,14 @@ impl Client {
         options: &ReceiveOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
-        let result = self.receive_inner(options, on_event).await;
+        let mut result = self.receive_inner(options, on_event).await;
+        // Whatever ended the receive, what it recorded is kept (a payload not acknowledged is
+        // delivered again and meets its own record: held once, replayed, refused again).
+        if let Err(error) = self.save_pending() {
+            if result.is_ok() {
+                result = Err(error);
+            }
+        }
         if matches!(
             result,
             Err(Error::Api {
@@ -245,6 +256,9 @@ impl Client {
         let mut last_ping = start;
         // When the oldest ping not followed by any frame was sent.
         let mut unanswered: Option<tokio::time::Instant> = None;
+        // Processed payloads not acknowledged yet: they are acknowledged together, after one
+        // write of the state that records them (§9.4: stored durably, then acknowledged).
+        let mut done: Vec<MessageId> = Vec::new();
         loop {
             if last_ping.elapsed() >= options.keepalive {
                 socket.ping().await?;
@@ -259,6 +273,11 @@ impl Client {
                 return Err(Error::TimedOut {
                     what: "the server to answer a ping (the connection is dead)",
                 });
+            }
+            // Acknowledged in batches while more is ready, and always before waiting: the
+            // server writes no more than its window ahead of the acknowledgements.
+            if done.len() >= ACK_BATCH || !socket.has_ready() {
+                self.acknowledge(&mut socket, &mut done).await?;
             }
             let frame = socket.next(TICK).await?;
             if frame.is_some() {
@@ -281,7 +300,7 @@ impl Client {
                         &mut summary,
                     )
                     .await?;
-                    socket.ack(std::slice::from_ref(&message_id)).await?;
+                    done.push(message_id);
                 }
                 Some(ServerFrame::Error {
                     error: crate::api::ErrorCode::Unauthorized,
@@ -301,8 +320,21 @@ impl Client {
                 }
             }
         }
+        self.acknowledge(&mut socket, &mut done).await?;
         socket.close().await;
         Ok(summary)
+    }
+
+    /// Writes what the processed payloads changed, then acknowledges them (their copies are
+    /// deleted from the server's queue and the server may write the next ones).
+    async fn acknowledge(&mut self, socket: &mut Socket, done: &mut Vec<MessageId>) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.save_pending()?;
+        socket.ack(done).await?;
+        done.clear();
+        Ok(())
     }
 
     async fn handle(
@@ -319,7 +351,7 @@ impl Client {
             .and_then(|b| Payload::decode(&b))
         else {
             self.state.undecryptable += 1;
-            self.save()?;
+            self.save_before_ack();
             summary.failed += 1;
             on_event(Event::Failure {
                 message_id: message_id.to_owned(),
@@ -421,7 +453,7 @@ impl Client {
                             None,
                         ));
                         self.state.remember(id);
-                        self.save()?;
+                        self.save_before_ack();
                         on_event(Event::Held {
                             message_id: id.to_string(),
                         });
@@ -442,7 +474,7 @@ impl Client {
                         // would let a relay drop the genuine message by sending a tampered
                         // copy first.
                         self.state.undecryptable += 1;
-                        self.save()?;
+                        self.save_before_ack();
                         summary.failed += 1;
                         on_event(failure(reason));
                     }
@@ -503,7 +535,8 @@ impl Client {
             let entry = self.held_entry(relayed_id, envelope, payload, None)?;
             self.state.held.hold_for_answer(entry);
         }
-        self.save()
+        self.save_before_ack();
+        Ok(())
     }
 
     /// A new held entry for `payload` (relayed as `relayed_id`, wire text `envelope`), held from

@@ -202,6 +202,12 @@ pub struct Limits {
     pub ws_idle_timeout_secs: u64,
     /// Seconds a single write to a socket may take before the client counts as too slow.
     pub ws_send_timeout_secs: u64,
+    /// Envelopes written to a socket ahead of the client's acknowledgements; when that many
+    /// wait, delivery to the socket pauses and resumes from the store as acknowledgements come.
+    pub ws_unacked_envelopes: usize,
+    /// Envelope body bytes written to a socket ahead of its acknowledgements (one envelope is
+    /// always written, however large), as for `ws_unacked_envelopes`.
+    pub ws_unacked_bytes: usize,
     /// Lifetime of an access token, in seconds.
     pub access_token_secs: u64,
     /// Lifetime of a refresh token (and so of a device session without use), in seconds.
@@ -249,6 +255,8 @@ impl Default for Limits {
             ws_auth_timeout_secs: 10,
             ws_idle_timeout_secs: 90,
             ws_send_timeout_secs: 15,
+            ws_unacked_envelopes: 256,
+            ws_unacked_bytes: 1024 * 1024,
             access_token_secs: 15 * 60,
             refresh_token_secs: 30 * 24 * 3600,
             login_token_secs: 10 * 60,

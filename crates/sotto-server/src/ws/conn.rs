@@ -2,13 +2,17 @@
 //! messages (so tests can drive it with channels).
 //!
 //! Order of events: the ticket (cookie or first frame, within `ws_auth_timeout`) or a close
-//! before any data; registration in the hub (per-account cap); `ready`; every queued envelope
-//! from the store; then a loop over pushes from the hub, client frames, replies of in-flight
-//! sends, pings and close requests. A push whose sequence number is not above what was already
-//! sent is skipped, so the store read and live pushes never duplicate. Writes have a timeout
-//! (slow clients are dropped), reads an idle timeout, frames a rate limit, and in-flight sends a
-//! cap. No lock is held across any of it. Every way out says why ([`Stop`]): the reason goes on
-//! the connection's span, in one debug line and in the metrics.
+//! before any data; registration in the hub (per-account cap); `ready`; the queued envelopes
+//! from the store, as many as the delivery window takes; then a loop over pushes from the hub,
+//! client frames, replies of in-flight sends, pings and close requests. A push whose sequence
+//! number is not above what was already sent is skipped, so the store read and live pushes never
+//! duplicate. The delivery window ([`Window`]) bounds the envelopes written ahead of the
+//! client's acknowledgements: when it is full the socket is marked lagged (the hub then queues
+//! no live push for it) and it reads on from the store as acknowledgements make room, so a
+//! client draining a large backlog is paced, not cut. Writes have a timeout (clients that stop
+//! reading are dropped), reads an idle timeout, frames (control frames included) a rate limit,
+//! and in-flight sends a cap. No lock is held across any of it. Every way out says why
+//! ([`Stop`]): the reason goes on the connection's span, in one debug line and in the metrics.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,11 +36,16 @@ use crate::state::AppState;
 use crate::store::WriteOutcome;
 use crate::ws::frames::{self, ClientFrame, ServerFrame, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
 use crate::ws::stop::Stop;
+use crate::ws::window::Window;
 
 /// Sends awaiting their commit on one socket at most.
 const MAX_IN_FLIGHT: usize = 256;
-/// Envelopes read from the store per query when catching up.
-const PAGE: i64 = 256;
+/// Envelopes read from the store per query when catching up (fewer when the window has less
+/// room).
+const PAGE: usize = 256;
+/// How often a socket whose window is full checks whether its unacknowledged envelopes are still
+/// queued: another socket of the same device may have acknowledged them.
+const WINDOW_RECHECK: Duration = Duration::from_secs(5);
 
 type Reply = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
@@ -115,6 +124,8 @@ where
         registration,
         cursor: 0,
         unflushed: false,
+        window: Window::new(limits.ws_unacked_envelopes, limits.ws_unacked_bytes),
+        last_ack: Instant::now(),
     };
     state_gauge(&conn.state, 1);
     let state = conn.state.clone();
@@ -216,6 +227,10 @@ struct Conn<K> {
     cursor: i64,
     /// Frames were fed since the last flush.
     unflushed: bool,
+    /// Envelopes written and not acknowledged yet.
+    window: Window,
+    /// When the client last acknowledged something.
+    last_ack: Instant,
     bucket: Bucket,
     send_timeout: Duration,
     idle: Duration,
@@ -267,6 +282,8 @@ where
         let mut shutdown = self.state.shutdown.clone();
         let mut ping = tokio::time::interval(self.idle / 3);
         ping.tick().await;
+        let mut recheck = tokio::time::interval(WINDOW_RECHECK);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deadline = Instant::now() + self.idle;
         loop {
             let step = tokio::select! {
@@ -303,6 +320,7 @@ where
                     }
                 },
                 _ = ping.tick() => self.send_message(Message::Ping(Default::default())).await,
+                _ = recheck.tick(), if self.window.is_full() => self.recheck_window().await,
             };
             if let Err(stop) = step {
                 break stop;
@@ -310,7 +328,9 @@ where
             if let Err(stop) = self.drain_ready(&mut in_flight).await {
                 break stop;
             }
-            if self.registration.lagged.swap(false, Ordering::AcqRel) {
+            // A store read is due (the hub's queue overflowed, a wake-up, or the window filled)
+            // and the window has room again.
+            if !self.window.is_full() && self.registration.lagged.swap(false, Ordering::SeqCst) {
                 if let Err(stop) = self.catch_up().await {
                     break stop;
                 }
@@ -379,10 +399,18 @@ where
             match push {
                 // The loop sees the lagged flag after this turn and re-reads the store.
                 Push::Wake => {}
+                // A store read is due: it brings this envelope, in order after the ones before it.
+                Push::Envelope { seq, .. } if seq > self.cursor && self.store_read_due() => {}
                 Push::Envelope { seq, envelope } if seq > self.cursor => {
-                    self.feed(Self::envelope_frame(seq, &envelope)).await?;
-                    self.cursor = seq;
-                    written += 1;
+                    if self.window.fits(envelope.body.len()) {
+                        self.feed(Self::envelope_frame(seq, &envelope)).await?;
+                        self.cursor = seq;
+                        self.window.sent(envelope.message, envelope.body.len());
+                        written += 1;
+                    } else {
+                        self.window.blocked(envelope.body.len());
+                        self.fall_behind();
+                    }
                 }
                 Push::Envelope { .. } => {}
                 Push::Frame(text) => self.feed(text.to_string()).await?,
@@ -395,13 +423,31 @@ where
         Ok(())
     }
 
-    /// Writes every queued envelope above the cursor, from the store.
+    /// Whether envelopes from the hub wait for a store read instead of being written.
+    fn store_read_due(&self) -> bool {
+        self.registration.lagged.load(Ordering::SeqCst)
+    }
+
+    /// The window is full: write nothing more until acknowledgements make room, then read on
+    /// from the store. The lagged flag keeps the hub from queueing live pushes meanwhile (the
+    /// store read brings them, in order).
+    fn fall_behind(&self) {
+        self.registration.lagged.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes the queued envelopes above the cursor, from the store, until the queue or the
+    /// window ends; a full window leaves the rest for later ([`Conn::fall_behind`]).
     async fn catch_up(&mut self) -> Result<(), Stop> {
         loop {
+            let want = self.window.room().min(PAGE);
+            if want == 0 {
+                self.fall_behind();
+                return Ok(());
+            }
             let page = match self
                 .state
                 .store
-                .pending(&self.device, self.cursor, PAGE)
+                .pending(&self.device, self.cursor, want as i64)
                 .await
             {
                 Ok(page) => page,
@@ -411,18 +457,56 @@ where
                 }
             };
             let n = page.len();
+            let mut written = 0u64;
+            let mut full = false;
             for delivery in page {
+                if !self.window.fits(delivery.body.len()) {
+                    self.window.blocked(delivery.body.len());
+                    full = true;
+                    break;
+                }
                 let seq = delivery.seq;
                 let envelope = OutEnvelope::from_delivery(delivery);
                 self.feed(Self::envelope_frame(seq, &envelope)).await?;
                 self.cursor = seq;
+                self.window.sent(envelope.message, envelope.body.len());
+                written += 1;
             }
-            Metrics::add(&self.state.metrics.copies_delivered, n as u64);
+            Metrics::add(&self.state.metrics.copies_delivered, written);
             self.flush().await?;
-            if (n as i64) < PAGE {
+            if full {
+                self.fall_behind();
+                return Ok(());
+            }
+            if n < want {
                 return Ok(());
             }
         }
+    }
+
+    /// With the window full and no acknowledgement for a while: frees the envelopes that are no
+    /// longer queued (another socket of this device acknowledged them), so that delivery to this
+    /// socket cannot stall on acknowledgements it never sees. The unacknowledged envelopes are
+    /// the oldest queued ones, so one read of the window's size finds them.
+    async fn recheck_window(&mut self) -> Result<(), Stop> {
+        if self.last_ack.elapsed() < WINDOW_RECHECK {
+            return Ok(());
+        }
+        let limit = i64::try_from(self.window.len()).unwrap_or(i64::MAX);
+        let queued = match self.state.store.pending(&self.device, 0, limit).await {
+            Ok(queued) => queued,
+            Err(error) => {
+                tracing::error!(?error, "reading the queue failed");
+                return Err(Stop::StoreFailed);
+            }
+        };
+        let queued: std::collections::HashSet<_> = queued
+            .into_iter()
+            .filter(|d| d.seq <= self.cursor)
+            .map(|d| d.message)
+            .collect();
+        self.window.retain_queued(|m| queued.contains(m));
+        Ok(())
     }
 
     async fn incoming(
@@ -430,6 +514,15 @@ where
         message: Message,
         in_flight: &mut FuturesUnordered<Reply>,
     ) -> Result<(), Stop> {
+        if let Message::Close(_) = message {
+            return Err(Stop::ClientClosed);
+        }
+        // Every frame counts, control frames too: a ping costs a pong, and a flood of them is
+        // as much work as a flood of data frames.
+        if !self.bucket.take() {
+            close(&mut self.sink, code::POLICY, "rate limit exceeded").await;
+            return Err(Stop::FrameRate);
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => {
@@ -439,13 +532,8 @@ where
                 };
                 return self.feed(error_frame(None, &e)).await;
             }
-            Message::Ping(_) | Message::Pong(_) => return Ok(()),
-            Message::Close(_) => return Err(Stop::ClientClosed),
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return Ok(()),
         };
-        if !self.bucket.take() {
-            close(&mut self.sink, code::POLICY, "rate limit exceeded").await;
-            return Err(Stop::FrameRate);
-        }
         let frame = match serde_json::from_str::<ClientFrame>(text.as_str()) {
             Ok(frame) => frame,
             Err(source) => {
@@ -453,6 +541,12 @@ where
                 return self.feed(error_frame(None, &e)).await;
             }
         };
+        if let ClientFrame::Ack { message_ids } = &frame {
+            if message_ids.len() <= MAX_ACK_IDS {
+                self.window.acked(message_ids);
+                self.last_ack = Instant::now();
+            }
+        }
         match self.handle(frame) {
             Ok(Some(reply)) if in_flight.len() < MAX_IN_FLIGHT => {
                 in_flight.push(reply);

@@ -7,10 +7,12 @@
 //! - [`conn`]: a connection's life, written over any `Sink`/`Stream` of messages.
 //! - [`frames`]: the JSON frames.
 //! - [`stop`]: why a connection ended.
+//! - [`window`]: delivery flow control (envelopes written ahead of the acknowledgements).
 
 pub mod conn;
 pub mod frames;
 pub mod stop;
+pub mod window;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
