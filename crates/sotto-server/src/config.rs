@@ -116,8 +116,15 @@ pub struct Argon2Config {
     pub iterations: u32,
     /// Degree of parallelism (lanes).
     pub parallelism: u32,
-    /// Hashes that may run at once (each holds `memory_kib` of memory); further logins wait.
+    /// Password checks (login, password change, ending another session) that may run at once
+    /// (each holds `memory_kib` of memory); further ones wait in arrival order.
     pub max_concurrent: usize,
+    /// Password checks one address (IPv6: one /64) may have running or waiting at once; one
+    /// more is refused (`429 throttled`), so one address cannot queue ahead of everyone else.
+    pub max_concurrent_per_address: usize,
+    /// New hashes (registration, a new password) that may run at once, in slots of their own so
+    /// sign-ups never delay logins.
+    pub max_concurrent_new: usize,
 }
 
 impl Default for Argon2Config {
@@ -127,6 +134,8 @@ impl Default for Argon2Config {
             iterations: 3,
             parallelism: 1,
             max_concurrent: 4,
+            max_concurrent_per_address: 2,
+            max_concurrent_new: 1,
         }
     }
 }
@@ -184,6 +193,15 @@ pub struct Limits {
     pub max_batch: usize,
     /// Seconds allowed for in-flight work when shutting down.
     pub shutdown_grace_secs: u64,
+    /// Registration attempts (fresh or taken names) one address (IPv6: one /64) may make per
+    /// hour, also the burst; past it `429 throttled`.
+    pub registrations_per_ip_per_hour: u32,
+    /// New accounts (password hashes for fresh names) the server makes per minute in all, also
+    /// the burst; past it `429 throttled`.
+    pub registrations_per_minute: u32,
+    /// Pending (not yet approved) devices one account may have; one more is refused
+    /// (`429 capacity`).
+    pub max_pending_devices_per_account: usize,
 }
 
 impl Default for Limits {
@@ -212,6 +230,9 @@ impl Default for Limits {
             ticket_secs: 30,
             max_batch: 2048,
             shutdown_grace_secs: 10,
+            registrations_per_ip_per_hour: 20,
+            registrations_per_minute: 60,
+            max_pending_devices_per_account: 10,
         }
     }
 }
@@ -478,6 +499,20 @@ impl Config {
             });
         }
         // A zero cap would refuse everyone; a zero timeout would cut every connection at once.
+        if l.registrations_per_ip_per_hour == 0
+            || l.registrations_per_minute == 0
+            || l.max_pending_devices_per_account == 0
+            || a.max_concurrent == 0
+            || a.max_concurrent_per_address == 0
+            || a.max_concurrent_new == 0
+        {
+            return Err(Error::Config {
+                reason: "limits.registrations_per_ip_per_hour, registrations_per_minute, \
+                         max_pending_devices_per_account and argon2.max_concurrent, \
+                         max_concurrent_per_address, max_concurrent_new must be positive"
+                    .to_owned(),
+            });
+        }
         if l.max_connections == 0
             || l.max_connections_per_ip == 0
             || l.max_concurrent_uploads == 0

@@ -53,6 +53,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::password::Passwords;
+use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -163,6 +164,10 @@ pub async fn start(config: Config) -> Result<Server> {
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),
+        registrations: RegistrationLimit::new(
+            limits.registrations_per_ip_per_hour,
+            limits.registrations_per_minute,
+        ),
         groups: Default::default(),
         metrics,
         shutdown: shutdown_rx.clone(),

@@ -87,6 +87,12 @@ pub struct Metrics {
     pub login_failures: AtomicU64,
     /// Logins refused by the throttle.
     pub login_throttled: AtomicU64,
+    /// Accounts registered.
+    pub registrations: AtomicU64,
+    /// Registrations refused by the registration limit (per address or server-wide).
+    pub registrations_throttled: AtomicU64,
+    /// New password hashes made (registrations and password changes; checks not counted).
+    pub password_hashes: AtomicU64,
     /// Time from submitting an envelope to its durable commit.
     pub commit_latency: Histogram,
 }
@@ -216,6 +222,24 @@ impl Metrics {
             "sotto_login_throttled_total",
             "Logins refused by the throttle.",
             &self.login_throttled,
+        );
+        counter(
+            &mut out,
+            "sotto_registrations_total",
+            "Accounts registered.",
+            &self.registrations,
+        );
+        counter(
+            &mut out,
+            "sotto_registrations_throttled_total",
+            "Registrations refused by the registration limit.",
+            &self.registrations_throttled,
+        );
+        counter(
+            &mut out,
+            "sotto_password_hashes_total",
+            "New password hashes made (registrations, password changes).",
+            &self.password_hashes,
         );
         self.commit_latency.render(
             &mut out,

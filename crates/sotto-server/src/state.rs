@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::auth::password::Passwords;
+use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
 use crate::config::Limits;
 use crate::hub::Hub;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub passwords: Passwords,
     /// Login throttling.
     pub throttle: Throttle,
+    /// Sign-ups per address and server-wide.
+    pub registrations: RegistrationLimit,
     /// Verified group states.
     pub groups: GroupCache,
     /// Counters.

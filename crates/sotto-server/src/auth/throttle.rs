@@ -53,8 +53,10 @@ pub struct Throttle {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
-/// Groups IPv6 addresses by /64, the usual allocation to one customer.
-fn bucket(ip: IpAddr) -> IpAddr {
+/// The key one peer is counted under: an IPv4 address as is, an IPv6 address by its /64 (the
+/// usual allocation to one customer, who can pick any address inside it). Every per-address
+/// count of the auth layer (login throttle, registration limit, password-check slots) uses it.
+pub fn peer_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
@@ -68,7 +70,7 @@ fn bucket(ip: IpAddr) -> IpAddr {
 }
 
 fn keys(account: &str, ip: IpAddr) -> [Key; 3] {
-    let ip = bucket(ip);
+    let ip = peer_key(ip);
     [
         Key::Pair(account.to_owned(), ip),
         Key::Account(account.to_owned()),
