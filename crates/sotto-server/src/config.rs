@@ -55,6 +55,35 @@ pub struct Config {
     /// Prefix of every NATS subject; nodes of one deployment share it, deployments on one NATS
     /// server need different ones.
     pub nats_prefix: String,
+    /// The bearer token that opens `GET /metrics`; unset means `/metrics` is not served (404).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The secret a metrics scraper presents (`Authorization: Bearer …`). Its `Debug` prints no
+/// secret, so a logged configuration does not leak it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Shortest token accepted, in bytes: 128 bits of hex or base64 and then some.
+    pub const MIN_LEN: usize = 32;
+
+    /// Wraps a token (checked by [`Config::validate`]).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, to compare (by hash, in constant time) with what a scraper sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 /// The fan-out backend (see [`crate::fanout`]).
@@ -101,6 +130,7 @@ impl Default for Config {
             fanout: FanoutKind::Local,
             nats_url: None,
             nats_prefix: "sotto".to_owned(),
+            metrics_token: None,
         }
     }
 }
@@ -314,6 +344,7 @@ usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
 SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
+SOTTO_METRICS_TOKEN,
 SOTTO_LIMITS_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
 
@@ -422,6 +453,9 @@ impl Config {
         if let Some(v) = lookup("SOTTO_NATS_PREFIX") {
             self.nats_prefix = v;
         }
+        if let Some(v) = lookup("SOTTO_METRICS_TOKEN") {
+            self.metrics_token = Some(MetricsToken(v));
+        }
         self.apply_numeric_env(&lookup)?;
         Ok(())
     }
@@ -477,6 +511,18 @@ impl Config {
                 });
             }
             crate::fanout::nats::check_prefix(&self.nats_prefix)?;
+        }
+        if let Some(token) = &self.metrics_token {
+            let t = token.expose();
+            if t.len() < MetricsToken::MIN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Config {
+                    reason: format!(
+                        "metrics_token needs at least {} printable ASCII characters without \
+                         spaces (e.g. `openssl rand -hex 32`)",
+                        MetricsToken::MIN_LEN
+                    ),
+                });
+            }
         }
         let a = &self.argon2;
         if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
@@ -627,6 +673,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_long_token_is_set_and_the_token_is_never_printed() {
+        assert!(Config::load(&args(&[]), |_| None)
+            .unwrap()
+            .metrics_token
+            .is_none());
+        let token = "0123456789abcdef0123456789abcdef";
+        let env = |k: &str| (k == "SOTTO_METRICS_TOKEN").then(|| token.to_owned());
+        let c = Config::load(&args(&[]), env).unwrap();
+        assert_eq!(c.metrics_token.as_ref().unwrap().expose(), token);
+        assert!(!format!("{c:?}").contains(token));
+        let short = |k: &str| (k == "SOTTO_METRICS_TOKEN").then(|| "secret".to_owned());
+        assert!(Config::load(&args(&[]), short).is_err());
+        let spaced = |k: &str| {
+            (k == "SOTTO_METRICS_TOKEN").then(|| "0123456789abcdef 123456789abcdef0".to_owned())
+        };
+        assert!(Config::load(&args(&[]), spaced).is_err());
+        let c: Config = toml::from_str(&format!("metrics_token = \"{token}\"")).unwrap();
+        assert!(c.validate().is_ok() && c.metrics_token.is_some());
     }
 
     #[test]

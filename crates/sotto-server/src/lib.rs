@@ -161,6 +161,10 @@ pub async fn start(config: Config) -> Result<Server> {
             origin: origin.clone(),
             allowed_origins,
             limits: limits.clone(),
+            metrics_token_hash: config
+                .metrics_token
+                .as_ref()
+                .map(|t| sotto_proto::crypto::sha256(t.expose().as_bytes())),
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),

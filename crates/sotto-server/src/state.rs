@@ -24,6 +24,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Sizes, caps and timeouts.
     pub limits: Limits,
+    /// SHA-256 of the token that opens `/metrics`; `None`: `/metrics` is not served.
+    pub metrics_token_hash: Option<[u8; 32]>,
 }
 
 /// The shared handles.

@@ -69,8 +69,12 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.limits.shutdown_grace_secs = 2;
     config.limits.registrations_per_ip_per_hour = 10_000;
     config.limits.registrations_per_minute = 10_000;
+    config.metrics_token = Some(sotto_server::config::MetricsToken::new(METRICS_TOKEN));
     config
 }
+
+/// The `/metrics` token of [`test_config`].
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef";
 
 impl TestServer {
     /// A server on SQLite with the default test configuration.
@@ -134,6 +138,20 @@ impl TestServer {
         if let Some(pg) = self.pg.take() {
             pg.drop().await;
         }
+    }
+
+    /// The `/metrics` text, fetched with the test token.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .api()
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
     }
 
     /// An HTTPS client trusting exactly this server's certificate.
