@@ -311,6 +311,37 @@ mod tests {
     }
 
     #[test]
+    fn names_refuse_controls_and_format_characters_but_keep_the_joiners() {
+        for pair in REFUSED_IN_NAMES.windows(2) {
+            assert!(
+                pair[0].0 <= pair[0].1 && pair[0].1 < pair[1].0,
+                "sorted, disjoint"
+            );
+        }
+        for ok in [
+            "alice",
+            "a b",
+            "\u{644}\u{67e}\u{200c}\u{62a}",
+            "\u{1f469}\u{200d}\u{1f4bb}",
+        ] {
+            assert!(is_display_text(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            " a",
+            "a\u{a0}",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "\u{feff}a",
+            "a\u{2028}b",
+            "a\u{e0041}",
+            "a\u{7f}b",
+        ] {
+            assert!(!is_display_text(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn rejects_wrong_context_and_version() {
         let bytes = Writer::for_domain(Domain::Envelope).finish();
         assert!(matches!(
