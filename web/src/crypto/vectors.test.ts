@@ -715,9 +715,10 @@ const script: Handler = async (v) => {
 
 /** §4.8: `text(s)` read as a name of at most `max` bytes. */
 const display: Handler = async (v) => {
-  await outcome(v, async () => {
+  await outcome(v, () => {
     const text = new Reader(v.get("encoded").hex()).displayText("name", v.get("max").num());
     expect(text).toBe(v.get("text").str());
+    return Promise.resolve();
   });
 };
 
