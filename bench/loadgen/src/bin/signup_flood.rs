@@ -53,13 +53,15 @@ async fn post(client: &reqwest::Client, url: &str, body: serde_json::Value) -> (
 }
 
 fn summary(mut samples: Vec<Duration>) -> String {
-    samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let each: Vec<String> = samples.iter().map(|d| format!("{:.0}", ms(*d))).collect();
+    samples.sort();
     format!(
-        "n={} median={:.0} ms max={:.0} ms",
+        "n={} median={:.0} ms max={:.0} ms (each, ms: {})",
         samples.len(),
         ms(samples[samples.len() / 2]),
-        ms(samples[samples.len() - 1])
+        ms(samples[samples.len() - 1]),
+        each.join(" ")
     )
 }
 
