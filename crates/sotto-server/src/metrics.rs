@@ -85,7 +85,8 @@ pub struct Metrics {
     pub logins: AtomicU64,
     /// Failed logins.
     pub login_failures: AtomicU64,
-    /// Logins refused by the throttle.
+    /// Logins refused by the throttle or because their address had its share of the password
+    /// check slots.
     pub login_throttled: AtomicU64,
     /// Accounts registered.
     pub registrations: AtomicU64,

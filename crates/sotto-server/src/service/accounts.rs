@@ -27,7 +27,8 @@ pub struct LoginGrant {
     pub username: String,
 }
 
-/// What a taken name answers, before hashing and after (a race between two sign-ups).
+/// What a taken name answers before any hashing (the store answers the same when two sign-ups
+/// for one name race past this check).
 const TAKEN: Error = Error::Conflict {
     what: "username is taken",
 };
@@ -84,7 +85,12 @@ pub(crate) async fn check_password(
     let ok = state
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()), ip)
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(e, Error::Throttled { .. }) {
+                Metrics::add(&state.metrics.login_throttled, 1);
+            }
+        })?;
     match user {
         Some(user) if ok => {
             state.throttle.success(name, ip);
