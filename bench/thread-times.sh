@@ -14,6 +14,8 @@ set -euo pipefail
 BIN=${BIN:-target/release}
 PORT=${PORT:-9443}
 DATA=$(mktemp -d)
+# /metrics answers only with this token (docs/configuration.md, `metrics_token`).
+export SOTTO_METRICS_TOKEN=${SOTTO_METRICS_TOKEN:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
 
 env ${SERVER_WORKERS:+TOKIO_WORKER_THREADS=$SERVER_WORKERS} \
@@ -39,4 +41,4 @@ snapshot >"$DATA/after"
 echo "server threads during the run (CPU used / runnable but waiting for a CPU):"
 join "$DATA/before" "$DATA/after" |
     awk '{printf "  %-18s cpu %6d ms   waiting %6d ms\n", $1, $4 - $2, $5 - $3}'
-curl -sk "https://127.0.0.1:$PORT/metrics" | grep -E '^sotto_(group_commit|envelope_commit_seconds_(sum|count))'
+curl -sk -H "Authorization: Bearer $SOTTO_METRICS_TOKEN" "https://127.0.0.1:$PORT/metrics" | grep -E '^sotto_(group_commit|envelope_commit_seconds_(sum|count))'

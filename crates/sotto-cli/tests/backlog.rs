@@ -76,6 +76,8 @@ fn flood(
         .find(|d| Envelope::decode(&d.body).is_ok())
         .expect("mallory's message is queued for alice");
     assert_eq!(alice.recv_texts(), vec!["hello from mallory".to_owned()]);
+    // Alice accepts mallory's conversation: a request would take only `max_request_envelopes`.
+    alice.ok(&["accept", &template.conversation.to_string()]);
     let mallory_user = server
         .runtime
         .block_on(store.user_by_name("mallory"))

@@ -74,6 +74,7 @@ fn main() {
         ("group.json", group_file(&p)),
         ("safety.json", safety_file(&p)),
         ("auth.json", auth_file(&p)),
+        ("display.json", display_file()),
     ];
     for (name, value) in files {
         write(&dir, name, &value);
@@ -2753,4 +2754,189 @@ fn auth_file(p: &People) -> Value {
          key's signature over it.",
         v,
     )
+}
+
+// ----------------------------------------------------------------------------------------------
+// display.json
+// ----------------------------------------------------------------------------------------------
+
+/// Display text (§4.8): `text(s)` read as a name of at most 64 bytes (a device name's bound).
+fn display_file() -> Value {
+    const MAX: usize = 64;
+    let refuse = |name: &str, what: &str, text: &str| {
+        (name.to_owned(), what.to_owned(), text.as_bytes().to_vec())
+    };
+    let mut cases: Vec<(String, String, Vec<u8>)> = vec![
+        (
+            "ascii".into(),
+            "Plain ASCII with inner spaces and punctuation.".into(),
+            b"alice's laptop".to_vec(),
+        ),
+        (
+            "accents-and-cjk".into(),
+            "Letters of any script.".into(),
+            "\u{dc}n\u{ef}c\u{f8}d\u{e9} \u{540d}\u{524d}"
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "persian-zwnj".into(),
+            "U+200C ZERO WIDTH NON-JOINER, which Persian spelling needs, is allowed.".into(),
+            "\u{644}\u{67e}\u{200c}\u{62a}\u{627}\u{67e}"
+                .as_bytes()
+                .to_vec(),
+        ),
+        (
+            "emoji-zwj".into(),
+            "U+200D ZERO WIDTH JOINER inside an emoji sequence is allowed.".into(),
+            "\u{1f469}\u{200d}\u{1f4bb} laptop".as_bytes().to_vec(),
+        ),
+        (
+            "exactly-64-bytes".into(),
+            "64 bytes, the bound.".into(),
+            "\u{e9}".repeat(32).into_bytes(),
+        ),
+    ];
+    for (name, what, text) in [
+        ("empty", "Empty.", ""),
+        ("leading-space", "Leading white space.", " alice"),
+        (
+            "trailing-nbsp",
+            "Trailing U+00A0 (White_Space).",
+            "alice\u{a0}",
+        ),
+        (
+            "ideographic-space",
+            "Leading U+3000 (White_Space).",
+            "\u{3000}alice",
+        ),
+        ("newline", "U+000A, a control character (Cc).", "ali\nce"),
+        ("nul", "U+0000 (Cc).", "ali\u{0}ce"),
+        ("c1-control", "U+0085 (Cc).", "ali\u{85}ce"),
+        ("delete", "U+007F (Cc).", "ali\u{7f}ce"),
+        (
+            "right-to-left-override",
+            "U+202E RIGHT-TO-LEFT OVERRIDE: 'laptop' RLO 'gpj.exe' shows as 'laptopexe.jpg'.",
+            "laptop\u{202e}gpj.exe",
+        ),
+        ("left-to-right-embedding", "U+202A (Cf).", "ali\u{202a}ce"),
+        (
+            "first-strong-isolate",
+            "U+2068 FIRST STRONG ISOLATE (Cf).",
+            "ali\u{2068}ce",
+        ),
+        ("pop-directional-isolate", "U+2069 (Cf).", "alice\u{2069}"),
+        (
+            "left-to-right-mark",
+            "U+200E LEFT-TO-RIGHT MARK (Cf).",
+            "ali\u{200e}ce",
+        ),
+        (
+            "arabic-letter-mark",
+            "U+061C ARABIC LETTER MARK (Cf).",
+            "ali\u{61c}ce",
+        ),
+        (
+            "zero-width-space",
+            "U+200B ZERO WIDTH SPACE (Cf): two names that look the same.",
+            "ali\u{200b}ce",
+        ),
+        ("word-joiner", "U+2060 WORD JOINER (Cf).", "ali\u{2060}ce"),
+        ("invisible-times", "U+2062 (Cf).", "ali\u{2062}ce"),
+        (
+            "deprecated-format",
+            "U+206F NOMINAL DIGIT SHAPES (Cf).",
+            "ali\u{206f}ce",
+        ),
+        (
+            "byte-order-mark",
+            "U+FEFF at the start (Cf; not White_Space, so a trim would keep it).",
+            "\u{feff}alice",
+        ),
+        ("soft-hyphen", "U+00AD SOFT HYPHEN (Cf).", "ali\u{ad}ce"),
+        ("arabic-number-sign", "U+0600 (Cf).", "\u{600}123"),
+        ("mongolian-vowel-separator", "U+180E (Cf).", "ali\u{180e}ce"),
+        ("arabic-end-of-ayah", "U+06DD (Cf).", "\u{6dd}123"),
+        (
+            "syriac-abbreviation-mark",
+            "U+070F (Cf).",
+            "\u{710}\u{70f}\u{712}",
+        ),
+        ("arabic-pound-mark-above", "U+0890 (Cf).", "\u{890}123"),
+        ("arabic-disputed-end-of-ayah", "U+08E2 (Cf).", "\u{8e2}123"),
+        ("kaithi-number-sign", "U+110BD (Cf).", "\u{110bd}123"),
+        ("kaithi-number-sign-above", "U+110CD (Cf).", "\u{110cd}123"),
+        (
+            "line-separator",
+            "U+2028 LINE SEPARATOR (Zl) inside.",
+            "ali\u{2028}ce",
+        ),
+        (
+            "paragraph-separator",
+            "U+2029 PARAGRAPH SEPARATOR (Zp) inside.",
+            "ali\u{2029}ce",
+        ),
+        ("interlinear-annotation", "U+FFF9 (Cf).", "ali\u{fff9}ce"),
+        ("egyptian-format", "U+13430 (Cf).", "ali\u{13430}ce"),
+        ("shorthand-format", "U+1BCA0 (Cf).", "ali\u{1bca0}ce"),
+        ("musical-format", "U+1D173 (Cf).", "ali\u{1d173}ce"),
+        ("language-tag", "U+E0001 (Cf).", "alice\u{e0001}"),
+        (
+            "tag-character",
+            "U+E0041 TAG LATIN CAPITAL LETTER A (Cf): invisible text.",
+            "alice\u{e0041}",
+        ),
+    ] {
+        cases.push(refuse(name, what, text));
+    }
+    let mut vectors: Vec<Value> = cases
+        .into_iter()
+        .map(|(name, what, bytes)| {
+            let mut encoded = Vec::new();
+            encoded.extend_from_slice(&u16::try_from(bytes.len()).expect("short").to_be_bytes());
+            encoded.extend_from_slice(&bytes);
+            let text = String::from_utf8(bytes).expect("utf-8");
+            let mut v = json!({
+                "name": name,
+                "description": what,
+                "max": MAX,
+                "encoded": hx(&encoded),
+            });
+            match sotto_proto::codec::Reader::new(&encoded).display_text("name", MAX) {
+                Ok(t) => {
+                    assert_eq!(t, text);
+                    v["text"] = json!(text);
+                }
+                Err(e) => v["expected_error"] = json!(Error::from(e).code()),
+            }
+            v
+        })
+        .collect();
+    for (name, what, encoded) in [
+        ("65-bytes", "65 bytes, one over the bound.", {
+            let mut e = vec![0, 65];
+            e.extend_from_slice("a".repeat(65).as_bytes());
+            e
+        }),
+        ("invalid-utf8", "Not UTF-8.", vec![0, 2, 0xc3, 0x28]),
+    ] {
+        let code = Error::from(
+            sotto_proto::codec::Reader::new(&encoded)
+                .display_text("name", MAX)
+                .expect_err("refused"),
+        )
+        .code();
+        vectors.push(json!({
+            "name": name,
+            "description": what,
+            "max": MAX,
+            "encoded": hx(&encoded),
+            "expected_error": code,
+        }));
+    }
+    json!({
+        "description": "Display text (names: device names, usernames in group state, group names, file names), protocol §4.8: `text(s)` of at most `max` bytes read as a name.",
+        "protocol_version": 1,
+        "vectors": vectors,
+    })
 }

@@ -235,13 +235,50 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Whether `text` is acceptable as a name: non-empty, no control characters (including bidi
-/// overrides that could disguise it), no surrounding whitespace.
+/// Code points refused anywhere in a name (protocol §4.8), as inclusive ranges: control
+/// characters (Cc), the line and paragraph separators (Zl, Zp), and every format character
+/// (Cf, as of Unicode 17.0) except the zero-width non-joiner and joiner (U+200C, U+200D), which
+/// Persian, Indic scripts and emoji sequences need and which reorder and hide nothing. The list
+/// is spelled out, not taken from a Unicode table, so every implementation and every Unicode
+/// version refuses exactly the same names.
+pub const REFUSED_IN_NAMES: [(char, char); 24] = [
+    ('\u{0000}', '\u{001f}'),
+    ('\u{007f}', '\u{009f}'),
+    ('\u{00ad}', '\u{00ad}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061c}', '\u{061c}'),
+    ('\u{06dd}', '\u{06dd}'),
+    ('\u{070f}', '\u{070f}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08e2}', '\u{08e2}'),
+    ('\u{180e}', '\u{180e}'),
+    ('\u{200b}', '\u{200b}'),
+    ('\u{200e}', '\u{200f}'),
+    ('\u{2028}', '\u{202e}'), // U+2028 Zl, U+2029 Zp, then the bidi embeddings and overrides
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{fff9}', '\u{fffb}'),
+    ('\u{110bd}', '\u{110bd}'),
+    ('\u{110cd}', '\u{110cd}'),
+    ('\u{13430}', '\u{1343f}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0001}', '\u{e0001}'),
+    ('\u{e0020}', '\u{e007f}'),
+];
+
+/// Whether `text` is acceptable as a name (protocol §4.8): non-empty, no leading or trailing
+/// white space (Unicode `White_Space`), and none of [`REFUSED_IN_NAMES`] anywhere — no control
+/// character, no bidirectional override or isolate that could make it read as something else,
+/// no invisible format character.
 pub fn is_display_text(text: &str) -> bool {
     !text.is_empty()
         && text.trim() == text
         && !text.chars().any(|c| {
-            c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            REFUSED_IN_NAMES
+                .iter()
+                .any(|(lo, hi)| (*lo..=*hi).contains(&c))
         })
 }
 
@@ -271,6 +308,37 @@ mod tests {
         assert_eq!(r.text("t", 16).unwrap(), "héllo");
         assert_eq!(r.count("c", 2).unwrap(), 2);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn names_refuse_controls_and_format_characters_but_keep_the_joiners() {
+        for pair in REFUSED_IN_NAMES.windows(2) {
+            assert!(
+                pair[0].0 <= pair[0].1 && pair[0].1 < pair[1].0,
+                "sorted, disjoint"
+            );
+        }
+        for ok in [
+            "alice",
+            "a b",
+            "\u{644}\u{67e}\u{200c}\u{62a}",
+            "\u{1f469}\u{200d}\u{1f4bb}",
+        ] {
+            assert!(is_display_text(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            " a",
+            "a\u{a0}",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "\u{feff}a",
+            "a\u{2028}b",
+            "a\u{e0041}",
+            "a\u{7f}b",
+        ] {
+            assert!(!is_display_text(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ use sotto_proto::{Error, Timestamp};
 use zeroize::Zeroizing;
 
 /// Every vector file, each checked by its own test below.
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "keys.json",
     "ids.json",
     "chain.json",
@@ -60,6 +60,7 @@ const FILES: [&str; 10] = [
     "group.json",
     "safety.json",
     "auth.json",
+    "display.json",
 ];
 
 /// The error codes of `docs/protocol.md` §12: a vector may only expect one of these.
@@ -476,6 +477,55 @@ fn key_id(kind: &str, spki: &[u8]) -> String {
         "exchange" => ExchangeKeyId::from_spki(spki).to_string(),
         "auth" => AuthKeyId::from_spki(spki).to_string(),
         other => panic!("unknown id type {other}"),
+    }
+}
+
+/// §4.8 display text: the length-prefixed text read as a name, also checked against the rule
+/// spelled out here (not the crate's own table) for the code points the vector names.
+#[test]
+fn display() {
+    let refused_here = |c: char| {
+        let cp = u32::from(c);
+        c.is_control()
+            || matches!(
+                cp,
+                0xad | 0x600..=0x605
+                    | 0x61c
+                    | 0x6dd
+                    | 0x70f
+                    | 0x890..=0x891
+                    | 0x8e2
+                    | 0x180e
+                    | 0x200b
+                    | 0x200e..=0x200f
+                    | 0x2028..=0x202e
+                    | 0x2060..=0x2064
+                    | 0x2066..=0x206f
+                    | 0xfeff
+                    | 0xfff9..=0xfffb
+                    | 0x110bd
+                    | 0x110cd
+                    | 0x13430..=0x1343f
+                    | 0x1bca0..=0x1bca3
+                    | 0x1d173..=0x1d17a
+                    | 0xe0001
+                    | 0xe0020..=0xe007f
+            )
+    };
+    for v in load("display.json") {
+        let encoded = hx(&v, "encoded");
+        let max = usize::try_from(field(&v, "max").as_u64().unwrap()).unwrap();
+        let mut reader = sotto_proto::codec::Reader::new(&encoded);
+        let result = reader
+            .display_text("name", max)
+            .map(str::to_owned)
+            .map_err(Error::from);
+        if let Ok(text) = &result {
+            assert!(!text.chars().any(refused_here), "{}", name(&v));
+        }
+        if let Some(text) = outcome(&v, result) {
+            assert_eq!(text, s(&v, "text"), "{}", name(&v));
+        }
     }
 }
 

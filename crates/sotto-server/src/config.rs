@@ -55,6 +55,35 @@ pub struct Config {
     /// Prefix of every NATS subject; nodes of one deployment share it, deployments on one NATS
     /// server need different ones.
     pub nats_prefix: String,
+    /// The bearer token that opens `GET /metrics`; unset means `/metrics` is not served (404).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The secret a metrics scraper presents (`Authorization: Bearer …`). Its `Debug` prints no
+/// secret, so a logged configuration does not leak it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Shortest token accepted, in bytes: 128 bits of hex or base64 and then some.
+    pub const MIN_LEN: usize = 32;
+
+    /// Wraps a token (checked by [`Config::validate`]).
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, to compare (by hash, in constant time) with what a scraper sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 /// The fan-out backend (see [`crate::fanout`]).
@@ -101,6 +130,7 @@ impl Default for Config {
             fanout: FanoutKind::Local,
             nats_url: None,
             nats_prefix: "sotto".to_owned(),
+            metrics_token: None,
         }
     }
 }
@@ -116,8 +146,15 @@ pub struct Argon2Config {
     pub iterations: u32,
     /// Degree of parallelism (lanes).
     pub parallelism: u32,
-    /// Hashes that may run at once (each holds `memory_kib` of memory); further logins wait.
+    /// Password checks (login, password change, ending another session) that may run at once
+    /// (each holds `memory_kib` of memory); further ones wait in arrival order.
     pub max_concurrent: usize,
+    /// Password checks one address (IPv6: one /64) may have running or waiting at once; one
+    /// more is refused (`429 throttled`), so one address cannot queue ahead of everyone else.
+    pub max_concurrent_per_address: usize,
+    /// New hashes (registration, a new password) that may run at once, in slots of their own so
+    /// sign-ups never delay logins.
+    pub max_concurrent_new: usize,
 }
 
 impl Default for Argon2Config {
@@ -127,6 +164,8 @@ impl Default for Argon2Config {
             iterations: 3,
             parallelism: 1,
             max_concurrent: 4,
+            max_concurrent_per_address: 2,
+            max_concurrent_new: 1,
         }
     }
 }
@@ -222,6 +261,15 @@ pub struct Limits {
     pub max_batch: usize,
     /// Seconds allowed for in-flight work when shutting down.
     pub shutdown_grace_secs: u64,
+    /// Registration attempts (fresh or taken names) one address (IPv6: one /64) may make per
+    /// hour, also the burst; past it `429 throttled`.
+    pub registrations_per_ip_per_hour: u32,
+    /// New accounts (password hashes for fresh names) the server makes per minute in all, also
+    /// the burst; past it `429 throttled`.
+    pub registrations_per_minute: u32,
+    /// Pending (not yet approved) devices one account may have; one more is refused
+    /// (`429 capacity`).
+    pub max_pending_devices_per_account: usize,
 }
 
 impl Default for Limits {
@@ -264,6 +312,9 @@ impl Default for Limits {
             ticket_secs: 30,
             max_batch: 2048,
             shutdown_grace_secs: 10,
+            registrations_per_ip_per_hour: 20,
+            registrations_per_minute: 60,
+            max_pending_devices_per_account: 10,
         }
     }
 }
@@ -345,6 +396,7 @@ usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
 SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
+SOTTO_METRICS_TOKEN,
 SOTTO_LIMITS_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
 
@@ -453,6 +505,9 @@ impl Config {
         if let Some(v) = lookup("SOTTO_NATS_PREFIX") {
             self.nats_prefix = v;
         }
+        if let Some(v) = lookup("SOTTO_METRICS_TOKEN") {
+            self.metrics_token = Some(MetricsToken(v));
+        }
         self.apply_numeric_env(&lookup)?;
         Ok(())
     }
@@ -509,6 +564,18 @@ impl Config {
             }
             crate::fanout::nats::check_prefix(&self.nats_prefix)?;
         }
+        if let Some(token) = &self.metrics_token {
+            let t = token.expose();
+            if t.len() < MetricsToken::MIN_LEN || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Error::Config {
+                    reason: format!(
+                        "metrics_token needs at least {} printable ASCII characters without \
+                         spaces (e.g. `openssl rand -hex 32`)",
+                        MetricsToken::MIN_LEN
+                    ),
+                });
+            }
+        }
         let a = &self.argon2;
         if a.memory_kib < 8 * a.parallelism.max(1) || a.iterations == 0 || a.parallelism == 0 {
             return Err(Error::Config {
@@ -530,6 +597,20 @@ impl Config {
             });
         }
         // A zero cap would refuse everyone; a zero timeout would cut every connection at once.
+        if l.registrations_per_ip_per_hour == 0
+            || l.registrations_per_minute == 0
+            || l.max_pending_devices_per_account == 0
+            || a.max_concurrent == 0
+            || a.max_concurrent_per_address == 0
+            || a.max_concurrent_new == 0
+        {
+            return Err(Error::Config {
+                reason: "limits.registrations_per_ip_per_hour, registrations_per_minute, \
+                         max_pending_devices_per_account and argon2.max_concurrent, \
+                         max_concurrent_per_address, max_concurrent_new must be positive"
+                    .to_owned(),
+            });
+        }
         if l.max_connections == 0
             || l.max_connections_per_ip == 0
             || l.max_concurrent_uploads == 0
@@ -658,6 +739,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_a_long_token_is_set_and_the_token_is_never_printed() {
+        assert!(Config::load(&args(&[]), |_| None)
+            .unwrap()
+            .metrics_token
+            .is_none());
+        let token = "0123456789abcdef0123456789abcdef";
+        let env = |k: &str| (k == "SOTTO_METRICS_TOKEN").then(|| token.to_owned());
+        let c = Config::load(&args(&[]), env).unwrap();
+        assert_eq!(c.metrics_token.as_ref().unwrap().expose(), token);
+        assert!(!format!("{c:?}").contains(token));
+        let short = |k: &str| (k == "SOTTO_METRICS_TOKEN").then(|| "secret".to_owned());
+        assert!(Config::load(&args(&[]), short).is_err());
+        let spaced = |k: &str| {
+            (k == "SOTTO_METRICS_TOKEN").then(|| "0123456789abcdef 123456789abcdef0".to_owned())
+        };
+        assert!(Config::load(&args(&[]), spaced).is_err());
+        let c: Config = toml::from_str(&format!("metrics_token = \"{token}\"")).unwrap();
+        assert!(c.validate().is_ok() && c.metrics_token.is_some());
     }
 
     #[test]

@@ -57,6 +57,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::password::Passwords;
+use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -165,10 +166,18 @@ pub async fn start(config: Config) -> Result<Server> {
             origin: origin.clone(),
             allowed_origins,
             limits: limits.clone(),
+            metrics_token_hash: config
+                .metrics_token
+                .as_ref()
+                .map(|t| sotto_proto::crypto::sha256(t.expose().as_bytes())),
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),
         json_bodies: JsonBodies::new(&limits),
+        registrations: RegistrationLimit::new(
+            limits.registrations_per_ip_per_hour,
+            limits.registrations_per_minute,
+        ),
         groups: Default::default(),
         metrics,
         shutdown: shutdown_rx.clone(),

@@ -85,8 +85,15 @@ pub struct Metrics {
     pub logins: AtomicU64,
     /// Failed logins.
     pub login_failures: AtomicU64,
-    /// Logins refused by the throttle.
+    /// Logins refused by the throttle or because their address had its share of the password
+    /// check slots.
     pub login_throttled: AtomicU64,
+    /// Accounts registered.
+    pub registrations: AtomicU64,
+    /// Registrations refused by the registration limit (per address or server-wide).
+    pub registrations_throttled: AtomicU64,
+    /// New password hashes made (registrations and password changes; checks not counted).
+    pub password_hashes: AtomicU64,
     /// Time from submitting an envelope to its durable commit.
     pub commit_latency: Histogram,
 }
@@ -216,6 +223,24 @@ impl Metrics {
             "sotto_login_throttled_total",
             "Logins refused by the throttle.",
             &self.login_throttled,
+        );
+        counter(
+            &mut out,
+            "sotto_registrations_total",
+            "Accounts registered.",
+            &self.registrations,
+        );
+        counter(
+            &mut out,
+            "sotto_registrations_throttled_total",
+            "Registrations refused by the registration limit.",
+            &self.registrations_throttled,
+        );
+        counter(
+            &mut out,
+            "sotto_password_hashes_total",
+            "New password hashes made (registrations, password changes).",
+            &self.password_hashes,
         );
         self.commit_latency.render(
             &mut out,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::auth::password::Passwords;
+use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
 use crate::config::Limits;
 use crate::http::body::JsonBodies;
@@ -24,6 +25,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Sizes, caps and timeouts.
     pub limits: Limits,
+    /// SHA-256 of the token that opens `/metrics`; `None`: `/metrics` is not served.
+    pub metrics_token_hash: Option<[u8; 32]>,
 }
 
 /// The shared handles.
@@ -43,6 +46,8 @@ pub struct Shared {
     pub throttle: Throttle,
     /// The JSON request bodies being read (`http::body`).
     pub json_bodies: JsonBodies,
+    /// Sign-ups per address and server-wide.
+    pub registrations: RegistrationLimit,
     /// Verified group states.
     pub groups: GroupCache,
     /// Counters.

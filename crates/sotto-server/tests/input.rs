@@ -594,12 +594,7 @@ async fn healthz_metrics_csp_and_static_files() {
         .await
         .unwrap();
     assert_eq!(resp.text().await.unwrap(), "ok\n");
-    let resp = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
-    let text = resp.text().await.unwrap();
+    let text = server.metrics().await;
     assert!(text.contains("# TYPE sotto_ws_connections gauge"));
     assert!(text.contains("sotto_envelope_commit_seconds_bucket"));
     server.stop().await;

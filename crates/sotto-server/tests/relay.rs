@@ -182,14 +182,7 @@ async fn relay_to_online_and_offline_devices_with_ack_and_reconnect() {
     assert!(pending.is_empty());
     alice_ws.send(send_frame(3, conv, m2, &e2)).await;
     assert_eq!(alice_ws.expect("error").await["error"], "conflict");
-    let metrics = server
-        .api()
-        .client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap();
-    let text = metrics.text().await.unwrap();
+    let text = server.metrics().await;
     assert!(text.contains("sotto_envelopes_stored_total 2"), "{text}");
     // Both ids are still held in the hot queue (far below its settle threshold), bodies gone.
     assert!(text.contains("sotto_relay_hot_envelopes 2"), "{text}");

@@ -454,14 +454,7 @@ async fn d3_d4_d5_plain_http_oversized_frames_and_floods_are_refused() {
     let closed_too_large = "sotto_ws_closed_total{reason=\"too_large\"} 1";
     let mut text = String::new();
     for _ in 0..50 {
-        let metrics = server
-            .api()
-            .client
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap();
-        text = metrics.text().await.unwrap();
+        text = server.metrics().await;
         if text.contains(closed_too_large) {
             break;
         }

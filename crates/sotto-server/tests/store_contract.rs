@@ -122,7 +122,7 @@ async fn people(store: &Arc<dyn Store>) -> People {
     let b2 = device(3, bob, DeviceState::Pending);
     store.activate_device(&a1).await.unwrap();
     store.activate_device(&b1).await.unwrap();
-    store.add_pending_device(&b2).await.unwrap();
+    store.add_pending_device(&b2, 10).await.unwrap();
     People {
         alice,
         bob,
@@ -291,9 +291,9 @@ mod contract {
         let b2 = device(3, bob, DeviceState::Pending);
         store.activate_device(&a1).await.unwrap();
         store.activate_device(&b1).await.unwrap();
-        store.add_pending_device(&b2).await.unwrap();
+        store.add_pending_device(&b2, 10).await.unwrap();
         assert!(store
-            .add_pending_device(&device(2, bob, DeviceState::Pending))
+            .add_pending_device(&device(2, bob, DeviceState::Pending), 10)
             .await
             .is_err());
         assert!(
@@ -303,6 +303,19 @@ mod contract {
                 .is_err(),
             "not hers"
         );
+        assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
+        // At most `max_pending` pending devices per account; announcing one again is no more.
+        assert!(matches!(
+            store
+                .add_pending_device(&device(4, bob, DeviceState::Pending), 1)
+                .await,
+            Err(Error::Capacity { .. })
+        ));
+        store.add_pending_device(&b2, 1).await.unwrap();
+        store
+            .add_pending_device(&device(9, alice, DeviceState::Pending), 1)
+            .await
+            .unwrap();
         assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
         store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();
         store.set_exchange_key(&a1.device, b"x1", 2).await.unwrap();

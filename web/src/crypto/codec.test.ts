@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { AuthChallenge } from "./auth";
 import { MessageBody } from "./body";
 import { type Bytes, fromHex, utf8Decode } from "./bytes";
-import { Reader, Writer, isDisplayText } from "./codec";
+import { REFUSED_IN_NAMES, Reader, Writer, isDisplayText } from "./codec";
 import { DistributionHeader, KeyDistribution, KeyRequest } from "./distribution";
 import { Domain, encodeDomain } from "./domains";
 import { Envelope, EnvelopeHeader } from "./envelope";
@@ -139,7 +139,15 @@ describe("display text (§4.8)", () => {
     ["alice", true],
     ["Ünïcødé 名前", true],
     ["a b", true],
-    ["\ufeffalice", true], // U+FEFF is not White_Space (the Rust core keeps it too)
+    ["\ufeffalice", false], // U+FEFF: not White_Space, but a format character
+    ["ali\u200bce", false],
+    ["ali\u00adce", false],
+    ["ali\u061cce", false],
+    ["ali\u2028ce", false],
+    ["ali\u2060ce", false],
+    ["alice\u{e0041}", false],
+    ["لپ\u200cتاپ", true], // ZWNJ: Persian needs it
+    ["👩\u200d💻", true], // ZWJ: emoji sequences need it
     ["", false],
     [" alice", false],
     ["alice ", false],
@@ -155,6 +163,22 @@ describe("display text (§4.8)", () => {
     ["\ud800", false],
   ])("%j → %s", (text, ok) => {
     expect(isDisplayText(text)).toBe(ok);
+  });
+
+  it("refuses every format character this engine knows except ZWNJ and ZWJ", () => {
+    const cf = /\p{Cf}/u;
+    const refused = (cp: number) => REFUSED_IN_NAMES.some(([lo, hi]) => cp >= lo && cp <= hi);
+    const missing: string[] = [];
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const isCf = cf.test(String.fromCodePoint(cp));
+      if (isCf && cp !== 0x200c && cp !== 0x200d && !refused(cp)) {
+        missing.push(cp.toString(16));
+      }
+    }
+    // A failure here means a newer Unicode added a format character: add it to §4.8 and to
+    // both lists, with a vector.
+    expect(missing).toEqual([]);
   });
 });
 

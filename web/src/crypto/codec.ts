@@ -261,19 +261,48 @@ function isWhiteSpace(cp: number): boolean {
   );
 }
 
-/** Category Cc, and the bidirectional overrides and isolates. */
+/**
+ * Code points refused anywhere in a name (§4.8), as inclusive ranges: control characters (Cc),
+ * the line and paragraph separators (Zl, Zp), and every format character (Cf, as of Unicode
+ * 17.0) except the zero-width non-joiner and joiner (U+200C, U+200D). Spelled out, not taken
+ * from the engine's Unicode tables, so that every engine refuses exactly what the Rust core
+ * refuses (`REFUSED_IN_NAMES` in `sotto-proto/src/codec.rs`).
+ */
+export const REFUSED_IN_NAMES: readonly (readonly [number, number])[] = [
+  [0x0000, 0x001f],
+  [0x007f, 0x009f],
+  [0x00ad, 0x00ad],
+  [0x0600, 0x0605],
+  [0x061c, 0x061c],
+  [0x06dd, 0x06dd],
+  [0x070f, 0x070f],
+  [0x0890, 0x0891],
+  [0x08e2, 0x08e2],
+  [0x180e, 0x180e],
+  [0x200b, 0x200b],
+  [0x200e, 0x200f],
+  [0x2028, 0x202e], // U+2028 Zl, U+2029 Zp, then the bidi embeddings and overrides
+  [0x2060, 0x2064],
+  [0x2066, 0x206f],
+  [0xfeff, 0xfeff],
+  [0xfff9, 0xfffb],
+  [0x110bd, 0x110bd],
+  [0x110cd, 0x110cd],
+  [0x13430, 0x1343f],
+  [0x1bca0, 0x1bca3],
+  [0x1d173, 0x1d17a],
+  [0xe0001, 0xe0001],
+  [0xe0020, 0xe007f],
+];
+
 function isForbidden(cp: number): boolean {
-  return (
-    cp <= 0x1f ||
-    (cp >= 0x7f && cp <= 0x9f) ||
-    (cp >= 0x202a && cp <= 0x202e) ||
-    (cp >= 0x2066 && cp <= 0x2069)
-  );
+  return REFUSED_IN_NAMES.some(([lo, hi]) => cp >= lo && cp <= hi);
 }
 
 /**
  * Whether `text` is acceptable as a name (§4.8): non-empty, no leading or trailing white space,
- * no control characters, no bidi overrides or isolates. The byte bound is the caller's.
+ * none of `REFUSED_IN_NAMES` (no control character, bidi control or invisible format character).
+ * The byte bound is the caller's.
  */
 export function isDisplayText(text: string): boolean {
   if (text.length === 0 || !isWellFormed(text)) return false;

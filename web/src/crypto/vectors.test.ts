@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { AuthChallenge } from "./auth";
 import { type MessageBody as MessageBodyT, MessageBody, pad, paddedLength, unpad } from "./body";
 import { type Bytes, toHex } from "./bytes";
+import { Reader } from "./codec";
 import { DistributionHeader, KeyDistribution, encodePayload } from "./distribution";
 import { Domain, encodeDomain } from "./domains";
 import { Envelope, EnvelopeHeader } from "./envelope";
@@ -712,8 +713,18 @@ const script: Handler = async (v) => {
   }
 };
 
+/** §4.8: `text(s)` read as a name of at most `max` bytes. */
+const display: Handler = async (v) => {
+  await outcome(v, () => {
+    const text = new Reader(v.get("encoded").hex()).displayText("name", v.get("max").num());
+    expect(text).toBe(v.get("text").str());
+    return Promise.resolve();
+  });
+};
+
 const HANDLERS: Record<string, Handler> = {
   "auth.json": auth,
+  "display.json": display,
   "body.json": body,
   "chain.json": chain,
   "distribution.json": script,

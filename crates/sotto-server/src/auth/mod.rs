@@ -4,10 +4,13 @@
 //! # Layout
 //! - [`username`]: normalisation and validation.
 //! - [`password`]: Argon2id hashing with a dummy hash for unknown users.
-//! - [`throttle`]: backoff per account, per address and per (account, address).
+//! - [`throttle`]: login backoff per account, per address and per (account, address); the
+//!   per-address key ([`crate::peer::peer_key`], IPv6 by /64).
+//! - [`registration`]: sign-ups per address and server-wide.
 //! - [`tokens`]: random 256-bit tokens and their SHA-256 hashes.
 
 pub mod password;
+pub mod registration;
 pub mod throttle;
 pub mod tokens;
 pub mod username;

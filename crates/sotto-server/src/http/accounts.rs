@@ -25,9 +25,11 @@ pub const TICKET_COOKIE: &str = "__Host-sotto-ticket";
 /// # `POST /v1/accounts`
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(body): Json<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let username = accounts::register(&state, &body.username, body.password.into_inner()).await?;
+    let username =
+        accounts::register(&state, &body.username, body.password.into_inner(), ip).await?;
     Ok((StatusCode::CREATED, axum::Json(AccountCreated { username })))
 }
 

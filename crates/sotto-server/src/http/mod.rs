@@ -185,7 +185,25 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// # `GET /metrics`
-async fn metrics(State(state): State<AppState>) -> Response {
+///
+/// Served only when `metrics_token` is configured, and only to a request that presents it as
+/// `Authorization: Bearer …`: the figures (connections, queue depths, login failures, sign-ups)
+/// tell an outsider how busy the server is and when an attack works. Without a token the route
+/// answers like any unknown one (404); a missing or wrong token is `401`. The token is compared
+/// by its SHA-256 in constant time, so the comparison leaks neither its content nor its length.
+async fn metrics(State(state): State<AppState>, req: Request) -> Response {
+    let Some(expected) = state.settings.metrics_token_hash else {
+        return not_found().await.into_response();
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| sotto_proto::crypto::sha256(t.trim().as_bytes()));
+    if !presented.is_some_and(|p| sotto_proto::crypto::ct_eq(&p, &expected)) {
+        return ApiError(Error::Unauthorized).into_response();
+    }
     state.metrics.connections.store(
         i64::try_from(state.hub.connections()).unwrap_or(i64::MAX),
         std::sync::atomic::Ordering::Relaxed,

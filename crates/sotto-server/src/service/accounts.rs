@@ -27,19 +27,44 @@ pub struct LoginGrant {
     pub username: String,
 }
 
+/// What a taken name answers before any hashing (the store answers the same when two sign-ups
+/// for one name race past this check).
+const TAKEN: Error = Error::Conflict {
+    what: "username is taken",
+};
+
 /// Registers a new account; returns the normalised username.
+///
+/// The order bounds the work an attacker can make the server do: the cheap rules first, then
+/// the address's allowance (every attempt counts, a taken name too, so the `409` lists accounts
+/// no faster than sign-ups are allowed), then whether the name is taken (a taken name costs no
+/// hash; its quicker answer says nothing the `409` does not), then the server-wide allowance of
+/// new hashes, and only then Argon2id, in the new-hash slots that logins do not share.
 pub async fn register(
     state: &AppState,
     username: &str,
     password: Zeroizing<String>,
+    ip: IpAddr,
 ) -> Result<String> {
     let name = username::normalize(username)?;
     Passwords::check_rules(&password)?;
+    let throttled = |retry_after| {
+        Metrics::add(&state.metrics.registrations_throttled, 1);
+        Error::Throttled { retry_after }
+    };
+    let now = std::time::Instant::now();
+    state.registrations.attempt(ip, now).map_err(throttled)?;
+    if state.store.user_by_name(&name).await?.is_some() {
+        return Err(TAKEN);
+    }
+    state.registrations.new_hash(now).map_err(throttled)?;
     let hash = state.passwords.hash(password).await?;
+    Metrics::add(&state.metrics.password_hashes, 1);
     state
         .store
         .create_user(&name, &hash, clock::now_ms())
         .await?;
+    Metrics::add(&state.metrics.registrations, 1);
     tracing::info!(username = %name, "account registered");
     Ok(name)
 }
@@ -59,8 +84,13 @@ pub(crate) async fn check_password(
     let user = state.store.user_by_name(name).await?;
     let ok = state
         .passwords
-        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-        .await?;
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()), ip)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, Error::Throttled { .. }) {
+                Metrics::add(&state.metrics.login_throttled, 1);
+            }
+        })?;
     match user {
         Some(user) if ok => {
             state.throttle.success(name, ip);
@@ -137,6 +167,7 @@ pub async fn change_password(
     Passwords::check_rules(&new)?;
     let user = check_password(state, &authed.user.username, current, ip).await?;
     let hash = state.passwords.hash(new).await?;
+    Metrics::add(&state.metrics.password_hashes, 1);
     state.store.set_password_hash(user.id, &hash).await?;
     let mut ended = 0;
     if end_other_sessions {

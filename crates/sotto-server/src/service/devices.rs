@@ -4,6 +4,7 @@
 //! master key and not be revoked, revocations must be master-signed, exchange-key certificates
 //! must be signed by their certified device, currently valid and not roll the serial back.
 
+use sotto_proto::codec::is_display_text;
 use sotto_proto::crypto::rsa::VerifyingKey;
 use sotto_proto::identity::certificate::MAX_DEVICE_NAME_LEN;
 use sotto_proto::identity::{
@@ -122,27 +123,33 @@ pub async fn add_pending(
             reason: "must differ from the signing key",
         });
     }
-    if name.is_empty() || name.len() > MAX_DEVICE_NAME_LEN || name.chars().any(char::is_control) {
+    // The protocol's display-text rule (§4.8), the one the certificate decoder applies: the
+    // name reaches the approving device's screen before any certificate exists.
+    if name.len() > MAX_DEVICE_NAME_LEN || !is_display_text(name) {
         return Err(Error::InvalidField {
             field: "name",
-            reason: "1 to 64 bytes without control characters",
+            reason: "1 to 64 bytes of display text: no surrounding spaces, no control, \
+                     bidirectional or other invisible format characters",
         });
     }
     let device = DeviceId::from_signing_spki(signing.spki());
     state
         .store
-        .add_pending_device(&DeviceRecord {
-            device,
-            user: authed.user.id,
-            state: DeviceState::Pending,
-            signing_key: signing_key.to_vec(),
-            auth_key: auth_key.to_vec(),
-            name: name.to_owned(),
-            certificate: None,
-            exchange_cert: None,
-            exchange_serial: None,
-            created_at: clock::now_ms(),
-        })
+        .add_pending_device(
+            &DeviceRecord {
+                device,
+                user: authed.user.id,
+                state: DeviceState::Pending,
+                signing_key: signing_key.to_vec(),
+                auth_key: auth_key.to_vec(),
+                name: name.to_owned(),
+                certificate: None,
+                exchange_cert: None,
+                exchange_serial: None,
+                created_at: clock::now_ms(),
+            },
+            state.settings.limits.max_pending_devices_per_account,
+        )
         .await?;
     Ok(device)
 }

@@ -410,8 +410,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_master_key(&self, user: UserId, account: &AccountId, spki: &[u8]) -> Result<()>;
 
     /// Announces a pending device; `Conflict` if the id belongs to another user or is not
-    /// pending.
-    async fn add_pending_device(&self, device: &DeviceRecord) -> Result<()>;
+    /// pending; `Capacity` if its user already has `max_pending` other pending devices
+    /// (counted under a lock on the user, so concurrent announcements cannot pass the cap).
+    async fn add_pending_device(&self, device: &DeviceRecord, max_pending: usize) -> Result<()>;
     /// Stores a verified certificate and makes the device active; `Conflict` if the device
     /// belongs to another user or was revoked.
     async fn activate_device(&self, device: &DeviceRecord) -> Result<()>;

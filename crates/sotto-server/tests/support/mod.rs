@@ -55,7 +55,9 @@ pub struct TestServer {
     pub config: Config,
 }
 
-/// A configuration for tests: loopback port 0, weak Argon2 (fast), everything else default.
+/// A configuration for tests: loopback port 0, weak Argon2 (fast), sign-up limits raised (the
+/// suites register many accounts from 127.0.0.1; `pentest_signup.rs` tests the defaults),
+/// everything else default.
 pub fn test_config(dir: &std::path::Path) -> Config {
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -65,8 +67,14 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     config.argon2.memory_kib = 64;
     config.argon2.iterations = 1;
     config.limits.shutdown_grace_secs = 2;
+    config.limits.registrations_per_ip_per_hour = 10_000;
+    config.limits.registrations_per_minute = 10_000;
+    config.metrics_token = Some(sotto_server::config::MetricsToken::new(METRICS_TOKEN));
     config
 }
+
+/// The `/metrics` token of [`test_config`].
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789abcdef";
 
 impl TestServer {
     /// A server on SQLite with the default test configuration.
@@ -130,6 +138,20 @@ impl TestServer {
         if let Some(pg) = self.pg.take() {
             pg.drop().await;
         }
+    }
+
+    /// The `/metrics` text, fetched with the test token.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .api()
+            .client
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
     }
 
     /// An HTTPS client trusting exactly this server's certificate.
@@ -348,8 +370,16 @@ impl Person {
 /// Registers account `slot` as `name`, uploads its master key and first device, logs the device
 /// in and publishes a currently valid exchange key.
 pub async fn onboard(server: &TestServer, slot: usize, name: &str) -> Person {
+    onboard_with(server, server.api(), slot, name).await
+}
+
+/// [`onboard`] from the loopback address `from` (another address's sign-up allowance).
+pub async fn onboard_from(server: &TestServer, slot: usize, name: &str, from: [u8; 4]) -> Person {
+    onboard_with(server, server.api_from(from.into()), slot, name).await
+}
+
+async fn onboard_with(server: &TestServer, api: Api, slot: usize, name: &str) -> Person {
     let account = TestAccount::new(slot, name);
-    let api = server.api();
     let (status, body) = api
         .post(
             "/v1/accounts",

@@ -141,7 +141,28 @@ where
         }
     }
 
-    async fn add_pending_device(&self, d: &DeviceRecord) -> Result<()> {
+    async fn add_pending_device(&self, d: &DeviceRecord, max_pending: usize) -> Result<()> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // Locks the user's row (PostgreSQL; SQLite holds the write lock already), so two
+        // announcements of one account count one after the other.
+        sqlx::query("UPDATE users SET attachment_bytes = attachment_bytes WHERE id = $1")
+            .bind(d.user.0)
+            .execute(&mut *tx)
+            .await?;
+        let others = sqlx::query(
+            "SELECT COUNT(*) AS n FROM devices WHERE user_id = $1 AND state = 'pending' \
+             AND id <> $2",
+        )
+        .bind(d.user.0)
+        .bind(d.device.as_bytes().as_slice())
+        .fetch_one(&mut *tx)
+        .await?
+        .int("n")?;
+        if others >= i64::try_from(max_pending).unwrap_or(i64::MAX) {
+            return Err(Error::Capacity {
+                what: "pending devices of this account; approve or remove one first",
+            });
+        }
         let row = sqlx::query(
             "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
              created_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6) \
@@ -154,11 +175,15 @@ where
         .bind(d.auth_key.as_slice())
         .bind(d.name.as_str())
         .bind(d.created_at)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(|_| ()).ok_or(Error::Conflict {
-            what: "device already registered",
-        })
+        if row.is_none() {
+            return Err(Error::Conflict {
+                what: "device already registered",
+            });
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn activate_device(&self, d: &DeviceRecord) -> Result<()> {
