@@ -133,7 +133,7 @@ impl Client {
         self.queue(conversation, body).await
     }
 
-    async fn queue(
+    pub(crate) async fn queue(
         &mut self,
         conversation: ConversationId,
         body: OutgoingBody,
@@ -268,19 +268,24 @@ impl Client {
             Err(other) => return Err(other),
         };
         self.state.outbox.remove(message_id);
-        let sent = Delivered {
-            id: item.message_id,
-            conversation: item.conversation,
-            from: self.account_state()?.username.clone(),
-            device: self.device()?,
-            sent_at: self.now()?.millis(),
-            text: match &item.body {
-                OutgoingBody::Text(text) => text.clone(),
-                OutgoingBody::Attachment { caption, .. } => caption.clone(),
-            },
-            attachment: None,
+        let text = match &item.body {
+            OutgoingBody::Text(text) => Some(text.clone()),
+            OutgoingBody::Attachment { caption, .. } => Some(caption.clone()),
+            // A group name is conversation state, not a message of the history.
+            OutgoingBody::GroupName(_) => None,
         };
-        self.state.archive(sent);
+        if let Some(text) = text {
+            let sent = Delivered {
+                id: item.message_id,
+                conversation: item.conversation,
+                from: self.account_state()?.username.clone(),
+                device: self.device()?,
+                sent_at: self.now()?.millis(),
+                text,
+                attachment: None,
+            };
+            self.state.archive(sent);
+        }
         self.save()?;
         Ok(SendReport {
             message_id: item.message_id,
@@ -440,5 +445,6 @@ fn message_body(body: &OutgoingBody) -> Result<MessageBody> {
                 caption: caption.to_string(),
             }
         }
+        OutgoingBody::GroupName(known) => MessageBody::GroupName(crate::groups::reveal_of(known)?),
     })
 }

@@ -45,8 +45,8 @@ use sotto_proto::domain::{Domain, PROTOCOL_VERSION};
 use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
-    change_hash, ConversationKind, CreateKind, GroupChange, GroupName, GroupOp, GroupState,
-    Member, NameCheck, NameCommitment, NameReveal,
+    change_hash, ConversationKind, CreateKind, GroupChange, GroupName, GroupOp, GroupState, Member,
+    NameCheck, NameCommitment, NameReveal,
 };
 use sotto_proto::identity::{AccountIdentity, DeviceCertificate, DeviceKeys, MasterKey};
 use sotto_proto::ids::{
@@ -2575,7 +2575,10 @@ fn group_file(p: &People) -> Value {
         (&reveal0, "the genesis name, replaced since"),
         (&other_salt, "the epoch-3 name under another salt"),
         (&other_name, "another name under the epoch-3 salt"),
-        (&later_epoch, "the epoch-3 name and salt claimed for epoch 4 (a removal)"),
+        (
+            &later_epoch,
+            "the epoch-3 name and salt claimed for epoch 4 (a removal)",
+        ),
     ]
     .iter()
     .map(|(r, what)| {
@@ -2846,8 +2849,7 @@ fn group_file(p: &People) -> Value {
     retired_rename_body.push(0x05);
     retired_rename_body.extend_from_slice(&7u16.to_be_bytes());
     retired_rename_body.extend_from_slice(b"Renamed");
-    let retired_rename =
-        Signed::sign(retired_rename_body, alice.device.keys.signing()).unwrap();
+    let retired_rename = Signed::sign(retired_rename_body, alice.device.keys.signing()).unwrap();
     v.push(neg(
         "retired-rename-with-name-in-clear",
         "An epoch-1 change signed by Alice in the retired encoding (op 0x05: the new name in \

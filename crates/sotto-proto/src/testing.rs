@@ -149,7 +149,10 @@ pub fn test_name(epoch: u64, name: &str) -> crate::group::NameReveal {
 }
 
 /// The genesis kind of a group named `name` in `conversation` (commitment at epoch 0).
-pub fn group_kind(conversation: crate::ids::ConversationId, name: &str) -> crate::group::CreateKind {
+pub fn group_kind(
+    conversation: crate::ids::ConversationId,
+    name: &str,
+) -> crate::group::CreateKind {
     crate::group::CreateKind::Group {
         name: test_name(0, name).commitment(conversation),
     }

@@ -345,10 +345,17 @@ fn a_direct_conversation_keeps_its_two_members_and_has_no_name() {
     assert_eq!(direct.naming(), None);
     for members in [
         vec![w.alice.member(true)],
-        vec![w.alice.member(true), w.bob.member(false), w.carol.member(false)],
+        vec![
+            w.alice.member(true),
+            w.bob.member(false),
+            w.carol.member(false),
+        ],
     ] {
         assert_eq!(
-            group_err(GroupState::genesis(&create(members), &w.alice.device.verified)),
+            group_err(GroupState::genesis(
+                &create(members),
+                &w.alice.device.verified
+            )),
             GroupError::DirectConversation
         );
     }
@@ -415,9 +422,8 @@ fn a_name_is_accepted_only_if_it_opens_the_commitment_of_its_epoch() {
     // The same name and salt committed in another conversation match nothing here.
     let mut elsewhere = World::new();
     elsewhere.alice_changes(GroupOp::AddMember(elsewhere.dave.member(false)));
-    let foreign = test_name(2, "Appeal").commitment(sotto_proto::ids::ConversationId::from_bytes(
-        [0x99; 16],
-    ));
+    let foreign =
+        test_name(2, "Appeal").commitment(sotto_proto::ids::ConversationId::from_bytes([0x99; 16]));
     assert_ne!(foreign, renamed);
 }
 

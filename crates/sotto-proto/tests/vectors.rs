@@ -1249,7 +1249,12 @@ fn group() {
 /// API), and each name in `name_checks` judged against the final state.
 fn check_names(v: &Value, state: &GroupState) {
     let conversation = state.conversation();
-    for r in v.get("name_reveals").and_then(Value::as_array).into_iter().flatten() {
+    for r in v
+        .get("name_reveals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let reveal = reveal_from(r);
         let by_hand = sha256(&cat(&[
             &label("sotto/group-name"),
@@ -1262,7 +1267,12 @@ fn check_names(v: &Value, state: &GroupState) {
         assert_eq!(by_hand.to_vec(), hx(r, "commitment"), "{}", name(v));
         assert_eq!(reveal.commitment(conversation).0, by_hand);
     }
-    for c in v.get("name_checks").and_then(Value::as_array).into_iter().flatten() {
+    for c in v
+        .get("name_checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let got = state.check_name(&reveal_from(c));
         match (c.get("expected_error"), got) {
             (Some(code), Err(e)) => assert_eq!(Error::from(e).code(), code, "{}", name(v)),
