@@ -420,6 +420,7 @@ impl Client {
                 Err(refused) if refused.is_refused_answer() => {
                     let reason = match &refused {
                         Error::Protocol(e) => e.code().to_owned(),
+                        Error::Decode(e) => e.code().to_owned(),
                         other => other.to_string(),
                     };
                     let entry = self.state.conversations.entry(conversation).or_default();
