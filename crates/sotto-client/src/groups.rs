@@ -433,9 +433,10 @@ impl Client {
         Ok(())
     }
 
-    /// Conversations the server lists whose log this device refused, with the reason (a
-    /// protocol code such as `decode/unknown-tag` or `group/fork`). They are not in
-    /// [`Client::conversations`] until their log verifies.
+    /// Conversations the server lists whose log this device refused when it last fetched it,
+    /// with the reason (a protocol code such as `decode/unknown-tag` or `group/fork`). One
+    /// never verified (a genesis that does not verify) is in [`Client::conversations`] never;
+    /// one verified before is listed there at its last verified state, as well.
     pub fn refused_conversations(&self) -> Vec<(ConversationId, String)> {
         self.state
             .conversations
@@ -444,14 +445,14 @@ impl Client {
             .collect()
     }
 
-    /// Every conversation this device knows and still belongs to, whose log verifies.
+    /// Every conversation this device knows and still belongs to, at its last verified state.
     pub async fn conversations(&mut self) -> Result<Vec<ConversationInfo>> {
         self.refresh_conversations().await?;
         let ids: Vec<ConversationId> = self
             .state
             .conversations
             .iter()
-            .filter(|(_, c)| c.member && c.refused.is_none())
+            .filter(|(_, c)| c.member)
             .map(|(id, _)| *id)
             .collect();
         let mut out = Vec::new();
@@ -493,7 +494,7 @@ impl Client {
     fn find_direct(&self, them: AccountId) -> Result<Option<ConversationId>> {
         let me = self.account_id()?;
         for (conversation, c) in &self.state.conversations {
-            if !c.member || c.refused.is_some() {
+            if !c.member {
                 continue;
             }
             if let Some(group) = self.load_group(conversation)? {

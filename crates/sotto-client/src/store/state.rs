@@ -178,11 +178,11 @@ pub struct Conversation {
     /// False once the server says this account is no longer a member.
     pub member: bool,
     /// The group's name as a member sent it, checked against the verified log (§6.5).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<KnownName>,
     /// Why the server's log of this conversation was refused when last fetched (a protocol
     /// code), while it is: the conversation is then not shown as a normal one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
 }
 
