@@ -9,6 +9,11 @@ import {
   ConversationId,
   DeviceId,
   type Member,
+  type CreateKind,
+  type NameReveal,
+  NAME_SALT_LEN,
+  checkGroupName,
+  nameCommitment,
   SafetyNumber,
   AccountIdentity,
   decodeSignedIdentity,
@@ -35,8 +40,8 @@ import {
   rotateExchangeKeyIfDue,
   startNewDevice,
 } from "./account";
-import { Conversations, type Signer } from "./conversations";
-import { directName, directPeer, findDirect } from "./direct";
+import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
+import { directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
@@ -171,7 +176,8 @@ export class SottoClient {
         const alert = this.alerts.find((a) => a.account === acct);
         return {
           account: acct,
-          username: m.username,
+          // The log carries no names: the directory's pinned one (protocol §6.6).
+          username: this.directory.pinnedName(acct) ?? acct,
           admin: m.admin,
           trust: alert ? "changed" : this.trustOf(acct),
         };
@@ -186,7 +192,10 @@ export class SottoClient {
         : [];
       conversations.push({
         id: rec.id,
-        name: direct ? (others[0]?.username ?? state.name) : state.name,
+        // A group whose current name has not arrived shows a placeholder (§6.5 rule 4).
+        name: direct
+          ? (others[0]?.username ?? UNNAMED_GROUP)
+          : (this.convs.currentName(rec.id)?.name ?? UNNAMED_GROUP),
         direct,
         members,
         epoch: Number(state.epoch),
@@ -596,9 +605,16 @@ export class SottoClient {
     return { account: k.account, keys: k.device, device: this.selfDevice() };
   }
 
-  async createConversation(name: string, usernames: readonly string[]): Promise<string> {
+  /**
+   * Creates a group named `name` (the server sees a salted commitment, protocol §6.5), or the
+   * 1:1 with the one username when `name` is `undefined` (§6.4).
+   */
+  async createConversation(
+    name: string | undefined,
+    usernames: readonly string[],
+  ): Promise<string> {
     const k = this.keys();
-    const members: Member[] = [{ account: k.account, username: k.record.username, admin: true }];
+    const members: Member[] = [{ account: k.account, admin: true }];
     for (const u of usernames) {
       const c = await this.directory.contact(u.trim().toLowerCase(), true);
       if (c.trust === "changed") {
@@ -610,12 +626,22 @@ export class SottoClient {
         members.some((m) => AccountId.toText(m.account) === c.accountText)
       )
         continue;
-      members.push({ account: c.account, username: c.username, admin: false });
+      members.push({ account: c.account, admin: false });
     }
     await this.refreshAlerts();
     if (members.length < 2) throw new Error("add at least one other person");
     const id = ConversationId.fromBytes(systemRandom(16));
-    const conv = await this.convs.create(name, members, this.me(), BigInt(Date.now()), id);
+    let kind: CreateKind = { type: "direct" };
+    let reveal: NameReveal | undefined;
+    if (name !== undefined) {
+      reveal = { epoch: 0n, salt: systemRandom(NAME_SALT_LEN), name: checkGroupName(name) };
+      kind = { type: "group", nameCommitment: await nameCommitment(id, reveal) };
+    }
+    const conv = await this.convs.create(kind, members, this.me(), BigInt(Date.now()), id);
+    if (reveal !== undefined) {
+      this.convs.remember(conv, reveal);
+      await this.convs.save(conv);
+    }
     this.changed();
     return conv;
   }
@@ -631,9 +657,7 @@ export class SottoClient {
     });
     const found = findDirect(states, this.keys().account, AccountId.parse(c.account));
     if (found !== undefined) return found;
-    return this.createConversation(directName(this.keys().record.username, c.username), [
-      c.username,
-    ]);
+    return this.createConversation(undefined, [c.username]);
   }
 
   async addMember(conv: string, username: string): Promise<void> {
@@ -644,7 +668,7 @@ export class SottoClient {
     }
     await this.convs.change(
       conv,
-      { type: "add-member", member: { account: c.account, username: c.username, admin: false } },
+      { type: "add-member", member: { account: c.account, admin: false } },
       this.me(),
       BigInt(Date.now()),
     );
