@@ -641,9 +641,25 @@ export class SottoClient {
     if (reveal !== undefined) {
       this.convs.remember(conv, reveal);
       await this.convs.save(conv);
+      await this.sendName(conv);
     }
     this.changed();
     return conv;
+  }
+
+  /**
+   * Sends the group's current name to its members (protocol §6.5): after creating or renaming
+   * it, and after adding a member, who gets chain keys from then on only.
+   */
+  private async sendName(conv: string): Promise<void> {
+    const known = this.convs.currentName(conv);
+    if (known === undefined) return;
+    await this.messaging.send(conv, {
+      type: "group-name",
+      epoch: known.epoch.toString(),
+      salt: [...known.salt],
+      name: known.name,
+    });
   }
 
   /** A 1:1 conversation with `username` (an existing one if there is). */
@@ -672,6 +688,7 @@ export class SottoClient {
       this.me(),
       BigInt(Date.now()),
     );
+    await this.sendName(conv);
     this.changed();
   }
 
