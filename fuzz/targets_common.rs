@@ -102,9 +102,10 @@ impl Fixture {
         let alice = TestAccount::new(0, "alice");
         let bob = TestAccount::new(1, "bob");
         let carol = TestAccount::new(2, "carol");
+        let conversation = ConversationId::from_bytes([0x11; 16]);
         let genesis = GroupState::create(
-            ConversationId::from_bytes([0x11; 16]),
-            "fuzz room",
+            conversation,
+            sotto_proto::testing::group_kind(conversation, "fuzz room"),
             vec![alice.member(true), bob.member(false), carol.member(false)],
             alice.master.account(),
             &alice.device.keys,
@@ -724,7 +725,6 @@ pub fn seeds() -> Vec<Seed> {
             "add",
             GroupOp::AddMember(Member {
                 account: AccountId::from_bytes([0xaa; 32]),
-                username: "dave".into(),
                 admin: false,
             }),
         ),
@@ -744,7 +744,8 @@ pub fn seeds() -> Vec<Seed> {
         (
             "rename",
             GroupOp::Rename {
-                name: "renamed room".into(),
+                name: sotto_proto::testing::test_name(1, "renamed room")
+                    .commitment(f.group.conversation()),
             },
         ),
     ];
@@ -767,6 +768,19 @@ pub fn seeds() -> Vec<Seed> {
         )
         .expect("propose leave");
     add("group_change", "leave", bob_leaves.encode());
+    // The retired encoding with names in clear (op 0x01): decoders refuse it (§6.1).
+    add(
+        "group_change",
+        "retired-create",
+        sotto_proto::testing::retired_create_body(
+            f.group.conversation(),
+            alice_acct,
+            f.alice.device.keys.device(),
+            T0,
+            "fuzz room",
+            &[(alice_acct, "bob", true)],
+        ),
+    );
 
     // Identity structures.
     add(
@@ -809,6 +823,10 @@ pub fn seeds() -> Vec<Seed> {
         ("text", &text),
         ("attachment", &attachment),
         ("receipt", &receipt),
+        (
+            "group-name",
+            &MessageBody::GroupName(sotto_proto::testing::test_name(0, "fuzz room")),
+        ),
     ] {
         add(
             "message_body",

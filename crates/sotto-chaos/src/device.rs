@@ -88,6 +88,8 @@ fn outbox_text(body: &OutgoingBody) -> &str {
     match body {
         OutgoingBody::Text(text) => text.as_str(),
         OutgoingBody::Attachment { caption, .. } => caption.as_str(),
+        // A group's name is no message of the plan: its text matches none.
+        OutgoingBody::GroupName(_) => "",
     }
 }
 

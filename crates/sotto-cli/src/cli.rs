@@ -186,6 +186,14 @@ pub enum GroupCommand {
         #[arg(long)]
         accept_new_identity: bool,
     },
+    /// Rename a group (admins). The server keeps a salted commitment; members get the name
+    /// encrypted.
+    Rename {
+        /// The `conv:` id.
+        conversation: String,
+        /// The new name.
+        name: String,
+    },
     /// Remove a member.
     Remove {
         /// The `conv:` id.
@@ -193,7 +201,7 @@ pub enum GroupCommand {
         /// The username.
         username: String,
     },
-    /// List conversations.
+    /// List conversations (and those whose log this device refused, with the reason).
     List,
     /// List a conversation's members.
     Members {

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::cli::{Cli, Command, DevicesCommand, GroupCommand, OutboxCommand, SendArgs};
 use crate::error::CliError;
 use crate::output::{self, note, Progress};
+use sotto_proto::group::ConversationKind;
 
 /// Reads a secret from `variable`, or asks on the terminal.
 fn secret(
@@ -446,15 +447,31 @@ async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
                 .await?;
             output::line(&json!({ "conversation": conv, "epoch": epoch }));
         }
+        GroupCommand::Rename {
+            conversation: conv,
+            name,
+        } => {
+            let epoch = client.rename_group(conversation(&conv)?, &name).await?;
+            output::line(&json!({ "conversation": conv, "epoch": epoch }));
+        }
         GroupCommand::List => {
             for c in client.conversations().await? {
                 let members: Vec<_> = c.members.iter().map(|m| m.0.clone()).collect();
                 output::line(&json!({
                     "conversation": c.id,
+                    "kind": match c.kind {
+                        ConversationKind::Group => "group",
+                        ConversationKind::Direct => "direct",
+                    },
                     "name": c.name,
+                    "title": c.title,
                     "epoch": c.epoch,
                     "members": members,
                 }));
+            }
+            // A log that does not verify is not a conversation to show: say which and why.
+            for (id, reason) in client.refused_conversations() {
+                output::line(&json!({ "conversation": id, "refused": reason }));
             }
         }
         GroupCommand::Members { conversation: conv } => {

@@ -269,9 +269,9 @@ fn draw(frame: &mut Frame<'_>, client: &Client, app: &mut App) {
         .map(|c| {
             let unread = app.unread.get(&c.id).copied().unwrap_or(0);
             let label = if unread > 0 {
-                format!("{} ({unread})", c.name)
+                format!("{} ({unread})", c.title)
             } else {
-                c.name.clone()
+                c.title.clone()
             };
             ListItem::new(label)
         })
@@ -285,7 +285,7 @@ fn draw(frame: &mut Frame<'_>, client: &Client, app: &mut App) {
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     frame.render_stateful_widget(list, list_area, &mut app.list);
 
-    let selected = app.selected().map(|c| (c.id, c.name.clone()));
+    let selected = app.selected().map(|c| (c.id, c.title.clone()));
     let lines: Vec<Line<'_>> = match &selected {
         Some((id, _)) => client
             .history()

@@ -339,6 +339,7 @@ mod tests {
                 group: None,
                 chain: Some(Secret::new(b"chain state")),
                 member: true,
+                ..Conversation::default()
             },
         );
         state.home = Some(home_of(dir.path()));

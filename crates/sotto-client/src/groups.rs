@@ -1,29 +1,66 @@
 //! Conversations: the verified group log kept locally and brought up to date from the server
 //! (every change checked with `sotto-proto` against the signer's verified device), creating
-//! groups and 1:1 conversations, adding and removing members.
+//! groups and 1:1 conversations, adding and removing members, naming groups.
+//!
+//! The log carries no names (protocol §6.5, §6.6): a group's name travels to the members in an
+//! encrypted GroupName body and is accepted only if it opens the log's commitment; a member is
+//! shown under the username the directory gives its account, pinned like a sender's.
 
-use sotto_proto::group::{GroupChange, GroupOp, GroupState, Member};
+use sotto_proto::group::{
+    ConversationKind, CreateKind, GroupChange, GroupName, GroupOp, GroupState, Member, NameCheck,
+    NameReveal, NAME_SALT_LEN,
+};
 use sotto_proto::identity::VerifiedDevice;
 use sotto_proto::ids::{AccountId, ConversationId};
 use sotto_proto::limits::MAX_GROUP_CHANGE_LEN;
 use sotto_proto::signed::Signed;
+use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
+use crate::store::state::{KnownName, OutgoingBody, Secret};
 
 /// A conversation as shown to a person.
 #[derive(Debug, Clone)]
 pub struct ConversationInfo {
     /// The conversation's id.
     pub id: ConversationId,
-    /// Its name.
-    pub name: String,
+    /// Group or 1:1 (protocol §6.4).
+    pub kind: ConversationKind,
+    /// Its name, once a member sent the one the log commits to; `None` for a 1:1 and for a
+    /// group whose current name has not arrived (shown as a placeholder, protocol §6.5).
+    pub name: Option<String>,
+    /// What to show it as: its name; for a 1:1 the other member's username; for a group whose
+    /// name has not arrived the placeholder [`UNNAMED_GROUP`].
+    pub title: String,
     /// Current epoch.
     pub epoch: u64,
-    /// Members: (username, account, admin).
+    /// Members: (username from the directory, account, admin), protocol §6.6.
     pub members: Vec<(String, String, bool)>,
+}
+
+/// The title of a group whose current name has not arrived yet (protocol §6.5 rule 4): nothing
+/// the server supplies, and not an older name.
+pub const UNNAMED_GROUP: &str = "(unnamed group)";
+
+/// The protocol body for a stored name.
+pub(crate) fn reveal_of(known: &KnownName) -> Result<NameReveal> {
+    let salt: [u8; NAME_SALT_LEN] =
+        known
+            .salt
+            .bytes()?
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptStore {
+                reason: "group name salt",
+            })?;
+    Ok(NameReveal {
+        epoch: known.epoch,
+        salt,
+        name: GroupName::new(known.name.as_str()).map_err(sotto_proto::Error::from)?,
+    })
 }
 
 impl Client {
@@ -52,6 +89,7 @@ impl Client {
             .or_default();
         entry.group = Some(b64(&group.encode_local()));
         entry.member = group.is_member(&me);
+        entry.refused = None;
         Ok(())
     }
 
@@ -123,18 +161,37 @@ impl Client {
         Ok(self.verified_device(me, device).await?.1)
     }
 
-    /// Creates a conversation named `name` with `usernames` (this account is its admin).
-    pub async fn create_group(
+    /// A fresh name reveal for `name` set at `epoch` (protocol §6.5).
+    fn new_reveal(&mut self, epoch: u64, name: &str) -> Result<NameReveal> {
+        let name = GroupName::new(name).map_err(sotto_proto::Error::from)?;
+        let salt = self.env()?.random::<NAME_SALT_LEN>()?;
+        Ok(NameReveal { epoch, salt, name })
+    }
+
+    /// Remembers `reveal` as the name of `conversation`.
+    fn remember_name(&mut self, conversation: ConversationId, reveal: &NameReveal) -> KnownName {
+        let known = KnownName {
+            epoch: reveal.epoch,
+            salt: Secret::new(&reveal.salt),
+            name: Zeroizing::new(reveal.name.as_str().to_owned()),
+        };
+        self.state
+            .conversations
+            .entry(conversation)
+            .or_default()
+            .name = Some(known.clone());
+        known
+    }
+
+    /// The members' entries for a genesis: this account as the admin, then each username.
+    async fn genesis_members(
         &mut self,
-        name: &str,
         usernames: &[String],
         accept_new: bool,
-    ) -> Result<ConversationId> {
+    ) -> Result<Vec<Member>> {
         let me = self.account_id()?;
-        let my_name = self.account_state()?.username.clone();
         let mut members = vec![Member {
             account: me,
-            username: my_name,
             admin: true,
         }];
         for username in usernames {
@@ -144,13 +201,22 @@ impl Client {
             }
             members.push(Member {
                 account: peer.identity.account(),
-                username: peer.username,
                 admin: false,
             });
         }
-        let conversation = ConversationId::from_bytes(self.random16()?);
+        Ok(members)
+    }
+
+    /// Signs, checks and publishes a genesis; returns the verified state.
+    async fn publish_genesis(
+        &mut self,
+        conversation: ConversationId,
+        kind: CreateKind,
+        members: Vec<Member>,
+    ) -> Result<GroupState> {
+        let me = self.account_id()?;
         let keys = self.device_keys()?;
-        let genesis = GroupState::create(conversation, name, members, me, &keys, self.now()?)?;
+        let genesis = GroupState::create(conversation, kind, members, me, &keys, self.now()?)?;
         let signer = self.own_verified_device().await?;
         let state = GroupState::genesis(&genesis, &signer)?;
         let token = self.access_token().await?;
@@ -159,28 +225,78 @@ impl Client {
             .await?;
         self.store_group(&state)?;
         self.save()?;
+        Ok(state)
+    }
+
+    /// Creates a group named `name` with `usernames` (this account is its admin). The server
+    /// sees a commitment to the name; the name itself goes to the members encrypted, as the
+    /// group's first message (protocol §6.5 rule 1).
+    pub async fn create_group(
+        &mut self,
+        name: &str,
+        usernames: &[String],
+        accept_new: bool,
+    ) -> Result<ConversationId> {
+        let reveal = self.new_reveal(0, name)?;
+        let members = self.genesis_members(usernames, accept_new).await?;
+        let conversation = ConversationId::from_bytes(self.random16()?);
+        let kind = CreateKind::Group {
+            name: reveal.commitment(conversation),
+        };
+        self.publish_genesis(conversation, kind, members).await?;
+        let known = self.remember_name(conversation, &reveal);
+        self.save()?;
+        self.queue(conversation, OutgoingBody::GroupName(known))
+            .await?;
         Ok(conversation)
     }
 
-    async fn change_group(&mut self, conversation: ConversationId, op: GroupOp) -> Result<u64> {
-        match self.try_change_group(conversation, op.clone()).await {
+    /// Creates the 1:1 with `username` (protocol §6.4): kind Direct, no name.
+    async fn create_direct(&mut self, username: &str, accept_new: bool) -> Result<ConversationId> {
+        let members = self
+            .genesis_members(&[username.to_owned()], accept_new)
+            .await?;
+        if members.len() != 2 {
+            return Err(Error::InvalidInput {
+                field: "1:1 conversation",
+                reason: "needs an account other than this one",
+            });
+        }
+        let conversation = ConversationId::from_bytes(self.random16()?);
+        self.publish_genesis(conversation, CreateKind::Direct, members)
+            .await?;
+        Ok(conversation)
+    }
+
+    /// Applies the change `make` builds against the current state, retrying once if someone
+    /// else changed the group at the same epoch; returns the new state.
+    async fn change_group(
+        &mut self,
+        conversation: ConversationId,
+        make: impl Fn(&GroupState) -> GroupOp,
+    ) -> Result<GroupState> {
+        match self.try_change_group(conversation, &make).await {
             // Someone else changed the group at the same epoch: catch up and try once more.
             Err(Error::Api {
                 code: crate::api::ErrorCode::Conflict,
                 ..
-            }) => self.try_change_group(conversation, op).await,
+            }) => self.try_change_group(conversation, &make).await,
             other => other,
         }
     }
 
-    async fn try_change_group(&mut self, conversation: ConversationId, op: GroupOp) -> Result<u64> {
+    async fn try_change_group(
+        &mut self,
+        conversation: ConversationId,
+        make: &impl Fn(&GroupState) -> GroupOp,
+    ) -> Result<GroupState> {
         let group = self.sync_group(conversation).await?;
         let me = self.account_id()?;
         if !group.is_member(&me) {
             return Err(Error::NotMember);
         }
         let keys = self.device_keys()?;
-        let change = group.propose(op, me, &keys, self.now()?)?;
+        let change = group.propose(make(&group), me, &keys, self.now()?)?;
         let signer = self.own_verified_device().await?;
         let next = group.apply(&change, &signer)?;
         let token = self.access_token().await?;
@@ -189,10 +305,22 @@ impl Client {
             .await?;
         self.store_group(&next)?;
         self.save()?;
-        Ok(next.epoch())
+        Ok(next)
     }
 
-    /// Adds `username` to a group (admins only); returns the new epoch.
+    /// The name this device knows for the current commitment of `group`, if any.
+    fn current_name(&self, group: &GroupState) -> Option<&KnownName> {
+        let naming = group.naming()?;
+        self.state
+            .conversations
+            .get(&group.conversation())
+            .and_then(|c| c.name.as_ref())
+            .filter(|known| known.epoch == naming.epoch)
+    }
+
+    /// Adds `username` to a group (admins only); returns the new epoch. The new member gets
+    /// chain keys from this epoch on only, so the group's current name, if this device knows
+    /// it, is sent again (protocol §6.5 rule 2).
     pub async fn add_member(
         &mut self,
         conversation: ConversationId,
@@ -200,53 +328,125 @@ impl Client {
         accept_new: bool,
     ) -> Result<u64> {
         let peer = self.lookup(Who::Name(username), accept_new).await?;
-        let op = GroupOp::AddMember(Member {
+        let member = Member {
             account: peer.identity.account(),
-            username: peer.username,
             admin: false,
-        });
-        self.change_group(conversation, op).await
+        };
+        let next = self
+            .change_group(conversation, |_| GroupOp::AddMember(member))
+            .await?;
+        if let Some(known) = self.current_name(&next).cloned() {
+            self.queue(conversation, OutgoingBody::GroupName(known))
+                .await?;
+        }
+        Ok(next.epoch())
     }
 
-    /// Removes `username` from a group (admins, or oneself); returns the new epoch.
+    /// Renames a group (admins only); returns the new epoch. The log gets a new commitment,
+    /// the members the name (protocol §6.5 rule 1).
+    pub async fn rename_group(&mut self, conversation: ConversationId, name: &str) -> Result<u64> {
+        // One salt for both tries: only the epoch, hence the commitment, may differ.
+        let first = self.new_reveal(0, name)?;
+        let make = |group: &GroupState| GroupOp::Rename {
+            name: NameReveal {
+                epoch: group.next_epoch(),
+                ..first.clone()
+            }
+            .commitment(conversation),
+        };
+        let next = self.change_group(conversation, make).await?;
+        let reveal = NameReveal {
+            epoch: next.epoch(),
+            ..first
+        };
+        let known = self.remember_name(conversation, &reveal);
+        self.save()?;
+        self.queue(conversation, OutgoingBody::GroupName(known))
+            .await?;
+        Ok(next.epoch())
+    }
+
+    /// Removes `username` from a group (admins, or oneself); returns the new epoch. The
+    /// account is the one pinned for that username (the log names accounts only).
     pub async fn remove_member(
         &mut self,
         conversation: ConversationId,
         username: &str,
     ) -> Result<u64> {
         let group = self.sync_group(conversation).await?;
-        let wanted = username.to_ascii_lowercase();
-        let account = group
-            .members()
-            .iter()
-            .find(|(_, m)| m.username == wanted)
-            .map(|(a, _)| *a)
-            .ok_or_else(|| Error::UnknownUser {
+        let account = self
+            .lookup(Who::Name(username), false)
+            .await?
+            .identity
+            .account();
+        if !group.is_member(&account) {
+            return Err(Error::UnknownUser {
                 username: username.to_owned(),
-            })?;
-        self.change_group(conversation, GroupOp::RemoveMember { account })
-            .await
+            });
+        }
+        let next = self
+            .change_group(conversation, |_| GroupOp::RemoveMember { account })
+            .await?;
+        Ok(next.epoch())
+    }
+
+    /// A GroupName body received in `conversation` from a member (protocol §6.5 rule 3): kept
+    /// if it opens the verified log's current commitment, ignored if replaced since, refused
+    /// (`group/name-mismatch`) otherwise.
+    pub(crate) fn accept_name(
+        &mut self,
+        group: &GroupState,
+        reveal: &NameReveal,
+    ) -> std::result::Result<(), sotto_proto::GroupError> {
+        match group.check_name(reveal)? {
+            NameCheck::Current => {
+                self.remember_name(group.conversation(), reveal);
+            }
+            NameCheck::Superseded => {}
+        }
+        Ok(())
     }
 
     /// Learns every conversation the server lists for this account. A conversation whose log
     /// the server answers with something that does not verify is left at its last verified state
-    /// (unknown if it had none): one tampered log must not stop the user from reaching everyone
-    /// else. Using that conversation still fails with the reason (protocol §9.4, D23). A
-    /// transport failure fails the whole refresh.
+    /// (unknown if it had none) and marked refused with the reason: one tampered log must not
+    /// stop the user from reaching everyone else. Using that conversation still fails with the
+    /// reason (protocol §9.4, D23). A transport failure fails the whole refresh.
     pub async fn refresh_conversations(&mut self) -> Result<()> {
         let token = self.access_token().await?;
         for conversation in self.api.conversations(&token).await? {
             match self.sync_group(conversation).await {
                 Ok(_) => {}
-                Err(refused) if refused.is_refused_answer() => {}
+                Err(refused) if refused.is_refused_answer() => {
+                    let reason = match &refused {
+                        Error::Protocol(e) => e.code().to_owned(),
+                        Error::Decode(e) => e.code().to_owned(),
+                        other => other.to_string(),
+                    };
+                    let entry = self.state.conversations.entry(conversation).or_default();
+                    entry.refused = Some(reason);
+                    self.save()?;
+                }
                 Err(other) => return Err(other),
             }
         }
         Ok(())
     }
 
-    /// Every conversation this device knows and still belongs to, requests not accepted yet
-    /// left out (`Client::requests` lists those).
+    /// Conversations the server lists whose log this device refused when it last fetched it,
+    /// with the reason (a protocol code such as `decode/unknown-tag` or `group/fork`). One
+    /// never verified (a genesis that does not verify) is in [`Client::conversations`] never;
+    /// one verified before is listed there at its last verified state, as well.
+    pub fn refused_conversations(&self) -> Vec<(ConversationId, String)> {
+        self.state
+            .conversations
+            .iter()
+            .filter_map(|(id, c)| c.refused.clone().map(|reason| (*id, reason)))
+            .collect()
+    }
+
+    /// Every conversation this device knows and still belongs to, at its last verified state;
+    /// requests not accepted yet are left out (`Client::requests` lists those).
     pub async fn conversations(&mut self) -> Result<Vec<ConversationInfo>> {
         self.refresh_conversations().await?;
         self.learn_requests().await?;
@@ -260,7 +460,7 @@ impl Client {
         let mut out = Vec::new();
         for conversation in ids {
             if let Some(group) = self.load_group(&conversation)? {
-                out.push(info(&group));
+                out.push(self.info(&group).await?);
             }
         }
         Ok(out)
@@ -268,7 +468,8 @@ impl Client {
 
     /// One conversation, brought up to date.
     pub async fn conversation(&mut self, conversation: ConversationId) -> Result<ConversationInfo> {
-        Ok(info(&self.sync_group(conversation).await?))
+        let group = self.sync_group(conversation).await?;
+        self.info(&group).await
     }
 
     /// The 1:1 conversation with `username`, created if there is none.
@@ -286,9 +487,7 @@ impl Client {
         if let Some(found) = self.find_direct(them)? {
             return Ok(found);
         }
-        let me = self.account_state()?.username.clone();
-        let name = direct_name(&me, &peer.username);
-        self.create_group(&name, &[peer.username], accept_new).await
+        self.create_direct(&peer.username, accept_new).await
     }
 
     /// The 1:1 with `them` this device holds (protocol §6.4). The map is ordered by id bytes
@@ -308,52 +507,72 @@ impl Client {
         }
         Ok(None)
     }
+
+    /// The username to show for `account`: the pinned one, else the directory's (pinned on
+    /// first use), else the account id (protocol §6.6).
+    async fn member_name(&mut self, account: AccountId) -> String {
+        if let Some(name) = self.username_of(account) {
+            return name;
+        }
+        match self.lookup(Who::Account(account), false).await {
+            Ok(peer) => peer.username,
+            Err(_) => account.to_string(),
+        }
+    }
+
+    async fn info(&mut self, group: &GroupState) -> Result<ConversationInfo> {
+        let mut members = Vec::with_capacity(group.members().len());
+        let accounts: Vec<(AccountId, bool)> =
+            group.members().iter().map(|(a, m)| (*a, m.admin)).collect();
+        for (account, admin) in accounts {
+            let name = self.member_name(account).await;
+            members.push((name, account.to_string(), admin));
+        }
+        let name = self.current_name(group).map(|k| k.name.to_string());
+        let me = self.account_id()?.to_string();
+        let title = match (group.kind(), &name) {
+            (ConversationKind::Group, Some(name)) => name.clone(),
+            (ConversationKind::Group, None) => UNNAMED_GROUP.to_owned(),
+            (ConversationKind::Direct, _) => members
+                .iter()
+                .filter(|(_, account, _)| *account != me)
+                .map(|(username, _, _)| username.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        Ok(ConversationInfo {
+            id: group.conversation(),
+            kind: group.kind(),
+            name,
+            title,
+            epoch: group.epoch(),
+            members,
+        })
+    }
 }
 
-/// The name a client gives the 1:1 it creates: `<own username> & <peer username>` (protocol §6.4).
-fn direct_name(own: &str, peer: &str) -> String {
-    format!("{own} & {peer}")
-}
-
-/// Whether the verified `group` is the 1:1 of `me` and `them` (protocol §6.4): exactly these two
-/// members, compared by account id, under the name made of the usernames the state lists for
-/// them, in either order. A group of the same two people under another name stays a group, and a
-/// name alone (any admin chooses it) makes nothing a 1:1.
+/// Whether the verified `group` is the 1:1 of `me` and `them` (protocol §6.4): created as a 1:1
+/// and with exactly these two members, compared by account id. A group of the same two people
+/// stays a group.
 pub(crate) fn is_direct_between(group: &GroupState, me: AccountId, them: AccountId) -> bool {
     let members = group.members();
-    let (Some(mine), Some(theirs)) = (members.get(&me), members.get(&them)) else {
-        return false;
-    };
     me != them
+        && group.kind() == ConversationKind::Direct
         && members.len() == 2
-        && (group.name() == direct_name(&mine.username, &theirs.username)
-            || group.name() == direct_name(&theirs.username, &mine.username))
-}
-
-fn info(group: &GroupState) -> ConversationInfo {
-    ConversationInfo {
-        id: group.conversation(),
-        name: group.name().to_owned(),
-        epoch: group.epoch(),
-        members: group
-            .members()
-            .iter()
-            .map(|(a, m)| (m.username.clone(), a.to_string(), m.admin))
-            .collect(),
-    }
+        && members.contains_key(&me)
+        && members.contains_key(&them)
 }
 
 #[cfg(test)]
 mod tests {
-    use sotto_proto::testing::{TestAccount, T0};
+    use sotto_proto::testing::{group_kind, TestAccount, T0};
 
     use super::*;
 
-    fn group(name: &str, creator: &TestAccount, members: Vec<Member>) -> GroupState {
-        let conversation = ConversationId::from_bytes([7; 16]);
+    fn group(kind: CreateKind, creator: &TestAccount, members: Vec<Member>) -> GroupState {
         let signed = GroupState::create(
-            conversation,
-            name,
+            ConversationId::from_bytes([7; 16]),
+            kind,
             members,
             creator.master.account(),
             &creator.device.keys,
@@ -364,23 +583,26 @@ mod tests {
     }
 
     #[test]
-    fn two_accounts_under_the_default_name_are_their_one_to_one_from_either_side() {
+    fn a_direct_conversation_of_two_accounts_is_their_one_to_one_from_either_side() {
         let (alice, carol) = (TestAccount::new(0, "alice"), TestAccount::new(2, "carol"));
         let state = group(
-            &direct_name("alice", "carol"),
+            CreateKind::Direct,
             &alice,
             vec![alice.member(true), carol.member(false)],
         );
         let (a, c) = (alice.master.account(), carol.master.account());
         assert!(is_direct_between(&state, a, c));
         assert!(is_direct_between(&state, c, a));
+        let bob = TestAccount::new(1, "bob");
+        assert!(!is_direct_between(&state, a, bob.master.account()));
     }
 
     #[test]
-    fn a_group_of_the_same_two_people_under_another_name_is_not_their_one_to_one() {
+    fn a_group_of_the_same_two_people_is_not_their_one_to_one_whatever_its_name() {
         let (alice, carol) = (TestAccount::new(0, "alice"), TestAccount::new(2, "carol"));
+        let conversation = ConversationId::from_bytes([7; 16]);
         let state = group(
-            "Project Sotto",
+            group_kind(conversation, "alice & carol"),
             &alice,
             vec![alice.member(true), carol.member(false)],
         );
@@ -389,25 +611,5 @@ mod tests {
             alice.master.account(),
             carol.master.account()
         ));
-    }
-
-    #[test]
-    fn a_group_named_alice_and_carol_is_not_the_one_to_one_with_carol_unless_it_is_just_them() {
-        let alice = TestAccount::new(0, "alice");
-        let bob = TestAccount::new(1, "bob");
-        let carol = TestAccount::new(2, "carol");
-        let (a, c) = (alice.master.account(), carol.master.account());
-        let three = group(
-            "alice & carol",
-            &alice,
-            vec![alice.member(true), bob.member(false), carol.member(false)],
-        );
-        assert!(!is_direct_between(&three, a, c));
-        // Bob, the admin, lists himself under carol's username: the name reads right, the
-        // account is not carol's.
-        let mut impostor = bob.member(true);
-        impostor.username = "carol".to_owned();
-        let posing = group("alice & carol", &bob, vec![alice.member(false), impostor]);
-        assert!(!is_direct_between(&posing, a, c));
     }
 }

@@ -179,7 +179,7 @@ impl Client {
         self.queue(conversation, body).await
     }
 
-    async fn queue(
+    pub(crate) async fn queue(
         &mut self,
         conversation: ConversationId,
         body: OutgoingBody,
@@ -462,20 +462,25 @@ impl Client {
         self.state
             .outbox
             .record_undelivered(message_id, undelivered.clone());
-        let sent = Delivered {
-            id: item.message_id,
-            conversation: item.conversation,
-            from: self.account_state()?.username.clone(),
-            device: self.device()?,
-            sent_at: self.now()?.millis(),
-            text: match &item.body {
-                OutgoingBody::Text(text) => text.clone(),
-                OutgoingBody::Attachment { caption, .. } => caption.clone(),
-            },
-            attachment: None,
-            request: false,
+        let text = match &item.body {
+            OutgoingBody::Text(text) => Some(text.clone()),
+            OutgoingBody::Attachment { caption, .. } => Some(caption.clone()),
+            // A group name is conversation state, not a message of the history.
+            OutgoingBody::GroupName(_) => None,
         };
-        self.state.archive(sent);
+        if let Some(text) = text {
+            let sent = Delivered {
+                id: item.message_id,
+                conversation: item.conversation,
+                from: self.account_state()?.username.clone(),
+                device: self.device()?,
+                sent_at: self.now()?.millis(),
+                text,
+                attachment: None,
+                request: false,
+            };
+            self.state.archive(sent);
+        }
         self.save()?;
         let undelivered = self.name_undelivered(conversation, &undelivered).await;
         Ok(SendReport {
@@ -638,5 +643,6 @@ fn message_body(body: &OutgoingBody) -> Result<MessageBody> {
                 caption: caption.to_string(),
             }
         }
+        OutgoingBody::GroupName(known) => MessageBody::GroupName(crate::groups::reveal_of(known)?),
     })
 }

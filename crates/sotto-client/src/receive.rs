@@ -212,6 +212,17 @@ impl Client {
                     gap: received.gap.len(),
                 })
             }
+            // A group name is conversation state: kept if the verified log commits to it
+            // (protocol §6.5), never shown as a message. A member sending a name the log does
+            // not commit to is refused with its code.
+            MessageBody::GroupName(reveal) => {
+                return Ok(match self.accept_name(&group, &reveal) {
+                    Ok(()) => Opened::Delivered {
+                        gap: received.gap.len(),
+                    },
+                    Err(mismatch) => Opened::Failed(ProtoError::from(mismatch).code()),
+                })
+            }
         };
         let delivered = Delivered {
             id: h.message_id,

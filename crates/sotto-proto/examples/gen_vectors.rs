@@ -44,7 +44,10 @@ use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution};
 use sotto_proto::domain::{Domain, PROTOCOL_VERSION};
 use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
-use sotto_proto::group::{change_hash, GroupChange, GroupOp, GroupState, Member};
+use sotto_proto::group::{
+    change_hash, ConversationKind, CreateKind, GroupChange, GroupName, GroupOp, GroupState, Member,
+    NameCheck, NameCommitment, NameReveal,
+};
 use sotto_proto::identity::{AccountIdentity, DeviceCertificate, DeviceKeys, MasterKey};
 use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
@@ -201,14 +204,25 @@ fn local(a: &TestAccount) -> LocalDevice<'_> {
 }
 
 fn member_json(m: &Member) -> Value {
-    json!({"account": m.account.to_string(), "username": m.username, "admin": m.admin})
+    json!({"account": m.account.to_string(), "admin": m.admin})
+}
+
+fn kind_json(kind: &CreateKind) -> Value {
+    match kind {
+        CreateKind::Group { name } => json!({"type": "group", "name_commitment": hx(name.0)}),
+        CreateKind::Direct => json!({"type": "direct"}),
+    }
+}
+
+fn reveal_json(r: &NameReveal) -> Value {
+    json!({"epoch": r.epoch, "salt": hx(r.salt), "name": r.name.as_str()})
 }
 
 fn op_json(op: &GroupOp) -> Value {
     match op {
-        GroupOp::Create { name, members } => json!({
+        GroupOp::Create { kind, members } => json!({
             "type": "create",
-            "name": name,
+            "kind": kind_json(kind),
             "members": members.iter().map(member_json).collect::<Vec<_>>(),
         }),
         GroupOp::AddMember(m) => json!({"type": "add_member", "member": member_json(m)}),
@@ -218,7 +232,7 @@ fn op_json(op: &GroupOp) -> Value {
         GroupOp::SetAdmin { account, admin } => {
             json!({"type": "set_admin", "account": account.to_string(), "admin": admin})
         }
-        GroupOp::Rename { name } => json!({"type": "rename", "name": name}),
+        GroupOp::Rename { name } => json!({"type": "rename", "name_commitment": hx(name.0)}),
     }
 }
 
@@ -239,10 +253,13 @@ fn state_json(s: &GroupState) -> Value {
         "conversation": s.conversation().to_string(),
         "epoch": s.epoch(),
         "head_hash": hx(s.head()),
-        "name": s.name(),
+        "kind": match s.kind() {
+            ConversationKind::Group => "group",
+            ConversationKind::Direct => "direct",
+        },
+        "naming": s.naming().map(|n| json!({"epoch": n.epoch, "commitment": hx(n.commitment.0)})),
         "members": s.members().iter().map(|(account, m)| json!({
             "account": account.to_string(),
-            "username": m.username,
             "admin": m.admin,
             "since_epoch": m.since_epoch,
         })).collect::<Vec<_>>(),
@@ -273,6 +290,11 @@ fn body_json(body: &MessageBody) -> Value {
             },
             "messages": messages.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         }),
+        MessageBody::GroupName(reveal) => {
+            let mut v = reveal_json(reveal);
+            v["type"] = json!("group_name");
+            v
+        }
     }
 }
 
@@ -960,6 +982,15 @@ fn body_file() -> Value {
             "An attachment reference (blob id, name, type, size, secret, blob hash) with a caption.",
             sample_attachment(),
         ),
+        (
+            "group-name",
+            "A group name with the salt of its commitment, set at epoch 3 (§6.5).",
+            MessageBody::GroupName(NameReveal {
+                epoch: 3,
+                salt: [0x5c; 32],
+                name: GroupName::new("Case 2026-114 (appeal)").unwrap(),
+            }),
+        ),
     ];
     for (name, description, body) in bodies {
         let encoded = body.encode().unwrap();
@@ -1037,7 +1068,28 @@ fn body_file() -> Value {
     too_long.extend_from_slice(&[0x01, 0x00, 0x01, 0x00, 0x01]);
     let mut truncated = text_hi.clone();
     truncated.pop();
+    let group_name_of = |name: &[u8]| {
+        let mut v = Domain::MessageBody.encoded();
+        v.push(0x04);
+        v.extend_from_slice(&3u64.to_be_bytes());
+        v.extend_from_slice(&[0x5c; 32]);
+        v.extend_from_slice(&u16::try_from(name.len()).unwrap().to_be_bytes());
+        v.extend_from_slice(name);
+        v
+    };
     let decodes: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "decode-group-name-with-newline",
+            "A group name holding a line feed: not display text (§4.8).",
+            group_name_of(b"Case\n2026"),
+            "decode/invalid-value",
+        ),
+        (
+            "decode-group-name-too-long",
+            "A group name of 129 bytes, above the 128-byte bound.",
+            group_name_of(&[b'a'; 129]),
+            "decode/too-long",
+        ),
         (
             "decode-unknown-kind",
             "Body kind tag 0x09 is not defined.",
@@ -1119,7 +1171,7 @@ fn envelope_file(p: &People) -> Value {
     let conversation = ConversationId::from_bytes(random(&mut rng));
     let genesis = GroupState::create(
         conversation,
-        "Case 2026-114",
+        sotto_proto::testing::group_kind(conversation, "Case 2026-114"),
         vec![alice.member(true), bob.member(false), carol.member(false)],
         alice.master.account(),
         &alice.device.keys,
@@ -1595,7 +1647,7 @@ fn distribution_file(p: &People) -> Value {
     let conversation = ConversationId::from_bytes(random(&mut rng));
     let genesis = GroupState::create(
         conversation,
-        "Board minutes",
+        sotto_proto::testing::group_kind(conversation, "Board minutes"),
         vec![alice.member(true), bob.member(false), carol.member(false)],
         alice.master.account(),
         &alice.device.keys,
@@ -2361,9 +2413,16 @@ fn group_file(p: &People) -> Value {
     let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
     let mut rng = rng_for("group");
     let conversation = ConversationId::from_bytes(random(&mut rng));
+    let reveal0 = NameReveal {
+        epoch: 0,
+        salt: random(&mut rng),
+        name: GroupName::new("Case 2026-114").unwrap(),
+    };
     let genesis = GroupState::create(
         conversation,
-        "Case 2026-114",
+        CreateKind::Group {
+            name: reveal0.commitment(conversation),
+        },
         vec![alice.member(true), bob.member(false), carol.member(false)],
         alice.master.account(),
         &alice.device.keys,
@@ -2392,10 +2451,15 @@ fn group_file(p: &People) -> Value {
         2,
     );
     let s2 = s1.apply(&c2, &alice.device.verified).unwrap();
+    let reveal3 = NameReveal {
+        epoch: s2.next_epoch(),
+        salt: random(&mut rng),
+        name: GroupName::new("Case 2026-114 (appeal)").unwrap(),
+    };
     let c3 = propose(
         &s2,
         GroupOp::Rename {
-            name: "Case 2026-114 (appeal)".into(),
+            name: reveal3.commitment(conversation),
         },
         bob,
         3,
@@ -2412,9 +2476,11 @@ fn group_file(p: &People) -> Value {
     let s4 = s3.apply(&c4, &alice.device.verified).unwrap();
 
     let signer_of = |signed: &Signed| {
-        let device = GroupChange::decode(signed.unverified_body())
-            .unwrap()
-            .signer_device;
+        // The signer device sits at a fixed offset (§6.1), also in a change that no longer
+        // decodes (a retired op).
+        let at = Domain::GroupChange.encoded().len() + 16 + 8 + 32 + 32;
+        let raw: [u8; 32] = signed.unverified_body()[at..at + 32].try_into().unwrap();
+        let device = sotto_proto::ids::DeviceId::from_bytes(raw);
         p.all()
             .into_iter()
             .find(|a| a.device.keys.device() == device)
@@ -2478,11 +2544,58 @@ fn group_file(p: &People) -> Value {
         negative(vector, run(&all), code)
     };
 
+    // §6.5: what the final state says of names members send, each with its commitment.
+    let with_commitment = |r: &NameReveal| {
+        let mut v = reveal_json(r);
+        v["commitment"] = json!(hx(r.commitment(conversation).0));
+        v
+    };
+    let check = |r: &NameReveal, state: &GroupState| {
+        let mut v = with_commitment(r);
+        match state.check_name(r) {
+            Ok(NameCheck::Current) => v["expected"] = json!("current"),
+            Ok(NameCheck::Superseded) => v["expected"] = json!("superseded"),
+            Err(e) => v["expected_error"] = json!(Error::from(e).code()),
+        }
+        v
+    };
+    let other_salt = NameReveal {
+        salt: random(&mut rng),
+        ..reveal3.clone()
+    };
+    let other_name = NameReveal {
+        name: GroupName::new("Case 2026-115").unwrap(),
+        ..reveal3.clone()
+    };
+    let later_epoch = NameReveal {
+        epoch: 4,
+        ..reveal3.clone()
+    };
+    let name_checks = [
+        (&reveal3, "the name set by the rename at epoch 3"),
+        (&reveal0, "the genesis name, replaced since"),
+        (&other_salt, "the epoch-3 name under another salt"),
+        (&other_name, "another name under the epoch-3 salt"),
+        (
+            &later_epoch,
+            "the epoch-3 name and salt claimed for epoch 4 (a removal)",
+        ),
+    ]
+    .iter()
+    .map(|(r, what)| {
+        let mut v = check(r, &s4);
+        v["description"] = json!(what);
+        v
+    })
+    .collect::<Vec<_>>();
+    assert_eq!(s4.check_name(&reveal3), Ok(NameCheck::Current));
     let mut v = vec![json!({
         "name": "log",
         "description": "Alice creates the group (Alice admin, Bob, Carol), adds Dave, promotes Bob; \
                         Bob, now an admin, renames it; Alice removes Carol. Each change with the \
-                        state after it.",
+                        state after it; `name_reveals` open the commitments of the genesis and the \
+                        rename; `name_checks` are names a member could send, checked against the \
+                        final state (§6.5 rule 3).",
         "devices": signers(&[&genesis, &c1, &c2, &c3, &c4]),
         "changes": [
             detailed(&genesis, &s0),
@@ -2491,6 +2604,8 @@ fn group_file(p: &People) -> Value {
             detailed(&c3, &s3),
             detailed(&c4, &s4),
         ],
+        "name_reveals": [with_commitment(&reveal0), with_commitment(&reveal3)],
+        "name_checks": name_checks,
     })];
     run(&[&genesis, &c1, &c2, &c3, &c4]).unwrap();
     let leave = propose(
@@ -2546,7 +2661,7 @@ fn group_file(p: &People) -> Value {
     let fork = propose(
         &s0,
         GroupOp::Rename {
-            name: "Another history".into(),
+            name: NameCommitment([0x66; 32]),
         },
         alice,
         1,
@@ -2578,7 +2693,7 @@ fn group_file(p: &People) -> Value {
         Signed::sign(change.encode(), alice.device.keys.signing()).unwrap()
     };
     let rename = || GroupOp::Rename {
-        name: "Renamed".into(),
+        name: NameCommitment([0x77; 32]),
     };
     v.push(neg(
         "previous-hash-mismatch",
@@ -2627,6 +2742,122 @@ fn group_file(p: &People) -> Value {
         &[(&genesis, &s0)],
         &propose(&s0, GroupOp::AddMember(bob.member(false)), alice, 1),
         "group/already-member",
+    ));
+
+    // The 1:1 (§6.4): kind Direct, exactly two members, never joined, never named.
+    let direct_conversation = ConversationId::from_bytes(random(&mut rng));
+    let direct = GroupState::create(
+        direct_conversation,
+        CreateKind::Direct,
+        vec![alice.member(true), bob.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let d0 = GroupState::genesis(&direct, &alice.device.verified).unwrap();
+    let direct_reveal = NameReveal {
+        epoch: 0,
+        salt: random(&mut rng),
+        name: GroupName::new("alice & bob").unwrap(),
+    };
+    v.push(json!({
+        "name": "direct",
+        "description": "Alice creates the 1:1 of Alice and Bob: kind Direct, no name commitment. \
+                        A name a member sends for it is refused (`name_checks`).",
+        "devices": signers(&[&direct]),
+        "changes": [detailed(&direct, &d0)],
+        "name_checks": [check(&direct_reveal, &d0)],
+    }));
+    run(&[&direct]).unwrap();
+    v.push(neg(
+        "direct-add-member",
+        "Alice, admin of her 1:1 with Bob, adds Carol: a 1:1 never gains a member.",
+        &[(&direct, &d0)],
+        &propose(&d0, GroupOp::AddMember(carol.member(false)), alice, 1),
+        "group/direct-conversation",
+    ));
+    v.push(neg(
+        "direct-rename",
+        "Alice names her 1:1 with Bob: a 1:1 has no name.",
+        &[(&direct, &d0)],
+        &propose(
+            &d0,
+            GroupOp::Rename {
+                name: direct_reveal.commitment(direct_conversation),
+            },
+            alice,
+            1,
+        ),
+        "group/direct-conversation",
+    ));
+    let direct_three = GroupState::create(
+        direct_conversation,
+        CreateKind::Direct,
+        vec![alice.member(true), bob.member(false), carol.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    v.push(neg(
+        "direct-three-members",
+        "A Direct genesis listing three members.",
+        &[],
+        &direct_three,
+        "group/direct-conversation",
+    ));
+
+    // §6.1 retired tags: the encoding that carried names in clear is refused, however signed.
+    let retired_create = Signed::sign(
+        sotto_proto::testing::retired_create_body(
+            ConversationId::from_bytes(random(&mut rng)),
+            dave.master.account(),
+            dave.device.keys.device(),
+            T0,
+            "Case 2026-114",
+            &[
+                (dave.master.account(), "bob", true),
+                (carol.master.account(), "carol", false),
+            ],
+        ),
+        dave.device.keys.signing(),
+    )
+    .unwrap();
+    v.push(neg(
+        "retired-create-with-names-in-clear",
+        "A genesis signed by Dave in the retired encoding (op 0x01: the name and a username per \
+         member in clear), listing Dave's own account under the username \"bob\": refused as an \
+         unknown op whatever it says.",
+        &[],
+        &retired_create,
+        "decode/unknown-tag",
+    ));
+    let mut retired_rename_body = GroupChange {
+        conversation,
+        epoch: 1,
+        previous: s0.head(),
+        signer_account: alice.master.account(),
+        signer_device: alice.device.keys.device(),
+        issued_at: T0,
+        op: GroupOp::RemoveMember {
+            account: carol.master.account(),
+        },
+    }
+    .encode();
+    // Replace the op (tag and account) by the retired Rename: 0x05 ‖ text(name).
+    retired_rename_body.truncate(retired_rename_body.len() - 33);
+    retired_rename_body.push(0x05);
+    retired_rename_body.extend_from_slice(&7u16.to_be_bytes());
+    retired_rename_body.extend_from_slice(b"Renamed");
+    let retired_rename = Signed::sign(retired_rename_body, alice.device.keys.signing()).unwrap();
+    v.push(neg(
+        "retired-rename-with-name-in-clear",
+        "An epoch-1 change signed by Alice in the retired encoding (op 0x05: the new name in \
+         clear): refused as an unknown op.",
+        &[(&genesis, &s0)],
+        &retired_rename,
+        "decode/unknown-tag",
     ));
     file(
         "The group state log (docs/protocol.md §6). Each vector applies `changes` in order from an \

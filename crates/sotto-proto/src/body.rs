@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 use crate::codec::{Reader, Writer};
 use crate::domain::Domain;
 use crate::error::{DecodeError, Error};
+use crate::group::NameReveal;
 use crate::ids::MessageId;
 use crate::limits::{MAX_BODY_LEN, MAX_PADDED_LEN};
 
@@ -86,6 +87,9 @@ pub enum MessageBody {
         /// The messages it covers.
         messages: Vec<MessageId>,
     },
+    /// A group's name and the salt of its commitment in the log (`docs/protocol.md` §6.5):
+    /// checked against the verified state, never shown as a message.
+    GroupName(NameReveal),
 }
 
 impl std::fmt::Debug for MessageBody {
@@ -101,6 +105,7 @@ impl std::fmt::Debug for MessageBody {
                 .field("kind", kind)
                 .field("messages", &messages.len())
                 .finish(),
+            Self::GroupName(reveal) => f.debug_tuple("GroupName").field(reveal).finish(),
         }
     }
 }
@@ -109,6 +114,7 @@ impl MessageBody {
     const TEXT: u8 = 0x01;
     const ATTACHMENT: u8 = 0x02;
     const RECEIPT: u8 = 0x03;
+    const GROUP_NAME: u8 = 0x04;
 
     /// The canonical encoding (before padding).
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -147,6 +153,10 @@ impl MessageBody {
                 for id in messages {
                     id.encode(&mut w);
                 }
+            }
+            Self::GroupName(reveal) => {
+                w.u8(Self::GROUP_NAME);
+                reveal.encode(&mut w);
             }
         }
         let bytes = Zeroizing::new(w.finish());
@@ -198,6 +208,7 @@ impl MessageBody {
                     .collect::<Result<_, _>>()?;
                 Self::Receipt { kind, messages }
             }
+            Self::GROUP_NAME => Self::GroupName(NameReveal::decode(&mut r)?),
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "body kind",
@@ -295,6 +306,11 @@ mod tests {
                 },
                 caption: String::new(),
             },
+            MessageBody::GroupName(NameReveal {
+                epoch: 4,
+                salt: [5; 32],
+                name: crate::group::GroupName::new("Project Sotto").unwrap(),
+            }),
         ];
         for body in bodies {
             let bytes = body.encode().unwrap();

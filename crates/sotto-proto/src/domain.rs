@@ -20,6 +20,8 @@ pub enum Domain {
     GroupChange,
     /// The hash that chains group changes together.
     GroupHash,
+    /// The salted commitment to a group's name that the log carries instead of the name.
+    GroupName,
     /// The signed header of a key-distribution message.
     KeyDistribution,
     /// The RSA-OAEP plaintext inside a key-distribution message.
@@ -69,6 +71,7 @@ impl Domain {
             Self::ExchangeKeyCertificate => "sotto/xkey-cert",
             Self::GroupChange => "sotto/group-change",
             Self::GroupHash => "sotto/group-hash",
+            Self::GroupName => "sotto/group-name",
             Self::KeyDistribution => "sotto/kdm",
             Self::KeyDistributionPayload => "sotto/kdm-payload",
             Self::KeyDistributionLabel => "sotto/kdm-label",
@@ -116,6 +119,7 @@ mod tests {
             Domain::ExchangeKeyCertificate,
             Domain::GroupChange,
             Domain::GroupHash,
+            Domain::GroupName,
             Domain::KeyDistribution,
             Domain::KeyDistributionPayload,
             Domain::KeyDistributionLabel,

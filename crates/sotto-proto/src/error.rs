@@ -276,12 +276,19 @@ pub enum GroupError {
     /// The change does nothing (promote an admin, rename to the same name).
     #[error("change has no effect")]
     NoOp,
-    /// A name or username is empty, too long or has control characters.
+    /// A group name is empty, too long or not display text.
     #[error("invalid {field}")]
     InvalidText {
         /// The field.
         field: &'static str,
     },
+    /// A 1:1 conversation's genesis lists other than two members, or a change would add a
+    /// member to a 1:1 or name it.
+    #[error("a 1:1 conversation has exactly its two members and no name")]
+    DirectConversation,
+    /// A group name a member sent does not open the commitment of the verified log.
+    #[error("the group name does not match the group's log")]
+    NameMismatch,
 }
 
 /// Why a message or key distribution was refused. Each is a distinct reason a client can show;
@@ -437,6 +444,8 @@ impl GroupError {
             Self::TooManyMembers { .. } => "group/too-many-members",
             Self::NoOp => "group/no-op",
             Self::InvalidText { .. } => "group/invalid-text",
+            Self::DirectConversation => "group/direct-conversation",
+            Self::NameMismatch => "group/name-mismatch",
         }
     }
 }

@@ -131,8 +131,58 @@ impl TestAccount {
     pub fn member(&self, admin: bool) -> Member {
         Member {
             account: self.master.account(),
-            username: self.name.clone(),
             admin,
         }
     }
+}
+
+/// The salt tests give every name commitment.
+pub const TEST_NAME_SALT: [u8; crate::group::NAME_SALT_LEN] = [0x5a; crate::group::NAME_SALT_LEN];
+
+/// The body that reveals `name` as set at `epoch`, with [`TEST_NAME_SALT`].
+pub fn test_name(epoch: u64, name: &str) -> crate::group::NameReveal {
+    crate::group::NameReveal {
+        epoch,
+        salt: TEST_NAME_SALT,
+        name: crate::group::GroupName::new(name).expect("test group name"),
+    }
+}
+
+/// The genesis kind of a group named `name` in `conversation` (commitment at epoch 0).
+pub fn group_kind(
+    conversation: crate::ids::ConversationId,
+    name: &str,
+) -> crate::group::CreateKind {
+    crate::group::CreateKind::Group {
+        name: test_name(0, name).commitment(conversation),
+    }
+}
+
+/// A genesis body in the retired encoding (op tag `0x01`, `docs/protocol.md` §6.1): the group
+/// name and a username per member in clear, each username whatever the signer wrote. Decoders
+/// refuse it (`decode/unknown-tag`); tests use it to show that they do.
+pub fn retired_create_body(
+    conversation: crate::ids::ConversationId,
+    signer_account: crate::ids::AccountId,
+    signer_device: crate::ids::DeviceId,
+    issued_at: crate::env::Timestamp,
+    name: &str,
+    members: &[(crate::ids::AccountId, &str, bool)],
+) -> Vec<u8> {
+    let mut w = crate::codec::Writer::for_domain(crate::domain::Domain::GroupChange);
+    conversation.encode(&mut w);
+    w.u64(0);
+    w.fixed(&[0u8; 32]);
+    signer_account.encode(&mut w);
+    signer_device.encode(&mut w);
+    w.u64(issued_at.millis());
+    w.u8(crate::group::GroupOp::RETIRED[0]);
+    w.text(name);
+    w.count(members.len());
+    for (account, username, admin) in members {
+        account.encode(&mut w);
+        w.text(username);
+        w.bool(*admin);
+    }
+    w.finish()
 }

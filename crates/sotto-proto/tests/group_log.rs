@@ -10,11 +10,18 @@
 
 mod support;
 
-use sotto_proto::group::{GroupChange, GroupOp, GroupState};
+use sotto_proto::group::{
+    ConversationKind, CreateKind, GroupChange, GroupOp, GroupState, NameCheck, NameCommitment,
+};
 use sotto_proto::signed::Signed;
-use sotto_proto::testing::T0;
+use sotto_proto::testing::{group_kind, retired_create_body, test_name, T0};
 use sotto_proto::{Error, GroupError};
 use support::*;
+
+/// A commitment to `name` set at `epoch` in the world's conversation.
+fn named(w: &World, epoch: u64, name: &str) -> NameCommitment {
+    test_name(epoch, name).commitment(w.group.conversation())
+}
 
 fn group_err(result: Result<GroupState, Error>) -> GroupError {
     match result {
@@ -34,13 +41,16 @@ fn admin_changes_apply_in_order() {
         admin: true,
     });
     w.alice_changes(GroupOp::Rename {
-        name: "Case 2026-114 (closed)".into(),
+        name: named(&w, 3, "Case 2026-114 (closed)"),
     });
     w.alice_changes(GroupOp::RemoveMember {
         account: w.carol.master.account(),
     });
     assert_eq!(w.group.epoch(), 4);
-    assert_eq!(w.group.name(), "Case 2026-114 (closed)");
+    assert_eq!(
+        w.group.check_name(&test_name(3, "Case 2026-114 (closed)")),
+        Ok(NameCheck::Current)
+    );
     assert!(w.group.is_member(&w.dave.master.account()));
     assert!(!w.group.is_member(&w.carol.master.account()));
     assert!(w.group.is_admin(&w.bob.master.account()));
@@ -121,7 +131,7 @@ fn a3_replayed_forked_and_reordered_changes_are_refused() {
     // A fork: another change for epoch 1 off the same parent.
     let mut body = GroupChange::decode(first.unverified_body()).unwrap();
     body.op = GroupOp::Rename {
-        name: "other".into(),
+        name: named(&w, 1, "other"),
     };
     let fork = Signed::sign(body.encode(), w.alice.device.keys.signing()).unwrap();
     assert_eq!(
@@ -132,7 +142,7 @@ fn a3_replayed_forked_and_reordered_changes_are_refused() {
     let mut body = GroupChange::decode(first.unverified_body()).unwrap();
     body.epoch = 2;
     body.op = GroupOp::Rename {
-        name: "detached".into(),
+        name: named(&w, 2, "detached"),
     };
     let detached = Signed::sign(body.encode(), w.alice.device.keys.signing()).unwrap();
     assert_eq!(
@@ -143,7 +153,9 @@ fn a3_replayed_forked_and_reordered_changes_are_refused() {
     let two = w
         .group
         .propose(
-            GroupOp::Rename { name: "two".into() },
+            GroupOp::Rename {
+                name: named(&w, 2, "two"),
+            },
             w.alice.master.account(),
             &w.alice.device.keys,
             T0,
@@ -153,7 +165,7 @@ fn a3_replayed_forked_and_reordered_changes_are_refused() {
     let three = after_two
         .propose(
             GroupOp::Rename {
-                name: "three".into(),
+                name: named(&w, 3, "three"),
             },
             w.alice.master.account(),
             &w.alice.device.keys,
@@ -235,22 +247,21 @@ fn membership_rules() {
         .unwrap();
     w.group = w.group.apply(&bob_leaves, &w.bob.device.verified).unwrap();
     assert!(!w.group.is_member(&w.bob.master.account()));
-    // Names with control characters are refused when decoded.
-    let rename = w
+    // Renaming to the commitment the group already has does nothing.
+    let current = w.group.naming().unwrap().commitment;
+    let same = w
         .group
         .propose(
-            GroupOp::Rename {
-                name: "evil\u{202e}txt".into(),
-            },
+            GroupOp::Rename { name: current },
             w.alice.master.account(),
             &w.alice.device.keys,
             T0,
         )
         .unwrap();
-    assert!(matches!(
-        w.group.apply(&rename, &w.alice.device.verified),
-        Err(Error::Decode(_))
-    ));
+    assert_eq!(
+        group_err(w.group.apply(&same, &w.alice.device.verified)),
+        GroupError::NoOp
+    );
 }
 
 #[test]
@@ -259,7 +270,7 @@ fn genesis_must_be_a_creation_by_an_admin_member() {
     let conversation = sotto_proto::ids::ConversationId::from_bytes([2; 16]);
     let not_member = GroupState::create(
         conversation,
-        "x",
+        group_kind(conversation, "x"),
         vec![w.bob.member(true)],
         w.alice.master.account(),
         &w.alice.device.keys,
@@ -272,7 +283,7 @@ fn genesis_must_be_a_creation_by_an_admin_member() {
     );
     let not_admin = GroupState::create(
         conversation,
-        "x",
+        group_kind(conversation, "x"),
         vec![w.alice.member(false)],
         w.alice.master.account(),
         &w.alice.device.keys,
@@ -285,7 +296,7 @@ fn genesis_must_be_a_creation_by_an_admin_member() {
     );
     let twice = GroupState::create(
         conversation,
-        "x",
+        group_kind(conversation, "x"),
         vec![w.alice.member(true), w.alice.member(false)],
         w.alice.master.account(),
         &w.alice.device.keys,
@@ -299,7 +310,9 @@ fn genesis_must_be_a_creation_by_an_admin_member() {
     let later = w
         .group
         .propose(
-            GroupOp::Rename { name: "y".into() },
+            GroupOp::Rename {
+                name: named(&w, 1, "y"),
+            },
             w.alice.master.account(),
             &w.alice.device.keys,
             T0,
@@ -309,4 +322,148 @@ fn genesis_must_be_a_creation_by_an_admin_member() {
         group_err(GroupState::genesis(&later, &w.alice.device.verified)),
         GroupError::NotGenesis
     );
+}
+
+#[test]
+fn a_direct_conversation_keeps_its_two_members_and_has_no_name() {
+    let w = World::new();
+    let conversation = sotto_proto::ids::ConversationId::from_bytes([3; 16]);
+    let create = |members| {
+        GroupState::create(
+            conversation,
+            CreateKind::Direct,
+            members,
+            w.alice.master.account(),
+            &w.alice.device.keys,
+            T0,
+        )
+        .unwrap()
+    };
+    let genesis = create(vec![w.alice.member(true), w.bob.member(false)]);
+    let direct = GroupState::genesis(&genesis, &w.alice.device.verified).unwrap();
+    assert_eq!(direct.kind(), ConversationKind::Direct);
+    assert_eq!(direct.naming(), None);
+    for members in [
+        vec![w.alice.member(true)],
+        vec![
+            w.alice.member(true),
+            w.bob.member(false),
+            w.carol.member(false),
+        ],
+    ] {
+        assert_eq!(
+            group_err(GroupState::genesis(
+                &create(members),
+                &w.alice.device.verified
+            )),
+            GroupError::DirectConversation
+        );
+    }
+    for op in [
+        GroupOp::AddMember(w.carol.member(false)),
+        GroupOp::Rename {
+            name: test_name(1, "alice & bob").commitment(conversation),
+        },
+    ] {
+        let change = direct
+            .propose(op, w.alice.master.account(), &w.alice.device.keys, T0)
+            .unwrap();
+        assert_eq!(
+            group_err(direct.apply(&change, &w.alice.device.verified)),
+            GroupError::DirectConversation
+        );
+    }
+    // A name sent for a 1:1 matches nothing.
+    assert_eq!(
+        direct.check_name(&test_name(0, "alice & bob")),
+        Err(GroupError::NameMismatch)
+    );
+    // Leaving still works: the 1:1 is then nobody's.
+    let bob_leaves = direct
+        .propose(
+            GroupOp::RemoveMember {
+                account: w.bob.master.account(),
+            },
+            w.bob.master.account(),
+            &w.bob.device.keys,
+            T0,
+        )
+        .unwrap();
+    let left = direct.apply(&bob_leaves, &w.bob.device.verified).unwrap();
+    assert_eq!(left.members().len(), 1);
+}
+
+#[test]
+fn a_name_is_accepted_only_if_it_opens_the_commitment_of_its_epoch() {
+    let mut w = World::new();
+    // The genesis commits to "Case 2026-114" at epoch 0 (support::World).
+    assert_eq!(
+        w.group.check_name(&test_name(0, "Case 2026-114")),
+        Ok(NameCheck::Current)
+    );
+    let wrong_name = test_name(0, "Case 2026-115");
+    let mut wrong_salt = test_name(0, "Case 2026-114");
+    wrong_salt.salt[0] ^= 1;
+    for reveal in [&wrong_name, &wrong_salt, &test_name(1, "Case 2026-114")] {
+        assert_eq!(w.group.check_name(reveal), Err(GroupError::NameMismatch));
+    }
+    w.alice_changes(GroupOp::AddMember(w.dave.member(false)));
+    let renamed = named(&w, 2, "Appeal");
+    w.alice_changes(GroupOp::Rename { name: renamed });
+    assert_eq!(
+        w.group.check_name(&test_name(2, "Appeal")),
+        Ok(NameCheck::Current)
+    );
+    // The old name arriving late is no longer the name, and is no alarm either.
+    assert_eq!(
+        w.group.check_name(&test_name(0, "Case 2026-114")),
+        Ok(NameCheck::Superseded)
+    );
+    // The same name and salt committed in another conversation match nothing here.
+    let mut elsewhere = World::new();
+    elsewhere.alice_changes(GroupOp::AddMember(elsewhere.dave.member(false)));
+    let foreign =
+        test_name(2, "Appeal").commitment(sotto_proto::ids::ConversationId::from_bytes([0x99; 16]));
+    assert_ne!(foreign, renamed);
+}
+
+#[test]
+fn retired_ops_that_carried_names_in_clear_are_refused() {
+    let w = World::new();
+    // Dave signs a genesis in the retired encoding that lists his own account as "bob".
+    let body = retired_create_body(
+        sotto_proto::ids::ConversationId::from_bytes([4; 16]),
+        w.dave.master.account(),
+        w.dave.device.keys.device(),
+        T0,
+        "Case 2026-114",
+        &[
+            (w.dave.master.account(), "bob", true),
+            (w.carol.master.account(), "carol", false),
+        ],
+    );
+    let signed = Signed::sign(body, w.dave.device.keys.signing()).unwrap();
+    let refused = GroupState::genesis(&signed, &w.dave.device.verified).unwrap_err();
+    assert_eq!(refused.code(), "decode/unknown-tag");
+    for tag in GroupOp::RETIRED {
+        let mut body = GroupChange {
+            conversation: w.group.conversation(),
+            epoch: 1,
+            previous: w.group.head(),
+            signer_account: w.alice.master.account(),
+            signer_device: w.alice.device.keys.device(),
+            issued_at: T0,
+            op: GroupOp::RemoveMember {
+                account: w.carol.master.account(),
+            },
+        }
+        .encode();
+        let at = body.len() - 33;
+        body[at] = tag;
+        assert_eq!(
+            GroupChange::decode(&body).unwrap_err().code(),
+            "decode/unknown-tag",
+            "tag {tag:#04x}"
+        );
+    }
 }

@@ -30,7 +30,10 @@ use sotto_proto::codec::{is_display_text, Writer};
 use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
 use sotto_proto::domain::Domain;
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
-use sotto_proto::group::{decode_signed_change, GroupChange, GroupOp, Member};
+use sotto_proto::group::{
+    decode_signed_change, CreateKind, GroupChange, GroupName, GroupOp, Member, NameCommitment,
+    NameReveal,
+};
 use sotto_proto::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
 use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
@@ -83,22 +86,29 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn member() -> impl Strategy<Value = Member> {
-    (account(), display_text(16), any::<bool>()).prop_map(|(account, username, admin)| Member {
-        account,
-        username,
-        admin,
-    })
+    (account(), any::<bool>()).prop_map(|(account, admin)| Member { account, admin })
+}
+
+fn commitment() -> impl Strategy<Value = NameCommitment> {
+    any::<[u8; 32]>().prop_map(NameCommitment)
+}
+
+fn create_kind() -> impl Strategy<Value = CreateKind> {
+    prop_oneof![
+        commitment().prop_map(|name| CreateKind::Group { name }),
+        Just(CreateKind::Direct),
+    ]
 }
 
 fn group_op() -> impl Strategy<Value = GroupOp> {
     prop_oneof![
-        (display_text(32), proptest::collection::vec(member(), 0..6))
-            .prop_map(|(name, members)| GroupOp::Create { name, members }),
+        (create_kind(), proptest::collection::vec(member(), 0..6))
+            .prop_map(|(kind, members)| GroupOp::Create { kind, members }),
         member().prop_map(GroupOp::AddMember),
         account().prop_map(|account| GroupOp::RemoveMember { account }),
         (account(), any::<bool>())
             .prop_map(|(account, admin)| GroupOp::SetAdmin { account, admin }),
-        display_text(32).prop_map(|name| GroupOp::Rename { name }),
+        commitment().prop_map(|name| GroupOp::Rename { name }),
     ]
 }
 
@@ -135,6 +145,13 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
             proptest::collection::vec(message_id(), 0..=256),
         )
             .prop_map(|(kind, messages)| MessageBody::Receipt { kind, messages }),
+        (any::<u64>(), any::<[u8; 32]>(), display_text(32)).prop_map(|(epoch, salt, name)| {
+            MessageBody::GroupName(NameReveal {
+                epoch,
+                salt,
+                name: GroupName::new(name).unwrap(),
+            })
+        }),
     ]
 }
 

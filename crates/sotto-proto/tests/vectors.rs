@@ -33,7 +33,8 @@ use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution};
 use sotto_proto::domain::PROTOCOL_VERSION;
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
-    change_hash, decode_signed_change, GroupChange, GroupOp, GroupState, Member,
+    change_hash, decode_signed_change, ConversationKind, CreateKind, GroupChange, GroupName,
+    GroupOp, GroupState, Member, NameCheck, NameCommitment, NameReveal,
 };
 use sotto_proto::identity::{
     AccountIdentity, DeviceCertificate, ExchangeKeyCertificate, Revocation, VerifiedDevice,
@@ -94,6 +95,8 @@ const CODES: &[&str] = &[
     "group/too-many-members",
     "group/no-op",
     "group/invalid-text",
+    "group/direct-conversation",
+    "group/name-mismatch",
     "receive/replay",
     "receive/unknown-chain",
     "receive/chain-owner-mismatch",
@@ -311,6 +314,7 @@ fn body_from(v: &Value) -> MessageBody {
                 .map(|m| m.as_str().unwrap().parse().unwrap())
                 .collect(),
         },
+        "group_name" => MessageBody::GroupName(reveal_from(v)),
         other => panic!("unknown body type {other}"),
     }
 }
@@ -354,15 +358,28 @@ fn distribution_header_from(v: &Value) -> DistributionHeader {
 fn member_from(v: &Value) -> Member {
     Member {
         account: id(v, "account"),
-        username: s(v, "username").to_owned(),
         admin: b(v, "admin"),
+    }
+}
+
+fn reveal_from(v: &Value) -> NameReveal {
+    NameReveal {
+        epoch: n(v, "epoch"),
+        salt: arr_n(v, "salt"),
+        name: GroupName::new(s(v, "name")).unwrap(),
     }
 }
 
 fn group_op_from(v: &Value) -> GroupOp {
     match s(v, "type") {
         "create" => GroupOp::Create {
-            name: s(v, "name").to_owned(),
+            kind: match s(field(v, "kind"), "type") {
+                "group" => CreateKind::Group {
+                    name: NameCommitment(arr_n(field(v, "kind"), "name_commitment")),
+                },
+                "direct" => CreateKind::Direct,
+                other => panic!("unknown conversation kind {other}"),
+            },
             members: arr(v, "members").iter().map(member_from).collect(),
         },
         "add_member" => GroupOp::AddMember(member_from(field(v, "member"))),
@@ -374,7 +391,7 @@ fn group_op_from(v: &Value) -> GroupOp {
             admin: b(v, "admin"),
         },
         "rename" => GroupOp::Rename {
-            name: s(v, "name").to_owned(),
+            name: NameCommitment(arr_n(v, "name_commitment")),
         },
         other => panic!("unknown group op {other}"),
     }
@@ -1190,22 +1207,25 @@ fn check_state(state: &GroupState, e: &Value) {
     );
     assert_eq!(state.epoch(), n(e, "epoch"));
     assert_eq!(state.head().to_vec(), hx(e, "head_hash"));
-    assert_eq!(state.name(), s(e, "name"));
-    let members: Vec<(AccountId, String, bool, u64)> = state
+    let kind = match s(e, "kind") {
+        "group" => ConversationKind::Group,
+        "direct" => ConversationKind::Direct,
+        other => panic!("unknown conversation kind {other}"),
+    };
+    assert_eq!(state.kind(), kind);
+    let naming = field(e, "naming");
+    assert_eq!(
+        state.naming().map(|n| (n.epoch, n.commitment.0.to_vec())),
+        (!naming.is_null()).then(|| (n(naming, "epoch"), hx(naming, "commitment")))
+    );
+    let members: Vec<(AccountId, bool, u64)> = state
         .members()
         .iter()
-        .map(|(a, m)| (*a, m.username.clone(), m.admin, m.since_epoch))
+        .map(|(a, m)| (*a, m.admin, m.since_epoch))
         .collect();
-    let expected: Vec<(AccountId, String, bool, u64)> = arr(e, "members")
+    let expected: Vec<(AccountId, bool, u64)> = arr(e, "members")
         .iter()
-        .map(|m| {
-            (
-                id(m, "account"),
-                s(m, "username").to_owned(),
-                b(m, "admin"),
-                n(m, "since_epoch"),
-            )
-        })
+        .map(|m| (id(m, "account"), b(m, "admin"), n(m, "since_epoch")))
         .collect();
     assert_eq!(members, expected, "members (sorted by account id)");
 }
@@ -1236,6 +1256,7 @@ fn group() {
         let changes = arr(v, "changes");
         assert!(!changes.is_empty());
         let mut state: Option<GroupState> = None;
+        let mut final_state: Option<GroupState> = None;
         let mut previous_hash = [0u8; 32];
         for (i, c) in changes.iter().enumerate() {
             let result = (|| -> Result<GroupState, Error> {
@@ -1255,6 +1276,7 @@ fn group() {
             if i + 1 == changes.len() {
                 if let Some(next) = outcome(v, result) {
                     check_state(&next, field(c, "expected_state"));
+                    final_state = Some(next);
                 }
             } else {
                 let next = result.unwrap_or_else(|e| {
@@ -1266,6 +1288,53 @@ fn group() {
                 previous_hash = next.head();
                 state = Some(next);
             }
+        }
+        if let Some(state) = &final_state {
+            check_names(v, state);
+        }
+    }
+}
+
+/// §6.5: each commitment in `name_reveals` computed from its inputs (by hand and through the
+/// API), and each name in `name_checks` judged against the final state.
+fn check_names(v: &Value, state: &GroupState) {
+    let conversation = state.conversation();
+    for r in v
+        .get("name_reveals")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let reveal = reveal_from(r);
+        let by_hand = sha256(&cat(&[
+            &label("sotto/group-name"),
+            conversation.as_bytes(),
+            &reveal.epoch.to_be_bytes(),
+            &reveal.salt,
+            &(reveal.name.as_str().len() as u16).to_be_bytes(),
+            reveal.name.as_str().as_bytes(),
+        ]));
+        assert_eq!(by_hand.to_vec(), hx(r, "commitment"), "{}", name(v));
+        assert_eq!(reveal.commitment(conversation).0, by_hand);
+    }
+    for c in v
+        .get("name_checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let got = state.check_name(&reveal_from(c));
+        match (c.get("expected_error"), got) {
+            (Some(code), Err(e)) => assert_eq!(Error::from(e).code(), code, "{}", name(v)),
+            (None, Ok(check)) => {
+                let want = match s(c, "expected") {
+                    "current" => NameCheck::Current,
+                    "superseded" => NameCheck::Superseded,
+                    other => panic!("unknown name check outcome {other}"),
+                };
+                assert_eq!(check, want, "{}: {}", name(v), s(c, "description"));
+            }
+            (want, got) => panic!("{}: expected {want:?}, got {got:?}", name(v)),
         }
     }
 }

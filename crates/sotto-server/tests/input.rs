@@ -384,7 +384,7 @@ async fn forged_group_changes_are_refused_and_change_nothing() {
     // A genesis signed by one device but uploaded by another: refused.
     let stolen = GroupState::create(
         ConversationId::from_bytes([3; 16]),
-        "x",
+        sotto_proto::testing::group_kind(ConversationId::from_bytes([3; 16]), "x"),
         vec![alice.member(true)],
         alice.account.master.account(),
         alice.keys(),

@@ -8,6 +8,7 @@
  *      | 0x02 ‖ text(blob id) ‖ text(file name) ‖ text(media type) ‖ u64 size ‖ secret [32]
  *             ‖ blob sha256 [32] ‖ bytes(utf8 caption)
  *      | 0x03 ‖ u8 receipt kind ‖ list(message id [16])
+ *      | 0x04 ‖ u64 epoch ‖ salt [32] ‖ text(name)          -- GroupName (§6.5)
  * pad(body) = body ‖ 0x80 ‖ 0x00 × (bucket(len) − len − 1),  bucket(n) = max(256, 2^⌈log2(n+1)⌉)
  * ```
  */
@@ -16,11 +17,13 @@ import { type Bytes, utf8Decode, utf8Encode } from "./bytes";
 import { Reader, Writer, isDisplayText, utf8Length } from "./codec";
 import { Domain } from "./domains";
 import { ProtocolError, unreachable } from "./errors";
+import { type NameReveal, NAME_SALT_LEN, checkGroupName } from "./group";
 import { type MessageId as MessageIdT, MessageId } from "./ids";
 import {
   MAX_BLOB_ID_LEN,
   MAX_BODY_LEN,
   MAX_FILE_NAME_LEN,
+  MAX_GROUP_NAME_LEN,
   MAX_MEDIA_TYPE_LEN,
   MAX_PADDED_LEN,
   MAX_RECEIPT_IDS,
@@ -54,11 +57,14 @@ export type MessageBody =
       readonly type: "receipt";
       readonly kind: ReceiptKind;
       readonly messages: readonly MessageIdT[];
-    };
+    }
+  /** A group's name for its members (§6.5): checked against the log, never shown as a message. */
+  | { readonly type: "group-name"; readonly reveal: NameReveal };
 
 const KIND_TEXT = 0x01;
 const KIND_ATTACHMENT = 0x02;
 const KIND_RECEIPT = 0x03;
+const KIND_GROUP_NAME = 0x04;
 const RECEIPT_DELIVERED = 1;
 const RECEIPT_READ = 2;
 const PAD_MARK = 0x80;
@@ -101,6 +107,15 @@ export const MessageBody = {
         w.u8(receiptTag(body.kind));
         w.count(body.messages.length);
         for (const id of body.messages) MessageId.encode(w, id);
+        break;
+      case "group-name":
+        if (body.reveal.salt.length !== NAME_SALT_LEN)
+          throw new ProtocolError("invalid-input", "a name salt is 32 bytes");
+        checkGroupName(body.reveal.name);
+        w.u8(KIND_GROUP_NAME);
+        w.u64(body.reveal.epoch);
+        w.fixed(body.reveal.salt);
+        w.text(body.reveal.name, "group name");
         break;
       default:
         unreachable(body);
@@ -146,6 +161,13 @@ export const MessageBody = {
         const messages: MessageIdT[] = [];
         for (let i = 0; i < count; i++) messages.push(MessageId.decode(r));
         body = { type: "receipt", kind: receipt, messages };
+        break;
+      }
+      case KIND_GROUP_NAME: {
+        const epoch = r.u64();
+        const salt = r.array(NAME_SALT_LEN);
+        const name = r.displayText("group name", MAX_GROUP_NAME_LEN);
+        body = { type: "group-name", reveal: { epoch, salt, name } };
         break;
       }
       default:

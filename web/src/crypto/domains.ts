@@ -21,6 +21,8 @@ export const Domain = {
   GroupChange: "sotto/group-change",
   /** Group change hash (§6.2). */
   GroupHash: "sotto/group-hash",
+  /** Group name commitment (§6.5). */
+  GroupName: "sotto/group-name",
   /** Key-distribution header (§7.3). */
   KeyDistribution: "sotto/kdm",
   /** Key-distribution plaintext (§7.3). */

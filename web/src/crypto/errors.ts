@@ -44,6 +44,8 @@ export const GROUP_CODES = [
   "group/too-many-members",
   "group/no-op",
   "group/invalid-text",
+  "group/direct-conversation",
+  "group/name-mismatch",
 ] as const;
 
 /** Refused messages and distributions (§7.5, §7.6, §9.2). */

@@ -12,7 +12,15 @@ import {
 import { type ConversationId, AccountId, ConversationId as ConversationIds } from "./ids";
 import { HOUR } from "./limits";
 import { Signed } from "./signed";
-import { T0, type TestAccount, expectCode, flipped, testAccount } from "./test-support";
+import {
+  T0,
+  type TestAccount,
+  expectCode,
+  fakeCommitment,
+  flipped,
+  groupKind,
+  testAccount,
+} from "./test-support";
 
 const CONV: ConversationId = ConversationIds.fromBytes(new Uint8Array(16).fill(0x42));
 
@@ -33,7 +41,7 @@ beforeAll(async () => {
 async function genesis(members?: Member[]): Promise<GroupState> {
   const signed = await GroupState.create(
     CONV,
-    "Case 1",
+    groupKind("Case 1"),
     members ?? [alice.member(true), bob.member(false), carol.member(false)],
     alice.master.account,
     alice.device.keys,
@@ -51,19 +59,15 @@ describe("group log (§6)", () => {
   it("builds a log: add, promote, rename, remove", async () => {
     let s = await genesis();
     expect(s.epoch).toBe(0n);
-    expect(
-      s
-        .members()
-        .map((m) => m.username)
-        .sort(),
-    ).toEqual(["alice", "bob", "carol"]);
+    expect(s.members()).toHaveLength(3);
+    expect(s.kind).toBe("group");
     s = await step(s, { type: "add-member", member: dave.member(false) }, alice);
     expect(s.member(dave.master.account)?.sinceEpoch).toBe(1n);
     s = await step(s, { type: "set-admin", account: bob.master.account, admin: true }, alice);
-    s = await step(s, { type: "rename", name: "Case 2" }, bob);
+    s = await step(s, { type: "rename", nameCommitment: fakeCommitment("Case 2") }, bob);
     s = await step(s, { type: "remove-member", account: carol.master.account }, alice);
     expect(s.epoch).toBe(4n);
-    expect(s.name).toBe("Case 2");
+    expect(s.naming).toEqual({ epoch: 3n, commitment: fakeCommitment("Case 2") });
     expect(s.isMember(carol.master.account)).toBe(false);
     expect(s.isAdmin(bob.master.account)).toBe(true);
     expect(s.hashAt(4n)).toEqual(s.head);
@@ -73,7 +77,7 @@ describe("group log (§6)", () => {
   it("chains hashes over the signed wire form", async () => {
     const s = await genesis();
     const signed = await s.propose(
-      { type: "rename", name: "Other" },
+      { type: "rename", nameCommitment: fakeCommitment("Other") },
       alice.master.account,
       alice.device.keys,
       T0,
@@ -93,7 +97,7 @@ describe("group log (§6)", () => {
       "group/signer-not-admin",
     );
     await expectCode(
-      () => step(s, { type: "rename", name: "Mine" }, bob),
+      () => step(s, { type: "rename", nameCommitment: fakeCommitment("Mine") }, bob),
       "group/signer-not-admin",
     );
     await expectCode(
@@ -120,7 +124,10 @@ describe("group log (§6)", () => {
       () => step(s, { type: "set-admin", account: alice.master.account, admin: true }, alice),
       "group/no-op",
     );
-    await expectCode(() => step(s, { type: "rename", name: "Case 1" }, alice), "group/no-op");
+    await expectCode(
+      () => step(s, { type: "rename", nameCommitment: fakeCommitment("Case 1") }, alice),
+      "group/no-op",
+    );
     await expectCode(
       () => step(s, { type: "set-admin", account: alice.master.account, admin: false }, alice),
       "group/last-admin",
@@ -130,7 +137,8 @@ describe("group log (§6)", () => {
       "group/last-admin",
     );
     await expectCode(
-      () => step(s, { type: "create", name: "again", members: [alice.member(true)] }, alice),
+      () =>
+        step(s, { type: "create", kind: groupKind("again"), members: [alice.member(true)] }, alice),
       "group/not-genesis",
     );
     // The last member may leave: an empty group is final.
@@ -142,7 +150,7 @@ describe("group log (§6)", () => {
   it("detects replays, forks, gaps and a wrong previous hash", async () => {
     const s0 = await genesis();
     const c1 = await s0.propose(
-      { type: "rename", name: "One" },
+      { type: "rename", nameCommitment: fakeCommitment("One") },
       alice.master.account,
       alice.device.keys,
       T0,
@@ -150,7 +158,7 @@ describe("group log (§6)", () => {
     const s1 = await s0.apply(c1, alice.device.verified);
     await expectCode(() => s1.apply(c1, alice.device.verified), "group/replayed");
     const other = await s0.propose(
-      { type: "rename", name: "Uno" },
+      { type: "rename", nameCommitment: fakeCommitment("Uno") },
       alice.master.account,
       alice.device.keys,
       T0,
@@ -160,14 +168,19 @@ describe("group log (§6)", () => {
     const resigned = await Signed.sign(c1.body, alice.device.keys.signing);
     await expectCode(() => s1.apply(resigned, alice.device.verified), "group/fork");
     const c2 = await s1.propose(
-      { type: "rename", name: "Two" },
+      { type: "rename", nameCommitment: fakeCommitment("Two") },
       alice.master.account,
       alice.device.keys,
       T0,
     );
     const c3 = await (
       await s1.apply(c2, alice.device.verified)
-    ).propose({ type: "rename", name: "Three" }, alice.master.account, alice.device.keys, T0);
+    ).propose(
+      { type: "rename", nameCommitment: fakeCommitment("Three") },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
     await expectCode(() => s1.apply(c3, alice.device.verified), "group/epoch-gap");
     const wrongPrevious = GroupChange.encode({
       ...GroupChange.decode(c2.body),
@@ -186,7 +199,7 @@ describe("group log (§6)", () => {
   it("binds the signer device and signature", async () => {
     const s = await genesis();
     const c = await s.propose(
-      { type: "rename", name: "X" },
+      { type: "rename", nameCommitment: fakeCommitment("X") },
       alice.master.account,
       alice.device.keys,
       T0,
@@ -221,7 +234,7 @@ describe("group log (§6)", () => {
 
   it("checks the genesis in order", async () => {
     const make = (members: Member[], signerAccount = alice.master.account) =>
-      GroupState.create(CONV, "G", members, signerAccount, alice.device.keys, T0);
+      GroupState.create(CONV, groupKind("G"), members, signerAccount, alice.device.keys, T0);
     await expectCode(
       async () => GroupState.genesis(await make([bob.member(true)]), alice.device.verified),
       "group/signer-not-member",
@@ -240,7 +253,7 @@ describe("group log (§6)", () => {
     );
     const s = await genesis();
     const notCreate = await s.propose(
-      { type: "rename", name: "R" },
+      { type: "rename", nameCommitment: fakeCommitment("R") },
       alice.master.account,
       alice.device.keys,
       T0,
@@ -261,14 +274,21 @@ describe("group log (§6)", () => {
         ),
       "group/not-genesis",
     );
-    // Invalid names are refused by the decoder before any group rule.
+    // A 1:1 lists exactly two members.
     await expectCode(
       async () =>
         GroupState.genesis(
-          await make([{ ...alice.member(true), username: "bad\n" }]),
+          await GroupState.create(
+            CONV,
+            { type: "direct" },
+            [alice.member(true), bob.member(false), carol.member(false)],
+            alice.master.account,
+            alice.device.keys,
+            T0,
+          ),
           alice.device.verified,
         ),
-      "decode/invalid-value",
+      "group/direct-conversation",
     );
   });
 
@@ -277,7 +297,7 @@ describe("group log (§6)", () => {
     for (let i = 1; i < 1000; i++) {
       const account = new Uint8Array(32);
       new DataView(account.buffer).setUint32(0, i);
-      members.push({ account: AccountId.fromBytes(account), username: `user${i}`, admin: false });
+      members.push({ account: AccountId.fromBytes(account), admin: false });
     }
     const s = await genesis(members);
     expect(s.members()).toHaveLength(1000);

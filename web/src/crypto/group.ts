@@ -5,6 +5,10 @@
  * {@link GroupState} is immutable: {@link GroupState.genesis} and {@link GroupState.apply} return
  * a new state or throw, so a refused change leaves nothing half-applied. The checks run in the
  * spec's order (§6.3); recipients of keys come only from a state built this way.
+ *
+ * The log carries no names (§6.5, §6.6): a group's name is a salted commitment that
+ * {@link GroupState.checkName} compares a received {@link NameReveal} with, and members are
+ * account ids whose names come from the directory.
  */
 
 import { type Bytes, bytesEqual, compareBytes } from "./bytes";
@@ -21,33 +25,75 @@ import {
   DeviceId,
   idKey,
 } from "./ids";
-import { MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN } from "./limits";
+import { MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS } from "./limits";
 import { sha256 } from "./primitives";
 import { Signed } from "./signed";
 
 const ZERO_HASH: Bytes = new Uint8Array(32);
 
-/** One member as a change lists it. */
+/** One member as a change lists it: an account and its right, no name (§6.6). */
 export interface Member {
   readonly account: AccountIdT;
-  /** Display text, ≤ 64 bytes. */
-  readonly username: string;
   readonly admin: boolean;
 }
 
+/** What a genesis creates (§6.1, §6.4): a named group, or the 1:1 of its two members. */
+export type CreateKind =
+  { readonly type: "group"; readonly nameCommitment: Bytes } | { readonly type: "direct" };
+
 /** What a change does (§6.1). */
 export type GroupOp =
-  | { readonly type: "create"; readonly name: string; readonly members: readonly Member[] }
+  | { readonly type: "create"; readonly kind: CreateKind; readonly members: readonly Member[] }
   | { readonly type: "add-member"; readonly member: Member }
   | { readonly type: "remove-member"; readonly account: AccountIdT }
   | { readonly type: "set-admin"; readonly account: AccountIdT; readonly admin: boolean }
-  | { readonly type: "rename"; readonly name: string };
+  | { readonly type: "rename"; readonly nameCommitment: Bytes };
 
-const OP_CREATE = 0x01;
-const OP_ADD = 0x02;
 const OP_REMOVE = 0x03;
 const OP_SET_ADMIN = 0x04;
-const OP_RENAME = 0x05;
+const OP_CREATE = 0x06;
+const OP_ADD = 0x07;
+const OP_RENAME = 0x08;
+/** Tags of the retired encoding with names in clear: unknown from now on, never reused. */
+export const RETIRED_OPS: readonly number[] = [0x01, 0x02, 0x05];
+const KIND_GROUP = 0x01;
+const KIND_DIRECT = 0x02;
+/** Bytes of a name commitment's salt. */
+export const NAME_SALT_LEN = 32;
+
+/** A group's name and the salt of its commitment: the body of kind 0x04 (§6.5, §8.2). */
+export interface NameReveal {
+  /** The epoch of the Create or Rename whose commitment it opens. */
+  readonly epoch: bigint;
+  readonly salt: Bytes;
+  /** Display text, ≤ 128 bytes. */
+  readonly name: string;
+}
+
+/** Checks a group name (§6.5): display text of at most 128 bytes (`group/invalid-text`). */
+export function checkGroupName(name: string): string {
+  if (!isDisplayText(name) || utf8Length(name) > MAX_GROUP_NAME_LEN)
+    throw new ProtocolError("group/invalid-text", "group name");
+  return name;
+}
+
+/** `SHA-256(domain("sotto/group-name") ‖ conversation ‖ u64 epoch ‖ salt ‖ text(name))` (§6.5). */
+export async function nameCommitment(
+  conversation: ConversationIdT,
+  reveal: NameReveal,
+): Promise<Bytes> {
+  if (reveal.salt.length !== NAME_SALT_LEN)
+    throw new ProtocolError("invalid-input", "a name salt is 32 bytes");
+  const w = Writer.forDomain(Domain.GroupName);
+  ConversationId.encode(w, conversation);
+  w.u64(reveal.epoch);
+  w.fixed(reveal.salt);
+  w.text(checkGroupName(reveal.name), "group name");
+  return sha256(w.finish());
+}
+
+/** What a matching reveal means for the name (§6.5 rule 3). */
+export type NameCheck = "current" | "superseded";
 
 /** A group change body (§6.1). */
 export interface GroupChange {
@@ -64,23 +110,33 @@ export interface GroupChange {
 
 function encodeMember(w: Writer, m: Member): void {
   AccountId.encode(w, m.account);
-  w.text(m.username, "username");
   w.bool(m.admin);
 }
 
 function decodeMember(r: Reader): Member {
-  return {
-    account: AccountId.decode(r),
-    username: r.displayText("username", MAX_USERNAME_LEN),
-    admin: r.bool("admin"),
-  };
+  return { account: AccountId.decode(r), admin: r.bool("admin") };
+}
+
+function fixed32(w: Writer, bytes: Bytes): void {
+  if (bytes.length !== 32) throw new ProtocolError("invalid-input", "a commitment is 32 bytes");
+  w.fixed(bytes);
 }
 
 function encodeOp(w: Writer, op: GroupOp): void {
   switch (op.type) {
     case "create":
       w.u8(OP_CREATE);
-      w.text(op.name, "group name");
+      switch (op.kind.type) {
+        case "group":
+          w.u8(KIND_GROUP);
+          fixed32(w, op.kind.nameCommitment);
+          break;
+        case "direct":
+          w.u8(KIND_DIRECT);
+          break;
+        default:
+          unreachable(op.kind);
+      }
       w.count(op.members.length);
       for (const m of op.members) encodeMember(w, m);
       return;
@@ -99,7 +155,7 @@ function encodeOp(w: Writer, op: GroupOp): void {
       return;
     case "rename":
       w.u8(OP_RENAME);
-      w.text(op.name, "group name");
+      fixed32(w, op.nameCommitment);
       return;
     default:
       unreachable(op);
@@ -110,11 +166,15 @@ function decodeOp(r: Reader): GroupOp {
   const tag = r.u8();
   switch (tag) {
     case OP_CREATE: {
-      const name = r.displayText("group name", MAX_GROUP_NAME_LEN);
+      const kindTag = r.u8();
+      let kind: CreateKind;
+      if (kindTag === KIND_GROUP) kind = { type: "group", nameCommitment: r.array(32) };
+      else if (kindTag === KIND_DIRECT) kind = { type: "direct" };
+      else throw new ProtocolError("decode/unknown-tag", `conversation kind ${kindTag}`);
       const count = r.count("members", MAX_MEMBERS);
       const members: Member[] = [];
       for (let i = 0; i < count; i++) members.push(decodeMember(r));
-      return { type: "create", name, members };
+      return { type: "create", kind, members };
     }
     case OP_ADD:
       return { type: "add-member", member: decodeMember(r) };
@@ -123,7 +183,8 @@ function decodeOp(r: Reader): GroupOp {
     case OP_SET_ADMIN:
       return { type: "set-admin", account: AccountId.decode(r), admin: r.bool("admin") };
     case OP_RENAME:
-      return { type: "rename", name: r.displayText("group name", MAX_GROUP_NAME_LEN) };
+      return { type: "rename", nameCommitment: r.array(32) };
+    // The retired tags (0x01, 0x02, 0x05) fall here too.
     default:
       throw new ProtocolError("decode/unknown-tag", `group operation ${tag}`);
   }
@@ -174,18 +235,22 @@ export async function changeHash(signed: Signed): Promise<Bytes> {
   return sha256(w.finish());
 }
 
-/** A member as the state records it. */
+/** A member as the state records it (its name is the directory's, §6.6). */
 export interface MemberState {
   readonly account: AccountIdT;
-  readonly username: string;
   readonly admin: boolean;
   /** The epoch at which the member joined. */
   readonly sinceEpoch: bigint;
 }
 
-function isValidName(name: string, max: number): boolean {
-  return isDisplayText(name) && utf8Length(name) <= max;
+/** The commitment to a group's current name and the epoch of the change that set it. */
+export interface Naming {
+  readonly epoch: bigint;
+  readonly commitment: Bytes;
 }
+
+/** Members of a 1:1 (§6.4). */
+const DIRECT_MEMBERS = 2;
 
 /** The device presented must be the one the change names, and its signature must verify. */
 async function checkSigner(
@@ -205,7 +270,8 @@ async function checkSigner(
 /** A {@link GroupState}'s persisted form. */
 export interface GroupStateSnapshot {
   readonly conversation: ConversationIdT;
-  readonly name: string;
+  /** `null` for a 1:1. */
+  readonly naming: Naming | null;
   readonly members: readonly MemberState[];
   readonly hashes: readonly Bytes[];
 }
@@ -214,7 +280,8 @@ export interface GroupStateSnapshot {
 export class GroupState {
   private constructor(
     readonly conversation: ConversationIdT,
-    readonly name: string,
+    /** The current name commitment; `null` for a 1:1, which has no name. */
+    readonly naming: Naming | null,
     /** Members by `idKey(account)`. */
     private readonly memberMap: ReadonlyMap<string, MemberState>,
     /** The hash applied at each epoch; the last is the head. Never empty. */
@@ -224,8 +291,8 @@ export class GroupState {
   /**
    * Verifies a genesis signed by `signer` and returns epoch 0 (§6.3, genesis order): decode;
    * signer device and signature; Create at epoch 0 with zero `previous` (`group/not-genesis`);
-   * name (`group/invalid-text`); member count (`group/too-many-members`); usernames
-   * (`group/invalid-text`) and no account twice (`group/already-member`); the signer listed
+   * member count (`group/too-many-members`); no account twice (`group/already-member`); a 1:1
+   * lists two members (`group/direct-conversation`); the signer listed
    * (`group/signer-not-member`) as an admin (`group/signer-not-admin`).
    */
   static async genesis(signed: Signed, signer: VerifiedDevice): Promise<GroupState> {
@@ -235,26 +302,29 @@ export class GroupState {
     if (op.type !== "create" || change.epoch !== 0n || !bytesEqual(change.previous, ZERO_HASH)) {
       throw new ProtocolError("group/not-genesis");
     }
-    if (!isValidName(op.name, MAX_GROUP_NAME_LEN))
-      throw new ProtocolError("group/invalid-text", "group name");
     if (op.members.length > MAX_MEMBERS) throw new ProtocolError("group/too-many-members");
     const members = new Map<string, MemberState>();
     for (const m of op.members) {
-      if (!isValidName(m.username, MAX_USERNAME_LEN))
-        throw new ProtocolError("group/invalid-text", "username");
       const key = idKey(m.account);
       if (members.has(key)) throw new ProtocolError("group/already-member");
-      members.set(key, {
-        account: m.account,
-        username: m.username,
-        admin: m.admin,
-        sinceEpoch: 0n,
-      });
+      members.set(key, { account: m.account, admin: m.admin, sinceEpoch: 0n });
+    }
+    let naming: Naming | null;
+    switch (op.kind.type) {
+      case "group":
+        naming = { epoch: 0n, commitment: op.kind.nameCommitment };
+        break;
+      case "direct":
+        if (members.size !== DIRECT_MEMBERS) throw new ProtocolError("group/direct-conversation");
+        naming = null;
+        break;
+      default:
+        unreachable(op.kind);
     }
     const self = members.get(idKey(change.signerAccount));
     if (self === undefined) throw new ProtocolError("group/signer-not-member");
     if (!self.admin) throw new ProtocolError("group/signer-not-admin");
-    return new GroupState(change.conversation, op.name, members, [await changeHash(signed)]);
+    return new GroupState(change.conversation, naming, members, [await changeHash(signed)]);
   }
 
   /**
@@ -273,8 +343,8 @@ export class GroupState {
     const leaving =
       change.op.type === "remove-member" && bytesEqual(change.op.account, change.signerAccount);
     if (!actor.admin && !leaving) throw new ProtocolError("group/signer-not-admin");
-    const { name, members } = this.applyOp(change.op, change.epoch);
-    return new GroupState(this.conversation, name, members, [
+    const { naming, members } = this.applyOp(change.op, change.epoch);
+    return new GroupState(this.conversation, naming, members, [
       ...this.hashes,
       await changeHash(signed),
     ]);
@@ -296,25 +366,22 @@ export class GroupState {
       throw new ProtocolError("group/previous-hash-mismatch");
   }
 
-  private applyOp(op: GroupOp, epoch: bigint): { name: string; members: Map<string, MemberState> } {
+  private applyOp(
+    op: GroupOp,
+    epoch: bigint,
+  ): { naming: Naming | null; members: Map<string, MemberState> } {
     const members = new Map(this.memberMap);
-    let name = this.name;
+    let naming = this.naming;
     switch (op.type) {
       case "create":
         throw new ProtocolError("group/not-genesis");
       case "add-member": {
         const m = op.member;
-        if (!isValidName(m.username, MAX_USERNAME_LEN))
-          throw new ProtocolError("group/invalid-text", "username");
+        if (this.naming === null) throw new ProtocolError("group/direct-conversation");
         const key = idKey(m.account);
         if (members.has(key)) throw new ProtocolError("group/already-member");
         if (members.size >= MAX_MEMBERS) throw new ProtocolError("group/too-many-members");
-        members.set(key, {
-          account: m.account,
-          username: m.username,
-          admin: m.admin,
-          sinceEpoch: epoch,
-        });
+        members.set(key, { account: m.account, admin: m.admin, sinceEpoch: epoch });
         break;
       }
       case "remove-member":
@@ -331,21 +398,49 @@ export class GroupState {
         break;
       }
       case "rename":
-        if (!isValidName(op.name, MAX_GROUP_NAME_LEN))
-          throw new ProtocolError("group/invalid-text", "group name");
-        if (op.name === this.name) throw new ProtocolError("group/no-op");
-        name = op.name;
+        if (this.naming === null) throw new ProtocolError("group/direct-conversation");
+        if (bytesEqual(op.nameCommitment, this.naming.commitment))
+          throw new ProtocolError("group/no-op");
+        naming = { epoch, commitment: op.nameCommitment };
         break;
       default:
         unreachable(op);
     }
-    return { name, members };
+    return { naming, members };
+  }
+
+  /** Group or 1:1 (§6.4). */
+  get kind(): "group" | "direct" {
+    return this.naming === null ? "direct" : "group";
+  }
+
+  /** The epoch the next change creates. */
+  get nextEpoch(): bigint {
+    return this.epoch + 1n;
+  }
+
+  /**
+   * Whether `reveal`, received in this conversation, names it (§6.5 rule 3): `"current"` when it
+   * opens the current commitment, `"superseded"` for a name replaced since; anything else is
+   * `group/name-mismatch`.
+   */
+  async checkName(reveal: NameReveal): Promise<NameCheck> {
+    const naming = this.naming;
+    if (naming === null) throw new ProtocolError("group/name-mismatch");
+    if (reveal.epoch < naming.epoch) return "superseded";
+    if (
+      reveal.epoch === naming.epoch &&
+      bytesEqual(await nameCommitment(this.conversation, reveal), naming.commitment)
+    ) {
+      return "current";
+    }
+    throw new ProtocolError("group/name-mismatch");
   }
 
   /** Builds and signs the genesis of a new conversation; apply it with {@link genesis}. */
   static async create(
     conversation: ConversationIdT,
-    name: string,
+    kind: CreateKind,
     members: readonly Member[],
     signerAccount: AccountIdT,
     signer: DeviceKeys,
@@ -358,7 +453,7 @@ export class GroupState {
       signerAccount,
       signerDevice: signer.device,
       issuedAt: now,
-      op: { type: "create", name, members },
+      op: { type: "create", kind, members },
     });
     return Signed.sign(body, signer.signing);
   }
@@ -386,7 +481,7 @@ export class GroupState {
   snapshot(): GroupStateSnapshot {
     return {
       conversation: this.conversation,
-      name: this.name,
+      naming: this.naming,
       members: this.members(),
       hashes: [...this.hashes],
     };
@@ -398,7 +493,7 @@ export class GroupState {
       throw new ProtocolError("invalid-input", "a group state has at least its genesis");
     return new GroupState(
       s.conversation,
-      s.name,
+      s.naming,
       new Map(s.members.map((m) => [idKey(m.account), m])),
       [...s.hashes],
     );

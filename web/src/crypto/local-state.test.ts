@@ -16,7 +16,7 @@ import {
   localDevice,
 } from "./receiver";
 import { SenderChain, type SenderChainSnapshot } from "./sender";
-import { T0, type TestAccount, expectCode, testAccount } from "./test-support";
+import { T0, type TestAccount, expectCode, groupKind, testAccount } from "./test-support";
 
 const CONV = ConversationId.fromBytes(new Uint8Array(16).fill(9));
 let alice: TestAccount;
@@ -37,7 +37,7 @@ beforeAll(async () => {
   [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
   const genesis = await GroupState.create(
     CONV,
-    "Chat",
+    groupKind("Chat"),
     [alice.member(true), bob.member(false)],
     alice.master.account,
     alice.device.keys,
@@ -160,7 +160,7 @@ describe("local state snapshots", () => {
 
   it("refuses an empty group snapshot", async () => {
     await expectCode(
-      () => GroupState.restore({ conversation: CONV, name: "x", members: [], hashes: [] }),
+      () => GroupState.restore({ conversation: CONV, naming: null, members: [], hashes: [] }),
       "invalid-input",
     );
   });

@@ -13,7 +13,7 @@ import { sha256 } from "./primitives";
 import { type LocalDevice, ReceiverState, localDevice } from "./receiver";
 import { SenderChain } from "./sender";
 import { Signed, SignedSealed } from "./signed";
-import { T0, type TestAccount, expectCode, flipped, testAccount } from "./test-support";
+import { T0, type TestAccount, expectCode, flipped, groupKind, testAccount } from "./test-support";
 
 const CONV = ConversationId.fromBytes(new Uint8Array(16).fill(7));
 
@@ -43,7 +43,7 @@ beforeAll(async () => {
   ]);
   const genesis = await GroupState.create(
     CONV,
-    "Chat",
+    groupKind("Chat"),
     [alice.member(true), bob.member(false), carol.member(false)],
     alice.master.account,
     alice.device.keys,

@@ -10,7 +10,7 @@ import { expect } from "vitest";
 
 import { type Bytes, fromHex } from "./bytes";
 import { type ErrorCode, ProtocolError, isErrorCode } from "./errors";
-import type { Member } from "./group";
+import type { CreateKind, Member } from "./group";
 import {
   AccountIdentity,
   DeviceKeys,
@@ -208,7 +208,7 @@ export async function testAccount(slot: number, name: string): Promise<TestAccou
     master,
     identity,
     device: { keys, exchange, certificate, exchangeCertificate, verified, verifiedExchange },
-    member: (admin) => ({ account: master.account, username: name, admin }),
+    member: (admin) => ({ account: master.account, admin }),
   };
 }
 
@@ -217,4 +217,20 @@ export function flipped(bytes: Uint8Array, index: number): Bytes {
   const out = Uint8Array.from(bytes);
   out[index] = (out[index] ?? 0) ^ 1;
   return out;
+}
+
+/**
+ * A name commitment for tests that need one but check no name (§6.5): 32 bytes made from
+ * `label`, any 32 bytes being a well-formed commitment.
+ */
+export function fakeCommitment(label: string): Bytes {
+  const out: Bytes = new Uint8Array(32);
+  const bytes = new TextEncoder().encode(label);
+  for (let i = 0; i < 32; i++) out[i] = bytes[i % Math.max(bytes.length, 1)] ?? 0;
+  return out;
+}
+
+/** The genesis kind of a group whose commitment is {@link fakeCommitment} of `name`. */
+export function groupKind(name: string): CreateKind {
+  return { type: "group", nameCommitment: fakeCommitment(name) };
 }

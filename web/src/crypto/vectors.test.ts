@@ -15,7 +15,16 @@ import { DistributionHeader, KeyDistribution, encodePayload } from "./distributi
 import { Domain, encodeDomain } from "./domains";
 import { Envelope, EnvelopeHeader } from "./envelope";
 import type { ErrorCode } from "./errors";
-import { type GroupOp, type Member, GroupChange, GroupState, decodeSignedChange } from "./group";
+import {
+  type CreateKind,
+  type GroupOp,
+  type Member,
+  type NameReveal,
+  GroupChange,
+  GroupState,
+  decodeSignedChange,
+  nameCommitment,
+} from "./group";
 import {
   AccountIdentity,
   DeviceCertificate,
@@ -93,6 +102,8 @@ function bodyFromJson(j: J): MessageBodyT {
         },
         caption: j.get("caption").str(),
       };
+    case "group_name":
+      return { type: "group-name", reveal: revealFromJson(j) };
     default:
       throw new Error(`${j.path}: unknown body type ${type}`);
   }
@@ -101,9 +112,24 @@ function bodyFromJson(j: J): MessageBodyT {
 function memberFromJson(j: J): Member {
   return {
     account: AccountId.parse(j.get("account").str()),
-    username: j.get("username").str(),
     admin: j.get("admin").bool(),
   };
+}
+
+function kindFromJson(j: J): CreateKind {
+  const type = j.get("type").str();
+  switch (type) {
+    case "group":
+      return { type: "group", nameCommitment: j.get("name_commitment").hex() };
+    case "direct":
+      return { type: "direct" };
+    default:
+      throw new Error(`${j.path}: unknown conversation kind ${type}`);
+  }
+}
+
+function revealFromJson(j: J): NameReveal {
+  return { epoch: j.get("epoch").big(), salt: j.get("salt").hex(), name: j.get("name").str() };
 }
 
 function opFromJson(j: J): GroupOp {
@@ -112,7 +138,7 @@ function opFromJson(j: J): GroupOp {
     case "create":
       return {
         type: "create",
-        name: j.get("name").str(),
+        kind: kindFromJson(j.get("kind")),
         members: j.get("members").arr().map(memberFromJson),
       };
     case "add_member":
@@ -126,7 +152,7 @@ function opFromJson(j: J): GroupOp {
         admin: j.get("admin").bool(),
       };
     case "rename":
-      return { type: "rename", name: j.get("name").str() };
+      return { type: "rename", nameCommitment: j.get("name_commitment").hex() };
     default:
       throw new Error(`${j.path}: unknown op ${type}`);
   }
@@ -456,11 +482,20 @@ function checkState(state: GroupState, e: J): void {
   expect(ConversationId.toText(state.conversation)).toBe(e.get("conversation").str());
   expect(state.epoch).toBe(e.get("epoch").big());
   expect(hex(state.head)).toBe(e.get("head_hash").str());
-  expect(state.name).toBe(e.get("name").str());
+  expect(state.kind).toBe(e.get("kind").str());
+  const naming = e.get("naming");
+  expect(
+    state.naming === null
+      ? null
+      : { epoch: state.naming.epoch, commitment: hex(state.naming.commitment) },
+  ).toEqual(
+    naming.isNull()
+      ? null
+      : { epoch: naming.get("epoch").big(), commitment: naming.get("commitment").str() },
+  );
   expect(
     state.members().map((m) => ({
       account: AccountId.toText(m.account),
-      username: m.username,
       admin: m.admin,
       since_epoch: Number(m.sinceEpoch),
     })),
@@ -470,7 +505,6 @@ function checkState(state: GroupState, e: J): void {
       .arr()
       .map((m) => ({
         account: m.get("account").str(),
-        username: m.get("username").str(),
         admin: m.get("admin").bool(),
         since_epoch: m.get("since_epoch").num(),
       })),
@@ -524,6 +558,26 @@ const group: Handler = async (v) => {
     if (c.has("expected_state")) checkState(state, c.get("expected_state"));
   }
   expect(code).toBeUndefined();
+  if (state === undefined) return;
+  // §6.5: the commitments the log's names open, and names a member could send.
+  if (v.has("name_reveals")) {
+    for (const r of v.get("name_reveals").arr()) {
+      expect(hex(await nameCommitment(state.conversation, revealFromJson(r)))).toBe(
+        r.get("commitment").str(),
+      );
+    }
+  }
+  if (v.has("name_checks")) {
+    for (const c of v.get("name_checks").arr()) {
+      const expectedError = c.expectedError();
+      const final = state;
+      if (expectedError !== undefined) {
+        await expectCode(() => final.checkName(revealFromJson(c)), expectedError);
+      } else {
+        expect(await final.checkName(revealFromJson(c))).toBe(c.get("expected").str());
+      }
+    }
+  }
 };
 
 /** The byte-level details of a genuine envelope (README, "Message details"). */

@@ -177,6 +177,33 @@ pub struct Conversation {
     pub chain: Option<Secret>,
     /// False once the server says this account is no longer a member.
     pub member: bool,
+    /// The group's name as a member sent it, checked against the verified log (§6.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<KnownName>,
+    /// Why the server's log of this conversation was refused when last fetched (a protocol
+    /// code), while it is: the conversation is then not shown as a normal one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// A group name this device accepted (or chose) and the salt of its commitment, kept so that an
+/// admin can send it to members added later (`docs/protocol.md` §6.5).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct KnownName {
+    /// The epoch of the change whose commitment it opens.
+    pub epoch: u64,
+    /// The commitment's salt.
+    pub salt: Secret,
+    /// The name.
+    pub name: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for KnownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownName")
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The content of an outgoing message, kept until the server confirms it.
@@ -201,6 +228,8 @@ pub enum OutgoingBody {
         /// Caption.
         caption: Zeroizing<String>,
     },
+    /// A group's name for its members (`docs/protocol.md` §6.5); never shown as a message.
+    GroupName(KnownName),
 }
 
 /// A decrypted message.

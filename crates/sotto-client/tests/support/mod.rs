@@ -133,6 +133,13 @@ fn template() -> &'static Template {
         let team = rt
             .block_on(clients[0].create_group("team", &["bob".into(), "carol".into()], false))
             .unwrap();
+        // Bob and carol take the team's name (its first message, protocol §6.5) and alice's
+        // chain key, so every test starts from empty queues.
+        for client in &mut clients[1..3] {
+            let mut options = ReceiveOptions::new(root.join("downloads"));
+            options.quiet = Duration::from_millis(800);
+            rt.block_on(client.receive(&options, &mut |_| {})).unwrap();
+        }
         drop(clients.drain(..));
         rt.block_on(server.stop()).unwrap();
         Template { root, team }

@@ -8,16 +8,16 @@ use crate::codec::{Reader, Writer};
 use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::error::DecodeError;
+use crate::group::name::NameCommitment;
 use crate::ids::{AccountId, ConversationId, DeviceId};
-use crate::limits::{MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN};
+use crate::limits::MAX_MEMBERS;
 
-/// One member as the group state records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One member as the log records it: an account and its right, no name. Clients show the name
+/// the directory gives the account (`docs/protocol.md` §6.6), so no signer can label a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
     /// The member's account (the hash of its master key: the state pins identities).
     pub account: AccountId,
-    /// The account's username on the server, for display and routing.
-    pub username: String,
     /// Whether the member may sign changes.
     pub admin: bool,
 }
@@ -25,26 +25,64 @@ pub struct Member {
 impl Member {
     fn encode(&self, w: &mut Writer) {
         self.account.encode(w);
-        w.text(&self.username);
         w.bool(self.admin);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             account: AccountId::decode(r)?,
-            username: r.display_text("username", MAX_USERNAME_LEN)?.to_owned(),
             admin: r.bool()?,
         })
+    }
+}
+
+/// What a genesis creates (`docs/protocol.md` §6.1, §6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateKind {
+    /// A group, named by a commitment (§6.5).
+    Group {
+        /// The commitment to its name at epoch 0.
+        name: NameCommitment,
+    },
+    /// The 1:1 of its two members: never named, never joined.
+    Direct,
+}
+
+impl CreateKind {
+    const GROUP: u8 = 0x01;
+    const DIRECT: u8 = 0x02;
+
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Self::Group { name } => {
+                w.u8(Self::GROUP);
+                w.fixed(name.as_bytes());
+            }
+            Self::Direct => w.u8(Self::DIRECT),
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8()? {
+            Self::GROUP => Ok(Self::Group {
+                name: NameCommitment(r.array()?),
+            }),
+            Self::DIRECT => Ok(Self::Direct),
+            tag => Err(DecodeError::UnknownTag {
+                field: "conversation kind",
+                tag,
+            }),
+        }
     }
 }
 
 /// What a change does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupOp {
-    /// Genesis: the name and the first members (the signer among them, as an admin).
+    /// Genesis: the kind and the first members (the signer among them, as an admin).
     Create {
-        /// The conversation's name.
-        name: String,
+        /// Group (with its name commitment) or 1:1.
+        kind: CreateKind,
         /// The first members.
         members: Vec<Member>,
     },
@@ -62,25 +100,28 @@ pub enum GroupOp {
         /// The new right.
         admin: bool,
     },
-    /// Renames the conversation.
+    /// Renames the conversation: a new commitment, the name itself travels to the members.
     Rename {
-        /// The new name.
-        name: String,
+        /// The commitment to the new name at this change's epoch.
+        name: NameCommitment,
     },
 }
 
 impl GroupOp {
-    const CREATE: u8 = 0x01;
-    const ADD: u8 = 0x02;
     const REMOVE: u8 = 0x03;
     const SET_ADMIN: u8 = 0x04;
-    const RENAME: u8 = 0x05;
+    const CREATE: u8 = 0x06;
+    const ADD: u8 = 0x07;
+    const RENAME: u8 = 0x08;
+    /// Tags of the earlier encoding that carried names in clear (Create `0x01`, AddMember
+    /// `0x02`, Rename `0x05`): refused as unknown, never reused (§6.1).
+    pub const RETIRED: [u8; 3] = [0x01, 0x02, 0x05];
 
     fn encode(&self, w: &mut Writer) {
         match self {
-            Self::Create { name, members } => {
+            Self::Create { kind, members } => {
                 w.u8(Self::CREATE);
-                w.text(name);
+                kind.encode(w);
                 w.count(members.len());
                 for member in members {
                     member.encode(w);
@@ -101,7 +142,7 @@ impl GroupOp {
             }
             Self::Rename { name } => {
                 w.u8(Self::RENAME);
-                w.text(name);
+                w.fixed(name.as_bytes());
             }
         }
     }
@@ -109,12 +150,12 @@ impl GroupOp {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         match r.u8()? {
             Self::CREATE => {
-                let name = r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned();
+                let kind = CreateKind::decode(r)?;
                 let count = r.count("members", MAX_MEMBERS)?;
                 let members = (0..count)
                     .map(|_| Member::decode(r))
                     .collect::<Result<_, _>>()?;
-                Ok(Self::Create { name, members })
+                Ok(Self::Create { kind, members })
             }
             Self::ADD => Ok(Self::AddMember(Member::decode(r)?)),
             Self::REMOVE => Ok(Self::RemoveMember {
@@ -125,8 +166,9 @@ impl GroupOp {
                 admin: r.bool()?,
             }),
             Self::RENAME => Ok(Self::Rename {
-                name: r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned(),
+                name: NameCommitment(r.array()?),
             }),
+            // The retired tags fall here too: unknown from now on.
             tag => Err(DecodeError::UnknownTag {
                 field: "group operation",
                 tag,

@@ -2,10 +2,15 @@
 //!
 //! # Layout
 //! - [`change`]: the change structure and its operations.
+//! - [`name`]: the group name, its commitment in the log and the body that reveals it.
 //! - [`state`]: the verified state and the rules that move it forward.
 
 pub mod change;
+pub mod name;
 pub mod state;
 
-pub use change::{GroupChange, GroupOp, Member};
-pub use state::{change_hash, decode_signed_change, GroupState, MemberState};
+pub use change::{CreateKind, GroupChange, GroupOp, Member};
+pub use name::{GroupName, NameCheck, NameCommitment, NameReveal, NAME_SALT_LEN};
+pub use state::{
+    change_hash, decode_signed_change, ConversationKind, GroupState, MemberState, Naming,
+};

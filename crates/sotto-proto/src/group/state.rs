@@ -6,19 +6,28 @@
 //! epoch is exactly the next one (an applied epoch with the same hash is a replay, with another
 //! hash a fork; a later one is a gap); it names the current head's hash; the signer's account is a
 //! member and, except for leaving, an admin *before* the change; the operation makes sense.
+//!
+//! The state holds no name: a Group conversation's name is a commitment (§6.5) that
+//! [`GroupState::check_name`] compares a received name with.
 
 use std::collections::BTreeMap;
 
-use crate::codec::{is_display_text, Reader, Writer};
+use crate::codec::{Reader, Writer};
 use crate::crypto::sha256;
 use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::error::{DecodeError, Error, GroupError};
-use crate::group::change::{GroupChange, GroupOp, Member};
+use crate::group::change::{CreateKind, GroupChange, GroupOp, Member};
+use crate::group::name::{NameCheck, NameCommitment, NameReveal};
 use crate::identity::{DeviceKeys, VerifiedDevice};
 use crate::ids::{AccountId, ConversationId};
-use crate::limits::{MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS, MAX_USERNAME_LEN};
+use crate::limits::{MAX_GROUP_CHANGE_LEN, MAX_MEMBERS};
 use crate::signed::Signed;
+
+/// Local encoding of a group's naming: a commitment follows.
+const LOCAL_GROUP: u8 = 0x01;
+/// Local encoding of a 1:1: no naming.
+const LOCAL_DIRECT: u8 = 0x02;
 
 /// Epochs a locally stored state may record.
 const MAX_LOCAL_EPOCHS: usize = 10_000_000;
@@ -35,22 +44,42 @@ pub fn decode_signed_change(bytes: &[u8]) -> Result<Signed, Error> {
     Ok(Signed::decode(bytes, MAX_GROUP_CHANGE_LEN)?)
 }
 
-/// What a member looks like in the state.
+/// Members of a 1:1 (`docs/protocol.md` §6.4).
+const DIRECT_MEMBERS: usize = 2;
+
+/// What a member looks like in the state (its name is the directory's, §6.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberState {
-    /// The username the group recorded for this account.
-    pub username: String,
     /// Whether the member may sign changes.
     pub admin: bool,
     /// The epoch at which the member joined.
     pub since_epoch: u64,
 }
 
+/// Whether a conversation is a group or a 1:1 (`docs/protocol.md` §6.4), fixed by its genesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationKind {
+    /// A named group.
+    Group,
+    /// The 1:1 of its two members.
+    Direct,
+}
+
+/// The commitment to a group's current name and the epoch of the change that set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Naming {
+    /// The epoch of the Create or Rename.
+    pub epoch: u64,
+    /// The commitment it carries.
+    pub commitment: NameCommitment,
+}
+
 /// A conversation's state after a verified log of changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GroupState {
     conversation: ConversationId,
-    name: String,
+    /// `None` for a 1:1, which has no name.
+    naming: Option<Naming>,
     members: BTreeMap<AccountId, MemberState>,
     /// The hash of each applied change, indexed by epoch: the head is the last one, and earlier
     /// ones tell a replay from a fork.
@@ -62,21 +91,18 @@ impl GroupState {
     pub fn genesis(signed: &Signed, signer: &VerifiedDevice) -> Result<Self, Error> {
         let change = GroupChange::decode(signed.unverified_body())?;
         check_signer(&change, signed, signer)?;
-        let GroupOp::Create { name, members } = &change.op else {
+        let GroupOp::Create { kind, members } = &change.op else {
             return Err(GroupError::NotGenesis.into());
         };
         if change.epoch != 0 || change.previous != [0u8; 32] {
             return Err(GroupError::NotGenesis.into());
         }
-        check_name(name)?;
         if members.len() > MAX_MEMBERS {
             return Err(GroupError::TooManyMembers { max: MAX_MEMBERS }.into());
         }
         let mut state = BTreeMap::new();
         for member in members {
-            check_username(&member.username)?;
             let entry = MemberState {
-                username: member.username.clone(),
                 admin: member.admin,
                 since_epoch: 0,
             };
@@ -84,6 +110,14 @@ impl GroupState {
                 return Err(GroupError::AlreadyMember.into());
             }
         }
+        let naming = match kind {
+            CreateKind::Group { name } => Some(Naming {
+                epoch: 0,
+                commitment: *name,
+            }),
+            CreateKind::Direct if state.len() == DIRECT_MEMBERS => None,
+            CreateKind::Direct => return Err(GroupError::DirectConversation.into()),
+        };
         match state.get(&change.signer_account) {
             None => return Err(GroupError::SignerNotMember.into()),
             Some(m) if !m.admin => return Err(GroupError::SignerNotAdmin.into()),
@@ -91,7 +125,7 @@ impl GroupState {
         }
         Ok(Self {
             conversation: change.conversation,
-            name: name.clone(),
+            naming,
             members: state,
             hashes: vec![change_hash(signed)],
         })
@@ -153,12 +187,10 @@ impl GroupState {
     fn apply_op(&mut self, op: &GroupOp, epoch: u64) -> Result<(), GroupError> {
         match op {
             GroupOp::Create { .. } => return Err(GroupError::NotGenesis),
-            GroupOp::AddMember(Member {
-                account,
-                username,
-                admin,
-            }) => {
-                check_username(username)?;
+            GroupOp::AddMember(Member { account, admin }) => {
+                if self.kind() == ConversationKind::Direct {
+                    return Err(GroupError::DirectConversation);
+                }
                 if self.members.contains_key(account) {
                     return Err(GroupError::AlreadyMember);
                 }
@@ -168,7 +200,6 @@ impl GroupState {
                 self.members.insert(
                     *account,
                     MemberState {
-                        username: username.clone(),
                         admin: *admin,
                         since_epoch: epoch,
                     },
@@ -187,11 +218,14 @@ impl GroupState {
                 self.check_admin_left()?;
             }
             GroupOp::Rename { name } => {
-                check_name(name)?;
-                if *name == self.name {
+                let naming = self.naming.as_mut().ok_or(GroupError::DirectConversation)?;
+                if naming.commitment == *name {
                     return Err(GroupError::NoOp);
                 }
-                self.name = name.clone();
+                *naming = Naming {
+                    epoch,
+                    commitment: *name,
+                };
             }
         }
         Ok(())
@@ -209,7 +243,7 @@ impl GroupState {
     /// as an admin; the caller applies the result with [`GroupState::genesis`].
     pub fn create(
         conversation: ConversationId,
-        name: &str,
+        kind: CreateKind,
         members: Vec<Member>,
         signer_account: AccountId,
         signer: &DeviceKeys,
@@ -222,10 +256,7 @@ impl GroupState {
             signer_account,
             signer_device: signer.device(),
             issued_at: now,
-            op: GroupOp::Create {
-                name: name.to_owned(),
-                members,
-            },
+            op: GroupOp::Create { kind, members },
         };
         Signed::sign(change.encode(), signer.signing())
     }
@@ -241,7 +272,7 @@ impl GroupState {
     ) -> Result<Signed, Error> {
         let change = GroupChange {
             conversation: self.conversation,
-            epoch: self.epoch() + 1,
+            epoch: self.next_epoch(),
             previous: self.head(),
             signer_account,
             signer_device: signer.device(),
@@ -256,11 +287,17 @@ impl GroupState {
     pub fn encode_local(&self) -> Vec<u8> {
         let mut w = Writer::for_domain(Domain::LocalGroupState);
         self.conversation.encode(&mut w);
-        w.text(&self.name);
+        match &self.naming {
+            Some(naming) => {
+                w.u8(LOCAL_GROUP);
+                w.u64(naming.epoch);
+                w.fixed(naming.commitment.as_bytes());
+            }
+            None => w.u8(LOCAL_DIRECT),
+        }
         w.count(self.members.len());
         for (account, member) in &self.members {
             account.encode(&mut w);
-            w.text(&member.username);
             w.bool(member.admin);
             w.u64(member.since_epoch);
         }
@@ -275,13 +312,25 @@ impl GroupState {
     pub fn decode_local(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader::for_domain(bytes, Domain::LocalGroupState)?;
         let conversation = ConversationId::decode(&mut r)?;
-        let name = r.display_text("group name", MAX_GROUP_NAME_LEN)?.to_owned();
+        let naming = match r.u8()? {
+            LOCAL_GROUP => Some(Naming {
+                epoch: r.u64()?,
+                commitment: NameCommitment(r.array()?),
+            }),
+            LOCAL_DIRECT => None,
+            tag => {
+                return Err(DecodeError::UnknownTag {
+                    field: "conversation kind",
+                    tag,
+                }
+                .into())
+            }
+        };
         let count = r.count("members", MAX_MEMBERS)?;
         let mut members = BTreeMap::new();
         for _ in 0..count {
             let account = AccountId::decode(&mut r)?;
             let member = MemberState {
-                username: r.display_text("username", MAX_USERNAME_LEN)?.to_owned(),
                 admin: r.bool()?,
                 since_epoch: r.u64()?,
             };
@@ -297,7 +346,7 @@ impl GroupState {
         r.finish()?;
         Ok(Self {
             conversation,
-            name,
+            naming,
             members,
             hashes,
         })
@@ -327,9 +376,37 @@ impl GroupState {
             .copied()
     }
 
-    /// The conversation's name.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// The epoch the next change creates.
+    pub fn next_epoch(&self) -> u64 {
+        self.epoch() + 1
+    }
+
+    /// Group or 1:1.
+    pub fn kind(&self) -> ConversationKind {
+        match self.naming {
+            Some(_) => ConversationKind::Group,
+            None => ConversationKind::Direct,
+        }
+    }
+
+    /// The commitment to the current name and the epoch that set it (`None` for a 1:1).
+    pub fn naming(&self) -> Option<Naming> {
+        self.naming
+    }
+
+    /// Whether `reveal`, received in this conversation, names it (§6.5 rule 3): it opens the
+    /// current commitment ([`NameCheck::Current`]), or is for a name replaced since
+    /// ([`NameCheck::Superseded`]); anything else is `group/name-mismatch`.
+    pub fn check_name(&self, reveal: &NameReveal) -> Result<NameCheck, GroupError> {
+        let naming = self.naming.ok_or(GroupError::NameMismatch)?;
+        if reveal.epoch < naming.epoch {
+            return Ok(NameCheck::Superseded);
+        }
+        if reveal.epoch == naming.epoch && reveal.commitment(self.conversation) == naming.commitment
+        {
+            return Ok(NameCheck::Current);
+        }
+        Err(GroupError::NameMismatch)
     }
 
     /// The members, by account.
@@ -360,22 +437,4 @@ fn check_signer(
     }
     signed.verify("group change", signer.signing_key())?;
     Ok(())
-}
-
-fn check_name(name: &str) -> Result<(), GroupError> {
-    if is_display_text(name) && name.len() <= MAX_GROUP_NAME_LEN {
-        Ok(())
-    } else {
-        Err(GroupError::InvalidText {
-            field: "group name",
-        })
-    }
-}
-
-fn check_username(name: &str) -> Result<(), GroupError> {
-    if is_display_text(name) && name.len() <= MAX_USERNAME_LEN {
-        Ok(())
-    } else {
-        Err(GroupError::InvalidText { field: "username" })
-    }
 }

@@ -43,7 +43,7 @@ impl World {
         let conversation = ConversationId::from_bytes([0x11; 16]);
         let genesis = GroupState::create(
             conversation,
-            "Case 2026-114",
+            sotto_proto::testing::group_kind(conversation, "Case 2026-114"),
             vec![alice.member(true), bob.member(false), carol.member(false)],
             alice.master.account(),
             &alice.device.keys,

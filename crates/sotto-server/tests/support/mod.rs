@@ -506,7 +506,7 @@ pub async fn create_request_with_state(
     members.extend(others.iter().map(|p| p.member(false)));
     let genesis = GroupState::create(
         conversation,
-        "team",
+        sotto_proto::testing::group_kind(conversation, "team"),
         members,
         creator.account.master.account(),
         creator.keys(),

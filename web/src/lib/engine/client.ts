@@ -9,6 +9,11 @@ import {
   ConversationId,
   DeviceId,
   type Member,
+  type CreateKind,
+  type NameReveal,
+  NAME_SALT_LEN,
+  checkGroupName,
+  nameCommitment,
   SafetyNumber,
   AccountIdentity,
   decodeSignedIdentity,
@@ -36,8 +41,8 @@ import {
   startNewDevice,
 } from "./account";
 import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
-import { Conversations, type Signer } from "./conversations";
-import { directName, directPeer, findDirect } from "./direct";
+import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
+import { directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
 import { BlockedError, Messaging } from "./messaging";
@@ -190,7 +195,8 @@ export class SottoClient {
         const alert = this.alerts.find((a) => a.account === acct);
         return {
           account: acct,
-          username: m.username,
+          // The log carries no names: the directory's pinned one (protocol §6.6).
+          username: this.directory.pinnedName(acct) ?? acct,
           admin: m.admin,
           trust: alert ? "changed" : this.trustOf(acct),
         };
@@ -205,7 +211,10 @@ export class SottoClient {
         : [];
       const built: ConversationView = {
         id: rec.id,
-        name: direct ? (others[0]?.username ?? state.name) : state.name,
+        // A group whose current name has not arrived shows a placeholder (§6.5 rule 4).
+        name: direct
+          ? (others[0]?.username ?? UNNAMED_GROUP)
+          : (this.convs.currentName(rec.id)?.name ?? UNNAMED_GROUP),
         direct,
         members,
         epoch: Number(state.epoch),
@@ -656,9 +665,16 @@ export class SottoClient {
     return { account: k.account, keys: k.device, device: this.selfDevice() };
   }
 
-  async createConversation(name: string, usernames: readonly string[]): Promise<string> {
+  /**
+   * Creates a group named `name` (the server sees a salted commitment, protocol §6.5), or the
+   * 1:1 with the one username when `name` is `undefined` (§6.4).
+   */
+  async createConversation(
+    name: string | undefined,
+    usernames: readonly string[],
+  ): Promise<string> {
     const k = this.keys();
-    const members: Member[] = [{ account: k.account, username: k.record.username, admin: true }];
+    const members: Member[] = [{ account: k.account, admin: true }];
     for (const u of usernames) {
       const c = await this.directory.contact(u.trim().toLowerCase(), true);
       if (c.trust === "changed") {
@@ -670,16 +686,42 @@ export class SottoClient {
         members.some((m) => AccountId.toText(m.account) === c.accountText)
       )
         continue;
-      members.push({ account: c.account, username: c.username, admin: false });
+      members.push({ account: c.account, admin: false });
     }
     await this.refreshAlerts();
     if (members.length < 2) throw new Error("add at least one other person");
     const id = ConversationId.fromBytes(systemRandom(16));
-    const conv = await this.convs.create(name, members, this.me(), BigInt(Date.now()), id);
+    let kind: CreateKind = { type: "direct" };
+    let reveal: NameReveal | undefined;
+    if (name !== undefined) {
+      reveal = { epoch: 0n, salt: systemRandom(NAME_SALT_LEN), name: checkGroupName(name) };
+      kind = { type: "group", nameCommitment: await nameCommitment(id, reveal) };
+    }
+    const conv = await this.convs.create(kind, members, this.me(), BigInt(Date.now()), id);
     this.consent.created(conv);
     await this.saveConsent();
+    if (reveal !== undefined) {
+      this.convs.remember(conv, reveal);
+      await this.convs.save(conv);
+      await this.sendName(conv);
+    }
     this.changed();
     return conv;
+  }
+
+  /**
+   * Sends the group's current name to its members (protocol §6.5): after creating or renaming
+   * it, and after adding a member, who gets chain keys from then on only.
+   */
+  private async sendName(conv: string): Promise<void> {
+    const known = this.convs.currentName(conv);
+    if (known === undefined) return;
+    await this.messaging.send(conv, {
+      type: "group-name",
+      epoch: known.epoch.toString(),
+      salt: [...known.salt],
+      name: known.name,
+    });
   }
 
   /** A 1:1 conversation with `username` (an existing one if there is). */
@@ -699,9 +741,7 @@ export class SottoClient {
     if (found !== undefined && this.consent.standing(found) === "request")
       await this.acceptRequest(found);
     if (found !== undefined) return found;
-    return this.createConversation(directName(this.keys().record.username, c.username), [
-      c.username,
-    ]);
+    return this.createConversation(undefined, [c.username]);
   }
 
   async addMember(conv: string, username: string): Promise<void> {
@@ -712,10 +752,11 @@ export class SottoClient {
     }
     await this.convs.change(
       conv,
-      { type: "add-member", member: { account: c.account, username: c.username, admin: false } },
+      { type: "add-member", member: { account: c.account, admin: false } },
       this.me(),
       BigInt(Date.now()),
     );
+    await this.sendName(conv);
     this.changed();
   }
 

@@ -19,6 +19,8 @@ import {
   type AccountId as AccountIdT,
   type DeviceKeys,
   type GroupOp,
+  type CreateKind,
+  type NameReveal,
 } from "../../crypto";
 
 /** Who signs a change: this account, this device's keys and its verified certificate. */
@@ -33,13 +35,25 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Directory } from "./directory";
 import type { ChatMessage } from "./model";
 
+/** A group name this device accepted or chose, with its commitment's salt (protocol §6.5). */
+export interface KnownName {
+  readonly epoch: bigint;
+  readonly salt: Uint8Array;
+  readonly name: string;
+}
+
 export interface ConversationRecord {
   readonly id: string;
   group: GroupStateSnapshot;
+  /** The group's name, once it opened the log's commitment (§6.5). */
+  name?: KnownName;
   messages: ChatMessage[];
   unread: number;
   alarm?: string;
 }
+
+/** The title of a group whose current name has not arrived (protocol §6.5 rule 4). */
+export const UNNAMED_GROUP = "(unnamed group)";
 
 export function convKey(id: string): string {
   return `conv:${id}`;
@@ -93,15 +107,39 @@ export class Conversations {
     return again;
   }
 
+  /** The name of `id` for its current commitment, if this device has it (§6.5 rule 4). */
+  currentName(id: string): KnownName | undefined {
+    const rec = this.records.get(id);
+    const naming = this.state(id)?.naming;
+    if (rec?.name === undefined || naming === null || naming === undefined) return undefined;
+    return rec.name.epoch === naming.epoch ? rec.name : undefined;
+  }
+
+  /** Keeps `reveal` as the name of `id` (the caller saves the record). */
+  remember(id: string, reveal: NameReveal): void {
+    const rec = this.records.get(id);
+    if (rec !== undefined) rec.name = { epoch: reveal.epoch, salt: reveal.salt, name: reveal.name };
+  }
+
+  /**
+   * A GroupName body received in `id` (§6.5 rule 3): kept if it opens the current commitment,
+   * ignored if replaced since; `group/name-mismatch` is thrown otherwise.
+   */
+  async acceptName(id: string, reveal: NameReveal): Promise<void> {
+    const state = this.state(id);
+    if (state === undefined) throw new Error("unknown conversation");
+    if ((await state.checkName(reveal)) === "current") this.remember(id, reveal);
+  }
+
   /** Creates a conversation: signs the genesis, verifies it locally, uploads it. */
   async create(
-    name: string,
+    kind: CreateKind,
     members: readonly Member[],
     me: Signer,
     now: bigint,
     id: ConversationId,
   ): Promise<string> {
-    const genesis = await GroupState.create(id, name, members, me.account, me.keys, now);
+    const genesis = await GroupState.create(id, kind, members, me.account, me.keys, now);
     const state = await GroupState.genesis(genesis, me.device);
     const created = await this.api.createConversation(toB64(genesis.encode()));
     if (created.conversation !== ConversationIdK.toText(id))

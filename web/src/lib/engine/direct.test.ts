@@ -2,9 +2,11 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 
-import { ConversationId, GroupState, HOUR, type Member } from "../../crypto";
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
-import { directName, directPeer, findDirect, isDirectWith } from "./direct";
+import { type CreateKind, ConversationId, GroupState, HOUR, type Member } from "../../crypto";
+import { T0, type TestAccount, groupKind, testAccount } from "../../crypto/test-support";
+import { directPeer, findDirect, isDirectWith } from "./direct";
+
+const DIRECT: CreateKind = { type: "direct" };
 
 let alice: TestAccount;
 let bob: TestAccount;
@@ -27,13 +29,13 @@ function convId(byte: number): string {
 /** A verified genesis signed by `creator`'s device, with `members` as the creator wrote them. */
 async function group(
   id: string,
-  name: string,
+  kind: CreateKind,
   creator: TestAccount,
   members: Member[],
 ): Promise<GroupState> {
   const signed = await GroupState.create(
     ConversationId.parse(id),
-    name,
+    kind,
     members,
     creator.master.account,
     creator.device.keys,
@@ -43,19 +45,16 @@ async function group(
 }
 
 describe("the 1:1 rule", () => {
-  it("two accounts under the default name are their 1:1, from either side", async () => {
-    const state = await group(convId(1), directName("alice", "carol"), alice, [
-      alice.member(true),
-      carol.member(false),
-    ]);
+  it("a direct conversation of two accounts is their 1:1, from either side", async () => {
+    const state = await group(convId(1), DIRECT, alice, [alice.member(true), carol.member(false)]);
     expect(isDirectWith(state, alice.master.account, carol.master.account)).toBe(true);
     expect(isDirectWith(state, carol.master.account, alice.master.account)).toBe(true);
     expect(directPeer(state, alice.master.account)).toEqual(carol.master.account);
     expect(directPeer(state, bob.master.account)).toBeUndefined();
   });
 
-  it('a group named "alice & carol" is not the 1:1 with carol unless it is just them', async () => {
-    const withBob = await group(convId(2), "alice & carol", alice, [
+  it('a group named "alice & carol" is not their 1:1, whoever is in it', async () => {
+    const withBob = await group(convId(2), groupKind("alice & carol"), alice, [
       alice.member(true),
       bob.member(false),
       carol.member(false),
@@ -63,19 +62,18 @@ describe("the 1:1 rule", () => {
     expect(isDirectWith(withBob, alice.master.account, carol.master.account)).toBe(false);
     expect(directPeer(withBob, alice.master.account)).toBeUndefined();
 
-    const onlyBob = await group(convId(3), "alice & carol", alice, [
+    const onlyCarol = await group(convId(3), groupKind("alice & carol"), alice, [
       alice.member(true),
-      bob.member(false),
+      carol.member(false),
     ]);
-    expect(isDirectWith(onlyBob, alice.master.account, carol.master.account)).toBe(false);
-    expect(directPeer(onlyBob, alice.master.account)).toBeUndefined();
+    expect(isDirectWith(onlyCarol, alice.master.account, carol.master.account)).toBe(false);
+    expect(directPeer(onlyCarol, alice.master.account)).toBeUndefined();
   });
 
-  it("a member listed under carol's username is not carol: accounts compare by id", async () => {
-    // Mallory, the admin, lists herself under carol's username: the name reads right.
-    const impostor = await group(convId(4), "alice & carol", mallory, [
+  it("mallory's 1:1 with alice is not alice's 1:1 with carol: accounts compare by id", async () => {
+    const impostor = await group(convId(4), DIRECT, mallory, [
       alice.member(false),
-      { ...mallory.member(true), username: "carol" },
+      mallory.member(true),
     ]);
     expect(isDirectWith(impostor, alice.master.account, carol.master.account)).toBe(false);
     expect(
@@ -84,7 +82,7 @@ describe("the 1:1 rule", () => {
   });
 
   it("a group of the same two people under another name stays a group", async () => {
-    const named = await group(convId(5), "Project Sotto", alice, [
+    const named = await group(convId(5), groupKind("Project Sotto"), alice, [
       alice.member(true),
       carol.member(false),
     ]);
@@ -94,31 +92,37 @@ describe("the 1:1 rule", () => {
     ).toBeUndefined();
   });
 
-  it("a 1:1 that gains a third member stops being one", async () => {
-    const direct = await group(convId(6), directName("alice", "carol"), alice, [
-      alice.member(true),
-      carol.member(false),
-    ]);
+  it("a 1:1 never gains a third member, and stops being one when a member leaves", async () => {
+    const direct = await group(convId(6), DIRECT, alice, [alice.member(true), carol.member(false)]);
     const add = await direct.propose(
       { type: "add-member", member: bob.member(false) },
       alice.master.account,
       alice.device.keys,
       T0 + HOUR,
     );
-    const three = await direct.apply(add, alice.device.verified);
-    expect(isDirectWith(three, alice.master.account, carol.master.account)).toBe(false);
+    await expect(direct.apply(add, alice.device.verified)).rejects.toMatchObject({
+      code: "group/direct-conversation",
+    });
+    const leave = await direct.propose(
+      { type: "remove-member", account: carol.master.account },
+      carol.master.account,
+      carol.device.keys,
+      T0 + HOUR,
+    );
+    const left = await direct.apply(leave, carol.device.verified);
+    expect(isDirectWith(left, alice.master.account, carol.master.account)).toBe(false);
   });
 
   it("of several 1:1s of two accounts, both sides pick the smallest conversation id", async () => {
-    const later = await group(convId(0x20), directName("carol", "alice"), carol, [
+    const later = await group(convId(0x20), DIRECT, carol, [
       carol.member(true),
       alice.member(false),
     ]);
-    const earlier = await group(convId(0x10), directName("alice", "carol"), alice, [
+    const earlier = await group(convId(0x10), DIRECT, alice, [
       alice.member(true),
       carol.member(false),
     ]);
-    const named = await group(convId(0x01), "Project Sotto", alice, [
+    const named = await group(convId(0x01), groupKind("Project Sotto"), alice, [
       alice.member(true),
       carol.member(false),
     ]);

@@ -1,9 +1,8 @@
 /**
  * Which conversation is the 1:1 of two accounts (protocol §6.4), decided from the verified group
- * state alone: exactly those two members, compared by account id, under the name `x & y` made of
- * the usernames the state lists for them. The name alone decides nothing — any admin chooses it,
- * and the usernames in a log are display text too — and a group of the same two people under
- * another name stays a group. The Rust client (`sotto-client` `groups.rs`) applies the same rule.
+ * state alone: created as a 1:1 (kind Direct) and with exactly those two members, compared by
+ * account id. No name decides anything: a group of the same two people stays a group. The Rust
+ * client (`sotto-client` `groups.rs`) applies the same rule.
  */
 
 import {
@@ -15,22 +14,14 @@ import {
 } from "../../crypto";
 
 /** What the rule reads from a verified {@link GroupState}. */
-type Group = Pick<GroupState, "name" | "members">;
-
-/** The name a client gives the 1:1 it creates: `<own username> & <peer username>`. */
-export function directName(ownUsername: string, peerUsername: string): string {
-  return `${ownUsername} & ${peerUsername}`;
-}
+type Group = Pick<GroupState, "kind" | "members">;
 
 /** The other member, when `state` is the 1:1 of `me` and someone; otherwise `undefined`. */
 export function directPeer(state: Group, me: AccountId): AccountId | undefined {
+  if (state.kind !== "direct") return undefined;
   const members = state.members();
   const [a, b] = members;
   if (members.length !== 2 || a === undefined || b === undefined) return undefined;
-  const named =
-    state.name === directName(a.username, b.username) ||
-    state.name === directName(b.username, a.username);
-  if (!named) return undefined;
   if (bytesEqual(a.account, me)) return b.account;
   if (bytesEqual(b.account, me)) return a.account;
   return undefined;

@@ -109,6 +109,11 @@ export class Directory {
     return this.pins.get(account);
   }
 
+  /** The username pinned for `account` (`acct:…`), if it is pinned and the pins are loaded. */
+  pinnedName(account: string): string | undefined {
+    return this.pins.get(account)?.username;
+  }
+
   /** Pins this device's own account (set up locally, not from the directory). */
   async pinSelf(account: string, username: string, masterSpki: Bytes): Promise<void> {
     await this.load();

@@ -18,7 +18,7 @@ import {
   localDevice,
   systemRandom,
 } from "../../crypto";
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
+import { T0, type TestAccount, groupKind, testAccount } from "../../crypto/test-support";
 import { Database } from "../../storage/db";
 import { SealedStore } from "../../storage/sealed";
 import { ApiError, type ApiClient } from "../api";
@@ -304,7 +304,7 @@ function newRelay(): Relay {
 
 async function conversation(a: Side): Promise<string> {
   return a.convs.create(
-    "alice & bob",
+    { type: "direct" },
     [alice.member(true), bob.member(false)],
     { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified },
     T0,
@@ -751,7 +751,7 @@ describe("a contact whose identity changed", () => {
     await b.directory.contact("alice");
     delete relay.lies;
     const conv = await b.convs.create(
-      name,
+      groupKind(name),
       [bob.member(true), alice.member(false), ...others.map(([who]) => who.member(false))],
       { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
       T0,
@@ -826,7 +826,7 @@ describe("a contact whose identity changed", () => {
     const b = await side(relay, bob, "i5-bob");
     const c = await side(relay, carol, "i5-carol");
     const conv = await a.convs.create(
-      "team",
+      groupKind("team"),
       [alice.member(true), bob.member(false), carol.member(false)],
       { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified },
       T0,

@@ -582,6 +582,15 @@ export class Messaging {
           }
           break;
         }
+        case "group-name":
+          // Conversation state, never a message: kept if the log commits to it (§6.5); a name
+          // the log does not commit to is refused (`group/name-mismatch`) and changes nothing.
+          try {
+            await this.convs.acceptName(conv, body.reveal);
+          } catch (e) {
+            if (!isProtocolError(e)) throw e;
+          }
+          break;
         case "receipt":
           // Receipts from this account's other devices say nothing about the recipients.
           if (from === this.host.keys().record.account) break;

@@ -61,6 +61,14 @@ export type StoredBody =
       readonly type: "receipt";
       readonly kind: "delivered" | "read";
       readonly messages: readonly string[];
+    }
+  /** A group's name for its members (protocol §6.5); like a receipt, never shown. */
+  | {
+      readonly type: "group-name";
+      /** The epoch of the change whose commitment it opens, as decimal text. */
+      readonly epoch: string;
+      readonly salt: readonly number[];
+      readonly name: string;
     };
 
 export class BlockedError extends Error {
@@ -96,6 +104,11 @@ function toBody(b: StoredBody): MessageBody {
       };
     case "receipt":
       return { type: "receipt", kind: b.kind, messages: b.messages.map((m) => MessageId.parse(m)) };
+    case "group-name":
+      return {
+        type: "group-name",
+        reveal: { epoch: BigInt(b.epoch), salt: new Uint8Array(b.salt), name: b.name },
+      };
   }
 }
 
@@ -154,7 +167,7 @@ export class Outbox {
     const [, rec] = this.convs.entry(conv);
     const me = this.host.keys();
     const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
-    if (body.type !== "receipt") {
+    if (body.type === "text" || body.type === "attachment") {
       // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
       this.unsaved.add(messageId);
       const content =
