@@ -361,7 +361,7 @@ export class Outbox {
     for (const m of members) {
       try {
         const contact = await this.directory.contact(AccountId.toText(m.account));
-        for (const d of contact.devices) owners.set(DeviceId.toText(d.device), m.username);
+        for (const d of contact.devices) owners.set(DeviceId.toText(d.device), contact.username);
       } catch {
         // not reachable now: the device is named without its owner
       }
