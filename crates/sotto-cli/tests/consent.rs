@@ -13,21 +13,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Profile, Run, TestServer};
-
-/// The exit code of a send the server stored but did not give to every member device.
-const NOT_DELIVERED: i32 = 10;
-
-/// `sotto send to text`, returning the run (whatever its exit code) and its JSON line.
-fn send(from: &Profile, to: &str, text: &str) -> (Run, Value) {
-    let run = from.run(&["send", to, text]);
-    let line = run
-        .json_lines()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no JSON line: {}\n{}", run.stdout, run.stderr));
-    (run, line)
-}
+use support::{Profile, TestServer, NOT_DELIVERED};
 
 fn texts(messages: &[Value]) -> Vec<&str> {
     messages
@@ -56,14 +42,14 @@ fn a_strangers_conversation_is_a_request_capped_until_accepted_and_the_sender_is
 
     let mut conversation = String::new();
     for n in 1..=3 {
-        let (run, line) = send(&mallory, "alice", &format!("REQ-{n}"));
+        let (run, line) = mallory.send("alice", &format!("REQ-{n}"));
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert_eq!(line["recipients"], 1);
         assert_eq!(line["undelivered"], serde_json::json!([]));
         conversation = line["conversation"].as_str().unwrap().to_owned();
     }
     // The fourth is past the cap: stored, not given to alice, and mallory is told so.
-    let (run, line) = send(&mallory, "alice", "REQ-4");
+    let (run, line) = mallory.send("alice", "REQ-4");
     assert_eq!(run.code, NOT_DELIVERED, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(line["recipients"], 0);
     assert_eq!(line["undelivered"][0]["reason"], "request_limit");
@@ -95,7 +81,7 @@ fn a_strangers_conversation_is_a_request_capped_until_accepted_and_the_sender_is
     alice.ok(&["accept", &conversation]);
     assert!(alice.ok(&["requests"]).json_lines().is_empty());
     assert!(conversations(&alice).contains(&conversation));
-    let (run, line) = send(&mallory, "alice", "REQ-5");
+    let (run, line) = mallory.send("alice", "REQ-5");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(line["recipients"], 1);
     assert!(mallory.ok(&["outbox"]).json_lines().is_empty());
@@ -113,10 +99,10 @@ fn a_reply_to_a_request_accepts_it_in_the_same_conversation() {
     alice.register();
     mallory.register();
 
-    let (_, line) = send(&mallory, "alice", "hello from a stranger");
+    let (_, line) = mallory.send("alice", "hello from a stranger");
     let conversation = line["conversation"].as_str().unwrap().to_owned();
     // Without reading it first: the reply finds the request rather than starting a 1:1.
-    let (run, reply) = send(&alice, "mallory", "who are you?");
+    let (run, reply) = alice.send("mallory", "who are you?");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(reply["conversation"], conversation.as_str());
     assert!(alice.ok(&["requests"]).json_lines().is_empty());
@@ -137,12 +123,12 @@ fn declining_and_blocking_stop_a_strangers_messages_and_the_sender_is_told_why()
     trudy.register();
 
     // Declined: mallory's later messages reach none of alice's devices, and mallory knows.
-    let (_, line) = send(&mallory, "alice", "DECLINED-1");
+    let (_, line) = mallory.send("alice", "DECLINED-1");
     let declined = line["conversation"].as_str().unwrap().to_owned();
     alice.ok(&["decline", &declined]);
     assert!(alice.ok(&["requests"]).json_lines().is_empty());
     assert!(!conversations(&alice).contains(&declined));
-    let (run, line) = send(&mallory, "alice", "DECLINED-2");
+    let (run, line) = mallory.send("alice", "DECLINED-2");
     assert_eq!(run.code, NOT_DELIVERED, "{}", run.stderr);
     assert_eq!(line["undelivered"][0]["reason"], "declined");
     assert!(
@@ -152,7 +138,7 @@ fn declining_and_blocking_stop_a_strangers_messages_and_the_sender_is_told_why()
     );
 
     // Blocked: the same for everything trudy posts, and trudy's request is declined.
-    let (_, line) = send(&trudy, "alice", "BLOCKED-1");
+    let (_, line) = trudy.send("alice", "BLOCKED-1");
     let from_trudy = line["conversation"].as_str().unwrap().to_owned();
     alice.ok(&["block", "trudy"]);
     let blocks = alice.ok(&["blocks"]).json_lines();
@@ -160,7 +146,7 @@ fn declining_and_blocking_stop_a_strangers_messages_and_the_sender_is_told_why()
     assert_eq!(blocks[0]["username"], "trudy");
     assert!(blocks[0]["account"].as_str().unwrap().starts_with("acct:"));
     assert!(alice.ok(&["requests"]).json_lines().is_empty());
-    let (run, line) = send(&trudy, &from_trudy, "BLOCKED-2");
+    let (run, line) = trudy.send(&from_trudy, "BLOCKED-2");
     assert_eq!(run.code, NOT_DELIVERED, "{}", run.stderr);
     assert_eq!(line["undelivered"][0]["reason"], "blocked");
     assert!(run.stderr.contains("they blocked you"), "{}", run.stderr);

@@ -13,20 +13,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Profile, Run, TestServer};
-
-/// The exit code of a send the server stored but did not give to every member device.
-const NOT_DELIVERED: i32 = 10;
-
-fn send(from: &Profile, to: &str, text: &str) -> (Run, Value) {
-    let run = from.run(&["send", to, text]);
-    let line = run
-        .json_lines()
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no JSON line: {}\n{}", run.stdout, run.stderr));
-    (run, line)
-}
+use support::{Profile, TestServer, NOT_DELIVERED};
 
 fn texts(messages: &[Value]) -> Vec<String> {
     messages
@@ -61,7 +48,7 @@ fn a_member_flooding_a_queue_does_not_keep_an_honest_senders_message_out() {
     // Mallory fills alice's queue while she is away, until the server refuses her share.
     let mut refused = None;
     for n in 0..12 {
-        let (run, line) = send(&mallory, "alice", &format!("FLOOD-{n}"));
+        let (run, line) = mallory.send("alice", &format!("FLOOD-{n}"));
         if run.code == NOT_DELIVERED {
             assert_eq!(line["undelivered"][0]["reason"], "queue_full", "{line}");
             assert!(run.stderr.contains("queue is full"), "{}", run.stderr);
@@ -73,7 +60,7 @@ fn a_member_flooding_a_queue_does_not_keep_an_honest_senders_message_out() {
     let refused = refused.expect("the flood was never refused");
 
     // Bob holds nothing in her queue: his message goes in although it is full.
-    let (run, line) = send(&bob, "alice", "BOB-HONEST");
+    let (run, line) = bob.send("alice", "BOB-HONEST");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(line["recipients"], 1);
     assert_eq!(line["undelivered"], serde_json::json!([]));
@@ -94,10 +81,10 @@ fn a_message_kept_out_by_a_full_share_stays_in_the_outbox_and_arrives_once_after
     contacts(&bob, &alice);
 
     for n in 1..=3 {
-        let (run, _) = send(&bob, "alice", &format!("B{n}"));
+        let (run, _) = bob.send("alice", &format!("B{n}"));
         assert_eq!(run.code, 0, "B{n}: {}", run.stderr);
     }
-    let (run, line) = send(&bob, "alice", "B4");
+    let (run, line) = bob.send("alice", "B4");
     assert_eq!(run.code, NOT_DELIVERED, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(line["recipients"], 0);
     assert_eq!(line["undelivered"][0]["reason"], "sender_share_full");
@@ -117,7 +104,7 @@ fn a_message_kept_out_by_a_full_share_stays_in_the_outbox_and_arrives_once_after
 
     // Alice drains her queue; bob's next send delivers B4 first, then B5; each arrives once.
     assert_eq!(texts(&alice.recv().0), ["B1", "B2", "B3"]);
-    let (run, _) = send(&bob, "alice", "B5");
+    let (run, _) = bob.send("alice", "B5");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(bob.ok(&["outbox"]).json_lines().is_empty());
     assert_eq!(texts(&alice.recv().0), ["B4", "B5"]);
@@ -125,9 +112,9 @@ fn a_message_kept_out_by_a_full_share_stays_in_the_outbox_and_arrives_once_after
 
     // Giving up: a message that cannot go is dropped on request, and only then.
     for n in 6..=8 {
-        send(&bob, "alice", &format!("B{n}"));
+        bob.send("alice", &format!("B{n}"));
     }
-    let (run, line) = send(&bob, "alice", "B9");
+    let (run, line) = bob.send("alice", "B9");
     assert_eq!(run.code, NOT_DELIVERED, "{}", run.stderr);
     let id = line["id"].as_str().unwrap();
     bob.ok(&["outbox", "drop", id]);
@@ -149,7 +136,7 @@ fn a_message_nobody_else_can_read_says_so_instead_of_looking_sent() {
     let group = created[0]["conversation"].as_str().unwrap().to_owned();
     alice.ok(&["group", "remove", &group, "bob"]);
 
-    let (run, line) = send(&alice, &group, "to myself");
+    let (run, line) = alice.send(&group, "to myself");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(line["recipients"], 0);
     assert_eq!(line["undelivered"], serde_json::json!([]));
@@ -160,7 +147,7 @@ fn a_message_nobody_else_can_read_says_so_instead_of_looking_sent() {
         run.stderr
     );
     // With bob in it, the same send reaches him and says nothing of the kind.
-    let (run, line) = send(&alice, "bob", "to bob");
+    let (run, line) = alice.send("bob", "to bob");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(line["recipients"], 1);
     assert!(!run.stderr.contains("no other device"), "{}", run.stderr);

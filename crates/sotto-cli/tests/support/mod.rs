@@ -123,6 +123,9 @@ pub struct Profile {
     pub pin: String,
 }
 
+/// The exit code of a send the server stored but did not give to every member device.
+pub const NOT_DELIVERED: i32 = 10;
+
 /// The result of one `sotto` run.
 pub struct Run {
     pub code: i32,
@@ -186,6 +189,17 @@ impl Profile {
             self.name, run.stdout, run.stderr
         );
         run
+    }
+
+    /// `sotto send to text`: the run, whatever its exit code, and its JSON line.
+    pub fn send(&self, to: &str, text: &str) -> (Run, Value) {
+        let run = self.run(&["send", to, text]);
+        let line = run
+            .json_lines()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no JSON line: {}\n{}", run.stdout, run.stderr));
+        (run, line)
     }
 
     /// Registers `self.name`, pinning the server certificate.

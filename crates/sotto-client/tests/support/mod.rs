@@ -133,9 +133,11 @@ fn template() -> &'static Template {
         let team = rt
             .block_on(clients[0].create_group("team", &["bob".into(), "carol".into()], false))
             .unwrap();
-        // Bob and carol take the team's name (its first message, protocol §6.5) and alice's
-        // chain key, so every test starts from empty queues.
+        // Bob and carol accept the team (alice is no contact of theirs yet, so it starts as a
+        // request), then take its name (its first message, protocol §6.5) and alice's chain
+        // key, so every test starts from empty queues.
         for client in &mut clients[1..3] {
+            rt.block_on(client.accept(team)).unwrap();
             let mut options = ReceiveOptions::new(root.join("downloads"));
             options.quiet = Duration::from_millis(800);
             rt.block_on(client.receive(&options, &mut |_| {})).unwrap();
