@@ -38,6 +38,7 @@ pub mod in_flight;
 pub mod metrics;
 pub mod peer;
 pub mod private_files;
+pub mod rate;
 pub mod relay;
 pub mod serve;
 pub mod service;

@@ -20,73 +20,25 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::peer::{peer_key, PeerKey};
+use crate::rate::TokenBucket;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// Addresses tracked at once. Past it, buckets that have refilled are dropped; if none has, a
 /// new address is refused until one does (memory stays bounded under a flood from many
 /// addresses; the server-wide bucket refuses such a flood anyway).
 const MAX_ADDRESSES: usize = 100_000;
 
-/// A token bucket: `capacity` tokens, refilled at `capacity` per `period`.
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// A bucket's rule.
-#[derive(Clone, Copy, Debug)]
-struct Rate {
-    capacity: f64,
-    period: Duration,
-}
-
-impl Rate {
-    fn new(capacity: u32, period: Duration) -> Self {
-        Self {
-            capacity: f64::from(capacity.max(1)),
-            period,
-        }
-    }
-
-    fn per_sec(self) -> f64 {
-        self.capacity / self.period.as_secs_f64().max(1e-9)
-    }
-
-    fn full(self, now: Instant) -> Bucket {
-        Bucket {
-            tokens: self.capacity,
-            at: now,
-        }
-    }
-}
-
-impl Bucket {
-    fn refilled(self, rate: Rate, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        (self.tokens + elapsed * rate.per_sec()).min(rate.capacity)
-    }
-
-    /// Takes one token, or says how long until one is there.
-    fn take(&mut self, rate: Rate, now: Instant) -> Result<(), Duration> {
-        let tokens = self.refilled(rate, now);
-        self.at = now;
-        if tokens >= 1.0 {
-            self.tokens = tokens - 1.0;
-            Ok(())
-        } else {
-            self.tokens = tokens;
-            Err(Duration::from_secs_f64((1.0 - tokens) / rate.per_sec()))
-        }
-    }
-}
-
 /// The registration limit of one server.
 #[derive(Debug)]
 pub struct RegistrationLimit {
-    per_address: Rate,
-    global: Rate,
-    addresses: Mutex<HashMap<PeerKey, Bucket>>,
-    hashes: Mutex<Option<Bucket>>,
+    /// Attempts per address and hour.
+    per_address: u32,
+    /// New hashes per minute, server-wide.
+    per_minute: u32,
+    addresses: Mutex<HashMap<PeerKey, TokenBucket>>,
+    hashes: Mutex<Option<TokenBucket>>,
 }
 
 impl RegistrationLimit {
@@ -94,8 +46,8 @@ impl RegistrationLimit {
     /// server-wide (both also the burst).
     pub fn new(per_address_per_hour: u32, per_minute: u32) -> Self {
         Self {
-            per_address: Rate::new(per_address_per_hour, Duration::from_secs(3600)),
-            global: Rate::new(per_minute, Duration::from_secs(60)),
+            per_address: per_address_per_hour,
+            per_minute,
             addresses: Mutex::new(HashMap::new()),
             hashes: Mutex::new(None),
         }
@@ -105,23 +57,26 @@ impl RegistrationLimit {
     /// allowance.
     pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let key = peer_key(ip);
-        let rate = self.per_address;
         let mut table = self.addresses.lock().unwrap_or_else(|p| p.into_inner());
         if table.len() >= MAX_ADDRESSES && !table.contains_key(&key) {
-            table.retain(|_, b| b.refilled(rate, now) < rate.capacity);
+            table.retain(|_, b| !b.is_full(now));
             if table.len() >= MAX_ADDRESSES {
                 return Err(Duration::from_secs(60));
             }
         }
-        table.entry(key).or_insert(rate.full(now)).take(rate, now)
+        table
+            .entry(key)
+            .or_insert_with(|| TokenBucket::per_period(self.per_address, HOUR, now))
+            .take(now)
     }
 
     /// Counts one new password hash for a fresh name; `Err(wait)` if the server-wide allowance
     /// is used up.
     pub fn new_hash(&self, now: Instant) -> Result<(), Duration> {
-        let rate = self.global;
         let mut bucket = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
-        bucket.get_or_insert(rate.full(now)).take(rate, now)
+        bucket
+            .get_or_insert_with(|| TokenBucket::per_period(self.per_minute, MINUTE, now))
+            .take(now)
     }
 }
 

@@ -30,6 +30,7 @@ use crate::error::Error;
 use crate::http::extract::b64;
 use crate::hub::{OutEnvelope, Push, Registration};
 use crate::metrics::Metrics;
+use crate::rate::TokenBucket;
 use crate::service::conversations;
 use crate::service::sessions::{self, Authed};
 use crate::state::AppState;
@@ -114,7 +115,11 @@ where
         stop = tracing::field::Empty
     );
     let conn = Conn {
-        bucket: Bucket::new(limits.ws_frames_per_second),
+        bucket: {
+            // `ws_frames_per_second` on average, bursts of twice that.
+            let rate = f64::from(limits.ws_frames_per_second.max(1));
+            TokenBucket::full(2.0 * rate, rate, Instant::now())
+        },
         send_timeout: Duration::from_secs(limits.ws_send_timeout_secs),
         idle: Duration::from_secs(limits.ws_idle_timeout_secs.max(3)),
         state,
@@ -185,37 +190,6 @@ where
     .await;
 }
 
-/// A token bucket: `rate` frames per second on average, bursts of twice that.
-struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(rate: u32) -> Self {
-        let rate = f64::from(rate.max(1));
-        Self {
-            rate,
-            tokens: 2.0 * rate,
-            last: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(2.0 * self.rate);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 struct Conn<K> {
     state: AppState,
     /// Shared with every in-flight request of this socket (cloned per frame otherwise).
@@ -231,7 +205,8 @@ struct Conn<K> {
     window: Window,
     /// When the client last acknowledged something.
     last_ack: Instant,
-    bucket: Bucket,
+    /// Frames of every kind the client may send (`ws_frames_per_second`).
+    bucket: TokenBucket,
     send_timeout: Duration,
     idle: Duration,
 }
@@ -519,7 +494,7 @@ where
         }
         // Every frame counts, control frames too: a ping costs a pong, and a flood of them is
         // as much work as a flood of data frames.
-        if !self.bucket.take() {
+        if self.bucket.take(Instant::now()).is_err() {
             close(&mut self.sink, code::POLICY, "rate limit exceeded").await;
             return Err(Stop::FrameRate);
         }
