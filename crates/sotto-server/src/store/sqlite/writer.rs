@@ -759,6 +759,26 @@ fn count_requests(
     Ok(())
 }
 
+/// Writes the record of `env`'s copy refused for `device` (or updates its reason); returns the
+/// rows written.
+fn put_undelivered(
+    put: &mut rusqlite::CachedStatement<'_>,
+    env: &NewEnvelope,
+    device: &DeviceId,
+    reason: UndeliveredReason,
+    body_hash: &[u8],
+) -> rusqlite::Result<usize> {
+    put.execute(params![
+        env.message.as_bytes().as_slice(),
+        device.as_bytes().as_slice(),
+        reason.as_str(),
+        env.sender_device.as_bytes().as_slice(),
+        env.sender_account.as_bytes().as_slice(),
+        body_hash,
+        env.received_at,
+    ])
+}
+
 /// Records the copies of `env` refused now, so that the sender device's retry can deliver
 /// them; at most `max_queue_per_sender` records per (device, sender account), beyond which a
 /// refusal is answered but not kept.
@@ -794,15 +814,7 @@ fn record_undelivered(
         if held >= policy.max_queue_per_sender {
             continue;
         }
-        let added = put.execute(params![
-            env.message.as_bytes().as_slice(),
-            device.as_bytes().as_slice(),
-            reason.as_str(),
-            env.sender_device.as_bytes().as_slice(),
-            env.sender_account.as_bytes().as_slice(),
-            hash.as_slice(),
-            env.received_at,
-        ])?;
+        let added = put_undelivered(&mut put, env, device, *reason, &hash)?;
         if added > 0 {
             counts.insert(key, held.saturating_add(1));
         }
@@ -874,15 +886,7 @@ fn retry(
             })?
         };
         if let Some(reason) = reason {
-            put.execute(params![
-                message,
-                device.as_bytes().as_slice(),
-                reason.as_str(),
-                env.sender_device.as_bytes().as_slice(),
-                env.sender_account.as_bytes().as_slice(),
-                hash.as_slice(),
-                env.received_at,
-            ])?;
+            put_undelivered(&mut put, env, &device, reason, &hash)?;
             refused.push((device, reason));
             continue;
         }
