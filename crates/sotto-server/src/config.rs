@@ -60,7 +60,7 @@ pub struct Config {
 }
 
 /// The secret a metrics scraper presents (`Authorization: Bearer …`). Its `Debug` prints no
-/// secret, so a logged configuration does not leak it.
+/// secret, so a logged configuration does not leak it, and it is zeroized when dropped.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
 pub struct MetricsToken(String);
@@ -77,6 +77,12 @@ impl MetricsToken {
     /// The token itself, to compare (by hash, in constant time) with what a scraper sent.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Drop for MetricsToken {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 
