@@ -886,32 +886,22 @@ async function main() {
     bob.page = tab;
   });
 
-  await test("log out with 'wipe local secrets' deletes keys and history", async () => {
+  await test("log out removing this account's data deletes its keys and history from the browser", async () => {
     await bob.page.getByRole("button", { name: "Log out" }).click();
-    await bob.page.getByLabel("Wipe local secrets (keys and history)").check();
-    await bob.page.getByRole("button", { name: "Confirm log out" }).click();
+    const dialog = bob.page.getByRole("alertdialog", { name: "Log out" });
+    await dialog.getByRole("radio", { name: /^Remove/ }).check();
+    await dialog.getByRole("button", { name: "Log out", exact: true }).click();
     await bob.page.getByRole("tab", { name: "Create account" }).waitFor({ timeout: 30_000 });
-    // The app opens a fresh, empty database on the next start: no keys but a new store key, no state.
-    const left = await bob.page.evaluate(
-      () =>
-        new Promise((resolve, reject) => {
-          const open = indexedDB.open("sotto");
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const db = open.result;
-            if (!db.objectStoreNames.contains("keys")) return resolve({ keys: [], state: [] });
-            const tx = db.transaction(["keys", "state"], "readonly");
-            const keys = tx.objectStore("keys").getAllKeys();
-            const state = tx.objectStore("state").getAllKeys();
-            tx.oncomplete = () => resolve({ keys: keys.result, state: state.result });
-          };
-        }),
-    );
-    assert(left.state.length === 0, `no local state is left (${left.state.join(",")})`);
+    // bob's namespace (keys, sealed state, session) is deleted; the next start opens none.
+    const left = await bob.page.evaluate(async () => ({
+      databases: (await indexedDB.databases()).map((d) => d.name),
+      index: localStorage.getItem("sotto-accounts") ?? "",
+    }));
     assert(
-      left.keys.every((k) => k === "store-key"),
-      `no private key is left (${left.keys.join(",")})`,
+      !left.databases.some((n) => n === "sotto" || n.startsWith("sotto:")),
+      `no database of bob's is left (${left.databases.join(",")})`,
     );
+    assert(!left.index.includes(bobName), `bob is not listed (${left.index})`);
     const username = await bob.page.getByLabel("Username").inputValue();
     assert(username === "", "no username is remembered");
   });
