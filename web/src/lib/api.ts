@@ -295,6 +295,10 @@ export class ApiClient {
   unblock(username: string) {
     return this.empty("DELETE", `/v1/blocks/${encodeURIComponent(username)}`);
   }
+  /** Whether a recovery key is set up for this account (`docs/api.md` "recovery"). */
+  recoveryStatus() {
+    return this.json(S.RecoveryConfigured, "GET", "/v1/recovery");
+  }
   wsTicket(nonce: string, signature: string) {
     return this.json(S.Ticket, "POST", "/v1/ws/ticket", { nonce, signature });
   }
