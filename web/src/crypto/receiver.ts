@@ -148,6 +148,11 @@ export interface DistributionAccepted {
   readonly missingInPrevious: readonly number[];
   /** The distribution names a previous chain this device never received. */
   readonly previousUnknown: boolean;
+  /**
+   * The chain's key at its start as a bundle Chain record (§15.1), for the device's history keys
+   * (§17.2), its backup and its hand-overs: the receiver state keeps only the key ahead.
+   */
+  readonly record: ChainRecord;
 }
 
 interface Advance {
@@ -353,7 +358,17 @@ export class ReceiverState {
       }
     }
     if (!duplicate) this.introduce(introduction, fingerprint);
-    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown };
+    const record: ChainRecord = {
+      conversation: h.conversation,
+      epoch: h.epoch,
+      chain: h.chain,
+      ownerAccount: h.senderAccount,
+      ownerDevice: h.senderDevice,
+      startIndex: payload.startIndex,
+      key: ChainKey.fromBytes(payload.key.dangerBytes()),
+      createdAt: h.createdAt,
+    };
+    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown, record };
   }
 
   /**

@@ -234,3 +234,31 @@ export function fakeCommitment(label: string): Bytes {
 export function groupKind(name: string): CreateKind {
   return { type: "group", nameCommitment: fakeCommitment(name) };
 }
+
+/**
+ * A second device of `account` (a laptop joining a phone), on fixed keys 21 (signing), 22 (auth)
+ * and 20 (exchange), certified by the account's master key at `T0`.
+ */
+export async function testSecondDevice(account: TestAccount): Promise<TestDevice> {
+  const keys = await DeviceKeys.fromKeys(
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(21)),
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(22)),
+  );
+  const exchange = await ExchangeKeyPair.fromPkcs8(fixedPkcs8(20));
+  const certificate = await account.master.certifyDevice(
+    keys.signing.verifyingKey,
+    keys.auth.verifyingKey,
+    "second device",
+    T0,
+  );
+  const exchangeCertificate = await keys.certifyExchangeKey(
+    account.master.account,
+    exchange.encryptingKey,
+    1n,
+    T0 - DAY,
+    T0 + 29n * DAY,
+  );
+  const verified = await account.identity.verifyDevice(certificate, []);
+  const verifiedExchange = await verified.verifyExchangeKey(exchangeCertificate, T0);
+  return { keys, exchange, certificate, exchangeCertificate, verified, verifiedExchange };
+}
