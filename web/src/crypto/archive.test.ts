@@ -6,7 +6,7 @@ import type { ChainRecord } from "./bundle";
 import { DangerSeededRng, type Env } from "./env";
 import { Envelope } from "./envelope";
 import { GroupState } from "./group";
-import { ChainId, ConversationId, MessageId } from "./ids";
+import { ConversationId, MessageId } from "./ids";
 import { DAY } from "./limits";
 import { ChainKey } from "./ratchet";
 import { ReceiverState } from "./receiver";
@@ -220,48 +220,46 @@ describe("history keys and archived envelopes (§17.2)", () => {
     expect(restored.size).toBe(0);
   });
 
-  it("a bundle's chain of the current epoch is introduced like a distribution; older ones are history only", async () => {
+  it("a bundle's chain of the current epoch is introduced like a distribution; others are history only", async () => {
     const chain = await chainOf(bob, now.epoch, 10);
+    const me = alice.device.keys.device;
     const receiver = new ReceiverState();
-    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
-      duplicate: false,
-    });
-    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
-      duplicate: true,
-    });
+    expect(await receiver.takeRecord(chain.historyRecord(), now, me)).toBe("introduced");
+    expect(await receiver.takeRecord(chain.historyRecord(), now, me)).toBe("duplicate");
     const e = await send(chain, bob, "live", 12);
     expect((await receiver.receive(e, bob.device.verified, now, T0)).body).toEqual(text("live"));
     const old = await chainOf(bob, 0n, 11);
-    await expectCode(
-      () => receiver.acceptChainRecord(old.historyRecord(), now, T0),
-      "receive/epoch-mismatch",
-    );
+    expect(await receiver.takeRecord(old.historyRecord(), now, me)).toBe("history-only");
     const removed = await chainOf(carol, now.epoch, 12);
-    await expectCode(
-      () => receiver.acceptChainRecord(removed.historyRecord(), now, T0),
-      "receive/sender-not-member",
-    );
+    expect(await receiver.takeRecord(removed.historyRecord(), now, me)).toBe("history-only");
+    const mine = await chainOf(alice, now.epoch, 13);
+    expect(await receiver.takeRecord(mine.historyRecord(), now, me)).toBe("history-only");
     await expectCode(
       () =>
-        receiver.acceptChainRecord(
+        receiver.takeRecord(
           { ...chain.historyRecord(), key: ChainKey.fromBytes(new Uint8Array(32)) },
           now,
-          T0,
+          me,
         ),
       "receive/chain-key-conflict",
     );
     await expectCode(
-      () =>
-        receiver.acceptChainRecord(
-          {
-            ...chain.historyRecord(),
-            chain: ChainId.fromBytes(new Uint8Array(16).fill(0xee)),
-            createdAt: T0 - 121n * DAY,
-          },
-          now,
-          T0,
-        ),
-      "receive/stale-distribution",
+      () => receiver.takeRecord({ ...chain.historyRecord(), epoch: 0n }, now, me),
+      "receive/chain-key-conflict",
+    );
+  });
+
+  it("a record that starts before the distribution received matches it by the ratcheted key", async () => {
+    const chain = await chainOf(bob, now.epoch, 14);
+    const full = chain.historyRecord();
+    const receiver = new ReceiverState();
+    const late: ChainRecord = { ...full, startIndex: 2, key: await (await full.key.next()).next() };
+    expect(await receiver.takeRecord(late, now, alice.device.keys.device)).toBe("introduced");
+    expect(await receiver.takeRecord(full, now, alice.device.keys.device)).toBe("duplicate");
+    const later: ChainRecord = { ...late, startIndex: 3, key: await late.key.next() };
+    await expectCode(
+      () => receiver.takeRecord(later, now, alice.device.keys.device),
+      "receive/chain-key-conflict",
     );
   });
 });
