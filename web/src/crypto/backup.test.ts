@@ -14,6 +14,7 @@ import {
   type TestAccount,
   type TestDevice,
   expectCode,
+  expectOnlyDecodeErrors,
   fixedPkcs8,
   flipped,
   testAccount,
@@ -200,6 +201,10 @@ describe("backup items (§15.2)", () => {
     const opened = await open([good, before, at], [revocation, forged]);
     expect(opened.refused.map((r) => [r.index, r.code])).toEqual([[2, "device-revoked"]]);
     expect(opened.records).toHaveLength(1);
+  });
+
+  it("reads truncated and bit-flipped items as an item or a decode/* error, nothing else", async () => {
+    expectOnlyDecodeErrors(await item([MASTER(), chain(1)]), (b) => BackupItem.decode(b));
   });
 
   it("bounds an item to 1000 records and 256 KiB", async () => {

@@ -5,7 +5,14 @@ import { concatBytes, toHex } from "./bytes";
 import { Domain, encodeDomain } from "./domains";
 import { AccountId, ChainId, ConversationId, DeviceId } from "./ids";
 import { ChainKey } from "./ratchet";
-import { T0, type TestAccount, expectCode, fixedPkcs8, testAccount } from "./test-support";
+import {
+  T0,
+  type TestAccount,
+  expectCode,
+  expectOnlyDecodeErrors,
+  fixedPkcs8,
+  testAccount,
+} from "./test-support";
 
 const CONV = ConversationId.fromBytes(new Uint8Array(16).fill(1));
 const CHAIN = ChainId.fromBytes(new Uint8Array(16).fill(2));
@@ -139,6 +146,16 @@ describe("key bundle (§15.1)", () => {
     expect(() =>
       KeyBundle.decode(concatBytes(encodeDomain(Domain.MessageBody), u16(0))),
     ).toThrowError(/decode\/wrong-domain/);
+  });
+
+  it("reads truncated and bit-flipped bundles as a bundle or a decode/* error, nothing else", () => {
+    const bytes = KeyBundle.encode([
+      { type: "master-key", pkcs8: Uint8Array.of(1, 2, 3) },
+      chainRecord(),
+      { type: "pin", account: OWNER, username: "bob", verified: true },
+      { type: "group-name", conversation: CONV, reveal: { epoch: 9n, salt: SALT, name: "Team" } },
+    ]);
+    expectOnlyDecodeErrors(bytes, (b) => KeyBundle.decode(b));
   });
 
   it("takes a master key record only for its own account", async () => {

@@ -17,6 +17,7 @@ import {
   type TestAccount,
   type TestDevice,
   expectCode,
+  expectOnlyDecodeErrors,
   fixedPkcs8,
   flipped,
   testAccount,
@@ -213,6 +214,10 @@ describe("device hand-over (§16)", () => {
       () => truncated.open(alice.device.verified, laptopLocal, T0),
       "decryption-failed",
     );
+  });
+
+  it("reads truncated and bit-flipped hand-overs as one or a decode/* error, nothing else", async () => {
+    expectOnlyDecodeErrors((await handover()).encode(), (b) => Handover.decode(b));
   });
 
   it("bounds the wire form to 4 MiB and the header to its fields", () => {
