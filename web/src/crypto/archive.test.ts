@@ -249,6 +249,35 @@ describe("history keys and archived envelopes (§17.2)", () => {
     );
   });
 
+  it("acceptChainRecord refuses what takeRecord sets aside for history", async () => {
+    const chain = await chainOf(bob, now.epoch, 15);
+    const receiver = new ReceiverState();
+    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
+      duplicate: false,
+    });
+    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
+      duplicate: true,
+    });
+    const old = await chainOf(bob, 0n, 16);
+    await expectCode(
+      () => receiver.acceptChainRecord(old.historyRecord(), now, T0),
+      "receive/epoch-mismatch",
+    );
+    const removed = await chainOf(carol, now.epoch, 17);
+    await expectCode(
+      () => receiver.acceptChainRecord(removed.historyRecord(), now, T0),
+      "receive/sender-not-member",
+    );
+    const stale = {
+      ...(await chainOf(bob, now.epoch, 18)).historyRecord(),
+      createdAt: T0 - 121n * DAY,
+    };
+    await expectCode(
+      () => receiver.acceptChainRecord(stale, now, T0),
+      "receive/stale-distribution",
+    );
+  });
+
   it("a record that starts before the distribution received matches it by the ratcheted key", async () => {
     const chain = await chainOf(bob, now.epoch, 14);
     const full = chain.historyRecord();
