@@ -185,7 +185,9 @@ describe("history keys and archived envelopes (§17.2)", () => {
     );
     // The full record reaches further back and replaces the later one.
     expect(await history.add(full)).toBe("extended");
-    expect(await history.add(late)).toBe("duplicate");
+    expect(await history.add(full)).toBe("duplicate");
+    // Held from index 0 now: a record from index 1 cannot show it is the same key.
+    await expectCode(() => history.add(late), "receive/chain-key-conflict");
     expect((await openArchived(e0, alice.device.verified, now, history, T0)).body).toEqual(
       text("zero"),
     );
