@@ -11,6 +11,7 @@
 
 import { type Bytes, bytesEqual } from "./bytes";
 import { type MessageBody as MessageBodyT, MessageBody, pad } from "./body";
+import type { ChainRecord } from "./bundle";
 import {
   type ChainEnd,
   DistributionHeader,
@@ -72,6 +73,24 @@ export class SenderChain {
     const chain = ChainId.fromBytes(await env.rng.random(ChainId.LEN));
     const key = ChainKey.fromBytes(await env.rng.random(32));
     return new SenderChain(conversation, epoch, chain, account, device, key, env.now, previous);
+  }
+
+  /**
+   * The chain's key from index 0 as a bundle Chain record (§15.1): what the device keeps in its
+   * history keys (§17.2) and puts in backup items and hand-overs, so the account's other devices
+   * can read what it sent. Receive-only for them: they never send on it (§7.4).
+   */
+  historyRecord(): ChainRecord {
+    return {
+      conversation: this.conversation,
+      epoch: this.epoch,
+      chain: this.chain,
+      ownerAccount: this.account,
+      ownerDevice: this.device,
+      startIndex: 0,
+      key: ChainKey.fromBytes(this.initial.dangerBytes()),
+      createdAt: this.createdAt,
+    };
   }
 
   /** Starts the chain that replaces this one at `epoch`, announcing this one's end. */
@@ -255,8 +274,17 @@ export class SenderChain {
     ) {
       throw new ProtocolError("receive/wrong-recipient");
     }
-    // A device that was not meant to read this chain (added later) waits for the next one.
-    if (!this.recipientSet.has(idKey(requester.device)))
+    // The requester's *account* must have been meant to read the chain (§7.6): a device its
+    // account certified after the chain started is answered, since the account's other devices
+    // could hand it the chain anyway (§16). An account that was not a member at the chain's
+    // epoch (added later) waits for the next chain.
+    if (
+      !this.recipientSet.has(idKey(requester.device)) &&
+      !(
+        bytesEqual(group.conversation, this.conversation) &&
+        group.wasMemberAt(requester.account, this.epoch)
+      )
+    )
       throw new ProtocolError("receive/wrong-recipient");
     return this.distribute(group, requesterKey, signer, now);
   }
