@@ -29,9 +29,11 @@ use crate::error::{ApiError, Error};
 use crate::state::AppState;
 
 /// The Content-Security-Policy on every response: same-origin scripts only, no inline script,
-/// no framing (the web client is served from here, so this is what keeps a stored message
-/// from running as code).
-pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+/// no `eval`, no framing (the web client is served from here, so this is what keeps a stored
+/// message from running as code). `'wasm-unsafe-eval'` lets those same-origin scripts compile
+/// WebAssembly, which the web client's Argon2id (a recovery passphrase, protocol §14.2) needs;
+/// it does not allow `eval` of JavaScript (decisions D46).
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
     img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
