@@ -398,7 +398,10 @@ async fn the_database_holds_no_backup_plaintext_and_no_recovery_key_material() {
         // Slices of the private parts of the PKCS#8 (its modulus is public and stored as the
         // account's master key): inside the private exponent, and the CRT coefficient at the end.
         ("master key (private exponent)", master[500..564].to_vec()),
-        ("master key (CRT coefficient)", master[master.len() - 64..].to_vec()),
+        (
+            "master key (CRT coefficient)",
+            master[master.len() - 64..].to_vec(),
+        ),
     ];
     let mut scanned = 0;
     // The scan does find what is stored: the verifier is kept as is.
