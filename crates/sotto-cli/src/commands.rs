@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
-use sotto_client::sync::ReceiveOptions;
 use sotto_client::engine::backup::RecoveryMethod;
 use sotto_client::recovery::SecretInput;
+use sotto_client::sync::ReceiveOptions;
 use sotto_client::{Client, Error as ClientError, ProfileOptions};
 use sotto_proto::ids::ConversationId;
 use zeroize::Zeroizing;
@@ -565,7 +565,9 @@ async fn recovery(client: &mut Client, cmd: RecoveryCommand) -> Result<(), CliEr
                 None
             };
             let progress = Progress::start("setting up recovery");
-            let result = client.setup_recovery(passphrase.as_deref().map(String::as_str)).await;
+            let result = client
+                .setup_recovery(passphrase.as_deref().map(String::as_str))
+                .await;
             progress.finish();
             let report = result?;
             if let Some(key) = &report.key {

@@ -37,7 +37,11 @@ fn a_device_approved_after_thirty_messages_reads_them_and_what_is_sent_after_the
     // One more from bob, on the chain alice's device already holds, not received by her yet:
     // the copy the relay will also give the new device.
     let sent = bob.ok(&["send", "alice", "on the chain alice holds"]);
-    let id: MessageId = sent.json_lines()[0]["id"].as_str().unwrap().parse().unwrap();
+    let id: MessageId = sent.json_lines()[0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let old_device: DeviceId = alice.status("device").parse().unwrap();
     let store = server.store();
     let queued = server

@@ -48,7 +48,11 @@ fn a_lost_laptop_loses_nothing_history_identity_and_messaging_come_back_with_the
     let groups: Vec<&str> = key.split('-').collect();
     assert_eq!(groups.len(), 12, "{key}");
     assert!(groups.iter().all(|g| g.len() == 4), "{key}");
-    assert!(setup.stderr.contains("WRITE THIS RECOVERY KEY DOWN"), "{}", setup.stderr);
+    assert!(
+        setup.stderr.contains("WRITE THIS RECOVERY KEY DOWN"),
+        "{}",
+        setup.stderr
+    );
     let before = bob.safety_number("alice", &[]);
 
     // Twenty messages in the 1:1, both ways.
@@ -117,14 +121,21 @@ fn a_lost_laptop_loses_nothing_history_identity_and_messaging_come_back_with_the
 
     // The right key: the account, its master key and its history are back.
     let recovered = recover(&alice, &key, &["--revoke-others"]);
-    assert_eq!(recovered.code, 0, "{}\n{}", recovered.stdout, recovered.stderr);
+    assert_eq!(
+        recovered.code, 0,
+        "{}\n{}",
+        recovered.stdout, recovered.stderr
+    );
     assert_eq!(alice.status("master key on this device"), "true");
     assert_eq!(history(&alice, "bob"), direct);
     assert_eq!(history(&alice, &group), grouped);
 
     // The old device is revoked; the identity is the same, so bob's safety number is too.
     let devices = alice.ok(&["devices", "list"]).json_lines();
-    let old = devices.iter().find(|d| d["device"] == old_device.as_str()).unwrap();
+    let old = devices
+        .iter()
+        .find(|d| d["device"] == old_device.as_str())
+        .unwrap();
     assert_eq!(old["state"], "revoked");
     assert_eq!(bob.safety_number("alice", &[]), before);
 

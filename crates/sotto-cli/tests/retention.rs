@@ -52,10 +52,19 @@ fn a_conversation_kept_sixty_seconds_is_purged_everywhere_and_one_kept_for_good_
     alice.ok(&["send", &group, "gone in a minute"]);
     let file = alice.path().join("note.txt");
     std::fs::write(&file, b"an attachment that goes too").unwrap();
-    alice.ok(&["send", &group, "--file", file.to_str().unwrap(), "with a file"]);
+    alice.ok(&[
+        "send",
+        &group,
+        "--file",
+        file.to_str().unwrap(),
+        "with a file",
+    ]);
     let (got, _) = bob.recv();
     let texts: Vec<&str> = got.iter().map(|m| m["text"].as_str().unwrap()).collect();
-    assert_eq!(texts, vec!["kept for good", "gone in a minute", "with a file"]);
+    assert_eq!(
+        texts,
+        vec!["kept for good", "gone in a minute", "with a file"]
+    );
     let saved = got[2]["attachment"]["path"].as_str().unwrap().to_owned();
     assert!(std::path::Path::new(&saved).exists());
     // Bob takes both conversations (they came as requests from someone new).
@@ -74,7 +83,10 @@ fn a_conversation_kept_sixty_seconds_is_purged_everywhere_and_one_kept_for_good_
         assert_eq!(shown(&group), "1m");
         assert_eq!(shown(&direct), "forever");
     }
-    assert_eq!(history(&bob, &group), vec!["gone in a minute", "with a file"]);
+    assert_eq!(
+        history(&bob, &group),
+        vec!["gone in a minute", "with a file"]
+    );
 
     // Past the minute (and a purge run of the server's).
     std::thread::sleep(Duration::from_secs(63));

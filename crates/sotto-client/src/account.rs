@@ -289,7 +289,15 @@ impl Client {
                 }
                 self.save()?;
                 self.device_login(login_token).await?;
-                return self.ensure_exchange_key().await;
+                self.ensure_exchange_key().await?;
+                // The approving device's keys, if its hand-over is there already (otherwise the
+                // next receive takes it).
+                if let Err(error) = self.receive_handovers().await {
+                    if !error.is_refused_answer() {
+                        return Err(error);
+                    }
+                }
+                return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::TimedOut {

@@ -36,14 +36,14 @@ pub struct Taken {
 
 /// A history key as a Chain record.
 pub(crate) fn chain_record(key: &HistoryKey) -> Result<ChainRecord> {
-    let bytes: [u8; 32] = key
-        .start_key
-        .bytes()?
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::CorruptStore {
-            reason: "a history key is not 32 bytes",
-        })?;
+    let bytes: [u8; 32] =
+        key.start_key
+            .bytes()?
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::CorruptStore {
+                reason: "a history key is not 32 bytes",
+            })?;
     Ok(ChainRecord {
         conversation: key.conversation,
         epoch: key.epoch,
@@ -96,8 +96,18 @@ impl Client {
         if with_master_key && self.holds_master_key() {
             all.push(Pending::MasterKey);
         }
-        all.extend(self.state.history_keys.iter().map(|k| Pending::Chain(k.chain)));
-        all.extend(self.state.pins.iter().map(|(account, _)| Pending::Pin(account)));
+        all.extend(
+            self.state
+                .history_keys
+                .iter()
+                .map(|k| Pending::Chain(k.chain)),
+        );
+        all.extend(
+            self.state
+                .pins
+                .iter()
+                .map(|(account, _)| Pending::Pin(account)),
+        );
         all.extend(
             self.state
                 .conversations

@@ -16,10 +16,10 @@ use sotto_proto::ids::ConversationId;
 
 use crate::api::unb64;
 use crate::client::Client;
-use sotto_proto::group::Retention;
 use crate::error::{Error, Result};
 use crate::receive::Refused;
 use crate::store::state::{Delivered, IncomingAttachment, Secret};
+use sotto_proto::group::Retention;
 
 /// Archived envelopes asked for per page (the server's maximum).
 const HISTORY_PAGE: u32 = crate::api::keys::MAX_HISTORY_PAGE;
@@ -83,6 +83,7 @@ impl Client {
         let now = self.now()?;
         let conversations: Vec<ConversationId> = self.state.conversations.keys().copied().collect();
         let mut deleted = 0;
+        let mut forgotten = 0;
         for conversation in conversations {
             let Some(group) = self.load_group(&conversation)? else {
                 continue;
@@ -99,11 +100,11 @@ impl Client {
                 self.delete_saved_file(file);
             }
             deleted += before.saturating_sub(self.state.history.len() + self.state.inbox.len());
-            self.state
-                .history_keys
-                .expire(conversation, retention, now);
+            forgotten += self.state.history_keys.expire(conversation, retention, now);
         }
-        self.save()?;
+        if deleted > 0 || forgotten > 0 {
+            self.save()?;
+        }
         Ok(deleted)
     }
 
@@ -111,7 +112,10 @@ impl Client {
     /// elsewhere with `--download-dir` is the user's).
     fn delete_saved_file(&self, path: &str) {
         let path = std::path::Path::new(path);
-        let inside = match (std::fs::canonicalize(path), std::fs::canonicalize(&self.dir)) {
+        let inside = match (
+            std::fs::canonicalize(path),
+            std::fs::canonicalize(&self.dir),
+        ) {
             (Ok(file), Ok(dir)) => file.starts_with(dir),
             _ => false,
         };
@@ -137,7 +141,10 @@ impl Client {
 
     /// The retention shown for a conversation.
     pub async fn retention(&mut self, conversation: ConversationId) -> Result<Retention> {
-        let group = self.sync_group(conversation).await?;
+        let group = match self.load_group(&conversation)? {
+            Some(group) if self.fresh.contains(&conversation.to_string()) => group,
+            _ => self.sync_group(conversation).await?,
+        };
         self.retention_of(&group).await
     }
 

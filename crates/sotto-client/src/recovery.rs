@@ -148,19 +148,14 @@ fn requests_of(items: &[Vec<u8>]) -> Vec<&[Vec<u8>]> {
 }
 
 fn array16(bytes: &[u8], what: &'static str) -> Result<[u8; 16]> {
-    bytes
-        .try_into()
-        .map_err(|_| Error::BadResponse { what })
+    bytes.try_into().map_err(|_| Error::BadResponse { what })
 }
 
 impl Client {
     /// Sets recovery up (replacing any earlier set-up on the server), then uploads the first
     /// items. `passphrase` chooses the passphrase method; otherwise a recovery key is made and
     /// returned to be shown once.
-    pub async fn setup_recovery(
-        &mut self,
-        passphrase: Option<&str>,
-    ) -> Result<SetupReport> {
+    pub async fn setup_recovery(&mut self, passphrase: Option<&str>) -> Result<SetupReport> {
         // The first item carries the master key (§15.2).
         self.master_key()?;
         let account = self.account_id()?;
@@ -242,11 +237,10 @@ impl Client {
         if recovery.pending() == 0 {
             return Ok(());
         }
-        let recovery_id = RecoveryId::from_bytes(recovery.recovery_id().ok_or(
-            Error::CorruptStore {
+        let recovery_id =
+            RecoveryId::from_bytes(recovery.recovery_id().ok_or(Error::CorruptStore {
                 reason: "recovery id",
-            },
-        )?);
+            })?);
         let backup_key = sotto_proto::recovery::BackupKey::from_bytes(
             recovery
                 .backup_key
@@ -364,8 +358,7 @@ impl Client {
             .ok_or_else(|| Error::UnknownUser {
                 username: login.username.clone(),
             })?;
-        let identity =
-            AccountIdentity::from_master_spki(&unb64(&entry.master_key, "master key")?)?;
+        let identity = AccountIdentity::from_master_spki(&unb64(&entry.master_key, "master key")?)?;
         let account = identity.account();
         let status = self.api.recovery_status(&login_token).await?;
         let Some(setup) = status.setup.filter(|_| status.configured) else {
@@ -582,7 +575,12 @@ mod tests {
 
     #[test]
     fn items_go_in_requests_under_the_servers_body_cap() {
-        let items = vec![vec![0u8; 200 * 1024], vec![0; 200 * 1024], vec![0; 10], vec![0; 400 * 1024]];
+        let items = vec![
+            vec![0u8; 200 * 1024],
+            vec![0; 200 * 1024],
+            vec![0; 10],
+            vec![0; 400 * 1024],
+        ];
         let sizes: Vec<usize> = requests_of(&items).iter().map(|r| r.len()).collect();
         assert_eq!(sizes, vec![1, 2, 1]);
         assert!(requests_of(&[]).is_empty());

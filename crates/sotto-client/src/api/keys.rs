@@ -60,8 +60,13 @@ impl Api {
             access: Secret::new(b64(access)),
             after,
         };
-        self.call(Method::POST, "/v1/recovery/unlock", Some(token), Some(&body))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/recovery/unlock",
+            Some(token),
+            Some(&body),
+        )
+        .await
     }
 
     /// `POST /v1/devices/{device}/handovers`.
@@ -102,7 +107,9 @@ impl Api {
         limit: u32,
     ) -> Result<HistoryPage> {
         let path = match before {
-            Some(seq) => format!("/v1/conversations/{conversation}/history?before={seq}&limit={limit}"),
+            Some(seq) => {
+                format!("/v1/conversations/{conversation}/history?before={seq}&limit={limit}")
+            }
             None => format!("/v1/conversations/{conversation}/history?limit={limit}"),
         };
         self.call(Method::GET, &path, Some(token), None::<&()>)

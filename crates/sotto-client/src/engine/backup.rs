@@ -89,7 +89,11 @@ impl Recovery {
     /// The next item's worth of the backlog, the master key first (the first item of a set-up
     /// holds it, §15.2); empty when nothing waits.
     pub fn next_batch(&self) -> Vec<Pending> {
-        self.backlog.iter().take(MAX_ITEM_RECORDS).copied().collect()
+        self.backlog
+            .iter()
+            .take(MAX_ITEM_RECORDS)
+            .copied()
+            .collect()
     }
 
     /// Takes a written batch out of the backlog.

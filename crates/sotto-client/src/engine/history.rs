@@ -113,7 +113,12 @@ impl HistoryKeys {
 
     /// Forgets the keys of `conversation` whose chains can no longer carry a message kept
     /// under `retention` at `now`. Returns how many were forgotten.
-    pub fn expire(&mut self, conversation: ConversationId, retention: Retention, now: Timestamp) -> usize {
+    pub fn expire(
+        &mut self,
+        conversation: ConversationId,
+        retention: Retention,
+        now: Timestamp,
+    ) -> usize {
         let before = self.keys.len();
         self.keys.retain(|_, k| {
             k.conversation != conversation
@@ -170,7 +175,10 @@ mod tests {
         assert_eq!(keys.expire(first, minute, Timestamp(last + 60_000)), 1);
         // Kept for good, and another conversation's key untouched.
         let second = ConversationId::from_bytes([2; 16]);
-        assert_eq!(keys.expire(second, Retention::FOREVER, Timestamp(u64::MAX)), 0);
+        assert_eq!(
+            keys.expire(second, Retention::FOREVER, Timestamp(u64::MAX)),
+            0
+        );
         assert_eq!(keys.len(), 1);
     }
 }

@@ -10,9 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
 use crate::engine::{HeldPayloads, HistoryKeys, Outbox, Pins, Recovery};
+use crate::error::{Error, Result};
 use sotto_proto::group::Retention;
 use sotto_proto::Timestamp;
-use crate::error::{Error, Result};
 
 pub use crate::engine::backup::{Pending, RecoveryMethod};
 pub use crate::engine::held::{Held, IdentityHold, MAX_IDENTITY_HELD};
