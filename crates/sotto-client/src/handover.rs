@@ -13,7 +13,7 @@ use sotto_proto::ids::DeviceId;
 use crate::api::{unb64, DeviceView};
 use crate::bundle::Taken;
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Records per hand-over: the bundle's bound, far below 4 MiB for chains, pins and names (a
 /// Chain record is 170 bytes); a hand-over that still comes out too long is split in two.
@@ -154,18 +154,5 @@ impl Client {
             Ok(bundle) => Ok(Some(bundle.records)),
             Err(_) => Ok(None),
         }
-    }
-
-    /// The devices of this account as the server lists them, with the one named `device`.
-    pub(crate) async fn device_view(&mut self, device: DeviceId) -> Result<DeviceView> {
-        let token = self.access_token().await?;
-        self.api
-            .devices(&token)
-            .await?
-            .into_iter()
-            .find(|d| d.device == device)
-            .ok_or(Error::UnknownDevice {
-                device: device.to_string(),
-            })
     }
 }
