@@ -15,6 +15,7 @@ mod support;
 
 use std::time::Duration;
 
+use sotto_server::store::HistoryWindow;
 use support::{Profile, TestServer};
 
 fn history(profile: &Profile, target: &str) -> Vec<String> {
@@ -88,8 +89,25 @@ fn a_conversation_kept_sixty_seconds_is_purged_everywhere_and_one_kept_for_good_
         vec!["gone in a minute", "with a file"]
     );
 
+    let archived = |conversation: &str| {
+        let window = HistoryWindow {
+            from: 0,
+            before: None,
+            limit: 100,
+        };
+        server
+            .runtime
+            .block_on(server.store().history(&conversation.parse().unwrap(), &window))
+            .unwrap()
+            .len()
+    };
+    assert!(archived(&group) >= 2);
+
     // Past the minute (and a purge run of the server's).
     std::thread::sleep(Duration::from_secs(63));
+    // The server purged its archive of the conversation, not of the one kept for good.
+    assert_eq!(archived(&group), 0);
+    assert!(archived(&direct) >= 1);
     bob.recv();
     assert!(history(&bob, &group).is_empty());
     assert!(history(&alice, &group).is_empty());
@@ -100,8 +118,7 @@ fn a_conversation_kept_sixty_seconds_is_purged_everywhere_and_one_kept_for_good_
     assert_eq!(history(&bob, "alice"), vec!["kept for good"]);
     assert_eq!(history(&alice, "bob"), vec!["kept for good"]);
 
-    // The server purged its archive too: a device of bob's added now gets nothing of it, even
-    // with every key handed over.
+    // A device of bob's added now gets nothing of it, even with every key handed over.
     let laptop = server.profile("bob");
     let (child, code) = laptop.start_login();
     bob.ok(&["devices", "approve", &code]);
