@@ -97,7 +97,11 @@ fn a_conversation_kept_sixty_seconds_is_purged_everywhere_and_one_kept_for_good_
         };
         server
             .runtime
-            .block_on(server.store().history(&conversation.parse().unwrap(), &window))
+            .block_on(
+                server
+                    .store()
+                    .history(&conversation.parse().unwrap(), &window),
+            )
             .unwrap()
             .len()
     };

@@ -6,6 +6,7 @@
 
 use sotto_proto::bundle::{ChainRecord, GroupNameRecord, MasterKeyRecord, PinRecord, Record};
 use sotto_proto::chain::ChainKey;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use sotto_proto::group::GroupState;
@@ -169,9 +170,8 @@ impl Client {
                 // backup).
                 Record::MasterKey(_) => {}
                 Record::Chain(chain) => {
-                    if !groups.contains_key(&chain.conversation) {
-                        let group = self.current_group(chain.conversation).await?;
-                        groups.insert(chain.conversation, group);
+                    if let Entry::Vacant(slot) = groups.entry(chain.conversation) {
+                        slot.insert(self.current_group(chain.conversation).await?);
                     }
                     if let Some(Some(group)) = groups.get(&chain.conversation) {
                         // Introduced into the receiver state when its epoch is current; a chain
@@ -199,9 +199,8 @@ impl Client {
             }
         }
         for name in names {
-            if !groups.contains_key(&name.conversation) {
-                let group = self.current_group(name.conversation).await?;
-                groups.insert(name.conversation, group);
+            if let Entry::Vacant(slot) = groups.entry(name.conversation) {
+                slot.insert(self.current_group(name.conversation).await?);
             }
             let Some(Some(group)) = groups.get(&name.conversation) else {
                 continue;

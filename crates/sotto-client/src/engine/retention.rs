@@ -40,7 +40,7 @@ pub fn show_retention(retention: Retention) -> String {
         return "forever".to_owned();
     }
     for (unit, per) in UNITS {
-        if secs % per == 0 {
+        if secs.is_multiple_of(per) {
             return format!("{}{unit}", secs / per);
         }
     }
