@@ -33,13 +33,14 @@ pub fn parse_retention(text: &str) -> Option<Retention> {
     Retention::from_secs(total).ok()
 }
 
-/// The retention in the largest unit that divides it: `forever`, `1y`, `7d`, `5m`, `90s`.
+/// The retention in the largest unit that divides it, weeks aside (a week is shown in days):
+/// `forever`, `1y`, `7d`, `5m`, `90s`.
 pub fn show_retention(retention: Retention) -> String {
     let secs = retention.secs();
     if secs == 0 {
         return "forever".to_owned();
     }
-    for (unit, per) in UNITS {
+    for (unit, per) in UNITS.into_iter().filter(|(unit, _)| *unit != "w") {
         if secs.is_multiple_of(per) {
             return format!("{}{unit}", secs / per);
         }
@@ -54,18 +55,20 @@ mod tests {
 
     #[test]
     fn durations_parse_within_the_protocols_bounds_and_print_back() {
-        for (text, secs) in [
-            ("forever", 0),
-            ("60s", 60),
-            ("90s", 90),
-            ("5m", 300),
-            ("7d", 604_800),
-            ("1y", 31_536_000),
-            ("10y", 315_360_000),
+        for (text, secs, shown) in [
+            ("forever", 0, "forever"),
+            ("60s", 60, "1m"),
+            ("90s", 90, "90s"),
+            ("5m", 300, "5m"),
+            ("7d", 604_800, "7d"),
+            ("2w", 1_209_600, "14d"),
+            ("1y", 31_536_000, "1y"),
+            ("10y", 315_360_000, "10y"),
         ] {
             let retention = parse_retention(text).unwrap();
             assert_eq!(retention.secs(), secs, "{text}");
-            assert_eq!(show_retention(retention), text);
+            assert_eq!(show_retention(retention), shown);
+            assert_eq!(parse_retention(shown), Some(retention));
         }
         for bad in ["30s", "0s", "11y", "5", "m", "5 m", "-5m", "1x", ""] {
             assert_eq!(parse_retention(bad), None, "{bad}");
