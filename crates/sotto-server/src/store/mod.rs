@@ -721,7 +721,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ArchivedEnvelope>>;
     /// Deletes the archived envelopes received and the attachments uploaded at or before `now`
     /// minus their conversation's retention (`default_secs` where the log set none; 0 keeps
-    /// them).
+    /// them). Several short transactions, not one: what is due is found by a read, then deleted
+    /// a bounded number of rows at a time, each checked again against the rule.
     async fn purge_retention(&self, now: i64, default_secs: u64) -> Result<Purged>;
 
     /// Sets `user`'s recovery up, replacing any earlier set-up and deleting its items.

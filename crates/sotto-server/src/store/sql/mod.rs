@@ -1103,50 +1103,81 @@ where
 
     async fn purge_retention(&self, now: i64, default_secs: u64) -> Result<Purged> {
         let default_secs = to_i64(default_secs, "retention")?;
-        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // What is past retention is found by a read (no write lock: in SQLite the relay's
+        // writer keeps committing meanwhile), then deleted in short write transactions, each
+        // row checked again against the rule in case its conversation's retention changed.
         // One rule for both: kept while `at + retention > now`; retention 0 keeps for good.
-        let envelopes = sqlx::query(
-            "DELETE FROM archive WHERE seq IN (SELECT a.seq FROM archive a \
-             JOIN conversations c ON c.id = a.conversation \
+        let envelopes: Vec<i64> = sqlx::query_scalar(
+            "SELECT a.seq FROM archive a JOIN conversations c ON c.id = a.conversation \
              WHERE COALESCE(c.retention_secs, $2) > 0 \
-             AND a.received_at <= $1 - COALESCE(c.retention_secs, $2) * 1000)",
+             AND a.received_at <= $1 - COALESCE(c.retention_secs, $2) * 1000",
         )
         .bind(now)
         .bind(default_secs)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let gone = sqlx::query(
-            "DELETE FROM attachments WHERE id IN (SELECT a.id FROM attachments a \
-             JOIN conversations c ON c.id = a.conversation \
-             WHERE COALESCE(c.retention_secs, $2) > 0 \
-             AND a.created_at <= $1 - COALESCE(c.retention_secs, $2) * 1000) \
-             RETURNING uploader, size",
-        )
-        .bind(now)
-        .bind(default_secs)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await?;
-        let mut freed: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
-        for row in &gone {
-            *freed.entry(row.int("uploader")?).or_insert(0) += row.int("size")?;
+        let mut purged = Purged::default();
+        for chunk in envelopes.chunks(PURGE_CHUNK) {
+            let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+            for seq in chunk {
+                purged.envelopes += sqlx::query(
+                    "DELETE FROM archive WHERE seq = $1 AND EXISTS (SELECT 1 FROM conversations c \
+                     WHERE c.id = archive.conversation AND COALESCE(c.retention_secs, $3) > 0 \
+                     AND archive.received_at <= $2 - COALESCE(c.retention_secs, $3) * 1000)",
+                )
+                .bind(*seq)
+                .bind(now)
+                .bind(default_secs)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
         }
-        for (uploader, size) in freed {
-            // The uploader's quota counts what it stores now.
-            sqlx::query(
-                "UPDATE users SET attachment_bytes = CASE WHEN attachment_bytes > $1 \
-                 THEN attachment_bytes - $1 ELSE 0 END WHERE id = $2",
-            )
-            .bind(size)
-            .bind(uploader)
-            .execute(&mut *tx)
-            .await?;
+        let attachments: Vec<Vec<u8>> = sqlx::query_scalar(
+            "SELECT a.id FROM attachments a JOIN conversations c ON c.id = a.conversation \
+             WHERE COALESCE(c.retention_secs, $2) > 0 \
+             AND a.created_at <= $1 - COALESCE(c.retention_secs, $2) * 1000",
+        )
+        .bind(now)
+        .bind(default_secs)
+        .fetch_all(self.pool())
+        .await?;
+        for chunk in attachments.chunks(PURGE_CHUNK) {
+            let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+            let mut freed: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+            for id in chunk {
+                let gone = sqlx::query(
+                    "DELETE FROM attachments WHERE id = $1 AND EXISTS (SELECT 1 FROM \
+                     conversations c WHERE c.id = attachments.conversation \
+                     AND COALESCE(c.retention_secs, $3) > 0 \
+                     AND attachments.created_at <= $2 - COALESCE(c.retention_secs, $3) * 1000) \
+                     RETURNING uploader, size",
+                )
+                .bind(id.as_slice())
+                .bind(now)
+                .bind(default_secs)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = gone {
+                    *freed.entry(row.int("uploader")?).or_insert(0) += row.int("size")?;
+                    purged.attachments += 1;
+                }
+            }
+            for (uploader, size) in freed {
+                // The uploader's quota counts what it stores now.
+                sqlx::query(
+                    "UPDATE users SET attachment_bytes = CASE WHEN attachment_bytes > $1 \
+                     THEN attachment_bytes - $1 ELSE 0 END WHERE id = $2",
+                )
+                .bind(size)
+                .bind(uploader)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
-        Ok(Purged {
-            envelopes,
-            attachments: u64::try_from(gone.len()).unwrap_or(u64::MAX),
-        })
+        Ok(purged)
     }
 
     async fn set_recovery(&self, user: UserId, recovery: &RecoveryRecord) -> Result<()> {
@@ -1374,6 +1405,10 @@ where
         self.pool().close().await;
     }
 }
+
+/// Rows one write transaction of the retention purge deletes at most, so the write lock is
+/// never held for long (SQLite's relay writer waits on it).
+const PURGE_CHUNK: usize = 500;
 
 /// How many rows a statement changed. sqlx gives each backend's query result this as an
 /// inherent method rather than through a trait; each backend's folder implements this for it.
