@@ -11,6 +11,10 @@ import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
 import { DevicesScreen } from "../features/devices/DevicesScreen";
 import { ChatView } from "../features/messages/ChatView";
+import { RecoverScreen } from "../features/recovery/RecoverScreen";
+import { RecoveredDialog } from "../features/recovery/RecoveredDialog";
+import { RecoveryPanel } from "../features/recovery/RecoveryPanel";
+import { RecoverySetupDialog } from "../features/recovery/RecoverySetup";
 import { MembersPanel } from "../features/messages/MembersPanel";
 import { BlockedUsers } from "../features/requests/BlockedUsers";
 import { RequestList } from "../features/requests/RequestList";
@@ -34,6 +38,7 @@ export function App() {
   const client = useSotto();
   const view = useSottoView();
   const [screen, setScreen] = useState<Screen>({ kind: "home" });
+  const [recovering, setRecovering] = useState(false);
   const [, setTick] = useState(0);
 
   useEffect(() => {
@@ -69,7 +74,21 @@ export function App() {
         </main>
       );
     case "signed-out":
-      return <AuthScreen knownUsername={view.phase.knownUsername} error={view.error} />;
+      return recovering ? (
+        <RecoverScreen
+          onCancel={() => {
+            setRecovering(false);
+          }}
+        />
+      ) : (
+        <AuthScreen
+          knownUsername={view.phase.knownUsername}
+          error={view.error}
+          onRecover={() => {
+            setRecovering(true);
+          }}
+        />
+      );
     case "awaiting-approval":
       return <AwaitingApproval code={view.phase.code} device={view.phase.device} />;
     case "ready":
@@ -186,11 +205,16 @@ export function App() {
       break;
     case "devices":
       content = (
-        <DevicesScreen
-          onClose={() => {
-            setScreen({ kind: "home" });
-          }}
-        />
+        <>
+          <DevicesScreen
+            onClose={() => {
+              setScreen({ kind: "home" });
+            }}
+          />
+          <div className="page">
+            <RecoveryPanel />
+          </div>
+        </>
       );
       break;
     case "safety":
@@ -289,6 +313,10 @@ export function App() {
         </div>
       </div>
       {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
+      {alert === undefined && view.recovery.offer && <RecoverySetupDialog />}
+      {alert === undefined && view.recovery.recovered !== undefined && (
+        <RecoveredDialog others={view.recovery.recovered} />
+      )}
     </>
   );
 }

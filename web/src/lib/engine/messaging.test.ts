@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import {
   AccountId,
+  ChainId,
+  type ChainRecord,
   ConversationId,
   DeviceId,
   GroupChange,
@@ -176,6 +178,7 @@ interface Side {
   keys: LoadedKeys;
   directory: Directory;
   acked: string[];
+  historyKeys: ChainRecord[];
 }
 
 async function side(
@@ -216,6 +219,7 @@ async function side(
     ]),
   };
   const acked: string[] = [];
+  const historyKeys: ChainRecord[] = [];
   const messaging = new Messaging(api, s, directory, convs, {
     keys: () => keys,
     selfDevice: () => account.device.verified,
@@ -224,10 +228,14 @@ async function side(
     isVisible: () => false,
     isRequest: () => false,
     conversationAppeared: () => Promise.resolve(),
+    historyKey: (record) => {
+      historyKeys.push(record);
+      return Promise.resolve(["history-keys", historyKeys.length] as const);
+    },
   });
   await convs.load();
   await messaging.load();
-  return { account, messaging, convs, store: s, keys, directory, acked };
+  return { account, messaging, convs, store: s, keys, directory, acked, historyKeys };
 }
 
 /** Hands a device everything queued for it (optionally only some frames). */
@@ -354,6 +362,29 @@ describe("messaging engine", () => {
     deliver(relay, b2);
     await settle(b2);
     expect(texts(b2, conv)).toEqual(["hello bob", "second"]);
+  });
+
+  it("the chain's owner and its recipient both keep its start key as a history key (§17.2)", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "hk-alice");
+    const b = await side(relay, bob, "hk-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "for the archive" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["for the archive"]);
+    // Alice's own chain; Bob's: Alice's, and his own (his receipts).
+    const aliceDevice = DeviceId.toText(alice.device.keys.device);
+    const ofAlice = (s: Side) =>
+      s.historyKeys.filter((k) => DeviceId.toText(k.ownerDevice) === aliceDevice);
+    expect(a.historyKeys).toHaveLength(1);
+    expect(ofAlice(b)).toHaveLength(1);
+    const [mine, theirs] = [ofAlice(a)[0], ofAlice(b)[0]];
+    if (mine === undefined || theirs === undefined) throw new Error("no history key");
+    expect(theirs.startIndex).toBe(0);
+    expect(toB64(theirs.key.dangerBytes())).toBe(toB64(mine.key.dangerBytes()));
+    expect(ChainId.toText(theirs.chain)).toBe(ChainId.toText(mine.chain));
   });
 
   it("a failed send is retried with the same id and the same sealed bytes", async () => {
