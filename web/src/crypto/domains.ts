@@ -55,6 +55,30 @@ export const Domain = {
   Attachment: "sotto/attachment",
   /** Attachment AES-GCM associated data (§10). */
   AttachmentCommitment: "sotto/attachment-commit",
+  /** Recovery key checksum (§14.1). */
+  RecoveryKey: "sotto/recovery-key",
+  /** Recovery root key (§14.2). */
+  RecoveryRoot: "sotto/recovery/root",
+  /** Backup encryption key (§14.2). */
+  RecoveryBackupKey: "sotto/recovery/backup-key",
+  /** Recovery access key (§14.2). */
+  RecoveryAccess: "sotto/recovery/access",
+  /** Access-key verifier kept by the server (§14.2). */
+  RecoveryVerifier: "sotto/recovery/verifier",
+  /** Key bundle plaintext (§15.1). */
+  KeyBundle: "sotto/key-bundle",
+  /** Backup item header (§15.2). */
+  BackupItem: "sotto/backup-item",
+  /** Backup item AES key and nonce (§15.2). */
+  BackupItemKey: "sotto/backup-item-key",
+  /** Hand-over header (§16.1). */
+  Handover: "sotto/handover",
+  /** Hand-over wrapped key (§16.1). */
+  HandoverKey: "sotto/handover-key",
+  /** Hand-over OAEP label (§16.1). */
+  HandoverLabel: "sotto/handover-label",
+  /** Hand-over AES key and nonce (§16.1). */
+  HandoverAead: "sotto/handover-aead",
   /** Local store: sender chain (§9.5, implementation-defined). */
   LocalSenderChain: "sotto/local/sender-chain",
   /** Local store: receiver state (§9.5, implementation-defined). */

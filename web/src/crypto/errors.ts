@@ -48,6 +48,13 @@ export const GROUP_CODES = [
   "group/name-mismatch",
 ] as const;
 
+/** Recovery keys and backups (§14, §15). */
+export const RECOVERY_CODES = [
+  "recovery/malformed",
+  "recovery/bad-checksum",
+  "recovery/no-master-key",
+] as const;
+
 /** Refused messages and distributions (§7.5, §7.6, §9.2). */
 export const RECEIVE_CODES = [
   "receive/replay",
@@ -84,17 +91,19 @@ export const OTHER_CODES = [
 export type DecodeCode = (typeof DECODE_CODES)[number];
 export type KeyCode = (typeof KEY_CODES)[number];
 export type GroupCode = (typeof GROUP_CODES)[number];
+export type RecoveryCode = (typeof RECOVERY_CODES)[number];
 export type ReceiveCode = (typeof RECEIVE_CODES)[number];
 export type OtherCode = (typeof OTHER_CODES)[number];
 
 /** Every stable code. */
-export type ErrorCode = DecodeCode | KeyCode | GroupCode | ReceiveCode | OtherCode;
+export type ErrorCode = DecodeCode | KeyCode | GroupCode | RecoveryCode | ReceiveCode | OtherCode;
 
 /** Every code, for parsing a code read from elsewhere (a test vector). */
 export const ERROR_CODES: readonly ErrorCode[] = [
   ...DECODE_CODES,
   ...KEY_CODES,
   ...GROUP_CODES,
+  ...RECOVERY_CODES,
   ...RECEIVE_CODES,
   ...OTHER_CODES,
 ];

@@ -9,6 +9,9 @@
  * The log carries no names (§6.5, §6.6): a group's name is a salted commitment that
  * {@link GroupState.checkName} compares a received {@link NameReveal} with, and members are
  * account ids whose names come from the directory.
+ *
+ * The state also keeps what reading history needs (§6.7, §17.2): the retention the last
+ * SetRetention set, and the epochs at which each account, present or former, was a member.
  */
 
 import { type Bytes, bytesEqual, compareBytes } from "./bytes";
@@ -25,7 +28,15 @@ import {
   DeviceId,
   idKey,
 } from "./ids";
-import { MAX_GROUP_CHANGE_LEN, MAX_GROUP_NAME_LEN, MAX_MEMBERS } from "./limits";
+import {
+  MAX_GROUP_CHANGE_LEN,
+  MAX_GROUP_NAME_LEN,
+  MAX_MEMBERS,
+  MAX_RETENTION_SECS,
+  MIN_RETENTION_SECS,
+  RETENTION_FOREVER,
+  SECOND,
+} from "./limits";
 import { sha256 } from "./primitives";
 import { Signed } from "./signed";
 
@@ -47,13 +58,16 @@ export type GroupOp =
   | { readonly type: "add-member"; readonly member: Member }
   | { readonly type: "remove-member"; readonly account: AccountIdT }
   | { readonly type: "set-admin"; readonly account: AccountIdT; readonly admin: boolean }
-  | { readonly type: "rename"; readonly nameCommitment: Bytes };
+  | { readonly type: "rename"; readonly nameCommitment: Bytes }
+  /** Seconds: 0 keeps for good, else 60 to 315360000 (§6.7). */
+  | { readonly type: "set-retention"; readonly seconds: bigint };
 
 const OP_REMOVE = 0x03;
 const OP_SET_ADMIN = 0x04;
 const OP_CREATE = 0x06;
 const OP_ADD = 0x07;
 const OP_RENAME = 0x08;
+const OP_SET_RETENTION = 0x09;
 /** Tags of the retired encoding with names in clear: unknown from now on, never reused. */
 export const RETIRED_OPS: readonly number[] = [0x01, 0x02, 0x05];
 const KIND_GROUP = 0x01;
@@ -90,6 +104,22 @@ export async function nameCommitment(
   w.fixed(reveal.salt);
   w.text(checkGroupName(reveal.name), "group name");
   return sha256(w.finish());
+}
+
+/** Whether `seconds` is a SetRetention value (§6.7): 0, or 60 to 315360000. */
+export function isRetention(seconds: bigint): boolean {
+  return (
+    seconds === RETENTION_FOREVER ||
+    (seconds >= MIN_RETENTION_SECS && seconds <= MAX_RETENTION_SECS)
+  );
+}
+
+/**
+ * Whether a message sent at `sentAt` is past a retention of `seconds` at `now` (§6.7): a client
+ * then neither keeps nor shows it. Retention 0 keeps for good.
+ */
+export function isPastRetention(sentAt: bigint, seconds: bigint, now: bigint): boolean {
+  return seconds !== RETENTION_FOREVER && sentAt + seconds * SECOND <= now;
 }
 
 /** What a matching reveal means for the name (§6.5 rule 3). */
@@ -157,6 +187,12 @@ function encodeOp(w: Writer, op: GroupOp): void {
       w.u8(OP_RENAME);
       fixed32(w, op.nameCommitment);
       return;
+    case "set-retention":
+      if (!isRetention(op.seconds))
+        throw new ProtocolError("invalid-input", "retention: 0, or 60 to 315360000 seconds");
+      w.u8(OP_SET_RETENTION);
+      w.u64(op.seconds);
+      return;
     default:
       unreachable(op);
   }
@@ -184,6 +220,11 @@ function decodeOp(r: Reader): GroupOp {
       return { type: "set-admin", account: AccountId.decode(r), admin: r.bool("admin") };
     case OP_RENAME:
       return { type: "rename", nameCommitment: r.array(32) };
+    case OP_SET_RETENTION: {
+      const seconds = r.u64();
+      if (!isRetention(seconds)) throw new ProtocolError("decode/invalid-value", "retention");
+      return { type: "set-retention", seconds };
+    }
     // The retired tags (0x01, 0x02, 0x05) fall here too.
     default:
       throw new ProtocolError("decode/unknown-tag", `group operation ${tag}`);
@@ -243,6 +284,14 @@ export interface MemberState {
   readonly sinceEpoch: bigint;
 }
 
+/** A span of epochs `[from, until)` during which an account was a member. */
+export interface Membership {
+  readonly account: AccountIdT;
+  readonly from: bigint;
+  /** The epoch of the change that removed it; `undefined` while it is a member. */
+  readonly until: bigint | undefined;
+}
+
 /** The commitment to a group's current name and the epoch of the change that set it. */
 export interface Naming {
   readonly epoch: bigint;
@@ -274,6 +323,10 @@ export interface GroupStateSnapshot {
   readonly naming: Naming | null;
   readonly members: readonly MemberState[];
   readonly hashes: readonly Bytes[];
+  /** Seconds set by the last SetRetention; absent before any (the server default applies). */
+  readonly retention?: bigint | undefined;
+  /** Closed memberships of former members (and earlier spans of members who came back). */
+  readonly pastMemberships?: readonly Membership[];
 }
 
 /** A conversation's state after a verified log of changes. */
@@ -286,6 +339,10 @@ export class GroupState {
     private readonly memberMap: ReadonlyMap<string, MemberState>,
     /** The hash applied at each epoch; the last is the head. Never empty. */
     private readonly hashes: readonly Bytes[],
+    /** Seconds set by the last SetRetention; `undefined` before any: the server default. */
+    readonly retention: bigint | undefined,
+    /** Closed memberships, in the order they closed. */
+    private readonly pastMemberships: readonly Membership[],
   ) {}
 
   /**
@@ -324,7 +381,14 @@ export class GroupState {
     const self = members.get(idKey(change.signerAccount));
     if (self === undefined) throw new ProtocolError("group/signer-not-member");
     if (!self.admin) throw new ProtocolError("group/signer-not-admin");
-    return new GroupState(change.conversation, naming, members, [await changeHash(signed)]);
+    return new GroupState(
+      change.conversation,
+      naming,
+      members,
+      [await changeHash(signed)],
+      undefined,
+      [],
+    );
   }
 
   /**
@@ -342,12 +406,19 @@ export class GroupState {
     if (actor === undefined) throw new ProtocolError("group/signer-not-member");
     const leaving =
       change.op.type === "remove-member" && bytesEqual(change.op.account, change.signerAccount);
-    if (!actor.admin && !leaving) throw new ProtocolError("group/signer-not-admin");
-    const { naming, members } = this.applyOp(change.op, change.epoch);
-    return new GroupState(this.conversation, naming, members, [
-      ...this.hashes,
-      await changeHash(signed),
-    ]);
+    const directRetention = change.op.type === "set-retention" && this.naming === null;
+    if (!actor.admin && !leaving && !directRetention)
+      throw new ProtocolError("group/signer-not-admin");
+    const { naming, members, retention, closed } = this.applyOp(change.op, change.epoch);
+    const hash = await changeHash(signed);
+    return new GroupState(
+      this.conversation,
+      naming,
+      members,
+      [...this.hashes, hash],
+      retention,
+      closed === undefined ? this.pastMemberships : [...this.pastMemberships, closed],
+    );
   }
 
   private async checkPosition(change: GroupChange, signed: Signed): Promise<void> {
@@ -369,9 +440,16 @@ export class GroupState {
   private applyOp(
     op: GroupOp,
     epoch: bigint,
-  ): { naming: Naming | null; members: Map<string, MemberState> } {
+  ): {
+    naming: Naming | null;
+    members: Map<string, MemberState>;
+    retention: bigint | undefined;
+    closed: Membership | undefined;
+  } {
     const members = new Map(this.memberMap);
     let naming = this.naming;
+    let retention = this.retention;
+    let closed: Membership | undefined;
     switch (op.type) {
       case "create":
         throw new ProtocolError("group/not-genesis");
@@ -384,10 +462,15 @@ export class GroupState {
         members.set(key, { account: m.account, admin: m.admin, sinceEpoch: epoch });
         break;
       }
-      case "remove-member":
-        if (!members.delete(idKey(op.account))) throw new ProtocolError("group/not-member");
+      case "remove-member": {
+        const key = idKey(op.account);
+        const member = members.get(key);
+        if (member === undefined) throw new ProtocolError("group/not-member");
+        members.delete(key);
         checkAdminLeft(members);
+        closed = { account: member.account, from: member.sinceEpoch, until: epoch };
         break;
+      }
       case "set-admin": {
         const key = idKey(op.account);
         const member = members.get(key);
@@ -403,10 +486,14 @@ export class GroupState {
           throw new ProtocolError("group/no-op");
         naming = { epoch, commitment: op.nameCommitment };
         break;
+      case "set-retention":
+        if (op.seconds === this.retention) throw new ProtocolError("group/no-op");
+        retention = op.seconds;
+        break;
       default:
         unreachable(op);
     }
-    return { naming, members };
+    return { naming, members, retention, closed };
   }
 
   /** Group or 1:1 (§6.4). */
@@ -484,6 +571,8 @@ export class GroupState {
       naming: this.naming,
       members: this.members(),
       hashes: [...this.hashes],
+      retention: this.retention,
+      pastMemberships: [...this.pastMemberships],
     };
   }
 
@@ -496,6 +585,8 @@ export class GroupState {
       s.naming,
       new Map(s.members.map((m) => [idKey(m.account), m])),
       [...s.hashes],
+      s.retention,
+      [...(s.pastMemberships ?? [])],
     );
   }
 
@@ -529,6 +620,27 @@ export class GroupState {
   /** Whether `account` is a member now. */
   isMember(account: AccountIdT): boolean {
     return this.memberMap.has(idKey(account));
+  }
+
+  /**
+   * Whether `account` was a member at `epoch` (§17.2 check 5): it joined at or before `epoch`
+   * and was not removed at or before it. An epoch beyond the state's is `false`.
+   */
+  wasMemberAt(account: AccountIdT, epoch: bigint): boolean {
+    if (epoch > this.epoch) return false;
+    const now = this.memberMap.get(idKey(account));
+    if (now !== undefined && now.sinceEpoch <= epoch) return true;
+    return this.pastMemberships.some(
+      (m) =>
+        bytesEqual(m.account, account) &&
+        m.from <= epoch &&
+        (m.until === undefined || epoch < m.until),
+    );
+  }
+
+  /** The retention in force (§6.7): the last SetRetention, else `serverDefault`. */
+  retentionOr(serverDefault: bigint): bigint {
+    return this.retention ?? serverDefault;
   }
 
   /** Whether `account` is an admin now. */

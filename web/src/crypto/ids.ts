@@ -32,6 +32,12 @@ export type ConversationId = Id<"ConversationId">;
 export type ChainId = Id<"ChainId">;
 /** A message, chosen at random by its sender. */
 export type MessageId = Id<"MessageId">;
+/** A recovery set-up (§14.2), chosen at random at each set-up. */
+export type RecoveryId = Id<"RecoveryId">;
+/** A backup item (§15.2), chosen at random by its writer. */
+export type BackupItemId = Id<"BackupItemId">;
+/** A hand-over (§16.1), chosen at random by its sender. */
+export type HandoverId = Id<"HandoverId">;
 
 /** What every id kind offers: its size, prefix, constructors, codecs and text form. */
 export interface IdKind<T extends Bytes> {
@@ -96,6 +102,16 @@ export const ConversationId = idKind<ConversationId>("ConversationId", 16, "conv
 export const ChainId = idKind<ChainId>("ChainId", 16, "chain:");
 /** Message ids: `msg:` + 32 hex. */
 export const MessageId = idKind<MessageId>("MessageId", 16, "msg:");
+
+/**
+ * Recovery ids: `recovery:` + 32 hex. The spec gives the ids of §14–§16 no text form (the server
+ * API carries them in base64); these prefixes are this client's, for logs and local storage.
+ */
+export const RecoveryId = idKind<RecoveryId>("RecoveryId", 16, "recovery:");
+/** Backup item ids: `item:` + 32 hex (local text form, as {@link RecoveryId}). */
+export const BackupItemId = idKind<BackupItemId>("BackupItemId", 16, "item:");
+/** Hand-over ids: `handover:` + 32 hex (local text form, as {@link RecoveryId}). */
+export const HandoverId = idKind<HandoverId>("HandoverId", 16, "handover:");
 
 /** The kind tag hashed into a key-derived id. */
 export type KeyIdKind = "acct" | "dev" | "xkey" | "auth";

@@ -15,6 +15,8 @@
  *   requests, and the receiver's ordered checks.
  * - `envelope`, `body`: the signed, encrypted, padded message.
  * - `attachment`: client-side encryption of attachment blobs.
+ * - `recovery`, `bundle`, `backup`, `handover`, `archive`: the recovery key and its derived keys,
+ *   key bundles, backup items, device hand-overs, and history keys for archived envelopes.
  */
 
 export * from "./errors";
@@ -37,3 +39,8 @@ export * from "./body";
 export * from "./receiver";
 export * from "./sender";
 export * from "./attachment";
+export * from "./recovery";
+export * from "./bundle";
+export * from "./backup";
+export * from "./handover";
+export * from "./archive";

@@ -66,6 +66,34 @@ export const MAX_BLOB_ID_LEN = 64;
 export const MAX_FILE_NAME_LEN = 255;
 export const MAX_MEDIA_TYPE_LEN = 127;
 
+/** SetRetention values (§6.7): 0 keeps for good, else 60 s to ten years, in seconds. */
+export const RETENTION_FOREVER = 0n;
+export const MIN_RETENTION_SECS = 60n;
+export const MAX_RETENTION_SECS = 315_360_000n;
+
+/** Recovery key (§14.1): 28 random bytes and a 2-byte checksum, 48 base32 characters. */
+export const RECOVERY_SECRET_LEN = 28;
+export const RECOVERY_CHECK_LEN = 2;
+export const RECOVERY_TEXT_LEN = 48;
+/** Random ids of a recovery set-up, a backup item, a hand-over. */
+export const RECOVERY_ID_LEN = 16;
+/** Shortest recovery passphrase, in characters (code points). */
+export const MIN_PASSPHRASE_CHARS = 12;
+/** Argon2id parameters (§14.2): 256 MiB, 3 passes, one lane, 32 bytes from a 16-byte salt. */
+export const ARGON2_MEMORY_KIB = 262_144;
+export const ARGON2_ITERATIONS = 3;
+export const ARGON2_PARALLELISM = 1;
+export const ARGON2_SALT_LEN = 16;
+export const RECOVERY_KEY_LEN = 32;
+
+/** Records of a key bundle (§15.1), and of the bundle inside one backup item (§15.2). */
+export const MAX_BUNDLE_RECORDS = 20_000;
+export const MAX_BACKUP_ITEM_RECORDS = 1_000;
+/** Wire forms of a backup item and of a hand-over; a backup item's writer certificate. */
+export const MAX_BACKUP_ITEM_LEN = 262_144;
+export const MAX_HANDOVER_LEN = 4_194_304;
+export const MAX_WRITER_CERTIFICATE_LEN = 8_192;
+
 /** AES-256-GCM sizes. */
 export const AES_KEY_LEN = 32;
 export const GCM_NONCE_LEN = 12;

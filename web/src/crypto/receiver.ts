@@ -14,6 +14,7 @@
 
 import { type Bytes, bytesEqual, compareBytes, constantTimeEqual } from "./bytes";
 import { MessageBody, unpad } from "./body";
+import type { ChainRecord } from "./bundle";
 import { DistributionHeader, type KeyDistribution, decodePayload } from "./distribution";
 import type { Envelope, EnvelopeHeader } from "./envelope";
 import { ProtocolError } from "./errors";
@@ -182,19 +183,105 @@ export interface ReceivedMessage {
 }
 
 /**
- * Conversation, epoch and membership (§7.5 step 4, §9.2 checks 3–5). The sender must be a
- * member now; a removed member's old chain is refused (A16).
+ * When the sender must have been a member (§9.2 check 5): `"now"` for live messages and
+ * distributions (a removed member's old chain is refused, A16); `"at-epoch"` for an archived
+ * envelope (§17.2), whose sender must have been a member at the envelope's epoch.
  */
+export type MembershipRule = "now" | "at-epoch";
+
+/** Conversation, epoch and membership (§7.5 step 4, §9.2 checks 3–5). */
 function checkMembership(
   group: GroupState,
   conversation: ConversationIdT,
   epoch: bigint,
   sender: AccountIdT,
+  rule: MembershipRule,
 ): void {
   if (!bytesEqual(conversation, group.conversation))
     throw new ProtocolError("receive/wrong-conversation");
   if (epoch > group.epoch) throw new ProtocolError("receive/unknown-epoch", `epoch ${epoch}`);
-  if (!group.isMember(sender)) throw new ProtocolError("receive/sender-not-member");
+  const member = rule === "now" ? group.isMember(sender) : group.wasMemberAt(sender, epoch);
+  if (!member) throw new ProtocolError("receive/sender-not-member");
+}
+
+/**
+ * §9.2 checks 1–6, shared by live and archived envelopes: the device presented is the header's
+ * sender; the signature; conversation, epoch and membership under `rule`; not from the far
+ * future.
+ * @internal
+ */
+export async function checkEnvelopeOrigin(
+  envelope: Envelope,
+  sender: VerifiedDevice,
+  group: GroupState,
+  now: bigint,
+  rule: MembershipRule,
+): Promise<void> {
+  const h = envelope.header;
+  if (!bytesEqual(sender.device, h.senderDevice) || !bytesEqual(sender.account, h.senderAccount)) {
+    throw new ProtocolError("receive/sender-mismatch");
+  }
+  await envelope.sealed.verify("message", sender.signingKey);
+  checkMembership(group, h.conversation, h.epoch, h.senderAccount, rule);
+  if (h.sentAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+}
+
+/** Where a chain's key belongs, as checks 8–10 of §9.2 read it. */
+export interface ChainPlace {
+  readonly chain: ChainIdT;
+  readonly conversation: ConversationIdT;
+  readonly epoch: bigint;
+  readonly senderDevice: DeviceIdT;
+  /** As {@link ReceiverChain.finalIndex}; `undefined` when not announced (or not known). */
+  readonly finalIndex: number | null | undefined;
+}
+
+/**
+ * §9.2 checks 8–10: the chain is the sender device's in this conversation; its epoch is the
+ * header's; the index is below 100 and not past the announced end.
+ * @internal
+ */
+export function checkChainPlace(place: ChainPlace, h: EnvelopeHeader): void {
+  if (
+    !bytesEqual(place.senderDevice, h.senderDevice) ||
+    !bytesEqual(place.conversation, h.conversation)
+  ) {
+    throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
+  }
+  if (place.epoch !== h.epoch) throw new ProtocolError("receive/epoch-mismatch");
+  const beyondEnd =
+    place.finalIndex === null || (place.finalIndex !== undefined && h.index > place.finalIndex);
+  if (h.index >= MAX_CHAIN_MESSAGES || beyondEnd) {
+    throw new ProtocolError("receive/index-out-of-bounds", `index ${h.index}`);
+  }
+}
+
+/**
+ * §9.2 check 13: AES-GCM with the header as associated data, padding, body decode; any failure
+ * is `decryption-failed`.
+ * @internal
+ */
+export async function decryptEnvelope(envelope: Envelope, key: MessageKey): Promise<MessageBody> {
+  const h = envelope.header;
+  const aead = await key.aeadKey(h.chain, h.index);
+  const padded = await aead.open(envelope.sealed.header, envelope.sealed.ciphertext);
+  try {
+    return MessageBody.decode(unpad(padded).slice());
+  } catch (error) {
+    throw new ProtocolError("decryption-failed", undefined, { cause: error });
+  }
+}
+
+/** A chain to introduce: what a verified distribution (or a bundle's Chain record) gives. */
+interface Introduction {
+  readonly chain: ChainIdT;
+  readonly conversation: ConversationIdT;
+  readonly epoch: bigint;
+  readonly senderAccount: AccountIdT;
+  readonly senderDevice: DeviceIdT;
+  readonly createdAt: bigint;
+  readonly startIndex: number;
+  readonly key: ChainKey;
 }
 
 /** Every chain this device receives on, across conversations. */
@@ -229,7 +316,7 @@ export class ReceiverState {
     const exchange = me.exchangeKeys.find((k) => bytesEqual(k.keyId, h.recipientKey));
     if (exchange === undefined)
       throw new ProtocolError("receive/wrong-recipient", "unknown exchange key");
-    checkMembership(group, h.conversation, h.epoch, h.senderAccount);
+    checkMembership(group, h.conversation, h.epoch, h.senderAccount, "now");
     if (h.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
     if (h.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
       throw new ProtocolError("receive/stale-distribution");
@@ -243,24 +330,17 @@ export class ReceiverState {
     const fingerprint = await payload.key.fingerprint();
 
     // No await below this line: the checks and the change happen together.
-    const chainKey = idKey(h.chain);
-    const known = this.chains.get(chainKey);
-    let duplicate = false;
-    if (known !== undefined) {
-      if (!bytesEqual(known.senderDevice, h.senderDevice)) {
-        throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
-      }
-      if (known.epoch !== h.epoch || !bytesEqual(known.conversation, h.conversation)) {
-        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
-      }
-      if (
-        known.startIndex !== payload.startIndex ||
-        !constantTimeEqual(known.startKeyFingerprint, fingerprint)
-      ) {
-        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(h.chain));
-      }
-      duplicate = true;
-    }
+    const introduction: Introduction = {
+      chain: h.chain,
+      conversation: h.conversation,
+      epoch: h.epoch,
+      senderAccount: h.senderAccount,
+      senderDevice: h.senderDevice,
+      createdAt: h.createdAt,
+      startIndex: payload.startIndex,
+      key: payload.key,
+    };
+    const duplicate = this.checkKnown(introduction, fingerprint);
     let missingInPrevious: number[] = [];
     let previousUnknown = false;
     if (h.previous !== undefined) {
@@ -272,24 +352,80 @@ export class ReceiverState {
         previousUnknown = true;
       }
     }
-    if (!duplicate) {
-      this.chains.set(chainKey, {
-        chain: h.chain,
-        conversation: h.conversation,
-        epoch: h.epoch,
-        senderAccount: h.senderAccount,
-        senderDevice: h.senderDevice,
-        createdAt: h.createdAt,
-        startIndex: payload.startIndex,
-        startKeyFingerprint: fingerprint,
-        nextKey: payload.key,
-        nextIndex: payload.startIndex,
-        consumed: 0n,
-        skipped: new Map(),
-        finalIndex: undefined,
-      });
-    }
+    if (!duplicate) this.introduce(introduction, fingerprint);
     return { chain: h.chain, duplicate, missingInPrevious, previousUnknown };
+  }
+
+  /**
+   * Introduces the chain of a bundle's Chain record (§15.1 step 2) exactly as a verified
+   * distribution from its owner would (§7.5 steps 4, 5 and 7): the record's conversation is the
+   * state's, its epoch the state's current one (else `receive/epoch-mismatch`: older chains
+   * serve history only), its owner a member now, not older than 120 days; a known chain with
+   * another owner, place or key is refused. Returns whether it was already known. The caller
+   * skips its own device's chains: a device never receives on a chain it sends on.
+   */
+  async acceptChainRecord(
+    chainRecord: ChainRecord,
+    group: GroupState,
+    now: bigint,
+  ): Promise<{ readonly duplicate: boolean }> {
+    const record: Introduction = {
+      ...chainRecord,
+      senderAccount: chainRecord.ownerAccount,
+      senderDevice: chainRecord.ownerDevice,
+    };
+    checkMembership(group, record.conversation, record.epoch, record.senderAccount, "now");
+    if (record.epoch !== group.epoch) throw new ProtocolError("receive/epoch-mismatch");
+    if (record.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    if (record.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
+      throw new ProtocolError("receive/stale-distribution");
+    if (record.startIndex >= MAX_CHAIN_MESSAGES)
+      throw new ProtocolError("receive/index-out-of-bounds", `index ${record.startIndex}`);
+    const fingerprint = await record.key.fingerprint();
+    // No await below this line.
+    const duplicate = this.checkKnown(record, fingerprint);
+    if (!duplicate) this.introduce(record, fingerprint);
+    return { duplicate };
+  }
+
+  /**
+   * §7.5 step 7 for a chain already known: another owner device is
+   * `receive/chain-owner-mismatch`; another conversation, epoch, start index or key is
+   * `receive/chain-key-conflict`; the same is a duplicate (`true`). Unknown: `false`.
+   */
+  private checkKnown(c: Introduction, fingerprint: Bytes): boolean {
+    const known = this.chains.get(idKey(c.chain));
+    if (known === undefined) return false;
+    if (!bytesEqual(known.senderDevice, c.senderDevice)) {
+      throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(c.chain));
+    }
+    if (
+      known.epoch !== c.epoch ||
+      !bytesEqual(known.conversation, c.conversation) ||
+      known.startIndex !== c.startIndex ||
+      !constantTimeEqual(known.startKeyFingerprint, fingerprint)
+    ) {
+      throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(c.chain));
+    }
+    return true;
+  }
+
+  private introduce(c: Introduction, fingerprint: Bytes): void {
+    this.chains.set(idKey(c.chain), {
+      chain: c.chain,
+      conversation: c.conversation,
+      epoch: c.epoch,
+      senderAccount: c.senderAccount,
+      senderDevice: c.senderDevice,
+      createdAt: c.createdAt,
+      startIndex: c.startIndex,
+      startKeyFingerprint: fingerprint,
+      nextKey: c.key,
+      nextIndex: c.startIndex,
+      consumed: 0n,
+      skipped: new Map(),
+      finalIndex: undefined,
+    });
   }
 
   /**
@@ -305,42 +441,16 @@ export class ReceiverState {
     now: bigint,
   ): Promise<OpenedMessage> {
     const h = envelope.header;
-    if (
-      !bytesEqual(sender.device, h.senderDevice) ||
-      !bytesEqual(sender.account, h.senderAccount)
-    ) {
-      throw new ProtocolError("receive/sender-mismatch");
-    }
-    await envelope.sealed.verify("message", sender.signingKey);
-    checkMembership(group, h.conversation, h.epoch, h.senderAccount);
-    if (h.sentAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    await checkEnvelopeOrigin(envelope, sender, group, now, "now");
     const chain = this.chains.get(idKey(h.chain));
     if (chain === undefined)
       throw new ProtocolError("receive/unknown-chain", ChainId.toText(h.chain));
-    if (
-      !bytesEqual(chain.senderDevice, h.senderDevice) ||
-      !bytesEqual(chain.conversation, h.conversation)
-    ) {
-      throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
-    }
-    if (chain.epoch !== h.epoch) throw new ProtocolError("receive/epoch-mismatch");
-    const beyondEnd =
-      chain.finalIndex === null || (chain.finalIndex !== undefined && h.index > chain.finalIndex);
-    if (h.index >= MAX_CHAIN_MESSAGES || beyondEnd) {
-      throw new ProtocolError("receive/index-out-of-bounds", `index ${h.index}`);
-    }
+    checkChainPlace(chain, h);
     if (isConsumed(chain, h.index))
       throw new ProtocolError("receive/replay", `${ChainId.toText(h.chain)} #${h.index}`);
     const expectedNextIndex = chain.nextIndex;
     const { key, advance } = await deriveKey(chain, h.index);
-    const aead = await key.aeadKey(h.chain, h.index);
-    const padded = await aead.open(envelope.sealed.header, envelope.sealed.ciphertext);
-    let body: MessageBody;
-    try {
-      body = MessageBody.decode(unpad(padded).slice());
-    } catch (error) {
-      throw new ProtocolError("decryption-failed", undefined, { cause: error });
-    }
+    const body = await decryptEnvelope(envelope, key);
     return new OpenedMessage(OPENED, h, body, expectedNextIndex, advance);
   }
 
