@@ -18,6 +18,7 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { recovery } from "./recovery.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -497,6 +498,14 @@ async function main() {
     });
     return;
   }
+  if (process.env.E2E_ONLY === "recovery") {
+    const problems = await recovery(harness);
+    await test("no external requests (recovery pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
   if (process.env.E2E_ONLY === "chaos") {
     const problems = await chaos(harness);
     await test("no external requests (chaos pages)", async () => {
@@ -953,11 +962,13 @@ async function main() {
   });
 
   const consentProblems = await consent(harness);
+  const recoveryProblems = await recovery(harness);
   const chaosProblems = await chaos(harness);
   const problems = [
     ...alice.problems,
     ...bob.problems,
     ...consentProblems,
+    ...recoveryProblems,
     ...chaosProblems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
@@ -990,6 +1001,8 @@ try {
       "sotto-chaos.toml",
       "data-consent",
       "sotto-consent.toml",
+      "data-recovery",
+      "sotto-recovery.toml",
     ])
       rmSync(join(work, p), { recursive: true, force: true });
   }

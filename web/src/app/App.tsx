@@ -14,7 +14,7 @@ import { ChatView } from "../features/messages/ChatView";
 import { RecoverScreen } from "../features/recovery/RecoverScreen";
 import { RecoveredDialog } from "../features/recovery/RecoveredDialog";
 import { RecoveryPanel } from "../features/recovery/RecoveryPanel";
-import { RecoverySetupDialog } from "../features/recovery/RecoverySetup";
+import { RecoveryOffer } from "../features/recovery/RecoveryOffer";
 import { MembersPanel } from "../features/messages/MembersPanel";
 import { BlockedUsers } from "../features/requests/BlockedUsers";
 import { RequestList } from "../features/requests/RequestList";
@@ -308,12 +308,12 @@ export function App() {
           </aside>
           <main className="content" id="content" tabIndex={-1}>
             <ErrorText error={view.error} />
+            {view.recovery.offer && <RecoveryOffer />}
             {content}
           </main>
         </div>
       </div>
       {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
-      {alert === undefined && view.recovery.offer && <RecoverySetupDialog />}
       {alert === undefined && view.recovery.recovered !== undefined && (
         <RecoveredDialog others={view.recovery.recovered} />
       )}

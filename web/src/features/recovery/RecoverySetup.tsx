@@ -13,7 +13,7 @@ import { RecoveryKeyShown } from "./RecoveryKeyShown";
 
 const MIN_PASSPHRASE = 12;
 
-export function RecoverySetupDialog() {
+export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
   const client = useSotto();
   const [method, setMethod] = useState<"key" | "passphrase">("key");
   const [passphrase, setPassphrase] = useState("");
@@ -129,14 +129,8 @@ export function RecoverySetupDialog() {
           <button type="submit" className="primary" disabled={busy}>
             {busy ? "Setting up…" : "Set up recovery"}
           </button>
-          <button
-            type="button"
-            disabled={busy}
-            onClick={() => {
-              client.finishRecoveryOffer();
-            }}
-          >
-            Not now
+          <button type="button" disabled={busy} onClick={onCancel}>
+            Back
           </button>
         </div>
       </form>

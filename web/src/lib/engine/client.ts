@@ -664,7 +664,10 @@ export class SottoClient {
   /** Hand-overs waiting for this device: taken, then the archive read with the keys they gave. */
   private async takeHandovers(): Promise<void> {
     try {
-      if ((await this.continuity.receiveHandovers()) > 0) await this.loadAllHistory();
+      if ((await this.continuity.receiveHandovers()) === 0) return;
+      // The conversations first (a new device may not have listed them yet), then their archive.
+      await this.refreshConversations().catch(() => undefined);
+      await this.loadAllHistory();
     } catch {
       // tried again at the next start or `handover` frame
     }
