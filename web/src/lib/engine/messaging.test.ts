@@ -237,7 +237,8 @@ async function side(
   };
   const acked: string[] = [];
   const historyKeys: ChainRecord[] = [];
-  let continuity: Continuity | undefined;
+  // Made after the messaging engine, which calls it back.
+  const late: { continuity?: Continuity } = {};
   const messaging = new Messaging(api, s, directory, convs, {
     keys: () => keys,
     selfDevice: () => account.device.verified,
@@ -248,14 +249,15 @@ async function side(
     conversationAppeared: () => Promise.resolve(),
     historyKey: (record) => {
       historyKeys.push(record);
-      if (continuity === undefined) throw new Error("no continuity");
-      return continuity.keep(record);
+      if (late.continuity === undefined) throw new Error("no continuity");
+      return late.continuity.keep(record);
     },
   });
-  continuity = new Continuity(api, s, directory, convs, messaging, {
+  const continuity = new Continuity(api, s, directory, convs, messaging, {
     keys: () => keys,
     changed: () => undefined,
   });
+  late.continuity = continuity;
   await convs.load();
   await messaging.load();
   await continuity.load(undefined);
