@@ -11,7 +11,7 @@
  * ({@link isPastRetention}), is the caller's to check: it owns the message store.
  */
 
-import { type Bytes, constantTimeEqual, copyBytes } from "./bytes";
+import { type Bytes, bytesEqual, constantTimeEqual, copyBytes } from "./bytes";
 import type { MessageBody } from "./body";
 import type { ChainRecord } from "./bundle";
 import type { Envelope, EnvelopeHeader } from "./envelope";
@@ -194,6 +194,8 @@ export async function openArchived(
   const record = history.get(h.chain);
   if (record === undefined)
     throw new ProtocolError("receive/unknown-chain", ChainId.toText(h.chain));
+  if (!bytesEqual(record.ownerAccount, h.senderAccount))
+    throw new ProtocolError("receive/chain-owner-mismatch", ChainId.toText(h.chain));
   checkChainPlace(
     {
       chain: record.chain,

@@ -110,8 +110,8 @@ export class BackupItem {
 
   /**
    * Seals `records` (at most 1000) as a new item of the set-up `recoveryId`, written by
-   * `writer` (whose Signed device certificate is `writerCertificate`) at `env.now`, with a fresh
-   * item id from `env.rng`.
+   * `writer` (whose Signed device certificate is `writerCertificate`) at `env.now`, with the
+   * item id given or, by default, a fresh one from `env.rng`.
    */
   static async seal(params: {
     readonly account: AccountIdT;
@@ -121,10 +121,12 @@ export class BackupItem {
     readonly writerCertificate: Signed;
     readonly records: readonly BundleRecord[];
     readonly env: Env;
+    readonly item?: BackupItemIdT;
   }): Promise<BackupItem> {
     const bundle = KeyBundle.encode(params.records, MAX_BACKUP_ITEM_RECORDS);
     try {
-      const item = BackupItemId.fromBytes(await params.env.rng.random(BackupItemId.LEN));
+      const item =
+        params.item ?? BackupItemId.fromBytes(await params.env.rng.random(BackupItemId.LEN));
       const header = BackupItemHeader.encode({
         account: params.account,
         recoveryId: params.recoveryId,
@@ -206,12 +208,15 @@ async function openItem(
   }
 }
 
-/** §15.2 step 3: the first MasterKey record that is the account's. */
+/**
+ * §15.2 step 3: the first MasterKey record that is the account's; when none is, the refusal of
+ * the last one tried (`wrong-account`, `key/*`), and `recovery/no-master-key` when there is none.
+ */
 async function findMasterKey(
   opened: readonly OpenedItem[],
   account: AccountIdT,
 ): Promise<{ pkcs8: Bytes; master: MasterKey }> {
-  let firstError: ProtocolError | undefined;
+  let lastError: ProtocolError | undefined;
   for (const { records } of opened) {
     for (const record of records) {
       if (record.type !== "master-key") continue;
@@ -219,11 +224,11 @@ async function findMasterKey(
         return { pkcs8: record.pkcs8, master: await masterKeyOf(record.pkcs8, account) };
       } catch (error) {
         if (!isProtocolError(error)) throw error;
-        firstError ??= error;
+        lastError = error;
       }
     }
   }
-  if (firstError !== undefined) throw firstError;
+  if (lastError !== undefined) throw lastError;
   throw new ProtocolError("recovery/no-master-key");
 }
 

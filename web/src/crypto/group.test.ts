@@ -8,6 +8,7 @@ import {
   type Member,
   changeHash,
   decodeSignedChange,
+  isPastRetention,
 } from "./group";
 import { type ConversationId, AccountId, ConversationId as ConversationIds } from "./ids";
 import { HOUR } from "./limits";
@@ -316,5 +317,125 @@ describe("group log (§6)", () => {
     );
     expect(s.members()).toEqual(before);
     expect(s.epoch).toBe(0n);
+  });
+});
+
+describe("retention (§6.7) and past membership (§17.2)", () => {
+  async function direct(): Promise<GroupState> {
+    const signed = await GroupState.create(
+      CONV,
+      { type: "direct" },
+      [alice.member(true), bob.member(false)],
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
+    return GroupState.genesis(signed, alice.device.verified);
+  }
+
+  it("an admin sets the retention; before any, the server default applies", async () => {
+    let s = await genesis();
+    expect(s.retention).toBeUndefined();
+    expect(s.retentionOr(86_400n)).toBe(86_400n);
+    s = await step(s, { type: "set-retention", seconds: 604_800n }, alice);
+    expect(s.retention).toBe(604_800n);
+    expect(s.retentionOr(86_400n)).toBe(604_800n);
+    s = await step(s, { type: "set-retention", seconds: 0n }, alice);
+    expect(s.retention).toBe(0n);
+    const restored = GroupState.restore(s.snapshot());
+    expect(restored.retention).toBe(0n);
+  });
+
+  it("a member who is not an admin cannot set a group's retention", async () => {
+    const s = await genesis();
+    await expectCode(
+      () => step(s, { type: "set-retention", seconds: 3_600n }, bob),
+      "group/signer-not-admin",
+    );
+  });
+
+  it("either member of a 1:1 may set its retention", async () => {
+    let s = await direct();
+    s = await step(s, { type: "set-retention", seconds: 300n }, bob);
+    expect(s.retention).toBe(300n);
+    s = await step(s, { type: "set-retention", seconds: 600n }, alice);
+    expect(s.retention).toBe(600n);
+  });
+
+  it("setting the current retention again is a no-op", async () => {
+    let s = await genesis();
+    s = await step(s, { type: "set-retention", seconds: 60n }, alice);
+    await expectCode(() => step(s, { type: "set-retention", seconds: 60n }, alice), "group/no-op");
+  });
+
+  it("retention values outside 0 and 60..315360000 are refused both ways", async () => {
+    const s = await genesis();
+    for (const seconds of [1n, 59n, 315_360_001n]) {
+      await expectCode(
+        () =>
+          s.propose(
+            { type: "set-retention", seconds },
+            alice.master.account,
+            alice.device.keys,
+            T0,
+          ),
+        "invalid-input",
+      );
+    }
+    const ok = await s.propose(
+      { type: "set-retention", seconds: 315_360_000n },
+      alice.master.account,
+      alice.device.keys,
+      T0,
+    );
+    const body = ok.body.slice();
+    // The u64 is the last 8 bytes of the body: 315360000 + 1.
+    body[body.length - 1] = (body[body.length - 1] ?? 0) + 1;
+    expect(() => GroupChange.decode(body)).toThrowError(/decode\/invalid-value/);
+    body.set(new Uint8Array(8).fill(0), body.length - 8);
+    body[body.length - 1] = 59;
+    expect(() => GroupChange.decode(body)).toThrowError(/decode\/invalid-value/);
+    body[body.length - 1] = 0;
+    expect(GroupChange.decode(body).op).toEqual({ type: "set-retention", seconds: 0n });
+  });
+
+  it("remembers who was a member at each epoch, removed members included", async () => {
+    let s = await genesis([alice.member(true), bob.member(false)]);
+    s = await step(s, { type: "add-member", member: carol.member(false) }, alice); // 1
+    s = await step(s, { type: "remove-member", account: bob.master.account }, alice); // 2
+    s = await step(s, { type: "add-member", member: bob.member(false) }, alice); // 3
+    s = await step(s, { type: "remove-member", account: carol.master.account }, carol); // 4
+    const b = bob.master.account;
+    const c = carol.master.account;
+    expect([0n, 1n, 2n, 3n, 4n].map((e) => s.wasMemberAt(b, e))).toEqual([
+      true,
+      true,
+      false,
+      true,
+      true,
+    ]);
+    expect([0n, 1n, 2n, 3n, 4n].map((e) => s.wasMemberAt(c, e))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
+    expect(s.wasMemberAt(dave.master.account, 0n)).toBe(false);
+    expect(s.wasMemberAt(b, 5n)).toBe(false);
+    const restored = GroupState.restore(s.snapshot());
+    expect([0n, 1n, 2n, 3n, 4n].map((e) => restored.wasMemberAt(c, e))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("a message is past retention once sent_at + retention has passed; 0 keeps it", () => {
+    expect(isPastRetention(T0, 60n, T0 + 59_999n)).toBe(false);
+    expect(isPastRetention(T0, 60n, T0 + 60_000n)).toBe(true);
+    expect(isPastRetention(T0, 0n, T0 + 1_000_000_000_000n)).toBe(false);
   });
 });

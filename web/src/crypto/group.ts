@@ -284,12 +284,13 @@ export interface MemberState {
   readonly sinceEpoch: bigint;
 }
 
-/** A span of epochs `[from, until)` during which an account was a member. */
-export interface Membership {
+/** A span of epochs `[fromEpoch, untilEpoch)` at which a former member was a member. */
+export interface PastMembership {
   readonly account: AccountIdT;
-  readonly from: bigint;
-  /** The epoch of the change that removed it; `undefined` while it is a member. */
-  readonly until: bigint | undefined;
+  /** The epoch it joined at. */
+  readonly fromEpoch: bigint;
+  /** The epoch of the change that removed it (no longer a member at it). */
+  readonly untilEpoch: bigint;
 }
 
 /** The commitment to a group's current name and the epoch of the change that set it. */
@@ -325,8 +326,9 @@ export interface GroupStateSnapshot {
   readonly hashes: readonly Bytes[];
   /** Seconds set by the last SetRetention; absent before any (the server default applies). */
   readonly retention?: bigint | undefined;
-  /** Closed memberships of former members (and earlier spans of members who came back). */
-  readonly pastMemberships?: readonly Membership[];
+  /** Spans of former members (and earlier spans of members who came back); absent in states
+   * stored before they were kept, which then read as never having been members. */
+  readonly pastMembers?: readonly PastMembership[];
 }
 
 /** A conversation's state after a verified log of changes. */
@@ -341,8 +343,8 @@ export class GroupState {
     private readonly hashes: readonly Bytes[],
     /** Seconds set by the last SetRetention; `undefined` before any: the server default. */
     readonly retention: bigint | undefined,
-    /** Closed memberships, in the order they closed. */
-    private readonly pastMemberships: readonly Membership[],
+    /** Spans of former members, in the order they closed. */
+    private readonly pastMembers: readonly PastMembership[],
   ) {}
 
   /**
@@ -417,7 +419,7 @@ export class GroupState {
       members,
       [...this.hashes, hash],
       retention,
-      closed === undefined ? this.pastMemberships : [...this.pastMemberships, closed],
+      closed === undefined ? this.pastMembers : [...this.pastMembers, closed],
     );
   }
 
@@ -444,12 +446,12 @@ export class GroupState {
     naming: Naming | null;
     members: Map<string, MemberState>;
     retention: bigint | undefined;
-    closed: Membership | undefined;
+    closed: PastMembership | undefined;
   } {
     const members = new Map(this.memberMap);
     let naming = this.naming;
     let retention = this.retention;
-    let closed: Membership | undefined;
+    let closed: PastMembership | undefined;
     switch (op.type) {
       case "create":
         throw new ProtocolError("group/not-genesis");
@@ -468,7 +470,7 @@ export class GroupState {
         if (member === undefined) throw new ProtocolError("group/not-member");
         members.delete(key);
         checkAdminLeft(members);
-        closed = { account: member.account, from: member.sinceEpoch, until: epoch };
+        closed = { account: member.account, fromEpoch: member.sinceEpoch, untilEpoch: epoch };
         break;
       }
       case "set-admin": {
@@ -572,7 +574,7 @@ export class GroupState {
       members: this.members(),
       hashes: [...this.hashes],
       retention: this.retention,
-      pastMemberships: [...this.pastMemberships],
+      pastMembers: [...this.pastMembers],
     };
   }
 
@@ -586,7 +588,7 @@ export class GroupState {
       new Map(s.members.map((m) => [idKey(m.account), m])),
       [...s.hashes],
       s.retention,
-      [...(s.pastMemberships ?? [])],
+      [...(s.pastMembers ?? [])],
     );
   }
 
@@ -630,12 +632,14 @@ export class GroupState {
     if (epoch > this.epoch) return false;
     const now = this.memberMap.get(idKey(account));
     if (now !== undefined && now.sinceEpoch <= epoch) return true;
-    return this.pastMemberships.some(
-      (m) =>
-        bytesEqual(m.account, account) &&
-        m.from <= epoch &&
-        (m.until === undefined || epoch < m.until),
+    return this.pastMembers.some(
+      (m) => bytesEqual(m.account, account) && m.fromEpoch <= epoch && epoch < m.untilEpoch,
     );
+  }
+
+  /** The spans of former members (see {@link wasMemberAt}). */
+  pastMemberships(): readonly PastMembership[] {
+    return this.pastMembers;
   }
 
   /** The retention in force (§6.7): the last SetRetention, else `serverDefault`. */

@@ -137,12 +137,15 @@ export class Handover {
     readonly recipient: VerifiedExchangeKey;
     readonly records: readonly BundleRecord[];
     readonly env: Env;
+    /** By default a fresh id from `env.rng`, drawn before `W`. */
+    readonly handover?: HandoverIdT;
   }): Promise<Handover> {
     const { account, sender, recipient, records, env } = params;
     if (!bytesEqual(recipient.account, account))
       throw new ProtocolError("invalid-input", "a hand-over goes to a device of its own account");
     if (records.some((r) => r.type === "master-key"))
       throw new ProtocolError("invalid-input", "a hand-over never carries the master key");
+    const handover = params.handover ?? HandoverId.fromBytes(await env.rng.random(HandoverId.LEN));
     const bundle = KeyBundle.encode(records);
     const wrapKey = await env.rng.random(WRAP_KEY_LEN);
     try {
@@ -151,14 +154,13 @@ export class Handover {
         senderDevice: sender.device,
         recipientDevice: recipient.device,
         recipientKey: recipient.keyId,
-        handover: HandoverId.fromBytes(await env.rng.random(HandoverId.LEN)),
+        handover,
         createdAt: env.now,
       });
       const label = await HandoverHeader.oaepLabel(header);
-      const wrapped = await recipient.key.encrypt(
-        concatBytes(encodeDomain(Domain.HandoverKey), wrapKey),
-        label,
-      );
+      const keyPayload = concatBytes(encodeDomain(Domain.HandoverKey), wrapKey);
+      const wrapped = await recipient.key.encrypt(keyPayload, label);
+      keyPayload.fill(0);
       const sealedBundle = await (await handoverAead(wrapKey)).seal(header, bundle);
       const w = new Writer();
       w.bytes(wrapped);

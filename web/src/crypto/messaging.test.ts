@@ -75,7 +75,7 @@ async function aliceChainToBob(
     group,
     now,
   );
-  expect(accepted).toEqual({
+  expect(accepted).toMatchObject({
     chain: chain.chain,
     duplicate: false,
     missingInPrevious: [],

@@ -148,6 +148,11 @@ export interface DistributionAccepted {
   readonly missingInPrevious: readonly number[];
   /** The distribution names a previous chain this device never received. */
   readonly previousUnknown: boolean;
+  /**
+   * The chain's key at its start as a bundle Chain record (§15.1), for the device's history keys
+   * (§17.2), its backup and its hand-overs: the receiver state keeps only the key ahead.
+   */
+  readonly record: ChainRecord;
 }
 
 interface Advance {
@@ -173,6 +178,18 @@ export class OpenedMessage {
       throw new ProtocolError("invalid-input", "OpenedMessage is made by ReceiverState.open");
   }
 }
+
+/** What {@link ReceiverState.takeRecord} did with a bundle's Chain record. */
+export type RecordTaken =
+  /** Introduced into the receiver state, as its owner's distribution would have. */
+  | "introduced"
+  /** Already known with the same key. */
+  | "duplicate"
+  /**
+   * Not for the receiver state (another epoch than the current one, this device's own chain,
+   * an owner no longer a member): keep it as a history key only.
+   */
+  | "history-only";
 
 /** A message after it was recorded. */
 export interface ReceivedMessage {
@@ -353,39 +370,73 @@ export class ReceiverState {
       }
     }
     if (!duplicate) this.introduce(introduction, fingerprint);
-    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown };
+    const record: ChainRecord = {
+      conversation: h.conversation,
+      epoch: h.epoch,
+      chain: h.chain,
+      ownerAccount: h.senderAccount,
+      ownerDevice: h.senderDevice,
+      startIndex: payload.startIndex,
+      key: ChainKey.fromBytes(payload.key.dangerBytes()),
+      createdAt: h.createdAt,
+    };
+    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown, record };
   }
 
   /**
-   * Introduces the chain of a bundle's Chain record (§15.1 step 2) exactly as a verified
-   * distribution from its owner would (§7.5 steps 4, 5 and 7): the record's conversation is the
-   * state's, its epoch the state's current one (else `receive/epoch-mismatch`: older chains
-   * serve history only), its owner a member now, not older than 120 days; a known chain with
-   * another owner, place or key is refused. Returns whether it was already known. The caller
-   * skips its own device's chains: a device never receives on a chain it sends on.
+   * Takes a Chain record from a backup or a hand-over (§15.1 step 2) on this device `me`, the
+   * conversation's verified state being `group`. A chain already known with another owner,
+   * conversation or epoch, starting later than the known start, or with another key (the
+   * record's key ratcheted to the known start and compared by fingerprint) is
+   * `receive/chain-key-conflict`: skip that record only. Otherwise the chain is introduced, as a
+   * verified distribution from its owner would be, when its epoch is the conversation's current
+   * one, its owner's account a member now and it is not this device's own chain; else it is for
+   * history only. The caller keeps every record not refused as a history key (§17.2).
    */
-  async acceptChainRecord(
-    chainRecord: ChainRecord,
-    group: GroupState,
-    now: bigint,
-  ): Promise<{ readonly duplicate: boolean }> {
-    const record: Introduction = {
-      ...chainRecord,
-      senderAccount: chainRecord.ownerAccount,
-      senderDevice: chainRecord.ownerDevice,
-    };
-    checkMembership(group, record.conversation, record.epoch, record.senderAccount, "now");
-    if (record.epoch !== group.epoch) throw new ProtocolError("receive/epoch-mismatch");
-    if (record.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
-    if (record.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
-      throw new ProtocolError("receive/stale-distribution");
-    if (record.startIndex >= MAX_CHAIN_MESSAGES)
-      throw new ProtocolError("receive/index-out-of-bounds", `index ${record.startIndex}`);
+  async takeRecord(record: ChainRecord, group: GroupState, me: DeviceIdT): Promise<RecordTaken> {
+    const known = this.chains.get(idKey(record.chain));
+    if (known !== undefined) {
+      if (
+        !bytesEqual(known.senderDevice, record.ownerDevice) ||
+        !bytesEqual(known.senderAccount, record.ownerAccount) ||
+        !bytesEqual(known.conversation, record.conversation) ||
+        known.epoch !== record.epoch ||
+        record.startIndex > known.startIndex
+      ) {
+        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(record.chain));
+      }
+      // A record may start earlier than the distribution this device received.
+      let key = record.key;
+      for (let i = record.startIndex; i < known.startIndex; i++) key = await key.next();
+      if (!constantTimeEqual(known.startKeyFingerprint, await key.fingerprint()))
+        throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(record.chain));
+      return "duplicate";
+    }
+    const live =
+      bytesEqual(record.conversation, group.conversation) &&
+      record.epoch === group.epoch &&
+      group.isMember(record.ownerAccount) &&
+      !bytesEqual(record.ownerDevice, me) &&
+      record.startIndex < MAX_CHAIN_MESSAGES;
+    if (!live) return "history-only";
     const fingerprint = await record.key.fingerprint();
-    // No await below this line.
-    const duplicate = this.checkKnown(record, fingerprint);
-    if (!duplicate) this.introduce(record, fingerprint);
-    return { duplicate };
+    // No await below this line: a chain introduced meanwhile is not overwritten.
+    if (this.chains.has(idKey(record.chain)))
+      throw new ProtocolError("receive/chain-key-conflict", ChainId.toText(record.chain));
+    this.introduce(
+      {
+        chain: record.chain,
+        conversation: record.conversation,
+        epoch: record.epoch,
+        senderAccount: record.ownerAccount,
+        senderDevice: record.ownerDevice,
+        createdAt: record.createdAt,
+        startIndex: record.startIndex,
+        key: ChainKey.fromBytes(record.key.dangerBytes()),
+      },
+      fingerprint,
+    );
+    return "introduced";
   }
 
   /**

@@ -154,6 +154,11 @@ export class RecoveryKey {
     return groups.join("-");
   }
 
+  /** The 30 key bytes (secret and checksum), for the shared vectors only. */
+  dangerBytes(): Bytes {
+    return copyBytes(this.key);
+  }
+
   /** The recovery secret `s` of this key: its 28 secret bytes. */
   secret(): RecoverySecret {
     return RecoverySecret.dangerFromBytes(this.key.subarray(0, RECOVERY_SECRET_LEN));
@@ -235,6 +240,11 @@ export class RecoverySecret {
     }
   }
 
+  /** The secret bytes, for the shared vectors only. */
+  dangerBytes(): Bytes {
+    return copyBytes(this.bytes);
+  }
+
   /** Every derived value as bytes, for the shared vectors only; the app uses {@link derive}. */
   async dangerDeriveBytes(
     account: AccountIdT,
@@ -266,6 +276,14 @@ export class RecoverySecret {
 /** `SHA-256(domain("sotto/recovery/verifier") ‖ access key)`: what the server keeps. */
 export async function recoveryVerifier(accessKey: Uint8Array): Promise<Bytes> {
   return sha256(encodeDomain(Domain.RecoveryVerifier), accessKey);
+}
+
+/** The HKDF info of a backup item's key: `domain("sotto/backup-item-key") ‖ recovery id ‖ item id`. */
+export function backupItemKeyInfo(recoveryId: RecoveryIdT, item: BackupItemIdT): Bytes {
+  const info = Writer.forDomain(Domain.BackupItemKey);
+  RecoveryId.encode(info, recoveryId);
+  BackupItemId.encode(info, item);
+  return info.finish();
 }
 
 /** What a recovery secret gives for one set-up. */
@@ -335,10 +353,7 @@ export class BackupKey {
    * recovery id ‖ item id, 44)`.
    */
   async itemKey(recoveryId: RecoveryIdT, item: BackupItemIdT): Promise<AeadKey> {
-    const info = Writer.forDomain(Domain.BackupItemKey);
-    RecoveryId.encode(info, recoveryId);
-    BackupItemId.encode(info, item);
-    const infoBytes = info.finish();
+    const infoBytes = backupItemKeyInfo(recoveryId, item);
     const okm = await cryptoOp(
       "backup item key",
       async () =>

@@ -11,6 +11,7 @@
 
 import { type Bytes, bytesEqual } from "./bytes";
 import { type MessageBody as MessageBodyT, MessageBody, pad } from "./body";
+import type { ChainRecord } from "./bundle";
 import {
   type ChainEnd,
   DistributionHeader,
@@ -72,6 +73,24 @@ export class SenderChain {
     const chain = ChainId.fromBytes(await env.rng.random(ChainId.LEN));
     const key = ChainKey.fromBytes(await env.rng.random(32));
     return new SenderChain(conversation, epoch, chain, account, device, key, env.now, previous);
+  }
+
+  /**
+   * The chain's key from index 0 as a bundle Chain record (§15.1): what the device keeps in its
+   * history keys (§17.2) and puts in backup items and hand-overs, so the account's other devices
+   * can read what it sent. Receive-only for them: they never send on it (§7.4).
+   */
+  historyRecord(): ChainRecord {
+    return {
+      conversation: this.conversation,
+      epoch: this.epoch,
+      chain: this.chain,
+      ownerAccount: this.account,
+      ownerDevice: this.device,
+      startIndex: 0,
+      key: ChainKey.fromBytes(this.initial.dangerBytes()),
+      createdAt: this.createdAt,
+    };
   }
 
   /** Starts the chain that replaces this one at `epoch`, announcing this one's end. */

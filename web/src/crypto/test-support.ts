@@ -234,3 +234,63 @@ export function fakeCommitment(label: string): Bytes {
 export function groupKind(name: string): CreateKind {
   return { type: "group", nameCommitment: fakeCommitment(name) };
 }
+
+/**
+ * A second device of `account` (a laptop joining a phone), on fixed keys 21 (signing), 22 (auth)
+ * and 20 (exchange), certified by the account's master key at `T0`.
+ */
+export async function testSecondDevice(account: TestAccount): Promise<TestDevice> {
+  const keys = await DeviceKeys.fromKeys(
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(21)),
+    await SigningKeyPair.fromPkcs8(fixedPkcs8(22)),
+  );
+  const exchange = await ExchangeKeyPair.fromPkcs8(fixedPkcs8(20));
+  const certificate = await account.master.certifyDevice(
+    keys.signing.verifyingKey,
+    keys.auth.verifyingKey,
+    "second device",
+    T0,
+  );
+  const exchangeCertificate = await keys.certifyExchangeKey(
+    account.master.account,
+    exchange.encryptingKey,
+    1n,
+    T0 - DAY,
+    T0 + 29n * DAY,
+  );
+  const verified = await account.identity.verifyDevice(certificate, []);
+  const verifiedExchange = await verified.verifyExchangeKey(exchangeCertificate, T0);
+  return { keys, exchange, certificate, exchangeCertificate, verified, verifiedExchange };
+}
+
+/**
+ * Checks that `decode` reads every truncation of `bytes` and 64 single-bit flips of it (chosen by
+ * a fixed xorshift generator) as a value or a `decode/*` {@link ProtocolError}, nothing else: the
+ * in-process counterpart of a decoder's fuzz target.
+ */
+export function expectOnlyDecodeErrors(bytes: Uint8Array, decode: (bytes: Bytes) => unknown): void {
+  let x = 0xc0de;
+  const next = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) & 0xff;
+  };
+  const mutants: Bytes[] = [];
+  for (let cut = 0; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 64)))
+    mutants.push(Uint8Array.from(bytes.subarray(0, cut)));
+  for (let i = 0; i < 64; i++) {
+    const m = Uint8Array.from(bytes);
+    const at = (next() * 256 + next()) % m.length;
+    m[at] = (m[at] ?? 0) ^ (1 << (next() % 8));
+    mutants.push(m);
+  }
+  for (const m of mutants) {
+    try {
+      decode(m);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ProtocolError);
+      expect((error as ProtocolError).code).toMatch(/^decode\//);
+    }
+  }
+}

@@ -8,12 +8,15 @@
 import { describe, expect, it } from "vitest";
 
 import { AuthChallenge } from "./auth";
+import { BackupItem, BackupItemHeader, openBackup } from "./backup";
 import { type MessageBody as MessageBodyT, MessageBody, pad, paddedLength, unpad } from "./body";
+import { type BundleRecord, KeyBundle } from "./bundle";
 import { type Bytes, toHex } from "./bytes";
 import { Reader } from "./codec";
 import { DistributionHeader, KeyDistribution, encodePayload } from "./distribution";
 import { Domain, encodeDomain } from "./domains";
 import { Envelope, EnvelopeHeader } from "./envelope";
+import { Handover, HandoverHeader } from "./handover";
 import type { ErrorCode } from "./errors";
 import {
   type CreateKind,
@@ -37,13 +40,16 @@ import {
 import {
   AccountId,
   AuthKeyId,
+  BackupItemId,
   ChainId,
   ConversationId,
   DeviceId,
   ExchangeKeyId,
+  HandoverId,
   type IdKind,
   type KeyIdKind,
   MessageId,
+  RecoveryId,
   accountIdOf,
   authKeyIdOf,
   deviceIdOf,
@@ -51,9 +57,17 @@ import {
   idKey,
   keyIdPreimage,
 } from "./ids";
-import { AeadKey, ExchangeKeyPair, SigningKeyPair, VerifyingKey, sha256 } from "./primitives";
+import {
+  AeadKey,
+  ExchangeKeyPair,
+  SigningKeyPair,
+  VerifyingKey,
+  hkdfSha256,
+  sha256,
+} from "./primitives";
 import { ChainKey, messageAeadInfo } from "./ratchet";
 import { ReceiverState, localDevice } from "./receiver";
+import { BackupKey, RecoveryKey, RecoverySecret, backupItemKeyInfo } from "./recovery";
 import { SafetyNumber, safetyFingerprint } from "./safety";
 import { SignedSealed } from "./signed";
 import { J, expectCode, vectorFiles } from "./test-support";
@@ -153,6 +167,8 @@ function opFromJson(j: J): GroupOp {
       };
     case "rename":
       return { type: "rename", nameCommitment: j.get("name_commitment").hex() };
+    case "set_retention":
+      return { type: "set-retention", seconds: j.get("retention_secs").big() };
     default:
       throw new Error(`${j.path}: unknown op ${type}`);
   }
@@ -509,6 +525,10 @@ function checkState(state: GroupState, e: J): void {
         since_epoch: m.get("since_epoch").num(),
       })),
   );
+  const retention = e.opt("retention_secs");
+  if (retention !== undefined) {
+    expect(state.retention ?? null).toEqual(retention.isNull() ? null : retention.big());
+  }
 }
 
 /** Applies one signed change to `state` (the genesis when there is none yet). */
@@ -776,8 +796,281 @@ const display: Handler = async (v) => {
   });
 };
 
+// ---------------------------------------------------------------------------------------------
+// recovery.json, backup.json, handover.json (§14–§16)
+// ---------------------------------------------------------------------------------------------
+
+const recovery: Handler = async (v) => {
+  const op = v.get("operation").str();
+  switch (op) {
+    case "key": {
+      const key = await RecoveryKey.fromSecret(v.get("secret").hex());
+      expect(hex(key.dangerBytes())).toBe(v.get("key").str());
+      expect(hex(key.dangerBytes().subarray(28))).toBe(v.get("checksum").str());
+      expect(key.toText()).toBe(v.get("text").str());
+      expect(hex((await RecoveryKey.parse(v.get("text").str())).dangerBytes())).toBe(
+        v.get("key").str(),
+      );
+      return;
+    }
+    case "parse":
+      await outcome(v, async () => {
+        const key = await RecoveryKey.parse(v.get("input").str());
+        expect(hex(key.dangerBytes())).toBe(v.get("key").str());
+      });
+      return;
+    case "derive":
+    case "passphrase":
+      await outcome(v, async () => {
+        const secret =
+          op === "derive"
+            ? RecoverySecret.dangerFromBytes(v.get("secret").hex())
+            : await RecoverySecret.fromPassphrase(v.get("passphrase").str(), v.get("salt").hex());
+        expect(hex(secret.dangerBytes())).toBe(v.get("secret").str());
+        const derived = await secret.dangerDeriveBytes(
+          AccountId.parse(v.get("account").str()),
+          RecoveryId.fromBytes(v.get("recovery_id").hex()),
+        );
+        const e = v.get("expected");
+        expect({
+          root: hex(derived.root),
+          backup_key: hex(derived.backupKey),
+          access_key: hex(derived.accessKey),
+          verifier: hex(derived.verifier),
+        }).toEqual({
+          root: e.get("root").str(),
+          backup_key: e.get("backup_key").str(),
+          access_key: e.get("access_key").str(),
+          verifier: e.get("verifier").str(),
+        });
+      });
+      return;
+    default:
+      throw new Error(`unknown recovery operation ${op}`);
+  }
+};
+
+function recordFromJson(j: J): BundleRecord {
+  const type = j.get("type").str();
+  switch (type) {
+    case "master_key":
+      return { type: "master-key", pkcs8: j.get("pkcs8").hex() };
+    case "chain":
+      return {
+        type: "chain",
+        conversation: ConversationId.parse(j.get("conversation").str()),
+        epoch: j.get("epoch").big(),
+        chain: ChainId.parse(j.get("chain").str()),
+        ownerAccount: AccountId.parse(j.get("owner_account").str()),
+        ownerDevice: DeviceId.parse(j.get("owner_device").str()),
+        startIndex: j.get("start_index").num(),
+        key: ChainKey.fromBytes(j.get("chain_key").hex()),
+        createdAt: j.get("created_at").big(),
+      };
+    case "pin":
+      return {
+        type: "pin",
+        account: AccountId.parse(j.get("account").str()),
+        username: j.get("username").str(),
+        verified: j.get("verified").bool(),
+      };
+    case "group_name":
+      return {
+        type: "group-name",
+        conversation: ConversationId.parse(j.get("conversation").str()),
+        reveal: revealFromJson(j),
+      };
+    default:
+      throw new Error(`${j.path}: unknown record ${type}`);
+  }
+}
+
+/** A record as the vectors write it (README, backup.json). */
+function recordToJson(r: BundleRecord): unknown {
+  switch (r.type) {
+    case "master-key":
+      return { type: "master_key", pkcs8: hex(r.pkcs8) };
+    case "chain":
+      return {
+        type: "chain",
+        conversation: ConversationId.toText(r.conversation),
+        epoch: Number(r.epoch),
+        chain: ChainId.toText(r.chain),
+        owner_account: AccountId.toText(r.ownerAccount),
+        owner_device: DeviceId.toText(r.ownerDevice),
+        start_index: r.startIndex,
+        chain_key: hex(r.key.dangerBytes()),
+        created_at: Number(r.createdAt),
+      };
+    case "pin":
+      return {
+        type: "pin",
+        account: AccountId.toText(r.account),
+        username: r.username,
+        verified: r.verified,
+      };
+    case "group-name":
+      return {
+        type: "group_name",
+        conversation: ConversationId.toText(r.conversation),
+        epoch: Number(r.reveal.epoch),
+        salt: hex(r.reveal.salt),
+        name: r.reveal.name,
+      };
+    default:
+      return unreachableRecord(r);
+  }
+}
+
+function unreachableRecord(r: never): never {
+  throw new Error(`unknown record ${String(r)}`);
+}
+
+/** The `devices` of a vector by their `name`. */
+async function devicesByName(v: J): Promise<Map<string, VerifiedDevice>> {
+  const byId = await verifiedDevices(v);
+  const out = new Map<string, VerifiedDevice>();
+  for (const d of v.get("devices").arr()) {
+    out.set(d.get("name").str(), lookup(byId, DeviceId.parse(d.get("device_id").str())));
+  }
+  return out;
+}
+
+function named<T>(map: Map<string, T>, name: string): T {
+  const found = map.get(name);
+  if (found === undefined) throw new Error(`vector names unknown device ${name}`);
+  return found;
+}
+
+const backup: Handler = async (v) => {
+  const op = v.get("operation").str();
+  switch (op) {
+    case "bundle":
+      await outcome(v, async () => {
+        const decoded = KeyBundle.decode(v.get("bundle").hex());
+        expect(decoded.map(recordToJson)).toEqual(v.get("records").value);
+        const records = v.get("records").arr().map(recordFromJson);
+        expect(hex(KeyBundle.encode(records))).toBe(v.get("bundle").str());
+        return Promise.resolve();
+      });
+      return;
+    case "item": {
+      const devices = await devicesByName(v);
+      const writer = named(devices, v.get("writer").str());
+      const writerEntry = v
+        .get("devices")
+        .arr()
+        .find((d) => d.get("name").str() === v.get("writer").str());
+      if (writerEntry === undefined) throw new Error("writer not among devices");
+      const account = AccountId.parse(v.get("account").str());
+      const recoveryId = RecoveryId.fromBytes(v.get("recovery_id").hex());
+      const item = BackupItemId.fromBytes(v.get("item_id").hex());
+      const derived = await RecoverySecret.dangerFromBytes(
+        v.get("recovery_secret").hex(),
+      ).dangerDeriveBytes(account, recoveryId);
+      expect(hex(derived.backupKey)).toBe(v.get("backup_key").str());
+      const header = BackupItemHeader.encode({
+        account,
+        recoveryId,
+        item,
+        writerDevice: writer.device,
+        writtenAt: v.get("written_at").big(),
+        writerCertificate: writerEntry.get("device_certificate").hex(),
+      });
+      expect(hex(header)).toBe(v.get("header").str());
+      const okm = await hkdfSha256(derived.backupKey, backupItemKeyInfo(recoveryId, item), 44);
+      expect(hex(okm.subarray(0, 32))).toBe(v.get("aes_key").str());
+      expect(hex(okm.subarray(32))).toBe(v.get("nonce").str());
+      const records = v.get("records").arr().map(recordFromJson);
+      const bundle = KeyBundle.encode(records, 1000);
+      expect(hex(bundle)).toBe(v.get("bundle").str());
+      const aead = new AeadKey(v.get("aes_key").hex(), v.get("nonce").hex());
+      expect(hex(await aead.seal(header, bundle))).toBe(v.get("ciphertext").str());
+      const decoded = BackupItem.decode(v.get("item").hex());
+      expect(hex(decoded.sealed.header)).toBe(v.get("header").str());
+      expect(hex(decoded.sealed.ciphertext)).toBe(v.get("ciphertext").str());
+      await decoded.sealed.verify("backup item", writer.signingKey);
+      const backupKey = await BackupKey.dangerFromBytes(derived.backupKey);
+      const opened = await (
+        await backupKey.itemKey(recoveryId, item)
+      ).open(decoded.sealed.header, decoded.sealed.ciphertext);
+      expect(hex(opened)).toBe(v.get("bundle").str());
+      return;
+    }
+    case "open":
+      await outcome(v, async () => {
+        const opened = await openBackup({
+          items: v
+            .get("items")
+            .arr()
+            .map((i) => i.hex()),
+          account: AccountId.parse(v.get("account").str()),
+          recoveryId: RecoveryId.fromBytes(v.get("recovery_id").hex()),
+          backupKey: await BackupKey.dangerFromBytes(v.get("backup_key").hex()),
+          revocations: v
+            .get("revocations")
+            .arr()
+            .map((r) => decodeSignedIdentity(r.hex())),
+        });
+        expect(AccountId.toText(opened.masterKey.account)).toBe(
+          v.get("expected_master_account").str(),
+        );
+        expect(opened.records.map(recordToJson)).toEqual(v.get("expected_records").value);
+        expect(opened.refused.map((r) => ({ position: r.index, code: r.code }))).toEqual(
+          v.get("expected_refusals").value,
+        );
+      });
+      return;
+    default:
+      throw new Error(`unknown backup operation ${op}`);
+  }
+};
+
+const handover: Handler = async (v) => {
+  const devices = await devicesByName(v);
+  const sender = named(devices, v.get("sender").str());
+  const r = v.get("recipient");
+  const exchange = await ExchangeKeyPair.fromPkcs8(r.get("exchange_pkcs8").hex());
+  const me = await localDevice(
+    AccountId.parse(r.get("account_id").str()),
+    DeviceId.parse(r.get("device_id").str()),
+    [exchange],
+  );
+  expect(
+    ExchangeKeyId.toText(me.exchangeKeys[0]?.keyId ?? ExchangeKeyId.fromBytes(new Uint8Array(32))),
+  ).toBe(r.get("exchange_key_id").str());
+  const now = v.get("now").big();
+  await outcome(v, async () => {
+    const records = await Handover.decode(v.get("handover").hex()).open(sender, me, now);
+    expect(records.map(recordToJson)).toEqual(v.get("expected_records").value);
+  });
+  if (!v.has("header_fields")) return;
+  const f = v.get("header_fields");
+  const header = HandoverHeader.encode({
+    account: AccountId.parse(f.get("account").str()),
+    senderDevice: DeviceId.parse(f.get("sender_device").str()),
+    recipientDevice: DeviceId.parse(f.get("recipient_device").str()),
+    recipientKey: ExchangeKeyId.parse(f.get("recipient_key").str()),
+    handover: HandoverId.fromBytes(f.get("handover_id").hex()),
+    createdAt: f.get("created_at").big(),
+  });
+  expect(hex(header)).toBe(v.get("header").str());
+  const label = await HandoverHeader.oaepLabel(header);
+  expect(hex(label)).toBe(v.get("oaep_label").str());
+  const unwrapped = await exchange.decrypt(v.get("wrapped").hex(), label);
+  expect(hex(unwrapped)).toBe(hex(encodeDomain(Domain.HandoverKey)) + v.get("wrapping_key").str());
+  const okm = await hkdfSha256(v.get("wrapping_key").hex(), encodeDomain(Domain.HandoverAead), 44);
+  expect(hex(okm.subarray(0, 32))).toBe(v.get("aes_key").str());
+  expect(hex(okm.subarray(32))).toBe(v.get("nonce").str());
+  const aead = new AeadKey(okm.subarray(0, 32), okm.subarray(32));
+  expect(hex(await aead.open(header, v.get("sealed").hex()))).toBe(v.get("bundle").str());
+};
+
 const HANDLERS: Record<string, Handler> = {
   "auth.json": auth,
+  "backup.json": backup,
+  "handover.json": handover,
+  "recovery.json": recovery,
   "display.json": display,
   "body.json": body,
   "chain.json": chain,
