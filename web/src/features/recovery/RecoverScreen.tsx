@@ -4,7 +4,7 @@
  * A key with a typo is caught before anything is sent; a wrong key changes nothing.
  */
 
-import { type SyntheticEvent, useState } from "react";
+import { type SyntheticEvent, useEffect, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
 import { useSotto } from "../../lib/sotto";
@@ -18,6 +18,10 @@ export function RecoverScreen({ onCancel }: { onCancel: () => void }) {
   const [deviceName, setDeviceName] = useState("Recovered web");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
+  const [passphraseOk, setPassphraseOk] = useState(true);
+  useEffect(() => {
+    void client.passphraseSupported().then(setPassphraseOk);
+  }, [client]);
 
   const submit = async (e: SyntheticEvent) => {
     e.preventDefault();
@@ -89,6 +93,13 @@ export function RecoverScreen({ onCancel }: { onCancel: () => void }) {
             A passphrase
           </label>
         </fieldset>
+        {method === "passphrase" && !passphraseOk && (
+          <p className="hint" role="note">
+            This browser page cannot use a passphrase (this server's security policy does not allow
+            the WebAssembly it needs): recover with the command line client,{" "}
+            <code>sotto recover {username === "" ? "<username>" : username}</code>.
+          </p>
+        )}
         <Field
           label={method === "key" ? "Recovery key" : "Recovery passphrase"}
           name="recovery-secret"

@@ -4,7 +4,7 @@
  * passphrase's risk said where the choice is made.
  */
 
-import { type SyntheticEvent, useState } from "react";
+import { type SyntheticEvent, useEffect, useState } from "react";
 
 import { ErrorText, Field, Modal } from "../../components/ui";
 import { isAcceptablePassphrase } from "../../crypto";
@@ -21,6 +21,10 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const [keyText, setKeyText] = useState<string>();
+  const [passphraseOk, setPassphraseOk] = useState(false);
+  useEffect(() => {
+    void client.passphraseSupported().then(setPassphraseOk);
+  }, [client]);
 
   const submit = async (e: SyntheticEvent) => {
     e.preventDefault();
@@ -90,11 +94,19 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
               type="radio"
               name="recovery-method"
               checked={method === "passphrase"}
+              disabled={!passphraseOk}
               onChange={() => {
                 setMethod("passphrase");
               }}
             />{" "}
             A passphrase you choose
+            {!passphraseOk && (
+              <span className="hint">
+                {" "}
+                (not in this browser: this server's security policy does not allow the WebAssembly
+                it needs; the command line client offers it)
+              </span>
+            )}
           </label>
         </fieldset>
         {method === "passphrase" && (

@@ -58,7 +58,13 @@ import type {
   RecoverySecret,
   RequestEntry,
 } from "./model";
-import { type RecoveryChoice, recoverAccount, recoveryMessage, setUpRecovery } from "./recovery";
+import {
+  type RecoveryChoice,
+  passphraseSupported,
+  recoverAccount,
+  recoveryMessage,
+  setUpRecovery,
+} from "./recovery";
 import { isExpired } from "./retention";
 import { retryDelay } from "./delivery";
 import { Session } from "./session";
@@ -694,6 +700,11 @@ export class SottoClient {
     );
     await this.continuity.sweep();
     this.changed();
+  }
+
+  /** Whether this page can use a recovery passphrase (Argon2id needs WebAssembly). */
+  passphraseSupported(): Promise<boolean> {
+    return passphraseSupported();
   }
 
   recoveryStatus(): Promise<RecoveryStatus> {

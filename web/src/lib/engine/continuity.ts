@@ -115,14 +115,18 @@ export class Continuity {
 
   /** Keeps a chain this device holds from now on; the record to store with what caused it. */
   async keep(record: ChainRecord): Promise<readonly [string, unknown]> {
+    await this.keepQuietly(record);
+    this.scheduleBackup();
+    return [HISTORY_KEYS, this.historyKeys.snapshot()];
+  }
+
+  /** Adds a chain to the history keys; a conflicting copy of a known one changes nothing. */
+  private async keepQuietly(record: ChainRecord): Promise<void> {
     try {
       await this.historyKeys.add(record);
     } catch (e) {
-      // A conflicting copy of a known chain changes nothing (§15.1 step 2).
       if (!isProtocolError(e, "receive/chain-key-conflict")) throw e;
     }
-    this.scheduleBackup();
-    return [HISTORY_KEYS, this.historyKeys.snapshot()];
   }
 
   /** Everything another device of this account should get: chains, pins, group names. */
@@ -180,27 +184,23 @@ export class Continuity {
     return this.messaging
       .inTurn(async () => {
         const me = this.host.keys();
-        const now = BigInt(Date.now());
         let introduced = false;
         for (const r of records) {
           if (r.type !== "chain") continue;
-          try {
-            await this.historyKeys.add(r);
-          } catch (e) {
-            if (isProtocolError(e, "receive/chain-key-conflict")) continue;
-            throw e;
-          }
-          if (DeviceId.equals(r.ownerDevice, me.device.device)) continue;
           const state = this.convs.state(ConversationId.toText(r.conversation));
-          // Older epochs' chains serve history only (§15.1 step 2).
-          if (state?.epoch !== r.epoch) continue;
-          try {
-            await this.messaging.receiver.acceptChainRecord(r, state, now);
-            introduced = true;
-          } catch (e) {
-            if (!isProtocolError(e)) throw e;
-            console.warn(`sotto: chain ${ChainId.toText(r.chain)} not introduced: ${e.code}`);
+          if (state !== undefined) {
+            try {
+              // Introduced when current, its owner a member and not this device's (§15.1).
+              const taken = await this.messaging.receiver.takeRecord(r, state, me.device.device);
+              if (taken === "introduced") introduced = true;
+            } catch (e) {
+              // A conflicting copy of a known chain: this record only is skipped.
+              if (!isProtocolError(e)) throw e;
+              console.warn(`sotto: chain ${ChainId.toText(r.chain)} not taken: ${e.code}`);
+              continue;
+            }
           }
+          await this.keepQuietly(r);
         }
         const entries: (readonly [string, unknown])[] = [
           [HISTORY_KEYS, this.historyKeys.snapshot()],

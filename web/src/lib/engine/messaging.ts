@@ -24,7 +24,6 @@ import {
   Envelope,
   type ErrorCode,
   type ChainRecord,
-  ChainKey,
   KeyDistribution,
   type MessageBody,
   KeyRequest,
@@ -674,26 +673,8 @@ export class Messaging {
       );
       const snapshot = this.receiver.snapshot();
       const entries: (readonly [string, unknown])[] = [["receiver", snapshot]];
-      const introduced = snapshot.chains.find((c) => bytesEqual(c.chain, accepted.chain));
-      // Its key at the start, while nothing was received on it yet: the history key (§17.2).
-      if (
-        !accepted.duplicate &&
-        introduced?.nextKey !== undefined &&
-        introduced.nextIndex === introduced.startIndex
-      ) {
-        entries.push(
-          await this.host.historyKey({
-            conversation: introduced.conversation,
-            epoch: introduced.epoch,
-            chain: introduced.chain,
-            ownerAccount: introduced.senderAccount,
-            ownerDevice: introduced.senderDevice,
-            startIndex: introduced.startIndex,
-            key: ChainKey.fromBytes(introduced.nextKey),
-            createdAt: introduced.createdAt,
-          }),
-        );
-      }
+      // The chain's key at its start: a history key (§17.2).
+      if (!accepted.duplicate) entries.push(await this.host.historyKey(accepted.record));
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;

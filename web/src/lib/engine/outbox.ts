@@ -15,7 +15,6 @@
 
 import {
   AccountId,
-  ChainKey,
   ConversationId,
   DeviceId,
   MessageId,
@@ -582,19 +581,7 @@ export class Outbox {
       if (startedNew) {
         // A chain this device starts is a history key too (§17.2): its own messages in the
         // archive, and what a backup or a hand-over gives the account's other devices.
-        const s = chain.snapshot();
-        started.push(
-          await this.host.historyKey({
-            conversation: s.conversation,
-            epoch: s.epoch,
-            chain: s.chain,
-            ownerAccount: s.account,
-            ownerDevice: s.device,
-            startIndex: 0,
-            key: ChainKey.fromBytes(s.initial),
-            createdAt: s.createdAt,
-          }),
-        );
+        started.push(await this.host.historyKey(chain.historyRecord()));
       }
       const reserved = await chain.reserve(env.now);
       // Distributions go out before the message that needs them.

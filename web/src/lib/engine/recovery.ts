@@ -41,6 +41,24 @@ export type RecoveryChoice =
 
 const SALT_LEN = 16;
 
+/** The smallest WebAssembly module: its magic number and version. */
+const EMPTY_WASM = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+/**
+ * Whether this page may run Argon2id (a passphrase, §14.2): it is WebAssembly, which a
+ * Content-Security-Policy without `'wasm-unsafe-eval'` forbids. Probed once by compiling an
+ * empty module.
+ */
+export async function passphraseSupported(): Promise<boolean> {
+  if (typeof WebAssembly === "undefined") return false;
+  try {
+    await WebAssembly.compile(EMPTY_WASM);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What the user reads for each code a recovery can fail with; the rest show their code. */
 export function recoveryMessage(e: unknown): string {
   if (isProtocolError(e, "recovery/malformed"))
