@@ -19,6 +19,7 @@ import { chromium } from "playwright-core";
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
 import { recovery } from "./recovery.mjs";
+import { sharedComputer } from "./shared-computer.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -506,6 +507,14 @@ async function main() {
     });
     return;
   }
+  if (process.env.E2E_ONLY === "shared") {
+    const problems = await sharedComputer(harness);
+    await test("no external requests (shared-computer pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
   if (process.env.E2E_ONLY === "chaos") {
     const problems = await chaos(harness);
     await test("no external requests (chaos pages)", async () => {
@@ -886,32 +895,22 @@ async function main() {
     bob.page = tab;
   });
 
-  await test("log out with 'wipe local secrets' deletes keys and history", async () => {
+  await test("log out removing this account's data deletes its keys and history from the browser", async () => {
     await bob.page.getByRole("button", { name: "Log out" }).click();
-    await bob.page.getByLabel("Wipe local secrets (keys and history)").check();
-    await bob.page.getByRole("button", { name: "Confirm log out" }).click();
+    const dialog = bob.page.getByRole("alertdialog", { name: "Log out" });
+    await dialog.getByRole("radio", { name: /^Remove/ }).check();
+    await dialog.getByRole("button", { name: "Log out", exact: true }).click();
     await bob.page.getByRole("tab", { name: "Create account" }).waitFor({ timeout: 30_000 });
-    // The app opens a fresh, empty database on the next start: no keys but a new store key, no state.
-    const left = await bob.page.evaluate(
-      () =>
-        new Promise((resolve, reject) => {
-          const open = indexedDB.open("sotto");
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const db = open.result;
-            if (!db.objectStoreNames.contains("keys")) return resolve({ keys: [], state: [] });
-            const tx = db.transaction(["keys", "state"], "readonly");
-            const keys = tx.objectStore("keys").getAllKeys();
-            const state = tx.objectStore("state").getAllKeys();
-            tx.oncomplete = () => resolve({ keys: keys.result, state: state.result });
-          };
-        }),
-    );
-    assert(left.state.length === 0, `no local state is left (${left.state.join(",")})`);
+    // bob's namespace (keys, sealed state, session) is deleted; the next start opens none.
+    const left = await bob.page.evaluate(async () => ({
+      databases: (await indexedDB.databases()).map((d) => d.name),
+      index: localStorage.getItem("sotto-accounts") ?? "",
+    }));
     assert(
-      left.keys.every((k) => k === "store-key"),
-      `no private key is left (${left.keys.join(",")})`,
+      !left.databases.some((n) => n === "sotto" || n.startsWith("sotto:")),
+      `no database of bob's is left (${left.databases.join(",")})`,
     );
+    assert(!left.index.includes(bobName), `bob is not listed (${left.index})`);
     const username = await bob.page.getByLabel("Username").inputValue();
     assert(username === "", "no username is remembered");
   });
@@ -963,12 +962,14 @@ async function main() {
 
   const consentProblems = await consent(harness);
   const recoveryProblems = await recovery(harness);
+  const sharedProblems = await sharedComputer(harness);
   const chaosProblems = await chaos(harness);
   const problems = [
     ...alice.problems,
     ...bob.problems,
     ...consentProblems,
     ...recoveryProblems,
+    ...sharedProblems,
     ...chaosProblems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
@@ -1003,6 +1004,8 @@ try {
       "sotto-consent.toml",
       "data-recovery",
       "sotto-recovery.toml",
+      "data-shared",
+      "sotto-shared.toml",
     ])
       rmSync(join(work, p), { recursive: true, force: true });
   }

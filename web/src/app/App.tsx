@@ -4,8 +4,9 @@
  */
 
 import { useEffect, useState } from "react";
+import { createPortal } from "react-dom";
 
-import { ConnectionBadge, ErrorText } from "../components/ui";
+import { ConnectionBadge, ErrorText, Modal } from "../components/ui";
 import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
 import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
@@ -322,11 +323,9 @@ export function App() {
 }
 
 function LogoutButton() {
-  const client = useSotto();
   const [open, setOpen] = useState(false);
-  const [wipe, setWipe] = useState(false);
-  if (!open) {
-    return (
+  return (
+    <>
       <button
         type="button"
         onClick={() => {
@@ -335,31 +334,110 @@ function LogoutButton() {
       >
         Log out
       </button>
+      {/* Outside the shell, which the dialog makes inert while it is open. */}
+      {open &&
+        createPortal(
+          <LogoutDialog
+            onCancel={() => {
+              setOpen(false);
+            }}
+          />,
+          document.body,
+        )}
+    </>
+  );
+}
+
+/**
+ * Logging out asks whether this account's data stays in this browser: kept, the next login here
+ * needs no approval and the messages stay (sealed); removed, this browser forgets the keys, which
+ * loses the account when no other device and no recovery key remain (said when that is so).
+ */
+function LogoutDialog({ onCancel }: { onCancel: () => void }) {
+  const client = useSotto();
+  const view = useSottoView();
+  const [remove, setRemove] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [advice, setAdvice] = useState<{ otherDevices: number; recovery: boolean | undefined }>();
+  useEffect(() => {
+    let live = true;
+    client.logoutAdvice().then(
+      (a) => {
+        if (live) setAdvice(a);
+      },
+      () => undefined,
     );
-  }
+    return () => {
+      live = false;
+    };
+  }, [client]);
+  const who = view.me?.username ?? "this account";
+  const lastDevice = advice?.otherDevices === 0;
   return (
-    <span role="group" aria-label="Log out">
-      <label className="hint">
-        <input
-          type="checkbox"
-          checked={wipe}
-          onChange={(e) => {
-            setWipe(e.target.checked);
+    <Modal title="Log out">
+      <fieldset className="logout-choice">
+        <legend>Remove this account&apos;s data from this browser?</legend>
+        <label>
+          <input
+            type="radio"
+            name="logout-choice"
+            checked={!remove}
+            onChange={() => {
+              setRemove(false);
+            }}
+          />{" "}
+          Keep {who}&apos;s data on this browser
+        </label>
+        <p className="hint">
+          You can log in here again later without approving this browser from another device. Your
+          messages stay on this browser, encrypted at rest. Other people using this browser cannot
+          see them, but keep this for your own computer.
+        </p>
+        <label>
+          <input
+            type="radio"
+            name="logout-choice"
+            checked={remove}
+            onChange={() => {
+              setRemove(true);
+            }}
+          />{" "}
+          Remove {who}&apos;s data from this browser
+        </label>
+        <p className="hint">
+          This browser forgets {who}&apos;s keys and messages; other accounts on it are not touched.
+          Choose this on a shared or public computer. Logging in here again makes this browser a new
+          device that needs approval.
+        </p>
+      </fieldset>
+      {lastDevice && (
+        <p className={remove ? "error" : "hint"} role={remove ? "alert" : undefined}>
+          <strong>This is the only device of {who}</strong>
+          {advice.recovery === true
+            ? ": after removing its data, only your recovery key can restore the account."
+            : advice.recovery === false
+              ? " and no recovery key is set up: removing its data loses the account for good."
+              : ": unless you have a recovery key, removing its data loses the account for good."}
+        </p>
+      )}
+      <div className="actions">
+        <button
+          type="button"
+          className={remove ? "danger" : "primary"}
+          disabled={busy}
+          onClick={() => {
+            setBusy(true);
+            void client.logout(remove).finally(() => {
+              setBusy(false);
+            });
           }}
-        />{" "}
-        Wipe local secrets (keys and history)
-      </label>
-      <button type="button" className="danger" onClick={() => void client.logout(wipe)}>
-        Confirm log out
-      </button>
-      <button
-        type="button"
-        onClick={() => {
-          setOpen(false);
-        }}
-      >
-        Cancel
-      </button>
-    </span>
+        >
+          Log out
+        </button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    </Modal>
   );
 }

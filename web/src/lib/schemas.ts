@@ -43,6 +43,7 @@ export const DeviceView = z.object({
 });
 export type DeviceView = z.infer<typeof DeviceView>;
 export const DeviceList = z.array(DeviceView);
+/** `GET /v1/recovery`, as far as logging out needs it: the rest of the answer is not read here. */
 export const DirectoryView = z.object({
   username: z.string(),
   account: acctId,

@@ -3,9 +3,20 @@
  * context, and features call `useSotto()` for its actions and `useSottoView()` for its immutable
  * view. It lives in `lib` (shared), not in `app`, because features may import only shared code;
  * the app mounts the provider once, so no component takes the client as a prop.
+ *
+ * When the client hands over to another account's (`SottoClient.onReplace`), the provider holds
+ * the new one and mounts its children afresh: no screen state of one account survives into
+ * another's.
  */
 
-import { type ReactNode, createContext, useContext, useSyncExternalStore } from "react";
+import {
+  type ReactNode,
+  createContext,
+  useContext,
+  useEffect,
+  useState,
+  useSyncExternalStore,
+} from "react";
 
 import type { SottoClient } from "./engine/client";
 import type { AppView } from "./engine/model";
@@ -13,7 +24,13 @@ import type { AppView } from "./engine/model";
 const SottoContext = createContext<SottoClient | undefined>(undefined);
 
 export function SottoProvider({ client, children }: { client: SottoClient; children: ReactNode }) {
-  return <SottoContext value={client}>{children}</SottoContext>;
+  const [current, setCurrent] = useState(client);
+  useEffect(() => current.onReplace(setCurrent), [current]);
+  return (
+    <SottoContext value={current} key={current.accountName ?? ""}>
+      {children}
+    </SottoContext>
+  );
 }
 
 /** The engine's actions. Throws outside a `SottoProvider`: a component rendered there is a bug. */

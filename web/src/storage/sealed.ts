@@ -6,6 +6,7 @@
 
 import { decodeTagged, encodeTagged } from "../lib/tagged-json";
 import type { Database } from "./db";
+import { lockName } from "./locks";
 
 const STORE_KEY = "store-key";
 
@@ -46,6 +47,11 @@ export class SealedStore {
     }
     if (!isCryptoKey(key)) throw new Error("store key");
     return new SealedStore(db, key);
+  }
+
+  /** The name of lock `name` among this store's tabs: its account's namespace scopes it. */
+  lockName(name: string): string {
+    return lockName(this.db.name, name);
   }
 
   private async seal(name: string, value: unknown): Promise<SealedRecord> {

@@ -27,8 +27,10 @@ export function AuthScreen({
   onRecover?: () => void;
 }) {
   const client = useSotto();
+  // Usernames only: each account's keys and data stay in its own namespace.
+  const [accounts] = useState(() => client.accountsOnThisBrowser());
   const [mode, setMode] = useState<"login" | "register">(
-    knownUsername === undefined ? "register" : "login",
+    knownUsername === undefined && accounts.length === 0 ? "register" : "login",
   );
   const [username, setUsername] = useState(knownUsername ?? "");
   const [password, setPassword] = useState("");
@@ -90,6 +92,32 @@ export function AuthScreen({
           Create account
         </button>
       </div>
+      {accounts.length > 0 && (
+        <section className="known-accounts" aria-labelledby="known-accounts">
+          <h2 id="known-accounts">Accounts on this browser</h2>
+          <ul>
+            {accounts.map((a) => (
+              <li key={a}>
+                <button
+                  type="button"
+                  data-testid="known-account"
+                  aria-pressed={mode === "login" && username === a}
+                  onClick={() => {
+                    setMode("login");
+                    setUsername(a);
+                  }}
+                >
+                  {a}
+                </button>
+              </li>
+            ))}
+          </ul>
+          <p className="hint">
+            Each keeps its keys and messages here, encrypted and apart from the others: logging in
+            to one or creating another account never shows or changes another&apos;s.
+          </p>
+        </section>
+      )}
       <form onSubmit={(e) => void submit(e)} aria-busy={busy}>
         <Field
           label="Username"

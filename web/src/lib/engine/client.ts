@@ -2,6 +2,11 @@
  * The Sotto client: wires the API, the socket, the sealed store, the directory, conversations
  * and messaging together, and exposes an immutable {@link AppView} plus actions to the UI. It
  * holds no UI state; the UI subscribes with `useSyncExternalStore`.
+ *
+ * A client holds one account's namespace (`storage/namespaces.ts`), or none before an account is
+ * chosen, and never opens another's: to act for another account (Log in, Create account) it
+ * hands over to a new client of that account's namespace, which replaces it (`onReplace`) once
+ * signed in or awaiting approval, so no screen, cache or key of one account reaches another.
  */
 
 import {
@@ -28,6 +33,12 @@ import { fromB64 } from "../b64";
 import type { BlockedView, DeviceView, RecoveryStatus, ServerFrame } from "../schemas";
 import { type ConnectionState, SocketClient } from "../ws";
 import { Database } from "../../storage/db";
+import {
+  AccountIndex,
+  foldUsername,
+  migrateLegacyDatabase,
+  namespaceName,
+} from "../../storage/namespaces";
 import { SealedStore } from "../../storage/sealed";
 import {
   type Deps,
@@ -108,10 +119,14 @@ export class SottoClient {
   private readonly messaging: Messaging;
   private readonly continuity: Continuity;
 
+  private replaceListeners = new Set<(next: SottoClient) => void>();
+
   private constructor(
     private readonly db: Database,
     private readonly store: SealedStore,
     private readonly origin: string,
+    /** The (folded) username whose namespace this client holds; none before one is chosen. */
+    readonly accountName: string | undefined,
   ) {
     this.session = new Session(store, origin);
     this.api = new ApiClient(origin, this.session);
@@ -162,9 +177,11 @@ export class SottoClient {
   }
 
   static async start(origin: string): Promise<SottoClient> {
-    const db = await Database.open();
-    const store = await SealedStore.open(db);
-    const client = new SottoClient(db, store, origin);
+    const index = AccountIndex.browser();
+    // A failure leaves the earlier version's database for the next start; it is never deleted
+    // before its account's namespace holds it.
+    await migrateLegacyDatabase(index).catch(() => undefined);
+    const client = await SottoClient.open(origin, index.atStart());
     // Not awaited: while the server cannot be reached the page shows that it keeps trying.
     void client.boot().catch((e: unknown) => {
       client.error = `Sotto could not start: ${e instanceof Error ? e.message : String(e)}`;
@@ -174,6 +191,50 @@ export class SottoClient {
       });
     });
     return client;
+  }
+
+  /**
+   * A client of `username`'s namespace with its stored keys loaded (not signed in), or of none:
+   * then its database lives in memory and nothing is written to disk.
+   */
+  private static async open(origin: string, username: string | undefined): Promise<SottoClient> {
+    const db =
+      username === undefined
+        ? Database.memory("sotto-none")
+        : await Database.open(namespaceName(username));
+    const store = await SealedStore.open(db);
+    const client = new SottoClient(
+      db,
+      store,
+      origin,
+      username === undefined ? undefined : foldUsername(username),
+    );
+    db.onDeleted = () => {
+      // Another tab removed this account's data from the browser: start over without it.
+      client.stopSocket();
+      if (typeof location !== "undefined") location.reload();
+    };
+    try {
+      client.keys_ = await loadKeys(db, store);
+    } catch {
+      client.keys_ = undefined;
+    }
+    if (client.keys_ !== undefined && client.keys_.record.username !== client.accountName) {
+      db.close();
+      throw new Error(`the data stored for ${String(username)} is another account's`);
+    }
+    return client;
+  }
+
+  /** Calls `listener` with the client that replaces this one (another account's). */
+  onReplace = (listener: (next: SottoClient) => void): (() => void) => {
+    this.replaceListeners.add(listener);
+    return () => this.replaceListeners.delete(listener);
+  };
+
+  /** The accounts whose data this browser holds. */
+  accountsOnThisBrowser(): readonly string[] {
+    return AccountIndex.browser().list();
   }
 
   // ------------------------------------------------------------------ view & subscription
@@ -350,12 +411,9 @@ export class SottoClient {
   }
 
   private async boot(): Promise<void> {
-    try {
-      this.keys_ = await loadKeys(this.db, this.store);
-    } catch {
-      this.keys_ = undefined;
-    }
     if (this.keys_ === undefined) {
+      // The browser dropped this namespace's data (or never had it): no account to list.
+      if (this.accountName !== undefined) AccountIndex.browser().removed(this.accountName);
       this.setPhase({ kind: "signed-out" });
       return;
     }
@@ -380,6 +438,7 @@ export class SottoClient {
   /** After a device login: verify our own certificate, load state, connect. */
   private async enter(): Promise<void> {
     const k = this.keys();
+    AccountIndex.browser().signedIn(k.record.username);
     await this.directory.pinSelf(k.record.account, k.record.username, k.record.masterSpki);
     const identity = await AccountIdentity.fromMasterSpki(k.record.masterSpki);
     const mine = (await this.api.devices()).find(
@@ -501,11 +560,12 @@ export class SottoClient {
       socket.start();
       return;
     }
-    void locks.request("sotto:socket", { ifAvailable: true }, async (lock) => {
+    const name = this.store.lockName("socket");
+    void locks.request(name, { ifAvailable: true }, async (lock) => {
       if (lock === null) {
         this.secondaryTab = true;
         this.changed();
-        await locks.request("sotto:socket", async () => {
+        await locks.request(name, async () => {
           this.secondaryTab = false;
           await this.lead(socket);
         });
@@ -571,9 +631,54 @@ export class SottoClient {
 
   // ------------------------------------------------------------------ account actions
 
-  async register(username: string, password: string, deviceName: string): Promise<void> {
+  /**
+   * Acts for another account than this client's: in a client of that account's namespace, which
+   * replaces this one if `act` succeeds. This client's namespace is neither read nor written;
+   * a namespace opened for nothing (a refused name or password) is deleted again.
+   */
+  private async handOff(username: string, act: (next: SottoClient) => Promise<void>) {
+    let next: SottoClient;
     try {
       this.error = undefined;
+      next = await SottoClient.open(this.origin, username);
+    } catch (e) {
+      this.fail(e);
+    }
+    try {
+      await act(next);
+    } catch (e) {
+      await next.discard();
+      this.fail(e);
+    }
+    this.stopSocket();
+    this.db.close();
+    for (const l of this.replaceListeners) l(next);
+  }
+
+  /** Closes a client that did not take over; its namespace goes if it holds no keys. */
+  private async discard(): Promise<void> {
+    this.pending = undefined;
+    this.stopSocket();
+    const keys = await this.db.entries("keys").catch(() => undefined);
+    this.db.close();
+    const empty = keys?.every(([name]) => name === "store-key") ?? false;
+    const listed =
+      this.accountName !== undefined && this.accountsOnThisBrowser().includes(this.accountName);
+    if (empty && !listed) await Database.wipe(this.db.name).catch(() => undefined);
+  }
+
+  /** Creates an account and this first device, in a namespace of its own (never another's). */
+  async register(username: string, password: string, deviceName: string): Promise<void> {
+    if (this.accountName !== foldUsername(username)) {
+      await this.handOff(username, (next) => next.register(username, password, deviceName));
+      return;
+    }
+    try {
+      this.error = undefined;
+      if (this.keys_ !== undefined)
+        throw new Error(
+          `This browser already holds ${this.accountName}'s keys: log in instead (or remove that account's data from this browser first).`,
+        );
       const registered = await register(this.deps(), username, password, deviceName);
       this.keys_ = registered.keys;
       // Offered once the account is in ("Set up recovery"): the only time it can be backed up.
@@ -584,20 +689,23 @@ export class SottoClient {
     }
   }
 
-  /** Logs in: with this browser's stored keys if they are this account's, else as a new device. */
+  /**
+   * Logs in: with the device keys of this account's namespace when this browser holds them,
+   * else as a new device waiting for approval. Other accounts' namespaces are left alone.
+   */
   async login(username: string, password: string, deviceName: string): Promise<void> {
+    if (this.accountName !== foldUsername(username)) {
+      await this.handOff(username, (next) => next.login(username, password, deviceName));
+      return;
+    }
     try {
       this.error = undefined;
       const k = this.keys_;
-      if (k?.record.username === username.toLowerCase()) {
+      if (k !== undefined) {
         await loginExisting(this.deps(), k, password);
         await this.enter();
         return;
       }
-      if (k !== undefined)
-        throw new Error(
-          `this browser holds ${k.record.username}'s keys: log out with "wipe" first`,
-        );
       this.pending = await startNewDevice(this.deps(), username, password, deviceName);
       this.pendingName = deviceName;
       this.setPhase({
@@ -634,19 +742,44 @@ export class SottoClient {
     this.setPhase({ kind: "signed-out" });
   }
 
-  async logout(wipe: boolean): Promise<void> {
+  /**
+   * Logs out. `remove`: this account's namespace (keys, history, session) leaves the browser;
+   * other accounts' data stays. Otherwise it is kept, sealed, for the next login here.
+   */
+  async logout(remove: boolean): Promise<void> {
     this.stopSocket();
     await this.session.logout();
-    if (wipe) {
+    const index = AccountIndex.browser();
+    if (remove) {
+      this.db.onDeleted = () => undefined;
       this.db.close();
-      await Database.wipe();
+      await Database.wipe(this.db.name);
+      if (this.accountName !== undefined) index.removed(this.accountName);
       location.reload();
       return;
     }
+    if (this.accountName !== undefined) index.signedOut(this.accountName);
     this.setPhase({
       kind: "signed-out",
       ...(this.keys_ ? { knownUsername: this.keys_.record.username } : {}),
     });
+  }
+
+  /**
+   * What removing this account's data from the browser would leave: its other active devices,
+   * and whether a recovery key is set up (`undefined`: the server could not say).
+   */
+  async logoutAdvice(): Promise<{ otherDevices: number; recovery: boolean | undefined }> {
+    const me = this.keys_ === undefined ? undefined : DeviceId.toText(this.keys_.device.device);
+    const [devices, recovery] = await Promise.all([
+      this.api.devices(),
+      this.api.recovery().then(
+        (r) => r.configured,
+        () => undefined,
+      ),
+    ]);
+    const otherDevices = devices.filter((d) => d.state === "active" && d.device !== me).length;
+    return { otherDevices, recovery };
   }
 
   async listDevices(): Promise<DeviceView[]> {
@@ -751,10 +884,14 @@ export class SottoClient {
     secret: RecoverySecret,
     deviceName: string,
   ): Promise<void> {
+    if (this.accountName !== foldUsername(username)) {
+      await this.handOff(username, (next) => next.recover(username, password, secret, deviceName));
+      return;
+    }
     this.error = undefined;
     if (this.keys_ !== undefined)
       throw new Error(
-        `this browser holds ${this.keys_.record.username}'s keys: log out with "wipe" first`,
+        `This browser already holds ${this.accountName}'s keys: log in instead (recovery is for a browser without them).`,
       );
     let recovered;
     try {
@@ -768,7 +905,7 @@ export class SottoClient {
     this.continuity.useWriter(recovered.writer);
     await this.refreshConversations().catch(() => undefined);
     await this.continuity.take(recovered.records);
-    await this.loadAllHistory();
+    void this.loadAllHistory();
   }
 
   /** After a recovery: revokes the devices the user lost. */

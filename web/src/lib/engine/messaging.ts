@@ -762,7 +762,7 @@ export class Messaging {
         (k) => bytesEqual(k.device, requester.device) && bytesEqual(k.keyId, request.requesterKey),
       );
       if (xkey === undefined) return SETTLED;
-      await withLock(`chain:${conv}`, async () => {
+      await withLock(this.store.lockName(`chain:${conv}`), async () => {
         const snap = await this.store.get<SenderChainSnapshot>(`chain:${conv}`);
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
         const chain = SenderChain.restore(snap);

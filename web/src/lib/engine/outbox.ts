@@ -534,7 +534,7 @@ export class Outbox {
   private async prepare(item: OutboxItem): Promise<void> {
     if (item.body === undefined) throw new Error("nothing to seal");
     const body = item.body;
-    await withLock(`chain:${item.conv}`, async () => {
+    await withLock(this.store.lockName(`chain:${item.conv}`), async () => {
       const me = this.host.keys();
       const state = this.convs.state(item.conv);
       if (state === undefined) throw new Error("unknown conversation");

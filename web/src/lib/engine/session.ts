@@ -75,7 +75,7 @@ export class Session implements TokenSource {
   }
 
   private async doRenew(): Promise<RenewOutcome> {
-    return withLock("refresh", async () => {
+    return withLock(this.store.lockName("refresh"), async () => {
       const stored = await this.store.get<StoredSession>("session");
       if (stored === undefined) return "ended";
       try {
