@@ -803,9 +803,10 @@ export class SottoClient {
   /** Hand-overs waiting for this device: taken, then the archive read with the keys they gave. */
   private async takeHandovers(): Promise<void> {
     try {
-      if ((await this.continuity.receiveHandovers()) === 0) return;
-      // The conversations first (a new device may not have listed them yet), then their archive.
+      // The conversations first (a new device may not have verified them yet): a chain is
+      // introduced into the receiver state only against its conversation's verified state.
       await this.refreshConversations().catch(() => undefined);
+      if ((await this.continuity.receiveHandovers()) === 0) return;
       await this.loadAllHistory();
     } catch {
       // tried again at the next start or `handover` frame

@@ -241,7 +241,7 @@ export async function recoverAccount(
   });
   const me = DeviceId.toText(device.device);
   const others = (await api.devices())
-    .filter((d) => d.device !== me && d.state !== "revoked")
+    .filter((d) => d.device !== me && d.state === "active")
     .map((d) => ({ device: d.device, name: d.name }));
   return { keys, records: opened.records, refused: opened.refused.length, others, writer };
 }
