@@ -185,7 +185,9 @@ describe("history keys and archived envelopes (§17.2)", () => {
     );
     // The full record reaches further back and replaces the later one.
     expect(await history.add(full)).toBe("extended");
-    expect(await history.add(late)).toBe("duplicate");
+    expect(await history.add(full)).toBe("duplicate");
+    // Held from index 0 now: a record from index 1 cannot show it is the same key.
+    await expectCode(() => history.add(late), "receive/chain-key-conflict");
     expect((await openArchived(e0, alice.device.verified, now, history, T0)).body).toEqual(
       text("zero"),
     );
@@ -246,6 +248,35 @@ describe("history keys and archived envelopes (§17.2)", () => {
     await expectCode(
       () => receiver.takeRecord({ ...chain.historyRecord(), epoch: 0n }, now, me),
       "receive/chain-key-conflict",
+    );
+  });
+
+  it("acceptChainRecord refuses what takeRecord sets aside for history", async () => {
+    const chain = await chainOf(bob, now.epoch, 15);
+    const receiver = new ReceiverState();
+    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
+      duplicate: false,
+    });
+    expect(await receiver.acceptChainRecord(chain.historyRecord(), now, T0)).toEqual({
+      duplicate: true,
+    });
+    const old = await chainOf(bob, 0n, 16);
+    await expectCode(
+      () => receiver.acceptChainRecord(old.historyRecord(), now, T0),
+      "receive/epoch-mismatch",
+    );
+    const removed = await chainOf(carol, now.epoch, 17);
+    await expectCode(
+      () => receiver.acceptChainRecord(removed.historyRecord(), now, T0),
+      "receive/sender-not-member",
+    );
+    const stale = {
+      ...(await chainOf(bob, now.epoch, 18)).historyRecord(),
+      createdAt: T0 - 121n * DAY,
+    };
+    await expectCode(
+      () => receiver.acceptChainRecord(stale, now, T0),
+      "receive/stale-distribution",
     );
   });
 

@@ -38,18 +38,21 @@ async function chainKeyAt(record: ChainRecord, index: number): Promise<ChainKey>
   return key;
 }
 
-/** Whether two records of one chain hold the same key (the later start ratcheted to). */
-async function sameKey(a: ChainRecord, b: ChainRecord): Promise<boolean> {
-  const [early, late] = a.startIndex <= b.startIndex ? [a, b] : [b, a];
-  const advanced = await chainKeyAt(early, late.startIndex);
-  return constantTimeEqual(advanced.dangerBytes(), late.key.dangerBytes());
+/**
+ * Whether `record` holds the key `known` holds, `record` starting at or before `known` (§15.1
+ * step 2): its key ratcheted to the known start is the known key.
+ */
+async function sameKey(known: ChainRecord, record: ChainRecord): Promise<boolean> {
+  if (record.startIndex > known.startIndex) return false;
+  const advanced = await chainKeyAt(record, known.startIndex);
+  return constantTimeEqual(advanced.dangerBytes(), known.key.dangerBytes());
 }
 
 /** How a record was taken into the history keys. */
 export type HistoryAdd =
   /** A chain not held before. */
   | "added"
-  /** Held already, from the same or an earlier index: nothing changed. */
+  /** Held already from the same index: nothing changed. */
   | "duplicate"
   /** Held already from a later index: the record reaches back further and replaced it. */
   | "extended";
@@ -73,7 +76,8 @@ export class HistoryKeys {
   private readonly chains = new Map<string, ChainRecord>();
 
   /**
-   * Keeps `record`. A chain already held with another owner, conversation, epoch or key is
+   * Keeps `record`. A chain already held with another owner, conversation, epoch or key, or from
+   * an earlier index than the record's (it cannot show it is the same key), is
    * `receive/chain-key-conflict` (§15.1 step 2), and nothing changes.
    */
   async add(record: ChainRecord): Promise<HistoryAdd> {

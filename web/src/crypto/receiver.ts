@@ -384,6 +384,40 @@ export class ReceiverState {
   }
 
   /**
+   * Introduces a bundle's Chain record as a verified distribution from its owner would be
+   * (§7.5 steps 4, 5 and 7), refusing instead of setting aside: the record's conversation is the
+   * state's, its epoch the current one (`receive/epoch-mismatch` otherwise), its owner a member
+   * now, `created_at` neither ahead (`receive/far-future`) nor older than 120 days
+   * (`receive/stale-distribution`); a known chain with another owner, place, start or key is
+   * refused. The caller skips its own device's chains. {@link takeRecord}, the Rust core's
+   * `take_record`, is the same step that sets aside what is for history only instead of refusing
+   * it, and matches a known chain from an earlier start.
+   */
+  async acceptChainRecord(
+    chainRecord: ChainRecord,
+    group: GroupState,
+    now: bigint,
+  ): Promise<{ readonly duplicate: boolean }> {
+    const record: Introduction = {
+      ...chainRecord,
+      senderAccount: chainRecord.ownerAccount,
+      senderDevice: chainRecord.ownerDevice,
+    };
+    checkMembership(group, record.conversation, record.epoch, record.senderAccount, "now");
+    if (record.epoch !== group.epoch) throw new ProtocolError("receive/epoch-mismatch");
+    if (record.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
+    if (record.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
+      throw new ProtocolError("receive/stale-distribution");
+    if (record.startIndex >= MAX_CHAIN_MESSAGES)
+      throw new ProtocolError("receive/index-out-of-bounds", `index ${record.startIndex}`);
+    const fingerprint = await record.key.fingerprint();
+    // No await below this line.
+    const duplicate = this.checkKnown(record, fingerprint);
+    if (!duplicate) this.introduce(record, fingerprint);
+    return { duplicate };
+  }
+
+  /**
    * Takes a Chain record from a backup or a hand-over (§15.1 step 2) on this device `me`, the
    * conversation's verified state being `group`. A chain already known with another owner,
    * conversation or epoch, starting later than the known start, or with another key (the
