@@ -119,6 +119,35 @@ export async function sharedComputer(h) {
     await shot(shared.page, "shared-03-m-again");
   });
 
+  await test("shared computer: two accounts in two tabs of one browser each hold a socket; a second tab of one account waits", async () => {
+    // A tab of M's opens M's namespace (the last signed in) and waits for the first tab's socket.
+    const sameAccount = await shared.context.newPage();
+    await sameAccount.goto(srv.origin);
+    await sameAccount
+      .getByTestId("connection")
+      .filter({ hasText: "Open in another tab" })
+      .waitFor({ timeout: 30_000 });
+    await sameAccount.close();
+    // A tab that is erin's (its session storage names her) connects while M's tab stays connected.
+    const erinTab = await shared.context.newPage();
+    await erinTab.addInitScript((name) => sessionStorage.setItem("sotto-account", name), erinName);
+    await erinTab.goto(srv.origin);
+    await erinTab.getByLabel("Username").fill(erinName);
+    await erinTab.getByLabel("Password", { exact: true }).fill(password);
+    await erinTab.getByRole("button", { name: "Log in" }).click();
+    await erinTab
+      .getByTestId("connection")
+      .filter({ hasText: "Connected" })
+      .waitFor({ timeout: 60_000 });
+    await erinTab.getByTestId("me").filter({ hasText: erinName }).waitFor();
+    await shared.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor();
+    await sendText(shared, "M writes while erin is open in another tab");
+    await expectText(peer, "M writes while erin is open in another tab");
+    // erin leaves the shared computer as one should: logged out (her data kept).
+    await logOut({ page: erinTab }, false);
+    await erinTab.close();
+  });
+
   await test("shared computer: removing M's data deletes M's namespace only; erin logs in again without approval", async () => {
     await shared.page.getByRole("button", { name: "Log out" }).click();
     const dialog = shared.page.getByRole("alertdialog", { name: "Log out" });

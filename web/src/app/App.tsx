@@ -390,8 +390,8 @@ function LogoutDialog({ onCancel }: { onCancel: () => void }) {
         </label>
         <p className="hint">
           You can log in here again later without approving this browser from another device. Your
-          messages stay on this browser, encrypted at rest. Other people using this browser cannot
-          see them, but keep this for your own computer.
+          messages stay on this browser, encrypted at rest; other accounts here cannot open them.
+          Choose this on your own computer.
         </p>
         <label>
           <input

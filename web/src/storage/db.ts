@@ -145,8 +145,11 @@ class MemoryBackend implements Backend {
 }
 
 export class Database {
-  /** Called when another tab deletes this database: this connection has been closed. */
-  onDeleted: () => void = () => undefined;
+  /**
+   * Called when another tab deletes (an account's data removed) or upgrades this database: this
+   * connection has been closed so that it can go on.
+   */
+  onClosedByOtherTab: () => void = () => undefined;
 
   private constructor(
     /** The IndexedDB database's name; the scope of this account's lock names (`locks.ts`). */
@@ -162,10 +165,11 @@ export class Database {
     };
     const idb = await req(open);
     const database = new Database(name, new IdbBackend(idb));
-    // Another tab removes this account's data: let the deletion go through instead of blocking it.
+    // Another tab removes this account's data (or upgrades the database): let it go through
+    // instead of blocking it.
     idb.onversionchange = () => {
       idb.close();
-      database.onDeleted();
+      database.onClosedByOtherTab();
     };
     return database;
   }

@@ -181,7 +181,11 @@ export class SottoClient {
     // A failure leaves the earlier version's database for the next start; it is never deleted
     // before its account's namespace holds it.
     await migrateLegacyDatabase(index).catch(() => undefined);
-    const client = await SottoClient.open(origin, index.atStart());
+    // A namespace that cannot be opened (or holds another account's data) keeps no one out:
+    // the start shows the login screen, and other accounts open by name.
+    const client = await SottoClient.open(origin, index.atStart()).catch(() =>
+      SottoClient.open(origin, undefined),
+    );
     // Not awaited: while the server cannot be reached the page shows that it keeps trying.
     void client.boot().catch((e: unknown) => {
       client.error = `Sotto could not start: ${e instanceof Error ? e.message : String(e)}`;
@@ -209,7 +213,7 @@ export class SottoClient {
       origin,
       username === undefined ? undefined : foldUsername(username),
     );
-    db.onDeleted = () => {
+    db.onClosedByOtherTab = () => {
       // Another tab removed this account's data from the browser: start over without it.
       client.stopSocket();
       if (typeof location !== "undefined") location.reload();
@@ -751,7 +755,7 @@ export class SottoClient {
     await this.session.logout();
     const index = AccountIndex.browser();
     if (remove) {
-      this.db.onDeleted = () => undefined;
+      this.db.onClosedByOtherTab = () => undefined;
       this.db.close();
       await Database.wipe(this.db.name);
       if (this.accountName !== undefined) index.removed(this.accountName);
