@@ -19,9 +19,10 @@ use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sotto_server::error::Error;
 use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{
-    ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, MemberStatus, NewEnvelope, NewMember,
-    NewTokenPair, QueuePolicy, RefreshOutcome, SessionId, SessionRecord, Store, UndeliveredReason,
-    UserId, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    BackupCaps, ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, HandoverRecord,
+    HistoryWindow, MemberStatus, NewBackupItem, NewEnvelope, NewMember, NewTokenPair, QueuePolicy,
+    RecoveryMethod, RecoveryRecord, RefreshOutcome, SessionId, SessionRecord, Store,
+    UndeliveredReason, UserId, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 /// Runs `case` on a new SQLite database.
@@ -148,6 +149,7 @@ fn policy(cap: i64, share: i64, per_sender: i64, requests: i64) -> QueuePolicy {
         max_queue_per_sender: per_sender,
         max_request_envelopes: requests,
         undelivered_ttl_ms: 7 * 24 * 3600 * 1000,
+        archive: true,
     }
 }
 
@@ -560,7 +562,7 @@ mod contract {
         };
         assert!(
             store
-                .append_change(&conv, &stale, &accepted(&[alice]))
+                .append_change(&conv, &stale, &accepted(&[alice]), None)
                 .await
                 .is_err(),
             "epoch gap"
@@ -571,12 +573,12 @@ mod contract {
             ..genesis.clone()
         };
         store
-            .append_change(&conv, &next, &accepted(&[alice, bob]))
+            .append_change(&conv, &next, &accepted(&[alice, bob]), None)
             .await
             .unwrap();
         assert!(
             store
-                .append_change(&conv, &next, &accepted(&[alice]))
+                .append_change(&conv, &next, &accepted(&[alice]), None)
                 .await
                 .is_err(),
             "epoch taken"
@@ -1170,6 +1172,273 @@ mod contract {
             (0, None)
         );
     }
+
+    /// Every envelope for all members is archived once, in the commit that queues it; a key
+    /// distribution (one device) and a refused duplicate are not; pages run newest first
+    /// within their window; with archiving off nothing is written.
+    pub async fn the_archive_keeps_each_envelope_for_members_once(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let conv = conversation(&store, &p.a1, &[p.alice, p.bob]).await;
+        let on = policy(100, 10, 100, 20);
+        let mut envs: Vec<NewEnvelope> = (1..=4)
+            .map(|m| NewEnvelope {
+                received_at: i64::from(m) * 10,
+                ..envelope(m, conv, p.alice, p.a1.device)
+            })
+            .collect();
+        envs.push(NewEnvelope {
+            to: Some(p.b1.device),
+            ..envelope(5, conv, p.alice, p.a1.device)
+        });
+        let ops: Vec<WriteOp> = envs.iter().cloned().map(WriteOp::Enqueue).collect();
+        store.write_batch_with(&ops, &on).await.unwrap();
+        let replay = envelope(1, conv, p.alice, p.a1.device);
+        assert_eq!(post(&store, replay, &on).await, WriteOutcome::Duplicate);
+        let all = HistoryWindow {
+            from: 0,
+            before: None,
+            limit: 100,
+        };
+        let page = store.history(&conv, &all).await.unwrap();
+        let ids: Vec<u8> = page.iter().map(|e| e.message.as_bytes()[0]).collect();
+        assert_eq!(
+            ids,
+            vec![4, 3, 2, 1],
+            "newest first, the distribution left out"
+        );
+        assert_eq!(page[0].body, vec![4; 10]);
+        assert_eq!(page[0].received_at, 40);
+        let older = HistoryWindow {
+            before: Some(page[1].seq),
+            limit: 1,
+            ..all
+        };
+        let next = store.history(&conv, &older).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].message, MessageId::from_bytes([2; 16]));
+        let since_joined = HistoryWindow { from: 30, ..all };
+        assert_eq!(store.history(&conv, &since_joined).await.unwrap().len(), 2);
+        let other = ConversationId::from_bytes([6; 16]);
+        assert!(store.history(&other, &all).await.unwrap().is_empty());
+
+        let off = on.archiving(false);
+        post(&store, envelope(6, conv, p.alice, p.a1.device), &off).await;
+        assert_eq!(store.history(&conv, &all).await.unwrap().len(), 4);
+        assert_eq!(
+            store.member_since(&conv, p.bob).await.unwrap(),
+            Some(1),
+            "bob joined with the genesis"
+        );
+        assert_eq!(store.member_since(&conv, p.carol).await.unwrap(), None);
+    }
+
+    /// The purge deletes archived envelopes and attachments once their conversation's
+    /// retention has passed (the log's value, else the default; 0 keeps them) and gives the
+    /// attachments' bytes back to their uploader's quota.
+    pub async fn retention_deletes_the_archive_and_attachments_past_it(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let mut convs = Vec::new();
+        for (i, retention) in [(7u8, Some(60u64)), (8, Some(0)), (9, None)] {
+            let conv = ConversationId::from_bytes([i; 16]);
+            let genesis = ChangeRecord {
+                epoch: 0,
+                change: b"genesis".to_vec(),
+                author: p.a1.device,
+                created_at: 1,
+            };
+            let members = accepted(&[p.alice, p.bob]);
+            store
+                .create_conversation(&conv, &genesis, p.alice, &members)
+                .await
+                .unwrap();
+            let next = ChangeRecord {
+                epoch: 1,
+                change: b"set retention".to_vec(),
+                author: p.a1.device,
+                created_at: 2,
+            };
+            store
+                .append_change(&conv, &next, &members, retention)
+                .await
+                .unwrap();
+            assert_eq!(store.retention(&conv).await.unwrap(), retention);
+            let env = NewEnvelope {
+                message: MessageId::from_bytes([i; 16]),
+                ..envelope(i, conv, p.alice, p.a1.device)
+            };
+            post(&store, env, &policy(100, 10, 100, 20)).await;
+            store
+                .put_attachment(&[i; 16], &conv, p.alice, &[i; 40], 200, 5)
+                .await
+                .unwrap();
+            convs.push(conv);
+        }
+        let all = HistoryWindow {
+            from: 0,
+            before: None,
+            limit: 10,
+        };
+        let kept = |store: Arc<dyn Store>, conv: ConversationId| async move {
+            (
+                store.history(&conv, &all).await.unwrap().len(),
+                store
+                    .attachment(&[conv.as_bytes()[0]; 16])
+                    .await
+                    .unwrap()
+                    .is_some(),
+            )
+        };
+        // Received at 5 ms: 60 s later, not yet past.
+        let purged = store.purge_retention(60_004, 0).await.unwrap();
+        assert_eq!((purged.envelopes, purged.attachments), (0, 0));
+        let purged = store.purge_retention(60_005, 0).await.unwrap();
+        assert_eq!((purged.envelopes, purged.attachments), (1, 1));
+        assert_eq!(kept(store.clone(), convs[0]).await, (0, false));
+        assert_eq!(kept(store.clone(), convs[1]).await, (1, true));
+        assert_eq!(
+            kept(store.clone(), convs[2]).await,
+            (1, true),
+            "default 0: kept"
+        );
+        // A default applies where the log set none; 0 in the log still keeps.
+        let purged = store.purge_retention(i64::MAX / 2, 60).await.unwrap();
+        assert_eq!((purged.envelopes, purged.attachments), (1, 1));
+        assert_eq!(kept(store.clone(), convs[1]).await, (1, true));
+        assert_eq!(kept(store.clone(), convs[2]).await, (0, false));
+        // 120 bytes were stored, 40 remain: 150 more fit a 200-byte quota again.
+        store
+            .put_attachment(&[1; 16], &convs[1], p.alice, &[1; 150], 200, 6)
+            .await
+            .unwrap();
+    }
+
+    /// A recovery set-up replaces the one before it and deletes its items; items are filed
+    /// once each under the current recovery id, within the caps, and read back in order.
+    pub async fn recovery_set_ups_replace_each_other_and_file_items_once(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let caps = BackupCaps {
+            items: 3,
+            bytes: 100,
+        };
+        let item = |i: u8, len: usize| NewBackupItem {
+            item_id: [i; 16],
+            body: vec![i; len],
+        };
+        assert!(store.recovery(p.alice).await.unwrap().is_none());
+        let none = store
+            .put_backup_items(p.alice, &[1; 16], &[item(1, 10)], caps, 1)
+            .await;
+        assert!(matches!(none, Err(Error::Conflict { .. })), "{none:?}");
+        let setup = RecoveryRecord {
+            recovery_id: [1; 16],
+            method: RecoveryMethod::Passphrase,
+            salt: Some([2; 16]),
+            verifier: [3; 32],
+            items: 0,
+            bytes: 0,
+            created_at: 7,
+        };
+        store.set_recovery(p.alice, &setup).await.unwrap();
+        assert_eq!(store.recovery(p.alice).await.unwrap(), Some(setup.clone()));
+        let other_id = store
+            .put_backup_items(p.alice, &[9; 16], &[item(1, 10)], caps, 1)
+            .await;
+        assert!(
+            matches!(other_id, Err(Error::Conflict { .. })),
+            "{other_id:?}"
+        );
+        let n = store
+            .put_backup_items(p.alice, &[1; 16], &[item(1, 10), item(2, 20)], caps, 1)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        // A retry stores nothing twice.
+        let n = store
+            .put_backup_items(p.alice, &[1; 16], &[item(2, 20), item(2, 20)], caps, 1)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        let got = store.recovery(p.alice).await.unwrap().unwrap();
+        assert_eq!((got.items, got.bytes), (2, 30));
+        // Over either cap: nothing of the request is stored.
+        let too_big = store
+            .put_backup_items(p.alice, &[1; 16], &[item(3, 71)], caps, 1)
+            .await;
+        assert!(
+            matches!(too_big, Err(Error::Capacity { .. })),
+            "{too_big:?}"
+        );
+        let too_many = store
+            .put_backup_items(p.alice, &[1; 16], &[item(3, 1), item(4, 1)], caps, 1)
+            .await;
+        assert!(
+            matches!(too_many, Err(Error::Capacity { .. })),
+            "{too_many:?}"
+        );
+        let items = store.backup_items(p.alice, 0, 10).await.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].body, vec![1; 10]);
+        let after = store.backup_items(p.alice, items[0].seq, 10).await.unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].body, vec![2; 20]);
+        assert!(store.backup_items(p.bob, 0, 10).await.unwrap().is_empty());
+
+        // A new set-up starts empty.
+        let again = RecoveryRecord {
+            recovery_id: [4; 16],
+            method: RecoveryMethod::Key,
+            salt: None,
+            ..setup
+        };
+        store.set_recovery(p.alice, &again).await.unwrap();
+        assert!(store.backup_items(p.alice, 0, 10).await.unwrap().is_empty());
+        assert_eq!(store.recovery(p.alice).await.unwrap().unwrap().items, 0);
+        assert!(store.delete_recovery(p.alice).await.unwrap());
+        assert!(!store.delete_recovery(p.alice).await.unwrap());
+        assert!(store.recovery(p.alice).await.unwrap().is_none());
+    }
+
+    /// Hand-overs wait for their recipient, at most `max` at once, until deleted by it or
+    /// purged; a pending device keeps the exchange certificate it announced.
+    pub async fn hand_overs_wait_for_their_recipient_within_a_cap(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let b2 = DeviceId::from_bytes([3; 32]);
+        let record = |i: u8, at: i64| HandoverRecord {
+            id: [i; 16],
+            recipient: b2,
+            sender: p.b1.device,
+            body: vec![i; 50],
+            created_at: at,
+        };
+        store.put_handover(&record(1, 10), 2).await.unwrap();
+        store.put_handover(&record(2, 20), 2).await.unwrap();
+        let full = store.put_handover(&record(3, 30), 2).await;
+        assert!(matches!(full, Err(Error::Capacity { .. })), "{full:?}");
+        let list = store.handovers_for(&b2, 0).await.unwrap();
+        assert_eq!(list, vec![record(1, 10), record(2, 20)]);
+        assert_eq!(store.handovers_for(&b2, 15).await.unwrap().len(), 1);
+        assert!(store
+            .handovers_for(&p.b1.device, 0)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!store.delete_handover(&[1; 16], &p.b1.device).await.unwrap());
+        assert!(store.delete_handover(&[1; 16], &b2).await.unwrap());
+        assert_eq!(store.purge_handovers(21).await.unwrap(), 1);
+        assert!(store.handovers_for(&b2, 0).await.unwrap().is_empty());
+
+        let pending = DeviceRecord {
+            exchange_cert: Some(vec![9; 20]),
+            exchange_serial: Some(4),
+            ..device(4, p.bob, DeviceState::Pending)
+        };
+        store.add_pending_device(&pending, 10).await.unwrap();
+        let got = store.device(&pending.device).await.unwrap().unwrap();
+        assert_eq!(
+            (got.state, got.exchange_cert, got.exchange_serial),
+            (DeviceState::Pending, Some(vec![9; 20]), Some(4))
+        );
+    }
 }
 
 #[tokio::test]
@@ -1371,4 +1640,44 @@ async fn sqlite_conversations_are_counted_per_creator() {
 #[tokio::test]
 async fn postgres_conversations_are_counted_per_creator() {
     on_postgres(contract::conversations_are_counted_per_creator).await;
+}
+
+#[tokio::test]
+async fn sqlite_the_archive_keeps_each_envelope_for_members_once() {
+    on_sqlite(contract::the_archive_keeps_each_envelope_for_members_once).await;
+}
+
+#[tokio::test]
+async fn postgres_the_archive_keeps_each_envelope_for_members_once() {
+    on_postgres(contract::the_archive_keeps_each_envelope_for_members_once).await;
+}
+
+#[tokio::test]
+async fn sqlite_retention_deletes_the_archive_and_attachments_past_it() {
+    on_sqlite(contract::retention_deletes_the_archive_and_attachments_past_it).await;
+}
+
+#[tokio::test]
+async fn postgres_retention_deletes_the_archive_and_attachments_past_it() {
+    on_postgres(contract::retention_deletes_the_archive_and_attachments_past_it).await;
+}
+
+#[tokio::test]
+async fn sqlite_recovery_set_ups_replace_each_other_and_file_items_once() {
+    on_sqlite(contract::recovery_set_ups_replace_each_other_and_file_items_once).await;
+}
+
+#[tokio::test]
+async fn postgres_recovery_set_ups_replace_each_other_and_file_items_once() {
+    on_postgres(contract::recovery_set_ups_replace_each_other_and_file_items_once).await;
+}
+
+#[tokio::test]
+async fn sqlite_hand_overs_wait_for_their_recipient_within_a_cap() {
+    on_sqlite(contract::hand_overs_wait_for_their_recipient_within_a_cap).await;
+}
+
+#[tokio::test]
+async fn postgres_hand_overs_wait_for_their_recipient_within_a_cap() {
+    on_postgres(contract::hand_overs_wait_for_their_recipient_within_a_cap).await;
 }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
-use crate::ids::{AttachmentId, SessionId};
+use crate::ids::{AttachmentId, HandoverId, SessionId};
 use crate::secret::Secret;
 
 // ---- accounts and sessions ----
@@ -189,6 +189,10 @@ pub struct PendingRequest {
     pub auth_key: String,
     /// Display name.
     pub name: String,
+    /// An exchange-key certificate (§4.5) signed by the announced signing key, base64, so the
+    /// approving device can send its hand-over (§16) to the device it approves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_key: Option<String>,
 }
 
 /// A device id (`/v1/devices/pending`, `/v1/devices`, `/v1/devices/revoke` answers).
@@ -460,6 +464,215 @@ pub struct BlockList {
 pub struct AttachmentView {
     /// The attachment.
     pub attachment: AttachmentId,
+}
+
+// ---- recovery (docs/protocol.md §14–§15) ----
+
+/// How an account's recovery secret is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecoveryMethod {
+    /// A recovery key of 28 random bytes (§14.1).
+    Key,
+    /// A passphrase stretched with Argon2id under the set-up's salt (§14.2).
+    Passphrase,
+}
+
+impl RecoveryMethod {
+    /// The method's text, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::Passphrase => "passphrase",
+        }
+    }
+}
+
+impl std::str::FromStr for RecoveryMethod {
+    type Err = crate::ids::BadId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "key" => Ok(Self::Key),
+            "passphrase" => Ok(Self::Passphrase),
+            _ => Err(crate::ids::BadId { prefix: "method" }),
+        }
+    }
+}
+
+/// `PUT /v1/recovery`: a new recovery set-up (replaces any earlier one and its items).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverySetup {
+    /// 16 random bytes, base64.
+    pub recovery_id: String,
+    /// Key or passphrase.
+    pub method: RecoveryMethod,
+    /// The passphrase's Argon2id salt (16 bytes), base64; present iff the method is
+    /// `passphrase`.
+    #[serde(default)]
+    pub salt: Option<String>,
+    /// `SHA-256(domain("sotto/recovery/verifier") ‖ access key)`, base64.
+    pub verifier: String,
+}
+
+/// A configured set-up as `GET /v1/recovery` shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoverySetupView {
+    /// The recovery id, base64.
+    pub recovery_id: String,
+    /// Key or passphrase.
+    pub method: RecoveryMethod,
+    /// The passphrase's salt, base64 (`null` for a key).
+    pub salt: Option<String>,
+    /// Backup items stored.
+    pub items: u64,
+    /// When it was set up, ms since the epoch.
+    pub created_at: i64,
+}
+
+/// `GET /v1/recovery` answer: `{"configured": false}` or the set-up's fields beside
+/// `"configured": true`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecoveryStatus {
+    /// Whether recovery is set up.
+    pub configured: bool,
+    /// The set-up, when there is one.
+    #[serde(flatten)]
+    pub setup: Option<RecoverySetupView>,
+}
+
+/// `POST /v1/recovery/items`: backup items (§15.2 wire forms, base64).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupUpload {
+    /// At most [`MAX_BACKUP_ITEMS_PER_REQUEST`].
+    pub items: Vec<String>,
+}
+
+/// Backup items one `POST /v1/recovery/items` may carry.
+pub const MAX_BACKUP_ITEMS_PER_REQUEST: usize = 64;
+
+/// `POST /v1/recovery/items` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackupStored {
+    /// Items stored by this request (an item id already stored is not counted again).
+    pub stored: u64,
+}
+
+/// `POST /v1/recovery/unlock`: the access key, and where the page starts.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryUnlock {
+    /// The access key (32 bytes), base64.
+    pub access: Secret,
+    /// The last sequence number already read (0: from the start).
+    #[serde(default)]
+    pub after: i64,
+}
+
+/// One stored backup item.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackupItemView {
+    /// Its position (increasing).
+    pub seq: i64,
+    /// The wire form, base64.
+    pub item: String,
+}
+
+/// Backup items one unlock page holds at most.
+pub const MAX_BACKUP_PAGE: usize = 500;
+
+/// `POST /v1/recovery/unlock` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BackupPage {
+    /// Items after `after`, by sequence number.
+    pub items: Vec<BackupItemView>,
+    /// The `after` of the next page, `null` when this was the last.
+    pub next: Option<i64>,
+}
+
+// ---- hand-over (docs/protocol.md §16) ----
+
+/// `POST /v1/devices/{device}/handovers`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverRequest {
+    /// The SignedSealed hand-over, base64.
+    pub handover: String,
+}
+
+/// `POST /v1/devices/{device}/handovers` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HandoverStored {
+    /// The stored hand-over.
+    pub id: HandoverId,
+}
+
+/// One hand-over waiting for the caller's device.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HandoverView {
+    /// Its id (for `DELETE /v1/handovers/{id}`).
+    pub id: HandoverId,
+    /// The approving device that sent it.
+    pub from: DeviceId,
+    /// The SignedSealed hand-over, base64.
+    pub handover: String,
+    /// When it was stored, ms since the epoch.
+    pub created_at: i64,
+}
+
+/// `GET /v1/handovers` answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HandoverList {
+    /// Oldest first.
+    pub handovers: Vec<HandoverView>,
+}
+
+// ---- history (docs/protocol.md §6.7, §17) ----
+
+/// `GET /v1/conversations/{c}/history` query.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only envelopes with a sequence number below this; absent: from the newest.
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Envelopes at most, 1 to [`MAX_HISTORY_PAGE`] (default [`DEFAULT_HISTORY_PAGE`]).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Envelopes one history page holds at most.
+pub const MAX_HISTORY_PAGE: u32 = 500;
+/// Envelopes a history page holds when the query names no limit.
+pub const DEFAULT_HISTORY_PAGE: u32 = 100;
+
+/// One archived envelope.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ArchivedView {
+    /// Its position in the archive (increasing with arrival).
+    pub seq: i64,
+    /// The envelope as received, base64.
+    pub envelope: String,
+    /// Server receive time, ms since the epoch.
+    pub received_at: i64,
+}
+
+/// `GET /v1/conversations/{c}/history` answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// Newest first.
+    pub envelopes: Vec<ArchivedView>,
+    /// Whether older envelopes follow (ask again with `before` = the last `seq`).
+    pub more: bool,
+}
+
+/// `GET /v1/policy` answer: the server's defaults clients apply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// The retention of a conversation whose log set none (§6.7), seconds; 0 = for good.
+    pub default_retention_secs: u64,
 }
 
 #[cfg(test)]

@@ -43,6 +43,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Conflicts with the current state (exists already, stale epoch).
     Conflict,
+    /// A recovery unlock was refused: wrong access key, or no recovery set up (one answer for
+    /// both).
+    RecoveryRejected,
     /// Too many attempts; retry later (`Retry-After`).
     Throttled,
     /// A per-device or per-account capacity is exhausted.
@@ -78,6 +81,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
+            Self::RecoveryRejected => "recovery_rejected",
             Self::Throttled => "throttled",
             Self::Capacity => "capacity",
             Self::Unavailable => "unavailable",
@@ -131,6 +135,7 @@ impl ErrorCode {
             | Self::NotFound
             | Self::MethodNotAllowed
             | Self::Conflict
+            | Self::RecoveryRejected
             | Self::Unknown => false,
         }
     }

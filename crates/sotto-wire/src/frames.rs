@@ -143,6 +143,8 @@ pub enum ServerFrame<'a> {
     },
     /// Answer to `ping`.
     Pong,
+    /// A device hand-over is waiting for this device (`GET /v1/handovers`).
+    Handover,
     /// A frame was refused.
     Error {
         /// The `id` of the refused `send`, if any.
@@ -230,6 +232,7 @@ impl ServerFrame<'_> {
                 payload: payload.map(|p| Cow::Owned(p.into_owned())),
             },
             Self::Pong => ServerFrame::Pong,
+            Self::Handover => ServerFrame::Handover,
             Self::Error {
                 id,
                 error,

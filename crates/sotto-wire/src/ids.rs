@@ -25,6 +25,41 @@ pub struct SessionId(pub [u8; 16]);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttachmentId(pub [u8; 16]);
 
+/// A device hand-over waiting for its recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandoverId(pub [u8; 16]);
+
+impl HandoverId {
+    /// The text prefix.
+    pub const PREFIX: &'static str = "ho:";
+}
+
+impl fmt::Display for HandoverId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", Self::PREFIX, hex::encode(self.0))
+    }
+}
+
+impl FromStr for HandoverId {
+    type Err = BadId;
+
+    fn from_str(text: &str) -> Result<Self, BadId> {
+        parse_hex16(text, Self::PREFIX).map(Self)
+    }
+}
+
+impl Serialize for HandoverId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HandoverId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        id_from_text(deserializer)
+    }
+}
+
 impl SessionId {
     /// The text prefix.
     pub const PREFIX: &'static str = "sess:";
@@ -133,5 +168,9 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<AttachmentId>(&json).unwrap(), a);
         assert!(serde_json::from_str::<AttachmentId>(r#""att:/etc/passwd""#).is_err());
+        let h = HandoverId([0xab; 16]);
+        assert_eq!(h.to_string(), format!("ho:{}", "ab".repeat(16)));
+        assert_eq!(h.to_string().parse::<HandoverId>().unwrap(), h);
+        assert!("ho:AB".parse::<HandoverId>().is_err());
     }
 }

@@ -30,5 +30,5 @@ pub mod secret;
 pub use decode::{from_json, DecodeError};
 pub use error::{ErrorBody, ErrorCode};
 pub use frames::{ClientFrame, ServerFrame, SignalKind, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
-pub use ids::{AttachmentId, SessionId};
+pub use ids::{AttachmentId, HandoverId, SessionId};
 pub use secret::Secret;

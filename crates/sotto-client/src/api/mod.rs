@@ -298,6 +298,7 @@ impl Api {
             signing_key: b64(signing_key),
             auth_key: b64(auth_key),
             name: name.to_owned(),
+            exchange_key: None,
         };
         self.call(
             Method::POST,

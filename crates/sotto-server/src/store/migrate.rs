@@ -55,6 +55,11 @@ pub const SQLITE: &[Migration] = &[
         name: "consent",
         sql: include_str!("../../migrations/sqlite/0007_consent.sql"),
     },
+    Migration {
+        version: 8,
+        name: "recovery and history",
+        sql: include_str!("../../migrations/sqlite/0008_recovery_history.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -93,6 +98,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 7,
         name: "consent",
         sql: include_str!("../../migrations/postgres/0007_consent.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "recovery and history",
+        sql: include_str!("../../migrations/postgres/0008_recovery_history.sql"),
     },
 ];
 

@@ -266,6 +266,10 @@ pub struct QueuePolicy {
     pub max_request_envelopes: i64,
     /// How long a refused copy stays retryable (ms).
     pub undelivered_ttl_ms: i64,
+    /// Whether an envelope for every member (not a key distribution or request, which name one
+    /// device) is also written to the conversation's archive, in the same commit
+    /// (`history.archive`).
+    pub archive: bool,
 }
 
 impl QueuePolicy {
@@ -280,7 +284,17 @@ impl QueuePolicy {
         }
     }
 
-    /// The policy the limits set.
+    /// This policy with archiving on or off.
+    pub fn archiving(self, archive: bool) -> Self {
+        Self { archive, ..self }
+    }
+
+    /// Whether `env` goes to the archive under this policy.
+    pub fn archives(&self, env: &NewEnvelope) -> bool {
+        self.archive && env.to.is_none()
+    }
+
+    /// The policy the limits set (archiving on).
     pub fn from_limits(limits: &crate::config::Limits) -> Self {
         Self {
             max_queue_per_device: limits.max_queue_per_device,
@@ -289,6 +303,7 @@ impl QueuePolicy {
             max_request_envelopes: limits.max_request_envelopes,
             undelivered_ttl_ms: i64::try_from(limits.undelivered_ttl_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
+            archive: true,
         }
     }
 }
@@ -390,6 +405,106 @@ pub struct Delivery {
     pub body: Vec<u8>,
 }
 
+/// How a recovery secret is made (docs/protocol.md §14): the wire's type, stored as its text.
+pub use sotto_wire::api::RecoveryMethod;
+
+/// An account's recovery set-up (docs/protocol.md §14.2). Nothing here opens the backup: the
+/// verifier is a hash of the access key, checked in constant time by the service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryRecord {
+    /// Random per set-up; every backup item names it.
+    pub recovery_id: [u8; 16],
+    /// A recovery key or a passphrase.
+    pub method: RecoveryMethod,
+    /// The Argon2id salt of a passphrase (`None` for a recovery key).
+    pub salt: Option<[u8; 16]>,
+    /// `SHA-256(domain("sotto/recovery/verifier") ‖ access key)`.
+    pub verifier: [u8; 32],
+    /// Backup items stored under this set-up.
+    pub items: i64,
+    /// Their bytes.
+    pub bytes: i64,
+    /// When it was set up (ms).
+    pub created_at: i64,
+}
+
+/// A backup item to store: its id (from its header) and its wire form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBackupItem {
+    /// The item id its header names (unique per account).
+    pub item_id: [u8; 16],
+    /// The SignedSealed wire form.
+    pub body: Vec<u8>,
+}
+
+/// What one account's backup may hold (`limits.max_backup_items_per_account`,
+/// `limits.max_backup_bytes_per_account`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupCaps {
+    /// Items at most.
+    pub items: i64,
+    /// Bytes at most.
+    pub bytes: i64,
+}
+
+/// A stored backup item, by its upload order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBackupItem {
+    /// Increasing with upload order, per server.
+    pub seq: i64,
+    /// The wire form.
+    pub body: Vec<u8>,
+}
+
+/// A device hand-over waiting for its recipient (docs/protocol.md §16).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoverRecord {
+    /// Random, chosen by the server.
+    pub id: [u8; 16],
+    /// The new device it is for.
+    pub recipient: DeviceId,
+    /// The approving device that sent it.
+    pub sender: DeviceId,
+    /// The SignedSealed wire form.
+    pub body: Vec<u8>,
+    /// When it was stored (ms).
+    pub created_at: i64,
+}
+
+/// One archived envelope (docs/protocol.md §17.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedEnvelope {
+    /// Increasing with arrival, per server.
+    pub seq: i64,
+    /// The message id.
+    pub message: MessageId,
+    /// Server receive time (ms).
+    pub received_at: i64,
+    /// The envelope as received.
+    pub body: Vec<u8>,
+}
+
+/// Which archived envelopes a history page may show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryWindow {
+    /// Only envelopes received at or after this (ms): the later of when the reader's account
+    /// joined and the retention's start.
+    pub from: i64,
+    /// Only envelopes with a sequence number below this (`None`: the newest).
+    pub before: Option<i64>,
+    /// Envelopes at most.
+    pub limit: i64,
+}
+
+/// What a retention purge deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Archived envelopes.
+    pub envelopes: u64,
+    /// Attachments.
+    pub attachments: u64,
+}
+
 /// Persistence for everything the server keeps. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -409,7 +524,8 @@ pub trait Store: Send + Sync + 'static {
     /// Sets the master key once; `Conflict` if another one is set or the account id is taken.
     async fn set_master_key(&self, user: UserId, account: &AccountId, spki: &[u8]) -> Result<()>;
 
-    /// Announces a pending device; `Conflict` if the id belongs to another user or is not
+    /// Announces a pending device (with its exchange-key certificate and serial when it
+    /// published one); `Conflict` if the id belongs to another user or is not
     /// pending; `Capacity` if its user already has `max_pending` other pending devices
     /// (counted under a lock on the user, so concurrent announcements cannot pass the cap).
     async fn add_pending_device(&self, device: &DeviceRecord, max_pending: usize) -> Result<()>;
@@ -420,7 +536,8 @@ pub trait Store: Send + Sync + 'static {
     async fn device(&self, device: &DeviceId) -> Result<Option<DeviceRecord>>;
     /// A user's devices, oldest first.
     async fn devices_of(&self, user: UserId) -> Result<Vec<DeviceRecord>>;
-    /// Revokes a device: stores the revocation, ends its sessions and drops its queue.
+    /// Revokes a device: stores the revocation, ends its sessions and drops its queue and the
+    /// hand-overs waiting for it.
     async fn revoke_device(
         &self,
         user: UserId,
@@ -494,12 +611,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// Appends a change at `change.epoch` (must be the next one; `Conflict` otherwise) and
     /// replaces the member list: members who stay keep their status, new ones get theirs.
+    /// `retention` is the conversation's retention after the change (`None`: never set, the
+    /// server default), written in the same transaction.
     async fn append_change(
         &self,
         conversation: &ConversationId,
         change: &ChangeRecord,
         members: &[NewMember],
+        retention: Option<u64>,
     ) -> Result<()>;
+    /// When `user` joined the conversation (ms), `None` if not a member.
+    async fn member_since(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+    ) -> Result<Option<i64>>;
+    /// The conversation's retention as its log set it (`None`: never set).
+    async fn retention(&self, conversation: &ConversationId) -> Result<Option<u64>>;
     /// Conversations `creator` created since `since` (ms), and when the oldest of them was.
     async fn conversations_created_since(
         &self,
@@ -584,6 +712,53 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// An attachment's conversation and bytes.
     async fn attachment(&self, id: &[u8; 16]) -> Result<Option<(ConversationId, Vec<u8>)>>;
+
+    /// A page of a conversation's archive within `window`, newest first.
+    async fn history(
+        &self,
+        conversation: &ConversationId,
+        window: &HistoryWindow,
+    ) -> Result<Vec<ArchivedEnvelope>>;
+    /// Deletes the archived envelopes received and the attachments uploaded at or before `now`
+    /// minus their conversation's retention (`default_secs` where the log set none; 0 keeps
+    /// them).
+    async fn purge_retention(&self, now: i64, default_secs: u64) -> Result<Purged>;
+
+    /// Sets `user`'s recovery up, replacing any earlier set-up and deleting its items.
+    async fn set_recovery(&self, user: UserId, recovery: &RecoveryRecord) -> Result<()>;
+    /// `user`'s recovery set-up.
+    async fn recovery(&self, user: UserId) -> Result<Option<RecoveryRecord>>;
+    /// Deletes `user`'s recovery set-up and its items; returns whether there was one.
+    async fn delete_recovery(&self, user: UserId) -> Result<bool>;
+    /// Stores backup items under `user`'s set-up `recovery_id`; an item id already stored is
+    /// skipped. `Conflict` without a set-up or under another recovery id; `Capacity` if the
+    /// new items would take the backup past `caps` (nothing stored). Returns how many were new.
+    async fn put_backup_items(
+        &self,
+        user: UserId,
+        recovery_id: &[u8; 16],
+        items: &[NewBackupItem],
+        caps: BackupCaps,
+        now: i64,
+    ) -> Result<u64>;
+    /// `user`'s backup items with a sequence number above `after`, oldest first, at most
+    /// `limit`.
+    async fn backup_items(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredBackupItem>>;
+
+    /// Stores a hand-over; `Capacity` if its recipient already has `max_per_recipient`
+    /// (counted under the write lock).
+    async fn put_handover(&self, handover: &HandoverRecord, max_per_recipient: i64) -> Result<()>;
+    /// The hand-overs for `recipient` stored at or after `since` (ms), oldest first.
+    async fn handovers_for(&self, recipient: &DeviceId, since: i64) -> Result<Vec<HandoverRecord>>;
+    /// Deletes `recipient`'s hand-over `id`; returns whether it existed.
+    async fn delete_handover(&self, id: &[u8; 16], recipient: &DeviceId) -> Result<bool>;
+    /// Deletes hand-overs stored before `before` (ms); returns how many.
+    async fn purge_handovers(&self, before: i64) -> Result<u64>;
 
     /// Flushes and closes the pool (graceful shutdown).
     async fn close(&self);

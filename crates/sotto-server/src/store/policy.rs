@@ -70,6 +70,7 @@ mod tests {
         max_queue_per_sender: 50,
         max_request_envelopes: 3,
         undelivered_ttl_ms: 1000,
+        archive: false,
     };
 
     fn accepted() -> Consent {

@@ -585,6 +585,28 @@ async fn enqueue_many(
         query.execute(&mut **tx).await?;
     }
 
+    // The archive (history): one row per envelope for every member, in this same commit.
+    let archived: Vec<&NewEnvelope> = accepted
+        .iter()
+        .map(|(env, _)| *env)
+        .filter(|env| policy.archives(env))
+        .collect();
+    for chunk in archived.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO archive (conversation, message, received_at, body) VALUES {}",
+            tuples(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for env in chunk {
+            query = query
+                .bind(env.conversation.as_bytes().as_slice())
+                .bind(env.message.as_bytes().as_slice())
+                .bind(env.received_at)
+                .bind(env.body.as_slice());
+        }
+        query.execute(&mut **tx).await?;
+    }
+
     // Deliveries, with their sequence numbers (in `copies` order); a single copy
     // carries the body.
     let single: HashMap<MessageId, &[u8]> = accepted

@@ -17,15 +17,17 @@ use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
 
 use self::rows::{
-    change_row, device_row, retryable, session_row, to_i64, unique_violation, user_row, with_pair,
-    Columns,
+    archive_row, change_row, device_row, handover_row, recovery_row, retryable, session_row,
+    to_i64, unique_violation, user_row, with_pair, Columns,
 };
 use crate::error::{Error, Result};
 use crate::store::backend::Backend;
 use crate::store::{
-    fixed, merge_queues, ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HotQueueFigures,
-    MemberStatus, NewMember, NewTokenPair, QueuePolicy, RefreshOutcome, RequestRecord, SessionId,
-    SessionRecord, Store, UserId, UserRecord, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    fixed, merge_queues, ArchivedEnvelope, BackupCaps, ChallengeRecord, ChangeRecord, Delivery,
+    DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, MemberStatus, NewBackupItem,
+    NewMember, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord,
+    SessionId, SessionRecord, Store, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
+    OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -165,8 +167,11 @@ where
         }
         let row = sqlx::query(
             "INSERT INTO devices (id, user_id, state, signing_key, auth_key, name, \
-             created_at) VALUES ($1, $2, 'pending', $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET auth_key = $4, name = $5 \
+             exchange_cert, exchange_serial, created_at) \
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO UPDATE SET auth_key = $4, name = $5, \
+             exchange_cert = COALESCE($6, devices.exchange_cert), \
+             exchange_serial = COALESCE($7, devices.exchange_serial) \
              WHERE devices.user_id = $2 AND devices.state = 'pending' RETURNING id",
         )
         .bind(d.device.as_bytes().as_slice())
@@ -174,6 +179,8 @@ where
         .bind(d.signing_key.as_slice())
         .bind(d.auth_key.as_slice())
         .bind(d.name.as_str())
+        .bind(d.exchange_cert.as_deref())
+        .bind(d.exchange_serial.map(|s| to_i64(s, "serial")).transpose()?)
         .bind(d.created_at)
         .fetch_optional(&mut *tx)
         .await?;
@@ -273,6 +280,11 @@ where
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM deliveries WHERE device = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Hand-overs waiting for it will never be read.
+        sqlx::query("DELETE FROM handovers WHERE recipient = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -649,6 +661,7 @@ where
         conversation: &ConversationId,
         change: &ChangeRecord,
         members: &[NewMember],
+        retention: Option<u64>,
     ) -> Result<()> {
         let id = conversation.as_bytes().as_slice();
         let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
@@ -671,8 +684,41 @@ where
             });
         }
         replace_members::<B::Db>(&mut *tx, id, members, change.created_at).await?;
+        sqlx::query("UPDATE conversations SET retention_secs = $1 WHERE id = $2")
+            .bind(retention.map(|r| to_i64(r, "retention")).transpose()?)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn member_since(
+        &self,
+        conversation: &ConversationId,
+        user: UserId,
+    ) -> Result<Option<i64>> {
+        let row =
+            sqlx::query("SELECT added_at FROM members WHERE conversation = $1 AND user_id = $2")
+                .bind(conversation.as_bytes().as_slice())
+                .bind(user.0)
+                .fetch_optional(self.pool())
+                .await?;
+        row.map(|r| r.int("added_at")).transpose()
+    }
+
+    async fn retention(&self, conversation: &ConversationId) -> Result<Option<u64>> {
+        let row = sqlx::query("SELECT retention_secs FROM conversations WHERE id = $1")
+            .bind(conversation.as_bytes().as_slice())
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => r
+                .opt_int("retention_secs")?
+                .map(|v| u64::try_from(v).map_err(|_| Error::Corrupt { what: "retention" }))
+                .transpose(),
+            None => Ok(None),
+        }
     }
 
     async fn conversations_created_since(
@@ -1033,6 +1079,294 @@ where
             ))
         })
         .transpose()
+    }
+
+    async fn history(
+        &self,
+        conversation: &ConversationId,
+        window: &HistoryWindow,
+    ) -> Result<Vec<ArchivedEnvelope>> {
+        sqlx::query(
+            "SELECT seq, message, received_at, body FROM archive WHERE conversation = $1 \
+             AND seq < $2 AND received_at >= $3 ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(conversation.as_bytes().as_slice())
+        .bind(window.before.unwrap_or(i64::MAX))
+        .bind(window.from)
+        .bind(window.limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(archive_row)
+        .collect()
+    }
+
+    async fn purge_retention(&self, now: i64, default_secs: u64) -> Result<Purged> {
+        let default_secs = to_i64(default_secs, "retention")?;
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // One rule for both: kept while `at + retention > now`; retention 0 keeps for good.
+        let envelopes = sqlx::query(
+            "DELETE FROM archive WHERE seq IN (SELECT a.seq FROM archive a \
+             JOIN conversations c ON c.id = a.conversation \
+             WHERE COALESCE(c.retention_secs, $2) > 0 \
+             AND a.received_at <= $1 - COALESCE(c.retention_secs, $2) * 1000)",
+        )
+        .bind(now)
+        .bind(default_secs)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let gone = sqlx::query(
+            "DELETE FROM attachments WHERE id IN (SELECT a.id FROM attachments a \
+             JOIN conversations c ON c.id = a.conversation \
+             WHERE COALESCE(c.retention_secs, $2) > 0 \
+             AND a.created_at <= $1 - COALESCE(c.retention_secs, $2) * 1000) \
+             RETURNING uploader, size",
+        )
+        .bind(now)
+        .bind(default_secs)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut freed: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+        for row in &gone {
+            *freed.entry(row.int("uploader")?).or_insert(0) += row.int("size")?;
+        }
+        for (uploader, size) in freed {
+            // The uploader's quota counts what it stores now.
+            sqlx::query(
+                "UPDATE users SET attachment_bytes = CASE WHEN attachment_bytes > $1 \
+                 THEN attachment_bytes - $1 ELSE 0 END WHERE id = $2",
+            )
+            .bind(size)
+            .bind(uploader)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Purged {
+            envelopes,
+            attachments: u64::try_from(gone.len()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn set_recovery(&self, user: UserId, recovery: &RecoveryRecord) -> Result<()> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM backup_items WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO recovery (user_id, recovery_id, method, salt, verifier, items, bytes, \
+             created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, $6) ON CONFLICT (user_id) DO UPDATE \
+             SET recovery_id = $2, method = $3, salt = $4, verifier = $5, items = 0, bytes = 0, \
+             created_at = $6",
+        )
+        .bind(user.0)
+        .bind(recovery.recovery_id.as_slice())
+        .bind(recovery.method.as_str())
+        .bind(recovery.salt.as_ref().map(|s| s.as_slice()))
+        .bind(recovery.verifier.as_slice())
+        .bind(recovery.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recovery(&self, user: UserId) -> Result<Option<RecoveryRecord>> {
+        sqlx::query("SELECT * FROM recovery WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(recovery_row)
+            .transpose()
+    }
+
+    async fn delete_recovery(&self, user: UserId) -> Result<bool> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM backup_items WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM recovery WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn put_backup_items(
+        &self,
+        user: UserId,
+        recovery_id: &[u8; 16],
+        items: &[NewBackupItem],
+        caps: BackupCaps,
+        now: i64,
+    ) -> Result<u64> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // Locks the set-up's row (PostgreSQL; SQLite holds the write lock), so concurrent
+        // uploads count one after the other against the caps.
+        let setup = sqlx::query(
+            "UPDATE recovery SET items = items WHERE user_id = $1 \
+             RETURNING recovery_id, items, bytes",
+        )
+        .bind(user.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(setup) = setup else {
+            return Err(Error::Conflict {
+                what: "recovery is not set up",
+            });
+        };
+        if setup.bytes("recovery_id")?.as_slice() != recovery_id.as_slice() {
+            return Err(Error::Conflict {
+                what: "the item belongs to another recovery set-up",
+            });
+        }
+        let mut fresh: Vec<&NewBackupItem> = Vec::with_capacity(items.len());
+        for item in items {
+            if fresh.iter().any(|f| f.item_id == item.item_id) {
+                continue;
+            }
+            let known = sqlx::query(
+                "SELECT 1 AS one FROM backup_items WHERE user_id = $1 AND item_id = $2",
+            )
+            .bind(user.0)
+            .bind(item.item_id.as_slice())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_none() {
+                fresh.push(item);
+            }
+        }
+        let added_items = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+        let added_bytes = fresh.iter().fold(0i64, |n, i| {
+            n.saturating_add(i64::try_from(i.body.len()).unwrap_or(i64::MAX))
+        });
+        if setup.int("items")?.saturating_add(added_items) > caps.items {
+            return Err(Error::Capacity {
+                what: "backup items of this account",
+            });
+        }
+        if setup.int("bytes")?.saturating_add(added_bytes) > caps.bytes {
+            return Err(Error::Capacity {
+                what: "backup bytes of this account",
+            });
+        }
+        for item in &fresh {
+            sqlx::query(
+                "INSERT INTO backup_items (user_id, item_id, body, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(user.0)
+            .bind(item.item_id.as_slice())
+            .bind(item.body.as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE recovery SET items = items + $1, bytes = bytes + $2 WHERE user_id = $3",
+        )
+        .bind(added_items)
+        .bind(added_bytes)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(fresh.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn backup_items(
+        &self,
+        user: UserId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredBackupItem>> {
+        let rows = sqlx::query(
+            "SELECT seq, body FROM backup_items WHERE user_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(user.0)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredBackupItem {
+                    seq: r.int("seq")?,
+                    body: r.bytes("body")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_handover(&self, h: &HandoverRecord, max_per_recipient: i64) -> Result<()> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // Locks the recipient's row (PostgreSQL; SQLite holds the write lock already).
+        sqlx::query("UPDATE devices SET queued = queued WHERE id = $1")
+            .bind(h.recipient.as_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        let held = sqlx::query("SELECT COUNT(*) AS n FROM handovers WHERE recipient = $1")
+            .bind(h.recipient.as_bytes().as_slice())
+            .fetch_one(&mut *tx)
+            .await?
+            .int("n")?;
+        if held >= max_per_recipient {
+            return Err(Error::Capacity {
+                what: "hand-overs waiting for this device",
+            });
+        }
+        sqlx::query(
+            "INSERT INTO handovers (id, recipient, sender, body, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(h.id.as_slice())
+        .bind(h.recipient.as_bytes().as_slice())
+        .bind(h.sender.as_bytes().as_slice())
+        .bind(h.body.as_slice())
+        .bind(h.created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn handovers_for(&self, recipient: &DeviceId, since: i64) -> Result<Vec<HandoverRecord>> {
+        sqlx::query(
+            "SELECT * FROM handovers WHERE recipient = $1 AND created_at >= $2 \
+             ORDER BY created_at, id",
+        )
+        .bind(recipient.as_bytes().as_slice())
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(handover_row)
+        .collect()
+    }
+
+    async fn delete_handover(&self, id: &[u8; 16], recipient: &DeviceId) -> Result<bool> {
+        let deleted = sqlx::query("DELETE FROM handovers WHERE id = $1 AND recipient = $2")
+            .bind(id.as_slice())
+            .bind(recipient.as_bytes().as_slice())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn purge_handovers(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM handovers WHERE created_at < $1")
+            .bind(before)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
     }
 
     async fn close(&self) {

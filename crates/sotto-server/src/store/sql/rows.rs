@@ -3,13 +3,13 @@
 //! every row of either backend implements, so SQLite and PostgreSQL rows go through the same
 //! code and a column added for one cannot be missed for the other.
 
-use sotto_proto::ids::{AccountId, DeviceId};
+use sotto_proto::ids::{AccountId, DeviceId, MessageId};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    fixed, ChangeRecord, DeviceRecord, DeviceState, NewTokenPair, SessionId, SessionRecord, UserId,
-    UserRecord,
+    fixed, ArchivedEnvelope, ChangeRecord, DeviceRecord, DeviceState, HandoverRecord, NewTokenPair,
+    RecoveryMethod, RecoveryRecord, SessionId, SessionRecord, UserId, UserRecord,
 };
 
 /// A row's columns by name, as the few types the store keeps: integers, text and byte strings,
@@ -68,6 +68,48 @@ pub(crate) fn user_row(row: &impl Columns) -> Result<UserRecord> {
             .opt_bytes("account_id")?
             .map(|a| fixed(a, "account id").map(AccountId::from_bytes))
             .transpose()?,
+    })
+}
+
+/// A `recovery` row.
+pub(crate) fn recovery_row(row: &impl Columns) -> Result<RecoveryRecord> {
+    Ok(RecoveryRecord {
+        recovery_id: fixed(row.bytes("recovery_id")?, "recovery id")?,
+        method: row
+            .text("method")?
+            .parse::<RecoveryMethod>()
+            .map_err(|_| Error::Corrupt {
+                what: "recovery method",
+            })?,
+        salt: row
+            .opt_bytes("salt")?
+            .map(|s| fixed(s, "recovery salt"))
+            .transpose()?,
+        verifier: fixed(row.bytes("verifier")?, "recovery verifier")?,
+        items: row.int("items")?,
+        bytes: row.int("bytes")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// A `handovers` row.
+pub(crate) fn handover_row(row: &impl Columns) -> Result<HandoverRecord> {
+    Ok(HandoverRecord {
+        id: fixed(row.bytes("id")?, "hand-over id")?,
+        recipient: DeviceId::from_bytes(fixed(row.bytes("recipient")?, "device id")?),
+        sender: DeviceId::from_bytes(fixed(row.bytes("sender")?, "device id")?),
+        body: row.bytes("body")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// An `archive` row.
+pub(crate) fn archive_row(row: &impl Columns) -> Result<ArchivedEnvelope> {
+    Ok(ArchivedEnvelope {
+        seq: row.int("seq")?,
+        message: MessageId::from_bytes(fixed(row.bytes("message")?, "message id")?),
+        received_at: row.int("received_at")?,
+        body: row.bytes("body")?,
     })
 }
 

@@ -37,7 +37,7 @@ use crate::store::{
     fixed, MemberStatus, NewEnvelope, QueuePolicy, UndeliveredReason, WriteOp, WriteOutcome,
 };
 
-/// Prepared statements the connection keeps (the hot path uses six, a settle step five more,
+/// Prepared statements the connection keeps (the hot path uses seven, a settle step five more,
 /// the queue policy's rarer paths nine).
 const STATEMENT_CACHE: usize = 32;
 
@@ -75,6 +75,9 @@ const RETRY_MESSAGE: &str = "INSERT INTO messages \
 const SPENT: &str = "SELECT 1 FROM spent WHERE id = ?1";
 const INSERT_SPENT: &str = "INSERT INTO spent (id) VALUES (?1) ON CONFLICT (id) DO NOTHING";
 const INSERT_LOG: &str = "INSERT INTO relay_log (id, data) VALUES (?1, ?2)";
+// The conversation's archive (history), in the same commit as the envelope: one row each.
+const INSERT_ARCHIVE: &str =
+    "INSERT INTO archive (conversation, message, received_at, body) VALUES (?1, ?2, ?3, ?4)";
 const DELETE_LOG: &str = "DELETE FROM relay_log WHERE id <= ?1";
 const DEVICE_ACTIVE: &str = "SELECT 1 FROM devices WHERE id = ?1 AND state = 'active'";
 // The message row of an envelope settled with copies still queued (its metadata, for
@@ -180,6 +183,7 @@ impl BatchWriter {
             SPENT,
             INSERT_SPENT,
             INSERT_LOG,
+            INSERT_ARCHIVE,
             DELETE_LOG,
             DEVICE_ACTIVE,
             INSERT_MESSAGE,
@@ -629,6 +633,14 @@ fn enqueue(
         }
         count_requests(conn, route, &env.conversation, reached)?;
         record_undelivered(conn, undelivered, env, &refused, policy)?;
+        if policy.archives(env) {
+            conn.prepare_cached(INSERT_ARCHIVE)?.execute(params![
+                env.conversation.as_bytes().as_slice(),
+                message,
+                env.received_at,
+                env.body.as_slice(),
+            ])?;
+        }
         let logged = LoggedEnvelope {
             message: env.message,
             conversation: env.conversation,
@@ -1149,7 +1161,7 @@ mod tests {
             created_at: 1,
         };
         store
-            .append_change(&conv, &next, &accepted(&[alice, bob, carol]))
+            .append_change(&conv, &next, &accepted(&[alice, bob, carol]), None)
             .await
             .unwrap();
         store.activate_device(&b2).await.unwrap();
