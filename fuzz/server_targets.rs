@@ -124,6 +124,10 @@ pub fn http_body(data: &[u8]) {
     body_as::<api::CreateRequest>(data);
     body_as::<api::AppendRequest>(data);
     body_as::<api::SendRequest>(data);
+    body_as::<api::RecoverySetup>(data);
+    body_as::<api::BackupUpload>(data);
+    body_as::<api::RecoveryUnlock>(data);
+    body_as::<api::HandoverRequest>(data);
 }
 
 /// Whatever a client is handed must parse to a value or be refused, never panic.
@@ -160,6 +164,13 @@ pub fn server_answer(data: &[u8]) {
     answer_as::<Vec<api::ConversationView>>(text);
     answer_as::<api::SentView>(text);
     answer_as::<api::AttachmentView>(text);
+    answer_as::<api::RecoveryStatus>(text);
+    answer_as::<api::BackupStored>(text);
+    answer_as::<api::BackupPage>(text);
+    answer_as::<api::HandoverStored>(text);
+    answer_as::<api::HandoverList>(text);
+    answer_as::<api::HistoryPage>(text);
+    answer_as::<api::PolicyView>(text);
 }
 
 /// The ids the seeds are made with: the committed test keys of `alice` and `bob` (slots 0 and

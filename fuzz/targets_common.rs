@@ -24,9 +24,11 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use sotto_proto::auth::AuthChallenge;
+use sotto_proto::backup::{open_backup, BackupItem, BackupItemHeader, BackupItemId};
 use sotto_proto::body::{
     pad, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
 };
+use sotto_proto::bundle::{GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record};
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Reader;
 use sotto_proto::crypto::rsa::{
@@ -39,6 +41,7 @@ use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
     change_hash, decode_signed_change, GroupChange, GroupOp, GroupState, Member,
 };
+use sotto_proto::handover::{open_handover, Handover, HandoverHeader, HandoverId};
 use sotto_proto::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
 use sotto_proto::identity::{
     AccountIdentity, DeviceKeys, VerifiedDevice, VerifiedExchangeKey, VerifiedRevocation,
@@ -48,8 +51,9 @@ use sotto_proto::ids::{
 };
 use sotto_proto::limits::{MAX_CERTIFICATE_LEN, MAX_CHAIN_MESSAGES};
 use sotto_proto::payload::{Payload, PayloadKind, MAX_KEY_REQUEST_BODY_LEN};
+use sotto_proto::recovery::{RecoveryId, RecoveryKey, RecoveryKeys, RecoverySecret};
 use sotto_proto::signed::{Signed, SignedSealed};
-use sotto_proto::testing::{fixed_pkcs8, TestAccount, T0};
+use sotto_proto::testing::{fixed_pkcs8, TestAccount, TestDevice, T0};
 
 /// The body of one target.
 pub type TargetFn = fn(&[u8]);
@@ -67,6 +71,10 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("spki", spki),
     ("malicious_member", malicious_member),
     ("payload", payload),
+    ("key_bundle", key_bundle),
+    ("backup_item", backup_item),
+    ("handover", handover),
+    ("recovery_key", recovery_key),
 ];
 
 /// A fixed world, built once per process from the committed test keys and a seeded generator, so
@@ -95,7 +103,16 @@ pub struct Fixture {
     pub revocation: VerifiedRevocation,
     /// The signed form of `revocation`.
     pub revocation_signed: Signed,
+    /// A second device of Alice's, the recipient of hand-overs.
+    pub laptop: TestDevice,
+    /// The keys of Alice's recovery set-up [`RECOVERY_SET_UP`].
+    pub recovery: RecoveryKeys,
+    /// A backup item by Alice's first device holding her master key.
+    pub master_item: Vec<u8>,
 }
+
+/// The recovery set-up of the fixture.
+pub const RECOVERY_SET_UP: RecoveryId = RecoveryId::from_bytes([0x21; 16]);
 
 impl Fixture {
     fn build() -> Self {
@@ -157,12 +174,37 @@ impl Fixture {
             .identity
             .verify_revocation(&revocation_signed)
             .expect("verify revocation");
+        let laptop = TestAccount::device_for(&alice.master, &alice.identity, 16, "laptop");
+        let recovery = RecoveryKeys::derive(
+            &RecoverySecret::from_key(&RecoveryKey::from_secret(&[0x33; 28])),
+            alice.master.account(),
+            RECOVERY_SET_UP,
+        )
+        .expect("recovery keys");
+        let master_item = BackupItem::seal(
+            recovery.backup_key(),
+            alice.master.account(),
+            RECOVERY_SET_UP,
+            BackupItemId::from_bytes([1; 16]),
+            &alice.device.keys,
+            &alice.device.certificate,
+            T0,
+            &KeyBundle::new(vec![Record::MasterKey(
+                MasterKeyRecord::new(alice.master.key_pair().to_pkcs8().expect("pkcs8"))
+                    .expect("master key record"),
+            )]),
+        )
+        .expect("seal backup item")
+        .encode();
         Self {
             alice,
             bob,
             carol,
             genesis,
             group,
+            laptop,
+            recovery,
+            master_item,
             alice_chain: Mutex::new(chain),
             kdm_to_bob,
             alice_chain_key,
@@ -615,6 +657,87 @@ fn member_envelope(header: &[u8], plaintext: &[u8]) -> bool {
     true
 }
 
+/// `KeyBundle::decode`: what decodes, encodes, to the same bytes.
+pub fn key_bundle(data: &[u8]) {
+    if let Ok(bundle) = KeyBundle::decode(data) {
+        let encoded = bundle.encode().expect("a decoded bundle encodes");
+        assert_eq!(encoded.as_slice(), data, "key bundle encoding is canonical");
+    }
+}
+
+/// `BackupItemHeader::decode` and `BackupItem::decode`, then `open_backup` of the input with
+/// the fixture's item holding Alice's master key, under her recovery set-up.
+pub fn backup_item(data: &[u8]) {
+    if let Ok(header) = BackupItemHeader::decode(data) {
+        assert_eq!(
+            header.encode(),
+            data,
+            "backup item header encoding is canonical"
+        );
+    }
+    let Ok(item) = BackupItem::decode(data) else {
+        return;
+    };
+    assert_eq!(item.encode(), data, "backup item encoding is canonical");
+    assert_eq!(item.header().encode(), item.sealed().header());
+    let f = fixture();
+    let opened = open_backup(
+        &[&f.master_item, data],
+        f.alice.master.account(),
+        RECOVERY_SET_UP,
+        f.recovery.backup_key(),
+        std::slice::from_ref(&f.revocation_signed),
+    )
+    .expect("the fixture's item holds the master key");
+    assert_eq!(opened.master.account(), f.alice.master.account());
+    if opened.refused.is_empty() && data != f.master_item.as_slice() {
+        // Only an item sealed under the backup key and signed by a device of Alice's gets here.
+        assert_eq!(item.header().account, f.alice.master.account());
+        assert_eq!(item.header().recovery_id, RECOVERY_SET_UP);
+    }
+}
+
+/// `HandoverHeader::decode` and `Handover::decode`, then `open_handover` as Alice's laptop.
+pub fn handover(data: &[u8]) {
+    if let Ok(header) = HandoverHeader::decode(data) {
+        assert_eq!(
+            header.encode(),
+            data,
+            "hand-over header encoding is canonical"
+        );
+    }
+    let Ok(handover) = Handover::decode(data) else {
+        return;
+    };
+    assert_eq!(handover.encode(), data, "hand-over encoding is canonical");
+    assert_eq!(handover.header().encode(), handover.sealed().header());
+    let f = fixture();
+    let sender = f.device_named(&handover.header().sender_device);
+    let me = LocalDevice {
+        account: f.alice.master.account(),
+        device: f.laptop.keys.device(),
+        exchange_keys: std::slice::from_ref(&f.laptop.exchange),
+    };
+    if let Ok(bundle) = open_handover(&handover, sender, &me, T0) {
+        assert_eq!(
+            handover.header().sender_device,
+            f.alice.device.keys.device()
+        );
+        assert!(!bundle.has_master_key());
+    }
+}
+
+/// `RecoveryKey::parse` of the input as text: a parsed key's text parses to the same key.
+pub fn recovery_key(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(key) = RecoveryKey::parse(text) {
+        let again = RecoveryKey::parse(&key.to_text()).expect("a key's own text parses");
+        assert_eq!(again.danger_bytes(), key.danger_bytes());
+    }
+}
+
 /// One seed: the target it belongs to, a short label for its file name, and the bytes.
 pub struct Seed {
     /// The target (directory under `fuzz/corpus/`).
@@ -746,6 +869,12 @@ pub fn seeds() -> Vec<Seed> {
             GroupOp::Rename {
                 name: sotto_proto::testing::test_name(1, "renamed room")
                     .commitment(f.group.conversation()),
+            },
+        ),
+        (
+            "set-retention",
+            GroupOp::SetRetention {
+                retention: sotto_proto::group::Retention::from_secs(7 * 86_400).unwrap(),
             },
         ),
     ];
@@ -954,6 +1083,83 @@ pub fn seeds() -> Vec<Seed> {
         "malicious_member",
         "envelope-index-42",
         member_input(1, &far_header.encode(), &body),
+    );
+
+    // Key bundles, backup items, hand-overs, recovery keys.
+    let chain_record = f
+        .alice_chain
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .history_record();
+    let records = || {
+        vec![
+            Record::Chain(chain_record.danger_duplicate()),
+            Record::Pin(PinRecord {
+                account: f.bob.master.account(),
+                username: "bob".into(),
+                verified: true,
+            }),
+            Record::GroupName(GroupNameRecord {
+                conversation: f.group.conversation(),
+                reveal: sotto_proto::testing::test_name(0, "fuzz room"),
+            }),
+        ]
+    };
+    let mut with_master = records();
+    with_master.push(Record::MasterKey(
+        MasterKeyRecord::new(f.alice.master.key_pair().to_pkcs8().expect("pkcs8"))
+            .expect("master key record"),
+    ));
+    add(
+        "key_bundle",
+        "every-record",
+        KeyBundle::new(with_master)
+            .encode()
+            .expect("bundle")
+            .to_vec(),
+    );
+    add(
+        "key_bundle",
+        "empty",
+        KeyBundle::default().encode().expect("bundle").to_vec(),
+    );
+    add("backup_item", "master-key", f.master_item.clone());
+    let records_item = BackupItem::seal(
+        f.recovery.backup_key(),
+        f.alice.master.account(),
+        RECOVERY_SET_UP,
+        BackupItemId::from_bytes([2; 16]),
+        &f.alice.device.keys,
+        &f.alice.device.certificate,
+        T0,
+        &KeyBundle::new(records()),
+    )
+    .expect("seal backup item");
+    add("backup_item", "records", records_item.encode());
+    add(
+        "backup_item",
+        "header",
+        records_item.sealed().header().to_vec(),
+    );
+    let mut rng = DangerSeededRng::new([0x78; 32]);
+    let mut env = Env::new(T0, &mut rng);
+    let handover = Handover::seal(
+        &f.alice.device.keys,
+        &f.laptop.verified,
+        &f.laptop.verified_exchange,
+        HandoverId::from_bytes([3; 16]),
+        &KeyBundle::new(records()),
+        &mut env,
+    )
+    .expect("seal hand-over");
+    add("handover", "records", handover.encode());
+    add("handover", "header", handover.sealed().header().to_vec());
+    let key = RecoveryKey::from_secret(&[0x33; 28]);
+    add("recovery_key", "key", key.to_text().as_bytes().to_vec());
+    add(
+        "recovery_key",
+        "typed",
+        key.to_text().to_lowercase().replace('-', " ").into_bytes(),
     );
 
     // Keys.

@@ -33,8 +33,12 @@ use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::KeyPair as _;
 use serde_json::{json, Value};
 use sotto_proto::auth::AuthChallenge;
+use sotto_proto::backup::{open_backup, BackupItem, BackupItemId};
 use sotto_proto::body::{
     pad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
+use sotto_proto::bundle::{
+    ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
 };
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Writer;
@@ -46,16 +50,20 @@ use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
     change_hash, ConversationKind, CreateKind, GroupChange, GroupName, GroupOp, GroupState, Member,
-    NameCheck, NameCommitment, NameReveal,
+    NameCheck, NameCommitment, NameReveal, Retention,
 };
+use sotto_proto::handover::{open_handover, Handover, HandoverId};
 use sotto_proto::identity::{AccountIdentity, DeviceCertificate, DeviceKeys, MasterKey};
 use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
 };
 use sotto_proto::limits::{MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS};
+use sotto_proto::recovery::{RecoveryId, RecoveryKey, RecoveryKeys, RecoverySecret};
 use sotto_proto::safety::{fingerprint, SafetyNumber};
 use sotto_proto::signed::{Signed, SignedSealed};
-use sotto_proto::testing::{fixed_exchange_key, fixed_pkcs8, fixed_signing_key, TestAccount, T0};
+use sotto_proto::testing::{
+    fixed_exchange_key, fixed_pkcs8, fixed_signing_key, TestAccount, TestDevice, T0,
+};
 use sotto_proto::Error;
 
 fn main() {
@@ -78,6 +86,9 @@ fn main() {
         ("safety.json", safety_file(&p)),
         ("auth.json", auth_file(&p)),
         ("display.json", display_file()),
+        ("recovery.json", recovery_file(&p)),
+        ("backup.json", backup_file(&p)),
+        ("handover.json", handover_file(&p)),
     ];
     for (name, value) in files {
         write(&dir, name, &value);
@@ -233,6 +244,9 @@ fn op_json(op: &GroupOp) -> Value {
             json!({"type": "set_admin", "account": account.to_string(), "admin": admin})
         }
         GroupOp::Rename { name } => json!({"type": "rename", "name_commitment": hx(name.0)}),
+        GroupOp::SetRetention { retention } => {
+            json!({"type": "set_retention", "retention_secs": retention.secs()})
+        }
     }
 }
 
@@ -263,6 +277,7 @@ fn state_json(s: &GroupState) -> Value {
             "admin": m.admin,
             "since_epoch": m.since_epoch,
         })).collect::<Vec<_>>(),
+        "retention_secs": s.retention().map(|r| r.secs()),
     })
 }
 
@@ -2808,6 +2823,70 @@ fn group_file(p: &People) -> Value {
         "group/direct-conversation",
     ));
 
+    // §6.7 SetRetention (op 0x09): an admin sets it, either member of a 1:1 does, the same value
+    // again does nothing, and only 0 or 60..=315360000 seconds decode.
+    let retention = |secs: u64| GroupOp::SetRetention {
+        retention: Retention::from_secs(secs).unwrap(),
+    };
+    let r1 = propose(&s0, retention(7 * 86_400), alice, 1);
+    let sr1 = s0.apply(&r1, &alice.device.verified).unwrap();
+    let r2 = propose(&sr1, retention(0), alice, 2);
+    let sr2 = sr1.apply(&r2, &alice.device.verified).unwrap();
+    v.push(json!({
+        "name": "set-retention",
+        "description": "Alice (admin) sets the retention to 7 days (604800 s), then to 0 (keep for \
+                        good). `retention_secs` of a state is null until a SetRetention (the \
+                        server's default applies).",
+        "devices": signers(&[&genesis, &r1, &r2]),
+        "changes": [detailed(&genesis, &s0), detailed(&r1, &sr1), detailed(&r2, &sr2)],
+    }));
+    run(&[&genesis, &r1, &r2]).unwrap();
+    let dr1 = propose(&d0, retention(86_400), bob, 1);
+    let dsr1 = d0.apply(&dr1, &bob.device.verified).unwrap();
+    v.push(json!({
+        "name": "set-retention-direct-member",
+        "description": "Bob, a member but not an admin of his 1:1 with Alice, sets its retention to \
+                        one day: either member of a Direct conversation may (§6.3 step 5).",
+        "devices": signers(&[&direct, &dr1]),
+        "changes": [detailed(&direct, &d0), detailed(&dr1, &dsr1)],
+    }));
+    run(&[&direct, &dr1]).unwrap();
+    v.push(neg(
+        "set-retention-non-admin",
+        "Bob, a member but not an admin of the group, sets its retention.",
+        &[(&genesis, &s0)],
+        &propose(&s0, retention(3_600), bob, 1),
+        "group/signer-not-admin",
+    ));
+    v.push(neg(
+        "set-retention-no-op",
+        "Alice sets the retention to 7 days when it already is 7 days.",
+        &[(&genesis, &s0), (&r1, &sr1)],
+        &propose(&sr1, retention(7 * 86_400), alice, 2),
+        "group/no-op",
+    ));
+    for (secs, name) in [
+        (59u64, "set-retention-below-one-minute"),
+        (315_360_001, "set-retention-above-ten-years"),
+    ] {
+        let mut body = propose(&s0, retention(60), alice, 1)
+            .unverified_body()
+            .to_vec();
+        let at = body.len() - 8;
+        body[at..].copy_from_slice(&secs.to_be_bytes());
+        let bad = Signed::sign(body, alice.device.keys.signing()).unwrap();
+        v.push(neg(
+            name,
+            &format!(
+                "Alice signs a SetRetention of {secs} s: outside 0 and 60..=315360000, it does not \
+                 decode."
+            ),
+            &[(&genesis, &s0)],
+            &bad,
+            "decode/invalid-value",
+        ));
+    }
+
     // §6.1 retired tags: the encoding that carried names in clear is refused, however signed.
     let retired_create = Signed::sign(
         sotto_proto::testing::retired_create_body(
@@ -3170,4 +3249,912 @@ fn display_file() -> Value {
         "protocol_version": 1,
         "vectors": vectors,
     })
+}
+
+// ----------------------------------------------------------------------------------------------
+// recovery.json, backup.json, handover.json
+// ----------------------------------------------------------------------------------------------
+
+/// A device of an account (not necessarily its first) as a vector's `devices` entry.
+fn other_device_json(name: &str, a: &TestAccount, d: &TestDevice) -> Value {
+    json!({
+        "name": name,
+        "master_spki": hx(a.master.verifying_key().spki()),
+        "account_id": a.master.account().to_string(),
+        "device_id": d.keys.device().to_string(),
+        "device_certificate": hx(d.certificate.encode()),
+    })
+}
+
+/// A second device of Alice's (fixed keys 16, 17, 18): the laptop she approves.
+fn alice_laptop(p: &People) -> TestDevice {
+    TestAccount::device_for(&p.alice.master, &p.alice.identity, 16, "laptop")
+}
+
+fn record_json(r: &Record) -> Value {
+    match r {
+        Record::MasterKey(k) => json!({"type": "master_key", "pkcs8": hx(k.danger_pkcs8())}),
+        Record::Chain(c) => json!({
+            "type": "chain",
+            "conversation": c.conversation.to_string(),
+            "epoch": c.epoch,
+            "chain": c.chain.to_string(),
+            "owner_account": c.owner_account.to_string(),
+            "owner_device": c.owner_device.to_string(),
+            "start_index": c.start_index,
+            "chain_key": hx(c.key.danger_bytes()),
+            "created_at": c.created_at.millis(),
+        }),
+        Record::Pin(pin) => json!({
+            "type": "pin",
+            "account": pin.account.to_string(),
+            "username": pin.username,
+            "verified": pin.verified,
+        }),
+        Record::GroupName(g) => json!({
+            "type": "group_name",
+            "conversation": g.conversation.to_string(),
+            "epoch": g.reveal.epoch,
+            "salt": hx(g.reveal.salt),
+            "name": g.reveal.name.as_str(),
+        }),
+    }
+}
+
+fn records_json(records: &[Record]) -> Value {
+    Value::Array(records.iter().map(record_json).collect())
+}
+
+/// The sample records of backup.json and handover.json, made from the file's generator.
+struct SampleRecords {
+    conversation: ConversationId,
+    chain: ChainId,
+    chain_key: [u8; 32],
+    salt: [u8; 32],
+}
+
+impl SampleRecords {
+    fn new(rng: &mut DangerSeededRng) -> Self {
+        Self {
+            conversation: ConversationId::from_bytes(random(rng)),
+            chain: ChainId::from_bytes(random(rng)),
+            chain_key: random(rng),
+            salt: random(rng),
+        }
+    }
+
+    fn chain(&self, p: &People) -> Record {
+        Record::Chain(ChainRecord {
+            conversation: self.conversation,
+            epoch: 2,
+            chain: self.chain,
+            owner_account: p.bob.master.account(),
+            owner_device: p.bob.device.keys.device(),
+            start_index: 3,
+            key: ChainKey::from_bytes(self.chain_key),
+            created_at: T0.minus(Timestamp::HOUR),
+        })
+    }
+
+    fn pin(&self, p: &People) -> Record {
+        Record::Pin(PinRecord {
+            account: p.bob.master.account(),
+            username: p.bob.name.clone(),
+            verified: true,
+        })
+    }
+
+    fn group_name(&self) -> Record {
+        Record::GroupName(GroupNameRecord {
+            conversation: self.conversation,
+            reveal: NameReveal {
+                epoch: 1,
+                salt: self.salt,
+                name: GroupName::new("Case 2026-114").unwrap(),
+            },
+        })
+    }
+}
+
+fn master_record(a: &TestAccount) -> Record {
+    Record::MasterKey(MasterKeyRecord::new(a.master.key_pair().to_pkcs8().unwrap()).unwrap())
+}
+
+fn derivation_json(keys: &RecoveryKeys) -> Value {
+    json!({
+        "root": hx(keys.danger_root()),
+        "backup_key": hx(keys.backup_key().danger_bytes()),
+        "access_key": hx(keys.access_key().danger_bytes()),
+        "verifier": hx(keys.verifier()),
+    })
+}
+
+fn recovery_file(p: &People) -> Value {
+    let mut rng = rng_for("recovery");
+    let mut v = Vec::new();
+    // §14.1: keys and their text. The last one spells many 1s (5-bit groups 00001).
+    let ones: [u8; 28] = std::array::from_fn(|i| [0x08, 0x42, 0x10, 0x84, 0x21][i % 5]);
+    let random_secret: [u8; 28] = random(&mut rng);
+    for (name, description, secret) in [
+        (
+            "key-random",
+            "A recovery key from random bytes.",
+            random_secret,
+        ),
+        (
+            "key-zero",
+            "The all-zero secret: its text starts with 45 zeros.",
+            [0u8; 28],
+        ),
+        (
+            "key-ones",
+            "A secret whose text is mostly the digit 1.",
+            ones,
+        ),
+    ] {
+        let key = RecoveryKey::from_secret(&secret);
+        v.push(json!({
+            "name": name,
+            "description": description,
+            "operation": "key",
+            "secret": hx(secret),
+            "checksum": hx(&key.danger_bytes()[28..]),
+            "key": hx(key.danger_bytes()),
+            "text": key.to_text().as_str(),
+        }));
+    }
+    let parse = |name: &str, description: &str, input: String, key: &RecoveryKey| {
+        let parsed = RecoveryKey::parse(&input).unwrap();
+        assert_eq!(parsed.danger_bytes(), key.danger_bytes());
+        json!({
+            "name": name,
+            "description": description,
+            "operation": "parse",
+            "input": input,
+            "key": hx(key.danger_bytes()),
+        })
+    };
+    let key = RecoveryKey::from_secret(&random_secret);
+    let text = key.to_text().to_string();
+    let plain = text.replace('-', "");
+    v.push(parse(
+        "parse-lower-case",
+        "The text in lower case.",
+        text.to_lowercase(),
+        &key,
+    ));
+    v.push(parse(
+        "parse-no-separators",
+        "The 48 characters without the dashes.",
+        plain.clone(),
+        &key,
+    ));
+    let spaced: Vec<String> = plain
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    v.push(parse(
+        "parse-spaces-and-tabs",
+        "Groups separated by spaces and a tab, with spaces around.",
+        format!(" {} \t{} ", spaced[..6].join(" "), spaced[6..].join("  ")),
+        &key,
+    ));
+    let zero = RecoveryKey::from_secret(&[0u8; 28]);
+    v.push(parse(
+        "parse-letter-o-reads-as-zero",
+        "The all-zero key typed with the letter O (upper and lower case) for 0.",
+        zero.to_text().replacen('0', "O", 20).replace('0', "o"),
+        &zero,
+    ));
+    let one = RecoveryKey::from_secret(&ones);
+    v.push(parse(
+        "parse-letters-i-and-l-read-as-one",
+        "A key typed with I, i, L and l for the digit 1.",
+        one.to_text()
+            .replacen('1', "I", 8)
+            .replacen('1', "i", 8)
+            .replacen('1', "L", 8)
+            .replace('1', "l"),
+        &one,
+    ));
+    let bad_parse = |name: &str, description: &str, input: String, code: &str| {
+        let vector = json!({
+            "name": name,
+            "description": description,
+            "operation": "parse",
+            "input": input,
+        });
+        negative(vector, RecoveryKey::parse(&input).map(|_| ()), code)
+    };
+    // A typo in the first character: the checksum catches it.
+    let first = plain.as_bytes()[0];
+    let typo_char = if first == b'2' { '3' } else { '2' };
+    v.push(bad_parse(
+        "parse-typo",
+        "The key with its first character changed: the checksum no longer matches.",
+        format!("{typo_char}{}", &text[1..]),
+        "recovery/bad-checksum",
+    ));
+    v.push(bad_parse(
+        "parse-letter-u",
+        "U is not in Crockford's alphabet.",
+        format!("U{}", &text[1..]),
+        "recovery/malformed",
+    ));
+    v.push(bad_parse(
+        "parse-47-characters",
+        "One character short.",
+        plain[..47].to_owned(),
+        "recovery/malformed",
+    ));
+    v.push(bad_parse(
+        "parse-49-characters",
+        "One character too many.",
+        format!("{plain}0"),
+        "recovery/malformed",
+    ));
+    v.push(bad_parse(
+        "parse-non-ascii",
+        "A non-ASCII character (é) in place of the first.",
+        format!("é{}", &text[1..]),
+        "recovery/malformed",
+    ));
+    v.push(bad_parse(
+        "parse-other-separator",
+        "Groups joined by underscores, which are not ignored.",
+        text.replace('-', "_"),
+        "recovery/malformed",
+    ));
+    // §14.2: derivations.
+    for (name, description, account, secret) in [
+        (
+            "derive-alice",
+            "Alice's keys from the `key-random` secret.",
+            &p.alice,
+            random_secret,
+        ),
+        (
+            "derive-bob-same-secret",
+            "The same secret and recovery id for Bob's account: unrelated keys.",
+            &p.bob,
+            random_secret,
+        ),
+    ] {
+        let recovery_id = RecoveryId::from_bytes([0x21; 16]);
+        let keys = RecoveryKeys::derive(
+            &RecoverySecret::from_key(&RecoveryKey::from_secret(&secret)),
+            account.master.account(),
+            recovery_id,
+        )
+        .unwrap();
+        let mut vector = json!({
+            "name": name,
+            "description": description,
+            "operation": "derive",
+            "secret": hx(secret),
+            "account": account.master.account().to_string(),
+            "recovery_id": hx(recovery_id.as_bytes()),
+        });
+        vector["expected"] = derivation_json(&keys);
+        v.push(vector);
+    }
+    // One passphrase, with the real Argon2id parameters (about a second and 256 MiB).
+    let salt: [u8; 16] = random(&mut rng);
+    let recovery_id = RecoveryId::from_bytes(random(&mut rng));
+    let passphrase = "correct horse battery staple";
+    let secret = RecoverySecret::from_passphrase(passphrase, &salt).unwrap();
+    let keys = RecoveryKeys::derive(&secret, p.alice.master.account(), recovery_id).unwrap();
+    let mut vector = json!({
+        "name": "passphrase",
+        "description": "Alice's keys from a passphrase: Argon2id(m = 262144 KiB, t = 3, p = 1, \
+                        32 bytes) of its UTF-8 under the salt is the recovery secret.",
+        "operation": "passphrase",
+        "passphrase": passphrase,
+        "salt": hx(salt),
+        "account": p.alice.master.account().to_string(),
+        "recovery_id": hx(recovery_id.as_bytes()),
+        "secret": hx(secret.danger_bytes()),
+    });
+    vector["expected"] = derivation_json(&keys);
+    v.push(vector);
+    let short = "elevenchars";
+    v.push(negative(
+        json!({
+            "name": "passphrase-too-short",
+            "description": "A passphrase of 11 characters is refused before any hashing.",
+            "operation": "passphrase",
+            "passphrase": short,
+            "salt": hx(salt),
+        }),
+        RecoverySecret::from_passphrase(short, &salt).map(|_| ()),
+        "invalid-input",
+    ));
+    file(
+        "Recovery keys and the keys derived from them (docs/protocol.md §14). `key`: a secret, its \
+         checksum, the 30-byte key and its text. `parse`: typed text and the key it reads as, or \
+         the refusal. `derive` and `passphrase`: the recovery secret (given, or Argon2id of the \
+         passphrase), account and recovery id, and the root, backup and access keys and verifier.",
+        v,
+    )
+}
+
+fn bundle_vector(name: &str, description: &str, records: Vec<Record>) -> Value {
+    let bundle = KeyBundle::new(records);
+    let encoded = bundle.encode().unwrap();
+    json!({
+        "name": name,
+        "description": description,
+        "operation": "bundle",
+        "records": records_json(&bundle.records),
+        "bundle": hx(encoded.as_slice()),
+    })
+}
+
+fn bad_bundle(name: &str, description: &str, bytes: &[u8], code: &str) -> Value {
+    negative(
+        json!({
+            "name": name,
+            "description": description,
+            "operation": "bundle",
+            "bundle": hx(bytes),
+        }),
+        KeyBundle::decode(bytes).map(|_| ()).map_err(Error::from),
+        code,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seal_item(
+    keys: &RecoveryKeys,
+    account: &TestAccount,
+    recovery_id: RecoveryId,
+    item_id: [u8; 16],
+    writer: &TestDevice,
+    written_at: Timestamp,
+    records: Vec<Record>,
+) -> (BackupItem, KeyBundle) {
+    let bundle = KeyBundle::new(records);
+    let item = BackupItem::seal(
+        keys.backup_key(),
+        account.master.account(),
+        recovery_id,
+        BackupItemId::from_bytes(item_id),
+        &writer.keys,
+        &writer.certificate,
+        written_at,
+        &bundle,
+    )
+    .unwrap();
+    (item, bundle)
+}
+
+fn backup_file(p: &People) -> Value {
+    let mut rng = rng_for("backup");
+    let sample = SampleRecords::new(&mut rng);
+    let mut v = Vec::new();
+    // §15.1: bundles.
+    v.push(bundle_vector(
+        "bundle-master-key",
+        "A MasterKey record: Alice's master key as PKCS#8.",
+        vec![master_record(&p.alice)],
+    ));
+    v.push(bundle_vector(
+        "bundle-chain",
+        "A Chain record: Bob's chain at epoch 2 from index 3.",
+        vec![sample.chain(p)],
+    ));
+    v.push(bundle_vector(
+        "bundle-pin",
+        "A Pin record: Bob's account, pinned as \"bob\" and verified.",
+        vec![sample.pin(p)],
+    ));
+    v.push(bundle_vector(
+        "bundle-group-name",
+        "A GroupName record, as the GroupName body carries it.",
+        vec![sample.group_name()],
+    ));
+    v.push(bundle_vector(
+        "bundle-every-record",
+        "One record of each kind, in tag order.",
+        vec![
+            master_record(&p.alice),
+            sample.chain(p),
+            sample.pin(p),
+            sample.group_name(),
+        ],
+    ));
+    v.push(bundle_vector("bundle-empty", "No records.", Vec::new()));
+    let chain_bundle = KeyBundle::new(vec![sample.chain(p)])
+        .encode()
+        .unwrap()
+        .to_vec();
+    let prefix = |count: u16| {
+        let mut w = Writer::for_domain(Domain::KeyBundle);
+        w.u16(count);
+        w.finish()
+    };
+    // label (18) ‖ count (2) ‖ tag (1) ‖ conversation ‖ epoch ‖ chain ‖ owner account ‖ device
+    let start_at = 18 + 2 + 1 + 16 + 8 + 16 + 32 + 32;
+    let mut start_100 = chain_bundle.clone();
+    start_100[start_at..start_at + 4].copy_from_slice(&100u32.to_be_bytes());
+    v.push(bad_bundle(
+        "bundle-start-index-100",
+        "A Chain record whose start index is 100 (indexes stop at 99).",
+        &start_100,
+        "decode/invalid-value",
+    ));
+    let mut unknown = prefix(1);
+    unknown.push(0x05);
+    v.push(bad_bundle(
+        "bundle-unknown-record",
+        "A record with tag 0x05 (free for later kinds).",
+        &unknown,
+        "decode/unknown-tag",
+    ));
+    let mut long_name = prefix(1);
+    long_name.push(0x03);
+    long_name.extend_from_slice(p.bob.master.account().as_bytes());
+    long_name.extend_from_slice(&65u16.to_be_bytes());
+    long_name.extend_from_slice(&[b'b'; 65]);
+    long_name.push(1);
+    v.push(bad_bundle(
+        "bundle-username-65-bytes",
+        "A Pin record whose username is 65 bytes.",
+        &long_name,
+        "decode/too-long",
+    ));
+    let mut big_key = prefix(1);
+    big_key.push(0x01);
+    big_key.extend_from_slice(&4097u32.to_be_bytes());
+    v.push(bad_bundle(
+        "bundle-master-key-4097-bytes",
+        "A MasterKey record announcing 4097 bytes: refused before reading them.",
+        &big_key,
+        "decode/too-long",
+    ));
+    let mut bad_bool = KeyBundle::new(vec![sample.pin(p)])
+        .encode()
+        .unwrap()
+        .to_vec();
+    *bad_bool.last_mut().unwrap() = 2;
+    v.push(bad_bundle(
+        "bundle-verified-not-a-bool",
+        "A Pin record whose `verified` byte is 0x02.",
+        &bad_bool,
+        "decode/invalid-value",
+    ));
+    v.push(bad_bundle(
+        "bundle-too-many-records",
+        "A count of 20001 records.",
+        &prefix(20_001),
+        "decode/too-many",
+    ));
+    let mut trailing = chain_bundle.clone();
+    trailing.push(0);
+    v.push(bad_bundle(
+        "bundle-trailing-byte",
+        "A bundle followed by one more byte.",
+        &trailing,
+        "decode/trailing-bytes",
+    ));
+    v.push(bad_bundle(
+        "bundle-wrong-domain",
+        "A message body offered as a bundle.",
+        &MessageBody::Text("hi".into()).encode().unwrap(),
+        "decode/wrong-domain",
+    ));
+
+    // §15.2: items sealed under Alice's backup key by her device.
+    let secret: [u8; 28] = random(&mut rng);
+    let recovery_id = RecoveryId::from_bytes(random(&mut rng));
+    let keys = RecoveryKeys::derive(
+        &RecoverySecret::from_key(&RecoveryKey::from_secret(&secret)),
+        p.alice.master.account(),
+        recovery_id,
+    )
+    .unwrap();
+    let alice = &p.alice;
+    let item_ids: [[u8; 16]; 6] = std::array::from_fn(|_| random(&mut rng));
+    let (first, first_bundle) = seal_item(
+        &keys,
+        alice,
+        recovery_id,
+        item_ids[0],
+        &alice.device,
+        T0,
+        vec![master_record(alice), sample.pin(p)],
+    );
+    let (second, second_bundle) = seal_item(
+        &keys,
+        alice,
+        recovery_id,
+        item_ids[1],
+        &alice.device,
+        T0.plus(Timestamp::SECOND),
+        vec![sample.chain(p), sample.group_name()],
+    );
+    for (name, description, item, bundle) in [
+        (
+            "item-first",
+            "The first item of a set-up: the MasterKey record and a Pin.",
+            &first,
+            &first_bundle,
+        ),
+        (
+            "item-chains",
+            "A later item: a Chain and a GroupName record.",
+            &second,
+            &second_bundle,
+        ),
+    ] {
+        let mut info = Writer::for_domain(Domain::BackupItemKey);
+        info.fixed(recovery_id.as_bytes());
+        info.fixed(item.header().item_id.as_bytes());
+        let mut okm = [0u8; 44];
+        hkdf_sha256(
+            &[],
+            keys.backup_key().danger_bytes(),
+            &info.finish(),
+            &mut okm,
+        )
+        .unwrap();
+        let h = item.header();
+        v.push(json!({
+            "name": name,
+            "description": description,
+            "operation": "item",
+            "devices": devices_json(&[alice]),
+            "recovery_secret": hx(secret),
+            "account": h.account.to_string(),
+            "recovery_id": hx(h.recovery_id.as_bytes()),
+            "backup_key": hx(keys.backup_key().danger_bytes()),
+            "item_id": hx(h.item_id.as_bytes()),
+            "writer": alice.name,
+            "written_at": h.written_at.millis(),
+            "records": records_json(&bundle.records),
+            "bundle": hx(bundle.encode().unwrap().as_slice()),
+            "header": hx(item.sealed().header()),
+            "aes_key": hx(&okm[..32]),
+            "nonce": hx(&okm[32..]),
+            "ciphertext": hx(item.sealed().ciphertext()),
+            "item": hx(item.encode()),
+        }));
+    }
+    let expected_records = |bundles: &[&KeyBundle]| {
+        Value::Array(
+            bundles
+                .iter()
+                .flat_map(|b| b.records.iter())
+                .filter(|r| !matches!(r, Record::MasterKey(_)))
+                .map(record_json)
+                .collect(),
+        )
+    };
+    let open = |items: &[Vec<u8>], revocations: &[Signed]| {
+        let wires: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+        open_backup(
+            &wires,
+            alice.master.account(),
+            recovery_id,
+            keys.backup_key(),
+            revocations,
+        )
+    };
+    let open_vector = |name: &str, description: &str, items: &[Vec<u8>], revocations: &[Signed]| {
+        json!({
+            "name": name,
+            "description": description,
+            "operation": "open",
+            "account": alice.master.account().to_string(),
+            "recovery_id": hx(recovery_id.as_bytes()),
+            "backup_key": hx(keys.backup_key().danger_bytes()),
+            "items": items.iter().map(hx).collect::<Vec<_>>(),
+            "revocations": revocations.iter().map(|r| hx(r.encode())).collect::<Vec<_>>(),
+        })
+    };
+    let both = vec![first.encode(), second.encode()];
+    let opened = open(&both, &[]).unwrap();
+    assert!(opened.refused.is_empty());
+    let mut vector = open_vector(
+        "open-backup",
+        "Both items open: Alice's master key, then the Pin, Chain and GroupName records in item \
+         order (MasterKey records are not listed in `expected_records`).",
+        &both,
+        &[],
+    );
+    vector["expected_master_account"] = json!(alice.master.account().to_string());
+    vector["expected_records"] = expected_records(&[&first_bundle, &second_bundle]);
+    vector["expected_refusals"] = json!([]);
+    assert_eq!(vector["expected_records"], records_json(&opened.records));
+    v.push(vector);
+
+    // Refused items, each skipped with its own code.
+    let mut flipped = second.encode();
+    let at = flipped.len() - 400;
+    flipped[at] ^= 0x01;
+    let (other_set_up, _) = seal_item(
+        &keys,
+        alice,
+        RecoveryId::from_bytes(random(&mut rng)),
+        item_ids[2],
+        &alice.device,
+        T0,
+        vec![sample.pin(p)],
+    );
+    let resigned = SignedSealed::sign(
+        second.sealed().header().to_vec(),
+        second.sealed().ciphertext().to_vec(),
+        p.bob.device.keys.signing(),
+    )
+    .unwrap()
+    .encode();
+    let (late, _) = seal_item(
+        &keys,
+        alice,
+        recovery_id,
+        item_ids[3],
+        &alice.device,
+        T0.plus(2 * Timestamp::HOUR),
+        vec![sample.pin(p)],
+    );
+    let revocation = alice
+        .master
+        .revoke(alice.device.keys.device(), 1, T0.plus(Timestamp::HOUR))
+        .unwrap();
+    let items = vec![
+        first.encode(),
+        flipped,
+        other_set_up.encode(),
+        resigned,
+        late.encode(),
+    ];
+    let opened = open(&items, std::slice::from_ref(&revocation)).unwrap();
+    let refusals: Vec<Value> = opened
+        .refused
+        .iter()
+        .map(|r| json!({"position": r.position, "code": r.error.code()}))
+        .collect();
+    assert_eq!(
+        opened
+            .refused
+            .iter()
+            .map(|r| r.error.code())
+            .collect::<Vec<_>>(),
+        [
+            "decryption-failed",
+            "wrong-account",
+            "bad-signature",
+            "device-revoked"
+        ]
+    );
+    let mut vector = open_vector(
+        "open-refuses-items-one-by-one",
+        "The first item, then: the second item with one ciphertext bit flipped; an item of \
+         another set-up; the second item re-signed by Bob's device; an item Alice's device wrote \
+         an hour after the revocation in `revocations` (revoked at T0 + 1 h, written at T0 + \
+         2 h). Each is skipped with its code; the master key and the first item's Pin remain.",
+        &items,
+        std::slice::from_ref(&revocation),
+    );
+    vector["expected_master_account"] = json!(alice.master.account().to_string());
+    vector["expected_records"] = expected_records(&[&first_bundle]);
+    vector["expected_refusals"] = Value::Array(refusals);
+    v.push(vector);
+    let only_second = vec![second.encode()];
+    v.push(negative(
+        open_vector(
+            "open-without-master-key",
+            "Only the second item: no MasterKey record, so nothing can be recovered.",
+            &only_second,
+            &[],
+        ),
+        open(&only_second, &[]).map(|_| ()),
+        "recovery/no-master-key",
+    ));
+    file(
+        "Key bundles and backup items (docs/protocol.md §15). `bundle`: records and their \
+         encoding, or bytes a decoder refuses. `item`: a sealed item with every intermediate value \
+         (the AES-GCM ciphertext is deterministic; the signature is the writer's RSA-PSS). `open`: \
+         opening a set of items (§15.2 steps 1–5): the master key's account, the records taken, \
+         and each skipped item's position and code.",
+        v,
+    )
+}
+
+fn handover_file(p: &People) -> Value {
+    let mut rng = rng_for("handover");
+    let sample = SampleRecords::new(&mut rng);
+    let alice = &p.alice;
+    let laptop = alice_laptop(p);
+    let records = || vec![sample.chain(p), sample.pin(p), sample.group_name()];
+    let devices = json!([
+        device_json(alice),
+        other_device_json("alice-laptop", alice, &laptop),
+        device_json(&p.bob),
+    ]);
+    let me = json!({
+        "name": "alice-laptop",
+        "account_id": alice.master.account().to_string(),
+        "device_id": laptop.keys.device().to_string(),
+        "exchange_key_id": laptop.verified_exchange.key_id().to_string(),
+        "exchange_pkcs8": hx(laptop.exchange.to_pkcs8().as_slice()),
+    });
+    let laptop_local = LocalDevice {
+        account: alice.master.account(),
+        device: laptop.keys.device(),
+        exchange_keys: std::slice::from_ref(&laptop.exchange),
+    };
+    let seed = |n: u8| {
+        let mut seed = [0u8; 32];
+        seed[0] = n;
+        sha256(&[b"sotto/test-vectors/handover/".as_slice(), &seed].concat())
+    };
+    let seal = |n: u8, to: &TestDevice, at: Timestamp, bundle: &KeyBundle, any: bool| {
+        let mut rng = DangerSeededRng::new(seed(n));
+        let mut env = Env::new(at, &mut rng);
+        let id = HandoverId::from_bytes([n; 16]);
+        let sealed = if any {
+            Handover::danger_seal_any_records(
+                &alice.device.keys,
+                &to.verified,
+                &to.verified_exchange,
+                id,
+                bundle,
+                &mut env,
+            )
+        } else {
+            Handover::seal(
+                &alice.device.keys,
+                &to.verified,
+                &to.verified_exchange,
+                id,
+                bundle,
+                &mut env,
+            )
+        };
+        sealed.unwrap()
+    };
+    let bundle = KeyBundle::new(records());
+    let handover = seal(1, &laptop, T0, &bundle, false);
+    let wrapping: [u8; 32] = random(&mut DangerSeededRng::new(seed(1)));
+    let h = handover.header();
+    let mut v = Vec::new();
+    let opened = open_handover(&handover, &alice.device.verified, &laptop_local, T0).unwrap();
+    assert_eq!(records_json(&opened.records), records_json(&bundle.records));
+    let mut r = sotto_proto::codec::Reader::new(handover.sealed().ciphertext());
+    let wrapped = r.bytes("wrapped", 512).unwrap().to_vec();
+    let sealed = r.bytes("sealed", usize::MAX).unwrap().to_vec();
+    let mut okm = [0u8; 44];
+    hkdf_sha256(&[], &wrapping, &Domain::HandoverAead.encoded(), &mut okm).unwrap();
+    let mut label = Writer::for_domain(Domain::HandoverLabel);
+    label.fixed(handover.sealed().header());
+    v.push(json!({
+        "name": "handover",
+        "description": "Alice's first device hands its chains, pins and group names to the laptop \
+                        it approved. The OAEP ciphertext (`wrapped`) is randomised: decrypt it \
+                        with the laptop's exchange key to find `wrapping_key`.",
+        "operation": "open",
+        "devices": devices,
+        "sender": "alice",
+        "recipient": me,
+        "now": T0.millis(),
+        "handover": hx(handover.encode()),
+        "header_fields": {
+            "account": h.account.to_string(),
+            "sender_device": h.sender_device.to_string(),
+            "recipient_device": h.recipient_device.to_string(),
+            "recipient_key": h.recipient_key.to_string(),
+            "handover_id": hx(h.handover_id.as_bytes()),
+            "created_at": h.created_at.millis(),
+        },
+        "header": hx(handover.sealed().header()),
+        "oaep_label": hx(sha256(&label.finish())),
+        "wrapped": hx(&wrapped),
+        "wrapping_key": hx(wrapping),
+        "aes_key": hx(&okm[..32]),
+        "nonce": hx(&okm[32..]),
+        "sealed": hx(&sealed),
+        "bundle": hx(bundle.encode().unwrap().as_slice()),
+        "expected_records": records_json(&bundle.records),
+    }));
+    let refuse =
+        |name: &str, description: &str, wire: Vec<u8>, sender: &str, now: Timestamp, code: &str| {
+            let sender_device = match sender {
+                "alice" => &alice.device.verified,
+                "bob" => &p.bob.device.verified,
+                other => panic!("{other}"),
+            };
+            let result = Handover::decode(&wire)
+                .and_then(|h| open_handover(&h, sender_device, &laptop_local, now).map(|_| ()));
+            negative(
+                json!({
+                    "name": name,
+                    "description": description,
+                    "operation": "open",
+                    "devices": devices,
+                    "sender": sender,
+                    "recipient": me,
+                    "now": now.millis(),
+                    "handover": hx(wire),
+                }),
+                result,
+                code,
+            )
+        };
+    let to_phone = seal(2, &alice.device, T0, &bundle, false);
+    v.push(refuse(
+        "wrong-recipient",
+        "A hand-over to Alice's first device, opened by the laptop.",
+        to_phone.encode(),
+        "alice",
+        T0,
+        "receive/wrong-recipient",
+    ));
+    v.push(refuse(
+        "sender-mismatch",
+        "The laptop's hand-over presented as coming from Bob's device: not the header's sender, \
+         not of Alice's account.",
+        handover.encode(),
+        "bob",
+        T0,
+        "receive/sender-mismatch",
+    ));
+    let resigned = SignedSealed::sign(
+        handover.sealed().header().to_vec(),
+        handover.sealed().ciphertext().to_vec(),
+        p.bob.device.keys.signing(),
+    )
+    .unwrap();
+    v.push(refuse(
+        "bad-signature",
+        "The laptop's hand-over re-signed by Bob's device key, presented as Alice's.",
+        resigned.encode(),
+        "alice",
+        T0,
+        "bad-signature",
+    ));
+    let mut ciphertext = handover.sealed().ciphertext().to_vec();
+    let last = ciphertext.len() - 1;
+    ciphertext[last] ^= 0x01;
+    let tampered = SignedSealed::sign(
+        handover.sealed().header().to_vec(),
+        ciphertext,
+        alice.device.keys.signing(),
+    )
+    .unwrap();
+    v.push(refuse(
+        "tampered-bundle",
+        "One bit of the sealed bundle flipped and the whole re-signed by Alice's device: the \
+         AES-GCM tag fails.",
+        tampered.encode(),
+        "alice",
+        T0,
+        "decryption-failed",
+    ));
+    let future = seal(3, &laptop, T0.plus(3 * Timestamp::HOUR + 1), &bundle, false);
+    v.push(refuse(
+        "far-future",
+        "Made 3 hours and 1 ms after the laptop's `now`.",
+        future.encode(),
+        "alice",
+        T0,
+        "receive/far-future",
+    ));
+    let with_master = KeyBundle::new(vec![master_record(alice), sample.pin(p)]);
+    let master = seal(4, &laptop, T0, &with_master, true);
+    v.push(refuse(
+        "master-key-record",
+        "A hand-over carrying a MasterKey record: the whole hand-over is refused.",
+        master.encode(),
+        "alice",
+        T0,
+        "invalid-input",
+    ));
+    file(
+        "Device hand-overs (docs/protocol.md §16). Each vector opens `handover` on the device \
+         `recipient` (its exchange private key given), presented as sent by the device named \
+         `sender` among `devices`, at `now`: the records taken, or the refusal's code.",
+        v,
+    )
 }

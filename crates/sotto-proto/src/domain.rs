@@ -50,6 +50,30 @@ pub enum Domain {
     ChainFingerprint,
     /// HKDF expansion of a message key into an AES key and nonce.
     MessageAead,
+    /// The checksum of a recovery key.
+    RecoveryKey,
+    /// HKDF: recovery secret to recovery root key.
+    RecoveryRoot,
+    /// HKDF: recovery root key to backup key.
+    RecoveryBackupKey,
+    /// HKDF: recovery root key to access key.
+    RecoveryAccess,
+    /// The hash of the access key that the server keeps.
+    RecoveryVerifier,
+    /// The plaintext of a backup item or a hand-over: a list of key records.
+    KeyBundle,
+    /// The signed header of a backup item.
+    BackupItem,
+    /// HKDF expansion of the backup key into one item's AES key and nonce.
+    BackupItemKey,
+    /// The signed header of a device hand-over.
+    Handover,
+    /// The RSA-OAEP plaintext of a hand-over: its wrapping key.
+    HandoverKey,
+    /// The OAEP label of a hand-over (a hash of its header).
+    HandoverLabel,
+    /// HKDF expansion of a hand-over's wrapping key into an AES key and nonce.
+    HandoverAead,
     /// HKDF expansion of an attachment secret.
     Attachment,
     /// Key commitment of an attachment key.
@@ -86,6 +110,18 @@ impl Domain {
             Self::ChainNextKey => "sotto/chain/next",
             Self::ChainFingerprint => "sotto/chain/fingerprint",
             Self::MessageAead => "sotto/msg-aead",
+            Self::RecoveryKey => "sotto/recovery-key",
+            Self::RecoveryRoot => "sotto/recovery/root",
+            Self::RecoveryBackupKey => "sotto/recovery/backup-key",
+            Self::RecoveryAccess => "sotto/recovery/access",
+            Self::RecoveryVerifier => "sotto/recovery/verifier",
+            Self::KeyBundle => "sotto/key-bundle",
+            Self::BackupItem => "sotto/backup-item",
+            Self::BackupItemKey => "sotto/backup-item-key",
+            Self::Handover => "sotto/handover",
+            Self::HandoverKey => "sotto/handover-key",
+            Self::HandoverLabel => "sotto/handover-label",
+            Self::HandoverAead => "sotto/handover-aead",
             Self::Attachment => "sotto/attachment",
             Self::AttachmentCommitment => "sotto/attachment-commit",
             Self::LocalSenderChain => "sotto/local/sender-chain",
@@ -134,6 +170,18 @@ mod tests {
             Domain::ChainNextKey,
             Domain::ChainFingerprint,
             Domain::MessageAead,
+            Domain::RecoveryKey,
+            Domain::RecoveryRoot,
+            Domain::RecoveryBackupKey,
+            Domain::RecoveryAccess,
+            Domain::RecoveryVerifier,
+            Domain::KeyBundle,
+            Domain::BackupItem,
+            Domain::BackupItemKey,
+            Domain::Handover,
+            Domain::HandoverKey,
+            Domain::HandoverLabel,
+            Domain::HandoverAead,
             Domain::Attachment,
             Domain::AttachmentCommitment,
             Domain::LocalSenderChain,

@@ -1,7 +1,8 @@
 //! The crate's error type, [`Error`], with narrow enums for the places callers branch on: a
 //! malformed encoding ([`DecodeError`]), a body field its constructor refuses ([`FieldError`]),
 //! an unacceptable key ([`KeyRejection`]), a group change
-//! that must raise an alarm ([`GroupError`]) and a message or distribution a client refuses to
+//! that must raise an alarm ([`GroupError`]), a recovery key or backup that cannot be used
+//! ([`RecoveryError`]) and a message or distribution a client refuses to
 //! show ([`ReceiveError`]). Every variant is a distinct, displayable reason.
 
 use crate::ids::{ChainId, ConversationId, DeviceId};
@@ -70,6 +71,9 @@ pub enum Error {
     /// A received message or key distribution was refused.
     #[error("refused: {0}")]
     Receive(#[from] ReceiveError),
+    /// A recovery key or a backup was refused.
+    #[error("recovery refused: {0}")]
+    Recovery(#[from] RecoveryError),
     /// The sending chain has used all its indexes or outlived its lifetime: start a new chain.
     #[error("sending chain must be rotated")]
     ChainNeedsRotation,
@@ -291,6 +295,21 @@ pub enum GroupError {
     NameMismatch,
 }
 
+/// Why a recovery key or a backup cannot be used (`docs/protocol.md` §14, §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecoveryError {
+    /// The text is not a recovery key: a character outside the alphabet, or not 48 of them.
+    #[error("not a recovery key (48 characters of 0-9 and A-Z without I, L, O, U)")]
+    Malformed,
+    /// The text is a recovery key with a typo: its checksum does not match.
+    #[error("the recovery key's checksum does not match (a typo?)")]
+    BadChecksum,
+    /// No item of the backup holds the account's master key.
+    #[error("the backup holds no master key")]
+    NoMasterKey,
+}
+
 /// Why a message or key distribution was refused. Each is a distinct reason a client can show;
 /// none of them ever yields plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -381,6 +400,7 @@ impl Error {
             Self::RecipientNotMember => "recipient-not-member",
             Self::Group(e) => e.code(),
             Self::Receive(e) => e.code(),
+            Self::Recovery(e) => e.code(),
             Self::ChainNeedsRotation => "chain-needs-rotation",
             Self::InvalidInput { .. } | Self::InvalidField(_) => "invalid-input",
         }
@@ -446,6 +466,17 @@ impl GroupError {
             Self::InvalidText { .. } => "group/invalid-text",
             Self::DirectConversation => "group/direct-conversation",
             Self::NameMismatch => "group/name-mismatch",
+        }
+    }
+}
+
+impl RecoveryError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "recovery/malformed",
+            Self::BadChecksum => "recovery/bad-checksum",
+            Self::NoMasterKey => "recovery/no-master-key",
         }
     }
 }

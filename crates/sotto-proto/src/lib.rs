@@ -19,11 +19,19 @@
 //!   body's validated text fields.
 //! - [`payload`]: what devices relay to one another, told apart by its domain label.
 //! - [`attachment`]: client-side encryption of attachment blobs.
+//! - [`recovery`]: the recovery key, a passphrase's Argon2id secret and the keys derived from
+//!   either.
+//! - [`bundle`]: the key bundle (master key, chain keys, pins, group names) that backups and
+//!   hand-overs carry.
+//! - [`backup`]: backup items sealed under the backup key, and opening a backup.
+//! - [`handover`]: the bundle an approving device sends the device it approves.
 //! - [`limits`]: every numeric bound, in one place.
 
 pub mod attachment;
 pub mod auth;
+pub mod backup;
 pub mod body;
+pub mod bundle;
 pub mod chain;
 pub mod codec;
 pub mod crypto;
@@ -33,14 +41,18 @@ pub mod env;
 pub mod envelope;
 pub mod error;
 pub mod group;
+pub mod handover;
 pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod payload;
+pub mod recovery;
 pub mod safety;
 pub mod signed;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
 pub use env::{Env, Rng, SystemRng, Timestamp};
-pub use error::{DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError};
+pub use error::{
+    DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError, RecoveryError,
+};

@@ -85,6 +85,10 @@ replay_tests!(
     spki,
     malicious_member,
     payload,
+    key_bundle,
+    backup_item,
+    handover,
+    recovery_key,
 );
 
 #[test]
@@ -154,4 +158,37 @@ fn malicious_member_seeds_reach_the_receiver() {
         .unwrap();
         assert!(targets_common::malicious_member_accepted(&bytes), "{name}");
     }
+}
+
+#[test]
+fn backup_and_hand_over_seeds_open() {
+    // The committed seeds get through signature, decryption and bundle decoding, so mutations
+    // start from inputs the openers accept.
+    let f = targets_common::fixture();
+    let item = std::fs::read(fuzz_dir().join("corpus/backup_item/seed-records")).unwrap();
+    let opened = sotto_proto::backup::open_backup(
+        &[&f.master_item, &item],
+        f.alice.master.account(),
+        targets_common::RECOVERY_SET_UP,
+        f.recovery.backup_key(),
+        &[],
+    )
+    .unwrap();
+    assert!(opened.refused.is_empty());
+    assert_eq!(opened.records.len(), 3);
+    let wire = std::fs::read(fuzz_dir().join("corpus/handover/seed-records")).unwrap();
+    let handover = sotto_proto::handover::Handover::decode(&wire).unwrap();
+    let me = sotto_proto::chain::LocalDevice {
+        account: f.alice.master.account(),
+        device: f.laptop.keys.device(),
+        exchange_keys: std::slice::from_ref(&f.laptop.exchange),
+    };
+    let bundle = sotto_proto::handover::open_handover(
+        &handover,
+        &f.alice.device.verified,
+        &me,
+        sotto_proto::testing::T0,
+    )
+    .unwrap();
+    assert_eq!(bundle.records.len(), 3);
 }

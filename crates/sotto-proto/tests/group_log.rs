@@ -12,6 +12,7 @@ mod support;
 
 use sotto_proto::group::{
     ConversationKind, CreateKind, GroupChange, GroupOp, GroupState, NameCheck, NameCommitment,
+    Retention,
 };
 use sotto_proto::signed::Signed;
 use sotto_proto::testing::{group_kind, retired_create_body, test_name, T0};
@@ -466,4 +467,155 @@ fn retired_ops_that_carried_names_in_clear_are_refused() {
             "tag {tag:#04x}"
         );
     }
+}
+
+fn retention(secs: u64) -> GroupOp {
+    GroupOp::SetRetention {
+        retention: Retention::from_secs(secs).unwrap(),
+    }
+}
+
+#[test]
+fn an_admin_sets_the_retention_and_the_same_value_again_is_a_no_op() {
+    let mut w = World::new();
+    assert_eq!(w.group.retention(), None, "never set: the server default");
+    w.alice_changes(retention(7 * 86_400));
+    assert_eq!(w.group.retention().map(Retention::secs), Some(7 * 86_400));
+    let again = w
+        .group
+        .propose(
+            retention(7 * 86_400),
+            w.alice.master.account(),
+            &w.alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        group_err(w.group.apply(&again, &w.alice.device.verified)),
+        GroupError::NoOp
+    );
+    w.alice_changes(retention(0));
+    assert_eq!(w.group.retention(), Some(Retention::FOREVER));
+    // A member who is not an admin may not change how long the group keeps its messages.
+    let by_bob = w
+        .group
+        .propose(
+            retention(60),
+            w.bob.master.account(),
+            &w.bob.device.keys,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        group_err(w.group.apply(&by_bob, &w.bob.device.verified)),
+        GroupError::SignerNotAdmin
+    );
+}
+
+#[test]
+fn either_member_of_a_direct_conversation_sets_its_retention() {
+    let w = World::new();
+    let conversation = sotto_proto::ids::ConversationId::from_bytes([4; 16]);
+    let genesis = GroupState::create(
+        conversation,
+        CreateKind::Direct,
+        vec![w.alice.member(true), w.bob.member(false)],
+        w.alice.master.account(),
+        &w.alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let direct = GroupState::genesis(&genesis, &w.alice.device.verified).unwrap();
+    let by_bob = direct
+        .propose(
+            retention(3_600),
+            w.bob.master.account(),
+            &w.bob.device.keys,
+            T0,
+        )
+        .unwrap();
+    let next = direct.apply(&by_bob, &w.bob.device.verified).unwrap();
+    assert_eq!(next.retention().map(Retention::secs), Some(3_600));
+    // Someone outside the 1:1 may not.
+    let by_carol = next
+        .propose(
+            retention(60),
+            w.carol.master.account(),
+            &w.carol.device.keys,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        group_err(next.apply(&by_carol, &w.carol.device.verified)),
+        GroupError::SignerNotMember
+    );
+}
+
+#[test]
+fn a_retention_outside_one_minute_to_ten_years_does_not_decode() {
+    let w = World::new();
+    for secs in [1u64, 59, 315_360_001, u64::MAX] {
+        let mut body = w
+            .group
+            .propose(
+                retention(60),
+                w.alice.master.account(),
+                &w.alice.device.keys,
+                T0,
+            )
+            .unwrap()
+            .unverified_body()
+            .to_vec();
+        let at = body.len() - 8;
+        body[at..].copy_from_slice(&secs.to_be_bytes());
+        let err = GroupChange::decode(&body).unwrap_err();
+        assert_eq!(err.code(), "decode/invalid-value", "{secs}");
+        let signed = Signed::sign(body, w.alice.device.keys.signing()).unwrap();
+        let err = w
+            .group
+            .apply(&signed, &w.alice.device.verified)
+            .unwrap_err();
+        assert_eq!(err.code(), "decode/invalid-value");
+    }
+}
+
+#[test]
+fn membership_at_an_epoch_is_exact_for_a_member_removed_and_added_again() {
+    let mut w = World::new();
+    let carol = w.carol.master.account();
+    let dave = w.dave.master.account();
+    w.alice_changes(GroupOp::RemoveMember { account: carol }); // epoch 1
+    w.alice_changes(GroupOp::AddMember(w.dave.member(false))); // epoch 2
+    w.alice_changes(GroupOp::AddMember(w.carol.member(false))); // epoch 3
+    let at = |epoch| {
+        (
+            w.group.was_member_at(&carol, epoch),
+            w.group.was_member_at(&dave, epoch),
+        )
+    };
+    assert_eq!(at(0), (true, false));
+    assert_eq!(at(1), (false, false));
+    assert_eq!(at(2), (false, true));
+    assert_eq!(at(3), (true, true));
+    assert_eq!(at(4), (false, false), "an epoch not applied yet");
+    // The same answers from the state as stored and read back.
+    let stored = GroupState::decode_local(&w.group.encode_local()).unwrap();
+    assert_eq!(stored, w.group);
+}
+
+#[test]
+fn a_group_state_stored_before_retention_existed_still_loads() {
+    let mut w = World::new();
+    w.alice_changes(GroupOp::AddMember(w.dave.member(false)));
+    let new_form = w.group.encode_local();
+    // The first local format ended right after the epoch hashes: one byte saying "no retention"
+    // and a zero count of past members were added after them.
+    let old_form = &new_form[..new_form.len() - 1 - 4];
+    let loaded = GroupState::decode_local(old_form).unwrap();
+    assert_eq!(loaded, w.group);
+    assert_eq!(loaded.retention(), None);
+    // Anything after the new fields is still refused.
+    let mut longer = new_form.clone();
+    longer.push(0);
+    assert!(GroupState::decode_local(&longer).is_err());
 }

@@ -533,7 +533,7 @@ fn sender_chain_rotates_after_100_messages_and_7_days() {
 }
 
 #[test]
-fn key_request_gets_a_resent_distribution_only_for_intended_recipients() {
+fn key_request_gets_a_resent_distribution_only_for_devices_of_intended_recipient_accounts() {
     let (w, mut chain, _) = setup();
     let env = send(&mut chain, &w.alice, "you missed the key", 1);
     let chain_id = chain.chain();
@@ -571,12 +571,67 @@ fn key_request_gets_a_resent_distribution_only_for_intended_recipients() {
         ),
         "you missed the key"
     );
-    // Carol is a member but was not a recipient of this chain: no re-send.
+    // Carol's account was a member at the chain's epoch, so an intended recipient, though this
+    // chain's key never went to her device: she is answered (§7.6).
+    chain
+        .answer_key_request(
+            &request(&w.carol),
+            &w.carol.device.verified,
+            &w.carol.device.verified_exchange,
+            &w.group,
+            &w.alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    // So is a device Bob's account certified after the chain started: Bob's other devices
+    // could hand it the chain anyway (§16).
+    let bob_laptop = sotto_proto::testing::TestAccount::device_for(
+        &w.bob.master,
+        &w.bob.identity,
+        16,
+        "bob's laptop",
+    );
+    let laptop_request = Signed::sign(
+        KeyRequest {
+            conversation: w.group.conversation(),
+            epoch: 0,
+            chain: chain_id,
+            owner_device: w.alice.device.keys.device(),
+            requester_account: w.bob.master.account(),
+            requester_device: bob_laptop.keys.device(),
+            requester_key: bob_laptop.verified_exchange.key_id(),
+            requested_at: T0,
+        }
+        .encode(),
+        bob_laptop.keys.signing(),
+    )
+    .unwrap();
+    chain
+        .answer_key_request(
+            &laptop_request,
+            &bob_laptop.verified,
+            &bob_laptop.verified_exchange,
+            &w.group,
+            &w.alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    // Dave, added after the chain's epoch, was not meant to read it: he waits for the next one.
+    let mut later = w.group.clone();
+    let add_dave = later
+        .propose(
+            sotto_proto::group::GroupOp::AddMember(w.dave.member(false)),
+            w.alice.master.account(),
+            &w.alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    later = later.apply(&add_dave, &w.alice.device.verified).unwrap();
     let err = refused(chain.answer_key_request(
-        &request(&w.carol),
-        &w.carol.device.verified,
-        &w.carol.device.verified_exchange,
-        &w.group,
+        &request(&w.dave),
+        &w.dave.device.verified,
+        &w.dave.device.verified_exchange,
+        &later,
         &w.alice.device.keys,
         T0,
     ));

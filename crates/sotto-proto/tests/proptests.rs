@@ -25,6 +25,10 @@ use sotto_proto::auth::AuthChallenge;
 use sotto_proto::body::{
     pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
 };
+use sotto_proto::bundle::{
+    ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
+};
+use sotto_proto::chain::ChainKey;
 use sotto_proto::chain::ReceiverState;
 use sotto_proto::codec::{is_display_text, Writer};
 use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
@@ -32,7 +36,7 @@ use sotto_proto::domain::Domain;
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
     decode_signed_change, CreateKind, GroupChange, GroupName, GroupOp, Member, NameCommitment,
-    NameReveal,
+    NameReveal, Retention, MAX_RETENTION_SECS, MIN_RETENTION_SECS,
 };
 use sotto_proto::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
 use sotto_proto::ids::{
@@ -109,6 +113,11 @@ fn group_op() -> impl Strategy<Value = GroupOp> {
         (account(), any::<bool>())
             .prop_map(|(account, admin)| GroupOp::SetAdmin { account, admin }),
         commitment().prop_map(|name| GroupOp::Rename { name }),
+        prop_oneof![Just(0u64), MIN_RETENTION_SECS..=MAX_RETENTION_SECS].prop_map(|secs| {
+            GroupOp::SetRetention {
+                retention: Retention::from_secs(secs).unwrap(),
+            }
+        }),
     ]
 }
 
@@ -729,5 +738,96 @@ fn an_absurd_previous_final_index_does_not_blow_up_missing() {
             );
             assert!(bob.missing(&first.chain).len() <= bound);
         }
+    }
+}
+
+// ---------------------------------------------------------------- key bundles
+
+fn record() -> impl Strategy<Value = Record> {
+    prop_oneof![
+        bytes(4096).prop_map(|pkcs8| Record::MasterKey(
+            MasterKeyRecord::new(zeroize::Zeroizing::new(pkcs8)).unwrap()
+        )),
+        (
+            conversation(),
+            any::<u64>(),
+            chain(),
+            account(),
+            device(),
+            0..MAX_CHAIN_MESSAGES,
+            any::<[u8; 32]>(),
+            timestamp(),
+        )
+            .prop_map(
+                |(
+                    conversation,
+                    epoch,
+                    chain,
+                    owner_account,
+                    owner_device,
+                    start_index,
+                    key,
+                    created_at,
+                )| {
+                    Record::Chain(ChainRecord {
+                        conversation,
+                        epoch,
+                        chain,
+                        owner_account,
+                        owner_device,
+                        start_index,
+                        key: ChainKey::from_bytes(key),
+                        created_at,
+                    })
+                }
+            ),
+        (account(), any_text(16), any::<bool>()).prop_map(|(account, username, verified)| {
+            Record::Pin(PinRecord {
+                account,
+                username,
+                verified,
+            })
+        }),
+        (
+            conversation(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            display_text(32)
+        )
+            .prop_map(|(conversation, epoch, salt, name)| Record::GroupName(
+                GroupNameRecord {
+                    conversation,
+                    reveal: NameReveal {
+                        epoch,
+                        salt,
+                        name: GroupName::new(name).unwrap(),
+                    },
+                }
+            )),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn key_bundles_round_trip_and_encode_canonically(
+        records in proptest::collection::vec(record(), 0..12),
+    ) {
+        let bundle = KeyBundle::new(records);
+        let bytes = bundle.encode().unwrap();
+        let decoded = KeyBundle::decode(&bytes).unwrap();
+        prop_assert_eq!(decoded.records.len(), bundle.records.len());
+        let again = decoded.encode().unwrap();
+        prop_assert_eq!(again.as_slice(), bytes.as_slice());
+    }
+
+    #[test]
+    fn a_key_bundle_cut_anywhere_does_not_decode(
+        records in proptest::collection::vec(record(), 1..4), cut in any::<prop::sample::Index>(),
+    ) {
+        let bytes = KeyBundle::new(records).encode().unwrap();
+        let at = cut.index(bytes.len());
+        prop_assert!(KeyBundle::decode(&bytes[..at]).is_err());
     }
 }

@@ -22,8 +22,12 @@ use std::str::FromStr;
 
 use serde_json::Value;
 use sotto_proto::auth::AuthChallenge;
+use sotto_proto::backup::{open_backup, BackupItem, BackupItemHeader};
 use sotto_proto::body::{
     pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+};
+use sotto_proto::bundle::{
+    ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
 };
 use sotto_proto::chain::{ChainKey, LocalDevice, MessageKey, ReceiverState};
 use sotto_proto::crypto::aead::AeadKey;
@@ -34,8 +38,9 @@ use sotto_proto::domain::PROTOCOL_VERSION;
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
     change_hash, decode_signed_change, ConversationKind, CreateKind, GroupChange, GroupName,
-    GroupOp, GroupState, Member, NameCheck, NameCommitment, NameReveal,
+    GroupOp, GroupState, Member, NameCheck, NameCommitment, NameReveal, Retention,
 };
+use sotto_proto::handover::{open_handover, Handover, HandoverHeader};
 use sotto_proto::identity::{
     AccountIdentity, DeviceCertificate, ExchangeKeyCertificate, Revocation, VerifiedDevice,
 };
@@ -43,6 +48,9 @@ use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
 };
 use sotto_proto::limits::MAX_CERTIFICATE_LEN;
+use sotto_proto::recovery::{
+    access_verifier, BackupKey, RecoveryId, RecoveryKey, RecoveryKeys, RecoverySecret,
+};
 use sotto_proto::safety::{fingerprint, SafetyNumber};
 use sotto_proto::signed::{Signed, SignedSealed};
 use sotto_proto::testing::fixed_pkcs8;
@@ -50,7 +58,7 @@ use sotto_proto::{Error, Timestamp};
 use zeroize::Zeroizing;
 
 /// Every vector file, each checked by its own test below.
-const FILES: [&str; 11] = [
+const FILES: [&str; 14] = [
     "keys.json",
     "ids.json",
     "chain.json",
@@ -62,6 +70,9 @@ const FILES: [&str; 11] = [
     "safety.json",
     "auth.json",
     "display.json",
+    "recovery.json",
+    "backup.json",
+    "handover.json",
 ];
 
 /// The error codes of `docs/protocol.md` §12: a vector may only expect one of these.
@@ -97,6 +108,9 @@ const CODES: &[&str] = &[
     "group/invalid-text",
     "group/direct-conversation",
     "group/name-mismatch",
+    "recovery/malformed",
+    "recovery/bad-checksum",
+    "recovery/no-master-key",
     "receive/replay",
     "receive/unknown-chain",
     "receive/chain-owner-mismatch",
@@ -392,6 +406,9 @@ fn group_op_from(v: &Value) -> GroupOp {
         },
         "rename" => GroupOp::Rename {
             name: NameCommitment(arr_n(v, "name_commitment")),
+        },
+        "set_retention" => GroupOp::SetRetention {
+            retention: Retention::from_secs(n(v, "retention_secs")).unwrap(),
         },
         other => panic!("unknown group op {other}"),
     }
@@ -1228,6 +1245,12 @@ fn check_state(state: &GroupState, e: &Value) {
         .map(|m| (id(m, "account"), b(m, "admin"), n(m, "since_epoch")))
         .collect();
     assert_eq!(members, expected, "members (sorted by account id)");
+    let retention = field(e, "retention_secs");
+    assert_eq!(
+        state.retention().map(Retention::secs),
+        (!retention.is_null()).then(|| n(e, "retention_secs")),
+        "retention"
+    );
 }
 
 fn check_change_detail(c: &Value, signed: &Signed) {
@@ -1429,5 +1452,423 @@ fn auth() {
         );
         assert_eq!(challenge.device, device.device());
         outcome(v, challenge.verify(device.auth_key(), &hx(v, "signature")));
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// recovery.json, backup.json, handover.json
+// ----------------------------------------------------------------------------------------------
+
+/// `HKDF-SHA-256(salt = "", ikm, info, n)`.
+fn hkdf(ikm: &[u8], info: &[u8], n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    hkdf_sha256(&[], ikm, info, &mut out).unwrap();
+    out
+}
+
+/// §14.2 by hand: root, backup key, access key, verifier.
+fn check_derivation(v: &Value, secret: &[u8], account: AccountId, recovery_id: [u8; 16]) {
+    let e = field(v, "expected");
+    let root = hkdf(
+        secret,
+        &cat(&[
+            &label("sotto/recovery/root"),
+            account.as_bytes(),
+            &recovery_id,
+        ]),
+        32,
+    );
+    assert_eq!(root, hx(e, "root"), "{}: root", name(v));
+    let backup = hkdf(&root, &label("sotto/recovery/backup-key"), 32);
+    let access = hkdf(&root, &label("sotto/recovery/access"), 32);
+    assert_eq!(backup, hx(e, "backup_key"));
+    assert_eq!(access, hx(e, "access_key"));
+    let verifier = sha256(&cat(&[&label("sotto/recovery/verifier"), &access]));
+    assert_eq!(verifier.to_vec(), hx(e, "verifier"));
+    assert_eq!(
+        access_verifier(&access.clone().try_into().unwrap()).to_vec(),
+        hx(e, "verifier")
+    );
+}
+
+fn derived(v: &Value, secret: &RecoverySecret) -> RecoveryKeys {
+    RecoveryKeys::derive(
+        secret,
+        id(v, "account"),
+        RecoveryId::from_bytes(arr_n(v, "recovery_id")),
+    )
+    .unwrap()
+}
+
+#[test]
+fn recovery() {
+    for v in load("recovery.json") {
+        let v = &v;
+        match s(v, "operation") {
+            "key" => {
+                let secret: [u8; 28] = arr_n(v, "secret");
+                // §14.1 by hand: SHA-256(domain ‖ secret)[0..2].
+                let check = sha256(&cat(&[&label("sotto/recovery-key"), &secret]));
+                assert_eq!(check[..2].to_vec(), hx(v, "checksum"));
+                assert_eq!(cat(&[&secret, &check[..2]]), hx(v, "key"));
+                let key = RecoveryKey::from_secret(&secret);
+                assert_eq!(key.danger_bytes().to_vec(), hx(v, "key"));
+                assert_eq!(key.to_text().as_str(), s(v, "text"));
+                // Crockford base32 by hand: five bits per character, most significant first.
+                let alphabet = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+                let bits: Vec<u8> = hx(v, "key")
+                    .iter()
+                    .flat_map(|byte| (0..8).rev().map(move |i| (byte >> i) & 1))
+                    .collect();
+                let plain: String = bits
+                    .chunks(5)
+                    .map(|c| alphabet[c.iter().fold(0usize, |a, b| a * 2 + *b as usize)] as char)
+                    .collect();
+                assert_eq!(plain, s(v, "text").replace('-', ""));
+                assert_eq!(s(v, "text").split('-').count(), 12);
+                let parsed = RecoveryKey::parse(s(v, "text")).unwrap();
+                assert_eq!(parsed.danger_bytes(), key.danger_bytes());
+            }
+            "parse" => {
+                if let Some(key) = outcome(v, RecoveryKey::parse(s(v, "input"))) {
+                    assert_eq!(key.danger_bytes().to_vec(), hx(v, "key"));
+                }
+            }
+            "derive" => {
+                let secret: [u8; 28] = arr_n(v, "secret");
+                let keys = derived(
+                    v,
+                    &RecoverySecret::from_key(&RecoveryKey::from_secret(&secret)),
+                );
+                check_derivation(v, &secret, id(v, "account"), arr_n(v, "recovery_id"));
+                assert_eq!(
+                    keys.backup_key().danger_bytes().to_vec(),
+                    hx(field(v, "expected"), "backup_key")
+                );
+                assert_eq!(
+                    keys.verifier().to_vec(),
+                    hx(field(v, "expected"), "verifier")
+                );
+            }
+            "passphrase" => {
+                let salt: [u8; 16] = arr_n(v, "salt");
+                let Some(secret) = outcome(
+                    v,
+                    RecoverySecret::from_passphrase(s(v, "passphrase"), &salt),
+                ) else {
+                    continue;
+                };
+                assert_eq!(secret.danger_bytes().to_vec(), hx(v, "secret"));
+                check_derivation(
+                    v,
+                    &hx(v, "secret"),
+                    id(v, "account"),
+                    arr_n(v, "recovery_id"),
+                );
+                let keys = derived(v, &secret);
+                assert_eq!(
+                    keys.verifier().to_vec(),
+                    hx(field(v, "expected"), "verifier")
+                );
+            }
+            other => panic!("unknown recovery operation {other}"),
+        }
+    }
+}
+
+fn record_from(v: &Value) -> Record {
+    match s(v, "type") {
+        "master_key" => {
+            Record::MasterKey(MasterKeyRecord::new(Zeroizing::new(hx(v, "pkcs8"))).unwrap())
+        }
+        "chain" => Record::Chain(ChainRecord {
+            conversation: id(v, "conversation"),
+            epoch: n(v, "epoch"),
+            chain: id(v, "chain"),
+            owner_account: id(v, "owner_account"),
+            owner_device: id(v, "owner_device"),
+            start_index: n32(v, "start_index"),
+            key: ChainKey::from_bytes(arr_n(v, "chain_key")),
+            created_at: ts(v, "created_at"),
+        }),
+        "pin" => Record::Pin(PinRecord {
+            account: id(v, "account"),
+            username: s(v, "username").to_owned(),
+            verified: b(v, "verified"),
+        }),
+        "group_name" => Record::GroupName(GroupNameRecord {
+            conversation: id(v, "conversation"),
+            reveal: reveal_from(v),
+        }),
+        other => panic!("unknown record type {other}"),
+    }
+}
+
+/// §15.1 by hand: one record's encoding.
+fn record_by_hand(v: &Value) -> Vec<u8> {
+    match s(v, "type") {
+        "master_key" => cat(&[&[0x01], &prefixed(&hx(v, "pkcs8"))]),
+        "chain" => cat(&[
+            &[0x02],
+            id::<ConversationId>(v, "conversation").as_bytes(),
+            &n(v, "epoch").to_be_bytes(),
+            id::<ChainId>(v, "chain").as_bytes(),
+            id::<AccountId>(v, "owner_account").as_bytes(),
+            id::<DeviceId>(v, "owner_device").as_bytes(),
+            &n32(v, "start_index").to_be_bytes(),
+            &hx(v, "chain_key"),
+            &n(v, "created_at").to_be_bytes(),
+        ]),
+        "pin" => cat(&[
+            &[0x03],
+            id::<AccountId>(v, "account").as_bytes(),
+            &(s(v, "username").len() as u16).to_be_bytes(),
+            s(v, "username").as_bytes(),
+            &[u8::from(b(v, "verified"))],
+        ]),
+        "group_name" => cat(&[
+            &[0x04],
+            id::<ConversationId>(v, "conversation").as_bytes(),
+            &n(v, "epoch").to_be_bytes(),
+            &hx(v, "salt"),
+            &(s(v, "name").len() as u16).to_be_bytes(),
+            s(v, "name").as_bytes(),
+        ]),
+        other => panic!("unknown record type {other}"),
+    }
+}
+
+/// A bundle's records: encoded through the API and by hand, both equal to `bundle`; and
+/// `bundle` decodes to records that encode the same.
+fn check_bundle(v: &Value, records_key: &str, bundle_key: &str) {
+    let records = arr(v, records_key);
+    let bytes = hx(v, bundle_key);
+    let mut by_hand = label("sotto/key-bundle");
+    by_hand.extend_from_slice(&(records.len() as u16).to_be_bytes());
+    for r in records {
+        by_hand.extend_from_slice(&record_by_hand(r));
+    }
+    assert_eq!(by_hand, bytes, "{}: bundle layout", name(v));
+    let bundle = KeyBundle::new(records.iter().map(record_from).collect());
+    assert_eq!(bundle.encode().unwrap().as_slice(), bytes.as_slice());
+    let decoded = KeyBundle::decode(&bytes).unwrap();
+    assert_eq!(decoded.encode().unwrap().as_slice(), bytes.as_slice());
+}
+
+/// Records taken from a backup or a hand-over, compared by encoding with the expected JSON.
+fn check_records(v: &Value, key: &str, records: Vec<Record>) {
+    let expected = KeyBundle::new(arr(v, key).iter().map(record_from).collect());
+    let got = KeyBundle::new(records);
+    assert_eq!(
+        got.encode().unwrap().as_slice(),
+        expected.encode().unwrap().as_slice(),
+        "{}: records",
+        name(v)
+    );
+}
+
+#[test]
+fn backup() {
+    for v in load("backup.json") {
+        let v = &v;
+        match s(v, "operation") {
+            "bundle" => {
+                let decoded = KeyBundle::decode(&hx(v, "bundle")).map_err(Error::from);
+                if outcome(v, decoded).is_some() {
+                    check_bundle(v, "records", "bundle");
+                }
+            }
+            "item" => {
+                let devices = Devices::from_vector(v);
+                let secret: [u8; 28] = arr_n(v, "recovery_secret");
+                let recovery_id: [u8; 16] = arr_n(v, "recovery_id");
+                let keys = RecoveryKeys::derive(
+                    &RecoverySecret::from_key(&RecoveryKey::from_secret(&secret)),
+                    id(v, "account"),
+                    RecoveryId::from_bytes(recovery_id),
+                )
+                .unwrap();
+                assert_eq!(
+                    keys.backup_key().danger_bytes().to_vec(),
+                    hx(v, "backup_key")
+                );
+                let writer = devices.named(s(v, "writer"));
+                let wire = hx(v, "item");
+                let item = BackupItem::decode(&wire).unwrap();
+                let header = hx(v, "header");
+                assert_eq!(item.sealed().header(), header);
+                // §15.2 header by hand.
+                let by_hand = cat(&[
+                    &label("sotto/backup-item"),
+                    id::<AccountId>(v, "account").as_bytes(),
+                    &recovery_id,
+                    &hx(v, "item_id"),
+                    writer.device().as_bytes(),
+                    &n(v, "written_at").to_be_bytes(),
+                    &prefixed(&device_certificate_of(v, s(v, "writer"))),
+                ]);
+                assert_eq!(by_hand, header, "{}: header layout", name(v));
+                let h = BackupItemHeader::decode(&header).unwrap();
+                assert_eq!(h.encode(), header);
+                assert_eq!(BackupItemHeader::decode_item(&wire).unwrap(), h);
+                // Key and nonce by hand, then the deterministic AES-GCM ciphertext.
+                let okm = hkdf(
+                    &hx(v, "backup_key"),
+                    &cat(&[
+                        &label("sotto/backup-item-key"),
+                        &recovery_id,
+                        &hx(v, "item_id"),
+                    ]),
+                    44,
+                );
+                assert_eq!(okm[..32].to_vec(), hx(v, "aes_key"));
+                assert_eq!(okm[32..].to_vec(), hx(v, "nonce"));
+                let aead = AeadKey::new(
+                    Zeroizing::new(okm[..32].try_into().unwrap()),
+                    okm[32..].try_into().unwrap(),
+                );
+                let ciphertext = hx(v, "ciphertext");
+                assert_eq!(aead.seal(&header, &hx(v, "bundle")).unwrap(), ciphertext);
+                assert_eq!(item.sealed().ciphertext(), ciphertext);
+                check_bundle(v, "records", "bundle");
+                // The wire form and the writer's signature over bytes(header) ‖ bytes(ciphertext).
+                let signature = item.sealed().signature().to_vec();
+                assert_eq!(
+                    wire,
+                    cat(&[
+                        &prefixed(&header),
+                        &prefixed(&ciphertext),
+                        &prefixed(&signature)
+                    ])
+                );
+                item.sealed()
+                    .verify("backup item", writer.signing_key())
+                    .unwrap();
+            }
+            "open" => {
+                let items: Vec<Vec<u8>> = arr(v, "items")
+                    .iter()
+                    .map(|x| hex::decode(x.as_str().unwrap()).unwrap())
+                    .collect();
+                let wires: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
+                let revocations: Vec<Signed> = arr(v, "revocations")
+                    .iter()
+                    .map(|x| {
+                        Signed::decode(
+                            &hex::decode(x.as_str().unwrap()).unwrap(),
+                            MAX_CERTIFICATE_LEN,
+                        )
+                        .unwrap()
+                    })
+                    .collect();
+                let result = open_backup(
+                    &wires,
+                    id(v, "account"),
+                    RecoveryId::from_bytes(arr_n(v, "recovery_id")),
+                    &BackupKey::from_bytes(arr_n(v, "backup_key")),
+                    &revocations,
+                );
+                let Some(opened) = outcome(v, result) else {
+                    continue;
+                };
+                assert_eq!(
+                    opened.master.account(),
+                    id::<AccountId>(v, "expected_master_account")
+                );
+                let refusals: Vec<(u64, String)> = opened
+                    .refused
+                    .iter()
+                    .map(|r| (r.position as u64, r.error.code().to_owned()))
+                    .collect();
+                let expected: Vec<(u64, String)> = arr(v, "expected_refusals")
+                    .iter()
+                    .map(|r| (n(r, "position"), s(r, "code").to_owned()))
+                    .collect();
+                assert_eq!(refusals, expected, "{}: refusals", name(v));
+                check_records(v, "expected_records", opened.records);
+            }
+            other => panic!("unknown backup operation {other}"),
+        }
+    }
+}
+
+/// The device certificate (Signed wire form) of the `devices` entry named `who`.
+fn device_certificate_of(v: &Value, who: &str) -> Vec<u8> {
+    let entry = arr(v, "devices")
+        .iter()
+        .find(|d| s(d, "name") == who)
+        .unwrap_or_else(|| panic!("no device named {who}"));
+    hx(entry, "device_certificate")
+}
+
+#[test]
+fn handover() {
+    for v in load("handover.json") {
+        let v = &v;
+        assert_eq!(s(v, "operation"), "open");
+        let devices = Devices::from_vector(v);
+        let sender = devices.named(s(v, "sender"));
+        let me = field(v, "recipient");
+        let exchange = ExchangeKeyPair::from_pkcs8(&hx(me, "exchange_pkcs8")).unwrap();
+        assert_eq!(
+            ExchangeKeyId::from_spki(exchange.encrypting_key().spki()),
+            id::<ExchangeKeyId>(me, "exchange_key_id")
+        );
+        let local = LocalDevice {
+            account: id(me, "account_id"),
+            device: id(me, "device_id"),
+            exchange_keys: std::slice::from_ref(&exchange),
+        };
+        let wire = hx(v, "handover");
+        let result =
+            Handover::decode(&wire).and_then(|h| open_handover(&h, sender, &local, ts(v, "now")));
+        let Some(bundle) = outcome(v, result) else {
+            continue;
+        };
+        check_records(v, "expected_records", bundle.records);
+        if v.get("header").is_none() {
+            continue;
+        }
+        // The details: header by hand, OAEP label, the wrapping key, AES key and nonce.
+        let f = field(v, "header_fields");
+        let header = hx(v, "header");
+        let by_hand = cat(&[
+            &label("sotto/handover"),
+            id::<AccountId>(f, "account").as_bytes(),
+            id::<DeviceId>(f, "sender_device").as_bytes(),
+            id::<DeviceId>(f, "recipient_device").as_bytes(),
+            id::<ExchangeKeyId>(f, "recipient_key").as_bytes(),
+            &hx(f, "handover_id"),
+            &n(f, "created_at").to_be_bytes(),
+        ]);
+        assert_eq!(by_hand, header, "hand-over header layout");
+        let decoded = Handover::decode(&wire).unwrap();
+        assert_eq!(decoded.sealed().header(), header);
+        assert_eq!(HandoverHeader::decode(&header).unwrap().encode(), header);
+        let oaep_label = sha256(&cat(&[&label("sotto/handover-label"), &header]));
+        assert_eq!(oaep_label.to_vec(), hx(v, "oaep_label"));
+        let wrapped = hx(v, "wrapped");
+        let sealed = hx(v, "sealed");
+        assert_eq!(
+            decoded.sealed().ciphertext(),
+            cat(&[&prefixed(&wrapped), &prefixed(&sealed)])
+        );
+        let payload = exchange.decrypt(&wrapped, &oaep_label).unwrap();
+        assert_eq!(
+            payload.as_slice(),
+            cat(&[&label("sotto/handover-key"), &hx(v, "wrapping_key")])
+        );
+        let okm = hkdf(&hx(v, "wrapping_key"), &label("sotto/handover-aead"), 44);
+        assert_eq!(okm[..32].to_vec(), hx(v, "aes_key"));
+        assert_eq!(okm[32..].to_vec(), hx(v, "nonce"));
+        let aead = AeadKey::new(
+            Zeroizing::new(okm[..32].try_into().unwrap()),
+            okm[32..].try_into().unwrap(),
+        );
+        assert_eq!(
+            aead.open(&header, &sealed).unwrap().as_slice(),
+            hx(v, "bundle")
+        );
+        check_bundle(v, "expected_records", "bundle");
     }
 }

@@ -1,6 +1,7 @@
 //! Wall-clock time in the units the store and the protocol use (milliseconds since the epoch).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sotto_proto::Timestamp;
 
@@ -10,6 +11,28 @@ pub fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// The clock of the server's periodic work and history windows: the wall clock plus an offset
+/// that only code in the same process can move. Tests move it past a retention instead of
+/// waiting for it; no request, frame or configuration setting reaches it, so in production it
+/// is the wall clock.
+#[derive(Debug, Default)]
+pub struct ServerClock {
+    offset_ms: AtomicI64,
+}
+
+impl ServerClock {
+    /// Milliseconds since the Unix epoch, offset.
+    pub fn now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// Moves this clock `by` ahead of the wall clock (cumulative).
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
+    }
 }
 
 /// The current time as a protocol timestamp.

@@ -47,6 +47,8 @@ pub struct Config {
     pub argon2: Argon2Config,
     /// Sizes, caps and timeouts.
     pub limits: Limits,
+    /// The archive of envelopes and retention (docs/protocol.md §6.7, §17).
+    pub history: History,
     /// How events reach connected sockets: `local` (one node) or `nats` (several nodes on one
     /// PostgreSQL database).
     pub fanout: FanoutKind,
@@ -133,6 +135,7 @@ impl Default for Config {
             log: "info".to_owned(),
             argon2: Argon2Config::default(),
             limits: Limits::default(),
+            history: History::default(),
             fanout: FanoutKind::Local,
             nats_url: None,
             nats_prefix: "sotto".to_owned(),
@@ -176,6 +179,32 @@ impl Default for Argon2Config {
     }
 }
 
+/// The history archive and retention.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct History {
+    /// Whether every envelope is also kept in its conversation's archive (in the same commit),
+    /// from which members' new devices read history. Off: nothing is archived and history
+    /// pages are empty.
+    pub archive: bool,
+    /// The retention of a conversation whose log sets none, in seconds (0: for good); clients
+    /// read it from `GET /v1/policy`.
+    pub default_retention_secs: u64,
+    /// Seconds between two runs of the purge (expired sessions, undelivered records,
+    /// hand-overs, and envelopes and attachments past retention).
+    pub purge_interval_secs: u64,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self {
+            archive: true,
+            default_retention_secs: 0,
+            purge_interval_secs: 60,
+        }
+    }
+}
+
 /// Every size cap, count cap and timeout the server enforces.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -186,8 +215,8 @@ pub struct Limits {
     pub max_ws_message: usize,
     /// Largest attachment, in bytes.
     pub max_attachment: usize,
-    /// Attachment bytes one account may have stored in all (attachments are kept for as long as
-    /// the conversation exists). An upload that would pass it is refused (`413 quota_exceeded`).
+    /// Attachment bytes one account may have stored in all (attachments are kept for their
+    /// conversation's retention). An upload that would pass it is refused (`413 quota_exceeded`).
     pub max_attachment_bytes_per_account: u64,
     /// Attachment uploads read at once (server-wide); one more is refused (`429 capacity`)
     /// before its body is read, so buffered uploads never hold more than this times
@@ -276,6 +305,22 @@ pub struct Limits {
     /// Pending (not yet approved) devices one account may have; one more is refused
     /// (`429 capacity`).
     pub max_pending_devices_per_account: usize,
+    /// Backup items one account may store (`429 capacity` past it).
+    pub max_backup_items_per_account: i64,
+    /// Backup bytes one account may store (`429 capacity` past it).
+    pub max_backup_bytes_per_account: i64,
+    /// Failed recovery unlocks one account may make per hour, also the burst (`429
+    /// throttled`); a success does not count.
+    pub recovery_attempts_per_hour: u32,
+    /// Failed recovery unlocks one address (IPv6: one /64) may make per hour, also the burst.
+    pub recovery_attempts_per_ip_per_hour: u32,
+    /// Hand-overs waiting for one device at most (`429 capacity` past it).
+    pub max_handovers_per_device: i64,
+    /// Seconds a hand-over waits for its recipient before it is deleted.
+    pub handover_ttl_secs: u64,
+    /// Largest JSON body of `POST /v1/devices/{device}/handovers`, in bytes: a 4 MiB hand-over
+    /// in base64 with room for the field name.
+    pub max_handover_json_body: usize,
 }
 
 impl Default for Limits {
@@ -321,6 +366,13 @@ impl Default for Limits {
             registrations_per_ip_per_hour: 20,
             registrations_per_minute: 60,
             max_pending_devices_per_account: 10,
+            max_backup_items_per_account: 100_000,
+            max_backup_bytes_per_account: 256 * 1024 * 1024,
+            recovery_attempts_per_hour: 5,
+            recovery_attempts_per_ip_per_hour: 20,
+            max_handovers_per_device: 32,
+            handover_ttl_secs: 30 * 24 * 3600,
+            max_handover_json_body: 6 * 1024 * 1024,
         }
     }
 }
@@ -403,7 +455,7 @@ Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data)
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
 SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
 SOTTO_METRICS_TOKEN,
-SOTTO_LIMITS_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
+SOTTO_LIMITS_<FIELD>, SOTTO_HISTORY_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
 
 impl Args {
@@ -523,6 +575,7 @@ impl Config {
     /// file.
     fn apply_numeric_env(&mut self, lookup: &impl Fn(&str) -> Option<String>) -> Result<()> {
         apply_section_env("SOTTO_LIMITS_", &mut self.limits, lookup)?;
+        apply_section_env("SOTTO_HISTORY_", &mut self.history, lookup)?;
         apply_section_env("SOTTO_ARGON2_", &mut self.argon2, lookup)
     }
 
@@ -614,6 +667,21 @@ impl Config {
                 reason: "limits.registrations_per_ip_per_hour, registrations_per_minute, \
                          max_pending_devices_per_account and argon2.max_concurrent, \
                          max_concurrent_per_address, max_concurrent_new must be positive"
+                    .to_owned(),
+            });
+        }
+        if self.history.purge_interval_secs == 0
+            || l.recovery_attempts_per_hour == 0
+            || l.recovery_attempts_per_ip_per_hour == 0
+            || l.max_handovers_per_device <= 0
+            || l.max_backup_items_per_account <= 0
+            || l.max_backup_bytes_per_account <= 0
+        {
+            return Err(Error::Config {
+                reason: "history.purge_interval_secs and limits.recovery_attempts_per_hour, \
+                         recovery_attempts_per_ip_per_hour, max_handovers_per_device, \
+                         max_backup_items_per_account, max_backup_bytes_per_account must be \
+                         positive"
                     .to_owned(),
             });
         }
@@ -731,6 +799,10 @@ mod tests {
             (
                 "SOTTO_ARGON2_",
                 serde_json::to_value(Argon2Config::default()).unwrap(),
+            ),
+            (
+                "SOTTO_HISTORY_",
+                serde_json::to_value(History::default()).unwrap(),
             ),
         ];
         for (prefix, fields) in sections {

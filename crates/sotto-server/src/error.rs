@@ -106,6 +106,10 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// A recovery unlock presented a wrong access key, or the account has no recovery set
+    /// up: one error for both, so the answer does not say which.
+    #[error("recovery refused: wrong key, or no recovery set up")]
+    RecoveryRejected,
     /// The cross-origin request was refused.
     #[error("origin not allowed")]
     OriginNotAllowed,
@@ -251,6 +255,7 @@ impl Error {
             }
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
             Self::OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed),
+            Self::RecoveryRejected => (StatusCode::FORBIDDEN, ErrorCode::RecoveryRejected),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::Throttled),

@@ -58,6 +58,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::password::Passwords;
+use crate::auth::recovery_limit::RecoveryLimit;
 use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
@@ -155,7 +156,8 @@ pub async fn start(config: Config) -> Result<Server> {
             hub: hub.clone(),
             metrics: metrics.clone(),
             max_batch: limits.max_batch,
-            policy: crate::store::QueuePolicy::from_limits(&limits),
+            policy: crate::store::QueuePolicy::from_limits(&limits)
+                .archiving(config.history.archive),
         },
         stop_writer_rx,
     );
@@ -167,6 +169,7 @@ pub async fn start(config: Config) -> Result<Server> {
             origin: origin.clone(),
             allowed_origins,
             limits: limits.clone(),
+            history: config.history.clone(),
             metrics_token_hash: config
                 .metrics_token
                 .as_ref()
@@ -179,16 +182,17 @@ pub async fn start(config: Config) -> Result<Server> {
             limits.registrations_per_ip_per_hour,
             limits.registrations_per_minute,
         ),
+        recovery_limit: RecoveryLimit::new(
+            limits.recovery_attempts_per_hour,
+            limits.recovery_attempts_per_ip_per_hour,
+        ),
+        clock: Default::default(),
         groups: Default::default(),
         metrics,
         shutdown: shutdown_rx.clone(),
     }));
     let router = app(state.clone(), config.web_dir.as_deref());
-    let purge = tokio::spawn(purge_loop(
-        store.clone(),
-        limits.undelivered_ttl_secs,
-        shutdown_rx.clone(),
-    ));
+    let purge = tokio::spawn(service::purge::run(state.clone(), shutdown_rx.clone()));
     let acceptor = TlsAcceptor::from(tls_config);
     let task = tokio::spawn(async move {
         let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);
@@ -224,29 +228,6 @@ pub async fn start(config: Config) -> Result<Server> {
         shutdown,
         task,
     })
-}
-
-async fn purge_loop(
-    store: Arc<dyn Store>,
-    undelivered_ttl_secs: u64,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    let ttl_ms = i64::try_from(undelivered_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let now = clock::now_ms();
-                if let Err(error) = store.purge_expired(now).await {
-                    tracing::warn!(?error, "purging expired sessions failed");
-                }
-                if let Err(error) = store.purge_undelivered(now.saturating_sub(ttl_ms)).await {
-                    tracing::warn!(?error, "purging expired undelivered records failed");
-                }
-            }
-            _ = crate::clock::until_true(&mut shutdown) => return,
-        }
-    }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, printing the URL and certificate fingerprint.

@@ -1,5 +1,5 @@
 //! The server's one rate limiter, a token bucket: a socket's frames, sign-ups per address and
-//! sign-ups server-wide each hold one. It is a plain value over a time passed in, so its
+//! server-wide, and failed recovery unlocks per account and per address each hold one. It is a plain value over a time passed in, so its
 //! arithmetic is tested without sleeping.
 
 use std::time::{Duration, Instant};
@@ -45,6 +45,17 @@ impl TokenBucket {
         self.refilled(now) >= self.capacity
     }
 
+    /// Whether a token is there by `now` (taking none), or how long until one is: for limits
+    /// that count only failures, checked before the attempt and taken after it failed.
+    pub fn ready(&self, now: Instant) -> Result<(), Duration> {
+        let tokens = self.refilled(now);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+        }
+    }
+
     /// Takes one token, or says how long until one is there.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let tokens = self.refilled(now);
@@ -73,6 +84,9 @@ mod tests {
         let wait = bucket.take(t0).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         assert!(bucket.take(t0 + Duration::from_millis(499)).is_err());
+        // Looking takes nothing: still short at 499 ms, one token by 500 ms.
+        assert!(bucket.ready(t0 + Duration::from_millis(499)).is_err());
+        assert!(bucket.ready(t0 + Duration::from_millis(500)).is_ok());
         assert!(bucket.take(t0 + Duration::from_millis(1000)).is_ok());
         assert!(!bucket.is_full(t0 + Duration::from_secs(2)));
         assert!(bucket.is_full(t0 + Duration::from_secs(3)));

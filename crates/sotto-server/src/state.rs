@@ -6,9 +6,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::auth::password::Passwords;
+use crate::auth::recovery_limit::RecoveryLimit;
 use crate::auth::registration::RegistrationLimit;
 use crate::auth::throttle::Throttle;
-use crate::config::Limits;
+use crate::clock::ServerClock;
+use crate::config::{History, Limits};
 use crate::http::body::JsonBodies;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -25,6 +27,8 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Sizes, caps and timeouts.
     pub limits: Limits,
+    /// The archive and the default retention.
+    pub history: History,
     /// SHA-256 of the token that opens `/metrics`; `None`: `/metrics` is not served.
     pub metrics_token_hash: Option<[u8; 32]>,
 }
@@ -48,6 +52,10 @@ pub struct Shared {
     pub json_bodies: JsonBodies,
     /// Sign-ups per address and server-wide.
     pub registrations: RegistrationLimit,
+    /// Failed recovery unlocks per account and per address.
+    pub recovery_limit: RecoveryLimit,
+    /// The clock of the purge and of history windows (the wall clock outside tests).
+    pub clock: ServerClock,
     /// Verified group states.
     pub groups: GroupCache,
     /// Counters.

@@ -4,14 +4,18 @@
 //! - [`ratchet`]: chain key → message key, next chain key, AES key and nonce.
 //! - [`sender`]: a chain this device sends on; two-step reserve-then-seal.
 //! - [`receiver`]: every chain this device receives on; distributions, messages, replay, gaps.
+//! - [`history`]: archived envelopes opened with a history key, without touching the receiver.
 
+pub mod history;
 pub mod persist;
 pub mod ratchet;
 pub mod receiver;
 pub mod sender;
 
+pub use history::{open_archived, ArchivedMessage};
 pub use ratchet::{ChainKey, MessageKey};
 pub use receiver::{
-    DistributionAccepted, LocalDevice, OpenedMessage, ReceivedMessage, ReceiverChain, ReceiverState,
+    DistributionAccepted, LocalDevice, OpenedMessage, ReceivedMessage, ReceiverChain,
+    ReceiverState, RecordTaken,
 };
 pub use sender::{ReservedMessage, SenderChain};

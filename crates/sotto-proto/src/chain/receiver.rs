@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::body::{unpad, MessageBody};
+use crate::bundle::ChainRecord;
 use crate::chain::ratchet::{ChainKey, MessageKey};
 use crate::crypto::rsa::ExchangeKeyPair;
 use crate::crypto::{ct_eq, sha256_parts};
@@ -110,7 +111,7 @@ impl ReceiverChain {
 }
 
 /// The outcome of accepting a distribution.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DistributionAccepted {
     /// The chain introduced.
     pub chain: ChainId,
@@ -120,6 +121,21 @@ pub struct DistributionAccepted {
     pub missing_in_previous: Vec<u32>,
     /// The distribution names a previous chain this device never received at all.
     pub previous_unknown: bool,
+    /// The chain's key at its start, to keep as a history key (§17.2) and to back up or hand
+    /// over (§15.1): the receiver state itself keeps only the key at the next index.
+    pub history_key: ChainRecord,
+}
+
+/// What [`ReceiverState::take_record`] did with a chain record from a backup or hand-over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordTaken {
+    /// The chain was introduced into the receiver state, as its owner's distribution would.
+    Introduced,
+    /// The chain was already known with the same key.
+    Duplicate,
+    /// Not for the receiver state (another epoch than the current one, this device's own
+    /// chain, an owner no longer a member): keep it as a history key only.
+    HistoryOnly,
 }
 
 /// A verified, decrypted message not yet recorded; see [`ReceiverState::commit`].
@@ -242,6 +258,7 @@ impl ReceiverState {
             },
             None => (Vec::new(), false),
         };
+        let history_key = key.danger_duplicate();
         if !duplicate {
             self.chains.insert(
                 chain,
@@ -266,7 +283,83 @@ impl ReceiverState {
             duplicate,
             missing_in_previous,
             previous_unknown,
+            history_key: ChainRecord {
+                conversation: h.conversation,
+                epoch: h.epoch,
+                chain,
+                owner_account: h.sender_account,
+                owner_device: h.sender_device,
+                start_index: start,
+                key: history_key,
+                created_at: h.created_at,
+            },
         })
+    }
+
+    /// Takes a chain record from a backup or a hand-over (§15.1 step 2) for this device
+    /// (`me`), the conversation's verified state being `group`. A chain already known with
+    /// another key, owner or place is `receive/chain-key-conflict` (skip that record only).
+    /// Otherwise the chain is introduced, as a verified distribution from its owner would be,
+    /// when its epoch is the conversation's current one, its owner's account a member now and
+    /// it is not this device's own chain; else it is for history only. The caller keeps every
+    /// record not refused as a history key.
+    pub fn take_record(
+        &mut self,
+        record: &ChainRecord,
+        group: &GroupState,
+        me: DeviceId,
+    ) -> Result<RecordTaken, Error> {
+        let conflict = || {
+            Error::from(ReceiveError::ChainKeyConflict {
+                chain: record.chain,
+            })
+        };
+        if let Some(known) = self.chains.get(&record.chain) {
+            if known.sender_device != record.owner_device
+                || known.sender_account != record.owner_account
+                || known.conversation != record.conversation
+                || known.epoch != record.epoch
+                || record.start_index > known.start_index
+            {
+                return Err(conflict());
+            }
+            // Ratchet the record's key to the known start and compare fingerprints: a record may
+            // start earlier than the distribution this device received.
+            let mut key = record.key.danger_duplicate();
+            for _ in record.start_index..known.start_index {
+                key = key.next();
+            }
+            if !ct_eq(&known.start_key_hash, &key_hash(&key)) {
+                return Err(conflict());
+            }
+            return Ok(RecordTaken::Duplicate);
+        }
+        let live = record.conversation == group.conversation()
+            && record.epoch == group.epoch()
+            && group.is_member(&record.owner_account)
+            && record.owner_device != me
+            && record.start_index < MAX_CHAIN_MESSAGES;
+        if !live {
+            return Ok(RecordTaken::HistoryOnly);
+        }
+        self.chains.insert(
+            record.chain,
+            ReceiverChain {
+                conversation: record.conversation,
+                epoch: record.epoch,
+                sender_account: record.owner_account,
+                sender_device: record.owner_device,
+                created_at: record.created_at,
+                start_index: record.start_index,
+                start_key_hash: key_hash(&record.key),
+                next_key: Some(record.key.danger_duplicate()),
+                next_index: record.start_index,
+                consumed: 0,
+                skipped: BTreeMap::new(),
+                final_index: None,
+            },
+        );
+        Ok(RecordTaken::Introduced)
     }
 
     /// Verifies and decrypts `envelope` from `sender`, changing nothing.
@@ -278,14 +371,7 @@ impl ReceiverState {
         now: Timestamp,
     ) -> Result<OpenedMessage, Error> {
         let h = envelope.header();
-        if sender.device() != h.sender_device || sender.account() != h.sender_account {
-            return Err(ReceiveError::SenderMismatch.into());
-        }
-        envelope.sealed().verify("message", sender.signing_key())?;
-        check_membership(group, h.conversation, h.epoch, &h.sender_account)?;
-        if h.sent_at > now.plus(MAX_CLOCK_SKEW_MS) {
-            return Err(ReceiveError::FarFuture.into());
-        }
+        check_envelope_sender(envelope, sender, group, now, Membership::Now)?;
         let chain = self
             .chains
             .get(&h.chain)
@@ -429,6 +515,50 @@ impl ReceiverState {
 /// `SHA-256(domain("sotto/chain/fingerprint") ‖ chain key)`: a one-way fingerprint of a chain key.
 fn key_hash(key: &ChainKey) -> [u8; 32] {
     sha256_parts(&[&Domain::ChainFingerprint.encoded(), key.danger_bytes()])
+}
+
+/// Which membership check 5 of §9.2 asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Membership {
+    /// The sender's account is a member now (live messages).
+    Now,
+    /// The sender's account was a member at the envelope's epoch (archived messages, §17.2).
+    AtEnvelopeEpoch,
+}
+
+/// Checks 1–6 of §9.2, shared by live and archived envelopes: the device presented is the
+/// header's sender, the signature verifies, the conversation is the state's, the epoch is known,
+/// the sender's account is (or was) a member, and `sent_at` is not in the far future.
+pub(crate) fn check_envelope_sender(
+    envelope: &Envelope,
+    sender: &VerifiedDevice,
+    group: &GroupState,
+    now: Timestamp,
+    membership: Membership,
+) -> Result<(), Error> {
+    let h = envelope.header();
+    if sender.device() != h.sender_device || sender.account() != h.sender_account {
+        return Err(ReceiveError::SenderMismatch.into());
+    }
+    envelope.sealed().verify("message", sender.signing_key())?;
+    match membership {
+        Membership::Now => check_membership(group, h.conversation, h.epoch, &h.sender_account)?,
+        Membership::AtEnvelopeEpoch => {
+            if h.conversation != group.conversation() {
+                return Err(ReceiveError::WrongConversation.into());
+            }
+            if h.epoch > group.epoch() {
+                return Err(ReceiveError::UnknownEpoch { epoch: h.epoch }.into());
+            }
+            if !group.was_member_at(&h.sender_account, h.epoch) {
+                return Err(ReceiveError::SenderNotMember.into());
+            }
+        }
+    }
+    if h.sent_at > now.plus(MAX_CLOCK_SKEW_MS) {
+        return Err(ReceiveError::FarFuture.into());
+    }
+    Ok(())
 }
 
 /// The sender must be a member of the conversation now, and the epoch must be known. A chain of

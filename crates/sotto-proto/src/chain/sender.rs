@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use crate::body::{pad, MessageBody};
+use crate::bundle::ChainRecord;
 use crate::chain::ratchet::{ChainKey, MessageKey};
 use crate::crypto::aead::TAG_LEN;
 use crate::distribution::{
@@ -185,8 +186,9 @@ impl SenderChain {
     }
 
     /// Answers a signed [`KeyRequest`] with a fresh distribution of this chain's key. Only a
-    /// certified device (`requester`) of a current member that was among the chain's recipients
-    /// gets one, encrypted to the exchange key it named; anything else is refused.
+    /// certified device (`requester`) of a current member whose account was among the chain's
+    /// intended recipients gets one, encrypted to the exchange key it named; anything else is
+    /// refused.
     pub fn answer_key_request(
         &mut self,
         request: &Signed,
@@ -220,11 +222,32 @@ impl SenderChain {
         {
             return Err(ReceiveError::WrongRecipient.into());
         }
-        if !self.recipients.contains(&requester.device()) {
-            // A device that was not meant to read this chain (added later) gets the next one.
+        // The requester's *account* must have been meant to read the chain (§7.6): a device its
+        // account certified after the chain started is answered, since the account's other
+        // devices could hand it the chain anyway (§16). An account that was not a member at the
+        // chain's epoch (added later) waits for the next chain.
+        if !self.recipients.contains(&requester.device())
+            && !(group.conversation() == self.conversation
+                && group.was_member_at(&requester.account(), self.epoch))
+        {
             return Err(ReceiveError::WrongRecipient.into());
         }
         self.distribute(group, requester_key, signer, now)
+    }
+
+    /// This chain's key at index 0, as a history key (§17.2) to keep, back up and hand over:
+    /// another device of the account reads the messages sent on it with this.
+    pub fn history_record(&self) -> ChainRecord {
+        ChainRecord {
+            conversation: self.conversation,
+            epoch: self.epoch,
+            chain: self.chain,
+            owner_account: self.account,
+            owner_device: self.device,
+            start_index: 0,
+            key: self.initial.danger_duplicate(),
+            created_at: self.created_at,
+        }
     }
 
     /// The chain id.

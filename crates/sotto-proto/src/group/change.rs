@@ -9,6 +9,7 @@ use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::error::DecodeError;
 use crate::group::name::NameCommitment;
+use crate::group::retention::Retention;
 use crate::ids::{AccountId, ConversationId, DeviceId};
 use crate::limits::MAX_MEMBERS;
 
@@ -105,6 +106,11 @@ pub enum GroupOp {
         /// The commitment to the new name at this change's epoch.
         name: NameCommitment,
     },
+    /// Sets how long the conversation's messages are kept (§6.7).
+    SetRetention {
+        /// The new retention.
+        retention: Retention,
+    },
 }
 
 impl GroupOp {
@@ -113,6 +119,7 @@ impl GroupOp {
     const CREATE: u8 = 0x06;
     const ADD: u8 = 0x07;
     const RENAME: u8 = 0x08;
+    const SET_RETENTION: u8 = 0x09;
     /// Tags of the earlier encoding that carried names in clear (Create `0x01`, AddMember
     /// `0x02`, Rename `0x05`): refused as unknown, never reused (§6.1).
     pub const RETIRED: [u8; 3] = [0x01, 0x02, 0x05];
@@ -144,6 +151,10 @@ impl GroupOp {
                 w.u8(Self::RENAME);
                 w.fixed(name.as_bytes());
             }
+            Self::SetRetention { retention } => {
+                w.u8(Self::SET_RETENTION);
+                w.u64(retention.secs());
+            }
         }
     }
 
@@ -167,6 +178,9 @@ impl GroupOp {
             }),
             Self::RENAME => Ok(Self::Rename {
                 name: NameCommitment(r.array()?),
+            }),
+            Self::SET_RETENTION => Ok(Self::SetRetention {
+                retention: Retention::from_secs(r.u64()?)?,
             }),
             // The retired tags fall here too: unknown from now on.
             tag => Err(DecodeError::UnknownTag {

@@ -19,6 +19,7 @@ use crate::env::Timestamp;
 use crate::error::{DecodeError, Error, GroupError};
 use crate::group::change::{CreateKind, GroupChange, GroupOp, Member};
 use crate::group::name::{NameCheck, NameCommitment, NameReveal};
+use crate::group::retention::Retention;
 use crate::identity::{DeviceKeys, VerifiedDevice};
 use crate::ids::{AccountId, ConversationId};
 use crate::limits::{MAX_GROUP_CHANGE_LEN, MAX_MEMBERS};
@@ -84,6 +85,22 @@ pub struct GroupState {
     /// The hash of each applied change, indexed by epoch: the head is the last one, and earlier
     /// ones tell a replay from a fork.
     hashes: Vec<[u8; 32]>,
+    /// The retention the last SetRetention set; `None` before any (the server default applies).
+    retention: Option<Retention>,
+    /// The epochs former members were members at, `from..until` (removed by the change at
+    /// `until`), so that [`GroupState::was_member_at`] answers for any applied epoch.
+    past_members: Vec<PastMembership>,
+}
+
+/// A span of epochs an account was a member at before it was removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PastMembership {
+    /// The account.
+    pub account: AccountId,
+    /// The epoch it joined at.
+    pub from_epoch: u64,
+    /// The epoch of the change that removed it (no longer a member at it).
+    pub until_epoch: u64,
 }
 
 impl GroupState {
@@ -128,6 +145,8 @@ impl GroupState {
             naming,
             members: state,
             hashes: vec![change_hash(signed)],
+            retention: None,
+            past_members: Vec::new(),
         })
     }
 
@@ -147,7 +166,10 @@ impl GroupState {
             .get(&change.signer_account)
             .ok_or(GroupError::SignerNotMember)?;
         let leaving = matches!(change.op, GroupOp::RemoveMember { account } if account == change.signer_account);
-        if !actor.admin && !leaving {
+        // Either member of a 1:1 decides its retention: it has no admin to ask (§6.3 step 5).
+        let direct_retention = self.kind() == ConversationKind::Direct
+            && matches!(change.op, GroupOp::SetRetention { .. });
+        if !actor.admin && !leaving && !direct_retention {
             return Err(GroupError::SignerNotAdmin.into());
         }
         let mut next = self.clone();
@@ -206,7 +228,12 @@ impl GroupState {
                 );
             }
             GroupOp::RemoveMember { account } => {
-                self.members.remove(account).ok_or(GroupError::NotMember)?;
+                let removed = self.members.remove(account).ok_or(GroupError::NotMember)?;
+                self.past_members.push(PastMembership {
+                    account: *account,
+                    from_epoch: removed.since_epoch,
+                    until_epoch: epoch,
+                });
                 self.check_admin_left()?;
             }
             GroupOp::SetAdmin { account, admin } => {
@@ -226,6 +253,12 @@ impl GroupState {
                     epoch,
                     commitment: *name,
                 };
+            }
+            GroupOp::SetRetention { retention } => {
+                if self.retention == Some(*retention) {
+                    return Err(GroupError::NoOp);
+                }
+                self.retention = Some(*retention);
             }
         }
         Ok(())
@@ -305,6 +338,21 @@ impl GroupState {
         for hash in &self.hashes {
             w.fixed(hash);
         }
+        // Appended after the fields of the first local format, so states stored before
+        // retention and past members existed still load (as "never set", "none known").
+        match self.retention {
+            None => w.u8(0),
+            Some(retention) => {
+                w.u8(1);
+                w.u64(retention.secs());
+            }
+        }
+        w.u32(u32::try_from(self.past_members.len()).unwrap_or(u32::MAX));
+        for past in &self.past_members {
+            past.account.encode(&mut w);
+            w.u64(past.from_epoch);
+            w.u64(past.until_epoch);
+        }
         w.finish()
     }
 
@@ -343,12 +391,48 @@ impl GroupState {
         let hashes = (0..epochs)
             .map(|_| r.array())
             .collect::<Result<Vec<_>, _>>()?;
+        let (retention, past_members) = if r.remaining() == 0 {
+            // A state stored before these fields existed.
+            (None, Vec::new())
+        } else {
+            let retention = match r.u8()? {
+                0 => None,
+                1 => Some(Retention::from_secs(r.u64()?)?),
+                tag => {
+                    return Err(DecodeError::UnknownTag {
+                        field: "retention",
+                        tag,
+                    }
+                    .into())
+                }
+            };
+            let count = r.u32()? as usize;
+            if count > MAX_LOCAL_EPOCHS {
+                return Err(DecodeError::TooMany {
+                    field: "past members",
+                    max: MAX_LOCAL_EPOCHS,
+                }
+                .into());
+            }
+            let past = (0..count)
+                .map(|_| {
+                    Ok(PastMembership {
+                        account: AccountId::decode(&mut r)?,
+                        from_epoch: r.u64()?,
+                        until_epoch: r.u64()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, DecodeError>>()?;
+            (retention, past)
+        };
         r.finish()?;
         Ok(Self {
             conversation,
             naming,
             members,
             hashes,
+            retention,
+            past_members,
         })
     }
 
@@ -417,6 +501,35 @@ impl GroupState {
     /// Whether `account` is a member now.
     pub fn is_member(&self, account: &AccountId) -> bool {
         self.members.contains_key(account)
+    }
+
+    /// The retention the last SetRetention set, or `None` if none did (the server's default
+    /// applies, §6.7).
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
+    }
+
+    /// Whether `account` was a member at `epoch` (§17.2 check 5): it joined at or before it and
+    /// was not removed by then. A member removed and added again is answered span by span.
+    /// Spans of members removed before this state's local encoding kept them are not known:
+    /// such a member reads as never having been one, which refuses rather than accepts.
+    pub fn was_member_at(&self, account: &AccountId, epoch: u64) -> bool {
+        if epoch > self.epoch() {
+            return false;
+        }
+        let now = self
+            .members
+            .get(account)
+            .is_some_and(|m| m.since_epoch <= epoch);
+        now || self
+            .past_members
+            .iter()
+            .any(|p| p.account == *account && p.from_epoch <= epoch && epoch < p.until_epoch)
+    }
+
+    /// The spans of former members (see [`GroupState::was_member_at`]).
+    pub fn past_members(&self) -> &[PastMembership] {
+        &self.past_members
     }
 
     /// Whether `account` is an admin now.

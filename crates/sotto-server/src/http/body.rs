@@ -157,6 +157,21 @@ pub async fn read_json(state: &AppState, req: Request) -> Result<Bytes, ApiError
     .await
 }
 
+/// Reads the JSON body of the one route with a larger cap, the hand-over upload
+/// (`max_handover_json_body`: a 4 MiB hand-over in base64), under the upload deadline, holding
+/// a place among the JSON bodies being read as any JSON body does.
+pub async fn read_large_json(state: &AppState, req: Request) -> Result<Bytes, ApiError> {
+    let limits = &state.settings.limits;
+    let _slot = state.json_bodies.admit(&req)?;
+    read_within(
+        req,
+        limits.max_handover_json_body.max(limits.max_json_body),
+        "request body",
+        BodyDeadline::upload(limits),
+    )
+    .await
+}
+
 /// Reads an attachment upload's body (at most `max_attachment`); the upload route's own
 /// concurrency limit bounds how many are read at once.
 pub async fn read_upload(state: &AppState, req: Request) -> Result<Bytes, ApiError> {

@@ -34,7 +34,20 @@ pub async fn add_pending(
 ) -> Result<(StatusCode, axum::Json<DeviceIdView>), ApiError> {
     let signing = b64("signing_key", &body.signing_key)?;
     let auth = b64("auth_key", &body.auth_key)?;
-    let device = devices::add_pending(&state, &authed, &signing, &auth, &body.name).await?;
+    let exchange_key = body
+        .exchange_key
+        .as_deref()
+        .map(|k| b64("exchange_key", k))
+        .transpose()?;
+    let device = devices::add_pending(
+        &state,
+        &authed,
+        &signing,
+        &auth,
+        &body.name,
+        exchange_key.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(DeviceIdView { device })))
 }
 

@@ -44,19 +44,41 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim();
-                mime.eq_ignore_ascii_case("application/json")
-            });
-        if !is_json {
-            return Err(Error::NotJson.into());
-        }
+        require_json(&req)?;
         let bytes = crate::http::body::read_json(state, req).await?;
         Ok(Json(parse_json(&bytes)?))
+    }
+}
+
+/// A JSON request body of type `T` read under the hand-over route's larger cap
+/// (`limits.max_handover_json_body`); otherwise as [`Json`].
+#[derive(Debug)]
+pub struct LargeJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for LargeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        require_json(&req)?;
+        let bytes = crate::http::body::read_large_json(state, req).await?;
+        Ok(LargeJson(parse_json(&bytes)?))
+    }
+}
+
+/// `NotJson` unless the request says its body is `application/json`.
+fn require_json(req: &Request) -> Result<(), Error> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/json")
+        });
+    if is_json {
+        Ok(())
+    } else {
+        Err(Error::NotJson)
     }
 }
 

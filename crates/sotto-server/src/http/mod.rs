@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`body`]: reading request bodies: size caps, deadlines, a minimum rate, bodies at once.
 //! - [`extract`]: strict JSON bodies, bearer authentication, base64 and id fields.
-//! - [`accounts`], [`devices`], [`conversations`]: the `/v1` API (see `docs/api.md`).
+//! - [`accounts`], [`devices`], [`conversations`], [`recovery`], [`handovers`], [`history`]:
+//!   the `/v1` API (see `docs/api.md`).
 //! - this module: routing, middleware, `/healthz`, `/metrics`, the web client's files.
 
 pub mod accounts;
@@ -12,6 +13,9 @@ pub mod body;
 pub mod conversations;
 pub mod devices;
 pub mod extract;
+pub mod handovers;
+pub mod history;
+pub mod recovery;
 
 use std::path::Path;
 
@@ -60,6 +64,18 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
             "/v1/devices/current/exchange-key",
             put(devices::set_exchange_key),
         )
+        .route("/v1/devices/{device}/handovers", post(handovers::send))
+        .route("/v1/handovers", get(handovers::list))
+        .route("/v1/handovers/{handover}", delete(handovers::delete))
+        .route(
+            "/v1/recovery",
+            get(recovery::status)
+                .put(recovery::set_up)
+                .delete(recovery::remove),
+        )
+        .route("/v1/recovery/items", post(recovery::upload))
+        .route("/v1/recovery/unlock", post(recovery::unlock))
+        .route("/v1/policy", get(history::policy))
         .route("/v1/directory/{who}", get(devices::directory))
         .route(
             "/v1/conversations",
@@ -84,6 +100,10 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
         .route(
             "/v1/conversations/{conversation}/decline",
             post(conversations::decline),
+        )
+        .route(
+            "/v1/conversations/{conversation}/history",
+            get(history::page),
         )
         .route("/v1/requests", get(conversations::requests))
         .route("/v1/blocks", get(conversations::blocks))

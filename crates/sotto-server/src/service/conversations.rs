@@ -117,9 +117,15 @@ pub async fn append(
         author: device,
         created_at: clock::now_ms(),
     };
+    // The retention the verified log now sets, kept beside the conversation for the purge.
     state
         .store
-        .append_change(&conversation, &record, &members)
+        .append_change(
+            &conversation,
+            &record,
+            &members,
+            next.retention().map(|r| r.secs()),
+        )
         .await?;
     let epoch = next.epoch();
     state.groups.put(next);

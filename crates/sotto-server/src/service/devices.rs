@@ -5,13 +5,13 @@
 //! must be signed by their certified device, currently valid and not roll the serial back.
 
 use sotto_proto::codec::is_display_text;
-use sotto_proto::crypto::rsa::VerifyingKey;
+use sotto_proto::crypto::rsa::{EncryptingKey, VerifyingKey};
 use sotto_proto::identity::certificate::MAX_DEVICE_NAME_LEN;
 use sotto_proto::identity::{
-    AccountIdentity, DeviceCertificate, VerifiedDevice, VerifiedRevocation,
+    AccountIdentity, DeviceCertificate, ExchangeKeyCertificate, VerifiedDevice, VerifiedRevocation,
 };
 use sotto_proto::ids::{AccountId, DeviceId};
-use sotto_proto::limits::MAX_CERTIFICATE_LEN;
+use sotto_proto::limits::{MAX_CERTIFICATE_LEN, MAX_CLOCK_SKEW_MS};
 use sotto_proto::signed::Signed;
 
 use crate::clock;
@@ -106,13 +106,56 @@ pub async fn set_master_key(state: &AppState, authed: &Authed, spki: &[u8]) -> R
     Ok(identity.account())
 }
 
-/// Announces a new device that waits for approval.
+/// Checks a pending device's exchange-key certificate (§4.5) as a certified device's is
+/// checked, under the signing key the device announces instead of a certified one: it names
+/// the account and the device, is signed by that key, is valid now, and its key is an
+/// encryption key distinct from the device's other two. Returns its serial.
+fn pending_exchange_key(
+    account: AccountId,
+    device: DeviceId,
+    signing: &VerifyingKey,
+    auth: &VerifyingKey,
+    certificate: &[u8],
+) -> Result<u64> {
+    let what = "exchange-key certificate";
+    let signed = decode_signed(certificate, what)?;
+    let body = ExchangeKeyCertificate::decode(signed.unverified_body())
+        .map_err(|e| Error::rejected(what, e.into()))?;
+    if body.account != account || body.device != device {
+        return Err(Error::rejected(
+            what,
+            sotto_proto::Error::WrongAccount { what },
+        ));
+    }
+    signed
+        .verify(what, signing)
+        .map_err(|e| Error::rejected(what, e))?;
+    let now = clock::now();
+    if now.plus(MAX_CLOCK_SKEW_MS) < body.not_before || now >= body.not_after {
+        return Err(Error::rejected(
+            what,
+            sotto_proto::Error::ExchangeKeyNotValidNow,
+        ));
+    }
+    if body.exchange_key == signing.spki() || body.exchange_key == auth.spki() {
+        return Err(Error::InvalidField {
+            field: "exchange_key",
+            reason: "must differ from the device's signing and auth keys",
+        });
+    }
+    EncryptingKey::from_spki(&body.exchange_key).map_err(|e| Error::rejected(what, e))?;
+    Ok(body.serial)
+}
+
+/// Announces a new device that waits for approval, with the exchange-key certificate it signed
+/// when it sent one (so the approving device can send it a hand-over).
 pub async fn add_pending(
     state: &AppState,
     authed: &Authed,
     signing_key: &[u8],
     auth_key: &[u8],
     name: &str,
+    exchange_key: Option<&[u8]>,
 ) -> Result<DeviceId> {
     let signing =
         VerifyingKey::from_spki(signing_key).map_err(|e| Error::rejected("signing key", e))?;
@@ -133,6 +176,17 @@ pub async fn add_pending(
         });
     }
     let device = DeviceId::from_signing_spki(signing.spki());
+    let exchange_serial = match exchange_key {
+        Some(cert) => {
+            let account = authed.user.account.ok_or(Error::Conflict {
+                what: "the account has no master key yet",
+            })?;
+            Some(pending_exchange_key(
+                account, device, &signing, &auth, cert,
+            )?)
+        }
+        None => None,
+    };
     state
         .store
         .add_pending_device(
@@ -144,8 +198,8 @@ pub async fn add_pending(
                 auth_key: auth_key.to_vec(),
                 name: name.to_owned(),
                 certificate: None,
-                exchange_cert: None,
-                exchange_serial: None,
+                exchange_cert: exchange_key.map(<[u8]>::to_vec),
+                exchange_serial,
                 created_at: clock::now_ms(),
             },
             state.settings.limits.max_pending_devices_per_account,

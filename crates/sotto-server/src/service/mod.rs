@@ -10,11 +10,19 @@
 //! - [`consent`]: member statuses (requests, accept, decline), blocks, the creation rate.
 //! - [`group`]: the server's verification of the group-state log.
 //! - [`payload`]: the header checks on relayed envelopes, distributions and key requests.
+//! - [`recovery`]: the recovery set-up, backup items and unlocking them.
+//! - [`handovers`]: device hand-overs from an approving device to the device it approved.
+//! - [`history`]: pages of a conversation's archive, and the server policy.
+//! - [`purge`]: the periodic purge (expired records, retention).
 
 pub mod accounts;
 pub mod consent;
 pub mod conversations;
 pub mod devices;
 pub mod group;
+pub mod handovers;
+pub mod history;
 pub mod payload;
+pub mod purge;
+pub mod recovery;
 pub mod sessions;
