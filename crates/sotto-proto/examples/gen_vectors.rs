@@ -3632,39 +3632,40 @@ fn seal_item(
 fn backup_file(p: &People) -> Value {
     let mut rng = rng_for("backup");
     let sample = SampleRecords::new(&mut rng);
-    let mut v = Vec::new();
     // §15.1: bundles.
-    v.push(bundle_vector(
-        "bundle-master-key",
-        "A MasterKey record: Alice's master key as PKCS#8.",
-        vec![master_record(&p.alice)],
-    ));
-    v.push(bundle_vector(
-        "bundle-chain",
-        "A Chain record: Bob's chain at epoch 2 from index 3.",
-        vec![sample.chain(p)],
-    ));
-    v.push(bundle_vector(
-        "bundle-pin",
-        "A Pin record: Bob's account, pinned as \"bob\" and verified.",
-        vec![sample.pin(p)],
-    ));
-    v.push(bundle_vector(
-        "bundle-group-name",
-        "A GroupName record, as the GroupName body carries it.",
-        vec![sample.group_name()],
-    ));
-    v.push(bundle_vector(
-        "bundle-every-record",
-        "One record of each kind, in tag order.",
-        vec![
-            master_record(&p.alice),
-            sample.chain(p),
-            sample.pin(p),
-            sample.group_name(),
-        ],
-    ));
-    v.push(bundle_vector("bundle-empty", "No records.", Vec::new()));
+    let mut v = vec![
+        bundle_vector(
+            "bundle-master-key",
+            "A MasterKey record: Alice's master key as PKCS#8.",
+            vec![master_record(&p.alice)],
+        ),
+        bundle_vector(
+            "bundle-chain",
+            "A Chain record: Bob's chain at epoch 2 from index 3.",
+            vec![sample.chain(p)],
+        ),
+        bundle_vector(
+            "bundle-pin",
+            "A Pin record: Bob's account, pinned as \"bob\" and verified.",
+            vec![sample.pin(p)],
+        ),
+        bundle_vector(
+            "bundle-group-name",
+            "A GroupName record, as the GroupName body carries it.",
+            vec![sample.group_name()],
+        ),
+        bundle_vector(
+            "bundle-every-record",
+            "One record of each kind, in tag order.",
+            vec![
+                master_record(&p.alice),
+                sample.chain(p),
+                sample.pin(p),
+                sample.group_name(),
+            ],
+        ),
+        bundle_vector("bundle-empty", "No records.", Vec::new()),
+    ];
     let chain_bundle = KeyBundle::new(vec![sample.chain(p)])
         .encode()
         .unwrap()

@@ -13,7 +13,16 @@ import { sha256 } from "./primitives";
 import { type LocalDevice, ReceiverState, localDevice } from "./receiver";
 import { SenderChain } from "./sender";
 import { Signed, SignedSealed } from "./signed";
-import { T0, type TestAccount, expectCode, flipped, groupKind, testAccount } from "./test-support";
+import {
+  T0,
+  type TestAccount,
+  type TestDevice,
+  expectCode,
+  flipped,
+  groupKind,
+  testAccount,
+  testSecondDevice,
+} from "./test-support";
 
 const CONV = ConversationId.fromBytes(new Uint8Array(16).fill(7));
 
@@ -419,7 +428,11 @@ describe("sending and receiving (§7, §9)", () => {
 
   it("answers key requests only from intended recipients", async () => {
     const { chain } = await aliceChainToBob();
-    const request = (by: TestAccount, ownerDevice = alice.device.keys.device) =>
+    const request = (
+      by: TestAccount,
+      ownerDevice = alice.device.keys.device,
+      device: TestDevice = by.device,
+    ) =>
       Signed.sign(
         KeyRequest.encode({
           conversation: CONV,
@@ -427,11 +440,11 @@ describe("sending and receiving (§7, §9)", () => {
           chain: chain.chain,
           ownerDevice,
           requesterAccount: by.master.account,
-          requesterDevice: by.device.keys.device,
-          requesterKey: by.device.verifiedExchange.keyId,
+          requesterDevice: device.keys.device,
+          requesterKey: device.verifiedExchange.keyId,
           requestedAt: T0,
         }),
-        by.device.keys.signing,
+        device.keys.signing,
       );
     const answer = await chain.answerKeyRequest(
       await request(bob),
@@ -444,12 +457,35 @@ describe("sending and receiving (§7, §9)", () => {
     expect(
       bytesEqual(answer.header.recipientKey, await exchangeKeyIdOf(bob.device.exchange.spki)),
     ).toBe(true);
+    // Carol's account was a member at the chain's epoch: she was meant to read it (§7.6).
+    const toCarol = await chain.answerKeyRequest(
+      await request(carol),
+      carol.device.verified,
+      carol.device.verifiedExchange,
+      group,
+      alice.device.keys,
+      T0,
+    );
+    expect(bytesEqual(toCarol.header.recipientDevice, carol.device.keys.device)).toBe(true);
+    // So is a device Bob's account certified after the chain started.
+    const laptop = await testSecondDevice(bob);
+    const toLaptop = await chain.answerKeyRequest(
+      await request(bob, alice.device.keys.device, laptop),
+      laptop.verified,
+      laptop.verifiedExchange,
+      group,
+      alice.device.keys,
+      T0,
+    );
+    expect(bytesEqual(toLaptop.header.recipientDevice, laptop.keys.device)).toBe(true);
+    // Dave's account was never a member: it waits for a chain of its own epoch.
+    const dave = await testAccount(3, "dave");
     await expectCode(
       async () =>
         chain.answerKeyRequest(
-          await request(carol),
-          carol.device.verified,
-          carol.device.verifiedExchange,
+          await request(dave),
+          dave.device.verified,
+          dave.device.verifiedExchange,
           group,
           alice.device.keys,
           T0,

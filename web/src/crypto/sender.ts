@@ -274,8 +274,17 @@ export class SenderChain {
     ) {
       throw new ProtocolError("receive/wrong-recipient");
     }
-    // A device that was not meant to read this chain (added later) waits for the next one.
-    if (!this.recipientSet.has(idKey(requester.device)))
+    // The requester's *account* must have been meant to read the chain (§7.6): a device its
+    // account certified after the chain started is answered, since the account's other devices
+    // could hand it the chain anyway (§16). An account that was not a member at the chain's
+    // epoch (added later) waits for the next chain.
+    if (
+      !this.recipientSet.has(idKey(requester.device)) &&
+      !(
+        bytesEqual(group.conversation, this.conversation) &&
+        group.wasMemberAt(requester.account, this.epoch)
+      )
+    )
       throw new ProtocolError("receive/wrong-recipient");
     return this.distribute(group, requesterKey, signer, now);
   }

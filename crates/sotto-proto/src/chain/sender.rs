@@ -226,10 +226,9 @@ impl SenderChain {
         // account certified after the chain started is answered, since the account's other
         // devices could hand it the chain anyway (§16). An account that was not a member at the
         // chain's epoch (added later) waits for the next chain.
-        if !self.recipients.contains(&requester.device())
-            && !(group.conversation() == self.conversation
-                && group.was_member_at(&requester.account(), self.epoch))
-        {
+        let account_intended = group.conversation() == self.conversation
+            && group.was_member_at(&requester.account(), self.epoch);
+        if !(self.recipients.contains(&requester.device()) || account_intended) {
             return Err(ReceiveError::WrongRecipient.into());
         }
         self.distribute(group, requester_key, signer, now)
