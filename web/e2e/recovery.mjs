@@ -138,7 +138,7 @@ export async function recovery(h) {
   async function fillRecover(key) {
     await fresh.page.getByLabel("Username").fill(aliceName);
     await fresh.page.getByLabel("Password", { exact: true }).fill(password);
-    await fresh.page.getByLabel("Recovery key").fill(key);
+    await fresh.page.getByLabel("Recovery key", { exact: true }).fill(key);
     await fresh.page.getByRole("button", { name: "Recover account" }).click();
   }
 

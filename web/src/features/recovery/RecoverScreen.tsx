@@ -70,7 +70,7 @@ export function RecoverScreen({ onCancel }: { onCancel: () => void }) {
         />
         <fieldset>
           <legend>Recovery set up with</legend>
-          <label>
+          <label className="check">
             <input
               type="radio"
               name="recover-method"
@@ -81,7 +81,7 @@ export function RecoverScreen({ onCancel }: { onCancel: () => void }) {
             />{" "}
             A recovery key
           </label>
-          <label>
+          <label className="check">
             <input
               type="radio"
               name="recover-method"

@@ -49,7 +49,7 @@ export function RecoveryKeyShown({ keyText, onSaved }: { keyText: string; onSave
           Print
         </button>
       </div>
-      <label>
+      <label className="check">
         <input
           type="checkbox"
           checked={saved}

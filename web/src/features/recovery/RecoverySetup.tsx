@@ -78,7 +78,7 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
       <form onSubmit={(e) => void submit(e)} aria-busy={busy}>
         <fieldset>
           <legend>Recover with</legend>
-          <label>
+          <label className="check">
             <input
               type="radio"
               name="recovery-method"
@@ -89,7 +89,7 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
             />{" "}
             A recovery key (recommended): 48 characters Sotto makes for you
           </label>
-          <label>
+          <label className="check">
             <input
               type="radio"
               name="recovery-method"

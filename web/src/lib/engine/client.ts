@@ -109,6 +109,8 @@ export class SottoClient {
    * wiped when recovery is set up or declined. Never stored.
    */
   private masterPkcs8: Uint8Array | undefined;
+  /** The offer shows until the user is done with it (the key it made is still on screen). */
+  private recoveryOffer = false;
   /** Set after a recovery: the account's other devices, to offer revoking them. */
   private recoveredOthers: readonly OtherDevice[] | undefined;
 
@@ -358,7 +360,7 @@ export class SottoClient {
       held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
       alerts: this.alerts.map((a) => ({ ...a, held: this.messaging.heldFor(a.account) })),
       recovery: {
-        offer: this.masterPkcs8 !== undefined,
+        offer: this.recoveryOffer,
         ...(this.recoveredOthers !== undefined ? { recovered: this.recoveredOthers } : {}),
       },
       ...(this.error !== undefined ? { error: this.error } : {}),
@@ -687,6 +689,7 @@ export class SottoClient {
       this.keys_ = registered.keys;
       // Offered once the account is in ("Set up recovery"): the only time it can be backed up.
       this.masterPkcs8 = registered.masterPkcs8;
+      this.recoveryOffer = true;
       await this.enter();
     } catch (e) {
       this.fail(e);
@@ -868,7 +871,6 @@ export class SottoClient {
     this.continuity.useWriter(made.writer);
     pkcs8.fill(0);
     this.masterPkcs8 = undefined;
-    this.changed();
     return { keyText: made.keyText };
   }
 
@@ -876,6 +878,7 @@ export class SottoClient {
   finishRecoveryOffer(): void {
     this.masterPkcs8?.fill(0);
     this.masterPkcs8 = undefined;
+    this.recoveryOffer = false;
     this.changed();
   }
 
