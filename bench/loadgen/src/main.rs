@@ -586,7 +586,9 @@ async fn main() {
                         }
                     }
                     ServerFrame::Acked { .. } | ServerFrame::Pong | ServerFrame::Ready { .. } => {}
-                    ServerFrame::Signal { .. } | ServerFrame::Error { .. } => {
+                    ServerFrame::Signal { .. }
+                    | ServerFrame::Error { .. }
+                    | ServerFrame::Handover => {
                         eprintln!("unexpected frame: {text}")
                     }
                 }
