@@ -479,6 +479,8 @@ fn retention(secs: u64) -> GroupOp {
 fn an_admin_sets_the_retention_and_the_same_value_again_is_a_no_op() {
     let mut w = World::new();
     assert_eq!(w.group.retention(), None, "never set: the server default");
+    let server_default = Retention::from_secs(30 * 86_400).unwrap();
+    assert_eq!(w.group.retention_or(server_default), server_default);
     w.alice_changes(retention(7 * 86_400));
     assert_eq!(w.group.retention().map(Retention::secs), Some(7 * 86_400));
     let again = w
@@ -496,6 +498,7 @@ fn an_admin_sets_the_retention_and_the_same_value_again_is_a_no_op() {
     );
     w.alice_changes(retention(0));
     assert_eq!(w.group.retention(), Some(Retention::FOREVER));
+    assert_eq!(w.group.retention_or(server_default), Retention::FOREVER);
     // A member who is not an admin may not change how long the group keeps its messages.
     let by_bob = w
         .group

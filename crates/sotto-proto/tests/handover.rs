@@ -211,3 +211,52 @@ fn a_flipped_bit_anywhere_in_a_hand_over_is_refused() {
         .is_err());
     }
 }
+
+#[test]
+fn a_record_is_compared_with_the_known_chain_at_either_start() {
+    let mut w = World::new();
+    let mut chain = w.start_chain(Who::Bob);
+    let kdm = distribute(&mut chain, &w.group, &w.bob, &w.alice);
+    let mut state = ReceiverState::new();
+    let accepted = state
+        .accept_distribution(&kdm, &w.bob.device.verified, &local(&w.alice), &w.group, T0)
+        .unwrap();
+    let me = w.alice.device.keys.device();
+    // Alice's device reads two messages: its next key is now at index 2.
+    for i in 0..2 {
+        let envelope = send(&mut chain, &w.bob, "hi", i);
+        state
+            .receive(&envelope, &w.bob.device.verified, &w.group, T0)
+            .unwrap();
+    }
+    let at = |start: u32, key: &sotto_proto::chain::ChainKey| {
+        let mut record = accepted.history_key.danger_duplicate();
+        record.start_index = start;
+        record.key = key.danger_duplicate();
+        record
+    };
+    let k0 = accepted.history_key.key.danger_duplicate();
+    let (k1, k2) = (k0.next(), k0.next().next());
+    let k3 = k2.next();
+    assert_eq!(
+        state.take_record(&at(0, &k0), &w.group, me).unwrap(),
+        RecordTaken::Duplicate
+    );
+    assert_eq!(
+        state.take_record(&at(3, &k3), &w.group, me).unwrap(),
+        RecordTaken::Duplicate,
+        "ratcheted from the known next key"
+    );
+    assert_eq!(
+        state.take_record(&at(1, &k1), &w.group, me).unwrap(),
+        RecordTaken::HistoryOnly,
+        "nothing to compare it with"
+    );
+    assert_eq!(
+        state
+            .take_record(&at(3, &k2), &w.group, me)
+            .unwrap_err()
+            .code(),
+        "receive/chain-key-conflict"
+    );
+}

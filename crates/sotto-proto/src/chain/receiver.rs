@@ -298,7 +298,8 @@ impl ReceiverState {
 
     /// Takes a chain record from a backup or a hand-over (§15.1 step 2) for this device
     /// (`me`), the conversation's verified state being `group`. A chain already known with
-    /// another key, owner or place is `receive/chain-key-conflict` (skip that record only).
+    /// another key, owner or place is `receive/chain-key-conflict` (skip that record only); keys
+    /// at different indexes are compared by ratcheting the earlier one forward.
     /// Otherwise the chain is introduced, as a verified distribution from its owner would be,
     /// when its epoch is the conversation's current one, its owner's account a member now and
     /// it is not this device's own chain; else it is for history only. The caller keeps every
@@ -319,20 +320,17 @@ impl ReceiverState {
                 || known.sender_account != record.owner_account
                 || known.conversation != record.conversation
                 || known.epoch != record.epoch
-                || record.start_index > known.start_index
             {
                 return Err(conflict());
             }
-            // Ratchet the record's key to the known start and compare fingerprints: a record may
-            // start earlier than the distribution this device received.
-            let mut key = record.key.danger_duplicate();
-            for _ in record.start_index..known.start_index {
-                key = key.next();
-            }
-            if !ct_eq(&known.start_key_hash, &key_hash(&key)) {
-                return Err(conflict());
-            }
-            return Ok(RecordTaken::Duplicate);
+            return match same_key(known, record) {
+                Some(true) => Ok(RecordTaken::Duplicate),
+                Some(false) => Err(conflict()),
+                // Starts inside what this device already ratcheted past: nothing left here to
+                // compare it with. The receiver state keeps its own key; the record can only
+                // serve as a history key, whose messages AES-GCM still authenticates.
+                None => Ok(RecordTaken::HistoryOnly),
+            };
         }
         let live = record.conversation == group.conversation()
             && record.epoch == group.epoch()
@@ -510,6 +508,29 @@ impl ReceiverState {
     pub fn skipped_key_count(&self) -> usize {
         self.chains.values().map(|c| c.skipped.len()).sum()
     }
+}
+
+/// Whether `record` holds the key `known` was introduced with, ratcheting the one that starts
+/// earlier to the other's index: the record's key to the known start (fingerprint), or the
+/// known next key to the record's start. `None` when the record starts between the known start
+/// and next index, where neither side has a key to compare.
+fn same_key(known: &ReceiverChain, record: &ChainRecord) -> Option<bool> {
+    if record.start_index <= known.start_index {
+        let mut key = record.key.danger_duplicate();
+        for _ in record.start_index..known.start_index {
+            key = key.next();
+        }
+        return Some(ct_eq(&known.start_key_hash, &key_hash(&key)));
+    }
+    let next = known.next_key.as_ref()?;
+    if record.start_index < known.next_index {
+        return None;
+    }
+    let mut key = next.danger_duplicate();
+    for _ in known.next_index..record.start_index {
+        key = key.next();
+    }
+    Some(key.ct_eq(&record.key))
 }
 
 /// `SHA-256(domain("sotto/chain/fingerprint") ‖ chain key)`: a one-way fingerprint of a chain key.

@@ -509,6 +509,12 @@ impl GroupState {
         self.retention
     }
 
+    /// The retention in force: the last SetRetention's, else `server_default` (the value the
+    /// server publishes, §6.7).
+    pub fn retention_or(&self, server_default: Retention) -> Retention {
+        self.retention.unwrap_or(server_default)
+    }
+
     /// Whether `account` was a member at `epoch` (§17.2 check 5): it joined at or before it and
     /// was not removed by then. A member removed and added again is answered span by span.
     /// Spans of members removed before this state's local encoding kept them are not known:
