@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes: 0 ok, 1 failure, 2 usage, 3 wrong password or passphrase, 4 server unreachable,
 /// 5 certificate mismatch, 6 not found or not a member, 7 rate limited, 8 identity changed,
 /// 9 login or approval needed, 10 sent but not delivered to every member device (it stays in
-/// the outbox). Secrets: SOTTO_PASSPHRASE (profile) and SOTTO_PASSWORD (account) for scripts;
-/// otherwise they are asked for on the terminal.
+/// the outbox), 11 recovery refused (a wrong or mistyped recovery key or passphrase, or no
+/// recovery set up). Secrets: SOTTO_PASSPHRASE (profile), SOTTO_PASSWORD (account),
+/// SOTTO_RECOVERY_KEY and SOTTO_RECOVERY_PASSPHRASE for scripts; otherwise they are asked for on
+/// the terminal.
 #[derive(Debug, Parser)]
 #[command(name = "sotto", version)]
 pub struct Cli {
@@ -51,6 +53,32 @@ pub enum Command {
         /// How long to wait for approval, in seconds.
         #[arg(long, default_value_t = 600)]
         wait: u64,
+    },
+    /// Recover the account on this (new) profile from the key backup: the password, then the
+    /// recovery key (SOTTO_RECOVERY_KEY or a prompt) or the recovery passphrase
+    /// (SOTTO_RECOVERY_PASSPHRASE). Keeps the account's master key, so contacts' safety numbers
+    /// stay the same, and fetches the history of every conversation.
+    Recover {
+        /// The username.
+        username: String,
+        /// A name for this device.
+        #[arg(long, default_value = "sotto cli")]
+        device_name: String,
+        /// Revoke every other device of the account (the lost one) once this one is in.
+        #[arg(long)]
+        revoke_others: bool,
+    },
+    /// The account's key backup.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+    /// Past messages of a conversation, fetched from the server's archive and decrypted here,
+    /// oldest first, as the JSON lines `recv` prints.
+    History {
+        /// A username (the 1:1 with them) or a `conv:` id.
+        target: String,
+        /// How many of the latest messages to print.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
     /// Manage this account's devices.
     #[command(subcommand)]
@@ -145,6 +173,22 @@ pub enum OutboxCommand {
     },
 }
 
+/// `sotto recovery …`.
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Set up recovery (replacing any earlier set-up): prints a recovery key once, to write
+    /// down; or, with --passphrase, uses a passphrase (SOTTO_RECOVERY_PASSPHRASE or a prompt)
+    /// instead. Needs the master key on this device.
+    Setup {
+        /// Use a passphrase (at least 12 characters) instead of a generated key. Weaker: whoever
+        /// holds the server's database can test guesses of it.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Whether recovery is set up: a JSON line `{"configured", "method", "items", "pending"}`.
+    Status,
+}
+
 /// `sotto devices …`.
 #[derive(Debug, Subcommand)]
 pub enum DevicesCommand {
@@ -207,5 +251,13 @@ pub enum GroupCommand {
     Members {
         /// The `conv:` id.
         conversation: String,
+    },
+    /// Set how long the conversation's messages are kept, by the server and every member's
+    /// devices (admins; either member of a 1:1): `forever`, or 60s to 10y (`5m`, `7d`, `1y`).
+    Retention {
+        /// A `conv:` id or a username (the 1:1 with them).
+        target: String,
+        /// `forever` or a duration.
+        duration: String,
     },
 }

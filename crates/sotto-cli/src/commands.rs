@@ -5,14 +5,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
+use sotto_client::engine::backup::RecoveryMethod;
+use sotto_client::recovery::SecretInput;
 use sotto_client::sync::ReceiveOptions;
 use sotto_client::{Client, Error as ClientError, ProfileOptions};
 use sotto_proto::ids::ConversationId;
 use zeroize::Zeroizing;
 
-use crate::cli::{Cli, Command, DevicesCommand, GroupCommand, OutboxCommand, SendArgs};
+use crate::cli::{
+    Cli, Command, DevicesCommand, GroupCommand, OutboxCommand, RecoveryCommand, SendArgs,
+};
 use crate::error::CliError;
 use crate::output::{self, note, Progress};
+use sotto_client::engine::retention::{parse_retention, show_retention};
 use sotto_proto::group::ConversationKind;
 
 /// Reads a secret from `variable`, or asks on the terminal.
@@ -119,6 +124,33 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             device_name,
             wait,
         } => login(client, &username, &device_name, wait).await?,
+        Command::Recover {
+            username,
+            device_name,
+            revoke_others,
+        } => recover(client, &username, &device_name, revoke_others).await?,
+        Command::Recovery(cmd) => recovery(client, cmd).await?,
+        Command::History { target, limit } => {
+            let progress = Progress::start("fetching history");
+            let result = async {
+                let conversation = client.find_conversation(&target).await?;
+                let report = client.fetch_history(conversation, limit).await?;
+                Ok::<_, ClientError>((conversation, report))
+            }
+            .await;
+            progress.finish();
+            let (conversation, report) = result?;
+            if report.unreadable > 0 {
+                note(&format!(
+                    "{} archived message(s) could not be opened on this device (no key for \
+                     them, or they did not verify); they are not shown",
+                    report.unreadable
+                ));
+            }
+            for message in client.stored_messages(conversation, limit) {
+                output::line(&output::message_json(&message));
+            }
+        }
         Command::Devices(cmd) => devices(client, cmd).await?,
         Command::Send(args) => send(client, args).await?,
         Command::Group(cmd) => group(client, cmd).await?,
@@ -297,9 +329,17 @@ async fn devices(client: &mut Client, cmd: DevicesCommand) -> Result<(), CliErro
             }
         }
         DevicesCommand::Approve { code } => {
-            let (device, name) = client.approve(&code).await?;
-            note(&format!("approved {name} ({device})"));
-            output::line(&json!({ "device": device }));
+            let approved = client.approve(&code).await?;
+            note(&format!("approved {} ({})", approved.name, approved.device));
+            match &approved.handovers {
+                Ok(0) => {}
+                Ok(_) => note("handed this device's keys to it: it can read earlier messages"),
+                Err(error) => note(&format!(
+                    "could not hand this device's keys to it ({}); it reads new messages only",
+                    crate::error::explain(error)
+                )),
+            }
+            output::line(&json!({ "device": approved.device }));
         }
         DevicesCommand::Revoke { device } => {
             client.revoke(&device).await?;
@@ -457,6 +497,7 @@ async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
         GroupCommand::List => {
             for c in client.conversations().await? {
                 let members: Vec<_> = c.members.iter().map(|m| m.0.clone()).collect();
+                let retention = client.retention(c.id).await?;
                 output::line(&json!({
                     "conversation": c.id,
                     "kind": match c.kind {
@@ -467,12 +508,33 @@ async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
                     "title": c.title,
                     "epoch": c.epoch,
                     "members": members,
+                    "retention": show_retention(retention),
                 }));
             }
             // A log that does not verify is not a conversation to show: say which and why.
             for (id, reason) in client.refused_conversations() {
                 output::line(&json!({ "conversation": id, "refused": reason }));
             }
+        }
+        GroupCommand::Retention { target, duration } => {
+            let retention = parse_retention(&duration).ok_or(CliError::Usage(
+                "a retention is `forever` or a duration from 60s to 10y (60s, 5m, 7d, 1y)",
+            ))?;
+            let conversation = client.find_conversation(&target).await?;
+            let epoch = client.set_retention(conversation, retention).await?;
+            note(&format!(
+                "messages of {conversation} are kept {} from now on, by the server and every \
+                 member's devices",
+                match retention.secs() {
+                    0 => "for good".to_owned(),
+                    _ => format!("for {}", show_retention(retention)),
+                }
+            ));
+            output::line(&json!({
+                "conversation": conversation,
+                "epoch": epoch,
+                "retention": show_retention(retention),
+            }));
         }
         GroupCommand::Members { conversation: conv } => {
             let info = client.conversation(conversation(&conv)?).await?;
@@ -481,5 +543,132 @@ async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
             }
         }
     }
+    Ok(())
+}
+
+/// `sotto recovery setup|status`.
+async fn recovery(client: &mut Client, cmd: RecoveryCommand) -> Result<(), CliError> {
+    match cmd {
+        RecoveryCommand::Setup { passphrase } => {
+            let passphrase = if passphrase {
+                note(
+                    "a passphrase is only as strong as you choose it: whoever copies the \
+                     server's database can test guesses of it offline (a recovery key cannot be \
+                     guessed)",
+                );
+                Some(secret(
+                    "SOTTO_RECOVERY_PASSPHRASE",
+                    "the recovery passphrase",
+                    "Recovery passphrase (12 characters or more): ",
+                )?)
+            } else {
+                None
+            };
+            let progress = Progress::start("setting up recovery");
+            let result = client
+                .setup_recovery(passphrase.as_deref().map(String::as_str))
+                .await;
+            progress.finish();
+            let report = result?;
+            if let Some(key) = &report.key {
+                note(
+                    "WRITE THIS RECOVERY KEY DOWN and keep it somewhere safe: it is shown only \
+                     this once, and with your password it recovers your account and messages \
+                     if you lose every device (`sotto recover <username>`)",
+                );
+                output::text(key);
+            } else {
+                note("recovery is set up with your passphrase");
+            }
+            if report.pending > 0 {
+                note(&format!(
+                    "{} key(s) are not backed up yet; the next `sotto send` or `sotto recv` \
+                     uploads them",
+                    report.pending
+                ));
+            }
+        }
+        RecoveryCommand::Status => {
+            let status = client.recovery_status().await?;
+            output::line(&json!({
+                "configured": status.configured,
+                "method": status.method,
+                "items": status.items,
+                "pending": status.pending,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// `sotto recover <username>`: on a fresh profile, the account back from the key backup.
+async fn recover(
+    client: &mut Client,
+    username: &str,
+    device_name: &str,
+    revoke_others: bool,
+) -> Result<(), CliError> {
+    let password = secret("SOTTO_PASSWORD", "the account password", "Password: ")?;
+    // A typo in a key given up front is caught before anything is sent.
+    let given_key = std::env::var("SOTTO_RECOVERY_KEY").ok().map(Zeroizing::new);
+    if let Some(key) = &given_key {
+        sotto_client::recovery::check_recovery_key(key)?;
+    }
+    let progress = Progress::start("logging in and announcing this device");
+    let started = client.recover_start(username, &password, device_name).await;
+    progress.finish();
+    let start = started?;
+    let input = match start.method {
+        RecoveryMethod::Key => {
+            let key = match given_key {
+                Some(key) => key,
+                None => secret("SOTTO_RECOVERY_KEY", "the recovery key", "Recovery key: ")?,
+            };
+            sotto_client::recovery::check_recovery_key(&key)?;
+            SecretInput::Key(key)
+        }
+        RecoveryMethod::Passphrase => SecretInput::Passphrase(secret(
+            "SOTTO_RECOVERY_PASSPHRASE",
+            "the recovery passphrase",
+            "Recovery passphrase: ",
+        )?),
+    };
+    let progress = Progress::start("unlocking the key backup and fetching history");
+    let result = client.recover_finish(start, input, revoke_others).await;
+    progress.finish();
+    let recovered = result?;
+    note(&format!(
+        "recovered {} on this device: the same account and master key, {} chain key(s), {} \
+         message(s) from the archive",
+        client.username().unwrap_or(username),
+        recovered.taken.chains,
+        recovered.history
+    ));
+    if !recovered.refused_items.is_empty() {
+        note(&format!(
+            "{} backup item(s) were refused and skipped: {}",
+            recovered.refused_items.len(),
+            recovered.refused_items.join(", ")
+        ));
+    }
+    for (device, state, name) in &recovered.other_devices {
+        if recovered.revoked {
+            note(&format!("revoked {name} ({device})"));
+        } else {
+            note(&format!(
+                "your account still has {name} ({device}, {state}); if it is lost, run \
+                 `sotto devices revoke {device}`"
+            ));
+        }
+    }
+    output::line(&json!({
+        "device": client.device_id(),
+        "revoked": if recovered.revoked {
+            recovered.other_devices.iter().map(|d| d.0.to_string()).collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        },
+        "history": recovered.history,
+    }));
     Ok(())
 }

@@ -28,6 +28,9 @@ pub mod code {
     /// The message was stored but some current member device did not get it (it stays in the
     /// outbox). Not 5, which scripts already read as a certificate mismatch.
     pub const NOT_DELIVERED: u8 = 10;
+    /// Recovery refused: a recovery key that does not parse or whose checksum is wrong (a typo),
+    /// a key or passphrase the server refuses, or no recovery set up for the account.
+    pub const RECOVERY_REFUSED: u8 = 11;
 }
 
 /// Everything a command can fail with.
@@ -109,6 +112,12 @@ impl CliError {
                     ..
                 } => code::RATE_LIMITED,
                 ClientError::IdentityChanged { .. } => code::IDENTITY_CHANGED,
+                ClientError::RecoveryRejected | ClientError::RecoveryNotSetUp => {
+                    code::RECOVERY_REFUSED
+                }
+                ClientError::Protocol(e) if e.code().starts_with("recovery/") => {
+                    code::RECOVERY_REFUSED
+                }
                 ClientError::SessionEnded | ClientError::DevicePending | ClientError::NoAccount => {
                     code::LOGIN_NEEDED
                 }
@@ -135,7 +144,25 @@ pub fn advice(error: &ClientError) -> Option<String> {
             "run `sotto devices approve <code>` on another device, then `sotto login` again"
                 .to_owned()
         }
-        ClientError::NoMasterKey => "approve or revoke from your first device".to_owned(),
+        ClientError::NoMasterKey => {
+            "approve, revoke or set up recovery from your first device".to_owned()
+        }
+        ClientError::RecoveryRejected => {
+            "check the recovery key (or passphrase) you wrote down when you ran `sotto recovery \
+             setup`; failed attempts are limited per hour"
+                .to_owned()
+        }
+        ClientError::RecoveryNotSetUp => {
+            "recovery must have been set up (`sotto recovery setup`) on a device you still had"
+                .to_owned()
+        }
+        ClientError::Protocol(e) if e.code() == "recovery/bad-checksum" => {
+            "the recovery key has a typo: check each group of four against what you wrote down"
+                .to_owned()
+        }
+        ClientError::Protocol(e) if e.code() == "recovery/malformed" => {
+            "a recovery key is 48 characters, 12 groups of 4 (0-9 and letters, no U)".to_owned()
+        }
         ClientError::SessionEnded => "run `sotto login` again".to_owned(),
         ClientError::UntrustedCertificate { got } => format!(
             "if you run this server, check the fingerprint it printed and pass --tls-pin {got}"

@@ -253,6 +253,24 @@ pub fn event(event: Event) {
         Event::ExchangeKeyNotPublished { reason } => note(&format!(
             "your new exchange key is not published yet: {reason}"
         )),
+        Event::HandedOver {
+            opened,
+            refused,
+            chains,
+        } => {
+            if opened > 0 {
+                note(&format!(
+                    "took the keys another device of yours handed over ({chains} new chain key(s)): \
+                     `sotto history <user|conv:…>` shows earlier messages"
+                ));
+            }
+            if refused > 0 {
+                note(&format!(
+                    "refused {refused} hand-over(s) that did not come from a verified device of \
+                     yours"
+                ));
+            }
+        }
         // `sotto recv` shows its progress while it waits; being connected adds nothing to it.
         Event::Connected => {}
     }

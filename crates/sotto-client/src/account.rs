@@ -55,6 +55,17 @@ pub struct DeviceInfo {
     pub code: String,
 }
 
+/// A device approved by [`Client::approve`].
+#[derive(Debug)]
+pub struct Approved {
+    /// The device.
+    pub device: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// How many hand-overs of this device's keys it was sent, or why none could be.
+    pub handovers: Result<usize>,
+}
+
 /// The approval code of a device's keys: what the person compares on both screens, so the
 /// server cannot substitute keys of its own for the device being approved.
 pub fn approval_code(signing_spki: &[u8], auth_spki: &[u8]) -> String {
@@ -83,6 +94,33 @@ fn new_device_state(keys: &DeviceKeys, name: &str, active: bool) -> Result<Devic
         active,
         exchange_keys: Vec::new(),
     })
+}
+
+/// A new exchange key of `keys`' device, its state as published, and its certificate (serial
+/// 1: the device's first).
+pub(crate) fn new_exchange_key(
+    keys: &DeviceKeys,
+    account: sotto_proto::ids::AccountId,
+    now: Timestamp,
+) -> Result<(ExchangeKeyState, Signed)> {
+    let pair = ExchangeKeyPair::generate(RsaBits::Rsa3072)?;
+    let not_before = now.millis().saturating_sub(EXCHANGE_KEY_BACKDATE_MS);
+    let not_after = not_before + EXCHANGE_KEY_VALIDITY_MS;
+    let certificate = keys.certify_exchange_key(
+        account,
+        pair.encrypting_key(),
+        1,
+        Timestamp(not_before),
+        Timestamp(not_after),
+    )?;
+    let state = ExchangeKeyState {
+        key: Secret::new(&pair.to_pkcs8()),
+        serial: 1,
+        not_before,
+        not_after,
+        published: true,
+    };
+    Ok((state, certificate))
 }
 
 impl Client {
@@ -179,6 +217,9 @@ impl Client {
             let identity =
                 AccountIdentity::from_master_spki(&unb64(&entry.master_key, "master key")?)?;
             let account = identity.account();
+            // The exchange key is announced with the device, so that the device approving it
+            // can seal the hand-over of its keys to it at once (protocol §16).
+            let (exchange, exchange_certificate) = new_exchange_key(&keys, account, self.now()?)?;
             let announced = self
                 .api
                 .announce_device(
@@ -186,6 +227,7 @@ impl Client {
                     keys.signing().verifying_key().spki(),
                     keys.auth().verifying_key().spki(),
                     device_name,
+                    Some(&exchange_certificate.encode()),
                 )
                 .await?;
             if announced.device != keys.device() {
@@ -200,7 +242,10 @@ impl Client {
                 master_key: None,
                 revocation_serial: 0,
             });
-            self.state.device = Some(new_device_state(&keys, device_name, false)?);
+            let mut device = new_device_state(&keys, device_name, false)?;
+            // Published with the announcement.
+            device.exchange_keys.push(exchange);
+            self.state.device = Some(device);
             self.state.pins.pin_own(
                 identity.account(),
                 &login.username,
@@ -244,7 +289,15 @@ impl Client {
                 }
                 self.save()?;
                 self.device_login(login_token).await?;
-                return self.ensure_exchange_key().await;
+                self.ensure_exchange_key().await?;
+                // The approving device's keys, if its hand-over is there already (otherwise the
+                // next receive takes it).
+                if let Err(error) = self.receive_handovers().await {
+                    if !error.is_refused_answer() {
+                        return Err(error);
+                    }
+                }
+                return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::TimedOut {
@@ -283,8 +336,9 @@ impl Client {
             .collect())
     }
 
-    /// Approves the pending device whose approval code is `code`; returns its id and name.
-    pub async fn approve(&mut self, code: &str) -> Result<(String, String)> {
+    /// Approves the pending device whose approval code is `code` and hands it this device's
+    /// keys.
+    pub async fn approve(&mut self, code: &str) -> Result<Approved> {
         let master = self.master_key()?;
         let token = self.access_token().await?;
         let wanted = normalise_code(code);
@@ -307,7 +361,16 @@ impl Client {
                 .api
                 .upload_certificate(&token, &certificate.encode())
                 .await?;
-            return Ok((done.device.to_string(), d.name));
+            // The new device is certified; the hand-over of this device's keys follows
+            // (protocol §16). A failure there does not undo the approval: the new device then
+            // reads from the next chains on, as any device approved without one.
+            let certified = self.own_identity()?.verify_device(&certificate, &[])?;
+            let handovers = self.hand_over_to(&certified, &d).await;
+            return Ok(Approved {
+                device: done.device,
+                name: d.name,
+                handovers,
+            });
         }
         Err(Error::UnknownApprovalCode {
             code: code.to_owned(),

@@ -88,7 +88,12 @@ impl Client {
     /// Opens (or starts) the profile in `options.dir`.
     pub fn open(options: ProfileOptions) -> Result<Self> {
         let vault = FileVault::open(&options.dir, options.passphrase.as_bytes())?;
-        Self::with_vault(options, Box::new(vault))
+        let mut client = Self::with_vault(options, Box::new(vault))?;
+        // Nothing past its conversation's retention outlives a restart (protocol §6.7).
+        if client.state.account.is_some() {
+            client.apply_retention()?;
+        }
+        Ok(client)
     }
 
     /// Opens a profile kept in `vault`.

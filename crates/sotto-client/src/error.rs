@@ -179,6 +179,13 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The account has no recovery set up on the server.
+    #[error("this account has no recovery set up")]
+    RecoveryNotSetUp,
+    /// The server refused the recovery key or passphrase (a wrong one: the checksum of a key
+    /// catches typos before this). Nothing was changed on this device.
+    #[error("the recovery key or passphrase does not unlock this account's backup")]
+    RecoveryRejected,
     /// A clock before 1970.
     #[error("the system clock is before 1970")]
     Clock,

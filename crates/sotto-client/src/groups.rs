@@ -180,6 +180,7 @@ impl Client {
             .entry(conversation)
             .or_default()
             .name = Some(known.clone());
+        self.note_for_backup(crate::engine::backup::Pending::GroupName(conversation));
         known
     }
 
@@ -270,7 +271,7 @@ impl Client {
 
     /// Applies the change `make` builds against the current state, retrying once if someone
     /// else changed the group at the same epoch; returns the new state.
-    async fn change_group(
+    pub(crate) async fn change_group(
         &mut self,
         conversation: ConversationId,
         make: impl Fn(&GroupState) -> GroupOp,
@@ -493,7 +494,7 @@ impl Client {
     /// The 1:1 with `them` this device holds (protocol §6.4). The map is ordered by id bytes
     /// (the order of their fixed-length lowercase hex text too), so the first match is the
     /// smallest id: the one both sides settle on when each created one.
-    fn find_direct(&self, them: AccountId) -> Result<Option<ConversationId>> {
+    pub(crate) fn find_direct(&self, them: AccountId) -> Result<Option<ConversationId>> {
         let me = self.account_id()?;
         for (conversation, c) in &self.state.conversations {
             if !c.member {

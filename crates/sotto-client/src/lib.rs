@@ -22,6 +22,10 @@
 //! - [`outbox`]: sending (reserve → persist → seal → send), sender chains, and retrying the
 //!   devices a message did not reach yet.
 //! - [`requests`]: message requests (accept, decline) and blocks.
+//! - [`history`]: past messages from the server's archive, and retention.
+//! - [`recovery`]: the key backup: set-up, writing it, recovering an account from it.
+//! - [`handover`]: handing this device's keys to a device it approves, and taking them.
+//! - [`bundle`]: key bundles to and from the profile (history keys, pins, group names).
 //! - `receive`, [`sync`]: receiving payloads and the sync loop.
 //! - `identity_hold`: retrying payloads that wait for the user's decision about a changed
 //!   identity.
@@ -29,14 +33,18 @@
 
 pub mod account;
 pub mod api;
+pub mod bundle;
 pub mod client;
 pub mod engine;
 pub mod error;
 pub mod groups;
+pub mod handover;
+pub mod history;
 mod identity_hold;
 pub mod outbox;
 pub mod peers;
 mod receive;
+pub mod recovery;
 pub mod requests;
 pub mod session;
 pub mod store;

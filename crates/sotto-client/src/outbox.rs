@@ -194,7 +194,11 @@ impl Client {
         let message_id = MessageId::from_bytes(self.random16()?);
         self.state.outbox.push(message_id, conversation, body);
         self.save()?;
-        self.deliver(message_id).await
+        let report = self.deliver(message_id).await;
+        if report.is_ok() {
+            self.flush_backup_quietly().await;
+        }
+        report
     }
 
     /// Retries everything in the outbox; returns how many went out.
@@ -583,6 +587,9 @@ impl Client {
                 None => SenderChain::start(conversation, epoch, account, me, None, &mut env)?,
             }
         };
+        // Kept for history and for the account's other devices before anything is sent on it
+        // (protocol §17.2).
+        self.keep_history_key(crate::bundle::history_key(&chain.history_record()));
         let signer = self.device_keys()?;
         let mut distributions = Vec::new();
         for key in targets {

@@ -58,7 +58,7 @@ pub struct Safety {
 }
 
 /// The device a directory entry lists, if its certificate verifies under the pinned identity.
-fn verify_certificate(
+pub(crate) fn verify_certificate(
     identity: &AccountIdentity,
     view: &DeviceView,
     revocations: &[VerifiedRevocation],
@@ -72,7 +72,7 @@ fn verify_certificate(
 }
 
 /// A verified device's exchange key, if its certificate is valid now and not older than `seen`.
-fn verify_exchange_key(
+pub(crate) fn verify_exchange_key(
     device: &VerifiedDevice,
     view: &DeviceView,
     now: sotto_proto::Timestamp,
@@ -145,10 +145,14 @@ impl Client {
         }
         // A new account under a name pinned to another key: the same warning as a lookup by
         // that name (a message must never be shown under someone else's name).
+        let new_pin = self.state.pins.get(account).is_none();
         self.state
             .pins
             .pin_on_first_use(account, &entry.username, b64(&spki))
             .map_err(|change| identity_changed(&entry.username, change))?;
+        if new_pin {
+            self.note_for_backup(crate::engine::backup::Pending::Pin(account));
+        }
         let revocations: Vec<_> = entry
             .revocations
             .iter()
@@ -273,6 +277,7 @@ impl Client {
         }
         if confirm {
             self.state.pins.confirm(account);
+            self.note_for_backup(crate::engine::backup::Pending::Pin(account));
         }
         let verified = self.state.pins.is_verified(account);
         self.save()?;

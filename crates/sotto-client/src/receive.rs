@@ -134,7 +134,7 @@ impl Client {
         }
     }
 
-    fn store_receiver(&mut self, receiver: &ReceiverState) {
+    pub(crate) fn store_receiver(&mut self, receiver: &ReceiverState) {
         self.state.receiver = Some(Secret::new(&receiver.encode_local()));
     }
 
@@ -267,6 +267,7 @@ impl Client {
         match receiver.accept_distribution(kdm, &sender, &me, &group, self.now()?) {
             Ok(accepted) => {
                 self.store_receiver(&receiver);
+                self.keep_history_key(crate::bundle::history_key(&accepted.history_key));
                 Ok(Ok(Accepted {
                     chain: accepted.chain,
                     from: username,
@@ -309,7 +310,7 @@ impl Client {
     /// decision, so the payload waits for it; a directory answer that does not verify for an
     /// account never pinned (another account's entry, a key that is not the account's, a
     /// malformed entry, a refusal) waits for an honest answer.
-    async fn sender_device(
+    pub(crate) async fn sender_device(
         &mut self,
         account: AccountId,
         device: DeviceId,

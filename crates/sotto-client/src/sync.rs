@@ -103,6 +103,16 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// Another device of the account handed this one its keys (protocol §16): messages sent
+    /// before this device existed, and on chains not rotated since, can be read.
+    HandedOver {
+        /// Hand-overs taken.
+        opened: usize,
+        /// Hand-overs refused (they did not verify or open).
+        refused: usize,
+        /// Chain keys new to this device.
+        chains: usize,
+    },
     /// This device's new exchange key could not be published because of the server's answer;
     /// the next receive tries again (until then, new distributions use the previous key).
     ExchangeKeyNotPublished {
@@ -188,6 +198,10 @@ impl Client {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<ReceiveSummary> {
         let mut result = self.receive_inner(options, on_event).await;
+        if result.is_ok() {
+            // What this receive learned goes to the key backup; a failure waits for the next.
+            self.flush_backup_quietly().await;
+        }
         // Whatever ended the receive, what it recorded is kept (a payload not acknowledged is
         // delivered again and meets its own record: held once, replayed, refused again).
         if let Err(error) = self.save_pending() {
@@ -238,6 +252,9 @@ impl Client {
                 reason: error.to_string(),
             });
         }
+        // Keys handed over by another device of the account, before the held envelopes that
+        // may need them are retried (protocol §16.1 step 4).
+        self.take_handovers(on_event).await?;
         self.drain_inbox(&options.download_dir, on_event, &mut summary)
             .await?;
         // Identity holds first: a released distribution may be what a key-held envelope needs.
@@ -306,6 +323,13 @@ impl Client {
                     error: crate::api::ErrorCode::Unauthorized,
                     ..
                 }) => return Err(Error::SessionEnded),
+                // Another device of the account handed this one its keys: take them, then
+                // retry what was held for want of them.
+                Some(ServerFrame::Handover) => {
+                    self.take_handovers(on_event).await?;
+                    self.retry_held(None, options, on_event, &mut summary)
+                        .await?;
+                }
                 // Pongs and signals prove the socket alive but are not traffic: counting them
                 // would keep a receive with a short keep-alive from ever going quiet.
                 Some(_) => {}
@@ -322,7 +346,28 @@ impl Client {
         }
         self.acknowledge(&mut socket, &mut done).await?;
         socket.close().await;
+        // What the retention of each conversation no longer allows to keep (§6.7).
+        self.apply_retention()?;
         Ok(summary)
+    }
+
+    /// Takes the hand-overs waiting for this device; a server answer that refuses them is
+    /// reported and left for the next receive.
+    async fn take_handovers(&mut self, on_event: &mut dyn FnMut(Event)) -> Result<()> {
+        match self.receive_handovers().await {
+            Ok(report) => {
+                if report.opened > 0 || report.refused > 0 {
+                    on_event(Event::HandedOver {
+                        opened: report.opened,
+                        refused: report.refused,
+                        chains: report.taken.chains,
+                    });
+                }
+                Ok(())
+            }
+            Err(error) if error.is_refused_answer() => Ok(()),
+            Err(error) => Err(error),
+        }
     }
 
     /// Writes what the processed payloads changed, then acknowledges them (their copies are

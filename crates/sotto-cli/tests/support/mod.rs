@@ -180,6 +180,15 @@ impl Profile {
         Run::from(self.command(args).output().unwrap())
     }
 
+    /// Runs `sotto args…` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
     /// Runs `sotto args…`, which must succeed.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);

@@ -8,7 +8,9 @@
 //! # Layout
 //! - this module: [`Api`], the request plumbing and the endpoints.
 //! - [`types`]: the JSON bodies (the `sotto-wire` types the server uses).
+//! - [`keys`]: the key backup, hand-overs and the history archive.
 
+pub mod keys;
 pub mod types;
 
 use std::time::Duration;
@@ -286,19 +288,21 @@ impl Api {
         .await
     }
 
-    /// `POST /v1/devices/pending`.
+    /// `POST /v1/devices/pending`, with the device's exchange-key certificate when it has one
+    /// (so that the approving device can hand it keys at once).
     pub async fn announce_device(
         &self,
         token: &str,
         signing_key: &[u8],
         auth_key: &[u8],
         name: &str,
+        exchange_key: Option<&[u8]>,
     ) -> Result<DeviceIdView> {
         let body = PendingRequest {
             signing_key: b64(signing_key),
             auth_key: b64(auth_key),
             name: name.to_owned(),
-            exchange_key: None,
+            exchange_key: exchange_key.map(b64),
         };
         self.call(
             Method::POST,

@@ -13,13 +13,22 @@
 //!   the directory shows a changed identity.
 //! - [`directory`]: [`Directory`], devices verified during a run and the refused directory
 //!   entries to warn about.
+//! - [`history`]: [`HistoryKeys`], the start keys of every chain held, to open archived
+//!   envelopes and to hand to the account's other devices.
+//! - [`backup`]: [`Recovery`], the key-backup set-up this device writes to and its backlog.
+//! - [`retention`]: retention as people write it (`7d`, `forever`).
 
+pub mod backup;
 pub mod directory;
 pub mod held;
+pub mod history;
 pub mod outbox;
 pub mod pins;
+pub mod retention;
 
+pub use backup::Recovery;
 pub use directory::Directory;
 pub use held::HeldPayloads;
+pub use history::HistoryKeys;
 pub use outbox::Outbox;
 pub use pins::Pins;

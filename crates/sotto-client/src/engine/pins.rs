@@ -61,6 +61,11 @@ impl Pins {
         self.peers.get(&account)
     }
 
+    /// Every pinned identity, by account.
+    pub fn iter(&self) -> impl Iterator<Item = (AccountId, &Peer)> {
+        self.peers.iter().map(|(account, peer)| (*account, peer))
+    }
+
     /// The name `account` was pinned under.
     pub fn username_of(&self, account: AccountId) -> Option<&str> {
         self.peers.get(&account).map(|p| p.username.as_str())

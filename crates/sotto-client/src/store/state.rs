@@ -9,10 +9,14 @@ use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use zeroize::Zeroizing;
 
 use crate::api::{b64, unb64};
-use crate::engine::{HeldPayloads, Outbox, Pins};
+use crate::engine::{HeldPayloads, HistoryKeys, Outbox, Pins, Recovery};
 use crate::error::{Error, Result};
+use sotto_proto::group::Retention;
+use sotto_proto::Timestamp;
 
+pub use crate::engine::backup::{Pending, RecoveryMethod};
 pub use crate::engine::held::{Held, IdentityHold, MAX_IDENTITY_HELD};
+pub use crate::engine::history::HistoryKey;
 pub use crate::engine::outbox::{OutboxItem, Unsent};
 pub use crate::engine::pins::Peer;
 
@@ -101,6 +105,17 @@ pub struct ProfileState {
     /// copy, which must start new sender chains before sending (protocol §9.5).
     #[serde(default)]
     pub home: Option<String>,
+    /// The start key of every chain this device held (`docs/protocol.md` §17.2), to open
+    /// archived envelopes and to hand to the account's other devices.
+    #[serde(default, skip_serializing_if = "HistoryKeys::is_empty")]
+    pub history_keys: HistoryKeys,
+    /// The key-backup set-up this device writes to, once recovery is set up here or this
+    /// device was recovered (`docs/protocol.md` §14–§15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+    /// The server's default retention, seconds (0: for good), as last fetched (§6.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_retention_secs: Option<u64>,
 }
 
 /// The account this profile belongs to.
@@ -304,6 +319,47 @@ impl ProfileState {
         }
     }
 
+    /// Stores a message opened from the server's archive (§17.2) in its place by `sent_at`.
+    /// False, and nothing stored, when a message with its id is stored already.
+    pub fn archive_past(&mut self, message: Delivered) -> bool {
+        let known = |m: &Delivered| m.id == message.id;
+        if self.history.iter().any(known) || self.inbox.iter().any(known) {
+            return false;
+        }
+        let at = self
+            .history
+            .iter()
+            .rposition(|m| m.sent_at <= message.sent_at)
+            .map_or(0, |i| i + 1);
+        self.history.insert(at, message);
+        while self.history.len() > MAX_HISTORY {
+            self.history.pop_front();
+        }
+        true
+    }
+
+    /// Deletes the stored messages of `conversation` past `retention` at `now` (§6.7), shown or
+    /// not; returns the files their attachments were saved to, for the caller to delete.
+    pub fn expire_messages(
+        &mut self,
+        conversation: ConversationId,
+        retention: Retention,
+        now: u64,
+    ) -> Vec<String> {
+        let mut files = Vec::new();
+        for list in [&mut self.history, &mut self.inbox] {
+            list.retain(|m| {
+                let expired = m.conversation == conversation
+                    && retention.expired(Timestamp(m.sent_at), Timestamp(now));
+                if expired {
+                    files.extend(m.attachment.as_ref().and_then(|a| a.path.clone()));
+                }
+                !expired
+            });
+        }
+        files
+    }
+
     /// Serialises the snapshot (zeroized when dropped).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         serde_json::to_vec(self)
@@ -385,6 +441,73 @@ mod tests {
                 Err(Error::StoreFormat(_))
             ));
         }
+    }
+
+    fn message(id: u8, conversation: u8, sent_at: u64) -> Delivered {
+        Delivered {
+            id: MessageId::from_bytes([id; MessageId::LEN]),
+            conversation: ConversationId::from_bytes([conversation; ConversationId::LEN]),
+            from: "bob".to_owned(),
+            device: sotto_proto::ids::DeviceId::from_bytes([3; 32]),
+            sent_at,
+            text: Zeroizing::new(format!("text {id}")),
+            attachment: None,
+            request: false,
+        }
+    }
+
+    #[test]
+    fn a_message_from_the_archive_takes_its_place_by_sent_at_once() {
+        let mut state = ProfileState::default();
+        state.archive(message(1, 1, 10));
+        state.archive(message(3, 1, 30));
+        assert!(state.archive_past(message(2, 1, 20)));
+        assert!(!state.archive_past(message(2, 1, 20)));
+        assert!(state.archive_past(message(0, 1, 5)));
+        let order: Vec<u64> = state.history.iter().map(|m| m.sent_at).collect();
+        assert_eq!(order, vec![5, 10, 20, 30]);
+    }
+
+    #[test]
+    fn expired_messages_of_the_conversation_go_and_others_stay() {
+        let mut state = ProfileState::default();
+        state.archive(message(1, 1, 0));
+        state.archive(message(2, 2, 0));
+        state.inbox.push_back(message(3, 1, 0));
+        state.archive(message(4, 1, 50_000));
+        let minute = Retention::from_secs(60).unwrap();
+        state.expire_messages(ConversationId::from_bytes([1; 16]), minute, 60_000);
+        let left: Vec<u8> = state.history.iter().map(|m| m.id.as_bytes()[0]).collect();
+        assert_eq!(left, vec![2, 4]);
+        assert!(state.inbox.is_empty());
+    }
+
+    #[test]
+    fn a_profile_with_history_keys_and_a_recovery_set_up_loads_back() {
+        let mut state = ProfileState::from_bytes(SNAPSHOT.as_bytes()).unwrap();
+        state.history_keys.add(HistoryKey {
+            conversation: ConversationId::from_bytes([1; 16]),
+            epoch: 2,
+            chain: sotto_proto::ids::ChainId::from_bytes([4; 16]),
+            owner_account: AccountId::from_bytes([5; 32]),
+            owner_device: sotto_proto::ids::DeviceId::from_bytes([6; 32]),
+            start_index: 0,
+            start_key: Secret::new(&[7; 32]),
+            created_at: 8,
+        });
+        state.recovery = Some(Recovery::new(
+            [9; 16],
+            RecoveryMethod::Passphrase,
+            Secret::new(&[1; 32]),
+            [Pending::MasterKey],
+        ));
+        state.default_retention_secs = Some(0);
+        let again = ProfileState::from_bytes(&state.to_bytes().unwrap()).unwrap();
+        assert_eq!(again.history_keys.len(), 1);
+        let recovery = again.recovery.unwrap();
+        assert_eq!(recovery.pending(), 1);
+        assert_eq!(recovery.method, RecoveryMethod::Passphrase);
+        assert_eq!(again.default_retention_secs, Some(0));
     }
 
     #[test]
