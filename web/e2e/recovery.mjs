@@ -5,11 +5,13 @@
 // revoke her other devices and shows the earlier messages from the server's archive; a second
 // device bob approves in the browser gets his chains handed over and shows the earlier messages
 // too; the retention is shown in the chat and set from the members panel, and the other side
-// sees it.
+// sees it. With the CLI built: a browser recovers an account whose recovery `sotto recovery
+// setup` made, and shows what the CLI sent (backup items written in Rust, opened in TypeScript).
 //
 // Called by run.mjs with its harness; `E2E_ONLY=recovery node e2e/run.mjs` runs only this.
 
 import { createHash, randomBytes } from "node:crypto";
+import { join } from "node:path";
 
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -209,6 +211,37 @@ export async function recovery(h) {
     await expectMessage(second, "back from the recovery");
     await shot(second.page, "45-handover-history");
   });
+
+  if (h.cliAvailable()) {
+    await test("recovery: the browser recovers an account whose recovery the CLI set up, and shows what the CLI sent", async () => {
+      const profile = join(h.work, "cli-recovery-profile");
+      const daveName = `dave${suffix}`;
+      await h.cliOk(srv, profile, ["register", daveName]);
+      await h.cliOk(srv, profile, ["send", bobName, "sent from dave's lost laptop"]);
+      await acceptRequest(bob, daveName);
+      await expectMessage(bob, "sent from dave's lost laptop");
+      const setup = await h.cliOk(srv, profile, ["recovery", "setup"]);
+      const key = setup.stdout.match(/([0-9A-HJKMNP-TV-Z]{4}-){11}[0-9A-HJKMNP-TV-Z]{4}/)?.[0];
+      assert(key !== undefined, `the CLI printed a recovery key: ${setup.stdout}`);
+      // What the set-up could not back up yet goes with the next command.
+      await h.cliOk(srv, profile, ["recv"]);
+      const laptop = await launch("recovery-dave-web", srv.pin);
+      pages.push(laptop);
+      await laptop.page.goto(srv.origin);
+      await laptop.page.getByRole("button", { name: "Recover account" }).click();
+      await laptop.page.getByLabel("Username").fill(daveName);
+      // The CLI's account password (run.mjs's `cli` sets SOTTO_PASSWORD).
+      await laptop.page.getByLabel("Password", { exact: true }).fill("cli password for interop 42");
+      await laptop.page.getByLabel("Recovery key", { exact: true }).fill(key);
+      await laptop.page.getByRole("button", { name: "Recover account" }).click();
+      const dialog = laptop.page.getByRole("alertdialog");
+      await dialog.filter({ hasText: "Account recovered" }).waitFor({ timeout: 120_000 });
+      await dialog.getByRole("button", { name: "Keep them" }).click();
+      await openConversation(laptop, bobName);
+      await expectMessage(laptop, "sent from dave's lost laptop");
+      await shot(laptop.page, "46-recovered-cli-account");
+    });
+  }
 
   return pages.flatMap((p) => p.problems);
 }

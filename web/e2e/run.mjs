@@ -475,6 +475,9 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
 /** What the chaos scenarios (`chaos.mjs`) use from this harness. */
 const harness = {
   work,
+  cli,
+  cliOk,
+  cliAvailable: () => existsSync(cliBin),
   acceptRequest,
   log,
   test,
