@@ -213,7 +213,7 @@ export async function recovery(h) {
   });
 
   if (h.cliAvailable()) {
-    await test("recovery: the browser recovers an account whose recovery the CLI set up, and shows what the CLI sent", async () => {
+    await test("recovery: the browser recovers an account whose recovery the CLI set up, revokes the lost CLI device after reading the archive, and shows what it sent", async () => {
       const profile = join(h.work, "cli-recovery-profile");
       const daveName = `dave${suffix}`;
       await h.cliOk(srv, profile, ["register", daveName]);
@@ -236,9 +236,16 @@ export async function recovery(h) {
       await laptop.page.getByRole("button", { name: "Recover account" }).click();
       const dialog = laptop.page.getByRole("alertdialog");
       await dialog.filter({ hasText: "Account recovered" }).waitFor({ timeout: 120_000 });
-      await dialog.getByRole("button", { name: "Keep them" }).click();
+      // The lost laptop is revoked, after the archive is read: what it sent stays readable.
+      await dialog.getByRole("button", { name: "Revoke the other devices" }).click();
+      await dialog.waitFor({ state: "detached", timeout: 120_000 });
       await openConversation(laptop, bobName);
       await expectMessage(laptop, "sent from dave's lost laptop");
+      await laptop.page.getByRole("button", { name: "Devices" }).click();
+      await laptop.page
+        .getByTestId("device-row")
+        .filter({ hasText: "revoked" })
+        .waitFor({ timeout: 30_000 });
       await shot(laptop.page, "46-recovered-cli-account");
     });
   }

@@ -35,11 +35,14 @@ export function RecoveredDialog({ others }: { others: readonly OtherDevice[] }) 
           <li key={d.device}>{d.name}</li>
         ))}
       </ul>
-      <p>If you lost them, revoke them: they will no longer receive your messages.</p>
+      <p>
+        If you lost them, revoke them: they will no longer receive your messages. What they sent
+        before is read from the server first (it cannot be opened once they are revoked).
+      </p>
       <ErrorText error={error} />
       <div className="actions">
         <button type="button" className="danger" disabled={busy} onClick={() => void revoke()}>
-          Revoke the other devices
+          {busy ? "Reading your history, then revoking…" : "Revoke the other devices"}
         </button>
         <button
           type="button"

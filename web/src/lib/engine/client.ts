@@ -113,6 +113,8 @@ export class SottoClient {
   private recoveryOffer = false;
   /** Set after a recovery: the account's other devices, to offer revoking them. */
   private recoveredOthers: readonly OtherDevice[] | undefined;
+  /** After a recovery: the whole archive read, which revoking the lost devices waits for. */
+  private archiveRead: Promise<void> = Promise.resolve();
 
   readonly api: ApiClient;
   private readonly session: Session;
@@ -826,6 +828,19 @@ export class SottoClient {
       await this.continuity.archive.loadEarlier(conv).catch(() => undefined);
   }
 
+  /**
+   * Every page of every conversation's archive: what a recovered device reads before it revokes
+   * the lost one, whose archived envelopes no longer open once it is revoked (protocol §17.2).
+   */
+  private async readWholeArchive(): Promise<void> {
+    for (const conv of this.convs.records.keys()) {
+      while (this.continuity.archive.cursor(conv).more) {
+        const page = await this.continuity.archive.loadEarlier(conv).catch(() => undefined);
+        if (page === undefined) break;
+      }
+    }
+  }
+
   /** The next page of the conversation's archive ("Load earlier messages"). */
   async loadEarlier(conv: string): Promise<void> {
     await this.continuity.archive.loadEarlier(conv);
@@ -913,11 +928,12 @@ export class SottoClient {
     this.continuity.useWriter(recovered.writer);
     await this.refreshConversations().catch(() => undefined);
     await this.continuity.take(recovered.records);
-    void this.loadAllHistory();
+    this.archiveRead = this.readWholeArchive();
   }
 
-  /** After a recovery: revokes the devices the user lost. */
+  /** After a recovery: revokes the devices the user lost, once the archive is read (§17.2). */
   async revokeOtherDevices(devices: readonly string[]): Promise<void> {
+    await this.archiveRead;
     for (const d of devices) await this.revoke(d);
     this.recoveredOthers = undefined;
     this.changed();
