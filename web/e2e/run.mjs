@@ -18,6 +18,7 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -474,6 +475,9 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
 /** What the chaos scenarios (`chaos.mjs`) use from this harness. */
 const harness = {
   work,
+  cli,
+  cliOk,
+  cliAvailable: () => existsSync(cliBin),
   acceptRequest,
   log,
   test,
@@ -493,6 +497,14 @@ async function main() {
   if (process.env.E2E_ONLY === "consent") {
     const problems = await consent(harness);
     await test("no external requests (consent pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
+  if (process.env.E2E_ONLY === "recovery") {
+    const problems = await recovery(harness);
+    await test("no external requests (recovery pages)", async () => {
       const external = problems.filter((p) => p.startsWith("external request"));
       assert(external.length === 0, external.join("\n"));
     });
@@ -952,12 +964,14 @@ async function main() {
   });
 
   const consentProblems = await consent(harness);
+  const recoveryProblems = await recovery(harness);
   const sharedProblems = await sharedComputer(harness);
   const chaosProblems = await chaos(harness);
   const problems = [
     ...alice.problems,
     ...bob.problems,
     ...consentProblems,
+    ...recoveryProblems,
     ...sharedProblems,
     ...chaosProblems,
   ].filter((p) => !p.includes("favicon"));
@@ -991,6 +1005,8 @@ try {
       "sotto-chaos.toml",
       "data-consent",
       "sotto-consent.toml",
+      "data-recovery",
+      "sotto-recovery.toml",
       "data-shared",
       "sotto-shared.toml",
     ])

@@ -31,6 +31,13 @@ else
   (cd "$repo" && cargo build -q -p sotto-server)
 fi
 
+# The binaries cargo just built, wherever its target folder is (CARGO_TARGET_DIR, relative to
+# the repository when not absolute).
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$repo/$target" ;; esac
+export SOTTO_SERVER_BIN="${SOTTO_SERVER_BIN:-$target/debug/sotto-server}"
+export SOTTO_CLI_BIN="${SOTTO_CLI_BIN:-$target/debug/sotto}"
+
 cd "$web"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[e2e] npm ci"

@@ -12,6 +12,10 @@ import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
 import { DevicesScreen } from "../features/devices/DevicesScreen";
 import { ChatView } from "../features/messages/ChatView";
+import { RecoverScreen } from "../features/recovery/RecoverScreen";
+import { RecoveredDialog } from "../features/recovery/RecoveredDialog";
+import { RecoveryPanel } from "../features/recovery/RecoveryPanel";
+import { RecoveryOffer } from "../features/recovery/RecoveryOffer";
 import { MembersPanel } from "../features/messages/MembersPanel";
 import { BlockedUsers } from "../features/requests/BlockedUsers";
 import { RequestList } from "../features/requests/RequestList";
@@ -35,6 +39,7 @@ export function App() {
   const client = useSotto();
   const view = useSottoView();
   const [screen, setScreen] = useState<Screen>({ kind: "home" });
+  const [recovering, setRecovering] = useState(false);
   const [, setTick] = useState(0);
 
   useEffect(() => {
@@ -70,7 +75,21 @@ export function App() {
         </main>
       );
     case "signed-out":
-      return <AuthScreen knownUsername={view.phase.knownUsername} error={view.error} />;
+      return recovering ? (
+        <RecoverScreen
+          onCancel={() => {
+            setRecovering(false);
+          }}
+        />
+      ) : (
+        <AuthScreen
+          knownUsername={view.phase.knownUsername}
+          error={view.error}
+          onRecover={() => {
+            setRecovering(true);
+          }}
+        />
+      );
     case "awaiting-approval":
       return <AwaitingApproval code={view.phase.code} device={view.phase.device} />;
     case "ready":
@@ -187,11 +206,16 @@ export function App() {
       break;
     case "devices":
       content = (
-        <DevicesScreen
-          onClose={() => {
-            setScreen({ kind: "home" });
-          }}
-        />
+        <>
+          <DevicesScreen
+            onClose={() => {
+              setScreen({ kind: "home" });
+            }}
+          />
+          <div className="page">
+            <RecoveryPanel />
+          </div>
+        </>
       );
       break;
     case "safety":
@@ -285,11 +309,15 @@ export function App() {
           </aside>
           <main className="content" id="content" tabIndex={-1}>
             <ErrorText error={view.error} />
+            {view.recovery.offer && <RecoveryOffer />}
             {content}
           </main>
         </div>
       </div>
       {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
+      {alert === undefined && view.recovery.recovered !== undefined && (
+        <RecoveredDialog others={view.recovery.recovered} />
+      )}
     </>
   );
 }

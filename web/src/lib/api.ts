@@ -27,6 +27,7 @@ export type ApiErrorCode =
   | "not_json"
   | "rejected"
   | "throttled"
+  | "recovery_rejected"
   | "capacity"
   | "unavailable"
   | "internal"
@@ -51,6 +52,7 @@ const KNOWN: readonly string[] = [
   "not_json",
   "rejected",
   "throttled",
+  "recovery_rejected",
   "capacity",
   "unavailable",
   "internal",
@@ -231,12 +233,20 @@ export class ApiClient {
       bearer,
     );
   }
-  addPending(signingKey: string, authKey: string, name: string, bearer?: string) {
+  /** `exchangeKey`: the new device's exchange-key certificate, for the approver's hand-over. */
+  addPending(
+    signingKey: string,
+    authKey: string,
+    name: string,
+    bearer?: string,
+    exchangeKey?: string,
+  ) {
+    const body = { signing_key: signingKey, auth_key: authKey, name };
     return this.json(
       S.DeviceIdView,
       "POST",
       "/v1/devices/pending",
-      { signing_key: signingKey, auth_key: authKey, name },
+      exchangeKey === undefined ? body : { ...body, exchange_key: exchangeKey },
       bearer,
     );
   }
@@ -252,8 +262,14 @@ export class ApiClient {
   setExchangeKey(certificate: string) {
     return this.json(S.SerialView, "PUT", "/v1/devices/current/exchange-key", { certificate });
   }
-  directory(who: string) {
-    return this.json(S.DirectoryView, "GET", `/v1/directory/${encodeURIComponent(who)}`);
+  directory(who: string, bearer?: string) {
+    return this.json(
+      S.DirectoryView,
+      "GET",
+      `/v1/directory/${encodeURIComponent(who)}`,
+      undefined,
+      bearer,
+    );
   }
   createConversation(genesis: string) {
     return this.json(S.ConversationCreated, "POST", "/v1/conversations", { genesis });
@@ -295,9 +311,45 @@ export class ApiClient {
   unblock(username: string) {
     return this.empty("DELETE", `/v1/blocks/${encodeURIComponent(username)}`);
   }
-  /** Whether a recovery key is set up for this account (`docs/api.md` "recovery"). */
-  recoveryStatus() {
-    return this.json(S.RecoveryConfigured, "GET", "/v1/recovery");
+  recovery(bearer?: string) {
+    return this.json(S.RecoveryStatus, "GET", "/v1/recovery", undefined, bearer);
+  }
+  /** Replaces any previous set-up (its items are deleted). `salt` iff `method` is passphrase. */
+  setRecovery(setup: {
+    recovery_id: string;
+    method: "key" | "passphrase";
+    salt: string | null;
+    verifier: string;
+  }) {
+    return this.empty("PUT", "/v1/recovery", setup);
+  }
+  deleteRecovery() {
+    return this.empty("DELETE", "/v1/recovery");
+  }
+  /** At most 64 items per call; an item id already stored is ignored. */
+  storeBackupItems(items: readonly string[]) {
+    return this.json(S.ItemsStored, "POST", "/v1/recovery/items", { items });
+  }
+  /** The backup, one page after `after`, for the access key of protocol §14.2. */
+  unlockRecovery(access: string, after: number, bearer?: string) {
+    return this.json(S.BackupPage, "POST", "/v1/recovery/unlock", { access, after }, bearer);
+  }
+  postHandover(device: string, handover: string) {
+    return this.json(S.HandoverCreated, "POST", `/v1/devices/${device}/handovers`, { handover });
+  }
+  async handovers() {
+    return (await this.json(S.HandoverList, "GET", "/v1/handovers")).handovers;
+  }
+  deleteHandover(id: string) {
+    return this.empty("DELETE", `/v1/handovers/${id}`);
+  }
+  /** Archived envelopes older than `before` (absent: the newest), newest first. */
+  history(conv: string, before: number | undefined, limit: number) {
+    const q = before === undefined ? `limit=${limit}` : `before=${before}&limit=${limit}`;
+    return this.json(S.HistoryPage, "GET", `/v1/conversations/${conv}/history?${q}`);
+  }
+  policy() {
+    return this.json(S.Policy, "GET", "/v1/policy");
   }
   wsTicket(nonce: string, signature: string) {
     return this.json(S.Ticket, "POST", "/v1/ws/ticket", { nonce, signature });

@@ -44,7 +44,6 @@ export const DeviceView = z.object({
 export type DeviceView = z.infer<typeof DeviceView>;
 export const DeviceList = z.array(DeviceView);
 /** `GET /v1/recovery`, as far as logging out needs it: the rest of the answer is not read here. */
-export const RecoveryConfigured = z.object({ configured: z.boolean() });
 export const DirectoryView = z.object({
   username: z.string(),
   account: acctId,
@@ -96,6 +95,49 @@ export const BlockList = z.object({ blocked: z.array(BlockedView) });
 export const AttachmentCreated = z.object({ attachment: z.string().regex(/^att:[0-9a-f]{32}$/) });
 export const Ticket = z.object({ ticket: z.string(), expires_in: z.number() });
 
+/** `GET /v1/recovery`: whether the account set up recovery (protocol §14), and how. */
+export const RecoveryStatus = z.discriminatedUnion("configured", [
+  z.object({ configured: z.literal(false) }),
+  z.object({
+    configured: z.literal(true),
+    recovery_id: b64,
+    method: z.enum(["key", "passphrase"]),
+    salt: b64.nullable(),
+    items: z.number(),
+    created_at: z.number(),
+  }),
+]);
+export type RecoveryStatus = z.infer<typeof RecoveryStatus>;
+export const ItemsStored = z.object({ stored: z.number() });
+/** `POST /v1/recovery/unlock`: one page of backup items by seq (protocol §15.2). */
+export const BackupPage = z.object({
+  items: z.array(z.object({ seq: z.number(), item: b64 })),
+  next: z.number().nullable(),
+});
+export type BackupPage = z.infer<typeof BackupPage>;
+const handoverId = z.string().regex(/^ho:[0-9a-f]{32}$/);
+export const HandoverCreated = z.object({ id: handoverId });
+/** `GET /v1/handovers`: hand-overs waiting for this device (protocol §16). */
+export const HandoverView = z.object({
+  id: handoverId,
+  from: devId,
+  handover: b64,
+  created_at: z.number(),
+});
+export type HandoverView = z.infer<typeof HandoverView>;
+export const HandoverList = z.object({ handovers: z.array(HandoverView) });
+/** `GET /v1/conversations/{c}/history`: archived envelopes, newest first (protocol §17.1). */
+export const ArchivedEnvelope = z.object({
+  seq: z.number(),
+  envelope: b64,
+  received_at: z.number(),
+});
+export type ArchivedEnvelope = z.infer<typeof ArchivedEnvelope>;
+export const HistoryPage = z.object({ envelopes: z.array(ArchivedEnvelope), more: z.boolean() });
+export type HistoryPage = z.infer<typeof HistoryPage>;
+/** `GET /v1/policy`: the server default retention of protocol §6.7 (0 = for good). */
+export const Policy = z.object({ default_retention_secs: z.number().int().nonnegative() });
+
 export const SignalKind = z.enum(["typing", "stopped", "delivered", "read"]);
 export type SignalKind = z.infer<typeof SignalKind>;
 
@@ -133,6 +175,8 @@ export const ServerFrame = z.discriminatedUnion("type", [
     payload: b64.nullable().optional(),
   }),
   z.object({ type: z.literal("pong") }),
+  /** A hand-over for this device was stored: fetch it (`GET /v1/handovers`). */
+  z.object({ type: z.literal("handover") }),
   z.object({
     type: z.literal("error"),
     id: z.number().nullable(),

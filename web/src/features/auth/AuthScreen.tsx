@@ -19,9 +19,12 @@ function defaultDeviceName(): string {
 export function AuthScreen({
   knownUsername,
   error,
+  onRecover,
 }: {
   knownUsername?: string | undefined;
   error?: string | undefined;
+  /** "Recover account": lost every device, with a recovery key. */
+  onRecover?: () => void;
 }) {
   const client = useSotto();
   // Usernames only: each account's keys and data stay in its own namespace.
@@ -175,6 +178,14 @@ export function AuthScreen({
           </button>
         </div>
       </form>
+      {onRecover !== undefined && (
+        <p className="hint">
+          Lost all your devices?{" "}
+          <button type="button" className="link" onClick={onRecover}>
+            Recover account
+          </button>
+        </p>
+      )}
     </main>
   );
 }

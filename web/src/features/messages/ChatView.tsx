@@ -6,6 +6,7 @@ import type { RequestInfo } from "../../lib/engine/consent";
 import { PaperclipIcon } from "../../components/ui/icons";
 import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
+import { describeRetention } from "../../lib/engine/retention";
 import { MessageItem } from "./MessageItem";
 
 export function ChatView({
@@ -108,6 +109,15 @@ export function ChatView({
               {other.trust === "verified" ? "✓ Verified" : "Verify safety number"}
             </button>
           )}
+          {conv.retention !== undefined && conv.retention !== 0 && (
+            <span
+              className="badge"
+              data-testid="retention-badge"
+              title="Messages are deleted after this time"
+            >
+              Kept {describeRetention(conv.retention)}
+            </span>
+          )}
           {request === undefined && (
             <button type="button" onClick={onMembers}>
               Members ({conv.members.length})
@@ -150,6 +160,23 @@ export function ChatView({
         aria-live="polite"
         data-testid="messages"
       >
+        {conv.history.more && (
+          <li className="load-earlier">
+            <button
+              type="button"
+              className="link"
+              data-testid="load-earlier"
+              disabled={conv.history.loading}
+              onClick={() => {
+                void client.loadEarlier(conv.id).catch((e: unknown) => {
+                  setError(e instanceof Error ? e.message : String(e));
+                });
+              }}
+            >
+              {conv.history.loading ? "Loading earlier messages…" : "Load earlier messages"}
+            </button>
+          </li>
+        )}
         {conv.messages.map((m) => (
           <MessageItem key={m.id} conv={conv.id} message={m} direct={conv.direct} />
         ))}

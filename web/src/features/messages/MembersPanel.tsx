@@ -3,6 +3,7 @@ import { type SyntheticEvent, useState } from "react";
 import { ErrorText, Field } from "../../components/ui";
 import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView } from "../../lib/engine/model";
+import { RETENTION_CHOICES, describeRetention } from "../../lib/engine/retention";
 
 export function MembersPanel({
   conv,
@@ -114,12 +115,68 @@ export function MembersPanel({
           </div>
         </form>
       )}
+      <RetentionSetting conv={conv} busy={busy} run={run} />
       <ErrorText error={error} />
       <div className="actions">
         <button type="button" onClick={onClose}>
           Back to chat
         </button>
       </div>
+    </section>
+  );
+}
+
+/** The conversation's retention (protocol §6.7), and the choice for those who may set it. */
+function RetentionSetting({
+  conv,
+  busy,
+  run,
+}: {
+  conv: ConversationView;
+  busy: boolean;
+  run: (f: () => Promise<void>) => Promise<void>;
+}) {
+  const client = useSotto();
+  const current = conv.retention;
+  return (
+    <section aria-labelledby="retention-title">
+      <h3 id="retention-title">Messages kept</h3>
+      <p data-testid="retention-current">
+        {current === undefined
+          ? "As the server keeps them."
+          : current === 0
+            ? "Forever."
+            : `For ${describeRetention(current)}, then deleted from the server and every member's devices.`}
+      </p>
+      {conv.canSetRetention && (
+        <div>
+          <label htmlFor="retention-choice">Keep messages for</label>
+          <select
+            id="retention-choice"
+            data-testid="retention-choice"
+            disabled={busy}
+            value={current === undefined ? "" : String(current)}
+            onChange={(e) => {
+              const secs = Number(e.target.value);
+              void run(() => client.setRetention(conv.id, secs));
+            }}
+          >
+            {current === undefined && <option value="">Server default</option>}
+            {RETENTION_CHOICES.map((c) => (
+              <option key={c.secs} value={String(c.secs)}>
+                {c.label}
+              </option>
+            ))}
+            {current !== undefined && !RETENTION_CHOICES.some((c) => c.secs === current) && (
+              <option value={String(current)}>{describeRetention(current)}</option>
+            )}
+          </select>
+          <p className="hint">
+            Applies to every message of this conversation, earlier ones included. It is a promise
+            honest devices keep, not a guard against someone who copies what they were shown.
+          </p>
+        </div>
+      )}
     </section>
   );
 }

@@ -5,15 +5,18 @@
 
 import {
   AccountId,
+  type Bytes,
   DAY,
   DeviceId,
   DeviceKeys,
   ExchangeKeyPair,
   MasterKey,
+  type Signed,
+  SigningKeyPair,
   VerifyingKey,
   DeviceCertificate,
 } from "../../crypto";
-import { ApiClient } from "../api";
+import { ApiClient, isApiError } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { Database } from "../../storage/db";
 import type { SealedStore } from "../../storage/sealed";
@@ -43,22 +46,28 @@ function xkeyName(serial: bigint): string {
   return `xkey-${serial}`;
 }
 
-async function publishExchangeKey(
+/** A new exchange key and its certificate, not published yet. */
+interface CertifiedExchangeKey {
+  readonly meta: StoredExchangeKey;
+  readonly pair: ExchangeKeyPair;
+  readonly certificate: Signed;
+}
+
+async function certifyNewExchangeKey(
   deps: Deps,
   account: AccountId,
   device: DeviceKeys,
   serial: bigint,
-): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
+): Promise<CertifiedExchangeKey> {
   const pair = await ExchangeKeyPair.generate();
   const now = deps.now();
-  const cert = await device.certifyExchangeKey(
+  const certificate = await device.certifyExchangeKey(
     account,
     pair.encryptingKey,
     serial,
     now,
     now + XKEY_VALIDITY,
   );
-  await deps.api.setExchangeKey(toB64(cert.encode()));
   return {
     meta: {
       name: xkeyName(serial),
@@ -68,7 +77,47 @@ async function publishExchangeKey(
       notAfter: now + XKEY_VALIDITY,
     },
     pair,
+    certificate,
   };
+}
+
+export async function publishExchangeKey(
+  deps: Deps,
+  account: AccountId,
+  device: DeviceKeys,
+  serial: bigint,
+): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
+  const x = await certifyNewExchangeKey(deps, account, device, serial);
+  await deps.api.setExchangeKey(toB64(x.certificate.encode()));
+  return x;
+}
+
+/**
+ * A new master key whose PKCS#8 is read out once, for the recovery backup (protocol §15.2), and
+ * that is kept only as a non-extractable copy: WebCrypto cannot export a key generated
+ * non-extractable, so this is the one moment a browser-made master key can be backed up. The
+ * caller wipes the bytes once the backup is sealed or declined.
+ */
+async function generateBackableMasterKey(): Promise<{ master: MasterKey; pkcs8: Bytes }> {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSA-PSS",
+      hash: "SHA-256",
+      modulusLength: 3072,
+      publicExponent: new Uint8Array([1, 0, 1]),
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const master = await MasterKey.fromKey(await SigningKeyPair.fromPkcs8(pkcs8));
+  return { master, pkcs8 };
+}
+
+/** A new account's keys, and its master key's PKCS#8 while recovery can still back it up. */
+export interface Registered {
+  readonly keys: LoadedKeys;
+  readonly masterPkcs8: Bytes;
 }
 
 /** Registers `username`, creates the master key and this first device, and logs it in. */
@@ -77,11 +126,14 @@ export async function register(
   username: string,
   password: string,
   deviceName: string,
-): Promise<LoadedKeys> {
+): Promise<Registered> {
   const { api, session } = deps;
   const registered = await api.register(username, password);
   const lt = (await api.login(registered.username, password)).login_token;
-  const [master, device] = await Promise.all([MasterKey.generate(), DeviceKeys.generate()]);
+  const [{ master, pkcs8 }, device] = await Promise.all([
+    generateBackableMasterKey(),
+    DeviceKeys.generate(),
+  ]);
   const account = (await api.setMasterKey(toB64(master.verifyingKey.spki), lt)).account;
   if (account !== AccountId.toText(master.account))
     throw new Error("server returned another account id");
@@ -112,7 +164,7 @@ export async function register(
   });
   const loaded = await loadKeys(deps.db, deps.store);
   if (loaded === undefined) throw new Error("keys were not stored");
-  return loaded;
+  return { keys: loaded, masterPkcs8: pkcs8 };
 }
 
 /** Password login on a browser that already holds this account's device keys. */
@@ -127,6 +179,8 @@ export interface PendingDevice {
   readonly device: DeviceKeys;
   readonly code: string;
   readonly deviceText: string;
+  /** Announced with the device, so the approving device can hand it the chains (§16). */
+  readonly exchange: CertifiedExchangeKey;
 }
 
 /** Password login on a new browser: announce a new device that an existing one must approve. */
@@ -138,11 +192,14 @@ export async function startNewDevice(
 ): Promise<PendingDevice> {
   const login = await deps.api.login(username, password);
   const device = await DeviceKeys.generate();
+  const dir = await deps.api.directory(login.username, login.login_token);
+  const exchange = await certifyNewExchangeKey(deps, AccountId.parse(dir.account), device, 1n);
   const created = await deps.api.addPending(
     toB64(device.signing.spki),
     toB64(device.auth.spki),
     deviceName,
     login.login_token,
+    toB64(exchange.certificate.encode()),
   );
   if (created.device !== DeviceId.toText(device.device))
     throw new Error("server returned another device id");
@@ -152,6 +209,7 @@ export async function startNewDevice(
     device,
     code: approvalCode(created.device),
     deviceText: created.device,
+    exchange,
   };
 }
 
@@ -168,8 +226,12 @@ export async function completeNewDevice(
   await deps.session.deviceLogin(pending.device, pending.username, pending.loginToken);
   const dir = await deps.api.directory(pending.username);
   const masterSpki = fromB64(dir.master_key);
-  const account = AccountId.parse(dir.account);
-  const x = await publishExchangeKey(deps, account, pending.device, 1n);
+  // The key announced with the device, which the approving device encrypted its hand-over to;
+  // the server stored it as published, and publishing it again changes nothing.
+  const x = pending.exchange;
+  await deps.api.setExchangeKey(toB64(x.certificate.encode())).catch((e: unknown) => {
+    if (!isApiError(e, "conflict")) throw e;
+  });
   const record: IdentityRecord = {
     username: pending.username,
     account: dir.account,
@@ -188,13 +250,20 @@ export async function completeNewDevice(
   return loadKeys(deps.db, deps.store);
 }
 
+/** A device just approved: its certificate, and the exchange key it announced (if any). */
+export interface Approved {
+  readonly certificate: Signed;
+  /** `Signed` wire form, base64, unverified: the hand-over checks it (§16). */
+  readonly exchangeKey: string | null;
+}
+
 /** Approves a pending device of this account after the user typed the code it shows. */
 export async function approveDevice(
   deps: Deps,
   keys: LoadedKeys,
   deviceText: string,
   typedCode: string,
-): Promise<void> {
+): Promise<Approved> {
   if (keys.master === undefined)
     throw new Error("only a device holding the master key can approve");
   if (approvalCode(deviceText) !== typedCode.trim())
@@ -209,6 +278,7 @@ export async function approveDevice(
   if (DeviceId.toText(DeviceCertificate.decode(cert.body).device) !== deviceText)
     throw new Error("certificate names another device");
   await deps.api.certifyDevice(toB64(cert.encode()));
+  return { certificate: cert, exchangeKey: pending.exchange_key };
 }
 
 /** Revokes one of this account's devices with the next revocation serial. */

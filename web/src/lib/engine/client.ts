@@ -30,7 +30,7 @@ import {
 } from "../../crypto";
 import { ApiClient } from "../api";
 import { fromB64 } from "../b64";
-import type { BlockedView, DeviceView, ServerFrame } from "../schemas";
+import type { BlockedView, DeviceView, RecoveryStatus, ServerFrame } from "../schemas";
 import { type ConnectionState, SocketClient } from "../ws";
 import { Database } from "../../storage/db";
 import {
@@ -51,7 +51,9 @@ import {
   rotateExchangeKeyIfDue,
   startNewDevice,
 } from "./account";
+import { BackupWriter } from "./backup";
 import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
+import { Continuity, SWEEP_MS } from "./continuity";
 import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
 import { directPeer, findDirect } from "./direct";
 import { Directory } from "./directory";
@@ -62,9 +64,19 @@ import type {
   ConversationView,
   IdentityAlert,
   MemberView,
+  OtherDevice,
   Phase,
+  RecoverySecret,
   RequestEntry,
 } from "./model";
+import {
+  type RecoveryChoice,
+  passphraseSupported,
+  recoverAccount,
+  recoveryMessage,
+  setUpRecovery,
+} from "./recovery";
+import { isExpired } from "./retention";
 import { retryDelay } from "./delivery";
 import { Session } from "./session";
 
@@ -92,12 +104,24 @@ export class SottoClient {
   private consent = new Consent();
   /** Bumped by every local accept, decline or block: a list fetched before it is stale. */
   private consentVersion = 0;
+  /**
+   * A master key made in this session, readable once for the recovery backup (protocol §15.2):
+   * wiped when recovery is set up or declined. Never stored.
+   */
+  private masterPkcs8: Uint8Array | undefined;
+  /** The offer shows until the user is done with it (the key it made is still on screen). */
+  private recoveryOffer = false;
+  /** Set after a recovery: the account's other devices, to offer revoking them. */
+  private recoveredOthers: readonly OtherDevice[] | undefined;
+  /** After a recovery: the whole archive read, which revoking the lost devices waits for. */
+  private archiveRead: Promise<void> = Promise.resolve();
 
   readonly api: ApiClient;
   private readonly session: Session;
   private readonly directory: Directory;
   private readonly convs: Conversations;
   private readonly messaging: Messaging;
+  private readonly continuity: Continuity;
 
   private replaceListeners = new Set<(next: SottoClient) => void>();
 
@@ -145,6 +169,13 @@ export class SottoClient {
         if (this.consent.standing(conv) !== "unknown") return;
         // Not known yet whether it is a request: it stays hidden until the lists say.
         await this.refreshConsent().catch(() => undefined);
+      },
+      historyKey: (record) => this.continuity.keep(record),
+    });
+    this.continuity = new Continuity(this.api, store, this.directory, this.convs, this.messaging, {
+      keys: () => this.keys(),
+      changed: () => {
+        this.changed();
       },
     });
   }
@@ -274,6 +305,9 @@ export class SottoClient {
             .filter(([, until]) => until > now)
             .map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct)
         : [];
+      const retention = this.continuity.retention(rec.id);
+      const amAdmin =
+        k !== undefined && members.some((m) => m.account === k.record.account && m.admin);
       const built: ConversationView = {
         id: rec.id,
         // A group whose current name has not arrived shows a placeholder (§6.5 rule 4).
@@ -283,13 +317,20 @@ export class SottoClient {
         direct,
         members,
         epoch: Number(state.epoch),
-        // A copy (the record changes in place), without messages not yet in the sealed store.
-        messages: rec.messages.filter((m) => !this.messaging.unsaved.has(m.id)),
+        // A copy (the record changes in place), without messages not yet in the sealed store
+        // nor any past the retention the sweep has not reached yet (§6.7).
+        messages: rec.messages.filter(
+          (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
+        ),
         unread: rec.unread,
         typing,
         ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),
         blockedBy: members.filter((m) => m.trust === "changed").map((m) => m.username),
-        amAdmin: k !== undefined && members.some((m) => m.account === k.record.account && m.admin),
+        amAdmin,
+        // Either member of a 1:1 may set it; in a group, admins (§6.3).
+        canSetRetention: amAdmin || direct,
+        retention,
+        history: this.continuity.archive.cursor(rec.id),
       };
       byId.set(rec.id, built);
       // Requests and conversations not known to be accepted are not listed with the others.
@@ -320,6 +361,10 @@ export class SottoClient {
       undecryptable: this.messaging.undecryptable,
       held: this.messaging.held.filter((h) => h.waitingFor === undefined).length,
       alerts: this.alerts.map((a) => ({ ...a, held: this.messaging.heldFor(a.account) })),
+      recovery: {
+        offer: this.recoveryOffer,
+        ...(this.recoveredOthers !== undefined ? { recovered: this.recoveredOthers } : {}),
+      },
       ...(this.error !== undefined ? { error: this.error } : {}),
     };
   }
@@ -415,6 +460,8 @@ export class SottoClient {
     }
     await this.convs.load();
     await this.messaging.load();
+    await this.continuity.load(await BackupWriter.load(this.db, this.store));
+    await this.continuity.sweep();
     const consent = await this.store.get<ConsentSnapshot>("consent");
     // Conversations stored before requests existed were all accepted ones.
     this.consent = new Consent(
@@ -424,6 +471,8 @@ export class SottoClient {
     this.setPhase({ kind: "ready" });
     this.startSocket();
     void this.refreshConversations().catch(() => undefined);
+    void this.continuity.refreshPolicy().catch(() => undefined);
+    void this.takeHandovers();
     this.timers.push(
       setInterval(() => {
         void this.messaging.requestMissingKeys();
@@ -440,6 +489,10 @@ export class SottoClient {
       setInterval(() => {
         void this.rotateKeys();
       }, 3_600_000),
+      setInterval(() => {
+        void this.continuity.sweep().catch(() => undefined);
+        void this.continuity.flushBackup().catch(() => undefined);
+      }, SWEEP_MS),
     );
   }
 
@@ -481,6 +534,7 @@ export class SottoClient {
     await this.refreshConsent();
     const { accepted, requests } = this.consent.snapshot();
     await this.convs.syncEach([...accepted, ...requests.map((r) => r.conversation)]);
+    await this.continuity.takeNames();
     this.changed();
   }
 
@@ -567,6 +621,9 @@ export class SottoClient {
         this.changed();
         break;
       }
+      case "handover":
+        void this.takeHandovers();
+        break;
       case "ready":
       case "sent":
       case "acked":
@@ -630,7 +687,11 @@ export class SottoClient {
         throw new Error(
           `This browser already holds ${this.accountName}'s keys: log in instead (or remove that account's data from this browser first).`,
         );
-      this.keys_ = await register(this.deps(), username, password, deviceName);
+      const registered = await register(this.deps(), username, password, deviceName);
+      this.keys_ = registered.keys;
+      // Offered once the account is in ("Set up recovery"): the only time it can be backed up.
+      this.masterPkcs8 = registered.masterPkcs8;
+      this.recoveryOffer = true;
       await this.enter();
     } catch (e) {
       this.fail(e);
@@ -721,7 +782,7 @@ export class SottoClient {
     const me = this.keys_ === undefined ? undefined : DeviceId.toText(this.keys_.device.device);
     const [devices, recovery] = await Promise.all([
       this.api.devices(),
-      this.api.recoveryStatus().then(
+      this.api.recovery().then(
         (r) => r.configured,
         () => undefined,
       ),
@@ -735,8 +796,152 @@ export class SottoClient {
   }
 
   async approve(device: string, code: string): Promise<void> {
-    await approveDevice(this.deps(), this.keys(), device, code);
+    const approved = await approveDevice(this.deps(), this.keys(), device, code);
     this.directory.invalidate();
+    // The new device gets the chains this one holds, so it reads what was sent before it (§16).
+    try {
+      await this.continuity.handOver(device, approved);
+    } catch (e) {
+      this.error = `Approved, but its keys could not be handed over: ${e instanceof Error ? e.message : String(e)}`;
+      this.changed();
+    }
+  }
+
+  // ------------------------------------------------------------------ recovery and history
+
+  /** Hand-overs waiting for this device: taken, then the archive read with the keys they gave. */
+  private async takeHandovers(): Promise<void> {
+    try {
+      // The conversations first (a new device may not have verified them yet): a chain is
+      // introduced into the receiver state only against its conversation's verified state.
+      await this.refreshConversations().catch(() => undefined);
+      if ((await this.continuity.receiveHandovers()) === 0) return;
+      await this.loadAllHistory();
+    } catch {
+      // tried again at the next start or `handover` frame
+    }
+  }
+
+  /** The first page of every conversation's archive (after a recovery or a hand-over). */
+  private async loadAllHistory(): Promise<void> {
+    for (const conv of this.convs.records.keys())
+      await this.continuity.archive.loadEarlier(conv).catch(() => undefined);
+  }
+
+  /**
+   * Every page of every conversation's archive: what a recovered device reads before it revokes
+   * the lost one, whose archived envelopes no longer open once it is revoked (protocol §17.2).
+   */
+  private async readWholeArchive(): Promise<void> {
+    for (const conv of this.convs.records.keys()) {
+      while (this.continuity.archive.cursor(conv).more) {
+        const page = await this.continuity.archive.loadEarlier(conv).catch(() => undefined);
+        if (page === undefined) break;
+      }
+    }
+  }
+
+  /** The next page of the conversation's archive ("Load earlier messages"). */
+  async loadEarlier(conv: string): Promise<void> {
+    await this.continuity.archive.loadEarlier(conv);
+  }
+
+  /** Sets how long the conversation's messages are kept (a signed group-log entry, §6.7). */
+  async setRetention(conv: string, seconds: number): Promise<void> {
+    await this.convs.change(
+      conv,
+      { type: "set-retention", seconds: BigInt(seconds) },
+      this.me(),
+      BigInt(Date.now()),
+    );
+    await this.continuity.sweep();
+    this.changed();
+  }
+
+  /** Whether this page can use a recovery passphrase (Argon2id needs WebAssembly). */
+  passphraseSupported(): Promise<boolean> {
+    return passphraseSupported();
+  }
+
+  recoveryStatus(): Promise<RecoveryStatus> {
+    return this.api.recovery();
+  }
+
+  /**
+   * Sets recovery up while this session still holds the new master key's PKCS#8 (right after
+   * Create account). Returns the recovery key's text, to show once, for a key set-up.
+   */
+  async setUpRecovery(choice: RecoveryChoice): Promise<{ keyText: string | undefined }> {
+    const pkcs8 = this.masterPkcs8;
+    if (pkcs8 === undefined)
+      throw new Error("This browser cannot back up the account key: use `sotto recovery setup`.");
+    const made = await setUpRecovery(
+      this.deps(),
+      this.keys(),
+      await this.continuity.ownCertificate(),
+      choice,
+      new Uint8Array(pkcs8),
+      await this.continuity.sources(),
+    );
+    this.continuity.useWriter(made.writer);
+    pkcs8.fill(0);
+    this.masterPkcs8 = undefined;
+    return { keyText: made.keyText };
+  }
+
+  /** The recovery offer is over (set up, or declined): the key's bytes are wiped. */
+  finishRecoveryOffer(): void {
+    this.masterPkcs8?.fill(0);
+    this.masterPkcs8 = undefined;
+    this.recoveryOffer = false;
+    this.changed();
+  }
+
+  /**
+   * "Recover account": this browser becomes a device of `username` with the recovery key (or
+   * passphrase), then takes the backup's keys and reads every conversation's archive.
+   */
+  async recover(
+    username: string,
+    password: string,
+    secret: RecoverySecret,
+    deviceName: string,
+  ): Promise<void> {
+    if (this.accountName !== foldUsername(username)) {
+      await this.handOff(username, (next) => next.recover(username, password, secret, deviceName));
+      return;
+    }
+    this.error = undefined;
+    if (this.keys_ !== undefined)
+      throw new Error(
+        `This browser already holds ${this.accountName}'s keys: log in instead (recovery is for a browser without them).`,
+      );
+    let recovered;
+    try {
+      recovered = await recoverAccount(this.deps(), username, password, secret, deviceName);
+    } catch (e) {
+      throw new Error(recoveryMessage(e));
+    }
+    this.keys_ = recovered.keys;
+    this.recoveredOthers = recovered.others.length > 0 ? recovered.others : undefined;
+    await this.enter();
+    this.continuity.useWriter(recovered.writer);
+    await this.refreshConversations().catch(() => undefined);
+    await this.continuity.take(recovered.records);
+    this.archiveRead = this.readWholeArchive();
+  }
+
+  /** After a recovery: revokes the devices the user lost, once the archive is read (§17.2). */
+  async revokeOtherDevices(devices: readonly string[]): Promise<void> {
+    await this.archiveRead;
+    for (const d of devices) await this.revoke(d);
+    this.recoveredOthers = undefined;
+    this.changed();
+  }
+
+  dismissRecovered(): void {
+    this.recoveredOthers = undefined;
+    this.changed();
   }
 
   async revoke(device: string): Promise<void> {
@@ -957,7 +1162,11 @@ export class SottoClient {
 
   setVisible(conv: string | undefined): void {
     this.visible = conv;
-    if (conv !== undefined) void this.messaging.markRead(conv);
+    if (conv === undefined) return;
+    void this.messaging.markRead(conv);
+    // Opening a conversation reads the newest page of its archive once (§17).
+    if (!this.continuity.archive.started(conv))
+      void this.continuity.archive.loadEarlier(conv).catch(() => undefined);
   }
 
   async sendText(conv: string, text: string): Promise<void> {

@@ -235,6 +235,21 @@ export class Directory {
     return contact;
   }
 
+  /**
+   * A Pin record from a backup or a hand-over (protocol §15.1 step 3): an account not pinned yet
+   * is pinned when the directory lists it under that username with a master key whose account id
+   * matches; `verified` carries over only with the pin. A pinned account keeps its pin (a
+   * mismatch is an identity change, raised by the lookups, never overwritten here).
+   */
+  async adoptPin(account: string, username: string, verified: boolean): Promise<boolean> {
+    await this.load();
+    if (this.pins.has(account)) return false;
+    const contact = await this.contact(account, true);
+    if (contact.username !== username || contact.trust === "changed") return false;
+    if (verified) await this.markVerified(account);
+    return true;
+  }
+
   async markVerified(account: string): Promise<void> {
     await this.load();
     const pin = this.pins.get(account);

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
 import {
   AccountId,
+  ChainId,
+  type ChainRecord,
   ConversationId,
   DeviceId,
   GroupChange,
@@ -27,6 +29,7 @@ import type { DirectoryView, EnvelopeFrame, Undelivered, UndeliveredReason } fro
 import { Conversations } from "./conversations";
 import { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
+import { Continuity } from "./continuity";
 import { Messaging, wireKind } from "./messaging";
 
 interface Relay {
@@ -87,6 +90,16 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
       return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
     },
     conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
+    /** The archive (§17.1): every message envelope stored, newest first, seq by arrival. */
+    history: (_conv: string, before: number | undefined, limit: number) => {
+      const all = [...relay.stored.values()]
+        .map((envelope, i) => ({ seq: i + 1, envelope, received_at: Date.now() }))
+        .filter((a) => wireKind(fromB64(a.envelope)) === "envelope")
+        .filter((a) => before === undefined || a.seq < before)
+        .reverse();
+      const envelopes = all.slice(0, limit);
+      return Promise.resolve({ envelopes, more: all.length > envelopes.length });
+    },
     conversation: (id: string, since: number) =>
       relay.down === true
         ? unreachable()
@@ -102,6 +115,11 @@ function fakeApi(relay: Relay, me: TestAccount): ApiClient {
         conversation: ConversationId.toText(change.conversation),
         epoch: 0,
       });
+    },
+    appendChange: (conv: string, change: string) => {
+      const epoch = relay.changes.length;
+      relay.changes.push({ epoch, change, author: myDevice, created_at: 1 });
+      return Promise.resolve({ conversation: conv, epoch });
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
       if (relay.down === true) return unreachable();
@@ -176,6 +194,8 @@ interface Side {
   keys: LoadedKeys;
   directory: Directory;
   acked: string[];
+  historyKeys: ChainRecord[];
+  continuity: Continuity;
 }
 
 async function side(
@@ -216,6 +236,9 @@ async function side(
     ]),
   };
   const acked: string[] = [];
+  const historyKeys: ChainRecord[] = [];
+  // Made after the messaging engine, which calls it back.
+  const late: { continuity?: Continuity } = {};
   const messaging = new Messaging(api, s, directory, convs, {
     keys: () => keys,
     selfDevice: () => account.device.verified,
@@ -224,10 +247,21 @@ async function side(
     isVisible: () => false,
     isRequest: () => false,
     conversationAppeared: () => Promise.resolve(),
+    historyKey: (record) => {
+      historyKeys.push(record);
+      if (late.continuity === undefined) throw new Error("no continuity");
+      return late.continuity.keep(record);
+    },
   });
+  const continuity = new Continuity(api, s, directory, convs, messaging, {
+    keys: () => keys,
+    changed: () => undefined,
+  });
+  late.continuity = continuity;
   await convs.load();
   await messaging.load();
-  return { account, messaging, convs, store: s, keys, directory, acked };
+  await continuity.load(undefined);
+  return { account, messaging, convs, store: s, keys, directory, acked, historyKeys, continuity };
 }
 
 /** Hands a device everything queued for it (optionally only some frames). */
@@ -354,6 +388,104 @@ describe("messaging engine", () => {
     deliver(relay, b2);
     await settle(b2);
     expect(texts(b2, conv)).toEqual(["hello bob", "second"]);
+  });
+
+  it("the chain's owner and its recipient both keep its start key as a history key (§17.2)", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "hk-alice");
+    const b = await side(relay, bob, "hk-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "for the archive" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    expect(texts(b, conv)).toEqual(["for the archive"]);
+    // Alice's own chain; Bob's: Alice's, and his own (his receipts).
+    const aliceDevice = DeviceId.toText(alice.device.keys.device);
+    const ofAlice = (s: Side) =>
+      s.historyKeys.filter((k) => DeviceId.toText(k.ownerDevice) === aliceDevice);
+    expect(a.historyKeys).toHaveLength(1);
+    expect(ofAlice(b)).toHaveLength(1);
+    const [mine, theirs] = [ofAlice(a)[0], ofAlice(b)[0]];
+    if (mine === undefined || theirs === undefined) throw new Error("no history key");
+    expect(theirs.startIndex).toBe(0);
+    expect(toB64(theirs.key.dangerBytes())).toBe(toB64(mine.key.dangerBytes()));
+    expect(ChainId.toText(theirs.chain)).toBe(ChainId.toText(mine.chain));
+  });
+
+  it("a device that never got a chain reads its messages from the archive once a bundle (hand-over or backup) gives it the keys, each once, without notifying (§15–§17)", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "arch-alice");
+    const b = await side(relay, bob, "arch-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "first, before the new device" });
+    await a.messaging.send(conv, { type: "text", text: "second, before the new device" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    // A device of bob's with nothing: no receiver state, no history keys (a recovered or newly
+    // approved device; what it is handed is bob's device's history keys).
+    relay.inbox.set("dev:fresh", []);
+    const fresh = await side(relay, bob, "arch-bob-fresh");
+    await fresh.convs.sync(conv);
+    const before = await fresh.continuity.archive.loadEarlier(conv);
+    expect(before.added).toBe(0);
+    // Alice's two messages and bob's receipt for them: no key for any.
+    expect(before.skipped).toBe(3);
+    const sources = await b.continuity.sources();
+    await fresh.continuity.take(sources.keys.map((k) => ({ type: "chain" as const, ...k })));
+    const after = await fresh.continuity.archive.loadEarlier(conv);
+    expect(after).toEqual({ added: 2, skipped: 0 });
+    expect(texts(fresh, conv)).toEqual([
+      "first, before the new device",
+      "second, before the new device",
+    ]);
+    const shown = fresh.convs.records.get(conv)?.messages ?? [];
+    expect(shown.every((m) => m.status === "read" && !m.mine)).toBe(true);
+    expect(fresh.convs.records.get(conv)?.unread).toBe(0);
+    // Read again: nothing is shown twice.
+    fresh.continuity.archive.reset(conv);
+    expect((await fresh.continuity.archive.loadEarlier(conv)).added).toBe(0);
+    expect(texts(fresh, conv)).toHaveLength(2);
+    // The chain was introduced live too (its epoch is current): the next message on it, which
+    // its owner sends without a new distribution, opens at once (§16).
+    await a.messaging.send(conv, { type: "text", text: "third, after the hand-over" });
+    await settle(a);
+    const frames = deliver(relay, fresh);
+    expect(frames.map(kind)).toEqual(["envelope"]);
+    await settle(fresh);
+    expect(texts(fresh, conv)).toEqual([
+      "first, before the new device",
+      "second, before the new device",
+      "third, after the hand-over",
+    ]);
+  });
+
+  it("a SetRetention entry makes both sides delete their local messages once sent_at + retention has passed (§6.7)", async () => {
+    const relay = newRelay();
+    const a = await side(relay, alice, "ret-alice");
+    const b = await side(relay, bob, "ret-bob");
+    const conv = await conversation(a);
+    await a.messaging.send(conv, { type: "text", text: "disappears in an hour" });
+    await settle(a);
+    deliver(relay, b);
+    await settle(b);
+    // Either member of a 1:1 may set it (§6.3): bob does.
+    await b.convs.change(
+      conv,
+      { type: "set-retention", seconds: 3600n },
+      { account: bob.master.account, keys: bob.device.keys, device: bob.device.verified },
+      BigInt(Date.now()),
+    );
+    await a.convs.sync(conv);
+    expect(a.continuity.retention(conv)).toBe(3600);
+    expect(b.continuity.retention(conv)).toBe(3600);
+    const sentAt = a.convs.records.get(conv)?.messages[0]?.sentAt ?? 0;
+    await a.continuity.sweep(sentAt + 3_599_999);
+    expect(texts(a, conv)).toEqual(["disappears in an hour"]);
+    for (const s of [a, b]) await s.continuity.sweep(sentAt + 3_600_000);
+    expect(texts(a, conv)).toEqual([]);
+    expect(texts(b, conv)).toEqual([]);
   });
 
   it("a failed send is retried with the same id and the same sealed bytes", async () => {

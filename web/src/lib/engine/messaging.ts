@@ -23,7 +23,9 @@ import {
   DeviceId,
   Envelope,
   type ErrorCode,
+  type ChainRecord,
   KeyDistribution,
+  type MessageBody,
   KeyRequest,
   MessageId,
   ReceiverState,
@@ -54,6 +56,26 @@ export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
 export type { HeldItem } from "./held";
 export { wireKind } from "./wire";
 
+/** What a text or attachment body shows. */
+export function shownContent(
+  body: Extract<MessageBody, { type: "text" | "attachment" }>,
+): ChatMessage["content"] {
+  return body.type === "text"
+    ? { type: "text", text: body.text }
+    : {
+        type: "attachment",
+        caption: body.caption,
+        attachment: {
+          blobId: body.attachment.blobId,
+          fileName: body.attachment.fileName,
+          mediaType: body.attachment.mediaType,
+          size: Number(body.attachment.size),
+          secret: body.attachment.secret,
+          blobSha256: body.attachment.blobSha256,
+        },
+      };
+}
+
 /** A sender's device as the directory shows it, checked against this device's pin. */
 type SenderLookup =
   | { readonly kind: "verified"; readonly device: VerifiedDevice }
@@ -75,6 +97,11 @@ export interface MessagingHost {
   isRequest(conv: string): boolean;
   /** A conversation this device did not know arrived with a payload: find out whether it is a request. */
   conversationAppeared(conv: string): Promise<void>;
+  /**
+   * A chain this device holds from now on (started here, or introduced by a distribution): kept
+   * as a history key (§17.2). Returns the record to store in the same transaction.
+   */
+  historyKey(record: ChainRecord): Promise<readonly [string, unknown]>;
 }
 
 export class Messaging {
@@ -540,21 +567,7 @@ export class Messaging {
       switch (body.type) {
         case "text":
         case "attachment": {
-          const content: ChatMessage["content"] =
-            body.type === "text"
-              ? { type: "text", text: body.text }
-              : {
-                  type: "attachment",
-                  caption: body.caption,
-                  attachment: {
-                    blobId: body.attachment.blobId,
-                    fileName: body.attachment.fileName,
-                    mediaType: body.attachment.mediaType,
-                    size: Number(body.attachment.size),
-                    secret: body.attachment.secret,
-                    blobSha256: body.attachment.blobSha256,
-                  },
-                };
+          const content = shownContent(body);
           // A copy of what this account sent from another of its devices.
           const mine = from === this.host.keys().record.account;
           const chain = ChainId.toText(received.header.chain);
@@ -658,7 +671,10 @@ export class Messaging {
         state,
         this.now(),
       );
-      const entries: (readonly [string, unknown])[] = [["receiver", this.receiver.snapshot()]];
+      const snapshot = this.receiver.snapshot();
+      const entries: (readonly [string, unknown])[] = [["receiver", snapshot]];
+      // The chain's key at its start: a history key (§17.2).
+      if (!accepted.duplicate) entries.push(await this.host.historyKey(accepted.record));
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
@@ -711,6 +727,13 @@ export class Messaging {
     const run = this.rx.then(() => this.holds.release({ waitingFor: account }));
     this.rx = run.catch(() => undefined);
     await run;
+  }
+
+  /** Runs `f` in turn with the frames coming in (never two at once): bundles, hand-overs. */
+  inTurn<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.rx.then(f);
+    this.rx = run.catch(() => undefined);
+    return run;
   }
 
   /** Asks chain owners to re-send distributions for messages held for a while (`held.ts`). */

@@ -105,6 +105,40 @@ export interface ConversationView {
   /** Members whose identity changed: sending is blocked. */
   readonly blockedBy: readonly string[];
   readonly amAdmin: boolean;
+  /** Whether this account may set the retention (an admin; either member of a 1:1, §6.3). */
+  readonly canSetRetention: boolean;
+  /** Seconds messages are kept (0: for good); `undefined` while the server default is unknown. */
+  readonly retention: number | undefined;
+  /** The server's archive of this conversation (protocol §17), as far as it was read. */
+  readonly history: HistoryCursorView;
+}
+
+/** Whether older messages may wait in the server's archive, and whether they are being read. */
+export interface HistoryCursorView {
+  readonly more: boolean;
+  readonly loading: boolean;
+}
+
+/** What the user gives to recover an account (protocol §14): the key, or the passphrase. */
+export type RecoverySecret =
+  | { readonly kind: "key"; readonly text: string }
+  | { readonly kind: "passphrase"; readonly passphrase: string };
+
+/** A device of this account, as the "revoke the other devices?" offer lists it. */
+export interface OtherDevice {
+  readonly device: string;
+  readonly name: string;
+}
+
+/** Recovery as the UI shows it, beyond the Devices screen's status. */
+export interface RecoveryView {
+  /**
+   * The account was just created here and its master key can still be backed up (it is kept
+   * non-extractable once this session ends): offer "Set up recovery".
+   */
+  readonly offer: boolean;
+  /** This device was just recovered: the account's other devices, to offer revoking them. */
+  readonly recovered?: readonly OtherDevice[];
 }
 
 /**
@@ -149,6 +183,7 @@ export interface AppView {
   /** Messages waiting for their keys; those held for a changed identity count in its alert. */
   readonly held: number;
   readonly alerts: readonly IdentityAlert[];
+  readonly recovery: RecoveryView;
   readonly error?: string;
 }
 

@@ -544,6 +544,7 @@ export class Outbox {
       let chain = snap === undefined ? undefined : SenderChain.restore(snap);
       const env = systemEnv();
       const extra: OutboxItem[] = [];
+      let startedNew = false;
       if (
         chain === undefined ||
         chain.needsRotation(
@@ -563,6 +564,7 @@ export class Outbox {
                 env,
               )
             : await chain.successor(state.epoch, env);
+        startedNew = true;
         for (const r of recipients) {
           const kdm = await chain.distribute(state, r, me.device, env.now);
           extra.push({
@@ -575,11 +577,17 @@ export class Outbox {
           });
         }
       }
+      const started: (readonly [string, unknown])[] = [];
+      if (startedNew) {
+        // A chain this device starts is a history key too (§17.2): its own messages in the
+        // archive, and what a backup or a hand-over gives the account's other devices.
+        started.push(await this.host.historyKey(chain.historyRecord()));
+      }
       const reserved = await chain.reserve(env.now);
       // Distributions go out before the message that needs them.
       const at = this.items.indexOf(item);
       this.items.splice(at < 0 ? 0 : at, 0, ...extra);
-      await this.store.put([[key, chain.snapshot()], this.entry()]);
+      await this.store.put([[key, chain.snapshot()], this.entry(), ...started]);
       const envelope = await reserved.seal(
         toBody(body),
         MessageId.parse(item.messageId),
