@@ -139,13 +139,14 @@ fn a_lost_laptop_loses_nothing_history_identity_and_messaging_come_back_with_the
     assert_eq!(old["state"], "revoked");
     assert_eq!(bob.safety_number("alice", &[]), before);
 
-    // Messaging goes on both ways.
+    // Messaging goes on both ways, with no note of messages missing: what was sent before the
+    // recovery is the archive's.
     alice.ok(&["send", "bob", "back again"]);
     assert_eq!(bob.recv_texts(), vec!["back again"]);
     bob.ok(&["send", "alice", "welcome back"]);
-    assert_eq!(alice.recv_texts(), vec!["welcome back"]);
+    assert_eq!(alice.recv_texts_without_gap(), vec!["welcome back"]);
     carol.ok(&["send", &group, "hi all"]);
-    assert_eq!(alice.recv_texts(), vec!["hi all"]);
+    assert_eq!(alice.recv_texts_without_gap(), vec!["hi all"]);
 
     // The recovered device writes to the backup from now on.
     let status: Value = alice.ok(&["recovery", "status"]).json_lines()[0].clone();

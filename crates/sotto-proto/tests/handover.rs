@@ -260,3 +260,168 @@ fn a_record_is_compared_with_the_known_chain_at_either_start() {
         "receive/chain-key-conflict"
     );
 }
+
+/// Bob's chain as Alice's phone received it from his distribution, and the laptop holding it
+/// from the phone's key bundle at the chain's start (index 0).
+fn laptop_with_bobs_chain(
+    w: &mut World,
+) -> (sotto_proto::chain::SenderChain, TestDevice, ReceiverState) {
+    let mut chain = w.start_chain(Who::Bob);
+    let kdm = distribute(&mut chain, &w.group, &w.bob, &w.alice);
+    let mut phone = ReceiverState::new();
+    let accepted = phone
+        .accept_distribution(&kdm, &w.bob.device.verified, &local(&w.alice), &w.group, T0)
+        .unwrap();
+    let laptop = laptop(w);
+    let mut state = ReceiverState::new();
+    assert_eq!(
+        state
+            .take_record(&accepted.history_key, &w.group, laptop.keys.device())
+            .unwrap(),
+        RecordTaken::Introduced
+    );
+    (chain, laptop, state)
+}
+
+#[test]
+fn a_chain_from_a_bundle_reports_no_gap_before_the_first_message_it_receives_live() {
+    let mut w = World::new();
+    let (mut chain, _laptop, mut state) = laptop_with_bobs_chain(&mut w);
+    // Five messages sent before the laptop held the chain: the archive gives them, not the relay.
+    let before: Vec<_> = (0..5)
+        .map(|i| send(&mut chain, &w.bob, "before the laptop", i))
+        .collect();
+    assert!(state.missing(&chain.chain()).is_empty());
+    let m5 = send(&mut chain, &w.bob, "five", 5);
+    let got = state
+        .receive(&m5, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert_eq!(got.header.index, 5);
+    assert!(got.gap.is_empty(), "false gap {:?}", got.gap);
+    assert!(state.missing(&chain.chain()).is_empty());
+    assert_eq!(state.chain(&chain.chain()).unwrap().gaps_from(), Some(5));
+    // From there on a gap is a gap, as on any chain.
+    let _m6 = send(&mut chain, &w.bob, "six (withheld)", 6);
+    let _m7 = send(&mut chain, &w.bob, "seven (withheld)", 7);
+    let m8 = send(&mut chain, &w.bob, "eight", 8);
+    let got = state
+        .receive(&m8, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert_eq!(got.gap, vec![6, 7]);
+    assert_eq!(state.missing(&chain.chain()), vec![6, 7]);
+    // The keys below the first live index were kept: a late copy opens once, quietly.
+    let late = state
+        .receive(&before[2], &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert_eq!(received_text(&late), "before the laptop");
+    assert_eq!(
+        state
+            .receive(&before[2], &w.bob.device.verified, &w.group, T0)
+            .unwrap_err()
+            .code(),
+        "receive/replay"
+    );
+    assert_eq!(state.missing(&chain.chain()), vec![6, 7]);
+    // The same after a restart from the local store.
+    let mut state = ReceiverState::decode_local(&state.encode_local()).unwrap();
+    assert_eq!(state.missing(&chain.chain()), vec![6, 7]);
+    let _m9 = send(&mut chain, &w.bob, "nine (withheld)", 9);
+    let m10 = send(&mut chain, &w.bob, "ten", 10);
+    let got = state
+        .receive(&m10, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert_eq!(got.gap, vec![9]);
+    assert_eq!(state.missing(&chain.chain()), vec![6, 7, 9]);
+}
+
+#[test]
+fn a_chain_from_a_bundle_stored_before_its_first_live_message_still_reports_no_gap() {
+    let mut w = World::new();
+    let (mut chain, _laptop, state) = laptop_with_bobs_chain(&mut w);
+    let mut state = ReceiverState::decode_local(&state.encode_local()).unwrap();
+    for i in 0..3 {
+        send(&mut chain, &w.bob, "before the laptop", i);
+    }
+    let m3 = send(&mut chain, &w.bob, "three", 3);
+    let got = state
+        .receive(&m3, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert!(got.gap.is_empty(), "false gap {:?}", got.gap);
+    assert!(state.missing(&chain.chain()).is_empty());
+}
+
+#[test]
+fn a_chain_from_a_distribution_still_reports_its_gaps_from_its_start() {
+    let mut w = World::new();
+    let mut chain = w.start_chain(Who::Bob);
+    let kdm = distribute(&mut chain, &w.group, &w.bob, &w.alice);
+    let mut state = receiver_with(&w, &kdm, &w.bob, &w.alice);
+    for i in 0..5 {
+        send(&mut chain, &w.bob, "withheld", i);
+    }
+    let m5 = send(&mut chain, &w.bob, "five", 5);
+    let got = state
+        .receive(&m5, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    assert_eq!(got.gap, vec![0, 1, 2, 3, 4]);
+    assert_eq!(state.missing(&chain.chain()), vec![0, 1, 2, 3, 4]);
+    assert_eq!(state.chain(&chain.chain()).unwrap().gaps_from(), Some(0));
+}
+
+#[test]
+fn a13_the_truncated_tail_of_a_chain_from_a_bundle_counts_from_its_first_live_message() {
+    let mut w = World::new();
+    let (mut chain, laptop, mut state) = laptop_with_bobs_chain(&mut w);
+    for i in 0..3 {
+        send(&mut chain, &w.bob, "before the laptop", i);
+    }
+    let m3 = send(&mut chain, &w.bob, "three", 3);
+    state
+        .receive(&m3, &w.bob.device.verified, &w.group, T0)
+        .unwrap();
+    let _m4 = send(&mut chain, &w.bob, "four (withheld)", 4);
+    let _m5 = send(&mut chain, &w.bob, "five (withheld)", 5);
+    // Bob's next chain announces that the old one ended at index 5.
+    let mut next = chain.successor(w.group.epoch(), &mut w.env(T0)).unwrap();
+    let kdm = next
+        .distribute(&w.group, &laptop.verified_exchange, &w.bob.device.keys, T0)
+        .unwrap();
+    let accepted = state
+        .accept_distribution(
+            &kdm,
+            &w.bob.device.verified,
+            &on(&laptop, &w.alice),
+            &w.group,
+            T0,
+        )
+        .unwrap();
+    assert_eq!(accepted.missing_in_previous, vec![4, 5]);
+    assert_eq!(state.missing(&chain.chain()), vec![4, 5]);
+}
+
+#[test]
+fn the_end_of_a_chain_from_a_bundle_that_sent_nothing_live_here_reports_nothing_missing() {
+    let mut w = World::new();
+    let (mut chain, laptop, mut state) = laptop_with_bobs_chain(&mut w);
+    for i in 0..4 {
+        send(&mut chain, &w.bob, "before the laptop", i);
+    }
+    // Bob rotates before anything on the old chain reaches the laptop live: what was sent on it
+    // is the archive's, and the announced end makes none of it missing.
+    let mut next = chain.successor(w.group.epoch(), &mut w.env(T0)).unwrap();
+    let kdm = next
+        .distribute(&w.group, &laptop.verified_exchange, &w.bob.device.keys, T0)
+        .unwrap();
+    let accepted = state
+        .accept_distribution(
+            &kdm,
+            &w.bob.device.verified,
+            &on(&laptop, &w.alice),
+            &w.group,
+            T0,
+        )
+        .unwrap();
+    assert!(accepted.missing_in_previous.is_empty());
+    assert!(!accepted.previous_unknown);
+    assert!(state.missing(&chain.chain()).is_empty());
+}

@@ -687,6 +687,48 @@ fn local_state_survives_a_restart_and_still_refuses_replays() {
 }
 
 #[test]
+fn a_receiver_state_stored_before_chains_had_an_origin_still_loads() {
+    let (w, mut chain, mut bob) = setup();
+    let m0 = send(&mut chain, &w.alice, "zero", 0);
+    let _withheld = send(&mut chain, &w.alice, "withheld", 1);
+    let m2 = send(&mut chain, &w.alice, "two", 2);
+    bob.receive(&m0, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    bob.receive(&m2, &w.alice.device.verified, &w.group, T0)
+        .unwrap();
+    let new_form = bob.encode_local().to_vec();
+    // The first local format ended right after the chains: a count of origins and one origin
+    // byte per chain ("from a distribution") were added after them.
+    let old_form = &new_form[..new_form.len() - 4 - 1];
+    let mut loaded = ReceiverState::decode_local(old_form).unwrap();
+    assert_eq!(loaded.encode_local().to_vec(), new_form);
+    // Its chain still reports its gaps from its start, and still refuses replays.
+    assert_eq!(loaded.missing(&chain.chain()), vec![1]);
+    let err = refused(loaded.receive(&m2, &w.alice.device.verified, &w.group, T0));
+    assert!(matches!(err, Error::Receive(ReceiveError::Replay { .. })));
+    // Anything after the origins, a count that is not the chains', or an unknown origin, is
+    // still refused.
+    let mut longer = new_form.clone();
+    longer.push(0);
+    assert!(ReceiverState::decode_local(&longer).is_err());
+    let mut miscounted = old_form.to_vec();
+    miscounted.extend_from_slice(&2u32.to_be_bytes());
+    miscounted.extend_from_slice(&[0, 0]);
+    assert_eq!(
+        ReceiverState::decode_local(&miscounted).unwrap_err().code(),
+        "decode/invalid-value"
+    );
+    let mut unknown = new_form.clone();
+    if let Some(origin) = unknown.last_mut() {
+        *origin = 9;
+    }
+    assert_eq!(
+        ReceiverState::decode_local(&unknown).unwrap_err().code(),
+        "decode/unknown-tag"
+    );
+}
+
+#[test]
 fn old_distributions_are_refused_and_old_chains_forgotten() {
     let (w, mut chain, mut bob) = setup();
     let m0 = send(&mut chain, &w.alice, "old", 0);

@@ -8,6 +8,10 @@
  * message, records it. A refused message therefore never changes state, and a replay of an
  * accepted (chain, index) is refused for as long as the chain is kept.
  *
+ * A chain taken from a key bundle ({@link ReceiverState.takeRecord}) starts where its owner
+ * started it, before this device held it: the messages sent on it until then are read from the
+ * archive (§17), so its gaps count only from the first index committed here (§15.1 step 2).
+ *
  * Every mutation happens in a synchronous block after the last `await`, so two interleaved calls
  * cannot half-apply each other's changes; callers still serialise calls per state.
  */
@@ -61,6 +65,8 @@ export interface ReceiverStateSnapshot {
       readonly since: bigint;
     }[];
     readonly finalIndex: number | null | undefined;
+    /** Absent in snapshots taken before chains had an origin: those came from distributions. */
+    readonly origin?: ChainOrigin;
   }[];
 }
 
@@ -96,6 +102,17 @@ interface SkippedKey {
   readonly since: bigint;
 }
 
+/**
+ * How a chain came to this device, which says from which index its gaps are reported (§9.2,
+ * §15.1 step 2). From its owner's distribution, every index from its start is expected. From a
+ * key bundle (a backup or a hand-over), whose key reaches back to messages sent before this
+ * device held the chain and which the archive gives (§17), only indexes from `firstLive`, the
+ * first one committed here, are expected; none while it is `null`.
+ */
+export type ChainOrigin =
+  | { readonly kind: "distribution" }
+  | { readonly kind: "bundle"; readonly firstLive: number | null };
+
 /** What a receiver knows about one chain (§9.1). */
 export interface ReceiverChain {
   readonly chain: ChainIdT;
@@ -120,20 +137,40 @@ export interface ReceiverChain {
    * announced yet, `null` announced with no message sent, else the index.
    */
   finalIndex: number | null | undefined;
+  /** Where the chain came from: says from which index its gaps count ({@link gapsFrom}). */
+  origin: ChainOrigin;
 }
 
 function isConsumed(chain: ReceiverChain, index: number): boolean {
   return index < 128 && (chain.consumed & (1n << BigInt(index))) !== 0n;
 }
 
-/** Indexes that should have arrived but have not, up to the highest seen or the announced end. */
+/**
+ * The first index of a chain whose absence is reported: its start, or for a chain from a key
+ * bundle the first index committed here (`null` before one is).
+ */
+export function gapsFrom(chain: Readonly<ReceiverChain>): number | null {
+  switch (chain.origin.kind) {
+    case "distribution":
+      return chain.startIndex;
+    case "bundle":
+      return chain.origin.firstLive;
+  }
+}
+
+/**
+ * Indexes that should have arrived but have not: from {@link gapsFrom} up to the highest seen or
+ * the announced end.
+ */
 function missingIn(chain: ReceiverChain): number[] {
+  const from = gapsFrom(chain);
+  if (from === null) return [];
   let upper: number;
   if (chain.finalIndex === undefined) upper = chain.nextIndex;
   else if (chain.finalIndex === null) upper = 0;
   else upper = chain.finalIndex + 1;
   const out: number[] = [];
-  for (let i = chain.startIndex; i < Math.max(upper, chain.startIndex); i++) {
+  for (let i = from; i < Math.max(upper, from); i++) {
     if (!isConsumed(chain, i)) out.push(i);
   }
   return out;
@@ -369,7 +406,7 @@ export class ReceiverState {
         previousUnknown = true;
       }
     }
-    if (!duplicate) this.introduce(introduction, fingerprint);
+    if (!duplicate) this.introduce(introduction, fingerprint, { kind: "distribution" });
     const record: ChainRecord = {
       conversation: h.conversation,
       epoch: h.epoch,
@@ -413,7 +450,7 @@ export class ReceiverState {
     const fingerprint = await record.key.fingerprint();
     // No await below this line.
     const duplicate = this.checkKnown(record, fingerprint);
-    if (!duplicate) this.introduce(record, fingerprint);
+    if (!duplicate) this.introduce(record, fingerprint, { kind: "bundle", firstLive: null });
     return { duplicate };
   }
 
@@ -425,7 +462,9 @@ export class ReceiverState {
    * `receive/chain-key-conflict`: skip that record only. Otherwise the chain is introduced, as a
    * verified distribution from its owner would be, when its epoch is the conversation's current
    * one, its owner's account a member now and it is not this device's own chain; else it is for
-   * history only. The caller keeps every record not refused as a history key (§17.2).
+   * history only. The caller keeps every record not refused as a history key (§17.2). An
+   * introduced chain reports gaps only from the first index committed on it ({@link gapsFrom}):
+   * what was sent before is in the archive, not missing.
    */
   async takeRecord(record: ChainRecord, group: GroupState, me: DeviceIdT): Promise<RecordTaken> {
     const known = this.chains.get(idKey(record.chain));
@@ -469,6 +508,7 @@ export class ReceiverState {
         key: ChainKey.fromBytes(record.key.dangerBytes()),
       },
       fingerprint,
+      { kind: "bundle", firstLive: null },
     );
     return "introduced";
   }
@@ -495,7 +535,7 @@ export class ReceiverState {
     return true;
   }
 
-  private introduce(c: Introduction, fingerprint: Bytes): void {
+  private introduce(c: Introduction, fingerprint: Bytes, origin: ChainOrigin): void {
     this.chains.set(idKey(c.chain), {
       chain: c.chain,
       conversation: c.conversation,
@@ -510,6 +550,7 @@ export class ReceiverState {
       consumed: 0n,
       skipped: new Map(),
       finalIndex: undefined,
+      origin,
     });
   }
 
@@ -541,8 +582,9 @@ export class ReceiverState {
 
   /**
    * Records an opened message: marks its index received, deletes its key, keeps the keys of the
-   * indexes it skipped, advances the chain. If the chain moved since the open, or the index was
-   * recorded meanwhile, it is `receive/replay` (two opens of one message commit once).
+   * indexes it skipped and reports those from {@link gapsFrom} on as its gap, advances the chain.
+   * If the chain moved since the open, or the index was recorded meanwhile, it is
+   * `receive/replay` (two opens of one message commit once).
    */
   commit(opened: OpenedMessage, now: bigint): ReceivedMessage {
     const { header, body, expectedNextIndex, advance } = opened;
@@ -552,10 +594,16 @@ export class ReceiverState {
     if (chain.nextIndex !== expectedNextIndex || isConsumed(chain, header.index)) {
       throw new ProtocolError("receive/replay", `${ChainId.toText(header.chain)} #${header.index}`);
     }
+    if (chain.origin.kind === "bundle" && chain.origin.firstLive === null) {
+      chain.origin = { kind: "bundle", firstLive: header.index };
+    }
+    const reportFrom = gapsFrom(chain) ?? header.index;
     const gap: number[] = [];
     if (advance !== undefined) {
       for (const [index, key] of advance.skipped) {
-        gap.push(index);
+        // Below `reportFrom` the key is kept all the same, so that a late copy still opens once,
+        // but the index is not reported: it was sent before this device held the chain.
+        if (index >= reportFrom) gap.push(index);
         chain.skipped.set(index, { key, since: now });
       }
       chain.nextKey = advance.nextKey;
@@ -630,6 +678,7 @@ export class ReceiverState {
           since: k.since,
         })),
         finalIndex: c.finalIndex,
+        origin: c.origin,
       })),
     };
   }
@@ -654,6 +703,7 @@ export class ReceiverState {
           c.skipped.map((k) => [k.index, { key: MessageKey.fromBytes(k.key), since: k.since }]),
         ),
         finalIndex: c.finalIndex,
+        origin: c.origin ?? { kind: "distribution" },
       });
     }
     return state;

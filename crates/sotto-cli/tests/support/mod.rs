@@ -227,6 +227,17 @@ impl Profile {
         (run.json_lines(), run)
     }
 
+    /// The texts of received messages, which must come without a note that messages are
+    /// missing.
+    pub fn recv_texts_without_gap(&self) -> Vec<String> {
+        let (lines, run) = self.recv();
+        assert!(!run.stderr.contains("missing"), "{}", run.stderr);
+        lines
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The texts of received messages.
     pub fn recv_texts(&self) -> Vec<String> {
         self.recv()

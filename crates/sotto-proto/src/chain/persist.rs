@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use zeroize::Zeroizing;
 
 use crate::chain::ratchet::{ChainKey, MessageKey};
-use crate::chain::receiver::{ReceiverChain, ReceiverState, SkippedKey};
+use crate::chain::receiver::{ChainOrigin, ReceiverChain, ReceiverState, SkippedKey};
 use crate::chain::sender::SenderChain;
 use crate::codec::{Reader, Writer};
 use crate::distribution::ChainEnd;
@@ -141,6 +141,14 @@ impl ReceiverState {
             id.encode(&mut w);
             encode_receiver_chain(&mut w, chain);
         }
+        // Appended after the chains of the first local format, so that states stored before
+        // chains had an origin still load (every chain then came from a distribution): a count,
+        // which must be the chains' (a cut-off store is an error, not an older format), then
+        // one origin per chain in the same order.
+        w.u32(u32::try_from(self.chains.len()).unwrap_or(u32::MAX));
+        for chain in self.chains.values() {
+            write_origin(&mut w, chain.origin);
+        }
         Zeroizing::new(w.finish())
     }
 
@@ -156,6 +164,7 @@ impl ReceiverState {
             .into());
         }
         let mut chains = BTreeMap::new();
+        let mut order = Vec::with_capacity(count);
         for _ in 0..count {
             let id = ChainId::decode(&mut r)?;
             let chain = decode_receiver_chain(&mut r)?;
@@ -165,9 +174,56 @@ impl ReceiverState {
                 }
                 .into());
             }
+            order.push(id);
+        }
+        // A state stored before chains had an origin ends here.
+        if r.remaining() > 0 {
+            if r.u32()? as usize != order.len() {
+                return Err(DecodeError::InvalidValue {
+                    field: "chain origins",
+                }
+                .into());
+            }
+            for id in &order {
+                let origin = read_origin(&mut r)?;
+                if let Some(chain) = chains.get_mut(id) {
+                    chain.origin = origin;
+                }
+            }
         }
         r.finish()?;
         Ok(Self { chains })
+    }
+}
+
+const ORIGIN_DISTRIBUTION: u8 = 0;
+const ORIGIN_BUNDLE: u8 = 1;
+const ORIGIN_BUNDLE_LIVE: u8 = 2;
+
+fn write_origin(w: &mut Writer, origin: ChainOrigin) {
+    match origin {
+        ChainOrigin::Distribution => w.u8(ORIGIN_DISTRIBUTION),
+        ChainOrigin::Bundle { first_live: None } => w.u8(ORIGIN_BUNDLE),
+        ChainOrigin::Bundle {
+            first_live: Some(index),
+        } => {
+            w.u8(ORIGIN_BUNDLE_LIVE);
+            w.u32(index);
+        }
+    }
+}
+
+fn read_origin(r: &mut Reader<'_>) -> Result<ChainOrigin, DecodeError> {
+    match r.u8()? {
+        ORIGIN_DISTRIBUTION => Ok(ChainOrigin::Distribution),
+        ORIGIN_BUNDLE => Ok(ChainOrigin::Bundle { first_live: None }),
+        ORIGIN_BUNDLE_LIVE => Ok(ChainOrigin::Bundle {
+            first_live: Some(read_index(r, "first live index", MAX_CHAIN_MESSAGES - 1)?),
+        }),
+        tag => Err(DecodeError::UnknownTag {
+            field: "chain origin",
+            tag,
+        }),
     }
 }
 
@@ -254,5 +310,7 @@ fn decode_receiver_chain(r: &mut Reader<'_>) -> Result<ReceiverChain, DecodeErro
         consumed,
         skipped,
         final_index,
+        // The origin follows the chains (see `ReceiverState::decode_local`).
+        origin: ChainOrigin::Distribution,
     })
 }

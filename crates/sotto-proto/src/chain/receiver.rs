@@ -8,6 +8,10 @@
 //! and a replay of any accepted (chain, index) is refused: chains are kept for
 //! [`CHAIN_RETENTION_MS`], and a distribution older than [`MAX_DISTRIBUTION_AGE_MS`] cannot bring
 //! a forgotten chain back.
+//!
+//! A chain taken from a key bundle ([`ReceiverState::take_record`]) starts where its owner
+//! started it, before this device held it: the messages sent on it until then are read from the
+//! archive (§17), so its gaps count only from the first index committed here (§15.1 step 2).
 
 use std::collections::BTreeMap;
 
@@ -47,6 +51,18 @@ pub(super) struct SkippedKey {
     pub(super) since: Timestamp,
 }
 
+/// How a chain came to this device, which says from which index its gaps are reported (§9.2,
+/// §15.1 step 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ChainOrigin {
+    /// Its owner's distribution to this device: every index from the chain's start is expected.
+    Distribution,
+    /// A key bundle (a backup or a hand-over). Its key reaches back to messages sent before this
+    /// device held the chain, which the archive gives (§17), not the relay: only indexes from
+    /// `first_live`, the first one committed here, are expected; none while it is `None`.
+    Bundle { first_live: Option<u32> },
+}
+
 /// What a receiver knows about one chain.
 #[derive(Debug)]
 pub struct ReceiverChain {
@@ -69,6 +85,7 @@ pub struct ReceiverChain {
     pub(super) skipped: BTreeMap<u32, SkippedKey>,
     /// The last index the owner says it sent, once its next chain announced it.
     pub(super) final_index: Option<Option<u32>>,
+    pub(super) origin: ChainOrigin,
 }
 
 impl ReceiverChain {
@@ -76,15 +93,28 @@ impl ReceiverChain {
         index < 128 && self.consumed & (1u128 << index) != 0
     }
 
-    /// Indexes that should have arrived but have not: every index from the chain's start up to
-    /// the highest seen (or the announced final index) that was never received.
+    /// The first index whose absence is reported: the chain's start, or for a chain from a key
+    /// bundle the first index committed here (`None` before one is).
+    pub fn gaps_from(&self) -> Option<u32> {
+        match self.origin {
+            ChainOrigin::Distribution => Some(self.start_index),
+            ChainOrigin::Bundle { first_live } => first_live,
+        }
+    }
+
+    /// Indexes that should have arrived but have not: every index from
+    /// [`gaps_from`](Self::gaps_from) up to the highest seen (or the announced final index) that
+    /// was never received.
     pub fn missing(&self) -> Vec<u32> {
+        let Some(from) = self.gaps_from() else {
+            return Vec::new();
+        };
         let upper = match self.final_index {
             Some(Some(last)) => last.saturating_add(1),
             Some(None) => 0,
             None => self.next_index,
         };
-        (self.start_index..upper.max(self.start_index))
+        (from..upper.max(from))
             .filter(|&i| !self.is_consumed(i))
             .collect()
     }
@@ -275,6 +305,7 @@ impl ReceiverState {
                     consumed: 0,
                     skipped: BTreeMap::new(),
                     final_index: None,
+                    origin: ChainOrigin::Distribution,
                 },
             );
         }
@@ -303,7 +334,9 @@ impl ReceiverState {
     /// Otherwise the chain is introduced, as a verified distribution from its owner would be,
     /// when its epoch is the conversation's current one, its owner's account a member now and
     /// it is not this device's own chain; else it is for history only. The caller keeps every
-    /// record not refused as a history key.
+    /// record not refused as a history key. An introduced chain reports gaps only from the first
+    /// index committed on it ([`ReceiverChain::gaps_from`]): what was sent before is in the
+    /// archive, not missing.
     pub fn take_record(
         &mut self,
         record: &ChainRecord,
@@ -355,6 +388,7 @@ impl ReceiverState {
                 consumed: 0,
                 skipped: BTreeMap::new(),
                 final_index: None,
+                origin: ChainOrigin::Bundle { first_live: None },
             },
         );
         Ok(RecordTaken::Introduced)
@@ -406,8 +440,8 @@ impl ReceiverState {
     }
 
     /// Records an opened message: marks its index received, deletes its key, keeps the keys of
-    /// any indexes it skipped. Refuses if the chain moved since it was opened in a way that makes
-    /// the message a replay.
+    /// any indexes it skipped, and reports those from [`ReceiverChain::gaps_from`] on as its gap.
+    /// Refuses if the chain moved since it was opened in a way that makes the message a replay.
     pub fn commit(
         &mut self,
         opened: OpenedMessage,
@@ -432,11 +466,22 @@ impl ReceiverState {
             }
             .into());
         }
+        if let ChainOrigin::Bundle { first_live: None } = chain.origin {
+            chain.origin = ChainOrigin::Bundle {
+                first_live: Some(header.index),
+            };
+        }
+        let gaps_from = chain.gaps_from().unwrap_or(header.index);
         let mut gap = Vec::new();
         match advance {
             Some(advance) => {
                 for (index, key) in advance.skipped {
-                    gap.push(index);
+                    // Below `gaps_from` the key is kept all the same, so that a late copy still
+                    // opens once, but the index is not reported: it was sent before this device
+                    // held the chain.
+                    if index >= gaps_from {
+                        gap.push(index);
+                    }
                     chain.skipped.insert(index, SkippedKey { key, since: now });
                 }
                 chain.next_key = advance.next_key;
