@@ -37,7 +37,8 @@ use crate::state::AppState;
 /// message from running as code). `'wasm-unsafe-eval'` lets those same-origin scripts compile
 /// WebAssembly, which the web client's Argon2id (a recovery passphrase, protocol §14.2) needs;
 /// it does not allow `eval` of JavaScript (decisions D46).
-pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
     img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
