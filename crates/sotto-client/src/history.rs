@@ -11,15 +11,14 @@
 use sotto_proto::body::MessageBody;
 use sotto_proto::chain::open_archived;
 use sotto_proto::envelope::Envelope;
-use sotto_proto::group::{GroupOp, GroupState};
+use sotto_proto::group::{GroupOp, GroupState, Retention};
 use sotto_proto::ids::ConversationId;
 
 use crate::api::unb64;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::receive::Refused;
-use crate::store::state::{Delivered, IncomingAttachment, Secret};
-use sotto_proto::group::Retention;
+use crate::store::state::{Delivered, IncomingAttachment};
 
 /// Archived envelopes asked for per page (the server's maximum).
 const HISTORY_PAGE: u32 = crate::api::keys::MAX_HISTORY_PAGE;
@@ -280,18 +279,7 @@ impl Client {
             MessageBody::Attachment {
                 attachment,
                 caption,
-            } => (
-                caption,
-                Some(IncomingAttachment {
-                    blob_id: attachment.blob_id.as_str().to_owned(),
-                    file_name: attachment.file_name.as_str().to_owned(),
-                    media_type: attachment.media_type.as_str().to_owned(),
-                    size: attachment.size,
-                    secret: Secret::new(attachment.secret.as_ref()),
-                    sha256: hex::encode(attachment.ciphertext_sha256),
-                    path: None,
-                }),
-            ),
+            } => (caption, Some(IncomingAttachment::from_ref(&attachment))),
             MessageBody::Receipt { .. } => return Ok(Archived::NotAMessage),
             // A name from the archive is taken by the same rule as a live one (§6.5).
             MessageBody::GroupName(reveal) => {

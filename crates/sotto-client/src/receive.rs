@@ -193,18 +193,7 @@ impl Client {
             MessageBody::Attachment {
                 attachment,
                 caption,
-            } => (
-                caption,
-                Some(IncomingAttachment {
-                    blob_id: attachment.blob_id.as_str().to_owned(),
-                    file_name: attachment.file_name.as_str().to_owned(),
-                    media_type: attachment.media_type.as_str().to_owned(),
-                    size: attachment.size,
-                    secret: Secret::new(attachment.secret.as_ref()),
-                    sha256: hex::encode(attachment.ciphertext_sha256),
-                    path: None,
-                }),
-            ),
+            } => (caption, Some(IncomingAttachment::from_ref(&attachment))),
             // Receipts are recorded as received but are not messages: nothing goes to the inbox.
             // A new body kind is a compile error here until it says where it goes.
             MessageBody::Receipt { .. } => {

@@ -288,6 +288,21 @@ pub struct IncomingAttachment {
     pub path: Option<String>,
 }
 
+impl IncomingAttachment {
+    /// What this device keeps of an attachment a message referred to, not yet downloaded.
+    pub fn from_ref(attachment: &sotto_proto::body::AttachmentRef) -> Self {
+        IncomingAttachment {
+            blob_id: attachment.blob_id.as_str().to_owned(),
+            file_name: attachment.file_name.as_str().to_owned(),
+            media_type: attachment.media_type.as_str().to_owned(),
+            size: attachment.size,
+            secret: Secret::new(attachment.secret.as_ref()),
+            sha256: hex::encode(attachment.ciphertext_sha256),
+            path: None,
+        }
+    }
+}
+
 impl ProfileState {
     /// Remembers a processed message id; true if it was new.
     pub fn remember(&mut self, message_id: MessageId) -> bool {
