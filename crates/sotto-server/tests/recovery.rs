@@ -319,6 +319,29 @@ async fn wrong_keys_are_refused_alike_and_throttled_but_successes_are_free() {
     server.stop().await;
 }
 
+/// Guesses sent all at once get no more tries than guesses sent one by one: each attempt is
+/// judged only after the one before it recorded its failure.
+#[tokio::test]
+async fn a_burst_of_wrong_keys_sent_at_once_gets_five_tries_not_more() {
+    let server = TestServer::start().await;
+    let alice = onboard(&server, 0, "alice").await;
+    let setup = new_setup(&alice);
+    put_setup(&alice, &setup).await;
+    let guesses: Vec<Vec<u8>> = (0u8..30).map(|i| vec![i; 32]).collect();
+    let answers =
+        futures_util::future::join_all(guesses.iter().map(|g| unlock(&alice.api, g, 0))).await;
+    let refused = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::FORBIDDEN)
+        .count();
+    let throttled = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((refused, throttled), (5, 25), "{answers:?}");
+    server.stop().await;
+}
+
 /// Past either cap an upload stores nothing.
 #[tokio::test]
 async fn the_backup_caps_refuse_what_would_pass_them() {

@@ -73,6 +73,10 @@ impl<K: std::hash::Hash + Eq + Copy> Buckets<K> {
 pub struct RecoveryLimit {
     accounts: Buckets<UserId>,
     addresses: Buckets<PeerKey>,
+    /// One attempt is judged at a time: without it, attempts sent at once would all pass
+    /// [`RecoveryLimit::check`] before the first of them recorded its failure, and a burst could
+    /// test many passphrase guesses. Attempts are rare and each holds this for one store read.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl RecoveryLimit {
@@ -81,7 +85,14 @@ impl RecoveryLimit {
         Self {
             accounts: Buckets::new(per_account),
             addresses: Buckets::new(per_address),
+            turn: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Waits for the turn to judge one attempt; hold it from [`RecoveryLimit::check`] until the
+    /// attempt is known to have failed ([`RecoveryLimit::failed`]) or succeeded.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.turn.lock().await
     }
 
     /// Whether `user` may try an unlock from `ip` now; `Err(wait)` if either has used its

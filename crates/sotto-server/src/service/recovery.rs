@@ -157,6 +157,7 @@ pub async fn unlock(
     after: i64,
 ) -> Result<UnlockedPage> {
     let user = authed.user.id;
+    let turn = state.recovery_limit.turn().await;
     state
         .recovery_limit
         .check(user, ip, Instant::now())
@@ -172,6 +173,7 @@ pub async fn unlock(
         state.recovery_limit.failed(user, ip, Instant::now());
         return Err(Error::RecoveryRejected);
     }
+    drop(turn);
     let page = i64::try_from(MAX_BACKUP_PAGE).unwrap_or(i64::MAX);
     let mut items = state
         .store
