@@ -581,6 +581,13 @@ async fn healthz_metrics_csp_and_static_files() {
         csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
         "{csp}"
     );
+    // Only the client's own blobs (a decrypted PDF) may be framed, nothing from any origin.
+    let frame_src: Vec<&str> = csp
+        .split(';')
+        .map(str::trim)
+        .filter(|d| d.starts_with("frame-src"))
+        .collect();
+    assert_eq!(frame_src, ["frame-src blob:"], "{csp}");
     assert!(resp.text().await.unwrap().contains("Sotto"));
     let resp = client
         .get(format!("{}/some/client/route", server.base))

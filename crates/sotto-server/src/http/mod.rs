@@ -36,11 +36,14 @@ use crate::state::AppState;
 /// no `eval`, no framing (the web client is served from here, so this is what keeps a stored
 /// message from running as code). `'wasm-unsafe-eval'` lets those same-origin scripts compile
 /// WebAssembly, which the web client's Argon2id (a recovery passphrase, protocol §14.2) needs;
-/// it does not allow `eval` of JavaScript (decisions D46).
+/// it does not allow `eval` of JavaScript (decisions D46). `frame-src blob:` lets the client show
+/// a decrypted PDF attachment in a frame: the client builds that blob itself and types it
+/// `application/pdf` whatever the sender claimed, so the frame holds the browser's PDF viewer,
+/// never a document of the sender's choosing; no other source can be framed.
 pub const CSP: &str =
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
     img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
+    form-action 'self'; frame-src blob:; frame-ancestors 'none'";
 
 /// Builds the router: the API, the operational endpoints and, when `web_dir` exists, the web
 /// client's files.
