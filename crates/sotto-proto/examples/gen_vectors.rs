@@ -1676,7 +1676,7 @@ fn amendment_file(p: &People) -> Value {
     id_80[0] = 0x80;
     let mut id_7f = [0xffu8; 16];
     id_7f[0] = 0x7f;
-    let winners: Vec<(&str, &str, Vec<(AmendmentOrder, MessageBody)>)> = vec![
+    let winners = vec![
         (
             "winner-later-edit",
             "Two edits of one message: the one sent later is shown, whatever the arrival order.",
