@@ -19,7 +19,6 @@ import {
   DeviceId,
   MessageId,
   MessageBody,
-  ProtocolError,
   SenderChain,
   type SenderChainSnapshot,
   bytesEqual,
@@ -151,14 +150,35 @@ function toBody(b: StoredBody): MessageBody {
   }
 }
 
-/**
- * Bodies of kinds 0x05–0x08 (§8.2) in the protocol's form.
- * TODO(merge): mapped once `crypto/body.ts` has these kinds; until then refused before sealing.
- */
+/** Bodies of kinds 0x05–0x08 (§8.2) in the protocol's form. */
 function amendmentBody(
   b: Extract<StoredBody, { type: "message" | "edit" | "delete" | "reaction" }>,
 ): MessageBody {
-  throw new ProtocolError("invalid-input", `body kind ${b.type} is not supported yet`);
+  switch (b.type) {
+    case "message":
+      return {
+        type: "message",
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+        ...(b.replyTo !== undefined ? { replyTo: MessageId.parse(b.replyTo) } : {}),
+      };
+    case "edit":
+      return {
+        type: "edit",
+        target: MessageId.parse(b.target),
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+      };
+    case "delete":
+      return { type: "delete", target: MessageId.parse(b.target) };
+    case "reaction":
+      return {
+        type: "reaction",
+        target: MessageId.parse(b.target),
+        reaction: b.emoji,
+        added: b.added,
+      };
+  }
 }
 
 /** The largest encoded body the protocol takes (§11), in bytes. */
