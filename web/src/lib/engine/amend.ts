@@ -201,9 +201,10 @@ function keepPending(rec: AmendTarget, a: Amendment, now: number): void {
 export function applyPending(rec: AmendTarget, target: string, now: number): AmendOutcome[] {
   const pending = rec.pending;
   if (pending === undefined || pending.length === 0) return [];
-  const due = pending.filter((p) => p.target === target).sort(amendmentOrder);
+  const live = pending.filter((p) => now - p.receivedAt < PENDING_MS);
+  const due = live.filter((p) => p.target === target).sort(amendmentOrder);
+  rec.pending = live.filter((p) => p.target !== target);
   if (due.length === 0) return [];
-  rec.pending = pending.filter((p) => p.target !== target && now - p.receivedAt < PENDING_MS);
   return due.map((a) => applyAmendment(rec, a, undefined, now));
 }
 

@@ -51,6 +51,11 @@ export interface OutboxItem {
   wire?: string;
   readonly to?: string;
   attempts: number;
+  /**
+   * When the user sent it (ms): sealed as its `sent_at`, so the time shown here and the order
+   * of edits and reactions (§8.5) are the same on every device, however late it is sealed.
+   */
+  readonly sentAt?: number;
 }
 
 /** A message body in a form the tagged-JSON store keeps. */
@@ -350,7 +355,7 @@ export class Outbox {
     }
     rec.messages = [...rec.messages];
     local?.(messageId, sentAt);
-    this.items.push({ conv, messageId, kind: "message", body, attempts: 0 });
+    this.items.push({ conv, messageId, kind: "message", body, attempts: 0, sentAt });
     try {
       if (body.type !== "receipt" && body.type !== "group-name") await this.checkIdentities(conv);
       await this.store.put([this.convs.entry(conv), this.entry()]);
@@ -777,7 +782,7 @@ export class Outbox {
       const envelope = await reserved.seal(
         toBody(body),
         MessageId.parse(item.messageId),
-        env.now,
+        item.sentAt === undefined ? env.now : BigInt(item.sentAt),
         me.device,
       );
       item.wire = toB64(envelope.encode());
