@@ -60,6 +60,7 @@ import { directDuplicates, directPeer, findDirect } from "./direct";
 import { isContent } from "./amend";
 import { removalOf } from "./events";
 import { attachmentProblem } from "./limits";
+import { leavePlan } from "./groupops";
 import { SearchIndex } from "./search";
 import { compareMessages } from "./timeline";
 import { type ViewContext, conversationPreview, messageView } from "./view";
@@ -1246,17 +1247,11 @@ export class SottoClient {
     const state = this.convs.state(conv);
     if (state === undefined) throw new Error("unknown conversation");
     const me = this.keys().record.account;
-    const members = state.members().map((m) => ({ ...m, text: AccountId.toText(m.account) }));
-    const others = members.filter((m) => m.text !== me);
-    const lastAdmin =
-      others.length > 0 &&
-      members.some((m) => m.text === me && m.admin) &&
-      !others.some((m) => m.admin);
-    if (lastAdmin) {
-      if (newAdmin === undefined || !others.some((m) => m.text === newAdmin))
-        throw new Error("Choose a new admin before leaving");
-      await this.setAdmin(conv, newAdmin, true);
-    }
+    const members = state
+      .members()
+      .map((m) => ({ account: AccountId.toText(m.account), admin: m.admin }));
+    const plan = leavePlan(members, me, newAdmin);
+    if (plan.promote !== undefined) await this.setAdmin(conv, plan.promote, true);
     await this.convs.change(
       conv,
       { type: "remove-member", account: AccountId.parse(me) },
