@@ -56,7 +56,14 @@ import { BackupWriter } from "./backup";
 import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
 import { Continuity, SWEEP_MS } from "./continuity";
 import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
-import { directDuplicates, directPeer, findDirect } from "./direct";
+import {
+  directDuplicates,
+  directPeer,
+  findDirect,
+  isDirectWith,
+  mergedMessages,
+  shownWith,
+} from "./direct";
 import { isContent } from "./amend";
 import { removalOf } from "./events";
 import { attachmentProblem } from "./limits";
@@ -321,7 +328,7 @@ export class SottoClient {
 
   /** `conv` and the duplicate 1:1s shown in it. */
   private shownIn(conv: string): string[] {
-    return [conv, ...[...this.duplicates].filter(([, kept]) => kept === conv).map(([d]) => d)];
+    return shownWith(conv, this.duplicates);
   }
 
   /** The conversation of `conv`'s view that holds `messageId` (a duplicate's, when merged). */
@@ -371,19 +378,25 @@ export class SottoClient {
       const amAdmin =
         k !== undefined && members.some((m) => m.account === k.record.account && m.admin);
       // A duplicate 1:1's messages show in the kept one (§6.4), in one order.
-      const shownIn = this.shownIn(rec.id);
-      const parts = shownIn.flatMap((c) => {
-        const r = this.convs.records.get(c);
-        if (r === undefined) return [];
-        const retention = this.continuity.retention(c);
-        const ctx = this.viewContext(c);
-        // Without messages not yet in the sealed store nor any past the retention the sweep
-        // has not reached yet (§6.7).
-        return r.messages
-          .filter((m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now))
-          .map((m) => ({ stored: m, view: messageView(m, ctx) }));
-      });
-      if (shownIn.length > 1) parts.sort((a, b) => compareMessages(a.stored, b.stored));
+      const shownIn = shownWith(rec.id, this.duplicates);
+      const parts = mergedMessages(
+        rec.id,
+        this.duplicates,
+        (c) => {
+          const r = this.convs.records.get(c);
+          if (r === undefined) return [];
+          const retention = this.continuity.retention(c);
+          const ctx = this.viewContext(c);
+          // Without messages not yet in the sealed store nor any past the retention the sweep
+          // has not reached yet (§6.7).
+          return r.messages
+            .filter(
+              (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
+            )
+            .map((m) => ({ sentAt: m.sentAt, stored: m, view: messageView(m, ctx) }));
+        },
+        (a, b) => compareMessages(a.stored, b.stored),
+      );
       const records = shownIn.flatMap((c) => this.convs.records.get(c) ?? []);
       const lastContent = [...parts].reverse().find((p) => isContent(p.stored));
       const me = k?.record.account;
@@ -638,7 +651,28 @@ export class SottoClient {
     const { accepted, requests } = this.consent.snapshot();
     await this.convs.syncEach([...accepted, ...requests.map((r) => r.conversation)]);
     await this.continuity.takeNames();
+    await this.acceptDuplicateRequests();
     this.changed();
+  }
+
+  /**
+   * A 1:1 request from someone this account already has an accepted 1:1 with (both started one
+   * at once, §6.4) is accepted: the user chose to talk to them, and both ends then keep the
+   * same one (`direct.ts`) with the other's messages shown in it.
+   */
+  private async acceptDuplicateRequests(): Promise<void> {
+    const me = this.keys_?.account;
+    if (me === undefined) return;
+    const accepted = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined || this.consent.standing(id) !== "accepted" ? [] : [state];
+    });
+    for (const info of this.consent.requests()) {
+      const state = this.convs.state(info.conversation);
+      const peer = state === undefined ? undefined : directPeer(state, me);
+      if (peer === undefined || !accepted.some((s) => isDirectWith(s, me, peer))) continue;
+      await this.acceptRequest(info.conversation).catch(() => undefined);
+    }
   }
 
   private startSocket(): void {
