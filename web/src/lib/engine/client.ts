@@ -173,10 +173,8 @@ export class SottoClient {
       void this.refreshAlerts();
     };
     this.convs = new Conversations(this.api, store, this.directory);
-    this.searchIndex = new SearchIndex((conv) => this.convs.records.get(conv)?.messages);
-    this.convs.onTouched = (conv) => {
-      this.searchIndex.touch(conv);
-    };
+    // Built from the records as the sealed store loads them, and kept current by their changes.
+    this.searchIndex = SearchIndex.over(this.convs);
     this.messaging = new Messaging(this.api, store, this.directory, this.convs, {
       keys: () => this.keys(),
       selfDevice: () => this.selfDevice(),
