@@ -23,6 +23,9 @@ const base: ChatMessage = {
   receivedAt: 0,
   content: { type: "text", text: "hello" },
   status: "sent",
+  mentions: [],
+  mentionsMe: false,
+  reactions: [],
 };
 
 function text(m: ChatMessage): string {
@@ -35,9 +38,9 @@ function text(m: ChatMessage): string {
 }
 
 describe("a sent message's delivery", () => {
-  it("a failed one says Failed with Retry, and nothing about recipients", () => {
-    const t = text({ ...base, status: "failed" });
-    expect(t).toContain("Failed");
+  it("a waiting one says so with Retry, and nothing about recipients", () => {
+    const t = text({ ...base, status: "waiting" });
+    expect(t).toContain("Waiting to send");
     expect(t).toContain("Retry");
     expect(t).not.toContain("Not delivered");
   });

@@ -13,7 +13,8 @@ const STATUS_TEXT: Record<MessageStatus, string> = {
   sent: "Sent",
   delivered: "Delivered",
   read: "Read",
-  failed: "Failed",
+  waiting: "Waiting to send",
+  refused: "Could not be sent",
 };
 
 export function MessageItem({
@@ -28,6 +29,8 @@ export function MessageItem({
   const client = useSotto();
   const time = <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>;
   switch (m.content.type) {
+    case "event":
+      return null;
     case "gap":
       return (
         <li className="msg notice" data-testid="gap-notice" role="note">
@@ -71,11 +74,11 @@ export function MessageItem({
                 {" · "}
                 <span
                   data-testid="message-status"
-                  className={m.status === "failed" ? "error" : undefined}
+                  className={m.status === "refused" ? "error" : undefined}
                 >
                   {STATUS_TEXT[m.status]}
                 </span>
-                {m.status === "failed" && (
+                {m.status === "waiting" && (
                   <button
                     type="button"
                     className="link"
