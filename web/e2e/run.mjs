@@ -18,6 +18,7 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { daily } from "./daily.mjs";
 import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
 
@@ -518,6 +519,14 @@ async function main() {
     });
     return;
   }
+  if (process.env.E2E_ONLY === "daily") {
+    const problems = await daily(harness);
+    await test("no external requests (daily pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
   if (process.env.E2E_ONLY === "chaos") {
     const problems = await chaos(harness);
     await test("no external requests (chaos pages)", async () => {
@@ -967,6 +976,7 @@ async function main() {
   const recoveryProblems = await recovery(harness);
   const sharedProblems = await sharedComputer(harness);
   const chaosProblems = await chaos(harness);
+  const dailyProblems = await daily(harness);
   const problems = [
     ...alice.problems,
     ...bob.problems,
@@ -974,6 +984,7 @@ async function main() {
     ...recoveryProblems,
     ...sharedProblems,
     ...chaosProblems,
+    ...dailyProblems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
@@ -1009,6 +1020,8 @@ try {
       "sotto-recovery.toml",
       "data-shared",
       "sotto-shared.toml",
+      "data-daily",
+      "sotto-daily.toml",
     ])
       rmSync(join(work, p), { recursive: true, force: true });
   }
