@@ -95,6 +95,8 @@ export function Composer({
   const [text, setText] = useState("");
   const [query, setQuery] = useState<MentionQuery>();
   const [active, setActive] = useState(0);
+  /** The over-limit refusal shown after a send was tried; cleared as soon as the text changes. */
+  const [refused, setRefused] = useState<string>();
   const draft = useRef("");
   const fileInput = useRef<HTMLInputElement>(null);
   const listId = useId();
@@ -155,7 +157,7 @@ export function Composer({
     const t = text.trim();
     if (t === "" || blocked) return;
     if (over !== undefined) {
-      onError(over);
+      setRefused(over);
       return;
     }
     onError(undefined);
@@ -255,6 +257,11 @@ export function Composer({
           </button>
         </div>
       )}
+      {refused !== undefined && (
+        <p role="alert" className="error compose-error" data-testid="composer-refused">
+          {refused}
+        </p>
+      )}
       {open && (
         <ul id={listId} role="listbox" aria-label="Members" className="mention-list">
           {candidates.map((c, i) => (
@@ -325,6 +332,7 @@ export function Composer({
           onChange={(e) => {
             const v = e.target.value;
             setText(v);
+            setRefused(undefined);
             refreshQuery(v, e.target.selectionStart);
             if (v === "") client.typingStopped(conv.id);
             else client.typingNow(conv.id);

@@ -97,6 +97,23 @@ export function eventText(e: TimelineEvent): string {
   }
 }
 
+/** "Waiting to send": a small clock, drawn (an emoji clock is missing from some fonts). */
+function ClockIcon() {
+  return (
+    <svg
+      className="clock"
+      viewBox="0 0 16 16"
+      width="12"
+      height="12"
+      aria-hidden="true"
+      focusable="false"
+    >
+      <circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+      <path d="M8 4v4.5l3 1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
+    </svg>
+  );
+}
+
 function Time({ ms }: { ms: number }) {
   return <time dateTime={new Date(ms).toISOString()}>{formatTime(ms)}</time>;
 }
@@ -377,7 +394,7 @@ function Status({ conv, m }: { conv: string; m: ChatMessage }) {
         <>
           {" · "}
           <span data-testid="message-status" className="waiting">
-            <span aria-hidden="true">🕓 </span>Waiting to send
+            <ClockIcon /> Waiting to send
           </span>
         </>
       );
@@ -385,7 +402,7 @@ function Status({ conv, m }: { conv: string; m: ChatMessage }) {
       return (
         <>
           {" · "}
-          <span data-testid="message-status" className="error" role="alert">
+          <span data-testid="message-status" className="error">
             Could not be sent{m.refusal === undefined ? "" : `: ${m.refusal}`}
           </span>{" "}
           <button

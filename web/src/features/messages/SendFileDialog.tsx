@@ -66,6 +66,8 @@ export function SendFileDialog({
         <input
           id={id}
           dir="auto"
+          // The dialog opens for the caption: the file is already chosen.
+          autoFocus
           value={caption}
           disabled={problem !== undefined}
           onChange={(e) => {
