@@ -168,3 +168,12 @@ describe("mentions", () => {
     expect(mentionedAccounts("`@alice`", [alice])).toEqual([]);
   });
 });
+
+describe("cost", () => {
+  it("a body-sized text full of unmatched markers parses in bounded time (each marker looks at most 1000 characters ahead)", () => {
+    const s = "(*a _b ".repeat(9000);
+    const t = performance.now();
+    parseMessage(s, [alice]);
+    expect(performance.now() - t).toBeLessThan(2000);
+  });
+});
