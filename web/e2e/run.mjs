@@ -408,6 +408,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       mimeType: "text/plain",
       buffer: Buffer.from("bytes from the browser"),
     });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const dir = join(work, "cli-downloads");
     mkdirSync(dir, { recursive: true });
     const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", [
@@ -663,6 +664,7 @@ async function main() {
     await alice.page
       .locator("#attach")
       .setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const att = bob.page.getByTestId("attachment").filter({ hasText: "square.png" });
     await att.waitFor({ timeout: 30_000 });
     const img = att.locator("img");
