@@ -426,7 +426,7 @@ export function ChatView({
         )}
       </div>
       <div>
-        <div className="typing" aria-live="polite" data-testid="typing">
+        <div className="typing" aria-live="polite" data-testid="typing" dir="auto">
           {conv.typing.length > 0
             ? `${conv.typing.join(", ")} ${conv.typing.length === 1 ? "is" : "are"} typing…`
             : ""}
@@ -449,6 +449,7 @@ export function ChatView({
           </p>
         ) : (
           <Composer
+            key={conv.id}
             conv={conv}
             mode={mode}
             onModeChange={setMode}
