@@ -181,7 +181,7 @@ describe("replies, edits, deletes, reactions", () => {
     });
     expect(h).toContain('aria-label="👍 reacted by alice, mallory"');
     expect(h).toContain('aria-pressed="true"');
-    expect(h.replace(/<!-- -->/g, "")).toContain("👍 2");
+    expect(h).toContain('data-count="2"');
   });
 
   it("the actions menu is offered on content messages, Edit/Delete only on mine", () => {
