@@ -48,6 +48,9 @@ export const GROUP_CODES = [
   "group/name-mismatch",
 ] as const;
 
+/** Refused edits, deletes and reactions (§8.5, §8.6). */
+export const MESSAGE_CODES = ["message/wrong-target", "message/not-author"] as const;
+
 /** Recovery keys and backups (§14, §15). */
 export const RECOVERY_CODES = [
   "recovery/malformed",
@@ -91,18 +94,21 @@ export const OTHER_CODES = [
 export type DecodeCode = (typeof DECODE_CODES)[number];
 export type KeyCode = (typeof KEY_CODES)[number];
 export type GroupCode = (typeof GROUP_CODES)[number];
+export type MessageCode = (typeof MESSAGE_CODES)[number];
 export type RecoveryCode = (typeof RECOVERY_CODES)[number];
 export type ReceiveCode = (typeof RECEIVE_CODES)[number];
 export type OtherCode = (typeof OTHER_CODES)[number];
 
 /** Every stable code. */
-export type ErrorCode = DecodeCode | KeyCode | GroupCode | RecoveryCode | ReceiveCode | OtherCode;
+export type ErrorCode =
+  DecodeCode | KeyCode | GroupCode | MessageCode | RecoveryCode | ReceiveCode | OtherCode;
 
 /** Every code, for parsing a code read from elsewhere (a test vector). */
 export const ERROR_CODES: readonly ErrorCode[] = [
   ...DECODE_CODES,
   ...KEY_CODES,
   ...GROUP_CODES,
+  ...MESSAGE_CODES,
   ...RECOVERY_CODES,
   ...RECEIVE_CODES,
   ...OTHER_CODES,

@@ -13,7 +13,8 @@
  * - `group`: the signed, hash-chained group state log.
  * - `ratchet`, `distribution`, `sender`, `receiver`: sender chains, key distributions, key
  *   requests, and the receiver's ordered checks.
- * - `envelope`, `body`: the signed, encrypted, padded message.
+ * - `envelope`, `body`, `amend`: the signed, encrypted, padded message; the body kinds; the
+ *   receiver's rules for edits, deletes and reactions.
  * - `attachment`: client-side encryption of attachment blobs.
  * - `recovery`, `bundle`, `backup`, `handover`, `archive`: the recovery key and its derived keys,
  *   key bundles, backup items, device hand-overs, and history keys for archived envelopes.
@@ -36,6 +37,7 @@ export * from "./ratchet";
 export * from "./distribution";
 export * from "./envelope";
 export * from "./body";
+export * from "./amend";
 export * from "./receiver";
 export * from "./sender";
 export * from "./attachment";

@@ -61,6 +61,12 @@ export const MAX_GROUP_CHANGE_LEN = 262_144;
 export const MAX_CERTIFICATE_LEN = 4_096;
 /** Message ids one receipt may name. */
 export const MAX_RECEIPT_IDS = 256;
+/** Message ids a Message body's reply list may name (§8.4). */
+export const MAX_REPLY_IDS = 1;
+/** Accounts a Message or Edit body may mention, none twice (§8.4). */
+export const MAX_MENTIONS = 64;
+/** Bytes of a reaction's display text (§8.6). */
+export const MAX_REACTION_LEN = 32;
 /** Attachment reference fields. */
 export const MAX_BLOB_ID_LEN = 64;
 export const MAX_FILE_NAME_LEN = 255;

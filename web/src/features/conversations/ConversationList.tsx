@@ -13,6 +13,8 @@ export function preview(m: ChatMessage | undefined): string {
       return "Message could not be verified";
     case "gap":
       return `${m.content.count} missing`;
+    case "event":
+      return "";
   }
 }
 

@@ -39,8 +39,10 @@ import { type ArchiveOutcome, HistoryArchive } from "./history";
 import type { BundleSources } from "./keybundle";
 import type { LoadedKeys } from "./keystore";
 import { type Messaging, shownContent } from "./messaging";
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 import { dropExpired, effectiveRetention } from "./retention";
+import { DEFAULT_LIMITS, policyLimits } from "./limits";
+import type { Limits } from "./model";
 
 const HISTORY_KEYS = "history-keys";
 const POLICY = "policy";
@@ -56,6 +58,8 @@ export class Continuity {
   private historyKeys = new HistoryKeys();
   private writer: BackupWriter | undefined;
   private serverDefault: number | undefined;
+  /** The server's limits (§11), kept for offline use; the defaults until it said. */
+  limits: Limits = DEFAULT_LIMITS;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Group names from a bundle for conversations not synced yet (§15.1): tried after a sync. */
   private names: Extract<BundleRecord, { type: "group-name" }>[] = [];
@@ -85,14 +89,17 @@ export class Continuity {
     const snap = await this.store.get<HistoryKeysSnapshot>(HISTORY_KEYS);
     this.historyKeys = snap === undefined ? new HistoryKeys() : HistoryKeys.restore(snap);
     this.writer = writer;
-    this.serverDefault = (await this.store.get<{ secs: number }>(POLICY))?.secs;
+    const policy = await this.store.get<{ secs: number; limits?: Limits }>(POLICY);
+    this.serverDefault = policy?.secs;
+    this.limits = policy?.limits ?? DEFAULT_LIMITS;
   }
 
   /** The server's default retention (§6.7), fetched once per start and kept for offline use. */
   async refreshPolicy(): Promise<void> {
     const policy = await this.api.policy();
     this.serverDefault = policy.default_retention_secs;
-    await this.store.put([[POLICY, { secs: this.serverDefault }]]);
+    this.limits = policyLimits(policy);
+    await this.store.put([[POLICY, { secs: this.serverDefault, limits: this.limits }]]);
     this.host.changed();
   }
 
@@ -298,7 +305,7 @@ export class Continuity {
       case "text":
       case "attachment": {
         const mine = account === this.host.keys().record.account;
-        const message: ChatMessage = {
+        const message: StoredMessage = {
           id: MessageId.toText(h.messageId),
           from: account,
           fromUsername: this.directory.pinnedName(account) ?? account,

@@ -9,7 +9,8 @@
  */
 
 import type { ArchivedEnvelope, HistoryPage } from "../schemas";
-import type { ChatMessage, HistoryCursorView } from "./model";
+import type { HistoryCursorView } from "./model";
+import type { StoredMessage } from "./stored";
 import { isExpired } from "./retention";
 import { placeMessage } from "./timeline";
 
@@ -19,7 +20,7 @@ export const HISTORY_PAGE = 100;
 /** What opening one archived envelope gave. */
 export type ArchiveOutcome =
   /** A message to show in its place. */
-  | { readonly kind: "message"; readonly message: ChatMessage }
+  | { readonly kind: "message"; readonly message: StoredMessage }
   /** Conversation state, or a receipt: nothing to show. */
   | { readonly kind: "none" }
   /** No history key for its chain, or a check refused it: not shown, never retried from here. */
@@ -30,7 +31,7 @@ export interface ArchiveHost {
   /** Opens one archived envelope (§17.2); throws only when the server cannot be reached. */
   open(conv: string, archived: ArchivedEnvelope): Promise<ArchiveOutcome>;
   /** The conversation's message list, changed in place, and its retention (s, 0: for good). */
-  messages(conv: string): ChatMessage[] | undefined;
+  messages(conv: string): StoredMessage[] | undefined;
   retention(conv: string): number | undefined;
   /** Stores the conversation after a page added messages. */
   save(conv: string): Promise<void>;

@@ -31,6 +31,7 @@ import { Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
 import { Continuity } from "./continuity";
 import { Messaging, wireKind } from "./messaging";
+import type { StoredMessage } from "./stored";
 
 interface Relay {
   views: Map<string, DirectoryView>;
@@ -284,6 +285,11 @@ function kind(f: EnvelopeFrame): string {
   return wireKind(fromB64(f.envelope));
 }
 
+/** The conversation's messages without the timeline events of its group log. */
+function shownOf(s: Side, conv: string): StoredMessage[] {
+  return (s.convs.records.get(conv)?.messages ?? []).filter((m) => m.content.type !== "event");
+}
+
 function texts(s: Side, conv: string): string[] {
   return (s.convs.records.get(conv)?.messages ?? []).flatMap((m) =>
     m.content.type === "text" ? [m.content.text] : [],
@@ -354,7 +360,7 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     const id = await a.messaging.send(conv, { type: "text", text: "hello bob" });
     await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    expect(shownOf(a, conv).find((m) => m.id === id)?.status).toBe("sent");
     const frames = deliver(relay, b);
     expect(frames.map(kind)).toEqual(["distribution", "envelope"]);
     await settle(b);
@@ -365,9 +371,7 @@ describe("messaging engine", () => {
     await vi.waitFor(async () => {
       deliver(relay, a);
       await settle(a);
-      expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe(
-        "delivered",
-      );
+      expect(shownOf(a, conv).find((m) => m.id === id)?.status).toBe("delivered");
     });
     // A replayed copy changes nothing.
     const envelopeFrame = frames[1];
@@ -440,7 +444,7 @@ describe("messaging engine", () => {
       "first, before the new device",
       "second, before the new device",
     ]);
-    const shown = fresh.convs.records.get(conv)?.messages ?? [];
+    const shown = shownOf(fresh, conv);
     expect(shown.every((m) => m.status === "read" && !m.mine)).toBe(true);
     expect(fresh.convs.records.get(conv)?.unread).toBe(0);
     // Read again: nothing is shown twice.
@@ -480,7 +484,7 @@ describe("messaging engine", () => {
     await a.convs.sync(conv);
     expect(a.continuity.retention(conv)).toBe(3600);
     expect(b.continuity.retention(conv)).toBe(3600);
-    const sentAt = a.convs.records.get(conv)?.messages[0]?.sentAt ?? 0;
+    const sentAt = shownOf(a, conv)[0]?.sentAt ?? 0;
     await a.continuity.sweep(sentAt + 3_599_999);
     expect(texts(a, conv)).toEqual(["disappears in an hour"]);
     for (const s of [a, b]) await s.continuity.sweep(sentAt + 3_600_000);
@@ -488,16 +492,16 @@ describe("messaging engine", () => {
     expect(texts(b, conv)).toEqual([]);
   });
 
-  it("a failed send is retried with the same id and the same sealed bytes", async () => {
+  it("a send that waits is retried with the same id and the same sealed bytes", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "m4-alice");
     const b = await side(relay, bob, "m4-bob");
     const conv = await conversation(a);
     relay.failNext = 2; // the distribution and the message were stored, but the answers were lost
     const id = await a.messaging.send(conv, { type: "text", text: "once only" });
-    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = () => shownOf(a, conv).find((m) => m.id === id)?.status;
     await until(() => {
-      expect(status()).toBe("failed");
+      expect(status()).toBe("waiting");
     });
     await a.messaging.retry(conv, id);
     await settle(a);
@@ -550,7 +554,7 @@ describe("messaging engine", () => {
     await settle(a);
     const frames = deliver(relay, b);
     await settle(b);
-    const messages = b.convs.records.get(conv)?.messages ?? [];
+    const messages = shownOf(b, conv);
     expect(messages.map((m) => m.content.type)).toEqual(["unverified"]);
     expect(JSON.stringify(messages)).not.toContain("secret");
     expect(b.messaging.undecryptable).toBe(1);
@@ -560,7 +564,7 @@ describe("messaging engine", () => {
     if (envelopeFrame === undefined) throw new Error("an envelope");
     b.messaging.onFrame({ ...envelopeFrame, seq: 99 });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(shownOf(b, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     expect(b.messaging.undecryptable).toBe(1);
   });
 
@@ -579,7 +583,7 @@ describe("messaging engine", () => {
     await settle(a);
     const frames = deliver(relay, b);
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(shownOf(b, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     // The genuine bytes come later under the same (unauthenticated) id: they verify and are shown,
     // in place of the "could not be verified" entry; the bad copy stays counted.
     const tampered = frames.find((f) => kind(f) === "envelope");
@@ -587,9 +591,7 @@ describe("messaging engine", () => {
     if (tampered === undefined || genuine === undefined) throw new Error("an envelope");
     b.messaging.onFrame({ ...tampered, seq: 99, envelope: genuine });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
-      [id, "text"],
-    ]);
+    expect(shownOf(b, conv).map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
     expect(texts(b, conv)).toEqual(["the real one"]);
     expect(b.messaging.undecryptable).toBe(1);
     // Replay protection for the verified message is unchanged: neither the genuine copy nor the
@@ -597,9 +599,7 @@ describe("messaging engine", () => {
     b.messaging.onFrame({ ...tampered, seq: 100, envelope: genuine });
     b.messaging.onFrame({ ...tampered, seq: 101 });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
-      [id, "text"],
-    ]);
+    expect(shownOf(b, conv).map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
     expect(b.messaging.undecryptable).toBe(1);
   });
 
@@ -608,16 +608,15 @@ describe("messaging engine", () => {
     const a = await side(relay, alice, "m5-alice");
     const b = await side(relay, bob, "m5-bob");
     const conv = await conversation(a);
-    const status = (s: Side, id: string) =>
-      s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = (s: Side, id: string) => shownOf(s, conv).find((m) => m.id === id)?.status;
     relay.down = true;
     const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
     const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
     await until(() => {
-      expect(status(a, second)).toBe("failed");
+      expect(status(a, second)).toBe("waiting");
     });
-    // Shown as failed (with Retry), and persisted: the tab is closed now.
-    expect(status(a, first)).toBe("failed");
+    // Shown as waiting (with Retry), and persisted: the tab is closed now.
+    expect(status(a, first)).toBe("waiting");
     a.messaging.stop();
     const a2 = await side(relay, alice, "m5-alice", a.store);
     expect(texts(a2, conv)).toEqual(["queued 1", "queued 2"]);
@@ -687,9 +686,7 @@ describe("messaging engine", () => {
     expect(texts(b, conv)).toEqual(["while you were away"]);
     expect(b.messaging.held).toHaveLength(0);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual(
-      [],
-    );
+    expect(shownOf(b, conv).filter((m) => m.content.type !== "text")).toEqual([]);
   });
 
   it("never expires nor asks a key for a message held because the server could not be reached; once checked and missing its key, its key clock starts then", async () => {
@@ -716,7 +713,7 @@ describe("messaging engine", () => {
       await settle(b);
       expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
       expect(b.messaging.undecryptable).toBe(0);
-      expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+      expect(shownOf(b, conv)).toEqual([]);
       expect(b.messaging.outbox.filter((o) => o.kind === "raw")).toEqual([]);
       // The server is back: checked now, its chain is unknown, so it waits for its key from now.
       relay.down = false;
@@ -782,9 +779,7 @@ describe("messaging engine", () => {
       await settle(b2);
       expect(b2.messaging.held).toHaveLength(0);
       expect(b2.messaging.undecryptable).toBe(1);
-      expect(b2.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual([
-        "unverified",
-      ]);
+      expect(shownOf(b2, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     } finally {
       vi.setSystemTime(Number(T0));
     }
@@ -798,9 +793,9 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     relay.down = true; // a 503 or a throttle: the socket stays up, so no reconnect will kick the outbox
     const id = await a.messaging.send(conv, { type: "text", text: "eventually" });
-    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = () => shownOf(a, conv).find((m) => m.id === id)?.status;
     await until(() => {
-      expect(status()).toBe("failed");
+      expect(status()).toBe("waiting");
     });
     relay.down = false;
     await until(() => {
@@ -823,7 +818,7 @@ describe("messaging engine", () => {
     const id = await pending;
     expect(a.messaging.unsaved.size).toBe(0);
     const restarted = await side(relay, alice, "m8-alice", a.store);
-    expect(restarted.convs.records.get(conv)?.messages.map((m) => m.id)).toEqual([id]);
+    expect(shownOf(restarted, conv).map((m) => m.id)).toEqual([id]);
     // A store that refuses the write: the send fails, nothing is shown or queued.
     const put = a.store.put.bind(a.store);
     a.store.put = () => Promise.reject(new Error("quota exceeded"));
@@ -920,7 +915,7 @@ describe("a contact whose identity changed", () => {
     expect(b.messaging.heldFor(aliceId)).toBe(2);
     expect(b.acked).toEqual(expect.arrayContaining(frames.map((f) => f.message_id)));
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.id)).not.toContain(heldId);
+    expect(shownOf(b, conv).map((m) => m.id)).not.toContain(heldId);
     // The same copy again (its acknowledgement was lost) is held once.
     const copy = frames.find((f) => f.message_id === heldId);
     if (copy === undefined) throw new Error("alice's copy");
@@ -1023,7 +1018,7 @@ describe("a contact whose identity changed", () => {
       [id, undefined, "server"],
     ]);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+    expect(shownOf(b, conv)).toEqual([]);
     const pins = await b.directory.pinsList();
     expect(pins.filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)).toEqual([]);
     // A server that lies for hours cannot make it "could not be verified", and no key is asked
@@ -1178,8 +1173,7 @@ describe("a contact whose identity changed", () => {
 
 describe("a message some member device did not get (never silent)", () => {
   const bobDevice = () => DeviceId.toText(bob.device.keys.device);
-  const message = (s: Side, conv: string, id: string) =>
-    s.convs.records.get(conv)?.messages.find((m) => m.id === id);
+  const message = (s: Side, conv: string, id: string) => shownOf(s, conv).find((m) => m.id === id);
 
   it("shows who did not get it and why, keeps it without holding the queue, and a Retry once they accept delivers it once, in order", async () => {
     const relay = newRelay();
