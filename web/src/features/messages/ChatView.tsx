@@ -27,6 +27,9 @@ import "./messages.css";
 /** How close to the bottom (px) still counts as "at the bottom": new messages are followed. */
 const BOTTOM_SLACK = 48;
 
+/** How long after opening the engine's first-unread answer still places the marker (ms). */
+const MARKER_SETTLE_MS = 2000;
+
 /** How long a jumped-to message stays highlighted (ms). */
 const HIGHLIGHT_MS = 2500;
 
@@ -93,10 +96,11 @@ export function ChatView({
     setFocused(undefined);
     input.current?.focus();
   }, [conv.id]);
-  // The engine may learn the first unread message just after the view opened.
+  // Opening marks the conversation read, and the engine sets the first unread message then (or
+  // clears one left from an earlier visit); later changes (messages read while the view is open)
+  // do not move the marker under the reader.
   useEffect(() => {
-    if (conv.firstUnread !== undefined && Date.now() - openedAt.current < 2000)
-      setMarker(conv.firstUnread);
+    if (Date.now() - openedAt.current < MARKER_SETTLE_MS) setMarker(conv.firstUnread);
   }, [conv.firstUnread]);
 
   const scrollToBottom = () => {
