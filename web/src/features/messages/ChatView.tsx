@@ -74,6 +74,8 @@ export function ChatView({
   const input = useRef<HTMLTextAreaElement>(null);
   const atBottom = useRef(true);
   const openedAt = useRef(Date.now());
+  /** The newest message when the view opened: once another arrives, the marker stays put. */
+  const openedLast = useRef("");
   const seen = useRef({ first: "", last: "", height: 0 });
   const other = conv.direct ? conv.members.find((m) => m.account !== me) : undefined;
   const messages = conv.messages;
@@ -90,6 +92,7 @@ export function ChatView({
   // A new conversation: its own marker, reply/edit and position.
   useEffect(() => {
     openedAt.current = Date.now();
+    openedLast.current = lastId;
     setMarker(conv.firstUnread);
     setMode({ kind: "new" });
     setUnseen(0);
@@ -100,7 +103,8 @@ export function ChatView({
   // clears one left from an earlier visit); later changes (messages read while the view is open)
   // do not move the marker under the reader.
   useEffect(() => {
-    if (Date.now() - openedAt.current < MARKER_SETTLE_MS) setMarker(conv.firstUnread);
+    if (Date.now() - openedAt.current < MARKER_SETTLE_MS && lastId === openedLast.current)
+      setMarker(conv.firstUnread);
   }, [conv.firstUnread]);
 
   const scrollToBottom = () => {
