@@ -142,6 +142,9 @@ export function ReactionPicker({
       role="group"
       aria-label="Add a reaction"
       data-testid="reaction-picker"
+      onBlur={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget)) onClose();
+      }}
       onKeyDown={(e) => {
         if (e.key === "Escape") {
           e.preventDefault();
