@@ -9,7 +9,15 @@
  * keeps every accepted amendment, so arrival order never changes the outcome.
  */
 
-import { MessageId, compareBytes } from "../../crypto";
+import {
+  AccountId,
+  ConversationId,
+  MessageId,
+  checkAmendment,
+  compareAmendments,
+  isProtocolError,
+  type MessageBody,
+} from "../../crypto";
 import type { StoredEdit, StoredMessage, StoredReaction } from "./stored";
 
 /** Amendments kept per conversation while their target is missing (§8.5). */
@@ -54,29 +62,43 @@ export function isContent(m: StoredMessage): boolean {
   return m.content.type === "text" || m.content.type === "attachment";
 }
 
-/** `(sent_at, message id)` order, ids compared as bytes (§8.5). */
-export function compareAmendments(
+/** `(sent_at, message id)` order, ids compared as bytes (§8.5; `crypto/amend.ts`). */
+export function amendmentOrder(
   a: { readonly sentAt: number; readonly id: string },
   b: { readonly sentAt: number; readonly id: string },
 ): number {
-  if (a.sentAt !== b.sentAt) return a.sentAt - b.sentAt;
-  return compareBytes(MessageId.parse(a.id), MessageId.parse(b.id));
+  const key = (x: { readonly sentAt: number; readonly id: string }) => ({
+    sentAt: BigInt(x.sentAt),
+    id: MessageId.parse(x.id),
+  });
+  return compareAmendments(key(a), key(b));
 }
 
 /**
- * The §8.5 checks against a held target, in order: a content message of this conversation
- * (`elsewhere`: the id names a message of another conversation), then, for an edit or a delete,
- * the same sender account.
+ * The §8.5 checks against a held target (`checkAmendment`, shared with the Rust core):
+ * `pending` when the target is not held (a "could not be verified" entry under its id is not the
+ * message), a refusal code, or `undefined` when the amendment applies.
  */
 export function checkTarget(
   a: Amendment,
-  target: StoredMessage | undefined,
-  elsewhere: boolean,
+  conv: string,
+  target: { readonly conv: string; readonly message: StoredMessage } | undefined,
 ): AmendOutcome | undefined {
-  if (elsewhere) return "message/wrong-target";
-  if (target === undefined) return "pending";
-  if (!isContent(target)) return "message/wrong-target";
-  if (a.kind !== "reaction" && a.from !== target.from) return "message/not-author";
+  if (target === undefined || target.message.content.type === "unverified") return "pending";
+  try {
+    checkAmendment(
+      {
+        conversation: ConversationId.parse(target.conv),
+        sender: AccountId.parse(target.message.from),
+        class: isContent(target.message) ? "content" : "not-content",
+      },
+      { conversation: ConversationId.parse(conv), sender: AccountId.parse(a.from), kind: a.kind },
+    );
+  } catch (e) {
+    if (isProtocolError(e, "message/wrong-target")) return "message/wrong-target";
+    if (isProtocolError(e, "message/not-author")) return "message/not-author";
+    throw e;
+  }
   return undefined;
 }
 
@@ -110,7 +132,7 @@ function amended(target: StoredMessage, a: Amendment): StoredMessage | undefined
       const edits = target.edits ?? [];
       if (edits.some((e) => e.id === a.id)) return undefined;
       const edit: StoredEdit = { id: a.id, text: a.text, sentAt: a.sentAt, mentions: a.mentions };
-      return { ...target, edits: [...edits, edit].sort(compareAmendments) };
+      return { ...target, edits: [...edits, edit].sort(amendmentOrder) };
     }
     case "reaction": {
       if (target.deleted === true) return undefined;
@@ -125,7 +147,7 @@ function amended(target: StoredMessage, a: Amendment): StoredMessage | undefined
       };
       // Only the latest per (reactor, reaction) matters; the others are dropped.
       const same = reactions.find((x) => x.account === r.account && x.emoji === r.emoji);
-      if (same !== undefined && compareAmendments(same, r) > 0) return undefined;
+      if (same !== undefined && amendmentOrder(same, r) > 0) return undefined;
       return { ...target, reactions: [...reactions.filter((x) => x !== same), r] };
     }
   }
@@ -133,30 +155,32 @@ function amended(target: StoredMessage, a: Amendment): StoredMessage | undefined
 
 /** A conversation's history and its waiting amendments, changed in place. */
 export interface AmendTarget {
+  readonly id: string;
   messages: StoredMessage[];
   pending?: Amendment[];
 }
 
 /**
- * Applies `a` to `rec` (`elsewhere`: its target id names a message of another conversation).
+ * Applies `a` to `rec` (`elsewhere`: the conversation holding its target when that is not `rec`).
  * Refused amendments change nothing; one whose target is missing waits in `pending`.
  */
 export function applyAmendment(
   rec: AmendTarget,
   a: Amendment,
-  elsewhere: boolean,
+  elsewhere: { readonly conv: string; readonly message: StoredMessage } | undefined,
   now: number,
 ): AmendOutcome {
   const at = rec.messages.findIndex((m) => m.id === a.target);
-  const target = at < 0 ? undefined : rec.messages[at];
-  const refused = checkTarget(a, target, elsewhere);
+  const here = at < 0 ? undefined : rec.messages[at];
+  const target = here !== undefined ? { conv: rec.id, message: here } : elsewhere;
+  const refused = checkTarget(a, rec.id, target);
   if (refused === "pending") {
     keepPending(rec, a, now);
     return "pending";
   }
   if (refused !== undefined) return refused;
-  if (target === undefined) return "pending";
-  const next = amended(target, a);
+  if (here === undefined) return "pending";
+  const next = amended(here, a);
   if (next === undefined) return "ignored";
   rec.messages[at] = next;
   return "applied";
@@ -177,10 +201,11 @@ function keepPending(rec: AmendTarget, a: Amendment, now: number): void {
 export function applyPending(rec: AmendTarget, target: string, now: number): AmendOutcome[] {
   const pending = rec.pending;
   if (pending === undefined || pending.length === 0) return [];
-  const due = pending.filter((p) => p.target === target).sort(compareAmendments);
+  const live = pending.filter((p) => now - p.receivedAt < PENDING_MS);
+  const due = live.filter((p) => p.target === target).sort(amendmentOrder);
+  rec.pending = live.filter((p) => p.target !== target);
   if (due.length === 0) return [];
-  rec.pending = pending.filter((p) => p.target !== target && now - p.receivedAt < PENDING_MS);
-  return due.map((a) => applyAmendment(rec, a, false, now));
+  return due.map((a) => applyAmendment(rec, a, undefined, now));
 }
 
 /** The text an edit shows: the latest accepted edit's, or the original's. */
@@ -203,4 +228,42 @@ export function currentText(m: StoredMessage): string {
 export function currentMentions(m: StoredMessage): readonly string[] {
   const last = m.edits?.[m.edits.length - 1];
   return last !== undefined ? last.mentions : (m.mentions ?? []);
+}
+
+/** The amendment a verified Edit, Delete or Reaction body makes; `undefined` for other kinds. */
+export function amendmentFrom(
+  body: MessageBody,
+  meta: {
+    readonly id: string;
+    readonly from: string;
+    readonly sentAt: number;
+    readonly receivedAt: number;
+  },
+): Amendment | undefined {
+  switch (body.type) {
+    case "edit":
+      return {
+        ...meta,
+        kind: "edit",
+        target: MessageId.toText(body.target),
+        text: body.text,
+        mentions: body.mentions.map((a) => AccountId.toText(a)),
+      };
+    case "delete":
+      return { ...meta, kind: "delete", target: MessageId.toText(body.target) };
+    case "reaction":
+      return {
+        ...meta,
+        kind: "reaction",
+        target: MessageId.toText(body.target),
+        emoji: body.reaction,
+        added: body.added,
+      };
+    case "text":
+    case "attachment":
+    case "message":
+    case "receipt":
+    case "group-name":
+      return undefined;
+  }
 }

@@ -38,7 +38,8 @@ import { receiveHandovers, sendHandover } from "./handover";
 import { type ArchiveOutcome, HistoryArchive } from "./history";
 import type { BundleSources } from "./keybundle";
 import type { LoadedKeys } from "./keystore";
-import { type Messaging, shownContent } from "./messaging";
+import { type Messaging, replyAndMentions, shownContent } from "./messaging";
+import { amendmentFrom } from "./amend";
 import type { StoredMessage } from "./stored";
 import { dropExpired, effectiveRetention } from "./retention";
 import { DEFAULT_LIMITS, policyLimits } from "./limits";
@@ -78,6 +79,9 @@ export class Continuity {
       open: (conv, archived) => this.openArchived(conv, archived),
       messages: (conv) => this.convs.records.get(conv)?.messages,
       retention: (conv) => this.retention(conv),
+      amend: (conv, amendment, placed) => {
+        this.messaging.applyArchived(conv, amendment, placed);
+      },
       save: (conv) => this.convs.save(conv),
       changed: () => {
         this.host.changed();
@@ -301,18 +305,21 @@ export class Continuity {
       return { kind: "skipped", code: e.code };
     }
     const body = opened.body;
+    const id = MessageId.toText(h.messageId);
     switch (body.type) {
       case "text":
+      case "message":
       case "attachment": {
         const mine = account === this.host.keys().record.account;
         const message: StoredMessage = {
-          id: MessageId.toText(h.messageId),
+          id,
           from: account,
           fromUsername: this.directory.pinnedName(account) ?? account,
           mine,
           sentAt: Number(h.sentAt),
           receivedAt: archived.received_at,
           content: shownContent(body),
+          ...replyAndMentions(body),
           chain: ChainId.toText(h.chain),
           index: h.index,
           // Read already: history never notifies nor sends a receipt (§17.2).
@@ -329,6 +336,18 @@ export class Continuity {
         return { kind: "none" };
       case "receipt":
         return { kind: "none" };
+      case "edit":
+      case "delete":
+      case "reaction": {
+        const meta = {
+          id,
+          from: account,
+          sentAt: Number(h.sentAt),
+          receivedAt: archived.received_at,
+        };
+        const amendment = amendmentFrom(body, meta);
+        return amendment === undefined ? { kind: "none" } : { kind: "amendment", amendment };
+      }
     }
   }
 

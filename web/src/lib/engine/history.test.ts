@@ -37,6 +37,7 @@ function world(n: number, retention = 0) {
     },
     messages: () => messages,
     retention: () => retention,
+    amend: () => undefined,
     save: () => {
       saves += 1;
       return Promise.resolve();

@@ -10,6 +10,7 @@
 
 import type { ArchivedEnvelope, HistoryPage } from "../schemas";
 import type { HistoryCursorView } from "./model";
+import type { Amendment } from "./amend";
 import type { StoredMessage } from "./stored";
 import { isExpired } from "./retention";
 import { placeMessage } from "./timeline";
@@ -21,6 +22,8 @@ export const HISTORY_PAGE = 100;
 export type ArchiveOutcome =
   /** A message to show in its place. */
   | { readonly kind: "message"; readonly message: StoredMessage }
+  /** An edit, delete or reaction: applied to its target, or kept until the target is read. */
+  | { readonly kind: "amendment"; readonly amendment: Amendment }
   /** Conversation state, or a receipt: nothing to show. */
   | { readonly kind: "none" }
   /** No history key for its chain, or a check refused it: not shown, never retried from here. */
@@ -33,6 +36,11 @@ export interface ArchiveHost {
   /** The conversation's message list, changed in place, and its retention (s, 0: for good). */
   messages(conv: string): StoredMessage[] | undefined;
   retention(conv: string): number | undefined;
+  /**
+   * Applies an amendment (`placed`: undefined), or the amendments waiting for a message just
+   * placed (`placed`: its id); the caller stores the record.
+   */
+  amend(conv: string, amendment: Amendment | undefined, placed?: string): void;
   /** Stores the conversation after a page added messages. */
   save(conv: string): Promise<void>;
   changed(): void;
@@ -95,6 +103,7 @@ export class HistoryArchive {
       const page = await this.host.fetch(conv, c.before, HISTORY_PAGE);
       let added = 0;
       let skipped = 0;
+      let amended = false;
       const messages = this.host.messages(conv);
       const retention = this.host.retention(conv);
       const now = this.now();
@@ -104,7 +113,15 @@ export class HistoryArchive {
         switch (outcome.kind) {
           case "message":
             if (messages === undefined || isExpired(outcome.message.sentAt, retention, now)) break;
-            if (placeMessage(messages, outcome.message)) added += 1;
+            if (placeMessage(messages, outcome.message)) {
+              added += 1;
+              this.host.amend(conv, undefined, outcome.message.id);
+            }
+            break;
+          case "amendment":
+            if (isExpired(outcome.amendment.sentAt, retention, now)) break;
+            this.host.amend(conv, outcome.amendment);
+            amended = true;
             break;
           case "none":
             break;
@@ -114,7 +131,7 @@ export class HistoryArchive {
         }
       }
       c.more = page.more && page.envelopes.length > 0;
-      if (added > 0) await this.host.save(conv);
+      if (added > 0 || amended) await this.host.save(conv);
       return { added, skipped };
     } finally {
       c.loading = false;

@@ -18,6 +18,7 @@
  */
 
 import {
+  AccountId,
   type Bytes,
   ChainId,
   DeviceId,
@@ -51,7 +52,7 @@ import type { StoredMessage } from "./stored";
 import type { ConversationRecord } from "./conversations";
 import { HELD, type HeldItem, HeldPayloads, type Outcome, SETTLED, UNREACHABLE } from "./held";
 import { placeMessage } from "./timeline";
-import { type Amendment, applyAmendment, applyPending, isContent } from "./amend";
+import { type Amendment, amendmentFrom, applyAmendment, applyPending, isContent } from "./amend";
 import { Outbox, type OutboxItem, type StoredBody } from "./outbox";
 import { type WireKind, wireKind } from "./wire";
 
@@ -59,13 +60,16 @@ export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
 export type { HeldItem } from "./held";
 export { wireKind } from "./wire";
 
-/** What a text or attachment body shows. */
+/** What a text, message or attachment body shows. */
 export function shownContent(
-  body: Extract<MessageBody, { type: "text" | "attachment" }>,
+  body: Extract<MessageBody, { type: "text" | "attachment" | "message" }>,
 ): MessageContent {
-  return body.type === "text"
-    ? { type: "text", text: body.text }
-    : {
+  switch (body.type) {
+    case "text":
+    case "message":
+      return { type: "text", text: body.text };
+    case "attachment":
+      return {
         type: "attachment",
         caption: body.caption,
         attachment: {
@@ -77,6 +81,20 @@ export function shownContent(
           blobSha256: body.attachment.blobSha256,
         },
       };
+  }
+}
+
+/** The reply and the mentions a Message body carries (§8.4), as a stored message keeps them. */
+export function replyAndMentions(
+  body: Extract<MessageBody, { type: "text" | "attachment" | "message" }>,
+): Pick<StoredMessage, "replyTo" | "mentions"> {
+  if (body.type !== "message") return {};
+  return {
+    ...(body.replyTo !== undefined ? { replyTo: MessageId.toText(body.replyTo) } : {}),
+    ...(body.mentions.length > 0
+      ? { mentions: body.mentions.map((a) => AccountId.toText(a)) }
+      : {}),
+  };
 }
 
 /** A sender's device as the directory shows it, checked against this device's pin. */
@@ -195,7 +213,7 @@ export class Messaging {
             : body.type === "delete"
               ? { ...base, kind: "delete" }
               : { ...base, kind: "reaction", emoji: body.emoji, added: body.added };
-        applyAmendment(rec, a, false, sentAt);
+        applyAmendment(rec, a, undefined, sentAt);
       },
       this.host.maxBodyBytes?.(),
     );
@@ -631,6 +649,7 @@ export class Messaging {
       const body = received.body;
       switch (body.type) {
         case "text":
+        case "message":
         case "attachment": {
           const content = shownContent(body);
           // A copy of what this account sent from another of its devices.
@@ -647,9 +666,18 @@ export class Messaging {
             content,
             chain,
             index,
+            ...replyAndMentions(body),
             ...(mine ? { status: "sent" as const } : {}),
           };
           this.commitContent(conv, rec, shown);
+          break;
+        }
+        case "edit":
+        case "delete":
+        case "reaction": {
+          // Never shown as a message, never receipted: applied to its target (§8.5, §8.6).
+          const a = amendmentFrom(body, { id: messageId, from, sentAt, receivedAt });
+          if (a !== undefined) this.commitAmendment(conv, rec, a);
           break;
         }
         case "group-name":
@@ -712,6 +740,20 @@ export class Messaging {
     if (!shown.mine) this.announce.push([conv, shown.id]);
   }
 
+  /**
+   * From the archive (§17): an amendment, or the amendments waiting for a message just placed,
+   * applied as if received live (the caller stores the record).
+   */
+  applyArchived(conv: string, amendment: Amendment | undefined, placed?: string): void {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) return;
+    if (amendment !== undefined) this.commitAmendment(conv, rec, amendment);
+    if (placed !== undefined)
+      for (const outcome of applyPending(rec, placed, Date.now()))
+        if (outcome === "message/wrong-target" || outcome === "message/not-author")
+          this.refusedAmendment(outcome);
+  }
+
   /** A refused amendment changes nothing and is never shown; it is counted (§8.5, §9.4). */
   private refusedAmendment(code: string): void {
     this.undecryptable += 1;
@@ -723,9 +765,11 @@ export class Messaging {
    * refused (`message/wrong-target`, `message/not-author`).
    */
   commitAmendment(conv: string, rec: ConversationRecord, a: Amendment): void {
-    let elsewhere = false;
-    for (const [id, other] of this.convs.records)
-      if (id !== conv && other.messages.some((m) => m.id === a.target)) elsewhere = true;
+    let elsewhere: { conv: string; message: StoredMessage } | undefined;
+    for (const [id, other] of this.convs.records) {
+      const message = id === conv ? undefined : other.messages.find((m) => m.id === a.target);
+      if (message !== undefined) elsewhere = { conv: id, message };
+    }
     const outcome = applyAmendment(rec, a, elsewhere, Date.now());
     if (outcome === "message/wrong-target" || outcome === "message/not-author")
       this.refusedAmendment(outcome);

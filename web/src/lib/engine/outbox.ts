@@ -19,7 +19,6 @@ import {
   DeviceId,
   MessageId,
   MessageBody,
-  ProtocolError,
   SenderChain,
   type SenderChainSnapshot,
   bytesEqual,
@@ -52,6 +51,11 @@ export interface OutboxItem {
   wire?: string;
   readonly to?: string;
   attempts: number;
+  /**
+   * When the user sent it (ms): sealed as its `sent_at`, so the time shown here and the order
+   * of edits and reactions (§8.5) are the same on every device, however late it is sealed.
+   */
+  readonly sentAt?: number;
 }
 
 /** A message body in a form the tagged-JSON store keeps. */
@@ -151,14 +155,35 @@ function toBody(b: StoredBody): MessageBody {
   }
 }
 
-/**
- * Bodies of kinds 0x05–0x08 (§8.2) in the protocol's form.
- * TODO(merge): mapped once `crypto/body.ts` has these kinds; until then refused before sealing.
- */
+/** Bodies of kinds 0x05–0x08 (§8.2) in the protocol's form. */
 function amendmentBody(
   b: Extract<StoredBody, { type: "message" | "edit" | "delete" | "reaction" }>,
 ): MessageBody {
-  throw new ProtocolError("invalid-input", `body kind ${b.type} is not supported yet`);
+  switch (b.type) {
+    case "message":
+      return {
+        type: "message",
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+        ...(b.replyTo !== undefined ? { replyTo: MessageId.parse(b.replyTo) } : {}),
+      };
+    case "edit":
+      return {
+        type: "edit",
+        target: MessageId.parse(b.target),
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+      };
+    case "delete":
+      return { type: "delete", target: MessageId.parse(b.target) };
+    case "reaction":
+      return {
+        type: "reaction",
+        target: MessageId.parse(b.target),
+        reaction: b.emoji,
+        added: b.added,
+      };
+  }
 }
 
 /** The largest encoded body the protocol takes (§11), in bytes. */
@@ -330,7 +355,7 @@ export class Outbox {
     }
     rec.messages = [...rec.messages];
     local?.(messageId, sentAt);
-    this.items.push({ conv, messageId, kind: "message", body, attempts: 0 });
+    this.items.push({ conv, messageId, kind: "message", body, attempts: 0, sentAt });
     try {
       if (body.type !== "receipt" && body.type !== "group-name") await this.checkIdentities(conv);
       await this.store.put([this.convs.entry(conv), this.entry()]);
@@ -757,7 +782,7 @@ export class Outbox {
       const envelope = await reserved.seal(
         toBody(body),
         MessageId.parse(item.messageId),
-        env.now,
+        item.sentAt === undefined ? env.now : BigInt(item.sentAt),
         me.device,
       );
       item.wire = toB64(envelope.encode());
