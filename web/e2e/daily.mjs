@@ -238,7 +238,10 @@ export async function daily(h) {
     await history.filter({ hasText: "meeting at 10" }).waitFor();
     await shot(bob.page, "daily-03-edit-history");
     await history.getByRole("button", { name: "Close" }).first().click();
-    assert((await bob.page.getByText("meeting at 10").count()) === 0, "the old text is gone");
+    assert(
+      (await bob.page.getByTestId("messages").getByText("meeting at 10").count()) === 0,
+      "the old text is gone",
+    );
     // The menu edits too.
     await menu(alice, "meeting at 11", "Edit");
     await composer(alice).fill("meeting at 11:30");
@@ -267,7 +270,10 @@ export async function daily(h) {
     await sendText(alice, "after the forgery");
     await shown(bob, "after the forgery");
     await bob.page.waitForTimeout(1500);
-    assert((await bob.page.getByText("FORGED by alice").count()) === 0, "no forged text shown");
+    assert(
+      (await bob.page.getByTestId("messages").getByText("FORGED by alice").count()) === 0,
+      "no forged text shown",
+    );
     await shown(bob, "bob's own words");
     assert(
       (await row(bob, "bob's own words").getByTestId("message-edited").count()) === 0,
@@ -282,10 +288,13 @@ export async function daily(h) {
     await alice.page.keyboard.press("Delete");
     const confirm = alice.page.getByTestId("confirm-delete");
     await confirm.getByRole("button", { name: "Delete" }).click();
-    await bob.page.getByText("oops, wrong chat").waitFor({ state: "detached", timeout: 30_000 });
+    await bob.page
+      .getByTestId("messages")
+      .getByText("oops, wrong chat")
+      .waitFor({ state: "detached", timeout: 30_000 });
     await bob.page.getByTestId("message-deleted").first().waitFor();
     assert(
-      (await alice.page.getByText("oops, wrong chat").count()) === 0,
+      (await alice.page.getByTestId("messages").getByText("oops, wrong chat").count()) === 0,
       "the sender's copy is gone too",
     );
     await shot(bob.page, "daily-04-deleted");
@@ -544,7 +553,10 @@ async function cliInterop(h, srv, alice, bob, suffix) {
     await cliOk(srv, profile, ["react", bobMsg.id, "👍", "--remove"]);
     await chip.waitFor({ state: "detached" });
     await cliOk(srv, profile, ["delete", cliReply]);
-    await bob.page.getByText("cli answers again").waitFor({ state: "detached" });
+    await bob.page
+      .getByTestId("messages")
+      .getByText("cli answers again")
+      .waitFor({ state: "detached" });
     const file = join(h.work, "daily-cli.txt");
     writeFileSync(file, "from the cli\n");
     await cliOk(srv, profile, ["send", conv, "caption from the cli", "--file", file]);
