@@ -95,7 +95,7 @@ export async function daily(h) {
   });
 
   const row = (p, text) => p.page.getByTestId("message").filter({ hasText: text }).first();
-  const count = (p, n) => p.page.locator(`.count[data-count="${n}"]`);
+  const count = (p, n) => p.page.locator(`.reaction-count[data-count="${n}"]`);
   const shown = (p, text, timeout = 30_000) =>
     p.page.getByTestId("message-text").filter({ hasText: text }).first().waitFor({ timeout });
   const composer = (p) => p.page.getByLabel("Message", { exact: true });
@@ -333,6 +333,11 @@ export async function daily(h) {
     const msg = row(bob, "the build");
     await msg.getByTestId("mention-me").waitFor();
     assert((await msg.getAttribute("data-mentions-me")) === "true", "the row is marked");
+    // bob scrolled up to react: the view waited with "↓ N new messages" instead of jumping.
+    await bob.page
+      .getByTestId("jump-new")
+      .click({ timeout: 2000 })
+      .catch(() => undefined);
     await shot(bob.page, "daily-06-mention");
   });
 
@@ -467,7 +472,7 @@ async function cliInterop(h, srv, alice, bob, suffix) {
     throw new Error(`the CLI did not receive ${what}; got ${JSON.stringify(seen)}`);
   }
   const row = (p, text) => p.page.getByTestId("message").filter({ hasText: text }).first();
-  const count = (p, n) => p.page.locator(`.count[data-count="${n}"]`);
+  const count = (p, n) => p.page.locator(`.reaction-count[data-count="${n}"]`);
   const composer = (p) => p.page.getByLabel("Message", { exact: true });
   async function menu(p, text, action) {
     const r = row(p, text);

@@ -492,7 +492,7 @@ function Reactions({
           data-testid="reaction"
           onClick={() => onToggle?.(r)}
         >
-          {r.emoji} <span className="count" data-count={r.accounts.length} />
+          {r.emoji} <span className="reaction-count" data-count={r.accounts.length} />
         </button>
       ))}
     </span>
