@@ -56,10 +56,18 @@ import { BackupWriter } from "./backup";
 import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
 import { Continuity, SWEEP_MS } from "./continuity";
 import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
-import { directDuplicates, directPeer, findDirect } from "./direct";
+import {
+  directDuplicates,
+  directPeer,
+  findDirect,
+  isDirectWith,
+  mergedMessages,
+  shownWith,
+} from "./direct";
 import { isContent } from "./amend";
 import { removalOf } from "./events";
 import { attachmentProblem } from "./limits";
+import { leavePlan } from "./groupops";
 import { SearchIndex } from "./search";
 import { compareMessages } from "./timeline";
 import { type ViewContext, conversationPreview, messageView } from "./view";
@@ -165,10 +173,8 @@ export class SottoClient {
       void this.refreshAlerts();
     };
     this.convs = new Conversations(this.api, store, this.directory);
-    this.searchIndex = new SearchIndex((conv) => this.convs.records.get(conv)?.messages);
-    this.convs.onTouched = (conv) => {
-      this.searchIndex.touch(conv);
-    };
+    // Built from the records as the sealed store loads them, and kept current by their changes.
+    this.searchIndex = SearchIndex.over(this.convs);
     this.messaging = new Messaging(this.api, store, this.directory, this.convs, {
       keys: () => this.keys(),
       selfDevice: () => this.selfDevice(),
@@ -320,7 +326,7 @@ export class SottoClient {
 
   /** `conv` and the duplicate 1:1s shown in it. */
   private shownIn(conv: string): string[] {
-    return [conv, ...[...this.duplicates].filter(([, kept]) => kept === conv).map(([d]) => d)];
+    return shownWith(conv, this.duplicates);
   }
 
   /** The conversation of `conv`'s view that holds `messageId` (a duplicate's, when merged). */
@@ -370,19 +376,25 @@ export class SottoClient {
       const amAdmin =
         k !== undefined && members.some((m) => m.account === k.record.account && m.admin);
       // A duplicate 1:1's messages show in the kept one (§6.4), in one order.
-      const shownIn = this.shownIn(rec.id);
-      const parts = shownIn.flatMap((c) => {
-        const r = this.convs.records.get(c);
-        if (r === undefined) return [];
-        const retention = this.continuity.retention(c);
-        const ctx = this.viewContext(c);
-        // Without messages not yet in the sealed store nor any past the retention the sweep
-        // has not reached yet (§6.7).
-        return r.messages
-          .filter((m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now))
-          .map((m) => ({ stored: m, view: messageView(m, ctx) }));
-      });
-      if (shownIn.length > 1) parts.sort((a, b) => compareMessages(a.stored, b.stored));
+      const shownIn = shownWith(rec.id, this.duplicates);
+      const parts = mergedMessages(
+        rec.id,
+        this.duplicates,
+        (c) => {
+          const r = this.convs.records.get(c);
+          if (r === undefined) return [];
+          const retention = this.continuity.retention(c);
+          const ctx = this.viewContext(c);
+          // Without messages not yet in the sealed store nor any past the retention the sweep
+          // has not reached yet (§6.7).
+          return r.messages
+            .filter(
+              (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
+            )
+            .map((m) => ({ sentAt: m.sentAt, stored: m, view: messageView(m, ctx) }));
+        },
+        (a, b) => compareMessages(a.stored, b.stored),
+      );
       const records = shownIn.flatMap((c) => this.convs.records.get(c) ?? []);
       const lastContent = [...parts].reverse().find((p) => isContent(p.stored));
       const me = k?.record.account;
@@ -637,7 +649,28 @@ export class SottoClient {
     const { accepted, requests } = this.consent.snapshot();
     await this.convs.syncEach([...accepted, ...requests.map((r) => r.conversation)]);
     await this.continuity.takeNames();
+    await this.acceptDuplicateRequests();
     this.changed();
+  }
+
+  /**
+   * A 1:1 request from someone this account already has an accepted 1:1 with (both started one
+   * at once, §6.4) is accepted: the user chose to talk to them, and both ends then keep the
+   * same one (`direct.ts`) with the other's messages shown in it.
+   */
+  private async acceptDuplicateRequests(): Promise<void> {
+    const me = this.keys_?.account;
+    if (me === undefined) return;
+    const accepted = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined || this.consent.standing(id) !== "accepted" ? [] : [state];
+    });
+    for (const info of this.consent.requests()) {
+      const state = this.convs.state(info.conversation);
+      const peer = state === undefined ? undefined : directPeer(state, me);
+      if (peer === undefined || !accepted.some((s) => isDirectWith(s, me, peer))) continue;
+      await this.acceptRequest(info.conversation).catch(() => undefined);
+    }
   }
 
   private startSocket(): void {
@@ -1246,17 +1279,11 @@ export class SottoClient {
     const state = this.convs.state(conv);
     if (state === undefined) throw new Error("unknown conversation");
     const me = this.keys().record.account;
-    const members = state.members().map((m) => ({ ...m, text: AccountId.toText(m.account) }));
-    const others = members.filter((m) => m.text !== me);
-    const lastAdmin =
-      others.length > 0 &&
-      members.some((m) => m.text === me && m.admin) &&
-      !others.some((m) => m.admin);
-    if (lastAdmin) {
-      if (newAdmin === undefined || !others.some((m) => m.text === newAdmin))
-        throw new Error("Choose a new admin before leaving");
-      await this.setAdmin(conv, newAdmin, true);
-    }
+    const members = state
+      .members()
+      .map((m) => ({ account: AccountId.toText(m.account), admin: m.admin }));
+    const plan = leavePlan(members, me, newAdmin);
+    if (plan.promote !== undefined) await this.setAdmin(conv, plan.promote, true);
     await this.convs.change(
       conv,
       { type: "remove-member", account: AccountId.parse(me) },

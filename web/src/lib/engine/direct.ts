@@ -90,3 +90,24 @@ export function directDuplicates(
   }
   return losers;
 }
+
+/** `kept` and the duplicate 1:1s shown in it (see {@link directDuplicates}). */
+export function shownWith(kept: string, duplicates: ReadonlyMap<string, string>): string[] {
+  return [kept, ...[...duplicates].filter(([, k]) => k === kept).map(([d]) => d)];
+}
+
+/**
+ * The messages `kept`'s view shows: its own and its duplicates', each in its place by the
+ * timeline's order. Each message stays in its own conversation (replies and amendments name it
+ * there); only the view is one.
+ */
+export function mergedMessages<M extends { readonly sentAt: number }>(
+  kept: string,
+  duplicates: ReadonlyMap<string, string>,
+  messagesOf: (conv: string) => readonly M[],
+  order: (a: M, b: M) => number,
+): M[] {
+  const convs = shownWith(kept, duplicates);
+  const all = convs.flatMap((c) => messagesOf(c));
+  return convs.length > 1 ? all.sort(order) : all;
+}

@@ -101,7 +101,8 @@ export type StoredBody =
 export function refusalText(e: unknown): string {
   if (e instanceof BlockedError) return "a member's identity changed";
   if (isApiError(e, "too_large")) return "too large for the server";
-  if (isApiError(e, "not_found")) return "the conversation is gone";
+  // The server answers 404 to a post from someone not a member (or to a conversation gone).
+  if (isApiError(e, "not_found")) return "you are no longer a member of this conversation";
   if (isApiError(e, "rejected"))
     return e.detail === "group/not-member" ? "you are no longer a member" : "refused by the server";
   if (isProtocolError(e)) return `could not be sealed (${e.code})`;

@@ -6,6 +6,7 @@
  */
 
 import { isContent } from "./amend";
+import type { Conversations } from "./conversations";
 import type { StoredMessage } from "./stored";
 import { previewText } from "./view";
 
@@ -44,6 +45,19 @@ export class SearchIndex {
   private readonly dirty = new Set<string>();
 
   constructor(private readonly source: (conv: string) => readonly StoredMessage[] | undefined) {}
+
+  /**
+   * The index of `convs`: every record it holds now, and each record again whenever it is about
+   * to be stored (`Conversations.onTouched`), so edits, deletes and new messages show in results.
+   */
+  static over(convs: Conversations): SearchIndex {
+    const index = new SearchIndex((conv) => convs.records.get(conv)?.messages);
+    convs.onTouched = (conv) => {
+      index.touch(conv);
+    };
+    for (const conv of convs.records.keys()) index.touch(conv);
+    return index;
+  }
 
   /** `conv`'s record changed: it is indexed again before the next query. */
   touch(conv: string): void {

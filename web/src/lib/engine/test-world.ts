@@ -54,6 +54,10 @@ export interface Relay {
   pending?: Map<string, Set<string>>;
   /** Every post, by message id (retries included). */
   posts?: string[];
+  /** Posts fail as a dropped connection does (the directory still answers). */
+  postsDown?: boolean;
+  /** The server refuses every post for good with this error (a removed member, a bad body). */
+  rejectPosts?: ApiError;
 }
 
 export const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
@@ -123,6 +127,8 @@ export function fakeApi(relay: Relay, me: TestAccount): ApiClient {
     },
     sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
       if (relay.down === true) return unreachable();
+      if (relay.postsDown === true) return unreachable();
+      if (relay.rejectPosts !== undefined) return Promise.reject(relay.rejectPosts);
       relay.posts?.push(messageId);
       const pending = (relay.pending ??= new Map());
       let bytes: Uint8Array = fromB64(envelope);
