@@ -439,6 +439,37 @@ export async function daily(h) {
     assert(uploads.length === before, "nothing was uploaded");
   });
 
+  await test("daily: at phone width the composer fits one row with the short placeholder", async () => {
+    await bob.page.setViewportSize({ width: 390, height: 760 });
+    await bob.page.getByLabel("Message", { exact: true }).waitFor();
+    await bob.page.waitForFunction(
+      () => document.querySelector("#composer")?.getAttribute("placeholder") === "Message",
+    );
+    const fits = await bob.page.locator("form.composer").evaluate((el) => {
+      const parts = [
+        el.querySelector("button[aria-label='Attach a file']"),
+        el.querySelector("textarea"),
+        el.querySelector("button[type=submit]"),
+      ].map((x) => x.getBoundingClientRect());
+      const middles = parts.map((r) => r.top + r.height / 2);
+      return {
+        overflow: el.scrollWidth > el.clientWidth,
+        right: Math.max(...parts.map((r) => r.right)),
+        oneRow: Math.max(...middles) - Math.min(...middles) < 12,
+        textarea: parts[1].width,
+      };
+    });
+    assert(
+      !fits.overflow && fits.right <= 390 && fits.oneRow && fits.textarea >= 150,
+      `the composer fits one row: ${JSON.stringify(fits)}`,
+    );
+    await shot(bob.page, "daily-09-phone");
+    await bob.page.emulateMedia({ colorScheme: "dark" });
+    await shot(bob.page, "daily-10-phone-dark");
+    await bob.page.emulateMedia({ colorScheme: "light" });
+    await bob.page.setViewportSize({ width: 1100, height: 760 });
+  });
+
   await cliInterop(h, srv, alice, bob, suffix);
 
   return [...alice.problems, ...bob.problems];
