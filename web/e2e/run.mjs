@@ -706,7 +706,7 @@ async function main() {
       .getByTestId("message")
       .filter({ hasText: "sent while offline" })
       .getByTestId("message-status");
-    await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
+    await status.filter({ hasText: "Waiting to send" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "07-offline-failed");
     await alice.context.setOffline(false);
     await alice.page
