@@ -563,6 +563,36 @@ async function cliInterop(h, srv, alice, bob, suffix) {
     await recv((l) => l.deleted === reply.id, "the delete");
   });
 
+  await test("daily interop: an edit forged in the browser to name the CLI user's message is refused by the CLI", async () => {
+    await sendText(alice, "alice's line to forge from");
+    const own = await recv((l) => l.text === "alice's line to forge from", "alice's line");
+    const forged = (await alice.page.evaluate(() => window.__sottoForged)) ?? 0;
+    await alice.page.evaluate(
+      ([from, to]) => {
+        window.__sottoForge = { from, to };
+      },
+      [own.id.slice(4), cliMsg.slice(4)],
+    );
+    await menu(alice, "alice's line to forge from", "Edit");
+    await composer(alice).fill("FORGED for the cli");
+    await composer(alice).press("Enter");
+    await alice.page.waitForFunction((n) => window.__sottoForged === n + 1, forged);
+    await sendText(alice, "honest line after the forgery");
+    await recv((l) => l.text === "honest line after the forgery", "the later honest line");
+    assert(
+      !seen.some((l) => l.edit_of === cliMsg || l.text === "FORGED for the cli"),
+      `the CLI shows no forged edit: ${JSON.stringify(seen.filter((l) => l.edit_of))}`,
+    );
+    await bob.page
+      .getByTestId("message-text")
+      .filter({ hasText: "honest line after the forgery" })
+      .waitFor();
+    assert(
+      (await row(bob, "cli says hello").getByTestId("message-edited").count()) === 0,
+      "the browser receiver refuses it too",
+    );
+  });
+
   await test("daily interop: a CLI reply, edit, reaction, mention, delete and caption in the browser", async () => {
     await sendText(bob, "bob asks the cli");
     const bobMsg = await recv((l) => l.text === "bob asks the cli", "bob's message");
