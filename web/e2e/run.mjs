@@ -20,6 +20,7 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { daily } from "./daily.mjs";
 import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
 import { team } from "./team.mjs";
@@ -419,6 +420,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       mimeType: "text/plain",
       buffer: Buffer.from("bytes from the browser"),
     });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const dir = join(work, "cli-downloads");
     mkdirSync(dir, { recursive: true });
     const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", [
@@ -502,16 +504,6 @@ const harness = {
   killServer,
 };
 
-/**
- * A scenario file added on another branch (`daily.mjs`: replies, edits, reactions…): run when
- * present, so this registration does not depend on which branch merged first.
- */
-async function optional(file, name) {
-  if (!existsSync(join(here, file))) return undefined;
-  const mod = await import(`./${file}`);
-  return mod[name];
-}
-
 /** Scenario files run alone by `E2E_ONLY=<name>`, each on a server of its own. */
 const scenarios = {
   consent: async () => consent(harness),
@@ -519,11 +511,7 @@ const scenarios = {
   shared: async () => sharedComputer(harness),
   chaos: async () => chaos(harness),
   team: async () => team(harness),
-  daily: async () => {
-    const daily = await optional("daily.mjs", "daily");
-    if (daily === undefined) throw new Error("e2e/daily.mjs is not there");
-    return daily(harness);
-  },
+  daily: async () => daily(harness),
 };
 
 async function main() {
@@ -668,6 +656,7 @@ async function main() {
     await alice.page
       .locator("#attach")
       .setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const att = bob.page.getByTestId("attachment").filter({ hasText: "square.png" });
     await att.waitFor({ timeout: 30_000 });
     const img = att.locator("img");
@@ -709,7 +698,7 @@ async function main() {
       .getByTestId("message")
       .filter({ hasText: "sent while offline" })
       .getByTestId("message-status");
-    await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
+    await status.filter({ hasText: "Waiting to send" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "07-offline-failed");
     await alice.context.setOffline(false);
     await alice.page
@@ -985,8 +974,7 @@ async function main() {
   const sharedProblems = all ? await sharedComputer(harness) : [];
   const chaosProblems = all ? await chaos(harness) : [];
   const teamProblems = all ? await team(harness) : [];
-  const daily = all ? await optional("daily.mjs", "daily") : undefined;
-  const dailyProblems = daily === undefined ? [] : await daily(harness);
+  const dailyProblems = all ? await daily(harness) : [];
   const problems = [
     ...alice.problems,
     ...bob.problems,
