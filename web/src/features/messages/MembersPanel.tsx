@@ -12,6 +12,7 @@ import { Dialog } from "../../components/ui/Dialog";
 import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView, MemberView } from "../../lib/engine/model";
 import { RETENTION_CHOICES, describeRetention } from "../../lib/engine/retention";
+import { removedText } from "./ChatView";
 
 type Run = (f: () => Promise<void>) => Promise<boolean>;
 
@@ -21,14 +22,6 @@ export function isLastAdmin(conv: ConversationView, me: string | undefined): boo
   return (
     admins.length === 1 && admins[0]?.account === me && conv.members.some((m) => m.account !== me)
   );
-}
-
-/** "You were removed by alice" / "You left this group", for a conversation this account is out of. */
-export function removedText(removed: NonNullable<ConversationView["removed"]>): string {
-  if (removed.left) return "You left this group.";
-  return removed.by === undefined
-    ? "You were removed from this group."
-    : `You were removed from this group by ${removed.by}.`;
 }
 
 export function MembersPanel({
