@@ -97,11 +97,15 @@ export async function team(h) {
     await p.page.getByTestId("conversation-item").filter({ hasText: name }).first().click();
     await heading(p, name).waitFor();
   }
-  /** The theme the next page load applies (main.tsx reads it before the first paint). */
+  /** Chooses the theme as the app stores it, and reloads (main.tsx applies it before painting). */
   async function theme(p, value) {
     await p.page.evaluate((t) => {
       localStorage.setItem("sotto-theme", t);
     }, value);
+    await p.page.reload();
+    await p.page.getByTestId("connection").filter({ hasText: "Connected" }).waitFor({
+      timeout: 30_000,
+    });
   }
 
   await test("team: the sign-in screens pass axe; no notification permission is asked on load", async () => {
