@@ -235,6 +235,13 @@ export async function team(h) {
       "no message text in localStorage",
     );
     await ben.page.getByLabel("Show message content in notifications").uncheck();
+    // The logout dialog, opened and left.
+    await ben.page.getByRole("button", { name: "Log out" }).click();
+    const logout = ben.page.getByRole("alertdialog", { name: "Log out" });
+    await logout.waitFor();
+    await axe(ben, "log out dialog");
+    await logout.getByRole("button", { name: "Cancel" }).click();
+    await logout.waitFor({ state: "detached" });
   });
 
   await test("team: addresses survive a reload and Back/Forward; an unknown one says 'Conversation not found'", async () => {
