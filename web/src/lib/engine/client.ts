@@ -707,11 +707,16 @@ export class SottoClient {
       this.store.lockName("socket"),
       {
         lead: () => {
+          const followed = this.secondaryTab;
           this.secondaryTab = false;
-          socket.start();
-          // What another tab changed meanwhile is in the store: read it again.
-          void this.reloadFromStore().catch(() => undefined);
-          this.changed();
+          // What the leading tab changed meanwhile is in the store: read it first.
+          const ready = followed ? this.reloadFromStore() : Promise.resolve();
+          void ready
+            .catch(() => undefined)
+            .then(() => {
+              socket.start();
+              this.changed();
+            });
         },
         follow: () => {
           this.secondaryTab = true;
@@ -733,10 +738,16 @@ export class SottoClient {
     await this.leadership?.takeOver();
   }
 
-  /** Conversations and the outbox as the store holds them (another tab may have led meanwhile). */
+  /**
+   * Conversations, receiver state and outbox as the store holds them (another tab led
+   * meanwhile), in turn with the frames coming in.
+   */
   private async reloadFromStore(): Promise<void> {
-    await this.convs.load();
-    await this.messaging.load();
+    await this.messaging.whenIdle();
+    await this.messaging.inTurn(async () => {
+      await this.convs.load();
+      await this.messaging.load();
+    });
     this.changed();
   }
 
