@@ -48,7 +48,11 @@ class Bus {
     this.members.add(listener);
     return {
       postMessage: (data) => {
-        for (const m of this.members) if (m !== listener) queueMicrotask(() => m(data));
+        for (const m of this.members)
+          if (m !== listener)
+            queueMicrotask(() => {
+              m(data);
+            });
       },
       close: () => this.members.delete(listener),
     };
