@@ -634,9 +634,22 @@ export class SottoClient {
     ]);
     if (accepted === undefined && requests === undefined) throw new Error("server unreachable");
     if (version !== this.consentVersion) return;
-    this.consent.update(accepted, requests?.map(requestInfo));
+    // No longer listed: removed or left (the server answers a former member the log up to its
+    // removal, which is verified here), or declined on another device.
+    if (accepted !== undefined)
+      for (const conv of this.consent.droppedBy(accepted))
+        await this.convs.sync(conv).catch(() => false);
+    if (version !== this.consentVersion) return;
+    this.consent.update(accepted, requests?.map(requestInfo), (conv) => this.isFormer(conv));
     await this.saveConsent();
     this.changed();
+  }
+
+  /** Whether the verified log says this account was a member of `conv` and is no longer. */
+  private isFormer(conv: string): boolean {
+    const state = this.convs.state(conv);
+    const me = this.keys_?.account;
+    return state !== undefined && me !== undefined && !state.isMember(me);
   }
 
   private async saveConsent(): Promise<void> {
