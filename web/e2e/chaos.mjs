@@ -54,7 +54,7 @@ async function shown(p) {
  * The audit: `sent` is every text each sender sent, in order. Counted on one page: displayed
  * (sent texts shown), duplicated (a text or a message id shown more than once), lost (sent, not
  * shown), undecryptable (shown as "could not be verified"), missing notices (gaps), out of order
- * (a sender's texts not in the order sent), unsettled (own messages still sending or failed).
+ * (a sender's texts not in the order sent), unsettled (own messages still sending or waiting).
  */
 function count(items, sent, me) {
   const all = [...sent.values()].flat();
@@ -287,14 +287,14 @@ export async function chaos(h) {
     const status = (text) =>
       a.page.getByTestId("message").filter({ hasText: text }).getByTestId("message-status");
     for (const t of queued)
-      await status(t).filter({ hasText: "Failed" }).waitFor({ timeout: 15_000 });
+      await status(t).filter({ hasText: "Waiting to send" }).waitFor({ timeout: 15_000 });
     // Tab restart while sends still fail: the queued messages are shown again, from the store.
     await a.page.reload();
     await connected(a);
     await open(a);
     for (const t of queued)
       await status(t)
-        .filter({ hasText: /Failed|Sending/ })
+        .filter({ hasText: /Waiting to send|Sending/ })
         .waitFor({ timeout: 15_000 });
     // The network heals: the outbox drains on its own (same ids: the stored one answers 409).
     const conflicts = () =>
@@ -382,7 +382,7 @@ export async function chaos(h) {
     for (let i = 0; i < 3; i++) await say(a, "flaky", group);
     await a.page
       .getByTestId("message-status")
-      .filter({ hasText: "Failed" })
+      .filter({ hasText: "Waiting to send" })
       .first()
       .waitFor({ timeout: 15_000 });
     // Sends work again: alice's outbox drains on its own (no reconnect, no Retry pressed).
