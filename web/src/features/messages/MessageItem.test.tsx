@@ -11,7 +11,8 @@ import type { SottoClient } from "../../lib/engine/client";
 import type { AppView, ChatMessage, ConversationView } from "../../lib/engine/model";
 import { SottoProvider } from "../../lib/sotto";
 import { ChatView } from "./ChatView";
-import { type MessageActions, MessageItem, eventText } from "./MessageItem";
+import { eventText } from "./content";
+import { type MessageActions, MessageItem } from "./MessageItem";
 
 const ME = `acct:${"2".repeat(64)}`;
 const ALICE = `acct:${"a".repeat(64)}`;
