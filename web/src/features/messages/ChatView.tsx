@@ -224,6 +224,7 @@ export function ChatView({
         focusable={m.id === focusedId}
         highlighted={m.id === highlight}
         actions={request === undefined ? actions : undefined}
+        readOnly={blocked}
       />,
     );
     return out;

@@ -185,6 +185,27 @@ describe("replies, edits, deletes, reactions", () => {
     expect(h).toContain('data-count="2"');
   });
 
+  it("where sending is not possible (removed, blocked) reactions cannot be toggled", () => {
+    const m: ChatMessage = {
+      ...fromAlice,
+      reactions: [{ emoji: "👍", accounts: [ALICE], usernames: ["alice"], mine: false }],
+    };
+    const open = renderToString(
+      <SottoProvider client={client}>
+        <MessageItem conv={conv} message={m} me={ME} actions={actions} readOnly={false} />
+      </SottoProvider>,
+    );
+    const closed = renderToString(
+      <SottoProvider client={client}>
+        <MessageItem conv={conv} message={m} me={ME} actions={actions} readOnly={true} />
+      </SottoProvider>,
+    );
+    expect(open).not.toContain('disabled=""');
+    expect(closed).toContain('disabled=""');
+    // Copy text stays: the menu is still offered.
+    expect(closed).toContain("More actions");
+  });
+
   it("the actions menu is offered on content messages, Edit/Delete only on mine", () => {
     expect(html(base)).toContain('aria-label="More actions"');
     expect(html(base, false)).not.toContain("More actions");

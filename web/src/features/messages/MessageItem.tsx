@@ -35,6 +35,7 @@ export function MessageItem({
   focusable = false,
   highlighted = false,
   actions,
+  readOnly = false,
 }: {
   conv: ConversationView;
   message: ChatMessage;
@@ -43,6 +44,8 @@ export function MessageItem({
   focusable?: boolean;
   highlighted?: boolean;
   actions: MessageActions | undefined;
+  /** Sending is not possible here (removed, blocked): only Copy text and quotes stay. */
+  readOnly?: boolean;
 }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [picking, setPicking] = useState(false);
@@ -126,30 +129,34 @@ export function MessageItem({
   }
 
   const content = isContent(m);
+  // What this row may still do: amend and answer only where sending is possible.
+  const amendable = content && !readOnly;
   const items: MenuItem[] = [];
   if (actions !== undefined && content) {
-    items.push({
-      label: "Reply",
-      shortcut: "R",
-      run: () => {
-        actions.reply(m);
-      },
-    });
-    items.push({
-      label: "React",
-      shortcut: "+",
-      run: () => {
-        setPicking(true);
-      },
-    });
-    if (m.mine)
+    if (amendable) {
       items.push({
-        label: "Edit",
-        shortcut: "E",
+        label: "Reply",
+        shortcut: "R",
         run: () => {
-          actions.edit(m);
+          actions.reply(m);
         },
       });
+      items.push({
+        label: "React",
+        shortcut: "+",
+        run: () => {
+          setPicking(true);
+        },
+      });
+      if (m.mine)
+        items.push({
+          label: "Edit",
+          shortcut: "E",
+          run: () => {
+            actions.edit(m);
+          },
+        });
+    }
     if (messageText(m) !== "")
       items.push({
         label: "Copy text",
@@ -157,7 +164,7 @@ export function MessageItem({
           actions.copy(m);
         },
       });
-    if (m.mine)
+    if (amendable && m.mine)
       items.push({
         label: "Delete",
         shortcut: "Delete",
@@ -170,14 +177,15 @@ export function MessageItem({
 
   const onKey = (e: KeyboardEvent<HTMLLIElement>) => {
     // Only the row itself: keys typed in its buttons or fields are theirs.
-    if (e.target !== e.currentTarget || actions === undefined || !content) return;
+    if (e.target !== e.currentTarget || actions === undefined) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const k = e.key;
-    if (k === "r" || k === "R") actions.reply(m);
+    if ((k === "Enter" || k === "ContextMenu") && items.length > 0) setMenuOpen(true);
+    else if (!amendable) return;
+    else if (k === "r" || k === "R") actions.reply(m);
     else if ((k === "e" || k === "E") && m.mine) actions.edit(m);
     else if ((k === "Delete" || k === "Backspace") && m.mine) actions.remove(m);
     else if (k === "+" || k === ":") setPicking(true);
-    else if (k === "Enter" || k === "ContextMenu") setMenuOpen(true);
     else return;
     e.preventDefault();
   };
@@ -247,7 +255,7 @@ export function MessageItem({
         <Reactions
           reactions={m.reactions}
           onToggle={
-            actions === undefined || !content
+            actions === undefined || !amendable
               ? undefined
               : (r) => {
                   actions.react(m, r.emoji, !r.mine);
