@@ -18,6 +18,7 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { daily } from "./daily.mjs";
 import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
 
@@ -407,6 +408,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       mimeType: "text/plain",
       buffer: Buffer.from("bytes from the browser"),
     });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const dir = join(work, "cli-downloads");
     mkdirSync(dir, { recursive: true });
     const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", [
@@ -513,6 +515,14 @@ async function main() {
   if (process.env.E2E_ONLY === "shared") {
     const problems = await sharedComputer(harness);
     await test("no external requests (shared-computer pages)", async () => {
+      const external = problems.filter((p) => p.startsWith("external request"));
+      assert(external.length === 0, external.join("\n"));
+    });
+    return;
+  }
+  if (process.env.E2E_ONLY === "daily") {
+    const problems = await daily(harness);
+    await test("no external requests (daily pages)", async () => {
       const external = problems.filter((p) => p.startsWith("external request"));
       assert(external.length === 0, external.join("\n"));
     });
@@ -654,6 +664,7 @@ async function main() {
     await alice.page
       .locator("#attach")
       .setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const att = bob.page.getByTestId("attachment").filter({ hasText: "square.png" });
     await att.waitFor({ timeout: 30_000 });
     const img = att.locator("img");
@@ -695,7 +706,7 @@ async function main() {
       .getByTestId("message")
       .filter({ hasText: "sent while offline" })
       .getByTestId("message-status");
-    await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
+    await status.filter({ hasText: "Waiting to send" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "07-offline-failed");
     await alice.context.setOffline(false);
     await alice.page
@@ -967,6 +978,7 @@ async function main() {
   const recoveryProblems = await recovery(harness);
   const sharedProblems = await sharedComputer(harness);
   const chaosProblems = await chaos(harness);
+  const dailyProblems = await daily(harness);
   const problems = [
     ...alice.problems,
     ...bob.problems,
@@ -974,6 +986,7 @@ async function main() {
     ...recoveryProblems,
     ...sharedProblems,
     ...chaosProblems,
+    ...dailyProblems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
@@ -1009,6 +1022,8 @@ try {
       "sotto-recovery.toml",
       "data-shared",
       "sotto-shared.toml",
+      "data-daily",
+      "sotto-daily.toml",
     ])
       rmSync(join(work, p), { recursive: true, force: true });
   }

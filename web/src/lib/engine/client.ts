@@ -1618,4 +1618,14 @@ export class SottoClient {
     this.lastTyping = Date.now();
     this.socket?.signal(conv, "typing");
   }
+
+  /**
+   * The composer was emptied, sent or left: the others stop showing "typing…" now rather than
+   * when the signal expires, and the next keystroke signals typing again at once.
+   */
+  typingStopped(conv: string): void {
+    if (this.lastTyping === 0) return;
+    this.lastTyping = 0;
+    this.socket?.signal(conv, "stopped");
+  }
 }
