@@ -8,7 +8,7 @@
  * into the composer, and go through the "Send a file" dialog (caption, limit checked first).
  */
 
-import { type KeyboardEvent, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 import { createPortal } from "react-dom";
 
 import { ErrorText } from "../../components/ui";
@@ -20,15 +20,11 @@ import { describeRetention } from "../../lib/engine/retention";
 import { type ComposeMode, Composer } from "./Composer";
 import { dayKey, dayLabel } from "./days";
 import { Dialog } from "./Dialog";
-import { type MessageActions, MessageItem, isContent, messageText } from "./MessageItem";
+import { isContent, messageText } from "./content";
+import { type MessageActions, MessageItem } from "./MessageItem";
 import { SendFileDialog } from "./SendFileDialog";
+import { useFollow } from "./useFollow";
 import "./messages.css";
-
-/** How close to the bottom (px) still counts as "at the bottom": new messages are followed. */
-const BOTTOM_SLACK = 48;
-
-/** How long after opening the engine's first-unread answer still places the marker (ms). */
-const MARKER_SETTLE_MS = 2000;
 
 /** How long a jumped-to message stays highlighted (ms). */
 const HIGHLIGHT_MS = 2500;
@@ -67,20 +63,13 @@ export function ChatView({
   const [confirmDelete, setConfirmDelete] = useState<ChatMessage>();
   const [highlight, setHighlight] = useState<string>();
   const [focused, setFocused] = useState<string>();
-  const [unseen, setUnseen] = useState(0);
-  const [marker, setMarker] = useState<string | undefined>(conv.firstUnread);
   const [dragging, setDragging] = useState(false);
   const list = useRef<HTMLOListElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
-  const atBottom = useRef(true);
-  const openedAt = useRef(Date.now());
-  /** The newest message when the view opened: once another arrives, the marker stays put. */
-  const openedLast = useRef("");
-  const seen = useRef({ first: "", last: "", height: 0 });
   const other = conv.direct ? conv.members.find((m) => m.account !== me) : undefined;
   const messages = conv.messages;
-  const firstId = messages[0]?.id ?? "";
   const lastId = messages.at(-1)?.id ?? "";
+  const { marker, unseen, scrollToBottom, onScroll, onLoad } = useFollow(conv, list);
 
   useEffect(() => {
     client.setVisible(conv.id);
@@ -89,65 +78,12 @@ export function ChatView({
     };
   }, [client, conv.id, messages.length]);
 
-  // A new conversation: its own marker, reply/edit and position.
+  // A new conversation: its own reply/edit and focus.
   useEffect(() => {
-    openedAt.current = Date.now();
-    openedLast.current = lastId;
-    setMarker(conv.firstUnread);
     setMode({ kind: "new" });
-    setUnseen(0);
     setFocused(undefined);
     input.current?.focus();
   }, [conv.id]);
-  // Opening marks the conversation read, and the engine sets the first unread message then (or
-  // clears one left from an earlier visit); later changes (messages read while the view is open)
-  // do not move the marker under the reader.
-  useEffect(() => {
-    if (Date.now() - openedAt.current < MARKER_SETTLE_MS && lastId === openedLast.current)
-      setMarker(conv.firstUnread);
-  }, [conv.firstUnread]);
-
-  const scrollToBottom = () => {
-    const el = list.current;
-    if (el === null) return;
-    el.scrollTop = el.scrollHeight;
-    atBottom.current = true;
-    setUnseen(0);
-  };
-
-  // Opening: to the "New messages" marker when there is one, else to the bottom.
-  useLayoutEffect(() => {
-    const el = list.current;
-    if (el === null) return;
-    const mark = el.querySelector<HTMLElement>("[data-testid=new-messages-marker]");
-    if (mark !== null) {
-      mark.scrollIntoView({ block: "start" });
-      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK;
-    } else scrollToBottom();
-    seen.current = { first: firstId, last: lastId, height: el.scrollHeight };
-  }, [conv.id, marker]);
-
-  // New messages: followed at the bottom (and always after sending), counted when scrolled up;
-  // older ones loaded above keep what the reader sees in place.
-  useLayoutEffect(() => {
-    const el = list.current;
-    if (el === null) return;
-    const before = seen.current;
-    if (before.last !== lastId) {
-      const newest = messages.at(-1);
-      if (atBottom.current || newest?.mine === true) scrollToBottom();
-      else {
-        const from = messages.findIndex((m) => m.id === before.last);
-        const added = messages
-          .slice(from + 1)
-          .filter((m) => !m.mine && m.content.type !== "event").length;
-        setUnseen((n) => n + added);
-      }
-    } else if (before.first !== firstId) {
-      el.scrollTop += el.scrollHeight - before.height;
-    }
-    seen.current = { first: firstId, last: lastId, height: el.scrollHeight };
-  }, [firstId, lastId]);
 
   const blocked =
     conv.blockedBy.length > 0 || conv.alarm !== undefined || conv.removed !== undefined;
@@ -288,6 +224,7 @@ export function ChatView({
         focusable={m.id === focusedId}
         highlighted={m.id === highlight}
         actions={request === undefined ? actions : undefined}
+        readOnly={blocked}
       />,
     );
     return out;
@@ -390,15 +327,8 @@ export function ChatView({
           aria-live="polite"
           data-testid="messages"
           onKeyDown={onListKey}
-          onScroll={(e) => {
-            const el = e.currentTarget;
-            atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < BOTTOM_SLACK;
-            if (atBottom.current && unseen > 0) setUnseen(0);
-          }}
-          onLoadCapture={() => {
-            // An image decoded after the row was laid out: stay at the bottom if we were.
-            if (atBottom.current) scrollToBottom();
-          }}
+          onScroll={onScroll}
+          onLoadCapture={onLoad}
         >
           {conv.history.more && (
             <li className="load-earlier">

@@ -22,7 +22,7 @@ import type { ChatMessage, ConversationView, MemberView } from "../../lib/engine
 import { humanSize } from "./days";
 import { mentionedAccounts } from "./format";
 import { type MentionQuery, applyMention, mentionCandidates, mentionQueryAt } from "./mentions";
-import { messageText } from "./MessageItem";
+import { messageText } from "./content";
 
 export type ComposeMode =
   | { readonly kind: "new" }

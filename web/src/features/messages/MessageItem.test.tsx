@@ -11,7 +11,8 @@ import type { SottoClient } from "../../lib/engine/client";
 import type { AppView, ChatMessage, ConversationView } from "../../lib/engine/model";
 import { SottoProvider } from "../../lib/sotto";
 import { ChatView } from "./ChatView";
-import { type MessageActions, MessageItem, eventText } from "./MessageItem";
+import { eventText } from "./content";
+import { type MessageActions, MessageItem } from "./MessageItem";
 
 const ME = `acct:${"2".repeat(64)}`;
 const ALICE = `acct:${"a".repeat(64)}`;
@@ -182,6 +183,27 @@ describe("replies, edits, deletes, reactions", () => {
     expect(h).toContain('aria-label="👍 reacted by alice, mallory"');
     expect(h).toContain('aria-pressed="true"');
     expect(h).toContain('data-count="2"');
+  });
+
+  it("where sending is not possible (removed, blocked) reactions cannot be toggled", () => {
+    const m: ChatMessage = {
+      ...fromAlice,
+      reactions: [{ emoji: "👍", accounts: [ALICE], usernames: ["alice"], mine: false }],
+    };
+    const open = renderToString(
+      <SottoProvider client={client}>
+        <MessageItem conv={conv} message={m} me={ME} actions={actions} readOnly={false} />
+      </SottoProvider>,
+    );
+    const closed = renderToString(
+      <SottoProvider client={client}>
+        <MessageItem conv={conv} message={m} me={ME} actions={actions} readOnly={true} />
+      </SottoProvider>,
+    );
+    expect(open).not.toContain('disabled=""');
+    expect(closed).toContain('disabled=""');
+    // Copy text stays: the menu is still offered.
+    expect(closed).toContain("More actions");
   });
 
   it("the actions menu is offered on content messages, Edit/Delete only on mine", () => {

@@ -8,24 +8,12 @@
 import { type KeyboardEvent, useState } from "react";
 import { createPortal } from "react-dom";
 
-import { formatTime } from "../../components/ui";
-import { useSotto } from "../../lib/sotto";
-import {
-  type ChatMessage,
-  type ConversationView,
-  type EditRecord,
-  type MessageStatus,
-  type ReactionView,
-  type ReplyQuote,
-  type TimelineEvent,
-  type UndeliveredState,
-  undeliveredLines,
-} from "../../lib/engine/model";
-import { describeRetention } from "../../lib/engine/retention";
+import type { ChatMessage, ConversationView } from "../../lib/engine/model";
 import { AttachmentView } from "./Attachment";
-import { Dialog } from "./Dialog";
+import { eventText, isContent, messageText } from "./content";
 import type { Mentionable } from "./format";
 import { type MenuItem, MessageMenu, ReactionPicker } from "./MessageMenu";
+import { EditHistory, Quote, Reactions, Status, Time, Undelivered } from "./MessageParts";
 import { RichText } from "./RichText";
 
 /** What a row asks of its timeline; the timeline owns the composer and the confirm dialog. */
@@ -40,84 +28,6 @@ export interface MessageActions {
   copy(m: ChatMessage): void;
 }
 
-const STATUS_TEXT: Record<Exclude<MessageStatus, "refused" | "waiting">, string> = {
-  sending: "Sending…",
-  sent: "Sent",
-  delivered: "Delivered",
-  read: "Read",
-};
-
-/** The text a message shows now (its caption for an attachment); "" when it has none. */
-export function messageText(m: ChatMessage): string {
-  if (m.deleted === true) return "";
-  switch (m.content.type) {
-    case "text":
-      return m.content.text;
-    case "attachment":
-      return m.content.caption;
-    case "gap":
-    case "unverified":
-    case "event":
-      return "";
-  }
-}
-
-/** Whether a message can be replied to, reacted to, edited (if mine) and deleted (if mine). */
-export function isContent(m: ChatMessage): boolean {
-  return (
-    m.deleted !== true &&
-    (m.content.type === "text" || m.content.type === "attachment") &&
-    m.status !== "refused"
-  );
-}
-
-/** A membership or settings change as one line. */
-export function eventText(e: TimelineEvent): string {
-  switch (e.kind) {
-    case "created":
-      return `${e.actor} created the group`;
-    case "added":
-      return `${e.actor} added ${e.subject}`;
-    case "removed":
-      return `${e.actor} removed ${e.subject}`;
-    case "left":
-      return `${e.actor} left`;
-    case "renamed":
-      return e.name === undefined
-        ? `${e.actor} renamed the group`
-        : `${e.actor} renamed the group to “${e.name}”`;
-    case "admin-granted":
-      return `${e.actor} made ${e.subject} an admin`;
-    case "admin-revoked":
-      return `${e.actor} removed ${e.subject} as an admin`;
-    case "retention":
-      return e.seconds === 0
-        ? `${e.actor} set messages to be kept for good`
-        : `${e.actor} set messages to be kept for ${describeRetention(e.seconds)}`;
-  }
-}
-
-/** "Waiting to send": a small clock, drawn (an emoji clock is missing from some fonts). */
-function ClockIcon() {
-  return (
-    <svg
-      className="clock"
-      viewBox="0 0 16 16"
-      width="12"
-      height="12"
-      aria-hidden="true"
-      focusable="false"
-    >
-      <circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-      <path d="M8 4v4.5l3 1.5" fill="none" stroke="currentColor" strokeWidth="1.5" />
-    </svg>
-  );
-}
-
-function Time({ ms }: { ms: number }) {
-  return <time dateTime={new Date(ms).toISOString()}>{formatTime(ms)}</time>;
-}
-
 export function MessageItem({
   conv,
   message: m,
@@ -125,6 +35,7 @@ export function MessageItem({
   focusable = false,
   highlighted = false,
   actions,
+  readOnly = false,
 }: {
   conv: ConversationView;
   message: ChatMessage;
@@ -133,6 +44,8 @@ export function MessageItem({
   focusable?: boolean;
   highlighted?: boolean;
   actions: MessageActions | undefined;
+  /** Sending is not possible here (removed, blocked): only Copy text and quotes stay. */
+  readOnly?: boolean;
 }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [picking, setPicking] = useState(false);
@@ -216,30 +129,34 @@ export function MessageItem({
   }
 
   const content = isContent(m);
+  // What this row may still do: amend and answer only where sending is possible.
+  const amendable = content && !readOnly;
   const items: MenuItem[] = [];
   if (actions !== undefined && content) {
-    items.push({
-      label: "Reply",
-      shortcut: "R",
-      run: () => {
-        actions.reply(m);
-      },
-    });
-    items.push({
-      label: "React",
-      shortcut: "+",
-      run: () => {
-        setPicking(true);
-      },
-    });
-    if (m.mine)
+    if (amendable) {
       items.push({
-        label: "Edit",
-        shortcut: "E",
+        label: "Reply",
+        shortcut: "R",
         run: () => {
-          actions.edit(m);
+          actions.reply(m);
         },
       });
+      items.push({
+        label: "React",
+        shortcut: "+",
+        run: () => {
+          setPicking(true);
+        },
+      });
+      if (m.mine)
+        items.push({
+          label: "Edit",
+          shortcut: "E",
+          run: () => {
+            actions.edit(m);
+          },
+        });
+    }
     if (messageText(m) !== "")
       items.push({
         label: "Copy text",
@@ -247,7 +164,7 @@ export function MessageItem({
           actions.copy(m);
         },
       });
-    if (m.mine)
+    if (amendable && m.mine)
       items.push({
         label: "Delete",
         shortcut: "Delete",
@@ -260,14 +177,15 @@ export function MessageItem({
 
   const onKey = (e: KeyboardEvent<HTMLLIElement>) => {
     // Only the row itself: keys typed in its buttons or fields are theirs.
-    if (e.target !== e.currentTarget || actions === undefined || !content) return;
+    if (e.target !== e.currentTarget || actions === undefined) return;
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const k = e.key;
-    if (k === "r" || k === "R") actions.reply(m);
+    if ((k === "Enter" || k === "ContextMenu") && items.length > 0) setMenuOpen(true);
+    else if (!amendable) return;
+    else if (k === "r" || k === "R") actions.reply(m);
     else if ((k === "e" || k === "E") && m.mine) actions.edit(m);
     else if ((k === "Delete" || k === "Backspace") && m.mine) actions.remove(m);
     else if (k === "+" || k === ":") setPicking(true);
-    else if (k === "Enter" || k === "ContextMenu") setMenuOpen(true);
     else return;
     e.preventDefault();
   };
@@ -337,7 +255,7 @@ export function MessageItem({
         <Reactions
           reactions={m.reactions}
           onToggle={
-            actions === undefined || !content
+            actions === undefined || !amendable
               ? undefined
               : (r) => {
                   actions.react(m, r.emoji, !r.mine);
@@ -381,188 +299,5 @@ export function MessageItem({
           document.body,
         )}
     </li>
-  );
-}
-
-function Status({ conv, m }: { conv: string; m: ChatMessage }) {
-  const client = useSotto();
-  const status = m.status;
-  if (status === undefined) return null;
-  switch (status) {
-    case "waiting":
-      return (
-        <>
-          {" · "}
-          <span data-testid="message-status" className="waiting">
-            <ClockIcon /> Waiting to send
-          </span>
-        </>
-      );
-    case "refused":
-      return (
-        <>
-          {" · "}
-          <span data-testid="message-status" className="error">
-            Could not be sent{m.refusal === undefined ? "" : `: ${m.refusal}`}
-          </span>{" "}
-          <button
-            type="button"
-            className="link"
-            onClick={() => void client.dismissRefused(conv, m.id)}
-          >
-            Dismiss
-          </button>
-        </>
-      );
-    case "sending":
-    case "sent":
-    case "delivered":
-    case "read":
-      return (
-        <>
-          {" · "}
-          <span data-testid="message-status">{STATUS_TEXT[status]}</span>
-        </>
-      );
-  }
-}
-
-/** The quoted message above a reply; a click scrolls to it (when it is still there). */
-function Quote({
-  quote,
-  onJump,
-}: {
-  quote: ReplyQuote;
-  onJump: ((id: string) => void) | undefined;
-}) {
-  const body =
-    quote.state === "available" ? (
-      <>
-        <strong dir="auto">{quote.fromUsername}</strong> <span dir="auto">{quote.preview}</span>
-      </>
-    ) : quote.state === "deleted" ? (
-      <em>{quote.fromUsername === undefined ? "" : `${quote.fromUsername}: `}Message deleted</em>
-    ) : (
-      <em>Message not available</em>
-    );
-  if (quote.state === "missing" || onJump === undefined)
-    return (
-      <span className="reply-quote" data-testid="reply-quote" data-state={quote.state}>
-        {body}
-      </span>
-    );
-  return (
-    <button
-      type="button"
-      className="reply-quote"
-      data-testid="reply-quote"
-      data-state={quote.state}
-      aria-label={
-        quote.state === "available"
-          ? `Reply to ${quote.fromUsername ?? ""}: ${quote.preview ?? ""}. Show the message`
-          : "Reply to a deleted message. Show it"
-      }
-      onClick={() => {
-        onJump(quote.id);
-      }}
-    >
-      {body}
-    </button>
-  );
-}
-
-function Reactions({
-  reactions,
-  onToggle,
-}: {
-  reactions: readonly ReactionView[];
-  onToggle: ((r: ReactionView) => void) | undefined;
-}) {
-  return (
-    <span className="reactions" role="group" aria-label="Reactions" data-testid="reactions">
-      {reactions.map((r) => (
-        <button
-          key={r.emoji}
-          type="button"
-          className={r.mine ? "reaction mine" : "reaction"}
-          aria-pressed={r.mine}
-          aria-label={`${r.emoji} reacted by ${r.usernames.join(", ")}`}
-          title={r.usernames.join(", ")}
-          disabled={onToggle === undefined}
-          data-testid="reaction"
-          onClick={() => onToggle?.(r)}
-        >
-          {r.emoji} <span className="reaction-count" data-count={r.accounts.length} />
-        </button>
-      ))}
-    </span>
-  );
-}
-
-/** The earlier versions of an edited message, oldest first, and the current one. */
-function EditHistory({
-  edits,
-  current,
-  onClose,
-}: {
-  edits: readonly EditRecord[];
-  current: string;
-  onClose: () => void;
-}) {
-  return (
-    <Dialog title="Edit history" onClose={onClose} testId="edit-history">
-      <ol className="edit-history">
-        {edits.map((e, i) => (
-          <li key={i}>
-            <Time ms={e.sentAt} />
-            <p dir="auto" className="pre">
-              {e.text}
-            </p>
-          </li>
-        ))}
-        <li>
-          <strong>Now</strong>
-          <p dir="auto" className="pre">
-            {current}
-          </p>
-        </li>
-      </ol>
-      <div className="actions">
-        <button type="button" onClick={onClose}>
-          Close
-        </button>
-      </div>
-    </Dialog>
-  );
-}
-
-/**
- * Who did not get a sent message and why; while the outbox keeps it, Retry posts it again (same
- * id and bytes: only the devices still missing get it) and Dismiss stops trying.
- */
-function Undelivered({ conv, id, state }: { conv: string; id: string; state: UndeliveredState }) {
-  const client = useSotto();
-  return (
-    <span className="undelivered" data-testid="message-undelivered">
-      {undeliveredLines(state.missing).map((line) => (
-        <span key={line} className="error">
-          {line}
-        </span>
-      ))}
-      {state.kept && (
-        <span>
-          <button type="button" className="link" onClick={() => void client.retry(conv, id)}>
-            Retry
-          </button>
-          <button
-            type="button"
-            className="link"
-            onClick={() => void client.dismissUndelivered(conv, id)}
-          >
-            Dismiss
-          </button>
-        </span>
-      )}
-    </span>
   );
 }

@@ -73,7 +73,9 @@ import { compareMessages } from "./timeline";
 import { type ViewContext, conversationPreview, messageView } from "./view";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
+import type { StoredMessage } from "./stored";
 import { BlockedError, Messaging } from "./messaging";
+import { checkBody } from "./outbox";
 import type {
   AppView,
   ChatMessage,
@@ -310,13 +312,36 @@ export class SottoClient {
   /** How a stored message of `conv` is shown: names, reply quotes and reactions as they are now. */
   private viewContext(conv: string): ViewContext {
     const rec = this.convs.records.get(conv);
-    const byId = new Map(rec?.messages.map((m) => [m.id, m]));
+    let byId: Map<string, StoredMessage> | undefined;
     return {
       me: this.keys_?.record.account ?? "",
       name: (account) => this.directory.pinnedName(account) ?? account,
-      find: (id) => byId.get(id),
+      find: (id) => {
+        byId ??= new Map(rec?.messages.map((m) => [m.id, m]));
+        return byId.get(id);
+      },
       nameAt: (epoch) => this.convs.nameAt(conv, epoch),
     };
+  }
+
+  /**
+   * Views of stored messages, by the stored object (every change replaces it): a view is rebuilt
+   * only when its message, or the message it quotes, changed, or names did (`refreshAlerts`).
+   */
+  private viewCache = new WeakMap<
+    StoredMessage,
+    { readonly view: ChatMessage; readonly quoted: StoredMessage | undefined }
+  >();
+
+  private cachedView(m: StoredMessage, ctx: ViewContext): ChatMessage {
+    // Events name a group name learned later: cheap, and never cached.
+    if (m.content.type === "event") return messageView(m, ctx);
+    const quoted = m.replyTo === undefined ? undefined : ctx.find(m.replyTo);
+    const hit = this.viewCache.get(m);
+    if (hit !== undefined && hit.quoted === quoted) return hit.view;
+    const view = messageView(m, ctx);
+    this.viewCache.set(m, { view, quoted });
+    return view;
   }
 
   /** The conversation `conv` is shown in: itself, or the 1:1 a duplicate of it is merged into. */
@@ -391,7 +416,7 @@ export class SottoClient {
             .filter(
               (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
             )
-            .map((m) => ({ sentAt: m.sentAt, stored: m, view: messageView(m, ctx) }));
+            .map((m) => ({ sentAt: m.sentAt, stored: m, view: this.cachedView(m, ctx) }));
         },
         (a, b) => compareMessages(a.stored, b.stored),
       );
@@ -490,6 +515,8 @@ export class SottoClient {
 
   private async refreshAlerts(): Promise<void> {
     const pins = await this.directory.pinsList();
+    // Names may have changed: every message view is built again.
+    this.viewCache = new WeakMap();
     this.trustCache = new Map(
       pins.map((p) => [
         p.account,
@@ -634,9 +661,22 @@ export class SottoClient {
     ]);
     if (accepted === undefined && requests === undefined) throw new Error("server unreachable");
     if (version !== this.consentVersion) return;
-    this.consent.update(accepted, requests?.map(requestInfo));
+    // No longer listed: removed or left (the server answers a former member the log up to its
+    // removal, which is verified here), or declined on another device.
+    if (accepted !== undefined)
+      for (const conv of this.consent.droppedBy(accepted))
+        await this.convs.sync(conv).catch(() => false);
+    if (version !== this.consentVersion) return;
+    this.consent.update(accepted, requests?.map(requestInfo), (conv) => this.isFormer(conv));
     await this.saveConsent();
     this.changed();
+  }
+
+  /** Whether the verified log says this account was a member of `conv` and is no longer. */
+  private isFormer(conv: string): boolean {
+    const state = this.convs.state(conv);
+    const me = this.keys_?.account;
+    return state !== undefined && me !== undefined && !state.isMember(me);
   }
 
   private async saveConsent(): Promise<void> {
@@ -707,11 +747,16 @@ export class SottoClient {
       this.store.lockName("socket"),
       {
         lead: () => {
+          const followed = this.secondaryTab;
           this.secondaryTab = false;
-          socket.start();
-          // What another tab changed meanwhile is in the store: read it again.
-          void this.reloadFromStore().catch(() => undefined);
-          this.changed();
+          // What the leading tab changed meanwhile is in the store: read it first.
+          const ready = followed ? this.reloadFromStore() : Promise.resolve();
+          void ready
+            .catch(() => undefined)
+            .then(() => {
+              socket.start();
+              this.changed();
+            });
         },
         follow: () => {
           this.secondaryTab = true;
@@ -733,10 +778,16 @@ export class SottoClient {
     await this.leadership?.takeOver();
   }
 
-  /** Conversations and the outbox as the store holds them (another tab may have led meanwhile). */
+  /**
+   * Conversations, receiver state and outbox as the store holds them (another tab led
+   * meanwhile), in turn with the frames coming in.
+   */
   private async reloadFromStore(): Promise<void> {
-    await this.convs.load();
-    await this.messaging.load();
+    await this.messaging.whenIdle();
+    await this.messaging.inTurn(async () => {
+      await this.convs.load();
+      await this.messaging.load();
+    });
     this.changed();
   }
 
@@ -748,6 +799,19 @@ export class SottoClient {
     this.leadership = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+  }
+
+  /**
+   * The server says `conv`'s group log changed (a `conversation` frame): it is fetched and
+   * verified at once, so an invitee sees a new group before anyone writes in it and a removed
+   * member learns it now (the server answers a former member the log up to its removal). Then
+   * the lists say whether it is a conversation, a request, or one this account left.
+   */
+  private async conversationChanged(conv: string): Promise<void> {
+    await this.messaging.inTurn(() => this.convs.sync(conv)).catch(() => false);
+    await this.refreshConsent().catch(() => undefined);
+    await this.continuity.takeNames().catch(() => undefined);
+    this.changed();
   }
 
   retryConnection(): void {
@@ -772,6 +836,9 @@ export class SottoClient {
       }
       case "handover":
         void this.takeHandovers();
+        break;
+      case "conversation":
+        void this.conversationChanged(f.conversation);
         break;
       case "ready":
       case "sent":
@@ -1463,6 +1530,8 @@ export class SottoClient {
   ): Promise<void> {
     const problem = this.checkAttachment(file);
     if (problem !== undefined) throw new Error(`${file.name} is ${problem}`);
+    // A caption too long is refused before the upload, not after it.
+    checkBody({ type: "text", text: caption }, this.continuity.limits.maxBodyBytes);
     const state = this.convs.state(conv);
     if (state !== undefined && !state.isMember(this.keys().account))
       throw new Error("You are no longer a member of this conversation");
