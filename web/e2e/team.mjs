@@ -299,6 +299,13 @@ export async function team(h) {
     await box.press("Enter");
     await dialog.waitFor({ state: "detached" });
     await heading(ben, group).waitFor();
+    // Back and Forward move between the two conversations.
+    const teamHash = await hash(ben);
+    await ben.page.goBack();
+    await ben.page.waitForFunction((h) => location.hash !== h, teamHash);
+    assert((await hash(ben)).startsWith("#/c/"), "Back returns to the other conversation");
+    await ben.page.goForward();
+    await heading(ben, group).waitFor();
     // Outside any field, "?" opens the help.
     await ben.page.getByTestId("messages").click();
     await ben.page.keyboard.press("?");
@@ -345,6 +352,12 @@ export async function team(h) {
     const marked = ben.page.locator('[data-highlight="true"]');
     await marked.filter({ hasText: "lunch at noon" }).waitFor();
     assert(await marked.isVisible(), "the message is scrolled into view");
+    // Ctrl+F opens search too, even from the composer.
+    await ben.page.getByLabel("Message", { exact: true }).focus();
+    await ben.page.keyboard.press("Control+f");
+    await ben.page.getByRole("heading", { name: "Search messages" }).waitFor();
+    await ben.page.goBack();
+    await heading(ben, group).waitFor();
   });
 
   await test("team: the members panel renames, promotes and demotes; the others see it in the timeline", async () => {
