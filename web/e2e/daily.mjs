@@ -534,7 +534,8 @@ async function cliInterop(h, srv, alice, bob, suffix) {
 
   await test("daily interop: a browser reply, edit, reaction, mention and delete in `sotto recv` JSON", async () => {
     await menu(alice, "cli says hello", "Reply");
-    await composer(alice).fill(`answer from the browser @${carol}`);
+    // The mention is not at the end: Enter right after "@name" would pick the completion.
+    await composer(alice).fill(`answer from the browser, @${carol} please look`);
     await composer(alice).press("Enter");
     const reply = await recv((l) => l.text?.startsWith("answer from the browser"), "the reply");
     assert(reply.reply_to === cliMsg, `reply_to names the CLI's message: ${JSON.stringify(reply)}`);
