@@ -140,7 +140,7 @@ export function AttachmentView({
             testId={pdf ? "pdf-viewer" : "lightbox"}
           >
             {pdf ? (
-              <iframe src={url} title={name} />
+              <PdfFrame url={url} name={name} />
             ) : (
               <img src={url} alt={name} className="full" />
             )}
@@ -154,4 +154,28 @@ export function AttachmentView({
         )}
     </span>
   );
+}
+
+/**
+ * A PDF in a frame of its `blob:` URL. A server whose CSP does not allow framing blobs
+ * (`frame-src blob:`) blocks it: then the dialog says so instead of showing a broken frame.
+ */
+function PdfFrame({ url, name }: { url: string; name: string }) {
+  const [blocked, setBlocked] = useState(false);
+  useEffect(() => {
+    const on = (e: SecurityPolicyViolationEvent) => {
+      if (e.blockedURI.startsWith("blob")) setBlocked(true);
+    };
+    document.addEventListener("securitypolicyviolation", on);
+    return () => {
+      document.removeEventListener("securitypolicyviolation", on);
+    };
+  }, []);
+  if (blocked)
+    return (
+      <p role="alert" data-testid="pdf-blocked">
+        This server does not let PDFs open inside the page. Download it to read it.
+      </p>
+    );
+  return <iframe src={url} title={name} />;
 }

@@ -12,6 +12,7 @@ import {
   type RefObject,
   useEffect,
   useId,
+  useLayoutEffect,
   useRef,
   useState,
 } from "react";
@@ -98,6 +99,17 @@ export function Composer({
   /** The over-limit refusal shown after a send was tried; cleared as soon as the text changes. */
   const [refused, setRefused] = useState<string>();
   const draft = useRef("");
+  /**
+   * Where the caret goes once a picked mention is in the text: set as the new value is committed,
+   * before the next keystroke, so fast typing after a pick lands after the mention.
+   */
+  const caretAfter = useRef<number>(undefined);
+  useLayoutEffect(() => {
+    const at = caretAfter.current;
+    if (at === undefined) return;
+    caretAfter.current = undefined;
+    input.current?.setSelectionRange(at, at);
+  }, [text]);
   const fileInput = useRef<HTMLInputElement>(null);
   const listId = useId();
   const counterId = useId();
@@ -145,12 +157,10 @@ export function Composer({
     const el = input.current;
     if (query === undefined || el === null) return;
     const next = applyMention(text, query, el.selectionStart, username);
+    caretAfter.current = next.caret;
     setText(next.text);
     setQuery(undefined);
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(next.caret, next.caret);
-    });
+    el.focus();
   };
 
   const send = async () => {
