@@ -369,18 +369,25 @@ export async function team(h) {
     await ann.page.getByRole("button", { name: "Rename" }).click();
     await heading(ann, `Members of ${renamed}`).waitFor({ timeout: 30_000 });
     await heading(ben, renamed).waitFor({ timeout: 30_000 });
-    await timeline(ben).filter({ hasText: renamed }).waitFor();
+    await timeline(ben)
+      .filter({ hasText: `${ann.user} renamed the group to “${renamed}”` })
+      .waitFor({ timeout: 30_000 });
     const benRow = ann.page.getByRole("row", { name: new RegExp(ben.user) });
     await benRow.getByRole("button", { name: "Make admin" }).click();
     await benRow
       .getByTestId("member-role")
       .filter({ hasText: "Admin" })
       .waitFor({ timeout: 30_000 });
-    await timeline(cat).filter({ hasText: /admin/i }).waitFor({ timeout: 30_000 });
+    await timeline(cat)
+      .filter({ hasText: `${ann.user} made ${ben.user} an admin` })
+      .waitFor({ timeout: 30_000 });
     await benRow.getByRole("button", { name: "Revoke admin" }).click();
     await benRow
       .getByTestId("member-role")
       .filter({ hasText: "Member" })
+      .waitFor({ timeout: 30_000 });
+    await timeline(cat)
+      .filter({ hasText: `${ann.user} removed ${ben.user} as an admin` })
       .waitFor({ timeout: 30_000 });
   });
 
@@ -390,7 +397,9 @@ export async function team(h) {
       .getByRole("button", { name: "Remove" })
       .click();
     await ann.page.getByTestId("member-count").filter({ hasText: "2 members" }).waitFor();
-    await timeline(ben).filter({ hasText: cat.user }).waitFor();
+    await timeline(ben)
+      .filter({ hasText: `${ann.user} removed ${cat.user}` })
+      .waitFor({ timeout: 30_000 });
     // cat learns it without any further message: the panel says so and offers nothing.
     await cat.page.getByRole("button", { name: /^Members/ }).click();
     await cat.page.getByTestId("removed-notice").filter({ hasText: "You were removed" }).waitFor({
