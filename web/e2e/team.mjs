@@ -219,6 +219,7 @@ export async function team(h) {
     await ben.page.getByRole("button", { name: "Settings" }).click();
     await heading(ben, "Settings").waitFor();
     await axe(ben, "settings");
+    await shot(ben.page, "71-settings");
     await ben.page.getByLabel("Show message content in notifications").check();
     await setHidden(ben, true);
     const before = (await notes(ben)).length;
@@ -312,6 +313,7 @@ export async function team(h) {
     const help = ben.page.getByRole("dialog", { name: "Keyboard shortcuts" });
     await help.waitFor();
     await axe(ben, "shortcut help");
+    await shot(ben.page, "72-shortcuts");
     await ben.page.keyboard.press("Escape");
     await help.waitFor({ state: "detached" });
   });
@@ -412,6 +414,7 @@ export async function team(h) {
       "no actions for a removed member",
     );
     await axe(cat, "members panel (removed)");
+    await shot(cat.page, "75-removed");
     await cat.page.getByRole("button", { name: "Back to chat" }).click();
     const composer = cat.page.getByLabel("Message", { exact: true });
     assert(
@@ -426,6 +429,7 @@ export async function team(h) {
     await dialog.waitFor();
     await dialog.getByLabel("New admin").waitFor();
     await axe(ann, "leave dialog (choose a new admin)");
+    await shot(ann.page, "74-leave-choose-admin");
     await dialog.getByLabel("New admin").selectOption({ label: ben.user });
     await dialog.getByRole("button", { name: "Make admin and leave" }).click();
     await dialog.waitFor({ state: "detached", timeout: 30_000 });
@@ -452,6 +456,7 @@ export async function team(h) {
     const notice = tab.getByText("Sotto is open in another tab");
     await notice.waitFor({ timeout: 30_000 });
     await axe({ page: tab }, "second tab notice");
+    await shot(tab, "73-other-tab");
     await tab.getByRole("button", { name: "Use here" }).click();
     await tab
       .getByTestId("connection")
