@@ -1565,6 +1565,8 @@ export class SottoClient {
     const view = this.getView();
     const hits = this.searchIndex
       .query(query)
+      // The user's own history: not a stranger's request, not a declined conversation.
+      .filter((h) => this.consent.standing(h.conv) === "accepted")
       .filter((h) => only === undefined || only.has(h.conv))
       .map((h) => {
         const shown = this.shownAs(h.conv);

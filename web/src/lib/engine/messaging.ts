@@ -764,7 +764,7 @@ export class Messaging {
    * A checked edit, delete or reaction: applied to its target, kept until the target arrives, or
    * refused (`message/wrong-target`, `message/not-author`).
    */
-  commitAmendment(conv: string, rec: ConversationRecord, a: Amendment): void {
+  private commitAmendment(conv: string, rec: ConversationRecord, a: Amendment): void {
     let elsewhere: { conv: string; message: StoredMessage } | undefined;
     for (const [id, other] of this.convs.records) {
       const message = id === conv ? undefined : other.messages.find((m) => m.id === a.target);

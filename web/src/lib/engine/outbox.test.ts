@@ -6,10 +6,20 @@
 
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 
-import { AccountId } from "../../crypto";
+import { AccountId, DeviceId } from "../../crypto";
 import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
 import { ApiError } from "../api";
-import { createConversation, deliver, newRelay, settle, shownOf, side, until } from "./test-world";
+import { BlockedError } from "./outbox";
+import {
+  createConversation,
+  deliver,
+  directoryView,
+  newRelay,
+  settle,
+  shownOf,
+  side,
+  until,
+} from "./test-world";
 
 let alice: TestAccount;
 let bob: TestAccount;
@@ -66,6 +76,27 @@ describe("refused before sealing", () => {
     );
     expect(b.messaging.outbox).toEqual([]);
     expect(shownOf(b, conv).filter((m) => m.mine)).toEqual([]);
+  });
+
+  it("a member whose identity changed blocks sending before anything is sealed", async () => {
+    const impostor = await testAccount(3, "alice");
+    const relay = newRelay([alice, bob]);
+    const b = await side(relay, bob, "identity-bob");
+    // The server showed bob another account as "alice" first: alice's own account is then a
+    // changed identity on bob's side.
+    relay.lies = new Map([
+      [DeviceId.toText(bob.device.keys.device), new Map([["alice", directoryView(impostor)]])],
+    ]);
+    await b.directory.contact("alice");
+    delete relay.lies;
+    const conv = await createConversation(b, [alice]);
+    await b.directory.contact(AccountId.toText(alice.master.account), true);
+    await expect(b.messaging.send(conv, { type: "text", text: "hi" })).rejects.toBeInstanceOf(
+      BlockedError,
+    );
+    expect(b.messaging.outbox).toEqual([]);
+    expect(shownOf(b, conv).filter((m) => m.mine)).toEqual([]);
+    expect(await b.store.get(`chain:${conv}`)).toBeUndefined();
   });
 });
 
