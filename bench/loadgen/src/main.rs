@@ -585,7 +585,11 @@ async fn main() {
                             let _ = tx.send(ack_frame(&mut acks));
                         }
                     }
-                    ServerFrame::Acked { .. } | ServerFrame::Pong | ServerFrame::Ready { .. } => {}
+                    // Group-log notices are not load traffic.
+                    ServerFrame::Acked { .. }
+                    | ServerFrame::Pong
+                    | ServerFrame::Ready { .. }
+                    | ServerFrame::Conversation { .. } => {}
                     ServerFrame::Signal { .. }
                     | ServerFrame::Error { .. }
                     | ServerFrame::Handover => {

@@ -305,6 +305,9 @@ pub struct Limits {
     /// Pending (not yet approved) devices one account may have; one more is refused
     /// (`429 capacity`).
     pub max_pending_devices_per_account: usize,
+    /// Seconds a pending device waits for approval: after it the device is no longer listed,
+    /// its approval is refused, and the purge deletes it (an abandoned second-device login).
+    pub pending_device_secs: u64,
     /// Backup items one account may store (`429 capacity` past it).
     pub max_backup_items_per_account: i64,
     /// Backup bytes one account may store (`429 capacity` past it).
@@ -366,6 +369,7 @@ impl Default for Limits {
             registrations_per_ip_per_hour: 20,
             registrations_per_minute: 60,
             max_pending_devices_per_account: 10,
+            pending_device_secs: 15 * 60,
             max_backup_items_per_account: 100_000,
             max_backup_bytes_per_account: 256 * 1024 * 1024,
             recovery_attempts_per_hour: 5,
@@ -659,13 +663,15 @@ impl Config {
         if l.registrations_per_ip_per_hour == 0
             || l.registrations_per_minute == 0
             || l.max_pending_devices_per_account == 0
+            || l.pending_device_secs == 0
             || a.max_concurrent == 0
             || a.max_concurrent_per_address == 0
             || a.max_concurrent_new == 0
         {
             return Err(Error::Config {
                 reason: "limits.registrations_per_ip_per_hour, registrations_per_minute, \
-                         max_pending_devices_per_account and argon2.max_concurrent, \
+                         max_pending_devices_per_account, pending_device_secs and \
+                         argon2.max_concurrent, \
                          max_concurrent_per_address, max_concurrent_new must be positive"
                     .to_owned(),
             });

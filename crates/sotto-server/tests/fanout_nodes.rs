@@ -162,6 +162,51 @@ async fn an_envelope_sent_through_node_b_reaches_a_socket_on_node_a_in_real_time
 }
 
 #[tokio::test]
+async fn a_group_change_through_node_b_tells_member_and_removed_sockets_on_node_a() {
+    let Some((a, b)) = two_nodes().await else {
+        return;
+    };
+    let alice = onboard(&a, 0, "alice").await;
+    let bob = onboard(&a, 1, "bob").await;
+    let carol = onboard(&a, 2, "carol").await;
+    let (conv, state) = create_conversation_with_state(&alice, &[&bob, &carol]).await;
+    let mut bob_ws = connect(&a, &bob.api, bob.keys()).await;
+    let mut carol_ws = connect(&a, &carol.api, carol.keys()).await;
+    let removal = state
+        .propose(
+            sotto_proto::group::GroupOp::RemoveMember {
+                account: bob.account.master.account(),
+            },
+            alice.account.master.account(),
+            alice.keys(),
+            now(),
+        )
+        .unwrap();
+    let started = Instant::now();
+    let (status, body) = through(&b, &alice)
+        .post(
+            &format!("/v1/conversations/{conv}/changes"),
+            json!({ "change": b64(&removal.encode()) }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let told = json!({ "type": "conversation", "conversation": conv.to_string() });
+    assert_eq!(carol_ws.expect("conversation").await, told, "a member");
+    assert_eq!(
+        bob_ws.expect("conversation").await,
+        told,
+        "the removed member"
+    );
+    assert!(
+        started.elapsed() < REAL_TIME,
+        "took {:?}",
+        started.elapsed()
+    );
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
 async fn logout_and_revocation_on_node_b_close_sockets_on_node_a() {
     let Some((a, b)) = two_nodes().await else {
         return;

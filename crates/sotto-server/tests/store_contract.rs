@@ -123,7 +123,7 @@ async fn people(store: &Arc<dyn Store>) -> People {
     let b2 = device(3, bob, DeviceState::Pending);
     store.activate_device(&a1).await.unwrap();
     store.activate_device(&b1).await.unwrap();
-    store.add_pending_device(&b2, 10).await.unwrap();
+    store.add_pending_device(&b2, 10, 0).await.unwrap();
     People {
         alice,
         bob,
@@ -293,9 +293,9 @@ mod contract {
         let b2 = device(3, bob, DeviceState::Pending);
         store.activate_device(&a1).await.unwrap();
         store.activate_device(&b1).await.unwrap();
-        store.add_pending_device(&b2, 10).await.unwrap();
+        store.add_pending_device(&b2, 10, 0).await.unwrap();
         assert!(store
-            .add_pending_device(&device(2, bob, DeviceState::Pending), 10)
+            .add_pending_device(&device(2, bob, DeviceState::Pending), 10, 0)
             .await
             .is_err());
         assert!(
@@ -309,13 +309,13 @@ mod contract {
         // At most `max_pending` pending devices per account; announcing one again is no more.
         assert!(matches!(
             store
-                .add_pending_device(&device(4, bob, DeviceState::Pending), 1)
+                .add_pending_device(&device(4, bob, DeviceState::Pending), 1, 0)
                 .await,
             Err(Error::Capacity { .. })
         ));
-        store.add_pending_device(&b2, 1).await.unwrap();
+        store.add_pending_device(&b2, 1, 0).await.unwrap();
         store
-            .add_pending_device(&device(9, alice, DeviceState::Pending), 1)
+            .add_pending_device(&device(9, alice, DeviceState::Pending), 1, 0)
             .await
             .unwrap();
         assert_eq!(store.devices_of(bob).await.unwrap().len(), 2);
@@ -1432,11 +1432,108 @@ mod contract {
             exchange_serial: Some(4),
             ..device(4, p.bob, DeviceState::Pending)
         };
-        store.add_pending_device(&pending, 10).await.unwrap();
+        store.add_pending_device(&pending, 10, 0).await.unwrap();
         let got = store.device(&pending.device).await.unwrap().unwrap();
         assert_eq!(
             (got.state, got.exchange_cert, got.exchange_serial),
             (DeviceState::Pending, Some(vec![9; 20]), Some(4))
+        );
+    }
+
+    /// A member a change removes keeps the epoch of that change (the latest one if removed
+    /// again after being added back); nobody else has one.
+    pub async fn a_removed_member_keeps_the_epoch_of_its_removal(store: Arc<dyn Store>) {
+        let People {
+            alice,
+            bob,
+            carol,
+            a1,
+            ..
+        } = people(&store).await;
+        let conv = conversation(&store, &a1, &[alice, bob, carol]).await;
+        let change = |epoch: u64| ChangeRecord {
+            epoch,
+            change: vec![u8::try_from(epoch).unwrap(); 4],
+            author: a1.device,
+            created_at: 1,
+        };
+        assert_eq!(store.removed_at(&conv, bob).await.unwrap(), None);
+        store
+            .append_change(&conv, &change(1), &accepted(&[alice, carol]), None)
+            .await
+            .unwrap();
+        assert!(!store.is_member(&conv, bob).await.unwrap());
+        assert_eq!(store.removed_at(&conv, bob).await.unwrap(), Some(1));
+        assert_eq!(store.removed_at(&conv, carol).await.unwrap(), None);
+        assert_eq!(store.removed_at(&conv, alice).await.unwrap(), None);
+        let other = ConversationId::from_bytes([6; 16]);
+        assert_eq!(store.removed_at(&other, bob).await.unwrap(), None);
+        // Added back, then removed again: the latest removal counts.
+        store
+            .append_change(&conv, &change(2), &accepted(&[alice, bob, carol]), None)
+            .await
+            .unwrap();
+        assert!(store.is_member(&conv, bob).await.unwrap());
+        store
+            .append_change(&conv, &change(3), &accepted(&[alice, carol]), None)
+            .await
+            .unwrap();
+        assert_eq!(store.removed_at(&conv, bob).await.unwrap(), Some(3));
+        // Carol leaves.
+        store
+            .append_change(&conv, &change(4), &accepted(&[alice]), None)
+            .await
+            .unwrap();
+        assert_eq!(store.removed_at(&conv, carol).await.unwrap(), Some(4));
+    }
+
+    /// Pending devices announced before the cut-off no longer count against the cap, an
+    /// announcement again restarts the wait, and the purge deletes only expired pending ones.
+    pub async fn expired_pending_devices_stop_counting_and_are_purged(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        // b2 (pending) was announced at 3 (see `device`); a cut-off of 100 expires it.
+        let at = |i: u8, t: i64| DeviceRecord {
+            created_at: t,
+            ..device(i, p.bob, DeviceState::Pending)
+        };
+        assert!(matches!(
+            store.add_pending_device(&at(5, 200), 1, 0).await,
+            Err(Error::Capacity { .. })
+        ));
+        store.add_pending_device(&at(5, 200), 1, 100).await.unwrap();
+        // Announcing b2 again restarts its wait.
+        store
+            .add_pending_device(&at(3, 300), 10, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .device(&at(3, 0).device)
+                .await
+                .unwrap()
+                .unwrap()
+                .created_at,
+            300
+        );
+        store.add_pending_device(&at(6, 50), 10, 0).await.unwrap();
+        assert_eq!(store.purge_pending_devices(250).await.unwrap(), 2);
+        let left: Vec<(DeviceId, DeviceState)> = store
+            .devices_of(p.bob)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.device, d.state))
+            .collect();
+        assert_eq!(
+            left,
+            vec![
+                (p.b1.device, DeviceState::Active),
+                (at(3, 0).device, DeviceState::Pending)
+            ]
+        );
+        assert!(
+            store.device(&p.a1.device).await.unwrap().is_some(),
+            "active stays"
         );
     }
 }
@@ -1680,4 +1777,24 @@ async fn sqlite_hand_overs_wait_for_their_recipient_within_a_cap() {
 #[tokio::test]
 async fn postgres_hand_overs_wait_for_their_recipient_within_a_cap() {
     on_postgres(contract::hand_overs_wait_for_their_recipient_within_a_cap).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_removed_member_keeps_the_epoch_of_its_removal() {
+    on_sqlite(contract::a_removed_member_keeps_the_epoch_of_its_removal).await;
+}
+
+#[tokio::test]
+async fn postgres_a_removed_member_keeps_the_epoch_of_its_removal() {
+    on_postgres(contract::a_removed_member_keeps_the_epoch_of_its_removal).await;
+}
+
+#[tokio::test]
+async fn sqlite_expired_pending_devices_stop_counting_and_are_purged() {
+    on_sqlite(contract::expired_pending_devices_stop_counting_and_are_purged).await;
+}
+
+#[tokio::test]
+async fn postgres_expired_pending_devices_stop_counting_and_are_purged() {
+    on_postgres(contract::expired_pending_devices_stop_counting_and_are_purged).await;
 }

@@ -673,6 +673,14 @@ pub struct HistoryPage {
 pub struct PolicyView {
     /// The retention of a conversation whose log set none (§6.7), seconds; 0 = for good.
     pub default_retention_secs: u64,
+    /// The largest attachment upload, bytes (`limits.max_attachment`); absent from older
+    /// servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attachment_bytes: Option<u64>,
+    /// The largest encoded message body, bytes (protocol §11, 65536); absent from older
+    /// servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
 }
 
 #[cfg(test)]

@@ -145,6 +145,13 @@ pub enum ServerFrame<'a> {
     Pong,
     /// A device hand-over is waiting for this device (`GET /v1/handovers`).
     Handover,
+    /// This conversation's group log changed (`GET /v1/conversations/{c}` shows the change).
+    /// Sent to the members after the change and to a member the change removed, so an invitee
+    /// sees a new group at once and a removed member learns of its removal.
+    Conversation {
+        /// The conversation.
+        conversation: ConversationId,
+    },
     /// A frame was refused.
     Error {
         /// The `id` of the refused `send`, if any.
@@ -233,6 +240,7 @@ impl ServerFrame<'_> {
             },
             Self::Pong => ServerFrame::Pong,
             Self::Handover => ServerFrame::Handover,
+            Self::Conversation { conversation } => ServerFrame::Conversation { conversation },
             Self::Error {
                 id,
                 error,
@@ -400,7 +408,14 @@ mod tests {
             from_device: device,
             payload: None,
         };
-        for frame in [ready, error, signal, ServerFrame::Pong] {
+        let changed = ServerFrame::Conversation {
+            conversation: conv(),
+        };
+        assert_eq!(
+            changed.to_json(),
+            format!(r#"{{"type":"conversation","conversation":"{}"}}"#, conv())
+        );
+        for frame in [ready, error, signal, changed, ServerFrame::Pong] {
             let json = frame.to_json();
             let back: ServerFrame<'_> = serde_json::from_str(&json).unwrap();
             assert_eq!(back.into_owned(), frame);

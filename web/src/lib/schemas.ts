@@ -135,8 +135,15 @@ export const ArchivedEnvelope = z.object({
 export type ArchivedEnvelope = z.infer<typeof ArchivedEnvelope>;
 export const HistoryPage = z.object({ envelopes: z.array(ArchivedEnvelope), more: z.boolean() });
 export type HistoryPage = z.infer<typeof HistoryPage>;
-/** `GET /v1/policy`: the server default retention of protocol §6.7 (0 = for good). */
-export const Policy = z.object({ default_retention_secs: z.number().int().nonnegative() });
+/**
+ * `GET /v1/policy`: the server default retention of protocol §6.7 (0 = for good), and the
+ * largest attachment and message body the server takes (absent from older servers).
+ */
+export const Policy = z.object({
+  default_retention_secs: z.number().int().nonnegative(),
+  max_attachment_bytes: z.number().int().nonnegative().optional(),
+  max_body_bytes: z.number().int().nonnegative().optional(),
+});
 
 export const SignalKind = z.enum(["typing", "stopped", "delivered", "read"]);
 export type SignalKind = z.infer<typeof SignalKind>;
@@ -177,6 +184,8 @@ export const ServerFrame = z.discriminatedUnion("type", [
   z.object({ type: z.literal("pong") }),
   /** A hand-over for this device was stored: fetch it (`GET /v1/handovers`). */
   z.object({ type: z.literal("handover") }),
+  /** This conversation's group log changed: fetch it (`GET /v1/conversations/{c}`). */
+  z.object({ type: z.literal("conversation"), conversation: convId }),
   z.object({
     type: z.literal("error"),
     id: z.number().nullable(),

@@ -41,7 +41,11 @@ pub async fn page(
 
 /// # `GET /v1/policy`
 pub async fn policy(State(state): State<AppState>, _authed: Authed) -> axum::Json<PolicyView> {
+    // Limits a client checks before sealing or uploading, so nothing it could foresee is
+    // refused only after it was sent.
     axum::Json(PolicyView {
         default_retention_secs: state.settings.history.default_retention_secs,
+        max_attachment_bytes: u64::try_from(state.settings.limits.max_attachment).ok(),
+        max_body_bytes: u64::try_from(sotto_proto::limits::MAX_BODY_LEN).ok(),
     })
 }

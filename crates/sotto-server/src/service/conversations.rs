@@ -11,7 +11,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::service::devices::verified_device;
 use crate::service::sessions::Authed;
-use crate::service::{consent, group, payload};
+use crate::service::{announce, consent, group, payload};
 use crate::state::AppState;
 use crate::store::{ChangeRecord, NewEnvelope, NewMember, UserId, WriteOp, WriteOutcome};
 
@@ -65,8 +65,9 @@ pub async fn create(state: &AppState, authed: &Authed, genesis: &[u8]) -> Result
     consent::check_creation_rate(state, authed.user.id).await?;
     let (author, _) = verified_device(state, &device).await?;
     let group = group::verify_genesis(genesis, &author)?;
+    let users = member_users(state, &group).await?;
     let mut members = Vec::new();
-    for user in member_users(state, &group).await? {
+    for &user in &users {
         members.push(consent::joining(state, authed.user.id, user).await?);
     }
     let record = ChangeRecord {
@@ -81,6 +82,7 @@ pub async fn create(state: &AppState, authed: &Authed, genesis: &[u8]) -> Result
         .create_conversation(&conversation, &record, authed.user.id, &members)
         .await?;
     state.groups.put(group);
+    announce::group_changed(state, conversation, &users).await;
     Ok(conversation)
 }
 
@@ -102,8 +104,9 @@ pub async fn append(
     let (author, _) = verified_device(state, &device).await?;
     let next = group::verify_next(&current, change, &author)?;
     let before = state.store.members(&conversation).await?;
+    let after = member_users(state, &next).await?;
     let mut members = Vec::new();
-    for user in member_users(state, &next).await? {
+    for &user in &after {
         members.push(if before.contains(&user) {
             // Stays as they are; the store keeps their status.
             NewMember::accepted(user)
@@ -129,17 +132,24 @@ pub async fn append(
         .await?;
     let epoch = next.epoch();
     state.groups.put(next);
+    // The members after the change and those it removed.
+    let removed = before.into_iter().filter(|u| !after.contains(u));
+    let told: Vec<UserId> = after.iter().copied().chain(removed).collect();
+    announce::group_changed(state, conversation, &told).await;
     Ok(epoch)
 }
 
-/// The log from `since` and the current members.
+/// The log from `since` and the current members; for a former member, the log up to and
+/// including the change that removed it and the members as of that change.
 pub async fn fetch(
     state: &AppState,
     authed: &Authed,
     conversation: ConversationId,
     since: u64,
 ) -> Result<ConversationView> {
-    require_member(state, &conversation, authed.user.id).await?;
+    if !state.store.is_member(&conversation, authed.user.id).await? {
+        return former_member_view(state, authed.user.id, conversation, since).await;
+    }
     let changes = state.store.changes(&conversation, since).await?;
     let mut members = Vec::new();
     for user in state.store.members(&conversation).await? {
@@ -148,6 +158,36 @@ pub async fn fetch(
         }
     }
     Ok(ConversationView { members, changes })
+}
+
+/// What a former member may still read (its client verifies its own removal): nothing after
+/// the change that removed it. Anyone who never was a member gets `NotFound`, as for a
+/// conversation that does not exist.
+async fn former_member_view(
+    state: &AppState,
+    user: UserId,
+    conversation: ConversationId,
+    since: u64,
+) -> Result<ConversationView> {
+    let not_found = Error::NotFound {
+        what: "conversation",
+    };
+    let removed = state
+        .store
+        .removed_at(&conversation, user)
+        .await?
+        .ok_or(not_found)?;
+    let group = group::at(state, &conversation, removed)
+        .await?
+        .ok_or(Error::Corrupt {
+            what: "removal epoch",
+        })?;
+    let mut changes = state.store.changes(&conversation, since).await?;
+    changes.retain(|c| c.epoch <= removed);
+    Ok(ConversationView {
+        members: group.members().keys().copied().collect(),
+        changes,
+    })
 }
 
 /// The conversations the caller has accepted (requests are listed by [`consent::requests`]).

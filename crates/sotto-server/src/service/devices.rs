@@ -147,6 +147,25 @@ fn pending_exchange_key(
     Ok(body.serial)
 }
 
+/// Pending devices announced before this (ms, on the server's clock) have expired: a login
+/// nobody approved within `limits.pending_device_secs`.
+pub fn pending_cutoff(state: &AppState) -> i64 {
+    let ttl = i64::try_from(
+        state
+            .settings
+            .limits
+            .pending_device_secs
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX);
+    state.clock.now_ms().saturating_sub(ttl)
+}
+
+/// Whether `device` is a pending device whose wait for approval is over.
+pub fn expired(device: &DeviceRecord, cutoff: i64) -> bool {
+    device.state == DeviceState::Pending && device.created_at < cutoff
+}
+
 /// Announces a new device that waits for approval, with the exchange-key certificate it signed
 /// when it sent one (so the approving device can send it a hand-over).
 pub async fn add_pending(
@@ -200,9 +219,11 @@ pub async fn add_pending(
                 certificate: None,
                 exchange_cert: exchange_key.map(<[u8]>::to_vec),
                 exchange_serial,
-                created_at: clock::now_ms(),
+                // The server's clock, which the expiry is measured on.
+                created_at: state.clock.now_ms(),
             },
             state.settings.limits.max_pending_devices_per_account,
+            pending_cutoff(state),
         )
         .await?;
     Ok(device)
@@ -219,6 +240,15 @@ pub async fn certify(state: &AppState, authed: &Authed, certificate: &[u8]) -> R
         .map_err(|e| Error::rejected("device certificate", e))?;
     let body = DeviceCertificate::decode(signed.unverified_body())
         .map_err(|e| Error::rejected("device certificate", e.into()))?;
+    // An approval that comes after the login was abandoned is refused; the new device
+    // announces itself again (a certificate for a device never announced, such as the first
+    // one or a recovered one, is not an approval).
+    let existing = state.store.device(&verified.device()).await?;
+    if existing.is_some_and(|d| expired(&d, pending_cutoff(state))) {
+        return Err(Error::Conflict {
+            what: "the device login expired before it was approved",
+        });
+    }
     state
         .store
         .activate_device(&DeviceRecord {
@@ -238,9 +268,13 @@ pub async fn certify(state: &AppState, authed: &Authed, certificate: &[u8]) -> R
     Ok(verified.device())
 }
 
-/// The caller's devices (pending ones included, so an existing device can approve them).
+/// The caller's devices (pending ones included, so an existing device can approve them,
+/// unless they expired).
 pub async fn list(state: &AppState, authed: &Authed) -> Result<Vec<DeviceRecord>> {
-    state.store.devices_of(authed.user.id).await
+    let cutoff = pending_cutoff(state);
+    let mut devices = state.store.devices_of(authed.user.id).await?;
+    devices.retain(|d| !expired(d, cutoff));
+    Ok(devices)
 }
 
 /// Applies a master-signed revocation: the device's sessions end and its sockets close.

@@ -20,6 +20,7 @@ use sotto_proto::ids::{ConversationId, DeviceId};
 use crate::error::{Error, Result};
 use crate::service::devices::identity;
 use crate::state::AppState;
+use crate::store::ChangeRecord;
 
 /// Conversations whose state is cached at most (the cache is cleared when it grows past this).
 const MAX_CACHED: usize = 10_000;
@@ -85,12 +86,41 @@ pub async fn current(
     state: &AppState,
     conversation: &ConversationId,
 ) -> Result<Option<GroupState>> {
-    let mut group = state.groups.get(conversation);
-    let from = group.as_ref().map_or(0, |g| g.epoch() + 1);
+    let cached = state.groups.get(conversation);
+    let from = cached.as_ref().map_or(0, |g| g.epoch() + 1);
     let changes = state.store.changes(conversation, from).await?;
     if changes.is_empty() {
-        return Ok(group);
+        return Ok(cached);
     }
+    let group = replay(state, cached, &changes).await?;
+    if let Some(g) = &group {
+        state.groups.put(g.clone());
+    }
+    Ok(group)
+}
+
+/// The verified state after the stored change at `epoch` (a former member's view: the
+/// members as of the change that removed it), or `None` if the log has no such epoch. Replayed
+/// from the genesis, uncached: only former members ask, once each after their removal.
+pub async fn at(
+    state: &AppState,
+    conversation: &ConversationId,
+    epoch: u64,
+) -> Result<Option<GroupState>> {
+    let mut changes = state.store.changes(conversation, 0).await?;
+    if !changes.iter().any(|c| c.epoch == epoch) {
+        return Ok(None);
+    }
+    changes.retain(|c| c.epoch <= epoch);
+    replay(state, None, &changes).await
+}
+
+/// Applies stored `changes` in order on top of `group` (`None`: from the genesis).
+async fn replay(
+    state: &AppState,
+    mut group: Option<GroupState>,
+    changes: &[ChangeRecord],
+) -> Result<Option<GroupState>> {
     for change in changes {
         let signed = decode_signed_change(&change.change)
             .map_err(|_| Error::Corrupt { what: "group log" })?;
@@ -100,9 +130,6 @@ pub async fn current(
             Some(g) => g.apply(&signed, &author),
         };
         group = Some(next.map_err(|_| Error::Corrupt { what: "group log" })?);
-    }
-    if let Some(g) = &group {
-        state.groups.put(g.clone());
     }
     Ok(group)
 }

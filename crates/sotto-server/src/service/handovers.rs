@@ -14,6 +14,7 @@ use crate::auth::tokens;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::hub::Push;
+use crate::service::devices;
 use crate::service::sessions::Authed;
 use crate::state::AppState;
 use crate::store::{DeviceState, HandoverRecord};
@@ -45,7 +46,11 @@ pub async fn send(
         .store
         .device(&recipient)
         .await?
-        .filter(|d| d.user == authed.user.id && d.state != DeviceState::Revoked)
+        .filter(|d| {
+            d.user == authed.user.id
+                && d.state != DeviceState::Revoked
+                && !devices::expired(d, devices::pending_cutoff(state))
+        })
         .ok_or(Error::NotFound { what: "device" })?;
     let header = sotto_proto::handover::HandoverHeader::decode_handover(&body)
         .map_err(|e| Error::rejected("hand-over", e))?;

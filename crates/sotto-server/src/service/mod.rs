@@ -9,6 +9,7 @@
 //! - [`conversations`]: the group-state log, membership, envelopes, attachments.
 //! - [`consent`]: member statuses (requests, accept, decline), blocks, the creation rate.
 //! - [`group`]: the server's verification of the group-state log.
+//! - [`announce`]: the notice to member devices that a group log changed.
 //! - [`payload`]: the header checks on relayed envelopes, distributions and key requests.
 //! - [`recovery`]: the recovery set-up, backup items and unlocking them.
 //! - [`handovers`]: device hand-overs from an approving device to the device it approved.
@@ -16,6 +17,7 @@
 //! - [`purge`]: the periodic purge (expired records, retention).
 
 pub mod accounts;
+pub mod announce;
 pub mod consent;
 pub mod conversations;
 pub mod devices;

@@ -1,6 +1,7 @@
 //! The periodic purge, every `history.purge_interval_secs` on the server's clock
 //! ([`crate::clock::ServerClock`]): expired sessions, challenges and tickets; undelivered
-//! records past `limits.undelivered_ttl_secs`; hand-overs past `limits.handover_ttl_secs`; and
+//! records past `limits.undelivered_ttl_secs`; hand-overs past `limits.handover_ttl_secs`;
+//! pending devices nobody approved within `limits.pending_device_secs`; and
 //! archived envelopes and attachments past their conversation's retention (docs/protocol.md
 //! §6.7; the server default where the log set none). Each step runs on its own, so one that
 //! fails is logged and the others still run.
@@ -29,6 +30,10 @@ pub async fn once(state: &AppState, now: i64) {
     let handovers_before = now.saturating_sub(ms(limits.handover_ttl_secs));
     if let Err(error) = state.store.purge_handovers(handovers_before).await {
         tracing::warn!(?error, "purging expired hand-overs failed");
+    }
+    let pending_before = now.saturating_sub(ms(limits.pending_device_secs));
+    if let Err(error) = state.store.purge_pending_devices(pending_before).await {
+        tracing::warn!(?error, "purging expired pending devices failed");
     }
     let default_retention = state.settings.history.default_retention_secs;
     match state.store.purge_retention(now, default_retention).await {

@@ -60,6 +60,11 @@ pub const SQLITE: &[Migration] = &[
         name: "recovery and history",
         sql: include_str!("../../migrations/sqlite/0008_recovery_history.sql"),
     },
+    Migration {
+        version: 9,
+        name: "former members",
+        sql: include_str!("../../migrations/sqlite/0009_former_members.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -103,6 +108,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 8,
         name: "recovery and history",
         sql: include_str!("../../migrations/postgres/0008_recovery_history.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "former members",
+        sql: include_str!("../../migrations/postgres/0009_former_members.sql"),
     },
 ];
 

@@ -525,10 +525,18 @@ pub trait Store: Send + Sync + 'static {
     async fn set_master_key(&self, user: UserId, account: &AccountId, spki: &[u8]) -> Result<()>;
 
     /// Announces a pending device (with its exchange-key certificate and serial when it
-    /// published one); `Conflict` if the id belongs to another user or is not
+    /// published one); announcing it again updates it and restarts its wait from
+    /// `device.created_at`. `Conflict` if the id belongs to another user or is not
     /// pending; `Capacity` if its user already has `max_pending` other pending devices
-    /// (counted under a lock on the user, so concurrent announcements cannot pass the cap).
-    async fn add_pending_device(&self, device: &DeviceRecord, max_pending: usize) -> Result<()>;
+    /// announced at or after `live_since` (ms; older ones have expired and wait for the
+    /// purge), counted under a lock on the user, so concurrent announcements cannot pass the
+    /// cap.
+    async fn add_pending_device(
+        &self,
+        device: &DeviceRecord,
+        max_pending: usize,
+        live_since: i64,
+    ) -> Result<()>;
     /// Stores a verified certificate and makes the device active; `Conflict` if the device
     /// belongs to another user or was revoked.
     async fn activate_device(&self, device: &DeviceRecord) -> Result<()>;
@@ -670,6 +678,10 @@ pub trait Store: Send + Sync + 'static {
     async fn members(&self, conversation: &ConversationId) -> Result<Vec<UserId>>;
     /// Whether `user` is a current member.
     async fn is_member(&self, conversation: &ConversationId, user: UserId) -> Result<bool>;
+    /// The epoch of the latest change that removed `user` from `conversation` (removed by an
+    /// admin or left), or `None` if no change ever did. A user added again keeps the record
+    /// (callers ask only about non-members).
+    async fn removed_at(&self, conversation: &ConversationId, user: UserId) -> Result<Option<u64>>;
     /// Conversations `user` is an `accepted` member of.
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>>;
     /// Active devices of the members who accepted the conversation and do not block the
@@ -760,6 +772,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_handover(&self, id: &[u8; 16], recipient: &DeviceId) -> Result<bool>;
     /// Deletes hand-overs stored before `before` (ms); returns how many.
     async fn purge_handovers(&self, before: i64) -> Result<u64>;
+    /// Deletes pending devices announced before `before` (ms): logins nobody approved in
+    /// time. Returns how many.
+    async fn purge_pending_devices(&self, before: i64) -> Result<u64>;
 
     /// Flushes and closes the pool (graceful shutdown).
     async fn close(&self);

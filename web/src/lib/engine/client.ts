@@ -624,6 +624,10 @@ export class SottoClient {
       case "handover":
         void this.takeHandovers();
         break;
+      // A group log changed: the engine's group refresh acts on it; until then it is read and
+      // dropped, like a frame of an unknown type.
+      case "conversation":
+        break;
       case "ready":
       case "sent":
       case "acked":

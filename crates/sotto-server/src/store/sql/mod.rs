@@ -143,7 +143,12 @@ where
         }
     }
 
-    async fn add_pending_device(&self, d: &DeviceRecord, max_pending: usize) -> Result<()> {
+    async fn add_pending_device(
+        &self,
+        d: &DeviceRecord,
+        max_pending: usize,
+        live_since: i64,
+    ) -> Result<()> {
         let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
         // Locks the user's row (PostgreSQL; SQLite holds the write lock already), so two
         // announcements of one account count one after the other.
@@ -153,10 +158,11 @@ where
             .await?;
         let others = sqlx::query(
             "SELECT COUNT(*) AS n FROM devices WHERE user_id = $1 AND state = 'pending' \
-             AND id <> $2",
+             AND id <> $2 AND created_at >= $3",
         )
         .bind(d.user.0)
         .bind(d.device.as_bytes().as_slice())
+        .bind(live_since)
         .fetch_one(&mut *tx)
         .await?
         .int("n")?;
@@ -171,7 +177,7 @@ where
              VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (id) DO UPDATE SET auth_key = $4, name = $5, \
              exchange_cert = COALESCE($6, devices.exchange_cert), \
-             exchange_serial = COALESCE($7, devices.exchange_serial) \
+             exchange_serial = COALESCE($7, devices.exchange_serial), created_at = $8 \
              WHERE devices.user_id = $2 AND devices.state = 'pending' RETURNING id",
         )
         .bind(d.device.as_bytes().as_slice())
@@ -651,7 +657,7 @@ where
             });
         }
         insert_change::<B::Db>(&mut *tx, id, genesis).await?;
-        replace_members::<B::Db>(&mut *tx, id, members, genesis.created_at).await?;
+        replace_members::<B::Db>(&mut *tx, id, members, 0, genesis.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -683,7 +689,8 @@ where
                 other => other,
             });
         }
-        replace_members::<B::Db>(&mut *tx, id, members, change.created_at).await?;
+        let epoch = to_i64(change.epoch, "epoch")?;
+        replace_members::<B::Db>(&mut *tx, id, members, epoch, change.created_at).await?;
         sqlx::query("UPDATE conversations SET retention_secs = $1 WHERE id = $2")
             .bind(retention.map(|r| to_i64(r, "retention")).transpose()?)
             .bind(id)
@@ -931,6 +938,23 @@ where
                 .fetch_optional(self.pool())
                 .await?;
         Ok(row.is_some())
+    }
+
+    async fn removed_at(&self, conversation: &ConversationId, user: UserId) -> Result<Option<u64>> {
+        let epoch: Option<i64> = sqlx::query_scalar(
+            "SELECT removed_epoch FROM former_members WHERE conversation = $1 AND user_id = $2",
+        )
+        .bind(conversation.as_bytes().as_slice())
+        .bind(user.0)
+        .fetch_optional(self.pool())
+        .await?;
+        epoch
+            .map(|e| {
+                u64::try_from(e).map_err(|_| Error::Corrupt {
+                    what: "removal epoch",
+                })
+            })
+            .transpose()
     }
 
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationId>> {
@@ -1392,6 +1416,16 @@ where
         Ok(deleted > 0)
     }
 
+    async fn purge_pending_devices(&self, before: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM devices WHERE state = 'pending' AND created_at < $1")
+                .bind(before)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     async fn purge_handovers(&self, before: i64) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM handovers WHERE created_at < $1")
             .bind(before)
@@ -1445,12 +1479,13 @@ where
 }
 
 /// Replaces the member list of conversation `id`, inside the caller's transaction: members
-/// no longer listed go, members who stay keep their row (and status), new ones are added with
-/// their status, who added them and `now`.
+/// no longer listed go (recorded as removed by the change at `epoch`), members who stay keep
+/// their row (and status), new ones are added with their status, who added them and `now`.
 async fn replace_members<DB>(
     conn: &mut DB::Connection,
     id: &[u8],
     members: &[NewMember],
+    epoch: i64,
     now: i64,
 ) -> Result<()>
 where
@@ -1476,6 +1511,17 @@ where
                 .bind(user)
                 .execute(&mut *conn)
                 .await?;
+            // What the former member may still read: the log up to this change.
+            sqlx::query(
+                "INSERT INTO former_members (conversation, user_id, removed_epoch) \
+                 VALUES ($1, $2, $3) ON CONFLICT (conversation, user_id) \
+                 DO UPDATE SET removed_epoch = excluded.removed_epoch",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(epoch)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     for member in members {
