@@ -5,10 +5,19 @@
 //! 256 and greater than the body's length. The receiver checks the padding after decryption; any
 //! malformation is the same uniform [`Error::DecryptionFailed`] as a failed tag.
 //!
-//! Every field with a rule of its own is a type whose constructor holds the rule ([`fields`]), so
-//! whatever [`MessageBody::encode`] accepts, [`MessageBody::decode`] accepts too.
+//! Every field with a rule of its own is a type whose constructor holds the rule ([`fields`],
+//! [`refs`]), so whatever [`MessageBody::encode`] accepts, [`MessageBody::decode`] accepts too.
+//!
+//! # Layout
+//! - this file: the body kinds, their encoding and padding.
+//! - [`fields`]: the attachment reference's text fields.
+//! - [`refs`]: mentions and reactions (§8.4, §8.6).
+//! - [`amend`]: the receiver's check of an edit, delete or reaction against its target, and which
+//!   amendment wins (§8.5, §8.6).
 
+pub mod amend;
 pub mod fields;
+pub mod refs;
 
 use zeroize::Zeroizing;
 
@@ -19,9 +28,13 @@ use crate::group::NameReveal;
 use crate::ids::MessageId;
 use crate::limits::{MAX_BODY_LEN, MAX_PADDED_LEN};
 
+pub use amend::{
+    check_amendment, winning, AmendmentInfo, AmendmentKind, AmendmentOrder, BodyClass, TargetInfo,
+};
 pub use fields::{
     BlobId, FileName, MediaType, MAX_BLOB_ID_LEN, MAX_FILE_NAME_LEN, MAX_MEDIA_TYPE_LEN,
 };
+pub use refs::{Mentions, Reaction, MAX_MENTIONS, MAX_REACTION_LEN};
 
 /// The smallest padding bucket.
 pub const MIN_PADDED_LEN: usize = 256;
@@ -29,6 +42,8 @@ pub const MIN_PADDED_LEN: usize = 256;
 const PAD_MARK: u8 = 0x80;
 /// Message ids a receipt may name.
 pub const MAX_RECEIPT_IDS: usize = 256;
+/// Message ids a Message's reply list may name: a message answers at most one other.
+pub const MAX_REPLY_IDS: usize = 1;
 
 /// What a receipt reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +105,38 @@ pub enum MessageBody {
     /// A group's name and the salt of its commitment in the log (`docs/protocol.md` §6.5):
     /// checked against the verified state, never shown as a message.
     GroupName(NameReveal),
+    /// A text with a reply or mentions (§8.4). A text with neither is sent as [`Self::Text`].
+    Message {
+        /// The text.
+        text: String,
+        /// The earlier content message the text answers.
+        reply_to: Option<MessageId>,
+        /// The accounts the text addresses.
+        mentions: Mentions,
+    },
+    /// A new text (or caption) for the sender's own content message (§8.5).
+    Edit {
+        /// The original message (never an earlier edit).
+        target: MessageId,
+        /// The new text.
+        text: String,
+        /// The mentions of the new text; they replace the original's.
+        mentions: Mentions,
+    },
+    /// Withdraws the sender's own content message (§8.5).
+    Delete {
+        /// The message withdrawn.
+        target: MessageId,
+    },
+    /// Adds or takes back a reaction to a content message (§8.6).
+    Reaction {
+        /// The message reacted to.
+        target: MessageId,
+        /// The reaction.
+        reaction: Reaction,
+        /// True when added, false when taken back.
+        added: bool,
+    },
 }
 
 impl std::fmt::Debug for MessageBody {
@@ -106,6 +153,37 @@ impl std::fmt::Debug for MessageBody {
                 .field("messages", &messages.len())
                 .finish(),
             Self::GroupName(reveal) => f.debug_tuple("GroupName").field(reveal).finish(),
+            Self::Message {
+                text,
+                reply_to,
+                mentions,
+            } => f
+                .debug_struct("Message")
+                .field("text", &format_args!("<{} bytes>", text.len()))
+                .field("reply_to", reply_to)
+                .field("mentions", mentions)
+                .finish(),
+            Self::Edit {
+                target,
+                text,
+                mentions,
+            } => f
+                .debug_struct("Edit")
+                .field("target", target)
+                .field("text", &format_args!("<{} bytes>", text.len()))
+                .field("mentions", mentions)
+                .finish(),
+            Self::Delete { target } => f.debug_struct("Delete").field("target", target).finish(),
+            Self::Reaction {
+                target,
+                reaction,
+                added,
+            } => f
+                .debug_struct("Reaction")
+                .field("target", target)
+                .field("reaction", reaction)
+                .field("added", added)
+                .finish(),
         }
     }
 }
@@ -115,6 +193,37 @@ impl MessageBody {
     const ATTACHMENT: u8 = 0x02;
     const RECEIPT: u8 = 0x03;
     const GROUP_NAME: u8 = 0x04;
+    const MESSAGE: u8 = 0x05;
+    const EDIT: u8 = 0x06;
+    const DELETE: u8 = 0x07;
+    const REACTION: u8 = 0x08;
+
+    /// Whether this is a content message (§8.2): what a client shows as a message and what
+    /// replies, receipts and amendments may name.
+    pub fn class(&self) -> BodyClass {
+        match self {
+            Self::Text(_) | Self::Attachment { .. } | Self::Message { .. } => BodyClass::Content,
+            Self::Receipt { .. }
+            | Self::GroupName(_)
+            | Self::Edit { .. }
+            | Self::Delete { .. }
+            | Self::Reaction { .. } => BodyClass::NotContent,
+        }
+    }
+
+    /// What this body amends and how, if it is an Edit, Delete or Reaction.
+    pub fn amendment(&self) -> Option<(AmendmentKind, MessageId)> {
+        match self {
+            Self::Edit { target, .. } => Some((AmendmentKind::Edit, *target)),
+            Self::Delete { target } => Some((AmendmentKind::Delete, *target)),
+            Self::Reaction { target, .. } => Some((AmendmentKind::Reaction, *target)),
+            Self::Text(_)
+            | Self::Attachment { .. }
+            | Self::Receipt { .. }
+            | Self::GroupName(_)
+            | Self::Message { .. } => None,
+        }
+    }
 
     /// The canonical encoding (before padding).
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -157,6 +266,44 @@ impl MessageBody {
             Self::GroupName(reveal) => {
                 w.u8(Self::GROUP_NAME);
                 reveal.encode(&mut w);
+            }
+            Self::Message {
+                text,
+                reply_to,
+                mentions,
+            } => {
+                w.u8(Self::MESSAGE);
+                w.bytes(text.as_bytes());
+                // The reply is a list of at most one id, so a later version may quote more.
+                w.count(usize::from(reply_to.is_some()));
+                if let Some(id) = reply_to {
+                    id.encode(&mut w);
+                }
+                mentions.encode(&mut w);
+            }
+            Self::Edit {
+                target,
+                text,
+                mentions,
+            } => {
+                w.u8(Self::EDIT);
+                target.encode(&mut w);
+                w.bytes(text.as_bytes());
+                mentions.encode(&mut w);
+            }
+            Self::Delete { target } => {
+                w.u8(Self::DELETE);
+                target.encode(&mut w);
+            }
+            Self::Reaction {
+                target,
+                reaction,
+                added,
+            } => {
+                w.u8(Self::REACTION);
+                target.encode(&mut w);
+                reaction.encode(&mut w);
+                w.bool(*added);
             }
         }
         let bytes = Zeroizing::new(w.finish());
@@ -209,6 +356,31 @@ impl MessageBody {
                 Self::Receipt { kind, messages }
             }
             Self::GROUP_NAME => Self::GroupName(NameReveal::decode(&mut r)?),
+            Self::MESSAGE => {
+                let text = utf8(r.bytes("text", MAX_BODY_LEN)?, "text")?;
+                let reply_to = match r.count("reply to", MAX_REPLY_IDS)? {
+                    0 => None,
+                    _ => Some(MessageId::decode(&mut r)?),
+                };
+                Self::Message {
+                    text,
+                    reply_to,
+                    mentions: Mentions::decode(&mut r)?,
+                }
+            }
+            Self::EDIT => Self::Edit {
+                target: MessageId::decode(&mut r)?,
+                text: utf8(r.bytes("text", MAX_BODY_LEN)?, "text")?,
+                mentions: Mentions::decode(&mut r)?,
+            },
+            Self::DELETE => Self::Delete {
+                target: MessageId::decode(&mut r)?,
+            },
+            Self::REACTION => Self::Reaction {
+                target: MessageId::decode(&mut r)?,
+                reaction: Reaction::decode(&mut r)?,
+                added: r.bool()?,
+            },
             tag => {
                 return Err(DecodeError::UnknownTag {
                     field: "body kind",
@@ -311,11 +483,122 @@ mod tests {
                 salt: [5; 32],
                 name: crate::group::GroupName::new("Project Sotto").unwrap(),
             }),
+            MessageBody::Message {
+                text: "@bob see above".into(),
+                reply_to: Some(MessageId::from_bytes([6; 16])),
+                mentions: Mentions::new(vec![crate::ids::AccountId::from_bytes([7; 32])]).unwrap(),
+            },
+            MessageBody::Message {
+                text: String::new(),
+                reply_to: None,
+                mentions: Mentions::none(),
+            },
+            MessageBody::Edit {
+                target: MessageId::from_bytes([8; 16]),
+                text: "fixed".into(),
+                mentions: Mentions::none(),
+            },
+            MessageBody::Delete {
+                target: MessageId::from_bytes([9; 16]),
+            },
+            MessageBody::Reaction {
+                target: MessageId::from_bytes([10; 16]),
+                reaction: Reaction::new("👍").unwrap(),
+                added: false,
+            },
         ];
         for body in bodies {
             let bytes = body.encode().unwrap();
             assert_eq!(MessageBody::decode(&bytes).unwrap(), body);
         }
+    }
+
+    fn message_bytes(replies: u16, mentions: &[[u8; 32]]) -> Vec<u8> {
+        let mut w = Writer::for_domain(Domain::MessageBody);
+        w.u8(MessageBody::MESSAGE);
+        w.bytes(b"hi");
+        w.u16(replies);
+        for i in 0..replies {
+            w.fixed(&[u8::try_from(i).unwrap(); 16]);
+        }
+        w.u16(u16::try_from(mentions.len()).unwrap());
+        for m in mentions {
+            w.fixed(m);
+        }
+        w.finish()
+    }
+
+    #[test]
+    fn a_message_names_at_most_one_reply_and_64_distinct_accounts() {
+        let code = |bytes: &[u8]| MessageBody::decode(bytes).unwrap_err().code();
+        assert!(MessageBody::decode(&message_bytes(1, &[[1; 32], [2; 32]])).is_ok());
+        assert_eq!(code(&message_bytes(2, &[])), "decode/too-many");
+        let many: Vec<[u8; 32]> = (0..65u8).map(|i| [i; 32]).collect();
+        assert!(MessageBody::decode(&message_bytes(0, &many[..64])).is_ok());
+        assert_eq!(code(&message_bytes(0, &many)), "decode/too-many");
+        assert_eq!(
+            code(&message_bytes(0, &[[3; 32], [3; 32]])),
+            "decode/invalid-value"
+        );
+    }
+
+    #[test]
+    fn a_reaction_that_is_not_short_display_text_or_a_bad_bool_is_refused() {
+        let reaction = |text: &str, added: u8| {
+            let mut w = Writer::for_domain(Domain::MessageBody);
+            w.u8(MessageBody::REACTION);
+            w.fixed(&[1; 16]);
+            w.text(text);
+            w.u8(added);
+            MessageBody::decode(&w.finish()).map_err(|e| e.code())
+        };
+        assert!(reaction("🎉", 1).is_ok());
+        assert_eq!(reaction("", 1), Err("decode/invalid-value"));
+        assert_eq!(reaction(&"a".repeat(33), 1), Err("decode/too-long"));
+        assert_eq!(reaction("a\u{1b}", 1), Err("decode/invalid-value"));
+        assert_eq!(reaction("🎉", 2), Err("decode/invalid-value"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_text_of_any_kind() {
+        let secret = "the merger is off";
+        let bodies = [
+            MessageBody::Text(secret.into()),
+            MessageBody::Message {
+                text: secret.into(),
+                reply_to: None,
+                mentions: Mentions::none(),
+            },
+            MessageBody::Edit {
+                target: MessageId::from_bytes([1; 16]),
+                text: secret.into(),
+                mentions: Mentions::none(),
+            },
+            MessageBody::Reaction {
+                target: MessageId::from_bytes([1; 16]),
+                reaction: Reaction::new("merger").unwrap(),
+                added: true,
+            },
+        ];
+        for body in bodies {
+            let debug = format!("{body:?}");
+            assert!(!debug.contains("merger"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn content_and_amendments_are_told_apart_by_kind() {
+        let target = MessageId::from_bytes([4; 16]);
+        assert_eq!(MessageBody::Text(String::new()).class(), BodyClass::Content);
+        assert_eq!(
+            MessageBody::Delete { target }.class(),
+            BodyClass::NotContent
+        );
+        assert_eq!(
+            MessageBody::Delete { target }.amendment(),
+            Some((AmendmentKind::Delete, target))
+        );
+        assert_eq!(MessageBody::Text(String::new()).amendment(), None);
     }
 
     /// The bytes an encoder without the field types wrote for a file name with a newline: the

@@ -2,8 +2,9 @@
 //! malformed encoding ([`DecodeError`]), a body field its constructor refuses ([`FieldError`]),
 //! an unacceptable key ([`KeyRejection`]), a group change
 //! that must raise an alarm ([`GroupError`]), a recovery key or backup that cannot be used
-//! ([`RecoveryError`]) and a message or distribution a client refuses to
-//! show ([`ReceiveError`]). Every variant is a distinct, displayable reason.
+//! ([`RecoveryError`]), a message or distribution a client refuses to
+//! show ([`ReceiveError`]) and an edit, delete or reaction that may not touch its target
+//! ([`AmendmentError`]). Every variant is a distinct, displayable reason.
 
 use crate::ids::{ChainId, ConversationId, DeviceId};
 
@@ -89,10 +90,38 @@ pub enum Error {
     /// refusal as [`Error::InvalidInput`], with the rule that failed.
     #[error(transparent)]
     InvalidField(#[from] FieldError),
+    /// An edit, delete or reaction does not apply to the message it names (`docs/protocol.md`
+    /// §8.5, §8.6).
+    #[error("amendment refused: {0}")]
+    Amendment(#[from] AmendmentError),
+}
+
+/// Why an edit, delete or reaction was refused against its target (`docs/protocol.md` §8.5). A
+/// refused amendment changes nothing and is never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmendmentError {
+    /// The target is in another conversation, or is not a content message (an edit, delete,
+    /// reaction, receipt or group name).
+    #[error("the target is not a content message of this conversation")]
+    WrongTarget,
+    /// An edit or delete comes from an account other than the target's author.
+    #[error("only the author's account may edit or delete a message")]
+    NotAuthor,
+}
+
+impl AmendmentError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::WrongTarget => "message/wrong-target",
+            Self::NotAuthor => "message/not-author",
+        }
+    }
 }
 
 /// Why a value cannot be a body field (`docs/protocol.md` §8.2). The constructors of
-/// [`crate::body::FileName`], [`crate::body::MediaType`] and [`crate::body::BlobId`] return it,
+/// [`crate::body::FileName`], [`crate::body::MediaType`], [`crate::body::BlobId`],
+/// [`crate::body::Reaction`] and [`crate::body::Mentions`] return it,
 /// and the decoder reports it as the [`DecodeError`] with the same meaning, so a sender learns
 /// before sending exactly what a receiver would refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +133,20 @@ pub enum FieldError {
         field: &'static str,
         /// Its bound.
         max: usize,
+    },
+    /// A list has more items than its bound.
+    #[error("{field} has more than {max} items")]
+    TooMany {
+        /// The list.
+        field: &'static str,
+        /// Its bound.
+        max: usize,
+    },
+    /// A list names the same item twice (an account mentioned twice).
+    #[error("{field} names an item twice")]
+    Repeated {
+        /// The list.
+        field: &'static str,
     },
     /// The value is not display text (`docs/protocol.md` §4.8): empty, surrounded by whitespace,
     /// or containing a control character or a bidirectional override.
@@ -118,7 +161,10 @@ impl From<FieldError> for DecodeError {
     fn from(error: FieldError) -> Self {
         match error {
             FieldError::TooLong { field, max } => Self::TooLong { field, max },
-            FieldError::NotDisplayText { field } => Self::InvalidValue { field },
+            FieldError::TooMany { field, max } => Self::TooMany { field, max },
+            FieldError::Repeated { field } | FieldError::NotDisplayText { field } => {
+                Self::InvalidValue { field }
+            }
         }
     }
 }
@@ -403,6 +449,7 @@ impl Error {
             Self::Recovery(e) => e.code(),
             Self::ChainNeedsRotation => "chain-needs-rotation",
             Self::InvalidInput { .. } | Self::InvalidField(_) => "invalid-input",
+            Self::Amendment(e) => e.code(),
         }
     }
 }

@@ -54,5 +54,6 @@ pub mod testing;
 
 pub use env::{Env, Rng, SystemRng, Timestamp};
 pub use error::{
-    DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError, RecoveryError,
+    AmendmentError, DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError,
+    RecoveryError,
 };

@@ -58,13 +58,15 @@ export function MessageItem({
         <li
           className="msg notice"
           data-testid="gap-notice"
-          role="note"
           data-message-id={m.id}
           tabIndex={tabIndex}
         >
-          {m.content.count === 1
-            ? `1 message from ${m.content.from} is missing`
-            : `${m.content.count} messages from ${m.content.from} are missing`}
+          {/* The role is on the content: a list's children stay list items. */}
+          <span role="note">
+            {m.content.count === 1
+              ? `1 message from ${m.content.from} is missing`
+              : `${m.content.count} messages from ${m.content.from} are missing`}
+          </span>
         </li>
       );
     case "event":
@@ -72,12 +74,13 @@ export function MessageItem({
         <li
           className="msg event"
           data-testid="timeline-event"
-          role="note"
           data-message-id={m.id}
           tabIndex={tabIndex}
           dir="auto"
         >
-          {eventText(m.content.event)} · <Time ms={m.sentAt} />
+          <span role="note">
+            {eventText(m.content.event)} · <Time ms={m.sentAt} />
+          </span>
         </li>
       );
     case "unverified":

@@ -52,6 +52,12 @@ export function useFollow(conv: ConversationView, list: RefObject<HTMLOListEleme
   useLayoutEffect(() => {
     const el = list.current;
     if (el === null) return;
+    seen.current = { first: firstId, last: lastId, height: el.scrollHeight };
+    // Opened at a message (a search hit, a notification): the app scrolls to it; stay there.
+    if (el.querySelector("[data-highlight]") !== null) {
+      atBottom.current = false;
+      return;
+    }
     const mark = el.querySelector<HTMLElement>("[data-testid=new-messages-marker]");
     if (mark !== null) {
       mark.scrollIntoView({ block: "start" });
