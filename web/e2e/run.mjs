@@ -3,7 +3,9 @@
 // Usage: node e2e/run.mjs (from web/; web/scripts/e2e.sh builds what it needs and calls this).
 // Env: SOTTO_SERVER_BIN (default ../target/debug/sotto-server), SOTTO_CLI_BIN (default
 // ../target/debug/sotto; the CLI interop test runs only if it exists), CHROMIUM (default
-// /usr/bin/chromium), E2E_OUT (screenshots; default a fresh temp folder).
+// /usr/bin/chromium), E2E_OUT (screenshots; default a fresh temp folder), E2E_ONLY (run one
+// scenario file alone: consent, recovery, shared, chaos, team, daily; `main`: this file's own
+// flow without them).
 
 import { spawn } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
@@ -18,8 +20,10 @@ import { chromium } from "playwright-core";
 
 import { chaos } from "./chaos.mjs";
 import { consent } from "./consent.mjs";
+import { daily } from "./daily.mjs";
 import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
+import { team } from "./team.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -243,8 +247,17 @@ async function register(p, username, password) {
     .waitFor({ timeout: 60_000 });
 }
 
+/**
+ * The list item of the conversation named `name`, by its accessible name ("bob" or "bob, 2
+ * unread"): an item's text also holds its members line and last message, which may name others.
+ */
+function conversationItem(p, name) {
+  const item = `[data-testid="conversation-item"]`;
+  return p.page.locator(`${item}[aria-label="${name}"], ${item}[aria-label^="${name}, "]`);
+}
+
 async function openConversation(p, name) {
-  await p.page.getByTestId("conversation-item").filter({ hasText: name }).first().click();
+  await conversationItem(p, name).first().click();
 }
 
 async function sendText(p, text) {
@@ -407,6 +420,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       mimeType: "text/plain",
       buffer: Buffer.from("bytes from the browser"),
     });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const dir = join(work, "cli-downloads");
     mkdirSync(dir, { recursive: true });
     const got = await cliReceive(srv, profile, (l) => l.attachment?.name === "from-web.txt", [
@@ -460,10 +474,7 @@ async function cliInterop(srv, alice, bob, aliceName, bobName, suffix) {
       .getByRole("button", { name: "Back to conversations" })
       .click({ timeout: 2000 })
       .catch(() => undefined);
-    await alice.page
-      .getByTestId("conversation-item")
-      .filter({ hasText: carolName })
-      .waitFor({ timeout: 30_000 });
+    await conversationItem(alice, carolName).waitFor({ timeout: 30_000 });
     await openConversation(alice, carolName);
     await expectMessage(alice, "direct from the cli");
     await sendText(alice, "direct reply from the web");
@@ -486,41 +497,32 @@ const harness = {
   launch,
   register,
   openConversation,
+  conversationItem,
   sendText,
   startServer,
   spawnServer,
   killServer,
 };
 
+/** Scenario files run alone by `E2E_ONLY=<name>`, each on a server of its own. */
+const scenarios = {
+  consent: async () => consent(harness),
+  recovery: async () => recovery(harness),
+  shared: async () => sharedComputer(harness),
+  chaos: async () => chaos(harness),
+  team: async () => team(harness),
+  daily: async () => daily(harness),
+};
+
 async function main() {
   log(`work dir ${work}`);
-  if (process.env.E2E_ONLY === "consent") {
-    const problems = await consent(harness);
-    await test("no external requests (consent pages)", async () => {
-      const external = problems.filter((p) => p.startsWith("external request"));
-      assert(external.length === 0, external.join("\n"));
-    });
-    return;
-  }
-  if (process.env.E2E_ONLY === "recovery") {
-    const problems = await recovery(harness);
-    await test("no external requests (recovery pages)", async () => {
-      const external = problems.filter((p) => p.startsWith("external request"));
-      assert(external.length === 0, external.join("\n"));
-    });
-    return;
-  }
-  if (process.env.E2E_ONLY === "shared") {
-    const problems = await sharedComputer(harness);
-    await test("no external requests (shared-computer pages)", async () => {
-      const external = problems.filter((p) => p.startsWith("external request"));
-      assert(external.length === 0, external.join("\n"));
-    });
-    return;
-  }
-  if (process.env.E2E_ONLY === "chaos") {
-    const problems = await chaos(harness);
-    await test("no external requests (chaos pages)", async () => {
+  const only = process.env.E2E_ONLY;
+  if (only !== undefined && only !== "" && only !== "main") {
+    const run = scenarios[only];
+    if (run === undefined)
+      throw new Error(`E2E_ONLY=${only}: one of ${Object.keys(scenarios).join(", ")}`);
+    const problems = await run();
+    await test(`no external requests (${only} pages)`, async () => {
       const external = problems.filter((p) => p.startsWith("external request"));
       assert(external.length === 0, external.join("\n"));
     });
@@ -654,6 +656,7 @@ async function main() {
     await alice.page
       .locator("#attach")
       .setInputFiles({ name: "square.png", mimeType: "image/png", buffer: png });
+    await alice.page.getByTestId("send-file").getByRole("button", { name: "Send" }).click();
     const att = bob.page.getByTestId("attachment").filter({ hasText: "square.png" });
     await att.waitFor({ timeout: 30_000 });
     const img = att.locator("img");
@@ -695,7 +698,7 @@ async function main() {
       .getByTestId("message")
       .filter({ hasText: "sent while offline" })
       .getByTestId("message-status");
-    await status.filter({ hasText: "Failed" }).waitFor({ timeout: 30_000 });
+    await status.filter({ hasText: "Waiting to send" }).waitFor({ timeout: 30_000 });
     await shot(alice.page, "07-offline-failed");
     await alice.context.setOffline(false);
     await alice.page
@@ -863,8 +866,9 @@ async function main() {
   });
 
   await test("phone width and dark theme render", async () => {
-    await alice.page.setViewportSize({ width: 390, height: 800 });
+    // The theme choice is in the top bar at desktop width (in Settings at phone width).
     await alice.page.getByLabel("Theme").selectOption("dark");
+    await alice.page.setViewportSize({ width: 390, height: 800 });
     await alice.page
       .getByRole("button", { name: "Back to conversations" })
       .click({ timeout: 2000 })
@@ -963,10 +967,14 @@ async function main() {
     await mallory.context.close();
   });
 
-  const consentProblems = await consent(harness);
-  const recoveryProblems = await recovery(harness);
-  const sharedProblems = await sharedComputer(harness);
-  const chaosProblems = await chaos(harness);
+  // `E2E_ONLY=main`: this file's own flow, without the scenario files.
+  const all = only !== "main";
+  const consentProblems = all ? await consent(harness) : [];
+  const recoveryProblems = all ? await recovery(harness) : [];
+  const sharedProblems = all ? await sharedComputer(harness) : [];
+  const chaosProblems = all ? await chaos(harness) : [];
+  const teamProblems = all ? await team(harness) : [];
+  const dailyProblems = all ? await daily(harness) : [];
   const problems = [
     ...alice.problems,
     ...bob.problems,
@@ -974,6 +982,8 @@ async function main() {
     ...recoveryProblems,
     ...sharedProblems,
     ...chaosProblems,
+    ...teamProblems,
+    ...dailyProblems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));
@@ -1009,6 +1019,10 @@ try {
       "sotto-recovery.toml",
       "data-shared",
       "sotto-shared.toml",
+      "data-team",
+      "sotto-team.toml",
+      "data-daily",
+      "sotto-daily.toml",
     ])
       rmSync(join(work, p), { recursive: true, force: true });
   }

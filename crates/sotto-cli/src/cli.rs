@@ -96,6 +96,43 @@ pub enum Command {
         /// Where to save attachments (default: the profile's files/ folder).
         #[arg(long)]
         download_dir: Option<PathBuf>,
+        /// Print one readable line per message instead of JSON.
+        #[arg(long)]
+        human: bool,
+    },
+    /// Edit one of your messages (every member sees the new text, marked edited).
+    Edit {
+        /// The `msg:` id.
+        message: String,
+        /// The new text (`@username` mentions a member).
+        text: String,
+    },
+    /// Delete one of your messages for every member (and on this device).
+    Delete {
+        /// The `msg:` id.
+        message: String,
+    },
+    /// React to a message (or take your reaction back with --remove).
+    React {
+        /// The `msg:` id.
+        message: String,
+        /// The reaction, usually one emoji (1 to 32 bytes).
+        emoji: String,
+        /// Take the reaction back.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Search the messages stored on this device (current texts, not deleted ones), newest
+    /// first.
+    Search {
+        /// The text to look for (case-insensitive).
+        text: String,
+        /// Only in this conversation (a `conv:` id or a username: the 1:1 with them).
+        #[arg(long)]
+        conversation: Option<String>,
+        /// JSON lines instead of readable lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the safety number with a user.
     Verify {
@@ -155,6 +192,9 @@ pub struct SendArgs {
     /// Send this file as an encrypted attachment.
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Reply to this message (a `msg:` id).
+    #[arg(long, value_name = "MSG")]
+    pub reply_to: Option<String>,
     /// Accept a changed identity key of the recipient.
     #[arg(long)]
     pub accept_new_identity: bool,
@@ -244,6 +284,24 @@ pub enum GroupCommand {
         conversation: String,
         /// The username.
         username: String,
+    },
+    /// Leave a group. Its only admin names a member to make admin first (--admin).
+    Leave {
+        /// The `conv:` id.
+        conversation: String,
+        /// Make this member an admin before leaving.
+        #[arg(long, value_name = "USERNAME")]
+        admin: Option<String>,
+    },
+    /// Make a member an admin (admins), or take the right back with --revoke.
+    Admin {
+        /// The `conv:` id.
+        conversation: String,
+        /// The member's username.
+        username: String,
+        /// Take the admin right back.
+        #[arg(long)]
+        revoke: bool,
     },
     /// List conversations (and those whose log this device refused, with the reason).
     List,

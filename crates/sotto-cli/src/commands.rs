@@ -9,7 +9,7 @@ use sotto_client::engine::backup::RecoveryMethod;
 use sotto_client::recovery::SecretInput;
 use sotto_client::sync::ReceiveOptions;
 use sotto_client::{Client, Error as ClientError, ProfileOptions};
-use sotto_proto::ids::ConversationId;
+use sotto_proto::ids::{ConversationId, MessageId};
 use zeroize::Zeroizing;
 
 use crate::cli::{
@@ -152,15 +152,56 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             }
         }
         Command::Devices(cmd) => devices(client, cmd).await?,
+        Command::Edit { message, text } => amend(client, Amend::Edit { message, text }).await?,
+        Command::Delete { message } => amend(client, Amend::Delete { message }).await?,
+        Command::React {
+            message,
+            emoji,
+            remove,
+        } => {
+            let added = !remove;
+            amend(
+                client,
+                Amend::React {
+                    message,
+                    emoji,
+                    added,
+                },
+            )
+            .await?
+        }
+        Command::Search {
+            text,
+            conversation,
+            json,
+        } => {
+            let within = match conversation {
+                Some(target) => Some(client.find_conversation(&target).await?),
+                None => None,
+            };
+            for hit in client.search(&text, within) {
+                if json {
+                    output::line(&output::search_json(&hit));
+                } else {
+                    output::text(&output::search_line(&hit));
+                }
+            }
+        }
         Command::Send(args) => send(client, args).await?,
         Command::Group(cmd) => group(client, cmd).await?,
-        Command::Recv { wait, download_dir } => {
+        Command::Recv {
+            wait,
+            download_dir,
+            human,
+        } => {
             let dir = download_dir.unwrap_or_else(|| client.dir().join("files"));
             let mut options = ReceiveOptions::new(dir);
             options.wait = Duration::from_secs(wait);
             let progress = Progress::start("receiving");
             let result = client
-                .receive(&options, &mut |e| progress.suspend(|| output::event(e)))
+                .receive(&options, &mut |e| {
+                    progress.suspend(|| output::event(e, human))
+                })
                 .await;
             progress.finish();
             let summary = result?;
@@ -350,8 +391,63 @@ async fn devices(client: &mut Client, cmd: DevicesCommand) -> Result<(), CliErro
 }
 
 async fn send(client: &mut Client, args: SendArgs) -> Result<(), CliError> {
-    let queued_before: Vec<_> = client.outbox().map(|i| i.message_id).collect();
+    let queued_before = queued(client);
     let sent = send_now(client, &args).await;
+    report_send(client, &queued_before, sent)
+}
+
+/// The ids in the outbox now (to tell a message queued by a failed send from earlier ones).
+fn queued(client: &Client) -> Vec<MessageId> {
+    client.outbox().map(|i| i.message_id).collect()
+}
+
+/// `edit`, `delete` and `react`: an amendment sent like a message.
+async fn amend(client: &mut Client, action: Amend) -> Result<(), CliError> {
+    let queued_before = queued(client);
+    let sent = match action {
+        Amend::Edit { message, text } => client.edit_message(message_id(&message)?, &text).await,
+        Amend::Delete { message } => client.delete_message(message_id(&message)?).await,
+        Amend::React {
+            message,
+            emoji,
+            added,
+        } => client.react(message_id(&message)?, &emoji, added).await,
+    };
+    report_send(client, &queued_before, sent.map_err(CliError::from))
+}
+
+/// What `amend` does.
+enum Amend {
+    Edit {
+        message: String,
+        text: String,
+    },
+    Delete {
+        message: String,
+    },
+    React {
+        message: String,
+        emoji: String,
+        added: bool,
+    },
+}
+
+fn message_id(text: &str) -> Result<MessageId, CliError> {
+    text.parse().map_err(|_| {
+        CliError::Client(ClientError::InvalidInput {
+            field: "message id",
+            reason: "expected msg: and 32 hex digits",
+        })
+    })
+}
+
+/// Prints what a send did (or that it stays queued), and fails with the exit code that says
+/// whether every member device got it.
+fn report_send(
+    client: &Client,
+    queued_before: &[MessageId],
+    sent: Result<sotto_client::outbox::SendReport, CliError>,
+) -> Result<(), CliError> {
     if let Err(error) = &sent {
         // A message that reached the outbox before the failure is not lost: say so (with its
         // id), so that nobody sends it a second time by hand.
@@ -414,12 +510,7 @@ fn outbox(client: &mut Client, action: Option<OutboxCommand>) -> Result<(), CliE
             }
         }
         OutboxCommand::Drop { message } => {
-            let id = message.parse().map_err(|_| {
-                CliError::Client(ClientError::InvalidInput {
-                    field: "message id",
-                    reason: "expected msg: and 32 hex digits",
-                })
-            })?;
+            let id = message_id(&message)?;
             if !client.drop_outbox_item(id)? {
                 return Err(CliError::NotInOutbox { message });
             }
@@ -434,6 +525,11 @@ async fn send_now(
     args: &SendArgs,
 ) -> Result<sotto_client::outbox::SendReport, CliError> {
     Ok(match (&args.file, &args.text) {
+        (Some(_), _) if args.reply_to.is_some() => {
+            return Err(CliError::Usage(
+                "--reply-to goes with a text, not with --file",
+            ))
+        }
         (Some(path), caption) => {
             let progress = Progress::start("encrypting and uploading");
             let result = client
@@ -448,8 +544,9 @@ async fn send_now(
             result?
         }
         (None, Some(text)) => {
+            let reply_to = args.reply_to.as_deref().map(message_id).transpose()?;
             client
-                .send_text(&args.to, text, args.accept_new_identity)
+                .send_message(&args.to, text, reply_to, args.accept_new_identity)
                 .await?
         }
         (None, None) => return Err(CliError::Usage("send needs a text or --file PATH")),
@@ -486,6 +583,31 @@ async fn group(client: &mut Client, cmd: GroupCommand) -> Result<(), CliError> {
                 .remove_member(conversation(&conv)?, &username)
                 .await?;
             output::line(&json!({ "conversation": conv, "epoch": epoch }));
+        }
+        GroupCommand::Leave {
+            conversation: conv,
+            admin,
+        } => {
+            let epoch = client
+                .leave_group(conversation(&conv)?, admin.as_deref())
+                .await?;
+            note(&format!("you left {conv}; its messages stay readable here"));
+            output::line(&json!({ "conversation": conv, "epoch": epoch }));
+        }
+        GroupCommand::Admin {
+            conversation: conv,
+            username,
+            revoke,
+        } => {
+            let epoch = client
+                .set_admin(conversation(&conv)?, &username, !revoke)
+                .await?;
+            output::line(&json!({
+                "conversation": conv,
+                "epoch": epoch,
+                "username": username,
+                "admin": !revoke,
+            }));
         }
         GroupCommand::Rename {
             conversation: conv,

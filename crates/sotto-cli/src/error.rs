@@ -97,6 +97,8 @@ impl CliError {
                     code::CERTIFICATE
                 }
                 ClientError::NotMember
+                | ClientError::Removed { .. }
+                | ClientError::UnknownMessage { .. }
                 | ClientError::UnknownUser { .. }
                 | ClientError::UnknownConversation { .. }
                 | ClientError::UnknownDevice { .. }
@@ -122,6 +124,7 @@ impl CliError {
                     code::LOGIN_NEEDED
                 }
                 ClientError::BadPin
+                | ClientError::LastAdmin { .. }
                 | ClientError::BadServerUrl { .. }
                 | ClientError::InvalidInput { .. }
                 | ClientError::InvalidField(_) => code::USAGE,
@@ -164,6 +167,13 @@ pub fn advice(error: &ClientError) -> Option<String> {
             "a recovery key is 48 characters, 12 groups of 4 (0-9 and letters, no U)".to_owned()
         }
         ClientError::SessionEnded => "run `sotto login` again".to_owned(),
+        ClientError::LastAdmin { .. } => {
+            "pass --admin <username> to make one of them admin before you leave".to_owned()
+        }
+        ClientError::UnknownMessage { .. } => {
+            "`sotto recv`, `sotto history` or `sotto search` show the ids of stored messages"
+                .to_owned()
+        }
         ClientError::UntrustedCertificate { got } => format!(
             "if you run this server, check the fingerprint it printed and pass --tls-pin {got}"
         ),
@@ -210,6 +220,24 @@ mod tests {
         );
         assert!(shown.ends_with("pass --tls-pin AB:CD"), "{shown}");
         assert_eq!(error.exit_code(), code::CERTIFICATE);
+    }
+
+    #[test]
+    fn the_last_admin_is_told_whom_to_choose_from_and_which_flag_to_pass() {
+        let error = CliError::Client(ClientError::LastAdmin {
+            members: vec!["bob".to_owned(), "carol".to_owned()],
+        });
+        let shown = error.to_string();
+        assert!(shown.contains("among bob, carol"), "{shown}");
+        assert!(shown.contains("--admin <username>"), "{shown}");
+        assert_eq!(error.exit_code(), code::USAGE);
+        let removed = CliError::Client(ClientError::Removed {
+            group: "team".to_owned(),
+            by: "alice".to_owned(),
+            left: false,
+        });
+        assert_eq!(removed.to_string(), "you were removed from team by alice");
+        assert_eq!(removed.exit_code(), code::NOT_FOUND);
     }
 
     #[test]

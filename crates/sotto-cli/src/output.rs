@@ -8,9 +8,10 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 use sotto_client::api::UndeliveredReason;
+use sotto_client::messages::SearchHit;
 use sotto_client::outbox::UndeliveredTo;
 use sotto_client::peers::{DirectoryWarning, Rejected};
-use sotto_client::store::state::Delivered;
+use sotto_client::store::state::{Amendment, Change, Delivered, Mention};
 use sotto_client::sync::Event;
 
 /// A spinner on a terminal, nothing otherwise.
@@ -79,7 +80,9 @@ fn printable(value: &str) -> String {
     value.chars().filter(|c| !c.is_control()).collect()
 }
 
-/// The JSON line of a received message.
+/// The JSON line of a received (or stored) message: its current text (the latest edit's),
+/// with `reply_to`, `mentions` (usernames), `edited`, `reactions` and, once deleted,
+/// `"deleted": <its own id>` and an empty text, each only when it applies.
 pub fn message_json(m: &Delivered) -> Value {
     let mut value = json!({
         "id": m.id,
@@ -87,13 +90,16 @@ pub fn message_json(m: &Delivered) -> Value {
         "from": m.from,
         "device": m.device,
         "sent_at": m.sent_at,
-        "text": m.text.as_str(),
+        "text": m.current_text(),
     });
-    if let (true, Some(map)) = (m.request, value.as_object_mut()) {
-        // Only on messages of a request, so that every other line keeps its documented keys.
+    let Some(map) = value.as_object_mut() else {
+        return value;
+    };
+    // Optional keys only when they apply, so that every other line keeps its documented keys.
+    if m.request {
         map.insert("request".to_owned(), Value::Bool(true));
     }
-    if let (Some(a), Some(map)) = (&m.attachment, value.as_object_mut()) {
+    if let Some(a) = &m.attachment {
         map.insert(
             "attachment".to_owned(),
             json!({
@@ -104,7 +110,180 @@ pub fn message_json(m: &Delivered) -> Value {
             }),
         );
     }
+    if let Some(reply_to) = m.reply_to {
+        map.insert("reply_to".to_owned(), json!(reply_to));
+    }
+    if !m.current_mentions().is_empty() {
+        map.insert("mentions".to_owned(), mention_names(m.current_mentions()));
+    }
+    if m.is_edited() {
+        map.insert("edited".to_owned(), Value::Bool(true));
+        // The earlier texts stay available to the reader (§8.5): the original, then every
+        // edit but the one shown.
+        let mut earlier = vec![json!({ "text": m.text.as_str(), "sent_at": m.sent_at })];
+        let edits = &m.amended.edits;
+        earlier.extend(
+            edits
+                .iter()
+                .take(edits.len().saturating_sub(1))
+                .map(|e| json!({ "text": e.text.as_str(), "sent_at": e.sent_at })),
+        );
+        map.insert("edits".to_owned(), Value::Array(earlier));
+    }
+    if m.amended.deleted {
+        map.insert("deleted".to_owned(), json!(m.id));
+    }
+    let reactions = reactions_json(m);
+    if !reactions.is_empty() {
+        map.insert("reactions".to_owned(), Value::Array(reactions));
+    }
     value
+}
+
+/// The usernames of mentioned members.
+fn mention_names(mentions: &[Mention]) -> Value {
+    Value::Array(
+        mentions
+            .iter()
+            .map(|m| Value::String(m.username.clone()))
+            .collect(),
+    )
+}
+
+/// The reactions that stand, grouped by reaction in the order first given, with who gave each.
+fn grouped_reactions(m: &Delivered) -> Vec<(String, Vec<String>)> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for r in m.shown_reactions() {
+        match grouped.iter_mut().find(|(emoji, _)| *emoji == r.emoji) {
+            Some((_, names)) => names.push(r.username.clone()),
+            None => grouped.push((r.emoji.clone(), vec![r.username.clone()])),
+        }
+    }
+    grouped
+}
+
+/// The reactions that stand: `[{"emoji", "usernames"}]`.
+fn reactions_json(m: &Delivered) -> Vec<Value> {
+    grouped_reactions(m)
+        .into_iter()
+        .map(|(emoji, usernames)| json!({ "emoji": emoji, "usernames": usernames }))
+        .collect()
+}
+
+/// The JSON line of an edit, delete or reaction received: the amendment's own `id`, sender and
+/// time, and `edit_of` with the new `text` (and `mentions`), `deleted`, or `reaction`.
+pub fn amendment_json(a: &Amendment) -> Value {
+    let mut value = json!({
+        "id": a.id,
+        "conversation": a.conversation,
+        "from": a.from,
+        "device": a.device,
+        "sent_at": a.sent_at,
+    });
+    let Some(map) = value.as_object_mut() else {
+        return value;
+    };
+    match &a.change {
+        Change::Edit { text, mentions } => {
+            map.insert("edit_of".to_owned(), json!(a.target));
+            map.insert("text".to_owned(), Value::String(text.to_string()));
+            if !mentions.is_empty() {
+                map.insert("mentions".to_owned(), mention_names(mentions));
+            }
+        }
+        Change::Delete => {
+            map.insert("deleted".to_owned(), json!(a.target));
+        }
+        Change::Reaction { emoji, added } => {
+            map.insert(
+                "reaction".to_owned(),
+                json!({ "message": a.target, "emoji": emoji, "added": added }),
+            );
+        }
+    }
+    value
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a time in ms.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}")
+}
+
+/// One readable line for a message (`recv --human`): time, sender, text, then what happened to
+/// it.
+pub fn message_line(m: &Delivered) -> String {
+    let mut line = format!("[{}] {}: ", utc(m.sent_at), m.from);
+    if m.amended.deleted {
+        line.push_str("(message deleted)");
+    } else {
+        if let Some(reply_to) = m.reply_to {
+            let _ = write!(line, "↪ reply to {reply_to} ");
+        }
+        line.push_str(m.current_text());
+        if let Some(a) = &m.attachment {
+            let _ = write!(line, " [file {}]", a.file_name);
+        }
+        if m.is_edited() {
+            line.push_str(" (edited)");
+        }
+        for (emoji, names) in grouped_reactions(m) {
+            let _ = write!(line, " {emoji} {}", names.join(","));
+        }
+    }
+    let _ = write!(line, "  ({})", m.id);
+    line
+}
+
+/// One readable line for an edit, delete or reaction (`recv --human`).
+pub fn amendment_line(a: &Amendment) -> String {
+    let what = match &a.change {
+        Change::Edit { text, .. } => format!("edited {}: {} (edited)", a.target, text.as_str()),
+        Change::Delete => format!("deleted {}", a.target),
+        Change::Reaction { emoji, added: true } => format!("reacted {emoji} to {}", a.target),
+        Change::Reaction {
+            emoji,
+            added: false,
+        } => format!("took back {emoji} on {}", a.target),
+    };
+    format!("[{}] {} {what}", utc(a.sent_at), a.from)
+}
+
+/// The JSON line of a search hit.
+pub fn search_json(hit: &SearchHit) -> Value {
+    json!({
+        "conversation": hit.conversation,
+        "id": hit.message,
+        "from": hit.from,
+        "sent_at": hit.sent_at,
+        "text": hit.text.as_str(),
+        "edited": hit.edited,
+    })
+}
+
+/// The readable line of a search hit: conversation, sender, time, id and the text.
+pub fn search_line(hit: &SearchHit) -> String {
+    format!(
+        "{} {} [{}] {}: {}{}",
+        hit.conversation,
+        hit.message,
+        utc(hit.sent_at),
+        hit.from,
+        hit.text.as_str(),
+        if hit.edited { " (edited)" } else { "" }
+    )
 }
 
 /// Why a device did not get a message, in words.
@@ -205,10 +384,14 @@ pub fn identity_hold_warning(
     )
 }
 
-/// Shows one receive event: messages on stdout, everything else on stderr.
-pub fn event(event: Event) {
+/// Shows one receive event: messages on stdout (JSON lines, or readable lines with `human`),
+/// everything else on stderr.
+pub fn event(event: Event, human: bool) {
     match event {
+        Event::Message(m) if human => text(&message_line(&m)),
         Event::Message(m) => line(&message_json(&m)),
+        Event::Amended(a) if human => text(&amendment_line(&a)),
+        Event::Amended(a) => line(&amendment_json(&a)),
         Event::Failure {
             message_id,
             from,
@@ -271,8 +454,22 @@ pub fn event(event: Event) {
                 ));
             }
         }
-        // `sotto recv` shows its progress while it waits; being connected adds nothing to it.
-        Event::Connected => {}
+        Event::Removed {
+            conversation,
+            group,
+            by,
+            left,
+        } => note(&if left {
+            format!("you left {group} ({conversation}); its messages stay readable here")
+        } else {
+            format!(
+                "you were removed from {group} ({conversation}) by {by}; its messages stay \
+                 readable here, and nothing more can be sent there"
+            )
+        }),
+        // `sotto recv` shows its progress while it waits; being connected, or a group that
+        // changed (`group list` shows it), adds nothing to it.
+        Event::Connected | Event::ConversationChanged { .. } => {}
     }
 }
 
@@ -312,6 +509,10 @@ mod tests {
             text: Zeroizing::new("hello".to_owned()),
             attachment: None,
             request: false,
+            account: None,
+            reply_to: None,
+            mentions: Vec::new(),
+            amended: Default::default(),
         };
         let line = message_json(&m);
         let keys: Vec<_> = line.as_object().unwrap().keys().cloned().collect();
@@ -335,6 +536,51 @@ mod tests {
             line["attachment"].get("secret").is_none(),
             "no key material in the output"
         );
+    }
+
+    #[test]
+    fn amendment_lines_carry_edit_of_deleted_or_reaction_and_a_utc_time() {
+        let base = Amendment {
+            id: MessageId::from_bytes([1; MessageId::LEN]),
+            conversation: ConversationId::from_bytes([2; ConversationId::LEN]),
+            target: MessageId::from_bytes([3; MessageId::LEN]),
+            account: sotto_proto::ids::AccountId::from_bytes([4; 32]),
+            from: "alice".to_owned(),
+            device: DeviceId::from_bytes([5; DeviceId::LEN]),
+            sent_at: 0,
+            change: Change::Delete,
+        };
+        let target = base.target.to_string();
+        assert_eq!(amendment_json(&base)["deleted"], target.as_str());
+        let edit = Amendment {
+            change: Change::Edit {
+                text: Zeroizing::new("new".to_owned()),
+                mentions: vec![Mention {
+                    account: base.account,
+                    username: "bob".to_owned(),
+                }],
+            },
+            ..base.clone()
+        };
+        let line = amendment_json(&edit);
+        assert_eq!(line["edit_of"], target.as_str());
+        assert_eq!(line["text"], "new");
+        assert_eq!(line["mentions"][0], "bob");
+        let reaction = Amendment {
+            change: Change::Reaction {
+                emoji: "👍".to_owned(),
+                added: false,
+            },
+            ..base
+        };
+        let line = amendment_json(&reaction);
+        assert_eq!(line["reaction"]["message"], target.as_str());
+        assert_eq!(line["reaction"]["emoji"], "👍");
+        assert_eq!(line["reaction"]["added"], false);
+        assert!(line.get("text").is_none());
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        assert_eq!(utc(1_800_000_000_000), "2027-01-15 08:00");
+        assert!(amendment_line(&reaction).contains("took back 👍 on msg:"));
     }
 
     #[test]
@@ -416,6 +662,10 @@ mod tests {
             text: Zeroizing::new("hi".to_owned()),
             attachment: None,
             request: false,
+            account: None,
+            reply_to: None,
+            mentions: Vec::new(),
+            amended: Default::default(),
         };
         assert!(message_json(&m).get("request").is_none());
         m.request = true;

@@ -210,6 +210,17 @@ async fn poll(client: &mut Client, app: &mut App) {
                 }
             }
             Event::Failure { reason, .. } => app.warn(format!("a message was refused: {reason}")),
+            Event::Removed {
+                group, by, left, ..
+            } => {
+                new_conversation = true;
+                app.warn(if left {
+                    format!("you left {group}")
+                } else {
+                    format!("you were removed from {group} by {by}")
+                });
+            }
+            Event::ConversationChanged { .. } => new_conversation = true,
             Event::NotSentYet { reason, .. } => {
                 app.warn(format!("a message of yours is not sent yet: {reason}"))
             }
@@ -291,10 +302,33 @@ fn draw(frame: &mut Frame<'_>, client: &Client, app: &mut App) {
             .history()
             .filter(|m| m.conversation == *id)
             .map(|m| {
-                let mut spans = vec![
-                    Span::styled(format!("{}: ", m.from), Style::default().fg(Color::Cyan)),
-                    Span::raw(m.text.to_string()),
-                ];
+                let mut spans = vec![Span::styled(
+                    format!("{}: ", m.from),
+                    Style::default().fg(Color::Cyan),
+                )];
+                if m.amended.deleted {
+                    spans.push(Span::styled(
+                        "(message deleted)",
+                        Style::default().fg(Color::DarkGray),
+                    ));
+                    return Line::from(spans);
+                }
+                if let Some(reply_to) = m.reply_to {
+                    spans.push(Span::styled(
+                        format!("↪ {reply_to} "),
+                        Style::default().fg(Color::DarkGray),
+                    ));
+                }
+                spans.push(Span::raw(m.current_text().to_owned()));
+                if m.is_edited() {
+                    spans.push(Span::styled(
+                        " (edited)",
+                        Style::default().fg(Color::DarkGray),
+                    ));
+                }
+                for r in m.shown_reactions() {
+                    spans.push(Span::raw(format!(" {} {}", r.emoji, r.username)));
+                }
                 if let Some(a) = &m.attachment {
                     spans.push(Span::styled(
                         format!(

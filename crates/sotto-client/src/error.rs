@@ -153,6 +153,42 @@ pub enum Error {
     /// The caller is not (or no longer) a member of the conversation.
     #[error("you are not a member of this conversation")]
     NotMember,
+    /// A verified change took this account out of the conversation (or it left): nothing is
+    /// sent there any more.
+    #[error("{}", if *.left { format!("you left {group}") } else { format!("you were removed from {group} by {by}") })]
+    Removed {
+        /// The group's name (or the placeholder for an unnamed one).
+        group: String,
+        /// Who signed the removal.
+        by: String,
+        /// Whether this account left by itself.
+        left: bool,
+    },
+    /// The last admin of a group with other members cannot leave before another member is
+    /// made admin (protocol §6.3).
+    #[error("you are the group's only admin: choose a new admin among {}", .members.join(", "))]
+    LastAdmin {
+        /// The other members' usernames.
+        members: Vec<String>,
+    },
+    /// Only the author may edit or delete a message (protocol §8.5).
+    #[error("you can only {action} your own messages")]
+    NotAuthor {
+        /// `edit` or `delete`.
+        action: &'static str,
+    },
+    /// No stored message has this id.
+    #[error("no message {id} in this profile")]
+    UnknownMessage {
+        /// The id given.
+        id: String,
+    },
+    /// The message was deleted: it can no longer be edited or reacted to.
+    #[error("message {id} was deleted")]
+    MessageDeleted {
+        /// The id given.
+        id: String,
+    },
     /// An approval code matched no pending device.
     #[error("no pending device has the approval code {code}")]
     UnknownApprovalCode {
@@ -220,7 +256,8 @@ impl Error {
             | Self::UnknownDevice { .. }
             | Self::UnknownConversation { .. }
             | Self::IdentityChanged { .. }
-            | Self::NotMember => true,
+            | Self::NotMember
+            | Self::Removed { .. } => true,
             Self::Api { code, .. } => !code.is_retryable(),
             _ => false,
         }

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use crate::api::{b64, unb64};
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::membership::membership_change;
 use crate::peers::Who;
 use crate::store::state::{KnownName, OutgoingBody, Secret};
 
@@ -98,6 +99,8 @@ impl Client {
         let token = self.access_token().await?;
         let mut state = self.load_group(&conversation)?;
         let since = state.as_ref().map_or(0, |g| g.epoch() + 1);
+        let me = self.account_id()?;
+        let mut membership = None;
         let view = match self.api.conversation(&token, conversation, since).await {
             Ok(view) => view,
             Err(Error::Api {
@@ -145,12 +148,17 @@ impl Client {
                 None => GroupState::genesis(&signed, &signer)?,
                 Some(s) => s.apply(&signed, &signer)?,
             });
+            // Verified and applied: whether it took this account out (or back in).
+            membership = membership_change(&body, me).or(membership);
         }
         let state = state.ok_or(Error::UnknownConversation {
             what: conversation.to_string(),
         })?;
         self.fresh.insert(conversation.to_string());
         self.store_group(&state)?;
+        if let Some(change) = membership {
+            self.note_membership(conversation, change);
+        }
         self.save()?;
         Ok(state)
     }
@@ -467,9 +475,16 @@ impl Client {
         Ok(out)
     }
 
-    /// One conversation, brought up to date.
+    /// One conversation, brought up to date. One this account was removed from (or left) is
+    /// that error, saying who removed it.
     pub async fn conversation(&mut self, conversation: ConversationId) -> Result<ConversationInfo> {
         let group = self.sync_group(conversation).await?;
+        if !group.is_member(&self.account_id()?) {
+            return Err(match self.removal(conversation) {
+                Some(removal) => self.removed_error(conversation, removal),
+                None => Error::NotMember,
+            });
+        }
         self.info(&group).await
     }
 

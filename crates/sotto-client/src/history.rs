@@ -8,7 +8,7 @@
 //! changed. It is stored in its place by `sent_at`, once per message id, and never notifies or
 //! sends a receipt.
 
-use sotto_proto::body::MessageBody;
+use sotto_proto::body::{Mentions, MessageBody};
 use sotto_proto::chain::open_archived;
 use sotto_proto::envelope::Envelope;
 use sotto_proto::group::{GroupOp, GroupState, Retention};
@@ -18,7 +18,7 @@ use crate::api::unb64;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::receive::Refused;
-use crate::store::state::{Delivered, IncomingAttachment};
+use crate::store::state::{AmendOutcome, Amendment, Change, Delivered, IncomingAttachment};
 
 /// Archived envelopes asked for per page (the server's maximum).
 const HISTORY_PAGE: u32 = crate::api::keys::MAX_HISTORY_PAGE;
@@ -101,7 +101,9 @@ impl Client {
             deleted += before.saturating_sub(self.state.history.len() + self.state.inbox.len());
             forgotten += self.state.history_keys.expire(conversation, retention, now);
         }
-        if deleted > 0 || forgotten > 0 {
+        // Amendments whose target never came are given up after their wait (§8.5, §11).
+        let gave_up = self.state.waiting_amendments.expire(now.millis());
+        if deleted > 0 || forgotten > 0 || gave_up > 0 {
             self.save()?;
         }
         Ok(deleted)
@@ -109,7 +111,7 @@ impl Client {
 
     /// Deletes an attachment this device saved, if it lies in the profile folder (a file saved
     /// elsewhere with `--download-dir` is the user's).
-    fn delete_saved_file(&self, path: &str) {
+    pub(crate) fn delete_saved_file(&self, path: &str) {
         let path = std::path::Path::new(path);
         let inside = match (
             std::fs::canonicalize(path),
@@ -274,17 +276,54 @@ impl Client {
             Ok(opened) => opened,
             Err(_) => return Ok(Archived::Unreadable),
         };
-        let (text, attachment) = match opened.body {
-            MessageBody::Text(text) => (text, None),
+        let (text, attachment, reply_to, mentions) = match opened.body {
+            MessageBody::Text(text) => (text, None, None, Mentions::none()),
             MessageBody::Attachment {
                 attachment,
                 caption,
-            } => (caption, Some(IncomingAttachment::from_ref(&attachment))),
+            } => (
+                caption,
+                Some(IncomingAttachment::from_ref(&attachment)),
+                None,
+                Mentions::none(),
+            ),
+            MessageBody::Message {
+                text,
+                reply_to,
+                mentions,
+            } => (text, None, reply_to, mentions),
             MessageBody::Receipt { .. } => return Ok(Archived::NotAMessage),
             // A name from the archive is taken by the same rule as a live one (§6.5).
             MessageBody::GroupName(reveal) => {
                 let _ = self.accept_name(group, &reveal);
                 return Ok(Archived::NotAMessage);
+            }
+            // An amendment from the archive is checked and applied as a live one (§8.5),
+            // quietly: history never notifies.
+            MessageBody::Edit {
+                target,
+                text,
+                mentions,
+            } => {
+                let change = Change::Edit {
+                    text: zeroize::Zeroizing::new(text),
+                    mentions: self.mentioned(group, &mentions),
+                };
+                return self.archived_amendment(&h, username, target, change, now);
+            }
+            MessageBody::Delete { target } => {
+                return self.archived_amendment(&h, username, target, Change::Delete, now);
+            }
+            MessageBody::Reaction {
+                target,
+                reaction,
+                added,
+            } => {
+                let change = Change::Reaction {
+                    emoji: reaction.into_string(),
+                    added,
+                };
+                return self.archived_amendment(&h, username, target, change, now);
             }
         };
         let message = Delivered {
@@ -296,14 +335,54 @@ impl Client {
             text: zeroize::Zeroizing::new(text),
             attachment,
             request: false,
+            account: Some(h.sender_account),
+            reply_to,
+            mentions: self.mentioned(group, &mentions),
+            amended: Default::default(),
         };
         // Remembered as seen: a live copy still queued for this device is then a replay.
         self.state.remember(h.message_id);
         Ok(if self.state.archive_past(message) {
+            for file in self.state.release_waiting(h.message_id, now.millis()) {
+                self.delete_saved_file(&file);
+            }
             Archived::Stored
         } else {
             Archived::NotAMessage
         })
+    }
+
+    /// An edit, delete or reaction opened from the archive: applied to its stored target if
+    /// it passes the checks, kept for a target not stored yet, dropped if refused.
+    fn archived_amendment(
+        &mut self,
+        h: &sotto_proto::envelope::EnvelopeHeader,
+        username: String,
+        target: sotto_proto::ids::MessageId,
+        change: Change,
+        now: sotto_proto::Timestamp,
+    ) -> Result<Archived> {
+        self.state.remember(h.message_id);
+        let amendment = Amendment {
+            id: h.message_id,
+            conversation: h.conversation,
+            target,
+            account: h.sender_account,
+            from: username,
+            device: h.sender_device,
+            sent_at: h.sent_at.millis(),
+            change,
+        };
+        match self.state.amend(amendment, now.millis()) {
+            AmendOutcome::Accepted { file } => {
+                if let Some(file) = file {
+                    self.delete_saved_file(&file);
+                }
+                Ok(Archived::NotAMessage)
+            }
+            AmendOutcome::Waiting => Ok(Archived::NotAMessage),
+            AmendOutcome::Refused(_) => Ok(Archived::Unreadable),
+        }
     }
 }
 

@@ -19,6 +19,9 @@
 //! - [`account`]: register, login and approval of new devices, revocation, exchange keys.
 //! - [`peers`]: directory lookups verified against the pins, safety numbers.
 //! - [`groups`]: verified group logs, groups and 1:1 conversations.
+//! - [`membership`]: leaving, admins, and learning that this account was removed.
+//! - [`messages`]: what a person does with messages: replies, mentions, edits, deletes,
+//!   reactions, and search over the stored history.
 //! - [`outbox`]: sending (reserve → persist → seal → send), sender chains, and retrying the
 //!   devices a message did not reach yet.
 //! - [`requests`]: message requests (accept, decline) and blocks.
@@ -41,6 +44,8 @@ pub mod groups;
 pub mod handover;
 pub mod history;
 mod identity_hold;
+pub mod membership;
+pub mod messages;
 pub mod outbox;
 pub mod peers;
 mod receive;

@@ -18,8 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use sotto_proto::attachment::encrypt_attachment;
-use sotto_proto::body::{AttachmentRef, BlobId, FileName, MediaType, MessageBody};
+use sotto_proto::body::{
+    AttachmentRef, BlobId, FileName, MediaType, Mentions, MessageBody, Reaction,
+};
 use sotto_proto::chain::SenderChain;
+use sotto_proto::envelope::Envelope;
 use sotto_proto::group::GroupState;
 use sotto_proto::identity::VerifiedExchangeKey;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
@@ -29,7 +32,9 @@ use crate::api::{b64, unb64, ErrorCode, Undelivered, UndeliveredReason};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::peers::Who;
-use crate::store::state::{Delivered, OutboxItem, OutgoingBody, Secret, Unsent};
+use crate::store::state::{
+    Amendment, Change, Delivered, Mention, OutboxItem, OutgoingBody, Secret, Unsent,
+};
 
 /// Whether the server refused a message in a way that sending the same bytes again cannot fix
 /// (a code that is not retryable, other than a conflict). Network failures, an expired token,
@@ -105,33 +110,14 @@ impl Client {
         Ok(conversation)
     }
 
-    /// Sends `text` to `target`.
+    /// Sends `text` to `target` (`@username` tokens naming members become mentions).
     pub async fn send_text(
         &mut self,
         target: &str,
         text: &str,
         accept_new: bool,
     ) -> Result<SendReport> {
-        let result = async {
-            let conversation = self.resolve_target(target, accept_new).await?;
-            self.queue(
-                conversation,
-                OutgoingBody::Text(Zeroizing::new(text.to_owned())),
-            )
-            .await
-        }
-        .await;
-        if matches!(
-            result,
-            Err(Error::Api {
-                code: ErrorCode::Unauthorized,
-                ..
-            })
-        ) {
-            // The server refused the access token: renew it on the next request.
-            self.forget_access_token();
-        }
-        result
+        self.send_message(target, text, None, accept_new).await
     }
 
     /// Encrypts and uploads the file at `path`, then sends it to `target` with `caption`.
@@ -184,6 +170,10 @@ impl Client {
         conversation: ConversationId,
         body: OutgoingBody,
     ) -> Result<SendReport> {
+        // What can be foreseen is refused before anything is queued or sealed: a refused
+        // message must never reach the outbox, whose retries recipients would see as gaps.
+        check_sendable(&body)?;
+        self.check_still_member(conversation)?;
         // Earlier messages first: anything left in the outbox by an interrupted run. One that
         // the server's answers keep back holds back its own conversation only.
         if let Err((_, error)) = self.flush_outbox_items().await {
@@ -238,8 +228,10 @@ impl Client {
                 Ok(_) => sent += 1,
                 // Out of the outbox already (see `deliver`): the next ones may go.
                 Err(e)
-                    if matches!(e, Error::NotMember | Error::InvalidField(_))
-                        || refused_for_good(&e) => {}
+                    if matches!(
+                        e,
+                        Error::NotMember | Error::Removed { .. } | Error::InvalidField(_)
+                    ) || refused_for_good(&e) => {}
                 Err(refused) if refused.is_refused_answer() => {
                     pass.hold_back(conversation);
                     first_refusal.get_or_insert((id, refused));
@@ -412,10 +404,21 @@ impl Client {
         let envelope = match &item.envelope {
             Some(sealed) => unb64(sealed, "outbox envelope")?,
             None => {
-                let group = self.sync_group(conversation).await?;
+                let group = match self.sync_group(conversation).await {
+                    Ok(group) => group,
+                    // The server no longer lists this account: nothing is sealed for it.
+                    Err(Error::NotMember) => {
+                        self.drop_outbox_item(message_id)?;
+                        return Err(Error::NotMember);
+                    }
+                    Err(other) => return Err(other),
+                };
                 if !group.is_member(&self.account_id()?) {
                     self.drop_outbox_item(message_id)?;
-                    return Err(Error::NotMember);
+                    return Err(match self.removal(conversation) {
+                        Some(removal) => self.removed_error(conversation, removal),
+                        None => Error::NotMember,
+                    });
                 }
                 let body = match message_body(&item.body) {
                     Ok(body) => body,
@@ -466,25 +469,12 @@ impl Client {
         self.state
             .outbox
             .record_undelivered(message_id, undelivered.clone());
-        let text = match &item.body {
-            OutgoingBody::Text(text) => Some(text.clone()),
-            OutgoingBody::Attachment { caption, .. } => Some(caption.clone()),
-            // A group name is conversation state, not a message of the history.
-            OutgoingBody::GroupName(_) => None,
-        };
-        if let Some(text) = text {
-            let sent = Delivered {
-                id: item.message_id,
-                conversation: item.conversation,
-                from: self.account_state()?.username.clone(),
-                device: self.device()?,
-                sent_at: self.now()?.millis(),
-                text,
-                attachment: None,
-                request: false,
-            };
-            self.state.archive(sent);
-        }
+        // The sender keeps its own message as sent, and applies its own amendments to its own
+        // store (§8.5), at the time the envelope carries.
+        let sent_at = Envelope::decode(&envelope)
+            .map(|e| e.header().sent_at.millis())
+            .or_else(|_| self.now().map(|now| now.millis()))?;
+        self.keep_sent(&item, sent_at)?;
         self.save()?;
         let undelivered = self.name_undelivered(conversation, &undelivered).await;
         Ok(SendReport {
@@ -494,6 +484,96 @@ impl Client {
             undelivered,
             repeated,
         })
+    }
+
+    /// What the sender keeps of a message the server stored: a content message goes to its
+    /// history, an amendment is applied to its own copy of the target (§8.5: a sender deletes
+    /// its own copy too); a group name is conversation state, kept already.
+    fn keep_sent(&mut self, item: &OutboxItem, sent_at: u64) -> Result<()> {
+        let account = self.account_id()?;
+        let from = self.account_state()?.username.clone();
+        let device = self.device()?;
+        let (text, reply_to, mentions) = match &item.body {
+            OutgoingBody::Text(text) => (text.clone(), None, Vec::new()),
+            OutgoingBody::Attachment { caption, .. } => (caption.clone(), None, Vec::new()),
+            OutgoingBody::Message {
+                text,
+                reply_to,
+                mentions,
+            } => (text.clone(), *reply_to, mentions.clone()),
+            OutgoingBody::GroupName(_) => return Ok(()),
+            OutgoingBody::Edit {
+                target,
+                text,
+                mentions,
+            } => {
+                let change = Change::Edit {
+                    text: text.clone(),
+                    mentions: mentions.clone(),
+                };
+                return self.amend_own(item, *target, change, sent_at);
+            }
+            OutgoingBody::Delete { target } => {
+                return self.amend_own(item, *target, Change::Delete, sent_at);
+            }
+            OutgoingBody::Reaction {
+                target,
+                emoji,
+                added,
+            } => {
+                let change = Change::Reaction {
+                    emoji: emoji.clone(),
+                    added: *added,
+                };
+                return self.amend_own(item, *target, change, sent_at);
+            }
+        };
+        let sent = Delivered {
+            id: item.message_id,
+            conversation: item.conversation,
+            from,
+            device,
+            sent_at,
+            text,
+            attachment: None,
+            request: false,
+            account: Some(account),
+            reply_to,
+            mentions,
+            amended: Default::default(),
+        };
+        self.state.archive(sent);
+        for file in self.state.release_waiting(item.message_id, sent_at) {
+            self.delete_saved_file(&file);
+        }
+        Ok(())
+    }
+
+    /// Applies this account's own amendment to its own store.
+    fn amend_own(
+        &mut self,
+        item: &OutboxItem,
+        target: MessageId,
+        change: Change,
+        sent_at: u64,
+    ) -> Result<()> {
+        let amendment = Amendment {
+            id: item.message_id,
+            conversation: item.conversation,
+            target,
+            account: self.account_id()?,
+            from: self.account_state()?.username.clone(),
+            device: self.device()?,
+            sent_at,
+            change,
+        };
+        let now = self.now()?.millis();
+        if let crate::store::state::AmendOutcome::Accepted { file: Some(file) } =
+            self.state.amend(amendment, now)
+        {
+            self.delete_saved_file(&file);
+        }
+        Ok(())
     }
 
     /// Reserve → persist → seal; the sealed envelope is persisted in the outbox entry.
@@ -651,5 +731,51 @@ fn message_body(body: &OutgoingBody) -> Result<MessageBody> {
             }
         }
         OutgoingBody::GroupName(known) => MessageBody::GroupName(crate::groups::reveal_of(known)?),
+        OutgoingBody::Message {
+            text,
+            reply_to,
+            mentions,
+        } => MessageBody::Message {
+            text: text.to_string(),
+            reply_to: *reply_to,
+            mentions: mention_list(mentions)?,
+        },
+        OutgoingBody::Edit {
+            target,
+            text,
+            mentions,
+        } => MessageBody::Edit {
+            target: *target,
+            text: text.to_string(),
+            mentions: mention_list(mentions)?,
+        },
+        OutgoingBody::Delete { target } => MessageBody::Delete { target: *target },
+        OutgoingBody::Reaction {
+            target,
+            emoji,
+            added,
+        } => MessageBody::Reaction {
+            target: *target,
+            reaction: Reaction::new(emoji.as_str())?,
+            added: *added,
+        },
     })
+}
+
+/// The protocol's mention list (§8.4: at most 64 accounts, none twice).
+fn mention_list(mentions: &[Mention]) -> Result<Mentions> {
+    Ok(Mentions::new(mentions.iter().map(|m| m.account).collect())?)
+}
+
+/// Refuses, before anything is queued or sealed, a body no recipient would accept: a field a
+/// receiver would refuse, or an encoding over 64 KiB (§8.2, §11). Queued, it could only be
+/// refused by the server or reported by every receiver as undecryptable.
+pub(crate) fn check_sendable(body: &OutgoingBody) -> Result<()> {
+    match message_body(body)?.encode() {
+        Ok(_) => Ok(()),
+        Err(sotto_proto::Error::InvalidInput { field, reason }) => {
+            Err(Error::InvalidInput { field, reason })
+        }
+        Err(other) => Err(other.into()),
+    }
 }

@@ -15,7 +15,7 @@
 //! pinned, a refusal) *waits* like one missing its key: the server may answer honestly later.
 //! Only the transport failing (unreachable, `5xx`, timeout, an ended session) fails the receive.
 
-use sotto_proto::body::MessageBody;
+use sotto_proto::body::{Mentions, MessageBody};
 use sotto_proto::chain::{LocalDevice, ReceiverState};
 use sotto_proto::distribution::{KeyDistribution, KeyRequest};
 use sotto_proto::envelope::Envelope;
@@ -28,7 +28,10 @@ use sotto_proto::{Error as ProtoError, ReceiveError};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::store::state::{Delivered, Held, IdentityHold, IncomingAttachment, Secret};
+use crate::store::state::{
+    AmendOutcome, Amendment, Change, Delivered, Held, IdentityHold, IncomingAttachment, Mention,
+    Notice, Secret,
+};
 
 /// A payload relayed by the server.
 pub(crate) enum Payload {
@@ -188,29 +191,61 @@ impl Client {
             Err(e) => return Ok(Opened::Failed(e.code())),
         };
         self.store_receiver(&receiver);
-        let (text, attachment) = match received.body {
-            MessageBody::Text(text) => (text, None),
+        let gap = received.gap.len();
+        let (text, attachment, reply_to, mentions) = match received.body {
+            MessageBody::Text(text) => (text, None, None, Mentions::none()),
             MessageBody::Attachment {
                 attachment,
                 caption,
-            } => (caption, Some(IncomingAttachment::from_ref(&attachment))),
+            } => (
+                caption,
+                Some(IncomingAttachment::from_ref(&attachment)),
+                None,
+                Mentions::none(),
+            ),
+            MessageBody::Message {
+                text,
+                reply_to,
+                mentions,
+            } => (text, None, reply_to, mentions),
             // Receipts are recorded as received but are not messages: nothing goes to the inbox.
             // A new body kind is a compile error here until it says where it goes.
-            MessageBody::Receipt { .. } => {
-                return Ok(Opened::Delivered {
-                    gap: received.gap.len(),
-                })
-            }
+            MessageBody::Receipt { .. } => return Ok(Opened::Delivered { gap }),
             // A group name is conversation state: kept if the verified log commits to it
             // (protocol §6.5), never shown as a message. A member sending a name the log does
             // not commit to is refused with its code.
             MessageBody::GroupName(reveal) => {
                 return Ok(match self.accept_name(&group, &reveal) {
-                    Ok(()) => Opened::Delivered {
-                        gap: received.gap.len(),
-                    },
+                    Ok(()) => Opened::Delivered { gap },
                     Err(mismatch) => Opened::Failed(ProtoError::from(mismatch).code()),
                 })
+            }
+            // Amendments change a stored message once checked against it (§8.5, §8.6); they
+            // are never messages of their own.
+            MessageBody::Edit {
+                target,
+                text,
+                mentions,
+            } => {
+                let change = Change::Edit {
+                    text: zeroize::Zeroizing::new(text),
+                    mentions: self.mentioned(&group, &mentions),
+                };
+                return self.receive_amendment(&h, username, target, change, gap);
+            }
+            MessageBody::Delete { target } => {
+                return self.receive_amendment(&h, username, target, Change::Delete, gap);
+            }
+            MessageBody::Reaction {
+                target,
+                reaction,
+                added,
+            } => {
+                let change = Change::Reaction {
+                    emoji: reaction.into_string(),
+                    added,
+                };
+                return self.receive_amendment(&h, username, target, change, gap);
             }
         };
         let delivered = Delivered {
@@ -222,11 +257,70 @@ impl Client {
             text: zeroize::Zeroizing::new(text),
             attachment,
             request: self.is_request(h.conversation),
+            account: Some(h.sender_account),
+            reply_to,
+            mentions: self.mentioned(&group, &mentions),
+            amended: Default::default(),
         };
         self.state.inbox.push_back(delivered);
-        Ok(Opened::Delivered {
-            gap: received.gap.len(),
-        })
+        // What waited for this message applies now, never before (§8.5).
+        let files = self.state.release_waiting(h.message_id, now.millis());
+        for file in &files {
+            self.delete_saved_file(file);
+        }
+        Ok(Opened::Delivered { gap })
+    }
+
+    /// The members a received list mentions, under the names this device shows them by; an
+    /// account that is not a member mentions nobody (§8.4).
+    pub(crate) fn mentioned(&self, group: &GroupState, mentions: &Mentions) -> Vec<Mention> {
+        mentions
+            .as_slice()
+            .iter()
+            .filter(|account| group.is_member(account))
+            .map(|account| Mention {
+                account: *account,
+                username: self
+                    .username_of(*account)
+                    .unwrap_or_else(|| account.to_string()),
+            })
+            .collect()
+    }
+
+    /// Checks a committed edit, delete or reaction against its stored target and applies it,
+    /// or keeps it for the target (§8.5). A refused one is a failure with its code.
+    fn receive_amendment(
+        &mut self,
+        h: &sotto_proto::envelope::EnvelopeHeader,
+        username: String,
+        target: MessageId,
+        change: Change,
+        gap: usize,
+    ) -> Result<Opened> {
+        let amendment = Amendment {
+            id: h.message_id,
+            conversation: h.conversation,
+            target,
+            account: h.sender_account,
+            from: username,
+            device: h.sender_device,
+            sent_at: h.sent_at.millis(),
+            change,
+        };
+        let notice = amendment.clone();
+        match self.state.amend(amendment, self.now()?.millis()) {
+            AmendOutcome::Accepted { file } => {
+                if let Some(file) = file {
+                    self.delete_saved_file(&file);
+                }
+                self.state
+                    .notices
+                    .push_back(Notice::Amended(Box::new(notice)));
+                Ok(Opened::Delivered { gap })
+            }
+            AmendOutcome::Waiting => Ok(Opened::Delivered { gap }),
+            AmendOutcome::Refused(refusal) => Ok(Opened::Failed(refusal.code())),
+        }
     }
 
     /// Verifies and accepts a key distribution addressed to this device.

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::envelope::Envelope;
-use sotto_proto::ids::{ChainId, MessageId};
+use sotto_proto::ids::{ChainId, ConversationId, MessageId};
 
 use crate::api::unb64;
 use crate::client::Client;
 use crate::engine::held::Due;
 use crate::error::{Error, Result};
 use crate::receive::{Opened, Payload, Refused};
-use crate::store::state::{Delivered, Held, IdentityHold};
+use crate::store::state::{Amendment, Delivered, Held, IdentityHold, Notice};
 use crate::ws::{ServerFrame, Socket};
 
 /// How often the loop wakes up to check timers when the socket is quiet.
@@ -41,6 +41,25 @@ pub enum Event {
     Connected,
     /// A decrypted message.
     Message(Box<Delivered>),
+    /// An edit, delete or reaction of a stored message, checked and applied (§8.5, §8.6).
+    Amended(Box<Amendment>),
+    /// A conversation's verified log changed (members, admins, name): front ends refresh it.
+    ConversationChanged {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// A verified change took this account out of a conversation (or it left from another
+    /// device): it stays readable, nothing is sent there any more.
+    Removed {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Its name (or the placeholder of an unnamed group).
+        group: String,
+        /// Who signed the removal.
+        by: String,
+        /// Whether this account left by itself.
+        left: bool,
+    },
     /// A message or key that failed verification (never shown as text).
     Failure {
         /// `msg:…` as relayed.
@@ -330,6 +349,12 @@ impl Client {
                     self.retry_held(None, options, on_event, &mut summary)
                         .await?;
                 }
+                // A group log changed (a member added or removed, this account among them, a
+                // rename): the log is fetched and verified at once, so an invitee sees the group
+                // and a removed member learns who removed it.
+                Some(ServerFrame::Conversation { conversation }) => {
+                    self.conversation_changed(conversation, on_event).await?;
+                }
                 // Pongs and signals prove the socket alive but are not traffic: counting them
                 // would keep a receive with a short keep-alive from ever going quiet.
                 Some(_) => {}
@@ -368,6 +393,41 @@ impl Client {
             Err(error) if error.is_refused_answer() => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// Brings the log of `conversation` up to date after the server said it changed, and
+    /// tells the user when the verified log took this account out. A log that does not verify
+    /// is left for the next fetch (it is checked again whenever the conversation is used).
+    async fn conversation_changed(
+        &mut self,
+        conversation: ConversationId,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let before = self.removal(conversation);
+        self.fresh.remove(&conversation.to_string());
+        match self.sync_group(conversation).await {
+            Ok(_) => {}
+            Err(error) if error.is_refused_answer() => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        // Invited: the conversation may be a request (its messages say so).
+        self.learn_requests().await?;
+        match self.removal(conversation) {
+            Some(removal) if before != Some(removal) => {
+                let Error::Removed { group, by, left } = self.removed_error(conversation, removal)
+                else {
+                    return Ok(());
+                };
+                on_event(Event::Removed {
+                    conversation,
+                    group,
+                    by,
+                    left,
+                });
+            }
+            _ => on_event(Event::ConversationChanged { conversation }),
+        }
+        Ok(())
     }
 
     /// Writes what the processed payloads changed, then acknowledges them (their copies are
@@ -779,6 +839,25 @@ impl Client {
             summary.delivered += 1;
             self.state.inbox.pop_front();
             self.state.archive(message);
+            self.save()?;
+        }
+        // After the messages they may name: what amendments did, and which were refused.
+        while let Some(notice) = self.state.notices.pop_front() {
+            match notice {
+                Notice::Amended(amendment) => on_event(Event::Amended(amendment)),
+                Notice::Refused {
+                    message_id,
+                    from,
+                    reason,
+                } => {
+                    summary.failed += 1;
+                    on_event(Event::Failure {
+                        message_id: message_id.to_string(),
+                        from: from.to_string(),
+                        reason: reason.code(),
+                    });
+                }
+            }
             self.save()?;
         }
         Ok(())

@@ -1,66 +1,106 @@
 /**
- * The application shell: screens by simple state (no router). It reaches the engine through the
- * hooks of `lib/sotto` like every feature; `main.tsx` mounts the one `SottoProvider` around it.
+ * The application shell: the screen comes from the address (`components/route.ts`, one hash per
+ * screen and per conversation), so Back/Forward and a reload keep the user where they were. It
+ * reaches the engine through the hooks of `lib/sotto` like every feature; `main.tsx` mounts the
+ * one `SottoProvider` around it.
  */
 
 import { useEffect, useState } from "react";
-import { createPortal } from "react-dom";
 
-import { ConnectionBadge, ErrorText, Modal } from "../components/ui";
+import { ErrorText } from "../components/ui";
+import { goBack, navigate, type Route, routeHash, useRoute } from "../components/route";
 import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
-import { ConversationList } from "../features/conversations/ConversationList";
 import { NewConversation } from "../features/conversations/NewConversation";
+import { Switcher } from "../features/conversations/Switcher";
+import { displayName } from "../features/conversations/names";
 import { DevicesScreen } from "../features/devices/DevicesScreen";
 import { ChatView } from "../features/messages/ChatView";
+import { MembersPanel } from "../features/messages/MembersPanel";
+import { NotificationOffer } from "../features/notifications/NotificationSettings";
+import { useNotifications } from "../features/notifications/useNotifications";
 import { RecoverScreen } from "../features/recovery/RecoverScreen";
 import { RecoveredDialog } from "../features/recovery/RecoveredDialog";
 import { RecoveryPanel } from "../features/recovery/RecoveryPanel";
 import { RecoveryOffer } from "../features/recovery/RecoveryOffer";
-import { MembersPanel } from "../features/messages/MembersPanel";
 import { BlockedUsers } from "../features/requests/BlockedUsers";
 import { RequestList } from "../features/requests/RequestList";
+import { SearchScreen } from "../features/search/SearchScreen";
 import { IdentityChangeWarning } from "../features/verification/IdentityChangeWarning";
 import { SafetyNumberScreen } from "../features/verification/SafetyNumber";
-import { useSotto, useSottoView } from "../lib/sotto";
-import { ThemeToggle } from "./theme";
+import type { AppView } from "../lib/engine/model";
+import { useSottoView } from "../lib/sotto";
+import { OtherTab } from "./OtherTab";
+import { SettingsScreen } from "./SettingsScreen";
+import { ShortcutHelp, useShortcuts } from "./shortcuts";
+import { Sidebar } from "./Sidebar";
+import { TopBar } from "./TopBar";
+import { useScrollToMessage } from "./scrollToMessage";
+import { useDocumentTitle } from "./title";
 
-type Screen =
-  | { readonly kind: "home" }
-  | { readonly kind: "chat"; readonly conv: string }
-  | { readonly kind: "members"; readonly conv: string }
-  | { readonly kind: "new" }
-  | { readonly kind: "devices" }
-  | { readonly kind: "requests" }
-  | { readonly kind: "request"; readonly conv: string }
-  | { readonly kind: "blocked" }
-  | { readonly kind: "safety"; readonly account: string; readonly back: Screen };
+/**
+ * How long after the app is ready an unknown conversation id still counts as loading: the
+ * conversations come from the sealed store just after the phase turns ready.
+ */
+const SETTLE_MS = 1500;
+
+/** The conversation a route is about, if any. */
+function routeConv(route: Route): string | undefined {
+  return route.kind === "chat" || route.kind === "members" ? route.conv : undefined;
+}
 
 export function App() {
-  const client = useSotto();
   const view = useSottoView();
-  const [screen, setScreen] = useState<Screen>({ kind: "home" });
+  const route = useRoute();
   const [recovering, setRecovering] = useState(false);
-  const [, setTick] = useState(0);
+  const [switcher, setSwitcher] = useState(false);
+  const [help, setHelp] = useState(false);
+  const ready = view.phase.kind === "ready" && !view.secondaryTab;
 
-  useEffect(() => {
-    if (view.connection.kind !== "waiting") return;
-    const t = setInterval(() => {
-      setTick((x) => x + 1);
-    }, 1000);
-    return () => {
-      clearInterval(t);
-    };
-  }, [view.connection.kind]);
+  const me = view.me?.account;
+  const convId = routeConv(route);
+  const selectedConv =
+    convId === undefined ? undefined : view.conversations.find((c) => c.id === convId);
+  const unread = view.conversations.reduce((n, c) => n + c.unread, 0);
+  useDocumentTitle(
+    ready ? unread : 0,
+    ready && selectedConv !== undefined ? displayName(selectedConv, me) : undefined,
+  );
 
-  // Focus follows navigation: the new screen's heading (the chat view focuses its composer).
+  useScrollToMessage(ready && route.kind === "chat" ? route.m : undefined);
+
+  // Signed out, the address forgets the last account's screen: whoever signs in next (another
+  // account on a shared computer) starts from their own list, not "Conversation not found".
+  const signedOut = view.phase.kind === "signed-out";
   useEffect(() => {
-    if (screen.kind === "chat" || screen.kind === "home") return;
-    const heading = document.querySelector<HTMLElement>("#content h2");
-    if (heading !== null) {
-      heading.tabIndex = -1;
-      heading.focus();
-    }
-  }, [screen]);
+    if (signedOut) navigate({ kind: "home" }, { replace: true });
+  }, [signedOut]);
+
+  const notifications = useNotifications({
+    openConv: route.kind === "chat" ? route.conv : undefined,
+    onOpen: (conv, m) => {
+      navigate({ kind: "chat", conv, m });
+    },
+  });
+
+  useShortcuts(
+    {
+      switcher: () => {
+        setHelp(false);
+        setSwitcher((open) => !open);
+      },
+      search: () => {
+        setSwitcher(false);
+        setHelp(false);
+        navigate({ kind: "search", q: route.kind === "search" ? route.q : "" });
+        document.getElementById("search-box")?.focus();
+      },
+      help: () => {
+        setSwitcher(false);
+        setHelp(true);
+      },
+    },
+    ready,
+  );
 
   switch (view.phase.kind) {
     case "loading":
@@ -95,226 +135,79 @@ export function App() {
     case "ready":
       break;
   }
+  if (view.secondaryTab) return <OtherTab />;
 
-  const selectedConv =
-    screen.kind === "chat" || screen.kind === "members"
-      ? view.conversations.find((c) => c.id === screen.conv)
-      : undefined;
-  const openedRequest =
-    screen.kind === "request"
-      ? view.requests.find((r) => r.info.conversation === screen.conv)
-      : undefined;
-  const reviewing = screen.kind === "safety" ? screen.account : undefined;
+  const reviewing = route.kind === "safety" ? route.account : undefined;
   const alert = view.alerts.find((a) => a.account !== reviewing);
-  const verify = (account: string) => {
-    setScreen({ kind: "safety", account, back: screen });
-  };
-
-  let content;
-  switch (screen.kind) {
-    case "home":
-      content = <p className="page hint">Select a conversation, or start a new one.</p>;
-      break;
-    case "new":
-      content = (
-        <NewConversation
-          onCreated={(conv) => {
-            setScreen({ kind: "chat", conv });
-          }}
-          onCancel={() => {
-            setScreen({ kind: "home" });
-          }}
-        />
-      );
-      break;
-    case "chat":
-      content =
-        selectedConv === undefined ? (
-          <p className="page">Loading conversation…</p>
-        ) : (
-          <ChatView
-            conv={selectedConv}
-            onBack={() => {
-              setScreen({ kind: "home" });
-            }}
-            onMembers={() => {
-              setScreen({ kind: "members", conv: selectedConv.id });
-            }}
-            onVerify={verify}
-          />
-        );
-      break;
-    case "members":
-      content =
-        selectedConv === undefined ? null : (
-          <MembersPanel
-            conv={selectedConv}
-            onClose={() => {
-              setScreen({ kind: "chat", conv: selectedConv.id });
-            }}
-            onVerify={verify}
-          />
-        );
-      break;
-    case "requests":
-      content = (
-        <RequestList
-          requests={view.requests}
-          onOpen={(conv) => {
-            setScreen({ kind: "request", conv });
-          }}
-          onAccepted={(conv) => {
-            setScreen({ kind: "chat", conv });
-          }}
-        />
-      );
-      break;
-    case "request":
-      content =
-        openedRequest === undefined ? (
-          // Accepted elsewhere (another tab, or "New chat" with them): it is a conversation now.
-          view.conversations.some((c) => c.id === screen.conv) ? (
-            <p className="page">This request was accepted: open it from your conversations.</p>
-          ) : (
-            <p className="page">This request is no longer pending.</p>
-          )
-        ) : openedRequest.conversation === undefined ? (
-          <p className="page">Loading the request…</p>
-        ) : (
-          <ChatView
-            conv={openedRequest.conversation}
-            request={openedRequest.info}
-            onBack={() => {
-              setScreen({ kind: "requests" });
-            }}
-            onMembers={() => undefined}
-            onVerify={verify}
-            onAccepted={(conv) => {
-              setScreen({ kind: "chat", conv });
-            }}
-          />
-        );
-      break;
-    case "blocked":
-      content = (
-        <BlockedUsers
-          onClose={() => {
-            setScreen({ kind: "home" });
-          }}
-        />
-      );
-      break;
-    case "devices":
-      content = (
-        <>
-          <DevicesScreen
-            onClose={() => {
-              setScreen({ kind: "home" });
-            }}
-          />
-          <div className="page">
-            <RecoveryPanel />
-          </div>
-        </>
-      );
-      break;
-    case "safety":
-      content = (
-        <SafetyNumberScreen
-          account={screen.account}
-          onClose={() => {
-            setScreen(screen.back);
-          }}
-        />
-      );
-      break;
-  }
-
-  const inChat = screen.kind !== "home";
+  const inContent = route.kind !== "home";
   return (
     <>
       <a href="#content" className="skip-link">
         Skip to content
       </a>
       <div className="shell" id="app-shell">
-        <header className="topbar">
-          <h1>Sotto</h1>
-          <ConnectionBadge
-            state={view.connection}
-            secondary={view.secondaryTab}
-            onRetry={() => {
-              client.retryConnection();
-            }}
-          />
-          {view.held > 0 && <span className="badge">{view.held} waiting for keys</span>}
-          <span className="hint" data-testid="me">
-            {view.me?.username}
-          </span>
-          <button
-            type="button"
-            className="primary"
-            onClick={() => {
-              setScreen({ kind: "new" });
-            }}
-          >
-            New chat
-          </button>
-          <button
-            type="button"
-            onClick={() => {
-              setScreen({ kind: "devices" });
-            }}
-          >
-            Devices
-          </button>
-          <button
-            type="button"
-            onClick={() => {
-              setScreen({ kind: "blocked" });
-            }}
-          >
-            Blocked users
-          </button>
-          <ThemeToggle />
-          <LogoutButton />
-        </header>
-        <div className={inChat ? "main has-chat" : "main"}>
-          <aside className="sidebar">
-            {view.requests.length > 0 && (
-              <button
-                type="button"
-                className="conv-item requests-entry"
-                data-testid="open-requests"
-                aria-current={screen.kind === "requests" || screen.kind === "request"}
-                aria-label={`Requests, ${view.requests.length} waiting`}
-                onClick={() => {
-                  setScreen({ kind: "requests" });
-                }}
-              >
-                <strong>Requests</strong>
-                <span>
-                  <span className="count" data-testid="requests-count">
-                    {view.requests.length}
-                  </span>
-                </span>
-              </button>
-            )}
-            <ConversationList
+        <TopBar
+          route={route}
+          onHelp={() => {
+            setHelp(true);
+          }}
+        />
+        {/* One main landmark for both panes: at phone width only one of them shows. */}
+        <main className={inContent ? "main has-chat" : "main"}>
+          <div className="sidebar">
+            <Sidebar
               conversations={view.conversations}
-              selected={selectedConv?.id}
-              onSelect={(conv) => {
-                setScreen({ kind: "chat", conv });
+              requests={view.requests}
+              selected={convId}
+              me={me}
+              onRequestsRoute={route.kind === "requests" || route.kind === "request"}
+              onRequests={() => {
+                navigate({ kind: "requests" });
               }}
             />
-          </aside>
-          <main className="content" id="content" tabIndex={-1}>
+          </div>
+          <div className="content" id="content" tabIndex={-1}>
             <ErrorText error={view.error} />
             {view.recovery.offer && <RecoveryOffer />}
-            {content}
-          </main>
-        </div>
+            {notifications.asking && <NotificationOffer onDone={notifications.dismiss} />}
+            <Screen
+              route={route}
+              view={view}
+              onHelp={() => {
+                setHelp(true);
+              }}
+            />
+          </div>
+        </main>
       </div>
-      {alert !== undefined && <IdentityChangeWarning alert={alert} onReview={verify} />}
+      {switcher && (
+        <Switcher
+          conversations={view.conversations}
+          me={me}
+          onClose={() => {
+            setSwitcher(false);
+          }}
+          onOpen={(conv) => {
+            setSwitcher(false);
+            navigate({ kind: "chat", conv });
+          }}
+        />
+      )}
+      {help && (
+        <ShortcutHelp
+          onClose={() => {
+            setHelp(false);
+          }}
+        />
+      )}
+      {alert !== undefined && (
+        <IdentityChangeWarning
+          alert={alert}
+          onReview={(account) => {
+            navigate({ kind: "safety", account });
+          }}
+        />
+      )}
       {alert === undefined && view.recovery.recovered !== undefined && (
         <RecoveredDialog others={view.recovery.recovered} />
       )}
@@ -322,122 +215,189 @@ export function App() {
   );
 }
 
-function LogoutButton() {
-  const [open, setOpen] = useState(false);
-  return (
-    <>
-      <button
-        type="button"
-        onClick={() => {
-          setOpen(true);
-        }}
-      >
-        Log out
-      </button>
-      {/* Outside the shell, which the dialog makes inert while it is open. */}
-      {open &&
-        createPortal(
-          <LogoutDialog
-            onCancel={() => {
-              setOpen(false);
+/** The content pane for a route. */
+function Screen({ route, view, onHelp }: { route: Route; view: AppView; onHelp: () => void }) {
+  const settled = useSettled();
+  useFocusOnNavigation(route);
+  const verify = (account: string) => {
+    navigate({ kind: "safety", account });
+  };
+  const home = () => {
+    navigate({ kind: "home" });
+  };
+
+  switch (route.kind) {
+    case "home":
+      return <p className="page hint">Select a conversation, or start a new one.</p>;
+    case "new":
+      return (
+        <NewConversation
+          onCreated={(conv) => {
+            navigate({ kind: "chat", conv }, { replace: true });
+          }}
+          onCancel={home}
+        />
+      );
+    case "chat":
+    case "members": {
+      const conv = view.conversations.find((c) => c.id === route.conv);
+      if (conv === undefined) {
+        // A request is not a conversation yet: its own screen shows it.
+        if (view.requests.some((r) => r.info.conversation === route.conv))
+          return <Redirect to={{ kind: "request", conv: route.conv }} />;
+        return settled ? (
+          <NotFound />
+        ) : (
+          <p className="page" role="status">
+            Loading conversation…
+          </p>
+        );
+      }
+      if (route.kind === "members")
+        return (
+          <MembersPanel
+            conv={conv}
+            onClose={() => {
+              navigate({ kind: "chat", conv: conv.id });
             }}
-          />,
-          document.body,
-        )}
-    </>
+            onVerify={verify}
+          />
+        );
+      return (
+        <ChatView
+          key={conv.id}
+          conv={conv}
+          onBack={home}
+          onMembers={() => {
+            navigate({ kind: "members", conv: conv.id });
+          }}
+          onVerify={verify}
+        />
+      );
+    }
+    case "requests":
+      return (
+        <RequestList
+          requests={view.requests}
+          onOpen={(conv) => {
+            navigate({ kind: "request", conv });
+          }}
+          onAccepted={(conv) => {
+            navigate({ kind: "chat", conv }, { replace: true });
+          }}
+        />
+      );
+    case "request": {
+      const opened = view.requests.find((r) => r.info.conversation === route.conv);
+      if (opened === undefined)
+        // Accepted elsewhere (another device, or "New chat" with them): a conversation now.
+        return view.conversations.some((c) => c.id === route.conv) ? (
+          <Redirect to={{ kind: "chat", conv: route.conv }} />
+        ) : (
+          <p className="page">This request is no longer pending.</p>
+        );
+      if (opened.conversation === undefined) return <p className="page">Loading the request…</p>;
+      return (
+        <ChatView
+          key={route.conv}
+          conv={opened.conversation}
+          request={opened.info}
+          onBack={() => {
+            navigate({ kind: "requests" });
+          }}
+          onMembers={() => undefined}
+          onVerify={verify}
+          onAccepted={(conv) => {
+            navigate({ kind: "chat", conv }, { replace: true });
+          }}
+        />
+      );
+    }
+    case "blocked":
+      return <BlockedUsers onClose={home} />;
+    case "devices":
+      return (
+        <>
+          <DevicesScreen onClose={home} />
+          <div className="page">
+            <RecoveryPanel />
+          </div>
+        </>
+      );
+    case "settings":
+      return <SettingsScreen onHelp={onHelp} />;
+    case "search":
+      return (
+        <SearchScreen
+          query={route.q}
+          onQuery={(q) => {
+            // One history entry for the search screen, not one per key.
+            navigate({ kind: "search", q }, { replace: true });
+          }}
+        />
+      );
+    case "safety":
+      return (
+        <SafetyNumberScreen
+          account={route.account}
+          onClose={() => {
+            goBack({ kind: "home" });
+          }}
+        />
+      );
+  }
+}
+
+function NotFound() {
+  return (
+    <section className="page" aria-labelledby="not-found-title">
+      <h2 id="not-found-title">Conversation not found</h2>
+      <p>
+        This browser holds no conversation at this address: it may have been removed, or it belongs
+        to another account.
+      </p>
+      <p>
+        <a href={routeHash({ kind: "home" })}>Back to your conversations</a>
+      </p>
+    </section>
   );
 }
 
-/**
- * Logging out asks whether this account's data stays in this browser: kept, the next login here
- * needs no approval and the messages stay (sealed); removed, this browser forgets the keys, which
- * loses the account when no other device and no recovery key remain (said when that is so).
- */
-function LogoutDialog({ onCancel }: { onCancel: () => void }) {
-  const client = useSotto();
-  const view = useSottoView();
-  const [remove, setRemove] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [advice, setAdvice] = useState<{ otherDevices: number; recovery: boolean | undefined }>();
+/** Rewrites the address (no history entry): the same thing lives at another one. */
+function Redirect({ to }: { to: Route }) {
   useEffect(() => {
-    let live = true;
-    client.logoutAdvice().then(
-      (a) => {
-        if (live) setAdvice(a);
-      },
-      () => undefined,
-    );
+    navigate(to, { replace: true });
+  }, [to]);
+  return null;
+}
+
+/** False for a moment after the shell mounts: an id not found yet may still be loading. */
+function useSettled(): boolean {
+  const [settled, setSettled] = useState(false);
+  useEffect(() => {
+    const t = setTimeout(() => {
+      setSettled(true);
+    }, SETTLE_MS);
     return () => {
-      live = false;
+      clearTimeout(t);
     };
-  }, [client]);
-  const who = view.me?.username ?? "this account";
-  const lastDevice = advice?.otherDevices === 0;
-  return (
-    <Modal title="Log out">
-      <fieldset className="logout-choice">
-        <legend>Remove this account&apos;s data from this browser?</legend>
-        <label>
-          <input
-            type="radio"
-            name="logout-choice"
-            checked={!remove}
-            onChange={() => {
-              setRemove(false);
-            }}
-          />{" "}
-          Keep {who}&apos;s data on this browser
-        </label>
-        <p className="hint">
-          You can log in here again later without approving this browser from another device. Your
-          messages stay on this browser, encrypted at rest; other accounts here cannot open them.
-          Choose this on your own computer.
-        </p>
-        <label>
-          <input
-            type="radio"
-            name="logout-choice"
-            checked={remove}
-            onChange={() => {
-              setRemove(true);
-            }}
-          />{" "}
-          Remove {who}&apos;s data from this browser
-        </label>
-        <p className="hint">
-          This browser forgets {who}&apos;s keys and messages; other accounts on it are not touched.
-          Choose this on a shared or public computer. Logging in here again makes this browser a new
-          device that needs approval.
-        </p>
-      </fieldset>
-      {lastDevice && (
-        <p className={remove ? "error" : "hint"} role={remove ? "alert" : undefined}>
-          <strong>This is the only device of {who}</strong>
-          {advice.recovery === true
-            ? ": after removing its data, only your recovery key can restore the account."
-            : advice.recovery === false
-              ? " and no recovery key is set up: removing its data loses the account for good."
-              : ": unless you have a recovery key, removing its data loses the account for good."}
-        </p>
-      )}
-      <div className="actions">
-        <button
-          type="button"
-          className={remove ? "danger" : "primary"}
-          disabled={busy}
-          onClick={() => {
-            setBusy(true);
-            void client.logout(remove).finally(() => {
-              setBusy(false);
-            });
-          }}
-        >
-          Log out
-        </button>
-        <button type="button" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
-    </Modal>
-  );
+  }, []);
+  return settled;
+}
+
+/**
+ * Focus follows navigation: the new screen's heading (the chat view focuses its composer, the
+ * search screen its box), so a screen reader announces where the user went.
+ */
+function useFocusOnNavigation(route: Route): void {
+  const hash = routeHash(route);
+  useEffect(() => {
+    if (route.kind === "chat" || route.kind === "home" || route.kind === "search") return;
+    const heading = document.querySelector<HTMLElement>("#content h2");
+    if (heading !== null) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
+    // Once per address, not on every render.
+  }, [hash]);
 }

@@ -6,6 +6,8 @@
 //! `HeldPayloads`, `Directory`).
 //!
 //! # Layout
+//! - [`amend`]: edits, deletes and reactions of stored messages, checked and applied, and
+//!   those waiting for their target ([`WaitingAmendments`]).
 //! - [`outbox`]: [`Outbox`], messages not yet confirmed by the server and which may go next.
 //! - [`held`]: [`HeldPayloads`], payloads waiting for a key, an answer or the user, and when to
 //!   retry, ask for or give up each.
@@ -17,7 +19,9 @@
 //!   envelopes and to hand to the account's other devices.
 //! - [`backup`]: [`Recovery`], the key-backup set-up this device writes to and its backlog.
 //! - [`retention`]: retention as people write it (`7d`, `forever`).
+//! - [`search`]: search over the stored messages' current texts.
 
+pub mod amend;
 pub mod backup;
 pub mod directory;
 pub mod held;
@@ -25,7 +29,9 @@ pub mod history;
 pub mod outbox;
 pub mod pins;
 pub mod retention;
+pub mod search;
 
+pub use amend::WaitingAmendments;
 pub use backup::Recovery;
 pub use directory::Directory;
 pub use held::HeldPayloads;

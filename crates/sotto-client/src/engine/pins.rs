@@ -71,6 +71,11 @@ impl Pins {
         self.peers.get(&account).map(|p| p.username.as_str())
     }
 
+    /// The account pinned under `username`.
+    pub fn account_of(&self, username: &str) -> Option<AccountId> {
+        self.names.get(username).copied()
+    }
+
     /// Whether `account` is pinned and was confirmed by safety number.
     pub fn is_verified(&self, account: AccountId) -> bool {
         self.peers.get(&account).is_some_and(|p| p.verified)

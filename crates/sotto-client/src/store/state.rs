@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use sotto_proto::group::Retention;
 use sotto_proto::Timestamp;
 
+use crate::engine::amend::{self, Applied, WaitingAmendments};
+pub use crate::engine::amend::{Amended, Amendment, Change, Mention, ReactionRecord, Refusal};
 pub use crate::engine::backup::{Pending, RecoveryMethod};
 pub use crate::engine::held::{Held, IdentityHold, MAX_IDENTITY_HELD};
 pub use crate::engine::history::HistoryKey;
@@ -116,6 +118,44 @@ pub struct ProfileState {
     /// The server's default retention, seconds (0: for good), as last fetched (§6.7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_retention_secs: Option<u64>,
+    /// Edits, deletes and reactions whose target this device does not hold yet (§8.5).
+    #[serde(default, skip_serializing_if = "WaitingAmendments::is_empty")]
+    pub waiting_amendments: WaitingAmendments,
+    /// Amendments applied and amendments refused, not yet handed to the user (printed by
+    /// `recv`, like the inbox).
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub notices: VecDeque<Notice>,
+}
+
+/// Something about a stored message for the user, after its amendment was checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Notice {
+    /// An edit, delete or reaction that was accepted.
+    Amended(Box<Amendment>),
+    /// An amendment refused (§8.5): never shown, reported with its code and counted.
+    Refused {
+        /// The amendment's id.
+        message_id: MessageId,
+        /// Its sender account.
+        from: AccountId,
+        /// Why.
+        reason: Refusal,
+    },
+}
+
+/// What became of an amendment given to [`ProfileState::amend`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AmendOutcome {
+    /// Checked and applied (or accepted without effect, see [`Applied::Ignored`]); the file a
+    /// delete removed from the target, if any, for the caller to delete.
+    Accepted {
+        /// The saved attachment of a deleted message.
+        file: Option<String>,
+    },
+    /// The target is not held yet: the amendment waits for it.
+    Waiting,
+    /// Refused (§8.5): changes nothing.
+    Refused(Refusal),
 }
 
 /// The account this profile belongs to.
@@ -199,6 +239,20 @@ pub struct Conversation {
     /// code), while it is: the conversation is then not shown as a normal one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Set once a verified change took this account out (protocol §6.3): who did it, at which
+    /// epoch. The conversation stays readable; nothing is sent to it any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removal>,
+}
+
+/// How this account left a conversation: the signer of the verified RemoveMember (this account
+/// itself when it left) and its epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    /// The account that signed the change.
+    pub by: AccountId,
+    /// The change's epoch.
+    pub epoch: u64,
 }
 
 /// A group name this device accepted (or chose) and the salt of its commitment, kept so that an
@@ -245,6 +299,38 @@ pub enum OutgoingBody {
     },
     /// A group's name for its members (`docs/protocol.md` §6.5); never shown as a message.
     GroupName(KnownName),
+    /// A text with a reply or mentions (§8.4); a text with neither goes as [`Self::Text`].
+    Message {
+        /// The text.
+        text: Zeroizing<String>,
+        /// The message it answers.
+        reply_to: Option<MessageId>,
+        /// The members it mentions.
+        mentions: Vec<Mention>,
+    },
+    /// A new text for one of this account's messages (§8.5).
+    Edit {
+        /// The message edited.
+        target: MessageId,
+        /// The new text.
+        text: Zeroizing<String>,
+        /// The new mentions.
+        mentions: Vec<Mention>,
+    },
+    /// Withdraws one of this account's messages (§8.5).
+    Delete {
+        /// The message withdrawn.
+        target: MessageId,
+    },
+    /// Adds or takes back a reaction (§8.6).
+    Reaction {
+        /// The message reacted to.
+        target: MessageId,
+        /// The reaction.
+        emoji: String,
+        /// False to take it back.
+        added: bool,
+    },
 }
 
 /// A decrypted message.
@@ -267,6 +353,47 @@ pub struct Delivered {
     /// Received under a request: a conversation this account has not accepted (yet).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub request: bool,
+    /// The sender's account (absent in messages stored before it was kept: those can be
+    /// nobody's to edit or delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// The message this one replies to (§8.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
+    /// The members it mentions, from the sender's list (§8.4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Mention>,
+    /// Its edits, delete and reactions (§8.5, §8.6).
+    #[serde(default, skip_serializing_if = "Amended::is_empty")]
+    pub amended: Amended,
+}
+
+impl Delivered {
+    /// The text shown: the latest accepted edit's, else the original's; empty once deleted.
+    pub fn current_text(&self) -> &str {
+        match self.amended.edits.last() {
+            Some(edit) => edit.text.as_str(),
+            None => self.text.as_str(),
+        }
+    }
+
+    /// The mentions shown: the latest edit's, else the original's.
+    pub fn current_mentions(&self) -> &[Mention] {
+        match self.amended.edits.last() {
+            Some(edit) => &edit.mentions,
+            None => &self.mentions,
+        }
+    }
+
+    /// Whether an edit was accepted (the message is shown as edited).
+    pub fn is_edited(&self) -> bool {
+        !self.amended.edits.is_empty()
+    }
+
+    /// The reactions that stand, in the order they were first given.
+    pub fn shown_reactions(&self) -> Vec<&ReactionRecord> {
+        self.amended.reactions.iter().filter(|r| r.added).collect()
+    }
 }
 
 /// An attachment reference received in a message.
@@ -375,6 +502,86 @@ impl ProfileState {
         files
     }
 
+    /// The stored message `id` (shown or not).
+    pub fn message(&self, id: MessageId) -> Option<&Delivered> {
+        self.history
+            .iter()
+            .chain(self.inbox.iter())
+            .find(|m| m.id == id)
+    }
+
+    fn message_mut(&mut self, id: MessageId) -> Option<&mut Delivered> {
+        self.history
+            .iter_mut()
+            .chain(self.inbox.iter_mut())
+            .find(|m| m.id == id)
+    }
+
+    /// Checks `amendment` against its stored target and applies it (§8.5, §8.6), or keeps it
+    /// until the target arrives. `now` (ms) starts its wait. A delete also drops what waits
+    /// for the deleted message and the notices of its edits not shown yet.
+    pub fn amend(&mut self, amendment: Amendment, now: u64) -> AmendOutcome {
+        let pinned = |state: &Self, target: &Delivered| {
+            target
+                .account
+                .or_else(|| state.pins.account_of(&target.from))
+        };
+        let Some(target) = self.message(amendment.target) else {
+            if self.waiting_amendments.wait(amendment, now).is_some() {
+                // Over the bound: the oldest is given up, counted as refused payloads are.
+                self.undecryptable += 1;
+            }
+            return AmendOutcome::Waiting;
+        };
+        let author = pinned(self, target);
+        if let Err(refusal) = amend::check(&amendment, target, author) {
+            return AmendOutcome::Refused(refusal);
+        }
+        let Some(target) = self.message_mut(amendment.target) else {
+            return AmendOutcome::Waiting;
+        };
+        let file = match amend::apply(target, &amendment) {
+            Applied::Changed { file } => file,
+            Applied::Ignored => None,
+        };
+        if matches!(amendment.change, Change::Delete) {
+            let gone = amendment.target;
+            // What waited for the deleted message would be dropped on arrival anyway.
+            let _dropped = self.waiting_amendments.take_for(gone);
+            self.notices.retain(|n| match n {
+                Notice::Amended(a) => a.target != gone || !matches!(a.change, Change::Edit { .. }),
+                Notice::Refused { .. } => true,
+            });
+        }
+        AmendOutcome::Accepted { file }
+    }
+
+    /// Applies what waited for the message `target`, just stored; returns the files deletes
+    /// removed. Each accepted one becomes a notice, each refused one a refused notice
+    /// (counted like any refused payload).
+    pub fn release_waiting(&mut self, target: MessageId, now: u64) -> Vec<String> {
+        let mut files = Vec::new();
+        for amendment in self.waiting_amendments.take_for(target) {
+            let notice = amendment.clone();
+            match self.amend(amendment, now) {
+                AmendOutcome::Accepted { file } => {
+                    files.extend(file);
+                    self.notices.push_back(Notice::Amended(Box::new(notice)));
+                }
+                AmendOutcome::Refused(reason) => {
+                    self.undecryptable += 1;
+                    self.notices.push_back(Notice::Refused {
+                        message_id: notice.id,
+                        from: notice.account,
+                        reason,
+                    });
+                }
+                AmendOutcome::Waiting => {}
+            }
+        }
+        files
+    }
+
     /// Serialises the snapshot (zeroized when dropped).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         serde_json::to_vec(self)
@@ -468,6 +675,10 @@ mod tests {
             text: Zeroizing::new(format!("text {id}")),
             attachment: None,
             request: false,
+            account: None,
+            reply_to: None,
+            mentions: Vec::new(),
+            amended: Amended::default(),
         }
     }
 
@@ -523,6 +734,85 @@ mod tests {
         assert_eq!(recovery.pending(), 1);
         assert_eq!(recovery.method, RecoveryMethod::Passphrase);
         assert_eq!(again.default_retention_secs, Some(0));
+    }
+
+    fn amendment(n: u8, target: u8, account: AccountId, change: Change) -> Amendment {
+        Amendment {
+            id: MessageId::from_bytes([n; MessageId::LEN]),
+            conversation: ConversationId::from_bytes([1; 16]),
+            target: MessageId::from_bytes([target; MessageId::LEN]),
+            account,
+            from: "bob".to_owned(),
+            device: DeviceId::from_bytes([3; 32]),
+            sent_at: 100 + u64::from(n),
+            change,
+        }
+    }
+
+    fn edit(text: &str) -> Change {
+        Change::Edit {
+            text: Zeroizing::new(text.to_owned()),
+            mentions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_amendment_of_a_message_not_held_waits_and_applies_only_once_it_is_stored() {
+        let bob = AccountId::from_bytes([2; 32]);
+        let mallory = AccountId::from_bytes([6; 32]);
+        let mut state = ProfileState::default();
+        let early = amendment(20, 1, bob, edit("edited before it came"));
+        assert_eq!(state.amend(early, 5), AmendOutcome::Waiting);
+        let forged = amendment(21, 1, mallory, edit("forged"));
+        assert_eq!(state.amend(forged, 5), AmendOutcome::Waiting);
+        assert_eq!(state.waiting_amendments.len(), 2);
+        assert!(state.message(MessageId::from_bytes([1; 16])).is_none());
+        let mut target = message(1, 1, 10);
+        target.account = Some(bob);
+        state.inbox.push_back(target);
+        assert!(state
+            .release_waiting(MessageId::from_bytes([1; 16]), 6)
+            .is_empty());
+        let stored = state.message(MessageId::from_bytes([1; 16])).unwrap();
+        assert_eq!(stored.current_text(), "edited before it came");
+        assert!(state.waiting_amendments.is_empty());
+        assert_eq!(state.undecryptable, 1, "the forged edit is counted");
+        assert!(matches!(
+            state.notices.back(),
+            Some(Notice::Refused {
+                reason: Refusal::NotAuthor,
+                ..
+            })
+        ));
+        assert!(matches!(state.notices.front(), Some(Notice::Amended(_))));
+    }
+
+    #[test]
+    fn a_delete_drops_the_unshown_edits_and_a_message_stored_without_its_author_uses_the_pin() {
+        let bob = AccountId::from_bytes([2; 32]);
+        let mut state = ProfileState::default();
+        state.pins.pin_own(bob, "bob", String::new());
+        state.archive(message(1, 1, 10));
+        let edit_one = amendment(20, 1, bob, edit("secret edit"));
+        assert_eq!(
+            state.amend(edit_one.clone(), 5),
+            AmendOutcome::Accepted { file: None }
+        );
+        state.notices.push_back(Notice::Amended(Box::new(edit_one)));
+        let delete = amendment(22, 1, bob, Change::Delete);
+        assert_eq!(
+            state.amend(delete, 5),
+            AmendOutcome::Accepted { file: None }
+        );
+        assert!(
+            state.notices.is_empty(),
+            "the edit's text is not shown any more"
+        );
+        let stored = state.message(MessageId::from_bytes([1; 16])).unwrap();
+        assert!(stored.amended.deleted);
+        assert_eq!(stored.current_text(), "");
+        let written = String::from_utf8(state.to_bytes().unwrap().to_vec()).unwrap();
+        assert!(!written.contains("secret edit") && !written.contains("text 1"));
     }
 
     #[test]

@@ -1,13 +1,41 @@
+/**
+ * A conversation: its header and banners, the timeline (day separators, the "New messages"
+ * marker, messages as a roving-tabindex list moved through with ↑/↓) and the composer, or why
+ * there is none (a request, a removed or departed member).
+ *
+ * The view follows new messages only while the reader is at the bottom; scrolled up, it stays put
+ * and offers "↓ N new messages". Files come from the paperclip, a drop on the chat or a paste
+ * into the composer, and go through the "Send a file" dialog (caption, limit checked first).
+ */
+
 import { type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { createPortal } from "react-dom";
 
 import { ErrorText } from "../../components/ui";
 import { RequestActions } from "../../components/ui/RequestActions";
 import type { RequestInfo } from "../../lib/engine/consent";
-import { PaperclipIcon } from "../../components/ui/icons";
 import { useSotto, useSottoView } from "../../lib/sotto";
-import type { ConversationView } from "../../lib/engine/model";
+import type { ChatMessage, ConversationView } from "../../lib/engine/model";
 import { describeRetention } from "../../lib/engine/retention";
-import { MessageItem } from "./MessageItem";
+import { type ComposeMode, Composer } from "./Composer";
+import { dayKey, dayLabel } from "./days";
+import { Dialog } from "./Dialog";
+import { isContent, messageText } from "./content";
+import { type MessageActions, MessageItem } from "./MessageItem";
+import { SendFileDialog } from "./SendFileDialog";
+import { useFollow } from "./useFollow";
+import "./messages.css";
+
+/** How long a jumped-to message stays highlighted (ms). */
+const HIGHLIGHT_MS = 2500;
+
+/** What the composer is replaced with when this account is no longer a member. */
+export function removedText(removed: { by?: string; left: boolean }): string {
+  if (removed.left) return "You left this group.";
+  return removed.by === undefined
+    ? "You were removed from this group."
+    : `You were removed from this group by ${removed.by}.`;
+}
 
 export function ChatView({
   conv,
@@ -26,67 +54,203 @@ export function ChatView({
   onAccepted?: (conv: string) => void;
 }) {
   const client = useSotto();
-  const [text, setText] = useState("");
+  const me = useSottoView().me?.account;
   const [progress, setProgress] = useState<number>();
   const [error, setError] = useState<string>();
+  const [notice, setNotice] = useState<string>();
+  const [mode, setMode] = useState<ComposeMode>({ kind: "new" });
+  const [pendingFile, setPendingFile] = useState<File>();
+  const [confirmDelete, setConfirmDelete] = useState<ChatMessage>();
+  const [highlight, setHighlight] = useState<string>();
+  const [focused, setFocused] = useState<string>();
+  const [dragging, setDragging] = useState(false);
   const list = useRef<HTMLOListElement>(null);
-  const fileInput = useRef<HTMLInputElement>(null);
   const input = useRef<HTMLTextAreaElement>(null);
-  const me = useSottoView().me?.account;
   const other = conv.direct ? conv.members.find((m) => m.account !== me) : undefined;
+  const messages = conv.messages;
+  const lastId = messages.at(-1)?.id ?? "";
+  const { marker, unseen, scrollToBottom, onScroll, onLoad } = useFollow(conv, list);
 
   useEffect(() => {
     client.setVisible(conv.id);
     return () => {
       client.setVisible(undefined);
     };
-  }, [client, conv.id, conv.messages.length]);
+  }, [client, conv.id, messages.length]);
 
+  // A new conversation: its own reply/edit and focus.
   useEffect(() => {
-    const el = list.current;
-    if (el !== null) el.scrollTop = el.scrollHeight;
-  }, [conv.messages.length]);
-
-  useEffect(() => {
+    setMode({ kind: "new" });
+    setFocused(undefined);
     input.current?.focus();
   }, [conv.id]);
 
-  const blocked = conv.blockedBy.length > 0 || conv.alarm !== undefined;
+  const blocked =
+    conv.blockedBy.length > 0 || conv.alarm !== undefined || conv.removed !== undefined;
 
-  const send = async () => {
-    const t = text.trim();
-    if (t === "" || blocked) return;
-    setText("");
-    setError(undefined);
-    try {
-      await client.sendText(conv.id, t);
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-    }
+  const fail = (e: unknown) => {
+    setError(e instanceof Error ? e.message : String(e));
   };
 
-  const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (e.key === "Enter" && !e.shiftKey) {
-      e.preventDefault();
-      void send();
+  const jumpTo = (id: string) => {
+    const el = list.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
+    if (el === null || el === undefined) {
+      setError("The original message is not loaded. Load earlier messages to see it.");
+      return;
     }
+    el.scrollIntoView({ block: "center", behavior: "smooth" });
+    setFocused(id);
+    el.focus({ preventScroll: true });
+    setHighlight(id);
+    window.setTimeout(() => {
+      setHighlight((h) => (h === id ? undefined : h));
+    }, HIGHLIGHT_MS);
   };
 
-  const upload = async (file: File) => {
+  const actions: MessageActions = {
+    reply: (m) => {
+      setMode({ kind: "reply", to: m });
+      input.current?.focus();
+    },
+    edit: (m) => {
+      setMode({ kind: "edit", target: m });
+    },
+    remove: (m) => {
+      setConfirmDelete(m);
+    },
+    react: (m, emoji, added) => {
+      client.react(conv.id, m.id, emoji, added).catch(fail);
+    },
+    jumpTo,
+    copy: (m) => {
+      navigator.clipboard.writeText(messageText(m)).then(
+        () => {
+          setNotice("Copied");
+          window.setTimeout(() => {
+            setNotice(undefined);
+          }, 2000);
+        },
+        () => {
+          setError("The text could not be copied.");
+        },
+      );
+    },
+  };
+
+  const editLast = (): boolean => {
+    const last = [...messages].reverse().find((m) => m.mine && isContent(m));
+    if (last === undefined) return false;
+    setMode({ kind: "edit", target: last });
+    return true;
+  };
+
+  const upload = async (file: File, caption: string) => {
     setError(undefined);
     setProgress(0);
     try {
-      await client.sendFile(conv.id, file, setProgress);
+      await client.sendFile(conv.id, file, setProgress, caption);
+      scrollToBottom();
     } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
+      fail(e);
     } finally {
       setProgress(undefined);
-      if (fileInput.current !== null) fileInput.current.value = "";
     }
   };
 
+  // Roving tabindex: one row is in the Tab order; ↑/↓, Home/End move between rows.
+  const rows = () => [
+    ...(list.current?.querySelectorAll<HTMLElement>(":scope > li[data-message-id]") ?? []),
+  ];
+  const focusedId =
+    focused !== undefined && messages.some((m) => m.id === focused) ? focused : lastId;
+  const onListKey = (e: KeyboardEvent<HTMLOListElement>) => {
+    const all = rows();
+    const at = all.indexOf(e.target as HTMLElement);
+    if (at < 0) return;
+    let next: number;
+    switch (e.key) {
+      case "ArrowUp":
+        next = at - 1;
+        break;
+      case "ArrowDown":
+        next = at + 1;
+        break;
+      case "Home":
+        next = 0;
+        break;
+      case "End":
+        next = all.length - 1;
+        break;
+      case "Escape":
+        input.current?.focus();
+        e.preventDefault();
+        return;
+      default:
+        return;
+    }
+    e.preventDefault();
+    const row = all[Math.max(0, Math.min(all.length - 1, next))];
+    if (row === undefined) return;
+    setFocused(row.dataset["messageId"]);
+    row.focus();
+  };
+
+  let lastDay = "";
+  const now = Date.now();
+  const timeline = messages.flatMap((m) => {
+    const out = [];
+    const day = dayKey(m.sentAt);
+    if (day !== lastDay) {
+      lastDay = day;
+      out.push(
+        <li key={`day-${day}`} className="day-separator" data-testid="day-separator">
+          <span>{dayLabel(m.sentAt, now)}</span>
+        </li>,
+      );
+    }
+    if (m.id === marker) {
+      out.push(
+        <li key="new-marker" className="new-marker" data-testid="new-messages-marker">
+          <span>New messages</span>
+        </li>,
+      );
+    }
+    out.push(
+      <MessageItem
+        key={m.id}
+        conv={conv}
+        message={m}
+        me={me}
+        focusable={m.id === focusedId}
+        highlighted={m.id === highlight}
+        actions={request === undefined ? actions : undefined}
+        readOnly={blocked}
+      />,
+    );
+    return out;
+  });
+
   return (
-    <section className="chat" aria-labelledby="chat-title">
+    <section
+      className={dragging ? "chat dragging" : "chat"}
+      aria-labelledby="chat-title"
+      onDragOver={(e) => {
+        if (blocked || request !== undefined || !e.dataTransfer.types.includes("Files")) return;
+        e.preventDefault();
+        e.dataTransfer.dropEffect = "copy";
+        setDragging(true);
+      }}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(e) => {
+        setDragging(false);
+        const f = e.dataTransfer.files[0];
+        if (f === undefined || blocked || request !== undefined) return;
+        e.preventDefault();
+        setPendingFile(f);
+      }}
+    >
       <div>
         <div className="chat-head">
           <button
@@ -97,7 +261,9 @@ export function ChatView({
           >
             ←
           </button>
-          <h2 id="chat-title">{conv.name}</h2>
+          <h2 id="chat-title" dir="auto">
+            {conv.name}
+          </h2>
           {other !== undefined && (
             <button
               type="button"
@@ -153,36 +319,52 @@ export function ChatView({
           </div>
         )}
       </div>
-      <ol
-        className="messages"
-        ref={list}
-        aria-label="Messages"
-        aria-live="polite"
-        data-testid="messages"
-      >
-        {conv.history.more && (
-          <li className="load-earlier">
-            <button
-              type="button"
-              className="link"
-              data-testid="load-earlier"
-              disabled={conv.history.loading}
-              onClick={() => {
-                void client.loadEarlier(conv.id).catch((e: unknown) => {
-                  setError(e instanceof Error ? e.message : String(e));
-                });
-              }}
-            >
-              {conv.history.loading ? "Loading earlier messages…" : "Load earlier messages"}
-            </button>
-          </li>
+      <div className="timeline">
+        <ol
+          className="messages"
+          ref={list}
+          aria-label="Messages"
+          aria-live="polite"
+          data-testid="messages"
+          onKeyDown={onListKey}
+          onScroll={onScroll}
+          onLoadCapture={onLoad}
+        >
+          {conv.history.more && (
+            <li className="load-earlier">
+              <button
+                type="button"
+                className="link"
+                data-testid="load-earlier"
+                disabled={conv.history.loading}
+                onClick={() => {
+                  void client.loadEarlier(conv.id).catch(fail);
+                }}
+              >
+                {conv.history.loading ? "Loading earlier messages…" : "Load earlier messages"}
+              </button>
+            </li>
+          )}
+          {timeline}
+        </ol>
+        {unseen > 0 && (
+          <button
+            type="button"
+            className="jump-new"
+            data-testid="jump-new"
+            onClick={scrollToBottom}
+          >
+            ↓ {unseen === 1 ? "1 new message" : `${unseen} new messages`}
+          </button>
         )}
-        {conv.messages.map((m) => (
-          <MessageItem key={m.id} conv={conv.id} message={m} direct={conv.direct} />
-        ))}
-      </ol>
+        {dragging && (
+          <div className="drop-hint" aria-hidden="true">
+            Drop the file to send it
+          </div>
+        )}
+      </div>
       <div>
-        <div className="typing" aria-live="polite" data-testid="typing">
+        <div className="typing" aria-live="polite" data-testid="typing" dir="auto">
           {conv.typing.length > 0
             ? `${conv.typing.join(", ")} ${conv.typing.length === 1 ? "is" : "are"} typing…`
             : ""}
@@ -194,64 +376,80 @@ export function ChatView({
           </div>
         )}
         <ErrorText error={error} />
+        <p className="visually-hidden" role="status">
+          {notice}
+        </p>
         {request !== undefined ? (
           <p className="hint page">Accept the request to reply.</p>
+        ) : conv.removed !== undefined ? (
+          <p className="removed-notice" role="status" data-testid="removed-notice">
+            {removedText(conv.removed)} You can still read the history.
+          </p>
         ) : (
-          <form
-            className="composer"
-            onSubmit={(e) => {
-              e.preventDefault();
-              void send();
-            }}
-          >
-            <label htmlFor="attach" className="visually-hidden">
-              Attach a file
-            </label>
-            <input
-              id="attach"
-              ref={fileInput}
-              type="file"
-              className="visually-hidden"
-              disabled={blocked}
-              onChange={(e) => {
-                const f = e.target.files?.[0];
-                if (f !== undefined) void upload(f);
-              }}
-            />
-            <button
-              type="button"
-              aria-label="Attach a file"
-              disabled={blocked}
-              onClick={() => fileInput.current?.click()}
-            >
-              <PaperclipIcon />
-            </button>
-            <label htmlFor="composer" className="visually-hidden">
-              Message
-            </label>
-            <textarea
-              id="composer"
-              ref={input}
-              rows={1}
-              value={text}
-              placeholder={
-                blocked
-                  ? "Sending is blocked"
-                  : "Write a message (Enter to send, Shift+Enter for a new line)"
-              }
-              disabled={blocked}
-              onChange={(e) => {
-                setText(e.target.value);
-                if (e.target.value !== "") client.typingNow(conv.id);
-              }}
-              onKeyDown={onKey}
-            />
-            <button type="submit" className="primary" disabled={blocked || text.trim() === ""}>
-              Send
-            </button>
-          </form>
+          <Composer
+            key={conv.id}
+            conv={conv}
+            mode={mode}
+            onModeChange={setMode}
+            onEditLast={editLast}
+            onFile={setPendingFile}
+            onSent={scrollToBottom}
+            onError={setError}
+            blocked={blocked}
+            input={input}
+          />
         )}
       </div>
+      {pendingFile !== undefined &&
+        createPortal(
+          <SendFileDialog
+            file={pendingFile}
+            onCancel={() => {
+              setPendingFile(undefined);
+            }}
+            onSend={(caption) => {
+              const f = pendingFile;
+              setPendingFile(undefined);
+              void upload(f, caption);
+            }}
+          />,
+          document.body,
+        )}
+      {confirmDelete !== undefined &&
+        createPortal(
+          <Dialog
+            title="Delete this message?"
+            onClose={() => {
+              setConfirmDelete(undefined);
+            }}
+            testId="confirm-delete"
+          >
+            <p>It is deleted for everyone in the conversation. This cannot be undone.</p>
+            <div className="actions">
+              <button
+                type="button"
+                className="danger"
+                onClick={() => {
+                  const m = confirmDelete;
+                  setConfirmDelete(undefined);
+                  if (mode.kind === "edit" && mode.target.id === m.id) setMode({ kind: "new" });
+                  client.deleteMessage(conv.id, m.id).catch(fail);
+                }}
+              >
+                Delete
+              </button>
+              <button
+                type="button"
+                onClick={() => {
+                  setConfirmDelete(undefined);
+                }}
+              >
+                Cancel
+              </button>
+            </div>
+          </Dialog>,
+          document.body,
+        )}
     </section>
   );
 }

@@ -40,6 +40,7 @@ import {
   namespaceName,
 } from "../../storage/namespaces";
 import { SealedStore } from "../../storage/sealed";
+import { Leadership, broadcastChannel } from "../../storage/leader";
 import {
   type Deps,
   type PendingDevice,
@@ -55,13 +56,31 @@ import { BackupWriter } from "./backup";
 import { Consent, type ConsentSnapshot, requestInfo } from "./consent";
 import { Continuity, SWEEP_MS } from "./continuity";
 import { Conversations, type Signer, UNNAMED_GROUP } from "./conversations";
-import { directPeer, findDirect } from "./direct";
+import {
+  directDuplicates,
+  directPeer,
+  findDirect,
+  isDirectWith,
+  mergedMessages,
+  shownWith,
+} from "./direct";
+import { isContent } from "./amend";
+import { removalOf } from "./events";
+import { attachmentProblem } from "./limits";
+import { leavePlan } from "./groupops";
+import { SearchIndex } from "./search";
+import { compareMessages } from "./timeline";
+import { type ViewContext, conversationPreview, messageView } from "./view";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
+import type { StoredMessage } from "./stored";
 import { BlockedError, Messaging } from "./messaging";
+import { checkBody } from "./outbox";
 import type {
   AppView,
+  ChatMessage,
   ConversationView,
+  SearchHit,
   IdentityAlert,
   MemberView,
   OtherDevice,
@@ -99,7 +118,8 @@ export class SottoClient {
   private listeners = new Set<() => void>();
   private visible: string | undefined;
   private timers: ReturnType<typeof setInterval>[] = [];
-  private releaseLeader: (() => void) | undefined;
+  /** Which tab holds the device's socket (`storage/leader.ts`). */
+  private leadership: Leadership | undefined;
   /** Accepted conversations and requests, as the server last listed them (`consent.ts`). */
   private consent = new Consent();
   /** Bumped by every local accept, decline or block: a list fetched before it is stale. */
@@ -122,6 +142,10 @@ export class SottoClient {
   private readonly convs: Conversations;
   private readonly messaging: Messaging;
   private readonly continuity: Continuity;
+  private readonly searchIndex: SearchIndex;
+  private incomingListeners = new Set<(conv: string, message: ChatMessage) => void>();
+  /** Duplicate 1:1s (§6.4) → the one shown for the pair (`direct.ts`), as of the last view. */
+  private duplicates = new Map<string, string>();
 
   private replaceListeners = new Set<(next: SottoClient) => void>();
 
@@ -151,6 +175,8 @@ export class SottoClient {
       void this.refreshAlerts();
     };
     this.convs = new Conversations(this.api, store, this.directory);
+    // Built from the records as the sealed store loads them, and kept current by their changes.
+    this.searchIndex = SearchIndex.over(this.convs);
     this.messaging = new Messaging(this.api, store, this.directory, this.convs, {
       keys: () => this.keys(),
       selfDevice: () => this.selfDevice(),
@@ -161,7 +187,8 @@ export class SottoClient {
         this.socket?.ack(ids);
       },
       isVisible: (conv) =>
-        this.visible === conv &&
+        this.visible !== undefined &&
+        this.shownAs(conv) === this.visible &&
         typeof document !== "undefined" &&
         document.visibilityState === "visible",
       isRequest: (conv) => this.consent.standing(conv) !== "accepted",
@@ -171,6 +198,10 @@ export class SottoClient {
         await this.refreshConsent().catch(() => undefined);
       },
       historyKey: (record) => this.continuity.keep(record),
+      incoming: (conv, id) => {
+        this.announce(conv, id);
+      },
+      maxBodyBytes: () => this.continuity.limits.maxBodyBytes,
     });
     this.continuity = new Continuity(this.api, store, this.directory, this.convs, this.messaging, {
       keys: () => this.keys(),
@@ -278,11 +309,73 @@ export class SottoClient {
     this.changed();
   }
 
+  /** How a stored message of `conv` is shown: names, reply quotes and reactions as they are now. */
+  private viewContext(conv: string): ViewContext {
+    const rec = this.convs.records.get(conv);
+    let byId: Map<string, StoredMessage> | undefined;
+    return {
+      me: this.keys_?.record.account ?? "",
+      name: (account) => this.directory.pinnedName(account) ?? account,
+      find: (id) => {
+        byId ??= new Map(rec?.messages.map((m) => [m.id, m]));
+        return byId.get(id);
+      },
+      nameAt: (epoch) => this.convs.nameAt(conv, epoch),
+    };
+  }
+
+  /**
+   * Views of stored messages, by the stored object (every change replaces it): a view is rebuilt
+   * only when its message, or the message it quotes, changed, or names did (`refreshAlerts`).
+   */
+  private viewCache = new WeakMap<
+    StoredMessage,
+    { readonly view: ChatMessage; readonly quoted: StoredMessage | undefined }
+  >();
+
+  private cachedView(m: StoredMessage, ctx: ViewContext): ChatMessage {
+    // Events name a group name learned later: cheap, and never cached.
+    if (m.content.type === "event") return messageView(m, ctx);
+    const quoted = m.replyTo === undefined ? undefined : ctx.find(m.replyTo);
+    const hit = this.viewCache.get(m);
+    if (hit !== undefined && hit.quoted === quoted) return hit.view;
+    const view = messageView(m, ctx);
+    this.viewCache.set(m, { view, quoted });
+    return view;
+  }
+
+  /** The conversation `conv` is shown in: itself, or the 1:1 a duplicate of it is merged into. */
+  private shownAs(conv: string): string {
+    return this.duplicates.get(conv) ?? conv;
+  }
+
+  /** `conv` and the duplicate 1:1s shown in it. */
+  private shownIn(conv: string): string[] {
+    return shownWith(conv, this.duplicates);
+  }
+
+  /** The conversation of `conv`'s view that holds `messageId` (a duplicate's, when merged). */
+  private home(conv: string, messageId: string): string {
+    return (
+      this.shownIn(conv).find((c) =>
+        this.convs.records.get(c)?.messages.some((m) => m.id === messageId),
+      ) ?? conv
+    );
+  }
+
   private buildView(): AppView {
     const k = this.keys_;
     const now = Date.now();
     const conversations: ConversationView[] = [];
     const byId = new Map<string, ConversationView>();
+    const accepted = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined || this.consent.standing(id) !== "accepted"
+        ? []
+        : [[id, state] as const];
+    });
+    this.duplicates =
+      k === undefined ? new Map<string, string>() : directDuplicates(accepted, k.account);
     for (const rec of this.convs.records.values()) {
       const state = this.convs.state(rec.id);
       if (state === undefined) continue;
@@ -305,9 +398,41 @@ export class SottoClient {
             .filter(([, until]) => until > now)
             .map(([acct]) => members.find((m) => m.account === acct)?.username ?? acct)
         : [];
-      const retention = this.continuity.retention(rec.id);
       const amAdmin =
         k !== undefined && members.some((m) => m.account === k.record.account && m.admin);
+      // A duplicate 1:1's messages show in the kept one (§6.4), in one order.
+      const shownIn = shownWith(rec.id, this.duplicates);
+      const parts = mergedMessages(
+        rec.id,
+        this.duplicates,
+        (c) => {
+          const r = this.convs.records.get(c);
+          if (r === undefined) return [];
+          const retention = this.continuity.retention(c);
+          const ctx = this.viewContext(c);
+          // Without messages not yet in the sealed store nor any past the retention the sweep
+          // has not reached yet (§6.7).
+          return r.messages
+            .filter(
+              (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
+            )
+            .map((m) => ({ sentAt: m.sentAt, stored: m, view: this.cachedView(m, ctx) }));
+        },
+        (a, b) => compareMessages(a.stored, b.stored),
+      );
+      const records = shownIn.flatMap((c) => this.convs.records.get(c) ?? []);
+      const lastContent = [...parts].reverse().find((p) => isContent(p.stored));
+      const me = k?.record.account;
+      const removed =
+        me === undefined || state.isMember(AccountId.parse(me))
+          ? undefined
+          : (removalOf(rec.messages, me) ?? { left: false });
+      const firstUnread = rec.firstUnread;
+      const retention = this.continuity.retention(rec.id);
+      const preview = conversationPreview(
+        parts.map((p) => p.stored),
+        this.viewContext(rec.id),
+      );
       const built: ConversationView = {
         id: rec.id,
         // A group whose current name has not arrived shows a placeholder (§6.5 rule 4).
@@ -317,30 +442,43 @@ export class SottoClient {
         direct,
         members,
         epoch: Number(state.epoch),
-        // A copy (the record changes in place), without messages not yet in the sealed store
-        // nor any past the retention the sweep has not reached yet (§6.7).
-        messages: rec.messages.filter(
-          (m) => !this.messaging.unsaved.has(m.id) && !isExpired(m.sentAt, retention, now),
-        ),
-        unread: rec.unread,
+        messages: parts.map((p) => p.view),
+        unread: records.reduce((n, r) => n + r.unread, 0),
+        mentions: records.reduce((n, r) => n + (r.mentions ?? 0), 0),
         typing,
         ...(rec.alarm !== undefined ? { alarm: rec.alarm } : {}),
         blockedBy: members.filter((m) => m.trust === "changed").map((m) => m.username),
         amAdmin,
         // Either member of a 1:1 may set it; in a group, admins (§6.3).
-        canSetRetention: amAdmin || direct,
+        canSetRetention: (amAdmin || direct) && removed === undefined,
         retention,
         history: this.continuity.archive.cursor(rec.id),
+        ...(removed !== undefined
+          ? {
+              removed: {
+                left: removed.left,
+                ...(removed.by !== undefined
+                  ? { by: this.directory.pinnedName(removed.by) ?? removed.by }
+                  : {}),
+              },
+            }
+          : {}),
+        ...(preview !== undefined ? { preview } : {}),
+        ...(lastContent !== undefined ? { lastActivity: lastContent.stored.sentAt } : {}),
+        ...(firstUnread !== undefined ? { firstUnread } : {}),
       };
       byId.set(rec.id, built);
-      // Requests and conversations not known to be accepted are not listed with the others.
-      if (this.consent.standing(rec.id) === "accepted") conversations.push(built);
+      // Requests and conversations not known to be accepted are not listed with the others;
+      // nor a duplicate 1:1, shown in the kept one.
+      if (this.consent.standing(rec.id) === "accepted" && !this.duplicates.has(rec.id))
+        conversations.push(built);
     }
     const requests: RequestEntry[] = this.consent.requests().map((info) => {
       const c = byId.get(info.conversation);
       return c === undefined ? { info } : { info, conversation: c };
     });
-    const last = (c: ConversationView): number => c.messages[c.messages.length - 1]?.sentAt ?? 0;
+    const last = (c: ConversationView): number =>
+      c.lastActivity ?? c.messages[c.messages.length - 1]?.sentAt ?? 0;
     conversations.sort((a, b) => last(b) - last(a));
     return {
       phase: this.phase,
@@ -365,6 +503,7 @@ export class SottoClient {
         offer: this.recoveryOffer,
         ...(this.recoveredOthers !== undefined ? { recovered: this.recoveredOthers } : {}),
       },
+      limits: this.continuity.limits,
       ...(this.error !== undefined ? { error: this.error } : {}),
     };
   }
@@ -376,6 +515,8 @@ export class SottoClient {
 
   private async refreshAlerts(): Promise<void> {
     const pins = await this.directory.pinsList();
+    // Names may have changed: every message view is built again.
+    this.viewCache = new WeakMap();
     this.trustCache = new Map(
       pins.map((p) => [
         p.account,
@@ -520,9 +661,22 @@ export class SottoClient {
     ]);
     if (accepted === undefined && requests === undefined) throw new Error("server unreachable");
     if (version !== this.consentVersion) return;
-    this.consent.update(accepted, requests?.map(requestInfo));
+    // No longer listed: removed or left (the server answers a former member the log up to its
+    // removal, which is verified here), or declined on another device.
+    if (accepted !== undefined)
+      for (const conv of this.consent.droppedBy(accepted))
+        await this.convs.sync(conv).catch(() => false);
+    if (version !== this.consentVersion) return;
+    this.consent.update(accepted, requests?.map(requestInfo), (conv) => this.isFormer(conv));
     await this.saveConsent();
     this.changed();
+  }
+
+  /** Whether the verified log says this account was a member of `conv` and is no longer. */
+  private isFormer(conv: string): boolean {
+    const state = this.convs.state(conv);
+    const me = this.keys_?.account;
+    return state !== undefined && me !== undefined && !state.isMember(me);
   }
 
   private async saveConsent(): Promise<void> {
@@ -535,7 +689,28 @@ export class SottoClient {
     const { accepted, requests } = this.consent.snapshot();
     await this.convs.syncEach([...accepted, ...requests.map((r) => r.conversation)]);
     await this.continuity.takeNames();
+    await this.acceptDuplicateRequests();
     this.changed();
+  }
+
+  /**
+   * A 1:1 request from someone this account already has an accepted 1:1 with (both started one
+   * at once, §6.4) is accepted: the user chose to talk to them, and both ends then keep the
+   * same one (`direct.ts`) with the other's messages shown in it.
+   */
+  private async acceptDuplicateRequests(): Promise<void> {
+    const me = this.keys_?.account;
+    if (me === undefined) return;
+    const accepted = [...this.convs.records.keys()].flatMap((id) => {
+      const state = this.convs.state(id);
+      return state === undefined || this.consent.standing(id) !== "accepted" ? [] : [state];
+    });
+    for (const info of this.consent.requests()) {
+      const state = this.convs.state(info.conversation);
+      const peer = state === undefined ? undefined : directPeer(state, me);
+      if (peer === undefined || !accepted.some((s) => isDirectWith(s, me, peer))) continue;
+      await this.acceptRequest(info.conversation).catch(() => undefined);
+    }
   }
 
   private startSocket(): void {
@@ -560,45 +735,83 @@ export class SottoClient {
         this.changed();
       },
     });
-    // One socket per device: the first tab leads; others wait for it to close.
+    // One socket per device: the first tab leads; others wait for it to close, or take over.
     const locks =
       typeof navigator !== "undefined" && "locks" in navigator ? navigator.locks : undefined;
     const socket = this.socket;
-    if (locks === undefined) {
+    if (locks === undefined || typeof BroadcastChannel === "undefined") {
       socket.start();
       return;
     }
-    const name = this.store.lockName("socket");
-    void locks.request(name, { ifAvailable: true }, async (lock) => {
-      if (lock === null) {
-        this.secondaryTab = true;
-        this.changed();
-        await locks.request(name, async () => {
+    this.leadership = new Leadership(
+      this.store.lockName("socket"),
+      {
+        lead: () => {
+          const followed = this.secondaryTab;
           this.secondaryTab = false;
-          await this.lead(socket);
-        });
-        return;
-      }
-      await this.lead(socket);
-    });
+          // What the leading tab changed meanwhile is in the store: read it first.
+          const ready = followed ? this.reloadFromStore() : Promise.resolve();
+          void ready
+            .catch(() => undefined)
+            .then(() => {
+              socket.start();
+              this.changed();
+            });
+        },
+        follow: () => {
+          this.secondaryTab = true;
+          socket.stop();
+          this.changed();
+        },
+      },
+      locks,
+      broadcastChannel,
+    );
+    this.leadership.start();
   }
 
-  private lead(socket: SocketClient): Promise<void> {
-    socket.start();
-    this.changed();
-    return new Promise<void>((resolve) => {
-      this.releaseLeader = resolve;
+  /**
+   * Another tab leads: asks it to step back, and leads here once it has (it then shows the
+   * secondary state with its own "Use here").
+   */
+  async takeOver(): Promise<void> {
+    await this.leadership?.takeOver();
+  }
+
+  /**
+   * Conversations, receiver state and outbox as the store holds them (another tab led
+   * meanwhile), in turn with the frames coming in.
+   */
+  private async reloadFromStore(): Promise<void> {
+    await this.messaging.whenIdle();
+    await this.messaging.inTurn(async () => {
+      await this.convs.load();
+      await this.messaging.load();
     });
+    this.changed();
   }
 
   private stopSocket(): void {
     this.messaging.stop();
     this.socket?.stop();
     this.socket = undefined;
-    this.releaseLeader?.();
-    this.releaseLeader = undefined;
+    this.leadership?.stop();
+    this.leadership = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+  }
+
+  /**
+   * The server says `conv`'s group log changed (a `conversation` frame): it is fetched and
+   * verified at once, so an invitee sees a new group before anyone writes in it and a removed
+   * member learns it now (the server answers a former member the log up to its removal). Then
+   * the lists say whether it is a conversation, a request, or one this account left.
+   */
+  private async conversationChanged(conv: string): Promise<void> {
+    await this.messaging.inTurn(() => this.convs.sync(conv)).catch(() => false);
+    await this.refreshConsent().catch(() => undefined);
+    await this.continuity.takeNames().catch(() => undefined);
+    this.changed();
   }
 
   retryConnection(): void {
@@ -624,9 +837,8 @@ export class SottoClient {
       case "handover":
         void this.takeHandovers();
         break;
-      // A group log changed: the engine's group refresh acts on it; until then it is read and
-      // dropped, like a frame of an unknown type.
       case "conversation":
+        void this.conversationChanged(f.conversation);
         break;
       case "ready":
       case "sent":
@@ -1106,6 +1318,48 @@ export class SottoClient {
     this.changed();
   }
 
+  /** Renames a group: a Rename in the log, then the name to the members (§6.5). */
+  async renameGroup(conv: string, name: string): Promise<void> {
+    await this.convs.rename(conv, name, this.me(), BigInt(Date.now()), systemRandom(NAME_SALT_LEN));
+    await this.sendName(conv);
+    this.changed();
+  }
+
+  /** Makes a member an admin, or takes it back (§6.3). */
+  async setAdmin(conv: string, account: string, admin: boolean): Promise<void> {
+    await this.convs.change(
+      conv,
+      { type: "set-admin", account: AccountId.parse(account), admin },
+      this.me(),
+      BigInt(Date.now()),
+    );
+    this.changed();
+  }
+
+  /**
+   * Leaves a conversation (a RemoveMember of this account, §6.3). The last admin names another
+   * member first (`newAdmin`, promoted before leaving); without one it is refused here, as the
+   * log would refuse it (`group/last-admin`).
+   */
+  async leaveGroup(conv: string, newAdmin?: string): Promise<void> {
+    await this.convs.sync(conv).catch(() => false);
+    const state = this.convs.state(conv);
+    if (state === undefined) throw new Error("unknown conversation");
+    const me = this.keys().record.account;
+    const members = state
+      .members()
+      .map((m) => ({ account: AccountId.toText(m.account), admin: m.admin }));
+    const plan = leavePlan(members, me, newAdmin);
+    if (plan.promote !== undefined) await this.setAdmin(conv, plan.promote, true);
+    await this.convs.change(
+      conv,
+      { type: "remove-member", account: AccountId.parse(me) },
+      this.me(),
+      BigInt(Date.now()),
+    );
+    this.changed();
+  }
+
   async removeMember(conv: string, account: string): Promise<void> {
     await this.convs.change(
       conv,
@@ -1173,33 +1427,174 @@ export class SottoClient {
       void this.continuity.archive.loadEarlier(conv).catch(() => undefined);
   }
 
-  async sendText(conv: string, text: string): Promise<void> {
+  /**
+   * Sends text: a Message body when it replies or mentions (account ids, members only), a Text
+   * body otherwise (§8.2, §8.4). Throws, with nothing sealed or queued, what the server would
+   * refuse for sure (too long, not a member, a member's identity changed).
+   */
+  async sendText(
+    conv: string,
+    text: string,
+    opts?: { readonly replyTo?: string; readonly mentions?: readonly string[] },
+  ): Promise<void> {
     try {
       this.socket?.signal(conv, "stopped");
-      await this.messaging.send(conv, { type: "text", text });
+      const mentions = this.memberMentions(conv, opts?.mentions);
+      const replyTo = opts?.replyTo;
+      // A reply goes where its target is (a duplicate 1:1's message stays in its conversation).
+      const target = replyTo === undefined ? conv : this.home(conv, replyTo);
+      await this.messaging.send(
+        target,
+        replyTo === undefined && mentions.length === 0
+          ? { type: "text", text }
+          : { type: "message", text, mentions, ...(replyTo !== undefined ? { replyTo } : {}) },
+      );
     } catch (e) {
-      if (e instanceof BlockedError)
-        this.fail(new Error("a member's identity changed: review it before sending"));
-      this.fail(e);
+      this.sendFailed(e);
     }
   }
 
-  async sendFile(conv: string, file: File, onProgress: (fraction: number) => void): Promise<void> {
+  /** The mentioned accounts that are members, each once, at most 64 (§8.2). */
+  private memberMentions(conv: string, mentions: readonly string[] | undefined): string[] {
+    const state = this.convs.state(conv);
+    if (mentions === undefined || state === undefined) return [];
+    const members = new Set(state.members().map((m) => AccountId.toText(m.account)));
+    return [...new Set(mentions)].filter((a) => members.has(a)).slice(0, 64);
+  }
+
+  private sendFailed(e: unknown): never {
+    if (e instanceof BlockedError)
+      this.fail(new Error("a member's identity changed: review it before sending"));
+    this.fail(e);
+  }
+
+  /** Replaces the text (or caption) of one of this account's messages (§8.5). */
+  async editMessage(
+    conv: string,
+    messageId: string,
+    text: string,
+    mentions?: readonly string[],
+  ): Promise<void> {
+    const home = this.home(conv, messageId);
+    try {
+      await this.messaging.amend(home, {
+        type: "edit",
+        target: messageId,
+        text,
+        mentions: this.memberMentions(home, mentions),
+      });
+    } catch (e) {
+      this.sendFailed(e);
+    }
+  }
+
+  /** Deletes one of this account's messages, here and for every member (§8.5). */
+  async deleteMessage(conv: string, messageId: string): Promise<void> {
+    try {
+      await this.messaging.amend(this.home(conv, messageId), { type: "delete", target: messageId });
+    } catch (e) {
+      this.sendFailed(e);
+    }
+  }
+
+  /** Adds (or takes back) a reaction to a message (§8.6). */
+  async react(conv: string, messageId: string, emoji: string, added: boolean): Promise<void> {
+    try {
+      await this.messaging.amend(this.home(conv, messageId), {
+        type: "reaction",
+        target: messageId,
+        emoji,
+        added,
+      });
+    } catch (e) {
+      this.sendFailed(e);
+    }
+  }
+
+  /** Removes a message that could not be sent from the conversation. */
+  dismissRefused(conv: string, messageId: string): Promise<void> {
+    return this.messaging.dismissRefused(this.home(conv, messageId), messageId);
+  }
+
+  /** Why `file` cannot be sent (`"larger than 25 MB"`), or `undefined` when it can. */
+  checkAttachment(file: File): string | undefined {
+    return attachmentProblem(file.size, this.continuity.limits);
+  }
+
+  /** Uploads and sends a file with an optional caption; refused before the upload if too large. */
+  async sendFile(
+    conv: string,
+    file: File,
+    onProgress: (fraction: number) => void,
+    caption = "",
+  ): Promise<void> {
+    const problem = this.checkAttachment(file);
+    if (problem !== undefined) throw new Error(`${file.name} is ${problem}`);
+    // A caption too long is refused before the upload, not after it.
+    checkBody({ type: "text", text: caption }, this.continuity.limits.maxBodyBytes);
+    const state = this.convs.state(conv);
+    if (state !== undefined && !state.isMember(this.keys().account))
+      throw new Error("You are no longer a member of this conversation");
     const plain = new Uint8Array(await file.arrayBuffer());
     const enc = await encryptAttachment(plain, systemEnv());
     const blobId = await this.api.uploadAttachment(conv, enc.blob, onProgress);
-    await this.messaging.send(conv, {
-      type: "attachment",
-      caption: "",
-      attachment: {
-        blobId,
-        fileName: file.name.trim() === "" ? "file" : file.name.slice(0, 200),
-        mediaType: file.type === "" ? "application/octet-stream" : file.type.slice(0, 127),
-        size: plain.length,
-        secret: enc.secret,
-        blobSha256: enc.blobSha256,
-      },
-    });
+    try {
+      await this.messaging.send(conv, {
+        type: "attachment",
+        caption,
+        attachment: {
+          blobId,
+          fileName: file.name.trim() === "" ? "file" : file.name.slice(0, 200),
+          mediaType: file.type === "" ? "application/octet-stream" : file.type.slice(0, 127),
+          size: plain.length,
+          secret: enc.secret,
+          blobSha256: enc.blobSha256,
+        },
+      });
+    } catch (e) {
+      this.sendFailed(e);
+    }
+  }
+
+  /**
+   * Messages of the local decrypted history holding every word of `query` (the last as a
+   * prefix), in `conv` (and the duplicate 1:1s shown in it) when given; newest first.
+   */
+  search(query: string, conv?: string): Promise<SearchHit[]> {
+    const only = conv === undefined ? undefined : new Set(this.shownIn(conv));
+    const view = this.getView();
+    const hits = this.searchIndex
+      .query(query)
+      // The user's own history: not a stranger's request, not a declined conversation.
+      .filter((h) => this.consent.standing(h.conv) === "accepted")
+      .filter((h) => only === undefined || only.has(h.conv))
+      .map((h) => {
+        const shown = this.shownAs(h.conv);
+        const c = view.conversations.find((x) => x.id === shown);
+        return {
+          conv: shown,
+          convName: c?.name ?? UNNAMED_GROUP,
+          messageId: h.message.id,
+          fromUsername: this.directory.pinnedName(h.message.from) ?? h.message.fromUsername,
+          sentAt: h.message.sentAt,
+          text: h.text,
+        };
+      });
+    return Promise.resolve(hits);
+  }
+
+  /** Calls `listener` with each new content message from someone else (notifications). */
+  onIncoming = (listener: (conv: string, message: ChatMessage) => void): (() => void) => {
+    this.incomingListeners.add(listener);
+    return () => this.incomingListeners.delete(listener);
+  };
+
+  private announce(conv: string, messageId: string): void {
+    if (this.incomingListeners.size === 0 || this.consent.standing(conv) !== "accepted") return;
+    const m = this.convs.records.get(conv)?.messages.find((x) => x.id === messageId);
+    if (m === undefined) return;
+    const view = messageView(m, this.viewContext(conv));
+    for (const l of this.incomingListeners) l(this.shownAs(conv), view);
   }
 
   /** Downloads and decrypts an attachment (hash and commitment checked first). */
@@ -1214,8 +1609,9 @@ export class SottoClient {
     return new Blob([plain], { type: mediaType });
   }
 
+  /** Sends a waiting message now: the same sealed bytes under the same id (never re-sealed). */
   retry(conv: string, messageId: string): Promise<void> {
-    return this.messaging.retry(conv, messageId);
+    return this.messaging.retry(this.home(conv, messageId), messageId);
   }
 
   private lastTyping = 0;
@@ -1223,5 +1619,15 @@ export class SottoClient {
     if (Date.now() - this.lastTyping < 3000) return;
     this.lastTyping = Date.now();
     this.socket?.signal(conv, "typing");
+  }
+
+  /**
+   * The composer was emptied, sent or left: the others stop showing "typing…" now rather than
+   * when the signal expires, and the next keystroke signals typing again at once.
+   */
+  typingStopped(conv: string): void {
+    if (this.lastTyping === 0) return;
+    this.lastTyping = 0;
+    this.socket?.signal(conv, "stopped");
   }
 }

@@ -25,6 +25,20 @@ describe("consent", () => {
     expect(c.standing(conv(3))).toBe("unknown");
   });
 
+  it("a conversation this account was removed from stays listed; one declined elsewhere goes", () => {
+    const c = new Consent();
+    c.update([conv(1), conv(2), conv(3)], []);
+    expect(c.droppedBy([conv(3)])).toEqual([conv(1), conv(2)]);
+    // The server lists current memberships only: conv(1)'s log says this account was removed.
+    c.update([conv(3)], [], (x) => x === conv(1));
+    expect(c.standing(conv(1))).toBe("accepted");
+    expect(c.standing(conv(2))).toBe("unknown");
+    // It stays on later lists too, while the log says so.
+    c.update([conv(3)], [], (x) => x === conv(1));
+    expect(c.standing(conv(1))).toBe("accepted");
+    expect(c.snapshot().accepted).toContain(conv(1));
+  });
+
   it("accepting moves a request into the conversations; declining lists it nowhere", () => {
     const c = new Consent();
     c.update([], [request(1, 9), request(2, 9)]);

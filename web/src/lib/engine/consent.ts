@@ -49,6 +49,11 @@ export class Consent {
     this.pending = new Map(snapshot.requests.map((r) => [r.conversation, r]));
   }
 
+  /** Accepted conversations `accepted` (the server's new list) leaves out. */
+  droppedBy(accepted: readonly string[]): string[] {
+    return [...this.accepted].filter((c) => !accepted.includes(c));
+  }
+
   snapshot(): ConsentSnapshot {
     return { accepted: [...this.accepted], requests: [...this.pending.values()] };
   }
@@ -68,9 +73,18 @@ export class Consent {
    * The server's lists. `accepted` is the whole list of accepted conversations, `requests` the
    * whole list of pending ones; either may be missing when its fetch failed (that half stays).
    */
-  update(accepted: readonly string[] | undefined, requests: readonly RequestInfo[] | undefined) {
+  update(
+    accepted: readonly string[] | undefined,
+    requests: readonly RequestInfo[] | undefined,
+    former: (conv: string) => boolean = () => false,
+  ) {
     if (requests !== undefined) this.pending = new Map(requests.map((r) => [r.conversation, r]));
-    if (accepted !== undefined) this.accepted = new Set(accepted);
+    if (accepted !== undefined) {
+      // The server lists only current memberships; a conversation this account was removed
+      // from (or left) stays, read-only, with its history (protocol §6.3).
+      const kept = [...this.accepted].filter((c) => !accepted.includes(c) && former(c));
+      this.accepted = new Set([...accepted, ...kept]);
+    }
     // A conversation the server lists as accepted is no request, whatever an older list said.
     for (const c of this.accepted) this.pending.delete(c);
   }

@@ -38,9 +38,12 @@ import { receiveHandovers, sendHandover } from "./handover";
 import { type ArchiveOutcome, HistoryArchive } from "./history";
 import type { BundleSources } from "./keybundle";
 import type { LoadedKeys } from "./keystore";
-import { type Messaging, shownContent } from "./messaging";
-import type { ChatMessage } from "./model";
+import { type Messaging, replyAndMentions, shownContent } from "./messaging";
+import { amendmentFrom } from "./amend";
+import type { StoredMessage } from "./stored";
 import { dropExpired, effectiveRetention } from "./retention";
+import { DEFAULT_LIMITS, policyLimits } from "./limits";
+import type { Limits } from "./model";
 
 const HISTORY_KEYS = "history-keys";
 const POLICY = "policy";
@@ -56,6 +59,8 @@ export class Continuity {
   private historyKeys = new HistoryKeys();
   private writer: BackupWriter | undefined;
   private serverDefault: number | undefined;
+  /** The server's limits (§11), kept for offline use; the defaults until it said. */
+  limits: Limits = DEFAULT_LIMITS;
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Group names from a bundle for conversations not synced yet (§15.1): tried after a sync. */
   private names: Extract<BundleRecord, { type: "group-name" }>[] = [];
@@ -74,6 +79,9 @@ export class Continuity {
       open: (conv, archived) => this.openArchived(conv, archived),
       messages: (conv) => this.convs.records.get(conv)?.messages,
       retention: (conv) => this.retention(conv),
+      amend: (conv, amendment, placed) => {
+        this.messaging.applyArchived(conv, amendment, placed);
+      },
       save: (conv) => this.convs.save(conv),
       changed: () => {
         this.host.changed();
@@ -85,14 +93,17 @@ export class Continuity {
     const snap = await this.store.get<HistoryKeysSnapshot>(HISTORY_KEYS);
     this.historyKeys = snap === undefined ? new HistoryKeys() : HistoryKeys.restore(snap);
     this.writer = writer;
-    this.serverDefault = (await this.store.get<{ secs: number }>(POLICY))?.secs;
+    const policy = await this.store.get<{ secs: number; limits?: Limits }>(POLICY);
+    this.serverDefault = policy?.secs;
+    this.limits = policy?.limits ?? DEFAULT_LIMITS;
   }
 
   /** The server's default retention (§6.7), fetched once per start and kept for offline use. */
   async refreshPolicy(): Promise<void> {
     const policy = await this.api.policy();
     this.serverDefault = policy.default_retention_secs;
-    await this.store.put([[POLICY, { secs: this.serverDefault }]]);
+    this.limits = policyLimits(policy);
+    await this.store.put([[POLICY, { secs: this.serverDefault, limits: this.limits }]]);
     this.host.changed();
   }
 
@@ -294,18 +305,21 @@ export class Continuity {
       return { kind: "skipped", code: e.code };
     }
     const body = opened.body;
+    const id = MessageId.toText(h.messageId);
     switch (body.type) {
       case "text":
+      case "message":
       case "attachment": {
         const mine = account === this.host.keys().record.account;
-        const message: ChatMessage = {
-          id: MessageId.toText(h.messageId),
+        const message: StoredMessage = {
+          id,
           from: account,
           fromUsername: this.directory.pinnedName(account) ?? account,
           mine,
           sentAt: Number(h.sentAt),
           receivedAt: archived.received_at,
           content: shownContent(body),
+          ...replyAndMentions(body),
           chain: ChainId.toText(h.chain),
           index: h.index,
           // Read already: history never notifies nor sends a receipt (§17.2).
@@ -322,6 +336,18 @@ export class Continuity {
         return { kind: "none" };
       case "receipt":
         return { kind: "none" };
+      case "edit":
+      case "delete":
+      case "reaction": {
+        const meta = {
+          id,
+          from: account,
+          sentAt: Number(h.sentAt),
+          receivedAt: archived.received_at,
+        };
+        const amendment = amendmentFrom(body, meta);
+        return amendment === undefined ? { kind: "none" } : { kind: "amendment", amendment };
+      }
     }
   }
 

@@ -21,6 +21,9 @@ import {
   type GroupOp,
   type CreateKind,
   type NameReveal,
+  checkGroupName,
+  nameCommitment,
+  type Bytes,
 } from "../../crypto";
 
 /** Who signs a change: this account, this device's keys and its verified certificate. */
@@ -33,7 +36,9 @@ import type { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
 import type { SealedStore } from "../../storage/sealed";
 import type { Directory } from "./directory";
-import type { ChatMessage } from "./model";
+import type { Amendment } from "./amend";
+import { placeEvent } from "./events";
+import type { StoredMessage } from "./stored";
 
 /** A group name this device accepted or chose, with its commitment's salt (protocol §6.5). */
 export interface KnownName {
@@ -47,8 +52,16 @@ export interface ConversationRecord {
   group: GroupStateSnapshot;
   /** The group's name, once it opened the log's commitment (§6.5). */
   name?: KnownName;
-  messages: ChatMessage[];
+  /** Names this device learned, by the epoch of the change that set them (timeline events). */
+  names?: Record<string, string>;
+  messages: StoredMessage[];
   unread: number;
+  /** Unread messages that mention this account. */
+  mentions?: number;
+  /** The first unread message when the conversation was last opened or marked read. */
+  firstUnread?: string;
+  /** Edits, deletes and reactions whose target is not held yet (`amend.ts`). */
+  pending?: Amendment[];
   alarm?: string;
 }
 
@@ -62,6 +75,8 @@ export function convKey(id: string): string {
 export class Conversations {
   readonly records = new Map<string, ConversationRecord>();
   private readonly states = new Map<string, GroupState>();
+  /** Called with a conversation whose record is about to be stored (the search index). */
+  onTouched: (id: string) => void = () => undefined;
 
   constructor(
     private readonly api: ApiClient,
@@ -70,9 +85,13 @@ export class Conversations {
   ) {}
 
   async load(): Promise<void> {
+    this.states.clear();
     for (const key of await this.store.list("conv:")) {
       const rec = await this.store.get<ConversationRecord>(key);
-      if (rec !== undefined) this.records.set(rec.id, rec);
+      if (rec !== undefined) {
+        this.records.set(rec.id, rec);
+        this.onTouched(rec.id);
+      }
     }
   }
 
@@ -90,6 +109,7 @@ export class Conversations {
   entry(id: string): readonly [string, ConversationRecord] {
     const rec = this.records.get(id);
     if (rec === undefined) throw new Error(`unknown conversation ${id}`);
+    this.onTouched(id);
     return [convKey(id), rec];
   }
 
@@ -118,7 +138,14 @@ export class Conversations {
   /** Keeps `reveal` as the name of `id` (the caller saves the record). */
   remember(id: string, reveal: NameReveal): void {
     const rec = this.records.get(id);
-    if (rec !== undefined) rec.name = { epoch: reveal.epoch, salt: reveal.salt, name: reveal.name };
+    if (rec === undefined) return;
+    rec.name = { epoch: reveal.epoch, salt: reveal.salt, name: reveal.name };
+    rec.names = { ...rec.names, [reveal.epoch.toString()]: reveal.name };
+  }
+
+  /** The name the change at `epoch` set, if this device learned it. */
+  nameAt(id: string, epoch: number): string | undefined {
+    return this.records.get(id)?.names?.[epoch.toString()];
   }
 
   /**
@@ -150,6 +177,7 @@ export class Conversations {
       messages: [],
       unread: 0,
     };
+    placeEvent(rec.messages, GroupChange.decode(genesis.body));
     this.records.set(rec.id, rec);
     this.states.set(rec.id, state);
     await this.save(rec.id);
@@ -159,6 +187,36 @@ export class Conversations {
   /** Proposes and uploads a change (add or remove a member, rename), then applies it. */
   async change(id: string, op: GroupOp, me: Signer, now: bigint): Promise<void> {
     await this.sync(id);
+    await this.changeNow(id, () => Promise.resolve(op), me, now);
+  }
+
+  /**
+   * Renames a group (§6.5): a Rename committing to `name` with a fresh salt at the epoch it will
+   * have; the name is kept here, and the caller sends the GroupName body to the members.
+   */
+  async rename(id: string, name: string, me: Signer, now: bigint, salt: Bytes): Promise<void> {
+    await this.sync(id);
+    const state = this.state(id);
+    if (state === undefined) throw new Error("unknown conversation");
+    const reveal: NameReveal = { epoch: state.nextEpoch, salt, name: checkGroupName(name) };
+    const conversation = ConversationIdK.parse(id);
+    await this.changeNow(
+      id,
+      async () => ({ type: "rename", nameCommitment: await nameCommitment(conversation, reveal) }),
+      me,
+      now,
+    );
+    this.remember(id, reveal);
+    await this.save(id);
+  }
+
+  private async changeNow(
+    id: string,
+    makeOp: () => Promise<GroupOp>,
+    me: Signer,
+    now: bigint,
+  ): Promise<void> {
+    const op = await makeOp();
     const state = this.state(id);
     const rec = this.records.get(id);
     if (state === undefined || rec === undefined) throw new Error("unknown conversation");
@@ -166,6 +224,7 @@ export class Conversations {
     const next = await state.apply(signed, me.device);
     await this.api.appendChange(id, toB64(signed.encode()));
     rec.group = next.snapshot();
+    placeEvent(rec.messages, GroupChange.decode(signed.body));
     this.states.set(id, next);
     await this.save(id);
   }
@@ -178,6 +237,7 @@ export class Conversations {
     const since = state === undefined ? 0 : Number(state.epoch) + 1;
     const log = await this.api.conversation(id, since);
     if (log.changes.length === 0) return false;
+    const verified: GroupChange[] = [];
     try {
       for (const c of log.changes) {
         const signed = decodeSignedChange(fromB64(c.change));
@@ -187,6 +247,7 @@ export class Conversations {
           state === undefined
             ? await GroupState.genesis(signed, signer)
             : await state.apply(signed, signer);
+        verified.push(change);
       }
     } catch (e) {
       const code = isProtocolError(e) ? e.code : "unverifiable group change";
@@ -199,13 +260,20 @@ export class Conversations {
     if (state === undefined) return false;
     if (ConversationIdK.toText(state.conversation) !== id)
       throw new Error("group log names another conversation");
-    const next: ConversationRecord = rec ?? {
+    // The record as it is now: while the log was fetched this device may have created the
+    // conversation or applied its own change (a `conversation` frame races both), and neither
+    // its name nor a newer state may be lost.
+    const current = this.records.get(id);
+    const known = current === undefined ? undefined : this.state(id);
+    if (known !== undefined && known.epoch >= state.epoch) return false;
+    const next: ConversationRecord = current ?? {
       id,
       group: state.snapshot(),
       messages: [],
       unread: 0,
     };
     next.group = state.snapshot();
+    for (const change of verified) placeEvent(next.messages, change);
     this.records.set(id, next);
     this.states.set(id, state);
     await this.save(id);

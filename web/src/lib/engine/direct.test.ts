@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 
 import { type CreateKind, ConversationId, GroupState, HOUR, type Member } from "../../crypto";
 import { T0, type TestAccount, groupKind, testAccount } from "../../crypto/test-support";
-import { directPeer, findDirect, isDirectWith } from "./direct";
+import { directDuplicates, directPeer, findDirect, isDirectWith, mergedMessages } from "./direct";
 
 const DIRECT: CreateKind = { type: "direct" };
 
@@ -136,5 +136,61 @@ describe("the 1:1 rule", () => {
       convId(0x10),
     );
     expect(findDirect(all, alice.master.account, bob.master.account)).toBeUndefined();
+  });
+});
+
+describe("both sides create the 1:1 at the same time", () => {
+  it("both keep the same one, list it once, and show the duplicate's messages in it", async () => {
+    // Alice's is made first on her side, bob's on his; neither knew of the other's.
+    const fromAlice = await group(convId(0x30), DIRECT, alice, [
+      alice.member(true),
+      bob.member(false),
+    ]);
+    const fromBob = await group(convId(0x05), DIRECT, bob, [bob.member(true), alice.member(false)]);
+    // A group of the same two and a 1:1 with someone else are left alone.
+    const team = await group(convId(0x01), groupKind("alice & bob"), alice, [
+      alice.member(true),
+      bob.member(false),
+    ]);
+    const withCarol = await group(convId(0x02), DIRECT, alice, [
+      alice.member(true),
+      carol.member(false),
+    ]);
+    const alicesView = [
+      [convId(0x30), fromAlice],
+      [convId(0x05), fromBob],
+      [convId(0x01), team],
+      [convId(0x02), withCarol],
+    ] as const;
+    const bobsView = [
+      [convId(0x05), fromBob],
+      [convId(0x01), team],
+      [convId(0x30), fromAlice],
+    ] as const;
+    const onAlice = directDuplicates(alicesView, alice.master.account);
+    const onBob = directDuplicates(bobsView, bob.master.account);
+    expect([...onAlice]).toEqual([[convId(0x30), convId(0x05)]]);
+    expect([...onBob]).toEqual([[convId(0x30), convId(0x05)]]);
+    // Starting the chat again finds the kept one on both sides.
+    expect(findDirect(alicesView, alice.master.account, bob.master.account)).toBe(convId(0x05));
+    expect(findDirect(bobsView, bob.master.account, alice.master.account)).toBe(convId(0x05));
+    // What each wrote in the conversation it made shows in the kept one, in time order.
+    const messages = new Map([
+      [convId(0x30), [{ id: "a1", sentAt: 10 }]],
+      [
+        convId(0x05),
+        [
+          { id: "b1", sentAt: 5 },
+          { id: "b2", sentAt: 20 },
+        ],
+      ],
+    ]);
+    const merged = mergedMessages(
+      convId(0x05),
+      onAlice,
+      (c) => messages.get(c) ?? [],
+      (a, b) => a.sentAt - b.sentAt,
+    );
+    expect(merged.map((m) => m.id)).toEqual(["b1", "a1", "b2"]);
   });
 });

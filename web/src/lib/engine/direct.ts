@@ -51,3 +51,63 @@ export function findDirect(
   }
   return found?.id;
 }
+
+/**
+ * The 1:1s that lost to another of the same pair (both sides created one at once, §6.4): each
+ * maps to the one both ends keep, the smallest id. The client lists only the kept one and shows
+ * the others' messages in it, so nothing said in a duplicate is lost from view.
+ */
+export function directDuplicates(
+  conversations: Iterable<readonly [string, Group]>,
+  me: AccountId,
+): Map<string, string> {
+  const byPeer = new Map<string, string[]>();
+  const states = new Map<string, Group>();
+  for (const [id, state] of conversations) {
+    const peer = directPeer(state, me);
+    if (peer === undefined) continue;
+    const key = [...peer].join(",");
+    byPeer.set(key, [...(byPeer.get(key) ?? []), id]);
+    states.set(id, state);
+  }
+  const losers = new Map<string, string>();
+  for (const ids of byPeer.values()) {
+    if (ids.length < 2) continue;
+    const [first] = ids;
+    const peer = first === undefined ? undefined : states.get(first);
+    const them = peer === undefined ? undefined : directPeer(peer, me);
+    if (them === undefined) continue;
+    const kept = findDirect(
+      ids.flatMap((id) => {
+        const s = states.get(id);
+        return s === undefined ? [] : [[id, s] as const];
+      }),
+      me,
+      them,
+    );
+    if (kept === undefined) continue;
+    for (const id of ids) if (id !== kept) losers.set(id, kept);
+  }
+  return losers;
+}
+
+/** `kept` and the duplicate 1:1s shown in it (see {@link directDuplicates}). */
+export function shownWith(kept: string, duplicates: ReadonlyMap<string, string>): string[] {
+  return [kept, ...[...duplicates].filter(([, k]) => k === kept).map(([d]) => d)];
+}
+
+/**
+ * The messages `kept`'s view shows: its own and its duplicates', each in its place by the
+ * timeline's order. Each message stays in its own conversation (replies and amendments name it
+ * there); only the view is one.
+ */
+export function mergedMessages<M extends { readonly sentAt: number }>(
+  kept: string,
+  duplicates: ReadonlyMap<string, string>,
+  messagesOf: (conv: string) => readonly M[],
+  order: (a: M, b: M) => number,
+): M[] {
+  const convs = shownWith(kept, duplicates);
+  const all = convs.flatMap((c) => messagesOf(c));
+  return convs.length > 1 ? all.sort(order) : all;
+}

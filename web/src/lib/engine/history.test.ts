@@ -2,9 +2,9 @@ import { describe, expect, it } from "vitest";
 
 import type { ArchivedEnvelope, HistoryPage } from "../schemas";
 import { type ArchiveHost, type ArchiveOutcome, HistoryArchive } from "./history";
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 
-function msg(id: string, sentAt: number): ChatMessage {
+function msg(id: string, sentAt: number): StoredMessage {
   return {
     id,
     from: "acct:b",
@@ -18,7 +18,7 @@ function msg(id: string, sentAt: number): ChatMessage {
 
 /** An archive of `n` envelopes, seq 1..n, message `m<seq>` sent at seq seconds. */
 function world(n: number, retention = 0) {
-  const messages: ChatMessage[] = [];
+  const messages: StoredMessage[] = [];
   const asked: (number | undefined)[] = [];
   let saves = 0;
   const host: ArchiveHost = {
@@ -37,6 +37,7 @@ function world(n: number, retention = 0) {
     },
     messages: () => messages,
     retention: () => retention,
+    amend: () => undefined,
     save: () => {
       saves += 1;
       return Promise.resolve();

@@ -9,7 +9,9 @@
  */
 
 import type { ArchivedEnvelope, HistoryPage } from "../schemas";
-import type { ChatMessage, HistoryCursorView } from "./model";
+import type { HistoryCursorView } from "./model";
+import type { Amendment } from "./amend";
+import type { StoredMessage } from "./stored";
 import { isExpired } from "./retention";
 import { placeMessage } from "./timeline";
 
@@ -19,7 +21,9 @@ export const HISTORY_PAGE = 100;
 /** What opening one archived envelope gave. */
 export type ArchiveOutcome =
   /** A message to show in its place. */
-  | { readonly kind: "message"; readonly message: ChatMessage }
+  | { readonly kind: "message"; readonly message: StoredMessage }
+  /** An edit, delete or reaction: applied to its target, or kept until the target is read. */
+  | { readonly kind: "amendment"; readonly amendment: Amendment }
   /** Conversation state, or a receipt: nothing to show. */
   | { readonly kind: "none" }
   /** No history key for its chain, or a check refused it: not shown, never retried from here. */
@@ -30,8 +34,13 @@ export interface ArchiveHost {
   /** Opens one archived envelope (§17.2); throws only when the server cannot be reached. */
   open(conv: string, archived: ArchivedEnvelope): Promise<ArchiveOutcome>;
   /** The conversation's message list, changed in place, and its retention (s, 0: for good). */
-  messages(conv: string): ChatMessage[] | undefined;
+  messages(conv: string): StoredMessage[] | undefined;
   retention(conv: string): number | undefined;
+  /**
+   * Applies an amendment (`placed`: undefined), or the amendments waiting for a message just
+   * placed (`placed`: its id); the caller stores the record.
+   */
+  amend(conv: string, amendment: Amendment | undefined, placed?: string): void;
   /** Stores the conversation after a page added messages. */
   save(conv: string): Promise<void>;
   changed(): void;
@@ -94,6 +103,7 @@ export class HistoryArchive {
       const page = await this.host.fetch(conv, c.before, HISTORY_PAGE);
       let added = 0;
       let skipped = 0;
+      let amended = false;
       const messages = this.host.messages(conv);
       const retention = this.host.retention(conv);
       const now = this.now();
@@ -103,7 +113,15 @@ export class HistoryArchive {
         switch (outcome.kind) {
           case "message":
             if (messages === undefined || isExpired(outcome.message.sentAt, retention, now)) break;
-            if (placeMessage(messages, outcome.message)) added += 1;
+            if (placeMessage(messages, outcome.message)) {
+              added += 1;
+              this.host.amend(conv, undefined, outcome.message.id);
+            }
+            break;
+          case "amendment":
+            if (isExpired(outcome.amendment.sentAt, retention, now)) break;
+            this.host.amend(conv, outcome.amendment);
+            amended = true;
             break;
           case "none":
             break;
@@ -113,7 +131,7 @@ export class HistoryArchive {
         }
       }
       c.more = page.more && page.envelopes.length > 0;
-      if (added > 0) await this.host.save(conv);
+      if (added > 0 || amended) await this.host.save(conv);
       return { added, skipped };
     } finally {
       c.loading = false;

@@ -11,298 +11,28 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AccountId,
   ChainId,
-  type ChainRecord,
   ConversationId,
   DeviceId,
-  GroupChange,
   MessageId,
-  decodeSignedChange,
-  localDevice,
   systemRandom,
 } from "../../crypto";
 import { T0, type TestAccount, groupKind, testAccount } from "../../crypto/test-support";
-import { Database } from "../../storage/db";
-import { SealedStore } from "../../storage/sealed";
-import { ApiError, type ApiClient } from "../api";
-import { fromB64, toB64 } from "../b64";
-import type { DirectoryView, EnvelopeFrame, Undelivered, UndeliveredReason } from "../schemas";
-import { Conversations } from "./conversations";
-import { Directory } from "./directory";
-import type { LoadedKeys } from "./keystore";
-import { Continuity } from "./continuity";
-import { Messaging, wireKind } from "./messaging";
-
-interface Relay {
-  views: Map<string, DirectoryView>;
-  changes: { epoch: number; change: string; author: string; created_at: number }[];
-  inbox: Map<string, EnvelopeFrame[]>;
-  members: string[];
-  seen: Set<string>;
-  /** Fails the next sends as a lost connection would (after storing them, like a lost answer). */
-  failNext?: number;
-  /** Every wire form stored, by message id. */
-  stored: Map<string, string>;
-  /** Rewrites a payload in flight (a malicious relay). */
-  tamper?: (bytes: Uint8Array) => Uint8Array | undefined;
-  /** The server cannot be reached: every call fails as a dropped connection does. */
-  down?: boolean;
-  /** Directory answers a malicious server gives one device only (by device id, then lookup). */
-  lies?: Map<string, Map<string, DirectoryView>>;
-  /** Devices the server gives no copy, and why (a queue policy, a request, a block). */
-  refuse?: Map<string, UndeliveredReason>;
-  /** Undelivered records by message id: the devices a retry of the same bytes may still reach. */
-  pending?: Map<string, Set<string>>;
-  /** Every post, by message id (retries included). */
-  posts?: string[];
-}
-
-const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
-
-function directoryView(a: TestAccount): DirectoryView {
-  return {
-    username: a.name,
-    account: AccountId.toText(a.master.account),
-    master_key: toB64(a.master.verifyingKey.spki),
-    devices: [
-      {
-        device: DeviceId.toText(a.device.keys.device),
-        state: "active",
-        name: "first device",
-        signing_key: toB64(a.device.keys.signing.spki),
-        auth_key: toB64(a.device.keys.auth.spki),
-        certificate: toB64(a.device.certificate.encode()),
-        exchange_key: toB64(a.device.exchangeCertificate.encode()),
-        created_at: 1,
-      },
-    ],
-    revocations: [],
-  };
-}
-
-/** The part of the server API the engine uses, as one device sees it. */
-function fakeApi(relay: Relay, me: TestAccount): ApiClient {
-  let seq = 0;
-  const myDevice = DeviceId.toText(me.device.keys.device);
-  const api = {
-    directory: (who: string) => {
-      if (relay.down === true) return unreachable();
-      const v = relay.lies?.get(myDevice)?.get(who) ?? relay.views.get(who);
-      return v === undefined ? Promise.reject(new Error("not found")) : Promise.resolve(v);
-    },
-    conversations: () => Promise.resolve(relay.changes.length > 0 ? [conversationText(relay)] : []),
-    /** The archive (§17.1): every message envelope stored, newest first, seq by arrival. */
-    history: (_conv: string, before: number | undefined, limit: number) => {
-      const all = [...relay.stored.values()]
-        .map((envelope, i) => ({ seq: i + 1, envelope, received_at: Date.now() }))
-        .filter((a) => wireKind(fromB64(a.envelope)) === "envelope")
-        .filter((a) => before === undefined || a.seq < before)
-        .reverse();
-      const envelopes = all.slice(0, limit);
-      return Promise.resolve({ envelopes, more: all.length > envelopes.length });
-    },
-    conversation: (id: string, since: number) =>
-      relay.down === true
-        ? unreachable()
-        : Promise.resolve({
-            conversation: id,
-            members: relay.members,
-            changes: relay.changes.filter((c) => c.epoch >= since),
-          }),
-    createConversation: (genesis: string) => {
-      const change = GroupChange.decode(decodeSignedChange(fromB64(genesis)).body);
-      relay.changes.push({ epoch: 0, change: genesis, author: myDevice, created_at: 1 });
-      return Promise.resolve({
-        conversation: ConversationId.toText(change.conversation),
-        epoch: 0,
-      });
-    },
-    appendChange: (conv: string, change: string) => {
-      const epoch = relay.changes.length;
-      relay.changes.push({ epoch, change, author: myDevice, created_at: 1 });
-      return Promise.resolve({ conversation: conv, epoch });
-    },
-    sendMessage: (conv: string, messageId: string, envelope: string, to?: string) => {
-      if (relay.down === true) return unreachable();
-      relay.posts?.push(messageId);
-      const pending = (relay.pending ??= new Map());
-      let bytes: Uint8Array = fromB64(envelope);
-      if (relay.tamper !== undefined) bytes = relay.tamper(bytes) ?? bytes;
-      let recipients = 0;
-      const undelivered: Undelivered[] = [];
-      // A copy for `device`, unless the server's policy refuses it (then recorded for a retry).
-      const offer = (device: string) => {
-        const reason = relay.refuse?.get(device);
-        const records = pending.get(messageId) ?? new Set<string>();
-        if (reason !== undefined) {
-          undelivered.push({ device, reason });
-          records.add(device);
-          pending.set(messageId, records);
-          return;
-        }
-        records.delete(device);
-        relay.inbox.get(device)?.push({
-          type: "envelope",
-          seq: ++seq,
-          conversation: conv,
-          message_id: messageId,
-          sender_account: AccountId.toText(me.master.account),
-          sender_device: myDevice,
-          received_at: Date.now(),
-          envelope: toB64(bytes),
-        });
-        recipients++;
-      };
-      if (relay.seen.has(messageId)) {
-        if (relay.stored.get(messageId) !== envelope)
-          throw new Error("a retry must send the same bytes");
-        const records = pending.get(messageId);
-        // No undelivered record left: the duplicate answer, as for any reused id.
-        if (records === undefined || records.size === 0)
-          return Promise.reject(new ApiError("conflict", 409, "duplicate message id"));
-        for (const device of [...records]) offer(device);
-        return Promise.resolve({ message_id: messageId, recipients, undelivered });
-      }
-      relay.seen.add(messageId);
-      relay.stored.set(messageId, envelope);
-      for (const device of relay.inbox.keys()) {
-        if (device === myDevice || (to !== undefined && device !== to)) continue;
-        offer(device);
-      }
-      if (relay.failNext !== undefined && relay.failNext > 0) {
-        relay.failNext--;
-        return Promise.reject(new ApiError("network", 0, "connection lost"));
-      }
-      return Promise.resolve({ message_id: messageId, recipients, undelivered });
-    },
-  };
-  return api as unknown as ApiClient;
-}
-
-function conversationText(relay: Relay): string {
-  const first = relay.changes[0];
-  if (first === undefined) throw new Error("no conversation");
-  return ConversationId.toText(
-    GroupChange.decode(decodeSignedChange(fromB64(first.change)).body).conversation,
-  );
-}
-
-interface Side {
-  account: TestAccount;
-  messaging: Messaging;
-  convs: Conversations;
-  store: SealedStore;
-  keys: LoadedKeys;
-  directory: Directory;
-  acked: string[];
-  historyKeys: ChainRecord[];
-  continuity: Continuity;
-}
-
-async function side(
-  relay: Relay,
-  account: TestAccount,
-  dbName: string,
-  store?: SealedStore,
-): Promise<Side> {
-  const api = fakeApi(relay, account);
-  const s = store ?? (await SealedStore.open(await Database.open(dbName)));
-  const directory = new Directory(api, s, () => BigInt(Date.now()));
-  const convs = new Conversations(api, s, directory);
-  const meta = {
-    name: "xkey-1",
-    spki: account.device.exchange.spki,
-    serial: 1n,
-    notBefore: T0,
-    notAfter: T0 + 1n,
-  };
-  const keys: LoadedKeys = {
-    record: {
-      username: account.name,
-      account: AccountId.toText(account.master.account),
-      masterSpki: account.master.verifyingKey.spki,
-      hasMaster: true,
-      deviceName: "first device",
-      signingSpki: account.device.keys.signing.spki,
-      authSpki: account.device.keys.auth.spki,
-      exchange: [meta],
-      revocationSerial: 0n,
-    },
-    account: account.master.account,
-    master: account.master,
-    device: account.device.keys,
-    exchange: [{ meta, pair: account.device.exchange }],
-    local: await localDevice(account.master.account, account.device.keys.device, [
-      account.device.exchange,
-    ]),
-  };
-  const acked: string[] = [];
-  const historyKeys: ChainRecord[] = [];
-  // Made after the messaging engine, which calls it back.
-  const late: { continuity?: Continuity } = {};
-  const messaging = new Messaging(api, s, directory, convs, {
-    keys: () => keys,
-    selfDevice: () => account.device.verified,
-    changed: () => undefined,
-    ack: (ids) => acked.push(...ids),
-    isVisible: () => false,
-    isRequest: () => false,
-    conversationAppeared: () => Promise.resolve(),
-    historyKey: (record) => {
-      historyKeys.push(record);
-      if (late.continuity === undefined) throw new Error("no continuity");
-      return late.continuity.keep(record);
-    },
-  });
-  const continuity = new Continuity(api, s, directory, convs, messaging, {
-    keys: () => keys,
-    changed: () => undefined,
-  });
-  late.continuity = continuity;
-  await convs.load();
-  await messaging.load();
-  await continuity.load(undefined);
-  return { account, messaging, convs, store: s, keys, directory, acked, historyKeys, continuity };
-}
-
-/** Hands a device everything queued for it (optionally only some frames). */
-function deliver(
-  relay: Relay,
-  to: Side,
-  pick: (f: EnvelopeFrame) => boolean = () => true,
-): EnvelopeFrame[] {
-  const queue = relay.inbox.get(DeviceId.toText(to.account.device.keys.device)) ?? [];
-  const taken = queue.filter(pick);
-  relay.inbox.set(
-    DeviceId.toText(to.account.device.keys.device),
-    queue.filter((f) => !taken.includes(f)),
-  );
-  for (const f of taken) to.messaging.onFrame(f);
-  return taken;
-}
-
-function kind(f: EnvelopeFrame): string {
-  return wireKind(fromB64(f.envelope));
-}
-
-function texts(s: Side, conv: string): string[] {
-  return (s.convs.records.get(conv)?.messages ?? []).flatMap((m) =>
-    m.content.type === "text" ? [m.content.text] : [],
-  );
-}
-
-async function settle(s: Side): Promise<void> {
-  // The inbox processes frames one at a time on a promise chain; the outbox drains in the
-  // background; receipts go out after 50 ms. Wait for all of it, however slow the machine.
-  for (let round = 0; round < 2; round++) {
-    for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5));
-    await s.messaging.whenIdle();
-  }
-}
-
-/** Waits for background work (inbox chain, outbox, retry timers) to reach what `check` expects. */
-function until(check: () => void): Promise<void> {
-  return vi.waitFor(check, { timeout: 10_000, interval: 20 });
-}
+import { toB64 } from "../b64";
+import { wireKind } from "./messaging";
+import {
+  type Relay,
+  type Side,
+  createConversation,
+  deliver,
+  directoryView,
+  kind,
+  newRelay as newWorldRelay,
+  settle,
+  shownOf,
+  side,
+  texts,
+  until,
+} from "./test-world";
 
 let alice: TestAccount;
 let bob: TestAccount;
@@ -317,33 +47,12 @@ afterAll(() => {
   vi.useRealTimers();
 });
 
-function newRelay(): Relay {
-  return {
-    views: new Map([
-      ["alice", directoryView(alice)],
-      [AccountId.toText(alice.master.account), directoryView(alice)],
-      ["bob", directoryView(bob)],
-      [AccountId.toText(bob.master.account), directoryView(bob)],
-    ]),
-    changes: [],
-    inbox: new Map([
-      [DeviceId.toText(alice.device.keys.device), []],
-      [DeviceId.toText(bob.device.keys.device), []],
-    ]),
-    members: [AccountId.toText(alice.master.account), AccountId.toText(bob.master.account)],
-    seen: new Set(),
-    stored: new Map(),
-  };
+function newRelay() {
+  return newWorldRelay([alice, bob]);
 }
 
-async function conversation(a: Side): Promise<string> {
-  return a.convs.create(
-    { type: "direct" },
-    [alice.member(true), bob.member(false)],
-    { account: alice.master.account, keys: alice.device.keys, device: alice.device.verified },
-    T0,
-    ConversationId.fromBytes(systemRandom(16)),
-  );
+function conversation(a: Side): Promise<string> {
+  return createConversation(a, [bob]);
 }
 
 describe("messaging engine", () => {
@@ -354,7 +63,7 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     const id = await a.messaging.send(conv, { type: "text", text: "hello bob" });
     await settle(a);
-    expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe("sent");
+    expect(shownOf(a, conv).find((m) => m.id === id)?.status).toBe("sent");
     const frames = deliver(relay, b);
     expect(frames.map(kind)).toEqual(["distribution", "envelope"]);
     await settle(b);
@@ -365,9 +74,7 @@ describe("messaging engine", () => {
     await vi.waitFor(async () => {
       deliver(relay, a);
       await settle(a);
-      expect(a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status).toBe(
-        "delivered",
-      );
+      expect(shownOf(a, conv).find((m) => m.id === id)?.status).toBe("delivered");
     });
     // A replayed copy changes nothing.
     const envelopeFrame = frames[1];
@@ -440,7 +147,7 @@ describe("messaging engine", () => {
       "first, before the new device",
       "second, before the new device",
     ]);
-    const shown = fresh.convs.records.get(conv)?.messages ?? [];
+    const shown = shownOf(fresh, conv);
     expect(shown.every((m) => m.status === "read" && !m.mine)).toBe(true);
     expect(fresh.convs.records.get(conv)?.unread).toBe(0);
     // Read again: nothing is shown twice.
@@ -480,7 +187,7 @@ describe("messaging engine", () => {
     await a.convs.sync(conv);
     expect(a.continuity.retention(conv)).toBe(3600);
     expect(b.continuity.retention(conv)).toBe(3600);
-    const sentAt = a.convs.records.get(conv)?.messages[0]?.sentAt ?? 0;
+    const sentAt = shownOf(a, conv)[0]?.sentAt ?? 0;
     await a.continuity.sweep(sentAt + 3_599_999);
     expect(texts(a, conv)).toEqual(["disappears in an hour"]);
     for (const s of [a, b]) await s.continuity.sweep(sentAt + 3_600_000);
@@ -488,16 +195,16 @@ describe("messaging engine", () => {
     expect(texts(b, conv)).toEqual([]);
   });
 
-  it("a failed send is retried with the same id and the same sealed bytes", async () => {
+  it("a send that waits is retried with the same id and the same sealed bytes", async () => {
     const relay = newRelay();
     const a = await side(relay, alice, "m4-alice");
     const b = await side(relay, bob, "m4-bob");
     const conv = await conversation(a);
     relay.failNext = 2; // the distribution and the message were stored, but the answers were lost
     const id = await a.messaging.send(conv, { type: "text", text: "once only" });
-    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = () => shownOf(a, conv).find((m) => m.id === id)?.status;
     await until(() => {
-      expect(status()).toBe("failed");
+      expect(status()).toBe("waiting");
     });
     await a.messaging.retry(conv, id);
     await settle(a);
@@ -550,7 +257,7 @@ describe("messaging engine", () => {
     await settle(a);
     const frames = deliver(relay, b);
     await settle(b);
-    const messages = b.convs.records.get(conv)?.messages ?? [];
+    const messages = shownOf(b, conv);
     expect(messages.map((m) => m.content.type)).toEqual(["unverified"]);
     expect(JSON.stringify(messages)).not.toContain("secret");
     expect(b.messaging.undecryptable).toBe(1);
@@ -560,7 +267,7 @@ describe("messaging engine", () => {
     if (envelopeFrame === undefined) throw new Error("an envelope");
     b.messaging.onFrame({ ...envelopeFrame, seq: 99 });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(shownOf(b, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     expect(b.messaging.undecryptable).toBe(1);
   });
 
@@ -579,7 +286,7 @@ describe("messaging engine", () => {
     await settle(a);
     const frames = deliver(relay, b);
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual(["unverified"]);
+    expect(shownOf(b, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     // The genuine bytes come later under the same (unauthenticated) id: they verify and are shown,
     // in place of the "could not be verified" entry; the bad copy stays counted.
     const tampered = frames.find((f) => kind(f) === "envelope");
@@ -587,9 +294,7 @@ describe("messaging engine", () => {
     if (tampered === undefined || genuine === undefined) throw new Error("an envelope");
     b.messaging.onFrame({ ...tampered, seq: 99, envelope: genuine });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
-      [id, "text"],
-    ]);
+    expect(shownOf(b, conv).map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
     expect(texts(b, conv)).toEqual(["the real one"]);
     expect(b.messaging.undecryptable).toBe(1);
     // Replay protection for the verified message is unchanged: neither the genuine copy nor the
@@ -597,9 +302,7 @@ describe("messaging engine", () => {
     b.messaging.onFrame({ ...tampered, seq: 100, envelope: genuine });
     b.messaging.onFrame({ ...tampered, seq: 101 });
     await settle(b);
-    expect(b.convs.records.get(conv)?.messages.map((m) => [m.id, m.content.type])).toEqual([
-      [id, "text"],
-    ]);
+    expect(shownOf(b, conv).map((m) => [m.id, m.content.type])).toEqual([[id, "text"]]);
     expect(b.messaging.undecryptable).toBe(1);
   });
 
@@ -608,16 +311,15 @@ describe("messaging engine", () => {
     const a = await side(relay, alice, "m5-alice");
     const b = await side(relay, bob, "m5-bob");
     const conv = await conversation(a);
-    const status = (s: Side, id: string) =>
-      s.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = (s: Side, id: string) => shownOf(s, conv).find((m) => m.id === id)?.status;
     relay.down = true;
     const first = await a.messaging.send(conv, { type: "text", text: "queued 1" });
     const second = await a.messaging.send(conv, { type: "text", text: "queued 2" });
     await until(() => {
-      expect(status(a, second)).toBe("failed");
+      expect(status(a, second)).toBe("waiting");
     });
-    // Shown as failed (with Retry), and persisted: the tab is closed now.
-    expect(status(a, first)).toBe("failed");
+    // Shown as waiting (with Retry), and persisted: the tab is closed now.
+    expect(status(a, first)).toBe("waiting");
     a.messaging.stop();
     const a2 = await side(relay, alice, "m5-alice", a.store);
     expect(texts(a2, conv)).toEqual(["queued 1", "queued 2"]);
@@ -687,9 +389,7 @@ describe("messaging engine", () => {
     expect(texts(b, conv)).toEqual(["while you were away"]);
     expect(b.messaging.held).toHaveLength(0);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.filter((m) => m.content.type !== "text")).toEqual(
-      [],
-    );
+    expect(shownOf(b, conv).filter((m) => m.content.type !== "text")).toEqual([]);
   });
 
   it("never expires nor asks a key for a message held because the server could not be reached; once checked and missing its key, its key clock starts then", async () => {
@@ -716,7 +416,7 @@ describe("messaging engine", () => {
       await settle(b);
       expect(b.messaging.held.map((h) => h.messageId)).toEqual([id]);
       expect(b.messaging.undecryptable).toBe(0);
-      expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+      expect(shownOf(b, conv)).toEqual([]);
       expect(b.messaging.outbox.filter((o) => o.kind === "raw")).toEqual([]);
       // The server is back: checked now, its chain is unknown, so it waits for its key from now.
       relay.down = false;
@@ -782,9 +482,7 @@ describe("messaging engine", () => {
       await settle(b2);
       expect(b2.messaging.held).toHaveLength(0);
       expect(b2.messaging.undecryptable).toBe(1);
-      expect(b2.convs.records.get(conv)?.messages.map((m) => m.content.type)).toEqual([
-        "unverified",
-      ]);
+      expect(shownOf(b2, conv).map((m) => m.content.type)).toEqual(["unverified"]);
     } finally {
       vi.setSystemTime(Number(T0));
     }
@@ -798,9 +496,9 @@ describe("messaging engine", () => {
     const conv = await conversation(a);
     relay.down = true; // a 503 or a throttle: the socket stays up, so no reconnect will kick the outbox
     const id = await a.messaging.send(conv, { type: "text", text: "eventually" });
-    const status = () => a.convs.records.get(conv)?.messages.find((m) => m.id === id)?.status;
+    const status = () => shownOf(a, conv).find((m) => m.id === id)?.status;
     await until(() => {
-      expect(status()).toBe("failed");
+      expect(status()).toBe("waiting");
     });
     relay.down = false;
     await until(() => {
@@ -823,7 +521,7 @@ describe("messaging engine", () => {
     const id = await pending;
     expect(a.messaging.unsaved.size).toBe(0);
     const restarted = await side(relay, alice, "m8-alice", a.store);
-    expect(restarted.convs.records.get(conv)?.messages.map((m) => m.id)).toEqual([id]);
+    expect(shownOf(restarted, conv).map((m) => m.id)).toEqual([id]);
     // A store that refuses the write: the send fails, nothing is shown or queued.
     const put = a.store.put.bind(a.store);
     a.store.put = () => Promise.reject(new Error("quota exceeded"));
@@ -920,7 +618,7 @@ describe("a contact whose identity changed", () => {
     expect(b.messaging.heldFor(aliceId)).toBe(2);
     expect(b.acked).toEqual(expect.arrayContaining(frames.map((f) => f.message_id)));
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages.map((m) => m.id)).not.toContain(heldId);
+    expect(shownOf(b, conv).map((m) => m.id)).not.toContain(heldId);
     // The same copy again (its acknowledgement was lost) is held once.
     const copy = frames.find((f) => f.message_id === heldId);
     if (copy === undefined) throw new Error("alice's copy");
@@ -1023,7 +721,7 @@ describe("a contact whose identity changed", () => {
       [id, undefined, "server"],
     ]);
     expect(b.messaging.undecryptable).toBe(0);
-    expect(b.convs.records.get(conv)?.messages ?? []).toEqual([]);
+    expect(shownOf(b, conv)).toEqual([]);
     const pins = await b.directory.pinsList();
     expect(pins.filter((p) => p.pendingSpki !== undefined || p.replaces !== undefined)).toEqual([]);
     // A server that lies for hours cannot make it "could not be verified", and no key is asked
@@ -1178,8 +876,7 @@ describe("a contact whose identity changed", () => {
 
 describe("a message some member device did not get (never silent)", () => {
   const bobDevice = () => DeviceId.toText(bob.device.keys.device);
-  const message = (s: Side, conv: string, id: string) =>
-    s.convs.records.get(conv)?.messages.find((m) => m.id === id);
+  const message = (s: Side, conv: string, id: string) => shownOf(s, conv).find((m) => m.id === id);
 
   it("shows who did not get it and why, keeps it without holding the queue, and a Retry once they accept delivers it once, in order", async () => {
     const relay = newRelay();

@@ -18,6 +18,7 @@
  */
 
 import {
+  AccountId,
   type Bytes,
   ChainId,
   DeviceId,
@@ -46,9 +47,12 @@ import type { Conversations } from "./conversations";
 import type { Contact, Directory } from "./directory";
 import type { LoadedKeys } from "./keystore";
 import { isTransient } from "./delivery";
-import type { ChatMessage } from "./model";
+import type { MessageContent } from "./model";
+import type { StoredMessage } from "./stored";
+import type { ConversationRecord } from "./conversations";
 import { HELD, type HeldItem, HeldPayloads, type Outcome, SETTLED, UNREACHABLE } from "./held";
 import { placeMessage } from "./timeline";
+import { type Amendment, amendmentFrom, applyAmendment, applyPending, isContent } from "./amend";
 import { Outbox, type OutboxItem, type StoredBody } from "./outbox";
 import { type WireKind, wireKind } from "./wire";
 
@@ -56,13 +60,16 @@ export { BlockedError, type OutboxItem, type StoredBody } from "./outbox";
 export type { HeldItem } from "./held";
 export { wireKind } from "./wire";
 
-/** What a text or attachment body shows. */
+/** What a text, message or attachment body shows. */
 export function shownContent(
-  body: Extract<MessageBody, { type: "text" | "attachment" }>,
-): ChatMessage["content"] {
-  return body.type === "text"
-    ? { type: "text", text: body.text }
-    : {
+  body: Extract<MessageBody, { type: "text" | "attachment" | "message" }>,
+): MessageContent {
+  switch (body.type) {
+    case "text":
+    case "message":
+      return { type: "text", text: body.text };
+    case "attachment":
+      return {
         type: "attachment",
         caption: body.caption,
         attachment: {
@@ -74,6 +81,20 @@ export function shownContent(
           blobSha256: body.attachment.blobSha256,
         },
       };
+  }
+}
+
+/** The reply and the mentions a Message body carries (§8.4), as a stored message keeps them. */
+export function replyAndMentions(
+  body: Extract<MessageBody, { type: "text" | "attachment" | "message" }>,
+): Pick<StoredMessage, "replyTo" | "mentions"> {
+  if (body.type !== "message") return {};
+  return {
+    ...(body.replyTo !== undefined ? { replyTo: MessageId.toText(body.replyTo) } : {}),
+    ...(body.mentions.length > 0
+      ? { mentions: body.mentions.map((a) => AccountId.toText(a)) }
+      : {}),
+  };
 }
 
 /** A sender's device as the directory shows it, checked against this device's pin. */
@@ -102,7 +123,14 @@ export interface MessagingHost {
    * as a history key (§17.2). Returns the record to store in the same transaction.
    */
   historyKey(record: ChainRecord): Promise<readonly [string, unknown]>;
+  /** A content message from someone else was committed (notifications). */
+  incoming?(conv: string, messageId: string): void;
+  /** The largest body the server takes, in bytes (its policy, §11). */
+  maxBodyBytes?(): number;
 }
+
+/** An edit, delete or reaction of this account, as the client asks for it. */
+export type OwnAmendment = Extract<StoredBody, { type: "edit" | "delete" | "reaction" }>;
 
 export class Messaging {
   receiver = new ReceiverState();
@@ -113,6 +141,8 @@ export class Messaging {
   private rx: Promise<unknown> = Promise.resolve();
   private receipts = new Map<string, { delivered: Set<string>; read: Set<string> }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Content messages from others committed by the payload being stored, announced after. */
+  private announce: [string, string][] = [];
 
   constructor(
     api: ApiClient,
@@ -152,9 +182,46 @@ export class Messaging {
     return this.out.unsaved;
   }
 
-  /** Queues a visible message (text or attachment) and starts sending. */
+  /** Queues a message (shown at once when it is text or an attachment) and starts sending. */
   send(conv: string, body: StoredBody): Promise<string> {
-    return this.out.send(conv, body);
+    return this.out.send(conv, body, undefined, this.host.maxBodyBytes?.());
+  }
+
+  /**
+   * Sends an edit, delete or reaction of this account and applies it here at once, in the same
+   * transaction that queues it (a sender deletes its own copy too, §8.5). Refused before anything
+   * is sealed when the target is not this account's to amend.
+   */
+  async amend(conv: string, body: OwnAmendment): Promise<void> {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) throw new Error("unknown conversation");
+    const me = this.host.keys().record.account;
+    const target = rec.messages.find((m) => m.id === body.target);
+    if (target === undefined || !isContent(target))
+      throw new Error("That message is not in this conversation");
+    if (target.deleted === true) throw new Error("That message was deleted");
+    if (body.type !== "reaction" && target.from !== me)
+      throw new Error(`You can only ${body.type} your own messages`);
+    await this.out.send(
+      conv,
+      body,
+      (id, sentAt) => {
+        const base = { id, from: me, sentAt, receivedAt: sentAt, target: body.target };
+        const a: Amendment =
+          body.type === "edit"
+            ? { ...base, kind: "edit", text: body.text, mentions: body.mentions }
+            : body.type === "delete"
+              ? { ...base, kind: "delete" }
+              : { ...base, kind: "reaction", emoji: body.emoji, added: body.added };
+        applyAmendment(rec, a, undefined, sentAt);
+      },
+      this.host.maxBodyBytes?.(),
+    );
+  }
+
+  /** Removes a refused message of this account from the conversation and the retry list. */
+  dismissRefused(conv: string, messageId: string): Promise<void> {
+    return this.out.dismissRefused(conv, messageId);
   }
 
   /** Sends whatever is queued (again). */
@@ -232,7 +299,12 @@ export class Messaging {
       for (const kind of ["read", "delivered"] as const) {
         const ids = [...r[kind]].slice(0, 256);
         if (ids.length === 0) continue;
-        await this.send(conv, { type: "receipt", kind, messages: ids });
+        try {
+          await this.send(conv, { type: "receipt", kind, messages: ids });
+        } catch {
+          // Not a member any more, or the conversation is gone: no receipt can go.
+          continue;
+        }
         // Only once the receipt is queued (persisted) is the message marked as receipted: a
         // reload before that sends it again.
         const rec = this.convs.records.get(conv);
@@ -248,21 +320,31 @@ export class Messaging {
     }
   }
 
-  /** The user looked at a conversation: read receipts for what others sent, unread to zero. */
+  /**
+   * The user looked at a conversation: read receipts for what others sent, unread and mentions
+   * to zero; the first message that was unread is kept for the "new messages" marker.
+   */
   async markRead(conv: string): Promise<void> {
     const rec = this.convs.records.get(conv);
     if (rec === undefined) return;
     for (const m of rec.messages) {
-      if (
-        m.mine ||
-        m.status === "read" ||
-        (m.content.type !== "text" && m.content.type !== "attachment")
-      )
-        continue;
+      if (m.mine || m.status === "read" || !isContent(m)) continue;
       this.queueReceipt(conv, "read", m.id);
     }
-    if (rec.unread !== 0) {
+    // The oldest of the last `unread` messages from others.
+    let marker: string | undefined;
+    let left = rec.unread;
+    for (let i = rec.messages.length - 1; i >= 0 && left > 0; i--) {
+      const m = rec.messages[i];
+      if (m === undefined || m.mine || !isContent(m)) continue;
+      marker = m.id;
+      left -= 1;
+    }
+    if (rec.unread !== 0 || (rec.mentions ?? 0) !== 0 || rec.firstUnread !== marker) {
       rec.unread = 0;
+      rec.mentions = 0;
+      if (marker === undefined) delete rec.firstUnread;
+      else rec.firstUnread = marker;
       await this.convs.save(conv);
       this.host.changed();
     }
@@ -529,6 +611,7 @@ export class Messaging {
     const now = this.now();
     let code: ErrorCode | undefined;
     let transient = false;
+    this.announce = [];
     try {
       let opened;
       try {
@@ -566,6 +649,7 @@ export class Messaging {
       const body = received.body;
       switch (body.type) {
         case "text":
+        case "message":
         case "attachment": {
           const content = shownContent(body);
           // A copy of what this account sent from another of its devices.
@@ -582,17 +666,18 @@ export class Messaging {
             content,
             chain,
             index,
+            ...replyAndMentions(body),
             ...(mine ? { status: "sent" as const } : {}),
           };
-          if (placeMessage(rec.messages, shown)) {
-            if (mine) {
-              // no receipt to ourselves, nothing unread
-            } else if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", messageId);
-            else {
-              rec.unread += 1;
-              this.queueReceipt(conv, "delivered", messageId);
-            }
-          }
+          this.commitContent(conv, rec, shown);
+          break;
+        }
+        case "edit":
+        case "delete":
+        case "reaction": {
+          // Never shown as a message, never receipted: applied to its target (§8.5, §8.6).
+          const a = amendmentFrom(body, { id: messageId, from, sentAt, receivedAt });
+          if (a !== undefined) this.commitAmendment(conv, rec, a);
           break;
         }
         case "group-name":
@@ -611,8 +696,13 @@ export class Messaging {
           break;
       }
       // The message and the receiver state that records it, in one transaction.
-      await this.store.put([["receiver", this.receiver.snapshot()], this.convs.entry(conv)]);
+      await this.store.put([
+        ["receiver", this.receiver.snapshot()],
+        this.convs.entry(conv),
+        ["stats", { undecryptable: this.undecryptable }],
+      ]);
       this.host.changed();
+      for (const [c, id] of this.announce.splice(0)) this.host.incoming?.(c, id);
       return SETTLED;
     } catch (e) {
       code = isProtocolError(e) ? e.code : undefined;
@@ -629,7 +719,63 @@ export class Messaging {
     return SETTLED;
   }
 
-  private applyGapFill(messages: ChatMessage[], chain: Uint8Array, index: number): void {
+  /**
+   * A content message was committed: placed once, counted unread (and as a mention of this
+   * account) unless open, receipted, announced, and the amendments waiting for it applied.
+   */
+  private commitContent(conv: string, rec: ConversationRecord, shown: StoredMessage): void {
+    if (!placeMessage(rec.messages, shown)) return;
+    const me = this.host.keys().record.account;
+    if (shown.mine) {
+      // no receipt to ourselves, nothing unread
+    } else if (this.host.isVisible(conv)) this.queueReceipt(conv, "read", shown.id);
+    else {
+      rec.unread += 1;
+      if (shown.mentions?.includes(me) === true) rec.mentions = (rec.mentions ?? 0) + 1;
+      this.queueReceipt(conv, "delivered", shown.id);
+    }
+    for (const outcome of applyPending(rec, shown.id, Date.now()))
+      if (outcome === "message/wrong-target" || outcome === "message/not-author")
+        this.refusedAmendment(outcome);
+    if (!shown.mine) this.announce.push([conv, shown.id]);
+  }
+
+  /**
+   * From the archive (§17): an amendment, or the amendments waiting for a message just placed,
+   * applied as if received live (the caller stores the record).
+   */
+  applyArchived(conv: string, amendment: Amendment | undefined, placed?: string): void {
+    const rec = this.convs.records.get(conv);
+    if (rec === undefined) return;
+    if (amendment !== undefined) this.commitAmendment(conv, rec, amendment);
+    if (placed !== undefined)
+      for (const outcome of applyPending(rec, placed, Date.now()))
+        if (outcome === "message/wrong-target" || outcome === "message/not-author")
+          this.refusedAmendment(outcome);
+  }
+
+  /** A refused amendment changes nothing and is never shown; it is counted (§8.5, §9.4). */
+  private refusedAmendment(code: string): void {
+    this.undecryptable += 1;
+    console.warn(`sotto: amendment refused: ${code}`);
+  }
+
+  /**
+   * A checked edit, delete or reaction: applied to its target, kept until the target arrives, or
+   * refused (`message/wrong-target`, `message/not-author`).
+   */
+  private commitAmendment(conv: string, rec: ConversationRecord, a: Amendment): void {
+    let elsewhere: { conv: string; message: StoredMessage } | undefined;
+    for (const [id, other] of this.convs.records) {
+      const message = id === conv ? undefined : other.messages.find((m) => m.id === a.target);
+      if (message !== undefined) elsewhere = { conv: id, message };
+    }
+    const outcome = applyAmendment(rec, a, elsewhere, Date.now());
+    if (outcome === "message/wrong-target" || outcome === "message/not-author")
+      this.refusedAmendment(outcome);
+  }
+
+  private applyGapFill(messages: StoredMessage[], chain: Uint8Array, index: number): void {
     const chainText = ChainId.toText(ChainId.fromBytes(chain));
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i];

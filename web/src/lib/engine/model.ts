@@ -5,7 +5,55 @@ import type { ConnectionState } from "../ws";
 import type { RequestInfo } from "./consent";
 import type { TrustState } from "./directory";
 
-export type MessageStatus = "sending" | "sent" | "delivered" | "read" | "failed";
+/**
+ * A message's delivery. `waiting`: kept in the outbox and sent by itself once the connection or
+ * the server allows; `refused`: it could not be sent and never will be (`refusal` says why).
+ */
+export type MessageStatus = "sending" | "waiting" | "sent" | "delivered" | "read" | "refused";
+
+/** The message a reply answers, as it is now (protocol §8.4). */
+export interface ReplyQuote {
+  /** The target's message id. */
+  readonly id: string;
+  /** `missing`: this device does not hold the target (a reply is never refused for it). */
+  readonly state: "available" | "deleted" | "missing";
+  /** When available or deleted. */
+  readonly fromUsername?: string;
+  /** The first ≤120 characters of the current text, caption or file name, when available. */
+  readonly preview?: string;
+}
+
+/** One reaction on a message, with who gave it (protocol §8.6). */
+export interface ReactionView {
+  readonly emoji: string;
+  /** Account ids, in the order the reactions were given. */
+  readonly accounts: readonly string[];
+  readonly usernames: readonly string[];
+  readonly mine: boolean;
+}
+
+/** An earlier text of an edited message (protocol §8.5). */
+export interface EditRecord {
+  readonly text: string;
+  readonly sentAt: number;
+}
+
+/**
+ * A verified group-log change shown in the timeline. `actor` and `subject` are usernames (account
+ * ids while the name is unknown).
+ */
+export type TimelineEvent =
+  | { readonly kind: "created"; readonly actor: string }
+  | { readonly kind: "added" | "removed"; readonly actor: string; readonly subject: string }
+  | { readonly kind: "left"; readonly actor: string }
+  /** `name`: once this device holds the name the change commits to (§6.5). */
+  | { readonly kind: "renamed"; readonly actor: string; readonly name?: string }
+  | {
+      readonly kind: "admin-granted" | "admin-revoked";
+      readonly actor: string;
+      readonly subject: string;
+    }
+  | { readonly kind: "retention"; readonly actor: string; readonly seconds: number };
 
 export interface AttachmentInfo {
   readonly blobId: string;
@@ -28,7 +76,9 @@ export type MessageContent =
       readonly from: string;
       readonly chain?: string;
       readonly indices?: readonly number[];
-    };
+    }
+  /** A group-log change (id `event:<epoch>`): never sent, never receipted. */
+  | { readonly type: "event"; readonly event: TimelineEvent };
 
 /** A member device the server did not give a copy of a sent message, named for the user. */
 export interface UndeliveredNote {
@@ -82,6 +132,19 @@ export interface ChatMessage {
   /** A received message's sending chain (`chain:…`) and index in it: its position for dedup and order. */
   readonly chain?: string;
   readonly index?: number;
+  /** The message this one answers (protocol §8.4). */
+  readonly replyTo?: ReplyQuote;
+  /** Account ids the message mentions (the list decides, not the text). */
+  readonly mentions: readonly string[];
+  /** This account is among `mentions`. */
+  readonly mentionsMe: boolean;
+  /** Earlier texts, oldest first: present iff the message was edited. */
+  readonly edits?: readonly EditRecord[];
+  /** Deleted by its author: `content` is then text "" and must not be shown. */
+  readonly deleted?: boolean;
+  readonly reactions: readonly ReactionView[];
+  /** With status `refused`: why, in words. */
+  readonly refusal?: string;
 }
 
 export interface MemberView {
@@ -111,6 +174,32 @@ export interface ConversationView {
   readonly retention: number | undefined;
   /** The server's archive of this conversation (protocol §17), as far as it was read. */
   readonly history: HistoryCursorView;
+  /** This account is no longer a member (removed by `by`, or `left`): history stays readable. */
+  readonly removed?: { readonly by?: string; readonly left: boolean };
+  /** The last content message as one line ("You: …", "alice: …", "📎 file.pdf"). */
+  readonly preview?: string;
+  /** When the last message was sent, in ms. */
+  readonly lastActivity?: number;
+  /** Unread messages that mention this account. */
+  readonly mentions: number;
+  /** The first unread message when the conversation was opened or last marked read. */
+  readonly firstUnread?: string;
+}
+
+/** One local search result (`SottoClient.search`). */
+export interface SearchHit {
+  readonly conv: string;
+  readonly convName: string;
+  readonly messageId: string;
+  readonly fromUsername: string;
+  readonly sentAt: number;
+  readonly text: string;
+}
+
+/** What the server accepts, checked before anything is sealed or uploaded. */
+export interface Limits {
+  readonly maxAttachmentBytes: number;
+  readonly maxBodyBytes: number;
 }
 
 /** Whether older messages may wait in the server's archive, and whether they are being read. */
@@ -184,6 +273,7 @@ export interface AppView {
   readonly held: number;
   readonly alerts: readonly IdentityAlert[];
   readonly recovery: RecoveryView;
+  readonly limits: Limits;
   readonly error?: string;
 }
 

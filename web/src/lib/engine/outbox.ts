@@ -18,7 +18,7 @@ import {
   ConversationId,
   DeviceId,
   MessageId,
-  type MessageBody,
+  MessageBody,
   SenderChain,
   type SenderChainSnapshot,
   bytesEqual,
@@ -51,11 +51,37 @@ export interface OutboxItem {
   wire?: string;
   readonly to?: string;
   attempts: number;
+  /**
+   * When the user sent it (ms): sealed as its `sent_at`, so the time shown here and the order
+   * of edits and reactions (§8.5) are the same on every device, however late it is sealed.
+   */
+  readonly sentAt?: number;
 }
 
 /** A message body in a form the tagged-JSON store keeps. */
 export type StoredBody =
   | { readonly type: "text"; readonly text: string }
+  /** Text with a reply (≤ 1 id) or mentions (account ids), §8.4. */
+  | {
+      readonly type: "message";
+      readonly text: string;
+      readonly replyTo?: string;
+      readonly mentions: readonly string[];
+    }
+  /** Amendments (§8.5, §8.6): never shown as messages, applied to their target. */
+  | {
+      readonly type: "edit";
+      readonly target: string;
+      readonly text: string;
+      readonly mentions: readonly string[];
+    }
+  | { readonly type: "delete"; readonly target: string }
+  | {
+      readonly type: "reaction";
+      readonly target: string;
+      readonly emoji: string;
+      readonly added: boolean;
+    }
   | { readonly type: "attachment"; readonly attachment: AttachmentInfo; readonly caption: string }
   | {
       readonly type: "receipt";
@@ -71,6 +97,18 @@ export type StoredBody =
       readonly name: string;
     };
 
+/** Why the server (or this client) refused a message for good, in words. */
+export function refusalText(e: unknown): string {
+  if (e instanceof BlockedError) return "a member's identity changed";
+  if (isApiError(e, "too_large")) return "too large for the server";
+  // The server answers 404 to a post from someone not a member (or to a conversation gone).
+  if (isApiError(e, "not_found")) return "you are no longer a member of this conversation";
+  if (isApiError(e, "rejected"))
+    return e.detail === "group/not-member" ? "you are no longer a member" : "refused by the server";
+  if (isProtocolError(e)) return `could not be sealed (${e.code})`;
+  return "refused by the server";
+}
+
 export class BlockedError extends Error {
   constructor(readonly accounts: readonly string[]) {
     super("a member's identity changed");
@@ -78,8 +116,9 @@ export class BlockedError extends Error {
 }
 
 const STATUS_RANK: Record<MessageStatus, number> = {
-  failed: -1,
+  refused: -1,
   sending: 0,
+  waiting: 0,
   sent: 1,
   delivered: 2,
   read: 3,
@@ -109,7 +148,100 @@ function toBody(b: StoredBody): MessageBody {
         type: "group-name",
         reveal: { epoch: BigInt(b.epoch), salt: new Uint8Array(b.salt), name: b.name },
       };
+    case "message":
+    case "edit":
+    case "delete":
+    case "reaction":
+      return amendmentBody(b);
   }
+}
+
+/** Bodies of kinds 0x05–0x08 (§8.2) in the protocol's form. */
+function amendmentBody(
+  b: Extract<StoredBody, { type: "message" | "edit" | "delete" | "reaction" }>,
+): MessageBody {
+  switch (b.type) {
+    case "message":
+      return {
+        type: "message",
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+        ...(b.replyTo !== undefined ? { replyTo: MessageId.parse(b.replyTo) } : {}),
+      };
+    case "edit":
+      return {
+        type: "edit",
+        target: MessageId.parse(b.target),
+        text: b.text,
+        mentions: b.mentions.map((a) => AccountId.parse(a)),
+      };
+    case "delete":
+      return { type: "delete", target: MessageId.parse(b.target) };
+    case "reaction":
+      return {
+        type: "reaction",
+        target: MessageId.parse(b.target),
+        reaction: b.emoji,
+        added: b.added,
+      };
+  }
+}
+
+/** The largest encoded body the protocol takes (§11), in bytes. */
+export const MAX_BODY_BYTES = 65_536;
+
+/** A message longer than the protocol allows: refused before it is sealed or queued. */
+export class TooLongError extends Error {
+  constructor(chars: number, limit: number) {
+    super(
+      `Message too long: ${chars.toLocaleString("en-US")} characters, the limit is ${limit.toLocaleString("en-US")} bytes`,
+    );
+  }
+}
+
+/** This account is no longer a member: nothing is sealed for the conversation. */
+export class NotMemberError extends Error {
+  constructor() {
+    super("You are no longer a member of this conversation");
+  }
+}
+
+/** The text a body carries, for the length check's message. */
+function bodyText(b: StoredBody): string {
+  switch (b.type) {
+    case "text":
+    case "message":
+    case "edit":
+      return b.text;
+    case "attachment":
+      return b.caption;
+    case "delete":
+    case "reaction":
+    case "receipt":
+    case "group-name":
+      return "";
+  }
+}
+
+/**
+ * Checks what can be known before sealing (protocol §11): the encoded body's length. Throws
+ * {@link TooLongError}.
+ */
+export function checkBody(body: StoredBody, maxBytes: number = MAX_BODY_BYTES): void {
+  let length: number;
+  try {
+    length = MessageBody.encode(toBody(body)).length;
+  } catch (e) {
+    if (!isProtocolError(e, "invalid-input")) throw e;
+    // The encoder refuses anything over the protocol's own limit.
+    length = Number.POSITIVE_INFINITY;
+    if (utf8Bytes(bodyText(body)) <= maxBytes) throw e;
+  }
+  if (length > maxBytes) throw new TooLongError(Array.from(bodyText(body)).length, maxBytes);
+}
+
+function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
 }
 
 export class Outbox {
@@ -162,35 +294,75 @@ export class Outbox {
     return ["outbox", this.items];
   }
 
-  /** Queues a visible message (text or attachment) and starts sending. */
-  async send(conv: string, body: StoredBody): Promise<string> {
+  /**
+   * Refuses, before anything is sealed or queued, what the server would refuse for sure: a body
+   * over the limit, a conversation this account left.
+   */
+  private precheck(conv: string, body: StoredBody, maxBodyBytes: number): void {
+    checkBody(body, maxBodyBytes);
+    const state = this.convs.state(conv);
+    if (state === undefined) throw new Error("unknown conversation");
+    if (!state.isMember(this.host.keys().account)) throw new NotMemberError();
+  }
+
+  /** A member whose identity changed (pinned state only: never waits for the network). */
+  private async checkIdentities(conv: string): Promise<void> {
+    const blocked: string[] = [];
+    for (const m of this.convs.state(conv)?.members() ?? []) {
+      const pin = await this.directory.pin(AccountId.toText(m.account));
+      if (pin !== undefined && (pin.pendingSpki !== undefined || pin.replaces !== undefined))
+        blocked.push(AccountId.toText(m.account));
+    }
+    if (blocked.length > 0) throw new BlockedError(blocked);
+  }
+
+  /**
+   * Queues a message and starts sending; a text or attachment is shown at once. `local` applies
+   * the message here (an edit, delete or reaction of this account) in the same transaction that
+   * queues it. Throws, with nothing queued, what {@link precheck} refuses, and a member's changed
+   * identity for what the user sends (receipts and names wait in the queue instead).
+   */
+  async send(
+    conv: string,
+    body: StoredBody,
+    local?: (messageId: string, sentAt: number) => void,
+    maxBodyBytes: number = MAX_BODY_BYTES,
+  ): Promise<string> {
+    this.precheck(conv, body, maxBodyBytes);
     const [, rec] = this.convs.entry(conv);
     const me = this.host.keys();
     const messageId = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
-    if (body.type === "text" || body.type === "attachment") {
+    const sentAt = Date.now();
+    const before = rec.messages;
+    if (body.type === "text" || body.type === "attachment" || body.type === "message") {
       // Not shown until the outbox entry and the record holding it are stored (see `unsaved`).
       this.unsaved.add(messageId);
       const content =
-        body.type === "text"
-          ? { type: "text" as const, text: body.text }
-          : { type: "attachment" as const, attachment: body.attachment, caption: body.caption };
+        body.type === "attachment"
+          ? { type: "attachment" as const, attachment: body.attachment, caption: body.caption }
+          : { type: "text" as const, text: body.text };
       rec.messages.push({
         id: messageId,
         from: me.record.account,
         fromUsername: me.record.username,
         mine: true,
-        sentAt: Date.now(),
-        receivedAt: Date.now(),
+        sentAt,
+        receivedAt: sentAt,
         content,
         status: "sending",
+        ...(body.type === "message" && body.replyTo !== undefined ? { replyTo: body.replyTo } : {}),
+        ...(body.type === "message" && body.mentions.length > 0 ? { mentions: body.mentions } : {}),
       });
     }
-    this.items.push({ conv, messageId, kind: "message", body, attempts: 0 });
+    rec.messages = [...rec.messages];
+    local?.(messageId, sentAt);
+    this.items.push({ conv, messageId, kind: "message", body, attempts: 0, sentAt });
     try {
+      if (body.type !== "receipt" && body.type !== "group-name") await this.checkIdentities(conv);
       await this.store.put([this.convs.entry(conv), this.entry()]);
     } catch (e) {
       // Not stored, so not queued either: the caller shows the error.
-      rec.messages = rec.messages.filter((m) => m.id !== messageId);
+      rec.messages = before.filter((m) => m.id !== messageId);
       this.items = this.items.filter((o) => o.messageId !== messageId);
       throw e;
     } finally {
@@ -216,14 +388,23 @@ export class Outbox {
     });
   }
 
-  setStatus(conv: string, id: string, status: MessageStatus): void {
+  /**
+   * Moves a message of this account to `status`: before it is sent, between sending, waiting and
+   * refused (`refusal` says why); once sent, only forward (a late receipt never goes back).
+   */
+  setStatus(conv: string, id: string, status: MessageStatus, refusal?: string): void {
     const rec = this.convs.records.get(conv);
     const msg = rec?.messages.find((m) => m.id === id && m.mine);
     if (rec === undefined || msg === undefined) return;
     const current = msg.status ?? "sent";
-    if (status !== "failed" && current !== "failed" && STATUS_RANK[status] <= STATUS_RANK[current])
-      return;
-    rec.messages = rec.messages.map((m) => (m === msg ? { ...m, status } : m));
+    const unsent = (s: MessageStatus) => STATUS_RANK[s] < STATUS_RANK.sent;
+    if (unsent(status) ? !unsent(current) : STATUS_RANK[status] <= STATUS_RANK[current]) return;
+    rec.messages = rec.messages.map((m) => {
+      if (m !== msg) return m;
+      const rest = { ...m, status };
+      delete rest.refusal;
+      return status === "refused" && refusal !== undefined ? { ...rest, refusal } : rest;
+    });
   }
 
   private async drain(): Promise<void> {
@@ -259,12 +440,12 @@ export class Outbox {
           isApiError(e, "invalid_field") ||
           isApiError(e, "malformed_body") ||
           isApiError(e, "too_large");
-        this.setStatus(item.conv, item.messageId, "failed");
-        // Everything queued behind it waits too: show it as failed (Retry, or the next
-        // reconnect, sends the queue again in order).
-        if (!permanent)
+        if (permanent) this.setStatus(item.conv, item.messageId, "refused", refusalText(e));
+        // Everything queued behind it waits too (Retry, the next reconnect or the backoff sends
+        // the queue again in order, the same sealed bytes).
+        else
           for (const o of this.items)
-            if (o.kind === "message") this.setStatus(o.conv, o.messageId, "failed");
+            if (o.kind === "message") this.setStatus(o.conv, o.messageId, "waiting");
         if (permanent) {
           // Dropped from the queue; "retry" queues it again (same id, same sealed bytes).
           this.items = this.items.filter((o) => o !== item);
@@ -514,6 +695,17 @@ export class Outbox {
     this.kick();
   }
 
+  /** The user dismissed a refused message: it leaves the conversation and the retry list. */
+  async dismissRefused(conv: string, messageId: string): Promise<void> {
+    const rec = this.convs.records.get(conv);
+    const msg = rec?.messages.find((m) => m.id === messageId && m.mine);
+    if (rec === undefined || msg?.status !== "refused") return;
+    this.failed.delete(messageId);
+    rec.messages = rec.messages.filter((m) => m !== msg);
+    await this.store.put([["failed", [...this.failed.values()]], this.convs.entry(conv)]);
+    this.host.changed();
+  }
+
   /** Recipients: verified exchange keys of verified devices of current members, not this device. */
   private async recipients(conv: string): Promise<VerifiedExchangeKey[]> {
     const state = this.convs.state(conv);
@@ -591,7 +783,7 @@ export class Outbox {
       const envelope = await reserved.seal(
         toBody(body),
         MessageId.parse(item.messageId),
-        env.now,
+        item.sentAt === undefined ? env.now : BigInt(item.sentAt),
         me.device,
       );
       item.wire = toB64(envelope.encode());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 import {
   RETENTION_CHOICES,
   describeRetention,
@@ -10,7 +10,7 @@ import {
   nextExpiry,
 } from "./retention";
 
-function msg(id: string, sentAt: number): ChatMessage {
+function msg(id: string, sentAt: number): StoredMessage {
   return {
     id,
     from: "acct:a",

@@ -6,7 +6,7 @@
  * members panel offers, and their wording. Pure: the client applies it on load and on a timer.
  */
 
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 
 /** Seconds; `0` keeps messages for good (§6.7). */
 export type RetentionSecs = number;
@@ -83,7 +83,7 @@ export function isExpired(sentAt: number, retention: RetentionSecs | undefined, 
  * that stand for messages (gaps, "could not be verified") follow the same clock.
  */
 export function dropExpired(
-  messages: ChatMessage[],
+  messages: StoredMessage[],
   retention: RetentionSecs | undefined,
   now: number,
 ): number {
@@ -100,7 +100,7 @@ export function dropExpired(
  * none will.
  */
 export function nextExpiry(
-  messages: readonly ChatMessage[],
+  messages: readonly StoredMessage[],
   retention: RetentionSecs | undefined,
 ): number | undefined {
   if (retention === undefined || retention === 0) return undefined;

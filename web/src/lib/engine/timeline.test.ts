@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 
 import { ApiError, apiError } from "../api";
 import { isTransient, retryDelay } from "./delivery";
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 import { isDisplayed, placeMessage } from "./timeline";
 
-function msg(id: string, sentAt: number, chain?: string, index?: number): ChatMessage {
+function msg(id: string, sentAt: number, chain?: string, index?: number): StoredMessage {
   return {
     id,
     from: "acct:a",
@@ -19,15 +19,15 @@ function msg(id: string, sentAt: number, chain?: string, index?: number): ChatMe
   };
 }
 
-const ids = (ms: readonly ChatMessage[]) => ms.map((m) => m.id);
+const ids = (ms: readonly StoredMessage[]) => ms.map((m) => m.id);
 
 describe("displayed history", () => {
   it("a verified message takes the place of a 'could not be verified' entry under its id, never the reverse", () => {
-    const bad: ChatMessage = {
+    const bad: StoredMessage = {
       ...msg("msg:1", 5),
       content: { type: "unverified", code: "bad-signature" },
     };
-    const ms: ChatMessage[] = [bad];
+    const ms: StoredMessage[] = [bad];
     expect(isDisplayed(ms, msg("msg:1", 10, "chain:x", 0))).toBe(false);
     expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(true);
     expect(ms.map((m) => [m.id, m.content.type])).toEqual([["msg:1", "text"]]);
@@ -38,7 +38,7 @@ describe("displayed history", () => {
   });
 
   it("shows a message once, whether it comes back under its id or its (chain, index)", () => {
-    const ms: ChatMessage[] = [];
+    const ms: StoredMessage[] = [];
     expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(true);
     expect(placeMessage(ms, msg("msg:1", 10, "chain:x", 0))).toBe(false); // redelivered copy
     expect(placeMessage(ms, msg("msg:other", 10, "chain:x", 0))).toBe(false); // same slot, other id
@@ -49,7 +49,7 @@ describe("displayed history", () => {
   });
 
   it("keeps each sender's order: by index within a chain, by time across senders", () => {
-    const ms: ChatMessage[] = [];
+    const ms: StoredMessage[] = [];
     // Alice's 0, 2 and 3 arrive; 1 was held for its key and comes last, all in the same millisecond.
     placeMessage(ms, msg("a0", 100, "chain:a", 0));
     placeMessage(ms, msg("a2", 100, "chain:a", 2));

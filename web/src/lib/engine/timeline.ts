@@ -12,20 +12,20 @@
  * refused payload either). A verified copy under that id takes the entry's place.
  */
 
-import type { ChatMessage } from "./model";
+import type { StoredMessage } from "./stored";
 
 /** `chain:index`, the position a received message holds in its sender's chain. */
-function slot(m: ChatMessage): string | undefined {
+function slot(m: StoredMessage): string | undefined {
   return m.chain === undefined || m.index === undefined ? undefined : `${m.chain}:${m.index}`;
 }
 
 /** What `isDisplayed` asks about; without `content`, any entry under the id counts. */
-type Probe = Pick<ChatMessage, "id" | "chain" | "index"> & {
-  readonly content?: ChatMessage["content"];
+type Probe = Pick<StoredMessage, "id" | "chain" | "index"> & {
+  readonly content?: StoredMessage["content"];
 };
 
 /** Whether `x` is only a "could not be verified" entry that `m`, a checked message, supersedes. */
-function supersedes(m: Probe, x: ChatMessage): boolean {
+function supersedes(m: Probe, x: StoredMessage): boolean {
   return (
     x.id === m.id &&
     x.content.type === "unverified" &&
@@ -38,7 +38,7 @@ function supersedes(m: Probe, x: ChatMessage): boolean {
  * Whether `m` is already displayed (same message id, or same chain and index). A checked message
  * is not displayed by a "could not be verified" entry under its id (see the top of this file).
  */
-export function isDisplayed(messages: readonly ChatMessage[], m: Probe): boolean {
+export function isDisplayed(messages: readonly StoredMessage[], m: Probe): boolean {
   const key = m.chain === undefined || m.index === undefined ? undefined : `${m.chain}:${m.index}`;
   return messages.some(
     (x) => (x.id === m.id && !supersedes(m, x)) || (key !== undefined && slot(x) === key),
@@ -50,7 +50,7 @@ export function isDisplayed(messages: readonly ChatMessage[], m: Probe): boolean
  * (two messages sealed in the same millisecond, or one released from the held queue after a later
  * one, keep their sender's order); otherwise the order they arrived in (the sort is stable).
  */
-export function compareMessages(a: ChatMessage, b: ChatMessage): number {
+export function compareMessages(a: StoredMessage, b: StoredMessage): number {
   if (
     a.chain !== undefined &&
     a.chain === b.chain &&
@@ -70,7 +70,7 @@ export function compareMessages(a: ChatMessage, b: ChatMessage): number {
  * read as a second message that was lost (and give two entries one id, which receipts and statuses
  * address). The bad copy stays counted on the Devices screen.
  */
-export function placeMessage(messages: ChatMessage[], m: ChatMessage): boolean {
+export function placeMessage(messages: StoredMessage[], m: StoredMessage): boolean {
   if (isDisplayed(messages, m)) return false;
   for (let i = messages.length - 1; i >= 0; i--) {
     const x = messages[i];
