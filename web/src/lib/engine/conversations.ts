@@ -260,7 +260,13 @@ export class Conversations {
     if (state === undefined) return false;
     if (ConversationIdK.toText(state.conversation) !== id)
       throw new Error("group log names another conversation");
-    const next: ConversationRecord = rec ?? {
+    // The record as it is now: while the log was fetched this device may have created the
+    // conversation or applied its own change (a `conversation` frame races both), and neither
+    // its name nor a newer state may be lost.
+    const current = this.records.get(id);
+    const known = current === undefined ? undefined : this.state(id);
+    if (known !== undefined && known.epoch >= state.epoch) return false;
+    const next: ConversationRecord = current ?? {
       id,
       group: state.snapshot(),
       messages: [],

@@ -115,6 +115,36 @@ describe("timeline events", () => {
   });
 });
 
+describe("a group-log fetch racing this device's own changes", () => {
+  it("neither loses the name this device just chose nor goes back to an older state", async () => {
+    const relay = newRelay([alice, bob]);
+    const a = await side(relay, alice, "race-alice");
+    const conv = await createConversation(a, [bob], groupKind("team"));
+    const made = a.convs.records.get(conv);
+    if (made === undefined) throw new Error("no record");
+    // A `conversation` frame for the new group arrives before the creation has returned: the
+    // fetch starts with no record, and the creation (with its name) lands while it runs.
+    a.convs.records.delete(conv);
+    const fetching = a.convs.sync(conv);
+    a.convs.records.set(conv, {
+      ...made,
+      name: { epoch: 0n, salt: new Uint8Array(32), name: "team" },
+    });
+    expect(await fetching).toBe(false);
+    expect(a.convs.records.get(conv)?.name?.name).toBe("team");
+    // A fetch that verified an older log than a change made here meanwhile keeps the newer.
+    const stale = a.convs.sync(conv);
+    await a.convs.change(
+      conv,
+      { type: "add-member", member: carol.member(false) },
+      signer(alice),
+      later(),
+    );
+    await stale;
+    expect(a.convs.state(conv)?.isMember(carol.master.account)).toBe(true);
+  });
+});
+
 describe("leaving (§6.3)", () => {
   const [me, x, y] = ["acct:me", "acct:x", "acct:y"];
 
