@@ -219,6 +219,7 @@ export async function team(h) {
     await ben.page.getByRole("button", { name: "Settings" }).click();
     await heading(ben, "Settings").waitFor();
     await axe(ben, "settings");
+    await shot(ben.page, "71-settings");
     await ben.page.getByLabel("Show message content in notifications").check();
     await setHidden(ben, true);
     const before = (await notes(ben)).length;
@@ -299,12 +300,20 @@ export async function team(h) {
     await box.press("Enter");
     await dialog.waitFor({ state: "detached" });
     await heading(ben, group).waitFor();
+    // Back and Forward move between the two conversations.
+    const teamHash = await hash(ben);
+    await ben.page.goBack();
+    await ben.page.waitForFunction((h) => location.hash !== h, teamHash);
+    assert((await hash(ben)).startsWith("#/c/"), "Back returns to the other conversation");
+    await ben.page.goForward();
+    await heading(ben, group).waitFor();
     // Outside any field, "?" opens the help.
     await ben.page.getByTestId("messages").click();
     await ben.page.keyboard.press("?");
     const help = ben.page.getByRole("dialog", { name: "Keyboard shortcuts" });
     await help.waitFor();
     await axe(ben, "shortcut help");
+    await shot(ben.page, "72-shortcuts");
     await ben.page.keyboard.press("Escape");
     await help.waitFor({ state: "detached" });
   });
@@ -345,6 +354,12 @@ export async function team(h) {
     const marked = ben.page.locator('[data-highlight="true"]');
     await marked.filter({ hasText: "lunch at noon" }).waitFor();
     assert(await marked.isVisible(), "the message is scrolled into view");
+    // Ctrl+F opens search too, even from the composer.
+    await ben.page.getByLabel("Message", { exact: true }).focus();
+    await ben.page.keyboard.press("Control+f");
+    await ben.page.getByRole("heading", { name: "Search messages" }).waitFor();
+    await ben.page.goBack();
+    await heading(ben, group).waitFor();
   });
 
   await test("team: the members panel renames, promotes and demotes; the others see it in the timeline", async () => {
@@ -356,18 +371,25 @@ export async function team(h) {
     await ann.page.getByRole("button", { name: "Rename" }).click();
     await heading(ann, `Members of ${renamed}`).waitFor({ timeout: 30_000 });
     await heading(ben, renamed).waitFor({ timeout: 30_000 });
-    await timeline(ben).filter({ hasText: renamed }).waitFor();
+    await timeline(ben)
+      .filter({ hasText: `${ann.user} renamed the group to “${renamed}”` })
+      .waitFor({ timeout: 30_000 });
     const benRow = ann.page.getByRole("row", { name: new RegExp(ben.user) });
     await benRow.getByRole("button", { name: "Make admin" }).click();
     await benRow
       .getByTestId("member-role")
       .filter({ hasText: "Admin" })
       .waitFor({ timeout: 30_000 });
-    await timeline(cat).filter({ hasText: /admin/i }).waitFor({ timeout: 30_000 });
+    await timeline(cat)
+      .filter({ hasText: `${ann.user} made ${ben.user} an admin` })
+      .waitFor({ timeout: 30_000 });
     await benRow.getByRole("button", { name: "Revoke admin" }).click();
     await benRow
       .getByTestId("member-role")
       .filter({ hasText: "Member" })
+      .waitFor({ timeout: 30_000 });
+    await timeline(cat)
+      .filter({ hasText: `${ann.user} removed ${ben.user} as an admin` })
       .waitFor({ timeout: 30_000 });
   });
 
@@ -377,7 +399,9 @@ export async function team(h) {
       .getByRole("button", { name: "Remove" })
       .click();
     await ann.page.getByTestId("member-count").filter({ hasText: "2 members" }).waitFor();
-    await timeline(ben).filter({ hasText: cat.user }).waitFor();
+    await timeline(ben)
+      .filter({ hasText: `${ann.user} removed ${cat.user}` })
+      .waitFor({ timeout: 30_000 });
     // cat learns it without any further message: the panel says so and offers nothing.
     await cat.page.getByRole("button", { name: /^Members/ }).click();
     await cat.page.getByTestId("removed-notice").filter({ hasText: "You were removed" }).waitFor({
@@ -390,6 +414,7 @@ export async function team(h) {
       "no actions for a removed member",
     );
     await axe(cat, "members panel (removed)");
+    await shot(cat.page, "75-removed");
     await cat.page.getByRole("button", { name: "Back to chat" }).click();
     const composer = cat.page.getByLabel("Message", { exact: true });
     assert(
@@ -404,6 +429,7 @@ export async function team(h) {
     await dialog.waitFor();
     await dialog.getByLabel("New admin").waitFor();
     await axe(ann, "leave dialog (choose a new admin)");
+    await shot(ann.page, "74-leave-choose-admin");
     await dialog.getByLabel("New admin").selectOption({ label: ben.user });
     await dialog.getByRole("button", { name: "Make admin and leave" }).click();
     await dialog.waitFor({ state: "detached", timeout: 30_000 });
@@ -430,6 +456,7 @@ export async function team(h) {
     const notice = tab.getByText("Sotto is open in another tab");
     await notice.waitFor({ timeout: 30_000 });
     await axe({ page: tab }, "second tab notice");
+    await shot(tab, "73-other-tab");
     await tab.getByRole("button", { name: "Use here" }).click();
     await tab
       .getByTestId("connection")

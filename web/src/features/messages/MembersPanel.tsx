@@ -11,6 +11,7 @@ import { ErrorText, Field } from "../../components/ui";
 import { Dialog } from "../../components/ui/Dialog";
 import { useSotto, useSottoView } from "../../lib/sotto";
 import type { ConversationView, MemberView } from "../../lib/engine/model";
+import { CHOOSE_ADMIN } from "../../lib/engine/groupops";
 import { RETENTION_CHOICES, describeRetention } from "../../lib/engine/retention";
 import { removedText } from "./ChatView";
 
@@ -270,9 +271,10 @@ function LeaveDialog({
       await client.leaveGroup(conv.id, mustChoose ? heir : undefined);
       onClose();
     } catch (e) {
-      // Another admin left meanwhile: now this account must name one.
-      if (!mustChoose && isLastAdmin(conv, me)) setMustChoose(true);
-      setError(e instanceof Error ? e.message : String(e));
+      const message = e instanceof Error ? e.message : String(e);
+      // Another admin left meanwhile: now this account must name one first.
+      if (message === CHOOSE_ADMIN) setMustChoose(true);
+      setError(message);
     } finally {
       setBusy(false);
     }
