@@ -10,8 +10,15 @@
 //
 // Called by run.mjs with its harness; `E2E_ONLY=daily node e2e/run.mjs` runs only this.
 
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
+
+/** axe-core's browser bundle, evaluated in the page (the app's CSP forbids injected scripts). */
+const AXE_SOURCE = readFileSync(
+  createRequire(import.meta.url).resolve("axe-core/axe.min.js"),
+  "utf8",
+);
 
 /** The daily server's attachment limit: small, so "over the limit" needs no large file. */
 const MAX_ATTACHMENT = 1024 * 1024;
@@ -96,6 +103,18 @@ export async function daily(h) {
 
   const row = (p, text) => p.page.getByTestId("message").filter({ hasText: text }).first();
   const count = (p, n) => p.page.locator(`.reaction-count[data-count="${n}"]`);
+  /** axe-core on what `p` shows now: a serious or critical violation fails the test. */
+  async function axe(p, screen) {
+    if (!(await p.page.evaluate(() => typeof window.axe !== "undefined")))
+      await p.page.evaluate(AXE_SOURCE);
+    const bad = await p.page.evaluate(async () => {
+      const r = await window.axe.run(document, { resultTypes: ["violations"] });
+      return r.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes[0]?.html.slice(0, 200)}`);
+    });
+    assert(bad.length === 0, `axe on ${screen}: ${bad.join("; ")}`);
+  }
   const shown = (p, text, timeout = 30_000) =>
     p.page.getByTestId("message-text").filter({ hasText: text }).first().waitFor({ timeout });
   const composer = (p) => p.page.getByLabel("Message", { exact: true });
@@ -415,6 +434,36 @@ export async function daily(h) {
     assert(await dialog.getByRole("button", { name: "Send" }).isDisabled(), "Send is disabled");
     await dialog.getByRole("button", { name: "Cancel" }).click();
     assert(uploads.length === before, "nothing was uploaded");
+  });
+
+  await test("daily: axe finds no serious violation in a busy timeline, its menus and dialogs", async () => {
+    // Replies, edits, a deleted message, reactions, a mention, links, files and an image.
+    await axe(bob, "daily timeline");
+    await menu(bob, "good morning team", "React");
+    await bob.page.getByTestId("reaction-picker").waitFor();
+    await axe(bob, "reaction picker");
+    await bob.page.keyboard.press("Escape");
+    const r = row(bob, "good morning team");
+    await r.hover();
+    await r.getByRole("button", { name: "More actions" }).click();
+    await bob.page.getByRole("menu").waitFor();
+    await axe(bob, "message menu");
+    await bob.page.keyboard.press("Escape");
+    await row(bob, "meeting at 11:30").getByTestId("message-edited").click();
+    await bob.page.getByTestId("edit-history").waitFor();
+    await axe(bob, "edit history");
+    await bob.page.keyboard.press("Escape");
+    await composer(bob).click();
+    await composer(bob).pressSequentially("@a", { delay: 10 });
+    await bob.page.getByRole("listbox").waitFor();
+    await axe(bob, "mention completion");
+    await composer(bob).fill("");
+    await bob.page
+      .locator("#attach")
+      .setInputFiles({ name: "a.png", mimeType: "image/png", buffer: PNG });
+    await bob.page.getByTestId("send-file").waitFor();
+    await axe(bob, "send-file dialog");
+    await bob.page.getByTestId("send-file").getByRole("button", { name: "Cancel" }).click();
   });
 
   await test("daily: at phone width the composer fits one row with the short placeholder", async () => {
