@@ -142,4 +142,34 @@ describe("waiting and refused", () => {
     expect(mine()).toBeUndefined();
     expect(AccountId.toText(alice.master.account)).toBe(a.keys.record.account);
   });
+
+  it("a record an earlier version stored as failed loads as refused or waiting", async () => {
+    const { relay, a, conv } = await pair("failed-upgrade");
+    relay.rejectPosts = new ApiError("too_large", 413, "too large");
+    const refused = await a.messaging.send(conv, { type: "text", text: "refused" });
+    const status = (id: string) => shownOf(a, conv).find((m) => m.id === id)?.status;
+    await until(() => {
+      expect(status(refused)).toBe("refused");
+    });
+    delete relay.rejectPosts;
+    relay.postsDown = true;
+    const waiting = await a.messaging.send(conv, { type: "text", text: "waiting" });
+    await until(() => {
+      expect(status(waiting)).toBe("waiting");
+    });
+    a.messaging.stop();
+    // As the earlier version stored them: one word for both.
+    const rec = a.convs.records.get(conv);
+    if (rec === undefined) throw new Error("no record");
+    rec.messages = rec.messages.map((m) =>
+      m.mine ? ({ ...m, status: "failed" } as unknown as typeof m) : m,
+    );
+    await a.convs.save(conv);
+    const again = await side(relay, alice, "failed-upgrade-alice", a.store);
+    const after = (id: string) => shownOf(again, conv).find((m) => m.id === id);
+    expect(after(refused)?.status).toBe("refused");
+    expect(after(refused)?.refusal).toBe("refused by the server");
+    expect(after(waiting)?.status).toBe("waiting");
+    again.messaging.stop();
+  });
 });

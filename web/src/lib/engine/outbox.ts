@@ -284,6 +284,25 @@ export class Outbox {
     this.undelivered = new UndeliveredItems(
       (await this.store.get<KeptItem[]>("undelivered")) ?? [],
     );
+    this.renameFailed();
+  }
+
+  /**
+   * Records stored by earlier versions say "failed" for both states: what the server refused
+   * for good (kept in `failed`) is refused, what is still queued waits. In memory; the next save
+   * of the record keeps it.
+   */
+  private renameFailed(): void {
+    for (const rec of this.convs.records.values()) {
+      if (!rec.messages.some((m) => (m.status as string) === "failed")) continue;
+      rec.messages = rec.messages.map((m) =>
+        (m.status as string) !== "failed"
+          ? m
+          : this.failed.has(m.id)
+            ? { ...m, status: "refused", refusal: "refused by the server" }
+            : { ...m, status: "waiting" },
+      );
+    }
   }
 
   private undeliveredEntry(): readonly [string, unknown] {
