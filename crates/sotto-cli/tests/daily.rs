@@ -222,12 +222,16 @@ fn replies_mentions_edits_deletes_reactions_and_search_and_a_forged_edit_is_refu
 fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
     let server = TestServer::start();
     let (alice, bob, carol, group) = team(&server);
-    recv(&bob);
-    recv(&carol);
+    // Not contacts of alice yet: the group is a request until they accept it.
+    for member in [&bob, &carol] {
+        member.ok(&["accept", &group]);
+        recv(member);
+    }
 
     // Rename: the members get the new name.
     alice.ok(&["group", "rename", &group, "team two"]);
     recv(&bob);
+    recv(&carol);
     let listed = bob.ok(&["group", "list"]).json_lines();
     let entry = listed
         .iter()
@@ -266,14 +270,28 @@ fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
         3
     );
 
-    // Carol is removed: she is told by whom, and cannot send there.
+    // Carol is removed while connected: the server's conversation frame makes her client fetch
+    // the log, verify the removal and say who did it. Then she cannot send there.
+    let listening = carol
+        .command(&["recv", "--wait", "8"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
     alice.ok(&["group", "remove", &group, "carol"]);
+    let told = listening.wait_with_output().unwrap();
+    assert!(told.status.success());
+    let told = String::from_utf8_lossy(&told.stderr);
+    assert!(
+        told.contains("you were removed from team two") && told.contains("by alice"),
+        "{told}"
+    );
     let run = carol.run(&["send", &group, "MARKER after removal"]);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("you were removed from team two by alice")
-            || run.stderr.contains("not a member"),
+            .contains("you were removed from team two by alice"),
         "{}",
         run.stderr
     );
