@@ -199,6 +199,17 @@ fn replies_mentions_edits_deletes_reactions_and_search_and_a_forged_edit_is_refu
         refused.stderr
     );
 
+    // A text over the 64 KiB body limit is refused before anything is queued or sealed: no
+    // recipient ever sees a gap for it.
+    let long = "x".repeat(70_000);
+    let too_long = alice.run(&["send", &group, &long]);
+    assert_eq!(too_long.code, 2, "{}", too_long.stderr);
+    assert!(too_long.stderr.contains("64 KiB"), "{}", too_long.stderr);
+    assert!(too_long.stdout.trim().is_empty(), "{}", too_long.stdout);
+    assert_eq!(alice.ok(&["outbox"]).stdout.trim(), "");
+    let (_, stderr) = recv(&bob);
+    assert!(!stderr.contains("missing"), "{stderr}");
+
     // Search finds the edited text, not the replaced one, and never the deleted message.
     for reader in [&alice, &bob] {
         let hits = reader.ok(&["search", "LUNCH at", "--json"]).json_lines();
