@@ -326,3 +326,30 @@ fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
         .json_lines();
     assert_eq!(kept.len(), 1, "{kept:?}");
 }
+
+#[test]
+fn a_file_over_the_servers_attachment_limit_is_refused_before_it_is_uploaded() {
+    let server = TestServer::start_with(|c| c.limits.max_attachment = 4096);
+    let alice = server.profile("alice");
+    let bob = server.profile("bob");
+    alice.register();
+    bob.register();
+    alice.ok(&["send", "bob", "hello"]);
+    let file = alice.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 8 * 1024]).unwrap();
+    let refused = alice.run(&["send", "bob", "--file", file.to_str().unwrap(), "caption"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("the file (8 KB) is larger than this server's attachment limit (4 KB)"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(alice.ok(&["outbox"]).stdout.trim(), "");
+    let small = alice.path().join("small.bin");
+    std::fs::write(&small, vec![7u8; 1024]).unwrap();
+    alice.ok(&["send", "bob", "--file", small.to_str().unwrap(), "fits"]);
+    let texts = bob.recv_texts();
+    assert_eq!(texts, ["hello", "fits"]);
+}
