@@ -26,7 +26,8 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemHeader, BackupItemId};
 use sotto_proto::body::{
-    pad, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+    check_amendment, pad, unpad, AmendmentInfo, AmendmentKind, AttachmentRef, BlobId, BodyClass,
+    FileName, MediaType, Mentions, MessageBody, Reaction, ReceiptKind, TargetInfo,
 };
 use sotto_proto::bundle::{GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record};
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
@@ -408,7 +409,46 @@ pub fn device_certificate(data: &[u8]) {
     }
 }
 
-/// `MessageBody::decode`, `unpad` and `pad`.
+/// A peer's body reaches the amendment check as a target and as an amendment: whatever it
+/// holds, the check's outcome follows from the kinds and accounts alone.
+fn amendment_rules(body: &MessageBody) {
+    let conversation = ConversationId::from_bytes([1; 16]);
+    let author = AccountId::from_bytes([2; 32]);
+    let other = AccountId::from_bytes([3; 32]);
+    let target = TargetInfo::of(conversation, author, body);
+    for kind in [
+        AmendmentKind::Edit,
+        AmendmentKind::Delete,
+        AmendmentKind::Reaction,
+    ] {
+        for sender in [author, other] {
+            let amendment = AmendmentInfo {
+                conversation,
+                sender,
+                kind,
+            };
+            let code = check_amendment(&target, &amendment).err().map(|e| e.code());
+            let expected = match target.class {
+                BodyClass::NotContent => Some("message/wrong-target"),
+                BodyClass::Content if kind.author_only() && sender != author => {
+                    Some("message/not-author")
+                }
+                BodyClass::Content => None,
+            };
+            assert_eq!(code, expected, "amendment check of {kind:?} by {sender}");
+        }
+    }
+    if let Some((amendment, _)) = AmendmentInfo::of(conversation, other, body) {
+        let content = TargetInfo {
+            conversation,
+            sender: other,
+            class: BodyClass::Content,
+        };
+        assert!(check_amendment(&content, &amendment).is_ok());
+    }
+}
+
+/// `MessageBody::decode`, `unpad` and `pad`, and the amendment check (§8.5) on what decodes.
 pub fn message_body(data: &[u8]) {
     if let Ok(body) = MessageBody::decode(data) {
         // What decodes, encodes (the field types hold the decoder's rules), to the same bytes.
@@ -418,6 +458,7 @@ pub fn message_body(data: &[u8]) {
             data,
             "message body encoding is canonical"
         );
+        amendment_rules(&body);
     }
     if let Ok(inner) = unpad(data) {
         if let Ok(padded) = pad(inner) {
@@ -955,6 +996,37 @@ pub fn seeds() -> Vec<Seed> {
         (
             "group-name",
             &MessageBody::GroupName(sotto_proto::testing::test_name(0, "fuzz room")),
+        ),
+        (
+            "message",
+            &MessageBody::Message {
+                text: "@bob see above".into(),
+                reply_to: Some(MessageId::from_bytes([7; 16])),
+                mentions: Mentions::new(vec![f.bob.master.account(), f.carol.master.account()])
+                    .expect("mentions"),
+            },
+        ),
+        (
+            "edit",
+            &MessageBody::Edit {
+                target: MessageId::from_bytes([7; 16]),
+                text: "fixed".into(),
+                mentions: Mentions::new(vec![f.bob.master.account()]).expect("mentions"),
+            },
+        ),
+        (
+            "delete",
+            &MessageBody::Delete {
+                target: MessageId::from_bytes([7; 16]),
+            },
+        ),
+        (
+            "reaction",
+            &MessageBody::Reaction {
+                target: MessageId::from_bytes([7; 16]),
+                reaction: Reaction::new("👍").expect("reaction"),
+                added: true,
+            },
         ),
     ] {
         add(

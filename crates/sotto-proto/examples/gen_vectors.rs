@@ -35,7 +35,8 @@ use serde_json::{json, Value};
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemId};
 use sotto_proto::body::{
-    pad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+    check_amendment, pad, winning, AmendmentInfo, AmendmentOrder, AttachmentRef, BlobId, FileName,
+    MediaType, Mentions, MessageBody, Reaction, ReceiptKind, TargetInfo,
 };
 use sotto_proto::bundle::{
     ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
@@ -79,6 +80,7 @@ fn main() {
         ("ids.json", ids_file(&p)),
         ("chain.json", chain_file()),
         ("body.json", body_file()),
+        ("amendment.json", amendment_file(&p)),
         ("envelope.json", envelope_file(&p)),
         ("distribution.json", distribution_file(&p)),
         ("identity.json", identity_file(&p)),
@@ -310,7 +312,84 @@ fn body_json(body: &MessageBody) -> Value {
             v["type"] = json!("group_name");
             v
         }
+        MessageBody::Message {
+            text,
+            reply_to,
+            mentions,
+        } => json!({
+            "type": "message",
+            "text": text,
+            "reply_to": reply_to.map(|id| id.to_string()),
+            "mentions": mentions_json(mentions),
+        }),
+        MessageBody::Edit {
+            target,
+            text,
+            mentions,
+        } => json!({
+            "type": "edit",
+            "target": target.to_string(),
+            "text": text,
+            "mentions": mentions_json(mentions),
+        }),
+        MessageBody::Delete { target } => json!({
+            "type": "delete",
+            "target": target.to_string(),
+        }),
+        MessageBody::Reaction {
+            target,
+            reaction,
+            added,
+        } => json!({
+            "type": "reaction",
+            "target": target.to_string(),
+            "reaction": reaction.as_str(),
+            "added": added,
+        }),
     }
+}
+
+fn mentions_json(mentions: &Mentions) -> Value {
+    json!(mentions
+        .as_slice()
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>())
+}
+
+/// `n` distinct account ids for mention lists (not accounts of the test world: a mention of a
+/// non-member is carried, and mentions nobody, §8.4).
+fn mention_ids(n: u8) -> Mentions {
+    Mentions::new((0..n).map(|i| AccountId::from_bytes([i; 32])).collect()).unwrap()
+}
+
+/// The bytes of a Message body with `replies` reply ids and the given mention ids, written by
+/// hand so that lists no encoder accepts can be made.
+fn message_bytes(replies: u8, mentions: &[[u8; 32]]) -> Vec<u8> {
+    let mut v = Domain::MessageBody.encoded();
+    v.push(0x05);
+    v.extend_from_slice(&[0, 0, 0, 2]);
+    v.extend_from_slice(b"hi");
+    v.extend_from_slice(&u16::from(replies).to_be_bytes());
+    for i in 0..replies {
+        v.extend_from_slice(&[i + 1; 16]);
+    }
+    v.extend_from_slice(&u16::try_from(mentions.len()).unwrap().to_be_bytes());
+    for m in mentions {
+        v.extend_from_slice(m);
+    }
+    v
+}
+
+/// The bytes of a Reaction body with the raw reaction bytes and `added` byte.
+fn reaction_bytes(reaction: &[u8], added: u8) -> Vec<u8> {
+    let mut v = Domain::MessageBody.encoded();
+    v.push(0x08);
+    v.extend_from_slice(&[0x3c; 16]);
+    v.extend_from_slice(&u16::try_from(reaction.len()).unwrap().to_be_bytes());
+    v.extend_from_slice(reaction);
+    v.push(added);
+    v
 }
 
 fn envelope_header_json(h: &EnvelopeHeader) -> Value {
@@ -1006,6 +1085,78 @@ fn body_file() -> Value {
                 name: GroupName::new("Case 2026-114 (appeal)").unwrap(),
             }),
         ),
+        (
+            "message-reply-and-mention",
+            "A Message (§8.4): a text replying to one message and mentioning one account.",
+            MessageBody::Message {
+                text: "@bob see the draft above".into(),
+                reply_to: Some(MessageId::from_bytes([0x3a; 16])),
+                mentions: mention_ids(1),
+            },
+        ),
+        (
+            "message-empty-lists",
+            "A Message with no reply and no mention: valid on the wire (a sender uses Text \
+             instead), both lists empty.",
+            MessageBody::Message {
+                text: "hello".into(),
+                reply_to: None,
+                mentions: Mentions::none(),
+            },
+        ),
+        (
+            "message-64-mentions",
+            "A Message mentioning 64 distinct accounts: the largest mention list.",
+            MessageBody::Message {
+                text: "@all".into(),
+                reply_to: None,
+                mentions: mention_ids(64),
+            },
+        ),
+        (
+            "edit",
+            "An Edit (§8.5): the target's id, the new text and its mentions.",
+            MessageBody::Edit {
+                target: MessageId::from_bytes([0x3b; 16]),
+                text: "The hearing moved to 10:00.".into(),
+                mentions: mention_ids(2),
+            },
+        ),
+        (
+            "edit-no-mentions",
+            "An Edit with an empty text and no mention.",
+            MessageBody::Edit {
+                target: MessageId::from_bytes([0x3b; 16]),
+                text: String::new(),
+                mentions: Mentions::none(),
+            },
+        ),
+        (
+            "delete",
+            "A Delete (§8.5): the target's id only.",
+            MessageBody::Delete {
+                target: MessageId::from_bytes([0x3b; 16]),
+            },
+        ),
+        (
+            "reaction-added",
+            "A Reaction (§8.6) adding a thumbs-up (4 bytes of UTF-8).",
+            MessageBody::Reaction {
+                target: MessageId::from_bytes([0x3c; 16]),
+                reaction: Reaction::new("👍").unwrap(),
+                added: true,
+            },
+        ),
+        (
+            "reaction-removed-32-bytes",
+            "A Reaction taking back a 32-byte reaction (a family emoji of 25 bytes and 7 ASCII \
+             letters): the longest reaction.",
+            MessageBody::Reaction {
+                target: MessageId::from_bytes([0x3c; 16]),
+                reaction: Reaction::new("👨‍👩‍👧‍👦 family").unwrap(),
+                added: false,
+            },
+        ),
     ];
     for (name, description, body) in bodies {
         let encoded = body.encode().unwrap();
@@ -1157,6 +1308,109 @@ fn body_file() -> Value {
             truncated,
             "decode/truncated",
         ),
+        (
+            "decode-message-two-replies",
+            "A Message whose reply list names two ids: at most one (§8.4).",
+            message_bytes(2, &[]),
+            "decode/too-many",
+        ),
+        (
+            "decode-message-65-mentions",
+            "A Message mentioning 65 accounts: at most 64, refused on the count before reading.",
+            message_bytes(0, &(0..65u8).map(|i| [i; 32]).collect::<Vec<_>>()),
+            "decode/too-many",
+        ),
+        (
+            "decode-message-duplicate-mention",
+            "A Message mentioning the same account twice.",
+            message_bytes(0, &[[0x11; 32], [0x22; 32], [0x11; 32]]),
+            "decode/invalid-value",
+        ),
+        (
+            "decode-edit-duplicate-mention",
+            "An Edit mentioning the same account twice.",
+            {
+                let mut v = Domain::MessageBody.encoded();
+                v.push(0x06);
+                v.extend_from_slice(&[0x3b; 16]);
+                v.extend_from_slice(&[0, 0, 0, 1, b'x', 0, 2]);
+                v.extend_from_slice(&[0x11; 32]);
+                v.extend_from_slice(&[0x11; 32]);
+                v
+            },
+            "decode/invalid-value",
+        ),
+        (
+            "decode-message-invalid-utf8",
+            "A Message whose text bytes c3 28 are not UTF-8.",
+            {
+                let mut v = Domain::MessageBody.encoded();
+                v.extend_from_slice(&[0x05, 0, 0, 0, 2, 0xc3, 0x28, 0, 0, 0, 0]);
+                v
+            },
+            "decode/invalid-utf8",
+        ),
+        (
+            "decode-message-truncated",
+            "A Message whose mention list announces one account and ends after 31 of its bytes.",
+            {
+                let mut v = message_bytes(0, &[[0x11; 32]]);
+                v.pop();
+                v
+            },
+            "decode/truncated",
+        ),
+        (
+            "decode-delete-truncated",
+            "A Delete whose target id has 15 bytes.",
+            {
+                let mut v = Domain::MessageBody.encoded();
+                v.push(0x07);
+                v.extend_from_slice(&[0x3b; 15]);
+                v
+            },
+            "decode/truncated",
+        ),
+        (
+            "decode-reaction-empty",
+            "A Reaction of 0 bytes: a reaction is 1 to 32 bytes of display text.",
+            reaction_bytes(b"", 1),
+            "decode/invalid-value",
+        ),
+        (
+            "decode-reaction-33-bytes",
+            "A Reaction of 33 bytes, above the 32-byte bound.",
+            reaction_bytes(&[b'a'; 33], 1),
+            "decode/too-long",
+        ),
+        (
+            "decode-reaction-control-character",
+            "A Reaction holding an escape character (0x1b): not display text (§4.8).",
+            reaction_bytes(b"ok\x1b[31m", 1),
+            "decode/invalid-value",
+        ),
+        (
+            "decode-reaction-invalid-utf8",
+            "A Reaction whose bytes c3 28 are not UTF-8.",
+            reaction_bytes(&[0xc3, 0x28], 1),
+            "decode/invalid-utf8",
+        ),
+        (
+            "decode-reaction-bad-bool",
+            "A Reaction whose `added` byte is 2: a bool is 0 or 1.",
+            reaction_bytes("👍".as_bytes(), 2),
+            "decode/invalid-value",
+        ),
+        (
+            "decode-reaction-truncated",
+            "A Reaction without its `added` byte.",
+            {
+                let mut v = reaction_bytes("👍".as_bytes(), 1);
+                v.pop();
+                v
+            },
+            "decode/truncated",
+        ),
     ];
     for (name, description, bytes, code) in decodes {
         let v = json!({
@@ -1172,6 +1426,305 @@ fn body_file() -> Value {
         "Message bodies and padding (docs/protocol.md §8.2, §8.3): each body's canonical encoding \
          and padded form; malformed padding; malformed bodies with the decoder's error. (Inside a \
          received envelope, every padding or body failure surfaces as decryption-failed, §9.)",
+        vectors,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// amendment.json
+// ----------------------------------------------------------------------------------------------
+
+/// One committed message as an amendment vector gives it: its envelope's conversation and
+/// sender, and its body.
+struct Committed {
+    conversation: ConversationId,
+    account: AccountId,
+    device: DeviceId,
+    body: MessageBody,
+}
+
+impl Committed {
+    fn json(&self) -> Value {
+        json!({
+            "conversation": self.conversation.to_string(),
+            "sender_account": self.account.to_string(),
+            "sender_device": self.device.to_string(),
+            "body": body_json(&self.body),
+            "body_hex": hx(self.body.encode().unwrap().as_slice()),
+        })
+    }
+}
+
+fn amendment_file(p: &People) -> Value {
+    let conversation = ConversationId::from_bytes([0xc1; 16]);
+    let other_conversation = ConversationId::from_bytes([0xc2; 16]);
+    let alice = p.alice.master.account();
+    let bob = p.bob.master.account();
+    let alice_phone = p.alice.device.keys.device();
+    // A second device of Alice's account: the check compares accounts, never devices.
+    let alice_laptop = DeviceId::from_bytes([0xd2; 32]);
+    let bob_phone = p.bob.device.keys.device();
+    let target_id = MessageId::from_bytes([0x3b; 16]);
+    let by = |account: AccountId, device: DeviceId, body: MessageBody| Committed {
+        conversation,
+        account,
+        device,
+        body,
+    };
+    let edit = || MessageBody::Edit {
+        target: target_id,
+        text: "The hearing moved to 10:00.".into(),
+        mentions: Mentions::none(),
+    };
+    let delete = || MessageBody::Delete { target: target_id };
+    let react = |added: bool| MessageBody::Reaction {
+        target: target_id,
+        reaction: Reaction::new("👍").unwrap(),
+        added,
+    };
+    let alice_text = || by(alice, alice_phone, text("The hearing moved to 9:30."));
+    let elsewhere = |c: Committed| Committed {
+        conversation: other_conversation,
+        ..c
+    };
+    let cases: Vec<(&str, &str, Committed, Committed)> = vec![
+        (
+            "own-edit",
+            "Alice edits her own text message from the device that sent it.",
+            alice_text(),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "own-edit-from-another-device",
+            "Alice edits her message from another device of her account: any device of the \
+             author's account may amend (§8.5 check 3).",
+            alice_text(),
+            by(alice, alice_laptop, edit()),
+        ),
+        (
+            "own-delete",
+            "Alice deletes her own message.",
+            alice_text(),
+            by(alice, alice_laptop, delete()),
+        ),
+        (
+            "own-edit-of-attachment",
+            "Alice edits her attachment: the edit replaces its caption.",
+            by(alice, alice_phone, sample_attachment()),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "own-edit-of-message-kind",
+            "Alice edits her Message (a reply with a mention): a content message like Text.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::Message {
+                    text: "@bob agreed".into(),
+                    reply_to: Some(MessageId::from_bytes([0x3a; 16])),
+                    mentions: Mentions::new(vec![bob]).unwrap(),
+                },
+            ),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "reaction-to-another-accounts-message",
+            "Bob reacts to Alice's message: any member may react (§8.6).",
+            alice_text(),
+            by(bob, bob_phone, react(true)),
+        ),
+        (
+            "edit-of-another-accounts-message",
+            "Bob edits Alice's message.",
+            alice_text(),
+            by(bob, bob_phone, edit()),
+        ),
+        (
+            "delete-of-another-accounts-message",
+            "Bob deletes Alice's message.",
+            alice_text(),
+            by(bob, bob_phone, delete()),
+        ),
+        (
+            "edit-of-receipt",
+            "Alice edits her own read receipt: not a content message.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::Receipt {
+                    kind: ReceiptKind::Read,
+                    messages: vec![MessageId::from_bytes([0x01; 16])],
+                },
+            ),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "edit-of-edit",
+            "Alice edits her own earlier edit: an edit names the original message, never an edit.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::Edit {
+                    target: MessageId::from_bytes([0x3a; 16]),
+                    text: "first fix".into(),
+                    mentions: Mentions::none(),
+                },
+            ),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "edit-of-reaction",
+            "Alice edits her own reaction.",
+            by(alice, alice_phone, react(true)),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "edit-of-group-name",
+            "Alice edits her own GroupName body.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::GroupName(NameReveal {
+                    epoch: 3,
+                    salt: [0x5c; 32],
+                    name: GroupName::new("Case 2026-114 (appeal)").unwrap(),
+                }),
+            ),
+            by(alice, alice_phone, edit()),
+        ),
+        (
+            "delete-of-delete",
+            "Alice deletes her own Delete.",
+            by(alice, alice_phone, delete()),
+            by(alice, alice_phone, delete()),
+        ),
+        (
+            "reaction-to-receipt",
+            "Bob reacts to Alice's receipt: reactions run checks 1 and 2 too.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::Receipt {
+                    kind: ReceiptKind::Delivered,
+                    messages: vec![MessageId::from_bytes([0x01; 16])],
+                },
+            ),
+            by(bob, bob_phone, react(true)),
+        ),
+        (
+            "wrong-target-before-not-author",
+            "Bob edits Alice's receipt: both rules fail, and the target's kind is checked first.",
+            by(
+                alice,
+                alice_phone,
+                MessageBody::Receipt {
+                    kind: ReceiptKind::Read,
+                    messages: vec![MessageId::from_bytes([0x01; 16])],
+                },
+            ),
+            by(bob, bob_phone, edit()),
+        ),
+        (
+            "edit-in-another-conversation",
+            "Alice's edit, sent in another conversation, names her message of this one.",
+            alice_text(),
+            elsewhere(by(alice, alice_phone, edit())),
+        ),
+        (
+            "reaction-in-another-conversation",
+            "Bob's reaction, sent in another conversation, names Alice's message of this one.",
+            alice_text(),
+            elsewhere(by(bob, bob_phone, react(true))),
+        ),
+    ];
+    let mut vectors = Vec::new();
+    for (name, description, target, amendment) in cases {
+        let (info, named) =
+            AmendmentInfo::of(amendment.conversation, amendment.account, &amendment.body)
+                .expect("an amendment");
+        assert_eq!(named, target_id);
+        let target_info = TargetInfo::of(target.conversation, target.account, &target.body);
+        let v = json!({
+            "name": name,
+            "description": description,
+            "operation": "check",
+            "target_id": target_id.to_string(),
+            "target": target.json(),
+            "amendment": amendment.json(),
+        });
+        match check_amendment(&target_info, &info) {
+            Ok(()) => vectors.push(v),
+            Err(e) => {
+                let code = e.code();
+                vectors.push(negative(v, Err(e), code));
+            }
+        }
+    }
+    // Which accepted amendment decides (§8.5, §8.6): the greatest (sent_at, id bytes).
+    let order = |at: u64, id: [u8; 16], body: MessageBody| {
+        (
+            AmendmentOrder::new(T0.plus(at), MessageId::from_bytes(id)),
+            body,
+        )
+    };
+    let edit_to = |t: &str| MessageBody::Edit {
+        target: target_id,
+        text: t.into(),
+        mentions: Mentions::none(),
+    };
+    let mut id_80 = [0u8; 16];
+    id_80[0] = 0x80;
+    let mut id_7f = [0xffu8; 16];
+    id_7f[0] = 0x7f;
+    let winners = vec![
+        (
+            "winner-later-edit",
+            "Two edits of one message: the one sent later is shown, whatever the arrival order.",
+            vec![
+                order(2_000, [0x01; 16], edit_to("second")),
+                order(1_000, [0xff; 16], edit_to("first")),
+            ],
+        ),
+        (
+            "winner-equal-sent-at-id-bytes",
+            "Two edits with the same sent_at: the greater message id, compared as unsigned bytes \
+             (80 00… beats 7f ff…), decides.",
+            vec![
+                order(1_000, id_80, edit_to("eighty")),
+                order(1_000, id_7f, edit_to("seven-f")),
+            ],
+        ),
+        (
+            "winner-reaction-taken-back",
+            "Bob adds a reaction, then takes it back: the later Reaction (added false) decides \
+             that it is not shown.",
+            vec![
+                order(1_000, [0x22; 16], react(true)),
+                order(3_000, [0x11; 16], react(false)),
+                order(2_000, [0x33; 16], react(true)),
+            ],
+        ),
+    ];
+    for (name, description, amendments) in winners {
+        let winner = winning(amendments.iter().map(|(o, _)| (*o, o.id))).unwrap();
+        vectors.push(json!({
+            "name": name,
+            "description": description,
+            "operation": "winner",
+            "amendments": amendments.iter().map(|(o, body)| json!({
+                "sent_at": o.sent_at.millis(),
+                "message_id": o.id.to_string(),
+                "body": body_json(body),
+            })).collect::<Vec<_>>(),
+            "expected_winner": winner.to_string(),
+        }));
+    }
+    file(
+        "Edits, deletes and reactions against their targets (docs/protocol.md §8.5, §8.6). `check`: \
+         the receiver's check of an amendment against its committed target, from each message's \
+         conversation, sender account and body (sender devices are given but never compared); \
+         a refusal names its code. `winner`: accepted amendments of one target with their \
+         envelope sent_at and message id; `expected_winner` is the one that decides.",
         vectors,
     )
 }
@@ -2937,6 +3490,115 @@ fn group_file(p: &People) -> Value {
         &[(&genesis, &s0)],
         &retired_rename,
         "decode/unknown-tag",
+    ));
+
+    // Leaving and admin rights (§6.3): the last admin, the last member, promote and demote.
+    let remove = |who: &TestAccount| GroupOp::RemoveMember {
+        account: who.master.account(),
+    };
+    let set_admin = |who: &TestAccount, admin: bool| GroupOp::SetAdmin {
+        account: who.master.account(),
+        admin,
+    };
+    v.push(neg(
+        "last-admin-leaves",
+        "Alice, the only admin, leaves while Bob and Carol remain: she must first promote \
+         another member.",
+        &[(&genesis, &s0)],
+        &propose(&s0, remove(alice), alice, 1),
+        "group/last-admin",
+    ));
+    let promote = propose(&s0, set_admin(bob, true), alice, 1);
+    let s_promoted = s0.apply(&promote, &alice.device.verified).unwrap();
+    let admin_leaves = propose(&s_promoted, remove(alice), alice, 2);
+    let s_admin_left = s_promoted
+        .apply(&admin_leaves, &alice.device.verified)
+        .unwrap();
+    v.push(json!({
+        "name": "admin-leaves-after-promoting",
+        "description": "Alice promotes Bob, then leaves: another admin remains, so she may.",
+        "devices": signers(&[&genesis, &promote, &admin_leaves]),
+        "changes": [
+            detailed(&genesis, &s0),
+            detailed(&promote, &s_promoted),
+            detailed(&admin_leaves, &s_admin_left),
+        ],
+    }));
+    run(&[&genesis, &promote, &admin_leaves]).unwrap();
+    let demote = propose(&s_promoted, set_admin(bob, false), alice, 2);
+    let s_demoted = s_promoted.apply(&demote, &alice.device.verified).unwrap();
+    v.push(json!({
+        "name": "promote-and-demote",
+        "description": "Alice promotes Bob to admin, then demotes him: both apply, and the \
+                        states show his admin flag set and cleared.",
+        "devices": signers(&[&genesis, &promote, &demote]),
+        "changes": [
+            detailed(&genesis, &s0),
+            detailed(&promote, &s_promoted),
+            detailed(&demote, &s_demoted),
+        ],
+    }));
+    run(&[&genesis, &promote, &demote]).unwrap();
+    v.push(neg(
+        "non-admin-renames",
+        "Bob, a member but not an admin, renames the group.",
+        &[(&genesis, &s0)],
+        &propose(
+            &s0,
+            GroupOp::Rename {
+                name: NameCommitment([0x88; 32]),
+            },
+            bob,
+            1,
+        ),
+        "group/signer-not-admin",
+    ));
+    v.push(neg(
+        "non-admin-promotes",
+        "Bob, a member but not an admin, promotes Carol.",
+        &[(&genesis, &s0)],
+        &propose(&s0, set_admin(carol, true), bob, 1),
+        "group/signer-not-admin",
+    ));
+    v.push(neg(
+        "non-admin-promotes-self",
+        "Bob, a member but not an admin, promotes himself.",
+        &[(&genesis, &s0)],
+        &propose(&s0, set_admin(bob, true), bob, 1),
+        "group/signer-not-admin",
+    ));
+    let carol_leaves = propose(&s0, remove(carol), carol, 1);
+    let e1 = s0.apply(&carol_leaves, &carol.device.verified).unwrap();
+    let bob_leaves = propose(&e1, remove(bob), bob, 2);
+    let e2 = e1.apply(&bob_leaves, &bob.device.verified).unwrap();
+    let alice_leaves = propose(&e2, remove(alice), alice, 3);
+    let e3 = e2.apply(&alice_leaves, &alice.device.verified).unwrap();
+    assert!(e3.members().is_empty());
+    v.push(json!({
+        "name": "last-member-leaves",
+        "description": "Carol and Bob leave, then Alice, the last member and admin: the last \
+                        member may leave, leaving a group with no member.",
+        "devices": signers(&[&genesis, &carol_leaves, &bob_leaves, &alice_leaves]),
+        "changes": [
+            detailed(&genesis, &s0),
+            detailed(&carol_leaves, &e1),
+            detailed(&bob_leaves, &e2),
+            detailed(&alice_leaves, &e3),
+        ],
+    }));
+    run(&[&genesis, &carol_leaves, &bob_leaves, &alice_leaves]).unwrap();
+    v.push(neg(
+        "change-after-last-member-left",
+        "After the last member left, Alice (its last admin) adds Bob back: an empty group \
+         accepts no change, every signer is not a member.",
+        &[
+            (&genesis, &s0),
+            (&carol_leaves, &e1),
+            (&bob_leaves, &e2),
+            (&alice_leaves, &e3),
+        ],
+        &propose(&e3, GroupOp::AddMember(bob.member(true)), alice, 4),
+        "group/signer-not-member",
     ));
     file(
         "The group state log (docs/protocol.md §6). Each vector applies `changes` in order from an \

@@ -23,7 +23,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::body::{
-    pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+    pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, Mentions, MessageBody,
+    Reaction, ReceiptKind,
 };
 use sotto_proto::bundle::{
     ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
@@ -161,7 +162,42 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
                 name: GroupName::new(name).unwrap(),
             })
         }),
+        (
+            any_text(400),
+            proptest::option::of(message_id()),
+            mentions()
+        )
+            .prop_map(|(text, reply_to, mentions)| MessageBody::Message {
+                text,
+                reply_to,
+                mentions,
+            }),
+        (message_id(), any_text(400), mentions()).prop_map(|(target, text, mentions)| {
+            MessageBody::Edit {
+                target,
+                text,
+                mentions,
+            }
+        }),
+        message_id().prop_map(|target| MessageBody::Delete { target }),
+        (
+            message_id(),
+            display_text(8).prop_filter("at most 32 bytes", |r| r.len() <= 32),
+            any::<bool>()
+        )
+            .prop_map(|(target, reaction, added)| MessageBody::Reaction {
+                target,
+                reaction: Reaction::new(reaction).unwrap(),
+                added,
+            }),
     ]
+}
+
+/// Up to 64 distinct accounts.
+fn mentions() -> impl Strategy<Value = Mentions> {
+    proptest::collection::btree_set(any::<[u8; 32]>(), 0..=64).prop_map(|accounts| {
+        Mentions::new(accounts.into_iter().map(AccountId::from_bytes).collect()).unwrap()
+    })
 }
 
 /// Candidate values for a body's text fields: display text (sometimes over 255 bytes), any text,

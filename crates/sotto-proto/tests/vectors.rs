@@ -24,7 +24,8 @@ use serde_json::Value;
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemHeader};
 use sotto_proto::body::{
-    pad, padded_len, unpad, AttachmentRef, BlobId, FileName, MediaType, MessageBody, ReceiptKind,
+    check_amendment, pad, padded_len, unpad, winning, AmendmentInfo, AmendmentOrder, AttachmentRef,
+    BlobId, FileName, MediaType, Mentions, MessageBody, Reaction, ReceiptKind, TargetInfo,
 };
 use sotto_proto::bundle::{
     ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
@@ -58,11 +59,12 @@ use sotto_proto::{Error, Timestamp};
 use zeroize::Zeroizing;
 
 /// Every vector file, each checked by its own test below.
-const FILES: [&str; 14] = [
+const FILES: [&str; 15] = [
     "keys.json",
     "ids.json",
     "chain.json",
     "body.json",
+    "amendment.json",
     "envelope.json",
     "distribution.json",
     "identity.json",
@@ -108,6 +110,8 @@ const CODES: &[&str] = &[
     "group/invalid-text",
     "group/direct-conversation",
     "group/name-mismatch",
+    "message/wrong-target",
+    "message/not-author",
     "recovery/malformed",
     "recovery/bad-checksum",
     "recovery/no-master-key",
@@ -329,8 +333,36 @@ fn body_from(v: &Value) -> MessageBody {
                 .collect(),
         },
         "group_name" => MessageBody::GroupName(reveal_from(v)),
+        "message" => MessageBody::Message {
+            text: s(v, "text").to_owned(),
+            reply_to: field(v, "reply_to").as_str().map(|id| id.parse().unwrap()),
+            mentions: mentions_from(v),
+        },
+        "edit" => MessageBody::Edit {
+            target: id(v, "target"),
+            text: s(v, "text").to_owned(),
+            mentions: mentions_from(v),
+        },
+        "delete" => MessageBody::Delete {
+            target: id(v, "target"),
+        },
+        "reaction" => MessageBody::Reaction {
+            target: id(v, "target"),
+            reaction: Reaction::new(s(v, "reaction")).unwrap(),
+            added: field(v, "added").as_bool().unwrap(),
+        },
         other => panic!("unknown body type {other}"),
     }
+}
+
+fn mentions_from(v: &Value) -> Mentions {
+    Mentions::new(
+        arr(v, "mentions")
+            .iter()
+            .map(|m| m.as_str().unwrap().parse().unwrap())
+            .collect(),
+    )
+    .unwrap()
 }
 
 fn envelope_header_from(v: &Value) -> EnvelopeHeader {
@@ -763,6 +795,57 @@ fn body() {
             other => panic!("unknown body operation {other}"),
         }
     }
+}
+
+// ----------------------------------------------------------------------------------------------
+// amendment.json
+// ----------------------------------------------------------------------------------------------
+
+/// A committed message of an amendment vector: its body decoded from `body_hex` (and equal to
+/// the readable `body`), with its envelope's conversation and sender account.
+fn committed(v: &Value) -> (ConversationId, AccountId, MessageBody) {
+    let body = MessageBody::decode(&hx(v, "body_hex")).unwrap();
+    assert_eq!(body, body_from(field(v, "body")));
+    (id(v, "conversation"), id(v, "sender_account"), body)
+}
+
+#[test]
+fn amendment() {
+    let mut checks = 0;
+    let mut winners = 0;
+    for v in load("amendment.json") {
+        match s(&v, "operation") {
+            "check" => {
+                let (conversation, sender, body) = committed(field(&v, "target"));
+                let target = TargetInfo::of(conversation, sender, &body);
+                let (conversation, sender, body) = committed(field(&v, "amendment"));
+                let (info, named) = AmendmentInfo::of(conversation, sender, &body)
+                    .unwrap_or_else(|| panic!("{}: not an amendment", name(&v)));
+                assert_eq!(named, id::<MessageId>(&v, "target_id"), "{}", name(&v));
+                outcome(&v, check_amendment(&target, &info));
+                checks += 1;
+            }
+            "winner" => {
+                let candidates = arr(&v, "amendments").iter().map(|a| {
+                    let body = body_from(field(a, "body"));
+                    assert!(body.amendment().is_some(), "{}", name(&v));
+                    let order =
+                        AmendmentOrder::new(Timestamp(n(a, "sent_at")), id(a, "message_id"));
+                    (order, order.id)
+                });
+                let winner = winning(candidates).unwrap();
+                assert_eq!(
+                    winner,
+                    id::<MessageId>(&v, "expected_winner"),
+                    "{}",
+                    name(&v)
+                );
+                winners += 1;
+            }
+            other => panic!("unknown amendment operation {other}"),
+        }
+    }
+    assert!(checks > 0 && winners > 0);
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -70,10 +70,11 @@ fn remove(person: &Person) -> GroupOp {
     }
 }
 
-/// A change that touches no membership.
-fn retention() -> GroupOp {
+/// A change that touches no membership: a retention of `days` (each differs from the last,
+/// or the change would have no effect).
+fn retention(days: u64) -> GroupOp {
     GroupOp::SetRetention {
-        retention: Retention::FOREVER,
+        retention: Retention::from_secs(days * 24 * 3600).unwrap(),
     }
 }
 
@@ -162,7 +163,7 @@ async fn members_invitees_and_removed_members_are_told_of_a_group_change_and_nob
         told(ws, conv).await;
     }
     // Later changes reach the members only.
-    change(&server, &people, &alice, conv, retention()).await;
+    change(&server, &people, &alice, conv, retention(1)).await;
     told(&mut a, conv).await;
     told(&mut c, conv).await;
     b.quiet(QUIET).await;
@@ -189,7 +190,7 @@ async fn a_former_member_reads_the_log_up_to_its_removal_and_nothing_after() {
         change(&server, &people, &alice, conv, remove(&bob)).await,
         1
     );
-    change(&server, &people, &alice, conv, retention()).await;
+    change(&server, &people, &alice, conv, retention(1)).await;
     let (status, view) = fetch(&bob, conv, "").await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["conversation"], conv.to_string());
@@ -246,7 +247,7 @@ async fn a_former_member_reads_the_log_up_to_its_removal_and_nothing_after() {
         change(&server, &people, &carol, conv, remove(&carol)).await,
         3
     );
-    change(&server, &people, &alice, conv, retention()).await;
+    change(&server, &people, &alice, conv, retention(2)).await;
     let (status, view) = fetch(&carol, conv, "").await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(epochs(&view), vec![0, 1, 2, 3]);

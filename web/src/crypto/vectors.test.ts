@@ -7,6 +7,13 @@
 
 import { describe, expect, it } from "vitest";
 
+import {
+  type AmendmentOrder,
+  amendmentOf,
+  bodyClass,
+  checkAmendment,
+  winningAmendment,
+} from "./amend";
 import { AuthChallenge } from "./auth";
 import { BackupItem, BackupItemHeader, openBackup } from "./backup";
 import { type MessageBody as MessageBodyT, MessageBody, pad, paddedLength, unpad } from "./body";
@@ -118,9 +125,40 @@ function bodyFromJson(j: J): MessageBodyT {
       };
     case "group_name":
       return { type: "group-name", reveal: revealFromJson(j) };
+    case "message": {
+      const text = j.get("text").str();
+      const mentions = mentionsFromJson(j);
+      const reply = j.get("reply_to");
+      return reply.isNull()
+        ? { type: "message", text, mentions }
+        : { type: "message", text, replyTo: MessageId.parse(reply.str()), mentions };
+    }
+    case "edit":
+      return {
+        type: "edit",
+        target: MessageId.parse(j.get("target").str()),
+        text: j.get("text").str(),
+        mentions: mentionsFromJson(j),
+      };
+    case "delete":
+      return { type: "delete", target: MessageId.parse(j.get("target").str()) };
+    case "reaction":
+      return {
+        type: "reaction",
+        target: MessageId.parse(j.get("target").str()),
+        reaction: j.get("reaction").str(),
+        added: j.get("added").bool(),
+      };
     default:
       throw new Error(`${j.path}: unknown body type ${type}`);
   }
+}
+
+function mentionsFromJson(j: J): AccountId[] {
+  return j
+    .get("mentions")
+    .arr()
+    .map((m) => AccountId.parse(m.str()));
 }
 
 function memberFromJson(j: J): Member {
@@ -323,6 +361,57 @@ const body: Handler = async (v) => {
       return;
     default:
       throw new Error(`unknown body operation ${op}`);
+  }
+};
+
+/** A committed message of an amendment vector: body from `body_hex`, equal to the readable one. */
+function committedFromJson(j: J) {
+  const body = MessageBody.decode(j.get("body_hex").hex());
+  expect(body).toEqual(bodyFromJson(j.get("body")));
+  return {
+    conversation: ConversationId.parse(j.get("conversation").str()),
+    sender: AccountId.parse(j.get("sender_account").str()),
+    body,
+  };
+}
+
+const amendment: Handler = async (v) => {
+  const op = v.get("operation").str();
+  switch (op) {
+    case "check": {
+      const target = committedFromJson(v.get("target"));
+      const amending = committedFromJson(v.get("amendment"));
+      const amends = amendmentOf(amending.body);
+      if (amends === undefined) throw new Error(`${v.path}: not an amendment`);
+      expect(MessageId.toText(amends.target)).toBe(v.get("target_id").str());
+      await outcome(v, () => {
+        checkAmendment(
+          {
+            conversation: target.conversation,
+            sender: target.sender,
+            class: bodyClass(target.body),
+          },
+          { conversation: amending.conversation, sender: amending.sender, kind: amends.kind },
+        );
+        return Promise.resolve();
+      });
+      return;
+    }
+    case "winner": {
+      const candidates: AmendmentOrder[] = v
+        .get("amendments")
+        .arr()
+        .map((a) => {
+          expect(amendmentOf(bodyFromJson(a.get("body")))).toBeDefined();
+          return { sentAt: a.get("sent_at").big(), id: MessageId.parse(a.get("message_id").str()) };
+        });
+      const winner = winningAmendment(candidates);
+      if (winner === undefined) throw new Error(`${v.path}: no winner`);
+      expect(MessageId.toText(winner.id)).toBe(v.get("expected_winner").str());
+      return;
+    }
+    default:
+      throw new Error(`unknown amendment operation ${op}`);
   }
 };
 
@@ -1067,6 +1156,7 @@ const handover: Handler = async (v) => {
 };
 
 const HANDLERS: Record<string, Handler> = {
+  "amendment.json": amendment,
   "auth.json": auth,
   "backup.json": backup,
   "handover.json": handover,
