@@ -125,6 +125,7 @@ impl CliError {
                 }
                 ClientError::BadPin
                 | ClientError::LastAdmin { .. }
+                | ClientError::AttachmentTooLarge { .. }
                 | ClientError::BadServerUrl { .. }
                 | ClientError::InvalidInput { .. }
                 | ClientError::InvalidField(_) => code::USAGE,

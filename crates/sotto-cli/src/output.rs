@@ -584,6 +584,64 @@ mod tests {
     }
 
     #[test]
+    fn a_readable_line_shows_the_reply_the_edit_and_the_reactions_and_a_deleted_message_as_such() {
+        use sotto_client::store::state::ReactionRecord;
+        let id = MessageId::from_bytes([1; MessageId::LEN]);
+        let mut m = Delivered {
+            id,
+            conversation: ConversationId::from_bytes([2; ConversationId::LEN]),
+            from: "alice".to_owned(),
+            device: DeviceId::from_bytes([3; DeviceId::LEN]),
+            sent_at: 0,
+            text: Zeroizing::new("first".to_owned()),
+            attachment: None,
+            request: false,
+            account: None,
+            reply_to: Some(MessageId::from_bytes([9; MessageId::LEN])),
+            mentions: Vec::new(),
+            amended: Default::default(),
+        };
+        m.amended
+            .edits
+            .push(sotto_client::engine::amend::EditRecord {
+                id: MessageId::from_bytes([4; MessageId::LEN]),
+                sent_at: 1,
+                text: Zeroizing::new("second".to_owned()),
+                mentions: Vec::new(),
+            });
+        for (n, name, added) in [(5, "bob", true), (6, "carol", true), (7, "dave", false)] {
+            m.amended.reactions.push(ReactionRecord {
+                id: MessageId::from_bytes([n; MessageId::LEN]),
+                sent_at: 1,
+                account: sotto_proto::ids::AccountId::from_bytes([n; 32]),
+                username: name.to_owned(),
+                emoji: "👍".to_owned(),
+                added,
+            });
+        }
+        let line = message_line(&m);
+        assert!(
+            line.starts_with("[1970-01-01 00:00] alice: ↪ reply to msg:0909"),
+            "{line}"
+        );
+        assert!(line.contains("second (edited) 👍 bob,carol"), "{line}");
+        assert!(!line.contains("first") && !line.contains("dave"), "{line}");
+        let json = message_json(&m);
+        assert_eq!(json["text"], "second");
+        assert_eq!(json["edits"][0]["text"], "first");
+        assert_eq!(json["reactions"][0]["usernames"], json!(["bob", "carol"]));
+        m.amended = sotto_client::store::state::Amended {
+            deleted: true,
+            ..Default::default()
+        };
+        m.text = Zeroizing::new(String::new());
+        m.reply_to = None;
+        let line = message_line(&m);
+        assert!(line.contains("alice: (message deleted)"), "{line}");
+        assert_eq!(message_json(&m)["deleted"], id.to_string());
+    }
+
+    #[test]
     fn an_identity_hold_names_the_contact_the_count_and_the_review() {
         let two = identity_hold_warning("bob", true, 2, 3);
         assert!(two.starts_with("WARNING: the identity key of bob has CHANGED"));

@@ -199,6 +199,17 @@ fn replies_mentions_edits_deletes_reactions_and_search_and_a_forged_edit_is_refu
         refused.stderr
     );
 
+    // A text over the 64 KiB body limit is refused before anything is queued or sealed: no
+    // recipient ever sees a gap for it.
+    let long = "x".repeat(70_000);
+    let too_long = alice.run(&["send", &group, &long]);
+    assert_eq!(too_long.code, 2, "{}", too_long.stderr);
+    assert!(too_long.stderr.contains("64 KiB"), "{}", too_long.stderr);
+    assert!(too_long.stdout.trim().is_empty(), "{}", too_long.stdout);
+    assert_eq!(alice.ok(&["outbox"]).stdout.trim(), "");
+    let (_, stderr) = recv(&bob);
+    assert!(!stderr.contains("missing"), "{stderr}");
+
     // Search finds the edited text, not the replaced one, and never the deleted message.
     for reader in [&alice, &bob] {
         let hits = reader.ok(&["search", "LUNCH at", "--json"]).json_lines();
@@ -222,12 +233,16 @@ fn replies_mentions_edits_deletes_reactions_and_search_and_a_forged_edit_is_refu
 fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
     let server = TestServer::start();
     let (alice, bob, carol, group) = team(&server);
-    recv(&bob);
-    recv(&carol);
+    // Not contacts of alice yet: the group is a request until they accept it.
+    for member in [&bob, &carol] {
+        member.ok(&["accept", &group]);
+        recv(member);
+    }
 
     // Rename: the members get the new name.
     alice.ok(&["group", "rename", &group, "team two"]);
     recv(&bob);
+    recv(&carol);
     let listed = bob.ok(&["group", "list"]).json_lines();
     let entry = listed
         .iter()
@@ -266,14 +281,28 @@ fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
         3
     );
 
-    // Carol is removed: she is told by whom, and cannot send there.
+    // Carol is removed while connected: the server's conversation frame makes her client fetch
+    // the log, verify the removal and say who did it. Then she cannot send there.
+    let listening = carol
+        .command(&["recv", "--wait", "8"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
     alice.ok(&["group", "remove", &group, "carol"]);
+    let told = listening.wait_with_output().unwrap();
+    assert!(told.status.success());
+    let told = String::from_utf8_lossy(&told.stderr);
+    assert!(
+        told.contains("you were removed from team two") && told.contains("by alice"),
+        "{told}"
+    );
     let run = carol.run(&["send", &group, "MARKER after removal"]);
     assert_eq!(run.code, 6, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("you were removed from team two by alice")
-            || run.stderr.contains("not a member"),
+            .contains("you were removed from team two by alice"),
         "{}",
         run.stderr
     );
@@ -296,4 +325,31 @@ fn group_rename_admins_leave_and_the_removed_member_is_told_and_cannot_send() {
         .ok(&["search", "before leaving", "--json"])
         .json_lines();
     assert_eq!(kept.len(), 1, "{kept:?}");
+}
+
+#[test]
+fn a_file_over_the_servers_attachment_limit_is_refused_before_it_is_uploaded() {
+    let server = TestServer::start_with(|c| c.limits.max_attachment = 4096);
+    let alice = server.profile("alice");
+    let bob = server.profile("bob");
+    alice.register();
+    bob.register();
+    alice.ok(&["send", "bob", "hello"]);
+    let file = alice.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 8 * 1024]).unwrap();
+    let refused = alice.run(&["send", "bob", "--file", file.to_str().unwrap(), "caption"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("the file (8 KB) is larger than this server's attachment limit (4 KB)"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(alice.ok(&["outbox"]).stdout.trim(), "");
+    let small = alice.path().join("small.bin");
+    std::fs::write(&small, vec![7u8; 1024]).unwrap();
+    alice.ok(&["send", "bob", "--file", small.to_str().unwrap(), "fits"]);
+    let texts = bob.recv_texts();
+    assert_eq!(texts, ["hello", "fits"]);
 }

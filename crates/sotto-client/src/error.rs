@@ -171,6 +171,14 @@ pub enum Error {
         /// The other members' usernames.
         members: Vec<String>,
     },
+    /// A file larger than the server accepts as an attachment; nothing was uploaded.
+    #[error("the file ({}) is larger than this server's attachment limit ({})", show_size(*.size), show_size(*.max))]
+    AttachmentTooLarge {
+        /// The file's size, bytes.
+        size: u64,
+        /// The server's limit, bytes (`GET /v1/policy`).
+        max: u64,
+    },
     /// Only the author may edit or delete a message (protocol §8.5).
     #[error("you can only {action} your own messages")]
     NotAuthor {
@@ -237,6 +245,18 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
     }
 }
 
+/// A size for people: whole MB (MiB) from 1 MiB on, else KB or bytes.
+fn show_size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MB", b / MIB),
+        b if b >= MIB => format!("{:.1} MB", b as f64 / MIB as f64),
+        b if b >= KIB => format!("{} KB", b.div_ceil(KIB)),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Result with the client's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -261,5 +281,24 @@ impl Error {
             Self::Api { code, .. } => !code.is_retryable(),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attachment_limit_is_said_in_megabytes_not_bytes() {
+        let error = Error::AttachmentTooLarge {
+            size: 30 * 1024 * 1024 + 1,
+            max: 26_214_400,
+        };
+        assert_eq!(
+            error.to_string(),
+            "the file (30.0 MB) is larger than this server's attachment limit (25 MB)"
+        );
+        assert_eq!(show_size(2048), "2 KB");
+        assert_eq!(show_size(10), "10 bytes");
     }
 }

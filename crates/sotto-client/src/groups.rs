@@ -318,7 +318,7 @@ impl Client {
     }
 
     /// The name this device knows for the current commitment of `group`, if any.
-    fn current_name(&self, group: &GroupState) -> Option<&KnownName> {
+    pub(crate) fn current_name(&self, group: &GroupState) -> Option<&KnownName> {
         let naming = group.naming()?;
         self.state
             .conversations

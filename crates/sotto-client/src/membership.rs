@@ -78,15 +78,13 @@ impl Client {
 
     /// The error for a conversation this account was removed from (or left).
     pub(crate) fn removed_error(&self, conversation: ConversationId, removal: Removal) -> Error {
+        // Only the name of the log's current commitment, never an older one (§6.5 rule 4).
         let group = self
-            .state
-            .conversations
-            .get(&conversation)
-            .and_then(|c| c.name.as_ref())
-            .map_or_else(
-                || UNNAMED_GROUP.to_owned(),
-                |known| known.name.as_str().to_owned(),
-            );
+            .load_group(&conversation)
+            .ok()
+            .flatten()
+            .and_then(|group| self.current_name(&group).map(|k| k.name.to_string()))
+            .unwrap_or_else(|| UNNAMED_GROUP.to_owned());
         let me = self.account_id().ok();
         Error::Removed {
             group,

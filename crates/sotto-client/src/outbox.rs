@@ -139,9 +139,24 @@ impl Client {
                 .unwrap_or("file"),
         )?;
         let conversation = self.resolve_target(target, accept_new).await?;
+        self.check_still_member(conversation)?;
         let group = self.sync_group(conversation).await?;
         if !group.is_member(&self.account_id()?) {
             return Err(Error::NotMember);
+        }
+        // A file over the server's limit is refused before it is read, encrypted or uploaded.
+        let size = std::fs::metadata(path)
+            .map_err(|source| Error::Io {
+                what: "reading the file to send",
+                source,
+            })?
+            .len();
+        let token = self.access_token().await?;
+        if let Some(max) = self.api.policy(&token).await?.max_attachment_bytes {
+            // The server bounds the encrypted blob, a few bytes longer than the file.
+            if sotto_proto::attachment::blob_len(size) > max {
+                return Err(Error::AttachmentTooLarge { size, max });
+            }
         }
         let plain = Zeroizing::new(std::fs::read(path).map_err(|source| Error::Io {
             what: "reading the file to send",

@@ -788,6 +788,30 @@ mod tests {
     }
 
     #[test]
+    fn amendments_waiting_for_their_target_are_kept_in_the_profile() {
+        let bob = AccountId::from_bytes([2; 32]);
+        let mut state = ProfileState::default();
+        let early = amendment(20, 1, bob, edit("waits"));
+        assert_eq!(state.amend(early, 5), AmendOutcome::Waiting);
+        let mut again = ProfileState::from_bytes(&state.to_bytes().unwrap()).unwrap();
+        assert_eq!(again.waiting_amendments.len(), 1);
+        let mut target = message(1, 1, 10);
+        target.account = Some(bob);
+        again.archive(target);
+        again.release_waiting(MessageId::from_bytes([1; 16]), 6);
+        let stored = again.message(MessageId::from_bytes([1; 16])).unwrap();
+        assert_eq!(stored.current_text(), "waits");
+        let reloaded = ProfileState::from_bytes(&again.to_bytes().unwrap()).unwrap();
+        let stored = reloaded.message(MessageId::from_bytes([1; 16])).unwrap();
+        assert_eq!(stored.current_text(), "waits");
+        assert_eq!(
+            stored.text.as_str(),
+            "text 1",
+            "the original stays available"
+        );
+    }
+
+    #[test]
     fn a_delete_drops_the_unshown_edits_and_a_message_stored_without_its_author_uses_the_pin() {
         let bob = AccountId::from_bytes([2; 32]);
         let mut state = ProfileState::default();
