@@ -86,10 +86,13 @@ impl Backoff {
 /// The text of an outbox entry.
 fn outbox_text(body: &OutgoingBody) -> &str {
     match body {
-        OutgoingBody::Text(text) => text.as_str(),
+        OutgoingBody::Text(text) | OutgoingBody::Message { text, .. } => text.as_str(),
         OutgoingBody::Attachment { caption, .. } => caption.as_str(),
-        // A group's name is no message of the plan: its text matches none.
-        OutgoingBody::GroupName(_) => "",
+        // A group's name and amendments are no message of the plan: their text matches none.
+        OutgoingBody::GroupName(_)
+        | OutgoingBody::Edit { .. }
+        | OutgoingBody::Delete { .. }
+        | OutgoingBody::Reaction { .. } => "",
     }
 }
 
