@@ -3,36 +3,26 @@
  * devices over the in-memory relay, and the pure rules of `amend.ts`.
  */
 
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import { AccountId, DeviceId, MessageId, systemRandom } from "../../crypto";
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
 import { type Amendment, MAX_PENDING, PENDING_MS, applyAmendment, applyPending } from "./amend";
 import type { StoredMessage } from "./stored";
 import {
   type Side,
-  createConversation,
+  aliceAndBob,
+  dateFrozenAtT0,
   deliver,
   newRelay,
+  pair,
   settle,
   shownOf,
-  side,
   until,
 } from "./test-world";
 import { messageView } from "./view";
 
-let alice: TestAccount;
-let bob: TestAccount;
-
-beforeAll(async () => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Number(T0));
-  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
-});
-
-afterAll(() => {
-  vi.useRealTimers();
-});
+dateFrozenAtT0();
+const [alice, bob] = await aliceAndBob();
 
 /** How `s` shows a message of `conv`: as the UI gets it. */
 function view(s: Side, conv: string, id: string) {
@@ -58,14 +48,6 @@ function tick(ms = 1000): void {
   vi.setSystemTime(Date.now() + ms);
 }
 
-async function pair(name: string) {
-  const relay = newRelay([alice, bob]);
-  const a = await side(relay, alice, `${name}-alice`);
-  const b = await side(relay, bob, `${name}-bob`);
-  const conv = await createConversation(a, [bob]);
-  return { relay, a, b, conv };
-}
-
 async function exchange(relay: ReturnType<typeof newRelay>, from: Side, to: Side): Promise<void> {
   await settle(from);
   deliver(relay, to);
@@ -74,7 +56,7 @@ async function exchange(relay: ReturnType<typeof newRelay>, from: Side, to: Side
 
 describe("replies and mentions (§8.4)", () => {
   it("a reply quotes its target as it is now; a mention marks it for the one mentioned only", async () => {
-    const { relay, a, b, conv } = await pair("reply");
+    const { relay, a, b, conv } = await pair(alice, bob, "reply");
     const first = await a.messaging.send(conv, { type: "text", text: "lunch at noon?" });
     tick();
     const bobAccount = AccountId.toText(bob.master.account);
@@ -106,7 +88,7 @@ describe("replies and mentions (§8.4)", () => {
   });
 
   it("a reply to a message this device does not hold shows it as missing, never refused", async () => {
-    const { relay, a, b, conv } = await pair("reply-missing");
+    const { relay, a, b, conv } = await pair(alice, bob, "reply-missing");
     const unknown = MessageId.toText(MessageId.fromBytes(systemRandom(16)));
     const reply = await a.messaging.send(conv, {
       type: "message",
@@ -121,7 +103,7 @@ describe("replies and mentions (§8.4)", () => {
 
 describe("edits and deletes (§8.5)", () => {
   it("an edit replaces the text for both sides and keeps the earlier text; not a message itself", async () => {
-    const { relay, a, b, conv } = await pair("edit");
+    const { relay, a, b, conv } = await pair(alice, bob, "edit");
     const id = await a.messaging.send(conv, { type: "text", text: "teh plan" });
     await exchange(relay, a, b);
     tick();
@@ -137,7 +119,7 @@ describe("edits and deletes (§8.5)", () => {
   });
 
   it("of two edits the later (sent_at, id) shows, whatever order they arrive in", async () => {
-    const { relay, a, b, conv } = await pair("edit-order");
+    const { relay, a, b, conv } = await pair(alice, bob, "edit-order");
     const id = await a.messaging.send(conv, { type: "text", text: "v1" });
     await exchange(relay, a, b);
     tick();
@@ -156,7 +138,7 @@ describe("edits and deletes (§8.5)", () => {
   });
 
   it("a forged edit of someone else's message is refused (message/not-author) and counted", async () => {
-    const { relay, a, b, conv } = await pair("forged");
+    const { relay, a, b, conv } = await pair(alice, bob, "forged");
     const id = await a.messaging.send(conv, { type: "text", text: "I owe bob 10" });
     await exchange(relay, a, b);
     // Bob's client refuses it before sealing...
@@ -178,7 +160,7 @@ describe("edits and deletes (§8.5)", () => {
   });
 
   it("a delete removes the text, edits and reactions on both sides and keeps author and time", async () => {
-    const { relay, a, b, conv } = await pair("delete");
+    const { relay, a, b, conv } = await pair(alice, bob, "delete");
     const id = await a.messaging.send(conv, { type: "text", text: "secret plan" });
     const sentAt = Date.now();
     await exchange(relay, a, b);
@@ -215,7 +197,7 @@ describe("edits and deletes (§8.5)", () => {
   });
 
   it("an edit that arrives before its target waits and is applied once the target is committed", async () => {
-    const { relay, a, b, conv } = await pair("pending");
+    const { relay, a, b, conv } = await pair(alice, bob, "pending");
     const id = await a.messaging.send(conv, { type: "text", text: "draft" });
     tick();
     await a.messaging.amend(conv, { type: "edit", target: id, text: "final", mentions: [] });
@@ -234,7 +216,7 @@ describe("edits and deletes (§8.5)", () => {
 
 describe("reactions (§8.6)", () => {
   it("shows each reaction with who gave it; taking it back removes it", async () => {
-    const { relay, a, b, conv } = await pair("react");
+    const { relay, a, b, conv } = await pair(alice, bob, "react");
     const id = await a.messaging.send(conv, { type: "text", text: "shipped!" });
     await exchange(relay, a, b);
     tick();

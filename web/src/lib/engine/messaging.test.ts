@@ -6,7 +6,7 @@
 
 import "fake-indexeddb/auto";
 
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 
 import {
   AccountId,
@@ -22,7 +22,9 @@ import { wireKind } from "./messaging";
 import {
   type Relay,
   type Side,
+  aliceAndBob,
   createConversation,
+  dateFrozenAtT0,
   deliver,
   directoryView,
   kind,
@@ -34,18 +36,8 @@ import {
   until,
 } from "./test-world";
 
-let alice: TestAccount;
-let bob: TestAccount;
-
-beforeAll(async () => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Number(T0));
-  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
-});
-
-afterAll(() => {
-  vi.useRealTimers();
-});
+dateFrozenAtT0();
+const [alice, bob] = await aliceAndBob();
 
 function newRelay() {
   return newWorldRelay([alice, bob]);

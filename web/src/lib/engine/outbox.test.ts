@@ -4,47 +4,32 @@
  * the same sealed bytes, keeping its index; what the server refuses for good says why.
  */
 
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 
 import { AccountId, DeviceId } from "../../crypto";
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
+import { testAccount } from "../../crypto/test-support";
 import { ApiError } from "../api";
 import { BlockedError } from "./outbox";
 import {
+  aliceAndBob,
   createConversation,
+  dateFrozenAtT0,
   deliver,
   directoryView,
   newRelay,
+  pair,
   settle,
   shownOf,
   side,
   until,
 } from "./test-world";
 
-let alice: TestAccount;
-let bob: TestAccount;
-
-beforeAll(async () => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Number(T0));
-  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
-});
-
-afterAll(() => {
-  vi.useRealTimers();
-});
-
-async function pair(name: string) {
-  const relay = newRelay([alice, bob]);
-  const a = await side(relay, alice, `${name}-alice`);
-  const b = await side(relay, bob, `${name}-bob`);
-  const conv = await createConversation(a, [bob]);
-  return { relay, a, b, conv };
-}
+dateFrozenAtT0();
+const [alice, bob] = await aliceAndBob();
 
 describe("refused before sealing", () => {
   it("a body over 64 KiB throws in words, queues and seals nothing, and leaves no gap", async () => {
-    const { relay, a, b, conv } = await pair("too-long");
+    const { relay, a, b, conv } = await pair(alice, bob, "too-long");
     const text = "x".repeat(200_000);
     await expect(a.messaging.send(conv, { type: "text", text })).rejects.toThrow(
       "Message too long: 200,000 characters, the limit is 65,536 bytes",
@@ -62,7 +47,7 @@ describe("refused before sealing", () => {
   });
 
   it("a conversation this account was removed from takes nothing more", async () => {
-    const { a, b, conv } = await pair("removed");
+    const { a, b, conv } = await pair(alice, bob, "removed");
     await b.convs.sync(conv);
     await a.convs.change(
       conv,
@@ -102,7 +87,7 @@ describe("refused before sealing", () => {
 
 describe("waiting and refused", () => {
   it("a message that waits keeps its chain index when it is sent: the recipient sees no gap", async () => {
-    const { relay, a, b, conv } = await pair("waits");
+    const { relay, a, b, conv } = await pair(alice, bob, "waits");
     relay.postsDown = true;
     const first = await a.messaging.send(conv, { type: "text", text: "queued" });
     const status = (id: string) => shownOf(a, conv).find((m) => m.id === id)?.status;
@@ -129,7 +114,7 @@ describe("waiting and refused", () => {
   });
 
   it("a message the server refuses for good says why, waits for nothing, and can be dismissed", async () => {
-    const { relay, a, conv } = await pair("refused");
+    const { relay, a, conv } = await pair(alice, bob, "refused");
     relay.rejectPosts = new ApiError("not_found", 404, "not a member");
     const id = await a.messaging.send(conv, { type: "text", text: "too late" });
     const mine = () => shownOf(a, conv).find((m) => m.id === id);
@@ -144,7 +129,7 @@ describe("waiting and refused", () => {
   });
 
   it("a record an earlier version stored as failed loads as refused or waiting", async () => {
-    const { relay, a, conv } = await pair("failed-upgrade");
+    const { relay, a, conv } = await pair(alice, bob, "failed-upgrade");
     relay.rejectPosts = new ApiError("too_large", 413, "too large");
     const refused = await a.messaging.send(conv, { type: "text", text: "refused" });
     const status = (id: string) => shownOf(a, conv).find((m) => m.id === id)?.status;

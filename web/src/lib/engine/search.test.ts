@@ -3,25 +3,22 @@
  * remove), built again from the sealed store after a reload, and never written anywhere.
  */
 
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
 import { Database } from "../../storage/db";
 import { SearchIndex, fold, words } from "./search";
-import { createConversation, deliver, newRelay, settle, side } from "./test-world";
+import {
+  aliceAndBob,
+  createConversation,
+  dateFrozenAtT0,
+  deliver,
+  newRelay,
+  settle,
+  side,
+} from "./test-world";
 
-let alice: TestAccount;
-let bob: TestAccount;
-
-beforeAll(async () => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Number(T0));
-  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
-});
-
-afterAll(() => {
-  vi.useRealTimers();
-});
+dateFrozenAtT0();
+const [alice, bob] = await aliceAndBob();
 
 const texts = (hits: readonly { readonly text: string }[]) => hits.map((h) => h.text);
 

@@ -1,12 +1,13 @@
 /**
- * The fixed test world of the web engine: devices over an in-memory relay that stores, fans out
- * and archives like the server, with the server's failure modes (down, lost answers, refusals,
- * tampering, lying directory). Shared by the engine's tests.
+ * The fixed test world of the web engine: a clock frozen at `T0`, the accounts alice and bob, and
+ * devices over an in-memory relay that stores, fans out and archives like the server, with the
+ * server's failure modes (down, lost answers, refusals, tampering, lying directory). Shared by the
+ * engine's tests.
  */
 
 import "fake-indexeddb/auto";
 
-import { vi } from "vitest";
+import { afterAll, beforeAll, vi } from "vitest";
 
 import {
   AccountId,
@@ -19,7 +20,7 @@ import {
   localDevice,
   systemRandom,
 } from "../../crypto";
-import { T0, type TestAccount } from "../../crypto/test-support";
+import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
 import { Database } from "../../storage/db";
 import { SealedStore } from "../../storage/sealed";
 import { ApiError, type ApiClient } from "../api";
@@ -31,6 +32,25 @@ import type { LoadedKeys } from "./keystore";
 import { Continuity } from "./continuity";
 import { Messaging, type MessagingHost, wireKind } from "./messaging";
 import type { StoredMessage } from "./stored";
+
+/**
+ * Freezes `Date` at `T0` for the calling test file and gives the real clock back after its last
+ * test. Only `Date`: timers still run, so the inbox, the outbox and receipts drain.
+ */
+export function dateFrozenAtT0(): void {
+  beforeAll(() => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Number(T0));
+  });
+  afterAll(() => {
+    vi.useRealTimers();
+  });
+}
+
+/** alice (fixed slot 0) and bob (slot 1): the two accounts most engine tests talk between. */
+export function aliceAndBob(): Promise<[TestAccount, TestAccount]> {
+  return Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
+}
 
 export interface Relay {
   views: Map<string, DirectoryView>;
@@ -332,6 +352,18 @@ export function newRelay(accounts: readonly TestAccount[]): Relay {
     seen: new Set(),
     stored: new Map(),
   };
+}
+
+/**
+ * A new relay for `first` and `second`, a device of each (its database named after `name`), and a
+ * 1:1 conversation `first` made.
+ */
+export async function pair(first: TestAccount, second: TestAccount, name: string) {
+  const relay = newRelay([first, second]);
+  const a = await side(relay, first, `${name}-${first.name}`);
+  const b = await side(relay, second, `${name}-${second.name}`);
+  const conv = await createConversation(a, [second]);
+  return { relay, a, b, conv };
 }
 
 /** A conversation `creator` makes (admin) with `others`: a 1:1 unless `kind` says otherwise. */

@@ -3,26 +3,23 @@
  * messages, and limits said in words.
  */
 
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
-import { T0, type TestAccount, testAccount } from "../../crypto/test-support";
 import { DEFAULT_LIMITS, attachmentProblem, formatSize, policyLimits } from "./limits";
 import type { StoredMessage } from "./stored";
-import { createConversation, deliver, newRelay, settle, side } from "./test-world";
+import {
+  aliceAndBob,
+  createConversation,
+  dateFrozenAtT0,
+  deliver,
+  newRelay,
+  settle,
+  side,
+} from "./test-world";
 import { type ViewContext, conversationPreview, messageView, oneLine } from "./view";
 
-let alice: TestAccount;
-let bob: TestAccount;
-
-beforeAll(async () => {
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Number(T0));
-  [alice, bob] = await Promise.all([testAccount(0, "alice"), testAccount(1, "bob")]);
-});
-
-afterAll(() => {
-  vi.useRealTimers();
-});
+dateFrozenAtT0();
+const [alice, bob] = await aliceAndBob();
 
 const ME = `acct:${"a".repeat(64)}`;
 const ALICE = `acct:${"b".repeat(64)}`;
