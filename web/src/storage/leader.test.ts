@@ -70,14 +70,18 @@ function tab(locks: FakeLocks, bus: Bus) {
   return { leadership, log };
 }
 
+/** Two tabs of one browser: the same locks, the same channel. */
+function twoTabs() {
+  const locks = new FakeLocks();
+  const bus = new Bus();
+  return [tab(locks, bus), tab(locks, bus)] as const;
+}
+
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe("which tab leads", () => {
   it("the first tab leads, the second follows; Use here moves the lead and back", async () => {
-    const locks = new FakeLocks();
-    const bus = new Bus();
-    const first = tab(locks, bus);
-    const second = tab(locks, bus);
+    const [first, second] = twoTabs();
     first.leadership.start();
     await tick();
     second.leadership.start();
@@ -99,10 +103,7 @@ describe("which tab leads", () => {
   });
 
   it("a leading tab's takeOver does nothing; a stopped tab gives the lead to the next", async () => {
-    const locks = new FakeLocks();
-    const bus = new Bus();
-    const first = tab(locks, bus);
-    const second = tab(locks, bus);
+    const [first, second] = twoTabs();
     first.leadership.start();
     await tick();
     await first.leadership.takeOver();
