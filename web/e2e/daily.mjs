@@ -134,6 +134,15 @@ export async function daily(h) {
     await r.hover();
     await r.getByRole("button", { name: "More actions" }).click();
     await p.page.getByRole("menuitem", { name: action }).click();
+    if (action === "Edit") {
+      // Edit puts the message's text in the composer as the next render commits; typing before
+      // that would land beside it, so wait for it as a person would see it.
+      await p.page.getByTestId("editing").waitFor();
+      await p.page.waitForFunction(
+        (t) => document.querySelector("#composer")?.value.includes(t) === true,
+        text,
+      );
+    }
   }
   /** A file handed to the page as a DataTransfer (for drop and paste events). */
   async function transfer(p, name, type, bytes) {
@@ -566,6 +575,15 @@ async function cliInterop(h, srv, alice, bob, suffix) {
     await r.hover();
     await r.getByRole("button", { name: "More actions" }).click();
     await p.page.getByRole("menuitem", { name: action }).click();
+    if (action === "Edit") {
+      // Edit puts the message's text in the composer as the next render commits; typing before
+      // that would land beside it, so wait for it as a person would see it.
+      await p.page.getByTestId("editing").waitFor();
+      await p.page.waitForFunction(
+        (t) => document.querySelector("#composer")?.value.includes(t) === true,
+        text,
+      );
+    }
   }
   let conv;
   let cliMsg;

@@ -196,7 +196,11 @@ async function launch(name, pin) {
       !u.startsWith("https://127.0.0.1") &&
       !u.startsWith("wss://127.0.0.1") &&
       !u.startsWith("blob:") &&
-      !u.startsWith("data:")
+      !u.startsWith("data:") &&
+      // The browser's own PDF viewer (a PDF attachment shown inline) loads its pages from
+      // inside the browser; nothing of it reaches the network.
+      !u.startsWith("chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/") &&
+      !u.startsWith("chrome://resources/")
     ) {
       problems.push(`external request: ${u}`);
     }
