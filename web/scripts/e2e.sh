@@ -18,6 +18,15 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# Reactions are emoji: without a colour emoji font the screenshots show empty boxes. Not needed
+# for a test to pass, so a failed install only warns.
+if ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+  echo "[e2e] installing an emoji font (apt-get)"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji >/dev/null \
+    || echo "[e2e] no emoji font: reactions show as boxes in screenshots"
+fi
+
 if [ -d "$repo/crates/sotto-cli" ] && [ "${E2E_SKIP_CLI_BUILD:-}" = "" ]; then
   # One cargo invocation for both: built separately, each unifies dependency features differently
   # and the dependencies are compiled twice. The CLI interop test runs only if `sotto` builds.
