@@ -12,7 +12,6 @@ import { goBack, navigate, type Route, routeHash, useRoute } from "../components
 import { AuthScreen, AwaitingApproval } from "../features/auth/AuthScreen";
 import { NewConversation } from "../features/conversations/NewConversation";
 import { Switcher } from "../features/conversations/Switcher";
-import { displayName } from "../features/conversations/names";
 import { DevicesScreen } from "../features/devices/DevicesScreen";
 import { ChatView } from "../features/messages/ChatView";
 import { MembersPanel } from "../features/messages/MembersPanel";
@@ -54,17 +53,18 @@ export function App() {
   const [recovering, setRecovering] = useState(false);
   const [switcher, setSwitcher] = useState(false);
   const [help, setHelp] = useState(false);
+  /** The search box's words: in memory only (see the search route), for this page's life. */
+  const [searchQuery, setSearchQuery] = useState("");
   const ready = view.phase.kind === "ready" && !view.secondaryTab;
 
   const me = view.me?.account;
+  // Another account on this browser never sees the last one's search words.
+  useEffect(() => {
+    setSearchQuery("");
+  }, [me]);
   const convId = routeConv(route);
-  const selectedConv =
-    convId === undefined ? undefined : view.conversations.find((c) => c.id === convId);
   const unread = view.conversations.reduce((n, c) => n + c.unread, 0);
-  useDocumentTitle(
-    ready ? unread : 0,
-    ready && selectedConv !== undefined ? displayName(selectedConv, me) : undefined,
-  );
+  useDocumentTitle(ready ? unread : 0);
 
   useScrollToMessage(ready && route.kind === "chat" ? route.m : undefined);
 
@@ -91,7 +91,7 @@ export function App() {
       search: () => {
         setSwitcher(false);
         setHelp(false);
-        navigate({ kind: "search", q: route.kind === "search" ? route.q : "" });
+        navigate({ kind: "search" });
         document.getElementById("search-box")?.focus();
       },
       help: () => {
@@ -176,6 +176,7 @@ export function App() {
               onHelp={() => {
                 setHelp(true);
               }}
+              search={{ query: searchQuery, onQuery: setSearchQuery }}
             />
           </div>
         </main>
@@ -216,7 +217,17 @@ export function App() {
 }
 
 /** The content pane for a route. */
-function Screen({ route, view, onHelp }: { route: Route; view: AppView; onHelp: () => void }) {
+function Screen({
+  route,
+  view,
+  onHelp,
+  search,
+}: {
+  route: Route;
+  view: AppView;
+  onHelp: () => void;
+  search: { readonly query: string; readonly onQuery: (q: string) => void };
+}) {
   const settled = useSettled();
   useFocusOnNavigation(route);
   const verify = (account: string) => {
@@ -327,15 +338,7 @@ function Screen({ route, view, onHelp }: { route: Route; view: AppView; onHelp: 
     case "settings":
       return <SettingsScreen onHelp={onHelp} />;
     case "search":
-      return (
-        <SearchScreen
-          query={route.q}
-          onQuery={(q) => {
-            // One history entry for the search screen, not one per key.
-            navigate({ kind: "search", q }, { replace: true });
-          }}
-        />
-      );
+      return <SearchScreen query={search.query} onQuery={search.onQuery} />;
     case "safety":
       return (
         <SafetyNumberScreen

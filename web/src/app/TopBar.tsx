@@ -85,7 +85,7 @@ export function TopBar({ route, onHelp }: { route: Route; onHelp: () => void }) 
       <Action
         label="Search"
         icon={<SearchIcon />}
-        to={{ kind: "search", q: "" }}
+        to={{ kind: "search" }}
         current={route.kind === "search"}
       />
       <Action

@@ -29,9 +29,8 @@ describe("keyboard shortcuts", () => {
 });
 
 describe("the document title", () => {
-  it("puts the unread count first, then the open conversation", () => {
-    expect(titleFor(0, undefined)).toBe("Sotto");
-    expect(titleFor(3, undefined)).toBe("(3) Sotto");
-    expect(titleFor(3, "alice")).toBe("(3) alice — Sotto");
+  it("holds the unread count and never a conversation's name (browser history is not sealed)", () => {
+    expect(titleFor(0)).toBe("Sotto");
+    expect(titleFor(3)).toBe("(3) Sotto");
   });
 });

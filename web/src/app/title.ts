@@ -1,18 +1,18 @@
 /**
- * The document title: "(3) alice — Sotto" — the unread count first (what a tab strip shows when
- * it is narrow), then the open conversation's name. No message text ever goes there: the title is
- * visible in the task bar and to every extension with the tabs permission.
+ * The document title: "(3) Sotto", the unread count first (what a narrow tab strip still shows).
+ * No conversation name and no message text ever go there: the browser keeps each page's title in
+ * its history, unencrypted on disk outside the sealed store, and the title is visible in the task
+ * bar and to every extension with the tabs permission.
  */
 
 import { useEffect } from "react";
 
-export function titleFor(unread: number, convName: string | undefined): string {
-  const count = unread > 0 ? `(${unread}) ` : "";
-  return convName === undefined ? `${count}Sotto` : `${count}${convName} — Sotto`;
+export function titleFor(unread: number): string {
+  return unread > 0 ? `(${unread}) Sotto` : "Sotto";
 }
 
-export function useDocumentTitle(unread: number, convName: string | undefined): void {
+export function useDocumentTitle(unread: number): void {
   useEffect(() => {
-    document.title = titleFor(unread, convName);
-  }, [unread, convName]);
+    document.title = titleFor(unread);
+  }, [unread]);
 }

@@ -19,8 +19,7 @@ describe("routes", () => {
       { kind: "request", conv },
       { kind: "blocked" },
       { kind: "settings" },
-      { kind: "search", q: "" },
-      { kind: "search", q: "lunch & coffee?" },
+      { kind: "search" },
       { kind: "safety", account: "acct:ff" },
     ];
     for (const r of routes) expect(parseRoute(routeHash(r))).toEqual(r);
@@ -35,7 +34,8 @@ describe("routes", () => {
       expect(parseRoute(h)).toEqual({ kind: "home" });
   });
 
-  it("the search words come from ?q=", () => {
-    expect(parseRoute("#/search?q=hello%20world")).toEqual({ kind: "search", q: "hello world" });
+  it("search words are never part of an address (browser history is not sealed)", () => {
+    expect(routeHash({ kind: "search" })).toBe("#/search");
+    expect(parseRoute("#/search?q=hello%20world")).toEqual({ kind: "search" });
   });
 });

@@ -22,7 +22,11 @@ export type Route =
   | { readonly kind: "request"; readonly conv: string }
   | { readonly kind: "blocked" }
   | { readonly kind: "settings" }
-  | { readonly kind: "search"; readonly q: string }
+  /**
+   * The search screen. Its words are never part of the address: the browser keeps addresses in
+   * its history, unencrypted on disk, outside the sealed store.
+   */
+  | { readonly kind: "search" }
   | { readonly kind: "safety"; readonly account: string };
 
 /** The hash of a route, `#/…`; ids are percent-encoded (they hold `:` and may hold `/`). */
@@ -50,7 +54,7 @@ export function routeHash(route: Route): string {
     case "settings":
       return "#/settings";
     case "search":
-      return route.q === "" ? "#/search" : `#/search?q=${e(route.q)}`;
+      return "#/search";
     case "safety":
       return `#/safety/${e(route.account)}`;
   }
@@ -93,7 +97,7 @@ export function parseRoute(hash: string): Route {
     case "settings":
       return { kind: "settings" };
     case "search":
-      return { kind: "search", q: params.get("q") ?? "" };
+      return { kind: "search" };
     case "safety":
       if (conv !== undefined) return { kind: "safety", account: conv };
       break;

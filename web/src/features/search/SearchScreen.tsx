@@ -85,7 +85,7 @@ export function SearchScreen({
   onQuery,
 }: {
   query: string;
-  /** The box changed: the address follows (`#/search?q=`), without a history entry per key. */
+  /** The box changed (the words live in memory only, never in the address or the history). */
   onQuery: (q: string) => void;
 }) {
   const client = useSotto();
