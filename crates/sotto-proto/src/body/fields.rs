@@ -20,7 +20,7 @@ pub const MAX_MEDIA_TYPE_LEN: usize = 127;
 pub const MAX_BLOB_ID_LEN: usize = 64;
 
 /// `text` if it is at most `max` bytes long: the bound every field has.
-fn within(text: String, field: &'static str, max: usize) -> Result<String, FieldError> {
+pub(super) fn within(text: String, field: &'static str, max: usize) -> Result<String, FieldError> {
     if text.len() > max {
         return Err(FieldError::TooLong { field, max });
     }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::fields::within;
 use crate::codec::{is_display_text, Reader, Writer};
 use crate::error::{DecodeError, FieldError};
 use crate::ids::AccountId;
@@ -114,13 +115,7 @@ impl Reaction {
 
     /// Checks `reaction` against the rule of §4.8 and the 32-byte bound.
     pub fn new(reaction: impl Into<String>) -> Result<Self, FieldError> {
-        let reaction = reaction.into();
-        if reaction.len() > MAX_REACTION_LEN {
-            return Err(FieldError::TooLong {
-                field: Self::FIELD,
-                max: MAX_REACTION_LEN,
-            });
-        }
+        let reaction = within(reaction.into(), Self::FIELD, MAX_REACTION_LEN)?;
         if !is_display_text(&reaction) {
             return Err(FieldError::NotDisplayText { field: Self::FIELD });
         }
