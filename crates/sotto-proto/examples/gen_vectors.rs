@@ -296,7 +296,7 @@ fn body_json(body: &MessageBody) -> Value {
             "media_type": attachment.media_type.as_str(),
             "size": attachment.size,
             "secret": hx(attachment.secret.as_ref()),
-            "ciphertext_sha256": hx(attachment.ciphertext_sha256),
+            "blob_sha256": hx(attachment.blob_sha256),
             "caption": caption,
         }),
         MessageBody::Receipt { kind, messages } => json!({
@@ -1025,7 +1025,7 @@ fn sample_attachment() -> MessageBody {
             media_type: MediaType::new("application/pdf").expect("media type"),
             size: 48_213,
             secret: zeroize::Zeroizing::new(sha256(b"attachment secret")),
-            ciphertext_sha256: sha256(b"attachment blob"),
+            blob_sha256: sha256(b"attachment blob"),
         },
         caption: "Signed copy attached.".into(),
     }

@@ -317,7 +317,7 @@ fn body_from(v: &Value) -> MessageBody {
                 media_type: MediaType::new(s(v, "media_type")).unwrap(),
                 size: n(v, "size"),
                 secret: Zeroizing::new(arr_n(v, "secret")),
-                ciphertext_sha256: arr_n(v, "ciphertext_sha256"),
+                blob_sha256: arr_n(v, "blob_sha256"),
             },
             caption: s(v, "caption").to_owned(),
         },

@@ -119,7 +119,7 @@ function bodyFromJson(j: J): MessageBodyT {
           mediaType: j.get("media_type").str(),
           size: j.get("size").big(),
           secret: j.get("secret").hex(),
-          blobSha256: j.get("ciphertext_sha256").hex(),
+          blobSha256: j.get("blob_sha256").hex(),
         },
         caption: j.get("caption").str(),
       };
