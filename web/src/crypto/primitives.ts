@@ -15,6 +15,7 @@ import {
   type RsaNumbers,
   bitLength,
   encodeRsaSpki,
+  encodeRsaSpkiWithoutParameters,
   parsePkcs8RsaPublic,
   parseRsaPublicKey,
   parseSpki,
@@ -187,8 +188,12 @@ export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
   if (!parsed.isRsa || parsed.key === undefined || !isPlausibleRsa(parsed.key)) {
     throw new ProtocolError("key/malformed");
   }
-  if (!bytesEqual(encodeRsaSpki(parsed.key), input))
-    throw new ProtocolError("key/not-canonical-spki");
+  if (!bytesEqual(encodeRsaSpki(parsed.key), input)) {
+    // Another algorithm identifier (RSASSA-PSS, RSAES-OAEP, other parameters) is malformed; only
+    // the parameters left out is the same key written another way.
+    const another = bytesEqual(encodeRsaSpkiWithoutParameters(parsed.key), input);
+    throw new ProtocolError(another ? "key/not-canonical-spki" : "key/malformed");
+  }
   // The exponent has at most 33 bits here, so it is exact as a number.
   if (parsed.key.e.reduce((acc, byte) => acc * 256 + byte, 0) !== RSA_PUBLIC_EXPONENT) {
     throw new ProtocolError("key/bad-exponent");
