@@ -32,6 +32,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::KeyPair as _;
 use serde_json::{json, Value};
+use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemId};
 use sotto_proto::body::{
@@ -45,7 +46,6 @@ use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Writer;
 use sotto_proto::crypto::aead::AeadKey;
 use sotto_proto::crypto::{hkdf_sha256, sha256};
-use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
 use sotto_proto::domain::{Domain, PROTOCOL_VERSION};
 use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
@@ -2706,7 +2706,10 @@ fn distribution_checks(p: &People) -> Vec<Value> {
         bob,
         "distributions",
         vec![],
-        vec![g(), Step::At(limit.plus(1), Box::new(accept_last(&kdm_old)))],
+        vec![
+            g(),
+            Step::At(limit.plus(1), Box::new(accept_last(&kdm_old))),
+        ],
         Some("receive/stale-distribution"),
     ));
 
@@ -2875,12 +2878,7 @@ fn distribution_checks(p: &People) -> Vec<Value> {
         &mut rng,
     );
     let kdm_carols = carols
-        .distribute(
-            &s0,
-            &bob.device.verified_exchange,
-            &carol.device.keys,
-            T0,
-        )
+        .distribute(&s0, &bob.device.verified_exchange, &carol.device.keys, T0)
         .unwrap();
     v.push(scripted(
         p,
@@ -2977,7 +2975,9 @@ fn attachment_file() -> Value {
         b
     };
     let other_secret: [u8; 32] = random(&mut rng);
-    let refusals: Vec<(&str, &str, Vec<u8>, [u8; 32], [u8; 32])> = vec![
+    // Name, description, blob, secret and the hash a message would carry.
+    type Refusal<'a> = (&'a str, &'a str, Vec<u8>, [u8; 32], [u8; 32]);
+    let refusals: Vec<Refusal> = vec![
         (
             "hash-mismatch",
             "One bit of the AES-GCM output flipped; the hash given is the genuine blob's.",
@@ -3109,7 +3109,8 @@ fn key_request_file(p: &People) -> Value {
     let sign = |q: &KeyRequest, by: &TestAccount| {
         Signed::sign(q.encode(), by.device.keys.signing()).unwrap()
     };
-    let signing_pkcs8 = |a: &TestAccount| hx(a.device.keys.signing().to_pkcs8().unwrap().as_slice());
+    let signing_pkcs8 =
+        |a: &TestAccount| hx(a.device.keys.signing().to_pkcs8().unwrap().as_slice());
     let auth_pkcs8 = |a: &TestAccount| hx(a.device.keys.auth().to_pkcs8().unwrap().as_slice());
     let base = |name: &str, description: &str, changes: &[&Signed], requester: &TestAccount| {
         json!({
@@ -4253,7 +4254,12 @@ fn identity_file(p: &People) -> Value {
          that is not that key's: the id is checked before the keys (id-mismatch, not \
          key/too-small).",
         alice,
-        &cert_with(DeviceId::from_bytes([9; 32]), &small_spki, &alice_auth, "weak device"),
+        &cert_with(
+            DeviceId::from_bytes([9; 32]),
+            &small_spki,
+            &alice_auth,
+            "weak device",
+        ),
         &[],
         Some("id-mismatch"),
     ));
@@ -4996,22 +5002,19 @@ fn group_file(p: &People) -> Value {
         "group/signer-not-member",
     ));
     // §6.3: the codes no other vector reaches, and the order of steps 4 and 5.
-    let as_signer = |by: &TestAccount,
-                     account: AccountId,
-                     epoch: u64,
-                     previous: [u8; 32],
-                     op: GroupOp| {
-        let change = GroupChange {
-            conversation,
-            epoch,
-            previous,
-            signer_account: account,
-            signer_device: by.device.keys.device(),
-            issued_at: T0,
-            op,
+    let as_signer =
+        |by: &TestAccount, account: AccountId, epoch: u64, previous: [u8; 32], op: GroupOp| {
+            let change = GroupChange {
+                conversation,
+                epoch,
+                previous,
+                signer_account: account,
+                signer_device: by.device.keys.device(),
+                issued_at: T0,
+                op,
+            };
+            Signed::sign(change.encode(), by.device.keys.signing()).unwrap()
         };
-        Signed::sign(change.encode(), by.device.keys.signing()).unwrap()
-    };
     v.push(neg(
         "signer-mismatch",
         "A change signed by Alice's device that names Bob's account as its signer: the device \
@@ -5106,7 +5109,12 @@ fn group_file(p: &People) -> Value {
     )
     .unwrap();
     let full_state = GroupState::genesis(&full, &alice.device.verified).unwrap();
-    let one_more = propose(&full_state, GroupOp::AddMember(dave.member(false)), alice, 1);
+    let one_more = propose(
+        &full_state,
+        GroupOp::AddMember(dave.member(false)),
+        alice,
+        1,
+    );
     let too_many = json!({
         "name": "add-to-full-conversation",
         "description": "A genesis of 1000 members (Alice, admin, and 999 accounts), then Alice adds \
@@ -5121,7 +5129,12 @@ fn group_file(p: &People) -> Value {
     ));
     // §6.5: a group name given to an API (the wire refuses the same text as decode/invalid-value).
     for (name, description, text, ok) in [
-        ("group-name-128-bytes", "A name of 128 bytes, the bound.", "n".repeat(128), true),
+        (
+            "group-name-128-bytes",
+            "A name of 128 bytes, the bound.",
+            "n".repeat(128),
+            true,
+        ),
         (
             "group-name-129-bytes",
             "A name of 129 bytes.",

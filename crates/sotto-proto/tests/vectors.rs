@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde_json::Value;
+use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemHeader};
 use sotto_proto::body::{
@@ -30,23 +31,21 @@ use sotto_proto::body::{
 use sotto_proto::bundle::{
     ChainRecord, GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record,
 };
+use sotto_proto::chain::SenderChain;
 use sotto_proto::chain::{ChainKey, LocalDevice, MessageKey, ReceiverState};
 use sotto_proto::crypto::aead::AeadKey;
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, RsaPublicKey, SigningKeyPair, VerifyingKey};
 use sotto_proto::crypto::{hkdf_sha256, hmac_sha256, sha256};
-use sotto_proto::attachment::decrypt_attachment;
-use sotto_proto::chain::SenderChain;
 use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution};
-use sotto_proto::env::{DangerSeededRng, Env};
-use sotto_proto::identity::DeviceKeys;
-use sotto_proto::payload::MAX_KEY_REQUEST_BODY_LEN;
 use sotto_proto::domain::PROTOCOL_VERSION;
+use sotto_proto::env::{DangerSeededRng, Env};
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
 use sotto_proto::group::{
     change_hash, decode_signed_change, ConversationKind, CreateKind, GroupChange, GroupName,
     GroupOp, GroupState, Member, NameCheck, NameCommitment, NameReveal, Retention,
 };
 use sotto_proto::handover::{open_handover, Handover, HandoverHeader};
+use sotto_proto::identity::DeviceKeys;
 use sotto_proto::identity::{
     AccountIdentity, DeviceCertificate, ExchangeKeyCertificate, Revocation, VerifiedDevice,
 };
@@ -54,6 +53,7 @@ use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
 };
 use sotto_proto::limits::MAX_CERTIFICATE_LEN;
+use sotto_proto::payload::MAX_KEY_REQUEST_BODY_LEN;
 use sotto_proto::recovery::{
     access_verifier, BackupKey, RecoveryId, RecoveryKey, RecoveryKeys, RecoverySecret,
 };
@@ -2013,8 +2013,7 @@ fn attachment() {
                 assert_eq!(opened.as_slice(), file.as_slice(), "{}", name(v));
             }
             "open" => {
-                let result =
-                    decrypt_attachment(&hx(v, "blob"), &secret, &arr_n(v, "blob_sha256"));
+                let result = decrypt_attachment(&hx(v, "blob"), &secret, &arr_n(v, "blob_sha256"));
                 outcome(v, result);
             }
             other => panic!("{}: unknown operation {other}", name(v)),
@@ -2098,7 +2097,10 @@ fn key_request() {
         assert_eq!(h.recipient_key, id::<ExchangeKeyId>(e, "recipient_key"));
         assert_eq!(h.created_at, ts(e, "created_at"));
         assert_eq!(h.start_index, n32(e, "start_index"));
-        answer.sealed().verify("key distribution", owner.signing_key()).unwrap();
+        answer
+            .sealed()
+            .verify("key distribution", owner.signing_key())
+            .unwrap();
         let exchange = ExchangeKeyPair::from_pkcs8(&hx(r, "exchange_pkcs8")).unwrap();
         let payload = exchange
             .decrypt(
@@ -2106,7 +2108,10 @@ fn key_request() {
                 &DistributionHeader::oaep_label(answer.sealed().header()),
             )
             .unwrap();
-        assert_eq!(&payload[payload.len() - 32..], hx(e, "chain_key").as_slice());
+        assert_eq!(
+            &payload[payload.len() - 32..],
+            hx(e, "chain_key").as_slice()
+        );
     }
 }
 

@@ -641,8 +641,9 @@ const group: Handler = async (v) => {
   // §6.5: a group name given to an API.
   const groupName = v.opt("group_name");
   if (groupName !== undefined) {
-    await outcome(v, async () => {
+    await outcome(v, () => {
       expect(checkGroupName(groupName.str())).toBe(groupName.str());
+      return Promise.resolve();
     });
     return;
   }

@@ -114,7 +114,11 @@ impl RsaPublicKey {
 /// The DER encoding of an element with a definite, minimal length.
 fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     let len = content.len().to_be_bytes();
-    let significant = len.iter().skip_while(|&&b| b == 0).copied().collect::<Vec<_>>();
+    let significant = len
+        .iter()
+        .skip_while(|&&b| b == 0)
+        .copied()
+        .collect::<Vec<_>>();
     let mut out = vec![tag];
     match significant.as_slice() {
         [] => out.push(0),
@@ -535,6 +539,22 @@ mod tests {
             Err(Error::KeyRejected(KeyRejection::TooSmall { bits: 1024 }))
         ));
         assert!(RsaPublicKey::from_spki(b"not a key").is_err());
+        // §3: the parameters left out is the same key written another way; bytes after the key
+        // are not a key at all, although the parser would skip them.
+        let canonical = {
+            use aws_lc_rs::signature::KeyPair as _;
+            big.pair.public_key().as_der().unwrap().as_ref().to_vec()
+        };
+        assert!(matches!(
+            RsaPublicKey::from_spki(&spki_without_parameters(&pkcs1)),
+            Err(Error::KeyRejected(KeyRejection::NotCanonicalSpki))
+        ));
+        let trailing = [canonical.as_slice(), &[0]].concat();
+        assert!(matches!(
+            RsaPublicKey::from_spki(&trailing),
+            Err(Error::KeyRejected(KeyRejection::Malformed))
+        ));
+        assert!(RsaPublicKey::from_spki(&canonical).is_ok());
         assert!(RsaPublicKey::from_spki(&[0u8; 4096]).is_err());
     }
 }
