@@ -2609,6 +2609,49 @@ fn envelope_checks(p: &People) -> Vec<Value> {
         Some("receive/key-evicted"),
     ));
 
+    // §8.1: the ciphertext's bound is read from its prefix, and its length must match the header.
+    let genuine = &aged_msgs[0];
+    let header = genuine.sealed().header();
+    let prefix_over = [
+        &(header.len() as u32).to_be_bytes()[..],
+        header,
+        &131_089u32.to_be_bytes(),
+    ]
+    .concat();
+    v.push(scripted(
+        p,
+        "ciphertext-prefix-over-bound",
+        "A genuine header followed by a ciphertext length prefix of 131089 (131072 + 16 + 1) and \
+         nothing else: decode/too-long, compared before anything is read.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![g(), last(prefix_over)],
+        Some("decode/too-long"),
+    ));
+    let mut short_ct = genuine.sealed().ciphertext().to_vec();
+    short_ct.truncate(short_ct.len() - 16);
+    v.push(scripted(
+        p,
+        "ciphertext-shorter-than-padded-len",
+        "A genuine header whose ciphertext lost its last 16 bytes, re-signed by Alice: the \
+         ciphertext is not padded_len + 16 bytes (decode/invalid-value).",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![
+            g(),
+            last(
+                SignedSealed::sign(header.to_vec(), short_ct, alice.device.keys.signing())
+                    .unwrap()
+                    .encode(),
+            ),
+        ],
+        Some("decode/invalid-value"),
+    ));
+
     // §9.3 by count: 21 chains each skip 99 keys (2079 > 2000); the lowest 79 keys in the order
     // (time, chain id, index) go, all of them on the chain with the lowest id.
     let mut chains = Vec::new();
