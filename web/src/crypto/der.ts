@@ -239,7 +239,7 @@ export function encodeRsaSpkiWithoutParameters(key: RsaNumbers): Bytes {
   return tlv(TAG_SEQUENCE, algorithm, tlv(TAG_BIT_STRING, Uint8Array.of(0), rsaPublicKey));
 }
 
-/** The PKCS#1 `RSAPublicKey` DER of a key (for tests of the PKCS#1 refusal). */
+/** The PKCS#1 `RSAPublicKey` DER of a key: the one PKCS#1 input that is `key/not-canonical-spki`. */
 export function encodeRsaPublicKey(key: RsaNumbers): Bytes {
   return tlv(TAG_SEQUENCE, encodeUnsigned(key.n), encodeUnsigned(key.e));
 }

@@ -14,6 +14,7 @@ import { type Bytes, bytesEqual, concatBytes, copyBytes } from "./bytes";
 import {
   type RsaNumbers,
   bitLength,
+  encodeRsaPublicKey,
   encodeRsaSpki,
   encodeRsaSpkiWithoutParameters,
   parsePkcs8RsaPublic,
@@ -180,7 +181,12 @@ export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
   const parsed = parseSpki(input);
   if (parsed === undefined) {
     const pkcs1 = parseRsaPublicKey(input);
-    if (pkcs1 !== undefined && isPlausibleRsa(pkcs1)) {
+    // Only the key's own PKCS#1 encoding is "the same key written another way" (§3 step 3).
+    if (
+      pkcs1 !== undefined &&
+      isPlausibleRsa(pkcs1) &&
+      bytesEqual(encodeRsaPublicKey(pkcs1), input)
+    ) {
       throw new ProtocolError("key/not-canonical-spki", "PKCS#1 RSAPublicKey");
     }
     throw new ProtocolError("key/malformed");
