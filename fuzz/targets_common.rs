@@ -809,7 +809,7 @@ pub fn seeds() -> Vec<Seed> {
             media_type: MediaType::new("application/pdf").unwrap(),
             size: 12_345,
             secret: [7u8; 32].into(),
-            ciphertext_sha256: [9u8; 32],
+            blob_sha256: [9u8; 32],
         },
         caption: "see page 3".into(),
     };

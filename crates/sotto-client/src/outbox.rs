@@ -740,7 +740,7 @@ fn message_body(body: &OutgoingBody) -> Result<MessageBody> {
                     media_type: MediaType::new(media_type.as_str())?,
                     size: *size,
                     secret: Zeroizing::new(secret),
-                    ciphertext_sha256: digest,
+                    blob_sha256: digest,
                 },
                 caption: caption.to_string(),
             }

@@ -32,6 +32,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::KeyPair as _;
 use serde_json::{json, Value};
+use sotto_proto::attachment::decrypt_attachment;
 use sotto_proto::auth::AuthChallenge;
 use sotto_proto::backup::{open_backup, BackupItem, BackupItemId};
 use sotto_proto::body::{
@@ -45,7 +46,7 @@ use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Writer;
 use sotto_proto::crypto::aead::AeadKey;
 use sotto_proto::crypto::{hkdf_sha256, sha256};
-use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution};
+use sotto_proto::distribution::{ChainEnd, DistributionHeader, KeyDistribution, KeyRequest};
 use sotto_proto::domain::{Domain, PROTOCOL_VERSION};
 use sotto_proto::env::{DangerSeededRng, Env, Timestamp};
 use sotto_proto::envelope::{Envelope, EnvelopeHeader};
@@ -91,6 +92,8 @@ fn main() {
         ("recovery.json", recovery_file(&p)),
         ("backup.json", backup_file(&p)),
         ("handover.json", handover_file(&p)),
+        ("attachment.json", attachment_file()),
+        ("key-request.json", key_request_file(&p)),
     ];
     for (name, value) in files {
         write(&dir, name, &value);
@@ -296,7 +299,7 @@ fn body_json(body: &MessageBody) -> Value {
             "media_type": attachment.media_type.as_str(),
             "size": attachment.size,
             "secret": hx(attachment.secret.as_ref()),
-            "ciphertext_sha256": hx(attachment.ciphertext_sha256),
+            "blob_sha256": hx(attachment.blob_sha256),
             "caption": caption,
         }),
         MessageBody::Receipt { kind, messages } => json!({
@@ -581,6 +584,7 @@ fn distribution_detail(kdm: &KeyDistribution, sender: &TestAccount, to: &TestAcc
 
 /// One step of a scripted vector, kept both as JSON and as what it does, so the generator can
 /// run its own script before writing it.
+#[derive(Clone)]
 enum Step {
     GroupChange(Signed),
     Accept {
@@ -591,10 +595,17 @@ enum Step {
         wire: Vec<u8>,
         expect: Option<Value>,
     },
+    /// The inner step on a receiver whose clock reads the given time (JSON: the step with `now`).
+    At(Timestamp, Box<Step>),
 }
 
 fn step_json(step: &Step) -> Value {
     match step {
+        Step::At(now, inner) => {
+            let mut v = step_json(inner);
+            v["now"] = json!(now.millis());
+            v
+        }
         Step::GroupChange(signed) => json!({"op": "group_change", "change": hx(signed.encode())}),
         Step::Accept { wire, expect } => {
             let mut v = json!({"op": "accept_distribution", "distribution": hx(wire)});
@@ -641,8 +652,13 @@ fn run_script(p: &People, recipient: &TestAccount, steps: &[Step]) -> Result<(),
     let mut last = Ok(());
     for (i, step) in steps.iter().enumerate() {
         assert!(last.is_ok(), "step {} failed before the last", i - 1);
+        let (now, step) = match step {
+            Step::At(now, inner) => (*now, inner.as_ref()),
+            other => (T0, other),
+        };
         last = (|| -> Result<(), Error> {
             match step {
+                Step::At(..) => panic!("a step's time is given once"),
                 Step::GroupChange(signed) => {
                     let change = GroupChange::decode(signed.unverified_body())?;
                     let signer = find(change.signer_device);
@@ -659,7 +675,7 @@ fn run_script(p: &People, recipient: &TestAccount, steps: &[Step]) -> Result<(),
                         sender,
                         &local(recipient),
                         group.as_ref().expect("group"),
-                        T0,
+                        now,
                     )?;
                     if let Some(e) = expect {
                         assert_eq!(
@@ -676,7 +692,7 @@ fn run_script(p: &People, recipient: &TestAccount, steps: &[Step]) -> Result<(),
                 Step::Receive { wire, expect } => {
                     let env = Envelope::decode(wire)?;
                     let sender = find(env.header().sender_device);
-                    let got = state.receive(&env, sender, group.as_ref().expect("group"), T0)?;
+                    let got = state.receive(&env, sender, group.as_ref().expect("group"), now)?;
                     if let Some(e) = expect {
                         assert_eq!(&received(got.header.index, &got.body, &got.gap), e);
                     }
@@ -881,6 +897,30 @@ fn ids_file(_p: &People) -> Value {
             format!("{conv}00"),
             Some("conversation"),
         ),
+        (
+            "parse-odd-digit-count",
+            "One hex digit short (63 digits), refused.",
+            dev[..dev.len() - 1].to_owned(),
+            Some("device"),
+        ),
+        (
+            "parse-non-hex-digit",
+            "64 characters, the last one not a hex digit, refused.",
+            format!("{}g", &dev[..dev.len() - 1]),
+            Some("device"),
+        ),
+        (
+            "parse-prefix-only",
+            "The prefix with no hex at all, refused.",
+            "dev:".to_owned(),
+            Some("device"),
+        ),
+        (
+            "parse-uppercase-prefix",
+            "The prefix in upper case, refused: the prefix is compared exactly.",
+            format!("DEV:{}", &dev["dev:".len()..]),
+            Some("device"),
+        ),
     ];
     for (name, description, text, wrong_type) in parses {
         let id_type = wrong_type.unwrap_or_else(|| {
@@ -1025,7 +1065,7 @@ fn sample_attachment() -> MessageBody {
             media_type: MediaType::new("application/pdf").expect("media type"),
             size: 48_213,
             secret: zeroize::Zeroizing::new(sha256(b"attachment secret")),
-            ciphertext_sha256: sha256(b"attachment blob"),
+            blob_sha256: sha256(b"attachment blob"),
         },
         caption: "Signed copy attached.".into(),
     }
@@ -1413,6 +1453,126 @@ fn body_file() -> Value {
         ),
     ];
     for (name, description, bytes, code) in decodes {
+        let v = json!({
+            "name": name,
+            "description": description,
+            "operation": "decode",
+            "body_hex": hx(&bytes),
+        });
+        let result = MessageBody::decode(&bytes).map(|_| ()).map_err(Error::from);
+        vectors.push(negative(v, result, code));
+    }
+    // §2.1 "Which error wins" and §8.2's two bounds, pinned on the body decoder.
+    let kind_prefix = |kind: u8| {
+        let mut b = Domain::MessageBody.encoded();
+        b.push(kind);
+        b
+    };
+    let with_len = |kind: u8, len: u32, content: &[u8]| {
+        let mut b = kind_prefix(kind);
+        b.extend_from_slice(&len.to_be_bytes());
+        b.extend_from_slice(content);
+        b
+    };
+    let caption_over = {
+        let mut b = MessageBody::Attachment {
+            attachment: match sample_attachment() {
+                MessageBody::Attachment { attachment, .. } => attachment,
+                _ => unreachable!(),
+            },
+            caption: String::new(),
+        }
+        .encode()
+        .unwrap()
+        .to_vec();
+        let at = b.len() - 4;
+        b[at..].copy_from_slice(&65_537u32.to_be_bytes());
+        b.push(b'x');
+        b
+    };
+    let file_name_rlo = {
+        let name = "laptop\u{202e}gpj.exe";
+        let mut b = kind_prefix(0x02);
+        b.extend_from_slice(&8u16.to_be_bytes());
+        b.extend_from_slice(b"b-7f3a9c");
+        b.extend_from_slice(&u16::try_from(name.len()).unwrap().to_be_bytes());
+        b.extend_from_slice(name.as_bytes());
+        b
+    };
+    let body_domain = Domain::MessageBody.encoded();
+    let precedence: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "text-prefix-over-bound",
+            "A Text body whose text length prefix says 65537, one over the field's bound, followed \
+             by one byte: the prefix is compared with the bound before anything is read \
+             (decode/too-long, not decode/truncated).",
+            with_len(0x01, 65_537, b"x"),
+            "decode/too-long",
+        ),
+        (
+            "text-prefix-within-bound-beyond-body",
+            "A Text body whose text length prefix says 65520 (within the field's bound) but whose \
+             input ends after 5 bytes of text: decode/truncated.",
+            with_len(0x01, 65_520, b"short"),
+            "decode/truncated",
+        ),
+        (
+            "whole-body-over-bound",
+            "A Text body of 65537 bytes (prefix 65520, 65520 bytes of text): the whole body's bound \
+             is checked first, before the domain is read.",
+            with_len(0x01, 65_520, &vec![b'a'; 65_520]),
+            "decode/too-long",
+        ),
+        (
+            "caption-prefix-over-bound",
+            "An Attachment body whose caption length prefix says 65537: decode/too-long.",
+            caption_over,
+            "decode/too-long",
+        ),
+        (
+            "attachment-file-name-not-display-text",
+            "An Attachment body whose file name holds U+202E RIGHT-TO-LEFT OVERRIDE \
+             (display text, §4.8): refused as soon as the file name is read, before the rest of \
+             the body.",
+            file_name_rlo,
+            "decode/invalid-value",
+        ),
+        (
+            "domain-ends-inside-label",
+            "The body domain's length byte (10) and only 8 bytes of label, the 8th of which already \
+             differs from sotto/body: the domain is read whole first, so this is decode/truncated, \
+             not decode/wrong-domain.",
+            {
+                let mut b = vec![10u8];
+                b.extend_from_slice(b"sotto/ms");
+                b
+            },
+            "decode/truncated",
+        ),
+        (
+            "domain-other-label-other-version",
+            "A domain of the right length with another label (sotto/bodx) and version 2: the label \
+             is compared before the version (decode/wrong-domain).",
+            {
+                let mut b = vec![10u8];
+                b.extend_from_slice(b"sotto/bodx");
+                b.extend_from_slice(&[0x02, 0x01, 0, 0, 0, 0]);
+                b
+            },
+            "decode/wrong-domain",
+        ),
+        (
+            "domain-version-0",
+            "The body domain with version 0: decode/unsupported-version.",
+            {
+                let mut b = body_domain[..body_domain.len() - 1].to_vec();
+                b.extend_from_slice(&[0x00, 0x01, 0, 0, 0, 0]);
+                b
+            },
+            "decode/unsupported-version",
+        ),
+    ];
+    for (name, description, bytes, code) in precedence {
         let v = json!({
             "name": name,
             "description": description,
@@ -1914,7 +2074,7 @@ fn envelope_file(p: &People) -> Value {
     let adc = [alice, carol];
     let add = [alice, dave];
     let one_a = || vec![detail_a[0].clone()];
-    let v = vec![
+    let mut v = vec![
         scripted(
             p,
             "in-order-every-body-kind",
@@ -2196,12 +2356,1003 @@ fn envelope_file(p: &People) -> Value {
             Some("receive/chain-owner-mismatch"),
         ),
     ];
+    v.extend(envelope_checks(p));
     file(
         "Message envelopes (docs/protocol.md §8) and the receiver's checks (§9). Each vector is a \
          script replayed by a fresh receiver (the recipient device) at `now`: group changes, key \
          distributions and envelopes, in order. `messages` holds every value needed to check the \
          genuine envelopes byte for byte.",
         v,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// envelope.json and distribution.json: the checks no other script reaches
+// ----------------------------------------------------------------------------------------------
+
+/// A conversation of Alice (admin), Bob and Carol for the scripts below, its genesis and state.
+fn checks_group(p: &People, rng: &mut DangerSeededRng, name: &str) -> (Signed, GroupState) {
+    let conversation = ConversationId::from_bytes(random(rng));
+    let genesis = GroupState::create(
+        conversation,
+        sotto_proto::testing::group_kind(conversation, name),
+        vec![
+            p.alice.member(true),
+            p.bob.member(false),
+            p.carol.member(false),
+        ],
+        p.alice.master.account(),
+        &p.alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let state = GroupState::genesis(&genesis, &p.alice.device.verified).unwrap();
+    (genesis, state)
+}
+
+fn to_bob(chain: &mut SenderChain, group: &GroupState, p: &People) -> KeyDistribution {
+    chain
+        .distribute(
+            group,
+            &p.bob.device.verified_exchange,
+            &p.alice.device.keys,
+            T0,
+        )
+        .unwrap()
+}
+
+/// A chain of Alice's announcing `previous` as its predecessor.
+fn chain_after(
+    group: &GroupState,
+    p: &People,
+    previous: ChainEnd,
+    rng: &mut DangerSeededRng,
+) -> SenderChain {
+    start_chain(group, &p.alice, Some(previous), rng)
+}
+
+fn envelope_checks(p: &People) -> Vec<Value> {
+    let (alice, bob, dave) = (&p.alice, &p.bob, &p.dave);
+    let mut rng = rng_for("envelope/checks");
+    let (genesis, s0) = checks_group(p, &mut rng, "Case 2026-115");
+    let g = || Step::GroupChange(genesis.clone());
+    let add_dave = s0
+        .propose(
+            GroupOp::AddMember(dave.member(false)),
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let s1 = s0.apply(&add_dave, &alice.device.verified).unwrap();
+    let last = |wire: Vec<u8>| Step::Receive { wire, expect: None };
+    let ad = [alice];
+    let mut v = Vec::new();
+
+    // Check 3: a message of another conversation.
+    let (_, other) = checks_group(p, &mut rng, "Case 2026-116");
+    let mut elsewhere = start_chain(&other, alice, None, &mut rng);
+    let elsewhere_msg = send(&mut elsewhere, alice, &text("elsewhere"), T0, &mut rng);
+    v.push(scripted(
+        p,
+        "wrong-conversation",
+        "A genuine message of another conversation of Alice's, offered in this one.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![g(), last(elsewhere_msg.encode())],
+        Some("receive/wrong-conversation"),
+    ));
+
+    // Check 4: a message at an epoch the receiver's log has not reached.
+    let mut ahead = start_chain(&s1, alice, None, &mut rng);
+    let ahead_msg = send(&mut ahead, alice, &text("ahead"), T0, &mut rng);
+    v.push(scripted(
+        p,
+        "unknown-epoch",
+        "A message at epoch 1 while the receiver holds the log at epoch 0 (held until the change \
+         arrives).",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![g(), last(ahead_msg.encode())],
+        Some("receive/unknown-epoch"),
+    ));
+
+    // Check 9: a header epoch other than the chain's.
+    let mut c0 = start_chain(&s0, alice, None, &mut rng);
+    let kdm_c0 = to_bob(&mut c0, &s0, p);
+    let key_c0 = distributed_key(&kdm_c0, bob);
+    let mismatched = {
+        let body = text("epoch 1 on an epoch-0 chain");
+        let padded = pad(&body.encode().unwrap()).unwrap();
+        let header = EnvelopeHeader {
+            conversation: s0.conversation(),
+            epoch: 1,
+            sender_account: alice.master.account(),
+            sender_device: alice.device.keys.device(),
+            chain: c0.chain(),
+            index: 0,
+            sent_at: T0,
+            message_id: MessageId::from_bytes(random(&mut rng)),
+            padded_len: padded.len() as u32,
+        }
+        .encode();
+        let ct = chain_key_at(&key_c0, 0)
+            .message_key()
+            .aead_key(c0.chain(), 0)
+            .unwrap()
+            .seal(&header, &padded)
+            .unwrap();
+        Envelope::from_sealed(SignedSealed::sign(header, ct, alice.device.keys.signing()).unwrap())
+            .unwrap()
+    };
+    v.push(scripted(
+        p,
+        "epoch-mismatch",
+        "Alice's epoch-0 chain is accepted, the log moves to epoch 1 (Dave added), and a message \
+         correctly encrypted and signed on that chain claims epoch 1.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![
+            g(),
+            Step::Accept {
+                wire: kdm_c0.encode(),
+                expect: Some(accepted(c0.chain(), false, &[], false)),
+            },
+            Step::GroupChange(add_dave.clone()),
+            last(mismatched.encode()),
+        ],
+        Some("receive/epoch-mismatch"),
+    ));
+
+    // Check 10 with final index 0xffffffff: no index of the chain is accepted any more.
+    let mut quiet = start_chain(&s0, alice, None, &mut rng);
+    let kdm_quiet = to_bob(&mut quiet, &s0, p);
+    let late = send(&mut quiet, alice, &text("sent after all"), T0, &mut rng);
+    let mut after_quiet = chain_after(
+        &s0,
+        p,
+        ChainEnd {
+            chain: quiet.chain(),
+            final_index: None,
+        },
+        &mut rng,
+    );
+    let kdm_after_quiet = to_bob(&mut after_quiet, &s0, p);
+    v.push(scripted(
+        p,
+        "final-index-none-accepts-no-index",
+        "Alice's next chain announces that no message was sent on her previous one (final index \
+         0xffffffff); a message at index 0 of the previous chain then arrives.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![
+            g(),
+            Step::Accept {
+                wire: kdm_quiet.encode(),
+                expect: Some(accepted(quiet.chain(), false, &[], false)),
+            },
+            Step::Accept {
+                wire: kdm_after_quiet.encode(),
+                expect: Some(accepted(after_quiet.chain(), false, &[], false)),
+            },
+            last(late.encode()),
+        ],
+        Some("receive/index-out-of-bounds"),
+    ));
+
+    // §9.3 by age: a skipped key lives 30 days, measured from the commit that skipped it.
+    let mut aged = start_chain(&s0, alice, None, &mut rng);
+    let kdm_aged = to_bob(&mut aged, &s0, p);
+    let aged_bodies = [text("zero"), text("one"), text("two"), text("three")];
+    let aged_msgs: Vec<Envelope> = aged_bodies
+        .iter()
+        .map(|b| send(&mut aged, alice, b, T0, &mut rng))
+        .collect();
+    let aged_steps = |at: Timestamp, evicted: bool| {
+        vec![
+            g(),
+            Step::Accept {
+                wire: kdm_aged.encode(),
+                expect: Some(accepted(aged.chain(), false, &[], false)),
+            },
+            Step::Receive {
+                wire: aged_msgs[2].encode(),
+                expect: Some(received(2, &aged_bodies[2], &[0, 1])),
+            },
+            Step::At(
+                at,
+                Box::new(Step::Receive {
+                    wire: aged_msgs[3].encode(),
+                    expect: Some(received(3, &aged_bodies[3], &[])),
+                }),
+            ),
+            Step::At(
+                at,
+                Box::new(Step::Receive {
+                    wire: aged_msgs[0].encode(),
+                    expect: (!evicted).then(|| received(0, &aged_bodies[0], &[])),
+                }),
+            ),
+        ]
+    };
+    let thirty_days = T0.plus(30 * Timestamp::DAY);
+    v.push(scripted(
+        p,
+        "skipped-key-kept-30-days",
+        "Message 2 arrives at T0 (keys of 0 and 1 kept); exactly 30 days later message 3 is \
+         committed and message 0 still opens with its kept key.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        aged_steps(thirty_days, false),
+        None,
+    ));
+    v.push(scripted(
+        p,
+        "skipped-key-evicted-after-30-days",
+        "Message 2 arrives at T0 (keys of 0 and 1 kept); 30 days and 1 ms later message 3 is \
+         committed, which deletes the keys kept since T0, and message 0 is refused.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        aged_steps(thirty_days.plus(1), true),
+        Some("receive/key-evicted"),
+    ));
+
+    // §8.1: the ciphertext's bound is read from its prefix, and its length must match the header.
+    let genuine = &aged_msgs[0];
+    let header = genuine.sealed().header();
+    let prefix_over = [
+        &(header.len() as u32).to_be_bytes()[..],
+        header,
+        &131_089u32.to_be_bytes(),
+    ]
+    .concat();
+    v.push(scripted(
+        p,
+        "ciphertext-prefix-over-bound",
+        "A genuine header followed by a ciphertext length prefix of 131089 (131072 + 16 + 1) and \
+         nothing else: decode/too-long, compared before anything is read.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![g(), last(prefix_over)],
+        Some("decode/too-long"),
+    ));
+    let mut short_ct = genuine.sealed().ciphertext().to_vec();
+    short_ct.truncate(short_ct.len() - 16);
+    v.push(scripted(
+        p,
+        "ciphertext-shorter-than-padded-len",
+        "A genuine header whose ciphertext lost its last 16 bytes, re-signed by Alice: the \
+         ciphertext is not padded_len + 16 bytes (decode/invalid-value).",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        vec![
+            g(),
+            last(
+                SignedSealed::sign(header.to_vec(), short_ct, alice.device.keys.signing())
+                    .unwrap()
+                    .encode(),
+            ),
+        ],
+        Some("decode/invalid-value"),
+    ));
+
+    // §9.3 by count: 21 chains each skip 99 keys (2079 > 2000); the lowest 79 keys in the order
+    // (time, chain id, index) go, all of them on the chain with the lowest id.
+    let mut chains = Vec::new();
+    for _ in 0..21 {
+        let mut chain = start_chain(&s0, alice, None, &mut rng);
+        let kdm = to_bob(&mut chain, &s0, p);
+        let first = send(&mut chain, alice, &text("index 0"), T0, &mut rng);
+        for _ in 1..99 {
+            chain.reserve(T0).unwrap();
+        }
+        let last_msg = send(&mut chain, alice, &text("index 99"), T0, &mut rng);
+        chains.push((chain.chain(), kdm, first, last_msg));
+    }
+    chains.sort_by_key(|(id, ..)| *id.as_bytes());
+    let mut steps = vec![g()];
+    for (id, kdm, ..) in &chains {
+        steps.push(Step::Accept {
+            wire: kdm.encode(),
+            expect: Some(accepted(*id, false, &[], false)),
+        });
+    }
+    let every_skipped: Vec<u32> = (0..99).collect();
+    for (_, _, _, last_msg) in &chains {
+        steps.push(Step::Receive {
+            wire: last_msg.encode(),
+            expect: Some(received(99, &text("index 99"), &every_skipped)),
+        });
+    }
+    let highest = chains.last().unwrap();
+    steps.push(Step::Receive {
+        wire: highest.2.encode(),
+        expect: Some(received(0, &text("index 0"), &[])),
+    });
+    steps.push(last(chains[0].2.encode()));
+    v.push(scripted(
+        p,
+        "skipped-keys-evicted-beyond-2000",
+        "21 chains of Alice's, each delivered only its message 99 (99 keys kept each, 2079 in \
+         all): the 79 first in the order (time, chain id, index), indexes 0 to 78 of the chain \
+         with the lowest id, are deleted. Message 0 of the chain with the highest id still \
+         opens; message 0 of the lowest is refused. Distributions and messages are listed in \
+         chain id order.",
+        &ad,
+        bob,
+        "messages",
+        vec![],
+        steps,
+        Some("receive/key-evicted"),
+    ));
+    v
+}
+
+fn distribution_checks(p: &People) -> Vec<Value> {
+    let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
+    let mut rng = rng_for("distribution/checks");
+    let (genesis, s0) = checks_group(p, &mut rng, "Case 2026-117");
+    let g = || Step::GroupChange(genesis.clone());
+    let accept_last = |kdm: &KeyDistribution| Step::Accept {
+        wire: kdm.encode(),
+        expect: None,
+    };
+    let ad = [alice];
+    let adc = [alice, carol];
+    let mut v = Vec::new();
+
+    // §7.5 step 5: the oldest distribution accepted is 120 days old.
+    let mut old = start_chain(&s0, alice, None, &mut rng);
+    let kdm_old = to_bob(&mut old, &s0, p);
+    let limit = T0.plus(120 * Timestamp::DAY);
+    v.push(scripted(
+        p,
+        "distribution-120-days-old",
+        "A distribution created at T0 accepted exactly 120 days later.",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        vec![
+            g(),
+            Step::At(
+                limit,
+                Box::new(Step::Accept {
+                    wire: kdm_old.encode(),
+                    expect: Some(accepted(old.chain(), false, &[], false)),
+                }),
+            ),
+        ],
+        None,
+    ));
+    v.push(scripted(
+        p,
+        "stale-distribution",
+        "The same distribution 120 days and 1 ms after it was created.",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        vec![
+            g(),
+            Step::At(limit.plus(1), Box::new(accept_last(&kdm_old))),
+        ],
+        Some("receive/stale-distribution"),
+    ));
+
+    // §7.5 steps 2 and 3: the signature speaks before the recipient.
+    let mut bad_sig = kdm_old.sealed().signature().to_vec();
+    bad_sig[7] ^= 0x01;
+    let tampered = SignedSealed::from_parts(
+        kdm_old.sealed().header().to_vec(),
+        kdm_old.sealed().ciphertext().to_vec(),
+        bad_sig,
+    )
+    .encode();
+    v.push(scripted(
+        p,
+        "signature-before-recipient",
+        "Alice's distribution to Bob with one signature bit flipped, delivered to Carol: \
+         bad-signature (step 2), not receive/wrong-recipient (step 3).",
+        &ad,
+        carol,
+        "distributions",
+        vec![],
+        vec![
+            g(),
+            Step::Accept {
+                wire: tampered,
+                expect: None,
+            },
+        ],
+        Some("bad-signature"),
+    ));
+
+    // §7.5 step 4.
+    let add_dave = s0
+        .propose(
+            GroupOp::AddMember(dave.member(false)),
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let s1 = s0.apply(&add_dave, &alice.device.verified).unwrap();
+    let mut ahead = start_chain(&s1, alice, None, &mut rng);
+    let kdm_ahead = to_bob(&mut ahead, &s1, p);
+    v.push(scripted(
+        p,
+        "unknown-epoch",
+        "A distribution of an epoch-1 chain while the receiver holds the log at epoch 0.",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        vec![g(), accept_last(&kdm_ahead)],
+        Some("receive/unknown-epoch"),
+    ));
+    let (_, other) = checks_group(p, &mut rng, "Case 2026-118");
+    let mut elsewhere = start_chain(&other, alice, None, &mut rng);
+    let kdm_elsewhere = to_bob(&mut elsewhere, &other, p);
+    v.push(scripted(
+        p,
+        "wrong-conversation",
+        "A genuine distribution of another conversation of Alice's, offered in this one.",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        vec![g(), accept_last(&kdm_elsewhere)],
+        Some("receive/wrong-conversation"),
+    ));
+
+    // §7.5 step 8: the report counts from the chain's start and repeats indexes reported as a
+    // gap before; a duplicate gives the same report; a later announcement replaces the final
+    // index.
+    let mut prev = start_chain(&s0, alice, None, &mut rng);
+    let kdm_prev = to_bob(&mut prev, &s0, p);
+    let prev_bodies: Vec<MessageBody> = (0..5).map(|i| text(&format!("message {i}"))).collect();
+    let prev_msgs: Vec<Envelope> = prev_bodies
+        .iter()
+        .map(|b| send(&mut prev, alice, b, T0, &mut rng))
+        .collect();
+    let mut next = {
+        let mut env = Env::new(T0, &mut rng);
+        prev.successor(0, &mut env).unwrap()
+    };
+    let kdm_next = to_bob(&mut next, &s0, p);
+    let mut rewritten = chain_after(
+        &s0,
+        p,
+        ChainEnd {
+            chain: prev.chain(),
+            final_index: Some(1),
+        },
+        &mut rng,
+    );
+    let kdm_rewritten = to_bob(&mut rewritten, &s0, p);
+    let report_steps = vec![
+        g(),
+        Step::Accept {
+            wire: kdm_prev.encode(),
+            expect: Some(accepted(prev.chain(), false, &[], false)),
+        },
+        Step::Receive {
+            wire: prev_msgs[2].encode(),
+            expect: Some(received(2, &prev_bodies[2], &[0, 1])),
+        },
+        Step::Receive {
+            wire: prev_msgs[1].encode(),
+            expect: Some(received(1, &prev_bodies[1], &[])),
+        },
+        Step::Accept {
+            wire: kdm_next.encode(),
+            expect: Some(accepted(next.chain(), false, &[0, 3, 4], false)),
+        },
+        Step::Accept {
+            wire: kdm_next.encode(),
+            expect: Some(accepted(next.chain(), true, &[0, 3, 4], false)),
+        },
+        Step::Accept {
+            wire: kdm_rewritten.encode(),
+            expect: Some(accepted(rewritten.chain(), false, &[0], false)),
+        },
+    ];
+    v.push(scripted(
+        p,
+        "truncation-report",
+        "Alice sends messages 0 to 4; Bob receives 2 (gap [0, 1]) and 1. Her next chain \
+         announces final index 4: missing [0, 3, 4] (counted from the chain's start, index 0 \
+         again although already reported as a gap). The same distribution again is a duplicate \
+         with the same report. A third chain of Alice's announces final index 1 for the same \
+         chain: the latest announcement replaces the final index, missing [0].",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        report_steps.clone(),
+        None,
+    ));
+    let mut past_end = report_steps;
+    past_end.push(Step::Receive {
+        wire: prev_msgs[3].encode(),
+        expect: None,
+    });
+    v.push(scripted(
+        p,
+        "message-past-announced-end",
+        "After the script of truncation-report (final index now 1), message 3 of the chain \
+         arrives.",
+        &ad,
+        bob,
+        "distributions",
+        vec![],
+        past_end,
+        Some("receive/index-out-of-bounds"),
+    ));
+
+    // A device speaks for its own chains only.
+    let mut alices = start_chain(&s0, alice, None, &mut rng);
+    let kdm_alices = to_bob(&mut alices, &s0, p);
+    let alices_msg = send(&mut alices, alice, &text("still mine"), T0, &mut rng);
+    let mut carols = start_chain(
+        &s0,
+        carol,
+        Some(ChainEnd {
+            chain: alices.chain(),
+            final_index: None,
+        }),
+        &mut rng,
+    );
+    let kdm_carols = carols
+        .distribute(&s0, &bob.device.verified_exchange, &carol.device.keys, T0)
+        .unwrap();
+    v.push(scripted(
+        p,
+        "previous-chain-of-another-device",
+        "Carol's chain names Alice's chain as its predecessor, with final index 0xffffffff: \
+         reported as unknown and nothing recorded, so Alice's message 0 on it still opens.",
+        &adc,
+        bob,
+        "distributions",
+        vec![],
+        vec![
+            g(),
+            Step::Accept {
+                wire: kdm_alices.encode(),
+                expect: Some(accepted(alices.chain(), false, &[], false)),
+            },
+            Step::Accept {
+                wire: kdm_carols.encode(),
+                expect: Some(accepted(carols.chain(), false, &[], true)),
+            },
+            Step::Receive {
+                wire: alices_msg.encode(),
+                expect: Some(received(0, &text("still mine"), &[])),
+            },
+        ],
+        None,
+    ));
+    v
+}
+
+// ----------------------------------------------------------------------------------------------
+// attachment.json
+// ----------------------------------------------------------------------------------------------
+
+/// §10: a blob and what its message carries, checked by hand and through the decryption API.
+fn attachment_file() -> Value {
+    let mut rng = rng_for("attachment");
+    let sealed_parts = |secret: &[u8; 32], file: &[u8]| {
+        let mut okm = [0u8; 76];
+        hkdf_sha256(&[], secret, &Domain::Attachment.encoded(), &mut okm).unwrap();
+        let mut key = [0u8; 32];
+        let mut nonce = [0u8; 12];
+        key.copy_from_slice(&okm[..32]);
+        nonce.copy_from_slice(&okm[32..44]);
+        let commitment = okm[44..].to_vec();
+        let sealed = AeadKey::new(zeroize::Zeroizing::new(key), nonce)
+            .seal(&Domain::AttachmentCommitment.encoded(), file)
+            .unwrap();
+        let blob = [commitment.as_slice(), &sealed].concat();
+        (okm, key, nonce, commitment, blob)
+    };
+    let mut vectors = Vec::new();
+    let files: [(&str, &str, Vec<u8>); 2] = [
+        (
+            "attachment",
+            "A 34-byte file: the secret's HKDF output split into AES key, nonce and commitment; \
+             the blob is the commitment followed by the AES-GCM output.",
+            b"%PDF-1.7 engagement letter, signed".to_vec(),
+        ),
+        (
+            "empty-file",
+            "An empty file: the blob is the commitment and the 16-byte tag.",
+            Vec::new(),
+        ),
+    ];
+    let mut genuine = None;
+    for (name, description, file) in files {
+        let secret: [u8; 32] = random(&mut rng);
+        let (okm, key, nonce, commitment, blob) = sealed_parts(&secret, &file);
+        let digest = sha256(&blob);
+        let opened = decrypt_attachment(&blob, &secret, &digest).unwrap();
+        assert_eq!(opened.as_slice(), file.as_slice());
+        vectors.push(json!({
+            "name": name,
+            "description": description,
+            "operation": "seal",
+            "secret": hx(secret),
+            "hkdf_info": hx(Domain::Attachment.encoded()),
+            "okm": hx(okm),
+            "aes_key": hx(key),
+            "nonce": hx(nonce),
+            "commitment": hx(&commitment),
+            "aad": hx(Domain::AttachmentCommitment.encoded()),
+            "file": hx(&file),
+            "blob": hx(&blob),
+            "blob_sha256": hx(digest),
+        }));
+        genuine.get_or_insert((secret, blob));
+    }
+    let (secret, blob) = genuine.unwrap();
+    let flip = |at: usize| {
+        let mut b = blob.clone();
+        b[at] ^= 0x01;
+        b
+    };
+    let other_secret: [u8; 32] = random(&mut rng);
+    // Name, description, blob, secret and the hash a message would carry.
+    type Refusal<'a> = (&'a str, &'a str, Vec<u8>, [u8; 32], [u8; 32]);
+    let refusals: Vec<Refusal> = vec![
+        (
+            "hash-mismatch",
+            "One bit of the AES-GCM output flipped; the hash given is the genuine blob's.",
+            flip(40),
+            secret,
+            sha256(&blob),
+        ),
+        (
+            "commitment-mismatch",
+            "One bit of the commitment flipped, with the hash of the changed blob: the hash \
+             matches, the commitment does not.",
+            flip(3),
+            secret,
+            sha256(&flip(3)),
+        ),
+        (
+            "tag-mismatch",
+            "One bit of the AES-GCM output flipped, with the hash of the changed blob: hash and \
+             commitment match, the tag does not.",
+            flip(40),
+            secret,
+            sha256(&flip(40)),
+        ),
+        (
+            "other-secret",
+            "The genuine blob and hash opened with another secret: its commitment differs.",
+            blob.clone(),
+            other_secret,
+            sha256(&blob),
+        ),
+        (
+            "blob-shorter-than-commitment",
+            "A 31-byte blob with its own hash.",
+            blob[..31].to_vec(),
+            secret,
+            sha256(&blob[..31]),
+        ),
+    ];
+    for (name, description, bytes, key, digest) in refusals {
+        let v = json!({
+            "name": name,
+            "description": description,
+            "operation": "open",
+            "secret": hx(key),
+            "blob": hx(&bytes),
+            "blob_sha256": hx(digest),
+        });
+        let result = decrypt_attachment(&bytes, &key, &digest).map(|_| ());
+        vectors.push(negative(v, result, "decryption-failed"));
+    }
+    file(
+        "Attachments (docs/protocol.md §10): `seal` vectors give a secret, a file and every value \
+         derived from them byte for byte; `open` vectors give a blob, the secret and the hash a \
+         message carries, and must fail with decryption-failed.",
+        vectors,
+    )
+}
+
+// ----------------------------------------------------------------------------------------------
+// key-request.json
+// ----------------------------------------------------------------------------------------------
+
+/// §7.6: the owner's answers to key requests, and §7.3's refusal of a non-member recipient.
+fn key_request_file(p: &People) -> Value {
+    let (alice, bob, carol, dave) = (&p.alice, &p.bob, &p.carol, &p.dave);
+    let mut rng = rng_for("key-request");
+    let conversation = ConversationId::from_bytes(random(&mut rng));
+    let genesis = GroupState::create(
+        conversation,
+        sotto_proto::testing::group_kind(conversation, "Case 2026-119"),
+        vec![alice.member(true), bob.member(false), carol.member(false)],
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let s0 = GroupState::genesis(&genesis, &alice.device.verified).unwrap();
+    let add_dave = s0
+        .propose(
+            GroupOp::AddMember(dave.member(false)),
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let with_dave = s0.apply(&add_dave, &alice.device.verified).unwrap();
+    let remove_carol = s0
+        .propose(
+            GroupOp::RemoveMember {
+                account: carol.master.account(),
+            },
+            alice.master.account(),
+            &alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let without_carol = s0.apply(&remove_carol, &alice.device.verified).unwrap();
+    let seed = sha256(b"sotto/test-vectors/key-request/chain");
+    let owner_chain = || {
+        let mut chain_rng = DangerSeededRng::new(seed);
+        let mut env = Env::new(T0, &mut chain_rng);
+        SenderChain::start(
+            conversation,
+            0,
+            alice.master.account(),
+            alice.device.keys.device(),
+            None,
+            &mut env,
+        )
+        .unwrap()
+    };
+    let chain_key: [u8; 32] = {
+        let mut chain_rng = DangerSeededRng::new(seed);
+        let mut env = Env::new(T0, &mut chain_rng);
+        let _id: [u8; 16] = env.random().unwrap();
+        env.random().unwrap()
+    };
+    let chain_id = owner_chain().chain();
+    let request_of = |who: &TestAccount| KeyRequest {
+        conversation,
+        epoch: 0,
+        chain: chain_id,
+        owner_device: alice.device.keys.device(),
+        requester_account: who.master.account(),
+        requester_device: who.device.keys.device(),
+        requester_key: who.device.verified_exchange.key_id(),
+        requested_at: T0,
+    };
+    let sign = |q: &KeyRequest, by: &TestAccount| {
+        Signed::sign(q.encode(), by.device.keys.signing()).unwrap()
+    };
+    let signing_pkcs8 =
+        |a: &TestAccount| hx(a.device.keys.signing().to_pkcs8().unwrap().as_slice());
+    let auth_pkcs8 = |a: &TestAccount| hx(a.device.keys.auth().to_pkcs8().unwrap().as_slice());
+    let base = |name: &str, description: &str, changes: &[&Signed], requester: &TestAccount| {
+        json!({
+            "name": name,
+            "description": description,
+            "now": T0.millis(),
+            "devices": devices_json(&[alice, bob, carol, dave]),
+            "changes": changes.iter().map(|c| hx(c.encode())).collect::<Vec<_>>(),
+            "owner": {
+                "name": alice.name,
+                "signing_pkcs8": signing_pkcs8(alice),
+                "auth_pkcs8": auth_pkcs8(alice),
+            },
+            "chain": {
+                "seed": hx(seed),
+                "conversation": conversation.to_string(),
+                "epoch": 0,
+                "chain": chain_id.to_string(),
+                "chain_key": hx(chain_key),
+                "created_at": T0.millis(),
+            },
+            "requester": {
+                "name": requester.name,
+                "exchange_key_certificate": hx(requester.device.exchange_certificate.encode()),
+                "exchange_pkcs8": hx(requester.device.exchange.to_pkcs8().as_slice()),
+            },
+        })
+    };
+    let answer = |wire: &[u8], requester: &TestAccount, state: &GroupState| {
+        let request = Signed::decode(wire, sotto_proto::payload::MAX_KEY_REQUEST_BODY_LEN)?;
+        owner_chain().answer_key_request(
+            &request,
+            &requester.device.verified,
+            &requester.device.verified_exchange,
+            state,
+            &alice.device.keys,
+            T0,
+        )
+    };
+    let mut vectors = Vec::new();
+
+    // Bob, a member, asks again for Alice's chain: answered with a new distribution to his key.
+    let bobs = sign(&request_of(bob), bob);
+    let answered = answer(&bobs.encode(), bob, &s0).unwrap();
+    assert_eq!(distributed_key(&answered, bob), chain_key);
+    let mut v = base(
+        "answer",
+        "Bob, a member at the chain's epoch and now, asks Alice's device for her chain: the \
+         answer is a distribution of the chain from index 0 to the exchange key he named.",
+        &[&genesis],
+        bob,
+    );
+    v["operation"] = json!("answer");
+    v["request"] = json!(hx(bobs.encode()));
+    v["request_body_hex"] = json!(hx(bobs.unverified_body()));
+    v["expected_answer"] = json!({
+        "conversation": conversation.to_string(),
+        "epoch": 0,
+        "chain": chain_id.to_string(),
+        "sender_device": alice.device.keys.device().to_string(),
+        "recipient_account": bob.master.account().to_string(),
+        "recipient_device": bob.device.keys.device().to_string(),
+        "recipient_key": bob.device.verified_exchange.key_id().to_string(),
+        "created_at": T0.millis(),
+        "start_index": 0,
+        "chain_key": hx(chain_key),
+    });
+    vectors.push(v);
+
+    let refuse = |name: &str,
+                  description: &str,
+                  changes: &[&Signed],
+                  state: &GroupState,
+                  wire: Vec<u8>,
+                  requester: &TestAccount,
+                  code: &str| {
+        let mut v = base(name, description, changes, requester);
+        v["operation"] = json!("answer");
+        v["request"] = json!(hx(&wire));
+        negative(v, answer(&wire, requester, state).map(|_| ()), code)
+    };
+    vectors.push(refuse(
+        "requester-mismatch",
+        "Bob's genuine request presented as coming from Carol's device.",
+        &[&genesis],
+        &s0,
+        bobs.encode(),
+        carol,
+        "receive/sender-mismatch",
+    ));
+    vectors.push(refuse(
+        "forged-request",
+        "A request naming Bob's device, signed by Carol's device key, presented as Bob's.",
+        &[&genesis],
+        &s0,
+        sign(&request_of(bob), carol).encode(),
+        bob,
+        "bad-signature",
+    ));
+    let mut other_chain = request_of(bob);
+    other_chain.chain = ChainId::from_bytes(random(&mut rng));
+    vectors.push(refuse(
+        "unknown-chain",
+        "Bob asks Alice's device for a chain it does not own or know.",
+        &[&genesis],
+        &s0,
+        sign(&other_chain, bob).encode(),
+        bob,
+        "receive/unknown-chain",
+    ));
+    let mut other_owner = request_of(bob);
+    other_owner.owner_device = carol.device.keys.device();
+    vectors.push(refuse(
+        "other-owner",
+        "Bob's request for Alice's chain addressed to Carol's device as its owner.",
+        &[&genesis],
+        &s0,
+        sign(&other_owner, bob).encode(),
+        bob,
+        "receive/chain-owner-mismatch",
+    ));
+    let mut future = request_of(bob);
+    future.requested_at = T0.plus(MAX_CLOCK_SKEW_MS + 1);
+    vectors.push(refuse(
+        "far-future",
+        "A request made 3 h 1 ms after the owner's now.",
+        &[&genesis],
+        &s0,
+        sign(&future, bob).encode(),
+        bob,
+        "receive/far-future",
+    ));
+    let mut other_key = request_of(bob);
+    other_key.requester_key = carol.device.verified_exchange.key_id();
+    vectors.push(refuse(
+        "other-exchange-key",
+        "Bob's request naming Carol's exchange key, while the key presented is Bob's.",
+        &[&genesis],
+        &s0,
+        sign(&other_key, bob).encode(),
+        bob,
+        "receive/wrong-recipient",
+    ));
+    vectors.push(refuse(
+        "member-added-later",
+        "Dave, added at epoch 1, asks for Alice's epoch-0 chain: his account was not an intended \
+         recipient (he waits for the next chain).",
+        &[&genesis, &add_dave],
+        &with_dave,
+        sign(&request_of(dave), dave).encode(),
+        dave,
+        "receive/wrong-recipient",
+    ));
+    vectors.push(refuse(
+        "member-removed-since",
+        "Carol, a member at the chain's epoch, removed at epoch 1, asks for the epoch-0 chain: the \
+         chain's epoch is no longer the state's.",
+        &[&genesis, &remove_carol],
+        &without_carol,
+        sign(&request_of(carol), carol).encode(),
+        carol,
+        "chain-needs-rotation",
+    ));
+    let oversized = {
+        let mut w = Vec::new();
+        w.extend_from_slice(&1025u32.to_be_bytes());
+        w.extend_from_slice(&[0u8; 1025]);
+        w.extend_from_slice(&0u32.to_be_bytes());
+        w
+    };
+    vectors.push(refuse(
+        "request-body-over-bound",
+        "A key request's Signed wire form whose body length prefix says 1025 (§11.1: at most \
+         1024).",
+        &[&genesis],
+        &s0,
+        oversized,
+        bob,
+        "decode/too-long",
+    ));
+
+    // §7.3: a distribution only goes to a member.
+    let mut v = base(
+        "distribute-to-non-member",
+        "Alice's device distributes her chain to Dave's verified exchange key; Dave is not a \
+         member.",
+        &[&genesis],
+        dave,
+    );
+    v["operation"] = json!("distribute");
+    let result = owner_chain()
+        .distribute(&s0, &dave.device.verified_exchange, &alice.device.keys, T0)
+        .map(|_| ());
+    vectors.push(negative(v, result, "recipient-not-member"));
+    file(
+        "Key requests (docs/protocol.md §7.6): the owner device answers a signed request with a \
+         new distribution, or refuses it with the code given. The owner's chain is the one \
+         SenderChain.start makes from the seeded generator `chain.seed`.",
+        vectors,
     )
 }
 
@@ -2335,7 +3486,7 @@ fn distribution_file(p: &People) -> Value {
     let d_bob = || vec![distribution_detail(&to_bob, alice, bob)];
     let ad = [alice];
     let adc = [alice, carol];
-    let v = vec![
+    let mut v = vec![
         scripted(
             p,
             "alice-to-bob",
@@ -2520,6 +3671,7 @@ fn distribution_file(p: &People) -> Value {
             Some("decode/wrong-domain"),
         ),
     ];
+    v.extend(distribution_checks(p));
     file(
         "Key distributions (docs/protocol.md §7.3, §7.5). Each vector is a script replayed by a \
          fresh receiver (the recipient device) at `now`. `distributions` holds every value needed \
@@ -2548,6 +3700,49 @@ fn device_cert_detail(signed: &Signed) -> Value {
         "signature": hx(signed.signature()),
     })
 }
+
+/// A DER length (definite, minimal).
+fn der_len(n: usize) -> Vec<u8> {
+    match n {
+        0..=127 => vec![n as u8],
+        128..=255 => vec![0x81, n as u8],
+        _ => vec![0x82, (n >> 8) as u8, n as u8],
+    }
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    out.extend(der_len(content.len()));
+    out.extend_from_slice(content);
+    out
+}
+
+/// A minimal positive DER INTEGER from big-endian bytes.
+fn der_uint(be: &[u8]) -> Vec<u8> {
+    let start = be.iter().position(|&b| b != 0).unwrap_or(be.len());
+    let mut content = Vec::new();
+    if be.get(start).is_none_or(|&b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(&be[start..]);
+    tlv(0x02, &content)
+}
+
+/// PKCS#1 `RSAPublicKey`.
+fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+    tlv(0x30, &[der_uint(n), der_uint(e)].concat())
+}
+
+/// A SubjectPublicKeyInfo with the given AlgorithmIdentifier contents around `key`.
+fn spki_der(algorithm: &[u8], key: &[u8]) -> Vec<u8> {
+    let bits = [&[0u8][..], key].concat();
+    tlv(0x30, &[tlv(0x30, algorithm), tlv(0x03, &bits)].concat())
+}
+
+const RSA_ENCRYPTION_OID: &str = "06092a864886f70d010101";
+const RSASSA_PSS_OID: &str = "06092a864886f70d01010a";
+const EC_PUBLIC_KEY_OID: &str = "06072a8648ce3d0201";
+const DER_NULL: &str = "0500";
 
 fn identity_file(p: &People) -> Value {
     let (alice, bob) = (&p.alice, &p.bob);
@@ -2964,6 +4159,255 @@ fn identity_file(p: &People) -> Value {
         T0,
         None,
         Some("wrong-account"),
+    ));
+    // §3: what each key code means, one vector per kind of refusal (and the order of the checks).
+    let alice_spki = alice.master.verifying_key().spki().to_vec();
+    let f4 = [1u8, 0, 1];
+    let rsa_alg = hex::decode(format!("{RSA_ENCRYPTION_OID}{DER_NULL}")).unwrap();
+    let alice_pkcs1 = rsa_public_key_der(&modulus, &f4);
+    assert_eq!(
+        spki_der(&rsa_alg, &alice_pkcs1),
+        alice_spki,
+        "the DER helpers rebuild the canonical SPKI"
+    );
+    let small_modulus = aws_lc_rs::rsa::PublicKey::from_der(&small_spki)
+        .unwrap()
+        .modulus()
+        .big_endian_without_leading_zero()
+        .to_vec();
+    let mut big_modulus = vec![0xc5u8; 768];
+    big_modulus[767] |= 1;
+    let mut even_modulus = modulus.clone();
+    *even_modulus.last_mut().unwrap() &= 0xfe;
+    let key_cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "master-key-6144-bits",
+            "A well-formed canonical SPKI, exponent 65537, with a 6144-bit odd modulus: above the \
+             4096-bit maximum.",
+            spki_der(&rsa_alg, &rsa_public_key_der(&big_modulus, &f4)),
+            "key/too-large",
+        ),
+        (
+            "exponent-3-before-size",
+            "A 2048-bit modulus with exponent 3: the exponent is checked before the size \
+             (key/bad-exponent, not key/too-small).",
+            spki_der(&rsa_alg, &rsa_public_key_der(&small_modulus, &[3])),
+            "key/bad-exponent",
+        ),
+        (
+            "spki-truncated",
+            "Alice's master SPKI without its last byte: not DER.",
+            alice_spki[..alice_spki.len() - 1].to_vec(),
+            "key/malformed",
+        ),
+        (
+            "spki-trailing-byte",
+            "Alice's master SPKI followed by one zero byte: bytes after the DER value.",
+            [alice_spki.as_slice(), &[0]].concat(),
+            "key/malformed",
+        ),
+        (
+            "spki-non-minimal-length",
+            "Alice's master SPKI with its outer length written in three bytes (83 00 01 a2) \
+             instead of two: BER, not DER.",
+            [&[0x30u8, 0x83, 0x00][..], &alice_spki[2..]].concat(),
+            "key/malformed",
+        ),
+        (
+            "spki-over-1024-bytes",
+            "1025 bytes (Alice's SPKI padded with zeros): over the encoding bound, refused before \
+             parsing.",
+            {
+                let mut b = alice_spki.clone();
+                b.resize(1025, 0);
+                b
+            },
+            "key/malformed",
+        ),
+        (
+            "spki-of-another-algorithm",
+            "An SPKI whose algorithm is id-ecPublicKey, carrying Alice's RSA key bits: another \
+             algorithm is malformed, not merely non-canonical.",
+            spki_der(
+                &hex::decode(format!("{EC_PUBLIC_KEY_OID}{DER_NULL}")).unwrap(),
+                &alice_pkcs1,
+            ),
+            "key/malformed",
+        ),
+        (
+            "even-modulus",
+            "Alice's modulus with its lowest bit cleared: no RSA modulus is even.",
+            spki_der(&rsa_alg, &rsa_public_key_der(&even_modulus, &f4)),
+            "key/malformed",
+        ),
+        (
+            "spki-without-null-parameters",
+            "Alice's key as SPKI with rsaEncryption but no NULL parameters: the same key in \
+             another encoding.",
+            spki_der(&hex::decode(RSA_ENCRYPTION_OID).unwrap(), &alice_pkcs1),
+            "key/not-canonical-spki",
+        ),
+        (
+            "spki-rsassa-pss-algorithm",
+            "Alice's key bits in an SPKI whose algorithm is id-RSASSA-PSS (NULL parameters): only \
+             rsaEncryption and bare PKCS#1 are RSA public-key forms here, so this is malformed.",
+            spki_der(
+                &hex::decode(format!("{RSASSA_PSS_OID}{DER_NULL}")).unwrap(),
+                &alice_pkcs1,
+            ),
+            "key/malformed",
+        ),
+        (
+            "spki-rsassa-pss-without-parameters",
+            "The same with id-RSASSA-PSS and no parameters: malformed.",
+            spki_der(&hex::decode(RSASSA_PSS_OID).unwrap(), &alice_pkcs1),
+            "key/malformed",
+        ),
+        (
+            "spki-rsaes-oaep-algorithm",
+            "The same with id-RSAES-OAEP (1.2.840.113549.1.1.7) and NULL parameters: malformed.",
+            spki_der(
+                &hex::decode(format!("06092a864886f70d010107{DER_NULL}")).unwrap(),
+                &alice_pkcs1,
+            ),
+            "key/malformed",
+        ),
+    ];
+    for (name, description, spki, code) in key_cases {
+        v.push(pin(name, description, &spki, Some(code)));
+    }
+
+    // §4.6 step 2: which check speaks first, and the keys that must differ.
+    let cert_with = |device: DeviceId, signing: &[u8], auth: &[u8], name: &str| {
+        let body = DeviceCertificate {
+            account: alice.master.account(),
+            device,
+            signing_key: signing.to_vec(),
+            auth_key: auth.to_vec(),
+            issued_at: T0,
+            name: name.into(),
+        };
+        Signed::sign(body.encode(), alice.master.key_pair()).unwrap()
+    };
+    let alice_auth = alice.device.keys.auth().verifying_key().spki().to_vec();
+    let alice_signing = alice.device.keys.signing().verifying_key().spki().to_vec();
+    v.push(verify_device(
+        "id-mismatch-before-key-checks",
+        "A certificate signed by Alice's master key for a 2048-bit signing key under a device id \
+         that is not that key's: the id is checked before the keys (id-mismatch, not \
+         key/too-small).",
+        alice,
+        &cert_with(
+            DeviceId::from_bytes([9; 32]),
+            &small_spki,
+            &alice_auth,
+            "weak device",
+        ),
+        &[],
+        Some("id-mismatch"),
+    ));
+    v.push(verify_device(
+        "signing-key-is-master-key",
+        "A certificate whose device signing key is Alice's master key itself.",
+        alice,
+        &cert_with(
+            DeviceId::from_signing_spki(&alice_spki),
+            &alice_spki,
+            &alice_auth,
+            "master as device",
+        ),
+        &[],
+        Some("invalid-input"),
+    ));
+    v.push(verify_device(
+        "auth-key-is-signing-key",
+        "A certificate whose auth key is its signing key.",
+        alice,
+        &cert_with(
+            DeviceId::from_signing_spki(&alice_signing),
+            &alice_signing,
+            &alice_signing,
+            "one key, two roles",
+        ),
+        &[],
+        Some("invalid-input"),
+    ));
+    v.push(verify_device(
+        "same-keys-before-key-checks",
+        "A certificate whose signing and auth keys are the same 2048-bit key: the keys are \
+         compared before they are checked (invalid-input, not key/too-small).",
+        alice,
+        &cert_with(
+            DeviceId::from_signing_spki(&small_spki),
+            &small_spki,
+            &small_spki,
+            "weak device",
+        ),
+        &[],
+        Some("invalid-input"),
+    ));
+    v.push(verify_device(
+        "device-name-not-display-text",
+        "A certificate signed by Alice's master key whose device name holds U+202E \
+         RIGHT-TO-LEFT OVERRIDE (§4.8): refused when decoding.",
+        alice,
+        &cert_with(
+            alice.device.keys.device(),
+            &alice_signing,
+            &alice_auth,
+            "laptop\u{202e}gpj.exe",
+        ),
+        &[],
+        Some("decode/invalid-value"),
+    ));
+    let future_revocation = alice
+        .master
+        .revoke(alice.device.keys.device(), 0, T0.plus(365 * Timestamp::DAY))
+        .unwrap();
+    v.push(verify_device(
+        "revoked-by-any-serial-any-time",
+        "Alice's device certificate with a revocation of serial 0 dated a year after now: any \
+         verified revocation revokes the device, whatever its serial and revoked_at (§4.4).",
+        alice,
+        &alice.device.certificate,
+        std::slice::from_ref(&future_revocation),
+        Some("device-revoked"),
+    ));
+
+    // §4.6 step 3: the exchange key has a role of its own.
+    let xcert_with = |exchange_key: &[u8]| {
+        let mut body =
+            sotto_proto::identity::ExchangeKeyCertificate::decode(xcert.unverified_body()).unwrap();
+        body.exchange_key = exchange_key.to_vec();
+        Signed::sign(body.encode(), alice.device.keys.signing()).unwrap()
+    };
+    v.push(verify_xkey(
+        "exchange-key-is-master-key",
+        "An exchange-key certificate, signed by Alice's device, certifying Alice's master key as \
+         her exchange key.",
+        alice,
+        &xcert_with(&alice_spki),
+        T0,
+        None,
+        Some("invalid-input"),
+    ));
+    v.push(verify_xkey(
+        "exchange-key-is-signing-key",
+        "An exchange-key certificate certifying the device's own signing key.",
+        alice,
+        &xcert_with(&alice_signing),
+        T0,
+        None,
+        Some("invalid-input"),
+    ));
+    v.push(verify_xkey(
+        "exchange-key-undersized",
+        "An exchange-key certificate, signed by Alice's device, for a 2048-bit key.",
+        alice,
+        &xcert_with(&small_spki),
+        T0,
+        None,
+        Some("key/too-small"),
     ));
     file(
         "Identities (docs/protocol.md §4): pinning master keys, device certificates, revocations \
@@ -3600,6 +5044,176 @@ fn group_file(p: &People) -> Value {
         &propose(&e3, GroupOp::AddMember(bob.member(true)), alice, 4),
         "group/signer-not-member",
     ));
+    // §6.3: the codes no other vector reaches, and the order of steps 4 and 5.
+    let as_signer =
+        |by: &TestAccount, account: AccountId, epoch: u64, previous: [u8; 32], op: GroupOp| {
+            let change = GroupChange {
+                conversation,
+                epoch,
+                previous,
+                signer_account: account,
+                signer_device: by.device.keys.device(),
+                issued_at: T0,
+                op,
+            };
+            Signed::sign(change.encode(), by.device.keys.signing()).unwrap()
+        };
+    v.push(neg(
+        "signer-mismatch",
+        "A change signed by Alice's device that names Bob's account as its signer: the device \
+         presented (found by the signer device id) is not Bob's.",
+        &[(&genesis, &s0)],
+        &as_signer(alice, bob.master.account(), 1, s0.head(), rename()),
+        "group/signer-mismatch",
+    ));
+    v.push(neg(
+        "remove-non-member",
+        "Alice, an admin, removes Dave, who is not a member.",
+        &[(&genesis, &s0)],
+        &propose(&s0, remove(dave), alice, 1),
+        "group/not-member",
+    ));
+    v.push(neg(
+        "set-admin-non-member",
+        "Alice, an admin, promotes Dave, who is not a member.",
+        &[(&genesis, &s0)],
+        &propose(&s0, set_admin(dave, true), alice, 1),
+        "group/not-member",
+    ));
+    v.push(neg(
+        "create-at-later-epoch",
+        "A Create op at epoch 1, in place and signed by Alice, an admin: steps 1 to 5 pass and \
+         step 6 refuses it (group/not-genesis).",
+        &[(&genesis, &s0)],
+        &manual(
+            1,
+            s0.head(),
+            conversation,
+            GroupOp::Create {
+                kind: CreateKind::Group {
+                    name: NameCommitment([0x55; 32]),
+                },
+                members: vec![alice.member(true)],
+            },
+        ),
+        "group/not-genesis",
+    ));
+    v.push(neg(
+        "position-before-rights",
+        "Dave, not a member, signs a change at epoch 2 right after the genesis: the position \
+         (step 4, group/epoch-gap) is checked before the signer's rights (step 5).",
+        &[(&genesis, &s0)],
+        &as_signer(dave, dave.master.account(), 2, s0.head(), rename()),
+        "group/epoch-gap",
+    ));
+    v.push(neg(
+        "replay-before-rights",
+        "Bob, a member but not an admin, signs a change at epoch 0 (already applied): a fork \
+         (step 4) rather than group/signer-not-admin (step 5).",
+        &[(&genesis, &s0)],
+        &as_signer(bob, bob.master.account(), 0, [0u8; 32], rename()),
+        "group/fork",
+    ));
+    v.push(neg(
+        "genesis-duplicate-before-signer",
+        "A genesis signed by Dave listing Alice twice and not Dave: the repeated account is \
+         reported (group/already-member) before the signer's absence.",
+        &[],
+        &as_signer(
+            dave,
+            dave.master.account(),
+            0,
+            [0u8; 32],
+            GroupOp::Create {
+                kind: CreateKind::Group {
+                    name: NameCommitment([0x44; 32]),
+                },
+                members: vec![alice.member(true), alice.member(false)],
+            },
+        ),
+        "group/already-member",
+    ));
+    // A full conversation: Alice and 999 other accounts, then one more.
+    let full_conversation = ConversationId::from_bytes(random(&mut rng));
+    let mut full_members = vec![alice.member(true)];
+    full_members.extend((1..1000u32).map(|i| Member {
+        account: AccountId::from_bytes(sha256(format!("member {i}").as_bytes())),
+        admin: false,
+    }));
+    let full = GroupState::create(
+        full_conversation,
+        CreateKind::Group {
+            name: NameCommitment([0x33; 32]),
+        },
+        full_members,
+        alice.master.account(),
+        &alice.device.keys,
+        T0,
+    )
+    .unwrap();
+    let full_state = GroupState::genesis(&full, &alice.device.verified).unwrap();
+    let one_more = propose(
+        &full_state,
+        GroupOp::AddMember(dave.member(false)),
+        alice,
+        1,
+    );
+    let too_many = json!({
+        "name": "add-to-full-conversation",
+        "description": "A genesis of 1000 members (Alice, admin, and 999 accounts), then Alice adds \
+                        Dave: the 1001st member.",
+        "devices": signers(&[&full]),
+        "changes": [bare(&full), bare(&one_more)],
+    });
+    v.push(negative(
+        too_many,
+        run(&[&full, &one_more]),
+        "group/too-many-members",
+    ));
+    // §6.5: a group name given to an API (the wire refuses the same text as decode/invalid-value).
+    for (name, description, text, ok) in [
+        (
+            "group-name-128-bytes",
+            "A name of 128 bytes, the bound.",
+            "n".repeat(128),
+            true,
+        ),
+        (
+            "group-name-129-bytes",
+            "A name of 129 bytes.",
+            "n".repeat(129),
+            false,
+        ),
+        ("group-name-empty", "An empty name.", String::new(), false),
+        (
+            "group-name-trailing-space",
+            "A name ending in a space.",
+            "Case 2026-114 ".to_owned(),
+            false,
+        ),
+        (
+            "group-name-bidi-override",
+            "A name holding U+202E RIGHT-TO-LEFT OVERRIDE.",
+            "Case\u{202e}411-6202".to_owned(),
+            false,
+        ),
+    ] {
+        let vector = json!({
+            "name": name,
+            "description": format!(
+                "{description} Checked as a group name built through an API (§6.5: display text \
+                 of 1 to 128 bytes)."
+            ),
+            "group_name": text,
+        });
+        let result = GroupName::new(text).map(|_| ()).map_err(Error::from);
+        if ok {
+            result.unwrap();
+            v.push(vector);
+        } else {
+            v.push(negative(vector, result, "group/invalid-text"));
+        }
+    }
     file(
         "The group state log (docs/protocol.md §6). Each vector applies `changes` in order from an \
          empty state: the first is the genesis, each later one must extend the state left by the \
@@ -3857,6 +5471,42 @@ fn display_file() -> Value {
             "tag-character",
             "U+E0041 TAG LATIN CAPITAL LETTER A (Cf): invisible text.",
             "alice\u{e0041}",
+        ),
+        (
+            "trailing-ogham-space",
+            "Trailing U+1680 OGHAM SPACE MARK (White_Space).",
+            "alice\u{1680}",
+        ),
+        (
+            "leading-en-quad",
+            "Leading U+2000 EN QUAD (White_Space).",
+            "\u{2000}alice",
+        ),
+        (
+            "trailing-narrow-no-break-space",
+            "Trailing U+202F (White_Space).",
+            "alice\u{202f}",
+        ),
+        (
+            "leading-medium-mathematical-space",
+            "Leading U+205F (White_Space).",
+            "\u{205f}alice",
+        ),
+        (
+            "inner-ideographic-space",
+            "U+3000 inside a name: white space is refused only at either end.",
+            "alice\u{3000}bob",
+        ),
+        (
+            "inner-no-break-space",
+            "U+00A0 inside a name is allowed.",
+            "alice\u{a0}bob",
+        ),
+        (
+            "trailing-byte-order-mark",
+            "U+FEFF at the end: not White_Space (JavaScript trim() strips it), refused anyway as a \
+             format character.",
+            "alice\u{feff}",
         ),
     ] {
         cases.push(refuse(name, what, text));

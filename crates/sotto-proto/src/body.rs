@@ -67,8 +67,8 @@ pub struct AttachmentRef {
     pub size: u64,
     /// The attachment secret (see [`crate::attachment`]).
     pub secret: Zeroizing<[u8; 32]>,
-    /// SHA-256 of the encrypted blob.
-    pub ciphertext_sha256: [u8; 32],
+    /// SHA-256 of the whole blob the server stores: commitment and AES-GCM output (§10).
+    pub blob_sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for AttachmentRef {
@@ -243,7 +243,7 @@ impl MessageBody {
                 attachment.media_type.encode(&mut w);
                 w.u64(attachment.size);
                 w.fixed(attachment.secret.as_ref());
-                w.fixed(&attachment.ciphertext_sha256);
+                w.fixed(&attachment.blob_sha256);
                 w.bytes(caption.as_bytes());
             }
             Self::Receipt { kind, messages } => {
@@ -334,7 +334,7 @@ impl MessageBody {
                     media_type: MediaType::decode(&mut r)?,
                     size: r.u64()?,
                     secret: Zeroizing::new(r.array()?),
-                    ciphertext_sha256: r.array()?,
+                    blob_sha256: r.array()?,
                 },
                 caption: utf8(r.bytes("caption", MAX_BODY_LEN)?, "caption")?,
             },
@@ -474,7 +474,7 @@ mod tests {
                     media_type: MediaType::new("image/png").unwrap(),
                     size: 10,
                     secret: Zeroizing::new([1; 32]),
-                    ciphertext_sha256: [2; 32],
+                    blob_sha256: [2; 32],
                 },
                 caption: String::new(),
             },

@@ -133,7 +133,7 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
         any_text(200),
     )
         .prop_map(
-            |(blob_id, file_name, media_type, size, secret, ciphertext_sha256, caption)| {
+            |(blob_id, file_name, media_type, size, secret, blob_sha256, caption)| {
                 MessageBody::Attachment {
                     attachment: AttachmentRef {
                         blob_id: BlobId::new(blob_id).unwrap(),
@@ -141,7 +141,7 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
                         media_type: MediaType::new(media_type).unwrap(),
                         size,
                         secret: secret.into(),
-                        ciphertext_sha256,
+                        blob_sha256,
                     },
                     caption,
                 }
@@ -370,7 +370,7 @@ proptest! {
                     attachment: AttachmentRef {
                         blob_id, file_name, media_type, size,
                         secret: [1; 32].into(),
-                        ciphertext_sha256: [2; 32],
+                        blob_sha256: [2; 32],
                     },
                     caption,
                 };

@@ -272,6 +272,8 @@ export const MessageBody = {
 
   /** Decodes a body. */
   decode(bytes: Bytes): MessageBody {
+    // The whole body's bound first, before its domain (§2.1, §8.2).
+    if (bytes.length > MAX_BODY_LEN) throw new ProtocolError("decode/too-long", "message body");
     const r = Reader.forDomain(bytes, Domain.MessageBody);
     let body: MessageBody;
     const kind = r.u8();

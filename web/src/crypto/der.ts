@@ -229,7 +229,17 @@ export function encodeRsaSpki(key: RsaNumbers): Bytes {
   return tlv(TAG_SEQUENCE, algorithm, tlv(TAG_BIT_STRING, Uint8Array.of(0), rsaPublicKey));
 }
 
-/** The PKCS#1 `RSAPublicKey` DER of a key (for tests of the PKCS#1 refusal). */
+/**
+ * SPKI with `rsaEncryption` and its NULL parameters left out: with bare PKCS#1, the only other
+ * encoding of a key that is `key/not-canonical-spki` rather than `key/malformed` (§3 step 3).
+ */
+export function encodeRsaSpkiWithoutParameters(key: RsaNumbers): Bytes {
+  const rsaPublicKey = tlv(TAG_SEQUENCE, encodeUnsigned(key.n), encodeUnsigned(key.e));
+  const algorithm = tlv(TAG_SEQUENCE, tlv(TAG_OID, OID_RSA_ENCRYPTION));
+  return tlv(TAG_SEQUENCE, algorithm, tlv(TAG_BIT_STRING, Uint8Array.of(0), rsaPublicKey));
+}
+
+/** The PKCS#1 `RSAPublicKey` DER of a key: the one PKCS#1 input that is `key/not-canonical-spki`. */
 export function encodeRsaPublicKey(key: RsaNumbers): Bytes {
   return tlv(TAG_SEQUENCE, encodeUnsigned(key.n), encodeUnsigned(key.e));
 }

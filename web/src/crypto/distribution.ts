@@ -32,9 +32,9 @@ import {
   ExchangeKeyId,
 } from "./ids";
 import {
-  MAX_CERTIFICATE_LEN,
   MAX_CHAIN_MESSAGES,
   MAX_KDM_HEADER_LEN,
+  MAX_KEY_REQUEST_BODY_LEN,
   MAX_RSA_OUTPUT_LEN,
   U32_MAX,
 } from "./limits";
@@ -233,6 +233,6 @@ export const KeyRequest = {
 
   /** Decodes a signed request's wire form. */
   decodeSigned(bytes: Bytes): Signed {
-    return Signed.decode(bytes, MAX_CERTIFICATE_LEN);
+    return Signed.decode(bytes, MAX_KEY_REQUEST_BODY_LEN);
   },
 };

@@ -345,6 +345,7 @@ export class AccountIdentity {
       signingKey,
       authKey,
       authKeyId: await authKeyIdOf(authKey.spki),
+      masterSpki: this.masterKey.spki,
       name: body.name,
       issuedAt: body.issuedAt,
     });
@@ -357,6 +358,8 @@ interface VerifiedDeviceFields {
   readonly signingKey: VerifyingKey;
   readonly authKey: VerifyingKey;
   readonly authKeyId: AuthKeyIdT;
+  /** The account's master key, which no exchange key may reuse (one key, one role: §3). */
+  readonly masterSpki: Bytes;
   readonly name: string;
   readonly issuedAt: bigint;
 }
@@ -368,6 +371,7 @@ export class VerifiedDevice implements VerifiedDeviceFields {
   readonly signingKey: VerifyingKey;
   readonly authKey: VerifyingKey;
   readonly authKeyId: AuthKeyIdT;
+  readonly masterSpki: Bytes;
   readonly name: string;
   readonly issuedAt: bigint;
 
@@ -380,6 +384,7 @@ export class VerifiedDevice implements VerifiedDeviceFields {
       signingKey: this.signingKey,
       authKey: this.authKey,
       authKeyId: this.authKeyId,
+      masterSpki: this.masterSpki,
       name: this.name,
       issuedAt: this.issuedAt,
     } = fields);
@@ -390,8 +395,8 @@ export class VerifiedDevice implements VerifiedDeviceFields {
    * this device: decode; account and device (`wrong-account`); signature (`bad-signature`);
    * validity non-empty and ≤ 30 days (`invalid-input`); `notBefore ≤ now + 3 h` and
    * `now < notAfter` (`exchange-key-not-valid-now`); `serial ≥ highestSerialSeen`
-   * (`exchange-key-rollback`); the key differs from the device's signing and auth keys
-   * (`invalid-input`) and passes §3.
+   * (`exchange-key-rollback`); the key differs from the device's signing and auth keys and from
+   * the account's master key, as SPKI bytes (`invalid-input`), and passes §3.
    */
   async verifyExchangeKey(
     signed: Signed,
@@ -415,11 +420,12 @@ export class VerifiedDevice implements VerifiedDeviceFields {
     }
     if (
       bytesEqual(body.exchangeKey, this.signingKey.spki) ||
-      bytesEqual(body.exchangeKey, this.authKey.spki)
+      bytesEqual(body.exchangeKey, this.authKey.spki) ||
+      bytesEqual(body.exchangeKey, this.masterSpki)
     ) {
       throw new ProtocolError(
         "invalid-input",
-        "exchange key must differ from the device's signing and auth keys",
+        "exchange key must differ from the device's signing and auth keys and the master key",
       );
     }
     const key = await EncryptingKey.fromSpki(body.exchangeKey);

@@ -59,6 +59,8 @@ export const MAX_KDM_HEADER_LEN = 512;
 export const MAX_GROUP_CHANGE_LEN = 262_144;
 /** Identity structures (certificates, revocations). */
 export const MAX_CERTIFICATE_LEN = 4_096;
+/** A signed key request's body: fixed-size (about 200 bytes); the bound leaves room (§11.1). */
+export const MAX_KEY_REQUEST_BODY_LEN = 1_024;
 /** Message ids one receipt may name. */
 export const MAX_RECEIPT_IDS = 256;
 /** Message ids a Message body's reply list may name (§8.4). */

@@ -14,7 +14,9 @@ import { type Bytes, bytesEqual, concatBytes, copyBytes } from "./bytes";
 import {
   type RsaNumbers,
   bitLength,
+  encodeRsaPublicKey,
   encodeRsaSpki,
+  encodeRsaSpkiWithoutParameters,
   parsePkcs8RsaPublic,
   parseRsaPublicKey,
   parseSpki,
@@ -179,7 +181,12 @@ export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
   const parsed = parseSpki(input);
   if (parsed === undefined) {
     const pkcs1 = parseRsaPublicKey(input);
-    if (pkcs1 !== undefined && isPlausibleRsa(pkcs1)) {
+    // Only the key's own PKCS#1 encoding is "the same key written another way" (§3 step 3).
+    if (
+      pkcs1 !== undefined &&
+      isPlausibleRsa(pkcs1) &&
+      bytesEqual(encodeRsaPublicKey(pkcs1), input)
+    ) {
       throw new ProtocolError("key/not-canonical-spki", "PKCS#1 RSAPublicKey");
     }
     throw new ProtocolError("key/malformed");
@@ -187,8 +194,12 @@ export function checkRsaPublicKey(spki: Uint8Array): CheckedRsaKey {
   if (!parsed.isRsa || parsed.key === undefined || !isPlausibleRsa(parsed.key)) {
     throw new ProtocolError("key/malformed");
   }
-  if (!bytesEqual(encodeRsaSpki(parsed.key), input))
-    throw new ProtocolError("key/not-canonical-spki");
+  if (!bytesEqual(encodeRsaSpki(parsed.key), input)) {
+    // Another algorithm identifier (RSASSA-PSS, RSAES-OAEP, other parameters) is malformed; only
+    // the parameters left out is the same key written another way.
+    const another = bytesEqual(encodeRsaSpkiWithoutParameters(parsed.key), input);
+    throw new ProtocolError(another ? "key/not-canonical-spki" : "key/malformed");
+  }
   // The exponent has at most 33 bits here, so it is exact as a number.
   if (parsed.key.e.reduce((acc, byte) => acc * 256 + byte, 0) !== RSA_PUBLIC_EXPONENT) {
     throw new ProtocolError("key/bad-exponent");

@@ -424,7 +424,7 @@ impl IncomingAttachment {
             media_type: attachment.media_type.as_str().to_owned(),
             size: attachment.size,
             secret: Secret::new(attachment.secret.as_ref()),
-            sha256: hex::encode(attachment.ciphertext_sha256),
+            sha256: hex::encode(attachment.blob_sha256),
             path: None,
         }
     }

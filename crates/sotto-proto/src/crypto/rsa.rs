@@ -66,11 +66,19 @@ impl RsaPublicKey {
             return Err(KeyRejection::Malformed.into());
         }
         let parsed = PublicKey::from_der(spki).map_err(|_| KeyRejection::Malformed)?;
-        // `from_der` also accepts PKCS#1; insist on the one canonical SPKI form so a key has one
-        // encoding and therefore one id.
+        // Insist on the one canonical SPKI form so a key has one encoding and therefore one id.
+        // `from_der` reads more than the two other encodings §3 names (other algorithm
+        // identifiers, bytes after the key): those are malformed, not merely non-canonical.
         let canonical = parsed.as_der().map_err(|_| KeyRejection::Malformed)?;
         if canonical.as_ref() != spki {
-            return Err(KeyRejection::NotCanonicalSpki.into());
+            let pkcs1 = parsed.as_ref();
+            let another_encoding = spki == pkcs1 || spki == spki_without_parameters(pkcs1);
+            return Err(if another_encoding {
+                KeyRejection::NotCanonicalSpki
+            } else {
+                KeyRejection::Malformed
+            }
+            .into());
         }
         let exponent = parsed.exponent();
         if exponent.big_endian_without_leading_zero() != &PUBLIC_EXPONENT.to_be_bytes()[1..] {
@@ -101,6 +109,41 @@ impl RsaPublicKey {
     pub fn bits(&self) -> usize {
         self.bits
     }
+}
+
+/// The DER encoding of an element with a definite, minimal length.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len().to_be_bytes();
+    let significant = len
+        .iter()
+        .skip_while(|&&b| b == 0)
+        .copied()
+        .collect::<Vec<_>>();
+    let mut out = vec![tag];
+    match significant.as_slice() {
+        [] => out.push(0),
+        [b] if *b < 0x80 => out.push(*b),
+        bytes => {
+            // At most 8 length bytes for a usize: the count fits in the low 7 bits.
+            out.push(0x80 | bytes.len() as u8);
+            out.extend_from_slice(bytes);
+        }
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// `SubjectPublicKeyInfo` with `rsaEncryption` and its NULL parameters left out: one of the two
+/// encodings of a key other than the canonical one (§3 step 3).
+fn spki_without_parameters(pkcs1: &[u8]) -> Vec<u8> {
+    const RSA_ENCRYPTION: [u8; 11] = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ];
+    let bits = [&[0u8][..], pkcs1].concat();
+    der(
+        0x30,
+        &[der(0x30, &RSA_ENCRYPTION), der(0x03, &bits)].concat(),
+    )
 }
 
 /// The bit length of a big-endian modulus without leading zero bytes.
@@ -496,6 +539,22 @@ mod tests {
             Err(Error::KeyRejected(KeyRejection::TooSmall { bits: 1024 }))
         ));
         assert!(RsaPublicKey::from_spki(b"not a key").is_err());
+        // §3: the parameters left out is the same key written another way; bytes after the key
+        // are not a key at all, although the parser would skip them.
+        let canonical = {
+            use aws_lc_rs::signature::KeyPair as _;
+            big.pair.public_key().as_der().unwrap().as_ref().to_vec()
+        };
+        assert!(matches!(
+            RsaPublicKey::from_spki(&spki_without_parameters(&pkcs1)),
+            Err(Error::KeyRejected(KeyRejection::NotCanonicalSpki))
+        ));
+        let trailing = [canonical.as_slice(), &[0]].concat();
+        assert!(matches!(
+            RsaPublicKey::from_spki(&trailing),
+            Err(Error::KeyRejected(KeyRejection::Malformed))
+        ));
+        assert!(RsaPublicKey::from_spki(&canonical).is_ok());
         assert!(RsaPublicKey::from_spki(&[0u8; 4096]).is_err());
     }
 }

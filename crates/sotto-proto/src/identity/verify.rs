@@ -97,6 +97,7 @@ impl AccountIdentity {
             auth_key_id: AuthKeyId::from_spki(auth_key.spki()),
             signing_key,
             auth_key,
+            master_spki: master.to_vec(),
             name: body.name,
             issued_at: body.issued_at,
         })
@@ -122,6 +123,8 @@ pub struct VerifiedDevice {
     signing_key: VerifyingKey,
     auth_key: VerifyingKey,
     auth_key_id: AuthKeyId,
+    /// The account's master key, which no exchange key may reuse (one key, one role: §3).
+    master_spki: Vec<u8>,
     name: String,
     issued_at: Timestamp,
 }
@@ -190,11 +193,13 @@ impl VerifiedDevice {
                 });
             }
         }
-        if body.exchange_key == self.signing_key.spki() || body.exchange_key == self.auth_key.spki()
+        if body.exchange_key == self.signing_key.spki()
+            || body.exchange_key == self.auth_key.spki()
+            || body.exchange_key == self.master_spki
         {
             return Err(Error::InvalidInput {
                 field: "exchange key",
-                reason: "must differ from the device's signing and auth keys",
+                reason: "must differ from the device's signing and auth keys and the master key",
             });
         }
         let key = EncryptingKey::from_spki(&body.exchange_key)?;
