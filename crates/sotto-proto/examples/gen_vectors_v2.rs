@@ -221,6 +221,18 @@ fn cert_vector(
     v
 }
 
+/// A negative certificate vector: name, description, verifier, certificate, highest serial seen,
+/// whether a version-2 certificate was seen, expected code.
+type CertCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a TestAccount,
+    Signed,
+    Option<u64>,
+    bool,
+    &'a str,
+);
+
 fn public_json(public: &PrekeyPublic) -> Value {
     json!({
         "prekey_id": public.id.to_string(),
@@ -458,7 +470,7 @@ fn prekey_file(p: &People) -> Value {
     let mut tampered = v2.certificate.signature().to_vec();
     tampered[3] ^= 1;
     let tampered = Signed::from_parts(v2.certificate.unverified_body().to_vec(), tampered);
-    let negatives: Vec<(&str, &str, &TestAccount, Signed, Option<u64>, bool, &str)> = vec![
+    let negatives: Vec<CertCase<'_>> = vec![
         ("xkey-cert-v1-after-v2", "A version-1 certificate with a higher serial after a version-2 one was accepted (§18.3).", bob, v1_next, Some(2), true, "exchange-key-rollback"),
         ("xkey-cert-old-v1-after-v2", "The device's old version-1 certificate after a version-2 one.", bob, bob.device.exchange_certificate.clone(), Some(2), true, "exchange-key-rollback"),
         ("xkey-cert-v2-lower-serial", "A version-2 certificate whose serial is below one seen.", bob, v2.certificate.clone(), Some(3), true, "exchange-key-rollback"),
