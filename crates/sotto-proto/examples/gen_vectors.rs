@@ -213,6 +213,7 @@ fn recipient_json(a: &TestAccount) -> Value {
 
 fn local(a: &TestAccount) -> LocalDevice<'_> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: a.master.account(),
         device: a.device.keys.device(),
         exchange_keys: std::slice::from_ref(&a.device.exchange),
@@ -3452,9 +3453,10 @@ fn distribution_file(p: &People) -> Value {
     )
     .unwrap()
     .encode();
-    let version2 = {
+    // Version 2 is a distribution of its own (§18.5); 3 is a version no structure has.
+    let version3 = {
         let mut h = sealed.header().to_vec();
-        h[Domain::KeyDistribution.encoded().len() - 1] = 2;
+        h[Domain::KeyDistribution.encoded().len() - 1] = 3;
         SignedSealed::sign(h, sealed.ciphertext().to_vec(), alice.device.keys.signing())
             .unwrap()
             .encode()
@@ -3650,13 +3652,13 @@ fn distribution_file(p: &People) -> Value {
         ),
         scripted(
             p,
-            "unknown-version-2",
-            "The distribution header's version byte set to 2 (re-signed): refused when decoding.",
+            "unknown-version-3",
+            "The distribution header's version byte set to 3 (re-signed): refused when decoding.",
             &ad,
             bob,
             "distributions",
             d_bob(),
-            vec![g(), last(version2)],
+            vec![g(), last(version3)],
             Some("decode/unsupported-version"),
         ),
         scripted(
@@ -6294,6 +6296,7 @@ fn handover_file(p: &People) -> Value {
         "exchange_pkcs8": hx(laptop.exchange.to_pkcs8().as_slice()),
     });
     let laptop_local = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: alice.master.account(),
         device: laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&laptop.exchange),

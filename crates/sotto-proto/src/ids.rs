@@ -1,7 +1,7 @@
 //! Typed identifiers. Key-derived ids hash the public key's SPKI together with the id's type, so
 //! the same key yields unrelated ids of different types, and the text form carries a type prefix
-//! (`acct:`, `dev:`, `xkey:`, `auth:`, `conv:`, `chain:`, `msg:`), so one kind of id can never be
-//! read as another. Random ids (conversations, chains, messages) come from the caller's
+//! (`acct:`, `dev:`, `xkey:`, `auth:`, `conv:`, `chain:`, `msg:`, `pk:`), so one kind of id can never be
+//! read as another. Random ids (conversations, chains, messages, prekeys) come from the caller's
 //! [`crate::env::Rng`].
 
 use std::fmt;
@@ -167,6 +167,18 @@ typed_id!(
     /// A message, chosen at random by its sender; the relay's de-duplication key.
     MessageId, 16, "msg:"
 );
+typed_id!(
+    /// A prekey (an ECDH and an ML-KEM key pair made together), chosen at random by the device
+    /// that makes it (`docs/protocol.md` §18.2).
+    PrekeyId, 16, "pk:"
+);
+
+impl PrekeyId {
+    /// A fresh random prekey id.
+    pub fn random(env: &mut crate::env::Env<'_>) -> Result<Self, crate::error::Error> {
+        Ok(Self(env.random()?))
+    }
+}
 
 /// The type tag hashed into a key-derived id.
 #[derive(Clone, Copy)]
@@ -254,6 +266,23 @@ mod tests {
         assert!(text.to_uppercase().parse::<DeviceId>().is_err());
         assert!("dev:zz".parse::<DeviceId>().is_err());
         assert!("dev:é".parse::<DeviceId>().is_err());
+    }
+
+    #[test]
+    fn prekey_ids_have_their_own_prefix() {
+        let id = PrekeyId::from_bytes([0xab; 16]);
+        let text = id.to_string();
+        assert_eq!(text, format!("pk:{}", "ab".repeat(16)));
+        assert_eq!(text.parse::<PrekeyId>().unwrap(), id);
+        assert!(text
+            .replacen("pk:", "chain:", 1)
+            .parse::<PrekeyId>()
+            .is_err());
+        assert!(ChainId::from_bytes([0xab; 16])
+            .to_string()
+            .parse::<PrekeyId>()
+            .is_err());
+        assert!("pk:ab".parse::<PrekeyId>().is_err());
     }
 
     #[cfg(feature = "serde")]

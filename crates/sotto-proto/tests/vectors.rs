@@ -395,6 +395,7 @@ fn envelope_header_from(v: &Value) -> EnvelopeHeader {
 fn distribution_header_from(v: &Value) -> DistributionHeader {
     let previous = field(v, "previous");
     DistributionHeader {
+        hybrid: None,
         conversation: id(v, "conversation"),
         epoch: n(v, "epoch"),
         chain: id(v, "chain"),
@@ -527,7 +528,8 @@ fn every_vector_file_is_known_and_nonempty() {
     let mut found = BTreeSet::new();
     for entry in entries {
         let file = entry.unwrap().file_name().into_string().unwrap();
-        if file.ends_with(".json") {
+        // Version-2 files (`v2-*.json`) are checked by tests/vectors_v2.rs.
+        if file.ends_with(".json") && !file.starts_with("v2-") {
             assert!(
                 FILES.contains(&file.as_str()),
                 "{file} is not checked by any test"
@@ -1058,6 +1060,7 @@ fn run_script(v: &Value) {
     );
     let keys = [exchange];
     let me = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: id(r, "account_id"),
         device: id(r, "device_id"),
         exchange_keys: &keys,
@@ -1276,6 +1279,7 @@ fn identity() {
                     let c = field(v, "certificate");
                     let f = field(c, "body");
                     let body = ExchangeKeyCertificate {
+                        last_resort: None,
                         account: id(f, "account"),
                         device: id(f, "device"),
                         exchange_key: hx(f, "exchange_key"),
@@ -1919,6 +1923,7 @@ fn handover() {
             id::<ExchangeKeyId>(me, "exchange_key_id")
         );
         let local = LocalDevice {
+            prekeys: sotto_proto::PrekeyRing::empty(),
             account: id(me, "account_id"),
             device: id(me, "device_id"),
             exchange_keys: std::slice::from_ref(&exchange),
