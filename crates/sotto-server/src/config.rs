@@ -816,7 +816,9 @@ mod tests {
         let limit = |value: &'static str| {
             move |k: &str| (k == "SOTTO_LIMITS_PREKEY_CLAIMS_PER_HOUR").then(|| value.to_owned())
         };
-        let error = Config::load(&args(&[]), limit("999")).unwrap_err().to_string();
+        let error = Config::load(&args(&[]), limit("999"))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("prekey_claims_per_hour"), "{error}");
         let c = Config::load(&args(&[]), limit("1000")).unwrap();
         assert_eq!(c.limits.prekey_claims_per_hour, 1000);
