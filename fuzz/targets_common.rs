@@ -281,6 +281,7 @@ pub fn fixture() -> &'static Fixture {
 /// An account's first device as the recipient of distributions.
 pub fn local(account: &TestAccount) -> LocalDevice<'_> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: account.master.account(),
         device: account.device.keys.device(),
         exchange_keys: std::slice::from_ref(&account.device.exchange),
@@ -755,6 +756,7 @@ pub fn handover(data: &[u8]) {
     let f = fixture();
     let sender = f.device_named(&handover.header().sender_device);
     let me = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: f.alice.master.account(),
         device: f.laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&f.laptop.exchange),

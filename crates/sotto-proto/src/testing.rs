@@ -186,3 +186,64 @@ pub fn retired_create_body(
     }
     w.finish()
 }
+
+/// A test device's version-2 keys: a last-resort prekey certified with the device's exchange key
+/// (serial 2), a ring holding every private key, and signed one-time prekeys ready to upload.
+pub struct TestV2Keys {
+    /// The version-2 exchange-key certificate.
+    pub certificate: Signed,
+    /// Its verified form, as a sender holds it.
+    pub verified_exchange: VerifiedExchangeKey,
+    /// The device's prekey ring.
+    pub ring: crate::chain::PrekeyRing,
+    /// The signed one-time prekeys, in the order made.
+    pub one_time: Vec<Signed>,
+}
+
+impl TestAccount {
+    /// Makes this account's device a version-2 device with `one_time` one-time prekeys, at `T0`.
+    pub fn v2_keys(&self, one_time: usize) -> TestV2Keys {
+        use crate::crypto::prekey::PrekeyPair;
+        use crate::ids::PrekeyId;
+        let device = &self.device;
+        let mut ring = crate::chain::PrekeyRing::new();
+        let last_resort = PrekeyPair::generate(PrekeyId::from_bytes([0xee; 16])).expect("prekey");
+        let certificate = device
+            .keys
+            .certify_exchange_key_v2(
+                self.master.account(),
+                device.exchange.encrypting_key(),
+                last_resort.public(),
+                2,
+                T0.minus(Timestamp::DAY),
+                T0.plus(29 * Timestamp::DAY),
+            )
+            .expect("certify exchange key v2");
+        let verified_exchange = device
+            .verified
+            .verify_exchange_key(&certificate, T0, Some(1))
+            .expect("verify exchange key v2");
+        ring.add_last_resort(verified_exchange.key_id(), last_resort)
+            .expect("last resort");
+        let mut signed = Vec::new();
+        for n in 0..one_time {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            id[15] = 0x01;
+            let pair = PrekeyPair::generate(PrekeyId::from_bytes(id)).expect("prekey");
+            signed.push(
+                device
+                    .keys
+                    .sign_one_time_prekey(self.master.account(), pair.public(), T0)
+                    .expect("sign prekey"),
+            );
+            ring.add_one_time(pair).expect("one-time prekey");
+        }
+        TestV2Keys {
+            certificate,
+            verified_exchange,
+            ring,
+            one_time: signed,
+        }
+    }
+}

@@ -179,6 +179,7 @@ fn backup_and_hand_over_seeds_open() {
     let wire = std::fs::read(fuzz_dir().join("corpus/handover/seed-records")).unwrap();
     let handover = sotto_proto::handover::Handover::decode(&wire).unwrap();
     let me = sotto_proto::chain::LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: f.alice.master.account(),
         device: f.laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&f.laptop.exchange),
