@@ -468,9 +468,14 @@ pub fn event(event: Event, human: bool) {
         Event::PrekeysNotUploaded { reason } => note(&format!(
             "new one-time prekeys are not uploaded yet: {reason}"
         )),
-        Event::Downgrade { message_id, from } => {
-            note(&downgrade_warning(&message_id, if from.is_empty() { "unknown sender" } else { &from }))
-        }
+        Event::Downgrade { message_id, from } => note(&downgrade_warning(
+            &message_id,
+            if from.is_empty() {
+                "unknown sender"
+            } else {
+                &from
+            },
+        )),
         Event::HandedOver {
             opened,
             refused,

@@ -118,9 +118,13 @@ pub(crate) fn certify_exchange_key(
             not_before,
             not_after,
         )?,
-        None => {
-            keys.certify_exchange_key(account, pair.encrypting_key(), serial, not_before, not_after)?
-        }
+        None => keys.certify_exchange_key(
+            account,
+            pair.encrypting_key(),
+            serial,
+            not_before,
+            not_after,
+        )?,
     })
 }
 
@@ -141,9 +145,7 @@ pub(crate) fn fresh_exchange_key(
         not_before,
         not_after: not_before + EXCHANGE_KEY_VALIDITY_MS,
         published: false,
-        last_resort: last_resort
-            .as_ref()
-            .map(|p| Secret::new(&p.encode_local())),
+        last_resort: last_resort.as_ref().map(|p| Secret::new(&p.encode_local())),
     };
     Ok((state, pair, last_resort))
 }

@@ -147,7 +147,6 @@ impl Client {
         };
         let (exchange_keys, prekeys) = self.keys_for_receive()?;
         let me = LocalDevice {
-            prekeys: sotto_proto::PrekeyRing::empty(),
             account,
             device: self.device()?,
             exchange_keys: &exchange_keys,

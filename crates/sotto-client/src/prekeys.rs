@@ -104,7 +104,10 @@ impl Client {
         }
         let token = self.access_token().await?;
         let remaining = self.api.prekeys_remaining(&token).await?;
-        let (min, max) = (count_u64(MIN_ONE_TIME_PREKEYS), count_u64(MAX_ONE_TIME_PREKEYS));
+        let (min, max) = (
+            count_u64(MIN_ONE_TIME_PREKEYS),
+            count_u64(MAX_ONE_TIME_PREKEYS),
+        );
         if remaining >= min {
             return Ok(());
         }

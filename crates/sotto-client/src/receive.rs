@@ -351,7 +351,6 @@ impl Client {
         let (exchange_keys, mut ring) = self.keys_for_receive()?;
         let now = self.now()?;
         let me = LocalDevice {
-            prekeys: sotto_proto::PrekeyRing::empty(),
             account: self.account_id()?,
             device: self.device()?,
             exchange_keys: &exchange_keys,

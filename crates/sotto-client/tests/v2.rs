@@ -40,7 +40,10 @@ fn a_chain_between_version_2_devices_uses_a_one_time_prekey_handed_out_once_and_
     let mut w = World::new();
     let before = status(&mut w.bob, &w.rt);
     assert_eq!(before.version, 2);
-    assert!(before.last_resort, "bob's certificate carries a last-resort prekey");
+    assert!(
+        before.last_resort,
+        "bob's certificate carries a last-resort prekey"
+    );
     assert!(before.server_remaining >= 20, "{before:?}");
     let on_server = w.prekey_ids(w.bob.device);
     assert_eq!(on_server.len() as u64, before.server_remaining);
@@ -48,7 +51,12 @@ fn a_chain_between_version_2_devices_uses_a_one_time_prekey_handed_out_once_and_
     w.alice.send(&w.rt, "bob", "hybrid hello").unwrap();
     let kdms = w.kdms_for(w.bob.device);
     assert_eq!(kdms.len(), 1, "one distribution for bob's one device");
-    let hybrid = kdms[0].1.header().hybrid.clone().expect("a version-2 distribution");
+    let hybrid = kdms[0]
+        .1
+        .header()
+        .hybrid
+        .clone()
+        .expect("a version-2 distribution");
     assert_eq!(hybrid.prekey_kind, PrekeyKind::OneTime);
     // The server handed out its oldest prekey of bob's, and deleted it.
     assert_eq!(hybrid.prekey.as_bytes().to_vec(), on_server[0]);
@@ -67,16 +75,21 @@ fn a_chain_between_version_2_devices_uses_a_one_time_prekey_handed_out_once_and_
 
     // The same the other way: bob's reply starts bob's chain under one of alice's prekeys.
     let alice_before = status(&mut w.alice, &w.rt);
-    w.bob
-        .send(&w.rt, "alice", "hybrid reply")
-        .unwrap();
+    w.bob.send(&w.rt, "alice", "hybrid reply").unwrap();
     assert_eq!(
         queued_kinds(&w, w.alice.device),
         [Some(PrekeyKind::OneTime)]
     );
-    assert!(w.alice.recv(&w.rt).texts().contains(&"hybrid reply".to_owned()));
+    assert!(w
+        .alice
+        .recv(&w.rt)
+        .texts()
+        .contains(&"hybrid reply".to_owned()));
     let alice_after = status(&mut w.alice, &w.rt);
-    assert_eq!(alice_after.server_remaining, alice_before.server_remaining - 1);
+    assert_eq!(
+        alice_after.server_remaining,
+        alice_before.server_remaining - 1
+    );
     assert_eq!(alice_after.held, alice_before.held - 1);
 }
 
@@ -98,12 +111,13 @@ fn a_version_1_device_and_a_version_2_device_talk_both_ways_each_sent_its_own_ve
     // Erin to bob: a version-2 distribution (erin's client reads version-2 certificates).
     w.rt.block_on(erin.c().accept(sent.conversation)).unwrap();
     let bobs = status(&mut w.bob, &w.rt);
-    erin.send(&w.rt, &sent.conversation.to_string(), "from a version-1 device")
-        .unwrap();
-    assert_eq!(
-        queued_kinds(&w, w.bob.device),
-        [Some(PrekeyKind::OneTime)]
-    );
+    erin.send(
+        &w.rt,
+        &sent.conversation.to_string(),
+        "from a version-1 device",
+    )
+    .unwrap();
+    assert_eq!(queued_kinds(&w, w.bob.device), [Some(PrekeyKind::OneTime)]);
     assert_eq!(w.bob.recv(&w.rt).texts(), ["from a version-1 device"]);
     assert_eq!(status(&mut w.bob, &w.rt).held, bobs.held - 1);
 }
@@ -131,10 +145,7 @@ fn with_every_one_time_prekey_gone_the_last_resort_prekey_carries_the_chain_and_
 
     // A second chain to bob (another conversation) is under a one-time prekey again.
     w.carol.send(&w.rt, "bob", "one-time again").unwrap();
-    assert_eq!(
-        queued_kinds(&w, w.bob.device),
-        [Some(PrekeyKind::OneTime)]
-    );
+    assert_eq!(queued_kinds(&w, w.bob.device), [Some(PrekeyKind::OneTime)]);
     assert_eq!(w.bob.recv(&w.rt).texts(), ["one-time again"]);
 }
 
@@ -175,7 +186,9 @@ fn after_a_rekey_the_old_prekeys_are_gone_new_chains_start_and_messages_still_fl
     assert_eq!(w.carol.recv(&w.rt).texts(), ["after the rekey"]);
 
     // A new chain to bob goes to the new exchange key and one of the new prekeys.
-    w.carol.send(&w.rt, "bob", "to the re-keyed device").unwrap();
+    w.carol
+        .send(&w.rt, "bob", "to the re-keyed device")
+        .unwrap();
     let kdms = w.kdms_for(w.bob.device);
     let hybrid = kdms[0].1.header().hybrid.clone().unwrap();
     assert!(new_ids.contains(&hybrid.prekey.as_bytes().to_vec()));
