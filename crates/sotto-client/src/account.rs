@@ -469,10 +469,14 @@ impl Client {
         device
             .exchange_keys
             .retain(|k| k.not_after.saturating_add(EXCHANGE_KEY_KEEP_MS) > now.millis());
+        // A key certified by version 1 (a profile from before version 2) is replaced at once:
+        // a device that runs version 2 publishes only version-2 certificates (§18.1).
+        let v1 = self.protocol_v1;
         let fresh = device.exchange_keys.last().is_some_and(|k| {
             k.not_before
                 .saturating_add(EXCHANGE_KEY_BACKDATE_MS + EXCHANGE_KEY_ROTATE_MS)
                 > now.millis()
+                && (v1 || k.last_resort.is_some())
         });
         if !fresh {
             self.add_exchange_key(now)?;
