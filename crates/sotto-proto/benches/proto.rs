@@ -24,10 +24,12 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use sotto_proto::body::{pad, MessageBody};
 use sotto_proto::chain::{ReceiverState, SenderChain};
 use sotto_proto::crypto::aead::AeadKey;
+use sotto_proto::crypto::prekey::PrekeyPair;
 use sotto_proto::crypto::rsa::{RsaBits, SigningKeyPair};
 use sotto_proto::env::{DangerSeededRng, Env};
 use sotto_proto::envelope::Envelope;
 use sotto_proto::ids::MessageId;
+use sotto_proto::ids::PrekeyId;
 use sotto_proto::testing::{fixed_signing_key, T0};
 use targets_common::{fixture, local};
 
@@ -157,6 +159,93 @@ fn distribution(c: &mut Criterion) {
     group.finish();
 }
 
+/// Version 2 (§18) against version 1, in one group so the ratios come from one run: making a
+/// distribution (v2: ephemeral ECDH, ML-KEM-768 encapsulation, RSA-OAEP of 32 bytes, HKDF,
+/// AES-GCM, RSA-PSS) and accepting one (v2: adds ECDH and ML-KEM decapsulation to v1's work).
+fn distributions_v2(c: &mut Criterion) {
+    let f = fixture();
+    let mut group = c.benchmark_group("distribution_v2");
+    let prekey = f
+        .bob
+        .device
+        .verified
+        .verify_one_time_prekey(&f.bob_v2.one_time[0], T0)
+        .unwrap();
+    let mut rng = DangerSeededRng::new([4; 32]);
+    group.bench_function("distribute_v1", |b| {
+        b.iter_batched(
+            || alice_chain(&mut rng),
+            |mut chain| {
+                chain
+                    .distribute(
+                        &f.group,
+                        &f.bob.device.verified_exchange,
+                        &f.alice.device.keys,
+                        T0,
+                    )
+                    .unwrap()
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function("distribute_with_v2_one_time", |b| {
+        b.iter_batched(
+            || alice_chain(&mut rng),
+            |mut chain| {
+                chain
+                    .distribute_with(
+                        &f.group,
+                        &f.bob_v2.verified_exchange,
+                        Some(&prekey),
+                        &f.alice.device.keys,
+                        T0,
+                    )
+                    .unwrap()
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    let v2_kdm = alice_chain(&mut rng)
+        .distribute_with(
+            &f.group,
+            &f.bob_v2.verified_exchange,
+            Some(&prekey),
+            &f.alice.device.keys,
+            T0,
+        )
+        .unwrap();
+    let v1_kdm = f.kdm_to_bob.clone();
+    group.bench_function("accept_distribution_v1", |b| {
+        b.iter(|| {
+            ReceiverState::new()
+                .accept_distribution(
+                    &v1_kdm,
+                    &f.alice.device.verified,
+                    &local(&f.bob),
+                    &f.group,
+                    T0,
+                )
+                .unwrap()
+        });
+    });
+    // Accepting reads the ring and reports the prekey to consume, so the same one serves again.
+    let me = sotto_proto::chain::LocalDevice {
+        prekeys: &f.bob_v2.ring,
+        ..local(&f.bob)
+    };
+    group.bench_function("accept_distribution_v2_one_time", |b| {
+        b.iter(|| {
+            ReceiverState::new()
+                .accept_distribution(&v2_kdm, &f.alice.device.verified, &me, &f.group, T0)
+                .unwrap()
+        });
+    });
+    group.bench_function("prekey_generate", |b| {
+        b.iter(|| PrekeyPair::generate(PrekeyId::from_bytes([9; 16])).unwrap());
+    });
+    group.finish();
+}
+
 fn keygen(c: &mut Criterion) {
     let mut group = c.benchmark_group("keygen");
     group.sample_size(10);
@@ -217,5 +306,12 @@ fn primitives(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, primitives, messages, distribution, keygen);
+criterion_group!(
+    benches,
+    primitives,
+    messages,
+    distribution,
+    distributions_v2,
+    keygen
+);
 criterion_main!(benches);

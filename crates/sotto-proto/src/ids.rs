@@ -268,6 +268,23 @@ mod tests {
         assert!("dev:é".parse::<DeviceId>().is_err());
     }
 
+    #[test]
+    fn prekey_ids_have_their_own_prefix() {
+        let id = PrekeyId::from_bytes([0xab; 16]);
+        let text = id.to_string();
+        assert_eq!(text, format!("pk:{}", "ab".repeat(16)));
+        assert_eq!(text.parse::<PrekeyId>().unwrap(), id);
+        assert!(text
+            .replacen("pk:", "chain:", 1)
+            .parse::<PrekeyId>()
+            .is_err());
+        assert!(ChainId::from_bytes([0xab; 16])
+            .to_string()
+            .parse::<PrekeyId>()
+            .is_err());
+        assert!("pk:ab".parse::<PrekeyId>().is_err());
+    }
+
     #[cfg(feature = "serde")]
     #[test]
     fn json_carries_the_text_form_and_refuses_another_type() {

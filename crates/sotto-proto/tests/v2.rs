@@ -680,3 +680,25 @@ fn v2_wire_forms_decode_by_version_and_refuse_malformed_parts() {
         "decode/unsupported-version"
     );
 }
+
+/// Writes `testdata/prekeys.txt`, the fixed prekeys of [`sotto_proto::testing::fixed_prekey`]
+/// (run once: `cargo test -p sotto-proto --test v2 -- --ignored write_fixed_prekeys`).
+#[test]
+#[ignore = "writes testdata"]
+fn write_fixed_prekeys() {
+    let mut text = String::from(
+        "# Fixed prekeys for tests and vectors (never used for real): index, prekey id, P-256 \
+         scalar, ML-KEM-768 dk (FIPS 203), all hex.\n",
+    );
+    for index in 0..8u8 {
+        let pair = PrekeyPair::generate(PrekeyId::from_bytes([0xf0 | index; 16])).unwrap();
+        text.push_str(&format!(
+            "{index} {} {} {}\n",
+            hex::encode(pair.id().as_bytes()),
+            hex::encode(pair.danger_ec_private()),
+            hex::encode(pair.danger_kem_private())
+        ));
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/prekeys.txt");
+    std::fs::write(path, text).unwrap();
+}
