@@ -18,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use sotto_proto::crypto::prekey::PrekeyPair;
 use sotto_proto::crypto::rsa::RsaBits;
 use sotto_proto::identity::{DeviceKeys, MasterKey};
-use sotto_proto::ids::{AccountId, ConversationId, DeviceId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, PrekeyId};
 use sotto_server::auth::tokens::{self, random, TokenKind};
 use sotto_server::store::{
     ChangeRecord, DeviceRecord, DeviceState, NewMember, NewPrekey, SessionId, SessionRecord, Store,
@@ -96,18 +97,12 @@ fn placeholder(device: DeviceId) -> DeviceRecord {
     }
 }
 
-/// A signed one-time prekey of `keys`' device (§18.4 layout; constant key bytes, which only
-/// the device that made them would ever use).
-fn signed_prekey(keys: &DeviceKeys, account: AccountId, id: [u8; 16]) -> String {
-    let mut body = b"\x0csotto/prekey\x02".to_vec();
-    body.extend_from_slice(account.as_bytes());
-    body.extend_from_slice(keys.device().as_bytes());
-    body.extend_from_slice(&id);
-    body.extend_from_slice(&sotto_server::clock::now().millis().to_be_bytes());
-    body.push(0x04);
-    body.extend_from_slice(&[0x11; 64]);
-    body.extend_from_slice(&[0x22; 1184]);
-    let signed = sotto_proto::signed::Signed::sign(body, keys.signing()).unwrap();
+/// A signed one-time prekey of `keys`' device with fresh keys, made as a device makes one.
+fn signed_prekey(keys: &DeviceKeys, account: AccountId) -> String {
+    let pair = PrekeyPair::generate(PrekeyId::from_bytes(random().unwrap())).unwrap();
+    let signed = keys
+        .sign_one_time_prekey(account, pair.public(), sotto_server::clock::now())
+        .unwrap();
     sotto_server::http::extract::to_b64(&signed.encode())
 }
 
@@ -182,7 +177,7 @@ pub async fn run(o: &Options) {
                 let mut body = vec![0x5a; BODY_BYTES];
                 body[..8].copy_from_slice(&((i * PER_DEVICE + k) as u64).to_be_bytes());
                 NewPrekey {
-                    id: random().unwrap(),
+                    id: PrekeyId::from_bytes(random().unwrap()),
                     body,
                 }
             })
@@ -270,7 +265,7 @@ pub async fn run(o: &Options) {
             }
         };
         let prekeys: Vec<String> = (0..PER_DEVICE)
-            .map(|_| signed_prekey(&keys, master.account(), random().unwrap()))
+            .map(|_| signed_prekey(&keys, master.account()))
             .collect();
         uploaders.push((token, prekeys));
     }

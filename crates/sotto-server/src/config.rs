@@ -811,6 +811,19 @@ mod tests {
         assert!(error.contains("SOTTO_ARGON2_ITERATIONS"), "{error}");
     }
 
+    #[test]
+    fn a_claim_limit_below_one_full_claim_is_refused() {
+        let limit = |value: &'static str| {
+            move |k: &str| (k == "SOTTO_LIMITS_PREKEY_CLAIMS_PER_HOUR").then(|| value.to_owned())
+        };
+        let error = Config::load(&args(&[]), limit("999"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("prekey_claims_per_hour"), "{error}");
+        let c = Config::load(&args(&[]), limit("1000")).unwrap();
+        assert_eq!(c.limits.prekey_claims_per_hour, 1000);
+    }
+
     /// Every field of `[limits]` and `[argon2]` has its row in docs/configuration.md, with its
     /// variable and its default, so a new limit cannot ship undocumented.
     #[test]

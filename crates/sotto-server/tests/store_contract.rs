@@ -1447,7 +1447,7 @@ mod contract {
     pub async fn prekeys_are_claimed_once_oldest_first_by_those_who_may(store: Arc<dyn Store>) {
         let p = people(&store).await;
         let pk = |i: u8| NewPrekey {
-            id: [i; 16],
+            id: sotto_proto::ids::PrekeyId::from_bytes([i; 16]),
             body: vec![i; 40],
         };
         let b1 = p.b1.device;

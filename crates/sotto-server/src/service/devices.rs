@@ -2,7 +2,9 @@
 //! `sotto-proto` (a second line of defence: clients verify again, against keys they pinned):
 //! master keys must be valid RSA-3072+ SPKI, device certificates must chain to the account's
 //! master key and not be revoked, revocations must be master-signed, exchange-key certificates
-//! must be signed by their certified device, currently valid and not roll the serial back.
+//! must be signed by their certified device, currently valid and not roll the serial back (nor
+//! the version: no version-1 certificate after a version-2 one, protocol §18.3), and a
+//! version-2 certificate's last-resort prekey must hold valid keys.
 
 use sotto_proto::codec::is_display_text;
 use sotto_proto::crypto::rsa::{EncryptingKey, VerifyingKey};
@@ -144,6 +146,12 @@ fn pending_exchange_key(
         });
     }
     EncryptingKey::from_spki(&body.exchange_key).map_err(|e| Error::rejected(what, e))?;
+    // A version-2 certificate's last-resort prekey is checked as a verifier checks it (§18.3).
+    if let Some(last_resort) = &body.last_resort {
+        last_resort
+            .validate()
+            .map_err(|e| Error::rejected(what, e))?;
+    }
     Ok(body.serial)
 }
 
@@ -303,8 +311,20 @@ pub async fn set_exchange_key(
     let device = authed.device()?;
     let (verified, record) = verified_device(state, &device).await?;
     let signed = decode_signed(certificate, "exchange-key certificate")?;
+    // A device that published a version-2 certificate never signs a version-1 one again
+    // (§18.3): one now is an old certificate replayed, refused as clients refuse it.
+    let v2_seen = match record.exchange_cert.as_deref() {
+        Some(stored) => ExchangeKeyCertificate::decode(
+            decode_signed(stored, "stored exchange-key certificate")?.unverified_body(),
+        )
+        .map_err(|_| Error::Corrupt {
+            what: "exchange-key certificate",
+        })?
+        .is_v2(),
+        None => false,
+    };
     let key = verified
-        .verify_exchange_key(&signed, clock::now(), record.exchange_serial)
+        .verify_exchange_key_after_v2(&signed, clock::now(), record.exchange_serial, v2_seen)
         .map_err(|e| Error::rejected("exchange-key certificate", e))?;
     state
         .store

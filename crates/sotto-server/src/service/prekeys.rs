@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sotto_proto::identity::VerifiedDevice;
 use sotto_proto::ids::DeviceId;
+use sotto_proto::limits::{MAX_ONE_TIME_PREKEYS, MAX_PREKEY_BODY_LEN};
 use sotto_proto::signed::Signed;
 use sotto_proto::Timestamp;
 use sotto_wire::api::{MAX_PREKEY_CLAIM_DEVICES, MAX_PREKEY_UPLOAD};
@@ -20,10 +21,11 @@ use crate::service::sessions::Authed;
 use crate::state::AppState;
 use crate::store::NewPrekey;
 
-/// One-time prekeys one device has stored at most (protocol §18.4: a device keeps at most 100
-/// uploaded). An upload that would pass it is refused (`409 conflict`), not trimmed: the device
-/// holds the private keys of what it uploaded and must know what the server holds.
-pub const MAX_PREKEYS_STORED: i64 = 100;
+/// One-time prekeys one device has stored at most (protocol §18.4: a device keeps at most
+/// `MAX_ONE_TIME_PREKEYS` uploaded). An upload that would pass it is refused (`409 conflict`),
+/// not trimmed: the device holds the private keys of what it uploaded and must know what the
+/// server holds.
+pub const MAX_PREKEYS_STORED: i64 = MAX_ONE_TIME_PREKEYS as i64;
 
 /// Stores the calling device's signed prekeys (after deleting those still stored when
 /// `replace`); returns how many it has stored now. Every prekey is verified first; one bad
@@ -103,65 +105,16 @@ pub async fn claim(
 
 /// Verifies one uploaded prekey against the uploading device (§18.4): it names the device's
 /// account and the device, carries the device's signature, is not from the far future, and its
-/// keys are valid. Returns what the store keeps.
+/// keys are valid (§18.2). Returns what the store keeps.
 fn verify(device: &VerifiedDevice, bytes: &[u8], now: Timestamp) -> Result<NewPrekey> {
     let what = "one-time prekey";
-    let signed = Signed::decode(bytes, interim::MAX_PREKEY_BODY_LEN)
-        .map_err(|e| Error::rejected(what, e.into()))?;
-    let id = interim::verify_one_time_prekey(device, &signed, now)
+    let signed =
+        Signed::decode(bytes, MAX_PREKEY_BODY_LEN).map_err(|e| Error::rejected(what, e.into()))?;
+    let verified = device
+        .verify_one_time_prekey(&signed, now)
         .map_err(|e| Error::rejected(what, e))?;
     Ok(NewPrekey {
-        id,
+        id: verified.id(),
         body: bytes.to_vec(),
     })
-}
-
-/// The checks of §18.4 the server can make before `sotto-proto` offers
-/// `VerifiedDevice::verify_one_time_prekey`: layout, names, signature and time. The key checks
-/// (§18.2) come with that function, which replaces this module.
-mod interim {
-    use sotto_proto::identity::VerifiedDevice;
-    use sotto_proto::limits::MAX_CLOCK_SKEW_MS;
-    use sotto_proto::signed::Signed;
-    use sotto_proto::{DecodeError, Error, Timestamp};
-
-    /// The largest prekey body read (protocol `MAX_PREKEY_BODY_LEN`).
-    pub const MAX_PREKEY_BODY_LEN: usize = 2048;
-
-    /// `domain("sotto/prekey", 2)`.
-    const DOMAIN: &[u8] = b"\x0csotto/prekey\x02";
-    const EC_LEN: usize = 65;
-    const KEM_LEN: usize = 1184;
-
-    pub fn verify_one_time_prekey(
-        device: &VerifiedDevice,
-        signed: &Signed,
-        now: Timestamp,
-    ) -> Result<[u8; 16], Error> {
-        let body = signed.unverified_body();
-        let rest = body
-            .strip_prefix(DOMAIN)
-            .ok_or(Error::Decode(DecodeError::InvalidValue { field: "domain" }))?;
-        let mut reader = sotto_proto::codec::Reader::new(rest);
-        let account: [u8; 32] = reader.array()?;
-        let device_id: [u8; 32] = reader.array()?;
-        let id: [u8; 16] = reader.array()?;
-        let created_at = reader.u64()?;
-        let ec = reader.take(EC_LEN)?;
-        reader.take(KEM_LEN)?;
-        reader.finish()?;
-        if account != *device.account().as_bytes() || device_id != *device.device().as_bytes() {
-            return Err(Error::WrongAccount {
-                what: "one-time prekey",
-            });
-        }
-        signed.verify("one-time prekey", device.signing_key())?;
-        if created_at > now.plus(MAX_CLOCK_SKEW_MS).millis() {
-            return Err(Error::Receive(sotto_proto::ReceiveError::FarFuture));
-        }
-        if ec.first() != Some(&0x04) {
-            return Err(Error::Decode(DecodeError::InvalidValue { field: "ec" }));
-        }
-        Ok(id)
-    }
 }

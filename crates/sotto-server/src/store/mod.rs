@@ -37,7 +37,7 @@ pub use self::backend::Backend;
 pub use self::sqlite::relay_log;
 
 use async_trait::async_trait;
-use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId, PrekeyId};
 pub use sotto_wire::api::UndeliveredReason;
 
 use crate::error::{Error, Result};
@@ -358,8 +358,8 @@ impl WriteOp {
 /// verified by the service before they reach the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewPrekey {
-    /// The prekey id (16 random bytes chosen by the device).
-    pub id: [u8; 16],
+    /// The prekey id (chosen by the device).
+    pub id: PrekeyId,
     /// The signed prekey, as uploaded.
     pub body: Vec<u8>,
 }

@@ -1454,7 +1454,7 @@ where
                  VALUES ($1, $2, $3, $4) ON CONFLICT (device, prekey_id) DO NOTHING",
             )
             .bind(id)
-            .bind(prekey.id.as_slice())
+            .bind(prekey.id.as_bytes().as_slice())
             .bind(prekey.body.as_slice())
             .bind(now)
             .execute(&mut *tx)
