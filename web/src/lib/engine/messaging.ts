@@ -820,7 +820,8 @@ export class Messaging {
       const snapshot = this.receiver.snapshot();
       const entries: (readonly [string, unknown])[] = [["receiver", snapshot]];
       // The chain's key at its start: a history key (§17.2).
-      if (!accepted.duplicate) entries.push(await this.host.historyKey(accepted.record));
+      if (!accepted.duplicate && accepted.record !== undefined)
+        entries.push(await this.host.historyKey(accepted.record));
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
