@@ -81,7 +81,7 @@ export interface HybridHeader {
 }
 
 /** A version-2 distribution's header is at most this long (1414 bytes with a previous chain). */
-export const MAX_KDM_V2_HEADER_LEN = 1_536;
+export const MAX_KDM_V2_HEADER_LEN = 2_048;
 /** A version-2 distribution's wire form is at most this long (§18.5). */
 export const MAX_KDM_V2_LEN = 4_096;
 /** `rsa_ct` of a version-2 distribution is at most this long (§18.5). */

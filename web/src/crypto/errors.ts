@@ -78,6 +78,7 @@ export const RECEIVE_CODES = [
   "receive/stale-distribution",
   "receive/chain-key-conflict",
   "receive/downgrade",
+  "receive/duplicate",
 ] as const;
 
 /** Everything else (§12, "Others"). */

@@ -22,6 +22,12 @@ import {
 import { CHAIN_RETENTION_MS } from "./limits";
 import { PrekeyPair, type StoredPrekeyPair } from "./prekey";
 
+/**
+ * One-time prekeys a device holds at most: ten full uploads, which leaves room for prekeys the
+ * server handed out to senders that never used them.
+ */
+export const MAX_RING_ONE_TIME_PREKEYS = 1_000;
+
 /** A consumed one-time prekey's tombstone. */
 export interface ConsumedPrekey {
   /** SHA-256 of the wire form of the distribution that consumed it. */
@@ -53,10 +59,13 @@ export class PrekeyRing {
   private readonly consumed = new Map<string, ConsumedPrekey>();
   private readonly v2Keys = new Set<string>();
 
-  /** Adds a one-time prekey this device made (before uploading it). */
+  /** Adds a one-time prekey this device made (before uploading it); at most 1000 are held. */
   addOneTime(pair: PrekeyPair): void {
     const key = idKey(pair.id);
-    if (this.consumed.has(key)) throw new ProtocolError("invalid-input", "prekey id reused");
+    if (this.consumed.has(key) || this.oneTime.has(key))
+      throw new ProtocolError("invalid-input", "prekey id reused");
+    if (this.oneTime.size >= MAX_RING_ONE_TIME_PREKEYS)
+      throw new ProtocolError("invalid-input", "too many one-time prekeys held");
     this.oneTime.set(key, pair);
   }
 

@@ -197,14 +197,8 @@ export interface DistributionAccepted {
   /**
    * The chain's key at its start as a bundle Chain record (§15.1), for the device's history keys
    * (§17.2), its backup and its hand-overs: the receiver state keeps only the key ahead.
-   * Undefined only for a {@link repeated} distribution, whose key is no longer readable.
    */
-  readonly record: ChainRecord | undefined;
-  /**
-   * A version-2 distribution whose one-time prekey it already consumed, received again byte for
-   * byte (§18.6 step 4): a duplicate, and nothing changed.
-   */
-  readonly repeated: boolean;
+  readonly record: ChainRecord;
   /**
    * The one-time prekey a version-2 distribution used, with the SHA-256 of its wire form: the
    * caller consumes it in the ring (`PrekeyRing.consume`) and persists the ring in the same write
@@ -413,17 +407,9 @@ export class ReceiverState {
       if (h.hybrid.prekeyKind === "one-time") {
         const wireHash = await sha256(kdm.encode());
         const found = ring.findOneTime(h.hybrid.prekey, wireHash);
-        if (found.kind === "duplicate") {
-          return {
-            chain: h.chain,
-            duplicate: true,
-            repeated: true,
-            missingInPrevious: [],
-            previousUnknown: false,
-            record: undefined,
-            consumedPrekey: undefined,
-          };
-        }
+        // The very distribution that consumed this prekey, again (§18.6 step 4): a harmless
+        // duplicate whose key can no longer be read. The caller drops it without a report.
+        if (found.kind === "duplicate") throw new ProtocolError("receive/duplicate");
         pair = found.pair;
         consumedPrekey = { id: h.hybrid.prekey, wireHash };
       } else {
@@ -476,7 +462,6 @@ export class ReceiverState {
     return {
       chain: h.chain,
       duplicate,
-      repeated: false,
       missingInPrevious,
       previousUnknown,
       record,

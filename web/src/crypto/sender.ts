@@ -240,7 +240,7 @@ export class SenderChain {
         (!bytesEqual(prekey.device, recipient.device) ||
           !bytesEqual(prekey.account, recipient.account))
       ) {
-        throw new ProtocolError("invalid-input", "the prekey is another device's");
+        throw new ProtocolError("wrong-account", "the prekey is another device's");
       }
       const used = prekey?.publicPart ?? lastResort;
       const secrets = await hybridSecrets(used);

@@ -262,20 +262,23 @@ describe("version-2 distributions (§18.5, §18.6)", () => {
       T0,
     );
     expect(accepted.duplicate).toBe(false);
-    expect(accepted.record?.key.dangerBytes()).toEqual(chain.historyRecord().key.dangerBytes());
+    expect(accepted.record.key.dangerBytes()).toEqual(chain.historyRecord().key.dangerBytes());
     expect(accepted.consumedPrekey?.id).toEqual(prekeyId(2));
     expect(accepted.consumedPrekey?.wireHash).toEqual(await sha256(wire));
     ring.consume(prekeyId(2), await sha256(wire), T0);
     expect(ring.oneTimeCount()).toBe(0);
 
-    const again = await receiver.acceptDistribution(
-      KeyDistribution.decode(wire),
-      alice.device.verified,
-      me,
-      group,
-      T0,
+    await expectCode(
+      () =>
+        receiver.acceptDistribution(
+          KeyDistribution.decode(wire),
+          alice.device.verified,
+          me,
+          group,
+          T0,
+        ),
+      "receive/duplicate",
     );
-    expect(again).toMatchObject({ duplicate: true, repeated: true, consumedPrekey: undefined });
 
     // Another distribution naming the consumed prekey (re-signed, or the prekey handed out twice).
     const other = await chain.distributeWith(
@@ -305,7 +308,7 @@ describe("version-2 distributions (§18.5, §18.6)", () => {
       T0,
     );
     expect(accepted.consumedPrekey).toBeUndefined();
-    expect(accepted.record?.key.dangerBytes()).toEqual(chain.historyRecord().key.dangerBytes());
+    expect(accepted.record.key.dangerBytes()).toEqual(chain.historyRecord().key.dangerBytes());
     // Once the last-resort private keys are gone, the distribution can no longer be opened.
     ring.removeLastResort(bobV2.keyId);
     await expectCode(

@@ -824,9 +824,6 @@ export class Messaging {
         state,
         now,
       );
-      // A byte-identical copy of a distribution whose one-time prekey is already consumed: it
-      // changed nothing, and nothing is reported (§18.6).
-      if (accepted.repeated) return SETTLED;
       const snapshot = this.receiver.snapshot();
       const entries: (readonly [string, unknown])[] = [["receiver", snapshot]];
       const keyEntries: (readonly [string, unknown])[] = [];
@@ -840,8 +837,7 @@ export class Messaging {
         v2Stats.receivedLastResort += 1;
       }
       // The chain's key at its start: a history key (§17.2).
-      if (!accepted.duplicate && accepted.record !== undefined)
-        entries.push(await this.host.historyKey(accepted.record));
+      if (!accepted.duplicate) entries.push(await this.host.historyKey(accepted.record));
       if (accepted.missingInPrevious.length > 0) {
         const [, rec] = this.convs.entry(conv);
         const username = (await this.directory.pin(senderAccount))?.username ?? senderAccount;
@@ -862,6 +858,9 @@ export class Messaging {
       return SETTLED;
     } catch (e) {
       if (isTransient(e)) return UNREACHABLE;
+      // The distribution that consumed its one-time prekey, again: it changed nothing, and
+      // nothing is reported (§18.6).
+      if (isProtocolError(e, "receive/duplicate")) return SETTLED;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(

@@ -7,7 +7,7 @@
 
 import "fake-indexeddb/auto";
 
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import {
   DAY,
@@ -112,6 +112,16 @@ describe("version 2 in the engine", () => {
     );
     expect(stored.isConsumed(used)).toBe(true);
     expect(stored.oneTimeCount()).toBe(99);
+    // The same distribution again is a harmless duplicate: dropped, nothing changes.
+    const kdmFrame = frames.find((f) => kind(f) === "distribution");
+    if (kdmFrame === undefined) throw new Error("a distribution frame");
+    const warn = vi.spyOn(console, "warn");
+    b.messaging.onFrame({ ...kdmFrame, seq: 999 });
+    await settle(b);
+    expect(warn.mock.calls.filter((c) => String(c[0]).includes("refused"))).toEqual([]);
+    warn.mockRestore();
+    expect(texts(b, conv)).toEqual(["hybrid hello"]);
+    expect(b.keys.prekeys.oneTimeCount()).toBe(99);
   });
 
   it("uses the last-resort prekey when the server has no one-time prekey for the device", async () => {
