@@ -30,8 +30,10 @@ use sotto_proto::body::{
     FileName, MediaType, Mentions, MessageBody, Reaction, ReceiptKind, TargetInfo,
 };
 use sotto_proto::bundle::{GroupNameRecord, KeyBundle, MasterKeyRecord, PinRecord, Record};
+use sotto_proto::chain::PrekeyRing;
 use sotto_proto::chain::{ChainKey, LocalDevice, ReceiverState, SenderChain};
 use sotto_proto::codec::Reader;
+use sotto_proto::crypto::prekey::PrekeyPair;
 use sotto_proto::crypto::rsa::{
     EncryptingKey, ExchangeKeyPair, RsaPublicKey, SigningKeyPair, VerifyingKey, MAX_RSA_BITS,
     MIN_RSA_BITS,
@@ -50,11 +52,13 @@ use sotto_proto::identity::{
 use sotto_proto::ids::{
     AccountId, AuthKeyId, ChainId, ConversationId, DeviceId, ExchangeKeyId, MessageId,
 };
+use sotto_proto::limits::MAX_PREKEY_BODY_LEN;
 use sotto_proto::limits::{MAX_CERTIFICATE_LEN, MAX_CHAIN_MESSAGES};
 use sotto_proto::payload::{Payload, PayloadKind, MAX_KEY_REQUEST_BODY_LEN};
+use sotto_proto::prekey::OneTimePrekey;
 use sotto_proto::recovery::{RecoveryId, RecoveryKey, RecoveryKeys, RecoverySecret};
 use sotto_proto::signed::{Signed, SignedSealed};
-use sotto_proto::testing::{fixed_pkcs8, TestAccount, TestDevice, T0};
+use sotto_proto::testing::{fixed_pkcs8, fixed_prekey, TestAccount, TestDevice, TestV2Keys, T0};
 
 /// The body of one target.
 pub type TargetFn = fn(&[u8]);
@@ -76,6 +80,9 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("backup_item", backup_item),
     ("handover", handover),
     ("recovery_key", recovery_key),
+    ("one_time_prekey", one_time_prekey),
+    ("exchange_key_certificate_v2", exchange_key_certificate_v2),
+    ("prekey_ring", prekey_ring),
 ];
 
 /// A fixed world, built once per process from the committed test keys and a seeded generator, so
@@ -110,6 +117,8 @@ pub struct Fixture {
     pub recovery: RecoveryKeys,
     /// A backup item by Alice's first device holding her master key.
     pub master_item: Vec<u8>,
+    /// Bob's device as a version-2 device: fixed prekeys 0 (last resort) and 1 (one-time).
+    pub bob_v2: TestV2Keys,
 }
 
 /// The recovery set-up of the fixture.
@@ -197,7 +206,9 @@ impl Fixture {
         )
         .expect("seal backup item")
         .encode();
+        let bob_v2 = bob.v2_keys_with(fixed_prekey(0), vec![fixed_prekey(1)]);
         Self {
+            bob_v2,
             alice,
             bob,
             carol,
@@ -281,6 +292,7 @@ pub fn fixture() -> &'static Fixture {
 /// An account's first device as the recipient of distributions.
 pub fn local(account: &TestAccount) -> LocalDevice<'_> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: account.master.account(),
         device: account.device.keys.device(),
         exchange_keys: std::slice::from_ref(&account.device.exchange),
@@ -333,10 +345,91 @@ pub fn key_distribution(data: &[u8]) {
     assert_eq!(kdm.header().encode(), kdm.sealed().header());
     let f = fixture();
     let sender = f.device_named(&kdm.header().sender_device);
-    let mut state = ReceiverState::new();
-    if let Ok(accepted) = state.accept_distribution(&kdm, sender, &local(&f.bob), &f.group, T0) {
-        assert_eq!(accepted.chain, kdm.header().chain);
-        assert!(state.chain(&accepted.chain).is_some());
+    // Bob as a version-1 device, then as a version-2 device (with prekeys).
+    for ring in [PrekeyRing::empty(), &f.bob_v2.ring] {
+        let mut state = ReceiverState::new();
+        let me = LocalDevice {
+            prekeys: ring,
+            ..local(&f.bob)
+        };
+        if let Ok(accepted) = state.accept_distribution(&kdm, sender, &me, &f.group, T0) {
+            assert_eq!(accepted.chain, kdm.header().chain);
+            assert!(state.chain(&accepted.chain).is_some());
+            // Version 2 exactly when Bob has prekeys; a one-time prekey is reported to consume.
+            assert_eq!(
+                kdm.header().is_v2(),
+                ring.is_v2_exchange_key(&kdm.header().recipient_key)
+            );
+            if let Some((id, hash)) = accepted.consumed_prekey {
+                assert_eq!(hash, sotto_proto::crypto::sha256(data));
+                assert!(ring.one_time(&id).is_some());
+            }
+        }
+    }
+}
+
+/// `OneTimePrekey::decode`, then `verify_one_time_prekey` as Bob's device.
+pub fn one_time_prekey(data: &[u8]) {
+    if let Ok(body) = OneTimePrekey::decode(data) {
+        assert_eq!(body.encode(), data, "one-time prekey encoding is canonical");
+    }
+    let Ok(signed) = Signed::decode(data, MAX_PREKEY_BODY_LEN) else {
+        return;
+    };
+    assert_eq!(signed.encode(), data, "signed encoding is canonical");
+    let f = fixture();
+    if let Ok(prekey) = f.bob.device.verified.verify_one_time_prekey(&signed, T0) {
+        assert_eq!(prekey.device(), f.bob.device.keys.device());
+        prekey
+            .public()
+            .validate()
+            .expect("a verified prekey is valid");
+    }
+}
+
+/// `ExchangeKeyCertificate::decode` (both versions), then the version-2 verification rules as
+/// Bob's device.
+pub fn exchange_key_certificate_v2(data: &[u8]) {
+    if let Ok(cert) = ExchangeKeyCertificate::decode(data) {
+        assert_eq!(
+            cert.encode(),
+            data,
+            "exchange-key certificate encoding is canonical"
+        );
+    }
+    let Ok(signed) = Signed::decode(data, MAX_CERTIFICATE_LEN) else {
+        return;
+    };
+    let f = fixture();
+    let device = &f.bob.device.verified;
+    for v2_seen in [false, true] {
+        if let Ok(key) = device.verify_exchange_key_after_v2(&signed, T0, Some(1), v2_seen) {
+            assert!(key.is_v2() || !v2_seen, "no version 1 after version 2");
+            if let Some(prekey) = key.last_resort() {
+                prekey.validate().expect("a certified prekey is valid");
+            }
+        }
+    }
+}
+
+/// `PrekeyRing::decode_local` and `PrekeyPair::decode_local`: canonical, never a panic.
+pub fn prekey_ring(data: &[u8]) {
+    if let Ok(ring) = PrekeyRing::decode_local(data) {
+        assert_eq!(
+            ring.encode_local().as_slice(),
+            data,
+            "ring encoding is canonical"
+        );
+    }
+    if let Ok(pair) = PrekeyPair::decode_local(data) {
+        assert_eq!(
+            pair.encode_local().as_slice(),
+            data,
+            "prekey encoding is canonical"
+        );
+        pair.public()
+            .validate()
+            .expect("a restored prekey is valid");
     }
 }
 
@@ -755,6 +848,7 @@ pub fn handover(data: &[u8]) {
     let f = fixture();
     let sender = f.device_named(&handover.header().sender_device);
     let me = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: f.alice.master.account(),
         device: f.laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&f.laptop.exchange),
@@ -875,6 +969,68 @@ pub fn seeds() -> Vec<Seed> {
         add("key_distribution", "header", next_header.clone());
     }
     add("key_distribution", "to-bob", f.kdm_to_bob.encode());
+
+    // Version 2: Bob's prekeys, certificate, ring, and hybrid distributions to him.
+    let bob_prekey = f
+        .bob
+        .device
+        .verified
+        .verify_one_time_prekey(&f.bob_v2.one_time[0], T0)
+        .expect("bob's prekey");
+    {
+        let mut chain = f.alice_chain.lock().unwrap_or_else(PoisonError::into_inner);
+        for (label, prekey) in [("v2-one-time", Some(&bob_prekey)), ("v2-last-resort", None)] {
+            let kdm = chain
+                .distribute_with(
+                    &f.group,
+                    &f.bob_v2.verified_exchange,
+                    prekey,
+                    &f.alice.device.keys,
+                    T0,
+                )
+                .expect("v2 distribution");
+            add("key_distribution", label, kdm.encode());
+            if prekey.is_none() {
+                add(
+                    "key_distribution",
+                    "v2-header",
+                    kdm.sealed().header().to_vec(),
+                );
+            }
+        }
+    }
+    add("one_time_prekey", "signed", f.bob_v2.one_time[0].encode());
+    add(
+        "one_time_prekey",
+        "body",
+        f.bob_v2.one_time[0].unverified_body().to_vec(),
+    );
+    add(
+        "exchange_key_certificate_v2",
+        "v2",
+        f.bob_v2.certificate.encode(),
+    );
+    add(
+        "exchange_key_certificate_v2",
+        "v2-body",
+        f.bob_v2.certificate.unverified_body().to_vec(),
+    );
+    add(
+        "exchange_key_certificate_v2",
+        "v1",
+        f.bob.device.exchange_certificate.encode(),
+    );
+    add("prekey_ring", "ring", f.bob_v2.ring.encode_local().to_vec());
+    add(
+        "prekey_ring",
+        "pair",
+        fixed_prekey(2).encode_local().to_vec(),
+    );
+    add(
+        "prekey_ring",
+        "empty",
+        PrekeyRing::empty().encode_local().to_vec(),
+    );
 
     // Group changes against the epoch-0 state.
     add("group_change", "genesis", f.genesis.encode());

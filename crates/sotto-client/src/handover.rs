@@ -146,6 +146,7 @@ impl Client {
         };
         let exchange_keys = self.exchange_keys()?;
         let me = LocalDevice {
+            prekeys: sotto_proto::PrekeyRing::empty(),
             account,
             device: self.device()?,
             exchange_keys: &exchange_keys,

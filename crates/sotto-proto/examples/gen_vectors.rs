@@ -210,6 +210,7 @@ fn recipient_json(a: &TestAccount) -> Value {
 
 fn local(a: &TestAccount) -> LocalDevice<'_> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: a.master.account(),
         device: a.device.keys.device(),
         exchange_keys: std::slice::from_ref(&a.device.exchange),
@@ -4644,6 +4645,7 @@ fn handover_file(p: &People) -> Value {
         "exchange_pkcs8": hx(laptop.exchange.to_pkcs8().as_slice()),
     });
     let laptop_local = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: alice.master.account(),
         device: laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&laptop.exchange),

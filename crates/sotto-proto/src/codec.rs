@@ -129,6 +129,33 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Opens a structure that has two versions (`docs/protocol.md` §18.1): checks the label
+    /// (shared by `v1` and `v2`) and returns the version read, 1 or 2. Any other version is
+    /// [`DecodeError::UnsupportedVersion`].
+    pub fn for_versioned_domain(
+        input: &'a [u8],
+        v1: Domain,
+        v2: Domain,
+    ) -> Result<(Self, u8), DecodeError> {
+        debug_assert_eq!(v1.label(), v2.label());
+        let mut reader = Self::new(input);
+        let len = usize::from(reader.u8()?);
+        let label = reader.take(len)?;
+        let version = reader.u8()?;
+        if label != v1.label().as_bytes() {
+            return Err(DecodeError::WrongDomain {
+                expected: v1.label(),
+            });
+        }
+        if version != v1.version() && version != v2.version() {
+            return Err(DecodeError::UnsupportedVersion {
+                domain: v1.label(),
+                got: version,
+            });
+        }
+        Ok((reader, version))
+    }
+
     /// Takes exactly `len` bytes.
     pub fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
         if len > self.input.len() {

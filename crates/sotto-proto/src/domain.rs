@@ -6,6 +6,9 @@
 /// The protocol version every v1 structure carries right after its label.
 pub const PROTOCOL_VERSION: u8 = 0x01;
 
+/// The version of the structures protocol version 2 adds or redefines (`docs/protocol.md` §18.1).
+pub const PROTOCOL_VERSION_2: u8 = 0x02;
+
 /// One domain: a label plus the version of the structure it introduces. Exhaustive: a new domain
 /// is a compile error in [`Domain::label`] until it has its label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +87,24 @@ pub enum Domain {
     LocalReceiverState,
     /// A verified group state in a device's local store.
     LocalGroupState,
+    /// Version 2: an exchange-key certificate that also certifies a last-resort prekey.
+    ExchangeKeyCertificateV2,
+    /// Version 2: a one-time prekey signed by the device signing key.
+    Prekey,
+    /// Version 2: the signed header of a hybrid key distribution.
+    KeyDistributionV2,
+    /// Version 2: the OAEP label of a hybrid key distribution.
+    KeyDistributionLabelV2,
+    /// Version 2: the RSA-OAEP plaintext (the random share `r`) of a hybrid key distribution.
+    KeyDistributionRsa,
+    /// Version 2: the HKDF info of the hybrid combiner.
+    KeyDistributionHybrid,
+    /// Version 2: the AES-GCM plaintext of a hybrid key distribution.
+    KeyDistributionPayloadV2,
+    /// A prekey pair (private keys included) in a device's encrypted local store.
+    LocalPrekey,
+    /// A device's prekey ring in its encrypted local store.
+    LocalPrekeyRing,
 }
 
 impl Domain {
@@ -127,12 +148,31 @@ impl Domain {
             Self::LocalSenderChain => "sotto/local/sender-chain",
             Self::LocalReceiverState => "sotto/local/receiver-state",
             Self::LocalGroupState => "sotto/local/group-state",
+            Self::ExchangeKeyCertificateV2 => "sotto/xkey-cert",
+            Self::Prekey => "sotto/prekey",
+            Self::KeyDistributionV2 => "sotto/kdm",
+            Self::KeyDistributionLabelV2 => "sotto/kdm-label",
+            Self::KeyDistributionRsa => "sotto/kdm-rsa",
+            Self::KeyDistributionHybrid => "sotto/kdm-hybrid",
+            Self::KeyDistributionPayloadV2 => "sotto/kdm-payload",
+            Self::LocalPrekey => "sotto/local/prekey",
+            Self::LocalPrekeyRing => "sotto/local/prekey-ring",
         }
     }
 
-    /// The structure version; v1 everywhere today.
+    /// The structure version: 2 for the structures protocol version 2 defines (§18.1), 1 for
+    /// every other. A label with two versions is two variants, so a caller always says which.
     pub const fn version(self) -> u8 {
-        PROTOCOL_VERSION
+        match self {
+            Self::ExchangeKeyCertificateV2
+            | Self::Prekey
+            | Self::KeyDistributionV2
+            | Self::KeyDistributionLabelV2
+            | Self::KeyDistributionRsa
+            | Self::KeyDistributionHybrid
+            | Self::KeyDistributionPayloadV2 => PROTOCOL_VERSION_2,
+            _ => PROTOCOL_VERSION,
+        }
     }
 
     /// The label and version as they are written: `len ‖ label ‖ version`.
@@ -146,6 +186,38 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_2_encodings_match_the_table_of_section_18_1() {
+        let table = [
+            (
+                Domain::ExchangeKeyCertificateV2,
+                "0f736f74746f2f786b65792d6365727402",
+            ),
+            (Domain::Prekey, "0c736f74746f2f7072656b657902"),
+            (Domain::KeyDistributionV2, "09736f74746f2f6b646d02"),
+            (
+                Domain::KeyDistributionLabelV2,
+                "0f736f74746f2f6b646d2d6c6162656c02",
+            ),
+            (Domain::KeyDistributionRsa, "0d736f74746f2f6b646d2d72736102"),
+            (
+                Domain::KeyDistributionHybrid,
+                "10736f74746f2f6b646d2d68796272696402",
+            ),
+            (
+                Domain::KeyDistributionPayloadV2,
+                "11736f74746f2f6b646d2d7061796c6f616402",
+            ),
+        ];
+        for (domain, hex) in table {
+            assert_eq!(hex::encode(domain.encoded()), hex, "{domain:?}");
+        }
+        assert_eq!(
+            Domain::KeyDistribution.encoded()[..10],
+            Domain::KeyDistributionV2.encoded()[..10]
+        );
+    }
 
     #[test]
     fn labels_are_unique_and_none_is_a_prefix_of_another_encoding() {
@@ -187,6 +259,15 @@ mod tests {
             Domain::LocalSenderChain,
             Domain::LocalReceiverState,
             Domain::LocalGroupState,
+            Domain::ExchangeKeyCertificateV2,
+            Domain::Prekey,
+            Domain::KeyDistributionV2,
+            Domain::KeyDistributionLabelV2,
+            Domain::KeyDistributionRsa,
+            Domain::KeyDistributionHybrid,
+            Domain::KeyDistributionPayloadV2,
+            Domain::LocalPrekey,
+            Domain::LocalPrekeyRing,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

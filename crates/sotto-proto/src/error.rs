@@ -94,6 +94,34 @@ pub enum Error {
     /// §8.5, §8.6).
     #[error("amendment refused: {0}")]
     Amendment(#[from] AmendmentError),
+    /// A prekey is unknown, already used or not acceptable (`docs/protocol.md` §18).
+    #[error("prekey refused: {0}")]
+    Prekey(#[from] PrekeyError),
+}
+
+/// Why a prekey was refused (`docs/protocol.md` §18.2, §18.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrekeyError {
+    /// A distribution names a one-time prekey this device does not hold or already consumed (a
+    /// prekey handed out twice, a replayed or re-signed distribution, a made-up id), or a
+    /// last-resort prekey that is not the one certified with the named exchange key.
+    #[error("the prekey is unknown or already used")]
+    Unknown,
+    /// The EC point is not a point of P-256, or the ML-KEM-768 encapsulation key fails the
+    /// FIPS 203 modulus check, or a stored private key does not match its public key.
+    #[error("the prekey's keys are not valid")]
+    InvalidKey,
+}
+
+impl PrekeyError {
+    /// See [`Error::code`].
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unknown => "prekey/unknown",
+            Self::InvalidKey => "prekey/invalid-key",
+        }
+    }
 }
 
 /// Why an edit, delete or reaction was refused against its target (`docs/protocol.md` §8.5). A
@@ -426,6 +454,15 @@ pub enum ReceiveError {
         /// The chain.
         chain: ChainId,
     },
+    /// A version-1 distribution to an exchange key this device certified with a version-2
+    /// certificate: whoever sent it had the version-2 certificate (`docs/protocol.md` §18.7).
+    #[error("version-1 key distribution to a version-2 exchange key (downgrade)")]
+    Downgrade,
+    /// The very distribution (same wire form) that already consumed its one-time prekey: a
+    /// harmless duplicate that changes nothing (`docs/protocol.md` §18.6 step 4). Drop it
+    /// silently, as a relay duplicate.
+    #[error("key distribution already received (duplicate)")]
+    DuplicateDistribution,
 }
 
 impl Error {
@@ -450,6 +487,7 @@ impl Error {
             Self::ChainNeedsRotation => "chain-needs-rotation",
             Self::InvalidInput { .. } | Self::InvalidField(_) => "invalid-input",
             Self::Amendment(e) => e.code(),
+            Self::Prekey(e) => e.code(),
         }
     }
 }
@@ -546,6 +584,8 @@ impl ReceiveError {
             Self::FarFuture => "receive/far-future",
             Self::StaleDistribution => "receive/stale-distribution",
             Self::ChainKeyConflict { .. } => "receive/chain-key-conflict",
+            Self::Downgrade => "receive/downgrade",
+            Self::DuplicateDistribution => "receive/duplicate",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Typed identifiers. Key-derived ids hash the public key's SPKI together with the id's type, so
 //! the same key yields unrelated ids of different types, and the text form carries a type prefix
-//! (`acct:`, `dev:`, `xkey:`, `auth:`, `conv:`, `chain:`, `msg:`), so one kind of id can never be
-//! read as another. Random ids (conversations, chains, messages) come from the caller's
+//! (`acct:`, `dev:`, `xkey:`, `auth:`, `conv:`, `chain:`, `msg:`, `pk:`), so one kind of id can never be
+//! read as another. Random ids (conversations, chains, messages, prekeys) come from the caller's
 //! [`crate::env::Rng`].
 
 use std::fmt;
@@ -167,6 +167,18 @@ typed_id!(
     /// A message, chosen at random by its sender; the relay's de-duplication key.
     MessageId, 16, "msg:"
 );
+typed_id!(
+    /// A prekey (an ECDH and an ML-KEM key pair made together), chosen at random by the device
+    /// that makes it (`docs/protocol.md` §18.2).
+    PrekeyId, 16, "pk:"
+);
+
+impl PrekeyId {
+    /// A fresh random prekey id.
+    pub fn random(env: &mut crate::env::Env<'_>) -> Result<Self, crate::error::Error> {
+        Ok(Self(env.random()?))
+    }
+}
 
 /// The type tag hashed into a key-derived id.
 #[derive(Clone, Copy)]

@@ -7,14 +7,17 @@
 //!
 //! # Layout
 //! - [`codec`], [`domain`], [`signed`]: the one canonical, bounded, domain-separated encoding.
-//! - [`crypto`]: every primitive, through aws-lc-rs (RSA-PSS, RSA-OAEP, AES-256-GCM, HKDF, HMAC).
+//! - [`crypto`]: every primitive, through aws-lc-rs (RSA-PSS, RSA-OAEP, AES-256-GCM, HKDF, HMAC,
+//!   ECDH P-256, ML-KEM-768).
 //! - [`ids`]: typed identifiers derived from keys or chosen at random.
 //! - [`identity`]: master and device keys, certificates, revocations, the chain verifier.
 //! - [`auth`]: the login challenge a device signs with its auth key.
 //! - [`safety`]: safety numbers and their QR payload.
 //! - [`group`]: the signed, hash-chained group state log.
 //! - [`chain`]: sender chains (ratchet, sending and receiving state).
-//! - [`distribution`]: key-distribution messages carrying chain keys under RSA-OAEP.
+//! - [`distribution`]: key-distribution messages carrying chain keys under RSA-OAEP (version 1)
+//!   or the hybrid of RSA-OAEP, ECDH P-256 and ML-KEM-768 (version 2).
+//! - [`prekey`]: one-time prekeys, signed by the device that made them (version 2).
 //! - [`envelope`] and [`body`]: the signed, encrypted, padded message; [`body::fields`]: the
 //!   body's validated text fields.
 //! - [`payload`]: what devices relay to one another, told apart by its domain label.
@@ -46,14 +49,16 @@ pub mod identity;
 pub mod ids;
 pub mod limits;
 pub mod payload;
+pub mod prekey;
 pub mod recovery;
 pub mod safety;
 pub mod signed;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
+pub use chain::prekeys::PrekeyRing;
 pub use env::{Env, Rng, SystemRng, Timestamp};
 pub use error::{
-    AmendmentError, DecodeError, Error, FieldError, GroupError, KeyRejection, ReceiveError,
-    RecoveryError,
+    AmendmentError, DecodeError, Error, FieldError, GroupError, KeyRejection, PrekeyError,
+    ReceiveError, RecoveryError,
 };

@@ -186,3 +186,106 @@ pub fn retired_create_body(
     }
     w.finish()
 }
+
+/// A test device's version-2 keys: a last-resort prekey certified with the device's exchange key
+/// (serial 2), a ring holding every private key, and signed one-time prekeys ready to upload.
+pub struct TestV2Keys {
+    /// The version-2 exchange-key certificate.
+    pub certificate: Signed,
+    /// Its verified form, as a sender holds it.
+    pub verified_exchange: VerifiedExchangeKey,
+    /// The device's prekey ring.
+    pub ring: crate::chain::PrekeyRing,
+    /// The signed one-time prekeys, in the order made.
+    pub one_time: Vec<Signed>,
+}
+
+impl TestAccount {
+    /// Makes this account's device a version-2 device with `one_time` fresh one-time prekeys.
+    pub fn v2_keys(&self, one_time: usize) -> TestV2Keys {
+        use crate::crypto::prekey::PrekeyPair;
+        use crate::ids::PrekeyId;
+        let last_resort = PrekeyPair::generate(PrekeyId::from_bytes([0xee; 16])).expect("prekey");
+        let pairs = (0..one_time)
+            .map(|n| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                id[15] = 0x01;
+                PrekeyPair::generate(PrekeyId::from_bytes(id)).expect("prekey")
+            })
+            .collect();
+        self.v2_keys_with(last_resort, pairs)
+    }
+
+    /// Makes this account's device a version-2 device (certificate serial 2, valid from a day
+    /// before `T0`) with the given last-resort and one-time prekeys, signed at `T0`.
+    pub fn v2_keys_with(
+        &self,
+        last_resort: crate::crypto::prekey::PrekeyPair,
+        one_time: Vec<crate::crypto::prekey::PrekeyPair>,
+    ) -> TestV2Keys {
+        let device = &self.device;
+        let mut ring = crate::chain::PrekeyRing::new();
+        let certificate = device
+            .keys
+            .certify_exchange_key_v2(
+                self.master.account(),
+                device.exchange.encrypting_key(),
+                last_resort.public(),
+                2,
+                T0.minus(Timestamp::DAY),
+                T0.plus(29 * Timestamp::DAY),
+            )
+            .expect("certify exchange key v2");
+        let verified_exchange = device
+            .verified
+            .verify_exchange_key(&certificate, T0, Some(1))
+            .expect("verify exchange key v2");
+        ring.add_last_resort(verified_exchange.key_id(), last_resort)
+            .expect("last resort");
+        let mut signed = Vec::new();
+        for pair in one_time {
+            signed.push(
+                device
+                    .keys
+                    .sign_one_time_prekey(self.master.account(), pair.public(), T0)
+                    .expect("sign prekey"),
+            );
+            ring.add_one_time(pair).expect("one-time prekey");
+        }
+        TestV2Keys {
+            certificate,
+            verified_exchange,
+            ring,
+            one_time: signed,
+        }
+    }
+}
+
+const PREKEYS: &str = include_str!("../testdata/prekeys.txt");
+
+/// Fixed prekey `index` (0 to 7) of `testdata/prekeys.txt`, so tests, vectors and fuzz seeds
+/// made in different processes agree (aws-lc's ML-KEM key generation cannot be seeded).
+pub fn fixed_prekey(index: usize) -> crate::crypto::prekey::PrekeyPair {
+    let line = PREKEYS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .nth(index)
+        .expect("fixed prekey index out of range");
+    let mut fields = line.split(' ').skip(1);
+    let mut field = || fields.next().expect("prekey field");
+    let bytes = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    let id: [u8; 16] = bytes(field()).try_into().expect("prekey id");
+    let (ec, kem) = (bytes(field()), bytes(field()));
+    crate::crypto::prekey::PrekeyPair::from_private_keys(
+        crate::ids::PrekeyId::from_bytes(id),
+        &ec,
+        &kem,
+    )
+    .expect("fixed prekey")
+}

@@ -89,6 +89,9 @@ replay_tests!(
     backup_item,
     handover,
     recovery_key,
+    one_time_prekey,
+    exchange_key_certificate_v2,
+    prekey_ring,
 );
 
 #[test]
@@ -179,6 +182,7 @@ fn backup_and_hand_over_seeds_open() {
     let wire = std::fs::read(fuzz_dir().join("corpus/handover/seed-records")).unwrap();
     let handover = sotto_proto::handover::Handover::decode(&wire).unwrap();
     let me = sotto_proto::chain::LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: f.alice.master.account(),
         device: f.laptop.keys.device(),
         exchange_keys: std::slice::from_ref(&f.laptop.exchange),
@@ -191,4 +195,29 @@ fn backup_and_hand_over_seeds_open() {
     )
     .unwrap();
     assert_eq!(bundle.records.len(), 3);
+}
+
+#[test]
+fn committed_v2_seeds_are_accepted_by_a_fresh_fixture() {
+    // The fixture's prekeys are the fixed ones of testdata/prekeys.txt, so a hybrid distribution
+    // written by another process still opens here (full verification and decryption reached).
+    let f = targets_common::fixture();
+    for (label, one_time) in [("seed-v2-one-time", true), ("seed-v2-last-resort", false)] {
+        let bytes = std::fs::read(fuzz_dir().join("corpus/key_distribution").join(label)).unwrap();
+        let kdm = sotto_proto::distribution::KeyDistribution::decode(&bytes).unwrap();
+        let me = sotto_proto::chain::LocalDevice {
+            prekeys: &f.bob_v2.ring,
+            ..targets_common::local(&f.bob)
+        };
+        let accepted = sotto_proto::chain::ReceiverState::new()
+            .accept_distribution(
+                &kdm,
+                &f.alice.device.verified,
+                &me,
+                &f.group,
+                sotto_proto::testing::T0,
+            )
+            .unwrap();
+        assert_eq!(accepted.consumed_prekey.is_some(), one_time, "{label}");
+    }
 }

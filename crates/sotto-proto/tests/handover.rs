@@ -25,6 +25,7 @@ fn laptop(w: &World) -> TestDevice {
 
 fn on<'a>(device: &'a TestDevice, account: &TestAccount) -> LocalDevice<'a> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: account.master.account(),
         device: device.keys.device(),
         exchange_keys: std::slice::from_ref(&device.exchange),

@@ -289,6 +289,7 @@ proptest! {
         previous in proptest::option::of((chain(), proptest::option::of(0..MAX_CHAIN_MESSAGES))),
     ) {
         let header = DistributionHeader {
+            hybrid: None,
             conversation, epoch, chain, sender_account, sender_device, recipient_account,
             recipient_device, recipient_key, created_at, start_index,
             previous: previous.map(|(chain, final_index)| ChainEnd { chain, final_index }),
@@ -344,6 +345,7 @@ proptest! {
         let revocation = Revocation { account, device, serial, revoked_at: t1 };
         prop_assert_eq!(Revocation::decode(&revocation.encode()).unwrap(), revocation);
         let xcert = ExchangeKeyCertificate {
+            last_resort: None,
             account, device, exchange_key: key_a, serial, not_before: t1, not_after: t2,
         };
         prop_assert_eq!(ExchangeKeyCertificate::decode(&xcert.encode()).unwrap(), xcert);
@@ -731,6 +733,7 @@ fn an_absurd_previous_final_index_does_not_blow_up_missing() {
         .unwrap();
     let next_chain = ChainId::from_bytes([0x42; 16]);
     let header = DistributionHeader {
+        hybrid: None,
         conversation: f.group.conversation(),
         epoch: f.group.epoch(),
         chain: next_chain,

@@ -382,6 +382,7 @@ fn envelope_header_from(v: &Value) -> EnvelopeHeader {
 fn distribution_header_from(v: &Value) -> DistributionHeader {
     let previous = field(v, "previous");
     DistributionHeader {
+        hybrid: None,
         conversation: id(v, "conversation"),
         epoch: n(v, "epoch"),
         chain: id(v, "chain"),
@@ -1045,6 +1046,7 @@ fn run_script(v: &Value) {
     );
     let keys = [exchange];
     let me = LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: id(r, "account_id"),
         device: id(r, "device_id"),
         exchange_keys: &keys,
@@ -1261,6 +1263,7 @@ fn identity() {
                     let c = field(v, "certificate");
                     let f = field(c, "body");
                     let body = ExchangeKeyCertificate {
+                        last_resort: None,
                         account: id(f, "account"),
                         device: id(f, "device"),
                         exchange_key: hx(f, "exchange_key"),
@@ -1898,6 +1901,7 @@ fn handover() {
             id::<ExchangeKeyId>(me, "exchange_key_id")
         );
         let local = LocalDevice {
+            prekeys: sotto_proto::PrekeyRing::empty(),
             account: id(me, "account_id"),
             device: id(me, "device_id"),
             exchange_keys: std::slice::from_ref(&exchange),

@@ -17,17 +17,21 @@ use std::collections::BTreeMap;
 
 use crate::body::{unpad, MessageBody};
 use crate::bundle::ChainRecord;
+use crate::chain::prekeys::PrekeyRing;
 use crate::chain::ratchet::{ChainKey, MessageKey};
 use crate::crypto::rsa::ExchangeKeyPair;
+use crate::crypto::sha256;
 use crate::crypto::{ct_eq, sha256_parts};
-use crate::distribution::{decode_payload, DistributionHeader, KeyDistribution};
+use crate::distribution::{
+    decode_payload, hybrid, DistributionHeader, KeyDistribution, PrekeyKind,
+};
 use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::envelope::{Envelope, EnvelopeHeader};
-use crate::error::{Error, ReceiveError};
+use crate::error::{Error, PrekeyError, ReceiveError};
 use crate::group::GroupState;
 use crate::identity::VerifiedDevice;
-use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId};
+use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, ExchangeKeyId, PrekeyId};
 use crate::limits::{
     CHAIN_RETENTION_MS, MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_DISTRIBUTION_AGE_MS,
     MAX_SKIPPED_KEYS, MAX_SKIPPED_KEY_AGE_MS,
@@ -42,6 +46,9 @@ pub struct LocalDevice<'a> {
     pub device: DeviceId,
     /// The exchange key pairs this device still holds (current and not yet retired).
     pub exchange_keys: &'a [ExchangeKeyPair],
+    /// This device's prekeys, and which of its exchange keys it certified as version 2
+    /// ([`PrekeyRing::empty`] for a device that never did).
+    pub prekeys: &'a PrekeyRing,
 }
 
 /// A message key kept for an index that was skipped.
@@ -154,6 +161,10 @@ pub struct DistributionAccepted {
     /// The chain's key at its start, to keep as a history key (§17.2) and to back up or hand
     /// over (§15.1): the receiver state itself keeps only the key at the next index.
     pub history_key: ChainRecord,
+    /// The one-time prekey this distribution used, and the SHA-256 of its wire form: the caller
+    /// applies [`PrekeyRing::consume`] with them and persists the ring in the same atomic write
+    /// as this state (§18.6). `None` for version 1 and for a last-resort prekey.
+    pub consumed_prekey: Option<(PrekeyId, [u8; 32])>,
 }
 
 /// What [`ReceiverState::take_record`] did with a chain record from a backup or hand-over.
@@ -242,6 +253,13 @@ impl ReceiverState {
             .iter()
             .find(|k| ExchangeKeyId::from_spki(k.encrypting_key().spki()) == h.recipient_key)
             .ok_or(ReceiveError::WrongRecipient)?;
+        // §18.6 step 2 and §18.7: a version-2 distribution only to an exchange key certified as
+        // version 2, and a version-1 one never to such a key (its sender had the v2 certificate).
+        match (&h.hybrid, me.prekeys.is_v2_exchange_key(&h.recipient_key)) {
+            (None, true) => return Err(ReceiveError::Downgrade.into()),
+            (Some(_), false) => return Err(ReceiveError::WrongRecipient.into()),
+            _ => {}
+        }
         check_membership(group, h.conversation, h.epoch, &h.sender_account)?;
         if h.created_at > now.plus(MAX_CLOCK_SKEW_MS) {
             return Err(ReceiveError::FarFuture.into());
@@ -257,9 +275,47 @@ impl ReceiverState {
             }
             .into());
         }
-        let label = DistributionHeader::oaep_label(kdm.sealed().header());
-        let payload = exchange.decrypt(kdm.sealed().ciphertext(), &label)?;
-        let (chain, start, key) = decode_payload(&payload)?;
+        let (chain, start, key, consumed_prekey) = match &h.hybrid {
+            None => {
+                let label = DistributionHeader::oaep_label(kdm.sealed().header());
+                let payload = exchange.decrypt(kdm.sealed().ciphertext(), &label)?;
+                let (chain, start, key) = decode_payload(Domain::KeyDistributionPayload, &payload)?;
+                (chain, start, key, None)
+            }
+            Some(hy) => {
+                // §18.6 step 4: the prekey, before any private-key operation.
+                let wire_hash = sha256(&kdm.encode());
+                let pair = match hy.prekey_kind {
+                    PrekeyKind::OneTime => {
+                        if let Some(done) = me.prekeys.consumed(&hy.prekey) {
+                            return Err(if ct_eq(&done.wire_hash, &wire_hash) {
+                                ReceiveError::DuplicateDistribution.into()
+                            } else {
+                                PrekeyError::Unknown.into()
+                            });
+                        }
+                        me.prekeys.one_time(&hy.prekey)
+                    }
+                    PrekeyKind::LastResort => me
+                        .prekeys
+                        .last_resort(&h.recipient_key)
+                        .filter(|pair| pair.id() == hy.prekey),
+                }
+                .ok_or(PrekeyError::Unknown)?;
+                // Step 5: one uniform failure for all three secrets.
+                let (chain, start, key) = hybrid::open(
+                    kdm.sealed().header(),
+                    &hy.ephemeral,
+                    &hy.kem_ciphertext,
+                    kdm.sealed().ciphertext(),
+                    exchange,
+                    pair,
+                )?;
+                let consumed =
+                    (hy.prekey_kind == PrekeyKind::OneTime).then_some((hy.prekey, wire_hash));
+                (chain, start, key, consumed)
+            }
+        };
         if chain != h.chain || start != h.start_index {
             return Err(Error::DecryptionFailed);
         }
@@ -324,6 +380,7 @@ impl ReceiverState {
                 key: history_key,
                 created_at: h.created_at,
             },
+            consumed_prekey,
         })
     }
 

@@ -12,16 +12,21 @@ use crate::body::{pad, MessageBody};
 use crate::bundle::ChainRecord;
 use crate::chain::ratchet::{ChainKey, MessageKey};
 use crate::crypto::aead::TAG_LEN;
+use crate::crypto::prekey::{self as prekey_crypto, PrekeyPublic};
+use crate::distribution::hybrid::{self, Secrets, RSA_SHARE_LEN};
 use crate::distribution::{
-    encode_payload, ChainEnd, DistributionHeader, KeyDistribution, KeyRequest,
+    encode_payload, ChainEnd, DistributionHeader, HybridHeader, KeyDistribution, KeyRequest,
+    PrekeyKind,
 };
-use crate::env::{Env, Timestamp};
+use crate::domain::Domain;
+use crate::env::{Env, Rng, Timestamp};
 use crate::envelope::{Envelope, EnvelopeHeader};
 use crate::error::{Error, ReceiveError};
 use crate::group::GroupState;
 use crate::identity::{DeviceKeys, VerifiedDevice, VerifiedExchangeKey};
 use crate::ids::{AccountId, ChainId, ConversationId, DeviceId, MessageId};
 use crate::limits::{MAX_CHAIN_AGE_MS, MAX_CHAIN_MESSAGES};
+use crate::prekey::VerifiedPrekey;
 use crate::signed::{Signed, SignedSealed};
 
 /// A chain this device sends on. Not `Clone`: two copies could hand out one index twice.
@@ -134,8 +139,8 @@ impl SenderChain {
             .collect()
     }
 
-    /// Makes the distribution of this chain's key for one recipient device and records the
-    /// device as a recipient. Refuses a key that is not valid at `now` or is not a member's.
+    /// Makes the key distribution of this chain for one recipient device: [`Self::distribute_with`]
+    /// without a one-time prekey (a version-2 recipient gets its last-resort prekey).
     pub fn distribute(
         &mut self,
         group: &GroupState,
@@ -143,6 +148,69 @@ impl SenderChain {
         signer: &DeviceKeys,
         now: Timestamp,
     ) -> Result<KeyDistribution, Error> {
+        self.distribute_with(group, recipient, None, signer, now)
+    }
+
+    /// Makes the key distribution of this chain for one recipient device (`docs/protocol.md`
+    /// §7.3, §18.7). A recipient whose certificate is version 2 gets a version-2 distribution
+    /// under the hybrid of its exchange key and `prekey` (a one-time prekey claimed for it and
+    /// verified) or, when `prekey` is `None`, the last-resort prekey of its certificate. A
+    /// version-1 recipient gets a version-1 distribution, and `prekey` must be `None`.
+    /// Records the device as a recipient of this chain.
+    pub fn distribute_with(
+        &mut self,
+        group: &GroupState,
+        recipient: &VerifiedExchangeKey,
+        prekey: Option<&VerifiedPrekey>,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<KeyDistribution, Error> {
+        self.check_distribution(group, recipient, signer, now)?;
+        let (kind, public) = choose_prekey(recipient, prekey)?;
+        let sealed = match (kind, public) {
+            (Some(kind), Some(public)) => {
+                let (ephemeral, ss_e) = prekey_crypto::ephemeral_agree(&public.ec)?;
+                let (kem_ciphertext, ss_k) = prekey_crypto::encapsulate(&public.kem)?;
+                let mut r = zeroize::Zeroizing::new([0u8; RSA_SHARE_LEN]);
+                crate::env::SystemRng::new().fill(r.as_mut())?;
+                let secrets = Secrets { r, ss_e, ss_k };
+                let hybrid_header = HybridHeader {
+                    prekey_kind: kind,
+                    prekey: public.id,
+                    ephemeral,
+                    kem_ciphertext,
+                };
+                self.seal_v2(
+                    recipient,
+                    public,
+                    hybrid_header,
+                    &secrets.r,
+                    &secrets,
+                    signer,
+                    now,
+                )?
+            }
+            _ => {
+                let header = self.header(recipient, None, now).encode();
+                let payload =
+                    encode_payload(Domain::KeyDistributionPayload, self.chain, 0, &self.initial);
+                let label = DistributionHeader::oaep_label(&header);
+                let ciphertext = recipient.key().encrypt(&payload, &label)?;
+                SignedSealed::sign(header, ciphertext, signer.signing())?
+            }
+        };
+        self.recipients.insert(recipient.device());
+        KeyDistribution::from_sealed(sealed)
+    }
+
+    /// The checks every distribution passes before anything is encrypted.
+    fn check_distribution(
+        &self,
+        group: &GroupState,
+        recipient: &VerifiedExchangeKey,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<(), Error> {
         if group.conversation() != self.conversation || group.epoch() != self.epoch {
             return Err(Error::ChainNeedsRotation);
         }
@@ -163,7 +231,16 @@ impl SenderChain {
                 reason: "only the chain's owner distributes its key",
             });
         }
-        let header = DistributionHeader {
+        Ok(())
+    }
+
+    fn header(
+        &self,
+        recipient: &VerifiedExchangeKey,
+        hybrid: Option<HybridHeader>,
+        now: Timestamp,
+    ) -> DistributionHeader {
+        DistributionHeader {
             conversation: self.conversation,
             epoch: self.epoch,
             chain: self.chain,
@@ -172,15 +249,88 @@ impl SenderChain {
             recipient_account: recipient.account(),
             recipient_device: recipient.device(),
             recipient_key: recipient.key_id(),
+            hybrid,
             created_at: now,
             start_index: 0,
             previous: self.previous,
         }
-        .encode();
-        let payload = encode_payload(self.chain, 0, &self.initial);
-        let label = DistributionHeader::oaep_label(&header);
-        let ciphertext = recipient.key().encrypt(&payload, &label)?;
-        let sealed = SignedSealed::sign(header, ciphertext, signer.signing())?;
+    }
+
+    /// Encrypts and signs a version-2 distribution whose header carries `hybrid_header`.
+    #[allow(clippy::too_many_arguments)]
+    fn seal_v2(
+        &self,
+        recipient: &VerifiedExchangeKey,
+        public: &PrekeyPublic,
+        hybrid_header: HybridHeader,
+        rsa_share: &[u8; RSA_SHARE_LEN],
+        secrets: &Secrets,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<SignedSealed, Error> {
+        let header = self.header(recipient, Some(hybrid_header), now).encode();
+        let ciphertext = hybrid::seal(
+            &header,
+            recipient.key(),
+            public,
+            rsa_share,
+            secrets,
+            self.chain,
+            0,
+            &self.initial,
+        )?;
+        SignedSealed::sign(header, ciphertext, signer.signing())
+    }
+
+    /// A version-2 distribution whose key derivation uses other secrets than the ones sent
+    /// (each `Some` replaces the secret the receiver recovers), for tests that show every one
+    /// of the three secrets is needed. Not for production.
+    #[cfg(any(test, feature = "test-util"))]
+    #[allow(clippy::too_many_arguments)]
+    pub fn danger_distribute_with_wrong_secrets(
+        &mut self,
+        group: &GroupState,
+        recipient: &VerifiedExchangeKey,
+        prekey: Option<&VerifiedPrekey>,
+        signer: &DeviceKeys,
+        now: Timestamp,
+        wrong_r: Option<[u8; 32]>,
+        wrong_ss_e: Option<[u8; 32]>,
+        wrong_ss_k: Option<[u8; 32]>,
+    ) -> Result<KeyDistribution, Error> {
+        use zeroize::Zeroizing;
+        self.check_distribution(group, recipient, signer, now)?;
+        let (Some(kind), Some(public)) = choose_prekey(recipient, prekey)? else {
+            return Err(Error::InvalidInput {
+                field: "recipient",
+                reason: "not a version-2 exchange key",
+            });
+        };
+        let (ephemeral, ss_e) = prekey_crypto::ephemeral_agree(&public.ec)?;
+        let (kem_ciphertext, ss_k) = prekey_crypto::encapsulate(&public.kem)?;
+        let mut r = Zeroizing::new([0u8; RSA_SHARE_LEN]);
+        crate::env::SystemRng::new().fill(r.as_mut())?;
+        let sent_r = r.clone();
+        let secrets = Secrets {
+            r: wrong_r.map(Zeroizing::new).unwrap_or(r),
+            ss_e: wrong_ss_e.map(Zeroizing::new).unwrap_or(ss_e),
+            ss_k: wrong_ss_k.map(Zeroizing::new).unwrap_or(ss_k),
+        };
+        let hybrid_header = HybridHeader {
+            prekey_kind: kind,
+            prekey: public.id,
+            ephemeral,
+            kem_ciphertext,
+        };
+        let sealed = self.seal_v2(
+            recipient,
+            public,
+            hybrid_header,
+            &sent_r,
+            &secrets,
+            signer,
+            now,
+        )?;
         self.recipients.insert(recipient.device());
         KeyDistribution::from_sealed(sealed)
     }
@@ -194,6 +344,23 @@ impl SenderChain {
         request: &Signed,
         requester: &VerifiedDevice,
         requester_key: &VerifiedExchangeKey,
+        group: &GroupState,
+        signer: &DeviceKeys,
+        now: Timestamp,
+    ) -> Result<KeyDistribution, Error> {
+        self.answer_key_request_with(request, requester, requester_key, None, group, signer, now)
+    }
+
+    /// [`Self::answer_key_request`] with a one-time prekey of the requesting device: the answer
+    /// is made as [`Self::distribute_with`] makes it, by the version of the certificate of the
+    /// exchange key the request names (§18.7).
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer_key_request_with(
+        &mut self,
+        request: &Signed,
+        requester: &VerifiedDevice,
+        requester_key: &VerifiedExchangeKey,
+        prekey: Option<&VerifiedPrekey>,
         group: &GroupState,
         signer: &DeviceKeys,
         now: Timestamp,
@@ -231,7 +398,7 @@ impl SenderChain {
         if !(self.recipients.contains(&requester.device()) || account_intended) {
             return Err(ReceiveError::WrongRecipient.into());
         }
-        self.distribute(group, requester_key, signer, now)
+        self.distribute_with(group, requester_key, prekey, signer, now)
     }
 
     /// This chain's key at index 0, as a history key (§17.2) to keep, back up and hand over:
@@ -272,6 +439,34 @@ impl SenderChain {
     /// The devices the key was distributed to.
     pub fn recipients(&self) -> &BTreeSet<DeviceId> {
         &self.recipients
+    }
+}
+
+/// Which prekey a distribution to `recipient` uses (§18.7): for a version-2 certificate the
+/// given one-time prekey (which must be the recipient device's) or else the certificate's
+/// last-resort prekey; for a version-1 certificate none, and a given prekey is an error.
+type PrekeyChoice<'a> = (Option<PrekeyKind>, Option<&'a PrekeyPublic>);
+
+fn choose_prekey<'a>(
+    recipient: &'a VerifiedExchangeKey,
+    prekey: Option<&'a VerifiedPrekey>,
+) -> Result<PrekeyChoice<'a>, Error> {
+    match (recipient.last_resort(), prekey) {
+        (None, None) => Ok((None, None)),
+        (None, Some(_)) => Err(Error::InvalidInput {
+            field: "prekey",
+            reason: "a version-1 exchange key takes no prekey",
+        }),
+        (Some(last_resort), None) => Ok((Some(PrekeyKind::LastResort), Some(last_resort))),
+        (Some(_), Some(one_time)) => {
+            if one_time.account() != recipient.account() || one_time.device() != recipient.device()
+            {
+                return Err(Error::WrongAccount {
+                    what: "one-time prekey",
+                });
+            }
+            Ok((Some(PrekeyKind::OneTime), Some(one_time.public())))
+        }
     }
 }
 

@@ -7,9 +7,11 @@
 //! # Layout
 //! - [`rsa`]: validated public keys (SPKI DER), signing and exchange key pairs (PKCS#8 DER).
 //! - [`aead`]: AES-256-GCM under a key and nonce that callers derive, never choose.
+//! - [`prekey`]: ECDH P-256 and ML-KEM-768 prekeys, validated, for hybrid distributions.
 //! - this module: hashes, HMAC, HKDF and constant-time comparison.
 
 pub mod aead;
+pub mod prekey;
 pub mod rsa;
 
 use aws_lc_rs::{constant_time, digest, hkdf, hmac};

@@ -2,14 +2,16 @@
 //!
 //! - [`DeviceCertificate`]: the account master key vouches for a device's signing and auth keys.
 //! - [`Revocation`]: the master key withdraws a device, with a serial.
-//! - [`ExchangeKeyCertificate`]: a device vouches for one of its exchange keys for a period.
+//! - [`ExchangeKeyCertificate`]: a device vouches for one of its exchange keys for a period, and
+//!   in version 2 (`docs/protocol.md` §18.3) also for its last-resort prekey.
 
 use crate::codec::{Reader, Writer};
+use crate::crypto::prekey::PrekeyPublic;
 use crate::crypto::rsa::MAX_SPKI_LEN;
 use crate::domain::Domain;
 use crate::env::Timestamp;
 use crate::error::DecodeError;
-use crate::ids::{AccountId, DeviceId};
+use crate::ids::{AccountId, DeviceId, PrekeyId};
 
 /// The longest device name, in bytes.
 pub const MAX_DEVICE_NAME_LEN: usize = 64;
@@ -115,32 +117,57 @@ pub struct ExchangeKeyCertificate {
     pub not_before: Timestamp,
     /// End of validity (exclusive).
     pub not_after: Timestamp,
+    /// The last-resort prekey certified with the exchange key: `Some` exactly for a version-2
+    /// certificate (§18.3), which the encoding's version byte tells.
+    pub last_resort: Option<PrekeyPublic>,
 }
 
 impl ExchangeKeyCertificate {
-    /// The canonical encoding.
+    /// The canonical encoding: version 1 without a last-resort prekey, version 2 with one.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::for_domain(Domain::ExchangeKeyCertificate);
+        let domain = match self.last_resort {
+            None => Domain::ExchangeKeyCertificate,
+            Some(_) => Domain::ExchangeKeyCertificateV2,
+        };
+        let mut w = Writer::for_domain(domain);
         self.account.encode(&mut w);
         self.device.encode(&mut w);
         w.bytes(&self.exchange_key);
         w.u64(self.serial);
         w.u64(self.not_before.millis());
         w.u64(self.not_after.millis());
+        if let Some(prekey) = &self.last_resort {
+            prekey.id.encode(&mut w);
+            prekey.encode_keys(&mut w);
+        }
         w.finish()
+    }
+
+    /// Whether this is a version-2 certificate.
+    pub fn is_v2(&self) -> bool {
+        self.last_resort.is_some()
     }
 
     /// Decodes a body.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::for_domain(bytes, Domain::ExchangeKeyCertificate)?;
-        let cert = Self {
+        let (mut r, version) = Reader::for_versioned_domain(
+            bytes,
+            Domain::ExchangeKeyCertificate,
+            Domain::ExchangeKeyCertificateV2,
+        )?;
+        let mut cert = Self {
             account: AccountId::decode(&mut r)?,
             device: DeviceId::decode(&mut r)?,
             exchange_key: r.bytes("exchange key", MAX_SPKI_LEN)?.to_vec(),
             serial: r.u64()?,
             not_before: Timestamp(r.u64()?),
             not_after: Timestamp(r.u64()?),
+            last_resort: None,
         };
+        if version == Domain::ExchangeKeyCertificateV2.version() {
+            let id = PrekeyId::decode(&mut r)?;
+            cert.last_resort = Some(PrekeyPublic::decode_keys(id, &mut r)?);
+        }
         r.finish()?;
         Ok(cert)
     }

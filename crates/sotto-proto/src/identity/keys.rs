@@ -5,11 +5,13 @@
 //!   certificates) and its auth key (server login challenges only, so the server never obtains an
 //!   end-to-end signature over bytes it chose).
 
+use crate::crypto::prekey::PrekeyPublic;
 use crate::crypto::rsa::{EncryptingKey, RsaBits, SigningKeyPair, VerifyingKey};
 use crate::env::Timestamp;
 use crate::error::Error;
 use crate::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
 use crate::ids::{AccountId, DeviceId};
+use crate::prekey::OneTimePrekey;
 use crate::signed::Signed;
 
 /// The longest validity an exchange-key certificate may claim.
@@ -168,6 +170,52 @@ impl DeviceKeys {
             serial,
             not_before,
             not_after,
+            last_resort: None,
+        };
+        Signed::sign(body.encode(), &self.signing)
+    }
+
+    /// Certifies one of this device's exchange keys together with its last-resort prekey: a
+    /// version-2 certificate (`docs/protocol.md` §18.3). The prekey is validated first, so the
+    /// device never signs a key every verifier would refuse.
+    pub fn certify_exchange_key_v2(
+        &self,
+        account: AccountId,
+        exchange_key: &EncryptingKey,
+        last_resort: &PrekeyPublic,
+        serial: u64,
+        not_before: Timestamp,
+        not_after: Timestamp,
+    ) -> Result<Signed, Error> {
+        check_validity(not_before, not_after)?;
+        last_resort.check_lengths()?;
+        last_resort.validate()?;
+        let body = ExchangeKeyCertificate {
+            account,
+            device: self.device,
+            exchange_key: exchange_key.spki().to_vec(),
+            serial,
+            not_before,
+            not_after,
+            last_resort: Some(last_resort.clone()),
+        };
+        Signed::sign(body.encode(), &self.signing)
+    }
+
+    /// Signs a one-time prekey of this device (`docs/protocol.md` §18.4), for upload.
+    pub fn sign_one_time_prekey(
+        &self,
+        account: AccountId,
+        prekey: &PrekeyPublic,
+        created_at: Timestamp,
+    ) -> Result<Signed, Error> {
+        prekey.check_lengths()?;
+        prekey.validate()?;
+        let body = OneTimePrekey {
+            account,
+            device: self.device,
+            created_at,
+            public: prekey.clone(),
         };
         Signed::sign(body.encode(), &self.signing)
     }

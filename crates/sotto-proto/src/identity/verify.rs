@@ -3,13 +3,15 @@
 //! chain `pinned master key → device certificate → exchange-key certificate`; a device the server
 //! adds with valid RSA keys but no master signature never yields a `VerifiedDevice` (attack A1).
 
+use crate::crypto::prekey::PrekeyPublic;
 use crate::crypto::rsa::{EncryptingKey, VerifyingKey};
 use crate::env::Timestamp;
 use crate::error::Error;
 use crate::identity::certificate::{DeviceCertificate, ExchangeKeyCertificate, Revocation};
 use crate::identity::keys::check_validity;
 use crate::ids::{AccountId, AuthKeyId, DeviceId, ExchangeKeyId};
-use crate::limits::MAX_CLOCK_SKEW_MS;
+use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_PREKEY_BODY_LEN};
+use crate::prekey::{OneTimePrekey, VerifiedPrekey};
 use crate::signed::Signed;
 
 /// An account's master public key, as pinned by a peer.
@@ -171,6 +173,20 @@ impl VerifiedDevice {
         now: Timestamp,
         highest_serial_seen: Option<u64>,
     ) -> Result<VerifiedExchangeKey, Error> {
+        self.verify_exchange_key_after_v2(signed, now, highest_serial_seen, false)
+    }
+
+    /// [`Self::verify_exchange_key`] with the rule of `docs/protocol.md` §18.3: once a version-2
+    /// certificate of this device was accepted (`v2_seen`), a version-1 certificate is refused
+    /// (`exchange-key-rollback`), since a device that runs version 2 never signs one again. A
+    /// version-2 certificate's last-resort prekey is validated last (`prekey/invalid-key`).
+    pub fn verify_exchange_key_after_v2(
+        &self,
+        signed: &Signed,
+        now: Timestamp,
+        highest_serial_seen: Option<u64>,
+        v2_seen: bool,
+    ) -> Result<VerifiedExchangeKey, Error> {
         let body = ExchangeKeyCertificate::decode(signed.unverified_body())?;
         if body.account != self.account || body.device != self.device {
             return Err(Error::WrongAccount {
@@ -190,6 +206,12 @@ impl VerifiedDevice {
                 });
             }
         }
+        if v2_seen && !body.is_v2() {
+            return Err(Error::ExchangeKeyRollback {
+                seen: highest_serial_seen.unwrap_or(body.serial),
+                got: body.serial,
+            });
+        }
         if body.exchange_key == self.signing_key.spki() || body.exchange_key == self.auth_key.spki()
         {
             return Err(Error::InvalidInput {
@@ -198,6 +220,9 @@ impl VerifiedDevice {
             });
         }
         let key = EncryptingKey::from_spki(&body.exchange_key)?;
+        if let Some(prekey) = &body.last_resort {
+            prekey.validate()?;
+        }
         Ok(VerifiedExchangeKey {
             account: self.account,
             device: self.device,
@@ -206,7 +231,39 @@ impl VerifiedDevice {
             serial: body.serial,
             not_before: body.not_before,
             not_after: body.not_after,
+            last_resort: body.last_resort,
         })
+    }
+
+    /// Verifies a one-time prekey of this device (`docs/protocol.md` §18.4), in this order:
+    /// decode; account and device are this device's (`wrong-account`); the signature verifies
+    /// under its signing key (`bad-signature`); `created_at ≤ now + 3 h` (`receive/far-future`);
+    /// the keys pass §18.2 (`prekey/invalid-key`).
+    pub fn verify_one_time_prekey(
+        &self,
+        signed: &Signed,
+        now: Timestamp,
+    ) -> Result<VerifiedPrekey, Error> {
+        let bytes = signed.unverified_body();
+        if bytes.len() > MAX_PREKEY_BODY_LEN {
+            return Err(crate::error::DecodeError::TooLong {
+                field: "prekey",
+                max: MAX_PREKEY_BODY_LEN,
+            }
+            .into());
+        }
+        let body = OneTimePrekey::decode(bytes)?;
+        if body.account != self.account || body.device != self.device {
+            return Err(Error::WrongAccount {
+                what: "one-time prekey",
+            });
+        }
+        signed.verify("one-time prekey", &self.signing_key)?;
+        if body.created_at > now.plus(MAX_CLOCK_SKEW_MS) {
+            return Err(crate::error::ReceiveError::FarFuture.into());
+        }
+        body.public.validate()?;
+        Ok(VerifiedPrekey { body })
     }
 }
 
@@ -220,6 +277,7 @@ pub struct VerifiedExchangeKey {
     serial: u64,
     not_before: Timestamp,
     not_after: Timestamp,
+    last_resort: Option<PrekeyPublic>,
 }
 
 impl VerifiedExchangeKey {
@@ -256,5 +314,17 @@ impl VerifiedExchangeKey {
     /// End of validity.
     pub fn not_after(&self) -> Timestamp {
         self.not_after
+    }
+
+    /// The last-resort prekey certified with this key: `Some` exactly for a version-2
+    /// certificate, validated (§18.2).
+    pub fn last_resort(&self) -> Option<&PrekeyPublic> {
+        self.last_resort.as_ref()
+    }
+
+    /// Whether the certificate was version 2, so a sender owes the device a version-2
+    /// distribution (§18.7).
+    pub fn is_v2(&self) -> bool {
+        self.last_resort.is_some()
     }
 }

@@ -101,6 +101,7 @@ impl World {
 
 pub fn local(account: &TestAccount) -> LocalDevice<'_> {
     LocalDevice {
+        prekeys: sotto_proto::PrekeyRing::empty(),
         account: account.master.account(),
         device: account.device.keys.device(),
         exchange_keys: std::slice::from_ref(&account.device.exchange),
