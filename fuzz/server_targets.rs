@@ -128,6 +128,8 @@ pub fn http_body(data: &[u8]) {
     body_as::<api::BackupUpload>(data);
     body_as::<api::RecoveryUnlock>(data);
     body_as::<api::HandoverRequest>(data);
+    body_as::<api::PrekeyUpload>(data);
+    body_as::<api::PrekeyClaim>(data);
 }
 
 /// Whatever a client is handed must parse to a value or be refused, never panic.
@@ -171,6 +173,8 @@ pub fn server_answer(data: &[u8]) {
     answer_as::<api::HandoverList>(text);
     answer_as::<api::HistoryPage>(text);
     answer_as::<api::PolicyView>(text);
+    answer_as::<api::PrekeyCount>(text);
+    answer_as::<api::PrekeyClaimed>(text);
 }
 
 /// The ids the seeds are made with: the committed test keys of `alice` and `bob` (slots 0 and

@@ -11,7 +11,12 @@
 //! target/release/loadgen closed 100 100000 10
 //! target/release/loadgen open 100 100000 5000
 //! target/release/loadgen closed 100 100000 10 --database-url postgres://postgres@127.0.0.1:5432/test
+//! target/release/loadgen prekeys 200 1 8
 //! ```
+//!
+//! `prekeys DEVICES BATCH CLAIMERS` measures one-time prekeys instead (`prekeys.rs`): uploads
+//! of 100 signed prekeys by real devices, and claims naming BATCH devices each by CLAIMERS
+//! concurrent clients until the DEVICES devices' prekeys are gone.
 //!
 //! Options: `--server PATH` (default: `sotto-server` next to this binary), `--database-url URL`
 //! (PostgreSQL; a fresh schema is created and dropped), `--attach PID --listen ADDR
@@ -31,6 +36,8 @@
     clippy::indexing_slicing,
     missing_docs
 )]
+
+mod prekeys;
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -230,19 +237,26 @@ fn options() -> Options {
         .cloned()
         .unwrap_or_else(|| "closed".into());
     assert!(
-        o.mode == "closed" || o.mode == "open",
-        "mode is closed or open"
+        o.mode == "closed" || o.mode == "open" || o.mode == "prekeys",
+        "mode is closed, open or prekeys"
     );
     if let Some(v) = positional.get(1) {
         o.devices = v.parse().expect("devices");
     }
     if let Some(v) = positional.get(2) {
         o.messages = v.parse().expect("messages");
+    } else if o.mode == "prekeys" {
+        // The devices one claim names.
+        o.messages = 1;
     }
     o.knob = positional
         .get(3)
         .map(|v| v.parse().expect("window or rate"))
-        .unwrap_or(if o.mode == "open" { 5000 } else { 10 });
+        .unwrap_or(match o.mode.as_str() {
+            "open" => 5000,
+            "prekeys" => 8,
+            _ => 10,
+        });
     o
 }
 
@@ -324,7 +338,7 @@ async fn setup(store: &dyn Store, devices: usize) -> Vec<Device> {
     all
 }
 
-fn write_config(path: &Path, config: &sotto_server::config::Config) {
+fn write_config(path: &Path, config: &sotto_server::config::Config, extra_limits: &str) {
     let mut text = format!(
         "listen = \"{}\"\ndata_dir = \"{}\"\nlog = \"warn\"\n",
         config.listen,
@@ -341,7 +355,56 @@ fn write_config(path: &Path, config: &sotto_server::config::Config) {
          [limits]\nmax_connections_per_ip = 10000\nws_frames_per_second = 100000\n\
          max_queue_per_device = 1000000\n",
     );
+    text.push_str(extra_limits);
     std::fs::write(path, text).unwrap();
+}
+
+/// Starts `sotto-server` on `config` (plus `extra_limits`, lines of its `[limits]` table), or
+/// takes the one `--attach` names; the child (if started here) and the pid to measure.
+fn spawn_server(
+    o: &Options,
+    config: &sotto_server::config::Config,
+    extra_limits: &str,
+) -> (Option<std::process::Child>, String) {
+    if let Some(pid) = &o.attach {
+        return (None, pid.clone());
+    }
+    let config_path = config.data_dir.join("loadgen.toml");
+    write_config(&config_path, config, extra_limits);
+    let bin = o.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .unwrap()
+            .with_file_name("sotto-server")
+    });
+    let mut c = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+    let stdout = c.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if line.contains("listening") {
+            break;
+        }
+    }
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let pid = c.id().to_string();
+    (Some(c), pid)
+}
+
+/// Stops a server started here (`SIGTERM`, then waits for it).
+fn stop_server(child: Option<std::process::Child>, pid: &str) {
+    if let Some(mut c) = child {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid)
+            .status();
+        let _ = c.wait();
+    }
 }
 
 fn free_port() -> SocketAddr {
@@ -352,6 +415,10 @@ fn free_port() -> SocketAddr {
 #[tokio::main]
 async fn main() {
     let o = options();
+    if o.mode == "prekeys" {
+        prekeys::run(&o).await;
+        return;
+    }
     let hz = clock_ticks();
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = o
@@ -381,38 +448,7 @@ async fn main() {
     eprintln!("setup: {:.1}s", t0.elapsed().as_secs_f64());
 
     // The server: started here, or the one we were told about.
-    let mut child = None;
-    let pid = match &o.attach {
-        Some(pid) => pid.clone(),
-        None => {
-            let config_path = data_dir.join("loadgen.toml");
-            write_config(&config_path, &config);
-            let bin = o.server.clone().unwrap_or_else(|| {
-                std::env::current_exe()
-                    .unwrap()
-                    .with_file_name("sotto-server")
-            });
-            let mut c = std::process::Command::new(&bin)
-                .arg("--config")
-                .arg(&config_path)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
-            let stdout = c.stdout.take().unwrap();
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            loop {
-                let line = lines.next().expect("server exited").unwrap();
-                if line.contains("listening") {
-                    break;
-                }
-            }
-            // Keep draining its stdout so it never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            let pid = c.id().to_string();
-            child = Some(c);
-            pid
-        }
-    };
+    let (child, pid) = spawn_server(&o, &config, "");
 
     // TLS client trusting the server's certificate.
     let mut roots = rustls::RootCertStore::empty();
@@ -681,13 +717,7 @@ async fn main() {
         100.0 * own_cpu / elapsed.as_secs_f64()
     );
 
-    if let Some(mut c) = child {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(&pid)
-            .status();
-        let _ = c.wait();
-    }
+    stop_server(child, &pid);
     if let (Some(url), Some(schema)) = (&o.database_url, &schema) {
         let _ = sotto_server::store::postgres::PostgresStore::drop_schema(url, schema).await;
     }

@@ -324,6 +324,10 @@ pub struct Limits {
     /// Largest JSON body of `POST /v1/devices/{device}/handovers`, in bytes: a 4 MiB hand-over
     /// in base64 with room for the field name.
     pub max_handover_json_body: usize,
+    /// Devices one account may claim a one-time prekey of per hour (`POST /v1/prekeys/claim`
+    /// costs one per device it names), also the burst; past it `429 throttled`. At least
+    /// 1000, the most one request names.
+    pub prekey_claims_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -377,6 +381,10 @@ impl Default for Limits {
             max_handovers_per_device: 32,
             handover_ttl_secs: 30 * 24 * 3600,
             max_handover_json_body: 6 * 1024 * 1024,
+            // A sender claims for every member device whenever it starts a chain (daily, and
+            // on every membership change): a busy sender in a few large groups stays well
+            // within this.
+            prekey_claims_per_hour: 10_000,
         }
     }
 }
@@ -689,6 +697,17 @@ impl Config {
                          max_backup_items_per_account, max_backup_bytes_per_account must be \
                          positive"
                     .to_owned(),
+            });
+        }
+        if usize::try_from(l.prekey_claims_per_hour)
+            .is_ok_and(|n| n < sotto_wire::api::MAX_PREKEY_CLAIM_DEVICES)
+        {
+            return Err(Error::Config {
+                reason: format!(
+                    "limits.prekey_claims_per_hour must be at least {}, the most devices one \
+                     claim names",
+                    sotto_wire::api::MAX_PREKEY_CLAIM_DEVICES
+                ),
             });
         }
         if l.max_connections == 0

@@ -186,6 +186,7 @@ pub async fn start(config: Config) -> Result<Server> {
             limits.recovery_attempts_per_hour,
             limits.recovery_attempts_per_ip_per_hour,
         ),
+        claim_limit: service::claim_limit::ClaimLimit::new(limits.prekey_claims_per_hour),
         clock: Default::default(),
         groups: Default::default(),
         metrics,

@@ -58,14 +58,22 @@ impl TokenBucket {
 
     /// Takes one token, or says how long until one is there.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.take_n(1, now)
+    }
+
+    /// Takes `n` tokens at once, or none and says how long until `n` are there (a request
+    /// that costs more than one unit, such as a prekey claim for several devices). `n` above
+    /// the capacity is never granted; callers bound it below.
+    pub fn take_n(&mut self, n: u32, now: Instant) -> Result<(), Duration> {
+        let want = f64::from(n);
         let tokens = self.refilled(now);
         self.at = now;
-        if tokens >= 1.0 {
-            self.tokens = tokens - 1.0;
+        if tokens >= want {
+            self.tokens = tokens - want;
             Ok(())
         } else {
             self.tokens = tokens;
-            Err(Duration::from_secs_f64((1.0 - tokens) / self.per_sec))
+            Err(Duration::from_secs_f64((want - tokens) / self.per_sec))
         }
     }
 }
@@ -90,6 +98,17 @@ mod tests {
         assert!(bucket.take(t0 + Duration::from_millis(1000)).is_ok());
         assert!(!bucket.is_full(t0 + Duration::from_secs(2)));
         assert!(bucket.is_full(t0 + Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_costly_request_takes_all_its_tokens_or_none() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::full(10.0, 1.0, t0);
+        assert!(bucket.take_n(6, t0).is_ok());
+        // Four left: a request for six waits two seconds and takes nothing.
+        assert_eq!(bucket.take_n(6, t0).unwrap_err(), Duration::from_secs(2));
+        assert!(bucket.take_n(4, t0).is_ok());
+        assert!(bucket.take(t0).is_err());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::http::body::JsonBodies;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
+use crate::service::claim_limit::ClaimLimit;
 use crate::service::group::GroupCache;
 use crate::store::Store;
 
@@ -54,6 +55,8 @@ pub struct Shared {
     pub registrations: RegistrationLimit,
     /// Failed recovery unlocks per account and per address.
     pub recovery_limit: RecoveryLimit,
+    /// Prekey claims per account.
+    pub claim_limit: ClaimLimit,
     /// The clock of the purge and of history windows (the wall clock outside tests).
     pub clock: ServerClock,
     /// Verified group states.

@@ -20,8 +20,8 @@ use sotto_server::error::Error;
 use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{
     BackupCaps, ChallengeRecord, ChangeRecord, DeviceRecord, DeviceState, HandoverRecord,
-    HistoryWindow, MemberStatus, NewBackupItem, NewEnvelope, NewMember, NewTokenPair, QueuePolicy,
-    RecoveryMethod, RecoveryRecord, RefreshOutcome, SessionId, SessionRecord, Store,
+    HistoryWindow, MemberStatus, NewBackupItem, NewEnvelope, NewMember, NewPrekey, NewTokenPair,
+    QueuePolicy, RecoveryMethod, RecoveryRecord, RefreshOutcome, SessionId, SessionRecord, Store,
     UndeliveredReason, UserId, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
@@ -1440,6 +1440,93 @@ mod contract {
         );
     }
 
+    /// One-time prekeys: stored for an active device within a cap (a known id once), counted,
+    /// and claimed oldest first, each once, by the device's own account or a user sharing a
+    /// conversation with it that neither declined; a re-key replaces them and a revocation
+    /// deletes them.
+    pub async fn prekeys_are_claimed_once_oldest_first_by_those_who_may(store: Arc<dyn Store>) {
+        let p = people(&store).await;
+        let pk = |i: u8| NewPrekey {
+            id: [i; 16],
+            body: vec![i; 40],
+        };
+        let b1 = p.b1.device;
+        let pending = DeviceId::from_bytes([3; 32]);
+        let refused = store.put_prekeys(&pending, &[pk(1)], false, 3, 1).await;
+        assert!(
+            matches!(refused, Err(Error::NotFound { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(
+            store
+                .put_prekeys(&b1, &[pk(1), pk(2)], false, 3, 1)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .put_prekeys(&b1, &[pk(2), pk(3)], false, 3, 2)
+                .await
+                .unwrap(),
+            3
+        );
+        let full = store.put_prekeys(&b1, &[pk(4)], false, 3, 3).await;
+        assert!(matches!(full, Err(Error::Conflict { .. })), "{full:?}");
+        assert_eq!(store.prekey_count(&b1).await.unwrap(), 3);
+
+        // Alice shares no conversation with Bob yet.
+        assert_eq!(
+            store.claim_prekeys(p.alice, &[b1]).await.unwrap(),
+            vec![None]
+        );
+        let conv = conversation(&store, &p.a1, &[p.alice, p.bob]).await;
+        let got = store
+            .claim_prekeys(p.alice, &[b1, b1, p.a1.device, pending])
+            .await
+            .unwrap();
+        assert_eq!(got, vec![Some(vec![1; 40]), Some(vec![2; 40]), None, None]);
+        assert_eq!(
+            store.claim_prekeys(p.carol, &[b1]).await.unwrap(),
+            vec![None]
+        );
+        store
+            .set_member_status(&conv, p.bob, MemberStatus::Declined)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.claim_prekeys(p.alice, &[b1]).await.unwrap(),
+            vec![None]
+        );
+        assert_eq!(
+            store.claim_prekeys(p.bob, &[b1]).await.unwrap(),
+            vec![Some(vec![3; 40])]
+        );
+        assert_eq!(store.claim_prekeys(p.bob, &[b1]).await.unwrap(), vec![None]);
+
+        assert_eq!(
+            store
+                .put_prekeys(&b1, &[pk(5), pk(6)], false, 3, 4)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store.put_prekeys(&b1, &[pk(7)], true, 3, 5).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.claim_prekeys(p.bob, &[b1]).await.unwrap(),
+            vec![Some(vec![7; 40])]
+        );
+        store.put_prekeys(&b1, &[pk(8)], false, 3, 6).await.unwrap();
+        store
+            .revoke_device(p.bob, &b1, 1, b"revocation")
+            .await
+            .unwrap();
+        assert_eq!(store.prekey_count(&b1).await.unwrap(), 0);
+    }
+
     /// A member a change removes keeps the epoch of that change (the latest one if removed
     /// again after being added back); nobody else has one.
     pub async fn a_removed_member_keeps_the_epoch_of_its_removal(store: Arc<dyn Store>) {
@@ -1797,4 +1884,14 @@ async fn sqlite_expired_pending_devices_stop_counting_and_are_purged() {
 #[tokio::test]
 async fn postgres_expired_pending_devices_stop_counting_and_are_purged() {
     on_postgres(contract::expired_pending_devices_stop_counting_and_are_purged).await;
+}
+
+#[tokio::test]
+async fn sqlite_prekeys_are_claimed_once_oldest_first_by_those_who_may() {
+    on_sqlite(contract::prekeys_are_claimed_once_oldest_first_by_those_who_may).await;
+}
+
+#[tokio::test]
+async fn postgres_prekeys_are_claimed_once_oldest_first_by_those_who_may() {
+    on_postgres(contract::prekeys_are_claimed_once_oldest_first_by_those_who_may).await;
 }

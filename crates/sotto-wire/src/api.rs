@@ -592,6 +592,51 @@ pub struct BackupPage {
     pub next: Option<i64>,
 }
 
+// ---- prekeys (docs/protocol.md §18.4) ----
+
+/// Devices one `POST /v1/prekeys/claim` names at most: a conversation's largest membership
+/// (protocol `MAX_MEMBERS`, 1000) is counted in accounts, and a sender claims for devices; a
+/// larger set is claimed in several requests.
+pub const MAX_PREKEY_CLAIM_DEVICES: usize = 1000;
+
+/// One-time prekeys one `POST /v1/devices/current/prekeys` carries at most (protocol §18.4:
+/// a device keeps at most 100 uploaded).
+pub const MAX_PREKEY_UPLOAD: usize = 100;
+
+/// `POST /v1/devices/current/prekeys`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrekeyUpload {
+    /// Signed one-time prekeys (`sotto/prekey`), base64, at most [`MAX_PREKEY_UPLOAD`].
+    pub prekeys: Vec<String>,
+    /// Delete every prekey of the device still stored first (a re-key, §18.8).
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// `POST` and `GET /v1/devices/current/prekeys` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PrekeyCount {
+    /// One-time prekeys of the calling device stored and not yet claimed.
+    pub remaining: u64,
+}
+
+/// `POST /v1/prekeys/claim`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrekeyClaim {
+    /// The devices to claim one prekey of each, at most [`MAX_PREKEY_CLAIM_DEVICES`].
+    pub devices: Vec<DeviceId>,
+}
+
+/// `POST /v1/prekeys/claim` answer.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PrekeyClaimed {
+    /// Every device the request named: its signed prekey (base64), handed out to this caller
+    /// only, or `null` when it has none or may not be claimed by the caller.
+    pub prekeys: std::collections::BTreeMap<DeviceId, Option<String>>,
+}
+
 // ---- hand-over (docs/protocol.md §16) ----
 
 /// `POST /v1/devices/{device}/handovers`.

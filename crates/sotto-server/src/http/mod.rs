@@ -4,8 +4,8 @@
 //! # Layout
 //! - [`body`]: reading request bodies: size caps, deadlines, a minimum rate, bodies at once.
 //! - [`extract`]: strict JSON bodies, bearer authentication, base64 and id fields.
-//! - [`accounts`], [`devices`], [`conversations`], [`recovery`], [`handovers`], [`history`]:
-//!   the `/v1` API (see `docs/api.md`).
+//! - [`accounts`], [`devices`], [`prekeys`], [`conversations`], [`recovery`], [`handovers`],
+//!   [`history`]: the `/v1` API (see `docs/api.md`).
 //! - this module: routing, middleware, `/healthz`, `/metrics`, the web client's files.
 
 pub mod accounts;
@@ -15,6 +15,7 @@ pub mod devices;
 pub mod extract;
 pub mod handovers;
 pub mod history;
+pub mod prekeys;
 pub mod recovery;
 
 use std::path::Path;
@@ -70,6 +71,11 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
             "/v1/devices/current/exchange-key",
             put(devices::set_exchange_key),
         )
+        .route(
+            "/v1/devices/current/prekeys",
+            get(prekeys::remaining).post(prekeys::upload),
+        )
+        .route("/v1/prekeys/claim", post(prekeys::claim))
         .route("/v1/devices/{device}/handovers", post(handovers::send))
         .route("/v1/handovers", get(handovers::list))
         .route("/v1/handovers/{handover}", delete(handovers::delete))

@@ -13,11 +13,14 @@
 //! - [`payload`]: the header checks on relayed envelopes, distributions and key requests.
 //! - [`recovery`]: the recovery set-up, backup items and unlocking them.
 //! - [`handovers`]: device hand-overs from an approving device to the device it approved.
+//! - [`prekeys`]: one-time prekeys: upload, count, and the claim that hands each out once.
+//! - [`claim_limit`]: how many devices one account may claim a prekey of per hour.
 //! - [`history`]: pages of a conversation's archive, and the server policy.
 //! - [`purge`]: the periodic purge (expired records, retention).
 
 pub mod accounts;
 pub mod announce;
+pub mod claim_limit;
 pub mod consent;
 pub mod conversations;
 pub mod devices;
@@ -25,6 +28,7 @@ pub mod group;
 pub mod handovers;
 pub mod history;
 pub mod payload;
+pub mod prekeys;
 pub mod purge;
 pub mod recovery;
 pub mod sessions;

@@ -24,6 +24,17 @@ pub trait Backend: Send + Sync + 'static {
     /// (instead of waiting) when another connection committed in between.
     const BEGIN_WRITE: &'static str;
 
+    /// The statement that claims one prekey (docs/api.md "Prekeys"): deletes the oldest
+    /// stored prekey of device `$1` and returns its `body`, if the device is active and the
+    /// claiming user `$2` may claim it (its owner, or a user sharing a conversation with the
+    /// owner, neither of them having declined it, whom the owner does not block); no row
+    /// otherwise. The condition is the same text on both backends. Each prekey is returned by
+    /// one claim only, also when claims on several connections (or nodes) race: SQLite runs it
+    /// under its one write lock; PostgreSQL locks the chosen row and skips rows another claim
+    /// holds (`FOR UPDATE SKIP LOCKED`), so a racing claim takes the next prekey instead of
+    /// finding its row gone and answering none.
+    const CLAIM_PREKEY: &'static str;
+
     /// The pool every shared statement runs on.
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
 

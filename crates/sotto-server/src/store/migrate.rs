@@ -65,6 +65,11 @@ pub const SQLITE: &[Migration] = &[
         name: "former members",
         sql: include_str!("../../migrations/sqlite/0009_former_members.sql"),
     },
+    Migration {
+        version: 10,
+        name: "prekeys",
+        sql: include_str!("../../migrations/sqlite/0010_prekeys.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -113,6 +118,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 9,
         name: "former members",
         sql: include_str!("../../migrations/postgres/0009_former_members.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "prekeys",
+        sql: include_str!("../../migrations/postgres/0010_prekeys.sql"),
     },
 ];
 

@@ -354,6 +354,16 @@ impl WriteOp {
     }
 }
 
+/// A one-time prekey to store (docs/protocol.md §18.4): its id and its `Signed` wire form, both
+/// verified by the service before they reach the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPrekey {
+    /// The prekey id (16 random bytes chosen by the device).
+    pub id: [u8; 16],
+    /// The signed prekey, as uploaded.
+    pub body: Vec<u8>,
+}
+
 /// What `/metrics` shows of SQLite's hot queue (D25).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HotQueueFigures {
@@ -772,6 +782,32 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_handover(&self, id: &[u8; 16], recipient: &DeviceId) -> Result<bool>;
     /// Deletes hand-overs stored before `before` (ms); returns how many.
     async fn purge_handovers(&self, before: i64) -> Result<u64>;
+    /// Stores one-time prekeys of the active `device` and returns how many it has stored now.
+    /// With `replace`, its stored prekeys are deleted first (a re-key). A prekey id the device
+    /// already has stored is skipped (a retried upload). `Conflict` if the device would hold
+    /// more than `max_stored` (nothing changes); `NotFound` if the device is not active.
+    /// Counted under a lock on the device's row, so concurrent uploads cannot pass the cap.
+    async fn put_prekeys(
+        &self,
+        device: &DeviceId,
+        prekeys: &[NewPrekey],
+        replace: bool,
+        max_stored: i64,
+        now: i64,
+    ) -> Result<i64>;
+    /// How many prekeys `device` has stored.
+    async fn prekey_count(&self, device: &DeviceId) -> Result<i64>;
+    /// Claims one prekey of each of `devices` for `claimer`, in one transaction: for each, its
+    /// oldest stored prekey is deleted and returned, or `None` when it has none or `claimer`
+    /// may not claim it (it is not active, or its owner is neither `claimer` nor shares a
+    /// conversation with `claimer`, see [`Backend::CLAIM_PREKEY`]). One answer per device, in
+    /// order. A prekey is returned by one claim only, however many race.
+    async fn claim_prekeys(
+        &self,
+        claimer: UserId,
+        devices: &[DeviceId],
+    ) -> Result<Vec<Option<Vec<u8>>>>;
+
     /// Deletes pending devices announced before `before` (ms): logins nobody approved in
     /// time. Returns how many.
     async fn purge_pending_devices(&self, before: i64) -> Result<u64>;

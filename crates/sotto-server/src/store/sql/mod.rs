@@ -25,9 +25,9 @@ use crate::store::backend::Backend;
 use crate::store::{
     fixed, merge_queues, ArchivedEnvelope, BackupCaps, ChallengeRecord, ChangeRecord, Delivery,
     DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, MemberStatus, NewBackupItem,
-    NewMember, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord,
-    SessionId, SessionRecord, Store, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
-    OPEN_CHALLENGES_PER_SESSION,
+    NewMember, NewPrekey, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome,
+    RequestRecord, SessionId, SessionRecord, Store, StoredBackupItem, UserId, UserRecord, WriteOp,
+    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -291,6 +291,11 @@ where
             .await?;
         // Hand-overs waiting for it will never be read.
         sqlx::query("DELETE FROM handovers WHERE recipient = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Nobody may encrypt to it any more: its prekeys are never handed out again.
+        sqlx::query("DELETE FROM prekeys WHERE device = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -1416,6 +1421,79 @@ where
         Ok(deleted > 0)
     }
 
+    async fn put_prekeys(
+        &self,
+        device: &DeviceId,
+        prekeys: &[NewPrekey],
+        replace: bool,
+        max_stored: i64,
+        now: i64,
+    ) -> Result<i64> {
+        let id = device.as_bytes().as_slice();
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // Locks the device's row (PostgreSQL; SQLite holds the write lock already): uploads of
+        // one device count one after the other, and a revocation waits for this upload or
+        // this upload finds the device revoked.
+        let active =
+            sqlx::query("UPDATE devices SET queued = queued WHERE id = $1 AND state = 'active'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if active.rows_affected() != 1 {
+            return Err(Error::NotFound { what: "device" });
+        }
+        if replace {
+            sqlx::query("DELETE FROM prekeys WHERE device = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for prekey in prekeys {
+            sqlx::query(
+                "INSERT INTO prekeys (device, prekey_id, body, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (device, prekey_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(prekey.id.as_slice())
+            .bind(prekey.body.as_slice())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let stored = prekey_count::<B::Db>(&mut *tx, id).await?;
+        if stored > max_stored {
+            return Err(Error::Conflict {
+                what: "one-time prekeys stored for this device would pass the cap",
+            });
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn prekey_count(&self, device: &DeviceId) -> Result<i64> {
+        let mut conn = self.pool().acquire().await?;
+        prekey_count::<B::Db>(&mut *conn, device.as_bytes().as_slice()).await
+    }
+
+    async fn claim_prekeys(
+        &self,
+        claimer: UserId,
+        devices: &[DeviceId],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let mut out = Vec::with_capacity(devices.len());
+        for device in devices {
+            let body: Option<Vec<u8>> = sqlx::query_scalar(B::CLAIM_PREKEY)
+                .bind(device.as_bytes().as_slice())
+                .bind(claimer.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+            out.push(body);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
     async fn purge_pending_devices(&self, before: i64) -> Result<u64> {
         Ok(
             sqlx::query("DELETE FROM devices WHERE state = 'pending' AND created_at < $1")
@@ -1601,4 +1679,22 @@ where
         devices.push(DeviceId::from_bytes(fixed(device, "device id")?));
     }
     Ok(devices)
+}
+
+/// How many prekeys device `id` has stored, on the caller's connection or transaction.
+async fn prekey_count<DB>(conn: &mut DB::Connection, id: &[u8]) -> Result<i64>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM prekeys WHERE device = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }

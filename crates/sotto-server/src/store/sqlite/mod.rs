@@ -186,6 +186,15 @@ impl Backend for SqliteStore {
 
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    const CLAIM_PREKEY: &'static str =
+        "DELETE FROM prekeys WHERE seq = (SELECT p.seq FROM prekeys p \
+         JOIN devices d ON d.id = p.device WHERE p.device = $1 AND d.state = 'active' \
+         AND (d.user_id = $2 OR (EXISTS (SELECT 1 FROM members x JOIN members y \
+         ON y.conversation = x.conversation WHERE x.user_id = $2 AND y.user_id = d.user_id \
+         AND x.status <> 'declined' AND y.status <> 'declined') \
+         AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker = d.user_id AND b.blocked = $2))) \
+         ORDER BY p.seq LIMIT 1) RETURNING body";
+
     fn pool(&self) -> &SqlitePool {
         &self.pool
     }
