@@ -15,6 +15,7 @@ import {
   type VerifiedExchangeKey,
   type VerifiedPrekey,
   idKey,
+  mlKemBackend,
   systemRandom,
 } from "../../crypto";
 import type { ApiClient } from "../api";
@@ -36,6 +37,8 @@ export const v2Stats = {
   receivedLastResort: 0,
   claimRefused: 0,
   uploaded: 0,
+  /** Where ML-KEM ran when this tab last made prekeys (D51). */
+  backend: "" as string,
 };
 (globalThis as { __sottoV2?: typeof v2Stats }).__sottoV2 = v2Stats;
 
@@ -57,6 +60,7 @@ export async function replenishPrekeys(deps: PrekeyDeps, keys: LoadedKeys): Prom
   if (remaining >= MIN_ONE_TIME_PREKEYS) return 0;
   const ring = keys.prekeys;
   const replace = ring.oneTimeCount() === 0;
+  v2Stats.backend = await mlKemBackend();
   const count = MAX_ONE_TIME_PREKEYS - (replace ? 0 : remaining);
   const now = deps.now();
   const signed: string[] = [];
