@@ -33,7 +33,7 @@ import {
   ChainId,
   idKey,
 } from "./ids";
-import { MAX_CHAIN_AGE_MS, MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS } from "./limits";
+import { MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SENDING_CHAIN_AGE_MS } from "./limits";
 import { hybridSecrets, sealHybrid } from "./hybrid";
 import type { VerifiedPrekey } from "./prekey";
 import { ChainKey, type MessageKey } from "./ratchet";
@@ -159,7 +159,7 @@ export class SenderChain {
 
   /**
    * Whether the chain must be replaced before the next message: the epoch moved, the set of
-   * recipient devices changed, or it is exhausted or too old (§7.2).
+   * recipient devices changed, or it is exhausted or too old (§7.2; 24 hours since §18.8).
    */
   needsRotation(now: bigint, epoch: bigint, devices: readonly DeviceIdT[]): boolean {
     const wanted = new Set(devices.map(idKey));
@@ -169,7 +169,7 @@ export class SenderChain {
   }
 
   private exhaustedAt(now: bigint): boolean {
-    return this.index >= MAX_CHAIN_MESSAGES || now >= this.createdAt + MAX_CHAIN_AGE_MS;
+    return this.index >= MAX_CHAIN_MESSAGES || now >= this.createdAt + MAX_SENDING_CHAIN_AGE_MS;
   }
 
   /**
