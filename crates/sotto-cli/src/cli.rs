@@ -83,6 +83,9 @@ pub enum Command {
     /// Manage this account's devices.
     #[command(subcommand)]
     Devices(DevicesCommand),
+    /// This device's exchange key and prekeys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Send a message (a username means the 1:1 conversation with them).
     Send(SendArgs),
     /// Groups.
@@ -244,6 +247,20 @@ pub enum DevicesCommand {
         /// The `dev:` id.
         device: String,
     },
+}
+
+/// `sotto keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// The protocol version this device publishes and its one-time prekeys: a JSON line
+    /// `{"version", "exchange_key_serial", "last_resort", "server_remaining", "held",
+    /// "downgrades", "bad_prekeys"}`.
+    Status,
+    /// Re-key this device (after it was cleaned of a compromise, or at will): a new exchange
+    /// key and last-resort prekey, a fresh set of one-time prekeys in place of the old ones
+    /// (whose private keys are deleted), and new sending chains in every conversation. Prints
+    /// the status line afterwards.
+    Rekey,
 }
 
 /// `sotto group …`.

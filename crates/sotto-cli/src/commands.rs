@@ -13,7 +13,8 @@ use sotto_proto::ids::{ConversationId, MessageId};
 use zeroize::Zeroizing;
 
 use crate::cli::{
-    Cli, Command, DevicesCommand, GroupCommand, OutboxCommand, RecoveryCommand, SendArgs,
+    Cli, Command, DevicesCommand, GroupCommand, KeysCommand, OutboxCommand, RecoveryCommand,
+    SendArgs,
 };
 use crate::error::CliError;
 use crate::output::{self, note, Progress};
@@ -152,6 +153,7 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
             }
         }
         Command::Devices(cmd) => devices(client, cmd).await?,
+        Command::Keys(cmd) => keys(client, cmd).await?,
         Command::Edit { message, text } => amend(client, Amend::Edit { message, text }).await?,
         Command::Delete { message } => amend(client, Amend::Delete { message }).await?,
         Command::React {
@@ -720,6 +722,26 @@ async fn recovery(client: &mut Client, cmd: RecoveryCommand) -> Result<(), CliEr
             }));
         }
     }
+    Ok(())
+}
+
+/// `sotto keys …`.
+async fn keys(client: &mut Client, cmd: KeysCommand) -> Result<(), CliError> {
+    let status = match cmd {
+        KeysCommand::Status => client.prekey_status().await?,
+        KeysCommand::Rekey => {
+            let progress = Progress::start("making a new exchange key and prekeys");
+            let result = client.rekey().await;
+            progress.finish();
+            let status = result?;
+            note(
+                "re-keyed: new exchange key and prekeys published, old one-time prekeys deleted; \
+                 your next message in each conversation starts a new chain",
+            );
+            status
+        }
+    };
+    output::line(&output::prekey_status_json(&status));
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use sotto_client::api::UndeliveredReason;
 use sotto_client::messages::SearchHit;
 use sotto_client::outbox::UndeliveredTo;
 use sotto_client::peers::{DirectoryWarning, Rejected};
+use sotto_client::prekeys::PrekeyStatus;
 use sotto_client::store::state::{Amendment, Change, Delivered, Mention};
 use sotto_client::sync::Event;
 
@@ -358,7 +359,35 @@ pub fn directory_warning(warning: &DirectoryWarning) -> String {
             "{user}'s device {device} has no usable exchange key ({reason}); it does not get new \
              messages until it publishes one"
         ),
+        Rejected::Prekey { device, reason } => format!(
+            "WARNING: the server handed out a one-time prekey for {user}'s device {device} that \
+             {user}'s device never signed ({reason}); its last-resort prekey was used instead. \
+             The server may be misbehaving"
+        ),
     }
+}
+
+/// The JSON line of `sotto keys status` and `sotto keys rekey`.
+pub fn prekey_status_json(status: &PrekeyStatus) -> Value {
+    json!({
+        "version": status.version,
+        "exchange_key_serial": status.exchange_key_serial,
+        "last_resort": status.last_resort,
+        "server_remaining": status.server_remaining,
+        "held": status.held,
+        "downgrades": status.downgrades,
+        "bad_prekeys": status.bad_prekeys,
+    })
+}
+
+/// What to tell the user about a downgraded key distribution (once per distribution).
+pub fn downgrade_warning(message_id: &str, from: &str) -> String {
+    format!(
+        "WARNING: refused {message_id} from {from}: a version-1 key distribution to your \
+         version-2 exchange key (receive/downgrade, not used). Whoever sent it had your \
+         version-2 certificate: the server may be trying to weaken the encryption of your \
+         messages"
+    )
 }
 
 /// What to tell the user when payloads from one account wait for a decision about its changed
@@ -435,6 +464,17 @@ pub fn event(event: Event, human: bool) {
         )),
         Event::ExchangeKeyNotPublished { reason } => note(&format!(
             "your new exchange key is not published yet: {reason}"
+        )),
+        Event::PrekeysNotUploaded { reason } => note(&format!(
+            "new one-time prekeys are not uploaded yet: {reason}"
+        )),
+        Event::Downgrade { message_id, from } => note(&downgrade_warning(
+            &message_id,
+            if from.is_empty() {
+                "unknown sender"
+            } else {
+                &from
+            },
         )),
         Event::HandedOver {
             opened,

@@ -210,6 +210,9 @@ async fn poll(client: &mut Client, app: &mut App) {
                 }
             }
             Event::Failure { reason, .. } => app.warn(format!("a message was refused: {reason}")),
+            Event::Downgrade { message_id, from } => {
+                app.warn(crate::output::downgrade_warning(&message_id, &from))
+            }
             Event::Removed {
                 group, by, left, ..
             } => {

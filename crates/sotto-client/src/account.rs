@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use sotto_proto::crypto::prekey::PrekeyPair;
 use sotto_proto::crypto::rsa::{ExchangeKeyPair, RsaBits, VerifyingKey};
 use sotto_proto::crypto::sha256_parts;
 use sotto_proto::identity::{AccountIdentity, DeviceKeys, MasterKey};
-use sotto_proto::ids::DeviceId;
+use sotto_proto::ids::{DeviceId, PrekeyId};
 use sotto_proto::limits::MAX_CERTIFICATE_LEN;
 use sotto_proto::signed::Signed;
 use sotto_proto::Timestamp;
@@ -96,30 +97,79 @@ fn new_device_state(keys: &DeviceKeys, name: &str, active: bool) -> Result<Devic
     })
 }
 
+/// The certificate of an exchange key: version 2 with its last-resort prekey (§18.3), or
+/// version 1 when there is none (a device made to run version 1, for tests only).
+pub(crate) fn certify_exchange_key(
+    keys: &DeviceKeys,
+    account: sotto_proto::ids::AccountId,
+    pair: &ExchangeKeyPair,
+    last_resort: Option<&PrekeyPair>,
+    serial: u64,
+    not_before: u64,
+    not_after: u64,
+) -> Result<Signed> {
+    let (not_before, not_after) = (Timestamp(not_before), Timestamp(not_after));
+    Ok(match last_resort {
+        Some(prekey) => keys.certify_exchange_key_v2(
+            account,
+            pair.encrypting_key(),
+            prekey.public(),
+            serial,
+            not_before,
+            not_after,
+        )?,
+        None => keys.certify_exchange_key(
+            account,
+            pair.encrypting_key(),
+            serial,
+            not_before,
+            not_after,
+        )?,
+    })
+}
+
+/// A new exchange key of `keys`' device with serial `serial`, valid from (an hour before)
+/// `now`, and its last-resort prekey named `prekey` (none for a version-1 device): its state,
+/// not yet published.
+pub(crate) fn fresh_exchange_key(
+    serial: u64,
+    now: Timestamp,
+    prekey: Option<PrekeyId>,
+) -> Result<(ExchangeKeyState, ExchangeKeyPair, Option<PrekeyPair>)> {
+    let pair = ExchangeKeyPair::generate(RsaBits::Rsa3072)?;
+    let last_resort = prekey.map(PrekeyPair::generate).transpose()?;
+    let not_before = now.millis().saturating_sub(EXCHANGE_KEY_BACKDATE_MS);
+    let state = ExchangeKeyState {
+        key: Secret::new(&pair.to_pkcs8()),
+        serial,
+        not_before,
+        not_after: not_before + EXCHANGE_KEY_VALIDITY_MS,
+        published: false,
+        last_resort: last_resort.as_ref().map(|p| Secret::new(&p.encode_local())),
+    };
+    Ok((state, pair, last_resort))
+}
+
 /// A new exchange key of `keys`' device, its state as published, and its certificate (serial
-/// 1: the device's first).
+/// 1: the device's first), with a last-resort prekey named `prekey` unless the device runs
+/// version 1.
 pub(crate) fn new_exchange_key(
     keys: &DeviceKeys,
     account: sotto_proto::ids::AccountId,
     now: Timestamp,
+    prekey: Option<PrekeyId>,
 ) -> Result<(ExchangeKeyState, Signed)> {
-    let pair = ExchangeKeyPair::generate(RsaBits::Rsa3072)?;
-    let not_before = now.millis().saturating_sub(EXCHANGE_KEY_BACKDATE_MS);
-    let not_after = not_before + EXCHANGE_KEY_VALIDITY_MS;
-    let certificate = keys.certify_exchange_key(
+    let (mut state, pair, last_resort) = fresh_exchange_key(1, now, prekey)?;
+    let certificate = certify_exchange_key(
+        keys,
         account,
-        pair.encrypting_key(),
-        1,
-        Timestamp(not_before),
-        Timestamp(not_after),
+        &pair,
+        last_resort.as_ref(),
+        state.serial,
+        state.not_before,
+        state.not_after,
     )?;
-    let state = ExchangeKeyState {
-        key: Secret::new(&pair.to_pkcs8()),
-        serial: 1,
-        not_before,
-        not_after,
-        published: true,
-    };
+    state.published = true;
     Ok((state, certificate))
 }
 
@@ -185,7 +235,8 @@ impl Client {
             .pin_own(master.account(), &login.username, master_spki.clone());
         self.save()?;
         self.device_login(&token).await?;
-        self.ensure_exchange_key().await
+        self.ensure_exchange_key().await?;
+        self.ensure_prekeys().await
     }
 
     /// Logs in as `username`: on a fresh profile, announces a new device that must be approved;
@@ -219,7 +270,9 @@ impl Client {
             let account = identity.account();
             // The exchange key is announced with the device, so that the device approving it
             // can seal the hand-over of its keys to it at once (protocol §16).
-            let (exchange, exchange_certificate) = new_exchange_key(&keys, account, self.now()?)?;
+            let prekey = self.new_prekey_id()?;
+            let (exchange, exchange_certificate) =
+                new_exchange_key(&keys, account, self.now()?, prekey)?;
             let announced = self
                 .api
                 .announce_device(
@@ -256,6 +309,7 @@ impl Client {
         if self.device_active() {
             self.device_login(&token).await?;
             self.ensure_exchange_key().await?;
+            self.ensure_prekeys().await?;
             return Ok(LoginStart::Ready);
         }
         let keys = self.device_keys()?;
@@ -290,6 +344,7 @@ impl Client {
                 self.save()?;
                 self.device_login(login_token).await?;
                 self.ensure_exchange_key().await?;
+                self.ensure_prekeys().await?;
                 // The approving device's keys, if its hand-over is there already (otherwise the
                 // next receive takes it).
                 if let Err(error) = self.receive_handovers().await {
@@ -405,34 +460,43 @@ impl Client {
         Ok(())
     }
 
-    /// Makes sure a current exchange key is published: a new one daily, old ones dropped a
-    /// month after they expire.
+    /// Makes sure a current exchange key is published: a new one daily (with a new
+    /// last-resort prekey, §18.3), old ones dropped a month after they expire (their last-resort
+    /// prekeys with them).
     pub async fn ensure_exchange_key(&mut self) -> Result<()> {
-        let now = self.now()?.millis();
-        let account = self.account_id()?;
-        let keys = self.device_keys()?;
+        let now = self.now()?;
         let device = self.state.device.as_mut().ok_or(Error::NoAccount)?;
         device
             .exchange_keys
-            .retain(|k| k.not_after.saturating_add(EXCHANGE_KEY_KEEP_MS) > now);
+            .retain(|k| k.not_after.saturating_add(EXCHANGE_KEY_KEEP_MS) > now.millis());
+        // A key certified by version 1 (a profile from before version 2) is replaced at once:
+        // a device that runs version 2 publishes only version-2 certificates (§18.1).
+        let v1 = self.protocol_v1;
         let fresh = device.exchange_keys.last().is_some_and(|k| {
             k.not_before
                 .saturating_add(EXCHANGE_KEY_BACKDATE_MS + EXCHANGE_KEY_ROTATE_MS)
-                > now
+                > now.millis()
+                && (v1 || k.last_resort.is_some())
         });
         if !fresh {
-            let pair = ExchangeKeyPair::generate(RsaBits::Rsa3072)?;
-            let serial = device.exchange_keys.last().map_or(1, |k| k.serial + 1);
-            let not_before = now.saturating_sub(EXCHANGE_KEY_BACKDATE_MS);
-            device.exchange_keys.push(ExchangeKeyState {
-                key: Secret::new(&pair.to_pkcs8()),
-                serial,
-                not_before,
-                not_after: not_before + EXCHANGE_KEY_VALIDITY_MS,
-                published: false,
-            });
-            self.save()?;
+            self.add_exchange_key(now)?;
         }
+        self.publish_exchange_key().await
+    }
+
+    /// Makes a new exchange key (the next serial) and its last-resort prekey, and saves it
+    /// unpublished: the private keys are on disk before anything refers to them.
+    pub(crate) fn add_exchange_key(&mut self, now: Timestamp) -> Result<()> {
+        let prekey = self.new_prekey_id()?;
+        let device = self.state.device.as_mut().ok_or(Error::NoAccount)?;
+        let serial = device.exchange_keys.last().map_or(1, |k| k.serial + 1);
+        let (state, _, _) = fresh_exchange_key(serial, now, prekey)?;
+        device.exchange_keys.push(state);
+        self.save()
+    }
+
+    /// Publishes the newest exchange key if the server has not accepted it yet.
+    async fn publish_exchange_key(&mut self) -> Result<()> {
         let Some(newest) = self.device_state()?.exchange_keys.last() else {
             return Ok(());
         };
@@ -440,12 +504,19 @@ impl Client {
             return Ok(());
         }
         let pair = ExchangeKeyPair::from_pkcs8(&newest.key.bytes()?)?;
-        let certificate = keys.certify_exchange_key(
-            account,
-            pair.encrypting_key(),
+        let last_resort = newest
+            .last_resort
+            .as_ref()
+            .map(|s| s.bytes().and_then(|b| Ok(PrekeyPair::decode_local(&b)?)))
+            .transpose()?;
+        let certificate = certify_exchange_key(
+            &self.device_keys()?,
+            self.account_id()?,
+            &pair,
+            last_resort.as_ref(),
             newest.serial,
-            Timestamp(newest.not_before),
-            Timestamp(newest.not_after),
+            newest.not_before,
+            newest.not_after,
         )?;
         let token = self.access_token().await?;
         self.api

@@ -71,6 +71,10 @@ pub struct Client {
     /// Added to the wall clock (ms). Zero unless a test sets it: the chaos suite runs clients
     /// whose clocks are off by an hour to check the protocol's skew tolerance.
     clock_offset_ms: i64,
+    /// Publish version-1 exchange-key certificates and no prekeys, as a device that does not
+    /// run version 2 (§18.1). False unless a test sets it ([`Client::set_protocol_v1`]), to
+    /// check that the versions coexist.
+    pub(crate) protocol_v1: bool,
     /// The state changed in ways that must be written before the payloads that changed it are
     /// acknowledged ([`Client::save_before_ack`]), and has not been written since.
     unsaved: std::sync::atomic::AtomicBool,
@@ -136,6 +140,7 @@ impl Client {
             directory: Default::default(),
             requests: Default::default(),
             clock_offset_ms: 0,
+            protocol_v1: false,
             unsaved: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -235,6 +240,34 @@ impl Client {
     /// machine's, as a device with a badly set clock would. Never set outside tests.
     pub fn set_clock_offset_ms(&mut self, offset_ms: i64) {
         self.clock_offset_ms = offset_ms;
+    }
+
+    /// Test knob: makes this device behave as one that runs protocol version 1 (§18.1): it
+    /// certifies its exchange keys with version-1 certificates and uploads no prekeys. Set it
+    /// before the device registers or logs in.
+    #[cfg(feature = "test-util")]
+    pub fn set_protocol_v1(&mut self) {
+        self.protocol_v1 = true;
+    }
+
+    /// The protocol version this device publishes its exchange keys with: 2, or 1 on a device
+    /// made to run version 1.
+    pub fn protocol_version(&self) -> u8 {
+        if self.protocol_v1 {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// A fresh random prekey id, or none on a device that runs version 1 (it makes no prekeys).
+    pub(crate) fn new_prekey_id(&mut self) -> Result<Option<sotto_proto::ids::PrekeyId>> {
+        if self.protocol_v1 {
+            return Ok(None);
+        }
+        Ok(Some(sotto_proto::ids::PrekeyId::from_bytes(
+            self.random16()?,
+        )))
     }
 
     /// Drops every pooled connection to the server: after a dead (half-open) connection or a

@@ -40,11 +40,12 @@ impl Client {
         certified: &VerifiedDevice,
         view: &DeviceView,
     ) -> Result<usize> {
-        let seen = self
-            .state
-            .pins
-            .seen_serial(certified.account(), certified.device());
-        let Ok(key) = crate::peers::verify_exchange_key(certified, view, self.now()?, seen) else {
+        let (account, device) = (certified.account(), certified.device());
+        let seen = self.state.pins.seen_serial(account, device);
+        let v2_seen = self.state.pins.seen_v2(account, device);
+        let Ok(key) =
+            crate::peers::verify_exchange_key(certified, view, self.now()?, seen, v2_seen)
+        else {
             return Ok(0);
         };
         let mut records = Vec::new();
@@ -144,12 +145,12 @@ impl Client {
             Err(error) if error.is_refused_answer() => return Ok(None),
             Err(error) => return Err(error),
         };
-        let exchange_keys = self.exchange_keys()?;
+        let (exchange_keys, prekeys) = self.keys_for_receive()?;
         let me = LocalDevice {
-            prekeys: sotto_proto::PrekeyRing::empty(),
             account,
             device: self.device()?,
             exchange_keys: &exchange_keys,
+            prekeys: &prekeys,
         };
         match open_handover(&handover, &sender, &me, self.now()?) {
             Ok(bundle) => Ok(Some(bundle.records)),

@@ -18,6 +18,8 @@
 //! - [`session`]: device login challenges, token renewal, WebSocket tickets.
 //! - [`account`]: register, login and approval of new devices, revocation, exchange keys.
 //! - [`peers`]: directory lookups verified against the pins, safety numbers.
+//! - [`prekeys`]: this device's one-time and last-resort prekeys (upload, re-key, status)
+//!   and claiming the prekeys of the devices it sends to.
 //! - [`groups`]: verified group logs, groups and 1:1 conversations.
 //! - [`membership`]: leaving, admins, and learning that this account was removed.
 //! - [`messages`]: what a person does with messages: replies, mentions, edits, deletes,
@@ -48,6 +50,7 @@ pub mod membership;
 pub mod messages;
 pub mod outbox;
 pub mod peers;
+pub mod prekeys;
 mod receive;
 pub mod recovery;
 pub mod requests;

@@ -24,7 +24,7 @@ use sotto_proto::body::{
 use sotto_proto::chain::SenderChain;
 use sotto_proto::envelope::Envelope;
 use sotto_proto::group::GroupState;
-use sotto_proto::identity::VerifiedExchangeKey;
+use sotto_proto::identity::{VerifiedDevice, VerifiedExchangeKey};
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 use zeroize::Zeroizing;
 
@@ -639,35 +639,45 @@ impl Client {
         Ok(())
     }
 
-    /// Every verified exchange key of every current member's devices.
+    /// Every verified exchange key of every current member's devices, and those devices.
     pub(crate) async fn member_keys(
         &mut self,
         group: &GroupState,
-    ) -> Result<Vec<VerifiedExchangeKey>> {
+    ) -> Result<(Vec<VerifiedExchangeKey>, BTreeMap<DeviceId, VerifiedDevice>)> {
         let accounts: Vec<_> = group.members().keys().copied().collect();
         let mut keys = Vec::new();
+        let mut devices = BTreeMap::new();
         for account in accounts {
             let peer = self.lookup(Who::Account(account), false).await?;
             keys.extend(peer.exchange);
+            devices.extend(peer.devices.into_iter().map(|d| (d.device(), d)));
         }
-        Ok(keys)
+        Ok((keys, devices))
     }
 
-    /// The chain to send on: the stored one unless it must rotate (or `force`), in which case a
-    /// successor is started, persisted and distributed to every recipient device.
+    /// The chain to send on: the stored one unless it must rotate (or `force`, or this device
+    /// was re-keyed since it started), in which case a successor is started, persisted and
+    /// distributed to every recipient device: a version-2 distribution under a claimed one-time
+    /// prekey (or the last-resort prekey) to a device with a version-2 certificate, a
+    /// version-1 distribution to the others (§18.7).
     async fn current_chain(&mut self, group: &GroupState, force: bool) -> Result<SenderChain> {
         let conversation = group.conversation();
         let me = self.device()?;
-        let keys = self.member_keys(group).await?;
+        let (keys, verified) = self.member_keys(group).await?;
         let targets: Vec<&VerifiedExchangeKey> = keys
             .iter()
             .filter(|k| group.is_member(&k.account()) && k.device() != me)
             .collect();
         let devices: BTreeSet<DeviceId> = targets.iter().map(|k| k.device()).collect();
         let now = self.now()?;
+        let rekeyed = self
+            .state
+            .conversations
+            .get(&conversation)
+            .is_some_and(|c| c.rotate);
         let existing = self.load_chain(&conversation)?;
         if let Some(chain) = existing.as_ref() {
-            if !force && !chain.needs_rotation(now, group.epoch(), &devices) {
+            if !force && !rekeyed && !chain.needs_rotation(now, group.epoch(), &devices) {
                 return self.load_chain(&conversation)?.ok_or(Error::CorruptStore {
                     reason: "sender chain vanished",
                 });
@@ -685,14 +695,24 @@ impl Client {
         // Kept for history and for the account's other devices before anything is sent on it
         // (protocol §17.2).
         self.keep_history_key(crate::bundle::history_key(&chain.history_record()));
+        let wanting: Vec<&VerifiedDevice> = targets
+            .iter()
+            .filter(|k| k.is_v2())
+            .filter_map(|k| verified.get(&k.device()))
+            .collect();
+        let prekeys = self.claim_prekeys(&wanting).await?;
         let signer = self.device_keys()?;
         let mut distributions = Vec::new();
         for key in targets {
-            if let Ok(kdm) = chain.distribute(group, key, &signer, now) {
+            let prekey = prekeys.get(&key.device());
+            if let Ok(kdm) = chain.distribute_with(group, key, prekey, &signer, now) {
                 distributions.push(kdm);
             }
         }
         self.store_chain(&chain)?;
+        if let Some(entry) = self.state.conversations.get_mut(&conversation) {
+            entry.rotate = false;
+        }
         self.save()?;
         let token = self.access_token().await?;
         for kdm in distributions {

@@ -71,18 +71,21 @@ pub(crate) fn verify_certificate(
         .map_err(|e| e.code())
 }
 
-/// A verified device's exchange key, if its certificate is valid now and not older than `seen`.
+/// A verified device's exchange key, if its certificate is valid now, not older than `seen`,
+/// and not a version-1 certificate of a device whose version-2 certificate was accepted before
+/// (`v2_seen`, §18.3).
 pub(crate) fn verify_exchange_key(
     device: &VerifiedDevice,
     view: &DeviceView,
     now: sotto_proto::Timestamp,
     seen: Option<u64>,
+    v2_seen: bool,
 ) -> std::result::Result<VerifiedExchangeKey, &'static str> {
     let xkey = view.exchange_key.as_deref().ok_or("no-exchange-key")?;
     let bytes = unb64(xkey, "exchange key").map_err(|_| "decode/base64")?;
     let signed = Signed::decode(&bytes, MAX_CERTIFICATE_LEN).map_err(|e| e.code())?;
     device
-        .verify_exchange_key(&signed, now, seen)
+        .verify_exchange_key_after_v2(&signed, now, seen, v2_seen)
         .map_err(|e| e.code())
 }
 
@@ -200,11 +203,15 @@ impl Client {
                 }
             };
             let seen = self.state.pins.seen_serial(account, device.device());
-            match verify_exchange_key(&device, view, now, seen) {
+            let v2_seen = self.state.pins.seen_v2(account, device.device());
+            match verify_exchange_key(&device, view, now, seen, v2_seen) {
                 Ok(key) => {
-                    self.state
-                        .pins
-                        .accept_serial(account, device.device(), key.serial());
+                    self.state.pins.accept_serial(
+                        account,
+                        device.device(),
+                        key.serial(),
+                        key.is_v2(),
+                    );
                     exchange.push(key);
                 }
                 Err(reason) => rejected.push(Rejected::ExchangeKey {

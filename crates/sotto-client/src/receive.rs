@@ -33,6 +33,14 @@ use crate::store::state::{
     Notice, Secret,
 };
 
+/// The code of a version-1 distribution to an exchange key certified by a version-2
+/// certificate (§18.7): someone who had the version-2 certificate sent it, so it is reported as
+/// evidence against the server, not as one more undecryptable payload.
+pub(crate) const DOWNGRADE: &str = "receive/downgrade";
+
+/// The code of a distribution whose one-time prekey this very distribution consumed before.
+const DUPLICATE: &str = "receive/duplicate";
+
 /// A payload relayed by the server.
 pub(crate) enum Payload {
     Message(Envelope),
@@ -340,16 +348,25 @@ impl Client {
             Ok(found) => found,
             Err(refused) => return Ok(Err(refused)),
         };
-        let exchange_keys = self.exchange_keys()?;
+        let (exchange_keys, mut ring) = self.keys_for_receive()?;
+        let now = self.now()?;
         let me = LocalDevice {
-            prekeys: sotto_proto::PrekeyRing::empty(),
             account: self.account_id()?,
             device: self.device()?,
             exchange_keys: &exchange_keys,
+            prekeys: &ring,
         };
         let mut receiver = self.receiver()?;
-        match receiver.accept_distribution(kdm, &sender, &me, &group, self.now()?) {
+        match receiver.accept_distribution(kdm, &sender, &me, &group, now) {
             Ok(accepted) => {
+                // The one-time prekey's private keys go in the same save as the chain (§18.6).
+                if let Some((prekey, wire_hash)) = accepted.consumed_prekey {
+                    if let Err(e) = ring.consume(prekey, wire_hash, now) {
+                        // Nothing was stored: the distribution changes nothing.
+                        return Ok(Err(Refused::Failed(e.code())));
+                    }
+                }
+                self.store_prekey_ring(ring)?;
                 self.store_receiver(&receiver);
                 self.keep_history_key(crate::bundle::history_key(&accepted.history_key));
                 Ok(Ok(Accepted {
@@ -358,7 +375,21 @@ impl Client {
                     missing: accepted.missing_in_previous.len(),
                 }))
             }
-            Err(e) => Ok(Err(Refused::Failed(e.code()))),
+            // The same distribution again after its one-time prekey was consumed (§18.6 step
+            // 4): a harmless duplicate, nothing changes and nothing is reported.
+            Err(e) if e.code() == DUPLICATE => Ok(Ok(Accepted {
+                chain: h.chain,
+                from: username,
+                missing: 0,
+            })),
+            Err(e) => {
+                if e.code() == DOWNGRADE {
+                    // Evidence against the server, kept for good (§18.7).
+                    self.state.downgrades += 1;
+                    self.save_before_ack();
+                }
+                Ok(Err(Refused::Failed(e.code())))
+            }
         }
     }
 
@@ -508,9 +539,27 @@ impl Client {
         else {
             return fail("receive/wrong-recipient");
         };
+        // Answered by the version of the named key's certificate (§18.7): a version-2 key gets
+        // a hybrid distribution under a claimed one-time prekey, or its last-resort prekey.
+        let prekey = if key.is_v2() {
+            let requester = requester.clone();
+            self.claim_prekeys(&[&requester])
+                .await?
+                .remove(&requester.device())
+        } else {
+            None
+        };
         let keys = self.device_keys()?;
-        let kdm = match chain.answer_key_request(signed, requester, key, &group, &keys, self.now()?)
-        {
+        let now = self.now()?;
+        let kdm = match chain.answer_key_request_with(
+            signed,
+            requester,
+            key,
+            prekey.as_ref(),
+            &group,
+            &keys,
+            now,
+        ) {
             Ok(kdm) => kdm,
             Err(e) => return fail(e.code()),
         };

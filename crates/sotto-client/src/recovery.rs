@@ -382,8 +382,9 @@ impl Client {
             (RecoveryMethod::Key, _) => None,
         };
         let keys = DeviceKeys::generate(RsaBits::Rsa3072)?;
+        let prekey = self.new_prekey_id()?;
         let (exchange, exchange_certificate) =
-            crate::account::new_exchange_key(&keys, account, self.now()?)?;
+            crate::account::new_exchange_key(&keys, account, self.now()?, prekey)?;
         let announced = self
             .api
             .announce_device(
@@ -523,6 +524,7 @@ impl Client {
         self.save()?;
         self.device_login(&start.login_token).await?;
         self.ensure_exchange_key().await?;
+        self.ensure_prekeys().await?;
         let refused_items = opened.refused.iter().map(|r| r.error.code()).collect();
         let taken = self.take_records(opened.records).await?;
         // History first: an archived envelope is opened only under a device that verifies,

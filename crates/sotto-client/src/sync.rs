@@ -138,6 +138,38 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// New one-time prekeys could not be uploaded because of the server's answer; the next
+    /// receive tries again (until then, senders use this device's last-resort prekey).
+    PrekeysNotUploaded {
+        /// Why.
+        reason: String,
+    },
+    /// A version-1 key distribution to an exchange key this device certified with a version-2
+    /// certificate (`receive/downgrade`, §18.7): refused, never used. Whoever sent it had the
+    /// version-2 certificate, so the server (or the sender's device) tried to take the
+    /// distribution back to version 1: evidence against the server, like a forked group log.
+    Downgrade {
+        /// `msg:…` as relayed.
+        message_id: String,
+        /// `acct:…` of the claimed sender.
+        from: String,
+    },
+}
+
+impl Event {
+    /// The event of a refused payload: a [`Event::Downgrade`] for a downgraded distribution,
+    /// else a [`Event::Failure`] with the refusal's code.
+    pub(crate) fn refused(message_id: String, from: String, reason: &'static str) -> Self {
+        if reason == crate::receive::DOWNGRADE {
+            Self::Downgrade { message_id, from }
+        } else {
+            Self::Failure {
+                message_id,
+                from,
+                reason,
+            }
+        }
+    }
 }
 
 /// How long to receive and where to put files.
@@ -259,6 +291,14 @@ impl Client {
                 return Err(error);
             }
             on_event(Event::ExchangeKeyNotPublished {
+                reason: error.to_string(),
+            });
+        }
+        if let Err(error) = self.ensure_prekeys().await {
+            if !error.is_refused_answer() {
+                return Err(error);
+            }
+            on_event(Event::PrekeysNotUploaded {
                 reason: error.to_string(),
             });
         }
@@ -520,11 +560,7 @@ impl Client {
         let options = pass.options;
         let on_event = &mut *pass.on_event;
         let summary = &mut *pass.summary;
-        let failure = |reason| Event::Failure {
-            message_id: message_id.to_owned(),
-            from: sender.to_owned(),
-            reason,
-        };
+        let failure = |reason| Event::refused(message_id.to_owned(), sender.to_owned(), reason);
         match payload {
             Payload::Message(env) => {
                 // The header's id is authenticated; the relay's may not match it.
@@ -744,11 +780,7 @@ impl Client {
                         self.state.undecryptable += 1;
                         summary.failed += 1;
                     }
-                    on_event(Event::Failure {
-                        message_id: entry.message_id.clone(),
-                        from,
-                        reason,
-                    });
+                    on_event(Event::refused(entry.message_id.clone(), from, reason));
                 }
                 Opened::Replay => on_event(Event::Replay {
                     message_id: entry.message_id.clone(),

@@ -9,8 +9,10 @@
 //! - this module: [`Api`], the request plumbing and the endpoints.
 //! - [`types`]: the JSON bodies (the `sotto-wire` types the server uses).
 //! - [`keys`]: the key backup, hand-overs and the history archive.
+//! - [`prekeys`]: uploading, counting and claiming one-time prekeys (protocol §18.4).
 
 pub mod keys;
+pub mod prekeys;
 pub mod types;
 
 use std::time::Duration;

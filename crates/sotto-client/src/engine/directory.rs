@@ -27,6 +27,14 @@ pub enum Rejected {
         /// The stable reason code (`no-exchange-key` or the protocol error's code).
         reason: &'static str,
     },
+    /// A one-time prekey the server handed out for a certified device that does not verify
+    /// (§18.7): the device's last-resort prekey was used instead.
+    Prekey {
+        /// `dev:…` of the (verified) device.
+        device: String,
+        /// The protocol error's code.
+        reason: &'static str,
+    },
 }
 
 /// A refused directory entry and whose account listed it, for the user to see (the refusal

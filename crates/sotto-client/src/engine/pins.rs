@@ -24,6 +24,10 @@ pub struct Peer {
     /// Devices seen revoked by a verified revocation (never trusted again).
     #[serde(default)]
     pub revoked: BTreeSet<DeviceId>,
+    /// Devices whose version-2 exchange-key certificate was accepted: a version-1 certificate
+    /// of theirs is refused from then on (`exchange-key-rollback`, §18.3).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub v2: BTreeSet<DeviceId>,
 }
 
 /// A name the directory gives to another account than the one pinned under it.
@@ -182,10 +186,21 @@ impl Pins {
             .and_then(|p| p.serials.get(&device).copied())
     }
 
-    /// Remembers the exchange-key serial accepted for `device` of `account`.
-    pub fn accept_serial(&mut self, account: AccountId, device: DeviceId, serial: u64) {
+    /// Whether a version-2 exchange-key certificate of `device` of `account` was accepted.
+    pub fn seen_v2(&self, account: AccountId, device: DeviceId) -> bool {
+        self.peers
+            .get(&account)
+            .is_some_and(|p| p.v2.contains(&device))
+    }
+
+    /// Remembers the exchange-key serial accepted for `device` of `account`, and whether its
+    /// certificate was version 2 (never forgotten once it was).
+    pub fn accept_serial(&mut self, account: AccountId, device: DeviceId, serial: u64, v2: bool) {
         if let Some(peer) = self.peers.get_mut(&account) {
             peer.serials.insert(device, serial);
+            if v2 {
+                peer.v2.insert(device);
+            }
         }
     }
 }
@@ -262,8 +277,24 @@ mod tests {
         assert!(!pins.learn_revocations(acct(1), [dev(1)]));
         assert!(pins.revoked(acct(1)).contains(&dev(1)));
         assert_eq!(pins.seen_serial(acct(1), dev(2)), None);
-        pins.accept_serial(acct(1), dev(2), 4);
+        pins.accept_serial(acct(1), dev(2), 4, false);
         assert_eq!(pins.seen_serial(acct(1), dev(2)), Some(4));
+        assert!(!pins.seen_v2(acct(1), dev(2)));
+    }
+
+    #[test]
+    fn a_version_2_certificate_once_accepted_is_remembered_for_good() {
+        let mut pins = Pins::default();
+        pins.pin_on_first_use(acct(1), "bob", "key1".to_owned())
+            .unwrap();
+        pins.accept_serial(acct(1), dev(2), 4, true);
+        assert!(pins.seen_v2(acct(1), dev(2)));
+        assert!(!pins.seen_v2(acct(1), dev(3)));
+        // A later version-1 certificate (which the verifier refuses anyway) does not unset it.
+        pins.accept_serial(acct(1), dev(2), 5, false);
+        assert!(pins.seen_v2(acct(1), dev(2)));
+        let again: Pins = serde_json::from_str(&serde_json::to_string(&pins).unwrap()).unwrap();
+        assert!(again.seen_v2(acct(1), dev(2)));
     }
 
     #[test]

@@ -125,6 +125,24 @@ pub struct ProfileState {
     /// `recv`, like the inbox).
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
     pub notices: VecDeque<Notice>,
+    /// This device's one-time prekeys and the consumed ones' tombstones
+    /// (`sotto/local/prekey-ring`, §18.6), written in the same save as the receiver state that
+    /// committed a distribution. Last-resort prekeys live with their exchange key
+    /// ([`ExchangeKeyState::last_resort`]), not here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prekeys: Option<Secret>,
+    /// Version-1 distributions refused because their exchange key was certified by a version-2
+    /// certificate (`receive/downgrade`, §18.7): evidence against the server, counted for good.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub downgrades: u64,
+    /// One-time prekeys the server handed out that failed verification (§18.7): the
+    /// last-resort prekey was used instead. Counted for good.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bad_prekeys: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Something about a stored message for the user, after its amendment was checked.
@@ -203,6 +221,11 @@ pub struct ExchangeKeyState {
     pub not_after: u64,
     /// Whether the server accepted the certificate.
     pub published: bool,
+    /// The last-resort prekey certified with this key (`sotto/local/prekey`), on a device that
+    /// runs version 2 (§18.3): kept exactly as long as the exchange key, dropped with it.
+    /// `None` for a key certified by a version-1 certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resort: Option<Secret>,
 }
 
 /// The device session's tokens.
@@ -243,6 +266,10 @@ pub struct Conversation {
     /// epoch. The conversation stays readable; nothing is sent to it any more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Removal>,
+    /// The next message starts a new sending chain whatever the current one's age: this device
+    /// was re-keyed (§18.8), so chains distributed before it may be known to an attacker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rotate: bool,
 }
 
 /// How this account left a conversation: the signer of the verified RemoveMember (this account

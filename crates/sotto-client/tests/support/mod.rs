@@ -168,6 +168,8 @@ pub struct User {
     url: String,
     pin: String,
     client: Option<Client>,
+    /// The device runs protocol version 1 (version-1 certificates, no prekeys).
+    v1: bool,
     pub account: AccountId,
     pub device: DeviceId,
     signing_pkcs8: Zeroizing<Vec<u8>>,
@@ -190,6 +192,7 @@ impl User {
             url: url.to_owned(),
             pin: pin.to_owned(),
             client: None,
+            v1: false,
             account,
             device: device_state.device,
             signing_pkcs8: device_state.signing_key.bytes().unwrap(),
@@ -215,7 +218,11 @@ impl User {
     /// The client, opened on first use (and again after [`User::restart`]).
     pub fn c(&mut self) -> &mut Client {
         if self.client.is_none() {
-            self.client = Some(open_client(&self.dir, self.name, &self.url, &self.pin));
+            let mut client = open_client(&self.dir, self.name, &self.url, &self.pin);
+            if self.v1 {
+                client.set_protocol_v1();
+            }
+            self.client = Some(client);
         }
         self.client.as_mut().unwrap()
     }
@@ -402,6 +409,23 @@ impl World {
     /// The server's socket address.
     pub fn server_addr(&self) -> std::net::SocketAddr {
         self.server.as_ref().unwrap().local_addr
+    }
+
+    /// Registers `name` on this world's server (four RSA keys: slow); with `v1`, as a device
+    /// that runs protocol version 1 (version-1 certificates, no prekeys).
+    pub fn register(&self, name: &'static str, v1: bool) -> User {
+        let dir = self.dir.path().join(name);
+        let mut client = open_client(&dir, name, &self.url, &self.pin);
+        if v1 {
+            client.set_protocol_v1();
+        }
+        self.rt
+            .block_on(client.register(name, PASSWORD, "laptop"))
+            .unwrap();
+        drop(client);
+        let mut user = User::load(name, dir, &self.url, &self.pin);
+        user.v1 = v1;
+        user
     }
 
     /// A fresh copy of the template with its own server.

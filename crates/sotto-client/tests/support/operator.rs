@@ -318,3 +318,20 @@ impl World {
         );
     }
 }
+
+impl World {
+    /// The ids of the one-time prekeys the server holds for `device`, oldest first.
+    pub fn prekey_ids(&self, device: DeviceId) -> Vec<Vec<u8>> {
+        self.rt.block_on(async {
+            let mut conn = self.connect_db().await;
+            let ids: Vec<Vec<u8>> =
+                sqlx::query_scalar("SELECT prekey_id FROM prekeys WHERE device = ?1 ORDER BY seq")
+                    .bind(device.as_bytes().to_vec())
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            conn.close().await.unwrap();
+            ids
+        })
+    }
+}
