@@ -86,10 +86,22 @@ export async function v2(h) {
   const carol = `carol${suffix}`;
   let conv;
   let beforeCli;
+  /** `sotto keys status` (a CLI that runs version 2), or undefined for an older CLI. */
+  async function cliKeys() {
+    const r = await h.cli(srv, profile, ["keys", "status"]);
+    return r.code === 0 ? r.lines.find((l) => typeof l.version === "number") : undefined;
+  }
+  let cliV2 = false;
+  let remaining0;
   await test("v2: a CLI user's group message reaches the browser over a version-2 distribution", async () => {
     const a0 = await stats(alice);
     beforeCli = a0;
     await h.cliOk(srv, profile, ["register", carol]);
+    const k = await cliKeys();
+    cliV2 = k?.version === 2;
+    remaining0 = k?.server_remaining;
+    log(`  CLI keys status: ${JSON.stringify(k)}`);
+    if (process.env.E2E_CLI_V2 === "1") assert(cliV2, "the CLI runs version 2");
     const created = await h.cliOk(srv, profile, ["group", "create", `V2 ${suffix}`, alice.user]);
     conv = created.lines.find((l) => typeof l.conversation === "string")?.conversation;
     assert(typeof conv === "string", `group create printed a conversation: ${created.stdout}`);
@@ -106,6 +118,12 @@ export async function v2(h) {
       a1.receivedOneTime + a1.receivedLastResort > a0.receivedOneTime + a0.receivedLastResort,
       "the CLI's distribution to the browser was version 2",
     );
+    // A version-2 CLI claims one of the browser's one-time prekeys for its new chain.
+    if (cliV2)
+      assert(
+        a1.receivedOneTime > a0.receivedOneTime,
+        "the CLI's distribution used one of the browser's one-time prekeys",
+      );
   });
 
   await test("v2: the browser's reply in the group is read by the CLI", async () => {
@@ -128,8 +146,18 @@ export async function v2(h) {
     // A CLI that publishes version-2 certificates gets a version-2 distribution; one that still
     // publishes version 1 gets version 1 (§18.7).
     log(`  to the CLI: ${v2Sent} version-2, ${a1.sentV1 - a0.sentV1} version-1 distributions`);
-    if (process.env.E2E_CLI_V2 === "1")
-      assert(v2Sent >= 1, "the browser sent version 2 to the CLI");
+    if (cliV2) {
+      assert(a1.sentOneTime > a0.sentOneTime, "the browser sent under a CLI one-time prekey");
+      assert(a1.sentV1 === a0.sentV1, "no version-1 distribution to the CLI");
+      const k = await cliKeys();
+      log(`  CLI keys status after: ${JSON.stringify(k)}`);
+      assert(
+        typeof remaining0 === "number" &&
+          typeof k?.server_remaining === "number" &&
+          k.server_remaining < remaining0,
+        `the server's count of the CLI's prekeys went down (${remaining0} → ${k?.server_remaining})`,
+      );
+    }
   });
 
   return [...alice.problems, ...bob.problems];
