@@ -4,7 +4,7 @@
 // Env: SOTTO_SERVER_BIN (default ../target/debug/sotto-server), SOTTO_CLI_BIN (default
 // ../target/debug/sotto; the CLI interop test runs only if it exists), CHROMIUM (default
 // /usr/bin/chromium), E2E_OUT (screenshots; default a fresh temp folder), E2E_ONLY (run one
-// scenario file alone: consent, recovery, shared, chaos, team, daily; `main`: this file's own
+// scenario file alone: consent, recovery, shared, chaos, team, daily, v2; `main`: this file's own
 // flow without them).
 
 import { spawn } from "node:child_process";
@@ -24,6 +24,7 @@ import { daily } from "./daily.mjs";
 import { recovery } from "./recovery.mjs";
 import { sharedComputer } from "./shared-computer.mjs";
 import { team } from "./team.mjs";
+import { v2 } from "./v2.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const web = resolve(here, "..");
@@ -516,6 +517,7 @@ const scenarios = {
   chaos: async () => chaos(harness),
   team: async () => team(harness),
   daily: async () => daily(harness),
+  v2: async () => v2(harness),
 };
 
 async function main() {
@@ -979,6 +981,7 @@ async function main() {
   const chaosProblems = all ? await chaos(harness) : [];
   const teamProblems = all ? await team(harness) : [];
   const dailyProblems = all ? await daily(harness) : [];
+  const v2Problems = all ? await v2(harness) : [];
   const problems = [
     ...alice.problems,
     ...bob.problems,
@@ -988,6 +991,7 @@ async function main() {
     ...chaosProblems,
     ...teamProblems,
     ...dailyProblems,
+    ...v2Problems,
   ].filter((p) => !p.includes("favicon"));
   await test("no external requests and no page errors", async () => {
     const external = problems.filter((p) => p.startsWith("external request"));

@@ -55,7 +55,7 @@ describe("Writer and Reader", () => {
   });
 
   it("no domain encoding is a prefix of another", () => {
-    const all = Object.values(Domain).map(encodeDomain);
+    const all = Object.values(Domain).map((d) => encodeDomain(d));
     for (const [i, a] of all.entries()) {
       for (const b of all.slice(i + 1)) {
         const [short, long] = a.length <= b.length ? [a, b] : [b, a];
@@ -212,7 +212,7 @@ const DECODERS: readonly [string, (bytes: Bytes) => unknown][] = [
 describe("decoders on hostile input", () => {
   it.each(DECODERS)("%s throws only ProtocolError with a decode code", (_name, decode) => {
     const next = prng(0x5eed);
-    const domains = Object.values(Domain).map(encodeDomain);
+    const domains = Object.values(Domain).map((d) => encodeDomain(d));
     for (let round = 0; round < 2_000; round++) {
       const len = next() % 96;
       const input = new Uint8Array(len + 32);

@@ -10,7 +10,7 @@
  */
 
 import { type Bytes, bytesEqual, isWellFormed, utf8Decode, utf8Encode } from "./bytes";
-import { type Domain, PROTOCOL_VERSION, encodeDomain } from "./domains";
+import { type Domain, type DomainVersion, domainVersions, encodeDomain } from "./domains";
 import { ProtocolError } from "./errors";
 import { U64_MAX } from "./limits";
 
@@ -20,9 +20,9 @@ export class Writer {
   private len = 0;
 
   /** A writer that starts with `domain(label)`. */
-  static forDomain(domain: Domain): Writer {
+  static forDomain(domain: Domain, version?: DomainVersion): Writer {
     const w = new Writer();
-    w.domain(domain);
+    w.domain(domain, version);
     return w;
   }
 
@@ -41,8 +41,8 @@ export class Writer {
   }
 
   /** Writes `domain(label)`. */
-  domain(domain: Domain): void {
-    this.fixed(encodeDomain(domain));
+  domain(domain: Domain, version?: DomainVersion): void {
+    this.fixed(encodeDomain(domain, version));
   }
 
   /** One byte. */
@@ -136,20 +136,34 @@ export class Reader {
   }
 
   /**
-   * Reads a domain and checks it: another label is `decode/wrong-domain`, the right label with
-   * another version `decode/unsupported-version`.
+   * A reader over `input` that has checked its domain against the versions the caller decodes
+   * (a subset of those the label has), and the version it read.
    */
-  expectDomain(domain: Domain): void {
+  static forDomainVersions(
+    input: Bytes,
+    domain: Domain,
+    versions: readonly DomainVersion[] = domainVersions(domain),
+  ): { reader: Reader; version: DomainVersion } {
+    const r = new Reader(input);
+    return { reader: r, version: r.expectDomain(domain, versions) };
+  }
+
+  /**
+   * Reads a domain and checks it: another label is `decode/wrong-domain`, the right label with a
+   * version not in `versions` (version 1 unless given) `decode/unsupported-version`.
+   */
+  expectDomain(domain: Domain, versions: readonly DomainVersion[] = [1]): DomainVersion {
     const len = this.u8();
     const label = this.take(len);
     const version = this.u8();
-    const expected = encodeDomain(domain);
-    if (!bytesEqual(label, expected.subarray(1, expected.length - 1))) {
+    if (label.length !== domain.length || !bytesEqual(label, utf8Encode(domain))) {
       throw new ProtocolError("decode/wrong-domain", `expected ${domain}`);
     }
-    if (version !== PROTOCOL_VERSION) {
+    const accepted = versions.find((v) => v === version);
+    if (accepted === undefined) {
       throw new ProtocolError("decode/unsupported-version", `${domain} version ${version}`);
     }
+    return accepted;
   }
 
   /** Exactly `len` bytes (a view into the input). */

@@ -13,11 +13,22 @@
  *
  * The header names both ends and the exact exchange key, the OAEP label binds the ciphertext to
  * the header, and the signature binds both to the sender.
+ *
+ * Version 2 (§18.5) adds `u8 prekey kind ‖ prekey id [16] ‖ ephemeral EC key [65] ‖ ML-KEM
+ * ciphertext [1088]` after the exchange key id, and its ciphertext is `bytes(rsa_ct) ‖
+ * bytes(sealed)` (the hybrid combiner lives in `hybrid.ts`). The domain's version byte says which
+ * of the two a header is.
  */
 
 import type { Bytes } from "./bytes";
 import { Reader, Writer } from "./codec";
-import { Domain, encodeDomain } from "./domains";
+import {
+  Domain,
+  type DomainVersion,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSION_2,
+  encodeDomain,
+} from "./domains";
 import { ProtocolError } from "./errors";
 import {
   type AccountId as AccountIdT,
@@ -25,19 +36,24 @@ import {
   type ConversationId as ConversationIdT,
   type DeviceId as DeviceIdT,
   type ExchangeKeyId as ExchangeKeyIdT,
+  type PrekeyId as PrekeyIdT,
   AccountId,
   ChainId,
   ConversationId,
   DeviceId,
   ExchangeKeyId,
+  PrekeyId,
 } from "./ids";
 import {
   MAX_CHAIN_MESSAGES,
+  GCM_TAG_LEN,
   MAX_KDM_HEADER_LEN,
   MAX_KEY_REQUEST_BODY_LEN,
   MAX_RSA_OUTPUT_LEN,
   U32_MAX,
 } from "./limits";
+import { MLKEM768_CT_LEN } from "./mlkem";
+import { EC_PUBLIC_LEN } from "./prekey";
 import { sha256 } from "./primitives";
 import { ChainKey } from "./ratchet";
 import { Signed, SignedSealed } from "./signed";
@@ -49,7 +65,31 @@ export interface ChainEnd {
   readonly finalIndex: number | undefined;
 }
 
-/** A key-distribution header. */
+/** Which prekey of the recipient a version-2 distribution used (§18.5). */
+export type PrekeyKind = "one-time" | "last-resort";
+
+const PREKEY_KIND_TAG: Record<PrekeyKind, number> = { "one-time": 0x01, "last-resort": 0x02 };
+
+/** The version-2 part of a header: the prekey used and the two ciphertexts made for it. */
+export interface HybridHeader {
+  readonly prekeyKind: PrekeyKind;
+  readonly prekey: PrekeyIdT;
+  /** The sender's ephemeral P-256 point `E`. */
+  readonly ephemeral: Bytes;
+  /** ML-KEM-768 ciphertext `ct`. */
+  readonly kemCiphertext: Bytes;
+}
+
+/** A version-2 distribution's header is at most this long (1414 bytes with a previous chain). */
+export const MAX_KDM_V2_HEADER_LEN = 2_048;
+/** A version-2 distribution's wire form is at most this long (§18.5). */
+export const MAX_KDM_V2_LEN = 4_096;
+/** `rsa_ct` of a version-2 distribution is at most this long (§18.5). */
+export const MAX_KDM_V2_RSA_LEN = 512;
+/** `sealed` of a version-2 distribution: a 71-byte payload and the GCM tag (§18.5). */
+export const KDM_V2_SEALED_LEN = 71 + GCM_TAG_LEN;
+
+/** A key-distribution header: version 1 (§7.3), or version 2 when `hybrid` is present (§18.5). */
 export interface DistributionHeader {
   readonly conversation: ConversationIdT;
   readonly epoch: bigint;
@@ -62,12 +102,14 @@ export interface DistributionHeader {
   readonly createdAt: bigint;
   readonly startIndex: number;
   readonly previous: ChainEnd | undefined;
+  /** Present exactly in a version-2 header. */
+  readonly hybrid?: HybridHeader | undefined;
 }
 
 export const DistributionHeader = {
-  /** The canonical encoding. */
+  /** The canonical encoding, at version 2 when the header has a hybrid part. */
   encode(h: DistributionHeader): Bytes {
-    const w = Writer.forDomain(Domain.KeyDistribution);
+    const w = Writer.forDomain(Domain.KeyDistribution, versionOf(h));
     ConversationId.encode(w, h.conversation);
     w.u64(h.epoch);
     ChainId.encode(w, h.chain);
@@ -76,6 +118,16 @@ export const DistributionHeader = {
     AccountId.encode(w, h.recipientAccount);
     DeviceId.encode(w, h.recipientDevice);
     ExchangeKeyId.encode(w, h.recipientKey);
+    if (h.hybrid !== undefined) {
+      const x = h.hybrid;
+      if (x.ephemeral.length !== EC_PUBLIC_LEN || x.kemCiphertext.length !== MLKEM768_CT_LEN) {
+        throw new ProtocolError("invalid-input", "ephemeral key or ML-KEM ciphertext length");
+      }
+      w.u8(PREKEY_KIND_TAG[x.prekeyKind]);
+      PrekeyId.encode(w, x.prekey);
+      w.fixed(x.ephemeral);
+      w.fixed(x.kemCiphertext);
+    }
     w.u64(h.createdAt);
     w.u32(h.startIndex);
     if (h.previous === undefined) {
@@ -88,9 +140,12 @@ export const DistributionHeader = {
     return w.finish();
   },
 
-  /** Decodes a header; `has_previous` other than 0 or 1 is `decode/unknown-tag`. */
+  /**
+   * Decodes a header of either version; `has_previous` other than 0 or 1 and a prekey kind other
+   * than 1 or 2 are `decode/unknown-tag`.
+   */
   decode(bytes: Bytes): DistributionHeader {
-    const r = Reader.forDomain(bytes, Domain.KeyDistribution);
+    const { reader: r, version } = Reader.forDomainVersions(bytes, Domain.KeyDistribution);
     const conversation = ConversationId.decode(r);
     const epoch = r.u64();
     const chain = ChainId.decode(r);
@@ -99,6 +154,20 @@ export const DistributionHeader = {
     const recipientAccount = AccountId.decode(r);
     const recipientDevice = DeviceId.decode(r);
     const recipientKey = ExchangeKeyId.decode(r);
+    let hybrid: HybridHeader | undefined;
+    if (version === PROTOCOL_VERSION_2) {
+      const kind = r.u8();
+      const prekeyKind: PrekeyKind | undefined =
+        kind === 0x01 ? "one-time" : kind === 0x02 ? "last-resort" : undefined;
+      if (prekeyKind === undefined)
+        throw new ProtocolError("decode/unknown-tag", `prekey kind ${kind}`);
+      hybrid = {
+        prekeyKind,
+        prekey: PrekeyId.decode(r),
+        ephemeral: r.array(EC_PUBLIC_LEN),
+        kemCiphertext: r.array(MLKEM768_CT_LEN),
+      };
+    }
     const createdAt = r.u64();
     const startIndex = r.u32();
     const tag = r.u8();
@@ -126,32 +195,55 @@ export const DistributionHeader = {
       createdAt,
       startIndex,
       previous,
+      hybrid,
     };
   },
 
-  /** The OAEP label: `SHA-256(domain("sotto/kdm-label") ‖ header)` over the header bytes as given. */
-  async oaepLabel(headerBytes: Uint8Array): Promise<Bytes> {
-    return sha256(encodeDomain(Domain.KeyDistributionLabel), headerBytes);
+  /**
+   * The OAEP label: `SHA-256(domain("sotto/kdm-label", v) ‖ header)` over the header bytes as
+   * given, `v` the header's version.
+   */
+  async oaepLabel(
+    headerBytes: Uint8Array,
+    version: DomainVersion = PROTOCOL_VERSION,
+  ): Promise<Bytes> {
+    return sha256(encodeDomain(Domain.KeyDistributionLabel, version), headerBytes);
   },
 };
 
-/** The OAEP plaintext: the chain key and where it starts. */
-export function encodePayload(chain: ChainIdT, startIndex: number, key: ChainKey): Bytes {
-  const w = Writer.forDomain(Domain.KeyDistributionPayload);
+/** A header's version: 2 with a hybrid part, else 1. */
+export function versionOf(h: DistributionHeader): DomainVersion {
+  return h.hybrid === undefined ? PROTOCOL_VERSION : PROTOCOL_VERSION_2;
+}
+
+/**
+ * The plaintext: the chain key and where it starts. Version 1 encrypts it with OAEP, version 2
+ * with AES-GCM under the hybrid key (§18.5); the domain's version follows the header's.
+ */
+export function encodePayload(
+  chain: ChainIdT,
+  startIndex: number,
+  key: ChainKey,
+  version: DomainVersion = PROTOCOL_VERSION,
+): Bytes {
+  const w = Writer.forDomain(Domain.KeyDistributionPayload, version);
   ChainId.encode(w, chain);
   w.u32(startIndex);
   w.fixed(key.dangerBytes());
   return w.finish();
 }
 
-/** Decodes the OAEP plaintext; any malformation is the uniform `decryption-failed`. */
-export function decodePayload(bytes: Bytes): {
+/** Decodes the plaintext; any malformation is the uniform `decryption-failed`. */
+export function decodePayload(
+  bytes: Bytes,
+  version: DomainVersion = PROTOCOL_VERSION,
+): {
   chain: ChainIdT;
   startIndex: number;
   key: ChainKey;
 } {
   try {
-    const r = Reader.forDomain(bytes, Domain.KeyDistributionPayload);
+    const { reader: r } = Reader.forDomainVersions(bytes, Domain.KeyDistributionPayload, [version]);
     const chain = ChainId.decode(r);
     const startIndex = r.u32();
     const key = ChainKey.fromBytes(r.take(32));
@@ -169,22 +261,68 @@ export class KeyDistribution {
     readonly sealed: SignedSealed,
   ) {}
 
-  /** Decodes the wire form, checking structure and bounds only. */
+  /**
+   * Decodes the wire form of either version, checking structure and bounds only. A version-2
+   * one is at most 4096 bytes, its `rsa_ct` at most 512 and its `sealed` exactly 87
+   * (`decode/invalid-value`).
+   */
   static decode(bytes: Bytes): KeyDistribution {
+    if (!startsWithV2Header(bytes)) {
+      return KeyDistribution.fromSealed(
+        SignedSealed.decode(bytes, MAX_KDM_HEADER_LEN, MAX_RSA_OUTPUT_LEN),
+      );
+    }
+    if (bytes.length > MAX_KDM_V2_LEN)
+      throw new ProtocolError("decode/invalid-value", "kdm length");
     return KeyDistribution.fromSealed(
-      SignedSealed.decode(bytes, MAX_KDM_HEADER_LEN, MAX_RSA_OUTPUT_LEN),
+      SignedSealed.decode(bytes, MAX_KDM_V2_HEADER_LEN, MAX_KDM_V2_LEN),
     );
   }
 
-  /** Wraps signed parts, checking that the header decodes. */
+  /** Wraps signed parts, checking that the header decodes (and a v2 ciphertext splits). */
   static fromSealed(sealed: SignedSealed): KeyDistribution {
-    return new KeyDistribution(DistributionHeader.decode(sealed.header), sealed);
+    const header = DistributionHeader.decode(sealed.header);
+    if (header.hybrid !== undefined) splitHybridCiphertext(sealed.ciphertext);
+    return new KeyDistribution(header, sealed);
+  }
+
+  /** The structure version (1 or 2). */
+  get version(): DomainVersion {
+    return versionOf(this.header);
   }
 
   /** The wire form. */
   encode(): Bytes {
     return this.sealed.encode();
   }
+}
+
+const V2_HEADER_DOMAIN = encodeDomain(Domain.KeyDistribution, PROTOCOL_VERSION_2);
+
+/** Whether a wire form's header (after its `u32` length) opens with `domain("sotto/kdm", 2)`. */
+function startsWithV2Header(bytes: Uint8Array): boolean {
+  if (bytes.length < 4 + V2_HEADER_DOMAIN.length) return false;
+  return V2_HEADER_DOMAIN.every((b, i) => bytes[4 + i] === b);
+}
+
+/** `bytes(rsa_ct) ‖ bytes(sealed)` of a version-2 distribution, with §18.5's bounds. */
+export function splitHybridCiphertext(ciphertext: Bytes): { rsa: Bytes; sealed: Bytes } {
+  const r = new Reader(ciphertext);
+  const rsa = r.bytes("rsa_ct", MAX_KDM_V2_LEN);
+  const sealed = r.bytes("sealed", MAX_KDM_V2_LEN);
+  r.finish();
+  if (rsa.length > MAX_KDM_V2_RSA_LEN || sealed.length !== KDM_V2_SEALED_LEN) {
+    throw new ProtocolError("decode/invalid-value", "hybrid ciphertext");
+  }
+  return { rsa, sealed };
+}
+
+/** `bytes(rsa_ct) ‖ bytes(sealed)`. */
+export function joinHybridCiphertext(rsa: Uint8Array, sealed: Uint8Array): Bytes {
+  const w = new Writer();
+  w.bytes(rsa);
+  w.bytes(sealed);
+  return w.finish();
 }
 
 /** A device's request that a chain's owner send the distribution again (§7.6). */

@@ -5,9 +5,13 @@
  */
 
 import type { Bytes } from "./bytes";
+import { ProtocolError } from "./errors";
 
 /** The version every v1 structure carries after its label. */
 export const PROTOCOL_VERSION = 0x01;
+
+/** The version of the structures protocol version 2 defines (§18.1). */
+export const PROTOCOL_VERSION_2 = 0x02;
 
 /** Every v1 label, by the structure it introduces. */
 export const Domain = {
@@ -29,6 +33,12 @@ export const Domain = {
   KeyDistributionPayload: "sotto/kdm-payload",
   /** Key-distribution OAEP label (§7.3). */
   KeyDistributionLabel: "sotto/kdm-label",
+  /** One-time prekey body (§18.4; version 2 only). */
+  Prekey: "sotto/prekey",
+  /** RSA-OAEP plaintext of a hybrid distribution (§18.5; version 2 only). */
+  KeyDistributionRsa: "sotto/kdm-rsa",
+  /** HKDF info of a hybrid distribution's combiner (§18.5; version 2 only). */
+  KeyDistributionHybrid: "sotto/kdm-hybrid",
   /** Envelope header (§8.1). */
   Envelope: "sotto/msg",
   /** Message body (§8.2). */
@@ -90,11 +100,42 @@ export const Domain = {
 /** One label. */
 export type Domain = (typeof Domain)[keyof typeof Domain];
 
-/** `domain(label)`: the bytes a structure of this domain starts with. */
-export function encodeDomain(domain: Domain): Bytes {
+/** A structure version: `0x01`, or `0x02` for the structures §18.1 defines. */
+export type DomainVersion = typeof PROTOCOL_VERSION | typeof PROTOCOL_VERSION_2;
+
+/**
+ * The versions each label exists at (§18.1). A label not listed exists at version 1 only; a
+ * decoder refuses any other version with `decode/unsupported-version`.
+ */
+const VERSIONS: Partial<Record<Domain, readonly DomainVersion[]>> = {
+  "sotto/xkey-cert": [PROTOCOL_VERSION, PROTOCOL_VERSION_2],
+  "sotto/kdm": [PROTOCOL_VERSION, PROTOCOL_VERSION_2],
+  "sotto/kdm-label": [PROTOCOL_VERSION, PROTOCOL_VERSION_2],
+  "sotto/kdm-payload": [PROTOCOL_VERSION, PROTOCOL_VERSION_2],
+  "sotto/prekey": [PROTOCOL_VERSION_2],
+  "sotto/kdm-rsa": [PROTOCOL_VERSION_2],
+  "sotto/kdm-hybrid": [PROTOCOL_VERSION_2],
+};
+
+/** The versions `domain` exists at. */
+export function domainVersions(domain: Domain): readonly DomainVersion[] {
+  return VERSIONS[domain] ?? [PROTOCOL_VERSION];
+}
+
+/**
+ * `domain(label)` at `version`: the bytes a structure of this domain starts with. The label's
+ * lowest version unless given; a version the label does not have is a programming error
+ * (`invalid-input`).
+ */
+export function encodeDomain(domain: Domain, version?: DomainVersion): Bytes {
+  const versions = domainVersions(domain);
+  const v = version ?? versions[0] ?? PROTOCOL_VERSION;
+  if (!versions.includes(v)) {
+    throw new ProtocolError("invalid-input", `${domain} has no version ${v}`);
+  }
   const out = new Uint8Array(domain.length + 2);
   out[0] = domain.length;
   for (let i = 0; i < domain.length; i++) out[i + 1] = domain.charCodeAt(i);
-  out[domain.length + 1] = PROTOCOL_VERSION;
+  out[domain.length + 1] = v;
   return out;
 }

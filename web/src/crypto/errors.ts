@@ -27,6 +27,9 @@ export const KEY_CODES = [
   "key/bad-exponent",
 ] as const;
 
+/** Prekeys (§18.2, §18.6). */
+export const PREKEY_CODES = ["prekey/unknown", "prekey/invalid-key"] as const;
+
 /** Refused group changes (§6.3): clients raise an alarm on some of them. */
 export const GROUP_CODES = [
   "group/wrong-conversation",
@@ -74,6 +77,8 @@ export const RECEIVE_CODES = [
   "receive/far-future",
   "receive/stale-distribution",
   "receive/chain-key-conflict",
+  "receive/downgrade",
+  "receive/duplicate",
 ] as const;
 
 /** Everything else (§12, "Others"). */
@@ -93,6 +98,7 @@ export const OTHER_CODES = [
 
 export type DecodeCode = (typeof DECODE_CODES)[number];
 export type KeyCode = (typeof KEY_CODES)[number];
+export type PrekeyCode = (typeof PREKEY_CODES)[number];
 export type GroupCode = (typeof GROUP_CODES)[number];
 export type MessageCode = (typeof MESSAGE_CODES)[number];
 export type RecoveryCode = (typeof RECOVERY_CODES)[number];
@@ -101,12 +107,20 @@ export type OtherCode = (typeof OTHER_CODES)[number];
 
 /** Every stable code. */
 export type ErrorCode =
-  DecodeCode | KeyCode | GroupCode | MessageCode | RecoveryCode | ReceiveCode | OtherCode;
+  | DecodeCode
+  | KeyCode
+  | PrekeyCode
+  | GroupCode
+  | MessageCode
+  | RecoveryCode
+  | ReceiveCode
+  | OtherCode;
 
 /** Every code, for parsing a code read from elsewhere (a test vector). */
 export const ERROR_CODES: readonly ErrorCode[] = [
   ...DECODE_CODES,
   ...KEY_CODES,
+  ...PREKEY_CODES,
   ...GROUP_CODES,
   ...MESSAGE_CODES,
   ...RECOVERY_CODES,

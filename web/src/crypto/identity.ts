@@ -8,7 +8,7 @@
 
 import { type Bytes, bytesEqual } from "./bytes";
 import { Reader, Writer, isDisplayText, utf8Length } from "./codec";
-import { Domain } from "./domains";
+import { Domain, PROTOCOL_VERSION, PROTOCOL_VERSION_2 } from "./domains";
 import { ProtocolError } from "./errors";
 import {
   type AccountId as AccountIdT,
@@ -30,6 +30,13 @@ import {
   MAX_SPKI_LEN,
 } from "./limits";
 import { EncryptingKey, type RsaBits, SigningKeyPair, VerifyingKey } from "./primitives";
+import {
+  OneTimePrekey,
+  PrekeyPublic,
+  type VerifiedPrekey,
+  validatePrekey,
+  verifyOneTimePrekey,
+} from "./prekey";
 import { Signed } from "./signed";
 
 // ---------------------------------------------------------------------------------------------
@@ -107,7 +114,10 @@ export const Revocation = {
   },
 };
 
-/** An exchange-key certificate body, signed by the device signing key (§4.5). */
+/**
+ * An exchange-key certificate body, signed by the device signing key: version 1 (§4.5), or
+ * version 2 with the device's last-resort prekey appended (§18.3).
+ */
 export interface ExchangeKeyCertificate {
   readonly account: AccountIdT;
   readonly device: DeviceIdT;
@@ -118,21 +128,29 @@ export interface ExchangeKeyCertificate {
   /** Validity `[notBefore, notAfter)`. */
   readonly notBefore: bigint;
   readonly notAfter: bigint;
+  /** The last-resort prekey: present exactly in a version-2 certificate. */
+  readonly lastResort?: PrekeyPublic | undefined;
 }
 
 export const ExchangeKeyCertificate = {
+  /** Version 2 when `lastResort` is present, else version 1. */
   encode(c: ExchangeKeyCertificate): Bytes {
-    const w = Writer.forDomain(Domain.ExchangeKeyCertificate);
+    const w = Writer.forDomain(
+      Domain.ExchangeKeyCertificate,
+      c.lastResort === undefined ? PROTOCOL_VERSION : PROTOCOL_VERSION_2,
+    );
     AccountId.encode(w, c.account);
     DeviceId.encode(w, c.device);
     w.bytes(c.exchangeKey);
     w.u64(c.serial);
     w.u64(c.notBefore);
     w.u64(c.notAfter);
+    if (c.lastResort !== undefined) PrekeyPublic.encodeInto(w, c.lastResort);
     return w.finish();
   },
+  /** Decodes version 1 or 2 by the domain's version byte (§18.1). */
   decode(bytes: Bytes): ExchangeKeyCertificate {
-    const r = Reader.forDomain(bytes, Domain.ExchangeKeyCertificate);
+    const { reader: r, version } = Reader.forDomainVersions(bytes, Domain.ExchangeKeyCertificate);
     const c: ExchangeKeyCertificate = {
       account: AccountId.decode(r),
       device: DeviceId.decode(r),
@@ -140,6 +158,7 @@ export const ExchangeKeyCertificate = {
       serial: r.u64(),
       notBefore: r.u64(),
       notAfter: r.u64(),
+      lastResort: version === PROTOCOL_VERSION_2 ? PrekeyPublic.decodeFrom(r) : undefined,
     };
     r.finish();
     return c;
@@ -261,6 +280,40 @@ export class DeviceKeys {
       notAfter,
     });
     return Signed.sign(body, this.signing);
+  }
+
+  /**
+   * Certifies an exchange key with its last-resort prekey: a version-2 certificate (§18.3), the
+   * only kind a device publishes once it runs version 2.
+   */
+  async certifyExchangeKeyV2(
+    account: AccountIdT,
+    exchangeKey: EncryptingKey,
+    lastResort: PrekeyPublic,
+    serial: bigint,
+    notBefore: bigint,
+    notAfter: bigint,
+  ): Promise<Signed> {
+    checkValidity(notBefore, notAfter);
+    const body = ExchangeKeyCertificate.encode({
+      account,
+      device: this.device,
+      exchangeKey: exchangeKey.spki,
+      serial,
+      notBefore,
+      notAfter,
+      lastResort,
+    });
+    return Signed.sign(body, this.signing);
+  }
+
+  /** Signs a one-time prekey of this device (§18.4). */
+  async signOneTimePrekey(
+    account: AccountIdT,
+    prekey: PrekeyPublic,
+    createdAt: bigint,
+  ): Promise<Signed> {
+    return OneTimePrekey.sign(account, this.device, prekey, createdAt, this.signing);
   }
 }
 
@@ -429,6 +482,7 @@ export class VerifiedDevice implements VerifiedDeviceFields {
       );
     }
     const key = await EncryptingKey.fromSpki(body.exchangeKey);
+    if (body.lastResort !== undefined) await validatePrekey(body.lastResort);
     return new VerifiedExchangeKey(MINT, {
       account: this.account,
       device: this.device,
@@ -437,7 +491,30 @@ export class VerifiedDevice implements VerifiedDeviceFields {
       serial: body.serial,
       notBefore: body.notBefore,
       notAfter: body.notAfter,
+      lastResort: body.lastResort,
     });
+  }
+
+  /**
+   * {@link verifyExchangeKey} with §18.3's rule: once a version-2 certificate of this device was
+   * accepted (`v2Seen`), a version-1 certificate is `exchange-key-rollback`.
+   */
+  async verifyExchangeKeyAfterV2(
+    signed: Signed,
+    now: bigint,
+    highestSerialSeen: bigint | undefined,
+    v2Seen: boolean,
+  ): Promise<VerifiedExchangeKey> {
+    const verified = await this.verifyExchangeKey(signed, now, highestSerialSeen);
+    if (v2Seen && !verified.isV2) {
+      throw new ProtocolError("exchange-key-rollback", "version 1 after version 2");
+    }
+    return verified;
+  }
+
+  /** §18.4: a one-time prekey signed by this device. */
+  async verifyOneTimePrekey(signed: Signed, now: bigint): Promise<VerifiedPrekey> {
+    return verifyOneTimePrekey(this, signed, now);
   }
 }
 
@@ -449,6 +526,7 @@ interface VerifiedExchangeKeyFields {
   readonly serial: bigint;
   readonly notBefore: bigint;
   readonly notAfter: bigint;
+  readonly lastResort: PrekeyPublic | undefined;
 }
 
 /** An exchange key certified by a verified device and valid when it was checked. */
@@ -460,6 +538,8 @@ export class VerifiedExchangeKey implements VerifiedExchangeKeyFields {
   readonly serial: bigint;
   readonly notBefore: bigint;
   readonly notAfter: bigint;
+  /** The certificate's last-resort prekey (version 2 only), already checked by §18.2. */
+  readonly lastResort: PrekeyPublic | undefined;
 
   constructor(token: typeof MINT, fields: VerifiedExchangeKeyFields) {
     if (token !== MINT)
@@ -472,6 +552,12 @@ export class VerifiedExchangeKey implements VerifiedExchangeKeyFields {
       serial: this.serial,
       notBefore: this.notBefore,
       notAfter: this.notAfter,
+      lastResort: this.lastResort,
     } = fields);
+  }
+
+  /** Whether the certificate was version 2 (the device takes hybrid distributions). */
+  get isV2(): boolean {
+    return this.lastResort !== undefined;
   }
 }

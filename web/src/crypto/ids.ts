@@ -38,6 +38,8 @@ export type RecoveryId = Id<"RecoveryId">;
 export type BackupItemId = Id<"BackupItemId">;
 /** A hand-over (§16.1), chosen at random by its sender. */
 export type HandoverId = Id<"HandoverId">;
+/** A prekey's random id (§18.2). */
+export type PrekeyId = Id<"PrekeyId">;
 
 /** What every id kind offers: its size, prefix, constructors, codecs and text form. */
 export interface IdKind<T extends Bytes> {
@@ -112,6 +114,8 @@ export const RecoveryId = idKind<RecoveryId>("RecoveryId", 16, "recovery:");
 export const BackupItemId = idKind<BackupItemId>("BackupItemId", 16, "item:");
 /** Hand-over ids: `handover:` + 32 hex (local text form, as {@link RecoveryId}). */
 export const HandoverId = idKind<HandoverId>("HandoverId", 16, "handover:");
+/** Prekey ids: `pk:` + 32 hex. */
+export const PrekeyId = idKind<PrekeyId>("PrekeyId", 16, "pk:");
 
 /** The kind tag hashed into a key-derived id. */
 export type KeyIdKind = "acct" | "dev" | "xkey" | "auth";

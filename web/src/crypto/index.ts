@@ -13,6 +13,9 @@
  * - `group`: the signed, hash-chained group state log.
  * - `ratchet`, `distribution`, `sender`, `receiver`: sender chains, key distributions, key
  *   requests, and the receiver's ordered checks.
+ * - `mlkem`, `prekey`, `prekey-ring`, `hybrid`: version 2 (§18): ML-KEM-768 (WebCrypto, else the
+ *   one library D51 chose), prekeys and their signed forms, a device's prekey ring, and the
+ *   hybrid RSA-OAEP + ECDH + ML-KEM combiner of version-2 distributions.
  * - `envelope`, `body`, `amend`: the signed, encrypted, padded message; the body kinds; the
  *   receiver's rules for edits, deletes and reactions.
  * - `attachment`: client-side encryption of attachment blobs.
@@ -34,7 +37,11 @@ export * from "./auth";
 export * from "./safety";
 export * from "./group";
 export * from "./ratchet";
+export * from "./mlkem";
+export * from "./prekey";
+export * from "./prekey-ring";
 export * from "./distribution";
+export * from "./hybrid";
 export * from "./envelope";
 export * from "./body";
 export * from "./amend";

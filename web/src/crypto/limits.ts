@@ -13,8 +13,13 @@ export const DAY = 24n * HOUR;
 export const MAX_CLOCK_SKEW_MS = 3n * HOUR;
 /** Messages per chain (indexes 0..99); also the hard index bound. */
 export const MAX_CHAIN_MESSAGES = 100;
-/** Sender chain lifetime. */
+/**
+ * The longest a chain may be sent on (§7.2): what a receiver allows for another sender's chain
+ * (a version-1 sender's lasts up to 7 days).
+ */
 export const MAX_CHAIN_AGE_MS = 7n * DAY;
+/** This device, running version 2, starts a new sending chain 24 hours after one started (§18.8). */
+export const MAX_SENDING_CHAIN_AGE_MS = DAY;
 /** Skipped message keys kept across all chains. */
 export const MAX_SKIPPED_KEYS = 2_000;
 /** How long a skipped message key is kept. */

@@ -250,6 +250,9 @@ describe("sending and receiving (§7, §9)", () => {
       env(T0, 3),
     );
     await expectCode(() => fresh.reserve(T0 + 7n * DAY), "chain-needs-rotation");
+    // Version 2 (§18.8): a sending chain is replaced 24 hours after it started.
+    expect(fresh.needsRotation(T0 + DAY - 1n, group.epoch, [])).toBe(false);
+    expect(fresh.needsRotation(T0 + DAY, group.epoch, [])).toBe(true);
     expect(fresh.needsRotation(T0, group.epoch, [])).toBe(false);
     expect(fresh.needsRotation(T0, group.epoch + 1n, [])).toBe(true);
     expect(fresh.needsRotation(T0, group.epoch, [bob.device.keys.device])).toBe(true);

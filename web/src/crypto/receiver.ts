@@ -30,6 +30,7 @@ import {
   type ConversationId as ConversationIdT,
   type DeviceId as DeviceIdT,
   type ExchangeKeyId as ExchangeKeyIdT,
+  type PrekeyId as PrekeyIdT,
   ChainId,
   exchangeKeyIdOf,
   idKey,
@@ -42,7 +43,10 @@ import {
   MAX_SKIPPED_KEYS,
   MAX_SKIPPED_KEY_AGE_MS,
 } from "./limits";
-import type { ExchangeKeyPair } from "./primitives";
+import { type ExchangeKeyPair, sha256 } from "./primitives";
+import { openHybrid } from "./hybrid";
+import type { PrekeyPair } from "./prekey";
+import type { PrekeyRing } from "./prekey-ring";
 import { ChainKey, MessageKey } from "./ratchet";
 
 /** A {@link ReceiverState}'s persisted form. */
@@ -82,6 +86,11 @@ export interface LocalDevice {
   readonly device: DeviceIdT;
   /** The exchange key pairs this device still holds (current and not yet retired). */
   readonly exchangeKeys: readonly LocalExchangeKey[];
+  /**
+   * Its prekeys and version-2 exchange key ids (§18): without a ring the device takes
+   * version-1 distributions only.
+   */
+  readonly prekeys?: PrekeyRing | undefined;
 }
 
 /** Builds a {@link LocalDevice}, computing the ids of its exchange keys. */
@@ -190,6 +199,12 @@ export interface DistributionAccepted {
    * (§17.2), its backup and its hand-overs: the receiver state keeps only the key ahead.
    */
   readonly record: ChainRecord;
+  /**
+   * The one-time prekey a version-2 distribution used, with the SHA-256 of its wire form: the
+   * caller consumes it in the ring (`PrekeyRing.consume`) and persists the ring in the same write
+   * as the receiver state (§18.6).
+   */
+  readonly consumedPrekey: { readonly id: PrekeyIdT; readonly wireHash: Bytes } | undefined;
 }
 
 interface Advance {
@@ -370,16 +385,43 @@ export class ReceiverState {
     const exchange = me.exchangeKeys.find((k) => bytesEqual(k.keyId, h.recipientKey));
     if (exchange === undefined)
       throw new ProtocolError("receive/wrong-recipient", "unknown exchange key");
+    const v2Key = me.prekeys?.isV2ExchangeKey(h.recipientKey) ?? false;
+    if (h.hybrid === undefined && v2Key) {
+      // Whoever sent it had the version-2 certificate in hand (§18.7).
+      throw new ProtocolError("receive/downgrade");
+    }
+    if (h.hybrid !== undefined && !v2Key) {
+      throw new ProtocolError("receive/wrong-recipient", "exchange key not certified as version 2");
+    }
     checkMembership(group, h.conversation, h.epoch, h.senderAccount, "now");
     if (h.createdAt > now + MAX_CLOCK_SKEW_MS) throw new ProtocolError("receive/far-future");
     if (h.createdAt < now - MAX_DISTRIBUTION_AGE_MS)
       throw new ProtocolError("receive/stale-distribution");
     if (h.startIndex >= MAX_CHAIN_MESSAGES)
       throw new ProtocolError("receive/index-out-of-bounds", `index ${h.startIndex}`);
-    const label = await DistributionHeader.oaepLabel(kdm.sealed.header);
-    const payload = decodePayload(await exchange.pair.decrypt(kdm.sealed.ciphertext, label));
-    if (!bytesEqual(payload.chain, h.chain) || payload.startIndex !== h.startIndex) {
-      throw new ProtocolError("decryption-failed");
+    let payload: ReturnType<typeof decodePayload>;
+    let consumedPrekey: DistributionAccepted["consumedPrekey"];
+    if (h.hybrid !== undefined && me.prekeys !== undefined) {
+      const ring = me.prekeys;
+      let pair: PrekeyPair;
+      if (h.hybrid.prekeyKind === "one-time") {
+        const wireHash = await sha256(kdm.encode());
+        const found = ring.findOneTime(h.hybrid.prekey, wireHash);
+        // The very distribution that consumed this prekey, again (§18.6 step 4): a harmless
+        // duplicate whose key can no longer be read. The caller drops it without a report.
+        if (found.kind === "duplicate") throw new ProtocolError("receive/duplicate");
+        pair = found.pair;
+        consumedPrekey = { id: h.hybrid.prekey, wireHash };
+      } else {
+        pair = ring.findLastResort(h.recipientKey, h.hybrid.prekey);
+      }
+      payload = await openHybrid(kdm, exchange.pair, pair);
+    } else {
+      const label = await DistributionHeader.oaepLabel(kdm.sealed.header);
+      payload = decodePayload(await exchange.pair.decrypt(kdm.sealed.ciphertext, label));
+      if (!bytesEqual(payload.chain, h.chain) || payload.startIndex !== h.startIndex) {
+        throw new ProtocolError("decryption-failed");
+      }
     }
     const fingerprint = await payload.key.fingerprint();
 
@@ -417,7 +459,14 @@ export class ReceiverState {
       key: ChainKey.fromBytes(payload.key.dangerBytes()),
       createdAt: h.createdAt,
     };
-    return { chain: h.chain, duplicate, missingInPrevious, previousUnknown, record };
+    return {
+      chain: h.chain,
+      duplicate,
+      missingInPrevious,
+      previousUnknown,
+      record,
+      consumedPrekey,
+    };
   }
 
   /**

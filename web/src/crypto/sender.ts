@@ -33,7 +33,9 @@ import {
   ChainId,
   idKey,
 } from "./ids";
-import { MAX_CHAIN_AGE_MS, MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS } from "./limits";
+import { MAX_CHAIN_MESSAGES, MAX_CLOCK_SKEW_MS, MAX_SENDING_CHAIN_AGE_MS } from "./limits";
+import { hybridSecrets, sealHybrid } from "./hybrid";
+import type { VerifiedPrekey } from "./prekey";
 import { ChainKey, type MessageKey } from "./ratchet";
 import { type Signed, SignedSealed } from "./signed";
 
@@ -157,7 +159,7 @@ export class SenderChain {
 
   /**
    * Whether the chain must be replaced before the next message: the epoch moved, the set of
-   * recipient devices changed, or it is exhausted or too old (§7.2).
+   * recipient devices changed, or it is exhausted or too old (§7.2; 24 hours since §18.8).
    */
   needsRotation(now: bigint, epoch: bigint, devices: readonly DeviceIdT[]): boolean {
     const wanted = new Set(devices.map(idKey));
@@ -167,7 +169,7 @@ export class SenderChain {
   }
 
   private exhaustedAt(now: bigint): boolean {
-    return this.index >= MAX_CHAIN_MESSAGES || now >= this.createdAt + MAX_CHAIN_AGE_MS;
+    return this.index >= MAX_CHAIN_MESSAGES || now >= this.createdAt + MAX_SENDING_CHAIN_AGE_MS;
   }
 
   /**
@@ -206,6 +208,22 @@ export class SenderChain {
     signer: DeviceKeys,
     now: bigint,
   ): Promise<KeyDistribution> {
+    return this.distributeWith(group, recipient, undefined, signer, now);
+  }
+
+  /**
+   * {@link distribute} by the version of the recipient's certificate (§18.7): a version-2
+   * recipient gets a version-2 distribution (§18.5) under `prekey`, a verified one-time prekey of
+   * that device, or else under the certificate's last-resort prekey; a version-1 recipient gets
+   * a version-1 distribution, and `prekey` must be undefined (`invalid-input`).
+   */
+  async distributeWith(
+    group: GroupState,
+    recipient: VerifiedExchangeKey,
+    prekey: VerifiedPrekey | undefined,
+    signer: DeviceKeys,
+    now: bigint,
+  ): Promise<KeyDistribution> {
     if (!bytesEqual(group.conversation, this.conversation) || group.epoch !== this.epoch) {
       throw new ProtocolError("chain-needs-rotation");
     }
@@ -215,6 +233,54 @@ export class SenderChain {
     }
     if (!bytesEqual(signer.device, this.device))
       throw new ProtocolError("invalid-input", "only the chain's owner distributes its key");
+    const lastResort = recipient.lastResort;
+    if (lastResort !== undefined) {
+      if (
+        prekey !== undefined &&
+        (!bytesEqual(prekey.device, recipient.device) ||
+          !bytesEqual(prekey.account, recipient.account))
+      ) {
+        throw new ProtocolError("wrong-account", "the prekey is another device's");
+      }
+      const used = prekey?.publicPart ?? lastResort;
+      const secrets = await hybridSecrets(used);
+      const header = DistributionHeader.encode({
+        conversation: this.conversation,
+        epoch: this.epoch,
+        chain: this.chain,
+        senderAccount: this.account,
+        senderDevice: this.device,
+        recipientAccount: recipient.account,
+        recipientDevice: recipient.device,
+        recipientKey: recipient.keyId,
+        createdAt: now,
+        startIndex: 0,
+        previous: this.previous,
+        hybrid: {
+          prekeyKind: prekey === undefined ? "last-resort" : "one-time",
+          prekey: used.id,
+          ephemeral: secrets.ephemeral,
+          kemCiphertext: secrets.kemCiphertext,
+        },
+      });
+      const ciphertext = await sealHybrid(
+        header,
+        recipient.key,
+        used,
+        secrets,
+        this.chain,
+        0,
+        this.initial,
+      );
+      secrets.ssE.fill(0);
+      secrets.ssK.fill(0);
+      const sealed = await SignedSealed.sign(header, ciphertext, signer.signing);
+      this.recipientSet.add(idKey(recipient.device));
+      return KeyDistribution.fromSealed(sealed);
+    }
+    if (prekey !== undefined) {
+      throw new ProtocolError("invalid-input", "a version-1 recipient takes no prekey");
+    }
     const header = DistributionHeader.encode({
       conversation: this.conversation,
       epoch: this.epoch,
@@ -246,6 +312,27 @@ export class SenderChain {
     request: Signed,
     requester: VerifiedDevice,
     requesterKey: VerifiedExchangeKey,
+    group: GroupState,
+    signer: DeviceKeys,
+    now: bigint,
+  ): Promise<KeyDistribution> {
+    return this.answerKeyRequestWith(
+      request,
+      requester,
+      requesterKey,
+      undefined,
+      group,
+      signer,
+      now,
+    );
+  }
+
+  /** {@link answerKeyRequest} by the version of the named key's certificate, as distributeWith. */
+  async answerKeyRequestWith(
+    request: Signed,
+    requester: VerifiedDevice,
+    requesterKey: VerifiedExchangeKey,
+    prekey: VerifiedPrekey | undefined,
     group: GroupState,
     signer: DeviceKeys,
     now: bigint,
@@ -286,7 +373,7 @@ export class SenderChain {
       )
     )
       throw new ProtocolError("receive/wrong-recipient");
-    return this.distribute(group, requesterKey, signer, now);
+    return this.distributeWith(group, requesterKey, prekey, signer, now);
   }
 }
 

@@ -262,6 +262,21 @@ export class ApiClient {
   setExchangeKey(certificate: string) {
     return this.json(S.SerialView, "PUT", "/v1/devices/current/exchange-key", { certificate });
   }
+  /** Uploads signed one-time prekeys; `replace` first drops every unclaimed one (re-key). */
+  uploadPrekeys(prekeys: readonly string[], replace: boolean) {
+    return this.json(S.PrekeyCount, "POST", "/v1/devices/current/prekeys", {
+      prekeys,
+      replace,
+    });
+  }
+  /** How many of this device's one-time prekeys the server still holds. */
+  prekeyCount() {
+    return this.json(S.PrekeyCount, "GET", "/v1/devices/current/prekeys");
+  }
+  /** Claims one one-time prekey of each listed device, in one request (each handed out once). */
+  claimPrekeys(devices: readonly string[]) {
+    return this.json(S.PrekeyClaim, "POST", "/v1/prekeys/claim", { devices });
+  }
   directory(who: string, bearer?: string) {
     return this.json(
       S.DirectoryView,

@@ -31,6 +31,12 @@ export type SessionTokens = z.infer<typeof SessionTokens>;
 export const AccountView = z.object({ account: acctId });
 export const DeviceIdView = z.object({ device: devId });
 export const SerialView = z.object({ serial: z.number() });
+/** One-time prekeys the server still holds for this device (docs/api.md "Prekeys"). */
+export const PrekeyCount = z.object({ remaining: z.number().int().nonnegative() });
+/** Claimed one-time prekeys by device: a signed prekey (base64) or null when none is given. */
+export const PrekeyClaim = z.object({
+  prekeys: z.record(devId, b64.max(4096).nullable()),
+});
 export const DeviceView = z.object({
   device: devId,
   state: z.enum(["pending", "active", "revoked"]),

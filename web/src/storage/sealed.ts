@@ -89,6 +89,20 @@ export class SealedStore {
     await this.db.putAll("state", sealed, deletes);
   }
 
+  /**
+   * Writes sealed records and raw `keys`-store records (key material kept as `CryptoKey`s) in one
+   * IndexedDB transaction: a consumed prekey and the receiver state that consumed it (§18.6).
+   */
+  async putWithKeys(
+    entries: readonly (readonly [string, unknown])[],
+    keys: readonly (readonly [string, unknown])[],
+  ): Promise<void> {
+    const sealed = await Promise.all(
+      entries.map(async ([k, v]) => [k, await this.seal(k, v)] as const),
+    );
+    await this.db.putBoth(keys, sealed);
+  }
+
   async list(prefix: string): Promise<string[]> {
     return this.db.keysWithPrefix("state", prefix);
   }

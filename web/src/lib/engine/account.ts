@@ -11,6 +11,11 @@ import {
   DeviceKeys,
   ExchangeKeyPair,
   MasterKey,
+  PrekeyId,
+  PrekeyPair,
+  PrekeyRing,
+  exchangeKeyIdOf,
+  systemRandom,
   type Signed,
   SigningKeyPair,
   VerifyingKey,
@@ -46,11 +51,24 @@ function xkeyName(serial: bigint): string {
   return `xkey-${serial}`;
 }
 
-/** A new exchange key and its certificate, not published yet. */
+/** A new exchange key, its last-resort prekey and their version-2 certificate, not published yet. */
 interface CertifiedExchangeKey {
   readonly meta: StoredExchangeKey;
   readonly pair: ExchangeKeyPair;
+  readonly lastResort: PrekeyPair;
   readonly certificate: Signed;
+}
+
+/** Adds `x`'s last-resort prekey to `ring` under its exchange key id (the key is version 2). */
+async function addLastResort(ring: PrekeyRing, x: CertifiedExchangeKey): Promise<void> {
+  ring.addLastResort(await exchangeKeyIdOf(x.pair.spki), x.lastResort);
+}
+
+/** A fresh ring holding `x`'s last-resort prekey: a new device's first exchange key. */
+export async function firstRing(x: CertifiedExchangeKey): Promise<PrekeyRing> {
+  const ring = new PrekeyRing();
+  await addLastResort(ring, x);
+  return ring;
 }
 
 async function certifyNewExchangeKey(
@@ -60,10 +78,13 @@ async function certifyNewExchangeKey(
   serial: bigint,
 ): Promise<CertifiedExchangeKey> {
   const pair = await ExchangeKeyPair.generate();
+  // A new last-resort prekey with each exchange key (§18.3), kept as long as the key is.
+  const lastResort = await PrekeyPair.generate(PrekeyId.fromBytes(systemRandom(16)));
   const now = deps.now();
-  const certificate = await device.certifyExchangeKey(
+  const certificate = await device.certifyExchangeKeyV2(
     account,
     pair.encryptingKey,
+    lastResort.publicPart,
     serial,
     now,
     now + XKEY_VALIDITY,
@@ -77,6 +98,7 @@ async function certifyNewExchangeKey(
       notAfter: now + XKEY_VALIDITY,
     },
     pair,
+    lastResort,
     certificate,
   };
 }
@@ -86,7 +108,7 @@ export async function publishExchangeKey(
   account: AccountId,
   device: DeviceKeys,
   serial: bigint,
-): Promise<{ meta: StoredExchangeKey; pair: ExchangeKeyPair }> {
+): Promise<CertifiedExchangeKey> {
   const x = await certifyNewExchangeKey(deps, account, device, serial);
   await deps.api.setExchangeKey(toB64(x.certificate.encode()));
   return x;
@@ -157,10 +179,11 @@ export async function register(
     exchange: [x.meta],
     revocationSerial: 0n,
   };
-  await saveKeys(deps.db, deps.store, record, {
+  await saveKeys(deps.store, record, {
     master,
     device,
     exchange: [{ name: x.meta.name, pair: x.pair }],
+    ring: await firstRing(x),
   });
   const loaded = await loadKeys(deps.db, deps.store);
   if (loaded === undefined) throw new Error("keys were not stored");
@@ -243,9 +266,10 @@ export async function completeNewDevice(
     exchange: [x.meta],
     revocationSerial: 0n,
   };
-  await saveKeys(deps.db, deps.store, record, {
+  await saveKeys(deps.store, record, {
     device: pending.device,
     exchange: [{ name: x.meta.name, pair: x.pair }],
+    ring: await firstRing(x),
   });
   return loadKeys(deps.db, deps.store);
 }
@@ -298,19 +322,33 @@ export async function revokeDevice(
   return record;
 }
 
-/** Publishes a new exchange key when the current one is a day old; keeps older private keys. */
+/**
+ * Publishes a new exchange key when the current one is a day old, or is not yet certified by a
+ * version-2 certificate (a device upgraded from version 1 publishes one at once, §18.1); keeps
+ * older private keys, and the last-resort prekeys certified with them, for 30 days.
+ */
 export async function rotateExchangeKeyIfDue(deps: Deps, keys: LoadedKeys): Promise<boolean> {
   const latest = keys.record.exchange.reduce<StoredExchangeKey | undefined>(
     (a, b) => (a === undefined || b.serial > a.serial ? b : a),
     undefined,
   );
-  if (latest !== undefined && deps.now() < latest.notBefore + XKEY_ROTATE_AFTER) return false;
+  const latestIsV2 =
+    latest !== undefined && keys.prekeys.isV2ExchangeKey(await exchangeKeyIdOf(latest.spki));
+  if (latest !== undefined && latestIsV2 && deps.now() < latest.notBefore + XKEY_ROTATE_AFTER)
+    return false;
   const serial = (latest?.serial ?? 0n) + 1n;
   const x = await publishExchangeKey(deps, keys.account, keys.device, serial);
   const now = deps.now();
   // Keep expired keys a while: distributions made under them may still be queued.
   const kept = keys.record.exchange.filter((e) => e.notAfter + 30n * DAY > now);
+  for (const e of keys.record.exchange) {
+    if (!kept.includes(e)) keys.prekeys.removeLastResort(await exchangeKeyIdOf(e.spki));
+  }
+  await addLastResort(keys.prekeys, x);
   const record = { ...keys.record, exchange: [...kept, x.meta] };
-  await saveKeys(deps.db, deps.store, record, { exchange: [{ name: x.meta.name, pair: x.pair }] });
+  await saveKeys(deps.store, record, {
+    exchange: [{ name: x.meta.name, pair: x.pair }],
+    ring: keys.prekeys,
+  });
   return true;
 }

@@ -73,6 +73,7 @@ import { compareMessages } from "./timeline";
 import { type ViewContext, conversationPreview, messageView } from "./view";
 import { Directory } from "./directory";
 import { type LoadedKeys, loadKeys } from "./keystore";
+import { replenishPrekeys } from "./prekeys";
 import type { StoredMessage } from "./stored";
 import { BlockedError, Messaging } from "./messaging";
 import { checkBody } from "./outbox";
@@ -202,6 +203,9 @@ export class SottoClient {
         this.announce(conv, id);
       },
       maxBodyBytes: () => this.continuity.limits.maxBodyBytes,
+      prekeyConsumed: () => {
+        void this.topUpPrekeys();
+      },
     });
     this.continuity = new Continuity(this.api, store, this.directory, this.convs, this.messaging, {
       keys: () => this.keys(),
@@ -599,6 +603,7 @@ export class SottoClient {
     if (await rotateExchangeKeyIfDue(this.deps(), k)) {
       this.keys_ = (await loadKeys(this.db, this.store)) ?? k;
     }
+    void this.topUpPrekeys();
     await this.convs.load();
     await this.messaging.load();
     await this.continuity.load(await BackupWriter.load(this.db, this.store));
@@ -647,6 +652,28 @@ export class SottoClient {
     } catch {
       // next hour
     }
+    await this.topUpPrekeys();
+  }
+
+  private prekeyTopUp: Promise<void> | undefined;
+
+  /**
+   * Keeps this device's one-time prekeys on the server between 20 and 100 (§18.4): at sign-in,
+   * hourly, and when a distribution consumed one. One top-up at a time; a failure waits for the
+   * next occasion, senders meanwhile using the last-resort prekey.
+   */
+  private topUpPrekeys(): Promise<void> {
+    const k = this.keys_;
+    if (k === undefined) return Promise.resolve();
+    this.prekeyTopUp ??= replenishPrekeys(this.deps(), k)
+      .then(() => undefined)
+      .catch((e: unknown) => {
+        console.warn(`sotto: prekeys not uploaded: ${e instanceof Error ? e.message : "error"}`);
+      })
+      .finally(() => {
+        this.prekeyTopUp = undefined;
+      });
+    return this.prekeyTopUp;
   }
 
   /**

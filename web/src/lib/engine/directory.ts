@@ -34,6 +34,11 @@ export interface Pin {
   /** The account this username belonged to before (the server now maps it to another key). */
   readonly replaces?: string;
   readonly serials: Readonly<Record<string, string>>;
+  /**
+   * Devices (by id) whose version-2 exchange-key certificate was accepted: a version-1 one of
+   * theirs is a rollback from then on (§18.3). Absent in pins stored before version 2.
+   */
+  readonly v2?: Readonly<Record<string, true>>;
 }
 
 export interface Contact {
@@ -179,6 +184,7 @@ export class Directory {
     const devices: VerifiedDevice[] = [];
     const exchangeKeys: VerifiedExchangeKey[] = [];
     const serials: Record<string, string> = { ...pin.serials };
+    const v2: Record<string, true> = { ...pin.v2 };
     const trust: TrustState =
       pin.pendingSpki !== undefined || pin.replaces !== undefined
         ? "changed"
@@ -202,20 +208,25 @@ export class Directory {
         if (dv.exchange_key === null) continue;
         const seen = serials[dv.device];
         try {
-          const xk = await device.verifyExchangeKey(
+          const xk = await device.verifyExchangeKeyAfterV2(
             decodeSignedIdentity(fromB64(dv.exchange_key)),
             this.now(),
             seen === undefined ? undefined : BigInt(seen),
+            v2[dv.device] === true,
           );
           exchangeKeys.push(xk);
           serials[dv.device] = xk.serial.toString();
+          if (xk.isV2) v2[dv.device] = true;
         } catch {
           // expired or rolled back: this device gets no keys until it publishes a valid one
         }
       }
     }
-    if (JSON.stringify(serials) !== JSON.stringify(pin.serials)) {
-      pin = { ...pin, serials };
+    if (
+      JSON.stringify(serials) !== JSON.stringify(pin.serials) ||
+      JSON.stringify(v2) !== JSON.stringify(pin.v2 ?? {})
+    ) {
+      pin = { ...pin, serials, v2 };
       this.pins.set(d.account, pin);
       await this.savePins();
     }

@@ -12,6 +12,8 @@ import {
   MasterKey,
   SigningKeyPair,
   type LocalDevice,
+  PrekeyRing,
+  type StoredPrekeyRing,
   localDevice,
 } from "../../crypto";
 import type { Database } from "../../storage/db";
@@ -47,7 +49,25 @@ export interface LoadedKeys {
     readonly meta: StoredExchangeKey;
     readonly pair: ExchangeKeyPair;
   }[];
+  /** This device's prekeys (§18): also `local.prekeys`, the one object both read and change. */
+  readonly prekeys: PrekeyRing;
   readonly local: LocalDevice;
+}
+
+/** The `keys`-store record of the prekey ring: private keys as `CryptoKey`s or sealed seeds. */
+export const PREKEY_RING = "prekey-ring";
+
+/** The ring as a `keys`-store entry, to write with whatever change it belongs to. */
+export function ringEntry(ring: PrekeyRing): readonly [string, unknown] {
+  return [PREKEY_RING, ring.toStored()];
+}
+
+/** The stored ring, or an empty one (a device from before version 2). */
+export async function loadRing(db: Database): Promise<PrekeyRing> {
+  const stored = await db.get("keys", PREKEY_RING);
+  return stored === undefined
+    ? new PrekeyRing()
+    : PrekeyRing.fromStored(stored as StoredPrekeyRing);
 }
 
 function isKey(v: unknown): v is CryptoKey {
@@ -61,24 +81,25 @@ async function storedKey(db: Database, name: string): Promise<CryptoKey> {
 }
 
 export async function saveKeys(
-  db: Database,
   store: SealedStore,
   record: IdentityRecord,
   keys: {
     master?: MasterKey;
     device?: DeviceKeys;
     exchange?: readonly { name: string; pair: ExchangeKeyPair }[];
+    /** The prekey ring, written in the same transaction (a new last-resort prekey). */
+    ring?: PrekeyRing;
   },
 ): Promise<void> {
-  const entries: [string, CryptoKey][] = [];
+  const entries: (readonly [string, unknown])[] = [];
   if (keys.master) entries.push(["master", keys.master.keyPair.privateKey]);
   if (keys.device) {
     entries.push(["device-signing", keys.device.signing.privateKey]);
     entries.push(["device-auth", keys.device.auth.privateKey]);
   }
   for (const x of keys.exchange ?? []) entries.push([x.name, x.pair.privateKey]);
-  if (entries.length > 0) await db.putAll("keys", entries);
-  await store.put([["identity", record]]);
+  if (keys.ring !== undefined) entries.push(ringEntry(keys.ring));
+  await store.putWithKeys([["identity", record]], entries);
 }
 
 export async function loadKeys(db: Database, store: SealedStore): Promise<LoadedKeys | undefined> {
@@ -100,10 +121,14 @@ export async function loadKeys(db: Database, store: SealedStore): Promise<Loaded
       pair: await ExchangeKeyPair.fromStored(await storedKey(db, meta.name), meta.spki),
     })),
   );
-  const local = await localDevice(
-    account,
-    device.device,
-    exchange.map((x) => x.pair),
-  );
-  return { record, account, master, device, exchange, local };
+  const prekeys = await loadRing(db);
+  const local = {
+    ...(await localDevice(
+      account,
+      device.device,
+      exchange.map((x) => x.pair),
+    )),
+    prekeys,
+  };
+  return { record, account, master, device, exchange, prekeys, local };
 }

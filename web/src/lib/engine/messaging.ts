@@ -37,6 +37,8 @@ import {
   isProtocolError,
   systemRandom,
   type VerifiedDevice,
+  type VerifiedPrekey,
+  idKey,
 } from "../../crypto";
 import type { ApiClient } from "../api";
 import { fromB64, toB64 } from "../b64";
@@ -45,7 +47,8 @@ import { withLock } from "../../storage/locks";
 import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import type { Contact, Directory } from "./directory";
-import type { LoadedKeys } from "./keystore";
+import { type LoadedKeys, ringEntry } from "./keystore";
+import { claimPrekeys, devicesById, v2Stats } from "./prekeys";
 import { isTransient } from "./delivery";
 import type { MessageContent } from "./model";
 import type { StoredMessage } from "./stored";
@@ -127,6 +130,8 @@ export interface MessagingHost {
   incoming?(conv: string, messageId: string): void;
   /** The largest body the server takes, in bytes (its policy, §11). */
   maxBodyBytes?(): number;
+  /** A one-time prekey was consumed: the server may need more (§18.4). */
+  prekeyConsumed?(): void;
 }
 
 /** An edit, delete or reaction of this account, as the client asks for it. */
@@ -145,7 +150,7 @@ export class Messaging {
   private announce: [string, string][] = [];
 
   constructor(
-    api: ApiClient,
+    private readonly api: ApiClient,
     private readonly store: SealedStore,
     private readonly directory: Directory,
     private readonly convs: Conversations,
@@ -810,15 +815,27 @@ export class Messaging {
         state = this.convs.state(conv);
         if (state === undefined) return SETTLED;
       }
+      const keys = this.host.keys();
+      const now = this.now();
       const accepted = await this.receiver.acceptDistribution(
         kdm,
         lookup.device,
-        this.host.keys().local,
+        keys.local,
         state,
-        this.now(),
+        now,
       );
       const snapshot = this.receiver.snapshot();
       const entries: (readonly [string, unknown])[] = [["receiver", snapshot]];
+      const keyEntries: (readonly [string, unknown])[] = [];
+      if (accepted.consumedPrekey !== undefined) {
+        // The prekey's private keys go in the same write as the chain they introduced (§18.6).
+        keys.prekeys.consume(accepted.consumedPrekey.id, accepted.consumedPrekey.wireHash, now);
+        keys.prekeys.prune(now);
+        keyEntries.push(ringEntry(keys.prekeys));
+        v2Stats.receivedOneTime += 1;
+      } else if (kdm.version === 2) {
+        v2Stats.receivedLastResort += 1;
+      }
       // The chain's key at its start: a history key (§17.2).
       if (!accepted.duplicate) entries.push(await this.host.historyKey(accepted.record));
       if (accepted.missingInPrevious.length > 0) {
@@ -835,11 +852,15 @@ export class Messaging {
         });
         entries.push(this.convs.entry(conv));
       }
-      await this.store.put(entries);
+      await this.store.putWithKeys(entries, keyEntries);
+      if (accepted.consumedPrekey !== undefined) this.host.prekeyConsumed?.();
       await this.holds.release({ chain: ChainId.toText(accepted.chain) });
       return SETTLED;
     } catch (e) {
       if (isTransient(e)) return UNREACHABLE;
+      // The distribution that consumed its one-time prekey, again: it changed nothing, and
+      // nothing is reported (§18.6).
+      if (isProtocolError(e, "receive/duplicate")) return SETTLED;
       // A distribution that fails verification introduces nothing; the messages that needed it
       // stay held and a key request asks the owner again.
       console.warn(
@@ -912,13 +933,21 @@ export class Messaging {
         const snap = await this.store.get<SenderChainSnapshot>(`chain:${conv}`);
         if (snap === undefined || !bytesEqual(snap.chain, request.chain)) return;
         const chain = SenderChain.restore(snap);
-        const kdm = await chain.answerKeyRequest(
+        const now = this.now();
+        // Answered like a new chain's distribution: a one-time prekey when the server has one.
+        const claimed = xkey.isV2
+          ? await claimPrekeys(this.api, [xkey], devicesById([requester]), now).catch(() => ({
+              prekeys: new Map<string, VerifiedPrekey>(),
+            }))
+          : { prekeys: new Map<string, VerifiedPrekey>() };
+        const kdm = await chain.answerKeyRequestWith(
           signed,
           requester,
           xkey,
+          claimed.prekeys.get(idKey(requester.device)),
           state,
           me.device,
-          this.now(),
+          now,
         );
         this.out.items.unshift({
           conv,

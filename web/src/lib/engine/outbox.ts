@@ -25,7 +25,10 @@ import {
   isProtocolError,
   systemEnv,
   systemRandom,
+  type VerifiedDevice,
   type VerifiedExchangeKey,
+  type VerifiedPrekey,
+  idKey,
 } from "../../crypto";
 import { type ApiClient, isApiError } from "../api";
 import { toB64 } from "../b64";
@@ -34,6 +37,7 @@ import type { SealedStore } from "../../storage/sealed";
 import type { Conversations } from "./conversations";
 import { isTransient, retryDelay } from "./delivery";
 import type { Directory } from "./directory";
+import { claimPrekeys, v2Stats } from "./prekeys";
 import type { MessagingHost } from "./messaging";
 import type { AttachmentInfo, MessageStatus, UndeliveredNote } from "./model";
 import type { Undelivered } from "../schemas";
@@ -741,6 +745,38 @@ export class Outbox {
     return keys.filter((k) => state.isMember(k.account) && !bytesEqual(k.device, me.device.device));
   }
 
+  /**
+   * One verified one-time prekey per version-2 recipient device, claimed in one request
+   * (§18.7). A device the server gives none for, or whose prekey fails verification (counted and
+   * reported as a refused answer), gets a distribution under its last-resort prekey; so does
+   * every device when the claim cannot be made at all: still hybrid, only not yet forward-secret.
+   */
+  private async claimFor(
+    recipients: readonly VerifiedExchangeKey[],
+    now: bigint,
+  ): Promise<ReadonlyMap<string, VerifiedPrekey>> {
+    if (!recipients.some((r) => r.isV2)) return new Map();
+    try {
+      const devices = new Map<string, VerifiedDevice>();
+      const accounts = new Set(recipients.map((r) => AccountId.toText(r.account)));
+      for (const account of accounts) {
+        for (const d of (await this.directory.contact(account)).devices) {
+          devices.set(idKey(d.device), d);
+        }
+      }
+      const out = await claimPrekeys(this.api, recipients, devices, now);
+      if (out.refused.length > 0) {
+        console.warn(`sotto: one-time prekey refused for ${out.refused.join(", ")}`);
+      }
+      return out.prekeys;
+    } catch (e) {
+      console.warn(
+        `sotto: no one-time prekeys claimed: ${e instanceof Error ? e.message : "error"}`,
+      );
+      return new Map();
+    }
+  }
+
   /** Chain rotation and distribution, then reserve → persist → seal → persist, under the chain's lock. */
   private async prepare(item: OutboxItem): Promise<void> {
     if (item.body === undefined) throw new Error("nothing to seal");
@@ -776,8 +812,13 @@ export class Outbox {
               )
             : await chain.successor(state.epoch, env);
         startedNew = true;
+        const prekeys = await this.claimFor(recipients, env.now);
         for (const r of recipients) {
-          const kdm = await chain.distribute(state, r, me.device, env.now);
+          const prekey = prekeys.get(idKey(r.device));
+          const kdm = await chain.distributeWith(state, r, prekey, me.device, env.now);
+          if (!r.isV2) v2Stats.sentV1 += 1;
+          else if (prekey === undefined) v2Stats.sentLastResort += 1;
+          else v2Stats.sentOneTime += 1;
           extra.push({
             conv: item.conv,
             messageId: MessageId.toText(MessageId.fromBytes(systemRandom(16))),

@@ -29,7 +29,7 @@ import {
 } from "../../crypto";
 import { isApiError } from "../api";
 import { fromB64, toB64 } from "../b64";
-import { type Deps, publishExchangeKey } from "./account";
+import { type Deps, firstRing, publishExchangeKey } from "./account";
 import { type Writer, BackupWriter, ITEM_RECORDS, writeItems, withWritten } from "./backup";
 import { type BundleSources, allRecords, inBatches } from "./keybundle";
 import { type IdentityRecord, type LoadedKeys, loadKeys, saveKeys } from "./keystore";
@@ -222,10 +222,11 @@ export async function recoverAccount(
     exchange: [x.meta],
     revocationSerial: 0n,
   };
-  await saveKeys(deps.db, deps.store, record, {
+  await saveKeys(deps.store, record, {
     master,
     device,
     exchange: [{ name: x.meta.name, pair: x.pair }],
+    ring: await firstRing(x),
   });
   const keys = await loadKeys(deps.db, deps.store);
   if (keys === undefined) throw new Error("keys were not stored");

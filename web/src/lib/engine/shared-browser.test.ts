@@ -38,7 +38,7 @@ async function seedAccount(slot: number, username: string): Promise<void> {
     exchange: [],
     revocationSerial: 0n,
   };
-  await saveKeys(db, store, record, { master: a.master, device: a.device.keys });
+  await saveKeys(store, record, { master: a.master, device: a.device.keys });
   await store.put([["conv:1", { text: `${username}'s conversation` }]]);
   db.close();
 }

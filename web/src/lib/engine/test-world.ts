@@ -17,6 +17,7 @@ import {
   DeviceId,
   GroupChange,
   decodeSignedChange,
+  PrekeyRing,
   localDevice,
   systemRandom,
 } from "../../crypto";
@@ -78,6 +79,10 @@ export interface Relay {
   postsDown?: boolean;
   /** The server refuses every post for good with this error (a removed member, a bad body). */
   rejectPosts?: ApiError;
+  /** One-time prekeys stored per device id (base64 `Signed`), oldest first; claims take one. */
+  prekeys?: Map<string, string[]>;
+  /** Every claim request, as the list of devices it named. */
+  claims?: string[][];
 }
 
 export const unreachable = () => Promise.reject(new ApiError("network", 0, "Failed to fetch"));
@@ -108,6 +113,20 @@ export function fakeApi(relay: Relay, me: TestAccount): ApiClient {
   let seq = 0;
   const myDevice = DeviceId.toText(me.device.keys.device);
   const api = {
+    prekeyCount: () => Promise.resolve({ remaining: relay.prekeys?.get(myDevice)?.length ?? 0 }),
+    uploadPrekeys: (prekeys: readonly string[], replace: boolean) => {
+      relay.prekeys ??= new Map();
+      const kept = replace ? [] : (relay.prekeys.get(myDevice) ?? []);
+      relay.prekeys.set(myDevice, [...kept, ...prekeys]);
+      return Promise.resolve({ remaining: kept.length + prekeys.length });
+    },
+    claimPrekeys: (devices: readonly string[]) => {
+      if (relay.down === true) return unreachable();
+      (relay.claims ??= []).push([...devices]);
+      const out: Record<string, string | null> = {};
+      for (const d of devices) out[d] = relay.prekeys?.get(d)?.shift() ?? null;
+      return Promise.resolve({ prekeys: out });
+    },
     directory: (who: string) => {
       if (relay.down === true) return unreachable();
       const v = relay.lies?.get(myDevice)?.get(who) ?? relay.views.get(who);
@@ -242,6 +261,7 @@ export async function side(
     notBefore: T0,
     notAfter: T0 + 1n,
   };
+  const prekeys = new PrekeyRing();
   const keys: LoadedKeys = {
     record: {
       username: account.name,
@@ -258,9 +278,13 @@ export async function side(
     master: account.master,
     device: account.device.keys,
     exchange: [{ meta, pair: account.device.exchange }],
-    local: await localDevice(account.master.account, account.device.keys.device, [
-      account.device.exchange,
-    ]),
+    prekeys,
+    local: {
+      ...(await localDevice(account.master.account, account.device.keys.device, [
+        account.device.exchange,
+      ])),
+      prekeys,
+    },
   };
   const acked: string[] = [];
   const historyKeys: ChainRecord[] = [];
