@@ -7,6 +7,7 @@
 import {
   DeviceId as DeviceIdK,
   MAX_ONE_TIME_PREKEYS,
+  MAX_RING_ONE_TIME_PREKEYS,
   MIN_ONE_TIME_PREKEYS,
   OneTimePrekey,
   PrekeyId,
@@ -59,7 +60,13 @@ export async function replenishPrekeys(deps: PrekeyDeps, keys: LoadedKeys): Prom
   const { remaining } = await deps.api.prekeyCount();
   if (remaining >= MIN_ONE_TIME_PREKEYS) return 0;
   const ring = keys.prekeys;
-  const replace = ring.oneTimeCount() === 0;
+  // A ring full of prekeys the server no longer hands out (deleted or withheld by it, or claimed
+  // by senders that never sent) is renewed whole, as a re-key does. A distribution still in
+  // flight for one of them is refused (`prekey/unknown`) and its messages come with the key its
+  // sender sends again when asked (§7.6), as in the Rust client.
+  const full = ring.oneTimeCount() + MAX_ONE_TIME_PREKEYS - remaining > MAX_RING_ONE_TIME_PREKEYS;
+  if (full) ring.replaceAllOneTime();
+  const replace = full || ring.oneTimeCount() === 0;
   v2Stats.backend = await mlKemBackend();
   const count = MAX_ONE_TIME_PREKEYS - (replace ? 0 : remaining);
   const now = deps.now();

@@ -124,6 +124,28 @@ describe("version 2 in the engine", () => {
     expect(b.keys.prekeys.oneTimeCount()).toBe(99);
   });
 
+  it("renews every one-time prekey when the ring is full of ones the server no longer hands out", async () => {
+    const relay = newRelay([alice, bob]);
+    const b = await side(relay, bob, "v2-full-bob");
+    await upgradeBob(relay, b);
+    const deps = { api: fakeApi(relay, bob), store: b.store, now: () => T0 };
+    expect(await replenishPrekeys(deps, b.keys)).toBe(100);
+    // Nine rounds of claims nobody used: the server ends with none, the ring holds 1000.
+    for (let round = 0; round < 9; round++) {
+      relay.prekeys?.set(BOB_DEVICE, []);
+      expect(await replenishPrekeys(deps, b.keys)).toBe(100);
+    }
+    expect(b.keys.prekeys.oneTimeCount()).toBe(1000);
+    const stale = b.keys.prekeys.oneTimeIds()[0];
+    if (stale === undefined) throw new Error("a held prekey");
+    relay.prekeys?.set(BOB_DEVICE, []);
+    // Before, this top-up was refused for good; now the whole set is renewed.
+    expect(await replenishPrekeys(deps, b.keys)).toBe(100);
+    expect(b.keys.prekeys.oneTimeCount()).toBe(100);
+    expect(b.keys.prekeys.oneTimeIds()).not.toContainEqual(stale);
+    expect(relay.prekeys?.get(BOB_DEVICE)?.length).toBe(100);
+  });
+
   it("uses the last-resort prekey when the server has no one-time prekey for the device", async () => {
     const relay = newRelay([alice, bob]);
     const a = await side(relay, alice, "v2b-alice");
