@@ -305,16 +305,24 @@ function startsWithV2Header(bytes: Uint8Array): boolean {
   return V2_HEADER_DOMAIN.every((b, i) => bytes[4 + i] === b);
 }
 
-/** `bytes(rsa_ct) ‖ bytes(sealed)` of a version-2 distribution, with §18.5's bounds. */
+/**
+ * `bytes(rsa_ct) ‖ bytes(sealed)` of a version-2 distribution, with §18.5's bounds: a ciphertext
+ * of any other shape (a prefix over its bound, too short, a byte after `sealed`) is
+ * `decode/invalid-value`, the ciphertext field's own rule (§2.1, §18.5), as in the Rust core.
+ */
 export function splitHybridCiphertext(ciphertext: Bytes): { rsa: Bytes; sealed: Bytes } {
-  const r = new Reader(ciphertext);
-  const rsa = r.bytes("rsa_ct", MAX_KDM_V2_LEN);
-  const sealed = r.bytes("sealed", MAX_KDM_V2_LEN);
-  r.finish();
-  if (rsa.length > MAX_KDM_V2_RSA_LEN || sealed.length !== KDM_V2_SEALED_LEN) {
+  let parts: { rsa: Bytes; sealed: Bytes };
+  try {
+    const r = new Reader(ciphertext);
+    parts = { rsa: r.bytes("rsa_ct", MAX_KDM_V2_LEN), sealed: r.bytes("sealed", MAX_KDM_V2_LEN) };
+    r.finish();
+  } catch (error) {
+    throw new ProtocolError("decode/invalid-value", "hybrid ciphertext", { cause: error });
+  }
+  if (parts.rsa.length > MAX_KDM_V2_RSA_LEN || parts.sealed.length !== KDM_V2_SEALED_LEN) {
     throw new ProtocolError("decode/invalid-value", "hybrid ciphertext");
   }
-  return { rsa, sealed };
+  return parts;
 }
 
 /** `bytes(rsa_ct) ‖ bytes(sealed)`. */

@@ -136,6 +136,30 @@ describe("ML-KEM-768 known answers", () => {
     expect(toHex(k)).not.toBe(toHex(sent.sharedSecret));
     await expectCode(() => privateKey.decapsulate(c.subarray(1)), "decryption-failed");
   });
+
+  it("an expanded dk given in the clear (vectors) is held sealed and decapsulates like the library; a wrong H(ek) or length is refused", async () => {
+    const seed = new Uint8Array(64).map((_, i) => 255 - i);
+    const { ek, dk } = dangerMlKemKeygenExpanded(seed);
+    const { privateKey, encapsulationKey } = await MlKemPrivateKey.dangerFromExpanded(dk);
+    expect(toHex(encapsulationKey)).toBe(toHex(ek));
+    const stored = privateKey.toStored();
+    expect(stored.kind).toBe("sealed-expanded");
+    const sent = await mlKemEncapsulate(ek);
+    expect(toHex(await privateKey.decapsulate(sent.ciphertext))).toBe(toHex(sent.sharedSecret));
+    const c = sent.ciphertext.slice();
+    c[7] = (c[7] ?? 0) ^ 1;
+    expect(toHex(await privateKey.decapsulate(c))).toBe(
+      toHex(dangerMlKemDecapsulateExpanded(c, dk)),
+    );
+    const badHash = dk.slice();
+    const at = MLKEM768_DK_LEN - 64; // the first byte of H(ek)
+    badHash[at] = (badHash[at] ?? 0) ^ 1;
+    await expectCode(() => MlKemPrivateKey.dangerFromExpanded(badHash), "prekey/invalid-key");
+    await expectCode(
+      () => MlKemPrivateKey.dangerFromExpanded(dk.subarray(1)),
+      "prekey/invalid-key",
+    );
+  });
 });
 
 describe("encapsulation-key check (FIPS 203 §7.2)", () => {

@@ -158,7 +158,8 @@ async function importPublic(ek: Uint8Array): Promise<CryptoKey> {
 export type StoredMlKemKey =
   | { readonly kind: "webcrypto"; readonly key: CryptoKey }
   | {
-      readonly kind: "sealed-seed";
+      /** The 64-byte seed, or (test vectors only) the expanded 2400-byte `dk`, sealed. */
+      readonly kind: "sealed-seed" | "sealed-expanded";
       readonly wrap: CryptoKey;
       readonly iv: Bytes;
       readonly sealed: Bytes;
@@ -210,22 +211,33 @@ export class MlKemPrivateKey {
       );
       return { privateKey: new MlKemPrivateKey({ kind: "webcrypto", key }), encapsulationKey };
     }
-    const wrap = await cryptoOp("aes-gcm keygen", () =>
-      globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
-        "encrypt",
-        "decrypt",
-      ]),
-    );
-    const iv = systemRandom(12);
-    const sealed = await cryptoOp(
-      "ml-kem seal",
-      async () =>
-        new Uint8Array(
-          await globalThis.crypto.subtle.encrypt({ name: "AES-GCM", iv }, wrap, copyBytes(seed)),
-        ),
-    );
     return {
-      privateKey: new MlKemPrivateKey({ kind: "sealed-seed", wrap, iv, sealed }),
+      privateKey: new MlKemPrivateKey(await sealSecret("sealed-seed", seed)),
+      encapsulationKey,
+    };
+  }
+
+  /**
+   * A decapsulation key from its expanded 2400-byte FIPS 203 form `dk = dk_PKE ‖ ek ‖ H(ek) ‖ z`
+   * given in the clear, as test vectors give it: never for a device's own keys. Refused with
+   * `prekey/invalid-key` unless the embedded `ek` passes §18.2 and `H(ek)` matches (FIPS 203
+   * §7.3). Held sealed and used through the library on every backend. The caller wipes `dk`.
+   */
+  static async dangerFromExpanded(
+    dk: Uint8Array,
+  ): Promise<{ privateKey: MlKemPrivateKey; encapsulationKey: Bytes }> {
+    if (dk.length !== MLKEM768_DK_LEN) throw new ProtocolError("prekey/invalid-key", "ML-KEM dk");
+    const encapsulationKey = copyBytes(dk.subarray(DK_EK_OFFSET, DK_EK_OFFSET + MLKEM768_EK_LEN));
+    if (!isValidEncapsulationKey(encapsulationKey))
+      throw new ProtocolError("prekey/invalid-key", "ML-KEM dk");
+    try {
+      // The library checks H(ek) before it decapsulates anything.
+      ml_kem768.decapsulate(new Uint8Array(MLKEM768_CT_LEN), copyBytes(dk)).fill(0);
+    } catch (error) {
+      throw new ProtocolError("prekey/invalid-key", "ML-KEM dk", { cause: error });
+    }
+    return {
+      privateKey: new MlKemPrivateKey(await sealSecret("sealed-expanded", dk)),
       encapsulationKey,
     };
   }
@@ -258,7 +270,8 @@ export class MlKemPrivateKey {
           new Uint8Array(await s.decapsulateBits(ALGORITHM, stored.key, copyBytes(ciphertext))),
       );
     }
-    const seed = await cryptoOp(
+    // The seed, or the expanded key of a `sealed-expanded` key.
+    const unsealed = await cryptoOp(
       "ml-kem unseal",
       async () =>
         new Uint8Array(
@@ -269,14 +282,40 @@ export class MlKemPrivateKey {
           ),
         ),
     );
-    const { secretKey } = ml_kem768.keygen(seed);
-    seed.fill(0);
+    const secretKey =
+      stored.kind === "sealed-seed" ? ml_kem768.keygen(unsealed).secretKey : unsealed.slice();
+    unsealed.fill(0);
     try {
       return copyBytes(ml_kem768.decapsulate(copyBytes(ciphertext), secretKey));
     } finally {
       secretKey.fill(0);
     }
   }
+}
+
+/** Where `ek` starts in an expanded decapsulation key (after `dk_PKE`, k × 384 bytes). */
+const DK_EK_OFFSET = T_LEN;
+
+/** `secret` (a seed or an expanded key) under a fresh non-extractable AES-256-GCM key. */
+async function sealSecret(
+  kind: "sealed-seed" | "sealed-expanded",
+  secret: Uint8Array,
+): Promise<StoredMlKemKey> {
+  const wrap = await cryptoOp("aes-gcm keygen", () =>
+    globalThis.crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, [
+      "encrypt",
+      "decrypt",
+    ]),
+  );
+  const iv = systemRandom(12);
+  const sealed = await cryptoOp(
+    "ml-kem seal",
+    async () =>
+      new Uint8Array(
+        await globalThis.crypto.subtle.encrypt({ name: "AES-GCM", iv }, wrap, copyBytes(secret)),
+      ),
+  );
+  return { kind, wrap, iv, sealed };
 }
 
 /** The encapsulation key of a seed, through the library (deterministic on every backend). */

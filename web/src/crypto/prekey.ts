@@ -128,6 +128,32 @@ export async function generateEcPair(): Promise<{ privateKey: CryptoKey; publicK
   });
 }
 
+/** A P-256 private scalar with its public point, imported non-extractable for ECDH. */
+async function importEcPrivate(ecPublic: Uint8Array, ecScalar: Uint8Array): Promise<CryptoKey> {
+  fixedLen(ecScalar, 32, "EC scalar");
+  fixedLen(ecPublic, EC_PUBLIC_LEN, "EC public key");
+  const b64 = (b: Uint8Array): string =>
+    btoa(String.fromCharCode(...b))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
+  return cryptoOp("ecdh import", () =>
+    globalThis.crypto.subtle.importKey(
+      "jwk",
+      {
+        kty: "EC",
+        crv: "P-256",
+        x: b64(ecPublic.subarray(1, 33)),
+        y: b64(ecPublic.subarray(33, 65)),
+        d: b64(ecScalar),
+      },
+      ECDH,
+      false,
+      ["deriveBits"],
+    ),
+  );
+}
+
 /** A prekey's private parts as IndexedDB stores them (no secret bytes in the clear). */
 export interface StoredPrekeyPair {
   readonly id: Bytes;
@@ -166,29 +192,28 @@ export class PrekeyPair {
     ecScalar: Uint8Array,
     kemSeed: Uint8Array,
   ): Promise<PrekeyPair> {
-    fixedLen(ecScalar, 32, "EC scalar");
-    fixedLen(ecPublic, EC_PUBLIC_LEN, "EC public key");
-    const b64 = (b: Uint8Array): string =>
-      btoa(String.fromCharCode(...b))
-        .replace(/\+/g, "-")
-        .replace(/\//g, "_")
-        .replace(/=+$/, "");
-    const ecPrivate = await cryptoOp("ecdh import", () =>
-      globalThis.crypto.subtle.importKey(
-        "jwk",
-        {
-          kty: "EC",
-          crv: "P-256",
-          x: b64(ecPublic.subarray(1, 33)),
-          y: b64(ecPublic.subarray(33, 65)),
-          d: b64(ecScalar),
-        },
-        ECDH,
-        false,
-        ["deriveBits"],
-      ),
-    );
+    const ecPrivate = await importEcPrivate(ecPublic, ecScalar);
     const kem = await MlKemPrivateKey.fromSeed(kemSeed);
+    return new PrekeyPair(
+      { id, ec: copyBytes(ecPublic), kem: kem.encapsulationKey },
+      ecPrivate,
+      kem.privateKey,
+    );
+  }
+
+  /**
+   * A prekey from its private keys as the test vectors give them (test vectors only): the 32-byte
+   * EC scalar with its public point, and the expanded 2400-byte ML-KEM `dk`
+   * ({@link MlKemPrivateKey.dangerFromExpanded}). The caller wipes its copies.
+   */
+  static async dangerFromExpanded(
+    id: PrekeyIdT,
+    ecPublic: Uint8Array,
+    ecScalar: Uint8Array,
+    kemDk: Uint8Array,
+  ): Promise<PrekeyPair> {
+    const ecPrivate = await importEcPrivate(ecPublic, ecScalar);
+    const kem = await MlKemPrivateKey.dangerFromExpanded(kemDk);
     return new PrekeyPair(
       { id, ec: copyBytes(ecPublic), kem: kem.encapsulationKey },
       ecPrivate,
