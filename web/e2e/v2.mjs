@@ -101,7 +101,7 @@ export async function v2(h) {
     cliV2 = k?.version === 2;
     remaining0 = k?.server_remaining;
     log(`  CLI keys status: ${JSON.stringify(k)}`);
-    if (process.env.E2E_CLI_V2 === "1") assert(cliV2, "the CLI runs version 2");
+    assert(cliV2, "the CLI runs version 2");
     const created = await h.cliOk(srv, profile, ["group", "create", `V2 ${suffix}`, alice.user]);
     conv = created.lines.find((l) => typeof l.conversation === "string")?.conversation;
     assert(typeof conv === "string", `group create printed a conversation: ${created.stdout}`);
