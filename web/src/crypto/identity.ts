@@ -270,16 +270,7 @@ export class DeviceKeys {
     notBefore: bigint,
     notAfter: bigint,
   ): Promise<Signed> {
-    checkValidity(notBefore, notAfter);
-    const body = ExchangeKeyCertificate.encode({
-      account,
-      device: this.device,
-      exchangeKey: exchangeKey.spki,
-      serial,
-      notBefore,
-      notAfter,
-    });
-    return Signed.sign(body, this.signing);
+    return this.certify(account, exchangeKey, serial, notBefore, notAfter, undefined);
   }
 
   /**
@@ -294,6 +285,18 @@ export class DeviceKeys {
     notBefore: bigint,
     notAfter: bigint,
   ): Promise<Signed> {
+    return this.certify(account, exchangeKey, serial, notBefore, notAfter, lastResort);
+  }
+
+  /** An exchange-key certificate of either version (version 2 with a last-resort prekey). */
+  private async certify(
+    account: AccountIdT,
+    exchangeKey: EncryptingKey,
+    serial: bigint,
+    notBefore: bigint,
+    notAfter: bigint,
+    lastResort: PrekeyPublic | undefined,
+  ): Promise<Signed> {
     checkValidity(notBefore, notAfter);
     const body = ExchangeKeyCertificate.encode({
       account,
@@ -302,7 +305,7 @@ export class DeviceKeys {
       serial,
       notBefore,
       notAfter,
-      lastResort,
+      ...(lastResort === undefined ? {} : { lastResort }),
     });
     return Signed.sign(body, this.signing);
   }

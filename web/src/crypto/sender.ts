@@ -233,6 +233,20 @@ export class SenderChain {
     }
     if (!bytesEqual(signer.device, this.device))
       throw new ProtocolError("invalid-input", "only the chain's owner distributes its key");
+    // The fields both versions of the header share (§7.3, §18.5).
+    const common = {
+      conversation: this.conversation,
+      epoch: this.epoch,
+      chain: this.chain,
+      senderAccount: this.account,
+      senderDevice: this.device,
+      recipientAccount: recipient.account,
+      recipientDevice: recipient.device,
+      recipientKey: recipient.keyId,
+      createdAt: now,
+      startIndex: 0,
+      previous: this.previous,
+    };
     const lastResort = recipient.lastResort;
     if (lastResort !== undefined) {
       if (
@@ -245,17 +259,7 @@ export class SenderChain {
       const used = prekey?.publicPart ?? lastResort;
       const secrets = await hybridSecrets(used);
       const header = DistributionHeader.encode({
-        conversation: this.conversation,
-        epoch: this.epoch,
-        chain: this.chain,
-        senderAccount: this.account,
-        senderDevice: this.device,
-        recipientAccount: recipient.account,
-        recipientDevice: recipient.device,
-        recipientKey: recipient.keyId,
-        createdAt: now,
-        startIndex: 0,
-        previous: this.previous,
+        ...common,
         hybrid: {
           prekeyKind: prekey === undefined ? "last-resort" : "one-time",
           prekey: used.id,
@@ -281,19 +285,7 @@ export class SenderChain {
     if (prekey !== undefined) {
       throw new ProtocolError("invalid-input", "a version-1 recipient takes no prekey");
     }
-    const header = DistributionHeader.encode({
-      conversation: this.conversation,
-      epoch: this.epoch,
-      chain: this.chain,
-      senderAccount: this.account,
-      senderDevice: this.device,
-      recipientAccount: recipient.account,
-      recipientDevice: recipient.device,
-      recipientKey: recipient.keyId,
-      createdAt: now,
-      startIndex: 0,
-      previous: this.previous,
-    });
+    const header = DistributionHeader.encode(common);
     const label = await DistributionHeader.oaepLabel(header);
     const ciphertext = await recipient.key.encrypt(
       encodePayload(this.chain, 0, this.initial),

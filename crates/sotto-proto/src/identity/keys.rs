@@ -162,17 +162,7 @@ impl DeviceKeys {
         not_before: Timestamp,
         not_after: Timestamp,
     ) -> Result<Signed, Error> {
-        check_validity(not_before, not_after)?;
-        let body = ExchangeKeyCertificate {
-            account,
-            device: self.device,
-            exchange_key: exchange_key.spki().to_vec(),
-            serial,
-            not_before,
-            not_after,
-            last_resort: None,
-        };
-        Signed::sign(body.encode(), &self.signing)
+        self.certify(account, exchange_key, serial, not_before, not_after, None)
     }
 
     /// Certifies one of this device's exchange keys together with its last-resort prekey: a
@@ -187,9 +177,31 @@ impl DeviceKeys {
         not_before: Timestamp,
         not_after: Timestamp,
     ) -> Result<Signed, Error> {
-        check_validity(not_before, not_after)?;
         last_resort.check_lengths()?;
         last_resort.validate()?;
+        let last_resort = Some(last_resort.clone());
+        self.certify(
+            account,
+            exchange_key,
+            serial,
+            not_before,
+            not_after,
+            last_resort,
+        )
+    }
+
+    /// Signs an exchange-key certificate of either version (version 2 when it carries a
+    /// last-resort prekey).
+    fn certify(
+        &self,
+        account: AccountId,
+        exchange_key: &EncryptingKey,
+        serial: u64,
+        not_before: Timestamp,
+        not_after: Timestamp,
+        last_resort: Option<PrekeyPublic>,
+    ) -> Result<Signed, Error> {
+        check_validity(not_before, not_after)?;
         let body = ExchangeKeyCertificate {
             account,
             device: self.device,
@@ -197,7 +209,7 @@ impl DeviceKeys {
             serial,
             not_before,
             not_after,
-            last_resort: Some(last_resort.clone()),
+            last_resort,
         };
         Signed::sign(body.encode(), &self.signing)
     }
