@@ -2,8 +2,8 @@
 //!
 //! The ring of one-time prekeys lives in the profile ([`ProfileState::prekeys`]); each
 //! last-resort prekey lives with the exchange key it was certified with, so it is kept and
-//! dropped with that key. [`Client::prekey_ring`] puts the two together for a receive, and
-//! [`Client::store_prekey_ring`] takes the last-resort prekeys out again before it is stored.
+//! dropped with that key. `Client::prekey_ring` puts the two together for a receive, and
+//! `Client::store_prekey_ring` takes the last-resort prekeys out again before it is stored.
 //! Private keys are saved before the public halves are uploaded; a one-time prekey's private
 //! keys go in the same save that commits the distribution that used it (`crate::receive`).
 //!
