@@ -38,9 +38,6 @@ use crate::store::state::{
 /// evidence against the server, not as one more undecryptable payload.
 pub(crate) const DOWNGRADE: &str = "receive/downgrade";
 
-/// The code of a distribution whose one-time prekey this very distribution consumed before.
-const DUPLICATE: &str = "receive/duplicate";
-
 /// A payload relayed by the server.
 pub(crate) enum Payload {
     Message(Envelope),
@@ -377,13 +374,13 @@ impl Client {
             }
             // The same distribution again after its one-time prekey was consumed (§18.6 step
             // 4): a harmless duplicate, nothing changes and nothing is reported.
-            Err(e) if e.code() == DUPLICATE => Ok(Ok(Accepted {
+            Err(ProtoError::Receive(ReceiveError::DuplicateDistribution)) => Ok(Ok(Accepted {
                 chain: h.chain,
                 from: username,
                 missing: 0,
             })),
             Err(e) => {
-                if e.code() == DOWNGRADE {
+                if matches!(e, ProtoError::Receive(ReceiveError::Downgrade)) {
                     // Evidence against the server, kept for good (§18.7).
                     self.state.downgrades += 1;
                     self.save_before_ack();
