@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::command::{parse_lifetime, Command, CommandFlags};
 use crate::error::{Error, Result};
 
 /// Everything the server needs to start.
@@ -43,6 +44,9 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
     pub log: String,
+    /// Who may create an account: anyone (`open`), holders of an invitation code (`invite`),
+    /// or no one (`closed`; accounts that exist keep working).
+    pub registration: RegistrationMode,
     /// Password hashing parameters.
     pub argon2: Argon2Config,
     /// Sizes, caps and timeouts.
@@ -94,6 +98,34 @@ impl std::fmt::Debug for MetricsToken {
     }
 }
 
+/// Who may create an account (`registration`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone who reaches the server.
+    #[default]
+    Open,
+    /// Only with an unused, unexpired invitation code (`sotto-server admin invite create`).
+    Invite,
+    /// No one.
+    Closed,
+}
+
+impl std::str::FromStr for RegistrationMode {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "open" => Ok(Self::Open),
+            "invite" => Ok(Self::Invite),
+            "closed" => Ok(Self::Closed),
+            _ => Err(Error::Config {
+                reason: format!("registration: {text:?} is not \"open\", \"invite\" or \"closed\""),
+            }),
+        }
+    }
+}
+
 /// The fan-out backend (see [`crate::fanout`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +165,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             web_dir: None,
             log: "info".to_owned(),
+            registration: RegistrationMode::Open,
             argon2: Argon2Config::default(),
             limits: Limits::default(),
             history: History::default(),
@@ -457,15 +490,17 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
     /// `--help`.
     pub help: bool,
+    /// Serve, or one of the operator's commands.
+    pub command: Command,
 }
 
 /// Usage text for `--help`.
 pub const USAGE: &str = "\
-usage: sotto-server [--config FILE] [--data-dir DIR] [--listen ADDR]
+usage: sotto-server [COMMAND] [--config FILE] [--data-dir DIR] [--listen ADDR]
 
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
 Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
-SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
+SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_REGISTRATION, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
 SOTTO_METRICS_TOKEN,
 SOTTO_LIMITS_<FIELD>, SOTTO_HISTORY_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
@@ -474,8 +509,14 @@ impl Args {
     /// Parses `std::env::args()`-style arguments (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self> {
         let mut out = Self::default();
+        let mut words = Vec::new();
+        let mut flags = CommandFlags::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            if !arg.starts_with('-') {
+                words.push(arg);
+                continue;
+            }
             let (flag, inline) = match arg.split_once('=') {
                 Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
                 None => (arg.clone(), None),
@@ -493,12 +534,19 @@ impl Args {
                 "--data-dir" => out.data_dir = Some(PathBuf::from(value("--data-dir")?)),
                 "--listen" => out.listen = Some(parse_addr("--listen", &value("--listen")?)?),
                 "-h" | "--help" => out.help = true,
+                "--json" => flags.json = true,
+                "--force" => flags.force = true,
+                "--yes" => flags.yes = true,
+                "--expires" => flags.expires = Some(parse_lifetime(&value("--expires")?)?),
                 other => {
                     return Err(Error::Config {
                         reason: format!("unknown argument {other:?}\n{USAGE}"),
                     })
                 }
             }
+        }
+        if !out.help {
+            out.command = Command::from_words(&words, &flags)?;
         }
         Ok(out)
     }
@@ -565,6 +613,9 @@ impl Config {
         }
         if let Some(v) = lookup("SOTTO_LOG") {
             self.log = v;
+        }
+        if let Some(v) = lookup("SOTTO_REGISTRATION") {
+            self.registration = v.parse()?;
         }
         if let Some(v) = lookup("SOTTO_FANOUT") {
             self.fanout = v.parse()?;

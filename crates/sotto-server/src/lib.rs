@@ -10,6 +10,8 @@
 //!
 //! # Layout
 //! - [`config`]: defaults, TOML file, `SOTTO_*` variables, flags.
+//! - [`command`]: serve, or one of the operator's commands ([`ops`]: backup, restore, check;
+//!   [`admin`]: accounts, statistics, invitations, over the admin socket).
 //! - [`tls`]: certificate (configured or self-signed on first start) and rustls settings.
 //! - [`serve`]: the TLS accept loop, connection caps, graceful shutdown.
 //! - [`http`]: the router, the Origin allow-list, the `/v1` handlers, `/healthz`, `/metrics`.
@@ -27,8 +29,10 @@
 //! - [`in_flight`]: the requests in progress on one HTTP connection and its idle timer.
 //! - [`metrics`], [`clock`], [`state`], [`error`]: the small shared pieces.
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -36,6 +40,7 @@ pub mod http;
 pub mod hub;
 pub mod in_flight;
 pub mod metrics;
+pub mod ops;
 pub mod peer;
 pub mod private_files;
 pub mod rate;

@@ -1,7 +1,11 @@
-//! The `sotto-server` binary: read the configuration, set up logging, call [`sotto_server::run`].
+//! The `sotto-server` binary: read the configuration, set up logging, then serve ([`run`]) or run
+//! one of the operator's commands.
+//!
+//! [`run`]: sotto_server::run
 
 use std::process::ExitCode;
 
+use sotto_server::command::{Command, COMMANDS};
 use sotto_server::config::{Args, Config, USAGE};
 
 #[tokio::main]
@@ -14,7 +18,7 @@ async fn main() -> ExitCode {
         }
     };
     if args.help {
-        println!("{USAGE}");
+        println!("{USAGE}\n\n{COMMANDS}");
         return ExitCode::SUCCESS;
     }
     let config = match Config::load(&args, |k| std::env::var(k).ok()) {
@@ -26,9 +30,31 @@ async fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    match sotto_server::run(config).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.command == Command::Serve {
+        logs.init();
+    } else {
+        // The operator's commands print their result on stdout; their logs go to stderr.
+        logs.with_writer(std::io::stderr).init();
+    }
+    let outcome = match args.command {
+        Command::Serve => sotto_server::run(config).await.map(|()| String::new()),
+        Command::Backup { file } => sotto_server::ops::backup::run(&config, &file).await,
+        Command::Restore { file, force } => {
+            sotto_server::ops::restore::run(&config, &file, force).await
+        }
+        Command::Check => sotto_server::ops::check::run(&config).await,
+        Command::Admin { request, json } => {
+            sotto_server::admin::run_command(&config, request, json).await
+        }
+    };
+    match outcome {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("sotto-server: {error}");
             ExitCode::FAILURE
