@@ -1,4 +1,4 @@
-// Browser chaos scenarios (issue 7, web side), run by run.mjs with its harness: a server of their
+// Browser chaos scenarios (the web side of docs/chaos.md), run by run.mjs: a server of their
 // own that is SIGKILLed and restarted on the same data folder, browsers cut off the network,
 // answers lost after the server stored a message, tab reloads with a full outbox. Each scenario
 // ends with an audit printed to the log (sent, displayed, duplicated, lost, undecryptable, out of

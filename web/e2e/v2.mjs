@@ -1,4 +1,4 @@
-// Protocol version 2 in the browser (protocol §18, issue 21): two web users on a server of their
+// Protocol version 2 in the browser (protocol §18): two web users on a server of their
 // own publish version-2 exchange-key certificates with last-resort prekeys and upload one-time
 // prekeys; a 1:1 conversation both ways goes over version-2 distributions under one-time
 // prekeys (the tab's counters, `globalThis.__sottoV2`, say which kind each distribution was);

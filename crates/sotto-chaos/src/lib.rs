@@ -1,6 +1,6 @@
 //! # sotto-chaos
 //!
-//! The chaos suite of issue 7: Sotto must lose no message, show none twice and leave none
+//! The chaos suite: Sotto must lose no message, show none twice and leave none
 //! undecryptable, whatever the network does. It runs the real server as a child process (so it
 //! can be SIGKILLed), real clients as child processes on their own encrypted profiles (so they
 //! can be SIGKILLed too), and a fault-injecting TCP proxy between them, driven by seeded
