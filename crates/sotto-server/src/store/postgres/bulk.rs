@@ -105,6 +105,31 @@ fn tuples(rows: usize, width: usize) -> String {
     out
 }
 
+/// Locks the device rows of `deltas` (sorted by device), in that order, until the transaction
+/// ends.
+///
+/// A copy's queue position comes from one identity column shared by every node, drawn when its
+/// row is inserted, not when it commits. Two nodes committing copies for one device at once
+/// could otherwise make a lower position visible after a higher one, and a socket that had read
+/// the higher one re-reads only above it: the lower copy would wait for its next connection.
+/// Drawn under the device's row lock, a device's positions become visible in the order they
+/// were drawn. Locking in one order (by id) keeps two batches with overlapping devices from
+/// deadlocking.
+async fn lock_queues(tx: &mut PgTransaction, deltas: &[(DeviceId, i64)]) -> Result<()> {
+    for chunk in deltas.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT 1 FROM devices WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
+            params(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (device, _) in chunk {
+            query = query.bind(device.as_bytes().as_slice());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Adds `delta` to the queue counter of each device (never below zero), one statement.
 async fn bump_queued(tx: &mut PgTransaction, deltas: &[(DeviceId, i64)]) -> Result<()> {
     for chunk in deltas.chunks(CHUNK) {
@@ -400,6 +425,9 @@ async fn retry(
             refused.push((device, reason));
             continue;
         }
+        // The counter's row lock comes first, so this copy's position is drawn under it
+        // (`lock_queues`).
+        bump_queued(tx, &[(device, 1)]).await?;
         let seq: i64 = sqlx::query_scalar(
             "INSERT INTO deliveries (device, message, body) VALUES ($1, $2, $3) RETURNING seq",
         )
@@ -413,7 +441,6 @@ async fn retry(
             *n = (*n - 1).max(0);
         }
         tally.add_written(&device, &env.sender_account);
-        bump_queued(tx, &[(device, 1)]).await?;
         if consent.status == MemberStatus::Request {
             *requests.entry((env.conversation, owner)).or_insert(0) += 1;
             if let Some(member) = route.members.get_mut(&owner) {
@@ -614,6 +641,10 @@ async fn enqueue_many(
         .filter(|(_, copies)| *copies == 1)
         .map(|(env, _)| (env.message, env.body.as_slice()))
         .collect();
+    let mut deltas: Vec<(DeviceId, i64)> = added.into_iter().collect();
+    deltas.sort_unstable();
+    lock_queues(tx, &deltas).await?;
+    bump_queued(tx, &deltas).await?;
     let mut seqs: Vec<i64> = Vec::with_capacity(copies.len());
     for chunk in copies.chunks(CHUNK) {
         // Identity values of concurrent transactions interleave: each row's number is read
@@ -645,8 +676,6 @@ async fn enqueue_many(
             );
         }
     }
-    let deltas: Vec<(DeviceId, i64)> = added.into_iter().collect();
-    bump_queued(tx, &deltas).await?;
 
     // Fill in the recipients of each stored envelope, in delivery order.
     let mut per_message: HashMap<MessageId, Vec<(DeviceId, i64)>> = HashMap::new();
@@ -736,7 +765,10 @@ async fn ack_many(
         }
         query.execute(&mut **tx).await?;
     }
-    let deltas: Vec<(DeviceId, i64)> = per_device.into_iter().collect();
+    // In the same order as every other batch takes these locks (`lock_queues`).
+    let mut deltas: Vec<(DeviceId, i64)> = per_device.into_iter().collect();
+    deltas.sort_unstable();
+    lock_queues(tx, &deltas).await?;
     bump_queued(tx, &deltas).await?;
     Ok(counts.into_iter().map(WriteOutcome::Acked).collect())
 }
