@@ -117,7 +117,6 @@ async fn concurrent_commits_on_two_nodes_never_show_a_lower_position_after_a_hig
     for w in 0..WRITERS_PER_NODE * 2 {
         let store = if w % 2 == 0 { &node_a } else { &node_b }.clone();
         let sender = a1.clone();
-        let policy = policy.clone();
         writers.push(tokio::spawn(async move {
             for i in 0..PER_WRITER {
                 let env = envelope(w as u32 * PER_WRITER + i, conv, &sender);
