@@ -90,14 +90,16 @@ async fn drain(server: &TestServer, person: &Person) -> BTreeSet<String> {
                 unacked.push(id.clone());
                 got.insert(id);
                 if unacked.len() >= 64 {
-                    ws.send(json!({ "type": "ack", "message_ids": unacked })).await;
+                    ws.send(json!({ "type": "ack", "message_ids": unacked }))
+                        .await;
                     unacked = Vec::new();
                 }
             }
             Some(_) => {}
             None if unacked.is_empty() => return got,
             None => {
-                ws.send(json!({ "type": "ack", "message_ids": unacked })).await;
+                ws.send(json!({ "type": "ack", "message_ids": unacked }))
+                    .await;
                 unacked = Vec::new();
             }
         }
@@ -176,7 +178,10 @@ async fn a_backup_under_write_load_restores_every_envelope_acknowledged_before_i
     .unwrap();
     let ended = Instant::now();
     assert!(ok, "backup failed: {err}");
-    assert!(out.contains("backup written") && out.contains("integrity ok"), "{out}");
+    assert!(
+        out.contains("backup written") && out.contains("integrity ok"),
+        "{out}"
+    );
     // The group-commit writer kept acknowledging while the backup ran.
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
@@ -209,7 +214,11 @@ async fn a_backup_under_write_load_restores_every_envelope_acknowledged_before_i
     let restored = start_on(fresh).await;
     let got = drain(&restored, &dave).await;
     let missing: Vec<_> = before.difference(&got).collect();
-    assert!(missing.is_empty(), "{} acknowledged envelopes lost: {missing:?}", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged envelopes lost: {missing:?}",
+        missing.len()
+    );
     let sent: BTreeSet<String> = acked.iter().map(|(id, _)| id.clone()).collect();
     assert!(got.is_subset(&sent), "only envelopes that were sent");
     restored.stop().await;
@@ -234,7 +243,10 @@ async fn the_data_folder_lock_refuses_a_second_server_and_a_restore_until_the_se
         .to_string();
     assert!(refused.contains("a Sotto server is running"), "{refused}");
     let checked = ops::check::run(&server.config).await.unwrap();
-    assert!(checked.contains("a server is running on this data folder"), "{checked}");
+    assert!(
+        checked.contains("a server is running on this data folder"),
+        "{checked}"
+    );
 
     // Stopped: a restore over a database with accounts needs --force; the lock is free again.
     let server = {
@@ -245,7 +257,10 @@ async fn the_data_folder_lock_refuses_a_second_server_and_a_restore_until_the_se
             .await
             .unwrap_err()
             .to_string();
-        assert!(refused.contains("holds 1 accounts") && refused.contains("--force"), "{refused}");
+        assert!(
+            refused.contains("holds 1 accounts") && refused.contains("--force"),
+            "{refused}"
+        );
         let said = ops::restore::run(&dir_config, &file, true).await.unwrap();
         assert!(said.contains("1 accounts"), "{said}");
         let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
@@ -320,7 +335,11 @@ async fn restore_refuses_a_foreign_a_corrupted_or_a_newer_file_and_changes_nothi
             assert!(refused.contains("nothing was changed"), "{refused}");
         }
     }
-    assert_eq!(std::fs::read(&db).unwrap(), db_before, "the database is untouched");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        db_before,
+        "the database is untouched"
+    );
     assert_eq!(names(&data_dir), files_before, "nothing left behind");
     // The good backup still restores (with --force: the database holds an account).
     ops::restore::run(&config, &good, true).await.unwrap();
@@ -353,7 +372,10 @@ async fn check_passes_on_a_good_folder_and_names_a_loose_key_and_a_corrupted_dat
     let dir: PathBuf = server.dir.path().to_path_buf();
     let (ok, out, err) = binary(&dir, &["check"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("all checks passed") && !out.contains("FAIL"), "{out}");
+    assert!(
+        out.contains("all checks passed") && !out.contains("FAIL"),
+        "{out}"
+    );
     assert!(out.contains("passes its integrity check"), "{out}");
     assert!(out.contains("migrations: all"), "{out}");
     let config = server.config.clone();
@@ -367,7 +389,10 @@ async fn check_passes_on_a_good_folder_and_names_a_loose_key_and_a_corrupted_dat
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let (ok, _, err) = binary(&dir, &["check"]);
         assert!(!ok, "a loose key fails the check");
-        assert!(err.contains("FAIL  TLS key") && err.contains("mode 644"), "{err}");
+        assert!(
+            err.contains("FAIL  TLS key") && err.contains("mode 644"),
+            "{err}"
+        );
         assert!(err.contains("chmod 600"), "{err}");
         // check changes nothing: the key is still loose.
         assert_eq!(mode(&key), 0o644);

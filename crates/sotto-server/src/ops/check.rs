@@ -144,7 +144,9 @@ fn folder(report: &mut Report, dir: &Path, owner: Option<u32>) {
         return;
     }
     match private(dir, 0o700, owner) {
-        Ok(()) => report.ok(format!("data folder {shown} is private (0700, this user's)")),
+        Ok(()) => report.ok(format!(
+            "data folder {shown} is private (0700, this user's)"
+        )),
         Err(why) => report.fail(
             format!("data folder {shown}: {why}"),
             format!("chmod 700 {shown} (and chown it to the server's user)"),
@@ -172,7 +174,10 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
         Ok(()) => report.ok(format!("TLS key {} is private (0600)", key.display())),
         Err(why) => report.fail(
             format!("TLS key {}: {why}", key.display()),
-            format!("chmod 600 {} (and chown it to the server's user)", key.display()),
+            format!(
+                "chmod 600 {} (and chown it to the server's user)",
+                key.display()
+            ),
         ),
     }
     let loaded = load_pair(&cert, &key);
@@ -187,7 +192,11 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
             let _ = &chain;
         }
         Err(why) => report.fail(
-            format!("TLS certificate {} / key {}: {why}", cert.display(), key.display()),
+            format!(
+                "TLS certificate {} / key {}: {why}",
+                cert.display(),
+                key.display()
+            ),
             "point tls_cert and tls_key at a PEM chain and its private key",
         ),
     }
@@ -223,10 +232,16 @@ fn sqlite_database(report: &mut Report, path: &Path, owner: Option<u32>) {
             continue;
         }
         match private(&file, 0o600, owner) {
-            Ok(()) => report.ok(format!("database file {} is private (0600)", file.display())),
+            Ok(()) => report.ok(format!(
+                "database file {} is private (0600)",
+                file.display()
+            )),
             Err(why) => report.fail(
                 format!("database file {}: {why}", file.display()),
-                format!("chmod 600 {} (and chown it to the server's user)", file.display()),
+                format!(
+                    "chmod 600 {} (and chown it to the server's user)",
+                    file.display()
+                ),
             ),
         }
     }

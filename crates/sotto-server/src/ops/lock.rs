@@ -94,7 +94,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(!held_by_another(dir.path()).unwrap());
         let first = DataLock::take(dir.path(), "serve").unwrap();
-        let refused = DataLock::take(dir.path(), "restore").unwrap_err().to_string();
+        let refused = DataLock::take(dir.path(), "restore")
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("a Sotto server is running"), "{refused}");
         assert!(held_by_another(dir.path()).unwrap());
         drop(first);

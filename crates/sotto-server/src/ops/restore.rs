@@ -151,7 +151,9 @@ fn occupied(database: &Path) -> Result<Option<String>> {
     Ok(match read {
         Ok(summary) if summary.accounts == 0 => None,
         Ok(summary) => Some(format!("holds {} accounts", summary.accounts)),
-        Err(e) => Some(format!("exists and cannot be read as a Sotto database ({e})")),
+        Err(e) => Some(format!(
+            "exists and cannot be read as a Sotto database ({e})"
+        )),
     })
 }
 

@@ -98,9 +98,11 @@ pub(crate) fn summary(conn: &Connection) -> Result<Summary> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let count = |table: &str| -> Result<i64> {
         // The table names are the fixed ones above, never input.
-        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })?)
+        Ok(
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?,
+        )
     };
     Ok(Summary {
         version: applied.last().copied().unwrap_or(0),
