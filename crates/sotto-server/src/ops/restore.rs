@@ -147,7 +147,7 @@ fn occupied(database: &Path) -> Result<Option<String>> {
     if !database.exists() {
         return Ok(None);
     }
-    let read = sqlite::open_existing(database, true).and_then(|conn| sqlite::summary(&conn));
+    let read = sqlite::open_existing(database, false).and_then(|conn| sqlite::summary(&conn));
     Ok(match read {
         Ok(summary) if summary.accounts == 0 => None,
         Ok(summary) => Some(format!("holds {} accounts", summary.accounts)),
