@@ -231,6 +231,13 @@ pub enum Error {
         #[source]
         source: async_nats::Error,
     },
+    /// An operator's command (`backup`, `restore`, `check`) refused or failed; the reason says
+    /// what to do.
+    #[error("{reason}")]
+    Ops {
+        /// What is wrong and what to do.
+        reason: String,
+    },
 }
 
 /// Shorthand for results in this crate.
@@ -275,7 +282,8 @@ impl Error {
             | Self::PasswordHash
             | Self::Crypto(_)
             | Self::Corrupt { .. }
-            | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            | Self::Fanout { .. }
+            | Self::Ops { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 

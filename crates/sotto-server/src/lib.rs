@@ -10,8 +10,8 @@
 //!
 //! # Layout
 //! - [`config`]: defaults, TOML file, `SOTTO_*` variables, flags.
-//! - [`command`]: serve, or one of the operator's commands ([`ops`]: backup, restore, check;
-//!   [`admin`]: accounts, statistics, invitations, over the admin socket).
+//! - [`command`]: serve, or one of the operator's commands ([`ops`]: backup, restore, check,
+//!   and the data-folder lock a serving SQLite server holds; [`admin`]: accounts, statistics, invitations, over the admin socket).
 //! - [`tls`]: certificate (configured or self-signed on first start) and rustls settings.
 //! - [`serve`]: the TLS accept loop, connection caps, graceful shutdown.
 //! - [`http`]: the router, the Origin allow-list, the `/v1` handlers, `/healthz`, `/metrics`.
@@ -132,6 +132,13 @@ impl Server {
 pub async fn start(config: Config) -> Result<Server> {
     config.validate()?;
     private_files::dir(&config.data_dir)?;
+    // One server per data folder on SQLite (released when the serving task below ends);
+    // PostgreSQL nodes share a database by design and lock nothing here.
+    let folder_lock = if ops::is_postgres(&config) {
+        None
+    } else {
+        Some(ops::lock::DataLock::take(&config.data_dir, "cannot start")?)
+    };
     let (tls_config, cert) = tls::load_or_create(&config)?;
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -218,6 +225,7 @@ pub async fn start(config: Config) -> Result<Server> {
         hub.fanout().stop().await;
         purge.abort();
         store.close().await;
+        drop(folder_lock);
         tracing::info!("server stopped");
     });
     tracing::info!(
