@@ -46,7 +46,10 @@ fn every_section_setting_is_listed_commented_with_its_default() {
             section = body.trim_matches(['[', ']']).to_owned();
             uncommented.push_str(body);
         } else if let Some((key, _)) = body.split_once(" = ") {
-            if key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            if key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
                 listed.insert(format!("{section}.{key}"));
                 uncommented.push_str(body);
             }
@@ -62,14 +65,32 @@ fn every_section_setting_is_listed_commented_with_its_default() {
     let json = |v: serde_json::Result<serde_json::Value>| v.unwrap();
     let mut expected = BTreeSet::new();
     for (name, shown, default) in [
-        ("argon2", json(serde_json::to_value(&config.argon2)), json(serde_json::to_value(&defaults.argon2))),
-        ("history", json(serde_json::to_value(&config.history)), json(serde_json::to_value(&defaults.history))),
-        ("limits", json(serde_json::to_value(&config.limits)), json(serde_json::to_value(&defaults.limits))),
+        (
+            "argon2",
+            json(serde_json::to_value(&config.argon2)),
+            json(serde_json::to_value(&defaults.argon2)),
+        ),
+        (
+            "history",
+            json(serde_json::to_value(&config.history)),
+            json(serde_json::to_value(&defaults.history)),
+        ),
+        (
+            "limits",
+            json(serde_json::to_value(&config.limits)),
+            json(serde_json::to_value(&defaults.limits)),
+        ),
     ] {
-        assert_eq!(shown, default, "[{name}] in packaging/sotto.toml shows other defaults");
+        assert_eq!(
+            shown, default,
+            "[{name}] in packaging/sotto.toml shows other defaults"
+        );
         for key in default.as_object().unwrap().keys() {
             expected.insert(format!("{name}.{key}"));
         }
     }
-    assert_eq!(listed, expected, "packaging/sotto.toml must list every section setting once");
+    assert_eq!(
+        listed, expected,
+        "packaging/sotto.toml must list every section setting once"
+    );
 }
