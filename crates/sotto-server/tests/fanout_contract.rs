@@ -1,7 +1,8 @@
 //! The fan-out contract every backend passes: an event published on any node of a cluster
 //! reaches exactly the sockets it targets on every node. `local` is a cluster of one node (both
 //! handles are the same hub); `nats` is two hubs on one NATS server with a fresh subject prefix
-//! (skipped, with a notice, when `SOTTO_TEST_NATS_URL` is unset).
+//! (skipped loudly when `SOTTO_TEST_NATS_URL` is unset, a failure under `CI=true`:
+//! `support/services.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,8 +15,8 @@ use sotto_server::fanout::nats::NatsFanout;
 use sotto_server::hub::{CloseReason, Hub, OutEnvelope, Push, Registration, Sockets};
 use sotto_server::store::{SessionId, UserId};
 
-/// The variable naming the NATS server for tests.
-const NATS_VAR: &str = "SOTTO_TEST_NATS_URL";
+#[path = "support/services.rs"]
+mod services;
 
 fn dev(i: u8) -> DeviceId {
     DeviceId::from_bytes([i; 32])
@@ -174,8 +175,7 @@ fn fresh_prefix() -> String {
 
 #[tokio::test]
 async fn nats_backend_passes_the_fanout_contract() {
-    let Some(url) = std::env::var(NATS_VAR).ok().filter(|u| !u.is_empty()) else {
-        eprintln!("skipping: set {NATS_VAR}=nats://127.0.0.1:4222 to run the NATS fan-out tests");
+    let Some(url) = services::url(services::NATS_VAR) else {
         return;
     };
     let prefix = fresh_prefix();
@@ -187,8 +187,7 @@ async fn nats_backend_passes_the_fanout_contract() {
 
 #[tokio::test]
 async fn nats_wakes_a_device_once_its_subscription_is_live_and_keeps_deployments_apart() {
-    let Some(url) = std::env::var(NATS_VAR).ok().filter(|u| !u.is_empty()) else {
-        eprintln!("skipping: set {NATS_VAR}=nats://127.0.0.1:4222 to run the NATS fan-out tests");
+    let Some(url) = services::url(services::NATS_VAR) else {
         return;
     };
     let prefix = fresh_prefix();

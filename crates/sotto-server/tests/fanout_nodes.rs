@@ -1,8 +1,8 @@
 //! Two server nodes on one PostgreSQL schema with the NATS fan-out, each on its own loopback
 //! port with its own TLS certificate: a device connected to node A receives, in real time, what
 //! is sent through node B, and a logout or revocation on node B closes its socket on node A.
-//! Skipped, with a notice, unless both `SOTTO_TEST_DATABASE_URL` and `SOTTO_TEST_NATS_URL` are
-//! set.
+//! Needs both `SOTTO_TEST_DATABASE_URL` and `SOTTO_TEST_NATS_URL`: skipped loudly without them,
+//! a failure under `CI=true` (`support/services.rs`).
 
 #![allow(
     clippy::unwrap_used,
@@ -20,20 +20,12 @@ use serde_json::json;
 use sotto_server::config::FanoutKind;
 use support::*;
 
-/// The variable naming the NATS server for tests.
-const NATS_VAR: &str = "SOTTO_TEST_NATS_URL";
 /// What "real time" means here.
 const REAL_TIME: Duration = Duration::from_millis(500);
 
 /// Node A (owns the fresh schema) and node B on the same schema and subject prefix.
 async fn two_nodes() -> Option<(TestServer, TestServer)> {
-    let Some(nats) = std::env::var(NATS_VAR).ok().filter(|u| !u.is_empty()) else {
-        eprintln!(
-            "skipping: set {NATS_VAR} (and {}) to run the two-node tests",
-            pg::VAR
-        );
-        return None;
-    };
+    let nats = services::url(services::NATS_VAR)?;
     let prefix = format!(
         "sotto_test_{}",
         hex::encode(sotto_server::auth::tokens::random::<8>().unwrap())
@@ -44,10 +36,7 @@ async fn two_nodes() -> Option<(TestServer, TestServer)> {
         c.nats_prefix = prefix;
     })
     .await;
-    let Some(a) = a else {
-        eprintln!("skipping: set {} to run the two-node tests", pg::VAR);
-        return None;
-    };
+    let a = a?;
     let dir = tempfile::tempdir().unwrap();
     let mut config = a.config.clone();
     config.data_dir = dir.path().to_path_buf();

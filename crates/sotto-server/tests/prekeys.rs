@@ -202,7 +202,6 @@ async fn racing_claimers_get_distinct_prekeys_and_the_rest_null_postgres() {
 #[tokio::test]
 async fn claimers_racing_on_two_nodes_of_one_database_get_each_prekey_once() {
     let Some(a) = start(Backend::Postgres).await else {
-        eprintln!("skipping: set {} to run the two-node test", pg::VAR);
         return;
     };
     let dir = tempfile::tempdir().unwrap();

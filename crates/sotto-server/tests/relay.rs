@@ -253,7 +253,6 @@ async fn envelopes_survive_a_graceful_restart_and_headers_must_match() {
 #[tokio::test]
 async fn relay_works_on_postgres_too() {
     let Some(server) = TestServer::start_with(Backend::Postgres, |_| {}).await else {
-        eprintln!("SOTTO_TEST_DATABASE_URL is not set: skipping the PostgreSQL relay run");
         return;
     };
     let alice = onboard(&server, 0, "alice").await;

@@ -12,6 +12,7 @@
 )]
 
 pub mod pg;
+pub mod services;
 
 use std::sync::Arc;
 use std::time::Duration;

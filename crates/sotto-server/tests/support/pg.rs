@@ -1,9 +1,12 @@
-//! A fresh PostgreSQL schema per test, when `SOTTO_TEST_DATABASE_URL` is set.
+//! A fresh PostgreSQL schema per test, when `SOTTO_TEST_DATABASE_URL` is set; when it is not,
+//! the test is skipped loudly, or fails under `CI=true` (`services.rs`).
 
 use sotto_server::store::postgres::PostgresStore;
 
+use super::services;
+
 /// The variable naming the test database.
-pub const VAR: &str = "SOTTO_TEST_DATABASE_URL";
+pub const VAR: &str = services::DATABASE_VAR;
 
 /// Says loudly that a PostgreSQL test did not run; under `CI=true` that is a failure, so CI
 /// never passes without the PostgreSQL half of the suite.
@@ -23,9 +26,10 @@ pub struct Schema {
 }
 
 impl Schema {
-    /// A new, unique schema name, or `None` when no test database is configured.
+    /// A new, unique schema name, or `None` (the skip reported) when no test database is
+    /// configured; panics under `CI=true` then.
     pub async fn fresh() -> Option<Self> {
-        let url = std::env::var(VAR).ok().filter(|u| !u.is_empty())?;
+        let url = services::url(VAR)?;
         let name = format!(
             "t_{}",
             hex::encode(sotto_server::auth::tokens::random::<8>().unwrap())
