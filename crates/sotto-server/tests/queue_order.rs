@@ -58,8 +58,8 @@ fn envelope(n: u32, conv: ConversationId, sender: &DeviceRecord) -> NewEnvelope 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commits_on_two_nodes_never_show_a_lower_position_after_a_higher_one() {
+    // `fresh` reports the skip (a failure under CI=true).
     let Some(pg) = support::pg::Schema::fresh().await else {
-        support::pg::skip("the cross-node queue order test");
         return;
     };
     let node_a: Arc<dyn Store> = Arc::new(pg.store().await);
