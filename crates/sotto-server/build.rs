@@ -74,7 +74,7 @@ fn main() {
     for (n, (url, path)) in files.iter().enumerate() {
         let bytes =
             std::fs::read(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
-        let etag = hex(&Sha256::digest(&bytes)[..16]);
+        let etag = hex(Sha256::digest(&bytes).iter().take(16));
         let identity = files_dir.join(format!("{n}"));
         write_file(&identity, &bytes);
         let gzip = smaller(gzip(&bytes), bytes.len()).map(|b| {
@@ -192,8 +192,8 @@ fn write_file(path: &Path, bytes: &[u8]) {
     std::fs::write(path, bytes).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
+fn hex<'a>(bytes: impl Iterator<Item = &'a u8>) -> String {
+    bytes.fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
     })

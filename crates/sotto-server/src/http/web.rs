@@ -217,7 +217,11 @@ async fn read_folder_file(dir: &Path, path: &str) -> Result<Option<File>, Error>
     Ok(Some(File {
         cache: cache_rule(path),
         content_type: mime::content_type(path),
-        etag: hex::encode(&sotto_proto::crypto::sha256(&identity)[..16]),
+        etag: hex::encode(
+            sotto_proto::crypto::sha256(&identity)
+                .get(..16)
+                .unwrap_or_default(),
+        ),
         identity: Bytes::from(identity),
         gzip,
         br,
