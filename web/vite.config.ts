@@ -40,7 +40,9 @@ function bundleHashes(): Plugin {
 export default defineConfig({
   esbuild: { jsx: "automatic" },
   plugins: [bundleHashes()],
-  build: { target: "es2022", sourcemap: true },
+  // No source maps in the production build: the server embeds and serves dist/, and a map would
+  // publish the client's sources (crates/sotto-server/build.rs skips any `*.map` as well).
+  build: { target: "es2022", sourcemap: false },
   test: {
     environment: "node",
     include: ["src/**/*.test.ts", "src/**/*.test.tsx"],

@@ -234,6 +234,7 @@ pub async fn start(config: Config) -> Result<Server> {
         fanout = state.hub.fanout().backend(),
         "listening"
     );
+    log_web_client(config.web_dir.as_deref(), &origin);
     Ok(Server {
         local_addr,
         origin,
@@ -242,6 +243,25 @@ pub async fn start(config: Config) -> Result<Server> {
         shutdown,
         task,
     })
+}
+
+/// Says where the web client is served from, or that this binary has none and how to get it.
+fn log_web_client(web_dir: Option<&Path>, origin: &str) {
+    if let Some(dir) = web_dir.filter(|d| !d.is_dir()) {
+        tracing::warn!(web_dir = %dir.display(), "web_dir is not a folder; ignored");
+    }
+    match http::web::WebClient::select(web_dir) {
+        Some(http::web::WebClient::Embedded(_)) => {
+            tracing::info!("web client at {origin}/ (built in)");
+        }
+        Some(http::web::WebClient::Folder(dir)) => {
+            tracing::info!("web client at {origin}/ (from web_dir {})", dir.display());
+        }
+        None => tracing::warn!(
+            "the web client is not built into this server and web_dir is not set: only the API \
+             is served; build it with `cd web && npm ci && npm run build`, then rebuild the server"
+        ),
+    }
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, printing the URL and certificate fingerprint.

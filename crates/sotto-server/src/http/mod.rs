@@ -6,7 +6,8 @@
 //! - [`extract`]: strict JSON bodies, bearer authentication, base64 and id fields.
 //! - [`accounts`], [`devices`], [`prekeys`], [`conversations`], [`recovery`], [`handovers`],
 //!   [`history`]: the `/v1` API (see `docs/api.md`).
-//! - this module: routing, middleware, `/healthz`, `/metrics`, the web client's files.
+//! - [`web`]: the web client's files, built in or from `web_dir`.
+//! - this module: routing, middleware, `/healthz`, `/metrics`.
 
 pub mod accounts;
 pub mod body;
@@ -17,6 +18,7 @@ pub mod handovers;
 pub mod history;
 pub mod prekeys;
 pub mod recovery;
+pub mod web;
 
 use std::path::Path;
 
@@ -27,7 +29,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::{ApiError, Error};
@@ -46,8 +47,8 @@ pub const CSP: &str =
     img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-src blob:; frame-ancestors 'none'";
 
-/// Builds the router: the API, the operational endpoints and, when `web_dir` exists, the web
-/// client's files.
+/// Builds the router: the API, the operational endpoints and the web client's files (from
+/// `web_dir` when it is a folder, otherwise the ones built in, see [`web`]).
 pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
     let api = Router::new()
         .route("/v1/accounts", post(accounts::register))
@@ -154,10 +155,10 @@ pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(state);
-    let router = match web_dir.filter(|d| d.is_dir()) {
-        Some(dir) => {
-            let index = ServeFile::new(dir.join("index.html"));
-            api.fallback_service(ServeDir::new(dir).fallback(index))
+    let router = match web::WebClient::select(web_dir) {
+        Some(client) => {
+            let client = std::sync::Arc::new(client);
+            api.fallback(move |req: Request| async move { client.serve(req).await })
         }
         None => api.fallback(not_found),
     };
