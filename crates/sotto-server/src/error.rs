@@ -231,6 +231,17 @@ pub enum Error {
         #[source]
         source: async_nats::Error,
     },
+
+    // TLS certificate files (`tls.rs`).
+    /// A certificate or key file is not usable: no certificate in it, an unreadable leaf, or a
+    /// key that does not match the certificate.
+    #[error("certificate {path}: {reason}")]
+    Certificate {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Shorthand for results in this crate.
@@ -276,6 +287,7 @@ impl Error {
             | Self::Crypto(_)
             | Self::Corrupt { .. }
             | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::Certificate { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 
