@@ -3,6 +3,13 @@
 //! new connections while an open keep-alive connection goes on working; a bad pair is refused
 //! and the certificate in service stays; a certificate near (or past) its end is logged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
