@@ -238,6 +238,17 @@ pub enum Error {
         /// What is wrong and what to do.
         reason: String,
     },
+
+    // TLS certificate files (`tls.rs`).
+    /// A certificate or key file is not usable: no certificate in it, an unreadable leaf, or a
+    /// key that does not match the certificate.
+    #[error("certificate {path}: {reason}")]
+    Certificate {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Shorthand for results in this crate.
@@ -283,7 +294,8 @@ impl Error {
             | Self::Crypto(_)
             | Self::Corrupt { .. }
             | Self::Fanout { .. }
-            | Self::Ops { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            | Self::Ops { .. }
+            | Self::Certificate { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 

@@ -11,8 +11,10 @@
 //! # Layout
 //! - [`config`]: defaults, TOML file, `SOTTO_*` variables, flags.
 //! - [`command`]: serve, or one of the operator's commands ([`ops`]: backup, restore, check,
-//!   and the data-folder lock a serving SQLite server holds; [`admin`]: accounts, statistics, invitations, over the admin socket).
-//! - [`tls`]: certificate (configured or self-signed on first start) and rustls settings.
+//!   and the data-folder lock a serving SQLite server holds; [`admin`]: accounts, statistics,
+//!   invitations, over the admin socket).
+//! - [`tls`]: certificate (configured or self-signed on first start), its reload on SIGHUP and
+//!   expiry warnings, and rustls settings.
 //! - [`serve`]: the TLS accept loop, connection caps, graceful shutdown.
 //! - [`http`]: the router, the Origin allow-list, the `/v1` handlers, `/healthz`, `/metrics`.
 //! - [`ws`]: the WebSocket endpoint, the hand-written hot-path frames and why a connection
@@ -102,10 +104,12 @@ pub struct Server {
     pub local_addr: SocketAddr,
     /// `https://…` origin clients use (signed into login challenges).
     pub origin: String,
-    /// The certificate and its fingerprint.
+    /// The certificate served at start and its fingerprint ([`Server::current_cert`] after a
+    /// reload).
     pub cert: ServerCert,
     /// The shared state (tests inspect the store through it).
     pub state: AppState,
+    tls: Arc<tls::Tls>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -119,6 +123,38 @@ impl Server {
     /// Waits until the server has stopped.
     pub async fn wait(self) -> Result<()> {
         self.task.await.map_err(|_| Error::TaskGone)
+    }
+
+    /// Reads the certificate and key files again and serves them to new TLS handshakes
+    /// (connections already open are untouched). A pair that is unreadable, holds no
+    /// certificate, or whose key does not match is refused, logged, and the certificate in
+    /// service stays.
+    pub fn reload_tls(&self) -> Result<ServerCert> {
+        match self.tls.reload() {
+            Ok(cert) => {
+                tracing::info!(
+                    "TLS certificate {} reloaded: SHA-256 fingerprint {}, valid until {}",
+                    cert.cert_path.display(),
+                    cert.fingerprint,
+                    tls::utc(cert.not_after)
+                );
+                tls::log_expiry(&cert, std::time::SystemTime::now());
+                Ok(cert)
+            }
+            Err(error) => {
+                tracing::error!(
+                    %error,
+                    "TLS reload refused; the certificate in service stays ({})",
+                    self.tls.current().fingerprint
+                );
+                Err(error)
+            }
+        }
+    }
+
+    /// The certificate new TLS handshakes get.
+    pub fn current_cert(&self) -> ServerCert {
+        self.tls.current()
     }
 
     /// Shuts down and waits.
@@ -139,7 +175,15 @@ pub async fn start(config: Config) -> Result<Server> {
     } else {
         Some(ops::lock::DataLock::take(&config.data_dir, "cannot start")?)
     };
-    let (tls_config, cert) = tls::load_or_create(&config)?;
+    let tls = Arc::new(tls::Tls::open(&config)?);
+    let cert = tls.current();
+    tracing::info!(
+        "TLS certificate {}: SHA-256 fingerprint {}, valid until {}",
+        cert.cert_path.display(),
+        cert.fingerprint,
+        tls::utc(cert.not_after)
+    );
+    tls::log_expiry(&cert, std::time::SystemTime::now());
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -206,7 +250,9 @@ pub async fn start(config: Config) -> Result<Server> {
     }));
     let router = app(state.clone(), config.web_dir.as_deref());
     let purge = tokio::spawn(service::purge::run(state.clone(), shutdown_rx.clone()));
-    let acceptor = TlsAcceptor::from(tls_config);
+    let expiry = tokio::spawn(tls::watch_expiry(tls.clone(), shutdown_rx.clone()));
+    // The configuration never changes: a reload swaps the certificate it reads (`tls.rs`).
+    let acceptor = TlsAcceptor::from(tls.server_config());
     let task = tokio::spawn(async move {
         let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);
         accept.await;
@@ -224,6 +270,7 @@ pub async fn start(config: Config) -> Result<Server> {
         // Announcements of the last commits go out before the bus connection closes.
         hub.fanout().stop().await;
         purge.abort();
+        expiry.abort();
         store.close().await;
         drop(folder_lock);
         tracing::info!("server stopped");
@@ -240,6 +287,7 @@ pub async fn start(config: Config) -> Result<Server> {
         origin,
         cert,
         state,
+        tls,
         shutdown,
         task,
     })
@@ -264,8 +312,12 @@ fn log_web_client(web_dir: Option<&Path>, origin: &str) {
     }
 }
 
-/// Runs the server until SIGTERM or Ctrl-C, printing the URL and certificate fingerprint.
+/// Runs the server until SIGTERM or Ctrl-C, printing the URL and certificate fingerprint;
+/// SIGHUP reloads the TLS certificate ([`Server::reload_tls`]).
 pub async fn run(config: Config) -> Result<()> {
+    // Installed before anything else: a SIGHUP that arrives before its handler would end the
+    // process (the default action).
+    let mut signals = Signals::install();
     let server = start(config).await?;
     println!(
         "Sotto is listening on {} ({})",
@@ -281,29 +333,85 @@ pub async fn run(config: Config) -> Result<()> {
         }
     );
     println!("SHA-256 fingerprint {}", server.cert.fingerprint);
-    wait_for_signal().await;
+    loop {
+        match signals.next().await {
+            Wake::Stop => break,
+            // The outcome is logged by `reload_tls`; a refused pair leaves the server as it was.
+            Wake::Reload => {
+                let _ = server.reload_tls();
+            }
+        }
+    }
     tracing::info!("shutting down");
     server.stop().await
 }
 
-async fn wait_for_signal() {
+/// What a signal asks of the running server.
+enum Wake {
+    /// SIGTERM or Ctrl-C: shut down gracefully.
+    Stop,
+    /// SIGHUP: reload the TLS certificate.
+    Reload,
+}
+
+/// The process signals `run` answers to.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(stream) => Some(stream),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for {name}");
+                    None
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            Self {
+                terminate: listen(SignalKind::terminate(), "SIGTERM"),
+                hangup: listen(SignalKind::hangup(), "SIGHUP"),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn next(&mut self) -> Wake {
+        #[cfg(unix)]
+        {
+            let Self { terminate, hangup } = self;
+            tokio::select! {
+                _ = next_of(terminate) => Wake::Stop,
+                _ = tokio::signal::ctrl_c() => Wake::Stop,
+                _ = next_of(hangup) => Wake::Reload,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Wake::Stop
+        }
+    }
+}
+
+/// The next delivery of a signal; never, for one that could not be listened for.
+#[cfg(unix)]
+async fn next_of(stream: &mut Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(stream) => {
+            if stream.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }

@@ -14,6 +14,10 @@
 //! (an IPv6 peer counts by /64, [`crate::peer`]); further ones are dropped at accept. There is
 //! no plain-HTTP listener at all.
 //!
+//! The acceptor and its rustls configuration stay the same for the server's whole life; a
+//! certificate reload (SIGHUP) swaps the certificate the configuration reads at each handshake
+//! (`tls.rs`), so open connections are untouched and new ones get the new certificate.
+//!
 //! Shutdown (SIGTERM, Ctrl-C or [`crate::Server::stop`]): stop accepting; tell every connection and
 //! socket to finish (HTTP/1 and HTTP/2 graceful shutdown, WebSocket close frames); wait up to
 //! `shutdown_grace`; then let the relay writer drain every submitted write and close the store.

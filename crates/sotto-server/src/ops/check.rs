@@ -187,9 +187,7 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
                 "TLS certificate {} and key load and match",
                 cert.display()
             ));
-            // TLS EXPIRY CHECK: the certificate's expiry (within 30 days: FAIL with "renew it")
-            // is reported here from `chain` once `tls.rs` offers its expiry function.
-            let _ = &chain;
+            expiry(report, &cert, &chain);
         }
         Err(why) => report.fail(
             format!(
@@ -198,6 +196,44 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
                 key.display()
             ),
             "point tls_cert and tls_key at a PEM chain and its private key",
+        ),
+    }
+}
+
+/// The leaf's validity: within `tls::EXPIRY_WARNING` of its end, expired or not yet valid is a
+/// failure (clients refuse an expired certificate; renewing takes time).
+fn expiry(report: &mut Report, cert: &Path, chain: &[CertificateDer<'static>]) {
+    use crate::tls::{self, Standing};
+    let renew = "renew it, then reload the server (`systemctl reload sotto` or `kill -HUP`)";
+    match tls::expiry(chain) {
+        Ok((not_before, not_after)) => {
+            let until = tls::utc(not_after);
+            match Standing::at(not_before, not_after, std::time::SystemTime::now()) {
+                Standing::Valid => report.ok(format!("TLS certificate valid until {until}")),
+                Standing::ExpiresSoon { days_left } => report.fail(
+                    format!(
+                        "TLS certificate {} expires in {days_left} days ({until})",
+                        cert.display()
+                    ),
+                    renew,
+                ),
+                Standing::Expired => report.fail(
+                    format!("TLS certificate {} expired on {until}", cert.display()),
+                    renew,
+                ),
+                Standing::NotYetValid => report.fail(
+                    format!(
+                        "TLS certificate {} is not valid before {}",
+                        cert.display(),
+                        tls::utc(not_before)
+                    ),
+                    "check the server's clock, or use a certificate valid now",
+                ),
+            }
+        }
+        Err(why) => report.fail(
+            format!("TLS certificate {}: {why}", cert.display()),
+            "use a PEM X.509 certificate",
         ),
     }
 }
