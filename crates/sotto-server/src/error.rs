@@ -231,6 +231,9 @@ pub enum Error {
         #[source]
         source: async_nats::Error,
     },
+    /// The operator disabled the account (`sotto-server admin users disable`).
+    #[error("this account is disabled")]
+    AccountDisabled,
 }
 
 /// Shorthand for results in this crate.
@@ -276,6 +279,7 @@ impl Error {
             | Self::Crypto(_)
             | Self::Corrupt { .. }
             | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
         }
     }
 
