@@ -234,6 +234,15 @@ pub enum Error {
     /// The operator disabled the account (`sotto-server admin users disable`).
     #[error("this account is disabled")]
     AccountDisabled,
+    /// The running server refused or failed an admin request (`sotto-server admin …`, the
+    /// client side of the admin socket); never sent over HTTP.
+    #[error("{message} ({code})")]
+    AdminRefused {
+        /// The reply's code.
+        code: String,
+        /// The reply's message.
+        message: String,
+    },
 }
 
 /// Shorthand for results in this crate.
@@ -280,6 +289,7 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
             Self::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
+            Self::AdminRefused { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
 
