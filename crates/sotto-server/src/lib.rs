@@ -202,6 +202,7 @@ pub async fn start(config: Config) -> Result<Server> {
     // Without its admin socket the server still serves: `sotto-server admin` then runs on the
     // store directly (what needs live state, closing sockets, waits for their next request),
     // and a socket path too long for Unix (about 107 bytes) must not stop a server.
+    admin::stats::mark_started();
     let admin_socket =
         match admin::socket::serve(&admin::socket::path(&config), state.clone(), shutdown_rx.clone())
             .await

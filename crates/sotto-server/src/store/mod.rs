@@ -580,6 +580,8 @@ pub struct StoreCounts {
     pub attachments: i64,
     /// Their bytes.
     pub attachment_bytes: i64,
+    /// The database's size on disk ([`Backend::DATABASE_BYTES`]).
+    pub database_bytes: i64,
 }
 
 /// Persistence for everything the server keeps. Every method is one transaction.

@@ -1697,7 +1697,9 @@ where
         .bind(now)
         .fetch_one(self.pool())
         .await?;
+        let size = sqlx::query(B::DATABASE_BYTES).fetch_one(self.pool()).await?;
         Ok(StoreCounts {
+            database_bytes: size.int("bytes")?,
             accounts: r.int("accounts")?,
             disabled: r.int("disabled")?,
             deleted: r.int("deleted")?,
