@@ -8,7 +8,7 @@
 //! or root, so a wrong folder mode does not open it to other users.
 
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -136,7 +136,8 @@ pub async fn serve(
     }
     let listener = UnixListener::bind(path).map_err(io("binding the admin socket"))?;
     // The folder is 0700 already, so nobody else could reach the file in between.
-    crate::private_files::tighten(path, 0o600)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("setting the admin socket's mode"))?;
     let own = std::fs::metadata(path)
         .map_err(io("reading the admin socket's owner"))?
         .uid();
