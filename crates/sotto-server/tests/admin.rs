@@ -28,16 +28,19 @@ async fn run(server: &TestServer, request: AdminRequest) -> sotto_server::error:
     Ok(serde_json::to_value(&response).unwrap())
 }
 
-/// Runs `sotto-server admin …` (the real binary) on `dir`.
-fn command(dir: &Path, words: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sotto-server"))
+/// Runs `sotto-server admin …` (the real binary) on `dir`, off the runtime's thread (the
+/// server it talks to runs on that runtime).
+async fn command(dir: &Path, words: &[&str]) -> Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sotto-server"));
+    command
         .arg("admin")
         .args(words)
         .arg("--data-dir")
         .arg(dir)
         .env_remove("SOTTO_DATABASE_URL")
-        .env("SOTTO_LOG", "warn")
-        .output()
+        .env("SOTTO_LOG", "warn");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
         .unwrap()
 }
 
@@ -282,24 +285,24 @@ async fn the_admin_command_reaches_the_running_server_over_its_socket_and_the_st
     let alice = onboard(&server, 0, "alice").await;
     let mut socket = connect(&server, &alice.api, alice.keys()).await;
 
-    let text = stdout(&command(dir.path(), &["users", "disable", "alice"]));
+    let text = stdout(&command(dir.path(), &["users", "disable", "alice"]).await);
     assert!(text.contains("alice is disabled"), "{text}");
     assert!(text.contains("closed on every node"), "{text}");
     assert!(matches!(socket.ended().await, Ended::Closed(_)));
 
     let stats: Value =
-        serde_json::from_str(&stdout(&command(dir.path(), &["stats", "--json"]))).unwrap();
+        serde_json::from_str(&stdout(&command(dir.path(), &["stats", "--json"]).await)).unwrap();
     assert_eq!(stats["kind"], "stats");
     assert_eq!(stats["accounts"], 1);
     assert_eq!(stats["disabled"], 1);
     assert!(stats["uptime_secs"].is_u64(), "{stats}");
 
-    let text = stdout(&command(dir.path(), &["users", "list"]));
+    let text = stdout(&command(dir.path(), &["users", "list"]).await);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("USERNAME"), "{text}");
     assert!(lines[1].starts_with("alice") && lines[1].contains("disabled"), "{text}");
 
-    let failed = command(dir.path(), &["users", "enable", "nobody"]);
+    let failed = command(dir.path(), &["users", "enable", "nobody"]).await;
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("no such username"));
 
@@ -307,10 +310,10 @@ async fn the_admin_command_reaches_the_running_server_over_its_socket_and_the_st
     assert!(!socket_path.exists(), "the socket file is removed on shutdown");
 
     // No server: the command runs on the store.
-    let text = stdout(&command(dir.path(), &["users", "enable", "alice"]));
+    let text = stdout(&command(dir.path(), &["users", "enable", "alice"]).await);
     assert!(text.contains("alice is enabled"), "{text}");
     let stats: Value =
-        serde_json::from_str(&stdout(&command(dir.path(), &["stats", "--json"]))).unwrap();
+        serde_json::from_str(&stdout(&command(dir.path(), &["stats", "--json"]).await)).unwrap();
     assert_eq!(stats["disabled"], 0);
     assert_eq!(stats["sockets"], Value::Null);
     assert_eq!(stats["active_devices"], 1);
