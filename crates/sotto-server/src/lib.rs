@@ -203,16 +203,19 @@ pub async fn start(config: Config) -> Result<Server> {
     // store directly (what needs live state, closing sockets, waits for their next request),
     // and a socket path too long for Unix (about 107 bytes) must not stop a server.
     admin::stats::mark_started();
-    let admin_socket =
-        match admin::socket::serve(&admin::socket::path(&config), state.clone(), shutdown_rx.clone())
-            .await
-        {
-            Ok(socket) => Some(socket),
-            Err(error) => {
-                tracing::warn!(%error, "the admin socket is off");
-                None
-            }
-        };
+    let admin_socket = match admin::socket::serve(
+        &admin::socket::path(&config),
+        state.clone(),
+        shutdown_rx.clone(),
+    )
+    .await
+    {
+        Ok(socket) => Some(socket),
+        Err(error) => {
+            tracing::warn!(%error, "the admin socket is off");
+            None
+        }
+    };
     let acceptor = TlsAcceptor::from(tls_config);
     let task = tokio::spawn(async move {
         let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);

@@ -5,7 +5,12 @@
 //! on the store when no server runs. SQLite always, PostgreSQL too when
 //! `SOTTO_TEST_DATABASE_URL` is set.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -176,7 +181,10 @@ async fn a_deleted_account_has_no_device_session_queue_or_prekey_and_its_name_st
         b.send(send_frame(1, conversation, message, &envelope))
             .await;
         assert_eq!(b.expect("sent").await["recipients"], 1);
-        assert_eq!(alice_ws.expect("envelope").await["message_id"], message.to_string());
+        assert_eq!(
+            alice_ws.expect("envelope").await["message_id"],
+            message.to_string()
+        );
         // Alice does not acknowledge: the copy stays queued for her device.
         drop(alice_ws);
         let mut alice_ws = connect(&server, &alice.api, alice.keys()).await;
@@ -186,8 +194,7 @@ async fn a_deleted_account_has_no_device_session_queue_or_prekey_and_its_name_st
         assert_eq!(stats["active_devices"], 2);
         assert_eq!(stats["sessions"], 2);
         assert_eq!(stats["conversations"], 1);
-        let queued =
-            stats["queued"].as_i64().unwrap() + stats["queued_hot"].as_i64().unwrap();
+        let queued = stats["queued"].as_i64().unwrap() + stats["queued_hot"].as_i64().unwrap();
         assert!(queued >= 1, "{stats}");
         assert_eq!(stats["archived"], 1);
         assert_eq!(stats["attachments"], 0);
@@ -263,14 +270,16 @@ async fn a_deleted_account_has_no_device_session_queue_or_prekey_and_its_name_st
         )
         .await
         .unwrap_err();
-        assert!(unknown.to_string().contains("no such username"), "{unknown}");
+        assert!(
+            unknown.to_string().contains("no such username"),
+            "{unknown}"
+        );
         server.stop().await;
     }
 }
 
 #[tokio::test]
-async fn the_admin_command_reaches_the_running_server_over_its_socket_and_the_store_without_one()
-{
+async fn the_admin_command_reaches_the_running_server_over_its_socket_and_the_store_without_one() {
     let dir = tempfile::tempdir().unwrap();
     // A socket file left by a server that crashed is replaced.
     drop(std::os::unix::net::UnixListener::bind(dir.path().join("admin.sock")).unwrap());
@@ -300,14 +309,20 @@ async fn the_admin_command_reaches_the_running_server_over_its_socket_and_the_st
     let text = stdout(&command(dir.path(), &["users", "list"]).await);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("USERNAME"), "{text}");
-    assert!(lines[1].starts_with("alice") && lines[1].contains("disabled"), "{text}");
+    assert!(
+        lines[1].starts_with("alice") && lines[1].contains("disabled"),
+        "{text}"
+    );
 
     let failed = command(dir.path(), &["users", "enable", "nobody"]).await;
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("no such username"));
 
     server.stop().await;
-    assert!(!socket_path.exists(), "the socket file is removed on shutdown");
+    assert!(
+        !socket_path.exists(),
+        "the socket file is removed on shutdown"
+    );
 
     // No server: the command runs on the store.
     let text = stdout(&command(dir.path(), &["users", "enable", "alice"]).await);

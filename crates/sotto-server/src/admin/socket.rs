@@ -274,7 +274,12 @@ async fn read_line<R: tokio::io::AsyncRead + Unpin>(
 pub async fn request(path: &Path, request: &AdminRequest) -> Result<Option<AdminResponse>> {
     let mut stream = match UnixStream::connect(path).await {
         Ok(stream) => stream,
-        Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused
+            ) =>
+        {
             return Ok(None)
         }
         Err(source) => {
@@ -325,7 +330,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_line_longer_than_the_bound_is_refused_unread() {
-        let long = vec![b'x'; 100];
+        let long = [b'x'; 100];
         let err = read_line(&long[..], 10, READ_TIMEOUT).await.unwrap_err();
         assert!(err.contains("longer than 10"), "{err}");
         let ok = read_line(&b"{\"op\":\"stats\"}\nrest"[..], 64, READ_TIMEOUT)

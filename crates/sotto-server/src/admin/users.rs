@@ -154,7 +154,11 @@ impl std::fmt::Display for Deleted {
         writeln!(f, "  queued copies     {}", self.queued)?;
         writeln!(f, "  prekeys           {}", self.prekeys)?;
         writeln!(f, "  hand-overs        {}", self.handovers)?;
-        writeln!(f, "  backup items      {} (and its recovery set-up)", self.backup_items)?;
+        writeln!(
+            f,
+            "  backup items      {} (and its recovery set-up)",
+            self.backup_items
+        )?;
         writeln!(f, "  attachments       {}", self.attachments)?;
         writeln!(f, "  blocks it set     {}", self.blocks)?;
         write!(f, "Kept:")?;
@@ -249,7 +253,9 @@ fn close(target: &AdminTarget, user: UserId, sessions: &[crate::store::SessionId
     match target {
         AdminTarget::Live(state) => {
             if !sessions.is_empty() {
-                state.hub.close_sessions(sessions, CloseReason::SessionEnded);
+                state
+                    .hub
+                    .close_sessions(sessions, CloseReason::SessionEnded);
             }
             // A socket whose session was deleted by an earlier disable on a server that was
             // not running then is caught by the user too.
@@ -271,7 +277,9 @@ pub async fn delete(target: &AdminTarget, username: &str) -> Result<Deleted> {
         for device in &gone.devices {
             state.hub.close_device(device, CloseReason::DeviceRevoked);
         }
-        state.hub.close_user(user.id, None, CloseReason::SessionEnded);
+        state
+            .hub
+            .close_user(user.id, None, CloseReason::SessionEnded);
     }
     tracing::info!(username = %user.username, devices = gone.devices.len(), "account deleted by the operator");
     Ok(Deleted {

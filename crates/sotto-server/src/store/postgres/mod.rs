@@ -94,8 +94,7 @@ impl Backend for PostgresStore {
 
     const BEGIN_WRITE: &'static str = "BEGIN";
 
-    const DATABASE_BYTES: &'static str =
-        "SELECT pg_database_size(current_database()) AS bytes";
+    const DATABASE_BYTES: &'static str = "SELECT pg_database_size(current_database()) AS bytes";
 
     const CLAIM_PREKEY: &'static str =
         "DELETE FROM prekeys WHERE seq = (SELECT p.seq FROM prekeys p \

@@ -23,11 +23,12 @@ use self::rows::{
 use crate::error::{Error, Result};
 use crate::store::backend::Backend;
 use crate::store::{
-    fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps, ChallengeRecord, ChangeRecord, Delivery,
-    DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, MemberStatus, NewBackupItem,
-    NewMember, NewPrekey, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome,
-    RequestRecord, SessionId, SessionRecord, Store, StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp,
-    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps,
+    ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HandoverRecord, HistoryWindow,
+    HotQueueFigures, MemberStatus, NewBackupItem, NewMember, NewPrekey, NewTokenPair, Purged,
+    QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId, SessionRecord, Store,
+    StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
+    OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -1697,7 +1698,9 @@ where
         .bind(now)
         .fetch_one(self.pool())
         .await?;
-        let size = sqlx::query(B::DATABASE_BYTES).fetch_one(self.pool()).await?;
+        let size = sqlx::query(B::DATABASE_BYTES)
+            .fetch_one(self.pool())
+            .await?;
         Ok(StoreCounts {
             database_bytes: size.int("bytes")?,
             accounts: r.int("accounts")?,
