@@ -248,6 +248,19 @@ pub enum Error {
         path: String,
         /// What is wrong with it.
         reason: String,
+        reason: String,
+    },
+    /// The operator disabled the account (`sotto-server admin users disable`).
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// The running server refused or failed an admin request (`sotto-server admin …`, the
+    /// client side of the admin socket); never sent over HTTP.
+    #[error("{message} ({code})")]
+    AdminRefused {
+        /// The reply's code.
+        code: String,
+        /// The reply's message.
+        message: String,
     },
 }
 
@@ -295,7 +308,9 @@ impl Error {
             | Self::Corrupt { .. }
             | Self::Fanout { .. }
             | Self::Ops { .. }
-            | Self::Certificate { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            | Self::Certificate { .. }
+            | Self::AdminRefused { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
         }
     }
 

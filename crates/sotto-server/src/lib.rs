@@ -251,11 +251,31 @@ pub async fn start(config: Config) -> Result<Server> {
     let router = app(state.clone(), config.web_dir.as_deref());
     let purge = tokio::spawn(service::purge::run(state.clone(), shutdown_rx.clone()));
     let expiry = tokio::spawn(tls::watch_expiry(tls.clone(), shutdown_rx.clone()));
+    // Without its admin socket the server still serves: `sotto-server admin` then runs on the
+    // store directly (what needs live state, closing sockets, waits for their next request),
+    // and a socket path too long for Unix (about 107 bytes) must not stop a server.
+    admin::stats::mark_started();
+    let admin_socket = match admin::socket::serve(
+        &admin::socket::path(&config),
+        state.clone(),
+        shutdown_rx.clone(),
+    )
+    .await
+    {
+        Ok(socket) => Some(socket),
+        Err(error) => {
+            tracing::warn!(%error, "the admin socket is off");
+            None
+        }
+    };
     // The configuration never changes: a reload swaps the certificate it reads (`tls.rs`).
     let acceptor = TlsAcceptor::from(tls.server_config());
     let task = tokio::spawn(async move {
         let accept = serve::accept_loop(listener, acceptor, router, limits.clone(), shutdown_rx);
         accept.await;
+        if let Some(socket) = admin_socket {
+            socket.stop().await;
+        }
         // Sockets close themselves on the shutdown signal; nudge and wait for them.
         hub.close_all(CloseReason::Shutdown);
         let grace = Duration::from_secs(limits.shutdown_grace_secs);

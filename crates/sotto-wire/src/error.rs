@@ -55,6 +55,8 @@ pub enum ErrorCode {
     Unavailable,
     /// The server failed; the cause is in its log only.
     Internal,
+    /// The operator disabled the account: sign-ins are refused until it is enabled again.
+    AccountDisabled,
     /// A code this client does not know (a newer server), or a bare `4xx` with no JSON body
     /// that [`ErrorCode::from_status`] has no better code for. Never sent by this server.
     #[serde(other)]
@@ -86,6 +88,7 @@ impl ErrorCode {
             Self::Capacity => "capacity",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::AccountDisabled => "account_disabled",
             Self::Unknown => "unknown",
         }
     }
@@ -136,6 +139,7 @@ impl ErrorCode {
             | Self::MethodNotAllowed
             | Self::Conflict
             | Self::RecoveryRejected
+            | Self::AccountDisabled
             | Self::Unknown => false,
         }
     }

@@ -28,6 +28,7 @@ export type ApiErrorCode =
   | "rejected"
   | "throttled"
   | "recovery_rejected"
+  | "account_disabled"
   | "capacity"
   | "unavailable"
   | "internal"
@@ -53,6 +54,7 @@ const KNOWN: readonly string[] = [
   "rejected",
   "throttled",
   "recovery_rejected",
+  "account_disabled",
   "capacity",
   "unavailable",
   "internal",

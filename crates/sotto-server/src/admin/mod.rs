@@ -147,6 +147,11 @@ pub async fn run_command(config: &Config, request: AdminRequest, json: bool) -> 
     let response = match socket::request(&path, &request).await? {
         Some(response) => response,
         None => {
+            // A SQLite server that runs without its admin socket keeps live state (sockets, the
+            // hot queue) this process cannot reach: refuse rather than write behind its back.
+            let _folder = (!crate::ops::is_postgres(config))
+                .then(|| crate::ops::lock::DataLock::take(&config.data_dir, "cannot run offline"))
+                .transpose()?;
             let store = crate::open_store(config).await?;
             let response = execute(&AdminTarget::Offline(store.clone()), request).await;
             store.close().await;

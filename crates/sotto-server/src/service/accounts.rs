@@ -117,6 +117,7 @@ pub async fn login(
         return Err(Error::BadCredentials);
     }
     let user = check_password(state, &name, password, ip).await?;
+    super::sessions::refuse_disabled(&user)?;
     let (token, hash) = tokens::issue(TokenKind::Login)?;
     let secs = state.settings.limits.login_token_secs;
     let now = clock::now_ms();

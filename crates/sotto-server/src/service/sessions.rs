@@ -75,12 +75,24 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Authed> {
         .user_by_id(session.user)
         .await?
         .ok_or(Error::Unauthorized)?;
+    refuse_disabled(&user)?;
     if session.pair_used_at.is_none() {
         // From now on the token the pair was issued for can no longer be retried: its holder
         // evidently received the pair (see `refresh`).
         state.store.mark_pair_used(&session.id, now).await?;
     }
     Ok(Authed { session, user })
+}
+
+/// Refuses an account the operator disabled (or deleted). Checked after the password or token
+/// was found good, so the refusal tells nothing to someone who holds neither; disabling deleted
+/// every session in the same commit, and this check covers a request that read its session
+/// just before.
+pub fn refuse_disabled(user: &UserRecord) -> Result<()> {
+    if user.disabled {
+        return Err(Error::AccountDisabled);
+    }
+    Ok(())
 }
 
 /// The auth key of one of the user's active devices.
@@ -350,6 +362,7 @@ async fn device_and_user(
         .user_by_id(session.user)
         .await?
         .ok_or(Error::Unauthorized)?;
+    refuse_disabled(&user)?;
     Ok((device, user))
 }
 

@@ -35,6 +35,11 @@ pub trait Backend: Send + Sync + 'static {
     /// finding its row gone and answering none.
     const CLAIM_PREKEY: &'static str;
 
+    /// The statement that answers the database's size on disk in bytes, as one `bytes` column
+    /// (`sotto-server admin stats`): SQLite's main file (pages times page size, without the
+    /// write-ahead log), PostgreSQL's whole database (every schema in it).
+    const DATABASE_BYTES: &'static str;
+
     /// The pool every shared statement runs on.
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
 

@@ -64,6 +64,8 @@ pub struct UserRecord {
     pub master_key: Option<Vec<u8>>,
     /// The account id derived from the master key, once uploaded.
     pub account: Option<AccountId>,
+    /// Whether the operator disabled (or deleted) the account: its sign-ins are refused.
+    pub disabled: bool,
 }
 
 /// Where a device stands: the wire's type, stored as its text (`pending`, `active`, `revoked`).
@@ -515,6 +517,73 @@ pub struct Purged {
     pub attachments: u64,
 }
 
+/// An account as the operator's `users list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// Normalised username.
+    pub username: String,
+    /// When it registered (ms).
+    pub created_at: i64,
+    /// When the operator disabled it (ms), `None` while enabled.
+    pub disabled_at: Option<i64>,
+    /// When the operator deleted it (ms).
+    pub deleted_at: Option<i64>,
+    /// Its active devices.
+    pub active_devices: i64,
+    /// The latest use of one of its current sessions (ms): when a session began or its current
+    /// token pair was first used. `None` without a session.
+    pub last_active: Option<i64>,
+}
+
+/// What deleting an account removed ([`Store::delete_account`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountDeletion {
+    /// Its devices that were pending or active, now revoked (their sockets are to be closed).
+    pub devices: Vec<DeviceId>,
+    /// Sessions deleted (login and device sessions).
+    pub sessions: u64,
+    /// Envelope copies that were queued for its devices.
+    pub queued: u64,
+    /// One-time prekeys.
+    pub prekeys: u64,
+    /// Hand-overs waiting for its devices.
+    pub handovers: u64,
+    /// Backup items (and its recovery set-up, if any).
+    pub backup_items: u64,
+    /// Attachments it uploaded.
+    pub attachments: u64,
+    /// Blocks it had set.
+    pub blocks: u64,
+}
+
+/// The counts `sotto-server admin stats` shows ([`Store::counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Accounts, deleted ones included (their names stay reserved).
+    pub accounts: i64,
+    /// Accounts disabled and not deleted.
+    pub disabled: i64,
+    /// Accounts deleted.
+    pub deleted: i64,
+    /// Active devices.
+    pub active_devices: i64,
+    /// Unexpired device sessions.
+    pub sessions: i64,
+    /// Conversations.
+    pub conversations: i64,
+    /// Envelope copies waiting for their device in the tables (SQLite's hot queue is
+    /// [`HotQueueFigures::envelopes`]).
+    pub queued: i64,
+    /// Envelopes in conversation archives.
+    pub archived: i64,
+    /// Attachments stored.
+    pub attachments: i64,
+    /// Their bytes.
+    pub attachment_bytes: i64,
+    /// The database's size on disk ([`Backend::DATABASE_BYTES`]).
+    pub database_bytes: i64,
+}
+
 /// Persistence for everything the server keeps. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -814,6 +883,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes and closes the pool (graceful shutdown).
     async fn close(&self);
+
+    // ---- Administration (`sotto-server admin users|stats`, src/admin/) ----
+
+    /// Every account, by username.
+    async fn accounts(&self) -> Result<Vec<AccountSummary>>;
+    /// Disables (`true`) or enables `user`; disabling also deletes every session of it and
+    /// returns their ids (for their sockets to be closed). `NotFound` for a deleted account
+    /// (it stays disabled).
+    async fn set_account_disabled(
+        &self,
+        user: UserId,
+        disabled: bool,
+        now: i64,
+    ) -> Result<Vec<SessionId>>;
+    /// Deletes `user`'s private state in one transaction: its devices are revoked (their
+    /// public certificates stay, so the group-log entries they signed still verify), and its
+    /// sessions, the copies queued for its devices, their prekeys and hand-overs, its recovery
+    /// and backup items, the attachments it uploaded and the blocks it set are deleted; its
+    /// memberships stay (they are the conversations' signed state). The row stays, disabled, with no
+    /// password, so its username and account id are never given out again. `NotFound` if
+    /// already deleted.
+    async fn delete_account(&self, user: UserId, now: i64) -> Result<AccountDeletion>;
+    /// Counts of accounts, devices, sessions, conversations, queued and archived envelopes
+    /// and attachments, as of `now` (ms).
+    async fn counts(&self, now: i64) -> Result<StoreCounts>;
 }
 
 /// Unanswered challenges one session may hold. A client needs one or two at a time (a socket

@@ -94,6 +94,8 @@ impl Backend for PostgresStore {
 
     const BEGIN_WRITE: &'static str = "BEGIN";
 
+    const DATABASE_BYTES: &'static str = "SELECT pg_database_size(current_database()) AS bytes";
+
     const CLAIM_PREKEY: &'static str =
         "DELETE FROM prekeys WHERE seq = (SELECT p.seq FROM prekeys p \
          JOIN devices d ON d.id = p.device WHERE p.device = $1 AND d.state = 'active' \

@@ -23,11 +23,12 @@ use self::rows::{
 use crate::error::{Error, Result};
 use crate::store::backend::Backend;
 use crate::store::{
-    fixed, merge_queues, ArchivedEnvelope, BackupCaps, ChallengeRecord, ChangeRecord, Delivery,
-    DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, MemberStatus, NewBackupItem,
-    NewMember, NewPrekey, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome,
-    RequestRecord, SessionId, SessionRecord, Store, StoredBackupItem, UserId, UserRecord, WriteOp,
-    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps,
+    ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HandoverRecord, HistoryWindow,
+    HotQueueFigures, MemberStatus, NewBackupItem, NewMember, NewPrekey, NewTokenPair, Purged,
+    QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId, SessionRecord, Store,
+    StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
+    OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -75,7 +76,7 @@ where
 
     async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {
         sqlx::query(
-            "SELECT id, username, password_hash, master_key, account_id FROM users \
+            "SELECT id, username, password_hash, master_key, account_id, disabled_at FROM users \
              WHERE username = $1",
         )
         .bind(username)
@@ -88,7 +89,7 @@ where
 
     async fn user_by_id(&self, user: UserId) -> Result<Option<UserRecord>> {
         sqlx::query(
-            "SELECT id, username, password_hash, master_key, account_id FROM users \
+            "SELECT id, username, password_hash, master_key, account_id, disabled_at FROM users \
              WHERE id = $1",
         )
         .bind(user.0)
@@ -101,7 +102,7 @@ where
 
     async fn user_by_account(&self, account: &AccountId) -> Result<Option<UserRecord>> {
         sqlx::query(
-            "SELECT id, username, password_hash, master_key, account_id FROM users \
+            "SELECT id, username, password_hash, master_key, account_id, disabled_at FROM users \
              WHERE account_id = $1",
         )
         .bind(account.as_bytes().as_slice())
@@ -1515,6 +1516,204 @@ where
     async fn close(&self) {
         self.close_writer().await;
         self.pool().close().await;
+    }
+
+    async fn accounts(&self) -> Result<Vec<AccountSummary>> {
+        let rows = sqlx::query(
+            "SELECT u.username, u.created_at, u.disabled_at, u.deleted_at, \
+             (SELECT COUNT(*) FROM devices d WHERE d.user_id = u.id AND d.state = 'active') \
+             AS active_devices, \
+             (SELECT MAX(COALESCE(s.pair_used_at, s.created_at)) FROM sessions s \
+             WHERE s.user_id = u.id) AS last_active \
+             FROM users u ORDER BY u.username",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountSummary {
+                    username: r.text("username")?,
+                    created_at: r.int("created_at")?,
+                    disabled_at: r.opt_int("disabled_at")?,
+                    deleted_at: r.opt_int("deleted_at")?,
+                    active_devices: r.int("active_devices")?,
+                    last_active: r.opt_int("last_active")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_account_disabled(
+        &self,
+        user: UserId,
+        disabled: bool,
+        now: i64,
+    ) -> Result<Vec<SessionId>> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let updated = sqlx::query(
+            "UPDATE users SET disabled_at = CASE WHEN $2 = 1 THEN COALESCE(disabled_at, $3) \
+             ELSE NULL END WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(user.0)
+        .bind(i64::from(disabled))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::NotFound { what: "account" });
+        }
+        let mut ended = Vec::new();
+        if disabled {
+            // Every token of the account dies with its session in the same commit, so no
+            // request authenticated after it returns can act for the account.
+            let rows = sqlx::query("DELETE FROM sessions WHERE user_id = $1 RETURNING id")
+                .bind(user.0)
+                .fetch_all(&mut *tx)
+                .await?;
+            for r in &rows {
+                ended.push(SessionId(fixed(r.bytes("id")?, "session id")?));
+            }
+        }
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    async fn delete_account(&self, user: UserId, now: i64) -> Result<AccountDeletion> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        // The row stays (the name and account id stay taken); an empty password hash is no
+        // PHC string, so no password ever verifies against it.
+        let updated = sqlx::query(
+            "UPDATE users SET deleted_at = $2, disabled_at = COALESCE(disabled_at, $2), \
+             password_hash = '', attachment_bytes = 0 WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(user.0)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() != 1 {
+            return Err(Error::NotFound { what: "account" });
+        }
+        let mut gone = AccountDeletion::default();
+        // Its copies no longer count (as for a revocation); bodies nobody else waits for are
+        // dropped, a copy with a body of its own goes with its row.
+        sqlx::query(
+            "UPDATE messages SET copies = copies - 1, \
+             body = CASE WHEN copies <= 1 THEN NULL ELSE body END \
+             WHERE id IN (SELECT message FROM deliveries WHERE body IS NULL \
+             AND device IN (SELECT id FROM devices WHERE user_id = $1))",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+        gone.queued = sqlx::query(
+            "DELETE FROM deliveries WHERE device IN (SELECT id FROM devices WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM undelivered WHERE device IN (SELECT id FROM devices WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?;
+        gone.prekeys = sqlx::query(
+            "DELETE FROM prekeys WHERE device IN (SELECT id FROM devices WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        gone.handovers = sqlx::query(
+            "DELETE FROM handovers WHERE recipient IN (SELECT id FROM devices WHERE user_id = $1)",
+        )
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Revoked, not deleted: the certificates stay public, so the group-log entries its
+        // devices signed still verify for the other members.
+        let revoked = sqlx::query(
+            "UPDATE devices SET state = 'revoked', queued = 0, exchange_cert = NULL \
+             WHERE user_id = $1 AND state <> 'revoked' RETURNING id",
+        )
+        .bind(user.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        for r in &revoked {
+            gone.devices
+                .push(DeviceId::from_bytes(fixed(r.bytes("id")?, "device id")?));
+        }
+        gone.sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        gone.backup_items = sqlx::query("DELETE FROM backup_items WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM recovery WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        gone.attachments = sqlx::query("DELETE FROM attachments WHERE uploader = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        gone.blocks = sqlx::query("DELETE FROM blocks WHERE blocker = $1")
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        // After the commit, as for a revocation: the batches that queued copies for these
+        // devices have committed, so their hot copies are all there to drop.
+        for device in &gone.devices {
+            self.forget_hot_copies(device);
+        }
+        Ok(gone)
+    }
+
+    async fn counts(&self, now: i64) -> Result<StoreCounts> {
+        let r = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM users) AS accounts, \
+             (SELECT COUNT(*) FROM users WHERE disabled_at IS NOT NULL AND deleted_at IS NULL) \
+             AS disabled, \
+             (SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL) AS deleted, \
+             (SELECT COUNT(*) FROM devices WHERE state = 'active') AS active_devices, \
+             (SELECT COUNT(*) FROM sessions WHERE device IS NOT NULL AND refresh_expires > $1) \
+             AS sessions, \
+             (SELECT COUNT(*) FROM conversations) AS conversations, \
+             (SELECT COUNT(*) FROM deliveries) AS queued, \
+             (SELECT COUNT(*) FROM archive) AS archived, \
+             (SELECT COUNT(*) FROM attachments) AS attachments, \
+             (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments) \
+             AS attachment_bytes",
+        )
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        let size = sqlx::query(B::DATABASE_BYTES)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(StoreCounts {
+            database_bytes: size.int("bytes")?,
+            accounts: r.int("accounts")?,
+            disabled: r.int("disabled")?,
+            deleted: r.int("deleted")?,
+            active_devices: r.int("active_devices")?,
+            sessions: r.int("sessions")?,
+            conversations: r.int("conversations")?,
+            queued: r.int("queued")?,
+            archived: r.int("archived")?,
+            attachments: r.int("attachments")?,
+            attachment_bytes: r.int("attachment_bytes")?,
+        })
     }
 }
 

@@ -68,6 +68,7 @@ pub(crate) fn user_row(row: &impl Columns) -> Result<UserRecord> {
             .opt_bytes("account_id")?
             .map(|a| fixed(a, "account id").map(AccountId::from_bytes))
             .transpose()?,
+        disabled: row.opt_int("disabled_at")?.is_some(),
     })
 }
 

@@ -186,6 +186,9 @@ impl Backend for SqliteStore {
 
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
+    const DATABASE_BYTES: &'static str =
+        "SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()";
+
     const CLAIM_PREKEY: &'static str =
         "DELETE FROM prekeys WHERE seq = (SELECT p.seq FROM prekeys p \
          JOIN devices d ON d.id = p.device WHERE p.device = $1 AND d.state = 'active' \
