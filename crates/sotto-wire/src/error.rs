@@ -55,6 +55,11 @@ pub enum ErrorCode {
     Unavailable,
     /// The server failed; the cause is in its log only.
     Internal,
+    /// The server accepts no new accounts (`registration = "closed"`).
+    RegistrationClosed,
+    /// A sign-up on a server with `registration = "invite"` came without a usable invitation
+    /// code: missing, unknown, used, revoked or expired (one answer for all).
+    InviteInvalid,
     /// A code this client does not know (a newer server), or a bare `4xx` with no JSON body
     /// that [`ErrorCode::from_status`] has no better code for. Never sent by this server.
     #[serde(other)]
@@ -86,6 +91,8 @@ impl ErrorCode {
             Self::Capacity => "capacity",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::RegistrationClosed => "registration_closed",
+            Self::InviteInvalid => "invite_invalid",
             Self::Unknown => "unknown",
         }
     }
@@ -136,6 +143,8 @@ impl ErrorCode {
             | Self::MethodNotAllowed
             | Self::Conflict
             | Self::RecoveryRejected
+            | Self::RegistrationClosed
+            | Self::InviteInvalid
             | Self::Unknown => false,
         }
     }
