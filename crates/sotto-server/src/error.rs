@@ -231,6 +231,14 @@ pub enum Error {
         #[source]
         source: async_nats::Error,
     },
+    // ---- registration modes and invitations ----
+    /// The server accepts no new accounts (`registration = "closed"`).
+    #[error("this server does not accept new accounts")]
+    RegistrationClosed,
+    /// A sign-up needs a usable invitation code: missing, unknown, used, revoked and expired
+    /// codes all answer this, so a guesser learns nothing from the answer.
+    #[error("a valid invitation code is required to create an account here")]
+    InviteInvalid,
 }
 
 /// Shorthand for results in this crate.
@@ -276,6 +284,8 @@ impl Error {
             | Self::Crypto(_)
             | Self::Corrupt { .. }
             | Self::Fanout { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+            Self::RegistrationClosed => (StatusCode::FORBIDDEN, ErrorCode::RegistrationClosed),
+            Self::InviteInvalid => (StatusCode::FORBIDDEN, ErrorCode::InviteInvalid),
         }
     }
 

@@ -70,6 +70,11 @@ pub const SQLITE: &[Migration] = &[
         name: "prekeys",
         sql: include_str!("../../migrations/sqlite/0010_prekeys.sql"),
     },
+    Migration {
+        version: 11,
+        name: "invites",
+        sql: include_str!("../../migrations/sqlite/0011_invites.sql"),
+    },
 ];
 
 /// PostgreSQL's migrations (the same steps, in its dialect).
@@ -123,6 +128,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "prekeys",
         sql: include_str!("../../migrations/postgres/0010_prekeys.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "invites",
+        sql: include_str!("../../migrations/postgres/0011_invites.sql"),
     },
 ];
 
