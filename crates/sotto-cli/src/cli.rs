@@ -44,7 +44,12 @@ pub enum Command {
         device_name: String,
         /// The invitation code from the server's administrator, for a server that creates
         /// accounts only by invitation (any case, dashes optional).
-        #[arg(long, env = "SOTTO_INVITE", value_name = "CODE", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "SOTTO_INVITE",
+            value_name = "CODE",
+            hide_env_values = true
+        )]
         invite: Option<String>,
     },
     /// Log in: on a new profile, adds this device and waits for approval from another device.

@@ -88,7 +88,10 @@ async fn refuses_every_unusable_code_alike(backend: Backend) {
 
     // Used: spent by a first sign-up.
     let (_, used) = create_invite(&server, 3600).await;
-    assert_eq!(sign_up(&api, "first", Some(&used)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        sign_up(&api, "first", Some(&used)).await.0,
+        StatusCode::CREATED
+    );
     // Revoked.
     let (revoked_id, revoked) = create_invite(&server, 3600).await;
     admin::execute(
@@ -119,9 +122,15 @@ async fn refuses_every_unusable_code_alike(backend: Backend) {
     let unknown = InviteCode::from_bytes([0x42; 16]).expose().to_string();
 
     let before = hashes(&server);
-    for (i, code) in [None, Some(&unknown), Some(&used), Some(&revoked), Some(&expired)]
-        .into_iter()
-        .enumerate()
+    for (i, code) in [
+        None,
+        Some(&unknown),
+        Some(&used),
+        Some(&revoked),
+        Some(&expired),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let name = format!("refused{i}");
         let (status, body) = sign_up(&api, &name, code.map(String::as_str)).await;
@@ -132,9 +141,15 @@ async fn refuses_every_unusable_code_alike(backend: Backend) {
     assert_eq!(hashes(&server), before, "a refused code costs no hash");
     // A taken name with no usable code answers the same, so names cannot be listed without one.
     let (status, body) = sign_up(&api, "first", Some(&unknown)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("invite_invalid")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invite_invalid"))
+    );
     // The used code was spent by `first`, and neither it nor the refused ones are listed.
-    match admin::execute(&live(&server), AdminRequest::InviteList).await.unwrap() {
+    match admin::execute(&live(&server), AdminRequest::InviteList)
+        .await
+        .unwrap()
+    {
         AdminResponse::Invites(list) => assert!(list.invites.is_empty(), "{list:?}"),
         other => panic!("{other:?}"),
     }
@@ -157,7 +172,10 @@ async fn a_code_works_once(backend: Backend) {
     };
     let api = server.api();
     let (id, code) = create_invite(&server, 3600).await;
-    match admin::execute(&live(&server), AdminRequest::InviteList).await.unwrap() {
+    match admin::execute(&live(&server), AdminRequest::InviteList)
+        .await
+        .unwrap()
+    {
         AdminResponse::Invites(list) => {
             assert_eq!(list.invites.len(), 1);
             assert_eq!(list.invites[0].id, id);
@@ -173,12 +191,17 @@ async fn a_code_works_once(backend: Backend) {
     assert!(exists(&server, "invited").await);
     password_login(&api, "invited").await;
     let (status, body) = sign_up(&api, "second", Some(&code)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("invite_invalid")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invite_invalid"))
+    );
     assert!(!exists(&server, "second").await);
     // A used invitation cannot be revoked any more, and is gone from the list.
-    assert!(admin::execute(&live(&server), AdminRequest::InviteRevoke { id })
-        .await
-        .is_err());
+    assert!(
+        admin::execute(&live(&server), AdminRequest::InviteRevoke { id })
+            .await
+            .is_err()
+    );
     server.stop().await;
 }
 
@@ -252,7 +275,10 @@ async fn refused_codes_count_against_the_address_sign_up_allowance() {
     }
     let (_, code) = create_invite(&server, 3600).await;
     let (status, body) = sign_up(&api, "guess9", Some(&code)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("throttled")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("throttled"))
+    );
     server.stop().await;
 }
 
@@ -261,7 +287,10 @@ async fn closed_refuses_sign_ups(backend: Backend) {
         return;
     };
     assert_eq!(mode_of(&server).await, "open");
-    assert_eq!(sign_up(&server.api(), "early", None).await.0, StatusCode::CREATED);
+    assert_eq!(
+        sign_up(&server.api(), "early", None).await.0,
+        StatusCode::CREATED
+    );
     server.config.registration = RegistrationMode::Closed;
     let server = server.restart().await;
     assert_eq!(mode_of(&server).await, "closed");
@@ -291,13 +320,21 @@ async fn closed_mode_refuses_every_sign_up_and_existing_accounts_log_in_postgres
 
 #[tokio::test]
 async fn open_mode_creates_accounts_with_or_without_a_code() {
-    let server = server(Backend::Sqlite, RegistrationMode::Open).await.unwrap();
+    let server = server(Backend::Sqlite, RegistrationMode::Open)
+        .await
+        .unwrap();
     let api = server.api();
     let stray = InviteCode::from_bytes([3; 16]).expose().to_string();
     assert_eq!(sign_up(&api, "plain", None).await.0, StatusCode::CREATED);
-    assert_eq!(sign_up(&api, "coded", Some(&stray)).await.0, StatusCode::CREATED);
+    assert_eq!(
+        sign_up(&api, "coded", Some(&stray)).await.0,
+        StatusCode::CREATED
+    );
     let (status, body) = sign_up(&api, "plain", None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
     // A malformed code is a malformed body in every mode.
     let (status, _) = sign_up(&api, "bent", Some("not-a-code")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -306,7 +343,9 @@ async fn open_mode_creates_accounts_with_or_without_a_code() {
 
 #[tokio::test]
 async fn offline_admin_creates_lists_and_revokes_invitations_and_the_purge_forgets_old_ones() {
-    let server = server(Backend::Sqlite, RegistrationMode::Invite).await.unwrap();
+    let server = server(Backend::Sqlite, RegistrationMode::Invite)
+        .await
+        .unwrap();
     let store = server.state().store.clone();
     let offline = AdminTarget::Offline(store.clone());
     let created = match admin::execute(&offline, AdminRequest::InviteCreate { expires_secs: 60 })
@@ -317,15 +356,23 @@ async fn offline_admin_creates_lists_and_revokes_invitations_and_the_purge_forge
         other => panic!("{other:?}"),
     };
     let text = AdminResponse::InviteCreated(created.clone()).to_text();
-    assert!(text.contains(&format!("--invite {}", created.code)), "{text}");
-    assert!(admin::execute(&offline, AdminRequest::InviteCreate { expires_secs: 0 })
-        .await
-        .is_err());
+    assert!(
+        text.contains(&format!("--invite {}", created.code)),
+        "{text}"
+    );
+    assert!(
+        admin::execute(&offline, AdminRequest::InviteCreate { expires_secs: 0 })
+            .await
+            .is_err()
+    );
     let listed = admin::execute(&offline, AdminRequest::InviteList)
         .await
         .unwrap()
         .to_text();
-    assert!(listed.contains(&created.id) && !listed.contains(&created.code), "{listed}");
+    assert!(
+        listed.contains(&created.id) && !listed.contains(&created.code),
+        "{listed}"
+    );
     admin::execute(
         &offline,
         AdminRequest::InviteRevoke {
@@ -343,7 +390,10 @@ async fn offline_admin_creates_lists_and_revokes_invitations_and_the_purge_forge
     .await
     .is_err());
     let (status, body) = sign_up(&server.api(), "late", Some(&created.code)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("invite_invalid")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("invite_invalid"))
+    );
     // The revoked record is kept for 30 days (a purge a day later leaves it), then purged.
     let day = 24 * 3600 * 1000;
     let now = sotto_server::clock::now_ms();

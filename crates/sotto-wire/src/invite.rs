@@ -190,14 +190,21 @@ mod tests {
             BadInviteCode::BadLength
         );
         assert_eq!(
-            format!("{}U", &text[..25]).parse::<InviteCode>().unwrap_err(),
+            format!("{}U", &text[..25])
+                .parse::<InviteCode>()
+                .unwrap_err(),
             BadInviteCode::BadCharacter
         );
         // The last digit carries two padding bits; set, they would be a second spelling.
-        let last = ALPHABET.iter().position(|&a| a == text.as_bytes()[25]).unwrap();
+        let last = ALPHABET
+            .iter()
+            .position(|&a| a == text.as_bytes()[25])
+            .unwrap();
         let odd = char::from(ALPHABET[last | 1]);
         assert_eq!(
-            format!("{}{odd}", &text[..25]).parse::<InviteCode>().unwrap_err(),
+            format!("{}{odd}", &text[..25])
+                .parse::<InviteCode>()
+                .unwrap_err(),
             BadInviteCode::BadLength
         );
         assert_eq!(

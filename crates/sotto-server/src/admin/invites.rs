@@ -68,8 +68,17 @@ pub struct InviteRevoked {
 
 impl fmt::Display for InviteCreated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invitation {} (expires {})", self.id, utc(self.expires_at))?;
-        writeln!(f, "code: {}  (shown once; only its hash is kept)", self.code)?;
+        writeln!(
+            f,
+            "invitation {} (expires {})",
+            self.id,
+            utc(self.expires_at)
+        )?;
+        writeln!(
+            f,
+            "code: {}  (shown once; only its hash is kept)",
+            self.code
+        )?;
         match &self.server {
             Some(server) => {
                 writeln!(
@@ -239,7 +248,10 @@ mod tests {
 
     #[test]
     fn ids_are_16_hex_digits_in_either_case() {
-        assert_eq!(parse_id("00112233AABBccdd").unwrap(), [0, 0x11, 0x22, 0x33, 0xaa, 0xbb, 0xcc, 0xdd]);
+        assert_eq!(
+            parse_id("00112233AABBccdd").unwrap(),
+            [0, 0x11, 0x22, 0x33, 0xaa, 0xbb, 0xcc, 0xdd]
+        );
         assert!(parse_id("0011").is_err());
         assert!(parse_id("zz112233aabbccdd").is_err());
     }

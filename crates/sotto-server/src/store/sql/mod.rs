@@ -24,10 +24,10 @@ use crate::error::{Error, Result};
 use crate::store::backend::Backend;
 use crate::store::{
     fixed, merge_queues, ArchivedEnvelope, BackupCaps, ChallengeRecord, ChangeRecord, Delivery,
-    DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, InviteRecord, MemberStatus, NewBackupItem,
-    NewMember, NewPrekey, NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome,
-    RequestRecord, SessionId, SessionRecord, Store, StoredBackupItem, UserId, UserRecord, WriteOp,
-    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    DeviceRecord, HandoverRecord, HistoryWindow, HotQueueFigures, InviteRecord, MemberStatus,
+    NewBackupItem, NewMember, NewPrekey, NewTokenPair, Purged, QueuePolicy, RecoveryRecord,
+    RefreshOutcome, RequestRecord, SessionId, SessionRecord, Store, StoredBackupItem, UserId,
+    UserRecord, WriteOp, WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
