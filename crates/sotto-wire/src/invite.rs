@@ -54,32 +54,36 @@ impl InviteCode {
 
     /// The canonical text, for the one place that shows it.
     pub fn expose(&self) -> Zeroizing<String> {
-        let mut digits = [0u8; DIGITS];
+        let mut text = Zeroizing::new(String::with_capacity(DIGITS + 4));
+        let mut push = |value: u32| {
+            let count = text.chars().filter(|c| *c != '-').count();
+            if count > 0 && count % 5 == 0 && count < 25 {
+                text.push('-');
+            }
+            text.push(symbol(value));
+        };
         let mut acc: u32 = 0;
         let mut bits = 0;
-        let mut n = 0;
         for &byte in self.0.iter() {
             acc = (acc << 8) | u32::from(byte);
             bits += 8;
             while bits >= 5 {
                 bits -= 5;
-                digits[n] = ALPHABET[((acc >> bits) & 31) as usize];
-                n += 1;
+                push(acc >> bits);
             }
             acc &= (1 << bits) - 1;
         }
         // 128 = 25 × 5 + 3: the last digit holds three bits and two zero bits.
-        digits[n] = ALPHABET[((acc << (5 - bits)) & 31) as usize];
-        let mut text = Zeroizing::new(String::with_capacity(DIGITS + 4));
-        for (i, &d) in digits.iter().enumerate() {
-            if i > 0 && i % 5 == 0 && i < 25 {
-                text.push('-');
-            }
-            text.push(char::from(d));
-        }
-        digits.fill(0);
+        push(acc << (5 - bits));
         text
     }
+}
+
+/// The alphabet's symbol for the low 5 bits of `value`.
+fn symbol(value: u32) -> char {
+    ALPHABET
+        .get((value & 31) as usize)
+        .map_or('0', |&b| char::from(b))
 }
 
 /// One typed character's 5-bit value; `None` for a separator.
@@ -120,8 +124,8 @@ impl FromStr for InviteCode {
             bits += 5;
             if bits >= 8 {
                 bits -= 8;
-                if out < 16 {
-                    bytes[out] = (acc >> bits) as u8;
+                if let Some(slot) = bytes.get_mut(out) {
+                    *slot = (acc >> bits) as u8;
                     out += 1;
                 }
             }
