@@ -42,6 +42,15 @@ pub enum Command {
         /// A name for this device.
         #[arg(long, default_value = "sotto cli")]
         device_name: String,
+        /// The invitation code from the server's administrator, for a server that creates
+        /// accounts only by invitation (any case, dashes optional).
+        #[arg(
+            long,
+            env = "SOTTO_INVITE",
+            value_name = "CODE",
+            hide_env_values = true
+        )]
+        invite: Option<String>,
     },
     /// Log in: on a new profile, adds this device and waits for approval from another device.
     Login {

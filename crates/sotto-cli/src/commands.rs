@@ -106,10 +106,24 @@ async fn command(client: &mut Client, command: Command) -> Result<(), CliError> 
         Command::Register {
             username,
             device_name,
+            invite,
         } => {
+            // A mistyped code is caught here, before keys are generated and a request spent.
+            let invite = invite
+                .map(|text| {
+                    text.parse::<sotto_client::api::InviteCode>().map_err(|_| {
+                        CliError::Usage(
+                            "--invite: an invitation code is 26 letters and digits \
+                             (XXXXX-XXXXX-XXXXX-XXXXX-XXXXXX; any case, dashes optional)",
+                        )
+                    })
+                })
+                .transpose()?;
             let password = secret("SOTTO_PASSWORD", "the account password", "Password: ")?;
             let progress = Progress::start("generating keys and registering");
-            let result = client.register(&username, &password, &device_name).await;
+            let result = client
+                .register_invited(&username, &password, &device_name, invite.as_ref())
+                .await;
             progress.finish();
             result?;
             note(&format!(

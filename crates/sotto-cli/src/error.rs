@@ -128,7 +128,8 @@ impl CliError {
                 | ClientError::AttachmentTooLarge { .. }
                 | ClientError::BadServerUrl { .. }
                 | ClientError::InvalidInput { .. }
-                | ClientError::InvalidField(_) => code::USAGE,
+                | ClientError::InvalidField(_)
+                | ClientError::InviteInvalid => code::USAGE,
                 _ => code::FAILURE,
             },
             Self::NoSecret { .. } | Self::Usage(_) | Self::NoProfileDir => code::USAGE,
@@ -144,6 +145,15 @@ impl CliError {
 pub fn advice(error: &ClientError) -> Option<String> {
     Some(match error {
         ClientError::NoAccount => "run `sotto register` or `sotto login` first".to_owned(),
+        ClientError::RegistrationClosed => {
+            "ask the server's administrator for an account; `sotto login` works for existing ones"
+                .to_owned()
+        }
+        ClientError::InviteInvalid => {
+            "pass the code from the server's administrator with `--invite CODE` (or \
+             SOTTO_INVITE); a code works once and expires, so ask for a new one if it was used"
+                .to_owned()
+        }
         ClientError::DevicePending => {
             "run `sotto devices approve <code>` on another device, then `sotto login` again"
                 .to_owned()

@@ -182,6 +182,19 @@ impl Client {
         password: &str,
         device_name: &str,
     ) -> Result<()> {
+        self.register_invited(username, password, device_name, None)
+            .await
+    }
+
+    /// [`Client::register`] with an invitation code, for a server with
+    /// `registration = "invite"` (an open server ignores it).
+    pub async fn register_invited(
+        &mut self,
+        username: &str,
+        password: &str,
+        device_name: &str,
+        invite: Option<&crate::api::InviteCode>,
+    ) -> Result<()> {
         if let Some(account) = &self.state.account {
             return Err(Error::AlreadyRegistered {
                 username: account.username.clone(),
@@ -196,7 +209,7 @@ impl Client {
             device_name,
             now,
         )?;
-        match self.api.register(username, password).await {
+        match self.api.register(username, password, invite).await {
             Err(Error::Api {
                 code: crate::api::ErrorCode::Conflict,
                 ..
@@ -205,6 +218,14 @@ impl Client {
                     username: username.to_owned(),
                 })
             }
+            Err(Error::Api {
+                code: crate::api::ErrorCode::RegistrationClosed,
+                ..
+            }) => return Err(Error::RegistrationClosed),
+            Err(Error::Api {
+                code: crate::api::ErrorCode::InviteInvalid,
+                ..
+            }) => return Err(Error::InviteInvalid),
             other => other?,
         }
         let login = self.api.login(username, password).await?;

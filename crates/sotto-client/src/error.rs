@@ -49,6 +49,13 @@ pub enum Error {
         /// The name asked for.
         username: String,
     },
+    /// The server accepts no new accounts.
+    #[error("this server does not accept new accounts")]
+    RegistrationClosed,
+    /// The server creates accounts only with an invitation code, and the one given (or its
+    /// absence) was refused: missing, unknown, used, revoked or expired.
+    #[error("this server needs a valid invitation code to create an account")]
+    InviteInvalid,
     /// This device is waiting for approval from another device.
     #[error("this device is waiting for approval by a device that holds the account's master key")]
     DevicePending,

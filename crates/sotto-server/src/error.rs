@@ -248,7 +248,6 @@ pub enum Error {
         path: String,
         /// What is wrong with it.
         reason: String,
-        reason: String,
     },
     /// The operator disabled the account (`sotto-server admin users disable`).
     #[error("this account is disabled")]
@@ -262,6 +261,14 @@ pub enum Error {
         /// The reply's message.
         message: String,
     },
+    // ---- registration modes and invitations ----
+    /// The server accepts no new accounts (`registration = "closed"`).
+    #[error("this server does not accept new accounts")]
+    RegistrationClosed,
+    /// A sign-up needs a usable invitation code: missing, unknown, used, revoked and expired
+    /// codes all answer this, so a guesser learns nothing from the answer.
+    #[error("a valid invitation code is required to create an account here")]
+    InviteInvalid,
 }
 
 /// Shorthand for results in this crate.
@@ -311,6 +318,8 @@ impl Error {
             | Self::Certificate { .. }
             | Self::AdminRefused { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
             Self::AccountDisabled => (StatusCode::FORBIDDEN, ErrorCode::AccountDisabled),
+            Self::RegistrationClosed => (StatusCode::FORBIDDEN, ErrorCode::RegistrationClosed),
+            Self::InviteInvalid => (StatusCode::FORBIDDEN, ErrorCode::InviteInvalid),
         }
     }
 

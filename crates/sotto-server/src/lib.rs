@@ -230,6 +230,7 @@ pub async fn start(config: Config) -> Result<Server> {
                 .metrics_token
                 .as_ref()
                 .map(|t| sotto_proto::crypto::sha256(t.expose().as_bytes())),
+            registration: config.registration,
         },
         passwords: Passwords::new(&config.argon2).await?,
         throttle: Throttle::default(),

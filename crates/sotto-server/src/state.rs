@@ -32,6 +32,8 @@ pub struct Settings {
     pub history: History,
     /// SHA-256 of the token that opens `/metrics`; `None`: `/metrics` is not served.
     pub metrics_token_hash: Option<[u8; 32]>,
+    /// Who may create an account: anyone, holders of an invitation code, or no one.
+    pub registration: crate::config::RegistrationMode,
 }
 
 /// The shared handles.

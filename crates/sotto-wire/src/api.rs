@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
 use crate::ids::{AttachmentId, HandoverId, SessionId};
+use crate::invite::InviteCode;
 use crate::secret::Secret;
 
 // ---- accounts and sessions ----
@@ -20,6 +21,40 @@ pub struct Credentials {
     pub username: String,
     /// The password.
     pub password: Secret,
+}
+
+/// `POST /v1/accounts`: a username, a password, and on a server with `registration = "invite"`
+/// an invitation code (ignored by an open server).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// The username as typed (the server normalises it).
+    pub username: String,
+    /// The password.
+    pub password: Secret,
+    /// The invitation code, as typed (any case, dashes optional); absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteCode>,
+}
+
+/// How a server accepts new accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    /// Anyone may sign up.
+    Open,
+    /// A sign-up needs an invitation code from the server's administrator.
+    Invite,
+    /// No new accounts.
+    Closed,
+}
+
+/// `GET /v1/registration` answer (no authentication): how this server accepts new accounts,
+/// so a sign-up form knows whether to ask for an invitation code.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RegistrationView {
+    /// `open`, `invite` or `closed`.
+    pub mode: RegistrationMode,
 }
 
 /// `POST /v1/accounts` answer.

@@ -57,6 +57,11 @@ pub enum ErrorCode {
     Internal,
     /// The operator disabled the account: sign-ins are refused until it is enabled again.
     AccountDisabled,
+    /// The server accepts no new accounts (`registration = "closed"`).
+    RegistrationClosed,
+    /// A sign-up on a server with `registration = "invite"` came without a usable invitation
+    /// code: missing, unknown, used, revoked or expired (one answer for all).
+    InviteInvalid,
     /// A code this client does not know (a newer server), or a bare `4xx` with no JSON body
     /// that [`ErrorCode::from_status`] has no better code for. Never sent by this server.
     #[serde(other)]
@@ -89,6 +94,8 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::AccountDisabled => "account_disabled",
+            Self::RegistrationClosed => "registration_closed",
+            Self::InviteInvalid => "invite_invalid",
             Self::Unknown => "unknown",
         }
     }
@@ -140,6 +147,8 @@ impl ErrorCode {
             | Self::Conflict
             | Self::RecoveryRejected
             | Self::AccountDisabled
+            | Self::RegistrationClosed
+            | Self::InviteInvalid
             | Self::Unknown => false,
         }
     }

@@ -18,6 +18,7 @@
 //! - [`error`]: the error body and its stable [`ErrorCode`]s, shared by HTTP and `error` frames.
 //! - [`ids`]: the server's own ids ([`SessionId`], [`AttachmentId`]).
 //! - [`secret`]: [`Secret`], a zeroized string field.
+//! - [`invite`]: [`InviteCode`], a single-use invitation code and its text form.
 //! - [`decode`]: bounded decoding with a typed [`DecodeError`].
 
 pub mod api;
@@ -25,10 +26,12 @@ pub mod decode;
 pub mod error;
 pub mod frames;
 pub mod ids;
+pub mod invite;
 pub mod secret;
 
 pub use decode::{from_json, DecodeError};
 pub use error::{ErrorBody, ErrorCode};
 pub use frames::{ClientFrame, ServerFrame, SignalKind, MAX_ACK_IDS, MAX_SIGNAL_PAYLOAD};
 pub use ids::{AttachmentId, HandoverId, SessionId};
+pub use invite::{BadInviteCode, InviteCode};
 pub use secret::Secret;

@@ -32,6 +32,8 @@ export type ApiErrorCode =
   | "capacity"
   | "unavailable"
   | "internal"
+  | "registration_closed"
+  | "invite_invalid"
   | "network"
   | "bad_response";
 
@@ -58,6 +60,8 @@ const KNOWN: readonly string[] = [
   "capacity",
   "unavailable",
   "internal",
+  "registration_closed",
+  "invite_invalid",
 ];
 
 export class ApiError extends Error {
@@ -194,8 +198,14 @@ export class ApiClient {
     await this.raw(method, path, body, bearer, true);
   }
 
-  register(username: string, password: string) {
-    return this.json(S.Registered, "POST", "/v1/accounts", { username, password });
+  /** `POST /v1/accounts`; `invite` only when the server asks for one (sent as typed). */
+  register(username: string, password: string, invite?: string) {
+    const body = invite === undefined ? { username, password } : { username, password, invite };
+    return this.json(S.Registered, "POST", "/v1/accounts", body);
+  }
+  /** `GET /v1/registration` (no token): whether sign-up is open, by invitation, or closed. */
+  registration() {
+    return this.json(S.RegistrationView, "GET", "/v1/registration");
   }
   login(username: string, password: string) {
     return this.json(S.LoginTokenView, "POST", "/v1/auth/login", { username, password });

@@ -14,6 +14,9 @@ export const ErrorBody = z.object({
   code: z.string().optional(),
 });
 export const Registered = z.object({ username: z.string() });
+/** `GET /v1/registration`: how the server accepts new accounts. */
+export const RegistrationView = z.object({ mode: z.enum(["open", "invite", "closed"]) });
+export type RegistrationMode = z.infer<typeof RegistrationView>["mode"];
 export const LoginTokenView = z.object({
   username: z.string(),
   login_token: z.string(),

@@ -203,10 +203,25 @@ impl Api {
         self.send(request).await.map(|_| ())
     }
 
-    /// `POST /v1/accounts`.
-    pub async fn register(&self, username: &str, password: &str) -> Result<()> {
-        let body = credentials(username, password);
+    /// `POST /v1/accounts`, with an invitation code for a server that asks for one.
+    pub async fn register(
+        &self,
+        username: &str,
+        password: &str,
+        invite: Option<&InviteCode>,
+    ) -> Result<()> {
+        let body = Registration {
+            username: username.to_owned(),
+            password: Secret::new(password),
+            invite: invite.map(|code| InviteCode::from_bytes(*code.as_bytes())),
+        };
         self.call_empty("/v1/accounts", None, &body).await
+    }
+
+    /// `GET /v1/registration` (no authentication): how the server accepts new accounts.
+    pub async fn registration(&self) -> Result<RegistrationView> {
+        self.call(Method::GET, "/v1/registration", None, None::<&()>)
+            .await
     }
 
     /// `POST /v1/auth/login`.

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 pub use sotto_wire::api::*;
-pub use sotto_wire::{AttachmentId, ErrorBody, ErrorCode, SessionId};
+pub use sotto_wire::{AttachmentId, ErrorBody, ErrorCode, InviteCode, SessionId};
 
 use crate::error::{Error, Result};
 

@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use sotto_wire::api::{
     AccountCreated, ChallengeAnswer, ChallengeRequest, ChallengeResponse, Credentials,
     LoginResponse, PasswordChange, PasswordChanged, PasswordProof, RefreshChallengeRequest,
-    RefreshRequest, SessionKind, SessionView, TicketResponse, TokenResponse,
+    RefreshRequest, Registration, RegistrationMode as WireMode, RegistrationView, SessionKind,
+    SessionView, TicketResponse, TokenResponse,
 };
 use sotto_wire::Secret;
 
@@ -26,11 +27,31 @@ pub const TICKET_COOKIE: &str = "__Host-sotto-ticket";
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Json(body): Json<Credentials>,
+    Json(body): Json<Registration>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let username =
-        accounts::register(&state, &body.username, body.password.into_inner(), ip).await?;
+    let username = accounts::register(
+        &state,
+        &body.username,
+        body.password.into_inner(),
+        body.invite,
+        ip,
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(AccountCreated { username })))
+}
+
+/// # `GET /v1/registration`
+///
+/// No authentication: a sign-up form reads it before there is an account.
+pub async fn registration(State(state): State<AppState>) -> axum::Json<RegistrationView> {
+    use crate::config::RegistrationMode as Mode;
+    axum::Json(RegistrationView {
+        mode: match state.settings.registration {
+            Mode::Open => WireMode::Open,
+            Mode::Invite => WireMode::Invite,
+            Mode::Closed => WireMode::Closed,
+        },
+    })
 }
 
 /// # `POST /v1/auth/login`

@@ -52,6 +52,7 @@ pub const CSP: &str =
 pub fn router(state: AppState, web_dir: Option<&Path>) -> Router {
     let api = Router::new()
         .route("/v1/accounts", post(accounts::register))
+        .route("/v1/registration", get(accounts::registration))
         .route("/v1/auth/login", post(accounts::login))
         .route("/v1/auth/challenge", post(accounts::challenge))
         .route("/v1/auth/device", post(accounts::device_login))

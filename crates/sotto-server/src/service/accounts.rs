@@ -3,12 +3,14 @@
 
 use std::net::IpAddr;
 
+use sotto_wire::InviteCode;
 use zeroize::Zeroizing;
 
 use crate::auth::password::Passwords;
 use crate::auth::tokens::{self, Secret, TokenKind};
 use crate::auth::username;
 use crate::clock;
+use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::hub::CloseReason;
 use crate::metrics::Metrics;
@@ -35,17 +37,25 @@ const TAKEN: Error = Error::Conflict {
 
 /// Registers a new account; returns the normalised username.
 ///
-/// The order bounds the work an attacker can make the server do: the cheap rules first, then
-/// the address's allowance (every attempt counts, a taken name too, so the `409` lists accounts
-/// no faster than sign-ups are allowed), then whether the name is taken (a taken name costs no
-/// hash; its quicker answer says nothing the `409` does not), then the server-wide allowance of
-/// new hashes, and only then Argon2id, in the new-hash slots that logins do not share.
+/// The order bounds the work an attacker can make the server do: the cheap rules first (a
+/// closed server refuses here), then the address's allowance (every attempt counts, a refused
+/// invitation code and a taken name too, so neither codes nor names can be tried faster than
+/// sign-ups are allowed), then on an invite-only server the code (a refused code costs no hash,
+/// and is checked before the name, so without a code the `409` lists nothing), then whether
+/// the name is taken (a taken name costs no hash; its quicker answer says nothing the `409`
+/// does not), then the server-wide allowance of new hashes, and only then Argon2id, in the
+/// new-hash slots that logins do not share. The code is spent in the transaction that creates
+/// the account, so two sign-ups racing on one code create one account.
 pub async fn register(
     state: &AppState,
     username: &str,
     password: Zeroizing<String>,
+    invite: Option<InviteCode>,
     ip: IpAddr,
 ) -> Result<String> {
+    if state.settings.registration == RegistrationMode::Closed {
+        return Err(Error::RegistrationClosed);
+    }
     let name = username::normalize(username)?;
     Passwords::check_rules(&password)?;
     let throttled = |retry_after| {
@@ -54,19 +64,57 @@ pub async fn register(
     };
     let now = std::time::Instant::now();
     state.registrations.attempt(ip, now).map_err(throttled)?;
+    // An open server ignores a code: one sent by a client that kept it from an earlier
+    // invitation does no harm.
+    let code_hash = match (state.settings.registration, invite) {
+        (RegistrationMode::Invite, Some(code)) => Some(invite_hash(&code)),
+        (RegistrationMode::Invite, None) => {
+            tracing::debug!("sign-up refused: no invitation code");
+            return Err(Error::InviteInvalid);
+        }
+        (RegistrationMode::Open | RegistrationMode::Closed, _) => None,
+    };
+    if let Some(hash) = &code_hash {
+        if !state.store.invite_usable(hash, clock::now_ms()).await? {
+            // Unknown, used, revoked or expired: one answer; the code is not logged.
+            tracing::debug!("sign-up refused: invitation code not usable");
+            return Err(Error::InviteInvalid);
+        }
+    }
     if state.store.user_by_name(&name).await?.is_some() {
         return Err(TAKEN);
     }
     state.registrations.new_hash(now).map_err(throttled)?;
     let hash = state.passwords.hash(password).await?;
     Metrics::add(&state.metrics.password_hashes, 1);
-    state
-        .store
-        .create_user(&name, &hash, clock::now_ms())
-        .await?;
+    match &code_hash {
+        Some(code) => {
+            state
+                .store
+                .create_user_with_invite(&name, &hash, clock::now_ms(), code)
+                .await
+                .inspect_err(|e| {
+                    if matches!(e, Error::InviteInvalid) {
+                        tracing::debug!("sign-up refused: invitation code spent meanwhile");
+                    }
+                })?;
+        }
+        None => {
+            state
+                .store
+                .create_user(&name, &hash, clock::now_ms())
+                .await?;
+        }
+    }
     Metrics::add(&state.metrics.registrations, 1);
-    tracing::info!(username = %name, "account registered");
+    tracing::info!(username = %name, invited = code_hash.is_some(), "account registered");
     Ok(name)
+}
+
+/// What the store keeps of an invitation code: SHA-256 of its 16 bytes (the code has 128
+/// random bits, so no salt or slow hash is needed for it to be unguessable from the table).
+pub fn invite_hash(code: &InviteCode) -> [u8; 32] {
+    sotto_proto::crypto::sha256(code.as_bytes())
 }
 
 /// Checks a password, throttled per account and address. Unknown users cost the same as known

@@ -1,7 +1,8 @@
 //! The periodic purge, every `history.purge_interval_secs` on the server's clock
 //! ([`crate::clock::ServerClock`]): expired sessions, challenges and tickets; undelivered
 //! records past `limits.undelivered_ttl_secs`; hand-overs past `limits.handover_ttl_secs`;
-//! pending devices nobody approved within `limits.pending_device_secs`; and
+//! pending devices nobody approved within `limits.pending_device_secs`; invitations used,
+//! revoked or expired 30 days ago; and
 //! archived envelopes and attachments past their conversation's retention (docs/protocol.md
 //! §6.7; the server default where the log set none). Each step runs on its own, so one that
 //! fails is logged and the others still run.
@@ -11,6 +12,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::state::AppState;
+
+/// How long a used, revoked or expired invitation is kept (30 days): long enough to answer
+/// who was invited and when, short enough that the table does not grow for good.
+const INVITE_RECORD_SECS: u64 = 30 * 24 * 3600;
 
 /// `secs` seconds in milliseconds, saturating.
 fn ms(secs: u64) -> i64 {
@@ -34,6 +39,10 @@ pub async fn once(state: &AppState, now: i64) {
     let pending_before = now.saturating_sub(ms(limits.pending_device_secs));
     if let Err(error) = state.store.purge_pending_devices(pending_before).await {
         tracing::warn!(?error, "purging expired pending devices failed");
+    }
+    let invites_before = now.saturating_sub(ms(INVITE_RECORD_SECS));
+    if let Err(error) = state.store.purge_invites(invites_before).await {
+        tracing::warn!(?error, "purging old invitations failed");
     }
     let default_retention = state.settings.history.default_retention_secs;
     match state.store.purge_retention(now, default_retention).await {

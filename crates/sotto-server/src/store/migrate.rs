@@ -71,6 +71,11 @@ pub const SQLITE: &[Migration] = &[
         sql: include_str!("../../migrations/sqlite/0010_prekeys.sql"),
     },
     Migration {
+        version: 11,
+        name: "invites",
+        sql: include_str!("../../migrations/sqlite/0011_invites.sql"),
+    },
+    Migration {
         version: 12,
         name: "account state",
         sql: include_str!("../../migrations/sqlite/0012_account_state.sql"),
@@ -128,6 +133,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 10,
         name: "prekeys",
         sql: include_str!("../../migrations/postgres/0010_prekeys.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "invites",
+        sql: include_str!("../../migrations/postgres/0011_invites.sql"),
     },
     Migration {
         version: 12,

@@ -908,6 +908,52 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of accounts, devices, sessions, conversations, queued and archived envelopes
     /// and attachments, as of `now` (ms).
     async fn counts(&self, now: i64) -> Result<StoreCounts>;
+
+    // ---- invitations (`registration = "invite"`; docs/configuration.md "Registration") ----
+
+    /// Stores a new invitation; `Conflict` if its id or hash is taken.
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()>;
+    /// Whether the invitation whose code hashes to `code_hash` can be used at `now` (ms):
+    /// stored, not used, not revoked, not expired. A read, for refusing a sign-up before its
+    /// password is hashed; [`Store::create_user_with_invite`] decides.
+    async fn invite_usable(&self, code_hash: &[u8; 32], now: i64) -> Result<bool>;
+    /// Creates a user and spends the invitation whose code hashes to `code_hash`, in one
+    /// transaction: `InviteInvalid` (nothing written) unless the invitation is usable at `now`,
+    /// `Conflict` (the invitation stays unused) if the username is taken. Of two sign-ups racing
+    /// on one code, one creates its account and the other gets `InviteInvalid`.
+    async fn create_user_with_invite(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+        code_hash: &[u8; 32],
+    ) -> Result<UserId>;
+    /// The invitations neither used nor revoked that expire after `now` (ms), oldest first.
+    async fn list_invites(&self, now: i64) -> Result<Vec<InviteRecord>>;
+    /// Revokes the unused, unrevoked invitation `id` at `now`; returns whether there was one.
+    async fn revoke_invite(&self, id: &[u8; 8], now: i64) -> Result<bool>;
+    /// Deletes invitations used, revoked or expired before `before` (ms); returns how many.
+    async fn purge_invites(&self, before: i64) -> Result<u64>;
+}
+
+/// One invitation. The code itself is never stored: only its SHA-256, and an id that is the
+/// hash's first 8 bytes, which names it in `invite list` and `invite revoke`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRecord {
+    /// The first 8 bytes of `code_hash`.
+    pub id: [u8; 8],
+    /// SHA-256 of the code's 16 bytes.
+    pub code_hash: [u8; 32],
+    /// When it was created (ms).
+    pub created_at: i64,
+    /// When it stops being usable (ms).
+    pub expires_at: i64,
+    /// When an account was created with it (ms).
+    pub used_at: Option<i64>,
+    /// The account created with it.
+    pub used_by: Option<UserId>,
+    /// When the administrator withdrew it (ms).
+    pub revoked_at: Option<i64>,
 }
 
 /// Unanswered challenges one session may hold. A client needs one or two at a time (a socket

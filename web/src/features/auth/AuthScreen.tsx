@@ -1,7 +1,9 @@
-import { type SyntheticEvent, useState } from "react";
+import { type SyntheticEvent, useEffect, useState } from "react";
 
 import { ErrorText, Field } from "../../components/ui";
+import type { RegistrationMode } from "../../lib/schemas";
 import { useSotto } from "../../lib/sotto";
+import { signUpShape } from "./registration";
 import { passwordStrength } from "./strength";
 
 function defaultDeviceName(): string {
@@ -38,7 +40,25 @@ export function AuthScreen({
   const [deviceName, setDeviceName] = useState(defaultDeviceName());
   const [busy, setBusy] = useState(false);
   const [localError, setLocalError] = useState<string>();
+  const [invite, setInvite] = useState("");
+  // Unknown until the server answers: the form stays as for an open server meanwhile, and the
+  // server's own refusal explains if it is not.
+  const [registration, setRegistration] = useState<RegistrationMode>();
   const strength = passwordStrength(password, username);
+  const shape = signUpShape(registration);
+
+  useEffect(() => {
+    let live = true;
+    client.registrationMode().then(
+      (m) => {
+        if (live) setRegistration(m);
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [client]);
 
   const submit = async (e: SyntheticEvent) => {
     e.preventDefault();
@@ -55,7 +75,8 @@ export function AuthScreen({
     }
     setBusy(true);
     try {
-      if (mode === "register") await client.register(username, password, deviceName);
+      if (mode === "register")
+        await client.register(username, password, deviceName, shape.askInvite ? invite : undefined);
       else await client.login(username, password, deviceName);
     } catch {
       // shown through the view's error
@@ -118,66 +139,83 @@ export function AuthScreen({
           </p>
         </section>
       )}
-      <form onSubmit={(e) => void submit(e)} aria-busy={busy}>
-        <Field
-          label="Username"
-          name="username"
-          value={username}
-          onChange={setUsername}
-          autoComplete="username"
-          required
-          hint="3–32 characters: a–z, 0–9, . _ -"
-        />
-        <Field
-          label="Password"
-          name="password"
-          type="password"
-          value={password}
-          onChange={setPassword}
-          autoComplete={mode === "register" ? "new-password" : "current-password"}
-          required
-          hint={
-            mode === "register" ? (
-              <span data-testid="strength">
-                <span className="meter" aria-hidden="true">
-                  <span className={`s${strength.score}`} />
-                </span>
-                Strength: <strong>{strength.label}</strong>. {strength.advice}
-              </span>
-            ) : undefined
-          }
-        />
-        {mode === "register" && (
+      {mode === "register" && !shape.signUp ? (
+        <p className="hint" role="status" data-testid="registration-closed">
+          This server does not accept new accounts; ask its administrator.
+        </p>
+      ) : (
+        <form onSubmit={(e) => void submit(e)} aria-busy={busy}>
           <Field
-            label="Confirm password"
-            name="confirm"
-            type="password"
-            value={confirm}
-            onChange={setConfirm}
-            autoComplete="new-password"
+            label="Username"
+            name="username"
+            value={username}
+            onChange={setUsername}
+            autoComplete="username"
             required
+            hint="3–32 characters: a–z, 0–9, . _ -"
           />
-        )}
-        <Field
-          label="Device name"
-          name="device"
-          value={deviceName}
-          onChange={setDeviceName}
-          hint="Shown in your device list."
-        />
-        <ErrorText error={localError ?? error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
-            {busy
-              ? mode === "register"
-                ? "Creating keys…"
-                : "Logging in…"
-              : mode === "register"
-                ? "Create account"
-                : "Log in"}
-          </button>
-        </div>
-      </form>
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            value={password}
+            onChange={setPassword}
+            autoComplete={mode === "register" ? "new-password" : "current-password"}
+            required
+            hint={
+              mode === "register" ? (
+                <span data-testid="strength">
+                  <span className="meter" aria-hidden="true">
+                    <span className={`s${strength.score}`} />
+                  </span>
+                  Strength: <strong>{strength.label}</strong>. {strength.advice}
+                </span>
+              ) : undefined
+            }
+          />
+          {mode === "register" && (
+            <Field
+              label="Confirm password"
+              name="confirm"
+              type="password"
+              value={confirm}
+              onChange={setConfirm}
+              autoComplete="new-password"
+              required
+            />
+          )}
+          {mode === "register" && shape.askInvite && (
+            <Field
+              label="Invitation code"
+              name="invite"
+              value={invite}
+              onChange={setInvite}
+              autoComplete="off"
+              required
+              hint="This server creates accounts by invitation: enter the code its administrator gave you."
+            />
+          )}
+          <Field
+            label="Device name"
+            name="device"
+            value={deviceName}
+            onChange={setDeviceName}
+            hint="Shown in your device list."
+          />
+          <ErrorText error={localError ?? error} />
+          <div className="actions">
+            <button type="submit" className="primary" disabled={busy}>
+              {busy
+                ? mode === "register"
+                  ? "Creating keys…"
+                  : "Logging in…"
+                : mode === "register"
+                  ? "Create account"
+                  : "Log in"}
+            </button>
+          </div>
+        </form>
+      )}
       {onRecover !== undefined && (
         <p className="hint">
           Lost all your devices?{" "}

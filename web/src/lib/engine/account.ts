@@ -142,15 +142,36 @@ export interface Registered {
   readonly masterPkcs8: Bytes;
 }
 
+/**
+ * An invitation code as typed, trimmed; `undefined` when empty. The server reads any case,
+ * with or without dashes and spaces (`sotto_wire::InviteCode`).
+ */
+export function normalizeInvite(text: string | undefined): string | undefined {
+  const trimmed = text?.trim();
+  return trimmed === undefined || trimmed === "" ? undefined : trimmed;
+}
+
+/** What the user reads when a sign-up is refused for the server's registration mode. */
+export function registrationRefusal(e: unknown, withInvite: boolean): string | undefined {
+  if (isApiError(e, "registration_closed"))
+    return "This server does not accept new accounts; ask its administrator.";
+  if (isApiError(e, "invite_invalid"))
+    return "That invitation code is not valid: it may be mistyped, already used, revoked or expired. Ask the administrator for a new one.";
+  if (withInvite && isApiError(e, "malformed_body"))
+    return "That is not an invitation code: it has 26 letters and digits (XXXXX-XXXXX-…).";
+  return undefined;
+}
+
 /** Registers `username`, creates the master key and this first device, and logs it in. */
 export async function register(
   deps: Deps,
   username: string,
   password: string,
   deviceName: string,
+  invite?: string,
 ): Promise<Registered> {
   const { api, session } = deps;
-  const registered = await api.register(username, password);
+  const registered = await api.register(username, password, normalizeInvite(invite));
   const lt = (await api.login(registered.username, password)).login_token;
   const [{ master, pkcs8 }, device] = await Promise.all([
     generateBackableMasterKey(),

@@ -30,7 +30,13 @@ import {
 } from "../../crypto";
 import { ApiClient } from "../api";
 import { fromB64 } from "../b64";
-import type { BlockedView, DeviceView, RecoveryStatus, ServerFrame } from "../schemas";
+import type {
+  BlockedView,
+  DeviceView,
+  RecoveryStatus,
+  RegistrationMode,
+  ServerFrame,
+} from "../schemas";
 import { type ConnectionState, SocketClient } from "../ws";
 import { Database } from "../../storage/db";
 import {
@@ -47,7 +53,9 @@ import {
   approveDevice,
   completeNewDevice,
   loginExisting,
+  normalizeInvite,
   register,
+  registrationRefusal,
   revokeDevice,
   rotateExchangeKeyIfDue,
   startNewDevice,
@@ -918,10 +926,20 @@ export class SottoClient {
     if (empty && !listed) await Database.wipe(this.db.name).catch(() => undefined);
   }
 
+  /** How the server accepts new accounts (`GET /v1/registration`), for the sign-up form. */
+  async registrationMode(): Promise<RegistrationMode> {
+    return (await this.api.registration()).mode;
+  }
+
   /** Creates an account and this first device, in a namespace of its own (never another's). */
-  async register(username: string, password: string, deviceName: string): Promise<void> {
+  async register(
+    username: string,
+    password: string,
+    deviceName: string,
+    invite?: string,
+  ): Promise<void> {
     if (this.accountName !== foldUsername(username)) {
-      await this.handOff(username, (next) => next.register(username, password, deviceName));
+      await this.handOff(username, (next) => next.register(username, password, deviceName, invite));
       return;
     }
     try {
@@ -930,7 +948,13 @@ export class SottoClient {
         throw new Error(
           `This browser already holds ${this.accountName}'s keys: log in instead (or remove that account's data from this browser first).`,
         );
-      const registered = await register(this.deps(), username, password, deviceName);
+      let registered;
+      try {
+        registered = await register(this.deps(), username, password, deviceName, invite);
+      } catch (e) {
+        const refusal = registrationRefusal(e, normalizeInvite(invite) !== undefined);
+        throw refusal === undefined ? e : new Error(refusal);
+      }
       this.keys_ = registered.keys;
       // Offered once the account is in ("Set up recovery"): the only time it can be backed up.
       this.masterPkcs8 = registered.masterPkcs8;

@@ -25,10 +25,10 @@ use crate::store::backend::Backend;
 use crate::store::{
     fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps,
     ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HandoverRecord, HistoryWindow,
-    HotQueueFigures, MemberStatus, NewBackupItem, NewMember, NewPrekey, NewTokenPair, Purged,
-    QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId, SessionRecord, Store,
-    StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
-    OPEN_CHALLENGES_PER_SESSION,
+    HotQueueFigures, InviteRecord, MemberStatus, NewBackupItem, NewMember, NewPrekey,
+    NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId,
+    SessionRecord, Store, StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp,
+    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
@@ -1715,6 +1715,132 @@ where
             attachment_bytes: r.int("attachment_bytes")?,
         })
     }
+
+    // ---- invitations ----
+
+    async fn create_invite(&self, invite: &InviteRecord) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO invites (id, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(invite.id.as_slice())
+        .bind(invite.code_hash.as_slice())
+        .bind(invite.created_at)
+        .bind(invite.expires_at)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::Conflict {
+                what: "invitation id is taken",
+            });
+        }
+        Ok(())
+    }
+
+    async fn invite_usable(&self, code_hash: &[u8; 32], now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT id FROM invites WHERE code_hash = $1 AND used_at IS NULL \
+             AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash.as_slice())
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?
+        .is_some())
+    }
+
+    async fn create_user_with_invite(
+        &self,
+        username: &str,
+        hash: &str,
+        now: i64,
+        code_hash: &[u8; 32],
+    ) -> Result<UserId> {
+        let mut tx = self.pool().begin_with(B::BEGIN_WRITE).await?;
+        let user = sqlx::query(
+            "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (username) DO NOTHING RETURNING id",
+        )
+        .bind(username)
+        .bind(hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user) = user else {
+            return Err(Error::Conflict {
+                what: "username is taken",
+            });
+        };
+        let user = UserId(user.int("id")?);
+        // The condition is checked on the row under its write lock (PostgreSQL re-reads it
+        // after a racing spend commits; SQLite holds its one write lock), so one code is spent
+        // once; dropping the transaction undoes the user row.
+        let spent = sqlx::query(
+            "UPDATE invites SET used_at = $2, used_by = $3 WHERE code_hash = $1 \
+             AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash.as_slice())
+        .bind(now)
+        .bind(user.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent != 1 {
+            return Err(Error::InviteInvalid);
+        }
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn list_invites(&self, now: i64) -> Result<Vec<InviteRecord>> {
+        sqlx::query(
+            "SELECT id, code_hash, created_at, expires_at, used_at, used_by, revoked_at \
+             FROM invites WHERE used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(invite_row)
+        .collect()
+    }
+
+    async fn revoke_invite(&self, id: &[u8; 8], now: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE invites SET revoked_at = $2 WHERE id = $1 AND used_at IS NULL \
+             AND revoked_at IS NULL",
+        )
+        .bind(id.as_slice())
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn purge_invites(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM invites WHERE used_at < $1 OR revoked_at < $1 OR expires_at < $1",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
+    }
+}
+
+/// An `invites` row.
+fn invite_row(row: &impl Columns) -> Result<InviteRecord> {
+    Ok(InviteRecord {
+        id: fixed(row.bytes("id")?, "invitation id")?,
+        code_hash: fixed(row.bytes("code_hash")?, "invitation hash")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        used_at: row.opt_int("used_at")?,
+        used_by: row.opt_int("used_by")?.map(UserId),
+        revoked_at: row.opt_int("revoked_at")?,
+    })
 }
 
 /// Rows one write transaction of the retention purge deletes at most, so the write lock is
