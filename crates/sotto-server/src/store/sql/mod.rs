@@ -25,10 +25,10 @@ use crate::store::backend::Backend;
 use crate::store::{
     fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps,
     ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HandoverRecord, HistoryWindow,
-    HotQueueFigures, InviteRecord, MemberStatus, NewBackupItem, NewMember, NewPrekey,
-    NewTokenPair, Purged, QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId,
-    SessionRecord, Store, StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp,
-    WriteOutcome, OPEN_CHALLENGES_PER_SESSION,
+    HotQueueFigures, InviteRecord, MemberStatus, NewBackupItem, NewMember, NewPrekey, NewTokenPair,
+    Purged, QueuePolicy, RecoveryRecord, RefreshOutcome, RequestRecord, SessionId, SessionRecord,
+    Store, StoreCounts, StoredBackupItem, UserId, UserRecord, WriteOp, WriteOutcome,
+    OPEN_CHALLENGES_PER_SESSION,
 };
 
 #[async_trait]
