@@ -111,6 +111,7 @@ fn body_as<T: serde::de::DeserializeOwned>(data: &[u8]) {
 /// A request body, as every JSON request type of the `/v1` API.
 pub fn http_body(data: &[u8]) {
     body_as::<api::Credentials>(data);
+    body_as::<api::Registration>(data);
     body_as::<api::ChallengeRequest>(data);
     body_as::<api::ChallengeAnswer>(data);
     body_as::<api::RefreshRequest>(data);
@@ -271,6 +272,13 @@ pub fn text(data: &[u8]) {
             text,
             "one spelling per id"
         );
+    }
+    // An invitation code (`POST /v1/accounts`): one canonical spelling, which parses back to
+    // the same code.
+    if let Ok(code) = text.parse::<sotto_wire::invite::InviteCode>() {
+        let canonical = code.expose();
+        let again: sotto_wire::invite::InviteCode = canonical.parse().expect("canonical parses");
+        assert_eq!(*again.expose(), *canonical, "invitation codes round-trip");
     }
     fn typed<T: std::str::FromStr + ToString>(text: &str) {
         if let Ok(id) = extract::id::<T>("id", text) {
