@@ -72,7 +72,7 @@ impl fmt::Display for InviteCreated {
             f,
             "invitation {} (expires {})",
             self.id,
-            utc(self.expires_at)
+            crate::clock::utc_minutes(self.expires_at)
         )?;
         writeln!(
             f,
@@ -111,8 +111,8 @@ impl fmt::Display for InviteList {
                 f,
                 "\n{:<16}  {:<20}  {:<20}",
                 invite.id,
-                utc(invite.created_at),
-                utc(invite.expires_at)
+                crate::clock::utc_minutes(invite.created_at),
+                crate::clock::utc_minutes(invite.expires_at)
             )?;
         }
         Ok(())
@@ -214,36 +214,21 @@ fn parse_id(text: &str) -> Result<[u8; 8]> {
     Ok(id)
 }
 
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM UTC` (civil-from-days, proleptic Gregorian).
-fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn times_print_as_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00 UTC");
-        assert_eq!(utc(1_798_761_599_000), "2026-12-31 23:59 UTC");
+        assert_eq!(crate::clock::utc_minutes(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            crate::clock::utc_minutes(951_782_400_000),
+            "2000-02-29 00:00 UTC"
+        );
+        assert_eq!(
+            crate::clock::utc_minutes(1_798_761_599_000),
+            "2026-12-31 23:59 UTC"
+        );
     }
 
     #[test]

@@ -99,8 +99,9 @@ impl std::fmt::Display for UserList {
                     u.username.clone(),
                     u.state.clone(),
                     u.devices.to_string(),
-                    utc(u.created_at),
-                    u.last_active.map_or_else(|| "-".to_owned(), utc),
+                    crate::clock::utc_minutes(u.created_at),
+                    u.last_active
+                        .map_or_else(|| "-".to_owned(), crate::clock::utc_minutes),
                 ]
             })
             .collect();
@@ -167,27 +168,6 @@ impl std::fmt::Display for Deleted {
         }
         Ok(())
     }
-}
-
-/// `ms` since the epoch as `YYYY-MM-DD HH:MM` UTC.
-fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60
-    )
 }
 
 /// The account named `name`; `NotFound` ("no account named …") otherwise.
@@ -302,9 +282,15 @@ mod tests {
 
     #[test]
     fn times_print_as_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00");
-        assert_eq!(utc(1_796_601_599_000), "2026-12-06 23:59");
+        assert_eq!(crate::clock::utc_minutes(0), "1970-01-01 00:00 UTC");
+        assert_eq!(
+            crate::clock::utc_minutes(951_782_400_000),
+            "2000-02-29 00:00 UTC"
+        );
+        assert_eq!(
+            crate::clock::utc_minutes(1_796_601_599_000),
+            "2026-12-06 23:59 UTC"
+        );
     }
 
     #[test]
