@@ -888,7 +888,8 @@ where
 
     async fn blocked_by(&self, blocker: UserId) -> Result<Vec<UserRecord>> {
         sqlx::query(
-            "SELECT u.id, u.username, u.password_hash, u.master_key, u.account_id \
+            "SELECT u.id, u.username, u.password_hash, u.master_key, u.account_id, \
+             u.disabled_at \
              FROM blocks b JOIN users u ON u.id = b.blocked WHERE b.blocker = $1 \
              ORDER BY u.username",
         )
