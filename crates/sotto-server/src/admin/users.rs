@@ -319,7 +319,7 @@ mod tests {
         let col = lines[0].find("STATE").unwrap();
         assert_eq!(lines[1].find("active"), Some(col));
         assert_eq!(lines[2].find("disabled"), Some(col));
-        assert!(lines[2].ends_with("1970-01-01 00:01"));
+        assert!(lines[2].ends_with("1970-01-01 00:01 UTC"));
         assert_eq!(lines[3], "2 accounts");
     }
 }
