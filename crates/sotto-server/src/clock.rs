@@ -85,6 +85,10 @@ mod civil_tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(utc_minutes(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minutes(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(utc_minutes(1_796_000_000_000), "2026-11-30 00:53 UTC");
+        assert_eq!(utc_minutes(1_796_601_599_000), "2026-12-06 23:59 UTC");
+        assert_eq!(utc_minutes(1_798_761_599_000), "2026-12-31 23:59 UTC");
     }
 }

@@ -281,19 +281,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_print_as_utc_dates() {
-        assert_eq!(crate::clock::utc_minutes(0), "1970-01-01 00:00 UTC");
-        assert_eq!(
-            crate::clock::utc_minutes(951_782_400_000),
-            "2000-02-29 00:00 UTC"
-        );
-        assert_eq!(
-            crate::clock::utc_minutes(1_796_601_599_000),
-            "2026-12-06 23:59 UTC"
-        );
-    }
-
-    #[test]
     fn the_list_is_an_aligned_table() {
         let list = UserList {
             users: vec![

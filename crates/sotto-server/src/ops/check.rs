@@ -11,9 +11,6 @@
 
 use std::path::Path;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
 use super::sqlite::{self, blocking};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -180,14 +177,13 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
             ),
         ),
     }
-    let loaded = load_pair(&cert, &key);
-    match loaded {
-        Ok(chain) => {
+    match crate::tls::check_pair(&cert, &key) {
+        Ok(served) => {
             report.ok(format!(
                 "TLS certificate {} and key load and match",
                 cert.display()
             ));
-            expiry(report, &cert, &chain);
+            expiry(report, &served);
         }
         Err(why) => report.fail(
             format!(
@@ -202,53 +198,32 @@ fn tls(report: &mut Report, config: &Config, owner: Option<u32>) {
 
 /// The leaf's validity: within `tls::EXPIRY_WARNING` of its end, expired or not yet valid is a
 /// failure (clients refuse an expired certificate; renewing takes time).
-fn expiry(report: &mut Report, cert: &Path, chain: &[CertificateDer<'static>]) {
+fn expiry(report: &mut Report, served: &crate::tls::ServerCert) {
     use crate::tls::{self, Standing};
     let renew = "renew it, then reload the server (`systemctl reload sotto` or `kill -HUP`)";
-    match tls::expiry(chain) {
-        Ok((not_before, not_after)) => {
-            let until = tls::utc(not_after);
-            match Standing::at(not_before, not_after, std::time::SystemTime::now()) {
-                Standing::Valid => report.ok(format!("TLS certificate valid until {until}")),
-                Standing::ExpiresSoon { days_left } => report.fail(
-                    format!(
-                        "TLS certificate {} expires in {days_left} days ({until})",
-                        cert.display()
-                    ),
-                    renew,
-                ),
-                Standing::Expired => report.fail(
-                    format!("TLS certificate {} expired on {until}", cert.display()),
-                    renew,
-                ),
-                Standing::NotYetValid => report.fail(
-                    format!(
-                        "TLS certificate {} is not valid before {}",
-                        cert.display(),
-                        tls::utc(not_before)
-                    ),
-                    "check the server's clock, or use a certificate valid now",
-                ),
-            }
+    let cert = served.cert_path.display();
+    let until = tls::utc(served.not_after);
+    match Standing::at(
+        served.not_before,
+        served.not_after,
+        std::time::SystemTime::now(),
+    ) {
+        Standing::Valid => report.ok(format!("TLS certificate valid until {until}")),
+        Standing::ExpiresSoon { days_left } => report.fail(
+            format!("TLS certificate {cert} expires in {days_left} days ({until})"),
+            renew,
+        ),
+        Standing::Expired => {
+            report.fail(format!("TLS certificate {cert} expired on {until}"), renew)
         }
-        Err(why) => report.fail(
-            format!("TLS certificate {}: {why}", cert.display()),
-            "use a PEM X.509 certificate",
+        Standing::NotYetValid => report.fail(
+            format!(
+                "TLS certificate {cert} is not valid before {}",
+                tls::utc(served.not_before)
+            ),
+            "check the server's clock, or use a certificate valid now",
         ),
     }
-}
-
-/// Loads the chain and key and builds the server configuration, which checks they match.
-fn load_pair(cert: &Path, key: &Path) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|iter| iter.collect::<std::result::Result<Vec<_>, _>>())
-        .map_err(|e| format!("certificate: {e}"))?;
-    if chain.is_empty() {
-        return Err("the certificate file holds no certificate".to_owned());
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("key: {e}"))?;
-    crate::tls::server_config(chain.clone(), key).map_err(|e| e.to_string())?;
-    Ok(chain)
 }
 
 fn sqlite_database(report: &mut Report, path: &Path, owner: Option<u32>) {
