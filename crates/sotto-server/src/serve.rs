@@ -11,8 +11,9 @@
 //! leaves all of this at its upgrade and follows its own timers (`ws/conn.rs`).
 //!
 //! The server holds at most `max_connections` at once and `max_connections_per_ip` per address
-//! (an IPv6 peer counts by /64, [`crate::peer`]); further ones are dropped at accept. There is
-//! no plain-HTTP listener at all.
+//! (an IPv6 peer counts by /64, [`crate::peer`]); further ones are dropped at accept. A
+//! WebSocket counts for its whole life, not just until its upgrade ([`ConnectionSlot`]). There
+//! is no plain-HTTP listener at all.
 //!
 //! The acceptor and its rustls configuration stay the same for the server's whole life; a
 //! certificate reload (SIGHUP) swaps the certificate the configuration reads at each handshake
@@ -32,7 +33,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
@@ -40,13 +41,20 @@ use tower::ServiceExt;
 use crate::config::Limits;
 use crate::http::extract::ClientAddr;
 use crate::in_flight::{CountedBody, InFlight};
-use crate::peer::{peer_key, PerPeer};
+use crate::peer::{peer_key, PerPeer, PeerSlot};
 
 /// How often hyper pings an HTTP/2 peer, to find one that is gone (a peer that answers is
 /// still closed by the idle timer when it has no request in progress).
 pub const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the HTTP/2 connection is dropped.
 pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A connection's places under `max_connections` and `max_connections_per_ip`, given back when
+/// the last clone is dropped. Every request carries a clone in its extensions: a WebSocket
+/// upgrade ends the HTTP connection's task while the socket lives on, so the socket keeps one
+/// for its whole life (`ws::upgrade`) and stays counted.
+#[derive(Clone, Debug)]
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<(OwnedSemaphorePermit, PeerSlot)>);
 
 /// Accepts connections until `shutdown` turns true, then waits for them (up to the grace
 /// period).
@@ -86,15 +94,13 @@ pub async fn accept_loop(
         let task = serve_connection(
             tcp,
             peer,
+            ConnectionSlot(Arc::new((permit, slot))),
             acceptor.clone(),
             app.clone(),
             limits.clone(),
             shutdown.clone(),
         );
-        connections.spawn(async move {
-            task.await;
-            drop((permit, slot));
-        });
+        connections.spawn(task);
     }
     let grace = Duration::from_secs(limits.shutdown_grace_secs);
     let drained = tokio::time::timeout(grace, async {
@@ -109,6 +115,7 @@ pub async fn accept_loop(
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
+    slot: ConnectionSlot,
     acceptor: TlsAcceptor,
     app: Router,
     limits: Limits,
@@ -132,6 +139,7 @@ async fn serve_connection(
         let app = app.clone();
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(ClientAddr(peer));
+        req.extensions_mut().insert(slot.clone());
         async move {
             let response = app.oneshot(req).await?;
             Ok::<_, std::convert::Infallible>(

@@ -16,11 +16,13 @@ pub mod window;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
+use axum::Extension;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, Error};
 use crate::http::accounts::TICKET_COOKIE;
+use crate::serve::ConnectionSlot;
 use crate::state::AppState;
 
 /// Bytes one socket read may fill. tungstenite zeroes this much of its buffer before every
@@ -32,9 +34,11 @@ const READ_BUFFER: usize = 16 * 1024;
 ///
 /// Upgrades to a WebSocket. The ticket comes in the `__Host-sotto-ticket` cookie or as the first
 /// frame; frames and messages above `limits.max_ws_message` close the socket before they are
-/// buffered.
+/// buffered. The socket keeps its connection's places under the connection caps
+/// ([`ConnectionSlot`]) until it closes.
 pub async fn upgrade(
     State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -53,7 +57,10 @@ pub async fn upgrade(
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| conn::serve(state, socket, cookie_ticket))
+        .on_upgrade(move |socket| async move {
+            conn::serve(state, socket, cookie_ticket).await;
+            drop(slot);
+        })
         .into_response()
 }
 
