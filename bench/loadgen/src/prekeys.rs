@@ -28,9 +28,10 @@ use sotto_server::store::{
     UserId,
 };
 
-use crate::{
-    clock_ticks, cpu_seconds, free_port, load_average, spawn_server, stop_server, Options,
-};
+use crate::options::Options;
+use crate::procfs::{clock_ticks, cpu_seconds, load_average};
+use crate::server::Nodes;
+use crate::stats::percentile_ms;
 
 /// Devices that upload through the API (each needs real RSA keys, made at setup).
 const UPLOADERS: usize = 4;
@@ -106,14 +107,6 @@ fn signed_prekey(keys: &DeviceKeys, account: AccountId) -> String {
     sotto_server::http::extract::to_b64(&signed.encode())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 async fn post(client: &reqwest::Client, url: &str, token: &str, body: &Value) -> Value {
     let resp = client
         .post(url)
@@ -132,23 +125,8 @@ pub async fn run(o: &Options) {
     let batch = o.messages.clamp(1, 1000);
     let claimers = o.knob.max(1);
     let hz = clock_ticks();
-    let tmp = tempfile::tempdir().unwrap();
-    let data_dir = o
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    let schema = o
-        .database_url
-        .as_ref()
-        .map(|_| format!("loadgen_{}", std::process::id()));
-    let listen = o.listen.unwrap_or_else(free_port);
-    let config = sotto_server::config::Config {
-        listen,
-        data_dir: data_dir.clone(),
-        database_url: o.database_url.clone(),
-        database_schema: schema.clone(),
-        ..Default::default()
-    };
+    let (config, dirs) = Nodes::prepare(o);
+    let listen = config.listen;
 
     // Setup: the claim phase's devices, prekeys and conversation, and the uploaders' keys.
     let t0 = Instant::now();
@@ -275,7 +253,8 @@ pub async fn run(o: &Options) {
     eprintln!("setup: {:.1}s", t0.elapsed().as_secs_f64());
 
     // The claim limit is what a bench must not measure.
-    let (child, pid) = spawn_server(o, &config, "prekey_claims_per_hour = 4000000000\n");
+    let nodes = Nodes::start(o, config, dirs, "prekey_claims_per_hour = 4000000000\n");
+    let pid = nodes.pids[0].clone();
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_der(cert.chain[0].as_ref()).unwrap()])
         .https_only(true)
@@ -374,10 +353,7 @@ pub async fn run(o: &Options) {
     let mut claim_lat = latencies.lock().unwrap().clone();
     claim_lat.sort();
     let handed = handed.lock().unwrap().len();
-    stop_server(child, &pid);
-    if let (Some(url), Some(schema)) = (&o.database_url, &schema) {
-        let _ = sotto_server::store::postgres::PostgresStore::drop_schema(url, schema).await;
-    }
+    nodes.stop().await;
 
     let backend = if o.database_url.is_some() {
         "postgres"
@@ -393,16 +369,16 @@ pub async fn run(o: &Options) {
         "upload: {uploads} uploads of {PER_DEVICE} in {upload_secs:.2}s => {:.1} uploads/s, {:.0} prekeys verified/s; latency ms p50={:.1} p99={:.1}; server cpu {upload_cpu:.1}s",
         uploads as f64 / upload_secs,
         (uploads * PER_DEVICE) as f64 / upload_secs,
-        percentile(&upload_lat, 0.50),
-        percentile(&upload_lat, 0.99),
+        percentile_ms(&upload_lat, 0.50),
+        percentile_ms(&upload_lat, 0.99),
     );
     println!(
         "claim: {} requests, {handed} prekeys handed out once each, {} null, in {claim_secs:.2}s => {:.0} device claims/s; latency ms p50={:.1} p99={:.1}; server cpu {claim_cpu:.1}s",
         claim_lat.len(),
         nulls.load(Ordering::Relaxed),
         (handed + nulls.load(Ordering::Relaxed)) as f64 / claim_secs,
-        percentile(&claim_lat, 0.50),
-        percentile(&claim_lat, 0.99),
+        percentile_ms(&claim_lat, 0.50),
+        percentile_ms(&claim_lat, 0.99),
     );
     println!("load average at end {load}");
     assert_eq!(
