@@ -16,19 +16,25 @@ pub mod window;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::Extension;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use crate::error::{ApiError, Error};
 use crate::http::accounts::TICKET_COOKIE;
 use crate::serve::ConnectionSlot;
 use crate::state::AppState;
 
-/// Bytes one socket read may fill. tungstenite zeroes this much of its buffer before every
-/// read, so its default (128 KiB) cost a 128 KiB `memset` per ~1 KiB frame; larger frames still
-/// arrive whole, over several reads.
-const READ_BUFFER: usize = 16 * 1024;
+/// Bytes one socket read may fill, and what an idle socket keeps allocated for reading.
+/// tungstenite zeroes this much of its buffer before every read (its 128 KiB default cost a
+/// 128 KiB `memset` per ~1 KiB frame), and every held socket keeps it: 4 KiB is a TLS read's
+/// size and a quarter of the 16 KiB it was. Larger frames still arrive whole, over several
+/// reads (`docs/scaling.md`, "What a connection costs").
+const READ_BUFFER: usize = 4 * 1024;
+/// Frames written are gathered up to this many bytes before they go to TLS: a socket keeps
+/// its write buffer's largest size, so this bounds what a burst (a backlog read at 256
+/// envelopes a page) leaves allocated behind it.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// # `GET /v1/ws`
 ///
@@ -57,6 +63,7 @@ pub async fn upgrade(
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             conn::serve(state, socket, cookie_ticket).await;
             drop(slot);
