@@ -41,7 +41,7 @@ use tower::ServiceExt;
 use crate::config::Limits;
 use crate::http::extract::ClientAddr;
 use crate::in_flight::{CountedBody, InFlight};
-use crate::peer::{peer_key, PerPeer, PeerSlot};
+use crate::peer::{peer_key, PeerSlot, PerPeer};
 
 /// How often hyper pings an HTTP/2 peer, to find one that is gone (a peer that answers is
 /// still closed by the idle timer when it has no request in progress).
