@@ -780,7 +780,12 @@ async fn main() -> ExitCode {
         }
     }
     let elapsed = shared.start.elapsed();
-    let server_cpu = cpu_seconds(&o.pid, hz) - server_cpu0;
+    if !std::path::Path::new(&format!("/proc/{}/stat", o.pid)).exists() {
+        shared
+            .failures
+            .add("the server process was gone at the end (its figures are missing)");
+    }
+    let server_cpu = (cpu_seconds(&o.pid, hz) - server_cpu0).max(0.0);
     let written = write_bytes(&o.pid).saturating_sub(written0);
     let own_cpu = cpu_seconds("self", hz) - own_cpu0;
     let load = load_average();
