@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Options: `--domain` (default `localhost`), accounts `<--user-prefix>0…` (default `user`)
-//! with `--password` (default `bench`), `--timeout SECONDS` for the whole run (default 300).
+//! with `--password` (default `bench`), `--timeout SECONDS` for the whole run (default 300),
+//! `--confirm ack|delivery` (default `ack`, below).
 //!
 //! The client is a minimal one: direct TLS (XEP-0368, no STARTTLS round trip), SASL PLAIN,
 //! resource binding, initial presence, XEP-0198 stream management, `<message type='chat'>` to
@@ -23,6 +24,12 @@
 //! has taken the message on, not that the recipient has it; XEP-0184 receipts would be the
 //! recipient's word instead, and would double the stanzas routed. The server in turn asks each
 //! receiver for `<a/>` of what it got, as Sotto's receivers send `ack` frames.
+//!
+//! `--confirm delivery` measures without stream management instead: no `<r/>`, no `<a/>`, and
+//! the closed loop's window counts a send as confirmed when its recipient has it (the
+//! receiving connection tells the sending one in-process). It shows what XEP-0198 costs the
+//! server; it is not the same contract as Sotto's, whose server keeps every envelope until the
+//! recipient acknowledges it.
 //!
 //! Every wait is bounded: the login steps by 10 s each, a silent connection by 30 s, the run by
 //! `--timeout`. Every failure (a connection that cannot log in, a stream error, an error
@@ -90,6 +97,8 @@ impl std::fmt::Display for Failure {
 
 struct Options {
     closed: bool,
+    /// XEP-0198 on: sends confirmed by `<a/>`. Off: by the recipient's delivery.
+    sm: bool,
     users: usize,
     messages: usize,
     knob: usize,
@@ -102,7 +111,7 @@ struct Options {
     timeout: Duration,
 }
 
-const USAGE: &str = "usage: xmpp_load closed|open USERS MESSAGES WINDOW|RATE --addr ADDR --ca CERT.pem --pid PID [--domain D] [--user-prefix P] [--password W] [--timeout SECONDS]";
+const USAGE: &str = "usage: xmpp_load closed|open USERS MESSAGES WINDOW|RATE --addr ADDR --ca CERT.pem --pid PID [--domain D] [--user-prefix P] [--password W] [--timeout SECONDS] [--confirm ack|delivery]";
 
 fn options() -> Result<Options, Failure> {
     let usage = |reason: &str| Failure::Usage {
@@ -136,6 +145,11 @@ fn options() -> Result<Options, Failure> {
     let mut take = |name: &str| named.remove(name);
     let o = Options {
         closed,
+        sm: match take("confirm").as_deref() {
+            None | Some("ack") => true,
+            Some("delivery") => false,
+            Some(_) => return Err(usage("--confirm is ack or delivery")),
+        },
         users: number(1, "USERS")?,
         messages: number(2, "MESSAGES")?,
         knob: number(3, if closed { "WINDOW" } else { "RATE" })?,
@@ -426,10 +440,16 @@ async fn login(
     }
     // Available, so that messages to the bare JID reach this resource. Sent before stream
     // management is enabled, so the server's `h` counts messages only.
-    w.write_all(format!("<presence/><enable xmlns='{SM}'/>").as_bytes())
-        .await
-        .map_err(io("presence"))?;
-    r.expect("enabled", "stream management").await?;
+    if o.sm {
+        w.write_all(format!("<presence/><enable xmlns='{SM}'/>").as_bytes())
+            .await
+            .map_err(io("presence"))?;
+        r.expect("enabled", "stream management").await?;
+    } else {
+        w.write_all(b"<presence/>").await.map_err(io("presence"))?;
+        // The server sends the new presence back to this resource.
+        r.expect("presence", "initial presence").await?;
+    }
     w.flush().await.map_err(io("login"))?;
     Ok((r, w))
 }
@@ -440,6 +460,10 @@ struct Shared {
     delivered: AtomicU64,
     latencies: Mutex<Vec<Duration>>,
     failures: Failures,
+    /// Without stream management: messages of each sender delivered so far, and a wake-up for
+    /// the sender when one is.
+    delivered_from: Vec<AtomicU64>,
+    wake: Vec<tokio::sync::Notify>,
     /// Set once every message is delivered (or the run is given up): connections close.
     done: tokio::sync::watch::Receiver<bool>,
 }
@@ -449,6 +473,7 @@ struct Plan {
     users: usize,
     per_user: usize,
     closed: bool,
+    sm: bool,
     window: usize,
     period: Duration,
     total: u64,
@@ -505,6 +530,7 @@ async fn drive(
     let mut tick =
         tokio::time::interval_at(first.into(), plan.period.max(Duration::from_micros(1)));
     let mut done = shared.done.clone();
+    let ack_request = format!("<r xmlns='{SM}'/>");
     let mut send = |issued: &mut usize, at: Instant| {
         let peer = loop {
             let p = rng.below(plan.users);
@@ -516,13 +542,25 @@ async fn drive(
         let micros = at.saturating_duration_since(shared.start).as_micros();
         let stanza = format!(
             "<message to='{}{peer}@{}' type='chat' id='{}-{}-{micros}'><body>{}</body></message>\
-             <r xmlns='{SM}'/>",
-            plan.prefix, plan.domain, plan.me, *issued, plan.body
+             {}",
+            plan.prefix,
+            plan.domain,
+            plan.me,
+            *issued,
+            plan.body,
+            if plan.sm { ack_request.as_str() } else { "" }
         );
         *issued += 1;
         let _ = tx.send(stanza);
     };
+    let wake = shared.wake.get(plan.me);
     loop {
+        if !plan.sm {
+            confirmed = shared
+                .delivered_from
+                .get(plan.me)
+                .map_or(0, |d| d.load(Ordering::Relaxed) as usize);
+        }
         if plan.closed {
             while issued - confirmed < plan.window && issued < plan.per_user {
                 send(&mut issued, Instant::now());
@@ -541,6 +579,7 @@ async fn drive(
                 continue;
             }
             _ = done.wait_for(|d| *d) => break,
+            () = async { if let Some(w) = wake { w.notified().await } }, if !plan.sm => continue,
         };
         let (name, text) = match item {
             Ok(Item::Element { name, text }) => (name, text),
@@ -568,11 +607,20 @@ async fn drive(
                     shared.failures.add("error stanza for a message");
                     continue;
                 }
-                let sent_at = attribute(&text, "id")
-                    .and_then(|id| id.rsplit('-').next())
-                    .and_then(|micros| micros.parse::<u64>().ok());
-                match sent_at {
-                    Some(micros) => {
+                let id = attribute(&text, "id").unwrap_or_default();
+                let mut parts = id.split('-');
+                let sender = parts.next().and_then(|s| s.parse::<usize>().ok());
+                let sent_at = parts.nth(1).and_then(|micros| micros.parse::<u64>().ok());
+                match (sender, sent_at) {
+                    (Some(sender), Some(micros)) => {
+                        if !plan.sm {
+                            if let Some(d) = shared.delivered_from.get(sender) {
+                                d.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if let Some(w) = shared.wake.get(sender) {
+                                w.notify_one();
+                            }
+                        }
                         let latency = shared
                             .start
                             .elapsed()
@@ -582,7 +630,7 @@ async fn drive(
                         }
                         shared.delivered.fetch_add(1, Ordering::Relaxed);
                     }
-                    None => shared.failures.add("message without a load id"),
+                    _ => shared.failures.add("message without a load id"),
                 }
             }
             "presence" | "iq" => received += 1,
@@ -745,6 +793,8 @@ async fn main() -> ExitCode {
     let (done_tx, done) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         done,
+        delivered_from: (0..o.users).map(|_| AtomicU64::new(0)).collect(),
+        wake: (0..o.users).map(|_| tokio::sync::Notify::new()).collect(),
         start: Instant::now(),
         delivered: AtomicU64::new(0),
         latencies: Mutex::new(Vec::with_capacity(total as usize)),
@@ -757,6 +807,7 @@ async fn main() -> ExitCode {
             users: o.users,
             per_user,
             closed: o.closed,
+            sm: o.sm,
             window: o.knob,
             period,
             total,
@@ -812,8 +863,9 @@ async fn main() -> ExitCode {
     };
     let d = shared.delivered.load(Ordering::Relaxed);
     println!(
-        "mode={} backend=prosody-memory users={} messages={total} {}={} body_bytes={BODY_BYTES}",
+        "mode={} backend=prosody-memory confirm={} users={} messages={total} {}={} body_bytes={BODY_BYTES}",
         if o.closed { "closed" } else { "open" },
+        if o.sm { "xep0198-ack" } else { "delivery" },
         o.users,
         if o.closed { "window" } else { "rate" },
         o.knob
