@@ -14,7 +14,9 @@
 #
 # Environment: XMPP_LOAD, the xmpp_load binary (default: the release build under
 # ${CARGO_TARGET_DIR:-target}, built first if missing); PORT, the loopback port (default: a free
-# one); KEEP=1 keeps the temporary folder (configuration, log) for a look afterwards.
+# one); KEEP=1 keeps the temporary folder (configuration, log) for a look afterwards; GC, a
+# value for Prosody's `gc` option (default: none, Prosody's own incremental collector with
+# threshold 105), e.g. GC='{ mode = "generational" }'.
 set -euo pipefail
 
 usage() {
@@ -75,13 +77,15 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth \
     -keyout "$dir/localhost.key" -out "$dir/localhost.crt" 2>/dev/null
 mkdir "$dir/data"
-sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@RUN_AS@|$run_as|" \
+gc="-- gc: Prosody's default"
+[[ -z ${GC:-} ]] || gc="gc = $GC"
+sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@RUN_AS@|$run_as|" -e "s|@GC@|$gc|" \
     "$here/prosody.cfg.lua.in" >"$dir/prosody.cfg.lua"
 [[ $(id -u) -ne 0 ]] || chown -R prosody:prosody "$dir"
 
 echo "prosody $(dpkg-query -W -f '${Version}' prosody 2>/dev/null || echo '?')" \
     "($(prosodyctl --config "$dir/prosody.cfg.lua" about 2>/dev/null | grep -m1 'Lua version' | tr -s ' ' || true))," \
-    "storage: memory (accounts: files), c2s direct TLS on 127.0.0.1:$port"
+    "storage: memory (accounts: files), c2s direct TLS on 127.0.0.1:$port, ${gc#-- }"
 
 # The accounts, before the server starts (file storage, read at login).
 for ((i = 0; i < users; i++)); do
