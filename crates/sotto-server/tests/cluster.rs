@@ -166,6 +166,21 @@ async fn a_node_killed_mid_run_loses_nothing_and_repeats_only_unconfirmed_acks()
     assert!(audit.reconnects >= 2, "{audit:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_at_the_same_moment_on_a_new_schema_all_start() {
+    let _serial = SERIAL.lock().await;
+    let Some((cluster, failures)) = Cluster::start_together(NODES).await else {
+        return;
+    };
+    let started = cluster.nodes.len();
+    cluster.stop().await;
+    assert!(
+        failures.is_empty(),
+        "{started} of {NODES} nodes started; the others:\n{}",
+        failures.join("\n")
+    );
+}
+
 /// Onboards the devices, runs the traffic (killing `kill` part-way), audits and stops the
 /// cluster. Fails on any lost, duplicated, unconfirmed, misrouted, altered or late envelope and
 /// on any order the API promises broken.

@@ -54,6 +54,11 @@ pub struct Endpoint {
 impl Node {
     /// Starts the binary with `env` (on top of an empty environment) and waits until it listens.
     fn spawn(env: &[(&str, String)]) -> Self {
+        Self::try_spawn(env).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`Node::spawn`], or what the process printed if it exited or did not listen in time.
+    fn try_spawn(env: &[(&str, String)]) -> Result<Self, String> {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sotto-server"));
         command
@@ -94,16 +99,19 @@ impl Node {
                 break line.to_owned();
             }
             if let Some(status) = child.try_wait().unwrap() {
-                panic!(
+                return Err(format!(
                     "sotto-server exited ({status}) before listening:\n{}",
                     output.lock().unwrap()
-                );
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "sotto-server did not listen within {START_WAIT:?}:\n{}",
-                output.lock().unwrap()
-            );
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "sotto-server did not listen within {START_WAIT:?}:\n{}",
+                    output.lock().unwrap()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(20));
         };
         // "Sotto is listening on ORIGIN (ADDR)"
@@ -111,7 +119,7 @@ impl Node {
         let (origin, addr) = rest.split_once(" (").unwrap();
         let addr: SocketAddr = addr.trim_end_matches(')').parse().unwrap();
         let cert_der = read_cert(&dir.path().join("data/tls/cert.pem"));
-        Self {
+        Ok(Self {
             child: Some(child),
             endpoint: Endpoint {
                 addr,
@@ -120,7 +128,7 @@ impl Node {
             },
             output,
             dir,
-        }
+        })
     }
 
     /// SIGKILL: no shutdown, no drain, sockets cut by the kernel.
@@ -290,6 +298,39 @@ impl Cluster {
     /// configured. The first node starts alone: it creates and migrates the schema, which
     /// nodes starting at the same moment would race to do.
     pub async fn start(n: usize) -> Option<Self> {
+        let (mut cluster, env) = Self::empty().await?;
+        for _ in 0..n {
+            let env = env.clone();
+            let node = tokio::task::spawn_blocking(move || Node::spawn(&env))
+                .await
+                .unwrap();
+            cluster.nodes.push(node);
+        }
+        Some(cluster)
+    }
+
+    /// Starts `n` nodes at the same moment on the fresh schema; returns the cluster of those
+    /// that listen and what the others printed.
+    pub async fn start_together(n: usize) -> Option<(Self, Vec<String>)> {
+        let (mut cluster, env) = Self::empty().await?;
+        let starts: Vec<_> = (0..n)
+            .map(|_| {
+                let env = env.clone();
+                tokio::task::spawn_blocking(move || Node::try_spawn(&env))
+            })
+            .collect();
+        let mut failures = Vec::new();
+        for start in starts {
+            match start.await.unwrap() {
+                Ok(node) => cluster.nodes.push(node),
+                Err(why) => failures.push(why),
+            }
+        }
+        Some((cluster, failures))
+    }
+
+    /// No node yet, and the environment every node gets.
+    async fn empty() -> Option<(Self, Vec<(&'static str, String)>)> {
         let nats = services::url(services::NATS_VAR)?;
         let pg = pg::Schema::fresh().await?;
         let prefix = format!(
@@ -313,18 +354,11 @@ impl Cluster {
             ("SOTTO_LIMITS_REGISTRATIONS_PER_MINUTE", "10000".to_owned()),
             ("SOTTO_LIMITS_SHUTDOWN_GRACE_SECS", "2".to_owned()),
         ];
-        let mut cluster = Self {
+        let cluster = Self {
             nodes: Vec::new(),
             pg: Some(pg),
         };
-        for _ in 0..n {
-            let env = env.clone();
-            let node = tokio::task::spawn_blocking(move || Node::spawn(&env))
-                .await
-                .unwrap();
-            cluster.nodes.push(node);
-        }
-        Some(cluster)
+        Some((cluster, env))
     }
 
     /// Kills every node and drops the schema.
