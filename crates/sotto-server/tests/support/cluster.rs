@@ -295,8 +295,8 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts `n` nodes, or `None` (the skip reported) when PostgreSQL or NATS is not
-    /// configured. The first node starts alone: it creates and migrates the schema, which
-    /// nodes starting at the same moment would race to do.
+    /// configured. One at a time, so a failure names its node; [`Cluster::start_together`]
+    /// starts them at the same moment.
     pub async fn start(n: usize) -> Option<Self> {
         let (mut cluster, env) = Self::empty().await?;
         for _ in 0..n {
