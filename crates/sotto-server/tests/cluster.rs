@@ -111,6 +111,8 @@ struct Log {
     reconnects: usize,
     /// `seq` not increasing on one socket.
     seq_regressions: Vec<String>,
+    /// `error` answers to an `ack`.
+    ack_errors: Vec<String>,
 }
 
 /// What a device task needs.
@@ -141,6 +143,8 @@ struct Audit {
     late: usize,
     seq_regressions: usize,
     batch_order_violations: usize,
+    /// `ack` frames answered with an error (`unavailable`), then sent again.
+    ack_errors: usize,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,18 +266,40 @@ async fn traffic(mut cluster: Cluster, kill: Option<usize>) -> Audit {
         ));
     }
     let mut logs = Vec::new();
-    for task in tasks {
-        logs.push(task.await.unwrap());
+    let mut failed = Vec::new();
+    for (me, task) in tasks.into_iter().enumerate() {
+        match task.await {
+            Ok(log) => logs.push(log),
+            Err(error) => failed.push(format!("device {me}: {error}")),
+        }
     }
     let took = started.elapsed();
+    let mut dead = Vec::new();
     for (i, node) in cluster.nodes.iter_mut().enumerate() {
-        if kill != Some(i) {
-            assert!(node.alive(), "node {i} died:\n{}", node.printed());
+        if kill != Some(i) && !node.alive() {
+            dead.push(i);
         }
+    }
+    if !failed.is_empty() || !dead.is_empty() {
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            report(&format!(
+                "node {i} ({}) printed:\n{}",
+                node.endpoint.addr,
+                node.printed()
+            ));
+        }
+        panic!("devices failed: {failed:?}; nodes that died by themselves: {dead:?}");
     }
 
     let audit = audit(&plans, &logs);
     report(&format!("cluster audit after {took:?}: {audit:?}"));
+    if audit.ack_errors > 0 {
+        // A refused `ack` is allowed (the client sends it again) but says something failed on
+        // a node: show what the nodes logged.
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            report(&format!("node {i} printed:\n{}", node.printed()));
+        }
+    }
     let refused = resend_confirmed(&endpoints, &people, &plans, &shared).await;
     report(&format!(
         "confirmed envelopes sent again through another node: {refused} of {refused} refused as \
@@ -357,6 +383,7 @@ fn audit(plans: &[Arc<Vec<Planned>>], logs: &[Log]) -> Audit {
         audit.resent += log.resent;
         audit.reconnects += log.reconnects;
         audit.seq_regressions += log.seq_regressions.len();
+        audit.ack_errors += log.ack_errors.len();
         for (message, how) in &log.confirmed {
             confirmed.insert(message);
             if *how == Confirmed::Conflict {
@@ -515,13 +542,20 @@ async fn run_device(device: Device) -> Log {
                         Some("error") => {
                             let req = frame["id"].as_u64();
                             let i = req.and_then(|r| in_flight.remove(&r));
-                            // A re-sent id that the first send stored reads `conflict`
-                            // (docs/api.md: "reads conflict as already stored").
                             match i {
+                                // A re-sent id that the first send stored reads `conflict`
+                                // (docs/api.md: "reads conflict as already stored").
                                 Some(i) if times_sent[i] > 1 && frame["error"] == "conflict" => {
                                     log.confirmed
                                         .insert(plan[i].message.to_string(), Confirmed::Conflict);
                                     shared.confirmed.fetch_add(1, Ordering::SeqCst);
+                                }
+                                // The one `ack` in flight failed (an error without an id):
+                                // nothing of it is confirmed; it goes again.
+                                None if req.is_none() && frame["error"] == "unavailable" => {
+                                    let ids = ack_in_flight.take().expect("an error for no ack");
+                                    log.ack_errors.push(frame.to_string());
+                                    to_ack.splice(0..0, ids);
                                 }
                                 _ => panic!("device {me}: {frame}"),
                             }
