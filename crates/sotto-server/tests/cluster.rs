@@ -111,8 +111,8 @@ struct Log {
     reconnects: usize,
     /// `seq` not increasing on one socket.
     seq_regressions: Vec<String>,
-    /// `error` answers to an `ack`.
-    ack_errors: Vec<String>,
+    /// `send` and `ack` frames answered with a failed commit (`internal`, `unavailable`).
+    write_errors: Vec<String>,
 }
 
 /// What a device task needs.
@@ -143,8 +143,8 @@ struct Audit {
     late: usize,
     seq_regressions: usize,
     batch_order_violations: usize,
-    /// `ack` frames answered with an error (`unavailable`), then sent again.
-    ack_errors: usize,
+    /// `send` and `ack` frames answered with a failed commit, then sent again.
+    write_errors: usize,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,9 +293,9 @@ async fn traffic(mut cluster: Cluster, kill: Option<usize>) -> Audit {
 
     let audit = audit(&plans, &logs);
     report(&format!("cluster audit after {took:?}: {audit:?}"));
-    if audit.ack_errors > 0 {
-        // A refused `ack` is allowed (the client sends it again) but says something failed on
-        // a node: show what the nodes logged.
+    if audit.write_errors > 0 {
+        // A failed commit is survivable (the client sends again) but says something went wrong
+        // on a node: show what the nodes logged.
         for (i, node) in cluster.nodes.iter().enumerate() {
             report(&format!("node {i} printed:\n{}", node.printed()));
         }
@@ -383,7 +383,7 @@ fn audit(plans: &[Arc<Vec<Planned>>], logs: &[Log]) -> Audit {
         audit.resent += log.resent;
         audit.reconnects += log.reconnects;
         audit.seq_regressions += log.seq_regressions.len();
-        audit.ack_errors += log.ack_errors.len();
+        audit.write_errors += log.write_errors.len();
         for (message, how) in &log.confirmed {
             confirmed.insert(message);
             if *how == Confirmed::Conflict {
@@ -550,11 +550,17 @@ async fn run_device(device: Device) -> Log {
                                         .insert(plan[i].message.to_string(), Confirmed::Conflict);
                                     shared.confirmed.fetch_add(1, Ordering::SeqCst);
                                 }
+                                // A send the node could not store (a failed commit): nothing
+                                // is confirmed; it goes again with the same id and bytes.
+                                Some(i) if transient(&frame) => {
+                                    log.write_errors.push(frame.to_string());
+                                    resend.push(i);
+                                }
                                 // The one `ack` in flight failed (an error without an id):
                                 // nothing of it is confirmed; it goes again.
-                                None if req.is_none() && frame["error"] == "unavailable" => {
+                                None if req.is_none() && transient(&frame) => {
                                     let ids = ack_in_flight.take().expect("an error for no ack");
-                                    log.ack_errors.push(frame.to_string());
+                                    log.write_errors.push(frame.to_string());
                                     to_ack.splice(0..0, ids);
                                 }
                                 _ => panic!("device {me}: {frame}"),
@@ -624,6 +630,11 @@ async fn run_device(device: Device) -> Log {
     log
 }
 
+/// An `error` answer that says the node failed to commit, not that the request was refused.
+fn transient(frame: &Value) -> bool {
+    frame["error"] == "internal" || frame["error"] == "unavailable"
+}
+
 /// Records an `envelope` frame.
 fn delivery(
     frame: &Value,
@@ -678,4 +689,130 @@ async fn connect_live(
             }
         }
     }
+}
+
+/// Two nodes' group commits, each holding an envelope for one device and an acknowledgement by
+/// the other, as every busy node's batches do. PostgreSQL locks a device's queue row for both;
+/// taken in one order across a whole batch they cannot deadlock. Each deadlock PostgreSQL
+/// breaks costs a second (`deadlock_timeout`) and fails a commit, whose sends and acks the
+/// clients must then repeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_batches_of_envelopes_and_acks_on_two_nodes_never_deadlock() {
+    use sotto_proto::ids::{AccountId, DeviceId};
+    use sotto_server::store::{
+        ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewMember, QueuePolicy, Store,
+        UserId, WriteOp,
+    };
+
+    /// Rounds per node: each commits one mixed batch per round.
+    const ROUNDS: u32 = 300;
+    let _serial = SERIAL.lock().await;
+    let Some(pg) = support::pg::Schema::fresh().await else {
+        return;
+    };
+    let node_a: Arc<dyn Store> = Arc::new(pg.store().await);
+    let node_b: Arc<dyn Store> = Arc::new(pg.store().await);
+    let device = |i: u8, user: UserId| DeviceRecord {
+        device: DeviceId::from_bytes([i; 32]),
+        user,
+        state: DeviceState::Active,
+        signing_key: vec![i; 8],
+        auth_key: vec![i + 100; 8],
+        name: format!("device {i}"),
+        certificate: Some(vec![1, 2, 3]),
+        exchange_cert: None,
+        exchange_serial: None,
+        created_at: i64::from(i),
+    };
+    let alice = node_a.create_user("alice", "hash-a", 1).await.unwrap();
+    let bob = node_a.create_user("bob", "hash-b", 1).await.unwrap();
+    let (a1, b1) = (device(1, alice), device(2, bob));
+    node_a.activate_device(&a1).await.unwrap();
+    node_a.activate_device(&b1).await.unwrap();
+    let conv = ConversationId::from_bytes([4; 16]);
+    let genesis = ChangeRecord {
+        epoch: 0,
+        change: b"genesis".to_vec(),
+        author: a1.device,
+        created_at: 1,
+    };
+    let members = [NewMember::accepted(alice), NewMember::accepted(bob)];
+    node_a
+        .create_conversation(&conv, &genesis, alice, &members)
+        .await
+        .unwrap();
+    let policy = QueuePolicy {
+        max_queue_per_device: 1_000_000,
+        queue_share_per_sender: 1_000_000,
+        max_queue_per_sender: 1_000_000,
+        max_request_envelopes: 100,
+        undelivered_ttl_ms: 3_600_000,
+        archive: false,
+    };
+    // Message `n` of `sender` (the first byte tells the senders apart).
+    let envelope = move |n: u32, sender: &DeviceRecord| {
+        let mut id = [0u8; 16];
+        id[0] = sender.device.as_bytes()[0];
+        id[1..5].copy_from_slice(&n.to_be_bytes());
+        NewEnvelope {
+            message: MessageId::from_bytes(id),
+            conversation: conv,
+            sender_user: sender.user,
+            sender_account: AccountId::from_bytes([7; 32]),
+            sender_device: sender.device,
+            received_at: 5,
+            to: None,
+            body: vec![1; 32],
+        }
+    };
+    // Round `n` on a node: `from` sends message `n + 1` to the other device and acknowledges
+    // message `n` the other device sent it (queued before the rounds, or by the other node's
+    // round `n - 1`; if that has not committed yet the ack finds nothing, which is allowed).
+    let rounds = |store: Arc<dyn Store>, from: DeviceRecord, other: DeviceRecord| {
+        let (policy, envelope) = (policy.clone(), envelope);
+        tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for n in 0..ROUNDS {
+                let ops = [
+                    WriteOp::Enqueue(envelope(n + 1, &from)),
+                    WriteOp::Ack {
+                        device: from.device,
+                        messages: vec![envelope(n, &other).message],
+                    },
+                ];
+                if let Err(error) = store.write_batch_with(&ops, &policy).await {
+                    failures.push(format!("round {n}: {error:?}"));
+                }
+            }
+            failures
+        })
+    };
+    // Message 0 of each, queued for the other, so the first acks find a copy.
+    for (store, from) in [(&node_a, &a1), (&node_b, &b1)] {
+        store
+            .write_batch_with(&[WriteOp::Enqueue(envelope(0, from))], &policy)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let on_a = rounds(node_a.clone(), a1.clone(), b1.clone());
+    let on_b = rounds(node_b.clone(), b1.clone(), a1.clone());
+    let mut failures = on_a.await.unwrap();
+    failures.extend(on_b.await.unwrap());
+    report(&format!(
+        "mixed batches: {} of {} commits failed in {:?}",
+        failures.len(),
+        2 * ROUNDS,
+        started.elapsed()
+    ));
+    node_a.close().await;
+    node_b.close().await;
+    pg.drop().await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} commits failed: {:?}",
+        failures.len(),
+        2 * ROUNDS,
+        &failures[..failures.len().min(3)]
+    );
 }
