@@ -769,7 +769,8 @@ async fn mixed_batches_of_envelopes_and_acks_on_two_nodes_never_deadlock() {
     // message `n` the other device sent it (queued before the rounds, or by the other node's
     // round `n - 1`; if that has not committed yet the ack finds nothing, which is allowed).
     let rounds = |store: Arc<dyn Store>, from: DeviceRecord, other: DeviceRecord| {
-        let (policy, envelope) = (policy.clone(), envelope);
+        // Copies the task owns.
+        let (policy, envelope) = (policy, envelope);
         tokio::spawn(async move {
             let mut failures = Vec::new();
             for n in 0..ROUNDS {
