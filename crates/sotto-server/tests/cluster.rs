@@ -154,6 +154,7 @@ async fn every_confirmed_envelope_reaches_its_recipient_exactly_once_across_thre
         return;
     };
     let audit = traffic(cluster, None).await;
+    assert_eq!(audit.write_errors, 0, "no commit fails: {audit:?}");
     assert_eq!(audit.redelivered_allowed, 0, "{audit:?}");
     assert_eq!(audit.reconnects, 0, "{audit:?}");
     assert_eq!(audit.confirmed_by_conflict, 0, "{audit:?}");
