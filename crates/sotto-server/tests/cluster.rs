@@ -7,8 +7,11 @@
 //! confirmed before the next one was sent is delivered before it. In the second test one node is
 //! SIGKILLed mid-run: its devices reconnect through another node, re-send what was not
 //! confirmed (same message id and bytes) and go on; an envelope may come again only if its `ack`
-//! was never confirmed, and then once. Needs `SOTTO_TEST_DATABASE_URL` and
-//! `SOTTO_TEST_NATS_URL` (skipped loudly without them, a failure under `CI=true`).
+//! was never confirmed, and then once. Two smaller tests hold what such a cluster needs of
+//! PostgreSQL: nodes started at the same moment on a new schema all start, and two nodes' group
+//! commits that mix envelopes and acknowledgements never deadlock. Needs
+//! `SOTTO_TEST_DATABASE_URL` and `SOTTO_TEST_NATS_URL` (skipped loudly without them, a failure
+//! under `CI=true`).
 
 #![allow(
     clippy::unwrap_used,
