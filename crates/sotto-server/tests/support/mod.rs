@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod cluster;
 pub mod pg;
 pub mod services;
 

@@ -55,7 +55,8 @@ pub(crate) async fn group_commit(
     let mut stored = if envs.is_empty() {
         Vec::new()
     } else {
-        enqueue_many(&mut tx, &envs, policy).await?
+        let ack_devices: Vec<DeviceId> = acks.iter().map(|(device, _)| **device).collect();
+        enqueue_many(&mut tx, &envs, policy, &ack_devices).await?
     }
     .into_iter();
     let mut acked = if acks.is_empty() {
@@ -471,11 +472,13 @@ async fn forget_undelivered(
     Ok(())
 }
 
-/// Writes a run of envelopes; one outcome per envelope, in order.
+/// Writes a run of envelopes; one outcome per envelope, in order. `also_lock` names the
+/// devices whose queue counters the batch's acknowledgements change afterwards.
 async fn enqueue_many(
     tx: &mut PgTransaction,
     envs: &[&NewEnvelope],
     policy: &QueuePolicy,
+    also_lock: &[DeviceId],
 ) -> Result<Vec<WriteOutcome>> {
     use CHUNK;
 
@@ -643,7 +646,13 @@ async fn enqueue_many(
         .collect();
     let mut deltas: Vec<(DeviceId, i64)> = added.into_iter().collect();
     deltas.sort_unstable();
-    lock_queues(tx, &deltas).await?;
+    // The acknowledgements' devices are locked in this same sorted pass: a second pass for them
+    // would let two nodes' batches take two devices' locks in opposite orders and deadlock.
+    let mut locks = deltas.clone();
+    locks.extend(also_lock.iter().map(|device| (*device, 0)));
+    locks.sort_unstable();
+    locks.dedup_by_key(|(device, _)| *device);
+    lock_queues(tx, &locks).await?;
     bump_queued(tx, &deltas).await?;
     let mut seqs: Vec<i64> = Vec::with_capacity(copies.len());
     for chunk in copies.chunks(CHUNK) {

@@ -33,6 +33,12 @@ impl PostgresStore {
     }
 
     /// Connects with every table in `schema` (created if missing), then migrates it.
+    ///
+    /// Nodes starting at the same moment on one database would race to create the schema and
+    /// run the same migrations, and all but one would fail (a second `CREATE` of one name fails
+    /// on the catalog's unique index). A session advisory lock keyed by the schema makes them
+    /// take turns: the first creates and migrates, the next finds nothing left to do. The lock
+    /// ends with its connection, closed here or by the server when the process dies.
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> crate::error::Result<Self> {
         let mut options = PgConnectOptions::from_str(url)?;
         if let Some(schema) = schema {
@@ -44,22 +50,29 @@ impl PostgresStore {
                     reason: "schema names use a-z, 0-9 and _".to_owned(),
                 });
             }
-            let admin = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options.clone())
-                .await?;
+        }
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+            .bind(format!("sotto migrations {}", schema.unwrap_or("")))
+            .execute(&admin)
+            .await?;
+        if let Some(schema) = schema {
             let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
             sqlx::raw_sql(sqlx::AssertSqlSafe(create))
                 .execute(&admin)
                 .await?;
-            admin.close().await;
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .connect_with(options)
             .await?;
-        migrate::run(&pool, POSTGRES).await?;
+        let migrated = migrate::run(&pool, POSTGRES).await;
+        admin.close().await;
+        migrated?;
         Ok(Self { pool })
     }
 
