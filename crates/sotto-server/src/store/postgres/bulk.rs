@@ -510,6 +510,21 @@ async fn enqueue_many(
         }
     }
 
+    // A retry locks and bumps its devices' counters as it goes, before the sorted pass below.
+    // When the batch holds one, every device the batch may lock (its conversations' devices and
+    // the acknowledging devices) is locked first, in one sorted pass: the later locks are then
+    // ones this transaction already holds, and two nodes' batches cannot deadlock.
+    if envs.iter().any(|env| stored.contains(&env.message)) {
+        let mut every: Vec<(DeviceId, i64)> = routes
+            .values()
+            .flat_map(|route| route.devices.iter().map(|(device, _)| (*device, 0)))
+            .chain(also_lock.iter().map(|device| (*device, 0)))
+            .collect();
+        every.sort_unstable();
+        every.dedup();
+        lock_queues(tx, &every).await?;
+    }
+
     // Decide, in submission order.
     let mut seen: HashSet<MessageId> = HashSet::new();
     let mut outcomes = Vec::with_capacity(envs.len());
