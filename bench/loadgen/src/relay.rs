@@ -153,9 +153,11 @@ impl Run {
                 }
                 ServerFrame::Error { .. } => {
                     // A refused send is never confirmed: count it and free its window slot.
-                    self.totals.refused.fetch_add(1, Ordering::Relaxed);
                     in_flight = in_flight.saturating_sub(1);
-                    eprintln!("refused: {text}");
+                    // The first few say why; the count says how many.
+                    if self.totals.refused.fetch_add(1, Ordering::Relaxed) < 5 {
+                        eprintln!("refused: {text}");
+                    }
                 }
                 // Group-log notices are not load traffic.
                 ServerFrame::Acked { .. }
@@ -237,7 +239,9 @@ pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
     }
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let d = run.totals.delivered.load(Ordering::Relaxed) as usize;
+        // A refused send is never delivered: the run is over once every send is accounted for.
+        let d = run.totals.delivered.load(Ordering::Relaxed) as usize
+            + run.totals.refused.load(Ordering::Relaxed) as usize;
         if d >= run.total || run.start.elapsed() > DEADLINE || tasks.iter().all(|t| t.is_finished())
         {
             break;

@@ -522,6 +522,12 @@ where
                 self.last_ack = Instant::now();
             }
         }
+        // A refusal names the request it refuses, so a client pipelining sends knows which to
+        // repeat.
+        let request = match &frame {
+            ClientFrame::Send { id, .. } => Some(*id),
+            _ => None,
+        };
         match self.handle(frame) {
             Ok(Some(reply)) if in_flight.len() < MAX_IN_FLIGHT => {
                 in_flight.push(reply);
@@ -531,7 +537,7 @@ where
                 let e = Error::Capacity {
                     what: "requests in flight on this socket",
                 };
-                self.feed(error_frame(None, &e)).await
+                self.feed(error_frame(request, &e)).await
             }
             Ok(None) => self.feed(ServerFrame::Pong.to_json()).await,
             Err((id, e)) => self.feed(error_frame(id, &e)).await,
