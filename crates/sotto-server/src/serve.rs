@@ -12,8 +12,9 @@
 //!
 //! The server holds at most `max_connections` at once and `max_connections_per_ip` per address
 //! (an IPv6 peer counts by /64, [`crate::peer`]); further ones are dropped at accept. A
-//! WebSocket counts for its whole life, not just until its upgrade ([`ConnectionSlot`]). There
-//! is no plain-HTTP listener at all.
+//! WebSocket counts under `max_connections` for its whole life ([`ConnectionSlot`]) and leaves
+//! the per-address cap at its upgrade (it is counted per account). There is no plain-HTTP
+//! listener at all.
 //!
 //! The acceptor and its rustls configuration stay the same for the server's whole life; a
 //! certificate reload (SIGHUP) swaps the certificate the configuration reads at each handshake
@@ -49,12 +50,20 @@ pub const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a ping may go unanswered before the HTTP/2 connection is dropped.
 pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A connection's places under `max_connections` and `max_connections_per_ip`, given back when
-/// the last clone is dropped. Every request carries a clone in its extensions: a WebSocket
-/// upgrade ends the HTTP connection's task while the socket lives on, so the socket keeps one
-/// for its whole life (`ws::upgrade`) and stays counted.
+/// A connection's place under `max_connections`, given back when the last clone is dropped.
+/// Every request carries a clone in its extensions: a WebSocket upgrade ends the HTTP
+/// connection's task while the socket lives on, so the socket keeps one for its whole life
+/// (`ws::upgrade`) and the server-wide cap bounds held sockets too. The per-address place is
+/// the task's own and ends at the upgrade: a socket is counted per account instead, so an
+/// office behind one address is not limited to `max_connections_per_ip` devices.
 #[derive(Clone, Debug)]
-pub struct ConnectionSlot(#[allow(dead_code)] Arc<(OwnedSemaphorePermit, PeerSlot)>);
+pub struct ConnectionSlot(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// The places one accepted connection holds.
+struct Places {
+    server: ConnectionSlot,
+    address: PeerSlot,
+}
 
 /// Accepts connections until `shutdown` turns true, then waits for them (up to the grace
 /// period).
@@ -91,10 +100,14 @@ pub async fn accept_loop(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let places = Places {
+            server: ConnectionSlot(Arc::new(permit)),
+            address: slot,
+        };
         let task = serve_connection(
             tcp,
             peer,
-            ConnectionSlot(Arc::new((permit, slot))),
+            places,
             acceptor.clone(),
             app.clone(),
             limits.clone(),
@@ -115,12 +128,17 @@ pub async fn accept_loop(
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    slot: ConnectionSlot,
+    places: Places,
     acceptor: TlsAcceptor,
     app: Router,
     limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The per-address place is held until this task returns: its end, or a WebSocket upgrade.
+    let Places {
+        server: slot,
+        address: _address,
+    } = places;
     let handshake = Duration::from_secs(limits.handshake_timeout_secs);
     let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,

@@ -40,7 +40,7 @@ const WRITE_BUFFER: usize = 16 * 1024;
 ///
 /// Upgrades to a WebSocket. The ticket comes in the `__Host-sotto-ticket` cookie or as the first
 /// frame; frames and messages above `limits.max_ws_message` close the socket before they are
-/// buffered. The socket keeps its connection's places under the connection caps
+/// buffered. The socket keeps its connection's place under `max_connections`
 /// ([`ConnectionSlot`]) until it closes.
 pub async fn upgrade(
     State(state): State<AppState>,
