@@ -52,6 +52,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+// The same /proc readings as `loadgen` prints (its open-file helper is not used here).
+#[allow(dead_code)]
+#[path = "../procfs.rs"]
+mod procfs;
+
+use procfs::{clock_ticks, cpu_seconds, load_average, write_bytes};
+
 /// The body's size: the size of the envelope `loadgen` sends (its header, a 272-byte padded
 /// ciphertext and a 384-byte signature field).
 const BODY_BYTES: usize = 815;
@@ -652,63 +659,9 @@ async fn drive(
     let _ = writer.await;
 }
 
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-// The /proc readers below are those of `loadgen` (`src/main.rs`), so both report alike.
-
-/// User plus system CPU seconds of a process.
-fn cpu_seconds(pid: &str, hz: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / hz
-}
-
-/// A `/proc/<pid>/status` field in MiB (`VmHWM` is the peak resident set).
+/// Resident memory fields in MiB (`VmHWM`, `VmRSS`).
 fn status_mib(pid: &str, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Bytes a process caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`).
-fn write_bytes(pid: &str) -> u64 {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap_or_default();
-    io.lines()
-        .find_map(|l| l.strip_prefix("write_bytes:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    procfs::status_kib(pid, field) / 1024.0
 }
 
 fn tls_connector(ca: &std::path::Path) -> Result<tokio_rustls::TlsConnector, Failure> {
