@@ -27,10 +27,10 @@ use crate::state::AppState;
 
 /// Bytes one socket read may fill, and what an idle socket keeps allocated for reading.
 /// tungstenite zeroes this much of its buffer before every read (its 128 KiB default cost a
-/// 128 KiB `memset` per ~1 KiB frame), and every held socket keeps it: 4 KiB is a TLS read's
-/// size and a quarter of the 16 KiB it was. Larger frames still arrive whole, over several
-/// reads (`docs/scaling.md`, "What a connection costs").
-const READ_BUFFER: usize = 4 * 1024;
+/// 128 KiB `memset` per ~1 KiB frame), and every held socket keeps it: 2 KiB holds a typical
+/// frame (an 815-byte envelope is a 1.2 KB `send`) at an eighth of the 16 KiB it was. Larger
+/// frames still arrive whole, over several reads of what rustls already decrypted (D71).
+const READ_BUFFER: usize = 2 * 1024;
 /// Frames written are gathered up to this many bytes before they go to TLS: a socket keeps
 /// its write buffer's largest size, so this bounds what a burst (a backlog read at 256
 /// envelopes a page) leaves allocated behind it.
