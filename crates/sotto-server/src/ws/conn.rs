@@ -50,6 +50,11 @@ const WINDOW_RECHECK: Duration = Duration::from_secs(5);
 
 type Reply = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 
+/// How long a socket the server closed waits for the client's close frame.
+const LINGER: Duration = Duration::from_secs(2);
+/// Frames a closing socket reads and drops at most while it waits.
+const LINGER_FRAMES: usize = 1024;
+
 /// Close codes (RFC 6455 and the private range).
 mod code {
     pub const NORMAL: u16 = 1000;
@@ -134,11 +139,34 @@ where
     };
     state_gauge(&conn.state, 1);
     let state = conn.state.clone();
-    let stop = conn.run(stream).instrument(span.clone()).await;
+    let stop = conn.run(&mut stream).instrument(span.clone()).await;
+    if stop.server_closed() {
+        linger(&mut stream).await;
+    }
     state_gauge(&state, -1);
     span.record("stop", stop.as_str());
     // Sends still in flight complete in the writer regardless; their replies are dropped.
     span.in_scope(|| ended(&state, stop));
+}
+
+/// After the server's close frame: reads (and drops) what the client still sends until its own
+/// close frame or the end of the stream, for [`LINGER`] at most. Closing the TCP connection with
+/// unread data in it makes the kernel send a reset, which can destroy the close frame (and the
+/// replies before it) before the client reads them: a client cut off for flooding would see a
+/// lost connection instead of the code that says why (RFC 6455 §7.1.1: wait for the peer's close).
+async fn linger<R>(stream: &mut R)
+where
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async {
+        for _ in 0..LINGER_FRAMES {
+            match stream.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
 }
 
 /// Logs and counts why a connection ended (no secrets: the span carries only the username and

@@ -43,6 +43,15 @@ pub enum Stop {
 }
 
 impl Stop {
+    /// Whether the server closed the socket with a close frame the client should read, and so
+    /// waits for the client's (`conn::linger`). A shutdown does not wait: it has its own grace.
+    pub fn server_closed(self) -> bool {
+        matches!(
+            self,
+            Self::IdleTimeout | Self::FrameRate | Self::SessionEnded | Self::DeviceRevoked
+        )
+    }
+
     /// Every reason, in the order `/metrics` lists them.
     pub const ALL: [Stop; 15] = [
         Self::NoTicket,
