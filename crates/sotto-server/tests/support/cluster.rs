@@ -17,13 +17,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use serde_json::json;
 use sotto_proto::identity::DeviceKeys;
-use sotto_proto::testing::TestAccount;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use super::{
-    answer_challenge, password_login, pg, publish_exchange_key, services, Api, Person, Ws, PASSWORD,
-};
+use super::{answer_challenge, pg, services, Api, Person, Ws};
 
 /// How long a node may take to print that it listens (a debug build on a busy machine; a bound,
 /// not a wait: a node usually listens within a second).
@@ -241,41 +238,7 @@ impl Endpoint {
     /// Registers account `slot` as `name` through this node, uploads its master key and first
     /// device, logs the device in and publishes its exchange key (as `support::onboard`).
     pub async fn onboard(&self, slot: usize, name: &str) -> Person {
-        let api = self.api();
-        let account = TestAccount::new(slot, name);
-        let (status, body) = api
-            .post(
-                "/v1/accounts",
-                json!({ "username": name, "password": PASSWORD }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        let login = password_login(&api, name).await;
-        let (status, body) = login
-            .put(
-                "/v1/account/master-key",
-                json!({ "master_key": super::b64(account.master.verifying_key().spki()) }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, body) = login
-            .post(
-                "/v1/devices",
-                json!({ "certificate": super::b64(&account.device.certificate.encode()) }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let answer = answer_challenge(&login, &account.device.keys, &self.origin).await;
-        let (status, body) = login.post("/v1/auth/device", answer).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let api = login.with_token(body["access_token"].as_str().unwrap());
-        publish_exchange_key(&api, &account, &account.device, 1).await;
-        Person {
-            account,
-            api,
-            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
-            session: body["session"].as_str().unwrap().to_owned(),
-        }
+        super::onboard_at(&self.origin, self.api(), slot, name).await
     }
 }
 

@@ -372,15 +372,22 @@ impl Person {
 /// Registers account `slot` as `name`, uploads its master key and first device, logs the device
 /// in and publishes a currently valid exchange key.
 pub async fn onboard(server: &TestServer, slot: usize, name: &str) -> Person {
-    onboard_with(server, server.api(), slot, name).await
+    onboard_at(&server.server().origin, server.api(), slot, name).await
 }
 
 /// [`onboard`] from the loopback address `from` (another address's sign-up allowance).
 pub async fn onboard_from(server: &TestServer, slot: usize, name: &str, from: [u8; 4]) -> Person {
-    onboard_with(server, server.api_from(from.into()), slot, name).await
+    onboard_at(
+        &server.server().origin,
+        server.api_from(from.into()),
+        slot,
+        name,
+    )
+    .await
 }
 
-async fn onboard_with(server: &TestServer, api: Api, slot: usize, name: &str) -> Person {
+/// [`onboard`] through `api`, on the server whose origin is `origin` (a node of a cluster, too).
+pub async fn onboard_at(origin: &str, api: Api, slot: usize, name: &str) -> Person {
     let account = TestAccount::new(slot, name);
     let (status, body) = api
         .post(
@@ -405,7 +412,7 @@ async fn onboard_with(server: &TestServer, api: Api, slot: usize, name: &str) ->
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (api, refresh_token, session) = device_login(server, &login, &account.device.keys).await;
+    let (api, refresh_token, session) = device_login_at(origin, &login, &account.device.keys).await;
     publish_exchange_key(&api, &account, &account.device, 1).await;
     Person {
         account,
@@ -433,7 +440,16 @@ pub async fn device_login(
     login: &Api,
     keys: &DeviceKeys,
 ) -> (Api, String, String) {
-    let answer = answer_challenge(login, keys, &server.server().origin).await;
+    device_login_at(&server.server().origin, login, keys).await
+}
+
+/// [`device_login`] on the server whose origin is `origin`.
+pub async fn device_login_at(
+    origin: &str,
+    login: &Api,
+    keys: &DeviceKeys,
+) -> (Api, String, String) {
+    let answer = answer_challenge(login, keys, origin).await;
     let (status, body) = login.post("/v1/auth/device", answer).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (
