@@ -702,11 +702,8 @@ async fn connect_live(
 /// clients must then repeat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_batches_of_envelopes_and_acks_on_two_nodes_never_deadlock() {
-    use sotto_proto::ids::{AccountId, DeviceId};
-    use sotto_server::store::{
-        ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewMember, QueuePolicy, Store,
-        UserId, WriteOp,
-    };
+    use sotto_proto::ids::AccountId;
+    use sotto_server::store::{DeviceRecord, NewEnvelope, Store, WriteOp};
 
     /// Rounds per node: each commits one mixed batch per round.
     const ROUNDS: u32 = 300;
@@ -716,43 +713,8 @@ async fn mixed_batches_of_envelopes_and_acks_on_two_nodes_never_deadlock() {
     };
     let node_a: Arc<dyn Store> = Arc::new(pg.store().await);
     let node_b: Arc<dyn Store> = Arc::new(pg.store().await);
-    let device = |i: u8, user: UserId| DeviceRecord {
-        device: DeviceId::from_bytes([i; 32]),
-        user,
-        state: DeviceState::Active,
-        signing_key: vec![i; 8],
-        auth_key: vec![i + 100; 8],
-        name: format!("device {i}"),
-        certificate: Some(vec![1, 2, 3]),
-        exchange_cert: None,
-        exchange_serial: None,
-        created_at: i64::from(i),
-    };
-    let alice = node_a.create_user("alice", "hash-a", 1).await.unwrap();
-    let bob = node_a.create_user("bob", "hash-b", 1).await.unwrap();
-    let (a1, b1) = (device(1, alice), device(2, bob));
-    node_a.activate_device(&a1).await.unwrap();
-    node_a.activate_device(&b1).await.unwrap();
-    let conv = ConversationId::from_bytes([4; 16]);
-    let genesis = ChangeRecord {
-        epoch: 0,
-        change: b"genesis".to_vec(),
-        author: a1.device,
-        created_at: 1,
-    };
-    let members = [NewMember::accepted(alice), NewMember::accepted(bob)];
-    node_a
-        .create_conversation(&conv, &genesis, alice, &members)
-        .await
-        .unwrap();
-    let policy = QueuePolicy {
-        max_queue_per_device: 1_000_000,
-        queue_share_per_sender: 1_000_000,
-        max_queue_per_sender: 1_000_000,
-        max_request_envelopes: 100,
-        undelivered_ttl_ms: 3_600_000,
-        archive: false,
-    };
+    let (a1, b1, conv) = support::pg::two_devices_one_conversation(node_a.as_ref()).await;
+    let policy = support::pg::roomy_policy();
     // Message `n` of `sender` (the first byte tells the senders apart).
     let envelope = move |n: u32, sender: &DeviceRecord| {
         let mut id = [0u8; 16];

@@ -14,31 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
-use sotto_server::store::{
-    ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewMember, QueuePolicy, Store, WriteOp,
-    WriteOutcome,
-};
+use sotto_proto::ids::{AccountId, ConversationId, MessageId};
+use sotto_server::store::{DeviceRecord, NewEnvelope, Store, WriteOp, WriteOutcome};
 
 /// Writers per node; each commits one envelope per batch, as many as it can.
 const WRITERS_PER_NODE: usize = 6;
 /// Envelopes each writer commits.
 const PER_WRITER: u32 = 60;
-
-fn device(i: u8, user: sotto_server::store::UserId) -> DeviceRecord {
-    DeviceRecord {
-        device: DeviceId::from_bytes([i; 32]),
-        user,
-        state: DeviceState::Active,
-        signing_key: vec![i; 8],
-        auth_key: vec![i + 100; 8],
-        name: format!("device {i}"),
-        certificate: Some(vec![1, 2, 3]),
-        exchange_cert: None,
-        exchange_serial: None,
-        created_at: i64::from(i),
-    }
-}
 
 fn envelope(n: u32, conv: ConversationId, sender: &DeviceRecord) -> NewEnvelope {
     let mut id = [0u8; 16];
@@ -64,32 +46,8 @@ async fn concurrent_commits_on_two_nodes_never_show_a_lower_position_after_a_hig
     };
     let node_a: Arc<dyn Store> = Arc::new(pg.store().await);
     let node_b: Arc<dyn Store> = Arc::new(pg.store().await);
-    let alice = node_a.create_user("alice", "hash-a", 1).await.unwrap();
-    let bob = node_a.create_user("bob", "hash-b", 1).await.unwrap();
-    let a1 = device(1, alice);
-    let b1 = device(2, bob);
-    node_a.activate_device(&a1).await.unwrap();
-    node_a.activate_device(&b1).await.unwrap();
-    let conv = ConversationId::from_bytes([4; 16]);
-    let genesis = ChangeRecord {
-        epoch: 0,
-        change: b"genesis".to_vec(),
-        author: a1.device,
-        created_at: 1,
-    };
-    let members = [NewMember::accepted(alice), NewMember::accepted(bob)];
-    node_a
-        .create_conversation(&conv, &genesis, alice, &members)
-        .await
-        .unwrap();
-    let policy = QueuePolicy {
-        max_queue_per_device: 1_000_000,
-        queue_share_per_sender: 1_000_000,
-        max_queue_per_sender: 1_000_000,
-        max_request_envelopes: 100,
-        undelivered_ttl_ms: 3_600_000,
-        archive: false,
-    };
+    let (a1, b1, conv) = support::pg::two_devices_one_conversation(node_a.as_ref()).await;
+    let policy = support::pg::roomy_policy();
 
     let done = Arc::new(AtomicBool::new(false));
     // The reader: what a socket does on every announcement, in a tight loop.
