@@ -480,11 +480,73 @@ mod contract {
             .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
             .await
             .unwrap();
-        assert_eq!(
-            store.take_ticket(&[8; 32]).await.unwrap(),
-            Some((SessionId([3; 16]), 500))
+        let (session, user) = store.redeem_ticket(&[8; 32], 499).await.unwrap().unwrap();
+        assert_eq!(session.id, SessionId([3; 16]));
+        assert_eq!(session.device, Some(a1.device));
+        assert_eq!((user.id, user.username.as_str()), (alice, "alice"));
+        assert!(!user.disabled);
+        assert!(store.redeem_ticket(&[8; 32], 499).await.unwrap().is_none());
+    }
+
+    /// A ticket admits nothing once expired or once its session is gone (also by disabling the
+    /// account), and is spent either way; redemptions racing for one ticket admit one socket.
+    pub async fn a_ticket_redeems_once_while_valid_and_its_session_lives(store: Arc<dyn Store>) {
+        let People { alice, a1, .. } = people(&store).await;
+        store
+            .insert_session(&session(3, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        store
+            .insert_ticket(&[8; 32], &SessionId([3; 16]), 500)
+            .await
+            .unwrap();
+        assert!(store.redeem_ticket(&[8; 32], 500).await.unwrap().is_none());
+        assert!(
+            store.redeem_ticket(&[8; 32], 1).await.unwrap().is_none(),
+            "an expired ticket is spent by the attempt"
         );
-        assert!(store.take_ticket(&[8; 32]).await.unwrap().is_none());
+
+        store
+            .insert_session(&session(4, alice, Some(a1.device)))
+            .await
+            .unwrap();
+        store
+            .insert_ticket(&[9; 32], &SessionId([4; 16]), 500)
+            .await
+            .unwrap();
+        assert!(store.delete_session(&SessionId([4; 16])).await.unwrap());
+        assert!(store.redeem_ticket(&[9; 32], 1).await.unwrap().is_none());
+
+        // Many tickets redeemed at once, each by several racers: one admission per ticket.
+        for t in 0..32u8 {
+            store
+                .insert_ticket(&[100 + t; 32], &SessionId([3; 16]), 500)
+                .await
+                .unwrap();
+        }
+        let racers: Vec<_> = (0..32u8)
+            .flat_map(|t| [t; 3])
+            .map(|t| {
+                let store = store.clone();
+                async move { store.redeem_ticket(&[100 + t; 32], 1).await.unwrap() }
+            })
+            .collect();
+        let admitted = futures_util::future::join_all(racers)
+            .await
+            .into_iter()
+            .filter(Option::is_some)
+            .count();
+        assert_eq!(admitted, 32);
+
+        store
+            .insert_ticket(&[10; 32], &SessionId([3; 16]), 500)
+            .await
+            .unwrap();
+        store.set_account_disabled(alice, true, 7).await.unwrap();
+        assert!(
+            store.redeem_ticket(&[10; 32], 1).await.unwrap().is_none(),
+            "disabling an account ends its sessions and so their tickets"
+        );
     }
 
     /// Unanswered challenges are capped per session, oldest dropped first.
@@ -1662,6 +1724,16 @@ async fn sqlite_challenges_and_tickets_are_single_use() {
 #[tokio::test]
 async fn postgres_challenges_and_tickets_are_single_use() {
     on_postgres(contract::challenges_and_tickets_are_single_use).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_ticket_redeems_once_while_valid_and_its_session_lives() {
+    on_sqlite(contract::a_ticket_redeems_once_while_valid_and_its_session_lives).await;
+}
+
+#[tokio::test]
+async fn postgres_a_ticket_redeems_once_while_valid_and_its_session_lives() {
+    on_postgres(contract::a_ticket_redeems_once_while_valid_and_its_session_lives).await;
 }
 
 #[tokio::test]

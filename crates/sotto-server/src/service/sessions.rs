@@ -394,20 +394,13 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<(Authed, De
     if !tokens::has_kind(ticket, TokenKind::Ticket) {
         return Err(Error::Unauthorized);
     }
-    let (session_id, expires) = state
+    let (session, user) = state
         .store
-        .take_ticket(&tokens::hash(ticket))
+        .redeem_ticket(&tokens::hash(ticket), clock::now_ms())
         .await?
         .ok_or(Error::Unauthorized)?;
-    if expires <= clock::now_ms() {
-        return Err(Error::Unauthorized);
-    }
-    let session = state
-        .store
-        .session(&session_id)
-        .await?
-        .ok_or(Error::Unauthorized)?;
-    let (device, user) = device_and_user(state, &session).await?;
+    let device = session.device.ok_or(Error::Unauthorized)?;
+    refuse_disabled(&user)?;
     Ok((Authed { session, user }, device))
 }
 

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use sotto_proto::ids::{ConversationId, DeviceId};
 
 use crate::error::Result;
-use crate::store::{Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
+use crate::store::{
+    Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp, WriteOutcome,
+};
 
 /// One SQL backend: SQLite ([`super::sqlite::SqliteStore`]) or PostgreSQL
 /// ([`super::postgres::PostgresStore`]).
@@ -55,6 +57,16 @@ pub trait Backend: Send + Sync + 'static {
         ops: &[WriteOp],
         policy: &QueuePolicy,
     ) -> Result<Vec<WriteOutcome>>;
+
+    /// [`super::Store::redeem_ticket`]: the ticket's removal is committed before the answer, so
+    /// a ticket admits one socket only, also across nodes and restarts. A socket admission is
+    /// this one call: SQLite runs it on the group-commit connection, several redemptions in one
+    /// transaction and one `fsync`; PostgreSQL in one statement.
+    async fn take_ticket_session(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>>;
 
     /// `device`'s *committed* copies above `after` that live outside the shared tables (at most
     /// `limit`, by sequence number); empty for a backend without such a tier. The shared

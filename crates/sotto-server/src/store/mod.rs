@@ -682,8 +682,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a WebSocket ticket hash.
     async fn insert_ticket(&self, hash: &[u8; 32], session: &SessionId, expires: i64)
         -> Result<()>;
-    /// Removes and returns a ticket's session and expiry (single use).
-    async fn take_ticket(&self, hash: &[u8; 32]) -> Result<Option<(SessionId, i64)>>;
+    /// Redeems a WebSocket ticket: removes it (single use, durably, before answering) and
+    /// returns its session with the session's user, if the ticket expires after `now` and its
+    /// session still exists. An unknown ticket answers `None`; so does an expired one, which is
+    /// removed all the same.
+    async fn redeem_ticket(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>>;
     /// Deletes expired sessions, challenges and tickets; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 

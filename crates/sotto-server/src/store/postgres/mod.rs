@@ -17,8 +17,22 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::store::migrate::{self, POSTGRES};
+use crate::store::sql::rows::session_and_user_row;
 use crate::store::sql::RowsAffected;
-use crate::store::{Backend, Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
+use crate::store::{
+    Backend, Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp,
+    WriteOutcome,
+};
+
+/// Redeems a ticket in one statement (one round trip, committed on its own): the deletion, then
+/// the session and user it admits. The row is deleted whether or not it is still valid.
+const REDEEM_TICKET: &str = "WITH t AS (DELETE FROM tickets WHERE hash = $1 \
+     RETURNING session_id, expires) \
+     SELECT s.id, s.user_id, s.device, s.access_hash, s.access_expires, s.refresh_hash, \
+     s.refresh_expires, s.previous_refresh_hash, s.pair_used_at, s.created_at, u.username, \
+     u.password_hash, u.master_key, u.account_id, u.disabled_at \
+     FROM t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
+     WHERE t.expires > $2";
 
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
@@ -131,6 +145,21 @@ impl Backend for PostgresStore {
         policy: &QueuePolicy,
     ) -> crate::error::Result<Vec<WriteOutcome>> {
         bulk::group_commit(&self.pool, ops, policy).await
+    }
+
+    async fn take_ticket_session(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> crate::error::Result<Option<(SessionRecord, UserRecord)>> {
+        sqlx::query(REDEEM_TICKET)
+            .bind(hash.as_slice())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(session_and_user_row)
+            .transpose()
     }
 
     /// No hot tier: every queued copy is a `deliveries` row.

@@ -603,18 +603,12 @@ where
         Ok(())
     }
 
-    async fn take_ticket(&self, hash: &[u8; 32]) -> Result<Option<(SessionId, i64)>> {
-        let row = sqlx::query("DELETE FROM tickets WHERE hash = $1 RETURNING session_id, expires")
-            .bind(hash.as_slice())
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            Ok((
-                SessionId(fixed(r.bytes("session_id")?, "session id")?),
-                r.int("expires")?,
-            ))
-        })
-        .transpose()
+    async fn redeem_ticket(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<(SessionRecord, UserRecord)>> {
+        self.take_ticket_session(hash, now).await
     }
 
     async fn purge_expired(&self, now: i64) -> Result<u64> {

@@ -59,8 +59,22 @@ where
 
 /// A `users` row.
 pub(crate) fn user_row(row: &impl Columns) -> Result<UserRecord> {
+    user_columns(row, UserId(row.int("id")?))
+}
+
+/// A session joined to its user (`sessions s JOIN users u`): the session's columns as
+/// [`session_row`] reads them, then the user's but its id (the session's `user_id`):
+/// `u.username, u.password_hash, u.master_key, u.account_id, u.disabled_at`.
+pub(crate) fn session_and_user_row(row: &impl Columns) -> Result<(SessionRecord, UserRecord)> {
+    let session = session_row(row)?;
+    let user = user_columns(row, session.user)?;
+    Ok((session, user))
+}
+
+/// A user's columns but its id, which the caller read from wherever its row has it.
+fn user_columns(row: &impl Columns, id: UserId) -> Result<UserRecord> {
     Ok(UserRecord {
-        id: UserId(row.int("id")?),
+        id,
         username: row.text("username")?,
         password_hash: row.text("password_hash")?,
         master_key: row.opt_bytes("master_key")?,

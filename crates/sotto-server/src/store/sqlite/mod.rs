@@ -11,7 +11,8 @@
 //! (`writer.rs`, `rusqlite` with cached prepared statements): a batch crosses a
 //! thread boundary once instead of twice per statement, its page cache stays valid from one
 //! batch to the next (in WAL mode a connection drops its cache whenever *another* connection
-//! has written), and it is given a larger cache. Everything else uses the sqlx pool.
+//! has written), and it is given a larger cache. Socket tickets are redeemed there too, many
+//! per commit (`tickets.rs`). Everything else uses the sqlx pool.
 //!
 //! # Layout
 //! - this module: connecting, pragmas, WAL checkpoints, and [`Backend`] for [`SqliteStore`].
@@ -19,6 +20,7 @@
 //! - `hot_queue.rs`: the hot tier of the relay queue, held in memory (D25).
 //! - [`relay_log`]: the byte format of one `relay_log` row, the hot tier's durable form.
 //! - `queue_lock.rs`: which process owns a database's relay queue.
+//! - `tickets.rs`: socket tickets redeemed on the group-commit connection, several per commit.
 //! - `queue_tests.rs`: the queue's two tiers and restarts, which only SQLite has.
 
 mod hot_queue;
@@ -26,6 +28,7 @@ mod queue_lock;
 #[cfg(test)]
 mod queue_tests;
 pub mod relay_log;
+mod tickets;
 mod writer;
 
 use std::path::Path;
@@ -42,7 +45,10 @@ use self::hot_queue::SETTLE_AT;
 use self::writer::{lock, BatchWriter, WriterSettings};
 use crate::store::migrate::{self, SQLITE};
 use crate::store::sql::RowsAffected;
-use crate::store::{Backend, Delivery, HotQueueFigures, QueuePolicy, WriteOp, WriteOutcome};
+use crate::store::{
+    Backend, Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp,
+    WriteOutcome,
+};
 
 /// The embedded store.
 #[derive(Clone, Debug)]
@@ -209,6 +215,15 @@ impl Backend for SqliteStore {
         policy: &QueuePolicy,
     ) -> crate::error::Result<Vec<WriteOutcome>> {
         self.writer.write(ops, *policy).await
+    }
+
+    /// Redeems the ticket on the writer thread, in one commit with the others waiting.
+    async fn take_ticket_session(
+        &self,
+        hash: &[u8; 32],
+        now: i64,
+    ) -> crate::error::Result<Option<(SessionRecord, UserRecord)>> {
+        self.writer.redeem_ticket(hash, now).await
     }
 
     /// `device`'s committed copies in the hot queue above `after`.

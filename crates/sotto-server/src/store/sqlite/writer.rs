@@ -33,6 +33,7 @@ use crate::store::policy::{refusal, Consent};
 use crate::store::sqlite::hot_queue::{HotQueue, SettlePlan, SETTLE_BYTES};
 use crate::store::sqlite::queue_lock::QueueLock;
 use crate::store::sqlite::relay_log::{self, LoggedEnvelope, Record};
+use crate::store::sqlite::tickets::{self, Redeemed, Redemption};
 use crate::store::{
     fixed, MemberStatus, NewEnvelope, QueuePolicy, UndeliveredReason, WriteOp, WriteOutcome,
 };
@@ -115,10 +116,16 @@ pub(crate) struct WriterSettings {
     pub settle_at: usize,
 }
 
-struct Job {
-    ops: Vec<WriteOp>,
-    policy: QueuePolicy,
-    reply: oneshot::Sender<Result<Vec<WriteOutcome>>>,
+/// What the writer thread is asked to do.
+enum Job {
+    /// A group-commit batch of the relay.
+    Batch {
+        ops: Vec<WriteOp>,
+        policy: QueuePolicy,
+        reply: oneshot::Sender<Result<Vec<WriteOutcome>>>,
+    },
+    /// A socket ticket to redeem (`tickets.rs`).
+    Redeem(Redemption),
 }
 
 /// The hot queue, shared by the writer thread and the store's readers.
@@ -194,6 +201,7 @@ impl BatchWriter {
         ] {
             conn.prepare_cached(sql)?;
         }
+        tickets::prepare(&conn)?;
         // Taken now if this is the only writing process; otherwise before the first batch.
         let mut queue_lock = QueueLock::beside(path);
         queue_lock.try_take()?;
@@ -246,17 +254,30 @@ impl BatchWriter {
         policy: QueuePolicy,
     ) -> Result<Vec<WriteOutcome>> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
+        self.submit(Job::Batch {
             ops: ops.to_vec(),
             policy,
             reply,
-        };
-        {
-            let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-            let sender = jobs.as_ref().ok_or(Error::Unavailable)?;
-            sender.send(job).map_err(|_| Error::Unavailable)?;
-        }
+        })?;
         answer.await.map_err(|_| Error::TaskGone)?
+    }
+
+    /// Redeems a socket ticket on the writer thread, committed with the redemptions waiting
+    /// beside it; returns after the commit.
+    pub(crate) async fn redeem_ticket(&self, hash: &[u8; 32], now: i64) -> Result<Redeemed> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Job::Redeem(Redemption {
+            hash: *hash,
+            now,
+            reply,
+        }))?;
+        answer.await.map_err(|_| Error::TaskGone)?
+    }
+
+    fn submit(&self, job: Job) -> Result<()> {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let sender = jobs.as_ref().ok_or(Error::Unavailable)?;
+        sender.send(job).map_err(|_| Error::Unavailable)
     }
 
     /// Stops taking batches, lets the thread finish the ones it has, and waits for it.
@@ -370,14 +391,47 @@ fn own_the_queue(conn: &Connection, state: &mut WriterState) -> Result<()> {
     Ok(())
 }
 
+/// Takes jobs in order until every sender is gone. Ticket redemptions queued one after another
+/// are committed together (up to [`tickets::MAX_PER_COMMIT`]); a batch queued behind them
+/// waits for that one commit.
 fn run(mut conn: Connection, mut state: WriterState, jobs: mpsc::Receiver<Job>) {
-    while let Ok(mut job) = jobs.recv() {
-        let result = write_batch(&mut conn, &mut state, &mut job.ops, &job.policy);
-        if result.is_err() {
-            state.cache.forget();
+    let mut next = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        match job {
+            Job::Batch {
+                mut ops,
+                policy,
+                reply,
+            } => {
+                let result = write_batch(&mut conn, &mut state, &mut ops, &policy);
+                if result.is_err() {
+                    state.cache.forget();
+                }
+                // The submitter may have gone away; the batch is committed (or not) regardless.
+                let _ = reply.send(result);
+            }
+            Job::Redeem(first) => {
+                let mut redemptions = vec![first];
+                while redemptions.len() < tickets::MAX_PER_COMMIT {
+                    match jobs.try_recv() {
+                        Ok(Job::Redeem(more)) => redemptions.push(more),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                tickets::redeem(&mut conn, redemptions);
+            }
         }
-        // The submitter may have gone away; the batch is committed (or not) regardless.
-        let _ = job.reply.send(result);
     }
 }
 
