@@ -17,7 +17,7 @@ use crate::options::Options;
 use crate::procfs::{self, clock_ticks};
 use crate::relay::{ack_frame, send_frame};
 use crate::server::Nodes;
-use crate::setup::Device;
+use crate::setup::{self, Device};
 use crate::stats::{self, message_id, Clock, Rng};
 
 /// Devices that send the messages (besides the N idle ones).
@@ -126,7 +126,15 @@ pub async fn run(
     let sources = connect::sources_for(all.len(), o.sources);
     let rss0 = nodes.memory_kib("VmRSS:");
     let (server0, own0) = (nodes.cpu_seconds(hz), procfs::cpu_seconds("self", hz));
-    let connected = connect::connect("idle", nodes, &all, 0..idle, o.concurrency, sources).await;
+    let connected = connect::connect(
+        "idle",
+        &nodes.targets,
+        0,
+        &setup::tickets(&all[..idle]),
+        o.concurrency,
+        sources,
+    )
+    .await;
     let (server1, own1) = (nodes.cpu_seconds(hz), procfs::cpu_seconds("self", hz));
     let rss1 = nodes.memory_kib("VmRSS:");
     let ok = connected.ok();
@@ -156,9 +164,9 @@ pub async fn run(
     }
     let senders = connect::connect(
         "senders",
-        nodes,
-        &all,
-        idle..all.len(),
+        &nodes.targets,
+        idle,
+        &setup::tickets(&all[idle..]),
         o.concurrency,
         sources,
     )
