@@ -31,6 +31,8 @@ pub const PER_SOURCE: usize = 10_000;
 /// configuration that trusts each node's certificate (and nothing else).
 pub struct Targets {
     pub listens: Vec<SocketAddr>,
+    /// Each node's certificate (DER), which is all a worker process needs to trust them too.
+    pub certificates: Vec<CertificateDer<'static>>,
     pub tls: Arc<rustls::ClientConfig>,
 }
 
@@ -49,6 +51,7 @@ impl Targets {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Self {
             listens,
+            certificates,
             tls: Arc::new(tls),
         }
     }
