@@ -11,15 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::CertificateDer;
 use sotto_wire::{ClientFrame, Secret, ServerFrame};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-
-use crate::server::Nodes;
-use crate::setup::Device;
 
 pub type Socket = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 
@@ -28,6 +26,45 @@ const STEP: Duration = Duration::from_secs(10);
 /// Sockets per loopback source address: well inside the 28,000 ephemeral ports Linux hands
 /// out per address, and the `max_connections_per_ip` the generator gives the server.
 pub const PER_SOURCE: usize = 10_000;
+
+/// The servers the devices log in to: every node's address, in order, and a TLS client
+/// configuration that trusts each node's certificate (and nothing else).
+pub struct Targets {
+    pub listens: Vec<SocketAddr>,
+    /// Each node's certificate (DER), which is all a worker process needs to trust them too.
+    pub certificates: Vec<CertificateDer<'static>>,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl Targets {
+    pub fn new(listens: Vec<SocketAddr>, certificates: Vec<CertificateDer<'static>>) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in &certificates {
+            roots.add(cert.clone()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // Every handshake is a full one, as after a server restart (the reconnect storm that
+        // matters, and one that finds no session to resume): a client resuming a session the
+        // server still remembers skips the certificate's signature and check.
+        tls.resumption = rustls::client::Resumption::disabled();
+        Self {
+            listens,
+            certificates,
+            tls: Arc::new(tls),
+        }
+    }
+
+    /// The node device `i` connects to.
+    pub fn listen_for(&self, i: usize) -> SocketAddr {
+        self.listens[i % self.listens.len()]
+    }
+}
 
 /// Where a handshake failed.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -166,7 +203,7 @@ pub async fn connect_one(
 /// Prints `connected / target, failed, handshakes per second` every second on a terminal,
 /// every ten seconds otherwise, until `done` reaches `target` or the task is dropped.
 fn progress(
-    label: &'static str,
+    label: String,
     target: usize,
     done: Arc<AtomicU64>,
     failures: Arc<Failures>,
@@ -218,45 +255,47 @@ impl Connected {
     }
 }
 
-/// Connects the devices `which` (indexes into `all`), each to its node, at most `concurrency`
-/// at once, from `sources` loopback addresses.
+/// Connects the devices `first..first + tickets.len()` (device `first + k` logs in with
+/// `tickets[k]`), each to its node, at most `concurrency` at once, from `sources` loopback
+/// addresses. A device keeps its index wherever it is connected from, so its node and source
+/// address are the same in one process or spread over workers.
 pub async fn connect(
-    label: &'static str,
-    nodes: &Nodes,
-    all: &Arc<Vec<Device>>,
-    which: std::ops::Range<usize>,
+    label: &str,
+    targets: &Targets,
+    first: usize,
+    tickets: &[&str],
     concurrency: usize,
     sources: usize,
 ) -> Connected {
     let failures = Arc::new(Failures::default());
     let done = Arc::new(AtomicU64::new(0));
-    let count = which.len();
-    let reporter = progress(label, count, done.clone(), failures.clone());
+    let count = tickets.len();
+    let reporter = progress(label.to_owned(), count, done.clone(), failures.clone());
     let start = Instant::now();
-    let mut results = futures_util::stream::iter(which.clone())
-        .map(|i| {
-            let tls = nodes.tls.clone();
-            let server = nodes.listen_for(i);
-            let source = source_for(i, sources, server);
-            let (all, failures, done) = (all.clone(), failures.clone(), done.clone());
+    let mut results = futures_util::stream::iter(tickets.iter().enumerate())
+        .map(|(k, ticket)| {
+            let tls = targets.tls.clone();
+            let server = targets.listen_for(first + k);
+            let source = source_for(first + k, sources, server);
+            let (failures, done) = (failures.clone(), done.clone());
             async move {
-                let outcome = connect_one(tls, server, source, &all[i].ticket).await;
+                let outcome = connect_one(tls, server, source, ticket).await;
                 match outcome {
                     Ok(socket) => {
                         done.fetch_add(1, Ordering::Relaxed);
-                        (i, Some(socket))
+                        (k, Some(socket))
                     }
                     Err((step, error)) => {
                         failures.add(step, error);
-                        (i, None)
+                        (k, None)
                     }
                 }
             }
         })
         .buffer_unordered(concurrency);
     let mut sockets: Vec<Option<Socket>> = (0..count).map(|_| None).collect();
-    while let Some((i, socket)) = results.next().await {
-        sockets[i - which.start] = socket;
+    while let Some((k, socket)) = results.next().await {
+        sockets[k] = socket;
     }
     drop(results);
     let elapsed = start.elapsed();

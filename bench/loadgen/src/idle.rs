@@ -1,24 +1,31 @@
-//! `loadgen idle N [MESSAGES [RATE]] [--hold SECONDS]`: what a held connection costs. It logs N
-//! devices in (the connect rate), holds them while the server pings them (the server's memory
-//! per connection and its CPU while idle), then a few sender devices send MESSAGES envelopes at
-//! RATE per second to random idle devices (the delivery latency to a device that has been
-//! quiet).
+//! `loadgen idle N [MESSAGES [RATE]] [--hold SECONDS] [--workers K]`: what a held connection
+//! costs. It logs N devices in (the connect rate), holds them while the server pings them (the
+//! server's memory per connection and its CPU while idle), then a few sender devices send
+//! MESSAGES envelopes at RATE per second to random idle devices (the delivery latency to a
+//! device that has been quiet). The idle devices are held by this process, or with `--workers
+//! K` by K worker processes, a contiguous slice each (`workers.rs`), so that a run can hold more
+//! sockets than one process's open-file limit allows; the senders are this process's either
+//! way, and latency is the receiver's wall clock minus the sender's, which both processes share.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use sotto_wire::ServerFrame;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{self, Socket};
+use crate::hold::{hold, Delivery, Held, Totals};
 use crate::options::Options;
 use crate::procfs::{self, clock_ticks};
-use crate::relay::{ack_frame, send_frame};
+use crate::relay::send_frame;
 use crate::server::Nodes;
-use crate::setup::Device;
-use crate::stats::{self, message_id, Clock, Rng};
+use crate::setup::{self, Device};
+use crate::stats::{self, message_id, wall_ns, Clock, Rng};
+use crate::workers::{Connecting, Pool};
 
 /// Devices that send the messages (besides the N idle ones).
 pub const SENDERS: usize = 10;
@@ -34,65 +41,116 @@ pub fn plan(idle: usize, messages: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-#[derive(Default)]
-struct Held {
-    pings: AtomicU64,
-    dropped: AtomicU64,
-    delivered: AtomicU64,
-    refused: AtomicU64,
+/// Who holds the idle sockets.
+enum Holders {
+    /// Tasks of this process.
+    Here { held: Arc<Held>, tasks: JoinSet<()> },
+    /// Worker processes.
+    Workers(Pool),
 }
 
-/// Holds one idle socket: answers pings, acknowledges envelopes, counts what happens.
-async fn hold(mut ws: Socket, held: Arc<Held>, clock: Arc<Clock>, lat: Arc<Mutex<Vec<Duration>>>) {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Ping(_))) => {
-                held.pings.fetch_add(1, Ordering::Relaxed);
+impl Holders {
+    /// Connects the idle devices (`0..idle.len()`) and starts holding them; what they receive
+    /// goes to `deliveries`. The connect phase is summed over the workers, if any.
+    async fn connect(
+        o: &Options,
+        nodes: &Nodes,
+        idle: &[Device],
+        sources: usize,
+        deliveries: UnboundedSender<Delivery>,
+    ) -> Result<(Connecting, Self), String> {
+        if o.workers > 1 {
+            let mut pool = Pool::start(
+                &nodes.targets,
+                idle,
+                o.workers,
+                sources,
+                o.concurrency,
+                deliveries,
+            )?;
+            let connecting = pool.connected().await?;
+            return Ok((connecting, Self::Workers(pool)));
+        }
+        let hz = clock_ticks();
+        let cpu0 = procfs::cpu_seconds("self", hz);
+        let tickets = setup::tickets(idle);
+        let connected =
+            connect::connect("idle", &nodes.targets, 0, &tickets, o.concurrency, sources).await;
+        let connecting = Connecting::of(&connected, procfs::cpu_seconds("self", hz) - cpu0);
+        let held = Arc::new(Held::default());
+        let mut tasks = JoinSet::new();
+        for ws in connected.sockets.into_iter().flatten() {
+            tasks.spawn(hold(ws, held.clone(), deliveries.clone()));
+        }
+        Ok((connecting, Self::Here { held, tasks }))
+    }
+
+    /// Pings answered and sockets dropped so far.
+    async fn totals(&mut self) -> Result<Totals, String> {
+        match self {
+            Self::Here { held, .. } => Ok(held.totals()),
+            Self::Workers(pool) => pool.totals().await,
+        }
+    }
+
+    /// Resolves when a worker ends or misbehaves, saying which and how; never in one process.
+    /// Cancel-safe, for a `select!`.
+    async fn lost(&mut self) -> String {
+        match self {
+            Self::Here { .. } => std::future::pending().await,
+            Self::Workers(pool) => pool.lost().await,
+        }
+    }
+
+    /// CPU seconds of the generator so far: this process and its workers.
+    fn cpu_seconds(&self, hz: f64) -> f64 {
+        procfs::cpu_seconds("self", hz)
+            + match self {
+                Self::Here { .. } => 0.0,
+                Self::Workers(pool) => pool.cpu_seconds(),
             }
-            Some(Ok(Message::Text(text))) => {
-                if let Ok(ServerFrame::Envelope { message_id, .. }) =
-                    serde_json::from_str::<ServerFrame<'_>>(text.as_str())
-                {
-                    if let Some(at) = clock.take(&message_id) {
-                        lat.lock().unwrap().push(at.elapsed());
-                    }
-                    held.delivered.fetch_add(1, Ordering::Relaxed);
-                    let ack = ack_frame(&mut vec![message_id]);
-                    if ws.send(Message::Text(ack.into())).await.is_err() {
-                        held.dropped.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                }
+    }
+
+    /// Closes the idle sockets (the workers exit) and returns the last totals.
+    async fn stop(self) -> Result<Totals, String> {
+        match self {
+            Self::Here { held, mut tasks } => {
+                tasks.abort_all();
+                Ok(held.totals())
             }
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => {
-                held.dropped.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            Self::Workers(pool) => pool.stop().await,
         }
     }
 }
 
-/// One sender: its share of the plan at its share of the rate; counts refusals.
+/// The senders' counts.
+#[derive(Default)]
+struct Sent {
+    refused: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// One sender: its share of the plan at its share of the rate; counts refusals. Each send is
+/// stamped with its scheduled time on the wall clock, which a worker process shares.
 async fn send(
     ws: Socket,
     me: usize,
     recipients: Vec<usize>,
     period: Duration,
     all: Arc<Vec<Device>>,
-    clock: Arc<Clock>,
-    held: Arc<Held>,
+    clock: Arc<Clock<u64>>,
+    sent: Arc<Sent>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let reader = {
-        let held = held.clone();
+        let sent = sent.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 if let Message::Text(text) = message {
                     if let Ok(ServerFrame::Error { .. }) =
                         serde_json::from_str::<ServerFrame<'_>>(text.as_str())
                     {
-                        held.refused.fetch_add(1, Ordering::Relaxed);
+                        sent.refused.fetch_add(1, Ordering::Relaxed);
                         eprintln!("refused: {text}");
                     }
                 }
@@ -104,10 +162,10 @@ async fn send(
     for (n, peer) in recipients.into_iter().enumerate() {
         let at = tick.tick().await.into_std();
         let id = message_id(&mut rng, me, n as u64);
-        clock.put(id, at);
+        clock.put(id, wall_ns().saturating_sub(at.elapsed().as_nanos() as u64));
         let frame = send_frame(n as u64 + 1, &all, me, peer, id);
         if sink.send(Message::Text(frame.into())).await.is_err() {
-            held.dropped.fetch_add(1, Ordering::Relaxed);
+            sent.dropped.fetch_add(1, Ordering::Relaxed);
             break;
         }
     }
@@ -115,82 +173,90 @@ async fn send(
     let _ = reader.await;
 }
 
+/// Runs the measurement; a run that cannot finish has said why on stderr and returns false.
 pub async fn run(
     o: &Options,
     nodes: &Nodes,
     all: Arc<Vec<Device>>,
     plan: &[(usize, usize)],
 ) -> bool {
+    match measure(o, nodes, all, plan).await {
+        Ok(()) => true,
+        Err(why) => {
+            eprintln!("loadgen: {why}");
+            false
+        }
+    }
+}
+
+async fn measure(
+    o: &Options,
+    nodes: &Nodes,
+    all: Arc<Vec<Device>>,
+    plan: &[(usize, usize)],
+) -> Result<(), String> {
     let hz = clock_ticks();
     let idle = all.len() - SENDERS;
     let sources = connect::sources_for(all.len(), o.sources);
     let rss0 = nodes.memory_kib("VmRSS:");
-    let (server0, own0) = (nodes.cpu_seconds(hz), procfs::cpu_seconds("self", hz));
-    let connected = connect::connect("idle", nodes, &all, 0..idle, o.concurrency, sources).await;
-    let (server1, own1) = (nodes.cpu_seconds(hz), procfs::cpu_seconds("self", hz));
+    let server0 = nodes.cpu_seconds(hz);
+    let (deliveries_tx, mut deliveries) = mpsc::unbounded_channel();
+    let (connected, mut holders) =
+        Holders::connect(o, nodes, &all[..idle], sources, deliveries_tx).await?;
+    let server1 = nodes.cpu_seconds(hz);
     let rss1 = nodes.memory_kib("VmRSS:");
-    let ok = connected.ok();
+    let ok = connected.ok;
     println!(
-        "mode=idle backend={} nodes={} idle={idle} connected={ok} sources={sources} concurrency={}",
+        "mode=idle backend={} nodes={} workers={} idle={idle} connected={ok} sources={sources} \
+         concurrency={}",
         nodes.backend(),
         nodes.pids.len(),
+        o.workers,
         o.concurrency
     );
     println!(
         "connect: {ok} in {:.1} s => {:.0} handshakes/s (TCP + TLS 1.3 + WebSocket upgrade + ticket + ready)",
-        connected.elapsed.as_secs_f64(),
-        connected.rate()
+        connected.elapsed_s,
+        ok as f64 / connected.elapsed_s
     );
     println!(
         "connect cpu: server {:.0} us per handshake, loadgen {:.0} us per handshake",
         1e6 * (server1 - server0) / ok.max(1) as f64,
-        1e6 * (own1 - own0) / ok.max(1) as f64
+        1e6 * connected.cpu_s / ok.max(1) as f64
     );
-    if connected.failures.total() > 0 {
-        eprintln!(
-            "loadgen: {} of {idle} idle devices could not connect:\n{}",
-            connected.failures.total(),
-            connected.failures.describe()
-        );
-        return false;
+    if connected.failed > 0 {
+        return Err(format!(
+            "{} of {idle} idle devices could not connect:\n{}",
+            connected.failed, connected.failures
+        ));
     }
     let senders = connect::connect(
         "senders",
-        nodes,
-        &all,
-        idle..all.len(),
+        &nodes.targets,
+        idle,
+        &setup::tickets(&all[idle..]),
         o.concurrency,
         sources,
     )
     .await;
     if senders.failures.total() > 0 {
-        eprintln!(
-            "loadgen: senders could not connect:\n{}",
+        return Err(format!(
+            "senders could not connect:\n{}",
             senders.failures.describe()
-        );
-        return false;
-    }
-
-    let held = Arc::new(Held::default());
-    let clock = Arc::new(Clock::new());
-    let lat = Arc::new(Mutex::new(Vec::with_capacity(plan.len())));
-    let mut tasks = Vec::with_capacity(all.len());
-    for ws in connected.sockets.into_iter().flatten() {
-        tasks.push(tokio::spawn(hold(
-            ws,
-            held.clone(),
-            clock.clone(),
-            lat.clone(),
-        )));
+        ));
     }
 
     // Hold: nothing but the server's pings.
     let cpu0 = nodes.cpu_seconds(hz);
-    let own0 = procfs::cpu_seconds("self", hz);
-    tokio::time::sleep(o.hold).await;
+    let own0 = holders.cpu_seconds(hz);
+    tokio::select! {
+        () = tokio::time::sleep(o.hold) => {}
+        why = holders.lost() => return Err(format!("{why}, during the hold")),
+    }
     let idle_cpu = nodes.cpu_seconds(hz) - cpu0;
-    let own_idle_cpu = procfs::cpu_seconds("self", hz) - own0;
+    let own_idle_cpu = holders.cpu_seconds(hz) - own0;
     let rss2 = nodes.memory_kib("VmRSS:");
+    let held = holders.totals().await?;
     let per_conn = |rss: f64| (rss - rss0) / ok.max(1) as f64;
     println!(
         "server memory: rss {:.0} MiB before, {:.0} MiB connected, {:.0} MiB after the hold => \
@@ -207,14 +273,17 @@ pub async fn run(
         o.hold.as_secs(),
         idle_cpu,
         100.0 * idle_cpu / o.hold.as_secs_f64(),
-        held.pings.load(Ordering::Relaxed),
-        held.dropped.load(Ordering::Relaxed),
+        held.pings,
+        held.dropped,
         own_idle_cpu
     );
 
     // Messages to random idle devices.
     let rate = o.knob.max(1) as f64;
     let period = Duration::from_secs_f64(SENDERS as f64 / rate);
+    let clock = Arc::new(Clock::<u64>::new());
+    let sent = Arc::new(Sent::default());
+    let mut tasks = JoinSet::new();
     let start = Instant::now();
     for (k, ws) in senders.sockets.into_iter().enumerate() {
         let Some(ws) = ws else { continue };
@@ -224,47 +293,55 @@ pub async fn run(
             .filter(|(s, _)| *s == me)
             .map(|&(_, r)| r)
             .collect();
-        tasks.push(tokio::spawn(send(
+        tasks.spawn(send(
             ws,
             me,
             recipients,
             period,
             all.clone(),
             clock.clone(),
-            held.clone(),
-        )));
+            sent.clone(),
+        ));
     }
     let sending = Duration::from_secs_f64(plan.len() as f64 / rate);
-    while (held.delivered.load(Ordering::Relaxed) as usize) < plan.len()
-        && start.elapsed() < sending + DRAIN
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let drain = tokio::time::sleep_until((start + sending + DRAIN).into());
+    tokio::pin!(drain);
+    let mut delivered = 0;
+    let mut latencies = Vec::with_capacity(plan.len());
+    while delivered < plan.len() {
+        tokio::select! {
+            delivery = deliveries.recv() => {
+                let Some(Delivery { id, at_ns }) = delivery else { break };
+                delivered += 1;
+                if let Some(sent_ns) = clock.take(&id) {
+                    latencies.push(Duration::from_nanos(at_ns.saturating_sub(sent_ns)));
+                }
+            }
+            () = &mut drain => break,
+            why = holders.lost() => return Err(format!("{why}, while the messages were sent")),
+        }
     }
-    let delivered = held.delivered.load(Ordering::Relaxed) as usize;
-    let mut sorted = lat.lock().unwrap().clone();
-    sorted.sort();
+    latencies.sort();
     println!(
         "messages: {delivered} of {} delivered to idle devices at {rate:.0}/s; latency ms: {}",
         plan.len(),
-        stats::summary(&sorted)
+        stats::summary(&latencies)
     );
     println!(
         "server peak_rss={:.0} MiB; load average at end {}",
         nodes.memory_kib("VmHWM:") / 1024.0,
         procfs::load_average()
     );
-    for t in tasks {
-        t.abort();
-    }
-    let refused = held.refused.load(Ordering::Relaxed);
-    let dropped = held.dropped.load(Ordering::Relaxed);
+    tasks.abort_all();
+    let held = holders.stop().await?;
+    let refused = sent.refused.load(Ordering::Relaxed);
+    let dropped = held.dropped + sent.dropped.load(Ordering::Relaxed);
     if delivered < plan.len() || refused > 0 || dropped > 0 {
-        eprintln!(
-            "loadgen: incomplete: {delivered} of {} delivered, {refused} sends refused, \
-             {dropped} sockets dropped",
+        return Err(format!(
+            "incomplete: {delivered} of {} delivered, {refused} sends refused, {dropped} sockets \
+             dropped",
             plan.len()
-        );
-        return false;
+        ));
     }
-    true
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //! target/release/loadgen closed 100 100000 10          # a window of 10 sends per device
 //! target/release/loadgen open 100 100000 5000          # 5,000 messages/s in all
 //! target/release/loadgen idle 19000 1000 1000 --hold 60
+//! target/release/loadgen idle 100000 1000 1000 --hold 60 --nodes 6 --workers 6 --database-url URL --nats-url URL
 //! target/release/loadgen closed 100 100000 10 --database-url postgres://postgres@127.0.0.1:5432/test
 //! target/release/loadgen closed 300 100000 10 --nodes 3 --database-url URL --nats-url nats://127.0.0.1:4222
 //! target/release/loadgen prekeys 200 1 8
@@ -21,20 +22,25 @@
 //!   what it receives.
 //! - `idle DEVICES [MESSAGES [RATE]]` (`idle.rs`): held connections: connect rate, server memory
 //!   per connection, server CPU while idle, then MESSAGES envelopes to random idle devices.
+//!   `--workers K` holds the idle devices in K worker processes of this executable, a contiguous
+//!   slice each (`workers.rs` starts them, `worker.rs` is one; `hold.rs` holds a socket in
+//!   either), so that one run holds more sockets than one process's open-file limit.
 //! - `prekeys DEVICES BATCH CLAIMERS` (`prekeys.rs`): one-time prekey uploads and claims.
 //!
 //! Connections (`connect.rs`) come from loopback source addresses 127.0.1.x, 10,000 per
 //! address, at most `--concurrency` handshakes at once (128), each step bounded in time; a
 //! progress line shows on a terminal, and every failure is counted and printed. A run that
 //! cannot finish says why and exits with status 1. The open-file limit bounds the sockets one
-//! process holds (the generator raises its soft limit to the hard one; the server inherits it).
+//! process holds (the generator raises its soft limit to the hard one; the servers and workers
+//! inherit it), so a run whose share for some process (this one, a worker, a node) does not fit
+//! is refused before any setup, naming the `--workers` or `--nodes` it needs (`files.rs`).
 //!
 //! Options: `--server PATH` (default: `sotto-server` next to this binary), `--database-url URL`
 //! (PostgreSQL; a fresh schema is created and dropped), `--nodes N --nats-url URL`,
 //! `--limit KEY=VALUE` (a line of the started servers' `[limits]` table), `--hold SECONDS`,
-//! `--concurrency N`, `--sources N`, and `--attach PID --listen ADDR --data-dir DIR` to drive a
-//! server that is already running with that data folder (the setup rows are written into its
-//! database; its CPU and memory are read from PID).
+//! `--workers K`, `--concurrency N` (per process), `--sources N`, and `--attach PID --listen
+//! ADDR --data-dir DIR` to drive a server that is already running with that data folder (the
+//! setup rows are written into its database; its CPU and memory are read from PID).
 //!
 //! Envelopes are structurally real `sotto-proto` envelopes with constant bytes as ciphertext
 //! and signature, which is all the relay can see anyway.
@@ -48,6 +54,8 @@
 )]
 
 mod connect;
+mod files;
+mod hold;
 mod idle;
 mod options;
 mod prekeys;
@@ -56,15 +64,14 @@ mod relay;
 mod server;
 mod setup;
 mod stats;
+mod worker;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use options::Mode;
 use server::Nodes;
-
-/// Sockets beyond the devices' that a process needs open (database, listener, logs).
-const SPARE_FILES: u64 = 256;
 
 /// Says why the run cannot go on, and exits with status 1.
 pub fn fail(why: &str) -> ! {
@@ -75,23 +82,24 @@ pub fn fail(why: &str) -> ! {
 #[tokio::main]
 async fn main() {
     let o = options::parse();
-    if o.mode == Mode::Prekeys {
-        prekeys::run(&o).await;
-        return;
+    match o.mode {
+        Mode::Prekeys => return prekeys::run(&o).await,
+        Mode::Worker => return worker::run(o.spec.as_deref().unwrap()).await,
+        Mode::Idle | Mode::Closed | Mode::Open => {}
     }
     let devices = if o.mode == Mode::Idle {
         o.devices + idle::SENDERS
     } else {
         o.devices
     };
-    let files = procfs::raise_open_files();
-    if devices as u64 + SPARE_FILES > files {
-        fail(&format!(
-            "{devices} sockets need {devices} open files in this process and in the server, and \
-             the open-file limit here is {files}: raise the hard limit (`ulimit -Hn` as root, \
-             LimitNOFILE= in a unit) or ask for at most {} devices",
-            files.saturating_sub(SPARE_FILES)
-        ));
+    let spread = files::Spread {
+        devices,
+        idle: (o.mode == Mode::Idle).then_some(o.devices),
+        workers: o.workers,
+        nodes: o.nodes,
+    };
+    if let Err(why) = files::check(&spread, procfs::raise_open_files()) {
+        fail(&why);
     }
 
     // Setup: rows straight into the store, before any server starts.

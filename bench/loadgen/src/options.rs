@@ -15,6 +15,8 @@ pub enum Mode {
     Idle,
     /// One-time prekey uploads and claims.
     Prekeys,
+    /// One worker process of `idle --workers K` (`worker.rs`; not in the usage text).
+    Worker,
 }
 
 pub struct Options {
@@ -38,12 +40,17 @@ pub struct Options {
     pub sources: usize,
     /// Lines added to every started node's `[limits]` table.
     pub limits: String,
+    /// Idle mode: processes holding the idle devices (1: this one; more: worker processes).
+    pub workers: usize,
+    /// Worker mode: the spec file the parent wrote.
+    pub spec: Option<PathBuf>,
 }
 
 const USAGE: &str =
     "usage: loadgen closed|open|idle|prekeys [DEVICES [MESSAGES [WINDOW|RATE|CLAIMERS]]] \
-[--hold SECONDS] [--concurrency N] [--sources N] [--nodes N --database-url URL --nats-url URL] \
-[--limit KEY=VALUE]... [--server PATH] [--attach PID --listen ADDR --data-dir DIR]";
+[--hold SECONDS] [--workers K] [--concurrency N] [--sources N] \
+[--nodes N --database-url URL --nats-url URL] [--limit KEY=VALUE]... [--server PATH] \
+[--attach PID --listen ADDR --data-dir DIR]";
 
 fn usage(problem: &str) -> ! {
     eprintln!("loadgen: {problem}\n{USAGE}");
@@ -73,6 +80,8 @@ pub fn parse() -> Options {
         concurrency: 128,
         sources: 0,
         limits: String::new(),
+        workers: 1,
+        spec: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -91,6 +100,7 @@ pub fn parse() -> Options {
             "--hold" => o.hold = Duration::from_secs(number("--hold", &value())),
             "--concurrency" => o.concurrency = number::<usize>("--concurrency", &value()).max(1),
             "--sources" => o.sources = number("--sources", &value()),
+            "--workers" => o.workers = number("--workers", &value()),
             "--limit" => {
                 let v = value();
                 let Some((key, val)) = v.split_once('=') else {
@@ -111,8 +121,16 @@ pub fn parse() -> Options {
         Some("open") => Mode::Open,
         Some("idle") => Mode::Idle,
         Some("prekeys") => Mode::Prekeys,
+        Some("worker") => Mode::Worker,
         Some(other) => usage(&format!("unknown mode {other:?}")),
     };
+    if o.mode == Mode::Worker {
+        let Some(spec) = positional.get(1) else {
+            usage("worker takes the path of its spec")
+        };
+        o.spec = Some(PathBuf::from(spec));
+        return o;
+    }
     if o.mode == Mode::Idle {
         o.devices = 10_000;
         o.messages = 1_000;
@@ -134,6 +152,7 @@ pub fn parse() -> Options {
             Mode::Prekeys => 8,
             Mode::Idle => 1000,
             Mode::Closed => 10,
+            Mode::Worker => 0,
         });
     if o.devices < 2 {
         usage("at least 2 devices");
@@ -143,6 +162,15 @@ pub fn parse() -> Options {
     }
     if o.nodes > 1 && (o.database_url.is_none() || o.nats_url.is_none()) {
         usage("--nodes N above 1 needs --database-url (PostgreSQL) and --nats-url");
+    }
+    if o.workers == 0 {
+        usage("--workers is at least 1");
+    }
+    if o.workers > 1 && o.mode != Mode::Idle {
+        usage("--workers spreads the idle devices of `idle`; the other modes run in one process");
+    }
+    if o.workers > o.devices {
+        usage("--workers is at most the number of idle devices");
     }
     if o.nodes > 1 && o.attach.is_some() {
         usage("--attach drives one running server; --nodes starts its own");

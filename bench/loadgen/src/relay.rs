@@ -188,9 +188,9 @@ pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
     let sources = connect::sources_for(all.len(), o.sources);
     let connected = connect::connect(
         "connecting",
-        nodes,
-        &all,
-        0..all.len(),
+        &nodes.targets,
+        0,
+        &setup::tickets(&all),
         o.concurrency,
         sources,
     )

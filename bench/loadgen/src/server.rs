@@ -5,11 +5,11 @@
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotto_server::config::Config;
 
+use crate::connect::Targets;
 use crate::options::Options;
 use crate::procfs;
 
@@ -18,10 +18,8 @@ pub struct Nodes {
     children: Vec<Option<std::process::Child>>,
     /// Process ids to measure, one per node.
     pub pids: Vec<String>,
-    /// Where each node listens.
-    pub listens: Vec<SocketAddr>,
-    /// A client configuration trusting every node's certificate.
-    pub tls: Arc<rustls::ClientConfig>,
+    /// Where each node listens, and the TLS configuration that trusts them.
+    pub targets: Targets,
     /// The first node's configuration (the store the setup writes into).
     pub config: Config,
     _dirs: Vec<tempfile::TempDir>,
@@ -152,22 +150,13 @@ impl Nodes {
             configs.push(c);
             dirs.push(dir);
         }
-        let mut roots = rustls::RootCertStore::empty();
-        for c in &configs {
-            let (_, cert) = sotto_server::tls::load_or_create(c).unwrap();
-            roots.add(cert.chain[0].clone()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        // Every handshake is a full one, as after a server restart (the reconnect storm that
-        // matters, and one that finds no session to resume): a client resuming a session the
-        // server still remembers skips the certificate's signature and check.
-        tls.resumption = rustls::client::Resumption::disabled();
+        let certificates = configs
+            .iter()
+            .map(|c| {
+                let (_, cert) = sotto_server::tls::load_or_create(c).unwrap();
+                cert.chain[0].clone()
+            })
+            .collect();
 
         let mut children = Vec::new();
         let mut pids = Vec::new();
@@ -184,16 +173,10 @@ impl Nodes {
         Self {
             children,
             pids,
-            listens: configs.iter().map(|c| c.listen).collect(),
-            tls: Arc::new(tls),
+            targets: Targets::new(configs.iter().map(|c| c.listen).collect(), certificates),
             config,
             _dirs: dirs,
         }
-    }
-
-    /// The node device `i` connects to.
-    pub fn listen_for(&self, i: usize) -> SocketAddr {
-        self.listens[i % self.listens.len()]
     }
 
     /// CPU seconds of every node together.

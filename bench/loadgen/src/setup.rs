@@ -139,6 +139,11 @@ async fn device(store: &dyn Store, i: usize) -> Device {
     }
 }
 
+/// The devices' tickets, in order (what [`crate::connect::connect`] logs them in with).
+pub fn tickets(devices: &[Device]) -> Vec<&str> {
+    devices.iter().map(|d| d.ticket.as_str()).collect()
+}
+
 /// `count` devices, in order, with a progress line every 10,000.
 pub async fn devices(store: Arc<dyn Store>, count: usize) -> Vec<Device> {
     let mut made = futures_util::stream::iter(0..count)

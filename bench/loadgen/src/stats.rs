@@ -2,34 +2,43 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sotto_proto::ids::MessageId;
 
-/// Send times by message id, sharded so many sockets do not queue on one lock.
-pub struct Clock {
-    shards: Vec<Mutex<HashMap<MessageId, Instant>>>,
+/// Send times by message id, sharded so many sockets do not queue on one lock: an `Instant`
+/// when sender and receiver share this process, [`wall_ns`] when the receiver is another one.
+pub struct Clock<T = Instant> {
+    shards: Vec<Mutex<HashMap<MessageId, T>>>,
 }
 
-impl Clock {
+impl<T> Clock<T> {
     pub fn new() -> Self {
         Self {
             shards: (0..64).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
-    fn shard(&self, id: &MessageId) -> &Mutex<HashMap<MessageId, Instant>> {
+    fn shard(&self, id: &MessageId) -> &Mutex<HashMap<MessageId, T>> {
         &self.shards[usize::from(id.as_bytes()[0]) % self.shards.len()]
     }
-    pub fn put(&self, id: MessageId, at: Instant) {
+    pub fn put(&self, id: MessageId, at: T) {
         self.shard(&id).lock().unwrap().insert(id, at);
     }
-    pub fn take(&self, id: &MessageId) -> Option<Instant> {
+    pub fn take(&self, id: &MessageId) -> Option<T> {
         self.shard(id).lock().unwrap().remove(id)
     }
     /// Sends not delivered (yet).
     pub fn outstanding(&self) -> usize {
         self.shards.iter().map(|s| s.lock().unwrap().len()).sum()
     }
+}
+
+/// Nanoseconds since the Unix epoch: the time stamp two processes on one machine can compare
+/// (`Instant`s do not cross a process boundary).
+pub fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// A cheap per-task pseudo-random stream (xorshift), seeded from the OS.
