@@ -56,8 +56,27 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("sotto-server: {error}");
+            eprintln!("sotto-server: {}", with_causes(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error with each cause under it, `: `-separated (`database error: error returned from
+/// database: role "x" does not exist`): what the operator needs to act on is usually the last.
+/// The causes are the drivers' and the system's own messages, which carry no secrets (a
+/// database URL's password is never part of them).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        // Some wrappers repeat their cause's text in their own.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
 }

@@ -4,7 +4,8 @@
 //! data-folder lock refusing a second server and a restore under a running one; `restore`
 //! refusing a non-Sotto file, a corrupted one, a newer schema and a database with accounts
 //! (without `--force`), changing nothing; `backup` refusing an existing output; `check` passing
-//! on a good folder and failing, naming the problem, on a loose key and a corrupted database.
+//! on a good folder and failing, naming the problem, on a loose key and a corrupted database;
+//! a server that cannot open its database saying why.
 
 #![allow(
     clippy::unwrap_used,
@@ -412,4 +413,30 @@ async fn check_passes_on_a_good_folder_and_names_a_loose_key_and_a_corrupted_dat
     assert!(refused.contains("FAIL  database"), "{refused}");
     assert!(refused.contains("restore the latest backup"), "{refused}");
     drop(server);
+}
+
+#[test]
+fn a_server_that_cannot_open_its_database_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sotto-server"))
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0"])
+        .env("SOTTO_LOG", "warn")
+        .env(
+            "SOTTO_DATABASE_URL",
+            "postgres://no_such_role_here:unused-secret@127.0.0.1:5432/test",
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    // The database's own reason, or the pool's when no PostgreSQL listens here.
+    assert!(
+        stderr.contains("sotto-server: database error: ")
+            && (stderr.contains(r#"role "no_such_role_here" does not exist"#)
+                || stderr.contains("timed out")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unused-secret"), "{stderr}");
 }
