@@ -238,15 +238,18 @@ fn progress(
 
 /// The outcome of connecting a set of devices.
 pub struct Connected {
-    /// One socket per device asked for, in order (`None` where it failed).
+    /// One socket per device asked for, in order (`None` where it failed, or where the
+    /// caller took it as it connected).
     pub sockets: Vec<Option<Socket>>,
+    /// Devices logged in.
+    connected: usize,
     pub failures: Arc<Failures>,
     pub elapsed: Duration,
 }
 
 impl Connected {
     pub fn ok(&self) -> usize {
-        self.sockets.iter().filter(|s| s.is_some()).count()
+        self.connected
     }
 
     /// Handshakes (TCP, TLS, upgrade, ticket, ready) per second.
@@ -266,6 +269,22 @@ pub async fn connect(
     tickets: &[&str],
     concurrency: usize,
     sources: usize,
+) -> Connected {
+    connect_each(label, targets, first, tickets, concurrency, sources, Some).await
+}
+
+/// [`connect`], handing each socket to `take` as soon as it is logged in: what `take` returns
+/// goes into [`Connected::sockets`]. A socket held idle must be read from the moment it
+/// connects: the server closes one that has not answered its pings for `ws_idle_timeout`
+/// (90 s), less than connecting 100,000 devices takes.
+pub async fn connect_each(
+    label: &str,
+    targets: &Targets,
+    first: usize,
+    tickets: &[&str],
+    concurrency: usize,
+    sources: usize,
+    mut take: impl FnMut(Socket) -> Option<Socket>,
 ) -> Connected {
     let failures = Arc::new(Failures::default());
     let done = Arc::new(AtomicU64::new(0));
@@ -294,8 +313,12 @@ pub async fn connect(
         })
         .buffer_unordered(concurrency);
     let mut sockets: Vec<Option<Socket>> = (0..count).map(|_| None).collect();
+    let mut connected = 0;
     while let Some((k, socket)) = results.next().await {
-        sockets[k] = socket;
+        if let Some(socket) = socket {
+            connected += 1;
+            sockets[k] = take(socket);
+        }
     }
     drop(results);
     let elapsed = start.elapsed();
@@ -305,6 +328,7 @@ pub async fn connect(
     }
     Connected {
         sockets,
+        connected,
         failures,
         elapsed,
     }

@@ -74,14 +74,22 @@ impl Holders {
         let hz = clock_ticks();
         let cpu0 = procfs::cpu_seconds("self", hz);
         let tickets = setup::tickets(idle);
-        let connected =
-            connect::connect("idle", &nodes.targets, 0, &tickets, o.concurrency, sources).await;
-        let connecting = Connecting::of(&connected, procfs::cpu_seconds("self", hz) - cpu0);
         let held = Arc::new(Held::default());
         let mut tasks = JoinSet::new();
-        for ws in connected.sockets.into_iter().flatten() {
-            tasks.spawn(hold(ws, held.clone(), deliveries.clone()));
-        }
+        let connected = connect::connect_each(
+            "idle",
+            &nodes.targets,
+            0,
+            &tickets,
+            o.concurrency,
+            sources,
+            |ws| {
+                tasks.spawn(hold(ws, held.clone(), deliveries.clone()));
+                None
+            },
+        )
+        .await;
+        let connecting = Connecting::of(&connected, procfs::cpu_seconds("self", hz) - cpu0);
         Ok((connecting, Self::Here { held, tasks }))
     }
 
@@ -246,7 +254,8 @@ async fn measure(
         ));
     }
 
-    // Hold: nothing but the server's pings.
+    // Hold: nothing but the server's pings (answered since each socket connected).
+    let before = holders.totals().await?;
     let cpu0 = nodes.cpu_seconds(hz);
     let own0 = holders.cpu_seconds(hz);
     tokio::select! {
@@ -268,12 +277,12 @@ async fn measure(
         per_conn(rss2)
     );
     println!(
-        "hold {} s: server cpu {:.2} s ({:.2}% of one core), {} pings answered, {} sockets dropped; \
-         loadgen cpu {:.2} s",
+        "hold {} s: server cpu {:.2} s ({:.2}% of one core), {} pings answered; {} sockets \
+         dropped since connecting; loadgen cpu {:.2} s",
         o.hold.as_secs(),
         idle_cpu,
         100.0 * idle_cpu / o.hold.as_secs_f64(),
-        held.pings,
+        held.pings - before.pings,
         held.dropped,
         own_idle_cpu
     );

@@ -85,27 +85,28 @@ pub async fn run(spec: &Path) {
     let hz = clock_ticks();
     let cpu0 = procfs::cpu_seconds("self", hz);
     let tickets: Vec<&str> = spec.tickets.iter().map(|t| t.expose()).collect();
-    let connected = connect::connect(
+    let held = Arc::new(Held::default());
+    let (tx, mut deliveries) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    let connected = connect::connect_each(
         &format!("worker {}", spec.worker),
         &targets,
         spec.first,
         &tickets,
         spec.concurrency,
         spec.sources,
+        |ws| {
+            tasks.spawn(hold(ws, held.clone(), tx.clone()));
+            None
+        },
     )
     .await;
     let cpu = procfs::cpu_seconds("self", hz) - cpu0;
     drop(tickets);
     drop(spec);
+    drop(tx);
     out.say(&Report::Connected(Connecting::of(&connected, cpu)));
 
-    let held = Arc::new(Held::default());
-    let (tx, mut deliveries) = mpsc::unbounded_channel();
-    let mut tasks = JoinSet::new();
-    for ws in connected.sockets.into_iter().flatten() {
-        tasks.spawn(hold(ws, held.clone(), tx.clone()));
-    }
-    drop(tx);
     loop {
         tokio::select! {
             Some(delivery) = deliveries.recv() => out.say(&Report::Recv(delivery)),
