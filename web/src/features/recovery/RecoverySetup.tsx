@@ -21,7 +21,9 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   const [keyText, setKeyText] = useState<string>();
-  const [passphraseOk, setPassphraseOk] = useState(false);
+  // Unknown until the WebAssembly probe answers: the choice waits, and the "not in this browser"
+  // hint shows only once the probe said no.
+  const [passphraseOk, setPassphraseOk] = useState<boolean>();
   useEffect(() => {
     void client.passphraseSupported().then(setPassphraseOk);
   }, [client]);
@@ -94,13 +96,13 @@ export function RecoverySetupDialog({ onCancel }: { onCancel: () => void }) {
               type="radio"
               name="recovery-method"
               checked={method === "passphrase"}
-              disabled={!passphraseOk}
+              disabled={passphraseOk !== true}
               onChange={() => {
                 setMethod("passphrase");
               }}
             />{" "}
             A passphrase you choose
-            {!passphraseOk && (
+            {passphraseOk === false && (
               <span className="hint">
                 {" "}
                 (not in this browser: this server's security policy does not allow the WebAssembly
