@@ -39,7 +39,7 @@ use crate::store::{
 };
 
 /// Prepared statements the connection keeps (the hot path uses seven, a settle step five more,
-/// the queue policy's rarer paths nine).
+/// the queue policy's rarer paths nine, a ticket redemption two).
 const STATEMENT_CACHE: usize = 32;
 
 /// Conversations whose routes the writer remembers at most (then it starts over).
