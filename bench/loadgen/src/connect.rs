@@ -261,23 +261,12 @@ impl Connected {
 /// Connects the devices `first..first + tickets.len()` (device `first + k` logs in with
 /// `tickets[k]`), each to its node, at most `concurrency` at once, from `sources` loopback
 /// addresses. A device keeps its index wherever it is connected from, so its node and source
-/// address are the same in one process or spread over workers.
+/// address are the same in one process or spread over workers. Each socket goes to `take` as
+/// soon as it is logged in, and what `take` returns into [`Connected::sockets`] (`Some` keeps
+/// them all). A socket held idle must be read from the moment it connects: the server closes
+/// one that has not answered its pings for `ws_idle_timeout` (90 s), less than connecting
+/// 100,000 devices takes.
 pub async fn connect(
-    label: &str,
-    targets: &Targets,
-    first: usize,
-    tickets: &[&str],
-    concurrency: usize,
-    sources: usize,
-) -> Connected {
-    connect_each(label, targets, first, tickets, concurrency, sources, Some).await
-}
-
-/// [`connect`], handing each socket to `take` as soon as it is logged in: what `take` returns
-/// goes into [`Connected::sockets`]. A socket held idle must be read from the moment it
-/// connects: the server closes one that has not answered its pings for `ws_idle_timeout`
-/// (90 s), less than connecting 100,000 devices takes.
-pub async fn connect_each(
     label: &str,
     targets: &Targets,
     first: usize,

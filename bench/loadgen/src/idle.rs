@@ -76,7 +76,7 @@ impl Holders {
         let tickets = setup::tickets(idle);
         let held = Arc::new(Held::default());
         let mut tasks = JoinSet::new();
-        let connected = connect::connect_each(
+        let connected = connect::connect(
             "idle",
             &nodes.targets,
             0,
@@ -245,6 +245,7 @@ async fn measure(
         &setup::tickets(&all[idle..]),
         o.concurrency,
         sources,
+        Some,
     )
     .await;
     if senders.failures.total() > 0 {

@@ -193,6 +193,7 @@ pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
         &setup::tickets(&all),
         o.concurrency,
         sources,
+        Some,
     )
     .await;
     if connected.failures.total() > 0 {

@@ -88,7 +88,7 @@ pub async fn run(spec: &Path) {
     let held = Arc::new(Held::default());
     let (tx, mut deliveries) = mpsc::unbounded_channel();
     let mut tasks = JoinSet::new();
-    let connected = connect::connect_each(
+    let connected = connect::connect(
         &format!("worker {}", spec.worker),
         &targets,
         spec.first,
