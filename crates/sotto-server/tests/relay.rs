@@ -274,3 +274,94 @@ async fn relay_works_on_postgres_too() {
     assert_eq!(phone.expect("acked").await["count"], 2);
     server.stop().await;
 }
+
+/// Renames a table of `server`'s store behind its back (SQLite file or PostgreSQL schema): the
+/// statements that use it fail as a broken or unreachable database would.
+async fn rename_table(server: &TestServer, from: &str, to: &str) {
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    match &server.pg {
+        None => {
+            let conn = rusqlite::Connection::open(server.dir.path().join("sotto.db")).unwrap();
+            conn.execute_batch(&sql).unwrap();
+        }
+        Some(pg) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            // Test-made names: the schema is random hex, the tables are the test's literals.
+            let sql = format!("ALTER TABLE \"{}\".{from} RENAME TO {to}", pg.name);
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A store that fails while a socket is admitted or its queue is read is the server's fault: the
+/// socket is closed with 1011 and counted as `store_failed`, never taken for a bad ticket (4001,
+/// which says the client's credentials were refused). The failed redemption spent nothing: once
+/// the store answers again the same ticket admits its socket, once.
+#[tokio::test]
+async fn a_store_failure_closes_the_socket_as_a_server_error_not_a_bad_ticket() {
+    let mut servers = vec![TestServer::start().await];
+    servers.extend(TestServer::start_with(Backend::Postgres, |_| {}).await);
+    for server in servers {
+        let backend = if server.pg.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let alice = onboard(&server, 0, "alice").await;
+        let count = |text: &str, reason: &str| -> u64 {
+            let line = format!("sotto_ws_closed_total{{reason=\"{reason}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(line.as_str())?.parse().ok())
+                .unwrap_or_else(|| panic!("{backend}: no {reason} counter in {text}"))
+        };
+        let admit = |ticket: String| {
+            let server = &server;
+            async move {
+                let mut ws = server.ws_raw(&[]).await.unwrap();
+                ws.send(json!({ "type": "auth", "ticket": ticket })).await;
+                ws
+            }
+        };
+
+        // Redeeming the ticket fails.
+        let kept = ticket(&server, &alice.api, alice.keys()).await;
+        rename_table(&server, "tickets", "tickets_away").await;
+        let mut ws = admit(kept.clone()).await;
+        assert_eq!(ws.ended().await, Ended::Closed(1011), "{backend}");
+        let text = server.metrics().await;
+        assert_eq!(count(&text, "store_failed"), 1, "{backend}");
+        assert_eq!(count(&text, "bad_ticket"), 0, "{backend}");
+        rename_table(&server, "tickets_away", "tickets").await;
+
+        // Nothing was spent: the ticket admits now, and only once.
+        let mut ws = admit(kept.clone()).await;
+        ws.expect("ready").await;
+        drop(ws);
+        let mut ws = admit(kept).await;
+        assert_eq!(ws.ended().await, Ended::Closed(4001), "{backend}");
+
+        // The ticket redeems, then reading the queue fails: `ready`, then 1011.
+        rename_table(&server, "deliveries", "deliveries_away").await;
+        let mut ws = admit(ticket(&server, &alice.api, alice.keys()).await).await;
+        ws.expect("ready").await;
+        assert_eq!(ws.ended().await, Ended::Closed(1011), "{backend}");
+        rename_table(&server, "deliveries_away", "deliveries").await;
+        // Counted when the socket's task ends, after it waited for the client's close frame.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut text = server.metrics().await;
+        while count(&text, "store_failed") < 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            text = server.metrics().await;
+        }
+        assert_eq!(count(&text, "store_failed"), 2, "{backend}");
+        assert_eq!(count(&text, "bad_ticket"), 1, "{backend}");
+
+        // The store answers again: the device connects as usual.
+        connect(&server, &alice.api, alice.keys()).await;
+        server.stop().await;
+    }
+}

@@ -55,11 +55,16 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Frames a closing socket reads and drops at most while it waits.
 const LINGER_FRAMES: usize = 1024;
 
+/// The close reason of a socket the store failed (code 1011): the client reconnects with a new
+/// ticket, as after any lost connection.
+const STORE_FAILED: &str = "server error, reconnect later";
+
 /// Close codes (RFC 6455 and the private range).
 mod code {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
+    pub const SERVER_ERROR: u16 = 1011;
     pub const TRY_LATER: u16 = 1013;
     pub const UNAUTHORIZED: u16 = 4001;
 }
@@ -90,9 +95,16 @@ where
     };
     let (authed, device) = match sessions::redeem_ticket(&state, &ticket).await {
         Ok(found) => found,
-        Err(_) => {
+        Err(Error::Unauthorized | Error::AccountDisabled) => {
             close(&mut sink, code::UNAUTHORIZED, "invalid or used ticket").await;
             return ended(&state, Stop::BadTicket);
+        }
+        // The server's fault, not the ticket's: the client must not take it for a refusal of
+        // its session, and the operator sees it apart from bad tickets.
+        Err(error) => {
+            tracing::error!(?error, "redeeming a socket ticket failed");
+            close(&mut sink, code::SERVER_ERROR, STORE_FAILED).await;
+            return ended(&state, Stop::StoreFailed);
         }
     };
     let registration = match state.hub.register(
@@ -456,6 +468,7 @@ where
                 Ok(page) => page,
                 Err(error) => {
                     tracing::error!(?error, "reading the queue failed");
+                    close(&mut self.sink, code::SERVER_ERROR, STORE_FAILED).await;
                     return Err(Stop::StoreFailed);
                 }
             };
@@ -500,6 +513,7 @@ where
             Ok(queued) => queued,
             Err(error) => {
                 tracing::error!(?error, "reading the queue failed");
+                close(&mut self.sink, code::SERVER_ERROR, STORE_FAILED).await;
                 return Err(Stop::StoreFailed);
             }
         };

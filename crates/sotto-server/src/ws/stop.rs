@@ -36,7 +36,8 @@ pub enum Stop {
     DeviceRevoked,
     /// The server is shutting down.
     Shutdown,
-    /// Reading the device's queue from the store failed.
+    /// The store failed while admitting the socket (its ticket's redemption) or reading the
+    /// device's queue (close code 1011).
     StoreFailed,
     /// The hub dropped this socket's queue.
     HubGone,
@@ -48,7 +49,11 @@ impl Stop {
     pub fn server_closed(self) -> bool {
         matches!(
             self,
-            Self::IdleTimeout | Self::FrameRate | Self::SessionEnded | Self::DeviceRevoked
+            Self::IdleTimeout
+                | Self::FrameRate
+                | Self::SessionEnded
+                | Self::DeviceRevoked
+                | Self::StoreFailed
         )
     }
 
