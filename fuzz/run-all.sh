@@ -2,7 +2,7 @@
 # Runs every fuzz target (sotto-proto decoders and the server's parsers) for SECONDS each (default
 # 30); exits non-zero if any crashed.
 #
-#   bash fuzz/run-all.sh          # about 12 minutes for the twenty-four targets, after the build
+#   bash fuzz/run-all.sh          # about 13 minutes for the twenty-five targets, after the build
 #   bash fuzz/run-all.sh 1800     # nightly: half an hour per target
 #
 # cargo-fuzz passes nightly-only flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets the stable

@@ -14,6 +14,8 @@
 //!   attachment ids, typed protocol ids, token prefixes, base64 fields.
 //! - `server_relay_log`: a row of the SQLite relay log (read back at every start; a damaged file
 //!   or a restored backup must give an error, never a panic or a huge allocation).
+//! - `server_fanout_wire`: a message from NATS (`fanout::nats::Wire`): every node decodes what any
+//!   client of the deployment's NATS may publish on its subjects.
 //! - `client_server_answer`: the other direction, what a Rust client parses from a server that
 //!   may be malicious: a WebSocket text frame as `sotto_wire`'s `ServerFrame`, and an HTTP answer
 //!   as every `/v1` answer type and the error body.
@@ -48,6 +50,7 @@ pub const TARGETS: &[(&str, TargetFn)] = &[
     ("server_payload", payload_check),
     ("server_text", text),
     ("server_relay_log", relay_log),
+    ("server_fanout_wire", fanout_wire),
     ("client_server_answer", server_answer),
 ];
 
@@ -454,7 +457,51 @@ pub fn seeds(corpus_dir: &std::path::Path) -> Vec<Seed> {
     for (label, text) in texts {
         add("server_text", label, text.into_bytes());
     }
+    let device = "ab".repeat(32);
+    let wires = [
+        ("queued", r#"{"t":"queued","seq":7}"#.to_owned()),
+        (
+            "frame",
+            r#"{"t":"frame","frame":"{\"type\":\"typing\"}"}"#.to_owned(),
+        ),
+        (
+            "close-device",
+            format!(r#"{{"t":"close_device","device":"{device}","reason":"device_revoked"}}"#),
+        ),
+        (
+            "close-sessions",
+            format!(
+                r#"{{"t":"close_sessions","sessions":["{}"],"reason":"session_ended"}}"#,
+                "cd".repeat(16)
+            ),
+        ),
+        (
+            "close-user",
+            r#"{"t":"close_user","user":4,"keep":null,"reason":"session_ended"}"#.to_owned(),
+        ),
+        (
+            "beat",
+            r#"{"t":"beat","node":18446744073709551615,"seq":3,"dropped":0}"#.to_owned(),
+        ),
+    ];
+    for (label, wire) in wires {
+        add("server_fanout_wire", label, wire.into_bytes());
+    }
     out
+}
+
+/// A message from NATS: what decodes encodes to a message that decodes to the same.
+pub fn fanout_wire(data: &[u8]) {
+    use sotto_server::fanout::nats::Wire;
+    let Some(wire) = Wire::decode(data) else {
+        return;
+    };
+    let again = wire.encode().unwrap();
+    assert_eq!(
+        Wire::decode(&again).as_ref(),
+        Some(&wire),
+        "a message re-encodes"
+    );
 }
 
 /// A relay-log row: what decodes must encode back to the same bytes.

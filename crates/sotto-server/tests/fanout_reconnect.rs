@@ -1,6 +1,7 @@
-//! The NATS fan-out across a restart of the NATS server: a node reconnects by itself, its
-//! sockets re-read the store (announcements may have been lost), sockets whose session ended
-//! meanwhile are closed, and events flow again. Runs its own `nats-server` on a free loopback
+//! The NATS fan-out across a restart of the NATS server (a node reconnects by itself, its
+//! sockets re-read the store since announcements may have been lost, sockets whose session ended
+//! meanwhile are closed, and events flow again) and across a partition between two servers of a
+//! NATS cluster (no node is disconnected; the gap in the other node's beats does the same). Runs its own `nats-server` on a free loopback
 //! port (never the shared one); skipped loudly when `SOTTO_TEST_NATS_URL` is unset or no
 //! `nats-server` binary is found, a failure under `CI=true` (`support/services.rs`).
 
@@ -33,19 +34,21 @@ fn nats_server_binary() -> Option<PathBuf> {
 struct Private {
     binary: PathBuf,
     port: u16,
+    /// Further command-line options (cluster settings).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Private {
     async fn start(binary: PathBuf) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_with(binary, &[]).await
+    }
+
+    async fn start_with(binary: PathBuf, args: &[&str]) -> Self {
         let mut server = Self {
             binary,
-            port,
+            port: free_port(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             child: None,
         };
         server.run().await;
@@ -55,6 +58,7 @@ impl Private {
     async fn run(&mut self) {
         let child = Command::new(&self.binary)
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -166,6 +170,165 @@ async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart()
 
     // Subscriptions came back: events flow again.
     frames_flow(&b, device, &mut reg, Duration::from_secs(10)).await;
+    a.fanout().stop().await;
+    b.fanout().stop().await;
+}
+
+/// A TCP relay in front of one NATS server's cluster port, which the other server's route goes
+/// through: cutting it closes every connection through it and refuses new ones, as a network
+/// partition between the two servers would (each node stays connected to its own server).
+struct Route {
+    port: u16,
+    open: Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Route {
+    async fn to(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(tokio::sync::watch::Sender::new(true));
+        let gate = open.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !*gate.borrow() {
+                    continue;
+                }
+                let mut cut = gate.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Self { port, open, task }
+    }
+
+    fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn heal(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A partition between two NATS servers of a cluster loses what crosses it, and neither node's
+/// client is told: each stays connected to its own server. When the route heals, the gap in the
+/// other node's beats makes the node re-read every socket's queue and re-check its session, so
+/// an envelope announced during the partition is not left waiting for the device's next
+/// announcement or reconnect, and a session ended meanwhile is closed.
+#[tokio::test]
+async fn a_partition_inside_the_nats_cluster_is_noticed_by_its_beats_when_it_heals() {
+    if services::url(services::NATS_VAR).is_none() {
+        return;
+    }
+    let Some(binary) = nats_server_binary() else {
+        services::missing("no nats-server binary on PATH or at /usr/sbin/nats-server");
+        return;
+    };
+    // Server 2 listens for routes behind the relay; server 1 routes to it through the relay.
+    let cluster_2 = free_port();
+    let route = Route::to(cluster_2).await;
+    let nats_2 = Private::start_with(
+        binary.clone(),
+        &[
+            "--cluster_name",
+            "t",
+            "--cluster",
+            &format!("nats://127.0.0.1:{cluster_2}"),
+        ],
+    )
+    .await;
+    let nats_1 = Private::start_with(
+        binary,
+        &[
+            "--cluster_name",
+            "t",
+            "--cluster",
+            &format!("nats://127.0.0.1:{}", free_port()),
+            "--routes",
+            &format!("nats://127.0.0.1:{}", route.port),
+        ],
+    )
+    .await;
+
+    let sockets = Arc::new(Sockets::default());
+    let fanout = NatsFanout::connect(&nats_1.url(), "sotto", sockets.clone(), None)
+        .await
+        .unwrap();
+    let a = Arc::new(Hub::new(sockets, Arc::new(fanout)));
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
+    let sockets = Arc::new(Sockets::default());
+    let fanout = NatsFanout::connect(&nats_2.url(), "sotto", sockets.clone(), Some(store))
+        .await
+        .unwrap();
+    let b = Arc::new(Hub::new(sockets, Arc::new(fanout)));
+
+    // A socket on B; its session is not in B's store (it ends during the partition, and the
+    // close published on A's side never crosses).
+    let device = DeviceId::from_bytes([1; 32]);
+    let mut reg = b
+        .register(UserId(1), device, SessionId([1; 16]), 64, 8)
+        .unwrap();
+    frames_flow(&a, device, &mut reg, Duration::from_secs(15)).await;
+    // A few beats of A's heard in order: nothing to re-read while the route holds.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    while next(&mut reg, Duration::from_millis(100)).await.is_some() {}
+    reg.lagged.store(false, Ordering::SeqCst);
+
+    route.cut();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What A announces now is lost, and B is told nothing.
+    let lost = Push::Frame(Arc::from(r#"{"type":"lost"}"#));
+    for _ in 0..5 {
+        a.push(&device, &lost);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        next(&mut reg, Duration::from_millis(500)).await.is_none(),
+        "the partition let an event through"
+    );
+    assert!(!reg.lagged.load(Ordering::SeqCst));
+    assert_eq!(*reg.close.borrow(), None);
+
+    route.heal();
+    let mut woken = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while tokio::time::Instant::now() < deadline && !woken {
+        if let Some(Push::Wake) = next(&mut reg, Duration::from_millis(100)).await {
+            woken = reg.lagged.load(Ordering::SeqCst);
+        }
+    }
+    assert!(woken, "no store re-read after the partition healed");
+    tokio::time::timeout(Duration::from_secs(5), reg.close.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*reg.close.borrow(), Some(CloseReason::SessionEnded));
     a.fanout().stop().await;
     b.fanout().stop().await;
 }

@@ -13,6 +13,7 @@
 //! - [`nats`]: NATS subjects per device (`<prefix>.dev.<device hex>`) and one control subject
 //!   for session and account closes.
 
+pub mod beats;
 pub mod local;
 pub mod nats;
 

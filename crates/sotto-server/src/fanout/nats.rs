@@ -8,7 +8,8 @@
 //! - `<prefix>.ctl`: socket closes (device revoked, session logged out or revoked, password
 //!   changed). Every node subscribes once, before it accepts sockets, so a close can never slip
 //!   past a device subscription that is still being set up; closes are rare, so broadcasting
-//!   them costs nothing that matters.
+//!   them costs nothing that matters. Every node also beats there once a second
+//!   ([`super::beats`]), so that the others notice announcements lost where NATS says nothing.
 //!
 //! An envelope crosses NATS as its queue position only: no ciphertext, no token, nothing the
 //! store does not already hold. Its recipient's sockets, on every node, are marked lagged and
@@ -16,14 +17,14 @@
 //! announcement that arrives late, out of order or never costs latency and not an envelope.
 //! The store read covers the gaps NATS can open: a node re-reads for a device once its
 //! subscription is live on the server (envelopes committed while it was being set up), and for
-//! every socket after a reconnect or a slow-consumer drop. After a reconnect the node also
-//! re-checks each socket's session in the store and closes those that ended meanwhile (a close
-//! published while it was disconnected never arrives).
+//! every socket after a reconnect, a slow-consumer drop or a gap in another node's beats. After a
+//! reconnect or a gap the node also re-checks each socket's session in the store and closes
+//! those that ended meanwhile (a close published while it was cut off never arrives).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
+use crate::fanout::beats::{Heard, Peers, BEAT_EVERY};
 use crate::fanout::{Event, Fanout};
 use crate::hub::{CloseReason, Sockets};
 use crate::store::{SessionId, Store, UserId};
@@ -44,27 +46,68 @@ const BARRIER: Duration = Duration::from_secs(2);
 /// How long stopping waits for queued events to reach the server.
 const DRAIN: Duration = Duration::from_secs(2);
 
-/// What crosses NATS (JSON, tagged by `t`).
+/// What crosses NATS (JSON, tagged by `t`). Public for the fuzz target
+/// (`fuzz/server_targets.rs`): every node decodes what any NATS client may publish.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
-enum Wire {
-    /// An envelope was committed at `seq` to the subject's device.
-    Queued { seq: i64 },
+pub enum Wire {
+    /// An envelope was committed to the subject's device.
+    Queued {
+        /// Its position in the device's queue.
+        seq: i64,
+    },
     /// A frame for the subject's device.
-    Frame { frame: String },
-    /// Close a device's sockets (hex id).
-    CloseDevice { device: String, reason: CloseReason },
-    /// Close these sessions' sockets (hex ids).
+    Frame {
+        /// The frame's JSON text, as the socket sends it.
+        frame: String,
+    },
+    /// Close a device's sockets.
+    CloseDevice {
+        /// The device id (hex).
+        device: String,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// Close these sessions' sockets.
     CloseSessions {
+        /// The session ids (hex).
         sessions: Vec<String>,
+        /// Why.
         reason: CloseReason,
     },
     /// Close a user's sockets except one session's.
     CloseUser {
+        /// The user's row id.
         user: i64,
+        /// The session whose sockets stay (hex), if any.
         keep: Option<String>,
+        /// Why.
         reason: CloseReason,
     },
+    /// A node's beat ([`super::beats`]).
+    Beat {
+        /// The node's instance id (random per process).
+        node: u64,
+        /// The beat's number: 0, 1, 2, … from the node's start.
+        seq: u64,
+        /// Events the node had dropped when it beat.
+        dropped: u64,
+    },
+}
+
+impl Wire {
+    /// Decodes a message's payload (`None` if it is not one).
+    pub fn decode(payload: &[u8]) -> Option<Self> {
+        serde_json::from_slice(payload).ok()
+    }
+
+    /// The payload of this message.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|source| Error::Fanout {
+            what: "encoding a fan-out event",
+            source: Box::new(source),
+        })
+    }
 }
 
 /// Subscription changes, in the order the socket table made them.
@@ -86,8 +129,8 @@ pub struct NatsFanout {
     /// To the subscription task. Unbounded but small: one command per first or last socket of
     /// a device, and sockets are capped.
     commands: mpsc::UnboundedSender<Command>,
-    /// Events dropped because the outbox was full.
-    dropped: AtomicU64,
+    /// Events dropped because the outbox was full (told to the other nodes in each beat).
+    dropped: Arc<AtomicU64>,
     /// Tells the publishing task to drain and stop.
     stopping: watch::Sender<bool>,
     /// The publishing task, awaited on stop.
@@ -97,8 +140,9 @@ pub struct NatsFanout {
 }
 
 impl NatsFanout {
-    /// Connects to `url` and subscribes to the control subject under `prefix`; with a `store`,
-    /// sockets whose session ended are closed after a reconnect.
+    /// Connects to `url`, subscribes to the control subject under `prefix` and starts beating;
+    /// with a `store`, sockets whose session ended are closed after a reconnect or a gap in
+    /// another node's beats.
     pub async fn connect(
         url: &str,
         prefix: &str,
@@ -107,6 +151,7 @@ impl NatsFanout {
     ) -> Result<Self> {
         check_prefix(prefix)?;
         let for_events = sockets.clone();
+        let store_for_events = store.clone();
         let was_disconnected = AtomicBool::new(false);
         let client = async_nats::ConnectOptions::new()
             .name("sotto-server")
@@ -118,7 +163,7 @@ impl NatsFanout {
                 }
                 let reconnected = matches!(event, async_nats::Event::Connected)
                     && was_disconnected.swap(false, Ordering::SeqCst);
-                if let (true, Some(store)) = (reconnected, &store) {
+                if let (true, Some(store)) = (reconnected, &store_for_events) {
                     let (sockets, store) = (for_events.clone(), store.clone());
                     tokio::spawn(async move { revalidate(&sockets, &*store).await });
                 }
@@ -139,13 +184,23 @@ impl NatsFanout {
             })?;
         // The control subscription is live before this node accepts its first socket.
         barrier(&client, prefix).await;
+        let peers = Peers::new(Instant::now());
 
         let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (stopping, stopping_rx) = watch::channel(false);
+        let dropped = Arc::new(AtomicU64::new(0));
         let publisher = tokio::spawn(publish_loop(client.clone(), outbox_rx, stopping_rx));
         let tasks = vec![
-            tokio::spawn(control_loop(control, sockets.clone())),
+            tokio::spawn(beat_loop(
+                Outbox {
+                    queue: outbox.clone(),
+                    dropped: dropped.clone(),
+                },
+                crate::auth::tokens::random::<8>().map(u64::from_le_bytes)?,
+                format!("{prefix}.ctl"),
+            )),
+            tokio::spawn(control_loop(control, sockets.clone(), store, peers)),
             tokio::spawn(subscription_loop(
                 client,
                 prefix.to_owned(),
@@ -159,7 +214,7 @@ impl NatsFanout {
             prefix: prefix.to_owned(),
             outbox,
             commands,
-            dropped: AtomicU64::new(0),
+            dropped,
             stopping,
             publisher: Mutex::new(Some(publisher)),
             tasks: Mutex::new(tasks),
@@ -167,22 +222,7 @@ impl NatsFanout {
     }
 
     fn send(&self, subject: String, wire: &Wire) {
-        let payload = match serde_json::to_vec(wire) {
-            Ok(payload) => payload,
-            Err(error) => {
-                tracing::warn!(%error, "encoding a fan-out event failed");
-                return;
-            }
-        };
-        if self.outbox.try_send((subject, payload)).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                tracing::warn!(
-                    dropped = n,
-                    "fan-out outbox full or closed; events dropped (sockets catch up from the store)"
-                );
-            }
-        }
+        enqueue(&self.outbox, &self.dropped, subject, wire);
     }
 
     fn stop_now(&self) {
@@ -359,6 +399,53 @@ pub async fn revalidate(sockets: &Sockets, store: &dyn Store) -> usize {
     closed
 }
 
+/// Queues `wire` for the publishing task; if the outbox is full, drops it and counts it.
+fn enqueue(
+    outbox: &mpsc::Sender<(String, Vec<u8>)>,
+    dropped: &AtomicU64,
+    subject: String,
+    wire: &Wire,
+) {
+    let payload = match wire.encode() {
+        Ok(payload) => payload,
+        Err(error) => {
+            tracing::warn!(%error, "encoding a fan-out event failed");
+            return;
+        }
+    };
+    if outbox.try_send((subject, payload)).is_err() {
+        let n = dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(
+                dropped = n,
+                "fan-out outbox full or closed; events dropped (sockets catch up from the store)"
+            );
+        }
+    }
+}
+
+/// The publishing task's queue, and the count of what it dropped.
+struct Outbox {
+    queue: mpsc::Sender<(String, Vec<u8>)>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Beats on `subject` every [`BEAT_EVERY`], through the outbox: in order with the node's
+/// announcements, and a beat the outbox drops is a gap the others see.
+async fn beat_loop(outbox: Outbox, node: u64, subject: String) {
+    let mut tick = tokio::time::interval(BEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for seq in 0u64.. {
+        tick.tick().await;
+        let beat = Wire::Beat {
+            node,
+            seq,
+            dropped: outbox.dropped.load(Ordering::Relaxed),
+        };
+        enqueue(&outbox.queue, &outbox.dropped, subject.clone(), &beat);
+    }
+}
+
 /// Returns once the server has processed everything this client sent before (a request nobody
 /// answers: the server's "no responders" reply comes after it), or after [`BARRIER`].
 async fn barrier(client: &async_nats::Client, prefix: &str) {
@@ -393,26 +480,61 @@ async fn publish_loop(
     let _ = tokio::time::timeout(DRAIN, drain).await;
 }
 
-async fn control_loop(mut control: async_nats::Subscriber, sockets: Arc<Sockets>) {
-    while let Some(message) = control.next().await {
-        let event = match serde_json::from_slice::<Wire>(&message.payload) {
-            Ok(Wire::CloseSessions { sessions, reason }) => Event::CloseSessions {
+/// Applies the closes other nodes publish, and re-reads every socket's queue (and re-checks its
+/// session) when another node's beats show a gap, at most once per [`BEAT_EVERY`].
+async fn control_loop(
+    mut control: async_nats::Subscriber,
+    sockets: Arc<Sockets>,
+    store: Option<Arc<dyn Store>>,
+    mut peers: Peers,
+) {
+    let mut recheck = tokio::time::interval(BEAT_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gap_from = None;
+    loop {
+        let message = tokio::select! {
+            message = control.next() => message,
+            _ = recheck.tick(), if gap_from.is_some() => {
+                let n = sockets.wake_all();
+                tracing::warn!(
+                    node = gap_from.take(),
+                    sockets = n,
+                    "another node's announcements may have been lost in NATS; re-reading"
+                );
+                if let Some(store) = &store {
+                    let (sockets, store) = (sockets.clone(), store.clone());
+                    tokio::spawn(async move { revalidate(&sockets, &*store).await });
+                }
+                continue;
+            }
+        };
+        let Some(message) = message else {
+            return;
+        };
+        let event = match Wire::decode(&message.payload) {
+            Some(Wire::Beat { node, seq, dropped }) => {
+                if peers.beat(node, seq, dropped, Instant::now()) == Heard::Gap {
+                    gap_from = Some(node);
+                }
+                continue;
+            }
+            Some(Wire::CloseSessions { sessions, reason }) => Event::CloseSessions {
                 sessions: sessions.iter().filter_map(|s| session_id(s)).collect(),
                 reason,
             },
-            Ok(Wire::CloseDevice { device, reason }) => match device_id(&device) {
+            Some(Wire::CloseDevice { device, reason }) => match device_id(&device) {
                 Some(device) => Event::CloseDevice { device, reason },
                 None => {
                     tracing::warn!("ignoring a malformed fan-out control message");
                     continue;
                 }
             },
-            Ok(Wire::CloseUser { user, keep, reason }) => Event::CloseUser {
+            Some(Wire::CloseUser { user, keep, reason }) => Event::CloseUser {
                 user: UserId(user),
                 keep: keep.as_deref().and_then(session_id),
                 reason,
             },
-            Ok(_) | Err(_) => {
+            Some(_) | None => {
                 tracing::warn!("ignoring a malformed fan-out control message");
                 continue;
             }
@@ -491,14 +613,14 @@ async fn follow(
     barrier(&client, &prefix).await;
     sockets.wake(&device);
     while let Some(message) = subscriber.next().await {
-        match serde_json::from_slice::<Wire>(&message.payload) {
-            Ok(Wire::Queued { .. }) => {
+        match Wire::decode(&message.payload) {
+            Some(Wire::Queued { .. }) => {
                 sockets.wake(&device);
             }
-            Ok(Wire::Frame { frame }) => {
+            Some(Wire::Frame { frame }) => {
                 sockets.frame(&device, &Arc::from(frame));
             }
-            Ok(_) | Err(_) => tracing::warn!(%device, "ignoring a malformed fan-out message"),
+            Some(_) | None => tracing::warn!(%device, "ignoring a malformed fan-out message"),
         }
     }
 }
@@ -512,6 +634,21 @@ mod tests {
         let wire = Wire::Queued { seq: 7 };
         let text = serde_json::to_string(&wire).unwrap();
         assert_eq!(text, r#"{"t":"queued","seq":7}"#);
+        let beat = Wire::Beat {
+            node: u64::MAX,
+            seq: 3,
+            dropped: 0,
+        };
+        let bytes = beat.encode().unwrap();
+        assert_eq!(
+            bytes,
+            br#"{"t":"beat","node":18446744073709551615,"seq":3,"dropped":0}"#
+        );
+        assert_eq!(Wire::decode(&bytes), Some(beat));
+        assert_eq!(
+            Wire::decode(br#"{"t":"beat","node":-1,"seq":3,"dropped":0}"#),
+            None
+        );
         assert_eq!(serde_json::from_str::<Wire>(&text).unwrap(), wire);
         let close = Wire::CloseSessions {
             sessions: vec![hex::encode([1u8; 16])],
