@@ -98,6 +98,60 @@ impl Peers {
     }
 }
 
+/// The longest a node waits between two re-reads while gaps keep coming.
+pub const MAX_REREAD_WAIT: Duration = Duration::from_secs(60);
+
+/// When a node re-reads after gaps: within a beat of the first, then backing off while gaps keep
+/// coming (1, 2, 4 … [`MAX_REREAD_WAIT`] seconds apart), and at once again after a quiet
+/// [`MAX_REREAD_WAIT`]. A node whose outbox overflows reports drops in every beat it gets out;
+/// re-reading every socket every second would add to the load that made it overflow.
+#[derive(Debug)]
+pub struct Pacer {
+    /// A gap not yet answered by a re-read.
+    pending: bool,
+    /// No re-read before this.
+    next: Instant,
+    /// The wait after the next re-read.
+    wait: Duration,
+    last_gap: Option<Instant>,
+}
+
+impl Pacer {
+    /// No gap yet.
+    pub fn new(now: Instant) -> Self {
+        Self {
+            pending: false,
+            next: now,
+            wait: BEAT_EVERY,
+            last_gap: None,
+        }
+    }
+
+    /// A gap was heard at `now`.
+    pub fn gap(&mut self, now: Instant) {
+        let quiet = self
+            .last_gap
+            .is_none_or(|last| now.saturating_duration_since(last) > MAX_REREAD_WAIT);
+        if quiet {
+            self.wait = BEAT_EVERY;
+        }
+        self.last_gap = Some(now);
+        self.pending = true;
+    }
+
+    /// Whether to re-read at `now` (then the gaps so far are answered, and the next re-read
+    /// waits longer).
+    pub fn due(&mut self, now: Instant) -> bool {
+        if !self.pending || now < self.next {
+            return false;
+        }
+        self.pending = false;
+        self.next = now + self.wait;
+        self.wait = (self.wait * 2).min(MAX_REREAD_WAIT);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +223,34 @@ mod tests {
         peers.beat(0, 1, 0, later - Duration::from_secs(2));
         assert_eq!(peers.beat(u64::MAX, 0, 0, later), Heard::InOrder);
         assert_eq!(peers.peers.len(), 2);
+    }
+
+    #[test]
+    fn re_reads_back_off_while_gaps_keep_coming_and_recover_after_a_quiet_minute() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(start);
+        assert!(!pacer.due(start), "no gap, no re-read");
+        // A gap every second for five minutes: re-reads at 0, 1, 3, 7, 15, 31, 63, then every
+        // minute.
+        let mut reread = Vec::new();
+        for second in 0..300 {
+            let now = at(start, second);
+            pacer.gap(now);
+            if pacer.due(now) {
+                reread.push(second);
+            }
+        }
+        assert_eq!(reread, [0, 1, 3, 7, 15, 31, 63, 123, 183, 243]);
+        // The gaps after the last re-read are answered a minute after it; then nothing is due.
+        assert!(!pacer.due(at(start, 302)));
+        assert!(pacer.due(at(start, 303)));
+        assert!(!pacer.due(at(start, 399)), "nothing pending");
+        // Quiet for over a minute: the next gap is answered at once, and backs off again.
+        let later = at(start, 400);
+        pacer.gap(later);
+        assert!(pacer.due(later));
+        pacer.gap(at(start, 400));
+        assert!(!pacer.due(at(start, 400)));
+        assert!(pacer.due(at(start, 401)));
     }
 }

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::fanout::beats::{Heard, Peers, BEAT_EVERY};
+use crate::fanout::beats::{Heard, Pacer, Peers, BEAT_EVERY};
 use crate::fanout::{Event, Fanout};
 use crate::hub::{CloseReason, Sockets};
 use crate::store::{SessionId, Store, UserId};
@@ -481,29 +481,33 @@ async fn publish_loop(
 }
 
 /// Applies the closes other nodes publish, and re-reads every socket's queue (and re-checks its
-/// session) when another node's beats show a gap, at most once per [`BEAT_EVERY`].
+/// session) when another node's beats show a gap, as often as the [`Pacer`] allows.
 async fn control_loop(
     mut control: async_nats::Subscriber,
     sockets: Arc<Sockets>,
     store: Option<Arc<dyn Store>>,
     mut peers: Peers,
 ) {
+    // Ticks every beat, to answer gaps when the pacer allows.
     let mut recheck = tokio::time::interval(BEAT_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pacer = Pacer::new(Instant::now());
     let mut gap_from = None;
     loop {
         let message = tokio::select! {
             message = control.next() => message,
-            _ = recheck.tick(), if gap_from.is_some() => {
-                let n = sockets.wake_all();
-                tracing::warn!(
-                    node = gap_from.take(),
-                    sockets = n,
-                    "another node's announcements may have been lost in NATS; re-reading"
-                );
-                if let Some(store) = &store {
-                    let (sockets, store) = (sockets.clone(), store.clone());
-                    tokio::spawn(async move { revalidate(&sockets, &*store).await });
+            _ = recheck.tick() => {
+                if pacer.due(Instant::now()) {
+                    let n = sockets.wake_all();
+                    tracing::warn!(
+                        node = gap_from.take(),
+                        sockets = n,
+                        "another node's announcements may have been lost in NATS; re-reading"
+                    );
+                    if let Some(store) = &store {
+                        let (sockets, store) = (sockets.clone(), store.clone());
+                        tokio::spawn(async move { revalidate(&sockets, &*store).await });
+                    }
                 }
                 continue;
             }
@@ -513,8 +517,10 @@ async fn control_loop(
         };
         let event = match Wire::decode(&message.payload) {
             Some(Wire::Beat { node, seq, dropped }) => {
-                if peers.beat(node, seq, dropped, Instant::now()) == Heard::Gap {
+                let now = Instant::now();
+                if peers.beat(node, seq, dropped, now) == Heard::Gap {
                     gap_from = Some(node);
+                    pacer.gap(now);
                 }
                 continue;
             }
