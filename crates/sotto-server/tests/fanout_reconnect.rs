@@ -30,6 +30,17 @@ fn nats_server_binary() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
+/// The `nats-server` binary, or `None` with the skip reported (a failure under `CI=true`) when
+/// NATS tests are not enabled or no binary is found.
+fn nats_server_or_skip() -> Option<PathBuf> {
+    services::url(services::NATS_VAR)?;
+    let binary = nats_server_binary();
+    if binary.is_none() {
+        services::missing("no nats-server binary on PATH or at /usr/sbin/nats-server");
+    }
+    binary
+}
+
 /// A private NATS server; killed on drop.
 struct Private {
     binary: PathBuf,
@@ -114,13 +125,37 @@ async fn frames_flow(from: &Hub, device: DeviceId, reg: &mut Registration, wait:
     panic!("frames never flowed to {device}");
 }
 
+/// A node's hub on the NATS server at `url` (with `store`, it closes ended sessions after a
+/// reconnect or a gap).
+async fn node(url: &str, store: Option<Arc<dyn Store>>) -> Arc<Hub> {
+    let sockets = Arc::new(Sockets::default());
+    let fanout = NatsFanout::connect(url, "sotto", sockets.clone(), store)
+        .await
+        .unwrap();
+    Arc::new(Hub::new(sockets, Arc::new(fanout)))
+}
+
+/// Within `wait`, the socket is told to re-read its queue (woken with `lagged` set), and then
+/// closed because its session is not in the store.
+async fn re_read_then_closed(reg: &mut Registration, wait: Duration, after: &str) {
+    let mut woken = false;
+    let deadline = tokio::time::Instant::now() + wait;
+    while tokio::time::Instant::now() < deadline && !woken {
+        if let Some(Push::Wake) = next(reg, Duration::from_millis(100)).await {
+            woken = reg.lagged.load(Ordering::SeqCst);
+        }
+    }
+    assert!(woken, "no store re-read after {after}");
+    tokio::time::timeout(Duration::from_secs(5), reg.close.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*reg.close.borrow(), Some(CloseReason::SessionEnded));
+}
+
 #[tokio::test]
 async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart() {
-    if services::url(services::NATS_VAR).is_none() {
-        return;
-    }
-    let Some(binary) = nats_server_binary() else {
-        services::missing("no nats-server binary on PATH or at /usr/sbin/nats-server");
+    let Some(binary) = nats_server_or_skip() else {
         return;
     };
     let mut nats = Private::start(binary).await;
@@ -128,16 +163,8 @@ async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart()
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
 
-    let sockets = Arc::new(Sockets::default());
-    let fanout = NatsFanout::connect(&nats.url(), "sotto", sockets.clone(), Some(store))
-        .await
-        .unwrap();
-    let a = Arc::new(Hub::new(sockets, Arc::new(fanout)));
-    let sockets = Arc::new(Sockets::default());
-    let fanout = NatsFanout::connect(&nats.url(), "sotto", sockets.clone(), None)
-        .await
-        .unwrap();
-    let b = Arc::new(Hub::new(sockets, Arc::new(fanout)));
+    let a = node(&nats.url(), Some(store)).await;
+    let b = node(&nats.url(), None).await;
 
     let device = DeviceId::from_bytes([1; 32]);
     // Its session is not in A's store: as if it ended while A could not hear the close.
@@ -154,19 +181,7 @@ async fn nodes_reconnect_re_read_and_close_ended_sessions_after_a_nats_restart()
     nats.run().await;
 
     // Reconnected: the socket is told to re-read, and its ended session closes it.
-    let mut woken = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline && !woken {
-        if let Some(Push::Wake) = next(&mut reg, Duration::from_millis(100)).await {
-            woken = reg.lagged.load(Ordering::SeqCst);
-        }
-    }
-    assert!(woken, "no store re-read after the reconnect");
-    tokio::time::timeout(Duration::from_secs(5), reg.close.changed())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(*reg.close.borrow(), Some(CloseReason::SessionEnded));
+    re_read_then_closed(&mut reg, Duration::from_secs(10), "the reconnect").await;
 
     // Subscriptions came back: events flow again.
     frames_flow(&b, device, &mut reg, Duration::from_secs(10)).await;
@@ -241,11 +256,7 @@ fn free_port() -> u16 {
 /// announcement or reconnect, and a session ended meanwhile is closed.
 #[tokio::test]
 async fn a_partition_inside_the_nats_cluster_is_noticed_by_its_beats_when_it_heals() {
-    if services::url(services::NATS_VAR).is_none() {
-        return;
-    }
-    let Some(binary) = nats_server_binary() else {
-        services::missing("no nats-server binary on PATH or at /usr/sbin/nats-server");
+    let Some(binary) = nats_server_or_skip() else {
         return;
     };
     // Server 2 listens for routes behind the relay; server 1 routes to it through the relay.
@@ -274,19 +285,11 @@ async fn a_partition_inside_the_nats_cluster_is_noticed_by_its_beats_when_it_hea
     )
     .await;
 
-    let sockets = Arc::new(Sockets::default());
-    let fanout = NatsFanout::connect(&nats_1.url(), "sotto", sockets.clone(), None)
-        .await
-        .unwrap();
-    let a = Arc::new(Hub::new(sockets, Arc::new(fanout)));
+    let a = node(&nats_1.url(), None).await;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("t.db")).await.unwrap());
-    let sockets = Arc::new(Sockets::default());
-    let fanout = NatsFanout::connect(&nats_2.url(), "sotto", sockets.clone(), Some(store))
-        .await
-        .unwrap();
-    let b = Arc::new(Hub::new(sockets, Arc::new(fanout)));
+    let b = node(&nats_2.url(), Some(store)).await;
 
     // A socket on B; its session is not in B's store (it ends during the partition, and the
     // close published on A's side never crosses).
@@ -316,19 +319,7 @@ async fn a_partition_inside_the_nats_cluster_is_noticed_by_its_beats_when_it_hea
     assert_eq!(*reg.close.borrow(), None);
 
     route.heal();
-    let mut woken = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while tokio::time::Instant::now() < deadline && !woken {
-        if let Some(Push::Wake) = next(&mut reg, Duration::from_millis(100)).await {
-            woken = reg.lagged.load(Ordering::SeqCst);
-        }
-    }
-    assert!(woken, "no store re-read after the partition healed");
-    tokio::time::timeout(Duration::from_secs(5), reg.close.changed())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(*reg.close.borrow(), Some(CloseReason::SessionEnded));
+    re_read_then_closed(&mut reg, Duration::from_secs(15), "the partition healed").await;
     a.fanout().stop().await;
     b.fanout().stop().await;
 }
