@@ -297,6 +297,25 @@ async fn rename_table(server: &TestServer, from: &str, to: &str) {
     }
 }
 
+/// `sotto_ws_closed_total{reason}` once it reaches `expected` (5 s at most): a socket is counted
+/// when its task ends, which can be after the client read its close frame (a socket the server
+/// closed waits for the client's).
+async fn closed_count(server: &TestServer, reason: &str, expected: u64) -> u64 {
+    let line = format!("sotto_ws_closed_total{{reason=\"{reason}\"}} ");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = server.metrics().await;
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str())?.parse().ok())
+            .unwrap_or_else(|| panic!("no {reason} counter in {text}"));
+        if count >= expected || tokio::time::Instant::now() >= deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A store that fails while a socket is admitted or its queue is read is the server's fault: the
 /// socket is closed with 1011 and counted as `store_failed`, never taken for a bad ticket (4001,
 /// which says the client's credentials were refused). The failed redemption spent nothing: once
@@ -312,12 +331,6 @@ async fn a_store_failure_closes_the_socket_as_a_server_error_not_a_bad_ticket() 
             "sqlite"
         };
         let alice = onboard(&server, 0, "alice").await;
-        let count = |text: &str, reason: &str| -> u64 {
-            let line = format!("sotto_ws_closed_total{{reason=\"{reason}\"}} ");
-            text.lines()
-                .find_map(|l| l.strip_prefix(line.as_str())?.parse().ok())
-                .unwrap_or_else(|| panic!("{backend}: no {reason} counter in {text}"))
-        };
         let admit = |ticket: String| {
             let server = &server;
             async move {
@@ -332,9 +345,12 @@ async fn a_store_failure_closes_the_socket_as_a_server_error_not_a_bad_ticket() 
         rename_table(&server, "tickets", "tickets_away").await;
         let mut ws = admit(kept.clone()).await;
         assert_eq!(ws.ended().await, Ended::Closed(1011), "{backend}");
-        let text = server.metrics().await;
-        assert_eq!(count(&text, "store_failed"), 1, "{backend}");
-        assert_eq!(count(&text, "bad_ticket"), 0, "{backend}");
+        assert_eq!(
+            closed_count(&server, "store_failed", 1).await,
+            1,
+            "{backend}"
+        );
+        assert_eq!(closed_count(&server, "bad_ticket", 0).await, 0, "{backend}");
         rename_table(&server, "tickets_away", "tickets").await;
 
         // Nothing was spent: the ticket admits now, and only once.
@@ -350,15 +366,12 @@ async fn a_store_failure_closes_the_socket_as_a_server_error_not_a_bad_ticket() 
         ws.expect("ready").await;
         assert_eq!(ws.ended().await, Ended::Closed(1011), "{backend}");
         rename_table(&server, "deliveries_away", "deliveries").await;
-        // Counted when the socket's task ends, after it waited for the client's close frame.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        let mut text = server.metrics().await;
-        while count(&text, "store_failed") < 2 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            text = server.metrics().await;
-        }
-        assert_eq!(count(&text, "store_failed"), 2, "{backend}");
-        assert_eq!(count(&text, "bad_ticket"), 1, "{backend}");
+        assert_eq!(
+            closed_count(&server, "store_failed", 2).await,
+            2,
+            "{backend}"
+        );
+        assert_eq!(closed_count(&server, "bad_ticket", 1).await, 1, "{backend}");
 
         // The store answers again: the device connects as usual.
         connect(&server, &alice.api, alice.keys()).await;
