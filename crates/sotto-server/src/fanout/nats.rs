@@ -46,6 +46,10 @@ const BARRIER: Duration = Duration::from_secs(2);
 /// How long stopping waits for queued events to reach the server.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// The longest message a node decodes: NATS's default `max_payload`, which no message a node
+/// publishes reaches (the largest is a close naming many sessions, 35 bytes each).
+pub const MAX_WIRE: usize = 1024 * 1024;
+
 /// What crosses NATS (JSON, tagged by `t`). Public for the fuzz target
 /// (`fuzz/server_targets.rs`): every node decodes what any NATS client may publish.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,8 +100,11 @@ pub enum Wire {
 }
 
 impl Wire {
-    /// Decodes a message's payload (`None` if it is not one).
+    /// Decodes a message's payload (`None` if it is not one, or is longer than [`MAX_WIRE`]).
     pub fn decode(payload: &[u8]) -> Option<Self> {
+        if payload.len() > MAX_WIRE {
+            return None;
+        }
         serde_json::from_slice(payload).ok()
     }
 
@@ -163,9 +170,8 @@ impl NatsFanout {
                 }
                 let reconnected = matches!(event, async_nats::Event::Connected)
                     && was_disconnected.swap(false, Ordering::SeqCst);
-                if let (true, Some(store)) = (reconnected, &store_for_events) {
-                    let (sockets, store) = (for_events.clone(), store.clone());
-                    tokio::spawn(async move { revalidate(&sockets, &*store).await });
+                if reconnected {
+                    revalidate_soon(&for_events, store_for_events.as_ref());
                 }
                 std::future::ready(())
             })
@@ -399,6 +405,14 @@ pub async fn revalidate(sockets: &Sockets, store: &dyn Store) -> usize {
     closed
 }
 
+/// Runs [`revalidate`] on its own task, when there is a store to check against.
+fn revalidate_soon(sockets: &Arc<Sockets>, store: Option<&Arc<dyn Store>>) {
+    if let Some(store) = store {
+        let (sockets, store) = (sockets.clone(), store.clone());
+        tokio::spawn(async move { revalidate(&sockets, &*store).await });
+    }
+}
+
 /// Queues `wire` for the publishing task; if the outbox is full, drops it and counts it.
 fn enqueue(
     outbox: &mpsc::Sender<(String, Vec<u8>)>,
@@ -504,10 +518,7 @@ async fn control_loop(
                         sockets = n,
                         "another node's announcements may have been lost in NATS; re-reading"
                     );
-                    if let Some(store) = &store {
-                        let (sockets, store) = (sockets.clone(), store.clone());
-                        tokio::spawn(async move { revalidate(&sockets, &*store).await });
-                    }
+                    revalidate_soon(&sockets, store.as_ref());
                 }
                 continue;
             }
@@ -670,6 +681,12 @@ mod tests {
             Wire::decode(br#"{"t":"beat","node":-1,"seq":3,"dropped":0}"#),
             None
         );
+        let mut long = br#"{"t":"frame","frame":""#.to_vec();
+        long.resize(MAX_WIRE - 2, b'x');
+        long.extend_from_slice(br#""}"#);
+        assert!(Wire::decode(&long).is_some());
+        long.insert(long.len() - 2, b'x');
+        assert_eq!(Wire::decode(&long), None);
         assert_eq!(serde_json::from_str::<Wire>(&text).unwrap(), wire);
         let close = Wire::CloseSessions {
             sessions: vec![hex::encode([1u8; 16])],
