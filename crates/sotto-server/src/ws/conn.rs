@@ -69,42 +69,80 @@ mod code {
     pub const UNAUTHORIZED: u16 = 4001;
 }
 
-/// Serves one socket until it closes.
-pub async fn serve<S>(state: AppState, socket: S, cookie_ticket: Option<String>)
-where
-    S: Stream<Item = Result<Message, axum::Error>>
-        + Sink<Message, Error = axum::Error>
-        + Send
-        + Unpin,
+/// Serves one socket until it closes. `slot` is whatever must live as long as the socket (its
+/// place under `max_connections`); it is dropped last.
+///
+/// The socket arrives split: a future keeps its arguments for its whole life, and the whole
+/// WebSocket (368 bytes) would otherwise stay in every held socket's task beside its halves.
+pub async fn serve<K, R, G>(
+    state: AppState,
+    sink: K,
+    mut stream: R,
+    cookie_ticket: Option<String>,
+    slot: G,
+) where
+    K: Sink<Message, Error = axum::Error> + Send + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Send + Unpin,
+    G: Send,
 {
-    let (mut sink, mut stream) = socket.split();
-    let limits = state.settings.limits.clone();
+    // Admission holds far more (the ticket, the account, the limits, a close frame) than a
+    // held socket needs, and only for a moment: boxed, it is freed once done instead of sizing
+    // the task that lives as long as the socket (D75).
+    let (mut conn, span) = match Box::pin(admit(&state, sink, &mut stream, cookie_ticket)).await {
+        Ok(admitted) => admitted,
+        Err(stop) => {
+            ended(&state, stop);
+            drop(slot);
+            return;
+        }
+    };
+    state_gauge(&state, 1);
+    let stop = conn.run(&mut stream).instrument(span.clone()).await;
+    // Unregistered from the hub before lingering: nothing more is pushed to a closing socket.
+    drop(conn);
+    if stop.server_closed() {
+        linger(&mut stream).await;
+    }
+    state_gauge(&state, -1);
+    span.record("stop", stop.as_str());
+    // Sends still in flight complete in the writer regardless; their replies are dropped.
+    span.in_scope(|| ended(&state, stop));
+    drop(slot);
+}
+
+/// Takes the socket's ticket (cookie or first frame), redeems it and registers the device in
+/// the hub: the connection and its span, or why it was refused (after closing it).
+async fn admit<K, R>(
+    state: &AppState,
+    mut sink: K,
+    stream: &mut R,
+    cookie_ticket: Option<String>,
+) -> Result<(Conn<K>, tracing::Span), Stop>
+where
+    K: Sink<Message, Error = axum::Error> + Send + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Send + Unpin,
+{
+    let limits = &state.settings.limits;
     let ticket = match cookie_ticket {
         Some(ticket) => Some(Zeroizing::new(ticket)),
-        None => {
-            first_frame_ticket(
-                &mut stream,
-                Duration::from_secs(limits.ws_auth_timeout_secs),
-            )
-            .await
-        }
+        None => first_frame_ticket(stream, Duration::from_secs(limits.ws_auth_timeout_secs)).await,
     };
     let Some(ticket) = ticket else {
         close(&mut sink, code::UNAUTHORIZED, "authentication required").await;
-        return ended(&state, Stop::NoTicket);
+        return Err(Stop::NoTicket);
     };
-    let (authed, device) = match sessions::redeem_ticket(&state, &ticket).await {
+    let (authed, device) = match sessions::redeem_ticket(state, &ticket).await {
         Ok(found) => found,
         Err(Error::Unauthorized | Error::AccountDisabled) => {
             close(&mut sink, code::UNAUTHORIZED, "invalid or used ticket").await;
-            return ended(&state, Stop::BadTicket);
+            return Err(Stop::BadTicket);
         }
         // The server's fault, not the ticket's: the client must not take it for a refusal of
         // its session, and the operator sees it apart from bad tickets.
         Err(error) => {
             tracing::error!(?error, "redeeming a socket ticket failed");
             close(&mut sink, code::SERVER_ERROR, STORE_FAILED).await;
-            return ended(&state, Stop::StoreFailed);
+            return Err(Stop::StoreFailed);
         }
     };
     let registration = match state.hub.register(
@@ -122,7 +160,7 @@ where
                 "too many connections for this account",
             )
             .await;
-            return ended(&state, Stop::TooManyConnections);
+            return Err(Stop::TooManyConnections);
         }
     };
     let span = tracing::info_span!(
@@ -139,7 +177,7 @@ where
         },
         send_timeout: Duration::from_secs(limits.ws_send_timeout_secs),
         idle: Duration::from_secs(limits.ws_idle_timeout_secs.max(3)),
-        state,
+        state: state.clone(),
         authed: Arc::new(authed),
         device,
         sink,
@@ -149,16 +187,7 @@ where
         window: Window::new(limits.ws_unacked_envelopes, limits.ws_unacked_bytes),
         last_ack: Instant::now(),
     };
-    state_gauge(&conn.state, 1);
-    let state = conn.state.clone();
-    let stop = conn.run(&mut stream).instrument(span.clone()).await;
-    if stop.server_closed() {
-        linger(&mut stream).await;
-    }
-    state_gauge(&state, -1);
-    span.record("stop", stop.as_str());
-    // Sends still in flight complete in the writer regardless; their replies are dropped.
-    span.in_scope(|| ended(&state, stop));
+    Ok((conn, span))
 }
 
 /// After the server's close frame: reads (and drops) what the client still sends until its own
@@ -278,7 +307,7 @@ impl<K> Conn<K>
 where
     K: Sink<Message, Error = axum::Error> + Unpin + Send,
 {
-    async fn run<R>(mut self, mut stream: R) -> Stop
+    async fn run<R>(&mut self, mut stream: R) -> Stop
     where
         R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
     {
@@ -290,7 +319,10 @@ where
         if let Err(stop) = self.feed(ready.to_json()).await {
             return stop;
         }
-        if let Err(stop) = self.catch_up().await {
+        // The store reads and a client frame's handling are boxed where they are awaited: they
+        // are larger than the loop's waiting state and would otherwise size every held socket's
+        // task for its whole life (D75).
+        if let Err(stop) = Box::pin(self.catch_up()).await {
             return stop;
         }
         let mut in_flight: FuturesUnordered<Reply> = FuturesUnordered::new();
@@ -331,11 +363,11 @@ where
                     Ok(Some(Err(error))) => Err(Stop::from_stream_error(error)),
                     Ok(Some(Ok(message))) => {
                         deadline = Instant::now() + self.idle;
-                        self.incoming(message, &mut in_flight).await
+                        Box::pin(self.incoming(message, &mut in_flight)).await
                     }
                 },
                 _ = ping.tick() => self.send_message(Message::Ping(Default::default())).await,
-                _ = recheck.tick(), if self.window.is_full() => self.recheck_window().await,
+                _ = recheck.tick(), if self.window.is_full() => Box::pin(self.recheck_window()).await,
             };
             if let Err(stop) = step {
                 break stop;
@@ -346,7 +378,7 @@ where
             // A store read is due (the hub's queue overflowed, a wake-up, or the window filled)
             // and the window has room again.
             if !self.window.is_full() && self.registration.lagged.swap(false, Ordering::SeqCst) {
-                if let Err(stop) = self.catch_up().await {
+                if let Err(stop) = Box::pin(self.catch_up()).await {
                     break stop;
                 }
             }
