@@ -8,8 +8,10 @@
 //! # Layout
 //! - this module: `impl Store for B: Backend`, and the statements that run inside its
 //!   transactions.
+//! - `paged`: the statements with a bound row limit, written so that SQLite plans them once.
 //! - `rows`: row decoders, through one small trait both backends' rows implement.
 
+pub(crate) mod paged;
 pub(crate) mod rows;
 
 use async_trait::async_trait;
@@ -556,15 +558,11 @@ where
         .bind(c.issued_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM challenges WHERE session_id = $1 AND nonce NOT IN \
-             (SELECT nonce FROM challenges WHERE session_id = $1 \
-              ORDER BY issued_at DESC, nonce DESC LIMIT $2)",
-        )
-        .bind(c.session.0.as_slice())
-        .bind(OPEN_CHALLENGES_PER_SESSION)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(paged::TRIM_CHALLENGES)
+            .bind(c.session.0.as_slice())
+            .bind(OPEN_CHALLENGES_PER_SESSION)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1008,17 +1006,12 @@ where
         // The hot tier first: a copy settled in between is then read from both (and
         // kept once), never from neither.
         let hot = self.hot_pending(device, after, limit);
-        let rows = sqlx::query(
-            "SELECT d.seq, m.id, m.conversation, m.sender_account, m.sender_device, \
-             m.received_at, COALESCE(d.body, m.body) AS body \
-             FROM deliveries d JOIN messages m ON m.id = d.message \
-             WHERE d.device = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3",
-        )
-        .bind(device.as_bytes().as_slice())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(paged::PENDING)
+            .bind(device.as_bytes().as_slice())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 let body = r.opt_bytes("body")?;
@@ -1111,19 +1104,16 @@ where
         conversation: &ConversationId,
         window: &HistoryWindow,
     ) -> Result<Vec<ArchivedEnvelope>> {
-        sqlx::query(
-            "SELECT seq, message, received_at, body FROM archive WHERE conversation = $1 \
-             AND seq < $2 AND received_at >= $3 ORDER BY seq DESC LIMIT $4",
-        )
-        .bind(conversation.as_bytes().as_slice())
-        .bind(window.before.unwrap_or(i64::MAX))
-        .bind(window.from)
-        .bind(window.limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(archive_row)
-        .collect()
+        sqlx::query(paged::HISTORY)
+            .bind(conversation.as_bytes().as_slice())
+            .bind(window.before.unwrap_or(i64::MAX))
+            .bind(window.from)
+            .bind(window.limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(archive_row)
+            .collect()
     }
 
     async fn purge_retention(&self, now: i64, default_secs: u64) -> Result<Purged> {
@@ -1342,15 +1332,12 @@ where
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredBackupItem>> {
-        let rows = sqlx::query(
-            "SELECT seq, body FROM backup_items WHERE user_id = $1 AND seq > $2 \
-             ORDER BY seq LIMIT $3",
-        )
-        .bind(user.0)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(paged::BACKUP_ITEMS)
+            .bind(user.0)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(StoredBackupItem {

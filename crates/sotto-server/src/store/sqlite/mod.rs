@@ -284,6 +284,32 @@ mod tests {
         pool
     }
 
+    /// Statements whose row limit is bound run again and again without being parsed and planned
+    /// again: a bare `LIMIT $N` made SQLite re-prepare them on every execution (D76).
+    #[tokio::test]
+    async fn statements_with_a_bound_limit_are_planned_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let _pool = pool_at_version(&path, SQLITE.len()).await;
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in crate::store::sql::paged::ALL {
+            let mut statement = conn.prepare(sql).unwrap();
+            for limit in [1i64, 2, 3] {
+                for index in 1..=statement.parameter_count() {
+                    statement.raw_bind_parameter(index, limit).unwrap();
+                }
+                let mut rows = statement.raw_query();
+                while rows.next().unwrap().is_some() {}
+            }
+            assert_eq!(
+                statement.get_status(rusqlite::StatementStatus::RePrepare),
+                0,
+                "re-prepared: {sql}"
+            );
+            assert_eq!(statement.get_status(rusqlite::StatementStatus::Run), 3);
+        }
+    }
+
     /// A queue written by schema v2 (every body in its message row) is read, acknowledged and
     /// replay-checked the same after the upgrade to v4 (bodies of single copies in deliveries).
     #[tokio::test]
