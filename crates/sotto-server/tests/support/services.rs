@@ -35,6 +35,8 @@ pub fn missing(why: &str) {
         panic!("{test} cannot run under CI=true: {why}");
     }
     // Written to the handle directly: `eprintln!` inside a test is captured and never shown for
-    // a passing test, and a skip must be seen.
+    // a passing test, and a skip must be seen. (cargo-nextest captures the whole process's
+    // output; `scripts/test` prints its own skip lines, and `--success-output immediate` shows
+    // these.)
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
