@@ -42,7 +42,7 @@ async fn next(reg: &mut Registration, wait: Duration) -> Option<Push> {
     tokio::time::timeout(wait, reg.rx.recv())
         .await
         .ok()
-        .flatten()
+        .and_then(Result::ok)
 }
 
 /// Publishes a frame for `device` from `from` until `reg` receives one (the backend's

@@ -109,7 +109,7 @@ async fn next(reg: &mut Registration, wait: Duration) -> Option<Push> {
     tokio::time::timeout(wait, reg.rx.recv())
         .await
         .ok()
-        .flatten()
+        .and_then(Result::ok)
 }
 
 /// Frames from `from` to `device` until one arrives (the subscription is live).

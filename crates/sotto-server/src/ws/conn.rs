@@ -351,8 +351,8 @@ where
                     None => Ok(()),
                 },
                 push = self.registration.rx.recv() => match push {
-                    Some(push) => self.deliver(push).await,
-                    None => Err(Stop::HubGone),
+                    Ok(push) => self.deliver(push).await,
+                    Err(_) => Err(Stop::HubGone),
                 },
                 message = tokio::time::timeout_at(deadline.into(), stream.next()) => match message {
                     Err(_) => {
