@@ -359,7 +359,7 @@ impl Hub {
     ) -> Result<Registration> {
         // A bounded channel of `futures-channel` holds `buffer` pushes plus one per sender (the
         // hub is the only one), so `queue - 1` makes room for exactly `queue`. Unlike tokio's,
-        // it allocates per push, not a block of 32 slots up front: about 0.6 KiB less for each
+        // it allocates per push, not a block of 32 slots up front: about 1.1 KiB less for each
         // held socket, which is idle nearly all the time (D75).
         let (tx, rx) = mpsc::channel(queue.saturating_sub(1));
         let (close_tx, close_rx) = watch::channel(None);
