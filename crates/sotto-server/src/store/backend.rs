@@ -11,6 +11,39 @@ use crate::store::{
     Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp, WriteOutcome,
 };
 
+/// A device's copies outside the shared tables, and what to do about the tables.
+#[derive(Debug)]
+pub struct HotPending {
+    /// The hot copies, by sequence number.
+    pub copies: Vec<Delivery>,
+    /// Whether the tables must be read too.
+    pub tables: TablesRead,
+}
+
+impl HotPending {
+    /// No hot tier: every copy is in the tables.
+    pub fn tables_only() -> Self {
+        Self {
+            copies: Vec::new(),
+            tables: TablesRead::Read(None),
+        }
+    }
+}
+
+/// Whether a queue read must also read the shared tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TablesRead {
+    /// The tables hold no copy of the device.
+    Skip,
+    /// They may; when a read finds none, [`Backend::tables_empty`] with the mark (if there is
+    /// one) says so.
+    Read(Option<TablesMark>),
+}
+
+/// The moment a reader took its hot copies (opaque to the shared code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TablesMark(pub(crate) u64);
+
 /// One SQL backend: SQLite ([`super::sqlite::SqliteStore`]) or PostgreSQL
 /// ([`super::postgres::PostgresStore`]).
 #[async_trait]
@@ -69,10 +102,17 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Option<(SessionRecord, UserRecord)>>;
 
     /// `device`'s *committed* copies above `after` that live outside the shared tables (at most
-    /// `limit`, by sequence number); empty for a backend without such a tier. The shared
-    /// `pending` reads these before the tables, so a copy that moves from here into the tables
-    /// in between is read twice (and kept once), never missed.
-    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> Vec<Delivery>;
+    /// `limit`, by sequence number; none for a backend without such a tier), and whether the
+    /// tables must be read too. The shared `pending` reads these before the tables, so a copy
+    /// that moves from here into the tables in between is read twice (and kept once), never
+    /// missed. [`TablesRead::Skip`] is a promise: at the moment the hot copies were taken, the
+    /// tables held no copy of the device.
+    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> HotPending;
+
+    /// A read of the tables that began after `mark` (from [`Backend::hot_pending`]) found no
+    /// copy of `device` at all: a backend that keeps [`TablesRead::Skip`] promises may now make
+    /// one for it, unless a write that can add copies began since.
+    fn tables_empty(&self, device: &DeviceId, mark: TablesMark);
 
     /// Drops a revoked device's copies outside the shared tables. Called after the revocation
     /// has committed: a batch writing copies for the device held the write lock until then,

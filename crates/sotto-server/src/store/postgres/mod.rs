@@ -16,12 +16,12 @@ use sotto_proto::ids::{ConversationId, DeviceId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::store::backend::{HotPending, TablesMark};
 use crate::store::migrate::{self, POSTGRES};
 use crate::store::sql::rows::session_and_user_row;
 use crate::store::sql::RowsAffected;
 use crate::store::{
-    Backend, Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp,
-    WriteOutcome,
+    Backend, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp, WriteOutcome,
 };
 
 /// Redeems a ticket in one statement (one round trip, committed on its own): the deletion, then
@@ -163,9 +163,12 @@ impl Backend for PostgresStore {
     }
 
     /// No hot tier: every queued copy is a `deliveries` row.
-    fn hot_pending(&self, _: &DeviceId, _: i64, _: i64) -> Vec<Delivery> {
-        Vec::new()
+    fn hot_pending(&self, _: &DeviceId, _: i64, _: i64) -> HotPending {
+        HotPending::tables_only()
     }
+
+    /// Every read goes to the tables.
+    fn tables_empty(&self, _: &DeviceId, _: TablesMark) {}
 
     /// No hot tier.
     fn forget_hot_copies(&self, _: &DeviceId) {}

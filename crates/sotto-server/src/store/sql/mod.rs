@@ -23,7 +23,7 @@ use self::rows::{
     to_i64, unique_violation, user_row, with_pair, Columns,
 };
 use crate::error::{Error, Result};
-use crate::store::backend::Backend;
+use crate::store::backend::{Backend, TablesRead};
 use crate::store::{
     fixed, merge_queues, AccountDeletion, AccountSummary, ArchivedEnvelope, BackupCaps,
     ChallengeRecord, ChangeRecord, Delivery, DeviceRecord, HandoverRecord, HistoryWindow,
@@ -1006,6 +1006,10 @@ where
         // The hot tier first: a copy settled in between is then read from both (and
         // kept once), never from neither.
         let hot = self.hot_pending(device, after, limit);
+        let mark = match hot.tables {
+            TablesRead::Skip => return Ok(hot.copies),
+            TablesRead::Read(mark) => mark,
+        };
         let rows = sqlx::query(paged::PENDING)
             .bind(device.as_bytes().as_slice())
             .bind(after)
@@ -1037,7 +1041,14 @@ where
                 })
             })
             .collect::<Result<Vec<Delivery>>>()
-            .map(|cold| merge_queues(cold, hot, limit))
+            .map(|cold| {
+                // Sequence numbers start at 1: a read above 0 that found nothing saw the
+                // device's whole settled queue empty.
+                if let Some(mark) = mark.filter(|_| cold.is_empty() && after == 0 && limit > 0) {
+                    self.tables_empty(device, mark);
+                }
+                merge_queues(cold, hot.copies, limit)
+            })
     }
 
     async fn put_attachment(

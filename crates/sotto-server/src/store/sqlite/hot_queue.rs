@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
+use crate::store::backend::{HotPending, TablesMark};
 use crate::store::sqlite::relay_log::LoggedEnvelope;
+use crate::store::sqlite::settled_devices::SettledDevices;
 use crate::store::Delivery;
 
 /// Slices of the message-id space (by the first byte) that settle steps cycle through.
@@ -87,6 +89,9 @@ pub(crate) struct HotQueue {
     body_bytes: usize,
     /// Body bytes at which settling starts (see [`SETTLE_BYTES`]).
     settle_bytes: usize,
+    /// Devices that may have settled copies: under the same lock as the hot copies, so a
+    /// reader sees both at one moment.
+    settled: SettledDevices,
 }
 
 impl Default for HotQueue {
@@ -121,7 +126,35 @@ impl HotQueue {
             settle_at,
             body_bytes: 0,
             settle_bytes,
+            settled: SettledDevices::default(),
         }
+    }
+
+    /// The devices with settled copies, read from the table by the queue's owner.
+    pub(crate) fn know_settled(&mut self, devices: HashSet<DeviceId>) {
+        self.settled = SettledDevices::known(devices);
+    }
+
+    /// A transaction of the writer is about to add a settled copy for `device` (a retried
+    /// copy; a settle step's are named when it is planned).
+    pub(crate) fn settling(&mut self, device: &DeviceId) {
+        self.settled.adding(device);
+    }
+
+    /// The writer's transaction has committed or rolled back.
+    pub(crate) fn transaction_ended(&mut self) {
+        self.settled.written();
+    }
+
+    /// A table read that began after `mark` found no settled copy of `device`.
+    pub(crate) fn settled_empty(&mut self, device: &DeviceId, mark: TablesMark) {
+        self.settled.emptied(device, mark);
+    }
+
+    /// Devices that may have settled copies, `None` until the queue's owner has read them.
+    #[cfg(test)]
+    pub(crate) fn settled_devices(&self) -> Option<usize> {
+        self.settled.len()
     }
 
     /// Whether the id belongs to an envelope held here (committed or not).
@@ -316,6 +349,20 @@ impl HotQueue {
         }
     }
 
+    /// Committed copies for `device` above `after`, oldest first, at most `limit`, and whether
+    /// the settled tier must be read too.
+    pub(crate) fn pending_with_tables(
+        &self,
+        device: &DeviceId,
+        after: i64,
+        limit: usize,
+    ) -> HotPending {
+        HotPending {
+            copies: self.pending(device, after, limit),
+            tables: self.settled.read(device),
+        }
+    }
+
     /// Committed copies for `device` above `after`, oldest first, at most `limit`.
     pub(crate) fn pending(&self, device: &DeviceId, after: i64, limit: usize) -> Vec<Delivery> {
         let Some(copies) = self.devices.get(device) else {
@@ -385,6 +432,10 @@ impl HotQueue {
                     .filter(|copy| !acking.contains(copy))
                     .copied()
                     .collect();
+                // Named before the step commits (see `settled_devices`).
+                for (device, _) in &live {
+                    self.settled.adding(device);
+                }
                 *settling.entry(hot.row).or_insert(0) += 1;
                 envelopes.push((hot.envelope.clone(), live));
             }

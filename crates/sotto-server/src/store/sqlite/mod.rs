@@ -19,6 +19,8 @@
 //! - `writer.rs`: the group-commit writer thread and its prepared statements.
 //! - `hot_queue.rs`: the hot tier of the relay queue, held in memory (D25).
 //! - [`relay_log`]: the byte format of one `relay_log` row, the hot tier's durable form.
+//! - `settled_devices.rs`: which devices may have settled copies, so a queue read can skip
+//!   the table for the others.
 //! - `queue_lock.rs`: which process owns a database's relay queue.
 //! - `tickets.rs`: socket tickets redeemed on the group-commit connection, several per commit.
 //! - `queue_tests.rs`: the queue's two tiers and restarts, which only SQLite has.
@@ -28,6 +30,7 @@ mod queue_lock;
 #[cfg(test)]
 mod queue_tests;
 pub mod relay_log;
+mod settled_devices;
 mod tickets;
 mod writer;
 
@@ -43,11 +46,11 @@ use sqlx::SqlitePool;
 
 use self::hot_queue::SETTLE_AT;
 use self::writer::{lock, BatchWriter, WriterSettings};
+use crate::store::backend::{HotPending, TablesMark};
 use crate::store::migrate::{self, SQLITE};
 use crate::store::sql::RowsAffected;
 use crate::store::{
-    Backend, Delivery, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp,
-    WriteOutcome,
+    Backend, HotQueueFigures, QueuePolicy, SessionRecord, UserRecord, WriteOp, WriteOutcome,
 };
 
 /// The embedded store.
@@ -227,9 +230,13 @@ impl Backend for SqliteStore {
     }
 
     /// `device`'s committed copies in the hot queue above `after`.
-    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> Vec<Delivery> {
+    fn hot_pending(&self, device: &DeviceId, after: i64, limit: i64) -> HotPending {
         let limit = usize::try_from(limit).unwrap_or(0);
-        lock(self.writer.hot()).pending(device, after, limit)
+        lock(self.writer.hot()).pending_with_tables(device, after, limit)
+    }
+
+    fn tables_empty(&self, device: &DeviceId, mark: TablesMark) {
+        lock(self.writer.hot()).settled_empty(device, mark);
     }
 
     /// Drops a revoked device's hot copies.

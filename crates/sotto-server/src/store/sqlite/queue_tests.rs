@@ -7,6 +7,7 @@ use std::path::Path;
 use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
 
 use crate::store::sqlite::hot_queue::SLICES;
+use crate::store::sqlite::writer::lock;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{
     ChangeRecord, DeviceRecord, DeviceState, NewEnvelope, NewMember, Store, UndeliveredReason,
@@ -406,6 +407,13 @@ async fn a_retried_copy_of_a_hot_envelope_survives_its_settling() {
         "{retry:?}"
     );
 
+    let retried: Vec<u8> = queue(&store, &s.b1).await.iter().map(|c| c.1).collect();
+    assert_eq!(
+        retried,
+        vec![3],
+        "the retried copy is settled at once, and read"
+    );
+
     let store = reopen_settling_at_one(store, &path).await;
     for _ in 0..SLICES {
         one(&store, ack(s.b1, &[])).await;
@@ -434,4 +442,71 @@ async fn a_retried_copy_of_a_hot_envelope_survives_its_settling() {
 async fn reopen_settling_at_one(store: SqliteStore, path: &Path) -> SqliteStore {
     store.close().await;
     SqliteStore::open_settling_at(path, 1).await.unwrap()
+}
+
+/// Devices that may have settled copies, as the store's hot queue knows them.
+fn settled_devices(store: &SqliteStore) -> Option<usize> {
+    lock(store.writer.hot()).settled_devices()
+}
+
+/// A queue read skips the `deliveries` table only for a device known to have no settled copy
+/// (D78): a settle step names its devices before it commits, a read that finds none of a
+/// device's copies in the table takes the device out, and a restart reads the table to know.
+/// A store that does not own the queue always reads the table.
+#[tokio::test]
+async fn queue_reads_skip_the_table_only_for_devices_without_settled_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = SqliteStore::open_settling_at(&path, 1).await.unwrap();
+    let s = setup(&store).await;
+    assert_eq!(
+        settled_devices(&store),
+        Some(0),
+        "the owner knows from its start"
+    );
+    let first = stored(&store, &s, 1).await;
+    let second = stored(&store, &s, 2).await;
+    assert_eq!(settled_devices(&store), Some(0), "hot copies only");
+    settle_everything(&store, &s).await;
+    assert_eq!(count(&store, "SELECT count(*) FROM deliveries").await, 2);
+    assert_eq!(settled_devices(&store), Some(1));
+    assert_eq!(queue(&store, &s.b1).await, vec![(first, 1), (second, 2)]);
+    assert_eq!(settled_devices(&store), Some(1), "the read found rows");
+
+    assert_eq!(
+        one(&store, ack(s.b1, &[1, 2])).await,
+        WriteOutcome::Acked(2)
+    );
+    assert_eq!(queue(&store, &s.b1).await, vec![]);
+    assert_eq!(settled_devices(&store), Some(0), "the read found none");
+    let third = stored(&store, &s, 3).await;
+    assert_eq!(
+        queue(&store, &s.b1).await,
+        vec![(third, 3)],
+        "from the hot queue"
+    );
+    settle_everything(&store, &s).await;
+    assert_eq!(
+        settled_devices(&store),
+        Some(1),
+        "named again when it settled"
+    );
+    assert_eq!(
+        queue(&store, &s.b1).await,
+        vec![(third, 3)],
+        "from the table"
+    );
+
+    let store = reopen_settling_at_one(store, &path).await;
+    assert_eq!(
+        settled_devices(&store),
+        Some(1),
+        "read from the table at the start"
+    );
+    assert_eq!(queue(&store, &s.b1).await, vec![(third, 3)]);
+    let other = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(settled_devices(&other), None, "not the queue's owner");
+    assert_eq!(queue(&other, &s.b1).await, vec![(third, 3)]);
+    other.close().await;
+    store.close().await;
 }

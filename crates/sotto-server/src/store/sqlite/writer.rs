@@ -80,6 +80,7 @@ const INSERT_LOG: &str = "INSERT INTO relay_log (id, data) VALUES (?1, ?2)";
 const INSERT_ARCHIVE: &str =
     "INSERT INTO archive (conversation, message, received_at, body) VALUES (?1, ?2, ?3, ?4)";
 const DELETE_LOG: &str = "DELETE FROM relay_log WHERE id <= ?1";
+const SETTLED_DEVICES: &str = "SELECT DISTINCT device FROM deliveries";
 const DEVICE_ACTIVE: &str = "SELECT 1 FROM devices WHERE id = ?1 AND state = 'active'";
 // The message row of an envelope settled with copies still queued (its metadata, for
 // `pending`). It holds the body only when several devices share it; a single copy carries the
@@ -204,9 +205,8 @@ impl BatchWriter {
         tickets::prepare(&conn)?;
         // Taken now if this is the only writing process; otherwise before the first batch.
         let mut queue_lock = QueueLock::beside(path);
-        queue_lock.try_take()?;
-        let (hot, next_seq, next_row) =
-            replay(&conn, HotQueue::new(settings.settle_at, SETTLE_BYTES))?;
+        let owner = queue_lock.try_take()?;
+        let (hot, next_seq, next_row) = load(&conn, settings.settle_at, owner)?;
         let hot: SharedHot = Arc::new(Mutex::new(hot));
         let settles = Arc::new(SettleCounts::default());
         let state = WriterState {
@@ -383,12 +383,34 @@ fn own_the_queue(conn: &Connection, state: &mut WriterState) -> Result<()> {
         tracing::error!("another process writes envelopes to this database; refusing to write");
         return Err(Error::Unavailable);
     }
-    let (hot, next_seq, next_row) = replay(conn, HotQueue::new(state.settle_at, SETTLE_BYTES))?;
+    let (hot, next_seq, next_row) = load(conn, state.settle_at, true)?;
     *lock(&state.hot) = hot;
     state.next_seq = next_seq;
     state.next_row = next_row;
     state.cache.forget();
     Ok(())
+}
+
+/// The hot queue read back from the relay log; the queue's `owner` also learns which devices
+/// have settled copies, before its first transaction: only the owner's writer adds them, so
+/// none is added meanwhile. (Another process's readers always read the table.)
+fn load(conn: &Connection, settle_at: usize, owner: bool) -> Result<(HotQueue, i64, i64)> {
+    let (mut hot, next_seq, next_row) = replay(conn, HotQueue::new(settle_at, SETTLE_BYTES))?;
+    if owner {
+        hot.know_settled(settled_devices(conn)?);
+    }
+    Ok((hot, next_seq, next_row))
+}
+
+/// The devices that have settled copies.
+fn settled_devices(conn: &Connection) -> Result<HashSet<DeviceId>> {
+    let mut select = conn.prepare(SETTLED_DEVICES)?;
+    let mut rows = select.query([])?;
+    let mut devices = HashSet::new();
+    while let Some(row) = rows.next()? {
+        devices.insert(DeviceId::from_bytes(fixed(row.get(0)?, "device id")?));
+    }
+    Ok(devices)
 }
 
 /// Takes jobs in order until every sender is gone. Ticket redemptions queued one after another
@@ -474,6 +496,7 @@ fn write_batch(
         Ok(outcomes)
     });
     let mut hot = lock(&state.hot);
+    hot.transaction_ended();
     match result {
         Ok(outcomes) => {
             hot.commit(&staged.inserted);
@@ -958,6 +981,7 @@ fn retry(
         }
         let seq = *counts.next_seq;
         *counts.next_seq = seq.saturating_add(1);
+        lock(hot).settling(&device);
         conn.prepare_cached(RETRY_MESSAGE)?.execute(params![
             message,
             env.conversation.as_bytes().as_slice(),
