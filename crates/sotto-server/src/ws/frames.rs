@@ -18,7 +18,7 @@ use crate::hub::OutEnvelope;
 pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
     use base64::Engine;
     use std::fmt::Write;
-    let mut out = String::with_capacity(320 + e.body.len().div_ceil(3) * 4);
+    let mut out = String::with_capacity(envelope_frame_capacity(e.body.len()));
     out.push_str(r#"{"type":"envelope","seq":"#);
     let _ = write!(out, "{seq}");
     push_id(
@@ -43,6 +43,16 @@ pub fn envelope_json(seq: i64, e: &OutEnvelope) -> String {
     base64::engine::general_purpose::STANDARD.encode_string(&e.body, &mut out);
     out.push_str(r#""}"#);
     out
+}
+
+/// The bytes of an `envelope` frame around its body's base64 at most: 146 of keys and
+/// punctuation, 192 of ids in hex, and two integers of at most 20 characters each.
+const ENVELOPE_FRAME_TEXT: usize = 378;
+
+/// What an `envelope` frame for a body of `body_len` bytes needs at most, so that writing it
+/// never grows (and copies) the string.
+fn envelope_frame_capacity(body_len: usize) -> usize {
+    ENVELOPE_FRAME_TEXT + body_len.div_ceil(3) * 4
 }
 
 /// The `sent` frame, written by hand for the same reasons as [`envelope_json`] (one per
@@ -116,6 +126,32 @@ mod tests {
         }
         .to_json();
         assert_eq!(envelope_json(9_007_199_254_740_993, &e), serde);
+    }
+
+    #[test]
+    fn an_envelope_frame_is_written_without_growing_its_string() {
+        use sotto_proto::ids::{AccountId, ConversationId, DeviceId, MessageId};
+        for body_len in [0, 1, 2, 3, 815, 1_024, 190_000] {
+            let e = OutEnvelope {
+                message: MessageId::from_bytes([0xff; 16]),
+                conversation: ConversationId::from_bytes([0xff; 16]),
+                sender_account: AccountId::from_bytes([0xff; 32]),
+                sender_device: DeviceId::from_bytes([0xff; 32]),
+                received_at: i64::MIN,
+                body: vec![0xfe; body_len],
+            };
+            let frame = envelope_json(i64::MIN, &e);
+            assert_eq!(
+                frame.capacity(),
+                envelope_frame_capacity(body_len),
+                "{body_len}: the string grew"
+            );
+            assert_eq!(
+                frame.len(),
+                envelope_frame_capacity(body_len),
+                "{body_len}: the longest integers fill it"
+            );
+        }
     }
 
     #[test]

@@ -537,24 +537,22 @@ fn stage(
     policy: &QueuePolicy,
     staged: &mut Staged,
 ) -> Result<Vec<WriteOutcome>> {
-    // The thread owns its copy of the batch: bodies move into the hot queue.
-    let mut envs: Vec<&mut NewEnvelope> = ops
-        .iter_mut()
-        .filter_map(|op| match op {
-            WriteOp::Enqueue(env) => Some(env),
-            WriteOp::Ack { .. } => None,
-        })
-        .collect();
+    // The thread owns its copy of the batch: bodies move into the hot queue. (The vectors of a
+    // batch are sized once: a `collect` through a filter starts small and regrows.)
+    let batch = ops.len();
+    let mut envs: Vec<&mut NewEnvelope> = Vec::with_capacity(batch);
+    envs.extend(ops.iter_mut().filter_map(|op| match op {
+        WriteOp::Enqueue(env) => Some(env),
+        WriteOp::Ack { .. } => None,
+    }));
     let row = state.next_row;
     let mut data = Vec::new();
     let mut stored = enqueue(tx, state, &mut envs, policy, &mut data, staged)?.into_iter();
-    let acks: Vec<(&DeviceId, &[MessageId])> = ops
-        .iter()
-        .filter_map(|op| match op {
-            WriteOp::Ack { device, messages } => Some((device, messages.as_slice())),
-            WriteOp::Enqueue(_) => None,
-        })
-        .collect();
+    let mut acks: Vec<(&DeviceId, &[MessageId])> = Vec::with_capacity(batch);
+    acks.extend(ops.iter().filter_map(|op| match op {
+        WriteOp::Ack { device, messages } => Some((device, messages.as_slice())),
+        WriteOp::Enqueue(_) => None,
+    }));
     let mut acked = ack(tx, state, &acks, &mut data, staged)?.into_iter();
     let envelopes = staged.inserted.len();
     if !data.is_empty() {
@@ -569,17 +567,17 @@ fn stage(
         settle(tx, &mut state.cache, &plan)?;
         staged.settle = Some(plan);
     }
-    ops.iter()
-        .map(|op| {
-            match op {
-                WriteOp::Enqueue(_) => stored.next(),
-                WriteOp::Ack { .. } => acked.next(),
-            }
-            .ok_or(Error::Corrupt {
-                what: "batch outcome",
-            })
-        })
-        .collect()
+    let mut outcomes = Vec::with_capacity(batch);
+    for op in ops.iter() {
+        let outcome = match op {
+            WriteOp::Enqueue(_) => stored.next(),
+            WriteOp::Ack { .. } => acked.next(),
+        };
+        outcomes.push(outcome.ok_or(Error::Corrupt {
+            what: "batch outcome",
+        })?);
+    }
+    Ok(outcomes)
 }
 
 /// Who may post to a conversation, which devices may get a copy, and where their owners stand.
