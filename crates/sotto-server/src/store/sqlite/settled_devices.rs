@@ -2,8 +2,8 @@
 //! queue skips the table for the others (D78).
 //!
 //! Most queues are empty or wholly hot: a connected device acknowledges its copies before they
-//! settle. Yet every socket admission read its queue from the table too, a statement on the
-//! sqlx pool's thread and two thread switches, about a tenth of the server's time per admission.
+//! settle. Reading such a queue from the table as well costs a statement on the sqlx pool's
+//! thread and two thread switches: about a tenth of the server's time to admit a socket.
 //!
 //! The set is exact enough to skip a read only while this process owns the queue (only the
 //! owner's writer thread adds settled copies). It is read from the table when the process takes
@@ -14,8 +14,8 @@
 //!   absent has seen, in the same locked moment, every hot copy the device still has;
 //! - a device leaves the set only when a reader found no row for it in a read that began after
 //!   a moment when no such transaction was in flight and none began since
-//!   ([`SettledDevices::emptied`] with the [`TablesMark`] of that moment). A transaction that began in
-//!   between changes the epoch and the reader's mark no longer counts.
+//!   ([`SettledDevices::emptied`] with the [`TablesMark`] of that moment). A transaction that
+//!   began in between changes the epoch, and the reader's mark no longer counts.
 //!
 //! Deleting rows (acknowledgements, revocations, declines) never needs an update: a device left
 //! in the set costs one read, never a missed copy.
