@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::connect::{self, Socket};
 use crate::hold::{hold, Delivery, Held, Totals};
 use crate::options::Options;
+use crate::pacer::{self, Ticks};
 use crate::procfs::{self, clock_ticks};
 use crate::relay::send_frame;
 use crate::server::Nodes;
@@ -138,13 +139,13 @@ struct Sent {
     dropped: AtomicU64,
 }
 
-/// One sender: its share of the plan at its share of the rate; counts refusals. Each send is
-/// stamped with its scheduled time on the wall clock, which a worker process shares.
+/// One sender: its share of the plan at the instants `ticks` hands it; counts refusals. Each
+/// send is stamped with its scheduled time on the wall clock, which a worker process shares.
 async fn send(
     ws: Socket,
     me: usize,
     recipients: Vec<usize>,
-    period: Duration,
+    mut ticks: Ticks,
     all: Arc<Vec<Device>>,
     clock: Arc<Clock<u64>>,
     sent: Arc<Sent>,
@@ -166,9 +167,8 @@ async fn send(
         })
     };
     let mut rng = Rng::new();
-    let mut tick = tokio::time::interval(period);
     for (n, peer) in recipients.into_iter().enumerate() {
-        let at = tick.tick().await.into_std();
+        let Some(at) = ticks.next().await else { break };
         let id = message_id(&mut rng, me, n as u64);
         clock.put(id, wall_ns().saturating_sub(at.elapsed().as_nanos() as u64));
         let frame = send_frame(n as u64 + 1, &all, me, peer, id);
@@ -290,12 +290,14 @@ async fn measure(
 
     // Messages to random idle devices.
     let rate = o.knob.max(1) as f64;
-    let period = Duration::from_secs_f64(SENDERS as f64 / rate);
     let clock = Arc::new(Clock::<u64>::new());
     let sent = Arc::new(Sent::default());
     let mut tasks = JoinSet::new();
     let start = Instant::now();
-    for (k, ws) in senders.sockets.into_iter().enumerate() {
+    // Message k of the plan is sender k mod SENDERS's, at `start + k / rate`.
+    let schedules = pacer::start(start, rate, SENDERS, plan.len())
+        .map_err(|e| format!("starting the pacer: {e}"))?;
+    for ((k, ws), ticks) in senders.sockets.into_iter().enumerate().zip(schedules) {
         let Some(ws) = ws else { continue };
         let me = idle + k;
         let recipients: Vec<usize> = plan
@@ -307,7 +309,7 @@ async fn measure(
             ws,
             me,
             recipients,
-            period,
+            ticks,
             all.clone(),
             clock.clone(),
             sent.clone(),

@@ -19,7 +19,8 @@
 //!
 //! - `closed` / `open DEVICES MESSAGES WINDOW|RATE` (`relay.rs`): every device sends to random
 //!   peers (every other device up to 200 devices, 16 ring neighbours above) and acknowledges
-//!   what it receives.
+//!   what it receives. The open loop's sends arrive as a Poisson process, each at the instant
+//!   the pacer's thread hands it (`pacer.rs`), as do the message phase's of `idle`.
 //! - `idle DEVICES [MESSAGES [RATE]]` (`idle.rs`): held connections: connect rate, server memory
 //!   per connection, server CPU while idle, then MESSAGES envelopes to random idle devices.
 //!   `--workers K` holds the idle devices in K worker processes of this executable, a contiguous
@@ -58,6 +59,7 @@ mod files;
 mod hold;
 mod idle;
 mod options;
+mod pacer;
 mod prekeys;
 mod procfs;
 mod relay;

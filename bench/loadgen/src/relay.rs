@@ -1,7 +1,7 @@
 //! The relay modes: every device sends envelopes to random peers, in a closed loop (a window
 //! of unconfirmed sends per device) or an open loop (a fixed total rate, latency measured from
-//! the *scheduled* send time, so a generator that falls behind shows it), and acknowledges
-//! what it receives.
+//! the *scheduled* send time, so a generator that falls behind shows it; the schedule is the
+//! pacer's, `pacer.rs`), and acknowledges what it receives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::connect::{self, Socket};
 use crate::options::{Mode, Options};
+use crate::pacer::{self, Ticks};
 use crate::procfs::{self, clock_ticks};
 use crate::server::Nodes;
 use crate::setup::{self, conv_id, envelope, Device};
@@ -67,7 +68,6 @@ struct Run {
     per_device: usize,
     total: usize,
     open: bool,
-    period: Duration,
     window: usize,
     start: Instant,
 }
@@ -75,7 +75,8 @@ struct Run {
 impl Run {
     /// One device: sends its share and acknowledges what it receives, until everything was
     /// delivered (or the socket ends).
-    async fn device(self: Arc<Self>, me: usize, ws: Socket) {
+    /// An open loop's device sends at the instants `ticks` hands it.
+    async fn device(self: Arc<Self>, me: usize, ws: Socket, mut ticks: Option<Ticks>) {
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let writer = tokio::spawn(async move {
@@ -106,10 +107,6 @@ impl Run {
             let _ = tx.send(send_frame(counter, &self.all, me, peer, id));
             *issued += 1;
         };
-        // Spread the open-loop senders' phases over one period.
-        let first = self.start + self.period.mul_f64(me as f64 / self.all.len() as f64);
-        let mut tick =
-            tokio::time::interval_at(first.into(), self.period.max(Duration::from_micros(1)));
         let mut acks: Vec<MessageId> = Vec::new();
         loop {
             if !self.open {
@@ -120,8 +117,12 @@ impl Run {
             }
             let frame = tokio::select! {
                 frame = stream.next() => frame,
-                at = tick.tick(), if self.open && issued < self.per_device => {
-                    send_one(&mut issued, at.into_std());
+                at = next_tick(&mut ticks), if self.open && issued < self.per_device => {
+                    match at {
+                        Some(at) => send_one(&mut issued, at),
+                        // The schedule is over (it ends only with the run).
+                        None => issued = self.per_device,
+                    }
                     continue;
                 }
                 _ = tokio::time::sleep(SILENCE) => break,
@@ -183,6 +184,14 @@ impl Run {
     }
 }
 
+/// The next instant of an open loop's schedule (a closed loop has none: never).
+async fn next_tick(ticks: &mut Option<Ticks>) -> Option<Instant> {
+    match ticks {
+        Some(ticks) => ticks.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
     let hz = clock_ticks();
     let sources = connect::sources_for(all.len(), o.sources);
@@ -222,21 +231,26 @@ pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
         per_device,
         total: per_device * o.devices,
         open,
-        period: if open {
-            Duration::from_secs_f64(o.devices as f64 / o.knob as f64)
-        } else {
-            Duration::ZERO
-        },
         window: o.knob,
         start: Instant::now(),
     });
     let server_cpu0 = nodes.cpu_seconds(hz);
     let written0 = nodes.write_bytes();
     let own_cpu0 = procfs::cpu_seconds("self", hz);
+    // Send k of the open loop is device k mod N's, at `start + k / rate`.
+    let mut ticks: Vec<Option<Ticks>> = if open {
+        pacer::start(run.start, o.knob as f64, o.devices, run.total)
+            .expect("starting the pacer")
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        (0..o.devices).map(|_| None).collect()
+    };
     let mut tasks = Vec::new();
     for (me, ws) in connected.sockets.into_iter().enumerate() {
         let Some(ws) = ws else { continue };
-        tasks.push(tokio::spawn(run.clone().device(me, ws)));
+        tasks.push(tokio::spawn(run.clone().device(me, ws, ticks[me].take())));
     }
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -1,8 +1,8 @@
 //! The relay load of `loadgen` against an XMPP server (`bench/prosody/run.sh` starts Prosody and
 //! runs this): USERS accounts, one connection each, MESSAGES chat messages with an 815-byte
 //! body to random 1:1 recipients (never the sender), in a closed loop (WINDOW unconfirmed sends
-//! per user) or an open loop (RATE sends per second in total, latency counted from the time a
-//! send was *scheduled*). It prints the lines `loadgen` prints: delivered/s, latency
+//! per user) or an open loop (Poisson arrivals at RATE per second in total from `loadgen`'s
+//! pacer, latency counted from the instant a send was *scheduled*). It prints the lines `loadgen` prints: delivered/s, latency
 //! percentiles, the server process's CPU time, peak memory and storage writes (from
 //! `/proc/<pid>`), its own CPU time and the load average.
 //!
@@ -58,6 +58,10 @@ use tokio_rustls::client::TlsStream;
 mod procfs;
 
 use procfs::{clock_ticks, cpu_seconds, load_average, write_bytes};
+
+// The open loop's schedule, the same as `loadgen`'s.
+#[path = "../pacer.rs"]
+mod pacer;
 
 /// The body's size: the size of the envelope `loadgen` sends (its header, a 272-byte padded
 /// ciphertext and a 384-byte signature field).
@@ -482,7 +486,8 @@ struct Plan {
     closed: bool,
     sm: bool,
     window: usize,
-    period: Duration,
+    /// The open loop's send instants for this connection (none in a closed loop).
+    ticks: Option<pacer::Ticks>,
     total: u64,
     domain: String,
     prefix: String,
@@ -498,6 +503,14 @@ impl Xorshift {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 % n as u64) as usize
+    }
+}
+
+/// The next instant of the open loop's schedule (a closed loop has none: never).
+async fn next_tick(ticks: &mut Option<pacer::Ticks>) -> Option<Instant> {
+    match ticks {
+        Some(ticks) => ticks.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -533,9 +546,7 @@ async fn drive(
     let mut issued = 0usize;
     let mut confirmed = 0usize;
     let mut received = 0u64;
-    let first = shared.start + plan.period.mul_f64(plan.me as f64 / plan.users as f64);
-    let mut tick =
-        tokio::time::interval_at(first.into(), plan.period.max(Duration::from_micros(1)));
+    let mut ticks = plan.ticks;
     let mut done = shared.done.clone();
     let ack_request = format!("<r xmlns='{SM}'/>");
     let mut send = |issued: &mut usize, at: Instant| {
@@ -581,8 +592,12 @@ async fn drive(
         }
         let item = tokio::select! {
             item = r.item(IDLE_TIMEOUT, "the run") => item,
-            at = tick.tick(), if !plan.closed && issued < plan.per_user => {
-                send(&mut issued, at.into_std());
+            at = next_tick(&mut ticks), if !plan.closed && issued < plan.per_user => {
+                match at {
+                    Some(at) => send(&mut issued, at),
+                    // The schedule is over (it ends only with the run).
+                    None => issued = plan.per_user,
+                }
                 continue;
             }
             _ = done.wait_for(|d| *d) => break,
@@ -703,11 +718,6 @@ async fn main() -> ExitCode {
     let hz = clock_ticks();
     let per_user = o.messages / o.users;
     let total = (per_user * o.users) as u64;
-    let period = if o.closed {
-        Duration::ZERO
-    } else {
-        Duration::from_secs_f64(o.users as f64 / o.knob as f64)
-    };
     // An ASCII body: nothing in it needs escaping, as nothing in a base64 envelope would.
     let body: Arc<str> = "sotto-bench-"
         .chars()
@@ -753,6 +763,19 @@ async fn main() -> ExitCode {
         latencies: Mutex::new(Vec::with_capacity(total as usize)),
         failures: Failures::default(),
     });
+    // Message k of the open loop is user k mod N's, at `start + k / rate`.
+    let schedules = if o.closed {
+        Ok(Vec::new())
+    } else {
+        pacer::start(shared.start, o.knob as f64, o.users, total as usize)
+    };
+    let mut schedules = match schedules {
+        Ok(schedules) => schedules.into_iter(),
+        Err(e) => {
+            eprintln!("starting the pacer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut tasks = Vec::with_capacity(o.users);
     for (me, (r, w)) in connections.into_iter().enumerate() {
         let plan = Plan {
@@ -762,7 +785,7 @@ async fn main() -> ExitCode {
             closed: o.closed,
             sm: o.sm,
             window: o.knob,
-            period,
+            ticks: schedules.next(),
             total,
             domain: o.domain.clone(),
             prefix: o.user_prefix.clone(),
