@@ -294,7 +294,8 @@ async fn measure(
     let sent = Arc::new(Sent::default());
     let mut tasks = JoinSet::new();
     let start = Instant::now();
-    // Message k of the plan is sender k mod SENDERS's, at `start + k / rate`.
+    // Message k of the plan is sender k mod SENDERS's, at the k-th instant of the pacer's
+    // Poisson schedule.
     let schedules = pacer::start(start, rate, SENDERS, plan.len())
         .map_err(|e| format!("starting the pacer: {e}"))?;
     for ((k, ws), ticks) in senders.sockets.into_iter().enumerate().zip(schedules) {

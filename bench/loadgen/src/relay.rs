@@ -1,7 +1,7 @@
 //! The relay modes: every device sends envelopes to random peers, in a closed loop (a window
-//! of unconfirmed sends per device) or an open loop (a fixed total rate, latency measured from
-//! the *scheduled* send time, so a generator that falls behind shows it; the schedule is the
-//! pacer's, `pacer.rs`), and acknowledges what it receives.
+//! of unconfirmed sends per device) or an open loop (Poisson arrivals at a fixed total rate,
+//! latency measured from the *scheduled* send time, so a generator that falls behind shows it;
+//! the schedule is the pacer's, `pacer.rs`), and acknowledges what it receives.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,8 +74,7 @@ struct Run {
 
 impl Run {
     /// One device: sends its share and acknowledges what it receives, until everything was
-    /// delivered (or the socket ends).
-    /// An open loop's device sends at the instants `ticks` hands it.
+    /// delivered (or the socket ends). In an open loop it sends at the instants `ticks` hands it.
     async fn device(self: Arc<Self>, me: usize, ws: Socket, mut ticks: Option<Ticks>) {
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -237,7 +236,8 @@ pub async fn run(o: &Options, nodes: &Nodes, all: Arc<Vec<Device>>) -> bool {
     let server_cpu0 = nodes.cpu_seconds(hz);
     let written0 = nodes.write_bytes();
     let own_cpu0 = procfs::cpu_seconds("self", hz);
-    // Send k of the open loop is device k mod N's, at `start + k / rate`.
+    // Send k of the open loop is device k mod N's, at the k-th instant of the pacer's Poisson
+    // schedule.
     let mut ticks: Vec<Option<Ticks>> = if open {
         pacer::start(run.start, o.knob as f64, o.devices, run.total)
             .expect("starting the pacer")

@@ -2,9 +2,9 @@
 //! runs this): USERS accounts, one connection each, MESSAGES chat messages with an 815-byte
 //! body to random 1:1 recipients (never the sender), in a closed loop (WINDOW unconfirmed sends
 //! per user) or an open loop (Poisson arrivals at RATE per second in total from `loadgen`'s
-//! pacer, latency counted from the instant a send was *scheduled*). It prints the lines `loadgen` prints: delivered/s, latency
-//! percentiles, the server process's CPU time, peak memory and storage writes (from
-//! `/proc/<pid>`), its own CPU time and the load average.
+//! pacer, latency counted from the instant a send was *scheduled*). It prints the lines
+//! `loadgen` prints: delivered/s, latency percentiles, the server process's CPU time, peak
+//! memory and storage writes (from `/proc/<pid>`), its own CPU time and the load average.
 //!
 //! ```text
 //! xmpp_load closed USERS MESSAGES WINDOW --addr 127.0.0.1:PORT --ca CERT.pem --pid PID
@@ -763,7 +763,8 @@ async fn main() -> ExitCode {
         latencies: Mutex::new(Vec::with_capacity(total as usize)),
         failures: Failures::default(),
     });
-    // Message k of the open loop is user k mod N's, at `start + k / rate`.
+    // Message k of the open loop is user k mod N's, at the k-th instant of the pacer's Poisson
+    // schedule.
     let schedules = if o.closed {
         Ok(Vec::new())
     } else {
