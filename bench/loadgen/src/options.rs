@@ -157,6 +157,9 @@ pub fn parse() -> Options {
     if o.devices < 2 {
         usage("at least 2 devices");
     }
+    if o.knob == 0 && matches!(o.mode, Mode::Open | Mode::Closed) {
+        usage("the window or rate is at least 1");
+    }
     if o.nodes == 0 {
         usage("--nodes is at least 1");
     }
