@@ -29,6 +29,14 @@ impl Ticks {
     }
 }
 
+/// The next instant of `ticks`, or never when there is no schedule (a closed loop's sender).
+pub async fn next_or_never(ticks: &mut Option<Ticks>) -> Option<Instant> {
+    match ticks {
+        Some(ticks) => ticks.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Starts the schedule: `total` Poisson arrivals at `rate` per second from `start`, the k-th to
 /// receiver `k % receivers`. The thread ends with the schedule, or once every receiver is gone.
 pub fn start(

@@ -116,7 +116,7 @@ impl Run {
             }
             let frame = tokio::select! {
                 frame = stream.next() => frame,
-                at = next_tick(&mut ticks), if self.open && issued < self.per_device => {
+                at = pacer::next_or_never(&mut ticks), if self.open && issued < self.per_device => {
                     match at {
                         Some(at) => send_one(&mut issued, at),
                         // The schedule is over (it ends only with the run).
@@ -180,14 +180,6 @@ impl Run {
         }
         drop(tx);
         let _ = writer.await;
-    }
-}
-
-/// The next instant of an open loop's schedule (a closed loop has none: never).
-async fn next_tick(ticks: &mut Option<Ticks>) -> Option<Instant> {
-    match ticks {
-        Some(ticks) => ticks.next().await,
-        None => std::future::pending().await,
     }
 }
 

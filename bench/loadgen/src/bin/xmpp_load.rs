@@ -506,14 +506,6 @@ impl Xorshift {
     }
 }
 
-/// The next instant of the open loop's schedule (a closed loop has none: never).
-async fn next_tick(ticks: &mut Option<pacer::Ticks>) -> Option<Instant> {
-    match ticks {
-        Some(ticks) => ticks.next().await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Drives one logged-in connection: sends its share, answers the server's `<r/>`, counts
 /// what it receives, until everything is delivered, or a failure.
 async fn drive(
@@ -592,7 +584,7 @@ async fn drive(
         }
         let item = tokio::select! {
             item = r.item(IDLE_TIMEOUT, "the run") => item,
-            at = next_tick(&mut ticks), if !plan.closed && issued < plan.per_user => {
+            at = pacer::next_or_never(&mut ticks), if !plan.closed && issued < plan.per_user => {
                 match at {
                     Some(at) => send(&mut issued, at),
                     // The schedule is over (it ends only with the run).
