@@ -11,10 +11,13 @@
 //! one `DELETE` of every (device, message) pair, one statement counting down the copies
 //! of each shared message (a single copy carries its body in its delivery row and goes with
 //! it) and dropping the bodies nobody waits for any more, one update of the queue counters.
-//! Placeholders are generated, every value is bound.
+//! Every value is bound.
 //!
-//! The statement count per batch is therefore constant (about seven, plus one per thousand
-//! rows), whatever the mix of envelopes and acknowledgements.
+//! The statement count per batch is therefore constant (about seven), whatever the mix of
+//! envelopes and acknowledgements and whatever the batch's size. Every statement has one fixed
+//! text and takes its rows as array parameters (`= ANY($1)`, `UNNEST($1, $2, …)`): the
+//! connection prepares each once and reuses it, where a text with one placeholder per value
+//! would be a new statement, parsed and planned anew, at every batch size.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -27,9 +30,6 @@ use crate::store::policy::{needs_sender_count, refusal, Consent};
 use crate::store::{
     fixed, MemberStatus, NewEnvelope, QueuePolicy, UndeliveredReason, WriteOp, WriteOutcome,
 };
-
-/// Rows per multi-row statement (well under PostgreSQL's 65,535 parameters).
-const CHUNK: usize = 1000;
 
 /// A transaction on the pool.
 type PgTransaction = sqlx::Transaction<'static, Postgres>;
@@ -79,31 +79,9 @@ pub(crate) async fn group_commit(
         .collect()
 }
 
-/// `n` numbered placeholders from `$first`, comma-separated.
-fn params(first: usize, n: usize) -> String {
-    let mut out = String::with_capacity(n * 6);
-    for i in first..first + n {
-        if i > first {
-            out.push_str(", ");
-        }
-        out.push('$');
-        out.push_str(&i.to_string());
-    }
-    out
-}
-
-/// `rows` tuples of `width` placeholders each.
-fn tuples(rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * (width * 6 + 4));
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        out.push_str(&params(1 + width * r, width));
-        out.push(')');
-    }
-    out
+/// The bytes of each id, as one `BYTEA[]` parameter.
+fn byte_array<'a, const N: usize>(ids: impl Iterator<Item = &'a [u8; N]>) -> Vec<&'a [u8]> {
+    ids.map(|id| id.as_slice()).collect()
 }
 
 /// Locks the device rows of `deltas` (sorted by device), in that order, until the transaction
@@ -117,35 +95,34 @@ fn tuples(rows: usize, width: usize) -> String {
 /// were drawn. Locking in one order (by id) keeps two batches with overlapping devices from
 /// deadlocking.
 async fn lock_queues(tx: &mut PgTransaction, deltas: &[(DeviceId, i64)]) -> Result<()> {
-    for chunk in deltas.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT 1 FROM devices WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
-            params(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (device, _) in chunk {
-            query = query.bind(device.as_bytes().as_slice());
-        }
-        query.execute(&mut **tx).await?;
+    if deltas.is_empty() {
+        return Ok(());
     }
+    sqlx::query("SELECT 1 FROM devices WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(byte_array(
+            deltas.iter().map(|(device, _)| device.as_bytes()),
+        ))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// Adds `delta` to the queue counter of each device (never below zero), one statement.
 async fn bump_queued(tx: &mut PgTransaction, deltas: &[(DeviceId, i64)]) -> Result<()> {
-    for chunk in deltas.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE devices SET queued = CASE WHEN queued + v.column2 > 0 \
-             THEN queued + v.column2 ELSE 0 END \
-             FROM (VALUES {}) AS v WHERE devices.id = v.column1",
-            tuples(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (device, delta) in chunk {
-            query = query.bind(device.as_bytes().as_slice()).bind(*delta);
-        }
-        query.execute(&mut **tx).await?;
+    if deltas.is_empty() {
+        return Ok(());
     }
+    sqlx::query(
+        "UPDATE devices SET queued = CASE WHEN queued + v.delta > 0 \
+         THEN queued + v.delta ELSE 0 END \
+         FROM UNNEST($1::BYTEA[], $2::BIGINT[]) AS v(id, delta) WHERE devices.id = v.id",
+    )
+    .bind(byte_array(
+        deltas.iter().map(|(device, _)| device.as_bytes()),
+    ))
+    .bind(deltas.iter().map(|(_, delta)| *delta).collect::<Vec<i64>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -174,62 +151,59 @@ impl Route {
 }
 
 /// Members, statuses, active devices (with their queue lengths) and blocks of every
-/// conversation in `convs`.
+/// conversation in `convs`, in one round trip: a member row per active device (or one without a
+/// device), then a row per block its members made (`blocked` set, the rest `NULL`).
 async fn read_routes(
     tx: &mut PgTransaction,
     convs: &[ConversationId],
     queued: &mut HashMap<DeviceId, i64>,
 ) -> Result<HashMap<ConversationId, Route>> {
+    let rows = sqlx::query(
+        "SELECT m.conversation, m.user_id, m.status, m.request_envelopes, d.id AS device, \
+         d.queued, NULL::BIGINT AS blocked FROM members m \
+         LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
+         WHERE m.conversation = ANY($1) \
+         UNION ALL \
+         SELECT m.conversation, b.blocker, NULL, NULL, NULL, NULL, b.blocked FROM members m \
+         JOIN blocks b ON b.blocker = m.user_id WHERE m.conversation = ANY($1)",
+    )
+    .bind(byte_array(convs.iter().map(ConversationId::as_bytes)))
+    .fetch_all(&mut **tx)
+    .await?;
     let mut routes: HashMap<ConversationId, Route> = HashMap::new();
-    for chunk in convs.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT m.conversation, m.user_id, m.status, m.request_envelopes, d.id AS device, \
-             d.queued FROM members m \
-             LEFT JOIN devices d ON d.user_id = m.user_id AND d.state = 'active' \
-             WHERE m.conversation IN ({})",
-            params(1, chunk.len())
+    let mut blocks = Vec::new();
+    for row in rows {
+        let conv =
+            ConversationId::from_bytes(fixed(row.try_get("conversation")?, "conversation id")?);
+        let user: i64 = row.try_get("user_id")?;
+        if let Some(blocked) = row.try_get::<Option<i64>, _>("blocked")? {
+            // Applied once every member is known (the order of a UNION ALL's rows is not
+            // guaranteed).
+            blocks.push((conv, user, blocked));
+            continue;
+        }
+        let route = routes.entry(conv).or_default();
+        let status: String = row.try_get("status")?;
+        route.members.insert(
+            user,
+            (
+                MemberStatus::parse(&status)?,
+                row.try_get("request_envelopes")?,
+            ),
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for conv in chunk {
-            query = query.bind(conv.as_bytes().as_slice());
+        let device: Option<Vec<u8>> = row.try_get("device")?;
+        if let Some(device) = device {
+            let device = DeviceId::from_bytes(fixed(device, "device id")?);
+            route.devices.push((device, user));
+            queued.insert(device, row.try_get("queued")?);
         }
-        for row in query.fetch_all(&mut **tx).await? {
-            let conv =
-                ConversationId::from_bytes(fixed(row.try_get("conversation")?, "conversation id")?);
-            let route = routes.entry(conv).or_default();
-            let user: i64 = row.try_get("user_id")?;
-            let status: String = row.try_get("status")?;
-            route.members.insert(
-                user,
-                (
-                    MemberStatus::parse(&status)?,
-                    row.try_get("request_envelopes")?,
-                ),
-            );
-            let device: Option<Vec<u8>> = row.try_get("device")?;
-            if let Some(device) = device {
-                let device = DeviceId::from_bytes(fixed(device, "device id")?);
-                route.devices.push((device, user));
-                queued.insert(device, row.try_get("queued")?);
-            }
-        }
-        let sql = format!(
-            "SELECT m.conversation, b.blocker, b.blocked FROM members m \
-             JOIN blocks b ON b.blocker = m.user_id WHERE m.conversation IN ({})",
-            params(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for conv in chunk {
-            query = query.bind(conv.as_bytes().as_slice());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let conv =
-                ConversationId::from_bytes(fixed(row.try_get("conversation")?, "conversation id")?);
-            let blocked: i64 = row.try_get("blocked")?;
-            if let Some(route) = routes.get_mut(&conv) {
-                if route.members.contains_key(&blocked) {
-                    route.blocks.insert((row.try_get("blocker")?, blocked));
-                }
+    }
+    // Only a pair of members counts: a block of someone outside the conversation is not the
+    // route's.
+    for (conv, blocker, blocked) in blocks {
+        if let Some(route) = routes.get_mut(&conv) {
+            if route.members.contains_key(&blocked) {
+                route.blocks.insert((blocker, blocked));
             }
         }
     }
@@ -480,8 +454,6 @@ async fn enqueue_many(
     policy: &QueuePolicy,
     also_lock: &[DeviceId],
 ) -> Result<Vec<WriteOutcome>> {
-    use CHUNK;
-
     // Members, statuses, active devices and blocks of every conversation in the run.
     let convs: Vec<ConversationId> = {
         let set: HashSet<ConversationId> = envs.iter().map(|e| e.conversation).collect();
@@ -492,22 +464,15 @@ async fn enqueue_many(
 
     // Message ids already stored (a retry, or a replay).
     let mut stored: HashSet<MessageId> = HashSet::new();
-    let ids: Vec<MessageId> = envs.iter().map(|e| e.message).collect();
-    for chunk in ids.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT id FROM messages WHERE id IN ({})",
-            params(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in chunk {
-            query = query.bind(id.as_bytes().as_slice());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            stored.insert(MessageId::from_bytes(fixed(
-                row.try_get("id")?,
-                "message id",
-            )?));
-        }
+    let rows = sqlx::query("SELECT id FROM messages WHERE id = ANY($1)")
+        .bind(byte_array(envs.iter().map(|e| e.message.as_bytes())))
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in rows {
+        stored.insert(MessageId::from_bytes(fixed(
+            row.try_get("id")?,
+            "message id",
+        )?));
     }
 
     // A retry locks and bumps its devices' counters as it goes, before the sorted pass below.
@@ -610,24 +575,46 @@ async fn enqueue_many(
 
     // Messages: every accepted id gets its row (it refuses replays); the row holds the
     // body only when several copies share it, a single copy carries it in its delivery.
-    for chunk in accepted.chunks(CHUNK) {
-        let sql = format!(
+    if !accepted.is_empty() {
+        let shared = |copies: i64| copies > 1;
+        sqlx::query(
             "INSERT INTO messages (id, conversation, sender_account, sender_device, \
-             received_at, body, copies) VALUES {}",
-            tuples(chunk.len(), 7)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (env, copies) in chunk {
-            query = query
-                .bind(env.message.as_bytes().as_slice())
-                .bind(env.conversation.as_bytes().as_slice())
-                .bind(env.sender_account.as_bytes().as_slice())
-                .bind(env.sender_device.as_bytes().as_slice())
-                .bind(env.received_at)
-                .bind((*copies > 1).then_some(env.body.as_slice()))
-                .bind(if *copies > 1 { *copies } else { 0 });
-        }
-        query.execute(&mut **tx).await?;
+             received_at, body, copies) \
+             SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::BYTEA[], $4::BYTEA[], \
+             $5::BIGINT[], $6::BYTEA[], $7::BIGINT[])",
+        )
+        .bind(byte_array(
+            accepted.iter().map(|(e, _)| e.message.as_bytes()),
+        ))
+        .bind(byte_array(
+            accepted.iter().map(|(e, _)| e.conversation.as_bytes()),
+        ))
+        .bind(byte_array(
+            accepted.iter().map(|(e, _)| e.sender_account.as_bytes()),
+        ))
+        .bind(byte_array(
+            accepted.iter().map(|(e, _)| e.sender_device.as_bytes()),
+        ))
+        .bind(
+            accepted
+                .iter()
+                .map(|(e, _)| e.received_at)
+                .collect::<Vec<i64>>(),
+        )
+        .bind(
+            accepted
+                .iter()
+                .map(|(e, copies)| shared(*copies).then_some(e.body.as_slice()))
+                .collect::<Vec<Option<&[u8]>>>(),
+        )
+        .bind(
+            accepted
+                .iter()
+                .map(|(_, copies)| if shared(*copies) { *copies } else { 0 })
+                .collect::<Vec<i64>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
     }
 
     // The archive (history): one row per envelope for every member, in this same commit.
@@ -636,20 +623,24 @@ async fn enqueue_many(
         .map(|(env, _)| *env)
         .filter(|env| policy.archives(env))
         .collect();
-    for chunk in archived.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO archive (conversation, message, received_at, body) VALUES {}",
-            tuples(chunk.len(), 4)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for env in chunk {
-            query = query
-                .bind(env.conversation.as_bytes().as_slice())
-                .bind(env.message.as_bytes().as_slice())
-                .bind(env.received_at)
-                .bind(env.body.as_slice());
-        }
-        query.execute(&mut **tx).await?;
+    if !archived.is_empty() {
+        sqlx::query(
+            "INSERT INTO archive (conversation, message, received_at, body) \
+             SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::BIGINT[], $4::BYTEA[])",
+        )
+        .bind(byte_array(
+            archived.iter().map(|e| e.conversation.as_bytes()),
+        ))
+        .bind(byte_array(archived.iter().map(|e| e.message.as_bytes())))
+        .bind(archived.iter().map(|e| e.received_at).collect::<Vec<i64>>())
+        .bind(
+            archived
+                .iter()
+                .map(|e| e.body.as_slice())
+                .collect::<Vec<&[u8]>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
     }
 
     // Deliveries, with their sequence numbers (in `copies` order); a single copy
@@ -670,28 +661,38 @@ async fn enqueue_many(
     lock_queues(tx, &locks).await?;
     bump_queued(tx, &deltas).await?;
     let mut seqs: Vec<i64> = Vec::with_capacity(copies.len());
-    for chunk in copies.chunks(CHUNK) {
+    if !copies.is_empty() {
         // Identity values of concurrent transactions interleave: each row's number is read
-        // back rather than computed.
-        let sql = format!(
-            "INSERT INTO deliveries (device, message, body) VALUES {} \
+        // back rather than computed. The rows go in in `copies` order, so a device's copies
+        // are numbered in the order their envelopes were submitted.
+        let rows = sqlx::query(
+            "INSERT INTO deliveries (device, message, body) \
+             SELECT v.device, v.message, v.body \
+             FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::BYTEA[]) WITH ORDINALITY \
+             AS v(device, message, body, n) ORDER BY v.n \
              RETURNING seq, device, message",
-            tuples(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (device, message) in chunk {
-            query = query
-                .bind(device.as_bytes().as_slice())
-                .bind(message.as_bytes().as_slice())
-                .bind(single.get(message).copied());
-        }
-        let mut by_pair: HashMap<(DeviceId, MessageId), i64> = HashMap::with_capacity(chunk.len());
-        for row in query.fetch_all(&mut **tx).await? {
+        )
+        .bind(byte_array(
+            copies.iter().map(|(device, _)| device.as_bytes()),
+        ))
+        .bind(byte_array(
+            copies.iter().map(|(_, message)| message.as_bytes()),
+        ))
+        .bind(
+            copies
+                .iter()
+                .map(|(_, message)| single.get(message).copied())
+                .collect::<Vec<Option<&[u8]>>>(),
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut by_pair: HashMap<(DeviceId, MessageId), i64> = HashMap::with_capacity(rows.len());
+        for row in rows {
             let device = DeviceId::from_bytes(fixed(row.try_get("device")?, "device id")?);
             let message = MessageId::from_bytes(fixed(row.try_get("message")?, "message id")?);
             by_pair.insert((device, message), row.try_get("seq")?);
         }
-        for pair in chunk {
+        for pair in &copies {
             seqs.push(
                 by_pair
                     .get(pair)
@@ -725,8 +726,6 @@ async fn ack_many(
     tx: &mut PgTransaction,
     acks: &[(&DeviceId, &[MessageId])],
 ) -> Result<Vec<WriteOutcome>> {
-    use CHUNK;
-
     let mut owner: HashMap<(DeviceId, MessageId), usize> = HashMap::new();
     let mut pairs: Vec<(DeviceId, MessageId)> = Vec::new();
     for (i, (device, messages)) in acks.iter().enumerate() {
@@ -740,19 +739,17 @@ async fn ack_many(
     let mut counts = vec![0u64; acks.len()];
     let mut per_device: HashMap<DeviceId, i64> = HashMap::new();
     let mut deleted: Vec<MessageId> = Vec::new();
-    for chunk in pairs.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM deliveries WHERE (device, message) IN (VALUES {}) \
-             RETURNING device, message, body IS NULL AS shared",
-            tuples(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (device, message) in chunk {
-            query = query
-                .bind(device.as_bytes().as_slice())
-                .bind(message.as_bytes().as_slice());
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+    if !pairs.is_empty() {
+        let rows = sqlx::query(
+            "DELETE FROM deliveries d USING UNNEST($1::BYTEA[], $2::BYTEA[]) AS v(device, message) \
+             WHERE d.device = v.device AND d.message = v.message \
+             RETURNING d.device, d.message, d.body IS NULL AS shared",
+        )
+        .bind(byte_array(pairs.iter().map(|(device, _)| device.as_bytes())))
+        .bind(byte_array(pairs.iter().map(|(_, message)| message.as_bytes())))
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in rows {
             let device = DeviceId::from_bytes(fixed(row.try_get("device")?, "device id")?);
             let message = MessageId::from_bytes(fixed(row.try_get("message")?, "message id")?);
             if let Some(i) = owner.get(&(device, message)) {
@@ -775,19 +772,19 @@ async fn ack_many(
         *per_message.entry(message).or_insert(0) += 1;
     }
     let per_message: Vec<(MessageId, i64)> = per_message.into_iter().collect();
-    for chunk in per_message.chunks(CHUNK) {
-        let sql = format!(
+    if !per_message.is_empty() {
+        sqlx::query(
             "UPDATE messages SET \
-             copies = CASE WHEN copies > v.column2 THEN copies - v.column2 ELSE 0 END, \
-             body = CASE WHEN copies > v.column2 THEN body ELSE NULL END \
-             FROM (VALUES {}) AS v WHERE messages.id = v.column1",
-            tuples(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (message, n) in chunk {
-            query = query.bind(message.as_bytes().as_slice()).bind(*n);
-        }
-        query.execute(&mut **tx).await?;
+             copies = CASE WHEN copies > v.n THEN copies - v.n ELSE 0 END, \
+             body = CASE WHEN copies > v.n THEN body ELSE NULL END \
+             FROM UNNEST($1::BYTEA[], $2::BIGINT[]) AS v(id, n) WHERE messages.id = v.id",
+        )
+        .bind(byte_array(
+            per_message.iter().map(|(message, _)| message.as_bytes()),
+        ))
+        .bind(per_message.iter().map(|(_, n)| *n).collect::<Vec<i64>>())
+        .execute(&mut **tx)
+        .await?;
     }
     // In the same order as every other batch takes these locks (`lock_queues`).
     let mut deltas: Vec<(DeviceId, i64)> = per_device.into_iter().collect();
