@@ -617,7 +617,8 @@ async fn enqueue_many(
         .await?;
     }
 
-    // The archive (history): one row per envelope for every member, in this same commit.
+    // The archive (history): one row per envelope for every member, in this same commit, in
+    // submission order (the archive's sequence is the history's order).
     let archived: Vec<&NewEnvelope> = accepted
         .iter()
         .map(|(env, _)| *env)
@@ -626,7 +627,9 @@ async fn enqueue_many(
     if !archived.is_empty() {
         sqlx::query(
             "INSERT INTO archive (conversation, message, received_at, body) \
-             SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::BIGINT[], $4::BYTEA[])",
+             SELECT v.conversation, v.message, v.received_at, v.body \
+             FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::BIGINT[], $4::BYTEA[]) WITH ORDINALITY \
+             AS v(conversation, message, received_at, body, n) ORDER BY v.n",
         )
         .bind(byte_array(
             archived.iter().map(|e| e.conversation.as_bytes()),
