@@ -6,8 +6,11 @@
 //! # Layout
 //! - this module: connecting, schemas, and [`Backend`] for [`PostgresStore`].
 //! - `bulk.rs`: the group commit, a handful of multi-row statements per batch.
+//! - `plan_tests.rs`: the group commit's plans probe by key even when made on empty tables.
 
 mod bulk;
+#[cfg(test)]
+mod plan_tests;
 
 use std::str::FromStr;
 

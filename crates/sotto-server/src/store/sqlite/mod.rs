@@ -28,7 +28,7 @@
 mod hot_queue;
 mod queue_lock;
 #[cfg(test)]
-mod queue_tests;
+pub(crate) mod queue_tests;
 pub mod relay_log;
 mod settled_devices;
 mod tickets;
