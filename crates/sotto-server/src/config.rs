@@ -28,6 +28,9 @@ pub struct Config {
     /// PostgreSQL schema to keep the tables in (created if missing); unset means the
     /// connection's default search path.
     pub database_schema: Option<String>,
+    /// Connections one node opens to PostgreSQL at most. PostgreSQL's `max_connections` must
+    /// hold every node's (docs/scaling.md).
+    pub database_pool_size: u32,
     /// PEM certificate chain; unset means a self-signed certificate in `data_dir/tls/`.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `tls_cert`.
@@ -64,6 +67,10 @@ pub struct Config {
     /// The bearer token that opens `GET /metrics`; unset means `/metrics` is not served (404).
     pub metrics_token: Option<MetricsToken>,
 }
+
+/// The pool sizes a node accepts: a batch's group commit holds one connection while sockets read
+/// their queues on others, and past a thousand connections PostgreSQL wants a pooler in front.
+const POOL_SIZES: std::ops::RangeInclusive<u32> = 2..=1000;
 
 /// The secret a metrics scraper presents (`Authorization: Bearer …`). Its `Debug` prints no
 /// secret, so a logged configuration does not leak it, and it is zeroized when dropped.
@@ -158,6 +165,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             database_url: None,
             database_schema: None,
+            database_pool_size: crate::store::postgres::DEFAULT_POOL_SIZE,
             tls_cert: None,
             tls_key: None,
             tls_hostnames: Vec::new(),
@@ -499,8 +507,8 @@ pub const USAGE: &str = "\
 usage: sotto-server [COMMAND] [--config FILE] [--data-dir DIR] [--listen ADDR]
 
 Serves Sotto over HTTPS and WSS (default https://localhost:8443, data in ./data).
-Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_TLS_CERT, SOTTO_TLS_KEY,
-SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_REGISTRATION, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
+Environment: SOTTO_LISTEN, SOTTO_DATA_DIR, SOTTO_DATABASE_URL, SOTTO_DATABASE_SCHEMA, SOTTO_DATABASE_POOL_SIZE,
+SOTTO_TLS_CERT, SOTTO_TLS_KEY, SOTTO_PUBLIC_ORIGIN, SOTTO_WEB_DIR, SOTTO_LOG, SOTTO_REGISTRATION, SOTTO_FANOUT, SOTTO_NATS_URL, SOTTO_NATS_PREFIX,
 SOTTO_METRICS_TOKEN,
 SOTTO_LIMITS_<FIELD>, SOTTO_HISTORY_<FIELD> and SOTTO_ARGON2_<FIELD> (docs/configuration.md lists every field)
 override the config file; flags override both.";
@@ -599,6 +607,11 @@ impl Config {
         if let Some(v) = lookup("SOTTO_DATABASE_SCHEMA") {
             self.database_schema = Some(v);
         }
+        if let Some(v) = lookup("SOTTO_DATABASE_POOL_SIZE") {
+            self.database_pool_size = v.trim().parse().map_err(|_| Error::Config {
+                reason: format!("SOTTO_DATABASE_POOL_SIZE: {v:?} is not a whole number"),
+            })?;
+        }
         if let Some(v) = lookup("SOTTO_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));
         }
@@ -658,6 +671,15 @@ impl Config {
                     reason: "database_url must start with postgres:// or sqlite:".to_owned(),
                 });
             }
+        }
+        if !POOL_SIZES.contains(&self.database_pool_size) {
+            return Err(Error::Config {
+                reason: format!(
+                    "database_pool_size must be between {} and {}",
+                    POOL_SIZES.start(),
+                    POOL_SIZES.end()
+                ),
+            });
         }
         if let Some(origin) = &self.public_origin {
             if !origin.starts_with("https://") || origin.ends_with('/') {
@@ -860,6 +882,37 @@ mod tests {
         let too_big = |k: &str| (k == "SOTTO_ARGON2_ITERATIONS").then(|| "4294967296".to_owned());
         let error = Config::load(&args(&[]), too_big).unwrap_err().to_string();
         assert!(error.contains("SOTTO_ARGON2_ITERATIONS"), "{error}");
+    }
+
+    #[test]
+    fn the_database_pool_size_comes_from_the_file_or_the_environment_within_bounds() {
+        let pool = |value: &'static str| {
+            move |k: &str| (k == "SOTTO_DATABASE_POOL_SIZE").then(|| value.to_owned())
+        };
+        assert_eq!(
+            Config::load(&args(&[]), |_| None)
+                .unwrap()
+                .database_pool_size,
+            16
+        );
+        assert_eq!(
+            Config::load(&args(&[]), pool(" 48 "))
+                .unwrap()
+                .database_pool_size,
+            48
+        );
+        for refused in ["0", "1", "1001", "-3", "sixteen"] {
+            let error = Config::load(&args(&[]), pool(refused))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("database_pool_size") || error.contains("SOTTO_DATABASE_POOL_SIZE"),
+                "{refused}: {error}"
+            );
+        }
+        let c: Config = toml::from_str("database_pool_size = 4").unwrap();
+        assert_eq!(c.database_pool_size, 4);
+        assert!(c.validate().is_ok());
     }
 
     #[test]

@@ -88,7 +88,14 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(match config.database_url.as_deref() {
         Some(url) if url.starts_with("postgres") => {
             let schema = config.database_schema.as_deref();
-            Arc::new(store::postgres::PostgresStore::connect_in_schema(url, schema).await?)
+            Arc::new(
+                store::postgres::PostgresStore::connect_with(
+                    url,
+                    schema,
+                    config.database_pool_size,
+                )
+                .await?,
+            )
         }
         Some(url) => Arc::new(store::sqlite::SqliteStore::open_url(url).await?),
         None => {

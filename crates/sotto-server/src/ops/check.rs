@@ -15,6 +15,7 @@ use super::sqlite::{self, blocking};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::migrate::{Migration, POSTGRES, SQLITE};
+use crate::store::postgres::ConnectionRoom;
 
 /// The lines printed so far and how many failed.
 #[derive(Debug, Default)]
@@ -309,6 +310,7 @@ async fn postgres_database(report: &mut Report, config: &Config) {
         }
     };
     report.ok("PostgreSQL answers");
+    connection_room(report, &mut conn, config.database_pool_size).await;
     let table = match config.database_schema.as_deref() {
         Some(schema) => format!("\"{}\".schema_migrations", schema.replace('"', "\"\"")),
         None => "schema_migrations".to_owned(),
@@ -327,6 +329,43 @@ async fn postgres_database(report: &mut Report, config: &Config) {
         )),
     }
     let _ = conn.close().await;
+}
+
+/// Whether PostgreSQL can hold a node's pool: a failure when not even one node's fits under
+/// `max_connections`, the number of nodes it holds otherwise.
+async fn connection_room(report: &mut Report, conn: &mut sqlx::PgConnection, pool_size: u32) {
+    let room = match ConnectionRoom::read(conn).await {
+        Ok(room) => room,
+        Err(e) => {
+            report.info(format!(
+                "PostgreSQL's connection limits cannot be read: {e}"
+            ));
+            return;
+        }
+    };
+    let usable = room.max - room.reserved;
+    if usable < i64::from(pool_size) {
+        report.fail(
+            format!(
+                "PostgreSQL allows {usable} connections (max_connections {} less {} reserved) \
+                 and one node may open {pool_size} (database_pool_size)",
+                room.max, room.reserved
+            ),
+            "raise max_connections in postgresql.conf and restart PostgreSQL, or lower \
+             database_pool_size",
+        );
+        return;
+    }
+    report.info(format!(
+        "PostgreSQL allows {usable} connections (max_connections {} less {} reserved), {} in \
+         use now, {} free; each node opens up to {pool_size} (database_pool_size), so {} nodes \
+         at most, with nothing else connected",
+        room.max,
+        room.reserved,
+        room.in_use,
+        room.free(),
+        room.nodes_at_most(pool_size)
+    ));
 }
 
 /// Applied against known: pending ones listed (they run at the next start), an unknown newer

@@ -37,6 +37,54 @@ const REDEEM_TICKET: &str = "WITH t AS (DELETE FROM tickets WHERE hash = $1 \
      FROM t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
      WHERE t.expires > $2";
 
+/// Connections one node opens at most, unless `database_pool_size` says otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// The name each connection gives PostgreSQL, so that `pg_stat_activity` tells a node's
+/// connections from others.
+const APPLICATION_NAME: &str = "sotto-server";
+
+/// What PostgreSQL allows of connections and what is in use, as a node starts or
+/// `sotto-server check` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionRoom {
+    /// `max_connections`.
+    pub max: i64,
+    /// Connections kept for superusers (`superuser_reserved_connections`).
+    pub reserved: i64,
+    /// Client connections open now, every user's and database's.
+    pub in_use: i64,
+}
+
+impl ConnectionRoom {
+    /// Reads the figures on `conn`.
+    pub async fn read(conn: &mut sqlx::PgConnection) -> crate::error::Result<Self> {
+        let row: (i64, i64, i64) = sqlx::query_as(
+            "SELECT current_setting('max_connections')::BIGINT, \
+             current_setting('superuser_reserved_connections')::BIGINT, \
+             (SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend')",
+        )
+        .fetch_one(conn)
+        .await?;
+        Ok(Self {
+            max: row.0,
+            reserved: row.1,
+            in_use: row.2,
+        })
+    }
+
+    /// Connections ordinary users may still open.
+    pub fn free(&self) -> i64 {
+        (self.max - self.reserved - self.in_use).max(0)
+    }
+
+    /// Nodes with a pool of `pool_size` that PostgreSQL holds at all, its connections otherwise
+    /// unused.
+    pub fn nodes_at_most(&self, pool_size: u32) -> i64 {
+        (self.max - self.reserved).max(0) / i64::from(pool_size.max(1))
+    }
+}
+
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
@@ -49,15 +97,29 @@ impl PostgresStore {
         Self::connect_in_schema(url, None).await
     }
 
-    /// Connects with every table in `schema` (created if missing), then migrates it.
+    /// Connects with every table in `schema` (created if missing), then migrates it, with the
+    /// default pool.
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> crate::error::Result<Self> {
+        Self::connect_with(url, schema, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connects with every table in `schema` (created if missing) and a pool of up to
+    /// `pool_size` connections, then migrates it.
     ///
     /// Nodes starting at the same moment on one database would race to create the schema and
     /// run the same migrations, and all but one would fail (a second `CREATE` of one name fails
     /// on the catalog's unique index). A session advisory lock keyed by the schema makes them
     /// take turns: the first creates and migrates, the next finds nothing left to do. The lock
     /// ends with its connection, closed here or by the server when the process dies.
-    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> crate::error::Result<Self> {
-        let mut options = PgConnectOptions::from_str(url)?;
+    /// A pool PostgreSQL has no room for would fail requests once the node is busy ("too many
+    /// clients"), long after it started: the room left is read at start and a shortfall is
+    /// logged with the figures that fix it.
+    pub async fn connect_with(
+        url: &str,
+        schema: Option<&str>,
+        pool_size: u32,
+    ) -> crate::error::Result<Self> {
+        let mut options = PgConnectOptions::from_str(url)?.application_name(APPLICATION_NAME);
         if let Some(schema) = schema {
             if !schema
                 .bytes()
@@ -84,12 +146,13 @@ impl PostgresStore {
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool_size)
             .connect_with(options)
             .await?;
         let migrated = migrate::run(&pool, POSTGRES).await;
         admin.close().await;
         migrated?;
+        warn_without_room(&pool, pool_size).await;
         Ok(Self { pool })
     }
 
@@ -113,6 +176,34 @@ impl PostgresStore {
             .await?;
         admin.close().await;
         Ok(())
+    }
+}
+
+/// Logs a warning when PostgreSQL cannot take the rest of this node's pool. Only a warning: the
+/// node works until it needs those connections, and other clients may close theirs by then.
+async fn warn_without_room(pool: &PgPool, pool_size: u32) {
+    let room = match pool.acquire().await {
+        Ok(mut conn) => ConnectionRoom::read(&mut conn).await,
+        Err(e) => Err(e.into()),
+    };
+    match room {
+        Ok(room) => {
+            // The pool's own open connections are already counted in use.
+            let wanted = i64::from(pool_size) - i64::from(pool.size());
+            if room.free() < wanted {
+                tracing::warn!(
+                    max_connections = room.max,
+                    reserved = room.reserved,
+                    in_use = room.in_use,
+                    pool_size,
+                    "PostgreSQL has room for {} more connections and this node may open {wanted} \
+                     more: raise max_connections to cover every node's database_pool_size, or \
+                     lower database_pool_size (docs/scaling.md)",
+                    room.free()
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "PostgreSQL's connection limits could not be read"),
     }
 }
 
