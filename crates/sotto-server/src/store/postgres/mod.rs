@@ -88,7 +88,11 @@ impl ConnectionRoom {
 /// The PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
+    /// Everything but the group commit: queue reads, sessions, requests.
     pool: PgPool,
+    /// The group commit's one connection (D82): its backend runs every batch, with its
+    /// statements prepared and planned once (plans that cannot degrade, D81).
+    writer: PgPool,
 }
 
 impl PostgresStore {
@@ -103,8 +107,8 @@ impl PostgresStore {
         Self::connect_with(url, schema, DEFAULT_POOL_SIZE).await
     }
 
-    /// Connects with every table in `schema` (created if missing) and a pool of up to
-    /// `pool_size` connections, then migrates it.
+    /// Connects with every table in `schema` (created if missing) and up to `pool_size`
+    /// connections (one of them the group commit's), then migrates it.
     ///
     /// Nodes starting at the same moment on one database would race to create the schema and
     /// run the same migrations, and all but one would fail (a second `CREATE` of one name fails
@@ -146,14 +150,19 @@ impl PostgresStore {
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(pool_size)
-            .connect_with(options)
+            .max_connections(pool_size.saturating_sub(1).max(1))
+            .connect_with(options.clone())
             .await?;
+        // A pool of one rather than a connection held for good: it reconnects after a failure,
+        // and closing it waits for no more than the batch in flight.
+        let writer = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options);
         let migrated = migrate::run(&pool, POSTGRES).await;
         admin.close().await;
         migrated?;
         warn_without_room(&pool, pool_size).await;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     /// Drops a schema and everything in it (test clean-up).
@@ -230,15 +239,14 @@ impl Backend for PostgresStore {
         &self.pool
     }
 
-    /// Writes a batch in one transaction with the bulk statements of `bulk.rs`, on the shared
-    /// pool (PostgreSQL keeps one shared buffer cache, so a connection of its own would not
-    /// help).
+    /// Writes a batch in one transaction with the bulk statements of `bulk.rs`, on the group
+    /// commit's own connection.
     async fn group_commit(
         &self,
         ops: &[WriteOp],
         policy: &QueuePolicy,
     ) -> crate::error::Result<Vec<WriteOutcome>> {
-        bulk::group_commit(&self.pool, ops, policy).await
+        bulk::group_commit(&self.writer, ops, policy).await
     }
 
     async fn take_ticket_session(
@@ -275,8 +283,10 @@ impl Backend for PostgresStore {
         HotQueueFigures::default()
     }
 
-    /// Nothing of its own to close: group commits use the pool.
-    async fn close_writer(&self) {}
+    /// Closes the group commit's connection.
+    async fn close_writer(&self) {
+        self.writer.close().await;
+    }
 }
 
 impl RowsAffected for sqlx::postgres::PgQueryResult {

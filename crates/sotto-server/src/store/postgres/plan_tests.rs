@@ -312,7 +312,7 @@ async fn every_group_commit_plan_probes_by_key_even_when_planned_on_empty_tables
         );
     }
     audited.close().await;
-    setup.pool.close().await;
+    setup.close().await;
     PostgresStore::drop_schema(&url, &schema).await.unwrap();
     assert!(faults.is_empty(), "{}", faults.join("\n\n"));
 }
