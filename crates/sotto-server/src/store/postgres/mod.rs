@@ -115,6 +115,7 @@ impl PostgresStore {
     /// on the catalog's unique index). A session advisory lock keyed by the schema makes them
     /// take turns: the first creates and migrates, the next finds nothing left to do. The lock
     /// ends with its connection, closed here or by the server when the process dies.
+    ///
     /// A pool PostgreSQL has no room for would fail requests once the node is busy ("too many
     /// clients"), long after it started: the room left is read at start and a shortfall is
     /// logged with the figures that fix it.

@@ -4,10 +4,11 @@
 //! own keys. A sequential scan, a hash or merge join, or an index scan on a constant would read
 //! the whole table once the tables hold real traffic, at every batch, until an `ANALYZE` came.
 //!
-//! The statements are not listed here: the batches run on a pool of one connection, and the
-//! test reads back every statement that connection prepared (`pg_prepared_statements`) and
-//! explains the plan it cached. A statement added to `bulk.rs` is audited as soon as a batch runs
-//! it. Runs when `SOTTO_TEST_DATABASE_URL` is set; under `CI=true` it must be.
+//! The statements are not listed here: the batches run on one connection, as a node runs them
+//! (D82), and the test reads back every statement that connection prepared
+//! (`pg_prepared_statements`) and explains the plan it cached. A statement added to `bulk.rs` is
+//! audited as soon as a batch runs it. Runs when `SOTTO_TEST_DATABASE_URL` is set; under
+//! `CI=true` it must be.
 
 use std::io::Write;
 use std::str::FromStr;
