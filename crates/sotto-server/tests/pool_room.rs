@@ -23,10 +23,10 @@ const LARGEST_POOL: u32 = 1000;
 async fn usable_connections(url: &str) -> i64 {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let room = sotto_server::store::postgres::ConnectionRoom::read(&mut conn)
+    sotto_server::store::postgres::ConnectionRoom::read(&mut conn)
         .await
-        .unwrap();
-    room.max - room.reserved
+        .unwrap()
+        .usable()
 }
 
 /// What `check` prints for `config`, whether or not a check failed.

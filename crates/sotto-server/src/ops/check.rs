@@ -343,7 +343,7 @@ async fn connection_room(report: &mut Report, conn: &mut sqlx::PgConnection, poo
             return;
         }
     };
-    let usable = room.max - room.reserved;
+    let usable = room.usable();
     if usable < i64::from(pool_size) {
         report.fail(
             format!(

@@ -73,15 +73,20 @@ impl ConnectionRoom {
         })
     }
 
+    /// Connections ordinary users may hold at all: `max_connections` less the reserve.
+    pub fn usable(&self) -> i64 {
+        (self.max - self.reserved).max(0)
+    }
+
     /// Connections ordinary users may still open.
     pub fn free(&self) -> i64 {
-        (self.max - self.reserved - self.in_use).max(0)
+        (self.usable() - self.in_use).max(0)
     }
 
     /// Nodes with a pool of `pool_size` that PostgreSQL holds at all, its connections otherwise
     /// unused.
     pub fn nodes_at_most(&self, pool_size: u32) -> i64 {
-        (self.max - self.reserved).max(0) / i64::from(pool_size.max(1))
+        self.usable() / i64::from(pool_size.max(1))
     }
 }
 
